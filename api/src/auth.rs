@@ -1,0 +1,67 @@
+//! Bearer personal access tokens and scope checks.
+//!
+//! Handlers take an [`Auth`] extractor (401 without a valid token) and call
+//! [`Auth::require`] with the scope they need (403 without it).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use ringside_storage::AuthContext;
+
+use crate::{ApiError, AppState};
+
+/// Every scope a token can carry.
+pub const SCOPES: &[&str] = &[
+    "widgets:read",
+    "analytics:read",
+    "messages:read",
+    "calls:read",
+    "mcp:read",
+    "webhooks:read",
+    "widgets:write",
+    "messages:write",
+    "webhooks:write",
+    "sip:read",
+    "sip:write",
+];
+
+/// Whether `s` is a known scope.
+pub fn is_known_scope(s: &str) -> bool {
+    SCOPES.contains(&s)
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Auth(pub AuthContext);
+
+impl Auth {
+    /// Fail with 403 unless the token has `scope`.
+    pub fn require(&self, scope: &'static str) -> Result<&AuthContext, ApiError> {
+        if self.0.scopes.iter().any(|s| s == scope) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::MissingScope(scope))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        match state.store.authenticate_token(token).await? {
+            Some(ctx) => Ok(Auth(ctx)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}

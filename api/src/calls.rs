@@ -1,0 +1,115 @@
+//! `/api/v1/calls`: call records of the tenant (scope `calls:read`).
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use ringside_storage::{CallLeg, CallRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Auth;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/calls", get(list_calls))
+        .route("/calls/{id}", get(get_call))
+}
+
+/// Query of `GET /api/v1/calls`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+}
+
+/// A call as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    id: String,
+    kind: String,
+    from: String,
+    to: String,
+    status: String,
+    started_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    end_reason: Option<String>,
+    hangup_side: Option<String>,
+    legs: Vec<LegView>,
+}
+
+/// One leg of a call.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegView {
+    id: String,
+    role: String,
+    sip_call_id: String,
+    peer: String,
+    started_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    final_status: Option<i64>,
+}
+
+impl From<CallLeg> for LegView {
+    fn from(l: CallLeg) -> Self {
+        LegView {
+            id: l.id,
+            role: l.role,
+            sip_call_id: l.sip_call_id,
+            peer: l.peer,
+            started_at: l.started_at,
+            answered_at: l.answered_at,
+            ended_at: l.ended_at,
+            final_status: l.final_status,
+        }
+    }
+}
+
+impl From<CallRecord> for CallView {
+    fn from(c: CallRecord) -> Self {
+        CallView {
+            id: c.id,
+            kind: c.kind,
+            from: c.from_uri,
+            to: c.to_uri,
+            status: c.status,
+            started_at: c.started_at,
+            answered_at: c.answered_at,
+            ended_at: c.ended_at,
+            end_reason: c.end_reason,
+            hangup_side: c.hangup_side,
+            legs: c.legs.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+async fn list_calls(
+    auth: Auth,
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<CallView>>, ApiError> {
+    let ctx = auth.require("calls:read")?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(v) => v.parse::<i64>().unwrap_or(0),
+    };
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidField {
+            field: "limit",
+            reason: "must be 1-500",
+        });
+    }
+    let calls = st.store.list_calls(&ctx.tenant_id, limit as u32).await?;
+    Ok(Json(calls.into_iter().map(Into::into).collect()))
+}
+
+async fn get_call(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    let ctx = auth.require("calls:read")?;
+    Ok(Json(st.store.get_call(&ctx.tenant_id, &id).await?.into()))
+}

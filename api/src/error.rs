@@ -1,0 +1,87 @@
+//! The one error type of the HTTP layer and its stable JSON body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ringside_storage::StorageError;
+use serde_json::json;
+
+/// Every way an API request can fail, mapped to a status and a stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No bearer token, or an unknown or revoked one (401 `unauthorized`).
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token lacks the scope the endpoint needs (403 `forbidden`).
+    #[error("this token lacks the scope {0}")]
+    MissingScope(&'static str),
+    /// The object does not exist or belongs to another tenant (404 `not_found`).
+    #[error("not found")]
+    NotFound,
+    /// The body could not be parsed as JSON of the expected shape (400 `invalid_body`).
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    /// A field failed validation (422 `invalid_field`).
+    #[error("{field}: {reason}")]
+    InvalidField {
+        /// The JSON field name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A unique value is already taken (409 `conflict`).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// Something failed inside; details go to the log, not the client (500 `internal`).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ApiError::NotFound,
+            StorageError::Conflict(what) => ApiError::Conflict(what),
+            StorageError::Invalid(what) => ApiError::InvalidField {
+                field: what,
+                reason: "invalid value",
+            },
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut resp = (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

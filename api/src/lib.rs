@@ -1,0 +1,70 @@
+//! Ringside's HTTP control plane (axum).
+//!
+//! [`router`] builds the whole HTTP surface from an [`AppState`]:
+//! - `/healthz` and `/metrics` (Prometheus text),
+//! - `/api/v1/...` behind bearer personal access tokens with per-scope checks ([`auth`]),
+//!   tenant-scoped: another tenant's object answers 404,
+//! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
+//!
+//! The API never touches sockets or SIP state directly: changes to extensions and trunks are
+//! pushed to the SIP side through the narrow [`SipDirectory`] trait, and metrics come in through
+//! [`MetricsSource`].
+
+pub mod auth;
+pub mod calls;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod sip_admin;
+
+use std::sync::Arc;
+
+use axum::Router;
+use ringside_storage::{Extension, Store, Trunk};
+
+pub use error::ApiError;
+
+/// Changes the API makes that the SIP side must see at once.
+pub trait SipDirectory: Send + Sync {
+    /// An extension was created or changed.
+    fn extension_upserted(&self, ext: &Extension);
+    /// An extension was deleted (its registrations go with it).
+    fn extension_removed(&self, id: &str);
+    /// A trunk was created or changed.
+    fn trunk_upserted(&self, trunk: &Trunk);
+    /// A trunk was deleted.
+    fn trunk_removed(&self, id: &str);
+}
+
+/// Something that can append Prometheus text-format metrics.
+pub trait MetricsSource: Send + Sync {
+    /// Append metric families to `out`.
+    fn render(&self, out: &mut String);
+}
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage (SQLite or PostgreSQL).
+    pub store: Store,
+    /// The SIP side's view of extensions and trunks.
+    pub directory: Arc<dyn SipDirectory>,
+    /// Metric sources rendered by `/metrics`.
+    pub metrics: Vec<Arc<dyn MetricsSource>>,
+    /// The digest realm extension credentials are hashed with.
+    pub sip_realm: String,
+}
+
+/// The complete HTTP router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .nest(
+            "/api/v1",
+            Router::new()
+                .merge(sip_admin::routes())
+                .merge(calls::routes()),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}

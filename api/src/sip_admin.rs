@@ -1,0 +1,549 @@
+//! `/api/v1/sip/extensions` and `/api/v1/sip/trunks` (scopes `sip:read` / `sip:write`).
+//!
+//! Passwords are accepted on create/patch and never returned: extensions and inbound trunk
+//! credentials are stored as digest HA1 hashes (MD5 and SHA-256) for the server's realm.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use ringside_sip::auth::{ha1, Algorithm};
+use ringside_sip::routing::{parse_cidr, DestinationPatterns};
+use ringside_storage::{Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Auth;
+use crate::extract::ApiJson;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/sip/extensions",
+            get(list_extensions).post(create_extension),
+        )
+        .route(
+            "/sip/extensions/{id}",
+            get(get_extension)
+                .patch(patch_extension)
+                .delete(delete_extension),
+        )
+        .route("/sip/trunks", get(list_trunks).post(create_trunk))
+        .route(
+            "/sip/trunks/{id}",
+            get(get_trunk).patch(patch_trunk).delete(delete_trunk),
+        )
+}
+
+// ---------------------------------------------------------------- extensions
+
+/// Body of `POST /api/v1/sip/extensions`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateExtension {
+    username: String,
+    password: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    widget_ids: Vec<String>,
+}
+
+/// Body of `PATCH /api/v1/sip/extensions/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchExtension {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    widget_ids: Option<Vec<String>>,
+}
+
+/// An extension as the API shows it (never with credentials).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionView {
+    id: String,
+    username: String,
+    display_name: String,
+    widget_ids: Vec<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Extension> for ExtensionView {
+    fn from(e: Extension) -> Self {
+        ExtensionView {
+            id: e.id,
+            username: e.username,
+            display_name: e.display_name,
+            widget_ids: e.widget_ids,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+fn validate_username(u: &str, field: &'static str) -> Result<(), ApiError> {
+    let ok = !u.is_empty()
+        && u.len() <= 32
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidField {
+            field,
+            reason: "1-32 characters of letters, digits and . _ - +",
+        })
+    }
+}
+
+fn validate_password(p: &str, field: &'static str) -> Result<(), ApiError> {
+    if p.len() < 8 || p.len() > 128 {
+        return Err(ApiError::InvalidField {
+            field,
+            reason: "must be 8-128 characters",
+        });
+    }
+    Ok(())
+}
+
+fn validate_display_name(d: &str) -> Result<(), ApiError> {
+    if d.len() > 64 || d.chars().any(char::is_control) {
+        return Err(ApiError::InvalidField {
+            field: "displayName",
+            reason: "at most 64 printable characters",
+        });
+    }
+    Ok(())
+}
+
+fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
+    (
+        ha1(Algorithm::Md5, user, realm, password),
+        ha1(Algorithm::Sha256, user, realm, password),
+    )
+}
+
+async fn list_extensions(
+    auth: Auth,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<ExtensionView>>, ApiError> {
+    let ctx = auth.require("sip:read")?;
+    let list = st.store.list_extensions(&ctx.tenant_id).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+async fn get_extension(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExtensionView>, ApiError> {
+    let ctx = auth.require("sip:read")?;
+    Ok(Json(st.store.get_extension(&ctx.tenant_id, &id).await?.into()))
+}
+
+async fn create_extension(
+    auth: Auth,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<CreateExtension>,
+) -> Result<(StatusCode, Json<ExtensionView>), ApiError> {
+    let ctx = auth.require("sip:write")?;
+    validate_username(&body.username, "username")?;
+    validate_password(&body.password, "password")?;
+    let display_name = body.display_name.unwrap_or_else(|| body.username.clone());
+    validate_display_name(&display_name)?;
+    let (ha1_md5, ha1_sha256) = hashes(&body.username, &st.sip_realm, &body.password);
+    let ext = st
+        .store
+        .create_extension(
+            &ctx.tenant_id,
+            NewExtension {
+                username: body.username,
+                display_name,
+                realm: st.sip_realm.clone(),
+                ha1_md5,
+                ha1_sha256,
+                widget_ids: body.widget_ids,
+            },
+        )
+        .await?;
+    st.directory.extension_upserted(&ext);
+    Ok((StatusCode::CREATED, Json(ext.into())))
+}
+
+async fn patch_extension(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchExtension>,
+) -> Result<Json<ExtensionView>, ApiError> {
+    let ctx = auth.require("sip:write")?;
+    if let Some(d) = &body.display_name {
+        validate_display_name(d)?;
+    }
+    let credentials = match &body.password {
+        Some(p) => {
+            validate_password(p, "password")?;
+            let current = st.store.get_extension(&ctx.tenant_id, &id).await?;
+            let (m, s) = hashes(&current.username, &st.sip_realm, p);
+            Some((st.sip_realm.clone(), m, s))
+        }
+        None => None,
+    };
+    let ext = st
+        .store
+        .update_extension(
+            &ctx.tenant_id,
+            &id,
+            ExtensionPatch {
+                display_name: body.display_name,
+                widget_ids: body.widget_ids,
+                credentials,
+            },
+        )
+        .await?;
+    st.directory.extension_upserted(&ext);
+    Ok(Json(ext.into()))
+}
+
+async fn delete_extension(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = auth.require("sip:write")?;
+    st.store.delete_extension(&ctx.tenant_id, &id).await?;
+    st.directory.extension_removed(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- trunks
+
+/// Body of `POST /api/v1/sip/trunks`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTrunk {
+    name: String,
+    #[serde(default)]
+    inbound_cidrs: Vec<String>,
+    #[serde(default)]
+    inbound_username: Option<String>,
+    #[serde(default)]
+    inbound_password: Option<String>,
+    #[serde(default)]
+    outbound_host: Option<String>,
+    #[serde(default)]
+    outbound_port: Option<u16>,
+    #[serde(default)]
+    outbound_transport: Option<String>,
+    #[serde(default)]
+    outbound_username: Option<String>,
+    #[serde(default)]
+    outbound_password: Option<String>,
+    #[serde(default)]
+    allowed_destinations: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/sip/trunks/{id}`: absent fields stay, `null` clears a nullable one.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchTrunk {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    inbound_cidrs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    inbound_username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    inbound_password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    outbound_host: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    outbound_port: Option<Option<u16>>,
+    #[serde(default, deserialize_with = "double_option")]
+    outbound_transport: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    outbound_username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    outbound_password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    allowed_destinations: Option<Option<String>>,
+}
+
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A trunk as the API shows it (never with passwords).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrunkView {
+    id: String,
+    name: String,
+    inbound_cidrs: Vec<String>,
+    inbound_username: Option<String>,
+    outbound_host: Option<String>,
+    outbound_port: Option<u16>,
+    outbound_transport: Option<String>,
+    outbound_username: Option<String>,
+    allowed_destinations: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Trunk> for TrunkView {
+    fn from(t: Trunk) -> Self {
+        TrunkView {
+            id: t.id,
+            name: t.name,
+            inbound_cidrs: t.inbound_cidrs,
+            inbound_username: t.inbound_username,
+            outbound_host: t.outbound_host,
+            outbound_port: t.outbound_port,
+            outbound_transport: t.outbound_transport,
+            outbound_username: t.outbound_username,
+            allowed_destinations: t.allowed_destinations,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+fn validate_name(n: &str) -> Result<(), ApiError> {
+    if n.trim().is_empty() || n.len() > 64 || n.chars().any(char::is_control) {
+        return Err(ApiError::InvalidField {
+            field: "name",
+            reason: "1-64 printable characters",
+        });
+    }
+    Ok(())
+}
+
+fn validate_cidrs(cidrs: &[String]) -> Result<Vec<String>, ApiError> {
+    cidrs
+        .iter()
+        .map(|c| {
+            parse_cidr(c)
+                .map(|n| n.to_string())
+                .ok_or(ApiError::InvalidField {
+                    field: "inboundCidrs",
+                    reason: "each entry must be an IP address or CIDR",
+                })
+        })
+        .collect()
+}
+
+fn validate_host(h: &str) -> Result<(), ApiError> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidField {
+            field: "outboundHost",
+            reason: "a host name or IP address",
+        })
+    }
+}
+
+fn validate_transport(t: &str) -> Result<(), ApiError> {
+    match t {
+        "udp" | "tcp" => Ok(()),
+        _ => Err(ApiError::InvalidField {
+            field: "outboundTransport",
+            reason: "must be udp or tcp",
+        }),
+    }
+}
+
+fn validate_destinations(p: &str) -> Result<(), ApiError> {
+    DestinationPatterns::parse(p)
+        .map(|_| ())
+        .map_err(|_| ApiError::InvalidField {
+            field: "allowedDestinations",
+            reason: "comma-separated patterns of digits, leading +, X, N and trailing *",
+        })
+}
+
+type InboundCreds = Option<(String, String, String, String)>;
+
+fn inbound_credentials(
+    st: &AppState,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> Result<InboundCreds, ApiError> {
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(u), Some(p)) => {
+            validate_username(u, "inboundUsername")?;
+            validate_password(p, "inboundPassword")?;
+            let (m, s) = hashes(u, &st.sip_realm, p);
+            Ok(Some((u.to_string(), st.sip_realm.clone(), m, s)))
+        }
+        _ => Err(ApiError::InvalidField {
+            field: "inboundPassword",
+            reason: "inboundUsername and inboundPassword go together",
+        }),
+    }
+}
+
+async fn list_trunks(
+    auth: Auth,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<TrunkView>>, ApiError> {
+    let ctx = auth.require("sip:read")?;
+    let list = st.store.list_trunks(&ctx.tenant_id).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+async fn get_trunk(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TrunkView>, ApiError> {
+    let ctx = auth.require("sip:read")?;
+    Ok(Json(st.store.get_trunk(&ctx.tenant_id, &id).await?.into()))
+}
+
+async fn create_trunk(
+    auth: Auth,
+    State(st): State<AppState>,
+    ApiJson(b): ApiJson<CreateTrunk>,
+) -> Result<(StatusCode, Json<TrunkView>), ApiError> {
+    let ctx = auth.require("sip:write")?;
+    validate_name(&b.name)?;
+    let inbound_cidrs = validate_cidrs(&b.inbound_cidrs)?;
+    if let Some(h) = &b.outbound_host {
+        validate_host(h)?;
+    }
+    if let Some(t) = &b.outbound_transport {
+        validate_transport(t)?;
+    }
+    if let Some(p) = &b.allowed_destinations {
+        validate_destinations(p)?;
+    }
+    let creds = inbound_credentials(
+        &st,
+        b.inbound_username.as_deref(),
+        b.inbound_password.as_deref(),
+    )?;
+    let (inbound_username, inbound_realm, inbound_ha1_md5, inbound_ha1_sha256) = match creds {
+        Some((u, r, m, s)) => (Some(u), Some(r), Some(m), Some(s)),
+        None => (None, None, None, None),
+    };
+    let trunk = st
+        .store
+        .create_trunk(
+            &ctx.tenant_id,
+            NewTrunk {
+                name: b.name,
+                inbound_cidrs,
+                inbound_username,
+                inbound_realm,
+                inbound_ha1_md5,
+                inbound_ha1_sha256,
+                outbound_host: b.outbound_host,
+                outbound_port: b.outbound_port,
+                outbound_transport: b.outbound_transport,
+                outbound_username: b.outbound_username,
+                outbound_password: b.outbound_password,
+                allowed_destinations: b.allowed_destinations,
+            },
+        )
+        .await?;
+    st.directory.trunk_upserted(&trunk);
+    Ok((StatusCode::CREATED, Json(trunk.into())))
+}
+
+async fn patch_trunk(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchTrunk>,
+) -> Result<Json<TrunkView>, ApiError> {
+    let ctx = auth.require("sip:write")?;
+    if let Some(n) = &b.name {
+        validate_name(n)?;
+    }
+    let inbound_cidrs = b.inbound_cidrs.as_deref().map(validate_cidrs).transpose()?;
+    if let Some(Some(h)) = &b.outbound_host {
+        validate_host(h)?;
+    }
+    if let Some(Some(t)) = &b.outbound_transport {
+        validate_transport(t)?;
+    }
+    if let Some(Some(p)) = &b.allowed_destinations {
+        validate_destinations(p)?;
+    }
+    let mut patch = TrunkPatch {
+        name: b.name,
+        inbound_cidrs,
+        outbound_host: b.outbound_host,
+        outbound_port: b.outbound_port,
+        outbound_transport: b.outbound_transport,
+        outbound_username: b.outbound_username,
+        outbound_password: b.outbound_password,
+        allowed_destinations: b.allowed_destinations,
+        ..Default::default()
+    };
+    match (b.inbound_username, b.inbound_password) {
+        (None, None) => {}
+        (Some(None), _) | (_, Some(None)) => {
+            // Clearing either clears the inbound digest credentials.
+            patch.inbound_username = Some(None);
+            patch.inbound_realm = Some(None);
+            patch.inbound_ha1_md5 = Some(None);
+            patch.inbound_ha1_sha256 = Some(None);
+        }
+        (user, Some(Some(p))) => {
+            let user = match user {
+                Some(Some(u)) => u,
+                _ => st
+                    .store
+                    .get_trunk(&ctx.tenant_id, &id)
+                    .await?
+                    .inbound_username
+                    .ok_or(ApiError::InvalidField {
+                        field: "inboundUsername",
+                        reason: "required with inboundPassword",
+                    })?,
+            };
+            let (u, r, m, s) = inbound_credentials(&st, Some(&user), Some(&p))?
+                .expect("both given");
+            patch.inbound_username = Some(Some(u));
+            patch.inbound_realm = Some(Some(r));
+            patch.inbound_ha1_md5 = Some(Some(m));
+            patch.inbound_ha1_sha256 = Some(Some(s));
+        }
+        (Some(Some(_)), None) => {
+            return Err(ApiError::InvalidField {
+                field: "inboundPassword",
+                reason: "changing inboundUsername needs inboundPassword",
+            })
+        }
+    }
+    let trunk = st.store.update_trunk(&ctx.tenant_id, &id, patch).await?;
+    st.directory.trunk_upserted(&trunk);
+    Ok(Json(trunk.into()))
+}
+
+async fn delete_trunk(
+    auth: Auth,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = auth.require("sip:write")?;
+    st.store.delete_trunk(&ctx.tenant_id, &id).await?;
+    st.directory.trunk_removed(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,293 @@
+//! Router tests for the SIP administration and call endpoints: authentication, scopes, tenant
+//! isolation, validation and the stable JSON error body — on SQLite, and on PostgreSQL when
+//! `RINGSIDE_TEST_POSTGRES_URL` is set.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ringside_api::{router, AppState, MetricsSource, SipDirectory};
+use ringside_storage::{Extension, Store, Trunk};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+#[derive(Default)]
+struct RecordingDirectory(Mutex<Vec<String>>);
+
+impl SipDirectory for RecordingDirectory {
+    fn extension_upserted(&self, ext: &Extension) {
+        self.0.lock().unwrap().push(format!("ext+{}", ext.username));
+    }
+    fn extension_removed(&self, id: &str) {
+        self.0.lock().unwrap().push(format!("ext-{id}"));
+    }
+    fn trunk_upserted(&self, t: &Trunk) {
+        self.0.lock().unwrap().push(format!("trunk+{}", t.name));
+    }
+    fn trunk_removed(&self, id: &str) {
+        self.0.lock().unwrap().push(format!("trunk-{id}"));
+    }
+}
+
+struct NoMetrics;
+impl MetricsSource for NoMetrics {
+    fn render(&self, out: &mut String) {
+        out.push_str("# TYPE x gauge\nx 1\n");
+    }
+}
+
+struct Ctx {
+    app: axum::Router,
+    dir: Arc<RecordingDirectory>,
+    store: Store,
+}
+
+async fn backends() -> Vec<(String, Store)> {
+    let path = std::env::temp_dir().join(format!("ringside-api-{}.db", rand::random::<u64>()));
+    let mut v = vec![(
+        "sqlite".to_string(),
+        Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap(),
+    )];
+    if let Ok(url) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
+        let store = Store::connect(&url).await.expect("postgres reachable");
+        v.push(("postgres".to_string(), store));
+    } else {
+        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped");
+    }
+    v
+}
+
+fn ctx(store: Store) -> Ctx {
+    let dir = Arc::new(RecordingDirectory::default());
+    let app = router(AppState {
+        store: store.clone(),
+        directory: dir.clone(),
+        metrics: vec![Arc::new(NoMetrics)],
+        sip_realm: "ringside".into(),
+    });
+    Ctx { app, dir, store }
+}
+
+impl Ctx {
+    async fn token(&self, email: &str, scopes: &[&str]) -> String {
+        let u = self.store.ensure_user(email).await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.store.create_token(&u.id, "t", &scopes).await.unwrap().1
+    }
+
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(s) => b
+                .header("content-type", "application/json")
+                .body(Body::from(s.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(&body.to_string())).await
+    }
+}
+
+fn uniq(p: &str) -> String {
+    format!("{p}{}", rand::random::<u32>() % 1_000_000)
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn tokens_and_scopes_guard_every_endpoint() {
+    for (name, store) in backends().await {
+        let c = ctx(store);
+        let read_only = c.token(&format!("{}@a.example", uniq("ro")), &["sip:read"]).await;
+        let calls_only = c.token(&format!("{}@a.example", uniq("co")), &["calls:read"]).await;
+        for (m, p, body) in [
+            ("GET", "/api/v1/sip/extensions", None),
+            ("POST", "/api/v1/sip/extensions", Some("{}")),
+            ("GET", "/api/v1/sip/extensions/x", None),
+            ("PATCH", "/api/v1/sip/extensions/x", Some("{}")),
+            ("DELETE", "/api/v1/sip/extensions/x", None),
+            ("GET", "/api/v1/sip/trunks", None),
+            ("POST", "/api/v1/sip/trunks", Some("{}")),
+            ("GET", "/api/v1/sip/trunks/x", None),
+            ("PATCH", "/api/v1/sip/trunks/x", Some("{}")),
+            ("DELETE", "/api/v1/sip/trunks/x", None),
+            ("GET", "/api/v1/calls", None),
+            ("GET", "/api/v1/calls/x", None),
+        ] {
+            let (st, b) = c.call(m, p, None, body).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {m} {p}");
+            assert_error(&b, "unauthorized");
+            let (st, b) = c.call(m, p, Some("ringside_pat_bogus"), body).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {m} {p} bogus token");
+            assert_error(&b, "unauthorized");
+            let needs_write = m != "GET";
+            let is_calls = p.starts_with("/api/v1/calls");
+            let token = if is_calls { &read_only } else if needs_write { &read_only } else { &calls_only };
+            let (st, b) = c.call(m, p, Some(token), body).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {m} {p} without scope");
+            assert_error(&b, "forbidden");
+        }
+        // A revoked token stops working at once.
+        let u = c.store.ensure_user(&format!("{}@a.example", uniq("rv"))).await.unwrap();
+        let (info, tok) = c.store.create_token(&u.id, "t", &["sip:read".into()]).await.unwrap();
+        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&tok), None).await.0, StatusCode::OK);
+        c.store.revoke_token(&u.tenant_id, &info.id).await.unwrap();
+        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&tok), None).await.0, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
+    for (name, store) in backends().await {
+        let c = ctx(store);
+        let a = c.token(&format!("{}@a.example", uniq("a")), &["sip:read", "sip:write"]).await;
+        let b = c.token(&format!("{}@b.example", uniq("b")), &["sip:read", "sip:write"]).await;
+        let user = uniq("9");
+        let (st, ext) = c
+            .json("POST", "/api/v1/sip/extensions", &a, json!({"username": user, "password": "longenough1", "displayName": "Desk", "widgetIds": ["w1"]}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {ext}");
+        let id = ext["id"].as_str().unwrap().to_string();
+        assert_eq!(ext["username"], user.as_str());
+        assert_eq!(ext["widgetIds"], json!(["w1"]));
+        let text = ext.to_string();
+        assert!(!text.contains("longenough1") && !text.to_lowercase().contains("password") && !text.contains("ha1"), "{text}");
+        assert!(c.dir.0.lock().unwrap().contains(&format!("ext+{user}")), "SIP side told");
+
+        let path = format!("/api/v1/sip/extensions/{id}");
+        let (st, got) = c.call("GET", &path, Some(&a), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(got["displayName"], "Desk");
+        let (st, list) = c.call("GET", "/api/v1/sip/extensions", Some(&a), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+
+        // Tenant B sees nothing of it and cannot touch it.
+        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&b), None).await.1, json!([]));
+        for (m, body) in [("GET", None), ("PATCH", Some(r#"{"displayName":"x"}"#)), ("DELETE", None)] {
+            let (st, body) = c.call(m, &path, Some(&b), body).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] {m} cross-tenant");
+            assert_error(&body, "not_found");
+        }
+        // Duplicate usernames conflict, even across tenants (phones register without a domain).
+        let (st, body) = c.json("POST", "/api/v1/sip/extensions", &b, json!({"username": user, "password": "longenough2"})).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        assert_error(&body, "conflict");
+
+        let (st, got) = c.json("PATCH", &path, &a, json!({"displayName": "Front desk", "password": "newpassword9"})).await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(got["displayName"], "Front desk");
+        assert_eq!(got["username"], user.as_str());
+
+        assert_eq!(c.call("DELETE", &path, Some(&a), None).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(c.call("GET", &path, Some(&a), None).await.0, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_get_stable_errors_and_change_nothing() {
+    for (name, store) in backends().await {
+        let c = ctx(store);
+        let a = c.token(&format!("{}@a.example", uniq("v")), &["sip:read", "sip:write"]).await;
+        for (body, status, code) in [
+            ("{not json", StatusCode::BAD_REQUEST, "invalid_body"),
+            (r#"{"username":"1"}"#, StatusCode::BAD_REQUEST, "invalid_body"),
+            (r#"{"username":"1","password":"longenough","bogus":1}"#, StatusCode::BAD_REQUEST, "invalid_body"),
+            (r#"{"username":"1","password":"short"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (r#"{"username":"has space","password":"longenough"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (r#"{"username":"","password":"longenough"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ] {
+            let (st, b) = c.call("POST", "/api/v1/sip/extensions", Some(&a), Some(body)).await;
+            assert_eq!(st, status, "[{name}] {body}: {b}");
+            assert_error(&b, code);
+        }
+        for body in [
+            json!({"name": "t", "inboundCidrs": ["not-an-ip"]}),
+            json!({"name": "t", "outboundTransport": "sctp"}),
+            json!({"name": "t", "allowedDestinations": "+1NXX*X"}),
+            json!({"name": "t", "inboundUsername": "pbx"}),
+            json!({"name": ""}),
+            json!({"name": "t", "outboundHost": "bad host!"}),
+        ] {
+            let (st, b) = c.json("POST", "/api/v1/sip/trunks", &a, body.clone()).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}] {body}: {b}");
+            assert_error(&b, "invalid_field");
+        }
+        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&a), None).await.1, json!([]));
+        assert_eq!(c.call("GET", "/api/v1/sip/trunks", Some(&a), None).await.1, json!([]));
+        let (st, b) = c.call("GET", "/api/v1/calls?limit=0", Some(&c.token(&format!("{}@a.example", uniq("cl")), &["calls:read"]).await), None).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        let (st, b) = c.call("GET", "/nope", None, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_error(&b, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
+    for (name, store) in backends().await {
+        let c = ctx(store);
+        let a = c.token(&format!("{}@a.example", uniq("t")), &["sip:read", "sip:write"]).await;
+        let b = c.token(&format!("{}@b.example", uniq("t")), &["sip:read", "sip:write"]).await;
+        let inbound_user = uniq("pbx");
+        let (st, t) = c
+            .json("POST", "/api/v1/sip/trunks", &a, json!({
+                "name": "carrier",
+                "inboundCidrs": ["203.0.113.7/32", "198.51.100.1"],
+                "inboundUsername": inbound_user, "inboundPassword": "inbound-secret",
+                "outboundHost": "sip.carrier.example", "outboundPort": 5080, "outboundTransport": "tcp",
+                "outboundUsername": "acct", "outboundPassword": "carrier-secret",
+                "allowedDestinations": "+1NXXNXXXXXX,+4420*"
+            }))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {t}");
+        let text = t.to_string();
+        assert!(!text.contains("secret") && !text.contains("assword"), "{text}");
+        assert_eq!(t["inboundCidrs"], json!(["203.0.113.7/32", "198.51.100.1/32"]));
+        assert_eq!(t["outboundPort"], 5080);
+        let path = format!("/api/v1/sip/trunks/{}", t["id"].as_str().unwrap());
+        let (st, t2) = c.json("PATCH", &path, &a, json!({"allowedDestinations": null, "outboundPort": 5060})).await;
+        assert_eq!(st, StatusCode::OK, "{t2}");
+        assert_eq!(t2["allowedDestinations"], Value::Null);
+        assert_eq!(t2["outboundPort"], 5060);
+        assert_eq!(t2["outboundHost"], "sip.carrier.example", "untouched fields stay");
+        assert_eq!(c.call("GET", &path, Some(&b), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(c.call("DELETE", &path, Some(&b), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(c.call("GET", &path, Some(&a), None).await.0, StatusCode::OK, "B's delete changed nothing");
+        assert_eq!(c.call("DELETE", &path, Some(&a), None).await.0, StatusCode::NO_CONTENT);
+        assert!(c.dir.0.lock().unwrap().iter().any(|e| e.starts_with("trunk-")));
+    }
+}
+
+#[tokio::test]
+async fn health_and_metrics_need_no_token() {
+    let (_, store) = backends().await.remove(0);
+    let c = ctx(store);
+    let (st, b) = c.call("GET", "/healthz", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(b["status"], "ok");
+    let resp = c
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+}

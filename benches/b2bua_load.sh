@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# B2BUA call-rate benchmark: sipp UAC (trusted trunk, 127.0.0.2) -> Ringside -> sipp UAS
+# (registered extension), SDP but no RTP. Steps up the offered rate and prints the highest
+# rate whose calls all succeeded, as `b2bua_cps: X` on the last line.
+#
+#   bash benches/b2bua_load.sh            # rates 250 500 1000 1500 2000, 10 s each
+#   RATES="1000" SECONDS_PER_STEP=20 bash benches/b2bua_load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATES=${RATES:-"250 500 1000 1500 2000"}
+STEP_SECS=${SECONDS_PER_STEP:-10}
+cargo build --release -p ringside >/dev/null 2>&1
+BIN=target/release/ringside
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18080 \
+  RINGSIDE_SIP_ADDR=127.0.0.1:15060 RINGSIDE_RTP_PORTS=40000-59999 RINGSIDE_LOG=warn
+mkdir -p "$RINGSIDE_DATA_DIR"
+TOKEN=$($BIN token create --email bench@example.com --scopes sip:read,sip:write)
+$BIN serve 2>"$WORK/server.log" &
+SERVER=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
+api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+api -d '{"username":"1002","password":"bench-secret-1002"}' http://127.0.0.1:18080/api/v1/sip/extensions >/dev/null
+api -d '{"name":"load","inboundCidrs":["127.0.0.2/32"]}' http://127.0.0.1:18080/api/v1/sip/trunks >/dev/null
+sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$WORK/reg.xml"
+(cd "$WORK" && sipp 127.0.0.1:15060 -sf reg.xml -m 1 -i 127.0.0.1 -p 16060 -s 1002 -au 1002 -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
+(cd "$WORK" && sipp -sn uas -i 127.0.0.1 -p 16060 -nostdin -bg >/dev/null 2>&1) || true
+best=0
+for rate in $RATES; do
+  n=$((rate * STEP_SECS))
+  start=$(date +%s.%N)
+  if (cd "$WORK" && sipp 127.0.0.1:15060 -sn uac -s 1002 -i 127.0.0.2 -p 17060 -r "$rate" -m "$n" \
+        -l $((rate * 4)) -d 0 -nostdin -timeout $((STEP_SECS * 4))s -timeout_error \
+        -trace_stat -stf "stat_$rate.csv" >/dev/null 2>&1); then
+    end=$(date +%s.%N)
+    cps=$(python3 -c "print(round($n/($end-$start)))")
+    rss=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
+    echo "offered ${rate}/s: $n calls ok, ${cps} calls/s achieved, server peak RSS ${rss} kB"
+    # Count a step only if sipp kept up with the offered rate.
+    if [ "$cps" -ge $((rate * 9 / 10)) ]; then best=$cps; else break; fi
+  else
+    echo "offered ${rate}/s: failures (see sipp stats); stopping"
+    break
+  fi
+done
+pkill -f "sipp -sn uas" || true
+echo "b2bua_cps: $best"

@@ -1,0 +1,191 @@
+//! The in-memory directory of extensions and trunks the SIP core routes with.
+//!
+//! Loaded from storage at start and kept current by the API (through
+//! [`DirectoryHandle`]), so the SIP hot path never waits on the database.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use ipnet::IpNet;
+use ringside_sip::registrar::{Account, AccountLookup};
+use ringside_sip::routing::{ip_in, parse_cidr, DestinationPatterns};
+use ringside_sip::transaction::TransportKind;
+use ringside_storage::{Extension, Trunk};
+
+/// A trunk with its rules parsed.
+#[derive(Debug, Clone)]
+pub struct TrunkEntry {
+    /// The stored trunk.
+    pub trunk: Trunk,
+    /// Parsed inbound networks.
+    pub nets: Vec<IpNet>,
+    /// Parsed outbound destination patterns (empty: dials nothing).
+    pub destinations: DestinationPatterns,
+}
+
+impl TrunkEntry {
+    fn new(trunk: Trunk) -> Self {
+        let nets = trunk
+            .inbound_cidrs
+            .iter()
+            .filter_map(|c| parse_cidr(c))
+            .collect();
+        let destinations = trunk
+            .allowed_destinations
+            .as_deref()
+            .and_then(|p| DestinationPatterns::parse(p).ok())
+            .unwrap_or_default();
+        TrunkEntry {
+            trunk,
+            nets,
+            destinations,
+        }
+    }
+
+    /// Where outbound calls go, if this trunk dials out.
+    pub fn outbound(&self) -> Option<(String, u16, TransportKind)> {
+        let host = self.trunk.outbound_host.clone()?;
+        let transport = match self.trunk.outbound_transport.as_deref() {
+            Some("tcp") => TransportKind::Tcp,
+            _ => TransportKind::Udp,
+        };
+        Some((host, self.trunk.outbound_port.unwrap_or(5060), transport))
+    }
+}
+
+/// Extensions and trunks by the keys the SIP core needs.
+#[derive(Debug, Default)]
+pub struct Directory {
+    ext_by_username: HashMap<String, Extension>,
+    ext_username_by_id: HashMap<String, String>,
+    trunks: HashMap<String, TrunkEntry>,
+}
+
+impl Directory {
+    /// Build from everything stored.
+    pub fn load(extensions: Vec<Extension>, trunks: Vec<Trunk>) -> Self {
+        let mut d = Directory::default();
+        for e in extensions {
+            d.upsert_extension(e);
+        }
+        for t in trunks {
+            d.upsert_trunk(t);
+        }
+        d
+    }
+
+    /// Insert or replace an extension.
+    pub fn upsert_extension(&mut self, e: Extension) {
+        if let Some(old) = self.ext_username_by_id.insert(e.id.clone(), e.username.clone()) {
+            self.ext_by_username.remove(&old);
+        }
+        self.ext_by_username.insert(e.username.clone(), e);
+    }
+
+    /// Remove an extension.
+    pub fn remove_extension(&mut self, id: &str) {
+        if let Some(u) = self.ext_username_by_id.remove(id) {
+            self.ext_by_username.remove(&u);
+        }
+    }
+
+    /// Insert or replace a trunk.
+    pub fn upsert_trunk(&mut self, t: Trunk) {
+        self.trunks.insert(t.id.clone(), TrunkEntry::new(t));
+    }
+
+    /// Remove a trunk.
+    pub fn remove_trunk(&mut self, id: &str) {
+        self.trunks.remove(id);
+    }
+
+    /// The extension with this SIP username.
+    pub fn extension(&self, username: &str) -> Option<&Extension> {
+        self.ext_by_username.get(username)
+    }
+
+    /// The extension with this id.
+    pub fn extension_by_id(&self, id: &str) -> Option<&Extension> {
+        self.ext_username_by_id
+            .get(id)
+            .and_then(|u| self.ext_by_username.get(u))
+    }
+
+    /// A trunk by id.
+    pub fn trunk(&self, id: &str) -> Option<&TrunkEntry> {
+        self.trunks.get(id)
+    }
+
+    /// The trunk whose inbound networks hold `ip` (trusted without digest).
+    pub fn trunk_for_source(&self, ip: IpAddr) -> Option<&TrunkEntry> {
+        self.trunks.values().find(|t| ip_in(&t.nets, ip))
+    }
+
+    /// The tenant's first trunk allowed to dial `number`.
+    pub fn outbound_trunk_for(&self, tenant_id: &str, number: &str) -> Option<&TrunkEntry> {
+        let mut candidates: Vec<&TrunkEntry> = self
+            .trunks
+            .values()
+            .filter(|t| {
+                t.trunk.tenant_id == tenant_id
+                    && t.outbound().is_some()
+                    && t.destinations.allows(number)
+            })
+            .collect();
+        candidates.sort_by(|a, b| a.trunk.created_at.cmp(&b.trunk.created_at));
+        candidates.into_iter().next()
+    }
+
+    /// Counts for metrics: (extensions, trunks).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.ext_by_username.len(), self.trunks.len())
+    }
+}
+
+impl AccountLookup for Directory {
+    fn account(&self, username: &str) -> Option<Account> {
+        if let Some(e) = self.ext_by_username.get(username) {
+            return Some(Account {
+                id: e.id.clone(),
+                tenant_id: e.tenant_id.clone(),
+                username: e.username.clone(),
+                realm: e.realm.clone(),
+                ha1_md5: e.ha1_md5.clone(),
+                ha1_sha256: e.ha1_sha256.clone(),
+            });
+        }
+        self.trunks.values().find_map(|t| {
+            let tr = &t.trunk;
+            (tr.inbound_username.as_deref() == Some(username)).then(|| Account {
+                id: tr.id.clone(),
+                tenant_id: tr.tenant_id.clone(),
+                username: username.to_string(),
+                realm: tr.inbound_realm.clone().unwrap_or_default(),
+                ha1_md5: tr.inbound_ha1_md5.clone().unwrap_or_default(),
+                ha1_sha256: tr.inbound_ha1_sha256.clone().unwrap_or_default(),
+            })
+        })
+    }
+}
+
+/// Shared handle to the directory (the API writes, the SIP core reads).
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryHandle(pub Arc<RwLock<Directory>>);
+
+impl DirectoryHandle {
+    /// Wrap a loaded directory.
+    pub fn new(d: Directory) -> Self {
+        DirectoryHandle(Arc::new(RwLock::new(d)))
+    }
+
+    /// Read access.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Directory> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

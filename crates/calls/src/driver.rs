@@ -1,0 +1,444 @@
+//! The thin tokio driver around [`SipCore`]: UDP and TCP sockets on one port, the clock, and a
+//! storage writer that batches call records.
+//!
+//! ```text
+//!  UDP recv task ─┐                         ┌─► UDP socket
+//!  TCP conn tasks ┼─► parse ─► mpsc ─► core task ─► TCP writers (per connection)
+//!                 │   (malformed: 400/501     └─► storage writer (batched)
+//!                 │    or dropped + counted)
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use ringside_sip::message;
+use ringside_sip::registrar::{Binding, BindingChange};
+use ringside_sip::transaction::{Peer, TransportKind};
+use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
+use ringside_storage::Store;
+
+use crate::core::{CoreOutput, SipCore};
+use crate::metrics::SipMetrics;
+
+/// Unix milliseconds now.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Commands to the running core.
+#[derive(Debug)]
+pub enum Command {
+    /// An extension was deleted: drop its bindings.
+    ExtensionRemoved(String),
+    /// Start refusing new calls (503).
+    Drain,
+    /// Ask how many calls are in progress.
+    ActiveCalls(oneshot::Sender<usize>),
+}
+
+/// Handle to the running SIP server.
+#[derive(Debug, Clone)]
+pub struct SipServer {
+    cmd: mpsc::UnboundedSender<Command>,
+    /// The UDP/TCP address actually bound.
+    pub local_addr: SocketAddr,
+}
+
+impl SipServer {
+    /// Send a command to the core.
+    pub fn command(&self, c: Command) {
+        let _ = self.cmd.send(c);
+    }
+
+    /// Calls in progress (0 if the core is gone).
+    pub async fn active_calls(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::ActiveCalls(tx));
+        rx.await.unwrap_or(0)
+    }
+}
+
+type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
+
+struct Inbound {
+    msg: rsip::SipMessage,
+    from: Peer,
+}
+
+/// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process ends.
+pub async fn start(
+    bind: SocketAddr,
+    mut core: SipCore,
+    store: Store,
+    metrics: Arc<SipMetrics>,
+) -> std::io::Result<SipServer> {
+    let udp = Arc::new(UdpSocket::bind(bind).await?);
+    let local_addr = udp.local_addr()?;
+    let tcp = TcpListener::bind(local_addr).await?;
+    match store.live_bindings(unix_ms()).await {
+        Ok(list) => {
+            let n = list.len();
+            for b in list {
+                if let Some(b) = binding_from_store(b) {
+                    core.registrar_mut().restore(b);
+                }
+            }
+            info!(bindings = n, "restored registrations");
+        }
+        Err(e) => warn!(error = %e, "could not load registrations"),
+    }
+    let (in_tx, in_rx) = mpsc::channel::<Inbound>(65_536);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (store_tx, store_rx) = mpsc::unbounded_channel();
+    let conns: Conns = Arc::default();
+
+    tokio::spawn(udp_reader(udp.clone(), in_tx.clone(), metrics.clone()));
+    tokio::spawn(tcp_acceptor(tcp, in_tx.clone(), conns.clone(), metrics.clone()));
+    tokio::spawn(storage_writer(store, store_rx));
+    tokio::spawn(core_task(core, udp, in_tx, in_rx, cmd_rx, conns, store_tx, metrics));
+    info!(%local_addr, "SIP listening on UDP and TCP");
+    Ok(SipServer {
+        cmd: cmd_tx,
+        local_addr,
+    })
+}
+
+fn binding_from_store(b: ringside_storage::Binding) -> Option<Binding> {
+    Some(Binding {
+        account_id: b.extension_id,
+        contact: b.contact_uri,
+        source: b.source_addr.parse().ok()?,
+        transport: if b.transport == "tcp" {
+            TransportKind::Tcp
+        } else {
+            TransportKind::Udp
+        },
+        expires_at: b.expires_at,
+        call_id: b.call_id,
+        cseq: u32::try_from(b.cseq).unwrap_or(0),
+        user_agent: b.user_agent,
+    })
+}
+
+/// Parse one message; on failure answer 400/501 if the request can be identified, else drop.
+fn ingest(data: &[u8], from: Peer, metrics: &SipMetrics) -> Result<rsip::SipMessage, Option<Bytes>> {
+    match message::parse(data) {
+        Ok(mut msg) => {
+            if let rsip::SipMessage::Request(r) = &mut msg {
+                ringside_sip::hdr::stamp_via(r, from.addr);
+            }
+            Ok(msg)
+        }
+        Err(_) => {
+            metrics.malformed.fetch_add(1, Ordering::Relaxed);
+            let reply = ringside_sip::hdr::raw_error_response(data);
+            if reply.is_none() {
+                metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reply)
+        }
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>, metrics: Arc<SipMetrics>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(error = %e, "udp recv");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        if is_keepalive(data) {
+            continue;
+        }
+        let from = Peer {
+            addr: src,
+            transport: TransportKind::Udp,
+        };
+        match ingest(data, from, &metrics) {
+            Ok(msg) => {
+                if tx.try_send(Inbound { msg, from }).is_err() {
+                    metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(Some(reply)) => {
+                let _ = sock.send_to(&reply, src).await;
+            }
+            Err(None) => {}
+        }
+    }
+}
+
+async fn tcp_acceptor(
+    listener: TcpListener,
+    tx: mpsc::Sender<Inbound>,
+    conns: Conns,
+    metrics: Arc<SipMetrics>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                spawn_connection(stream, peer, tx.clone(), conns.clone(), metrics.clone());
+            }
+            Err(e) => debug!(error = %e, "tcp accept"),
+        }
+    }
+}
+
+fn spawn_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tx: mpsc::Sender<Inbound>,
+    conns: Conns,
+    metrics: Arc<SipMetrics>,
+) -> mpsc::UnboundedSender<Bytes> {
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    conns
+        .lock()
+        .expect("conns")
+        .insert(peer, wtx.clone());
+    let writer_tx = wtx.clone();
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new(65_536);
+        let mut buf = vec![0u8; 16_384];
+        let from = Peer {
+            addr: peer,
+            transport: TransportKind::Tcp,
+        };
+        'conn: loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(Frame::Message(m))) => match ingest(&m, from, &metrics) {
+                        Ok(msg) => {
+                            if tx.send(Inbound { msg, from }).await.is_err() {
+                                break 'conn;
+                            }
+                        }
+                        Err(Some(reply)) => {
+                            let _ = writer_tx.send(reply);
+                        }
+                        Err(None) => {}
+                    },
+                    Ok(Some(Frame::Ping)) => {
+                        let _ = writer_tx.send(Bytes::from_static(b"\r\n"));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "closing TCP connection on framing error");
+                        metrics.malformed.fetch_add(1, Ordering::Relaxed);
+                        metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                        break 'conn;
+                    }
+                }
+            }
+        }
+        conns.lock().expect("conns").remove(&peer);
+    });
+    wtx
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn core_task(
+    mut core: SipCore,
+    udp: Arc<UdpSocket>,
+    in_tx: mpsc::Sender<Inbound>,
+    mut in_rx: mpsc::Receiver<Inbound>,
+    mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+    conns: Conns,
+    store_tx: mpsc::UnboundedSender<CoreOutput>,
+    metrics: Arc<SipMetrics>,
+) {
+    let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let deadline = core.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            m = in_rx.recv() => {
+                let Some(m) = m else { return };
+                core.handle_message(Instant::now(), unix_ms(), m.msg, m.from);
+                // Take whatever else is queued before flushing (batching under load).
+                for _ in 0..256 {
+                    match in_rx.try_recv() {
+                        Ok(m) => core.handle_message(Instant::now(), unix_ms(), m.msg, m.from),
+                        Err(_) => break,
+                    }
+                }
+            }
+            c = cmd_rx.recv() => match c {
+                Some(Command::ExtensionRemoved(id)) => core.extension_removed(&id),
+                Some(Command::Drain) => core.start_draining(),
+                Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
+                None => {}
+            },
+            _ = sleep => core.handle_timeout(Instant::now(), unix_ms()),
+            _ = housekeeping.tick() => core.handle_timeout(Instant::now(), unix_ms()),
+        }
+        while let Some(o) = core.poll_output() {
+            match o {
+                CoreOutput::Transmit { to, data } => {
+                    transmit(&udp, &conns, &in_tx, &metrics, to, data).await
+                }
+                other => {
+                    let _ = store_tx.send(other);
+                }
+            }
+        }
+    }
+}
+
+async fn transmit(
+    udp: &UdpSocket,
+    conns: &Conns,
+    in_tx: &mpsc::Sender<Inbound>,
+    metrics: &Arc<SipMetrics>,
+    to: Peer,
+    data: Bytes,
+) {
+    match to.transport {
+        TransportKind::Udp => {
+            if let Err(e) = udp.try_send_to(&data, to.addr) {
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    let _ = udp.send_to(&data, to.addr).await;
+                } else {
+                    debug!(to = %to.addr, error = %e, "udp send");
+                }
+            }
+        }
+        TransportKind::Tcp => {
+            let existing = conns.lock().expect("conns").get(&to.addr).cloned();
+            match existing {
+                Some(w) if w.send(data.clone()).is_ok() => {}
+                _ => {
+                    // Connect out (e.g. to a TCP trunk) and reuse the connection afterwards.
+                    let (conns, in_tx, metrics) = (conns.clone(), in_tx.clone(), metrics.clone());
+                    tokio::spawn(async move {
+                        match TcpStream::connect(to.addr).await {
+                            Ok(s) => {
+                                let _ = s.set_nodelay(true);
+                                let w = spawn_connection(s, to.addr, in_tx, conns, metrics);
+                                let _ = w.send(data);
+                            }
+                            Err(e) => debug!(to = %to.addr, error = %e, "tcp connect"),
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Writes registrations and call records, batching call records into one transaction.
+async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput>) {
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        for o in batch {
+            match o {
+                CoreOutput::Binding(BindingChange::Upsert(b)) => {
+                    flush(&store, &mut inserts, &mut updates).await;
+                    let sb = ringside_storage::Binding {
+                        extension_id: b.account_id,
+                        contact_uri: b.contact,
+                        source_addr: b.source.to_string(),
+                        transport: match b.transport {
+                            TransportKind::Udp => "udp".into(),
+                            TransportKind::Tcp => "tcp".into(),
+                        },
+                        expires_at: b.expires_at,
+                        call_id: b.call_id,
+                        cseq: i64::from(b.cseq),
+                        user_agent: b.user_agent,
+                        updated_at: unix_ms(),
+                    };
+                    if let Err(e) = store.upsert_binding(&sb).await {
+                        warn!(error = %e, "persisting registration");
+                    }
+                }
+                CoreOutput::Binding(BindingChange::Remove {
+                    account_id,
+                    contact,
+                }) => {
+                    flush(&store, &mut inserts, &mut updates).await;
+                    if let Err(e) = store.remove_binding(&account_id, &contact).await {
+                        warn!(error = %e, "removing registration");
+                    }
+                }
+                CoreOutput::InsertCall(c) => inserts.push(c),
+                CoreOutput::UpdateCall(c) => {
+                    // An update of a call not yet inserted must follow its insert.
+                    if inserts.iter().any(|i| i.id == c.id) {
+                        if let Some(i) = inserts.iter_mut().find(|i| i.id == c.id) {
+                            *i = c;
+                        }
+                    } else if let Some(u) = updates.iter_mut().find(|u: &&mut ringside_storage::CallRecord| u.id == c.id) {
+                        *u = c;
+                    } else {
+                        updates.push(c);
+                    }
+                }
+                CoreOutput::Transmit { .. } => {}
+            }
+        }
+        flush(&store, &mut inserts, &mut updates).await;
+    }
+}
+
+async fn flush(
+    store: &Store,
+    inserts: &mut Vec<ringside_storage::CallRecord>,
+    updates: &mut Vec<ringside_storage::CallRecord>,
+) {
+    if !inserts.is_empty() {
+        if let Err(e) = store.insert_calls_batch(inserts).await {
+            warn!(error = %e, n = inserts.len(), "writing call records");
+        }
+        inserts.clear();
+    }
+    if !updates.is_empty() {
+        if let Err(e) = store.update_calls_batch(updates).await {
+            warn!(error = %e, n = updates.len(), "updating call records");
+        }
+        updates.clear();
+    }
+}

@@ -1,0 +1,20 @@
+//! Call orchestration: the B2BUA that joins Ringside's SIP stack, media core and storage.
+//!
+//! - [`core::SipCore`] — sans-IO transaction user: registrar, OPTIONS, B2BUA ([`b2bua`]).
+//! - [`directory`] — in-memory extensions and trunks, kept current by the API.
+//! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
+//! - [`metrics`] — lock-free counters for `/metrics`.
+//!
+//! A call from an extension (digest-challenged with 407) or a trusted trunk to a registered
+//! extension (or from an extension to an allowed PSTN number over an outbound trunk) becomes two
+//! dialogs — leg A towards the caller, leg B towards the callee — with media anchored on a
+//! Ringside relay.
+
+pub mod b2bua;
+pub mod core;
+pub mod directory;
+pub mod driver;
+pub mod media;
+pub mod metrics;
+
+pub use ringside_media::Side;

@@ -1,0 +1,142 @@
+//! Counters of the SIP core, shared lock-free with the `/metrics` endpoint.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const METHODS: [&str; 15] = [
+    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK",
+    "PUBLISH", "REFER", "REGISTER", "SUBSCRIBE", "UPDATE", "OTHER",
+];
+
+fn method_idx(m: &str) -> usize {
+    METHODS
+        .iter()
+        .position(|x| *x == m)
+        .unwrap_or(METHODS.len() - 1)
+}
+
+fn zeros<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+/// All SIP-side counters and gauges.
+#[derive(Debug)]
+pub struct SipMetrics {
+    requests_in: [AtomicU64; 15],
+    requests_out: [AtomicU64; 15],
+    responses_in: [AtomicU64; 600],
+    responses_out: [AtomicU64; 600],
+    /// Datagrams or stream messages that could not be parsed (answered 400 or dropped).
+    pub malformed: AtomicU64,
+    /// Malformed messages that could only be dropped.
+    pub malformed_dropped: AtomicU64,
+    /// Server transactions alive.
+    pub server_transactions: AtomicU64,
+    /// Client transactions alive.
+    pub client_transactions: AtomicU64,
+    /// Registered bindings.
+    pub registrations: AtomicU64,
+    /// Calls in progress.
+    pub active_calls: AtomicU64,
+    /// Calls ever started.
+    pub calls_total: AtomicU64,
+    /// Retransmissions sent by the transaction layer.
+    pub retransmissions: AtomicU64,
+    /// Authentication failures (403 for bad credentials).
+    pub auth_failures: AtomicU64,
+}
+
+impl Default for SipMetrics {
+    fn default() -> Self {
+        SipMetrics {
+            requests_in: zeros(),
+            requests_out: zeros(),
+            responses_in: zeros(),
+            responses_out: zeros(),
+            malformed: AtomicU64::new(0),
+            malformed_dropped: AtomicU64::new(0),
+            server_transactions: AtomicU64::new(0),
+            client_transactions: AtomicU64::new(0),
+            registrations: AtomicU64::new(0),
+            active_calls: AtomicU64::new(0),
+            calls_total: AtomicU64::new(0),
+            retransmissions: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+        }
+    }
+}
+
+fn bump(a: &AtomicU64) {
+    a.fetch_add(1, Ordering::Relaxed);
+}
+
+impl SipMetrics {
+    /// Count a received request.
+    pub fn request_in(&self, method: &str) {
+        bump(&self.requests_in[method_idx(method)]);
+    }
+    /// Count a sent request.
+    pub fn request_out(&self, method: &str) {
+        bump(&self.requests_out[method_idx(method)]);
+    }
+    /// Count a received response.
+    pub fn response_in(&self, code: u16) {
+        if (100..700).contains(&code) {
+            bump(&self.responses_in[usize::from(code - 100)]);
+        }
+    }
+    /// Count a sent response.
+    pub fn response_out(&self, code: u16) {
+        if (100..700).contains(&code) {
+            bump(&self.responses_out[usize::from(code - 100)]);
+        }
+    }
+
+    /// Sent responses with this code (tests read it).
+    pub fn responses_sent(&self, code: u16) -> u64 {
+        self.responses_out[usize::from(code - 100)].load(Ordering::Relaxed)
+    }
+
+    /// Render in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push_str("# HELP ringside_sip_requests_total SIP requests by method and direction.\n# TYPE ringside_sip_requests_total counter\n");
+        for (dir, arr) in [("in", &self.requests_in), ("out", &self.requests_out)] {
+            for (i, m) in METHODS.iter().enumerate() {
+                let v = g(&arr[i]);
+                if v > 0 {
+                    let _ = writeln!(
+                        out,
+                        "ringside_sip_requests_total{{method=\"{m}\",direction=\"{dir}\"}} {v}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP ringside_sip_responses_total SIP responses by status code and direction.\n# TYPE ringside_sip_responses_total counter\n");
+        for (dir, arr) in [("in", &self.responses_in), ("out", &self.responses_out)] {
+            for (i, a) in arr.iter().enumerate() {
+                let v = g(a);
+                if v > 0 {
+                    let _ = writeln!(
+                        out,
+                        "ringside_sip_responses_total{{code=\"{}\",direction=\"{dir}\"}} {v}",
+                        i + 100
+                    );
+                }
+            }
+        }
+        for (name, help, kind, v) in [
+            ("ringside_sip_malformed_total", "Malformed SIP messages received.", "counter", g(&self.malformed)),
+            ("ringside_sip_malformed_dropped_total", "Malformed SIP messages dropped without a response.", "counter", g(&self.malformed_dropped)),
+            ("ringside_sip_server_transactions", "Live SIP server transactions.", "gauge", g(&self.server_transactions)),
+            ("ringside_sip_client_transactions", "Live SIP client transactions.", "gauge", g(&self.client_transactions)),
+            ("ringside_sip_retransmissions_total", "SIP retransmissions sent.", "counter", g(&self.retransmissions)),
+            ("ringside_sip_registrations", "Registered contact bindings.", "gauge", g(&self.registrations)),
+            ("ringside_sip_auth_failures_total", "Requests refused for wrong credentials.", "counter", g(&self.auth_failures)),
+            ("ringside_calls_active", "Calls in progress.", "gauge", g(&self.active_calls)),
+            ("ringside_calls_total", "Calls started.", "counter", g(&self.calls_total)),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+    }
+}

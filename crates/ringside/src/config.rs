@@ -1,0 +1,205 @@
+//! Configuration: an optional TOML file, then `RINGSIDE_*` environment overrides, validated
+//! into a [`Settings`] the wiring uses.
+//!
+//! | setting | TOML key | environment | default |
+//! |---|---|---|---|
+//! | data directory | `data_dir` | `RINGSIDE_DATA_DIR` | `./data` |
+//! | HTTP listen address | `http_addr` | `RINGSIDE_HTTP_ADDR` | `127.0.0.1:8080` |
+//! | SIP listen address (UDP+TCP) | `sip_addr` | `RINGSIDE_SIP_ADDR` | `0.0.0.0:5060` |
+//! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
+//! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
+//! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
+//! | SIP digest realm | `sip_realm` | `RINGSIDE_SIP_REALM` | `ringside` |
+//! | ring timeout (s) | `ring_timeout_secs` | `RINGSIDE_RING_TIMEOUT_SECS` | `60` |
+//! | shutdown grace for calls (s) | `shutdown_grace_secs` | `RINGSIDE_SHUTDOWN_GRACE_SECS` | `30` |
+//! | log filter | `log` | `RINGSIDE_LOG` | `info` |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The raw file/environment form; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    data_dir: Option<PathBuf>,
+    http_addr: Option<String>,
+    sip_addr: Option<String>,
+    database_url: Option<String>,
+    public_ip: Option<String>,
+    rtp_ports: Option<String>,
+    sip_realm: Option<String>,
+    ring_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    log: Option<String>,
+}
+
+/// Validated runtime settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where SQLite, secrets and (later) recordings live.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// SIP listen address, UDP and TCP.
+    pub sip_addr: SocketAddr,
+    /// sqlx database URL.
+    pub database_url: String,
+    /// Address advertised in SDP, Via and Contact.
+    pub public_ip: IpAddr,
+    /// Media port range.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// SIP digest realm.
+    pub sip_realm: String,
+    /// How long callees ring.
+    pub ring_timeout: Duration,
+    /// How long active calls may go on after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// tracing filter.
+    pub log: String,
+}
+
+impl RawConfig {
+    /// Read `path` if given, then apply environment overrides from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<RawConfig> {
+        let mut raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => RawConfig::default(),
+        };
+        let set = |slot: &mut Option<String>, key: &str| {
+            if let Some(v) = env(key).filter(|v| !v.is_empty()) {
+                *slot = Some(v);
+            }
+        };
+        if let Some(v) = env("RINGSIDE_DATA_DIR").filter(|v| !v.is_empty()) {
+            raw.data_dir = Some(v.into());
+        }
+        set(&mut raw.http_addr, "RINGSIDE_HTTP_ADDR");
+        set(&mut raw.sip_addr, "RINGSIDE_SIP_ADDR");
+        set(&mut raw.database_url, "RINGSIDE_DATABASE_URL");
+        set(&mut raw.public_ip, "RINGSIDE_PUBLIC_IP");
+        set(&mut raw.rtp_ports, "RINGSIDE_RTP_PORTS");
+        set(&mut raw.sip_realm, "RINGSIDE_SIP_REALM");
+        set(&mut raw.log, "RINGSIDE_LOG");
+        for (slot, key) in [
+            (&mut raw.ring_timeout_secs, "RINGSIDE_RING_TIMEOUT_SECS"),
+            (&mut raw.shutdown_grace_secs, "RINGSIDE_SHUTDOWN_GRACE_SECS"),
+        ] {
+            if let Some(v) = env(key).filter(|v| !v.is_empty()) {
+                *slot = Some(v.parse().with_context(|| format!("{key} must be a number of seconds"))?);
+            }
+        }
+        Ok(raw)
+    }
+
+    /// Validate into settings.
+    pub fn validate(self) -> anyhow::Result<Settings> {
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let http_addr = parse_addr(self.http_addr.as_deref().unwrap_or("127.0.0.1:8080"), "http_addr")?;
+        let sip_addr = parse_addr(self.sip_addr.as_deref().unwrap_or("0.0.0.0:5060"), "sip_addr")?;
+        let database_url = self.database_url.unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("ringside.db").display())
+        });
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            bail!("database_url must start with sqlite: or postgres://");
+        }
+        let public_ip = match self.public_ip {
+            Some(ip) => ip.parse().with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
+            None if sip_addr.ip().is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            None => sip_addr.ip(),
+        };
+        let rtp_ports = parse_range(self.rtp_ports.as_deref().unwrap_or("20000-30000"))?;
+        let sip_realm = self.sip_realm.unwrap_or_else(|| "ringside".into());
+        if sip_realm.is_empty() || sip_realm.contains(['"', '\\', '\r', '\n']) {
+            bail!("sip_realm must be non-empty without quotes or backslashes");
+        }
+        Ok(Settings {
+            data_dir,
+            http_addr,
+            sip_addr,
+            database_url,
+            public_ip,
+            rtp_ports,
+            sip_realm,
+            ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(30)),
+            log: self.log.unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
+    s.parse()
+        .with_context(|| format!("{what} {s:?} must be IP:PORT"))
+}
+
+fn parse_range(s: &str) -> anyhow::Result<RangeInclusive<u16>> {
+    let (a, b) = s
+        .split_once('-')
+        .with_context(|| format!("rtp_ports {s:?} must be LOW-HIGH"))?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().context("rtp_ports low end")?,
+        b.trim().parse().context("rtp_ports high end")?,
+    );
+    if a < 1024 || b < a + 3 {
+        bail!("rtp_ports must be a range above 1023 holding at least two port pairs");
+    }
+    Ok(a..=b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_work_without_any_config() {
+        let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+        assert_eq!(s.http_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.sip_addr, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(s.database_url, "sqlite://data/ringside.db?mode=rwc");
+        assert_eq!(s.rtp_ports, 20000..=30000);
+        assert_eq!(s.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = std::env::temp_dir().join(format!("ringside-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "http_addr = \"127.0.0.1:9000\"\nrtp_ports = \"40000-40100\"\n").unwrap();
+        let s = RawConfig::load(Some(&f), env(&[("RINGSIDE_HTTP_ADDR", "127.0.0.1:9100"), ("RINGSIDE_PUBLIC_IP", "192.0.2.10")]))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(s.http_addr.port(), 9100);
+        assert_eq!(s.rtp_ports, 40000..=40100);
+        assert_eq!(s.public_ip.to_string(), "192.0.2.10");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = RawConfig::load(None, env(&[("RINGSIDE_RTP_PORTS", "5-1")])).unwrap().validate().unwrap_err();
+        assert!(format!("{e:#}").contains("rtp_ports"));
+        let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_IP", "nope")])).unwrap().validate().unwrap_err();
+        assert!(format!("{e:#}").contains("public_ip"));
+        let e = RawConfig::load(None, env(&[("RINGSIDE_DATABASE_URL", "mysql://x")])).unwrap().validate().unwrap_err();
+        assert!(format!("{e:#}").contains("database_url"));
+    }
+}

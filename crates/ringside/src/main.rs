@@ -1,0 +1,99 @@
+//! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
+//! create` issues personal access tokens.
+
+mod config;
+mod wiring;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+/// Ringside: self-hosted website calling gateway.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Optional TOML configuration file (environment variables RINGSIDE_* override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the HTTP API, SIP server and media relay.
+    Serve,
+    /// Manage personal access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Create a token (and the user, if new); prints the token alone on stdout.
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+        /// Comma-separated scopes, e.g. sip:read,sip:write,calls:read.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let raw = config::RawConfig::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    let settings = raw.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match cli.command {
+        Cmd::Serve => {
+            init_logs(&settings.log);
+            rt.block_on(wiring::serve(settings))
+        }
+        Cmd::Token {
+            command: TokenCmd::Create { email, scopes, name },
+        } => rt.block_on(async {
+            let scopes: Vec<String> = scopes
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if scopes.is_empty() {
+                bail!("--scopes needs at least one scope");
+            }
+            if let Some(bad) = scopes.iter().find(|s| !ringside_api::auth::is_known_scope(s)) {
+                bail!(
+                    "unknown scope {bad:?}; known scopes: {}",
+                    ringside_api::auth::SCOPES.join(",")
+                );
+            }
+            let store = wiring::open_store(&settings).await?;
+            let user = store.ensure_user(&email).await.context("creating the user")?;
+            let (_, token) = store
+                .create_token(&user.id, &name, &scopes)
+                .await
+                .context("creating the token")?;
+            println!("{token}");
+            Ok(())
+        }),
+    }
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

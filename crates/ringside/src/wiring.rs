@@ -1,0 +1,189 @@
+//! Builds the runtime from [`Settings`]: storage, directory, media engine, SIP core and driver,
+//! HTTP router; and shuts down gracefully on SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use ringside_api::{AppState, MetricsSource, SipDirectory};
+use ringside_calls::core::{CoreConfig, SipCore};
+use ringside_calls::directory::{Directory, DirectoryHandle};
+use ringside_calls::driver::{self, Command, SipServer};
+use ringside_calls::metrics::SipMetrics;
+use ringside_media::MediaEngine;
+use ringside_sip::dialog::LocalAddr;
+use ringside_sip::registrar::RegistrarConfig;
+use ringside_sip::transaction::Config as TxConfig;
+use ringside_storage::{Extension, Store, Trunk};
+use tracing::{info, warn};
+
+use crate::config::Settings;
+
+/// Open (and migrate) the configured database, creating the data directory for SQLite.
+pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
+    Store::connect(&s.database_url)
+        .await
+        .with_context(|| "opening the database".to_string())
+}
+
+/// The nonce-signing secret, kept in the data dir so nonces survive a restart.
+fn load_secret(s: &Settings) -> anyhow::Result<[u8; 32]> {
+    let path = s.data_dir.join("sip-secret");
+    if let Ok(hexed) = std::fs::read_to_string(&path) {
+        if let Ok(v) = hex::decode(hexed.trim()) {
+            if let Ok(a) = <[u8; 32]>::try_from(v.as_slice()) {
+                return Ok(a);
+            }
+        }
+    }
+    let secret: [u8; 32] = rand::random();
+    std::fs::write(&path, hex::encode(secret)).context("writing sip-secret")?;
+    Ok(secret)
+}
+
+struct DirAdapter {
+    dir: DirectoryHandle,
+    sip: SipServer,
+}
+
+impl SipDirectory for DirAdapter {
+    fn extension_upserted(&self, ext: &Extension) {
+        self.dir.write().upsert_extension(ext.clone());
+    }
+    fn extension_removed(&self, id: &str) {
+        self.dir.write().remove_extension(id);
+        self.sip.command(Command::ExtensionRemoved(id.to_string()));
+    }
+    fn trunk_upserted(&self, trunk: &Trunk) {
+        self.dir.write().upsert_trunk(trunk.clone());
+    }
+    fn trunk_removed(&self, id: &str) {
+        self.dir.write().remove_trunk(id);
+    }
+}
+
+struct Metrics {
+    sip: Arc<SipMetrics>,
+    media: MediaEngine,
+    dir: DirectoryHandle,
+    started: Instant,
+}
+
+impl MetricsSource for Metrics {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        self.sip.render(out);
+        let st = self.media.stats();
+        let (exts, trunks) = self.dir.read().counts();
+        for (name, help, kind, v) in [
+            ("ringside_rtp_forwarded_packets_total", "RTP/RTCP packets relayed between legs.", "counter", st.forwarded.load(Relaxed)),
+            ("ringside_rtp_dropped_foreign_total", "RTP/RTCP packets dropped from unexpected sources.", "counter", st.dropped_foreign.load(Relaxed)),
+            ("ringside_rtp_dropped_no_destination_total", "RTP/RTCP packets dropped before the other leg had an address.", "counter", st.dropped_no_destination.load(Relaxed)),
+            ("ringside_media_relays_active", "Media relays running.", "gauge", st.active.load(Relaxed)),
+            ("ringside_rtp_port_pairs_free", "Free RTP port pairs.", "gauge", self.media.ports_available() as u64),
+            ("ringside_sip_extensions", "Configured SIP extensions.", "gauge", exts as u64),
+            ("ringside_sip_trunks", "Configured SIP trunks.", "gauge", trunks as u64),
+            ("ringside_uptime_seconds", "Seconds since start.", "gauge", self.started.elapsed().as_secs()),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+    }
+}
+
+/// Run everything until SIGTERM/SIGINT, then drain calls up to the grace period.
+pub async fn serve(s: Settings) -> anyhow::Result<()> {
+    let store = open_store(&s).await?;
+    info!(backend = ?store.backend(), "storage ready");
+    let dir = DirectoryHandle::new(Directory::load(
+        store.all_extensions().await.context("loading extensions")?,
+        store.all_trunks().await.context("loading trunks")?,
+    ));
+    let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone());
+    let metrics = Arc::new(SipMetrics::default());
+    let core = SipCore::new(
+        CoreConfig {
+            local: LocalAddr {
+                host: s.public_ip.to_string(),
+                port: s.sip_addr.port(),
+            },
+            media_ip: s.public_ip,
+            realm: s.sip_realm.clone(),
+            nonce_secret: load_secret(&s)?,
+            ring_timeout: s.ring_timeout,
+            registrar: RegistrarConfig::default(),
+            tx: TxConfig::default(),
+        },
+        dir.clone(),
+        Box::new(media.clone()),
+        metrics.clone(),
+    );
+    let sip = driver::start(s.sip_addr, core, store.clone(), metrics.clone())
+        .await
+        .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
+    let state = AppState {
+        store: store.clone(),
+        directory: Arc::new(DirAdapter {
+            dir: dir.clone(),
+            sip: sip.clone(),
+        }),
+        metrics: vec![Arc::new(Metrics {
+            sip: metrics,
+            media,
+            dir,
+            started: Instant::now(),
+        })],
+        sip_realm: s.sip_realm.clone(),
+    };
+    let app = ringside_api::router(state);
+    let listener = tokio::net::TcpListener::bind(s.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
+    info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
+    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    shutdown_signal().await;
+    info!("shutting down: refusing new calls");
+    sip.command(Command::Drain);
+    let deadline = Instant::now() + s.shutdown_grace;
+    loop {
+        let n = sip.active_calls().await;
+        if n == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            warn!(active = n, "grace period over; ending with calls still up");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    http.abort();
+    // Give the storage writer a moment to flush the last call records.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    store.close().await;
+    info!("bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,385 @@
+//! Call detail records: one [`CallRecord`] per call, with one [`CallLeg`]
+//! per SIP dialog (caller side, callee side, forks...).
+//!
+//! The B2BUA writes records in batches ([`Store::insert_calls_batch`],
+//! [`Store::update_calls_batch`]): each batch is ONE transaction made of
+//! multi-row `INSERT ... VALUES (...), (...)` statements, so a thousand calls
+//! cost a handful of round trips. A failed batch writes nothing.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::{Result, StorageError};
+use crate::util::{values_list, AnyQuery};
+use crate::Store;
+
+/// Most records [`Store::list_calls`] returns at once.
+pub const MAX_LIST_CALLS: u32 = 1000;
+
+/// Calls per multi-row statement (11 parameters each).
+const CALL_CHUNK: usize = 200;
+/// Legs per multi-row statement (12 parameters each).
+const LEG_CHUNK: usize = 200;
+/// Ids per `IN (...)` list when loading legs.
+const IN_CHUNK: usize = 500;
+
+/// One call as seen by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Call id (uuid v4, chosen by the caller of [`Store::insert_call`]).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Kind of call, e.g. `sip`.
+    pub kind: String,
+    /// Caller URI.
+    pub from_uri: String,
+    /// Callee URI.
+    pub to_uri: String,
+    /// `ringing`, `answered`, `ended`, `failed` or `missed`.
+    pub status: String,
+    /// Start time, unix ms.
+    pub started_at: i64,
+    /// Answer time, unix ms.
+    pub answered_at: Option<i64>,
+    /// End time, unix ms.
+    pub ended_at: Option<i64>,
+    /// Why the call ended (free text, e.g. a SIP reason).
+    pub end_reason: Option<String>,
+    /// Who hung up: `caller`, `callee` or `system`.
+    pub hangup_side: Option<String>,
+    /// The call's legs, ordered by `idx` when read back.
+    pub legs: Vec<CallLeg>,
+}
+
+/// One SIP dialog of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLeg {
+    /// Leg id (uuid v4).
+    pub id: String,
+    /// The call this leg belongs to; may be left empty when writing (the
+    /// record's id is used), must otherwise equal it.
+    pub call_id: String,
+    /// Position of the leg within the call.
+    pub idx: i64,
+    /// `caller` or `callee`.
+    pub role: String,
+    /// SIP Call-ID of the dialog.
+    pub sip_call_id: String,
+    /// Our tag in the dialog.
+    pub local_tag: String,
+    /// The peer's tag, once known.
+    pub remote_tag: Option<String>,
+    /// Who the leg talks to (URI or address).
+    pub peer: String,
+    /// Start time, unix ms.
+    pub started_at: i64,
+    /// Answer time, unix ms.
+    pub answered_at: Option<i64>,
+    /// End time, unix ms.
+    pub ended_at: Option<i64>,
+    /// Final SIP response status of the leg.
+    pub final_status: Option<i64>,
+}
+
+const CALL_COLS: &str = "id, tenant_id, kind, from_uri, to_uri, status, started_at, \
+                         answered_at, ended_at, end_reason, hangup_side";
+const CALL_NCOLS: usize = 11;
+const LEG_COLS: &str = "id, call_id, idx, role, sip_call_id, local_tag, remote_tag, peer, \
+                        started_at, answered_at, ended_at, final_status";
+const LEG_NCOLS: usize = 12;
+
+/// Upsert tail for calls; never touches another tenant's call.
+const CALL_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, \
+     from_uri = excluded.from_uri, to_uri = excluded.to_uri, status = excluded.status, \
+     started_at = excluded.started_at, answered_at = excluded.answered_at, \
+     ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
+     hangup_side = excluded.hangup_side WHERE calls.tenant_id = excluded.tenant_id";
+
+/// Upsert tail for legs; never moves a leg to another call.
+const LEG_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, \
+     role = excluded.role, sip_call_id = excluded.sip_call_id, local_tag = excluded.local_tag, \
+     remote_tag = excluded.remote_tag, peer = excluded.peer, started_at = excluded.started_at, \
+     answered_at = excluded.answered_at, ended_at = excluded.ended_at, \
+     final_status = excluded.final_status WHERE call_legs.call_id = excluded.call_id";
+
+fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
+    Ok(CallRecord {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        kind: row.try_get("kind")?,
+        from_uri: row.try_get("from_uri")?,
+        to_uri: row.try_get("to_uri")?,
+        status: row.try_get("status")?,
+        started_at: row.try_get("started_at")?,
+        answered_at: row.try_get("answered_at")?,
+        ended_at: row.try_get("ended_at")?,
+        end_reason: row.try_get("end_reason")?,
+        hangup_side: row.try_get("hangup_side")?,
+        legs: Vec::new(),
+    })
+}
+
+fn leg_from_row(row: &AnyRow) -> Result<CallLeg> {
+    Ok(CallLeg {
+        id: row.try_get("id")?,
+        call_id: row.try_get("call_id")?,
+        idx: row.try_get("idx")?,
+        role: row.try_get("role")?,
+        sip_call_id: row.try_get("sip_call_id")?,
+        local_tag: row.try_get("local_tag")?,
+        remote_tag: row.try_get("remote_tag")?,
+        peer: row.try_get("peer")?,
+        started_at: row.try_get("started_at")?,
+        answered_at: row.try_get("answered_at")?,
+        ended_at: row.try_get("ended_at")?,
+        final_status: row.try_get("final_status")?,
+    })
+}
+
+/// Binds the 11 call columns (without copying strings).
+fn bind_call<'q>(q: AnyQuery<'q>, c: &'q CallRecord) -> AnyQuery<'q> {
+    q.bind(c.id.as_str())
+        .bind(c.tenant_id.as_str())
+        .bind(c.kind.as_str())
+        .bind(c.from_uri.as_str())
+        .bind(c.to_uri.as_str())
+        .bind(c.status.as_str())
+        .bind(c.started_at)
+        .bind(c.answered_at)
+        .bind(c.ended_at)
+        .bind(c.end_reason.as_deref())
+        .bind(c.hangup_side.as_deref())
+}
+
+/// Binds the 12 leg columns; `call_id` is the owning record's id.
+fn bind_leg<'q>(q: AnyQuery<'q>, l: &'q CallLeg, call_id: &'q str) -> AnyQuery<'q> {
+    q.bind(l.id.as_str())
+        .bind(call_id)
+        .bind(l.idx)
+        .bind(l.role.as_str())
+        .bind(l.sip_call_id.as_str())
+        .bind(l.local_tag.as_str())
+        .bind(l.remote_tag.as_deref())
+        .bind(l.peer.as_str())
+        .bind(l.started_at)
+        .bind(l.answered_at)
+        .bind(l.ended_at)
+        .bind(l.final_status)
+}
+
+fn validate(c: &CallRecord) -> Result<()> {
+    if c.id.is_empty() || c.tenant_id.is_empty() {
+        return Err(StorageError::Invalid("call id and tenant_id are required"));
+    }
+    for leg in &c.legs {
+        if leg.id.is_empty() {
+            return Err(StorageError::Invalid("call leg id is required"));
+        }
+        if !leg.call_id.is_empty() && leg.call_id != c.id {
+            return Err(StorageError::Invalid(
+                "call leg call_id must equal the call id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the last occurrence of each key (a batch may carry several
+/// snapshots of one call), in order of those last occurrences.
+fn last_per_key<'a, T>(items: impl Iterator<Item = T>, key: impl Fn(&T) -> &'a str) -> Vec<T> {
+    let items: Vec<T> = items.collect();
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(key(item), i);
+    }
+    if last.len() == items.len() {
+        return items;
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| last.get(key(item)) == Some(i))
+        .map(|(_, item)| item)
+        .collect()
+}
+
+/// Multi-row INSERT (or upsert) of calls.
+async fn write_calls(conn: &mut AnyConnection, calls: &[&CallRecord], upsert: bool) -> Result<()> {
+    for chunk in calls.chunks(CALL_CHUNK) {
+        let mut sql = format!(
+            "INSERT INTO calls ({CALL_COLS}) VALUES {}",
+            values_list(chunk.len(), CALL_NCOLS)
+        );
+        if upsert {
+            sql.push_str(CALL_UPSERT);
+        }
+        let persistent = chunk.len() == CALL_CHUNK || chunk.len() == 1;
+        let mut q = sqlx::query(&sql).persistent(persistent);
+        for c in chunk {
+            q = bind_call(q, c);
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(|e| StorageError::from_write(e, "call id already exists"))?;
+    }
+    Ok(())
+}
+
+/// Multi-row INSERT (or upsert) of legs, given as `(leg, call id)`.
+async fn write_legs(
+    conn: &mut AnyConnection,
+    legs: &[(&CallLeg, &str)],
+    upsert: bool,
+) -> Result<()> {
+    for chunk in legs.chunks(LEG_CHUNK) {
+        let mut sql = format!(
+            "INSERT INTO call_legs ({LEG_COLS}) VALUES {}",
+            values_list(chunk.len(), LEG_NCOLS)
+        );
+        if upsert {
+            sql.push_str(LEG_UPSERT);
+        }
+        let persistent = chunk.len() == LEG_CHUNK || chunk.len() <= 2;
+        let mut q = sqlx::query(&sql).persistent(persistent);
+        for (leg, call_id) in chunk {
+            q = bind_leg(q, leg, call_id);
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(|e| StorageError::from_write(e, "call leg id already exists"))?;
+    }
+    Ok(())
+}
+
+fn legs_of<'a>(calls: &[&'a CallRecord]) -> Vec<(&'a CallLeg, &'a str)> {
+    calls
+        .iter()
+        .flat_map(|c| c.legs.iter().map(|l| (l, c.id.as_str())))
+        .collect()
+}
+
+impl Store {
+    /// Inserts a call and its legs in one transaction. Conflict when the call
+    /// or a leg id exists (nothing is written); NotFound for an unknown tenant.
+    pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {
+        self.insert_calls_batch(std::slice::from_ref(call)).await
+    }
+
+    /// Inserts many calls with their legs in ONE transaction, using multi-row
+    /// statements. All or nothing: on any error (e.g. Conflict on an existing
+    /// id) no call of the batch is written and existing rows are untouched.
+    pub async fn insert_calls_batch(&self, calls: &[CallRecord]) -> Result<()> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        calls.iter().try_for_each(validate)?;
+        let refs: Vec<&CallRecord> = calls.iter().collect();
+        let legs = legs_of(&refs);
+        let mut tx = self.pool.begin().await?;
+        write_calls(&mut tx, &refs, false).await?;
+        write_legs(&mut tx, &legs, false).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Updates a call row and upserts its legs (legs not in `call.legs` are
+    /// kept), in one transaction. NotFound when the call is not the tenant's.
+    pub async fn update_call(&self, call: &CallRecord) -> Result<()> {
+        validate(call)?;
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(
+            "UPDATE calls SET kind = $3, from_uri = $4, to_uri = $5, status = $6, \
+             started_at = $7, answered_at = $8, ended_at = $9, end_reason = $10, \
+             hangup_side = $11 WHERE id = $1 AND tenant_id = $2",
+        );
+        let res = bind_call(res, call).execute(&mut *tx).await?;
+        if res.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(StorageError::NotFound);
+        }
+        let legs = legs_of(&[call]);
+        write_legs(&mut tx, &legs, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes many call snapshots in ONE transaction: each call row is
+    /// upserted (inserted when not stored yet, so an update overtaking its
+    /// insert loses nothing) and its legs upserted. When a call or leg id
+    /// appears several times, the last occurrence wins. A record whose id
+    /// belongs to another tenant is ignored. All or nothing on error.
+    pub async fn update_calls_batch(&self, calls: &[CallRecord]) -> Result<()> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        calls.iter().try_for_each(validate)?;
+        let refs = last_per_key(calls.iter(), |c| c.id.as_str());
+        let legs = last_per_key(legs_of(&refs).into_iter(), |(l, _)| l.id.as_str());
+        let mut tx = self.pool.begin().await?;
+        write_calls(&mut tx, &refs, true).await?;
+        write_legs(&mut tx, &legs, true).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One call of the tenant with its legs (ordered by `idx`); NotFound if
+    /// missing or another tenant's.
+    pub async fn get_call(&self, tenant_id: &str, id: &str) -> Result<CallRecord> {
+        let sql = format!("SELECT {CALL_COLS} FROM calls WHERE id = $1 AND tenant_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        let mut call = call_from_row(&row)?;
+        let sql = format!("SELECT {LEG_COLS} FROM call_legs WHERE call_id = $1 ORDER BY idx, id");
+        let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await?;
+        call.legs = rows.iter().map(leg_from_row).collect::<Result<_>>()?;
+        Ok(call)
+    }
+
+    /// The tenant's most recent calls, newest first (by `started_at`), with
+    /// their legs; at most `limit` (capped at [`MAX_LIST_CALLS`]).
+    pub async fn list_calls(&self, tenant_id: &str, limit: u32) -> Result<Vec<CallRecord>> {
+        let limit = limit.min(MAX_LIST_CALLS);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 \
+             ORDER BY started_at DESC, id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut calls = rows.iter().map(call_from_row).collect::<Result<Vec<_>>>()?;
+        let mut legs: HashMap<String, Vec<CallLeg>> = HashMap::new();
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {LEG_COLS} FROM call_legs WHERE call_id IN ({}) ORDER BY call_id, idx, id",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql).persistent(false);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let leg = leg_from_row(&row)?;
+                legs.entry(leg.call_id.clone()).or_default().push(leg);
+            }
+        }
+        for call in &mut calls {
+            call.legs = legs.remove(&call.id).unwrap_or_default();
+        }
+        Ok(calls)
+    }
+}

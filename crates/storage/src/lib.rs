@@ -1,0 +1,274 @@
+//! # ringside-storage
+//!
+//! Persistent storage for Ringside, on SQLite (the embedded default) or
+//! PostgreSQL, with the same code and the same SQL for both.
+//!
+//! Everything goes through one [`Store`], a cheap-to-clone handle around a
+//! sqlx [`AnyPool`]. [`Store::connect`] takes either a `sqlite:` URL (e.g.
+//! `sqlite:///var/lib/ringside/ringside.db`, created if missing) or a
+//! `postgres://` URL, and runs the embedded migrations (`migrations/*.sql`).
+//!
+//! ## Data model
+//!
+//! * **Tenants and users** ([`User`]): the first sign-in of an email creates
+//!   a tenant (account) and its user ([`Store::ensure_user`]).
+//! * **Personal access tokens** ([`TokenInfo`], [`AuthContext`]): only the
+//!   SHA-256 hash of a token is stored; the plaintext is returned once.
+//! * **SIP extensions** ([`Extension`]) and **trunks** ([`Trunk`]), scoped by
+//!   tenant: a method given another tenant's id answers
+//!   [`StorageError::NotFound`].
+//! * **Registrations** ([`Binding`]), persisted so a restart keeps them.
+//! * **Call records** ([`CallRecord`], [`CallLeg`]), with batch writes for
+//!   the B2BUA.
+//!
+//! ## Portability rules
+//!
+//! Ids are TEXT (uuid v4 strings, see [`new_id`]); times are BIGINT unix
+//! milliseconds (see [`now_ms`]); booleans are BIGINT 0/1; lists are TEXT
+//! holding JSON arrays. Placeholders are `$1, $2, ...` (SQLite accepts them).
+//! No AUTOINCREMENT or SERIAL.
+//!
+//! SQLite runs in WAL mode with `synchronous=NORMAL`, foreign keys on and a
+//! busy timeout; `sqlite::memory:` works too (one connection).
+
+mod bindings;
+mod calls;
+mod error;
+mod extensions;
+mod tokens;
+mod trunks;
+mod users;
+mod util;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+
+pub use bindings::Binding;
+pub use calls::{CallLeg, CallRecord, MAX_LIST_CALLS};
+pub use error::{Result, StorageError};
+pub use extensions::{Extension, ExtensionPatch, NewExtension};
+pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
+pub use trunks::{NewTrunk, Trunk, TrunkPatch};
+pub use users::User;
+
+/// The embedded migrations (`crates/storage/migrations`).
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// SQLite busy timeout: how long a writer waits for another writer.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// Current time as unix milliseconds.
+pub fn now_ms() -> i64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// A new random id (uuid v4, hyphenated lowercase), as used for every row.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Embedded SQLite file (or in-memory database).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Detects the backend from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Backend> {
+        let lower = url.trim_start().to_ascii_lowercase();
+        if lower.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StorageError::UnsupportedUrl)
+        }
+    }
+}
+
+/// Handle to the database; clone it freely (clones share one pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:...` or `postgres://...`) and runs the
+    /// embedded migrations.
+    ///
+    /// A SQLite file is created if missing (`mode=rwc` is added when the URL
+    /// has no `mode`), along with its parent directory.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let pool = match backend {
+            Backend::Sqlite => connect_sqlite(url.trim()).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url.trim())
+                    .await?
+            }
+        };
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        tracing::debug!(?backend, "storage connected and migrated");
+        Ok(store)
+    }
+
+    /// Runs the embedded migrations; already applied ones are skipped, so
+    /// calling this again is harmless.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every pooled connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The underlying pool, for diagnostics and tests. Prefer the typed
+    /// methods: they enforce tenant scoping and validation.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Opens a SQLite pool: WAL journal, `synchronous=NORMAL`, foreign keys, busy timeout.
+async fn connect_sqlite(url: &str) -> Result<AnyPool> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let path = base
+        .strip_prefix("sqlite://")
+        .or_else(|| base.strip_prefix("sqlite:"))
+        .unwrap_or("");
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    let read_only = query.split('&').any(|p| p == "mode=ro");
+
+    let mut url = url.to_owned();
+    if !in_memory && !query.split('&').any(|p| p.starts_with("mode=")) {
+        url.push(if query.is_empty() && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        });
+        url.push_str("mode=rwc");
+    }
+    if !in_memory && !read_only {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                // Best effort: opening the database reports the real problem.
+                let _ = std::fs::create_dir_all(parent);
+            }
+        }
+        enable_wal(&url).await?;
+    }
+
+    let options = AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
+        });
+    let options = if in_memory {
+        // Every connection to `:memory:` would be a different database.
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        options.max_connections(4).min_connections(1)
+    };
+    Ok(options.connect(&url).await?)
+}
+
+/// Switches the database file to WAL once (the mode is persistent). Needs a
+/// short exclusive lock that the busy timeout does not cover, so retry.
+async fn enable_wal(url: &str) -> Result<()> {
+    let mut conn = AnyConnection::connect(url).await?;
+    let mut attempt = 0;
+    let outcome = loop {
+        match conn.execute("PRAGMA journal_mode = WAL").await {
+            Ok(_) => break Ok(()),
+            Err(sqlx::Error::Database(db)) if attempt < 50 && is_sqlite_busy(db.code()) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => break Err(e.into()),
+        }
+    };
+    let _ = conn.close().await;
+    outcome
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, including their extended codes.
+fn is_sqlite_busy(code: Option<std::borrow::Cow<'_, str>>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(matches!(
+            Backend::from_url("mysql://x"),
+            Err(StorageError::UnsupportedUrl)
+        ));
+    }
+
+    #[test]
+    fn ids_and_time() {
+        assert_ne!(new_id(), new_id());
+        assert_eq!(new_id().len(), 36);
+        assert!(now_ms() > 1_600_000_000_000);
+    }
+}

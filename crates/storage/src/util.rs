@@ -1,0 +1,226 @@
+//! Small helpers shared by the table modules: portable SQL building,
+//! parameter binding, JSON list columns and input validation.
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
+
+use crate::error::{Result, StorageError};
+
+/// A query on the Any driver, as built by [`sqlx::query`].
+pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// One bind parameter of a dynamically built statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+impl Param {
+    /// Binds this value as the next parameter of `q`.
+    pub(crate) fn bind(self, q: AnyQuery<'_>) -> AnyQuery<'_> {
+        match self {
+            Param::Text(v) => q.bind(v),
+            Param::OptText(v) => q.bind(v),
+            Param::Int(v) => q.bind(v),
+            Param::OptInt(v) => q.bind(v),
+        }
+    }
+}
+
+/// Binds all `params` in order.
+pub(crate) fn bind_all(mut q: AnyQuery<'_>, params: Vec<Param>) -> AnyQuery<'_> {
+    for p in params {
+        q = p.bind(q);
+    }
+    q
+}
+
+/// `($1, $2, ...), (...)` for `rows` rows of `cols` columns, numbering from `$1`.
+pub(crate) fn values_list(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Builder for `UPDATE ... SET a = $1, b = $2` with only the patched columns.
+#[derive(Debug, Default)]
+pub(crate) struct SetList {
+    sets: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl SetList {
+    /// Adds `col = $n`.
+    pub(crate) fn set(&mut self, col: &str, value: Param) {
+        self.params.push(value);
+        self.sets.push(format!("{col} = ${}", self.params.len()));
+    }
+
+    /// Finishes `UPDATE {table} SET ... WHERE id = $x AND tenant_id = $y RETURNING {cols}`.
+    pub(crate) fn finish_scoped(
+        mut self,
+        table: &str,
+        id: &str,
+        tenant_id: &str,
+        returning: &str,
+    ) -> (String, Vec<Param>) {
+        let n = self.params.len();
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE id = ${} AND tenant_id = ${} RETURNING {returning}",
+            self.sets.join(", "),
+            n + 1,
+            n + 2
+        );
+        self.params.push(Param::Text(id.to_owned()));
+        self.params.push(Param::Text(tenant_id.to_owned()));
+        (sql, self.params)
+    }
+}
+
+/// Encodes a list of strings for a JSON TEXT column.
+pub(crate) fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads a JSON TEXT column holding a list of strings.
+pub(crate) fn json_list(row: &AnyRow, col: &'static str) -> Result<Vec<String>> {
+    let raw: String = row.try_get(col)?;
+    serde_json::from_str(&raw).map_err(|_| StorageError::Corrupt(col))
+}
+
+/// Checks a required text field: trimmed non-empty, at most `max` chars, no control chars.
+pub(crate) fn required(value: &str, max: usize, what: &'static str) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(StorageError::Invalid(what));
+    }
+    bounded(v, max, what)
+}
+
+/// Checks an optional free-text field: at most `max` chars, no control chars.
+pub(crate) fn bounded(value: &str, max: usize, what: &'static str) -> Result<String> {
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(StorageError::Invalid(what));
+    }
+    Ok(value.to_owned())
+}
+
+/// Validates a SIP username: 1..=64 chars of `[A-Za-z0-9._~+-]`.
+pub(crate) fn sip_username(value: &str, what: &'static str) -> Result<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~+-".contains(&b));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(StorageError::Invalid(what))
+    }
+}
+
+/// Validates a hex digest of exactly `len` chars and returns it lowercased.
+pub(crate) fn hex_digest(value: &str, len: usize, what: &'static str) -> Result<String> {
+    if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(StorageError::Invalid(what))
+    }
+}
+
+/// Validates a list of short identifiers (widget ids, scopes): at most
+/// `max_items` entries, each 1..=128 chars without whitespace or control chars.
+pub(crate) fn id_list(list: &[String], max_items: usize, what: &'static str) -> Result<()> {
+    let ok = list.len() <= max_items
+        && list.iter().all(|s| {
+            !s.is_empty()
+                && s.chars().count() <= 128
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(what))
+    }
+}
+
+/// Validates an IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`)
+/// or a bare address, and returns it trimmed.
+pub(crate) fn cidr(value: &str) -> Result<String> {
+    let v = value.trim();
+    let (addr, prefix) = match v.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (v, None),
+    };
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| StorageError::Invalid("inbound_cidrs: not an IP network"))?;
+    if let Some(p) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match p.parse::<u8>() {
+            Ok(n) if n <= max && !p.starts_with('+') => {}
+            _ => return Err(StorageError::Invalid("inbound_cidrs: bad prefix length")),
+        }
+    }
+    Ok(v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_list_numbers_sequentially() {
+        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(1, 1), "($1)");
+    }
+
+    #[test]
+    fn set_list_appends_scope_parameters() {
+        let mut s = SetList::default();
+        s.set("a", Param::Int(1));
+        s.set("b", Param::OptText(None));
+        let (sql, params) = s.finish_scoped("t", "id", "ten", "id");
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = $1, b = $2 WHERE id = $3 AND tenant_id = $4 RETURNING id"
+        );
+        assert_eq!(params.len(), 4);
+    }
+
+    #[test]
+    fn validators() {
+        assert!(cidr("10.0.0.0/8").is_ok());
+        assert!(cidr("192.0.2.1").is_ok());
+        assert!(cidr("2001:db8::/32").is_ok());
+        assert!(cidr("10.0.0.0/33").is_err());
+        assert!(cidr("nope/8").is_err());
+        assert!(sip_username("alice.1001", "u").is_ok());
+        assert!(sip_username("bad user", "u").is_err());
+        assert!(sip_username("", "u").is_err());
+        assert_eq!(
+            hex_digest(&"AB".repeat(16), 32, "h").unwrap(),
+            "ab".repeat(16)
+        );
+        assert!(hex_digest("xyz", 32, "h").is_err());
+        assert!(required("  ", 10, "r").is_err());
+        assert!(id_list(&["a b".to_owned()], 4, "l").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Call records, single and batched, on every backend.
+
+use ringside_storage::{new_id, now_ms, CallLeg, CallRecord, StorageError};
+
+use super::each_backend;
+
+fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
+    let id = new_id();
+    CallRecord {
+        id: id.clone(),
+        tenant_id: tenant_id.to_owned(),
+        kind: "sip".to_owned(),
+        from_uri: "sip:alice@example.com".to_owned(),
+        to_uri: "sip:bob@example.com".to_owned(),
+        status: "ringing".to_owned(),
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        hangup_side: None,
+        legs: (0..legs)
+            .map(|i| CallLeg {
+                id: new_id(),
+                call_id: id.clone(),
+                idx: i as i64,
+                role: if i == 0 { "caller" } else { "callee" }.to_owned(),
+                sip_call_id: format!("{}@host", new_id()),
+                local_tag: format!("tag{i}"),
+                remote_tag: None,
+                peer: "198.51.100.7:5060".to_owned(),
+                started_at,
+                answered_at: None,
+                ended_at: None,
+                final_status: None,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn calls_insert_update_get_list() {
+    each_backend("calls", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store
+            .ensure_user("calls@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let other = store.ensure_user("o@example.com").await.unwrap().tenant_id;
+        let base = now_ms();
+
+        let mut c1 = call(&t, base, 2);
+        store.insert_call(&c1).await.unwrap();
+        assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
+        assert!(matches!(
+            store.get_call(&other, &c1.id).await,
+            Err(StorageError::NotFound)
+        ));
+
+        // Conflict on a duplicate id leaves the stored call intact.
+        let mut dup = call(&t, base + 5, 1);
+        dup.id = c1.id.clone();
+        dup.legs[0].call_id = c1.id.clone();
+        assert!(matches!(
+            store.insert_call(&dup).await,
+            Err(StorageError::Conflict(_))
+        ));
+        assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
+
+        // Update: answer, then end; add a third leg.
+        c1.status = "answered".to_owned();
+        c1.answered_at = Some(base + 1000);
+        c1.legs[1].remote_tag = Some("rt".to_owned());
+        c1.legs[1].answered_at = Some(base + 1000);
+        c1.legs[1].final_status = Some(200);
+        store.update_call(&c1).await.unwrap();
+        c1.status = "ended".to_owned();
+        c1.ended_at = Some(base + 5000);
+        c1.end_reason = Some("BYE".to_owned());
+        c1.hangup_side = Some("callee".to_owned());
+        let mut leg = call(&t, base, 1).legs.remove(0);
+        leg.call_id = String::new(); // filled in from the record
+        leg.idx = 2;
+        c1.legs.push(leg);
+        store.update_call(&c1).await.unwrap();
+        let got = store.get_call(&t, &c1.id).await.unwrap();
+        c1.legs[2].call_id = c1.id.clone();
+        assert_eq!(got, c1);
+
+        // Another tenant cannot update it.
+        let mut foreign = c1.clone();
+        foreign.tenant_id = other.clone();
+        foreign.status = "failed".to_owned();
+        assert!(matches!(
+            store.update_call(&foreign).await,
+            Err(StorageError::NotFound)
+        ));
+        assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
+        let mut mismatched = call(&t, base, 1);
+        mismatched.legs[0].call_id = "someone-else".to_owned();
+        assert!(matches!(
+            store.insert_call(&mismatched).await,
+            Err(StorageError::Invalid(_))
+        ));
+
+        // Batch of 500 calls (1,000 legs) in one transaction.
+        let batch: Vec<CallRecord> = (0..500).map(|i| call(&t, base + 10 + i, 2)).collect();
+        store.insert_calls_batch(&batch).await.unwrap();
+        let listed = store.list_calls(&t, 1000).await.unwrap();
+        assert_eq!(listed.len(), 501);
+        assert_eq!(listed[0], batch[499], "newest first, with legs");
+        assert_eq!(listed[500], c1);
+        assert!(listed
+            .windows(2)
+            .all(|w| w[0].started_at >= w[1].started_at));
+        assert!(listed[..500].iter().all(|c| c.legs.len() == 2));
+        let top = store.list_calls(&t, 3).await.unwrap();
+        assert_eq!(top, listed[..3].to_vec());
+        assert!(store.list_calls(&other, 10).await.unwrap().is_empty());
+        assert!(store.list_calls(&t, 0).await.unwrap().is_empty());
+
+        // A batch containing one existing id writes nothing at all.
+        let mut bad: Vec<CallRecord> = (0..10).map(|i| call(&t, base + 10_000 + i, 1)).collect();
+        bad.push(batch[0].clone());
+        assert!(matches!(
+            store.insert_calls_batch(&bad).await,
+            Err(StorageError::Conflict(_))
+        ));
+        assert_eq!(store.list_calls(&t, 1000).await.unwrap(), listed);
+
+        // Batch update: several snapshots of one call (last wins), plus a
+        // call not yet stored (inserted).
+        let mut updates: Vec<CallRecord> = batch[..100].to_vec();
+        for c in &mut updates {
+            c.status = "answered".to_owned();
+            c.answered_at = Some(c.started_at + 100);
+            c.legs[1].final_status = Some(200);
+        }
+        let mut last = updates[0].clone();
+        last.status = "ended".to_owned();
+        last.ended_at = Some(last.started_at + 900);
+        last.legs[1].ended_at = Some(last.started_at + 900);
+        updates.push(last.clone());
+        let fresh = call(&t, base + 20_000, 2);
+        updates.push(fresh.clone());
+        store.update_calls_batch(&updates).await.unwrap();
+        assert_eq!(store.get_call(&t, &last.id).await.unwrap(), last);
+        assert_eq!(store.get_call(&t, &fresh.id).await.unwrap(), fresh);
+        assert_eq!(
+            store.get_call(&t, &updates[50].id).await.unwrap(),
+            updates[50]
+        );
+        assert_eq!(store.list_calls(&t, 1000).await.unwrap().len(), 502);
+
+        // A batch update naming another tenant's call leaves it untouched.
+        let mut hijack = c1.clone();
+        hijack.tenant_id = other.clone();
+        hijack.status = "failed".to_owned();
+        store.update_calls_batch(&[hijack]).await.unwrap();
+        assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
+        assert!(store.list_calls(&other, 10).await.unwrap().is_empty());
+    })
+    .await;
+}

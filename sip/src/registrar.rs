@@ -1,0 +1,455 @@
+//! The registrar (RFC 3261 §10) and the digest guard shared with the B2BUA (sans-IO).
+//!
+//! [`Registrar::handle_register`] takes a REGISTER, checks its digest credentials against an
+//! [`AccountLookup`], and answers with the response to send: `401` with SHA-256 and MD5
+//! challenges (RFC 8760), `403` for wrong credentials, `423` for a too-brief expiry, or `200` with
+//! the current bindings. Several contacts per account are kept; `Expires: 0` (or `Contact: *`)
+//! removes them. Every change is queued as a [`BindingChange`] for the driver to persist.
+//! Wall-clock time comes in as `now_ms` (unix milliseconds) since bindings outlive restarts.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use rsip::headers::{self, Header, UntypedHeader};
+use rsip::{Request, Response};
+
+use crate::auth::{self, Algorithm, NonceCheck, NonceManager};
+use crate::hdr;
+use crate::message::make_response;
+use crate::transaction::{Peer, TransportKind};
+
+/// What the digest guard needs to know of an account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Storage id of the extension or trunk.
+    pub id: String,
+    /// Tenant owning it.
+    pub tenant_id: String,
+    /// Digest username.
+    pub username: String,
+    /// Realm the HA1 values were computed for.
+    pub realm: String,
+    /// HA1 with MD5.
+    pub ha1_md5: String,
+    /// HA1 with SHA-256.
+    pub ha1_sha256: String,
+}
+
+/// Finds accounts by digest username.
+pub trait AccountLookup {
+    /// The account with this digest username, if any.
+    fn account(&self, username: &str) -> Option<Account>;
+}
+
+/// Result of checking a request's digest credentials.
+#[derive(Debug)]
+pub enum DigestOutcome {
+    /// Credentials are valid for this account.
+    Authenticated(Account),
+    /// No (usable) credentials, or a stale nonce: send a challenge.
+    Challenge {
+        /// Whether the nonce was genuine but expired (`stale=true`).
+        stale: bool,
+    },
+    /// Credentials were given and are wrong (or for an unknown user).
+    Forbidden,
+}
+
+/// Checks digest credentials and issues challenges, for REGISTER (401) and INVITE (407).
+#[derive(Debug)]
+pub struct DigestGuard {
+    nonces: NonceManager,
+    realm: String,
+}
+
+impl DigestGuard {
+    /// A guard issuing nonces signed with `secret`, valid for `nonce_lifetime_secs`.
+    pub fn new(realm: String, secret: [u8; 32], nonce_lifetime_secs: u64) -> Self {
+        DigestGuard {
+            nonces: NonceManager::new(secret, nonce_lifetime_secs),
+            realm,
+        }
+    }
+
+    /// The realm challenges carry.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// Check the `Authorization` (or `Proxy-Authorization` when `proxy`) header of `req`.
+    pub fn check(
+        &self,
+        req: &Request,
+        proxy: bool,
+        now_secs: u64,
+        lookup: &impl AccountLookup,
+    ) -> DigestOutcome {
+        let name = if proxy {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        let values = req.headers.iter().filter_map(|h| match (h, proxy) {
+            (Header::Authorization(v), false) => Some(v.value()),
+            (Header::ProxyAuthorization(v), true) => Some(v.value()),
+            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
+            _ => None,
+        });
+        let mut stale = false;
+        let mut any = false;
+        for value in values {
+            let Ok(creds) = auth::parse_authorization(value) else {
+                continue;
+            };
+            if creds.realm != self.realm {
+                continue;
+            }
+            any = true;
+            match self.nonces.check(&creds.nonce, now_secs) {
+                NonceCheck::Valid => {}
+                NonceCheck::Stale => {
+                    stale = true;
+                    continue;
+                }
+                NonceCheck::Invalid => continue,
+            }
+            let Some(account) = lookup.account(&creds.username) else {
+                return DigestOutcome::Forbidden;
+            };
+            let ha1 = match creds.algorithm {
+                Algorithm::Md5 => &account.ha1_md5,
+                Algorithm::Sha256 => &account.ha1_sha256,
+            };
+            if account.realm == self.realm && auth::verify(&creds, req.method.to_string().as_str(), ha1) {
+                return DigestOutcome::Authenticated(account);
+            }
+            return DigestOutcome::Forbidden;
+        }
+        if any && !stale {
+            // Credentials for our realm whose nonce we never issued: challenge again.
+            return DigestOutcome::Challenge { stale: false };
+        }
+        DigestOutcome::Challenge { stale }
+    }
+
+    /// A 401 (`proxy == false`) or 407 response challenging `req`.
+    pub fn challenge(&self, req: &Request, proxy: bool, stale: bool, now_secs: u64) -> Response {
+        let code = if proxy { 407 } else { 401 };
+        let mut resp = make_response(req, code.into(), Some(&crate::message::new_tag()));
+        let nonce = self.nonces.issue(now_secs);
+        for v in auth::challenge_headers(&self.realm, &nonce, stale) {
+            resp.headers.push(if proxy {
+                Header::ProxyAuthenticate(headers::ProxyAuthenticate::new(v))
+            } else {
+                Header::WwwAuthenticate(headers::WwwAuthenticate::new(v))
+            });
+        }
+        resp
+    }
+}
+
+/// One registered contact of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Account (extension) id.
+    pub account_id: String,
+    /// The Contact URI as registered.
+    pub contact: String,
+    /// Where the REGISTER came from: requests go here (NAT-friendly, connection reuse on TCP).
+    pub source: SocketAddr,
+    /// Transport the REGISTER came over.
+    pub transport: TransportKind,
+    /// Unix milliseconds when the binding lapses.
+    pub expires_at: i64,
+    /// Call-ID of the REGISTER that made it.
+    pub call_id: String,
+    /// CSeq of that REGISTER.
+    pub cseq: u32,
+    /// The phone's User-Agent.
+    pub user_agent: Option<String>,
+}
+
+impl Binding {
+    /// Where to send requests for this binding.
+    pub fn peer(&self) -> Peer {
+        Peer {
+            addr: self.source,
+            transport: self.transport,
+        }
+    }
+}
+
+/// A change the driver must persist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindingChange {
+    /// Insert or refresh a binding.
+    Upsert(Binding),
+    /// Remove one binding.
+    Remove {
+        /// Account id.
+        account_id: String,
+        /// Contact URI.
+        contact: String,
+    },
+}
+
+/// Registrar settings.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// Expiry used when the phone asks for none (seconds).
+    pub default_expires: u32,
+    /// Shortest expiry accepted (seconds); shorter non-zero requests get 423.
+    pub min_expires: u32,
+    /// Longest expiry granted (seconds); longer requests are cut to this.
+    pub max_expires: u32,
+    /// Most contacts per account.
+    pub max_contacts: usize,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            default_expires: 3600,
+            min_expires: 60,
+            max_expires: 7200,
+            max_contacts: 10,
+        }
+    }
+}
+
+/// The registrar's bindings and logic.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    bindings: HashMap<String, Vec<Binding>>,
+    changes: VecDeque<BindingChange>,
+}
+
+impl Registrar {
+    /// An empty registrar.
+    pub fn new(cfg: RegistrarConfig) -> Self {
+        Registrar {
+            cfg,
+            ..Default::default()
+        }
+    }
+
+    /// Put back a binding loaded from storage at start.
+    pub fn restore(&mut self, b: Binding) {
+        self.bindings.entry(b.account_id.clone()).or_default().push(b);
+    }
+
+    /// Live bindings of an account.
+    pub fn lookup(&self, account_id: &str, now_ms: i64) -> impl Iterator<Item = &Binding> {
+        self.bindings
+            .get(account_id)
+            .into_iter()
+            .flatten()
+            .filter(move |b| b.expires_at > now_ms)
+    }
+
+    /// Number of bindings held.
+    pub fn len(&self) -> usize {
+        self.bindings.values().map(Vec::len).sum()
+    }
+
+    /// Whether no binding is held.
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
+    }
+
+    /// Drop every binding of an account (extension deleted).
+    pub fn remove_account(&mut self, account_id: &str) {
+        self.bindings.remove(account_id);
+    }
+
+    /// Drop lapsed bindings; returns how many.
+    pub fn expire(&mut self, now_ms: i64) -> usize {
+        let mut n = 0;
+        let changes = &mut self.changes;
+        self.bindings.retain(|_, list| {
+            list.retain(|b| {
+                let live = b.expires_at > now_ms;
+                if !live {
+                    n += 1;
+                    changes.push_back(BindingChange::Remove {
+                        account_id: b.account_id.clone(),
+                        contact: b.contact.clone(),
+                    });
+                }
+                live
+            });
+            !list.is_empty()
+        });
+        n
+    }
+
+    /// Next change to persist.
+    pub fn poll_change(&mut self) -> Option<BindingChange> {
+        self.changes.pop_front()
+    }
+
+    /// Handle an authenticated REGISTER for `account`, returning the response to send.
+    pub fn handle_register(
+        &mut self,
+        now_ms: i64,
+        req: &Request,
+        from: Peer,
+        account: &Account,
+    ) -> Response {
+        // The To user must be the authenticated account: no registering for someone else.
+        let to_user = hdr::header_value(&req.headers, "To")
+            .map(hdr::uri_part)
+            .and_then(hdr::uri_user);
+        if to_user != Some(account.username.as_str()) {
+            return make_response(req, 403.into(), Some(&crate::message::new_tag()));
+        }
+        let call_id = hdr::call_id(&req.headers).unwrap_or_default().to_string();
+        let cseq = hdr::cseq_num(&req.headers).unwrap_or(0);
+        let header_expires = hdr::header_value(&req.headers, "Expires")
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let user_agent = hdr::header_value(&req.headers, "User-Agent").map(str::to_string);
+        let contacts: Vec<String> = hdr::all_values(&req.headers, "Contact")
+            .iter()
+            .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
+            .collect();
+
+        if contacts.iter().any(|c| c.trim() == "*") {
+            if header_expires != Some(0) || contacts.len() != 1 {
+                return make_response(req, 400.into(), Some(&crate::message::new_tag()));
+            }
+            for b in self.bindings.remove(&account.id).unwrap_or_default() {
+                self.changes.push_back(BindingChange::Remove {
+                    account_id: b.account_id,
+                    contact: b.contact,
+                });
+            }
+            return self.ok(req, account, now_ms);
+        }
+
+        for c in &contacts {
+            let uri = hdr::uri_part(c).to_string();
+            let asked = hdr::param(c, "expires")
+                .and_then(|v| v.parse::<u32>().ok())
+                .or(header_expires)
+                .unwrap_or(self.cfg.default_expires);
+            if asked != 0 && asked < self.cfg.min_expires {
+                let mut r = make_response(req, 423.into(), Some(&crate::message::new_tag()));
+                r.headers.push(Header::MinExpires(headers::MinExpires::new(
+                    self.cfg.min_expires.to_string(),
+                )));
+                return r;
+            }
+            let list = self.bindings.entry(account.id.clone()).or_default();
+            let existing = list.iter().position(|b| b.contact == uri);
+            if let Some(i) = existing {
+                // RFC 3261 §10.3 step 7: an older or repeated REGISTER of the same Call-ID loses.
+                if list[i].call_id == call_id && list[i].cseq >= cseq {
+                    continue;
+                }
+            }
+            if asked == 0 {
+                if let Some(i) = existing {
+                    let b = list.remove(i);
+                    self.changes.push_back(BindingChange::Remove {
+                        account_id: b.account_id,
+                        contact: b.contact,
+                    });
+                }
+                continue;
+            }
+            let b = Binding {
+                account_id: account.id.clone(),
+                contact: uri,
+                source: from.addr,
+                transport: from.transport,
+                expires_at: now_ms + i64::from(asked.min(self.cfg.max_expires)) * 1000,
+                call_id: call_id.clone(),
+                cseq,
+                user_agent: user_agent.clone(),
+            };
+            match existing {
+                Some(i) => list[i] = b.clone(),
+                None => {
+                    if list.len() >= self.cfg.max_contacts {
+                        // Replace the binding closest to lapsing.
+                        if let Some((j, _)) =
+                            list.iter().enumerate().min_by_key(|(_, b)| b.expires_at)
+                        {
+                            let old = list.remove(j);
+                            self.changes.push_back(BindingChange::Remove {
+                                account_id: old.account_id,
+                                contact: old.contact,
+                            });
+                        }
+                    }
+                    list.push(b.clone());
+                }
+            }
+            self.changes.push_back(BindingChange::Upsert(b));
+        }
+        if self.bindings.get(&account.id).is_some_and(Vec::is_empty) {
+            self.bindings.remove(&account.id);
+        }
+        self.ok(req, account, now_ms)
+    }
+
+    fn ok(&self, req: &Request, account: &Account, now_ms: i64) -> Response {
+        let mut resp = make_response(req, 200.into(), Some(&crate::message::new_tag()));
+        for b in self.lookup(&account.id, now_ms) {
+            let secs = ((b.expires_at - now_ms) / 1000).max(0);
+            resp.headers.push(Header::Contact(headers::Contact::new(format!(
+                "<{}>;expires={secs}",
+                b.contact
+            ))));
+        }
+        resp.headers
+            .push(Header::Date(headers::Date::new(httpdate_now(now_ms))));
+        resp
+    }
+}
+
+/// RFC 1123 date for the Date header.
+fn httpdate_now(now_ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = now_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_header_is_rfc1123() {
+        assert_eq!(httpdate_now(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            httpdate_now(1_795_305_600_000),
+            "Sun, 22 Nov 2026 00:00:00 GMT"
+        );
+    }
+}

@@ -1,0 +1,522 @@
+//! End-to-end test harness: runs the real `ringside` binary and real SIP peers (sipp, baresip)
+//! on loopback.
+//!
+//! The binary is taken from `RINGSIDE_BIN`, else `target/debug/ringside` (the test command
+//! builds it first). Each [`Server`] gets its own data dir, ports and RTP range.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+/// Path of the ringside binary under test.
+pub fn ringside_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("RINGSIDE_BIN") {
+        return p.into();
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ringside");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p ringside` first (the README's test command does)",
+        p.display()
+    );
+    p
+}
+
+/// A free local port for both UDP and TCP (best effort).
+pub fn free_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+static NEXT_RTP: AtomicU16 = AtomicU16::new(0);
+
+/// A running ringside process.
+pub struct Server {
+    child: Child,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// HTTP base URL.
+    pub http: String,
+    /// SIP address.
+    pub sip: SocketAddr,
+    env: Vec<(String, String)>,
+    /// Where the server's log goes.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Start on fresh ports with a fresh SQLite database.
+    pub async fn start() -> Server {
+        Self::start_with(&[]).await
+    }
+
+    /// Start with extra environment variables.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Server {
+        let data_dir = std::env::temp_dir().join(format!(
+            "ringside-e2e-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        Self::start_in(data_dir, extra).await
+    }
+
+    /// Start (or restart) on an existing data dir.
+    pub async fn start_in(data_dir: PathBuf, extra: &[(&str, &str)]) -> Server {
+        let http_port = free_port();
+        let sip_port = free_port();
+        let slot = NEXT_RTP.fetch_add(1, Ordering::Relaxed) % 60;
+        let rtp_lo = 31000 + (std::process::id() % 8) as u16 * 4000 % 20000 + slot * 200;
+        let mut env: Vec<(String, String)> = vec![
+            ("RINGSIDE_DATA_DIR".into(), data_dir.display().to_string()),
+            ("RINGSIDE_HTTP_ADDR".into(), format!("127.0.0.1:{http_port}")),
+            ("RINGSIDE_SIP_ADDR".into(), format!("127.0.0.1:{sip_port}")),
+            ("RINGSIDE_RTP_PORTS".into(), format!("{}-{}", rtp_lo, rtp_lo + 199)),
+            ("RINGSIDE_LOG".into(), "info,ringside_calls=debug".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let log = data_dir.join("server.log");
+        let child = Command::new(ringside_bin())
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn ringside");
+        let s = Server {
+            child,
+            data_dir,
+            http: format!("http://127.0.0.1:{http_port}"),
+            sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+            env,
+            log,
+        };
+        s.wait_healthy().await;
+        s
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = client.get(format!("{}/healthz", self.http)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("ringside did not become healthy; log:\n{}", self.log_text());
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `ringside token create` against this server's database.
+    pub fn token(&self, email: &str, scopes: &str) -> String {
+        let out = Command::new(ringside_bin())
+            .args(["token", "create", "--email", email, "--scopes", scopes])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run token create");
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let t = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(t.lines().count(), 1, "token alone on stdout");
+        t.trim().to_string()
+    }
+
+    /// Send a request with a bearer token and a JSON body; returns status and JSON.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let client = reqwest::Client::new();
+        let mut req = client
+            .request(method.parse().unwrap(), format!("{}{}", self.http, path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("http");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Value of a metric line (sum over label sets that contain `labels`).
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.split(['{', ' ']).next() == Some(name) && (labels.is_empty() || l.contains(labels))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Send SIGTERM and wait for exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static N: AtomicU16 = AtomicU16::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{t:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A sipp scenario built from the templates in tests/sipp/.
+pub struct Scenario {
+    /// The XML text.
+    pub xml: String,
+}
+
+const AUTH_PART: &str = r#"  <recv response="407" auth="true"/>
+  <send ack_txn="inv1">
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      [last_Via:]
+      From: "Caller" <sip:{{FROM}}@[remote_ip]>;tag=[pid]uac[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500" start_txn="inv2">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{{FROM}}@[remote_ip]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:{{FROM}}@[local_ip]:[local_port];transport=[transport]>
+      [authentication]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+"#;
+
+/// An in-dialog request from the caller (`CSEQ`, `METHOD`, optional SDP direction).
+fn uac_in_dialog(method: &str, cseq: u32, direction: Option<&str>) -> String {
+    let (ctype, body) = match direction {
+        Some(d) => (
+            "Content-Type: application/sdp\n      ",
+            format!(
+                "\n      v=0\n      o=caller 1 {cseq} IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a={d}\n"
+            ),
+        ),
+        None => ("", String::new()),
+    };
+    format!(
+        r#"  <send retrans="500">
+    <![CDATA[
+      {method} [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:{{{{FROM}}}}@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      {ctype}Content-Length: [len]
+{body}
+    ]]>
+  </send>
+"#
+    )
+}
+
+fn uac_ack(cseq: u32) -> String {
+    format!(
+        r#"  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"#
+    )
+}
+
+const UAC_ANSWERED: &str = r#"  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true">
+    <action>
+      <ereg regexp="c=IN IP4 ([0-9.]+)" search_in="body" check_it="true" assign_to="dummy,cip"/>
+    </action>
+  </recv>
+  <Reference variables="dummy,cip"/>
+"#;
+
+/// What the caller does after sending its INVITE.
+pub enum UacFlow {
+    /// Answered; sends RTP (a pcap), then hangs up.
+    AnswerAndHangUp,
+    /// Expect a final failure with this code (ACKed).
+    Refused(u16),
+    /// Cancel after 180.
+    Cancel,
+    /// Answered; the callee hangs up.
+    CalleeHangsUp,
+    /// Answered; hold with re-INVITE sendonly, resume with sendrecv, then hang up.
+    HoldResume,
+}
+
+impl Scenario {
+    /// The caller scenario; `from` is the caller's user, `auth` whether to answer a 407.
+    pub fn uac(from: &str, auth: bool, flow: UacFlow) -> Scenario {
+        let c = if auth { 2 } else { 1 };
+        let flow_xml = match flow {
+            UacFlow::AnswerAndHangUp => format!(
+                "{UAC_ANSWERED}{}  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_1.pcap\"/></action></nop>\n  <pause milliseconds=\"2500\"/>\n{}  <recv response=\"200\"/>\n",
+                uac_ack(c),
+                uac_in_dialog("BYE", c + 1, None)
+            ),
+            UacFlow::Refused(code) => format!(
+                "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"{code}\"/>\n  <send ack_txn=\"{}\">\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
+                if auth { "inv2" } else { "inv1" }
+            ),
+            UacFlow::Cancel => format!(
+                "  <recv response=\"180\"/>\n  <send>\n    <![CDATA[\n      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      To: <sip:[service]@[remote_ip]>\n      Call-ID: [call_id]\n      CSeq: {c} CANCEL\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n  <send ack_txn=\"{}\">\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
+                if auth { "inv2" } else { "inv1" }
+            ),
+            UacFlow::CalleeHangsUp => format!(
+                "{UAC_ANSWERED}{}  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
+                uac_ack(c)
+            ),
+            UacFlow::HoldResume => format!(
+                "{UAC_ANSWERED}{}{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\">\n    <action><ereg regexp=\"a=recvonly\" search_in=\"body\" check_it=\"true\" assign_to=\"held\"/></action>\n  </recv>\n  <Reference variables=\"held\"/>\n{}{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\">\n    <action><ereg regexp=\"a=sendrecv\" search_in=\"body\" check_it=\"true\" assign_to=\"resumed\"/></action>\n  </recv>\n  <Reference variables=\"resumed\"/>\n{}{}  <recv response=\"200\"/>\n",
+                uac_ack(c),
+                uac_in_dialog("INVITE", c + 1, Some("sendonly")),
+                uac_ack(c + 1),
+                uac_in_dialog("INVITE", c + 2, Some("sendrecv")),
+                uac_ack(c + 2),
+                uac_in_dialog("BYE", c + 3, None),
+            ),
+        };
+        let base = include_str!("sipp/uac.xml");
+        let xml = base
+            .replace("{{AUTH_PART}}", if auth { AUTH_PART } else { "" })
+            .replace("{{FLOW}}", &flow_xml)
+            .replace("{{FROM}}", from);
+        Scenario { xml }
+    }
+
+    /// The callee scenario for `user`.
+    pub fn uas(user: &str, flow: UasFlow) -> Scenario {
+        let ok = |dir: &str| {
+            format!(
+                "  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:{{{{USER}}}}@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a={dir}\n\n    ]]>\n  </send>\n"
+            )
+        };
+        let ok_plain = "  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n";
+        let flow_xml = match flow {
+            UasFlow::Answer => format!(
+                "{}  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n{ok_plain}",
+                ok("sendrecv")
+            ),
+            UasFlow::Cancelled => format!(
+                "  <recv request=\"CANCEL\"/>\n{ok_plain}  <send>\n    <![CDATA[\n      SIP/2.0 487 Request Terminated\n      Via:[$inv_via]\n      From:[$rfrom]\n      To:[$lto];tag=[pid]uas[call_number]\n      Call-ID: [call_id]\n      CSeq:[$inv_cseq]\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n"
+            ),
+            UasFlow::HangUp => format!(
+                "{}  <recv request=\"ACK\"/>\n  <pause milliseconds=\"1000\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      BYE [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 BYE\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv response=\"200\"/>\n",
+                ok("sendrecv")
+            ),
+            UasFlow::HoldResume => format!(
+                "{}  <recv request=\"ACK\"/>\n  <recv request=\"INVITE\">\n    <action><ereg regexp=\"a=sendonly\" search_in=\"body\" check_it=\"true\" assign_to=\"held\"/></action>\n  </recv>\n  <Reference variables=\"held\"/>\n{}  <recv request=\"ACK\"/>\n  <recv request=\"INVITE\">\n    <action><ereg regexp=\"a=sendrecv\" search_in=\"body\" check_it=\"true\" assign_to=\"resumed\"/></action>\n  </recv>\n  <Reference variables=\"resumed\"/>\n{}  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n{ok_plain}",
+                ok("sendrecv"),
+                ok("recvonly").replace("[last_To:];tag=[pid]uas[call_number]", "[last_To:]"),
+                ok("sendrecv").replace("[last_To:];tag=[pid]uas[call_number]", "[last_To:]"),
+            ),
+        };
+        let xml = include_str!("sipp/uas.xml")
+            .replace("{{FLOW}}", &flow_xml)
+            .replace("{{USER}}", user);
+        Scenario { xml }
+    }
+
+    /// The REGISTER scenario expecting `final_code`.
+    pub fn register(expires: u32, final_code: u16) -> Scenario {
+        Scenario {
+            xml: include_str!("sipp/register.xml")
+                .replace("{{EXPIRES}}", &expires.to_string())
+                .replace("{{FINAL}}", &final_code.to_string()),
+        }
+    }
+}
+
+/// What the callee does.
+pub enum UasFlow {
+    /// Answer, echo RTP, wait for BYE.
+    Answer,
+    /// Ring, then get cancelled.
+    Cancelled,
+    /// Answer, then hang up.
+    HangUp,
+    /// Answer, accept hold and resume re-INVITEs, wait for BYE.
+    HoldResume,
+}
+
+/// A sipp run.
+pub struct Sipp {
+    args: Vec<String>,
+    scenario: String,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    /// sipp against `target` with the scenario, one call.
+    pub fn new(sc: &Scenario, target: SocketAddr) -> Sipp {
+        let dir = std::env::temp_dir().join(format!("ringside-sipp-{}", rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("scenario.xml");
+        std::fs::write(&path, &sc.xml).unwrap();
+        Sipp {
+            args: vec![
+                target.to_string(),
+                "-sf".into(),
+                path.display().to_string(),
+                "-m".into(),
+                "1".into(),
+                "-timeout".into(),
+                "30s".into(),
+                "-timeout_error".into(),
+                "-nostdin".into(),
+                "-trace_err".into(),
+                "-trace_msg".into(),
+                "-max_recv_loops".into(),
+                "1000".into(),
+            ],
+            scenario: path.display().to_string(),
+            dir,
+        }
+    }
+
+    /// Add arguments.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Add arguments.
+    pub fn args(mut self, a: &[&str]) -> Self {
+        self.args.extend(a.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// Start sipp in the background.
+    pub fn spawn(&self) -> tokio::process::Child {
+        tokio::process::Command::new("sipp")
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sipp is installed (apt-get install sip-tester)")
+    }
+
+    /// Run to completion; returns whether sipp reported success, plus its message log.
+    pub async fn run(&self) -> (bool, String) {
+        let st = self.spawn().wait().await.unwrap();
+        (st.success(), self.messages())
+    }
+
+    /// The messages sipp logged.
+    pub fn messages(&self) -> String {
+        let mut s = String::new();
+        for e in std::fs::read_dir(&self.dir).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.ends_with("_messages.log") || n.ends_with("_errors.log") {
+                s.push_str(&format!("== {n}\n"));
+                s.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        let _ = &self.scenario;
+        s
+    }
+}
+
+/// Wait until `f` returns true, polling; panics with `what` after a generous bound.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}

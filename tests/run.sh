@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs when missing, starts PostgreSQL if it is down,
+# then runs formatting and lint checks and every test (unit, property, storage on SQLite and
+# PostgreSQL, router, and end-to-end against sipp and baresip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v baresip >/dev/null || need+=(baresip-core)
+command -v sox >/dev/null || need+=(sox)
+dpkg -s libopus-dev >/dev/null 2>&1 || need+=(libopus-dev)
+command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# PostgreSQL for the storage suite.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  export RINGSIDE_TEST_POSTGRES_URL="${RINGSIDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+else
+  echo "error: PostgreSQL is not reachable on 127.0.0.1:5432; the storage suite needs it" >&2
+  exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build -p ringside
+cargo test --workspace -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"
