@@ -76,10 +76,21 @@ impl Server {
         let rtp_lo = 31000 + (std::process::id() % 8) as u16 * 4000 % 20000 + slot * 200;
         let mut env: Vec<(String, String)> = vec![
             ("RINGSIDE_DATA_DIR".into(), data_dir.display().to_string()),
-            ("RINGSIDE_HTTP_ADDR".into(), format!("127.0.0.1:{http_port}")),
+            (
+                "RINGSIDE_HTTP_ADDR".into(),
+                format!("127.0.0.1:{http_port}"),
+            ),
             ("RINGSIDE_SIP_ADDR".into(), format!("127.0.0.1:{sip_port}")),
-            ("RINGSIDE_RTP_PORTS".into(), format!("{}-{}", rtp_lo, rtp_lo + 199)),
+            (
+                "RINGSIDE_RTP_PORTS".into(),
+                format!("{}-{}", rtp_lo, rtp_lo + 199),
+            ),
             ("RINGSIDE_LOG".into(), "info,ringside_calls=debug".into()),
+            // sipp answers only the first challenge and only knows MD5.
+            (
+                "RINGSIDE_SIP_DIGEST_ALGORITHMS".into(),
+                "MD5,SHA-256".into(),
+            ),
         ];
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
@@ -158,7 +169,10 @@ impl Server {
         let resp = req.send().await.expect("http");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Value of a metric line (sum over label sets that contain `labels`).
@@ -172,7 +186,8 @@ impl Server {
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter(|l| {
-                l.split(['{', ' ']).next() == Some(name) && (labels.is_empty() || l.contains(labels))
+                l.split(['{', ' ']).next() == Some(name)
+                    && (labels.is_empty() || l.contains(labels))
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
@@ -216,7 +231,7 @@ pub struct Scenario {
 }
 
 const AUTH_PART: &str = r#"  <recv response="407" auth="true"/>
-  <send ack_txn="inv1">
+  <send>
     <![CDATA[
       ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       [last_Via:]
@@ -229,7 +244,7 @@ const AUTH_PART: &str = r#"  <recv response="407" auth="true"/>
 
     ]]>
   </send>
-  <send retrans="500" start_txn="inv2">
+  <send retrans="500">
     <![CDATA[
       INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
@@ -342,12 +357,10 @@ impl Scenario {
                 uac_in_dialog("BYE", c + 1, None)
             ),
             UacFlow::Refused(code) => format!(
-                "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"{code}\"/>\n  <send ack_txn=\"{}\">\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
-                if auth { "inv2" } else { "inv1" }
+                "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"{code}\"/>\n  <send>\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n"
             ),
             UacFlow::Cancel => format!(
-                "  <recv response=\"180\"/>\n  <send>\n    <![CDATA[\n      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      To: <sip:[service]@[remote_ip]>\n      Call-ID: [call_id]\n      CSeq: {c} CANCEL\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n  <send ack_txn=\"{}\">\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
-                if auth { "inv2" } else { "inv1" }
+                "  <recv response=\"180\"/>\n  <send>\n    <![CDATA[\n      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      To: <sip:[service]@[remote_ip]>\n      Call-ID: [call_id]\n      CSeq: {c} CANCEL\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n  <send>\n    <![CDATA[\n      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n      [last_Via:]\n      From: \"Caller\" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: {c} ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n"
             ),
             UacFlow::CalleeHangsUp => format!(
                 "{UAC_ANSWERED}{}  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n",

@@ -16,7 +16,10 @@ pub(crate) fn routes() -> Router<AppState> {
 
 async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: storage unreachable");
             (
@@ -33,7 +36,10 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         m.render(&mut out);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
 }

@@ -143,7 +143,9 @@ async fn get_extension(
     Path(id): Path<String>,
 ) -> Result<Json<ExtensionView>, ApiError> {
     let ctx = auth.require("sip:read")?;
-    Ok(Json(st.store.get_extension(&ctx.tenant_id, &id).await?.into()))
+    Ok(Json(
+        st.store.get_extension(&ctx.tenant_id, &id).await?.into(),
+    ))
 }
 
 async fn create_extension(
@@ -518,8 +520,8 @@ async fn patch_trunk(
                         reason: "required with inboundPassword",
                     })?,
             };
-            let (u, r, m, s) = inbound_credentials(&st, Some(&user), Some(&p))?
-                .expect("both given");
+            let (u, r, m, s) =
+                inbound_credentials(&st, Some(&user), Some(&p))?.expect("both given");
             patch.inbound_username = Some(Some(u));
             patch.inbound_realm = Some(Some(r));
             patch.inbound_ha1_md5 = Some(Some(m));

@@ -75,10 +75,20 @@ impl Ctx {
     async fn token(&self, email: &str, scopes: &[&str]) -> String {
         let u = self.store.ensure_user(email).await.unwrap();
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        self.store.create_token(&u.id, "t", &scopes).await.unwrap().1
+        self.store
+            .create_token(&u.id, "t", &scopes)
+            .await
+            .unwrap()
+            .1
     }
 
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut b = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
@@ -93,11 +103,21 @@ impl Ctx {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
-    async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(method, path, Some(token), Some(&body.to_string())).await
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(&body.to_string()))
+            .await
     }
 }
 
@@ -114,8 +134,12 @@ fn assert_error(body: &Value, code: &str) {
 async fn tokens_and_scopes_guard_every_endpoint() {
     for (name, store) in backends().await {
         let c = ctx(store);
-        let read_only = c.token(&format!("{}@a.example", uniq("ro")), &["sip:read"]).await;
-        let calls_only = c.token(&format!("{}@a.example", uniq("co")), &["calls:read"]).await;
+        let read_only = c
+            .token(&format!("{}@a.example", uniq("ro")), &["sip:read"])
+            .await;
+        let calls_only = c
+            .token(&format!("{}@a.example", uniq("co")), &["calls:read"])
+            .await;
         for (m, p, body) in [
             ("GET", "/api/v1/sip/extensions", None),
             ("POST", "/api/v1/sip/extensions", Some("{}")),
@@ -138,17 +162,41 @@ async fn tokens_and_scopes_guard_every_endpoint() {
             assert_error(&b, "unauthorized");
             let needs_write = m != "GET";
             let is_calls = p.starts_with("/api/v1/calls");
-            let token = if is_calls { &read_only } else if needs_write { &read_only } else { &calls_only };
+            let token = if is_calls {
+                &read_only
+            } else if needs_write {
+                &read_only
+            } else {
+                &calls_only
+            };
             let (st, b) = c.call(m, p, Some(token), body).await;
             assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {m} {p} without scope");
             assert_error(&b, "forbidden");
         }
         // A revoked token stops working at once.
-        let u = c.store.ensure_user(&format!("{}@a.example", uniq("rv"))).await.unwrap();
-        let (info, tok) = c.store.create_token(&u.id, "t", &["sip:read".into()]).await.unwrap();
-        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&tok), None).await.0, StatusCode::OK);
+        let u = c
+            .store
+            .ensure_user(&format!("{}@a.example", uniq("rv")))
+            .await
+            .unwrap();
+        let (info, tok) = c
+            .store
+            .create_token(&u.id, "t", &["sip:read".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            c.call("GET", "/api/v1/sip/extensions", Some(&tok), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
         c.store.revoke_token(&u.tenant_id, &info.id).await.unwrap();
-        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&tok), None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            c.call("GET", "/api/v1/sip/extensions", Some(&tok), None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
@@ -156,8 +204,18 @@ async fn tokens_and_scopes_guard_every_endpoint() {
 async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
     for (name, store) in backends().await {
         let c = ctx(store);
-        let a = c.token(&format!("{}@a.example", uniq("a")), &["sip:read", "sip:write"]).await;
-        let b = c.token(&format!("{}@b.example", uniq("b")), &["sip:read", "sip:write"]).await;
+        let a = c
+            .token(
+                &format!("{}@a.example", uniq("a")),
+                &["sip:read", "sip:write"],
+            )
+            .await;
+        let b = c
+            .token(
+                &format!("{}@b.example", uniq("b")),
+                &["sip:read", "sip:write"],
+            )
+            .await;
         let user = uniq("9");
         let (st, ext) = c
             .json("POST", "/api/v1/sip/extensions", &a, json!({"username": user, "password": "longenough1", "displayName": "Desk", "widgetIds": ["w1"]}))
@@ -167,36 +225,75 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
         assert_eq!(ext["username"], user.as_str());
         assert_eq!(ext["widgetIds"], json!(["w1"]));
         let text = ext.to_string();
-        assert!(!text.contains("longenough1") && !text.to_lowercase().contains("password") && !text.contains("ha1"), "{text}");
-        assert!(c.dir.0.lock().unwrap().contains(&format!("ext+{user}")), "SIP side told");
+        assert!(
+            !text.contains("longenough1")
+                && !text.to_lowercase().contains("password")
+                && !text.contains("ha1"),
+            "{text}"
+        );
+        assert!(
+            c.dir.0.lock().unwrap().contains(&format!("ext+{user}")),
+            "SIP side told"
+        );
 
         let path = format!("/api/v1/sip/extensions/{id}");
         let (st, got) = c.call("GET", &path, Some(&a), None).await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(got["displayName"], "Desk");
-        let (st, list) = c.call("GET", "/api/v1/sip/extensions", Some(&a), None).await;
+        let (st, list) = c
+            .call("GET", "/api/v1/sip/extensions", Some(&a), None)
+            .await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(list.as_array().unwrap().len(), 1);
 
         // Tenant B sees nothing of it and cannot touch it.
-        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&b), None).await.1, json!([]));
-        for (m, body) in [("GET", None), ("PATCH", Some(r#"{"displayName":"x"}"#)), ("DELETE", None)] {
+        assert_eq!(
+            c.call("GET", "/api/v1/sip/extensions", Some(&b), None)
+                .await
+                .1,
+            json!([])
+        );
+        for (m, body) in [
+            ("GET", None),
+            ("PATCH", Some(r#"{"displayName":"x"}"#)),
+            ("DELETE", None),
+        ] {
             let (st, body) = c.call(m, &path, Some(&b), body).await;
             assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] {m} cross-tenant");
             assert_error(&body, "not_found");
         }
         // Duplicate usernames conflict, even across tenants (phones register without a domain).
-        let (st, body) = c.json("POST", "/api/v1/sip/extensions", &b, json!({"username": user, "password": "longenough2"})).await;
+        let (st, body) = c
+            .json(
+                "POST",
+                "/api/v1/sip/extensions",
+                &b,
+                json!({"username": user, "password": "longenough2"}),
+            )
+            .await;
         assert_eq!(st, StatusCode::CONFLICT);
         assert_error(&body, "conflict");
 
-        let (st, got) = c.json("PATCH", &path, &a, json!({"displayName": "Front desk", "password": "newpassword9"})).await;
+        let (st, got) = c
+            .json(
+                "PATCH",
+                &path,
+                &a,
+                json!({"displayName": "Front desk", "password": "newpassword9"}),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{got}");
         assert_eq!(got["displayName"], "Front desk");
         assert_eq!(got["username"], user.as_str());
 
-        assert_eq!(c.call("DELETE", &path, Some(&a), None).await.0, StatusCode::NO_CONTENT);
-        assert_eq!(c.call("GET", &path, Some(&a), None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            c.call("DELETE", &path, Some(&a), None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            c.call("GET", &path, Some(&a), None).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 }
 
@@ -204,16 +301,43 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
 async fn bad_bodies_get_stable_errors_and_change_nothing() {
     for (name, store) in backends().await {
         let c = ctx(store);
-        let a = c.token(&format!("{}@a.example", uniq("v")), &["sip:read", "sip:write"]).await;
+        let a = c
+            .token(
+                &format!("{}@a.example", uniq("v")),
+                &["sip:read", "sip:write"],
+            )
+            .await;
         for (body, status, code) in [
             ("{not json", StatusCode::BAD_REQUEST, "invalid_body"),
-            (r#"{"username":"1"}"#, StatusCode::BAD_REQUEST, "invalid_body"),
-            (r#"{"username":"1","password":"longenough","bogus":1}"#, StatusCode::BAD_REQUEST, "invalid_body"),
-            (r#"{"username":"1","password":"short"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-            (r#"{"username":"has space","password":"longenough"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-            (r#"{"username":"","password":"longenough"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (
+                r#"{"username":"1"}"#,
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                r#"{"username":"1","password":"longenough","bogus":1}"#,
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                r#"{"username":"1","password":"short"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            ),
+            (
+                r#"{"username":"has space","password":"longenough"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            ),
+            (
+                r#"{"username":"","password":"longenough"}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            ),
         ] {
-            let (st, b) = c.call("POST", "/api/v1/sip/extensions", Some(&a), Some(body)).await;
+            let (st, b) = c
+                .call("POST", "/api/v1/sip/extensions", Some(&a), Some(body))
+                .await;
             assert_eq!(st, status, "[{name}] {body}: {b}");
             assert_error(&b, code);
         }
@@ -229,9 +353,27 @@ async fn bad_bodies_get_stable_errors_and_change_nothing() {
             assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}] {body}: {b}");
             assert_error(&b, "invalid_field");
         }
-        assert_eq!(c.call("GET", "/api/v1/sip/extensions", Some(&a), None).await.1, json!([]));
-        assert_eq!(c.call("GET", "/api/v1/sip/trunks", Some(&a), None).await.1, json!([]));
-        let (st, b) = c.call("GET", "/api/v1/calls?limit=0", Some(&c.token(&format!("{}@a.example", uniq("cl")), &["calls:read"]).await), None).await;
+        assert_eq!(
+            c.call("GET", "/api/v1/sip/extensions", Some(&a), None)
+                .await
+                .1,
+            json!([])
+        );
+        assert_eq!(
+            c.call("GET", "/api/v1/sip/trunks", Some(&a), None).await.1,
+            json!([])
+        );
+        let (st, b) = c
+            .call(
+                "GET",
+                "/api/v1/calls?limit=0",
+                Some(
+                    &c.token(&format!("{}@a.example", uniq("cl")), &["calls:read"])
+                        .await,
+                ),
+                None,
+            )
+            .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
         let (st, b) = c.call("GET", "/nope", None, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
@@ -243,8 +385,18 @@ async fn bad_bodies_get_stable_errors_and_change_nothing() {
 async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
     for (name, store) in backends().await {
         let c = ctx(store);
-        let a = c.token(&format!("{}@a.example", uniq("t")), &["sip:read", "sip:write"]).await;
-        let b = c.token(&format!("{}@b.example", uniq("t")), &["sip:read", "sip:write"]).await;
+        let a = c
+            .token(
+                &format!("{}@a.example", uniq("t")),
+                &["sip:read", "sip:write"],
+            )
+            .await;
+        let b = c
+            .token(
+                &format!("{}@b.example", uniq("t")),
+                &["sip:read", "sip:write"],
+            )
+            .await;
         let inbound_user = uniq("pbx");
         let (st, t) = c
             .json("POST", "/api/v1/sip/trunks", &a, json!({
@@ -258,20 +410,55 @@ async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
             .await;
         assert_eq!(st, StatusCode::CREATED, "[{name}] {t}");
         let text = t.to_string();
-        assert!(!text.contains("secret") && !text.contains("assword"), "{text}");
-        assert_eq!(t["inboundCidrs"], json!(["203.0.113.7/32", "198.51.100.1/32"]));
+        assert!(
+            !text.contains("secret") && !text.contains("assword"),
+            "{text}"
+        );
+        assert_eq!(
+            t["inboundCidrs"],
+            json!(["203.0.113.7/32", "198.51.100.1/32"])
+        );
         assert_eq!(t["outboundPort"], 5080);
         let path = format!("/api/v1/sip/trunks/{}", t["id"].as_str().unwrap());
-        let (st, t2) = c.json("PATCH", &path, &a, json!({"allowedDestinations": null, "outboundPort": 5060})).await;
+        let (st, t2) = c
+            .json(
+                "PATCH",
+                &path,
+                &a,
+                json!({"allowedDestinations": null, "outboundPort": 5060}),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{t2}");
         assert_eq!(t2["allowedDestinations"], Value::Null);
         assert_eq!(t2["outboundPort"], 5060);
-        assert_eq!(t2["outboundHost"], "sip.carrier.example", "untouched fields stay");
-        assert_eq!(c.call("GET", &path, Some(&b), None).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(c.call("DELETE", &path, Some(&b), None).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(c.call("GET", &path, Some(&a), None).await.0, StatusCode::OK, "B's delete changed nothing");
-        assert_eq!(c.call("DELETE", &path, Some(&a), None).await.0, StatusCode::NO_CONTENT);
-        assert!(c.dir.0.lock().unwrap().iter().any(|e| e.starts_with("trunk-")));
+        assert_eq!(
+            t2["outboundHost"], "sip.carrier.example",
+            "untouched fields stay"
+        );
+        assert_eq!(
+            c.call("GET", &path, Some(&b), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            c.call("DELETE", &path, Some(&b), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            c.call("GET", &path, Some(&a), None).await.0,
+            StatusCode::OK,
+            "B's delete changed nothing"
+        );
+        assert_eq!(
+            c.call("DELETE", &path, Some(&a), None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert!(c
+            .dir
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.starts_with("trunk-")));
     }
 }
 
@@ -289,5 +476,8 @@ async fn health_and_metrics_need_no_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
 }

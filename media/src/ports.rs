@@ -37,7 +37,10 @@ impl PortAllocator {
 
     /// Give a port back; it goes to the back of the queue.
     pub fn give_back(&self, port: u16) {
-        self.free.lock().expect("port allocator lock").push_back(port);
+        self.free
+            .lock()
+            .expect("port allocator lock")
+            .push_back(port);
     }
 
     /// How many port pairs are free now.

@@ -39,10 +39,9 @@ impl LocalAddr {
     pub fn contact(&self, transport: TransportKind) -> String {
         match transport {
             TransportKind::Udp => format!("<sip:ringside@{}:{}>", self.host, self.port),
-            TransportKind::Tcp => format!(
-                "<sip:ringside@{}:{};transport=tcp>",
-                self.host, self.port
-            ),
+            TransportKind::Tcp => {
+                format!("<sip:ringside@{}:{};transport=tcp>", self.host, self.port)
+            }
         }
     }
 }
@@ -116,29 +115,6 @@ impl Dialog {
     }
 }
 
-/// The CANCEL for a pending INVITE we sent (RFC 3261 §9.1): same Request-URI, Call-ID, From, To,
-/// top Via and CSeq number.
-pub fn cancel_for(invite: &Request) -> Option<Request> {
-    let mut h = Vec::with_capacity(8);
-    for x in invite.headers.iter() {
-        match x {
-            Header::Via(_) => {
-                if !h.iter().any(|y| matches!(y, Header::Via(_))) {
-                    h.push(x.clone());
-                }
-            }
-            Header::Route(_) | Header::From(_) | Header::To(_) | Header::CallId(_) => {
-                h.push(x.clone())
-            }
-            _ => {}
-        }
-    }
-    let num = hdr::cseq_num(&invite.headers)?;
-    h.push(Header::MaxForwards(headers::MaxForwards::new("70")));
-    h.push(Header::CSeq(headers::CSeq::new(format!("{num} CANCEL"))));
-    hdr::build_request(Method::Cancel, &invite.uri.to_string(), h, None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +145,10 @@ mod tests {
         let mut d = dialog();
         let bye = d.request(&local, Method::Bye, None).unwrap();
         let text = bye.to_string();
-        assert!(text.starts_with("BYE sip:1002@127.0.0.1:5070 SIP/2.0\r\n"), "{text}");
+        assert!(
+            text.starts_with("BYE sip:1002@127.0.0.1:5070 SIP/2.0\r\n"),
+            "{text}"
+        );
         assert!(text.contains("CSeq: 8 BYE"));
         assert!(text.contains("From: <sip:1001@ringside>;tag=lt"));
         assert!(text.contains("To: <sip:1002@ringside>;tag=rt"));
@@ -178,22 +157,5 @@ mod tests {
         let ack = d.ack(&local, 8).unwrap();
         assert!(ack.to_string().contains("CSeq: 8 ACK"));
         assert_eq!(d.local_cseq, 8, "ACK does not use a new CSeq");
-    }
-
-    #[test]
-    fn cancel_copies_the_invite_identity() {
-        let local = LocalAddr {
-            host: "192.0.2.1".into(),
-            port: 5060,
-        };
-        let mut d = dialog();
-        d.remote_tag = None;
-        let inv = d.request(&local, Method::Invite, None).unwrap();
-        let c = cancel_for(&inv).unwrap();
-        let t = c.to_string();
-        assert!(t.starts_with("CANCEL sip:1002@127.0.0.1:5070"));
-        assert!(t.contains("CSeq: 8 CANCEL"));
-        let via = |s: &str| s.lines().find(|l| l.starts_with("Via")).unwrap().to_string();
-        assert_eq!(via(&t), via(&inv.to_string()));
     }
 }

@@ -126,7 +126,11 @@ pub fn sdp_body(headers: &rsip::Headers, body: &[u8]) -> Option<String> {
         return None;
     }
     let ct = header_value(headers, "Content-Type")?;
-    if !ct.trim().to_ascii_lowercase().starts_with("application/sdp") {
+    if !ct
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("application/sdp")
+    {
         return None;
     }
     String::from_utf8(body.to_vec()).ok()
@@ -222,8 +226,20 @@ pub fn stamp_via(req: &mut Request, src: std::net::SocketAddr) {
 
 /// Known request methods (anything else is answered 501).
 const KNOWN_METHODS: [&str; 14] = [
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK", "PUBLISH",
-    "REFER", "REGISTER", "SUBSCRIBE", "UPDATE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
 ];
 
 /// For a request the parser rejected: a `400 Bad Request` (or `501 Not Implemented` for an
@@ -238,7 +254,9 @@ pub fn raw_error_response(data: &[u8]) -> Option<bytes::Bytes> {
     let (_uri, version) = (rl.next()?, rl.next()?);
     if !version.trim().eq_ignore_ascii_case("SIP/2.0")
         || method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
         || method == "ACK"
     {
         return None;
@@ -253,7 +271,9 @@ pub fn raw_error_response(data: &[u8]) -> Option<bytes::Bytes> {
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "via" | "v" => vias.push(value),
@@ -265,7 +285,11 @@ pub fn raw_error_response(data: &[u8]) -> Option<bytes::Bytes> {
         }
     }
     let (from, to, call_id, cseq) = (from?, to?, call_id?, cseq?);
-    if vias.is_empty() || [from, to, call_id, cseq].iter().any(|v| v.contains(['\r', '\n'])) {
+    if vias.is_empty()
+        || [from, to, call_id, cseq]
+            .iter()
+            .any(|v| v.contains(['\r', '\n']))
+    {
         return None;
     }
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
@@ -291,10 +315,17 @@ mod tests {
     fn reads_params_uris_and_users() {
         let v = "\"Bob\" <sip:1002@10.0.0.1:5070;transport=udp>;tag=abc;expires=60";
         assert_eq!(param(v, "tag"), Some("abc"));
-        assert_eq!(param(v, "transport"), None, "URI params are not header params");
+        assert_eq!(
+            param(v, "transport"),
+            None,
+            "URI params are not header params"
+        );
         assert_eq!(uri_part(v), "sip:1002@10.0.0.1:5070;transport=udp");
         assert_eq!(uri_user(uri_part(v)), Some("1002"));
-        assert_eq!(uri_user("sip:+14155550123;phone-context=x@h"), Some("+14155550123"));
+        assert_eq!(
+            uri_user("sip:+14155550123;phone-context=x@h"),
+            Some("+14155550123")
+        );
         assert_eq!(uri_user("tel:+14155550123"), Some("+14155550123"));
         assert_eq!(uri_user("sip:host.example"), None);
         assert_eq!(uri_part("sip:a@b;tag=1"), "sip:a@b");
@@ -323,7 +354,10 @@ mod tests {
         .unwrap();
         stamp_via(&mut r, "198.51.100.7:31000".parse().unwrap());
         let v = header_value(&r.headers, "Via").unwrap();
-        assert_eq!(v, "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=31000;received=198.51.100.7");
+        assert_eq!(
+            v,
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=31000;received=198.51.100.7"
+        );
     }
 
     #[test]

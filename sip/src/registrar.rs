@@ -60,6 +60,7 @@ pub enum DigestOutcome {
 pub struct DigestGuard {
     nonces: NonceManager,
     realm: String,
+    algorithms: Vec<Algorithm>,
 }
 
 impl DigestGuard {
@@ -68,7 +69,18 @@ impl DigestGuard {
         DigestGuard {
             nonces: NonceManager::new(secret, nonce_lifetime_secs),
             realm,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         }
+    }
+
+    /// Offer (and accept) only these algorithms, challenging in this order. RFC 8760 prefers
+    /// SHA-256 first; some clients (sipp, older phones) only read the first challenge, so the
+    /// order is a setting.
+    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Self {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     /// The realm challenges carry.
@@ -113,6 +125,9 @@ impl DigestGuard {
                 }
                 NonceCheck::Invalid => continue,
             }
+            if !self.algorithms.contains(&creds.algorithm) {
+                continue;
+            }
             let Some(account) = lookup.account(&creds.username) else {
                 return DigestOutcome::Forbidden;
             };
@@ -120,7 +135,9 @@ impl DigestGuard {
                 Algorithm::Md5 => &account.ha1_md5,
                 Algorithm::Sha256 => &account.ha1_sha256,
             };
-            if account.realm == self.realm && auth::verify(&creds, req.method.to_string().as_str(), ha1) {
+            if account.realm == self.realm
+                && auth::verify(&creds, req.method.to_string().as_str(), ha1)
+            {
                 return DigestOutcome::Authenticated(account);
             }
             return DigestOutcome::Forbidden;
@@ -137,7 +154,12 @@ impl DigestGuard {
         let code = if proxy { 407 } else { 401 };
         let mut resp = make_response(req, code.into(), Some(&crate::message::new_tag()));
         let nonce = self.nonces.issue(now_secs);
-        for v in auth::challenge_headers(&self.realm, &nonce, stale) {
+        let all = auth::challenge_headers(&self.realm, &nonce, stale);
+        let ordered = self.algorithms.iter().filter_map(|alg| {
+            let tag = format!("algorithm={},", alg.name());
+            all.iter().find(|v| v.contains(&tag)).cloned()
+        });
+        for v in ordered {
             resp.headers.push(if proxy {
                 Header::ProxyAuthenticate(headers::ProxyAuthenticate::new(v))
             } else {
@@ -236,7 +258,10 @@ impl Registrar {
 
     /// Put back a binding loaded from storage at start.
     pub fn restore(&mut self, b: Binding) {
-        self.bindings.entry(b.account_id.clone()).or_default().push(b);
+        self.bindings
+            .entry(b.account_id.clone())
+            .or_default()
+            .push(b);
     }
 
     /// Live bindings of an account.
@@ -306,8 +331,8 @@ impl Registrar {
         }
         let call_id = hdr::call_id(&req.headers).unwrap_or_default().to_string();
         let cseq = hdr::cseq_num(&req.headers).unwrap_or(0);
-        let header_expires = hdr::header_value(&req.headers, "Expires")
-            .and_then(|v| v.trim().parse::<u32>().ok());
+        let header_expires =
+            hdr::header_value(&req.headers, "Expires").and_then(|v| v.trim().parse::<u32>().ok());
         let user_agent = hdr::header_value(&req.headers, "User-Agent").map(str::to_string);
         let contacts: Vec<String> = hdr::all_values(&req.headers, "Contact")
             .iter()
@@ -398,10 +423,11 @@ impl Registrar {
         let mut resp = make_response(req, 200.into(), Some(&crate::message::new_tag()));
         for b in self.lookup(&account.id, now_ms) {
             let secs = ((b.expires_at - now_ms) / 1000).max(0);
-            resp.headers.push(Header::Contact(headers::Contact::new(format!(
-                "<{}>;expires={secs}",
-                b.contact
-            ))));
+            resp.headers
+                .push(Header::Contact(headers::Contact::new(format!(
+                    "<{}>;expires={secs}",
+                    b.contact
+                ))));
         }
         resp.headers
             .push(Header::Date(headers::Date::new(httpdate_now(now_ms))));

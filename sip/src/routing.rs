@@ -135,10 +135,7 @@ mod tests {
     #[test]
     fn empty_list_entries_and_bad_chars_are_errors() {
         assert_eq!(DestinationPatterns::parse(""), Err(PatternError::Empty));
-        assert_eq!(
-            DestinationPatterns::parse("1,,2"),
-            Err(PatternError::Empty)
-        );
+        assert_eq!(DestinationPatterns::parse("1,,2"), Err(PatternError::Empty));
         assert_eq!(
             DestinationPatterns::parse("1+2"),
             Err(PatternError::InvalidChar('+'))

@@ -1,14 +1,14 @@
 //! Sans-IO transport helpers: SIP message framing on byte streams
 //! (RFC 3261 §18.3) and keep-alive recognition (RFC 5626 §3.5.1 / §4.4.1).
 //!
-//! On TCP/TLS/WebSocket-less streams SIP messages are delimited by the empty
+//! On stream transports (TCP, TLS) SIP messages are delimited by the empty
 //! line ending the header section plus exactly `Content-Length` body bytes.
 //! [`StreamFramer`] buffers whatever the socket delivered — one byte at a
 //! time or many messages in one read — and yields whole [`Frame`]s:
 //!
 //! ```text
-//!   socket read ──push()──► StreamFramer ──next_message()──► Frame::Message(bytes) ─► message::parse
-//!                                                     └──► Frame::Ping ─► driver writes "\r\n"
+//!   socket bytes ─push()─► StreamFramer ─next_message()─┬─► Frame::Message(bytes) ─► message::parse
+//!                                                       └─► Frame::Ping ─► driver writes "\r\n"
 //! ```
 //!
 //! A double CRLF between messages is an RFC 5626 keep-alive ping and is

@@ -208,15 +208,32 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(
-        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..10),
+    fn arbitrary_bytes_chunking_is_irrelevant(
+        data in proptest::collection::vec(
+            prop_oneof![Just(b'\r'), Just(b'\n'), Just(b':'), Just(b'l'), Just(b'1'), any::<u8>()],
+            0..600,
+        ),
+        chunk in 1usize..40,
         max in 0usize..4096,
     ) {
-        let mut f = StreamFramer::new(max);
-        for c in &chunks {
-            f.push(c);
-            while let Ok(Some(_)) = f.next_message() {}
-            let _ = is_keepalive(c);
-        }
+        let run = |chunks: Vec<&[u8]>| {
+            let mut f = StreamFramer::new(max);
+            let mut frames = Vec::new();
+            for c in chunks {
+                f.push(c);
+                loop {
+                    match f.next_message() {
+                        Ok(Some(fr)) => frames.push(fr),
+                        Ok(None) => break,
+                        Err(e) => return (frames, Some(e)),
+                    }
+                }
+            }
+            (frames, None)
+        };
+        let whole = run(vec![&data[..]]);
+        let chunked = run(data.chunks(chunk).collect());
+        prop_assert_eq!(whole, chunked);
+        let _ = is_keepalive(&data);
     }
 }

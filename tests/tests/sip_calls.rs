@@ -32,15 +32,30 @@ async fn setup() -> Setup {
 /// Register `user` from local port `port`.
 async fn register(srv: &Server, user: &str, pw: &str, port: u16, expect: u16) -> (bool, String) {
     Sipp::new(&Scenario::register(600, expect), srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &port.to_string(), "-s", user, "-au", user, "-ap", pw])
+        .args(&[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            pw,
+        ])
         .run()
         .await
 }
 
+/// A free even port with its odd neighbour free too (RTP + RTCP). Linux hands out odd ports
+/// for bind(0), so step down from one.
 fn even_port() -> u16 {
     loop {
-        let p = free_port();
-        if p % 2 == 0 && p < 65000 {
+        let p = free_port() & !1;
+        let a = std::net::UdpSocket::bind(("127.0.0.1", p));
+        let b = std::net::UdpSocket::bind(("127.0.0.1", p + 1));
+        if a.is_ok() && b.is_ok() {
             return p;
         }
     }
@@ -83,23 +98,17 @@ fn caller(srv: &Server, flow: UacFlow) -> Sipp {
 }
 
 async fn last_call(s: &Setup) -> serde_json::Value {
-    let mut out = serde_json::Value::Null;
-    let (srv, token) = (&s.srv, &s.token);
-    eventually("call record ended", || {
-        let fut = srv.api("GET", "/api/v1/calls?limit=1", token, None);
-        let out = &mut out;
-        async move {
-            let (st, body) = fut.await;
-            if st == 200 && body[0]["endedAt"].is_i64() {
-                *out = body[0].clone();
-                true
-            } else {
-                false
-            }
+    for _ in 0..100 {
+        let (st, body) = s
+            .srv
+            .api("GET", "/api/v1/calls?limit=1", &s.token, None)
+            .await;
+        if st == 200 && body[0]["endedAt"].is_i64() {
+            return body[0].clone();
         }
-    })
-    .await;
-    out
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no ended call record; server log:\n{}", s.srv.log_text());
 }
 
 #[tokio::test]
@@ -108,7 +117,10 @@ async fn register_with_digest_challenge_and_wrong_password_refused() {
     let (ok, log) = register(&s.srv, "1002", PW2, free_port(), 200).await;
     assert!(ok, "register: {log}");
     assert!(log.contains("WWW-Authenticate: Digest"), "{log}");
-    assert!(log.contains("algorithm=SHA-256"), "SHA-256 offered (RFC 8760): {log}");
+    assert!(
+        log.contains("algorithm=SHA-256"),
+        "SHA-256 offered (RFC 8760): {log}"
+    );
     assert_eq!(s.srv.metric("ringside_sip_registrations", "").await, 1.0);
     let (ok, log) = register(&s.srv, "1002", "wrong-password", free_port(), 403).await;
     assert!(ok, "wrong password gets 403: {log}");
@@ -116,7 +128,11 @@ async fn register_with_digest_challenge_and_wrong_password_refused() {
     // A second phone for the same extension adds a second contact.
     let (ok, log) = register(&s.srv, "1002", PW2, free_port(), 200).await;
     assert!(ok, "{log}");
-    assert_eq!(s.srv.metric("ringside_sip_registrations", "").await, 2.0, "two contacts");
+    assert_eq!(
+        s.srv.metric("ringside_sip_registrations", "").await,
+        2.0,
+        "two contacts"
+    );
 }
 
 #[tokio::test]
@@ -125,17 +141,30 @@ async fn call_between_extensions_relays_rtp_both_ways() {
     let (uas, mut uas_child) = callee(&s.srv, UasFlow::Answer).await;
     let (ok, log) = caller(&s.srv, UacFlow::AnswerAndHangUp).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
-    assert!(uas_child.wait().await.unwrap().success(), "callee: {}", uas.messages());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
     // The callee saw Ringside's address in the SDP, never the caller's media port.
-    let forwarded = s.srv.metric("ringside_rtp_forwarded_packets_total", "").await;
-    assert!(forwarded >= 20.0, "RTP relayed both ways (pcap out + echo back): {forwarded}");
+    let forwarded = s
+        .srv
+        .metric("ringside_rtp_forwarded_packets_total", "")
+        .await;
+    assert!(
+        forwarded >= 20.0,
+        "RTP relayed both ways (pcap out + echo back): {forwarded}"
+    );
     let call = last_call(&s).await;
     assert_eq!(call["status"], "ended");
     assert_eq!(call["hangupSide"], "caller");
     assert!(call["answeredAt"].is_i64());
     let legs = call["legs"].as_array().unwrap();
     assert_eq!(legs.len(), 2);
-    assert_ne!(legs[0]["sipCallId"], legs[1]["sipCallId"], "each leg has its own Call-ID");
+    assert_ne!(
+        legs[0]["sipCallId"], legs[1]["sipCallId"],
+        "each leg has its own Call-ID"
+    );
     assert_eq!(s.srv.metric("ringside_calls_active", "").await, 0.0);
     eventually("relay freed", || async {
         s.srv.metric("ringside_media_relays_active", "").await == 0.0
@@ -149,7 +178,11 @@ async fn cancel_before_answer_is_propagated() {
     let (uas, mut uas_child) = callee(&s.srv, UasFlow::Cancelled).await;
     let (ok, log) = caller(&s.srv, UacFlow::Cancel).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
-    assert!(uas_child.wait().await.unwrap().success(), "callee: {}", uas.messages());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
     let call = last_call(&s).await;
     assert_eq!(call["endReason"], "cancelled");
     assert_eq!(call["hangupSide"], "caller");
@@ -161,7 +194,11 @@ async fn bye_from_callee_ends_both_legs() {
     let (uas, mut uas_child) = callee(&s.srv, UasFlow::HangUp).await;
     let (ok, log) = caller(&s.srv, UacFlow::CalleeHangsUp).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
-    assert!(uas_child.wait().await.unwrap().success(), "callee: {}", uas.messages());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
     let call = last_call(&s).await;
     assert_eq!(call["hangupSide"], "callee");
 }
@@ -172,14 +209,31 @@ async fn reinvite_hold_and_resume_pass_across() {
     let (uas, mut uas_child) = callee(&s.srv, UasFlow::HoldResume).await;
     let (ok, log) = caller(&s.srv, UacFlow::HoldResume).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
-    assert!(uas_child.wait().await.unwrap().success(), "callee: {}", uas.messages());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_invite_is_refused() {
     let s = setup().await;
-    let sipp = Sipp::new(&Scenario::uac("1001", true, UacFlow::Refused(403)), s.srv.sip).args(&[
-        "-i", "127.0.0.1", "-p", &free_port().to_string(), "-s", "1002", "-au", "1001", "-ap", "not-the-password",
+    let sipp = Sipp::new(
+        &Scenario::uac("1001", true, UacFlow::Refused(403)),
+        s.srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-s",
+        "1002",
+        "-au",
+        "1001",
+        "-ap",
+        "not-the-password",
     ]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}");
@@ -190,8 +244,21 @@ async fn wrong_password_invite_is_refused() {
 async fn unregistered_and_unknown_destinations_are_refused() {
     let s = setup().await;
     for (dest, code) in [("1002", 480), ("7777", 404)] {
-        let sipp = Sipp::new(&Scenario::uac("1001", true, UacFlow::Refused(code)), s.srv.sip).args(&[
-            "-i", "127.0.0.1", "-p", &free_port().to_string(), "-s", dest, "-au", "1001", "-ap", PW1,
+        let sipp = Sipp::new(
+            &Scenario::uac("1001", true, UacFlow::Refused(code)),
+            s.srv.sip,
+        )
+        .args(&[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-s",
+            dest,
+            "-au",
+            "1001",
+            "-ap",
+            PW1,
         ]);
         let (ok, log) = sipp.run().await;
         assert!(ok, "{dest} -> {code}: {log}");
@@ -238,18 +305,44 @@ async fn untrusted_invite_to_a_number_is_refused_and_never_reaches_the_trunk() {
     assert_eq!(st, 201, "{body}");
     // From an untrusted address without credentials: challenged (407), then bogus
     // credentials: 403.
-    let sipp = Sipp::new(&Scenario::uac("stranger", true, UacFlow::Refused(403)), s.srv.sip).args(&[
-        "-i", "127.0.0.1", "-p", &free_port().to_string(), "-s", "+14155550123", "-au", "stranger", "-ap", "whatever-pw",
+    let sipp = Sipp::new(
+        &Scenario::uac("stranger", true, UacFlow::Refused(403)),
+        s.srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-s",
+        "+14155550123",
+        "-au",
+        "stranger",
+        "-ap",
+        "whatever-pw",
     ]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}");
     // From the trusted trunk address to a number: 404, never sent back out to a trunk.
-    let sipp = Sipp::new(&Scenario::uac("pbx", false, UacFlow::Refused(404)), s.srv.sip).args(&[
-        "-i", "127.0.0.2", "-p", &free_port().to_string(), "-s", "+14155550123",
+    let sipp = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::Refused(404)),
+        s.srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_port().to_string(),
+        "-s",
+        "+14155550123",
     ]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}");
-    assert_eq!(carrier.await.unwrap(), 0, "nothing was sent to the carrier trunk");
+    assert_eq!(
+        carrier.await.unwrap(),
+        0,
+        "nothing was sent to the carrier trunk"
+    );
 }
 
 #[tokio::test]
@@ -266,12 +359,27 @@ async fn trusted_trunk_reaches_a_registered_extension() {
         .await;
     assert_eq!(st, 201, "{body}");
     let (uas, mut uas_child) = callee(&s.srv, UasFlow::Answer).await;
-    let sipp = Sipp::new(&Scenario::uac("pbx", false, UacFlow::AnswerAndHangUp), s.srv.sip).args(&[
-        "-i", "127.0.0.3", "-p", &free_port().to_string(), "-mp", &even_port().to_string(), "-s", "1002",
+    let sipp = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::AnswerAndHangUp),
+        s.srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.3",
+        "-p",
+        &free_port().to_string(),
+        "-mp",
+        &even_port().to_string(),
+        "-s",
+        "1002",
     ]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}\nserver: {}", s.srv.log_text());
-    assert!(uas_child.wait().await.unwrap().success(), "callee: {}", uas.messages());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
 }
 
 #[tokio::test]

@@ -19,9 +19,9 @@ use rsip::{Method, Request, Response};
 use tracing::{debug, info, info_span, warn};
 
 use ringside_sip::auth::client_authorization;
-use ringside_sip::dialog::{cancel_for, Dialog};
+use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
-use ringside_sip::message::{make_response, new_call_id, new_tag};
+use ringside_sip::message::{make_cancel, make_response, new_call_id, new_tag};
 use ringside_sip::registrar::DigestOutcome;
 use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
@@ -87,8 +87,16 @@ impl Call {
 
 /// Where leg B goes.
 enum Target {
-    Contact { uri: String, peer: Peer, user: String },
-    Trunk { uri: String, peer: Peer, auth: Option<TrunkAuth> },
+    Contact {
+        uri: String,
+        peer: Peer,
+        user: String,
+    },
+    Trunk {
+        uri: String,
+        peer: Peer,
+        auth: Option<TrunkAuth>,
+    },
 }
 
 /// Rewrite an SDP body so media flows to `ip:port`; returns it and the peer's announced RTP address.
@@ -100,7 +108,14 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
         .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
     let n = sdp.media().len();
     sdp.rewrite_connection(ip, &vec![port; n]);
-    for a in ["rtcp", "candidate", "ice-ufrag", "ice-pwd", "ice-options", "end-of-candidates"] {
+    for a in [
+        "rtcp",
+        "candidate",
+        "ice-ufrag",
+        "ice-pwd",
+        "ice-options",
+        "end-of-candidates",
+    ] {
         sdp.remove_attribute(a);
     }
     Some((sdp.to_string(), remote))
@@ -129,7 +144,13 @@ fn final_code(codes: impl Iterator<Item = u16>) -> u16 {
 }
 
 impl SipCore {
-    pub(crate) fn on_new_invite(&mut self, now: Instant, stx: ServerTxId, req: Request, from: Peer) {
+    pub(crate) fn on_new_invite(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        req: Request,
+        from: Peer,
+    ) {
         let tag = new_tag();
         let reply = |core: &mut SipCore, code: u16| {
             let r = make_response(&req, code.into(), Some(&tag));
@@ -199,7 +220,10 @@ impl SipCore {
                 return reply(self, 404);
             };
             let (host, port, transport) = t.outbound().expect("outbound trunk");
-            let Some(addr) = (host.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next())
+            let Some(addr) = (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
             else {
                 drop(d);
                 warn!(%host, "outbound trunk host does not resolve");
@@ -218,7 +242,11 @@ impl SipCore {
             } else {
                 format!("{host}:{port}")
             };
-            let tp = if transport == TransportKind::Tcp { ";transport=tcp" } else { "" };
+            let tp = if transport == TransportKind::Tcp {
+                ";transport=tcp"
+            } else {
+                ""
+            };
             targets.push(Target::Trunk {
                 uri: format!("sip:{dest}@{hostport}{tp}"),
                 peer: Peer { addr, transport },
@@ -242,7 +270,8 @@ impl SipCore {
                 return reply(self, 503);
             }
         };
-        let Some((b_sdp, a_rtp)) = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B)) else {
+        let Some((b_sdp, a_rtp)) = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B))
+        else {
             return reply(self, 488);
         };
         if let Some(a) = a_rtp {
@@ -271,7 +300,9 @@ impl SipCore {
             local_cseq: 0,
             peer: from,
         };
-        let caller_user = hdr::uri_user(hdr::uri_part(from_v)).unwrap_or("anonymous").to_string();
+        let caller_user = hdr::uri_user(hdr::uri_part(from_v))
+            .unwrap_or("anonymous")
+            .to_string();
         let display = from_v
             .split('<')
             .next()
@@ -338,7 +369,8 @@ impl SipCore {
                 continue;
             };
             let ctx = self.send_request(now, invite.clone(), peer);
-            self.by_ctx.insert(ctx, (call_key, ClientRole::Fork(forks.len())));
+            self.by_ctx
+                .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
             let leg_idx = record.legs.len();
             record.legs.push(CallLeg {
                 id: format!("{}-b{}", call_key, forks.len()),
@@ -354,8 +386,10 @@ impl SipCore {
                 ended_at: None,
                 final_status: None,
             });
-            self.by_dialog
-                .insert((dialog.call_id.clone(), dialog.local_tag.clone()), (call_key, Side::B));
+            self.by_dialog.insert(
+                (dialog.call_id.clone(), dialog.local_tag.clone()),
+                (call_key, Side::B),
+            );
             forks.push(Fork {
                 dialog,
                 invite,
@@ -379,8 +413,7 @@ impl SipCore {
             info!(from = %record.from_uri, to = %record.to_uri, forks = forks.len(), "call started")
         });
         self.out.push_back(CoreOutput::InsertCall(record.clone()));
-        self.by_dialog
-            .insert((a_call_id, tag), (call_key, Side::A));
+        self.by_dialog.insert((a_call_id, tag), (call_key, Side::A));
         self.calls.insert(
             call_key,
             Call {
@@ -397,8 +430,11 @@ impl SipCore {
         self.metrics
             .calls_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.timers
-            .push(Reverse((now + self.cfg.ring_timeout, call_key, CallTimer::RingTimeout)));
+        self.timers.push(Reverse((
+            now + self.cfg.ring_timeout,
+            call_key,
+            CallTimer::RingTimeout,
+        )));
     }
 
     /// A response on one of our client transactions.
@@ -445,7 +481,8 @@ impl SipCore {
             fork.provisional = true;
             if fork.cancel_pending {
                 fork.cancel_pending = false;
-                if let Some(c) = cancel_for(&fork.invite) {
+                {
+                    let c = make_cancel(&fork.invite);
                     let peer = fork.dialog.peer;
                     let ctx = self.send_request(now, c, peer);
                     self.by_ctx.insert(ctx, (key, ClientRole::Fire));
@@ -521,7 +558,10 @@ impl SipCore {
             call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
             call.record.legs[leg_idx].final_status = Some(i64::from(code));
             self.by_dialog.insert(
-                (call.forks[n].dialog.call_id.clone(), call.forks[n].dialog.local_tag.clone()),
+                (
+                    call.forks[n].dialog.call_id.clone(),
+                    call.forks[n].dialog.local_tag.clone(),
+                ),
                 (key, Side::B),
             );
             // Answer the caller with the callee's SDP anchored on our A port.
@@ -593,19 +633,22 @@ impl SipCore {
             Header::ProxyAuthenticate(v) if code == 407 => Some(v.value().to_string()),
             _ => None,
         });
-        let Some(challenge) = challenge else { return false };
+        let Some(challenge) = challenge else {
+            return false;
+        };
         let local = self.cfg.local.clone();
         let call = self.calls.get_mut(&key).expect("call");
         let fork = &mut call.forks[n];
         let uri = fork.invite.uri.to_string();
         let cnonce = new_tag();
-        let Ok(value) = client_authorization(&challenge, "INVITE", &uri, user, pass, 1, &cnonce) else {
+        let Ok(value) = client_authorization(&challenge, "INVITE", &uri, user, pass, 1, &cnonce)
+        else {
             return false;
         };
         let body = fork.invite.body.clone();
-        let Some(mut invite) = fork
-            .dialog
-            .request(&local, Method::Invite, Some(("application/sdp", body)))
+        let Some(mut invite) =
+            fork.dialog
+                .request(&local, Method::Invite, Some(("application/sdp", body)))
         else {
             return false;
         };
@@ -618,7 +661,10 @@ impl SipCore {
         fork.provisional = false;
         let peer = fork.dialog.peer;
         let ctx = self.send_request(now, invite, peer);
-        let old = std::mem::replace(&mut self.calls.get_mut(&key).expect("call").forks[n].tx, ctx);
+        let old = std::mem::replace(
+            &mut self.calls.get_mut(&key).expect("call").forks[n].tx,
+            ctx,
+        );
         self.by_ctx.remove(&old);
         self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
         true
@@ -626,14 +672,17 @@ impl SipCore {
 
     /// CANCEL every pending fork except `keep`.
     fn cancel_other_forks(&mut self, now: Instant, key: u64, keep: Option<usize>) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let mut cancels = Vec::new();
         for (i, f) in call.forks.iter_mut().enumerate() {
             if Some(i) == keep || f.done.is_some() {
                 continue;
             }
             if f.provisional {
-                if let Some(c) = cancel_for(&f.invite) {
+                {
+                    let c = make_cancel(&f.invite);
                     cancels.push((c, f.dialog.peer));
                 }
             } else {
@@ -668,7 +717,9 @@ impl SipCore {
     pub(crate) fn on_call_timer(&mut self, now: Instant, key: u64, timer: CallTimer) {
         match timer {
             CallTimer::RingTimeout => {
-                let Some(call) = self.calls.get(&key) else { return };
+                let Some(call) = self.calls.get(&key) else {
+                    return;
+                };
                 if call.answered {
                     return;
                 }
@@ -683,7 +734,9 @@ impl SipCore {
     }
 
     pub(crate) fn on_client_timeout(&mut self, now: Instant, ctx: ClientTxId) {
-        let Some((key, role)) = self.by_ctx.remove(&ctx) else { return };
+        let Some((key, role)) = self.by_ctx.remove(&ctx) else {
+            return;
+        };
         match role {
             ClientRole::Fork(n) => {
                 let mut r = Response::default();
@@ -694,7 +747,11 @@ impl SipCore {
                 }
                 self.on_fork_response(now, key, n, r);
             }
-            ClientRole::Forwarded { stx, request, from: _ } => {
+            ClientRole::Forwarded {
+                stx,
+                request,
+                from: _,
+            } => {
                 let r = make_response(&request, 408.into(), None);
                 self.respond(now, stx, r);
             }
@@ -750,7 +807,9 @@ impl SipCore {
     /// Send BYE on one side of an answered call.
     fn bye_side(&mut self, now: Instant, key: u64, side: Side) {
         let local = self.cfg.local.clone();
-        let Some(call) = self.calls.get_mut(&key) else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let dialog = match side {
             Side::A => Some(&mut call.a),
             Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
@@ -765,7 +824,9 @@ impl SipCore {
 
     /// Finish a call: write its record, free media, forget dialogs.
     pub(crate) fn end_call(&mut self, key: u64, status: &str, reason: &str, side: Option<&str>) {
-        let Some(mut call) = self.calls.remove(&key) else { return };
+        let Some(mut call) = self.calls.remove(&key) else {
+            return;
+        };
         let now_ms = self.now_ms;
         call.record.status = status.into();
         call.record.ended_at = Some(now_ms);
@@ -792,7 +853,13 @@ impl SipCore {
     }
 
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
-    pub(crate) fn on_in_dialog(&mut self, now: Instant, stx: ServerTxId, req: Request, _from: Peer) {
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        req: Request,
+        _from: Peer,
+    ) {
         let key = hdr::call_id(&req.headers)
             .zip(hdr::tag(&req.headers, "To"))
             .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
@@ -812,7 +879,11 @@ impl SipCore {
         };
         if !call.answered {
             // In-dialog requests on an early dialog (e.g. a callee's BYE before answering).
-            let r = make_response(&req, if req.method == Method::Bye { 200 } else { 491 }.into(), None);
+            let r = make_response(
+                &req,
+                if req.method == Method::Bye { 200 } else { 491 }.into(),
+                None,
+            );
             return self.respond(now, stx, r);
         }
         if req.method == Method::Bye {
@@ -866,7 +937,14 @@ impl SipCore {
         let ctx = self.send_request(now, fwd, peer);
         self.by_ctx.insert(
             ctx,
-            (key, ClientRole::Forwarded { stx, request: req, from: side }),
+            (
+                key,
+                ClientRole::Forwarded {
+                    stx,
+                    request: req,
+                    from: side,
+                },
+            ),
         );
     }
 
@@ -910,10 +988,14 @@ impl SipCore {
         if request.method == Method::Invite || request.method == Method::Update {
             let transport = match from {
                 Side::A => call.a.peer.transport,
-                Side::B => call.b().map(|d| d.peer.transport).unwrap_or(TransportKind::Udp),
+                Side::B => call
+                    .b()
+                    .map(|d| d.peer.transport)
+                    .unwrap_or(TransportKind::Udp),
             };
-            out.headers
-                .push(Header::Contact(headers::Contact::new(local.contact(transport))));
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(transport),
+            )));
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
             if let Some((s, rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(from)) {

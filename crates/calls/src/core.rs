@@ -23,7 +23,9 @@ use rsip::{Method, Request, Response, SipMessage};
 use ringside_sip::dialog::LocalAddr;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_tag};
-use ringside_sip::registrar::{BindingChange, DigestGuard, DigestOutcome, Registrar, RegistrarConfig};
+use ringside_sip::registrar::{
+    BindingChange, DigestGuard, DigestOutcome, Registrar, RegistrarConfig,
+};
 use ringside_sip::transaction::{
     ClientTxId, Config as TxConfig, Output, Peer, ServerTxId, TransactionLayer, TxEvent,
 };
@@ -48,6 +50,8 @@ pub struct CoreConfig {
     pub realm: String,
     /// Secret signing nonces.
     pub nonce_secret: [u8; 32],
+    /// Digest algorithms challenged with, in order.
+    pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
     /// How long callees ring before the caller gets 480.
     pub ring_timeout: Duration,
     /// Registrar settings.
@@ -110,7 +114,8 @@ impl SipCore {
         SipCore {
             tx: TransactionLayer::new(cfg.tx.clone()),
             registrar: Registrar::new(cfg.registrar.clone()),
-            guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, 300),
+            guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, 300)
+                .with_algorithms(cfg.digest_algorithms.clone()),
             cfg,
             dir,
             media,
@@ -204,7 +209,9 @@ impl SipCore {
     fn drain(&mut self, now: Instant) {
         while let Some(o) = self.tx.poll_output() {
             match o {
-                Output::Transmit { to, data } => self.out.push_back(CoreOutput::Transmit { to, data }),
+                Output::Transmit { to, data } => {
+                    self.out.push_back(CoreOutput::Transmit { to, data })
+                }
                 Output::Event(ev) => self.on_event(now, ev),
             }
         }
@@ -217,7 +224,9 @@ impl SipCore {
             TxEvent::Ack { .. } => {} // ACK for our 2xx: the transaction layer stopped retransmitting.
             TxEvent::Cancelled { id, cancel: _ } => self.on_cancel(now, id),
             TxEvent::Response { id, response } => self.on_response(now, id, response),
-            TxEvent::StrayResponse { response, from } => self.on_stray_response(now, response, from),
+            TxEvent::StrayResponse { response, from } => {
+                self.on_stray_response(now, response, from)
+            }
             TxEvent::Timeout { id } => self.on_client_timeout(now, id),
             TxEvent::AckTimeout { id } => self.on_ack_timeout(now, id),
         }
@@ -283,7 +292,9 @@ impl SipCore {
                 if dir.read().extension_by_id(&acct.id).is_none() {
                     make_response(&req, 403.into(), Some(&new_tag()))
                 } else {
-                    let r = self.registrar.handle_register(self.now_ms, &req, from, &acct);
+                    let r = self
+                        .registrar
+                        .handle_register(self.now_ms, &req, from, &acct);
                     self.drain_registrar();
                     r
                 }

@@ -77,7 +77,10 @@ impl Directory {
 
     /// Insert or replace an extension.
     pub fn upsert_extension(&mut self, e: Extension) {
-        if let Some(old) = self.ext_username_by_id.insert(e.id.clone(), e.username.clone()) {
+        if let Some(old) = self
+            .ext_username_by_id
+            .insert(e.id.clone(), e.username.clone())
+        {
             self.ext_by_username.remove(&old);
         }
         self.ext_by_username.insert(e.username.clone(), e);

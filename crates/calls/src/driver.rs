@@ -105,9 +105,16 @@ pub async fn start(
     let conns: Conns = Arc::default();
 
     tokio::spawn(udp_reader(udp.clone(), in_tx.clone(), metrics.clone()));
-    tokio::spawn(tcp_acceptor(tcp, in_tx.clone(), conns.clone(), metrics.clone()));
+    tokio::spawn(tcp_acceptor(
+        tcp,
+        in_tx.clone(),
+        conns.clone(),
+        metrics.clone(),
+    ));
     tokio::spawn(storage_writer(store, store_rx));
-    tokio::spawn(core_task(core, udp, in_tx, in_rx, cmd_rx, conns, store_tx, metrics));
+    tokio::spawn(core_task(
+        core, udp, in_tx, in_rx, cmd_rx, conns, store_tx, metrics,
+    ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
         cmd: cmd_tx,
@@ -133,7 +140,11 @@ fn binding_from_store(b: ringside_storage::Binding) -> Option<Binding> {
 }
 
 /// Parse one message; on failure answer 400/501 if the request can be identified, else drop.
-fn ingest(data: &[u8], from: Peer, metrics: &SipMetrics) -> Result<rsip::SipMessage, Option<Bytes>> {
+fn ingest(
+    data: &[u8],
+    from: Peer,
+    metrics: &SipMetrics,
+) -> Result<rsip::SipMessage, Option<Bytes>> {
     match message::parse(data) {
         Ok(mut msg) => {
             if let rsip::SipMessage::Request(r) = &mut msg {
@@ -210,10 +221,7 @@ fn spawn_connection(
 ) -> mpsc::UnboundedSender<Bytes> {
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    conns
-        .lock()
-        .expect("conns")
-        .insert(peer, wtx.clone());
+    conns.lock().expect("conns").insert(peer, wtx.clone());
     let writer_tx = wtx.clone();
     tokio::spawn(async move {
         while let Some(b) = wrx.recv().await {
@@ -236,7 +244,7 @@ fn spawn_connection(
             };
             framer.push(&buf[..n]);
             loop {
-                match framer.next_frame() {
+                match framer.next_message() {
                     Ok(Some(Frame::Message(m))) => match ingest(&m, from, &metrics) {
                         Ok(msg) => {
                             if tx.send(Inbound { msg, from }).await.is_err() {
@@ -411,7 +419,10 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput
                         if let Some(i) = inserts.iter_mut().find(|i| i.id == c.id) {
                             *i = c;
                         }
-                    } else if let Some(u) = updates.iter_mut().find(|u: &&mut ringside_storage::CallRecord| u.id == c.id) {
+                    } else if let Some(u) = updates
+                        .iter_mut()
+                        .find(|u: &&mut ringside_storage::CallRecord| u.id == c.id)
+                    {
                         *u = c;
                     } else {
                         updates.push(c);

@@ -4,8 +4,21 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const METHODS: [&str; 15] = [
-    "ACK", "BYE", "CANCEL", "INFO", "INVITE", "MESSAGE", "NOTIFY", "OPTIONS", "PRACK",
-    "PUBLISH", "REFER", "REGISTER", "SUBSCRIBE", "UPDATE", "OTHER",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
+    "OTHER",
 ];
 
 fn method_idx(m: &str) -> usize {
@@ -126,17 +139,65 @@ impl SipMetrics {
             }
         }
         for (name, help, kind, v) in [
-            ("ringside_sip_malformed_total", "Malformed SIP messages received.", "counter", g(&self.malformed)),
-            ("ringside_sip_malformed_dropped_total", "Malformed SIP messages dropped without a response.", "counter", g(&self.malformed_dropped)),
-            ("ringside_sip_server_transactions", "Live SIP server transactions.", "gauge", g(&self.server_transactions)),
-            ("ringside_sip_client_transactions", "Live SIP client transactions.", "gauge", g(&self.client_transactions)),
-            ("ringside_sip_retransmissions_total", "SIP retransmissions sent.", "counter", g(&self.retransmissions)),
-            ("ringside_sip_registrations", "Registered contact bindings.", "gauge", g(&self.registrations)),
-            ("ringside_sip_auth_failures_total", "Requests refused for wrong credentials.", "counter", g(&self.auth_failures)),
-            ("ringside_calls_active", "Calls in progress.", "gauge", g(&self.active_calls)),
-            ("ringside_calls_total", "Calls started.", "counter", g(&self.calls_total)),
+            (
+                "ringside_sip_malformed_total",
+                "Malformed SIP messages received.",
+                "counter",
+                g(&self.malformed),
+            ),
+            (
+                "ringside_sip_malformed_dropped_total",
+                "Malformed SIP messages dropped without a response.",
+                "counter",
+                g(&self.malformed_dropped),
+            ),
+            (
+                "ringside_sip_server_transactions",
+                "Live SIP server transactions.",
+                "gauge",
+                g(&self.server_transactions),
+            ),
+            (
+                "ringside_sip_client_transactions",
+                "Live SIP client transactions.",
+                "gauge",
+                g(&self.client_transactions),
+            ),
+            (
+                "ringside_sip_retransmissions_total",
+                "SIP retransmissions sent.",
+                "counter",
+                g(&self.retransmissions),
+            ),
+            (
+                "ringside_sip_registrations",
+                "Registered contact bindings.",
+                "gauge",
+                g(&self.registrations),
+            ),
+            (
+                "ringside_sip_auth_failures_total",
+                "Requests refused for wrong credentials.",
+                "counter",
+                g(&self.auth_failures),
+            ),
+            (
+                "ringside_calls_active",
+                "Calls in progress.",
+                "gauge",
+                g(&self.active_calls),
+            ),
+            (
+                "ringside_calls_total",
+                "Calls started.",
+                "counter",
+                g(&self.calls_total),
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
     }
 }

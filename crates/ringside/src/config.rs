@@ -10,6 +10,7 @@
 //! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
 //! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
 //! | SIP digest realm | `sip_realm` | `RINGSIDE_SIP_REALM` | `ringside` |
+//! | digest algorithms, in challenge order | `sip_digest_algorithms` | `RINGSIDE_SIP_DIGEST_ALGORITHMS` | `SHA-256,MD5` |
 //! | ring timeout (s) | `ring_timeout_secs` | `RINGSIDE_RING_TIMEOUT_SECS` | `60` |
 //! | shutdown grace for calls (s) | `shutdown_grace_secs` | `RINGSIDE_SHUTDOWN_GRACE_SECS` | `30` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -33,6 +34,7 @@ pub struct RawConfig {
     public_ip: Option<String>,
     rtp_ports: Option<String>,
     sip_realm: Option<String>,
+    sip_digest_algorithms: Option<String>,
     ring_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     log: Option<String>,
@@ -55,6 +57,8 @@ pub struct Settings {
     pub rtp_ports: RangeInclusive<u16>,
     /// SIP digest realm.
     pub sip_realm: String,
+    /// Digest algorithms challenged with, in order.
+    pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
     /// How long callees ring.
     pub ring_timeout: Duration,
     /// How long active calls may go on after SIGTERM.
@@ -91,13 +95,20 @@ impl RawConfig {
         set(&mut raw.public_ip, "RINGSIDE_PUBLIC_IP");
         set(&mut raw.rtp_ports, "RINGSIDE_RTP_PORTS");
         set(&mut raw.sip_realm, "RINGSIDE_SIP_REALM");
+        set(
+            &mut raw.sip_digest_algorithms,
+            "RINGSIDE_SIP_DIGEST_ALGORITHMS",
+        );
         set(&mut raw.log, "RINGSIDE_LOG");
         for (slot, key) in [
             (&mut raw.ring_timeout_secs, "RINGSIDE_RING_TIMEOUT_SECS"),
             (&mut raw.shutdown_grace_secs, "RINGSIDE_SHUTDOWN_GRACE_SECS"),
         ] {
             if let Some(v) = env(key).filter(|v| !v.is_empty()) {
-                *slot = Some(v.parse().with_context(|| format!("{key} must be a number of seconds"))?);
+                *slot = Some(
+                    v.parse()
+                        .with_context(|| format!("{key} must be a number of seconds"))?,
+                );
             }
         }
         Ok(raw)
@@ -106,16 +117,30 @@ impl RawConfig {
     /// Validate into settings.
     pub fn validate(self) -> anyhow::Result<Settings> {
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
-        let http_addr = parse_addr(self.http_addr.as_deref().unwrap_or("127.0.0.1:8080"), "http_addr")?;
-        let sip_addr = parse_addr(self.sip_addr.as_deref().unwrap_or("0.0.0.0:5060"), "sip_addr")?;
+        let http_addr = parse_addr(
+            self.http_addr.as_deref().unwrap_or("127.0.0.1:8080"),
+            "http_addr",
+        )?;
+        let sip_addr = parse_addr(
+            self.sip_addr.as_deref().unwrap_or("0.0.0.0:5060"),
+            "sip_addr",
+        )?;
         let database_url = self.database_url.unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("ringside.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("ringside.db").display()
+            )
         });
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             bail!("database_url must start with sqlite: or postgres://");
         }
         let public_ip = match self.public_ip {
-            Some(ip) => ip.parse().with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
+            Some(ip) => ip
+                .parse()
+                .with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
             None if sip_addr.ip().is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             None => sip_addr.ip(),
         };
@@ -124,6 +149,11 @@ impl RawConfig {
         if sip_realm.is_empty() || sip_realm.contains(['"', '\\', '\r', '\n']) {
             bail!("sip_realm must be non-empty without quotes or backslashes");
         }
+        let digest_algorithms = parse_algorithms(
+            self.sip_digest_algorithms
+                .as_deref()
+                .unwrap_or("SHA-256,MD5"),
+        )?;
         Ok(Settings {
             data_dir,
             http_addr,
@@ -132,6 +162,7 @@ impl RawConfig {
             public_ip,
             rtp_ports,
             sip_realm,
+            digest_algorithms,
             ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(30)),
             log: self.log.unwrap_or_else(|| "info".into()),
@@ -142,6 +173,25 @@ impl RawConfig {
 fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {
     s.parse()
         .with_context(|| format!("{what} {s:?} must be IP:PORT"))
+}
+
+fn parse_algorithms(s: &str) -> anyhow::Result<Vec<ringside_sip::auth::Algorithm>> {
+    use ringside_sip::auth::Algorithm;
+    let mut out = Vec::new();
+    for a in s.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let alg = match a.to_ascii_uppercase().as_str() {
+            "SHA-256" | "SHA256" => Algorithm::Sha256,
+            "MD5" => Algorithm::Md5,
+            _ => bail!("sip_digest_algorithms: unknown algorithm {a:?} (use SHA-256 and/or MD5)"),
+        };
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    if out.is_empty() {
+        bail!("sip_digest_algorithms needs at least one of SHA-256, MD5");
+    }
+    Ok(out)
 }
 
 fn parse_range(s: &str) -> anyhow::Result<RangeInclusive<u16>> {
@@ -164,7 +214,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -183,11 +236,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ringside-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.toml");
-        std::fs::write(&f, "http_addr = \"127.0.0.1:9000\"\nrtp_ports = \"40000-40100\"\n").unwrap();
-        let s = RawConfig::load(Some(&f), env(&[("RINGSIDE_HTTP_ADDR", "127.0.0.1:9100"), ("RINGSIDE_PUBLIC_IP", "192.0.2.10")]))
-            .unwrap()
-            .validate()
-            .unwrap();
+        std::fs::write(
+            &f,
+            "http_addr = \"127.0.0.1:9000\"\nrtp_ports = \"40000-40100\"\n",
+        )
+        .unwrap();
+        let s = RawConfig::load(
+            Some(&f),
+            env(&[
+                ("RINGSIDE_HTTP_ADDR", "127.0.0.1:9100"),
+                ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+            ]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
         assert_eq!(s.http_addr.port(), 9100);
         assert_eq!(s.rtp_ports, 40000..=40100);
         assert_eq!(s.public_ip.to_string(), "192.0.2.10");
@@ -195,11 +258,20 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained() {
-        let e = RawConfig::load(None, env(&[("RINGSIDE_RTP_PORTS", "5-1")])).unwrap().validate().unwrap_err();
+        let e = RawConfig::load(None, env(&[("RINGSIDE_RTP_PORTS", "5-1")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(format!("{e:#}").contains("rtp_ports"));
-        let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_IP", "nope")])).unwrap().validate().unwrap_err();
+        let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_IP", "nope")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(format!("{e:#}").contains("public_ip"));
-        let e = RawConfig::load(None, env(&[("RINGSIDE_DATABASE_URL", "mysql://x")])).unwrap().validate().unwrap_err();
+        let e = RawConfig::load(None, env(&[("RINGSIDE_DATABASE_URL", "mysql://x")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(format!("{e:#}").contains("database_url"));
     }
 }

@@ -61,7 +61,12 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(wiring::serve(settings))
         }
         Cmd::Token {
-            command: TokenCmd::Create { email, scopes, name },
+            command:
+                TokenCmd::Create {
+                    email,
+                    scopes,
+                    name,
+                },
         } => rt.block_on(async {
             let scopes: Vec<String> = scopes
                 .into_iter()
@@ -71,14 +76,20 @@ fn main() -> anyhow::Result<()> {
             if scopes.is_empty() {
                 bail!("--scopes needs at least one scope");
             }
-            if let Some(bad) = scopes.iter().find(|s| !ringside_api::auth::is_known_scope(s)) {
+            if let Some(bad) = scopes
+                .iter()
+                .find(|s| !ringside_api::auth::is_known_scope(s))
+            {
                 bail!(
                     "unknown scope {bad:?}; known scopes: {}",
                     ringside_api::auth::SCOPES.join(",")
                 );
             }
             let store = wiring::open_store(&settings).await?;
-            let user = store.ensure_user(&email).await.context("creating the user")?;
+            let user = store
+                .ensure_user(&email)
+                .await
+                .context("creating the user")?;
             let (_, token) = store
                 .create_token(&user.id, &name, &scopes)
                 .await

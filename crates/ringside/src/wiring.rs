@@ -79,16 +79,59 @@ impl MetricsSource for Metrics {
         let st = self.media.stats();
         let (exts, trunks) = self.dir.read().counts();
         for (name, help, kind, v) in [
-            ("ringside_rtp_forwarded_packets_total", "RTP/RTCP packets relayed between legs.", "counter", st.forwarded.load(Relaxed)),
-            ("ringside_rtp_dropped_foreign_total", "RTP/RTCP packets dropped from unexpected sources.", "counter", st.dropped_foreign.load(Relaxed)),
-            ("ringside_rtp_dropped_no_destination_total", "RTP/RTCP packets dropped before the other leg had an address.", "counter", st.dropped_no_destination.load(Relaxed)),
-            ("ringside_media_relays_active", "Media relays running.", "gauge", st.active.load(Relaxed)),
-            ("ringside_rtp_port_pairs_free", "Free RTP port pairs.", "gauge", self.media.ports_available() as u64),
-            ("ringside_sip_extensions", "Configured SIP extensions.", "gauge", exts as u64),
-            ("ringside_sip_trunks", "Configured SIP trunks.", "gauge", trunks as u64),
-            ("ringside_uptime_seconds", "Seconds since start.", "gauge", self.started.elapsed().as_secs()),
+            (
+                "ringside_rtp_forwarded_packets_total",
+                "RTP/RTCP packets relayed between legs.",
+                "counter",
+                st.forwarded.load(Relaxed),
+            ),
+            (
+                "ringside_rtp_dropped_foreign_total",
+                "RTP/RTCP packets dropped from unexpected sources.",
+                "counter",
+                st.dropped_foreign.load(Relaxed),
+            ),
+            (
+                "ringside_rtp_dropped_no_destination_total",
+                "RTP/RTCP packets dropped before the other leg had an address.",
+                "counter",
+                st.dropped_no_destination.load(Relaxed),
+            ),
+            (
+                "ringside_media_relays_active",
+                "Media relays running.",
+                "gauge",
+                st.active.load(Relaxed),
+            ),
+            (
+                "ringside_rtp_port_pairs_free",
+                "Free RTP port pairs.",
+                "gauge",
+                self.media.ports_available() as u64,
+            ),
+            (
+                "ringside_sip_extensions",
+                "Configured SIP extensions.",
+                "gauge",
+                exts as u64,
+            ),
+            (
+                "ringside_sip_trunks",
+                "Configured SIP trunks.",
+                "gauge",
+                trunks as u64,
+            ),
+            (
+                "ringside_uptime_seconds",
+                "Seconds since start.",
+                "gauge",
+                self.started.elapsed().as_secs(),
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         }
     }
 }
@@ -112,6 +155,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             media_ip: s.public_ip,
             realm: s.sip_realm.clone(),
             nonce_secret: load_secret(&s)?,
+            digest_algorithms: s.digest_algorithms.clone(),
             ring_timeout: s.ring_timeout,
             registrar: RegistrarConfig::default(),
             tx: TxConfig::default(),

@@ -1,4 +1,6 @@
 -- Ringside initial schema.
+-- Never edit a migration once released: sqlx checks their checksums.
+-- Add a new numbered file (0002_....sql) instead.
 --
 -- Portable between SQLite and PostgreSQL: TEXT ids (uuid v4 strings), BIGINT
 -- unix-millisecond times, BIGINT 0/1 booleans, TEXT columns holding JSON

@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::{Result, StorageError};
 use crate::util::{values_list, AnyQuery};
-use crate::Store;
+use crate::{Backend, Store};
 
 /// Most records [`Store::list_calls`] returns at once.
 pub const MAX_LIST_CALLS: u32 = 1000;
@@ -208,11 +208,16 @@ fn last_per_key<'a, T>(items: impl Iterator<Item = T>, key: impl Fn(&T) -> &'a s
 }
 
 /// Multi-row INSERT (or upsert) of calls.
-async fn write_calls(conn: &mut AnyConnection, calls: &[&CallRecord], upsert: bool) -> Result<()> {
+async fn write_calls(
+    conn: &mut AnyConnection,
+    calls: &[&CallRecord],
+    upsert: bool,
+    anonymous: bool,
+) -> Result<()> {
     for chunk in calls.chunks(CALL_CHUNK) {
         let mut sql = format!(
             "INSERT INTO calls ({CALL_COLS}) VALUES {}",
-            values_list(chunk.len(), CALL_NCOLS)
+            values_list(chunk.len(), CALL_NCOLS, anonymous)
         );
         if upsert {
             sql.push_str(CALL_UPSERT);
@@ -234,11 +239,12 @@ async fn write_legs(
     conn: &mut AnyConnection,
     legs: &[(&CallLeg, &str)],
     upsert: bool,
+    anonymous: bool,
 ) -> Result<()> {
     for chunk in legs.chunks(LEG_CHUNK) {
         let mut sql = format!(
             "INSERT INTO call_legs ({LEG_COLS}) VALUES {}",
-            values_list(chunk.len(), LEG_NCOLS)
+            values_list(chunk.len(), LEG_NCOLS, anonymous)
         );
         if upsert {
             sql.push_str(LEG_UPSERT);
@@ -263,6 +269,11 @@ fn legs_of<'a>(calls: &[&'a CallRecord]) -> Vec<(&'a CallLeg, &'a str)> {
 }
 
 impl Store {
+    /// Whether multi-row statements should use `?` placeholders (SQLite).
+    fn anonymous_params(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     /// Inserts a call and its legs in one transaction. Conflict when the call
     /// or a leg id exists (nothing is written); NotFound for an unknown tenant.
     pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {
@@ -280,8 +291,8 @@ impl Store {
         let refs: Vec<&CallRecord> = calls.iter().collect();
         let legs = legs_of(&refs);
         let mut tx = self.pool.begin().await?;
-        write_calls(&mut tx, &refs, false).await?;
-        write_legs(&mut tx, &legs, false).await?;
+        write_calls(&mut tx, &refs, false, self.anonymous_params()).await?;
+        write_legs(&mut tx, &legs, false, self.anonymous_params()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -302,7 +313,7 @@ impl Store {
             return Err(StorageError::NotFound);
         }
         let legs = legs_of(&[call]);
-        write_legs(&mut tx, &legs, true).await?;
+        write_legs(&mut tx, &legs, true, self.anonymous_params()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -320,8 +331,8 @@ impl Store {
         let refs = last_per_key(calls.iter(), |c| c.id.as_str());
         let legs = last_per_key(legs_of(&refs).into_iter(), |(l, _)| l.id.as_str());
         let mut tx = self.pool.begin().await?;
-        write_calls(&mut tx, &refs, true).await?;
-        write_legs(&mut tx, &legs, true).await?;
+        write_calls(&mut tx, &refs, true, self.anonymous_params()).await?;
+        write_legs(&mut tx, &legs, true, self.anonymous_params()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -363,7 +374,15 @@ impl Store {
         let mut legs: HashMap<String, Vec<CallLeg>> = HashMap::new();
         let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
         for chunk in ids.chunks(IN_CHUNK) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let list: Vec<String> = (1..=chunk.len())
+                .map(|i| {
+                    if self.anonymous_params() {
+                        "?".to_owned()
+                    } else {
+                        format!("${i}")
+                    }
+                })
+                .collect();
             let sql = format!(
                 "SELECT {LEG_COLS} FROM call_legs WHERE call_id IN ({}) ORDER BY call_id, idx, id",
                 list.join(", ")

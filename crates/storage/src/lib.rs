@@ -25,11 +25,15 @@
 //!
 //! Ids are TEXT (uuid v4 strings, see [`new_id`]); times are BIGINT unix
 //! milliseconds (see [`now_ms`]); booleans are BIGINT 0/1; lists are TEXT
-//! holding JSON arrays. Placeholders are `$1, $2, ...` (SQLite accepts them).
+//! holding JSON arrays. Placeholders are `$1, $2, ...` (SQLite accepts them),
+//! except in the large multi-row statements of call batches, which use `?`
+//! on SQLite (binding thousands of numbered parameters is quadratic there).
 //! No AUTOINCREMENT or SERIAL.
 //!
 //! SQLite runs in WAL mode with `synchronous=NORMAL`, foreign keys on and a
 //! busy timeout; `sqlite::memory:` works too (one connection).
+
+#![warn(missing_docs)]
 
 mod bindings;
 mod calls;

@@ -40,7 +40,15 @@ pub(crate) fn bind_all(mut q: AnyQuery<'_>, params: Vec<Param>) -> AnyQuery<'_> 
 }
 
 /// `($1, $2, ...), (...)` for `rows` rows of `cols` columns, numbering from `$1`.
-pub(crate) fn values_list(rows: usize, cols: usize) -> String {
+///
+/// With `anonymous` (SQLite) the placeholders are plain `?`, bound in order:
+/// SQLite resolves each `$N` name by a linear scan, which makes binding a
+/// statement with thousands of numbered parameters quadratic.
+pub(crate) fn values_list(rows: usize, cols: usize, anonymous: bool) -> String {
+    if anonymous {
+        let row = format!("({})", vec!["?"; cols].join(", "));
+        return vec![row; rows].join(", ");
+    }
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -188,8 +196,9 @@ mod tests {
 
     #[test]
     fn values_list_numbers_sequentially() {
-        assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(values_list(1, 1), "($1)");
+        assert_eq!(values_list(2, 2, false), "($1, $2), ($3, $4)");
+        assert_eq!(values_list(1, 1, false), "($1)");
+        assert_eq!(values_list(2, 2, true), "(?, ?), (?, ?)");
     }
 
     #[test]

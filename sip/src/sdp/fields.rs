@@ -138,7 +138,7 @@ pub struct RtpMap {
     pub channels: Option<u16>,
 }
 
-/// Summary of an audio stream, see [`SessionDescription::first_audio`].
+/// Summary of an audio stream, see [`SessionDescription::first_audio`](super::SessionDescription::first_audio).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaInfo {
     /// Effective connection address (media-level `c=` else session-level).

@@ -39,6 +39,8 @@ pub(super) struct ClientTx {
     ack: Option<Bytes>,
     interval: Duration,
     pub(super) slots: Slots,
+    /// INVITE: when a CANCEL was sent while still Calling.
+    cancelled_at: Option<Instant>,
 }
 
 impl TransactionLayer {
@@ -67,15 +69,29 @@ impl TransactionLayer {
             let ifp = self.keys.fp(&ik);
             if let Some(&iid) = self.client_index.get(&ifp) {
                 if let Some(itx) = self.clients.get_mut(&iid) {
-                    if itx.key.as_ref() == ik && itx.state == ClientState::Proceeding {
-                        self.timers
-                            .arm(&mut itx.slots, TxRef::Client(iid), Slot::Timeout, now + t64);
+                    if itx.key.as_ref() == ik {
+                        match itx.state {
+                            ClientState::Proceeding => self.timers.arm(
+                                &mut itx.slots,
+                                TxRef::Client(iid),
+                                Slot::Timeout,
+                                now + t64,
+                            ),
+                            // Cancelled while Calling (the TU should have waited for a 1xx):
+                            // Timer B runs on; a later 1xx arms the guard instead of stopping B.
+                            ClientState::Trying => itx.cancelled_at = Some(now),
+                            _ => {}
+                        }
                     }
                 }
             }
         }
         if let Some(old) = self.client_index.insert(fp, id) {
-            tracing::warn!(old, new = id, "client transaction key reused; old one unmatched");
+            tracing::warn!(
+                old,
+                new = id,
+                "client transaction key reused; old one unmatched"
+            );
         }
         let owned = k.to_owned_key();
         let data = message::serialize_request(&req);
@@ -91,6 +107,7 @@ impl TransactionLayer {
             ack: None,
             interval: self.cfg.t1,
             slots: Slots::default(),
+            cancelled_at: None,
         };
         let tref = TxRef::Client(id);
         if !to.transport.is_reliable() {
@@ -98,7 +115,8 @@ impl TransactionLayer {
             self.timers
                 .arm(&mut tx.slots, tref, Slot::Retransmit, now + self.cfg.t1);
         }
-        self.timers.arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // B / F
+        self.timers
+            .arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // B / F
         self.clients.insert(id, tx);
         self.stats.client_created += 1;
         self.transmit(to, data);
@@ -125,6 +143,10 @@ impl TransactionLayer {
             return;
         };
         let class = resp.status_code.code() / 100;
+        if !(1..=6).contains(&class) {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
         let (t64, t4, timer_d) = (self.cfg.t64(), self.cfg.t4, self.cfg.timer_d());
         let tx = self.clients.get_mut(&id).expect("found");
         let reliable = tx.peer.transport.is_reliable();
@@ -134,7 +156,14 @@ impl TransactionLayer {
                 if tx.invite {
                     tx.slots.clear(Slot::Retransmit); // A stops
                     if tx.state == ClientState::Trying {
-                        tx.slots.clear(Slot::Timeout); // B only runs while Calling
+                        // B only runs while Calling; after a CANCEL the 64*T1 guard replaces it.
+                        match tx.cancelled_at {
+                            Some(at) => {
+                                self.timers
+                                    .arm(&mut tx.slots, tref, Slot::Timeout, at + t64)
+                            }
+                            None => tx.slots.clear(Slot::Timeout),
+                        }
                     }
                 }
                 tx.state = ClientState::Proceeding;
@@ -145,7 +174,8 @@ impl TransactionLayer {
                 tx.invite_req = None;
                 tx.slots.clear(Slot::Retransmit);
                 tx.slots.clear(Slot::Timeout);
-                self.timers.arm(&mut tx.slots, tref, Slot::Linger, now + t64); // M
+                self.timers
+                    .arm(&mut tx.slots, tref, Slot::Linger, now + t64); // M
                 true
             }
             (true, ClientState::Trying | ClientState::Proceeding, _) => {

@@ -212,7 +212,11 @@ mod tests {
             server_key(&cancel).unwrap().with_method(Method::Invite),
             server_key(&inv).unwrap()
         );
-        let other_host = msg("INVITE", "SIP/2.0/UDP 1.2.3.5:5060;branch=z9hG4bKx", "1 INVITE");
+        let other_host = msg(
+            "INVITE",
+            "SIP/2.0/UDP 1.2.3.5:5060;branch=z9hG4bKx",
+            "1 INVITE",
+        );
         assert_ne!(server_key(&inv), server_key(&other_host));
     }
 

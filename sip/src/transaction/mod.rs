@@ -11,15 +11,14 @@
 //! by (Call-ID, CSeq number) against Accepted INVITE server transactions.
 //!
 //! ```text
-//! INVITE server          INVITE ─► 100 Trying sent, Request emitted
-//!   Proceeding ──1xx──► Proceeding          (INVITE retransmission → last response resent)
-//!      │ 2xx                      │ 300-699
-//!      ▼                          ▼
-//!   Accepted  2xx resent T1..T2    Completed  response resent by G (T1..T2, unreliable only)
-//!      │ ACK → emitted (once)       │ ACK (absorbed)         │ H (64*T1) → AckTimeout
-//!      │ L (64*T1) → AckTimeout     ▼                        ▼
-//!      │   if no ACK came         Confirmed ──I (T4 | 0)──► Terminated
-//!      └──────────────────────────────────────────────────► Terminated
+//! INVITE server     new INVITE → 100 Trying sent, Request emitted
+//!   Proceeding       1xx from the TU; INVITE retransmissions get the last response
+//!      ├─2xx─► Accepted: 2xx resent T1, 2T1 … ≤T2 (unreliable) until the ACK, which is
+//!      │         emitted once; L (64*T1) → Terminated (AckTimeout if no ACK came)
+//!      └─300-699─► Completed: resent by G (T1 … ≤T2, unreliable); H (64*T1) → AckTimeout
+//!                    │ ACK (absorbed)
+//!                    ▼
+//!                  Confirmed ─I (T4 | 0)─► Terminated
 //!
 //! non-INVITE server      Trying ─1xx─► Proceeding ─final─► Completed ─J (64*T1 | 0)─► Terminated
 //!                        (retransmissions get the last response)
@@ -40,6 +39,25 @@
 //! is still Proceeding. The TU then responds 487 on the INVITE.
 //!
 //! Each message is serialized once; retransmissions reuse the same [`Bytes`].
+//!
+//! # What the transaction user must do itself
+//!
+//! * Answer every [`TxEvent::Request`] with a final response via
+//!   [`TransactionLayer::respond`] — server transactions have no timeout before that. After
+//!   [`TxEvent::Cancelled`], respond 487 on the INVITE's id.
+//! * Send 2xx responses only through `respond` (the layer retransmits them and matches the
+//!   ACK); build and send the ACK for every 2xx it receives (including each re-emitted one
+//!   during Accepted) with [`TransactionLayer::send_stateless`].
+//! * Put a fresh branch in the top Via of each request; CANCEL only after a provisional
+//!   response (see [`crate::message::make_cancel`]); run its own no-answer timer and CANCEL —
+//!   an INVITE client transaction in Proceeding has no timeout until a CANCEL is sent.
+//! * Treat [`TxEvent::Timeout`] as 408 and [`TxEvent::AckTimeout`] as a failed dialog (BYE).
+//! * Pick destinations: responses go back to the [`Peer`] the request came from (symmetric,
+//!   rport-style; no §18.2.2 Via-based routing), requests to the `Peer` given to
+//!   `send_request`. Report dead TCP peers with [`TransactionLayer::transport_failed`].
+//! * Everything dialog-level: matching in-dialog requests, reading the SDP of a 2xx ACK
+//!   (delivered once as [`TxEvent::Ack`]). ACKs that match nothing (e.g. after Timer L)
+//!   never reach the TU; they are dropped and counted.
 
 mod client;
 mod key;
@@ -177,8 +195,10 @@ pub enum TxEvent {
         /// Where it came from (responses go back there).
         from: Peer,
     },
-    /// An ACK for a 2xx, matched to the INVITE server transaction that sent the 2xx (which has
-    /// stopped retransmitting it). Emitted once; retransmitted ACKs are absorbed.
+    /// An ACK for a 2xx, matched by Call-ID and CSeq number (and To tag) to the Accepted
+    /// INVITE server transaction that sent the 2xx, which has stopped retransmitting it.
+    /// Emitted once; repeated ACKs are absorbed. ACKs for non-2xx are absorbed by their
+    /// transaction; ACKs matching nothing are dropped ([`TxStats::dropped_unmatched_acks`]).
     Ack {
         /// The ACK.
         request: rsip::Request,
@@ -394,8 +414,12 @@ impl TransactionLayer {
     fn tidy(&mut self) {
         let (servers, clients) = (&self.servers, &self.clients);
         let live = |at: Instant, tx: TxRef, slot: Slot| match tx {
-            TxRef::Server(id) => servers.get(&id).is_some_and(|t| t.slots.get(slot) == Some(at)),
-            TxRef::Client(id) => clients.get(&id).is_some_and(|t| t.slots.get(slot) == Some(at)),
+            TxRef::Server(id) => servers
+                .get(&id)
+                .is_some_and(|t| t.slots.get(slot) == Some(at)),
+            TxRef::Client(id) => clients
+                .get(&id)
+                .is_some_and(|t| t.slots.get(slot) == Some(at)),
         };
         self.timers.prune_top(live);
         self.timers

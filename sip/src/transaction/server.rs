@@ -176,16 +176,23 @@ impl TransactionLayer {
             return;
         };
         let dk = key::dialog_key(call_id, cseq);
-        let matched = self.accepted_index.get(&self.keys.fp(&dk)).copied().filter(|id| {
-            self.servers.get(id).is_some_and(|tx| {
-                tx.state == ServerState::Accepted
-                    && tx.dialog.as_ref().is_some_and(|(c, n)| &**c == call_id && *n == cseq)
-                    && match (tx.to_tag.as_deref(), message::to_tag(&ack)) {
-                        (Some(ours), Some(theirs)) => ours == theirs,
-                        _ => true,
-                    }
-            })
-        });
+        let matched = self
+            .accepted_index
+            .get(&self.keys.fp(&dk))
+            .copied()
+            .filter(|id| {
+                self.servers.get(id).is_some_and(|tx| {
+                    tx.state == ServerState::Accepted
+                        && tx
+                            .dialog
+                            .as_ref()
+                            .is_some_and(|(c, n)| &**c == call_id && *n == cseq)
+                        && match (tx.to_tag.as_deref(), message::to_tag(&ack)) {
+                            (Some(ours), Some(theirs)) => ours == theirs,
+                            _ => true,
+                        }
+                })
+            });
         match matched {
             Some(id) => self.ack_for_2xx(id, ack, from),
             None => self.stats.dropped_unmatched_acks += 1,
@@ -278,9 +285,11 @@ impl TransactionLayer {
                 tx.state = ServerState::Accepted;
                 tx.interval = t1;
                 if !reliable {
-                    self.timers.arm(&mut tx.slots, tref, Slot::Retransmit, now + t1);
+                    self.timers
+                        .arm(&mut tx.slots, tref, Slot::Retransmit, now + t1);
                 }
-                self.timers.arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // Timer L
+                self.timers
+                    .arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // Timer L
                 if let Some((call_id, cseq)) = &tx.dialog {
                     let fp = self.keys.fp(&key::dialog_key(call_id, *cseq));
                     tx.accepted_fp = Some(fp);
@@ -291,9 +300,11 @@ impl TransactionLayer {
                 tx.state = ServerState::Completed;
                 tx.interval = t1;
                 if !reliable {
-                    self.timers.arm(&mut tx.slots, tref, Slot::Retransmit, now + t1); // G
+                    self.timers
+                        .arm(&mut tx.slots, tref, Slot::Retransmit, now + t1); // G
                 }
-                self.timers.arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // H
+                self.timers
+                    .arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // H
             }
             (_, false) => {
                 tx.state = ServerState::Completed;

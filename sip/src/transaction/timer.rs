@@ -103,7 +103,8 @@ impl Timers {
         is_live: impl Fn(Instant, TxRef, Slot) -> bool,
     ) {
         if self.heap.len() > 1024 && self.heap.len() > 4 * live_bound {
-            self.heap.retain(|Reverse((at, tx, slot))| is_live(*at, *tx, *slot));
+            self.heap
+                .retain(|Reverse((at, tx, slot))| is_live(*at, *tx, *slot));
         }
     }
 
@@ -118,19 +119,32 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn live(s: &Slots) -> impl Fn(Instant, TxRef, Slot) -> bool + '_ {
+        move |at, _tx, slot| s.get(slot) == Some(at)
+    }
+
     #[test]
     fn lazy_invalidation() {
         let t0 = Instant::now();
         let mut timers = Timers::default();
         let mut slots = Slots::default();
         let tx = TxRef::Client(1);
-        timers.arm(&mut slots, tx, Slot::Retransmit, t0 + Duration::from_millis(500));
+        timers.arm(
+            &mut slots,
+            tx,
+            Slot::Retransmit,
+            t0 + Duration::from_millis(500),
+        );
         timers.arm(&mut slots, tx, Slot::Timeout, t0 + Duration::from_secs(32));
         // re-arm: the 500 ms entry becomes stale
-        timers.arm(&mut slots, tx, Slot::Retransmit, t0 + Duration::from_secs(1));
+        timers.arm(
+            &mut slots,
+            tx,
+            Slot::Retransmit,
+            t0 + Duration::from_secs(1),
+        );
         assert_eq!(timers.len(), 3);
 
-        let live = |s: &Slots| move |at, _tx, slot| s.get(slot) == Some(at);
         timers.prune_top(live(&slots));
         assert_eq!(timers.peek().unwrap().0, t0 + Duration::from_secs(1));
 
@@ -151,8 +165,18 @@ mod tests {
         let mut timers = Timers::default();
         let mut a = Slots::default();
         let mut b = Slots::default();
-        timers.arm(&mut a, TxRef::Server(1), Slot::Linger, t0 + Duration::from_secs(5));
-        timers.arm(&mut b, TxRef::Client(9), Slot::Timeout, t0 + Duration::from_secs(1));
+        timers.arm(
+            &mut a,
+            TxRef::Server(1),
+            Slot::Linger,
+            t0 + Duration::from_secs(5),
+        );
+        timers.arm(
+            &mut b,
+            TxRef::Client(9),
+            Slot::Timeout,
+            t0 + Duration::from_secs(1),
+        );
         assert_eq!(timers.peek().unwrap().1, TxRef::Client(9));
         b.clear(Slot::Timeout);
         timers.compact_if_bloated(0, |at, _, slot| a.get(slot) == Some(at));
