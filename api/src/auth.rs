@@ -1,7 +1,8 @@
 //! Bearer personal access tokens and scope checks.
 //!
-//! Handlers take an [`Auth`] extractor (401 without a valid token) and call
-//! [`Auth::require`] with the scope they need (403 without it).
+//! Handlers take a [`Scoped<S>`] extractor: 401 without a valid token, 403 without scope `S`.
+//! Both checks run before the body is read, so a caller without rights never learns whether
+//! its body would have been valid.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -41,6 +42,45 @@ impl Auth {
         } else {
             Err(ApiError::MissingScope(scope))
         }
+    }
+}
+
+/// A scope, as a type (for [`Scoped`]).
+pub trait Scope: Send + Sync + 'static {
+    /// The scope's name.
+    const NAME: &'static str;
+}
+
+macro_rules! scopes {
+    ($($ty:ident => $name:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("The `", $name, "` scope.")]
+            #[derive(Debug)]
+            pub struct $ty;
+            impl Scope for $ty {
+                const NAME: &'static str = $name;
+            }
+        )*
+    };
+}
+
+scopes! {
+    SipRead => "sip:read",
+    SipWrite => "sip:write",
+    CallsRead => "calls:read",
+}
+
+/// An authenticated caller holding scope `S`.
+#[derive(Debug)]
+pub struct Scoped<S: Scope>(pub AuthContext, pub std::marker::PhantomData<S>);
+
+impl<S: Scope> FromRequestParts<AppState> for Scoped<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = Auth::from_request_parts(parts, state).await?;
+        auth.require(S::NAME)?;
+        Ok(Scoped(auth.0, std::marker::PhantomData))
     }
 }
 

@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use ringside_storage::{CallLeg, CallRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Auth;
+use crate::auth::{CallsRead, Scoped};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -86,11 +86,10 @@ impl From<CallRecord> for CallView {
 }
 
 async fn list_calls(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<CallsRead>,
     State(st): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<CallView>>, ApiError> {
-    let ctx = auth.require("calls:read")?;
     let limit = match q.limit.as_deref() {
         None => 50,
         Some(v) => v.parse::<i64>().unwrap_or(0),
@@ -106,10 +105,9 @@ async fn list_calls(
 }
 
 async fn get_call(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<CallsRead>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
-    let ctx = auth.require("calls:read")?;
     Ok(Json(st.store.get_call(&ctx.tenant_id, &id).await?.into()))
 }

@@ -12,7 +12,7 @@ use ringside_sip::routing::{parse_cidr, DestinationPatterns};
 use ringside_storage::{Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Auth;
+use crate::auth::{Scoped, SipRead, SipWrite};
 use crate::extract::ApiJson;
 use crate::{ApiError, AppState};
 
@@ -129,31 +129,28 @@ fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
 }
 
 async fn list_extensions(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipRead>,
     State(st): State<AppState>,
 ) -> Result<Json<Vec<ExtensionView>>, ApiError> {
-    let ctx = auth.require("sip:read")?;
     let list = st.store.list_extensions(&ctx.tenant_id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
 async fn get_extension(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipRead>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ExtensionView>, ApiError> {
-    let ctx = auth.require("sip:read")?;
     Ok(Json(
         st.store.get_extension(&ctx.tenant_id, &id).await?.into(),
     ))
 }
 
 async fn create_extension(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     ApiJson(body): ApiJson<CreateExtension>,
 ) -> Result<(StatusCode, Json<ExtensionView>), ApiError> {
-    let ctx = auth.require("sip:write")?;
     validate_username(&body.username, "username")?;
     validate_password(&body.password, "password")?;
     let display_name = body.display_name.unwrap_or_else(|| body.username.clone());
@@ -178,12 +175,11 @@ async fn create_extension(
 }
 
 async fn patch_extension(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchExtension>,
 ) -> Result<Json<ExtensionView>, ApiError> {
-    let ctx = auth.require("sip:write")?;
     if let Some(d) = &body.display_name {
         validate_display_name(d)?;
     }
@@ -213,11 +209,10 @@ async fn patch_extension(
 }
 
 async fn delete_extension(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = auth.require("sip:write")?;
     st.store.delete_extension(&ctx.tenant_id, &id).await?;
     st.directory.extension_removed(&id);
     Ok(StatusCode::NO_CONTENT)
@@ -400,29 +395,26 @@ fn inbound_credentials(
 }
 
 async fn list_trunks(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipRead>,
     State(st): State<AppState>,
 ) -> Result<Json<Vec<TrunkView>>, ApiError> {
-    let ctx = auth.require("sip:read")?;
     let list = st.store.list_trunks(&ctx.tenant_id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
 async fn get_trunk(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipRead>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<TrunkView>, ApiError> {
-    let ctx = auth.require("sip:read")?;
     Ok(Json(st.store.get_trunk(&ctx.tenant_id, &id).await?.into()))
 }
 
 async fn create_trunk(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     ApiJson(b): ApiJson<CreateTrunk>,
 ) -> Result<(StatusCode, Json<TrunkView>), ApiError> {
-    let ctx = auth.require("sip:write")?;
     validate_name(&b.name)?;
     let inbound_cidrs = validate_cidrs(&b.inbound_cidrs)?;
     if let Some(h) = &b.outbound_host {
@@ -468,12 +460,11 @@ async fn create_trunk(
 }
 
 async fn patch_trunk(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchTrunk>,
 ) -> Result<Json<TrunkView>, ApiError> {
-    let ctx = auth.require("sip:write")?;
     if let Some(n) = &b.name {
         validate_name(n)?;
     }
@@ -540,11 +531,10 @@ async fn patch_trunk(
 }
 
 async fn delete_trunk(
-    auth: Auth,
+    Scoped(ctx, _): Scoped<SipWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = auth.require("sip:write")?;
     st.store.delete_trunk(&ctx.tenant_id, &id).await?;
     st.directory.trunk_removed(&id);
     Ok(StatusCode::NO_CONTENT)

@@ -43,19 +43,47 @@ struct Ctx {
     store: Store,
 }
 
-async fn backends() -> Vec<(String, Store)> {
+/// One storage backend under test.
+struct Backend {
+    name: &'static str,
+    store: Store,
+    schema: Option<ringside_storage::testing::PgSchema>,
+}
+
+impl Backend {
+    /// Close the store and drop the PostgreSQL schema (a panicking test leaves it behind).
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(s) = self.schema {
+            s.drop_schema().await.unwrap();
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL in a fresh schema when `RINGSIDE_TEST_POSTGRES_URL` is set.
+async fn backends() -> Vec<Backend> {
     let path = std::env::temp_dir().join(format!("ringside-api-{}.db", rand::random::<u64>()));
-    let mut v = vec![(
-        "sqlite".to_string(),
-        Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap(),
-    )];
-    if let Ok(url) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
-        let store = Store::connect(&url).await.expect("postgres reachable");
-        v.push(("postgres".to_string(), store));
-    } else {
-        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped");
+    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let mut v = vec![Backend {
+        name: "sqlite",
+        store: sqlite,
+        schema: None,
+    }];
+    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let schema = ringside_storage::testing::PgSchema::create(&url)
+                .await
+                .expect("postgres reachable");
+            let store = Store::connect(&schema.url).await.expect("postgres schema");
+            v.push(Backend {
+                name: "postgres",
+                store,
+                schema: Some(schema),
+            });
+        }
+        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
     }
     v
 }
@@ -132,7 +160,8 @@ fn assert_error(body: &Value, code: &str) {
 
 #[tokio::test]
 async fn tokens_and_scopes_guard_every_endpoint() {
-    for (name, store) in backends().await {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
         let c = ctx(store);
         let read_only = c
             .token(&format!("{}@a.example", uniq("ro")), &["sip:read"])
@@ -162,9 +191,8 @@ async fn tokens_and_scopes_guard_every_endpoint() {
             assert_error(&b, "unauthorized");
             let needs_write = m != "GET";
             let is_calls = p.starts_with("/api/v1/calls");
-            let token = if is_calls {
-                &read_only
-            } else if needs_write {
+            // sip:read cannot write SIP objects nor read calls; calls:read cannot read SIP.
+            let token = if is_calls || needs_write {
                 &read_only
             } else {
                 &calls_only
@@ -197,12 +225,14 @@ async fn tokens_and_scopes_guard_every_endpoint() {
                 .0,
             StatusCode::UNAUTHORIZED
         );
+        backend.finish().await;
     }
 }
 
 #[tokio::test]
 async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
-    for (name, store) in backends().await {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
         let c = ctx(store);
         let a = c
             .token(
@@ -294,12 +324,14 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
             c.call("GET", &path, Some(&a), None).await.0,
             StatusCode::NOT_FOUND
         );
+        backend.finish().await;
     }
 }
 
 #[tokio::test]
 async fn bad_bodies_get_stable_errors_and_change_nothing() {
-    for (name, store) in backends().await {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
         let c = ctx(store);
         let a = c
             .token(
@@ -378,12 +410,14 @@ async fn bad_bodies_get_stable_errors_and_change_nothing() {
         let (st, b) = c.call("GET", "/nope", None, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
         assert_error(&b, "not_found");
+        backend.finish().await;
     }
 }
 
 #[tokio::test]
 async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
-    for (name, store) in backends().await {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
         let c = ctx(store);
         let a = c
             .token(
@@ -459,12 +493,17 @@ async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
             .unwrap()
             .iter()
             .any(|e| e.starts_with("trunk-")));
+        backend.finish().await;
     }
 }
 
 #[tokio::test]
 async fn health_and_metrics_need_no_token() {
-    let (_, store) = backends().await.remove(0);
+    let mut all = backends().await;
+    let store = all[0].store.clone();
+    for b in all.drain(1..) {
+        b.finish().await;
+    }
     let c = ctx(store);
     let (st, b) = c.call("GET", "/healthz", None, None).await;
     assert_eq!(st, StatusCode::OK);

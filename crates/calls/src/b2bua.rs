@@ -739,13 +739,11 @@ impl SipCore {
         };
         match role {
             ClientRole::Fork(n) => {
-                let mut r = Response::default();
-                r.status_code = 408.into();
                 // Synthesize a 408 from the fork's INVITE for the failure path.
                 if let Some(call) = self.calls.get(&key) {
-                    r = make_response(&call.forks[n].invite, 408.into(), None);
+                    let r = make_response(&call.forks[n].invite, 408.into(), None);
+                    self.on_fork_response(now, key, n, r);
                 }
-                self.on_fork_response(now, key, n, r);
             }
             ClientRole::Forwarded {
                 stx,
@@ -928,7 +926,7 @@ impl SipCore {
         let peer = od.peer;
         let Some(fwd) = od.request(
             &local,
-            req.method.clone(),
+            req.method,
             body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone())),
         ) else {
             let r = make_response(&req, 500.into(), None);

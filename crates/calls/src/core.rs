@@ -112,7 +112,7 @@ impl SipCore {
         metrics: Arc<SipMetrics>,
     ) -> Self {
         SipCore {
-            tx: TransactionLayer::new(cfg.tx.clone()),
+            tx: TransactionLayer::new(cfg.tx),
             registrar: Registrar::new(cfg.registrar.clone()),
             guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, 300)
                 .with_algorithms(cfg.digest_algorithms.clone()),

@@ -136,7 +136,7 @@ impl Directory {
                     && t.destinations.allows(number)
             })
             .collect();
-        candidates.sort_by(|a, b| a.trunk.created_at.cmp(&b.trunk.created_at));
+        candidates.sort_by_key(|t| t.trunk.created_at);
         candidates.into_iter().next()
     }
 

@@ -39,6 +39,7 @@ mod bindings;
 mod calls;
 mod error;
 mod extensions;
+pub mod testing;
 mod tokens;
 mod trunks;
 mod users;
