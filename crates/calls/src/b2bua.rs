@@ -44,6 +44,12 @@ pub(crate) enum ClientRole {
     },
     /// Our own BYE or CANCEL; the response needs nothing.
     Fire,
+    /// The INVITE of a fork whose call is gone before the fork got a final response: it must
+    /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
+    Orphan {
+        invite: Box<Request>,
+        cancel_sent: bool,
+    },
 }
 
 /// Who ends up answering (for outbound trunk auth retries).
@@ -61,6 +67,8 @@ pub(crate) struct Fork {
     tx: ClientTxId,
     provisional: bool,
     cancel_pending: bool,
+    /// A final response arrived (or the fork failed locally with a timeout).
+    finished: bool,
     done: Option<u16>,
     ack: Option<Request>,
     trunk_auth: Option<TrunkAuth>,
@@ -396,6 +404,7 @@ impl SipCore {
                 tx: ctx,
                 provisional: false,
                 cancel_pending: false,
+                finished: false,
                 done: None,
                 ack: None,
                 trunk_auth,
@@ -450,6 +459,10 @@ impl SipCore {
             }
         }
         match role {
+            ClientRole::Orphan {
+                invite,
+                cancel_sent,
+            } => self.on_orphan_response(now, ctx, *invite, cancel_sent, resp),
             ClientRole::Fork(n) => self.on_fork_response(now, key, n, resp),
             ClientRole::Forwarded { stx, request, from } => {
                 if code < 200 {
@@ -461,6 +474,59 @@ impl SipCore {
         }
     }
 
+    fn on_orphan_response(
+        &mut self,
+        now: Instant,
+        ctx: ClientTxId,
+        invite: Request,
+        cancel_sent: bool,
+        resp: Response,
+    ) {
+        let code = resp.status_code.code();
+        match code {
+            100 => {}
+            101..=199 if !cancel_sent => {
+                let peer = self.orphan_peer(&invite);
+                let c = make_cancel(&invite);
+                let cctx = self.send_request(now, c, peer);
+                self.by_ctx.insert(cctx, (0, ClientRole::Fire));
+                self.by_ctx.insert(
+                    ctx,
+                    (
+                        0,
+                        ClientRole::Orphan {
+                            invite: Box::new(invite),
+                            cancel_sent: true,
+                        },
+                    ),
+                );
+            }
+            101..=199 => {}
+            200..=299 => {
+                self.by_ctx.remove(&ctx);
+                let peer = self.orphan_peer(&invite);
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+                self.ack_and_bye(now, &resp, peer);
+            }
+            _ => {
+                self.by_ctx.remove(&ctx);
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+            }
+        }
+    }
+
+    fn orphan_peer(&self, invite: &Request) -> Peer {
+        self.orphan_peers
+            .get(hdr::call_id(&invite.headers).unwrap_or_default())
+            .copied()
+            .unwrap_or(Peer {
+                addr: ([127, 0, 0, 1], 9).into(),
+                transport: TransportKind::Udp,
+            })
+    }
+
     fn on_fork_response(&mut self, now: Instant, key: u64, n: usize, resp: Response) {
         let code = resp.status_code.code();
         let media_ip = self.cfg.media_ip;
@@ -468,9 +534,6 @@ impl SipCore {
         let now_ms = self.now_ms;
         let Some(call) = self.calls.get_mut(&key) else {
             // The call is gone: a late 2xx still needs ACK and BYE.
-            if (200..300).contains(&code) {
-                self.ack_and_bye_stray(now, &resp);
-            }
             return;
         };
         let fork = &mut call.forks[n];
@@ -512,6 +575,7 @@ impl SipCore {
             self.respond(now, stx, out);
             return;
         }
+        fork.finished = true;
         if (200..300).contains(&code) {
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(fork.dialog.local_cseq);
             if let Some(ack) = &fork.ack {
@@ -588,6 +652,7 @@ impl SipCore {
         // A failure on this fork.
         if matches!(code, 401 | 407) {
             if let Some(auth) = fork.trunk_auth.as_mut().filter(|a| !a.tried) {
+                fork.finished = false;
                 auth.tried = true;
                 let (user, pass) = (auth.username.clone(), auth.password.clone());
                 if self.retry_with_auth(now, key, n, &resp, &user, &pass) {
@@ -753,6 +818,10 @@ impl SipCore {
                 let r = make_response(&request, 408.into(), None);
                 self.respond(now, stx, r);
             }
+            ClientRole::Orphan { invite, .. } => {
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+            }
             ClientRole::Fire => {}
         }
     }
@@ -771,7 +840,7 @@ impl SipCore {
         self.end_call(key, "ended", "ack_timeout", Some("system"));
     }
 
-    pub(crate) fn on_stray_response(&mut self, now: Instant, resp: Response, _from: Peer) {
+    pub(crate) fn on_stray_response(&mut self, now: Instant, resp: Response, from: Peer) {
         let is_invite_2xx = (200..300).contains(&resp.status_code.code())
             && hdr::header_value(&resp.headers, "CSeq").is_some_and(|v| v.contains("INVITE"));
         if !is_invite_2xx {
@@ -790,16 +859,48 @@ impl SipCore {
                     self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
                 }
             }
-            _ => self.ack_and_bye_stray(now, &resp),
+            _ => self.ack_and_bye(now, &resp, from),
         }
     }
 
-    /// Acknowledge and end a 2xx for a dialog we no longer want.
-    fn ack_and_bye_stray(&mut self, _now: Instant, resp: &Response) {
-        debug!(
-            call_id = hdr::call_id(&resp.headers).unwrap_or(""),
-            "2xx for a finished call"
-        );
+    /// Acknowledge and end a 2xx for a dialog we no longer want (a fork that answered after
+    /// the call was decided, or a stray retransmission): ACK it, then BYE it, so the far end is
+    /// never left holding a call nobody is on.
+    pub(crate) fn ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer) {
+        let h = &resp.headers;
+        let (Some(call_id), Some(from), Some(to), Some(cseq)) = (
+            hdr::call_id(h),
+            hdr::header_value(h, "From"),
+            hdr::header_value(h, "To"),
+            hdr::cseq_num(h),
+        ) else {
+            return;
+        };
+        let strip = |v: &str| v.split(";tag=").next().unwrap_or(v).trim().to_string();
+        let target = hdr::header_value(h, "Contact")
+            .map(|c| hdr::uri_part(c).to_string())
+            .unwrap_or_else(|| hdr::uri_part(to).to_string());
+        let mut d = Dialog {
+            call_id: call_id.to_string(),
+            local_tag: hdr::param(from, "tag").unwrap_or_default().to_string(),
+            remote_tag: hdr::param(to, "tag").map(str::to_string),
+            local_uri: strip(from),
+            remote_uri: strip(to),
+            remote_target: target,
+            route_set: Vec::new(),
+            local_cseq: cseq,
+            peer,
+        };
+        let local = self.cfg.local.clone();
+        debug!(call_id, "hanging up an unwanted 2xx");
+        if let Some(ack) = d.ack(&local, cseq) {
+            self.metrics.request_out("ACK");
+            self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+        }
+        if let Some(bye) = d.request(&local, Method::Bye, None) {
+            let ctx = self.send_request(now, bye, peer);
+            self.by_ctx.insert(ctx, (0, ClientRole::Fire));
+        }
     }
 
     /// Send BYE on one side of an answered call.
@@ -835,15 +936,28 @@ impl SipCore {
         }
         self.by_dialog
             .remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
-        for f in &call.forks {
-            self.by_dialog
-                .remove(&(f.dialog.call_id.clone(), f.dialog.local_tag.clone()));
-            if !matches!(f.done, Some(200..=299)) {
-                // A fork still pending: its INVITE transaction ends on its own; forget its id.
-            }
-        }
         self.by_ctx
             .retain(|_, (k, role)| *k != key || matches!(role, ClientRole::Fire));
+        for f in call.forks.drain(..) {
+            self.by_dialog
+                .remove(&(f.dialog.call_id.clone(), f.dialog.local_tag.clone()));
+            if !f.finished {
+                // Still waiting for a final response: keep watching the INVITE so a late 180 gets
+                // its CANCEL and a late 200 its ACK and BYE.
+                self.orphan_peers
+                    .insert(f.dialog.call_id.clone(), f.dialog.peer);
+                self.by_ctx.insert(
+                    f.tx,
+                    (
+                        0,
+                        ClientRole::Orphan {
+                            invite: Box::new(f.invite),
+                            cancel_sent: f.provisional,
+                        },
+                    ),
+                );
+            }
+        }
         info_span!("call", call_id = %call.a.call_id, record = %call.record.id)
             .in_scope(|| info!(%status, %reason, "call ended"));
         self.out.push_back(CoreOutput::UpdateCall(call.record));

@@ -97,6 +97,8 @@ pub struct SipCore {
     /// (Call-ID, our tag) → (call, side).
     pub(crate) by_dialog: HashMap<(String, String), (u64, crate::Side)>,
     pub(crate) by_ctx: HashMap<ClientTxId, (u64, ClientRole)>,
+    /// Where orphaned forks' INVITEs went, by Call-ID (until their transactions end).
+    pub(crate) orphan_peers: HashMap<String, Peer>,
     pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
     pub(crate) out: VecDeque<CoreOutput>,
     pub(crate) now_ms: i64,
@@ -124,6 +126,7 @@ impl SipCore {
             next_call: 1,
             by_dialog: HashMap::new(),
             by_ctx: HashMap::new(),
+            orphan_peers: HashMap::new(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             now_ms: 0,

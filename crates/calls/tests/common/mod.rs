@@ -1,0 +1,300 @@
+//! Simulated phones around a `SipCore`: messages in, transmissions out, `now` advanced by hand.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringside_calls::core::{CoreConfig, CoreOutput, SipCore};
+use ringside_calls::directory::{Directory, DirectoryHandle};
+use ringside_calls::metrics::SipMetrics;
+use ringside_media::MediaEngine;
+use ringside_sip::auth::{client_authorization, ha1, Algorithm};
+use ringside_sip::dialog::LocalAddr;
+use ringside_sip::message::parse;
+use ringside_sip::registrar::RegistrarConfig;
+use ringside_sip::transaction::{Config as TxConfig, Peer, TransportKind};
+use ringside_storage::{Extension, Trunk};
+
+pub const REALM: &str = "ringside";
+pub const T0_MS: i64 = 1_795_305_600_000;
+
+pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
+    Extension {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        username: user.into(),
+        display_name: user.into(),
+        realm: REALM.into(),
+        ha1_md5: ha1(Algorithm::Md5, user, REALM, pw),
+        ha1_sha256: ha1(Algorithm::Sha256, user, REALM, pw),
+        widget_ids: vec![],
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)>) -> Trunk {
+    Trunk {
+        id: "trunk1".into(),
+        tenant_id: tenant.into(),
+        name: "carrier".into(),
+        inbound_cidrs: vec![cidr.into()],
+        inbound_username: None,
+        inbound_realm: None,
+        inbound_ha1_md5: None,
+        inbound_ha1_sha256: None,
+        outbound_host: Some("127.0.0.1".into()),
+        outbound_port: Some(out_port),
+        outbound_transport: Some("udp".into()),
+        outbound_username: creds.map(|c| c.0.to_string()),
+        outbound_password: creds.map(|c| c.1.to_string()),
+        allowed_destinations: Some("+1NXXNXXXXXX".into()),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+pub struct Sim {
+    pub core: SipCore,
+    pub now: Instant,
+    pub now_ms: i64,
+    pub sent: Vec<(Peer, String)>,
+    pub other: Vec<CoreOutput>,
+}
+
+pub fn peer(s: &str) -> Peer {
+    Peer {
+        addr: s.parse::<SocketAddr>().unwrap(),
+        transport: TransportKind::Udp,
+    }
+}
+
+impl Sim {
+    pub fn new(ring_timeout: Duration) -> Sim {
+        Self::build(ring_timeout, None)
+    }
+
+    pub fn with_trunk_credentials(ring_timeout: Duration, user: &str, pw: &str) -> Sim {
+        Self::build(ring_timeout, Some((user, pw)))
+    }
+
+    fn build(ring_timeout: Duration, creds: Option<(&str, &str)>) -> Sim {
+        let dir = Directory::load(
+            vec![
+                ext("e1", "1001", "pw-1001-secret", "t1"),
+                ext("e2", "1002", "pw-1002-secret", "t1"),
+                ext("e3", "2001", "pw-2001-secret", "t2"),
+            ],
+            vec![trunk("t1", "10.9.9.9/32", 5099, creds)],
+        );
+        let core = SipCore::new(
+            CoreConfig {
+                local: LocalAddr {
+                    host: "127.0.0.1".into(),
+                    port: 5060,
+                },
+                media_ip: "127.0.0.1".parse().unwrap(),
+                realm: REALM.into(),
+                nonce_secret: [7; 32],
+                digest_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+                ring_timeout,
+                registrar: RegistrarConfig::default(),
+                tx: TxConfig::default(),
+            },
+            DirectoryHandle::new(dir),
+            Box::new(MediaEngine::new(
+                "127.0.0.1".parse().unwrap(),
+                42000..=42099,
+            )),
+            Arc::new(SipMetrics::default()),
+        );
+        Sim {
+            core,
+            now: Instant::now(),
+            now_ms: T0_MS,
+            sent: vec![],
+            other: vec![],
+        }
+    }
+
+    pub fn collect(&mut self) {
+        while let Some(o) = self.core.poll_output() {
+            match o {
+                CoreOutput::Transmit { to, data } => self
+                    .sent
+                    .push((to, String::from_utf8(data.to_vec()).unwrap())),
+                other => self.other.push(other),
+            }
+        }
+    }
+
+    pub fn input(&mut self, from: &str, text: &str) {
+        let msg = parse(text.as_bytes()).expect("test message parses");
+        self.core
+            .handle_message(self.now, self.now_ms, msg, peer(from));
+        self.collect();
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(t) = self.core.poll_timeout().filter(|t| *t <= end) {
+            self.now_ms += (t.max(self.now) - self.now).as_millis() as i64;
+            self.now = t.max(self.now);
+            self.core.handle_timeout(self.now, self.now_ms);
+            self.collect();
+        }
+        self.now_ms += (end - self.now).as_millis() as i64;
+        self.now = end;
+    }
+
+    /// Messages sent to `to` since the last take.
+    pub fn take_to(&mut self, to: &str) -> Vec<String> {
+        let p = peer(to);
+        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|(t, _)| *t == p);
+        self.sent = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+pub fn status(msg: &str) -> u16 {
+    msg.strip_prefix("SIP/2.0 ")
+        .and_then(|r| r[..3].parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn register(user: &str, port: u16, cseq: u32, auth: Option<&str>) -> String {
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKreg{cseq}{port};rport\r\nFrom: <sip:{user}@127.0.0.1>;tag=r{port}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: reg-{port}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\nExpires: 600\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+pub fn invite(from_user: &str, to: &str, port: u16, cseq: u32, auth: Option<&str>) -> String {
+    let sdp = format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", port + 1000);
+    let auth = auth
+        .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "INVITE sip:{to}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKinv{cseq}{port};rport\r\nFrom: <sip:{from_user}@127.0.0.1>;tag=c{port}\r\nTo: <sip:{to}@127.0.0.1>\r\nCall-ID: call-{port}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:{from_user}@127.0.0.1:{port}>\r\n{auth}Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+/// The ACK for a non-2xx final response to `invite(.., port, cseq, ..)`.
+pub fn ack(to: &str, port: u16, cseq: u32, resp: &str) -> String {
+    format!(
+        "ACK sip:{to}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKinv{cseq}{port};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-{port}\r\nCSeq: {cseq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(resp, "From").unwrap(),
+        header(resp, "To").unwrap()
+    )
+}
+
+/// Answer a challenge found in `resp` for `method uri` as `user`.
+pub fn answer(resp: &str, proxy: bool, method: &str, uri: &str, user: &str, pw: &str) -> String {
+    let name = if proxy {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    };
+    let challenge = header(resp, name).expect("challenge present");
+    client_authorization(challenge, method, uri, user, pw, 1, "abcdef").unwrap()
+}
+
+pub fn register_1002(sim: &mut Sim, port: u16) {
+    sim.input(
+        &format!("127.0.0.1:{port}"),
+        &register("1002", port, 1, None),
+    );
+    let r = sim.take_to(&format!("127.0.0.1:{port}"));
+    assert_eq!(status(&r[0]), 401, "{r:?}");
+    let a = answer(
+        &r[0],
+        false,
+        "REGISTER",
+        "sip:127.0.0.1:5060",
+        "1002",
+        "pw-1002-secret",
+    );
+    sim.input(
+        &format!("127.0.0.1:{port}"),
+        &register("1002", port, 2, Some(&a)),
+    );
+    let r = sim.take_to(&format!("127.0.0.1:{port}"));
+    assert_eq!(status(&r[0]), 200, "{r:?}");
+    assert!(
+        r[0].contains(&format!("<sip:1002@127.0.0.1:{port}>;expires=600")),
+        "{}",
+        r[0]
+    );
+}
+
+/// A response to a request we captured, as a phone would send it.
+pub fn response_to(
+    req: &str,
+    code: u16,
+    reason: &str,
+    to_tag: &str,
+    sdp_port: Option<u16>,
+) -> String {
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for l in req.lines().filter(|l| l.starts_with("Via:")) {
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    let to = header(req, "To").unwrap();
+    let to = if to.contains(";tag=") {
+        to.to_string()
+    } else {
+        format!("{to};tag={to_tag}")
+    };
+    out.push_str(&format!(
+        "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:callee@127.0.0.1:6002>\r\n",
+        header(req, "From").unwrap(),
+        header(req, "Call-ID").unwrap(),
+        header(req, "CSeq").unwrap(),
+    ));
+    match sdp_port {
+        Some(p) => {
+            let sdp = format!("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n");
+            out.push_str(&format!(
+                "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ));
+        }
+        None => out.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    out
+}
+
+/// Place an authenticated call from `user` at local `port` to `to`; returns what the caller
+/// received after the authenticated INVITE.
+pub fn authed_call(sim: &mut Sim, user: &str, pw: &str, to: &str, port: u16) -> Vec<String> {
+    let from = format!("127.0.0.1:{port}");
+    sim.input(&from, &invite(user, to, port, 1, None));
+    let r = sim.take_to(&from);
+    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
+    sim.input(&from, &ack(to, port, 1, &challenge));
+    let a = answer(
+        &challenge,
+        true,
+        "INVITE",
+        &format!("sip:{to}@127.0.0.1:5060"),
+        user,
+        pw,
+    );
+    sim.input(&from, &invite(user, to, port, 2, Some(&a)));
+    sim.take_to(&from)
+}
