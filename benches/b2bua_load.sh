@@ -3,18 +3,19 @@
 # (registered extension), SDP but no RTP. Steps up the offered rate and prints the highest
 # rate whose calls all succeeded, as `b2bua_cps: X` on the last line.
 #
-#   bash benches/b2bua_load.sh            # rates 250 500 1000 1500 2000, 10 s each
+#   bash benches/b2bua_load.sh            # rates 250 ... 2500, 10 s each
 #   RATES="1000" SECONDS_PER_STEP=20 bash benches/b2bua_load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATES=${RATES:-"250 500 1000 1500 2000"}
+RATES=${RATES:-"250 500 1000 1500 2000 2500"}
 STEP_SECS=${SECONDS_PER_STEP:-10}
 cargo build --release -p ringside >/dev/null 2>&1
 BIN=target/release/ringside
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18080 \
-  RINGSIDE_SIP_ADDR=127.0.0.1:15060 RINGSIDE_RTP_PORTS=40000-59999 RINGSIDE_LOG=warn
+  RINGSIDE_SIP_ADDR=127.0.0.1:15060 RINGSIDE_RTP_PORTS=40000-59999 RINGSIDE_LOG=warn \
+  RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5
 mkdir -p "$RINGSIDE_DATA_DIR"
 TOKEN=$($BIN token create --email bench@example.com --scopes sip:read,sip:write)
 $BIN serve 2>"$WORK/server.log" &

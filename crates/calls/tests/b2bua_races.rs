@@ -188,3 +188,95 @@ async fn stale_nonce_is_rechallenged_with_stale_true() {
     sim.input("127.0.0.1:6002", &register("1002", 6002, 3, Some(&a)));
     assert_eq!(status(&sim.take_to("127.0.0.1:6002").remove(0)), 200);
 }
+
+#[tokio::test]
+async fn early_media_and_in_dialog_info_update_cross_the_bridge() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    // 183 with SDP: relayed to the caller with the SDP anchored on Ringside, not the callee.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 183, "Session Progress", "em", Some(7002)),
+    );
+    let r = sim.take_to("127.0.0.1:6001");
+    let early = r.iter().find(|m| status(m) == 183).expect("183 relayed");
+    assert!(early.contains("c=IN IP4 127.0.0.1"), "{early}");
+    assert!(
+        !early.contains("m=audio 7002"),
+        "callee's port hidden: {early}"
+    );
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 200, "OK", "em", Some(7002)),
+    );
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .unwrap();
+    let our_tag = header(&ok, "To")
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    sim.take_to("127.0.0.1:6002");
+    // Caller sends INFO (DTMF relay) in the dialog: forwarded to the callee's leg.
+    let body = "Signal=5\r\nDuration=160\r\n";
+    let info = format!(
+        "INFO sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKinfo1;rport\r\nFrom: <sip:1001@127.0.0.1>;tag=c6001\r\nTo: <sip:1002@127.0.0.1>;tag={our_tag}\r\nCall-ID: call-6001\r\nCSeq: 3 INFO\r\nMax-Forwards: 70\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sim.input("127.0.0.1:6001", &info);
+    let fwd = sim.take_to("127.0.0.1:6002");
+    let fwd = fwd
+        .iter()
+        .find(|m| m.starts_with("INFO "))
+        .expect("INFO forwarded");
+    assert!(
+        fwd.contains("Content-Type: application/dtmf-relay") && fwd.contains("Signal=5"),
+        "{fwd}"
+    );
+    assert_eq!(
+        header(fwd, "Call-ID"),
+        header(&inv, "Call-ID"),
+        "on the callee's own dialog"
+    );
+    sim.input("127.0.0.1:6002", &response_to(fwd, 200, "OK", "em", None));
+    let back = sim.take_to("127.0.0.1:6001");
+    assert!(
+        back.iter()
+            .any(|m| status(m) == 200 && m.contains("CSeq: 3 INFO")),
+        "{back:?}"
+    );
+    // A callee UPDATE with a new SDP: forwarded, re-anchored, and the answer relayed back.
+    let upd_sdp = "v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7102 RTP/AVP 0\r\na=sendonly\r\n";
+    let b_from = header(fwd, "From").unwrap().to_string();
+    let update = format!(
+        "UPDATE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKupd1;rport\r\nFrom: <sip:1002@127.0.0.1>;tag=em\r\nTo: {b_from}\r\nCall-ID: {}\r\nCSeq: 9 UPDATE\r\nContact: <sip:callee@127.0.0.1:6002>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{upd_sdp}",
+        header(&inv, "Call-ID").unwrap(),
+        upd_sdp.len()
+    );
+    sim.input("127.0.0.1:6002", &update);
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    let fwd = to_caller
+        .iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("UPDATE forwarded");
+    assert!(
+        fwd.contains("a=sendonly") && !fwd.contains("m=audio 7102"),
+        "{fwd}"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(fwd, 200, "OK", "c6001", Some(7001)),
+    );
+    let back = sim.take_to("127.0.0.1:6002");
+    assert!(
+        back.iter()
+            .any(|m| status(m) == 200 && m.contains("CSeq: 9 UPDATE")),
+        "{back:?}"
+    );
+}

@@ -138,6 +138,11 @@ impl MetricsSource for Metrics {
 
 /// Run everything until SIGTERM/SIGINT, then drain calls up to the grace period.
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
+    // Every call holds four media sockets: lift the soft descriptor limit to the hard one.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => info!(max_open_files = n, "descriptor limit"),
+        Err(e) => warn!(error = %e, "could not raise the descriptor limit"),
+    }
     let store = open_store(&s).await?;
     info!(backend = ?store.backend(), "storage ready");
     let dir = DirectoryHandle::new(Directory::load(
