@@ -35,6 +35,24 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A free even port with its odd neighbour free too (RTP + RTCP). Linux hands out odd ports
+/// for bind(0), so step down from one.
+pub fn even_port() -> u16 {
+    loop {
+        let p = free_port() & !1;
+        let a = UdpSocket::bind(("127.0.0.1", p));
+        let b = UdpSocket::bind(("127.0.0.1", p + 1));
+        if a.is_ok() && b.is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Password of test extension 1001.
+pub const PW1: &str = "secret-1001-pw";
+/// Password of test extension 1002.
+pub const PW2: &str = "secret-1002-pw";
+
 static NEXT_RTP: AtomicU16 = AtomicU16::new(0);
 
 /// A running ringside process.
@@ -191,6 +209,65 @@ impl Server {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// Create extensions 1001 and 1002 (passwords [`PW1`], [`PW2`]); returns a token with
+    /// sip:read, sip:write and calls:read.
+    pub async fn with_phones(&self) -> String {
+        let token = self.token("owner@example.com", "sip:read,sip:write,calls:read");
+        for (u, p) in [("1001", PW1), ("1002", PW2)] {
+            let (st, body) = self
+                .api(
+                    "POST",
+                    "/api/v1/sip/extensions",
+                    &token,
+                    Some(serde_json::json!({"username": u, "password": p, "displayName": format!("Ext {u}")})),
+                )
+                .await;
+            assert_eq!(st, 201, "{body}");
+            assert!(body.get("password").is_none());
+        }
+        token
+    }
+
+    /// The latest call record once it has ended (bounded wait).
+    pub async fn ended_call(&self, token: &str) -> serde_json::Value {
+        for _ in 0..100 {
+            let (st, body) = self.api("GET", "/api/v1/calls?limit=1", token, None).await;
+            if st == 200 && body[0]["endedAt"].is_i64() {
+                return body[0].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no ended call record; server log:\n{}", self.log_text());
+    }
+
+    /// Register `user` with sipp from local `port` (extra sipp `args`, e.g. `-t t1`),
+    /// expecting `expect`.
+    pub async fn register(
+        &self,
+        user: &str,
+        pw: &str,
+        port: u16,
+        expect: u16,
+        args: &[&str],
+    ) -> (bool, String) {
+        Sipp::new(&Scenario::register(600, expect), self.sip)
+            .args(&[
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-s",
+                user,
+                "-au",
+                user,
+                "-ap",
+                pw,
+            ])
+            .args(args)
+            .run()
+            .await
     }
 
     /// Send SIGTERM and wait for exit.

@@ -166,6 +166,9 @@ impl RelayTask {
         loop {
             let [b0, b1, b2, b3] = &mut bufs;
             let (idx, res) = tokio::select! {
+                // Control first: an address announcement must not lose the race against the
+                // first packet waiting for it.
+                biased;
                 c = ctl.recv() => match c {
                     Some(Control::Announce(side, addr)) => {
                         let base = if side == Side::A { 0 } else { 2 };

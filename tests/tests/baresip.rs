@@ -21,11 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ringside_e2e::{eventually, free_port, Scenario, Server, Sipp, UacFlow};
-use serde_json::json;
-
-const PW1: &str = "secret-1001-pw";
-const PW2: &str = "secret-1002-pw";
+use ringside_e2e::{even_port, eventually, free_port, Scenario, Server, Sipp, UacFlow, PW1, PW2};
 
 /// Frequency of the tone baresip sends as its microphone.
 const TONE_HZ: u32 = 1000;
@@ -157,18 +153,6 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A free even port with its odd neighbour free too (RTP + RTCP).
-fn even_port() -> u16 {
-    loop {
-        let p = free_port() & !1;
-        let a = std::net::UdpSocket::bind(("127.0.0.1", p));
-        let b = std::net::UdpSocket::bind(("127.0.0.1", p + 1));
-        if a.is_ok() && b.is_ok() {
-            return p;
-        }
-    }
-}
-
 /// Write `secs` seconds of a half-scale sine at `hz` as 8 kHz mono 16-bit PCM WAV.
 fn write_tone_wav(path: &Path, hz: u32, secs: u32) {
     const RATE: u32 = 8000;
@@ -260,18 +244,6 @@ fn sdp_audio(msg: &str) -> (String, u16) {
     (line("c=IN IP4 "), port)
 }
 
-/// The latest call record once it has ended (bounded wait).
-async fn ended_call(srv: &Server, token: &str) -> serde_json::Value {
-    for _ in 0..100 {
-        let (st, body) = srv.api("GET", "/api/v1/calls?limit=1", token, None).await;
-        if st == 200 && body[0]["endedAt"].is_i64() {
-            return body[0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no ended call record; server log:\n{}", srv.log_text());
-}
-
 /// The server's and the phone's logs, for failure messages.
 fn logs(srv: &Server, phone: &Baresip) -> String {
     format!(
@@ -284,18 +256,7 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
 #[tokio::test]
 async fn baresip_registers_and_answers_a_call_through_ringside() {
     let srv = Server::start_with(&[("RINGSIDE_SIP_DIGEST_ALGORITHMS", "MD5")]).await;
-    let token = srv.token("owner@example.com", "sip:read,sip:write,calls:read");
-    for (u, p) in [("1001", PW1), ("1002", PW2)] {
-        let (st, body) = srv
-            .api(
-                "POST",
-                "/api/v1/sip/extensions",
-                &token,
-                Some(json!({"username": u, "password": p, "displayName": format!("Ext {u}")})),
-            )
-            .await;
-        assert_eq!(st, 201, "{body}");
-    }
+    let token = srv.with_phones().await;
 
     // baresip registers as 1002, answering the digest challenge.
     let mut phone = Baresip::start(&srv, "1002", PW2);
@@ -385,7 +346,7 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
     );
 
     // The call record.
-    let call = ended_call(&srv, &token).await;
+    let call = srv.ended_call(&token).await;
     assert_eq!(call["status"], "ended", "{call:#}");
     assert_eq!(call["hangupSide"], "caller", "{call:#}");
     assert!(call["answeredAt"].is_i64(), "{call:#}");

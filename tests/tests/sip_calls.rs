@@ -1,10 +1,9 @@
 //! SIP behaviour against real sipp peers through a real `ringside serve` process.
 
-use ringside_e2e::{eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow};
+use ringside_e2e::{
+    even_port, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1, PW2,
+};
 use serde_json::json;
-
-const PW1: &str = "secret-1001-pw";
-const PW2: &str = "secret-1002-pw";
 
 struct Setup {
     srv: Server,
@@ -13,52 +12,12 @@ struct Setup {
 
 async fn setup() -> Setup {
     let srv = Server::start().await;
-    let token = srv.token("owner@example.com", "sip:read,sip:write,calls:read");
-    for (u, p) in [("1001", PW1), ("1002", PW2)] {
-        let (st, body) = srv
-            .api(
-                "POST",
-                "/api/v1/sip/extensions",
-                &token,
-                Some(json!({"username": u, "password": p, "displayName": format!("Ext {u}")})),
-            )
-            .await;
-        assert_eq!(st, 201, "{body}");
-        assert!(body.get("password").is_none());
-    }
+    let token = srv.with_phones().await;
     Setup { srv, token }
 }
 
-/// Register `user` from local port `port`.
 async fn register(srv: &Server, user: &str, pw: &str, port: u16, expect: u16) -> (bool, String) {
-    Sipp::new(&Scenario::register(600, expect), srv.sip)
-        .args(&[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            pw,
-        ])
-        .run()
-        .await
-}
-
-/// A free even port with its odd neighbour free too (RTP + RTCP). Linux hands out odd ports
-/// for bind(0), so step down from one.
-fn even_port() -> u16 {
-    loop {
-        let p = free_port() & !1;
-        let a = std::net::UdpSocket::bind(("127.0.0.1", p));
-        let b = std::net::UdpSocket::bind(("127.0.0.1", p + 1));
-        if a.is_ok() && b.is_ok() {
-            return p;
-        }
-    }
+    srv.register(user, pw, port, expect, &[]).await
 }
 
 /// Start a callee (1002) registered at a fresh port, running `flow`.
@@ -95,20 +54,6 @@ fn caller(srv: &Server, flow: UacFlow) -> Sipp {
         "-ap",
         PW1,
     ])
-}
-
-async fn last_call(s: &Setup) -> serde_json::Value {
-    for _ in 0..100 {
-        let (st, body) = s
-            .srv
-            .api("GET", "/api/v1/calls?limit=1", &s.token, None)
-            .await;
-        if st == 200 && body[0]["endedAt"].is_i64() {
-            return body[0].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no ended call record; server log:\n{}", s.srv.log_text());
 }
 
 #[tokio::test]
@@ -155,10 +100,11 @@ async fn call_between_extensions_relays_rtp_both_ways() {
         forwarded >= 20.0,
         "RTP relayed both ways (pcap out + echo back): {forwarded}"
     );
-    let call = last_call(&s).await;
+    let call = s.srv.ended_call(&s.token).await;
     assert_eq!(call["status"], "ended");
     assert_eq!(call["hangupSide"], "caller");
     assert!(call["answeredAt"].is_i64());
+    assert_eq!(call["legs"][0]["finalStatus"], 200, "caller leg answered");
     let legs = call["legs"].as_array().unwrap();
     assert_eq!(legs.len(), 2);
     assert_ne!(
@@ -183,8 +129,9 @@ async fn cancel_before_answer_is_propagated() {
         "callee: {}",
         uas.messages()
     );
-    let call = last_call(&s).await;
+    let call = s.srv.ended_call(&s.token).await;
     assert_eq!(call["endReason"], "cancelled");
+    assert_eq!(call["legs"][0]["finalStatus"], 487);
     assert_eq!(call["hangupSide"], "caller");
 }
 
@@ -199,7 +146,7 @@ async fn bye_from_callee_ends_both_legs() {
         "callee: {}",
         uas.messages()
     );
-    let call = last_call(&s).await;
+    let call = s.srv.ended_call(&s.token).await;
     assert_eq!(call["hangupSide"], "callee");
 }
 

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use ringside_e2e::{free_port, Scenario, Server, Sipp, UacFlow, UasFlow};
-use serde_json::json;
+use ringside_e2e::{even_port, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1, PW2};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -139,36 +138,10 @@ async fn tcp_frames_several_messages_per_segment_on_one_connection() {
     );
 }
 
-async fn with_extensions(srv: &Server) {
-    let token = srv.token("owner@example.com", "sip:write");
-    for (u, p) in [("1001", "secret-1001-pw"), ("1002", "secret-1002-pw")] {
-        let (st, body) = srv
-            .api(
-                "POST",
-                "/api/v1/sip/extensions",
-                &token,
-                Some(json!({"username": u, "password": p})),
-            )
-            .await;
-        assert_eq!(st, 201, "{body}");
-    }
-}
-
-fn even_port() -> u16 {
-    loop {
-        let p = free_port() & !1;
-        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
-}
-
 #[tokio::test]
 async fn call_over_tcp_on_both_legs() {
     let srv = Server::start().await;
-    with_extensions(&srv).await;
+    srv.with_phones().await;
     let port = free_port();
     let (ok, log) = Sipp::new(&Scenario::register(600, 200), srv.sip)
         .args(&[
@@ -183,7 +156,7 @@ async fn call_over_tcp_on_both_legs() {
             "-au",
             "1002",
             "-ap",
-            "secret-1002-pw",
+            PW2,
         ])
         .run()
         .await;
@@ -219,7 +192,7 @@ async fn call_over_tcp_on_both_legs() {
         "-au",
         "1001",
         "-ap",
-        "secret-1001-pw",
+        PW1,
     ])
     .run()
     .await;
@@ -238,7 +211,7 @@ async fn call_over_tcp_on_both_legs() {
 #[tokio::test]
 async fn sigterm_refuses_new_calls_and_lets_active_calls_finish() {
     let mut srv = Server::start().await;
-    with_extensions(&srv).await;
+    srv.with_phones().await;
     let port = free_port();
     let (ok, log) = Sipp::new(&Scenario::register(600, 200), srv.sip)
         .args(&[
@@ -251,7 +224,7 @@ async fn sigterm_refuses_new_calls_and_lets_active_calls_finish() {
             "-au",
             "1002",
             "-ap",
-            "secret-1002-pw",
+            PW2,
         ])
         .run()
         .await;
@@ -283,7 +256,7 @@ async fn sigterm_refuses_new_calls_and_lets_active_calls_finish() {
         "-au",
         "1001",
         "-ap",
-        "secret-1001-pw",
+        PW1,
     ]);
     let mut uac_child = uac.spawn();
     ringside_e2e::eventually("call answered", || async {

@@ -116,6 +116,8 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
         .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
     let n = sdp.media().len();
     sdp.rewrite_connection(ip, &vec![port; n]);
+    // Topology hiding: the far side learns nothing of the other phone's origin.
+    sdp.origin_mut().username = "ringside".into();
     for a in [
         "rtcp",
         "candidate",
@@ -618,6 +620,7 @@ impl SipCore {
             call.record.status = "answered".into();
             call.record.answered_at = Some(now_ms);
             call.record.legs[0].answered_at = Some(now_ms);
+            call.record.legs[0].final_status = Some(200);
             call.record.legs[leg_idx].answered_at = Some(now_ms);
             call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
             call.record.legs[leg_idx].final_status = Some(i64::from(code));
@@ -670,6 +673,7 @@ impl SipCore {
             return;
         }
         let fc = final_code(call.forks.iter().filter_map(|f| f.done));
+        call.record.legs[0].final_status = Some(i64::from(fc));
         let out = make_response(&call.a_invite, fc.into(), Some(&call.a.local_tag));
         let stx = call.a_stx;
         self.respond(now, stx, out);
@@ -773,7 +777,8 @@ impl SipCore {
             return;
         };
         self.cancel_other_forks(now, key, None);
-        let call = &self.calls[&key];
+        let call = self.calls.get_mut(&key).expect("call");
+        call.record.legs[0].final_status = Some(487);
         let out = make_response(&call.a_invite, 487.into(), Some(&call.a.local_tag));
         self.respond(now, stx, out);
         self.end_call(key, "missed", "cancelled", Some("caller"));
@@ -789,7 +794,8 @@ impl SipCore {
                     return;
                 }
                 self.cancel_other_forks(now, key, None);
-                let call = &self.calls[&key];
+                let call = self.calls.get_mut(&key).expect("call");
+                call.record.legs[0].final_status = Some(480);
                 let out = make_response(&call.a_invite, 480.into(), Some(&call.a.local_tag));
                 let stx = call.a_stx;
                 self.respond(now, stx, out);
