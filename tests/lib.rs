@@ -152,6 +152,15 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Run a `ringside` CLI command against this server's configuration.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(ringside_bin())
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run ringside")
+    }
+
     /// `ringside token create` against this server's database.
     pub fn token(&self, email: &str, scopes: &str) -> String {
         let out = Command::new(ringside_bin())

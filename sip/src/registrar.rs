@@ -1,9 +1,9 @@
-//! The registrar (RFC 3261 §10) and the digest guard shared with the B2BUA (sans-IO).
+//! The registrar (RFC 3261 §10), sans-IO.
 //!
-//! [`Registrar::handle_register`] takes a REGISTER, checks its digest credentials against an
-//! [`AccountLookup`], and answers with the response to send: `401` with SHA-256 and MD5
-//! challenges (RFC 8760), `403` for wrong credentials, `423` for a too-brief expiry, or `200` with
-//! the current bindings. Several contacts per account are kept; `Expires: 0` (or `Contact: *`)
+//! [`Registrar::handle_register`] takes a REGISTER whose digest credentials the
+//! [`DigestGuard`](crate::auth::DigestGuard) accepted and answers with the response to send:
+//! `403` when the To user is not the authenticated account, `423` for a too-brief expiry, or
+//! `200` with the current bindings. Several contacts per account are kept; `Expires: 0` (or `Contact: *`)
 //! removes them. Every change is queued as a [`BindingChange`] for the driver to persist.
 //! Wall-clock time comes in as `now_ms` (unix milliseconds) since bindings outlive restarts.
 
@@ -13,162 +13,10 @@ use std::net::SocketAddr;
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Request, Response};
 
-use crate::auth::{self, Algorithm, NonceCheck, NonceManager};
+pub use crate::auth::{Account, AccountLookup, DigestGuard, DigestOutcome};
 use crate::hdr;
 use crate::message::make_response;
 use crate::transaction::{Peer, TransportKind};
-
-/// What the digest guard needs to know of an account.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Storage id of the extension or trunk.
-    pub id: String,
-    /// Tenant owning it.
-    pub tenant_id: String,
-    /// Digest username.
-    pub username: String,
-    /// Realm the HA1 values were computed for.
-    pub realm: String,
-    /// HA1 with MD5.
-    pub ha1_md5: String,
-    /// HA1 with SHA-256.
-    pub ha1_sha256: String,
-}
-
-/// Finds accounts by digest username.
-pub trait AccountLookup {
-    /// The account with this digest username, if any.
-    fn account(&self, username: &str) -> Option<Account>;
-}
-
-/// Result of checking a request's digest credentials.
-#[derive(Debug)]
-pub enum DigestOutcome {
-    /// Credentials are valid for this account.
-    Authenticated(Account),
-    /// No (usable) credentials, or a stale nonce: send a challenge.
-    Challenge {
-        /// Whether the nonce was genuine but expired (`stale=true`).
-        stale: bool,
-    },
-    /// Credentials were given and are wrong (or for an unknown user).
-    Forbidden,
-}
-
-/// Checks digest credentials and issues challenges, for REGISTER (401) and INVITE (407).
-#[derive(Debug)]
-pub struct DigestGuard {
-    nonces: NonceManager,
-    realm: String,
-    algorithms: Vec<Algorithm>,
-}
-
-impl DigestGuard {
-    /// A guard issuing nonces signed with `secret`, valid for `nonce_lifetime_secs`.
-    pub fn new(realm: String, secret: [u8; 32], nonce_lifetime_secs: u64) -> Self {
-        DigestGuard {
-            nonces: NonceManager::new(secret, nonce_lifetime_secs),
-            realm,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-        }
-    }
-
-    /// Offer (and accept) only these algorithms, challenging in this order. RFC 8760 prefers
-    /// SHA-256 first; some clients (sipp, older phones) only read the first challenge, so the
-    /// order is a setting.
-    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Self {
-        if !algorithms.is_empty() {
-            self.algorithms = algorithms;
-        }
-        self
-    }
-
-    /// The realm challenges carry.
-    pub fn realm(&self) -> &str {
-        &self.realm
-    }
-
-    /// Check the `Authorization` (or `Proxy-Authorization` when `proxy`) header of `req`.
-    pub fn check(
-        &self,
-        req: &Request,
-        proxy: bool,
-        now_secs: u64,
-        lookup: &impl AccountLookup,
-    ) -> DigestOutcome {
-        let name = if proxy {
-            "Proxy-Authorization"
-        } else {
-            "Authorization"
-        };
-        let values = req.headers.iter().filter_map(|h| match (h, proxy) {
-            (Header::Authorization(v), false) => Some(v.value()),
-            (Header::ProxyAuthorization(v), true) => Some(v.value()),
-            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
-            _ => None,
-        });
-        let mut stale = false;
-        let mut any = false;
-        for value in values {
-            let Ok(creds) = auth::parse_authorization(value) else {
-                continue;
-            };
-            if creds.realm != self.realm {
-                continue;
-            }
-            any = true;
-            match self.nonces.check(&creds.nonce, now_secs) {
-                NonceCheck::Valid => {}
-                NonceCheck::Stale => {
-                    stale = true;
-                    continue;
-                }
-                NonceCheck::Invalid => continue,
-            }
-            if !self.algorithms.contains(&creds.algorithm) {
-                continue;
-            }
-            let Some(account) = lookup.account(&creds.username) else {
-                return DigestOutcome::Forbidden;
-            };
-            let ha1 = match creds.algorithm {
-                Algorithm::Md5 => &account.ha1_md5,
-                Algorithm::Sha256 => &account.ha1_sha256,
-            };
-            if account.realm == self.realm
-                && auth::verify(&creds, req.method.to_string().as_str(), ha1)
-            {
-                return DigestOutcome::Authenticated(account);
-            }
-            return DigestOutcome::Forbidden;
-        }
-        if any && !stale {
-            // Credentials for our realm whose nonce we never issued: challenge again.
-            return DigestOutcome::Challenge { stale: false };
-        }
-        DigestOutcome::Challenge { stale }
-    }
-
-    /// A 401 (`proxy == false`) or 407 response challenging `req`.
-    pub fn challenge(&self, req: &Request, proxy: bool, stale: bool, now_secs: u64) -> Response {
-        let code = if proxy { 407 } else { 401 };
-        let mut resp = make_response(req, code.into(), Some(&crate::message::new_tag()));
-        let nonce = self.nonces.issue(now_secs);
-        let all = auth::challenge_headers(&self.realm, &nonce, stale);
-        let ordered = self.algorithms.iter().filter_map(|alg| {
-            let tag = format!("algorithm={},", alg.name());
-            all.iter().find(|v| v.contains(&tag)).cloned()
-        });
-        for v in ordered {
-            resp.headers.push(if proxy {
-                Header::ProxyAuthenticate(headers::ProxyAuthenticate::new(v))
-            } else {
-                Header::WwwAuthenticate(headers::WwwAuthenticate::new(v))
-            });
-        }
-        resp
-    }
-}
 
 /// One registered contact of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]

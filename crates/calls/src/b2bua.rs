@@ -185,7 +185,7 @@ impl SipCore {
         let (tenant_id, caller_ext) = if let Some(t) = d.trunk_for_source(from.addr.ip()) {
             (t.trunk.tenant_id.clone(), None)
         } else {
-            match self.guard.check(&req, true, secs, &*d) {
+            match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
                     let ext = d.extension_by_id(&acct.id).cloned();
                     (acct.tenant_id, ext)
@@ -196,7 +196,7 @@ impl SipCore {
                     self.respond(now, stx, r);
                     return;
                 }
-                DigestOutcome::Forbidden => {
+                DigestOutcome::Forbidden | DigestOutcome::Throttled => {
                     drop(d);
                     self.metrics
                         .auth_failures

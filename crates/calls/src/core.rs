@@ -280,11 +280,11 @@ impl SipCore {
         let dir = self.dir.clone();
         let outcome = {
             let d = dir.read();
-            self.guard.check(&req, false, secs, &*d)
+            self.guard.check(&req, false, secs, from.addr.ip(), &*d)
         };
         let resp = match outcome {
             DigestOutcome::Challenge { stale } => self.guard.challenge(&req, false, stale, secs),
-            DigestOutcome::Forbidden => {
+            DigestOutcome::Forbidden | DigestOutcome::Throttled => {
                 self.metrics
                     .auth_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -280,3 +280,39 @@ async fn early_media_and_in_dialog_info_update_cross_the_bridge() {
         "{back:?}"
     );
 }
+
+#[tokio::test]
+async fn a_source_guessing_passwords_is_throttled() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let from = "127.0.0.9:6009";
+    let mut cseq = 1;
+    let mut attempt = |sim: &mut Sim, pw: &str| {
+        sim.input(from, &register("1002", 6009, cseq, None));
+        let challenge = sim.take_to(from).remove(0);
+        cseq += 1;
+        if status(&challenge) != 401 {
+            return status(&challenge);
+        }
+        let a = answer(
+            &challenge,
+            false,
+            "REGISTER",
+            "sip:127.0.0.1:5060",
+            "1002",
+            pw,
+        );
+        sim.input(from, &register("1002", 6009, cseq, Some(&a)));
+        cseq += 1;
+        status(&sim.take_to(from).remove(0))
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt(&mut sim, "guess"), 403);
+    }
+    // Now even the right password is refused from this source...
+    assert_eq!(attempt(&mut sim, "pw-1002-secret"), 403);
+    // ... while another source is unaffected.
+    register_1002(&mut sim, 6002);
+    // After the window the source may try again.
+    sim.advance(Duration::from_secs(61));
+    assert_eq!(attempt(&mut sim, "pw-1002-secret"), 200);
+}

@@ -45,6 +45,21 @@ enum TokenCmd {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List a user's tokens (id, name, scopes, created, last used, revoked) as JSON lines.
+    List {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke a token by id; it stops working at once.
+    Revoke {
+        /// The owner's email.
+        #[arg(long)]
+        email: String,
+        /// The token id (from `token list`).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,14 +112,54 @@ fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }),
+        Cmd::Token {
+            command: TokenCmd::List { email },
+        } => rt.block_on(async {
+            let store = wiring::open_store(&settings).await?;
+            let user = store
+                .find_user_by_email(&email)
+                .await?
+                .with_context(|| format!("no user {email}"))?;
+            for t in store.list_tokens(&user.tenant_id).await? {
+                if t.user_id != user.id {
+                    continue;
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": t.id, "name": t.name, "scopes": t.scopes,
+                        "createdAt": t.created_at, "lastUsedAt": t.last_used_at,
+                        "revokedAt": t.revoked_at,
+                    })
+                );
+            }
+            Ok(())
+        }),
+        Cmd::Token {
+            command: TokenCmd::Revoke { email, id },
+        } => rt.block_on(async {
+            let store = wiring::open_store(&settings).await?;
+            let user = store
+                .find_user_by_email(&email)
+                .await?
+                .with_context(|| format!("no user {email}"))?;
+            store
+                .revoke_token(&user.tenant_id, &id)
+                .await
+                .with_context(|| format!("revoking token {id}"))?;
+            eprintln!("revoked {id}");
+            Ok(())
+        }),
     }
 }
 
 fn init_logs(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }

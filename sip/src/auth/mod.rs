@@ -35,7 +35,10 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 use thiserror::Error;
 
+mod guard;
 mod header;
+
+pub use guard::{Account, AccountLookup, DigestGuard, DigestOutcome};
 
 pub use header::{
     challenge_headers, client_authorization, parse_authorization, parse_challenge, pick_challenge,
