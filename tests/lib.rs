@@ -279,6 +279,32 @@ impl Server {
             .await
     }
 
+    /// A sipp callee registered as 1002 from a fresh port (extra sipp `args`, e.g. `-t t1`),
+    /// then running `flow` on that port with RTP echo. Returns the sipp run and its process.
+    pub async fn callee(&self, flow: UasFlow, args: &[&str]) -> (Sipp, tokio::process::Child) {
+        let port = free_port();
+        let (ok, log) = self.register("1002", PW2, port, 200, args).await;
+        assert!(ok, "1002 registers: {log}");
+        let port = port.to_string();
+        let media = even_port().to_string();
+        let sipp = Sipp::new(&Scenario::uas("1002", flow), self.sip)
+            .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media, "-rtp_echo"])
+            .args(args);
+        let child = sipp.spawn();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (sipp, child)
+    }
+
+    /// A sipp caller, 1001 authenticating, calling 1002 (extra sipp `args`, e.g. `-t t1`).
+    pub fn caller(&self, flow: UacFlow, args: &[&str]) -> Sipp {
+        let port = free_port().to_string();
+        let media = even_port().to_string();
+        Sipp::new(&Scenario::uac("1001", true, flow), self.sip)
+            .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
+            .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+            .args(args)
+    }
+
     /// Send SIGTERM and wait for exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")

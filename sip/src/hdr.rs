@@ -225,7 +225,7 @@ pub fn stamp_via(req: &mut Request, src: std::net::SocketAddr) {
 }
 
 /// Known request methods (anything else is answered 501).
-const KNOWN_METHODS: [&str; 14] = [
+pub const KNOWN_METHODS: [&str; 14] = [
     "ACK",
     "BYE",
     "CANCEL",

@@ -20,42 +20,6 @@ async fn register(srv: &Server, user: &str, pw: &str, port: u16, expect: u16) ->
     srv.register(user, pw, port, expect, &[]).await
 }
 
-/// Start a callee (1002) registered at a fresh port, running `flow`.
-async fn callee(srv: &Server, flow: UasFlow) -> (Sipp, tokio::process::Child) {
-    let port = free_port();
-    let (ok, log) = register(srv, "1002", PW2, port, 200).await;
-    assert!(ok, "1002 registers: {log}");
-    let sipp = Sipp::new(&Scenario::uas("1002", flow), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-rtp_echo",
-    ]);
-    let child = sipp.spawn();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    (sipp, child)
-}
-
-fn caller(srv: &Server, flow: UacFlow) -> Sipp {
-    Sipp::new(&Scenario::uac("1001", true, flow), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-s",
-        "1002",
-        "-au",
-        "1001",
-        "-ap",
-        PW1,
-    ])
-}
-
 #[tokio::test]
 async fn register_with_digest_challenge_and_wrong_password_refused() {
     let s = setup().await;
@@ -83,8 +47,8 @@ async fn register_with_digest_challenge_and_wrong_password_refused() {
 #[tokio::test]
 async fn call_between_extensions_relays_rtp_both_ways() {
     let s = setup().await;
-    let (uas, mut uas_child) = callee(&s.srv, UasFlow::Answer).await;
-    let (ok, log) = caller(&s.srv, UacFlow::AnswerAndHangUp).run().await;
+    let (uas, mut uas_child) = s.srv.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = s.srv.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
     assert!(
         uas_child.wait().await.unwrap().success(),
@@ -121,8 +85,8 @@ async fn call_between_extensions_relays_rtp_both_ways() {
 #[tokio::test]
 async fn cancel_before_answer_is_propagated() {
     let s = setup().await;
-    let (uas, mut uas_child) = callee(&s.srv, UasFlow::Cancelled).await;
-    let (ok, log) = caller(&s.srv, UacFlow::Cancel).run().await;
+    let (uas, mut uas_child) = s.srv.callee(UasFlow::Cancelled, &[]).await;
+    let (ok, log) = s.srv.caller(UacFlow::Cancel, &[]).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
     assert!(
         uas_child.wait().await.unwrap().success(),
@@ -138,8 +102,8 @@ async fn cancel_before_answer_is_propagated() {
 #[tokio::test]
 async fn bye_from_callee_ends_both_legs() {
     let s = setup().await;
-    let (uas, mut uas_child) = callee(&s.srv, UasFlow::HangUp).await;
-    let (ok, log) = caller(&s.srv, UacFlow::CalleeHangsUp).run().await;
+    let (uas, mut uas_child) = s.srv.callee(UasFlow::HangUp, &[]).await;
+    let (ok, log) = s.srv.caller(UacFlow::CalleeHangsUp, &[]).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
     assert!(
         uas_child.wait().await.unwrap().success(),
@@ -153,8 +117,8 @@ async fn bye_from_callee_ends_both_legs() {
 #[tokio::test]
 async fn reinvite_hold_and_resume_pass_across() {
     let s = setup().await;
-    let (uas, mut uas_child) = callee(&s.srv, UasFlow::HoldResume).await;
-    let (ok, log) = caller(&s.srv, UacFlow::HoldResume).run().await;
+    let (uas, mut uas_child) = s.srv.callee(UasFlow::HoldResume, &[]).await;
+    let (ok, log) = s.srv.caller(UacFlow::HoldResume, &[]).run().await;
     assert!(ok, "caller: {log}\nserver: {}", s.srv.log_text());
     assert!(
         uas_child.wait().await.unwrap().success(),
@@ -305,7 +269,7 @@ async fn trusted_trunk_reaches_a_registered_extension() {
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let (uas, mut uas_child) = callee(&s.srv, UasFlow::Answer).await;
+    let (uas, mut uas_child) = s.srv.callee(UasFlow::Answer, &[]).await;
     let sipp = Sipp::new(
         &Scenario::uac("pbx", false, UacFlow::AnswerAndHangUp),
         s.srv.sip,

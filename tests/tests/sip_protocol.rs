@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ringside_e2e::{even_port, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1, PW2};
+use ringside_e2e::{Server, UacFlow, UasFlow};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -142,60 +142,11 @@ async fn tcp_frames_several_messages_per_segment_on_one_connection() {
 async fn call_over_tcp_on_both_legs() {
     let srv = Server::start().await;
     srv.with_phones().await;
-    let port = free_port();
-    let (ok, log) = Sipp::new(&Scenario::register(600, 200), srv.sip)
-        .args(&[
-            "-t",
-            "t1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-s",
-            "1002",
-            "-au",
-            "1002",
-            "-ap",
-            PW2,
-        ])
+    let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &["-t", "t1"]).await;
+    let (ok, log) = srv
+        .caller(UacFlow::AnswerAndHangUp, &["-t", "t1"])
         .run()
         .await;
-    assert!(ok, "TCP register: {log}");
-    let uas = Sipp::new(&Scenario::uas("1002", UasFlow::Answer), srv.sip).args(&[
-        "-t",
-        "t1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-rtp_echo",
-    ]);
-    let mut uas_child = uas.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (ok, log) = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
-        srv.sip,
-    )
-    .args(&[
-        "-t",
-        "t1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-s",
-        "1002",
-        "-au",
-        "1001",
-        "-ap",
-        PW1,
-    ])
-    .run()
-    .await;
     assert!(ok, "TCP caller: {log}\nserver: {}", srv.log_text());
     assert!(
         uas_child.wait().await.unwrap().success(),
@@ -212,52 +163,8 @@ async fn call_over_tcp_on_both_legs() {
 async fn sigterm_refuses_new_calls_and_lets_active_calls_finish() {
     let mut srv = Server::start().await;
     srv.with_phones().await;
-    let port = free_port();
-    let (ok, log) = Sipp::new(&Scenario::register(600, 200), srv.sip)
-        .args(&[
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-s",
-            "1002",
-            "-au",
-            "1002",
-            "-ap",
-            PW2,
-        ])
-        .run()
-        .await;
-    assert!(ok, "{log}");
-    let uas = Sipp::new(&Scenario::uas("1002", UasFlow::Answer), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-rtp_echo",
-    ]);
-    let mut uas_child = uas.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let uac = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
-        srv.sip,
-    )
-    .args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-s",
-        "1002",
-        "-au",
-        "1001",
-        "-ap",
-        PW1,
-    ]);
+    let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
+    let uac = srv.caller(UacFlow::AnswerAndHangUp, &[]);
     let mut uac_child = uac.spawn();
     ringside_e2e::eventually("call answered", || async {
         srv.metric("ringside_calls_active", "").await == 1.0

@@ -3,29 +3,20 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const METHODS: [&str; 15] = [
-    "ACK",
-    "BYE",
-    "CANCEL",
-    "INFO",
-    "INVITE",
-    "MESSAGE",
-    "NOTIFY",
-    "OPTIONS",
-    "PRACK",
-    "PUBLISH",
-    "REFER",
-    "REGISTER",
-    "SUBSCRIBE",
-    "UPDATE",
-    "OTHER",
-];
+use ringside_sip::hdr::KNOWN_METHODS;
+
+/// Counter slots: every known method, then one for anything else.
+const SLOTS: usize = KNOWN_METHODS.len() + 1;
 
 fn method_idx(m: &str) -> usize {
-    METHODS
+    KNOWN_METHODS
         .iter()
         .position(|x| *x == m)
-        .unwrap_or(METHODS.len() - 1)
+        .unwrap_or(KNOWN_METHODS.len())
+}
+
+fn method_name(i: usize) -> &'static str {
+    KNOWN_METHODS.get(i).copied().unwrap_or("OTHER")
 }
 
 fn zeros<const N: usize>() -> [AtomicU64; N] {
@@ -35,8 +26,8 @@ fn zeros<const N: usize>() -> [AtomicU64; N] {
 /// All SIP-side counters and gauges.
 #[derive(Debug)]
 pub struct SipMetrics {
-    requests_in: [AtomicU64; 15],
-    requests_out: [AtomicU64; 15],
+    requests_in: [AtomicU64; SLOTS],
+    requests_out: [AtomicU64; SLOTS],
     responses_in: [AtomicU64; 600],
     responses_out: [AtomicU64; 600],
     /// Datagrams or stream messages that could not be parsed (answered 400 or dropped).
@@ -115,8 +106,8 @@ impl SipMetrics {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         out.push_str("# HELP ringside_sip_requests_total SIP requests by method and direction.\n# TYPE ringside_sip_requests_total counter\n");
         for (dir, arr) in [("in", &self.requests_in), ("out", &self.requests_out)] {
-            for (i, m) in METHODS.iter().enumerate() {
-                let v = g(&arr[i]);
+            for (i, a) in arr.iter().enumerate() {
+                let (m, v) = (method_name(i), g(a));
                 if v > 0 {
                     let _ = writeln!(
                         out,

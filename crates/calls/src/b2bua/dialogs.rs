@@ -1,0 +1,176 @@
+//! In-dialog requests passed across the bridge (BYE, re-INVITE, UPDATE, INFO, OPTIONS).
+
+use std::time::Instant;
+
+use rsip::headers::{self, Header, UntypedHeader};
+use rsip::{Method, Request, Response};
+
+use ringside_sip::hdr;
+use ringside_sip::message::make_response;
+use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
+
+use crate::core::SipCore;
+
+use super::{anchor_sdp, ClientRole};
+use crate::Side;
+
+impl SipCore {
+    /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        req: Request,
+        _from: Peer,
+    ) {
+        let key = hdr::call_id(&req.headers)
+            .zip(hdr::tag(&req.headers, "To"))
+            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let Some((key, side)) = key else {
+            let r = make_response(&req, 481.into(), None);
+            return self.respond(now, stx, r);
+        };
+        let other = match side {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        };
+        let local = self.cfg.local.clone();
+        let media_ip = self.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            let r = make_response(&req, 481.into(), None);
+            return self.respond(now, stx, r);
+        };
+        if !call.answered {
+            // In-dialog requests on an early dialog (e.g. a callee's BYE before answering).
+            let r = make_response(
+                &req,
+                if req.method == Method::Bye { 200 } else { 491 }.into(),
+                None,
+            );
+            return self.respond(now, stx, r);
+        }
+        if req.method == Method::Bye {
+            let r = make_response(&req, 200.into(), None);
+            self.respond(now, stx, r);
+            self.bye_side(now, key, other);
+            let who = if side == Side::A { "caller" } else { "callee" };
+            self.end_call(key, "ended", "hangup", Some(who));
+            return;
+        }
+        // Forward the request to the other side, SDP re-anchored.
+        let body = match hdr::sdp_body(&req.headers, &req.body) {
+            Some(sdp) => match anchor_sdp(&sdp, media_ip, call.media.port(other)) {
+                Some((s, rtp)) => {
+                    if let Some(a) = rtp {
+                        call.media.announce(side, a);
+                    }
+                    Some(("application/sdp".to_string(), s.into_bytes()))
+                }
+                None => {
+                    let r = make_response(&req, 488.into(), None);
+                    return self.respond(now, stx, r);
+                }
+            },
+            None if !req.body.is_empty() => Some((
+                hdr::header_value(&req.headers, "Content-Type")
+                    .unwrap_or("application/octet-stream")
+                    .trim()
+                    .to_string(),
+                req.body.clone(),
+            )),
+            None => None,
+        };
+        let od = match other {
+            Side::A => Some(&mut call.a),
+            Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
+        };
+        let Some(od) = od else {
+            let r = make_response(&req, 481.into(), None);
+            return self.respond(now, stx, r);
+        };
+        let peer = od.peer;
+        let Some(fwd) = od.request(
+            &local,
+            req.method,
+            body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone())),
+        ) else {
+            let r = make_response(&req, 500.into(), None);
+            return self.respond(now, stx, r);
+        };
+        let ctx = self.send_request(now, fwd, peer);
+        self.by_ctx.insert(
+            ctx,
+            (
+                key,
+                ClientRole::Forwarded {
+                    stx,
+                    request: req,
+                    from: side,
+                },
+            ),
+        );
+    }
+
+    /// The other side answered a forwarded request: answer the originator the same way.
+    pub(super) fn relay_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        stx: ServerTxId,
+        request: &Request,
+        from: Side,
+        resp: Response,
+    ) {
+        let code = resp.status_code.code();
+        let local = self.cfg.local.clone();
+        let media_ip = self.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            let r = make_response(request, 481.into(), None);
+            return self.respond(now, stx, r);
+        };
+        let other = if from == Side::A { Side::B } else { Side::A };
+        if request.method == Method::Invite && (200..300).contains(&code) {
+            // We ACK the other side ourselves; the originator's ACK ends at us.
+            let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
+            let od = match other {
+                Side::A => Some(&call.a),
+                Side::B => call.b(),
+            };
+            if let Some(ack) = od.and_then(|d| d.ack(&local, cseq)) {
+                let peer = od.map(|d| d.peer).expect("dialog");
+                self.metrics.request_out("ACK");
+                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+            }
+        }
+        let call = self.calls.get_mut(&key).expect("call");
+        let my_tag = match from {
+            Side::A => call.a.local_tag.clone(),
+            Side::B => call.b().map(|d| d.local_tag.clone()).unwrap_or_default(),
+        };
+        let mut out = make_response(request, code.into(), Some(&my_tag));
+        if request.method == Method::Invite || request.method == Method::Update {
+            let transport = match from {
+                Side::A => call.a.peer.transport,
+                Side::B => call
+                    .b()
+                    .map(|d| d.peer.transport)
+                    .unwrap_or(TransportKind::Udp),
+            };
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(transport),
+            )));
+        }
+        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+            if let Some((s, rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(from)) {
+                if let Some(a) = rtp {
+                    call.media.announce(other, a);
+                }
+                hdr::set_body(&mut out, Some("application/sdp"), s.into_bytes());
+            }
+        } else if !resp.body.is_empty() {
+            let ct = hdr::header_value(&resp.headers, "Content-Type").map(|s| s.trim().to_string());
+            hdr::set_body(&mut out, ct.as_deref(), resp.body.clone());
+        }
+        self.respond(now, stx, out);
+    }
+}

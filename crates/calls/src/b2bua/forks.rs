@@ -1,0 +1,542 @@
+//! Leg B forks: responses, CANCEL, timers, orphaned forks, unwanted 2xx, and ending calls.
+
+use std::time::Instant;
+
+use rsip::headers::{self, Header, UntypedHeader};
+use rsip::{Method, Request, Response};
+use tracing::{debug, info, info_span};
+
+use ringside_sip::auth::client_authorization;
+use ringside_sip::dialog::Dialog;
+use ringside_sip::hdr;
+use ringside_sip::message::{make_cancel, make_response, new_tag};
+use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
+
+use crate::core::{CallTimer, CoreOutput, SipCore};
+
+use super::{anchor_sdp, final_code, ClientRole};
+use crate::Side;
+
+impl SipCore {
+    /// A response on one of our client transactions.
+    pub(crate) fn on_response(&mut self, now: Instant, ctx: ClientTxId, resp: Response) {
+        let code = resp.status_code.code();
+        let Some((key, role)) = self.by_ctx.get(&ctx).cloned() else {
+            return;
+        };
+        if code >= 200 {
+            // 2xx retransmissions for an INVITE arrive on the same id; keep the entry for forks.
+            if !matches!(role, ClientRole::Fork(_)) {
+                self.by_ctx.remove(&ctx);
+            }
+        }
+        match role {
+            ClientRole::Orphan {
+                invite,
+                cancel_sent,
+            } => self.on_orphan_response(now, ctx, *invite, cancel_sent, resp),
+            ClientRole::Fork(n) => self.on_fork_response(now, key, n, resp),
+            ClientRole::Forwarded { stx, request, from } => {
+                if code < 200 {
+                    return;
+                }
+                self.relay_response(now, key, stx, &request, from, resp);
+            }
+            ClientRole::Fire => {}
+        }
+    }
+
+    fn on_orphan_response(
+        &mut self,
+        now: Instant,
+        ctx: ClientTxId,
+        invite: Request,
+        cancel_sent: bool,
+        resp: Response,
+    ) {
+        let code = resp.status_code.code();
+        match code {
+            100 => {}
+            101..=199 if !cancel_sent => {
+                let peer = self.orphan_peer(&invite);
+                let c = make_cancel(&invite);
+                let cctx = self.send_request(now, c, peer);
+                self.by_ctx.insert(cctx, (0, ClientRole::Fire));
+                self.by_ctx.insert(
+                    ctx,
+                    (
+                        0,
+                        ClientRole::Orphan {
+                            invite: Box::new(invite),
+                            cancel_sent: true,
+                        },
+                    ),
+                );
+            }
+            101..=199 => {}
+            200..=299 => {
+                self.by_ctx.remove(&ctx);
+                let peer = self.orphan_peer(&invite);
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+                self.ack_and_bye(now, &resp, peer);
+            }
+            _ => {
+                self.by_ctx.remove(&ctx);
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+            }
+        }
+    }
+
+    fn orphan_peer(&self, invite: &Request) -> Peer {
+        self.orphan_peers
+            .get(hdr::call_id(&invite.headers).unwrap_or_default())
+            .copied()
+            .unwrap_or(Peer {
+                addr: ([127, 0, 0, 1], 9).into(),
+                transport: TransportKind::Udp,
+            })
+    }
+
+    fn on_fork_response(&mut self, now: Instant, key: u64, n: usize, resp: Response) {
+        let code = resp.status_code.code();
+        let media_ip = self.cfg.media_ip;
+        let local = self.cfg.local.clone();
+        let now_ms = self.now_ms;
+        let Some(call) = self.calls.get_mut(&key) else {
+            // The call is gone: a late 2xx still needs ACK and BYE.
+            return;
+        };
+        let fork = &mut call.forks[n];
+        if code < 200 {
+            if code == 100 {
+                return;
+            }
+            fork.provisional = true;
+            if fork.cancel_pending {
+                fork.cancel_pending = false;
+                {
+                    let c = make_cancel(&fork.invite);
+                    let peer = fork.dialog.peer;
+                    let ctx = self.send_request(now, c, peer);
+                    self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+                }
+                return;
+            }
+            if call.answered || fork.done.is_some() {
+                return;
+            }
+            if let Some(t) = hdr::tag(&resp.headers, "To") {
+                fork.dialog.remote_tag = Some(t.to_string());
+            }
+            // Relay 180/183 (with early media anchored) to the caller.
+            let mut out = make_response(&call.a_invite, code.into(), Some(&call.a.local_tag));
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(call.a.peer.transport),
+            )));
+            if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+                if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
+                    if let Some(b) = b_rtp {
+                        call.media.announce(Side::B, b);
+                    }
+                    hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
+                }
+            }
+            let stx = call.a_stx;
+            self.respond(now, stx, out);
+            return;
+        }
+        fork.finished = true;
+        if (200..300).contains(&code) {
+            let cseq = hdr::cseq_num(&resp.headers).unwrap_or(fork.dialog.local_cseq);
+            if let Some(ack) = &fork.ack {
+                // A retransmitted 2xx: our ACK was lost.
+                let (ack, peer) = (ack.clone(), fork.dialog.peer);
+                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                return;
+            }
+            fork.dialog.remote_tag = hdr::tag(&resp.headers, "To").map(str::to_string);
+            if let Some(c) = hdr::header_value(&resp.headers, "Contact") {
+                fork.dialog.remote_target = hdr::uri_part(c).to_string();
+            }
+            let mut rr: Vec<String> = hdr::all_values(&resp.headers, "Record-Route")
+                .iter()
+                .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
+                .collect();
+            rr.reverse();
+            fork.dialog.route_set = rr;
+            let ack = fork.dialog.ack(&local, cseq);
+            fork.ack = ack.clone();
+            fork.done = Some(code);
+            let peer = fork.dialog.peer;
+            if let Some(ack) = ack {
+                self.metrics.request_out("ACK");
+                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+            }
+            let call = self.calls.get_mut(&key).expect("call");
+            if call.answered {
+                // Another fork already won: hang this one up.
+                let fork = &mut call.forks[n];
+                if let Some(bye) = fork.dialog.request(&local, Method::Bye, None) {
+                    let ctx = self.send_request(now, bye, peer);
+                    self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+                }
+                return;
+            }
+            call.answered = true;
+            call.winner = Some(n);
+            let leg_idx = call.forks[n].leg_idx;
+            call.record.status = "answered".into();
+            call.record.answered_at = Some(now_ms);
+            call.record.legs[0].answered_at = Some(now_ms);
+            call.record.legs[0].final_status = Some(200);
+            call.record.legs[leg_idx].answered_at = Some(now_ms);
+            call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
+            call.record.legs[leg_idx].final_status = Some(i64::from(code));
+            self.by_dialog.insert(
+                (
+                    call.forks[n].dialog.call_id.clone(),
+                    call.forks[n].dialog.local_tag.clone(),
+                ),
+                (key, Side::B),
+            );
+            // Answer the caller with the callee's SDP anchored on our A port.
+            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(call.a.peer.transport),
+            )));
+            if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+                if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
+                    if let Some(b) = b_rtp {
+                        call.media.announce(Side::B, b);
+                    }
+                    hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
+                }
+            }
+            let stx = call.a_stx;
+            let record = call.record.clone();
+            self.cancel_other_forks(now, key, Some(n));
+            self.out.push_back(CoreOutput::UpdateCall(record));
+            self.respond(now, stx, out);
+            debug!(call = key, "answered");
+            return;
+        }
+        // A failure on this fork.
+        if matches!(code, 401 | 407) {
+            if let Some(auth) = fork.trunk_auth.as_mut().filter(|a| !a.tried) {
+                fork.finished = false;
+                auth.tried = true;
+                let (user, pass) = (auth.username.clone(), auth.password.clone());
+                if self.retry_with_auth(now, key, n, &resp, &user, &pass) {
+                    return;
+                }
+            }
+        }
+        let call = self.calls.get_mut(&key).expect("call");
+        let fork = &mut call.forks[n];
+        fork.done = Some(code);
+        let leg_idx = fork.leg_idx;
+        call.record.legs[leg_idx].final_status = Some(i64::from(code));
+        call.record.legs[leg_idx].ended_at = Some(now_ms);
+        if call.answered || call.forks.iter().any(|f| f.done.is_none()) {
+            return;
+        }
+        let fc = final_code(call.forks.iter().filter_map(|f| f.done));
+        call.record.legs[0].final_status = Some(i64::from(fc));
+        let out = make_response(&call.a_invite, fc.into(), Some(&call.a.local_tag));
+        let stx = call.a_stx;
+        self.respond(now, stx, out);
+        let reason = match fc {
+            486 | 600 => "busy",
+            480 | 408 => "no_answer",
+            404 | 604 => "not_found",
+            603 => "declined",
+            _ => "failed",
+        };
+        self.end_call(key, "failed", reason, Some("callee"));
+    }
+
+    fn retry_with_auth(
+        &mut self,
+        now: Instant,
+        key: u64,
+        n: usize,
+        resp: &Response,
+        user: &str,
+        pass: &str,
+    ) -> bool {
+        let code = resp.status_code.code();
+        let challenge = resp.headers.iter().find_map(|h| match h {
+            Header::WwwAuthenticate(v) if code == 401 => Some(v.value().to_string()),
+            Header::ProxyAuthenticate(v) if code == 407 => Some(v.value().to_string()),
+            _ => None,
+        });
+        let Some(challenge) = challenge else {
+            return false;
+        };
+        let local = self.cfg.local.clone();
+        let call = self.calls.get_mut(&key).expect("call");
+        let fork = &mut call.forks[n];
+        let uri = fork.invite.uri.to_string();
+        let cnonce = new_tag();
+        let Ok(value) = client_authorization(&challenge, "INVITE", &uri, user, pass, 1, &cnonce)
+        else {
+            return false;
+        };
+        let body = fork.invite.body.clone();
+        let Some(mut invite) =
+            fork.dialog
+                .request(&local, Method::Invite, Some(("application/sdp", body)))
+        else {
+            return false;
+        };
+        invite.headers.push(if code == 401 {
+            Header::Authorization(headers::Authorization::new(value))
+        } else {
+            Header::ProxyAuthorization(headers::ProxyAuthorization::new(value))
+        });
+        fork.invite = invite.clone();
+        fork.provisional = false;
+        let peer = fork.dialog.peer;
+        let ctx = self.send_request(now, invite, peer);
+        let old = std::mem::replace(
+            &mut self.calls.get_mut(&key).expect("call").forks[n].tx,
+            ctx,
+        );
+        self.by_ctx.remove(&old);
+        self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
+        true
+    }
+
+    /// CANCEL every pending fork except `keep`.
+    fn cancel_other_forks(&mut self, now: Instant, key: u64, keep: Option<usize>) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let mut cancels = Vec::new();
+        for (i, f) in call.forks.iter_mut().enumerate() {
+            if Some(i) == keep || f.done.is_some() {
+                continue;
+            }
+            if f.provisional {
+                {
+                    let c = make_cancel(&f.invite);
+                    cancels.push((c, f.dialog.peer));
+                }
+            } else {
+                // RFC 3261 §9.1: no CANCEL before a provisional response; send it when one comes.
+                f.cancel_pending = true;
+            }
+            f.done = Some(487);
+        }
+        for (c, peer) in cancels {
+            let ctx = self.send_request(now, c, peer);
+            self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+        }
+    }
+
+    /// The caller cancelled its INVITE.
+    pub(crate) fn on_cancel(&mut self, now: Instant, stx: ServerTxId) {
+        let Some(key) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.a_stx == stx && !c.answered)
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        self.cancel_other_forks(now, key, None);
+        let call = self.calls.get_mut(&key).expect("call");
+        call.record.legs[0].final_status = Some(487);
+        let out = make_response(&call.a_invite, 487.into(), Some(&call.a.local_tag));
+        self.respond(now, stx, out);
+        self.end_call(key, "missed", "cancelled", Some("caller"));
+    }
+
+    pub(crate) fn on_call_timer(&mut self, now: Instant, key: u64, timer: CallTimer) {
+        match timer {
+            CallTimer::RingTimeout => {
+                let Some(call) = self.calls.get(&key) else {
+                    return;
+                };
+                if call.answered {
+                    return;
+                }
+                self.cancel_other_forks(now, key, None);
+                let call = self.calls.get_mut(&key).expect("call");
+                call.record.legs[0].final_status = Some(480);
+                let out = make_response(&call.a_invite, 480.into(), Some(&call.a.local_tag));
+                let stx = call.a_stx;
+                self.respond(now, stx, out);
+                self.end_call(key, "missed", "no_answer", Some("system"));
+            }
+        }
+    }
+
+    pub(crate) fn on_client_timeout(&mut self, now: Instant, ctx: ClientTxId) {
+        let Some((key, role)) = self.by_ctx.remove(&ctx) else {
+            return;
+        };
+        match role {
+            ClientRole::Fork(n) => {
+                // Synthesize a 408 from the fork's INVITE for the failure path.
+                if let Some(call) = self.calls.get(&key) {
+                    let r = make_response(&call.forks[n].invite, 408.into(), None);
+                    self.on_fork_response(now, key, n, r);
+                }
+            }
+            ClientRole::Forwarded {
+                stx,
+                request,
+                from: _,
+            } => {
+                let r = make_response(&request, 408.into(), None);
+                self.respond(now, stx, r);
+            }
+            ClientRole::Orphan { invite, .. } => {
+                self.orphan_peers
+                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
+            }
+            ClientRole::Fire => {}
+        }
+    }
+
+    pub(crate) fn on_ack_timeout(&mut self, now: Instant, stx: ServerTxId) {
+        // Our 2xx to the caller was never acknowledged: the call is dead, hang up the callee.
+        let Some(key) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.a_stx == stx && c.answered)
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        self.bye_side(now, key, Side::B);
+        self.end_call(key, "ended", "ack_timeout", Some("system"));
+    }
+
+    pub(crate) fn on_stray_response(&mut self, now: Instant, resp: Response, from: Peer) {
+        let is_invite_2xx = (200..300).contains(&resp.status_code.code())
+            && hdr::header_value(&resp.headers, "CSeq").is_some_and(|v| v.contains("INVITE"));
+        if !is_invite_2xx {
+            return;
+        }
+        let key = hdr::call_id(&resp.headers)
+            .zip(hdr::tag(&resp.headers, "From"))
+            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        match key {
+            Some((k, Side::B)) => {
+                let ack = self.calls.get(&k).and_then(|c| {
+                    let w = c.winner?;
+                    Some((c.forks[w].ack.clone()?, c.forks[w].dialog.peer))
+                });
+                if let Some((ack, peer)) = ack {
+                    self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                }
+            }
+            _ => self.ack_and_bye(now, &resp, from),
+        }
+    }
+
+    /// Acknowledge and end a 2xx for a dialog we no longer want (a fork that answered after
+    /// the call was decided, or a stray retransmission): ACK it, then BYE it, so the far end is
+    /// never left holding a call nobody is on.
+    pub(crate) fn ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer) {
+        let h = &resp.headers;
+        let (Some(call_id), Some(from), Some(to), Some(cseq)) = (
+            hdr::call_id(h),
+            hdr::header_value(h, "From"),
+            hdr::header_value(h, "To"),
+            hdr::cseq_num(h),
+        ) else {
+            return;
+        };
+        let strip = |v: &str| v.split(";tag=").next().unwrap_or(v).trim().to_string();
+        let target = hdr::header_value(h, "Contact")
+            .map(|c| hdr::uri_part(c).to_string())
+            .unwrap_or_else(|| hdr::uri_part(to).to_string());
+        let mut d = Dialog {
+            call_id: call_id.to_string(),
+            local_tag: hdr::param(from, "tag").unwrap_or_default().to_string(),
+            remote_tag: hdr::param(to, "tag").map(str::to_string),
+            local_uri: strip(from),
+            remote_uri: strip(to),
+            remote_target: target,
+            route_set: Vec::new(),
+            local_cseq: cseq,
+            peer,
+        };
+        let local = self.cfg.local.clone();
+        debug!(call_id, "hanging up an unwanted 2xx");
+        if let Some(ack) = d.ack(&local, cseq) {
+            self.metrics.request_out("ACK");
+            self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+        }
+        if let Some(bye) = d.request(&local, Method::Bye, None) {
+            let ctx = self.send_request(now, bye, peer);
+            self.by_ctx.insert(ctx, (0, ClientRole::Fire));
+        }
+    }
+
+    /// Send BYE on one side of an answered call.
+    pub(super) fn bye_side(&mut self, now: Instant, key: u64, side: Side) {
+        let local = self.cfg.local.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let dialog = match side {
+            Side::A => Some(&mut call.a),
+            Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
+        };
+        let Some(d) = dialog else { return };
+        let peer = d.peer;
+        if let Some(bye) = d.request(&local, Method::Bye, None) {
+            let ctx = self.send_request(now, bye, peer);
+            self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+        }
+    }
+
+    /// Finish a call: write its record, free media, forget dialogs.
+    pub(crate) fn end_call(&mut self, key: u64, status: &str, reason: &str, side: Option<&str>) {
+        let Some(mut call) = self.calls.remove(&key) else {
+            return;
+        };
+        let now_ms = self.now_ms;
+        call.record.status = status.into();
+        call.record.ended_at = Some(now_ms);
+        call.record.end_reason = Some(reason.into());
+        call.record.hangup_side = side.map(str::to_string);
+        for l in &mut call.record.legs {
+            l.ended_at.get_or_insert(now_ms);
+        }
+        self.by_dialog
+            .remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
+        self.by_ctx
+            .retain(|_, (k, role)| *k != key || matches!(role, ClientRole::Fire));
+        for f in call.forks.drain(..) {
+            self.by_dialog
+                .remove(&(f.dialog.call_id.clone(), f.dialog.local_tag.clone()));
+            if !f.finished {
+                // Still waiting for a final response: keep watching the INVITE so a late 180 gets
+                // its CANCEL and a late 200 its ACK and BYE.
+                self.orphan_peers
+                    .insert(f.dialog.call_id.clone(), f.dialog.peer);
+                self.by_ctx.insert(
+                    f.tx,
+                    (
+                        0,
+                        ClientRole::Orphan {
+                            invite: Box::new(f.invite),
+                            cancel_sent: f.provisional,
+                        },
+                    ),
+                );
+            }
+        }
+        info_span!("call", call_id = %call.a.call_id, record = %call.record.id)
+            .in_scope(|| info!(%status, %reason, "call ended"));
+        self.out.push_back(CoreOutput::UpdateCall(call.record));
+        // Dropping `call.media` stops the relay and frees its ports.
+    }
+}

@@ -1,0 +1,164 @@
+//! The B2BUA: a call is leg A (we are the UAS towards the caller) and one or more forks of leg B
+//! (we are the UAC towards each registered contact of the callee, or towards a trunk).
+//!
+//! ```text
+//!  caller ──INVITE──► [A: UAS]  SipCore  [B: UAC] ──INVITE──► callee contact(s)
+//!         ◄─180/200── (SDP rewritten to  ◄─180/200─
+//!                      our relay ports)
+//! ```
+//!
+//! The first 2xx wins; other forks are cancelled. CANCEL from A is propagated; BYE from either side
+//! ends both; in-dialog re-INVITE, UPDATE, INFO and OPTIONS are passed across with SDP rewritten.
+
+use std::net::{IpAddr, SocketAddr};
+
+use rsip::Request;
+
+use ringside_sip::dialog::Dialog;
+use ringside_sip::sdp::SessionDescription;
+use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId};
+use ringside_storage::CallRecord;
+
+use crate::core::SipCore;
+use crate::media::MediaBridge;
+use crate::Side;
+
+mod dialogs;
+mod forks;
+mod setup;
+
+/// What a client transaction of a call is for.
+#[derive(Debug, Clone)]
+pub(crate) enum ClientRole {
+    /// The INVITE of fork `n` of leg B.
+    Fork(usize),
+    /// A request forwarded from `from` (answered on server tx `stx`).
+    Forwarded {
+        stx: ServerTxId,
+        request: Request,
+        from: Side,
+    },
+    /// Our own BYE or CANCEL; the response needs nothing.
+    Fire,
+    /// The INVITE of a fork whose call is gone before the fork got a final response: it must
+    /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
+    Orphan {
+        invite: Box<Request>,
+        cancel_sent: bool,
+    },
+}
+
+/// Who ends up answering (for outbound trunk auth retries).
+#[derive(Debug, Clone)]
+struct TrunkAuth {
+    username: String,
+    password: String,
+    tried: bool,
+}
+
+/// One fork of leg B.
+pub(crate) struct Fork {
+    dialog: Dialog,
+    invite: Request,
+    tx: ClientTxId,
+    provisional: bool,
+    cancel_pending: bool,
+    /// A final response arrived (or the fork failed locally with a timeout).
+    finished: bool,
+    done: Option<u16>,
+    ack: Option<Request>,
+    trunk_auth: Option<TrunkAuth>,
+    leg_idx: usize,
+}
+
+/// A call in progress.
+pub(crate) struct Call {
+    a: Dialog,
+    a_invite: Request,
+    a_stx: ServerTxId,
+    forks: Vec<Fork>,
+    winner: Option<usize>,
+    media: Box<dyn MediaBridge>,
+    record: CallRecord,
+    answered: bool,
+}
+
+impl Call {
+    fn b(&self) -> Option<&Dialog> {
+        self.winner.map(|w| &self.forks[w].dialog)
+    }
+}
+
+/// Where leg B goes.
+enum Target {
+    Contact {
+        uri: String,
+        peer: Peer,
+        user: String,
+    },
+    Trunk {
+        uri: String,
+        peer: Peer,
+        auth: Option<TrunkAuth>,
+    },
+}
+
+/// Rewrite an SDP body so media flows to `ip:port`; returns it and the peer's announced RTP address.
+fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<SocketAddr>)> {
+    let mut sdp = SessionDescription::parse(body).ok()?;
+    let remote = sdp
+        .first_audio()
+        .and_then(|m| m.addr.map(|a| SocketAddr::new(a, m.port)))
+        .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
+    let n = sdp.media().len();
+    sdp.rewrite_connection(ip, &vec![port; n]);
+    // Topology hiding: the far side learns nothing of the other phone's origin.
+    sdp.origin_mut().username = "ringside".into();
+    for a in [
+        "rtcp",
+        "candidate",
+        "ice-ufrag",
+        "ice-pwd",
+        "ice-options",
+        "end-of-candidates",
+    ] {
+        sdp.remove_attribute(a);
+    }
+    Some((sdp.to_string(), remote))
+}
+
+fn now_record_ms(core: &SipCore) -> i64 {
+    core.now_ms
+}
+
+/// Map the failures of all forks to the final response for the caller.
+fn final_code(codes: impl Iterator<Item = u16>) -> u16 {
+    let codes: Vec<u16> = codes.collect();
+    if let Some(c) = codes.iter().find(|c| **c >= 600) {
+        return *c;
+    }
+    for pref in [486, 480, 404, 408, 487] {
+        if codes.contains(&pref) {
+            return pref;
+        }
+    }
+    match codes.first() {
+        Some(c) if (500..600).contains(c) => 502,
+        Some(c) => *c,
+        None => 480,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_codes_prefer_global_then_busy() {
+        assert_eq!(final_code([480, 603].into_iter()), 603);
+        assert_eq!(final_code([480, 486].into_iter()), 486);
+        assert_eq!(final_code([503].into_iter()), 502);
+        assert_eq!(final_code([408].into_iter()), 408);
+        assert_eq!(final_code(std::iter::empty()), 480);
+    }
+}

@@ -1,0 +1,317 @@
+//! A new INVITE: who calls, where to, media anchoring, and forking leg B.
+
+use std::cmp::Reverse;
+use std::net::ToSocketAddrs;
+use std::time::Instant;
+
+use rsip::headers::{self, Header, UntypedHeader};
+use rsip::{Method, Request};
+use tracing::{info, info_span, warn};
+
+use ringside_sip::dialog::Dialog;
+use ringside_sip::hdr;
+use ringside_sip::message::{make_response, new_call_id, new_tag};
+use ringside_sip::registrar::DigestOutcome;
+use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
+use ringside_storage::{CallLeg, CallRecord};
+
+use crate::core::{CallTimer, CoreOutput, SipCore};
+
+use super::{anchor_sdp, now_record_ms, Call, ClientRole, Fork, Target, TrunkAuth};
+use crate::Side;
+
+impl SipCore {
+    pub(crate) fn on_new_invite(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        req: Request,
+        from: Peer,
+    ) {
+        let tag = new_tag();
+        let reply = |core: &mut SipCore, code: u16| {
+            let r = make_response(&req, code.into(), Some(&tag));
+            core.respond(now, stx, r);
+        };
+        if self.is_draining() {
+            let mut r = make_response(&req, 503.into(), Some(&tag));
+            r.headers
+                .push(Header::RetryAfter(headers::RetryAfter::new("30")));
+            self.respond(now, stx, r);
+            return;
+        }
+        match hdr::header_value(&req.headers, "Max-Forwards").map(|v| v.trim().parse::<u32>()) {
+            Some(Ok(0)) => return reply(self, 483),
+            Some(Err(_)) => return reply(self, 400),
+            _ => {}
+        }
+        // 1. Who is calling: a trusted trunk by source address, else digest (407).
+        let secs = (self.now_ms / 1000) as u64;
+        let dir = self.dir.clone();
+        let d = dir.read();
+        let (tenant_id, caller_ext) = if let Some(t) = d.trunk_for_source(from.addr.ip()) {
+            (t.trunk.tenant_id.clone(), None)
+        } else {
+            match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
+                DigestOutcome::Authenticated(acct) => {
+                    let ext = d.extension_by_id(&acct.id).cloned();
+                    (acct.tenant_id, ext)
+                }
+                DigestOutcome::Challenge { stale } => {
+                    drop(d);
+                    let r = self.guard.challenge(&req, true, stale, secs);
+                    self.respond(now, stx, r);
+                    return;
+                }
+                DigestOutcome::Forbidden | DigestOutcome::Throttled => {
+                    drop(d);
+                    self.metrics
+                        .auth_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return reply(self, 403);
+                }
+            }
+        };
+        // 2. Where to: a registered extension of the same tenant, or (for extensions only) a
+        //    number an outbound trunk of the tenant may dial.
+        let Some(dest) = hdr::uri_user(&req.uri.to_string()).map(str::to_string) else {
+            drop(d);
+            return reply(self, 404);
+        };
+        let mut targets = Vec::new();
+        if let Some(ext) = d.extension(&dest).filter(|e| e.tenant_id == tenant_id) {
+            for b in self.registrar.lookup(&ext.id, self.now_ms) {
+                targets.push(Target::Contact {
+                    uri: b.contact.clone(),
+                    peer: b.peer(),
+                    user: ext.username.clone(),
+                });
+            }
+            if targets.is_empty() {
+                drop(d);
+                return reply(self, 480);
+            }
+        } else if caller_ext.is_some() {
+            let Some(t) = d.outbound_trunk_for(&tenant_id, &dest) else {
+                drop(d);
+                return reply(self, 404);
+            };
+            let (host, port, transport) = t.outbound().expect("outbound trunk");
+            let Some(addr) = (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+            else {
+                drop(d);
+                warn!(%host, "outbound trunk host does not resolve");
+                return reply(self, 503);
+            };
+            let auth = match (&t.trunk.outbound_username, &t.trunk.outbound_password) {
+                (Some(u), Some(p)) => Some(TrunkAuth {
+                    username: u.clone(),
+                    password: p.clone(),
+                    tried: false,
+                }),
+                _ => None,
+            };
+            let hostport = if addr.is_ipv6() {
+                format!("[{}]:{port}", addr.ip())
+            } else {
+                format!("{host}:{port}")
+            };
+            let tp = if transport == TransportKind::Tcp {
+                ";transport=tcp"
+            } else {
+                ""
+            };
+            targets.push(Target::Trunk {
+                uri: format!("sip:{dest}@{hostport}{tp}"),
+                peer: Peer { addr, transport },
+                auth,
+            });
+        } else {
+            // Trunk calls may only reach extensions: never forwarded back out to a trunk.
+            drop(d);
+            return reply(self, 404);
+        }
+        drop(d);
+
+        // 3. Media: anchor the offer on a relay.
+        let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
+            return reply(self, 488);
+        };
+        let media = match self.media.create() {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot allocate media");
+                return reply(self, 503);
+            }
+        };
+        let Some((b_sdp, a_rtp)) = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B))
+        else {
+            return reply(self, 488);
+        };
+        if let Some(a) = a_rtp {
+            media.announce(Side::A, a);
+        }
+
+        // 4. Leg A dialog.
+        let a_call_id = hdr::call_id(&req.headers).unwrap_or_default().to_string();
+        let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
+        let to_v = hdr::header_value(&req.headers, "To").unwrap_or_default();
+        let strip_tag = |v: &str| v.split(";tag=").next().unwrap_or(v).trim().to_string();
+        let a_contact = hdr::header_value(&req.headers, "Contact")
+            .map(|c| hdr::uri_part(c).to_string())
+            .unwrap_or_else(|| hdr::uri_part(from_v).to_string());
+        let a = Dialog {
+            call_id: a_call_id.clone(),
+            local_tag: tag.clone(),
+            remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
+            local_uri: strip_tag(to_v),
+            remote_uri: strip_tag(from_v),
+            remote_target: a_contact,
+            route_set: hdr::all_values(&req.headers, "Record-Route")
+                .iter()
+                .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
+                .collect(),
+            local_cseq: 0,
+            peer: from,
+        };
+        let caller_user = hdr::uri_user(hdr::uri_part(from_v))
+            .unwrap_or("anonymous")
+            .to_string();
+        let display = from_v
+            .split('<')
+            .next()
+            .map(str::trim)
+            .filter(|s| s.starts_with('"'))
+            .map(|s| format!("{s} "))
+            .unwrap_or_default();
+        let local = self.cfg.local.clone();
+        let started = now_record_ms(self);
+        let call_key = self.next_call;
+        self.next_call += 1;
+        let record_id = format!("call_{}", new_call_id().replace(['@', '.'], ""));
+        let mut record = CallRecord {
+            id: record_id,
+            tenant_id,
+            kind: "sip".into(),
+            from_uri: hdr::uri_part(from_v).to_string(),
+            to_uri: req.uri.to_string(),
+            status: "ringing".into(),
+            started_at: started,
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            hangup_side: None,
+            legs: vec![CallLeg {
+                id: format!("{}-a", call_key),
+                call_id: String::new(),
+                idx: 0,
+                role: "caller".into(),
+                sip_call_id: a_call_id.clone(),
+                local_tag: tag.clone(),
+                remote_tag: a.remote_tag.clone(),
+                peer: from.addr.to_string(),
+                started_at: started,
+                answered_at: None,
+                ended_at: None,
+                final_status: None,
+            }],
+        };
+
+        // 5. Fork leg B to every target.
+        let mut forks = Vec::new();
+        for target in targets {
+            let (uri, peer, to_user, trunk_auth) = match target {
+                Target::Contact { uri, peer, user } => (uri, peer, user, None),
+                Target::Trunk { uri, peer, auth } => (uri, peer, dest.clone(), auth),
+            };
+            let mut dialog = Dialog {
+                call_id: new_call_id(),
+                local_tag: new_tag(),
+                remote_tag: None,
+                local_uri: format!("{display}<sip:{caller_user}@{}>", local.host),
+                remote_uri: format!("<sip:{to_user}@{}>", local.host),
+                remote_target: uri,
+                route_set: Vec::new(),
+                local_cseq: 0,
+                peer,
+            };
+            let Some(invite) = dialog.request(
+                &local,
+                Method::Invite,
+                Some(("application/sdp", b_sdp.clone().into_bytes())),
+            ) else {
+                continue;
+            };
+            let ctx = self.send_request(now, invite.clone(), peer);
+            self.by_ctx
+                .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
+            let leg_idx = record.legs.len();
+            record.legs.push(CallLeg {
+                id: format!("{}-b{}", call_key, forks.len()),
+                call_id: String::new(),
+                idx: leg_idx as i64,
+                role: "callee".into(),
+                sip_call_id: dialog.call_id.clone(),
+                local_tag: dialog.local_tag.clone(),
+                remote_tag: None,
+                peer: peer.addr.to_string(),
+                started_at: started,
+                answered_at: None,
+                ended_at: None,
+                final_status: None,
+            });
+            self.by_dialog.insert(
+                (dialog.call_id.clone(), dialog.local_tag.clone()),
+                (call_key, Side::B),
+            );
+            forks.push(Fork {
+                dialog,
+                invite,
+                tx: ctx,
+                provisional: false,
+                cancel_pending: false,
+                finished: false,
+                done: None,
+                ack: None,
+                trunk_auth,
+                leg_idx,
+            });
+        }
+        if forks.is_empty() {
+            return reply(self, 500);
+        }
+        let rid = record.id.clone();
+        for l in &mut record.legs {
+            l.call_id = rid.clone();
+        }
+        info_span!("call", call_id = %a_call_id, record = %rid).in_scope(|| {
+            info!(from = %record.from_uri, to = %record.to_uri, forks = forks.len(), "call started")
+        });
+        self.out.push_back(CoreOutput::InsertCall(record.clone()));
+        self.by_dialog.insert((a_call_id, tag), (call_key, Side::A));
+        self.calls.insert(
+            call_key,
+            Call {
+                a,
+                a_invite: req,
+                a_stx: stx,
+                forks,
+                winner: None,
+                media,
+                record,
+                answered: false,
+            },
+        );
+        self.metrics
+            .calls_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.timers.push(Reverse((
+            now + self.cfg.ring_timeout,
+            call_key,
+            CallTimer::RingTimeout,
+        )));
+    }
+}
