@@ -14,9 +14,13 @@
 //!
 //! Nothing here knows SIP, HTTP or the database.
 
+pub mod codec;
+pub mod dtmf;
+pub mod jitter;
 pub mod latch;
 pub mod ports;
 pub mod relay;
+pub mod rtp;
 
 pub use latch::Latch;
 pub use ports::PortAllocator;

@@ -1,0 +1,1 @@
+//! Codecs: G.711 (PCMU/PCMA), resampling, packet-loss concealment.

@@ -1,0 +1,1 @@
+//! DTMF telephone events (RFC 4733).

@@ -1,0 +1,1 @@
+//! Adaptive jitter buffer (sans-IO).

@@ -1,0 +1,1 @@
+//! RTP/RTCP packets and per-leg statistics (RFC 3550).
