@@ -115,11 +115,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Token {
             command: TokenCmd::List { email },
         } => rt.block_on(async {
-            let store = wiring::open_store(&settings).await?;
-            let user = store
-                .find_user_by_email(&email)
-                .await?
-                .with_context(|| format!("no user {email}"))?;
+            let (store, user) = existing_user(&settings, &email).await?;
             for t in store.list_tokens(&user.tenant_id).await? {
                 if t.user_id != user.id {
                     continue;
@@ -138,11 +134,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Token {
             command: TokenCmd::Revoke { email, id },
         } => rt.block_on(async {
-            let store = wiring::open_store(&settings).await?;
-            let user = store
-                .find_user_by_email(&email)
-                .await?
-                .with_context(|| format!("no user {email}"))?;
+            let (store, user) = existing_user(&settings, &email).await?;
             store
                 .revoke_token(&user.tenant_id, &id)
                 .await
@@ -151,6 +143,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+/// Open the database and find a user that must already exist.
+async fn existing_user(
+    settings: &config::Settings,
+    email: &str,
+) -> anyhow::Result<(ringside_storage::Store, ringside_storage::User)> {
+    let store = wiring::open_store(settings).await?;
+    let user = store
+        .find_user_by_email(email)
+        .await?
+        .with_context(|| format!("no user {email}"))?;
+    Ok((store, user))
 }
 
 fn init_logs(filter: &str) {

@@ -1,5 +1,6 @@
 //! Leg B forks: responses, CANCEL, timers, orphaned forks, unwanted 2xx, and ending calls.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use rsip::headers::{self, Header, UntypedHeader};
@@ -7,14 +8,14 @@ use rsip::{Method, Request, Response};
 use tracing::{debug, info, info_span};
 
 use ringside_sip::auth::client_authorization;
-use ringside_sip::dialog::Dialog;
+use ringside_sip::dialog::{Dialog, LocalAddr};
 use ringside_sip::hdr;
 use ringside_sip::message::{make_cancel, make_response, new_tag};
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
 
-use super::{anchor_sdp, final_code, ClientRole};
+use super::{anchor_sdp, final_code, Call, ClientRole};
 use crate::Side;
 
 impl SipCore {
@@ -131,18 +132,7 @@ impl SipCore {
                 fork.dialog.remote_tag = Some(t.to_string());
             }
             // Relay 180/183 (with early media anchored) to the caller.
-            let mut out = make_response(&call.a_invite, code.into(), Some(&call.a.local_tag));
-            out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(call.a.peer.transport),
-            )));
-            if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
-                if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
-                    if let Some(b) = b_rtp {
-                        call.media.announce(Side::B, b);
-                    }
-                    hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
-                }
-            }
+            let out = caller_response(call, code, &resp, &local, media_ip);
             let stx = call.a_stx;
             self.respond(now, stx, out);
             return;
@@ -202,18 +192,7 @@ impl SipCore {
                 (key, Side::B),
             );
             // Answer the caller with the callee's SDP anchored on our A port.
-            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
-            out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(call.a.peer.transport),
-            )));
-            if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
-                if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
-                    if let Some(b) = b_rtp {
-                        call.media.announce(Side::B, b);
-                    }
-                    hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
-                }
-            }
+            let out = caller_response(call, 200, &resp, &local, media_ip);
             let stx = call.a_stx;
             let record = call.record.clone();
             self.cancel_other_forks(now, key, Some(n));
@@ -539,4 +518,28 @@ impl SipCore {
         self.out.push_back(CoreOutput::UpdateCall(call.record));
         // Dropping `call.media` stops the relay and frees its ports.
     }
+}
+
+/// The response to send the caller for a callee's 1xx/2xx: our tag and Contact, and the callee's
+/// SDP (if any) re-anchored on the relay's A port, announcing the callee's media address.
+fn caller_response(
+    call: &mut Call,
+    code: u16,
+    resp: &Response,
+    local: &LocalAddr,
+    media_ip: IpAddr,
+) -> Response {
+    let mut out = make_response(&call.a_invite, code.into(), Some(&call.a.local_tag));
+    out.headers.push(Header::Contact(headers::Contact::new(
+        local.contact(call.a.peer.transport),
+    )));
+    if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+        if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
+            if let Some(b) = b_rtp {
+                call.media.announce(Side::B, b);
+            }
+            hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
+        }
+    }
+    out
 }
