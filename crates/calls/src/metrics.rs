@@ -185,10 +185,15 @@ impl SipMetrics {
                 g(&self.calls_total),
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
+            write_metric(out, name, help, kind, v);
         }
     }
+}
+
+/// Append one unlabelled metric family (HELP, TYPE and value) in Prometheus text format.
+pub fn write_metric(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }

@@ -73,7 +73,6 @@ struct Metrics {
 
 impl MetricsSource for Metrics {
     fn render(&self, out: &mut String) {
-        use std::fmt::Write;
         use std::sync::atomic::Ordering::Relaxed;
         self.sip.render(out);
         let st = self.media.stats();
@@ -128,10 +127,7 @@ impl MetricsSource for Metrics {
                 self.started.elapsed().as_secs(),
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
+            ringside_calls::metrics::write_metric(out, name, help, kind, v);
         }
     }
 }

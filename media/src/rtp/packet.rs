@@ -62,16 +62,7 @@ pub struct RtpPacket<'a> {
 impl<'a> RtpPacket<'a> {
     /// Parses and validates an RTP datagram without copying it.
     pub fn parse(buf: &'a [u8]) -> Result<Self, RtpError> {
-        if buf.len() < FIXED_HEADER_LEN {
-            return Err(RtpError::Truncated {
-                needed: FIXED_HEADER_LEN,
-                have: buf.len(),
-            });
-        }
-        let version = buf[0] >> 6;
-        if version != 2 {
-            return Err(RtpError::BadVersion(version));
-        }
+        check_fixed_header(buf)?;
         let cc = usize::from(buf[0] & 0x0F);
         let mut header_len = FIXED_HEADER_LEN + 4 * cc;
         if buf.len() < header_len {
@@ -280,9 +271,8 @@ impl RtpHeader<'_> {
     }
 }
 
-/// Rewrites SSRC, sequence number and timestamp of the RTP packet in `buf` in place (for a
-/// relay bridging two legs). Only the fixed header is touched.
-pub fn rewrite_header(buf: &mut [u8], ssrc: u32, seq: u16, ts: u32) -> Result<(), RtpError> {
+/// The fixed 12-byte header is present and says RTP version 2.
+fn check_fixed_header(buf: &[u8]) -> Result<(), RtpError> {
     if buf.len() < FIXED_HEADER_LEN {
         return Err(RtpError::Truncated {
             needed: FIXED_HEADER_LEN,
@@ -293,6 +283,13 @@ pub fn rewrite_header(buf: &mut [u8], ssrc: u32, seq: u16, ts: u32) -> Result<()
     if version != 2 {
         return Err(RtpError::BadVersion(version));
     }
+    Ok(())
+}
+
+/// Rewrites SSRC, sequence number and timestamp of the RTP packet in `buf` in place (for a
+/// relay bridging two legs). Only the fixed header is touched.
+pub fn rewrite_header(buf: &mut [u8], ssrc: u32, seq: u16, ts: u32) -> Result<(), RtpError> {
+    check_fixed_header(buf)?;
     buf[2..4].copy_from_slice(&seq.to_be_bytes());
     buf[4..8].copy_from_slice(&ts.to_be_bytes());
     buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
