@@ -18,6 +18,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod latch;
+pub mod player;
 pub mod ports;
 pub mod relay;
 pub mod rtp;

@@ -8,7 +8,9 @@
 //! codec tests and later end-to-end tests use to judge audio as audio.
 
 pub mod analysis;
+pub mod frame;
 pub mod g711;
+pub mod opus;
 pub mod plc;
 pub mod resample;
 

@@ -1,0 +1,1 @@
+//! Codec-independent frame encoders/decoders. (being written)

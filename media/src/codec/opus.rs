@@ -1,0 +1,1 @@
+//! Opus over libopus (audiopus). (being written)

@@ -1,0 +1,1 @@
+//! Players: tones, prompts, hold music, sequences. (being written)
