@@ -14,6 +14,7 @@
 //!
 //! Nothing here knows SIP, HTTP or the database.
 
+pub mod bridge;
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
@@ -25,6 +26,7 @@ pub mod rtp;
 
 pub use latch::Latch;
 pub use ports::PortAllocator;
+pub use bridge::{CallMedia, FrameSink, LegCodec, LegQuality, MediaEvent};
 pub use relay::{MediaEngine, Relay, RelayStats, Side};
 
 /// Errors from the media core.

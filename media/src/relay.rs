@@ -1,18 +1,22 @@
-//! The per-call RTP/RTCP relay and the engine that creates relays.
+//! The per-call media driver and the engine that creates it.
 //!
-//! A [`Relay`] owns four UDP sockets: RTP and RTCP for leg A and for leg B. A tokio task forwards
-//! packets A→B and B→A, latching each leg's source ([`Latch`]). The task is a thin driver: the
-//! decisions live in `Latch`. Dropping the `Relay` stops the task and returns its ports.
+//! A [`Relay`] owns four UDP sockets: RTP and RTCP for leg A and for leg B. A tokio task feeds
+//! what arrives into the call's sans-IO [`CallMedia`] and sends what it returns; it sleeps until
+//! [`CallMedia::poll_timeout`] for players, the recording tick and RTCP. All decisions (latching,
+//! passthrough or transcoding, players, recording, DTMF) live in `CallMedia`. Dropping the
+//! `Relay` stops the task, finishes a running recording and returns the ports.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::latch::{Latch, Verdict};
+use crate::bridge::{CallMedia, Channel, Dropped, FrameSink, Forward, LegCodec, LegQuality, MediaEvent};
+use crate::player::Source;
 use crate::ports::PortAllocator;
 use crate::MediaError;
 
@@ -30,12 +34,20 @@ pub enum Side {
 pub struct RelayStats {
     /// Packets forwarded from one leg to the other (RTP and RTCP).
     pub forwarded: AtomicU64,
+    /// Packets Ringside generated (transcoded audio, players, RTCP reports).
+    pub generated: AtomicU64,
     /// Packets dropped because they came from an unexpected source.
     pub dropped_foreign: AtomicU64,
     /// Packets dropped because the other leg has no destination yet.
     pub dropped_no_destination: AtomicU64,
+    /// Packets dropped because they were not valid RTP/RTCP.
+    pub dropped_malformed: AtomicU64,
     /// Relays currently running.
     pub active: AtomicU64,
+    /// Relays currently transcoding.
+    pub transcoding: AtomicU64,
+    /// Recordings currently running.
+    pub recording: AtomicU64,
 }
 
 /// Creates relays on ports from the configured range.
@@ -48,6 +60,11 @@ pub struct MediaEngine {
 
 enum Control {
     Announce(Side, SocketAddr),
+    Codec(Side, LegCodec),
+    Play(Side, Box<dyn Source>),
+    StopPlay(Side),
+    Record(Box<dyn FrameSink>),
+    StopRecording,
 }
 
 /// A running relay between two legs. Dropping it stops the relay and frees its ports.
@@ -56,12 +73,19 @@ pub struct Relay {
     a_port: u16,
     b_port: u16,
     ctl: mpsc::UnboundedSender<Control>,
+    events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
+    quality: Arc<Mutex<[LegQuality; 2]>>,
 }
 
 impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Control::Announce(s, a) => write!(f, "Announce({s:?}, {a})"),
+            Control::Codec(s, c) => write!(f, "Codec({s:?}, {c:?})"),
+            Control::Play(s, _) => write!(f, "Play({s:?})"),
+            Control::StopPlay(s) => write!(f, "StopPlay({s:?})"),
+            Control::Record(_) => write!(f, "Record"),
+            Control::StopRecording => write!(f, "StopRecording"),
         }
     }
 }
@@ -97,10 +121,21 @@ impl MediaEngine {
             }
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let quality = Arc::new(Mutex::new([LegQuality::default(); 2]));
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ (u64::from(a_port) << 32)
+            ^ u64::from(b_port);
         let task = RelayTask {
             socks: [a_rtp, a_rtcp, b_rtp, b_rtcp],
-            latches: Default::default(),
+            media: CallMedia::new(Instant::now(), SystemTime::now(), seed),
             stats: self.stats.clone(),
+            events: ev_tx,
+            quality: quality.clone(),
+            transcoding: false,
+            recording: false,
         };
         let ports = self.ports.clone();
         self.stats.active.fetch_add(1, Ordering::Relaxed);
@@ -115,6 +150,8 @@ impl MediaEngine {
             a_port,
             b_port,
             ctl: tx,
+            events: Some(ev_rx),
+            quality,
         })
     }
 
@@ -151,57 +188,188 @@ impl Relay {
     pub fn announce(&self, side: Side, rtp: SocketAddr) {
         let _ = self.ctl.send(Control::Announce(side, rtp));
     }
+
+    /// The codec `side` negotiated (from the SDP answer). Legs with different codecs are
+    /// transcoded; legs with the same codec pass through.
+    pub fn set_codec(&self, side: Side, codec: LegCodec) {
+        let _ = self.ctl.send(Control::Codec(side, codec));
+    }
+
+    /// Play `source` (PCM at [`crate::bridge::BRIDGE_RATE`]) into `side` instead of the other
+    /// leg's media, until it ends or [`stop_play`](Self::stop_play).
+    pub fn play(&self, side: Side, source: Box<dyn Source>) {
+        let _ = self.ctl.send(Control::Play(side, source));
+    }
+
+    /// Stop the player on `side`.
+    pub fn stop_play(&self, side: Side) {
+        let _ = self.ctl.send(Control::StopPlay(side));
+    }
+
+    /// Record both legs into `sink` (left: A, right: B).
+    pub fn record(&self, sink: Box<dyn FrameSink>) {
+        let _ = self.ctl.send(Control::Record(sink));
+    }
+
+    /// Stop recording; the sink is finished.
+    pub fn stop_recording(&self) {
+        let _ = self.ctl.send(Control::StopRecording);
+    }
+
+    /// The stream of media events (DTMF, playback finished); can be taken once.
+    pub fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<MediaEvent>> {
+        self.events.take()
+    }
+
+    /// Quality of both legs (A, B) as of the last second.
+    pub fn quality(&self) -> [LegQuality; 2] {
+        *self.quality.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-/// Socket/latch index: 0 = A RTP, 1 = A RTCP, 2 = B RTP, 3 = B RTCP.
+/// Socket index: 0 = A RTP, 1 = A RTCP, 2 = B RTP, 3 = B RTCP.
 struct RelayTask {
     socks: [UdpSocket; 4],
-    latches: [Latch; 4],
+    media: CallMedia,
     stats: Arc<RelayStats>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    quality: Arc<Mutex<[LegQuality; 2]>>,
+    transcoding: bool,
+    recording: bool,
+}
+
+fn sock_index(side: Side, channel: Channel) -> usize {
+    let base = if side == Side::A { 0 } else { 2 };
+    base + usize::from(channel == Channel::Rtcp)
 }
 
 impl RelayTask {
     async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
         let mut bufs = [[0u8; 1500]; 4];
+        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        let mut last_snapshot = Instant::now();
         loop {
+            let deadline = self.media.poll_timeout();
+            if deadline != armed {
+                armed = deadline;
+                sleep
+                    .as_mut()
+                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
+            }
             let [b0, b1, b2, b3] = &mut bufs;
             let (idx, res) = tokio::select! {
                 // Control first: an address announcement must not lose the race against the
                 // first packet waiting for it.
                 biased;
-                c = ctl.recv() => match c {
-                    Some(Control::Announce(side, addr)) => {
-                        let base = if side == Side::A { 0 } else { 2 };
-                        self.latches[base].announce(addr);
-                        self.latches[base + 1].announce(SocketAddr::new(addr.ip(), addr.port().wrapping_add(1)));
-                        continue;
+                c = ctl.recv() => {
+                    match c {
+                        Some(c) => self.control(c),
+                        None => break,
                     }
-                    None => return,
-                },
+                    self.after_input().await;
+                    continue;
+                }
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    self.media.handle_timeout(Instant::now());
+                    self.after_input().await;
+                    continue;
+                }
                 r = self.socks[0].recv_from(b0) => (0, r),
-                r = self.socks[1].recv_from(b1) => (1, r),
                 r = self.socks[2].recv_from(b2) => (2, r),
+                r = self.socks[1].recv_from(b1) => (1, r),
                 r = self.socks[3].recv_from(b3) => (3, r),
             };
             let Ok((len, src)) = res else { continue };
-            let buf = &bufs[idx];
-            if self.latches[idx].receive(src) == Verdict::Drop {
-                self.stats.dropped_foreign.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let out = idx ^ 2; // the same kind of socket on the other leg
-            match self.latches[out].destination() {
-                Some(dst) => {
-                    if self.socks[out].send_to(&buf[..len], dst).await.is_ok() {
-                        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            let side = if idx < 2 { Side::A } else { Side::B };
+            if idx % 2 == 0 {
+                match self.media.handle_rtp(now, side, src, &mut bufs[idx], len) {
+                    Ok(Forward::InPlace { side: out, to, len }) => {
+                        let s = &self.socks[sock_index(out, Channel::Rtp)];
+                        if s.send_to(&bufs[idx][..len], to).await.is_ok() {
+                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
+                    Ok(Forward::None) => {}
+                    Err(d) => self.count_drop(d),
                 }
-                None => {
-                    self.stats
-                        .dropped_no_destination
-                        .fetch_add(1, Ordering::Relaxed);
+            } else if let Err(d) = self.media.handle_rtcp(now, side, src, &bufs[idx][..len]) {
+                self.count_drop(d);
+            }
+            self.after_input().await;
+            if now.duration_since(last_snapshot) >= Duration::from_secs(1) {
+                last_snapshot = now;
+                self.snapshot();
+            }
+        }
+        self.media.close();
+        self.set_gauges(false, false);
+        self.snapshot();
+    }
+
+    fn count_drop(&self, d: Dropped) {
+        let c = match d {
+            Dropped::Foreign => &self.stats.dropped_foreign,
+            Dropped::NoDestination => &self.stats.dropped_no_destination,
+            Dropped::Malformed => &self.stats.dropped_malformed,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) {
+        let q = [
+            self.media.quality(Side::A),
+            self.media.quality(Side::B),
+        ];
+        *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = q;
+    }
+
+    fn control(&mut self, c: Control) {
+        let now = Instant::now();
+        match c {
+            Control::Announce(side, addr) => self.media.announce(side, addr),
+            Control::Codec(side, codec) => self.media.set_codec(side, codec),
+            Control::Play(side, source) => self.media.play(now, side, source),
+            Control::StopPlay(side) => self.media.stop_play(side),
+            Control::Record(sink) => self.media.record(now, sink),
+            Control::StopRecording => self.media.stop_recording(),
+        }
+        let transcoding = !self.media.is_passthrough();
+        let recording = self.media.is_recording();
+        self.set_gauges(transcoding, recording);
+    }
+
+    fn set_gauges(&mut self, transcoding: bool, recording: bool) {
+        for (was, now, gauge) in [
+            (&mut self.transcoding, transcoding, &self.stats.transcoding),
+            (&mut self.recording, recording, &self.stats.recording),
+        ] {
+            if *was != now {
+                *was = now;
+                if now {
+                    gauge.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    gauge.fetch_sub(1, Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Sends what the media queued and passes its events on.
+    async fn after_input(&mut self) {
+        while let Some(t) = self.media.poll_transmit() {
+            let s = &self.socks[sock_index(t.side, t.channel)];
+            if s.send_to(&t.data, t.to).await.is_ok() {
+                self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            }
+            self.media.recycle(t.data);
+        }
+        while let Some(e) = self.media.poll_event() {
+            let _ = self.events.send(e);
         }
     }
 }

@@ -73,6 +73,14 @@ impl Rewriter {
         self.out_ssrc
     }
 
+    /// Changes the RTP clock rate (a re-negotiated codec) keeping SSRC and sequence continuity:
+    /// the next packet is treated as a new source.
+    pub fn set_clock_rate(&mut self, clock_rate: u32) {
+        self.clock_rate = clock_rate.max(1);
+        self.source = None;
+        self.previous = None;
+    }
+
     /// Whether `seq` from the current source is a jump large enough to count as a restart.
     fn is_jump(&self, seq: u16) -> bool {
         let udelta = seq.wrapping_sub(self.in_max_seq);

@@ -1,0 +1,918 @@
+//! The media of one call, sans-IO: two legs joined by passthrough or transcoding, players
+//! injected into a leg, a recording tap, DTMF detection and per-leg RTCP.
+//!
+//! [`CallMedia`] takes datagrams that arrived on a leg's RTP or RTCP socket, the current
+//! [`Instant`], and timeouts; it returns what to send where. The tokio driver in
+//! [`crate::relay`] owns the sockets and the timer and does nothing else, so every path here is
+//! tested on simulated time.
+//!
+//! - **Passthrough** (both legs negotiated the same codec): a packet is rewritten in place (SSRC,
+//!   sequence, timestamp, payload type) and sent to the other leg. Nothing is decoded unless the
+//!   call is being recorded.
+//! - **Transcoding** (the legs negotiated different codecs): a packet is decoded to PCM at the
+//!   bridge rate (8 kHz: every supported codec can run there, libopus natively), lost packets are
+//!   concealed (G.711 PLC, Opus FEC/PLC), and the PCM is re-encoded in 20 ms frames for the other
+//!   leg as soon as a frame is complete.
+//! - **Players**: while a [`Source`] plays into a leg (ringback, hold music, a prompt), media
+//!   from the other leg is not forwarded to it; a 20 ms tick encodes the player's frames instead.
+//! - **Recording**: both legs' decoded audio is aligned on the 20 ms tick into a stereo
+//!   [`FrameSink`] (left = leg A, the caller; right = leg B, the callee), silence where a leg is
+//!   silent, on hold or late.
+//! - **RTCP** is terminated per leg: incoming SR/RR feed loss, jitter and round-trip time
+//!   ([`LegQuality`]); Ringside sends its own SR (or RR) to each leg every few seconds.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::codec::frame::{CodecKind, FrameDecoder, FrameEncoder};
+use crate::codec::opus::EncoderOptions;
+use crate::dtmf::DtmfReceiver;
+use crate::latch::{Latch, Verdict};
+use crate::player::Source;
+use crate::rtp::ntp::ntp_from_system_time;
+use crate::rtp::packet::{RtpHeader, RtpPacket};
+use crate::rtp::rtcp::{self, parse_compound, RtcpPacket, SenderInfo};
+use crate::rtp::stats::{rtt, ReceiverStats};
+use crate::rtp::Rewriter;
+use crate::Side;
+
+/// PCM rate of the bridge, the players and the recording.
+pub const BRIDGE_RATE: u32 = 8000;
+/// Samples in one 20 ms frame at [`BRIDGE_RATE`].
+const FRAME: usize = (BRIDGE_RATE / 50) as usize;
+/// The tick driving players and the recording.
+const TICK: Duration = Duration::from_millis(20);
+/// Interval between our RTCP reports on each leg (RFC 3550's 5 s minimum).
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Largest decoded frame we accept (120 ms at 48 kHz).
+const MAX_PCM: usize = 5760;
+/// Recording prebuffer per leg before it is read (absorbs network jitter).
+const REC_PREBUFFER: usize = 2 * FRAME;
+/// Most PCM kept per leg for the recording (older audio is dropped).
+const REC_MAX: usize = 10 * FRAME;
+/// Largest gap (in packets) concealed; larger jumps restart the decoder's stream.
+const MAX_CONCEAL: u16 = 5;
+/// Synthetic source ids fed through the rewriter for audio Ringside generates.
+const GEN_TRANSCODE: u32 = 0x5249_4E47;
+const GEN_PLAYER: u32 = 0x5249_4E48;
+
+/// The codec a leg negotiated (from the SDP answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegCodec {
+    /// The audio codec.
+    pub kind: CodecKind,
+    /// Its payload type on this leg.
+    pub payload_type: u8,
+    /// The telephone-event payload type on this leg, if negotiated.
+    pub telephone_event: Option<u8>,
+    /// The telephone-event clock rate (8000 with G.711, often 48000 with Opus).
+    pub telephone_event_rate: u32,
+}
+
+impl LegCodec {
+    /// A leg using `kind` with payload type `pt` and no telephone-event.
+    pub fn new(kind: CodecKind, payload_type: u8) -> Self {
+        LegCodec {
+            kind,
+            payload_type,
+            telephone_event: None,
+            telephone_event_rate: 8000,
+        }
+    }
+
+    /// The same with telephone-event on `pt` at `rate` Hz.
+    pub fn with_telephone_event(mut self, pt: u8, rate: u32) -> Self {
+        self.telephone_event = Some(pt);
+        self.telephone_event_rate = rate;
+        self
+    }
+}
+
+/// Receives the recording's aligned stereo frames.
+pub trait FrameSink: Send {
+    /// One frame: `left` from leg A, `right` from leg B, equal lengths at [`BRIDGE_RATE`].
+    fn write(&mut self, left: &[i16], right: &[i16]);
+    /// The recording ended; flush and close.
+    fn finish(self: Box<Self>);
+}
+
+/// Something that happened in the media a controller may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A DTMF digit arrived on `side` (RFC 4733), reported once per key press.
+    Dtmf {
+        /// The leg it came from.
+        side: Side,
+        /// The digit.
+        digit: char,
+        /// How long the key was held.
+        duration_ms: u32,
+    },
+    /// The player on `side` reached its end (a prompt finished).
+    PlaybackFinished {
+        /// The leg it played into.
+        side: Side,
+    },
+}
+
+/// Quality of one leg as measured by Ringside and as reported by the peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LegQuality {
+    /// RTP packets received from the peer.
+    pub packets_received: u64,
+    /// Packets the peer sent that never arrived (RFC 3550 cumulative loss).
+    pub packets_lost: i64,
+    /// Interarrival jitter of the peer's stream, milliseconds.
+    pub jitter_ms: f64,
+    /// RTP packets sent to the peer.
+    pub packets_sent: u64,
+    /// Round-trip time from the peer's last report about our stream, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Loss fraction (0..1) the peer last reported for our stream.
+    pub remote_fraction_lost: Option<f64>,
+    /// Jitter the peer last reported for our stream, milliseconds.
+    pub remote_jitter_ms: Option<f64>,
+    /// Datagrams dropped because they came from a stranger.
+    pub dropped_foreign: u64,
+}
+
+impl LegQuality {
+    /// Loss as a fraction of the packets expected from the peer.
+    pub fn loss_fraction(&self) -> f64 {
+        let expected = self.packets_received as i64 + self.packets_lost;
+        if expected <= 0 {
+            0.0
+        } else {
+            (self.packets_lost.max(0) as f64) / expected as f64
+        }
+    }
+}
+
+/// Kind of socket a datagram belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// RTP.
+    Rtp,
+    /// RTCP (the RTP port + 1).
+    Rtcp,
+}
+
+/// What to do with a datagram handed to [`CallMedia::handle_rtp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forward {
+    /// Nothing to forward (consumed, dropped, or queued as transmits).
+    None,
+    /// The buffer was rewritten in place: send its first `len` bytes to `to` from `side`'s
+    /// RTP socket.
+    InPlace {
+        /// Leg whose socket sends it.
+        side: Side,
+        /// Destination.
+        to: SocketAddr,
+        /// Length of the rewritten datagram.
+        len: usize,
+    },
+}
+
+/// A datagram Ringside generated, drained with [`CallMedia::poll_transmit`].
+#[derive(Debug)]
+pub struct Transmit {
+    /// The leg whose socket sends it.
+    pub side: Side,
+    /// RTP or RTCP socket.
+    pub channel: Channel,
+    /// Destination.
+    pub to: SocketAddr,
+    /// The datagram (return it with [`CallMedia::recycle`] to avoid allocation).
+    pub data: Vec<u8>,
+}
+
+/// Why a datagram was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// From an address other than the latched peer.
+    Foreign,
+    /// Not a valid RTP/RTCP packet.
+    Malformed,
+    /// The other leg has no address yet.
+    NoDestination,
+}
+
+#[derive(Default)]
+struct Leg {
+    rtp_latch: Latch,
+    rtcp_latch: Latch,
+    codec: Option<LegCodec>,
+    /// Receive statistics for the peer's current SSRC.
+    rx: Option<ReceiverStats>,
+    /// Maps everything sent to this leg onto one outgoing stream.
+    rewriter: Option<Rewriter>,
+    decoder: Option<FrameDecoder>,
+    encoder: Option<FrameEncoder>,
+    dtmf: Option<DtmfReceiver>,
+    player: Option<Box<dyn Source>>,
+    /// PCM waiting to be encoded towards this leg (transcoding).
+    tx_pcm: Vec<i16>,
+    /// Synthetic stream state for generated packets: (seq, ts) per generator.
+    gen_transcode: (u16, u32),
+    gen_player: (u16, u32),
+    /// Last sequence decoded from this leg (for concealment).
+    last_decoded_seq: Option<u16>,
+    last_frame_len: usize,
+    /// Decoded audio from this leg waiting for the recording tick.
+    rec: VecDeque<i16>,
+    rec_primed: bool,
+    /// RTP packets accepted from the peer (probation included).
+    rtp_in: u64,
+    // Sender side (towards this leg).
+    sent_packets: u64,
+    sent_octets: u64,
+    last_sent_ts: u32,
+    // Reports from the peer about our stream.
+    rtt: Option<Duration>,
+    remote_fraction_lost: Option<f64>,
+    remote_jitter_ms: Option<f64>,
+    dropped_foreign: u64,
+    next_rtcp: Option<Instant>,
+}
+
+impl std::fmt::Debug for Leg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leg")
+            .field("codec", &self.codec)
+            .field("playing", &self.player.is_some())
+            .field("sent_packets", &self.sent_packets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leg {
+    fn out_ssrc(&self) -> u32 {
+        self.rewriter.as_ref().map_or(0, Rewriter::out_ssrc)
+    }
+}
+
+/// The media of one call; see the [module docs](self).
+pub struct CallMedia {
+    legs: [Leg; 2],
+    /// Wallclock anchor for NTP timestamps in RTCP.
+    anchor: (Instant, SystemTime),
+    recorder: Option<Box<dyn FrameSink>>,
+    next_tick: Option<Instant>,
+    events: VecDeque<MediaEvent>,
+    transmits: VecDeque<Transmit>,
+    pool: Vec<Vec<u8>>,
+    pcm: Vec<i16>,
+    frame: Vec<i16>,
+    encoded: Vec<u8>,
+    cname: Vec<u8>,
+    encoder_options: EncoderOptions,
+}
+
+impl std::fmt::Debug for CallMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallMedia")
+            .field("legs", &self.legs)
+            .field("recording", &self.recorder.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+impl CallMedia {
+    /// A call created at `now` (wallclock `wall`), using `seed` for SSRCs and initial
+    /// sequence numbers and timestamps (pass a random value).
+    pub fn new(now: Instant, wall: SystemTime, seed: u64) -> Self {
+        let mut s = seed | 1;
+        let mut next = move || {
+            // xorshift64*: enough to pick unpredictable-looking initial values.
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let mut legs: [Leg; 2] = Default::default();
+        for leg in &mut legs {
+            let r = next();
+            leg.rewriter = Some(Rewriter::new(
+                (r >> 32) as u32,
+                8000,
+                (r >> 16) as u16,
+                next() as u32,
+            ));
+        }
+        CallMedia {
+            legs,
+            anchor: (now, wall),
+            recorder: None,
+            next_tick: None,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            pool: Vec::new(),
+            pcm: vec![0; MAX_PCM],
+            frame: vec![0; FRAME],
+            encoded: vec![0; 1500],
+            cname: format!("ringside-{:08x}", next() as u32).into_bytes(),
+            encoder_options: EncoderOptions::default(),
+        }
+    }
+
+    /// Options for the encoders this call creates (Opus complexity, FEC).
+    pub fn set_encoder_options(&mut self, options: EncoderOptions) {
+        self.encoder_options = options;
+    }
+
+    /// The peer on `side` announced (in SDP) it receives RTP at `rtp` (RTCP at `rtp + 1`).
+    pub fn announce(&mut self, side: Side, rtp: SocketAddr) {
+        let leg = &mut self.legs[idx(side)];
+        leg.rtp_latch.announce(rtp);
+        leg.rtcp_latch.announce(SocketAddr::new(
+            rtp.ip(),
+            rtp.port().wrapping_add(1),
+        ));
+    }
+
+    /// Sets the codec `side` negotiated. Codec state is rebuilt when it changes.
+    pub fn set_codec(&mut self, side: Side, codec: LegCodec) {
+        let leg = &mut self.legs[idx(side)];
+        if leg.codec == Some(codec) {
+            return;
+        }
+        let clock = codec.kind.rtp_clock_rate();
+        if leg.codec.map(|c| c.kind.rtp_clock_rate()) != Some(clock) {
+            // Keep SSRC, sequence and timestamp position; only the clock changes.
+            if let Some(rw) = &mut leg.rewriter {
+                rw.set_clock_rate(clock);
+            }
+        }
+        leg.codec = Some(codec);
+        leg.decoder = None;
+        leg.encoder = None;
+        leg.rx = None;
+        leg.last_decoded_seq = None;
+        leg.tx_pcm.clear();
+        leg.dtmf = codec
+            .telephone_event
+            .map(|_| DtmfReceiver::new(codec.telephone_event_rate));
+    }
+
+    /// The codec negotiated on `side`.
+    pub fn codec(&self, side: Side) -> Option<LegCodec> {
+        self.legs[idx(side)].codec
+    }
+
+    /// Whether both legs use the same codec, so media passes through undecoded.
+    pub fn is_passthrough(&self) -> bool {
+        match (self.legs[0].codec, self.legs[1].codec) {
+            (Some(a), Some(b)) => a.kind == b.kind,
+            // Until both are known, relay what arrives unchanged.
+            _ => true,
+        }
+    }
+
+    /// Starts playing `source` into `side` (PCM at [`BRIDGE_RATE`]); media from the other leg
+    /// is not forwarded to `side` until the player ends or is stopped.
+    pub fn play(&mut self, now: Instant, side: Side, source: Box<dyn Source>) {
+        self.legs[idx(side)].player = Some(source);
+        self.ensure_tick(now);
+    }
+
+    /// Stops the player on `side`; forwarding from the other leg resumes.
+    pub fn stop_play(&mut self, side: Side) {
+        self.legs[idx(side)].player = None;
+    }
+
+    /// Whether a player is active on `side`.
+    pub fn is_playing(&self, side: Side) -> bool {
+        self.legs[idx(side)].player.is_some()
+    }
+
+    /// Starts recording into `sink` (replacing and finishing any previous one).
+    pub fn record(&mut self, now: Instant, sink: Box<dyn FrameSink>) {
+        if let Some(old) = self.recorder.replace(sink) {
+            old.finish();
+        }
+        for leg in &mut self.legs {
+            leg.rec.clear();
+            leg.rec_primed = false;
+        }
+        self.ensure_tick(now);
+    }
+
+    /// Stops recording and finishes the sink.
+    pub fn stop_recording(&mut self) {
+        if let Some(old) = self.recorder.take() {
+            old.finish();
+        }
+    }
+
+    /// Whether a recording is running.
+    pub fn is_recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    fn ensure_tick(&mut self, now: Instant) {
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now + TICK);
+        }
+    }
+
+    /// Quality figures of `side` so far.
+    pub fn quality(&self, side: Side) -> LegQuality {
+        let leg = &self.legs[idx(side)];
+        let (received, lost, jitter_ms) = match &leg.rx {
+            Some(rx) => {
+                let clock = leg.codec.map_or(8000, |c| c.kind.rtp_clock_rate());
+                (
+                    leg.rtp_in,
+                    rx.cumulative_lost(),
+                    f64::from(rx.jitter()) * 1000.0 / f64::from(clock),
+                )
+            }
+            None => (0, 0, 0.0),
+        };
+        LegQuality {
+            packets_received: received,
+            packets_lost: lost,
+            jitter_ms,
+            packets_sent: leg.sent_packets,
+            rtt_ms: leg.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            remote_fraction_lost: leg.remote_fraction_lost,
+            remote_jitter_ms: leg.remote_jitter_ms,
+            dropped_foreign: leg.dropped_foreign,
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Gives a transmitted datagram's buffer back for reuse.
+    pub fn recycle(&mut self, mut data: Vec<u8>) {
+        if self.pool.len() < 16 {
+            data.clear();
+            self.pool.push(data);
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_tick;
+        for leg in &self.legs {
+            for cand in [leg.next_rtcp, leg.dtmf.as_ref().and_then(|d| d.poll_timeout())] {
+                t = match (t, cand) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        t
+    }
+
+    fn ntp(&self, now: Instant) -> u64 {
+        let wall = self.anchor.1 + now.saturating_duration_since(self.anchor.0);
+        ntp_from_system_time(wall)
+    }
+
+    /// Handles an RTP datagram that arrived on `side`'s RTP socket from `src`. `buf[..len]` is
+    /// the datagram; `buf` must have room for an MTU (the packet is rewritten in place).
+    pub fn handle_rtp(
+        &mut self,
+        now: Instant,
+        side: Side,
+        src: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<Forward, Dropped> {
+        let i = idx(side);
+        let o = 1 - i;
+        if self.legs[i].rtp_latch.receive(src) == Verdict::Drop {
+            self.legs[i].dropped_foreign += 1;
+            return Err(Dropped::Foreign);
+        }
+        let (pt, seq, ts, ssrc, marker, header_len, payload_end) = {
+            let p = RtpPacket::parse(&buf[..len]).map_err(|_| Dropped::Malformed)?;
+            let payload = p.payload();
+            let start = p.header_len();
+            (
+                p.payload_type(),
+                p.sequence(),
+                p.timestamp(),
+                p.ssrc(),
+                p.marker(),
+                start,
+                start + payload.len(),
+            )
+        };
+        let leg = &mut self.legs[i];
+        let clock = leg.codec.map_or(8000, |c| c.kind.rtp_clock_rate());
+        if leg.rx.as_ref().map(ReceiverStats::ssrc) != Some(ssrc) {
+            leg.rx = Some(ReceiverStats::new(ssrc, clock));
+            leg.last_decoded_seq = None;
+        }
+        if let Some(rx) = &mut leg.rx {
+            rx.receive(seq, ts, now);
+        }
+        leg.rtp_in += 1;
+        if leg.next_rtcp.is_none() {
+            leg.next_rtcp = Some(now + RTCP_INTERVAL);
+        }
+
+        // Telephone events: detected here; forwarded only in passthrough.
+        if let Some(codec) = leg.codec {
+            if Some(pt) == codec.telephone_event {
+                if let Some(d) = &mut leg.dtmf {
+                    let _ = d.handle_packet(now, ts, marker, &buf[header_len..payload_end]);
+                    while let Some(e) = d.poll_event() {
+                        self.events.push_back(MediaEvent::Dtmf {
+                            side,
+                            digit: e.digit,
+                            duration_ms: e.duration_ms,
+                        });
+                    }
+                }
+                let out_pt = self.legs[o].codec.and_then(|c| c.telephone_event);
+                if !self.is_passthrough() || self.legs[o].player.is_some() || out_pt.is_none() {
+                    return Ok(Forward::None);
+                }
+                return self.forward_in_place(now, o, buf, len, out_pt.unwrap_or(pt), payload_end);
+            }
+            if pt != codec.payload_type {
+                // Comfort noise or a codec we did not negotiate: not forwarded.
+                return Ok(Forward::None);
+            }
+        }
+
+        let needs_pcm = self.recorder.is_some() || !self.is_passthrough();
+        if needs_pcm {
+            self.decode_into_pcm(i, seq, header_len, payload_end, buf);
+        }
+        if self.legs[o].player.is_some() {
+            return Ok(Forward::None);
+        }
+        if self.is_passthrough() {
+            let out_pt = self.legs[o].codec.map_or(pt, |c| c.payload_type);
+            return self.forward_in_place(now, o, buf, len, out_pt, payload_end);
+        }
+        self.encode_towards(now, o);
+        Ok(Forward::None)
+    }
+
+    fn forward_in_place(
+        &mut self,
+        now: Instant,
+        o: usize,
+        buf: &mut [u8],
+        len: usize,
+        out_pt: u8,
+        payload_end: usize,
+    ) -> Result<Forward, Dropped> {
+        let leg = &mut self.legs[o];
+        let Some(to) = leg.rtp_latch.destination() else {
+            return Err(Dropped::NoDestination);
+        };
+        let rw = leg.rewriter.as_mut().expect("rewriter");
+        let r = rw
+            .rewrite_packet(&mut buf[..len], now)
+            .map_err(|_| Dropped::Malformed)?;
+        buf[1] = (buf[1] & 0x80) | (out_pt & 0x7f);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += (payload_end.saturating_sub(12)) as u64;
+        leg.last_sent_ts = r.ts;
+        let side = if o == 0 { Side::A } else { Side::B };
+        Ok(Forward::InPlace { side, to, len })
+    }
+
+    /// Decodes (and conceals up to) the packet into `self.pcm`; appends to the recording
+    /// buffer and, when transcoding, to the other leg's encode buffer.
+    fn decode_into_pcm(
+        &mut self,
+        i: usize,
+        seq: u16,
+        header_len: usize,
+        payload_end: usize,
+        buf: &[u8],
+    ) {
+        let transcoding = !self.is_passthrough();
+        let recording = self.recorder.is_some();
+        let o = 1 - i;
+        let leg = &mut self.legs[i];
+        let Some(codec) = leg.codec else { return };
+        if leg.decoder.is_none() {
+            match FrameDecoder::new(codec.kind, BRIDGE_RATE) {
+                Ok(d) => leg.decoder = Some(d),
+                Err(_) => return,
+            }
+        }
+        let payload = &buf[header_len..payload_end];
+        let gap = match leg.last_decoded_seq {
+            Some(last) => {
+                let d = seq.wrapping_sub(last);
+                if d == 0 || d >= 0x8000 {
+                    return; // duplicate or late: already concealed
+                }
+                d - 1
+            }
+            None => 0,
+        };
+        leg.last_decoded_seq = Some(seq);
+        let dec = leg.decoder.as_mut().expect("decoder");
+        let mut produced = 0usize;
+        if gap > 0 && gap <= MAX_CONCEAL && leg.last_frame_len > 0 {
+            for k in 0..gap {
+                let next = if k + 1 == gap { Some(payload) } else { None };
+                let end = (produced + leg.last_frame_len).min(MAX_PCM);
+                match dec.conceal(end - produced, next, &mut self.pcm[produced..end]) {
+                    Ok(n) => produced += n,
+                    Err(_) => break,
+                }
+            }
+        }
+        match dec.decode(payload, &mut self.pcm[produced..]) {
+            Ok(n) => {
+                leg.last_frame_len = n;
+                produced += n;
+            }
+            Err(_) => return,
+        }
+        let pcm = &self.pcm[..produced];
+        if recording {
+            leg.rec.extend(pcm.iter().copied());
+            if leg.rec.len() > REC_MAX {
+                let excess = leg.rec.len() - REC_MAX;
+                leg.rec.drain(..excess);
+            }
+        }
+        if transcoding && self.legs[o].player.is_none() {
+            let out = &mut self.legs[o].tx_pcm;
+            out.extend_from_slice(pcm);
+            if out.len() > REC_MAX {
+                let excess = out.len() - REC_MAX;
+                out.drain(..excess);
+            }
+        }
+    }
+
+    /// Encodes whole frames waiting in leg `o`'s buffer and queues them.
+    fn encode_towards(&mut self, now: Instant, o: usize) {
+        while self.legs[o].tx_pcm.len() >= FRAME {
+            let mut frame = std::mem::take(&mut self.frame);
+            frame.copy_from_slice(&self.legs[o].tx_pcm[..FRAME]);
+            self.legs[o].tx_pcm.drain(..FRAME);
+            self.send_generated(now, o, &frame, GEN_TRANSCODE);
+            self.frame = frame;
+        }
+    }
+
+    /// Encodes one PCM frame for leg `o` and queues the RTP packet.
+    fn send_generated(&mut self, now: Instant, o: usize, pcm: &[i16], generator: u32) {
+        let leg = &mut self.legs[o];
+        let Some(codec) = leg.codec else { return };
+        let Some(to) = leg.rtp_latch.destination() else {
+            return;
+        };
+        if leg.encoder.is_none() {
+            match FrameEncoder::new(codec.kind, BRIDGE_RATE, self.encoder_options) {
+                Ok(e) => leg.encoder = Some(e),
+                Err(_) => return,
+            }
+        }
+        let enc = leg.encoder.as_mut().expect("encoder");
+        let Ok(n) = enc.encode(pcm, &mut self.encoded) else {
+            return;
+        };
+        let inc = enc.rtp_timestamp_increment();
+        let gen = if generator == GEN_PLAYER {
+            &mut leg.gen_player
+        } else {
+            &mut leg.gen_transcode
+        };
+        let (gseq, gts) = *gen;
+        *gen = (gseq.wrapping_add(1), gts.wrapping_add(inc));
+        let r = leg
+            .rewriter
+            .as_mut()
+            .expect("rewriter")
+            .rewrite(generator, gseq, gts, now);
+        let header = RtpHeader {
+            marker: r.resynced,
+            payload_type: codec.payload_type,
+            sequence: r.seq,
+            timestamp: r.ts,
+            ssrc: r.ssrc,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.resize(12 + n, 0);
+        let Ok(len) = header.write(&self.encoded[..n], &mut data) else {
+            return;
+        };
+        data.truncate(len);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += n as u64;
+        leg.last_sent_ts = r.ts;
+        let side = if o == 0 { Side::A } else { Side::B };
+        self.transmits.push_back(Transmit {
+            side,
+            channel: Channel::Rtp,
+            to,
+            data,
+        });
+    }
+
+    /// Handles an RTCP datagram from `side`'s peer. RTCP is terminated here (not forwarded).
+    pub fn handle_rtcp(
+        &mut self,
+        now: Instant,
+        side: Side,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), Dropped> {
+        let now_ntp = self.ntp(now);
+        let leg = &mut self.legs[idx(side)];
+        if leg.rtcp_latch.receive(src) == Verdict::Drop {
+            leg.dropped_foreign += 1;
+            return Err(Dropped::Foreign);
+        }
+        let our_ssrc = leg.out_ssrc();
+        let clock = f64::from(leg.codec.map_or(8000, |c| c.kind.rtp_clock_rate()));
+        let mut any = false;
+        for pkt in parse_compound(data) {
+            let Ok(pkt) = pkt else {
+                return Err(Dropped::Malformed);
+            };
+            any = true;
+            if let RtcpPacket::SenderReport { ssrc, info, .. } = pkt {
+                if let Some(rx) = leg.rx.as_mut().filter(|rx| rx.ssrc() == ssrc) {
+                    rx.on_sender_report(info.ntp, now);
+                }
+            }
+            for block in pkt.report_blocks() {
+                if block.ssrc != our_ssrc {
+                    continue;
+                }
+                if let Some(d) = rtt(&block, now_ntp) {
+                    leg.rtt = Some(d);
+                }
+                leg.remote_fraction_lost = Some(f64::from(block.fraction_lost) / 256.0);
+                leg.remote_jitter_ms = Some(f64::from(block.jitter) * 1000.0 / clock);
+            }
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(Dropped::Malformed)
+        }
+    }
+
+    /// Runs timers due at `now`: player and recording ticks, RTCP reports, DTMF end timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for i in 0..2 {
+            if let Some(d) = &mut self.legs[i].dtmf {
+                d.handle_timeout(now);
+                while let Some(e) = d.poll_event() {
+                    self.events.push_back(MediaEvent::Dtmf {
+                        side: if i == 0 { Side::A } else { Side::B },
+                        digit: e.digit,
+                        duration_ms: e.duration_ms,
+                    });
+                }
+            }
+            if self.legs[i].next_rtcp.is_some_and(|t| now >= t) {
+                self.legs[i].next_rtcp = Some(now + RTCP_INTERVAL);
+                self.send_report(now, i);
+            }
+        }
+        // Catch up ticks one at a time (bounded) so a stalled driver does not spin.
+        let mut guard = 0;
+        while let Some(t) = self.next_tick.filter(|t| now >= *t) {
+            self.tick(t);
+            guard += 1;
+            if guard >= 10 {
+                self.next_tick = self.next_tick.map(|_| now + TICK);
+                break;
+            }
+        }
+    }
+
+    fn tick(&mut self, at: Instant) {
+        for i in 0..2 {
+            let Some(mut player) = self.legs[i].player.take() else {
+                continue;
+            };
+            let mut frame = std::mem::take(&mut self.frame);
+            let n = player.fill(&mut frame);
+            frame[n..].fill(0);
+            if n > 0 {
+                self.send_generated(at, i, &frame, GEN_PLAYER);
+            }
+            self.frame = frame;
+            if player.is_finished() || n < FRAME {
+                self.events.push_back(MediaEvent::PlaybackFinished {
+                    side: if i == 0 { Side::A } else { Side::B },
+                });
+            } else {
+                self.legs[i].player = Some(player);
+            }
+        }
+        if let Some(rec) = &mut self.recorder {
+            let mut lr = [[0i16; FRAME]; 2];
+            for (leg, out) in self.legs.iter_mut().zip(lr.iter_mut()) {
+                if !leg.rec_primed && leg.rec.len() >= REC_PREBUFFER {
+                    leg.rec_primed = true;
+                }
+                if leg.rec_primed {
+                    let n = leg.rec.len().min(FRAME);
+                    for (o, s) in out.iter_mut().zip(leg.rec.drain(..n)) {
+                        *o = s;
+                    }
+                    if n < FRAME {
+                        // Underrun: this leg went silent or late; prebuffer again.
+                        leg.rec_primed = false;
+                    }
+                }
+            }
+            rec.write(&lr[0], &lr[1]);
+        }
+        let active = self.recorder.is_some() || self.legs.iter().any(|l| l.player.is_some());
+        self.next_tick = active.then_some(at + TICK);
+    }
+
+    fn send_report(&mut self, now: Instant, i: usize) {
+        let ntp = self.ntp(now);
+        let Some(to) = self.legs[i].rtcp_latch.destination() else {
+            return;
+        };
+        let leg = &mut self.legs[i];
+        let ssrc = leg.out_ssrc();
+        let block = leg.rx.as_mut().map(|rx| rx.report_block(now));
+        let blocks: &[rtcp::ReportBlock] = match &block {
+            Some(b) => std::slice::from_ref(b),
+            None => &[],
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.resize(256, 0);
+        let first = if leg.sent_packets > 0 {
+            let info = SenderInfo {
+                ntp,
+                rtp_timestamp: leg.last_sent_ts,
+                packet_count: leg.sent_packets as u32,
+                octet_count: leg.sent_octets as u32,
+            };
+            rtcp::write_sr(ssrc, &info, blocks, &mut data)
+        } else {
+            rtcp::write_rr(ssrc, blocks, &mut data)
+        };
+        let Ok(n) = first else { return };
+        let Ok(m) = rtcp::write_sdes_cname(ssrc, &self.cname, &mut data[n..]) else {
+            return;
+        };
+        data.truncate(n + m);
+        self.transmits.push_back(Transmit {
+            side: if i == 0 { Side::A } else { Side::B },
+            channel: Channel::Rtcp,
+            to,
+            data,
+        });
+    }
+
+    /// Ends the call's media: finishes the recording.
+    pub fn close(&mut self) {
+        self.stop_recording();
+    }
+}
+
+impl Drop for CallMedia {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Used by tests and the driver: which leg is the other one.
+pub fn other_side(side: Side) -> Side {
+    other(side)
+}
