@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use ringside_storage::{CallLeg, CallRecord};
+use ringside_storage::{CallLeg, CallRecord, LegStats};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{CallsRead, Scoped};
@@ -50,6 +50,37 @@ pub struct LegView {
     answered_at: Option<i64>,
     ended_at: Option<i64>,
     final_status: Option<i64>,
+    quality: Option<QualityView>,
+}
+
+/// Media quality of a leg as measured by Ringside.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QualityView {
+    packets_received: i64,
+    packets_lost: i64,
+    loss_percent: f64,
+    jitter_ms: f64,
+    rtt_ms: Option<f64>,
+    packets_sent: i64,
+}
+
+impl From<LegStats> for QualityView {
+    fn from(q: LegStats) -> Self {
+        let expected = q.rx_packets + q.rx_lost.max(0);
+        QualityView {
+            packets_received: q.rx_packets,
+            packets_lost: q.rx_lost,
+            loss_percent: if expected > 0 {
+                (q.rx_lost.max(0) as f64 * 10000.0 / expected as f64).round() / 100.0
+            } else {
+                0.0
+            },
+            jitter_ms: q.jitter_us as f64 / 1000.0,
+            rtt_ms: q.rtt_us.map(|r| r as f64 / 1000.0),
+            packets_sent: q.tx_packets,
+        }
+    }
 }
 
 impl From<CallLeg> for LegView {
@@ -63,6 +94,7 @@ impl From<CallLeg> for LegView {
             answered_at: l.answered_at,
             ended_at: l.ended_at,
             final_status: l.final_status,
+            quality: l.quality.map(Into::into),
         }
     }
 }

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::bridge::{CallMedia, Channel, Dropped, FrameSink, Forward, LegCodec, LegQuality, MediaEvent};
+use crate::bridge::{
+    CallMedia, Channel, Dropped, Forward, FrameSink, LegCodec, LegQuality, MediaEvent,
+};
+use crate::codec::opus::EncoderOptions;
 use crate::player::Source;
 use crate::ports::PortAllocator;
 use crate::MediaError;
@@ -56,6 +59,7 @@ pub struct MediaEngine {
     bind_ip: IpAddr,
     ports: Arc<PortAllocator>,
     stats: Arc<RelayStats>,
+    encoder_options: EncoderOptions,
 }
 
 enum Control {
@@ -97,7 +101,14 @@ impl MediaEngine {
             bind_ip,
             ports: Arc::new(PortAllocator::new(ports)),
             stats: Arc::new(RelayStats::default()),
+            encoder_options: EncoderOptions::default(),
         }
+    }
+
+    /// Options for the encoders of transcoded calls and players (Opus complexity, FEC).
+    pub fn with_encoder_options(mut self, options: EncoderOptions) -> Self {
+        self.encoder_options = options;
+        self
     }
 
     /// Counters over all relays.
@@ -128,9 +139,11 @@ impl MediaEngine {
             .map_or(0, |d| d.as_nanos() as u64)
             ^ (u64::from(a_port) << 32)
             ^ u64::from(b_port);
+        let mut media = CallMedia::new(Instant::now(), SystemTime::now(), seed);
+        media.set_encoder_options(self.encoder_options);
         let task = RelayTask {
             socks: [a_rtp, a_rtcp, b_rtp, b_rtcp],
-            media: CallMedia::new(Instant::now(), SystemTime::now(), seed),
+            media,
             stats: self.stats.clone(),
             events: ev_tx,
             quality: quality.clone(),
@@ -321,10 +334,7 @@ impl RelayTask {
     }
 
     fn snapshot(&self) {
-        let q = [
-            self.media.quality(Side::A),
-            self.media.quality(Side::B),
-        ];
+        let q = [self.media.quality(Side::A), self.media.quality(Side::B)];
         *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = q;
     }
 
@@ -388,6 +398,14 @@ mod tests {
         (b[..n].to_vec(), a)
     }
 
+    /// A PCMU RTP packet whose payload is `tag`.
+    fn rtp(seq: u16, tag: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 160, 0, 0, 0, 1];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(tag);
+        p
+    }
+
     #[tokio::test]
     async fn relays_both_ways_and_latches() {
         let engine = MediaEngine::new("127.0.0.1".parse().unwrap(), 41000..=41099);
@@ -400,22 +418,34 @@ mod tests {
         let a_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::A)).into();
         let b_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::B)).into();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        caller.send_to(b"from-caller", a_addr).await.unwrap();
+        caller
+            .send_to(&rtp(1, b"from-caller"), a_addr)
+            .await
+            .unwrap();
         let (p, from) = recv(&callee).await;
-        assert_eq!(p, b"from-caller");
+        assert_eq!(&p[12..], b"from-caller");
         assert_eq!(from, b_addr, "media leaves from Ringside's B port");
-        callee.send_to(b"from-callee", b_addr).await.unwrap();
+        callee
+            .send_to(&rtp(7, b"from-callee"), b_addr)
+            .await
+            .unwrap();
         let (p, from) = recv(&caller).await;
-        assert_eq!(p, b"from-callee");
+        assert_eq!(&p[12..], b"from-callee");
         assert_eq!(from, a_addr);
         // A stranger hitting leg A's port is dropped and counted.
         let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        stranger.send_to(b"spoof", a_addr).await.unwrap();
-        caller.send_to(b"again", a_addr).await.unwrap();
+        stranger.send_to(&rtp(2, b"spoof"), a_addr).await.unwrap();
+        caller.send_to(&rtp(2, b"again"), a_addr).await.unwrap();
         let (p, _) = recv(&callee).await;
-        assert_eq!(p, b"again");
+        assert_eq!(&p[12..], b"again");
         assert_eq!(engine.stats().dropped_foreign.load(Ordering::Relaxed), 1);
         assert_eq!(engine.stats().forwarded.load(Ordering::Relaxed), 3);
+        // Garbage is not RTP: dropped and counted as malformed.
+        caller.send_to(b"junk", a_addr).await.unwrap();
+        caller.send_to(&rtp(3, b"after"), a_addr).await.unwrap();
+        let (p, _) = recv(&callee).await;
+        assert_eq!(&p[12..], b"after");
+        assert_eq!(engine.stats().dropped_malformed.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

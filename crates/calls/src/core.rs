@@ -54,6 +54,8 @@ pub struct CoreConfig {
     pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
     /// How long callees ring before the caller gets 480.
     pub ring_timeout: Duration,
+    /// Record every answered call.
+    pub record_calls: bool,
     /// Registrar settings.
     pub registrar: RegistrarConfig,
     /// Transaction timers.

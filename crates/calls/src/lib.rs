@@ -11,10 +11,12 @@
 //! Ringside relay.
 
 pub mod b2bua;
+pub mod codecs;
 pub mod core;
 pub mod directory;
 pub mod driver;
 pub mod media;
 pub mod metrics;
+pub mod recording;
 
 pub use ringside_media::Side;

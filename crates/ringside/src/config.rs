@@ -13,6 +13,10 @@
 //! | digest algorithms, in challenge order | `sip_digest_algorithms` | `RINGSIDE_SIP_DIGEST_ALGORITHMS` | `SHA-256,MD5` |
 //! | ring timeout (s) | `ring_timeout_secs` | `RINGSIDE_RING_TIMEOUT_SECS` | `60` |
 //! | shutdown grace for calls (s) | `shutdown_grace_secs` | `RINGSIDE_SHUTDOWN_GRACE_SECS` | `30` |
+//! | record every answered call | `record_calls` | `RINGSIDE_RECORD_CALLS` (`true`/`false`) | `false` |
+//! | delete recordings older than (days; 0 keeps all) | `recording_retention_days` | `RINGSIDE_RECORDING_RETENTION_DAYS` | `0` |
+//! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
+//! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,6 +41,10 @@ pub struct RawConfig {
     sip_digest_algorithms: Option<String>,
     ring_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    record_calls: Option<bool>,
+    recording_retention_days: Option<u64>,
+    assets_dir: Option<PathBuf>,
+    opus_complexity: Option<u64>,
     log: Option<String>,
 }
 
@@ -63,6 +71,14 @@ pub struct Settings {
     pub ring_timeout: Duration,
     /// How long active calls may go on after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Record every answered call.
+    pub record_calls: bool,
+    /// Recordings are deleted this many days after they end (0: never).
+    pub recording_retention_days: u32,
+    /// WAV files overriding the default prompts and hold music.
+    pub assets_dir: Option<PathBuf>,
+    /// Opus encoder complexity (0-10).
+    pub opus_complexity: u8,
     /// tracing filter.
     pub log: String,
 }
@@ -100,14 +116,29 @@ impl RawConfig {
             "RINGSIDE_SIP_DIGEST_ALGORITHMS",
         );
         set(&mut raw.log, "RINGSIDE_LOG");
+        if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
+            raw.assets_dir = Some(v.into());
+        }
+        if let Some(v) = env("RINGSIDE_RECORD_CALLS").filter(|v| !v.is_empty()) {
+            raw.record_calls = Some(match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => bail!("RINGSIDE_RECORD_CALLS must be true or false"),
+            });
+        }
         for (slot, key) in [
             (&mut raw.ring_timeout_secs, "RINGSIDE_RING_TIMEOUT_SECS"),
             (&mut raw.shutdown_grace_secs, "RINGSIDE_SHUTDOWN_GRACE_SECS"),
+            (
+                &mut raw.recording_retention_days,
+                "RINGSIDE_RECORDING_RETENTION_DAYS",
+            ),
+            (&mut raw.opus_complexity, "RINGSIDE_OPUS_COMPLEXITY"),
         ] {
             if let Some(v) = env(key).filter(|v| !v.is_empty()) {
                 *slot = Some(
                     v.parse()
-                        .with_context(|| format!("{key} must be a number of seconds"))?,
+                        .with_context(|| format!("{key} must be a whole number"))?,
                 );
             }
         }
@@ -154,7 +185,17 @@ impl RawConfig {
                 .as_deref()
                 .unwrap_or("SHA-256,MD5"),
         )?;
+        let opus_complexity = self.opus_complexity.unwrap_or(5);
+        if opus_complexity > 10 {
+            bail!("opus_complexity must be 0-10");
+        }
+        let recording_retention_days = u32::try_from(self.recording_retention_days.unwrap_or(0))
+            .context("recording_retention_days is too large")?;
         Ok(Settings {
+            record_calls: self.record_calls.unwrap_or(false),
+            recording_retention_days,
+            assets_dir: self.assets_dir,
+            opus_complexity: opus_complexity as u8,
             data_dir,
             http_addr,
             sip_addr,

@@ -2,14 +2,18 @@
 //! HTTP router; and shuts down gracefully on SIGTERM/SIGINT.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ringside_api::{AppState, MetricsSource, SipDirectory};
 use ringside_calls::core::{CoreConfig, SipCore};
 use ringside_calls::directory::{Directory, DirectoryHandle};
 use ringside_calls::driver::{self, Command, SipServer};
+use ringside_calls::media::AnchoredMedia;
 use ringside_calls::metrics::SipMetrics;
+use ringside_calls::recording::{self, Recorder};
+use ringside_media::codec::opus::EncoderOptions;
+use ringside_media::player::Assets;
 use ringside_media::MediaEngine;
 use ringside_sip::dialog::LocalAddr;
 use ringside_sip::registrar::RegistrarConfig;
@@ -97,6 +101,30 @@ impl MetricsSource for Metrics {
                 st.dropped_no_destination.load(Relaxed),
             ),
             (
+                "ringside_rtp_generated_packets_total",
+                "RTP/RTCP packets Ringside generated (transcoded audio, players, reports).",
+                "counter",
+                st.generated.load(Relaxed),
+            ),
+            (
+                "ringside_rtp_dropped_malformed_total",
+                "Datagrams on media ports that were not valid RTP/RTCP.",
+                "counter",
+                st.dropped_malformed.load(Relaxed),
+            ),
+            (
+                "ringside_media_transcoding_calls",
+                "Calls whose legs use different codecs.",
+                "gauge",
+                st.transcoding.load(Relaxed),
+            ),
+            (
+                "ringside_media_recordings_active",
+                "Recordings being written.",
+                "gauge",
+                st.recording.load(Relaxed),
+            ),
+            (
                 "ringside_media_relays_active",
                 "Media relays running.",
                 "gauge",
@@ -145,7 +173,40 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         store.all_extensions().await.context("loading extensions")?,
         store.all_trunks().await.context("loading trunks")?,
     ));
-    let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone());
+    let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone()).with_encoder_options(
+        EncoderOptions {
+            complexity: s.opus_complexity,
+            ..EncoderOptions::default()
+        },
+    );
+    let assets = match &s.assets_dir {
+        Some(d) => Assets::with_override_dir(d)
+            .with_context(|| format!("loading prompt overrides from {}", d.display()))?,
+        None => Assets::new(),
+    };
+    let repaired = recording::repair_interrupted(&s.data_dir, &store).await;
+    if repaired > 0 {
+        info!(repaired, "recordings interrupted by a crash were repaired");
+    }
+    let recorder = Recorder::spawn(s.data_dir.clone(), store.clone());
+    if s.recording_retention_days > 0 {
+        let (dir, st, days) = (
+            s.data_dir.clone(),
+            store.clone(),
+            s.recording_retention_days,
+        );
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let n = recording::cleanup_expired(&dir, &st, days).await;
+                if n > 0 {
+                    info!(deleted = n, "expired recordings removed");
+                }
+            }
+        });
+    }
+    let anchored = AnchoredMedia::new(media.clone(), Arc::new(assets), Some(recorder));
     let metrics = Arc::new(SipMetrics::default());
     let core = SipCore::new(
         CoreConfig {
@@ -158,11 +219,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             nonce_secret: load_secret(&s)?,
             digest_algorithms: s.digest_algorithms.clone(),
             ring_timeout: s.ring_timeout,
+            record_calls: s.record_calls,
             registrar: RegistrarConfig::default(),
             tx: TxConfig::default(),
         },
         dir.clone(),
-        Box::new(media.clone()),
+        Box::new(anchored),
         metrics.clone(),
     );
     let sip = driver::start(s.sip_addr, core, store.clone(), metrics.clone())
@@ -181,6 +243,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             started: Instant::now(),
         })],
         sip_realm: s.sip_realm.clone(),
+        data_dir: s.data_dir.clone(),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)

@@ -83,14 +83,33 @@ pub struct CallLeg {
     pub ended_at: Option<i64>,
     /// Final SIP response status of the leg.
     pub final_status: Option<i64>,
+    /// Media quality of the leg, once measured.
+    #[serde(default)]
+    pub quality: Option<LegStats>,
+}
+
+/// Media quality of one leg: what Ringside received from the peer and the round trip to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegStats {
+    /// RTP packets received from the peer.
+    pub rx_packets: i64,
+    /// RTP packets the peer sent that were lost (RFC 3550 cumulative loss).
+    pub rx_lost: i64,
+    /// Interarrival jitter, microseconds.
+    pub jitter_us: i64,
+    /// Round-trip time from RTCP, microseconds, when the peer sent reports.
+    pub rtt_us: Option<i64>,
+    /// RTP packets sent to the peer.
+    pub tx_packets: i64,
 }
 
 const CALL_COLS: &str = "id, tenant_id, kind, from_uri, to_uri, status, started_at, \
                          answered_at, ended_at, end_reason, hangup_side";
 const CALL_NCOLS: usize = 11;
 const LEG_COLS: &str = "id, call_id, idx, role, sip_call_id, local_tag, remote_tag, peer, \
-                        started_at, answered_at, ended_at, final_status";
-const LEG_NCOLS: usize = 12;
+                        started_at, answered_at, ended_at, final_status, rx_packets, rx_lost, jitter_us, rtt_us, \
+                        tx_packets";
+const LEG_NCOLS: usize = 17;
 
 /// Upsert tail for calls; never touches another tenant's call.
 const CALL_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, \
@@ -104,7 +123,9 @@ const LEG_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, \
      role = excluded.role, sip_call_id = excluded.sip_call_id, local_tag = excluded.local_tag, \
      remote_tag = excluded.remote_tag, peer = excluded.peer, started_at = excluded.started_at, \
      answered_at = excluded.answered_at, ended_at = excluded.ended_at, \
-     final_status = excluded.final_status WHERE call_legs.call_id = excluded.call_id";
+     final_status = excluded.final_status, rx_packets = excluded.rx_packets, \
+     rx_lost = excluded.rx_lost, jitter_us = excluded.jitter_us, rtt_us = excluded.rtt_us, \
+     tx_packets = excluded.tx_packets WHERE call_legs.call_id = excluded.call_id";
 
 fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
     Ok(CallRecord {
@@ -137,6 +158,16 @@ fn leg_from_row(row: &AnyRow) -> Result<CallLeg> {
         answered_at: row.try_get("answered_at")?,
         ended_at: row.try_get("ended_at")?,
         final_status: row.try_get("final_status")?,
+        quality: match row.try_get::<Option<i64>, _>("rx_packets")? {
+            None => None,
+            Some(rx_packets) => Some(LegStats {
+                rx_packets,
+                rx_lost: row.try_get::<Option<i64>, _>("rx_lost")?.unwrap_or(0),
+                jitter_us: row.try_get::<Option<i64>, _>("jitter_us")?.unwrap_or(0),
+                rtt_us: row.try_get("rtt_us")?,
+                tx_packets: row.try_get::<Option<i64>, _>("tx_packets")?.unwrap_or(0),
+            }),
+        },
     })
 }
 
@@ -155,7 +186,7 @@ fn bind_call<'q>(q: AnyQuery<'q>, c: &'q CallRecord) -> AnyQuery<'q> {
         .bind(c.hangup_side.as_deref())
 }
 
-/// Binds the 12 leg columns; `call_id` is the owning record's id.
+/// Binds the 17 leg columns; `call_id` is the owning record's id.
 fn bind_leg<'q>(q: AnyQuery<'q>, l: &'q CallLeg, call_id: &'q str) -> AnyQuery<'q> {
     q.bind(l.id.as_str())
         .bind(call_id)
@@ -169,6 +200,11 @@ fn bind_leg<'q>(q: AnyQuery<'q>, l: &'q CallLeg, call_id: &'q str) -> AnyQuery<'
         .bind(l.answered_at)
         .bind(l.ended_at)
         .bind(l.final_status)
+        .bind(l.quality.map(|q| q.rx_packets))
+        .bind(l.quality.map(|q| q.rx_lost))
+        .bind(l.quality.map(|q| q.jitter_us))
+        .bind(l.quality.and_then(|q| q.rtt_us))
+        .bind(l.quality.map(|q| q.tx_packets))
 }
 
 fn validate(c: &CallRecord) -> Result<()> {

@@ -20,6 +20,8 @@
 //! * **Registrations** ([`Binding`]), persisted so a restart keeps them.
 //! * **Call records** ([`CallRecord`], [`CallLeg`]), with batch writes for
 //!   the B2BUA.
+//! * **Call recordings** ([`Recording`]): metadata of the WAV files kept
+//!   under the data directory, scoped by tenant like calls.
 //!
 //! ## Portability rules
 //!
@@ -39,6 +41,7 @@ mod bindings;
 mod calls;
 mod error;
 mod extensions;
+mod recordings;
 pub mod testing;
 mod tokens;
 mod trunks;
@@ -52,9 +55,12 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use bindings::Binding;
-pub use calls::{CallLeg, CallRecord, MAX_LIST_CALLS};
+pub use calls::{CallLeg, CallRecord, LegStats, MAX_LIST_CALLS};
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
+pub use recordings::{
+    NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,
+};
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use users::User;

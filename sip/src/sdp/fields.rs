@@ -270,6 +270,25 @@ impl MediaSection {
             })
     }
 
+    /// Replaces the formats of this section: the `m=` line lists exactly `formats` in order and
+    /// the `rtpmap`, `fmtp` and `rtcp-fb` attributes of every other format are removed. Each
+    /// entry is `(payload type, rtpmap value after the type, fmtp parameters)`, e.g.
+    /// `(0, Some("PCMU/8000"), None)`.
+    pub fn set_formats(&mut self, formats: &[(u8, Option<String>, Option<String>)]) {
+        self.media.formats = formats.iter().map(|(pt, _, _)| pt.to_string()).collect();
+        self.lines.retain(|l| {
+            !matches!(l, Line::Attribute(a) if a.name == "rtpmap" || a.name == "fmtp" || a.name == "rtcp-fb")
+        });
+        for (pt, rtpmap, fmtp) in formats {
+            if let Some(r) = rtpmap {
+                self.push_attribute("rtpmap", Some(&format!("{pt} {r}")));
+            }
+            if let Some(f) = fmtp {
+                self.push_attribute("fmtp", Some(&format!("{pt} {f}")));
+            }
+        }
+    }
+
     /// Numeric formats of the `m=` line (RTP payload types).
     pub fn payload_types(&self) -> Vec<u8> {
         self.media

@@ -11,8 +11,9 @@ use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 
 use crate::core::SipCore;
 
-use super::{anchor_sdp, ClientRole};
+use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
 use crate::Side;
+use ringside_sip::sdp::SessionDescription;
 
 impl SipCore {
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
@@ -64,7 +65,12 @@ impl SipCore {
                     if let Some(a) = rtp {
                         call.media.announce(side, a);
                     }
-                    Some(("application/sdp".to_string(), s.into_bytes()))
+                    // A new offer: remember it for the answer, and play hold music to the
+                    // other side while this side holds the call.
+                    let hold = SessionDescription::parse(&sdp).is_ok_and(|d| d.is_hold());
+                    call.media.hold_music(other, hold);
+                    call.offer = Some((side, sdp.to_string()));
+                    Some(("application/sdp".to_string(), extend_offer(s).into_bytes()))
                 }
                 None => {
                     let r = make_response(&req, 488.into(), None);
@@ -161,7 +167,8 @@ impl SipCore {
             )));
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
-            if let Some((s, rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(from)) {
+            let port = call.media.port(from);
+            if let Some((s, rtp)) = answer_sdp(call, other, &sdp, media_ip, port) {
                 if let Some(a) = rtp {
                     call.media.announce(other, a);
                 }

@@ -15,8 +15,9 @@ use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
 
-use super::{anchor_sdp, final_code, Call, ClientRole};
+use super::{answer_sdp, final_code, Call, ClientRole};
 use crate::Side;
+use ringside_storage::LegStats;
 
 impl SipCore {
     /// A response on one of our client transactions.
@@ -193,6 +194,10 @@ impl SipCore {
             );
             // Answer the caller with the callee's SDP anchored on our A port.
             let out = caller_response(call, 200, &resp, &local, media_ip);
+            if self.cfg.record_calls {
+                let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
+                call.media.start_recording(&id, &tenant, now_ms);
+            }
             let stx = call.a_stx;
             let record = call.record.clone();
             self.cancel_other_forks(now, key, Some(n));
@@ -489,6 +494,21 @@ impl SipCore {
         for l in &mut call.record.legs {
             l.ended_at.get_or_insert(now_ms);
         }
+        if call.answered {
+            let q = call.media.quality();
+            let winner = call.winner.map(|w| call.forks[w].leg_idx);
+            for (idx, q) in [(Some(0), q[0]), (winner, q[1])] {
+                if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {
+                    leg.quality = Some(LegStats {
+                        rx_packets: q.packets_received as i64,
+                        rx_lost: q.packets_lost,
+                        jitter_us: (q.jitter_ms * 1000.0) as i64,
+                        rtt_us: q.rtt_ms.map(|r| (r * 1000.0) as i64),
+                        tx_packets: q.packets_sent as i64,
+                    });
+                }
+            }
+        }
         self.by_dialog
             .remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
         self.by_ctx
@@ -534,7 +554,8 @@ fn caller_response(
         local.contact(call.a.peer.transport),
     )));
     if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
-        if let Some((a_sdp, b_rtp)) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A)) {
+        let port = call.media.port(Side::A);
+        if let Some((a_sdp, b_rtp)) = answer_sdp(call, Side::B, &sdp, media_ip, port) {
             if let Some(b) = b_rtp {
                 call.media.announce(Side::B, b);
             }

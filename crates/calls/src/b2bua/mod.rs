@@ -19,6 +19,7 @@ use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId};
 use ringside_storage::CallRecord;
 
+use crate::codecs;
 use crate::core::SipCore;
 use crate::media::MediaBridge;
 use crate::Side;
@@ -81,6 +82,8 @@ pub(crate) struct Call {
     media: Box<dyn MediaBridge>,
     record: CallRecord,
     answered: bool,
+    /// The last SDP offer (as received, before anchoring) and the side it came from.
+    offer: Option<(Side, String)>,
 }
 
 impl Call {
@@ -125,6 +128,56 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
         sdp.remove_attribute(a);
     }
     Some((sdp.to_string(), remote))
+}
+
+/// Adds the codecs Ringside can transcode to an anchored offer going to the other side.
+fn extend_offer(anchored: String) -> String {
+    match SessionDescription::parse(&anchored) {
+        Ok(mut sdp) => {
+            codecs::extend_offer(&mut sdp);
+            sdp.to_string()
+        }
+        Err(_) => anchored,
+    }
+}
+
+/// An answer from `answerer` (raw SDP) to the call's stored offer: sets both legs' codecs
+/// (same codec: passthrough; else transcoding) and returns the answer anchored on `port` and
+/// restricted to the offerer's chosen codec, with the answerer's RTP address.
+fn answer_sdp(
+    call: &mut Call,
+    answerer: Side,
+    answer: &str,
+    ip: IpAddr,
+    port: u16,
+) -> Option<(String, Option<SocketAddr>)> {
+    let (anchored, rtp) = anchor_sdp(answer, ip, port)?;
+    let Some((offerer, offer)) = &call.offer else {
+        return Some((anchored, rtp));
+    };
+    if *offerer == answerer {
+        return Some((anchored, rtp));
+    }
+    let offerer = *offerer;
+    let (Ok(ans), Ok(off)) = (
+        SessionDescription::parse(answer),
+        SessionDescription::parse(offer),
+    ) else {
+        return Some((anchored, rtp));
+    };
+    let Some(theirs) = codecs::answered_codec(&ans) else {
+        return Some((anchored, rtp));
+    };
+    let Some(ours) = codecs::choose_for_offerer(&off, theirs.kind) else {
+        return Some((anchored, rtp));
+    };
+    call.media.set_codec(answerer, theirs);
+    call.media.set_codec(offerer, ours);
+    let Ok(mut back) = SessionDescription::parse(&anchored) else {
+        return Some((anchored, rtp));
+    };
+    codecs::restrict_answer(&mut back, &off, &ours);
+    Some((back.to_string(), rtp))
 }
 
 fn now_record_ms(core: &SipCore) -> i64 {

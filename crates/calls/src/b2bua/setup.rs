@@ -17,7 +17,7 @@ use ringside_storage::{CallLeg, CallRecord};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
 
-use super::{anchor_sdp, now_record_ms, Call, ClientRole, Fork, Target, TrunkAuth};
+use super::{anchor_sdp, extend_offer, now_record_ms, Call, ClientRole, Fork, Target, TrunkAuth};
 use crate::Side;
 
 impl SipCore {
@@ -154,6 +154,7 @@ impl SipCore {
         if let Some(a) = a_rtp {
             media.announce(Side::A, a);
         }
+        let b_sdp = extend_offer(b_sdp);
 
         // 4. Leg A dialog.
         let a_call_id = hdr::call_id(&req.headers).unwrap_or_default().to_string();
@@ -217,6 +218,7 @@ impl SipCore {
                 answered_at: None,
                 ended_at: None,
                 final_status: None,
+                quality: None,
             }],
         };
 
@@ -262,6 +264,7 @@ impl SipCore {
                 answered_at: None,
                 ended_at: None,
                 final_status: None,
+                quality: None,
             });
             self.by_dialog.insert(
                 (dialog.call_id.clone(), dialog.local_tag.clone()),
@@ -303,6 +306,7 @@ impl SipCore {
                 media,
                 record,
                 answered: false,
+                offer: Some((Side::A, offer)),
             },
         );
         self.metrics

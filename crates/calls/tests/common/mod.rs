@@ -100,6 +100,7 @@ impl Sim {
                 nonce_secret: [7; 32],
                 digest_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
                 ring_timeout,
+                record_calls: false,
                 registrar: RegistrarConfig::default(),
                 tx: TxConfig::default(),
             },

@@ -32,6 +32,7 @@ fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
                 answered_at: None,
                 ended_at: None,
                 final_status: None,
+                quality: None,
             })
             .collect(),
     }
