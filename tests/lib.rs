@@ -396,7 +396,7 @@ const AUTH_PART: &str = r#"  <recv response="407" auth="true"/>
 "#;
 
 /// An in-dialog request from the caller (`CSEQ`, `METHOD`, optional SDP direction).
-fn uac_in_dialog(method: &str, cseq: u32, direction: Option<&str>) -> String {
+pub fn uac_in_dialog(method: &str, cseq: u32, direction: Option<&str>) -> String {
     let (ctype, body) = match direction {
         Some(d) => (
             "Content-Type: application/sdp\n      ",
@@ -425,7 +425,7 @@ fn uac_in_dialog(method: &str, cseq: u32, direction: Option<&str>) -> String {
     )
 }
 
-fn uac_ack(cseq: u32) -> String {
+pub fn uac_ack(cseq: u32) -> String {
     format!(
         r#"  <send>
     <![CDATA[
@@ -624,6 +624,11 @@ impl Sipp {
     pub async fn run(&self) -> (bool, String) {
         let st = self.spawn().wait().await.unwrap();
         (st.success(), self.messages())
+    }
+
+    /// The directory sipp runs in (files its `exec` actions write land here).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// The messages sipp logged.

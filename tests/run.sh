@@ -9,6 +9,7 @@ need=()
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip-core)
 command -v sox >/dev/null || need+=(sox)
+command -v ffprobe >/dev/null || need+=(ffmpeg)
 dpkg -s libopus-dev >/dev/null 2>&1 || need+=(libopus-dev)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

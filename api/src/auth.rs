@@ -21,6 +21,7 @@ pub const SCOPES: &[&str] = &[
     "widgets:write",
     "messages:write",
     "webhooks:write",
+    "calls:write",
     "sip:read",
     "sip:write",
 ];
@@ -68,6 +69,7 @@ scopes! {
     SipRead => "sip:read",
     SipWrite => "sip:write",
     CallsRead => "calls:read",
+    CallsWrite => "calls:write",
 }
 
 /// An authenticated caller holding scope `S`.

@@ -32,6 +32,13 @@ pub enum ApiError {
     /// A unique value is already taken (409 `conflict`).
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The requested byte range lies outside the file of `len` bytes (416
+    /// `range_not_satisfiable`, with `Content-Range: bytes */len`).
+    #[error("range not satisfiable: the file has {len} bytes")]
+    RangeNotSatisfiable {
+        /// Size of the file, in bytes.
+        len: u64,
+    },
     /// Something failed inside; details go to the log, not the client (500 `internal`).
     #[error("internal error")]
     Internal,
@@ -46,6 +53,9 @@ impl ApiError {
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -71,6 +81,12 @@ impl From<StorageError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let content_range = match &self {
+            ApiError::RangeNotSatisfiable { len } => {
+                axum::http::HeaderValue::from_str(&format!("bytes */{len}")).ok()
+            }
+            _ => None,
+        };
         let mut resp = (
             status,
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
@@ -81,6 +97,10 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(v) = content_range {
+            resp.headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, v);
         }
         resp
     }

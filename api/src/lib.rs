@@ -4,6 +4,7 @@
 //! - `/healthz` and `/metrics` (Prometheus text),
 //! - `/api/v1/...` behind bearer personal access tokens with per-scope checks ([`auth`]),
 //!   tenant-scoped: another tenant's object answers 404,
+//! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -15,8 +16,10 @@ pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod recordings;
 pub mod sip_admin;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -53,6 +56,8 @@ pub struct AppState {
     pub metrics: Vec<Arc<dyn MetricsSource>>,
     /// The digest realm extension credentials are hashed with.
     pub sip_realm: String,
+    /// The data directory: stored recording paths are relative to it.
+    pub data_dir: PathBuf,
 }
 
 /// The complete HTTP router.
@@ -63,7 +68,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             Router::new()
                 .merge(sip_admin::routes())
-                .merge(calls::routes()),
+                .merge(calls::routes())
+                .merge(recordings::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

@@ -41,6 +41,8 @@ struct Ctx {
     app: axum::Router,
     dir: Arc<RecordingDirectory>,
     store: Store,
+    /// The data directory recordings are resolved against (fresh per context).
+    data: std::path::PathBuf,
 }
 
 /// One storage backend under test.
@@ -90,13 +92,20 @@ async fn backends() -> Vec<Backend> {
 
 fn ctx(store: Store) -> Ctx {
     let dir = Arc::new(RecordingDirectory::default());
+    let data = std::env::temp_dir().join(format!("ringside-api-data-{}", rand::random::<u64>()));
     let app = router(AppState {
         store: store.clone(),
         directory: dir.clone(),
         metrics: vec![Arc::new(NoMetrics)],
         sip_realm: "ringside".into(),
+        data_dir: data.clone(),
     });
-    Ctx { app, dir, store }
+    Ctx {
+        app,
+        dir,
+        store,
+        data,
+    }
 }
 
 impl Ctx {
@@ -519,4 +528,277 @@ async fn health_and_metrics_need_no_token() {
         .to_str()
         .unwrap()
         .starts_with("text/plain"));
+}
+
+impl Ctx {
+    /// A request with optional token and extra headers; returns status, headers and raw body.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(b.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, bytes)
+    }
+
+    /// A call of the tenant of `email` with one recording whose file holds `content`:
+    /// (call id, recording id, file path).
+    async fn recorded_call(
+        &self,
+        email: &str,
+        content: &[u8],
+        finished: bool,
+    ) -> (String, String, std::path::PathBuf) {
+        let tenant = self.store.ensure_user(email).await.unwrap().tenant_id;
+        let call_id = ringside_storage::new_id();
+        let now = ringside_storage::now_ms();
+        self.store
+            .insert_call(&ringside_storage::CallRecord {
+                id: call_id.clone(),
+                tenant_id: tenant.clone(),
+                kind: "sip".into(),
+                from_uri: "sip:alice@example.com".into(),
+                to_uri: "sip:bob@example.com".into(),
+                status: "ended".into(),
+                started_at: now,
+                answered_at: Some(now),
+                ended_at: Some(now + 1000),
+                end_reason: None,
+                hangup_side: None,
+                legs: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let id = ringside_storage::new_id();
+        let rel = format!("recordings/{tenant}/{id}.wav");
+        let file = self.data.join(&rel);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, content).unwrap();
+        let path = file.clone();
+        self.store
+            .insert_recording(
+                &tenant,
+                &ringside_storage::NewRecording {
+                    id: id.clone(),
+                    call_id: call_id.clone(),
+                    path: rel,
+                    sample_rate: 8000,
+                    channels: 2,
+                    started_at: now,
+                },
+            )
+            .await
+            .unwrap();
+        if finished {
+            self.store
+                .finish_recording(&tenant, &id, 1000, content.len() as i64, now + 1000)
+                .await
+                .unwrap();
+        }
+        (call_id, id, path)
+    }
+}
+
+#[tokio::test]
+async fn recordings_list_get_download_ranges_and_delete() {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
+        let c = ctx(store);
+        let email_a = format!("{}@a.example", uniq("rec"));
+        let rw = c.token(&email_a, &["calls:read", "calls:write"]).await;
+        let ro = c.token(&email_a, &["calls:read"]).await;
+        let sip = c.token(&email_a, &["sip:read"]).await;
+        let other = c
+            .token(
+                &format!("{}@b.example", uniq("rec")),
+                &["calls:read", "calls:write"],
+            )
+            .await;
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let len = content.len();
+        let (call_id, id, file) = c.recorded_call(&email_a, &content, true).await;
+        assert!(file.exists(), "[{name}]");
+
+        let list = format!("/api/v1/calls/{call_id}/recordings");
+        let one = format!("/api/v1/recordings/{id}");
+        let dl = format!("/api/v1/recordings/{id}/download");
+
+        // 401 without a token, 403 without the scope.
+        for (m, p) in [
+            ("GET", &list),
+            ("GET", &one),
+            ("GET", &dl),
+            ("DELETE", &one),
+        ] {
+            let (st, b) = c.call(m, p, None, None).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {m} {p}");
+            assert_error(&b, "unauthorized");
+            let token = if m == "GET" { &sip } else { &ro };
+            let (st, b) = c.call(m, p, Some(token), None).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {m} {p}");
+            assert_error(&b, "forbidden");
+            // Another tenant: 404, and nothing happens.
+            let (st, b) = c.call(m, p, Some(&other), None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] {m} {p} cross-tenant");
+            assert_error(&b, "not_found");
+        }
+        assert!(file.exists());
+        assert_eq!(
+            c.call("GET", "/api/v1/recordings/nope", Some(&ro), None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            c.call("GET", "/api/v1/calls/nope/recordings", Some(&ro), None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+
+        // List and get.
+        let (st, b) = c.call("GET", &list, Some(&ro), None).await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {b}");
+        let arr = b.as_array().unwrap();
+        assert_eq!(arr.len(), 1);
+        let r = &arr[0];
+        assert_eq!(r["id"], id.as_str());
+        assert_eq!(r["callId"], call_id.as_str());
+        assert_eq!(r["durationMs"], 1000);
+        assert_eq!(r["bytes"], len);
+        assert_eq!(r["sampleRate"], 8000);
+        assert_eq!(r["channels"], 2);
+        assert_eq!(r["status"], "complete");
+        assert_eq!(r["format"], "wav");
+        assert!(r["startedAt"].is_i64() && r["endedAt"].is_i64(), "{r}");
+        assert_eq!(r["downloadUrl"], dl.as_str());
+        let (st, b) = c.call("GET", &one, Some(&ro), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(&b, r);
+
+        // Full download.
+        let (st, h, body) = c.raw("GET", &dl, Some(&ro), &[]).await;
+        assert_eq!(st, StatusCode::OK, "[{name}]");
+        assert_eq!(h["content-type"], "audio/wav");
+        assert_eq!(h["accept-ranges"], "bytes");
+        assert_eq!(h["content-length"], len.to_string().as_str());
+        assert!(h.get("content-range").is_none());
+        assert_eq!(body, content);
+
+        // Ranges.
+        for (range, start, end) in [
+            ("bytes=0-0", 0, 0),
+            ("bytes=100-65635", 100, 65635),
+            ("bytes=70000-", 70000, len - 1),
+            ("bytes=-1234", len - 1234, len - 1),
+            ("bytes=-999999", 0, len - 1),
+            ("bytes=199990-300000", 199990, len - 1),
+        ] {
+            let (st, h, body) = c.raw("GET", &dl, Some(&ro), &[("range", range)]).await;
+            assert_eq!(st, StatusCode::PARTIAL_CONTENT, "[{name}] {range}");
+            assert_eq!(
+                h["content-range"],
+                format!("bytes {start}-{end}/{len}").as_str(),
+                "{range}"
+            );
+            assert_eq!(h["content-length"], (end - start + 1).to_string().as_str());
+            assert_eq!(h["accept-ranges"], "bytes");
+            assert_eq!(body, &content[start..=end], "{range}");
+        }
+        for range in ["bytes=200000-", "bytes=500000-600000", "bytes=-0"] {
+            let (st, h, body) = c.raw("GET", &dl, Some(&ro), &[("range", range)]).await;
+            assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE, "[{name}] {range}");
+            assert_eq!(h["content-range"], format!("bytes */{len}").as_str());
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_error(&v, "range_not_satisfiable");
+        }
+        // Several ranges or a malformed header: the whole file.
+        for range in ["bytes=0-1,5-6", "bytes=x-y", "lines=1-2"] {
+            let (st, _, body) = c.raw("GET", &dl, Some(&ro), &[("range", range)]).await;
+            assert_eq!(st, StatusCode::OK, "[{name}] {range}");
+            assert_eq!(body.len(), len);
+        }
+
+        // A recording still in progress serves what is on disk.
+        let (call2, id2, _) = c.recorded_call(&email_a, b"RIFF-partial", false).await;
+        let (st, b) = c
+            .call(
+                "GET",
+                &format!("/api/v1/calls/{call2}/recordings"),
+                Some(&ro),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b[0]["status"], "recording");
+        assert!(b[0]["endedAt"].is_null());
+        let dl2 = format!("/api/v1/recordings/{id2}/download");
+        let (st, _, body) = c.raw("GET", &dl2, Some(&ro), &[]).await;
+        assert_eq!(
+            (st, body.as_slice()),
+            (StatusCode::OK, &b"RIFF-partial"[..])
+        );
+        let (st, _, body) = c
+            .raw("GET", &dl2, Some(&ro), &[("range", "bytes=-7")])
+            .await;
+        assert_eq!(
+            (st, body.as_slice()),
+            (StatusCode::PARTIAL_CONTENT, &b"partial"[..])
+        );
+
+        // Delete: 204, then 404 everywhere and the file is gone.
+        let (st, _, body) = c.raw("DELETE", &one, Some(&rw), &[]).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "[{name}]");
+        assert!(body.is_empty());
+        assert!(!file.exists(), "[{name}] file removed");
+        for (m, p) in [("GET", &one), ("GET", &dl), ("DELETE", &one)] {
+            let (st, b) = c.call(m, p, Some(&rw), None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] {m} {p} after delete");
+            assert_error(&b, "not_found");
+        }
+        let (st, b) = c.call("GET", &list, Some(&ro), None).await;
+        assert_eq!((st, b), (StatusCode::OK, json!([])));
+
+        // A row whose file vanished: download 404, delete still works.
+        let (_, id3, rec3) = c.recorded_call(&email_a, b"x", true).await;
+        std::fs::remove_file(&rec3).unwrap();
+        let (st, b) = c
+            .call(
+                "GET",
+                &format!("/api/v1/recordings/{id3}/download"),
+                Some(&ro),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_error(&b, "not_found");
+        let (st, _, _) = c
+            .raw(
+                "DELETE",
+                &format!("/api/v1/recordings/{id3}"),
+                Some(&rw),
+                &[],
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+
+        let _ = std::fs::remove_dir_all(&c.data);
+        backend.finish().await;
+    }
 }

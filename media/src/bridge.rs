@@ -340,10 +340,8 @@ impl CallMedia {
     pub fn announce(&mut self, side: Side, rtp: SocketAddr) {
         let leg = &mut self.legs[idx(side)];
         leg.rtp_latch.announce(rtp);
-        leg.rtcp_latch.announce(SocketAddr::new(
-            rtp.ip(),
-            rtp.port().wrapping_add(1),
-        ));
+        leg.rtcp_latch
+            .announce(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
     }
 
     /// Sets the codec `side` negotiated. Codec state is rebuilt when it changes.
@@ -479,7 +477,10 @@ impl CallMedia {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.next_tick;
         for leg in &self.legs {
-            for cand in [leg.next_rtcp, leg.dtmf.as_ref().and_then(|d| d.poll_timeout())] {
+            for cand in [
+                leg.next_rtcp,
+                leg.dtmf.as_ref().and_then(|d| d.poll_timeout()),
+            ] {
                 t = match (t, cand) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),

@@ -24,9 +24,9 @@ pub mod ports;
 pub mod relay;
 pub mod rtp;
 
+pub use bridge::{CallMedia, FrameSink, LegCodec, LegQuality, MediaEvent};
 pub use latch::Latch;
 pub use ports::PortAllocator;
-pub use bridge::{CallMedia, FrameSink, LegCodec, LegQuality, MediaEvent};
 pub use relay::{MediaEngine, Relay, RelayStats, Side};
 
 /// Errors from the media core.

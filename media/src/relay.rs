@@ -263,9 +263,15 @@ impl RelayTask {
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
-        let mut last_snapshot = Instant::now();
+        // Quality is published at most every SNAPSHOT after activity, so the controller reads
+        // figures no older than that when a call ends.
+        const SNAPSHOT: Duration = Duration::from_millis(250);
+        let mut snapshot_due: Option<Instant> = None;
         loop {
-            let deadline = self.media.poll_timeout();
+            let deadline = match (self.media.poll_timeout(), snapshot_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if deadline != armed {
                 armed = deadline;
                 sleep
@@ -287,7 +293,12 @@ impl RelayTask {
                 }
                 () = &mut sleep, if armed.is_some() => {
                     armed = None;
-                    self.media.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    if snapshot_due.is_some_and(|d| now >= d) {
+                        snapshot_due = None;
+                        self.snapshot();
+                    }
+                    self.media.handle_timeout(now);
                     self.after_input().await;
                     continue;
                 }
@@ -314,10 +325,7 @@ impl RelayTask {
                 self.count_drop(d);
             }
             self.after_input().await;
-            if now.duration_since(last_snapshot) >= Duration::from_secs(1) {
-                last_snapshot = now;
-                self.snapshot();
-            }
+            snapshot_due.get_or_insert(now + SNAPSHOT);
         }
         self.media.close();
         self.set_gauges(false, false);

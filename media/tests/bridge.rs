@@ -91,17 +91,31 @@ fn run(
         while let Some(t) = m.poll_timeout().filter(|t| *t <= now) {
             m.handle_timeout(t);
         }
-        while let Some(Transmit { side, channel, data, .. }) = m.poll_transmit() {
+        while let Some(Transmit {
+            side,
+            channel,
+            data,
+            ..
+        }) = m.poll_transmit()
+        {
             out.push((side, channel, data));
         }
         let mut buf = vec![0u8; 1500];
         let p = peer.packet(frame);
         buf[..p.len()].copy_from_slice(&p);
         match m.handle_rtp(now, side, src, &mut buf, p.len()).unwrap() {
-            Forward::InPlace { side, len, .. } => out.push((side, Channel::Rtp, buf[..len].to_vec())),
+            Forward::InPlace { side, len, .. } => {
+                out.push((side, Channel::Rtp, buf[..len].to_vec()))
+            }
             Forward::None => {}
         }
-        while let Some(Transmit { side, channel, data, .. }) = m.poll_transmit() {
+        while let Some(Transmit {
+            side,
+            channel,
+            data,
+            ..
+        }) = m.poll_transmit()
+        {
             out.push((side, channel, data));
         }
     }
@@ -141,7 +155,10 @@ fn same_codec_passes_through_with_rewritten_header() {
     let first = RtpPacket::parse(&to_b[0]).unwrap();
     assert_ne!(first.ssrc(), 0xAAAA, "SSRC rewritten");
     for w in to_b.windows(2) {
-        let (p, q) = (RtpPacket::parse(&w[0]).unwrap(), RtpPacket::parse(&w[1]).unwrap());
+        let (p, q) = (
+            RtpPacket::parse(&w[0]).unwrap(),
+            RtpPacket::parse(&w[1]).unwrap(),
+        );
         assert_eq!(q.sequence(), p.sequence().wrapping_add(1));
         assert_eq!(q.timestamp(), p.timestamp().wrapping_add(160));
     }
@@ -189,7 +206,10 @@ fn pcmu_to_pcma_transcodes_the_tone() {
     let pcm = decode_all(CodecKind::Pcma, &to_b);
     assert!((dominant_frequency(&pcm, 8000) - 1000.0).abs() < 10.0);
     let level = rms_dbfs(&pcm[800..]);
-    assert!((level - rms_dbfs(&tone(1000.0, 8000, 0.3, 8000))).abs() < 2.0, "{level}");
+    assert!(
+        (level - rms_dbfs(&tone(1000.0, 8000, 0.3, 8000))).abs() < 2.0,
+        "{level}"
+    );
 }
 
 /// PCMU caller, Opus callee and back: both directions carry the tone through libopus.
@@ -206,7 +226,11 @@ fn pcmu_and_opus_transcode_both_ways() {
     let first = RtpPacket::parse(&to_b[0]).unwrap();
     let second = RtpPacket::parse(&to_b[1]).unwrap();
     assert_eq!(first.payload_type(), 111);
-    assert_eq!(second.timestamp().wrapping_sub(first.timestamp()), 960, "48 kHz RTP clock");
+    assert_eq!(
+        second.timestamp().wrapping_sub(first.timestamp()),
+        960,
+        "48 kHz RTP clock"
+    );
     let pcm = decode_all(CodecKind::Opus, &to_b);
     assert!((dominant_frequency(&pcm[1600..], 8000) - 1000.0).abs() < 10.0);
 
@@ -220,8 +244,10 @@ fn pcmu_and_opus_transcode_both_ways() {
 }
 
 /// Collects the recording's frames.
+type Recorded = (Vec<i16>, Vec<i16>, bool);
+
 #[derive(Clone, Default)]
-struct Collect(Arc<Mutex<(Vec<i16>, Vec<i16>, bool)>>);
+struct Collect(Arc<Mutex<Recorded>>);
 
 impl FrameSink for Collect {
     fn write(&mut self, left: &[i16], right: &[i16]) {
@@ -327,12 +353,21 @@ fn player_replaces_forwarding_until_it_ends() {
         .map(|p| RtpPacket::parse(p).unwrap().sequence())
         .collect();
     for w in seqs.windows(2) {
-        assert_eq!(w[1], w[0].wrapping_add(1), "one continuous stream: {seqs:?}");
+        assert_eq!(
+            w[1],
+            w[0].wrapping_add(1),
+            "one continuous stream: {seqs:?}"
+        );
     }
 }
 
 fn dtmf_packet(seq: u16, ts: u32, marker: bool, event: u8, end: bool, dur: u16) -> Vec<u8> {
-    let payload = [event, if end { 0x80 } else { 0 } | 10, (dur >> 8) as u8, dur as u8];
+    let payload = [
+        event,
+        if end { 0x80 } else { 0 } | 10,
+        (dur >> 8) as u8,
+        dur as u8,
+    ];
     let h = RtpHeader {
         marker,
         payload_type: 101,
@@ -371,7 +406,11 @@ fn dtmf_digits_are_reported_once() {
     }
     let digits: Vec<char> = std::iter::from_fn(|| m.poll_event())
         .filter_map(|e| match e {
-            MediaEvent::Dtmf { side: Side::A, digit, .. } => Some(digit),
+            MediaEvent::Dtmf {
+                side: Side::A,
+                digit,
+                ..
+            } => Some(digit),
             _ => None,
         })
         .collect();

@@ -1,1 +1,479 @@
-//! Codec-independent frame encoders/decoders. (being written)
+//! Codec-independent frame encoders and decoders.
+//!
+//! [`CodecKind`] names a negotiated audio codec and knows its SDP/RTP facts (rtpmap name,
+//! clock rate, static payload type, default fmtp). [`FrameEncoder`] and [`FrameDecoder`] turn
+//! PCM at a caller-chosen rate (8000, 16000 or 48000 Hz — the bridge rate) into payloads
+//! and back, whatever the codec:
+//!
+//! * G.711 (PCMU/PCMA) always codes 8 kHz audio; when the PCM rate is not 8 kHz the frame
+//!   layer resamples with [`Resampler`]. Received frames feed the G.711 Appendix I
+//!   concealer ([`Plc`]) so [`FrameDecoder::conceal`] can hide lost frames.
+//! * Opus is created directly at the PCM rate (libopus resamples internally); concealment
+//!   uses in-band FEC from the next packet when it is available, else the libopus PLC.
+//!
+//! All scratch buffers are allocated in `new()`; encoding and decoding a frame does not
+//! allocate.
+
+use super::g711::Law;
+use super::opus::{
+    EncoderOptions, OpusDecoder, OpusEncoder, OPUS_MAX_PACKET_BYTES, OPUS_MAX_PACKET_MS,
+    OPUS_RTP_CLOCK_RATE,
+};
+use super::{CodecError, Plc, Resampler};
+
+/// Largest G.711 payload [`FrameDecoder::decode`] accepts: 120 ms at 8 kHz (one byte per
+/// sample), matching the longest Opus packet.
+pub const G711_MAX_PAYLOAD_BYTES: usize = 960;
+/// Largest payload any [`FrameEncoder`] writes for one 20 ms frame; an output buffer of this
+/// size always suffices.
+pub const MAX_ENCODED_FRAME_BYTES: usize = OPUS_MAX_PACKET_BYTES;
+/// Frame duration the encoders produce, in milliseconds.
+pub const FRAME_MS: usize = 20;
+
+/// Sample rates the frame layer works at.
+const PCM_RATES: [u32; 3] = [8000, 16000, 48000];
+
+/// An RTP audio codec the gateway can transcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecKind {
+    /// G.711 µ-law, static payload type 0.
+    Pcmu,
+    /// G.711 A-law, static payload type 8.
+    Pcma,
+    /// Opus (RFC 7587), dynamic payload type, `opus/48000/2` in SDP.
+    Opus,
+}
+
+impl CodecKind {
+    /// The codec an SDP `a=rtpmap` entry names, if supported. `name` is compared
+    /// case-insensitively. G.711 needs clock rate 8000 and one channel (pass 1 when the
+    /// rtpmap has no channel field; 0 is also taken as "absent"). Opus needs exactly
+    /// `opus/48000/2` as RFC 7587 §7 requires (the `/2` does not mean the stream is stereo).
+    pub fn from_rtpmap(name: &str, clock_rate: u32, channels: u16) -> Option<CodecKind> {
+        if name.eq_ignore_ascii_case("PCMU") && clock_rate == 8000 && channels <= 1 {
+            Some(CodecKind::Pcmu)
+        } else if name.eq_ignore_ascii_case("PCMA") && clock_rate == 8000 && channels <= 1 {
+            Some(CodecKind::Pcma)
+        } else if name.eq_ignore_ascii_case("opus") && clock_rate == 48000 && channels == 2 {
+            Some(CodecKind::Opus)
+        } else {
+            None
+        }
+    }
+
+    /// RTP timestamp clock rate in Hz (8000 for G.711, always 48000 for Opus).
+    pub fn rtp_clock_rate(self) -> u32 {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => 8000,
+            CodecKind::Opus => OPUS_RTP_CLOCK_RATE,
+        }
+    }
+
+    /// The static RTP payload type (RFC 3551): 0 for PCMU, 8 for PCMA, `None` for Opus.
+    pub fn static_payload_type(self) -> Option<u8> {
+        match self {
+            CodecKind::Pcmu => Some(0),
+            CodecKind::Pcma => Some(8),
+            CodecKind::Opus => None,
+        }
+    }
+
+    /// The encoding name for `a=rtpmap`: "PCMU", "PCMA" or "opus".
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            CodecKind::Pcmu => "PCMU",
+            CodecKind::Pcma => "PCMA",
+            CodecKind::Opus => "opus",
+        }
+    }
+
+    /// The channel count written in `a=rtpmap` (1 for G.711, 2 for Opus per RFC 7587).
+    pub fn rtpmap_channels(self) -> u16 {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => 1,
+            CodecKind::Opus => 2,
+        }
+    }
+
+    /// The `a=fmtp` parameters offered by default (`None` for G.711).
+    pub fn default_fmtp(self) -> Option<&'static str> {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => None,
+            CodecKind::Opus => Some("minptime=10;useinbandfec=1"),
+        }
+    }
+
+    /// RTP timestamp increment of one 20 ms frame (160 for G.711, 960 for Opus).
+    pub fn rtp_timestamp_increment(self) -> u32 {
+        self.rtp_clock_rate() / 50
+    }
+
+    /// Largest payload the encoder writes for one 20 ms frame.
+    pub fn max_payload_bytes(self) -> usize {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => 160,
+            CodecKind::Opus => OPUS_MAX_PACKET_BYTES,
+        }
+    }
+
+    fn law(self) -> Option<Law> {
+        match self {
+            CodecKind::Pcmu => Some(Law::Mu),
+            CodecKind::Pcma => Some(Law::A),
+            CodecKind::Opus => None,
+        }
+    }
+}
+
+fn check_rate(rate: u32) -> Result<(), CodecError> {
+    if PCM_RATES.contains(&rate) {
+        Ok(())
+    } else {
+        Err(CodecError::UnsupportedCodecRate { rate })
+    }
+}
+
+/// A resampler warmed up with `max_input` samples so later calls of at most that many
+/// inputs do not allocate.
+fn warmed_resampler(from: u32, to: u32, max_input: usize) -> Result<Resampler, CodecError> {
+    let mut r = Resampler::new(from, to)?;
+    let mut out = vec![0i16; r.max_output_len(max_input)];
+    r.process(&vec![0i16; max_input], &mut out)?;
+    r.reset();
+    Ok(r)
+}
+
+/// G.711 decoding state: the 8 kHz concealer plus optional resampling to the PCM rate.
+#[derive(Debug)]
+struct G711Dec {
+    law: Law,
+    plc: Plc,
+    /// 8 kHz → PCM rate, `None` when the PCM rate is 8 kHz.
+    up: Option<Resampler>,
+    /// 8 kHz scratch frame.
+    narrow: Vec<i16>,
+}
+
+#[derive(Debug)]
+enum DecInner {
+    G711(G711Dec),
+    Opus(OpusDecoder),
+}
+
+/// Decodes payloads of one codec into mono PCM at a fixed rate, with loss concealment.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    kind: CodecKind,
+    pcm_rate: u32,
+    inner: DecInner,
+}
+
+impl FrameDecoder {
+    /// A decoder for `kind` producing PCM at `pcm_rate` Hz (8000, 16000 or 48000).
+    pub fn new(kind: CodecKind, pcm_rate: u32) -> Result<Self, CodecError> {
+        check_rate(pcm_rate)?;
+        let inner = match kind.law() {
+            Some(law) => DecInner::G711(G711Dec {
+                law,
+                plc: Plc::new(),
+                up: if pcm_rate == 8000 {
+                    None
+                } else {
+                    Some(warmed_resampler(8000, pcm_rate, G711_MAX_PAYLOAD_BYTES)?)
+                },
+                narrow: vec![0; G711_MAX_PAYLOAD_BYTES],
+            }),
+            None => DecInner::Opus(OpusDecoder::new(pcm_rate)?),
+        };
+        Ok(FrameDecoder {
+            kind,
+            pcm_rate,
+            inner,
+        })
+    }
+
+    /// The codec decoded.
+    pub fn kind(&self) -> CodecKind {
+        self.kind
+    }
+
+    /// Output PCM rate in Hz.
+    pub fn pcm_rate(&self) -> u32 {
+        self.pcm_rate
+    }
+
+    /// Samples in 20 ms at the PCM rate.
+    pub fn frame_samples(&self) -> usize {
+        self.pcm_rate as usize / 50
+    }
+
+    /// Largest output of one [`Self::decode`] or [`Self::conceal`] call (120 ms at the PCM
+    /// rate); an output buffer of this size always suffices.
+    pub fn max_output_samples(&self) -> usize {
+        self.pcm_rate as usize * OPUS_MAX_PACKET_MS / 1000
+    }
+
+    /// Decodes one payload into `out`, returning the PCM samples written.
+    ///
+    /// G.711 payloads of any length up to [`G711_MAX_PAYLOAD_BYTES`] are accepted and are
+    /// recorded by the concealer. An Opus DTX packet (0–2 bytes) decodes to comfort noise.
+    /// Errors (corrupt Opus packet, `out` too small, payload too large) never panic.
+    pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
+        match &mut self.inner {
+            DecInner::Opus(dec) => dec.decode(payload, out),
+            DecInner::G711(g) => {
+                if payload.len() > G711_MAX_PAYLOAD_BYTES {
+                    return Err(CodecError::PayloadTooLarge {
+                        max: G711_MAX_PAYLOAD_BYTES,
+                        got: payload.len(),
+                    });
+                }
+                let n = payload.len();
+                let needed = n * self.pcm_rate as usize / 8000;
+                if out.len() < needed {
+                    return Err(CodecError::OutputTooSmall {
+                        needed,
+                        got: out.len(),
+                    });
+                }
+                match &mut g.up {
+                    None => {
+                        g.law.decode(payload, out)?;
+                        g.plc.good_frame(&mut out[..n]);
+                        Ok(n)
+                    }
+                    Some(up) => {
+                        let narrow = &mut g.narrow[..n];
+                        g.law.decode(payload, narrow)?;
+                        g.plc.good_frame(narrow);
+                        up.process(narrow, out)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Conceals `samples` lost PCM samples (at the PCM rate) into `out[..samples]`.
+    ///
+    /// G.711 uses the Appendix I concealer ([`Plc`]); `samples` must be a whole number of
+    /// 8 kHz samples and at most 120 ms. Opus recovers the lost frame from the in-band FEC of
+    /// `next_payload` when given (the packet that arrived after the gap; decode it normally
+    /// afterwards), else uses the libopus PLC; `samples` must be a multiple of 2.5 ms.
+    pub fn conceal(
+        &mut self,
+        samples: usize,
+        next_payload: Option<&[u8]>,
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
+        match &mut self.inner {
+            DecInner::Opus(dec) => match next_payload {
+                Some(next) if !next.is_empty() => dec.decode_fec(next, samples, out),
+                _ => dec.conceal(samples, out),
+            },
+            DecInner::G711(g) => {
+                let ratio = self.pcm_rate as usize / 8000;
+                if samples == 0 || samples % ratio != 0 || samples / ratio > G711_MAX_PAYLOAD_BYTES
+                {
+                    return Err(CodecError::ConcealLength {
+                        samples,
+                        rate: self.pcm_rate,
+                    });
+                }
+                if out.len() < samples {
+                    return Err(CodecError::OutputTooSmall {
+                        needed: samples,
+                        got: out.len(),
+                    });
+                }
+                let n = samples / ratio;
+                match &mut g.up {
+                    None => {
+                        g.plc.conceal(&mut out[..n]);
+                        Ok(n)
+                    }
+                    Some(up) => {
+                        let narrow = &mut g.narrow[..n];
+                        g.plc.conceal(narrow);
+                        up.process(narrow, out)
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum EncInner {
+    G711 {
+        law: Law,
+        /// PCM rate → 8 kHz, `None` when the PCM rate is 8 kHz.
+        down: Option<Resampler>,
+        /// 8 kHz scratch frame.
+        narrow: Vec<i16>,
+    },
+    Opus(OpusEncoder),
+}
+
+/// Encodes 20 ms frames of mono PCM at a fixed rate into payloads of one codec.
+#[derive(Debug)]
+pub struct FrameEncoder {
+    kind: CodecKind,
+    pcm_rate: u32,
+    inner: EncInner,
+}
+
+impl FrameEncoder {
+    /// An encoder for `kind` taking PCM at `pcm_rate` Hz (8000, 16000 or 48000). `options`
+    /// configure Opus and are ignored for G.711.
+    pub fn new(
+        kind: CodecKind,
+        pcm_rate: u32,
+        options: EncoderOptions,
+    ) -> Result<Self, CodecError> {
+        check_rate(pcm_rate)?;
+        let frame = pcm_rate as usize / 50;
+        let inner = match kind.law() {
+            Some(law) => EncInner::G711 {
+                law,
+                down: if pcm_rate == 8000 {
+                    None
+                } else {
+                    Some(warmed_resampler(pcm_rate, 8000, frame)?)
+                },
+                narrow: vec![0; 160],
+            },
+            None => EncInner::Opus(OpusEncoder::new(pcm_rate, options)?),
+        };
+        Ok(FrameEncoder {
+            kind,
+            pcm_rate,
+            inner,
+        })
+    }
+
+    /// The codec produced.
+    pub fn kind(&self) -> CodecKind {
+        self.kind
+    }
+
+    /// Input PCM rate in Hz.
+    pub fn pcm_rate(&self) -> u32 {
+        self.pcm_rate
+    }
+
+    /// Samples [`Self::encode`] takes: 20 ms at the PCM rate.
+    pub fn frame_samples(&self) -> usize {
+        self.pcm_rate as usize / 50
+    }
+
+    /// RTP timestamp increment per encoded frame: 20 ms at the codec's RTP clock (160 for
+    /// G.711, 960 for Opus).
+    pub fn rtp_timestamp_increment(&self) -> u32 {
+        self.kind.rtp_timestamp_increment()
+    }
+
+    /// Encodes exactly [`Self::frame_samples`] samples into `out` (at least
+    /// [`CodecKind::max_payload_bytes`] recommended), returning the payload length in bytes.
+    pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        let expected = self.frame_samples();
+        if pcm.len() != expected {
+            return Err(CodecError::FrameLength {
+                expected,
+                got: pcm.len(),
+            });
+        }
+        match &mut self.inner {
+            EncInner::Opus(enc) => enc.encode(pcm, out),
+            EncInner::G711 { law, down, narrow } => match down {
+                None => law.encode(pcm, out),
+                Some(down) => {
+                    let n = down.process(pcm, narrow)?;
+                    law.encode(&narrow[..n], out)
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtpmap_parsing() {
+        assert_eq!(
+            CodecKind::from_rtpmap("pcmu", 8000, 1),
+            Some(CodecKind::Pcmu)
+        );
+        assert_eq!(
+            CodecKind::from_rtpmap("PCMA", 8000, 0),
+            Some(CodecKind::Pcma)
+        );
+        assert_eq!(
+            CodecKind::from_rtpmap("OPUS", 48000, 2),
+            Some(CodecKind::Opus)
+        );
+        assert_eq!(CodecKind::from_rtpmap("opus", 48000, 1), None);
+        assert_eq!(CodecKind::from_rtpmap("opus", 16000, 2), None);
+        assert_eq!(CodecKind::from_rtpmap("PCMU", 16000, 1), None);
+        assert_eq!(CodecKind::from_rtpmap("PCMU", 8000, 2), None);
+        assert_eq!(CodecKind::from_rtpmap("G729", 8000, 1), None);
+    }
+
+    #[test]
+    fn sdp_facts() {
+        use CodecKind::*;
+        assert_eq!(Pcmu.static_payload_type(), Some(0));
+        assert_eq!(Pcma.static_payload_type(), Some(8));
+        assert_eq!(Opus.static_payload_type(), None);
+        assert_eq!(Pcmu.encoding_name(), "PCMU");
+        assert_eq!(Pcma.encoding_name(), "PCMA");
+        assert_eq!(Opus.encoding_name(), "opus");
+        assert_eq!(Opus.rtpmap_channels(), 2);
+        assert_eq!(Pcmu.rtpmap_channels(), 1);
+        assert_eq!(Opus.rtp_clock_rate(), 48000);
+        assert_eq!(Pcma.rtp_clock_rate(), 8000);
+        assert_eq!(Opus.default_fmtp(), Some("minptime=10;useinbandfec=1"));
+        assert_eq!(Pcmu.default_fmtp(), None);
+        for k in [Pcmu, Pcma, Opus] {
+            assert_eq!(
+                CodecKind::from_rtpmap(k.encoding_name(), k.rtp_clock_rate(), k.rtpmap_channels()),
+                Some(k)
+            );
+        }
+    }
+
+    #[test]
+    fn frame_sizes_and_timestamps() {
+        for rate in PCM_RATES {
+            for kind in [CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus] {
+                let enc = FrameEncoder::new(kind, rate, EncoderOptions::default()).unwrap();
+                assert_eq!(enc.frame_samples(), rate as usize / 50);
+                let ts = if kind == CodecKind::Opus { 960 } else { 160 };
+                assert_eq!(enc.rtp_timestamp_increment(), ts);
+            }
+        }
+        assert!(FrameEncoder::new(CodecKind::Pcmu, 44100, EncoderOptions::default()).is_err());
+        assert!(FrameDecoder::new(CodecKind::Opus, 32000).is_err());
+    }
+
+    #[test]
+    fn g711_at_48k_produces_full_frames() {
+        let mut enc = FrameEncoder::new(CodecKind::Pcmu, 48000, EncoderOptions::default()).unwrap();
+        let mut dec = FrameDecoder::new(CodecKind::Pcmu, 48000).unwrap();
+        let mut pkt = [0u8; MAX_ENCODED_FRAME_BYTES];
+        let mut pcm = vec![0i16; dec.max_output_samples()];
+        let n = enc.encode(&[0; 960], &mut pkt).unwrap();
+        assert_eq!(n, 160);
+        assert_eq!(dec.decode(&pkt[..n], &mut pcm).unwrap(), 960);
+        assert_eq!(dec.conceal(960, None, &mut pcm).unwrap(), 960);
+        assert!(matches!(
+            dec.conceal(7, None, &mut pcm),
+            Err(CodecError::ConcealLength { .. })
+        ));
+        assert!(matches!(
+            enc.encode(&[0; 160], &mut pkt),
+            Err(CodecError::FrameLength { .. })
+        ));
+    }
+}

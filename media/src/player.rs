@@ -1,1 +1,0 @@
-//! Players: tones, prompts, hold music, sequences. (being written)
