@@ -51,6 +51,8 @@ pub struct RelayStats {
     pub transcoding: AtomicU64,
     /// Recordings currently running.
     pub recording: AtomicU64,
+    /// DTMF digits detected in RFC 4733 telephone-events.
+    pub dtmf_digits: AtomicU64,
 }
 
 /// Creates relays on ports from the configured range.
@@ -387,6 +389,15 @@ impl RelayTask {
             self.media.recycle(t.data);
         }
         while let Some(e) = self.media.poll_event() {
+            if let MediaEvent::Dtmf {
+                side,
+                digit,
+                duration_ms,
+            } = &e
+            {
+                self.stats.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(?side, %digit, duration_ms, "DTMF (RFC 4733)");
+            }
             let _ = self.events.send(e);
         }
     }

@@ -28,8 +28,19 @@ fn callee_media(codec: CodecKind, port: u16) -> String {
 /// A caller (1001, PCMU only, media at `media_port`) that writes Ringside's media port into
 /// `a_port.txt`, talks for `talk_ms`, then hangs up.
 fn caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
+    caller_with(
+        srv,
+        media_port,
+        &format!("  <pause milliseconds=\"{talk_ms}\"/>\n"),
+        false,
+    )
+}
+
+/// A caller as above that runs `middle` (sipp XML) between its ACK and its BYE; with
+/// `telephone_event` its offer also carries telephone-event/8000 on payload type 101.
+fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: bool) -> Sipp {
     let flow = format!(
-        "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"183\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\">\n    <action><ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy,aport\"/></action>\n  </recv>\n  <Reference variables=\"dummy\"/>\n  <nop><action><exec command=\"echo [$aport] > a_port.txt\"/></action></nop>\n{}  <pause milliseconds=\"{talk_ms}\"/>\n{}  <recv response=\"200\"/>\n",
+        "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"183\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\">\n    <action><ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy,aport\"/></action>\n  </recv>\n  <Reference variables=\"dummy\"/>\n  <nop><action><exec command=\"echo [$aport] > a_port.txt\"/></action></nop>\n{}{middle}{}  <recv response=\"200\"/>\n",
         uac_ack(2),
         uac_in_dialog("BYE", 3, None)
     );
@@ -41,20 +52,25 @@ fn caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
         .rfind("  <recv response=\"180\" optional=\"true\"/>")
         .unwrap();
     let end = sc.xml.rfind("</scenario>").unwrap();
-    sc.xml = format!("{}{flow}{}", &sc.xml[..cut], &sc.xml[end..])
-        .replace(
-            "m=audio [media_port] RTP/AVP 0 101",
-            &format!("m=audio {media_port} RTP/AVP 0"),
-        )
-        .replace("a=rtpmap:101 telephone-event/8000", "a=ptime:20");
+    let te = if telephone_event { " 101" } else { "" };
+    sc.xml = format!("{}{flow}{}", &sc.xml[..cut], &sc.xml[end..]).replace(
+        "m=audio [media_port] RTP/AVP 0 101",
+        &format!("m=audio {media_port} RTP/AVP 0{te}"),
+    );
+    if !telephone_event {
+        sc.xml = sc
+            .xml
+            .replace("a=rtpmap:101 telephone-event/8000", "a=ptime:20");
+    }
     assert!(
         sc.xml.contains(&format!("m=audio {media_port}")),
         "{}",
         sc.xml
     );
     let port = free_port().to_string();
+    let media = ringside_e2e::even_port().to_string();
     Sipp::new(&sc, srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &port])
+        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
         .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
 }
 
@@ -433,4 +449,42 @@ async fn recording_survives_kill_9() {
         let secs: f64 = info.trim().parse().unwrap();
         assert!(secs >= 3.0, "ffprobe duration {secs}");
     }
+}
+
+/// RFC 4733 digits sent by sipp (the sip-tester pcaps for 1, 5 and 9; each ends with three
+/// redundant end packets) are detected exactly once each.
+#[tokio::test]
+async fn rfc4733_digits_from_sipp_are_detected_once_each() {
+    let srv = Server::start().await;
+    let _token = srv.with_phones().await;
+    let (_b, b_port) = Endpoint::bind().await;
+    let (_a, a_port) = Endpoint::bind().await;
+    let mut callee = callee(&srv, CodecKind::Pcmu, b_port).await;
+    let mut middle = String::new();
+    for d in ["1", "5", "9"] {
+        middle.push_str(&format!(
+            "  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{d}.pcap\"/></action></nop>\n  <pause milliseconds=\"700\"/>\n"
+        ));
+    }
+    let caller = caller_with(&srv, a_port, &middle, true);
+    let (ok, log) = caller.run().await;
+    assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+    assert_eq!(
+        srv.metric("ringside_dtmf_rfc4733_digits_total", "").await,
+        3.0,
+        "three key presses, each reported once; log: {}",
+        srv.log_text()
+    );
+    let log = srv.log_text();
+    let digits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("DTMF (RFC 4733)"))
+        .filter_map(|l| l.split("digit=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(digits, vec!["1", "5", "9"], "{log}");
 }

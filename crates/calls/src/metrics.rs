@@ -48,6 +48,8 @@ pub struct SipMetrics {
     pub retransmissions: AtomicU64,
     /// Authentication failures (403 for bad credentials).
     pub auth_failures: AtomicU64,
+    /// DTMF digits received in SIP INFO (application/dtmf-relay).
+    pub dtmf_info: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -66,6 +68,7 @@ impl Default for SipMetrics {
             calls_total: AtomicU64::new(0),
             retransmissions: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
+            dtmf_info: AtomicU64::new(0),
         }
     }
 }
@@ -171,6 +174,12 @@ impl SipMetrics {
                 "Requests refused for wrong credentials.",
                 "counter",
                 g(&self.auth_failures),
+            ),
+            (
+                "ringside_sip_info_dtmf_digits_total",
+                "DTMF digits received in SIP INFO (application/dtmf-relay).",
+                "counter",
+                g(&self.dtmf_info),
             ),
             (
                 "ringside_calls_active",

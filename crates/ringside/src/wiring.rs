@@ -113,6 +113,12 @@ impl MetricsSource for Metrics {
                 st.dropped_malformed.load(Relaxed),
             ),
             (
+                "ringside_dtmf_rfc4733_digits_total",
+                "DTMF digits detected in RFC 4733 telephone-events.",
+                "counter",
+                st.dtmf_digits.load(Relaxed),
+            ),
+            (
                 "ringside_media_transcoding_calls",
                 "Calls whose legs use different codecs.",
                 "gauge",

@@ -14,6 +14,7 @@ use crate::core::SipCore;
 use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
 use crate::Side;
 use ringside_sip::sdp::SessionDescription;
+use tracing::info;
 
 impl SipCore {
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
@@ -57,6 +58,20 @@ impl SipCore {
             let who = if side == Side::A { "caller" } else { "callee" };
             self.end_call(key, "ended", "hangup", Some(who));
             return;
+        }
+        if req.method == Method::Info {
+            let ct = hdr::header_value(&req.headers, "Content-Type").unwrap_or_default();
+            if ct.trim().eq_ignore_ascii_case("application/dtmf-relay")
+                || ct.trim().eq_ignore_ascii_case("application/dtmf")
+            {
+                let body = String::from_utf8_lossy(&req.body);
+                if let Some((digit, duration_ms)) = ringside_media::dtmf::parse_dtmf_relay(&body) {
+                    self.metrics
+                        .dtmf_info
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    info!(call_id = %call.a.call_id, ?side, %digit, duration_ms, "DTMF (SIP INFO)");
+                }
+            }
         }
         // Forward the request to the other side, SDP re-anchored.
         let body = match hdr::sdp_body(&req.headers, &req.body) {
