@@ -39,10 +39,12 @@ fn caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
 /// A caller as above that runs `middle` (sipp XML) between its ACK and its BYE; with
 /// `telephone_event` its offer also carries telephone-event/8000 on payload type 101.
 fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: bool) -> Sipp {
+    // The BYE's CSeq follows any re-INVITEs in `middle`.
+    let bye_cseq = 3 + middle.matches("INVITE [next_url]").count() as u32;
     let flow = format!(
         "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"183\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\">\n    <action><ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy,aport\"/></action>\n  </recv>\n  <Reference variables=\"dummy\"/>\n  <nop><action><exec command=\"echo [$aport] > a_port.txt\"/></action></nop>\n{}{middle}{}  <recv response=\"200\"/>\n",
         uac_ack(2),
-        uac_in_dialog("BYE", 3, None)
+        uac_in_dialog("BYE", bye_cseq, None)
     );
     let mut sc = Scenario::uac("1001", true, UacFlow::CalleeHangsUp);
     // Keep the INVITE part of the template, replace the flow after it.
@@ -77,13 +79,33 @@ fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: boo
 /// A callee (1002) answering with only `codec` at `media_port`, writing Ringside's media port
 /// for it into `b_port.txt`, then waiting for the BYE.
 async fn callee(srv: &Server, codec: CodecKind, media_port: u16) -> (Sipp, tokio::process::Child) {
+    callee_with(srv, codec, media_port, &[]).await
+}
+
+/// A callee as above that also answers one re-INVITE per entry of `reinvites` with that SDP
+/// direction (e.g. `recvonly` for a hold, `sendrecv` for the resume).
+async fn callee_with(
+    srv: &Server,
+    codec: CodecKind,
+    media_port: u16,
+    reinvites: &[&str],
+) -> (Sipp, tokio::process::Child) {
     let port = free_port();
     let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
     assert!(ok, "1002 registers: {log}");
     let ok_200 = format!(
-        "  <nop><action><exec command=\"echo [$bport] > b_port.txt\"/></action></nop>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
+        "  <nop><action><exec command=\"echo [$bport] > b_port.txt\"/></action></nop>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n@@REINVITES@@  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
         callee_media(codec, media_port)
     );
+    let mut re = String::new();
+    for (i, dir) in reinvites.iter().enumerate() {
+        re.push_str(&format!(
+            "  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 {} IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a={dir}\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n",
+            i + 2,
+            callee_media(codec, media_port)
+        ));
+    }
+    let ok_200 = ok_200.replace("@@REINVITES@@", &re);
     let xml = include_str!("../sipp/uas.xml")
         .replace("{{FLOW}}", &ok_200)
         .replace("{{USER}}", "1002")
@@ -487,4 +509,76 @@ async fn rfc4733_digits_from_sipp_are_detected_once_each() {
         .filter_map(|l| l.split("digit=").nth(1)?.split_whitespace().next())
         .collect();
     assert_eq!(digits, vec!["1", "5", "9"], "{log}");
+}
+
+/// Caller puts the call on hold (re-INVITE sendonly): the callee hears Ringside's hold music
+/// instead of the caller, and the caller again after the resume (re-INVITE sendrecv).
+#[tokio::test]
+async fn hold_plays_hold_music_to_the_other_side() {
+    let srv = Server::start().await;
+    let _token = srv.with_phones().await;
+    let (a, a_port) = Endpoint::bind().await;
+    let (b, b_port) = Endpoint::bind().await;
+    let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"]).await;
+    let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
+    let middle = format!(
+        "  <pause milliseconds=\"1500\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"2000\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"1500\"/>\n",
+        sdp_port(uac_in_dialog("INVITE", 3, Some("sendonly"))),
+        uac_ack(3),
+        sdp_port(uac_in_dialog("INVITE", 4, Some("sendrecv"))),
+        uac_ack(4),
+    );
+    let caller = caller_with(&srv, a_port, &middle, false);
+    let mut child = caller.spawn();
+    let a_to = SocketAddr::from(([127, 0, 0, 1], read_port(caller.dir(), "a_port.txt").await));
+    let _b_to = read_port(callee.0.dir(), "b_port.txt").await;
+    let talk = a.talk(a_to, CodecKind::Pcmu, 0, 1000.0, 250); // 5 s of 1 kHz
+    talk.await.unwrap();
+    assert!(
+        child.wait().await.unwrap().success(),
+        "caller: {}\nserver: {}",
+        caller.messages(),
+        srv.log_text()
+    );
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+    // Classify what the callee heard, 100 ms at a time: the caller's tone or something else
+    // audible (the hold music).
+    let pcm = b.decoded(CodecKind::Pcmu, 0);
+    let kinds: Vec<char> = pcm
+        .chunks(800)
+        .filter(|c| c.len() == 800)
+        .map(|c| {
+            if rms_dbfs(c) < -45.0 {
+                '.'
+            } else if (dominant_frequency(c, 8000) - 1000.0).abs() < 30.0 {
+                'T'
+            } else {
+                'M'
+            }
+        })
+        .collect();
+    let seq: String = kinds.iter().collect();
+    let first_m = seq
+        .find('M')
+        .unwrap_or_else(|| panic!("no hold music heard: {seq}"));
+    let last_m = seq.rfind('M').unwrap();
+    assert!(
+        seq[..first_m].contains("TTTT"),
+        "caller heard before the hold: {seq}"
+    );
+    assert!(last_m - first_m >= 12, "about 2 s of hold music: {seq}");
+    let held = &seq[first_m..=last_m];
+    assert!(
+        !held.contains("TT"),
+        "the caller's audio is not forwarded while held: {seq}"
+    );
+    assert!(
+        seq[last_m..].contains("TTTT"),
+        "caller heard again after the resume: {seq}"
+    );
+    drop(a);
 }
