@@ -1,0 +1,185 @@
+//! The relay's per-packet path (criterion): one RTP packet from a leg through
+//! `CallMedia::handle_rtp`, with the work it triggers, for
+//!
+//! - `pcmu_passthrough`: PCMU ↔ PCMU, the packet rewritten in place (SSRC, sequence,
+//!   timestamp, payload type);
+//! - `pcmu_to_opus`: PCMU leg A → Opus leg B: G.711 decode (+ PLC history), Opus encode at
+//!   the 8 kHz bridge rate, RTP packet queued; the transmit is drained and recycled;
+//! - `opus_to_pcmu`: Opus leg B → PCMU leg A: Opus decode at 8 kHz, G.711 encode, queued;
+//! - `pcmu_passthrough_recording`: passthrough with a recording running (the packet is also
+//!   decoded, and the 20 ms recording tick mixes a stereo frame into a discarding sink).
+//!
+//! Input: 1 s of speech-like audio (`speech.rs`) pre-encoded into 50 RTP packets of 20 ms
+//! outside the timed loop (G.711 at 8 kHz; Opus as a WebRTC peer sends it: encoded at 48 kHz,
+//! default `EncoderOptions`). Each iteration copies the next packet into the receive buffer
+//! and patches its sequence number and timestamp (a few ns) so the stream stays continuous,
+//! advances the simulated clock by 20 ms, runs `handle_timeout` when due (RTCP every 5 s,
+//! recording tick), calls `handle_rtp` and drains `poll_transmit`. Encoder options: default
+//! (complexity 5, 24 kbit/s, FEC on).
+//!
+//! `cargo bench -p ringside-benches --bench relay_path`
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use ringside_media::bridge::Forward;
+use ringside_media::codec::frame::MAX_ENCODED_FRAME_BYTES;
+use ringside_media::codec::{CodecKind, EncoderOptions, FrameEncoder};
+use ringside_media::rtp::packet::RtpHeader;
+use ringside_media::{CallMedia, FrameSink, LegCodec, Side};
+
+#[path = "speech.rs"]
+mod speech;
+
+const TICK: Duration = Duration::from_millis(20);
+const OPUS_PT: u8 = 111;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+/// 50 RTP packets (1 s) of speech as `kind`, encoded at `rate` Hz.
+fn packets(kind: CodecKind, rate: u32, pt: u8) -> Vec<Vec<u8>> {
+    let frame = rate as usize / 50;
+    let pcm = speech::speech(rate, frame * 50, 7);
+    let mut enc = FrameEncoder::new(kind, rate, EncoderOptions::default()).expect("encoder");
+    let mut payload = [0u8; MAX_ENCODED_FRAME_BYTES];
+    let mut ts = 0u32;
+    pcm.chunks_exact(frame)
+        .enumerate()
+        .map(|(k, f)| {
+            let n = enc.encode(f, &mut payload).expect("encode");
+            let h = RtpHeader {
+                marker: false,
+                payload_type: pt,
+                sequence: k as u16,
+                timestamp: ts,
+                ssrc: 0x1234_5678,
+                csrcs: &[],
+                extension: None,
+                padding: 0,
+            };
+            ts = ts.wrapping_add(enc.rtp_timestamp_increment());
+            let mut out = vec![0u8; 12 + n];
+            let len = h.write(&payload[..n], &mut out).expect("header");
+            out.truncate(len);
+            out
+        })
+        .collect()
+}
+
+/// A recording sink that throws the audio away.
+struct Discard;
+
+impl FrameSink for Discard {
+    fn write(&mut self, left: &[i16], right: &[i16]) {
+        black_box((left, right));
+    }
+    fn finish(self: Box<Self>) {}
+}
+
+/// One call on simulated time fed by one leg's peer.
+struct Path {
+    m: CallMedia,
+    now: Instant,
+    side: Side,
+    src: SocketAddr,
+    packets: Vec<Vec<u8>>,
+    ts_inc: u32,
+    k: usize,
+    seq: u16,
+    ts: u32,
+    buf: Vec<u8>,
+}
+
+impl Path {
+    fn new(a: LegCodec, b: LegCodec, from: Side, record: bool) -> Self {
+        let now = Instant::now();
+        let mut m = CallMedia::new(now, SystemTime::now(), 42);
+        m.announce(Side::A, addr("127.0.0.1:40000"));
+        m.announce(Side::B, addr("127.0.0.1:50000"));
+        m.set_codec(Side::A, a);
+        m.set_codec(Side::B, b);
+        if record {
+            m.record(now, Box::new(Discard));
+        }
+        let codec = if from == Side::A { a } else { b };
+        let rate = if codec.kind == CodecKind::Opus {
+            48000
+        } else {
+            8000
+        };
+        Path {
+            m,
+            now,
+            side: from,
+            src: addr(if from == Side::A {
+                "127.0.0.1:40000"
+            } else {
+                "127.0.0.1:50000"
+            }),
+            packets: packets(codec.kind, rate, codec.payload_type),
+            ts_inc: codec.kind.rtp_timestamp_increment(),
+            k: 0,
+            seq: 1000,
+            ts: 5000,
+            buf: vec![0u8; 1500],
+        }
+    }
+
+    /// One 20 ms step: timers, one packet in, everything it produced out. Returns the bytes
+    /// sent.
+    fn step(&mut self) -> usize {
+        self.now += TICK;
+        while let Some(t) = self.m.poll_timeout().filter(|t| *t <= self.now) {
+            self.m.handle_timeout(t);
+        }
+        let p = &self.packets[self.k];
+        self.k = (self.k + 1) % self.packets.len();
+        let len = p.len();
+        self.buf[..len].copy_from_slice(p);
+        self.buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        self.buf[4..8].copy_from_slice(&self.ts.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(self.ts_inc);
+        let mut sent = match self
+            .m
+            .handle_rtp(self.now, self.side, self.src, &mut self.buf, len)
+        {
+            Ok(Forward::InPlace { len, .. }) => len,
+            Ok(Forward::None) => 0,
+            Err(e) => panic!("dropped: {e:?}"),
+        };
+        while let Some(t) = self.m.poll_transmit() {
+            sent += t.data.len();
+            self.m.recycle(t.data);
+        }
+        sent
+    }
+}
+
+fn relay_path(c: &mut Criterion) {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let opus = LegCodec::new(CodecKind::Opus, OPUS_PT);
+    let mut g = c.benchmark_group("relay_path");
+    g.throughput(Throughput::Elements(1));
+    let cases = [
+        ("pcmu_passthrough", pcmu, pcmu, Side::A, false),
+        ("pcmu_to_opus", pcmu, opus, Side::A, false),
+        ("opus_to_pcmu", pcmu, opus, Side::B, false),
+        ("pcmu_passthrough_recording", pcmu, pcmu, Side::A, true),
+    ];
+    for (name, a, b, from, record) in cases {
+        let mut path = Path::new(a, b, from, record);
+        // Create the codec state before measuring.
+        for _ in 0..50 {
+            path.step();
+        }
+        g.bench_function(name, |bch| bch.iter(|| black_box(path.step())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, relay_path);
+criterion_main!(benches);

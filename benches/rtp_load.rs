@@ -1,0 +1,665 @@
+//! RTP load generator for the relay load benchmark (`benches/relay_load.sh`).
+//!
+//! Simulates N two-leg calls: every leg has its own UDP socket (so a relay's symmetric-RTP
+//! latching sees one source per leg, as with real phones) sending 50 packets/s of 172-byte PCMU
+//! RTP (12-byte header + 160-byte payload) to its relay port and receiving the other leg's
+//! packets. The payload carries call, leg, sequence and a send timestamp, so the receiver measures
+//! loss and the one-way latency added by the relay. One thread, mio (epoll) over all sockets;
+//! sends are paced on a global schedule spread evenly over each 20 ms and issued in ~1 ms batches.
+//!
+//! Targets:
+//! - `--mode ours --relay-bin PATH`: spawns `relay_server` and drives it over stdin/stdout;
+//! - `--mode rtpengine --ng IP:PORT --pid PID`: allocates calls in a running rtpengine with ng
+//!   `offer`/`answer` and sends to the ports from its rewritten SDPs.
+//!
+//! Only packets sent inside the measured window (after `--warmup` s, for `--duration` s) count;
+//! after the window the generator stops sending and keeps receiving for 1 s. The relay process'
+//! CPU (utime+stime from /proc/PID/stat) and RSS are read at the window edges. The last line is
+//! `RESULT key=value ...` for the script.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+
+const MAGIC: u32 = 0x5249_4e47; // "RING"
+const PKT_LEN: usize = 172;
+const PTIME_NS: u64 = 20_000_000;
+const HIST_BUCKETS: usize = 20_000; // 1 us buckets up to 20 ms
+/// Sends per loop iteration before receiving again.
+const MAX_BURST: usize = 256;
+/// Slots later than this are skipped, not sent late.
+const MAX_LAG_NS: u64 = 50_000_000;
+
+struct Opts {
+    mode: String,
+    calls: usize,
+    warmup: f64,
+    duration: f64,
+    relay_bin: String,
+    workers: usize,
+    ng: SocketAddr,
+    pid: u32,
+    clk_tck: u64,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        mode: "ours".into(),
+        calls: 100,
+        warmup: 3.0,
+        duration: 10.0,
+        relay_bin: "target/release/relay_server".into(),
+        workers: 2,
+        ng: "127.0.0.1:22222".parse().expect("addr"),
+        pid: 0,
+        clk_tck: 100,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--mode" => o.mode = v,
+            "--calls" => o.calls = v.parse().expect("--calls N"),
+            "--warmup" => o.warmup = v.parse().expect("--warmup S"),
+            "--duration" => o.duration = v.parse().expect("--duration S"),
+            "--relay-bin" => o.relay_bin = v,
+            "--workers" => o.workers = v.parse().expect("--workers N"),
+            "--ng" => o.ng = v.parse().expect("--ng IP:PORT"),
+            "--pid" => o.pid = v.parse().expect("--pid PID"),
+            "--clk-tck" => o.clk_tck = v.parse().expect("--clk-tck N"),
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// utime+stime of a process, in microseconds.
+fn cpu_us(pid: &str, clk_tck: u64) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks * 1_000_000 / clk_tck
+}
+
+fn rss_kb(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ---------- ours: relay_server over pipes ----------
+
+struct RelayServer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl RelayServer {
+    fn spawn(bin: &str, workers: usize) -> Self {
+        let mut child = Command::new(bin)
+            .args(["--workers", &workers.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn relay_server");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RelayServer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, cmd: &str) {
+        writeln!(self.stdin, "{cmd}").expect("relay_server stdin");
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.stdout.read_line(&mut l).expect("relay_server stdout");
+        l.trim().to_string()
+    }
+
+    fn stats(&mut self) -> Vec<u64> {
+        self.send("stats");
+        self.stdin.flush().expect("flush");
+        let l = self.line();
+        l.split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect()
+    }
+}
+
+// ---------- rtpengine: ng protocol (bencode over UDP) ----------
+
+#[derive(Debug, Clone)]
+enum Ben {
+    Int(i64),
+    Str(Vec<u8>),
+    List(Vec<Ben>),
+    Dict(Vec<(Vec<u8>, Ben)>),
+}
+
+fn s(v: &str) -> Ben {
+    Ben::Str(v.as_bytes().to_vec())
+}
+
+fn ben_encode(b: &Ben, out: &mut Vec<u8>) {
+    match b {
+        Ben::Int(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
+        Ben::Str(v) => {
+            out.extend_from_slice(format!("{}:", v.len()).as_bytes());
+            out.extend_from_slice(v);
+        }
+        Ben::List(l) => {
+            out.push(b'l');
+            for x in l {
+                ben_encode(x, out);
+            }
+            out.push(b'e');
+        }
+        Ben::Dict(d) => {
+            let mut d = d.clone();
+            d.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push(b'd');
+            for (k, v) in &d {
+                ben_encode(&Ben::Str(k.clone()), out);
+                ben_encode(v, out);
+            }
+            out.push(b'e');
+        }
+    }
+}
+
+fn ben_decode(b: &[u8], pos: &mut usize) -> Option<Ben> {
+    match *b.get(*pos)? {
+        b'i' => {
+            let end = *pos + b[*pos..].iter().position(|&c| c == b'e')?;
+            let v = std::str::from_utf8(&b[*pos + 1..end]).ok()?.parse().ok()?;
+            *pos = end + 1;
+            Some(Ben::Int(v))
+        }
+        b'l' => {
+            *pos += 1;
+            let mut l = Vec::new();
+            while *b.get(*pos)? != b'e' {
+                l.push(ben_decode(b, pos)?);
+            }
+            *pos += 1;
+            Some(Ben::List(l))
+        }
+        b'd' => {
+            *pos += 1;
+            let mut d = Vec::new();
+            while *b.get(*pos)? != b'e' {
+                let Ben::Str(k) = ben_decode(b, pos)? else {
+                    return None;
+                };
+                let v = ben_decode(b, pos)?;
+                d.push((k, v));
+            }
+            *pos += 1;
+            Some(Ben::Dict(d))
+        }
+        b'0'..=b'9' => {
+            let colon = *pos + b[*pos..].iter().position(|&c| c == b':')?;
+            let len: usize = std::str::from_utf8(&b[*pos..colon]).ok()?.parse().ok()?;
+            let start = colon + 1;
+            let v = b.get(start..start + len)?.to_vec();
+            *pos = start + len;
+            Some(Ben::Str(v))
+        }
+        _ => None,
+    }
+}
+
+fn dict_get<'a>(d: &'a Ben, key: &str) -> Option<&'a Ben> {
+    match d {
+        Ben::Dict(d) => d.iter().find(|(k, _)| k == key.as_bytes()).map(|x| &x.1),
+        _ => None,
+    }
+}
+
+struct Ng {
+    sock: StdUdpSocket,
+    server: SocketAddr,
+    n: u64,
+}
+
+impl Ng {
+    fn new(server: SocketAddr) -> Self {
+        let sock = StdUdpSocket::bind("127.0.0.1:0").expect("ng socket");
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        Ng { sock, server, n: 0 }
+    }
+
+    fn request(&mut self, msg: &Ben) -> Ben {
+        self.n += 1;
+        let cookie = format!("bench{}_{} ", std::process::id(), self.n);
+        let mut out = cookie.as_bytes().to_vec();
+        ben_encode(msg, &mut out);
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..10 {
+            self.sock.send_to(&out, self.server).expect("ng send");
+            // Until the read timeout: then retransmit.
+            while let Ok((len, _)) = self.sock.recv_from(&mut buf) {
+                let r = &buf[..len];
+                if !r.starts_with(cookie.as_bytes()) {
+                    continue; // a late reply to an earlier retransmission
+                }
+                let mut pos = cookie.len();
+                let d = ben_decode(r, &mut pos).expect("ng reply bencode");
+                match dict_get(&d, "result") {
+                    Some(Ben::Str(v)) if v == b"ok" => return d,
+                    _ => panic!("ng error reply: {}", String::from_utf8_lossy(r)),
+                }
+            }
+        }
+        panic!("rtpengine does not answer on {}", self.server);
+    }
+
+    /// Port (and address) from the rewritten SDP of a reply.
+    fn sdp_addr(reply: &Ben) -> SocketAddr {
+        let Some(Ben::Str(sdp)) = dict_get(reply, "sdp") else {
+            panic!("no sdp in ng reply");
+        };
+        let sdp = String::from_utf8_lossy(sdp);
+        let mut ip = None;
+        let mut port = None;
+        for l in sdp.lines() {
+            if let Some(c) = l.strip_prefix("c=IN IP4 ") {
+                ip = Some(c.trim().to_string());
+            }
+            if let Some(m) = l.strip_prefix("m=audio ") {
+                port = m
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok());
+            }
+        }
+        format!("{}:{}", ip.expect("c= line"), port.expect("m= line"))
+            .parse()
+            .expect("sdp address")
+    }
+}
+
+fn sdp(port: u16, id: usize) -> String {
+    format!(
+        "v=0\r\no=- {id} 1 IN IP4 127.0.0.1\r\ns=bench\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
+// ---------- the load ----------
+
+struct Hist {
+    buckets: Vec<u64>,
+    over: Vec<u64>,
+    n: u64,
+}
+
+impl Hist {
+    fn add(&mut self, us: u64) {
+        self.n += 1;
+        if (us as usize) < HIST_BUCKETS {
+            self.buckets[us as usize] += 1;
+        } else {
+            self.over.push(us);
+        }
+    }
+
+    fn quantile(&mut self, q: f64) -> u64 {
+        if self.n == 0 {
+            return 0;
+        }
+        let want = ((self.n as f64) * q).ceil().max(1.0) as u64;
+        let mut acc = 0;
+        for (i, c) in self.buckets.iter().enumerate() {
+            acc += c;
+            if acc >= want {
+                return i as u64;
+            }
+        }
+        self.over.sort_unstable();
+        let idx = (want - acc - 1) as usize;
+        self.over[idx.min(self.over.len() - 1)]
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    let n = o.calls;
+    let legs = 2 * n;
+
+    // Leg sockets: leg 2c is call c's A side, 2c+1 its B side.
+    let mut socks: Vec<UdpSocket> = (0..legs)
+        .map(|_| UdpSocket::bind("127.0.0.1:0".parse().expect("addr")).expect("bind leg socket"))
+        .collect();
+    let local: Vec<SocketAddr> = socks
+        .iter()
+        .map(|s| s.local_addr().expect("addr"))
+        .collect();
+
+    // Allocate the calls and learn where each leg sends.
+    let mut server = None;
+    let relay_pid: String;
+    let rss_base: u64;
+    let mut dest: Vec<SocketAddr> = Vec::with_capacity(legs);
+    let setup_start = Instant::now();
+    if o.mode == "ours" {
+        let mut srv = RelayServer::spawn(&o.relay_bin, o.workers);
+        relay_pid = srv.child.id().to_string();
+        srv.send("rss");
+        srv.stdin.flush().expect("flush");
+        rss_base = srv
+            .line()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        srv.send(&format!("create {n}"));
+        srv.stdin.flush().expect("flush");
+        for _ in 0..n {
+            let l = srv.line();
+            let mut it = l
+                .split_whitespace()
+                .map(|p| p.parse::<u16>().expect("port"));
+            let (a, b) = (it.next().expect("a port"), it.next().expect("b port"));
+            dest.push(SocketAddr::from(([127, 0, 0, 1], a)));
+            dest.push(SocketAddr::from(([127, 0, 0, 1], b)));
+        }
+        let ok = srv.line();
+        assert!(ok.starts_with("ok"), "relay_server: {ok}");
+        for c in 0..n {
+            srv.send(&format!(
+                "announce {c} {} {}",
+                local[2 * c],
+                local[2 * c + 1]
+            ));
+        }
+        srv.send("sync");
+        srv.stdin.flush().expect("flush");
+        let ok = srv.line();
+        assert_eq!(ok, "ok");
+        server = Some(srv);
+    } else {
+        relay_pid = o.pid.to_string();
+        rss_base = rss_kb(&relay_pid);
+        let mut ng = Ng::new(o.ng);
+        dest.resize(legs, SocketAddr::from(([0, 0, 0, 0], 0)));
+        for c in 0..n {
+            let call_id = format!("bench-{}-{c}", std::process::id());
+            let offer = Ben::Dict(vec![
+                (b"command".to_vec(), s("offer")),
+                (b"call-id".to_vec(), s(&call_id)),
+                (b"from-tag".to_vec(), s(&format!("a{c}"))),
+                (b"sdp".to_vec(), s(&sdp(local[2 * c].port(), c))),
+                (b"ICE".to_vec(), s("remove")),
+            ]);
+            // The offer's rewritten SDP goes to leg B: B sends there.
+            dest[2 * c + 1] = Ng::sdp_addr(&ng.request(&offer));
+            let answer = Ben::Dict(vec![
+                (b"command".to_vec(), s("answer")),
+                (b"call-id".to_vec(), s(&call_id)),
+                (b"from-tag".to_vec(), s(&format!("a{c}"))),
+                (b"to-tag".to_vec(), s(&format!("b{c}"))),
+                (b"sdp".to_vec(), s(&sdp(local[2 * c + 1].port(), c))),
+                (b"ICE".to_vec(), s("remove")),
+            ]);
+            dest[2 * c] = Ng::sdp_addr(&ng.request(&answer));
+        }
+    }
+    let setup_secs = setup_start.elapsed().as_secs_f64();
+
+    // Connected sockets: cheaper sends (no per-packet route lookup) and the kernel then only
+    // delivers packets coming from the relay port this leg talks to.
+    for (sock, d) in socks.iter().zip(&dest) {
+        sock.connect(*d).expect("connect leg socket");
+    }
+
+    let mut poll = Poll::new().expect("poll");
+    for (k, sock) in socks.iter_mut().enumerate() {
+        poll.registry()
+            .register(sock, Token(k), Interest::READABLE)
+            .expect("register");
+    }
+    let mut events = Events::with_capacity(4096);
+
+    let t0 = Instant::now();
+    let ns = |d: f64| (d * 1e9) as u64;
+    let win_start = ns(o.warmup);
+    let win_end = ns(o.warmup + o.duration);
+    let stop_recv = win_end + 1_000_000_000;
+    let interval = PTIME_NS as f64 / legs as f64; // between two sends, all legs together
+    let mut next_send: u64 = 0; // global send counter
+    let mut seq = vec![0u32; legs];
+    let ssrc: Vec<u32> = (0..legs as u32).map(|k| 0x1000_0000 + k).collect();
+    let mut pkt = [0xffu8; PKT_LEN];
+    let mut rbuf = [0u8; 2048];
+
+    let mut sent_win = 0u64;
+    let mut sent_total = 0u64;
+    let mut send_err = 0u64;
+    let mut skipped = 0u64; // send slots dropped because the generator lagged > MAX_LAG_NS
+    let mut late_sends = 0u64; // sends issued > 2 ms after their slot: the generator lagged
+    let mut max_lag_ns = 0u64;
+    let mut recv_win = 0u64;
+    let mut recv_total = 0u64;
+    let mut recv_bad = 0u64;
+    let mut sent_win_leg = vec![0u64; legs];
+    let mut recv_win_leg = vec![0u64; legs];
+    let mut hist = Hist {
+        buckets: vec![0; HIST_BUCKETS],
+        over: Vec::new(),
+        n: 0,
+    };
+    let gen_pid = std::process::id().to_string();
+    let mut cpu_start = (0u64, 0u64);
+    let mut cpu_end = (0u64, 0u64);
+    let mut stats_start = Vec::new();
+    let mut stats_end = Vec::new();
+    let mut rss_window = 0u64;
+    let mut in_window = false;
+    let mut window_done = false;
+
+    loop {
+        let now = t0.elapsed().as_nanos() as u64;
+        if !in_window && !window_done && now >= win_start {
+            in_window = true;
+            cpu_start = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
+            if let Some(srv) = server.as_mut() {
+                stats_start = srv.stats();
+            }
+        }
+        if in_window && now >= win_end {
+            in_window = false;
+            window_done = true;
+            cpu_end = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
+            rss_window = rss_kb(&relay_pid);
+            if let Some(srv) = server.as_mut() {
+                stats_end = srv.stats();
+            }
+        }
+        if now >= stop_recv {
+            break;
+        }
+        // Send everything due.
+        let mut burst = 0;
+        if now < win_end {
+            loop {
+                let slot = (next_send as f64 * interval) as u64;
+                if slot > now || slot >= win_end || burst == MAX_BURST {
+                    break;
+                }
+                if now - slot > MAX_LAG_NS {
+                    // The generator did not get the CPU in time: skip the missed slots rather
+                    // than bursting them out (the achieved rate then falls below the offered one,
+                    // and the step does not count as held).
+                    let resume = (now as f64 / interval).ceil() as u64;
+                    skipped += resume - next_send;
+                    next_send = resume;
+                    continue;
+                }
+                burst += 1;
+                let k = (next_send % legs as u64) as usize;
+                next_send += 1;
+                let lag = now - slot;
+                max_lag_ns = max_lag_ns.max(lag);
+                if lag > 2_000_000 {
+                    late_sends += 1;
+                }
+                let send_ns = t0.elapsed().as_nanos() as u64;
+                let sq = seq[k];
+                seq[k] = sq.wrapping_add(1);
+                pkt[0] = 0x80;
+                pkt[1] = 0; // PCMU
+                pkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
+                pkt[4..8].copy_from_slice(&sq.wrapping_mul(160).to_be_bytes());
+                pkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
+                pkt[12..16].copy_from_slice(&MAGIC.to_be_bytes());
+                pkt[16..20].copy_from_slice(&(k as u32).to_be_bytes());
+                pkt[20..24].copy_from_slice(&sq.to_be_bytes());
+                pkt[24..32].copy_from_slice(&send_ns.to_be_bytes());
+                match socks[k].send(&pkt) {
+                    Ok(_) => {
+                        sent_total += 1;
+                        if send_ns >= win_start && send_ns < win_end {
+                            sent_win += 1;
+                            sent_win_leg[k] += 1;
+                        }
+                    }
+                    Err(_) => send_err += 1,
+                }
+            }
+        }
+        // Wait for packets until the next send is due (mio rounds up to whole milliseconds).
+        let now = t0.elapsed().as_nanos() as u64;
+        let next_slot = (next_send as f64 * interval) as u64;
+        let wait = if burst == MAX_BURST {
+            0
+        } else if now < win_end {
+            next_slot.saturating_sub(now).min(1_000_000)
+        } else {
+            10_000_000
+        };
+        poll.poll(&mut events, Some(Duration::from_nanos(wait)))
+            .expect("poll");
+        for ev in events.iter() {
+            let k = ev.token().0;
+            loop {
+                match socks[k].recv(&mut rbuf) {
+                    Ok(len) => {
+                        let rnow = t0.elapsed().as_nanos() as u64;
+                        recv_total += 1;
+                        let p = &rbuf[..len];
+                        let from_leg = if len == PKT_LEN && p[12..16] == MAGIC.to_be_bytes() {
+                            u32::from_be_bytes(p[16..20].try_into().expect("4 bytes")) as usize
+                        } else {
+                            usize::MAX
+                        };
+                        if from_leg ^ 1 != k {
+                            // Not our RTP, or delivered to the wrong leg.
+                            recv_bad += 1;
+                            if recv_bad <= 3 {
+                                eprintln!(
+                                    "unexpected packet on leg {k}: {len} bytes, first {:02x?}",
+                                    &p[..len.min(32)]
+                                );
+                            }
+                            continue;
+                        }
+                        let send_ns = u64::from_be_bytes(p[24..32].try_into().expect("8 bytes"));
+                        if send_ns >= win_start && send_ns < win_end {
+                            recv_win += 1;
+                            recv_win_leg[from_leg] += 1;
+                            hist.add(rnow.saturating_sub(send_ns) / 1000);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    let relay_cpu_us = cpu_end.0.saturating_sub(cpu_start.0);
+    let gen_cpu_us = cpu_end.1.saturating_sub(cpu_start.1);
+    let lost = sent_win.saturating_sub(recv_win);
+    let calls_with_loss = (0..n)
+        .filter(|c| {
+            recv_win_leg[2 * c] < sent_win_leg[2 * c]
+                || recv_win_leg[2 * c + 1] < sent_win_leg[2 * c + 1]
+        })
+        .count();
+    let relay_fwd = if stats_end.len() >= 3 && stats_start.len() >= 3 {
+        format!(
+            "{} foreign={} no_dest={}",
+            stats_end[0] - stats_start[0],
+            stats_end[1],
+            stats_end[2]
+        )
+    } else {
+        "n/a".into()
+    };
+    let mut summary: HashMap<&str, String> = HashMap::new();
+    summary.insert("p50", hist.quantile(0.50).to_string());
+    summary.insert("p99", hist.quantile(0.99).to_string());
+    summary.insert("p999", hist.quantile(0.999).to_string());
+    summary.insert("max", hist.quantile(1.0).to_string());
+    eprintln!(
+        "{} calls={n}: setup {setup_secs:.2}s; window sent {sent_win} recv {recv_win} lost {lost} \
+         ({calls_with_loss} calls with loss); total sent {sent_total} recv {recv_total} bad {recv_bad} \
+         send_err {send_err}; relay stats forwarded(window) {relay_fwd}; late sends {late_sends} \
+         skipped slots {skipped} max lag {:.1} ms",
+        o.mode,
+        max_lag_ns as f64 / 1e6
+    );
+    if let Some(mut srv) = server.take() {
+        srv.send("quit");
+        let _ = srv.stdin.flush();
+        let _ = srv.child.wait();
+    }
+    let per_pkt = if recv_win > 0 {
+        relay_cpu_us as f64 / recv_win as f64
+    } else {
+        0.0
+    };
+    println!(
+        "RESULT mode={} calls={n} sent={sent_win} received={recv_win} lost={lost} loss_pct={:.4} \
+         calls_with_loss={calls_with_loss} p50_us={} p99_us={} p999_us={} max_us={} \
+         relay_cpu_pct={:.1} cpu_us_per_pkt={per_pkt:.2} gen_cpu_pct={:.1} rss_base_kb={rss_base} \
+         rss_kb={rss_window} rss_per_call_kb={:.1} late_sends={late_sends} skipped={skipped} \
+         offered_pps={} achieved_pps={:.0}",
+        o.mode,
+        100.0 * lost as f64 / sent_win.max(1) as f64,
+        summary["p50"],
+        summary["p99"],
+        summary["p999"],
+        summary["max"],
+        relay_cpu_us as f64 / 1e4 / o.duration,
+        gen_cpu_us as f64 / 1e4 / o.duration,
+        rss_window.saturating_sub(rss_base) as f64 / n as f64,
+        legs as u64 * 1_000_000_000 / PTIME_NS,
+        sent_win as f64 / o.duration,
+    );
+}
