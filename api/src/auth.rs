@@ -70,6 +70,8 @@ scopes! {
     SipWrite => "sip:write",
     CallsRead => "calls:read",
     CallsWrite => "calls:write",
+    WidgetsRead => "widgets:read",
+    WidgetsWrite => "widgets:write",
 }
 
 /// An authenticated caller holding scope `S`.

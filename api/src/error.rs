@@ -39,6 +39,20 @@ pub enum ApiError {
         /// Size of the file, in bytes.
         len: u64,
     },
+    /// The request body is larger than the endpoint accepts (413 `payload_too_large`).
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The request body has a content type the endpoint does not take (415
+    /// `unsupported_media_type`).
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// An uploaded audio file is unusable: malformed, unsupported or too long (422
+    /// `invalid_audio`).
+    #[error("invalid audio: {0}")]
+    InvalidAudio(String),
     /// Something failed inside; details go to the log, not the client (500 `internal`).
     #[error("internal error")]
     Internal,
@@ -56,6 +70,13 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::InvalidAudio(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

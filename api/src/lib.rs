@@ -5,17 +5,19 @@
 //! - `/api/v1/...` behind bearer personal access tokens with per-scope checks ([`auth`]),
 //!   tenant-scoped: another tenant's object answers 404,
 //! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
+//! - per-tenant prompts and hold music: upload, listing, download, reset ([`prompts`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
 //! pushed to the SIP side through the narrow [`SipDirectory`] trait, and metrics come in through
-//! [`MetricsSource`].
+//! [`MetricsSource`]; tenants' prompts live behind [`PromptStore`].
 
 pub mod auth;
 pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;
 
@@ -26,6 +28,7 @@ use axum::Router;
 use ringside_storage::{Extension, Store, Trunk};
 
 pub use error::ApiError;
+pub use prompts::{PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError};
 
 /// Changes the API makes that the SIP side must see at once.
 pub trait SipDirectory: Send + Sync {
@@ -58,6 +61,8 @@ pub struct AppState {
     pub sip_realm: String,
     /// The data directory: stored recording paths are relative to it.
     pub data_dir: PathBuf,
+    /// Tenants' uploaded prompts and hold music.
+    pub prompts: Arc<dyn PromptStore>,
 }
 
 /// The complete HTTP router.
@@ -69,7 +74,8 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(sip_admin::routes())
                 .merge(calls::routes())
-                .merge(recordings::routes()),
+                .merge(recordings::routes())
+                .merge(prompts::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

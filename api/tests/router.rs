@@ -1,4 +1,4 @@
-//! Router tests for the SIP administration and call endpoints: authentication, scopes, tenant
+//! Router tests for the SIP administration, call, recording and prompt endpoints: authentication, scopes, tenant
 //! isolation, validation and the stable JSON error body — on SQLite, and on PostgreSQL when
 //! `RINGSIDE_TEST_POSTGRES_URL` is set.
 
@@ -7,7 +7,11 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use ringside_api::{router, AppState, MetricsSource, SipDirectory};
+use ringside_api::{
+    router, AppState, MetricsSource, PromptInfo, PromptKind, PromptSource, PromptStore,
+    PromptStoreError, SipDirectory,
+};
+use ringside_media::player::{self, AssetKind, AssetRegistry, Assets, PromptError, RegistryError};
 use ringside_storage::{Extension, Store, Trunk};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -27,6 +31,72 @@ impl SipDirectory for RecordingDirectory {
     }
     fn trunk_removed(&self, id: &str) {
         self.0.lock().unwrap().push(format!("trunk-{id}"));
+    }
+}
+
+/// The API's prompt store over the media crate's registry (as the binary wires it).
+struct Prompts(Arc<AssetRegistry>);
+
+fn asset_kind(k: PromptKind) -> AssetKind {
+    match k {
+        PromptKind::HoldMusic => AssetKind::HoldMusic,
+        PromptKind::Unavailable => AssetKind::Unavailable,
+        PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
+    }
+}
+
+fn prompt_info(i: player::PromptInfo) -> PromptInfo {
+    PromptInfo {
+        kind: PromptKind::ALL[AssetKind::ALL.iter().position(|k| *k == i.kind).unwrap()],
+        source: match i.source {
+            player::PromptSource::Default => PromptSource::Default,
+            player::PromptSource::Custom => PromptSource::Custom,
+        },
+        duration_ms: i.duration_ms,
+        bytes: i.bytes,
+    }
+}
+
+fn store_error(e: RegistryError) -> PromptStoreError {
+    match e {
+        RegistryError::Prompt(PromptError::TooLarge { limit, .. }) => {
+            PromptStoreError::TooLarge { limit }
+        }
+        RegistryError::Prompt(PromptError::Io(e)) | RegistryError::Io(e) => {
+            PromptStoreError::Internal(e.to_string())
+        }
+        RegistryError::Prompt(e) => PromptStoreError::InvalidAudio(e.to_string()),
+        e => PromptStoreError::Internal(e.to_string()),
+    }
+}
+
+impl PromptStore for Prompts {
+    fn list(&self, tenant_id: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
+        let infos = self.0.info(tenant_id).map_err(store_error)?;
+        Ok(infos.into_iter().map(prompt_info).collect())
+    }
+    fn set(
+        &self,
+        tenant_id: &str,
+        kind: PromptKind,
+        wav: &[u8],
+    ) -> Result<PromptInfo, PromptStoreError> {
+        self.0
+            .set(tenant_id, asset_kind(kind), wav)
+            .map(prompt_info)
+            .map_err(store_error)
+    }
+    fn clear(&self, tenant_id: &str, kind: PromptKind) -> Result<bool, PromptStoreError> {
+        self.0
+            .clear(tenant_id, asset_kind(kind))
+            .map_err(store_error)
+    }
+    fn audio(
+        &self,
+        tenant_id: &str,
+        kind: PromptKind,
+    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
+        Ok(self.0.effective_wav(tenant_id, asset_kind(kind)))
     }
 }
 
@@ -99,6 +169,10 @@ fn ctx(store: Store) -> Ctx {
         metrics: vec![Arc::new(NoMetrics)],
         sip_realm: "ringside".into(),
         data_dir: data.clone(),
+        prompts: Arc::new(Prompts(Arc::new(AssetRegistry::new(
+            data.join("prompts"),
+            Arc::new(Assets::new()),
+        )))),
     });
     Ctx {
         app,
@@ -797,6 +871,292 @@ async fn recordings_list_get_download_ranges_and_delete() {
             )
             .await;
         assert_eq!(st, StatusCode::NO_CONTENT);
+
+        let _ = std::fs::remove_dir_all(&c.data);
+        backend.finish().await;
+    }
+}
+
+/// A mono 16-bit PCM WAV at `rate` Hz lasting `ms` milliseconds (a quiet square wave).
+fn wav(rate: u32, ms: u32) -> Vec<u8> {
+    let n = rate * ms / 1000;
+    let data_len = n * 2;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..n {
+        let v: i16 = if (i / 20) % 2 == 0 { 1000 } else { -1000 };
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+impl Ctx {
+    /// `PUT` of a raw body with a content type; returns status and JSON body.
+    async fn put_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut b = Request::builder()
+            .method("PUT")
+            .uri(path)
+            .header("content-type", content_type);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(b.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// The listing entry for `kind`.
+fn entry<'a>(list: &'a Value, kind: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("{kind} missing from {list}"))
+}
+
+#[tokio::test]
+async fn prompts_upload_list_download_reset_per_tenant() {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
+        let c = ctx(store);
+        let base = "/api/v1/media/prompts";
+        let hold = format!("{base}/holdMusic");
+        let hold_audio = format!("{hold}/audio");
+        // Three tokens of one tenant (the same user) with different scopes.
+        let email = format!("{}@p.example", uniq("w"));
+        let writer = c.token(&email, &["widgets:read", "widgets:write"]).await;
+        let reader = c.token(&email, &["widgets:read"]).await;
+        let sip = c.token(&email, &["sip:read", "sip:write"]).await;
+        let other = c
+            .token(
+                &format!("{}@p.example", uniq("o")),
+                &["widgets:read", "widgets:write"],
+            )
+            .await;
+
+        // 401 without a token, 403 without the scope, on every endpoint.
+        for (m, p) in [
+            ("GET", base.to_string()),
+            ("GET", hold_audio.clone()),
+            ("PUT", hold.clone()),
+            ("DELETE", hold.clone()),
+        ] {
+            let (st, b) = c.call(m, &p, None, None).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {m} {p}");
+            assert_error(&b, "unauthorized");
+            let (st, b) = c.call(m, &p, Some(&sip), None).await;
+            assert_eq!(
+                st,
+                StatusCode::FORBIDDEN,
+                "[{name}] {m} {p} with sip scopes"
+            );
+            assert_error(&b, "forbidden");
+        }
+        let (st, b) = c
+            .put_raw(&hold, Some(&reader), "audio/wav", wav(8000, 100))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] PUT with widgets:read");
+        assert_error(&b, "forbidden");
+        let (st, b) = c.call("DELETE", &hold, Some(&reader), None).await;
+        assert_eq!(
+            st,
+            StatusCode::FORBIDDEN,
+            "[{name}] DELETE with widgets:read"
+        );
+        assert_error(&b, "forbidden");
+
+        // Defaults first.
+        let (st, list) = c.call("GET", base, Some(&writer), None).await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {list}");
+        assert_eq!(list.as_array().unwrap().len(), 3, "[{name}] {list}");
+        for (kind, asset) in [
+            ("holdMusic", AssetKind::HoldMusic),
+            ("unavailable", AssetKind::Unavailable),
+            ("acceptPrompt", AssetKind::AcceptPrompt),
+        ] {
+            let e = entry(&list, kind);
+            assert_eq!(e["source"], "default", "[{name}] {e}");
+            assert_eq!(e["bytes"], asset.default_wav().len() as u64, "[{name}] {e}");
+            assert!(e["durationMs"].as_u64().unwrap() > 0, "[{name}] {e}");
+            assert_eq!(
+                e["audioUrl"],
+                format!("/api/v1/media/prompts/{kind}/audio"),
+                "[{name}] {e}"
+            );
+        }
+        let default_hold = entry(&list, "holdMusic").clone();
+        let (st, _, body) = c.raw("GET", &hold_audio, Some(&reader), &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            body,
+            AssetKind::HoldMusic.default_wav(),
+            "[{name}] default audio"
+        );
+
+        // Upload: custom, with the file's duration and size.
+        let up = wav(8000, 1500);
+        let (st, b) = c
+            .put_raw(&hold, Some(&writer), "audio/wav", up.clone())
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {b}");
+        assert_eq!(b["kind"], "holdMusic");
+        assert_eq!(b["source"], "custom");
+        assert_eq!(b["durationMs"], 1500);
+        assert_eq!(b["bytes"], up.len() as u64);
+        let (_, list) = c.call("GET", base, Some(&reader), None).await;
+        assert_eq!(entry(&list, "holdMusic"), &b, "[{name}] {list}");
+        assert_eq!(entry(&list, "unavailable")["source"], "default");
+        let (st, headers, body) = c.raw("GET", &hold_audio, Some(&reader), &[]).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(headers["content-type"], "audio/wav");
+        assert_eq!(body, up, "[{name}] uploaded audio served back");
+        assert!(
+            c.data.join("prompts").is_dir(),
+            "[{name}] stored under the data dir"
+        );
+
+        // The other content types are accepted too.
+        let (st, b) = c
+            .put_raw(
+                &format!("{base}/acceptPrompt"),
+                Some(&writer),
+                "audio/x-wav",
+                wav(16000, 250),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {b}");
+        assert_eq!(b["durationMs"], 250);
+        let (st, b) = c
+            .put_raw(
+                &format!("{base}/unavailable"),
+                Some(&writer),
+                "application/octet-stream",
+                wav(8000, 300),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {b}");
+
+        // Garbage: 422 with the stable body, the previous upload kept.
+        let (st, b) = c
+            .put_raw(
+                &hold,
+                Some(&writer),
+                "audio/wav",
+                b"RIFF not really".to_vec(),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}] {b}");
+        assert_error(&b, "invalid_audio");
+        // Another content type: 415.
+        let (st, b) = c
+            .put_raw(&hold, Some(&writer), "application/json", up.clone())
+            .await;
+        assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "[{name}] {b}");
+        assert_error(&b, "unsupported_media_type");
+        // Over 10 MiB: 413.
+        let (st, b) = c
+            .put_raw(
+                &hold,
+                Some(&writer),
+                "audio/wav",
+                vec![0u8; 10 * 1024 * 1024 + 1],
+            )
+            .await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "[{name}] {b}");
+        assert_error(&b, "payload_too_large");
+        let (_, list) = c.call("GET", base, Some(&reader), None).await;
+        assert_eq!(entry(&list, "holdMusic")["source"], "custom", "[{name}]");
+        assert_eq!(entry(&list, "holdMusic")["durationMs"], 1500, "[{name}]");
+        let (_, _, body) = c.raw("GET", &hold_audio, Some(&reader), &[]).await;
+        assert_eq!(body, up, "[{name}] kept after rejected uploads");
+
+        // Another tenant still has the defaults.
+        let (_, list) = c.call("GET", base, Some(&other), None).await;
+        assert_eq!(entry(&list, "holdMusic"), &default_hold, "[{name}] {list}");
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] == "default"));
+        let (_, _, body) = c.raw("GET", &hold_audio, Some(&other), &[]).await;
+        assert_eq!(
+            body,
+            AssetKind::HoldMusic.default_wav(),
+            "[{name}] isolation"
+        );
+        let (st, b) = c.call("DELETE", &hold, Some(&other), None).await;
+        assert_eq!(
+            st,
+            StatusCode::NOT_FOUND,
+            "[{name}] other tenant has no upload"
+        );
+        assert_error(&b, "not_found");
+
+        // Unknown kinds: 404.
+        let (st, b) = c
+            .call(
+                "GET",
+                &format!("{base}/ringtone/audio"),
+                Some(&writer),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}]");
+        assert_error(&b, "not_found");
+        let (st, b) = c
+            .put_raw(
+                &format!("{base}/ringtone"),
+                Some(&writer),
+                "audio/wav",
+                up.clone(),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}]");
+        assert_error(&b, "not_found");
+        let (st, _) = c
+            .call("DELETE", &format!("{base}/hold_music"), Some(&writer), None)
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}]");
+
+        // Delete: back to the default; a second delete is 404.
+        let (st, _, body) = c.raw("DELETE", &hold, Some(&writer), &[]).await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "[{name}]");
+        assert!(body.is_empty());
+        let (_, list) = c.call("GET", base, Some(&writer), None).await;
+        assert_eq!(entry(&list, "holdMusic"), &default_hold, "[{name}] {list}");
+        assert_eq!(entry(&list, "acceptPrompt")["source"], "custom");
+        let (_, _, body) = c.raw("GET", &hold_audio, Some(&writer), &[]).await;
+        assert_eq!(body, AssetKind::HoldMusic.default_wav(), "[{name}] reset");
+        let (st, b) = c.call("DELETE", &hold, Some(&writer), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}]");
+        assert_error(&b, "not_found");
 
         let _ = std::fs::remove_dir_all(&c.data);
         backend.finish().await;

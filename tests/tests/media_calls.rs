@@ -40,7 +40,9 @@ fn caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
 /// `telephone_event` its offer also carries telephone-event/8000 on payload type 101.
 fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: bool) -> Sipp {
     // The BYE's CSeq follows any re-INVITEs in `middle`.
-    let bye_cseq = 3 + middle.matches("INVITE [next_url]").count() as u32;
+    let bye_cseq = 3
+        + (middle.matches("INVITE [next_url]").count() + middle.matches("INFO [next_url]").count())
+            as u32;
     let flow = format!(
         "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"183\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\">\n    <action><ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy,aport\"/></action>\n  </recv>\n  <Reference variables=\"dummy\"/>\n  <nop><action><exec command=\"echo [$aport] > a_port.txt\"/></action></nop>\n{}{middle}{}  <recv response=\"200\"/>\n",
         uac_ack(2),
@@ -79,7 +81,7 @@ fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: boo
 /// A callee (1002) answering with only `codec` at `media_port`, writing Ringside's media port
 /// for it into `b_port.txt`, then waiting for the BYE.
 async fn callee(srv: &Server, codec: CodecKind, media_port: u16) -> (Sipp, tokio::process::Child) {
-    callee_with(srv, codec, media_port, &[]).await
+    callee_with(srv, codec, media_port, &[], 0).await
 }
 
 /// A callee as above that also answers one re-INVITE per entry of `reinvites` with that SDP
@@ -89,6 +91,7 @@ async fn callee_with(
     codec: CodecKind,
     media_port: u16,
     reinvites: &[&str],
+    answer_after_ms: u32,
 ) -> (Sipp, tokio::process::Child) {
     let port = free_port();
     let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
@@ -99,13 +102,21 @@ async fn callee_with(
     );
     let mut re = String::new();
     for (i, dir) in reinvites.iter().enumerate() {
+        if *dir == "INFO" {
+            re.push_str("  <recv request=\"INFO\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n");
+            continue;
+        }
         re.push_str(&format!(
             "  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 {} IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a={dir}\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n",
             i + 2,
             callee_media(codec, media_port)
         ));
     }
-    let ok_200 = ok_200.replace("@@REINVITES@@", &re);
+    let ok_200 = ok_200.replace("@@REINVITES@@", &re).replacen(
+        "</nop>\n",
+        &format!("</nop>\n  <pause milliseconds=\"{answer_after_ms}\"/>\n"),
+        1,
+    );
     let xml = include_str!("../sipp/uas.xml")
         .replace("{{FLOW}}", &ok_200)
         .replace("{{USER}}", "1002")
@@ -519,7 +530,7 @@ async fn hold_plays_hold_music_to_the_other_side() {
     let _token = srv.with_phones().await;
     let (a, a_port) = Endpoint::bind().await;
     let (b, b_port) = Endpoint::bind().await;
-    let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"]).await;
+    let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"], 0).await;
     let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
     let middle = format!(
         "  <pause milliseconds=\"1500\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"2000\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"1500\"/>\n",
@@ -581,4 +592,98 @@ async fn hold_plays_hold_music_to_the_other_side() {
         "caller heard again after the resume: {seq}"
     );
     drop(a);
+}
+
+/// With RINGSIDE_RINGBACK=us the callee's 180 becomes a 183 with Ringside's SDP and the caller
+/// hears Ringside's US ringback (440+480 Hz) until the callee answers, then the callee.
+#[tokio::test]
+async fn generated_ringback_plays_to_the_caller_until_the_answer() {
+    let srv = Server::start_with(&[("RINGSIDE_RINGBACK", "us")]).await;
+    let _token = srv.with_phones().await;
+    let (a, a_port) = Endpoint::bind().await;
+    let (b, b_port) = Endpoint::bind().await;
+    let mut callee = callee_with(&srv, CodecKind::Pcma, b_port, &[], 2000).await;
+    let caller = caller_with(&srv, a_port, "  <pause milliseconds=\"2500\"/>\n", false);
+    let mut child = caller.spawn();
+    let b_to = SocketAddr::from((
+        [127, 0, 0, 1],
+        read_port(callee.0.dir(), "b_port.txt").await,
+    ));
+    // a_port.txt is written once the caller has the 200 OK.
+    let _ = read_port(caller.dir(), "a_port.txt").await;
+    b.talk(b_to, CodecKind::Pcma, 8, 400.0, 100).await.unwrap();
+    assert!(
+        child.wait().await.unwrap().success(),
+        "caller: {}\nserver: {}",
+        caller.messages(),
+        srv.log_text()
+    );
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+    assert!(
+        caller.messages().contains("SIP/2.0 183"),
+        "{}",
+        caller.messages()
+    );
+    let pcm = a.decoded(CodecKind::Pcmu, 0);
+    assert!(pcm.len() >= 8000 * 3, "{} samples", pcm.len());
+    // Before the answer (~2 s): ringback, both 440 and 480 Hz present.
+    let ring = &pcm[800..12_000];
+    let f = dominant_frequency(ring, 8000);
+    assert!(
+        (430.0..=490.0).contains(&f),
+        "ringback heard before the answer: {f} Hz"
+    );
+    assert!(rms_dbfs(ring) > -30.0, "ringback level {}", rms_dbfs(ring));
+    // After it, the callee's 400 Hz (PCMA transcoded to the caller's PCMU).
+    let tail = &pcm[pcm.len() - 8000..];
+    let f = dominant_frequency(tail, 8000);
+    assert!(
+        (f - 400.0).abs() < 15.0,
+        "callee heard after the answer: {f} Hz"
+    );
+}
+
+/// DTMF as SIP INFO (application/dtmf-relay) from the caller is recognised (counted once per
+/// INFO) and still reaches the callee, which answers it.
+#[tokio::test]
+async fn sip_info_dtmf_is_recognised_and_forwarded() {
+    let srv = Server::start().await;
+    let _token = srv.with_phones().await;
+    let (_a, a_port) = Endpoint::bind().await;
+    let (_b, b_port) = Endpoint::bind().await;
+    let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["INFO", "INFO"], 0).await;
+    let info = |cseq: u32, digit: &str| {
+        format!(
+            "  <send retrans=\"500\">\n    <![CDATA[\n      INFO [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport\n      From: \"Caller\" <sip:1001@[remote_ip]>;tag=[pid]uac[call_number]\n      To: <sip:[service]@[remote_ip]>[peer_tag_param]\n      Call-ID: [call_id]\n      CSeq: {cseq} INFO\n      Max-Forwards: 70\n      Content-Type: application/dtmf-relay\n      Content-Length: [len]\n\n      Signal={digit}\n      Duration=160\n\n    ]]>\n  </send>\n  <recv response=\"200\"/>\n"
+        )
+    };
+    let middle = format!(
+        "  <pause milliseconds=\"300\"/>\n{}{}",
+        info(3, "7"),
+        info(4, "#")
+    );
+    // The BYE follows the two INFOs.
+    let caller = caller_with(&srv, a_port, &middle, false);
+    let (ok, log) = caller.run().await;
+    assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+    assert_eq!(
+        srv.metric("ringside_sip_info_dtmf_digits_total", "").await,
+        2.0
+    );
+    let log = srv.log_text();
+    let digits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("DTMF (SIP INFO)"))
+        .filter_map(|l| l.split("digit=").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(digits, vec!["7", "#"], "{log}");
 }

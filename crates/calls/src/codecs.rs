@@ -192,6 +192,14 @@ pub fn choose_for_offerer(offer: &SessionDescription, answered: CodecKind) -> Op
     leg_codec(pick, &fmts)
 }
 
+/// The offer's most preferred codec Ringside supports (for an answer Ringside gives itself,
+/// e.g. early media with generated ringback).
+pub fn preferred(offer: &SessionDescription) -> Option<LegCodec> {
+    let fmts = audio_formats(offer)?;
+    let pick = fmts.iter().find(|f| f.kind.is_some())?;
+    leg_codec(pick, &fmts)
+}
+
 /// Rewrites the answer returned to the offerer so its audio stream names only `chosen` (and
 /// its telephone-event), using the offer's rtpmap and fmtp for those payload types.
 pub fn restrict_answer(

@@ -56,6 +56,9 @@ pub struct CoreConfig {
     pub ring_timeout: Duration,
     /// Record every answered call.
     pub record_calls: bool,
+    /// Answer a callee's 180 to the caller with 183 and Ringside's own ringback (early media)
+    /// instead of relaying the 180 for the caller's phone to ring locally.
+    pub ringback: bool,
     /// Registrar settings.
     pub registrar: RegistrarConfig,
     /// Transaction timers.

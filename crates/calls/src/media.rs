@@ -1,11 +1,12 @@
 //! The narrow media interface the B2BUA anchors calls with, and its implementation on the
-//! media engine (hold music from the shipped or uploaded assets, recordings to the data dir).
+//! media engine (hold music from the shipped or the call's tenant's uploaded assets, recordings
+//! to the data dir).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ringside_media::bridge::BRIDGE_RATE;
-use ringside_media::player::{AssetKind, Assets};
+use ringside_media::player::{AssetKind, AssetRegistry, Assets, Cadence, ToneGenerator};
 use ringside_media::{LegCodec, LegQuality, MediaEngine, MediaError, Relay, Side};
 use tracing::warn;
 
@@ -21,6 +22,8 @@ pub trait MediaBridge: Send {
     fn set_codec(&self, side: Side, codec: LegCodec);
     /// Start (`on`) or stop hold music towards `side`.
     fn hold_music(&self, side: Side, on: bool);
+    /// Start (`on`) or stop generated ringback towards `side`.
+    fn ringback(&self, side: Side, on: bool);
     /// Record the call (left: caller, right: callee) for `tenant_id`'s call `call_id`.
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64);
     /// Quality of both legs (caller, callee) so far.
@@ -29,26 +32,41 @@ pub trait MediaBridge: Send {
 
 /// Creates media bridges.
 pub trait MediaFactory: Send {
-    /// Allocate ports and start a bridge.
-    fn create(&mut self) -> Result<Box<dyn MediaBridge>, MediaError>;
+    /// Allocate ports and start a bridge for a call of `tenant_id` (whose prompts and hold
+    /// music it plays).
+    fn create(&mut self, tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError>;
 }
 
-/// Media bridges on a [`MediaEngine`], with assets for hold music and an optional recorder.
+/// Media bridges on a [`MediaEngine`], with per-tenant assets for hold music and an optional
+/// recorder.
 #[derive(Clone)]
 pub struct AnchoredMedia {
     engine: MediaEngine,
-    assets: Arc<Assets>,
+    assets: Arc<AssetRegistry>,
     recorder: Option<Recorder>,
+    ringback: Cadence,
 }
 
 impl AnchoredMedia {
-    /// Bridges on `engine`; hold music from `assets`; recordings through `recorder`.
-    pub fn new(engine: MediaEngine, assets: Arc<Assets>, recorder: Option<Recorder>) -> Self {
+    /// Bridges on `engine`; hold music from the call's tenant's assets in `assets`;
+    /// recordings through `recorder`.
+    pub fn new(
+        engine: MediaEngine,
+        assets: Arc<AssetRegistry>,
+        recorder: Option<Recorder>,
+    ) -> Self {
         AnchoredMedia {
             engine,
             assets,
             recorder,
+            ringback: Cadence::us_ringback(),
         }
+    }
+
+    /// The ringback cadence played when Ringside generates ringback (default US).
+    pub fn with_ringback(mut self, cadence: Cadence) -> Self {
+        self.ringback = cadence;
+        self
     }
 }
 
@@ -56,6 +74,7 @@ struct AnchoredCall {
     relay: Relay,
     assets: Arc<Assets>,
     recorder: Option<Recorder>,
+    ringback: Cadence,
 }
 
 impl MediaBridge for AnchoredCall {
@@ -77,6 +96,14 @@ impl MediaBridge for AnchoredCall {
             Err(e) => warn!(error = %e, "hold music unavailable"),
         }
     }
+    fn ringback(&self, side: Side, on: bool) {
+        if on {
+            let tone = ToneGenerator::new(&self.ringback, BRIDGE_RATE);
+            self.relay.play(side, Box::new(tone));
+        } else {
+            self.relay.stop_play(side);
+        }
+    }
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64) {
         let Some(rec) = &self.recorder else { return };
         match rec.start(call_id, tenant_id, started_at_ms, BRIDGE_RATE) {
@@ -89,22 +116,93 @@ impl MediaBridge for AnchoredCall {
     }
 }
 
-impl MediaFactory for AnchoredMedia {
-    fn create(&mut self) -> Result<Box<dyn MediaBridge>, MediaError> {
-        Ok(Box::new(AnchoredCall {
+impl AnchoredMedia {
+    /// A bridge for a call of `tenant_id`, playing that tenant's assets.
+    fn call(&self, tenant_id: &str) -> Result<AnchoredCall, MediaError> {
+        Ok(AnchoredCall {
             relay: self.engine.create_relay()?,
-            assets: self.assets.clone(),
+            assets: self.assets.for_tenant(tenant_id),
             recorder: self.recorder.clone(),
-        }))
+            ringback: self.ringback.clone(),
+        })
     }
 }
 
+impl MediaFactory for AnchoredMedia {
+    fn create(&mut self, tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError> {
+        Ok(Box::new(self.call(tenant_id)?))
+    }
+}
+
+/// Bridges with the built-in assets for every tenant and no recording (tests, tools).
 impl MediaFactory for MediaEngine {
-    fn create(&mut self) -> Result<Box<dyn MediaBridge>, MediaError> {
+    fn create(&mut self, _tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError> {
         Ok(Box::new(AnchoredCall {
             relay: self.create_relay()?,
             assets: Arc::new(Assets::new()),
             recorder: None,
+            ringback: Cadence::us_ringback(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mono 16-bit WAV at 8 kHz lasting `ms` milliseconds.
+    fn wav(ms: u32) -> Vec<u8> {
+        let n = 8 * ms;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + n * 2).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+        out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        out.extend_from_slice(&1u16.to_le_bytes()); // mono
+        out.extend_from_slice(&8000u32.to_le_bytes()); // sample rate
+        out.extend_from_slice(&16000u32.to_le_bytes()); // byte rate
+        out.extend_from_slice(&2u16.to_le_bytes()); // block align
+        out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&(n * 2).to_le_bytes());
+        for i in 0..n {
+            let v: i16 = if (i / 20) % 2 == 0 { 1000 } else { -1000 };
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn each_call_plays_its_tenants_hold_music() {
+        let root = std::env::temp_dir().join(format!(
+            "ringside-calls-prompts-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let registry = Arc::new(AssetRegistry::new(root.clone(), Arc::new(Assets::new())));
+        registry
+            .set("tenant-a", AssetKind::HoldMusic, &wav(500))
+            .unwrap();
+        let media = AnchoredMedia::new(
+            MediaEngine::new("127.0.0.1".parse().unwrap(), 47300..=47399),
+            registry,
+            None,
+        );
+        let a = media.call("tenant-a").unwrap();
+        let b = media.call("tenant-b").unwrap();
+        let hold_a = a.assets.prompt(AssetKind::HoldMusic, BRIDGE_RATE).unwrap();
+        let hold_b = b.assets.prompt(AssetKind::HoldMusic, BRIDGE_RATE).unwrap();
+        assert_eq!(
+            hold_a.len() as u64,
+            u64::from(BRIDGE_RATE) / 2,
+            "tenant-a's upload"
+        );
+        let default = Assets::new()
+            .prompt(AssetKind::HoldMusic, BRIDGE_RATE)
+            .unwrap();
+        assert_eq!(hold_b.len(), default.len(), "tenant-b keeps the default");
+        drop((a, b));
+        let _ = std::fs::remove_dir_all(root);
     }
 }

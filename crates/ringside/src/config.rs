@@ -16,6 +16,7 @@
 //! | record every answered call | `record_calls` | `RINGSIDE_RECORD_CALLS` (`true`/`false`) | `false` |
 //! | delete recordings older than (days; 0 keeps all) | `recording_retention_days` | `RINGSIDE_RECORDING_RETENTION_DAYS` | `0` |
 //! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
+//! | ringback: `off` relays the callee's 180 (the caller's phone rings locally); `us`, `eu` or `uk` answers 183 and plays Ringside's ringback | `ringback` | `RINGSIDE_RINGBACK` | `off` |
 //! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
@@ -45,6 +46,7 @@ pub struct RawConfig {
     recording_retention_days: Option<u64>,
     assets_dir: Option<PathBuf>,
     opus_complexity: Option<u64>,
+    ringback: Option<String>,
     log: Option<String>,
 }
 
@@ -79,6 +81,8 @@ pub struct Settings {
     pub assets_dir: Option<PathBuf>,
     /// Opus encoder complexity (0-10).
     pub opus_complexity: u8,
+    /// Ringback Ringside generates itself (`None`: relay the callee's 180).
+    pub ringback: Option<ringside_media::player::Cadence>,
     /// tracing filter.
     pub log: String,
 }
@@ -116,6 +120,7 @@ impl RawConfig {
             "RINGSIDE_SIP_DIGEST_ALGORITHMS",
         );
         set(&mut raw.log, "RINGSIDE_LOG");
+        set(&mut raw.ringback, "RINGSIDE_RINGBACK");
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
         }
@@ -191,7 +196,16 @@ impl RawConfig {
         }
         let recording_retention_days = u32::try_from(self.recording_retention_days.unwrap_or(0))
             .context("recording_retention_days is too large")?;
+        use ringside_media::player::Cadence;
+        let ringback = match self.ringback.as_deref().unwrap_or("off") {
+            "off" | "none" => None,
+            "us" => Some(Cadence::us_ringback()),
+            "eu" => Some(Cadence::eu_ringback()),
+            "uk" => Some(Cadence::uk_ringback()),
+            other => bail!("ringback must be off, us, eu or uk (got {other:?})"),
+        };
         Ok(Settings {
+            ringback,
             record_calls: self.record_calls.unwrap_or(false),
             recording_retention_days,
             assets_dir: self.assets_dir,

@@ -67,6 +67,8 @@ type PromptCache = HashMap<(AssetKind, u32), (u64, Arc<Prompt>)>;
 /// a deployment with per-tenant prompts keeps one `Assets` per tenant.
 pub struct Assets {
     limits: PromptLimits,
+    /// Where kinds without an override of their own come from (the built-ins when `None`).
+    parent: Option<Arc<Assets>>,
     overrides: RwLock<HashMap<AssetKind, Current>>,
     cache: Mutex<PromptCache>,
     next_generation: Mutex<u64>,
@@ -101,10 +103,26 @@ impl Assets {
     pub fn with_limits(limits: PromptLimits) -> Self {
         Assets {
             limits,
+            parent: None,
             overrides: RwLock::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             next_generation: Mutex::new(1),
         }
+    }
+
+    /// A layer over `parent`: kinds without an override of their own play `parent`'s prompt
+    /// (whose decoded cache is shared). Used for a tenant's uploads over the deployment's
+    /// defaults.
+    pub fn with_parent(parent: Arc<Assets>, limits: PromptLimits) -> Self {
+        Assets {
+            parent: Some(parent),
+            ..Self::with_limits(limits)
+        }
+    }
+
+    /// The limits applied to overrides.
+    pub fn limits(&self) -> PromptLimits {
+        self.limits
     }
 
     /// The defaults, overridden by any of `hold_music.wav`, `unavailable.wav` and
@@ -138,6 +156,14 @@ impl Assets {
     /// rejected the error is returned and the previous prompt stays in force.
     pub fn set_override(&self, kind: AssetKind, wav: &[u8]) -> Result<(), PromptError> {
         let prompt = Prompt::from_wav_bytes_with_limits(wav, 8000, &self.limits)?;
+        self.install(kind, wav.into(), prompt);
+        Ok(())
+    }
+
+    /// Installs `wav` as the override for `kind`, with `prompt` its already validated
+    /// decoding at 8000 Hz (no check is made that they match).
+    pub(super) fn install(&self, kind: AssetKind, wav: Arc<[u8]>, prompt: Prompt) {
+        debug_assert_eq!(prompt.rate(), 8000);
         let generation = {
             let mut g = self
                 .next_generation
@@ -149,17 +175,10 @@ impl Assets {
         self.overrides
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                kind,
-                Current {
-                    generation,
-                    wav: wav.into(),
-                },
-            );
+            .insert(kind, Current { generation, wav });
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|&(k, _), _| k != kind);
         cache.insert((kind, 8000), (generation, Arc::new(prompt)));
-        Ok(())
     }
 
     /// Goes back to the built-in default for `kind`.
@@ -174,12 +193,28 @@ impl Assets {
             .retain(|&(k, _), _| k != kind);
     }
 
-    /// Whether `kind` is currently overridden.
+    /// Whether `kind` is currently overridden in this instance (its parent's overrides do
+    /// not count).
     pub fn has_override(&self, kind: AssetKind) -> bool {
         self.overrides
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&kind)
+    }
+
+    /// This instance's own override for `kind` (not its parent's), if any.
+    pub fn override_wav(&self, kind: AssetKind) -> Option<Arc<[u8]>> {
+        self.current(kind).1
+    }
+
+    /// The WAV bytes in force for `kind`: this instance's override, else its parent's, else
+    /// `None` for the built-in [`AssetKind::default_wav`].
+    pub fn effective_wav(&self, kind: AssetKind) -> Option<Arc<[u8]>> {
+        match (self.current(kind).1, &self.parent) {
+            (Some(wav), _) => Some(wav),
+            (None, Some(parent)) => parent.effective_wav(kind),
+            (None, None) => None,
+        }
     }
 
     /// The WAV bytes in force for `kind` and their generation (0 for the default).
@@ -199,6 +234,9 @@ impl Assets {
     /// possible. Decoding (done at most once per kind and rate) happens outside any lock.
     pub fn prompt(&self, kind: AssetKind, rate: u32) -> Result<Arc<Prompt>, PromptError> {
         let (generation, wav) = self.current(kind);
+        if let (None, Some(parent)) = (&wav, &self.parent) {
+            return parent.prompt(kind, rate);
+        }
         if let Some((g, p)) = self
             .cache
             .lock()

@@ -13,14 +13,17 @@
 //! * [`Silence`] and [`Sequence`] compose sources, e.g. 300 ms of silence, a prompt, then
 //!   more silence.
 //! * [`Assets`] holds the default prompts shipped inside the binary (hold music,
-//!   "no one is available", "press 1 to accept") with per-deployment overrides.
+//!   "no one is available", "press 1 to accept") with per-deployment overrides;
+//!   [`AssetRegistry`] layers each tenant's uploaded WAV files over them.
 
 mod assets;
 mod prompt;
+mod registry;
 mod tone;
 
 pub use assets::{AssetKind, Assets};
 pub use prompt::{Prompt, PromptError, PromptLimits, PromptPlayer};
+pub use registry::{is_valid_tenant_id, AssetRegistry, PromptInfo, PromptSource, RegistryError};
 pub use tone::{Cadence, ToneGenerator};
 
 use std::time::Duration;

@@ -15,7 +15,7 @@ use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
 
-use super::{answer_sdp, final_code, Call, ClientRole};
+use super::{answer_sdp, final_code, own_answer, Call, ClientRole};
 use crate::Side;
 use ringside_storage::LegStats;
 
@@ -131,6 +131,31 @@ impl SipCore {
             }
             if let Some(t) = hdr::tag(&resp.headers, "To") {
                 fork.dialog.remote_tag = Some(t.to_string());
+            }
+            let has_sdp = hdr::sdp_body(&resp.headers, &resp.body).is_some();
+            if !has_sdp && call.early.is_some() {
+                // Ringside's own ringback is already playing to the caller.
+                return;
+            }
+            if !has_sdp && self.cfg.ringback {
+                // Answer the caller early ourselves and play ringback into its leg.
+                let offer = call.offer.as_ref().filter(|(s, _)| *s == Side::A);
+                let port = call.media.port(Side::A);
+                if let Some((sdp, codec)) = offer.and_then(|(_, o)| own_answer(o, media_ip, port)) {
+                    call.media.set_codec(Side::A, codec);
+                    call.media.ringback(Side::A, true);
+                    call.ringing = true;
+                    let mut out =
+                        make_response(&call.a_invite, 183.into(), Some(&call.a.local_tag));
+                    out.headers.push(Header::Contact(headers::Contact::new(
+                        local.contact(call.a.peer.transport),
+                    )));
+                    hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+                    call.early = Some((sdp, codec));
+                    let stx = call.a_stx;
+                    self.respond(now, stx, out);
+                    return;
+                }
             }
             // Relay 180/183 (with early media anchored) to the caller.
             let out = caller_response(call, code, &resp, &local, media_ip);
@@ -559,8 +584,30 @@ fn caller_response(
             if let Some(b) = b_rtp {
                 call.media.announce(Side::B, b);
             }
+            let a_sdp = match &call.early {
+                // The caller already has Ringside's answer: it stays the same (RFC 3261
+                // 13.2.1), its codec too; the callee's codec is bridged to it.
+                Some((early, codec)) => {
+                    call.media.set_codec(Side::A, *codec);
+                    early.clone()
+                }
+                None => a_sdp,
+            };
             hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
         }
+    } else if code == 200 {
+        if let Some((early, _)) = &call.early {
+            hdr::set_body(
+                &mut out,
+                Some("application/sdp"),
+                early.clone().into_bytes(),
+            );
+        }
+    }
+    if call.ringing && (code >= 200 || !out.body.is_empty()) {
+        // The callee answered or sends its own early media: our ringback ends.
+        call.ringing = false;
+        call.media.ringback(Side::A, false);
     }
     out
 }

@@ -23,6 +23,7 @@ use crate::codecs;
 use crate::core::SipCore;
 use crate::media::MediaBridge;
 use crate::Side;
+use ringside_media::LegCodec;
 
 mod dialogs;
 mod forks;
@@ -84,6 +85,11 @@ pub(crate) struct Call {
     answered: bool,
     /// The last SDP offer (as received, before anchoring) and the side it came from.
     offer: Option<(Side, String)>,
+    /// The answer Ringside gave the caller itself (early media with generated ringback) and
+    /// the caller's codec in it: the final answer repeats it.
+    early: Option<(String, LegCodec)>,
+    /// Generated ringback is playing to the caller.
+    ringing: bool,
 }
 
 impl Call {
@@ -178,6 +184,17 @@ fn answer_sdp(
     };
     codecs::restrict_answer(&mut back, &off, &ours);
     Some((back.to_string(), rtp))
+}
+
+/// Ringside's own answer to the caller's offer (anchored on `port`, restricted to the offer's
+/// preferred supported codec), for early media it generates itself.
+fn own_answer(offer: &str, ip: IpAddr, port: u16) -> Option<(String, LegCodec)> {
+    let (anchored, _) = anchor_sdp(offer, ip, port)?;
+    let off = SessionDescription::parse(offer).ok()?;
+    let codec = codecs::preferred(&off)?;
+    let mut ans = SessionDescription::parse(&anchored).ok()?;
+    codecs::restrict_answer(&mut ans, &off, &codec);
+    Some((ans.to_string(), codec))
 }
 
 fn now_record_ms(core: &SipCore) -> i64 {

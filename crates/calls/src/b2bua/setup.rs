@@ -140,7 +140,7 @@ impl SipCore {
         let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
             return reply(self, 488);
         };
-        let media = match self.media.create() {
+        let media = match self.media.create(&tenant_id) {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "cannot allocate media");
@@ -307,6 +307,8 @@ impl SipCore {
                 record,
                 answered: false,
                 offer: Some((Side::A, offer)),
+                early: None,
+                ringing: false,
             },
         );
         self.metrics

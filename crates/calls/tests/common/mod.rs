@@ -101,6 +101,7 @@ impl Sim {
                 digest_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
                 ring_timeout,
                 record_calls: false,
+                ringback: false,
                 registrar: RegistrarConfig::default(),
                 tx: TxConfig::default(),
             },

@@ -1,0 +1,303 @@
+//! A tenant's prompts and hold music: uploaded WAV files replacing the deployment's defaults
+//! for the tenant's calls.
+//!
+//! - `GET /api/v1/media/prompts` (`widgets:read`): the three kinds (`holdMusic`,
+//!   `unavailable`, `acceptPrompt`) with `source` (`default` or `custom`), `durationMs` and
+//!   `bytes`.
+//! - `PUT /api/v1/media/prompts/{kind}` (`widgets:write`): the raw WAV file as the body
+//!   (`Content-Type: audio/wav`, `audio/x-wav`, `audio/wave` or `application/octet-stream`,
+//!   at most [`MAX_UPLOAD_BYTES`]). Answers the new entry; 413 `payload_too_large` over the limit, 415
+//!   `unsupported_media_type` for another content type, 422 `invalid_audio` for a file that is
+//!   not a usable WAV (the previous prompt stays in force).
+//! - `GET /api/v1/media/prompts/{kind}/audio` (`widgets:read`): the WAV in force (`audio/wav`).
+//! - `DELETE /api/v1/media/prompts/{kind}` (`widgets:write`): back to the default, 204; 404 if
+//!   the tenant had no upload for that kind.
+//!
+//! An unknown kind answers 404. The files themselves live behind the narrow [`PromptStore`]
+//! trait (implemented by the binary over the media crate's asset registry), so the API knows
+//! nothing about WAV decoding or where prompts are kept.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
+use crate::{ApiError, AppState};
+
+/// Largest accepted upload, in bytes (10 MiB).
+pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// Content types accepted for uploads.
+const WAV_TYPES: &[&str] = &[
+    "audio/wav",
+    "audio/x-wav",
+    "audio/wave",
+    "application/octet-stream",
+];
+
+/// The prompts a tenant can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PromptKind {
+    /// Music played while a caller is on hold (looped).
+    HoldMusic,
+    /// "No one is available to take your call right now."
+    Unavailable,
+    /// "You have a call from the website. Press 1 to accept this call."
+    AcceptPrompt,
+}
+
+impl PromptKind {
+    /// Every kind, in listing order.
+    pub const ALL: [PromptKind; 3] = [
+        PromptKind::HoldMusic,
+        PromptKind::Unavailable,
+        PromptKind::AcceptPrompt,
+    ];
+
+    /// The kind's name in URLs and JSON (`holdMusic`, `unavailable`, `acceptPrompt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromptKind::HoldMusic => "holdMusic",
+            PromptKind::Unavailable => "unavailable",
+            PromptKind::AcceptPrompt => "acceptPrompt",
+        }
+    }
+
+    /// The kind named `s` ([`Self::as_str`]), if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where the prompt in force comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptSource {
+    /// The deployment's default.
+    Default,
+    /// The tenant's upload.
+    Custom,
+}
+
+impl PromptSource {
+    /// `default` or `custom`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromptSource::Default => "default",
+            PromptSource::Custom => "custom",
+        }
+    }
+}
+
+/// The prompt in force for one kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptInfo {
+    /// Which prompt.
+    pub kind: PromptKind,
+    /// Default or uploaded.
+    pub source: PromptSource,
+    /// Playing time in milliseconds.
+    pub duration_ms: u64,
+    /// Size of the WAV file in bytes.
+    pub bytes: u64,
+}
+
+/// Why a [`PromptStore`] operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptStoreError {
+    /// The upload is over the store's size limit (413).
+    #[error("the WAV file is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The upload is not a usable WAV file, or too long (422); the message says why.
+    #[error("{0}")]
+    InvalidAudio(String),
+    /// Storage failed; details are logged, not shown (500).
+    #[error("prompt storage failed: {0}")]
+    Internal(String),
+}
+
+/// Per-tenant prompt storage as the API needs it. Methods may block (file I/O, decoding):
+/// handlers call them on the blocking thread pool.
+pub trait PromptStore: Send + Sync {
+    /// The prompt in force for every kind ([`PromptKind::ALL`] order).
+    fn list(&self, tenant_id: &str) -> Result<Vec<PromptInfo>, PromptStoreError>;
+    /// Validates and stores `wav` as the tenant's prompt for `kind`; on error the previous
+    /// prompt stays in force.
+    fn set(
+        &self,
+        tenant_id: &str,
+        kind: PromptKind,
+        wav: &[u8],
+    ) -> Result<PromptInfo, PromptStoreError>;
+    /// Removes the tenant's upload for `kind`; `false` if there was none.
+    fn clear(&self, tenant_id: &str, kind: PromptKind) -> Result<bool, PromptStoreError>;
+    /// The WAV file in force for `kind` (the upload, else the default).
+    fn audio(
+        &self,
+        tenant_id: &str,
+        kind: PromptKind,
+    ) -> Result<Cow<'static, [u8]>, PromptStoreError>;
+}
+
+impl From<PromptStoreError> for ApiError {
+    fn from(e: PromptStoreError) -> Self {
+        match e {
+            PromptStoreError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            PromptStoreError::InvalidAudio(why) => ApiError::InvalidAudio(why),
+            PromptStoreError::Internal(why) => {
+                tracing::error!(error = %why, "prompt storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/media/prompts", get(list))
+        .route(
+            "/media/prompts/{kind}",
+            axum::routing::put(upload)
+                .delete(remove)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/media/prompts/{kind}/audio", get(audio))
+}
+
+/// A prompt as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptView {
+    kind: &'static str,
+    source: &'static str,
+    duration_ms: u64,
+    bytes: u64,
+    audio_url: String,
+}
+
+impl From<PromptInfo> for PromptView {
+    fn from(p: PromptInfo) -> Self {
+        PromptView {
+            kind: p.kind.as_str(),
+            source: p.source.as_str(),
+            duration_ms: p.duration_ms,
+            bytes: p.bytes,
+            audio_url: format!("/api/v1/media/prompts/{}/audio", p.kind.as_str()),
+        }
+    }
+}
+
+/// Runs a (possibly blocking) store call on the blocking pool.
+async fn blocking<T, F>(store: &Arc<dyn PromptStore>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn PromptStore) -> Result<T, PromptStoreError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(r) => Ok(r?),
+        Err(e) => {
+            tracing::error!(error = %e, "prompt store task failed");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+fn kind(s: &str) -> Result<PromptKind, ApiError> {
+    PromptKind::parse(s).ok_or(ApiError::NotFound)
+}
+
+async fn list(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<PromptView>>, ApiError> {
+    let tenant = ctx.tenant_id;
+    let infos = blocking(&st.prompts, move |s| s.list(&tenant)).await?;
+    Ok(Json(infos.into_iter().map(Into::into).collect()))
+}
+
+async fn upload(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    Path(kind_name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PromptView>, ApiError> {
+    let kind = kind(&kind_name)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !content_type
+        .as_deref()
+        .is_some_and(|t| WAV_TYPES.contains(&t))
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: audio/wav, audio/x-wav or application/octet-stream",
+        ));
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_UPLOAD_BYTES as u64,
+            })
+        }
+        Err(e) => return Err(ApiError::InvalidBody(e.body_text())),
+    };
+    if body.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_UPLOAD_BYTES as u64,
+        });
+    }
+    let tenant = ctx.tenant_id;
+    let info = blocking(&st.prompts, move |s| s.set(&tenant, kind, &body)).await?;
+    Ok(Json(info.into()))
+}
+
+async fn audio(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+    Path(kind_name): Path<String>,
+) -> Result<Response, ApiError> {
+    let kind = kind(&kind_name)?;
+    let tenant = ctx.tenant_id;
+    let wav = blocking(&st.prompts, move |s| s.audio(&tenant, kind)).await?;
+    let body = match wav {
+        Cow::Borrowed(b) => Bytes::from_static(b),
+        Cow::Owned(v) => Bytes::from(v),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn remove(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    Path(kind_name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let kind = kind(&kind_name)?;
+    let tenant = ctx.tenant_id;
+    if blocking(&st.prompts, move |s| s.clear(&tenant, kind)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
