@@ -7,7 +7,7 @@
 #
 #   bash benches/relay_load.sh                        # N = 200 500 1000 2000, 3 s warm-up, 10 s each
 #   CALLS="100 200" DURATION=5 bash benches/relay_load.sh
-#   WORKERS=2 (tokio workers for ours, --num-threads for rtpengine)   AT=1000 (ratio at this N)
+#   WORKERS=2 (media worker threads for ours, --num-threads for rtpengine)   AT=1000 (ratio at this N)
 #
 # The generator runs on the same machine and competes with the relay for the CPUs.
 # Last lines: `relay_max_calls_zero_loss: N`, then `relay_cost_ratio_vs_rtpengine: X`

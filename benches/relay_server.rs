@@ -12,7 +12,7 @@
 //! quit | EOF                 -> exit
 //! ```
 //!
-//! Options: `--workers N` (tokio worker threads, default 2), `--bind IP` (default 127.0.0.1),
+//! Options: `--workers N` (media worker threads, default 2), `--bind IP` (default 127.0.0.1),
 //! `--ports LO-HI` (default 20000-31999).
 
 use std::io::{BufRead, BufWriter, Write};
@@ -52,14 +52,8 @@ fn main() {
         }
         i += 2;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    // create_relay spawns the relay task on the current runtime.
-    let _guard = rt.enter();
-    let engine = MediaEngine::new(bind, ports.0..=ports.1);
+    // The relays run on the engine's own media worker threads; no async runtime is needed.
+    let engine = MediaEngine::new(bind, ports.0..=ports.1).with_workers(workers);
     let mut relays = Vec::new();
     let stdin = std::io::stdin();
     let mut out = BufWriter::new(std::io::stdout());

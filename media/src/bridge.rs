@@ -323,9 +323,10 @@ impl CallMedia {
             events: VecDeque::new(),
             transmits: VecDeque::new(),
             pool: Vec::new(),
-            pcm: vec![0; MAX_PCM],
-            frame: vec![0; FRAME],
-            encoded: vec![0; 1500],
+            // Scratch buffers are allocated on first decode/encode: a passthrough call holds none.
+            pcm: Vec::new(),
+            frame: Vec::new(),
+            encoded: Vec::new(),
             cname: format!("ringside-{:08x}", next() as u32).into_bytes(),
             encoder_options: EncoderOptions::default(),
         }
@@ -618,6 +619,9 @@ impl CallMedia {
         let transcoding = !self.is_passthrough();
         let recording = self.recorder.is_some();
         let o = 1 - i;
+        if self.pcm.is_empty() {
+            self.pcm = vec![0; MAX_PCM];
+        }
         let leg = &mut self.legs[i];
         let Some(codec) = leg.codec else { return };
         if leg.decoder.is_none() {
@@ -678,12 +682,19 @@ impl CallMedia {
     /// Encodes whole frames waiting in leg `o`'s buffer and queues them.
     fn encode_towards(&mut self, now: Instant, o: usize) {
         while self.legs[o].tx_pcm.len() >= FRAME {
-            let mut frame = std::mem::take(&mut self.frame);
+            let mut frame = self.take_frame();
             frame.copy_from_slice(&self.legs[o].tx_pcm[..FRAME]);
             self.legs[o].tx_pcm.drain(..FRAME);
             self.send_generated(now, o, &frame, GEN_TRANSCODE);
             self.frame = frame;
         }
+    }
+
+    /// The frame scratch buffer (allocated on first use), to be put back into `self.frame`.
+    fn take_frame(&mut self) -> Vec<i16> {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.resize(FRAME, 0);
+        frame
     }
 
     /// Encodes one PCM frame for leg `o` and queues the RTP packet.
@@ -700,6 +711,9 @@ impl CallMedia {
             }
         }
         let enc = leg.encoder.as_mut().expect("encoder");
+        if self.encoded.is_empty() {
+            self.encoded = vec![0; 1500];
+        }
         let Ok(n) = enc.encode(pcm, &mut self.encoded) else {
             return;
         };
@@ -825,7 +839,7 @@ impl CallMedia {
             let Some(mut player) = self.legs[i].player.take() else {
                 continue;
             };
-            let mut frame = std::mem::take(&mut self.frame);
+            let mut frame = self.take_frame();
             let n = player.fill(&mut frame);
             frame[n..].fill(0);
             if n > 0 {

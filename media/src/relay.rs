@@ -1,18 +1,32 @@
-//! The per-call media driver and the engine that creates it.
+//! The media driver and the engine that creates relays.
 //!
-//! A [`Relay`] owns four UDP sockets: RTP and RTCP for leg A and for leg B. A tokio task feeds
-//! what arrives into the call's sans-IO [`CallMedia`] and sends what it returns; it sleeps until
-//! [`CallMedia::poll_timeout`] for players, the recording tick and RTCP. All decisions (latching,
-//! passthrough or transcoding, players, recording, DTMF) live in `CallMedia`. Dropping the
-//! `Relay` stops the task, finishes a running recording and returns the ports.
+//! A [`Relay`] owns four UDP sockets: RTP and RTCP for leg A and for leg B. All decisions
+//! (latching, passthrough or transcoding, players, recording, DTMF) live in the call's sans-IO
+//! [`CallMedia`]; the driver only moves datagrams and time in and out of it.
+//!
+//! The driver is a few dedicated media worker threads (see [`MediaEngine::with_workers`]), started
+//! on the first [`MediaEngine::create_relay`]. Each owns a `mio` poll (epoll) over the sockets of
+//! the calls it was given (round-robin), one receive buffer, and a timer heap fed from
+//! [`CallMedia::poll_timeout`] (players, the recording tick, RTCP, DTMF ends). A readable socket
+//! is drained until it would block; each datagram goes through [`CallMedia::handle_rtp`] (which
+//! rewrites it in place) or [`CallMedia::handle_rtcp`] and is sent on from the right socket,
+//! followed by whatever the call queued ([`CallMedia::poll_transmit`]). Control calls on the
+//! [`Relay`] are commands to its worker; they are handled before the packets of the same wake-up.
+//! Dropping the `Relay` stops the call on its worker, finishes a running recording and returns
+//! the ports. No tokio runtime is needed; events go out on a tokio channel.
 
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use std::{cmp::Reverse, thread};
 
-use tokio::net::UdpSocket;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc;
 
 use crate::bridge::{
@@ -45,6 +59,8 @@ pub struct RelayStats {
     pub dropped_no_destination: AtomicU64,
     /// Packets dropped because they were not valid RTP/RTCP.
     pub dropped_malformed: AtomicU64,
+    /// Packets (forwarded or generated) dropped because the sending socket's buffer was full.
+    pub dropped_send_full: AtomicU64,
     /// Relays currently running.
     pub active: AtomicU64,
     /// Relays currently transcoding.
@@ -62,6 +78,57 @@ pub struct MediaEngine {
     ports: Arc<PortAllocator>,
     stats: Arc<RelayStats>,
     encoder_options: EncoderOptions,
+    workers: usize,
+    pool: Arc<WorkerPool>,
+}
+
+/// The media worker threads of an engine (and its clones), started on the first relay.
+#[derive(Debug, Default)]
+struct WorkerPool {
+    started: Mutex<Vec<Arc<WorkerHandle>>>,
+    next: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// The way into one media worker thread. The thread stops when the last handle (held by the
+/// engine and by each of the worker's relays) is dropped.
+#[derive(Debug)]
+struct WorkerHandle {
+    tx: std_mpsc::Sender<Command>,
+    waker: Waker,
+}
+
+impl WorkerHandle {
+    fn send(&self, c: Command) -> Result<(), Command> {
+        self.tx.send(c).map_err(|e| e.0)?;
+        // A failed wake leaves the command queued until the worker's next wake-up.
+        let _ = self.waker.wake();
+        Ok(())
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.send(Command::Shutdown);
+    }
+}
+
+enum Command {
+    NewCall(Box<Call>),
+    Control(u64, Control),
+    Close(u64),
+    Shutdown,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::NewCall(c) => write!(f, "NewCall({})", c.id),
+            Command::Control(id, c) => write!(f, "Control({id}, {c:?})"),
+            Command::Close(id) => write!(f, "Close({id})"),
+            Command::Shutdown => write!(f, "Shutdown"),
+        }
+    }
 }
 
 enum Control {
@@ -78,7 +145,8 @@ enum Control {
 pub struct Relay {
     a_port: u16,
     b_port: u16,
-    ctl: mpsc::UnboundedSender<Control>,
+    id: u64,
+    worker: Arc<WorkerHandle>,
     events: Option<mpsc::UnboundedReceiver<MediaEvent>>,
     quality: Arc<Mutex<[LegQuality; 2]>>,
 }
@@ -104,12 +172,21 @@ impl MediaEngine {
             ports: Arc::new(PortAllocator::new(ports)),
             stats: Arc::new(RelayStats::default()),
             encoder_options: EncoderOptions::default(),
+            workers: thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            pool: Arc::new(WorkerPool::default()),
         }
     }
 
     /// Options for the encoders of transcoded calls and players (Opus complexity, FEC).
     pub fn with_encoder_options(mut self, options: EncoderOptions) -> Self {
         self.encoder_options = options;
+        self
+    }
+
+    /// How many media worker threads carry the relays (at least 1; default: the available
+    /// parallelism, at most 4). Takes effect if set before the first relay is created.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
         self
     }
 
@@ -123,17 +200,19 @@ impl MediaEngine {
         self.ports.available()
     }
 
-    /// Allocate ports for both legs and start relaying. Must be called inside a tokio runtime.
+    /// Allocate ports for both legs and start relaying on one of the engine's media worker
+    /// threads (started on first use). Works inside or outside a tokio runtime.
     pub fn create_relay(&self) -> Result<Relay, MediaError> {
+        let worker = self.pick_worker()?;
         let (a_port, a_rtp, a_rtcp) = self.bind_pair()?;
         let (b_port, b_rtp, b_rtcp) = match self.bind_pair() {
             Ok(x) => x,
             Err(e) => {
+                drop((a_rtp, a_rtcp));
                 self.ports.give_back(a_port);
                 return Err(e);
             }
         };
-        let (tx, rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let quality = Arc::new(Mutex::new([LegQuality::default(); 2]));
         let seed = SystemTime::now()
@@ -143,31 +222,48 @@ impl MediaEngine {
             ^ u64::from(b_port);
         let mut media = CallMedia::new(Instant::now(), SystemTime::now(), seed);
         media.set_encoder_options(self.encoder_options);
-        let task = RelayTask {
+        let id = self.pool.next_id.fetch_add(1, Ordering::Relaxed);
+        let call = Box::new(Call {
+            id,
+            ports: [a_port, b_port],
             socks: [a_rtp, a_rtcp, b_rtp, b_rtcp],
             media,
-            stats: self.stats.clone(),
             events: ev_tx,
             quality: quality.clone(),
             transcoding: false,
             recording: false,
-        };
-        let ports = self.ports.clone();
-        self.stats.active.fetch_add(1, Ordering::Relaxed);
-        let stats = self.stats.clone();
-        tokio::spawn(async move {
-            task.run(rx).await;
-            ports.give_back(a_port);
-            ports.give_back(b_port);
-            stats.active.fetch_sub(1, Ordering::Relaxed);
+            armed: None,
+            snapshot_due: None,
         });
+        self.stats.active.fetch_add(1, Ordering::Relaxed);
+        if let Err(c) = worker.send(Command::NewCall(call)) {
+            // The worker thread is gone (it panicked): close the sockets, free the ports.
+            drop(c);
+            self.ports.give_back(a_port);
+            self.ports.give_back(b_port);
+            self.stats.active.fetch_sub(1, Ordering::Relaxed);
+            return Err(MediaError::Io(io::Error::other("media worker stopped")));
+        }
         Ok(Relay {
             a_port,
             b_port,
-            ctl: tx,
+            id,
+            worker,
             events: Some(ev_rx),
             quality,
         })
+    }
+
+    /// The next worker, round-robin; starts the workers on first use.
+    fn pick_worker(&self) -> Result<Arc<WorkerHandle>, MediaError> {
+        let mut started = self.pool.started.lock().unwrap_or_else(|e| e.into_inner());
+        if started.is_empty() {
+            for i in 0..self.workers {
+                started.push(start_worker(i, self.ports.clone(), self.stats.clone())?);
+            }
+        }
+        let n = self.pool.next.fetch_add(1, Ordering::Relaxed);
+        Ok(started[n % started.len()].clone())
     }
 
     fn bind_pair(&self) -> Result<(u16, UdpSocket, UdpSocket), MediaError> {
@@ -185,7 +281,7 @@ impl MediaEngine {
     fn bind(&self, port: u16) -> Result<UdpSocket, MediaError> {
         let s = std::net::UdpSocket::bind(SocketAddr::new(self.bind_ip, port))?;
         s.set_nonblocking(true)?;
-        Ok(UdpSocket::from_std(s)?)
+        Ok(UdpSocket::from_std(s))
     }
 }
 
@@ -198,37 +294,41 @@ impl Relay {
         }
     }
 
+    fn control(&self, c: Control) {
+        let _ = self.worker.send(Command::Control(self.id, c));
+    }
+
     /// Tell the relay where a leg's peer said (in SDP) it receives RTP. RTCP is assumed on the
     /// next port up until the peer's RTCP latches.
     pub fn announce(&self, side: Side, rtp: SocketAddr) {
-        let _ = self.ctl.send(Control::Announce(side, rtp));
+        self.control(Control::Announce(side, rtp));
     }
 
     /// The codec `side` negotiated (from the SDP answer). Legs with different codecs are
     /// transcoded; legs with the same codec pass through.
     pub fn set_codec(&self, side: Side, codec: LegCodec) {
-        let _ = self.ctl.send(Control::Codec(side, codec));
+        self.control(Control::Codec(side, codec));
     }
 
     /// Play `source` (PCM at [`crate::bridge::BRIDGE_RATE`]) into `side` instead of the other
     /// leg's media, until it ends or [`stop_play`](Self::stop_play).
     pub fn play(&self, side: Side, source: Box<dyn Source>) {
-        let _ = self.ctl.send(Control::Play(side, source));
+        self.control(Control::Play(side, source));
     }
 
     /// Stop the player on `side`.
     pub fn stop_play(&self, side: Side) {
-        let _ = self.ctl.send(Control::StopPlay(side));
+        self.control(Control::StopPlay(side));
     }
 
     /// Record both legs into `sink` (left: A, right: B).
     pub fn record(&self, sink: Box<dyn FrameSink>) {
-        let _ = self.ctl.send(Control::Record(sink));
+        self.control(Control::Record(sink));
     }
 
     /// Stop recording; the sink is finished.
     pub fn stop_recording(&self) {
-        let _ = self.ctl.send(Control::StopRecording);
+        self.control(Control::StopRecording);
     }
 
     /// The stream of media events (DTMF, playback finished); can be taken once.
@@ -242,15 +342,264 @@ impl Relay {
     }
 }
 
-/// Socket index: 0 = A RTP, 1 = A RTCP, 2 = B RTP, 3 = B RTCP.
-struct RelayTask {
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.worker.send(Command::Close(self.id));
+    }
+}
+
+/// The waker's token; socket tokens are `slot * 4 + socket index`.
+const WAKER: Token = Token(usize::MAX);
+/// Quality is published at most every SNAPSHOT after activity, so the controller reads figures
+/// no older than that when a call ends.
+const SNAPSHOT: Duration = Duration::from_millis(250);
+/// One datagram; a larger one is truncated (and then fails RTP/RTCP parsing).
+const RECV_BUF: usize = 1500;
+/// Receive errors other than would-block (ICMP port unreachable reported on the socket) tolerated
+/// in one drain of a socket; every new datagram brings a new readiness event.
+const MAX_RECV_ERRORS: usize = 16;
+
+fn start_worker(
+    i: usize,
+    ports: Arc<PortAllocator>,
+    stats: Arc<RelayStats>,
+) -> Result<Arc<WorkerHandle>, MediaError> {
+    let poll = Poll::new()?;
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    let (tx, rx) = std_mpsc::channel();
+    let worker = Worker {
+        poll,
+        commands: rx,
+        ports,
+        stats,
+        calls: Vec::new(),
+        free: Vec::new(),
+        freed: Vec::new(),
+        ids: HashMap::new(),
+        timers: BinaryHeap::new(),
+        due: Vec::new(),
+        buf: vec![0; RECV_BUF],
+    };
+    thread::Builder::new()
+        .name(format!("ringside-media-{i}"))
+        .spawn(move || worker.run())?;
+    Ok(Arc::new(WorkerHandle { tx, waker }))
+}
+
+/// One call on a worker. Socket index: 0 = A RTP, 1 = A RTCP, 2 = B RTP, 3 = B RTCP.
+struct Call {
+    id: u64,
+    /// The RTP ports of legs A and B (RTCP one up), given back when the call closes.
+    ports: [u16; 2],
     socks: [UdpSocket; 4],
     media: CallMedia,
-    stats: Arc<RelayStats>,
     events: mpsc::UnboundedSender<MediaEvent>,
     quality: Arc<Mutex<[LegQuality; 2]>>,
     transcoding: bool,
     recording: bool,
+    /// The deadline this call has in the worker's timer heap (older entries are stale).
+    armed: Option<Instant>,
+    snapshot_due: Option<Instant>,
+}
+
+/// A media worker thread: polls the sockets of its calls and runs their timers.
+struct Worker {
+    poll: Poll,
+    commands: std_mpsc::Receiver<Command>,
+    ports: Arc<PortAllocator>,
+    stats: Arc<RelayStats>,
+    calls: Vec<Option<Box<Call>>>,
+    /// Slots free for new calls.
+    free: Vec<usize>,
+    /// Slots closed during the current wake-up: free from the next one, so that events of this
+    /// wake-up naming them find no call.
+    freed: Vec<usize>,
+    /// Relay id to slot, for commands.
+    ids: HashMap<u64, usize>,
+    /// (deadline, slot, call id); an entry is live only if the call there has that id and
+    /// `armed` deadline.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    due: Vec<(Instant, usize, u64)>,
+    /// The receive buffer shared by all calls of the worker.
+    buf: Vec<u8>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "media worker: poll failed");
+                    thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let now = Instant::now();
+            // Commands first: an address announcement must not lose the race against the first
+            // packet waiting for it.
+            if !self.commands(now) {
+                break;
+            }
+            for ev in events.iter() {
+                let t = ev.token();
+                if t != WAKER {
+                    self.readable(now, t.0 / 4, t.0 % 4);
+                }
+            }
+            self.fire_timers(now);
+            self.free.append(&mut self.freed);
+        }
+        for slot in 0..self.calls.len() {
+            self.close(slot);
+        }
+    }
+
+    /// Handles queued commands; false when the worker must stop.
+    fn commands(&mut self, now: Instant) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::NewCall(call)) => self.insert(call),
+                Ok(Command::Control(id, c)) => {
+                    if let Some(&slot) = self.ids.get(&id) {
+                        self.with_call(slot, |call, stats, _| {
+                            call.control(now, c, stats);
+                            call.after_input(stats);
+                        });
+                    }
+                }
+                Ok(Command::Close(id)) => {
+                    if let Some(&slot) = self.ids.get(&id) {
+                        self.close(slot);
+                    }
+                }
+                Ok(Command::Shutdown) | Err(std_mpsc::TryRecvError::Disconnected) => return false,
+                Err(std_mpsc::TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn insert(&mut self, mut call: Box<Call>) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.calls.push(None);
+            self.calls.len() - 1
+        });
+        let registry = self.poll.registry();
+        for i in 0..4 {
+            if let Err(e) =
+                registry.register(&mut call.socks[i], Token(slot * 4 + i), Interest::READABLE)
+            {
+                tracing::error!(error = %e, "media worker: cannot poll a media socket; call dropped");
+                for s in &mut call.socks[..i] {
+                    let _ = registry.deregister(s);
+                }
+                release(call, &self.ports, &self.stats);
+                self.free.push(slot);
+                return;
+            }
+        }
+        self.ids.insert(call.id, slot);
+        self.calls[slot] = Some(call);
+        self.rearm(slot);
+    }
+
+    /// Runs `f` on the call in `slot`; a panic closes that call only.
+    fn with_call(&mut self, slot: usize, f: impl FnOnce(&mut Call, &RelayStats, &mut [u8])) {
+        let Some(Some(call)) = self.calls.get_mut(slot) else {
+            return;
+        };
+        let (stats, buf) = (&*self.stats, &mut self.buf[..]);
+        if catch_unwind(AssertUnwindSafe(|| f(call, stats, buf))).is_err() {
+            tracing::error!(slot, "media worker: a call's media panicked; call closed");
+            self.close(slot);
+        } else {
+            self.rearm(slot);
+        }
+    }
+
+    fn readable(&mut self, now: Instant, slot: usize, sock: usize) {
+        self.with_call(slot, |call, stats, buf| call.drain(now, sock, buf, stats));
+    }
+
+    /// Queues the call's next deadline in the timer heap if it changed.
+    fn rearm(&mut self, slot: usize) {
+        let Some(Some(call)) = self.calls.get_mut(slot) else {
+            return;
+        };
+        let deadline = earliest(call.media.poll_timeout(), call.snapshot_due);
+        if deadline != call.armed {
+            call.armed = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, slot, call.id)));
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        // Collect first: a deadline re-armed at or before `now` fires on the next wake-up.
+        while let Some(&Reverse(entry)) = self.timers.peek() {
+            if entry.0 > now {
+                break;
+            }
+            self.timers.pop();
+            self.due.push(entry);
+        }
+        let mut due = std::mem::take(&mut self.due);
+        for (at, slot, id) in due.drain(..) {
+            // Stale entries (a closed call, a moved deadline) are skipped.
+            match self.calls.get_mut(slot) {
+                Some(Some(c)) if c.id == id && c.armed == Some(at) => c.armed = None,
+                _ => continue,
+            }
+            self.with_call(slot, |call, stats, _| call.timeout(now, stats));
+        }
+        self.due = due;
+    }
+
+    /// Stops the call in `slot`: finishes its recording, publishes its last quality, frees
+    /// its sockets and ports.
+    fn close(&mut self, slot: usize) {
+        let Some(Some(mut call)) = self.calls.get_mut(slot).map(Option::take) else {
+            return;
+        };
+        self.ids.remove(&call.id);
+        let stats = &*self.stats;
+        if catch_unwind(AssertUnwindSafe(|| {
+            call.media.close();
+            call.snapshot();
+        }))
+        .is_err()
+        {
+            tracing::error!(slot, "media worker: a call's media panicked while closing");
+        }
+        call.set_gauges(false, false, stats);
+        let registry = self.poll.registry();
+        for s in &mut call.socks {
+            let _ = registry.deregister(s);
+        }
+        release(call, &self.ports, &self.stats);
+        self.freed.push(slot);
+    }
+}
+
+/// Closes the call's sockets, then gives its ports back.
+fn release(call: Box<Call>, ports: &PortAllocator, stats: &RelayStats) {
+    let [a, b] = call.ports;
+    drop(call);
+    ports.give_back(a);
+    ports.give_back(b);
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn sock_index(side: Side, channel: Channel) -> usize {
@@ -258,89 +607,79 @@ fn sock_index(side: Side, channel: Channel) -> usize {
     base + usize::from(channel == Channel::Rtcp)
 }
 
-impl RelayTask {
-    async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Control>) {
-        let mut bufs = [[0u8; 1500]; 4];
-        let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
-        let sleep = tokio::time::sleep_until(far());
-        tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
-        // Quality is published at most every SNAPSHOT after activity, so the controller reads
-        // figures no older than that when a call ends.
-        const SNAPSHOT: Duration = Duration::from_millis(250);
-        let mut snapshot_due: Option<Instant> = None;
-        loop {
-            let deadline = match (self.media.poll_timeout(), snapshot_due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if deadline != armed {
-                armed = deadline;
-                sleep
-                    .as_mut()
-                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
+fn count_drop(stats: &RelayStats, d: Dropped) {
+    let c = match d {
+        Dropped::Foreign => &stats.dropped_foreign,
+        Dropped::NoDestination => &stats.dropped_no_destination,
+        Dropped::Malformed => &stats.dropped_malformed,
+    };
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends one datagram; false if it was not sent. A full socket buffer drops the packet (and
+/// counts it); other errors (ICMP port unreachable on loopback, no route) only drop it.
+fn send(sock: &UdpSocket, data: &[u8], to: SocketAddr, stats: &RelayStats) -> bool {
+    loop {
+        match sock.send_to(data, to) {
+            Ok(_) => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                stats.dropped_send_full.fetch_add(1, Ordering::Relaxed);
+                return false;
             }
-            let [b0, b1, b2, b3] = &mut bufs;
-            let (idx, res) = tokio::select! {
-                // Control first: an address announcement must not lose the race against the
-                // first packet waiting for it.
-                biased;
-                c = ctl.recv() => {
-                    match c {
-                        Some(c) => self.control(c),
-                        None => break,
+            Err(_) => return false,
+        }
+    }
+}
+
+impl Call {
+    /// Reads socket `idx` until it would block, passing each datagram through the media.
+    fn drain(&mut self, now: Instant, idx: usize, buf: &mut [u8], stats: &RelayStats) {
+        let side = if idx < 2 { Side::A } else { Side::B };
+        let mut errors = 0;
+        let mut received = false;
+        loop {
+            let (len, src) = match self.socks[idx].recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    errors += 1;
+                    if errors >= MAX_RECV_ERRORS {
+                        break;
                     }
-                    self.after_input().await;
                     continue;
                 }
-                () = &mut sleep, if armed.is_some() => {
-                    armed = None;
-                    let now = Instant::now();
-                    if snapshot_due.is_some_and(|d| now >= d) {
-                        snapshot_due = None;
-                        self.snapshot();
-                    }
-                    self.media.handle_timeout(now);
-                    self.after_input().await;
-                    continue;
-                }
-                r = self.socks[0].recv_from(b0) => (0, r),
-                r = self.socks[2].recv_from(b2) => (2, r),
-                r = self.socks[1].recv_from(b1) => (1, r),
-                r = self.socks[3].recv_from(b3) => (3, r),
             };
-            let Ok((len, src)) = res else { continue };
-            let now = Instant::now();
-            let side = if idx < 2 { Side::A } else { Side::B };
+            received = true;
             if idx % 2 == 0 {
-                match self.media.handle_rtp(now, side, src, &mut bufs[idx], len) {
+                match self.media.handle_rtp(now, side, src, buf, len) {
                     Ok(Forward::InPlace { side: out, to, len }) => {
                         let s = &self.socks[sock_index(out, Channel::Rtp)];
-                        if s.send_to(&bufs[idx][..len], to).await.is_ok() {
-                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                        if send(s, &buf[..len], to, stats) {
+                            stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Ok(Forward::None) => {}
-                    Err(d) => self.count_drop(d),
+                    Err(d) => count_drop(stats, d),
                 }
-            } else if let Err(d) = self.media.handle_rtcp(now, side, src, &bufs[idx][..len]) {
-                self.count_drop(d);
+            } else if let Err(d) = self.media.handle_rtcp(now, side, src, &buf[..len]) {
+                count_drop(stats, d);
             }
-            self.after_input().await;
-            snapshot_due.get_or_insert(now + SNAPSHOT);
+            self.after_input(stats);
         }
-        self.media.close();
-        self.set_gauges(false, false);
-        self.snapshot();
+        if received {
+            self.snapshot_due.get_or_insert(now + SNAPSHOT);
+        }
     }
 
-    fn count_drop(&self, d: Dropped) {
-        let c = match d {
-            Dropped::Foreign => &self.stats.dropped_foreign,
-            Dropped::NoDestination => &self.stats.dropped_no_destination,
-            Dropped::Malformed => &self.stats.dropped_malformed,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+    fn timeout(&mut self, now: Instant, stats: &RelayStats) {
+        if self.snapshot_due.is_some_and(|d| now >= d) {
+            self.snapshot_due = None;
+            self.snapshot();
+        }
+        self.media.handle_timeout(now);
+        self.after_input(stats);
     }
 
     fn snapshot(&self) {
@@ -348,8 +687,7 @@ impl RelayTask {
         *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = q;
     }
 
-    fn control(&mut self, c: Control) {
-        let now = Instant::now();
+    fn control(&mut self, now: Instant, c: Control, stats: &RelayStats) {
         match c {
             Control::Announce(side, addr) => self.media.announce(side, addr),
             Control::Codec(side, codec) => self.media.set_codec(side, codec),
@@ -360,13 +698,13 @@ impl RelayTask {
         }
         let transcoding = !self.media.is_passthrough();
         let recording = self.media.is_recording();
-        self.set_gauges(transcoding, recording);
+        self.set_gauges(transcoding, recording, stats);
     }
 
-    fn set_gauges(&mut self, transcoding: bool, recording: bool) {
+    fn set_gauges(&mut self, transcoding: bool, recording: bool, stats: &RelayStats) {
         for (was, now, gauge) in [
-            (&mut self.transcoding, transcoding, &self.stats.transcoding),
-            (&mut self.recording, recording, &self.stats.recording),
+            (&mut self.transcoding, transcoding, &stats.transcoding),
+            (&mut self.recording, recording, &stats.recording),
         ] {
             if *was != now {
                 *was = now;
@@ -380,11 +718,11 @@ impl RelayTask {
     }
 
     /// Sends what the media queued and passes its events on.
-    async fn after_input(&mut self) {
+    fn after_input(&mut self, stats: &RelayStats) {
         while let Some(t) = self.media.poll_transmit() {
             let s = &self.socks[sock_index(t.side, t.channel)];
-            if s.send_to(&t.data, t.to).await.is_ok() {
-                self.stats.generated.fetch_add(1, Ordering::Relaxed);
+            if send(s, &t.data, t.to, stats) {
+                stats.generated.fetch_add(1, Ordering::Relaxed);
             }
             self.media.recycle(t.data);
         }
@@ -395,7 +733,7 @@ impl RelayTask {
                 duration_ms,
             } = &e
             {
-                self.stats.dtmf_digits.fetch_add(1, Ordering::Relaxed);
+                stats.dtmf_digits.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(?side, %digit, duration_ms, "DTMF (RFC 4733)");
             }
             let _ = self.events.send(e);
@@ -407,6 +745,7 @@ impl RelayTask {
 mod tests {
     use super::*;
     use std::time::Duration;
+    use tokio::net::UdpSocket;
 
     async fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
         let mut b = [0u8; 1500];
@@ -487,5 +826,38 @@ mod tests {
         }
         assert_eq!(engine.ports_available(), 2);
         assert_eq!(engine.stats().active.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn works_without_a_tokio_runtime() {
+        let engine = MediaEngine::new("127.0.0.1".parse().unwrap(), 41300..=41399).with_workers(3);
+        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        callee
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // More relays than workers: every worker carries some.
+        let relays: Vec<Relay> = (0..5).map(|_| engine.create_relay().unwrap()).collect();
+        assert_eq!(engine.stats().active.load(Ordering::Relaxed), 5);
+        for (i, relay) in relays.iter().enumerate() {
+            relay.announce(Side::B, callee.local_addr().unwrap());
+            let a_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::A)).into();
+            caller
+                .send_to(&rtp(i as u16, b"no-runtime"), a_addr)
+                .unwrap();
+            let mut b = [0u8; 1500];
+            let (n, from) = callee.recv_from(&mut b).unwrap();
+            assert_eq!(&b[12..n], b"no-runtime");
+            assert_eq!(from.port(), relay.port(Side::B));
+        }
+        drop(relays);
+        for _ in 0..100 {
+            if engine.stats().active.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(engine.stats().active.load(Ordering::Relaxed), 0);
+        assert_eq!(engine.ports_available(), 50);
     }
 }
