@@ -225,6 +225,9 @@ struct Leg {
     rec_primed: bool,
     /// RTP packets accepted from the peer (probation included).
     rtp_in: u64,
+    /// The telephone-event being carried over to the other leg while transcoding: its
+    /// timestamp here and the timestamp it got on the other leg.
+    dtmf_out: Option<(u32, u32)>,
     // Sender side (towards this leg).
     sent_packets: u64,
     sent_octets: u64,
@@ -553,11 +556,28 @@ impl CallMedia {
                         });
                     }
                 }
-                let out_pt = self.legs[o].codec.and_then(|c| c.telephone_event);
-                if !self.is_passthrough() || self.legs[o].player.is_some() || out_pt.is_none() {
+                let out = self.legs[o]
+                    .codec
+                    .and_then(|c| c.telephone_event.map(|pt| (pt, c.telephone_event_rate)));
+                let Some((out_pt, out_rate)) = out else {
+                    return Ok(Forward::None);
+                };
+                if self.legs[o].player.is_some() {
                     return Ok(Forward::None);
                 }
-                return self.forward_in_place(now, o, buf, len, out_pt.unwrap_or(pt), payload_end);
+                if self.is_passthrough() {
+                    return self.forward_in_place(now, o, buf, len, out_pt, payload_end);
+                }
+                // Transcoding: the other leg's stream is Ringside's own; carry the event over
+                // on it, stamped with that stream's clock.
+                let in_rate = codec.telephone_event_rate;
+                let mut event = [0u8; 4];
+                if payload_end - header_len < 4 {
+                    return Ok(Forward::None);
+                }
+                event.copy_from_slice(&buf[header_len..header_len + 4]);
+                self.regenerate_event(now, i, ts, marker, event, in_rate, out_pt, out_rate);
+                return Ok(Forward::None);
             }
             if pt != codec.payload_type {
                 // Comfort noise or a codec we did not negotiate: not forwarded.
@@ -677,6 +697,72 @@ impl CallMedia {
                 out.drain(..excess);
             }
         }
+    }
+
+    /// Re-sends a telephone-event from leg `i` on the other leg's generated stream: the event
+    /// start maps to that stream's current timestamp (the same for every packet of the event)
+    /// and the duration is rescaled from `in_rate` to `out_rate`.
+    #[allow(clippy::too_many_arguments)]
+    fn regenerate_event(
+        &mut self,
+        now: Instant,
+        i: usize,
+        ts: u32,
+        marker: bool,
+        mut event: [u8; 4],
+        in_rate: u32,
+        out_pt: u8,
+        out_rate: u32,
+    ) {
+        let o = 1 - i;
+        let gen_ts = self.legs[o].gen_transcode.1;
+        let out_ts = match self.legs[i].dtmf_out {
+            Some((in_ts, out_ts)) if in_ts == ts => out_ts,
+            _ => {
+                self.legs[i].dtmf_out = Some((ts, gen_ts));
+                gen_ts
+            }
+        };
+        let dur = u64::from(u16::from_be_bytes([event[2], event[3]]));
+        let scaled = (dur * u64::from(out_rate) / u64::from(in_rate.max(1))).min(0xFFFF) as u16;
+        event[2..4].copy_from_slice(&scaled.to_be_bytes());
+        let leg = &mut self.legs[o];
+        let Some(to) = leg.rtp_latch.destination() else {
+            return;
+        };
+        let gseq = leg.gen_transcode.0;
+        leg.gen_transcode.0 = gseq.wrapping_add(1);
+        let r = leg
+            .rewriter
+            .as_mut()
+            .expect("rewriter")
+            .rewrite(GEN_TRANSCODE, gseq, out_ts, now);
+        let header = RtpHeader {
+            marker: marker || r.resynced,
+            payload_type: out_pt,
+            sequence: r.seq,
+            timestamp: r.ts,
+            ssrc: r.ssrc,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.resize(16, 0);
+        let Ok(len) = header.write(&event, &mut data) else {
+            return;
+        };
+        data.truncate(len);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += 4;
+        let side = if o == 0 { Side::A } else { Side::B };
+        self.transmits.push_back(Transmit {
+            side,
+            channel: Channel::Rtp,
+            to,
+            data,
+        });
     }
 
     /// Encodes whole frames waiting in leg `o`'s buffer and queues them.

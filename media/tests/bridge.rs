@@ -462,3 +462,58 @@ fn rtcp_reports_and_round_trip_time() {
     let rtt = m.quality(Side::B).rtt_ms.expect("rtt");
     assert!((rtt - 20.0).abs() < 2.0, "rtt {rtt}");
 }
+
+/// While transcoding (PCMU caller with telephone-event/8000, Opus callee with
+/// telephone-event/48000) a digit is carried over to the callee as telephone-events on
+/// Ringside's own stream: its payload type, one timestamp per event, the duration rescaled to
+/// 48 kHz, and the callee's receiver sees the digit exactly once.
+#[test]
+fn dtmf_is_carried_across_a_transcoding_bridge() {
+    let a = LegCodec::new(CodecKind::Pcmu, 0).with_telephone_event(101, 8000);
+    let b = LegCodec::new(CodecKind::Opus, 111).with_telephone_event(110, 48000);
+    let (mut m, t0) = setup(a, b);
+    let mut out = Vec::new();
+    for k in 0..8u16 {
+        let end = k >= 5;
+        let p = dtmf_packet(1 + k, 20_000, k == 0, 5, end, 400 + 160 * k.min(5));
+        let mut buf = vec![0u8; 1500];
+        buf[..p.len()].copy_from_slice(&p);
+        let now = t0 + Duration::from_millis(20 * u64::from(k));
+        m.handle_rtp(now, Side::A, addr(A_PEER), &mut buf, p.len())
+            .unwrap();
+        while let Some(t) = m.poll_transmit() {
+            out.push((t.side, t.data));
+        }
+    }
+    let to_b: Vec<&Vec<u8>> = out
+        .iter()
+        .filter(|(s, _)| *s == Side::B)
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(to_b.len(), 8, "every event packet carried over");
+    let mut rx = ringside_media::dtmf::DtmfReceiver::new(48000);
+    let first = RtpPacket::parse(to_b[0]).unwrap();
+    assert!(first.marker());
+    for (k, p) in to_b.iter().enumerate() {
+        let rtp = RtpPacket::parse(p).unwrap();
+        assert_eq!(rtp.payload_type(), 110);
+        assert_eq!(
+            rtp.timestamp(),
+            first.timestamp(),
+            "one timestamp per event"
+        );
+        assert_eq!(rtp.sequence(), first.sequence().wrapping_add(k as u16));
+        let dur = u16::from_be_bytes([rtp.payload()[2], rtp.payload()[3]]);
+        assert_eq!(
+            u32::from(dur),
+            (400 + 160 * (k as u32).min(5)) * 6,
+            "rescaled to 48 kHz"
+        );
+        rx.handle_packet(t0, rtp.timestamp(), rtp.marker(), rtp.payload())
+            .unwrap();
+    }
+    let digits: Vec<char> = std::iter::from_fn(|| rx.poll_event())
+        .map(|e| e.digit)
+        .collect();
+    assert_eq!(digits, vec!['5']);
+}
