@@ -1,16 +1,18 @@
-//! Media codec hot paths per 20 ms frame (criterion): G.711 encode/decode, resampling
+//! Media codec hot paths per 20 ms frame (criterion): G.711 encode/decode, G.722
+//! encode/decode (raw at 16 kHz and through the frame layer at the 8 kHz bridge rate), resampling
 //! between 8 and 48 kHz, packet-loss concealment, Opus encode/decode at 48 and 8 kHz, and
 //! PCMU <-> Opus transcoding through the frame layer.
 //!
 //! `cargo bench -p ringside-benches --bench media_codec`
-//! (Opus only: `cargo bench -p ringside-benches --bench media_codec -- opus`)
+//! (Opus only: `cargo bench -p ringside-benches --bench media_codec -- opus`;
+//! G.722 only: `cargo bench -p ringside-benches --bench media_codec -- g722`)
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ringside_media::codec::analysis::tone;
 use ringside_media::codec::frame::MAX_ENCODED_FRAME_BYTES;
 use ringside_media::codec::{
-    CodecKind, EncoderOptions, FrameDecoder, FrameEncoder, Law, OpusDecoder, OpusEncoder, Plc,
-    Resampler,
+    CodecKind, EncoderOptions, FrameDecoder, FrameEncoder, G722Decoder, G722Encoder, Law,
+    OpusDecoder, OpusEncoder, Plc, Resampler,
 };
 
 fn g711(c: &mut Criterion) {
@@ -28,6 +30,40 @@ fn g711(c: &mut Criterion) {
             b.iter(|| law.decode(black_box(&codes), &mut out).unwrap())
         });
     }
+    g.finish();
+}
+
+/// G.722 per 20 ms frame: the raw codec on 320 samples at 16 kHz (160 octets), and the
+/// frame layer at the 8 kHz bridge rate (resampling to/from 16 kHz included). Input: 1 kHz
+/// plus 5 kHz tones so both sub-bands carry signal.
+fn g722(c: &mut Criterion) {
+    let mut g = c.benchmark_group("g722");
+    g.throughput(Throughput::Elements(1));
+    let a = tone(1000.0, 16000, 0.3, 320);
+    let b = tone(5000.0, 16000, 0.2, 320);
+    let pcm: Vec<i16> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let mut enc = G722Encoder::new();
+    let mut codes = [0u8; 160];
+    g.bench_function("encode_16k_20ms", |bch| {
+        bch.iter(|| enc.encode(black_box(&pcm), &mut codes).unwrap())
+    });
+    let mut dec = G722Decoder::new();
+    let mut out = [0i16; 320];
+    g.bench_function("decode_16k_20ms", |bch| {
+        bch.iter(|| dec.decode(black_box(&codes), &mut out).unwrap())
+    });
+    let narrow = tone(1000.0, 8000, 0.5, 160);
+    let mut fenc = FrameEncoder::new(CodecKind::G722, 8000, EncoderOptions::default()).unwrap();
+    let mut buf = [0u8; MAX_ENCODED_FRAME_BYTES];
+    g.bench_function("frame_encode_bridge8k_20ms", |bch| {
+        bch.iter(|| fenc.encode(black_box(&narrow), &mut buf).unwrap())
+    });
+    let n = fenc.encode(&narrow, &mut buf).unwrap();
+    let mut fdec = FrameDecoder::new(CodecKind::G722, 8000).unwrap();
+    let mut pcm8 = vec![0i16; fdec.max_output_samples()];
+    g.bench_function("frame_decode_bridge8k_20ms", |bch| {
+        bch.iter(|| fdec.decode(black_box(&buf[..n]), &mut pcm8).unwrap())
+    });
     g.finish();
 }
 
@@ -179,5 +215,5 @@ fn opus_transcode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, g711, resample, plc, opus, opus_transcode);
+criterion_group!(benches, g711, g722, resample, plc, opus, opus_transcode);
 criterion_main!(benches);

@@ -19,6 +19,7 @@ fn callee_media(codec: CodecKind, port: u16) -> String {
     match codec {
         CodecKind::Pcma => format!("m=audio {port} RTP/AVP 8\n      a=rtpmap:8 PCMA/8000"),
         CodecKind::Pcmu => format!("m=audio {port} RTP/AVP 0\n      a=rtpmap:0 PCMU/8000"),
+        CodecKind::G722 => format!("m=audio {port} RTP/AVP 9\n      a=rtpmap:9 G722/8000"),
         CodecKind::Opus => format!(
             "m=audio {port} RTP/AVP 111\n      a=rtpmap:111 opus/48000/2\n      a=fmtp:111 minptime=10;useinbandfec=1"
         ),
@@ -402,6 +403,11 @@ async fn pcmu_caller_to_pcma_only_callee_is_transcoded_and_recorded() {
 #[tokio::test]
 async fn pcmu_caller_to_opus_only_callee_is_transcoded_and_recorded() {
     transcoded_call(CodecKind::Opus, 111).await;
+}
+
+#[tokio::test]
+async fn pcmu_caller_to_g722_only_callee_is_transcoded_and_recorded() {
+    transcoded_call(CodecKind::G722, 9).await;
 }
 
 fn tool_reads(tool: &str, args: &[&str], path: &Path) -> Option<String> {

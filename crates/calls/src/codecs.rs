@@ -13,8 +13,14 @@ use ringside_media::codec::frame::CodecKind;
 use ringside_media::LegCodec;
 use ringside_sip::sdp::{MediaSection, SessionDescription};
 
-/// Codecs Ringside can transcode between, in the order it adds them to an offer.
-const TRANSCODABLE: [CodecKind; 3] = [CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus];
+/// Codecs Ringside can transcode between, in the order it adds them to an offer. G.722 comes
+/// last so an extended offer still prefers the codecs Ringside added before it.
+const TRANSCODABLE: [CodecKind; 4] = [
+    CodecKind::Pcmu,
+    CodecKind::Pcma,
+    CodecKind::Opus,
+    CodecKind::G722,
+];
 
 /// One format of an audio `m=` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn extends_a_pcmu_offer_with_pcma_opus_and_telephone_event() {
+    fn extends_a_pcmu_offer_with_pcma_opus_g722_and_telephone_event() {
         let mut o = sdp(
             "0 101",
             "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
@@ -246,8 +252,15 @@ mod tests {
         let kinds: Vec<_> = f.iter().filter_map(|f| f.kind).collect();
         assert_eq!(
             kinds,
-            vec![CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus]
+            vec![
+                CodecKind::Pcmu,
+                CodecKind::Pcma,
+                CodecKind::Opus,
+                CodecKind::G722
+            ]
         );
+        let g722 = f.iter().find(|f| f.kind == Some(CodecKind::G722)).unwrap();
+        assert_eq!((g722.pt, g722.rtpmap.as_deref()), (9, Some("G722/8000")));
         let opus = f.iter().find(|f| f.kind == Some(CodecKind::Opus)).unwrap();
         assert!((96..=127).contains(&opus.pt) && opus.pt != 101);
         assert_eq!(opus.rtpmap.as_deref(), Some("opus/48000/2"));
@@ -255,6 +268,33 @@ mod tests {
         let text = o.to_string();
         assert!(text.contains("m=audio 4000 RTP/AVP 0 101 8 "), "{text}");
         assert!(text.contains("a=sendrecv"));
+    }
+
+    #[test]
+    fn g722_offers_are_recognised_and_extended() {
+        // Static payload type 9 without an rtpmap line means G722/8000.
+        let mut o = sdp("9", "");
+        assert_eq!(audio_formats(&o).unwrap()[0].kind, Some(CodecKind::G722));
+        extend_offer(&mut o);
+        let kinds: Vec<_> = audio_formats(&o)
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                CodecKind::G722,
+                CodecKind::Pcmu,
+                CodecKind::Pcma,
+                CodecKind::Opus
+            ]
+        );
+        // A G.722 offerer answered in PCMU keeps G.722 (transcoded).
+        let pcmu = sdp("0", "a=rtpmap:0 PCMU/8000\r\n");
+        let b = answered_codec(&pcmu).unwrap();
+        let a = choose_for_offerer(&sdp("9", ""), b.kind).unwrap();
+        assert_eq!((a.kind, a.payload_type), (CodecKind::G722, 9));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Codecs: G.711 (PCMU/PCMA), Opus, resampling, packet-loss concealment.
+//! Codecs: G.711 (PCMU/PCMA), G.722, Opus, resampling, packet-loss concealment.
 //!
 //! Everything here works on caller-provided buffers so the 20 ms media hot path does not
 //! allocate: [`g711`] encodes and decodes whole frames, [`resample::Resampler`] converts
 //! between 8, 16 and 48 kHz with a streaming polyphase FIR, and [`plc::Plc`] hides lost
-//! 8 kHz frames in the manner of ITU-T G.711 Appendix I. [`opus`] wraps libopus (encoder,
+//! 8 kHz frames in the manner of ITU-T G.711 Appendix I. [`g722`] is the ITU-T G.722
+//! 64 kbit/s sub-band ADPCM wideband codec (16 kHz audio). [`opus`] wraps libopus (encoder,
 //! decoder, PLC, in-band FEC, DTX) and [`frame`] puts every codec behind one
 //! [`frame::FrameEncoder`] / [`frame::FrameDecoder`] pair working in PCM at the bridge rate.
 //! [`analysis`] holds the
@@ -13,12 +14,14 @@
 pub mod analysis;
 pub mod frame;
 pub mod g711;
+pub mod g722;
 pub mod opus;
 pub mod plc;
 pub mod resample;
 
 pub use frame::{CodecKind, FrameDecoder, FrameEncoder};
 pub use g711::Law;
+pub use g722::{G722Decoder, G722Encoder};
 pub use opus::{EncoderOptions, OpusDecoder, OpusEncoder};
 pub use plc::Plc;
 pub use resample::Resampler;
