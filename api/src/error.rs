@@ -15,6 +15,9 @@ pub enum ApiError {
     /// The token lacks the scope the endpoint needs (403 `forbidden`).
     #[error("this token lacks the scope {0}")]
     MissingScope(&'static str),
+    /// The page's origin is not among the widget's allowed domains (403 `origin_not_allowed`).
+    #[error("this origin is not allowed for the widget")]
+    OriginNotAllowed,
     /// The object does not exist or belongs to another tenant (404 `not_found`).
     #[error("not found")]
     NotFound,
@@ -63,6 +66,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),

@@ -6,6 +6,10 @@
 //!   tenant-scoped: another tenant's object answers 404,
 //! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
 //! - per-tenant prompts and hold music: upload, listing, download, reset ([`prompts`]),
+//! - widgets: create, list, get, patch, install snippet ([`widgets`]),
+//! - the public widget runtime (`/widget/bootstrap`, `/api/widgets/{id}/config`), known by
+//!   widget id and key, origin-checked against the widget's allowed domains, with per-widget
+//!   CORS ([`widget_runtime`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -20,6 +24,8 @@ pub mod health;
 pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;
+pub mod widget_runtime;
+pub mod widgets;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,19 +69,24 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// Tenants' uploaded prompts and hold music.
     pub prompts: Arc<dyn PromptStore>,
+    /// Base URL the public reaches this server at (e.g. `https://calls.example.com`), for
+    /// install snippets; no trailing slash needed.
+    pub public_url: String,
 }
 
 /// The complete HTTP router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(widget_runtime::routes())
         .nest(
             "/api/v1",
             Router::new()
                 .merge(sip_admin::routes())
                 .merge(calls::routes())
                 .merge(recordings::routes())
-                .merge(prompts::routes()),
+                .merge(prompts::routes())
+                .merge(widgets::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

@@ -173,6 +173,7 @@ fn ctx(store: Store) -> Ctx {
             data.join("prompts"),
             Arc::new(Assets::new()),
         )))),
+        public_url: "https://calls.example.net".into(),
     });
     Ctx {
         app,

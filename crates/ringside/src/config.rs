@@ -18,6 +18,7 @@
 //! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
 //! | ringback: `off` relays the callee's 180 (the caller's phone rings locally); `us`, `eu` or `uk` answers 183 and plays Ringside's ringback | `ringback` | `RINGSIDE_RINGBACK` | `off` |
 //! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
+//! | public base URL (install snippets) | `public_url` | `RINGSIDE_PUBLIC_URL` | `http://<http_addr>` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -47,6 +48,7 @@ pub struct RawConfig {
     assets_dir: Option<PathBuf>,
     opus_complexity: Option<u64>,
     ringback: Option<String>,
+    public_url: Option<String>,
     log: Option<String>,
 }
 
@@ -83,6 +85,9 @@ pub struct Settings {
     pub opus_complexity: u8,
     /// Ringback Ringside generates itself (`None`: relay the callee's 180).
     pub ringback: Option<ringside_media::player::Cadence>,
+    /// Base URL the public reaches this server at (no trailing slash), for widget install
+    /// snippets.
+    pub public_url: String,
     /// tracing filter.
     pub log: String,
 }
@@ -121,6 +126,7 @@ impl RawConfig {
         );
         set(&mut raw.log, "RINGSIDE_LOG");
         set(&mut raw.ringback, "RINGSIDE_RINGBACK");
+        set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
         }
@@ -204,7 +210,22 @@ impl RawConfig {
             "uk" => Some(Cadence::uk_ringback()),
             other => bail!("ringback must be off, us, eu or uk (got {other:?})"),
         };
+        let public_url = match self.public_url {
+            Some(u) => {
+                let u = u.trim().trim_end_matches('/').to_owned();
+                let rest = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"))
+                    .unwrap_or("");
+                if rest.is_empty() || u.contains(|c: char| c.is_whitespace() || c == '"') {
+                    bail!("public_url must be an http:// or https:// URL (got {u:?})");
+                }
+                u
+            }
+            None => format!("http://{http_addr}"),
+        };
         Ok(Settings {
+            public_url,
             ringback,
             record_calls: self.record_calls.unwrap_or(false),
             recording_retention_days,
@@ -284,6 +305,24 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://data/ringside.db?mode=rwc");
         assert_eq!(s.rtp_ports, 20000..=30000);
         assert_eq!(s.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn public_url_from_environment() {
+        let s = RawConfig::load(
+            None,
+            env(&[("RINGSIDE_PUBLIC_URL", "https://calls.example.com/")]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(s.public_url, "https://calls.example.com");
+        let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_URL", "calls.example.com")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("public_url"));
     }
 
     #[test]

@@ -342,6 +342,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         sip_realm: s.sip_realm.clone(),
         data_dir: s.data_dir.clone(),
         prompts: Arc::new(Prompts(prompts)),
+        public_url: s.public_url.clone(),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)

@@ -22,6 +22,9 @@
 //!   the B2BUA.
 //! * **Call recordings** ([`Recording`]): metadata of the WAV files kept
 //!   under the data directory, scoped by tenant like calls.
+//! * **Widgets** ([`Widget`]): the embeddable chat/call bubble, per tenant,
+//!   found by the public runtime through its id and public key
+//!   ([`Store::get_public_widget`]).
 //!
 //! ## Portability rules
 //!
@@ -47,6 +50,7 @@ mod tokens;
 mod trunks;
 mod users;
 mod util;
+mod widgets;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +68,10 @@ pub use recordings::{
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use users::User;
+pub use widgets::{
+    FormField, LeadForm, NewWidget, OfflineForm, Widget, WidgetPatch, FORM_FIELD_TYPES,
+    MAX_ALLOWED_DOMAINS, MAX_FORM_FIELDS, WIDGET_KEY_PREFIX, WIDGET_POSITIONS,
+};
 
 /// The embedded migrations (`crates/storage/migrations`).
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

@@ -16,6 +16,8 @@ mod calls;
 mod recordings;
 #[path = "storage/sip.rs"]
 mod sip;
+#[path = "storage/widgets.rs"]
+mod widgets;
 
 const PG_ENV: &str = "RINGSIDE_TEST_POSTGRES_URL";
 

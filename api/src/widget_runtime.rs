@@ -1,0 +1,387 @@
+//! The public widget runtime: what the embedded script fetches, without a personal access
+//! token.
+//!
+//! A widget is named by its id and public key, and the page must be on one of the widget's
+//! allowed domains: the `Origin` header decides, or — when a request has no `Origin` (a
+//! same-origin or server-side fetch) — the `domain` parameter. Exact entries match the host
+//! exactly, `*.example.com` matches every subdomain of example.com but not example.com itself,
+//! an entry with a port matches that port only, hosts compare case-insensitively, and an empty
+//! list allows nothing.
+//!
+//! - `GET /widget/bootstrap?clientId=&widgetKey=&domain=` (LaysanX shape),
+//! - `GET /api/widgets/{widgetId}/config` (live-chat shape; key as `Authorization: Bearer` or
+//!   `?key=`).
+//!
+//! Unknown widget: 404 `not_found`; missing or wrong key: 401 `unauthorized`; origin not
+//! allowed: 403 `origin_not_allowed`; all with the stable error body.
+//!
+//! CORS is decided per widget: responses to an allowed `Origin`, and `OPTIONS` preflights from
+//! one, carry `Access-Control-Allow-Origin: <that origin>` (never `*`); every response carries
+//! `Vary: Origin`. Preflights allow `GET, POST, OPTIONS` and the headers `Content-Type,
+//! Authorization`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use ringside_storage::Widget;
+use serde_json::{json, Value};
+
+use crate::widgets::{split_port, valid_host, HostPattern};
+use crate::{ApiError, AppState};
+
+/// The methods preflights allow.
+pub const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+/// The request headers preflights allow.
+pub const ALLOW_HEADERS: &str = "Content-Type, Authorization";
+/// How long browsers may cache a preflight, in seconds.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/widget/bootstrap",
+            get(bootstrap).options(bootstrap_preflight),
+        )
+        .route(
+            "/api/widgets/{widget_id}/config",
+            get(config).options(config_preflight),
+        )
+}
+
+/// Where the embedding page is, as far as the request tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PageOrigin {
+    /// Lowercase host.
+    host: String,
+    /// Port: explicit, or the scheme's default; `None` for a bare `domain` without one.
+    port: Option<u16>,
+}
+
+impl PageOrigin {
+    /// Parses an `Origin` header value (`scheme://host[:port]`); `None` for `null`, other
+    /// schemes, IPv6 literals and garbage.
+    pub(crate) fn from_origin(v: &str) -> Option<PageOrigin> {
+        let v = v.trim().to_ascii_lowercase();
+        let (default_port, rest) = if let Some(r) = v.strip_prefix("https://") {
+            (443, r)
+        } else if let Some(r) = v.strip_prefix("http://") {
+            (80, r)
+        } else {
+            return None;
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = split_port(rest)?;
+        valid_host(host).then(|| PageOrigin {
+            host: host.to_owned(),
+            port: Some(port.unwrap_or(default_port)),
+        })
+    }
+
+    /// Parses a `domain` parameter: `host[:port]`, or an origin/URL (its path is ignored).
+    pub(crate) fn from_domain(v: &str) -> Option<PageOrigin> {
+        let v = v.trim();
+        if v.contains("://") {
+            let lower = v.to_ascii_lowercase();
+            let scheme_end = lower.find("://")? + 3;
+            let end = lower[scheme_end..]
+                .find(['/', '?', '#'])
+                .map_or(lower.len(), |i| scheme_end + i);
+            return PageOrigin::from_origin(&lower[..end]);
+        }
+        let v = v.to_ascii_lowercase();
+        let (host, port) = split_port(&v)?;
+        valid_host(host).then(|| PageOrigin {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// Whether one of `allowed` (stored `allowedDomains` entries) admits this page.
+    pub(crate) fn allowed_by(&self, allowed: &[String]) -> bool {
+        allowed
+            .iter()
+            .filter_map(|d| HostPattern::parse(d))
+            .any(|p| p.matches(&self.host, self.port))
+    }
+}
+
+/// The request's `Origin` header, raw, when present.
+fn origin_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the page against the widget: the `Origin` header if any, else `domain`.
+/// Returns the origin to echo in `Access-Control-Allow-Origin` (when there was one).
+fn check_origin(
+    w: &Widget,
+    headers: &HeaderMap,
+    domain: Option<&str>,
+) -> Result<Option<HeaderValue>, ApiError> {
+    match origin_header(headers) {
+        Some(raw) => {
+            let page = PageOrigin::from_origin(raw).ok_or(ApiError::OriginNotAllowed)?;
+            if !page.allowed_by(&w.allowed_domains) {
+                return Err(ApiError::OriginNotAllowed);
+            }
+            Ok(HeaderValue::from_str(raw).ok())
+        }
+        None => {
+            let page = domain
+                .and_then(PageOrigin::from_domain)
+                .ok_or(ApiError::OriginNotAllowed)?;
+            if page.allowed_by(&w.allowed_domains) {
+                Ok(None)
+            } else {
+                Err(ApiError::OriginNotAllowed)
+            }
+        }
+    }
+}
+
+/// Adds `Vary: Origin`, and the allow-origin header when `allow` is set.
+fn with_cors(mut resp: Response, allow: Option<HeaderValue>) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = allow {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    resp
+}
+
+/// An error response of the runtime (no allow-origin, but `Vary: Origin`).
+fn fail(e: ApiError) -> Response {
+    with_cors(e.into_response(), None)
+}
+
+/// The answer to a preflight for widget `w` (an error such as 404 for an unknown widget is
+/// passed through, without CORS headers).
+fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Response {
+    let w = match w {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let Some(raw) = origin_header(headers) else {
+        return fail(ApiError::OriginNotAllowed);
+    };
+    let allowed = PageOrigin::from_origin(raw).is_some_and(|p| p.allowed_by(&w.allowed_domains));
+    let value = HeaderValue::from_str(raw).ok();
+    match (allowed, value) {
+        (true, Some(v)) => {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(ALLOW_METHODS),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(ALLOW_HEADERS),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static(PREFLIGHT_MAX_AGE),
+            );
+            with_cors(resp, Some(v))
+        }
+        _ => fail(ApiError::OriginNotAllowed),
+    }
+}
+
+/// Looks a widget up by id and key: 404 unknown, 401 missing or wrong key.
+async fn lookup(st: &AppState, id: &str, key: Option<&str>) -> Result<Widget, ApiError> {
+    let key = key.filter(|k| !k.is_empty());
+    let found = st.store.get_public_widget(id, key.unwrap_or("")).await?;
+    match (found, key) {
+        (Some(w), Some(_)) => Ok(w),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+fn lead_capture(w: &Widget) -> Value {
+    match &w.lead_form {
+        Some(f) => json!({"available": true, "prompt": f.prompt, "fields": f.fields}),
+        None => json!({"available": false, "prompt": null, "fields": []}),
+    }
+}
+
+fn offline_form(w: &Widget) -> Value {
+    json!({
+        "enabled": w.offline_form.enabled,
+        "message": w.offline_form.message,
+        "fields": w.offline_form.fields,
+    })
+}
+
+// ---------------------------------------------------------------- bootstrap
+
+async fn bootstrap(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = q.get("clientId").filter(|s| !s.is_empty()) else {
+        return fail(ApiError::InvalidBody("clientId is required".into()));
+    };
+    let w = match lookup(&st, id, q.get("widgetKey").map(String::as_str)).await {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let allow = match check_origin(&w, &headers, q.get("domain").map(String::as_str)) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let body = json!({
+        "success": true,
+        "clientId": w.id,
+        "title": w.name,
+        "agentName": w.agent_name,
+        "agentTitle": w.agent_title,
+        "avatarUrl": w.avatar_url,
+        "greeting": w.greeting,
+        "inputPlaceholder": w.input_placeholder,
+        "primaryColor": w.primary_color,
+        "position": w.position,
+        "logoUrl": w.logo_url,
+        "leadCapture": lead_capture(&w),
+        "offlineForm": offline_form(&w),
+        "poweredBy": "Ringside",
+    });
+    with_cors(Json(body).into_response(), allow)
+}
+
+async fn bootstrap_preflight(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let w = match q.get("clientId").filter(|s| !s.is_empty()) {
+        Some(id) => st.store.find_widget(id).await.map_err(ApiError::from),
+        None => Err(ApiError::InvalidBody("clientId is required".into())),
+    };
+    preflight(w, &headers)
+}
+
+// ---------------------------------------------------------------- config
+
+/// The widget key from `Authorization: Bearer <key>`, else `?key=`.
+fn bearer_or_query<'a>(headers: &'a HeaderMap, q: &'a HashMap<String, String>) -> Option<&'a str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    bearer.or_else(|| q.get("key").map(String::as_str))
+}
+
+async fn config(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let w = match lookup(&st, &widget_id, bearer_or_query(&headers, &q)).await {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let allow = match check_origin(&w, &headers, q.get("domain").map(String::as_str)) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let body = json!({
+        "success": true,
+        "config": {
+            "id": w.id,
+            "name": w.name,
+            "widget": {
+                "primaryColor": w.primary_color,
+                "position": w.position,
+                "greeting": w.greeting,
+                "inputPlaceholder": w.input_placeholder,
+                "agentName": w.agent_name,
+                "agentTitle": w.agent_title,
+                "avatarUrl": w.avatar_url,
+            },
+            "branding": {
+                "logo": w.logo_url,
+                "poweredBy": "Ringside",
+            },
+            "offlineForm": offline_form(&w),
+            "leadCapture": lead_capture(&w),
+        }
+    });
+    with_cors(Json(body).into_response(), allow)
+}
+
+async fn config_preflight(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let w = st
+        .store
+        .find_widget(&widget_id)
+        .await
+        .map_err(ApiError::from);
+    preflight(w, &headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_parse() {
+        assert_eq!(
+            PageOrigin::from_origin("https://WWW.Example.com"),
+            Some(PageOrigin {
+                host: "www.example.com".into(),
+                port: Some(443)
+            })
+        );
+        assert_eq!(
+            PageOrigin::from_origin("http://localhost:3000")
+                .unwrap()
+                .port,
+            Some(3000)
+        );
+        for bad in [
+            "null",
+            "",
+            "file://",
+            "ftp://x.com",
+            "https://[::1]",
+            "https://a b",
+        ] {
+            assert_eq!(PageOrigin::from_origin(bad), None, "{bad}");
+        }
+        assert_eq!(
+            PageOrigin::from_domain("www.example.com").unwrap().port,
+            None
+        );
+        assert_eq!(
+            PageOrigin::from_domain("https://www.example.com/page?x=1")
+                .unwrap()
+                .host,
+            "www.example.com"
+        );
+    }
+
+    #[test]
+    fn allowed_lists() {
+        let list = vec!["*.example.com".to_string(), "shop.example.org".to_string()];
+        let o = |s: &str| PageOrigin::from_origin(s).unwrap();
+        assert!(o("https://a.example.com").allowed_by(&list));
+        assert!(o("https://A.EXAMPLE.COM").allowed_by(&list));
+        assert!(!o("https://example.com").allowed_by(&list));
+        assert!(o("http://shop.example.org:8080").allowed_by(&list));
+        assert!(!o("https://www.shop.example.org").allowed_by(&list));
+        assert!(!o("https://a.example.com").allowed_by(&[]));
+    }
+}

@@ -1,0 +1,590 @@
+//! `/api/v1/widgets` (scopes `widgets:read` / `widgets:write`): create, list, get and patch
+//! widgets, and the install snippet.
+//!
+//! A widget carries its public key (`publicKey`, also as `widgetKey`): the runtime
+//! ([`crate::widget_runtime`]) identifies a widget by id and key and checks the page's origin
+//! against `allowedDomains` — host names, optionally with a leading `*.` (any subdomain, not
+//! the apex itself) and an optional `:port`; no scheme, no path. Domains are stored lowercase.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use ringside_storage::{
+    LeadForm, NewWidget, OfflineForm, Widget, WidgetPatch, FORM_FIELD_TYPES, MAX_ALLOWED_DOMAINS,
+    MAX_FORM_FIELDS, WIDGET_POSITIONS,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
+use crate::extract::ApiJson;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/widgets", get(list_widgets).post(create_widget))
+        .route("/widgets/{id}", get(get_widget).patch(patch_widget))
+        .route("/widgets/{id}/install-snippet", get(install_snippet))
+}
+
+/// Body of `POST /api/v1/widgets`; everything but `name` has a default.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWidget {
+    name: String,
+    #[serde(default)]
+    allowed_domains: Vec<String>,
+    #[serde(default)]
+    greeting: Option<String>,
+    #[serde(default)]
+    agent_name: Option<String>,
+    #[serde(default)]
+    agent_title: Option<String>,
+    #[serde(default)]
+    input_placeholder: Option<String>,
+    #[serde(default)]
+    primary_color: Option<String>,
+    #[serde(default)]
+    position: Option<String>,
+    #[serde(default)]
+    avatar_url: Option<String>,
+    #[serde(default)]
+    logo_url: Option<String>,
+    #[serde(default)]
+    offline_form: Option<OfflineForm>,
+    #[serde(default)]
+    lead_form: Option<LeadForm>,
+}
+
+/// Body of `PATCH /api/v1/widgets/{id}`: absent fields stay, `null` clears `avatarUrl`,
+/// `logoUrl` and `leadForm`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchWidget {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    allowed_domains: Option<Vec<String>>,
+    #[serde(default)]
+    greeting: Option<String>,
+    #[serde(default)]
+    agent_name: Option<String>,
+    #[serde(default)]
+    agent_title: Option<String>,
+    #[serde(default)]
+    input_placeholder: Option<String>,
+    #[serde(default)]
+    primary_color: Option<String>,
+    #[serde(default)]
+    position: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    avatar_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    logo_url: Option<Option<String>>,
+    #[serde(default)]
+    offline_form: Option<OfflineForm>,
+    #[serde(default, deserialize_with = "double_option")]
+    lead_form: Option<Option<LeadForm>>,
+}
+
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A widget as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetView {
+    id: String,
+    name: String,
+    public_key: String,
+    widget_key: String,
+    allowed_domains: Vec<String>,
+    greeting: String,
+    agent_name: String,
+    agent_title: String,
+    input_placeholder: String,
+    primary_color: String,
+    position: String,
+    avatar_url: Option<String>,
+    logo_url: Option<String>,
+    offline_form: OfflineForm,
+    lead_form: Option<LeadForm>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Widget> for WidgetView {
+    fn from(w: Widget) -> Self {
+        WidgetView {
+            id: w.id,
+            name: w.name,
+            widget_key: w.public_key.clone(),
+            public_key: w.public_key,
+            allowed_domains: w.allowed_domains,
+            greeting: w.greeting,
+            agent_name: w.agent_name,
+            agent_title: w.agent_title,
+            input_placeholder: w.input_placeholder,
+            primary_color: w.primary_color,
+            position: w.position,
+            avatar_url: w.avatar_url,
+            logo_url: w.logo_url,
+            offline_form: w.offline_form,
+            lead_form: w.lead_form,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+/// Answer of `GET /api/v1/widgets/{id}/install-snippet`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallSnippet {
+    snippet: String,
+    widget_id: String,
+    script_url: String,
+}
+
+// ---------------------------------------------------------------- host patterns
+
+/// One entry of `allowedDomains`: `host`, `*.host`, either with an optional `:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostPattern {
+    /// `*.host`: any subdomain of `host`, not `host` itself.
+    pub wildcard: bool,
+    /// Lowercase host name.
+    pub host: String,
+    /// Port the origin must use; `None` allows any.
+    pub port: Option<u16>,
+}
+
+/// Whether `h` is a DNS host name (or dotted IPv4 address): labels of letters, digits and
+/// inner hyphens, 1-63 characters each, at most 253 in all.
+pub(crate) fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Splits `host[:port]`; `None` when the port is not 1-65535.
+pub(crate) fn split_port(s: &str) -> Option<(&str, Option<u16>)> {
+    match s.rsplit_once(':') {
+        None => Some((s, None)),
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some((h, Some(n))),
+            _ => None,
+        },
+    }
+}
+
+impl HostPattern {
+    /// Parses an `allowedDomains` entry (case-insensitive); `None` when it is not one.
+    pub(crate) fn parse(s: &str) -> Option<HostPattern> {
+        let s = s.trim().to_ascii_lowercase();
+        let (wildcard, rest) = match s.strip_prefix("*.") {
+            Some(r) => (true, r),
+            None => (false, s.as_str()),
+        };
+        let (host, port) = split_port(rest)?;
+        valid_host(host).then(|| HostPattern {
+            wildcard,
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The canonical text form.
+    pub(crate) fn to_text(&self) -> String {
+        let mut s = String::new();
+        if self.wildcard {
+            s.push_str("*.");
+        }
+        s.push_str(&self.host);
+        if let Some(p) = self.port {
+            s.push(':');
+            s.push_str(&p.to_string());
+        }
+        s
+    }
+
+    /// Whether a page on `host` (lowercase) and `port` (explicit or the scheme's default;
+    /// `None` when unknown) matches.
+    pub(crate) fn matches(&self, host: &str, port: Option<u16>) -> bool {
+        if let Some(p) = self.port {
+            if port != Some(p) {
+                return false;
+            }
+        }
+        if self.wildcard {
+            host.len() > self.host.len() + 1
+                && host.ends_with(self.host.as_str())
+                && host.as_bytes()[host.len() - self.host.len() - 1] == b'.'
+        } else {
+            host == self.host
+        }
+    }
+}
+
+// ---------------------------------------------------------------- validation
+
+fn invalid(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+fn validate_name(n: &str) -> Result<(), ApiError> {
+    let len = n.chars().count();
+    if n.trim().is_empty() || len > 120 || n.chars().any(char::is_control) {
+        return Err(invalid("name", "1-120 printable characters"));
+    }
+    Ok(())
+}
+
+fn validate_text(v: &str, max: usize, field: &'static str) -> Result<(), ApiError> {
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(invalid(field, "too long, or contains control characters"));
+    }
+    Ok(())
+}
+
+fn validate_domains(list: &[String]) -> Result<Vec<String>, ApiError> {
+    if list.len() > MAX_ALLOWED_DOMAINS {
+        return Err(invalid("allowedDomains", "at most 100 entries"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for d in list {
+        let p = HostPattern::parse(d).ok_or(invalid(
+            "allowedDomains",
+            "each entry must be a host name, optionally with a leading *. and a :port, \
+             without scheme or path",
+        ))?;
+        let text = p.to_text();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    Ok(out)
+}
+
+fn validate_color(c: &str) -> Result<(), ApiError> {
+    let ok = c.len() == 7 && c.starts_with('#') && c[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("primaryColor", "must be #RRGGBB"))
+    }
+}
+
+fn validate_position(p: &str) -> Result<(), ApiError> {
+    if WIDGET_POSITIONS.contains(&p) {
+        Ok(())
+    } else {
+        Err(invalid("position", "must be bottom-right or bottom-left"))
+    }
+}
+
+fn validate_url(u: &str, field: &'static str) -> Result<(), ApiError> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let ok = u.len() <= 2048
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+        && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be an http(s) URL"))
+    }
+}
+
+fn validate_fields(
+    fields: &[ringside_storage::FormField],
+    field: &'static str,
+) -> Result<(), ApiError> {
+    if fields.len() > MAX_FORM_FIELDS {
+        return Err(invalid(field, "at most 20 fields"));
+    }
+    for f in fields {
+        let name_ok = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+        if !name_ok {
+            return Err(invalid(
+                field,
+                "field names are 1-64 letters, digits, _ and -",
+            ));
+        }
+        if !FORM_FIELD_TYPES.contains(&f.kind.as_str()) {
+            return Err(invalid(
+                field,
+                "field type must be text, email, tel or textarea",
+            ));
+        }
+        validate_text(&f.label, 120, field)?;
+    }
+    Ok(())
+}
+
+fn validate_offline(f: &OfflineForm) -> Result<(), ApiError> {
+    validate_fields(&f.fields, "offlineForm")?;
+    validate_text(&f.message, 500, "offlineForm")
+}
+
+fn validate_lead(f: &LeadForm) -> Result<(), ApiError> {
+    validate_fields(&f.fields, "leadForm")?;
+    validate_text(&f.prompt, 500, "leadForm")
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn list_widgets(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<WidgetView>>, ApiError> {
+    let list = st.store.list_widgets(&ctx.tenant_id).await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+async fn get_widget(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WidgetView>, ApiError> {
+    Ok(Json(st.store.get_widget(&ctx.tenant_id, &id).await?.into()))
+}
+
+async fn create_widget(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<CreateWidget>,
+) -> Result<(StatusCode, Json<WidgetView>), ApiError> {
+    validate_name(&body.name)?;
+    let allowed_domains = validate_domains(&body.allowed_domains)?;
+    let mut new = NewWidget {
+        name: body.name.trim().to_owned(),
+        allowed_domains,
+        ..NewWidget::default()
+    };
+    for (value, slot, max, field) in [
+        (body.greeting, &mut new.greeting, 500, "greeting"),
+        (body.agent_name, &mut new.agent_name, 120, "agentName"),
+        (body.agent_title, &mut new.agent_title, 120, "agentTitle"),
+        (
+            body.input_placeholder,
+            &mut new.input_placeholder,
+            120,
+            "inputPlaceholder",
+        ),
+    ] {
+        if let Some(v) = value {
+            validate_text(&v, max, field)?;
+            *slot = v;
+        }
+    }
+    if let Some(c) = body.primary_color {
+        validate_color(&c)?;
+        new.primary_color = c;
+    }
+    if let Some(p) = body.position {
+        validate_position(&p)?;
+        new.position = p;
+    }
+    if let Some(u) = &body.avatar_url {
+        validate_url(u, "avatarUrl")?;
+    }
+    if let Some(u) = &body.logo_url {
+        validate_url(u, "logoUrl")?;
+    }
+    new.avatar_url = body.avatar_url;
+    new.logo_url = body.logo_url;
+    if let Some(f) = body.offline_form {
+        validate_offline(&f)?;
+        new.offline_form = f;
+    }
+    if let Some(f) = &body.lead_form {
+        validate_lead(f)?;
+    }
+    new.lead_form = body.lead_form;
+    let w = st.store.create_widget(&ctx.tenant_id, new).await?;
+    Ok((StatusCode::CREATED, Json(w.into())))
+}
+
+async fn patch_widget(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchWidget>,
+) -> Result<Json<WidgetView>, ApiError> {
+    if let Some(n) = &body.name {
+        validate_name(n)?;
+    }
+    let allowed_domains = body
+        .allowed_domains
+        .as_deref()
+        .map(validate_domains)
+        .transpose()?;
+    for (value, max, field) in [
+        (&body.greeting, 500, "greeting"),
+        (&body.agent_name, 120, "agentName"),
+        (&body.agent_title, 120, "agentTitle"),
+        (&body.input_placeholder, 120, "inputPlaceholder"),
+    ] {
+        if let Some(v) = value {
+            validate_text(v, max, field)?;
+        }
+    }
+    if let Some(c) = &body.primary_color {
+        validate_color(c)?;
+    }
+    if let Some(p) = &body.position {
+        validate_position(p)?;
+    }
+    if let Some(Some(u)) = &body.avatar_url {
+        validate_url(u, "avatarUrl")?;
+    }
+    if let Some(Some(u)) = &body.logo_url {
+        validate_url(u, "logoUrl")?;
+    }
+    if let Some(f) = &body.offline_form {
+        validate_offline(f)?;
+    }
+    if let Some(Some(f)) = &body.lead_form {
+        validate_lead(f)?;
+    }
+    let w = st
+        .store
+        .update_widget(
+            &ctx.tenant_id,
+            &id,
+            WidgetPatch {
+                name: body.name.map(|n| n.trim().to_owned()),
+                allowed_domains,
+                greeting: body.greeting,
+                agent_name: body.agent_name,
+                agent_title: body.agent_title,
+                input_placeholder: body.input_placeholder,
+                primary_color: body.primary_color,
+                position: body.position,
+                avatar_url: body.avatar_url,
+                logo_url: body.logo_url,
+                offline_form: body.offline_form,
+                lead_form: body.lead_form,
+            },
+        )
+        .await?;
+    Ok(Json(w.into()))
+}
+
+/// Escapes `s` for a double-quoted HTML attribute.
+fn attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+async fn install_snippet(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<InstallSnippet>, ApiError> {
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let script_url = format!("{}/widget.js", st.public_url.trim_end_matches('/'));
+    let snippet = format!(
+        "<script src=\"{}\" data-widget-id=\"{}\" data-widget-key=\"{}\" async></script>",
+        attr(&script_url),
+        attr(&w.id),
+        attr(&w.public_key)
+    );
+    Ok(Json(InstallSnippet {
+        snippet,
+        widget_id: w.id,
+        script_url,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns_parse_and_normalise() {
+        let p = HostPattern::parse("*.Example.COM").unwrap();
+        assert!(p.wildcard && p.host == "example.com" && p.port.is_none());
+        assert_eq!(p.to_text(), "*.example.com");
+        assert_eq!(
+            HostPattern::parse("shop.example.com:8443").unwrap().port,
+            Some(8443)
+        );
+        assert!(HostPattern::parse("localhost").is_some());
+        assert!(HostPattern::parse("127.0.0.1:3000").is_some());
+        for bad in [
+            "",
+            "https://example.com",
+            "example.com/path",
+            "*",
+            "*.",
+            "a.*.example.com",
+            "exa mple.com",
+            "-x.example.com",
+            "example.com:0",
+            "example.com:99999",
+            "example.com:",
+            "example..com",
+            "user@example.com",
+        ] {
+            assert!(HostPattern::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_patterns_match() {
+        let wild = HostPattern::parse("*.example.com").unwrap();
+        assert!(wild.matches("www.example.com", Some(443)));
+        assert!(wild.matches("a.b.example.com", None));
+        assert!(!wild.matches("example.com", Some(443)));
+        assert!(!wild.matches("badexample.com", Some(443)));
+        assert!(!wild.matches("example.com.evil.net", Some(443)));
+        let exact = HostPattern::parse("example.com").unwrap();
+        assert!(exact.matches("example.com", Some(80)));
+        assert!(!exact.matches("www.example.com", Some(80)));
+        let ported = HostPattern::parse("localhost:3000").unwrap();
+        assert!(ported.matches("localhost", Some(3000)));
+        assert!(!ported.matches("localhost", Some(3001)));
+        assert!(!ported.matches("localhost", None));
+    }
+
+    #[test]
+    fn urls_and_colours() {
+        assert!(validate_url("https://cdn.example.com/a.png", "u").is_ok());
+        assert!(validate_url("http://x", "u").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "ftp://x/y",
+            "https://a b",
+            "https://u@evil",
+        ] {
+            assert!(validate_url(bad, "u").is_err(), "{bad}");
+        }
+        assert!(validate_color("#00ff00").is_ok());
+        assert!(validate_color("#00ff0").is_err());
+        assert!(validate_color("00ff00").is_err());
+    }
+}
