@@ -72,6 +72,8 @@ scopes! {
     CallsWrite => "calls:write",
     WidgetsRead => "widgets:read",
     WidgetsWrite => "widgets:write",
+    WebhooksRead => "webhooks:read",
+    WebhooksWrite => "webhooks:write",
 }
 
 /// An authenticated caller holding scope `S`.

@@ -7,6 +7,8 @@
 //! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
 //! - per-tenant prompts and hold music: upload, listing, download, reset ([`prompts`]),
 //! - widgets: create, list, get, patch, install snippet ([`widgets`]),
+//! - signed webhooks: CRUD, secret rotation, test events, delivery log ([`webhooks`]), sent
+//!   from the storage outbox by the [`webhook_dispatch::Dispatcher`] task,
 //! - the public widget runtime (`/widget/bootstrap`, `/api/widgets/{id}/config`), known by
 //!   widget id and key, origin-checked against the widget's allowed domains, with per-widget
 //!   CORS ([`widget_runtime`]),
@@ -24,6 +26,8 @@ pub mod health;
 pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;
+pub mod webhook_dispatch;
+pub mod webhooks;
 pub mod widget_runtime;
 pub mod widgets;
 
@@ -86,7 +90,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(calls::routes())
                 .merge(recordings::routes())
                 .merge(prompts::routes())
-                .merge(widgets::routes()),
+                .merge(widgets::routes())
+                .merge(webhooks::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

@@ -268,6 +268,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         info!(repaired, "recordings interrupted by a crash were repaired");
     }
     let recorder = Recorder::spawn(s.data_dir.clone(), store.clone());
+    // Webhook deliveries: the outbox is in the database, so whatever was pending when the
+    // last process stopped is sent now, with its original delivery ids.
+    let webhooks = ringside_api::webhook_dispatch::Dispatcher::new(
+        store.clone(),
+        ringside_api::webhook_dispatch::DispatchConfig::default(),
+    )
+    .context("building the webhook HTTP client")?
+    .spawn();
     if s.recording_retention_days > 0 {
         let (dir, st, days) = (
             s.data_dir.clone(),
@@ -367,6 +375,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     http.abort();
+    webhooks.abort();
     // Give the storage writer a moment to flush the last call records.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     store.close().await;

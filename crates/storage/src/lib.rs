@@ -25,6 +25,9 @@
 //! * **Widgets** ([`Widget`]): the embeddable chat/call bubble, per tenant,
 //!   found by the public runtime through its id and public key
 //!   ([`Store::get_public_widget`]).
+//! * **Webhooks** ([`Webhook`]) and their durable outbox of deliveries
+//!   ([`WebhookDelivery`]): events are written once per matching webhook and
+//!   claimed, retried and logged by a dispatcher.
 //!
 //! ## Portability rules
 //!
@@ -50,6 +53,7 @@ mod tokens;
 mod trunks;
 mod users;
 mod util;
+mod webhooks;
 mod widgets;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -68,6 +72,10 @@ pub use recordings::{
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use users::User;
+pub use webhooks::{
+    DeliveryStatus, DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookPatch,
+    MAX_LIST_DELIVERIES, MAX_WEBHOOK_WIDGETS, WEBHOOK_EVENTS, WEBHOOK_SECRET_PREFIX,
+};
 pub use widgets::{
     FormField, LeadForm, NewWidget, OfflineForm, Widget, WidgetPatch, FORM_FIELD_TYPES,
     MAX_ALLOWED_DOMAINS, MAX_FORM_FIELDS, WIDGET_KEY_PREFIX, WIDGET_POSITIONS,

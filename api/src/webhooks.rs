@@ -1,0 +1,379 @@
+//! `/api/v1/webhooks` (scopes `webhooks:read` / `webhooks:write`): create, list, get, patch
+//! and delete signed webhooks, rotate their secret, send a test event and read the delivery
+//! log.
+//!
+//! The secret is in the answers of create and rotate-secret only. Deliveries are made by
+//! [`crate::webhook_dispatch`] from the storage outbox.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ringside_storage::{
+    NewWebhook, Webhook, WebhookDelivery, WebhookPatch, MAX_WEBHOOK_WIDGETS, WEBHOOK_EVENTS,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::{Scoped, WebhooksRead, WebhooksWrite};
+use crate::extract::ApiJson;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/webhooks/{id}",
+            get(get_webhook).patch(patch_webhook).delete(delete_webhook),
+        )
+        .route("/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route("/webhooks/{id}/test", post(test_webhook))
+        .route("/webhooks/{id}/deliveries", get(list_deliveries))
+}
+
+/// Body of `POST /api/v1/webhooks`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWebhook {
+    name: String,
+    url: String,
+    events: Vec<String>,
+    #[serde(default)]
+    widget_ids: Vec<String>,
+}
+
+/// Body of `PATCH /api/v1/webhooks/{id}`: absent fields stay.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchWebhook {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    widget_ids: Option<Vec<String>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+}
+
+/// A webhook as the API shows it; `secret` only on create and rotate.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookView {
+    id: String,
+    name: String,
+    url: String,
+    events: Vec<String>,
+    widget_ids: Vec<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl WebhookView {
+    fn without_secret(w: Webhook) -> Self {
+        WebhookView {
+            id: w.id,
+            name: w.name,
+            url: w.url,
+            events: w.events,
+            widget_ids: w.widget_ids,
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+            secret: None,
+        }
+    }
+
+    fn with_secret(w: Webhook) -> Self {
+        let secret = w.secret.clone();
+        WebhookView {
+            secret: Some(secret),
+            ..Self::without_secret(w)
+        }
+    }
+}
+
+/// One entry of the delivery log.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    id: String,
+    webhook_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    status: &'static str,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    last_status_code: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+    data: serde_json::Value,
+}
+
+impl From<WebhookDelivery> for DeliveryView {
+    fn from(d: WebhookDelivery) -> Self {
+        let pending = d.status == ringside_storage::DeliveryStatus::Pending;
+        DeliveryView {
+            data: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
+            id: d.id,
+            webhook_id: d.webhook_id,
+            event_type: d.event_type,
+            status: d.status.as_str(),
+            attempts: d.attempts,
+            next_attempt_at: pending.then_some(d.next_attempt_at),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+/// Answer of `POST /api/v1/webhooks/{id}/test`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestQueued {
+    delivery_id: String,
+    status: &'static str,
+}
+
+/// Query of the delivery log.
+#[derive(Debug, Deserialize)]
+pub struct DeliveriesQuery {
+    limit: Option<String>,
+}
+
+// ---------------------------------------------------------------- validation
+
+fn invalid(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+fn validate_name(n: &str) -> Result<(), ApiError> {
+    if n.trim().is_empty() || n.chars().count() > 120 || n.chars().any(char::is_control) {
+        return Err(invalid("name", "1-120 printable characters"));
+    }
+    Ok(())
+}
+
+/// An absolute http(s) URL with a host, no credentials, no spaces, at most 2048 bytes.
+pub(crate) fn validate_url(u: &str) -> Result<(), ApiError> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let ok = u.len() <= 2048
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+        && host.is_some_and(|h| !h.is_empty() && !h.contains('@') && !h.starts_with(':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("url", "must be an absolute http or https URL"))
+    }
+}
+
+fn validate_events(list: &[String]) -> Result<(), ApiError> {
+    if list.is_empty() {
+        return Err(invalid("events", "at least one event type"));
+    }
+    if !list.iter().all(|e| WEBHOOK_EVENTS.contains(&e.as_str())) {
+        return Err(invalid(
+            "events",
+            "unknown event type: use visitor.connected, chat.message.created, call.requested, \
+             call.delivery_started, call.delivery_failed, call.unavailable, call.answered, \
+             call.ended, call.missed, callback.submitted, usage.updated or webhook.test",
+        ));
+    }
+    Ok(())
+}
+
+async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Result<(), ApiError> {
+    if ids.len() > MAX_WEBHOOK_WIDGETS {
+        return Err(invalid("widgetIds", "at most 100 widgets"));
+    }
+    for id in ids {
+        match st.store.get_widget(tenant_id, id).await {
+            Ok(_) => {}
+            Err(ringside_storage::StorageError::NotFound) => {
+                return Err(invalid("widgetIds", "must be ids of your widgets"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- handlers
+
+async fn list_webhooks(
+    Scoped(ctx, _): Scoped<WebhooksRead>,
+    State(st): State<AppState>,
+) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    let list = st.store.list_webhooks(&ctx.tenant_id).await?;
+    Ok(Json(
+        list.into_iter().map(WebhookView::without_secret).collect(),
+    ))
+}
+
+async fn get_webhook(
+    Scoped(ctx, _): Scoped<WebhooksRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let w = st.store.get_webhook(&ctx.tenant_id, &id).await?;
+    Ok(Json(WebhookView::without_secret(w)))
+}
+
+async fn create_webhook(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<CreateWebhook>,
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    validate_name(&body.name)?;
+    validate_url(&body.url)?;
+    validate_events(&body.events)?;
+    validate_widgets(&st, &ctx.tenant_id, &body.widget_ids).await?;
+    let w = st
+        .store
+        .create_webhook(
+            &ctx.tenant_id,
+            NewWebhook {
+                name: body.name.trim().to_owned(),
+                url: body.url,
+                events: body.events,
+                widget_ids: body.widget_ids,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(WebhookView::with_secret(w))))
+}
+
+async fn patch_webhook(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchWebhook>,
+) -> Result<Json<WebhookView>, ApiError> {
+    // 404 before 422: another tenant's webhook reveals nothing about validation.
+    st.store.get_webhook(&ctx.tenant_id, &id).await?;
+    if let Some(n) = &body.name {
+        validate_name(n)?;
+    }
+    if let Some(u) = &body.url {
+        validate_url(u)?;
+    }
+    if let Some(e) = &body.events {
+        validate_events(e)?;
+    }
+    if let Some(w) = &body.widget_ids {
+        validate_widgets(&st, &ctx.tenant_id, w).await?;
+    }
+    let w = st
+        .store
+        .update_webhook(
+            &ctx.tenant_id,
+            &id,
+            WebhookPatch {
+                name: body.name.map(|n| n.trim().to_owned()),
+                url: body.url,
+                events: body.events,
+                widget_ids: body.widget_ids,
+                enabled: body.enabled,
+            },
+        )
+        .await?;
+    Ok(Json(WebhookView::without_secret(w)))
+}
+
+async fn delete_webhook(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    st.store.delete_webhook(&ctx.tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_secret(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let w = st.store.rotate_webhook_secret(&ctx.tenant_id, &id).await?;
+    Ok(Json(WebhookView::with_secret(w)))
+}
+
+async fn test_webhook(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<TestQueued>), ApiError> {
+    let data = json!({
+        "webhookId": id,
+        "message": "This is a test event from Ringside.",
+    });
+    let d = st
+        .store
+        .enqueue_webhook_test(&ctx.tenant_id, &id, &data)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestQueued {
+            delivery_id: d.id,
+            status: d.status.as_str(),
+        }),
+    ))
+}
+
+async fn list_deliveries(
+    Scoped(ctx, _): Scoped<WebhooksRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(v) => v.parse::<i64>().unwrap_or(0),
+    };
+    if !(1..=500).contains(&limit) {
+        return Err(invalid("limit", "must be 1-500"));
+    }
+    let list = st
+        .store
+        .list_webhook_deliveries(&ctx.tenant_id, &id, limit)
+        .await?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_and_event_validation() {
+        assert!(validate_url("https://example.com/hook").is_ok());
+        assert!(validate_url("http://127.0.0.1:8080/x?y=1").is_ok());
+        for bad in [
+            "",
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https://a b",
+            "https://user@evil",
+            "javascript:alert(1)",
+        ] {
+            assert!(validate_url(bad).is_err(), "{bad}");
+        }
+        assert!(validate_events(&["call.missed".into()]).is_ok());
+        assert!(validate_events(&[]).is_err());
+        assert!(validate_events(&["call.missed".into(), "call.bogus".into()]).is_err());
+    }
+}
