@@ -7,8 +7,18 @@
 //! rss                        -> rss_kb <VmRSS in kB>
 //! create <n>                 -> n lines "<a_port> <b_port>", then "ok <n>"
 //! announce <i> <addrA> <addrB>  (no reply) announce both legs of relay i
+//! codecs <kindA> <ptA> <kindB> <ptB>  (no reply) codecs for the legs of relays created from now on
+//!                                      (kind: pcmu | pcma | opus); legs with different codecs are
+//!                                      transcoded. `codecs none` (the default): no codec set, pure
+//!                                      passthrough as before.
+//! codec <i> <A|B> <kind> <pt>  (no reply) set one leg's codec of relay i
+//! quality                    -> quality <received> <lost> <legs_with_loss>: RTP the relays received
+//!                               from the legs and RFC 3550 loss on that hop (summed over all
+//!                               relays' latest one-second quality snapshots)
 //! sync                       -> ok
-//! stats                      -> stats <forwarded> <dropped_foreign> <dropped_no_destination> <active> <rss_kb>
+//! stats                      -> stats <forwarded> <dropped_foreign> <dropped_no_destination>
+//!                                     <active> <rss_kb> <transcoding> <generated>
+//!                                     <dropped_send_full>
 //! quit | EOF                 -> exit
 //! ```
 //!
@@ -19,7 +29,8 @@ use std::io::{BufRead, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 
-use ringside_media::{MediaEngine, Side};
+use ringside_media::codec::CodecKind;
+use ringside_media::{LegCodec, MediaEngine, Side};
 
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -31,6 +42,24 @@ fn rss_kb() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn leg_codec(kind: &str, pt: &str) -> LegCodec {
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "pcmu" => CodecKind::Pcmu,
+        "pcma" => CodecKind::Pcma,
+        "opus" => CodecKind::Opus,
+        other => panic!("unknown codec {other} (pcmu | pcma | opus)"),
+    };
+    LegCodec::new(kind, pt.parse().expect("payload type"))
+}
+
+fn side(s: &str) -> Side {
+    match s {
+        "A" | "a" => Side::A,
+        "B" | "b" => Side::B,
+        other => panic!("unknown side {other} (A | B)"),
+    }
 }
 
 fn main() {
@@ -55,6 +84,7 @@ fn main() {
     // The relays run on the engine's own media worker threads; no async runtime is needed.
     let engine = MediaEngine::new(bind, ports.0..=ports.1).with_workers(workers);
     let mut relays = Vec::new();
+    let mut codecs: Option<(LegCodec, LegCodec)> = None;
     let stdin = std::io::stdin();
     let mut out = BufWriter::new(std::io::stdout());
     for line in stdin.lock().lines() {
@@ -66,6 +96,10 @@ fn main() {
                 let n: usize = n.parse().expect("create N");
                 for _ in 0..n {
                     let r = engine.create_relay().expect("create relay");
+                    if let Some((a, b)) = codecs {
+                        r.set_codec(Side::A, a);
+                        r.set_codec(Side::B, b);
+                    }
                     writeln!(out, "{} {}", r.port(Side::A), r.port(Side::B)).expect("stdout");
                     relays.push(r);
                 }
@@ -78,17 +112,35 @@ fn main() {
                 relays[idx].announce(Side::A, a);
                 relays[idx].announce(Side::B, b);
             }
+            ["codecs", "none"] => codecs = None,
+            ["codecs", ka, pa, kb, pb] => codecs = Some((leg_codec(ka, pa), leg_codec(kb, pb))),
+            ["codec", idx, sd, kind, pt] => {
+                let idx: usize = idx.parse().expect("relay index");
+                relays[idx].set_codec(side(sd), leg_codec(kind, pt));
+            }
+            ["quality"] => {
+                let (mut recv, mut lost, mut legs) = (0u64, 0i64, 0usize);
+                for q in relays.iter().flat_map(|r| r.quality()) {
+                    recv += q.packets_received;
+                    lost += q.packets_lost.max(0);
+                    legs += usize::from(q.packets_lost > 0);
+                }
+                writeln!(out, "quality {recv} {lost} {legs}").expect("stdout");
+            }
             ["sync"] => writeln!(out, "ok").expect("stdout"),
             ["stats"] => {
                 let s = engine.stats();
                 writeln!(
                     out,
-                    "stats {} {} {} {} {}",
+                    "stats {} {} {} {} {} {} {} {}",
                     s.forwarded.load(Ordering::Relaxed),
                     s.dropped_foreign.load(Ordering::Relaxed),
                     s.dropped_no_destination.load(Ordering::Relaxed),
                     s.active.load(Ordering::Relaxed),
-                    rss_kb()
+                    rss_kb(),
+                    s.transcoding.load(Ordering::Relaxed),
+                    s.generated.load(Ordering::Relaxed),
+                    s.dropped_send_full.load(Ordering::Relaxed)
                 )
                 .expect("stdout");
             }

@@ -12,6 +12,20 @@
 //! - `--mode rtpengine --ng IP:PORT --pid PID`: allocates calls in a running rtpengine with ng
 //!   `offer`/`answer` and sends to the ports from its rewritten SDPs.
 //!
+//! `--transcode` (with `--mode ours`): every relay is told leg A speaks PCMU (PT 0) and leg B
+//! Opus (PT 111), so the relay transcodes both directions (G.711 decode + Opus encode at 8 kHz
+//! one way, Opus decode + G.711 encode the other). Leg A sends PCMU, leg B Opus: 20 ms frames of
+//! speech-like audio (`speech.rs`) at 8 kHz, encoded once before the run (default
+//! `EncoderOptions`) and replayed in a loop, each leg from its own offset, so the generator does
+//! no codec work. The relay re-encodes, so the payload carries no markers: per receiving leg,
+//! loss is counted from the RTP sequence numbers of Ringside's output stream (one continuous
+//! stream per leg): gaps in the extended sequence among the packets that arrive from the start
+//! of the measured window on (its first packet is the base, so the stream start before the
+//! window does not count); and delivery as packets received vs packets the other leg sent over
+//! the whole run (the receive drain after the window catches the tail). Latency is estimated by
+//! pairing the j-th packet a leg receives with the j-th packet the other leg sent (the relay
+//! emits exactly one packet per input frame), valid only while nothing is lost.
+//!
 //! Only packets sent inside the measured window (after `--warmup` s, for `--duration` s) count;
 //! after the window the generator stops sending and keeps receiving for 1 s. The relay process'
 //! CPU (utime+stime from /proc/PID/stat) and RSS are read at the window edges. The last line is
@@ -25,6 +39,11 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
+use ringside_media::codec::frame::MAX_ENCODED_FRAME_BYTES;
+use ringside_media::codec::{CodecKind, EncoderOptions, FrameEncoder};
+
+#[path = "speech.rs"]
+mod speech;
 
 const MAGIC: u32 = 0x5249_4e47; // "RING"
 const PKT_LEN: usize = 172;
@@ -34,6 +53,11 @@ const HIST_BUCKETS: usize = 20_000; // 1 us buckets up to 20 ms
 const MAX_BURST: usize = 256;
 /// Slots later than this are skipped, not sent late.
 const MAX_LAG_NS: u64 = 50_000_000;
+/// `--transcode`: payload types of leg A (PCMU) and leg B (Opus).
+const PT_A: u8 = 0;
+const PT_B: u8 = 111;
+/// `--transcode`: pre-encoded 20 ms frames per codec (10 s of audio), replayed in a loop.
+const FRAMES: usize = 500;
 
 struct Opts {
     mode: String,
@@ -45,6 +69,7 @@ struct Opts {
     ng: SocketAddr,
     pid: u32,
     clk_tck: u64,
+    transcode: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -58,10 +83,16 @@ fn parse_opts() -> Opts {
         ng: "127.0.0.1:22222".parse().expect("addr"),
         pid: 0,
         clk_tck: 100,
+        transcode: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--transcode" {
+            o.transcode = true;
+            i += 1;
+            continue;
+        }
         let v = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--mode" => o.mode = v,
@@ -89,6 +120,55 @@ fn cpu_us(pid: &str, clk_tck: u64) -> u64 {
     let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
         + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     ticks * 1_000_000 / clk_tck
+}
+
+/// Host CPU jiffies so far: (busy, total) from the `cpu` line of `/proc/stat` (idle and iowait
+/// are not busy).
+fn host_cpu() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Host-wide UDP receive errors so far (`/proc/net/snmp`: InErrors, RcvbufErrors).
+fn udp_errors() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut rows = s.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(vals)) = (rows.next(), rows.next()) else {
+        return (0, 0);
+    };
+    let get = |key: &str| {
+        names
+            .split_whitespace()
+            .position(|n| n == key)
+            .and_then(|i| vals.split_whitespace().nth(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("InErrors"), get("RcvbufErrors"))
+}
+
+/// utime+stime of each thread of a process, in microseconds, by thread id.
+fn thread_cpu_us(pid: &str, clk_tck: u64) -> HashMap<String, u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    dir.flatten()
+        .map(|e| {
+            let tid = e.file_name().to_string_lossy().into_owned();
+            let us = cpu_us(&format!("{pid}/task/{tid}"), clk_tck);
+            (tid, us)
+        })
+        .collect()
 }
 
 fn rss_kb(pid: &str) -> u64 {
@@ -312,6 +392,68 @@ fn sdp(port: u16, id: usize) -> String {
 
 // ---------- the load ----------
 
+/// `frames` payloads of 20 ms of speech at 8 kHz encoded as `kind` (default encoder options).
+fn encode_speech(kind: CodecKind, frames: usize, seed: u64) -> Vec<Vec<u8>> {
+    let pcm = speech::speech(8000, 160 * frames, seed);
+    let mut enc = FrameEncoder::new(kind, 8000, EncoderOptions::default()).expect("encoder");
+    let mut out = [0u8; MAX_ENCODED_FRAME_BYTES];
+    pcm.chunks_exact(160)
+        .map(|f| {
+            let n = enc.encode(f, &mut out).expect("encode");
+            out[..n].to_vec()
+        })
+        .collect()
+}
+
+/// What one leg received of the relay's (transcoded) stream, from its RTP sequence numbers.
+#[derive(Default, Clone)]
+struct SeqTrack {
+    /// Last sequence number seen and its extended value.
+    last: Option<(u16, i64)>,
+    /// Extended sequence of the first packet that arrived in the window, and the highest since.
+    win_first: Option<i64>,
+    win_max: i64,
+    /// Packets that arrived from the window start on (after the relay: includes the drain).
+    win_recv: u64,
+    /// Arrivals at or below the highest sequence already seen (reordered or duplicated).
+    win_old: u64,
+    /// All packets received in the run.
+    total: u64,
+}
+
+impl SeqTrack {
+    fn add(&mut self, seq: u16, in_window: bool) {
+        let ext = match self.last {
+            None => i64::from(seq),
+            Some((ls, le)) => le + i64::from(seq.wrapping_sub(ls) as i16),
+        };
+        if self.last.is_none_or(|(_, le)| ext > le) {
+            self.last = Some((seq, ext));
+        }
+        self.total += 1;
+        if !in_window {
+            return;
+        }
+        match self.win_first {
+            None => {
+                self.win_first = Some(ext);
+                self.win_max = ext;
+            }
+            Some(_) if ext > self.win_max => self.win_max = ext,
+            Some(_) => self.win_old += 1,
+        }
+        self.win_recv += 1;
+    }
+
+    /// Sequence numbers missing between the first packet of the window and the highest seen.
+    fn gaps(&self) -> u64 {
+        match self.win_first {
+            None => 0,
+            Some(f) => (self.win_max - f + 1).max(0) as u64 - (self.win_recv - self.win_old),
+        }
+    }
+}
+
 struct Hist {
     buckets: Vec<u64>,
     over: Vec<u64>,
@@ -362,10 +504,24 @@ fn main() {
 
     // Allocate the calls and learn where each leg sends.
     let mut server = None;
+    assert!(
+        !o.transcode || o.mode == "ours",
+        "--transcode needs --mode ours"
+    );
+    // Pre-encoded media for --transcode (the generator does no codec work while running).
+    let (frames_a, frames_b) = if o.transcode {
+        (
+            encode_speech(CodecKind::Pcmu, FRAMES, 1),
+            encode_speech(CodecKind::Opus, FRAMES, 2),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let relay_pid: String;
     let rss_base: u64;
     let mut dest: Vec<SocketAddr> = Vec::with_capacity(legs);
     let setup_start = Instant::now();
+    let udp_err_start = udp_errors();
     if o.mode == "ours" {
         let mut srv = RelayServer::spawn(&o.relay_bin, o.workers);
         relay_pid = srv.child.id().to_string();
@@ -377,6 +533,9 @@ fn main() {
             .nth(1)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        if o.transcode {
+            srv.send(&format!("codecs pcmu {PT_A} opus {PT_B}"));
+        }
         srv.send(&format!("create {n}"));
         srv.stdin.flush().expect("flush");
         for _ in 0..n {
@@ -456,6 +615,12 @@ fn main() {
     let ssrc: Vec<u32> = (0..legs as u32).map(|k| 0x1000_0000 + k).collect();
     let mut pkt = [0xffu8; PKT_LEN];
     let mut rbuf = [0u8; 2048];
+    let mut tpkt = [0u8; 12 + MAX_ENCODED_FRAME_BYTES];
+    // --transcode: per leg, the send times of its packets (for the latency estimate) and what it
+    // received.
+    let mut send_times: Vec<Vec<u64>> = vec![Vec::new(); if o.transcode { legs } else { 0 }];
+    let mut tracks: Vec<SeqTrack> = vec![SeqTrack::default(); if o.transcode { legs } else { 0 }];
+    let mut wrong_pt = 0u64;
 
     let mut sent_win = 0u64;
     let mut sent_total = 0u64;
@@ -474,6 +639,10 @@ fn main() {
         n: 0,
     };
     let gen_pid = std::process::id().to_string();
+    let mut threads_start = HashMap::new();
+    let mut threads_end = HashMap::new();
+    let mut host_start = (0u64, 0u64);
+    let mut host_end = (0u64, 0u64);
     let mut cpu_start = (0u64, 0u64);
     let mut cpu_end = (0u64, 0u64);
     let mut stats_start = Vec::new();
@@ -487,6 +656,8 @@ fn main() {
         if !in_window && !window_done && now >= win_start {
             in_window = true;
             cpu_start = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
+            host_start = host_cpu();
+            threads_start = thread_cpu_us(&relay_pid, o.clk_tck);
             if let Some(srv) = server.as_mut() {
                 stats_start = srv.stats();
             }
@@ -495,6 +666,8 @@ fn main() {
             in_window = false;
             window_done = true;
             cpu_end = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
+            host_end = host_cpu();
+            threads_end = thread_cpu_us(&relay_pid, o.clk_tck);
             rss_window = rss_kb(&relay_pid);
             if let Some(srv) = server.as_mut() {
                 stats_end = srv.stats();
@@ -531,17 +704,38 @@ fn main() {
                 let send_ns = t0.elapsed().as_nanos() as u64;
                 let sq = seq[k];
                 seq[k] = sq.wrapping_add(1);
-                pkt[0] = 0x80;
-                pkt[1] = 0; // PCMU
-                pkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
-                pkt[4..8].copy_from_slice(&sq.wrapping_mul(160).to_be_bytes());
-                pkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
-                pkt[12..16].copy_from_slice(&MAGIC.to_be_bytes());
-                pkt[16..20].copy_from_slice(&(k as u32).to_be_bytes());
-                pkt[20..24].copy_from_slice(&sq.to_be_bytes());
-                pkt[24..32].copy_from_slice(&send_ns.to_be_bytes());
-                match socks[k].send(&pkt) {
+                let res = if o.transcode {
+                    // Leg A (even k) PCMU, leg B Opus (RTP clock 48 kHz: 960 per 20 ms).
+                    let (frames, pt, step) = if k % 2 == 0 {
+                        (&frames_a, PT_A, 160)
+                    } else {
+                        (&frames_b, PT_B, 960)
+                    };
+                    let payload = &frames[(sq as usize + (k / 2) * 37) % frames.len()];
+                    tpkt[0] = 0x80;
+                    tpkt[1] = pt;
+                    tpkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
+                    tpkt[4..8].copy_from_slice(&sq.wrapping_mul(step).to_be_bytes());
+                    tpkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
+                    tpkt[12..12 + payload.len()].copy_from_slice(payload);
+                    socks[k].send(&tpkt[..12 + payload.len()])
+                } else {
+                    pkt[0] = 0x80;
+                    pkt[1] = 0; // PCMU
+                    pkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
+                    pkt[4..8].copy_from_slice(&sq.wrapping_mul(160).to_be_bytes());
+                    pkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
+                    pkt[12..16].copy_from_slice(&MAGIC.to_be_bytes());
+                    pkt[16..20].copy_from_slice(&(k as u32).to_be_bytes());
+                    pkt[20..24].copy_from_slice(&sq.to_be_bytes());
+                    pkt[24..32].copy_from_slice(&send_ns.to_be_bytes());
+                    socks[k].send(&pkt)
+                };
+                match res {
                     Ok(_) => {
+                        if o.transcode {
+                            send_times[k].push(send_ns);
+                        }
                         sent_total += 1;
                         if send_ns >= win_start && send_ns < win_end {
                             sent_win += 1;
@@ -572,6 +766,34 @@ fn main() {
                         let rnow = t0.elapsed().as_nanos() as u64;
                         recv_total += 1;
                         let p = &rbuf[..len];
+                        if o.transcode {
+                            // Leg A gets PCMU, leg B Opus; anything else is not the relay's
+                            // transcoded RTP.
+                            let want = if k % 2 == 0 { PT_A } else { PT_B };
+                            if len < 12 || p[0] >> 6 != 2 || p[1] & 0x7f != want {
+                                wrong_pt += 1;
+                                if wrong_pt <= 3 {
+                                    eprintln!(
+                                        "unexpected packet on leg {k}: {len} bytes, first {:02x?}",
+                                        &p[..len.min(16)]
+                                    );
+                                }
+                                continue;
+                            }
+                            let seq = u16::from_be_bytes([p[2], p[3]]);
+                            let t = &mut tracks[k];
+                            // Pair with the j-th packet the other leg sent (latency estimate).
+                            let j = t.total as usize;
+                            t.add(seq, rnow >= win_start);
+                            if let Some(&sent_at) = send_times[k ^ 1].get(j) {
+                                if sent_at >= win_start && sent_at < win_end {
+                                    recv_win += 1;
+                                    recv_win_leg[k ^ 1] += 1;
+                                    hist.add(rnow.saturating_sub(sent_at) / 1000);
+                                }
+                            }
+                            continue;
+                        }
                         let from_leg = if len == PKT_LEN && p[12..16] == MAGIC.to_be_bytes() {
                             u32::from_be_bytes(p[16..20].try_into().expect("4 bytes")) as usize
                         } else {
@@ -603,20 +825,52 @@ fn main() {
     }
 
     let relay_cpu_us = cpu_end.0.saturating_sub(cpu_start.0);
+    // The busiest relay thread (a media worker at 100 % is saturated whatever the total says).
+    let relay_thread_max_us = threads_end
+        .iter()
+        .map(|(tid, us)| us.saturating_sub(*threads_start.get(tid).unwrap_or(&0)))
+        .max()
+        .unwrap_or(0);
     let gen_cpu_us = cpu_end.1.saturating_sub(cpu_start.1);
+    // --transcode: loss from sequence gaps in the window plus whatever was never delivered
+    // (sent over the whole run by the other leg, not received by this one).
+    let (seq_gaps, undelivered) = if o.transcode {
+        let gaps: u64 = tracks.iter().map(SeqTrack::gaps).sum();
+        let und: u64 = (0..legs)
+            .map(|k| (send_times[k ^ 1].len() as u64).saturating_sub(tracks[k].total))
+            .sum();
+        (gaps, und)
+    } else {
+        (0, 0)
+    };
     let lost = sent_win.saturating_sub(recv_win);
     let calls_with_loss = (0..n)
-        .filter(|c| {
-            recv_win_leg[2 * c] < sent_win_leg[2 * c]
-                || recv_win_leg[2 * c + 1] < sent_win_leg[2 * c + 1]
+        .filter(|&c| {
+            if o.transcode {
+                (0..2).any(|s| {
+                    let k = 2 * c + s;
+                    tracks[k].gaps() > 0 || tracks[k].total < send_times[k ^ 1].len() as u64
+                })
+            } else {
+                recv_win_leg[2 * c] < sent_win_leg[2 * c]
+                    || recv_win_leg[2 * c + 1] < sent_win_leg[2 * c + 1]
+            }
         })
         .count();
+    let delivered_pct = if o.transcode {
+        100.0 * tracks.iter().map(|t| t.total).sum::<u64>() as f64 / sent_total.max(1) as f64
+    } else {
+        100.0 * recv_win as f64 / sent_win.max(1) as f64
+    };
     let relay_fwd = if stats_end.len() >= 3 && stats_start.len() >= 3 {
         format!(
-            "{} foreign={} no_dest={}",
+            "{} generated(window) {} foreign={} no_dest={} send_full={} transcoding={}",
             stats_end[0] - stats_start[0],
+            stats_end.get(6).unwrap_or(&0) - stats_start.get(6).unwrap_or(&0),
             stats_end[1],
-            stats_end[2]
+            stats_end[2],
+            stats_end.get(7).unwrap_or(&0),
+            stats_end.get(5).unwrap_or(&0),
         )
     } else {
         "n/a".into()
@@ -629,11 +883,44 @@ fn main() {
     eprintln!(
         "{} calls={n}: setup {setup_secs:.2}s; window sent {sent_win} recv {recv_win} lost {lost} \
          ({calls_with_loss} calls with loss); total sent {sent_total} recv {recv_total} bad {recv_bad} \
-         send_err {send_err}; relay stats forwarded(window) {relay_fwd}; late sends {late_sends} \
+         send_err {send_err}; transcode: seq gaps {seq_gaps} undelivered {undelivered} \
+         wrong pt {wrong_pt}; relay stats forwarded(window) {relay_fwd}; late sends {late_sends} \
          skipped slots {skipped} max lag {:.1} ms",
         o.mode,
         max_lag_ns as f64 / 1e6
     );
+    let udp_err = udp_errors();
+    let udp_err = (udp_err.0 - udp_err_start.0, udp_err.1 - udp_err_start.1);
+    // The relays' own view of the legs -> relay hop (RFC 3550 loss from the generator's
+    // sequence numbers), over the whole run. Their snapshots are at most a second old and the
+    // drain above lasted a second.
+    let mut relay_in = (0u64, 0u64, 0u64);
+    if let Some(srv) = server.as_mut() {
+        srv.send("quality");
+        srv.stdin.flush().expect("flush");
+        let v: Vec<u64> = srv
+            .line()
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        if v.len() == 3 {
+            relay_in = (v[0], v[1], v[2]);
+        }
+    }
+    eprintln!(
+        "host UDP InErrors {} RcvbufErrors {} during the run; relays received {} lost {} on the \
+         legs -> relay hop ({} legs with loss)",
+        udp_err.0, udp_err.1, relay_in.0, relay_in.1, relay_in.2
+    );
+    // --transcode: the relay conceals short input gaps (so they leave no hole in its output
+    // sequence), hence count the input hop (relay's view) plus the output hop (our sequence gaps),
+    // or what never arrived, whichever is more.
+    let lost = if o.transcode {
+        (seq_gaps + relay_in.1).max(undelivered)
+    } else {
+        lost
+    };
     if let Some(mut srv) = server.take() {
         srv.send("quit");
         let _ = srv.stdin.flush();
@@ -645,12 +932,16 @@ fn main() {
         0.0
     };
     println!(
-        "RESULT mode={} calls={n} sent={sent_win} received={recv_win} lost={lost} loss_pct={:.4} \
+        "RESULT mode={}{} calls={n} sent={sent_win} received={recv_win} lost={lost} loss_pct={:.4} \
          calls_with_loss={calls_with_loss} p50_us={} p99_us={} p999_us={} max_us={} \
          relay_cpu_pct={:.1} cpu_us_per_pkt={per_pkt:.2} gen_cpu_pct={:.1} rss_base_kb={rss_base} \
          rss_kb={rss_window} rss_per_call_kb={:.1} late_sends={late_sends} skipped={skipped} \
-         offered_pps={} achieved_pps={:.0}",
+         offered_pps={} achieved_pps={:.0} seq_gaps={seq_gaps} undelivered={undelivered} \
+         delivered_pct={delivered_pct:.3} relay_cpu_pct_per_call={:.3} udp_inerrors={} \
+         udp_rcvbuf_errors={} relay_in_received={} relay_in_lost={} host_busy_pct={:.1} \
+         relay_thread_max_pct={:.1}",
         o.mode,
+        if o.transcode { "+transcode" } else { "" },
         100.0 * lost as f64 / sent_win.max(1) as f64,
         summary["p50"],
         summary["p99"],
@@ -661,5 +952,15 @@ fn main() {
         rss_window.saturating_sub(rss_base) as f64 / n as f64,
         legs as u64 * 1_000_000_000 / PTIME_NS,
         sent_win as f64 / o.duration,
+        relay_cpu_us as f64 / 1e4 / o.duration / n as f64,
+        udp_err.0,
+        udp_err.1,
+        relay_in.0,
+        relay_in.1,
+        // % of one core, all CPUs together (2 CPUs: 200 % when saturated).
+        100.0 * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+            * (host_end.0 - host_start.0) as f64
+            / (host_end.1 - host_start.1).max(1) as f64,
+        relay_thread_max_us as f64 / 1e4 / o.duration,
     );
 }
