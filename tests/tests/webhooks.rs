@@ -1,0 +1,183 @@
+//! Webhooks end to end: events queued in a running `ringside serve` whose receiver is failing
+//! stay in the outbox when the server is killed (SIGKILL), and the restarted server delivers
+//! every one of them, signed, with its original delivery id.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use ringside_api::webhook_dispatch::verify_signature;
+use ringside_e2e::{eventually, Server};
+use serde_json::json;
+
+/// What the receiver saw: per delivery id, the statuses it answered.
+#[derive(Default)]
+struct Seen {
+    answers: BTreeMap<String, Vec<u16>>,
+    bad_signatures: usize,
+}
+
+#[tokio::test]
+async fn killed_server_delivers_pending_webhooks_after_restart() {
+    run(&[]).await;
+    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
+        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped");
+        return;
+    };
+    let schema = ringside_storage::testing::PgSchema::create(&base)
+        .await
+        .unwrap();
+    run(&[("RINGSIDE_DATABASE_URL", schema.url.as_str())]).await;
+    schema.drop_schema().await.unwrap();
+}
+
+/// The scenario, with `env` for the server (e.g. its database URL).
+async fn run(env: &[(&str, &str)]) {
+    // The receiver: 503 while `up` is false, 200 after; checks every signature.
+    let secret: Arc<Mutex<String>> = Arc::default();
+    let up = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let app = {
+        let (secret, up, seen) = (secret.clone(), up.clone(), seen.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let (secret, up, seen) = (secret.clone(), up.clone(), seen.clone());
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64;
+                    let ok_sig = verify_signature(
+                        &secret.lock().unwrap(),
+                        &h("x-ringside-signature"),
+                        &body,
+                        now,
+                        300,
+                    );
+                    let parsed: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    let id = h("x-ringside-delivery");
+                    let good = ok_sig
+                        && parsed["id"] == id.as_str()
+                        && h("x-ringside-event") == "webhook.test"
+                        && parsed["type"] == "webhook.test"
+                        && h("content-type") == "application/json";
+                    let status = if up.load(Ordering::SeqCst) { 200 } else { 503 };
+                    let mut s = seen.lock().unwrap();
+                    if !good {
+                        s.bad_signatures += 1;
+                    }
+                    s.answers.entry(id).or_default().push(status);
+                    StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut srv = Server::start_with(env).await;
+    let token = srv.token("hooks@example.com", "webhooks:read,webhooks:write");
+    let (st, hook) = srv
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &token,
+            Some(json!({"name": "e2e", "url": url, "events": ["call.missed"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{hook}");
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    *secret.lock().unwrap() = hook["secret"].as_str().unwrap().to_owned();
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (st, t) = srv
+            .api(
+                "POST",
+                &format!("/api/v1/webhooks/{hook_id}/test"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(st, 202, "{t}");
+        ids.push(t["deliveryId"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+
+    // Every event is attempted once and refused, then the server dies without warning.
+    eventually("each delivery attempted once", || {
+        let n = seen.lock().unwrap().answers.len();
+        async move { n == 3 }
+    })
+    .await;
+    // Wait until the server has recorded the refusals (else a claim's lease would delay the
+    // redelivery past this test's patience).
+    let path = format!("/api/v1/webhooks/{hook_id}/deliveries");
+    eventually("each refusal recorded", || {
+        let (srv, path, token) = (&srv, &path, &token);
+        async move {
+            let (_, log) = srv.api("GET", path, token, None).await;
+            log.as_array().is_some_and(|l| {
+                l.len() == 3
+                    && l.iter()
+                        .all(|e| e["status"] == "pending" && e["attempts"] == 1)
+            })
+        }
+    })
+    .await;
+    srv.kill();
+    let dir = srv.data_dir.clone();
+    drop(srv);
+
+    up.store(true, Ordering::SeqCst);
+    let srv = Server::start_in(dir, env).await;
+    eventually("every pending delivery sent after the restart", || {
+        let done = seen
+            .lock()
+            .unwrap()
+            .answers
+            .values()
+            .filter(|a| a.last() == Some(&200))
+            .count();
+        async move { done == 3 }
+    })
+    .await;
+    {
+        let s = seen.lock().unwrap();
+        assert_eq!(s.bad_signatures, 0);
+        let got: Vec<String> = s.answers.keys().cloned().collect();
+        assert_eq!(got, ids, "the original delivery ids, and no others");
+        for a in s.answers.values() {
+            assert_eq!(a.first(), Some(&503));
+            assert_eq!(a.last(), Some(&200));
+        }
+    }
+    let (st, log) = srv
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{log}");
+    let entries = log.as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for e in entries {
+        assert!(ids.contains(&e["id"].as_str().unwrap().to_owned()));
+        assert_eq!(e["status"], "delivered", "{e}");
+        assert!(e["attempts"].as_i64().unwrap() >= 2, "{e}");
+        assert_eq!(e["lastStatusCode"], 200);
+    }
+}
