@@ -74,6 +74,7 @@ scopes! {
     WidgetsWrite => "widgets:write",
     WebhooksRead => "webhooks:read",
     WebhooksWrite => "webhooks:write",
+    AnalyticsRead => "analytics:read",
 }
 
 /// An authenticated caller holding scope `S`.

@@ -11,7 +11,9 @@
 //!   from the storage outbox by the [`webhook_dispatch::Dispatcher`] task,
 //! - the public widget runtime (`/widget/bootstrap`, `/api/widgets/{id}/config`), known by
 //!   widget id and key, origin-checked against the widget's allowed domains, with per-widget
-//!   CORS ([`widget_runtime`]),
+//!   CORS ([`widget_runtime`]), including visitor tracking (`/api/widgets/{id}/track`),
+//! - live visitors and their activity (`/api/v1/widgets/{id}/live-visitors`, `.../activity`)
+//!   from the in-memory [`Presence`], persisted in batches ([`presence`], [`visitors`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -23,9 +25,12 @@ pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod presence;
 pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;
+pub mod user_agent;
+pub mod visitors;
 pub mod webhook_dispatch;
 pub mod webhooks;
 pub mod widget_runtime;
@@ -38,6 +43,7 @@ use axum::Router;
 use ringside_storage::{Extension, Store, Trunk};
 
 pub use error::ApiError;
+pub use presence::{Presence, PresenceConfig};
 pub use prompts::{PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError};
 
 /// Changes the API makes that the SIP side must see at once.
@@ -76,6 +82,8 @@ pub struct AppState {
     /// Base URL the public reaches this server at (e.g. `https://calls.example.com`), for
     /// install snippets; no trailing slash needed.
     pub public_url: String,
+    /// Live visitor presence, fed by the tracking endpoint and flushed to storage in batches.
+    pub presence: Arc<Presence>,
 }
 
 /// The complete HTTP router.
@@ -91,6 +99,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(recordings::routes())
                 .merge(prompts::routes())
                 .merge(widgets::routes())
+                .merge(visitors::routes())
                 .merge(webhooks::routes()),
         )
         .fallback(|| async { ApiError::NotFound })

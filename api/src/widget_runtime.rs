@@ -10,7 +10,9 @@
 //!
 //! - `GET /widget/bootstrap?clientId=&widgetKey=&domain=` (LaysanX shape),
 //! - `GET /api/widgets/{widgetId}/config` (live-chat shape; key as `Authorization: Bearer` or
-//!   `?key=`).
+//!   `?key=`),
+//! - `POST /api/widgets/{widgetId}/track` (visitor tracking, same key and origin rules as
+//!   `config`; see [`track`] and [`crate::presence`]).
 //!
 //! Unknown widget: 404 `not_found`; missing or wrong key: 401 `unauthorized`; origin not
 //! allowed: 403 `origin_not_allowed`; all with the stable error body.
@@ -25,7 +27,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use ringside_storage::Widget;
 use serde_json::{json, Value};
@@ -49,6 +51,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/widgets/{widget_id}/config",
             get(config).options(config_preflight),
+        )
+        .route(
+            "/api/widgets/{widget_id}/track",
+            post(track).options(config_preflight),
         )
 }
 
@@ -332,9 +338,235 @@ async fn config_preflight(
     preflight(w, &headers)
 }
 
+// ---------------------------------------------------------------- track
+
+/// Largest tracking body, in bytes.
+pub const MAX_TRACK_BODY: usize = 16 * 1024;
+/// Largest `metadata` object, serialized, in bytes.
+pub const MAX_TRACK_METADATA: usize = 4 * 1024;
+
+/// Body of `POST /api/widgets/{widgetId}/track`. Unknown fields are ignored (page scripts
+/// evolve); `visitorId` falls back to `sessionId` for clients of the reference shape that
+/// send only a session id.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackBody {
+    #[serde(default)]
+    visitor_id: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    event: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    referrer: Option<String>,
+    #[serde(default)]
+    timestamp: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// Client ids (visitor and session): 6-128 of `A-Z a-z 0-9 _ - . :`.
+fn valid_client_id(s: &str) -> bool {
+    (6..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+}
+
+/// Event types: 1-64 of `a-z 0-9 _ - . :`.
+fn valid_event(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:".contains(&b))
+}
+
+fn bad(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+/// Optional free text: empty means absent; at most `max` characters, no control characters.
+fn opt_text(
+    v: Option<String>,
+    max: usize,
+    field: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) if s.chars().count() > max || s.chars().any(char::is_control) => {
+            Err(bad(field, "too long, or contains control characters"))
+        }
+        other => Ok(other),
+    }
+}
+
+fn validate_track(body: TrackBody) -> Result<crate::presence::TrackEvent, ApiError> {
+    let session_id = body.session_id.filter(|s| !s.is_empty());
+    if let Some(s) = &session_id {
+        if !valid_client_id(s) {
+            return Err(bad("sessionId", "6-128 letters, digits, _ - . :"));
+        }
+    }
+    let visitor_id = body
+        .visitor_id
+        .or_else(|| session_id.clone())
+        .ok_or(bad("visitorId", "is required"))?;
+    if !valid_client_id(&visitor_id) {
+        return Err(bad("visitorId", "6-128 letters, digits, _ - . :"));
+    }
+    if !valid_event(&body.event) {
+        return Err(bad("event", "1-64 lowercase letters, digits, _ - . :"));
+    }
+    let url = opt_text(body.url, 2048, "url")?;
+    if let Some(u) = &url {
+        if !(u.starts_with("https://") || u.starts_with("http://"))
+            || u.contains(char::is_whitespace)
+        {
+            return Err(bad("url", "must be an http(s) URL"));
+        }
+    }
+    let title = opt_text(body.title, 500, "title")?;
+    let referrer = opt_text(body.referrer, 2048, "referrer")?;
+    let client_timestamp = match body.timestamp {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= 64 && !s.chars().any(char::is_control) => {
+            Some(Value::String(s))
+        }
+        Some(Value::Number(n)) => Some(Value::Number(n)),
+        Some(_) => return Err(bad("timestamp", "must be an ISO 8601 string or unix ms")),
+    };
+    let metadata = match body.metadata {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => {
+            if Value::Object(m.clone()).to_string().len() > MAX_TRACK_METADATA {
+                return Err(bad("metadata", "at most 4096 bytes of JSON"));
+            }
+            Some(m)
+        }
+        Some(_) => return Err(bad("metadata", "must be an object")),
+    };
+    Ok(crate::presence::TrackEvent {
+        visitor_id,
+        session_id,
+        kind: body.event,
+        url,
+        title,
+        referrer,
+        client_timestamp,
+        metadata,
+        ip: None,
+        user_agent: None,
+    })
+}
+
+/// The client address: the socket peer, or (when the proxy is trusted) the last
+/// `X-Forwarded-For` entry.
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_xff: bool,
+) -> Option<String> {
+    if trust_xff {
+        let xff = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|s| !s.is_empty())
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = xff {
+            return Some(ip.to_string());
+        }
+    }
+    peer.map(|p| p.ip().to_canonical().to_string())
+}
+
+/// `POST /api/widgets/{widgetId}/track`: one visitor event (see [`crate::presence`] for what
+/// each event does). Key and origin as for `config`; body at most 16 KiB of JSON (any content
+/// type, so `navigator.sendBeacon` works); answers `{"success": true}`.
+async fn track(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: axum::extract::Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let w = match lookup(&st, &widget_id, bearer_or_query(headers, &q)).await {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let allow = match check_origin(&w, headers, q.get("domain").map(String::as_str)) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let cors_fail =
+        |e: ApiError, allow: &Option<HeaderValue>| with_cors(e.into_response(), allow.clone());
+    let bytes = match axum::body::to_bytes(body, MAX_TRACK_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return cors_fail(
+                ApiError::PayloadTooLarge {
+                    limit: MAX_TRACK_BODY as u64,
+                },
+                &allow,
+            )
+        }
+    };
+    let parsed: TrackBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => return cors_fail(ApiError::InvalidBody(e.to_string()), &allow),
+    };
+    let mut ev = match validate_track(parsed) {
+        Ok(ev) => ev,
+        Err(e) => return cors_fail(e, &allow),
+    };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    ev.ip = client_ip(headers, peer, st.presence.config().trust_forwarded_for);
+    ev.user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    if let Err(e) = st.presence.track(&w.tenant_id, &w.id, ev).await {
+        return cors_fail(e, &allow);
+    }
+    with_cors(Json(json!({"success": true})).into_response(), allow)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_ips() {
+        let peer: std::net::SocketAddr = "192.0.2.7:5555".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 203.0.113.9"),
+        );
+        assert_eq!(
+            client_ip(&h, Some(peer), false).as_deref(),
+            Some("192.0.2.7")
+        );
+        assert_eq!(
+            client_ip(&h, Some(peer), true).as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(&HeaderMap::new(), Some(peer), true).as_deref(),
+            Some("192.0.2.7")
+        );
+        assert!(valid_client_id("v_abc-123.x:y"));
+        assert!(!valid_client_id("short"));
+        assert!(!valid_client_id("has space 123"));
+        assert!(valid_event("page_view") && !valid_event("Page View") && !valid_event(""));
+    }
 
     #[test]
     fn origins_parse() {

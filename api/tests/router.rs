@@ -174,6 +174,10 @@ fn ctx(store: Store) -> Ctx {
             Arc::new(Assets::new()),
         )))),
         public_url: "https://calls.example.net".into(),
+        presence: Arc::new(ringside_api::Presence::new(
+            store.clone(),
+            Default::default(),
+        )),
     });
     Ctx {
         app,

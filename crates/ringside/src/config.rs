@@ -19,6 +19,7 @@
 //! | ringback: `off` relays the callee's 180 (the caller's phone rings locally); `us`, `eu` or `uk` answers 183 and plays Ringside's ringback | `ringback` | `RINGSIDE_RINGBACK` | `off` |
 //! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
 //! | public base URL (install snippets) | `public_url` | `RINGSIDE_PUBLIC_URL` | `http://<http_addr>` |
+//! | take visitor IPs from `X-Forwarded-For` (only behind a trusted reverse proxy) | `trust_forwarded_for` | `RINGSIDE_TRUST_FORWARDED_FOR` (`true`/`false`) | `false` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,6 +50,7 @@ pub struct RawConfig {
     opus_complexity: Option<u64>,
     ringback: Option<String>,
     public_url: Option<String>,
+    trust_forwarded_for: Option<bool>,
     log: Option<String>,
 }
 
@@ -88,6 +90,8 @@ pub struct Settings {
     /// Base URL the public reaches this server at (no trailing slash), for widget install
     /// snippets.
     pub public_url: String,
+    /// Whether visitor tracking takes the client IP from `X-Forwarded-For` (trusted proxy).
+    pub trust_forwarded_for: bool,
     /// tracing filter.
     pub log: String,
 }
@@ -129,6 +133,13 @@ impl RawConfig {
         set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
+        }
+        if let Some(v) = env("RINGSIDE_TRUST_FORWARDED_FOR").filter(|v| !v.is_empty()) {
+            raw.trust_forwarded_for = Some(match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => bail!("RINGSIDE_TRUST_FORWARDED_FOR must be true or false"),
+            });
         }
         if let Some(v) = env("RINGSIDE_RECORD_CALLS").filter(|v| !v.is_empty()) {
             raw.record_calls = Some(match v.to_ascii_lowercase().as_str() {
@@ -228,6 +239,7 @@ impl RawConfig {
             public_url,
             ringback,
             record_calls: self.record_calls.unwrap_or(false),
+            trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
             recording_retention_days,
             assets_dir: self.assets_dir,
             opus_complexity: opus_complexity as u8,

@@ -335,6 +335,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let sip = driver::start(s.sip_addr, core, store.clone(), metrics.clone())
         .await
         .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
+    let presence = Arc::new(ringside_api::Presence::new(
+        store.clone(),
+        ringside_api::PresenceConfig {
+            trust_forwarded_for: s.trust_forwarded_for,
+            ..Default::default()
+        },
+    ));
+    let presence_flusher = presence.spawn_flusher();
     let state = AppState {
         store: store.clone(),
         directory: Arc::new(DirAdapter {
@@ -351,12 +359,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         data_dir: s.data_dir.clone(),
         prompts: Arc::new(Prompts(prompts)),
         public_url: s.public_url.clone(),
+        presence: presence.clone(),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
     info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
 
     shutdown_signal().await;
@@ -376,6 +386,10 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     http.abort();
     webhooks.abort();
+    presence_flusher.abort();
+    if let Err(e) = presence.flush().await {
+        warn!(error = %e, "last presence flush failed");
+    }
     // Give the storage writer a moment to flush the last call records.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     store.close().await;

@@ -28,6 +28,9 @@
 //! * **Webhooks** ([`Webhook`]) and their durable outbox of deliveries
 //!   ([`WebhookDelivery`]): events are written once per matching webhook and
 //!   claimed, retried and logged by a dispatcher.
+//! * **Visitors** ([`Visitor`]) of widgets and their activity log
+//!   ([`VisitorEvent`]), written in batches by the API's live presence
+//!   ([`Store::write_visitor_batch`]).
 //!
 //! ## Portability rules
 //!
@@ -53,6 +56,7 @@ mod tokens;
 mod trunks;
 mod users;
 mod util;
+mod visitors;
 mod webhooks;
 mod widgets;
 
@@ -72,6 +76,7 @@ pub use recordings::{
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use users::User;
+pub use visitors::{Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
 pub use webhooks::{
     DeliveryStatus, DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookPatch,
     MAX_LIST_DELIVERIES, MAX_WEBHOOK_WIDGETS, WEBHOOK_EVENTS, WEBHOOK_SECRET_PREFIX,

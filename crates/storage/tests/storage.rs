@@ -16,6 +16,8 @@ mod calls;
 mod recordings;
 #[path = "storage/sip.rs"]
 mod sip;
+#[path = "storage/visitors.rs"]
+mod visitors;
 #[path = "storage/webhooks.rs"]
 mod webhooks;
 #[path = "storage/widgets.rs"]

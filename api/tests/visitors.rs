@@ -1,0 +1,660 @@
+//! Router tests for visitor tracking (`POST /api/widgets/{id}/track`) and the live-visitor
+//! API (`/api/v1/widgets/{id}/live-visitors`, `.../visitors/{visitorId}/activity`): exact
+//! timing fields under a manual clock, User-Agent and campaign capture, sessions, refusals,
+//! tenant isolation, and persistence through a rebuilt presence — on SQLite, and on
+//! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use ringside_api::presence::ManualClock;
+use ringside_api::{
+    router, AppState, MetricsSource, Presence, PresenceConfig, PromptInfo, PromptKind, PromptStore,
+    PromptStoreError, SipDirectory,
+};
+use ringside_storage::{Extension, Store, Trunk};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct NoDirectory;
+impl SipDirectory for NoDirectory {
+    fn extension_upserted(&self, _: &Extension) {}
+    fn extension_removed(&self, _: &str) {}
+    fn trunk_upserted(&self, _: &Trunk) {}
+    fn trunk_removed(&self, _: &str) {}
+}
+
+struct NoPrompts;
+impl PromptStore for NoPrompts {
+    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
+        Ok(Vec::new())
+    }
+    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
+        Ok(false)
+    }
+    fn audio(
+        &self,
+        _: &str,
+        _: PromptKind,
+    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+}
+
+struct NoMetrics;
+impl MetricsSource for NoMetrics {
+    fn render(&self, _: &mut String) {}
+}
+
+struct Backend {
+    name: &'static str,
+    store: Store,
+    schema: Option<ringside_storage::testing::PgSchema>,
+}
+
+impl Backend {
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(s) = self.schema {
+            s.drop_schema().await.unwrap();
+        }
+    }
+}
+
+async fn backends() -> Vec<Backend> {
+    let path = std::env::temp_dir().join(format!("ringside-visitors-{}.db", rand::random::<u64>()));
+    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let mut v = vec![Backend {
+        name: "sqlite",
+        store: sqlite,
+        schema: None,
+    }];
+    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let schema = ringside_storage::testing::PgSchema::create(&url)
+                .await
+                .expect("postgres reachable");
+            let store = Store::connect(&schema.url).await.expect("postgres schema");
+            v.push(Backend {
+                name: "postgres",
+                store,
+                schema: Some(schema),
+            });
+        }
+        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
+    }
+    v
+}
+
+const T0: i64 = 1_700_000_000_000;
+const ORIGIN: &str = "https://www.example.com";
+const PEER: &str = "198.51.100.7:4444";
+const CHROME_WIN: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                          (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+struct Ctx {
+    app: axum::Router,
+    store: Store,
+    presence: Arc<Presence>,
+}
+
+fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
+    let presence = Arc::new(Presence::with_clock(
+        store.clone(),
+        PresenceConfig {
+            trust_forwarded_for: trust_xff,
+            ..PresenceConfig::default()
+        },
+        clock,
+    ));
+    let app = router(AppState {
+        store: store.clone(),
+        directory: Arc::new(NoDirectory),
+        metrics: vec![Arc::new(NoMetrics)],
+        sip_realm: "ringside".into(),
+        data_dir: std::env::temp_dir(),
+        prompts: Arc::new(NoPrompts),
+        public_url: "https://calls.example.net".into(),
+        presence: presence.clone(),
+    });
+    Ctx {
+        app,
+        store,
+        presence,
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Ctx {
+    async fn token(&self, email: &str, scopes: &[&str]) -> String {
+        let u = self.store.ensure_user(email).await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.store
+            .create_token(&u.id, "t", &scopes)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let mut req = match body {
+            Some(s) => b
+                .header("content-type", "application/json")
+                .body(Body::from(s))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        req.extensions_mut()
+            .insert(ConnectInfo(PEER.parse::<SocketAddr>().unwrap()));
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let auth = format!("Bearer {token}");
+        let r = self
+            .send("GET", path, &[("authorization", &auth)], None)
+            .await;
+        (r.status, r.body)
+    }
+
+    /// Creates a widget allowing `*.example.com`; returns (id, key).
+    async fn widget(&self, token: &str) -> (String, String) {
+        let auth = format!("Bearer {token}");
+        let r = self
+            .send(
+                "POST",
+                "/api/v1/widgets",
+                &[("authorization", &auth)],
+                Some(json!({"name": "Site", "allowedDomains": ["*.example.com"]}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (
+            r.body["id"].as_str().unwrap().to_owned(),
+            r.body["publicKey"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn track(&self, widget: &str, key: &str, body: Value) -> Resp {
+        self.track_raw(widget, key, ORIGIN, body.to_string(), &[])
+            .await
+    }
+
+    async fn track_raw(
+        &self,
+        widget: &str,
+        key: &str,
+        origin: &str,
+        body: String,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let auth = format!("Bearer {key}");
+        let mut h = vec![
+            ("authorization", auth.as_str()),
+            ("origin", origin),
+            ("user-agent", CHROME_WIN),
+            ("x-forwarded-for", "203.0.113.5"),
+        ];
+        h.extend_from_slice(extra);
+        self.send(
+            "POST",
+            &format!("/api/widgets/{widget}/track"),
+            &h,
+            Some(body),
+        )
+        .await
+    }
+}
+
+async fn live_of(c: &Ctx, path: &str, tok: &str) -> Value {
+    let (st, body) = c.get(path, tok).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    body
+}
+
+fn uniq(p: &str) -> String {
+    format!("{p}{}", rand::random::<u32>())
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+const SCOPES: &[&str] = &["widgets:read", "widgets:write", "analytics:read"];
+
+#[tokio::test]
+async fn tracking_sets_the_live_visitor_fields() {
+    for backend in backends().await {
+        let name = backend.name;
+        let clock = Arc::new(ManualClock::new(T0));
+        let c = ctx(backend.store.clone(), clock.clone(), false);
+        let tok = c.token(&format!("{}@a.example", uniq("va")), SCOPES).await;
+        let (w, key) = c.widget(&tok).await;
+        let live_path = format!("/api/v1/widgets/{w}/live-visitors");
+
+        let landing = "https://www.example.com/pricing?utm_source=google&utm_medium=cpc\
+                       &utm_campaign=spring%20demo&utm_term=call+api&utm_content=hero&gclid=G-123&fbclid=FB9";
+        let r = c
+            .track(
+                &w,
+                &key,
+                json!({
+                    "visitorId": "visitor-aaaa-1",
+                    "sessionId": "session-1",
+                    "event": "page_view",
+                    "url": landing,
+                    "title": "Pricing",
+                    "referrer": "https://www.google.com/",
+                    "timestamp": "2024-01-15T10:00:00Z",
+                    "metadata": {"plan": "pro", "userId": 42}
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body, json!({"success": true}));
+        assert_eq!(
+            r.headers
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some(ORIGIN)
+        );
+
+        let body = live_of(&c, &live_path, &tok).await;
+        assert_eq!(body["liveTimeoutMs"], 90_000);
+        let v = &body["visitors"][0];
+        assert_eq!(body["visitors"].as_array().unwrap().len(), 1, "{body}");
+        assert_eq!(v["visitorId"], "visitor-aaaa-1");
+        assert_eq!(v["sessionId"], "session-1");
+        assert_eq!(v["firstSeenAt"], T0);
+        assert_eq!(v["lastSeenAt"], T0);
+        assert_eq!(v["previousSeenAt"], Value::Null);
+        assert_eq!(v["visitCount"], 1);
+        assert_eq!(v["currentSessionStartedAt"], T0);
+        assert_eq!(v["currentPageStartedAt"], T0);
+        assert_eq!(v["lastInteractionAt"], T0);
+        assert_eq!(v["sessionEventCount"], 1);
+        assert_eq!(v["currentUrl"], landing);
+        assert_eq!(v["pageTitle"], "Pricing");
+        assert_eq!(v["referrer"], "https://www.google.com/");
+        assert_eq!(
+            v["ip"], "198.51.100.7",
+            "X-Forwarded-For ignored by default"
+        );
+        assert_eq!(v["browser"], "Chrome");
+        assert_eq!(v["os"], "Windows");
+        assert_eq!(v["device"], "desktop");
+        assert_eq!(v["isBot"], false);
+        assert_eq!(v["utmSource"], "google");
+        assert_eq!(v["utmMedium"], "cpc");
+        assert_eq!(v["utmCampaign"], "spring demo");
+        assert_eq!(v["utmTerm"], "call api");
+        assert_eq!(v["utmContent"], "hero");
+        assert_eq!(v["gclid"], "G-123");
+        assert_eq!(v["fbclid"], "FB9");
+        assert_eq!(v["metadata"], json!({"plan": "pro", "userId": 42}));
+
+        // A heartbeat moves lastSeenAt only.
+        clock.advance(10_000);
+        let hb = json!({"visitorId": "visitor-aaaa-1", "event": "heartbeat"});
+        assert_eq!(c.track(&w, &key, hb.clone()).await.status, StatusCode::OK);
+        let v = live_of(&c, &live_path, &tok).await["visitors"][0].clone();
+        assert_eq!(v["lastSeenAt"], T0 + 10_000);
+        assert_eq!(v["lastInteractionAt"], T0);
+        assert_eq!(v["sessionEventCount"], 1);
+        assert_eq!(v["currentPageStartedAt"], T0);
+
+        // A scroll is an interaction, on the same page.
+        clock.advance(5_000);
+        let scroll = json!({"visitorId": "visitor-aaaa-1", "event": "scroll", "url": landing});
+        assert_eq!(c.track(&w, &key, scroll).await.status, StatusCode::OK);
+        let v = live_of(&c, &live_path, &tok).await["visitors"][0].clone();
+        assert_eq!(v["sessionEventCount"], 2);
+        assert_eq!(v["lastInteractionAt"], T0 + 15_000);
+        assert_eq!(v["currentPageStartedAt"], T0);
+
+        // A page change moves the current page; campaign fields stay from the landing URL.
+        clock.advance(5_000);
+        let change = json!({
+            "visitorId": "visitor-aaaa-1", "event": "page_change",
+            "url": "https://www.example.com/contact", "title": "Contact",
+            "metadata": {"step": 2}
+        });
+        assert_eq!(c.track(&w, &key, change).await.status, StatusCode::OK);
+        let v = live_of(&c, &live_path, &tok).await["visitors"][0].clone();
+        assert_eq!(v["sessionEventCount"], 3);
+        assert_eq!(v["currentUrl"], "https://www.example.com/contact");
+        assert_eq!(v["pageTitle"], "Contact");
+        assert_eq!(v["currentPageStartedAt"], T0 + 20_000);
+        assert_eq!(v["lastInteractionAt"], T0 + 20_000);
+        assert_eq!(v["lastSeenAt"], T0 + 20_000);
+        assert_eq!(v["utmSource"], "google");
+        assert_eq!(
+            v["metadata"],
+            json!({"plan": "pro", "userId": 42, "step": 2})
+        );
+        assert_eq!(v["visitCount"], 1);
+
+        // Activity: interactions only, newest first (before any flush).
+        let act_path = format!("/api/v1/widgets/{w}/visitors/visitor-aaaa-1/activity");
+        let (st, act) = c.get(&act_path, &tok).await;
+        assert_eq!(st, StatusCode::OK, "{act}");
+        let types: Vec<&str> = act["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["page_change", "scroll", "page_view"], "[{name}]");
+        assert_eq!(act["events"][2]["at"], T0);
+        assert_eq!(act["events"][2]["url"], landing);
+        assert_eq!(
+            act["events"][2]["data"]["clientTimestamp"],
+            "2024-01-15T10:00:00Z"
+        );
+
+        // Flush: the visitor and 3 events reach storage in one batch.
+        assert_eq!(c.presence.flush().await.unwrap(), (1, 3));
+        let stored = c
+            .store
+            .find_visitor(&w, "visitor-aaaa-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.session_event_count, 3);
+        assert_eq!(stored.last_seen_at, T0 + 20_000);
+        assert_eq!(c.presence.flush().await.unwrap(), (0, 0));
+
+        // Not live any more after lastSeenAt + 90 s.
+        clock.advance(90_001);
+        let body = live_of(&c, &live_path, &tok).await;
+        assert_eq!(body["visitors"], json!([]), "[{name}]");
+
+        // Back after the session timeout, through a presence rebuilt from the same store:
+        // state is loaded lazily, a new visit starts.
+        clock.advance(30 * 60 * 1000);
+        let back_at = T0 + 20_000 + 90_001 + 30 * 60 * 1000;
+        let c2 = ctx(backend.store.clone(), clock.clone(), true);
+        let r = c2
+            .track_raw(
+                &w,
+                &key,
+                ORIGIN,
+                json!({"visitorId": "visitor-aaaa-1", "event": "page_view",
+                       "url": "https://www.example.com/", "title": "Home"})
+                .to_string(),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let (_, body) = c2.get(&live_path, &tok).await;
+        let v = &body["visitors"][0];
+        assert_eq!(v["visitCount"], 2, "[{name}] {body}");
+        assert_eq!(v["previousSeenAt"], T0 + 20_000);
+        assert_eq!(v["currentSessionStartedAt"], back_at);
+        assert_eq!(v["sessionEventCount"], 1);
+        assert_eq!(v["firstSeenAt"], T0);
+        assert_eq!(v["lastSeenAt"], back_at);
+        assert_eq!(
+            v["utmSource"],
+            Value::Null,
+            "a new visit takes its campaign anew"
+        );
+        assert_eq!(
+            v["ip"], "203.0.113.5",
+            "trusted proxy: X-Forwarded-For used"
+        );
+        assert_eq!(
+            v["metadata"]["plan"], "pro",
+            "metadata survived the rebuild"
+        );
+        let (_, act) = c2.get(&act_path, &tok).await;
+        assert_eq!(act["events"].as_array().unwrap().len(), 4, "{act}");
+        assert_eq!(act["events"][0]["type"], "page_view");
+        assert_eq!(act["events"][0]["at"], back_at);
+        c2.presence.flush().await.unwrap();
+        assert_eq!(
+            c2.store
+                .list_visitor_events(
+                    &c2.store.find_widget(&w).await.unwrap().tenant_id,
+                    &w,
+                    "visitor-aaaa-1",
+                    100
+                )
+                .await
+                .unwrap()
+                .len(),
+            4
+        );
+        drop((c, c2));
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn tracking_refusals_store_nothing() {
+    for backend in backends().await {
+        let name = backend.name;
+        let clock = Arc::new(ManualClock::new(T0));
+        let c = ctx(backend.store.clone(), clock.clone(), false);
+        let tok = c.token(&format!("{}@a.example", uniq("vr")), SCOPES).await;
+        let (w, key) = c.widget(&tok).await;
+        let ok = json!({"visitorId": "visitor-bbbb-1", "event": "page_view",
+                        "url": "https://www.example.com/"});
+
+        // Key, widget and origin checks.
+        let r = c.track(&w, "wk_wrong", ok.clone()).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "[{name}]");
+        assert_error(&r.body, "unauthorized");
+        let r = c
+            .send(
+                "POST",
+                &format!("/api/widgets/{w}/track"),
+                &[("origin", ORIGIN)],
+                Some(ok.to_string()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "[{name}] no key");
+        let r = c.track("no-such-widget", &key, ok.clone()).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "[{name}]");
+        let r = c
+            .track_raw(&w, &key, "https://evil.example.net", ok.to_string(), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}]");
+        assert_error(&r.body, "origin_not_allowed");
+        assert!(r.headers.get("access-control-allow-origin").is_none());
+        let r = c
+            .track_raw(&w, &key, "https://example.com", ok.to_string(), &[])
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "apex not covered by *.example.com"
+        );
+
+        // Key in the query works too; preflight answers with CORS.
+        let r = c
+            .send(
+                "OPTIONS",
+                &format!("/api/widgets/{w}/track"),
+                &[
+                    ("origin", ORIGIN),
+                    ("access-control-request-method", "POST"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "[{name}]");
+        assert_eq!(
+            r.headers.get("access-control-allow-origin").unwrap(),
+            ORIGIN
+        );
+
+        // Bad bodies: 400 for what is not the shape, 422 for invalid fields.
+        let big_meta: String = "x".repeat(5000);
+        for (body, status, code) in [
+            ("not json".to_owned(), StatusCode::BAD_REQUEST, "invalid_body"),
+            (json!({"visitorId": "visitor-bbbb-1"}).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+            (json!({"visitorId": 5, "event": "click"}).to_string(), StatusCode::BAD_REQUEST, "invalid_body"),
+            (json!({"event": "click"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "abc", "event": "click"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor bbbb", "event": "click"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "v".repeat(129), "event": "click"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "Page View"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "click", "url": "javascript:alert(1)"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "click", "metadata": [1, 2]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "click", "metadata": {"big": big_meta}}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "click", "timestamp": {"x": 1}}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (json!({"visitorId": "visitor-bbbb-1", "event": "click", "title": "a\u{1}b"}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            (format!("{{\"visitorId\":\"visitor-bbbb-1\",\"event\":\"click\",\"pad\":\"{}\"}}", "y".repeat(20_000)), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ] {
+            let r = c.track_raw(&w, &key, ORIGIN, body.clone(), &[]).await;
+            assert_eq!(r.status, status, "[{name}] {body:.80} -> {}", r.body);
+            assert_error(&r.body, code);
+            assert_eq!(
+                r.headers.get("access-control-allow-origin").unwrap(),
+                ORIGIN,
+                "errors after the origin check carry CORS"
+            );
+        }
+        assert_eq!(c.presence.flush().await.unwrap(), (0, 0));
+        let (st, body) = c
+            .get(&format!("/api/v1/widgets/{w}/live-visitors"), &tok)
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["visitors"], json!([]), "[{name}] nothing stored");
+        assert!(c
+            .store
+            .find_visitor(&w, "visitor-bbbb-1")
+            .await
+            .unwrap()
+            .is_none());
+
+        // The reference shape (sessionId only, ?key=) is accepted; a bot is flagged.
+        let r = c
+            .send(
+                "POST",
+                &format!("/api/widgets/{w}/track?key={key}"),
+                &[("origin", ORIGIN), ("user-agent", "curl/8.4.0")],
+                Some(
+                    json!({"sessionId": "session_abc123", "event": "widget_opened",
+                            "timestamp": "2024-01-15T10:00:00Z",
+                            "metadata": {"source": "landing_page"}})
+                    .to_string(),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        let (_, body) = c
+            .get(&format!("/api/v1/widgets/{w}/live-visitors"), &tok)
+            .await;
+        let v = &body["visitors"][0];
+        assert_eq!(v["visitorId"], "session_abc123");
+        assert_eq!(v["isBot"], true);
+        assert_eq!(v["device"], "bot");
+        assert_eq!(v["sessionEventCount"], 1);
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn visitor_api_auth_scopes_and_tenants() {
+    for backend in backends().await {
+        let name = backend.name;
+        let clock = Arc::new(ManualClock::new(T0));
+        let c = ctx(backend.store.clone(), clock.clone(), false);
+        let a = c.token(&format!("{}@a.example", uniq("vt")), SCOPES).await;
+        let a_no_analytics = c
+            .token(
+                &format!("{}@a2.example", uniq("vt")),
+                &["widgets:read", "widgets:write"],
+            )
+            .await;
+        let b = c.token(&format!("{}@b.example", uniq("vt")), SCOPES).await;
+        let (w, key) = c.widget(&a).await;
+        let ev = json!({"visitorId": "visitor-cccc-1", "event": "click",
+                        "url": "https://www.example.com/"});
+        assert_eq!(c.track(&w, &key, ev).await.status, StatusCode::OK);
+        c.presence.flush().await.unwrap();
+        let live = format!("/api/v1/widgets/{w}/live-visitors");
+        let act = format!("/api/v1/widgets/{w}/visitors/visitor-cccc-1/activity");
+
+        for path in [&live, &act] {
+            let r = c.send("GET", path, &[], None).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "[{name}] {path}");
+            assert_error(&r.body, "unauthorized");
+            let (st, body) = c.get(path, "rs_bogus").await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {path}");
+            assert_error(&body, "unauthorized");
+            let (st, body) = c.get(path, &a_no_analytics).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {path}");
+            assert_error(&body, "forbidden");
+            let (st, body) = c.get(path, &b).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] cross-tenant {path}");
+            assert_error(&body, "not_found");
+            let (st, body) = c.get(path, &a).await;
+            assert_eq!(st, StatusCode::OK, "[{name}] {path} {body}");
+        }
+        // Tenant B's own widget never shows A's visitor, and A's visitor id under B's widget
+        // is unknown.
+        let (wb, _) = c.widget(&b).await;
+        let (st, body) = c
+            .get(&format!("/api/v1/widgets/{wb}/live-visitors"), &b)
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["visitors"], json!([]));
+        let (st, _) = c
+            .get(
+                &format!("/api/v1/widgets/{wb}/visitors/visitor-cccc-1/activity"),
+                &b,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}]");
+        let (st, _) = c
+            .get(
+                &format!("/api/v1/widgets/{w}/visitors/nobody-123/activity"),
+                &a,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] unknown visitor");
+        let (st, body) = c.get(&format!("{act}?limit=0"), &a).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}]");
+        assert_error(&body, "invalid_field");
+        let (st, body) = c.get(&format!("{act}?limit=1"), &a).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["events"].as_array().unwrap().len(), 1);
+        backend.finish().await;
+    }
+}
