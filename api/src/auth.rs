@@ -74,6 +74,8 @@ scopes! {
     WidgetsWrite => "widgets:write",
     WebhooksRead => "webhooks:read",
     WebhooksWrite => "webhooks:write",
+    MessagesRead => "messages:read",
+    MessagesWrite => "messages:write",
     AnalyticsRead => "analytics:read",
 }
 

@@ -14,6 +14,8 @@
 //!   CORS ([`widget_runtime`]), including visitor tracking (`/api/widgets/{id}/track`),
 //! - live visitors and their activity (`/api/v1/widgets/{id}/live-visitors`, `.../activity`)
 //!   from the in-memory [`Presence`], persisted in batches ([`presence`], [`visitors`]),
+//! - visitor chat, callbacks/leads with voice notes, operator messages and internal notes
+//!   ([`messages`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -25,6 +27,7 @@ pub mod calls;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod messages;
 pub mod presence;
 pub mod prompts;
 pub mod recordings;
@@ -91,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(widget_runtime::routes())
+        .merge(messages::public_routes())
         .nest(
             "/api/v1",
             Router::new()
@@ -99,6 +103,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(recordings::routes())
                 .merge(prompts::routes())
                 .merge(widgets::routes())
+                .merge(messages::routes())
                 .merge(visitors::routes())
                 .merge(webhooks::routes()),
         )

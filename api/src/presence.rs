@@ -82,6 +82,9 @@ pub struct PresenceConfig {
     /// Take the client IP from the last `X-Forwarded-For` entry (only behind a trusted reverse
     /// proxy; default off: the socket's peer address).
     pub trust_forwarded_for: bool,
+    /// Most activity events queued in memory (while storage is failing); beyond it the oldest
+    /// are dropped, with a warning (default 100,000).
+    pub max_pending_events: usize,
 }
 
 impl Default for PresenceConfig {
@@ -91,6 +94,7 @@ impl Default for PresenceConfig {
             live_timeout_ms: 90 * 1000,
             flush_interval: Duration::from_secs(1),
             trust_forwarded_for: false,
+            max_pending_events: 100_000,
         }
     }
 }
@@ -328,6 +332,12 @@ impl Presence {
         Ok(())
     }
 
+    /// What waits for the next flush: (dirty visitors, queued activity events).
+    pub fn pending(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.dirty.len(), inner.events.len())
+    }
+
     /// Writes dirty visitors and queued events in one transaction; returns how many visitors
     /// and events were written. On failure everything stays queued.
     pub async fn flush(&self) -> Result<(usize, usize), ApiError> {
@@ -350,6 +360,17 @@ impl Presence {
             }
             let newer = std::mem::replace(&mut inner.events, events);
             inner.events.extend(newer);
+            let excess = inner
+                .events
+                .len()
+                .saturating_sub(self.config.max_pending_events);
+            if excess > 0 {
+                inner.events.drain(..excess);
+                tracing::warn!(
+                    dropped = excess,
+                    "presence: activity queue full, oldest dropped"
+                );
+            }
             return Err(e.into());
         }
         // Forget idle visitors; they are reloaded from storage when they come back.

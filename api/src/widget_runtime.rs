@@ -122,7 +122,7 @@ fn origin_header(headers: &HeaderMap) -> Option<&str> {
 
 /// Checks the page against the widget: the `Origin` header if any, else `domain`.
 /// Returns the origin to echo in `Access-Control-Allow-Origin` (when there was one).
-fn check_origin(
+pub(crate) fn check_origin(
     w: &Widget,
     headers: &HeaderMap,
     domain: Option<&str>,
@@ -149,7 +149,7 @@ fn check_origin(
 }
 
 /// Adds `Vary: Origin`, and the allow-origin header when `allow` is set.
-fn with_cors(mut resp: Response, allow: Option<HeaderValue>) -> Response {
+pub(crate) fn with_cors(mut resp: Response, allow: Option<HeaderValue>) -> Response {
     let h = resp.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = allow {
@@ -159,13 +159,13 @@ fn with_cors(mut resp: Response, allow: Option<HeaderValue>) -> Response {
 }
 
 /// An error response of the runtime (no allow-origin, but `Vary: Origin`).
-fn fail(e: ApiError) -> Response {
+pub(crate) fn fail(e: ApiError) -> Response {
     with_cors(e.into_response(), None)
 }
 
 /// The answer to a preflight for widget `w` (an error such as 404 for an unknown widget is
 /// passed through, without CORS headers).
-fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Response {
+pub(crate) fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Response {
     let w = match w {
         Ok(w) => w,
         Err(e) => return fail(e),
@@ -198,7 +198,7 @@ fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Response {
 }
 
 /// Looks a widget up by id and key: 404 unknown, 401 missing or wrong key.
-async fn lookup(st: &AppState, id: &str, key: Option<&str>) -> Result<Widget, ApiError> {
+pub(crate) async fn lookup(st: &AppState, id: &str, key: Option<&str>) -> Result<Widget, ApiError> {
     let key = key.filter(|k| !k.is_empty());
     let found = st.store.get_public_widget(id, key.unwrap_or("")).await?;
     match (found, key) {
@@ -259,7 +259,7 @@ async fn bootstrap(
     with_cors(Json(body).into_response(), allow)
 }
 
-async fn bootstrap_preflight(
+pub(crate) async fn bootstrap_preflight(
     State(st): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -274,7 +274,7 @@ async fn bootstrap_preflight(
 // ---------------------------------------------------------------- config
 
 /// The widget key from `Authorization: Bearer <key>`, else `?key=`.
-fn bearer_or_query<'a>(headers: &'a HeaderMap, q: &'a HashMap<String, String>) -> Option<&'a str> {
+pub(crate) fn bearer_or_query<'a>(headers: &'a HeaderMap, q: &'a HashMap<String, String>) -> Option<&'a str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -325,7 +325,7 @@ async fn config(
     with_cors(Json(body).into_response(), allow)
 }
 
-async fn config_preflight(
+pub(crate) async fn config_preflight(
     State(st): State<AppState>,
     Path(widget_id): Path<String>,
     headers: HeaderMap,

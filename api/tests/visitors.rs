@@ -658,3 +658,108 @@ async fn visitor_api_auth_scopes_and_tenants() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn background_flusher_persists_batches() {
+    for backend in backends().await {
+        let name = backend.name;
+        let presence = Arc::new(Presence::new(
+            backend.store.clone(),
+            PresenceConfig {
+                flush_interval: std::time::Duration::from_millis(20),
+                ..PresenceConfig::default()
+            },
+        ));
+        let c = ctx(backend.store.clone(), Arc::new(ManualClock::new(T0)), false);
+        let tok = c.token(&format!("{}@f.example", uniq("vf")), SCOPES).await;
+        let (w, _) = c.widget(&tok).await;
+        let tenant = backend.store.find_widget(&w).await.unwrap().tenant_id;
+        let flusher = presence.spawn_flusher();
+        for i in 0..50 {
+            let ev = ringside_api::presence::TrackEvent {
+                visitor_id: format!("visitor-bulk-{i:02}"),
+                kind: if i % 2 == 0 { "click" } else { "heartbeat" }.into(),
+                url: Some("https://www.example.com/".into()),
+                ..Default::default()
+            };
+            presence.track(&tenant, &w, ev).await.unwrap();
+        }
+        // Wait (bounded) until the background task wrote everything.
+        let mut stored = 0;
+        for _ in 0..500 {
+            let live = backend
+                .store
+                .list_live_visitors(&tenant, &w, 0, 1000)
+                .await
+                .unwrap();
+            stored = live.len();
+            if stored == 50 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(stored, 50, "[{name}]");
+        let mut events = 0;
+        for _ in 0..500 {
+            events = backend
+                .store
+                .list_visitor_events(&tenant, &w, "visitor-bulk-00", 10)
+                .await
+                .unwrap()
+                .len();
+            if events == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(events, 1, "[{name}] clicks logged");
+        assert!(
+            backend
+                .store
+                .list_visitor_events(&tenant, &w, "visitor-bulk-01", 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "heartbeats are not logged"
+        );
+        flusher.abort();
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn failed_flush_keeps_a_bounded_queue() {
+    let path = std::env::temp_dir().join(format!("ringside-vq-{}.db", rand::random::<u64>()));
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let c = ctx(store.clone(), Arc::new(ManualClock::new(T0)), false);
+    let tok = c.token(&format!("{}@q.example", uniq("vq")), SCOPES).await;
+    let (w, _) = c.widget(&tok).await;
+    let tenant = store.find_widget(&w).await.unwrap().tenant_id;
+    let presence = Presence::with_clock(
+        store.clone(),
+        PresenceConfig {
+            max_pending_events: 2,
+            ..PresenceConfig::default()
+        },
+        Arc::new(ManualClock::new(T0)),
+    );
+    for kind in ["page_view", "click", "scroll"] {
+        let ev = ringside_api::presence::TrackEvent {
+            visitor_id: "visitor-queue-1".into(),
+            kind: kind.into(),
+            ..Default::default()
+        };
+        presence.track(&tenant, &w, ev).await.unwrap();
+    }
+    assert_eq!(presence.pending(), (1, 3));
+    store.close().await;
+    assert!(presence.flush().await.is_err());
+    assert_eq!(
+        presence.pending(),
+        (1, 2),
+        "kept for retry, oldest dropped over the cap"
+    );
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,0 +1,868 @@
+//! Visitor chat, operator messages, callbacks/leads with voice notes, and internal notes.
+//!
+//! Public widget runtime (widget id + key, page origin checked against the widget's allowed
+//! domains, per-widget CORS — the helpers of [`crate::widget_runtime`]):
+//!
+//! - `POST /api/widgets/{widgetId}/chat` (live-chat shape: `sessionId`, `message`, optional
+//!   `conversationId`, `visitorId`; key as `Authorization: Bearer` or `?key=`) stores the
+//!   visitor's message and answers `{"success": true, "conversationId": ...}`. No automatic
+//!   answer is produced (the `message` field is omitted): operators reply through
+//!   `/api/v1/widgets/{id}/messages`.
+//! - `POST /widget/ask` (LaysanX shape: `clientId`, `widgetKey`, `domain` in the body) stores
+//!   the message and answers with the widget's offline-form message (or a fixed
+//!   acknowledgement) as `answer`, `usedAi: false`.
+//! - `POST /widget/lead` stores a lead; the widget needs an assigned lead form (else 422
+//!   `invalid_field`, field `leadForm`) and the form's required fields must be present.
+//! - `POST /api/widgets/{widgetId}/callbacks`: a callback request as JSON, or as
+//!   `multipart/form-data` with an optional `voiceNote` file (`audio/*` only, else 415; at
+//!   most [`MAX_VOICE_NOTE`] bytes, else 413), stored under `<data_dir>/voice-notes/`.
+//!
+//! Every visitor and operator message queues `chat.message.created`, every callback or lead
+//! `callback.submitted`, through the webhook outbox with the widget id.
+//!
+//! `/api/v1` (bearer tokens): `GET|POST /widgets/{id}/messages` (`messages:read` /
+//! `messages:write`), `GET /widgets/{id}/callbacks`, `GET
+//! /widgets/{id}/callbacks/{callbackId}/voice-note`, `GET|POST
+//! /widgets/{id}/visitors/{visitorId}/notes` (private notes are shown to their author only).
+//! Another tenant's widget is 404.
+
+use std::collections::HashMap;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ringside_storage::{
+    Callback, Message, NewCallback, NewMessage, Widget, MAX_LIST_MESSAGES, MAX_MESSAGE_CHARS,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::{MessagesRead, MessagesWrite, Scoped};
+use crate::extract::ApiJson;
+use crate::widget_runtime::{
+    bearer_or_query, bootstrap_preflight, check_origin, config_preflight, fail, lookup, with_cors,
+};
+use crate::{ApiError, AppState};
+
+/// Largest JSON body of the public chat, ask and lead endpoints, in bytes.
+pub const MAX_PUBLIC_BODY: usize = 32 * 1024;
+/// Largest voice note, in bytes.
+pub const MAX_VOICE_NOTE: usize = 2 * 1024 * 1024;
+/// Largest multipart callback body (voice note plus fields), in bytes.
+const MAX_CALLBACK_BODY: usize = MAX_VOICE_NOTE + 64 * 1024;
+/// Subdirectory of the data directory holding voice notes.
+const VOICE_NOTE_DIR: &str = "voice-notes";
+/// What `/widget/lead` answers on success.
+const LEAD_THANKS: &str = "Thanks. We have your details and our agent will reach out soon.";
+/// `/widget/ask`'s answer when the widget has no offline message.
+const ASK_ACK: &str = "Thanks for your message. Someone from our team will reply here shortly.";
+
+/// The public runtime routes (merged at the root).
+pub(crate) fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/widgets/{widget_id}/chat",
+            post(chat).options(config_preflight),
+        )
+        .route(
+            "/api/widgets/{widget_id}/callbacks",
+            post(submit_callback)
+                .options(config_preflight)
+                .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY)),
+        )
+        .route("/widget/ask", post(ask).options(bootstrap_preflight))
+        .route("/widget/lead", post(lead).options(bootstrap_preflight))
+}
+
+/// The `/api/v1` routes (nested under `/api/v1`).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/widgets/{id}/messages",
+            get(list_messages).post(send_message),
+        )
+        .route("/widgets/{id}/callbacks", get(list_callbacks))
+        .route(
+            "/widgets/{id}/callbacks/{callback_id}/voice-note",
+            get(voice_note),
+        )
+        .route(
+            "/widgets/{id}/visitors/{visitor_id}/notes",
+            get(list_notes).post(add_note),
+        )
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn bad(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+/// Client-chosen ids (session, visitor, conversation): 1-128 of `A-Z a-z 0-9 _ - . :`.
+fn client_id(v: &str, field: &'static str) -> Result<String, ApiError> {
+    let ok = (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(bad(field, "1-128 letters, digits, _ - . :"))
+    }
+}
+
+/// A message body: non-blank, at most [`MAX_MESSAGE_CHARS`] characters.
+fn message_body(v: &str, field: &'static str) -> Result<String, ApiError> {
+    if v.trim().is_empty() {
+        return Err(bad(field, "must not be empty"));
+    }
+    if v.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(bad(field, "at most 4000 characters"));
+    }
+    Ok(v.to_owned())
+}
+
+/// Reads a JSON body of at most [`MAX_PUBLIC_BODY`] bytes (any content type).
+async fn read_json<T: serde::de::DeserializeOwned>(body: axum::body::Body) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_PUBLIC_BODY)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_PUBLIC_BODY as u64,
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+/// `clientId` given as a string or a number.
+fn id_value(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn message_json(m: &Message) -> Value {
+    json!({
+        "id": m.id,
+        "widgetId": m.widget_id,
+        "visitorId": m.visitor_id,
+        "conversationId": m.conversation_id,
+        "sender": m.sender,
+        "authorUserId": m.author_user_id,
+        "body": m.body,
+        "createdAt": m.created_at,
+    })
+}
+
+fn callback_json(st: &AppState, c: &Callback) -> Value {
+    let note = c.voice_note.as_ref().map(|v| {
+        json!({
+            "contentType": v.content_type,
+            "bytes": v.bytes,
+            "url": format!(
+                "{}/api/v1/widgets/{}/callbacks/{}/voice-note",
+                st.public_url.trim_end_matches('/'),
+                c.widget_id,
+                c.id
+            ),
+        })
+    });
+    json!({
+        "id": c.id,
+        "widgetId": c.widget_id,
+        "visitorId": c.visitor_id,
+        "kind": c.kind,
+        "name": c.name,
+        "email": c.email,
+        "phone": c.phone,
+        "message": c.message,
+        "fields": c.fields,
+        "voiceNote": note,
+        "createdAt": c.created_at,
+    })
+}
+
+/// Stores a message and queues `chat.message.created`.
+async fn store_message(st: &AppState, w: &Widget, new: NewMessage) -> Result<Message, ApiError> {
+    let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
+    st.store
+        .enqueue_webhook_event(
+            &w.tenant_id,
+            "chat.message.created",
+            Some(&w.id),
+            &message_json(&m),
+        )
+        .await?;
+    Ok(m)
+}
+
+/// Stores a callback or lead and queues `callback.submitted`.
+async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<Callback, ApiError> {
+    let c = st.store.add_callback(&w.tenant_id, &w.id, new).await?;
+    st.store
+        .enqueue_webhook_event(
+            &w.tenant_id,
+            "callback.submitted",
+            Some(&w.id),
+            &callback_json(st, &c),
+        )
+        .await?;
+    Ok(c)
+}
+
+/// Public handler prologue: widget by id and key, then origin; returns the widget and the
+/// allow-origin value, or the finished error response.
+async fn public_widget(
+    st: &AppState,
+    id: &str,
+    key: Option<&str>,
+    headers: &HeaderMap,
+    domain: Option<&str>,
+) -> Result<(Widget, Option<HeaderValue>), Response> {
+    let w = lookup(st, id, key).await.map_err(fail)?;
+    let allow = check_origin(&w, headers, domain).map_err(fail)?;
+    Ok((w, allow))
+}
+
+fn respond(r: Result<Response, ApiError>, allow: Option<HeaderValue>) -> Response {
+    with_cors(r.unwrap_or_else(IntoResponse::into_response), allow)
+}
+
+// ---------------------------------------------------------------- chat
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatBody {
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    visitor_id: Option<String>,
+}
+
+/// Validates the chat fields shared by both shapes: (visitor id, conversation id, body).
+fn chat_fields(
+    session_id: Option<String>,
+    visitor_id: Option<String>,
+    conversation_id: Option<String>,
+    message: Option<String>,
+) -> Result<NewMessage, ApiError> {
+    let session = session_id.filter(|s| !s.is_empty());
+    let message = message.ok_or_else(|| ApiError::InvalidBody("message is required".into()))?;
+    let body = message_body(&message, "message")?;
+    let session = session
+        .ok_or_else(|| ApiError::InvalidBody("sessionId is required".into()))
+        .and_then(|s| client_id(&s, "sessionId"))?;
+    let visitor = match visitor_id.filter(|s| !s.is_empty()) {
+        Some(v) => client_id(&v, "visitorId")?,
+        None => session.clone(),
+    };
+    let conversation = match conversation_id.filter(|s| !s.is_empty()) {
+        Some(c) => client_id(&c, "conversationId")?,
+        None => session,
+    };
+    Ok(NewMessage {
+        visitor_id: visitor,
+        conversation_id: conversation,
+        sender: "visitor".into(),
+        author_user_id: None,
+        body,
+    })
+}
+
+async fn chat(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let (w, allow) = match public_widget(
+        &st,
+        &widget_id,
+        bearer_or_query(&parts.headers, &q),
+        &parts.headers,
+        q.get("domain").map(String::as_str),
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        let b: ChatBody = read_json(body).await?;
+        let new = chat_fields(b.session_id, b.visitor_id, b.conversation_id, b.message)?;
+        let m = store_message(&st, &w, new).await?;
+        Ok(Json(json!({
+            "success": true,
+            "conversationId": m.conversation_id,
+            "messageId": m.id,
+        }))
+        .into_response())
+    }
+    .await;
+    respond(result, allow)
+}
+
+// ---------------------------------------------------------------- ask / lead (LaysanX shape)
+
+/// Reads a LaysanX-shaped body and resolves its widget (`clientId`, `widgetKey`, `domain`).
+async fn laysanx_widget(
+    st: &AppState,
+    req: Request,
+) -> Result<(Widget, Option<HeaderValue>, Map<String, Value>), Response> {
+    let (parts, body) = req.into_parts();
+    let body: Map<String, Value> = read_json(body).await.map_err(fail)?;
+    let id = body
+        .get("clientId")
+        .and_then(id_value)
+        .ok_or_else(|| fail(ApiError::InvalidBody("clientId is required".into())))?;
+    let key = body.get("widgetKey").and_then(Value::as_str);
+    let domain = body.get("domain").and_then(Value::as_str);
+    let (w, allow) = public_widget(st, &id, key, &parts.headers, domain).await?;
+    Ok((w, allow, body))
+}
+
+fn opt_str(body: &Map<String, Value>, k: &str) -> Option<String> {
+    body.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
+}
+
+async fn ask(State(st): State<AppState>, req: Request) -> Response {
+    let (w, allow, body) = match laysanx_widget(&st, req).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        let session = opt_str(&body, "sessionId").unwrap_or_else(ringside_storage::new_id);
+        let new = chat_fields(
+            Some(session),
+            opt_str(&body, "visitorId"),
+            None,
+            body.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        )?;
+        let m = store_message(&st, &w, new).await?;
+        let answer = match w.offline_form.message.trim() {
+            "" => ASK_ACK.to_owned(),
+            s => s.to_owned(),
+        };
+        Ok(Json(json!({
+            "sessionId": m.conversation_id,
+            "answer": answer,
+            "usedAi": false,
+            "leadCapture": {
+                "required": w.lead_form.is_some(),
+                "prompt": w.lead_form.as_ref().map(|f| f.prompt.clone()),
+            },
+            "sources": [],
+            "branding": {"siteName": w.name},
+        }))
+        .into_response())
+    }
+    .await;
+    respond(result, allow)
+}
+
+/// Body keys that address the widget rather than carry lead data.
+const ADDRESS_KEYS: &[&str] = &["clientId", "widgetKey", "domain"];
+
+async fn lead(State(st): State<AppState>, req: Request) -> Response {
+    let (w, allow, body) = match laysanx_widget(&st, req).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        let Some(form) = &w.lead_form else {
+            return Err(bad("leadForm", "no lead form is assigned to this widget"));
+        };
+        for f in form.fields.iter().filter(|f| f.required) {
+            let present = match f.name.as_str() {
+                "phone" | "mobile" => {
+                    opt_str(&body, "mobile").is_some() || opt_str(&body, "phone").is_some()
+                }
+                name => opt_str(&body, name).is_some(),
+            };
+            if !present {
+                return Err(bad("fields", "a required lead form field is missing"));
+            }
+        }
+        let mut fields = Map::new();
+        for (k, v) in &body {
+            if ADDRESS_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            if !(v.is_string() || v.is_number() || v.is_boolean()) {
+                return Err(bad(
+                    "fields",
+                    "lead fields must be strings, numbers or booleans",
+                ));
+            }
+            fields.insert(k.clone(), v.clone());
+        }
+        let visitor = opt_str(&body, "visitorId").or_else(|| opt_str(&body, "sessionId"));
+        if let Some(v) = &visitor {
+            client_id(v, "visitorId")?;
+        }
+        let message = opt_str(&body, "originalQuestion").or_else(|| opt_str(&body, "message"));
+        if let Some(m) = &message {
+            message_body(m, "originalQuestion")?;
+        }
+        store_callback(
+            &st,
+            &w,
+            NewCallback {
+                visitor_id: visitor,
+                kind: "lead".into(),
+                name: opt_str(&body, "name"),
+                email: opt_str(&body, "email"),
+                phone: opt_str(&body, "mobile").or_else(|| opt_str(&body, "phone")),
+                message,
+                fields,
+                voice_note: None,
+            },
+        )
+        .await?;
+        Ok(Json(json!({"success": true, "message": LEAD_THANKS})).into_response())
+    }
+    .await;
+    respond(result, allow)
+}
+
+// ---------------------------------------------------------------- callbacks (public)
+
+/// A voice note received but not yet stored.
+struct Upload {
+    content_type: String,
+    ext: &'static str,
+    data: Vec<u8>,
+}
+
+/// `audio/<subtype>` (parameters dropped, lowercase) and a file extension; None otherwise.
+fn audio_type(ct: &str) -> Option<(String, &'static str)> {
+    let base = ct.split(';').next()?.trim().to_ascii_lowercase();
+    let sub = base.strip_prefix("audio/")?;
+    if sub.is_empty()
+        || sub.len() > 64
+        || !sub
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(&b))
+    {
+        return None;
+    }
+    let ext = match sub {
+        "webm" => "webm",
+        "ogg" | "opus" => "ogg",
+        "mpeg" | "mp3" => "mp3",
+        "wav" | "x-wav" | "wave" => "wav",
+        "mp4" | "m4a" | "x-m4a" | "aac" => "m4a",
+        _ => "bin",
+    };
+    Some((base, ext))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge {
+            limit: MAX_VOICE_NOTE as u64,
+        }
+    } else {
+        ApiError::InvalidBody(e.body_text())
+    }
+}
+
+/// Reads a multipart callback: text fields, and the `voiceNote` file.
+async fn read_multipart(
+    mut mp: Multipart,
+) -> Result<(Map<String, Value>, Option<Upload>), ApiError> {
+    let mut fields = Map::new();
+    let mut upload = None;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "voiceNote" {
+            let (content_type, ext) =
+                field
+                    .content_type()
+                    .and_then(audio_type)
+                    .ok_or(ApiError::UnsupportedMediaType(
+                        "voiceNote must be an audio/* file",
+                    ))?;
+            let mut data = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                if data.len() + chunk.len() > MAX_VOICE_NOTE {
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: MAX_VOICE_NOTE as u64,
+                    });
+                }
+                data.extend_from_slice(&chunk);
+            }
+            if data.is_empty() {
+                return Err(bad("voiceNote", "must not be empty"));
+            }
+            upload = Some(Upload {
+                content_type,
+                ext,
+                data,
+            });
+        } else if !name.is_empty() && fields.len() < 32 {
+            let text = field.text().await.map_err(multipart_error)?;
+            if text.len() > MAX_PUBLIC_BODY {
+                return Err(ApiError::PayloadTooLarge {
+                    limit: MAX_PUBLIC_BODY as u64,
+                });
+            }
+            fields.insert(name, Value::String(text));
+        }
+    }
+    Ok((fields, upload))
+}
+
+/// Writes a voice note under `<data_dir>/voice-notes/<tenant>/<uuid>.<ext>`; returns the
+/// path relative to the data directory.
+async fn save_upload(st: &AppState, tenant_id: &str, u: &Upload) -> Result<String, ApiError> {
+    let rel = format!(
+        "{VOICE_NOTE_DIR}/{}/{}.{}",
+        tenant_id,
+        ringside_storage::new_id(),
+        u.ext
+    );
+    let path = st.data_dir.join(&rel);
+    let write = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(&path, &u.data).await
+    };
+    write.await.map_err(|e| {
+        tracing::error!(error = %e, "writing voice note");
+        ApiError::Internal
+    })?;
+    Ok(rel)
+}
+
+/// Whether a stored relative path is one this module wrote (no traversal).
+fn safe_rel_path(rel: &str) -> bool {
+    rel.starts_with("voice-notes/")
+        && rel.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+}
+
+async fn submit_callback(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let headers = req.headers().clone();
+    let (w, allow) = match public_widget(
+        &st,
+        &widget_id,
+        bearer_or_query(&headers, &q),
+        &headers,
+        q.get("domain").map(String::as_str),
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        let is_multipart = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+        let (body, upload) = if is_multipart {
+            let mp = Multipart::from_request(req, &st)
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+            read_multipart(mp).await?
+        } else {
+            let body: Map<String, Value> = read_json(req.into_body()).await?;
+            (body, None)
+        };
+        let mut fields = Map::new();
+        for (k, v) in &body {
+            if !(v.is_string() || v.is_number() || v.is_boolean()) {
+                return Err(bad("fields", "fields must be strings, numbers or booleans"));
+            }
+            fields.insert(k.clone(), v.clone());
+        }
+        let phone = opt_str(&body, "phone").or_else(|| opt_str(&body, "mobile"));
+        let email = opt_str(&body, "email");
+        if phone.is_none() && email.is_none() {
+            return Err(bad("phone", "a phone number or an email is required"));
+        }
+        let visitor = opt_str(&body, "visitorId").or_else(|| opt_str(&body, "sessionId"));
+        if let Some(v) = &visitor {
+            client_id(v, "visitorId")?;
+        }
+        let message = opt_str(&body, "message");
+        if let Some(m) = &message {
+            message_body(m, "message")?;
+        }
+        let voice_note = match &upload {
+            Some(u) => Some(ringside_storage::VoiceNote {
+                path: save_upload(&st, &w.tenant_id, u).await?,
+                content_type: u.content_type.clone(),
+                bytes: u.data.len() as i64,
+            }),
+            None => None,
+        };
+        let saved_path = voice_note.as_ref().map(|v| v.path.clone());
+        let stored = store_callback(
+            &st,
+            &w,
+            NewCallback {
+                visitor_id: visitor,
+                kind: "callback".into(),
+                name: opt_str(&body, "name"),
+                email,
+                phone,
+                message,
+                fields,
+                voice_note,
+            },
+        )
+        .await;
+        let c = match stored {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(p) = saved_path {
+                    let _ = tokio::fs::remove_file(st.data_dir.join(p)).await;
+                }
+                return Err(e);
+            }
+        };
+        let mut out = callback_json(&st, &c);
+        out["success"] = Value::Bool(true);
+        Ok((StatusCode::CREATED, Json(out)).into_response())
+    }
+    .await;
+    respond(result, allow)
+}
+
+// ---------------------------------------------------------------- /api/v1
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    #[serde(default)]
+    visitor_id: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn list_messages(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let list = st
+        .store
+        .list_messages(
+            &w.tenant_id,
+            &w.id,
+            q.visitor_id.as_deref().filter(|s| !s.is_empty()),
+            q.limit.unwrap_or(MAX_LIST_MESSAGES),
+        )
+        .await?;
+    Ok(Json(json!({
+        "messages": list.iter().map(message_json).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendBody {
+    visitor_id: String,
+    body: String,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    conversation_id: Option<String>,
+}
+
+async fn send_message(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SendBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let sender = match b.sender.as_deref() {
+        None | Some("operator") => "operator",
+        Some("automation") => "automation",
+        Some(_) => return Err(bad("sender", "operator or automation")),
+    };
+    let visitor = client_id(&b.visitor_id, "visitorId")?;
+    let conversation = match b.conversation_id.filter(|s| !s.is_empty()) {
+        Some(c) => client_id(&c, "conversationId")?,
+        None => visitor.clone(),
+    };
+    let m = store_message(
+        &st,
+        &w,
+        NewMessage {
+            visitor_id: visitor,
+            conversation_id: conversation,
+            sender: sender.into(),
+            author_user_id: (sender == "operator").then(|| auth.user_id.clone()),
+            body: message_body(&b.body, "body")?,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(message_json(&m))))
+}
+
+async fn list_callbacks(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let list = st
+        .store
+        .list_callbacks(
+            &w.tenant_id,
+            &w.id,
+            q.visitor_id.as_deref().filter(|s| !s.is_empty()),
+            q.limit.unwrap_or(MAX_LIST_MESSAGES),
+        )
+        .await?;
+    Ok(Json(json!({
+        "callbacks": list.iter().map(|c| callback_json(&st, c)).collect::<Vec<_>>()
+    })))
+}
+
+async fn voice_note(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path((id, callback_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let c = st
+        .store
+        .get_callback(&w.tenant_id, &w.id, &callback_id)
+        .await?;
+    let note = c.voice_note.ok_or(ApiError::NotFound)?;
+    if !safe_rel_path(&note.path) {
+        return Err(ApiError::NotFound);
+    }
+    let file = tokio::fs::File::open(st.data_dir.join(&note.path))
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    let len = file.metadata().await.map_err(|_| ApiError::Internal)?.len();
+    let stream = tokio_util_stream(file);
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&note.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
+}
+
+/// A file as a stream of chunks (64 KiB reads).
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
+async fn list_notes(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path((id, visitor_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let list = st
+        .store
+        .list_notes(&w.tenant_id, &w.id, &visitor_id, &auth.user_id)
+        .await?;
+    Ok(Json(json!({ "notes": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    body: String,
+    #[serde(default)]
+    visibility: Option<String>,
+}
+
+async fn add_note(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path((id, visitor_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<NoteBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let visitor = client_id(&visitor_id, "visitorId")?;
+    let visibility = match b.visibility.as_deref() {
+        None | Some("team") => "team",
+        Some("private") => "private",
+        Some(_) => return Err(bad("visibility", "team or private")),
+    };
+    let n = st
+        .store
+        .add_note(
+            &w.tenant_id,
+            &w.id,
+            &visitor,
+            &auth.user_id,
+            &message_body(&b.body, "body")?,
+            visibility,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(n).unwrap_or(Value::Null)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_types_and_paths() {
+        assert_eq!(
+            audio_type("audio/webm;codecs=opus"),
+            Some(("audio/webm".into(), "webm"))
+        );
+        assert_eq!(audio_type("Audio/MPEG"), Some(("audio/mpeg".into(), "mp3")));
+        assert!(audio_type("text/plain").is_none());
+        assert!(audio_type("audio/").is_none());
+        assert!(audio_type("audio/x y").is_none());
+        assert!(safe_rel_path("voice-notes/t-1/abc.webm"));
+        assert!(!safe_rel_path("voice-notes/../etc/passwd"));
+        assert!(!safe_rel_path("/etc/passwd"));
+    }
+}

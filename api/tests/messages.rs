@@ -1,0 +1,968 @@
+//! Router tests for visitor chat, callbacks/leads with voice notes, operator messages and
+//! internal notes ([`ringside_api::messages`]): widget key and origin checks, CORS, webhook
+//! events queued in the outbox, scopes, tenant isolation and validation — on SQLite, and on
+//! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use ringside_api::{
+    router, AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError,
+    SipDirectory,
+};
+use ringside_storage::{Extension, Store, Trunk};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct NoDirectory;
+impl SipDirectory for NoDirectory {
+    fn extension_upserted(&self, _: &Extension) {}
+    fn extension_removed(&self, _: &str) {}
+    fn trunk_upserted(&self, _: &Trunk) {}
+    fn trunk_removed(&self, _: &str) {}
+}
+
+struct NoPrompts;
+impl PromptStore for NoPrompts {
+    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
+        Ok(Vec::new())
+    }
+    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
+        Ok(false)
+    }
+    fn audio(
+        &self,
+        _: &str,
+        _: PromptKind,
+    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+}
+
+struct NoMetrics;
+impl MetricsSource for NoMetrics {
+    fn render(&self, _: &mut String) {}
+}
+
+const PUBLIC_URL: &str = "https://calls.example.net";
+
+/// One storage backend under test.
+struct Backend {
+    name: &'static str,
+    store: Store,
+    schema: Option<ringside_storage::testing::PgSchema>,
+}
+
+impl Backend {
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(s) = self.schema {
+            s.drop_schema().await.unwrap();
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL in a fresh schema when `RINGSIDE_TEST_POSTGRES_URL` is set.
+async fn backends() -> Vec<Backend> {
+    let path = std::env::temp_dir().join(format!("ringside-messages-{}.db", rand::random::<u64>()));
+    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    let mut v = vec![Backend {
+        name: "sqlite",
+        store: sqlite,
+        schema: None,
+    }];
+    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let schema = ringside_storage::testing::PgSchema::create(&url)
+                .await
+                .expect("postgres reachable");
+            let store = Store::connect(&schema.url).await.expect("postgres schema");
+            v.push(Backend {
+                name: "postgres",
+                store,
+                schema: Some(schema),
+            });
+        }
+        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
+    }
+    v
+}
+
+struct Ctx {
+    app: axum::Router,
+    store: Store,
+    data_dir: std::path::PathBuf,
+}
+
+fn ctx(store: Store) -> Ctx {
+    let data_dir =
+        std::env::temp_dir().join(format!("ringside-msg-data-{}", rand::random::<u64>()));
+    let app = router(AppState {
+        store: store.clone(),
+        directory: Arc::new(NoDirectory),
+        metrics: vec![Arc::new(NoMetrics)],
+        sip_realm: "ringside".into(),
+        data_dir: data_dir.clone(),
+        prompts: Arc::new(NoPrompts),
+        public_url: format!("{PUBLIC_URL}/"),
+        presence: Arc::new(ringside_api::Presence::new(
+            store.clone(),
+            Default::default(),
+        )),
+    });
+    Ctx {
+        app,
+        store,
+        data_dir,
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Ctx {
+    async fn token(&self, email: &str, scopes: &[&str]) -> String {
+        let u = self.store.ensure_user(email).await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.store
+            .create_token(&u.id, "t", &scopes)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(s) => b
+                .header("content-type", "application/json")
+                .body(Body::from(s.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let r = self.send(method, path, &headers, body).await;
+        (r.status, r.body)
+    }
+
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(&body.to_string()))
+            .await
+    }
+}
+
+fn uniq(p: &str) -> String {
+    format!("{p}{}", rand::random::<u32>())
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+impl Ctx {
+    /// A raw request: status, headers and body bytes.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(b.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes.to_vec())
+    }
+
+    /// A tenant with a token (all message and widget scopes), a widget allowing
+    /// `example.com`, and a webhook subscribed to chat and callback events.
+    async fn setup(&self, prefix: &str) -> Setup {
+        let email = format!("{}@m.example", uniq(prefix));
+        let token = self.token(&email, ALL).await;
+        let tenant = self.store.ensure_user(&email).await.unwrap().tenant_id;
+        let (st, w) = self
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &token,
+                json!({"name": "Site", "allowedDomains": ["example.com"], "greeting": "Hi there"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{w}");
+        let hook = self
+            .store
+            .create_webhook(
+                &tenant,
+                ringside_storage::NewWebhook {
+                    name: "h".into(),
+                    url: "http://127.0.0.1:9/hook".into(),
+                    events: vec!["chat.message.created".into(), "callback.submitted".into()],
+                    widget_ids: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        Setup {
+            token,
+            tenant,
+            widget: w["id"].as_str().unwrap().to_owned(),
+            key: w["publicKey"].as_str().unwrap().to_owned(),
+            hook: hook.id,
+        }
+    }
+
+    async fn events(&self, s: &Setup, kind: &str) -> Vec<Value> {
+        self.store
+            .list_webhook_deliveries(&s.tenant, &s.hook, 500)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.event_type == kind)
+            .map(|d| serde_json::from_str(&d.payload).unwrap())
+            .collect()
+    }
+
+    async fn message_count(&self, s: &Setup) -> usize {
+        self.store
+            .list_messages(&s.tenant, &s.widget, None, 500)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    async fn callback_count(&self, s: &Setup) -> usize {
+        self.store
+            .list_callbacks(&s.tenant, &s.widget, None, 500)
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+struct Setup {
+    token: String,
+    tenant: String,
+    widget: String,
+    key: String,
+    hook: String,
+}
+
+const ALL: &[&str] = &[
+    "widgets:read",
+    "widgets:write",
+    "messages:read",
+    "messages:write",
+];
+const ORIGIN: (&str, &str) = ("origin", "https://example.com");
+
+/// One multipart part: field name, optional (filename, content type), data.
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = "XyZb0undary42";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some((filename, ct)) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn visitor_chat_and_operator_messages() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(backend.store.clone());
+        let s = c.setup("chat").await;
+        let chat = format!("/api/widgets/{}/chat", s.widget);
+        let bearer = format!("Bearer {}", s.key);
+
+        // Preflight from an allowed origin.
+        let r = c
+            .send(
+                "OPTIONS",
+                &chat,
+                &[ORIGIN, ("access-control-request-method", "POST")],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "[{name}]");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://example.com")
+        );
+
+        // Visitor message from an allowed origin: stored, webhook queued, CORS echoed.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN, ("authorization", &bearer)],
+                Some(r#"{"sessionId": "sess-0001", "message": "Hello, pricing?"}"#),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["success"], true);
+        assert_eq!(r.body["conversationId"], "sess-0001");
+        assert!(r.body.get("message").is_none(), "no automatic answer");
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://example.com")
+        );
+        let stored = c
+            .store
+            .list_messages(&s.tenant, &s.widget, Some("sess-0001"), 10)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].sender.as_str(), stored[0].body.as_str()),
+            ("visitor", "Hello, pricing?")
+        );
+        let ev = c.events(&s, "chat.message.created").await;
+        assert_eq!(ev.len(), 1, "[{name}]");
+        assert_eq!(ev[0]["widgetId"], s.widget.as_str());
+        assert_eq!(ev[0]["sender"], "visitor");
+
+        // Key as ?key=, page given by ?domain= (no Origin header).
+        let r = c
+            .send(
+                "POST",
+                &format!("{chat}?key={}&domain=example.com", s.key),
+                &[],
+                Some(r#"{"sessionId": "sess-0001", "message": "second"}"#),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+
+        // Refusals store nothing.
+        let before = c.message_count(&s).await;
+        let msg = r#"{"sessionId": "sess-0001", "message": "x"}"#;
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[
+                    ("origin", "https://evil.example"),
+                    ("authorization", &bearer),
+                ],
+                Some(msg),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}]");
+        assert_error(&r.body, "origin_not_allowed");
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN, ("authorization", "Bearer wk_wrong")],
+                Some(msg),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "[{name}]");
+        assert_error(&r.body, "unauthorized");
+        let r = c.send("POST", &chat, &[ORIGIN], Some(msg)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "[{name}]");
+        let r = c
+            .send(
+                "POST",
+                "/api/widgets/nope/chat",
+                &[ORIGIN, ("authorization", &bearer)],
+                Some(msg),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "[{name}]");
+        let long = json!({"sessionId": "sess-0001", "message": "x".repeat(4001)}).to_string();
+        for (body, status, code) in [
+            (
+                r#"{"sessionId": "sess-0001"}"#.to_owned(),
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                r#"{"message": "hi"}"#.to_owned(),
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                "not json".to_owned(),
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+            ),
+            (
+                r#"{"sessionId": "sess-0001", "message": "   "}"#.to_owned(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            ),
+            (
+                r#"{"sessionId": "bad id!", "message": "hi"}"#.to_owned(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+            ),
+            (long, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ] {
+            let r = c
+                .send(
+                    "POST",
+                    &chat,
+                    &[ORIGIN, ("authorization", &bearer)],
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(r.status, status, "[{name}] {body:.80}: {}", r.body);
+            assert_error(&r.body, code);
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                Some("https://example.com")
+            );
+        }
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN, ("authorization", &bearer)],
+                Some(&"x".repeat(40_000)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "[{name}]");
+        assert_eq!(
+            c.message_count(&s).await,
+            before,
+            "[{name}] refusals stored nothing"
+        );
+
+        // Operator reply through /api/v1, then the visitor's conversation lists both sides.
+        let v1 = format!("/api/v1/widgets/{}/messages", s.widget);
+        let (st, m) = c
+            .json(
+                "POST",
+                &v1,
+                &s.token,
+                json!({"visitorId": "sess-0001", "body": "Happy to help"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {m}");
+        assert_eq!(m["sender"], "operator");
+        assert!(m["authorUserId"].is_string());
+        let (st, m) = c
+            .json(
+                "POST",
+                &v1,
+                &s.token,
+                json!({"visitorId": "sess-0001", "body": "Auto", "sender": "automation"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {m}");
+        assert_eq!(m["authorUserId"], Value::Null);
+        let (st, list) = c
+            .call(
+                "GET",
+                &format!("{v1}?visitorId=sess-0001"),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let senders: Vec<&str> = list["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["sender"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            senders,
+            ["visitor", "visitor", "operator", "automation"],
+            "[{name}]"
+        );
+        let (_, other) = c
+            .call(
+                "GET",
+                &format!("{v1}?visitorId=someone-else"),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(other["messages"], json!([]));
+        let ev = c.events(&s, "chat.message.created").await;
+        assert_eq!(ev.len(), 4, "[{name}] visitor and operator messages queued");
+
+        // Bad v1 bodies store nothing.
+        let before = c.message_count(&s).await;
+        for (body, status) in [
+            (json!({"visitorId": "sess-0001"}), StatusCode::BAD_REQUEST),
+            (
+                json!({"visitorId": "sess-0001", "body": "x", "sender": "visitor"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"visitorId": "sess-0001", "body": ""}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"visitorId": "", "body": "x"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                json!({"visitorId": "sess-0001", "body": "x", "extra": 1}),
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let (st, b) = c.json("POST", &v1, &s.token, body.clone()).await;
+            assert_eq!(st, status, "[{name}] {body}: {b}");
+            assert!(b["error"]["code"].is_string());
+        }
+        assert_eq!(c.message_count(&s).await, before);
+
+        // 401 / 403 / 404 on every v1 endpoint.
+        let reader = c
+            .token(&format!("{}@m.example", uniq("noscope")), &["widgets:read"])
+            .await;
+        let stranger = c.setup("stranger").await;
+        let cb = format!("/api/v1/widgets/{}/callbacks", s.widget);
+        let notes = format!("/api/v1/widgets/{}/visitors/sess-0001/notes", s.widget);
+        let vn = format!("{cb}/00000000-0000-0000-0000-000000000000/voice-note");
+        for (method, path, body) in [
+            ("GET", v1.as_str(), None),
+            (
+                "POST",
+                v1.as_str(),
+                Some(json!({"visitorId": "sess-0001", "body": "x"})),
+            ),
+            ("GET", cb.as_str(), None),
+            ("GET", vn.as_str(), None),
+            ("GET", notes.as_str(), None),
+            ("POST", notes.as_str(), Some(json!({"body": "x"}))),
+        ] {
+            let body = body.map(|b| b.to_string());
+            let (st, _) = c.call(method, path, None, body.as_deref()).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {method} {path}");
+            let (st, b) = c.call(method, path, Some(&reader), body.as_deref()).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {method} {path}");
+            assert_error(&b, "forbidden");
+            let (st, b) = c
+                .call(method, path, Some(&stranger.token), body.as_deref())
+                .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "[{name}] {method} {path}");
+            assert_error(&b, "not_found");
+        }
+        assert_eq!(c.message_count(&s).await, before);
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn ask_and_lead() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(backend.store.clone());
+        let s = c.setup("lead").await;
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(
+                    &json!({"clientId": s.widget, "widgetKey": s.key, "message": "What do you offer?",
+                        "sessionId": "ask-session-1", "domain": "www.example.com"})
+                    .to_string(),
+                ),
+            )
+            .await;
+        // www.example.com is not example.com: refused.
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}] {}", r.body);
+        let ask = |domain: &str| {
+            json!({"clientId": s.widget, "widgetKey": s.key, "message": "What do you offer?",
+                "sessionId": "ask-session-1", "domain": domain})
+            .to_string()
+        };
+        let r = c
+            .send("POST", "/widget/ask", &[], Some(&ask("example.com")))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["sessionId"], "ask-session-1");
+        assert_eq!(r.body["usedAi"], false);
+        assert!(r.body["answer"].is_string());
+        assert_eq!(
+            r.body["leadCapture"],
+            json!({"required": false, "prompt": null})
+        );
+        assert_eq!(r.body["sources"], json!([]));
+        assert_eq!(r.body["branding"]["siteName"], "Site");
+        assert_eq!(c.message_count(&s).await, 1);
+        assert_eq!(c.events(&s, "chat.message.created").await.len(), 1);
+        let mut wrong = serde_json::from_str::<Value>(&ask("example.com")).unwrap();
+        wrong["widgetKey"] = json!("wk_nope");
+        let r = c
+            .send("POST", "/widget/ask", &[], Some(&wrong.to_string()))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+        // Lead without an assigned form: refused, nothing stored.
+        let lead = json!({"clientId": s.widget, "widgetKey": s.key, "name": "John Doe",
+            "email": "john@example.com", "mobile": "9999999999",
+            "originalQuestion": "I need pricing details", "sessionId": "ask-session-1",
+            "domain": "example.com"});
+        let r = c
+            .send("POST", "/widget/lead", &[ORIGIN], Some(&lead.to_string()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{name}] {}",
+            r.body
+        );
+        assert_error(&r.body, "invalid_field");
+        assert_eq!(c.callback_count(&s).await, 0);
+
+        // Assign a form (email required), then the lead is stored.
+        let (st, w) = c
+            .json(
+                "PATCH",
+                &format!("/api/v1/widgets/{}", s.widget),
+                &s.token,
+                json!({"leadForm": {"prompt": "Leave your details", "fields": [
+                    {"name": "email", "label": "Email", "type": "email", "required": true}]}}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {w}");
+        let mut missing = lead.clone();
+        missing.as_object_mut().unwrap().remove("email");
+        let r = c
+            .send(
+                "POST",
+                "/widget/lead",
+                &[ORIGIN],
+                Some(&missing.to_string()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{name}] {}",
+            r.body
+        );
+        assert_eq!(c.callback_count(&s).await, 0);
+        let r = c
+            .send("POST", "/widget/lead", &[ORIGIN], Some(&lead.to_string()))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["success"], true);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://example.com")
+        );
+        let (st, list) = c
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/widgets/{}/callbacks?visitorId=ask-session-1",
+                    s.widget
+                ),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let cb = &list["callbacks"][0];
+        assert_eq!(cb["kind"], "lead");
+        assert_eq!(cb["phone"], "9999999999");
+        assert_eq!(cb["message"], "I need pricing details");
+        assert_eq!(cb["voiceNote"], Value::Null);
+        assert!(cb["fields"].get("widgetKey").is_none());
+        let ev = c.events(&s, "callback.submitted").await;
+        assert_eq!(ev.len(), 1, "[{name}]");
+        assert_eq!(ev[0]["widgetId"], s.widget.as_str());
+
+        // ask now reports the lead form.
+        let r = c
+            .send("POST", "/widget/ask", &[], Some(&ask("example.com")))
+            .await;
+        assert_eq!(
+            r.body["leadCapture"],
+            json!({"required": true, "prompt": "Leave your details"})
+        );
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn callbacks_with_voice_notes() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(backend.store.clone());
+        let s = c.setup("cb").await;
+        let url = format!("/api/widgets/{}/callbacks?key={}", s.widget, s.key);
+        let audio: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let (ct, body) = multipart(&[
+            ("name", None, b"Ana"),
+            ("phone", None, b"+15550100"),
+            ("message", None, b"Call me after 5"),
+            ("visitorId", None, b"visitor-cb-1"),
+            (
+                "voiceNote",
+                Some(("note.webm", "audio/webm;codecs=opus")),
+                &audio,
+            ),
+        ]);
+        let (st, h, out) = c
+            .raw("POST", &url, &[ORIGIN, ("content-type", &ct)], body)
+            .await;
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {out}");
+        assert_eq!(
+            h.get("access-control-allow-origin").unwrap(),
+            "https://example.com"
+        );
+        assert_eq!(out["voiceNote"]["contentType"], "audio/webm");
+        assert_eq!(out["voiceNote"]["bytes"], 5000);
+        let id = out["id"].as_str().unwrap().to_owned();
+
+        let (st, list) = c
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/widgets/{}/callbacks?visitorId=visitor-cb-1",
+                    s.widget
+                ),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let cb = &list["callbacks"][0];
+        assert_eq!(cb["id"], id.as_str());
+        assert_eq!(cb["name"], "Ana");
+        let dl = format!("/api/v1/widgets/{}/callbacks/{id}/voice-note", s.widget);
+        assert_eq!(cb["voiceNote"]["url"], format!("{PUBLIC_URL}{dl}"));
+        let auth = format!("Bearer {}", s.token);
+        let (st, h, bytes) = c.raw("GET", &dl, &[("authorization", &auth)], vec![]).await;
+        assert_eq!(st, StatusCode::OK, "[{name}]");
+        assert_eq!(h.get("content-type").unwrap(), "audio/webm");
+        assert_eq!(bytes, audio);
+        let stored = c
+            .store
+            .get_callback(&s.tenant, &s.widget, &id)
+            .await
+            .unwrap();
+        let path = stored.voice_note.unwrap().path;
+        assert!(
+            path.starts_with("voice-notes/") && !path.contains(".."),
+            "{path}"
+        );
+        assert!(c.data_dir.join(&path).is_file());
+        assert_eq!(c.events(&s, "callback.submitted").await.len(), 1);
+
+        // JSON without a note.
+        let (st, _, out) = c
+            .raw(
+                "POST",
+                &url,
+                &[ORIGIN, ("content-type", "application/json")],
+                br#"{"email": "b@example.com", "message": "hi"}"#.to_vec(),
+            )
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::CREATED,
+            "[{name}] {}",
+            String::from_utf8_lossy(&out)
+        );
+        assert_eq!(c.callback_count(&s).await, 2);
+
+        // Refusals store nothing.
+        let big = vec![0u8; 2 * 1024 * 1024 + 1];
+        let (ct, body) = multipart(&[
+            ("phone", None, b"+15550100"),
+            ("voiceNote", Some(("n.ogg", "audio/ogg")), &big),
+        ]);
+        let (st, _, out) = c
+            .raw("POST", &url, &[ORIGIN, ("content-type", &ct)], body)
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "[{name}] {}",
+            String::from_utf8_lossy(&out)
+        );
+        let (ct, body) = multipart(&[
+            ("phone", None, b"+15550100"),
+            ("voiceNote", Some(("n.txt", "text/plain")), b"hello"),
+        ]);
+        let (st, _, out) = c
+            .raw("POST", &url, &[ORIGIN, ("content-type", &ct)], body)
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "[{name}] {}",
+            String::from_utf8_lossy(&out)
+        );
+        let (ct, body) = multipart(&[("name", None, b"No contact")]);
+        let (st, _, _) = c
+            .raw("POST", &url, &[ORIGIN, ("content-type", &ct)], body)
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}]");
+        let (ct, body) = multipart(&[("phone", None, b"+15550100")]);
+        let (st, _, _) = c
+            .raw(
+                "POST",
+                &url,
+                &[("origin", "https://evil.example"), ("content-type", &ct)],
+                body,
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "[{name}]");
+        let (st, _, _) = c
+            .raw(
+                "POST",
+                &url,
+                &[ORIGIN, ("content-type", "application/json")],
+                b"{bad".to_vec(),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "[{name}]");
+        assert_eq!(
+            c.callback_count(&s).await,
+            2,
+            "[{name}] refusals stored nothing"
+        );
+
+        // Another tenant cannot download it.
+        let stranger = c.setup("cbs").await;
+        let auth = format!("Bearer {}", stranger.token);
+        let (st, _, _) = c.raw("GET", &dl, &[("authorization", &auth)], vec![]).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let _ = std::fs::remove_dir_all(&c.data_dir);
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn internal_notes() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(backend.store.clone());
+        let s = c.setup("notes").await;
+        let url = format!("/api/v1/widgets/{}/visitors/visitor-n-1/notes", s.widget);
+        let (st, n) = c
+            .json("POST", &url, &s.token, json!({"body": "Prefers email"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {n}");
+        assert_eq!(n["visibility"], "team");
+        let (st, n) = c
+            .json(
+                "POST",
+                &url,
+                &s.token,
+                json!({"body": "Seems price sensitive", "visibility": "private"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {n}");
+        for bad in [
+            json!({"body": ""}),
+            json!({"body": "x", "visibility": "public"}),
+            json!({"visibility": "team"}),
+        ] {
+            let (st, _) = c.json("POST", &url, &s.token, bad.clone()).await;
+            assert!(
+                st == StatusCode::BAD_REQUEST || st == StatusCode::UNPROCESSABLE_ENTITY,
+                "{bad}"
+            );
+        }
+        let (st, list) = c.call("GET", &url, Some(&s.token), None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            list["notes"].as_array().unwrap().len(),
+            2,
+            "[{name}] {list}"
+        );
+        // Another visitor has none.
+        let (_, list) = c
+            .call(
+                "GET",
+                &format!("/api/v1/widgets/{}/visitors/visitor-n-2/notes", s.widget),
+                Some(&s.token),
+                None,
+            )
+            .await;
+        assert_eq!(list["notes"], json!([]));
+        backend.finish().await;
+    }
+}
