@@ -274,7 +274,10 @@ pub(crate) async fn bootstrap_preflight(
 // ---------------------------------------------------------------- config
 
 /// The widget key from `Authorization: Bearer <key>`, else `?key=`.
-pub(crate) fn bearer_or_query<'a>(headers: &'a HeaderMap, q: &'a HashMap<String, String>) -> Option<&'a str> {
+pub(crate) fn bearer_or_query<'a>(
+    headers: &'a HeaderMap,
+    q: &'a HashMap<String, String>,
+) -> Option<&'a str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -71,12 +71,12 @@ pub use bindings::Binding;
 pub use calls::{CallLeg, CallRecord, LegStats, MAX_LIST_CALLS};
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
-pub use recordings::{
-    NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,
-};
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,
     MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MESSAGE_SENDERS, NOTE_VISIBILITIES,
+};
+pub use recordings::{
+    NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,
 };
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
