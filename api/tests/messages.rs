@@ -963,6 +963,32 @@ async fn internal_notes() {
             )
             .await;
         assert_eq!(list["notes"], json!([]));
+
+        // A second user of the same tenant (inserted directly: the API has no way to add
+        // one yet) sees the team note but not the first user's private note.
+        let colleague = ringside_storage::new_id();
+        sqlx::query("INSERT INTO users (id, tenant_id, email, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&colleague)
+            .bind(&s.tenant)
+            .bind(format!("{}@m.example", uniq("colleague")))
+            .bind(ringside_storage::now_ms())
+            .execute(c.store.pool())
+            .await
+            .unwrap();
+        let (_, colleague_token) = c
+            .store
+            .create_token(&colleague, "t", &["messages:read".to_owned()])
+            .await
+            .unwrap();
+        let (st, list) = c.call("GET", &url, Some(&colleague_token), None).await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {list}");
+        let bodies: Vec<&str> = list["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(bodies, ["Prefers email"], "[{name}] private note hidden");
         backend.finish().await;
     }
 }
