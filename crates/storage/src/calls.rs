@@ -29,7 +29,7 @@ const IN_CHUNK: usize = 500;
 /// One call as seen by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
-    /// Call id (uuid v4, chosen by the caller of [`Store::insert_call`]).
+    /// Call id (a UUID, chosen by the caller of [`Store::insert_call`]).
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,
@@ -58,7 +58,7 @@ pub struct CallRecord {
 /// One SIP dialog of a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallLeg {
-    /// Leg id (uuid v4).
+    /// Leg id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// The call this leg belongs to; may be left empty when writing (the
     /// record's id is used), must otherwise equal it.

@@ -34,7 +34,7 @@
 //!
 //! ## Portability rules
 //!
-//! Ids are TEXT (uuid v4 strings, see [`new_id`]); times are BIGINT unix
+//! Ids are TEXT (UUIDv7 strings, see [`new_id`]); times are BIGINT unix
 //! milliseconds (see [`now_ms`]); booleans are BIGINT 0/1; lists are TEXT
 //! holding JSON arrays. Placeholders are `$1, $2, ...` (SQLite accepts them),
 //! except in the large multi-row statements of call batches, which use `?`
@@ -106,9 +106,11 @@ pub fn now_ms() -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
-/// A new random id (uuid v4, hyphenated lowercase), as used for every row.
+/// A new id for a row: a UUIDv7 (hyphenated lowercase). Ids made by one process sort in the
+/// order they were made, so rows created in the same millisecond still list in creation order
+/// (`ORDER BY created_at, id`); 74 of the 128 bits are random, so ids are not guessable.
 pub fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Which database a [`Store`] talks to.

@@ -57,7 +57,7 @@ impl RecordingStatus {
 /// One recording of a call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recording {
-    /// Recording id (uuid v4, chosen by the caller of [`Store::insert_recording`]).
+    /// Recording id (a UUID, chosen by the caller of [`Store::insert_recording`]).
     pub id: String,
     /// Owning tenant (the call's).
     pub tenant_id: String,

@@ -28,7 +28,7 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 /// A stored token, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
-    /// Token id (uuid v4); not secret.
+    /// Token id (UUID, see [`crate::new_id`]); not secret.
     pub id: String,
     /// The user who created the token.
     pub user_id: String,

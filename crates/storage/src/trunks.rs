@@ -18,7 +18,7 @@ use crate::{new_id, now_ms, Store};
 /// A SIP trunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trunk {
-    /// Trunk id (uuid v4).
+    /// Trunk id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,

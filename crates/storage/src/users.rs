@@ -13,7 +13,7 @@ use crate::{new_id, now_ms, Store};
 /// A person who can sign in; belongs to exactly one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    /// User id (uuid v4).
+    /// User id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// The tenant (account) this user belongs to.
     pub tenant_id: String,

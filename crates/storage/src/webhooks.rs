@@ -41,7 +41,7 @@ pub const MAX_LIST_DELIVERIES: i64 = 500;
 /// A stored webhook (with its secret: never show it outside create/rotate).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
-    /// Webhook id (uuid v4).
+    /// Webhook id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,
@@ -132,7 +132,7 @@ impl DeliveryStatus {
 /// One event for one webhook, in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookDelivery {
-    /// Delivery id (uuid v4), the same on every attempt.
+    /// Delivery id (UUID, see [`crate::new_id`]), the same on every attempt.
     pub id: String,
     /// The webhook it goes to.
     pub webhook_id: String,
