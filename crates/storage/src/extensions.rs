@@ -18,7 +18,7 @@ use crate::{new_id, now_ms, Store};
 /// A SIP extension (a registrable user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extension {
-    /// Extension id (uuid v4).
+    /// Extension id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,

@@ -88,7 +88,7 @@ pub struct Visitor {
 /// One logged interaction event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitorEvent {
-    /// Event id (uuid v4).
+    /// Event id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// The widget's tenant.
     pub tenant_id: String,

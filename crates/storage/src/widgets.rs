@@ -80,7 +80,7 @@ pub struct LeadForm {
 /// A stored widget.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Widget {
-    /// Widget id (uuid v4).
+    /// Widget id (UUID, see [`crate::new_id`]).
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,
