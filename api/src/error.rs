@@ -56,6 +56,13 @@ pub enum ApiError {
     /// `invalid_audio`).
     #[error("invalid audio: {0}")]
     InvalidAudio(String),
+    /// Too many requests from this client or for this widget (429 `rate_limited`, with
+    /// `Retry-After`).
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Whole seconds until a retry may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// Something failed inside; details go to the log, not the client (500 `internal`).
     #[error("internal error")]
     Internal,
@@ -81,6 +88,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::InvalidAudio(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -112,6 +120,12 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_secs } => {
+                Some(axum::http::HeaderValue::from((*retry_after_secs).max(1)))
+            }
+            _ => None,
+        };
         let mut resp = (
             status,
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
@@ -122,6 +136,10 @@ impl IntoResponse for ApiError {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(v) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
         }
         if let Some(v) = content_range {
             resp.headers_mut()

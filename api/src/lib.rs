@@ -16,6 +16,8 @@
 //!   from the in-memory [`Presence`], persisted in batches ([`presence`], [`visitors`]),
 //! - visitor chat, callbacks/leads with voice notes, operator messages and internal notes
 //!   ([`messages`]),
+//! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
+//!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -30,6 +32,7 @@ pub mod health;
 pub mod messages;
 pub mod presence;
 pub mod prompts;
+pub mod rate_limit;
 pub mod recordings;
 pub mod sip_admin;
 pub mod user_agent;
@@ -48,6 +51,7 @@ use ringside_storage::{Extension, Store, Trunk};
 pub use error::ApiError;
 pub use presence::{Presence, PresenceConfig};
 pub use prompts::{PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError};
+pub use rate_limit::{Limit, RateLimitConfig, RateLimits};
 
 /// Changes the API makes that the SIP side must see at once.
 pub trait SipDirectory: Send + Sync {
@@ -87,14 +91,26 @@ pub struct AppState {
     pub public_url: String,
     /// Live visitor presence, fed by the tracking endpoint and flushed to storage in batches.
     pub presence: Arc<Presence>,
+    /// Abuse limits of the public widget endpoints ([`rate_limit`]).
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// The complete HTTP router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
-        .merge(widget_runtime::routes())
-        .merge(messages::public_routes())
+        .merge(
+            widget_runtime::routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate_limit::limit_page,
+            )),
+        )
+        .merge(
+            messages::public_routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate_limit::limit_chat,
+            )),
+        )
         .nest(
             "/api/v1",
             Router::new()

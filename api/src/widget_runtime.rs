@@ -465,11 +465,11 @@ fn validate_track(body: TrackBody) -> Result<crate::presence::TrackEvent, ApiErr
 
 /// The client address: the socket peer, or (when the proxy is trusted) the last
 /// `X-Forwarded-For` entry.
-fn client_ip(
+pub(crate) fn client_addr(
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
     trust_xff: bool,
-) -> Option<String> {
+) -> Option<std::net::IpAddr> {
     if trust_xff {
         let xff = headers
             .get_all("x-forwarded-for")
@@ -480,10 +480,19 @@ fn client_ip(
             .rfind(|s| !s.is_empty())
             .and_then(|s| s.parse::<std::net::IpAddr>().ok());
         if let Some(ip) = xff {
-            return Some(ip.to_string());
+            return Some(ip);
         }
     }
-    peer.map(|p| p.ip().to_canonical().to_string())
+    peer.map(|p| p.ip().to_canonical())
+}
+
+/// [`client_addr`] as text.
+fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_xff: bool,
+) -> Option<String> {
+    client_addr(headers, peer, trust_xff).map(|ip| ip.to_string())
 }
 
 /// `POST /api/widgets/{widgetId}/track`: one visitor event (see [`crate::presence`] for what

@@ -102,6 +102,11 @@ struct Ctx {
 }
 
 fn ctx(store: Store) -> Ctx {
+    ctx_limited(store, Default::default())
+}
+
+/// A context with the given abuse limits, trusting no proxy.
+fn ctx_limited(store: Store, limits: ringside_api::RateLimitConfig) -> Ctx {
     let data_dir =
         std::env::temp_dir().join(format!("ringside-msg-data-{}", rand::random::<u64>()));
     let app = router(AppState {
@@ -112,6 +117,7 @@ fn ctx(store: Store) -> Ctx {
         data_dir: data_dir.clone(),
         prompts: Arc::new(NoPrompts),
         public_url: format!("{PUBLIC_URL}/"),
+        rate_limits: Arc::new(ringside_api::RateLimits::new(limits)),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),
@@ -990,5 +996,106 @@ async fn internal_notes() {
             .collect();
         assert_eq!(bodies, ["Prefers email"], "[{name}] private note hidden");
         backend.finish().await;
+    }
+}
+
+/// A public JSON POST from client address `ip` (as the server's `ConnectInfo`).
+async fn from_ip(c: &Ctx, ip: &str, path: &str, body: Value) -> Resp {
+    let peer: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(ORIGIN.0, ORIGIN.1)
+        .header("content-type", "application/json")
+        .extension(axum::extract::ConnectInfo(peer))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = c.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// A 429 with a whole-seconds `Retry-After`, the stable body, and CORS for the allowed origin.
+fn assert_limited(r: &Resp) {
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_error(&r.body, "rate_limited");
+    let secs: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(secs >= 1);
+    assert_eq!(r.header("access-control-allow-origin"), Some(ORIGIN.1));
+    assert_eq!(r.header("vary"), Some("Origin"));
+}
+
+/// Practically no refill during a test (one token per 1000 s), so counts are exact however
+/// slowly the test runs.
+const SLOW: f64 = 0.001;
+
+#[tokio::test]
+async fn per_ip_limit_on_chat() {
+    for b in backends().await {
+        let limits = ringside_api::RateLimitConfig {
+            chat_per_ip: ringside_api::Limit::new(SLOW, 2),
+            ..Default::default()
+        };
+        let c = ctx_limited(b.store.clone(), limits);
+        let s = c.setup("rl-ip").await;
+        let path = format!("/api/widgets/{}/chat?key={}", s.widget, s.key);
+        let msg = |i: u32| json!({"sessionId": "sess-1", "message": format!("hello {i}")});
+        for i in 0..2 {
+            let r = from_ip(&c, "192.0.2.1", &path, msg(i)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}: {}", b.name, r.body);
+        }
+        let r = from_ip(&c, "192.0.2.1", &path, msg(2)).await;
+        assert_limited(&r);
+        // The refused message was not stored; another client is unaffected.
+        assert_eq!(c.message_count(&s).await, 2, "{}", b.name);
+        let r = from_ip(&c, "192.0.2.2", &path, msg(3)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", b.name, r.body);
+        // Chat and tracking have separate per-IP budgets.
+        let track = format!("/api/widgets/{}/track?key={}", s.widget, s.key);
+        let r = from_ip(
+            &c,
+            "192.0.2.1",
+            &track,
+            json!({"visitorId": "visitor-1", "event": "page_view"}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", b.name, r.body);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn per_widget_limit() {
+    for b in backends().await {
+        let limits = ringside_api::RateLimitConfig {
+            per_widget: ringside_api::Limit::new(SLOW, 2),
+            ..Default::default()
+        };
+        let c = ctx_limited(b.store.clone(), limits);
+        let s = c.setup("rl-w").await;
+        let other = c.setup("rl-w2").await;
+        let path = format!("/api/widgets/{}/chat?key={}", s.widget, s.key);
+        let msg = json!({"sessionId": "sess-1", "message": "hello"});
+        // Different clients share the widget's budget.
+        for ip in ["198.51.100.1", "198.51.100.2"] {
+            let r = from_ip(&c, ip, &path, msg.clone()).await;
+            assert_eq!(r.status, StatusCode::OK, "{}: {}", b.name, r.body);
+        }
+        // `/widget/ask` names the widget in its body and counts against the same budget.
+        let ask = json!({"clientId": s.widget, "widgetKey": s.key, "message": "hi"});
+        let r = from_ip(&c, "198.51.100.3", "/widget/ask", ask).await;
+        assert_limited(&r);
+        assert_eq!(c.message_count(&s).await, 2, "{}", b.name);
+        // Another widget is unaffected.
+        let path = format!("/api/widgets/{}/chat?key={}", other.widget, other.key);
+        let r = from_ip(&c, "198.51.100.3", &path, msg).await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", b.name, r.body);
+        b.finish().await;
     }
 }

@@ -174,6 +174,7 @@ fn ctx(store: Store) -> Ctx {
             Arc::new(Assets::new()),
         )))),
         public_url: "https://calls.example.net".into(),
+        rate_limits: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -124,6 +124,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         data_dir: std::env::temp_dir(),
         prompts: Arc::new(NoPrompts),
         public_url: "https://calls.example.net".into(),
+        rate_limits: Default::default(),
         presence: presence.clone(),
     });
     Ctx {

@@ -117,6 +117,7 @@ fn ctx(store: Store) -> Ctx {
         data_dir: std::env::temp_dir(),
         prompts: Arc::new(NoPrompts),
         public_url: format!("{PUBLIC_URL}/"),
+        rate_limits: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

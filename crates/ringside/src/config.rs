@@ -20,6 +20,9 @@
 //! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
 //! | public base URL (install snippets) | `public_url` | `RINGSIDE_PUBLIC_URL` | `http://<http_addr>` |
 //! | take visitor IPs from `X-Forwarded-For` (only behind a trusted reverse proxy) | `trust_forwarded_for` | `RINGSIDE_TRUST_FORWARDED_FOR` (`true`/`false`) | `false` |
+//! | public widget endpoints, per client IP: `/track`, bootstrap, config and preflights (requests/s, burst; rate 0 disables) | `rate_limit_track_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST` | `20`, `60` |
+//! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
+//! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -51,6 +54,12 @@ pub struct RawConfig {
     ringback: Option<String>,
     public_url: Option<String>,
     trust_forwarded_for: Option<bool>,
+    rate_limit_track_per_ip_rate: Option<u64>,
+    rate_limit_track_per_ip_burst: Option<u64>,
+    rate_limit_chat_per_ip_rate: Option<u64>,
+    rate_limit_chat_per_ip_burst: Option<u64>,
+    rate_limit_per_widget_rate: Option<u64>,
+    rate_limit_per_widget_burst: Option<u64>,
     log: Option<String>,
 }
 
@@ -92,6 +101,8 @@ pub struct Settings {
     pub public_url: String,
     /// Whether visitor tracking takes the client IP from `X-Forwarded-For` (trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Abuse limits of the public widget endpoints.
+    pub rate_limits: ringside_api::RateLimitConfig,
     /// tracing filter.
     pub log: String,
 }
@@ -156,6 +167,30 @@ impl RawConfig {
                 "RINGSIDE_RECORDING_RETENTION_DAYS",
             ),
             (&mut raw.opus_complexity, "RINGSIDE_OPUS_COMPLEXITY"),
+            (
+                &mut raw.rate_limit_track_per_ip_rate,
+                "RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE",
+            ),
+            (
+                &mut raw.rate_limit_track_per_ip_burst,
+                "RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST",
+            ),
+            (
+                &mut raw.rate_limit_chat_per_ip_rate,
+                "RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE",
+            ),
+            (
+                &mut raw.rate_limit_chat_per_ip_burst,
+                "RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST",
+            ),
+            (
+                &mut raw.rate_limit_per_widget_rate,
+                "RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE",
+            ),
+            (
+                &mut raw.rate_limit_per_widget_burst,
+                "RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST",
+            ),
         ] {
             if let Some(v) = env(key).filter(|v| !v.is_empty()) {
                 *slot = Some(
@@ -235,7 +270,40 @@ impl RawConfig {
             }
             None => format!("http://{http_addr}"),
         };
+        let d = ringside_api::RateLimitConfig::default();
+        let limit = |rate: Option<u64>, burst: Option<u64>, def: ringside_api::Limit, name| {
+            // Whole requests per second (u64 -> f64 is exact up to 2^53).
+            let rate = rate.map_or(def.rate, |r| r as f64);
+            let burst = u32::try_from(burst.unwrap_or(u64::from(def.burst)))
+                .with_context(|| format!("rate_limit_{name}_burst is too large"))?;
+            if burst == 0 {
+                bail!("rate_limit_{name}_burst must be at least 1");
+            }
+            anyhow::Ok(ringside_api::Limit::new(rate, burst))
+        };
+        let rate_limits = ringside_api::RateLimitConfig {
+            track_per_ip: limit(
+                self.rate_limit_track_per_ip_rate,
+                self.rate_limit_track_per_ip_burst,
+                d.track_per_ip,
+                "track_per_ip",
+            )?,
+            chat_per_ip: limit(
+                self.rate_limit_chat_per_ip_rate,
+                self.rate_limit_chat_per_ip_burst,
+                d.chat_per_ip,
+                "chat_per_ip",
+            )?,
+            per_widget: limit(
+                self.rate_limit_per_widget_rate,
+                self.rate_limit_per_widget_burst,
+                d.per_widget,
+                "per_widget",
+            )?,
+            max_keys: d.max_keys,
+        };
         Ok(Settings {
+            rate_limits,
             public_url,
             ringback,
             record_calls: self.record_calls.unwrap_or(false),
@@ -318,6 +386,38 @@ mod tests {
         assert_eq!(s.rtp_ports, 20000..=30000);
         assert_eq!(s.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn rate_limits_from_environment() {
+        let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+        assert_eq!(s.rate_limits, ringside_api::RateLimitConfig::default());
+        let s = RawConfig::load(
+            None,
+            env(&[
+                ("RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE", "50"),
+                ("RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST", "100"),
+                ("RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE", "0"),
+                ("RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST", "5000"),
+            ]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            s.rate_limits.track_per_ip,
+            ringside_api::Limit::new(50.0, 100)
+        );
+        assert_eq!(s.rate_limits.chat_per_ip, ringside_api::Limit::new(0.0, 10));
+        assert_eq!(
+            s.rate_limits.per_widget,
+            ringside_api::Limit::new(1000.0, 5000)
+        );
+        let e = RawConfig::load(None, env(&[("RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST", "0")]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("chat_per_ip_burst"));
     }
 
     #[test]

@@ -360,6 +360,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         prompts: Arc::new(Prompts(prompts)),
         public_url: s.public_url.clone(),
         presence: presence.clone(),
+        rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)
