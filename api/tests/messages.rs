@@ -3,102 +3,36 @@
 //! events queued in the outbox, scopes, tenant isolation and validation — on SQLite, and on
 //! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set.
 
+mod common;
+
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use common::{assert_error, uniq, Backend, Harness, Resp, PUBLIC_URL};
 use http_body_util::BodyExt;
-use ringside_api::{
-    router, AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError,
-    SipDirectory,
-};
-use ringside_storage::{Extension, Store, Trunk};
+use ringside_api::{router, AppState};
+use ringside_storage::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-struct NoDirectory;
-impl SipDirectory for NoDirectory {
-    fn extension_upserted(&self, _: &Extension) {}
-    fn extension_removed(&self, _: &str) {}
-    fn trunk_upserted(&self, _: &Trunk) {}
-    fn trunk_removed(&self, _: &str) {}
-}
-
-struct NoPrompts;
-impl PromptStore for NoPrompts {
-    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        Ok(Vec::new())
-    }
-    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
-        Ok(false)
-    }
-    fn audio(
-        &self,
-        _: &str,
-        _: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-}
-
-struct NoMetrics;
-impl MetricsSource for NoMetrics {
-    fn render(&self, _: &mut String) {}
-}
-
-const PUBLIC_URL: &str = "https://calls.example.net";
-
-/// One storage backend under test.
-struct Backend {
-    name: &'static str,
-    store: Store,
-    schema: Option<ringside_storage::testing::PgSchema>,
-}
-
-impl Backend {
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(s) = self.schema {
-            s.drop_schema().await.unwrap();
-        }
-    }
-}
-
-/// SQLite always; PostgreSQL in a fresh schema when `RINGSIDE_TEST_POSTGRES_URL` is set.
 async fn backends() -> Vec<Backend> {
-    let path = std::env::temp_dir().join(format!("ringside-messages-{}.db", rand::random::<u64>()));
-    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    let mut v = vec![Backend {
-        name: "sqlite",
-        store: sqlite,
-        schema: None,
-    }];
-    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
-        Ok(url) => {
-            let schema = ringside_storage::testing::PgSchema::create(&url)
-                .await
-                .expect("postgres reachable");
-            let store = Store::connect(&schema.url).await.expect("postgres schema");
-            v.push(Backend {
-                name: "postgres",
-                store,
-                schema: Some(schema),
-            });
-        }
-        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
-    }
-    v
+    common::backends("ringside-messages").await
 }
 
 struct Ctx {
     app: axum::Router,
     store: Store,
     data_dir: std::path::PathBuf,
+}
+
+impl Harness for Ctx {
+    fn app(&self) -> &axum::Router {
+        &self.app
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
 fn ctx(store: Store) -> Ctx {
@@ -110,113 +44,15 @@ fn ctx_limited(store: Store, limits: ringside_api::RateLimitConfig) -> Ctx {
     let data_dir =
         std::env::temp_dir().join(format!("ringside-msg-data-{}", rand::random::<u64>()));
     let app = router(AppState {
-        store: store.clone(),
-        directory: Arc::new(NoDirectory),
-        metrics: vec![Arc::new(NoMetrics)],
-        sip_realm: "ringside".into(),
         data_dir: data_dir.clone(),
-        prompts: Arc::new(NoPrompts),
-        public_url: format!("{PUBLIC_URL}/"),
         rate_limits: Arc::new(ringside_api::RateLimits::new(limits)),
-        presence: Arc::new(ringside_api::Presence::new(
-            store.clone(),
-            Default::default(),
-        )),
+        ..common::state(&store)
     });
     Ctx {
         app,
         store,
         data_dir,
     }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl Ctx {
-    async fn token(&self, email: &str, scopes: &[&str]) -> String {
-        let u = self.store.ensure_user(email).await.unwrap();
-        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        self.store
-            .create_token(&u.id, "t", &scopes)
-            .await
-            .unwrap()
-            .1
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> Resp {
-        let mut b = Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let req = match body {
-            Some(s) => b
-                .header("content-type", "application/json")
-                .body(Body::from(s.to_string()))
-                .unwrap(),
-            None => b.body(Body::empty()).unwrap(),
-        };
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("authorization", a)])
-            .unwrap_or_default();
-        let r = self.send(method, path, &headers, body).await;
-        (r.status, r.body)
-    }
-
-    async fn json(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        self.call(method, path, Some(token), Some(&body.to_string()))
-            .await
-    }
-}
-
-fn uniq(p: &str) -> String {
-    format!("{p}{}", rand::random::<u32>())
-}
-
-fn assert_error(body: &Value, code: &str) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
 }
 
 impl Ctx {

@@ -2,10 +2,13 @@
 //! isolation, validation and the stable JSON error body — on SQLite, and on PostgreSQL when
 //! `RINGSIDE_TEST_POSTGRES_URL` is set.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{assert_error, Backend, Harness};
 use http_body_util::BodyExt;
 use ringside_api::{
     router, AppState, MetricsSource, PromptInfo, PromptKind, PromptSource, PromptStore,
@@ -115,51 +118,9 @@ struct Ctx {
     data: std::path::PathBuf,
 }
 
-/// One storage backend under test.
-struct Backend {
-    name: &'static str,
-    store: Store,
-    schema: Option<ringside_storage::testing::PgSchema>,
-}
-
-impl Backend {
-    /// Close the store and drop the PostgreSQL schema (a panicking test leaves it behind).
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(s) = self.schema {
-            s.drop_schema().await.unwrap();
-        }
-    }
-}
-
-/// SQLite always; PostgreSQL in a fresh schema when `RINGSIDE_TEST_POSTGRES_URL` is set.
 async fn backends() -> Vec<Backend> {
-    let path = std::env::temp_dir().join(format!("ringside-api-{}.db", rand::random::<u64>()));
-    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    let mut v = vec![Backend {
-        name: "sqlite",
-        store: sqlite,
-        schema: None,
-    }];
-    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
-        Ok(url) => {
-            let schema = ringside_storage::testing::PgSchema::create(&url)
-                .await
-                .expect("postgres reachable");
-            let store = Store::connect(&schema.url).await.expect("postgres schema");
-            v.push(Backend {
-                name: "postgres",
-                store,
-                schema: Some(schema),
-            });
-        }
-        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
-    }
-    v
+    common::backends("ringside-api").await
 }
-
 fn ctx(store: Store) -> Ctx {
     let dir = Arc::new(RecordingDirectory::default());
     let data = std::env::temp_dir().join(format!("ringside-api-data-{}", rand::random::<u64>()));
@@ -188,63 +149,16 @@ fn ctx(store: Store) -> Ctx {
     }
 }
 
-impl Ctx {
-    async fn token(&self, email: &str, scopes: &[&str]) -> String {
-        let u = self.store.ensure_user(email).await.unwrap();
-        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        self.store
-            .create_token(&u.id, "t", &scopes)
-            .await
-            .unwrap()
-            .1
+impl Harness for Ctx {
+    fn app(&self) -> &axum::Router {
+        &self.app
     }
-
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut b = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            b = b.header("authorization", format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(s) => b
-                .header("content-type", "application/json")
-                .body(Body::from(s.to_string()))
-                .unwrap(),
-            None => b.body(Body::empty()).unwrap(),
-        };
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn json(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        self.call(method, path, Some(token), Some(&body.to_string()))
-            .await
+    fn store(&self) -> &Store {
+        &self.store
     }
 }
-
 fn uniq(p: &str) -> String {
     format!("{p}{}", rand::random::<u32>() % 1_000_000)
-}
-
-fn assert_error(body: &Value, code: &str) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
 }
 
 #[tokio::test]

@@ -4,95 +4,24 @@
 //! tenant isolation, and persistence through a rebuilt presence — on SQLite, and on
 //! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
+use common::{assert_error, uniq, Backend, Harness, NoDirectory, NoMetrics, NoPrompts, Resp};
 use http_body_util::BodyExt;
 use ringside_api::presence::ManualClock;
-use ringside_api::{
-    router, AppState, MetricsSource, Presence, PresenceConfig, PromptInfo, PromptKind, PromptStore,
-    PromptStoreError, SipDirectory,
-};
-use ringside_storage::{Extension, Store, Trunk};
+use ringside_api::{router, AppState, Presence, PresenceConfig};
+use ringside_storage::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-struct NoDirectory;
-impl SipDirectory for NoDirectory {
-    fn extension_upserted(&self, _: &Extension) {}
-    fn extension_removed(&self, _: &str) {}
-    fn trunk_upserted(&self, _: &Trunk) {}
-    fn trunk_removed(&self, _: &str) {}
-}
-
-struct NoPrompts;
-impl PromptStore for NoPrompts {
-    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        Ok(Vec::new())
-    }
-    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
-        Ok(false)
-    }
-    fn audio(
-        &self,
-        _: &str,
-        _: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-}
-
-struct NoMetrics;
-impl MetricsSource for NoMetrics {
-    fn render(&self, _: &mut String) {}
-}
-
-struct Backend {
-    name: &'static str,
-    store: Store,
-    schema: Option<ringside_storage::testing::PgSchema>,
-}
-
-impl Backend {
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some(s) = self.schema {
-            s.drop_schema().await.unwrap();
-        }
-    }
-}
-
 async fn backends() -> Vec<Backend> {
-    let path = std::env::temp_dir().join(format!("ringside-visitors-{}.db", rand::random::<u64>()));
-    let sqlite = Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    let mut v = vec![Backend {
-        name: "sqlite",
-        store: sqlite,
-        schema: None,
-    }];
-    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
-        Ok(url) => {
-            let schema = ringside_storage::testing::PgSchema::create(&url)
-                .await
-                .expect("postgres reachable");
-            let store = Store::connect(&schema.url).await.expect("postgres schema");
-            v.push(Backend {
-                name: "postgres",
-                store,
-                schema: Some(schema),
-            });
-        }
-        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
-    }
-    v
+    common::backends("ringside-visitors").await
 }
 
 const T0: i64 = 1_700_000_000_000;
@@ -134,23 +63,15 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
     }
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Ctx {
-    async fn token(&self, email: &str, scopes: &[&str]) -> String {
-        let u = self.store.ensure_user(email).await.unwrap();
-        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        self.store
-            .create_token(&u.id, "t", &scopes)
-            .await
-            .unwrap()
-            .1
+impl Harness for Ctx {
+    fn app(&self) -> &axum::Router {
+        &self.app
     }
-
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+impl Ctx {
     async fn send(
         &self,
         method: &str,
@@ -243,15 +164,6 @@ async fn live_of(c: &Ctx, path: &str, tok: &str) -> Value {
     let (st, body) = c.get(path, tok).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     body
-}
-
-fn uniq(p: &str) -> String {
-    format!("{p}{}", rand::random::<u32>())
-}
-
-fn assert_error(body: &Value, code: &str) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
 }
 
 const SCOPES: &[&str] = &["widgets:read", "widgets:write", "analytics:read"];

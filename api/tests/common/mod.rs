@@ -1,0 +1,225 @@
+//! The harness shared by the router test binaries: storage backends (SQLite always,
+//! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set), no-op collaborators for
+//! [`AppState`], and requests through the router with JSON decoding. Each test binary
+//! compiles this module on its own, so items some binaries leave unused allow dead code.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use ringside_api::{
+    AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError, SipDirectory,
+};
+use ringside_storage::{Extension, Store, Trunk};
+use serde_json::Value;
+use tower::ServiceExt;
+
+#[allow(dead_code)]
+pub const PUBLIC_URL: &str = "https://calls.example.net";
+
+pub struct NoDirectory;
+impl SipDirectory for NoDirectory {
+    fn extension_upserted(&self, _: &Extension) {}
+    fn extension_removed(&self, _: &str) {}
+    fn trunk_upserted(&self, _: &Trunk) {}
+    fn trunk_removed(&self, _: &str) {}
+}
+
+pub struct NoPrompts;
+impl PromptStore for NoPrompts {
+    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
+        Ok(Vec::new())
+    }
+    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
+        Ok(false)
+    }
+    fn audio(
+        &self,
+        _: &str,
+        _: PromptKind,
+    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
+        Err(PromptStoreError::Internal("unused".into()))
+    }
+}
+
+pub struct NoMetrics;
+impl MetricsSource for NoMetrics {
+    fn render(&self, _: &mut String) {}
+}
+
+/// The application state with no-op collaborators, the temp dir as data directory,
+/// default abuse limits and presence; override fields with struct update syntax.
+#[allow(dead_code)]
+pub fn state(store: &Store) -> AppState {
+    AppState {
+        store: store.clone(),
+        directory: Arc::new(NoDirectory),
+        metrics: vec![Arc::new(NoMetrics)],
+        sip_realm: "ringside".into(),
+        data_dir: std::env::temp_dir(),
+        prompts: Arc::new(NoPrompts),
+        public_url: format!("{PUBLIC_URL}/"),
+        rate_limits: Default::default(),
+        presence: Arc::new(ringside_api::Presence::new(
+            store.clone(),
+            Default::default(),
+        )),
+    }
+}
+
+/// One storage backend under test.
+pub struct Backend {
+    pub name: &'static str,
+    /// The URL the store was connected with.
+    #[allow(dead_code)]
+    pub url: String,
+    pub store: Store,
+    pub schema: Option<ringside_storage::testing::PgSchema>,
+}
+
+impl Backend {
+    /// Close the store and drop the PostgreSQL schema (a panicking test leaves it behind).
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some(s) = self.schema {
+            s.drop_schema().await.unwrap();
+        }
+    }
+}
+
+/// SQLite (a fresh `{prefix}-<random>.db` in the temp dir) always; PostgreSQL in a fresh
+/// schema when `RINGSIDE_TEST_POSTGRES_URL` is set.
+pub async fn backends(prefix: &str) -> Vec<Backend> {
+    let path = std::env::temp_dir().join(format!("{prefix}-{}.db", rand::random::<u64>()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let sqlite = Store::connect(&url).await.unwrap();
+    let mut v = vec![Backend {
+        name: "sqlite",
+        url,
+        store: sqlite,
+        schema: None,
+    }];
+    match std::env::var("RINGSIDE_TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let schema = ringside_storage::testing::PgSchema::create(&url)
+                .await
+                .expect("postgres reachable");
+            let store = Store::connect(&schema.url).await.expect("postgres schema");
+            v.push(Backend {
+                name: "postgres",
+                url: schema.url.clone(),
+                store,
+                schema: Some(schema),
+            });
+        }
+        Err(_) => eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped"),
+    }
+    v
+}
+
+/// A response: status, headers and the body as JSON (`Null` when it is not JSON).
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    #[allow(dead_code)]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Requests through a test context's router, and tokens in its store.
+#[allow(dead_code, async_fn_in_trait)]
+pub trait Harness {
+    fn app(&self) -> &axum::Router;
+    fn store(&self) -> &Store;
+
+    /// A token of the user `email` (created with its tenant if new) with `scopes`.
+    async fn token(&self, email: &str, scopes: &[&str]) -> String {
+        let u = self.store().ensure_user(email).await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.store()
+            .create_token(&u.id, "t", &scopes)
+            .await
+            .unwrap()
+            .1
+    }
+
+    /// A request with extra headers and an optional JSON body.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(s) => b
+                .header("content-type", "application/json")
+                .body(Body::from(s.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = self.app().clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// A request with an optional bearer token and JSON body.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let r = self.send(method, path, &headers, body).await;
+        (r.status, r.body)
+    }
+
+    /// A request with a bearer token and a JSON body.
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(&body.to_string()))
+            .await
+    }
+}
+
+/// `p` followed by a random number.
+#[allow(dead_code)]
+pub fn uniq(p: &str) -> String {
+    format!("{p}{}", rand::random::<u32>())
+}
+
+/// The body is the stable JSON error with `code`.
+pub fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
