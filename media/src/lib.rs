@@ -23,6 +23,7 @@ pub mod player;
 pub mod ports;
 pub mod relay;
 pub mod rtp;
+pub mod udp;
 
 pub use bridge::{CallMedia, FrameSink, LegCodec, LegQuality, MediaEvent};
 pub use latch::Latch;

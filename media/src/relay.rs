@@ -6,9 +6,10 @@
 //!
 //! The driver is a few dedicated media worker threads (see [`MediaEngine::with_workers`]), started
 //! on the first [`MediaEngine::create_relay`]. Each owns a `mio` poll (epoll) over the sockets of
-//! the calls it was given (round-robin), one receive buffer, and a timer heap fed from
+//! the calls it was given (round-robin), one set of receive buffers, and a timer heap fed from
 //! [`CallMedia::poll_timeout`] (players, the recording tick, RTCP, DTMF ends). A readable socket
-//! is drained until it would block; each datagram goes through [`CallMedia::handle_rtp`] (which
+//! is drained with `recvmmsg` ([`crate::udp::RecvBatch`]; one call, as a short batch shows the
+//! queue is empty); each datagram goes through [`CallMedia::handle_rtp`] (which
 //! rewrites it in place) or [`CallMedia::handle_rtcp`] and is sent on from the right socket,
 //! followed by whatever the call queued ([`CallMedia::poll_transmit`]). Control calls on the
 //! [`Relay`] are commands to its worker; they are handled before the packets of the same wake-up.
@@ -35,6 +36,7 @@ use crate::bridge::{
 use crate::codec::opus::EncoderOptions;
 use crate::player::Source;
 use crate::ports::PortAllocator;
+use crate::udp::RecvBatch;
 use crate::MediaError;
 
 /// One side of a two-leg bridge.
@@ -355,6 +357,9 @@ const WAKER: Token = Token(usize::MAX);
 const SNAPSHOT: Duration = Duration::from_millis(250);
 /// One datagram; a larger one is truncated (and then fails RTP/RTCP parsing).
 const RECV_BUF: usize = 1500;
+/// Datagrams one `recvmmsg` takes from a socket. A leg sends 50 packets/s, so more than a few
+/// queue only after a stall; the batch mostly saves the read that finds the queue empty.
+const RECV_BATCH: usize = 8;
 /// Receive errors other than would-block (ICMP port unreachable reported on the socket) tolerated
 /// in one drain of a socket; every new datagram brings a new readiness event.
 const MAX_RECV_ERRORS: usize = 16;
@@ -378,7 +383,7 @@ fn start_worker(
         ids: HashMap::new(),
         timers: BinaryHeap::new(),
         due: Vec::new(),
-        buf: vec![0; RECV_BUF],
+        batch: RecvBatch::new(RECV_BATCH, RECV_BUF),
     };
     thread::Builder::new()
         .name(format!("ringside-media-{i}"))
@@ -420,8 +425,8 @@ struct Worker {
     /// `armed` deadline.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     due: Vec<(Instant, usize, u64)>,
-    /// The receive buffer shared by all calls of the worker.
-    buf: Vec<u8>,
+    /// The receive buffers shared by all calls of the worker.
+    batch: RecvBatch,
 }
 
 impl Worker {
@@ -508,11 +513,11 @@ impl Worker {
     }
 
     /// Runs `f` on the call in `slot`; a panic closes that call only.
-    fn with_call(&mut self, slot: usize, f: impl FnOnce(&mut Call, &RelayStats, &mut [u8])) {
+    fn with_call(&mut self, slot: usize, f: impl FnOnce(&mut Call, &RelayStats, &mut RecvBatch)) {
         let Some(Some(call)) = self.calls.get_mut(slot) else {
             return;
         };
-        let (stats, buf) = (&*self.stats, &mut self.buf[..]);
+        let (stats, buf) = (&*self.stats, &mut self.batch);
         if catch_unwind(AssertUnwindSafe(|| f(call, stats, buf))).is_err() {
             tracing::error!(slot, "media worker: a call's media panicked; call closed");
             self.close(slot);
@@ -634,13 +639,14 @@ fn send(sock: &UdpSocket, data: &[u8], to: SocketAddr, stats: &RelayStats) -> bo
 
 impl Call {
     /// Reads socket `idx` until it would block, passing each datagram through the media.
-    fn drain(&mut self, now: Instant, idx: usize, buf: &mut [u8], stats: &RelayStats) {
+    /// One `recvmmsg` normally does: a batch shorter than the capacity means the queue is empty.
+    fn drain(&mut self, now: Instant, idx: usize, batch: &mut RecvBatch, stats: &RelayStats) {
         let side = if idx < 2 { Side::A } else { Side::B };
         let mut errors = 0;
         let mut received = false;
         loop {
-            let (len, src) = match self.socks[idx].recv_from(buf) {
-                Ok(x) => x,
+            let n = match batch.recv(&self.socks[idx]) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -651,22 +657,32 @@ impl Call {
                     continue;
                 }
             };
-            received = true;
-            if idx % 2 == 0 {
-                match self.media.handle_rtp(now, side, src, buf, len) {
-                    Ok(Forward::InPlace { side: out, to, len }) => {
-                        let s = &self.socks[sock_index(out, Channel::Rtp)];
-                        if send(s, &buf[..len], to, stats) {
-                            stats.forwarded.fetch_add(1, Ordering::Relaxed);
+            for i in 0..n {
+                let (buf, len, src) = batch.get(i);
+                let Some(src) = src else {
+                    stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                received = true;
+                if idx % 2 == 0 {
+                    match self.media.handle_rtp(now, side, src, buf, len) {
+                        Ok(Forward::InPlace { side: out, to, len }) => {
+                            let s = &self.socks[sock_index(out, Channel::Rtp)];
+                            if send(s, &buf[..len], to, stats) {
+                                stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
+                        Ok(Forward::None) => {}
+                        Err(d) => count_drop(stats, d),
                     }
-                    Ok(Forward::None) => {}
-                    Err(d) => count_drop(stats, d),
+                } else if let Err(d) = self.media.handle_rtcp(now, side, src, &buf[..len]) {
+                    count_drop(stats, d);
                 }
-            } else if let Err(d) = self.media.handle_rtcp(now, side, src, &buf[..len]) {
-                count_drop(stats, d);
+                self.after_input(stats);
             }
-            self.after_input(stats);
+            if n < batch.capacity() {
+                break;
+            }
         }
         if received {
             self.snapshot_due.get_or_insert(now + SNAPSHOT);
