@@ -35,6 +35,10 @@ pub enum ApiError {
     /// A unique value is already taken (409 `conflict`).
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The object is in a state that does not allow the request (409 `conflict`); the text
+    /// says why.
+    #[error("{0}")]
+    ConflictState(&'static str),
     /// The requested byte range lies outside the file of `len` bytes (416
     /// `range_not_satisfiable`, with `Content-Range: bytes */len`).
     #[error("range not satisfiable: the file has {len} bytes")]
@@ -77,7 +81,9 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Conflict(_) | ApiError::ConflictState(_) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }

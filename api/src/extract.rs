@@ -30,3 +30,13 @@ where
         }
     }
 }
+
+/// For `Option<Option<T>>` PATCH fields: absent is `None` (with `#[serde(default)]`), `null`
+/// is `Some(None)` (clear), a value is `Some(Some(v))`.
+pub(crate) fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -16,6 +16,8 @@
 //!   from the in-memory [`Presence`], persisted in batches ([`presence`], [`visitors`]),
 //! - visitor chat, callbacks/leads with voice notes, operator messages and internal notes
 //!   ([`messages`]),
+//! - contacts (leads): search, unified timeline, identity edits, visitor sessions, merges
+//!   ([`contacts`]),
 //! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
 //!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
@@ -26,6 +28,7 @@
 
 pub mod auth;
 pub mod calls;
+pub mod contacts;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -121,7 +124,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(widgets::routes())
                 .merge(messages::routes())
                 .merge(visitors::routes())
-                .merge(webhooks::routes()),
+                .merge(webhooks::routes())
+                .merge(contacts::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

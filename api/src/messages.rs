@@ -197,16 +197,34 @@ async fn store_message(st: &AppState, w: &Widget, new: NewMessage) -> Result<Mes
     Ok(m)
 }
 
-/// Stores a callback or lead and queues `callback.submitted`.
+/// Stores a callback or lead, files it under a contact (found by the visitor's session, email
+/// or phone, or created) and queues `callback.submitted` (with `contactId`).
 async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<Callback, ApiError> {
     let c = st.store.add_callback(&w.tenant_id, &w.id, new).await?;
-    st.store
-        .enqueue_webhook_event(
+    // The submission is stored; failing to file it under a contact must not lose it.
+    let contact = match st
+        .store
+        .contact_for_lead(
             &w.tenant_id,
-            "callback.submitted",
-            Some(&w.id),
-            &callback_json(st, &c),
+            &w.id,
+            c.visitor_id.as_deref(),
+            c.name.as_deref(),
+            c.email.as_deref(),
+            c.phone.as_deref(),
+            &c.kind,
         )
+        .await
+    {
+        Ok(contact) => contact.map(|c| c.id),
+        Err(e) => {
+            tracing::error!(error = %e, callback = %c.id, "could not file a callback under a contact");
+            None
+        }
+    };
+    let mut data = callback_json(st, &c);
+    data["contactId"] = contact.map_or(Value::Null, Value::String);
+    st.store
+        .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &data)
         .await?;
     Ok(c)
 }

@@ -77,22 +77,14 @@ pub struct PatchWidget {
     primary_color: Option<String>,
     #[serde(default)]
     position: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
     avatar_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
     logo_url: Option<Option<String>>,
     #[serde(default)]
     offline_form: Option<OfflineForm>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
     lead_form: Option<Option<LeadForm>>,
-}
-
-fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A widget as the API shows it.

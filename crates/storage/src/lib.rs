@@ -31,6 +31,9 @@
 //! * **Visitors** ([`Visitor`]) of widgets and their activity log
 //!   ([`VisitorEvent`]), written in batches by the API's live presence
 //!   ([`Store::write_visitor_batch`]).
+//! * **Contacts** ([`Contact`]): leads with identity fields, owning visitor
+//!   sessions ([`ContactSession`]); merges move sessions and are recorded
+//!   ([`ContactMerge`]), nothing is deleted.
 //!
 //! ## Portability rules
 //!
@@ -48,6 +51,7 @@
 
 mod bindings;
 mod calls;
+mod contacts;
 mod error;
 mod extensions;
 mod messages;
@@ -69,6 +73,10 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use bindings::Binding;
 pub use calls::{CallLeg, CallRecord, LegStats, MAX_LIST_CALLS};
+pub use contacts::{
+    Contact, ContactActivity, ContactMerge, ContactPatch, ContactSession, CONTACT_STATUSES,
+    MAX_CONTACT_ACTIVITY, MAX_LIST_CONTACTS, MAX_MERGE_REASON_CHARS, MAX_OTHER_ADDRESSES,
+};
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
 pub use messages::{

@@ -176,14 +176,15 @@ fn opt_multiline(v: Option<String>, max: usize, what: &'static str) -> Result<Op
     }
 }
 
-const MESSAGE_COLS: &str =
+pub(crate) const MESSAGE_COLS: &str =
     "id, tenant_id, widget_id, visitor_id, conversation_id, sender, author_user_id, body, created_at";
-const CALLBACK_COLS: &str = "id, tenant_id, widget_id, visitor_id, kind, name, email, phone, \
+pub(crate) const CALLBACK_COLS: &str =
+    "id, tenant_id, widget_id, visitor_id, kind, name, email, phone, \
      message, fields, voice_note_path, voice_note_content_type, voice_note_bytes, created_at";
-const NOTE_COLS: &str =
+pub(crate) const NOTE_COLS: &str =
     "id, tenant_id, widget_id, visitor_id, author_user_id, body, visibility, created_at";
 
-fn message_from_row(row: &AnyRow) -> Result<Message> {
+pub(crate) fn message_from_row(row: &AnyRow) -> Result<Message> {
     Ok(Message {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
@@ -197,7 +198,7 @@ fn message_from_row(row: &AnyRow) -> Result<Message> {
     })
 }
 
-fn callback_from_row(row: &AnyRow) -> Result<Callback> {
+pub(crate) fn callback_from_row(row: &AnyRow) -> Result<Callback> {
     let fields: String = row.try_get("fields")?;
     let path: Option<String> = row.try_get("voice_note_path")?;
     let voice_note = match path {
@@ -228,7 +229,7 @@ fn callback_from_row(row: &AnyRow) -> Result<Callback> {
     })
 }
 
-fn note_from_row(row: &AnyRow) -> Result<Note> {
+pub(crate) fn note_from_row(row: &AnyRow) -> Result<Note> {
     Ok(Note {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,

@@ -12,6 +12,8 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 
 #[path = "storage/calls.rs"]
 mod calls;
+#[path = "storage/contacts.rs"]
+mod contacts;
 #[path = "storage/messages.rs"]
 mod messages;
 #[path = "storage/recordings.rs"]

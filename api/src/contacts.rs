@@ -1,0 +1,370 @@
+//! Contacts (leads) under `/api/v1/contacts`: list and search, one contact with its sessions
+//! and a unified timeline, create, PATCH identity fields, attach visitor sessions, merge.
+//!
+//! Scopes: reading needs `messages:read`, changing `messages:write` (contacts are the
+//! people behind chats and callbacks; the guide's default read scopes include
+//! `messages:read`). Another tenant's contact, widget or visitor answers 404.
+//!
+//! The timeline joins everything stored about the contact's visitor sessions, newest first:
+//! `visit` (a session's visitor record), `activity` (page views, clicks, ...), `message`,
+//! `note` (team notes and the caller's own private ones), `callback` / `lead`,
+//! `session.attached` and `merge`. Times are unix milliseconds.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ringside_storage::{
+    Contact, ContactActivity, ContactPatch, Visitor, VisitorEvent, MAX_LIST_CONTACTS,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{MessagesRead, MessagesWrite, Scoped};
+use crate::extract::{double_option, ApiJson};
+use crate::{ApiError, AppState};
+
+/// Default and largest `?limit=` of the timeline.
+const TIMELINE_DEFAULT: usize = 200;
+const TIMELINE_MAX: usize = 1000;
+/// Page activity events per session in a timeline (the newest).
+const SESSION_EVENTS: u32 = 200;
+/// Default `?limit=` of the list.
+const LIST_DEFAULT: i64 = 80;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/contacts", get(list).post(create))
+        .route("/contacts/{id}", get(one).patch(patch))
+        .route("/contacts/{id}/visitor-sessions", post(attach))
+        .route("/contacts/{id}/merge", post(merge))
+}
+
+fn bad(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+/// A contact as the API shows it.
+fn contact_json(c: &Contact) -> Value {
+    let name = match (&c.first_name, &c.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+        (None, None) => None,
+    };
+    json!({
+        "id": c.id,
+        "name": name,
+        "firstName": c.first_name,
+        "lastName": c.last_name,
+        "email": c.email,
+        "phone": c.phone,
+        "companyName": c.company_name,
+        "status": c.status,
+        "otherEmails": c.other_emails,
+        "otherPhones": c.other_phones,
+        "mergedIntoContactId": c.merged_into,
+        "createdAt": c.created_at,
+        "updatedAt": c.updated_at,
+    })
+}
+
+/// `?limit=` within `1..=max`, `default` when absent.
+fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad("limit", "out of range")),
+        },
+    }
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let n = limit(&q, LIST_DEFAULT as usize, MAX_LIST_CONTACTS as usize)?;
+    let query = q.get("q").map(String::as_str);
+    if query.is_some_and(|s| s.chars().count() > 200) {
+        return Err(bad("q", "at most 200 characters"));
+    }
+    let list = st
+        .store
+        .list_contacts(&auth.tenant_id, query, n as i64)
+        .await?;
+    Ok(Json(json!({
+        "contacts": list.iter().map(contact_json).collect::<Vec<_>>()
+    })))
+}
+
+/// Identity fields of POST and PATCH; `null` clears a field in a PATCH.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Fields {
+    #[serde(default, deserialize_with = "double_option")]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    company_name: Option<Option<String>>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    other_emails: Option<Vec<String>>,
+    #[serde(default)]
+    other_phones: Option<Vec<String>>,
+}
+
+impl From<Fields> for ContactPatch {
+    fn from(f: Fields) -> Self {
+        ContactPatch {
+            first_name: f.first_name,
+            last_name: f.last_name,
+            email: f.email,
+            phone: f.phone,
+            company_name: f.company_name,
+            status: f.status,
+            other_emails: f.other_emails,
+            other_phones: f.other_phones,
+        }
+    }
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    ApiJson(f): ApiJson<Fields>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let has_identity = [&f.first_name, &f.last_name, &f.email, &f.phone]
+        .iter()
+        .any(|v| matches!(v, Some(Some(s)) if !s.trim().is_empty()));
+    if !has_identity {
+        return Err(bad("email", "a name, email or phone is required"));
+    }
+    let c = st.store.create_contact(&auth.tenant_id, f.into()).await?;
+    Ok((StatusCode::CREATED, Json(contact_json(&c))))
+}
+
+async fn patch(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+    ApiJson(f): ApiJson<Fields>,
+) -> Result<Json<Value>, ApiError> {
+    let c = st
+        .store
+        .update_contact(&auth.tenant_id, &id, f.into())
+        .await?;
+    Ok(Json(contact_json(&c)))
+}
+
+async fn one(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let n = limit(&q, TIMELINE_DEFAULT, TIMELINE_MAX)?;
+    let c = st.store.get_contact(&auth.tenant_id, &id).await?;
+    let act = st
+        .store
+        .contact_activity(&auth.tenant_id, &c.id, &auth.user_id)
+        .await?;
+    // Visitor records and page activity from the presence: fresher than storage between its
+    // flushes.
+    let mut visitors = Vec::new();
+    let mut events = Vec::new();
+    for s in &act.sessions {
+        match st
+            .presence
+            .visitor(&auth.tenant_id, &s.widget_id, &s.visitor_id)
+            .await
+        {
+            Ok(v) => visitors.push(v),
+            Err(ApiError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        events.extend(
+            st.presence
+                .activity(&auth.tenant_id, &s.widget_id, &s.visitor_id, SESSION_EVENTS)
+                .await?,
+        );
+    }
+    let mut out = contact_json(&c);
+    out["sessions"] = json!(act.sessions);
+    let (timeline, total) = timeline(&st, act, &visitors, &events, n);
+    out["timeline"] = Value::Array(timeline);
+    out["timelineTotal"] = json!(total);
+    Ok(Json(out))
+}
+
+/// The contact's timeline, newest first, at most `n` entries; and how many there were.
+fn timeline(
+    st: &AppState,
+    a: ContactActivity,
+    visitors: &[Visitor],
+    events: &[VisitorEvent],
+    n: usize,
+) -> (Vec<Value>, usize) {
+    let mut items: Vec<(i64, String, Value)> = Vec::new();
+    let mut push = |at: i64, id: &str, v: Value| items.push((at, id.to_owned(), v));
+    for s in &a.sessions {
+        push(
+            s.attached_at,
+            &format!("{}/{}", s.widget_id, s.visitor_id),
+            json!({"type": "session.attached", "at": s.attached_at, "widgetId": s.widget_id,
+                   "visitorId": s.visitor_id, "source": s.source}),
+        );
+    }
+    for v in visitors {
+        push(
+            v.first_seen_at,
+            &v.visitor_id,
+            json!({"type": "visit", "at": v.first_seen_at, "widgetId": v.widget_id,
+                   "visitorId": v.visitor_id, "lastSeenAt": v.last_seen_at,
+                   "visitCount": v.visit_count, "referrer": v.referrer, "ip": v.ip,
+                   "browser": v.browser, "os": v.os, "device": v.device,
+                   "utmSource": v.utm_source, "utmMedium": v.utm_medium,
+                   "utmCampaign": v.utm_campaign, "gclid": v.gclid, "fbclid": v.fbclid}),
+        );
+    }
+    for e in events {
+        push(
+            e.at,
+            &e.id,
+            json!({"type": "activity", "at": e.at, "id": e.id, "widgetId": e.widget_id,
+                   "visitorId": e.visitor_id, "event": e.kind, "url": e.url,
+                   "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null)}),
+        );
+    }
+    for m in &a.messages {
+        push(
+            m.created_at,
+            &m.id,
+            json!({"type": "message", "at": m.created_at, "id": m.id, "widgetId": m.widget_id,
+                   "visitorId": m.visitor_id, "conversationId": m.conversation_id,
+                   "sender": m.sender, "authorUserId": m.author_user_id, "body": m.body}),
+        );
+    }
+    for note in &a.notes {
+        push(
+            note.created_at,
+            &note.id,
+            json!({"type": "note", "at": note.created_at, "id": note.id,
+                   "widgetId": note.widget_id, "visitorId": note.visitor_id,
+                   "authorUserId": note.author_user_id, "visibility": note.visibility,
+                   "body": note.body}),
+        );
+    }
+    for c in &a.callbacks {
+        let voice = c.voice_note.as_ref().map(|v| {
+            json!({"contentType": v.content_type, "bytes": v.bytes, "url": format!(
+                "{}/api/v1/widgets/{}/callbacks/{}/voice-note",
+                st.public_url.trim_end_matches('/'), c.widget_id, c.id)})
+        });
+        push(
+            c.created_at,
+            &c.id,
+            json!({"type": c.kind, "at": c.created_at, "id": c.id, "widgetId": c.widget_id,
+                   "visitorId": c.visitor_id, "name": c.name, "email": c.email,
+                   "phone": c.phone, "message": c.message, "fields": c.fields,
+                   "voiceNote": voice}),
+        );
+    }
+    for m in &a.merges {
+        push(
+            m.created_at,
+            &m.id,
+            json!({"type": "merge", "at": m.created_at, "id": m.id,
+                   "sourceContactId": m.source_contact_id, "reason": m.reason,
+                   "sessionsMoved": m.sessions_moved, "mergedByUserId": m.merged_by_user_id,
+                   "source": m.source_snapshot}),
+        );
+    }
+    items.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    let total = items.len();
+    (items.into_iter().take(n).map(|i| i.2).collect(), total)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AttachBody {
+    widget_id: String,
+    visitor_id: String,
+}
+
+async fn attach(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AttachBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let c = st.store.get_contact(&auth.tenant_id, &id).await?;
+    let w = st.store.get_widget(&auth.tenant_id, &b.widget_id).await?;
+    // The visitor must have been seen on that widget (in memory or stored).
+    st.presence
+        .visitor(&auth.tenant_id, &w.id, &b.visitor_id)
+        .await?;
+    let s = st
+        .store
+        .attach_contact_session(&auth.tenant_id, &c.id, &w.id, &b.visitor_id, "api")
+        .await
+        .map_err(|e| match e {
+            ringside_storage::StorageError::Conflict("merged contact") => ApiError::ConflictState(
+                "the contact was merged; use the contact it was merged into",
+            ),
+            ringside_storage::StorageError::Conflict(_) => ApiError::ConflictState(
+                "the session belongs to another contact; merge the contacts instead",
+            ),
+            e => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(json!(s))))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MergeBody {
+    source_contact_id: String,
+    reason: String,
+}
+
+async fn merge(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<MergeBody>,
+) -> Result<Json<Value>, ApiError> {
+    if b.source_contact_id == id {
+        return Err(bad("sourceContactId", "cannot merge a contact into itself"));
+    }
+    if b.reason.trim().is_empty() {
+        return Err(bad("reason", "must not be empty"));
+    }
+    let (target, m) = st
+        .store
+        .merge_contacts(
+            &auth.tenant_id,
+            &id,
+            &b.source_contact_id,
+            &b.reason,
+            Some(&auth.user_id),
+        )
+        .await
+        .map_err(|e| match e {
+            ringside_storage::StorageError::Conflict(_) => ApiError::ConflictState(
+                "the contact was merged; use the contact it was merged into",
+            ),
+            e => e.into(),
+        })?;
+    Ok(Json(json!({
+        "contact": contact_json(&target),
+        "merge": m,
+    })))
+}
