@@ -16,6 +16,7 @@
 //!   from the in-memory [`Presence`], persisted in batches ([`presence`], [`visitors`]),
 //! - visitor chat, callbacks/leads with voice notes, operator messages and internal notes
 //!   ([`messages`]),
+//! - visitor analytics, campaign report and aliases, site directory ([`analytics`]),
 //! - contacts (leads): search, unified timeline, identity edits, visitor sessions, merges
 //!   ([`contacts`]),
 //! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
@@ -26,6 +27,7 @@
 //! pushed to the SIP side through the narrow [`SipDirectory`] trait, and metrics come in through
 //! [`MetricsSource`]; tenants' prompts live behind [`PromptStore`].
 
+pub mod analytics;
 pub mod auth;
 pub mod calls;
 pub mod contacts;
@@ -125,7 +127,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(messages::routes())
                 .merge(visitors::routes())
                 .merge(webhooks::routes())
-                .merge(contacts::routes()),
+                .merge(contacts::routes())
+                .merge(analytics::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

@@ -440,6 +440,79 @@ impl Presence {
         Ok(list)
     }
 
+    /// The widget's most recently seen visitors, live or not (storage merged with the fresher
+    /// in-memory state), most recently seen first, at most `limit`.
+    pub async fn recent_visitors(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Visitor>, ApiError> {
+        let stored = self
+            .store
+            .list_recent_visitors(tenant_id, widget_id, limit)
+            .await?;
+        let mut by_id: HashMap<String, Visitor> = stored
+            .into_iter()
+            .map(|v| (v.visitor_id.clone(), v))
+            .collect();
+        {
+            let inner = self.lock();
+            for ((w, id), v) in &inner.visitors {
+                if w == widget_id && v.tenant_id == tenant_id {
+                    by_id.insert(id.clone(), v.clone());
+                }
+            }
+        }
+        let mut list: Vec<Visitor> = by_id.into_values().collect();
+        list.sort_by(|a, b| {
+            b.last_seen_at
+                .cmp(&a.last_seen_at)
+                .then_with(|| a.visitor_id.cmp(&b.visitor_id))
+        });
+        list.truncate(limit as usize);
+        Ok(list)
+    }
+
+    /// The widget's recent page events (`page_view`, `page_change`), stored ones plus those
+    /// not flushed yet, newest first, at most `limit`.
+    pub async fn page_events(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        limit: u32,
+    ) -> Result<Vec<ringside_storage::PageEvent>, ApiError> {
+        let mut list = self
+            .store
+            .recent_page_events(tenant_id, widget_id, limit)
+            .await?;
+        {
+            let inner = self.lock();
+            list.extend(
+                inner
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        e.tenant_id == tenant_id
+                            && e.widget_id == widget_id
+                            && PAGE_EVENTS.contains(&e.kind.as_str())
+                    })
+                    .filter_map(|e| {
+                        Some(ringside_storage::PageEvent {
+                            url: e.url.clone()?,
+                            title: serde_json::from_str::<Value>(&e.data).ok().and_then(|d| {
+                                d.get("title").and_then(Value::as_str).map(str::to_owned)
+                            }),
+                            at: e.at,
+                        })
+                    }),
+            );
+        }
+        list.sort_by_key(|e| std::cmp::Reverse(e.at));
+        list.truncate(limit as usize);
+        Ok(list)
+    }
+
     /// One visitor of the tenant's widget (memory first, then storage); NotFound otherwise.
     pub async fn visitor(
         &self,

@@ -31,6 +31,8 @@
 //! * **Visitors** ([`Visitor`]) of widgets and their activity log
 //!   ([`VisitorEvent`]), written in batches by the API's live presence
 //!   ([`Store::write_visitor_batch`]).
+//! * **Campaign aliases** ([`CampaignAlias`]) and the bounded reads behind
+//!   visitor analytics ([`Store::list_recent_visitors`]).
 //! * **Contacts** ([`Contact`]): leads with identity fields, owning visitor
 //!   sessions ([`ContactSession`]); merges move sessions and are recorded
 //!   ([`ContactMerge`]), nothing is deleted.
@@ -49,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+mod analytics;
 mod bindings;
 mod calls;
 mod contacts;
@@ -71,6 +74,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use analytics::{
+    CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
+    MAX_RECENT_VISITORS,
+};
 pub use bindings::Binding;
 pub use calls::{CallLeg, CallRecord, LegStats, MAX_LIST_CALLS};
 pub use contacts::{

@@ -106,7 +106,8 @@ pub struct VisitorEvent {
     pub data: String,
 }
 
-const VISITOR_COLS: &str = "widget_id, visitor_id, tenant_id, session_id, first_seen_at, \
+pub(crate) const VISITOR_COLS: &str =
+    "widget_id, visitor_id, tenant_id, session_id, first_seen_at, \
     last_seen_at, previous_seen_at, visit_count, current_session_started_at, \
     current_page_started_at, last_interaction_at, session_event_count, current_url, page_title, \
     referrer, ip, user_agent, browser, os, device, is_bot, utm_source, utm_medium, utm_campaign, \
@@ -164,7 +165,7 @@ fn bind_visitor<'q>(q: AnyQuery<'q>, v: &'q Visitor) -> AnyQuery<'q> {
         .bind(v.metadata.as_str())
 }
 
-fn visitor_from_row(row: &AnyRow) -> Result<Visitor> {
+pub(crate) fn visitor_from_row(row: &AnyRow) -> Result<Visitor> {
     Ok(Visitor {
         widget_id: row.try_get("widget_id")?,
         visitor_id: row.try_get("visitor_id")?,
