@@ -17,6 +17,8 @@
 //! - visitor chat, callbacks/leads with voice notes, operator messages and internal notes
 //!   ([`messages`]),
 //! - visitor analytics, campaign report and aliases, site directory ([`analytics`]),
+//! - direct-navigate commands for live visitors and signed 24-hour conversation links that
+//!   open an operator view without a token ([`handoff`]),
 //! - contacts (leads): search, unified timeline, identity edits, visitor sessions, merges
 //!   ([`contacts`]),
 //! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
@@ -33,6 +35,7 @@ pub mod calls;
 pub mod contacts;
 pub mod error;
 pub mod extract;
+pub mod handoff;
 pub mod health;
 pub mod messages;
 pub mod presence;
@@ -98,6 +101,9 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Abuse limits of the public widget endpoints ([`rate_limit`]).
     pub rate_limits: Arc<RateLimits>,
+    /// Key of the signed conversation links ([`handoff`]); keep it across restarts so links
+    /// stay valid.
+    pub link_secret: [u8; 32],
 }
 
 /// The complete HTTP router.
@@ -116,6 +122,12 @@ pub fn router(state: AppState) -> Router {
                 rate_limit::limit_chat,
             )),
         )
+        .merge(
+            handoff::public_routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                rate_limit::limit_chat,
+            )),
+        )
         .nest(
             "/api/v1",
             Router::new()
@@ -128,7 +140,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(visitors::routes())
                 .merge(webhooks::routes())
                 .merge(contacts::routes())
-                .merge(analytics::routes()),
+                .merge(analytics::routes())
+                .merge(handoff::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

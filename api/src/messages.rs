@@ -184,7 +184,11 @@ fn callback_json(st: &AppState, c: &Callback) -> Value {
 }
 
 /// Stores a message and queues `chat.message.created`.
-async fn store_message(st: &AppState, w: &Widget, new: NewMessage) -> Result<Message, ApiError> {
+pub(crate) async fn store_message(
+    st: &AppState,
+    w: &Widget,
+    new: NewMessage,
+) -> Result<Message, ApiError> {
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
     st.store
         .enqueue_webhook_event(

@@ -131,11 +131,37 @@ pub struct TrackEvent {
 
 type Key = (String, String);
 
+/// Commands waiting for one visitor, at most.
+pub const MAX_COMMANDS_PER_VISITOR: usize = 10;
+/// Visitors with waiting commands, at most (beyond it new commands are refused).
+pub const MAX_COMMAND_VISITORS: usize = 100_000;
+
+/// A command for a visitor's page (e.g. go to another page), delivered with the next answer
+/// to its tracking calls (heartbeats come every few seconds) until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorCommand {
+    /// Command id (uuid).
+    pub id: String,
+    /// `navigate`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where to go.
+    pub url: String,
+    /// Title to show, if any.
+    pub title: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Dropped undelivered after this, unix ms.
+    pub expires_at: i64,
+}
+
 #[derive(Default)]
 struct Inner {
     visitors: HashMap<Key, Visitor>,
     dirty: HashSet<Key>,
     events: Vec<VisitorEvent>,
+    commands: HashMap<Key, Vec<VisitorCommand>>,
 }
 
 /// The in-memory live presence (share it behind an `Arc`).
@@ -511,6 +537,46 @@ impl Presence {
         list.sort_by_key(|e| std::cmp::Reverse(e.at));
         list.truncate(limit as usize);
         Ok(list)
+    }
+
+    /// Queues `cmd` for a visitor of the widget (the caller checked both are the tenant's).
+    /// The oldest waiting command is dropped beyond [`MAX_COMMANDS_PER_VISITOR`]; `false` when
+    /// too many visitors have commands waiting.
+    pub fn queue_command(&self, widget_id: &str, visitor_id: &str, cmd: VisitorCommand) -> bool {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let key = (widget_id.to_owned(), visitor_id.to_owned());
+        if !inner.commands.contains_key(&key) && inner.commands.len() >= MAX_COMMAND_VISITORS {
+            inner.commands.retain(|_, q| {
+                q.retain(|c| c.expires_at > now);
+                !q.is_empty()
+            });
+            if inner.commands.len() >= MAX_COMMAND_VISITORS {
+                return false;
+            }
+        }
+        let q = inner.commands.entry(key).or_default();
+        q.retain(|c| c.expires_at > now);
+        if q.len() >= MAX_COMMANDS_PER_VISITOR {
+            q.remove(0);
+        }
+        q.push(cmd);
+        true
+    }
+
+    /// Takes the visitor's unexpired waiting commands, oldest first.
+    pub fn take_commands(&self, widget_id: &str, visitor_id: &str) -> Vec<VisitorCommand> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        if inner.commands.is_empty() {
+            return Vec::new();
+        }
+        let mut q = inner
+            .commands
+            .remove(&(widget_id.to_owned(), visitor_id.to_owned()))
+            .unwrap_or_default();
+        q.retain(|c| c.expires_at > now);
+        q
     }
 
     /// One visitor of the tenant's widget (memory first, then storage); NotFound otherwise.

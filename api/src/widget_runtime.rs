@@ -544,10 +544,16 @@ async fn track(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect());
+    let visitor_id = ev.visitor_id.clone();
     if let Err(e) = st.presence.track(&w.tenant_id, &w.id, ev).await {
         return cors_fail(e, &allow);
     }
-    with_cors(Json(json!({"success": true})).into_response(), allow)
+    // Commands waiting for this visitor (direct-navigate) ride on the answer.
+    let commands = st.presence.take_commands(&w.id, &visitor_id);
+    with_cors(
+        Json(json!({"success": true, "commands": commands})).into_response(),
+        allow,
+    )
 }
 
 #[cfg(test)]

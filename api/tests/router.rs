@@ -136,6 +136,7 @@ fn ctx(store: Store) -> Ctx {
         )))),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
+        link_secret: rand::random(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -54,6 +54,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         prompts: Arc::new(NoPrompts),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
+        link_secret: rand::random(),
         presence: presence.clone(),
     });
     Ctx {
@@ -197,7 +198,7 @@ async fn tracking_sets_the_live_visitor_fields() {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
-        assert_eq!(r.body, json!({"success": true}));
+        assert_eq!(r.body, json!({"success": true, "commands": []}));
         assert_eq!(
             r.headers
                 .get("access-control-allow-origin")

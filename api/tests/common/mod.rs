@@ -64,6 +64,7 @@ pub fn state(store: &Store) -> AppState {
         prompts: Arc::new(NoPrompts),
         public_url: format!("{PUBLIC_URL}/"),
         rate_limits: Default::default(),
+        link_secret: rand::random(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -35,9 +35,10 @@ pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
         .with_context(|| "opening the database".to_string())
 }
 
-/// The nonce-signing secret, kept in the data dir so nonces survive a restart.
-fn load_secret(s: &Settings) -> anyhow::Result<[u8; 32]> {
-    let path = s.data_dir.join("sip-secret");
+/// A 32-byte secret kept in the data dir as `name` (hex, mode 0600), made on first use, so
+/// what it signs (SIP nonces, conversation links) survives a restart.
+fn load_secret(s: &Settings, name: &str) -> anyhow::Result<[u8; 32]> {
+    let path = s.data_dir.join(name);
     if let Ok(hexed) = std::fs::read_to_string(&path) {
         if let Ok(v) = hex::decode(hexed.trim()) {
             if let Ok(a) = <[u8; 32]>::try_from(v.as_slice()) {
@@ -46,7 +47,15 @@ fn load_secret(s: &Settings) -> anyhow::Result<[u8; 32]> {
         }
     }
     let secret: [u8; 32] = rand::random();
-    std::fs::write(&path, hex::encode(secret)).context("writing sip-secret")?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("writing {name}"))?;
+    std::io::Write::write_all(&mut f, hex::encode(secret).as_bytes())
+        .with_context(|| format!("writing {name}"))?;
     Ok(secret)
 }
 
@@ -320,7 +329,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             },
             media_ip: s.public_ip,
             realm: s.sip_realm.clone(),
-            nonce_secret: load_secret(&s)?,
+            nonce_secret: load_secret(&s, "sip-secret")?,
             digest_algorithms: s.digest_algorithms.clone(),
             ring_timeout: s.ring_timeout,
             record_calls: s.record_calls,
@@ -361,6 +370,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         public_url: s.public_url.clone(),
         presence: presence.clone(),
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
+        link_secret: load_secret(&s, "link-secret")?,
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)

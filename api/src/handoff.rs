@@ -1,0 +1,470 @@
+//! Operator handoff: pushing a live visitor to another page, and signed conversation links.
+//!
+//! - `POST /api/v1/widgets/{id}/visitors/{visitorId}/direct-navigate` (messages:write) with
+//!   `{"url", "title"}`: the URL must be a path on the site (`/pricing`) or an absolute
+//!   http(s) URL on one of the widget's allowed domains, so a token cannot send visitors to
+//!   another site. The command is queued in the [`crate::Presence`] and handed to the page
+//!   with the answer to its next tracking call (heartbeats); it expires after
+//!   [`COMMAND_TTL_MS`].
+//! - `POST /api/v1/widgets/{id}/visitors/{visitorId}/conversation-link` (messages:read):
+//!   a link valid 24 hours (or `expiresInSeconds`, 60-86400) that opens the operator view of
+//!   that visitor without a token: `GET /console/conversation?...` (HTML, or JSON with
+//!   `Accept: application/json`), and replying through `POST /console/conversation/messages`.
+//!   The link is `widget, visitor, expiry` signed with HMAC-SHA256 under the server's link
+//!   secret (kept in the data directory); a changed parameter or a past expiry is refused
+//!   (403 `link_invalid`, 410 `link_expired`).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use ringside_storage::{new_id, NewMessage, Widget};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::auth::{MessagesRead, MessagesWrite, Scoped};
+use crate::extract::ApiJson;
+use crate::presence::VisitorCommand;
+use crate::widget_runtime::PageOrigin;
+use crate::{ApiError, AppState};
+
+/// How long a direct-navigate command waits for the page.
+pub const COMMAND_TTL_MS: i64 = 5 * 60 * 1000;
+/// Default and longest validity of a conversation link, seconds.
+pub const LINK_TTL_SECS: i64 = 24 * 3600;
+/// Shortest validity that may be asked for.
+const LINK_MIN_SECS: i64 = 60;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The `/api/v1` routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/widgets/{id}/visitors/{visitor_id}/direct-navigate",
+            post(direct_navigate),
+        )
+        .route(
+            "/widgets/{id}/visitors/{visitor_id}/conversation-link",
+            post(conversation_link),
+        )
+}
+
+/// The public routes the links open (authorised by the signature).
+pub(crate) fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/conversation", get(console_view))
+        .route("/console/conversation/messages", post(console_reply))
+}
+
+fn bad(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+/// A navigation target the widget may be sent to: a site path, or an http(s) URL on one of
+/// its allowed domains. Returns it trimmed.
+pub(crate) fn navigate_target(allowed_domains: &[String], url: &str) -> Result<String, ApiError> {
+    let u = url.trim();
+    if u.is_empty() || u.len() > 2048 || u.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(bad("url", "a path or an http(s) URL without spaces"));
+    }
+    if u.starts_with('/') {
+        // `//host/...` is protocol-relative: another site.
+        if u.starts_with("//") || u.starts_with("/\\") {
+            return Err(bad("url", "must stay on the widget's site"));
+        }
+        return Ok(u.to_owned());
+    }
+    let lower = u.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(bad("url", "a path or an http(s) URL"));
+    }
+    match PageOrigin::from_domain(u) {
+        Some(o) if o.allowed_by(allowed_domains) => Ok(u.to_owned()),
+        _ => Err(bad("url", "must be on one of the widget's allowed domains")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NavigateBody {
+    url: String,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+async fn direct_navigate(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesWrite>,
+    Path((id, visitor_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<NavigateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let v = st
+        .presence
+        .visitor(&auth.tenant_id, &w.id, &visitor_id)
+        .await?;
+    let url = navigate_target(&w.allowed_domains, &b.url)?;
+    let title = match b.title.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) if t.chars().count() <= 200 && !t.chars().any(char::is_control) => {
+            Some(t.to_owned())
+        }
+        Some(_) => return Err(bad("title", "at most 200 characters")),
+    };
+    let now = st.presence.now_ms();
+    let cmd = VisitorCommand {
+        id: new_id(),
+        kind: "navigate".into(),
+        url,
+        title,
+        created_at: now,
+        expires_at: now + COMMAND_TTL_MS,
+    };
+    if !st.presence.queue_command(&w.id, &v.visitor_id, cmd.clone()) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: 60,
+        });
+    }
+    let live = v.last_seen_at >= now - st.presence.config().live_timeout_ms;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "command": cmd,
+            "widgetId": w.id,
+            "visitorId": v.visitor_id,
+            "visitorLive": live,
+            "delivery": "next_tracking_call",
+        })),
+    ))
+}
+
+/// The signature of a conversation link.
+pub(crate) fn link_signature(secret: &[u8], widget: &str, visitor: &str, exp: i64) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("ringside-conversation-link\n{widget}\n{visitor}\n{exp}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LinkBody {
+    #[serde(default)]
+    expires_in_seconds: Option<i64>,
+}
+
+async fn conversation_link(
+    State(st): State<AppState>,
+    Scoped(auth, _): Scoped<MessagesRead>,
+    Path((id, visitor_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // The body is optional: none, `{}` or `{"expiresInSeconds": n}`.
+    let b: LinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        LinkBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(e.to_string()))?
+    };
+    let ttl = b.expires_in_seconds.unwrap_or(LINK_TTL_SECS);
+    if !(LINK_MIN_SECS..=LINK_TTL_SECS).contains(&ttl) {
+        return Err(bad("expiresInSeconds", "must be 60-86400"));
+    }
+    let w = st.store.get_widget(&auth.tenant_id, &id).await?;
+    let v = st
+        .presence
+        .visitor(&auth.tenant_id, &w.id, &visitor_id)
+        .await?;
+    let exp = st.presence.now_ms() / 1000 + ttl;
+    let sig = link_signature(&st.link_secret, &w.id, &v.visitor_id, exp);
+    let url = format!(
+        "{}/console/conversation?widget={}&visitor={}&exp={exp}&sig={sig}",
+        st.public_url.trim_end_matches('/'),
+        w.id,
+        v.visitor_id
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "url": url,
+            "widgetId": w.id,
+            "visitorId": v.visitor_id,
+            "expiresAt": exp * 1000,
+        })),
+    ))
+}
+
+/// Why a link does not open.
+fn link_error(status: StatusCode, code: &'static str, msg: &'static str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": msg}})),
+    )
+        .into_response()
+}
+
+/// Checks a link's parameters; the widget it names on success.
+async fn verify_link(st: &AppState, q: &HashMap<String, String>) -> Result<Widget, Response> {
+    let (Some(widget), Some(visitor), Some(exp), Some(sig)) = (
+        q.get("widget"),
+        q.get("visitor"),
+        q.get("exp"),
+        q.get("sig"),
+    ) else {
+        return Err(link_error(
+            StatusCode::FORBIDDEN,
+            "link_invalid",
+            "this link is incomplete",
+        ));
+    };
+    let exp_n: i64 = exp.parse().unwrap_or(i64::MIN);
+    let want = link_signature(&st.link_secret, widget, visitor, exp_n);
+    let ok = exp_n != i64::MIN
+        && sig.len() == want.len()
+        && sig
+            .bytes()
+            .zip(want.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !ok {
+        return Err(link_error(
+            StatusCode::FORBIDDEN,
+            "link_invalid",
+            "this link is not valid",
+        ));
+    }
+    if exp_n * 1000 <= st.presence.now_ms() {
+        return Err(link_error(
+            StatusCode::GONE,
+            "link_expired",
+            "this link has expired; ask for a new one",
+        ));
+    }
+    match st.store.find_widget(widget).await {
+        Ok(w) => Ok(w),
+        Err(_) => Err(link_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the widget no longer exists",
+        )),
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+async fn console_view(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let w = match verify_link(&st, &q).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let visitor_id = q.get("visitor").cloned().unwrap_or_default();
+    let data = async {
+        let v = st
+            .presence
+            .visitor(&w.tenant_id, &w.id, &visitor_id)
+            .await?;
+        let messages = st
+            .store
+            .list_messages(&w.tenant_id, &w.id, Some(&visitor_id), 200)
+            .await?;
+        let callbacks = st
+            .store
+            .list_callbacks(&w.tenant_id, &w.id, Some(&visitor_id), 50)
+            .await?;
+        Ok::<_, ApiError>((v, messages, callbacks))
+    }
+    .await;
+    let (v, messages, callbacks) = match data {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let live = v.last_seen_at >= st.presence.now_ms() - st.presence.config().live_timeout_ms;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    let mut resp = if wants_json {
+        Json(json!({
+            "widgetId": w.id,
+            "widgetName": w.name,
+            "visitor": crate::visitors::LiveVisitorView::from(v.clone()),
+            "live": live,
+            "messages": messages,
+            "callbacks": callbacks.iter().map(|c| json!({
+                "id": c.id, "kind": c.kind, "name": c.name, "email": c.email,
+                "phone": c.phone, "message": c.message, "createdAt": c.created_at,
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response()
+    } else {
+        let mut html = String::new();
+        html.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>Ringside: ");
+        html.push_str(&escape(&w.name));
+        html.push_str(
+            "</title><meta name=\"viewport\" content=\"width=device-width\"></head><body>",
+        );
+        html.push_str(&format!(
+            "<h1>{}</h1><p>Visitor <code>{}</code> ({}), on <a href=\"{}\" rel=\"noreferrer\">{}</a>; {} visit(s); {} {}</p>",
+            escape(&w.name),
+            escape(&v.visitor_id),
+            if live { "live now" } else { "not on the site" },
+            escape(v.current_url.as_deref().unwrap_or("")),
+            escape(v.page_title.as_deref().or(v.current_url.as_deref()).unwrap_or("-")),
+            v.visit_count,
+            escape(v.browser.as_deref().unwrap_or("")),
+            escape(v.os.as_deref().unwrap_or("")),
+        ));
+        html.push_str("<h2>Conversation</h2><ol id=\"messages\">");
+        for m in &messages {
+            html.push_str(&format!(
+                "<li><b>{}</b>: {}</li>",
+                escape(&m.sender),
+                escape(&m.body)
+            ));
+        }
+        html.push_str("</ol>");
+        for c in &callbacks {
+            html.push_str(&format!(
+                "<p>{} from {} {} {}: {}</p>",
+                escape(&c.kind),
+                escape(c.name.as_deref().unwrap_or("")),
+                escape(c.email.as_deref().unwrap_or("")),
+                escape(c.phone.as_deref().unwrap_or("")),
+                escape(c.message.as_deref().unwrap_or("")),
+            ));
+        }
+        html.push_str(
+            "<form id=\"reply\"><input name=\"body\" size=\"60\" required> <button>Send</button></form>\
+             <script>document.getElementById('reply').onsubmit=async e=>{e.preventDefault();\
+             const b=e.target.body.value;const r=await fetch('/console/conversation/messages'+location.search,\
+             {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({body:b})});\
+             if(r.ok)location.reload();else alert((await r.json()).error.message)};</script></body></html>",
+        );
+        Html(html).into_response()
+    };
+    let h = resp.headers_mut();
+    // The link is a credential: never cached, never leaked through Referer.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    resp
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyBody {
+    body: String,
+}
+
+async fn console_reply(
+    State(st): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    ApiJson(b): ApiJson<ReplyBody>,
+) -> Response {
+    let w = match verify_link(&st, &q).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let visitor_id = q.get("visitor").cloned().unwrap_or_default();
+    let res = async {
+        if b.body.trim().is_empty() || b.body.chars().count() > ringside_storage::MAX_MESSAGE_CHARS
+        {
+            return Err(bad("body", "1-4000 characters"));
+        }
+        st.presence
+            .visitor(&w.tenant_id, &w.id, &visitor_id)
+            .await?;
+        crate::messages::store_message(
+            &st,
+            &w,
+            NewMessage {
+                visitor_id: visitor_id.clone(),
+                conversation_id: String::new(),
+                sender: "operator".into(),
+                author_user_id: None,
+                body: b.body.clone(),
+            },
+        )
+        .await
+    }
+    .await;
+    match res {
+        Ok(m) => (
+            StatusCode::CREATED,
+            Json(json!({"id": m.id, "body": m.body, "createdAt": m.created_at})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigation_stays_on_the_site() {
+        let w: Vec<String> = vec!["example.com".into(), "*.example.org".into()];
+        for ok in [
+            "/pricing",
+            "/a/b?x=1#top",
+            "https://example.com/pricing",
+            "http://example.com/",
+            "https://shop.example.org/cart",
+        ] {
+            assert!(navigate_target(&w, ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "https://example.com.evil.example/",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "pricing",
+            "/has space",
+            "https://example.org/apex-not-allowed",
+        ] {
+            assert!(navigate_target(&w, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signatures_bind_every_parameter() {
+        let s = link_signature(b"k", "w", "v", 100);
+        assert_eq!(s.len(), 64);
+        assert_ne!(s, link_signature(b"k", "w", "v", 101));
+        assert_ne!(s, link_signature(b"k", "w2", "v", 100));
+        assert_ne!(s, link_signature(b"k", "w", "v2", 100));
+        assert_ne!(s, link_signature(b"k2", "w", "v", 100));
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
