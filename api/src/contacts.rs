@@ -148,7 +148,9 @@ async fn create(
     if !has_identity {
         return Err(bad("email", "a name, email or phone is required"));
     }
+    crate::usage::enforce(&st, &auth.tenant_id, crate::usage::Metric::Contacts).await?;
     let c = st.store.create_contact(&auth.tenant_id, f.into()).await?;
+    crate::usage::counted(&st, &auth.tenant_id, crate::usage::Metric::Contacts).await;
     Ok((StatusCode::CREATED, Json(contact_json(&c))))
 }
 

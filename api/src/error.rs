@@ -67,6 +67,17 @@ pub enum ApiError {
         /// Whole seconds until a retry may succeed (at least 1).
         retry_after_secs: u64,
     },
+    /// The tenant is at a configured usage limit (429 `usage_limit_exceeded`, with
+    /// `Retry-After` until the period ends for monthly limits).
+    #[error("usage limit reached: {metric} is limited to {limit}")]
+    UsageLimitExceeded {
+        /// The limited metric (`widgets`, `monthlyMessages`, ...).
+        metric: &'static str,
+        /// The limit.
+        limit: u64,
+        /// Seconds until a monthly limit resets.
+        retry_after_secs: Option<u64>,
+    },
     /// Something failed inside; details go to the log, not the client (500 `internal`).
     #[error("internal error")]
     Internal,
@@ -95,6 +106,9 @@ impl ApiError {
             }
             ApiError::InvalidAudio(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_audio"),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::UsageLimitExceeded { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "usage_limit_exceeded")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -130,6 +144,10 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 Some(axum::http::HeaderValue::from((*retry_after_secs).max(1)))
             }
+            ApiError::UsageLimitExceeded {
+                retry_after_secs: Some(s),
+                ..
+            } => Some(axum::http::HeaderValue::from((*s).max(1))),
             _ => None,
         };
         let mut resp = (

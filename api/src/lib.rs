@@ -19,6 +19,8 @@
 //! - visitor analytics, campaign report and aliases, site directory ([`analytics`]),
 //! - direct-navigate commands for live visitors and signed 24-hour conversation links that
 //!   open an operator view without a token ([`handoff`]),
+//! - account usage against configured limits, enforced with 429 `usage_limit_exceeded`
+//!   ([`usage`]),
 //! - contacts (leads): search, unified timeline, identity edits, visitor sessions, merges
 //!   ([`contacts`]),
 //! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
@@ -43,6 +45,7 @@ pub mod prompts;
 pub mod rate_limit;
 pub mod recordings;
 pub mod sip_admin;
+pub mod usage;
 pub mod user_agent;
 pub mod visitors;
 pub mod webhook_dispatch;
@@ -60,6 +63,7 @@ pub use error::ApiError;
 pub use presence::{Presence, PresenceConfig};
 pub use prompts::{PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError};
 pub use rate_limit::{Limit, RateLimitConfig, RateLimits};
+pub use usage::UsageLimits;
 
 /// Changes the API makes that the SIP side must see at once.
 pub trait SipDirectory: Send + Sync {
@@ -104,6 +108,13 @@ pub struct AppState {
     /// Key of the signed conversation links ([`handoff`]); keep it across restarts so links
     /// stay valid.
     pub link_secret: [u8; 32],
+    /// Per-tenant usage limits ([`usage`]); the default is unlimited.
+    pub usage_limits: UsageLimits,
+}
+
+/// Now, unix ms, by the clock the presence uses (tests set it).
+pub(crate) fn now_ms(st: &AppState) -> i64 {
+    st.presence.now_ms()
 }
 
 /// The complete HTTP router.
@@ -141,7 +152,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(webhooks::routes())
                 .merge(contacts::routes())
                 .merge(analytics::routes())
-                .merge(handoff::routes()),
+                .merge(handoff::routes())
+                .merge(usage::routes()),
         )
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)

@@ -41,6 +41,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
+use crate::usage::Metric;
 use crate::widget_runtime::{
     bearer_or_query, bootstrap_preflight, check_origin, config_preflight, fail, lookup, with_cors,
 };
@@ -189,7 +190,9 @@ pub(crate) async fn store_message(
     w: &Widget,
     new: NewMessage,
 ) -> Result<Message, ApiError> {
+    crate::usage::enforce(st, &w.tenant_id, Metric::MonthlyMessages).await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
+    crate::usage::counted(st, &w.tenant_id, Metric::MonthlyMessages).await;
     st.store
         .enqueue_webhook_event(
             &w.tenant_id,
@@ -204,7 +207,14 @@ pub(crate) async fn store_message(
 /// Stores a callback or lead, files it under a contact (found by the visitor's session, email
 /// or phone, or created) and queues `callback.submitted` (with `contactId`).
 async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<Callback, ApiError> {
+    crate::usage::enforce(st, &w.tenant_id, Metric::MonthlyCallbacks).await?;
     let c = st.store.add_callback(&w.tenant_id, &w.id, new).await?;
+    crate::usage::counted(st, &w.tenant_id, Metric::MonthlyCallbacks).await;
+    // A new contact only while the tenant is under its contact limit (an existing one is
+    // still found and updated).
+    let may_create = crate::usage::enforce(st, &w.tenant_id, Metric::Contacts)
+        .await
+        .is_ok();
     // The submission is stored; failing to file it under a contact must not lose it.
     let contact = match st
         .store
@@ -216,10 +226,16 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
             c.email.as_deref(),
             c.phone.as_deref(),
             &c.kind,
+            may_create,
         )
         .await
     {
-        Ok(contact) => contact.map(|c| c.id),
+        Ok(contact) => {
+            if may_create {
+                crate::usage::counted(st, &w.tenant_id, Metric::Contacts).await;
+            }
+            contact.map(|c| c.id)
+        }
         Err(e) => {
             tracing::error!(error = %e, callback = %c.id, "could not file a callback under a contact");
             None

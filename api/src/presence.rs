@@ -225,6 +225,39 @@ impl Presence {
             self.store.find_visitor(widget_id, &ev.visitor_id).await?
         };
         let now = self.clock.now_ms();
+        if let Some(v) = self.absorb(tenant_id, widget_id, key, ev, loaded, now) {
+            // A new visitor, or a visitor back after the session timeout.
+            let data = serde_json::json!({
+                "widgetId": v.widget_id, "visitorId": v.visitor_id,
+                "visitCount": v.visit_count, "currentUrl": v.current_url,
+                "pageTitle": v.page_title, "referrer": v.referrer, "ip": v.ip,
+                "browser": v.browser, "os": v.os, "device": v.device, "isBot": v.is_bot,
+                "utmSource": v.utm_source, "utmMedium": v.utm_medium,
+                "utmCampaign": v.utm_campaign, "connectedAt": now,
+            });
+            if let Err(e) = self
+                .store
+                .enqueue_webhook_event(tenant_id, "visitor.connected", Some(widget_id), &data)
+                .await
+            {
+                // The visit is tracked either way; only the notification is lost.
+                tracing::error!(error = %e, "could not queue visitor.connected");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one event under the lock; the visitor's snapshot when this event starts a
+    /// visit (a new visitor, or one back after the session timeout).
+    fn absorb(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        key: Key,
+        ev: TrackEvent,
+        loaded: Option<Visitor>,
+        now: i64,
+    ) -> Option<Visitor> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let mut created = false;
@@ -266,7 +299,7 @@ impl Presence {
         }
         if ev.kind == HEARTBEAT && !(fresh || new_visit) {
             inner.dirty.insert(key);
-            return Ok(());
+            return (fresh || new_visit).then(|| v.clone());
         }
         // Who the visitor is: captured on every interaction (and a first heartbeat).
         if let Some(ip) = &ev.ip {
@@ -310,7 +343,7 @@ impl Presence {
         if ev.kind == HEARTBEAT {
             // A first heartbeat (or one after a long gap) creates the visit, nothing more.
             inner.dirty.insert(key);
-            return Ok(());
+            return (fresh || new_visit).then(|| v.clone());
         }
         v.session_event_count += 1;
         v.last_interaction_at = Some(now);
@@ -354,8 +387,9 @@ impl Presence {
             at: now,
             data: Value::Object(data).to_string(),
         });
+        let connected = (fresh || new_visit).then(|| v.clone());
         inner.dirty.insert(key);
-        Ok(())
+        connected
     }
 
     /// What waits for the next flush: (dirty visitors, queued activity events).

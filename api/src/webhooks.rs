@@ -241,6 +241,7 @@ async fn create_webhook(
     validate_url(&body.url)?;
     validate_events(&body.events)?;
     validate_widgets(&st, &ctx.tenant_id, &body.widget_ids).await?;
+    crate::usage::enforce(&st, &ctx.tenant_id, crate::usage::Metric::Webhooks).await?;
     let w = st
         .store
         .create_webhook(
@@ -253,6 +254,7 @@ async fn create_webhook(
             },
         )
         .await?;
+    crate::usage::counted(&st, &ctx.tenant_id, crate::usage::Metric::Webhooks).await;
     Ok((StatusCode::CREATED, Json(WebhookView::with_secret(w))))
 }
 

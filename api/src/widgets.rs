@@ -413,7 +413,9 @@ async fn create_widget(
         validate_lead(f)?;
     }
     new.lead_form = body.lead_form;
+    crate::usage::enforce(&st, &ctx.tenant_id, crate::usage::Metric::Widgets).await?;
     let w = st.store.create_widget(&ctx.tenant_id, new).await?;
+    crate::usage::counted(&st, &ctx.tenant_id, crate::usage::Metric::Widgets).await;
     Ok((StatusCode::CREATED, Json(w.into())))
 }
 

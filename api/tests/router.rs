@@ -137,6 +137,7 @@ fn ctx(store: Store) -> Ctx {
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),
+        usage_limits: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

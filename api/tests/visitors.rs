@@ -55,6 +55,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),
+        usage_limits: Default::default(),
         presence: presence.clone(),
     });
     Ctx {

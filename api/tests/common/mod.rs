@@ -65,6 +65,7 @@ pub fn state(store: &Store) -> AppState {
         public_url: format!("{PUBLIC_URL}/"),
         rate_limits: Default::default(),
         link_secret: rand::random(),
+        usage_limits: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -23,6 +23,7 @@
 //! | public widget endpoints, per client IP: `/track`, bootstrap, config and preflights (requests/s, burst; rate 0 disables) | `rate_limit_track_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST` | `20`, `60` |
 //! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
 //! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
+//! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -60,6 +61,11 @@ pub struct RawConfig {
     rate_limit_chat_per_ip_burst: Option<u64>,
     rate_limit_per_widget_rate: Option<u64>,
     rate_limit_per_widget_burst: Option<u64>,
+    limit_widgets: Option<u64>,
+    limit_webhooks: Option<u64>,
+    limit_contacts: Option<u64>,
+    limit_monthly_messages: Option<u64>,
+    limit_monthly_callbacks: Option<u64>,
     log: Option<String>,
 }
 
@@ -103,6 +109,8 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// Abuse limits of the public widget endpoints.
     pub rate_limits: ringside_api::RateLimitConfig,
+    /// Per-tenant usage limits.
+    pub usage_limits: ringside_api::UsageLimits,
     /// tracing filter.
     pub log: String,
 }
@@ -190,6 +198,17 @@ impl RawConfig {
             (
                 &mut raw.rate_limit_per_widget_burst,
                 "RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST",
+            ),
+            (&mut raw.limit_widgets, "RINGSIDE_LIMIT_WIDGETS"),
+            (&mut raw.limit_webhooks, "RINGSIDE_LIMIT_WEBHOOKS"),
+            (&mut raw.limit_contacts, "RINGSIDE_LIMIT_CONTACTS"),
+            (
+                &mut raw.limit_monthly_messages,
+                "RINGSIDE_LIMIT_MONTHLY_MESSAGES",
+            ),
+            (
+                &mut raw.limit_monthly_callbacks,
+                "RINGSIDE_LIMIT_MONTHLY_CALLBACKS",
             ),
         ] {
             if let Some(v) = env(key).filter(|v| !v.is_empty()) {
@@ -302,8 +321,16 @@ impl RawConfig {
             )?,
             max_keys: d.max_keys,
         };
+        let usage_limits = ringside_api::UsageLimits {
+            widgets: self.limit_widgets.unwrap_or(0),
+            webhooks: self.limit_webhooks.unwrap_or(0),
+            contacts: self.limit_contacts.unwrap_or(0),
+            monthly_messages: self.limit_monthly_messages.unwrap_or(0),
+            monthly_callbacks: self.limit_monthly_callbacks.unwrap_or(0),
+        };
         Ok(Settings {
             rate_limits,
+            usage_limits,
             public_url,
             ringback,
             record_calls: self.record_calls.unwrap_or(false),

@@ -553,7 +553,8 @@ impl Store {
     }
 
     /// The contact of a lead or callback: the visitor's contact if the session is attached,
-    /// else the tenant's (unmerged) contact with that email or phone, else a new one. The
+    /// else the tenant's (unmerged) contact with that email or phone, else a new one (only
+    /// with `may_create`; `Ok(None)` otherwise). The
     /// session is attached when it is not yet; empty identity fields of a found contact are
     /// filled in from the submission (nothing set is overwritten).
     pub async fn contact_for_lead(
@@ -565,6 +566,7 @@ impl Store {
         email_addr: Option<&str>,
         phone_no: Option<&str>,
         source: &str,
+        may_create: bool,
     ) -> Result<Option<Contact>> {
         let email_addr = email_addr.and_then(|e| email(e).ok());
         let phone_no = phone_no.and_then(|p| phone(p).ok());
@@ -580,7 +582,7 @@ impl Store {
                 .find_contact_by_address(tenant_id, email_addr.as_deref(), phone_no.as_deref())
                 .await?;
         }
-        if found.is_none() && email_addr.is_none() && phone_no.is_none() {
+        if found.is_none() && (!may_create || (email_addr.is_none() && phone_no.is_none())) {
             return Ok(None);
         }
         let (first, last) = match name.map(str::trim).filter(|n| !n.is_empty()) {

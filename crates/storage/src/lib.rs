@@ -62,6 +62,7 @@ mod recordings;
 pub mod testing;
 mod tokens;
 mod trunks;
+mod usage;
 mod users;
 mod util;
 mod visitors;
@@ -95,6 +96,7 @@ pub use recordings::{
 };
 pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
+pub use usage::{UsageCounts, USAGE_METRICS};
 pub use users::User;
 pub use visitors::{Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
 pub use webhooks::{

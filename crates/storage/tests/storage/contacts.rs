@@ -204,6 +204,7 @@ async fn sessions_leads_and_merge_keep_everything() {
                 Some("SCOTT@example.com"),
                 None,
                 "lead",
+                true,
             )
             .await
             .unwrap()
@@ -221,6 +222,7 @@ async fn sessions_leads_and_merge_keep_everything() {
                 Some("scott@example.com"),
                 Some("555-0100"),
                 "callback",
+                true,
             )
             .await
             .unwrap()
@@ -233,7 +235,16 @@ async fn sessions_leads_and_merge_keep_everything() {
         );
         // Nothing to identify: no contact.
         assert!(store
-            .contact_for_lead(&t, &w.id, Some("v-x"), Some("Anon"), None, None, "lead")
+            .contact_for_lead(
+                &t,
+                &w.id,
+                Some("v-x"),
+                Some("Anon"),
+                None,
+                None,
+                "lead",
+                true
+            )
             .await
             .unwrap()
             .is_none());

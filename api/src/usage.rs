@@ -1,0 +1,254 @@
+//! Account usage and configured limits.
+//!
+//! `GET /api/v1/account/usage` (analytics:read) reports what the tenant uses (widgets,
+//! webhooks, contacts, extensions, trunks, recordings; visitors, messages, callbacks, calls
+//! and call minutes of the current calendar month, UTC) next to the configured
+//! [`UsageLimits`] (0 = unlimited).
+//!
+//! Limits are enforced where the counted thing is made: creating a widget, a webhook or a
+//! contact, storing a chat message (visitor, operator or automation) or a callback/lead.
+//! Over a limit the request answers 429 `usage_limit_exceeded` (with `Retry-After` until the
+//! month ends for monthly limits) and nothing is stored. Crossing 80 % and 100 % of a limit
+//! queues one `usage.updated` webhook event per metric, threshold and month.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{AnalyticsRead, Scoped};
+use crate::{ApiError, AppState};
+
+/// Limits per tenant; 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageLimits {
+    /// Widgets.
+    pub widgets: u64,
+    /// Webhooks.
+    pub webhooks: u64,
+    /// Contacts (not merged away).
+    pub contacts: u64,
+    /// Chat messages per calendar month.
+    pub monthly_messages: u64,
+    /// Callbacks and leads per calendar month.
+    pub monthly_callbacks: u64,
+}
+
+/// A limited metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Widgets.
+    Widgets,
+    /// Webhooks.
+    Webhooks,
+    /// Contacts.
+    Contacts,
+    /// Chat messages this month.
+    MonthlyMessages,
+    /// Callbacks and leads this month.
+    MonthlyCallbacks,
+}
+
+impl Metric {
+    /// The name in the usage document and in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Widgets => "widgets",
+            Metric::Webhooks => "webhooks",
+            Metric::Contacts => "contacts",
+            Metric::MonthlyMessages => "monthlyMessages",
+            Metric::MonthlyCallbacks => "monthlyCallbacks",
+        }
+    }
+
+    fn monthly(self) -> bool {
+        matches!(self, Metric::MonthlyMessages | Metric::MonthlyCallbacks)
+    }
+
+    fn limit(self, l: &UsageLimits) -> u64 {
+        match self {
+            Metric::Widgets => l.widgets,
+            Metric::Webhooks => l.webhooks,
+            Metric::Contacts => l.contacts,
+            Metric::MonthlyMessages => l.monthly_messages,
+            Metric::MonthlyCallbacks => l.monthly_callbacks,
+        }
+    }
+}
+
+const ALL: [Metric; 5] = [
+    Metric::Widgets,
+    Metric::Webhooks,
+    Metric::Contacts,
+    Metric::MonthlyMessages,
+    Metric::MonthlyCallbacks,
+];
+
+/// Thresholds (percent of a limit) that queue `usage.updated`.
+const THRESHOLDS: [i64; 2] = [80, 100];
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/account/usage", get(usage))
+}
+
+/// Days since 1970-01-01 to (year, month) and back (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m)
+}
+
+fn days_from_civil(y: i64, m: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The calendar month (UTC) holding `now_ms`: (start, end) in unix ms.
+pub fn month_bounds(now_ms: i64) -> (i64, i64) {
+    const DAY: i64 = 86_400_000;
+    let (y, m) = civil_from_days(now_ms.div_euclid(DAY));
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    (days_from_civil(y, m) * DAY, days_from_civil(ny, nm) * DAY)
+}
+
+/// Refuses (429 `usage_limit_exceeded`) when the tenant is at its limit of `metric`.
+pub(crate) async fn enforce(
+    st: &AppState,
+    tenant_id: &str,
+    metric: Metric,
+) -> Result<(), ApiError> {
+    let limit = metric.limit(&st.usage_limits);
+    if limit == 0 {
+        return Ok(());
+    }
+    let now = crate::now_ms(st);
+    let (start, end) = month_bounds(now);
+    let used = st
+        .store
+        .count_usage(tenant_id, metric.name(), start)
+        .await?;
+    if used >= i64::try_from(limit).unwrap_or(i64::MAX) {
+        return Err(ApiError::UsageLimitExceeded {
+            metric: metric.name(),
+            limit,
+            retry_after_secs: metric
+                .monthly()
+                .then(|| u64::try_from((end - now) / 1000 + 1).unwrap_or(1)),
+        });
+    }
+    Ok(())
+}
+
+/// After something counted was stored: queues `usage.updated` for each threshold of the
+/// limit crossed for the first time this month. Failures are logged, never returned (what
+/// was stored stays stored).
+pub(crate) async fn counted(st: &AppState, tenant_id: &str, metric: Metric) {
+    let limit = metric.limit(&st.usage_limits);
+    if limit == 0 {
+        return;
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (start, end) = month_bounds(crate::now_ms(st));
+    let res = async {
+        let used = st
+            .store
+            .count_usage(tenant_id, metric.name(), start)
+            .await?;
+        for t in THRESHOLDS {
+            if used.saturating_mul(100) >= limit.saturating_mul(t)
+                && st
+                    .store
+                    .record_usage_alert(tenant_id, metric.name(), start, t)
+                    .await?
+            {
+                st.store
+                    .enqueue_webhook_event(
+                        tenant_id,
+                        "usage.updated",
+                        None,
+                        &json!({
+                            "metric": metric.name(), "used": used, "limit": limit,
+                            "thresholdPercent": t, "periodStart": start, "periodEnd": end,
+                        }),
+                    )
+                    .await?;
+            }
+        }
+        Ok::<_, ringside_storage::StorageError>(())
+    }
+    .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, metric = metric.name(), "usage alert failed");
+    }
+}
+
+async fn usage(
+    Scoped(ctx, _): Scoped<AnalyticsRead>,
+    State(st): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    let (start, end) = month_bounds(crate::now_ms(&st));
+    let u = st.store.usage_counts(&ctx.tenant_id, start).await?;
+    let mut usage = serde_json::to_value(&u).unwrap_or(Value::Null);
+    let mut limits = serde_json::Map::new();
+    let mut remaining = serde_json::Map::new();
+    let mut exceeded = Vec::new();
+    for m in ALL {
+        let limit = m.limit(&st.usage_limits);
+        let used = usage[m.name()].as_i64().unwrap_or(0);
+        if limit == 0 {
+            limits.insert(m.name().into(), Value::Null);
+            remaining.insert(m.name().into(), Value::Null);
+        } else {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            limits.insert(m.name().into(), json!(limit));
+            remaining.insert(m.name().into(), json!((limit - used).max(0)));
+            if used >= limit {
+                exceeded.push(m.name());
+            }
+        }
+    }
+    if let Some(o) = usage.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    Ok(Json(json!({
+        "tenantId": ctx.tenant_id,
+        "period": {"start": start, "end": end},
+        "usage": usage,
+        "limits": limits,
+        "remaining": remaining,
+        "atLimit": exceeded,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_bounds_in_utc() {
+        // 2026-12-02T05:54:57Z -> December 2026.
+        let (s, e) = month_bounds(1_796_190_897_000);
+        assert_eq!(s, 1_796_083_200_000); // 2026-12-01T00:00:00Z
+        assert_eq!(e, 1_798_761_600_000); // 2027-01-01T00:00:00Z
+                                          // Leap February.
+        let (s, e) = month_bounds(1_709_251_199_000); // 2024-02-29T23:59:59Z
+        assert_eq!(s, 1_706_745_600_000); // 2024-02-01
+        assert_eq!(e, 1_709_251_200_000); // 2024-03-01
+                                          // The first millisecond of a month belongs to it.
+        assert_eq!(month_bounds(1_709_251_200_000).0, 1_709_251_200_000);
+        assert_eq!(month_bounds(0), (0, 2_678_400_000));
+    }
+}
