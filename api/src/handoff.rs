@@ -131,6 +131,18 @@ async fn direct_navigate(
             retry_after_secs: 60,
         });
     }
+    // A widget socket open for the visitor takes it at once.
+    st.bus.publish(
+        &w.tenant_id,
+        crate::realtime::Event::new(
+            "visitor:command",
+            crate::realtime::Audience::Visitor,
+            Some(&w.id),
+            Some(&v.visitor_id),
+            Value::Null,
+            now,
+        ),
+    );
     let live = v.last_seen_at >= now - st.presence.config().live_timeout_ms;
     Ok((
         StatusCode::ACCEPTED,
@@ -139,7 +151,7 @@ async fn direct_navigate(
             "widgetId": w.id,
             "visitorId": v.visitor_id,
             "visitorLive": live,
-            "delivery": "next_tracking_call",
+            "delivery": "widget_socket_or_next_tracking_call",
         })),
     ))
 }

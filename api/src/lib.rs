@@ -25,6 +25,8 @@
 //!   ([`contacts`]),
 //! - abuse limits on all public widget endpoints: token buckets per client IP and per widget,
 //!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
+//! - realtime WebSockets for dashboards (`/api/ws/tenant`) and widget pages
+//!   (`/api/widgets/{id}/ws`) fed by an in-process event bus ([`realtime`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -43,6 +45,7 @@ pub mod messages;
 pub mod presence;
 pub mod prompts;
 pub mod rate_limit;
+pub mod realtime;
 pub mod recordings;
 pub mod sip_admin;
 pub mod usage;
@@ -110,6 +113,8 @@ pub struct AppState {
     pub link_secret: [u8; 32],
     /// Per-tenant usage limits ([`usage`]); the default is unlimited.
     pub usage_limits: UsageLimits,
+    /// Realtime events for the dashboard and widget sockets ([`realtime`]).
+    pub bus: Arc<realtime::Bus>,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).
@@ -139,6 +144,7 @@ pub fn router(state: AppState) -> Router {
                 rate_limit::limit_chat,
             )),
         )
+        .route("/api/ws/tenant", axum::routing::get(realtime::tenant_ws))
         .nest(
             "/api/v1",
             Router::new()

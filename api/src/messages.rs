@@ -41,6 +41,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
+use crate::realtime::{Audience, Event};
 use crate::usage::Metric;
 use crate::widget_runtime::{
     bearer_or_query, bootstrap_preflight, check_origin, config_preflight, fail, lookup, with_cors,
@@ -191,8 +192,47 @@ pub(crate) async fn store_message(
     new: NewMessage,
 ) -> Result<Message, ApiError> {
     crate::usage::enforce(st, &w.tenant_id, Metric::MonthlyMessages).await?;
+    let conversation = if new.conversation_id.trim().is_empty() {
+        new.visitor_id.trim().to_owned()
+    } else {
+        new.conversation_id.trim().to_owned()
+    };
+    let existed = st
+        .store
+        .conversation_exists(&w.tenant_id, &w.id, new.visitor_id.trim(), &conversation)
+        .await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
     crate::usage::counted(st, &w.tenant_id, Metric::MonthlyMessages).await;
+    let now = crate::now_ms(st);
+    let dash = Audience::Tenant("messages:read");
+    let conv = json!({"id": m.conversation_id, "channel": "chat", "widgetId": w.id,
+        "visitorId": m.visitor_id, "lastMessageAt": m.created_at, "lastSender": m.sender});
+    st.bus.publish(
+        &w.tenant_id,
+        Event::new(
+            if existed {
+                "conversation:updated"
+            } else {
+                "conversation:new"
+            },
+            dash,
+            Some(&w.id),
+            Some(&m.visitor_id),
+            conv,
+            now,
+        ),
+    );
+    st.bus.publish(
+        &w.tenant_id,
+        Event::new(
+            "message:new",
+            dash,
+            Some(&w.id),
+            Some(&m.visitor_id),
+            message_json(&m),
+            now,
+        ),
+    );
     st.store
         .enqueue_webhook_event(
             &w.tenant_id,
@@ -243,6 +283,21 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
     };
     let mut data = callback_json(st, &c);
     data["contactId"] = contact.map_or(Value::Null, Value::String);
+    // Contact details given: the visitor's conversation is qualified.
+    st.bus.publish(
+        &w.tenant_id,
+        Event::new(
+            "conversation:qualified",
+            Audience::Tenant("messages:read"),
+            Some(&w.id),
+            c.visitor_id.as_deref(),
+            json!({"id": c.visitor_id, "channel": "chat", "widgetId": w.id,
+                   "visitorId": c.visitor_id, "contactId": data["contactId"],
+                   "contact_data": {"name": c.name, "email": c.email, "phone": c.phone},
+                   "callback": data.clone()}),
+            crate::now_ms(st),
+        ),
+    );
     st.store
         .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &data)
         .await?;

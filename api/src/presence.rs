@@ -210,13 +210,14 @@ impl Presence {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Absorbs one event of a visitor of widget `widget_id` (of tenant `tenant_id`).
+    /// Absorbs one event of a visitor of widget `widget_id` (of tenant `tenant_id`); the
+    /// visitor's snapshot when the event starts a visit (and `visitor.connected` was queued).
     pub async fn track(
         &self,
         tenant_id: &str,
         widget_id: &str,
         ev: TrackEvent,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<Visitor>, ApiError> {
         let key = (widget_id.to_owned(), ev.visitor_id.clone());
         let known = self.lock().visitors.contains_key(&key);
         let loaded = if known {
@@ -225,7 +226,8 @@ impl Presence {
             self.store.find_visitor(widget_id, &ev.visitor_id).await?
         };
         let now = self.clock.now_ms();
-        if let Some(v) = self.absorb(tenant_id, widget_id, key, ev, loaded, now) {
+        let connected = self.absorb(tenant_id, widget_id, key, ev, loaded, now);
+        if let Some(v) = &connected {
             // A new visitor, or a visitor back after the session timeout.
             let data = serde_json::json!({
                 "widgetId": v.widget_id, "visitorId": v.visitor_id,
@@ -244,7 +246,7 @@ impl Presence {
                 tracing::error!(error = %e, "could not queue visitor.connected");
             }
         }
-        Ok(())
+        Ok(connected)
     }
 
     /// Applies one event under the lock; the visitor's snapshot when this event starts a

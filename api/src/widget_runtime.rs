@@ -56,6 +56,10 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/widgets/{widget_id}/track",
             post(track).options(config_preflight),
         )
+        .route(
+            "/api/widgets/{widget_id}/ws",
+            get(crate::realtime::widget_ws),
+        )
 }
 
 /// Where the embedding page is, as far as the request tells.
@@ -372,7 +376,7 @@ struct TrackBody {
 }
 
 /// Client ids (visitor and session): 6-128 of `A-Z a-z 0-9 _ - . :`.
-fn valid_client_id(s: &str) -> bool {
+pub(crate) fn valid_client_id(s: &str) -> bool {
     (6..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
@@ -545,8 +549,48 @@ async fn track(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect());
     let visitor_id = ev.visitor_id.clone();
-    if let Err(e) = st.presence.track(&w.tenant_id, &w.id, ev).await {
-        return cors_fail(e, &allow);
+    let page = crate::presence::PAGE_EVENTS
+        .contains(&ev.kind.as_str())
+        .then(|| {
+            json!({"widgetId": w.id, "visitorId": visitor_id, "event": ev.kind,
+                        "url": ev.url, "title": ev.title})
+        });
+    match st.presence.track(&w.tenant_id, &w.id, ev).await {
+        Err(e) => return cors_fail(e, &allow),
+        Ok(connected) => {
+            let now = st.presence.now_ms();
+            let dash = crate::realtime::Audience::Tenant("analytics:read");
+            if let Some(v) = connected {
+                let data = json!({"widgetId": v.widget_id, "visitorId": v.visitor_id,
+                    "visitCount": v.visit_count, "currentUrl": v.current_url,
+                    "pageTitle": v.page_title, "referrer": v.referrer, "browser": v.browser,
+                    "os": v.os, "device": v.device, "ip": v.ip});
+                st.bus.publish(
+                    &w.tenant_id,
+                    crate::realtime::Event::new(
+                        "visitor:connected",
+                        dash,
+                        Some(&w.id),
+                        Some(&visitor_id),
+                        data,
+                        now,
+                    ),
+                );
+            }
+            if let Some(data) = page {
+                st.bus.publish(
+                    &w.tenant_id,
+                    crate::realtime::Event::new(
+                        "visitor:page",
+                        dash,
+                        Some(&w.id),
+                        Some(&visitor_id),
+                        data,
+                        now,
+                    ),
+                );
+            }
+        }
     }
     // Commands waiting for this visitor (direct-navigate) ride on the answer.
     let commands = st.presence.take_commands(&w.id, &visitor_id);

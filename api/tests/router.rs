@@ -138,6 +138,7 @@ fn ctx(store: Store) -> Ctx {
         rate_limits: Default::default(),
         link_secret: rand::random(),
         usage_limits: Default::default(),
+        bus: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

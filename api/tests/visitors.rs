@@ -56,6 +56,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         rate_limits: Default::default(),
         link_secret: rand::random(),
         usage_limits: Default::default(),
+        bus: Default::default(),
         presence: presence.clone(),
     });
     Ctx {

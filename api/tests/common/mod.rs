@@ -66,6 +66,7 @@ pub fn state(store: &Store) -> AppState {
         rate_limits: Default::default(),
         link_secret: rand::random(),
         usage_limits: Default::default(),
+        bus: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),
@@ -221,6 +222,7 @@ pub fn uniq(p: &str) -> String {
 }
 
 /// The body is the stable JSON error with `code`.
+#[allow(dead_code)]
 pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");

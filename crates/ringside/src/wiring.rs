@@ -372,6 +372,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
         link_secret: load_secret(&s, "link-secret")?,
         usage_limits: s.usage_limits,
+        bus: Default::default(),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)

@@ -292,6 +292,27 @@ impl Store {
         Ok(m)
     }
 
+    /// Whether the visitor's conversation already has a message.
+    pub async fn conversation_exists(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+        conversation_id: &str,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM messages WHERE tenant_id = $1 AND widget_id = $2 \
+             AND visitor_id = $3 AND conversation_id = $4 LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(widget_id)
+        .bind(visitor_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Messages of a widget, oldest first, optionally of one visitor; at most `max`
     /// (clamped to 1..=[`MAX_LIST_MESSAGES`]), the newest ones when there are more.
     pub async fn list_messages(

@@ -1,0 +1,397 @@
+//! Realtime: an in-process event bus and the two WebSockets fed from it.
+//!
+//! - `GET /api/ws/tenant` — the dashboards' socket (live-chat reference shape). The first
+//!   message must be `{"type": "auth", "token": "<personal access token>"}` within the
+//!   configured timeout (5 s by default) or the socket is closed (code 4001). After
+//!   `{"type": "auth:ok", ...}` the socket receives the tenant's events as
+//!   `{"type", "data", "at"}`: `conversation:new`, `conversation:updated`,
+//!   `conversation:qualified` and `message:new` (token scope `messages:read`),
+//!   `visitor:connected` and `visitor:page` (`analytics:read`), and call events (`call:*`,
+//!   `calls:read`). A token with none of those scopes is refused (4003). `{"type": "ping"}`
+//!   is answered with `{"type": "pong"}`; the server pings every 30 s. A socket too slow for
+//!   the event rate gets `{"type": "lagged", "missed": n}` and continues.
+//! - `GET /api/widgets/{widgetId}/ws?key=<widget key>&visitorId=<id>` — the visitor page's
+//!   socket (widget key and Origin checked like the other runtime endpoints). It pushes
+//!   operator and automation replies to that visitor (`{"type": "message", "data"}`) and
+//!   direct-navigate commands (`{"type": "navigate", ...}`) at once instead of with the next
+//!   heartbeat.
+//!
+//! Both sockets use small buffers (4 KiB reads, messages up to 64 KiB) so that many idle
+//! connections stay cheap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use ringside_storage::AuthContext;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::{ApiError, AppState};
+
+/// Events buffered per tenant for slow sockets.
+const TENANT_CHANNEL: usize = 256;
+/// Server ping interval.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// Largest message a client may send.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Close codes.
+const CLOSE_AUTH: u16 = 4001;
+const CLOSE_FORBIDDEN: u16 = 4003;
+
+/// Who an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Dashboards holding the scope.
+    Tenant(&'static str),
+    /// Only the visitor's widget socket.
+    Visitor,
+}
+
+/// One event on the bus.
+#[derive(Debug)]
+pub struct Event {
+    /// `message:new`, `visitor:connected`, ...
+    pub kind: &'static str,
+    /// Who may see it.
+    pub audience: Audience,
+    /// The widget it concerns.
+    pub widget_id: Option<String>,
+    /// The visitor it concerns.
+    pub visitor_id: Option<String>,
+    /// The payload.
+    pub data: Value,
+    /// The frame sent to dashboards, serialised once for all of them.
+    frame: Utf8Bytes,
+}
+
+impl Event {
+    /// An event of `kind` for `audience`, at `at_ms`.
+    pub fn new(
+        kind: &'static str,
+        audience: Audience,
+        widget_id: Option<&str>,
+        visitor_id: Option<&str>,
+        data: Value,
+        at_ms: i64,
+    ) -> Event {
+        let frame = json!({"type": kind, "data": data, "at": at_ms}).to_string();
+        Event {
+            kind,
+            audience,
+            widget_id: widget_id.map(str::to_owned),
+            visitor_id: visitor_id.map(str::to_owned),
+            data,
+            frame: frame.into(),
+        }
+    }
+}
+
+/// Publishes tenants' events to the sockets subscribed to them. Nothing is kept for a tenant
+/// with no socket open.
+#[derive(Debug)]
+pub struct Bus {
+    tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+    auth_timeout: Duration,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new(Duration::from_secs(5))
+    }
+}
+
+impl Bus {
+    /// A bus whose tenant sockets must authenticate within `auth_timeout`.
+    pub fn new(auth_timeout: Duration) -> Bus {
+        Bus {
+            tenants: Mutex::new(HashMap::new()),
+            auth_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
+        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `ev` to the tenant's open sockets (if any).
+    pub fn publish(&self, tenant_id: &str, ev: Event) {
+        let mut t = self.lock();
+        if let Some(tx) = t.get(tenant_id) {
+            if tx.send(Arc::new(ev)).is_err() {
+                // Every receiver is gone.
+                t.remove(tenant_id);
+            }
+        }
+    }
+
+    /// A receiver of the tenant's events from now on.
+    pub fn subscribe(&self, tenant_id: &str) -> broadcast::Receiver<Arc<Event>> {
+        let mut t = self.lock();
+        match t.get(tenant_id) {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(TENANT_CHANNEL);
+                t.insert(tenant_id.to_owned(), tx);
+                rx
+            }
+        }
+    }
+
+    /// Sockets subscribed, over all tenants.
+    pub fn subscribers(&self) -> usize {
+        self.lock()
+            .values()
+            .map(broadcast::Sender::receiver_count)
+            .sum()
+    }
+}
+
+fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Text(
+            json!({"type": "error", "error": {"code": reason}})
+                .to_string()
+                .into(),
+        ))
+        .await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+/// `GET /api/ws/tenant`.
+pub(crate) async fn tenant_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    configure(ws).on_upgrade(move |socket| tenant_session(st, socket))
+}
+
+const DASHBOARD_SCOPES: &[&str] = &["messages:read", "analytics:read", "calls:read"];
+
+async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<AuthContext, u16> {
+    let first = tokio::time::timeout(st.bus.auth_timeout, socket.recv()).await;
+    let text = match first {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        _ => return Err(CLOSE_AUTH),
+    };
+    let v: Value = serde_json::from_str(text.as_str()).map_err(|_| CLOSE_AUTH)?;
+    if v["type"] != "auth" {
+        return Err(CLOSE_AUTH);
+    }
+    let token = v["token"].as_str().ok_or(CLOSE_AUTH)?;
+    let ctx = match st.store.authenticate_token(token).await {
+        Ok(Some(ctx)) => ctx,
+        _ => return Err(CLOSE_AUTH),
+    };
+    if !ctx
+        .scopes
+        .iter()
+        .any(|s| DASHBOARD_SCOPES.contains(&s.as_str()))
+    {
+        return Err(CLOSE_FORBIDDEN);
+    }
+    Ok(ctx)
+}
+
+async fn tenant_session(st: AppState, mut socket: WebSocket) {
+    let ctx = match authenticate(&st, &mut socket).await {
+        Ok(c) => c,
+        Err(code) => {
+            let reason = if code == CLOSE_FORBIDDEN {
+                "forbidden"
+            } else {
+                "unauthorized"
+            };
+            return close(socket, code, reason).await;
+        }
+    };
+    let mut rx = st.bus.subscribe(&ctx.tenant_id);
+    let scopes: Vec<&str> = ctx
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| DASHBOARD_SCOPES.contains(s))
+        .collect();
+    let ok = json!({"type": "auth:ok", "tenantId": ctx.tenant_id, "userId": ctx.user_id,
+                    "scopes": scopes});
+    if socket
+        .send(Message::Text(ok.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(e) => {
+                    let Audience::Tenant(scope) = e.audience else { continue };
+                    if !ctx.scopes.iter().any(|s| s == scope) {
+                        continue;
+                    }
+                    if socket.send(Message::Text(e.frame.clone())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let m = json!({"type": "lagged", "missed": n}).to_string();
+                    if socket.send(Message::Text(m.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    if is_ping(&t) && socket
+                        .send(Message::Text(r#"{"type":"pong"}"#.into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn is_ping(t: &Utf8Bytes) -> bool {
+    serde_json::from_str::<Value>(t.as_str()).is_ok_and(|v| v["type"] == "ping")
+}
+
+/// `GET /api/widgets/{widgetId}/ws?key=&visitorId=`.
+pub(crate) async fn widget_ws(
+    State(st): State<AppState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let w = match crate::widget_runtime::lookup(&st, &widget_id, q.get("key").map(String::as_str))
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) =
+        crate::widget_runtime::check_origin(&w, &headers, q.get("domain").map(String::as_str))
+    {
+        return e.into_response();
+    }
+    let visitor = match q.get("visitorId") {
+        Some(v) if crate::widget_runtime::valid_client_id(v) => v.clone(),
+        _ => {
+            return ApiError::InvalidField {
+                field: "visitorId",
+                reason: "6-128 letters, digits, _ - . :",
+            }
+            .into_response()
+        }
+    };
+    configure(ws).on_upgrade(move |socket| widget_session(st, w.tenant_id, w.id, visitor, socket))
+}
+
+async fn send_commands(st: &AppState, socket: &mut WebSocket, widget: &str, visitor: &str) -> bool {
+    for c in st.presence.take_commands(widget, visitor) {
+        let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+        v["type"] = json!(c.kind);
+        if socket
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
+}
+
+async fn widget_session(
+    st: AppState,
+    tenant: String,
+    widget: String,
+    visitor: String,
+    mut socket: WebSocket,
+) {
+    let mut rx = st.bus.subscribe(&tenant);
+    let ready = json!({"type": "ready", "widgetId": widget, "visitorId": visitor});
+    if socket
+        .send(Message::Text(ready.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // Commands queued before the socket opened.
+    if !send_commands(&st, &mut socket, &widget, &visitor).await {
+        return;
+    }
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(e) => {
+                    if e.widget_id.as_deref() != Some(widget.as_str())
+                        || e.visitor_id.as_deref() != Some(visitor.as_str())
+                    {
+                        continue;
+                    }
+                    let ok = match e.kind {
+                        "message:new" if e.data["sender"] != "visitor" => {
+                            let m = json!({"type": "message", "data": e.data});
+                            socket.send(Message::Text(m.to_string().into())).await.is_ok()
+                        }
+                        "visitor:command" => send_commands(&st, &mut socket, &widget, &visitor).await,
+                        _ => true,
+                    };
+                    if !ok {
+                        break;
+                    }
+                }
+                // Missed events: the page catches up over HTTP (messages list, heartbeats).
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(t))) => {
+                    if is_ping(&t) && socket
+                        .send(Message::Text(r#"{"type":"pong"}"#.into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}

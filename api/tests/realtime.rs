@@ -1,0 +1,398 @@
+//! The realtime sockets over a real server and a real WebSocket client
+//! ([`ringside_api::realtime`]): the tenant socket's authentication (timeout, bad token,
+//! missing scope), tenant isolation and per-scope filtering of conversation, message and
+//! visitor events; the widget socket's key and origin checks and its pushes (operator
+//! replies, direct-navigate). On SQLite, and on PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL`
+//! is set.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ringside_api::realtime::Bus;
+use ringside_api::{router, AppState};
+use ringside_storage::Store;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const ORIGIN: &str = "https://example.com";
+/// Nothing here waits for a socket longer than this; the auth timeout is much shorter.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Server {
+    addr: SocketAddr,
+    http: reqwest::Client,
+    store: Store,
+}
+
+async fn serve(store: &Store) -> Server {
+    let app = router(AppState {
+        bus: Arc::new(Bus::new(Duration::from_millis(300))),
+        ..common::state(store)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    Server {
+        addr,
+        http: reqwest::Client::new(),
+        store: store.clone(),
+    }
+}
+
+struct Tenant {
+    email: String,
+    token: String,
+    widget: String,
+    key: String,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn token(&self, email: &str, scopes: &[&str]) -> String {
+        let u = self.store.ensure_user(email).await.unwrap();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.store
+            .create_token(&u.id, "t", &scopes)
+            .await
+            .unwrap()
+            .1
+    }
+
+    async fn tenant(&self, prefix: &str) -> Tenant {
+        let email = format!("{}@rt.example", common::uniq(prefix));
+        let token = self
+            .token(
+                &email,
+                &[
+                    "messages:read",
+                    "messages:write",
+                    "analytics:read",
+                    "widgets:write",
+                ],
+            )
+            .await;
+        let w: Value = self
+            .http
+            .post(self.url("/api/v1/widgets"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "Site", "allowedDomains": ["example.com"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Tenant {
+            email,
+            token,
+            widget: w["id"].as_str().unwrap().into(),
+            key: w["publicKey"].as_str().unwrap().into(),
+        }
+    }
+
+    async fn track(&self, t: &Tenant, visitor: &str, url: &str) {
+        let r = self
+            .http
+            .post(self.url(&format!("/api/widgets/{}/track", t.widget)))
+            .bearer_auth(&t.key)
+            .header("origin", ORIGIN)
+            .json(&json!({"visitorId": visitor, "event": "page_view", "url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    async fn chat(&self, t: &Tenant, visitor: &str, text: &str) {
+        let r = self
+            .http
+            .post(self.url(&format!("/api/widgets/{}/chat?key={}", t.widget, t.key)))
+            .header("origin", ORIGIN)
+            .json(&json!({"sessionId": visitor, "message": text}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    async fn reply(&self, t: &Tenant, visitor: &str, text: &str) {
+        let r = self
+            .http
+            .post(self.url(&format!("/api/v1/widgets/{}/messages", t.widget)))
+            .bearer_auth(&t.token)
+            .json(&json!({"visitorId": visitor, "body": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    async fn ws(&self, path: &str, origin: Option<&str>) -> Result<Ws, u16> {
+        let mut req = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        match connect_async(req).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+
+    async fn dashboard(&self, token: &str) -> Ws {
+        let mut ws = self.ws("/api/ws/tenant", None).await.unwrap();
+        ws.send(Message::Text(
+            json!({"type": "auth", "token": token}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+        let ok = next_json(&mut ws).await;
+        assert_eq!(ok["type"], "auth:ok", "{ok}");
+        ws
+    }
+}
+
+/// The next text frame as JSON (pings are skipped); panics on close or silence.
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a frame")
+            .expect("socket open")
+            .expect("frame ok");
+        match m {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Frames until the socket closes: the close code.
+async fn closed_with(ws: &mut Ws) -> u16 {
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("closes")
+        {
+            Some(Ok(Message::Close(Some(f)))) => return f.code.into(),
+            Some(Ok(Message::Close(None))) | None => return 1005,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => return 1006,
+        }
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn tenant_socket_authenticates_isolates_and_filters() {
+    for backend in common::backends("ringside-realtime").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("rt").await;
+        let other = s.tenant("rt-o").await;
+
+        // Silence past the auth timeout closes the socket (4001).
+        let mut ws = s.ws("/api/ws/tenant", None).await.unwrap();
+        let e = next_json(&mut ws).await;
+        assert_eq!(e["error"]["code"], "unauthorized", "[{name}]");
+        assert_eq!(closed_with(&mut ws).await, 4001);
+        // A bad token, or a first message that is not auth: 4001.
+        for first in [
+            json!({"type": "auth", "token": "rs_pat_nope"}),
+            json!({"type": "ping"}),
+        ] {
+            let mut ws = s.ws("/api/ws/tenant", None).await.unwrap();
+            ws.send(Message::Text(first.to_string().into()))
+                .await
+                .unwrap();
+            assert_eq!(closed_with(&mut ws).await, 4001, "{first}");
+        }
+        // A token without any dashboard scope: 4003.
+        let widgets_only = s.token(&t.email, &["widgets:read"]).await;
+        let mut ws = s.ws("/api/ws/tenant", None).await.unwrap();
+        ws.send(Message::Text(
+            json!({"type": "auth", "token": widgets_only})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(closed_with(&mut ws).await, 4003);
+
+        let mut full = s.dashboard(&t.token).await;
+        let analytics_only = s.token(&t.email, &["analytics:read"]).await;
+        let mut analytics = s.dashboard(&analytics_only).await;
+        let mut foreign = s.dashboard(&other.token).await;
+        // Ping/pong.
+        full.send(Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .unwrap();
+        assert_eq!(next_json(&mut full).await["type"], "pong");
+
+        s.track(&t, "visitor-rt-1", "https://example.com/pricing")
+            .await;
+        s.chat(&t, "visitor-rt-1", "Do you ship to Canada?").await;
+        s.reply(&t, "visitor-rt-1", "We do!").await;
+        let r = s
+            .http
+            .post(s.url(&format!(
+                "/api/widgets/{}/callbacks?key={}",
+                t.widget, t.key
+            )))
+            .header("origin", ORIGIN)
+            .json(&json!({"visitorId": "visitor-rt-1", "name": "Ana", "email": "ana@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        // A marker: the last event of the sequence.
+        s.track(&t, "visitor-rt-1", "https://example.com/checkout")
+            .await;
+
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            got.push(next_json(&mut full).await);
+        }
+        assert_eq!(
+            types(&got),
+            [
+                "visitor:connected",
+                "visitor:page",
+                "conversation:new",
+                "message:new",
+                "conversation:updated",
+                "message:new",
+                "conversation:qualified",
+                "visitor:page",
+            ],
+            "[{name}] {got:?}"
+        );
+        assert_eq!(got[0]["data"]["visitorId"], "visitor-rt-1");
+        assert_eq!(got[2]["data"]["id"], "visitor-rt-1");
+        assert_eq!(got[3]["data"]["body"], "Do you ship to Canada?");
+        assert_eq!(got[3]["data"]["sender"], "visitor");
+        assert_eq!(got[5]["data"]["sender"], "operator");
+        assert_eq!(got[6]["data"]["contact_data"]["email"], "ana@example.com");
+        assert!(got[6]["data"]["contactId"].is_string());
+        assert!(got.iter().all(|e| e["at"].is_i64()));
+
+        // analytics:read only: the visitor events and nothing of the conversation.
+        let mut a = Vec::new();
+        for _ in 0..3 {
+            a.push(next_json(&mut analytics).await);
+        }
+        assert_eq!(
+            types(&a),
+            ["visitor:connected", "visitor:page", "visitor:page"]
+        );
+        assert_eq!(a[2]["data"]["url"], "https://example.com/checkout");
+
+        // The other tenant saw none of it: its first event is its own.
+        s.track(&other, "visitor-rt-9", "https://example.com/")
+            .await;
+        let first = next_json(&mut foreign).await;
+        assert_eq!(first["type"], "visitor:connected");
+        assert_eq!(first["data"]["visitorId"], "visitor-rt-9", "[{name}]");
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn widget_socket_pushes_replies_and_navigation() {
+    for backend in common::backends("ringside-realtime-widget").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("rw").await;
+        s.track(&t, "visitor-rw-1", "https://example.com/").await;
+        let path = |key: &str, visitor: &str| {
+            format!("/api/widgets/{}/ws?key={key}&visitorId={visitor}", t.widget)
+        };
+        // Refusals at the upgrade: wrong key, foreign origin, bad visitor id.
+        assert_eq!(
+            s.ws(&path("wk_wrong", "visitor-rw-1"), Some(ORIGIN))
+                .await
+                .err(),
+            Some(401)
+        );
+        assert_eq!(
+            s.ws(&path(&t.key, "visitor-rw-1"), Some("https://evil.example"))
+                .await
+                .err(),
+            Some(403)
+        );
+        assert_eq!(
+            s.ws(&path(&t.key, "x"), Some(ORIGIN)).await.err(),
+            Some(422)
+        );
+
+        let mut ws = s
+            .ws(&path(&t.key, "visitor-rw-1"), Some(ORIGIN))
+            .await
+            .unwrap();
+        let ready = next_json(&mut ws).await;
+        assert_eq!(ready["type"], "ready", "[{name}] {ready}");
+        // The visitor's own message is not echoed; the operator's reply is pushed.
+        s.chat(&t, "visitor-rw-1", "hello").await;
+        s.reply(&t, "visitor-rw-2", "for someone else").await;
+        s.reply(&t, "visitor-rw-1", "Hi, how can I help?").await;
+        let m = next_json(&mut ws).await;
+        assert_eq!(m["type"], "message", "[{name}] {m}");
+        assert_eq!(m["data"]["body"], "Hi, how can I help?");
+        assert_eq!(m["data"]["sender"], "operator");
+        // Direct-navigate arrives on the socket at once, and not again with a heartbeat.
+        let r = s
+            .http
+            .post(s.url(&format!(
+                "/api/v1/widgets/{}/visitors/visitor-rw-1/direct-navigate",
+                t.widget
+            )))
+            .bearer_auth(&t.token)
+            .json(&json!({"url": "/pricing", "title": "Pricing"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let n = next_json(&mut ws).await;
+        assert_eq!(n["type"], "navigate", "[{name}] {n}");
+        assert_eq!(n["url"], "/pricing");
+        let hb: Value = s
+            .http
+            .post(s.url(&format!("/api/widgets/{}/track", t.widget)))
+            .bearer_auth(&t.key)
+            .header("origin", ORIGIN)
+            .json(&json!({"visitorId": "visitor-rw-1", "event": "heartbeat"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(hb["commands"], json!([]));
+        backend.finish().await;
+    }
+}
