@@ -4,6 +4,8 @@
 //! The binary is taken from `RINGSIDE_BIN`, else `target/debug/ringside` (the test command
 //! builds it first). Each [`Server`] gets its own data dir, ports and RTP range.
 
+pub mod browser;
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -12,6 +12,7 @@ command -v sox >/dev/null || need+=(sox)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 dpkg -s libopus-dev >/dev/null 2>&1 || need+=(libopus-dev)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

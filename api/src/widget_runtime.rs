@@ -42,6 +42,32 @@ pub const ALLOW_HEADERS: &str = "Content-Type, Authorization";
 /// How long browsers may cache a preflight, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
+/// The widget script the install snippet loads (`api/assets/widget.js`).
+pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
+
+/// `GET /widget.js`: the same for every widget (it reads its id and key from its own tag).
+async fn widget_script() -> Response {
+    let mut r = WIDGET_JS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -60,6 +86,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/widgets/{widget_id}/ws",
             get(crate::realtime::widget_ws),
         )
+        .route("/widget.js", get(widget_script))
 }
 
 /// Where the embedding page is, as far as the request tells.

@@ -628,3 +628,20 @@ async fn widget_runtime_checks_key_and_origin_with_per_widget_cors() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn widget_script_is_served() {
+    for backend in backends().await {
+        let c = ctx(backend.store.clone());
+        let r = c.send("GET", "/widget.js", &[], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert!(ringside_api::widget_runtime::WIDGET_JS.contains("data-widget-key"));
+        backend.finish().await;
+    }
+}

@@ -1,0 +1,185 @@
+/*! Ringside website widget. Served by Ringside at /widget.js; loaded by the one script tag
+ * of the install snippet:
+ *   <script src="https://calls.example.com/widget.js" data-widget-id="..." data-widget-key="wk_..." async></script>
+ * It tracks page views and interactions (heartbeats keep the visitor live), shows a chat
+ * bubble, sends chat messages and callback requests, and listens on the widget socket for
+ * operator replies and direct-navigate commands. Plain ES2017, no dependencies.
+ * Page API: window.Ringside.open(), .close(), .identify({key: value}), .visitorId,
+ * .connected (the widget socket is open). */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.Ringside) return;
+  var widgetId = script.getAttribute("data-widget-id");
+  var widgetKey = script.getAttribute("data-widget-key");
+  if (!widgetId || !widgetKey) return;
+  var base = new URL(script.src, location.href).origin;
+  var HEARTBEAT_MS = 15000;
+
+  function store(kind, name, make) {
+    try {
+      var s = window[kind], v = s.getItem(name);
+      if (!v) { v = make(); s.setItem(name, v); }
+      return v;
+    } catch (e) { return make(); }
+  }
+  function randomId(prefix) {
+    var a = new Uint8Array(12);
+    (window.crypto || window.msCrypto).getRandomValues(a);
+    return prefix + Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  var visitorId = store("localStorage", "ringside_vid_" + widgetId, function () { return randomId("v_"); });
+  var sessionId = store("sessionStorage", "ringside_sid_" + widgetId, function () { return randomId("s_"); });
+  var metadata = null;
+  var q = "?key=" + encodeURIComponent(widgetKey);
+
+  // A JSON POST without a CORS preflight (text/plain; Ringside reads the body as JSON).
+  function post(path, body, keepalive) {
+    return fetch(base + path + q, {
+      method: "POST", mode: "cors", credentials: "omit", keepalive: !!keepalive,
+      headers: { "Content-Type": "text/plain;charset=UTF-8" }, body: JSON.stringify(body)
+    }).then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { j.__status = r.status; return j; }); });
+  }
+
+  // ---------------------------------------------------------------- tracking
+  var lastUrl = location.href;
+  function track(event, extra, keepalive) {
+    var body = { visitorId: visitorId, sessionId: sessionId, event: event, url: location.href,
+                 title: document.title, referrer: document.referrer || undefined,
+                 timestamp: new Date().toISOString() };
+    if (metadata) { body.metadata = metadata; metadata = null; }
+    if (extra) for (var k in extra) body[k] = extra[k];
+    return post("/api/widgets/" + encodeURIComponent(widgetId) + "/track", body, keepalive)
+      .then(function (r) { (r.commands || []).forEach(command); return r; })
+      .catch(function () {});
+  }
+  function throttle(fn, ms) {
+    var last = 0;
+    return function () { var now = Date.now(); if (now - last >= ms) { last = now; fn(); } };
+  }
+  function pageChanged() {
+    if (location.href !== lastUrl) { lastUrl = location.href; track("page_change"); }
+  }
+  ["pushState", "replaceState"].forEach(function (m) {
+    var orig = history[m];
+    history[m] = function () { var r = orig.apply(this, arguments); setTimeout(pageChanged, 0); return r; };
+  });
+  window.addEventListener("popstate", pageChanged);
+  document.addEventListener("click", throttle(function () { track("click"); }, 1000), true);
+  window.addEventListener("scroll", throttle(function () { track("scroll"); }, 5000), { passive: true });
+  document.addEventListener("change", throttle(function () { track("form_change"); }, 2000), true);
+  setInterval(function () { if (!document.hidden) track("heartbeat"); }, HEARTBEAT_MS);
+
+  function command(c) {
+    if (c && c.type === "navigate" && typeof c.url === "string") {
+      var target = new URL(c.url, location.href);
+      if (target.protocol === "https:" || target.protocol === "http:") location.assign(target.href);
+    }
+  }
+
+  // ---------------------------------------------------------------- UI
+  var ui = null, config = null;
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text != null) e.textContent = text;
+    return e;
+  }
+  function addMessage(who, text) {
+    if (!ui) return;
+    var row = el("div", { "class": "rs-msg rs-" + who }, text);
+    ui.list.appendChild(row);
+    ui.list.scrollTop = ui.list.scrollHeight;
+    try {
+      var h = JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]");
+      h.push([who, text]); sessionStorage.setItem("ringside_log_" + widgetId, JSON.stringify(h.slice(-50)));
+    } catch (e) {}
+  }
+  function build(cfg) {
+    var w = (cfg && cfg.widget) || {};
+    var color = /^#[0-9a-fA-F]{6}$/.test(w.primaryColor || "") ? w.primaryColor : "#3B82F6";
+    var side = w.position === "bottom-left" ? "left" : "right";
+    var host = el("div", { id: "ringside-widget" });
+    var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+    var style = el("style", {}, ":host{all:initial}" +
+      ".rs-bubble{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:" + color + ";color:#fff;font:24px sans-serif;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.3);z-index:2147483646}" +
+      ".rs-panel{position:fixed;bottom:88px;" + side + ":20px;width:320px;max-width:calc(100vw - 40px);height:420px;background:#fff;border-radius:12px;box-shadow:0 4px 16px rgba(0,0,0,.25);display:none;flex-direction:column;font:14px/1.4 sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
+      ".rs-open .rs-panel{display:flex}.rs-head{background:" + color + ";color:#fff;padding:12px}" +
+      ".rs-list{flex:1;overflow-y:auto;padding:8px}.rs-msg{margin:4px 0;padding:6px 10px;border-radius:10px;max-width:80%;white-space:pre-wrap;word-wrap:break-word}" +
+      ".rs-visitor{background:" + color + ";color:#fff;margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
+      ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + color + ";padding:0 12px;cursor:pointer;font:inherit}" +
+      ".rs-cb{border:0;background:none;color:" + color + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}");
+    var wrap = el("div", { "class": "rs" });
+    var bubble = el("button", { "class": "rs-bubble", "aria-label": "Chat with us", type: "button" }, "\u2709");
+    var panel = el("div", { "class": "rs-panel", role: "dialog", "aria-label": "Chat" });
+    var head = el("div", { "class": "rs-head" }, w.agentName || cfg.name || "Chat");
+    var list = el("div", { "class": "rs-list", "aria-live": "polite" });
+    var form = el("form", { "class": "rs-form" });
+    var input = el("input", { type: "text", maxlength: "4000", placeholder: w.inputPlaceholder || "Type your message...", "aria-label": "Message" });
+    var send = el("button", { type: "submit" }, "Send");
+    var cbLink = el("button", { "class": "rs-cb", type: "button" }, "Prefer a call back? Leave your number");
+    form.appendChild(input); form.appendChild(send);
+    panel.appendChild(head); panel.appendChild(list); panel.appendChild(cbLink); panel.appendChild(form);
+    wrap.appendChild(bubble); wrap.appendChild(panel);
+    root.appendChild(style); root.appendChild(wrap);
+    document.body.appendChild(host);
+    ui = { wrap: wrap, list: list, input: input };
+    var seen = false;
+    try { JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]").forEach(function (m) {
+      seen = true; var row = el("div", { "class": "rs-msg rs-" + m[0] }, m[1]); list.appendChild(row); }); } catch (e) {}
+    if (!seen && w.greeting) list.appendChild(el("div", { "class": "rs-msg rs-operator" }, w.greeting));
+    bubble.addEventListener("click", function () { wrap.classList.toggle("rs-open"); if (wrap.classList.contains("rs-open")) { input.focus(); track("widget_opened"); } });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      addMessage("visitor", text);
+      post("/api/widgets/" + encodeURIComponent(widgetId) + "/chat", { sessionId: visitorId, visitorId: visitorId, message: text })
+        .then(function (r) { if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent."); })
+        .catch(function () { addMessage("system", "Message not sent."); });
+    });
+    cbLink.addEventListener("click", function () {
+      var phone = window.prompt("Your phone number (we will call you back):");
+      if (!phone) return;
+      post("/api/widgets/" + encodeURIComponent(widgetId) + "/callbacks", { visitorId: visitorId, phone: phone, message: "Callback requested from " + location.href })
+        .then(function (r) { addMessage("system", r.__status < 300 ? "Thanks, we will call you back." : ((r.error && r.error.message) || "Not sent.")); });
+    });
+  }
+
+  // ---------------------------------------------------------------- widget socket
+  var backoff = 1000;
+  function connect() {
+    if (!window.WebSocket) return;
+    var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q + "&visitorId=" + encodeURIComponent(visitorId);
+    var ws;
+    try { ws = new WebSocket(url); } catch (e) { return; }
+    ws.onopen = function () { backoff = 1000; window.Ringside.connected = true; };
+    ws.onmessage = function (e) {
+      var m; try { m = JSON.parse(e.data); } catch (x) { return; }
+      if (m.type === "message" && m.data) { addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
+      else if (m.type === "navigate") command(m);
+    };
+    ws.onclose = function () {
+      window.Ringside.connected = false;
+      setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 60000);
+    };
+  }
+
+  window.Ringside = {
+    visitorId: visitorId,
+    connected: false,
+    open: function () { if (ui) ui.wrap.classList.add("rs-open"); },
+    close: function () { if (ui) ui.wrap.classList.remove("rs-open"); },
+    identify: function (meta) { if (meta && typeof meta === "object") { metadata = meta; track("identify"); } }
+  };
+
+  function start() {
+    track("page_view");
+    fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/config" + q, { mode: "cors", credentials: "omit" })
+      .then(function (r) { return r.json(); })
+      .then(function (j) { config = j.config || {}; build(config); connect(); })
+      .catch(function () {});
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();

@@ -1,0 +1,159 @@
+//! Headless Chromium driven over the DevTools protocol (CDP), for end-to-end tests of what
+//! Ringside serves to web pages (the widget script, later browser calls).
+//!
+//! [`Browser::launch`] starts `chromium --headless=new` on a free debugging port with a
+//! throw-away profile; [`Browser::open`] opens a page and returns a [`Page`] whose
+//! [`Page::eval`] runs JavaScript in it (promises awaited, results by value). The browser is
+//! killed when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The Chromium binary: `RINGSIDE_CHROMIUM`, else `chromium` on the PATH.
+pub fn chromium_bin() -> String {
+    std::env::var("RINGSIDE_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+}
+
+/// A running headless Chromium.
+pub struct Browser {
+    child: Child,
+    port: u16,
+    profile: PathBuf,
+    http: reqwest::Client,
+}
+
+/// One page (tab) of the browser.
+pub struct Page {
+    ws: Ws,
+    next_id: AtomicU64,
+}
+
+impl Browser {
+    /// Starts Chromium with `extra` flags (e.g. fake media devices).
+    pub async fn launch(extra: &[&str]) -> Browser {
+        let port = crate::free_port();
+        let profile =
+            std::env::temp_dir().join(format!("ringside-chromium-{}-{port}", std::process::id()));
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--no-first-run".to_owned(),
+            "--no-default-browser-check".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            format!("--remote-debugging-port={port}"),
+            "--remote-allow-origins=*".to_owned(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("about:blank".into());
+        let child = Command::new(chromium_bin())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromium (apt-get install chromium)");
+        let b = Browser {
+            child,
+            port,
+            profile,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..300 {
+            if let Ok(r) = b
+                .http
+                .get(format!("http://127.0.0.1:{port}/json/version"))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    return b;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromium did not open its debugging port");
+    }
+
+    /// Opens `url` in a new tab.
+    pub async fn open(&self, url: &str) -> Page {
+        let t: Value = self
+            .http
+            .put(format!("http://127.0.0.1:{}/json/new?{url}", self.port))
+            .send()
+            .await
+            .expect("open a tab")
+            .json()
+            .await
+            .expect("tab description");
+        let ws_url = t["webSocketDebuggerUrl"]
+            .as_str()
+            .expect("webSocketDebuggerUrl");
+        let (ws, _) = connect_async(ws_url).await.expect("connect to the tab");
+        Page {
+            ws,
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Page {
+    /// Sends one CDP command and waits for its result (events in between are skipped).
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .expect("send to the tab");
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), self.ws.next())
+                .await
+                .expect("the tab answers")
+                .expect("tab socket open")
+                .expect("tab frame");
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).expect("CDP JSON");
+                if v["id"] == id {
+                    if let Some(e) = v.get("error") {
+                        panic!("CDP {method} failed: {e}");
+                    }
+                    return v["result"].clone();
+                }
+            }
+        }
+    }
+
+    /// Evaluates `expr` in the page (awaiting a promise) and returns its value; `Null` when
+    /// it threw.
+    pub async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await;
+        if r.get("exceptionDetails").is_some() {
+            return Value::Null;
+        }
+        r["result"]["value"].clone()
+    }
+}
