@@ -53,6 +53,7 @@ pub mod user_agent;
 pub mod visitors;
 pub mod webhook_dispatch;
 pub mod webhooks;
+pub mod widget_cache;
 pub mod widget_runtime;
 pub mod widgets;
 
@@ -115,6 +116,8 @@ pub struct AppState {
     pub usage_limits: UsageLimits,
     /// Realtime events for the dashboard and widget sockets ([`realtime`]).
     pub bus: Arc<realtime::Bus>,
+    /// Widgets as the public runtime endpoints see them ([`widget_cache`]).
+    pub widget_cache: Arc<widget_cache::WidgetCache>,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).

@@ -131,6 +131,9 @@ pub struct TrackEvent {
 
 type Key = (String, String);
 
+/// How often the background flusher writes visitors changed only by heartbeats.
+pub const HEARTBEAT_FLUSH_MS: i64 = 10_000;
+
 /// Commands waiting for one visitor, at most.
 pub const MAX_COMMANDS_PER_VISITOR: usize = 10;
 /// Visitors with waiting commands, at most (beyond it new commands are refused).
@@ -160,6 +163,11 @@ pub struct VisitorCommand {
 struct Inner {
     visitors: HashMap<Key, Visitor>,
     dirty: HashSet<Key>,
+    /// Visitors changed by heartbeats only (`lastSeenAt`): the live view reads memory, so the
+    /// background flusher writes these only every [`HEARTBEAT_FLUSH_MS`].
+    touched: HashSet<Key>,
+    /// When `touched` was last written, unix ms.
+    touched_flushed_at: i64,
     events: Vec<VisitorEvent>,
     commands: HashMap<Key, Vec<VisitorCommand>>,
 }
@@ -300,8 +308,10 @@ impl Presence {
             v.session_id = ev.session_id.clone();
         }
         if ev.kind == HEARTBEAT && !(fresh || new_visit) {
-            inner.dirty.insert(key);
-            return (fresh || new_visit).then(|| v.clone());
+            if !inner.dirty.contains(&key) {
+                inner.touched.insert(key);
+            }
+            return None;
         }
         // Who the visitor is: captured on every interaction (and a first heartbeat).
         if let Some(ip) = &ev.ip {
@@ -397,15 +407,38 @@ impl Presence {
     /// What waits for the next flush: (dirty visitors, queued activity events).
     pub fn pending(&self) -> (usize, usize) {
         let inner = self.lock();
-        (inner.dirty.len(), inner.events.len())
+        (
+            inner.dirty.union(&inner.touched).count(),
+            inner.events.len(),
+        )
     }
 
-    /// Writes dirty visitors and queued events in one transaction; returns how many visitors
-    /// and events were written. On failure everything stays queued.
+    /// Writes every changed visitor and the queued events in one transaction; returns how many
+    /// visitors and events were written. On failure everything stays queued.
     pub async fn flush(&self) -> Result<(usize, usize), ApiError> {
+        self.flush_inner(true).await
+    }
+
+    /// The background flusher's step: like [`flush`](Self::flush), but visitors changed by
+    /// heartbeats alone are written only every [`HEARTBEAT_FLUSH_MS`] (their `lastSeenAt` is
+    /// served from memory meanwhile; a crash loses at most that much of it).
+    pub async fn flush_due(&self) -> Result<(usize, usize), ApiError> {
+        self.flush_inner(false).await
+    }
+
+    async fn flush_inner(&self, all: bool) -> Result<(usize, usize), ApiError> {
+        let now = self.clock.now_ms();
         let (visitors, events) = {
             let mut inner = self.lock();
-            let keys: Vec<Key> = inner.dirty.drain().collect();
+            let inner = &mut *inner;
+            let mut keys: HashSet<Key> = inner.dirty.drain().collect();
+            if all || now - inner.touched_flushed_at >= HEARTBEAT_FLUSH_MS {
+                inner.touched_flushed_at = now;
+                keys.extend(inner.touched.drain());
+            } else {
+                // Written now with their interactions anyway.
+                inner.touched.retain(|k| !keys.contains(k));
+            }
             let visitors: Vec<Visitor> = keys
                 .iter()
                 .filter_map(|k| inner.visitors.get(k).cloned())
@@ -439,10 +472,10 @@ impl Presence {
         let horizon = self.clock.now_ms() - self.config.session_timeout_ms;
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let dirty = &inner.dirty;
+        let (dirty, touched) = (&inner.dirty, &inner.touched);
         inner
             .visitors
-            .retain(|k, v| v.last_seen_at >= horizon || dirty.contains(k));
+            .retain(|k, v| v.last_seen_at >= horizon || dirty.contains(k) || touched.contains(k));
         Ok(counts)
     }
 
@@ -454,7 +487,7 @@ impl Presence {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = me.flush().await {
+                if let Err(e) = me.flush_due().await {
                     tracing::warn!(error = %e, "presence flush failed; will retry");
                 }
             }

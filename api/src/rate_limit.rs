@@ -289,7 +289,7 @@ async fn limit(st: AppState, chat: bool, req: Request, next: Next) -> Response {
     // refused requests never reach the handlers' key check and writes).
     let mut allow = None;
     if let (Some(id), Some(_)) = (&widget, req.headers().get(header::ORIGIN)) {
-        if let Ok(w) = st.store.find_widget(id).await {
+        if let Ok(w) = st.widget_cache.get(&st.store, id).await {
             allow = check_origin(&w, req.headers(), None).ok().flatten();
         }
     }

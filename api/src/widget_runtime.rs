@@ -229,11 +229,13 @@ pub(crate) fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Res
 }
 
 /// Looks a widget up by id and key: 404 unknown, 401 missing or wrong key.
+/// The widget comes from the [`crate::widget_cache::WidgetCache`]; the key is compared in
+/// constant time.
 pub(crate) async fn lookup(st: &AppState, id: &str, key: Option<&str>) -> Result<Widget, ApiError> {
     let key = key.filter(|k| !k.is_empty());
-    let found = st.store.get_public_widget(id, key.unwrap_or("")).await?;
-    match (found, key) {
-        (Some(w), Some(_)) => Ok(w),
+    let w = st.widget_cache.get(&st.store, id).await?;
+    match key {
+        Some(k) if w.key_matches(k) => Ok((*w).clone()),
         _ => Err(ApiError::Unauthorized),
     }
 }
@@ -296,7 +298,12 @@ pub(crate) async fn bootstrap_preflight(
     headers: HeaderMap,
 ) -> Response {
     let w = match q.get("clientId").filter(|s| !s.is_empty()) {
-        Some(id) => st.store.find_widget(id).await.map_err(ApiError::from),
+        Some(id) => st
+            .widget_cache
+            .get(&st.store, id)
+            .await
+            .map(|w| (*w).clone())
+            .map_err(ApiError::from),
         None => Err(ApiError::InvalidBody("clientId is required".into())),
     };
     preflight(w, &headers)
@@ -365,9 +372,10 @@ pub(crate) async fn config_preflight(
     headers: HeaderMap,
 ) -> Response {
     let w = st
-        .store
-        .find_widget(&widget_id)
+        .widget_cache
+        .get(&st.store, &widget_id)
         .await
+        .map(|w| (*w).clone())
         .map_err(ApiError::from);
     preflight(w, &headers)
 }

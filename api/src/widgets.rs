@@ -482,6 +482,8 @@ async fn patch_widget(
             },
         )
         .await?;
+    // The public runtime sees the change at once (origins, forms, look).
+    st.widget_cache.invalidate(&w.id);
     Ok(Json(w.into()))
 }
 

@@ -139,6 +139,7 @@ fn ctx(store: Store) -> Ctx {
         link_secret: rand::random(),
         usage_limits: Default::default(),
         bus: Default::default(),
+        widget_cache: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -57,6 +57,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         link_secret: rand::random(),
         usage_limits: Default::default(),
         bus: Default::default(),
+        widget_cache: Default::default(),
         presence: presence.clone(),
     });
     Ctx {
@@ -678,4 +679,65 @@ async fn failed_flush_keeps_a_bounded_queue() {
         "kept for retry, oldest dropped over the cap"
     );
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn heartbeat_only_changes_are_written_every_ten_seconds() {
+    for backend in backends().await {
+        let name = backend.name;
+        let clock = Arc::new(ManualClock::new(T0));
+        let c = ctx(backend.store.clone(), clock.clone(), false);
+        let tok = c.token(&format!("{}@hb.example", uniq("hb")), SCOPES).await;
+        let (w, key) = c.widget(&tok).await;
+        let view = json!({"visitorId": "visitor-hb-1", "event": "page_view",
+                          "url": "https://www.example.com/"});
+        assert_eq!(c.track(&w, &key, view).await.status, StatusCode::OK);
+        assert_eq!(c.presence.flush_due().await.unwrap(), (1, 1), "[{name}]");
+        let stored = |c: &Ctx| {
+            let store = c.store.clone();
+            let w = w.clone();
+            async move {
+                store
+                    .find_visitor(&w, "visitor-hb-1")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .last_seen_at
+            }
+        };
+        assert_eq!(stored(&c).await, T0);
+        // A heartbeat 3 s later: live at once (memory); storage gets it only with the next
+        // heartbeat write, 10 s after the last one (the flush at T0).
+        clock.advance(3_000);
+        let hb = json!({"visitorId": "visitor-hb-1", "event": "heartbeat"});
+        assert_eq!(c.track(&w, &key, hb.clone()).await.status, StatusCode::OK);
+        let live = live_of(&c, &format!("/api/v1/widgets/{w}/live-visitors"), &tok).await;
+        assert_eq!(live["visitors"][0]["lastSeenAt"], T0 + 3_000);
+        assert_eq!(
+            c.presence.flush_due().await.unwrap(),
+            (0, 0),
+            "[{name}] deferred"
+        );
+        assert_eq!(stored(&c).await, T0);
+        assert_eq!(c.presence.pending(), (1, 0));
+        // An interaction is written at once, with the newer lastSeenAt.
+        clock.advance(1_000);
+        let click = json!({"visitorId": "visitor-hb-1", "event": "click"});
+        assert_eq!(c.track(&w, &key, click).await.status, StatusCode::OK);
+        assert_eq!(c.presence.flush_due().await.unwrap(), (1, 1));
+        assert_eq!(stored(&c).await, T0 + 4_000);
+        // Heartbeats again: written once ten seconds have passed since the last such write.
+        clock.advance(2_000);
+        assert_eq!(c.track(&w, &key, hb.clone()).await.status, StatusCode::OK);
+        assert_eq!(c.presence.flush_due().await.unwrap(), (0, 0));
+        clock.advance(4_000);
+        assert_eq!(c.presence.flush_due().await.unwrap(), (1, 0));
+        assert_eq!(stored(&c).await, T0 + 6_000);
+        // flush() (shutdown, tests) writes everything at once.
+        clock.advance(1_000);
+        assert_eq!(c.track(&w, &key, hb).await.status, StatusCode::OK);
+        assert_eq!(c.presence.flush().await.unwrap(), (1, 0));
+        assert_eq!(stored(&c).await, T0 + 11_000);
+        backend.finish().await;
+    }
 }

@@ -67,6 +67,7 @@ pub fn state(store: &Store) -> AppState {
         link_secret: rand::random(),
         usage_limits: Default::default(),
         bus: Default::default(),
+        widget_cache: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

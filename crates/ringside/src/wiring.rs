@@ -373,6 +373,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         link_secret: load_secret(&s, "link-secret")?,
         usage_limits: s.usage_limits,
         bus: Default::default(),
+        widget_cache: Default::default(),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)
