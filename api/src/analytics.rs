@@ -17,14 +17,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{CampaignAlias, Engagement, PageEvent, Visitor, MAX_RECENT_VISITORS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{AnalyticsRead, Scoped, WidgetsWrite};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Default `?limit=` (visitors analysed).
@@ -54,15 +54,38 @@ const PAID_MEDIUMS: &[&str] = &[
 /// Interactions within the first minute of a visit above which it looks automated.
 const BURST_EVENTS: i64 = 30;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/widgets/{id}/analytics", get(analytics))
-        .route("/widgets/{id}/campaign-report", get(campaign_report))
-        .route(
-            "/widgets/{id}/campaign-aliases",
-            get(get_aliases).patch(patch_aliases),
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Analytics";
+    let r = Auth::Scope("analytics:read");
+    DocRouter::new("/api/v1")
+        .get(
+            "/widgets/{id}/analytics",
+            analytics,
+            Spec::new(T, r, "Visitor analytics: UTM, paid clicks, referrers, browsers, OS, returning visitors, bot-like sessions, top IPs")
+                .query(&[("limit", "visitors analysed, 1-5000, default 120")]),
         )
-        .route("/widgets/{id}/site-directory", get(site_directory))
+        .get(
+            "/widgets/{id}/campaign-report",
+            campaign_report,
+            Spec::new(T, r, "Per campaign tag: visitors, sessions, chats and leads")
+                .query(&[("limit", "visitors analysed, 1-5000, default 1000")]),
+        )
+        .get(
+            "/widgets/{id}/campaign-aliases",
+            get_aliases,
+            Spec::new(T, r, "Campaign tag aliases"),
+        )
+        .patch(
+            "/widgets/{id}/campaign-aliases",
+            patch_aliases,
+            Spec::new(T, Auth::Scope("widgets:write"), "Set or remove campaign tag aliases")
+                .body(Body::Json("aliases: [{tagKey, tagValue, alias (null removes)}]")),
+        )
+        .get(
+            "/widgets/{id}/site-directory",
+            site_directory,
+            Spec::new(T, r, "The site's pages as the widget saw them"),
+        )
 }
 
 fn limit(q: &HashMap<String, String>) -> Result<u32, ApiError> {

@@ -1,18 +1,32 @@
 //! `/api/v1/calls`: call records of the tenant (scope `calls:read`).
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{CallLeg, CallRecord, LegStats};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{CallsRead, Scoped};
+use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/calls", get(list_calls))
-        .route("/calls/{id}", get(get_call))
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Calls";
+    let r = Auth::Scope("calls:read");
+    DocRouter::new("/api/v1")
+        .get(
+            "/calls",
+            list_calls,
+            Spec::new(T, r, "Call history, newest first").query(&[("limit", "1-1000")]),
+        )
+        .get(
+            "/calls/{id}",
+            get_call,
+            Spec::new(
+                T,
+                r,
+                "One call with its legs, timings, end reason and per-leg quality",
+            ),
+        )
 }
 
 /// Query of `GET /api/v1/calls`.

@@ -14,8 +14,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{
     Contact, ContactActivity, ContactPatch, Visitor, VisitorEvent, MAX_LIST_CONTACTS,
 };
@@ -24,6 +23,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::{double_option, ApiJson};
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Default and largest `?limit=` of the timeline.
@@ -34,12 +34,49 @@ const SESSION_EVENTS: u32 = 200;
 /// Default `?limit=` of the list.
 const LIST_DEFAULT: i64 = 80;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/contacts", get(list).post(create))
-        .route("/contacts/{id}", get(one).patch(patch))
-        .route("/contacts/{id}/visitor-sessions", post(attach))
-        .route("/contacts/{id}/merge", post(merge))
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Contacts";
+    let (r, w) = (Auth::Scope("messages:read"), Auth::Scope("messages:write"));
+    DocRouter::new("/api/v1")
+        .get(
+            "/contacts",
+            list,
+            Spec::new(T, r, "List and search contacts (leads)").query(&[
+                ("q", "Name, company, email or phone contains"),
+                ("limit", "1-500, default 80"),
+            ]),
+        )
+        .post(
+            "/contacts",
+            create,
+            Spec::new(T, w, "Create a contact")
+                .body(Body::Json("firstName, lastName, email, phone, companyName, status, otherEmails, otherPhones"))
+                .ok(201, "The contact"),
+        )
+        .get(
+            "/contacts/{id}",
+            one,
+            Spec::new(T, r, "A contact with its visitor sessions and unified timeline")
+                .query(&[("limit", "timeline entries, 1-1000, default 200")]),
+        )
+        .patch(
+            "/contacts/{id}",
+            patch,
+            Spec::new(T, w, "Change identity fields (null clears)").body(Body::Json("fields to change")),
+        )
+        .post(
+            "/contacts/{id}/visitor-sessions",
+            attach,
+            Spec::new(T, w, "Attach a visitor session")
+                .body(Body::Json("widgetId, visitorId"))
+                .ok(201, "The session"),
+        )
+        .post(
+            "/contacts/{id}/merge",
+            merge,
+            Spec::new(T, w, "Merge another contact into this one (nothing is lost)")
+                .body(Body::Json("sourceContactId, reason")),
+        )
 }
 
 fn bad(field: &'static str, reason: &'static str) -> ApiError {

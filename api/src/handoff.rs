@@ -19,8 +19,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use hmac::{Hmac, Mac};
 use ringside_storage::{new_id, NewMessage, Widget};
 use serde::Deserialize;
@@ -29,6 +28,7 @@ use sha2::Sha256;
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::presence::VisitorCommand;
 use crate::widget_runtime::PageOrigin;
 use crate::{ApiError, AppState};
@@ -43,23 +43,56 @@ const LINK_MIN_SECS: i64 = 60;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The `/api/v1` routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Visitors";
+    DocRouter::new("/api/v1")
+        .post(
             "/widgets/{id}/visitors/{visitor_id}/direct-navigate",
-            post(direct_navigate),
+            direct_navigate,
+            Spec::new(
+                T,
+                Auth::Scope("messages:write"),
+                "Send a live visitor to a page of the site",
+            )
+            .body(Body::Json(
+                "url (a path or a URL on an allowed domain), title?",
+            ))
+            .ok(202, "Queued for the visitor's page"),
         )
-        .route(
+        .post(
             "/widgets/{id}/visitors/{visitor_id}/conversation-link",
-            post(conversation_link),
+            conversation_link,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "A signed link (24 h) to the operator view of the visitor",
+            )
+            .body(Body::Json(
+                "expiresInSeconds? (60-86400); the body may be empty",
+            ))
+            .ok(201, "The link and its expiry"),
         )
 }
 
 /// The public routes the links open (authorised by the signature).
-pub(crate) fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/conversation", get(console_view))
-        .route("/console/conversation/messages", post(console_reply))
+pub(crate) fn public_routes() -> DocRouter {
+    const T: &str = "Console";
+    DocRouter::new("")
+        .get(
+            "/console/conversation",
+            console_view,
+            Spec::new(T, Auth::SignedLink, "The operator view a conversation link opens (HTML; JSON with Accept: application/json)")
+                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("sig", "Signature")])
+                .content("text/html"),
+        )
+        .post(
+            "/console/conversation/messages",
+            console_reply,
+            Spec::new(T, Auth::SignedLink, "Reply to the visitor through a conversation link")
+                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("sig", "Signature")])
+                .body(Body::Json("body"))
+                .ok(201, "The message"),
+        )
 }
 
 fn bad(field: &'static str, reason: &'static str) -> ApiError {

@@ -3,15 +3,23 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 
+use crate::openapi::{Auth, DocRouter, Spec};
 use crate::AppState;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Operations";
+    DocRouter::new("")
+        .get(
+            "/healthz",
+            healthz,
+            Spec::new(T, Auth::Public, "Liveness and database check"),
+        )
+        .get(
+            "/metrics",
+            metrics,
+            Spec::new(T, Auth::Public, "Prometheus metrics").content("text/plain"),
+        )
 }
 
 async fn healthz(State(st): State<AppState>) -> impl IntoResponse {

@@ -27,6 +27,8 @@
 //!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
 //! - realtime WebSockets for dashboards (`/api/ws/tenant`) and widget pages
 //!   (`/api/widgets/{id}/ws`) fed by an in-process event bus ([`realtime`]),
+//! - the OpenAPI 3.1 document at `/openapi.json`, generated from the route registrations
+//!   ([`openapi`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
 //!
 //! The API never touches sockets or SIP state directly: changes to extensions and trunks are
@@ -42,6 +44,7 @@ pub mod extract;
 pub mod handoff;
 pub mod health;
 pub mod messages;
+pub mod openapi;
 pub mod presence;
 pub mod prompts;
 pub mod rate_limit;
@@ -127,43 +130,63 @@ pub(crate) fn now_ms(st: &AppState) -> i64 {
 
 /// The complete HTTP router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    use openapi::{Auth, DocRouter, Spec};
+    let page_limit = axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_page);
+    let chat_limit = axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_chat);
+    let root = DocRouter::new("")
         .merge(health::routes())
-        .merge(
-            widget_runtime::routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate_limit::limit_page,
-            )),
-        )
-        .merge(
-            messages::public_routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate_limit::limit_chat,
-            )),
-        )
-        .merge(
-            handoff::public_routes().route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                rate_limit::limit_chat,
-            )),
-        )
-        .route("/api/ws/tenant", axum::routing::get(realtime::tenant_ws))
-        .nest(
-            "/api/v1",
-            Router::new()
-                .merge(sip_admin::routes())
-                .merge(calls::routes())
-                .merge(recordings::routes())
-                .merge(prompts::routes())
-                .merge(widgets::routes())
-                .merge(messages::routes())
-                .merge(visitors::routes())
-                .merge(webhooks::routes())
-                .merge(contacts::routes())
-                .merge(analytics::routes())
-                .merge(handoff::routes())
-                .merge(usage::routes()),
-        )
-        .fallback(|| async { ApiError::NotFound })
-        .with_state(state)
+        .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))
+        .merge(messages::public_routes().map_router(|r| r.route_layer(chat_limit.clone())))
+        .merge(handoff::public_routes().map_router(|r| r.route_layer(chat_limit)))
+        .get(
+            "/api/ws/tenant",
+            realtime::tenant_ws,
+            Spec::new(
+                "Realtime",
+                Auth::Public,
+                "Dashboard WebSocket: send {type: auth, token} first (within 5 s); then the \
+                 tenant's conversation, message, visitor and call events",
+            )
+            .ok(101, "Switching to WebSocket")
+            .content(""),
+        );
+    let v1 = DocRouter::new("/api/v1")
+        .merge(sip_admin::routes())
+        .merge(calls::routes())
+        .merge(recordings::routes())
+        .merge(prompts::routes())
+        .merge(widgets::routes())
+        .merge(messages::routes())
+        .merge(visitors::routes())
+        .merge(webhooks::routes())
+        .merge(contacts::routes())
+        .merge(analytics::routes())
+        .merge(handoff::routes())
+        .merge(usage::routes());
+    let (root, mut ops) = root.into_parts();
+    let (v1, v1_ops) = v1.into_parts();
+    ops.extend(v1_ops);
+    ops.push(openapi::Op {
+        method: "get",
+        path: "/openapi.json".into(),
+        spec: Spec::new("Operations", Auth::Public, "This OpenAPI 3.1 document"),
+    });
+    let doc: Arc<str> = openapi::document(&ops, state.public_url.trim_end_matches('/'))
+        .to_string()
+        .into();
+    root.route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc.to_string(),
+                )
+            }
+        }),
+    )
+    .nest("/api/v1", v1)
+    .fallback(|| async { ApiError::NotFound })
+    .with_state(state)
 }

@@ -31,8 +31,8 @@ use std::collections::HashMap;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::post;
+use axum::Json;
 use ringside_storage::{
     Callback, Message, NewCallback, NewMessage, Widget, MAX_LIST_MESSAGES, MAX_MESSAGE_CHARS,
 };
@@ -41,6 +41,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::realtime::{Audience, Event};
 use crate::usage::Metric;
 use crate::widget_runtime::{
@@ -62,37 +63,107 @@ const LEAD_THANKS: &str = "Thanks. We have your details and our agent will reach
 const ASK_ACK: &str = "Thanks for your message. Someone from our team will reply here shortly.";
 
 /// The public runtime routes (merged at the root).
-pub(crate) fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(crate) fn public_routes() -> DocRouter {
+    const T: &str = "Widget runtime";
+    DocRouter::new("")
+        .post(
             "/api/widgets/{widget_id}/chat",
-            post(chat).options(config_preflight),
+            chat,
+            Spec::new(T, Auth::WidgetKey, "A visitor's chat message").body(Body::Json(
+                "sessionId, message, conversationId?, visitorId?",
+            )),
         )
+        .preflight("/api/widgets/{widget_id}/chat", config_preflight)
         .route(
             "/api/widgets/{widget_id}/callbacks",
             post(submit_callback)
                 .options(config_preflight)
                 .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY)),
+            &[(
+                "post",
+                Spec::new(
+                    T,
+                    Auth::WidgetKey,
+                    "A callback request, optionally with a voice note (multipart, audio/*, 2 MiB)",
+                )
+                .body(Body::JsonOrMultipart(
+                    "name, email or phone, message, visitorId; voiceNote file part",
+                ))
+                .ok(201, "The stored callback"),
+            )],
         )
-        .route("/widget/ask", post(ask).options(bootstrap_preflight))
-        .route("/widget/lead", post(lead).options(bootstrap_preflight))
+        .post(
+            "/widget/ask",
+            ask,
+            Spec::new(
+                T,
+                Auth::WidgetClient,
+                "A visitor's question (LaysanX shape)",
+            )
+            .body(Body::Json(
+                "clientId, widgetKey, message, sessionId?, visitorId?, domain",
+            )),
+        )
+        .preflight("/widget/ask", bootstrap_preflight)
+        .post(
+            "/widget/lead",
+            lead,
+            Spec::new(T, Auth::WidgetClient, "A lead from the widget's lead form")
+                .body(Body::Json("clientId, widgetKey, the form's fields, domain")),
+        )
+        .preflight("/widget/lead", bootstrap_preflight)
 }
 
 /// The `/api/v1` routes (nested under `/api/v1`).
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Messages";
+    let (r, w) = (Auth::Scope("messages:read"), Auth::Scope("messages:write"));
+    DocRouter::new("/api/v1")
+        .get(
             "/widgets/{id}/messages",
-            get(list_messages).post(send_message),
+            list_messages,
+            Spec::new(T, r, "Chat messages, oldest first")
+                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")]),
         )
-        .route("/widgets/{id}/callbacks", get(list_callbacks))
-        .route(
+        .post(
+            "/widgets/{id}/messages",
+            send_message,
+            Spec::new(
+                T,
+                w,
+                "Send a message to a visitor as operator or automation",
+            )
+            .body(Body::Json(
+                "visitorId, body, sender (operator | automation)?, conversationId?",
+            ))
+            .ok(201, "The message"),
+        )
+        .get(
+            "/widgets/{id}/callbacks",
+            list_callbacks,
+            Spec::new(T, r, "Callback requests and leads, newest first")
+                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")]),
+        )
+        .get(
             "/widgets/{id}/callbacks/{callback_id}/voice-note",
-            get(voice_note),
+            voice_note,
+            Spec::new(T, r, "A callback's voice note").content("audio/*"),
         )
-        .route(
+        .get(
             "/widgets/{id}/visitors/{visitor_id}/notes",
-            get(list_notes).post(add_note),
+            list_notes,
+            Spec::new(
+                T,
+                r,
+                "Internal notes about a visitor (team notes and your private ones)",
+            ),
+        )
+        .post(
+            "/widgets/{id}/visitors/{visitor_id}/notes",
+            add_note,
+            Spec::new(T, w, "Add an internal note")
+                .body(Body::Json("body, visibility (team | private)?"))
+                .ok(201, "The note"),
         )
 }
 

@@ -25,11 +25,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Largest accepted upload, in bytes (10 MiB).
@@ -162,16 +162,47 @@ impl From<PromptStoreError> for ApiError {
     }
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/media/prompts", get(list))
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Media";
+    let (r, w) = (Auth::Scope("widgets:read"), Auth::Scope("widgets:write"));
+    DocRouter::new("/api/v1")
+        .get(
+            "/media/prompts",
+            list,
+            Spec::new(
+                T,
+                r,
+                "The tenant's prompts and hold music (uploaded or default)",
+            ),
+        )
         .route(
             "/media/prompts/{kind}",
             axum::routing::put(upload)
                 .delete(remove)
                 .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+            &[
+                (
+                    "put",
+                    Spec::new(
+                        T,
+                        w,
+                        "Upload a WAV overriding a prompt (hold_music, unavailable, accept_prompt)",
+                    )
+                    .body(Body::Wav),
+                ),
+                (
+                    "delete",
+                    Spec::new(T, w, "Go back to the shipped default")
+                        .ok(204, "Reset")
+                        .content(""),
+                ),
+            ],
         )
-        .route("/media/prompts/{kind}/audio", get(audio))
+        .get(
+            "/media/prompts/{kind}/audio",
+            audio,
+            Spec::new(T, r, "The prompt's audio as WAV").content("audio/wav"),
+        )
 }
 
 /// A prompt as the API shows it.

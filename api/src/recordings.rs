@@ -19,26 +19,53 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::Recording;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::auth::{CallsRead, CallsWrite, Scoped};
+use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Bytes read from disk per body chunk.
 const CHUNK: usize = 64 * 1024;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/calls/{id}/recordings", get(list_for_call))
-        .route(
-            "/recordings/{id}",
-            get(get_recording).delete(delete_recording),
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Recordings";
+    let r = Auth::Scope("calls:read");
+    DocRouter::new("/api/v1")
+        .get(
+            "/calls/{id}/recordings",
+            list_for_call,
+            Spec::new(T, r, "Recordings of a call"),
         )
-        .route("/recordings/{id}/download", get(download))
+        .get(
+            "/recordings/{id}",
+            get_recording,
+            Spec::new(T, r, "One recording's metadata"),
+        )
+        .delete(
+            "/recordings/{id}",
+            delete_recording,
+            Spec::new(
+                T,
+                Auth::Scope("calls:write"),
+                "Delete a recording and its file",
+            )
+            .ok(204, "Deleted")
+            .content(""),
+        )
+        .get(
+            "/recordings/{id}/download",
+            download,
+            Spec::new(
+                T,
+                r,
+                "Download the stereo WAV (single byte ranges: 206, 416)",
+            )
+            .content("audio/wav"),
+        )
 }
 
 /// A recording as the API shows it.

@@ -5,8 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_sip::auth::{ha1, Algorithm};
 use ringside_sip::routing::{parse_cidr, DestinationPatterns};
 use ringside_storage::{Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch};
@@ -14,24 +13,84 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, SipRead, SipWrite};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "SIP";
+    let (r, w) = (Auth::Scope("sip:read"), Auth::Scope("sip:write"));
+    DocRouter::new("/api/v1")
+        .get(
             "/sip/extensions",
-            get(list_extensions).post(create_extension),
+            list_extensions,
+            Spec::new(T, r, "List SIP extensions"),
         )
-        .route(
+        .post(
+            "/sip/extensions",
+            create_extension,
+            Spec::new(
+                T,
+                w,
+                "Create a SIP extension (username, password, display name, widgets)",
+            )
+            .body(Body::Json("username, password, displayName, widgetIds"))
+            .ok(201, "The extension (the password is never returned)"),
+        )
+        .get(
             "/sip/extensions/{id}",
-            get(get_extension)
-                .patch(patch_extension)
-                .delete(delete_extension),
+            get_extension,
+            Spec::new(T, r, "One SIP extension"),
         )
-        .route("/sip/trunks", get(list_trunks).post(create_trunk))
-        .route(
+        .patch(
+            "/sip/extensions/{id}",
+            patch_extension,
+            Spec::new(T, w, "Change a SIP extension").body(Body::Json("fields to change")),
+        )
+        .delete(
+            "/sip/extensions/{id}",
+            delete_extension,
+            Spec::new(
+                T,
+                w,
+                "Delete a SIP extension (its registrations go with it)",
+            )
+            .ok(204, "Deleted")
+            .content(""),
+        )
+        .get(
+            "/sip/trunks",
+            list_trunks,
+            Spec::new(T, r, "List SIP trunks"),
+        )
+        .post(
+            "/sip/trunks",
+            create_trunk,
+            Spec::new(
+                T,
+                w,
+                "Create a SIP trunk (trusted inbound sources, outbound carrier)",
+            )
+            .body(Body::Json(
+                "name, inbound CIDRs/credentials, outbound host/credentials, allowedDestinations",
+            ))
+            .ok(201, "The trunk"),
+        )
+        .get(
             "/sip/trunks/{id}",
-            get(get_trunk).patch(patch_trunk).delete(delete_trunk),
+            get_trunk,
+            Spec::new(T, r, "One SIP trunk"),
+        )
+        .patch(
+            "/sip/trunks/{id}",
+            patch_trunk,
+            Spec::new(T, w, "Change a SIP trunk").body(Body::Json("fields to change")),
+        )
+        .delete(
+            "/sip/trunks/{id}",
+            delete_trunk,
+            Spec::new(T, w, "Delete a SIP trunk")
+                .ok(204, "Deleted")
+                .content(""),
         )
 }
 

@@ -12,12 +12,12 @@
 //! queues one `usage.updated` webhook event per metric, threshold and month.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{AnalyticsRead, Scoped};
+use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Limits per tenant; 0 means unlimited.
@@ -89,8 +89,16 @@ const ALL: [Metric; 5] = [
 /// Thresholds (percent of a limit) that queue `usage.updated`.
 const THRESHOLDS: [i64; 2] = [80, 100];
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/account/usage", get(usage))
+pub(crate) fn routes() -> DocRouter {
+    DocRouter::new("/api/v1").get(
+        "/account/usage",
+        usage,
+        Spec::new(
+            "Account",
+            Auth::Scope("analytics:read"),
+            "Usage this month against the configured limits",
+        ),
+    )
 }
 
 /// Days since 1970-01-01 to (year, month) and back (proleptic Gregorian, UTC).

@@ -9,21 +9,32 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{Visitor, VisitorEvent, MAX_LIST_VISITOR_EVENTS};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{AnalyticsRead, Scoped};
+use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/widgets/{id}/live-visitors", get(live_visitors))
-        .route(
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Visitors";
+    let r = Auth::Scope("analytics:read");
+    DocRouter::new("/api/v1")
+        .get(
+            "/widgets/{id}/live-visitors",
+            live_visitors,
+            Spec::new(
+                T,
+                r,
+                "Visitors on the site now, with session and page timing fields",
+            ),
+        )
+        .get(
             "/widgets/{id}/visitors/{visitor_id}/activity",
-            get(activity),
+            activity,
+            Spec::new(T, r, "A visitor's activity, newest first").query(&[("limit", "1-1000")]),
         )
 }
 

@@ -7,8 +7,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{
     NewWebhook, Webhook, WebhookDelivery, WebhookPatch, MAX_WEBHOOK_WIDGETS, WEBHOOK_EVENTS,
 };
@@ -17,18 +16,66 @@ use serde_json::json;
 
 use crate::auth::{Scoped, WebhooksRead, WebhooksWrite};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list_webhooks).post(create_webhook))
-        .route(
-            "/webhooks/{id}",
-            get(get_webhook).patch(patch_webhook).delete(delete_webhook),
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Webhooks";
+    let (r, w) = (Auth::Scope("webhooks:read"), Auth::Scope("webhooks:write"));
+    DocRouter::new("/api/v1")
+        .get(
+            "/webhooks",
+            list_webhooks,
+            Spec::new(T, r, "List webhooks (never the secret)"),
         )
-        .route("/webhooks/{id}/rotate-secret", post(rotate_secret))
-        .route("/webhooks/{id}/test", post(test_webhook))
-        .route("/webhooks/{id}/deliveries", get(list_deliveries))
+        .post(
+            "/webhooks",
+            create_webhook,
+            Spec::new(
+                T,
+                w,
+                "Create a webhook; the answer shows its signing secret, once",
+            )
+            .body(Body::Json("name, url, events, widgetIds"))
+            .ok(201, "The webhook with its secret"),
+        )
+        .get(
+            "/webhooks/{id}",
+            get_webhook,
+            Spec::new(T, r, "One webhook"),
+        )
+        .patch(
+            "/webhooks/{id}",
+            patch_webhook,
+            Spec::new(
+                T,
+                w,
+                "Change a webhook (name, url, events, widgetIds, enabled)",
+            )
+            .body(Body::Json("fields to change")),
+        )
+        .delete(
+            "/webhooks/{id}",
+            delete_webhook,
+            Spec::new(T, w, "Delete a webhook")
+                .ok(204, "Deleted")
+                .content(""),
+        )
+        .post(
+            "/webhooks/{id}/rotate-secret",
+            rotate_secret,
+            Spec::new(T, w, "A new signing secret, shown once"),
+        )
+        .post(
+            "/webhooks/{id}/test",
+            test_webhook,
+            Spec::new(T, w, "Queue a webhook.test delivery").ok(202, "Queued: its delivery id"),
+        )
+        .get(
+            "/webhooks/{id}/deliveries",
+            list_deliveries,
+            Spec::new(T, r, "The delivery log, newest first").query(&[("limit", "1-500")]),
+        )
 }
 
 /// Body of `POST /api/v1/webhooks`.

@@ -27,11 +27,11 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::Widget;
 use serde_json::{json, Value};
 
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::widgets::{split_port, valid_host, HostPattern};
 use crate::{ApiError, AppState};
 
@@ -68,25 +68,48 @@ async fn widget_script() -> Response {
     r
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Widget runtime";
+    DocRouter::new("")
+        .get(
             "/widget/bootstrap",
-            get(bootstrap).options(bootstrap_preflight),
+            bootstrap,
+            Spec::new(T, Auth::WidgetClient, "Widget configuration (LaysanX shape)").query(&[
+                ("clientId", "Widget id"),
+                ("widgetKey", "The widget's public key"),
+                ("domain", "The page's host, when there is no Origin header"),
+            ]),
         )
-        .route(
+        .preflight("/widget/bootstrap", bootstrap_preflight)
+        .get(
             "/api/widgets/{widget_id}/config",
-            get(config).options(config_preflight),
+            config,
+            Spec::new(T, Auth::WidgetKey, "Widget configuration (live-chat shape)")
+                .query(&[("key", "The widget's public key (or a Bearer header)")]),
         )
-        .route(
+        .preflight("/api/widgets/{widget_id}/config", config_preflight)
+        .post(
             "/api/widgets/{widget_id}/track",
-            post(track).options(config_preflight),
+            track,
+            Spec::new(T, Auth::WidgetKey, "A visitor event: page_view, page_change, click, scroll, form_change, heartbeat, ...; the answer carries waiting commands (direct-navigate)")
+                .query(&[("key", "The widget's public key (or a Bearer header)")])
+                .body(Body::Json("visitorId, event, sessionId?, url?, title?, referrer?, timestamp?, metadata?")),
         )
-        .route(
+        .preflight("/api/widgets/{widget_id}/track", config_preflight)
+        .get(
             "/api/widgets/{widget_id}/ws",
-            get(crate::realtime::widget_ws),
+            crate::realtime::widget_ws,
+            Spec::new(T, Auth::WidgetKey, "WebSocket of the visitor's page: operator replies and direct-navigate commands are pushed")
+                .query(&[("key", "The widget's public key"), ("visitorId", "The visitor")])
+                .ok(101, "Switching to WebSocket")
+                .content(""),
         )
-        .route("/widget.js", get(widget_script))
+        .get(
+            "/widget.js",
+            widget_script,
+            Spec::new(T, Auth::Public, "The widget script the install snippet loads")
+                .content("application/javascript"),
+        )
 }
 
 /// Where the embedding page is, as far as the request tells.

@@ -8,8 +8,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use ringside_storage::{
     LeadForm, NewWidget, OfflineForm, Widget, WidgetPatch, FORM_FIELD_TYPES, MAX_ALLOWED_DOMAINS,
     MAX_FORM_FIELDS, WIDGET_POSITIONS,
@@ -18,13 +17,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
 use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/widgets", get(list_widgets).post(create_widget))
-        .route("/widgets/{id}", get(get_widget).patch(patch_widget))
-        .route("/widgets/{id}/install-snippet", get(install_snippet))
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Widgets";
+    let (r, w) = (Auth::Scope("widgets:read"), Auth::Scope("widgets:write"));
+    DocRouter::new("/api/v1")
+        .get("/widgets", list_widgets, Spec::new(T, r, "List widgets"))
+        .post(
+            "/widgets",
+            create_widget,
+            Spec::new(T, w, "Create a widget; the answer carries its id and public key")
+                .body(Body::Json("name, allowedDomains (*.example.com wildcards), greeting, colours, position, avatar, offline and lead forms"))
+                .ok(201, "The widget"),
+        )
+        .get("/widgets/{id}", get_widget, Spec::new(T, r, "One widget"))
+        .patch(
+            "/widgets/{id}",
+            patch_widget,
+            Spec::new(T, w, "Change a widget (null clears optional fields)")
+                .body(Body::Json("fields to change")),
+        )
+        .get(
+            "/widgets/{id}/install-snippet",
+            install_snippet,
+            Spec::new(T, r, "The one script tag to paste into the site"),
+        )
 }
 
 /// Body of `POST /api/v1/widgets`; everything but `name` has a default.

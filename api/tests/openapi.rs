@@ -1,0 +1,127 @@
+//! The OpenAPI document (`/openapi.json`, [`ringside_api::openapi`]): a valid 3.1 document
+//! whose every `/api/v1` operation exists and needs exactly the scope it names (401 without
+//! a token, 403 with every scope but that one, neither with that one alone), and no router
+//! in the API that bypasses the documenting router.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{uniq, Harness};
+use ringside_api::auth::SCOPES;
+use ringside_api::router;
+use ringside_storage::Store;
+
+struct Ctx {
+    app: axum::Router,
+    store: Store,
+}
+
+impl Harness for Ctx {
+    fn app(&self) -> &axum::Router {
+        &self.app
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[tokio::test]
+async fn every_operation_is_documented_with_its_scope() {
+    for backend in common::backends("ringside-openapi").await {
+        let name = backend.name;
+        let c = Ctx {
+            app: router(common::state(&backend.store)),
+            store: backend.store.clone(),
+        };
+        let r = c.send("GET", "/openapi.json", &[], None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let doc = r.body;
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert_eq!(doc["servers"][0]["url"], common::PUBLIC_URL);
+        let paths = doc["paths"].as_object().unwrap();
+        // Spot checks of what the guide documents.
+        for p in [
+            "/api/v1/widgets",
+            "/api/v1/widgets/{id}/live-visitors",
+            "/api/v1/widgets/{id}/analytics",
+            "/api/v1/widgets/{id}/campaign-aliases",
+            "/api/v1/contacts/{id}/merge",
+            "/api/v1/webhooks/{id}/rotate-secret",
+            "/api/v1/account/usage",
+            "/api/v1/widgets/{id}/visitors/{visitor_id}/conversation-link",
+            "/api/widgets/{widget_id}/track",
+            "/widget/bootstrap",
+            "/api/ws/tenant",
+            "/openapi.json",
+        ] {
+            assert!(paths.contains_key(p), "{p} documented");
+        }
+        let email = format!("{}@oa.example", uniq("oa"));
+        let mut ops = 0;
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                ops += 1;
+                assert!(op["summary"].is_string(), "{method} {path}");
+                assert!(op["responses"].is_object(), "{method} {path}");
+                let Some(scope) = op["x-required-scope"].as_str() else {
+                    assert!(!path.starts_with("/api/v1"), "{method} {path} has no scope");
+                    continue;
+                };
+                assert_eq!(op["security"][0]["bearer"][0], scope);
+                let url = path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "x" } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let m = method.to_uppercase();
+                let body = op.get("requestBody").map(|_| "{}");
+                let (st, _) = c.call(&m, &url, None, body).await;
+                assert_eq!(
+                    st,
+                    StatusCode::UNAUTHORIZED,
+                    "[{name}] {m} {url} without a token"
+                );
+                let others: Vec<&str> = SCOPES.iter().copied().filter(|s| *s != scope).collect();
+                let tok = c.token(&email, &others).await;
+                let (st, e) = c.call(&m, &url, Some(&tok), body).await;
+                assert_eq!(
+                    st,
+                    StatusCode::FORBIDDEN,
+                    "[{name}] {m} {url} without {scope}: {e}"
+                );
+                let tok = c.token(&email, &[scope]).await;
+                let (st, e) = c.call(&m, &url, Some(&tok), body).await;
+                assert!(
+                    st != StatusCode::UNAUTHORIZED && st != StatusCode::FORBIDDEN,
+                    "[{name}] {m} {url} with {scope}: {st} {e}"
+                );
+            }
+        }
+        assert!(ops >= 70, "{ops} operations");
+        backend.finish().await;
+    }
+}
+
+/// Every route goes through the documenting router: no plain axum `Router::new()` in the
+/// API's sources (tests aside) but the one that implements it.
+#[test]
+fn no_router_bypasses_the_document() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "openapi.rs" {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        let code = src.split("#[cfg(test)]").next().unwrap();
+        assert!(
+            !code.contains("Router::new()") && !code.contains(".nest_service("),
+            "{} builds a router outside openapi::DocRouter",
+            path.display()
+        );
+    }
+}
