@@ -181,3 +181,103 @@ async fn run(env: &[(&str, &str)]) {
         assert_eq!(e["lastStatusCode"], 200);
     }
 }
+
+/// A SIP call between two extensions (sipp on both ends) sends its lifecycle to a webhook,
+/// signed: call.requested, call.delivery_started, call.answered, call.ended, in that order.
+#[tokio::test]
+async fn sip_call_lifecycle_reaches_a_webhook() {
+    use ringside_e2e::{UacFlow, UasFlow};
+    type Got = Arc<Mutex<Vec<(String, serde_json::Value, bool)>>>;
+    let secret: Arc<Mutex<String>> = Arc::default();
+    let got: Got = Arc::default();
+    let app = {
+        let (secret, got) = (secret.clone(), got.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let (secret, got) = (secret.clone(), got.clone());
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64;
+                    let ok = verify_signature(
+                        &secret.lock().unwrap(),
+                        &h("x-ringside-signature"),
+                        &body,
+                        now,
+                        300,
+                    );
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    got.lock()
+                        .unwrap()
+                        .push((h("x-ringside-event"), v["data"].clone(), ok));
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let srv = Server::start().await;
+    let calls_token = srv.with_phones().await;
+    // The same tenant (owner@example.com) subscribes to every call event.
+    let token = srv.token("owner@example.com", "webhooks:write");
+    let (st, hook) = srv
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &token,
+            Some(json!({"name": "calls", "url": url, "events": [
+                "call.requested", "call.delivery_started", "call.delivery_failed",
+                "call.answered", "call.ended", "call.missed"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{hook}");
+    *secret.lock().unwrap() = hook["secret"].as_str().unwrap().to_owned();
+
+    let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = srv.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
+    let call = srv.ended_call(&calls_token).await;
+    eventually("four call events delivered", || {
+        let n = got.lock().unwrap().len();
+        async move { n >= 4 }
+    })
+    .await;
+    let got = got.lock().unwrap().clone();
+    // Deliveries are concurrent and at least once: compare as a set.
+    let mut kinds: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "call.answered",
+            "call.delivery_started",
+            "call.ended",
+            "call.requested"
+        ],
+        "{got:?}"
+    );
+    let ended = got.iter().find(|g| g.0 == "call.ended").unwrap();
+    assert!(got.iter().all(|g| g.2), "every delivery signed");
+    assert!(got.iter().all(|g| g.1["callId"] == call["id"]));
+    assert_eq!(ended.1["hangupSide"], "caller");
+    assert!(ended.1["durationMs"].is_i64());
+    let started = got.iter().find(|g| g.0 == "call.delivery_started").unwrap();
+    assert_eq!(started.1["targets"].as_array().unwrap().len(), 1);
+}

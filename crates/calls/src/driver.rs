@@ -373,6 +373,9 @@ async fn transmit(
 async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput>) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
+    let mut tracker = crate::events::CallEvents::default();
+    let mut subs = Subscriptions::default();
+    let mut events = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -412,8 +415,12 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput
                         warn!(error = %e, "removing registration");
                     }
                 }
-                CoreOutput::InsertCall(c) => inserts.push(c),
+                CoreOutput::InsertCall(c) => {
+                    events.extend(tracker.observe(&c));
+                    inserts.push(c);
+                }
                 CoreOutput::UpdateCall(c) => {
+                    events.extend(tracker.observe(&c));
                     // An update of a call not yet inserted must follow its insert.
                     if inserts.iter().any(|i| i.id == c.id) {
                         if let Some(i) = inserts.iter_mut().find(|i| i.id == c.id) {
@@ -432,6 +439,57 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput
             }
         }
         flush(&store, &mut inserts, &mut updates).await;
+        // After the records: a receiver may read the call back.
+        for e in events.drain(..) {
+            if subs.wants(&store, &e.tenant_id, e.kind).await {
+                if let Err(err) = store
+                    .enqueue_webhook_event(&e.tenant_id, e.kind, None, &e.data)
+                    .await
+                {
+                    warn!(error = %err, event = e.kind, "queueing a call webhook event");
+                }
+            }
+        }
+    }
+}
+
+/// Which call events each tenant's webhooks take, re-read every few seconds, so that calls of
+/// tenants without such webhooks cost no outbox work.
+#[derive(Default)]
+struct Subscriptions {
+    by_tenant: HashMap<String, (Instant, Vec<String>)>,
+}
+
+impl Subscriptions {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    async fn wants(&mut self, store: &Store, tenant: &str, kind: &str) -> bool {
+        let fresh = self
+            .by_tenant
+            .get(tenant)
+            .is_some_and(|(at, _)| at.elapsed() < Self::TTL);
+        if !fresh {
+            let kinds = match store.list_webhooks(tenant).await {
+                Ok(list) => list
+                    .into_iter()
+                    .filter(|w| w.enabled)
+                    .flat_map(|w| w.events)
+                    .filter(|e| e.starts_with("call."))
+                    .collect(),
+                Err(e) => {
+                    warn!(error = %e, "reading webhooks for call events");
+                    return false;
+                }
+            };
+            if self.by_tenant.len() > 10_000 {
+                self.by_tenant.clear();
+            }
+            self.by_tenant
+                .insert(tenant.to_owned(), (Instant::now(), kinds));
+        }
+        self.by_tenant
+            .get(tenant)
+            .is_some_and(|(_, k)| k.iter().any(|e| e == kind))
     }
 }
 

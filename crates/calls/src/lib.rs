@@ -15,6 +15,7 @@ pub mod codecs;
 pub mod core;
 pub mod directory;
 pub mod driver;
+pub mod events;
 pub mod media;
 pub mod metrics;
 pub mod recording;
