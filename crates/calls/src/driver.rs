@@ -46,6 +46,15 @@ pub enum Command {
     Drain,
     /// Ask how many calls are in progress.
     ActiveCalls(oneshot::Sender<usize>),
+    /// Answer once everything the core produced so far (registrations, call records and
+    /// their webhook events) is written to storage.
+    FlushStorage(oneshot::Sender<()>),
+}
+
+/// What the core task hands the storage writer.
+enum WriterMsg {
+    Out(CoreOutput),
+    Flush(oneshot::Sender<()>),
 }
 
 /// Handle to the running SIP server.
@@ -67,6 +76,13 @@ impl SipServer {
         let (tx, rx) = oneshot::channel();
         self.command(Command::ActiveCalls(tx));
         rx.await.unwrap_or(0)
+    }
+
+    /// Waits until everything the SIP core produced so far is in storage (for shutdown).
+    pub async fn flush_storage(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::FlushStorage(tx));
+        let _ = rx.await;
     }
 }
 
@@ -282,7 +298,7 @@ async fn core_task(
     mut in_rx: mpsc::Receiver<Inbound>,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     conns: Conns,
-    store_tx: mpsc::UnboundedSender<CoreOutput>,
+    store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -310,6 +326,7 @@ async fn core_task(
                 Some(Command::ExtensionRemoved(id)) => core.extension_removed(&id),
                 Some(Command::Drain) => core.start_draining(),
                 Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
+                Some(Command::FlushStorage(tx)) => { let _ = store_tx.send(WriterMsg::Flush(tx)); }
                 None => {}
             },
             _ = sleep => core.handle_timeout(Instant::now(), unix_ms()),
@@ -321,7 +338,7 @@ async fn core_task(
                     transmit(&udp, &conns, &in_tx, &metrics, to, data).await
                 }
                 other => {
-                    let _ = store_tx.send(other);
+                    let _ = store_tx.send(WriterMsg::Out(other));
                 }
             }
         }
@@ -370,7 +387,7 @@ async fn transmit(
 }
 
 /// Writes registrations and call records, batching call records into one transaction.
-async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput>) {
+async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
     let mut tracker = crate::events::CallEvents::default();
@@ -384,7 +401,15 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput
                 Err(_) => break,
             }
         }
-        for o in batch {
+        let mut acks = Vec::new();
+        for m in batch {
+            let o = match m {
+                WriterMsg::Out(o) => o,
+                WriterMsg::Flush(tx) => {
+                    acks.push(tx);
+                    continue;
+                }
+            };
             match o {
                 CoreOutput::Binding(BindingChange::Upsert(b)) => {
                     flush(&store, &mut inserts, &mut updates).await;
@@ -449,6 +474,9 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<CoreOutput
                     warn!(error = %err, event = e.kind, "queueing a call webhook event");
                 }
             }
+        }
+        for tx in acks {
+            let _ = tx.send(());
         }
     }
 }

@@ -404,8 +404,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     if let Err(e) = presence.flush().await {
         warn!(error = %e, "last presence flush failed");
     }
-    // Give the storage writer a moment to flush the last call records.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Everything the SIP core produced (registrations, call records, call events) is
+    // written before the pool closes.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), sip.flush_storage())
+        .await
+        .is_err()
+    {
+        warn!("storage writer did not finish within 10 s");
+    }
     store.close().await;
     info!("bye");
     Ok(())
