@@ -151,6 +151,20 @@ impl Bus {
     }
 }
 
+/// The dashboard event for a call webhook event type (`call.answered` → `call:answered`).
+pub fn call_event_kind(webhook_kind: &str) -> Option<&'static str> {
+    Some(match webhook_kind {
+        "call.requested" => "call:requested",
+        "call.delivery_started" => "call:delivery_started",
+        "call.delivery_failed" => "call:delivery_failed",
+        "call.unavailable" => "call:unavailable",
+        "call.answered" => "call:answered",
+        "call.ended" => "call:ended",
+        "call.missed" => "call:missed",
+        _ => return None,
+    })
+}
+
 fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.read_buffer_size(4096)
         .write_buffer_size(0)

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
+use futures_util::{SinkExt, StreamExt};
 use ringside_api::webhook_dispatch::verify_signature;
 use ringside_e2e::{eventually, Server};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 /// What the receiver saw: per delivery id, the statuses it answered.
 #[derive(Default)]
@@ -244,6 +246,20 @@ async fn sip_call_lifecycle_reaches_a_webhook() {
         .await;
     assert_eq!(st, 201, "{hook}");
     *secret.lock().unwrap() = hook["secret"].as_str().unwrap().to_owned();
+    // A dashboard socket of the tenant with calls:read sees the same lifecycle live.
+    let dash_token = srv.token("owner@example.com", "calls:read");
+    let ws_url = format!("{}/api/ws/tenant", srv.http.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .expect("dashboard socket");
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": dash_token})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_text(&mut ws).await["type"], "auth:ok");
 
     let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
     let (ok, log) = srv.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
@@ -280,4 +296,34 @@ async fn sip_call_lifecycle_reaches_a_webhook() {
     assert!(ended.1["durationMs"].is_i64());
     let started = got.iter().find(|g| g.0 == "call.delivery_started").unwrap();
     assert_eq!(started.1["targets"].as_array().unwrap().len(), 1);
+    // Live, in order.
+    let mut live = Vec::new();
+    for _ in 0..4 {
+        let e = next_text(&mut ws).await;
+        assert_eq!(e["data"]["callId"], call["id"], "{e}");
+        live.push(e["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        live,
+        [
+            "call:requested",
+            "call:delivery_started",
+            "call:answered",
+            "call:ended"
+        ]
+    );
+}
+
+type Dashboard =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The socket's next text frame as JSON (pings skipped).
+async fn next_text(ws: &mut Dashboard) -> serde_json::Value {
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(t.as_str()).unwrap(),
+            Ok(Some(Ok(Message::Ping(_)))) => continue,
+            other => panic!("dashboard socket: {other:?}"),
+        }
+    }
 }

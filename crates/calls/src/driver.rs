@@ -61,6 +61,7 @@ enum WriterMsg {
 #[derive(Debug, Clone)]
 pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
+    call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
 }
@@ -76,6 +77,14 @@ impl SipServer {
         let (tx, rx) = oneshot::channel();
         self.command(Command::ActiveCalls(tx));
         rx.await.unwrap_or(0)
+    }
+
+    /// Every call event from now on (`call.requested`, ...; see [`crate::events`]), in the
+    /// order the call records were written, whether or not a webhook takes it.
+    pub fn subscribe_call_events(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<crate::events::CallEvent>> {
+        self.call_events.subscribe()
     }
 
     /// Waits until everything the SIP core produced so far is in storage (for shutdown).
@@ -127,13 +136,15 @@ pub async fn start(
         conns.clone(),
         metrics.clone(),
     ));
-    tokio::spawn(storage_writer(store, store_rx));
+    let (call_events, _) = tokio::sync::broadcast::channel(1024);
+    tokio::spawn(storage_writer(store, store_rx, call_events.clone()));
     tokio::spawn(core_task(
         core, udp, in_tx, in_rx, cmd_rx, conns, store_tx, metrics,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
         cmd: cmd_tx,
+        call_events,
         local_addr,
     })
 }
@@ -387,7 +398,11 @@ async fn transmit(
 }
 
 /// Writes registrations and call records, batching call records into one transaction.
-async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+async fn storage_writer(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+    call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
+) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
     let mut tracker = crate::events::CallEvents::default();
@@ -466,6 +481,9 @@ async fn storage_writer(store: Store, mut rx: mpsc::UnboundedReceiver<WriterMsg>
         flush(&store, &mut inserts, &mut updates).await;
         // After the records: a receiver may read the call back.
         for e in events.drain(..) {
+            let e = Arc::new(e);
+            // Realtime listeners (dashboards); none is fine.
+            let _ = call_events.send(e.clone());
             if subs.wants(&store, &e.tenant_id, e.kind).await {
                 if let Err(err) = store
                     .enqueue_webhook_event(&e.tenant_id, e.kind, None, &e.data)

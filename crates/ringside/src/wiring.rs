@@ -352,6 +352,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         },
     ));
     let presence_flusher = presence.spawn_flusher();
+    let state_bus: Arc<ringside_api::realtime::Bus> = Arc::default();
     let state = AppState {
         store: store.clone(),
         directory: Arc::new(DirAdapter {
@@ -372,7 +373,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
         link_secret: load_secret(&s, "link-secret")?,
         usage_limits: s.usage_limits,
-        bus: Default::default(),
+        bus: state_bus.clone(),
         widget_cache: Default::default(),
     };
     let app = ringside_api::router(state);
@@ -381,6 +382,35 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
     info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Call events of the SIP side to the dashboards' realtime sockets (calls:read).
+    {
+        let mut rx = sip.subscribe_call_events();
+        let bus = state_bus.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if let Some(kind) = ringside_api::realtime::call_event_kind(e.kind) {
+                            bus.publish(
+                                &e.tenant_id,
+                                ringside_api::realtime::Event::new(
+                                    kind,
+                                    ringside_api::realtime::Audience::Tenant("calls:read"),
+                                    None,
+                                    None,
+                                    e.data.clone(),
+                                    ringside_storage::now_ms(),
+                                ),
+                            );
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => warn!(missed = n, "realtime call events lagged"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
 
     shutdown_signal().await;
