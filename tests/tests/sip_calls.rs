@@ -174,6 +174,12 @@ async fn unregistered_and_unknown_destinations_are_refused() {
         let (ok, log) = sipp.run().await;
         assert!(ok, "{dest} -> {code}: {log}");
     }
+    // The call to the extension with no phone is in the history: missed, nobody available.
+    let call = s.srv.ended_call(&s.token).await;
+    assert_eq!(call["status"], "missed", "{call}");
+    assert_eq!(call["endReason"], "unavailable");
+    assert!(call["to"].as_str().unwrap_or("").contains("1002"), "{call}");
+    assert_eq!(call["legs"][0]["finalStatus"], 480);
 }
 
 /// A UDP socket standing in for a carrier's trunk: counts whatever arrives.

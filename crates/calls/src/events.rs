@@ -7,6 +7,8 @@
 //! - `call.delivery_failed`: a callee leg that ended with a final failure (>= 300, but not the
 //!   487 that answers Ringside's own CANCEL), once per leg, unless that leg answered;
 //! - `call.answered`: the call's status became `answered`;
+//! - `call.unavailable`: it ended as `missed` because no one was available to ring (end
+//!   reason `unavailable`), followed by `call.missed`;
 //! - `call.missed`: it ended as `missed` (nobody answered in time, or the caller gave up);
 //! - `call.ended`: it ended after an answer, or `failed` (no target could take it).
 //!
@@ -107,7 +109,13 @@ impl CallEvents {
             let was = std::mem::replace(&mut seen.status, c.status.clone());
             match c.status.as_str() {
                 "answered" => push("call.answered", payload(c)),
-                "missed" => push("call.missed", payload(c)),
+                "missed" => {
+                    // Nobody could take it at all (no phone registered, no target online).
+                    if c.end_reason.as_deref() == Some("unavailable") {
+                        push("call.unavailable", payload(c));
+                    }
+                    push("call.missed", payload(c));
+                }
                 "ended" | "failed" if was != "ended" => push("call.ended", payload(c)),
                 _ => {}
             }
@@ -218,5 +226,18 @@ mod tests {
         });
         assert_eq!(kinds(&e), ["call.requested", "call.ended"]);
         assert_eq!(e[1].data["status"], "failed");
+        // Nobody to ring.
+        let e = ev.observe(&CallRecord {
+            id: "c3".into(),
+            end_reason: Some("unavailable".into()),
+            ..call(
+                "missed",
+                vec![leg("a", "caller", "sip:1001", Some(480), false)],
+            )
+        });
+        assert_eq!(
+            kinds(&e),
+            ["call.requested", "call.unavailable", "call.missed"]
+        );
     }
 }

@@ -21,6 +21,45 @@ use super::{anchor_sdp, extend_offer, now_record_ms, Call, ClientRole, Fork, Tar
 use crate::Side;
 
 impl SipCore {
+    /// A call to an extension with no registered phone is refused (480) and kept in the call
+    /// history as missed because no one was available (`end_reason` `unavailable`), which is
+    /// what `call.unavailable` reports.
+    fn record_unavailable(&mut self, req: &Request, from: Peer, tenant_id: &str, tag: &str) {
+        let now = now_record_ms(self);
+        let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
+        let key = self.next_call;
+        self.next_call += 1;
+        let record = CallRecord {
+            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
+            tenant_id: tenant_id.to_owned(),
+            kind: "sip".into(),
+            from_uri: hdr::uri_part(from_v).to_string(),
+            to_uri: req.uri.to_string(),
+            status: "missed".into(),
+            started_at: now,
+            answered_at: None,
+            ended_at: Some(now),
+            end_reason: Some("unavailable".into()),
+            hangup_side: Some("system".into()),
+            legs: vec![CallLeg {
+                id: format!("{key}-a"),
+                call_id: String::new(),
+                idx: 0,
+                role: "caller".into(),
+                sip_call_id: hdr::call_id(&req.headers).unwrap_or_default().to_string(),
+                local_tag: tag.to_owned(),
+                remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
+                peer: from.addr.to_string(),
+                started_at: now,
+                answered_at: None,
+                ended_at: Some(now),
+                final_status: Some(480),
+                quality: None,
+            }],
+        };
+        self.out.push_back(CoreOutput::InsertCall(record));
+    }
+
     pub(crate) fn on_new_invite(
         &mut self,
         now: Instant,
@@ -89,6 +128,7 @@ impl SipCore {
             }
             if targets.is_empty() {
                 drop(d);
+                self.record_unavailable(&req, from, &tenant_id, &tag);
                 return reply(self, 480);
             }
         } else if caller_ext.is_some() {
