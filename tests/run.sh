@@ -11,6 +11,8 @@ command -v baresip >/dev/null || need+=(baresip-core)
 command -v sox >/dev/null || need+=(sox)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 dpkg -s libopus-dev >/dev/null 2>&1 || need+=(libopus-dev)
+# audiopus finds libopus through pkg-config (not in the base image, not pulled by libopus-dev).
+command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
