@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
-use crate::extract::ApiJson;
+use crate::extract::{html_escape, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::presence::VisitorCommand;
 use crate::widget_runtime::PageOrigin;
@@ -165,8 +165,7 @@ async fn direct_navigate(
         });
     }
     // A widget socket open for the visitor takes it at once.
-    st.bus.publish(
-        &w.tenant_id,
+    st.bus.publish(&w.tenant_id, || {
         crate::realtime::Event::new(
             "visitor:command",
             crate::realtime::Audience::Visitor,
@@ -174,8 +173,8 @@ async fn direct_navigate(
             Some(&v.visitor_id),
             Value::Null,
             now,
-        ),
-    );
+        )
+    });
     let live = v.last_seen_at >= now - st.presence.config().live_timeout_ms;
     Ok((
         StatusCode::ACCEPTED,
@@ -299,21 +298,6 @@ async fn verify_link(st: &AppState, q: &HashMap<String, String>) -> Result<Widge
     }
 }
 
-fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 async fn console_view(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -365,38 +349,38 @@ async fn console_view(
     } else {
         let mut html = String::new();
         html.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>Ringside: ");
-        html.push_str(&escape(&w.name));
+        html.push_str(&html_escape(&w.name));
         html.push_str(
             "</title><meta name=\"viewport\" content=\"width=device-width\"></head><body>",
         );
         html.push_str(&format!(
             "<h1>{}</h1><p>Visitor <code>{}</code> ({}), on <a href=\"{}\" rel=\"noreferrer\">{}</a>; {} visit(s); {} {}</p>",
-            escape(&w.name),
-            escape(&v.visitor_id),
+            html_escape(&w.name),
+            html_escape(&v.visitor_id),
             if live { "live now" } else { "not on the site" },
-            escape(v.current_url.as_deref().unwrap_or("")),
-            escape(v.page_title.as_deref().or(v.current_url.as_deref()).unwrap_or("-")),
+            html_escape(v.current_url.as_deref().unwrap_or("")),
+            html_escape(v.page_title.as_deref().or(v.current_url.as_deref()).unwrap_or("-")),
             v.visit_count,
-            escape(v.browser.as_deref().unwrap_or("")),
-            escape(v.os.as_deref().unwrap_or("")),
+            html_escape(v.browser.as_deref().unwrap_or("")),
+            html_escape(v.os.as_deref().unwrap_or("")),
         ));
         html.push_str("<h2>Conversation</h2><ol id=\"messages\">");
         for m in &messages {
             html.push_str(&format!(
                 "<li><b>{}</b>: {}</li>",
-                escape(&m.sender),
-                escape(&m.body)
+                html_escape(&m.sender),
+                html_escape(&m.body)
             ));
         }
         html.push_str("</ol>");
         for c in &callbacks {
             html.push_str(&format!(
                 "<p>{} from {} {} {}: {}</p>",
-                escape(&c.kind),
-                escape(c.name.as_deref().unwrap_or("")),
-                escape(c.email.as_deref().unwrap_or("")),
-                escape(c.phone.as_deref().unwrap_or("")),
-                escape(c.message.as_deref().unwrap_or("")),
+                html_escape(&c.kind),
+                html_escape(c.name.as_deref().unwrap_or("")),
+                html_escape(c.email.as_deref().unwrap_or("")),
+                html_escape(c.phone.as_deref().unwrap_or("")),
+                html_escape(c.message.as_deref().unwrap_or("")),
             ));
         }
         html.push_str(
@@ -508,7 +492,7 @@ mod tests {
         assert_ne!(s, link_signature(b"k", "w", "v2", 100));
         assert_ne!(s, link_signature(b"k2", "w", "v", 100));
         assert_eq!(
-            escape("<a href=\"x\">&'"),
+            html_escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

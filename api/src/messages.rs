@@ -276,10 +276,7 @@ pub(crate) async fn store_message(
     crate::usage::counted(st, &w.tenant_id, Metric::MonthlyMessages).await;
     let now = crate::now_ms(st);
     let dash = Audience::Tenant("messages:read");
-    let conv = json!({"id": m.conversation_id, "channel": "chat", "widgetId": w.id,
-        "visitorId": m.visitor_id, "lastMessageAt": m.created_at, "lastSender": m.sender});
-    st.bus.publish(
-        &w.tenant_id,
+    st.bus.publish(&w.tenant_id, || {
         Event::new(
             if existed {
                 "conversation:updated"
@@ -289,12 +286,13 @@ pub(crate) async fn store_message(
             dash,
             Some(&w.id),
             Some(&m.visitor_id),
-            conv,
+            json!({"id": m.conversation_id, "channel": "chat", "widgetId": w.id,
+                   "visitorId": m.visitor_id, "lastMessageAt": m.created_at,
+                   "lastSender": m.sender}),
             now,
-        ),
-    );
-    st.bus.publish(
-        &w.tenant_id,
+        )
+    });
+    st.bus.publish(&w.tenant_id, || {
         Event::new(
             "message:new",
             dash,
@@ -302,8 +300,8 @@ pub(crate) async fn store_message(
             Some(&m.visitor_id),
             message_json(&m),
             now,
-        ),
-    );
+        )
+    });
     st.store
         .enqueue_webhook_event(
             &w.tenant_id,
@@ -355,8 +353,7 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
     let mut data = callback_json(st, &c);
     data["contactId"] = contact.map_or(Value::Null, Value::String);
     // Contact details given: the visitor's conversation is qualified.
-    st.bus.publish(
-        &w.tenant_id,
+    st.bus.publish(&w.tenant_id, || {
         Event::new(
             "conversation:qualified",
             Audience::Tenant("messages:read"),
@@ -367,8 +364,8 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
                    "contact_data": {"name": c.name, "email": c.email, "phone": c.phone},
                    "callback": data.clone()}),
             crate::now_ms(st),
-        ),
-    );
+        )
+    });
     st.store
         .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &data)
         .await?;
@@ -383,7 +380,7 @@ async fn public_widget(
     key: Option<&str>,
     headers: &HeaderMap,
     domain: Option<&str>,
-) -> Result<(Widget, Option<HeaderValue>), Response> {
+) -> Result<(std::sync::Arc<Widget>, Option<HeaderValue>), Response> {
     let w = lookup(st, id, key).await.map_err(fail)?;
     let allow = check_origin(&w, headers, domain).map_err(fail)?;
     Ok((w, allow))
@@ -478,7 +475,14 @@ async fn chat(
 async fn laysanx_widget(
     st: &AppState,
     req: Request,
-) -> Result<(Widget, Option<HeaderValue>, Map<String, Value>), Response> {
+) -> Result<
+    (
+        std::sync::Arc<Widget>,
+        Option<HeaderValue>,
+        Map<String, Value>,
+    ),
+    Response,
+> {
     let (parts, body) = req.into_parts();
     let body: Map<String, Value> = read_json(body).await.map_err(fail)?;
     let id = body

@@ -131,6 +131,18 @@ pub struct TrackEvent {
 
 type Key = (String, String);
 
+/// What `visitor.connected` (webhook) and `visitor:connected` (realtime) say of a visitor.
+pub(crate) fn visitor_summary(v: &Visitor, now_ms: i64) -> Value {
+    serde_json::json!({
+        "widgetId": v.widget_id, "visitorId": v.visitor_id,
+        "visitCount": v.visit_count, "currentUrl": v.current_url,
+        "pageTitle": v.page_title, "referrer": v.referrer, "ip": v.ip,
+        "browser": v.browser, "os": v.os, "device": v.device, "isBot": v.is_bot,
+        "utmSource": v.utm_source, "utmMedium": v.utm_medium,
+        "utmCampaign": v.utm_campaign, "connectedAt": now_ms,
+    })
+}
+
 /// How often the background flusher writes visitors changed only by heartbeats.
 pub const HEARTBEAT_FLUSH_MS: i64 = 10_000;
 
@@ -237,14 +249,7 @@ impl Presence {
         let connected = self.absorb(tenant_id, widget_id, key, ev, loaded, now);
         if let Some(v) = &connected {
             // A new visitor, or a visitor back after the session timeout.
-            let data = serde_json::json!({
-                "widgetId": v.widget_id, "visitorId": v.visitor_id,
-                "visitCount": v.visit_count, "currentUrl": v.current_url,
-                "pageTitle": v.page_title, "referrer": v.referrer, "ip": v.ip,
-                "browser": v.browser, "os": v.os, "device": v.device, "isBot": v.is_bot,
-                "utmSource": v.utm_source, "utmMedium": v.utm_medium,
-                "utmCampaign": v.utm_campaign, "connectedAt": now,
-            });
+            let data = visitor_summary(v, now);
             if let Err(e) = self
                 .store
                 .enqueue_webhook_event(tenant_id, "visitor.connected", Some(widget_id), &data)
@@ -511,42 +516,14 @@ impl Presence {
                 ringside_storage::MAX_LIST_VISITORS,
             )
             .await?;
-        let mut by_id: HashMap<String, Visitor> = stored
-            .into_iter()
-            .map(|v| (v.visitor_id.clone(), v))
-            .collect();
-        {
-            let inner = self.lock();
-            for ((w, id), v) in &inner.visitors {
-                if w == widget_id && v.tenant_id == tenant_id {
-                    by_id.insert(id.clone(), v.clone());
-                }
-            }
-        }
-        let mut list: Vec<Visitor> = by_id
-            .into_values()
-            .filter(|v| v.last_seen_at >= since)
-            .collect();
-        list.sort_by(|a, b| {
-            b.last_seen_at
-                .cmp(&a.last_seen_at)
-                .then_with(|| a.visitor_id.cmp(&b.visitor_id))
-        });
+        let mut list = self.merged(tenant_id, widget_id, stored);
+        list.retain(|v| v.last_seen_at >= since);
         Ok(list)
     }
 
-    /// The widget's most recently seen visitors, live or not (storage merged with the fresher
-    /// in-memory state), most recently seen first, at most `limit`.
-    pub async fn recent_visitors(
-        &self,
-        tenant_id: &str,
-        widget_id: &str,
-        limit: u32,
-    ) -> Result<Vec<Visitor>, ApiError> {
-        let stored = self
-            .store
-            .list_recent_visitors(tenant_id, widget_id, limit)
-            .await?;
+    /// `stored` visitors of the widget overlaid with the fresher in-memory ones, most recently
+    /// seen first.
+    fn merged(&self, tenant_id: &str, widget_id: &str, stored: Vec<Visitor>) -> Vec<Visitor> {
         let mut by_id: HashMap<String, Visitor> = stored
             .into_iter()
             .map(|v| (v.visitor_id.clone(), v))
@@ -565,6 +542,22 @@ impl Presence {
                 .cmp(&a.last_seen_at)
                 .then_with(|| a.visitor_id.cmp(&b.visitor_id))
         });
+        list
+    }
+
+    /// The widget's most recently seen visitors, live or not (storage merged with the fresher
+    /// in-memory state), most recently seen first, at most `limit`.
+    pub async fn recent_visitors(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Visitor>, ApiError> {
+        let stored = self
+            .store
+            .list_recent_visitors(tenant_id, widget_id, limit)
+            .await?;
+        let mut list = self.merged(tenant_id, widget_id, stored);
         list.truncate(limit as usize);
         Ok(list)
     }

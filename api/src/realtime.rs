@@ -118,15 +118,23 @@ impl Bus {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends `ev` to the tenant's open sockets (if any).
-    pub fn publish(&self, tenant_id: &str, ev: Event) {
-        let mut t = self.lock();
-        if let Some(tx) = t.get(tenant_id) {
-            if tx.send(Arc::new(ev)).is_err() {
-                // Every receiver is gone.
-                t.remove(tenant_id);
+    /// Sends the event `make` builds to the tenant's open sockets. Without a socket open for
+    /// the tenant nothing is built: publishing is nearly free on the request paths that do it
+    /// (tracking, chat) when no dashboard listens.
+    pub fn publish(&self, tenant_id: &str, make: impl FnOnce() -> Event) {
+        let tx = {
+            let mut t = self.lock();
+            match t.get(tenant_id) {
+                Some(tx) if tx.receiver_count() > 0 => tx.clone(),
+                Some(_) => {
+                    // Every receiver is gone.
+                    t.remove(tenant_id);
+                    return;
+                }
+                None => return,
             }
-        }
+        };
+        let _ = tx.send(Arc::new(make()));
     }
 
     /// A receiver of the tenant's events from now on.
@@ -140,6 +148,13 @@ impl Bus {
                 rx
             }
         }
+    }
+
+    /// Whether a socket of the tenant is open (so an event would be delivered).
+    pub fn listening(&self, tenant_id: &str) -> bool {
+        self.lock()
+            .get(tenant_id)
+            .is_some_and(|tx| tx.receiver_count() > 0)
     }
 
     /// Sockets subscribed, over all tenants.
@@ -324,7 +339,8 @@ pub(crate) async fn widget_ws(
             .into_response()
         }
     };
-    configure(ws).on_upgrade(move |socket| widget_session(st, w.tenant_id, w.id, visitor, socket))
+    let (tenant, widget) = (w.tenant_id.clone(), w.id.clone());
+    configure(ws).on_upgrade(move |socket| widget_session(st, tenant, widget, visitor, socket))
 }
 
 async fn send_commands(st: &AppState, socket: &mut WebSocket, widget: &str, visitor: &str) -> bool {

@@ -23,6 +23,7 @@
 //! Authorization`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -254,11 +255,15 @@ pub(crate) fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Res
 /// Looks a widget up by id and key: 404 unknown, 401 missing or wrong key.
 /// The widget comes from the [`crate::widget_cache::WidgetCache`]; the key is compared in
 /// constant time.
-pub(crate) async fn lookup(st: &AppState, id: &str, key: Option<&str>) -> Result<Widget, ApiError> {
+pub(crate) async fn lookup(
+    st: &AppState,
+    id: &str,
+    key: Option<&str>,
+) -> Result<Arc<Widget>, ApiError> {
     let key = key.filter(|k| !k.is_empty());
     let w = st.widget_cache.get(&st.store, id).await?;
     match key {
-        Some(k) if w.key_matches(k) => Ok((*w).clone()),
+        Some(k) if w.key_matches(k) => Ok(w),
         _ => Err(ApiError::Unauthorized),
     }
 }
@@ -607,37 +612,32 @@ async fn track(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(512).collect());
     let visitor_id = ev.visitor_id.clone();
-    let page = crate::presence::PAGE_EVENTS
-        .contains(&ev.kind.as_str())
-        .then(|| {
-            json!({"widgetId": w.id, "visitorId": visitor_id, "event": ev.kind,
-                        "url": ev.url, "title": ev.title})
-        });
+    // Only built when a dashboard of the tenant listens.
+    let page = (crate::presence::PAGE_EVENTS.contains(&ev.kind.as_str())
+        && st.bus.listening(&w.tenant_id))
+    .then(|| {
+        json!({"widgetId": w.id, "visitorId": visitor_id, "event": ev.kind,
+               "url": ev.url, "title": ev.title})
+    });
     match st.presence.track(&w.tenant_id, &w.id, ev).await {
         Err(e) => return cors_fail(e, &allow),
         Ok(connected) => {
             let now = st.presence.now_ms();
             let dash = crate::realtime::Audience::Tenant("analytics:read");
             if let Some(v) = connected {
-                let data = json!({"widgetId": v.widget_id, "visitorId": v.visitor_id,
-                    "visitCount": v.visit_count, "currentUrl": v.current_url,
-                    "pageTitle": v.page_title, "referrer": v.referrer, "browser": v.browser,
-                    "os": v.os, "device": v.device, "ip": v.ip});
-                st.bus.publish(
-                    &w.tenant_id,
+                st.bus.publish(&w.tenant_id, || {
                     crate::realtime::Event::new(
                         "visitor:connected",
                         dash,
                         Some(&w.id),
                         Some(&visitor_id),
-                        data,
+                        crate::presence::visitor_summary(&v, now),
                         now,
-                    ),
-                );
+                    )
+                });
             }
             if let Some(data) = page {
-                st.bus.publish(
-                    &w.tenant_id,
+                st.bus.publish(&w.tenant_id, || {
                     crate::realtime::Event::new(
                         "visitor:page",
                         dash,
@@ -645,8 +645,8 @@ async fn track(
                         Some(&visitor_id),
                         data,
                         now,
-                    ),
-                );
+                    )
+                });
             }
         }
     }

@@ -392,8 +392,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                 match rx.recv().await {
                     Ok(e) => {
                         if let Some(kind) = ringside_api::realtime::call_event_kind(e.kind) {
-                            bus.publish(
-                                &e.tenant_id,
+                            bus.publish(&e.tenant_id, || {
                                 ringside_api::realtime::Event::new(
                                     kind,
                                     ringside_api::realtime::Audience::Tenant("calls:read"),
@@ -401,8 +400,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                                     None,
                                     e.data.clone(),
                                     ringside_storage::now_ms(),
-                                ),
-                            );
+                                )
+                            });
                         }
                     }
                     Err(RecvError::Lagged(n)) => warn!(missed = n, "realtime call events lagged"),
