@@ -142,6 +142,20 @@ impl Page {
         }
     }
 
+    /// Evaluates `expr` every 100 ms until `done` accepts its value (at most 20 s); returns
+    /// the last value either way, for the caller to assert on.
+    pub async fn eval_until(&mut self, expr: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let mut v = Value::Null;
+        for _ in 0..200 {
+            v = self.eval(expr).await;
+            if done(&v) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        v
+    }
+
     /// Evaluates `expr` in the page (awaiting a promise) and returns its value; `Null` when
     /// it threw.
     pub async fn eval(&mut self, expr: &str) -> Value {

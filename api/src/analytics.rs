@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{AnalyticsRead, Scoped, WidgetsWrite};
-use crate::extract::ApiJson;
+use crate::extract::{query_limit, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
@@ -89,16 +89,7 @@ pub(crate) fn routes() -> DocRouter {
 }
 
 fn limit(q: &HashMap<String, String>) -> Result<u32, ApiError> {
-    match q.get("limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=MAX_RECENT_VISITORS).contains(&n) => Ok(n),
-            _ => Err(ApiError::InvalidField {
-                field: "limit",
-                reason: "must be 1-5000",
-            }),
-        },
-    }
+    query_limit(q, DEFAULT_LIMIT, MAX_RECENT_VISITORS)
 }
 
 /// Aliases by (tag key, tag value).

@@ -22,17 +22,17 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
-use crate::extract::{double_option, ApiJson};
+use crate::extract::{double_option, query_limit, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 /// Default and largest `?limit=` of the timeline.
-const TIMELINE_DEFAULT: usize = 200;
-const TIMELINE_MAX: usize = 1000;
+const TIMELINE_DEFAULT: u32 = 200;
+const TIMELINE_MAX: u32 = 1000;
 /// Page activity events per session in a timeline (the newest).
 const SESSION_EVENTS: u32 = 200;
 /// Default `?limit=` of the list.
-const LIST_DEFAULT: i64 = 80;
+const LIST_DEFAULT: u32 = 80;
 
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Contacts";
@@ -107,30 +107,19 @@ fn contact_json(c: &Contact) -> Value {
     })
 }
 
-/// `?limit=` within `1..=max`, `default` when absent.
-fn limit(q: &HashMap<String, String>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match q.get("limit") {
-        None => Ok(default),
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(bad("limit", "out of range")),
-        },
-    }
-}
-
 async fn list(
     State(st): State<AppState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = limit(&q, LIST_DEFAULT as usize, MAX_LIST_CONTACTS as usize)?;
+    let n = query_limit(&q, LIST_DEFAULT, MAX_LIST_CONTACTS as u32)?;
     let query = q.get("q").map(String::as_str);
     if query.is_some_and(|s| s.chars().count() > 200) {
         return Err(bad("q", "at most 200 characters"));
     }
     let list = st
         .store
-        .list_contacts(&auth.tenant_id, query, n as i64)
+        .list_contacts(&auth.tenant_id, query, i64::from(n))
         .await?;
     Ok(Json(json!({
         "contacts": list.iter().map(contact_json).collect::<Vec<_>>()
@@ -210,7 +199,7 @@ async fn one(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = limit(&q, TIMELINE_DEFAULT, TIMELINE_MAX)?;
+    let n = query_limit(&q, TIMELINE_DEFAULT, TIMELINE_MAX)? as usize;
     let c = st.store.get_contact(&auth.tenant_id, &id).await?;
     let act = st
         .store

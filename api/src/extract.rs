@@ -40,3 +40,56 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// Escapes text for HTML element content and quoted attributes.
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// `?limit=` within `1..=max` (`default` when absent); 422 `invalid_field` otherwise.
+pub(crate) fn query_limit(
+    q: &std::collections::HashMap<String, String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, crate::ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(crate::ApiError::InvalidField {
+                field: "limit",
+                reason: "out of range",
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_limits() {
+        assert_eq!(
+            html_escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        let q = |v: &str| [("limit".to_owned(), v.to_owned())].into_iter().collect();
+        assert_eq!(query_limit(&Default::default(), 80, 500).unwrap(), 80);
+        assert_eq!(query_limit(&q("500"), 80, 500).unwrap(), 500);
+        for bad in ["0", "501", "x", "-1"] {
+            assert!(query_limit(&q(bad), 80, 500).is_err(), "{bad}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{AnalyticsRead, Scoped};
+use crate::extract::query_limit;
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
@@ -172,18 +173,7 @@ async fn activity(
     Path((id, visitor_id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Activity>, ApiError> {
-    let limit = match q.get("limit") {
-        None => 200,
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=MAX_LIST_VISITOR_EVENTS).contains(&n) => n,
-            _ => {
-                return Err(ApiError::InvalidField {
-                    field: "limit",
-                    reason: "must be 1-1000",
-                })
-            }
-        },
-    };
+    let limit = query_limit(&q, 200, MAX_LIST_VISITOR_EVENTS)?;
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     st.presence
         .visitor(&ctx.tenant_id, &w.id, &visitor_id)

@@ -16,7 +16,7 @@ use ringside_storage::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
-use crate::extract::ApiJson;
+use crate::extract::{html_escape, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
@@ -506,14 +506,6 @@ async fn patch_widget(
     Ok(Json(w.into()))
 }
 
-/// Escapes `s` for a double-quoted HTML attribute.
-fn attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 async fn install_snippet(
     Scoped(ctx, _): Scoped<WidgetsRead>,
     State(st): State<AppState>,
@@ -523,9 +515,9 @@ async fn install_snippet(
     let script_url = format!("{}/widget.js", st.public_url.trim_end_matches('/'));
     let snippet = format!(
         "<script src=\"{}\" data-widget-id=\"{}\" data-widget-key=\"{}\" async></script>",
-        attr(&script_url),
-        attr(&w.id),
-        attr(&w.public_key)
+        html_escape(&script_url),
+        html_escape(&w.id),
+        html_escape(&w.public_key)
     );
     Ok(Json(InstallSnippet {
         snippet,

@@ -7,8 +7,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{assert_error, uniq, Harness};
-use ringside_api::router;
-use ringside_storage::Store;
 use serde_json::{json, Value};
 
 const ORIGIN: (&str, &str) = ("origin", "https://example.com");
@@ -24,19 +22,8 @@ const SCOPES: &[&str] = &[
     "messages:write",
 ];
 
-struct Ctx {
-    app: axum::Router,
-    store: Store,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-}
+/// The test context: the router and its store.
+type Ctx = common::App;
 
 struct Tenant {
     token: String,
@@ -89,10 +76,7 @@ impl Ctx {
 async fn analytics_report_and_aliases() {
     for backend in common::backends("ringside-analytics").await {
         let name = backend.name;
-        let c = Ctx {
-            app: router(common::state(&backend.store)),
-            store: backend.store.clone(),
-        };
+        let c = Ctx::on(&backend.store);
         let t = c.tenant("an").await;
         let paid = "https://example.com/pricing?utm_source=google&utm_medium=cpc\
                     &utm_campaign=spring-demo&gclid=G-1";
@@ -257,10 +241,7 @@ async fn analytics_report_and_aliases() {
 async fn analytics_refusals() {
     for backend in common::backends("ringside-analytics-refusals").await {
         let name = backend.name;
-        let c = Ctx {
-            app: router(common::state(&backend.store)),
-            store: backend.store.clone(),
-        };
+        let c = Ctx::on(&backend.store);
         let t = c.tenant("ar").await;
         let other = c.tenant("ao").await;
         let read_only = c

@@ -7,8 +7,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{assert_error, uniq, Harness};
-use ringside_api::router;
-use ringside_storage::Store;
 use serde_json::{json, Value};
 
 const ORIGIN: (&str, &str) = ("origin", "https://example.com");
@@ -20,19 +18,8 @@ const ALL: &[&str] = &[
     "widgets:read",
 ];
 
-struct Ctx {
-    app: axum::Router,
-    store: Store,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-}
+/// The test context: the router and its store.
+type Ctx = common::App;
 
 struct Tenant {
     token: String,
@@ -41,13 +28,6 @@ struct Tenant {
 }
 
 impl Ctx {
-    fn new(store: Store) -> Ctx {
-        Ctx {
-            app: router(common::state(&store)),
-            store,
-        }
-    }
-
     async fn tenant(&self, prefix: &str) -> Tenant {
         let token = self
             .token(&format!("{}@c.example", uniq(prefix)), ALL)
@@ -134,7 +114,7 @@ fn types(timeline: &Value, kind: &str) -> Vec<Value> {
 async fn leads_timeline_and_merge_keep_everything() {
     for backend in common::backends("ringside-contacts").await {
         let name = backend.name;
-        let c = Ctx::new(backend.store.clone());
+        let c = Ctx::on(&backend.store);
         let t = c.tenant("ct").await;
         for v in ["vis-a1", "vis-a2", "vis-b1"] {
             c.visit(&t, v).await;
@@ -343,7 +323,7 @@ async fn leads_timeline_and_merge_keep_everything() {
 async fn refusals_change_nothing() {
     for backend in common::backends("ringside-contacts-refusals").await {
         let name = backend.name;
-        let c = Ctx::new(backend.store.clone());
+        let c = Ctx::on(&backend.store);
         let t = c.tenant("cr").await;
         let other = c.tenant("co").await;
         c.visit(&t, "vis-one1").await;

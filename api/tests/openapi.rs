@@ -8,31 +8,15 @@ mod common;
 use axum::http::StatusCode;
 use common::{uniq, Harness};
 use ringside_api::auth::SCOPES;
-use ringside_api::router;
-use ringside_storage::Store;
 
-struct Ctx {
-    app: axum::Router,
-    store: Store,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.store
-    }
-}
+/// The test context: the router and its store.
+type Ctx = common::App;
 
 #[tokio::test]
 async fn every_operation_is_documented_with_its_scope() {
     for backend in common::backends("ringside-openapi").await {
         let name = backend.name;
-        let c = Ctx {
-            app: router(common::state(&backend.store)),
-            store: backend.store.clone(),
-        };
+        let c = Ctx::on(&backend.store);
         let r = c.send("GET", "/openapi.json", &[], None).await;
         assert_eq!(r.status, StatusCode::OK);
         let doc = r.body;

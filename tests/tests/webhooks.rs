@@ -47,24 +47,8 @@ async fn run(env: &[(&str, &str)]) {
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let (secret, up, seen) = (secret.clone(), up.clone(), seen.clone());
                 async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_secs() as i64;
-                    let ok_sig = verify_signature(
-                        &secret.lock().unwrap(),
-                        &h("x-ringside-signature"),
-                        &body,
-                        now,
-                        300,
-                    );
+                    let h = |n: &str| header(&headers, n);
+                    let ok_sig = signed(&secret.lock().unwrap(), &headers, &body);
                     let parsed: serde_json::Value =
                         serde_json::from_slice(&body).unwrap_or_default();
                     let id = h("x-ringside-delivery");
@@ -199,24 +183,8 @@ async fn sip_call_lifecycle_reaches_a_webhook() {
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let (secret, got) = (secret.clone(), got.clone());
                 async move {
-                    let h = |n: &str| {
-                        headers
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned()
-                    };
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_secs() as i64;
-                    let ok = verify_signature(
-                        &secret.lock().unwrap(),
-                        &h("x-ringside-signature"),
-                        &body,
-                        now,
-                        300,
-                    );
+                    let h = |n: &str| header(&headers, n);
+                    let ok = signed(&secret.lock().unwrap(), &headers, &body);
                     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                     got.lock()
                         .unwrap()
@@ -326,4 +294,27 @@ async fn next_text(ws: &mut Dashboard) -> serde_json::Value {
             other => panic!("dashboard socket: {other:?}"),
         }
     }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Whether the delivery carries a valid `X-Ringside-Signature` for `secret`, now.
+fn signed(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    verify_signature(
+        secret,
+        &header(headers, "x-ringside-signature"),
+        body,
+        now,
+        300,
+    )
 }

@@ -4,8 +4,6 @@
 //! widget socket; a message typed into the widget is stored, an operator reply sent through
 //! the API appears in the page, and a direct-navigate command moves the page.
 
-use std::time::Duration;
-
 use ringside_e2e::browser::Browser;
 use ringside_e2e::{eventually, Server};
 use serde_json::{json, Value};
@@ -85,34 +83,24 @@ async fn widget_script_chats_and_navigates_in_chromium() {
     let mut page = browser.open(&format!("http://localhost:{port}/")).await;
 
     // The script ran: a visitor id, the bubble in the widget's shadow root, the socket open.
-    let mut visitor = String::new();
-    for _ in 0..200 {
-        if let Value::String(v) = page
-            .eval("window.Ringside && window.Ringside.visitorId")
-            .await
-        {
-            visitor = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let visitor = page
+        .eval_until(
+            "window.Ringside && window.Ringside.visitorId",
+            Value::is_string,
+        )
+        .await;
+    let visitor = visitor.as_str().unwrap_or_default().to_owned();
     assert!(
         visitor.starts_with("v_"),
         "widget script did not start: {visitor:?}"
     );
-    for _ in 0..200 {
-        let ok = page
-            .eval(
-                "(() => { const h = document.getElementById('ringside-widget');
-                   return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
-                     && window.Ringside.connected === true; })()",
-            )
-            .await;
-        if ok == Value::Bool(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    page.eval_until(
+        "(() => { const h = document.getElementById('ringside-widget');
+           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
+             && window.Ringside.connected === true; })()",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
     let greeting = page
         .eval("document.getElementById('ringside-widget').shadowRoot.querySelector('.rs-operator').textContent")
         .await;
@@ -177,19 +165,13 @@ async fn widget_script_chats_and_navigates_in_chromium() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let mut shown = Value::Null;
-    for _ in 0..200 {
-        shown = page
-            .eval(
-                "(() => { const l = document.getElementById('ringside-widget').shadowRoot
-                   .querySelectorAll('.rs-operator'); return l[l.length - 1].textContent; })()",
-            )
-            .await;
-        if shown == "Yes! Booking one now." {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shown = page
+        .eval_until(
+            "(() => { const l = document.getElementById('ringside-widget').shadowRoot
+               .querySelectorAll('.rs-operator'); return l[l.length - 1].textContent; })()",
+            |v| v == "Yes! Booking one now.",
+        )
+        .await;
     assert_eq!(shown, "Yes! Booking one now.");
 
     // Direct-navigate moves the page to /pricing, which tracks itself there.

@@ -75,6 +75,38 @@ pub fn state(store: &Store) -> AppState {
     }
 }
 
+/// The router over a store, for tests that need no other handle.
+#[allow(dead_code)]
+pub struct App {
+    pub app: axum::Router,
+    pub store: Store,
+}
+
+#[allow(dead_code)]
+impl App {
+    /// The router of `state`.
+    pub fn with_state(state: AppState) -> App {
+        App {
+            store: state.store.clone(),
+            app: ringside_api::router(state),
+        }
+    }
+
+    /// The router of [`state`] on `store`.
+    pub fn on(store: &Store) -> App {
+        App::with_state(state(store))
+    }
+}
+
+impl Harness for App {
+    fn app(&self) -> &axum::Router {
+        &self.app
+    }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
 /// One storage backend under test.
 pub struct Backend {
     pub name: &'static str,

@@ -21,7 +21,7 @@ use crate::error::{Result, StorageError};
 use crate::messages::{
     callback_from_row, message_from_row, note_from_row, CALLBACK_COLS, MESSAGE_COLS, NOTE_COLS,
 };
-use crate::util::{bind_all, bounded, json_list, to_json, Param, SetList};
+use crate::util::{bind_all, bounded, json_list, optional, to_json, Param, SetList};
 use crate::{new_id, now_ms, Callback, Message, Note, Store};
 
 /// Contact statuses.
@@ -193,14 +193,6 @@ fn merge_from_row(row: &AnyRow) -> Result<ContactMerge> {
     })
 }
 
-/// A trimmed optional text field; empty means none.
-fn opt_text(v: Option<String>, max: usize, what: &'static str) -> Result<Option<String>> {
-    match v.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => bounded(s, max, what).map(Some),
-    }
-}
-
 /// A normalised email (trimmed, lowercased); must look like `local@domain`.
 pub(crate) fn email(v: &str) -> Result<String> {
     let e = bounded(v.trim(), 320, "email")?.to_lowercase();
@@ -304,10 +296,10 @@ fn like_pattern(q: &str) -> String {
 
 fn apply(c: &mut Contact, p: ContactPatch) -> Result<()> {
     if let Some(v) = p.first_name {
-        c.first_name = opt_text(v, 100, "firstName")?;
+        c.first_name = optional(v, 100, "firstName")?;
     }
     if let Some(v) = p.last_name {
-        c.last_name = opt_text(v, 100, "lastName")?;
+        c.last_name = optional(v, 100, "lastName")?;
     }
     if let Some(v) = p.email {
         c.email = opt_email(v)?;
@@ -316,7 +308,7 @@ fn apply(c: &mut Contact, p: ContactPatch) -> Result<()> {
         c.phone = opt_phone(v)?;
     }
     if let Some(v) = p.company_name {
-        c.company_name = opt_text(v, 200, "companyName")?;
+        c.company_name = optional(v, 200, "companyName")?;
     }
     if let Some(s) = p.status {
         let s = s.trim().to_ascii_lowercase();

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Result, StorageError};
-use crate::util::{bounded, required};
+use crate::util::{bounded, optional, required};
 use crate::{new_id, now_ms, Store};
 
 /// Longest message body, in characters.
@@ -160,13 +160,6 @@ fn multiline(value: &str, max: usize, what: &'static str) -> Result<String> {
         return Err(StorageError::Invalid(what));
     }
     Ok(v.to_owned())
-}
-
-fn opt_field(v: Option<String>, max: usize, what: &'static str) -> Result<Option<String>> {
-    match v.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(s) => bounded(s, max, what).map(Some),
-    }
 }
 
 fn opt_multiline(v: Option<String>, max: usize, what: &'static str) -> Result<Option<String>> {
@@ -359,11 +352,11 @@ impl Store {
             id: new_id(),
             tenant_id: tenant_id.to_owned(),
             widget_id: widget_id.to_owned(),
-            visitor_id: opt_field(new.visitor_id, 128, "visitorId")?,
+            visitor_id: optional(new.visitor_id, 128, "visitorId")?,
             kind: new.kind,
-            name: opt_field(new.name, 200, "name")?,
-            email: opt_field(new.email, 320, "email")?,
-            phone: opt_field(new.phone, 64, "phone")?,
+            name: optional(new.name, 200, "name")?,
+            email: optional(new.email, 320, "email")?,
+            phone: optional(new.phone, 64, "phone")?,
             message: opt_multiline(new.message, MAX_MESSAGE_CHARS, "message")?,
             fields: new.fields,
             voice_note: new.voice_note,

@@ -130,6 +130,18 @@ pub(crate) fn bounded(value: &str, max: usize, what: &'static str) -> Result<Str
     Ok(value.to_owned())
 }
 
+/// Checks an optional free-text field: trimmed, empty means none, else as [`bounded`].
+pub(crate) fn optional(
+    v: Option<String>,
+    max: usize,
+    what: &'static str,
+) -> Result<Option<String>> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => bounded(s, max, what).map(Some),
+    }
+}
+
 /// Validates a SIP username: 1..=64 chars of `[A-Za-z0-9._~+-]`.
 pub(crate) fn sip_username(value: &str, what: &'static str) -> Result<String> {
     let ok = !value.is_empty()
