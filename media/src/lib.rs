@@ -24,6 +24,7 @@ pub mod ports;
 pub mod relay;
 pub mod rtp;
 pub mod udp;
+pub mod webrtc;
 
 pub use bridge::{CallMedia, FrameSink, LegCodec, LegQuality, MediaEvent};
 pub use latch::Latch;

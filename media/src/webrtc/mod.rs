@@ -1,0 +1,718 @@
+//! The WebRTC edge: browsers' calls terminated on one UDP port (ICE mux).
+//!
+//! Each browser call is one [`rtc`] peer connection (sans-IO: ICE-lite, DTLS-SRTP, RTCP with
+//! NACK/reports/TWCC interceptors, Opus). All of them share one UDP socket; [`demux::Demux`]
+//! finds the session of a datagram from the STUN `USERNAME` (each session has its own ufrag),
+//! then by the browser's address. One thread (the edge driver) owns that socket, a `mio` poll
+//! and the timers of every peer connection.
+//!
+//! Towards the rest of the media core a session is a plain RTP endpoint: it has one loopback
+//! UDP socket, sends the browser's decrypted RTP from it to the call's relay leg, and encrypts
+//! what the relay sends back into the browser's SRTP stream. The relay then treats a browser
+//! exactly like a SIP phone speaking Opus (passthrough or transcoding, players, recording,
+//! DTMF), at the cost of one loopback hop per packet.
+//!
+//! ```text
+//!  browser ══SRTP══► edge :port (shared) ──RTP──► relay leg A ─► leg B (SIP phone, PSTN)
+//!          ◄═══════  session loopback socket ◄────
+//! ```
+
+pub mod client;
+pub mod demux;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::Rng;
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine as RtcMediaEngine, MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit, RTCIceServer,
+};
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::sansio::Protocol;
+use rtc::shared::marshal::{Marshal, Unmarshal};
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::MediaError;
+use demux::Demux;
+
+/// Settings of the edge.
+#[derive(Debug, Clone)]
+pub struct WebRtcConfig {
+    /// The UDP address all browsers' media arrives on.
+    pub bind: SocketAddr,
+    /// Addresses given to browsers as host candidates (the public IP; default: the bind IP).
+    pub candidate_ips: Vec<IpAddr>,
+    /// How long a session may stay unconnected (no ICE + DTLS) before it is failed.
+    pub connect_timeout: Duration,
+}
+
+/// Counters of the edge.
+#[derive(Debug, Default)]
+pub struct EdgeStats {
+    /// Sessions alive.
+    pub sessions: AtomicU64,
+    /// Sessions that reached connected (ICE + DTLS) since start.
+    pub connected_total: AtomicU64,
+    /// Sessions that failed (ICE/DTLS failure or connect timeout) since start.
+    pub failed_total: AtomicU64,
+    /// RTP packets from browsers handed to relays.
+    pub rtp_in: AtomicU64,
+    /// RTP packets from relays sent to browsers.
+    pub rtp_out: AtomicU64,
+    /// Datagrams on the shared port that belong to no session.
+    pub dropped_unknown: AtomicU64,
+}
+
+/// What the browser leg of a session negotiated, and where its plain RTP side is.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The SDP answer for the browser (our host candidates included, ICE-lite).
+    pub sdp: String,
+    /// The loopback address the session receives plain RTP on (goes into the relay's leg).
+    pub rtp: SocketAddr,
+    /// The Opus payload type both sides use.
+    pub opus_pt: u8,
+    /// The telephone-event payload type, if the browser offered it.
+    pub telephone_event_pt: Option<u8>,
+}
+
+/// A session's state changes, for the call that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected,
+    /// The browser went away (ICE failed or consent lost, DTLS closed, or it never connected).
+    Failed,
+}
+
+/// The WebRTC edge; cheap to clone.
+#[derive(Clone)]
+pub struct WebRtcEdge {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    tx: std_mpsc::Sender<Cmd>,
+    waker: Waker,
+    local: SocketAddr,
+    candidate_ips: Vec<IpAddr>,
+    ice_servers: Vec<RTCIceServer>,
+    stats: Arc<EdgeStats>,
+    next_id: AtomicU64,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for WebRtcEdge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcEdge")
+            .field("local", &self.shared.local)
+            .finish()
+    }
+}
+
+enum Cmd {
+    Add(Box<Session>),
+    Connect(u64, SocketAddr),
+    Candidate(u64, RTCIceCandidateInit),
+    Close(u64),
+}
+
+/// One browser call on the edge. Dropping it closes the peer connection.
+#[derive(Debug)]
+pub struct EdgeSession {
+    id: u64,
+    edge: WebRtcEdge,
+    /// The negotiated answer.
+    pub answer: Answer,
+    events: Option<mpsc::UnboundedReceiver<EdgeEvent>>,
+}
+
+impl EdgeSession {
+    /// Send the browser's media to (and accept media from) the relay leg at `relay`.
+    pub fn connect_media(&self, relay: SocketAddr) {
+        self.edge.send(Cmd::Connect(self.id, relay));
+    }
+
+    /// A trickled ICE candidate of the browser (`candidate:...` attribute value).
+    pub fn add_remote_candidate(&self, candidate: String, mid: Option<String>, mline: Option<u16>) {
+        self.edge.send(Cmd::Candidate(
+            self.id,
+            RTCIceCandidateInit {
+                candidate,
+                sdp_mid: mid,
+                sdp_mline_index: mline,
+                ..Default::default()
+            },
+        ));
+    }
+
+    /// The session's state changes; can be taken once.
+    pub fn take_events(&mut self) -> Option<mpsc::UnboundedReceiver<EdgeEvent>> {
+        self.events.take()
+    }
+}
+
+impl Drop for EdgeSession {
+    fn drop(&mut self) {
+        self.edge.send(Cmd::Close(self.id));
+    }
+}
+
+/// Random ICE credential characters (RFC 8839 ice-char).
+fn ice_string(len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut r = rand::thread_rng();
+    (0..len)
+        .map(|_| CHARS[r.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+fn rtc_err(e: impl std::fmt::Display) -> MediaError {
+    MediaError::Io(io::Error::other(format!("webrtc: {e}")))
+}
+
+impl WebRtcEdge {
+    /// Bind the shared port and start the edge thread.
+    pub fn start(cfg: WebRtcConfig, ice_servers: Vec<String>) -> Result<Self, MediaError> {
+        let std_sock = std::net::UdpSocket::bind(cfg.bind)?;
+        std_sock.set_nonblocking(true)?;
+        let local = std_sock.local_addr()?;
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (tx, rx) = std_mpsc::channel();
+        let stats = Arc::new(EdgeStats::default());
+        let mut sock = UdpSocket::from_std(std_sock);
+        poll.registry()
+            .register(&mut sock, SHARED, Interest::READABLE)?;
+        let candidate_ips = if cfg.candidate_ips.is_empty() {
+            vec![local.ip()]
+        } else {
+            cfg.candidate_ips.clone()
+        };
+        let driver = Driver {
+            poll,
+            sock,
+            local,
+            commands: rx,
+            stats: stats.clone(),
+            sessions: Vec::new(),
+            free: Vec::new(),
+            demux: Demux::default(),
+            timers: BinaryHeap::new(),
+            buf: vec![0; 2048],
+        };
+        thread::Builder::new()
+            .name("ringside-webrtc".into())
+            .spawn(move || driver.run())?;
+        Ok(WebRtcEdge {
+            shared: Arc::new(Shared {
+                tx,
+                waker,
+                local,
+                candidate_ips,
+                ice_servers: vec![RTCIceServer {
+                    urls: ice_servers,
+                    ..Default::default()
+                }]
+                .into_iter()
+                .filter(|s| !s.urls.is_empty())
+                .collect(),
+                stats,
+                next_id: AtomicU64::new(1),
+                connect_timeout: cfg.connect_timeout,
+            }),
+        })
+    }
+
+    /// The shared media port's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EdgeStats {
+        &self.shared.stats
+    }
+
+    fn send(&self, c: Cmd) {
+        if self.shared.tx.send(c).is_ok() {
+            let _ = self.shared.waker.wake();
+        }
+    }
+
+    /// Answer a browser's SDP offer: a new session whose answer carries our host candidates.
+    /// The offer must have an audio section with Opus.
+    pub fn accept(&self, offer: &str) -> Result<EdgeSession, MediaError> {
+        let now = Instant::now();
+        let mut me = RtcMediaEngine::default();
+        let opus = RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        };
+        me.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus.clone(),
+                payload_type: 111,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(rtc_err)?;
+        me.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_TELEPHONE_EVENT.to_owned(),
+                    clock_rate: 8000,
+                    channels: 1,
+                    sdp_fmtp_line: "0-15".to_owned(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: 126,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(rtc_err)?;
+        let registry = register_default_interceptors(Registry::new(), &mut me).map_err(rtc_err)?;
+        let ufrag = ice_string(16);
+        let setting = SettingEngineBuilder::new()
+            .with_lite(true)
+            .with_ice_credentials(ufrag.clone(), ice_string(32))
+            .build();
+        let config = RTCConfigurationBuilder::new()
+            .with_ice_servers(self.shared.ice_servers.clone())
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_setting_engine(setting)
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(rtc_err)?;
+        let ssrc: u32 = rand::random();
+        let track = MediaStreamTrack::new(
+            "ringside".to_owned(),
+            "ringside-audio".to_owned(),
+            "Ringside".to_owned(),
+            RtpCodecKind::Audio,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: opus,
+                ..Default::default()
+            }],
+        );
+        let sender = pc.add_track(track).map_err(rtc_err)?;
+        let offer = RTCSessionDescription::offer(offer.to_owned()).map_err(rtc_err)?;
+        pc.set_remote_description(now, offer).map_err(rtc_err)?;
+        for ip in &self.shared.candidate_ips {
+            let c = CandidateHostConfig {
+                base_config: CandidateConfig {
+                    network: "udp".to_owned(),
+                    address: ip.to_string(),
+                    port: self.shared.local.port(),
+                    component: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .new_candidate_host()
+            .map_err(rtc_err)?;
+            let init = RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?;
+            pc.add_local_candidate(init).map_err(rtc_err)?;
+        }
+        pc.add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(rtc_err)?;
+        let answer = pc.create_answer(None).map_err(rtc_err)?;
+        pc.set_local_description(now, answer).map_err(rtc_err)?;
+        let sdp = pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| rtc_err("no local description"))?;
+        let (opus_pt, te_pt) = {
+            let mut s = pc.rtp_sender(sender).ok_or_else(|| rtc_err("no sender"))?;
+            let codecs = &s.get_parameters().rtp_parameters.codecs;
+            let opus_pt = codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
+                .map(|c| c.payload_type)
+                .ok_or_else(|| rtc_err("the offer has no Opus audio"))?;
+            let te = codecs
+                .iter()
+                .find(|c| {
+                    c.rtp_codec
+                        .mime_type
+                        .eq_ignore_ascii_case(MIME_TYPE_TELEPHONE_EVENT)
+                })
+                .map(|c| c.payload_type);
+            (opus_pt, te)
+        };
+        let loopback = std::net::UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0))?;
+        loopback.set_nonblocking(true)?;
+        let rtp = loopback.local_addr()?;
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let session = Session {
+            id,
+            pc,
+            ufrag,
+            sender,
+            ssrc,
+            loopback: UdpSocket::from_std(loopback),
+            relay: None,
+            events: ev_tx,
+            connected: false,
+            failed: false,
+            deadline: now + self.shared.connect_timeout,
+            armed: None,
+        };
+        self.shared.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        self.send(Cmd::Add(Box::new(session)));
+        Ok(EdgeSession {
+            id,
+            edge: self.clone(),
+            answer: Answer {
+                sdp,
+                rtp,
+                opus_pt,
+                telephone_event_pt: te_pt,
+            },
+            events: Some(ev_rx),
+        })
+    }
+}
+
+const SHARED: Token = Token(0);
+const WAKER: Token = Token(usize::MAX);
+
+struct Session {
+    id: u64,
+    pc: RTCPeerConnection,
+    ufrag: String,
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    loopback: UdpSocket,
+    relay: Option<SocketAddr>,
+    events: mpsc::UnboundedSender<EdgeEvent>,
+    connected: bool,
+    failed: bool,
+    /// Until connected: when the session gives up waiting for the browser.
+    deadline: Instant,
+    armed: Option<Instant>,
+}
+
+struct Driver {
+    poll: Poll,
+    sock: UdpSocket,
+    local: SocketAddr,
+    commands: std_mpsc::Receiver<Cmd>,
+    stats: Arc<EdgeStats>,
+    sessions: Vec<Option<Box<Session>>>,
+    free: Vec<usize>,
+    demux: Demux,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    warn!(error = %e, "webrtc edge poll failed");
+                    return;
+                }
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {
+                        if !self.commands() {
+                            return;
+                        }
+                    }
+                    SHARED => self.read_shared(),
+                    Token(t) => self.read_loopback(t - 1),
+                }
+            }
+            self.run_timers();
+        }
+    }
+
+    /// Handle queued commands; false once the edge is gone.
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Cmd::Add(mut s)) => {
+                    let slot = self.free.pop().unwrap_or_else(|| {
+                        self.sessions.push(None);
+                        self.sessions.len() - 1
+                    });
+                    if let Err(e) = self.poll.registry().register(
+                        &mut s.loopback,
+                        Token(slot + 1),
+                        Interest::READABLE,
+                    ) {
+                        warn!(error = %e, "cannot poll a webrtc session socket");
+                        let _ = s.events.send(EdgeEvent::Failed);
+                        self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+                        self.free.push(slot);
+                        continue;
+                    }
+                    self.demux.add(&s.ufrag, slot);
+                    self.sessions[slot] = Some(s);
+                    self.drive(slot, Instant::now());
+                }
+                Ok(Cmd::Connect(id, relay)) => {
+                    if let Some(slot) = self.slot_of(id) {
+                        let s = self.sessions[slot].as_mut().expect("session");
+                        s.relay = Some(relay);
+                        // Latch the relay's RTCP socket (one up) on our socket: an empty RR.
+                        let mut rr = [0x80u8, 201, 0, 1, 0, 0, 0, 0];
+                        rr[4..].copy_from_slice(&s.ssrc.to_be_bytes());
+                        let rtcp = SocketAddr::new(relay.ip(), relay.port().wrapping_add(1));
+                        let _ = s.loopback.send_to(&rr, rtcp);
+                    }
+                }
+                Ok(Cmd::Candidate(id, c)) => {
+                    if let Some(slot) = self.slot_of(id) {
+                        let s = self.sessions[slot].as_mut().expect("session");
+                        if let Err(e) = s.pc.add_remote_candidate(c) {
+                            debug!(error = %e, "browser candidate not used");
+                        }
+                        self.drive(slot, Instant::now());
+                    }
+                }
+                Ok(Cmd::Close(id)) => {
+                    if let Some(slot) = self.slot_of(id) {
+                        self.close(slot);
+                    }
+                }
+                Err(std_mpsc::TryRecvError::Empty) => return true,
+                Err(std_mpsc::TryRecvError::Disconnected) => {
+                    for slot in 0..self.sessions.len() {
+                        self.close(slot);
+                    }
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn slot_of(&self, id: u64) -> Option<usize> {
+        self.sessions
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.id == id))
+    }
+
+    fn close(&mut self, slot: usize) {
+        let Some(mut s) = self.sessions.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = s.pc.close();
+        // Flush the DTLS close_notify.
+        while let Some(m) = s.pc.poll_write() {
+            let _ = self.sock.send_to(&m.message, m.transport.peer_addr);
+        }
+        let _ = self.poll.registry().deregister(&mut s.loopback);
+        self.demux.remove(slot);
+        self.free.push(slot);
+        self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn read_shared(&mut self) {
+        loop {
+            let (n, from) = match self.sock.recv_from(&mut self.buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => continue,
+            };
+            let now = Instant::now();
+            let Some(slot) = self.demux.route(&self.buf[..n], from) else {
+                self.stats.dropped_unknown.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let Some(s) = self.sessions[slot].as_mut() else {
+                continue;
+            };
+            let msg = TaggedBytesMut {
+                now,
+                transport: TransportContext {
+                    local_addr: self.local,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: BytesMut::from(&self.buf[..n]),
+            };
+            if let Err(e) = s.pc.handle_read(msg) {
+                debug!(error = %e, "webrtc datagram rejected");
+            }
+            self.drive(slot, now);
+        }
+    }
+
+    /// Plain RTP from the relay: into the browser's SRTP stream.
+    fn read_loopback(&mut self, slot: usize) {
+        loop {
+            let Some(s) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            let (n, from) = match s.loopback.recv_from(&mut self.buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => continue,
+            };
+            let b = &self.buf[..n];
+            // Only the relay's RTP (not its RTCP: reports are per leg, ours to the browser
+            // come from the peer connection's interceptors).
+            if s.relay.map(|r| r.ip()) != Some(from.ip()) || n < 12 || (200..=206).contains(&b[1]) {
+                continue;
+            }
+            if !s.connected {
+                continue;
+            }
+            let Ok(mut pkt) = rtc::rtp::packet::Packet::unmarshal(&mut &b[..]) else {
+                continue;
+            };
+            pkt.header.ssrc = s.ssrc;
+            pkt.header.extension = false;
+            pkt.header.extensions.clear();
+            let now = Instant::now();
+            if let Some(mut sender) = s.pc.rtp_sender(s.sender) {
+                if sender.write_rtp(now, pkt).is_ok() {
+                    self.stats.rtp_out.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.drive(slot, now);
+        }
+    }
+
+    fn run_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, slot))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(s) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if s.armed != Some(t) {
+                continue;
+            }
+            s.armed = None;
+            if !s.connected && !s.failed && now >= s.deadline {
+                self.fail(slot);
+                continue;
+            }
+            let _ = s.pc.handle_timeout(now);
+            self.drive(slot, now);
+        }
+    }
+
+    fn fail(&mut self, slot: usize) {
+        if let Some(s) = self.sessions.get_mut(slot).and_then(Option::as_mut) {
+            if !s.failed {
+                s.failed = true;
+                self.stats.failed_total.fetch_add(1, Ordering::Relaxed);
+                let _ = s.events.send(EdgeEvent::Failed);
+            }
+        }
+    }
+
+    /// Drain everything the peer connection of `slot` has for us, then re-arm its timer.
+    fn drive(&mut self, slot: usize, now: Instant) {
+        let Some(s) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut failed = false;
+        loop {
+            let mut progressed = false;
+            while let Some(m) = s.pc.poll_write() {
+                progressed = true;
+                let _ = self.sock.send_to(&m.message, m.transport.peer_addr);
+            }
+            while let Some(ev) = s.pc.poll_event() {
+                progressed = true;
+                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = ev {
+                    debug!(session = s.id, %state, "webrtc connection state");
+                    match state {
+                        RTCPeerConnectionState::Connected if !s.connected => {
+                            s.connected = true;
+                            self.stats.connected_total.fetch_add(1, Ordering::Relaxed);
+                            let _ = s.events.send(EdgeEvent::Connected);
+                        }
+                        RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
+                        | RTCPeerConnectionState::Disconnected => failed = true,
+                        _ => {}
+                    }
+                }
+            }
+            while let Some(TaggedRTCMessage { message, .. }) = s.pc.poll_read() {
+                progressed = true;
+                if let RTCMessage::RtpPacket(_, pkt) = message {
+                    if let (Some(relay), Ok(raw)) = (s.relay, pkt.marshal()) {
+                        if s.loopback.send_to(&raw, relay).is_ok() {
+                            self.stats.rtp_in.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let mut next = s.pc.poll_timeout();
+        if !s.connected {
+            next = Some(next.map_or(s.deadline, |t| t.min(s.deadline)));
+        }
+        if let Some(t) = next {
+            let t = t.max(now);
+            if s.armed != Some(t) {
+                s.armed = Some(t);
+                self.timers.push(Reverse((t, slot)));
+            }
+        }
+        if failed {
+            self.fail(slot);
+        }
+    }
+}
