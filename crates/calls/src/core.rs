@@ -81,11 +81,20 @@ pub enum CoreOutput {
     InsertCall(CallRecord),
     /// A call record changed.
     UpdateCall(CallRecord),
+    /// Something for the browser caller of edge session `session`.
+    Browser {
+        /// The edge session.
+        session: u64,
+        /// What happened.
+        signal: crate::b2bua::BrowserSignal,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum CallTimer {
     RingTimeout,
+    /// The unavailable prompt to a browser caller has played.
+    PromptDone,
 }
 
 /// The SIP core: registrar + B2BUA over the transaction layer.
@@ -214,7 +223,7 @@ impl SipCore {
         m.active_calls.store(self.calls.len() as u64, Relaxed);
     }
 
-    fn drain(&mut self, now: Instant) {
+    pub(crate) fn drain(&mut self, now: Instant) {
         while let Some(o) = self.tx.poll_output() {
             match o {
                 Output::Transmit { to, data } => {

@@ -108,6 +108,17 @@ impl Directory {
         self.ext_by_username.get(username)
     }
 
+    /// Extensions of `tenant_id` assigned to `widget_id` (its SIP ring targets), by username.
+    pub fn extensions_for_widget(&self, tenant_id: &str, widget_id: &str) -> Vec<&Extension> {
+        let mut v: Vec<&Extension> = self
+            .ext_by_username
+            .values()
+            .filter(|e| e.tenant_id == tenant_id && e.widget_ids.iter().any(|w| w == widget_id))
+            .collect();
+        v.sort_by(|a, b| a.username.cmp(&b.username));
+        v
+    }
+
     /// The extension with this id.
     pub fn extension_by_id(&self, id: &str) -> Option<&Extension> {
         self.ext_username_by_id

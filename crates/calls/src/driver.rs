@@ -49,6 +49,13 @@ pub enum Command {
     /// Answer once everything the core produced so far (registrations, call records and
     /// their webhook events) is written to storage.
     FlushStorage(oneshot::Sender<()>),
+    /// A browser calls; what happens to the call is sent on the channel (until `Ended`).
+    BrowserCall(
+        crate::b2bua::BrowserCall,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
+    /// The browser of edge session `n` hung up or went away.
+    BrowserHangup(u64),
 }
 
 /// What the core task hands the storage writer.
@@ -313,6 +320,8 @@ async fn core_task(
     metrics: Arc<SipMetrics>,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
+        HashMap::new();
     loop {
         let deadline = core.poll_timeout();
         let sleep = async {
@@ -338,6 +347,16 @@ async fn core_task(
                 Some(Command::Drain) => core.start_draining(),
                 Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
                 Some(Command::FlushStorage(tx)) => { let _ = store_tx.send(WriterMsg::Flush(tx)); }
+                Some(Command::BrowserCall(call, signals)) => {
+                    browsers.insert(call.session, signals);
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.browser_call(Instant::now(), call);
+                }
+                Some(Command::BrowserHangup(session)) => {
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.browser_hangup(Instant::now(), session);
+                    browsers.remove(&session);
+                }
                 None => {}
             },
             _ = sleep => core.handle_timeout(Instant::now(), unix_ms()),
@@ -347,6 +366,15 @@ async fn core_task(
             match o {
                 CoreOutput::Transmit { to, data } => {
                     transmit(&udp, &conns, &in_tx, &metrics, to, data).await
+                }
+                CoreOutput::Browser { session, signal } => {
+                    let end = matches!(signal, crate::b2bua::BrowserSignal::Ended { .. });
+                    if let Some(tx) = browsers.get(&session) {
+                        let _ = tx.send(signal);
+                    }
+                    if end {
+                        browsers.remove(&session);
+                    }
                 }
                 other => {
                     let _ = store_tx.send(WriterMsg::Out(other));
@@ -459,6 +487,8 @@ async fn storage_writer(
                     events.extend(tracker.observe(&c));
                     inserts.push(c);
                 }
+                // Routed to the browsers by the core task.
+                CoreOutput::Browser { .. } => {}
                 CoreOutput::UpdateCall(c) => {
                     events.extend(tracker.observe(&c));
                     // An update of a call not yet inserted must follow its insert.

@@ -24,6 +24,8 @@ pub trait MediaBridge: Send {
     fn hold_music(&self, side: Side, on: bool);
     /// Start (`on`) or stop generated ringback towards `side`.
     fn ringback(&self, side: Side, on: bool);
+    /// Play the unavailable message once towards `side`; returns how long it plays.
+    fn unavailable(&self, side: Side) -> std::time::Duration;
     /// Record the call (left: caller, right: callee) for `tenant_id`'s call `call_id`.
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64);
     /// Quality of both legs (caller, callee) so far.
@@ -102,6 +104,22 @@ impl MediaBridge for AnchoredCall {
             self.relay.play(side, Box::new(tone));
         } else {
             self.relay.stop_play(side);
+        }
+    }
+    fn unavailable(&self, side: Side) -> std::time::Duration {
+        let prompt = self.assets.prompt(AssetKind::Unavailable, BRIDGE_RATE);
+        match (
+            prompt,
+            self.assets.player(AssetKind::Unavailable, BRIDGE_RATE),
+        ) {
+            (Ok(p), Ok(player)) => {
+                self.relay.play(side, Box::new(player));
+                p.duration()
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "unavailable message missing");
+                std::time::Duration::ZERO
+            }
         }
     }
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64) {

@@ -59,6 +59,9 @@ impl SipCore {
             self.end_call(key, "ended", "hangup", Some(who));
             return;
         }
+        if other == Side::A && call.browser.is_some() {
+            return self.browser_in_dialog(now, stx, key, req);
+        }
         if req.method == Method::Info {
             let ct = hdr::header_value(&req.headers, "Content-Type").unwrap_or_default();
             if ct.trim().eq_ignore_ascii_case("application/dtmf-relay")

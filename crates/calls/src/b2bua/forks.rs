@@ -15,7 +15,7 @@ use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
 
-use super::{answer_sdp, final_code, own_answer, Call, ClientRole};
+use super::{answer_sdp, final_code, own_answer, BrowserSignal, Call, ClientRole};
 use crate::Side;
 use ringside_storage::LegStats;
 
@@ -135,6 +135,9 @@ impl SipCore {
             let has_sdp = hdr::sdp_body(&resp.headers, &resp.body).is_some();
             if !has_sdp && call.early.is_some() {
                 // Ringside's own ringback is already playing to the caller.
+                if let Some(session) = call.browser {
+                    self.browser_signal(session, BrowserSignal::Ringing);
+                }
                 return;
             }
             if !has_sdp && self.cfg.ringback {
@@ -152,15 +155,15 @@ impl SipCore {
                     )));
                     hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
                     call.early = Some((sdp, codec));
-                    let stx = call.a_stx;
-                    self.respond(now, stx, out);
+                    let to = call.caller();
+                    self.respond_caller(now, to, out);
                     return;
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
             let out = caller_response(call, code, &resp, &local, media_ip);
-            let stx = call.a_stx;
-            self.respond(now, stx, out);
+            let to = call.caller();
+            self.respond_caller(now, to, out);
             return;
         }
         fork.finished = true;
@@ -219,15 +222,15 @@ impl SipCore {
             );
             // Answer the caller with the callee's SDP anchored on our A port.
             let out = caller_response(call, 200, &resp, &local, media_ip);
-            if self.cfg.record_calls {
+            if call.recording {
                 let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
                 call.media.start_recording(&id, &tenant, now_ms);
             }
-            let stx = call.a_stx;
+            let to = call.caller();
             let record = call.record.clone();
             self.cancel_other_forks(now, key, Some(n));
             self.out.push_back(CoreOutput::UpdateCall(record));
-            self.respond(now, stx, out);
+            self.respond_caller(now, to, out);
             debug!(call = key, "answered");
             return;
         }
@@ -253,9 +256,13 @@ impl SipCore {
         }
         let fc = final_code(call.forks.iter().filter_map(|f| f.done));
         call.record.legs[0].final_status = Some(i64::from(fc));
+        if call.browser.is_some() {
+            // Nobody could take the browser's call: it hears the unavailable message.
+            return self.browser_unavailable(now, key, "unavailable");
+        }
         let out = make_response(&call.a_invite, fc.into(), Some(&call.a.local_tag));
-        let stx = call.a_stx;
-        self.respond(now, stx, out);
+        let to = call.caller();
+        self.respond_caller(now, to, out);
         let reason = match fc {
             486 | 600 => "busy",
             480 | 408 => "no_answer",
@@ -319,7 +326,7 @@ impl SipCore {
     }
 
     /// CANCEL every pending fork except `keep`.
-    fn cancel_other_forks(&mut self, now: Instant, key: u64, keep: Option<usize>) {
+    pub(super) fn cancel_other_forks(&mut self, now: Instant, key: u64, keep: Option<usize>) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -350,7 +357,7 @@ impl SipCore {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.a_stx == stx && !c.answered)
+            .find(|(_, c)| c.a_stx == Some(stx) && !c.answered)
             .map(|(k, _)| *k)
         else {
             return;
@@ -375,11 +382,15 @@ impl SipCore {
                 self.cancel_other_forks(now, key, None);
                 let call = self.calls.get_mut(&key).expect("call");
                 call.record.legs[0].final_status = Some(480);
+                if call.browser.is_some() {
+                    return self.browser_unavailable(now, key, "no_answer");
+                }
                 let out = make_response(&call.a_invite, 480.into(), Some(&call.a.local_tag));
-                let stx = call.a_stx;
-                self.respond(now, stx, out);
+                let to = call.caller();
+                self.respond_caller(now, to, out);
                 self.end_call(key, "missed", "no_answer", Some("system"));
             }
+            CallTimer::PromptDone => self.browser_prompt_done(key),
         }
     }
 
@@ -416,7 +427,7 @@ impl SipCore {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.a_stx == stx && c.answered)
+            .find(|(_, c)| c.a_stx == Some(stx) && c.answered)
             .map(|(k, _)| *k)
         else {
             return;
@@ -494,6 +505,9 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        if let (Side::A, Some(session)) = (side, call.browser) {
+            return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
+        }
         let dialog = match side {
             Side::A => Some(&mut call.a),
             Side::B => call.winner.map(|w| &mut call.forks[w].dialog),

@@ -25,9 +25,12 @@ use crate::media::MediaBridge;
 use crate::Side;
 use ringside_media::LegCodec;
 
+mod browser;
 mod dialogs;
 mod forks;
 mod setup;
+
+pub use browser::{BrowserCall, BrowserSignal};
 
 /// What a client transaction of a call is for.
 #[derive(Debug, Clone)]
@@ -77,7 +80,15 @@ pub(crate) struct Fork {
 pub(crate) struct Call {
     a: Dialog,
     a_invite: Request,
-    a_stx: ServerTxId,
+    /// The caller's INVITE transaction; `None` for a browser caller.
+    a_stx: Option<ServerTxId>,
+    /// The WebRTC edge session of a browser caller (leg A is then its plain RTP side).
+    browser: Option<u64>,
+    /// Record the call once answered.
+    recording: bool,
+    /// The unavailable prompt is playing to a browser caller; the call then ends with this
+    /// reason.
+    ending: Option<&'static str>,
     forks: Vec<Fork>,
     winner: Option<usize>,
     media: Box<dyn MediaBridge>,
@@ -96,6 +107,23 @@ impl Call {
     fn b(&self) -> Option<&Dialog> {
         self.winner.map(|w| &self.forks[w].dialog)
     }
+
+    /// Where responses for the caller go.
+    fn caller(&self) -> Caller {
+        match (self.browser, self.a_stx) {
+            (Some(session), _) => Caller::Browser(session),
+            (None, Some(stx)) => Caller::Sip(stx),
+            (None, None) => Caller::Browser(0),
+        }
+    }
+}
+
+/// The caller of a call: a SIP UA (its INVITE server transaction) or a browser (its edge
+/// session).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller {
+    Sip(ServerTxId),
+    Browser(u64),
 }
 
 /// Where leg B goes.

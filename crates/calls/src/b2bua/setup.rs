@@ -228,7 +228,6 @@ impl SipCore {
             .filter(|s| s.starts_with('"'))
             .map(|s| format!("{s} "))
             .unwrap_or_default();
-        let local = self.cfg.local.clone();
         let started = now_record_ms(self);
         let call_key = self.next_call;
         self.next_call += 1;
@@ -263,17 +262,95 @@ impl SipCore {
         };
 
         // 5. Fork leg B to every target.
+        let from_user = FromUser {
+            display,
+            user: caller_user,
+        };
+        let forks = self.fork_targets(
+            now,
+            call_key,
+            targets,
+            &b_sdp,
+            &from_user,
+            &dest,
+            &mut record,
+        );
+        if forks.is_empty() {
+            return reply(self, 500);
+        }
+        let rid = record.id.clone();
+        for l in &mut record.legs {
+            l.call_id = rid.clone();
+        }
+        info_span!("call", call_id = %a_call_id, record = %rid).in_scope(|| {
+            info!(from = %record.from_uri, to = %record.to_uri, forks = forks.len(), "call started")
+        });
+        self.out.push_back(CoreOutput::InsertCall(record.clone()));
+        self.by_dialog.insert((a_call_id, tag), (call_key, Side::A));
+        self.calls.insert(
+            call_key,
+            Call {
+                a,
+                a_invite: req,
+                a_stx: Some(stx),
+                browser: None,
+                recording: self.cfg.record_calls,
+                ending: None,
+                forks,
+                winner: None,
+                media,
+                record,
+                answered: false,
+                offer: Some((Side::A, offer)),
+                early: None,
+                ringing: false,
+            },
+        );
+        self.metrics
+            .calls_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.timers.push(Reverse((
+            now + self.cfg.ring_timeout,
+            call_key,
+            CallTimer::RingTimeout,
+        )));
+    }
+}
+
+/// Who leg B shows as calling.
+pub(super) struct FromUser {
+    /// `"Name" ` (with the trailing space) or empty.
+    pub display: String,
+    /// The user part of the From URI.
+    pub user: String,
+}
+
+impl SipCore {
+    /// Send the INVITE of leg B to every target (fork), adding a callee leg per fork to
+    /// `record`; `dest` is the dialled number (the To user for trunk targets).
+    pub(super) fn fork_targets(
+        &mut self,
+        now: Instant,
+        call_key: u64,
+        targets: Vec<Target>,
+        b_sdp: &str,
+        from: &FromUser,
+        dest: &str,
+        record: &mut CallRecord,
+    ) -> Vec<Fork> {
+        let local = self.cfg.local.clone();
+        let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
             let (uri, peer, to_user, trunk_auth) = match target {
                 Target::Contact { uri, peer, user } => (uri, peer, user, None),
-                Target::Trunk { uri, peer, auth } => (uri, peer, dest.clone(), auth),
+                Target::Trunk { uri, peer, auth } => (uri, peer, dest.to_string(), auth),
             };
             let mut dialog = Dialog {
                 call_id: new_call_id(),
                 local_tag: new_tag(),
                 remote_tag: None,
-                local_uri: format!("{display}<sip:{caller_user}@{}>", local.host),
+                local_uri: format!("{}<sip:{}@{}>", from.display, from.user, local.host),
                 remote_uri: format!("<sip:{to_user}@{}>", local.host),
                 remote_target: uri,
                 route_set: Vec::new(),
@@ -283,7 +360,7 @@ impl SipCore {
             let Some(invite) = dialog.request(
                 &local,
                 Method::Invite,
-                Some(("application/sdp", b_sdp.clone().into_bytes())),
+                Some(("application/sdp", b_sdp.to_owned().into_bytes())),
             ) else {
                 continue;
             };
@@ -323,41 +400,6 @@ impl SipCore {
                 leg_idx,
             });
         }
-        if forks.is_empty() {
-            return reply(self, 500);
-        }
-        let rid = record.id.clone();
-        for l in &mut record.legs {
-            l.call_id = rid.clone();
-        }
-        info_span!("call", call_id = %a_call_id, record = %rid).in_scope(|| {
-            info!(from = %record.from_uri, to = %record.to_uri, forks = forks.len(), "call started")
-        });
-        self.out.push_back(CoreOutput::InsertCall(record.clone()));
-        self.by_dialog.insert((a_call_id, tag), (call_key, Side::A));
-        self.calls.insert(
-            call_key,
-            Call {
-                a,
-                a_invite: req,
-                a_stx: stx,
-                forks,
-                winner: None,
-                media,
-                record,
-                answered: false,
-                offer: Some((Side::A, offer)),
-                early: None,
-                ringing: false,
-            },
-        );
-        self.metrics
-            .calls_total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.timers.push(Reverse((
-            now + self.cfg.ring_timeout,
-            call_key,
-            CallTimer::RingTimeout,
-        )));
+        forks
     }
 }

@@ -1,0 +1,410 @@
+//! Calls from browsers: leg A is a WebRTC edge session's plain RTP side instead of a SIP
+//! dialog; leg B forks to the widget's ring targets exactly like a SIP call's.
+//!
+//! The visitor hears Ringside's ringback from the start. The first answer wins and the other
+//! forks are cancelled. When nobody answers within the widget's ring timeout, or no target can
+//! ring at all, the visitor hears the unavailable message and the call ends as missed
+//! (`no_answer`, or `unavailable` when nobody could be rung). Everything the browser must know
+//! leaves as [`BrowserSignal`]s (`CoreOutput::Browser`).
+
+use std::cmp::Reverse;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rsip::headers::{self, Header, UntypedHeader};
+use rsip::{Method, Request, Response};
+use tracing::{info, info_span};
+
+use ringside_media::codec::frame::CodecKind;
+use ringside_media::LegCodec;
+use ringside_sip::dialog::Dialog;
+use ringside_sip::hdr;
+use ringside_sip::message::{make_response, new_call_id, new_tag};
+use ringside_sip::sdp::SessionDescription;
+use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
+use ringside_storage::{CallLeg, CallRecord};
+
+use super::setup::FromUser;
+use super::{anchor_sdp, extend_offer, now_record_ms, own_answer, Call, Caller, Target};
+use crate::core::{CallTimer, CoreOutput, SipCore};
+use crate::Side;
+
+/// A browser's call, as the call API hands it to the SIP core.
+#[derive(Debug, Clone)]
+pub struct BrowserCall {
+    /// The WebRTC edge session carrying the browser's media.
+    pub session: u64,
+    /// Tenant of the widget.
+    pub tenant_id: String,
+    /// The widget the visitor calls from.
+    pub widget_id: String,
+    /// The calling visitor.
+    pub visitor_id: String,
+    /// Shown to the answering phones (From display name).
+    pub caller_name: String,
+    /// Usernames of extensions to ring (in parallel) besides those assigned to the widget.
+    pub extensions: Vec<String>,
+    /// How long the targets ring before the visitor hears the unavailable message.
+    pub ring_timeout: Duration,
+    /// Record the call once answered.
+    pub record: bool,
+    /// Where the edge session receives plain RTP.
+    pub rtp: SocketAddr,
+    /// The browser's Opus payload type.
+    pub opus_pt: u8,
+    /// The browser's telephone-event payload type.
+    pub telephone_event_pt: Option<u8>,
+}
+
+/// What happens to a browser's call, for the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowserSignal {
+    /// Media is anchored: the edge session sends the browser's RTP to this relay port.
+    Media {
+        /// The relay's RTP port for leg A.
+        port: u16,
+        /// The call record id.
+        call_id: String,
+    },
+    /// A target is ringing.
+    Ringing,
+    /// Someone answered.
+    Answered,
+    /// Nobody answers: the unavailable message is playing.
+    Unavailable,
+    /// The call is over.
+    Ended {
+        /// Why (`hangup`, `no_answer`, `unavailable`, `failed`).
+        reason: &'static str,
+    },
+}
+
+/// The SDP of the edge session's plain RTP side, as the offer leg B is built from.
+fn edge_offer(c: &BrowserCall) -> String {
+    let ip = c.rtp.ip();
+    let fam = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    let te = c
+        .telephone_event_pt
+        .map(|pt| {
+            (
+                format!(" {pt}"),
+                format!("a=rtpmap:{pt} telephone-event/8000\r\n"),
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "v=0\r\no=ringside 1 1 IN {fam} {ip}\r\ns=ringside\r\nc=IN {fam} {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {pt}{te_pt}\r\na=rtpmap:{pt} opus/48000/2\r\n\
+         a=fmtp:{pt} minptime=10;useinbandfec=1\r\n{te_map}a=ptime:20\r\na=sendrecv\r\n",
+        port = c.rtp.port(),
+        pt = c.opus_pt,
+        te_pt = te.0,
+        te_map = te.1,
+    )
+}
+
+impl SipCore {
+    /// A browser calls: anchor its media, fork to its widget's registered extensions (or, with
+    /// none, play the unavailable message). Signals go to `call.session`.
+    pub fn browser_call(&mut self, now: Instant, call: BrowserCall) {
+        self.start_browser_call(now, call);
+        self.drain(now);
+    }
+
+    fn start_browser_call(&mut self, now: Instant, call: BrowserCall) {
+        let session = call.session;
+        let media = match self.media.create(&call.tenant_id) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot allocate media for a browser call");
+                return self.browser_signal(session, BrowserSignal::Ended { reason: "failed" });
+            }
+        };
+        media.announce(Side::A, call.rtp);
+        let mut codec = LegCodec::new(CodecKind::Opus, call.opus_pt);
+        if let Some(te) = call.telephone_event_pt {
+            codec = codec.with_telephone_event(te, 8000);
+        }
+        media.set_codec(Side::A, codec);
+        // Ringback for the visitor while the targets ring.
+        media.ringback(Side::A, true);
+        let offer = edge_offer(&call);
+        let b_sdp = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B))
+            .map(|(s, _)| extend_offer(s))
+            .unwrap_or_default();
+
+        let mut targets = Vec::new();
+        {
+            let dir = self.dir.clone();
+            let d = dir.read();
+            let mut exts = d.extensions_for_widget(&call.tenant_id, &call.widget_id);
+            for name in &call.extensions {
+                if let Some(e) = d.extension(name).filter(|e| e.tenant_id == call.tenant_id) {
+                    if !exts.iter().any(|x| x.id == e.id) {
+                        exts.push(e);
+                    }
+                }
+            }
+            for ext in exts {
+                for b in self.registrar.lookup(&ext.id, self.now_ms) {
+                    targets.push(Target::Contact {
+                        uri: b.contact.clone(),
+                        peer: b.peer(),
+                        user: ext.username.clone(),
+                    });
+                }
+            }
+        }
+
+        let started = now_record_ms(self);
+        let key = self.next_call;
+        self.next_call += 1;
+        let a_call_id = format!("webrtc-{session}-{}", new_call_id());
+        let tag = new_tag();
+        let from_uri = format!("webrtc:{}", call.visitor_id);
+        let to_uri = format!("widget:{}", call.widget_id);
+        let mut record = CallRecord {
+            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
+            tenant_id: call.tenant_id.clone(),
+            kind: "webrtc".into(),
+            from_uri: from_uri.clone(),
+            to_uri: to_uri.clone(),
+            status: "ringing".into(),
+            started_at: started,
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            hangup_side: None,
+            legs: vec![CallLeg {
+                id: format!("{key}-a"),
+                call_id: String::new(),
+                idx: 0,
+                role: "caller".into(),
+                sip_call_id: a_call_id.clone(),
+                local_tag: tag.clone(),
+                remote_tag: None,
+                peer: call.rtp.to_string(),
+                started_at: started,
+                answered_at: None,
+                ended_at: None,
+                final_status: None,
+                quality: None,
+            }],
+        };
+        let name: String = call
+            .caller_name
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+            .take(60)
+            .collect();
+        let from = FromUser {
+            display: if name.is_empty() {
+                String::new()
+            } else {
+                format!("\"{name}\" ")
+            },
+            user: "website".into(),
+        };
+        let forks = if b_sdp.is_empty() {
+            Vec::new()
+        } else {
+            self.fork_targets(now, key, targets, &b_sdp, &from, "website", &mut record)
+        };
+        let rid = record.id.clone();
+        for l in &mut record.legs {
+            l.call_id = rid.clone();
+        }
+        info_span!("call", call_id = %a_call_id, record = %rid).in_scope(
+            || info!(from = %from_uri, to = %to_uri, forks = forks.len(), "browser call started"),
+        );
+        let port = media.port(Side::A);
+        let a = Dialog {
+            call_id: a_call_id.clone(),
+            local_tag: tag.clone(),
+            remote_tag: None,
+            local_uri: format!("<{to_uri}>"),
+            remote_uri: format!("<{from_uri}>"),
+            remote_target: from_uri.clone(),
+            route_set: Vec::new(),
+            local_cseq: 0,
+            peer: Peer {
+                addr: call.rtp,
+                transport: TransportKind::Udp,
+            },
+        };
+        let no_forks = forks.is_empty();
+        self.out.push_back(CoreOutput::InsertCall(record.clone()));
+        self.calls.insert(
+            key,
+            Call {
+                a,
+                a_invite: synthetic_invite(&a_call_id, &from_uri, &to_uri),
+                a_stx: None,
+                browser: Some(session),
+                recording: call.record || self.cfg.record_calls,
+                ending: None,
+                forks,
+                winner: None,
+                media,
+                record,
+                answered: false,
+                offer: Some((Side::A, offer)),
+                early: Some((String::new(), codec)),
+                ringing: true,
+            },
+        );
+        self.metrics
+            .calls_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.browser_signal(session, BrowserSignal::Media { port, call_id: rid });
+        if no_forks {
+            return self.browser_unavailable(now, key, "unavailable");
+        }
+        self.timers.push(Reverse((
+            now + call.ring_timeout,
+            key,
+            CallTimer::RingTimeout,
+        )));
+    }
+
+    /// The browser hung up (or its connection failed).
+    pub fn browser_hangup(&mut self, now: Instant, session: u64) {
+        self.end_browser_call(now, session);
+        self.drain(now);
+    }
+
+    fn end_browser_call(&mut self, now: Instant, session: u64) {
+        let Some(key) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.browser == Some(session))
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        let call = self.calls.get_mut(&key).expect("call");
+        if let Some(reason) = call.ending {
+            return self.end_call(key, "missed", reason, Some("system"));
+        }
+        if call.answered {
+            self.bye_side(now, key, Side::B);
+            self.end_call(key, "ended", "hangup", Some("caller"));
+        } else {
+            call.record.legs[0].final_status = Some(487);
+            self.cancel_other_forks(now, key, None);
+            self.end_call(key, "missed", "cancelled", Some("caller"));
+        }
+    }
+
+    /// Nobody takes the call: play the unavailable message to the visitor, then end the call
+    /// as missed with `reason`.
+    pub(super) fn browser_unavailable(&mut self, now: Instant, key: u64, reason: &'static str) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.ending.is_some() {
+            return;
+        }
+        call.ending = Some(reason);
+        call.ringing = false;
+        let session = call.browser.unwrap_or_default();
+        let length = call.media.unavailable(Side::A);
+        self.timers
+            .push(Reverse((now + length, key, CallTimer::PromptDone)));
+        self.browser_signal(session, BrowserSignal::Unavailable);
+    }
+
+    /// The unavailable message has played: the call ends.
+    pub(super) fn browser_prompt_done(&mut self, key: u64) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let (Some(reason), Some(session)) = (call.ending, call.browser) else {
+            return;
+        };
+        self.end_call(key, "missed", reason, Some("system"));
+        self.browser_signal(session, BrowserSignal::Ended { reason });
+    }
+
+    pub(super) fn browser_signal(&mut self, session: u64, signal: BrowserSignal) {
+        self.out.push_back(CoreOutput::Browser { session, signal });
+    }
+
+    /// A response meant for the caller: on its INVITE transaction, or as a browser signal.
+    pub(super) fn respond_caller(&mut self, now: Instant, to: Caller, resp: Response) {
+        match to {
+            Caller::Sip(stx) => self.respond(now, stx, resp),
+            Caller::Browser(session) => {
+                let code = resp.status_code.code();
+                let signal = match code {
+                    180..=183 => BrowserSignal::Ringing,
+                    200..=299 => BrowserSignal::Answered,
+                    100..=199 => return,
+                    _ => BrowserSignal::Ended { reason: "failed" },
+                };
+                self.browser_signal(session, signal);
+            }
+        }
+    }
+
+    /// An in-dialog request from the callee of a browser call (leg A has no SIP dialog to
+    /// forward it to): answered here. A re-INVITE or UPDATE with SDP is answered with the
+    /// callee's codec on Ringside's port; a hold plays hold music to the visitor.
+    pub(super) fn browser_in_dialog(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        key: u64,
+        req: Request,
+    ) {
+        let media_ip = self.cfg.media_ip;
+        let local = self.cfg.local.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let tag = call.b().map(|d| d.local_tag.clone()).unwrap_or_default();
+        let transport = call
+            .b()
+            .map(|d| d.peer.transport)
+            .unwrap_or(TransportKind::Udp);
+        let mut out = make_response(&req, 200.into(), Some(&tag));
+        if matches!(req.method, Method::Invite | Method::Update) {
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(transport),
+            )));
+        }
+        if let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) {
+            let port = call.media.port(Side::B);
+            match own_answer(&sdp, media_ip, port) {
+                Some((answer, codec)) => {
+                    if let Some((_, Some(rtp))) = anchor_sdp(&sdp, media_ip, port) {
+                        call.media.announce(Side::B, rtp);
+                    }
+                    call.media.set_codec(Side::B, codec);
+                    let hold = SessionDescription::parse(&sdp).is_ok_and(|d| d.is_hold());
+                    call.media.hold_music(Side::A, hold);
+                    hdr::set_body(&mut out, Some("application/sdp"), answer.into_bytes());
+                }
+                None => out = make_response(&req, 488.into(), Some(&tag)),
+            }
+        }
+        self.respond(now, stx, out);
+    }
+}
+
+/// The INVITE a browser call would have sent, for responses built from it (never sent).
+fn synthetic_invite(call_id: &str, from: &str, to: &str) -> Request {
+    Request {
+        method: Method::Invite,
+        uri: rsip::Uri::try_from(format!("sip:{}@ringside.invalid", "website")).unwrap_or_default(),
+        version: rsip::Version::V2,
+        headers: vec![
+            Header::From(headers::From::new(format!("<{from}>;tag={}", new_tag()))),
+            Header::To(headers::To::new(format!("<{to}>"))),
+            Header::CallId(headers::CallId::new(call_id)),
+            Header::CSeq(headers::CSeq::new("1 INVITE")),
+        ]
+        .into(),
+        body: Vec::new(),
+    }
+}

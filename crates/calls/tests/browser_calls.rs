@@ -1,0 +1,235 @@
+//! Browser calls through the SIP core on simulated time: the visitor's leg is an edge
+//! session's plain RTP side, the widget's extensions ring in parallel, the first answer wins,
+//! a ring timeout plays the unavailable message before the call ends as missed, and a visitor
+//! hanging up while it rings cancels every fork.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ringside_calls::b2bua::{BrowserCall, BrowserSignal};
+use ringside_calls::core::CoreOutput;
+use ringside_storage::CallRecord;
+
+fn call(session: u64, extensions: &[&str], ring_timeout_s: u64) -> BrowserCall {
+    BrowserCall {
+        session,
+        tenant_id: "t1".into(),
+        widget_id: "w1".into(),
+        visitor_id: "v_visitor1".into(),
+        caller_name: "Ada \"the\" visitor".into(),
+        extensions: extensions.iter().map(|s| s.to_string()).collect(),
+        ring_timeout: Duration::from_secs(ring_timeout_s),
+        record: false,
+        rtp: "127.0.0.1:39000".parse().unwrap(),
+        opus_pt: 111,
+        telephone_event_pt: Some(126),
+    }
+}
+
+fn signals(sim: &mut Sim, session: u64) -> Vec<BrowserSignal> {
+    let (mine, rest): (Vec<_>, Vec<_>) = sim
+        .other
+        .drain(..)
+        .partition(|o| matches!(o, CoreOutput::Browser { session: s, .. } if *s == session));
+    sim.other = rest;
+    mine.into_iter()
+        .filter_map(|o| match o {
+            CoreOutput::Browser { signal, .. } => Some(signal),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_record(sim: &Sim) -> CallRecord {
+    sim.other
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            CoreOutput::InsertCall(c) | CoreOutput::UpdateCall(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a call record")
+}
+
+#[tokio::test]
+async fn first_answer_wins_and_the_other_phone_is_cancelled() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    register_1002(&mut sim, 6012);
+    sim.core.browser_call(sim.now, call(7, &["1002"], 20));
+    sim.collect();
+    let s = signals(&mut sim, 7);
+    assert!(
+        matches!(s[0], BrowserSignal::Media { port, .. } if port >= 42000),
+        "{s:?}"
+    );
+    let a = sim.take_to("127.0.0.1:6002").remove(0);
+    let b = sim.take_to("127.0.0.1:6012").remove(0);
+    assert!(a.starts_with("INVITE sip:1002@"), "{a}");
+    // The phones see the visitor's name; the offer carries Opus first plus what we transcode.
+    assert!(
+        header(&a, "From")
+            .unwrap()
+            .starts_with("\"Ada the visitor\" <sip:website@"),
+        "{a}"
+    );
+    assert!(a.contains("opus/48000/2") && a.contains("PCMU/8000"), "{a}");
+    assert!(
+        !a.contains("127.0.0.1 39000"),
+        "the edge's address is hidden: {a}"
+    );
+    assert_eq!(last_record(&sim).kind, "webrtc");
+    sim.input(
+        "127.0.0.1:6012",
+        &response_to(&b, 180, "Ringing", "fb", None),
+    );
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&a, 200, "OK", "fa", Some(7002)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert!(sim
+        .take_to("127.0.0.1:6012")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    let s = signals(&mut sim, 7);
+    assert_eq!(s, vec![BrowserSignal::Ringing, BrowserSignal::Answered]);
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.from_uri, "webrtc:v_visitor1");
+    assert_eq!(rec.to_uri, "widget:w1");
+    // The phone hangs up: the browser is told, the record ends.
+    let bye = format!(
+        "BYE sip:website@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKbye1\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&response_to(&a, 200, "OK", "fa", None), "To").unwrap(),
+        header(&a, "From").unwrap(),
+        header(&a, "Call-ID").unwrap(),
+    );
+    sim.input("127.0.0.1:6002", &bye);
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| status(m) == 200));
+    assert_eq!(
+        signals(&mut sim, 7),
+        vec![BrowserSignal::Ended { reason: "hangup" }]
+    );
+    let rec = last_record(&sim);
+    assert_eq!(
+        (rec.status.as_str(), rec.hangup_side.as_deref()),
+        ("ended", Some("callee"))
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn ring_timeout_plays_the_unavailable_message_then_the_call_is_missed() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    sim.core.browser_call(sim.now, call(8, &["1002"], 5));
+    sim.collect();
+    let invite = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&invite, 180, "Ringing", "fa", None),
+    );
+    signals(&mut sim, 8);
+    sim.advance(Duration::from_millis(4900));
+    assert!(signals(&mut sim, 8).is_empty(), "still ringing");
+    sim.advance(Duration::from_millis(200));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    assert_eq!(signals(&mut sim, 8), vec![BrowserSignal::Unavailable]);
+    assert_eq!(sim.core.active_calls(), 1, "the message is playing");
+    // The shipped message is 5.6 s long.
+    sim.advance(Duration::from_millis(5000));
+    assert!(signals(&mut sim, 8).is_empty());
+    sim.advance(Duration::from_millis(1000));
+    assert_eq!(
+        signals(&mut sim, 8),
+        vec![BrowserSignal::Ended {
+            reason: "no_answer"
+        }]
+    );
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "missed");
+    assert_eq!(rec.end_reason.as_deref(), Some("no_answer"));
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn nobody_to_ring_is_unavailable_at_once() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    // 1002 exists but has no registered phone; 2001 belongs to another tenant.
+    sim.core
+        .browser_call(sim.now, call(9, &["1002", "2001"], 20));
+    sim.collect();
+    assert!(sim.sent.is_empty(), "nothing rings: {:?}", sim.sent);
+    let s = signals(&mut sim, 9);
+    assert!(matches!(s[0], BrowserSignal::Media { .. }));
+    assert_eq!(s[1], BrowserSignal::Unavailable);
+    sim.advance(Duration::from_secs(6));
+    assert_eq!(
+        signals(&mut sim, 9),
+        vec![BrowserSignal::Ended {
+            reason: "unavailable"
+        }]
+    );
+    let rec = last_record(&sim);
+    assert_eq!(
+        (rec.status.as_str(), rec.end_reason.as_deref()),
+        ("missed", Some("unavailable"))
+    );
+}
+
+#[tokio::test]
+async fn visitor_hanging_up_while_ringing_cancels_every_fork() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    register_1002(&mut sim, 6012);
+    sim.core.browser_call(sim.now, call(10, &["1002"], 20));
+    sim.collect();
+    let a = sim.take_to("127.0.0.1:6002").remove(0);
+    let b = sim.take_to("127.0.0.1:6012").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&a, 180, "Ringing", "fa", None),
+    );
+    sim.input(
+        "127.0.0.1:6012",
+        &response_to(&b, 180, "Ringing", "fb", None),
+    );
+    sim.core.browser_hangup(sim.now, 10);
+    sim.collect();
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    assert!(sim
+        .take_to("127.0.0.1:6012")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    let rec = last_record(&sim);
+    assert_eq!(
+        (rec.status.as_str(), rec.end_reason.as_deref()),
+        ("missed", Some("cancelled"))
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+    // A phone answering after the visitor left is ACKed and hung up.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&a, 200, "OK", "fa", Some(7002)),
+    );
+    let to_a = sim.take_to("127.0.0.1:6002");
+    assert!(to_a.iter().any(|m| m.starts_with("ACK ")), "{to_a:?}");
+    assert!(to_a.iter().any(|m| m.starts_with("BYE ")), "{to_a:?}");
+    // A second hangup for the same session is harmless.
+    sim.core.browser_hangup(sim.now, 10);
+}
