@@ -171,3 +171,27 @@ impl Page {
         r["result"]["value"].clone()
     }
 }
+
+/// Serves `/` and `/pricing`, each embedding `snippet`; returns the port.
+pub async fn site(snippet: String) -> u16 {
+    let page = |title: &'static str, snippet: String| {
+        format!(
+            "<!doctype html><html><head><title>{title}</title></head>\
+             <body><h1>{title}</h1>{snippet}</body></html>"
+        )
+    };
+    let (home, pricing) = (page("Home", snippet.clone()), page("Pricing", snippet));
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(home) }),
+        )
+        .route(
+            "/pricing",
+            axum::routing::get(move || async move { axum::response::Html(pricing) }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    port
+}

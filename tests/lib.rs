@@ -5,6 +5,7 @@
 //! builds it first). Each [`Server`] gets its own data dir, ports and RTP range.
 
 pub mod browser;
+pub mod media;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -101,6 +102,10 @@ impl Server {
                 format!("127.0.0.1:{http_port}"),
             ),
             ("RINGSIDE_SIP_ADDR".into(), format!("127.0.0.1:{sip_port}")),
+            (
+                "RINGSIDE_WEBRTC_ADDR".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
             (
                 "RINGSIDE_RTP_PORTS".into(),
                 format!("{}-{}", rtp_lo, rtp_lo + 199),

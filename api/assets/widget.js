@@ -5,7 +5,10 @@
  * bubble, sends chat messages and callback requests, and listens on the widget socket for
  * operator replies and direct-navigate commands. Plain ES2017, no dependencies.
  * Page API: window.Ringside.open(), .close(), .identify({key: value}), .visitorId,
- * .connected (the widget socket is open). */
+ * .connected (the widget socket is open), .call({name, audio}) (a browser call over WebRTC,
+ * signalled on the widget socket; resolves once the offer is sent), .hangup(), .callState
+ * ("idle", "connecting", "ringing", "answered", "unavailable", "ended"), .callEndReason,
+ * .callId, .remoteStream (what the answering side sends). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -108,6 +111,7 @@
       ".rs-list{flex:1;overflow-y:auto;padding:8px}.rs-msg{margin:4px 0;padding:6px 10px;border-radius:10px;max-width:80%;white-space:pre-wrap;word-wrap:break-word}" +
       ".rs-visitor{background:" + color + ";color:#fff;margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
       ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + color + ";padding:0 12px;cursor:pointer;font:inherit}" +
+      ".rs-call{float:right;border:1px solid #fff;border-radius:12px;background:none;color:#fff;cursor:pointer;font:12px sans-serif;padding:2px 8px}.rs-call-status{display:block;font-size:12px;opacity:.9}" +
       ".rs-cb{border:0;background:none;color:" + color + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}");
     var wrap = el("div", { "class": "rs" });
     var bubble = el("button", { "class": "rs-bubble", "aria-label": "Chat with us", type: "button" }, "\u2709");
@@ -118,12 +122,18 @@
     var input = el("input", { type: "text", maxlength: "4000", placeholder: w.inputPlaceholder || "Type your message...", "aria-label": "Message" });
     var send = el("button", { type: "submit" }, "Send");
     var cbLink = el("button", { "class": "rs-cb", type: "button" }, "Prefer a call back? Leave your number");
+    var callBtn = el("button", { "class": "rs-call", type: "button" }, "\u260E Call us");
+    var callStatus = el("span", { "class": "rs-call-status", "aria-live": "polite" });
+    head.appendChild(callBtn); head.appendChild(callStatus);
     form.appendChild(input); form.appendChild(send);
     panel.appendChild(head); panel.appendChild(list); panel.appendChild(cbLink); panel.appendChild(form);
     wrap.appendChild(bubble); wrap.appendChild(panel);
     root.appendChild(style); root.appendChild(wrap);
     document.body.appendChild(host);
-    ui = { wrap: wrap, list: list, input: input };
+    ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus };
+    callBtn.addEventListener("click", function () {
+      if (call) window.Ringside.hangup(); else startCall({}).catch(function () {});
+    });
     var seen = false;
     try { JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]").forEach(function (m) {
       seen = true; var row = el("div", { "class": "rs-msg rs-" + m[0] }, m[1]); list.appendChild(row); }); } catch (e) {}
@@ -147,6 +157,60 @@
     });
   }
 
+  // ---------------------------------------------------------------- calls (WebRTC)
+  var sock = null, iceServers = [], call = null;
+  function sendSock(m) { if (sock && sock.readyState === 1) sock.send(JSON.stringify(m)); }
+  function setCall(state, reason) {
+    window.Ringside.callState = state;
+    if (reason !== undefined) window.Ringside.callEndReason = reason;
+    if (ui && ui.callBtn) {
+      var live = state === "connecting" || state === "ringing" || state === "answered" || state === "unavailable";
+      ui.callBtn.textContent = live ? "Hang up" : "\u260E Call us";
+      ui.callStatus.textContent = { connecting: "Connecting\u2026", ringing: "Ringing\u2026", answered: "On call", unavailable: "No one is available", ended: "Call ended" }[state] || "";
+    }
+  }
+  function endCall(reason) {
+    if (!call) return;
+    try { call.stream.getTracks().forEach(function (t) { t.stop(); }); } catch (e) {}
+    try { call.pc.close(); } catch (e) {}
+    call = null;
+    setCall("ended", reason);
+  }
+  function startCall(opts) {
+    opts = opts || {};
+    if (call) return Promise.reject(new Error("a call is in progress"));
+    if (!sock || sock.readyState !== 1) return Promise.reject(new Error("not connected"));
+    if (!navigator.mediaDevices || !window.RTCPeerConnection) return Promise.reject(new Error("calls need WebRTC"));
+    setCall("connecting", null);
+    return navigator.mediaDevices.getUserMedia({ audio: opts.audio || true, video: false }).then(function (stream) {
+      var pc = new RTCPeerConnection({ iceServers: iceServers });
+      call = { pc: pc, stream: stream, audio: new Audio() };
+      call.audio.autoplay = true;
+      stream.getTracks().forEach(function (t) { pc.addTrack(t, stream); });
+      pc.ontrack = function (e) {
+        var rs = (e.streams && e.streams[0]) || new MediaStream([e.track]);
+        window.Ringside.remoteStream = rs;
+        if (call) { call.audio.srcObject = rs; call.audio.play().catch(function () {}); }
+      };
+      pc.onicecandidate = function (e) {
+        if (e.candidate && e.candidate.candidate) sendSock({ type: "call.candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex });
+      };
+      pc.onconnectionstatechange = function () { window.Ringside.callMedia = pc.connectionState; };
+      return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); }).then(function () {
+        sendSock({ type: "call.start", sdp: pc.localDescription.sdp, name: String(opts.name || "") });
+      });
+    }).catch(function (e) { endCall("failed"); throw e; });
+  }
+  function callMessage(m) {
+    if (m.type === "call.answer" && call) call.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch(function () { sendSock({ type: "call.hangup" }); endCall("failed"); });
+    else if (m.type === "call.started") window.Ringside.callId = m.callId;
+    else if (m.type === "call.ringing") { if (window.Ringside.callState === "connecting") setCall("ringing"); }
+    else if (m.type === "call.answered") setCall("answered");
+    else if (m.type === "call.unavailable") setCall("unavailable");
+    else if (m.type === "call.ended") endCall(m.reason);
+    else if (m.type === "call.error") { window.Ringside.callError = m.error; endCall("failed"); }
+  }
+
   // ---------------------------------------------------------------- widget socket
   var backoff = 1000;
   function connect() {
@@ -154,14 +218,19 @@
     var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q + "&visitorId=" + encodeURIComponent(visitorId);
     var ws;
     try { ws = new WebSocket(url); } catch (e) { return; }
-    ws.onopen = function () { backoff = 1000; window.Ringside.connected = true; };
+    ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; };
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
-      if (m.type === "message" && m.data) { addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
+      if (m.type === "ready") iceServers = Array.isArray(m.iceServers) ? m.iceServers : [];
+      else if (m.type === "message" && m.data) { addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
       else if (m.type === "navigate") command(m);
+      else if (typeof m.type === "string" && m.type.indexOf("call.") === 0) callMessage(m);
     };
     ws.onclose = function () {
       window.Ringside.connected = false;
+      sock = null;
+      // The server hangs up a call whose socket closes.
+      endCall("failed");
       setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 60000);
     };
   }
@@ -171,7 +240,10 @@
     connected: false,
     open: function () { if (ui) ui.wrap.classList.add("rs-open"); },
     close: function () { if (ui) ui.wrap.classList.remove("rs-open"); },
-    identify: function (meta) { if (meta && typeof meta === "object") { metadata = meta; track("identify"); } }
+    identify: function (meta) { if (meta && typeof meta === "object") { metadata = meta; track("identify"); } },
+    callState: "idle",
+    call: startCall,
+    hangup: function () { if (call) { sendSock({ type: "call.hangup" }); endCall("hangup"); } }
   };
 
   function start() {

@@ -37,6 +37,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod browser_calls;
 pub mod calls;
 pub mod contacts;
 pub mod error;
@@ -121,6 +122,9 @@ pub struct AppState {
     pub bus: Arc<realtime::Bus>,
     /// Widgets as the public runtime endpoints see them ([`widget_cache`]).
     pub widget_cache: Arc<widget_cache::WidgetCache>,
+    /// Browser calls (the WebRTC edge and the call core); `None` where the server runs without
+    /// media (some tests): `call.start` is then refused.
+    pub calls: Option<Arc<dyn browser_calls::BrowserCalls>>,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).

@@ -366,7 +366,9 @@ async fn widget_session(
     mut socket: WebSocket,
 ) {
     let mut rx = st.bus.subscribe(&tenant);
-    let ready = json!({"type": "ready", "widgetId": widget, "visitorId": visitor});
+    let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
+    let ready =
+        json!({"type": "ready", "widgetId": widget, "visitorId": visitor, "iceServers": ice});
     if socket
         .send(Message::Text(ready.to_string().into()))
         .await
@@ -379,8 +381,29 @@ async fn widget_session(
         return;
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
     loop {
+        let signal = async {
+            match call.as_mut() {
+                Some(c) => c.signals.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            sig = signal => {
+                let out = match sig {
+                    Some(s) => call_signal_message(&s),
+                    None => Some(json!({"type": "call.ended", "reason": "failed"})),
+                };
+                if matches!(out.as_ref().map(|v| &v["type"]), Some(t) if t == "call.ended") {
+                    call = None;
+                }
+                if let Some(m) = out {
+                    if socket.send(Message::Text(m.to_string().into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
             ev = rx.recv() => match ev {
                 Ok(e) => {
                     if e.widget_id.as_deref() != Some(widget.as_str())
@@ -406,12 +429,19 @@ async fn widget_session(
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    if is_ping(&t) && socket
-                        .send(Message::Text(r#"{"type":"pong"}"#.into()))
-                        .await
-                        .is_err()
-                    {
-                        break;
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                    let reply = match v["type"].as_str() {
+                        Some("ping") => Some(json!({"type": "pong"})),
+                        Some(kind) if kind.starts_with("call.") => {
+                            let ids = (tenant.as_str(), widget.as_str(), visitor.as_str());
+                            call_message(&st, ids, &mut call, kind, &v).await
+                        }
+                        _ => None,
+                    };
+                    if let Some(r) = reply {
+                        if socket.send(Message::Text(r.to_string().into())).await.is_err() {
+                            break;
+                        }
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -423,5 +453,104 @@ async fn widget_session(
                 }
             }
         }
+    }
+    // The page went away: so does its call.
+    if let Some(c) = call {
+        c.control.hangup();
+    }
+}
+
+/// The page's message for a call signal (`None`: nothing to tell).
+fn call_signal_message(s: &crate::browser_calls::CallSignal) -> Option<Value> {
+    use crate::browser_calls::CallSignal;
+    Some(match s {
+        CallSignal::Started(id) => json!({"type": "call.started", "callId": id}),
+        CallSignal::Ringing => json!({"type": "call.ringing"}),
+        CallSignal::Answered => json!({"type": "call.answered"}),
+        CallSignal::Unavailable => json!({"type": "call.unavailable"}),
+        CallSignal::Ended(reason) => json!({"type": "call.ended", "reason": reason}),
+    })
+}
+
+fn call_error(code: &str, message: &str) -> Value {
+    json!({"type": "call.error", "error": {"code": code, "message": message}})
+}
+
+/// Largest SDP offer accepted.
+const MAX_OFFER: usize = 32 * 1024;
+
+/// A `call.*` message from the page; returns the reply, if any.
+async fn call_message(
+    st: &AppState,
+    (tenant, widget, visitor): (&str, &str, &str),
+    call: &mut Option<crate::browser_calls::BrowserCallHandle>,
+    kind: &str,
+    v: &Value,
+) -> Option<Value> {
+    use crate::browser_calls::{BrowserCallError, BrowserCallRequest};
+    match kind {
+        "call.start" => {
+            if call.is_some() {
+                return Some(call_error(
+                    "call_in_progress",
+                    "this page already has a call",
+                ));
+            }
+            let Some(calls) = st.calls.as_ref() else {
+                return Some(call_error("calls_unavailable", "calls are not available"));
+            };
+            let offer = match v["sdp"].as_str() {
+                Some(s) if !s.is_empty() && s.len() <= MAX_OFFER => s.to_owned(),
+                _ => {
+                    return Some(call_error(
+                        "invalid_offer",
+                        "sdp: an SDP offer of at most 32 KiB is required",
+                    ))
+                }
+            };
+            let name: String = v["name"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .take(60)
+                .collect();
+            let req = BrowserCallRequest {
+                tenant_id: tenant.to_owned(),
+                widget_id: widget.to_owned(),
+                visitor_id: visitor.to_owned(),
+                caller_name: name,
+                offer,
+            };
+            match calls.start(req).await {
+                Ok(h) => {
+                    let answer = json!({"type": "call.answer", "sdp": h.answer});
+                    *call = Some(h);
+                    Some(answer)
+                }
+                Err(BrowserCallError::BadOffer(m)) => Some(call_error("invalid_offer", &m)),
+                Err(BrowserCallError::Unavailable) => {
+                    Some(call_error("calls_unavailable", "calls are not available"))
+                }
+            }
+        }
+        "call.candidate" => {
+            if let (Some(c), Some(cand)) = (call.as_ref(), v["candidate"].as_str()) {
+                if !cand.is_empty() && cand.len() <= 1024 {
+                    let mid = v["sdpMid"].as_str().map(str::to_owned);
+                    let mline = v["sdpMLineIndex"]
+                        .as_u64()
+                        .and_then(|n| u16::try_from(n).ok());
+                    c.control.candidate(cand.to_owned(), mid, mline);
+                }
+            }
+            None
+        }
+        "call.hangup" => {
+            if let Some(c) = call.as_ref() {
+                c.control.hangup();
+            }
+            None
+        }
+        _ => Some(call_error("unknown_message", "unknown call message type")),
     }
 }

@@ -140,6 +140,7 @@ fn ctx(store: Store) -> Ctx {
         usage_limits: Default::default(),
         bus: Default::default(),
         widget_cache: Default::default(),
+        calls: None,
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -58,6 +58,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         usage_limits: Default::default(),
         bus: Default::default(),
         widget_cache: Default::default(),
+        calls: None,
         presence: presence.clone(),
     });
     Ctx {

@@ -4,33 +4,9 @@
 //! widget socket; a message typed into the widget is stored, an operator reply sent through
 //! the API appears in the page, and a direct-navigate command moves the page.
 
-use ringside_e2e::browser::Browser;
+use ringside_e2e::browser::{site, Browser};
 use ringside_e2e::{eventually, Server};
 use serde_json::{json, Value};
-
-/// Serves `/` and `/pricing`, each embedding `snippet`; returns the port.
-async fn site(snippet: String) -> u16 {
-    let page = |title: &'static str, snippet: String| {
-        format!(
-            "<!doctype html><html><head><title>{title}</title></head>\
-             <body><h1>{title}</h1>{snippet}</body></html>"
-        )
-    };
-    let (home, pricing) = (page("Home", snippet.clone()), page("Pricing", snippet));
-    let app = axum::Router::new()
-        .route(
-            "/",
-            axum::routing::get(move || async move { axum::response::Html(home) }),
-        )
-        .route(
-            "/pricing",
-            axum::routing::get(move || async move { axum::response::Html(pricing) }),
-        );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    port
-}
 
 #[tokio::test]
 async fn widget_script_chats_and_navigates_in_chromium() {

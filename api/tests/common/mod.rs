@@ -68,6 +68,7 @@ pub fn state(store: &Store) -> AppState {
         usage_limits: Default::default(),
         bus: Default::default(),
         widget_cache: Default::default(),
+        calls: None,
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

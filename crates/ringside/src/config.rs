@@ -24,6 +24,9 @@
 //! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
 //! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
 //! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
+//! | WebRTC media: the one UDP address every browser call uses (ICE mux) | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
+//! | STUN/TURN servers handed to browsers (comma-separated URLs) | `ice_servers` | `RINGSIDE_ICE_SERVERS` | none |
+//! | TURN username and credential for those servers | `turn_username`, `turn_credential` | `RINGSIDE_TURN_USERNAME`, `RINGSIDE_TURN_CREDENTIAL` | none |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -66,6 +69,10 @@ pub struct RawConfig {
     limit_contacts: Option<u64>,
     limit_monthly_messages: Option<u64>,
     limit_monthly_callbacks: Option<u64>,
+    webrtc_addr: Option<String>,
+    ice_servers: Option<String>,
+    turn_username: Option<String>,
+    turn_credential: Option<String>,
     log: Option<String>,
 }
 
@@ -111,6 +118,12 @@ pub struct Settings {
     pub rate_limits: ringside_api::RateLimitConfig,
     /// Per-tenant usage limits.
     pub usage_limits: ringside_api::UsageLimits,
+    /// The UDP address of all browsers' WebRTC media.
+    pub webrtc_addr: SocketAddr,
+    /// STUN/TURN server URLs for browsers.
+    pub ice_servers: Vec<String>,
+    /// TURN username and credential for [`Self::ice_servers`].
+    pub turn_credentials: Option<(String, String)>,
     /// tracing filter.
     pub log: String,
 }
@@ -150,6 +163,10 @@ impl RawConfig {
         set(&mut raw.log, "RINGSIDE_LOG");
         set(&mut raw.ringback, "RINGSIDE_RINGBACK");
         set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
+        set(&mut raw.webrtc_addr, "RINGSIDE_WEBRTC_ADDR");
+        set(&mut raw.ice_servers, "RINGSIDE_ICE_SERVERS");
+        set(&mut raw.turn_username, "RINGSIDE_TURN_USERNAME");
+        set(&mut raw.turn_credential, "RINGSIDE_TURN_CREDENTIAL");
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
         }
@@ -321,6 +338,36 @@ impl RawConfig {
             )?,
             max_keys: d.max_keys,
         };
+        let webrtc_addr = match self.webrtc_addr {
+            Some(a) => a
+                .parse()
+                .with_context(|| format!("webrtc_addr {a:?} is not an address (ip:port)"))?,
+            None => SocketAddr::new(sip_addr.ip(), 7882),
+        };
+        let ice_servers: Vec<String> = self
+            .ice_servers
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for u in &ice_servers {
+            if !["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|p| u.starts_with(p))
+            {
+                bail!(
+                    "ice_servers entries must be stun:, stuns:, turn: or turns: URLs (got {u:?})"
+                );
+            }
+        }
+        let turn_credentials = match (self.turn_username, self.turn_credential) {
+            (Some(u), Some(c)) => Some((u, c)),
+            (None, None) => None,
+            _ => bail!("turn_username and turn_credential go together"),
+        };
         let usage_limits = ringside_api::UsageLimits {
             widgets: self.limit_widgets.unwrap_or(0),
             webhooks: self.limit_webhooks.unwrap_or(0),
@@ -331,6 +378,9 @@ impl RawConfig {
         Ok(Settings {
             rate_limits,
             usage_limits,
+            webrtc_addr,
+            ice_servers,
+            turn_credentials,
             public_url,
             ringback,
             record_calls: self.record_calls.unwrap_or(false),
@@ -405,14 +455,52 @@ mod tests {
     }
 
     #[test]
+    fn webrtc_settings_from_the_environment() {
+        let s = RawConfig::load(
+            None,
+            env(&[
+                ("RINGSIDE_WEBRTC_ADDR", "127.0.0.1:9000"),
+                (
+                    "RINGSIDE_ICE_SERVERS",
+                    "stun:stun.example.net:3478, turn:turn.example.net",
+                ),
+                ("RINGSIDE_TURN_USERNAME", "u"),
+                ("RINGSIDE_TURN_CREDENTIAL", "c"),
+            ]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(
+            s.webrtc_addr,
+            "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            s.ice_servers,
+            ["stun:stun.example.net:3478", "turn:turn.example.net"]
+        );
+        assert_eq!(s.turn_credentials, Some(("u".into(), "c".into())));
+        for bad in [
+            vec![("RINGSIDE_ICE_SERVERS", "http://x")],
+            vec![("RINGSIDE_WEBRTC_ADDR", "nope")],
+            vec![("RINGSIDE_TURN_USERNAME", "u")],
+        ] {
+            let r = RawConfig::load(None, env(&bad)).unwrap().validate();
+            assert!(r.is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn defaults_work_without_any_config() {
         let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
-        assert_eq!(s.http_addr, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(s.sip_addr, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(s.http_addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.sip_addr, "0.0.0.0:5060".parse::<SocketAddr>().unwrap());
         assert_eq!(s.database_url, "sqlite://data/ringside.db?mode=rwc");
         assert_eq!(s.rtp_ports, 20000..=30000);
         assert_eq!(s.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.webrtc_addr, "0.0.0.0:7882".parse::<SocketAddr>().unwrap());
+        assert!(s.ice_servers.is_empty());
     }
 
     #[test]

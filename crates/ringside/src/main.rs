@@ -1,6 +1,7 @@
 //! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
 //! create` issues personal access tokens.
 
+mod browser;
 mod config;
 mod wiring;
 

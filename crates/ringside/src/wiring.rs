@@ -17,6 +17,7 @@ use ringside_calls::metrics::SipMetrics;
 use ringside_calls::recording::{self, Recorder};
 use ringside_media::codec::opus::EncoderOptions;
 use ringside_media::player::{self, AssetKind, AssetRegistry, Assets, PromptError};
+use ringside_media::webrtc::{WebRtcConfig, WebRtcEdge};
 use ringside_media::MediaEngine;
 use ringside_sip::dialog::LocalAddr;
 use ringside_sip::registrar::RegistrarConfig;
@@ -153,6 +154,8 @@ impl PromptStore for Prompts {
 struct Metrics {
     sip: Arc<SipMetrics>,
     media: MediaEngine,
+    edge: WebRtcEdge,
+    browser: Arc<crate::browser::BrowserCallStats>,
     dir: DirectoryHandle,
     started: Instant,
 }
@@ -217,6 +220,42 @@ impl MetricsSource for Metrics {
                 "Media relays running.",
                 "gauge",
                 st.active.load(Relaxed),
+            ),
+            (
+                "ringside_webrtc_sessions",
+                "WebRTC edge sessions (browser peer connections) alive.",
+                "gauge",
+                self.edge.stats().sessions.load(Relaxed),
+            ),
+            (
+                "ringside_webrtc_connected_total",
+                "WebRTC sessions that connected (ICE and DTLS up).",
+                "counter",
+                self.edge.stats().connected_total.load(Relaxed),
+            ),
+            (
+                "ringside_webrtc_failed_total",
+                "WebRTC sessions that failed or never connected.",
+                "counter",
+                self.edge.stats().failed_total.load(Relaxed),
+            ),
+            (
+                "ringside_webrtc_dropped_unknown_total",
+                "Datagrams on the WebRTC port that belong to no session.",
+                "counter",
+                self.edge.stats().dropped_unknown.load(Relaxed),
+            ),
+            (
+                "ringside_browser_calls_total",
+                "Browser calls started.",
+                "counter",
+                self.browser.started.load(Relaxed),
+            ),
+            (
+                "ringside_browser_calls_active",
+                "Browser call tasks running.",
+                "gauge",
+                self.browser.active.load(Relaxed),
             ),
             (
                 "ringside_rtp_port_pairs_free",
@@ -344,6 +383,32 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let sip = driver::start(s.sip_addr, core, store.clone(), metrics.clone())
         .await
         .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
+    // The WebRTC edge: every browser's media on one UDP port.
+    let edge = WebRtcEdge::start(
+        WebRtcConfig {
+            bind: s.webrtc_addr,
+            candidate_ips: vec![s.public_ip],
+            connect_timeout: Duration::from_secs(20),
+        },
+        s.ice_servers.clone(),
+    )
+    .with_context(|| format!("binding WebRTC media on UDP {}", s.webrtc_addr))?;
+    info!(webrtc = %edge.local_addr(), "WebRTC edge listening");
+    let browser_stats = Arc::new(crate::browser::BrowserCallStats::default());
+    let relay_ip = if s.sip_addr.ip().is_unspecified() {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    } else {
+        s.sip_addr.ip()
+    };
+    let gateway = crate::browser::Gateway {
+        edge: edge.clone(),
+        sip: sip.clone(),
+        relay_ip,
+        ring_timeout: s.ring_timeout,
+        ice_servers: s.ice_servers.clone(),
+        turn_credentials: s.turn_credentials.clone(),
+        stats: browser_stats.clone(),
+    };
     let presence = Arc::new(ringside_api::Presence::new(
         store.clone(),
         ringside_api::PresenceConfig {
@@ -362,6 +427,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         metrics: vec![Arc::new(Metrics {
             sip: metrics,
             media,
+            edge,
+            browser: browser_stats,
             dir,
             started: Instant::now(),
         })],
@@ -375,6 +442,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         usage_limits: s.usage_limits,
         bus: state_bus.clone(),
         widget_cache: Default::default(),
+        calls: Some(Arc::new(gateway)),
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)

@@ -157,6 +157,11 @@ pub struct EdgeSession {
 }
 
 impl EdgeSession {
+    /// The session's id (unique in the process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Send the browser's media to (and accept media from) the relay leg at `relay`.
     pub fn connect_media(&self, relay: SocketAddr) {
         self.edge.send(Cmd::Connect(self.id, relay));

@@ -1,0 +1,180 @@
+//! Browser calls: the API's [`BrowserCalls`] on the WebRTC edge and the SIP core.
+//!
+//! `start` answers the browser's offer on the edge (a new session on the shared port), hands
+//! the call to the core (`Command::BrowserCall`), and runs one small task per call that joins
+//! the three: the core's signals (relay port → the edge session sends the browser's media
+//! there; ringing, answered, ended → the page), the edge's state (a browser that never
+//! connects or drops hangs up the call), and the page's hangup and trickled candidates.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringside_api::browser_calls::{
+    BrowserCallError, BrowserCallHandle, BrowserCallRequest, BrowserCalls, CallControl, CallSignal,
+    StartFuture,
+};
+use ringside_calls::b2bua::{BrowserCall, BrowserSignal};
+use ringside_calls::driver::{Command, SipServer};
+use ringside_media::webrtc::{EdgeEvent, EdgeSession, WebRtcEdge};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+/// Counters of browser calls, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct BrowserCallStats {
+    /// Calls started since start.
+    pub started: AtomicU64,
+    /// Call tasks running (a leak shows here).
+    pub active: AtomicU64,
+}
+
+/// [`BrowserCalls`] over the edge and the SIP server.
+pub struct Gateway {
+    pub edge: WebRtcEdge,
+    pub sip: SipServer,
+    /// Where the relay listens, as seen from the edge's loopback sockets.
+    pub relay_ip: IpAddr,
+    pub ring_timeout: Duration,
+    pub ice_servers: Vec<String>,
+    pub turn_credentials: Option<(String, String)>,
+    pub stats: Arc<BrowserCallStats>,
+}
+
+enum Ctl {
+    Candidate(String, Option<String>, Option<u16>),
+    Hangup,
+}
+
+struct Control(mpsc::UnboundedSender<Ctl>);
+
+impl CallControl for Control {
+    fn candidate(&self, candidate: String, mid: Option<String>, mline: Option<u16>) {
+        let _ = self.0.send(Ctl::Candidate(candidate, mid, mline));
+    }
+    fn hangup(&self) {
+        let _ = self.0.send(Ctl::Hangup);
+    }
+}
+
+impl BrowserCalls for Gateway {
+    fn start(&self, req: BrowserCallRequest) -> StartFuture {
+        let edge = self.edge.clone();
+        let sip = self.sip.clone();
+        let relay_ip = self.relay_ip;
+        let ring_timeout = self.ring_timeout;
+        let stats = self.stats.clone();
+        Box::pin(async move {
+            // Answering generates the DTLS certificate: off the async threads.
+            let offer = req.offer.clone();
+            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
+                .await
+                .map_err(|_| BrowserCallError::Unavailable)?
+                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
+            let answer = session.answer.clone();
+            let (page_tx, page_rx) = mpsc::unbounded_channel();
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            let (core_tx, core_rx) = mpsc::unbounded_channel();
+            let id = session.id();
+            let call = BrowserCall {
+                session: id,
+                tenant_id: req.tenant_id,
+                widget_id: req.widget_id,
+                visitor_id: req.visitor_id,
+                caller_name: req.caller_name,
+                extensions: Vec::new(),
+                ring_timeout,
+                record: false,
+                rtp: answer.rtp,
+                opus_pt: answer.opus_pt,
+                telephone_event_pt: answer.telephone_event_pt,
+            };
+            sip.command(Command::BrowserCall(call, core_tx));
+            stats.started.fetch_add(1, Ordering::Relaxed);
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(run_call(
+                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
+            ));
+            Ok(BrowserCallHandle {
+                answer: answer.sdp,
+                signals: page_rx,
+                control: Box::new(Control(ctl_tx)),
+            })
+        })
+    }
+
+    fn ice_servers(&self) -> Value {
+        if self.ice_servers.is_empty() {
+            return json!([]);
+        }
+        let mut server = json!({"urls": self.ice_servers});
+        if let Some((u, c)) = &self.turn_credentials {
+            server["username"] = json!(u);
+            server["credential"] = json!(c);
+        }
+        json!([server])
+    }
+}
+
+async fn run_call(
+    mut session: EdgeSession,
+    sip: SipServer,
+    relay_ip: IpAddr,
+    mut core: mpsc::UnboundedReceiver<BrowserSignal>,
+    mut ctl: mpsc::UnboundedReceiver<Ctl>,
+    page: mpsc::UnboundedSender<CallSignal>,
+    stats: Arc<BrowserCallStats>,
+) {
+    let id = session.id();
+    let mut edge = session.take_events().expect("edge events");
+    let mut hung_up = false;
+    loop {
+        tokio::select! {
+            s = core.recv() => match s {
+                Some(BrowserSignal::Media { port, call_id }) => {
+                    session.connect_media(SocketAddr::new(relay_ip, port));
+                    let _ = page.send(CallSignal::Started(call_id));
+                }
+                Some(BrowserSignal::Ringing) => { let _ = page.send(CallSignal::Ringing); }
+                Some(BrowserSignal::Answered) => { let _ = page.send(CallSignal::Answered); }
+                Some(BrowserSignal::Unavailable) => { let _ = page.send(CallSignal::Unavailable); }
+                Some(BrowserSignal::Ended { reason }) => {
+                    let _ = page.send(CallSignal::Ended(reason.to_owned()));
+                    break;
+                }
+                // The core dropped the call without a word (it stopped).
+                None => {
+                    let _ = page.send(CallSignal::Ended("failed".into()));
+                    break;
+                }
+            },
+            e = edge.recv() => match e {
+                Some(EdgeEvent::Connected) => debug!(session = id, "browser media connected"),
+                Some(EdgeEvent::Failed) | None => {
+                    info!(session = id, "browser media failed: hanging up");
+                    sip.command(Command::BrowserHangup(id));
+                    let _ = page.send(CallSignal::Ended("failed".into()));
+                    hung_up = true;
+                    break;
+                }
+            },
+            c = ctl.recv() => match c {
+                Some(Ctl::Candidate(c, mid, mline)) => session.add_remote_candidate(c, mid, mline),
+                Some(Ctl::Hangup) | None => {
+                    sip.command(Command::BrowserHangup(id));
+                    let _ = page.send(CallSignal::Ended("hangup".into()));
+                    hung_up = true;
+                    break;
+                }
+            },
+        }
+    }
+    if !hung_up {
+        // The core ended the call; make sure it forgets the session's signal channel.
+        sip.command(Command::BrowserHangup(id));
+    }
+    drop(session);
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+}

@@ -1,0 +1,226 @@
+//! Browser calls end to end: headless Chromium with a fake microphone playing a 1 kHz tone
+//! opens a page carrying the widget snippet and presses "call" (`window.Ringside.call`). The
+//! call goes over the widget socket (offer/answer), the WebRTC edge (ICE-lite, DTLS-SRTP, Opus)
+//! and the SIP core to the extension assigned to the widget: a sipp phone answering in PCMU
+//! whose media is a UDP endpoint in this test playing 400 Hz. Both directions are judged as
+//! audio (the phone hears 1 kHz; the page's received stream peaks at 400 Hz), the stereo
+//! recording holds the browser's tone left and the phone's right, and afterwards no session,
+//! call task or relay is left (metrics).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringside_e2e::browser::{site, Browser, Page};
+use ringside_e2e::media::{
+    assert_tone, callee_with, download, read_port, recordings_of, wav_channels, Endpoint,
+};
+use ringside_e2e::{eventually, Server};
+use ringside_media::codec::analysis::dominant_frequency;
+use ringside_media::codec::frame::CodecKind;
+use serde_json::{json, Value};
+
+/// A 1 kHz tone WAV for Chromium's fake microphone (48 kHz mono, amplitude 0.3, 20 s).
+fn tone_file() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("ringside-tone-{}.wav", std::process::id()));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for s in ringside_media::codec::analysis::tone(1000.0, 48000, 0.3, 48000 * 20) {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+/// Chromium with the fake microphone; loopback ICE candidates allowed, no mDNS hiding.
+async fn chromium(tone: &std::path::Path) -> Browser {
+    Browser::launch(&[
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        &format!("--use-file-for-fake-audio-capture={}", tone.display()),
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--autoplay-policy=no-user-gesture-required",
+    ])
+    .await
+}
+
+/// A widget allowed on a test site embedding its snippet; returns (widget id, site port).
+async fn widget_site(srv: &Server, token: &str) -> (String, u16) {
+    let (st, w) = srv
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            token,
+            Some(json!({"name": "Shop", "allowedDomains": ["localhost"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let (_, snippet) = srv
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/install-snippet"),
+            token,
+            None,
+        )
+        .await;
+    let tag = snippet["snippet"].as_str().unwrap().to_owned();
+    let port = site(tag).await;
+    let (st, body) = srv
+        .api(
+            "PATCH",
+            &format!("/api/v1/widgets/{widget}"),
+            token,
+            Some(json!({"allowedDomains": [format!("localhost:{port}")]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    (widget, port)
+}
+
+/// Assign extension `user` to `widget` (it becomes one of the widget's ring targets).
+async fn assign(srv: &Server, token: &str, user: &str, widget: &str) {
+    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", token, None).await;
+    let items = list["data"].as_array().or(list.as_array()).cloned();
+    let ext = items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e["username"] == user)
+        .unwrap_or_else(|| panic!("no extension {user} in {list}"));
+    let (st, body) = srv
+        .api(
+            "PATCH",
+            &format!("/api/v1/sip/extensions/{}", ext["id"].as_str().unwrap()),
+            token,
+            Some(json!({"widgetIds": [widget]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+}
+
+async fn open_widget(browser: &Browser, port: u16) -> Page {
+    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
+    page.eval_until(
+        "window.Ringside && window.Ringside.connected === true",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    page
+}
+
+/// The dominant frequency and level of what the page receives, through Web Audio.
+const REMOTE_TONE_JS: &str = "(async () => {
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const src = ctx.createMediaStreamSource(window.Ringside.remoteStream);
+  const an = ctx.createAnalyser();
+  an.fftSize = 8192;
+  src.connect(an);
+  await new Promise(r => setTimeout(r, 1500));
+  const d = new Float32Array(an.frequencyBinCount);
+  an.getFloatFrequencyData(d);
+  let best = 1;
+  for (let i = 2; i < d.length; i++) if (d[i] > d[best]) best = i;
+  return { freq: best * ctx.sampleRate / an.fftSize, db: d[best] };
+})()";
+
+#[tokio::test]
+async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
+    let srv = Server::start_with(&[("RINGSIDE_RECORD_CALLS", "true")]).await;
+    let sip_token = srv.with_phones().await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    assign(&srv, &sip_token, "1002", &widget).await;
+
+    // The phone: registered 1002, answers after 1 s in PCMU with this test's endpoint.
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (callee, mut callee_child) =
+        callee_with(&srv, CodecKind::Pcmu, phone_port, &[], 1000).await;
+
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(
+        "window.Ringside.call({name: 'Ada', audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}})",
+    )
+    .await;
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended" || v == "unavailable"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "answered",
+        "error: {:?}; log:\n{}",
+        page.eval("JSON.stringify(window.Ringside.callError)").await,
+        srv.log_text()
+    );
+    let call_id = page.eval("window.Ringside.callId").await;
+    let call_id = call_id.as_str().expect("call id").to_owned();
+
+    // The phone talks 400 Hz to Ringside's port for it for 4 s.
+    let b_to = SocketAddr::from(([127, 0, 0, 1], read_port(callee.dir(), "b_port.txt").await));
+    let talking = phone.talk(b_to, CodecKind::Pcmu, 0, 400.0, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = page.eval(REMOTE_TONE_JS).await;
+    let f = heard["freq"].as_f64().unwrap_or(0.0);
+    assert!((f - 400.0).abs() < 15.0, "the page hears {heard}");
+    assert!(heard["db"].as_f64().unwrap_or(-200.0) > -60.0, "{heard}");
+    talking.await.unwrap();
+    page.eval("window.Ringside.hangup()").await;
+    page.eval_until("window.Ringside.callState", |v| v == "ended")
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), callee_child.wait()).await;
+
+    // The phone heard the browser's 1 kHz tone.
+    assert_tone(&phone.decoded(CodecKind::Pcmu, 0), 1000.0, "the phone");
+
+    // The call record and its recording.
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["id"], call_id.as_str(), "{call}");
+    assert_eq!(call["kind"], "webrtc", "{call}");
+    assert_eq!(call["status"], "ended", "{call}");
+    assert_eq!(call["hangupSide"], "caller", "{call}");
+    let mut list = Value::Null;
+    for _ in 0..50 {
+        list = recordings_of(&srv, &token, &call_id).await;
+        if list[0]["status"] == "complete" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rec = &list[0];
+    assert_eq!(rec["status"], "complete", "{list}");
+    assert_eq!(rec["channels"], 2);
+    let wav = download(&srv, &token, rec["downloadUrl"].as_str().unwrap()).await;
+    let (rate, left, right) = wav_channels(&wav);
+    assert_eq!(rate, 8000);
+    // Judge the middle of the call: the browser's tone left, the phone's right.
+    let mid = |c: &[i16]| c[c.len() / 4..c.len() * 3 / 4].to_vec();
+    let fl = dominant_frequency(&mid(&left), 8000);
+    let fr = dominant_frequency(&mid(&right), 8000);
+    assert!((fl - 1000.0).abs() < 15.0, "left (browser) {fl} Hz");
+    assert!((fr - 400.0).abs() < 15.0, "right (phone) {fr} Hz");
+
+    // Nothing is left behind.
+    for (m, labels) in [
+        ("ringside_webrtc_sessions", ""),
+        ("ringside_browser_calls_active", ""),
+        ("ringside_media_relays_active", ""),
+    ] {
+        let srv = &srv;
+        eventually(m, || async move { srv.metric(m, labels).await == 0.0 }).await;
+    }
+    assert_eq!(srv.metric("ringside_webrtc_connected_total", "").await, 1.0);
+    let _ = std::fs::remove_file(tone);
+}
