@@ -1,4 +1,8 @@
-//! `/api/v1/calls`: call records of the tenant (scope `calls:read`).
+//! `/api/v1/calls`: call records of the tenant (scope `calls:read`), and a widget's calls:
+//! `/api/v1/widgets/{id}/calls` (`?visitorId=`) and `/api/v1/widgets/{id}/calls-waiting`
+//! (browser calls still ringing, with a dashboard link).
+
+use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -24,10 +28,31 @@ pub(crate) fn routes() -> DocRouter {
             Spec::new(
                 T,
                 r,
-                "One call with its legs, timings, end reason and per-leg quality",
+                "One call with its legs, timings, end reason, who answered, per-leg quality \
+                 and recording links",
+            ),
+        )
+        .get(
+            "/widgets/{id}/calls",
+            widget_calls,
+            Spec::new(T, r, "A widget's calls, newest first").query(&[
+                ("visitorId", "Only this visitor's calls"),
+                ("limit", "1-500"),
+            ]),
+        )
+        .get(
+            "/widgets/{id}/calls-waiting",
+            widget_calls_waiting,
+            Spec::new(
+                T,
+                r,
+                "A widget's calls waiting for an answer (ringing now), with dashboard links",
             ),
         )
 }
+
+/// A waiting call is shown for at most this long (older rows are left by a crash).
+const WAITING_MAX_MS: i64 = 15 * 60 * 1000;
 
 /// Query of `GET /api/v1/calls`.
 #[derive(Debug, Deserialize)]
@@ -49,7 +74,17 @@ pub struct CallView {
     ended_at: Option<i64>,
     end_reason: Option<String>,
     hangup_side: Option<String>,
+    widget_id: Option<String>,
+    visitor_id: Option<String>,
+    answered_by: Option<String>,
+    duration_ms: Option<i64>,
     legs: Vec<LegView>,
+    /// Only on `GET /api/v1/calls/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recordings: Option<Vec<crate::recordings::RecordingView>>,
+    /// Only on calls-waiting: where an operator opens the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_url: Option<String>,
 }
 
 /// One leg of a call.
@@ -126,7 +161,16 @@ impl From<CallRecord> for CallView {
             ended_at: c.ended_at,
             end_reason: c.end_reason,
             hangup_side: c.hangup_side,
+            widget_id: c.widget_id,
+            visitor_id: c.visitor_id,
+            answered_by: c.answered_by,
+            duration_ms: match (c.answered_at, c.ended_at) {
+                (Some(a), Some(e)) if e >= a => Some(e - a),
+                _ => None,
+            },
             legs: c.legs.into_iter().map(Into::into).collect(),
+            recordings: None,
+            dashboard_url: None,
         }
     }
 }
@@ -155,5 +199,64 @@ async fn get_call(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
-    Ok(Json(st.store.get_call(&ctx.tenant_id, &id).await?.into()))
+    let call = st.store.get_call(&ctx.tenant_id, &id).await?;
+    let recs = st.store.list_call_recordings(&ctx.tenant_id, &id).await?;
+    let mut view = CallView::from(call);
+    view.recordings = Some(recs.into_iter().map(Into::into).collect());
+    Ok(Json(view))
+}
+
+async fn widget_calls(
+    Scoped(ctx, _): Scoped<CallsRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<CallView>>, ApiError> {
+    let limit = crate::extract::query_limit(&q, 50, 500)?;
+    let visitor = q.get("visitorId").map(String::as_str);
+    if visitor.is_some_and(|v| !crate::widget_runtime::valid_client_id(v)) {
+        return Err(ApiError::InvalidField {
+            field: "visitorId",
+            reason: "6-128 letters, digits, _ - . :",
+        });
+    }
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let filter = ringside_storage::WidgetCallFilter {
+        visitor_id: visitor,
+        ..Default::default()
+    };
+    let calls = st
+        .store
+        .list_widget_calls(&ctx.tenant_id, &w.id, filter, limit)
+        .await?;
+    Ok(Json(calls.into_iter().map(Into::into).collect()))
+}
+
+async fn widget_calls_waiting(
+    Scoped(ctx, _): Scoped<CallsRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<CallView>>, ApiError> {
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let filter = ringside_storage::WidgetCallFilter {
+        waiting: true,
+        since_ms: crate::now_ms(&st) - WAITING_MAX_MS,
+        ..Default::default()
+    };
+    let calls = st
+        .store
+        .list_widget_calls(&ctx.tenant_id, &w.id, filter, 100)
+        .await?;
+    let base = st.public_url.trim_end_matches('/');
+    Ok(Json(
+        calls
+            .into_iter()
+            .map(|c| {
+                let url = format!("{base}/console/calls/{}", c.id);
+                let mut v = CallView::from(c);
+                v.dashboard_url = Some(url);
+                v
+            })
+            .collect(),
+    ))
 }

@@ -580,6 +580,9 @@ impl Ctx {
                 ended_at: Some(now + 1000),
                 end_reason: None,
                 hangup_side: None,
+                widget_id: None,
+                visitor_id: None,
+                answered_by: None,
                 legs: Vec::new(),
             })
             .await

@@ -191,6 +191,35 @@ async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
     assert_eq!(call["kind"], "webrtc", "{call}");
     assert_eq!(call["status"], "ended", "{call}");
     assert_eq!(call["hangupSide"], "caller", "{call}");
+    assert_eq!(call["widgetId"], widget.as_str(), "{call}");
+    assert_eq!(call["answeredBy"], "extension:1002", "{call}");
+    let visitor = page.eval("window.Ringside.visitorId").await;
+    assert_eq!(call["visitorId"], visitor, "{call}");
+    let (st, mine) = srv
+        .api(
+            "GET",
+            &format!(
+                "/api/v1/widgets/{widget}/calls?visitorId={}",
+                visitor.as_str().unwrap()
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{mine}");
+    assert_eq!(mine[0]["id"], call_id.as_str(), "{mine}");
+    // The browser leg and the phone leg carry their quality.
+    let (_, one) = srv
+        .api("GET", &format!("/api/v1/calls/{call_id}"), &token, None)
+        .await;
+    let legs = one["legs"].as_array().unwrap();
+    assert!(legs.len() >= 2, "{one}");
+    for l in legs.iter().filter(|l| l["answeredAt"].is_i64()) {
+        assert!(
+            l["quality"]["packetsReceived"].as_i64().unwrap_or(0) > 50,
+            "{l}"
+        );
+    }
     let mut list = Value::Null;
     for _ in 0..50 {
         list = recordings_of(&srv, &token, &call_id).await;
@@ -201,6 +230,10 @@ async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
     }
     let rec = &list[0];
     assert_eq!(rec["status"], "complete", "{list}");
+    let (_, one) = srv
+        .api("GET", &format!("/api/v1/calls/{call_id}"), &token, None)
+        .await;
+    assert_eq!(one["recordings"][0]["id"], rec["id"], "{one}");
     assert_eq!(rec["channels"], 2);
     let wav = download(&srv, &token, rec["downloadUrl"].as_str().unwrap()).await;
     let (rate, left, right) = wav_channels(&wav);

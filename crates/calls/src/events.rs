@@ -63,6 +63,9 @@ fn payload(c: &CallRecord) -> Value {
         },
         "endReason": c.end_reason,
         "hangupSide": c.hangup_side,
+        "widgetId": c.widget_id,
+        "visitorId": c.visitor_id,
+        "answeredBy": c.answered_by,
     })
 }
 
@@ -145,6 +148,9 @@ mod tests {
             ended_at: terminal(status).then_some(5_000),
             end_reason: None,
             hangup_side: None,
+            widget_id: None,
+            visitor_id: None,
+            answered_by: None,
             legs,
         }
     }

@@ -19,12 +19,23 @@ use crate::{Backend, Store};
 /// Most records [`Store::list_calls`] returns at once.
 pub const MAX_LIST_CALLS: u32 = 1000;
 
-/// Calls per multi-row statement (11 parameters each).
+/// Calls per multi-row statement (14 parameters each).
 const CALL_CHUNK: usize = 200;
 /// Legs per multi-row statement (12 parameters each).
 const LEG_CHUNK: usize = 200;
 /// Ids per `IN (...)` list when loading legs.
 const IN_CHUNK: usize = 500;
+
+/// Which of a widget's calls [`Store::list_widget_calls`] returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WidgetCallFilter<'a> {
+    /// Only this visitor's calls.
+    pub visitor_id: Option<&'a str>,
+    /// Only calls still waiting for an answer (ringing or queued).
+    pub waiting: bool,
+    /// With `waiting`: ignore calls started before this (unix ms; stale rows after a crash).
+    pub since_ms: i64,
+}
 
 /// One call as seen by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +62,15 @@ pub struct CallRecord {
     pub end_reason: Option<String>,
     /// Who hung up: `caller`, `callee` or `system`.
     pub hangup_side: Option<String>,
+    /// The widget a browser call came from (or was made to).
+    #[serde(default)]
+    pub widget_id: Option<String>,
+    /// The visitor of a browser call.
+    #[serde(default)]
+    pub visitor_id: Option<String>,
+    /// Who answered, e.g. `extension:1002`, `pstn:+15551234567`.
+    #[serde(default)]
+    pub answered_by: Option<String>,
     /// The call's legs, ordered by `idx` when read back.
     pub legs: Vec<CallLeg>,
 }
@@ -104,8 +124,9 @@ pub struct LegStats {
 }
 
 const CALL_COLS: &str = "id, tenant_id, kind, from_uri, to_uri, status, started_at, \
-                         answered_at, ended_at, end_reason, hangup_side";
-const CALL_NCOLS: usize = 11;
+                         answered_at, ended_at, end_reason, hangup_side, widget_id, visitor_id, \
+                         answered_by";
+const CALL_NCOLS: usize = 14;
 const LEG_COLS: &str = "id, call_id, idx, role, sip_call_id, local_tag, remote_tag, peer, \
                         started_at, answered_at, ended_at, final_status, rx_packets, rx_lost, jitter_us, rtt_us, \
                         tx_packets";
@@ -116,7 +137,9 @@ const CALL_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,
      from_uri = excluded.from_uri, to_uri = excluded.to_uri, status = excluded.status, \
      started_at = excluded.started_at, answered_at = excluded.answered_at, \
      ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
-     hangup_side = excluded.hangup_side WHERE calls.tenant_id = excluded.tenant_id";
+     hangup_side = excluded.hangup_side, widget_id = excluded.widget_id, \
+     visitor_id = excluded.visitor_id, answered_by = excluded.answered_by \
+     WHERE calls.tenant_id = excluded.tenant_id";
 
 /// Upsert tail for legs; never moves a leg to another call.
 const LEG_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, \
@@ -140,6 +163,9 @@ fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
         ended_at: row.try_get("ended_at")?,
         end_reason: row.try_get("end_reason")?,
         hangup_side: row.try_get("hangup_side")?,
+        widget_id: row.try_get("widget_id")?,
+        visitor_id: row.try_get("visitor_id")?,
+        answered_by: row.try_get("answered_by")?,
         legs: Vec::new(),
     })
 }
@@ -184,6 +210,9 @@ fn bind_call<'q>(q: AnyQuery<'q>, c: &'q CallRecord) -> AnyQuery<'q> {
         .bind(c.ended_at)
         .bind(c.end_reason.as_deref())
         .bind(c.hangup_side.as_deref())
+        .bind(c.widget_id.as_deref())
+        .bind(c.visitor_id.as_deref())
+        .bind(c.answered_by.as_deref())
 }
 
 /// Binds the 17 leg columns; `call_id` is the owning record's id.
@@ -341,7 +370,8 @@ impl Store {
         let res = sqlx::query(
             "UPDATE calls SET kind = $3, from_uri = $4, to_uri = $5, status = $6, \
              started_at = $7, answered_at = $8, ended_at = $9, end_reason = $10, \
-             hangup_side = $11 WHERE id = $1 AND tenant_id = $2",
+             hangup_side = $11, widget_id = $12, visitor_id = $13, answered_by = $14 \
+             WHERE id = $1 AND tenant_id = $2",
         );
         let res = bind_call(res, call).execute(&mut *tx).await?;
         if res.rows_affected() == 0 {
@@ -406,6 +436,48 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
+        self.with_legs(&rows).await
+    }
+
+    /// The calls of one widget, newest first, with their legs; only `visitor_id`'s when
+    /// given, and with `waiting` only those still ringing or queued (not ended, started at
+    /// or after `since_ms`).
+    pub async fn list_widget_calls(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        filter: WidgetCallFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>> {
+        let limit = limit.min(MAX_LIST_CALLS);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = format!(
+            "SELECT {CALL_COLS} FROM calls WHERE tenant_id = $1 AND widget_id = $2 \
+             AND ($3 = '' OR visitor_id = $3) AND started_at >= $5"
+        );
+        if filter.waiting {
+            sql.push_str(" AND ended_at IS NULL AND status IN ('ringing', 'waiting')");
+        }
+        sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT $4");
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(widget_id)
+            .bind(filter.visitor_id.unwrap_or(""))
+            .bind(i64::from(limit))
+            .bind(if filter.waiting {
+                filter.since_ms
+            } else {
+                i64::MIN
+            })
+            .fetch_all(&self.pool)
+            .await?;
+        self.with_legs(&rows).await
+    }
+
+    /// Call rows with their legs loaded (a few `IN (...)` queries).
+    async fn with_legs(&self, rows: &[AnyRow]) -> Result<Vec<CallRecord>> {
         let mut calls = rows.iter().map(call_from_row).collect::<Result<Vec<_>>>()?;
         let mut legs: HashMap<String, Vec<CallLeg>> = HashMap::new();
         let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();

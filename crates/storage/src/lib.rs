@@ -80,7 +80,7 @@ pub use analytics::{
     MAX_RECENT_VISITORS,
 };
 pub use bindings::Binding;
-pub use calls::{CallLeg, CallRecord, LegStats, MAX_LIST_CALLS};
+pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS};
 pub use contacts::{
     Contact, ContactActivity, ContactMerge, ContactPatch, ContactSession, CONTACT_STATUSES,
     MAX_CONTACT_ACTIVITY, MAX_LIST_CONTACTS, MAX_MERGE_REASON_CHARS, MAX_OTHER_ADDRESSES,

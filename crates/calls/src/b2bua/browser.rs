@@ -175,6 +175,9 @@ impl SipCore {
             ended_at: None,
             end_reason: None,
             hangup_side: None,
+            widget_id: Some(call.widget_id.clone()),
+            visitor_id: Some(call.visitor_id.clone()),
+            answered_by: None,
             legs: vec![CallLeg {
                 id: format!("{key}-a"),
                 call_id: String::new(),

@@ -208,6 +208,7 @@ impl SipCore {
             let leg_idx = call.forks[n].leg_idx;
             call.record.status = "answered".into();
             call.record.answered_at = Some(now_ms);
+            call.record.answered_by = Some(call.forks[n].label.clone());
             call.record.legs[0].answered_at = Some(now_ms);
             call.record.legs[0].final_status = Some(200);
             call.record.legs[leg_idx].answered_at = Some(now_ms);

@@ -74,6 +74,8 @@ pub(crate) struct Fork {
     ack: Option<Request>,
     trunk_auth: Option<TrunkAuth>,
     leg_idx: usize,
+    /// Who this fork rings, for `answered_by` (`extension:1002`, `pstn:+15551234567`).
+    label: String,
 }
 
 /// A call in progress.

@@ -41,6 +41,9 @@ impl SipCore {
             ended_at: Some(now),
             end_reason: Some("unavailable".into()),
             hangup_side: Some("system".into()),
+            widget_id: None,
+            visitor_id: None,
+            answered_by: None,
             legs: vec![CallLeg {
                 id: format!("{key}-a"),
                 call_id: String::new(),
@@ -244,6 +247,9 @@ impl SipCore {
             ended_at: None,
             end_reason: None,
             hangup_side: None,
+            widget_id: None,
+            visitor_id: None,
+            answered_by: None,
             legs: vec![CallLeg {
                 id: format!("{}-a", call_key),
                 call_id: String::new(),
@@ -342,9 +348,14 @@ impl SipCore {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
-            let (uri, peer, to_user, trunk_auth) = match target {
-                Target::Contact { uri, peer, user } => (uri, peer, user, None),
-                Target::Trunk { uri, peer, auth } => (uri, peer, dest.to_string(), auth),
+            let (uri, peer, to_user, trunk_auth, label) = match target {
+                Target::Contact { uri, peer, user } => {
+                    let label = format!("extension:{user}");
+                    (uri, peer, user, None, label)
+                }
+                Target::Trunk { uri, peer, auth } => {
+                    (uri, peer, dest.to_string(), auth, format!("pstn:{dest}"))
+                }
             };
             let mut dialog = Dialog {
                 call_id: new_call_id(),
@@ -398,6 +409,7 @@ impl SipCore {
                 ack: None,
                 trunk_auth,
                 leg_idx,
+                label,
             });
         }
         forks

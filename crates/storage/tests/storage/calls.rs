@@ -18,6 +18,9 @@ fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
         ended_at: None,
         end_reason: None,
         hangup_side: None,
+        widget_id: None,
+        visitor_id: None,
+        answered_by: None,
         legs: (0..legs)
             .map(|i| CallLeg {
                 id: new_id(),
@@ -160,6 +163,88 @@ async fn calls_insert_update_get_list() {
         store.update_calls_batch(&[hijack]).await.unwrap();
         assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
         assert!(store.list_calls(&other, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn widget_calls_by_visitor_and_waiting() {
+    each_backend("widget_calls", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store
+            .ensure_user("wcalls@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let other = store.ensure_user("wo@example.com").await.unwrap().tenant_id;
+        let base = now_ms();
+        let browser = |visitor: &str, started: i64, status: &str| {
+            let mut c = call(&t, started, 2);
+            c.kind = "webrtc".into();
+            c.widget_id = Some("w1".into());
+            c.visitor_id = Some(visitor.into());
+            c.status = status.into();
+            c
+        };
+        let mut a = browser("v_alice1", base - 3000, "ended");
+        a.answered_at = Some(base - 2500);
+        a.ended_at = Some(base - 1000);
+        a.answered_by = Some("extension:1002".into());
+        let b = browser("v_bobby1", base - 2000, "ringing");
+        let stale = browser("v_bobby1", base - 3_600_000, "ringing");
+        let mut elsewhere = call(&t, base, 2);
+        elsewhere.widget_id = Some("w2".into());
+        store
+            .insert_calls_batch(&[a.clone(), b.clone(), stale.clone(), elsewhere])
+            .await
+            .unwrap();
+        let f = ringside_storage::WidgetCallFilter::default();
+        let all = store.list_widget_calls(&t, "w1", f, 50).await.unwrap();
+        assert_eq!(
+            all.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            [b.id.as_str(), a.id.as_str(), stale.id.as_str()],
+            "newest first, only w1"
+        );
+        assert_eq!(all[1], a, "columns round-trip, legs loaded");
+        let alice = ringside_storage::WidgetCallFilter {
+            visitor_id: Some("v_alice1"),
+            ..f
+        };
+        let mine = store.list_widget_calls(&t, "w1", alice, 50).await.unwrap();
+        assert_eq!(mine, vec![a.clone()]);
+        let waiting = ringside_storage::WidgetCallFilter {
+            waiting: true,
+            since_ms: base - 600_000,
+            ..f
+        };
+        let w = store
+            .list_widget_calls(&t, "w1", waiting, 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            [b.id.as_str()]
+        );
+        assert!(store
+            .list_widget_calls(&other, "w1", f, 50)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store.list_widget_calls(&t, "w1", f, 1).await.unwrap().len(),
+            1
+        );
+        // An update keeps the widget columns.
+        let mut b2 = b.clone();
+        b2.status = "missed".into();
+        b2.ended_at = Some(base);
+        store.update_calls_batch(&[b2.clone()]).await.unwrap();
+        assert_eq!(store.get_call(&t, &b.id).await.unwrap(), b2);
+        assert!(store
+            .list_widget_calls(&t, "w1", waiting, 50)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }

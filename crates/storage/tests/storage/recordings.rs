@@ -21,6 +21,9 @@ async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
             ended_at: None,
             end_reason: None,
             hangup_side: None,
+            widget_id: None,
+            visitor_id: None,
+            answered_by: None,
             legs: Vec::new(),
         })
         .await
