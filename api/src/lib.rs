@@ -38,6 +38,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod browser_calls;
+pub mod call_settings;
 pub mod calls;
 pub mod contacts;
 pub mod error;
@@ -157,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = DocRouter::new("/api/v1")
         .merge(sip_admin::routes())
         .merge(calls::routes())
+        .merge(call_settings::routes())
         .merge(recordings::routes())
         .merge(prompts::routes())
         .merge(widgets::routes())

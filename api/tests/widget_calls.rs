@@ -171,3 +171,75 @@ async fn widget_calls_waiting_calls_and_one_call() {
         b.finish().await;
     }
 }
+
+#[tokio::test]
+async fn widget_call_settings_through_the_api() {
+    for b in backends("ringside-call-settings").await {
+        let app = App::on(&b.store);
+        let owner = app
+            .token("owner@cs.example", &["widgets:read", "widgets:write"])
+            .await;
+        let (_, w) = app
+            .json("POST", "/api/v1/widgets", &owner, json!({"name": "Shop"}))
+            .await;
+        let widget = w["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/widgets/{widget}/call-settings");
+        let (st, d) = app.call("GET", &path, Some(&owner), None).await;
+        assert_eq!(st, 200, "{}: {d}", b.name);
+        assert_eq!(
+            d,
+            json!({"ringTimeoutSecs": 30, "record": false, "ringExtensions": true,
+                   "pstnNumbers": [], "pstnTrunkId": null, "queueNumber": null})
+        );
+        let good = json!({"ringTimeoutSecs": 15, "record": true, "pstnNumbers": ["+15551230000"],
+                          "queueNumber": "700"});
+        let (st, s) = app.json("PUT", &path, &owner, good.clone()).await;
+        assert_eq!(st, 200, "{s}");
+        let (_, s) = app.call("GET", &path, Some(&owner), None).await;
+        assert_eq!(s["ringTimeoutSecs"], 15);
+        assert_eq!(s["pstnNumbers"], json!(["+15551230000"]));
+        // Bad input: a 4xx with the stable error, and nothing changes.
+        for (bad, status, code) in [
+            (json!({"ringTimeoutSecs": 1}), 422, "invalid_field"),
+            (json!({"pstnNumbers": ["0800 123"]}), 422, "invalid_field"),
+            (json!({"pstnTrunkId": "nope"}), 422, "invalid_field"),
+            (json!({"queueNumber": "x1"}), 422, "invalid_field"),
+            (json!({"ringTimeoutSecs": "soon"}), 400, "invalid_body"),
+            (json!({"bogus": true}), 400, "invalid_body"),
+        ] {
+            let (st, body) = app.json("PUT", &path, &owner, bad.clone()).await;
+            assert_eq!(st.as_u16(), status, "{bad}: {body}");
+            assert_error(&body, code);
+        }
+        let (_, after) = app.call("GET", &path, Some(&owner), None).await;
+        assert_eq!(after, s, "a refused change keeps the settings");
+        // Another widget of the tenant cannot take the same queue number.
+        let (_, w2) = app
+            .json("POST", "/api/v1/widgets", &owner, json!({"name": "Blog"}))
+            .await;
+        let (st, body) = app
+            .json(
+                "PUT",
+                &format!(
+                    "/api/v1/widgets/{}/call-settings",
+                    w2["id"].as_str().unwrap()
+                ),
+                &owner,
+                json!({"queueNumber": "700"}),
+            )
+            .await;
+        assert_eq!(st, 409, "{body}");
+        // Scopes and tenants.
+        let reader = app.token("owner@cs.example", &["widgets:read"]).await;
+        let (st, _) = app.json("PUT", &path, &reader, good.clone()).await;
+        assert_eq!(st, 403);
+        let stranger = app
+            .token("s@cs-other.example", &["widgets:read", "widgets:write"])
+            .await;
+        let (st, _) = app.call("GET", &path, Some(&stranger), None).await;
+        assert_eq!(st, 404);
+        let (st, _) = app.json("PUT", &path, &stranger, good).await;
+        assert_eq!(st, 404);
+        b.finish().await;
+    }
+}

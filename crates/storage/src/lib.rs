@@ -53,6 +53,7 @@
 
 mod analytics;
 mod bindings;
+mod call_settings;
 mod calls;
 mod contacts;
 mod error;
@@ -80,6 +81,7 @@ pub use analytics::{
     MAX_RECENT_VISITORS,
 };
 pub use bindings::Binding;
+pub use call_settings::{is_e164, CallSettings, MAX_PSTN_NUMBERS, RING_TIMEOUT_RANGE};
 pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS};
 pub use contacts::{
     Contact, ContactActivity, ContactMerge, ContactPatch, ContactSession, CONTACT_STATUSES,

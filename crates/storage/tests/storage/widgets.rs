@@ -191,3 +191,85 @@ async fn widgets_lifecycle_and_isolation() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn widget_call_settings_defaults_validation_and_isolation() {
+    use ringside_storage::CallSettings;
+    each_backend("call_settings", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store.ensure_user("cs@example.com").await.unwrap().tenant_id;
+        let other = store
+            .ensure_user("cs-o@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let w = store.create_widget(&t, new_widget("Shop")).await.unwrap();
+        let w2 = store.create_widget(&t, new_widget("Blog")).await.unwrap();
+        assert_eq!(
+            store.get_call_settings(&t, &w.id).await.unwrap(),
+            CallSettings::default()
+        );
+        let s = CallSettings {
+            ring_timeout_secs: 20,
+            record: true,
+            ring_extensions: true,
+            pstn_numbers: vec!["+15551234567".into()],
+            pstn_trunk_id: Some("trunk1".into()),
+            queue_number: Some("700".into()),
+        };
+        store.put_call_settings(&t, &w.id, &s).await.unwrap();
+        assert_eq!(store.get_call_settings(&t, &w.id).await.unwrap(), s);
+        let (id, found) = store
+            .widget_for_queue_number(&t, "700")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((id.as_str(), &found), (w.id.as_str(), &s));
+        assert!(store
+            .widget_for_queue_number(&other, "700")
+            .await
+            .unwrap()
+            .is_none());
+        // Another widget may not take the same queue number; bad values change nothing.
+        assert!(matches!(
+            store.put_call_settings(&t, &w2.id, &s).await,
+            Err(StorageError::Conflict(_))
+        ));
+        for bad in [
+            CallSettings {
+                ring_timeout_secs: 2,
+                ..s.clone()
+            },
+            CallSettings {
+                pstn_numbers: vec!["5551234".into()],
+                ..s.clone()
+            },
+            CallSettings {
+                pstn_numbers: vec!["+15551234567".into(), "+15551234567".into()],
+                ..s.clone()
+            },
+            CallSettings {
+                queue_number: Some("7a".into()),
+                ..s.clone()
+            },
+        ] {
+            assert!(matches!(
+                store.put_call_settings(&t, &w.id, &bad).await,
+                Err(StorageError::Invalid(_))
+            ));
+        }
+        assert_eq!(store.get_call_settings(&t, &w.id).await.unwrap(), s);
+        // Another tenant sees nothing and changes nothing.
+        assert!(matches!(
+            store.get_call_settings(&other, &w.id).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .put_call_settings(&other, &w.id, &CallSettings::default())
+                .await,
+            Err(StorageError::NotFound)
+        ));
+    })
+    .await;
+}
