@@ -205,6 +205,23 @@ impl MediaEngine {
     /// Allocate ports for both legs and start relaying on one of the engine's media worker
     /// threads (started on first use). Works inside or outside a tokio runtime.
     pub fn create_relay(&self) -> Result<Relay, MediaError> {
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let mut r = self.start_relay(EventSink::Own(ev_tx))?;
+        r.events = Some(ev_rx);
+        Ok(r)
+    }
+
+    /// As [`Self::create_relay`], with the relay's events sent to `events` tagged with `tag`
+    /// (one channel for many relays, e.g. the call controller's).
+    pub fn create_relay_tagged(
+        &self,
+        events: mpsc::UnboundedSender<(u64, MediaEvent)>,
+        tag: u64,
+    ) -> Result<Relay, MediaError> {
+        self.start_relay(EventSink::Tagged(events, tag))
+    }
+
+    fn start_relay(&self, events: EventSink) -> Result<Relay, MediaError> {
         let worker = self.pick_worker()?;
         let (a_port, a_rtp, a_rtcp) = self.bind_pair()?;
         let (b_port, b_rtp, b_rtcp) = match self.bind_pair() {
@@ -215,7 +232,6 @@ impl MediaEngine {
                 return Err(e);
             }
         };
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let quality = Arc::new(Mutex::new([LegQuality::default(); 2]));
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -230,7 +246,7 @@ impl MediaEngine {
             ports: [a_port, b_port],
             socks: [a_rtp, a_rtcp, b_rtp, b_rtcp],
             media,
-            events: ev_tx,
+            events,
             quality: quality.clone(),
             transcoding: false,
             recording: false,
@@ -251,7 +267,7 @@ impl MediaEngine {
             b_port,
             id,
             worker,
-            events: Some(ev_rx),
+            events: None,
             quality,
         })
     }
@@ -391,6 +407,27 @@ fn start_worker(
     Ok(Arc::new(WorkerHandle { tx, waker }))
 }
 
+/// Where a relay's events go.
+enum EventSink {
+    /// The relay's own channel ([`Relay::take_events`]).
+    Own(mpsc::UnboundedSender<MediaEvent>),
+    /// A channel shared by many relays, with this relay's tag.
+    Tagged(mpsc::UnboundedSender<(u64, MediaEvent)>, u64),
+}
+
+impl EventSink {
+    fn send(&self, e: MediaEvent) {
+        match self {
+            EventSink::Own(tx) => {
+                let _ = tx.send(e);
+            }
+            EventSink::Tagged(tx, tag) => {
+                let _ = tx.send((*tag, e));
+            }
+        }
+    }
+}
+
 /// One call on a worker. Socket index: 0 = A RTP, 1 = A RTCP, 2 = B RTP, 3 = B RTCP.
 struct Call {
     id: u64,
@@ -398,7 +435,7 @@ struct Call {
     ports: [u16; 2],
     socks: [UdpSocket; 4],
     media: CallMedia,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    events: EventSink,
     quality: Arc<Mutex<[LegQuality; 2]>>,
     transcoding: bool,
     recording: bool,
@@ -752,7 +789,7 @@ impl Call {
                 stats.dtmf_digits.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(?side, %digit, duration_ms, "DTMF (RFC 4733)");
             }
-            let _ = self.events.send(e);
+            self.events.send(e);
         }
     }
 }

@@ -95,6 +95,8 @@ pub(crate) enum CallTimer {
     RingTimeout,
     /// The unavailable prompt to a browser caller has played.
     PromptDone,
+    /// The PSTN fork at the accept prompt did not press 1 in time.
+    AcceptTimeout(usize),
 }
 
 /// The SIP core: registrar + B2BUA over the transaction layer.

@@ -104,6 +104,9 @@ impl SipServer {
 
 type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
 
+/// The relays' media events (DTMF) tagged with their call's key, for the core.
+pub type MediaEvents = mpsc::UnboundedReceiver<(u64, ringside_media::MediaEvent)>;
+
 struct Inbound {
     msg: rsip::SipMessage,
     from: Peer,
@@ -115,6 +118,7 @@ pub async fn start(
     mut core: SipCore,
     store: Store,
     metrics: Arc<SipMetrics>,
+    media_events: Option<MediaEvents>,
 ) -> std::io::Result<SipServer> {
     let udp = Arc::new(UdpSocket::bind(bind).await?);
     let local_addr = udp.local_addr()?;
@@ -145,8 +149,17 @@ pub async fn start(
     ));
     let (call_events, _) = tokio::sync::broadcast::channel(1024);
     tokio::spawn(storage_writer(store, store_rx, call_events.clone()));
+    let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
     tokio::spawn(core_task(
-        core, udp, in_tx, in_rx, cmd_rx, conns, store_tx, metrics,
+        core,
+        udp,
+        in_tx,
+        in_rx,
+        cmd_rx,
+        conns,
+        store_tx,
+        metrics,
+        media_events,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
@@ -318,6 +331,7 @@ async fn core_task(
     conns: Conns,
     store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
+    mut media_events: MediaEvents,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
@@ -359,6 +373,10 @@ async fn core_task(
                 }
                 None => {}
             },
+            Some((key, ev)) = media_events.recv() => {
+                core.handle_timeout(Instant::now(), unix_ms());
+                core.media_event(Instant::now(), key, ev);
+            }
             _ = sleep => core.handle_timeout(Instant::now(), unix_ms()),
             _ = housekeeping.tick() => core.handle_timeout(Instant::now(), unix_ms()),
         }

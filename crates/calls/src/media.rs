@@ -26,6 +26,11 @@ pub trait MediaBridge: Send {
     fn ringback(&self, side: Side, on: bool);
     /// Play the unavailable message once towards `side`; returns how long it plays.
     fn unavailable(&self, side: Side) -> std::time::Duration;
+    /// Play the PSTN accept prompt ("... press 1 to accept") towards `side`, repeated;
+    /// returns the length of one playing.
+    fn accept_prompt(&self, side: Side) -> std::time::Duration;
+    /// Stop whatever plays towards `side`.
+    fn stop_play(&self, side: Side);
     /// Record the call (left: caller, right: callee) for `tenant_id`'s call `call_id`.
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64);
     /// Quality of both legs (caller, callee) so far.
@@ -34,9 +39,9 @@ pub trait MediaBridge: Send {
 
 /// Creates media bridges.
 pub trait MediaFactory: Send {
-    /// Allocate ports and start a bridge for a call of `tenant_id` (whose prompts and hold
-    /// music it plays).
-    fn create(&mut self, tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError>;
+    /// Allocate ports and start a bridge for call `key` of `tenant_id` (whose prompts and hold
+    /// music it plays); its media events (DTMF) are reported with `key`.
+    fn create(&mut self, tenant_id: &str, key: u64) -> Result<Box<dyn MediaBridge>, MediaError>;
 }
 
 /// Media bridges on a [`MediaEngine`], with per-tenant assets for hold music and an optional
@@ -47,6 +52,7 @@ pub struct AnchoredMedia {
     assets: Arc<AssetRegistry>,
     recorder: Option<Recorder>,
     ringback: Cadence,
+    events: Option<tokio::sync::mpsc::UnboundedSender<(u64, ringside_media::MediaEvent)>>,
 }
 
 impl AnchoredMedia {
@@ -62,7 +68,18 @@ impl AnchoredMedia {
             assets,
             recorder,
             ringback: Cadence::us_ringback(),
+            events: None,
         }
+    }
+
+    /// Report every bridge's media events (DTMF, prompts finished) on `events`, tagged with
+    /// the call's key.
+    pub fn with_events(
+        mut self,
+        events: tokio::sync::mpsc::UnboundedSender<(u64, ringside_media::MediaEvent)>,
+    ) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The ringback cadence played when Ringside generates ringback (default US).
@@ -122,6 +139,22 @@ impl MediaBridge for AnchoredCall {
             }
         }
     }
+    fn accept_prompt(&self, side: Side) -> std::time::Duration {
+        match self.assets.prompt(AssetKind::AcceptPrompt, BRIDGE_RATE) {
+            Ok(p) => {
+                let player = ringside_media::player::PromptPlayer::new(&p, true);
+                self.relay.play(side, Box::new(player));
+                p.duration()
+            }
+            Err(e) => {
+                warn!(error = %e, "accept prompt missing");
+                std::time::Duration::ZERO
+            }
+        }
+    }
+    fn stop_play(&self, side: Side) {
+        self.relay.stop_play(side);
+    }
     fn start_recording(&mut self, call_id: &str, tenant_id: &str, started_at_ms: i64) {
         let Some(rec) = &self.recorder else { return };
         match rec.start(call_id, tenant_id, started_at_ms, BRIDGE_RATE) {
@@ -136,9 +169,13 @@ impl MediaBridge for AnchoredCall {
 
 impl AnchoredMedia {
     /// A bridge for a call of `tenant_id`, playing that tenant's assets.
-    fn call(&self, tenant_id: &str) -> Result<AnchoredCall, MediaError> {
+    fn call(&self, tenant_id: &str, key: u64) -> Result<AnchoredCall, MediaError> {
+        let relay = match &self.events {
+            Some(tx) => self.engine.create_relay_tagged(tx.clone(), key)?,
+            None => self.engine.create_relay()?,
+        };
         Ok(AnchoredCall {
-            relay: self.engine.create_relay()?,
+            relay,
             assets: self.assets.for_tenant(tenant_id),
             recorder: self.recorder.clone(),
             ringback: self.ringback.clone(),
@@ -147,14 +184,14 @@ impl AnchoredMedia {
 }
 
 impl MediaFactory for AnchoredMedia {
-    fn create(&mut self, tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError> {
-        Ok(Box::new(self.call(tenant_id)?))
+    fn create(&mut self, tenant_id: &str, key: u64) -> Result<Box<dyn MediaBridge>, MediaError> {
+        Ok(Box::new(self.call(tenant_id, key)?))
     }
 }
 
 /// Bridges with the built-in assets for every tenant and no recording (tests, tools).
 impl MediaFactory for MediaEngine {
-    fn create(&mut self, _tenant_id: &str) -> Result<Box<dyn MediaBridge>, MediaError> {
+    fn create(&mut self, _tenant_id: &str, _key: u64) -> Result<Box<dyn MediaBridge>, MediaError> {
         Ok(Box::new(AnchoredCall {
             relay: self.create_relay()?,
             assets: Arc::new(Assets::new()),
@@ -207,8 +244,8 @@ mod tests {
             registry,
             None,
         );
-        let a = media.call("tenant-a").unwrap();
-        let b = media.call("tenant-b").unwrap();
+        let a = media.call("tenant-a", 1).unwrap();
+        let b = media.call("tenant-b", 2).unwrap();
         let hold_a = a.assets.prompt(AssetKind::HoldMusic, BRIDGE_RATE).unwrap();
         let hold_b = b.assets.prompt(AssetKind::HoldMusic, BRIDGE_RATE).unwrap();
         assert_eq!(

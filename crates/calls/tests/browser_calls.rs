@@ -20,6 +20,10 @@ fn call(session: u64, extensions: &[&str], ring_timeout_s: u64) -> BrowserCall {
         visitor_id: "v_visitor1".into(),
         caller_name: "Ada \"the\" visitor".into(),
         extensions: extensions.iter().map(|s| s.to_string()).collect(),
+        ring_extensions: true,
+        pstn_numbers: vec![],
+        pstn_trunk_id: None,
+        accept_timeout: Duration::from_secs(10),
         ring_timeout: Duration::from_secs(ring_timeout_s),
         record: false,
         rtp: "127.0.0.1:39000".parse().unwrap(),
@@ -232,4 +236,174 @@ async fn visitor_hanging_up_while_ringing_cancels_every_fork() {
     assert!(to_a.iter().any(|m| m.starts_with("BYE ")), "{to_a:?}");
     // A second hangup for the same session is harmless.
     sim.core.browser_hangup(sim.now, 10);
+}
+
+/// A browser call ringing extension 1002 (at 6002) and +15552234567 through the test trunk
+/// (carrier at 127.0.0.1:5099); returns (session, record id, extension INVITE, carrier INVITE).
+fn pstn_call(sim: &mut Sim, session: u64) -> (String, String, String) {
+    register_1002(sim, 6002);
+    let mut c = call(session, &["1002"], 60);
+    c.pstn_numbers = vec!["+15552234567".into()];
+    sim.core.browser_call(sim.now, c);
+    sim.collect();
+    let record = match &signals(sim, session)[0] {
+        BrowserSignal::Media { call_id, .. } => call_id.clone(),
+        s => panic!("{s:?}"),
+    };
+    let ext = sim.take_to("127.0.0.1:6002").remove(0);
+    let carrier = sim.take_to("127.0.0.1:5099").remove(0);
+    assert!(
+        carrier.starts_with("INVITE sip:+15552234567@127.0.0.1:5099"),
+        "{carrier}"
+    );
+    (record, ext, carrier)
+}
+
+fn dtmf(digit: char) -> ringside_media::MediaEvent {
+    ringside_media::MediaEvent::Dtmf {
+        side: ringside_media::Side::B,
+        digit,
+        duration_ms: 100,
+    }
+}
+
+#[tokio::test]
+async fn a_pstn_answerer_takes_the_call_only_after_pressing_1() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (record, ext, carrier) = pstn_call(&mut sim, 20);
+    let key = sim.core.call_key(&record).unwrap();
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&ext, 180, "Ringing", "fe", None),
+    );
+    signals(&mut sim, 20);
+    sim.input(
+        "127.0.0.1:5099",
+        &response_to(&carrier, 200, "OK", "cr", Some(7100)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:5099")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    // Answering is not accepting: the visitor still waits, the extension still rings.
+    assert!(signals(&mut sim, 20).is_empty());
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert_eq!(last_record(&sim).status, "ringing");
+    // Other digits do nothing; "1" takes the call.
+    sim.core.media_event(sim.now, key, dtmf('5'));
+    sim.collect();
+    assert!(signals(&mut sim, 20).is_empty());
+    sim.core.media_event(sim.now, key, dtmf('1'));
+    sim.collect();
+    assert_eq!(signals(&mut sim, 20), vec![BrowserSignal::Answered]);
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.answered_by.as_deref(), Some("pstn:+15552234567"));
+}
+
+#[tokio::test]
+async fn a_pstn_answerer_who_never_presses_1_is_hung_up_and_the_others_ring_on() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_record, ext, carrier) = pstn_call(&mut sim, 21);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&ext, 180, "Ringing", "fe", None),
+    );
+    sim.input(
+        "127.0.0.1:5099",
+        &response_to(&carrier, 200, "OK", "cr", Some(7100)),
+    );
+    sim.take_to("127.0.0.1:5099");
+    signals(&mut sim, 21);
+    // The accept timeout (10 s) passes without a 1.
+    sim.advance(Duration::from_millis(9900));
+    assert!(sim
+        .take_to("127.0.0.1:5099")
+        .iter()
+        .all(|m| !m.starts_with("BYE ")));
+    sim.advance(Duration::from_millis(200));
+    assert!(
+        sim.take_to("127.0.0.1:5099")
+            .iter()
+            .any(|m| m.starts_with("BYE ")),
+        "the carrier leg is hung up"
+    );
+    assert!(
+        signals(&mut sim, 21).is_empty(),
+        "the visitor keeps waiting"
+    );
+    let rec = last_record(&sim);
+    let pstn = rec
+        .legs
+        .iter()
+        .find(|l| l.peer == "127.0.0.1:5099")
+        .unwrap();
+    assert_eq!(pstn.final_status, Some(603));
+    // The extension still rings and answers.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&ext, 200, "OK", "fe", Some(7002)),
+    );
+    assert_eq!(signals(&mut sim, 21), vec![BrowserSignal::Answered]);
+    assert_eq!(
+        last_record(&sim).answered_by.as_deref(),
+        Some("extension:1002")
+    );
+}
+
+#[tokio::test]
+async fn sip_info_1_accepts_and_an_extension_answering_first_hangs_up_the_prompted_leg() {
+    // SIP INFO "1" from the carrier accepts.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_record, _ext, carrier) = pstn_call(&mut sim, 22);
+    let ok = response_to(&carrier, 200, "OK", "cr", Some(7100));
+    sim.input("127.0.0.1:5099", &ok);
+    sim.take_to("127.0.0.1:5099");
+    let body = "Signal=1\r\nDuration=160\r\n";
+    let info = format!(
+        "INFO sip:website@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKinfo1\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 INFO\r\nMax-Forwards: 70\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+        header(&ok, "To").unwrap(),
+        header(&carrier, "From").unwrap(),
+        header(&carrier, "Call-ID").unwrap(),
+        body.len()
+    );
+    sim.input("127.0.0.1:5099", &info);
+    assert!(sim
+        .take_to("127.0.0.1:5099")
+        .iter()
+        .any(|m| status(m) == 200));
+    assert_eq!(signals(&mut sim, 22), vec![BrowserSignal::Answered]);
+
+    // The extension answers while the carrier's answerer is still at the prompt.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_record, ext, carrier) = pstn_call(&mut sim, 23);
+    sim.input(
+        "127.0.0.1:5099",
+        &response_to(&carrier, 200, "OK", "cr", Some(7100)),
+    );
+    sim.take_to("127.0.0.1:5099");
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&ext, 200, "OK", "fe", Some(7002)),
+    );
+    assert_eq!(signals(&mut sim, 23), vec![BrowserSignal::Answered]);
+    assert!(
+        sim.take_to("127.0.0.1:5099")
+            .iter()
+            .any(|m| m.starts_with("BYE ")),
+        "the prompted carrier leg is hung up"
+    );
+    assert_eq!(
+        last_record(&sim).answered_by.as_deref(),
+        Some("extension:1002")
+    );
+    // A late "1" from the hung-up leg changes nothing.
+    let key = sim.core.call_key(&last_record(&sim).id).unwrap();
+    sim.core.media_event(sim.now, key, dtmf('1'));
+    sim.collect();
+    assert!(signals(&mut sim, 23).is_empty());
 }

@@ -37,7 +37,10 @@ pub struct Gateway {
     pub sip: SipServer,
     /// Where the relay listens, as seen from the edge's loopback sockets.
     pub relay_ip: IpAddr,
-    pub ring_timeout: Duration,
+    /// How long a PSTN answerer has to press 1.
+    pub accept_timeout: Duration,
+    /// Where the widgets' call settings are.
+    pub store: ringside_storage::Store,
     pub ice_servers: Vec<String>,
     pub turn_credentials: Option<(String, String)>,
     pub stats: Arc<BrowserCallStats>,
@@ -64,9 +67,14 @@ impl BrowserCalls for Gateway {
         let edge = self.edge.clone();
         let sip = self.sip.clone();
         let relay_ip = self.relay_ip;
-        let ring_timeout = self.ring_timeout;
+        let accept_timeout = self.accept_timeout;
+        let store = self.store.clone();
         let stats = self.stats.clone();
         Box::pin(async move {
+            let settings = store
+                .get_call_settings(&req.tenant_id, &req.widget_id)
+                .await
+                .map_err(|_| BrowserCallError::Unavailable)?;
             // Answering generates the DTLS certificate: off the async threads.
             let offer = req.offer.clone();
             let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
@@ -85,8 +93,12 @@ impl BrowserCalls for Gateway {
                 visitor_id: req.visitor_id,
                 caller_name: req.caller_name,
                 extensions: Vec::new(),
-                ring_timeout,
-                record: false,
+                ring_extensions: settings.ring_extensions,
+                pstn_numbers: settings.pstn_numbers,
+                pstn_trunk_id: settings.pstn_trunk_id,
+                accept_timeout,
+                ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_secs)),
+                record: settings.record,
                 rtp: answer.rtp,
                 opus_pt: answer.opus_pt,
                 telephone_event_pt: answer.telephone_event_pt,

@@ -25,6 +25,7 @@
 //! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
 //! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
 //! | WebRTC media: the one UDP address every browser call uses (ICE mux) | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
+//! | seconds a PSTN answerer has to press 1 after the accept prompt starts | `pstn_accept_timeout_secs` | `RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS` | `20` |
 //! | STUN/TURN servers handed to browsers (comma-separated URLs) | `ice_servers` | `RINGSIDE_ICE_SERVERS` | none |
 //! | TURN username and credential for those servers | `turn_username`, `turn_credential` | `RINGSIDE_TURN_USERNAME`, `RINGSIDE_TURN_CREDENTIAL` | none |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -70,6 +71,7 @@ pub struct RawConfig {
     limit_monthly_messages: Option<u64>,
     limit_monthly_callbacks: Option<u64>,
     webrtc_addr: Option<String>,
+    pstn_accept_timeout_secs: Option<u64>,
     ice_servers: Option<String>,
     turn_username: Option<String>,
     turn_credential: Option<String>,
@@ -120,6 +122,8 @@ pub struct Settings {
     pub usage_limits: ringside_api::UsageLimits,
     /// The UDP address of all browsers' WebRTC media.
     pub webrtc_addr: SocketAddr,
+    /// How long a PSTN answerer has to press 1.
+    pub pstn_accept_timeout: Duration,
     /// STUN/TURN server URLs for browsers.
     pub ice_servers: Vec<String>,
     /// TURN username and credential for [`Self::ice_servers`].
@@ -192,6 +196,10 @@ impl RawConfig {
                 "RINGSIDE_RECORDING_RETENTION_DAYS",
             ),
             (&mut raw.opus_complexity, "RINGSIDE_OPUS_COMPLEXITY"),
+            (
+                &mut raw.pstn_accept_timeout_secs,
+                "RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS",
+            ),
             (
                 &mut raw.rate_limit_track_per_ip_rate,
                 "RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE",
@@ -379,6 +387,7 @@ impl RawConfig {
             rate_limits,
             usage_limits,
             webrtc_addr,
+            pstn_accept_timeout: Duration::from_secs(self.pstn_accept_timeout_secs.unwrap_or(20)),
             ice_servers,
             turn_credentials,
             public_url,

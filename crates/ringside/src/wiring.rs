@@ -355,7 +355,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    let mut anchored = AnchoredMedia::new(media.clone(), prompts.clone(), Some(recorder));
+    let (media_tx, media_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut anchored =
+        AnchoredMedia::new(media.clone(), prompts.clone(), Some(recorder)).with_events(media_tx);
     if let Some(c) = &s.ringback {
         anchored = anchored.with_ringback(c.clone());
     }
@@ -380,9 +382,15 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         Box::new(anchored),
         metrics.clone(),
     );
-    let sip = driver::start(s.sip_addr, core, store.clone(), metrics.clone())
-        .await
-        .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
+    let sip = driver::start(
+        s.sip_addr,
+        core,
+        store.clone(),
+        metrics.clone(),
+        Some(media_rx),
+    )
+    .await
+    .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
     // The WebRTC edge: every browser's media on one UDP port.
     let edge = WebRtcEdge::start(
         WebRtcConfig {
@@ -404,7 +412,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         edge: edge.clone(),
         sip: sip.clone(),
         relay_ip,
-        ring_timeout: s.ring_timeout,
+        accept_timeout: s.pstn_accept_timeout,
+        store: store.clone(),
         ice_servers: s.ice_servers.clone(),
         turn_credentials: s.turn_credentials.clone(),
         stats: browser_stats.clone(),

@@ -24,8 +24,11 @@ use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
-use super::setup::FromUser;
-use super::{anchor_sdp, extend_offer, now_record_ms, own_answer, Call, Caller, Target};
+use super::setup::{trunk_target, FromUser};
+use super::{
+    anchor_sdp, answer_sdp, extend_offer, now_record_ms, own_answer, Call, Caller, ClientRole,
+    Target,
+};
 use crate::core::{CallTimer, CoreOutput, SipCore};
 use crate::Side;
 
@@ -44,6 +47,15 @@ pub struct BrowserCall {
     pub caller_name: String,
     /// Usernames of extensions to ring (in parallel) besides those assigned to the widget.
     pub extensions: Vec<String>,
+    /// Ring the extensions assigned to the widget.
+    pub ring_extensions: bool,
+    /// E.164 numbers rung through an outbound trunk; each answerer must press 1 after the
+    /// accept prompt before the call is theirs.
+    pub pstn_numbers: Vec<String>,
+    /// The trunk for `pstn_numbers` (else the tenant's first trunk allowed to dial each).
+    pub pstn_trunk_id: Option<String>,
+    /// How long a PSTN answerer has to press 1 once the prompt starts.
+    pub accept_timeout: Duration,
     /// How long the targets ring before the visitor hears the unavailable message.
     pub ring_timeout: Duration,
     /// Record the call once answered.
@@ -113,7 +125,9 @@ impl SipCore {
 
     fn start_browser_call(&mut self, now: Instant, call: BrowserCall) {
         let session = call.session;
-        let media = match self.media.create(&call.tenant_id) {
+        let key = self.next_call;
+        self.next_call += 1;
+        let media = match self.media.create(&call.tenant_id, key) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot allocate media for a browser call");
@@ -137,7 +151,11 @@ impl SipCore {
         {
             let dir = self.dir.clone();
             let d = dir.read();
-            let mut exts = d.extensions_for_widget(&call.tenant_id, &call.widget_id);
+            let mut exts = if call.ring_extensions {
+                d.extensions_for_widget(&call.tenant_id, &call.widget_id)
+            } else {
+                Vec::new()
+            };
             for name in &call.extensions {
                 if let Some(e) = d.extension(name).filter(|e| e.tenant_id == call.tenant_id) {
                     if !exts.iter().any(|x| x.id == e.id) {
@@ -154,11 +172,21 @@ impl SipCore {
                     });
                 }
             }
+            for number in &call.pstn_numbers {
+                let trunk = match &call.pstn_trunk_id {
+                    Some(id) => d.trunk(id).filter(|t| {
+                        t.trunk.tenant_id == call.tenant_id && t.destinations.allows(number)
+                    }),
+                    None => d.outbound_trunk_for(&call.tenant_id, number),
+                };
+                match trunk.and_then(|t| trunk_target(t, number, true)) {
+                    Some(t) => targets.push(t),
+                    None => tracing::warn!(%number, "no outbound trunk may dial this number"),
+                }
+            }
         }
 
         let started = now_record_ms(self);
-        let key = self.next_call;
-        self.next_call += 1;
         let a_call_id = format!("webrtc-{session}-{}", new_call_id());
         let tag = new_tag();
         let from_uri = format!("webrtc:{}", call.visitor_id);
@@ -246,6 +274,8 @@ impl SipCore {
                 browser: Some(session),
                 recording: call.record || self.cfg.record_calls,
                 ending: None,
+                prompting: None,
+                accept_timeout: call.accept_timeout,
                 forks,
                 winner: None,
                 media,
@@ -268,6 +298,152 @@ impl SipCore {
             key,
             CallTimer::RingTimeout,
         )));
+    }
+
+    /// A PSTN fork answered a browser call: its media is bridged to leg B, the accept prompt
+    /// plays to it (the visitor keeps hearing ringback) and the call waits for its "1". While
+    /// one PSTN answerer is at the prompt, another that answers is hung up (leg B has room
+    /// for one).
+    pub(super) fn pstn_answered(&mut self, now: Instant, key: u64, n: usize, resp: &Response) {
+        let media_ip = self.cfg.media_ip;
+        let local = self.cfg.local.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.prompting.is_some() {
+            let f = &mut call.forks[n];
+            f.byed = true;
+            let peer = f.dialog.peer;
+            if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
+                let ctx = self.send_request(now, bye, peer);
+                self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+            }
+            return self.fork_failed(now, key, n, 486);
+        }
+        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+            let port = call.media.port(Side::A);
+            if let Some((_, Some(rtp))) = answer_sdp(call, Side::B, &sdp, media_ip, port) {
+                call.media.announce(Side::B, rtp);
+            }
+        }
+        call.prompting = Some(n);
+        let length = call.media.accept_prompt(Side::B);
+        let wait = call.accept_timeout.max(length);
+        info!(call = %call.record.id, fork = n, "PSTN answer: accept prompt playing");
+        self.timers
+            .push(Reverse((now + wait, key, CallTimer::AcceptTimeout(n))));
+    }
+
+    /// A digit from leg B (RFC 4733 or SIP INFO): "1" from the PSTN answerer at the prompt
+    /// takes the call.
+    pub(super) fn leg_b_digit(&mut self, now: Instant, key: u64, digit: char) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let Some(n) = call.prompting else {
+            return;
+        };
+        if digit != '1' || call.answered {
+            return;
+        }
+        info!(call = %call.record.id, fork = n, "PSTN answerer accepted");
+        self.take_call(now, key, n, 200, None);
+    }
+
+    /// The PSTN answerer at the prompt never pressed 1: hang it up, the others ring on.
+    pub(super) fn pstn_not_accepted(&mut self, now: Instant, key: u64, n: usize) {
+        let local = self.cfg.local.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.prompting != Some(n) || call.answered {
+            return;
+        }
+        call.prompting = None;
+        call.media.stop_play(Side::B);
+        info!(call = %call.record.id, fork = n, "PSTN answerer did not accept");
+        let f = &mut call.forks[n];
+        if !f.byed {
+            f.byed = true;
+            let peer = f.dialog.peer;
+            if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
+                let ctx = self.send_request(now, bye, peer);
+                self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+            }
+        }
+        // 603: answered, but declined the call (no 1 pressed).
+        self.fork_failed(now, key, n, 603);
+    }
+
+    /// An in-dialog request on a fork of a call not answered yet: the PSTN answerer at the
+    /// prompt may send its "1" as SIP INFO, or hang up. True when handled here.
+    pub(super) fn early_fork_request(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        key: u64,
+        req: &Request,
+    ) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let (Some(cid), Some(tag)) = (hdr::call_id(&req.headers), hdr::tag(&req.headers, "To"))
+        else {
+            return false;
+        };
+        let Some(n) = call.fork_by_dialog(cid, tag) else {
+            return false;
+        };
+        if call.prompting != Some(n) {
+            return false;
+        }
+        match req.method {
+            Method::Bye => {
+                call.forks[n].byed = true;
+                call.prompting = None;
+                call.media.stop_play(Side::B);
+                let r = make_response(req, 200.into(), None);
+                self.respond(now, stx, r);
+                self.fork_failed(now, key, n, 603);
+                true
+            }
+            Method::Info => {
+                let body = String::from_utf8_lossy(&req.body);
+                let digit = ringside_media::dtmf::parse_dtmf_relay(&body).map(|(d, _)| d);
+                let r = make_response(req, 200.into(), None);
+                self.respond(now, stx, r);
+                if let Some(d) = digit {
+                    self.metrics
+                        .dtmf_info
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.leg_b_digit(now, key, d);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A media event of call `key` (from its relay): DTMF from leg B may accept a PSTN leg.
+    pub fn media_event(&mut self, now: Instant, key: u64, ev: ringside_media::MediaEvent) {
+        if let ringside_media::MediaEvent::Dtmf {
+            side: Side::B,
+            digit,
+            ..
+        } = ev
+        {
+            self.leg_b_digit(now, key, digit);
+        }
+        self.drain(now);
+    }
+
+    /// The key of the call with record id `record_id` (for drivers and tests that feed
+    /// [`Self::media_event`]).
+    pub fn call_key(&self, record_id: &str) -> Option<u64> {
+        self.calls
+            .iter()
+            .find(|(_, c)| c.record.id == record_id)
+            .map(|(k, _)| *k)
     }
 
     /// The browser hung up (or its connection failed).

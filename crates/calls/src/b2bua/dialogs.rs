@@ -42,6 +42,12 @@ impl SipCore {
             let r = make_response(&req, 481.into(), None);
             return self.respond(now, stx, r);
         };
+        if !call.answered && side == Side::B && self.early_fork_request(now, stx, key, &req) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if !call.answered {
             // In-dialog requests on an early dialog (e.g. a callee's BYE before answering).
             let r = make_response(

@@ -105,7 +105,6 @@ impl SipCore {
         let code = resp.status_code.code();
         let media_ip = self.cfg.media_ip;
         let local = self.cfg.local.clone();
-        let now_ms = self.now_ms;
         let Some(call) = self.calls.get_mut(&key) else {
             // The call is gone: a late 2xx still needs ACK and BYE.
             return;
@@ -194,45 +193,21 @@ impl SipCore {
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
             let call = self.calls.get_mut(&key).expect("call");
-            if call.answered {
-                // Another fork already won: hang this one up.
+            if call.answered || call.ending.is_some() {
+                // Another fork already won (or the call is over): hang this one up.
                 let fork = &mut call.forks[n];
+                fork.byed = true;
                 if let Some(bye) = fork.dialog.request(&local, Method::Bye, None) {
                     let ctx = self.send_request(now, bye, peer);
                     self.by_ctx.insert(ctx, (key, ClientRole::Fire));
                 }
                 return;
             }
-            call.answered = true;
-            call.winner = Some(n);
-            let leg_idx = call.forks[n].leg_idx;
-            call.record.status = "answered".into();
-            call.record.answered_at = Some(now_ms);
-            call.record.answered_by = Some(call.forks[n].label.clone());
-            call.record.legs[0].answered_at = Some(now_ms);
-            call.record.legs[0].final_status = Some(200);
-            call.record.legs[leg_idx].answered_at = Some(now_ms);
-            call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
-            call.record.legs[leg_idx].final_status = Some(i64::from(code));
-            self.by_dialog.insert(
-                (
-                    call.forks[n].dialog.call_id.clone(),
-                    call.forks[n].dialog.local_tag.clone(),
-                ),
-                (key, Side::B),
-            );
-            // Answer the caller with the callee's SDP anchored on our A port.
-            let out = caller_response(call, 200, &resp, &local, media_ip);
-            if call.recording {
-                let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
-                call.media.start_recording(&id, &tenant, now_ms);
+            if call.forks[n].accept {
+                // A PSTN answerer must accept first (press 1 after the prompt).
+                return self.pstn_answered(now, key, n, &resp);
             }
-            let to = call.caller();
-            let record = call.record.clone();
-            self.cancel_other_forks(now, key, Some(n));
-            self.out.push_back(CoreOutput::UpdateCall(record));
-            self.respond_caller(now, to, out);
-            debug!(call = key, "answered");
+            self.take_call(now, key, n, code, Some(&resp));
             return;
         }
         // A failure on this fork.
@@ -246,13 +221,27 @@ impl SipCore {
                 }
             }
         }
-        let call = self.calls.get_mut(&key).expect("call");
+        self.fork_failed(now, key, n, code);
+    }
+
+    /// Fork `n` failed with `code` (or, for a PSTN leg, was not accepted): when no fork is
+    /// left the caller gets the failure (a browser the unavailable message).
+    pub(super) fn fork_failed(&mut self, now: Instant, key: u64, n: usize, code: u16) {
+        let now_ms = self.now_ms;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let fork = &mut call.forks[n];
         fork.done = Some(code);
         let leg_idx = fork.leg_idx;
         call.record.legs[leg_idx].final_status = Some(i64::from(code));
         call.record.legs[leg_idx].ended_at = Some(now_ms);
-        if call.answered || call.forks.iter().any(|f| f.done.is_none()) {
+        if call.answered || call.ending.is_some() || call.waiting_on_forks() {
+            if call.browser.is_some() && !call.answered {
+                // The failed delivery shows at once (call.delivery_failed).
+                let record = call.record.clone();
+                self.out.push_back(CoreOutput::UpdateCall(record));
+            }
             return;
         }
         let fc = final_code(call.forks.iter().filter_map(|f| f.done));
@@ -272,6 +261,64 @@ impl SipCore {
             _ => "failed",
         };
         self.end_call(key, "failed", reason, Some("callee"));
+    }
+
+    /// Fork `n` answered (`code`, its response `resp` when it carries the callee's SDP) and
+    /// takes the call: the caller is answered, the other forks are cancelled or hung up.
+    pub(super) fn take_call(
+        &mut self,
+        now: Instant,
+        key: u64,
+        n: usize,
+        code: u16,
+        resp: Option<&Response>,
+    ) {
+        let now_ms = self.now_ms;
+        let local = self.cfg.local.clone();
+        let media_ip = self.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.answered = true;
+        call.winner = Some(n);
+        let leg_idx = call.forks[n].leg_idx;
+        call.record.status = "answered".into();
+        call.record.answered_at = Some(now_ms);
+        call.record.answered_by = Some(call.forks[n].label.clone());
+        call.record.legs[0].answered_at = Some(now_ms);
+        call.record.legs[0].final_status = Some(200);
+        call.record.legs[leg_idx].answered_at = Some(now_ms);
+        call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
+        call.record.legs[leg_idx].final_status = Some(i64::from(code));
+        self.by_dialog.insert(
+            (
+                call.forks[n].dialog.call_id.clone(),
+                call.forks[n].dialog.local_tag.clone(),
+            ),
+            (key, Side::B),
+        );
+        // Answer the caller with the callee's SDP anchored on our A port.
+        let out = match resp {
+            Some(resp) => caller_response(call, 200, resp, &local, media_ip),
+            None => {
+                // A PSTN leg accepted after the prompt: its media is set up already.
+                call.ringing = false;
+                call.media.ringback(Side::A, false);
+                call.media.stop_play(Side::B);
+                make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag))
+            }
+        };
+        call.prompting = None;
+        if call.recording {
+            let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
+            call.media.start_recording(&id, &tenant, now_ms);
+        }
+        let to = call.caller();
+        let record = call.record.clone();
+        self.cancel_other_forks(now, key, Some(n));
+        self.out.push_back(CoreOutput::UpdateCall(record));
+        self.respond_caller(now, to, out);
+        debug!(call = key, "answered");
     }
 
     fn retry_with_auth(
@@ -332,7 +379,16 @@ impl SipCore {
             return;
         };
         let mut cancels = Vec::new();
+        let local = self.cfg.local.clone();
         for (i, f) in call.forks.iter_mut().enumerate() {
+            if Some(i) != keep && f.ack.is_some() && !f.byed {
+                // Answered but not taking the call (a PSTN leg still at the accept prompt).
+                f.byed = true;
+                if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
+                    cancels.push((bye, f.dialog.peer));
+                }
+                continue;
+            }
             if Some(i) == keep || f.done.is_some() {
                 continue;
             }
@@ -392,6 +448,7 @@ impl SipCore {
                 self.end_call(key, "missed", "no_answer", Some("system"));
             }
             CallTimer::PromptDone => self.browser_prompt_done(key),
+            CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(now, key, n),
         }
     }
 

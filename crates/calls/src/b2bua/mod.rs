@@ -76,6 +76,11 @@ pub(crate) struct Fork {
     leg_idx: usize,
     /// Who this fork rings, for `answered_by` (`extension:1002`, `pstn:+15551234567`).
     label: String,
+    /// A PSTN leg of a browser call: answering is not enough, the answerer must press 1
+    /// after the accept prompt.
+    accept: bool,
+    /// We sent BYE on this fork's dialog.
+    byed: bool,
 }
 
 /// A call in progress.
@@ -91,6 +96,11 @@ pub(crate) struct Call {
     /// The unavailable prompt is playing to a browser caller; the call then ends with this
     /// reason.
     ending: Option<&'static str>,
+    /// The PSTN fork hearing the accept prompt (leg B's media is its, until it accepts or
+    /// gives up).
+    prompting: Option<usize>,
+    /// How long a PSTN answerer has to press 1.
+    accept_timeout: std::time::Duration,
     forks: Vec<Fork>,
     winner: Option<usize>,
     media: Box<dyn MediaBridge>,
@@ -108,6 +118,21 @@ pub(crate) struct Call {
 impl Call {
     fn b(&self) -> Option<&Dialog> {
         self.winner.map(|w| &self.forks[w].dialog)
+    }
+
+    /// Some fork may still take the call (no final response yet, or at the accept prompt).
+    fn waiting_on_forks(&self) -> bool {
+        self.forks
+            .iter()
+            .enumerate()
+            .any(|(i, f)| f.done.is_none() || self.prompting == Some(i))
+    }
+
+    /// The fork whose dialog has our tag `tag` on Call-ID `call_id`.
+    fn fork_by_dialog(&self, call_id: &str, tag: &str) -> Option<usize> {
+        self.forks
+            .iter()
+            .position(|f| f.dialog.call_id == call_id && f.dialog.local_tag == tag)
     }
 
     /// Where responses for the caller go.
@@ -139,6 +164,8 @@ enum Target {
         uri: String,
         peer: Peer,
         auth: Option<TrunkAuth>,
+        /// The answerer must accept (press 1 after the prompt).
+        accept: bool,
     },
 }
 

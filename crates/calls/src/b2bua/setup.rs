@@ -139,39 +139,11 @@ impl SipCore {
                 drop(d);
                 return reply(self, 404);
             };
-            let (host, port, transport) = t.outbound().expect("outbound trunk");
-            let Some(addr) = (host.as_str(), port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-            else {
+            let Some(target) = trunk_target(t, &dest, false) else {
                 drop(d);
-                warn!(%host, "outbound trunk host does not resolve");
                 return reply(self, 503);
             };
-            let auth = match (&t.trunk.outbound_username, &t.trunk.outbound_password) {
-                (Some(u), Some(p)) => Some(TrunkAuth {
-                    username: u.clone(),
-                    password: p.clone(),
-                    tried: false,
-                }),
-                _ => None,
-            };
-            let hostport = if addr.is_ipv6() {
-                format!("[{}]:{port}", addr.ip())
-            } else {
-                format!("{host}:{port}")
-            };
-            let tp = if transport == TransportKind::Tcp {
-                ";transport=tcp"
-            } else {
-                ""
-            };
-            targets.push(Target::Trunk {
-                uri: format!("sip:{dest}@{hostport}{tp}"),
-                peer: Peer { addr, transport },
-                auth,
-            });
+            targets.push(target);
         } else {
             // Trunk calls may only reach extensions: never forwarded back out to a trunk.
             drop(d);
@@ -183,7 +155,9 @@ impl SipCore {
         let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
             return reply(self, 488);
         };
-        let media = match self.media.create(&tenant_id) {
+        let call_key = self.next_call;
+        self.next_call += 1;
+        let media = match self.media.create(&tenant_id, call_key) {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "cannot allocate media");
@@ -232,8 +206,6 @@ impl SipCore {
             .map(|s| format!("{s} "))
             .unwrap_or_default();
         let started = now_record_ms(self);
-        let call_key = self.next_call;
-        self.next_call += 1;
         let record_id = format!("call_{}", new_call_id().replace(['@', '.'], ""));
         let mut record = CallRecord {
             id: record_id,
@@ -302,6 +274,8 @@ impl SipCore {
                 browser: None,
                 recording: self.cfg.record_calls,
                 ending: None,
+                prompting: None,
+                accept_timeout: std::time::Duration::ZERO,
                 forks,
                 winner: None,
                 media,
@@ -321,6 +295,48 @@ impl SipCore {
             CallTimer::RingTimeout,
         )));
     }
+}
+
+/// The leg B target for dialling `dest` through trunk `t` (`None` when its host does not
+/// resolve).
+pub(super) fn trunk_target(
+    t: &crate::directory::TrunkEntry,
+    dest: &str,
+    accept: bool,
+) -> Option<Target> {
+    let (host, port, transport) = t.outbound()?;
+    let Some(addr) = (host.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        warn!(%host, "outbound trunk host does not resolve");
+        return None;
+    };
+    let auth = match (&t.trunk.outbound_username, &t.trunk.outbound_password) {
+        (Some(u), Some(p)) => Some(TrunkAuth {
+            username: u.clone(),
+            password: p.clone(),
+            tried: false,
+        }),
+        _ => None,
+    };
+    let hostport = if addr.is_ipv6() {
+        format!("[{}]:{port}", addr.ip())
+    } else {
+        format!("{host}:{port}")
+    };
+    let tp = if transport == TransportKind::Tcp {
+        ";transport=tcp"
+    } else {
+        ""
+    };
+    Some(Target::Trunk {
+        uri: format!("sip:{dest}@{hostport}{tp}"),
+        peer: Peer { addr, transport },
+        auth,
+        accept,
+    })
 }
 
 /// Who leg B shows as calling.
@@ -348,13 +364,20 @@ impl SipCore {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
-            let (uri, peer, to_user, trunk_auth, label) = match target {
+            let (uri, peer, to_user, trunk_auth, label, accept) = match target {
                 Target::Contact { uri, peer, user } => {
                     let label = format!("extension:{user}");
-                    (uri, peer, user, None, label)
+                    (uri, peer, user, None, label, false)
                 }
-                Target::Trunk { uri, peer, auth } => {
-                    (uri, peer, dest.to_string(), auth, format!("pstn:{dest}"))
+                Target::Trunk {
+                    uri,
+                    peer,
+                    auth,
+                    accept,
+                } => {
+                    let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
+                    let label = format!("pstn:{number}");
+                    (uri, peer, number, auth, label, accept)
                 }
             };
             let mut dialog = Dialog {
@@ -410,6 +433,8 @@ impl SipCore {
                 trunk_auth,
                 leg_idx,
                 label,
+                accept,
+                byed: false,
             });
         }
         forks
