@@ -49,9 +49,45 @@ pub async fn callee_with(
     let port = free_port();
     let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
     assert!(ok, "1002 registers: {log}");
+    let sc = answering_uas(
+        "1002",
+        &callee_media(codec, media_port),
+        reinvites,
+        answer_after_ms,
+    );
+    spawn_uas(srv, &sc, port).await
+}
+
+/// A PSTN carrier on loopback `port` (the outbound trunk's host): answers the INVITE after
+/// `answer_after_ms` in PCMU with telephone-event, media at `media_port`, writing Ringside's
+/// media port into `b_port.txt`, then waits for the BYE.
+pub async fn carrier(
+    srv: &Server,
+    port: u16,
+    media_port: u16,
+    answer_after_ms: u32,
+) -> (Sipp, tokio::process::Child) {
+    let media = format!(
+        "m=audio {media_port} RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15"
+    );
+    let sc = answering_uas("carrier", &media, &[], answer_after_ms);
+    spawn_uas(srv, &sc, port).await
+}
+
+async fn spawn_uas(srv: &Server, sc: &Scenario, port: u16) -> (Sipp, tokio::process::Child) {
+    let sipp = Sipp::new(sc, srv.sip).args(&["-i", "127.0.0.1", "-p", &port.to_string()]);
+    let child = sipp.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (sipp, child)
+}
+
+/// A sipp UAS (`user`) answering with the SDP media part `media` after `answer_after_ms`,
+/// writing Ringside's media port into `b_port.txt`, answering one re-INVITE per entry of
+/// `reinvites` (SDP direction, or `INFO`), then waiting for the BYE.
+fn answering_uas(user: &str, media: &str, reinvites: &[&str], answer_after_ms: u32) -> Scenario {
     let ok_200 = format!(
         "  <nop><action><exec command=\"echo [$bport] > b_port.txt\"/></action></nop>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n@@REINVITES@@  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n",
-        callee_media(codec, media_port)
+        media
     );
     let mut re = String::new();
     for (i, dir) in reinvites.iter().enumerate() {
@@ -62,7 +98,7 @@ pub async fn callee_with(
         re.push_str(&format!(
             "  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 {} IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      {}\n      a={dir}\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n",
             i + 2,
-            callee_media(codec, media_port)
+            media
         ));
     }
     let ok_200 = ok_200.replace("@@REINVITES@@", &re).replacen(
@@ -72,17 +108,13 @@ pub async fn callee_with(
     );
     let xml = include_str!("sipp/uas.xml")
         .replace("{{FLOW}}", &ok_200)
-        .replace("{{USER}}", "1002")
+        .replace("{{USER}}", user)
         .replace(
             "<ereg regexp=\"c=IN IP4",
             "<ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy2,bport\"/>\n      <ereg regexp=\"c=IN IP4",
         )
         .replace("<Reference variables=\"dummy,", "<Reference variables=\"dummy2,dummy,");
-    let sipp =
-        Sipp::new(&Scenario { xml }, srv.sip).args(&["-i", "127.0.0.1", "-p", &port.to_string()]);
-    let child = sipp.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    (sipp, child)
+    Scenario { xml }
 }
 
 pub async fn read_port(dir: &Path, file: &str) -> u16 {
@@ -161,6 +193,36 @@ impl Endpoint {
                 let _ = sock.send_to(&out[..len], to).await;
             }
         })
+    }
+
+    /// Press `digit` (0-9) as RFC 4733 telephone-events on payload type `pt` towards `to`:
+    /// 5 packets 20 ms apart with growing duration, then 3 end packets.
+    pub async fn press(&self, to: SocketAddr, pt: u8, digit: u8) {
+        let mut out = [0u8; 64];
+        let ts = 0x4000_0000u32;
+        for k in 0..8u16 {
+            let end = k >= 5;
+            let duration = 160 * (k.min(5) + 1);
+            let payload = [
+                digit,
+                if end { 0x80 | 10 } else { 10 },
+                (duration >> 8) as u8,
+                duration as u8,
+            ];
+            let h = RtpHeader {
+                marker: k == 0,
+                payload_type: pt,
+                sequence: 40_000 + k,
+                timestamp: ts,
+                ssrc: 0x4733_0001,
+                csrcs: &[],
+                extension: None,
+                padding: 0,
+            };
+            let len = h.write(&payload, &mut out).unwrap();
+            let _ = self.sock.send_to(&out[..len], to).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Everything received, decoded as `codec` at 8 kHz.

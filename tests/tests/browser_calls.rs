@@ -257,3 +257,254 @@ async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
     assert_eq!(srv.metric("ringside_webrtc_connected_total", "").await, 1.0);
     let _ = std::fs::remove_file(tone);
 }
+
+/// A trunk towards a carrier on loopback `port`, dialling North American numbers.
+async fn carrier_trunk(srv: &Server, token: &str, port: u16) {
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            token,
+            Some(json!({
+                "name": "carrier",
+                "inboundCidrs": [],
+                "outboundHost": "127.0.0.1",
+                "outboundPort": port,
+                "outboundTransport": "udp",
+                "allowedDestinations": "+1NXXNXXXXXX"
+            })),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+}
+
+async fn call_settings(srv: &Server, token: &str, widget: &str, settings: Value) {
+    let (st, body) = srv
+        .api(
+            "PUT",
+            &format!("/api/v1/widgets/{widget}/call-settings"),
+            token,
+            Some(settings),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+}
+
+const CALL_JS: &str = "window.Ringside.call({name: 'Ada', audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}})";
+
+/// Poll until `ep` has received at least `n` packets (bounded).
+async fn received(ep: &Endpoint, n: usize) {
+    for _ in 0..200 {
+        if ep.received.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the endpoint got only {} packets",
+        ep.received.lock().unwrap().len()
+    );
+}
+
+/// Nothing of a call is left: sessions, call tasks, relays, ports.
+async fn nothing_left(srv: &Server, free_ports: f64) {
+    for (m, want) in [
+        ("ringside_webrtc_sessions", 0.0),
+        ("ringside_browser_calls_active", 0.0),
+        ("ringside_media_relays_active", 0.0),
+        ("ringside_calls_active", 0.0),
+        ("ringside_rtp_port_pairs_free", free_ports),
+    ] {
+        eventually(m, || async move { srv.metric(m, "").await == want }).await;
+    }
+}
+
+#[tokio::test]
+async fn a_pstn_answerer_hears_the_accept_prompt_and_takes_the_call_with_1() {
+    let srv = Server::start_with(&[("RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS", "20")]).await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read,sip:write",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    let carrier_port = ringside_e2e::free_port();
+    carrier_trunk(&srv, &token, carrier_port).await;
+    call_settings(
+        &srv,
+        &token,
+        &widget,
+        json!({"pstnNumbers": ["+15552234567"], "ringExtensions": false}),
+    )
+    .await;
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (sipp, mut sipp_child) =
+        ringside_e2e::media::carrier(&srv, carrier_port, phone_port, 300).await;
+
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    // The carrier answered: it hears the accept prompt (speech), the visitor still waits.
+    received(&phone, 100).await;
+    let prompt = phone.decoded(CodecKind::Pcmu, 0);
+    let level = ringside_media::codec::analysis::rms_dbfs(&prompt[800..]);
+    assert!(level > -40.0, "the accept prompt is audible: {level} dBFS");
+    assert_eq!(page.eval("window.Ringside.callState").await, "ringing");
+    // "1" on RFC 4733 takes the call.
+    let b_to = SocketAddr::from(([127, 0, 0, 1], read_port(sipp.dir(), "b_port.txt").await));
+    phone.press(b_to, 101, 1).await;
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "answered", "log:\n{}", srv.log_text());
+    // Now the carrier's answerer and the visitor talk.
+    let talking = phone.talk(b_to, CodecKind::Pcmu, 0, 400.0, 150);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let heard = page.eval(REMOTE_TONE_JS).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+        "the page hears {heard}"
+    );
+    talking.await.unwrap();
+    page.eval("window.Ringside.hangup()").await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), sipp_child.wait()).await;
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["answeredBy"], "pstn:+15552234567", "{call}");
+    assert_eq!(call["status"], "ended", "{call}");
+    nothing_left(&srv, free).await;
+    let _ = std::fs::remove_file(tone);
+}
+
+#[tokio::test]
+async fn a_carrier_leg_that_never_presses_1_does_not_take_the_call() {
+    let srv = Server::start_with(&[("RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS", "6")]).await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read,sip:write",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    let carrier_port = ringside_e2e::free_port();
+    carrier_trunk(&srv, &token, carrier_port).await;
+    call_settings(
+        &srv,
+        &token,
+        &widget,
+        json!({"pstnNumbers": ["+15552234567"], "ringExtensions": false, "ringTimeoutSecs": 60}),
+    )
+    .await;
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (_sipp, mut sipp_child) =
+        ringside_e2e::media::carrier(&srv, carrier_port, phone_port, 300).await;
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    received(&phone, 50).await;
+    // Nobody presses 1: the carrier leg is hung up (sipp gets its BYE and ends), and with
+    // nobody else to ring the visitor hears the unavailable message.
+    let exit = tokio::time::timeout(Duration::from_secs(20), sipp_child.wait()).await;
+    assert!(
+        exit.is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "the carrier got a BYE"
+    );
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "unavailable" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "unavailable");
+    let reason = page
+        .eval_until(
+            "window.Ringside.callState === 'ended' && window.Ringside.callEndReason",
+            |v| v.is_string(),
+        )
+        .await;
+    assert_eq!(reason, "unavailable");
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["status"], "missed", "{call}");
+    assert_eq!(call["endReason"], "unavailable", "{call}");
+    assert!(call["answeredBy"].is_null(), "{call}");
+    let legs = call["legs"].as_array().unwrap();
+    assert!(
+        legs.iter()
+            .any(|l| l["role"] == "callee" && l["finalStatus"] == 603),
+        "the carrier leg is marked not accepted: {call}"
+    );
+    nothing_left(&srv, free).await;
+    let _ = std::fs::remove_file(tone);
+}
+
+#[tokio::test]
+async fn ring_timeout_plays_the_unavailable_message_and_a_hangup_while_ringing_leaks_nothing() {
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let sip_token = srv.with_phones().await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    assign(&srv, &sip_token, "1002", &widget).await;
+    call_settings(&srv, &token, &widget, json!({"ringTimeoutSecs": 5})).await;
+    // 1002 rings and never answers.
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (_callee, mut callee_child) =
+        callee_with(&srv, CodecKind::Pcmu, phone_port, &[], 600_000).await;
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "unavailable" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "unavailable", "log:\n{}", srv.log_text());
+    // The page hears the message (speech-level audio from Ringside).
+    let heard = page
+        .eval(
+            "(async () => { const ctx = new AudioContext(); await ctx.resume();
+               const an = ctx.createAnalyser(); an.fftSize = 2048;
+               ctx.createMediaStreamSource(window.Ringside.remoteStream).connect(an);
+               let peak = 0; const d = new Float32Array(an.fftSize);
+               for (let i = 0; i < 20; i++) { await new Promise(r => setTimeout(r, 50));
+                 an.getFloatTimeDomainData(d); for (const x of d) peak = Math.max(peak, Math.abs(x)); }
+               return peak; })()",
+        )
+        .await;
+    assert!(heard.as_f64().unwrap_or(0.0) > 0.05, "peak {heard}");
+    let reason = page
+        .eval_until(
+            "window.Ringside.callState === 'ended' && window.Ringside.callEndReason",
+            |v| v.is_string(),
+        )
+        .await;
+    assert_eq!(reason, "no_answer");
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["status"], "missed", "{call}");
+    assert_eq!(call["endReason"], "no_answer", "{call}");
+    nothing_left(&srv, free).await;
+    let _ = callee_child.kill().await;
+    drop(phone);
+
+    // The visitor hangs up while it rings: the phone's leg is cancelled, nothing is left.
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (_callee, mut callee_child) =
+        callee_with(&srv, CodecKind::Pcmu, phone_port, &[], 600_000).await;
+    page.eval(CALL_JS).await;
+    page.eval_until("window.Ringside.callState", |v| v == "ringing")
+        .await;
+    page.eval("window.Ringside.hangup()").await;
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["endReason"], "cancelled", "{call}");
+    assert_eq!(call["hangupSide"], "caller", "{call}");
+    nothing_left(&srv, free).await;
+    assert_eq!(srv.metric("ringside_browser_calls_total", "").await, 2.0);
+    let _ = callee_child.kill().await;
+    drop(phone);
+    let _ = std::fs::remove_file(tone);
+}
