@@ -457,7 +457,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(s.http_addr)
         .await
         .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
-    info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
+    let http_addr = listener.local_addr()?;
+    // Realtime sockets send many small messages (call signalling): no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    info!(http = %http_addr, sip = %sip.local_addr, "Ringside running");
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Call events of the SIP side to the dashboards' realtime sockets (calls:read).
     {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# WebRTC <-> SIP load: browser-like calls (benches/webrtc_load.rs, a Rust WebRTC client) over
+# the widget socket and the WebRTC edge to a sipp extension echoing RTP, Opus<->PCMU
+# transcoded both ways. Steps up the number of concurrent calls; for each step prints loss,
+# setup latencies (offer -> SDP answer, offer -> INVITE out, answer -> media back) and the
+# server's CPU and memory per call. Last line: `webrtc_sip_calls_zero_loss: N` (the largest
+# step held with no packet lost).
+#
+#   bash benches/webrtc_load.sh                 # steps 50 100 150 200, 10 s measured each
+#   CALLS="200" HOLD=20 bash benches/webrtc_load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CALLS=${CALLS:-"50 100 150 200"}
+HOLD=${HOLD:-10}
+cargo build --release -p ringside -p ringside-benches --bin ringside --bin webrtc_load >/dev/null 2>&1
+BIN=target/release/ringside
+GEN=target/release/webrtc_load
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp -sn uas -i 127.0.0.1 -p 16062" || true; rm -rf "$WORK"' EXIT
+export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18082 \
+  RINGSIDE_SIP_ADDR=127.0.0.1:15062 RINGSIDE_WEBRTC_ADDR=127.0.0.1:17882 \
+  RINGSIDE_RTP_PORTS=40000-49999 RINGSIDE_LOG=warn RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5 \
+  RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE=0 RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE=0
+mkdir -p "$RINGSIDE_DATA_DIR"
+TOKEN=$($BIN token create --email bench@example.com --scopes sip:read,sip:write,widgets:read,widgets:write)
+$BIN serve 2>"$WORK/server.log" &
+SERVER=$!
+for _ in $(seq 50); do curl -sf http://127.0.0.1:18082/healthz >/dev/null && break; sleep 0.2; done
+api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+W=$(api -d '{"name":"load","allowedDomains":["localhost:9"]}' http://127.0.0.1:18082/api/v1/widgets)
+WID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$W")
+WKEY=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["publicKey"])' "$W")
+api -X PUT -d '{"ringTimeoutSecs":60}' "http://127.0.0.1:18082/api/v1/widgets/$WID/call-settings" >/dev/null
+api -d "{\"username\":\"1002\",\"password\":\"bench-secret-1002\",\"widgetIds\":[\"$WID\"]}" \
+  http://127.0.0.1:18082/api/v1/sip/extensions >/dev/null
+sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$WORK/reg.xml"
+(cd "$WORK" && sipp 127.0.0.1:15062 -sf reg.xml -m 1 -i 127.0.0.1 -p 16062 -s 1002 -au 1002 \
+  -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
+(cd "$WORK" && sipp -sn uas -i 127.0.0.1 -p 16062 -mp 16100 -rtp_echo -nostdin -bg >/dev/null 2>&1) || true
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' /proc/$SERVER/stat; }
+best=0
+for n in $CALLS; do
+  base_rss=$(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)
+  c0=$(cpu); t0=$(date +%s.%N)
+  line=$(WEBRTC_LOAD_DEBUG=${WEBRTC_LOAD_DEBUG:-} $GEN http://127.0.0.1:18082 "$WID" "$WKEY" http://localhost:9 "$n" "$HOLD" 2>"$WORK/gen.err" &
+         gpid=$!; sleep $((n / 40 + 5 + HOLD / 2)); rss=$(awk '/VmRSS/ {print $2}' /proc/$SERVER/status);
+         echo "$rss" > "$WORK/rss"; wait $gpid)
+  c1=$(cpu); t1=$(date +%s.%N)
+  rss=$(cat "$WORK/rss")
+  cpu_pct=$(python3 -c "print(round(100*($c1-$c0)/$ticks/($t1-$t0),1))")
+  per_call_kb=$(python3 -c "print(round(($rss-$base_rss)/$n,1))")
+  echo "$line server_cpu_pct_avg $cpu_pct server_rss_kb $rss rss_per_call_kb $per_call_kb"
+  head -3 "$WORK/gen.err" >&2 || true
+  answered=$(echo "$line" | awk '{print $4}')
+  loss=$(echo "$line" | awk '{print $8}')
+  if [ "$answered" = "$n" ] && python3 -c "import sys; sys.exit(0 if float('$loss') == 0 else 1)"; then
+    best=$n
+  fi
+  sleep 3
+done
+echo "webrtc_sip_calls_zero_loss: $best"
