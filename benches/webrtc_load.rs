@@ -82,7 +82,11 @@ async fn one_call(
     let (mut peer, offer) = ClientPeer::offer(Instant::now(), local).unwrap();
     let t0 = Instant::now();
     let start = json!({"type": "call.start", "sdp": offer, "name": format!("load {i}")});
-    if ws.send(Message::Text(start.to_string().into())).await.is_err() {
+    if ws
+        .send(Message::Text(start.to_string().into()))
+        .await
+        .is_err()
+    {
         o.error = Some("ws send".into());
         return o;
     }
@@ -208,7 +212,9 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() < 7 {
-        eprintln!("usage: webrtc_load <http base> <widget id> <widget key> <origin> <calls> <hold secs>");
+        eprintln!(
+            "usage: webrtc_load <http base> <widget id> <widget key> <origin> <calls> <hold secs>"
+        );
         std::process::exit(2);
     }
     let (base, widget, key, origin) = (&a[1], &a[2], &a[3], a[4].clone());
@@ -241,9 +247,9 @@ async fn main() {
     }
     let answered = out.iter().filter(|o| o.answered).count();
     let errors: Vec<&String> = out.iter().filter_map(|o| o.error.as_ref()).collect();
-    let (exp, rec): (u64, u64) = out
-        .iter()
-        .fold((0, 0), |(e, r), o| (e + o.expected, r + o.received.min(o.expected)));
+    let (exp, rec): (u64, u64) = out.iter().fold((0, 0), |(e, r), o| {
+        (e + o.expected, r + o.received.min(o.expected))
+    });
     let loss = if exp > 0 {
         100.0 * (exp - rec) as f64 / exp as f64
     } else {

@@ -8,7 +8,9 @@
  * .connected (the widget socket is open), .call({name, audio}) (a browser call over WebRTC,
  * signalled on the widget socket; resolves once the offer is sent), .hangup(), .callState
  * ("idle", "connecting", "ringing", "answered", "unavailable", "ended"), .callEndReason,
- * .callId, .remoteStream (what the answering side sends). */
+ * .callId, .remoteStream (what the answering side sends); calls to the visitor (a PBX
+ * dialling its .channelNumber): .incomingCall ({callId, from}, callState "incoming"),
+ * .answer({audio}), .decline(). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -132,7 +134,9 @@
     document.body.appendChild(host);
     ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus };
     callBtn.addEventListener("click", function () {
-      if (call) window.Ringside.hangup(); else startCall({}).catch(function () {});
+      if (call) window.Ringside.hangup();
+      else if (window.Ringside.incomingCall) window.Ringside.answer({}).catch(function () {});
+      else startCall({}).catch(function () {});
     });
     var seen = false;
     try { JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]").forEach(function (m) {
@@ -165,8 +169,8 @@
     if (reason !== undefined) window.Ringside.callEndReason = reason;
     if (ui && ui.callBtn) {
       var live = state === "connecting" || state === "ringing" || state === "answered" || state === "unavailable";
-      ui.callBtn.textContent = live ? "Hang up" : "\u260E Call us";
-      ui.callStatus.textContent = { connecting: "Connecting\u2026", ringing: "Ringing\u2026", answered: "On call", unavailable: "No one is available", ended: "Call ended" }[state] || "";
+      ui.callBtn.textContent = state === "incoming" ? "Answer" : live ? "Hang up" : "\u260E Call us";
+      ui.callStatus.textContent = { incoming: "Incoming call", connecting: "Connecting\u2026", ringing: "Ringing\u2026", answered: "On call", unavailable: "No one is available", ended: "Call ended" }[state] || "";
     }
   }
   function endCall(reason) {
@@ -176,7 +180,7 @@
     call = null;
     setCall("ended", reason);
   }
-  function startCall(opts) {
+  function startCall(opts, acceptId) {
     opts = opts || {};
     if (call) return Promise.reject(new Error("a call is in progress"));
     if (!sock || sock.readyState !== 1) return Promise.reject(new Error("not connected"));
@@ -197,7 +201,8 @@
       };
       pc.onconnectionstatechange = function () { window.Ringside.callMedia = pc.connectionState; };
       return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); }).then(function () {
-        sendSock({ type: "call.start", sdp: pc.localDescription.sdp, name: String(opts.name || "") });
+        if (acceptId) sendSock({ type: "call.accept", callId: acceptId, sdp: pc.localDescription.sdp });
+        else sendSock({ type: "call.start", sdp: pc.localDescription.sdp, name: String(opts.name || "") });
       });
     }).catch(function (e) { endCall("failed"); throw e; });
   }
@@ -207,6 +212,16 @@
     else if (m.type === "call.ringing") { if (window.Ringside.callState === "connecting") setCall("ringing"); }
     else if (m.type === "call.answered") setCall("answered");
     else if (m.type === "call.unavailable") setCall("unavailable");
+    else if (m.type === "call.incoming") {
+      window.Ringside.incomingCall = { callId: m.callId, from: m.from };
+      if (!call) setCall("incoming");
+    }
+    else if (m.type === "call.incoming.stopped") {
+      // A call ringing this page stopped (answered here or in another tab, or gone).
+      var inc = window.Ringside.incomingCall;
+      if (inc && inc.callId === m.callId) window.Ringside.incomingCall = null;
+      if (!call && window.Ringside.callState === "incoming") setCall("ended", m.reason);
+    }
     else if (m.type === "call.ended") endCall(m.reason);
     else if (m.type === "call.error") { window.Ringside.callError = m.error; endCall("failed"); }
   }
@@ -221,7 +236,7 @@
     ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; };
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
-      if (m.type === "ready") iceServers = Array.isArray(m.iceServers) ? m.iceServers : [];
+      if (m.type === "ready") { iceServers = Array.isArray(m.iceServers) ? m.iceServers : []; window.Ringside.channelNumber = m.channelNumber; }
       else if (m.type === "message" && m.data) { addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
       else if (m.type === "navigate") command(m);
       else if (typeof m.type === "string" && m.type.indexOf("call.") === 0) callMessage(m);
@@ -243,7 +258,20 @@
     identify: function (meta) { if (meta && typeof meta === "object") { metadata = meta; track("identify"); } },
     callState: "idle",
     call: startCall,
-    hangup: function () { if (call) { sendSock({ type: "call.hangup" }); endCall("hangup"); } }
+    hangup: function () { if (call) { sendSock({ type: "call.hangup" }); endCall("hangup"); } },
+    answer: function (opts) {
+      var inc = window.Ringside.incomingCall;
+      if (!inc) return Promise.reject(new Error("no call is ringing"));
+      window.Ringside.incomingCall = null;
+      return startCall(opts, inc.callId);
+    },
+    decline: function () {
+      var inc = window.Ringside.incomingCall;
+      if (!inc) return;
+      window.Ringside.incomingCall = null;
+      sendSock({ type: "call.decline", callId: inc.callId });
+      setCall("ended", "declined");
+    }
   };
 
   function start() {

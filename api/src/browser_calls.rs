@@ -20,8 +20,16 @@
 //! - `{"type": "call.error", "error": {"code", "message"}}` for a refused start (bad offer,
 //!   a call already in progress on this socket, calls not available).
 //!
+//! Calls to the visitor (a trusted PBX dialled the visitor's channel number):
+//! - Ringside → page: `{"type": "call.incoming", "callId", "from"}`, and
+//!   `{"type": "call.incoming.stopped", "callId", "reason"}` when it stops ringing (answered
+//!   here or in another tab, declined, cancelled by the PBX, timed out);
+//! - page → Ringside: `{"type": "call.accept", "callId", "sdp": "<offer>"}` (then the same
+//!   `call.answer`, `call.answered`, `call.ended` as above), or `{"type": "call.decline",
+//!   "callId"}`.
+//!
 //! The `ready` message the socket starts with lists the STUN/TURN servers (`iceServers`) the
-//! page should give its `RTCPeerConnection`.
+//! page should give its `RTCPeerConnection`, and the visitor's `channelNumber`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -96,6 +104,11 @@ pub type StartFuture =
 pub trait BrowserCalls: Send + Sync {
     /// Answer the browser's offer and start ringing the widget's targets.
     fn start(&self, req: BrowserCallRequest) -> StartFuture;
+    /// The visitor accepts the call `call_id` ringing its browser (a PBX dialled its channel
+    /// number), with its offer in `req`.
+    fn accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture;
+    /// The visitor declines the call `call_id` ringing its browser.
+    fn decline(&self, req: BrowserCallRequest, call_id: String);
     /// STUN/TURN servers for the page (`RTCIceServer` dictionaries).
     fn ice_servers(&self) -> Value;
 }

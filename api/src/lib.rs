@@ -40,6 +40,7 @@ pub mod auth;
 pub mod browser_calls;
 pub mod call_settings;
 pub mod calls;
+pub mod channels;
 pub mod contacts;
 pub mod error;
 pub mod extract;
@@ -126,6 +127,8 @@ pub struct AppState {
     /// Browser calls (the WebRTC edge and the call core); `None` where the server runs without
     /// media (some tests): `call.start` is then refused.
     pub calls: Option<Arc<dyn browser_calls::BrowserCalls>>,
+    /// Visitor channel numbers (trusted PBX calls ring the visitor's browser).
+    pub channels: Arc<channels::Channels>,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).

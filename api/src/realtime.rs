@@ -367,8 +367,10 @@ async fn widget_session(
 ) {
     let mut rx = st.bus.subscribe(&tenant);
     let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
-    let ready =
-        json!({"type": "ready", "widgetId": widget, "visitorId": visitor, "iceServers": ice});
+    let channel = st.channels.open(&tenant, &widget, &visitor);
+    let _release = ChannelGuard(&st.channels, &widget, &visitor);
+    let ready = json!({"type": "ready", "widgetId": widget, "visitorId": visitor,
+                       "iceServers": ice, "channelNumber": channel});
     if socket
         .send(Message::Text(ready.to_string().into()))
         .await
@@ -417,6 +419,7 @@ async fn widget_session(
                             socket.send(Message::Text(m.to_string().into())).await.is_ok()
                         }
                         "visitor:command" => send_commands(&st, &mut socket, &widget, &visitor).await,
+                        "visitor:call" => socket.send(Message::Text(e.data.to_string().into())).await.is_ok(),
                         _ => true,
                     };
                     if !ok {
@@ -457,6 +460,15 @@ async fn widget_session(
     // The page went away: so does its call.
     if let Some(c) = call {
         c.control.hangup();
+    }
+}
+
+/// Gives the visitor's channel number back when its socket ends.
+struct ChannelGuard<'a>(&'a crate::channels::Channels, &'a str, &'a str);
+
+impl Drop for ChannelGuard<'_> {
+    fn drop(&mut self) {
+        self.0.close(self.1, self.2);
     }
 }
 
@@ -550,6 +562,51 @@ async fn call_message(
                 c.control.hangup();
             }
             None
+        }
+        "call.accept" | "call.decline" => {
+            let Some(calls) = st.calls.as_ref() else {
+                return Some(call_error("calls_unavailable", "calls are not available"));
+            };
+            let Some(call_id) = v["callId"]
+                .as_str()
+                .filter(|c| !c.is_empty() && c.len() <= 128)
+            else {
+                return Some(call_error("invalid_call", "callId is required"));
+            };
+            let req = BrowserCallRequest {
+                tenant_id: tenant.to_owned(),
+                widget_id: widget.to_owned(),
+                visitor_id: visitor.to_owned(),
+                caller_name: String::new(),
+                offer: v["sdp"].as_str().unwrap_or_default().to_owned(),
+            };
+            if kind == "call.decline" {
+                calls.decline(req, call_id.to_owned());
+                return None;
+            }
+            if call.is_some() {
+                return Some(call_error(
+                    "call_in_progress",
+                    "this page already has a call",
+                ));
+            }
+            if req.offer.is_empty() || req.offer.len() > MAX_OFFER {
+                return Some(call_error(
+                    "invalid_offer",
+                    "sdp: an SDP offer of at most 32 KiB is required",
+                ));
+            }
+            match calls.accept(req, call_id.to_owned()).await {
+                Ok(h) => {
+                    let answer = json!({"type": "call.answer", "sdp": h.answer});
+                    *call = Some(h);
+                    Some(answer)
+                }
+                Err(BrowserCallError::BadOffer(m)) => Some(call_error("invalid_offer", &m)),
+                Err(BrowserCallError::Unavailable) => {
+                    Some(call_error("call_gone", "that call is no longer ringing"))
+                }
+            }
         }
         _ => Some(call_error("unknown_message", "unknown call message type")),
     }

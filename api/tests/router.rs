@@ -141,6 +141,7 @@ fn ctx(store: Store) -> Ctx {
         bus: Default::default(),
         widget_cache: Default::default(),
         calls: None,
+        channels: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

@@ -59,6 +59,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         bus: Default::default(),
         widget_cache: Default::default(),
         calls: None,
+        channels: Default::default(),
         presence: presence.clone(),
     });
     Ctx {

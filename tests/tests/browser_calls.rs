@@ -508,3 +508,127 @@ async fn ring_timeout_plays_the_unavailable_message_and_a_hangup_while_ringing_l
     drop(phone);
     let _ = std::fs::remove_file(tone);
 }
+
+#[tokio::test]
+async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is_refused() {
+    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read,sip:write",
+    );
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            &token,
+            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (_widget, port) = widget_site(&srv, &token).await;
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    let channel = page
+        .eval_until("window.Ringside.channelNumber", Value::is_string)
+        .await;
+    let channel = channel.as_str().unwrap().to_owned();
+    assert_eq!(channel.len(), 6, "{channel}");
+
+    // From an untrusted address the same INVITE is challenged and refused; the page never
+    // rings.
+    let untrusted =
+        Sipp::new(&Scenario::uac("pbx", false, UacFlow::Refused(407)), srv.sip).args(&[
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-s",
+            &channel,
+        ]);
+    let (ok, log) = untrusted.run().await;
+    assert!(ok, "{log}");
+    assert_eq!(page.eval("window.Ringside.callState").await, "idle");
+    // A trusted call to a number nobody holds: 404.
+    let nobody = Sipp::new(&Scenario::uac("pbx", false, UacFlow::Refused(404)), srv.sip).args(&[
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_port().to_string(),
+        "-s",
+        "100000",
+    ]);
+    let (ok, log) = nobody.run().await;
+    assert!(ok || channel == "100000", "{log}");
+
+    // The trusted PBX: the page rings, the visitor answers, talks, hangs up.
+    let pbx = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
+        srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_port().to_string(),
+        "-mp",
+        &ringside_e2e::even_port().to_string(),
+        "-s",
+        &channel,
+    ]);
+    let mut pbx_child = pbx.spawn();
+    let state = page
+        .eval_until("window.Ringside.callState", |v| v == "incoming")
+        .await;
+    assert_eq!(state, "incoming");
+    let from = page.eval("window.Ringside.incomingCall.from").await;
+    assert!(from.as_str().unwrap_or("").contains("pbx"), "{from}");
+    page.eval(
+        "window.Ringside.answer({audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}})",
+    )
+    .await;
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "answered",
+        "reason {:?} error {:?}",
+        page.eval("window.Ringside.callEndReason").await,
+        page.eval("JSON.stringify(window.Ringside.callError)").await
+    );
+    page.eval_until("window.Ringside.callMedia", |v| v == "connected")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    page.eval("window.Ringside.hangup()").await;
+    let exit = tokio::time::timeout(Duration::from_secs(15), pbx_child.wait()).await;
+    assert!(
+        exit.is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "the PBX got its 200 and then the BYE: {}",
+        pbx.messages()
+    );
+    let call = srv.ended_call(&token).await;
+    let visitor = page.eval("window.Ringside.visitorId").await;
+    assert_eq!(
+        call["answeredBy"],
+        format!("visitor:{}", visitor.as_str().unwrap()).as_str(),
+        "{call}"
+    );
+    assert_eq!(call["visitorId"], visitor, "{call}");
+    assert_eq!(call["hangupSide"], "callee", "{call}");
+    let legs = call["legs"].as_array().unwrap();
+    let v = legs
+        .iter()
+        .find(|l| l["role"] == "callee")
+        .expect("the visitor's leg");
+    assert!(
+        v["quality"]["packetsReceived"].as_i64().unwrap_or(0) > 20,
+        "{call}"
+    );
+    nothing_left(&srv, free).await;
+    let _ = std::fs::remove_file(tone);
+}

@@ -69,6 +69,7 @@ pub fn state(store: &Store) -> AppState {
         bus: Default::default(),
         widget_cache: Default::default(),
         calls: None,
+        channels: Default::default(),
         presence: Arc::new(ringside_api::Presence::new(
             store.clone(),
             Default::default(),

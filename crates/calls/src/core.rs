@@ -81,6 +81,8 @@ pub enum CoreOutput {
     InsertCall(CallRecord),
     /// A call record changed.
     UpdateCall(CallRecord),
+    /// A call rings (or stopped ringing) a visitor's browser.
+    BrowserRing(crate::b2bua::BrowserRing),
     /// Something for the browser caller of edge session `session`.
     Browser {
         /// The edge session.
@@ -119,6 +121,8 @@ pub struct SipCore {
     pub(crate) out: VecDeque<CoreOutput>,
     pub(crate) now_ms: i64,
     draining: bool,
+    /// Visitor channel numbers trusted PBX calls may dial.
+    pub(crate) channels: Option<Arc<dyn crate::b2bua::ChannelLookup>>,
 }
 
 impl SipCore {
@@ -147,6 +151,7 @@ impl SipCore {
             out: VecDeque::new(),
             now_ms: 0,
             draining: false,
+            channels: None,
         }
     }
 
@@ -163,6 +168,11 @@ impl SipCore {
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Route trusted PBX calls to visitors' channel numbers through `channels`.
+    pub fn set_channels(&mut self, channels: Arc<dyn crate::b2bua::ChannelLookup>) {
+        self.channels = Some(channels);
     }
 
     /// Whether new calls are refused.

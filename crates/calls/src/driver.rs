@@ -56,6 +56,13 @@ pub enum Command {
     ),
     /// The browser of edge session `n` hung up or went away.
     BrowserHangup(u64),
+    /// A visitor accepts a call ringing its browser; signals as for `BrowserCall`.
+    BrowserAccept(
+        crate::b2bua::BrowserAnswer,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
+    /// A visitor declines the call (record id) ringing its browser.
+    BrowserDecline(String, crate::b2bua::ChannelTarget),
 }
 
 /// What the core task hands the storage writer.
@@ -69,6 +76,7 @@ enum WriterMsg {
 pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
     call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
+    browser_rings: tokio::sync::broadcast::Sender<Arc<crate::b2bua::BrowserRing>>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
 }
@@ -92,6 +100,13 @@ impl SipServer {
         &self,
     ) -> tokio::sync::broadcast::Receiver<Arc<crate::events::CallEvent>> {
         self.call_events.subscribe()
+    }
+
+    /// Calls starting or stopping to ring visitors' browsers (PBX calls to channel numbers).
+    pub fn subscribe_browser_rings(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<crate::b2bua::BrowserRing>> {
+        self.browser_rings.subscribe()
     }
 
     /// Waits until everything the SIP core produced so far is in storage (for shutdown).
@@ -150,6 +165,7 @@ pub async fn start(
     let (call_events, _) = tokio::sync::broadcast::channel(1024);
     tokio::spawn(storage_writer(store, store_rx, call_events.clone()));
     let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
+    let (browser_rings, _) = tokio::sync::broadcast::channel(256);
     tokio::spawn(core_task(
         core,
         udp,
@@ -160,11 +176,13 @@ pub async fn start(
         store_tx,
         metrics,
         media_events,
+        browser_rings.clone(),
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
         cmd: cmd_tx,
         call_events,
+        browser_rings,
         local_addr,
     })
 }
@@ -332,6 +350,7 @@ async fn core_task(
     store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
     mut media_events: MediaEvents,
+    browser_rings: tokio::sync::broadcast::Sender<Arc<crate::b2bua::BrowserRing>>,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
@@ -366,6 +385,15 @@ async fn core_task(
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_call(Instant::now(), call);
                 }
+                Some(Command::BrowserAccept(answer, signals)) => {
+                    browsers.insert(answer.session, signals);
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.browser_accept(Instant::now(), answer);
+                }
+                Some(Command::BrowserDecline(call_id, target)) => {
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.browser_decline(Instant::now(), &call_id, &target);
+                }
                 Some(Command::BrowserHangup(session)) => {
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_hangup(Instant::now(), session);
@@ -384,6 +412,9 @@ async fn core_task(
             match o {
                 CoreOutput::Transmit { to, data } => {
                     transmit(&udp, &conns, &in_tx, &metrics, to, data).await
+                }
+                CoreOutput::BrowserRing(r) => {
+                    let _ = browser_rings.send(Arc::new(r));
                 }
                 CoreOutput::Browser { session, signal } => {
                     let end = matches!(signal, crate::b2bua::BrowserSignal::Ended { .. });
@@ -506,7 +537,7 @@ async fn storage_writer(
                     inserts.push(c);
                 }
                 // Routed to the browsers by the core task.
-                CoreOutput::Browser { .. } => {}
+                CoreOutput::Browser { .. } | CoreOutput::BrowserRing(_) => {}
                 CoreOutput::UpdateCall(c) => {
                     events.extend(tracker.observe(&c));
                     // An update of a call not yet inserted must follow its insert.

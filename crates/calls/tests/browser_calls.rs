@@ -407,3 +407,114 @@ async fn sip_info_1_accepts_and_an_extension_answering_first_hangs_up_the_prompt
     sim.collect();
     assert!(signals(&mut sim, 23).is_empty());
 }
+
+struct OneVisitor;
+
+impl ringside_calls::b2bua::ChannelLookup for OneVisitor {
+    fn lookup(&self, number: &str) -> Option<ringside_calls::b2bua::ChannelTarget> {
+        (number == "555123").then(visitor_target)
+    }
+}
+
+fn visitor_target() -> ringside_calls::b2bua::ChannelTarget {
+    ringside_calls::b2bua::ChannelTarget {
+        tenant_id: "t1".into(),
+        widget_id: "w1".into(),
+        visitor_id: "v_visitor1".into(),
+    }
+}
+
+fn rings(sim: &mut Sim) -> Vec<ringside_calls::b2bua::BrowserRing> {
+    let (mine, rest): (Vec<_>, Vec<_>) = sim
+        .other
+        .drain(..)
+        .partition(|o| matches!(o, CoreOutput::BrowserRing(_)));
+    sim.other = rest;
+    mine.into_iter()
+        .filter_map(|o| match o {
+            CoreOutput::BrowserRing(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_trusted_pbx_call_to_a_channel_number_rings_the_visitor_who_accepts_or_declines() {
+    const PBX: &str = "10.9.9.9:5070";
+    let mut sim = Sim::new(Duration::from_secs(30));
+    sim.core.set_channels(std::sync::Arc::new(OneVisitor));
+    sim.input(PBX, &invite("pbx", "555123", 5070, 1, None));
+    let to_pbx = sim.take_to(PBX);
+    assert!(to_pbx.iter().any(|m| status(m) == 180), "{to_pbx:?}");
+    let r = rings(&mut sim);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].ringing);
+    assert_eq!(r[0].visitor_id, "v_visitor1");
+    // Another visitor cannot take it; the rung one accepts.
+    let answer = |visitor: &str, session: u64| ringside_calls::b2bua::BrowserAnswer {
+        call_id: r[0].call_id.clone(),
+        session,
+        tenant_id: "t1".into(),
+        widget_id: "w1".into(),
+        visitor_id: visitor.into(),
+        rtp: "127.0.0.1:39100".parse().unwrap(),
+        opus_pt: 111,
+        telephone_event_pt: None,
+    };
+    sim.core.browser_accept(sim.now, answer("v_someone", 40));
+    sim.collect();
+    assert_eq!(
+        signals(&mut sim, 40),
+        vec![BrowserSignal::Ended { reason: "gone" }]
+    );
+    sim.core.browser_accept(sim.now, answer("v_visitor1", 41));
+    sim.collect();
+    let to_pbx = sim.take_to(PBX);
+    let ok = to_pbx
+        .iter()
+        .find(|m| status(m) == 200)
+        .expect("200 to the PBX");
+    assert!(ok.contains("m=audio") && ok.contains("PCMU"), "{ok}");
+    let s = signals(&mut sim, 41);
+    assert!(matches!(s[0], BrowserSignal::Media { .. }), "{s:?}");
+    assert_eq!(s[1], BrowserSignal::Answered);
+    assert_eq!(rings(&mut sim)[0].reason, "answered");
+    let rec = last_record(&sim);
+    assert_eq!(rec.answered_by.as_deref(), Some("visitor:v_visitor1"));
+    assert_eq!(rec.visitor_id.as_deref(), Some("v_visitor1"));
+    // The visitor hangs up: BYE to the PBX.
+    sim.core.browser_hangup(sim.now, 41);
+    sim.collect();
+    assert!(sim.take_to(PBX).iter().any(|m| m.starts_with("BYE ")));
+    assert_eq!(sim.core.active_calls(), 0);
+
+    // A second call is declined: 603; a third rings out: 480 and the page is told.
+    sim.input(
+        PBX,
+        &invite("pbx", "555123", 5070, 3, None).replace("call-5070", "call-b"),
+    );
+    sim.take_to(PBX);
+    let r = rings(&mut sim);
+    sim.core
+        .browser_decline(sim.now, &r[0].call_id, &visitor_target());
+    sim.collect();
+    assert!(sim.take_to(PBX).iter().any(|m| status(m) == 603));
+    assert_eq!(rings(&mut sim)[0].reason, "declined");
+    sim.input(
+        PBX,
+        &invite("pbx", "555123", 5070, 5, None).replace("call-5070", "call-c"),
+    );
+    sim.take_to(PBX);
+    rings(&mut sim);
+    sim.advance(Duration::from_secs(31));
+    assert!(sim.take_to(PBX).iter().any(|m| status(m) == 480));
+    let stopped = rings(&mut sim);
+    assert_eq!(stopped[0].reason, "no_answer");
+    assert!(!stopped[0].ringing);
+    // Numbers nobody holds are not found.
+    sim.input(
+        PBX,
+        &invite("pbx", "999999", 5070, 7, None).replace("call-5070", "call-d"),
+    );
+    assert!(sim.take_to(PBX).iter().any(|m| status(m) == 404));
+}

@@ -15,7 +15,7 @@ use ringside_api::browser_calls::{
     BrowserCallError, BrowserCallHandle, BrowserCallRequest, BrowserCalls, CallControl, CallSignal,
     StartFuture,
 };
-use ringside_calls::b2bua::{BrowserCall, BrowserSignal};
+use ringside_calls::b2bua::{BrowserAnswer, BrowserCall, BrowserSignal, ChannelTarget};
 use ringside_calls::driver::{Command, SipServer};
 use ringside_media::webrtc::{EdgeEvent, EdgeSession, WebRtcEdge};
 use serde_json::{json, Value};
@@ -115,6 +115,58 @@ impl BrowserCalls for Gateway {
                 control: Box::new(Control(ctl_tx)),
             })
         })
+    }
+
+    fn accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture {
+        let edge = self.edge.clone();
+        let sip = self.sip.clone();
+        let relay_ip = self.relay_ip;
+        let stats = self.stats.clone();
+        Box::pin(async move {
+            let offer = req.offer.clone();
+            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
+                .await
+                .map_err(|_| BrowserCallError::Unavailable)?
+                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
+            let answer = session.answer.clone();
+            let (page_tx, page_rx) = mpsc::unbounded_channel();
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            let (core_tx, core_rx) = mpsc::unbounded_channel();
+            sip.command(Command::BrowserAccept(
+                BrowserAnswer {
+                    call_id,
+                    session: session.id(),
+                    tenant_id: req.tenant_id,
+                    widget_id: req.widget_id,
+                    visitor_id: req.visitor_id,
+                    rtp: answer.rtp,
+                    opus_pt: answer.opus_pt,
+                    telephone_event_pt: answer.telephone_event_pt,
+                },
+                core_tx,
+            ));
+            stats.started.fetch_add(1, Ordering::Relaxed);
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(run_call(
+                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
+            ));
+            Ok(BrowserCallHandle {
+                answer: answer.sdp,
+                signals: page_rx,
+                control: Box::new(Control(ctl_tx)),
+            })
+        })
+    }
+
+    fn decline(&self, req: BrowserCallRequest, call_id: String) {
+        self.sip.command(Command::BrowserDecline(
+            call_id,
+            ChannelTarget {
+                tenant_id: req.tenant_id,
+                widget_id: req.widget_id,
+                visitor_id: req.visitor_id,
+            },
+        ));
     }
 
     fn ice_servers(&self) -> Value {

@@ -151,6 +151,21 @@ impl PromptStore for Prompts {
     }
 }
 
+/// The control plane's live channel numbers, as the SIP core looks them up.
+struct ChannelsAdapter(Arc<ringside_api::channels::Channels>);
+
+impl ringside_calls::b2bua::ChannelLookup for ChannelsAdapter {
+    fn lookup(&self, number: &str) -> Option<ringside_calls::b2bua::ChannelTarget> {
+        self.0
+            .lookup(number)
+            .map(|c| ringside_calls::b2bua::ChannelTarget {
+                tenant_id: c.tenant_id,
+                widget_id: c.widget_id,
+                visitor_id: c.visitor_id,
+            })
+    }
+}
+
 struct Metrics {
     sip: Arc<SipMetrics>,
     media: MediaEngine,
@@ -382,6 +397,10 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         Box::new(anchored),
         metrics.clone(),
     );
+    // Visitors' channel numbers: allocated by the widget sockets, dialled by trusted PBXs.
+    let channels: Arc<ringside_api::channels::Channels> = Arc::default();
+    let mut core = core;
+    core.set_channels(Arc::new(ChannelsAdapter(channels.clone())));
     let sip = driver::start(
         s.sip_addr,
         core,
@@ -452,6 +471,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         bus: state_bus.clone(),
         widget_cache: Default::default(),
         calls: Some(Arc::new(gateway)),
+        channels,
     };
     let app = ringside_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.http_addr)
@@ -487,6 +507,37 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
                         }
                     }
                     Err(RecvError::Lagged(n)) => warn!(missed = n, "realtime call events lagged"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    // Calls ringing visitors' browsers, to their widget sockets.
+    {
+        let mut rx = sip.subscribe_browser_rings();
+        let bus = state_bus.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match rx.recv().await {
+                    Ok(r) => {
+                        let data = if r.ringing {
+                            serde_json::json!({"type": "call.incoming", "callId": r.call_id, "from": r.from})
+                        } else {
+                            serde_json::json!({"type": "call.incoming.stopped", "callId": r.call_id, "reason": r.reason})
+                        };
+                        bus.publish(&r.tenant_id, || {
+                            ringside_api::realtime::Event::new(
+                                "visitor:call",
+                                ringside_api::realtime::Audience::Visitor,
+                                Some(&r.widget_id),
+                                Some(&r.visitor_id),
+                                data.clone(),
+                                ringside_storage::now_ms(),
+                            )
+                        });
+                    }
+                    Err(RecvError::Lagged(n)) => warn!(missed = n, "browser rings lagged"),
                     Err(RecvError::Closed) => break,
                 }
             }

@@ -68,6 +68,80 @@ pub struct BrowserCall {
     pub telephone_event_pt: Option<u8>,
 }
 
+/// Where visitors' channel numbers lead (the control plane's live numbers).
+pub trait ChannelLookup: Send + Sync {
+    /// The visitor `number` rings, if it is a live channel number.
+    fn lookup(&self, number: &str) -> Option<ChannelTarget>;
+}
+
+/// A visitor a channel number rings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelTarget {
+    /// The widget's tenant.
+    pub tenant_id: String,
+    /// The widget.
+    pub widget_id: String,
+    /// The visitor.
+    pub visitor_id: String,
+}
+
+/// A call ringing a visitor's browser started (`ringing`) or stopped ringing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserRing {
+    /// The call record id (what the page accepts or declines).
+    pub call_id: String,
+    /// The widget's tenant.
+    pub tenant_id: String,
+    /// The widget.
+    pub widget_id: String,
+    /// The visitor rung.
+    pub visitor_id: String,
+    /// Who calls (the From URI).
+    pub from: String,
+    /// Ringing now; `false`: it stopped (`reason`).
+    pub ringing: bool,
+    /// Why it stopped: `answered`, `declined`, `cancelled`, `no_answer`.
+    pub reason: &'static str,
+}
+
+/// The visitor accepts a call ringing its browser, with its edge session.
+#[derive(Debug, Clone)]
+pub struct BrowserAnswer {
+    /// The call record id from [`BrowserRing`].
+    pub call_id: String,
+    /// The edge session carrying the visitor's media.
+    pub session: u64,
+    /// Who accepts (must be the visitor rung).
+    pub tenant_id: String,
+    /// The widget.
+    pub widget_id: String,
+    /// The visitor.
+    pub visitor_id: String,
+    /// Where the edge session receives plain RTP.
+    pub rtp: SocketAddr,
+    /// The browser's Opus payload type.
+    pub opus_pt: u8,
+    /// The browser's telephone-event payload type.
+    pub telephone_event_pt: Option<u8>,
+}
+
+/// Leg B of a call to a visitor's browser.
+#[derive(Debug, Clone)]
+pub(crate) struct BrowserB {
+    pub(crate) target: ChannelTarget,
+    /// The edge session once the visitor accepted.
+    pub(crate) session: Option<u64>,
+}
+
+impl BrowserB {
+    pub(crate) fn ringing(t: &ChannelTarget) -> Self {
+        BrowserB {
+            target: t.clone(),
+            session: None,
+        }
+    }
+}
+
 /// What happens to a browser's call, for the browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrowserSignal {
@@ -272,6 +346,7 @@ impl SipCore {
                 a_invite: synthetic_invite(&a_call_id, &from_uri, &to_uri),
                 a_stx: None,
                 browser: Some(session),
+                browser_b: None,
                 recording: call.record || self.cfg.record_calls,
                 ending: None,
                 prompting: None,
@@ -446,6 +521,139 @@ impl SipCore {
             .map(|(k, _)| *k)
     }
 
+    /// A trusted PBX call rings the visitor `ch`.
+    pub(super) fn browser_rings(&mut self, now: Instant, key: u64, ch: ChannelTarget) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        info!(call = %call.record.id, visitor = %ch.visitor_id, "ringing a visitor's browser");
+        let ring = BrowserRing {
+            call_id: call.record.id.clone(),
+            tenant_id: ch.tenant_id,
+            widget_id: ch.widget_id,
+            visitor_id: ch.visitor_id,
+            from: call.record.from_uri.clone(),
+            ringing: true,
+            reason: "",
+        };
+        self.out.push_back(CoreOutput::BrowserRing(ring));
+        let to = call.caller();
+        let resp = make_response(&call.a_invite, 180.into(), Some(&call.a.local_tag));
+        self.respond_caller(now, to, resp);
+    }
+
+    /// The visitor accepts a call ringing its browser: its edge session becomes leg B and
+    /// the PBX gets its 200 (Ringside's answer, the PBX's first codec we handle, bridged to
+    /// the browser's Opus).
+    pub fn browser_accept(&mut self, now: Instant, ans: BrowserAnswer) {
+        self.accept_ringing(now, ans);
+        self.drain(now);
+    }
+
+    fn accept_ringing(&mut self, now: Instant, ans: BrowserAnswer) {
+        let media_ip = self.cfg.media_ip;
+        let local = self.cfg.local.clone();
+        let now_ms = self.now_ms;
+        let gone = |core: &mut SipCore| {
+            core.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" })
+        };
+        let Some(key) = self.call_key(&ans.call_id) else {
+            return gone(self);
+        };
+        let call = self.calls.get_mut(&key).expect("call");
+        let ok = call.browser_b.as_ref().is_some_and(|b| {
+            b.session.is_none()
+                && b.target.tenant_id == ans.tenant_id
+                && b.target.widget_id == ans.widget_id
+                && b.target.visitor_id == ans.visitor_id
+        }) && !call.answered
+            && call.ending.is_none();
+        let offer = call.offer.as_ref().map(|(_, o)| o.clone());
+        let port_a = call.media.port(Side::A);
+        let answer = offer
+            .as_deref()
+            .and_then(|o| own_answer(o, media_ip, port_a));
+        let (true, Some((sdp, codec))) = (ok, answer) else {
+            return gone(self);
+        };
+        call.media.announce(Side::B, ans.rtp);
+        let mut b_codec = LegCodec::new(CodecKind::Opus, ans.opus_pt);
+        if let Some(te) = ans.telephone_event_pt {
+            b_codec = b_codec.with_telephone_event(te, 8000);
+        }
+        call.media.set_codec(Side::B, b_codec);
+        call.media.set_codec(Side::A, codec);
+        call.answered = true;
+        call.record.status = "answered".into();
+        call.record.answered_at = Some(now_ms);
+        call.record.answered_by = Some(format!("visitor:{}", ans.visitor_id));
+        call.record.legs[0].answered_at = Some(now_ms);
+        call.record.legs[0].final_status = Some(200);
+        let idx = call.record.legs.len();
+        call.record.legs.push(CallLeg {
+            id: format!("{key}-v"),
+            call_id: call.record.id.clone(),
+            idx: idx as i64,
+            role: "callee".into(),
+            sip_call_id: format!("webrtc-{}", ans.session),
+            local_tag: String::new(),
+            remote_tag: None,
+            peer: ans.rtp.to_string(),
+            started_at: call.record.started_at,
+            answered_at: Some(now_ms),
+            ended_at: None,
+            final_status: Some(200),
+            quality: None,
+        });
+        let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
+        out.headers.push(Header::Contact(headers::Contact::new(
+            local.contact(call.a.peer.transport),
+        )));
+        hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
+        if call.recording {
+            let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
+            call.media.start_recording(&id, &tenant, now_ms);
+        }
+        let port_b = call.media.port(Side::B);
+        let record = call.record.clone();
+        let to = call.caller();
+        let stopped = ring_stopped(call, "answered");
+        if let Some(b) = call.browser_b.as_mut() {
+            b.session = Some(ans.session);
+        }
+        self.out.extend(stopped);
+        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
+        self.respond_caller(now, to, out);
+        self.browser_signal(
+            ans.session,
+            BrowserSignal::Media {
+                port: port_b,
+                call_id: record.id,
+            },
+        );
+        self.browser_signal(ans.session, BrowserSignal::Answered);
+    }
+
+    /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
+    pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &ChannelTarget) {
+        if let Some(key) = self.call_key(call_id) {
+            let call = self.calls.get_mut(&key).expect("call");
+            if !call.answered
+                && call
+                    .browser_b
+                    .as_ref()
+                    .is_some_and(|b| b.target == *target && b.session.is_none())
+            {
+                call.record.legs[0].final_status = Some(603);
+                let out = make_response(&call.a_invite, 603.into(), Some(&call.a.local_tag));
+                let to = call.caller();
+                self.respond_caller(now, to, out);
+                self.end_call(key, "missed", "declined", Some("callee"));
+            }
+        }
+        self.drain(now);
+    }
+
     /// The browser hung up (or its connection failed).
     pub fn browser_hangup(&mut self, now: Instant, session: u64) {
         self.end_browser_call(now, session);
@@ -453,6 +661,16 @@ impl SipCore {
     }
 
     fn end_browser_call(&mut self, now: Instant, session: u64) {
+        if let Some(key) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.browser_b.as_ref().and_then(|b| b.session) == Some(session))
+            .map(|(k, _)| *k)
+        {
+            // The visitor (leg B of a PBX call) hung up.
+            self.bye_side(now, key, Side::A);
+            return self.end_call(key, "ended", "hangup", Some("callee"));
+        }
         let Some(key) = self
             .calls
             .iter()
@@ -526,8 +744,8 @@ impl SipCore {
         }
     }
 
-    /// An in-dialog request from the callee of a browser call (leg A has no SIP dialog to
-    /// forward it to): answered here. A re-INVITE or UPDATE with SDP is answered with the
+    /// An in-dialog request from the SIP side of a call whose other side is a browser (no
+    /// SIP dialog to forward it to): answered here. A re-INVITE or UPDATE with SDP is answered with the
     /// callee's codec on Ringside's port; a hold plays hold music to the visitor.
     pub(super) fn browser_in_dialog(
         &mut self,
@@ -535,17 +753,23 @@ impl SipCore {
         stx: ServerTxId,
         key: u64,
         req: Request,
+        from: Side,
     ) {
         let media_ip = self.cfg.media_ip;
         let local = self.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let tag = call.b().map(|d| d.local_tag.clone()).unwrap_or_default();
-        let transport = call
-            .b()
-            .map(|d| d.peer.transport)
-            .unwrap_or(TransportKind::Udp);
+        let (tag, transport) = match from {
+            Side::A => (call.a.local_tag.clone(), call.a.peer.transport),
+            Side::B => (
+                call.b().map(|d| d.local_tag.clone()).unwrap_or_default(),
+                call.b()
+                    .map(|d| d.peer.transport)
+                    .unwrap_or(TransportKind::Udp),
+            ),
+        };
+        let other = crate::b2bua::other(from);
         let mut out = make_response(&req, 200.into(), Some(&tag));
         if matches!(req.method, Method::Invite | Method::Update) {
             out.headers.push(Header::Contact(headers::Contact::new(
@@ -553,15 +777,15 @@ impl SipCore {
             )));
         }
         if let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) {
-            let port = call.media.port(Side::B);
+            let port = call.media.port(from);
             match own_answer(&sdp, media_ip, port) {
                 Some((answer, codec)) => {
                     if let Some((_, Some(rtp))) = anchor_sdp(&sdp, media_ip, port) {
-                        call.media.announce(Side::B, rtp);
+                        call.media.announce(from, rtp);
                     }
-                    call.media.set_codec(Side::B, codec);
+                    call.media.set_codec(from, codec);
                     let hold = SessionDescription::parse(&sdp).is_ok_and(|d| d.is_hold());
-                    call.media.hold_music(Side::A, hold);
+                    call.media.hold_music(other, hold);
                     hdr::set_body(&mut out, Some("application/sdp"), answer.into_bytes());
                 }
                 None => out = make_response(&req, 488.into(), Some(&tag)),
@@ -569,6 +793,20 @@ impl SipCore {
         }
         self.respond(now, stx, out);
     }
+}
+
+/// The "stopped ringing" notice for a call still ringing a visitor's browser.
+pub(super) fn ring_stopped(call: &Call, reason: &'static str) -> Option<CoreOutput> {
+    let b = call.browser_b.as_ref().filter(|b| b.session.is_none())?;
+    Some(CoreOutput::BrowserRing(BrowserRing {
+        call_id: call.record.id.clone(),
+        tenant_id: b.target.tenant_id.clone(),
+        widget_id: b.target.widget_id.clone(),
+        visitor_id: b.target.visitor_id.clone(),
+        from: call.record.from_uri.clone(),
+        ringing: false,
+        reason,
+    }))
 }
 
 /// The INVITE a browser call would have sent, for responses built from it (never sent).

@@ -65,8 +65,10 @@ impl SipCore {
             self.end_call(key, "ended", "hangup", Some(who));
             return;
         }
-        if other == Side::A && call.browser.is_some() {
-            return self.browser_in_dialog(now, stx, key, req);
+        if (other == Side::A && call.browser.is_some())
+            || (other == Side::B && call.browser_b.is_some())
+        {
+            return self.browser_in_dialog(now, stx, key, req, side);
         }
         if req.method == Method::Info {
             let ct = hdr::header_value(&req.headers, "Content-Type").unwrap_or_default();

@@ -566,6 +566,9 @@ impl SipCore {
         if let (Side::A, Some(session)) = (side, call.browser) {
             return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
+        if let (Side::B, Some(session)) = (side, call.browser_b.as_ref().and_then(|b| b.session)) {
+            return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
+        }
         let dialog = match side {
             Side::A => Some(&mut call.a),
             Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
@@ -591,9 +594,20 @@ impl SipCore {
         for l in &mut call.record.legs {
             l.ended_at.get_or_insert(now_ms);
         }
+        let reason_static = match reason {
+            "cancelled" => "cancelled",
+            "declined" => "declined",
+            _ => "no_answer",
+        };
+        self.out
+            .extend(super::browser::ring_stopped(&call, reason_static));
         if call.answered {
             let q = call.media.quality();
-            let winner = call.winner.map(|w| call.forks[w].leg_idx);
+            let winner = call.winner.map(|w| call.forks[w].leg_idx).or_else(|| {
+                call.browser_b
+                    .as_ref()
+                    .and_then(|_| call.record.legs.iter().position(|l| l.role == "callee"))
+            });
             for (idx, q) in [(Some(0), q[0]), (winner, q[1])] {
                 if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {
                     leg.quality = Some(LegStats {

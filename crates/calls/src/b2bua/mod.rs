@@ -30,7 +30,9 @@ mod dialogs;
 mod forks;
 mod setup;
 
-pub use browser::{BrowserCall, BrowserSignal};
+pub use browser::{
+    BrowserAnswer, BrowserCall, BrowserRing, BrowserSignal, ChannelLookup, ChannelTarget,
+};
 
 /// What a client transaction of a call is for.
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ pub(crate) struct Call {
     a_stx: Option<ServerTxId>,
     /// The WebRTC edge session of a browser caller (leg A is then its plain RTP side).
     browser: Option<u64>,
+    /// A call to a visitor's browser (leg B is its edge session once it accepts).
+    browser_b: Option<browser::BrowserB>,
     /// Record the call once answered.
     recording: bool,
     /// The unavailable prompt is playing to a browser caller; the call then ends with this
@@ -287,5 +291,13 @@ mod tests {
         assert_eq!(final_code([503].into_iter()), 502);
         assert_eq!(final_code([408].into_iter()), 408);
         assert_eq!(final_code(std::iter::empty()), 480);
+    }
+}
+
+/// The other side.
+pub(crate) fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
     }
 }

@@ -121,6 +121,7 @@ impl SipCore {
             return reply(self, 404);
         };
         let mut targets = Vec::new();
+        let mut to_browser = None;
         if let Some(ext) = d.extension(&dest).filter(|e| e.tenant_id == tenant_id) {
             for b in self.registrar.lookup(&ext.id, self.now_ms) {
                 targets.push(Target::Contact {
@@ -144,8 +145,17 @@ impl SipCore {
                 return reply(self, 503);
             };
             targets.push(target);
+        } else if let Some(ch) = self
+            .channels
+            .as_ref()
+            .and_then(|c| c.lookup(&dest))
+            .filter(|c| c.tenant_id == tenant_id)
+        {
+            // A trusted PBX dials a visitor's channel number: ring the visitor's browser.
+            to_browser = Some(ch);
         } else {
-            // Trunk calls may only reach extensions: never forwarded back out to a trunk.
+            // Trunk calls may only reach extensions (or visitors' channel numbers): never
+            // forwarded back out to a trunk.
             drop(d);
             return reply(self, 404);
         }
@@ -253,8 +263,12 @@ impl SipCore {
             &dest,
             &mut record,
         );
-        if forks.is_empty() {
+        if forks.is_empty() && to_browser.is_none() {
             return reply(self, 500);
+        }
+        if let Some(ch) = &to_browser {
+            record.widget_id = Some(ch.widget_id.clone());
+            record.visitor_id = Some(ch.visitor_id.clone());
         }
         let rid = record.id.clone();
         for l in &mut record.legs {
@@ -272,6 +286,7 @@ impl SipCore {
                 a_invite: req,
                 a_stx: Some(stx),
                 browser: None,
+                browser_b: to_browser.as_ref().map(super::browser::BrowserB::ringing),
                 recording: self.cfg.record_calls,
                 ending: None,
                 prompting: None,
@@ -294,6 +309,9 @@ impl SipCore {
             call_key,
             CallTimer::RingTimeout,
         )));
+        if let Some(ch) = to_browser {
+            self.browser_rings(now, call_key, ch);
+        }
     }
 }
 
