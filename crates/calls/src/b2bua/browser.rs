@@ -769,7 +769,7 @@ impl SipCore {
                     .unwrap_or(TransportKind::Udp),
             ),
         };
-        let other = crate::b2bua::other(from);
+        let other = ringside_media::bridge::other_side(from);
         let mut out = make_response(&req, 200.into(), Some(&tag));
         if matches!(req.method, Method::Invite | Method::Update) {
             out.headers.push(Header::Contact(headers::Contact::new(

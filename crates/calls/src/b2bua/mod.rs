@@ -293,11 +293,3 @@ mod tests {
         assert_eq!(final_code(std::iter::empty()), 480);
     }
 }
-
-/// The other side.
-pub(crate) fn other(side: Side) -> Side {
-    match side {
-        Side::A => Side::B,
-        Side::B => Side::A,
-    }
-}
