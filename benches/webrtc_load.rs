@@ -8,7 +8,8 @@
 //! the first echoed 1 kHz frame back at the client (answer to media flowing, one round trip;
 //! counted from ICE+DTLS up when that comes after the answer, as sipp answers at once),
 //! `call.start` → ICE+DTLS connected,
-//! and the packets received in a steady window against those expected (loss).
+//! and the packets received in a steady window against those expected from their sequence
+//! numbers (RFC 3550 A.3: highest - first + 1), i.e. loss.
 //!
 //!   webrtc_load <http base> <widget id> <widget key> <origin> <calls> <hold secs>
 //!
@@ -98,6 +99,8 @@ async fn one_call(
     let mut decoder = FrameDecoder::new(CodecKind::Opus, 8000).unwrap();
     let mut pcm = vec![0i16; 5760];
     let mut window: Option<(Instant, Instant)> = None;
+    let mut first_seq: Option<u64> = None;
+    let mut last_seq: Option<u64> = None;
     let deadline = Instant::now() + hold + Duration::from_secs(30);
     loop {
         let wake = peer
@@ -160,6 +163,23 @@ async fn one_call(
         while let Some(r) = peer.poll_rtp() {
             if let Some((ws_start, ws_end)) = window {
                 if now >= ws_start && now < ws_end {
+                    // RFC 3550 A.3: expected = highest - first sequence + 1 in the window.
+                    let ext = match last_seq {
+                        None => u64::from(r.sequence) + (1 << 16),
+                        Some(l) => {
+                            let cycle = l & !0xffff;
+                            let cand = cycle | u64::from(r.sequence);
+                            if cand + 0x8000 < l {
+                                cand + (1 << 16)
+                            } else if cand > l + 0x8000 {
+                                cand - (1 << 16)
+                            } else {
+                                cand
+                            }
+                        }
+                    };
+                    first_seq.get_or_insert(ext);
+                    last_seq = Some(last_seq.map_or(ext, |l: u64| l.max(ext)));
                     o.received += 1;
                 }
             }
@@ -188,7 +208,11 @@ async fn one_call(
         }
     }
     if window.is_some() {
-        o.expected = hold.as_millis() as u64 / 20;
+        o.expected = match (first_seq, last_seq) {
+            (Some(f), Some(l)) => l - f + 1,
+            // Nothing arrived in the window: all of it was lost.
+            _ => hold.as_millis() as u64 / 20,
+        };
     }
     let _ = ws
         .send(Message::Text(r#"{"type":"call.hangup"}"#.into()))

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -83,7 +83,9 @@ impl ClientPeer {
             RtpCodecKind::Audio,
         )
         .map_err(rtc_err)?;
-        let registry = register_default_interceptors(Registry::new(), &mut me).map_err(rtc_err)?;
+        // Audio only: RTCP sender/receiver reports; no NACK buffers, no TWCC (no bandwidth
+        // estimation for a fixed-rate voice stream).
+        let registry = configure_rtcp_reports(Registry::new());
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_media_engine(me)
             .with_interceptor_registry(registry)

@@ -35,7 +35,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rand::Rng;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine as RtcMediaEngine, MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT,
 };
@@ -308,7 +308,9 @@ impl WebRtcEdge {
             RtpCodecKind::Audio,
         )
         .map_err(rtc_err)?;
-        let registry = register_default_interceptors(Registry::new(), &mut me).map_err(rtc_err)?;
+        // Audio only: RTCP sender/receiver reports; no NACK buffers, no TWCC (no bandwidth
+        // estimation for a fixed-rate voice stream).
+        let registry = configure_rtcp_reports(Registry::new());
         let ufrag = ice_string(16);
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
