@@ -10,7 +10,7 @@
  * ("idle", "connecting", "ringing", "answered", "unavailable", "ended"), .callEndReason,
  * .callId, .remoteStream (what the answering side sends); calls to the visitor (a PBX
  * dialling its .channelNumber): .incomingCall ({callId, from}, callState "incoming"),
- * .answer({audio}), .decline(). */
+ * .answer({audio}), .decline(); .hold() / .resume() (the other side hears hold music). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -259,6 +259,8 @@
     callState: "idle",
     call: startCall,
     hangup: function () { if (call) { sendSock({ type: "call.hangup" }); endCall("hangup"); } },
+    hold: function () { if (call) { call.stream.getTracks().forEach(function (t) { t.enabled = false; }); sendSock({ type: "call.hold" }); window.Ringside.onHold = true; } },
+    resume: function () { if (call) { call.stream.getTracks().forEach(function (t) { t.enabled = true; }); sendSock({ type: "call.resume" }); window.Ringside.onHold = false; } },
     answer: function (opts) {
       var inc = window.Ringside.incomingCall;
       if (!inc) return Promise.reject(new Error("no call is ringing"));

@@ -11,6 +11,8 @@
 //!   "sdpMLineIndex": 0}` (trickle ICE; optional, Ringside is ICE-lite and learns the
 //!   browser's address from its connectivity checks)
 //! - `{"type": "call.hangup"}` (closing the socket hangs up too)
+//! - `{"type": "call.hold"}` / `{"type": "call.resume"}`: the other side hears hold music
+//!   meanwhile
 //!
 //! Ringside → page:
 //! - `{"type": "call.answer", "sdp": "<answer>"}` (carries Ringside's host candidates)
@@ -73,6 +75,8 @@ pub trait CallControl: Send + Sync {
     fn candidate(&self, candidate: String, mid: Option<String>, mline: Option<u16>);
     /// The visitor hung up.
     fn hangup(&self);
+    /// The visitor put the call on hold (`true`: the other side hears hold music) or resumed.
+    fn hold(&self, on: bool);
 }
 
 /// A started browser call.

@@ -563,6 +563,12 @@ async fn call_message(
             }
             None
         }
+        "call.hold" | "call.resume" => {
+            if let Some(c) = call.as_ref() {
+                c.control.hold(kind == "call.hold");
+            }
+            None
+        }
         "call.accept" | "call.decline" => {
             let Some(calls) = st.calls.as_ref() else {
                 return Some(call_error("calls_unavailable", "calls are not available"));

@@ -4,7 +4,8 @@
 //! and the SIP core to the extension assigned to the widget: a sipp phone answering in PCMU
 //! whose media is a UDP endpoint in this test playing 400 Hz. Both directions are judged as
 //! audio (the phone hears 1 kHz; the page's received stream peaks at 400 Hz), the stereo
-//! recording holds the browser's tone left and the phone's right, and afterwards no session,
+//! recording holds the browser's tone left and the phone's right, a hold from the page plays
+//! hold music to the phone until it resumes, and afterwards no session,
 //! call task or relay is left (metrics).
 
 use std::net::SocketAddr;
@@ -177,13 +178,34 @@ async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
     assert!((f - 400.0).abs() < 15.0, "the page hears {heard}");
     assert!(heard["db"].as_f64().unwrap_or(-200.0) > -60.0, "{heard}");
     talking.await.unwrap();
+    // The visitor holds: the phone hears hold music instead of the browser's tone; resume
+    // brings the tone back.
+    let before = phone.received.lock().unwrap().len();
+    page.eval("window.Ringside.hold()").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let held = phone.received.lock().unwrap().len();
+    page.eval("window.Ringside.resume()").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pcm = phone.decoded(CodecKind::Pcmu, 0);
+    let on_hold = &pcm[(before + 25) * 160..held * 160];
+    let f = dominant_frequency(on_hold, 8000);
+    let level = ringside_media::codec::analysis::rms_dbfs(on_hold);
+    assert!(
+        (f - 1000.0).abs() > 50.0 && level > -45.0,
+        "on hold: {f} Hz at {level} dBFS"
+    );
+    let resumed = &pcm[(held + 25) * 160..];
+    assert!(
+        (dominant_frequency(resumed, 8000) - 1000.0).abs() < 15.0,
+        "the tone is back after resume"
+    );
     page.eval("window.Ringside.hangup()").await;
     page.eval_until("window.Ringside.callState", |v| v == "ended")
         .await;
     let _ = tokio::time::timeout(Duration::from_secs(10), callee_child.wait()).await;
 
-    // The phone heard the browser's 1 kHz tone.
-    assert_tone(&phone.decoded(CodecKind::Pcmu, 0), 1000.0, "the phone");
+    // The phone heard the browser's 1 kHz tone (before the hold).
+    assert_tone(&pcm[..before * 160], 1000.0, "the phone");
 
     // The call record and its recording.
     let call = srv.ended_call(&token).await;

@@ -61,6 +61,8 @@ pub enum Command {
         crate::b2bua::BrowserAnswer,
         mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
     ),
+    /// The browser of edge session `n` holds (`true`) or resumes its call.
+    BrowserHold(u64, bool),
     /// A visitor declines the call (record id) ringing its browser.
     BrowserDecline(String, crate::b2bua::ChannelTarget),
 }
@@ -390,6 +392,7 @@ async fn core_task(
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_accept(Instant::now(), answer);
                 }
+                Some(Command::BrowserHold(session, on)) => core.browser_hold(session, on),
                 Some(Command::BrowserDecline(call_id, target)) => {
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_decline(Instant::now(), &call_id, &target);

@@ -49,6 +49,7 @@ pub struct Gateway {
 enum Ctl {
     Candidate(String, Option<String>, Option<u16>),
     Hangup,
+    Hold(bool),
 }
 
 struct Control(mpsc::UnboundedSender<Ctl>);
@@ -59,6 +60,9 @@ impl CallControl for Control {
     }
     fn hangup(&self) {
         let _ = self.0.send(Ctl::Hangup);
+    }
+    fn hold(&self, on: bool) {
+        let _ = self.0.send(Ctl::Hold(on));
     }
 }
 
@@ -226,6 +230,7 @@ async fn run_call(
             },
             c = ctl.recv() => match c {
                 Some(Ctl::Candidate(c, mid, mline)) => session.add_remote_candidate(c, mid, mline),
+                Some(Ctl::Hold(on)) => sip.command(Command::BrowserHold(id, on)),
                 Some(Ctl::Hangup) | None => {
                     sip.command(Command::BrowserHangup(id));
                     let _ = page.send(CallSignal::Ended("hangup".into()));

@@ -654,6 +654,24 @@ impl SipCore {
         self.drain(now);
     }
 
+    /// The browser of `session` holds (`on`) or resumes its answered call: the SIP side
+    /// hears hold music meanwhile (the visitor's audio is not forwarded).
+    pub fn browser_hold(&mut self, session: u64, on: bool) {
+        let found = self.calls.values().find_map(|c| {
+            if c.browser == Some(session) {
+                Some((c, Side::B))
+            } else if c.browser_b.as_ref().and_then(|b| b.session) == Some(session) {
+                Some((c, Side::A))
+            } else {
+                None
+            }
+        });
+        if let Some((call, other)) = found.filter(|(c, _)| c.answered) {
+            info!(call = %call.record.id, on, "visitor hold");
+            call.media.hold_music(other, on);
+        }
+    }
+
     /// The browser hung up (or its connection failed).
     pub fn browser_hangup(&mut self, now: Instant, session: u64) {
         self.end_browser_call(now, session);
