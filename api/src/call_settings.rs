@@ -68,5 +68,7 @@ async fn put_settings(
         }
     }
     st.store.put_call_settings(&ctx.tenant_id, &id, &s).await?;
+    st.directory
+        .queue_number_set(&ctx.tenant_id, &id, s.queue_number.as_deref());
     Ok(Json(s))
 }

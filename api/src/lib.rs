@@ -85,6 +85,8 @@ pub trait SipDirectory: Send + Sync {
     fn trunk_upserted(&self, trunk: &Trunk);
     /// A trunk was deleted.
     fn trunk_removed(&self, id: &str);
+    /// A widget's queue number changed (`None`: it has none now).
+    fn queue_number_set(&self, _tenant_id: &str, _widget_id: &str, _number: Option<&str>) {}
 }
 
 /// Something that can append Prometheus text-format metrics.

@@ -654,3 +654,70 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
     nothing_left(&srv, free).await;
     let _ = std::fs::remove_file(tone);
 }
+
+#[tokio::test]
+async fn a_pbx_call_to_the_widget_queue_number_waits_until_an_extension_picks_up() {
+    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
+    let srv = Server::start().await;
+    let sip_token = srv.with_phones().await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read,sip:write",
+    );
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            &token,
+            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (widget, _port) = widget_site(&srv, &token).await;
+    assign(&srv, &sip_token, "1002", &widget).await;
+    call_settings(&srv, &token, &widget, json!({"queueNumber": "700"})).await;
+    // 1002 picks up after 3 s.
+    let (phone, phone_port) = Endpoint::bind().await;
+    let (_callee, mut callee_child) =
+        callee_with(&srv, CodecKind::Pcmu, phone_port, &[], 3000).await;
+    let pbx = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
+        srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_port().to_string(),
+        "-mp",
+        &ringside_e2e::even_port().to_string(),
+        "-s",
+        "700",
+    ]);
+    let mut pbx_child = pbx.spawn();
+    // Meanwhile it is a waiting call of the widget.
+    let waiting_path = format!("/api/v1/widgets/{widget}/calls-waiting");
+    let (srv_ref, token_ref, path_ref) = (&srv, &token, &waiting_path);
+    eventually("the queue call is waiting", || async move {
+        let (_, w) = srv_ref.api("GET", path_ref, token_ref, None).await;
+        w.as_array()
+            .is_some_and(|a| a.iter().any(|c| c["status"] == "waiting"))
+    })
+    .await;
+    // The extension picks up: the call is answered and no longer waiting.
+    eventually("the queue call is answered", || async move {
+        let (_, calls) = srv_ref
+            .api("GET", "/api/v1/calls?limit=1", token_ref, None)
+            .await;
+        calls[0]["status"] == "answered"
+    })
+    .await;
+    let (_, calls) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
+    assert_eq!(calls[0]["answeredBy"], "extension:1002", "{calls}");
+    assert_eq!(calls[0]["widgetId"], widget.as_str(), "{calls}");
+    let (_, w) = srv.api("GET", &waiting_path, &token, None).await;
+    assert_eq!(w, json!([]), "no longer waiting");
+    let _ = callee_child.kill().await;
+    let _ = pbx_child.kill().await;
+    drop(phone);
+}

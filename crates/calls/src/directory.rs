@@ -60,6 +60,8 @@ pub struct Directory {
     ext_by_username: HashMap<String, Extension>,
     ext_username_by_id: HashMap<String, String>,
     trunks: HashMap<String, TrunkEntry>,
+    /// (tenant, queue number) → widget.
+    queues: HashMap<(String, String), String>,
 }
 
 impl Directory {
@@ -91,6 +93,23 @@ impl Directory {
         if let Some(u) = self.ext_username_by_id.remove(id) {
             self.ext_by_username.remove(&u);
         }
+    }
+
+    /// Set (or with `None` clear) the queue number of a widget.
+    pub fn set_queue_number(&mut self, tenant_id: &str, widget_id: &str, number: Option<&str>) {
+        self.queues
+            .retain(|(t, _), w| !(t == tenant_id && w == widget_id));
+        if let Some(n) = number {
+            self.queues
+                .insert((tenant_id.to_owned(), n.to_owned()), widget_id.to_owned());
+        }
+    }
+
+    /// The tenant's widget whose queue number is `number`.
+    pub fn queue_widget(&self, tenant_id: &str, number: &str) -> Option<&str> {
+        self.queues
+            .get(&(tenant_id.to_owned(), number.to_owned()))
+            .map(String::as_str)
     }
 
     /// Insert or replace a trunk.

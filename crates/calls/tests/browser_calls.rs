@@ -518,3 +518,57 @@ async fn a_trusted_pbx_call_to_a_channel_number_rings_the_visitor_who_accepts_or
     );
     assert!(sim.take_to(PBX).iter().any(|m| status(m) == 404));
 }
+
+#[tokio::test]
+async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extension_answers() {
+    const PBX: &str = "10.9.9.9:5070";
+    let mut sim = Sim::new(Duration::from_secs(30));
+    {
+        let mut d = sim.dir.write();
+        let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+        e.widget_ids = vec!["w1".into()];
+        d.upsert_extension(e);
+        d.set_queue_number("t1", "w1", Some("700"));
+    }
+    register_1002(&mut sim, 6002);
+    sim.input(PBX, &invite("pbx", "700", 5070, 1, None));
+    let to_pbx = sim.take_to(PBX);
+    let early = to_pbx
+        .iter()
+        .find(|m| status(m) == 183)
+        .expect("183 early media");
+    assert!(early.contains("m=audio"), "{early}");
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "waiting");
+    assert_eq!(rec.widget_id.as_deref(), Some("w1"));
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    assert!(inv.starts_with("INVITE sip:1002@"), "{inv}");
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 200, "OK", "fe", Some(7002)),
+    );
+    let ok = sim
+        .take_to(PBX)
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("200 to the PBX");
+    // The final answer repeats the early SDP.
+    let body = |m: &str| m.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    assert_eq!(body(&ok), body(early));
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.answered_by.as_deref(), Some("extension:1002"));
+    // An untrusted caller to the queue number is challenged.
+    sim.input("127.0.0.1:5999", &invite("someone", "700", 5999, 1, None));
+    assert!(sim
+        .take_to("127.0.0.1:5999")
+        .iter()
+        .any(|m| status(m) == 407));
+    // Clearing the queue number makes it unknown.
+    sim.dir.write().set_queue_number("t1", "w1", None);
+    sim.input(
+        PBX,
+        &invite("pbx", "700", 5070, 3, None).replace("call-5070", "call-q2"),
+    );
+    assert!(sim.take_to(PBX).iter().any(|m| status(m) == 404));
+}

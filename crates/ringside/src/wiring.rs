@@ -79,6 +79,11 @@ impl SipDirectory for DirAdapter {
     fn trunk_removed(&self, id: &str) {
         self.dir.write().remove_trunk(id);
     }
+    fn queue_number_set(&self, tenant_id: &str, widget_id: &str, number: Option<&str>) {
+        self.dir
+            .write()
+            .set_queue_number(tenant_id, widget_id, number);
+    }
 }
 
 /// The API's [`PromptStore`] over the media crate's per-tenant [`AssetRegistry`].
@@ -311,10 +316,18 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let store = open_store(&s).await?;
     info!(backend = ?store.backend(), "storage ready");
-    let dir = DirectoryHandle::new(Directory::load(
+    let mut directory = Directory::load(
         store.all_extensions().await.context("loading extensions")?,
         store.all_trunks().await.context("loading trunks")?,
-    ));
+    );
+    for (tenant, widget, number) in store
+        .all_queue_numbers()
+        .await
+        .context("loading queue numbers")?
+    {
+        directory.set_queue_number(&tenant, &widget, Some(&number));
+    }
+    let dir = DirectoryHandle::new(directory);
     let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone()).with_encoder_options(
         EncoderOptions {
             complexity: s.opus_complexity,

@@ -153,6 +153,25 @@ impl Store {
         Ok(())
     }
 
+    /// Every widget's queue number: (tenant, widget, number), for the SIP directory at start.
+    pub async fn all_queue_numbers(&self) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query("SELECT tenant_id, widget_id, settings FROM widget_call_settings")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let text: String = r.try_get("settings")?;
+            if let Ok(CallSettings {
+                queue_number: Some(q),
+                ..
+            }) = serde_json::from_str(&text)
+            {
+                out.push((r.try_get("tenant_id")?, r.try_get("widget_id")?, q));
+            }
+        }
+        Ok(out)
+    }
+
     /// The tenant's widget whose queue number is `number`, with its settings.
     pub async fn widget_for_queue_number(
         &self,

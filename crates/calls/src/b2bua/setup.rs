@@ -122,6 +122,7 @@ impl SipCore {
         };
         let mut targets = Vec::new();
         let mut to_browser = None;
+        let mut queue: Option<String> = None;
         if let Some(ext) = d.extension(&dest).filter(|e| e.tenant_id == tenant_id) {
             for b in self.registrar.lookup(&ext.id, self.now_ms) {
                 targets.push(Target::Contact {
@@ -145,6 +146,19 @@ impl SipCore {
                 return reply(self, 503);
             };
             targets.push(target);
+        } else if let Some(w) = d.queue_widget(&tenant_id, &dest).map(str::to_owned) {
+            // A trusted PBX dials a widget's queue number: the caller waits (hold music) while
+            // the widget's extensions ring.
+            for ext in d.extensions_for_widget(&tenant_id, &w) {
+                for b in self.registrar.lookup(&ext.id, self.now_ms) {
+                    targets.push(Target::Contact {
+                        uri: b.contact.clone(),
+                        peer: b.peer(),
+                        user: ext.username.clone(),
+                    });
+                }
+            }
+            queue = Some(w);
         } else if let Some(ch) = self
             .channels
             .as_ref()
@@ -263,8 +277,12 @@ impl SipCore {
             &dest,
             &mut record,
         );
-        if forks.is_empty() && to_browser.is_none() {
+        if forks.is_empty() && to_browser.is_none() && queue.is_none() {
             return reply(self, 500);
+        }
+        if let Some(w) = &queue {
+            record.widget_id = Some(w.clone());
+            record.status = "waiting".into();
         }
         if let Some(ch) = &to_browser {
             record.widget_id = Some(ch.widget_id.clone());
@@ -312,6 +330,39 @@ impl SipCore {
         if let Some(ch) = to_browser {
             self.browser_rings(now, call_key, ch);
         }
+        if queue.is_some() {
+            self.queue_waits(now, call_key);
+        }
+    }
+
+    /// A queue call waits: Ringside answers it early (183 with its own SDP) and plays hold
+    /// music until an extension answers (the final answer repeats the early SDP).
+    fn queue_waits(&mut self, now: Instant, key: u64) {
+        let media_ip = self.cfg.media_ip;
+        let local = self.cfg.local.clone();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let port = call.media.port(Side::A);
+        let Some((sdp, codec)) = call
+            .offer
+            .as_ref()
+            .and_then(|(_, o)| super::own_answer(o, media_ip, port))
+        else {
+            return;
+        };
+        call.media.set_codec(Side::A, codec);
+        call.media.hold_music(Side::A, true);
+        // Ends like generated ringback when someone answers.
+        call.ringing = true;
+        let mut out = make_response(&call.a_invite, 183.into(), Some(&call.a.local_tag));
+        out.headers.push(Header::Contact(headers::Contact::new(
+            local.contact(call.a.peer.transport),
+        )));
+        hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+        call.early = Some((sdp, codec));
+        let stx = call.a_stx.expect("SIP caller");
+        self.respond(now, stx, out);
     }
 }
 

@@ -58,6 +58,7 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
 
 pub struct Sim {
     pub core: SipCore,
+    pub dir: DirectoryHandle,
     pub now: Instant,
     pub now_ms: i64,
     pub sent: Vec<(Peer, String)>,
@@ -89,6 +90,7 @@ impl Sim {
             ],
             vec![trunk("t1", "10.9.9.9/32", 5099, creds)],
         );
+        let handle = DirectoryHandle::new(dir);
         let core = SipCore::new(
             CoreConfig {
                 local: LocalAddr {
@@ -105,7 +107,7 @@ impl Sim {
                 registrar: RegistrarConfig::default(),
                 tx: TxConfig::default(),
             },
-            DirectoryHandle::new(dir),
+            handle.clone(),
             Box::new(MediaEngine::new(
                 "127.0.0.1".parse().unwrap(),
                 42000..=42099,
@@ -114,6 +116,7 @@ impl Sim {
         );
         Sim {
             core,
+            dir: handle,
             now: Instant::now(),
             now_ms: T0_MS,
             sent: vec![],
