@@ -42,6 +42,18 @@ pub trait MediaFactory: Send {
     /// Allocate ports and start a bridge for call `key` of `tenant_id` (whose prompts and hold
     /// music it plays); its media events (DTMF) are reported with `key`.
     fn create(&mut self, tenant_id: &str, key: u64) -> Result<Box<dyn MediaBridge>, MediaError>;
+
+    /// As [`Self::create`] for a call of `widget_id`: the widget's uploads win over the
+    /// tenant's.
+    fn create_for_widget(
+        &mut self,
+        tenant_id: &str,
+        widget_id: &str,
+        key: u64,
+    ) -> Result<Box<dyn MediaBridge>, MediaError> {
+        let _ = widget_id;
+        self.create(tenant_id, key)
+    }
 }
 
 /// Media bridges on a [`MediaEngine`], with per-tenant assets for hold music and an optional
@@ -53,6 +65,7 @@ pub struct AnchoredMedia {
     recorder: Option<Recorder>,
     ringback: Cadence,
     events: Option<tokio::sync::mpsc::UnboundedSender<(u64, ringside_media::MediaEvent)>>,
+    widget_assets: Option<Arc<AssetRegistry>>,
 }
 
 impl AnchoredMedia {
@@ -69,7 +82,14 @@ impl AnchoredMedia {
             recorder,
             ringback: Cadence::us_ringback(),
             events: None,
+            widget_assets: None,
         }
+    }
+
+    /// Widgets' own uploads (keyed by widget id), preferred over their tenant's.
+    pub fn with_widget_assets(mut self, registry: Arc<AssetRegistry>) -> Self {
+        self.widget_assets = Some(registry);
+        self
     }
 
     /// Report every bridge's media events (DTMF, prompts finished) on `events`, tagged with
@@ -92,8 +112,20 @@ impl AnchoredMedia {
 struct AnchoredCall {
     relay: Relay,
     assets: Arc<Assets>,
+    /// The call's widget's uploads, preferred over `assets` kind by kind.
+    widget: Option<Arc<Assets>>,
     recorder: Option<Recorder>,
     ringback: Cadence,
+}
+
+impl AnchoredCall {
+    /// The assets to play `kind` from: the widget's upload, else the tenant's (or default).
+    fn source(&self, kind: AssetKind) -> &Assets {
+        match &self.widget {
+            Some(w) if w.has_override(kind) => w,
+            _ => &self.assets,
+        }
+    }
 }
 
 impl MediaBridge for AnchoredCall {
@@ -110,7 +142,10 @@ impl MediaBridge for AnchoredCall {
         if !on {
             return self.relay.stop_play(side);
         }
-        match self.assets.player(AssetKind::HoldMusic, BRIDGE_RATE) {
+        match self
+            .source(AssetKind::HoldMusic)
+            .player(AssetKind::HoldMusic, BRIDGE_RATE)
+        {
             Ok(p) => self.relay.play(side, Box::new(p)),
             Err(e) => warn!(error = %e, "hold music unavailable"),
         }
@@ -124,11 +159,9 @@ impl MediaBridge for AnchoredCall {
         }
     }
     fn unavailable(&self, side: Side) -> std::time::Duration {
-        let prompt = self.assets.prompt(AssetKind::Unavailable, BRIDGE_RATE);
-        match (
-            prompt,
-            self.assets.player(AssetKind::Unavailable, BRIDGE_RATE),
-        ) {
+        let src = self.source(AssetKind::Unavailable);
+        let prompt = src.prompt(AssetKind::Unavailable, BRIDGE_RATE);
+        match (prompt, src.player(AssetKind::Unavailable, BRIDGE_RATE)) {
             (Ok(p), Ok(player)) => {
                 self.relay.play(side, Box::new(player));
                 p.duration()
@@ -140,7 +173,10 @@ impl MediaBridge for AnchoredCall {
         }
     }
     fn accept_prompt(&self, side: Side) -> std::time::Duration {
-        match self.assets.prompt(AssetKind::AcceptPrompt, BRIDGE_RATE) {
+        match self
+            .source(AssetKind::AcceptPrompt)
+            .prompt(AssetKind::AcceptPrompt, BRIDGE_RATE)
+        {
             Ok(p) => {
                 let player = ringside_media::player::PromptPlayer::new(&p, true);
                 self.relay.play(side, Box::new(player));
@@ -170,6 +206,15 @@ impl MediaBridge for AnchoredCall {
 impl AnchoredMedia {
     /// A bridge for a call of `tenant_id`, playing that tenant's assets.
     fn call(&self, tenant_id: &str, key: u64) -> Result<AnchoredCall, MediaError> {
+        self.call_for(tenant_id, None, key)
+    }
+
+    fn call_for(
+        &self,
+        tenant_id: &str,
+        widget_id: Option<&str>,
+        key: u64,
+    ) -> Result<AnchoredCall, MediaError> {
         let relay = match &self.events {
             Some(tx) => self.engine.create_relay_tagged(tx.clone(), key)?,
             None => self.engine.create_relay()?,
@@ -177,6 +222,7 @@ impl AnchoredMedia {
         Ok(AnchoredCall {
             relay,
             assets: self.assets.for_tenant(tenant_id),
+            widget: widget_id.and_then(|w| self.widget_assets.as_ref().map(|r| r.for_tenant(w))),
             recorder: self.recorder.clone(),
             ringback: self.ringback.clone(),
         })
@@ -187,6 +233,14 @@ impl MediaFactory for AnchoredMedia {
     fn create(&mut self, tenant_id: &str, key: u64) -> Result<Box<dyn MediaBridge>, MediaError> {
         Ok(Box::new(self.call(tenant_id, key)?))
     }
+    fn create_for_widget(
+        &mut self,
+        tenant_id: &str,
+        widget_id: &str,
+        key: u64,
+    ) -> Result<Box<dyn MediaBridge>, MediaError> {
+        Ok(Box::new(self.call_for(tenant_id, Some(widget_id), key)?))
+    }
 }
 
 /// Bridges with the built-in assets for every tenant and no recording (tests, tools).
@@ -195,6 +249,7 @@ impl MediaFactory for MediaEngine {
         Ok(Box::new(AnchoredCall {
             relay: self.create_relay()?,
             assets: Arc::new(Assets::new()),
+            widget: None,
             recorder: None,
             ringback: Cadence::us_ringback(),
         }))
@@ -258,6 +313,33 @@ mod tests {
             .unwrap();
         assert_eq!(hold_b.len(), default.len(), "tenant-b keeps the default");
         drop((a, b));
+        // A widget's upload wins over its tenant's, kind by kind.
+        let wroot = root.join("widgets");
+        let widgets = Arc::new(AssetRegistry::new(wroot, Arc::new(Assets::new())));
+        widgets
+            .set("widget-1", AssetKind::Unavailable, &wav(250))
+            .unwrap();
+        let media = media.with_widget_assets(widgets);
+        let w = media.call_for("tenant-a", Some("widget-1"), 3).unwrap();
+        assert_eq!(
+            w.unavailable(Side::B),
+            std::time::Duration::from_millis(250),
+            "the widget's unavailable message"
+        );
+        let held = w
+            .source(AssetKind::HoldMusic)
+            .prompt(AssetKind::HoldMusic, BRIDGE_RATE);
+        assert_eq!(
+            held.unwrap().len() as u64,
+            u64::from(BRIDGE_RATE) / 2,
+            "hold music still the tenant's"
+        );
+        let plain = media.call_for("tenant-a", Some("widget-2"), 4).unwrap();
+        assert!(
+            plain.unavailable(Side::B) > std::time::Duration::from_secs(5),
+            "default"
+        );
+        drop((w, plain));
         let _ = std::fs::remove_dir_all(root);
     }
 }

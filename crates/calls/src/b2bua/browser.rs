@@ -201,7 +201,10 @@ impl SipCore {
         let session = call.session;
         let key = self.next_call;
         self.next_call += 1;
-        let media = match self.media.create(&call.tenant_id, key) {
+        let media = match self
+            .media
+            .create_for_widget(&call.tenant_id, &call.widget_id, key)
+        {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot allocate media for a browser call");
