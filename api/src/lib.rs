@@ -60,6 +60,7 @@ pub mod visitors;
 pub mod webhook_dispatch;
 pub mod webhooks;
 pub mod widget_cache;
+pub mod widget_prompts;
 pub mod widget_runtime;
 pub mod widgets;
 
@@ -131,6 +132,10 @@ pub struct AppState {
     pub calls: Option<Arc<dyn browser_calls::BrowserCalls>>,
     /// Visitor channel numbers (trusted PBX calls ring the visitor's browser).
     pub channels: Arc<channels::Channels>,
+    /// Widgets' own prompt uploads (keyed by widget id), over the tenant's.
+    pub widget_prompts: Arc<dyn PromptStore>,
+    /// Whether prompt imports by URL may fetch from loopback/private addresses (tests, labs).
+    pub allow_private_prompt_urls: bool,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).
@@ -164,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sip_admin::routes())
         .merge(calls::routes())
         .merge(call_settings::routes())
+        .merge(widget_prompts::routes())
         .merge(recordings::routes())
         .merge(prompts::routes())
         .merge(widgets::routes())

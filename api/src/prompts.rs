@@ -229,7 +229,7 @@ impl From<PromptInfo> for PromptView {
 }
 
 /// Runs a (possibly blocking) store call on the blocking pool.
-async fn blocking<T, F>(store: &Arc<dyn PromptStore>, f: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, F>(store: &Arc<dyn PromptStore>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn PromptStore) -> Result<T, PromptStoreError> + Send + 'static,

@@ -8,13 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{assert_error, Backend, Harness};
+use common::{assert_error, Backend, Harness, Prompts};
 use http_body_util::BodyExt;
-use ringside_api::{
-    router, AppState, MetricsSource, PromptInfo, PromptKind, PromptSource, PromptStore,
-    PromptStoreError, SipDirectory,
-};
-use ringside_media::player::{self, AssetKind, AssetRegistry, Assets, PromptError, RegistryError};
+use ringside_api::{router, AppState, MetricsSource, SipDirectory};
+use ringside_media::player::{AssetKind, AssetRegistry, Assets};
 use ringside_storage::{Extension, Store, Trunk};
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -34,72 +31,6 @@ impl SipDirectory for RecordingDirectory {
     }
     fn trunk_removed(&self, id: &str) {
         self.0.lock().unwrap().push(format!("trunk-{id}"));
-    }
-}
-
-/// The API's prompt store over the media crate's registry (as the binary wires it).
-struct Prompts(Arc<AssetRegistry>);
-
-fn asset_kind(k: PromptKind) -> AssetKind {
-    match k {
-        PromptKind::HoldMusic => AssetKind::HoldMusic,
-        PromptKind::Unavailable => AssetKind::Unavailable,
-        PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
-    }
-}
-
-fn prompt_info(i: player::PromptInfo) -> PromptInfo {
-    PromptInfo {
-        kind: PromptKind::ALL[AssetKind::ALL.iter().position(|k| *k == i.kind).unwrap()],
-        source: match i.source {
-            player::PromptSource::Default => PromptSource::Default,
-            player::PromptSource::Custom => PromptSource::Custom,
-        },
-        duration_ms: i.duration_ms,
-        bytes: i.bytes,
-    }
-}
-
-fn store_error(e: RegistryError) -> PromptStoreError {
-    match e {
-        RegistryError::Prompt(PromptError::TooLarge { limit, .. }) => {
-            PromptStoreError::TooLarge { limit }
-        }
-        RegistryError::Prompt(PromptError::Io(e)) | RegistryError::Io(e) => {
-            PromptStoreError::Internal(e.to_string())
-        }
-        RegistryError::Prompt(e) => PromptStoreError::InvalidAudio(e.to_string()),
-        e => PromptStoreError::Internal(e.to_string()),
-    }
-}
-
-impl PromptStore for Prompts {
-    fn list(&self, tenant_id: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        let infos = self.0.info(tenant_id).map_err(store_error)?;
-        Ok(infos.into_iter().map(prompt_info).collect())
-    }
-    fn set(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-        wav: &[u8],
-    ) -> Result<PromptInfo, PromptStoreError> {
-        self.0
-            .set(tenant_id, asset_kind(kind), wav)
-            .map(prompt_info)
-            .map_err(store_error)
-    }
-    fn clear(&self, tenant_id: &str, kind: PromptKind) -> Result<bool, PromptStoreError> {
-        self.0
-            .clear(tenant_id, asset_kind(kind))
-            .map_err(store_error)
-    }
-    fn audio(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Ok(self.0.effective_wav(tenant_id, asset_kind(kind)))
     }
 }
 
@@ -134,6 +65,11 @@ fn ctx(store: Store) -> Ctx {
             data.join("prompts"),
             Arc::new(Assets::new()),
         )))),
+        widget_prompts: Arc::new(Prompts(Arc::new(AssetRegistry::new(
+            data.join("prompts-widgets"),
+            Arc::new(Assets::new()),
+        )))),
+        allow_private_prompt_urls: false,
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),

@@ -52,6 +52,8 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         sip_realm: "ringside".into(),
         data_dir: std::env::temp_dir(),
         prompts: Arc::new(NoPrompts),
+        widget_prompts: Arc::new(NoPrompts),
+        allow_private_prompt_urls: false,
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),

@@ -26,6 +26,7 @@
 //! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
 //! | WebRTC media: the one UDP address every browser call uses (ICE mux) | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
 //! | seconds a PSTN answerer has to press 1 after the accept prompt starts | `pstn_accept_timeout_secs` | `RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS` | `20` |
+//! | let prompt imports by URL fetch from loopback/private addresses (labs and tests only) | `prompt_import_allow_private` | `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE` (`true`/`false`) | `false` |
 //! | STUN/TURN servers handed to browsers (comma-separated URLs) | `ice_servers` | `RINGSIDE_ICE_SERVERS` | none |
 //! | TURN username and credential for those servers | `turn_username`, `turn_credential` | `RINGSIDE_TURN_USERNAME`, `RINGSIDE_TURN_CREDENTIAL` | none |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -71,6 +72,7 @@ pub struct RawConfig {
     limit_monthly_messages: Option<u64>,
     limit_monthly_callbacks: Option<u64>,
     webrtc_addr: Option<String>,
+    prompt_import_allow_private: Option<bool>,
     pstn_accept_timeout_secs: Option<u64>,
     ice_servers: Option<String>,
     turn_username: Option<String>,
@@ -124,6 +126,8 @@ pub struct Settings {
     pub webrtc_addr: SocketAddr,
     /// How long a PSTN answerer has to press 1.
     pub pstn_accept_timeout: Duration,
+    /// Prompt imports by URL may reach loopback/private addresses.
+    pub prompt_import_allow_private: bool,
     /// STUN/TURN server URLs for browsers.
     pub ice_servers: Vec<String>,
     /// TURN username and credential for [`Self::ice_servers`].
@@ -179,6 +183,13 @@ impl RawConfig {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
                 _ => bail!("RINGSIDE_TRUST_FORWARDED_FOR must be true or false"),
+            });
+        }
+        if let Some(v) = env("RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE").filter(|v| !v.is_empty()) {
+            raw.prompt_import_allow_private = Some(match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => bail!("RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE must be true or false"),
             });
         }
         if let Some(v) = env("RINGSIDE_RECORD_CALLS").filter(|v| !v.is_empty()) {
@@ -388,6 +399,7 @@ impl RawConfig {
             usage_limits,
             webrtc_addr,
             pstn_accept_timeout: Duration::from_secs(self.pstn_accept_timeout_secs.unwrap_or(20)),
+            prompt_import_allow_private: self.prompt_import_allow_private.unwrap_or(false),
             ice_servers,
             turn_credentials,
             public_url,

@@ -383,9 +383,19 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
+    // Widgets' own uploads (`<data_dir>/prompts-widgets/<widget>/<file>`) over their tenant's.
+    let widget_prompts = Arc::new(AssetRegistry::new(
+        s.data_dir.join("prompts-widgets"),
+        prompts.defaults().clone(),
+    ));
+    {
+        let w = widget_prompts.clone();
+        tokio::task::spawn_blocking(move || w.preload());
+    }
     let (media_tx, media_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut anchored =
-        AnchoredMedia::new(media.clone(), prompts.clone(), Some(recorder)).with_events(media_tx);
+    let mut anchored = AnchoredMedia::new(media.clone(), prompts.clone(), Some(recorder))
+        .with_events(media_tx)
+        .with_widget_assets(widget_prompts.clone());
     if let Some(c) = &s.ringback {
         anchored = anchored.with_ringback(c.clone());
     }
@@ -476,6 +486,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         sip_realm: s.sip_realm.clone(),
         data_dir: s.data_dir.clone(),
         prompts: Arc::new(Prompts(prompts)),
+        widget_prompts: Arc::new(Prompts(widget_prompts)),
+        allow_private_prompt_urls: s.prompt_import_allow_private,
         public_url: s.public_url.clone(),
         presence: presence.clone(),
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),

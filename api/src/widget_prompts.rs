@@ -1,0 +1,387 @@
+//! A widget's own prompts and hold music: uploads that win over the tenant's (and the shipped
+//! defaults) for that widget's calls.
+//!
+//! - `GET /api/v1/widgets/{id}/prompts` (`widgets:read`): every kind (`holdMusic`,
+//!   `unavailable`, `acceptPrompt`) with `source`: `widget` (this widget's upload), `tenant`
+//!   (the tenant's upload, [`crate::prompts`]) or `default`.
+//! - `PUT /api/v1/widgets/{id}/prompts/{kind}` (`widgets:write`), one of:
+//!   - `multipart/form-data` with the WAV in a part named `file`;
+//!   - the raw WAV (`audio/wav`, `audio/x-wav`, `audio/wave`, `application/octet-stream`);
+//!   - `application/json` `{"url": "https://..."}`: Ringside fetches the WAV (http/https, no
+//!     redirects, 10 s, at most 10 MiB; addresses that are loopback, private, link-local or
+//!     otherwise not public are refused unless `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE`).
+//!
+//!   413 over 10 MiB, 415 another content type, 422 `invalid_audio` for a file that is not a
+//!   usable WAV, 422 `invalid_field` for a bad URL; the previous prompt stays in force.
+//! - `GET /api/v1/widgets/{id}/prompts/{kind}/audio` (`widgets:read`): the WAV in force.
+//! - `DELETE /api/v1/widgets/{id}/prompts/{kind}` (`widgets:write`): back to the tenant's or
+//!   the default, 204; 404 without an upload.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
+use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::prompts::{blocking, PromptInfo, PromptKind, PromptSource, MAX_UPLOAD_BYTES};
+use crate::{ApiError, AppState};
+
+/// How long an import may take.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Widgets";
+    let (r, w) = (Auth::Scope("widgets:read"), Auth::Scope("widgets:write"));
+    DocRouter::new("/api/v1")
+        .get(
+            "/widgets/{id}/prompts",
+            list,
+            Spec::new(
+                T,
+                r,
+                "A widget's prompts and hold music (widget upload, tenant upload or default)",
+            ),
+        )
+        .route(
+            "/widgets/{id}/prompts/{kind}",
+            axum::routing::put(upload)
+                .delete(remove)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 64 * 1024)),
+            &[
+                (
+                    "put",
+                    Spec::new(
+                        T,
+                        w,
+                        "Upload a WAV for the widget (multipart part `file`, raw audio/wav, or \
+                         JSON {url} to import) overriding holdMusic, unavailable or acceptPrompt",
+                    )
+                    .body(Body::Json("multipart file, raw WAV, or {url}")),
+                ),
+                (
+                    "delete",
+                    Spec::new(T, w, "Remove the widget's upload")
+                        .ok(204, "Removed")
+                        .content(""),
+                ),
+            ],
+        )
+        .get(
+            "/widgets/{id}/prompts/{kind}/audio",
+            audio,
+            Spec::new(T, r, "The widget's prompt in force, as WAV").content("audio/wav"),
+        )
+}
+
+/// A widget prompt as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetPromptView {
+    kind: &'static str,
+    source: &'static str,
+    duration_ms: u64,
+    bytes: u64,
+    audio_url: String,
+}
+
+fn view(widget: &str, p: PromptInfo, source: &'static str) -> WidgetPromptView {
+    WidgetPromptView {
+        kind: p.kind.as_str(),
+        source,
+        duration_ms: p.duration_ms,
+        bytes: p.bytes,
+        audio_url: format!("/api/v1/widgets/{widget}/prompts/{}/audio", p.kind.as_str()),
+    }
+}
+
+fn kind(s: &str) -> Result<PromptKind, ApiError> {
+    PromptKind::parse(s).ok_or(ApiError::NotFound)
+}
+
+async fn list(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<WidgetPromptView>>, ApiError> {
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let wid = w.id.clone();
+    let mine = blocking(&st.widget_prompts, move |s| s.list(&wid)).await?;
+    let tenant = ctx.tenant_id.clone();
+    let theirs = blocking(&st.prompts, move |s| s.list(&tenant)).await?;
+    let out = mine
+        .into_iter()
+        .zip(theirs)
+        .map(|(m, t)| match (m.source, t.source) {
+            (PromptSource::Custom, _) => view(&w.id, m, "widget"),
+            (_, PromptSource::Custom) => view(&w.id, t, "tenant"),
+            _ => view(&w.id, t, "default"),
+        })
+        .collect();
+    Ok(Json(out))
+}
+
+/// `{"url": ...}` of an import.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Import {
+    url: String,
+}
+
+async fn upload(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    Path((id, kind_name)): Path<(String, String)>,
+    req: Request,
+) -> Result<Json<WidgetPromptView>, ApiError> {
+    let kind = kind(&kind_name)?;
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let too_large = ApiError::PayloadTooLarge {
+        limit: MAX_UPLOAD_BYTES as u64,
+    };
+    let wav: Vec<u8> = match ct.as_str() {
+        "multipart/form-data" => {
+            let mut mp = Multipart::from_request(req, &())
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+            let mut file = None;
+            while let Some(field) = mp
+                .next_field()
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.body_text()))?
+            {
+                if field.name() == Some("file") {
+                    let b = field.bytes().await.map_err(|e| {
+                        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                            ApiError::PayloadTooLarge {
+                                limit: MAX_UPLOAD_BYTES as u64,
+                            }
+                        } else {
+                            ApiError::InvalidBody(e.body_text())
+                        }
+                    })?;
+                    file = Some(b.to_vec());
+                }
+            }
+            file.ok_or(ApiError::InvalidField {
+                field: "file",
+                reason: "a multipart part named file holds the WAV",
+            })?
+        }
+        "application/json" => {
+            let Json(i) = Json::<Import>::from_request(req, &())
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.body_text()))?;
+            fetch(&i.url, st.allow_private_prompt_urls).await?
+        }
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "application/octet-stream" => {
+            Bytes::from_request(req, &())
+                .await
+                .map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge {
+                            limit: MAX_UPLOAD_BYTES as u64,
+                        }
+                    } else {
+                        ApiError::InvalidBody(e.body_text())
+                    }
+                })?
+                .to_vec()
+        }
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected multipart/form-data, audio/wav or application/json {url}",
+            ))
+        }
+    };
+    if wav.len() > MAX_UPLOAD_BYTES {
+        return Err(too_large);
+    }
+    let wid = w.id.clone();
+    let info = blocking(&st.widget_prompts, move |s| s.set(&wid, kind, &wav)).await?;
+    Ok(Json(view(&w.id, info, "widget")))
+}
+
+/// Whether `ip` is a public unicast address (imports never reach the server's own network).
+pub(crate) fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Fetch the WAV at `url` (see the module docs for the rules).
+async fn fetch(url: &str, allow_private: bool) -> Result<Vec<u8>, ApiError> {
+    let bad = |reason: &'static str| ApiError::InvalidField {
+        field: "url",
+        reason,
+    };
+    let u = reqwest::Url::parse(url).map_err(|_| bad("not a URL"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad("only http and https URLs are imported"));
+    }
+    let host = u
+        .host_str()
+        .ok_or_else(|| bad("the URL has no host"))?
+        .to_owned();
+    let port = u.port_or_known_default().unwrap_or(443);
+    let lookup_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addr = tokio::time::timeout(
+        IMPORT_TIMEOUT,
+        tokio::net::lookup_host((lookup_host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| bad("the host does not resolve"))?
+    .map_err(|_| bad("the host does not resolve"))?
+    .next()
+    .ok_or_else(|| bad("the host does not resolve"))?;
+    if !allow_private && !is_public(addr.ip()) {
+        return Err(bad("the host is not a public address"));
+    }
+    // Connect to the address just checked (no second lookup), follow no redirects.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(IMPORT_TIMEOUT)
+        .resolve(&host, addr)
+        .build()
+        .map_err(|_| ApiError::Internal)?;
+    let mut resp = client
+        .get(u)
+        .send()
+        .await
+        .map_err(|_| bad("the URL could not be fetched"))?;
+    if !resp.status().is_success() {
+        return Err(bad("the URL did not answer 200"));
+    }
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_UPLOAD_BYTES as u64)
+    {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_UPLOAD_BYTES as u64,
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| bad("the download failed"))? {
+        if out.len() + chunk.len() > MAX_UPLOAD_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_UPLOAD_BYTES as u64,
+            });
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+async fn audio(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<AppState>,
+    Path((id, kind_name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let kind = kind(&kind_name)?;
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let wid = w.id.clone();
+    let mine = blocking(&st.widget_prompts, move |s| s.list(&wid)).await?;
+    let custom = mine
+        .iter()
+        .any(|p| p.kind == kind && p.source == PromptSource::Custom);
+    let wav = if custom {
+        let wid = w.id.clone();
+        blocking(&st.widget_prompts, move |s| s.audio(&wid, kind)).await?
+    } else {
+        let tenant = ctx.tenant_id.clone();
+        blocking(&st.prompts, move |s| s.audio(&tenant, kind)).await?
+    };
+    let body = match wav {
+        Cow::Borrowed(b) => Bytes::from_static(b),
+        Cow::Owned(v) => Bytes::from(v),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn remove(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<AppState>,
+    Path((id, kind_name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let kind = kind(&kind_name)?;
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let wid = w.id;
+    if blocking(&st.widget_prompts, move |s| s.clear(&wid, kind)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_imported() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}
