@@ -85,6 +85,9 @@ pub struct CallView {
     /// Only on calls-waiting: where an operator opens the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     dashboard_url: Option<String>,
+    /// Only on calls-waiting: the calling visitor's channel number, while its page is open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel_number: Option<String>,
 }
 
 /// One leg of a call.
@@ -171,6 +174,7 @@ impl From<CallRecord> for CallView {
             legs: c.legs.into_iter().map(Into::into).collect(),
             recordings: None,
             dashboard_url: None,
+            channel_number: None,
         }
     }
 }
@@ -253,8 +257,13 @@ async fn widget_calls_waiting(
             .into_iter()
             .map(|c| {
                 let url = format!("{base}/console/calls/{}", c.id);
+                let channel = c
+                    .visitor_id
+                    .as_deref()
+                    .and_then(|vis| st.channels.number_of(&w.id, vis));
                 let mut v = CallView::from(c);
                 v.dashboard_url = Some(url);
+                v.channel_number = channel;
                 v
             })
             .collect(),

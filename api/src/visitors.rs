@@ -71,6 +71,9 @@ pub struct LiveVisitorView {
     gclid: Option<String>,
     fbclid: Option<String>,
     metadata: Value,
+    /// The number a trusted PBX dials to ring this visitor's browser (while its page has the
+    /// widget socket open).
+    channel_number: Option<String>,
 }
 
 impl From<Visitor> for LiveVisitorView {
@@ -105,6 +108,7 @@ impl From<Visitor> for LiveVisitorView {
             utm_content: v.utm_content,
             gclid: v.gclid,
             fbclid: v.fbclid,
+            channel_number: None,
         }
     }
 }
@@ -162,7 +166,15 @@ async fn live_visitors(
     Ok(Json(LiveVisitors {
         widget_id: w.id,
         live_timeout_ms: st.presence.config().live_timeout_ms,
-        visitors: list.into_iter().map(Into::into).collect(),
+        visitors: list
+            .into_iter()
+            .map(|v| {
+                let channel = st.channels.number_of(&v.widget_id, &v.visitor_id);
+                let mut view = LiveVisitorView::from(v);
+                view.channel_number = channel;
+                view
+            })
+            .collect(),
     }))
 }
 

@@ -549,7 +549,7 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let (_widget, port) = widget_site(&srv, &token).await;
+    let (widget, port) = widget_site(&srv, &token).await;
     let tone = tone_file();
     let browser = chromium(&tone).await;
     let mut page = open_widget(&browser, port).await;
@@ -558,6 +558,17 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
         .await;
     let channel = channel.as_str().unwrap().to_owned();
     assert_eq!(channel.len(), 6, "{channel}");
+    // PBX integrators read it from the live visitors.
+    let analytics = srv.token("owner@example.com", "analytics:read");
+    let live = format!("/api/v1/widgets/{widget}/live-visitors");
+    let (srv_ref, a_ref, live_ref, ch_ref) = (&srv, &analytics, &live, &channel);
+    eventually("the live visitor shows its channel number", || async move {
+        let (_, v) = srv_ref.api("GET", live_ref, a_ref, None).await;
+        v["visitors"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["channelNumber"] == ch_ref.as_str()))
+    })
+    .await;
 
     // From an untrusted address the same INVITE is challenged and refused; the page never
     // rings.
