@@ -111,6 +111,9 @@ pub trait BrowserCalls: Send + Sync {
     /// The visitor accepts the call `call_id` ringing its browser (a PBX dialled its channel
     /// number), with its offer in `req`.
     fn accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture;
+    /// A console operator (`req.visitor_id` is the operator's user id, `req.widget_id` empty)
+    /// answers the visitor's call `call_id` with its offer.
+    fn console_accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture;
     /// The visitor declines the call `call_id` ringing its browser.
     fn decline(&self, req: BrowserCallRequest, call_id: String);
     /// STUN/TURN servers for the page (`RTCIceServer` dictionaries).

@@ -41,6 +41,7 @@ pub mod browser_calls;
 pub mod call_settings;
 pub mod calls;
 pub mod channels;
+pub mod console;
 pub mod contacts;
 pub mod error;
 pub mod extract;
@@ -136,6 +137,8 @@ pub struct AppState {
     pub widget_prompts: Arc<dyn PromptStore>,
     /// Whether prompt imports by URL may fetch from loopback/private addresses (tests, labs).
     pub allow_private_prompt_urls: bool,
+    /// Operators available in the browser console ([`console`]).
+    pub console: Arc<console::ConsoleOperators>,
 }
 
 /// Now, unix ms, by the clock the presence uses (tests set it).
@@ -153,6 +156,29 @@ pub fn router(state: AppState) -> Router {
         .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))
         .merge(messages::public_routes().map_router(|r| r.route_layer(chat_limit.clone())))
         .merge(handoff::public_routes().map_router(|r| r.route_layer(chat_limit)))
+        .get(
+            "/api/ws/console",
+            console::console_ws,
+            Spec::new(
+                "Realtime",
+                Auth::Public,
+                "Console operators' WebSocket: send {type: auth, token (calls:write), widgetIds?} \
+                 first; visitors' calls are offered (call.offered) and answered with \
+                 call.accept {callId, sdp}",
+            )
+            .ok(101, "Switching to WebSocket")
+            .content(""),
+        )
+        .get(
+            "/console",
+            console::console_page,
+            Spec::new(
+                "Realtime",
+                Auth::Public,
+                "The operators' browser console page",
+            )
+            .content("text/html"),
+        )
         .get(
             "/api/ws/tenant",
             realtime::tenant_ws,

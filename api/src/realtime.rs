@@ -50,6 +50,8 @@ pub enum Audience {
     Tenant(&'static str),
     /// Only the visitor's widget socket.
     Visitor,
+    /// Console operators available for the event's widget.
+    Console,
 }
 
 /// One event on the bus.
@@ -96,7 +98,7 @@ impl Event {
 #[derive(Debug)]
 pub struct Bus {
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
-    auth_timeout: Duration,
+    pub(crate) auth_timeout: Duration,
 }
 
 impl Default for Bus {
@@ -187,7 +189,7 @@ fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(MAX_CLIENT_MESSAGE)
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     let _ = socket
         .send(Message::Text(
             json!({"type": "error", "error": {"code": reason}})
@@ -436,8 +438,12 @@ async fn widget_session(
                     let reply = match v["type"].as_str() {
                         Some("ping") => Some(json!({"type": "pong"})),
                         Some(kind) if kind.starts_with("call.") => {
-                            let ids = (tenant.as_str(), widget.as_str(), visitor.as_str());
-                            call_message(&st, ids, &mut call, kind, &v).await
+                            let peer = CallPeer::Visitor {
+                                tenant: &tenant,
+                                widget: &widget,
+                                visitor: &visitor,
+                            };
+                            call_message(&st, peer, &mut call, kind, &v).await
                         }
                         _ => None,
                     };
@@ -473,7 +479,7 @@ impl Drop for ChannelGuard<'_> {
 }
 
 /// The page's message for a call signal (`None`: nothing to tell).
-fn call_signal_message(s: &crate::browser_calls::CallSignal) -> Option<Value> {
+pub(crate) fn call_signal_message(s: &crate::browser_calls::CallSignal) -> Option<Value> {
     use crate::browser_calls::CallSignal;
     Some(match s {
         CallSignal::Started(id) => json!({"type": "call.started", "callId": id}),
@@ -491,15 +497,41 @@ fn call_error(code: &str, message: &str) -> Value {
 /// Largest SDP offer accepted.
 const MAX_OFFER: usize = 32 * 1024;
 
-/// A `call.*` message from the page; returns the reply, if any.
-async fn call_message(
+/// Who sends `call.*` messages: a visitor's page or a console operator.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CallPeer<'a> {
+    Visitor {
+        tenant: &'a str,
+        widget: &'a str,
+        visitor: &'a str,
+    },
+    Operator {
+        tenant: &'a str,
+        user: &'a str,
+    },
+}
+
+/// A `call.*` message from a page; returns the reply, if any.
+pub(crate) async fn call_message(
     st: &AppState,
-    (tenant, widget, visitor): (&str, &str, &str),
+    peer: CallPeer<'_>,
     call: &mut Option<crate::browser_calls::BrowserCallHandle>,
     kind: &str,
     v: &Value,
 ) -> Option<Value> {
     use crate::browser_calls::{BrowserCallError, BrowserCallRequest};
+    let (tenant, widget, visitor) = match peer {
+        CallPeer::Visitor {
+            tenant,
+            widget,
+            visitor,
+        } => (tenant, widget, visitor),
+        CallPeer::Operator { tenant, user } => (tenant, "", user),
+    };
+    let operator = matches!(peer, CallPeer::Operator { .. });
+    if operator && matches!(kind, "call.start" | "call.decline") {
+        return Some(call_error("unknown_message", "not a console message"));
+    }
     match kind {
         "call.start" => {
             if call.is_some() {
@@ -602,7 +634,12 @@ async fn call_message(
                     "sdp: an SDP offer of at most 32 KiB is required",
                 ));
             }
-            match calls.accept(req, call_id.to_owned()).await {
+            let started = if operator {
+                calls.console_accept(req, call_id.to_owned()).await
+            } else {
+                calls.accept(req, call_id.to_owned()).await
+            };
+            match started {
                 Ok(h) => {
                     let answer = json!({"type": "call.answer", "sdp": h.answer});
                     *call = Some(h);

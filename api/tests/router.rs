@@ -70,6 +70,7 @@ fn ctx(store: Store) -> Ctx {
             Arc::new(Assets::new()),
         )))),
         allow_private_prompt_urls: false,
+        console: Default::default(),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),

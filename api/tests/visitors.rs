@@ -54,6 +54,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         prompts: Arc::new(NoPrompts),
         widget_prompts: Arc::new(NoPrompts),
         allow_private_prompt_urls: false,
+        console: Default::default(),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),

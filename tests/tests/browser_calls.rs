@@ -372,7 +372,12 @@ async fn a_pstn_answerer_hears_the_accept_prompt_and_takes_the_call_with_1() {
     let prompt = phone.decoded(CodecKind::Pcmu, 0);
     let level = ringside_media::codec::analysis::rms_dbfs(&prompt[800..]);
     assert!(level > -40.0, "the accept prompt is audible: {level} dBFS");
-    assert_eq!(page.eval("window.Ringside.callState").await, "ringing");
+    let st_now = page.eval("window.Ringside.callState").await;
+    assert!(
+        st_now == "ringing" || st_now == "connecting",
+        "{st_now} {}",
+        srv.log_text()
+    );
     // "1" on RFC 4733 takes the call.
     let b_to = SocketAddr::from(([127, 0, 0, 1], read_port(sipp.dir(), "b_port.txt").await));
     phone.press(b_to, 101, 1).await;
@@ -731,4 +736,122 @@ async fn a_pbx_call_to_the_widget_queue_number_waits_until_an_extension_picks_up
     let _ = callee_child.kill().await;
     let _ = pbx_child.kill().await;
     drop(phone);
+}
+
+/// A tone WAV of `freq` for a fake microphone.
+fn tone_file_of(freq: f64) -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("ringside-tone-{}-{freq}.wav", std::process::id()));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for s in ringside_media::codec::analysis::tone(freq, 48000, 0.3, 48000 * 20) {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_console_operator_answers_a_visitors_call_in_the_browser() {
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,calls:write",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    // The operator: its own browser with a 400 Hz microphone, on Ringside's console page.
+    let op_tone = tone_file_of(400.0);
+    let op_browser = chromium(&op_tone).await;
+    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
+    console
+        .eval_until("typeof RingsideConsole", |v| v == "object")
+        .await;
+    let r = console
+        .eval(&format!(
+            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
+            token, widget
+        ))
+        .await;
+    assert_eq!(r, "available", "the console went available");
+    // The visitor (1 kHz microphone) calls; nobody else would take it.
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    let offered = console
+        .eval_until(
+            "Object.keys(RingsideConsole.offers)[0] || null",
+            Value::is_string,
+        )
+        .await;
+    let st_now = page.eval("window.Ringside.callState").await;
+    assert!(
+        st_now == "ringing" || st_now == "connecting",
+        "{st_now} {}",
+        srv.log_text()
+    );
+    console
+        .eval(&format!(
+            "RingsideConsole.answer({offered}, {{audio: {{echoCancellation: false, noiseSuppression: false, autoGainControl: false}}}}).then(() => 1)"
+        ))
+        .await;
+    let state = console
+        .eval_until("RingsideConsole.state", |v| {
+            v == "on call" || v == "available"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "on call",
+        "error {:?}",
+        console.eval("JSON.stringify(RingsideConsole.error)").await
+    );
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "answered");
+    console
+        .eval_until("RingsideConsole.media", |v| v == "connected")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Each hears the other's microphone.
+    let heard = page.eval(REMOTE_TONE_JS).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+        "the visitor hears {heard}"
+    );
+    let heard = console
+        .eval(&REMOTE_TONE_JS.replace(
+            "window.Ringside.remoteStream",
+            "RingsideConsole.remoteStream",
+        ))
+        .await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 1000.0).abs() < 15.0,
+        "the operator hears {heard}"
+    );
+    // The operator hangs up: the visitor's call ends.
+    console.eval("RingsideConsole.hangup()").await;
+    let reason = page
+        .eval_until(
+            "window.Ringside.callState === 'ended' && window.Ringside.callEndReason",
+            Value::is_string,
+        )
+        .await;
+    assert_eq!(reason, "hangup");
+    let call = srv.ended_call(&token).await;
+    let answered_by = call["answeredBy"].as_str().unwrap_or_default().to_owned();
+    assert!(answered_by.starts_with("console:"), "{call}");
+    assert_eq!(call["hangupSide"], "callee", "{call}");
+    nothing_left(&srv, free).await;
+    let _ = std::fs::remove_file(tone);
+    let _ = std::fs::remove_file(op_tone);
 }

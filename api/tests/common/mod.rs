@@ -66,6 +66,7 @@ pub fn state(store: &Store) -> AppState {
         prompts: Arc::new(NoPrompts),
         widget_prompts: Arc::new(NoPrompts),
         allow_private_prompt_urls: false,
+        console: Default::default(),
         public_url: format!("{PUBLIC_URL}/"),
         rate_limits: Default::default(),
         link_secret: rand::random(),

@@ -61,6 +61,11 @@ pub enum Command {
         crate::b2bua::BrowserAnswer,
         mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
     ),
+    /// A console operator answers a visitor's call; signals as for `BrowserCall`.
+    ConsoleAccept(
+        crate::b2bua::BrowserAnswer,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
     /// The browser of edge session `n` holds (`true`) or resumes its call.
     BrowserHold(u64, bool),
     /// A visitor declines the call (record id) ringing its browser.
@@ -393,6 +398,11 @@ async fn core_task(
                     core.browser_accept(Instant::now(), answer);
                 }
                 Some(Command::BrowserHold(session, on)) => core.browser_hold(session, on),
+                Some(Command::ConsoleAccept(answer, signals)) => {
+                    browsers.insert(answer.session, signals);
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.console_accept(Instant::now(), answer);
+                }
                 Some(Command::BrowserDecline(call_id, target)) => {
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_decline(Instant::now(), &call_id, &target);

@@ -24,6 +24,7 @@ fn call(session: u64, extensions: &[&str], ring_timeout_s: u64) -> BrowserCall {
         pstn_numbers: vec![],
         pstn_trunk_id: None,
         accept_timeout: Duration::from_secs(10),
+        console: false,
         ring_timeout: Duration::from_secs(ring_timeout_s),
         record: false,
         rtp: "127.0.0.1:39000".parse().unwrap(),
@@ -571,4 +572,76 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
         &invite("pbx", "700", 5070, 3, None).replace("call-5070", "call-q2"),
     );
     assert!(sim.take_to(PBX).iter().any(|m| status(m) == 404));
+}
+
+#[tokio::test]
+async fn a_console_operator_takes_a_visitors_call_and_late_operators_find_it_gone() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let mut c = call(50, &[], 20);
+    c.console = true;
+    sim.core.browser_call(sim.now, c);
+    sim.collect();
+    let s = signals(&mut sim, 50);
+    assert_eq!(
+        s.len(),
+        1,
+        "no unavailable message while operators are online: {s:?}"
+    );
+    let offered = rings(&mut sim);
+    assert!(offered[0].console && offered[0].ringing, "{offered:?}");
+    let op = |session: u64| ringside_calls::b2bua::BrowserAnswer {
+        call_id: offered[0].call_id.clone(),
+        session,
+        tenant_id: "t1".into(),
+        widget_id: String::new(),
+        visitor_id: "user-7".into(),
+        rtp: "127.0.0.1:39200".parse().unwrap(),
+        opus_pt: 111,
+        telephone_event_pt: None,
+    };
+    sim.core.console_accept(sim.now, op(51));
+    sim.collect();
+    assert_eq!(signals(&mut sim, 50), vec![BrowserSignal::Answered]);
+    let s = signals(&mut sim, 51);
+    assert!(
+        matches!(s[0], BrowserSignal::Media { .. }) && s[1] == BrowserSignal::Answered,
+        "{s:?}"
+    );
+    let stopped = rings(&mut sim);
+    assert!(stopped[0].console && !stopped[0].ringing && stopped[0].reason == "answered");
+    assert_eq!(
+        last_record(&sim).answered_by.as_deref(),
+        Some("console:user-7")
+    );
+    // A second operator is too late.
+    sim.core.console_accept(sim.now, op(52));
+    sim.collect();
+    assert_eq!(
+        signals(&mut sim, 52),
+        vec![BrowserSignal::Ended { reason: "gone" }]
+    );
+    // The operator hangs up: the visitor is told.
+    sim.core.browser_hangup(sim.now, 51);
+    sim.collect();
+    assert_eq!(
+        signals(&mut sim, 50),
+        vec![BrowserSignal::Ended { reason: "hangup" }]
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+
+    // Nobody takes it in time: the offer stops and the visitor hears the message.
+    let mut c = call(60, &[], 5);
+    c.console = true;
+    sim.core.browser_call(sim.now, c);
+    sim.collect();
+    rings(&mut sim);
+    signals(&mut sim, 60);
+    sim.advance(Duration::from_secs(6));
+    assert_eq!(signals(&mut sim, 60), vec![BrowserSignal::Unavailable]);
+    sim.advance(Duration::from_secs(6));
+    let stopped = rings(&mut sim);
+    assert!(
+        stopped.iter().any(|r| r.console && !r.ringing),
+        "{stopped:?}"
+    );
 }

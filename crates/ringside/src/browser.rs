@@ -41,6 +41,8 @@ pub struct Gateway {
     pub accept_timeout: Duration,
     /// Where the widgets' call settings are.
     pub store: ringside_storage::Store,
+    /// Operators available in the browser console.
+    pub console: Arc<ringside_api::console::ConsoleOperators>,
     pub ice_servers: Vec<String>,
     pub turn_credentials: Option<(String, String)>,
     pub stats: Arc<BrowserCallStats>,
@@ -66,6 +68,58 @@ impl CallControl for Control {
     }
 }
 
+impl Gateway {
+    /// Answer a call ringing a browser: the visitor's (a PBX call to its channel number) or,
+    /// with `console`, a visitor's call offered to a console operator.
+    fn answer_ringing(
+        &self,
+        req: BrowserCallRequest,
+        call_id: String,
+        console: bool,
+    ) -> StartFuture {
+        let edge = self.edge.clone();
+        let sip = self.sip.clone();
+        let relay_ip = self.relay_ip;
+        let stats = self.stats.clone();
+        Box::pin(async move {
+            let offer = req.offer.clone();
+            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
+                .await
+                .map_err(|_| BrowserCallError::Unavailable)?
+                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
+            let answer = session.answer.clone();
+            let (page_tx, page_rx) = mpsc::unbounded_channel();
+            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+            let (core_tx, core_rx) = mpsc::unbounded_channel();
+            let ans = BrowserAnswer {
+                call_id,
+                session: session.id(),
+                tenant_id: req.tenant_id,
+                widget_id: req.widget_id,
+                visitor_id: req.visitor_id,
+                rtp: answer.rtp,
+                opus_pt: answer.opus_pt,
+                telephone_event_pt: answer.telephone_event_pt,
+            };
+            sip.command(if console {
+                Command::ConsoleAccept(ans, core_tx)
+            } else {
+                Command::BrowserAccept(ans, core_tx)
+            });
+            stats.started.fetch_add(1, Ordering::Relaxed);
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(run_call(
+                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
+            ));
+            Ok(BrowserCallHandle {
+                answer: answer.sdp,
+                signals: page_rx,
+                control: Box::new(Control(ctl_tx)),
+            })
+        })
+    }
+}
+
 impl BrowserCalls for Gateway {
     fn start(&self, req: BrowserCallRequest) -> StartFuture {
         let edge = self.edge.clone();
@@ -73,6 +127,7 @@ impl BrowserCalls for Gateway {
         let relay_ip = self.relay_ip;
         let accept_timeout = self.accept_timeout;
         let store = self.store.clone();
+        let console = self.console.available(&req.tenant_id, &req.widget_id);
         let stats = self.stats.clone();
         Box::pin(async move {
             let settings = store
@@ -101,6 +156,7 @@ impl BrowserCalls for Gateway {
                 pstn_numbers: settings.pstn_numbers,
                 pstn_trunk_id: settings.pstn_trunk_id,
                 accept_timeout,
+                console,
                 ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_secs)),
                 record: settings.record,
                 rtp: answer.rtp,
@@ -122,44 +178,11 @@ impl BrowserCalls for Gateway {
     }
 
     fn accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture {
-        let edge = self.edge.clone();
-        let sip = self.sip.clone();
-        let relay_ip = self.relay_ip;
-        let stats = self.stats.clone();
-        Box::pin(async move {
-            let offer = req.offer.clone();
-            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
-                .await
-                .map_err(|_| BrowserCallError::Unavailable)?
-                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
-            let answer = session.answer.clone();
-            let (page_tx, page_rx) = mpsc::unbounded_channel();
-            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-            let (core_tx, core_rx) = mpsc::unbounded_channel();
-            sip.command(Command::BrowserAccept(
-                BrowserAnswer {
-                    call_id,
-                    session: session.id(),
-                    tenant_id: req.tenant_id,
-                    widget_id: req.widget_id,
-                    visitor_id: req.visitor_id,
-                    rtp: answer.rtp,
-                    opus_pt: answer.opus_pt,
-                    telephone_event_pt: answer.telephone_event_pt,
-                },
-                core_tx,
-            ));
-            stats.started.fetch_add(1, Ordering::Relaxed);
-            stats.active.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(run_call(
-                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
-            ));
-            Ok(BrowserCallHandle {
-                answer: answer.sdp,
-                signals: page_rx,
-                control: Box::new(Control(ctl_tx)),
-            })
-        })
+        self.answer_ringing(req, call_id, false)
+    }
+
+    fn console_accept(&self, req: BrowserCallRequest, call_id: String) -> StartFuture {
+        self.answer_ringing(req, call_id, true)
     }
 
     fn decline(&self, req: BrowserCallRequest, call_id: String) {

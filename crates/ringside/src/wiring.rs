@@ -450,12 +450,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     } else {
         s.sip_addr.ip()
     };
+    let console: Arc<ringside_api::console::ConsoleOperators> = Arc::default();
     let gateway = crate::browser::Gateway {
         edge: edge.clone(),
         sip: sip.clone(),
         relay_ip,
         accept_timeout: s.pstn_accept_timeout,
         store: store.clone(),
+        console: console.clone(),
         ice_servers: s.ice_servers.clone(),
         turn_credentials: s.turn_credentials.clone(),
         stats: browser_stats.clone(),
@@ -488,6 +490,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         prompts: Arc::new(Prompts(prompts)),
         widget_prompts: Arc::new(Prompts(widget_prompts)),
         allow_private_prompt_urls: s.prompt_import_allow_private,
+        console,
         public_url: s.public_url.clone(),
         presence: presence.clone(),
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
@@ -546,15 +549,33 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             loop {
                 match rx.recv().await {
                     Ok(r) => {
-                        let data = if r.ringing {
-                            serde_json::json!({"type": "call.incoming", "callId": r.call_id, "from": r.from})
-                        } else {
-                            serde_json::json!({"type": "call.incoming.stopped", "callId": r.call_id, "reason": r.reason})
+                        use ringside_api::realtime::Audience;
+                        let (kind, audience, data) = match (r.console, r.ringing) {
+                            (false, true) => (
+                                "visitor:call",
+                                Audience::Visitor,
+                                serde_json::json!({"type": "call.incoming", "callId": r.call_id, "from": r.from}),
+                            ),
+                            (false, false) => (
+                                "visitor:call",
+                                Audience::Visitor,
+                                serde_json::json!({"type": "call.incoming.stopped", "callId": r.call_id, "reason": r.reason}),
+                            ),
+                            (true, true) => (
+                                "console:call",
+                                Audience::Console,
+                                serde_json::json!({"type": "call.offered", "callId": r.call_id, "widgetId": r.widget_id, "visitorId": r.visitor_id, "from": r.from}),
+                            ),
+                            (true, false) => (
+                                "console:call",
+                                Audience::Console,
+                                serde_json::json!({"type": "call.offer.stopped", "callId": r.call_id, "reason": r.reason}),
+                            ),
                         };
                         bus.publish(&r.tenant_id, || {
                             ringside_api::realtime::Event::new(
-                                "visitor:call",
-                                ringside_api::realtime::Audience::Visitor,
+                                kind,
+                                audience,
                                 Some(&r.widget_id),
                                 Some(&r.visitor_id),
                                 data.clone(),

@@ -56,6 +56,9 @@ pub struct BrowserCall {
     pub pstn_trunk_id: Option<String>,
     /// How long a PSTN answerer has to press 1 once the prompt starts.
     pub accept_timeout: Duration,
+    /// Console operators are online for the widget: the call is offered to them too (and
+    /// waits for them even with no SIP target).
+    pub console: bool,
     /// How long the targets ring before the visitor hears the unavailable message.
     pub ring_timeout: Duration,
     /// Record the call once answered.
@@ -102,6 +105,8 @@ pub struct BrowserRing {
     pub ringing: bool,
     /// Why it stopped: `answered`, `declined`, `cancelled`, `no_answer`.
     pub reason: &'static str,
+    /// For the console operators (a visitor's call offered to them), not for the visitor.
+    pub console: bool,
 }
 
 /// The visitor accepts a call ringing its browser, with its edge session.
@@ -350,6 +355,7 @@ impl SipCore {
                 a_stx: None,
                 browser: Some(session),
                 browser_b: None,
+                console_offered: false,
                 recording: call.record || self.cfg.record_calls,
                 ending: None,
                 prompting: None,
@@ -368,7 +374,21 @@ impl SipCore {
             .calls_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.browser_signal(session, BrowserSignal::Media { port, call_id: rid });
-        if no_forks {
+        if call.console {
+            let c = self.calls.get_mut(&key).expect("call");
+            c.console_offered = true;
+            let offer = BrowserRing {
+                call_id: c.record.id.clone(),
+                tenant_id: call.tenant_id.clone(),
+                widget_id: call.widget_id.clone(),
+                visitor_id: call.visitor_id.clone(),
+                from: c.record.from_uri.clone(),
+                ringing: true,
+                reason: "",
+                console: true,
+            };
+            self.out.push_back(CoreOutput::BrowserRing(offer));
+        } else if no_forks {
             return self.browser_unavailable(now, key, "unavailable");
         }
         self.timers.push(Reverse((
@@ -538,6 +558,7 @@ impl SipCore {
             from: call.record.from_uri.clone(),
             ringing: true,
             reason: "",
+            console: false,
         };
         self.out.push_back(CoreOutput::BrowserRing(ring));
         let to = call.caller();
@@ -627,6 +648,88 @@ impl SipCore {
         self.out.extend(stopped);
         self.out.push_back(CoreOutput::UpdateCall(record.clone()));
         self.respond_caller(now, to, out);
+        self.browser_signal(
+            ans.session,
+            BrowserSignal::Media {
+                port: port_b,
+                call_id: record.id,
+            },
+        );
+        self.browser_signal(ans.session, BrowserSignal::Answered);
+    }
+
+    /// A console operator (`ans.visitor_id` names the operator) answers the visitor's call
+    /// `ans.call_id` with its edge session: SIP forks are cancelled, the operator's browser
+    /// becomes leg B.
+    pub fn console_accept(&mut self, now: Instant, ans: BrowserAnswer) {
+        self.take_for_console(now, ans);
+        self.drain(now);
+    }
+
+    fn take_for_console(&mut self, now: Instant, ans: BrowserAnswer) {
+        let now_ms = self.now_ms;
+        let Some(key) = self.call_key(&ans.call_id) else {
+            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+        };
+        let call = self.calls.get_mut(&key).expect("call");
+        let ok = call.browser.is_some()
+            && call.console_offered
+            && !call.answered
+            && call.ending.is_none()
+            && call.record.tenant_id == ans.tenant_id;
+        if !ok {
+            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+        }
+        let stopped = console_stopped(call, "answered");
+        call.ringing = false;
+        call.media.ringback(Side::A, false);
+        call.media.announce(Side::B, ans.rtp);
+        let mut codec = LegCodec::new(CodecKind::Opus, ans.opus_pt);
+        if let Some(te) = ans.telephone_event_pt {
+            codec = codec.with_telephone_event(te, 8000);
+        }
+        call.media.set_codec(Side::B, codec);
+        call.answered = true;
+        call.record.status = "answered".into();
+        call.record.answered_at = Some(now_ms);
+        call.record.answered_by = Some(format!("console:{}", ans.visitor_id));
+        call.record.legs[0].answered_at = Some(now_ms);
+        call.record.legs[0].final_status = Some(200);
+        let idx = call.record.legs.len();
+        call.record.legs.push(CallLeg {
+            id: format!("{key}-c"),
+            call_id: call.record.id.clone(),
+            idx: idx as i64,
+            role: "callee".into(),
+            sip_call_id: format!("webrtc-{}", ans.session),
+            local_tag: String::new(),
+            remote_tag: None,
+            peer: ans.rtp.to_string(),
+            started_at: call.record.started_at,
+            answered_at: Some(now_ms),
+            ended_at: None,
+            final_status: Some(200),
+            quality: None,
+        });
+        call.browser_b = Some(BrowserB {
+            target: ChannelTarget {
+                tenant_id: ans.tenant_id.clone(),
+                widget_id: ans.widget_id.clone(),
+                visitor_id: ans.visitor_id.clone(),
+            },
+            session: Some(ans.session),
+        });
+        if call.recording {
+            let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
+            call.media.start_recording(&id, &tenant, now_ms);
+        }
+        let visitor = call.browser.unwrap_or_default();
+        let port_b = call.media.port(Side::B);
+        let record = call.record.clone();
+        self.out.extend(stopped);
+        self.cancel_other_forks(now, key, None);
+        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
+        self.browser_signal(visitor, BrowserSignal::Answered);
         self.browser_signal(
             ans.session,
             BrowserSignal::Media {
@@ -827,6 +930,24 @@ pub(super) fn ring_stopped(call: &Call, reason: &'static str) -> Option<CoreOutp
         from: call.record.from_uri.clone(),
         ringing: false,
         reason,
+        console: false,
+    }))
+}
+
+/// The "no longer offered" notice for the console operators of a visitor's call.
+pub(super) fn console_stopped(call: &mut Call, reason: &'static str) -> Option<CoreOutput> {
+    if !std::mem::take(&mut call.console_offered) {
+        return None;
+    }
+    Some(CoreOutput::BrowserRing(BrowserRing {
+        call_id: call.record.id.clone(),
+        tenant_id: call.record.tenant_id.clone(),
+        widget_id: call.record.widget_id.clone().unwrap_or_default(),
+        visitor_id: call.record.visitor_id.clone().unwrap_or_default(),
+        from: call.record.from_uri.clone(),
+        ringing: false,
+        reason,
+        console: true,
     }))
 }
 

@@ -236,7 +236,8 @@ impl SipCore {
         let leg_idx = fork.leg_idx;
         call.record.legs[leg_idx].final_status = Some(i64::from(code));
         call.record.legs[leg_idx].ended_at = Some(now_ms);
-        if call.answered || call.ending.is_some() || call.waiting_on_forks() {
+        if call.answered || call.ending.is_some() || call.waiting_on_forks() || call.console_offered
+        {
             if call.browser.is_some() && !call.answered {
                 // The failed delivery shows at once (call.delivery_failed).
                 let record = call.record.clone();
@@ -309,6 +310,8 @@ impl SipCore {
             }
         };
         call.prompting = None;
+        let console = super::browser::console_stopped(call, "answered");
+        self.out.extend(console);
         if call.recording {
             let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
             call.media.start_recording(&id, &tenant, now_ms);
@@ -601,6 +604,8 @@ impl SipCore {
         };
         self.out
             .extend(super::browser::ring_stopped(&call, reason_static));
+        self.out
+            .extend(super::browser::console_stopped(&mut call, reason_static));
         if call.answered {
             let q = call.media.quality();
             let winner = call.winner.map(|w| call.forks[w].leg_idx).or_else(|| {

@@ -93,8 +93,11 @@ pub(crate) struct Call {
     a_stx: Option<ServerTxId>,
     /// The WebRTC edge session of a browser caller (leg A is then its plain RTP side).
     browser: Option<u64>,
-    /// A call to a visitor's browser (leg B is its edge session once it accepts).
+    /// A call to a visitor's browser (leg B is its edge session once it accepts), or the
+    /// console operator who answered a visitor's call.
     browser_b: Option<browser::BrowserB>,
+    /// A visitor's call is offered to the console operators (until someone takes it).
+    console_offered: bool,
     /// Record the call once answered.
     recording: bool,
     /// The unavailable prompt is playing to a browser caller; the call then ends with this

@@ -305,6 +305,7 @@ impl SipCore {
                 a_stx: Some(stx),
                 browser: None,
                 browser_b: to_browser.as_ref().map(super::browser::BrowserB::ringing),
+                console_offered: false,
                 recording: self.cfg.record_calls,
                 ending: None,
                 prompting: None,

@@ -1,0 +1,199 @@
+//! The browser console for operators: `/console` (a minimal page) and its socket
+//! `GET /api/ws/console`.
+//!
+//! The first message must be `{"type": "auth", "token": "<personal access token>"}` with scope
+//! `calls:write` (else the socket closes with 4001/4003), optionally with `"widgetIds": [...]`
+//! (default: all the tenant's widgets). From then on the operator is *available*: visitors'
+//! calls of those widgets are offered to it (`{"type": "call.offered", "callId", "widgetId",
+//! "visitorId", "from"}`, and `{"type": "call.offer.stopped", "callId", "reason"}` when taken
+//! or gone), in parallel with the widget's SIP extensions and PSTN numbers. The operator
+//! answers with `{"type": "call.accept", "callId", "sdp": "<offer>"}` (then `call.answer`,
+//! `call.answered`, `call.ended` as on the widget socket), `call.candidate`, `call.hold` /
+//! `call.resume` and `call.hangup`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::realtime::{call_message, call_signal_message, Audience, CallPeer};
+use crate::AppState;
+
+const CONSOLE_HTML: &str = include_str!("../assets/console.html");
+
+/// One available operator socket: its id and the widgets it takes (empty: all).
+type Seat = (u64, Vec<String>);
+
+/// Operators available in the console, per tenant.
+#[derive(Debug, Default)]
+pub struct ConsoleOperators {
+    /// tenant → one entry per available socket.
+    inner: Mutex<HashMap<String, Vec<Seat>>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl ConsoleOperators {
+    /// An operator socket of `tenant_id` became available for `widgets` (empty: all).
+    pub fn join(&self, tenant_id: &str, widgets: Vec<String>) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(tenant_id.to_owned())
+            .or_default()
+            .push((id, widgets));
+        id
+    }
+
+    /// The socket `id` of `tenant_id` went away.
+    pub fn leave(&self, tenant_id: &str, id: u64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = g.get_mut(tenant_id) {
+            v.retain(|(i, _)| *i != id);
+            if v.is_empty() {
+                g.remove(tenant_id);
+            }
+        }
+    }
+
+    /// Whether some operator takes calls of `widget_id`.
+    pub fn available(&self, tenant_id: &str, widget_id: &str) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant_id)
+            .is_some_and(|v| {
+                v.iter()
+                    .any(|(_, w)| w.is_empty() || w.iter().any(|x| x == widget_id))
+            })
+    }
+}
+
+/// `GET /console`: the operator console page.
+pub(crate) async fn console_page() -> Response {
+    let mut r = CONSOLE_HTML.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// `GET /api/ws/console`.
+pub(crate) async fn console_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(64 * 1024)
+        .on_upgrade(move |socket| console_session(st, socket))
+}
+
+async fn console_session(st: AppState, mut socket: WebSocket) {
+    let first = tokio::time::timeout(st.bus.auth_timeout, socket.recv()).await;
+    let v: Value = match first {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let ctx = match v["token"].as_str().filter(|_| v["type"] == "auth") {
+        Some(tok) => st.store.authenticate_token(tok).await.ok().flatten(),
+        None => None,
+    };
+    let Some(ctx) = ctx else {
+        return crate::realtime::close(socket, 4001, "unauthorized").await;
+    };
+    if !ctx.scopes.iter().any(|s| s == "calls:write") {
+        return crate::realtime::close(socket, 4003, "forbidden").await;
+    }
+    let widgets: Vec<String> = v["widgetIds"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .take(100)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut rx = st.bus.subscribe(&ctx.tenant_id);
+    let me = st.console.join(&ctx.tenant_id, widgets.clone());
+    let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
+    let ok = json!({"type": "auth:ok", "userId": ctx.user_id, "iceServers": ice});
+    let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
+    if socket
+        .send(Message::Text(ok.to_string().into()))
+        .await
+        .is_ok()
+    {
+        loop {
+            let signal = async {
+                match call.as_mut() {
+                    Some(c) => c.signals.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                sig = signal => {
+                    let out = match sig {
+                        Some(s) => call_signal_message(&s),
+                        None => Some(json!({"type": "call.ended", "reason": "failed"})),
+                    };
+                    if matches!(out.as_ref().map(|v| &v["type"]), Some(t) if t == "call.ended") {
+                        call = None;
+                    }
+                    if let Some(m) = out {
+                        if socket.send(Message::Text(m.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                ev = rx.recv() => match ev {
+                    Ok(e) => {
+                        if !matches!(e.audience, Audience::Console) {
+                            continue;
+                        }
+                        let w = e.widget_id.as_deref().unwrap_or_default();
+                        if !widgets.is_empty() && !widgets.iter().any(|x| x == w) {
+                            continue;
+                        }
+                        if socket.send(Message::Text(e.data.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                        let reply = match v["type"].as_str() {
+                            Some("ping") => Some(json!({"type": "pong"})),
+                            Some(kind @ ("call.accept" | "call.candidate" | "call.hangup"
+                                | "call.hold" | "call.resume")) => {
+                                let peer = CallPeer::Operator {
+                                    tenant: &ctx.tenant_id,
+                                    user: &ctx.user_id,
+                                };
+                                call_message(&st, peer, &mut call, kind, &v).await
+                            }
+                            Some(_) => Some(json!({"type": "call.error",
+                                "error": {"code": "unknown_message", "message": "unknown message type"}})),
+                            None => None,
+                        };
+                        if let Some(r) = reply {
+                            if socket.send(Message::Text(r.to_string().into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+    st.console.leave(&ctx.tenant_id, me);
+    if let Some(c) = call {
+        c.control.hangup();
+    }
+}
