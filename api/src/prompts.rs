@@ -2,7 +2,7 @@
 //! for the tenant's calls.
 //!
 //! - `GET /api/v1/media/prompts` (`widgets:read`): the three kinds (`holdMusic`,
-//!   `unavailable`, `acceptPrompt`) with `source` (`default` or `custom`), `durationMs` and
+//!   `unavailable`, `acceptPrompt`, `ringtone`) with `source` (`default` or `custom`), `durationMs` and
 //!   `bytes`.
 //! - `PUT /api/v1/media/prompts/{kind}` (`widgets:write`): the raw WAV file as the body
 //!   (`Content-Type: audio/wav`, `audio/x-wav`, `audio/wave` or `application/octet-stream`,
@@ -52,14 +52,17 @@ pub enum PromptKind {
     Unavailable,
     /// "You have a call from the website. Press 1 to accept this call."
     AcceptPrompt,
+    /// What a website visitor hears while its call rings (looped).
+    Ringtone,
 }
 
 impl PromptKind {
     /// Every kind, in listing order.
-    pub const ALL: [PromptKind; 3] = [
+    pub const ALL: [PromptKind; 4] = [
         PromptKind::HoldMusic,
         PromptKind::Unavailable,
         PromptKind::AcceptPrompt,
+        PromptKind::Ringtone,
     ];
 
     /// The kind's name in URLs and JSON (`holdMusic`, `unavailable`, `acceptPrompt`).
@@ -68,6 +71,7 @@ impl PromptKind {
             PromptKind::HoldMusic => "holdMusic",
             PromptKind::Unavailable => "unavailable",
             PromptKind::AcceptPrompt => "acceptPrompt",
+            PromptKind::Ringtone => "ringtone",
         }
     }
 

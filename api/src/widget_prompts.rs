@@ -2,7 +2,7 @@
 //! defaults) for that widget's calls.
 //!
 //! - `GET /api/v1/widgets/{id}/prompts` (`widgets:read`): every kind (`holdMusic`,
-//!   `unavailable`, `acceptPrompt`) with `source`: `widget` (this widget's upload), `tenant`
+//!   `unavailable`, `acceptPrompt`, `ringtone`) with `source`: `widget` (this widget's upload), `tenant`
 //!   (the tenant's upload, [`crate::prompts`]) or `default`.
 //! - `PUT /api/v1/widgets/{id}/prompts/{kind}` (`widgets:write`), one of:
 //!   - `multipart/form-data` with the WAV in a part named `file`;
@@ -61,7 +61,7 @@ pub(crate) fn routes() -> DocRouter {
                         T,
                         w,
                         "Upload a WAV for the widget (multipart part `file`, raw audio/wav, or \
-                         JSON {url} to import) overriding holdMusic, unavailable or acceptPrompt",
+                         JSON {url} to import) overriding holdMusic, unavailable, acceptPrompt or ringtone",
                     )
                     .body(Body::Json("multipart file, raw WAV, or {url}")),
                 ),

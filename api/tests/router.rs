@@ -861,7 +861,7 @@ async fn prompts_upload_list_download_reset_per_tenant() {
         // Defaults first.
         let (st, list) = c.call("GET", base, Some(&writer), None).await;
         assert_eq!(st, StatusCode::OK, "[{name}] {list}");
-        assert_eq!(list.as_array().unwrap().len(), 3, "[{name}] {list}");
+        assert_eq!(list.as_array().unwrap().len(), 4, "[{name}] {list}");
         for (kind, asset) in [
             ("holdMusic", AssetKind::HoldMusic),
             ("unavailable", AssetKind::Unavailable),
@@ -989,7 +989,7 @@ async fn prompts_upload_list_download_reset_per_tenant() {
         let (st, b) = c
             .call(
                 "GET",
-                &format!("{base}/ringtone/audio"),
+                &format!("{base}/doorbell/audio"),
                 Some(&writer),
                 None,
             )
@@ -998,7 +998,7 @@ async fn prompts_upload_list_download_reset_per_tenant() {
         assert_error(&b, "not_found");
         let (st, b) = c
             .put_raw(
-                &format!("{base}/ringtone"),
+                &format!("{base}/doorbell"),
                 Some(&writer),
                 "audio/wav",
                 up.clone(),

@@ -66,3 +66,10 @@ for f in unavailable.wav accept_prompt.wav hold_music.wav; do
     printf '%-18s %7d bytes  ' "$f" "$(stat -c %s "$f")"
     "${SOX[@]}" "$f" -n stats 2>&1 | awk '/^(RMS lev dB|Pk lev dB|Length s)/ {printf "%s %s %s  ", $1, $2, $NF} END {print ""}'
 done
+
+# Ringtone (what a website visitor hears while the call rings, when a widget or tenant uploads
+# none Ringside generates the same cadence itself): one US ringback cycle, 440 + 480 Hz for 2 s
+# then 4 s of silence, played in a loop.
+"${SOX[@]}" -n -r 16000 -c 1 -b 16 "$tmp/rt.wav" synth 2 sine 440 sine 480 remix 1-2
+"${SOX[@]}" "$tmp/rt.wav" "$tmp/rt_norm.wav" gain -n -13
+"${SOX[@]}" "$tmp/rt_norm.wav" ringtone.wav pad 0 4

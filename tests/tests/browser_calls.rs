@@ -493,6 +493,21 @@ async fn ring_timeout_plays_the_unavailable_message_and_a_hangup_while_ringing_l
     let (widget, port) = widget_site(&srv, &token).await;
     assign(&srv, &sip_token, "1002", &widget).await;
     call_settings(&srv, &token, &widget, json!({"ringTimeoutSecs": 5})).await;
+    // The widget's own ringtone: a 1 kHz tone instead of the generated 440 + 480 Hz ringback.
+    let ringtone_file = tone_file_of(1000.0);
+    let r = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v1/widgets/{widget}/prompts/ringtone",
+            srv.http
+        ))
+        .bearer_auth(&token)
+        .header("content-type", "audio/wav")
+        .body(std::fs::read(&ringtone_file).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = std::fs::remove_file(ringtone_file);
     // 1002 rings and never answers.
     let (phone, phone_port) = Endpoint::bind().await;
     let (_callee, mut callee_child) =
@@ -501,6 +516,13 @@ async fn ring_timeout_plays_the_unavailable_message_and_a_hangup_while_ringing_l
     let browser = chromium(&tone).await;
     let mut page = open_widget(&browser, port).await;
     page.eval(CALL_JS).await;
+    page.eval_until("window.Ringside.callState", |v| v == "ringing")
+        .await;
+    let heard = page.eval(REMOTE_TONE_JS).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 1000.0).abs() < 15.0,
+        "the visitor hears the widget's ringtone: {heard}"
+    );
     let state = page
         .eval_until("window.Ringside.callState", |v| {
             v == "unavailable" || v == "ended"

@@ -278,6 +278,7 @@ fn asset_kind(k: PromptKind) -> AssetKind {
         PromptKind::HoldMusic => AssetKind::HoldMusic,
         PromptKind::Unavailable => AssetKind::Unavailable,
         PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
+        PromptKind::Ringtone => AssetKind::Ringtone,
     }
 }
 

@@ -151,6 +151,21 @@ impl MediaBridge for AnchoredCall {
         }
     }
     fn ringback(&self, side: Side, on: bool) {
+        let uploaded = self
+            .widget
+            .as_ref()
+            .is_some_and(|w| w.has_override(AssetKind::Ringtone))
+            || self.assets.effective_wav(AssetKind::Ringtone).is_some();
+        if on && uploaded {
+            // The widget's (or tenant's) own ringtone, looped.
+            match self
+                .source(AssetKind::Ringtone)
+                .player(AssetKind::Ringtone, BRIDGE_RATE)
+            {
+                Ok(p) => return self.relay.play(side, Box::new(p)),
+                Err(e) => warn!(error = %e, "ringtone unavailable: generated ringback instead"),
+            }
+        }
         if on {
             let tone = ToneGenerator::new(&self.ringback, BRIDGE_RATE);
             self.relay.play(side, Box::new(tone));

@@ -94,6 +94,7 @@ fn asset_kind(k: PromptKind) -> AssetKind {
         PromptKind::HoldMusic => AssetKind::HoldMusic,
         PromptKind::Unavailable => AssetKind::Unavailable,
         PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
+        PromptKind::Ringtone => AssetKind::Ringtone,
     }
 }
 
@@ -103,6 +104,7 @@ fn prompt_info(i: player::PromptInfo) -> PromptInfo {
             AssetKind::HoldMusic => PromptKind::HoldMusic,
             AssetKind::Unavailable => PromptKind::Unavailable,
             AssetKind::AcceptPrompt => PromptKind::AcceptPrompt,
+            AssetKind::Ringtone => PromptKind::Ringtone,
         },
         source: match i.source {
             player::PromptSource::Default => PromptSource::Default,

@@ -15,14 +15,18 @@ pub enum AssetKind {
     Unavailable,
     /// "You have a call from the website. Press 1 to accept this call."
     AcceptPrompt,
+    /// What a website visitor hears while its call rings (played looped). The shipped one is
+    /// one US ringback cycle; without an upload Ringside generates its configured cadence.
+    Ringtone,
 }
 
 impl AssetKind {
     /// Every kind.
-    pub const ALL: [AssetKind; 3] = [
+    pub const ALL: [AssetKind; 4] = [
         AssetKind::HoldMusic,
         AssetKind::Unavailable,
         AssetKind::AcceptPrompt,
+        AssetKind::Ringtone,
     ];
 
     /// File name of this asset, both in `media/assets/` and in an override directory.
@@ -31,6 +35,7 @@ impl AssetKind {
             AssetKind::HoldMusic => "hold_music.wav",
             AssetKind::Unavailable => "unavailable.wav",
             AssetKind::AcceptPrompt => "accept_prompt.wav",
+            AssetKind::Ringtone => "ringtone.wav",
         }
     }
 
@@ -40,12 +45,13 @@ impl AssetKind {
             AssetKind::HoldMusic => include_bytes!("../../assets/hold_music.wav"),
             AssetKind::Unavailable => include_bytes!("../../assets/unavailable.wav"),
             AssetKind::AcceptPrompt => include_bytes!("../../assets/accept_prompt.wav"),
+            AssetKind::Ringtone => include_bytes!("../../assets/ringtone.wav"),
         }
     }
 
     /// Whether this asset is meant to be played in a loop (hold music).
     pub fn loops(self) -> bool {
-        matches!(self, AssetKind::HoldMusic)
+        matches!(self, AssetKind::HoldMusic | AssetKind::Ringtone)
     }
 }
 
