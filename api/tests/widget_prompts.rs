@@ -200,7 +200,12 @@ async fn widget_prompt_uploads_imports_and_refusals() {
             .collect();
         assert_eq!(
             src,
-            vec![json!("widget"), json!("widget"), json!("widget")],
+            vec![
+                json!("widget"),
+                json!("widget"),
+                json!("widget"),
+                json!("default")
+            ],
             "{list}"
         );
         let (st, _, audio) = send_raw(
