@@ -406,7 +406,7 @@ mod tests {
     fn defaults_until_uploaded_then_custom_per_tenant() {
         let (reg, root) = registry("isolation");
         let before = reg.info("t1").unwrap();
-        assert_eq!(before.len(), 3);
+        assert_eq!(before.len(), AssetKind::ALL.len());
         assert!(before.iter().all(|i| i.source == PromptSource::Default));
         let hold_default = before[0].clone();
         assert_eq!(hold_default.kind, AssetKind::HoldMusic);
