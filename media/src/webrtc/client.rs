@@ -6,29 +6,22 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_OPUS};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
-};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
-use super::rtc_err;
+use super::{add_host_candidates, audio_engine, opus_codec, rtc_err};
 use crate::MediaError;
 
 /// One RTP packet the client received (decrypted).
@@ -67,25 +60,7 @@ impl ClientPeer {
     /// A peer whose socket is bound at `local`; returns it and its SDP offer (host candidate
     /// included, gathering complete).
     pub fn offer(now: Instant, local: SocketAddr) -> Result<(ClientPeer, String), MediaError> {
-        let mut me = MediaEngine::default();
-        let opus = RTCRtpCodec {
-            mime_type: MIME_TYPE_OPUS.to_owned(),
-            clock_rate: 48000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
-        };
-        me.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: opus.clone(),
-                payload_type: 111,
-            },
-            RtpCodecKind::Audio,
-        )
-        .map_err(rtc_err)?;
-        // Audio only: RTCP sender/receiver reports; no NACK buffers, no TWCC (no bandwidth
-        // estimation for a fixed-rate voice stream).
-        let registry = configure_rtcp_reports(Registry::new());
+        let (me, registry) = audio_engine()?;
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_media_engine(me)
             .with_interceptor_registry(registry)
@@ -103,29 +78,14 @@ impl ClientPeer {
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: opus,
+                    codec: opus_codec(),
                     ..Default::default()
                 }],
             ))
             .map_err(rtc_err)?;
         let offer = pc.create_offer(None).map_err(rtc_err)?;
         pc.set_local_description(now, offer).map_err(rtc_err)?;
-        let c = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: local.ip().to_string(),
-                port: local.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(rtc_err)?;
-        pc.add_local_candidate(RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?)
-            .map_err(rtc_err)?;
-        pc.add_local_candidate(RTCIceCandidateInit::default())
-            .map_err(rtc_err)?;
+        add_host_candidates(&mut pc, [local])?;
         let sdp = pc
             .local_description()
             .map(|d| d.sdp)

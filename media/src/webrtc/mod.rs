@@ -205,6 +205,59 @@ fn rtc_err(e: impl std::fmt::Display) -> MediaError {
     MediaError::Io(io::Error::other(format!("webrtc: {e}")))
 }
 
+/// Opus as browsers offer it (and as Ringside's peers register it).
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// A media engine with Opus on payload type 111, and its interceptors: audio only, RTCP
+/// sender/receiver reports; no NACK buffers, no TWCC (no bandwidth estimation for a
+/// fixed-rate voice stream).
+fn audio_engine() -> Result<(RtcMediaEngine, Registry), MediaError> {
+    let mut me = RtcMediaEngine::default();
+    me.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus_codec(),
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )
+    .map_err(rtc_err)?;
+    Ok((me, configure_rtcp_reports(Registry::new())))
+}
+
+/// Announce a UDP host candidate at each of `addrs`, then end gathering.
+fn add_host_candidates(
+    pc: &mut RTCPeerConnection,
+    addrs: impl IntoIterator<Item = SocketAddr>,
+) -> Result<(), MediaError> {
+    for a in addrs {
+        let c = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: a.ip().to_string(),
+                port: a.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(rtc_err)?;
+        let init = RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?;
+        pc.add_local_candidate(init).map_err(rtc_err)?;
+    }
+    // The empty candidate: gathering is complete.
+    pc.add_local_candidate(RTCIceCandidateInit::default())
+        .map_err(rtc_err)
+}
+
 impl WebRtcEdge {
     /// Bind the shared port and start the edge thread.
     pub fn start(cfg: WebRtcConfig, ice_servers: Vec<String>) -> Result<Self, MediaError> {
@@ -278,22 +331,7 @@ impl WebRtcEdge {
     /// The offer must have an audio section with Opus.
     pub fn accept(&self, offer: &str) -> Result<EdgeSession, MediaError> {
         let now = Instant::now();
-        let mut me = RtcMediaEngine::default();
-        let opus = RTCRtpCodec {
-            mime_type: MIME_TYPE_OPUS.to_owned(),
-            clock_rate: 48000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
-        };
-        me.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: opus.clone(),
-                payload_type: 111,
-            },
-            RtpCodecKind::Audio,
-        )
-        .map_err(rtc_err)?;
+        let (mut me, registry) = audio_engine()?;
         me.register_codec(
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
@@ -308,9 +346,6 @@ impl WebRtcEdge {
             RtpCodecKind::Audio,
         )
         .map_err(rtc_err)?;
-        // Audio only: RTCP sender/receiver reports; no NACK buffers, no TWCC (no bandwidth
-        // estimation for a fixed-rate voice stream).
-        let registry = configure_rtcp_reports(Registry::new());
         let ufrag = ice_string(16);
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
@@ -337,31 +372,21 @@ impl WebRtcEdge {
                     ssrc: Some(ssrc),
                     ..Default::default()
                 },
-                codec: opus,
+                codec: opus_codec(),
                 ..Default::default()
             }],
         );
         let sender = pc.add_track(track).map_err(rtc_err)?;
         let offer = RTCSessionDescription::offer(offer.to_owned()).map_err(rtc_err)?;
         pc.set_remote_description(now, offer).map_err(rtc_err)?;
-        for ip in &self.shared.candidate_ips {
-            let c = CandidateHostConfig {
-                base_config: CandidateConfig {
-                    network: "udp".to_owned(),
-                    address: ip.to_string(),
-                    port: self.shared.local.port(),
-                    component: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-            .new_candidate_host()
-            .map_err(rtc_err)?;
-            let init = RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?;
-            pc.add_local_candidate(init).map_err(rtc_err)?;
-        }
-        pc.add_local_candidate(RTCIceCandidateInit::default())
-            .map_err(rtc_err)?;
+        let port = self.shared.local.port();
+        add_host_candidates(
+            &mut pc,
+            self.shared
+                .candidate_ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port)),
+        )?;
         let answer = pc.create_answer(None).map_err(rtc_err)?;
         pc.set_local_description(now, answer).map_err(rtc_err)?;
         let sdp = pc
