@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use crate::realtime::{call_message, call_signal_message, Audience, CallPeer};
+use crate::realtime::{call_message, call_signal_frame, next_call_signal, Audience, CallPeer};
 use crate::AppState;
 
 const CONSOLE_HTML: &str = include_str!("../assets/console.html");
@@ -126,25 +126,11 @@ async fn console_session(st: AppState, mut socket: WebSocket) {
         .is_ok()
     {
         loop {
-            let signal = async {
-                match call.as_mut() {
-                    Some(c) => c.signals.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                sig = signal => {
-                    let out = match sig {
-                        Some(s) => call_signal_message(&s),
-                        None => Some(json!({"type": "call.ended", "reason": "failed"})),
-                    };
-                    if matches!(out.as_ref().map(|v| &v["type"]), Some(t) if t == "call.ended") {
-                        call = None;
-                    }
-                    if let Some(m) = out {
-                        if socket.send(Message::Text(m.to_string().into())).await.is_err() {
-                            break;
-                        }
+                sig = next_call_signal(&mut call) => {
+                    let m = call_signal_frame(&mut call, sig);
+                    if socket.send(Message::Text(m.into())).await.is_err() {
+                        break;
                     }
                 }
                 ev = rx.recv() => match ev {

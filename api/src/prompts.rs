@@ -309,18 +309,23 @@ async fn audio(
     let kind = kind(&kind_name)?;
     let tenant = ctx.tenant_id;
     let wav = blocking(&st.prompts, move |s| s.audio(&tenant, kind)).await?;
+    Ok(wav_response(wav))
+}
+
+/// A prompt's WAV as a response (`audio/wav`, not cached: uploads replace it).
+pub(crate) fn wav_response(wav: Cow<'static, [u8]>) -> Response {
     let body = match wav {
         Cow::Borrowed(b) => Bytes::from_static(b),
         Cow::Owned(v) => Bytes::from(v),
     };
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "audio/wav"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 async fn remove(

@@ -387,25 +387,11 @@ async fn widget_session(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
     loop {
-        let signal = async {
-            match call.as_mut() {
-                Some(c) => c.signals.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            sig = signal => {
-                let out = match sig {
-                    Some(s) => call_signal_message(&s),
-                    None => Some(json!({"type": "call.ended", "reason": "failed"})),
-                };
-                if matches!(out.as_ref().map(|v| &v["type"]), Some(t) if t == "call.ended") {
-                    call = None;
-                }
-                if let Some(m) = out {
-                    if socket.send(Message::Text(m.to_string().into())).await.is_err() {
-                        break;
-                    }
+            sig = next_call_signal(&mut call) => {
+                let m = call_signal_frame(&mut call, sig);
+                if socket.send(Message::Text(m.into())).await.is_err() {
+                    break;
                 }
             }
             ev = rx.recv() => match ev {
@@ -478,16 +464,35 @@ impl Drop for ChannelGuard<'_> {
     }
 }
 
-/// The page's message for a call signal (`None`: nothing to tell).
-pub(crate) fn call_signal_message(s: &crate::browser_calls::CallSignal) -> Option<Value> {
+/// The next signal of the socket's call (pending while it has none).
+pub(crate) async fn next_call_signal(
+    call: &mut Option<crate::browser_calls::BrowserCallHandle>,
+) -> Option<crate::browser_calls::CallSignal> {
+    match call.as_mut() {
+        Some(c) => c.signals.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The page's message for the call's signal `sig` (`None`: the call's task is gone); the
+/// call is forgotten once it ended.
+pub(crate) fn call_signal_frame(
+    call: &mut Option<crate::browser_calls::BrowserCallHandle>,
+    sig: Option<crate::browser_calls::CallSignal>,
+) -> String {
     use crate::browser_calls::CallSignal;
-    Some(match s {
-        CallSignal::Started(id) => json!({"type": "call.started", "callId": id}),
-        CallSignal::Ringing => json!({"type": "call.ringing"}),
-        CallSignal::Answered => json!({"type": "call.answered"}),
-        CallSignal::Unavailable => json!({"type": "call.unavailable"}),
-        CallSignal::Ended(reason) => json!({"type": "call.ended", "reason": reason}),
-    })
+    let m = match sig {
+        Some(CallSignal::Started(id)) => json!({"type": "call.started", "callId": id}),
+        Some(CallSignal::Ringing) => json!({"type": "call.ringing"}),
+        Some(CallSignal::Answered) => json!({"type": "call.answered"}),
+        Some(CallSignal::Unavailable) => json!({"type": "call.unavailable"}),
+        Some(CallSignal::Ended(reason)) => json!({"type": "call.ended", "reason": reason}),
+        None => json!({"type": "call.ended", "reason": "failed"}),
+    };
+    if m["type"] == "call.ended" {
+        *call = None;
+    }
+    m.to_string()
 }
 
 fn call_error(code: &str, message: &str) -> Value {

@@ -17,20 +17,21 @@
 //! - `DELETE /api/v1/widgets/{id}/prompts/{kind}` (`widgets:write`): back to the tenant's or
 //!   the default, 204; 404 without an upload.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
-use crate::prompts::{blocking, PromptInfo, PromptKind, PromptSource, MAX_UPLOAD_BYTES};
+use crate::prompts::{
+    blocking, wav_response, PromptInfo, PromptKind, PromptSource, MAX_UPLOAD_BYTES,
+};
 use crate::{ApiError, AppState};
 
 /// How long an import may take.
@@ -330,18 +331,7 @@ async fn audio(
         let tenant = ctx.tenant_id.clone();
         blocking(&st.prompts, move |s| s.audio(&tenant, kind)).await?
     };
-    let body = match wav {
-        Cow::Borrowed(b) => Bytes::from_static(b),
-        Cow::Owned(v) => Bytes::from(v),
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/wav"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(wav_response(wav))
 }
 
 async fn remove(

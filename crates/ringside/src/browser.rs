@@ -17,7 +17,7 @@ use ringside_api::browser_calls::{
 };
 use ringside_calls::b2bua::{BrowserAnswer, BrowserCall, BrowserSignal, ChannelTarget};
 use ringside_calls::driver::{Command, SipServer};
-use ringside_media::webrtc::{EdgeEvent, EdgeSession, WebRtcEdge};
+use ringside_media::webrtc::{Answer, EdgeEvent, EdgeSession, WebRtcEdge};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
@@ -68,6 +68,40 @@ impl CallControl for Control {
     }
 }
 
+/// What the core is told once the browser's edge session exists (its answer in hand).
+type ToCore = Box<dyn FnOnce(&Answer, u64, mpsc::UnboundedSender<BrowserSignal>) -> Command + Send>;
+
+/// Answer `offer` on the edge (off the async threads: it generates the DTLS certificate), give
+/// the core `to_core`'s command, and run the call's task; the page gets the handle.
+async fn open_call(
+    edge: WebRtcEdge,
+    sip: SipServer,
+    relay_ip: IpAddr,
+    stats: Arc<BrowserCallStats>,
+    offer: String,
+    to_core: ToCore,
+) -> Result<BrowserCallHandle, BrowserCallError> {
+    let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
+        .await
+        .map_err(|_| BrowserCallError::Unavailable)?
+        .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
+    let answer = session.answer.clone();
+    let (page_tx, page_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let (core_tx, core_rx) = mpsc::unbounded_channel();
+    sip.command(to_core(&answer, session.id(), core_tx));
+    stats.started.fetch_add(1, Ordering::Relaxed);
+    stats.active.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(run_call(
+        session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
+    ));
+    Ok(BrowserCallHandle {
+        answer: answer.sdp,
+        signals: page_rx,
+        control: Box::new(Control(ctl_tx)),
+    })
+}
+
 impl Gateway {
     /// Answer a call ringing a browser: the visitor's (a PBX call to its channel number) or,
     /// with `console`, a visitor's call offered to a console operator.
@@ -77,23 +111,10 @@ impl Gateway {
         call_id: String,
         console: bool,
     ) -> StartFuture {
-        let edge = self.edge.clone();
-        let sip = self.sip.clone();
-        let relay_ip = self.relay_ip;
-        let stats = self.stats.clone();
-        Box::pin(async move {
-            let offer = req.offer.clone();
-            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
-                .await
-                .map_err(|_| BrowserCallError::Unavailable)?
-                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
-            let answer = session.answer.clone();
-            let (page_tx, page_rx) = mpsc::unbounded_channel();
-            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-            let (core_tx, core_rx) = mpsc::unbounded_channel();
+        let to_core: ToCore = Box::new(move |answer, session, signals| {
             let ans = BrowserAnswer {
                 call_id,
-                session: session.id(),
+                session,
                 tenant_id: req.tenant_id,
                 widget_id: req.widget_id,
                 visitor_id: req.visitor_id,
@@ -101,79 +122,62 @@ impl Gateway {
                 opus_pt: answer.opus_pt,
                 telephone_event_pt: answer.telephone_event_pt,
             };
-            sip.command(if console {
-                Command::ConsoleAccept(ans, core_tx)
+            if console {
+                Command::ConsoleAccept(ans, signals)
             } else {
-                Command::BrowserAccept(ans, core_tx)
-            });
-            stats.started.fetch_add(1, Ordering::Relaxed);
-            stats.active.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(run_call(
-                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
-            ));
-            Ok(BrowserCallHandle {
-                answer: answer.sdp,
-                signals: page_rx,
-                control: Box::new(Control(ctl_tx)),
-            })
-        })
+                Command::BrowserAccept(ans, signals)
+            }
+        });
+        Box::pin(open_call(
+            self.edge.clone(),
+            self.sip.clone(),
+            self.relay_ip,
+            self.stats.clone(),
+            req.offer,
+            to_core,
+        ))
     }
 }
 
 impl BrowserCalls for Gateway {
     fn start(&self, req: BrowserCallRequest) -> StartFuture {
-        let edge = self.edge.clone();
-        let sip = self.sip.clone();
-        let relay_ip = self.relay_ip;
+        let (edge, sip, relay_ip, stats) = (
+            self.edge.clone(),
+            self.sip.clone(),
+            self.relay_ip,
+            self.stats.clone(),
+        );
         let accept_timeout = self.accept_timeout;
         let store = self.store.clone();
         let console = self.console.available(&req.tenant_id, &req.widget_id);
-        let stats = self.stats.clone();
         Box::pin(async move {
             let settings = store
                 .get_call_settings(&req.tenant_id, &req.widget_id)
                 .await
                 .map_err(|_| BrowserCallError::Unavailable)?;
-            // Answering generates the DTLS certificate: off the async threads.
             let offer = req.offer.clone();
-            let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
-                .await
-                .map_err(|_| BrowserCallError::Unavailable)?
-                .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
-            let answer = session.answer.clone();
-            let (page_tx, page_rx) = mpsc::unbounded_channel();
-            let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-            let (core_tx, core_rx) = mpsc::unbounded_channel();
-            let id = session.id();
-            let call = BrowserCall {
-                session: id,
-                tenant_id: req.tenant_id,
-                widget_id: req.widget_id,
-                visitor_id: req.visitor_id,
-                caller_name: req.caller_name,
-                extensions: Vec::new(),
-                ring_extensions: settings.ring_extensions,
-                pstn_numbers: settings.pstn_numbers,
-                pstn_trunk_id: settings.pstn_trunk_id,
-                accept_timeout,
-                console,
-                ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_secs)),
-                record: settings.record,
-                rtp: answer.rtp,
-                opus_pt: answer.opus_pt,
-                telephone_event_pt: answer.telephone_event_pt,
-            };
-            sip.command(Command::BrowserCall(call, core_tx));
-            stats.started.fetch_add(1, Ordering::Relaxed);
-            stats.active.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(run_call(
-                session, sip, relay_ip, core_rx, ctl_rx, page_tx, stats,
-            ));
-            Ok(BrowserCallHandle {
-                answer: answer.sdp,
-                signals: page_rx,
-                control: Box::new(Control(ctl_tx)),
-            })
+            let to_core: ToCore = Box::new(move |answer, session, signals| {
+                let call = BrowserCall {
+                    session,
+                    tenant_id: req.tenant_id,
+                    widget_id: req.widget_id,
+                    visitor_id: req.visitor_id,
+                    caller_name: req.caller_name,
+                    extensions: Vec::new(),
+                    ring_extensions: settings.ring_extensions,
+                    pstn_numbers: settings.pstn_numbers,
+                    pstn_trunk_id: settings.pstn_trunk_id,
+                    accept_timeout,
+                    console,
+                    ring_timeout: Duration::from_secs(u64::from(settings.ring_timeout_secs)),
+                    record: settings.record,
+                    rtp: answer.rtp,
+                    opus_pt: answer.opus_pt,
+                    telephone_event_pt: answer.telephone_event_pt,
+                };
+                Command::BrowserCall(call, signals)
+            });
+            open_call(edge, sip, relay_ip, stats, offer, to_core).await
         })
     }
 

@@ -217,10 +217,7 @@ impl SipCore {
             }
         };
         media.announce(Side::A, call.rtp);
-        let mut codec = LegCodec::new(CodecKind::Opus, call.opus_pt);
-        if let Some(te) = call.telephone_event_pt {
-            codec = codec.with_telephone_event(te, 8000);
-        }
+        let codec = opus_leg(call.opus_pt, call.telephone_event_pt);
         media.set_codec(Side::A, codec);
         // Ringback for the visitor while the targets ring.
         media.ringback(Side::A, true);
@@ -600,44 +597,19 @@ impl SipCore {
         let (true, Some((sdp, codec))) = (ok, answer) else {
             return gone(self);
         };
-        call.media.announce(Side::B, ans.rtp);
-        let mut b_codec = LegCodec::new(CodecKind::Opus, ans.opus_pt);
-        if let Some(te) = ans.telephone_event_pt {
-            b_codec = b_codec.with_telephone_event(te, 8000);
-        }
-        call.media.set_codec(Side::B, b_codec);
         call.media.set_codec(Side::A, codec);
-        call.answered = true;
-        call.record.status = "answered".into();
-        call.record.answered_at = Some(now_ms);
-        call.record.answered_by = Some(format!("visitor:{}", ans.visitor_id));
-        call.record.legs[0].answered_at = Some(now_ms);
-        call.record.legs[0].final_status = Some(200);
-        let idx = call.record.legs.len();
-        call.record.legs.push(CallLeg {
-            id: format!("{key}-v"),
-            call_id: call.record.id.clone(),
-            idx: idx as i64,
-            role: "callee".into(),
-            sip_call_id: format!("webrtc-{}", ans.session),
-            local_tag: String::new(),
-            remote_tag: None,
-            peer: ans.rtp.to_string(),
-            started_at: call.record.started_at,
-            answered_at: Some(now_ms),
-            ended_at: None,
-            final_status: Some(200),
-            quality: None,
-        });
+        answer_with_browser(
+            call,
+            key,
+            &ans,
+            format!("visitor:{}", ans.visitor_id),
+            now_ms,
+        );
         let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
         out.headers.push(Header::Contact(headers::Contact::new(
             local.contact(call.a.peer.transport),
         )));
         hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
-        if call.recording {
-            let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
-            call.media.start_recording(&id, &tenant, now_ms);
-        }
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
         let to = call.caller();
@@ -683,34 +655,13 @@ impl SipCore {
         let stopped = console_stopped(call, "answered");
         call.ringing = false;
         call.media.ringback(Side::A, false);
-        call.media.announce(Side::B, ans.rtp);
-        let mut codec = LegCodec::new(CodecKind::Opus, ans.opus_pt);
-        if let Some(te) = ans.telephone_event_pt {
-            codec = codec.with_telephone_event(te, 8000);
-        }
-        call.media.set_codec(Side::B, codec);
-        call.answered = true;
-        call.record.status = "answered".into();
-        call.record.answered_at = Some(now_ms);
-        call.record.answered_by = Some(format!("console:{}", ans.visitor_id));
-        call.record.legs[0].answered_at = Some(now_ms);
-        call.record.legs[0].final_status = Some(200);
-        let idx = call.record.legs.len();
-        call.record.legs.push(CallLeg {
-            id: format!("{key}-c"),
-            call_id: call.record.id.clone(),
-            idx: idx as i64,
-            role: "callee".into(),
-            sip_call_id: format!("webrtc-{}", ans.session),
-            local_tag: String::new(),
-            remote_tag: None,
-            peer: ans.rtp.to_string(),
-            started_at: call.record.started_at,
-            answered_at: Some(now_ms),
-            ended_at: None,
-            final_status: Some(200),
-            quality: None,
-        });
+        answer_with_browser(
+            call,
+            key,
+            &ans,
+            format!("console:{}", ans.visitor_id),
+            now_ms,
+        );
         call.browser_b = Some(BrowserB {
             target: ChannelTarget {
                 tenant_id: ans.tenant_id.clone(),
@@ -719,10 +670,6 @@ impl SipCore {
             },
             session: Some(ans.session),
         });
-        if call.recording {
-            let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
-            call.media.start_recording(&id, &tenant, now_ms);
-        }
         let visitor = call.browser.unwrap_or_default();
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
@@ -916,6 +863,56 @@ impl SipCore {
             }
         }
         self.respond(now, stx, out);
+    }
+}
+
+/// A browser leg's codec: Opus on `pt`, with telephone-event on `te` if offered.
+fn opus_leg(pt: u8, te: Option<u8>) -> LegCodec {
+    let codec = LegCodec::new(CodecKind::Opus, pt);
+    match te {
+        Some(te) => codec.with_telephone_event(te, 8000),
+        None => codec,
+    }
+}
+
+/// Leg B of `call` (key `key`) is now the browser of `ans` and has answered: its media, the
+/// answer in the record (`answered_by`, one callee leg) and the recording if enabled.
+fn answer_with_browser(
+    call: &mut Call,
+    key: u64,
+    ans: &BrowserAnswer,
+    answered_by: String,
+    now_ms: i64,
+) {
+    call.media.announce(Side::B, ans.rtp);
+    call.media
+        .set_codec(Side::B, opus_leg(ans.opus_pt, ans.telephone_event_pt));
+    call.answered = true;
+    let record = &mut call.record;
+    record.status = "answered".into();
+    record.answered_at = Some(now_ms);
+    record.answered_by = Some(answered_by);
+    record.legs[0].answered_at = Some(now_ms);
+    record.legs[0].final_status = Some(200);
+    let idx = record.legs.len();
+    record.legs.push(CallLeg {
+        id: format!("{key}-w"),
+        call_id: record.id.clone(),
+        idx: idx as i64,
+        role: "callee".into(),
+        sip_call_id: format!("webrtc-{}", ans.session),
+        local_tag: String::new(),
+        remote_tag: None,
+        peer: ans.rtp.to_string(),
+        started_at: record.started_at,
+        answered_at: Some(now_ms),
+        ended_at: None,
+        final_status: Some(200),
+        quality: None,
+    });
+    if call.recording {
+        let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
+        call.media.start_recording(&id, &tenant, now_ms);
     }
 }
 
