@@ -250,3 +250,199 @@ fn an_offer_without_opus_is_refused() {
     assert!(edge.accept(sdp).is_err());
     assert!(edge.accept("garbage").is_err());
 }
+
+/// Two peers, each on its own socket, driven together until `done` or 10 s pass; `each` runs
+/// every 20 ms with the frame number (to send media).
+fn drive_pair(
+    peers: &mut [(ClientPeer, UdpSocket); 2],
+    mut each: impl FnMut(&mut [(ClientPeer, UdpSocket); 2], Instant, usize),
+    mut done: impl FnMut(&mut [(ClientPeer, UdpSocket); 2]) -> bool,
+) -> bool {
+    for (_, s) in peers.iter() {
+        s.set_nonblocking(true).unwrap();
+    }
+    let start = Instant::now();
+    let mut next_frame = Instant::now();
+    let mut frame = 0;
+    let mut buf = [0u8; 2048];
+    while start.elapsed() < Duration::from_secs(10) {
+        let now = Instant::now();
+        if now >= next_frame {
+            each(peers, now, frame);
+            frame += 1;
+            next_frame += Duration::from_millis(20);
+        }
+        for (p, s) in peers.iter_mut() {
+            while let Ok((n, from)) = s.recv_from(&mut buf) {
+                p.handle_datagram(Instant::now(), from, &buf[..n]);
+            }
+            if p.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+                p.handle_timeout(Instant::now());
+            }
+            while let Some((to, data)) = p.poll_transmit() {
+                let _ = s.send_to(&data, to);
+            }
+        }
+        if done(peers) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// What one peer received on its video track: (payload type, sequence, payload).
+type VideoSeen = Vec<(u8, u16, Vec<u8>)>;
+
+fn collect_video(p: &mut ClientPeer, seen: &mut VideoSeen) {
+    while let Some(r) = p.poll_rtp() {
+        if r.video {
+            seen.push((r.payload_type, r.sequence, r.payload.to_vec()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn video_is_relayed_between_two_browsers_with_their_feedback() {
+    use ringside_media::webrtc::VideoCodec;
+    use std::sync::atomic::Ordering::Relaxed;
+    let edge = edge();
+    for (codec, pt, name) in [
+        (VideoCodec::Vp8, 96u8, "VP8/90000"),
+        (VideoCodec::H264, 102, "H264/90000"),
+    ] {
+        let mut peers = [0, 1].map(|_| {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (peer, offer) = ClientPeer::offer_with_video(
+                Instant::now(),
+                sock.local_addr().unwrap(),
+                Some(codec),
+            )
+            .unwrap();
+            assert!(offer.contains("m=video"), "{offer}");
+            ((peer, sock), offer)
+        });
+        let sessions: Vec<_> = peers
+            .iter_mut()
+            .map(|((peer, _), offer)| {
+                let s = edge.accept(offer).unwrap();
+                assert!(s.answer.video, "video negotiated");
+                assert!(s.answer.sdp.contains(name), "{}", s.answer.sdp);
+                peer.set_answer(Instant::now(), &s.answer.sdp).unwrap();
+                s
+            })
+            .collect();
+        let mut pair = peers.map(|(p, _)| p);
+        assert!(
+            drive_pair(
+                &mut pair,
+                |_, _, _| {},
+                |ps| ps.iter().all(|(p, _)| p.is_connected())
+            ),
+            "both connect"
+        );
+        let before = edge.stats().video_forwarded.load(Relaxed);
+        // Both browsers send video from the start; the sessions are linked at frame 10 (as
+        // when an operator takes a ringing call): each browser is then asked for a keyframe
+        // and each one's video reaches the other.
+        let mut seen: [VideoSeen; 2] = [Vec::new(), Vec::new()];
+        let mut nack_sent = false;
+        let ok = drive_pair(
+            &mut pair,
+            |ps, now, f| {
+                if f == 10 {
+                    sessions[0].link_video(sessions[1].id());
+                }
+                for (i, (p, _)) in ps.iter_mut().enumerate() {
+                    let body = format!("{i}:{f}");
+                    p.send_video(
+                        now,
+                        5000 + f as u16,
+                        (f * 3000) as u32,
+                        true,
+                        body.as_bytes(),
+                    );
+                }
+            },
+            |ps| {
+                for (i, (p, _)) in ps.iter_mut().enumerate() {
+                    collect_video(p, &mut seen[i]);
+                }
+                // Peer 1 asks for a keyframe and NACKs one packet it received from peer 0,
+                // half a second in: both reach peer 0.
+                if !nack_sent && seen[1].len() >= 25 {
+                    let seq = seen[1][2].1;
+                    ps[1].0.send_video_feedback(Instant::now(), &[seq]);
+                    nack_sent = true;
+                }
+                let (kf, nacked) = ps[0].0.video_feedback();
+                seen.iter().all(|s| s.len() >= 30) && kf >= 2 && !nacked.is_empty()
+            },
+        );
+        let (kf0, nacked0) = pair[0].0.video_feedback();
+        let (kf1, _) = pair[1].0.video_feedback();
+        assert!(
+            ok,
+            "{name}: seen {} / {}, feedback {kf0} {nacked0:?} {kf1}",
+            seen[0].len(),
+            seen[1].len()
+        );
+        // Each side gets the other's packets, unchanged but for SSRC and payload type, and
+        // nothing from before the link.
+        for (i, s) in seen.iter().enumerate() {
+            assert!(
+                s[0].1 >= 5010,
+                "peer {i} got video before the link: {}",
+                s[0].1
+            );
+            let from = 1 - i;
+            for (got_pt, seq, body) in s {
+                assert_eq!(*got_pt, pt);
+                let text = String::from_utf8(body.clone()).unwrap();
+                let (who, f) = text.split_once(':').unwrap();
+                assert_eq!(who, from.to_string(), "peer {i} got its own video back");
+                assert_eq!(*seq, 5000 + f.parse::<u16>().unwrap(), "sequence kept");
+            }
+        }
+        // The NACKed sequence number reached its sender; the link asked both for keyframes,
+        // and peer 1's PLI reached peer 0 as well.
+        assert!(nacked0.contains(&seen[1][2].1), "{nacked0:?}");
+        assert!(kf1 >= 1);
+        assert!(edge.stats().video_forwarded.load(Relaxed) >= before + 40);
+        assert!(edge.stats().video_feedback.load(Relaxed) >= 3);
+        // Audio stays off the video path: the peers' audio goes to the (absent) relay only.
+        drop(sessions);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audio_only_browser_links_to_nothing() {
+    use ringside_media::webrtc::VideoCodec;
+    let edge = edge();
+    let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let (_a, audio_only) = ClientPeer::offer(Instant::now(), local).unwrap();
+    let (_b, with_video) =
+        ClientPeer::offer_with_video(Instant::now(), local, Some(VideoCodec::Vp8)).unwrap();
+    let a = edge.accept(&audio_only).unwrap();
+    let b = edge.accept(&with_video).unwrap();
+    assert!(!a.answer.video);
+    assert!(!a.answer.sdp.contains("m=video"), "{}", a.answer.sdp);
+    assert!(b.answer.video);
+    // Linking an audio-only session (or a gone one) is a no-op, not a failure.
+    a.link_video(b.id());
+    b.link_video(12345);
+    drop(a);
+    drop(b);
+    for _ in 0..100 {
+        if edge
+            .stats()
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("sessions not closed");
+}

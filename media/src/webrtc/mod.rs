@@ -19,9 +19,10 @@
 
 pub mod client;
 pub mod demux;
+pub mod video;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +34,7 @@ use bytes::BytesMut;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rand::Rng;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::configure_rtcp_reports;
 use rtc::peer_connection::configuration::media_engine::{
@@ -41,7 +42,7 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
@@ -50,6 +51,7 @@ use rtc::peer_connection::transport::{
 };
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -63,6 +65,7 @@ use tracing::{debug, warn};
 
 use crate::MediaError;
 use demux::Demux;
+pub use video::VideoCodec;
 
 /// Settings of the edge.
 #[derive(Debug, Clone)]
@@ -90,6 +93,10 @@ pub struct EdgeStats {
     pub rtp_out: AtomicU64,
     /// Datagrams on the shared port that belong to no session.
     pub dropped_unknown: AtomicU64,
+    /// Video RTP packets forwarded from one browser to the other (visitor <-> console).
+    pub video_forwarded: AtomicU64,
+    /// Keyframe requests (PLI/FIR) and NACKs carried back to a video sender.
+    pub video_feedback: AtomicU64,
 }
 
 /// What the browser leg of a session negotiated, and where its plain RTP side is.
@@ -103,6 +110,8 @@ pub struct Answer {
     pub opus_pt: u8,
     /// The telephone-event payload type, if the browser offered it.
     pub telephone_event_pt: Option<u8>,
+    /// Whether video was negotiated (VP8 or H.264), for relaying to another browser.
+    pub video: bool,
 }
 
 /// A session's state changes, for the call that owns it.
@@ -144,6 +153,7 @@ enum Cmd {
     Connect(u64, SocketAddr),
     Candidate(u64, RTCIceCandidateInit),
     Close(u64),
+    LinkVideo(u64, u64),
 }
 
 /// One browser call on the edge. Dropping it closes the peer connection.
@@ -178,6 +188,12 @@ impl EdgeSession {
                 ..Default::default()
             },
         ));
+    }
+
+    /// Relay video between this session's browser and session `peer`'s (both ways). A no-op
+    /// unless both negotiated video.
+    pub fn link_video(&self, peer: u64) {
+        self.edge.send(Cmd::LinkVideo(self.id, peer));
     }
 
     /// The session's state changes; can be taken once.
@@ -216,9 +232,10 @@ fn opus_codec() -> RTCRtpCodec {
     }
 }
 
-/// A media engine with Opus on payload type 111, and its interceptors: audio only, RTCP
-/// sender/receiver reports; no NACK buffers, no TWCC (no bandwidth estimation for a
-/// fixed-rate voice stream).
+/// A media engine with Opus on payload type 111, and its interceptors: RTCP sender/receiver
+/// reports, and video feedback let through to us (for relaying between browsers); no NACK
+/// buffers, no TWCC (no bandwidth estimation for a fixed-rate voice stream; relayed video is
+/// the browsers' to adapt).
 fn audio_engine() -> Result<(RtcMediaEngine, Registry), MediaError> {
     let mut me = RtcMediaEngine::default();
     me.register_codec(
@@ -229,7 +246,11 @@ fn audio_engine() -> Result<(RtcMediaEngine, Registry), MediaError> {
         RtpCodecKind::Audio,
     )
     .map_err(rtc_err)?;
-    Ok((me, configure_rtcp_reports(Registry::new())))
+    let registry = configure_rtcp_reports(Registry::new()).with(
+        Slot::Custom(video::FEEDBACK_SLOT),
+        video::FeedbackToApp::default(),
+    );
+    Ok((me, registry))
 }
 
 /// Announce a UDP host candidate at each of `addrs`, then end gathering.
@@ -287,6 +308,7 @@ impl WebRtcEdge {
             demux: Demux::default(),
             timers: BinaryHeap::new(),
             buf: vec![0; 2048],
+            fwd: VecDeque::new(),
         };
         thread::Builder::new()
             .name("ringside-webrtc".into())
@@ -346,6 +368,10 @@ impl WebRtcEdge {
             RtpCodecKind::Audio,
         )
         .map_err(rtc_err)?;
+        let with_video = video::offers_video(offer);
+        if with_video {
+            video::register(&mut me)?;
+        }
         let ufrag = ice_string(16);
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
@@ -377,6 +403,13 @@ impl WebRtcEdge {
             }],
         );
         let sender = pc.add_track(track).map_err(rtc_err)?;
+        let video_ssrc: u32 = rand::random();
+        let video_sender = if with_video {
+            let t = video::track("ringside", video_ssrc, VideoCodec::Vp8);
+            Some(pc.add_track(t).map_err(rtc_err)?)
+        } else {
+            None
+        };
         let offer = RTCSessionDescription::offer(offer.to_owned()).map_err(rtc_err)?;
         pc.set_remote_description(now, offer).map_err(rtc_err)?;
         let port = self.shared.local.port();
@@ -411,11 +444,27 @@ impl WebRtcEdge {
                 .map(|c| c.payload_type);
             (opus_pt, te)
         };
+        let video = video_sender.and_then(|id| {
+            let mut s = pc.rtp_sender(id)?;
+            let codecs: Vec<video::Negotiated> = s
+                .get_parameters()
+                .rtp_parameters
+                .codecs
+                .iter()
+                .map(|c| video::Negotiated {
+                    pt: c.payload_type,
+                    mime: c.rtp_codec.mime_type.clone(),
+                    fmtp: c.rtp_codec.sdp_fmtp_line.clone(),
+                })
+                .collect();
+            (!codecs.is_empty()).then(|| video::Video::new(id, video_ssrc, codecs))
+        });
         let loopback = std::net::UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0))?;
         loopback.set_nonblocking(true)?;
         let rtp = loopback.local_addr()?;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let with_video_negotiated = video.is_some();
         let session = Session {
             id,
             pc,
@@ -425,6 +474,7 @@ impl WebRtcEdge {
             loopback: UdpSocket::from_std(loopback),
             relay: None,
             events: ev_tx,
+            video,
             connected: false,
             failed: false,
             deadline: now + self.shared.connect_timeout,
@@ -440,6 +490,7 @@ impl WebRtcEdge {
                 rtp,
                 opus_pt,
                 telephone_event_pt: te_pt,
+                video: with_video_negotiated,
             },
             events: Some(ev_rx),
         })
@@ -458,6 +509,8 @@ struct Session {
     loopback: UdpSocket,
     relay: Option<SocketAddr>,
     events: mpsc::UnboundedSender<EdgeEvent>,
+    /// The video side, when the browser offered video.
+    video: Option<video::Video>,
     connected: bool,
     failed: bool,
     /// Until connected: when the session gives up waiting for the browser.
@@ -476,6 +529,18 @@ struct Driver {
     demux: Demux,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     buf: Vec<u8>,
+    /// Video work for other sessions than the one being driven.
+    fwd: VecDeque<Fwd>,
+}
+
+/// Video crossing from one session to its peer: (peer slot, peer id, what).
+enum Fwd {
+    /// A packet of the source browser's video, payload type already the peer's.
+    Rtp(usize, u64, rtc::rtp::packet::Packet),
+    /// The peer's browser should send a keyframe.
+    Keyframe(usize, u64),
+    /// The peer's browser should resend these packets.
+    Nack(usize, u64, Vec<NackPair>),
 }
 
 impl Driver {
@@ -556,6 +621,11 @@ impl Driver {
                         self.close(slot);
                     }
                 }
+                Ok(Cmd::LinkVideo(a, b)) => {
+                    if let (Some(a), Some(b)) = (self.slot_of(a), self.slot_of(b)) {
+                        self.link_video(a, b);
+                    }
+                }
                 Err(std_mpsc::TryRecvError::Empty) => return true,
                 Err(std_mpsc::TryRecvError::Disconnected) => {
                     for slot in 0..self.sessions.len() {
@@ -583,6 +653,11 @@ impl Driver {
             let _ = self.sock.send_to(&m.message, m.transport.peer_addr);
         }
         let _ = self.poll.registry().deregister(&mut s.loopback);
+        if let Some(p) = s.video.as_ref().and_then(|v| v.peer.as_ref()) {
+            if let Some(v) = self.video_of(p.slot, p.id) {
+                v.peer = None;
+            }
+        }
         self.demux.remove(slot);
         self.free.push(slot);
         self.stats.sessions.fetch_sub(1, Ordering::Relaxed);
@@ -689,8 +764,114 @@ impl Driver {
         }
     }
 
-    /// Drain everything the peer connection of `slot` has for us, then re-arm its timer.
+    /// Drain everything the peer connection of `slot` has for us (and what that gives its
+    /// video peer), then re-arm the timers.
     fn drive(&mut self, slot: usize, now: Instant) {
+        self.drive_one(slot, now);
+        self.forward(now);
+    }
+
+    /// Deliver queued video work to the sessions it is for, driving each.
+    fn forward(&mut self, now: Instant) {
+        while let Some(f) = self.fwd.pop_front() {
+            let (to, id) = match &f {
+                Fwd::Rtp(to, id, _) | Fwd::Keyframe(to, id) | Fwd::Nack(to, id, _) => (*to, *id),
+            };
+            let Some(s) = self.sessions.get_mut(to).and_then(Option::as_mut) else {
+                continue;
+            };
+            if s.id != id || !s.connected {
+                continue;
+            }
+            let Some(v) = s.video.as_mut() else {
+                continue;
+            };
+            match f {
+                Fwd::Rtp(_, _, mut pkt) => {
+                    pkt.header.ssrc = v.ssrc;
+                    pkt.header.extension = false;
+                    pkt.header.extensions.clear();
+                    let sender = v.sender;
+                    if let Some(mut tx) = s.pc.rtp_sender(sender) {
+                        if tx.write_rtp(now, pkt).is_ok() {
+                            self.stats.video_forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Fwd::Keyframe(..) => {
+                    if let (Some(pli), Some(rx)) =
+                        (v.keyframe_request(now), v.receiver.as_ref().map(|r| r.0))
+                    {
+                        if let Some(mut r) = s.pc.rtp_receiver(rx) {
+                            if r.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+                                self.stats.video_feedback.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                Fwd::Nack(_, _, nacks) => {
+                    if let (Some(nack), Some(rx)) =
+                        (v.nack(nacks), v.receiver.as_ref().map(|r| r.0))
+                    {
+                        if let Some(mut r) = s.pc.rtp_receiver(rx) {
+                            if r.write_rtcp(now, vec![Box::new(nack)]).is_ok() {
+                                self.stats.video_feedback.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            }
+            self.drive_one(to, now);
+        }
+    }
+
+    /// The video side of the session at `slot`, if it is still session `id`.
+    fn video_of(&mut self, slot: usize, id: u64) -> Option<&mut video::Video> {
+        self.sessions
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|s| s.id == id)
+            .and_then(|s| s.video.as_mut())
+    }
+
+    /// Relay video between the browsers of `a` and `b`, and ask both for a keyframe.
+    fn link_video(&mut self, a: usize, b: usize) {
+        let side = |d: &Driver, slot: usize| {
+            d.sessions[slot]
+                .as_ref()
+                .and_then(|s| s.video.as_ref().map(|v| (s.id, v.codecs.clone())))
+        };
+        let (Some((ia, ca)), Some((ib, cb))) = (side(self, a), side(self, b)) else {
+            return;
+        };
+        let map = |from: &[video::Negotiated], to: &[video::Negotiated]| {
+            from.iter()
+                .filter_map(|c| video::map_payload_type(from, to, c.pt).map(|p| (c.pt, p)))
+                .collect::<Vec<_>>()
+        };
+        let (ab, ba) = (map(&ca, &cb), map(&cb, &ca));
+        if let Some(v) = self.video_of(a, ia) {
+            v.peer = Some(video::Peer {
+                slot: b,
+                id: ib,
+                payload_types: ab,
+            });
+        }
+        if let Some(v) = self.video_of(b, ib) {
+            v.peer = Some(video::Peer {
+                slot: a,
+                id: ia,
+                payload_types: ba,
+            });
+        }
+        debug!(a = ia, b = ib, "video relayed between two browsers");
+        self.fwd.push_back(Fwd::Keyframe(a, ia));
+        self.fwd.push_back(Fwd::Keyframe(b, ib));
+        self.forward(Instant::now());
+    }
+
+    /// Drain everything the peer connection of `slot` has for us, then re-arm its timer.
+    fn drive_one(&mut self, slot: usize, now: Instant) {
         let Some(s) = self.sessions.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -703,6 +884,16 @@ impl Driver {
             }
             while let Some(ev) = s.pc.poll_event() {
                 progressed = true;
+                if let RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) = &ev {
+                    if let Some(v) = s.video.as_mut() {
+                        let kind =
+                            s.pc.rtp_receiver(init.receiver_id)
+                                .map(|r| r.track().kind());
+                        if kind == Some(RtpCodecKind::Video) {
+                            v.receiver = Some((init.receiver_id, init.track_id.clone(), init.ssrc));
+                        }
+                    }
+                }
                 if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) = ev {
                     debug!(session = s.id, %state, "webrtc connection state");
                     match state {
@@ -710,6 +901,11 @@ impl Driver {
                             s.connected = true;
                             self.stats.connected_total.fetch_add(1, Ordering::Relaxed);
                             let _ = s.events.send(EdgeEvent::Connected);
+                            // Now that this browser can receive, its peer's next frame must
+                            // be a keyframe.
+                            if let Some(p) = s.video.as_ref().and_then(|v| v.peer.as_ref()) {
+                                self.fwd.push_back(Fwd::Keyframe(p.slot, p.id));
+                            }
                         }
                         RTCPeerConnectionState::Failed
                         | RTCPeerConnectionState::Closed
@@ -720,12 +916,42 @@ impl Driver {
             }
             while let Some(TaggedRTCMessage { message, .. }) = s.pc.poll_read() {
                 progressed = true;
-                if let RTCMessage::RtpPacket(_, pkt) = message {
-                    if let (Some(relay), Ok(raw)) = (s.relay, pkt.marshal()) {
-                        if s.loopback.send_to(&raw, relay).is_ok() {
-                            self.stats.rtp_in.fetch_add(1, Ordering::Relaxed);
+                match message {
+                    RTCMessage::RtpPacket(track, mut pkt) => {
+                        let video = s
+                            .video
+                            .as_mut()
+                            .filter(|v| v.receiver.as_ref().is_some_and(|(_, t, _)| *t == track));
+                        if let Some(v) = video {
+                            // The browser's video: to its peer browser, if any.
+                            if let Some(ssrc) = v.receiver.as_mut().map(|r| &mut r.2) {
+                                *ssrc = pkt.header.ssrc;
+                            }
+                            if let (Some(pt), Some(p)) =
+                                (v.forward_payload_type(pkt.header.payload_type), &v.peer)
+                            {
+                                pkt.header.payload_type = pt;
+                                self.fwd.push_back(Fwd::Rtp(p.slot, p.id, pkt));
+                            }
+                        } else if let (Some(relay), Ok(raw)) = (s.relay, pkt.marshal()) {
+                            if s.loopback.send_to(&raw, relay).is_ok() {
+                                self.stats.rtp_in.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
+                    RTCMessage::RtcpPacket(_, packets) => {
+                        // Feedback about the video we send this browser: for its source.
+                        let Some(v) = s.video.as_ref() else { continue };
+                        let Some(p) = v.peer.as_ref() else { continue };
+                        let f = video::feedback_for(&packets, v.ssrc);
+                        if f.keyframe {
+                            self.fwd.push_back(Fwd::Keyframe(p.slot, p.id));
+                        }
+                        if !f.nacks.is_empty() {
+                            self.fwd.push_back(Fwd::Nack(p.slot, p.id, f.nacks));
+                        }
+                    }
+                    _ => {}
                 }
             }
             if !progressed {
