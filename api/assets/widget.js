@@ -177,6 +177,8 @@
     if (!call) return;
     try { call.stream.getTracks().forEach(function (t) { t.stop(); }); } catch (e) {}
     try { call.pc.close(); } catch (e) {}
+    var v = window.Ringside.remoteVideo;
+    if (v) { v.srcObject = null; if (v.parentNode) v.parentNode.removeChild(v); window.Ringside.remoteVideo = null; }
     call = null;
     setCall("ended", reason);
   }
@@ -186,15 +188,20 @@
     if (!sock || sock.readyState !== 1) return Promise.reject(new Error("not connected"));
     if (!navigator.mediaDevices || !window.RTCPeerConnection) return Promise.reject(new Error("calls need WebRTC"));
     setCall("connecting", null);
-    return navigator.mediaDevices.getUserMedia({ audio: opts.audio || true, video: false }).then(function (stream) {
+    // Video (opts.video) is seen by a console operator who answers with video; phones and
+    // PSTN numbers get the audio only.
+    return navigator.mediaDevices.getUserMedia({ audio: opts.audio || true, video: opts.video || false }).then(function (stream) {
       var pc = new RTCPeerConnection({ iceServers: iceServers });
       call = { pc: pc, stream: stream, audio: new Audio() };
       call.audio.autoplay = true;
       stream.getTracks().forEach(function (t) { pc.addTrack(t, stream); });
+      preferVideoCodec(pc, opts.videoCodec);
       pc.ontrack = function (e) {
         var rs = (e.streams && e.streams[0]) || new MediaStream([e.track]);
         window.Ringside.remoteStream = rs;
-        if (call) { call.audio.srcObject = rs; call.audio.play().catch(function () {}); }
+        if (!call) return;
+        if (e.track.kind === "video") showVideo(rs);
+        else { call.audio.srcObject = rs; call.audio.play().catch(function () {}); }
       };
       pc.onicecandidate = function (e) {
         if (e.candidate && e.candidate.candidate) sendSock({ type: "call.candidate", candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex });
@@ -205,6 +212,30 @@
         else sendSock({ type: "call.start", sdp: pc.localDescription.sdp, name: String(opts.name || "") });
       });
     }).catch(function (e) { endCall("failed"); throw e; });
+  }
+  // Put one video codec ("VP8", "H264") first in the offer, when the browser has it.
+  function preferVideoCodec(pc, name) {
+    if (!name || !window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) return;
+    var caps = RTCRtpReceiver.getCapabilities("video");
+    if (!caps) return;
+    var want = "video/" + String(name).toLowerCase();
+    var first = caps.codecs.filter(function (c) { return c.mimeType.toLowerCase() === want; });
+    if (!first.length) return;
+    var rest = caps.codecs.filter(function (c) { return c.mimeType.toLowerCase() !== want; });
+    pc.getTransceivers().forEach(function (t) {
+      if (t.sender && t.sender.track && t.sender.track.kind === "video" && t.setCodecPreferences) t.setCodecPreferences(first.concat(rest));
+    });
+  }
+  function showVideo(rs) {
+    var v = window.Ringside.remoteVideo;
+    if (!v) {
+      v = window.Ringside.remoteVideo = document.createElement("video");
+      v.autoplay = true; v.playsInline = true; v.muted = true;
+      v.setAttribute("style", "width:100%;max-height:240px;background:#000;border-radius:6px;margin-top:6px");
+      if (ui && ui.callStatus && ui.callStatus.parentNode) ui.callStatus.parentNode.appendChild(v);
+    }
+    v.srcObject = rs;
+    v.play().catch(function () {});
   }
   function callMessage(m) {
     if (m.type === "call.answer" && call) call.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).catch(function () { sendSock({ type: "call.hangup" }); endCall("failed"); });
@@ -258,6 +289,8 @@
     identify: function (meta) { if (meta && typeof meta === "object") { metadata = meta; track("identify"); } },
     callState: "idle",
     call: startCall,
+    // The call's WebRTC statistics (RTCStatsReport values), for diagnostics.
+    stats: function () { return call ? call.pc.getStats().then(function (r) { var a = []; r.forEach(function (v) { a.push(v); }); return a; }) : Promise.resolve([]); },
     hangup: function () { if (call) { sendSock({ type: "call.hangup" }); endCall("hangup"); } },
     hold: function () { if (call) { call.stream.getTracks().forEach(function (t) { t.enabled = false; }); sendSock({ type: "call.hold" }); window.Ringside.onHold = true; } },
     resume: function () { if (call) { call.stream.getTracks().forEach(function (t) { t.enabled = true; }); sendSock({ type: "call.resume" }); window.Ringside.onHold = false; } },

@@ -100,7 +100,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/api/widgets/{widget_id}/ws",
             crate::realtime::widget_ws,
-            Spec::new(T, Auth::WidgetKey, "WebSocket of the visitor's page: operator replies and direct-navigate commands are pushed; browser call signalling (call.start with the SDP offer -> call.answer; call.candidate for trickle ICE; call.hangup; call.hold/call.resume; call.accept/call.decline for calls ringing the visitor (call.incoming, call.incoming.stopped); Ringside sends call.started, call.ringing, call.answered, call.unavailable, call.ended, call.error). The first message, ready, lists iceServers for the RTCPeerConnection.")
+            Spec::new(T, Auth::WidgetKey, "WebSocket of the visitor's page: operator replies and direct-navigate commands are pushed; browser call signalling (call.start with the SDP offer -> call.answer; call.candidate for trickle ICE; call.hangup; call.hold/call.resume; call.accept/call.decline for calls ringing the visitor (call.incoming, call.incoming.stopped); Ringside sends call.started, call.ringing, call.answered, call.unavailable, call.ended, call.error). The first message, ready, lists iceServers for the RTCPeerConnection. Offers carry Opus audio and may carry video (VP8 or H.264): video is relayed when a console operator answers with video; SIP extensions and PSTN numbers get the audio only.")
                 .query(&[("key", "The widget's public key"), ("visitorId", "The visitor")])
                 .ok(101, "Switching to WebSocket")
                 .content(""),

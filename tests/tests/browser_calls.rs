@@ -893,3 +893,185 @@ async fn a_console_operator_answers_a_visitors_call_in_the_browser() {
     let _ = std::fs::remove_file(tone);
     let _ = std::fs::remove_file(op_tone);
 }
+
+/// A Y4M clip of one solid colour (Y, Cb, Cr; full range) for Chromium's fake camera:
+/// 320x240 at 30 frames/s, one second, looped by Chromium.
+fn colour_clip(name: &str, yuv: (u8, u8, u8)) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "ringside-{name}-{}-{}.y4m",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let (w, h) = (320usize, 240usize);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..30 {
+        out.extend_from_slice(b"FRAME\n");
+        out.extend(std::iter::repeat_n(yuv.0, w * h));
+        out.extend(std::iter::repeat_n(yuv.1, w * h / 4));
+        out.extend(std::iter::repeat_n(yuv.2, w * h / 4));
+    }
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Chromium with a fake microphone (`tone`) and a fake camera (`clip`).
+async fn chromium_with_camera(tone: &std::path::Path, clip: &std::path::Path) -> Browser {
+    Browser::launch(&[
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        &format!("--use-file-for-fake-audio-capture={}", tone.display()),
+        &format!("--use-file-for-fake-video-capture={}", clip.display()),
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        "--autoplay-policy=no-user-gesture-required",
+    ])
+    .await
+}
+
+/// What the page shows of the remote video: its size, mean colour over the frame, frames
+/// decoded and the codec (from the page's WebRTC stats). STREAM and STATS name the page's
+/// remote stream and its stats function.
+const REMOTE_VIDEO_JS: &str = "(async (stream, stats) => {
+  const tracks = stream ? stream.getVideoTracks() : [];
+  if (!tracks.length) return { error: 'no remote video track' };
+  const v = document.createElement('video');
+  v.muted = true;
+  v.srcObject = new MediaStream(tracks);
+  await v.play();
+  for (let i = 0; i < 50 && !v.videoWidth; i++) await new Promise(r => setTimeout(r, 100));
+  await new Promise(r => setTimeout(r, 500));
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width || 1, c.height || 1).data;
+  let r = 0, gr = 0, b = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4 * 7) { r += d[i]; gr += d[i + 1]; b += d[i + 2]; n++; }
+  const all = await stats();
+  const inb = all.find(s => s.type === 'inbound-rtp' && s.kind === 'video') || {};
+  const codec = all.find(s => s.id === inb.codecId) || {};
+  return { w: v.videoWidth, h: v.videoHeight, r: r / n, g: gr / n, b: b / n,
+           frames: inb.framesDecoded || 0, codec: codec.mimeType || '' };
+})(STREAM, STATS)";
+
+/// Whether `seen` (from [`REMOTE_VIDEO_JS`]) is frames of one colour: the channel `main`
+/// (0 red, 1 green, 2 blue) bright, the other two dark.
+fn shows_colour(seen: &Value, main: usize) -> bool {
+    let c = [&seen["r"], &seen["g"], &seen["b"]].map(|v| v.as_f64().unwrap_or(-1.0));
+    seen["w"].as_u64().unwrap_or(0) > 0
+        && seen["frames"].as_u64().unwrap_or(0) > 0
+        && (0..3).all(|i| if i == main { c[i] > 150.0 } else { c[i] < 90.0 })
+}
+
+#[tokio::test]
+async fn a_visitor_and_a_console_operator_see_each_other_on_video_in_vp8_and_h264() {
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,calls:write",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    // The operator's camera is blue, the visitor's red (BT.601 full range).
+    let (op_tone, op_clip) = (tone_file_of(400.0), colour_clip("blue", (29, 255, 107)));
+    let op_browser = chromium_with_camera(&op_tone, &op_clip).await;
+    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
+    console
+        .eval_until("typeof RingsideConsole", |v| v == "object")
+        .await;
+    let r = console
+        .eval(&format!(
+            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
+            token, widget
+        ))
+        .await;
+    assert_eq!(r, "available");
+    let (tone, clip) = (tone_file(), colour_clip("red", (76, 85, 255)));
+    let browser = chromium_with_camera(&tone, &clip).await;
+    let mut page = open_widget(&browser, port).await;
+    let at_visitor = REMOTE_VIDEO_JS
+        .replace("STREAM", "window.Ringside.remoteStream")
+        .replace("STATS", "window.Ringside.stats");
+    let at_operator = REMOTE_VIDEO_JS
+        .replace("STREAM", "RingsideConsole.remoteStream")
+        .replace("STATS", "RingsideConsole.stats");
+    for codec in ["VP8", "H264"] {
+        page.eval(&format!(
+            "window.Ringside.call({{name: 'Ada', video: true, videoCodec: '{codec}'}}).then(() => 1)"
+        ))
+        .await;
+        let offered = console
+            .eval_until(
+                "Object.keys(RingsideConsole.offers)[0] || null",
+                Value::is_string,
+            )
+            .await;
+        console
+            .eval(&format!(
+                "RingsideConsole.answer({offered}, {{video: true, videoCodec: '{codec}'}}).then(() => 1)"
+            ))
+            .await;
+        let state = page
+            .eval_until("window.Ringside.callState", |v| {
+                v == "answered" || v == "ended"
+            })
+            .await;
+        assert_eq!(state, "answered", "{codec}: {}", srv.log_text());
+        console
+            .eval_until("RingsideConsole.media", |v| v == "connected")
+            .await;
+        // Each side sees the other's camera, in the codec both preferred.
+        let mut seen = Value::Null;
+        for _ in 0..30 {
+            seen = page.eval(&at_visitor).await;
+            if shows_colour(&seen, 2) {
+                break;
+            }
+        }
+        assert!(shows_colour(&seen, 2), "{codec}: the visitor sees {seen}");
+        eprintln!("{codec}: the visitor sees {seen}");
+        assert_eq!(seen["codec"], format!("video/{codec}"), "{seen}");
+        let mut seen = Value::Null;
+        for _ in 0..30 {
+            seen = console.eval(&at_operator).await;
+            if shows_colour(&seen, 0) {
+                break;
+            }
+        }
+        assert!(shows_colour(&seen, 0), "{codec}: the operator sees {seen}");
+        eprintln!("{codec}: the operator sees {seen}");
+        assert_eq!(seen["codec"], format!("video/{codec}"), "{seen}");
+        // The audio is still there alongside: the visitor hears the operator's 400 Hz.
+        let heard = page.eval(REMOTE_TONE_JS).await;
+        assert!(
+            (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+            "{codec}: the visitor hears {heard}"
+        );
+        console.eval("RingsideConsole.hangup()").await;
+        let reason = page
+            .eval_until(
+                "window.Ringside.callState === 'ended' && window.Ringside.callEndReason",
+                Value::is_string,
+            )
+            .await;
+        assert_eq!(reason, "hangup");
+        assert_eq!(
+            page.eval("window.Ringside.remoteVideo === null").await,
+            true,
+            "the widget's video element goes with the call"
+        );
+        console
+            .eval_until("RingsideConsole.state", |v| v == "available")
+            .await;
+    }
+    assert!(
+        srv.metric("ringside_webrtc_video_forwarded_total", "")
+            .await
+            > 100.0
+    );
+    assert!(srv.metric("ringside_webrtc_video_feedback_total", "").await >= 2.0);
+    nothing_left(&srv, free).await;
+    for f in [tone, clip, op_tone, op_clip] {
+        let _ = std::fs::remove_file(f);
+    }
+}

@@ -607,6 +607,8 @@ async fn a_console_operator_takes_a_visitors_call_and_late_operators_find_it_gon
         matches!(s[0], BrowserSignal::Media { .. }) && s[1] == BrowserSignal::Answered,
         "{s:?}"
     );
+    // Two browsers on the call: the operator's session relays video with the visitor's.
+    assert_eq!(s[2], BrowserSignal::Video { peer: 50 }, "{s:?}");
     let stopped = rings(&mut sim);
     assert!(stopped[0].console && !stopped[0].ringing && stopped[0].reason == "answered");
     assert_eq!(

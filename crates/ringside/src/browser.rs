@@ -235,6 +235,7 @@ async fn run_call(
                 Some(BrowserSignal::Ringing) => { let _ = page.send(CallSignal::Ringing); }
                 Some(BrowserSignal::Answered) => { let _ = page.send(CallSignal::Answered); }
                 Some(BrowserSignal::Unavailable) => { let _ = page.send(CallSignal::Unavailable); }
+                Some(BrowserSignal::Video { peer }) => session.link_video(peer),
                 Some(BrowserSignal::Ended { reason }) => {
                     let _ = page.send(CallSignal::Ended(reason.to_owned()));
                     break;

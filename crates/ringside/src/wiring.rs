@@ -268,6 +268,18 @@ impl MetricsSource for Metrics {
                 self.edge.stats().dropped_unknown.load(Relaxed),
             ),
             (
+                "ringside_webrtc_video_forwarded_total",
+                "Video RTP packets relayed from one browser to another (visitor and console operator).",
+                "counter",
+                self.edge.stats().video_forwarded.load(Relaxed),
+            ),
+            (
+                "ringside_webrtc_video_feedback_total",
+                "Keyframe requests and NACKs carried back to a browser sending video.",
+                "counter",
+                self.edge.stats().video_feedback.load(Relaxed),
+            ),
+            (
                 "ringside_browser_calls_total",
                 "Browser calls started.",
                 "counter",

@@ -163,6 +163,12 @@ pub enum BrowserSignal {
     Answered,
     /// Nobody answers: the unavailable message is playing.
     Unavailable,
+    /// Another browser took the call (a console operator answering a visitor): relay video
+    /// between this session and edge session `peer`. SIP legs never get this (audio only).
+    Video {
+        /// The other browser's edge session.
+        peer: u64,
+    },
     /// The call is over.
     Ended {
         /// Why (`hangup`, `no_answer`, `unavailable`, `failed`).
@@ -685,6 +691,9 @@ impl SipCore {
             },
         );
         self.browser_signal(ans.session, BrowserSignal::Answered);
+        if visitor != 0 {
+            self.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
+        }
     }
 
     /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
