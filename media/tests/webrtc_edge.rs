@@ -180,6 +180,17 @@ async fn browser_audio_reaches_the_relay_and_back_over_one_port() {
     );
     let f = dominant_frequency(&at_browser[4000..], 8000);
     assert!((f - 400.0).abs() < 20.0, "browser hears {f} Hz");
+    // Both ends measured the round trip from each other's RTCP reports (loopback: well
+    // under a second; the exact figure is the machine's).
+    let (edge_rtt, peer_rtt) = (session.rtt(), peer.rtt());
+    assert!(
+        edge_rtt.is_some_and(|d| d < Duration::from_secs(1)),
+        "edge RTT {edge_rtt:?}"
+    );
+    assert!(
+        peer_rtt.is_some_and(|d| d < Duration::from_secs(1)),
+        "client RTT {peer_rtt:?}"
+    );
     assert_eq!(
         edge.stats()
             .sessions

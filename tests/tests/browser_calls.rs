@@ -258,6 +258,15 @@ async fn chromium_calls_the_widgets_extension_and_both_tones_are_recorded() {
             "{l}"
         );
     }
+    // The browser leg's round trip, measured by the edge from Chromium's RTCP reports
+    // (loopback: under a second; the figure itself is the machine's).
+    let browser_leg = legs.iter().find(|l| l["role"] == "caller").unwrap();
+    let rtt = browser_leg["quality"]["rttMs"].as_f64();
+    assert!(
+        rtt.is_some_and(|ms| (0.0..1000.0).contains(&ms)),
+        "{browser_leg}"
+    );
+    eprintln!("browser leg RTT: {rtt:?} ms");
     let mut list = Value::Null;
     for _ in 0..50 {
         list = recordings_of(&srv, &token, &call_id).await;

@@ -68,6 +68,8 @@ pub enum Command {
     ),
     /// The browser of edge session `n` holds (`true`) or resumes its call.
     BrowserHold(u64, bool),
+    /// The edge measured the round-trip time to the browser of edge session `n`.
+    BrowserRtt(u64, std::time::Duration),
     /// A visitor declines the call (record id) ringing its browser.
     BrowserDecline(String, crate::b2bua::ChannelTarget),
 }
@@ -398,6 +400,7 @@ async fn core_task(
                     core.browser_accept(Instant::now(), answer);
                 }
                 Some(Command::BrowserHold(session, on)) => core.browser_hold(session, on),
+                Some(Command::BrowserRtt(session, rtt)) => core.browser_rtt(session, rtt),
                 Some(Command::ConsoleAccept(answer, signals)) => {
                     browsers.insert(answer.session, signals);
                     core.handle_timeout(Instant::now(), unix_ms());

@@ -108,6 +108,9 @@ async fn first_answer_wins_and_the_other_phone_is_cancelled() {
     assert_eq!(rec.status, "answered");
     assert_eq!(rec.from_uri, "webrtc:v_visitor1");
     assert_eq!(rec.to_uri, "widget:w1");
+    // The edge measured the browser's round trip; another session's figure changes nothing.
+    sim.core.browser_rtt(7, Duration::from_micros(35_250));
+    sim.core.browser_rtt(99, Duration::from_millis(900));
     // The phone hangs up: the browser is told, the record ends.
     let bye = format!(
         "BYE sip:website@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKbye1\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
@@ -129,6 +132,9 @@ async fn first_answer_wins_and_the_other_phone_is_cancelled() {
         (rec.status.as_str(), rec.hangup_side.as_deref()),
         ("ended", Some("callee"))
     );
+    // The browser leg's quality carries the edge's RTT (the relay saw only loopback).
+    let q = rec.legs[0].quality.as_ref().expect("browser leg quality");
+    assert_eq!(q.rtt_us, Some(35_250), "{q:?}");
     assert_eq!(sim.core.active_calls(), 0);
 }
 

@@ -225,8 +225,23 @@ async fn run_call(
     let id = session.id();
     let mut edge = session.take_events().expect("edge events");
     let mut hung_up = false;
+    // The browser leg's RTT (the edge measures it from RTCP) goes to the core as it changes,
+    // for the call record's leg quality.
+    let mut last_rtt = None;
+    let report_rtt = |session: &EdgeSession, last: &mut Option<u128>| {
+        if let Some(rtt) = session.rtt() {
+            let ms = rtt.as_millis();
+            if *last != Some(ms) {
+                *last = Some(ms);
+                sip.command(Command::BrowserRtt(id, rtt));
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = tick.tick() => report_rtt(&session, &mut last_rtt),
             s = core.recv() => match s {
                 Some(BrowserSignal::Media { port, call_id }) => {
                     session.connect_media(SocketAddr::new(relay_ip, port));
@@ -250,6 +265,7 @@ async fn run_call(
                 Some(EdgeEvent::Connected) => debug!(session = id, "browser media connected"),
                 Some(EdgeEvent::Failed) | None => {
                     info!(session = id, "browser media failed: hanging up");
+                    report_rtt(&session, &mut last_rtt);
                     sip.command(Command::BrowserHangup(id));
                     let _ = page.send(CallSignal::Ended("failed".into()));
                     hung_up = true;
@@ -260,6 +276,7 @@ async fn run_call(
                 Some(Ctl::Candidate(c, mid, mline)) => session.add_remote_candidate(c, mid, mline),
                 Some(Ctl::Hold(on)) => sip.command(Command::BrowserHold(id, on)),
                 Some(Ctl::Hangup) | None => {
+                    report_rtt(&session, &mut last_rtt);
                     sip.command(Command::BrowserHangup(id));
                     let _ = page.send(CallSignal::Ended("hangup".into()));
                     hung_up = true;

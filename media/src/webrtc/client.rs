@@ -62,6 +62,7 @@ pub struct ClientPeer {
     sender: RTCRtpSenderId,
     ssrc: u32,
     video: Option<ClientVideo>,
+    rtt: super::Rtt,
     local: SocketAddr,
     connected: bool,
     failed: bool,
@@ -89,7 +90,8 @@ impl ClientPeer {
         local: SocketAddr,
         video: Option<VideoCodec>,
     ) -> Result<(ClientPeer, String), MediaError> {
-        let (mut me, registry) = audio_engine()?;
+        let rtt = super::Rtt::default();
+        let (mut me, registry) = audio_engine(&rtt)?;
         if let Some(codec) = video {
             me.register_codec(codec.codec(), RtpCodecKind::Video)
                 .map_err(rtc_err)?;
@@ -146,6 +148,7 @@ impl ClientPeer {
                 sender,
                 ssrc,
                 video,
+                rtt,
                 local,
                 connected: false,
                 failed: false,
@@ -307,6 +310,11 @@ impl ClientPeer {
     pub fn handle_timeout(&mut self, now: Instant) {
         let _ = self.pc.handle_timeout(now);
         self.events();
+    }
+
+    /// The round-trip time to the edge, once measured from its RTCP reports.
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.rtt.get()
     }
 
     /// ICE and DTLS are up.

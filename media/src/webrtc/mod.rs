@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod demux;
+pub mod rtt;
 pub mod video;
 
 use std::cmp::Reverse;
@@ -65,6 +66,7 @@ use tracing::{debug, warn};
 
 use crate::MediaError;
 use demux::Demux;
+pub use rtt::Rtt;
 pub use video::VideoCodec;
 
 /// Settings of the edge.
@@ -164,9 +166,15 @@ pub struct EdgeSession {
     /// The negotiated answer.
     pub answer: Answer,
     events: Option<mpsc::UnboundedReceiver<EdgeEvent>>,
+    rtt: Rtt,
 }
 
 impl EdgeSession {
+    /// The browser leg's round-trip time, once measured (from its RTCP reports).
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt.get()
+    }
+
     /// The session's id (unique in the process).
     pub fn id(&self) -> u64 {
         self.id
@@ -233,10 +241,10 @@ fn opus_codec() -> RTCRtpCodec {
 }
 
 /// A media engine with Opus on payload type 111, and its interceptors: RTCP sender/receiver
-/// reports, and video feedback let through to us (for relaying between browsers); no NACK
+/// reports, the round-trip time measured into `rtt`, and video feedback let through to us (for relaying between browsers); no NACK
 /// buffers, no TWCC (no bandwidth estimation for a fixed-rate voice stream; relayed video is
 /// the browsers' to adapt).
-fn audio_engine() -> Result<(RtcMediaEngine, Registry), MediaError> {
+fn audio_engine(rtt: &Rtt) -> Result<(RtcMediaEngine, Registry), MediaError> {
     let mut me = RtcMediaEngine::default();
     me.register_codec(
         RTCRtpCodecParameters {
@@ -246,10 +254,12 @@ fn audio_engine() -> Result<(RtcMediaEngine, Registry), MediaError> {
         RtpCodecKind::Audio,
     )
     .map_err(rtc_err)?;
-    let registry = configure_rtcp_reports(Registry::new()).with(
-        Slot::Custom(video::FEEDBACK_SLOT),
-        video::FeedbackToApp::default(),
-    );
+    let registry = configure_rtcp_reports(Registry::new())
+        .with(
+            Slot::Custom(video::FEEDBACK_SLOT),
+            video::FeedbackToApp::default(),
+        )
+        .with(Slot::Custom(rtt::RTT_SLOT), rtt::RttMeter::new(rtt.clone()));
     Ok((me, registry))
 }
 
@@ -353,7 +363,8 @@ impl WebRtcEdge {
     /// The offer must have an audio section with Opus.
     pub fn accept(&self, offer: &str) -> Result<EdgeSession, MediaError> {
         let now = Instant::now();
-        let (mut me, registry) = audio_engine()?;
+        let rtt = Rtt::default();
+        let (mut me, registry) = audio_engine(&rtt)?;
         me.register_codec(
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
@@ -493,6 +504,7 @@ impl WebRtcEdge {
                 video: with_video_negotiated,
             },
             events: Some(ev_rx),
+            rtt,
         })
     }
 }

@@ -359,6 +359,7 @@ impl SipCore {
                 browser: Some(session),
                 browser_b: None,
                 console_offered: false,
+                browser_rtt: [None; 2],
                 recording: call.record || self.cfg.record_calls,
                 ending: None,
                 prompting: None,
@@ -731,6 +732,18 @@ impl SipCore {
         if let Some((call, other)) = found.filter(|(c, _)| c.answered) {
             info!(call = %call.record.id, on, "visitor hold");
             call.media.hold_music(other, on);
+        }
+    }
+
+    /// The WebRTC edge measured the round-trip time of session `session`'s browser: kept for
+    /// the leg's quality (the relay sees only the loopback hop to the edge).
+    pub fn browser_rtt(&mut self, session: u64, rtt: std::time::Duration) {
+        for c in self.calls.values_mut() {
+            if c.browser == Some(session) {
+                c.browser_rtt[0] = Some(rtt);
+            } else if c.browser_b.as_ref().and_then(|b| b.session) == Some(session) {
+                c.browser_rtt[1] = Some(rtt);
+            }
         }
     }
 

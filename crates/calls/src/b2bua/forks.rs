@@ -613,13 +613,18 @@ impl SipCore {
                     .as_ref()
                     .and_then(|_| call.record.legs.iter().position(|l| l.role == "callee"))
             });
-            for (idx, q) in [(Some(0), q[0]), (winner, q[1])] {
+            for (side, (idx, q)) in [(Some(0), q[0]), (winner, q[1])].into_iter().enumerate() {
                 if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {
+                    // A browser leg's RTT is the edge's (the relay only sees loopback to it).
+                    let rtt_us = match call.browser_rtt[side] {
+                        Some(d) => Some(d.as_micros() as i64),
+                        None => q.rtt_ms.map(|r| (r * 1000.0) as i64),
+                    };
                     leg.quality = Some(LegStats {
                         rx_packets: q.packets_received as i64,
                         rx_lost: q.packets_lost,
                         jitter_us: (q.jitter_ms * 1000.0) as i64,
-                        rtt_us: q.rtt_ms.map(|r| (r * 1000.0) as i64),
+                        rtt_us,
                         tx_packets: q.packets_sent as i64,
                     });
                 }

@@ -98,6 +98,9 @@ pub(crate) struct Call {
     browser_b: Option<browser::BrowserB>,
     /// A visitor's call is offered to the console operators (until someone takes it).
     console_offered: bool,
+    /// The round-trip times the WebRTC edge measured on browser legs (A, B): the relay's
+    /// leg towards an edge session is loopback, so a browser's RTT comes from the edge.
+    browser_rtt: [Option<std::time::Duration>; 2],
     /// Record the call once answered.
     recording: bool,
     /// The unavailable prompt is playing to a browser caller; the call then ends with this

@@ -306,6 +306,7 @@ impl SipCore {
                 browser: None,
                 browser_b: to_browser.as_ref().map(super::browser::BrowserB::ringing),
                 console_offered: false,
+                browser_rtt: [None; 2],
                 recording: self.cfg.record_calls,
                 ending: None,
                 prompting: None,
