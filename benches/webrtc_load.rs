@@ -12,6 +12,7 @@
 //! numbers (RFC 3550 A.3: highest - first + 1), i.e. loss.
 //!
 //!   webrtc_load <http base> <widget id> <widget key> <origin> <calls> <hold secs>
+//!   webrtc_load echo <addr>      (the answering extension's RTP echo)
 //!
 //! Prints one line of results; `benches/webrtc_load.sh` drives it.
 
@@ -35,6 +36,10 @@ struct Outcome {
     started_ms: Option<f64>,
     media_ms: Option<f64>,
     connected_ms: Option<f64>,
+    /// Frames received after the answer before the first echoed tone frame, and when the
+    /// first of them came (ms after answer/connect): tells a slow path from a silent one.
+    frames_before_media: u32,
+    first_frame_ms: Option<f64>,
     expected: u64,
     received: u64,
     error: Option<String>,
@@ -184,6 +189,8 @@ async fn one_call(
                 }
             }
             if let (Some(at), None) = (media_from, o.media_ms) {
+                o.frames_before_media += 1;
+                o.first_frame_ms.get_or_insert(at.elapsed().as_secs_f64() * 1000.0);
                 if let Ok(k) = decoder.decode(&r.payload, &mut pcm) {
                     if i == 0 && std::env::var_os("WEBRTC_LOAD_DEBUG").is_some() {
                         eprintln!(
@@ -232,9 +239,35 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// `webrtc_load echo <addr>`: the answering extension's media, every RTP datagram sent back
+/// where it came from, on one socket with a 4 MiB receive buffer (so the echo is not where
+/// packets are lost). Runs until killed.
+fn echo(addr: &str) -> ! {
+    let addr: std::net::SocketAddr = addr.parse().expect("echo address");
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )
+    .expect("socket");
+    let _ = sock.set_recv_buffer_size(4 << 20);
+    let _ = sock.set_send_buffer_size(4 << 20);
+    sock.bind(&addr.into()).expect("bind echo");
+    let sock: std::net::UdpSocket = sock.into();
+    let mut buf = [0u8; 2048];
+    loop {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let a: Vec<String> = std::env::args().collect();
+    if a.len() == 3 && a[1] == "echo" {
+        echo(&a[2]);
+    }
     if a.len() < 7 {
         eprintln!(
             "usage: webrtc_load <http base> <widget id> <widget key> <origin> <calls> <hold secs>"
@@ -304,5 +337,19 @@ async fn main() {
     );
     for e in errors.iter().take(3) {
         eprintln!("error: {e}");
+    }
+    // The slow starters, for finding out why.
+    let mut slow: Vec<(usize, &Outcome)> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.media_ms.is_some_and(|m| m > 500.0))
+        .collect();
+    slow.sort_by(|a, b| b.1.media_ms.partial_cmp(&a.1.media_ms).unwrap());
+    for (i, o) in slow.iter().take(5) {
+        eprintln!(
+            "slow call {i}: connected {:?} ms after the offer, first media {:?} ms after answer/connect; \
+             {} frames came before it, the first at {:?} ms",
+            o.connected_ms, o.media_ms, o.frames_before_media, o.first_frame_ms
+        );
     }
 }
