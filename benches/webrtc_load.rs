@@ -190,7 +190,8 @@ async fn one_call(
             }
             if let (Some(at), None) = (media_from, o.media_ms) {
                 o.frames_before_media += 1;
-                o.first_frame_ms.get_or_insert(at.elapsed().as_secs_f64() * 1000.0);
+                o.first_frame_ms
+                    .get_or_insert(at.elapsed().as_secs_f64() * 1000.0);
                 if let Ok(k) = decoder.decode(&r.payload, &mut pcm) {
                     if i == 0 && std::env::var_os("WEBRTC_LOAD_DEBUG").is_some() {
                         eprintln!(

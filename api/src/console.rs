@@ -4,8 +4,8 @@
 //! The first message must be `{"type": "auth", "token": "<personal access token>"}` with scope
 //! `calls:write` (else the socket closes with 4001/4003), optionally with `"widgetIds": [...]`
 //! (default: all the tenant's widgets). From then on the operator is *available*: visitors'
-//! calls of those widgets are offered to it (`{"type": "call.offered", "callId", "widgetId",
-//! "visitorId", "from"}`, and `{"type": "call.offer.stopped", "callId", "reason"}` when taken
+//! calls of those widgets, and PBX calls waiting in their queues (`visitorId` empty), are
+//! offered to it (`{"type": "call.offered", "callId", "widgetId", "visitorId", "from"}`, and `{"type": "call.offer.stopped", "callId", "reason"}` when taken
 //! or gone), in parallel with the widget's SIP extensions and PSTN numbers. The operator
 //! answers with `{"type": "call.accept", "callId", "sdp": "<offer>"}` (then `call.answer`,
 //! `call.answered`, `call.ended` as on the widget socket), `call.candidate`, `call.hold` /

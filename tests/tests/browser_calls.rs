@@ -1084,3 +1084,126 @@ async fn a_visitor_and_a_console_operator_see_each_other_on_video_in_vp8_and_h26
         let _ = std::fs::remove_file(f);
     }
 }
+
+#[tokio::test]
+async fn a_console_operator_picks_up_a_pbx_call_waiting_in_the_widget_queue() {
+    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,calls:write,sip:read,sip:write",
+    );
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            &token,
+            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (widget, _port) = widget_site(&srv, &token).await;
+    call_settings(&srv, &token, &widget, json!({"queueNumber": "701"})).await;
+    // The operator (400 Hz microphone) is on the console for the widget.
+    let op_tone = tone_file_of(400.0);
+    let op_browser = chromium(&op_tone).await;
+    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
+    console
+        .eval_until("typeof RingsideConsole", |v| v == "object")
+        .await;
+    let r = console
+        .eval(&format!(
+            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
+            token, widget
+        ))
+        .await;
+    assert_eq!(r, "available");
+    // The PBX dials the queue number and echoes whatever audio it gets.
+    let pbx = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
+        srv.sip,
+    )
+    .args(&[
+        "-i",
+        "127.0.0.2",
+        "-p",
+        &free_port().to_string(),
+        "-mp",
+        &ringside_e2e::even_port().to_string(),
+        "-rtp_echo",
+        "-s",
+        "701",
+    ]);
+    let mut pbx_child = pbx.spawn();
+    let offered = console
+        .eval_until(
+            "Object.keys(RingsideConsole.offers)[0] || null",
+            Value::is_string,
+        )
+        .await;
+    let offer = console
+        .eval(&format!("RingsideConsole.offers[{offered}]"))
+        .await;
+    assert_eq!(offer["widgetId"], widget.as_str(), "{offer}");
+    assert!(
+        offer["from"].as_str().unwrap_or("").contains("pbx"),
+        "{offer}"
+    );
+    let (_, calls) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
+    assert_eq!(calls[0]["status"], "waiting", "{calls}");
+    console
+        .eval(&format!(
+            "RingsideConsole.answer({offered}, {{audio: {{echoCancellation: false, noiseSuppression: false, autoGainControl: false}}}}).then(() => 1)"
+        ))
+        .await;
+    let state = console
+        .eval_until("RingsideConsole.state", |v| {
+            v == "on call" || v == "available"
+        })
+        .await;
+    assert_eq!(state, "on call", "{}", srv.log_text());
+    console
+        .eval_until("RingsideConsole.media", |v| v == "connected")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The operator hears its own tone back through the PBX: media flows both ways over the
+    // queue call's SIP leg (Opus in the console, the PBX's PCMU).
+    let heard = console
+        .eval(&REMOTE_TONE_JS.replace(
+            "window.Ringside.remoteStream",
+            "RingsideConsole.remoteStream",
+        ))
+        .await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+        "the operator hears {heard}"
+    );
+    let (_, calls) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
+    assert_eq!(calls[0]["status"], "answered", "{calls}");
+    assert!(
+        calls[0]["answeredBy"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("console:"),
+        "{calls}"
+    );
+    let (_, w) = srv
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/calls-waiting"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(w, json!([]), "no longer waiting");
+    // The operator hangs up: the PBX gets the BYE and its scenario ends well.
+    console.eval("RingsideConsole.hangup()").await;
+    let st = tokio::time::timeout(Duration::from_secs(20), pbx_child.wait())
+        .await
+        .expect("the PBX's call ends")
+        .unwrap();
+    assert!(st.success(), "sipp: {st:?}");
+    nothing_left(&srv, free).await;
+    let _ = std::fs::remove_file(op_tone);
+}

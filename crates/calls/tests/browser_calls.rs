@@ -581,6 +581,102 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
 }
 
 #[tokio::test]
+async fn a_console_operator_picks_up_a_call_waiting_in_a_widgets_queue() {
+    const PBX: &str = "10.9.9.9:5070";
+    let mut sim = Sim::new(Duration::from_secs(30));
+    {
+        let mut d = sim.dir.write();
+        let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+        e.widget_ids = vec!["w1".into()];
+        d.upsert_extension(e);
+        d.set_queue_number("t1", "w1", Some("700"));
+    }
+    register_1002(&mut sim, 6002);
+    sim.input(PBX, &invite("pbx", "700", 5070, 1, None));
+    let early = sim
+        .take_to(PBX)
+        .into_iter()
+        .find(|m| status(m) == 183)
+        .expect("183 early media");
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 180, "Ringing", "fe", None),
+    );
+    let _ = sim.take_to(PBX);
+    // The waiting call is offered to the widget's console operators as well.
+    let offered = rings(&mut sim);
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    let o = &offered[0];
+    assert!(
+        o.console && o.ringing && o.widget_id == "w1" && o.visitor_id.is_empty(),
+        "{o:?}"
+    );
+    assert!(o.from.contains("pbx"), "{o:?}");
+    let op = |session: u64, tenant: &str| ringside_calls::b2bua::BrowserAnswer {
+        call_id: o.call_id.clone(),
+        session,
+        tenant_id: tenant.into(),
+        widget_id: "w1".into(),
+        visitor_id: "user-9".into(),
+        rtp: "127.0.0.1:39300".parse().unwrap(),
+        opus_pt: 111,
+        telephone_event_pt: None,
+    };
+    // Another tenant's operator cannot take it.
+    sim.core.console_accept(sim.now, op(60, "t2"));
+    sim.collect();
+    assert_eq!(
+        signals(&mut sim, 60),
+        vec![BrowserSignal::Ended { reason: "gone" }]
+    );
+    sim.core.console_accept(sim.now, op(61, "t1"));
+    sim.collect();
+    // The PBX gets its final answer, the early SDP again; the extension stops ringing.
+    let ok = sim
+        .take_to(PBX)
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("200 to the PBX");
+    let body = |m: &str| m.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    assert_eq!(body(&ok), body(&early));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    let s = signals(&mut sim, 61);
+    assert!(
+        matches!(s[0], BrowserSignal::Media { .. }) && s[1] == BrowserSignal::Answered,
+        "{s:?}"
+    );
+    assert_eq!(s.len(), 2, "no video peer for a SIP caller: {s:?}");
+    let stopped = rings(&mut sim);
+    assert!(
+        stopped
+            .iter()
+            .any(|r| r.console && !r.ringing && r.reason == "answered"),
+        "{stopped:?}"
+    );
+    let rec = last_record(&sim);
+    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.answered_by.as_deref(), Some("console:user-9"));
+    // The PBX hangs up: the operator's call ends.
+    let bye = format!(
+        "BYE sip:700@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKqbye\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&ok, "From").unwrap(),
+        header(&ok, "To").unwrap(),
+        header(&ok, "Call-ID").unwrap(),
+    );
+    sim.input(PBX, &bye);
+    assert!(sim.take_to(PBX).iter().any(|m| status(m) == 200));
+    assert_eq!(
+        signals(&mut sim, 61),
+        vec![BrowserSignal::Ended { reason: "hangup" }]
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
 async fn a_console_operator_takes_a_visitors_call_and_late_operators_find_it_gone() {
     let mut sim = Sim::new(Duration::from_secs(30));
     let mut c = call(50, &[], 20);

@@ -650,8 +650,12 @@ impl SipCore {
         let Some(key) = self.call_key(&ans.call_id) else {
             return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
+        let local = self.cfg.local.clone();
         let call = self.calls.get_mut(&key).expect("call");
-        let ok = call.browser.is_some()
+        // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
+        // Ringside's SDP, hearing hold music).
+        let queued = call.browser.is_none() && call.a_stx.is_some() && call.early.is_some();
+        let ok = (call.browser.is_some() || queued)
             && call.console_offered
             && !call.answered
             && call.ending.is_none()
@@ -662,6 +666,7 @@ impl SipCore {
         let stopped = console_stopped(call, "answered");
         call.ringing = false;
         call.media.ringback(Side::A, false);
+        call.media.hold_music(Side::A, false);
         answer_with_browser(
             call,
             key,
@@ -680,10 +685,22 @@ impl SipCore {
         let visitor = call.browser.unwrap_or_default();
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
+        // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1).
+        let final_answer = call.early.as_ref().filter(|_| queued).map(|(sdp, _)| {
+            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(call.a.peer.transport),
+            )));
+            hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+            (call.caller(), out)
+        });
         self.out.extend(stopped);
         self.cancel_other_forks(now, key, None);
         self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        self.browser_signal(visitor, BrowserSignal::Answered);
+        match final_answer {
+            Some((to, out)) => self.respond_caller(now, to, out),
+            None => self.browser_signal(visitor, BrowserSignal::Answered),
+        }
         self.browser_signal(
             ans.session,
             BrowserSignal::Media {
