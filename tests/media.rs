@@ -58,6 +58,35 @@ pub async fn callee_with(
     spawn_uas(srv, &sc, port).await
 }
 
+/// Like [`callee_with`] (1002), for races: answers every INVITE at once with a 200 and no
+/// 180; a CANCEL crossing its 200 (it lost to another phone) is answered 200 as a phone
+/// would, and the ACK and BYE that follow end its call.
+pub async fn racing_callee(srv: &Server, media_port: u16) -> (Sipp, tokio::process::Child) {
+    let port = free_port();
+    let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
+    assert!(ok, "1002 registers: {log}");
+    let sc = answering_uas("1002", &callee_media(CodecKind::Pcmu, media_port), &[], 0);
+    let ok_cancel = "  <recv request=\"CANCEL\" optional=\"true\" next=\"cancelled\"/>\n  <recv request=\"ACK\"/>\n";
+    // No media-port note and no pause: the 200 leaves right behind the 180, so two such
+    // phones' answers cross in flight.
+    let start = sc.xml.find("  <nop><action><exec").expect("exec nop");
+    let end = sc.xml[start..].find("</nop>\n").expect("nop end") + start + "</nop>\n".len();
+    let mut xml = sc.xml.clone();
+    xml.replace_range(start..end, "");
+    let mut xml = xml.replacen("  <pause milliseconds=\"0\"/>\n", "", 1);
+    // No 180 either: without a provisional response Ringside may not CANCEL (RFC 3261
+    // 9.1), so both phones' 200s always cross and the loser is ACKed and BYE'd.
+    let ringing = xml.find("SIP/2.0 180 Ringing").expect("180");
+    let send_start = xml[..ringing].rfind("<send>").expect("send");
+    let send_end = xml[ringing..].find("</send>").expect("/send") + ringing + "</send>".len();
+    xml.replace_range(send_start..send_end, "");
+    let xml = xml.replacen("  <recv request=\"ACK\"/>\n", ok_cancel, 1).replace(
+        "</scenario>",
+        "  <label id=\"cancelled\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n</scenario>",
+    );
+    spawn_uas(srv, &Scenario { xml }, port).await
+}
+
 /// A PSTN carrier on loopback `port` (the outbound trunk's host): answers the INVITE after
 /// `answer_after_ms` in PCMU with telephone-event, media at `media_port`, writing Ringside's
 /// media port into `b_port.txt`, then waits for the BYE.

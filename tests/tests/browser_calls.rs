@@ -1207,3 +1207,76 @@ async fn a_console_operator_picks_up_a_pbx_call_waiting_in_the_widget_queue() {
     nothing_left(&srv, free).await;
     let _ = std::fs::remove_file(op_tone);
 }
+
+#[tokio::test]
+async fn two_phones_answering_at_once_leave_one_call_and_nothing_leaked() {
+    let srv = Server::start().await;
+    let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
+    let sip_token = srv.with_phones().await;
+    let token = srv.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,sip:read",
+    );
+    let (widget, port) = widget_site(&srv, &token).await;
+    assign(&srv, &sip_token, "1002", &widget).await;
+    // Two phones registered as 1002 both answer the moment they ring.
+    let (phone_a, port_a) = Endpoint::bind().await;
+    let (phone_b, port_b) = Endpoint::bind().await;
+    let (sipp_a, mut a_child) = ringside_e2e::media::racing_callee(&srv, port_a).await;
+    let (sipp_b, mut b_child) = ringside_e2e::media::racing_callee(&srv, port_b).await;
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "answered", "{}", srv.log_text());
+    // Every message each phone saw (sipp's message trace).
+    fn trace(dir: &std::path::Path) -> String {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
+    let byed = |dir: &std::path::Path| trace(dir).contains("CSeq: 2 BYE");
+    let (dir_a, dir_b) = (sipp_a.dir().to_path_buf(), sipp_b.dir().to_path_buf());
+    // Both phones answered (no 180, so nothing could be cancelled) and both were ACKed; the
+    // loser is hung up at once while the call goes on with the winner.
+    let (da, db) = (&dir_a, &dir_b);
+    eventually("the losing phone is hung up", || async move {
+        byed(da) || byed(db)
+    })
+    .await;
+    for d in [&dir_a, &dir_b] {
+        let t = trace(d);
+        assert!(
+            t.contains("SIP/2.0 200 OK") && t.contains("CSeq: 1 ACK"),
+            "{t}"
+        );
+    }
+    assert!(!(byed(&dir_a) && byed(&dir_b)), "one phone keeps the call");
+    assert_eq!(page.eval("window.Ringside.callState").await, "answered");
+    // The visitor hangs up: the winner gets its BYE too.
+    page.eval("window.Ringside.hangup()").await;
+    eventually("the winning phone is hung up", || async move {
+        byed(da) && byed(db)
+    })
+    .await;
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["answeredBy"], "extension:1002", "{call}");
+    assert_eq!(call["status"], "ended", "{call}");
+    // No leg, relay, port, edge session or call task is left behind.
+    nothing_left(&srv, free).await;
+    let _ = a_child.kill().await;
+    let _ = b_child.kill().await;
+    drop((phone_a, phone_b));
+    let _ = std::fs::remove_file(tone);
+}
