@@ -15,9 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-"50 100 150 175 200"}
 HOLD=${HOLD:-10}
-cargo build --release -p ringside -p ringside-benches --bin ringside --bin webrtc_load >/dev/null 2>&1
-BIN=target/release/ringside
-GEN=target/release/webrtc_load
+# RINGSIDE_BIN / WEBRTC_LOAD_BIN run given builds instead (e.g. to compare two commits).
+if [ -z "${RINGSIDE_BIN:-}" ]; then
+  cargo build --release -p ringside -p ringside-benches --bin ringside --bin webrtc_load >/dev/null 2>&1
+fi
+BIN=${RINGSIDE_BIN:-target/release/ringside}
+GEN=${WEBRTC_LOAD_BIN:-target/release/webrtc_load}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp -sf uas_echo.xml" || true; pkill -f "webrtc_load echo" || true; rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18082 \

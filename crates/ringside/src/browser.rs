@@ -71,17 +71,25 @@ impl CallControl for Control {
 /// What the core is told once the browser's edge session exists (its answer in hand).
 type ToCore = Box<dyn FnOnce(&Answer, u64, mpsc::UnboundedSender<BrowserSignal>) -> Command + Send>;
 
-/// Answer `offer` on the edge (off the async threads: it generates the DTLS certificate), give
-/// the core `to_core`'s command, and run the call's task; the page gets the handle.
-async fn open_call(
+/// Start answering `offer` on the edge, off the async threads (SDP work and the peer
+/// connection's setup); the caller may do its own lookups meanwhile.
+fn accept_offer(
     edge: WebRtcEdge,
+    offer: String,
+) -> tokio::task::JoinHandle<Result<EdgeSession, ringside_media::MediaError>> {
+    tokio::task::spawn_blocking(move || edge.accept(&offer))
+}
+
+/// Once the edge answered (`accepting`), give the core `to_core`'s command and run the call's
+/// task; the page gets the handle.
+async fn open_call(
+    accepting: tokio::task::JoinHandle<Result<EdgeSession, ringside_media::MediaError>>,
     sip: SipServer,
     relay_ip: IpAddr,
     stats: Arc<BrowserCallStats>,
-    offer: String,
     to_core: ToCore,
 ) -> Result<BrowserCallHandle, BrowserCallError> {
-    let session = tokio::task::spawn_blocking(move || edge.accept(&offer))
+    let session = accepting
         .await
         .map_err(|_| BrowserCallError::Unavailable)?
         .map_err(|e| BrowserCallError::BadOffer(e.to_string()))?;
@@ -129,11 +137,10 @@ impl Gateway {
             }
         });
         Box::pin(open_call(
-            self.edge.clone(),
+            accept_offer(self.edge.clone(), req.offer),
             self.sip.clone(),
             self.relay_ip,
             self.stats.clone(),
-            req.offer,
             to_core,
         ))
     }
@@ -151,11 +158,12 @@ impl BrowserCalls for Gateway {
         let store = self.store.clone();
         let console = self.console.available(&req.tenant_id, &req.widget_id);
         Box::pin(async move {
+            // The edge answers while the widget's settings are read.
+            let accepting = accept_offer(edge, req.offer.clone());
             let settings = store
                 .get_call_settings(&req.tenant_id, &req.widget_id)
                 .await
                 .map_err(|_| BrowserCallError::Unavailable)?;
-            let offer = req.offer.clone();
             let to_core: ToCore = Box::new(move |answer, session, signals| {
                 let call = BrowserCall {
                     session,
@@ -177,7 +185,7 @@ impl BrowserCalls for Gateway {
                 };
                 Command::BrowserCall(call, signals)
             });
-            open_call(edge, sip, relay_ip, stats, offer, to_core).await
+            open_call(accepting, sip, relay_ip, stats, to_core).await
         })
     }
 
