@@ -142,6 +142,58 @@ const REMOTE_TONE_JS: &str = "(async () => {
   return { freq: best * ctx.sampleRate / an.fftSize, db: d[best] };
 })()";
 
+/// The console page in `browser`, connected as an operator of `widget` (available).
+async fn console_for(srv: &Server, browser: &Browser, token: &str, widget: &str) -> Page {
+    let mut console = browser.open(&format!("{}/console", srv.http)).await;
+    console
+        .eval_until("typeof RingsideConsole", |v| v == "object")
+        .await;
+    let r = console
+        .eval(&format!(
+            "RingsideConsole.connect({token:?}, [{widget:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)"
+        ))
+        .await;
+    assert_eq!(r, "available", "the console went available");
+    console
+}
+
+/// A trunk trusting the PBX at 127.0.0.2.
+async fn pbx_trunk(srv: &Server, token: &str) {
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            token,
+            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+}
+
+/// sipp as the trusted PBX (127.0.0.2) dialling `number`, waiting for Ringside's BYE; `extra`
+/// sipp arguments (e.g. `-rtp_echo`).
+fn pbx_dials(
+    srv: &Server,
+    number: &str,
+    extra: &[&str],
+) -> (ringside_e2e::Sipp, tokio::process::Child) {
+    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
+    let (port, media) = (
+        free_port().to_string(),
+        ringside_e2e::even_port().to_string(),
+    );
+    let mut args = vec!["-i", "127.0.0.2", "-p", &port, "-mp", &media];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-s", number]);
+    let sipp = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
+        srv.sip,
+    )
+    .args(&args);
+    let child = sipp.spawn();
+    (sipp, child)
+}
+
 /// Listen to the page's remote audio (`js`: [`REMOTE_TONE_JS`] or a variant) until `want` Hz
 /// is the dominant tone, a few listens at most (media may start late while other tests load
 /// the machine); returns the last reading.
@@ -606,15 +658,7 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
         "owner@example.com",
         "widgets:read,widgets:write,calls:read,sip:read,sip:write",
     );
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
-            &token,
-            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    pbx_trunk(&srv, &token).await;
     let (widget, port) = widget_site(&srv, &token).await;
     let tone = tone_file();
     let browser = chromium(&tone).await;
@@ -663,21 +707,7 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
     assert!(ok || channel == "100000", "{log}");
 
     // The trusted PBX: the page rings, the visitor answers, talks, hangs up.
-    let pbx = Sipp::new(
-        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
-        srv.sip,
-    )
-    .args(&[
-        "-i",
-        "127.0.0.2",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &ringside_e2e::even_port().to_string(),
-        "-s",
-        &channel,
-    ]);
-    let mut pbx_child = pbx.spawn();
+    let (pbx, mut pbx_child) = pbx_dials(&srv, &channel, &[]);
     let state = page
         .eval_until("window.Ringside.callState", |v| v == "incoming")
         .await;
@@ -734,22 +764,13 @@ async fn a_trusted_pbx_rings_the_visitors_channel_number_and_an_untrusted_one_is
 
 #[tokio::test]
 async fn a_pbx_call_to_the_widget_queue_number_waits_until_an_extension_picks_up() {
-    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
     let srv = Server::start().await;
     let sip_token = srv.with_phones().await;
     let token = srv.token(
         "owner@example.com",
         "widgets:read,widgets:write,calls:read,sip:read,sip:write",
     );
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
-            &token,
-            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    pbx_trunk(&srv, &token).await;
     let (widget, _port) = widget_site(&srv, &token).await;
     assign(&srv, &sip_token, "1002", &widget).await;
     call_settings(&srv, &token, &widget, json!({"queueNumber": "700"})).await;
@@ -757,21 +778,7 @@ async fn a_pbx_call_to_the_widget_queue_number_waits_until_an_extension_picks_up
     let (phone, phone_port) = Endpoint::bind().await;
     let (_callee, mut callee_child) =
         callee_with(&srv, CodecKind::Pcmu, phone_port, &[], 3000).await;
-    let pbx = Sipp::new(
-        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
-        srv.sip,
-    )
-    .args(&[
-        "-i",
-        "127.0.0.2",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &ringside_e2e::even_port().to_string(),
-        "-s",
-        "700",
-    ]);
-    let mut pbx_child = pbx.spawn();
+    let (_pbx, mut pbx_child) = pbx_dials(&srv, "700", &[]);
     // Meanwhile it is a waiting call of the widget.
     let waiting_path = format!("/api/v1/widgets/{widget}/calls-waiting");
     let (srv_ref, token_ref, path_ref) = (&srv, &token, &waiting_path);
@@ -829,17 +836,7 @@ async fn a_console_operator_answers_a_visitors_call_in_the_browser() {
     // The operator: its own browser with a 400 Hz microphone, on Ringside's console page.
     let op_tone = tone_file_of(400.0);
     let op_browser = chromium(&op_tone).await;
-    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
-    console
-        .eval_until("typeof RingsideConsole", |v| v == "object")
-        .await;
-    let r = console
-        .eval(&format!(
-            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
-            token, widget
-        ))
-        .await;
-    assert_eq!(r, "available", "the console went available");
+    let mut console = console_for(&srv, &op_browser, &token, &widget).await;
     // The visitor (1 kHz microphone) calls; nobody else would take it.
     let tone = tone_file();
     let browser = chromium(&tone).await;
@@ -997,17 +994,7 @@ async fn a_visitor_and_a_console_operator_see_each_other_on_video_in_vp8_and_h26
     // The operator's camera is blue, the visitor's red (BT.601 full range).
     let (op_tone, op_clip) = (tone_file_of(400.0), colour_clip("blue", (29, 255, 107)));
     let op_browser = chromium_with_camera(&op_tone, &op_clip).await;
-    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
-    console
-        .eval_until("typeof RingsideConsole", |v| v == "object")
-        .await;
-    let r = console
-        .eval(&format!(
-            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
-            token, widget
-        ))
-        .await;
-    assert_eq!(r, "available");
+    let mut console = console_for(&srv, &op_browser, &token, &widget).await;
     let (tone, clip) = (tone_file(), colour_clip("red", (76, 85, 255)));
     let browser = chromium_with_camera(&tone, &clip).await;
     let mut page = open_widget(&browser, port).await;
@@ -1100,55 +1087,21 @@ async fn a_visitor_and_a_console_operator_see_each_other_on_video_in_vp8_and_h26
 
 #[tokio::test]
 async fn a_console_operator_picks_up_a_pbx_call_waiting_in_the_widget_queue() {
-    use ringside_e2e::{free_port, Scenario, Sipp, UacFlow};
     let srv = Server::start().await;
     let free = srv.metric("ringside_rtp_port_pairs_free", "").await;
     let token = srv.token(
         "owner@example.com",
         "widgets:read,widgets:write,calls:read,calls:write,sip:read,sip:write",
     );
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
-            &token,
-            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    pbx_trunk(&srv, &token).await;
     let (widget, _port) = widget_site(&srv, &token).await;
     call_settings(&srv, &token, &widget, json!({"queueNumber": "701"})).await;
     // The operator (400 Hz microphone) is on the console for the widget.
     let op_tone = tone_file_of(400.0);
     let op_browser = chromium(&op_tone).await;
-    let mut console = op_browser.open(&format!("{}/console", srv.http)).await;
-    console
-        .eval_until("typeof RingsideConsole", |v| v == "object")
-        .await;
-    let r = console
-        .eval(&format!(
-            "RingsideConsole.connect({:?}, [{:?}]).then(() => RingsideConsole.state, e => 'failed: ' + e)",
-            token, widget
-        ))
-        .await;
-    assert_eq!(r, "available");
+    let mut console = console_for(&srv, &op_browser, &token, &widget).await;
     // The PBX dials the queue number and echoes whatever audio it gets.
-    let pbx = Sipp::new(
-        &Scenario::uac("pbx", false, UacFlow::CalleeHangsUp),
-        srv.sip,
-    )
-    .args(&[
-        "-i",
-        "127.0.0.2",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &ringside_e2e::even_port().to_string(),
-        "-rtp_echo",
-        "-s",
-        "701",
-    ]);
-    let mut pbx_child = pbx.spawn();
+    let (_pbx, mut pbx_child) = pbx_dials(&srv, "701", &["-rtp_echo"]);
     let offered = console
         .eval_until(
             "Object.keys(RingsideConsole.offers)[0] || null",

@@ -20,6 +20,7 @@
 pub mod client;
 pub mod demux;
 pub mod rtt;
+mod tap;
 pub mod video;
 
 use std::cmp::Reverse;
@@ -257,9 +258,12 @@ fn audio_engine(rtt: &Rtt) -> Result<(RtcMediaEngine, Registry), MediaError> {
     let registry = configure_rtcp_reports(Registry::new())
         .with(
             Slot::Custom(video::FEEDBACK_SLOT),
-            video::FeedbackToApp::default(),
+            tap::Tap::new(video::FeedbackToApp),
         )
-        .with(Slot::Custom(rtt::RTT_SLOT), rtt::RttMeter::new(rtt.clone()));
+        .with(
+            Slot::Custom(rtt::RTT_SLOT),
+            tap::Tap::new(rtt::RttMeter::new(rtt.clone())),
+        );
     Ok((me, registry))
 }
 

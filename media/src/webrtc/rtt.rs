@@ -4,15 +4,15 @@
 //! report block the browser sends back about our streams (LSR: which SR, DLSR: how long the
 //! browser held it). RTT = arrival − SR departure − DLSR.
 //!
-//! The last measurement is kept in an atomic the session reads; nothing else changes: every
-//! packet passes through untouched, both ways.
+//! The last measurement is kept in an atomic the session reads; nothing else changes: the
+//! meter is a [`super::tap::Tap`]'s watch, every packet passes through untouched, both ways.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Packet, TaggedPacket};
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
@@ -51,13 +51,11 @@ impl Rtt {
     }
 }
 
-/// The interceptor. See the module docs.
+/// The meter (a [`super::tap::Tap`]'s watch). See the module docs.
 pub(super) struct RttMeter {
     rtt: Rtt,
     /// Our SRs sent: (SSRC, middle 32 bits of the NTP time, when).
     sent: VecDeque<(u32, u32, Instant)>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl RttMeter {
@@ -65,8 +63,6 @@ impl RttMeter {
         RttMeter {
             rtt,
             sent: VecDeque::with_capacity(REMEMBERED),
-            read: VecDeque::new(),
-            write: VecDeque::new(),
         }
     }
 
@@ -101,38 +97,27 @@ impl RttMeter {
     }
 }
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RttMeter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            for p in packets {
-                let any = p.as_any();
-                let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    &rr.reports
-                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                    &sr.reports
-                } else {
-                    continue;
-                };
-                for r in reports {
-                    self.report(r, msg.now);
-                }
+impl super::tap::Watch for RttMeter {
+    fn read(&mut self, msg: &mut TaggedPacket) {
+        let Packet::Rtcp(packets) = &msg.message.packet else {
+            return;
+        };
+        for p in packets {
+            let any = p.as_any();
+            let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                &rr.reports
+            } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                &sr.reports
+            } else {
+                continue;
+            };
+            for r in reports {
+                self.report(r, msg.now);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
     }
 
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+    fn write(&mut self, msg: &TaggedPacket) {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for p in packets {
                 if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
@@ -140,20 +125,7 @@ impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for RttMeter {
                 }
             }
         }
-        self.write.push_back(msg);
-        Ok(())
     }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl rtc::interceptor::Interceptor for RttMeter {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Packet as InterceptorPacket, StreamInfo, TaggedPacket};
+use rtc::interceptor::{Attribute, Packet as InterceptorPacket, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine as RtcMediaEngine, MIME_TYPE_H264, MIME_TYPE_VP8,
 };
@@ -230,15 +230,12 @@ impl Video {
     }
 }
 
-/// The interceptor that lets a browser's video feedback (PLI, FIR, NACK) through to the edge.
+/// The watch (of a [`super::tap::Tap`]) that lets a browser's video feedback (PLI, FIR, NACK)
+/// through to the edge.
 /// The `rtc` interceptor chain ends inbound RTCP before the application unless a packet is
 /// marked for it; this marks compound packets carrying feedback and passes everything else on
 /// untouched (the report interceptors still see every packet first: it sits application-most).
-#[derive(Default)]
-pub(super) struct FeedbackToApp {
-    read: std::collections::VecDeque<TaggedPacket>,
-    write: std::collections::VecDeque<TaggedPacket>,
-}
+pub(super) struct FeedbackToApp;
 
 /// Where [`FeedbackToApp`] sits in the chain: after every built-in slot.
 pub(super) const FEEDBACK_SLOT: usize = 20_000;
@@ -250,42 +247,14 @@ fn is_feedback(p: &dyn rtc::rtcp::Packet) -> bool {
         || any.is::<TransportLayerNack>()
 }
 
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackToApp {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+impl super::tap::Watch for FeedbackToApp {
+    fn read(&mut self, msg: &mut TaggedPacket) {
         if let InterceptorPacket::Rtcp(packets) = &msg.message.packet {
             if packets.iter().any(|p| is_feedback(p.as_ref())) {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
     }
-
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl rtc::interceptor::Interceptor for FeedbackToApp {
-    fn bind_local_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
 }
 
 /// What a browser's RTCP asks of the video it receives from us (its sender's SSRC `ours`).
