@@ -637,83 +637,6 @@ impl SipCore {
         self.browser_signal(ans.session, BrowserSignal::Answered);
     }
 
-    /// A console operator (`ans.visitor_id` names the operator) answers the visitor's call
-    /// `ans.call_id` with its edge session: SIP forks are cancelled, the operator's browser
-    /// becomes leg B.
-    pub fn console_accept(&mut self, now: Instant, ans: BrowserAnswer) {
-        self.take_for_console(now, ans);
-        self.drain(now);
-    }
-
-    fn take_for_console(&mut self, now: Instant, ans: BrowserAnswer) {
-        let now_ms = self.now_ms;
-        let Some(key) = self.call_key(&ans.call_id) else {
-            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
-        };
-        let local = self.cfg.local.clone();
-        let call = self.calls.get_mut(&key).expect("call");
-        // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
-        // Ringside's SDP, hearing hold music).
-        let queued = call.browser.is_none() && call.a_stx.is_some() && call.early.is_some();
-        let ok = (call.browser.is_some() || queued)
-            && call.console_offered
-            && !call.answered
-            && call.ending.is_none()
-            && call.record.tenant_id == ans.tenant_id;
-        if !ok {
-            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
-        }
-        let stopped = console_stopped(call, "answered");
-        call.ringing = false;
-        call.media.ringback(Side::A, false);
-        call.media.hold_music(Side::A, false);
-        answer_with_browser(
-            call,
-            key,
-            &ans,
-            format!("console:{}", ans.visitor_id),
-            now_ms,
-        );
-        call.browser_b = Some(BrowserB {
-            target: ChannelTarget {
-                tenant_id: ans.tenant_id.clone(),
-                widget_id: ans.widget_id.clone(),
-                visitor_id: ans.visitor_id.clone(),
-            },
-            session: Some(ans.session),
-        });
-        let visitor = call.browser.unwrap_or_default();
-        let port_b = call.media.port(Side::B);
-        let record = call.record.clone();
-        // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1).
-        let final_answer = call.early.as_ref().filter(|_| queued).map(|(sdp, _)| {
-            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
-            out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(call.a.peer.transport),
-            )));
-            hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
-            (call.caller(), out)
-        });
-        self.out.extend(stopped);
-        self.cancel_other_forks(now, key, None);
-        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        match final_answer {
-            Some((to, out)) => self.respond_caller(now, to, out),
-            None => self.browser_signal(visitor, BrowserSignal::Answered),
-        }
-        self.browser_signal(
-            ans.session,
-            BrowserSignal::Media {
-                port: port_b,
-                call_id: record.id,
-            },
-        );
-        self.browser_signal(ans.session, BrowserSignal::Answered);
-        if visitor != 0 {
-            self.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
-        }
-    }
-
     /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
     pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &ChannelTarget) {
         if let Some(key) = self.call_key(call_id) {
@@ -916,7 +839,7 @@ fn opus_leg(pt: u8, te: Option<u8>) -> LegCodec {
 
 /// Leg B of `call` (key `key`) is now the browser of `ans` and has answered: its media, the
 /// answer in the record (`answered_by`, one callee leg) and the recording if enabled.
-fn answer_with_browser(
+pub(super) fn answer_with_browser(
     call: &mut Call,
     key: u64,
     ans: &BrowserAnswer,
@@ -967,23 +890,6 @@ pub(super) fn ring_stopped(call: &Call, reason: &'static str) -> Option<CoreOutp
         ringing: false,
         reason,
         console: false,
-    }))
-}
-
-/// The "no longer offered" notice for the console operators of a visitor's call.
-pub(super) fn console_stopped(call: &mut Call, reason: &'static str) -> Option<CoreOutput> {
-    if !std::mem::take(&mut call.console_offered) {
-        return None;
-    }
-    Some(CoreOutput::BrowserRing(BrowserRing {
-        call_id: call.record.id.clone(),
-        tenant_id: call.record.tenant_id.clone(),
-        widget_id: call.record.widget_id.clone().unwrap_or_default(),
-        visitor_id: call.record.visitor_id.clone().unwrap_or_default(),
-        from: call.record.from_uri.clone(),
-        ringing: false,
-        reason,
-        console: true,
     }))
 }
 

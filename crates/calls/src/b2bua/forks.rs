@@ -310,7 +310,7 @@ impl SipCore {
             }
         };
         call.prompting = None;
-        let console = super::browser::console_stopped(call, "answered");
+        let console = super::console::console_stopped(call, "answered");
         self.out.extend(console);
         if call.recording {
             let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
@@ -605,7 +605,7 @@ impl SipCore {
         self.out
             .extend(super::browser::ring_stopped(&call, reason_static));
         self.out
-            .extend(super::browser::console_stopped(&mut call, reason_static));
+            .extend(super::console::console_stopped(&mut call, reason_static));
         if call.answered {
             let q = call.media.quality();
             let winner = call.winner.map(|w| call.forks[w].leg_idx).or_else(|| {

@@ -26,6 +26,7 @@ use crate::Side;
 use ringside_media::LegCodec;
 
 mod browser;
+mod console;
 mod dialogs;
 mod forks;
 mod setup;

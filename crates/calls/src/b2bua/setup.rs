@@ -338,26 +338,6 @@ impl SipCore {
         }
     }
 
-    /// A queued call is offered to the widget's console operators too (whoever is online
-    /// sees it; the first to answer, or an extension, takes it).
-    fn offer_to_console(&mut self, key: u64, widget_id: String) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        call.console_offered = true;
-        let offer = super::BrowserRing {
-            call_id: call.record.id.clone(),
-            tenant_id: call.record.tenant_id.clone(),
-            widget_id,
-            visitor_id: String::new(),
-            from: call.record.from_uri.clone(),
-            ringing: true,
-            reason: "",
-            console: true,
-        };
-        self.out.push_back(CoreOutput::BrowserRing(offer));
-    }
-
     /// A queue call waits: Ringside answers it early (183 with its own SDP) and plays hold
     /// music until an extension answers (the final answer repeats the early SDP).
     fn queue_waits(&mut self, now: Instant, key: u64) {

@@ -1,0 +1,133 @@
+//! Console operators' side of the core: a call offered to the operators online in the
+//! browser console (a visitor's call, or a PBX call waiting in a widget's queue), taken by the
+//! first operator who answers with an edge session (leg B), and the notice that stops the
+//! offer.
+
+use std::time::Instant;
+
+use ringside_sip::hdr;
+use ringside_sip::message::make_response;
+use rsip::headers::{self, Header, UntypedHeader};
+
+use super::browser::{
+    answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal, ChannelTarget,
+};
+use super::Call;
+use crate::core::{CoreOutput, SipCore};
+use crate::Side;
+
+impl SipCore {
+    /// A console operator (`ans.visitor_id` names the operator) answers the visitor's call
+    /// `ans.call_id` with its edge session: SIP forks are cancelled, the operator's browser
+    /// becomes leg B.
+    pub fn console_accept(&mut self, now: Instant, ans: BrowserAnswer) {
+        self.take_for_console(now, ans);
+        self.drain(now);
+    }
+
+    fn take_for_console(&mut self, now: Instant, ans: BrowserAnswer) {
+        let now_ms = self.now_ms;
+        let Some(key) = self.call_key(&ans.call_id) else {
+            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+        };
+        let local = self.cfg.local.clone();
+        let call = self.calls.get_mut(&key).expect("call");
+        // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
+        // Ringside's SDP, hearing hold music).
+        let queued = call.browser.is_none() && call.a_stx.is_some() && call.early.is_some();
+        let ok = (call.browser.is_some() || queued)
+            && call.console_offered
+            && !call.answered
+            && call.ending.is_none()
+            && call.record.tenant_id == ans.tenant_id;
+        if !ok {
+            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+        }
+        let stopped = console_stopped(call, "answered");
+        call.ringing = false;
+        call.media.ringback(Side::A, false);
+        call.media.hold_music(Side::A, false);
+        answer_with_browser(
+            call,
+            key,
+            &ans,
+            format!("console:{}", ans.visitor_id),
+            now_ms,
+        );
+        call.browser_b = Some(BrowserB {
+            target: ChannelTarget {
+                tenant_id: ans.tenant_id.clone(),
+                widget_id: ans.widget_id.clone(),
+                visitor_id: ans.visitor_id.clone(),
+            },
+            session: Some(ans.session),
+        });
+        let visitor = call.browser.unwrap_or_default();
+        let port_b = call.media.port(Side::B);
+        let record = call.record.clone();
+        // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1).
+        let final_answer = call.early.as_ref().filter(|_| queued).map(|(sdp, _)| {
+            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(call.a.peer.transport),
+            )));
+            hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+            (call.caller(), out)
+        });
+        self.out.extend(stopped);
+        self.cancel_other_forks(now, key, None);
+        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
+        match final_answer {
+            Some((to, out)) => self.respond_caller(now, to, out),
+            None => self.browser_signal(visitor, BrowserSignal::Answered),
+        }
+        self.browser_signal(
+            ans.session,
+            BrowserSignal::Media {
+                port: port_b,
+                call_id: record.id,
+            },
+        );
+        self.browser_signal(ans.session, BrowserSignal::Answered);
+        if visitor != 0 {
+            self.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
+        }
+    }
+
+    /// A queued call is offered to the widget's console operators too (whoever is online
+    /// sees it; the first to answer, or an extension, takes it).
+    pub(super) fn offer_to_console(&mut self, key: u64, widget_id: String) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.console_offered = true;
+        let offer = BrowserRing {
+            call_id: call.record.id.clone(),
+            tenant_id: call.record.tenant_id.clone(),
+            widget_id,
+            visitor_id: String::new(),
+            from: call.record.from_uri.clone(),
+            ringing: true,
+            reason: "",
+            console: true,
+        };
+        self.out.push_back(CoreOutput::BrowserRing(offer));
+    }
+}
+
+/// The "no longer offered" notice for the console operators of a visitor's call.
+pub(super) fn console_stopped(call: &mut Call, reason: &'static str) -> Option<CoreOutput> {
+    if !std::mem::take(&mut call.console_offered) {
+        return None;
+    }
+    Some(CoreOutput::BrowserRing(BrowserRing {
+        call_id: call.record.id.clone(),
+        tenant_id: call.record.tenant_id.clone(),
+        widget_id: call.record.widget_id.clone().unwrap_or_default(),
+        visitor_id: call.record.visitor_id.clone().unwrap_or_default(),
+        from: call.record.from_uri.clone(),
+        ringing: false,
+        reason,
+        console: true,
+    }))
+}
