@@ -45,8 +45,8 @@ impl SipCore {
         }
         let stopped = console_stopped(call, "answered");
         call.ringing = false;
+        // Stops whatever plays to the caller: the visitor's ringback or the queue's hold music.
         call.media.ringback(Side::A, false);
-        call.media.hold_music(Side::A, false);
         answer_with_browser(
             call,
             key,
