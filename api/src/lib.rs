@@ -49,6 +49,7 @@ pub mod handoff;
 pub mod health;
 pub mod messages;
 pub mod openapi;
+pub mod outbound;
 pub mod presence;
 pub mod prompts;
 pub mod rate_limit;
@@ -135,8 +136,9 @@ pub struct AppState {
     pub channels: Arc<channels::Channels>,
     /// Widgets' own prompt uploads (keyed by widget id), over the tenant's.
     pub widget_prompts: Arc<dyn PromptStore>,
-    /// Whether prompt imports by URL may fetch from loopback/private addresses (tests, labs).
-    pub allow_private_prompt_urls: bool,
+    /// What requests made on a tenant's behalf (prompt imports, webhook receivers) may reach
+    /// ([`outbound`]).
+    pub fetch_policy: outbound::FetchPolicy,
     /// Operators available in the browser console ([`console`]).
     pub console: Arc<console::ConsoleOperators>,
 }

@@ -180,6 +180,39 @@ fn validate_display_name(d: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Every widget id must name one of the tenant's widgets (a typo would mean a phone that never
+/// rings).
+async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let known = st.store.list_widgets(tenant_id).await?;
+    if ids.iter().all(|id| known.iter().any(|w| &w.id == id)) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidField {
+            field: "widgetIds",
+            reason: "each entry must be the id of one of your widgets",
+        })
+    }
+}
+
+/// Extension usernames and trunk logins share one server-wide namespace. A taken name is
+/// refused without saying who holds it.
+async fn ensure_login_free(
+    st: &AppState,
+    username: &str,
+    except_trunk: Option<&str>,
+) -> Result<(), ApiError> {
+    if st.store.sip_login_taken(username, except_trunk).await? {
+        Err(ApiError::ConflictState(
+            "this SIP username is not available",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
     (
         ha1(Algorithm::Md5, user, realm, password),
@@ -214,6 +247,8 @@ async fn create_extension(
     validate_password(&body.password, "password")?;
     let display_name = body.display_name.unwrap_or_else(|| body.username.clone());
     validate_display_name(&display_name)?;
+    validate_widgets(&st, &ctx.tenant_id, &body.widget_ids).await?;
+    ensure_login_free(&st, &body.username, None).await?;
     let (ha1_md5, ha1_sha256) = hashes(&body.username, &st.sip_realm, &body.password);
     let ext = st
         .store
@@ -241,6 +276,9 @@ async fn patch_extension(
 ) -> Result<Json<ExtensionView>, ApiError> {
     if let Some(d) = &body.display_name {
         validate_display_name(d)?;
+    }
+    if let Some(w) = &body.widget_ids {
+        validate_widgets(&st, &ctx.tenant_id, w).await?;
     }
     let credentials = match &body.password {
         Some(p) => {
@@ -375,18 +413,64 @@ fn validate_name(n: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn validate_cidrs(cidrs: &[String]) -> Result<Vec<String>, ApiError> {
-    cidrs
+/// Narrowest networks a trunk may trust without credentials: /16 for IPv4, /48 for IPv6.
+const MAX_V4_PREFIX: u8 = 16;
+const MAX_V6_PREFIX: u8 = 48;
+
+/// Parse inbound networks, refusing over-broad ones and ones that overlap a network another
+/// tenant's trunk trusts (either would let one tenant's trunk stand for callers it does not
+/// own).
+async fn validate_cidrs(
+    st: &AppState,
+    tenant_id: &str,
+    cidrs: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let nets = cidrs
         .iter()
         .map(|c| {
-            parse_cidr(c)
-                .map(|n| n.to_string())
-                .ok_or(ApiError::InvalidField {
+            let n = parse_cidr(c).ok_or(ApiError::InvalidField {
+                field: "inboundCidrs",
+                reason: "each entry must be an IP address or CIDR",
+            })?;
+            let too_wide = match n {
+                ipnet::IpNet::V4(v4) => v4.prefix_len() < MAX_V4_PREFIX,
+                ipnet::IpNet::V6(v6) => match v6.network().to_ipv4_mapped() {
+                    Some(_) => v6.prefix_len() < 96 + MAX_V4_PREFIX,
+                    None => v6.prefix_len() < MAX_V6_PREFIX,
+                },
+            };
+            if too_wide {
+                return Err(ApiError::InvalidField {
                     field: "inboundCidrs",
-                    reason: "each entry must be an IP address or CIDR",
-                })
+                    reason: "networks wider than /16 (IPv4) or /48 (IPv6) cannot be trusted",
+                });
+            }
+            Ok(n)
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if nets.is_empty() {
+        return Ok(vec![]);
+    }
+    let others = st.store.all_trunks().await?;
+    let overlaps = others
+        .iter()
+        .filter(|t| t.tenant_id != tenant_id)
+        .flat_map(|t| t.inbound_cidrs.iter().filter_map(|c| parse_cidr(c)))
+        .any(|theirs| nets.iter().any(|mine| nets_overlap(mine, &theirs)));
+    if overlaps {
+        return Err(ApiError::InvalidField {
+            field: "inboundCidrs",
+            reason: "overlaps a network that another account's trunk trusts",
+        });
+    }
+    Ok(nets.iter().map(|n| n.to_string()).collect())
+}
+
+/// Whether two networks share an address (IPv4-mapped IPv6 compared as IPv4).
+fn nets_overlap(a: &ipnet::IpNet, b: &ipnet::IpNet) -> bool {
+    let a = ringside_sip::routing::normalize_net(*a);
+    let b = ringside_sip::routing::normalize_net(*b);
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 fn validate_host(h: &str) -> Result<(), ApiError> {
@@ -467,7 +551,7 @@ async fn create_trunk(
     ApiJson(b): ApiJson<CreateTrunk>,
 ) -> Result<(StatusCode, Json<TrunkView>), ApiError> {
     validate_name(&b.name)?;
-    let inbound_cidrs = validate_cidrs(&b.inbound_cidrs)?;
+    let inbound_cidrs = validate_cidrs(&st, &ctx.tenant_id, &b.inbound_cidrs).await?;
     if let Some(h) = &b.outbound_host {
         validate_host(h)?;
     }
@@ -482,6 +566,9 @@ async fn create_trunk(
         b.inbound_username.as_deref(),
         b.inbound_password.as_deref(),
     )?;
+    if let Some((u, ..)) = &creds {
+        ensure_login_free(&st, u, None).await?;
+    }
     let (inbound_username, inbound_realm, inbound_ha1_md5, inbound_ha1_sha256) = match creds {
         Some((u, r, m, s)) => (Some(u), Some(r), Some(m), Some(s)),
         None => (None, None, None, None),
@@ -519,7 +606,10 @@ async fn patch_trunk(
     if let Some(n) = &b.name {
         validate_name(n)?;
     }
-    let inbound_cidrs = b.inbound_cidrs.as_deref().map(validate_cidrs).transpose()?;
+    let inbound_cidrs = match b.inbound_cidrs.as_deref() {
+        Some(c) => Some(validate_cidrs(&st, &ctx.tenant_id, c).await?),
+        None => None,
+    };
     if let Some(Some(h)) = &b.outbound_host {
         validate_host(h)?;
     }
@@ -564,6 +654,7 @@ async fn patch_trunk(
             };
             let (u, r, m, s) =
                 inbound_credentials(&st, Some(&user), Some(&p))?.expect("both given");
+            ensure_login_free(&st, &u, Some(&id)).await?;
             patch.inbound_username = Some(Some(u));
             patch.inbound_realm = Some(Some(r));
             patch.inbound_ha1_md5 = Some(Some(m));

@@ -13,6 +13,10 @@
 //! outbox is in the database and a claim only leases a row, events survive restarts and are
 //! delivered at least once.
 //!
+//! Receivers are reached under the outbound-fetch policy ([`crate::outbound`]): one on a
+//! loopback, private or otherwise non-public address is never connected to; its delivery fails
+//! at once with `refused: …`.
+//!
 //! Only `http://` receivers can be reached in this build: the workspace's reqwest has no TLS
 //! backend, so an `https://` delivery fails (and is retried, then marked failed).
 
@@ -43,6 +47,8 @@ pub struct DispatchConfig {
     pub max_attempts: i64,
     /// Timeout of one request, connection included.
     pub request_timeout: Duration,
+    /// What receivers may be reached ([`crate::outbound`]); strict by default.
+    pub policy: crate::outbound::FetchPolicy,
 }
 
 impl Default for DispatchConfig {
@@ -56,6 +62,7 @@ impl Default for DispatchConfig {
             max_retry_after: Duration::from_secs(24 * 3600),
             max_attempts: 8,
             request_timeout: Duration::from_secs(10),
+            policy: crate::outbound::FetchPolicy::STRICT,
         }
     }
 }
@@ -162,6 +169,8 @@ fn ms(d: Duration) -> i64 {
 enum Attempt {
     Delivered(u16),
     Gone,
+    /// The outbound-fetch policy refuses the receiver: given up without connecting.
+    Refused(String),
     Failed {
         status: Option<u16>,
         error: String,
@@ -180,12 +189,10 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher on `store`; fails only if the HTTP client cannot be built.
     pub fn new(store: Store, config: DispatchConfig) -> Result<Dispatcher, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("Ringside-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = config.policy.client(
+            config.request_timeout,
+            concat!("Ringside-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(Dispatcher {
             store,
             client,
@@ -235,6 +242,20 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, d: &DueDelivery, body: String) -> Attempt {
+        use crate::outbound::Refusal;
+        // The outbound-fetch policy first: a refused receiver is never connected to, so the
+        // delivery log cannot tell a closed port from an open one on the server's network.
+        match self.config.policy.check(&d.url).await {
+            Ok(_) => {}
+            Err(Refusal::NoAddress) => {
+                return Attempt::Failed {
+                    status: None,
+                    error: "the receiver's host does not resolve".into(),
+                    retry_after: None,
+                }
+            }
+            Err(e) => return Attempt::Refused(e.to_string()),
+        }
         let sig = signature_header(&d.secret, unix_secs(), body.as_bytes());
         let resp = self
             .client
@@ -322,6 +343,17 @@ impl Dispatcher {
                         DeliveryStatus::Abandoned,
                         Some(410),
                         "receiver answered HTTP 410",
+                    )
+                    .await
+            }
+            Attempt::Refused(why) => {
+                tracing::info!(delivery = %id, webhook = %d.delivery.webhook_id, %why, "webhook receiver refused by the outbound policy");
+                self.store
+                    .give_up_webhook_delivery(
+                        &id,
+                        DeliveryStatus::Failed,
+                        None,
+                        &format!("refused: {why}"),
                     )
                     .await
             }

@@ -227,6 +227,20 @@ pub(crate) fn validate_url(u: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The outbound-fetch policy ([`crate::outbound`]): a receiver on the server's own network is
+/// refused at once. A host that does not resolve yet is accepted (deliveries check again).
+async fn validate_destination(st: &AppState, u: &str) -> Result<(), ApiError> {
+    use crate::outbound::Refusal;
+    match st.fetch_policy.check(u).await {
+        Ok(_) | Err(Refusal::NoAddress) => Ok(()),
+        Err(Refusal::NotPublic) => Err(invalid(
+            "url",
+            "the receiver is not a public address (loopback, private, link-local and similar              networks are refused)",
+        )),
+        Err(Refusal::BadUrl(_)) => Err(invalid("url", "must be an absolute http or https URL")),
+    }
+}
+
 fn validate_events(list: &[String]) -> Result<(), ApiError> {
     if list.is_empty() {
         return Err(invalid("events", "at least one event type"));
@@ -286,6 +300,7 @@ async fn create_webhook(
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     validate_name(&body.name)?;
     validate_url(&body.url)?;
+    validate_destination(&st, &body.url).await?;
     validate_events(&body.events)?;
     validate_widgets(&st, &ctx.tenant_id, &body.widget_ids).await?;
     crate::usage::enforce(&st, &ctx.tenant_id, crate::usage::Metric::Webhooks).await?;
@@ -318,6 +333,7 @@ async fn patch_webhook(
     }
     if let Some(u) = &body.url {
         validate_url(u)?;
+        validate_destination(&st, u).await?;
     }
     if let Some(e) = &body.events {
         validate_events(e)?;

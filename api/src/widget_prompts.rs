@@ -9,7 +9,7 @@
 //!   - the raw WAV (`audio/wav`, `audio/x-wav`, `audio/wave`, `application/octet-stream`);
 //!   - `application/json` `{"url": "https://..."}`: Ringside fetches the WAV (http/https, no
 //!     redirects, 10 s, at most 10 MiB; addresses that are loopback, private, link-local or
-//!     otherwise not public are refused unless `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE`).
+//!     otherwise not public are refused unless `RINGSIDE_ALLOW_PRIVATE_FETCH`; see [`crate::outbound`]).
 //!
 //!   413 over 10 MiB, 415 another content type, 422 `invalid_audio` for a file that is not a
 //!   usable WAV, 422 `invalid_field` for a bad URL; the previous prompt stays in force.
@@ -17,7 +17,6 @@
 //! - `DELETE /api/v1/widgets/{id}/prompts/{kind}` (`widgets:write`): back to the tenant's or
 //!   the default, 204; 404 without an upload.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -186,7 +185,7 @@ async fn upload(
             let Json(i) = Json::<Import>::from_request(req, &())
                 .await
                 .map_err(|e| ApiError::InvalidBody(e.body_text()))?;
-            fetch(&i.url, st.allow_private_prompt_urls).await?
+            fetch(&i.url, st.fetch_policy).await?
         }
         "audio/wav" | "audio/x-wav" | "audio/wave" | "application/octet-stream" => {
             Bytes::from_request(req, &())
@@ -216,73 +215,24 @@ async fn upload(
     Ok(Json(view(&w.id, info, "widget")))
 }
 
-/// Whether `ip` is a public unicast address (imports never reach the server's own network).
-pub(crate) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
-/// Fetch the WAV at `url` (see the module docs for the rules).
-async fn fetch(url: &str, allow_private: bool) -> Result<Vec<u8>, ApiError> {
+/// Fetch the WAV at `url` under the outbound-fetch policy ([`crate::outbound`]).
+async fn fetch(url: &str, policy: crate::outbound::FetchPolicy) -> Result<Vec<u8>, ApiError> {
+    use crate::outbound::Refusal;
     let bad = |reason: &'static str| ApiError::InvalidField {
         field: "url",
         reason,
     };
-    let u = reqwest::Url::parse(url).map_err(|_| bad("not a URL"))?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(bad("only http and https URLs are imported"));
-    }
-    let host = u
-        .host_str()
-        .ok_or_else(|| bad("the URL has no host"))?
-        .to_owned();
-    let port = u.port_or_known_default().unwrap_or(443);
-    let lookup_host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let addr = tokio::time::timeout(
-        IMPORT_TIMEOUT,
-        tokio::net::lookup_host((lookup_host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| bad("the host does not resolve"))?
-    .map_err(|_| bad("the host does not resolve"))?
-    .next()
-    .ok_or_else(|| bad("the host does not resolve"))?;
-    if !allow_private && !is_public(addr.ip()) {
-        return Err(bad("the host is not a public address"));
-    }
-    // Connect to the address just checked (no second lookup), follow no redirects.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(IMPORT_TIMEOUT)
-        .resolve(&host, addr)
-        .build()
+    let (u, _) = policy.check(url).await.map_err(|e| match e {
+        Refusal::BadUrl(r) => bad(r),
+        Refusal::NoAddress => bad("the host does not resolve"),
+        Refusal::NotPublic => bad("the host is not a public address"),
+    })?;
+    // The client's resolver only yields addresses the policy allows; no redirects.
+    let client = policy
+        .client(
+            IMPORT_TIMEOUT,
+            concat!("Ringside/", env!("CARGO_PKG_VERSION")),
+        )
         .map_err(|_| ApiError::Internal)?;
     let mut resp = client
         .get(u)
@@ -346,32 +296,5 @@ async fn remove(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_public_addresses_are_imported() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

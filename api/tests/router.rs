@@ -69,7 +69,7 @@ fn ctx(store: Store) -> Ctx {
             data.join("prompts-widgets"),
             Arc::new(Assets::new()),
         )))),
-        allow_private_prompt_urls: false,
+        fetch_policy: Default::default(),
         console: Default::default(),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),
@@ -193,13 +193,52 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
             )
             .await;
         let user = uniq("9");
+        let a_tenant = c
+            .store
+            .authenticate_token(&a)
+            .await
+            .unwrap()
+            .unwrap()
+            .tenant_id;
+        let w1 = c
+            .store
+            .create_widget(
+                &a_tenant,
+                ringside_storage::NewWidget {
+                    name: "Site".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        // Unknown widget ids are refused: such a phone would never ring.
+        for ids in [json!(["nope"]), json!([w1.clone(), "nope"])] {
+            let (st, body) = c
+                .json(
+                    "POST",
+                    "/api/v1/sip/extensions",
+                    &a,
+                    json!({"username": user, "password": "longenough1", "widgetIds": ids}),
+                )
+                .await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}] {body}");
+            assert_error(&body, "invalid_field");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("widgetIds"),
+                "{body}"
+            );
+        }
         let (st, ext) = c
-            .json("POST", "/api/v1/sip/extensions", &a, json!({"username": user, "password": "longenough1", "displayName": "Desk", "widgetIds": ["w1"]}))
+            .json("POST", "/api/v1/sip/extensions", &a, json!({"username": user, "password": "longenough1", "displayName": "Desk", "widgetIds": [w1]}))
             .await;
         assert_eq!(st, StatusCode::CREATED, "[{name}] {ext}");
         let id = ext["id"].as_str().unwrap().to_string();
         assert_eq!(ext["username"], user.as_str());
-        assert_eq!(ext["widgetIds"], json!(["w1"]));
+        assert_eq!(ext["widgetIds"], json!([w1]));
         let text = ext.to_string();
         assert!(
             !text.contains("longenough1")
@@ -1025,6 +1064,177 @@ async fn prompts_upload_list_download_reset_per_tenant() {
         assert_error(&b, "not_found");
 
         let _ = std::fs::remove_dir_all(&c.data);
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn trunks_cannot_trust_the_world_or_another_tenants_networks_or_take_its_logins() {
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
+        let c = ctx(store);
+        let scopes = ["sip:read", "sip:write"];
+        let a = c.token(&format!("{}@a.example", uniq("ta")), &scopes).await;
+        let b = c.token(&format!("{}@b.example", uniq("tb")), &scopes).await;
+        // Over-broad networks: wider than /16 (IPv4, also written IPv4-mapped) or /48 (IPv6).
+        for cidr in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "172.16.0.0/15",
+            "::/0",
+            "2001:db8::/32",
+            "::ffff:0.0.0.0/96",
+        ] {
+            let (st, body) = c
+                .json(
+                    "POST",
+                    "/api/v1/sip/trunks",
+                    &a,
+                    json!({"name": "pbx", "inboundCidrs": [cidr]}),
+                )
+                .await;
+            assert_eq!(
+                st,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "[{name}] {cidr}: {body}"
+            );
+            assert_error(&body, "invalid_field");
+        }
+        // A /16 and a /48 are accepted; networks are unique per test run.
+        let n = rand::random::<u8>();
+        let mine = format!("100.{n}.0.0/16");
+        let (st, t) = c
+            .json(
+                "POST",
+                "/api/v1/sip/trunks",
+                &a,
+                json!({"name": "pbx", "inboundCidrs": [mine, format!("2001:db8:{n:x}::/48")]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {t}");
+        // The same tenant may overlap its own networks; another tenant may not.
+        let inside = format!("100.{n}.7.0/24");
+        let (st, body) = c
+            .json(
+                "POST",
+                "/api/v1/sip/trunks",
+                &a,
+                json!({"name": "pbx2", "inboundCidrs": [inside.clone()]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {body}");
+        for cidr in [inside.as_str(), "100.0.0.0/8"] {
+            let (st, body) = c
+                .json(
+                    "POST",
+                    "/api/v1/sip/trunks",
+                    &b,
+                    json!({"name": "theirs", "inboundCidrs": [cidr]}),
+                )
+                .await;
+            assert_eq!(
+                st,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "[{name}] {cidr}: {body}"
+            );
+            assert!(!body.to_string().contains("a.example"), "{body}");
+        }
+        let (st, tb) = c
+            .json(
+                "POST",
+                "/api/v1/sip/trunks",
+                &b,
+                json!({"name": "theirs", "inboundCidrs": [format!("100.{}.1.1", n.wrapping_add(1))]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {tb}");
+        // Patching into tenant A's networks is refused the same way.
+        let (st, _) = c
+            .json(
+                "PATCH",
+                &format!("/api/v1/sip/trunks/{}", tb["id"].as_str().unwrap()),
+                &b,
+                json!({"inboundCidrs": [format!("100.{n}.9.9")]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}]");
+
+        // Extension usernames and trunk logins are one namespace; a taken name is refused
+        // with the same answer whoever holds it, and never says who.
+        let login = uniq("shared");
+        let (st, _) = c
+            .json(
+                "POST",
+                "/api/v1/sip/extensions",
+                &a,
+                json!({"username": login, "password": "longenough1"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let mut answers = vec![];
+        for (tok, path, body) in [
+            (
+                &b,
+                "/api/v1/sip/trunks",
+                json!({"name": "x", "inboundUsername": login, "inboundPassword": "longenough2"}),
+            ),
+            (
+                &b,
+                "/api/v1/sip/extensions",
+                json!({"username": login, "password": "longenough2"}),
+            ),
+            (
+                &a,
+                "/api/v1/sip/extensions",
+                json!({"username": login, "password": "longenough2"}),
+            ),
+        ] {
+            let (st, body) = c.json("POST", path, tok, body).await;
+            assert_eq!(st, StatusCode::CONFLICT, "[{name}] {path}: {body}");
+            assert_error(&body, "conflict");
+            assert!(!body.to_string().contains("a.example"), "{body}");
+            answers.push(body["error"]["message"].clone());
+        }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+        // A trunk login blocks the extension username the other way round, also on PATCH.
+        let tlogin = uniq("trunklogin");
+        let (st, t2) = c
+            .json(
+                "POST",
+                "/api/v1/sip/trunks",
+                &b,
+                json!({"name": "y", "inboundUsername": tlogin, "inboundPassword": "longenough2"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{t2}");
+        let (st, _) = c
+            .json(
+                "POST",
+                "/api/v1/sip/extensions",
+                &a,
+                json!({"username": tlogin, "password": "longenough1"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        // Re-setting a trunk's own login keeps working.
+        let (st, body) = c
+            .json(
+                "PATCH",
+                &format!("/api/v1/sip/trunks/{}", t2["id"].as_str().unwrap()),
+                &b,
+                json!({"inboundUsername": tlogin, "inboundPassword": "longenough3"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        let (st, _) = c
+            .json(
+                "PATCH",
+                &format!("/api/v1/sip/trunks/{}", t2["id"].as_str().unwrap()),
+                &b,
+                json!({"inboundUsername": login, "inboundPassword": "longenough3"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT);
         backend.finish().await;
     }
 }

@@ -53,7 +53,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         data_dir: std::env::temp_dir(),
         prompts: Arc::new(NoPrompts),
         widget_prompts: Arc::new(NoPrompts),
-        allow_private_prompt_urls: false,
+        fetch_policy: Default::default(),
         console: Default::default(),
         public_url: "https://calls.example.net".into(),
         rate_limits: Default::default(),

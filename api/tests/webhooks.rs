@@ -37,7 +37,20 @@ impl Harness for Ctx {
     }
 }
 
+/// A server in lab mode (`RINGSIDE_ALLOW_PRIVATE_FETCH=true`): the receivers here listen on
+/// loopback.
 fn ctx(store: Store) -> Ctx {
+    let app = router(ringside_api::AppState {
+        fetch_policy: ringside_api::outbound::FetchPolicy {
+            allow_private: true,
+        },
+        ..common::state(&store)
+    });
+    Ctx { app, store }
+}
+
+/// A server with the default outbound-fetch policy.
+fn strict_ctx(store: Store) -> Ctx {
     let app = router(common::state(&store));
     Ctx { app, store }
 }
@@ -466,6 +479,9 @@ fn fast_config() -> DispatchConfig {
         poll_interval: Duration::from_millis(20),
         base_backoff: Duration::ZERO,
         request_timeout: Duration::from_secs(5),
+        policy: ringside_api::outbound::FetchPolicy {
+            allow_private: true,
+        },
         ..DispatchConfig::default()
     }
 }
@@ -801,6 +817,101 @@ async fn undelivered_events_survive_a_new_store_and_dispatcher() {
             assert_eq!(d.status, DeliveryStatus::Delivered, "[{name}]");
         }
         store.close().await;
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn receivers_on_the_servers_own_network_are_refused_and_never_contacted() {
+    for backend in backends().await {
+        let name = backend.name;
+        let strict = strict_ctx(backend.store.clone());
+        let a = strict
+            .token(&format!("{}@a.example", uniq("ssrf")), RW)
+            .await;
+        let tenant = p_tenant(&strict, &a).await;
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://localhost:8080/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.5/x",
+            "http://[::1]:9/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://[64:ff9b::a9fe:a9fe]/x",
+            "http://2130706433/x",
+            "http://0x7f.0.0.1/x",
+            "http://100.64.0.1/x",
+        ] {
+            let (st, body) = strict
+                .json(
+                    "POST",
+                    "/api/v1/webhooks",
+                    &a,
+                    json!({"name": "R", "url": url, "events": ["call.missed"]}),
+                )
+                .await;
+            assert_eq!(
+                st,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "[{name}] {url}: {body}"
+            );
+            assert_error(&body, "invalid_field");
+        }
+        // A hook made in lab mode (or whose host later resolves to loopback) is stored; the
+        // strict dispatcher gives its delivery up without connecting.
+        let lab = ctx(backend.store.clone());
+        let (recv, url) = Receiver::start(&[]).await;
+        let (hook, _) = create_hook(&lab, &a, &url, json!(["usage.updated"])).await;
+        let (st, body) = strict
+            .json(
+                "PATCH",
+                &format!("/api/v1/webhooks/{hook}"),
+                &a,
+                json!({"url": url}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "[{name}] {body}");
+        let q = strict
+            .store
+            .enqueue_webhook_event(&tenant, "usage.updated", None, &json!({}))
+            .await
+            .unwrap();
+        let d = Dispatcher::new(
+            strict.store.clone(),
+            DispatchConfig {
+                policy: ringside_api::outbound::FetchPolicy::STRICT,
+                ..fast_config()
+            },
+        )
+        .unwrap();
+        assert_eq!(d.run_once().await.unwrap(), 1);
+        let got = strict
+            .store
+            .get_webhook_delivery(&tenant, &q[0].id)
+            .await
+            .unwrap();
+        assert_eq!(got.status, DeliveryStatus::Failed, "[{name}]");
+        assert_eq!(got.attempts, 1);
+        assert_eq!(got.last_status_code, None);
+        let err = got.last_error.unwrap();
+        assert!(err.starts_with("refused:"), "{err}");
+        assert!(!err.contains("connect"), "{err}");
+        assert!(recv.requests().is_empty(), "the receiver was contacted");
+        // The same delivery in lab mode reaches it.
+        let q = strict
+            .store
+            .enqueue_webhook_event(&tenant, "usage.updated", None, &json!({}))
+            .await
+            .unwrap();
+        let lab_d = Dispatcher::new(strict.store.clone(), fast_config()).unwrap();
+        assert_eq!(lab_d.run_once().await.unwrap(), 1);
+        let got = strict
+            .store
+            .get_webhook_delivery(&tenant, &q[0].id)
+            .await
+            .unwrap();
+        assert_eq!(got.status, DeliveryStatus::Delivered, "[{name}]");
+        assert_eq!(recv.requests().len(), 1);
         backend.finish().await;
     }
 }

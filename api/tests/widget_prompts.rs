@@ -101,7 +101,9 @@ async fn widget_prompt_uploads_imports_and_refusals() {
         let app = App::with_state(AppState {
             prompts: reg("prompts"),
             widget_prompts: reg("widgets"),
-            allow_private_prompt_urls: true,
+            fetch_policy: ringside_api::outbound::FetchPolicy {
+                allow_private: true,
+            },
             ..common::state(&b.store)
         });
         let owner = app

@@ -106,6 +106,19 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
+/// An IPv4-mapped IPv6 network (`::ffff:a.b.c.d/n`, n ≥ 96) as the IPv4 network it is.
+pub fn normalize_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
+}
+
 /// Whether `ip` is inside any of `nets`. IPv4-mapped IPv6 addresses are compared as IPv4.
 pub fn ip_in(nets: &[IpNet], ip: IpAddr) -> bool {
     let ip = match ip {

@@ -36,6 +36,8 @@ async fn killed_server_delivers_pending_webhooks_after_restart() {
 
 /// The scenario, with `env` for the server (e.g. its database URL).
 async fn run(env: &[(&str, &str)]) {
+    // The receiver listens on loopback: lab mode of the outbound-fetch policy.
+    let env = &[env, &[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")][..]].concat();
     // The receiver: 503 while `up` is false, 200 after; checks every signature.
     let secret: Arc<Mutex<String>> = Arc::default();
     let up = Arc::new(AtomicBool::new(false));
@@ -198,7 +200,7 @@ async fn sip_call_lifecycle_reaches_a_webhook() {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let srv = Server::start().await;
+    let srv = Server::start_with(&[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")]).await;
     let calls_token = srv.with_phones().await;
     // The same tenant (owner@example.com) subscribes to every call event.
     let token = srv.token("owner@example.com", "webhooks:write");

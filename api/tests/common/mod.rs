@@ -65,7 +65,7 @@ pub fn state(store: &Store) -> AppState {
         data_dir: std::env::temp_dir(),
         prompts: Arc::new(NoPrompts),
         widget_prompts: Arc::new(NoPrompts),
-        allow_private_prompt_urls: false,
+        fetch_policy: Default::default(),
         console: Default::default(),
         public_url: format!("{PUBLIC_URL}/"),
         rate_limits: Default::default(),

@@ -36,6 +36,14 @@ use crate::directory::DirectoryHandle;
 use crate::media::MediaFactory;
 use crate::metrics::SipMetrics;
 
+/// How long a digest nonce may be answered: long enough for any phone to answer a challenge,
+/// short enough that the used-nonce table stays small (about 30 s × the authentication rate).
+pub const NONCE_LIFETIME_SECS: u64 = 30;
+
+/// Stray INVITE 2xx responses (no dialog of ours) answered with an ACK and a BYE per second;
+/// more are dropped and counted.
+pub const STRAY_PER_SEC: u32 = 20;
+
 /// Methods we implement, for Allow headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
 
@@ -120,6 +128,8 @@ pub struct SipCore {
     pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
     pub(crate) out: VecDeque<CoreOutput>,
     pub(crate) now_ms: i64,
+    /// (second, stray 2xx answered in it).
+    pub(crate) stray_window: (i64, u32),
     draining: bool,
     /// Visitor channel numbers trusted PBX calls may dial.
     pub(crate) channels: Option<Arc<dyn crate::b2bua::ChannelLookup>>,
@@ -136,7 +146,7 @@ impl SipCore {
         SipCore {
             tx: TransactionLayer::new(cfg.tx),
             registrar: Registrar::new(cfg.registrar.clone()),
-            guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, 300)
+            guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, NONCE_LIFETIME_SECS)
                 .with_algorithms(cfg.digest_algorithms.clone()),
             cfg,
             dir,
@@ -150,6 +160,7 @@ impl SipCore {
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             now_ms: 0,
+            stray_window: (0, 0),
             draining: false,
             channels: None,
         }
@@ -309,7 +320,10 @@ impl SipCore {
             self.guard.check(&req, false, secs, from.addr.ip(), &*d)
         };
         let resp = match outcome {
-            DigestOutcome::Challenge { stale } => self.guard.challenge(&req, false, stale, secs),
+            DigestOutcome::Challenge { stale } => {
+                self.guard
+                    .challenge(&req, false, stale, secs, from.addr.ip())
+            }
             DigestOutcome::Forbidden | DigestOutcome::Throttled => {
                 self.metrics
                     .auth_failures

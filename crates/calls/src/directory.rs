@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use ipnet::IpNet;
 use ringside_sip::registrar::{Account, AccountLookup};
-use ringside_sip::routing::{ip_in, parse_cidr, DestinationPatterns};
+use ringside_sip::routing::{ip_in, normalize_net, parse_cidr, DestinationPatterns};
 use ringside_sip::transaction::TransportKind;
 use ringside_storage::{Extension, Trunk};
 
@@ -30,6 +30,7 @@ impl TrunkEntry {
             .inbound_cidrs
             .iter()
             .filter_map(|c| parse_cidr(c))
+            .map(normalize_net)
             .collect();
         let destinations = trunk
             .allowed_destinations
@@ -150,9 +151,15 @@ impl Directory {
         self.trunks.get(id)
     }
 
-    /// The trunk whose inbound networks hold `ip` (trusted without digest).
-    pub fn trunk_for_source(&self, ip: IpAddr) -> Option<&TrunkEntry> {
-        self.trunks.values().find(|t| ip_in(&t.nets, ip))
+    /// The trunks whose inbound networks hold `ip` (trusted without digest), oldest first.
+    pub fn trunks_for_source(&self, ip: IpAddr) -> impl Iterator<Item = &TrunkEntry> {
+        let mut v: Vec<&TrunkEntry> = self
+            .trunks
+            .values()
+            .filter(|t| ip_in(&t.nets, ip))
+            .collect();
+        v.sort_by(|a, b| (a.trunk.created_at, &a.trunk.id).cmp(&(b.trunk.created_at, &b.trunk.id)));
+        v.into_iter()
     }
 
     /// The tenant's first trunk allowed to dial `number`.
@@ -170,6 +177,18 @@ impl Directory {
         candidates.into_iter().next()
     }
 
+    /// Whether some tenant's widget has `number` as its queue number.
+    pub fn has_queue_number(&self, number: &str) -> bool {
+        self.queues.keys().any(|(_, n)| n == number)
+    }
+
+    /// Whether some tenant's outbound trunk may dial `number`.
+    pub fn dialable(&self, number: &str) -> bool {
+        self.trunks
+            .values()
+            .any(|t| t.outbound().is_some() && t.destinations.allows(number))
+    }
+
     /// Counts for metrics: (extensions, trunks).
     pub fn counts(&self) -> (usize, usize) {
         (self.ext_by_username.len(), self.trunks.len())
@@ -177,8 +196,20 @@ impl Directory {
 }
 
 impl AccountLookup for Directory {
+    /// Extension and trunk logins share one namespace (the API refuses a username either
+    /// already uses); should stored data still hold both, neither authenticates, so no
+    /// tenant's login can shadow another's.
     fn account(&self, username: &str) -> Option<Account> {
-        if let Some(e) = self.ext_by_username.get(username) {
+        let mut trunks = self
+            .trunks
+            .values()
+            .filter(|t| t.trunk.inbound_username.as_deref() == Some(username));
+        let trunk = trunks.next();
+        let ext = self.ext_by_username.get(username);
+        if trunks.next().is_some() || (ext.is_some() && trunk.is_some()) {
+            return None;
+        }
+        if let Some(e) = ext {
             return Some(Account {
                 id: e.id.clone(),
                 tenant_id: e.tenant_id.clone(),
@@ -188,16 +219,16 @@ impl AccountLookup for Directory {
                 ha1_sha256: e.ha1_sha256.clone(),
             });
         }
-        self.trunks.values().find_map(|t| {
+        trunk.map(|t| {
             let tr = &t.trunk;
-            (tr.inbound_username.as_deref() == Some(username)).then(|| Account {
+            Account {
                 id: tr.id.clone(),
                 tenant_id: tr.tenant_id.clone(),
                 username: username.to_string(),
                 realm: tr.inbound_realm.clone().unwrap_or_default(),
                 ha1_md5: tr.inbound_ha1_md5.clone().unwrap_or_default(),
                 ha1_sha256: tr.inbound_ha1_sha256.clone().unwrap_or_default(),
-            })
+            }
         })
     }
 }

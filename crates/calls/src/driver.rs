@@ -44,6 +44,9 @@ pub enum Command {
     ExtensionRemoved(String),
     /// Start refusing new calls (503).
     Drain,
+    /// The grace period is over: hang up every call still up (BYE / CANCEL / 503), recorded as
+    /// ended by `server_shutdown`.
+    EndAll,
     /// Ask how many calls are in progress.
     ActiveCalls(oneshot::Sender<usize>),
     /// Answer once everything the core produced so far (registrations, call records and
@@ -172,7 +175,12 @@ pub async fn start(
         metrics.clone(),
     ));
     let (call_events, _) = tokio::sync::broadcast::channel(1024);
-    tokio::spawn(storage_writer(store, store_rx, call_events.clone()));
+    tokio::spawn(storage_writer(
+        store,
+        store_rx,
+        call_events.clone(),
+        metrics.clone(),
+    ));
     let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
     let (browser_rings, _) = tokio::sync::broadcast::channel(256);
     tokio::spawn(core_task(
@@ -387,6 +395,10 @@ async fn core_task(
             c = cmd_rx.recv() => match c {
                 Some(Command::ExtensionRemoved(id)) => core.extension_removed(&id),
                 Some(Command::Drain) => core.start_draining(),
+                Some(Command::EndAll) => {
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.end_all_calls(Instant::now(), "server_shutdown");
+                }
                 Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
                 Some(Command::FlushStorage(tx)) => { let _ = store_tx.send(WriterMsg::Flush(tx)); }
                 Some(Command::BrowserCall(call, signals)) => {
@@ -495,6 +507,7 @@ async fn storage_writer(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
     call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
+    metrics: Arc<SipMetrics>,
 ) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
@@ -520,7 +533,7 @@ async fn storage_writer(
             };
             match o {
                 CoreOutput::Binding(BindingChange::Upsert(b)) => {
-                    flush(&store, &mut inserts, &mut updates).await;
+                    flush(&store, &mut inserts, &mut updates, &metrics).await;
                     let sb = ringside_storage::Binding {
                         extension_id: b.account_id,
                         contact_uri: b.contact,
@@ -543,7 +556,7 @@ async fn storage_writer(
                     account_id,
                     contact,
                 }) => {
-                    flush(&store, &mut inserts, &mut updates).await;
+                    flush(&store, &mut inserts, &mut updates, &metrics).await;
                     if let Err(e) = store.remove_binding(&account_id, &contact).await {
                         warn!(error = %e, "removing registration");
                     }
@@ -573,7 +586,7 @@ async fn storage_writer(
                 CoreOutput::Transmit { .. } => {}
             }
         }
-        flush(&store, &mut inserts, &mut updates).await;
+        flush(&store, &mut inserts, &mut updates, &metrics).await;
         // After the records: a receiver may read the call back.
         for e in events.drain(..) {
             let e = Arc::new(e);
@@ -638,17 +651,44 @@ async fn flush(
     store: &Store,
     inserts: &mut Vec<ringside_storage::CallRecord>,
     updates: &mut Vec<ringside_storage::CallRecord>,
+    metrics: &SipMetrics,
 ) {
     if !inserts.is_empty() {
         if let Err(e) = store.insert_calls_batch(inserts).await {
-            warn!(error = %e, n = inserts.len(), "writing call records");
+            warn!(error = %e, n = inserts.len(), "writing call records; retrying one by one");
+            write_each(store, inserts, metrics).await;
         }
         inserts.clear();
     }
     if !updates.is_empty() {
         if let Err(e) = store.update_calls_batch(updates).await {
-            warn!(error = %e, n = updates.len(), "updating call records");
+            warn!(error = %e, n = updates.len(), "updating call records; retrying one by one");
+            write_each(store, updates, metrics).await;
         }
         updates.clear();
+    }
+}
+
+/// After a batch failed: upsert each record on its own (so one bad record cannot take the
+/// others with it), a few times with a pause, then count and log what still fails.
+async fn write_each(store: &Store, records: &[ringside_storage::CallRecord], metrics: &SipMetrics) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for c in records {
+        let mut last = None;
+        for attempt in 0..3u64 {
+            metrics.record_write_retries.fetch_add(1, Relaxed);
+            match store.update_calls_batch(std::slice::from_ref(c)).await {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << (2 * attempt))).await;
+        }
+        if let Some(e) = last {
+            metrics.record_write_failures.fetch_add(1, Relaxed);
+            tracing::error!(call_id = %c.id, tenant = %c.tenant_id, error = %e, "call record lost: could not be stored");
+        }
     }
 }

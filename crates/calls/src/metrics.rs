@@ -50,6 +50,12 @@ pub struct SipMetrics {
     pub auth_failures: AtomicU64,
     /// DTMF digits received in SIP INFO (application/dtmf-relay).
     pub dtmf_info: AtomicU64,
+    /// Stray INVITE 2xx responses dropped over the per-second budget.
+    pub stray_dropped: AtomicU64,
+    /// Call records that could not be written even after retries.
+    pub record_write_failures: AtomicU64,
+    /// Call record writes that failed once and were retried.
+    pub record_write_retries: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -69,6 +75,9 @@ impl Default for SipMetrics {
             retransmissions: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
             dtmf_info: AtomicU64::new(0),
+            stray_dropped: AtomicU64::new(0),
+            record_write_failures: AtomicU64::new(0),
+            record_write_retries: AtomicU64::new(0),
         }
     }
 }
@@ -180,6 +189,24 @@ impl SipMetrics {
                 "DTMF digits received in SIP INFO (application/dtmf-relay).",
                 "counter",
                 g(&self.dtmf_info),
+            ),
+            (
+                "ringside_sip_stray_responses_dropped_total",
+                "INVITE 2xx responses for no dialog of ours dropped over the answer budget.",
+                "counter",
+                g(&self.stray_dropped),
+            ),
+            (
+                "ringside_call_record_write_failures_total",
+                "Call records that could not be stored after retries (each logged with its call id).",
+                "counter",
+                g(&self.record_write_failures),
+            ),
+            (
+                "ringside_call_record_write_retries_total",
+                "Call record writes retried one record at a time after a batch failed.",
+                "counter",
+                g(&self.record_write_retries),
             ),
             (
                 "ringside_calls_active",

@@ -127,11 +127,16 @@ async fn register_then_call_rings_contact_retransmits_and_times_out_with_480() {
 async fn refusals_never_reach_a_trunk_or_another_tenant() {
     let mut sim = Sim::new(Duration::from_secs(20));
     register_1002(&mut sim, 6102);
-    // A trusted trunk may reach extensions but never dial back out.
+    // A trusted trunk may reach its tenant's extensions but never dial back out: towards a
+    // number a trunk dials it is not trusted at all, and is challenged like anyone else.
     sim.input(
         "10.9.9.9:5060",
         &invite("pbx", "+14155550123", 5060, 1, None),
     );
+    let r = sim.take_to("10.9.9.9:5060");
+    assert!(r.iter().any(|m| status(m) == 407), "{r:?}");
+    // A number nobody holds: 404 for the trusted PBX, as before.
+    sim.input("10.9.9.9:5060", &invite("pbx", "555", 5061, 1, None));
     let r = sim.take_to("10.9.9.9:5060");
     assert!(r.iter().any(|m| status(m) == 404), "{r:?}");
     assert!(

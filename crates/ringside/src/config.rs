@@ -26,7 +26,7 @@
 //! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
 //! | WebRTC media: the one UDP address every browser call uses (ICE mux) | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
 //! | seconds a PSTN answerer has to press 1 after the accept prompt starts | `pstn_accept_timeout_secs` | `RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS` | `20` |
-//! | let prompt imports by URL fetch from loopback/private addresses (labs and tests only) | `prompt_import_allow_private` | `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE` (`true`/`false`) | `false` |
+//! | let requests made for tenants (webhook deliveries, prompt imports) reach loopback, private and other non-public addresses (labs and tests only) | `allow_private_fetch` | `RINGSIDE_ALLOW_PRIVATE_FETCH` (`true`/`false`; the older `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE` still works) | `false` |
 //! | STUN/TURN servers handed to browsers (comma-separated URLs) | `ice_servers` | `RINGSIDE_ICE_SERVERS` | none |
 //! | TURN username and credential for those servers | `turn_username`, `turn_credential` | `RINGSIDE_TURN_USERNAME`, `RINGSIDE_TURN_CREDENTIAL` | none |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -72,7 +72,8 @@ pub struct RawConfig {
     limit_monthly_messages: Option<u64>,
     limit_monthly_callbacks: Option<u64>,
     webrtc_addr: Option<String>,
-    prompt_import_allow_private: Option<bool>,
+    #[serde(alias = "prompt_import_allow_private")]
+    allow_private_fetch: Option<bool>,
     pstn_accept_timeout_secs: Option<u64>,
     ice_servers: Option<String>,
     turn_username: Option<String>,
@@ -126,8 +127,8 @@ pub struct Settings {
     pub webrtc_addr: SocketAddr,
     /// How long a PSTN answerer has to press 1.
     pub pstn_accept_timeout: Duration,
-    /// Prompt imports by URL may reach loopback/private addresses.
-    pub prompt_import_allow_private: bool,
+    /// Requests made for tenants (webhooks, prompt imports) may reach non-public addresses.
+    pub allow_private_fetch: bool,
     /// STUN/TURN server URLs for browsers.
     pub ice_servers: Vec<String>,
     /// TURN username and credential for [`Self::ice_servers`].
@@ -185,12 +186,17 @@ impl RawConfig {
                 _ => bail!("RINGSIDE_TRUST_FORWARDED_FOR must be true or false"),
             });
         }
-        if let Some(v) = env("RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE").filter(|v| !v.is_empty()) {
-            raw.prompt_import_allow_private = Some(match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => bail!("RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE must be true or false"),
-            });
+        for name in [
+            "RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE",
+            "RINGSIDE_ALLOW_PRIVATE_FETCH",
+        ] {
+            if let Some(v) = env(name).filter(|v| !v.is_empty()) {
+                raw.allow_private_fetch = Some(match v.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => bail!("{name} must be true or false"),
+                });
+            }
         }
         if let Some(v) = env("RINGSIDE_RECORD_CALLS").filter(|v| !v.is_empty()) {
             raw.record_calls = Some(match v.to_ascii_lowercase().as_str() {
@@ -399,7 +405,7 @@ impl RawConfig {
             usage_limits,
             webrtc_addr,
             pstn_accept_timeout: Duration::from_secs(self.pstn_accept_timeout_secs.unwrap_or(20)),
-            prompt_import_allow_private: self.prompt_import_allow_private.unwrap_or(false),
+            allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
             ice_servers,
             turn_credentials,
             public_url,

@@ -330,6 +330,18 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     let store = open_store(&s).await?;
     info!(backend = ?store.backend(), "storage ready");
+    // Calls a previous run could not end (killed, crashed) would stay `answered` forever.
+    match store
+        .close_open_calls("server_restart", ringside_storage::now_ms())
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => warn!(
+            calls = n,
+            "closed call records left open by the previous run"
+        ),
+        Err(e) => warn!(error = %e, "could not close call records left open"),
+    }
     let mut directory = Directory::load(
         store.all_extensions().await.context("loading extensions")?,
         store.all_trunks().await.context("loading trunks")?,
@@ -503,7 +515,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         data_dir: s.data_dir.clone(),
         prompts: Arc::new(Prompts(prompts)),
         widget_prompts: Arc::new(Prompts(widget_prompts)),
-        allow_private_prompt_urls: s.prompt_import_allow_private,
+        fetch_policy: ringside_api::outbound::FetchPolicy {
+            allow_private: s.allow_private_fetch,
+        },
         console,
         public_url: s.public_url.clone(),
         presence: presence.clone(),
@@ -615,7 +629,19 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             break;
         }
         if Instant::now() >= deadline {
-            warn!(active = n, "grace period over; ending with calls still up");
+            warn!(
+                active = n,
+                "grace period over: hanging up the calls still up"
+            );
+            sip.command(Command::EndAll);
+            // Let the BYEs leave and their answers come back (the records are already closed).
+            for _ in 0..10 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if sip.active_calls().await == 0 {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

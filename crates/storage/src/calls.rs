@@ -403,6 +403,31 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every call record left open (no `ended_at`) by a server that stopped without
+    /// ending its calls (killed, crashed, power lost): answered calls become `ended`, the
+    /// others `missed`, with end reason `reason` (`server_restart`), hangup side `system` and
+    /// `now` as end time; their open legs end at `now` too. Returns how many calls were
+    /// closed. Run once at start, before any call is taken (single node: every open call is
+    /// this server's).
+    pub async fn close_open_calls(&self, reason: &str, now: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN              (SELECT id FROM calls WHERE ended_at IS NULL)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let res = sqlx::query(
+            "UPDATE calls SET status = CASE WHEN answered_at IS NULL THEN 'missed' ELSE 'ended' END,              ended_at = $1, end_reason = $2, hangup_side = 'system' WHERE ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected())
+    }
+
     /// One call of the tenant with its legs (ordered by `idx`); NotFound if
     /// missing or another tenant's.
     pub async fn get_call(&self, tenant_id: &str, id: &str) -> Result<CallRecord> {

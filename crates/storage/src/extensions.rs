@@ -169,6 +169,32 @@ impl Store {
         row.as_ref().map(ext_from_row).transpose()
     }
 
+    /// Whether `username` is taken as a SIP login anywhere on the server: an extension's
+    /// username or a trunk's inbound digest username, of any tenant (they share one namespace,
+    /// so no tenant's login can shadow another's). `except_trunk` leaves one trunk out (the
+    /// trunk being changed).
+    pub async fn sip_login_taken(
+        &self,
+        username: &str,
+        except_trunk: Option<&str>,
+    ) -> Result<bool> {
+        let ext: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM extensions WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+        if ext.is_some() {
+            return Ok(true);
+        }
+        let trunk: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM trunks WHERE inbound_username = $1 AND id <> $2")
+                .bind(username)
+                .bind(except_trunk.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(trunk.is_some())
+    }
+
     /// Applies `patch` to an extension of the tenant and returns the result.
     /// NotFound if missing or another tenant's. An empty patch only bumps
     /// `updated_at`.

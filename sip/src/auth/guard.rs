@@ -1,8 +1,22 @@
 //! The digest guard shared by the registrar (401) and the B2BUA (407): checks credentials
 //! against an [`AccountLookup`], issues RFC 8760 challenges (SHA-256 and MD5, in a configurable
-//! order), and throttles sources that keep failing (brute force and toll-fraud scanners): after
-//! `max_failures` bad credentials within `window_secs`, a source IP is refused with 403 without
-//! any check until its window lapses.
+//! order), refuses replays and throttles sources that keep failing.
+//!
+//! Replay protection (RFC 7616 §5.10, RFC 3261 §22.4):
+//! - a nonce is bound to the IP address it was issued to (NAT-safe: ports are not bound), and
+//!   lives [`DigestGuard::nonce_lifetime_secs`] (30 s by default);
+//! - the credentials' `uri` must be the Request-URI and the response is computed over the
+//!   request's method, so a captured INVITE cannot be sent to another number;
+//! - with `qop=auth` the nonce count must grow strictly per nonce; a nonce answered without
+//!   `qop` is good once;
+//! - a reused nonce, or one issued to another address, is re-challenged with `stale=true`, so an
+//!   honest client simply answers again.
+//!
+//! Throttling counts wrong credentials per (source IP, username), with a ceiling per source IP
+//! across usernames: after `max_failures` failures for one username within `window_secs`, that
+//! username is refused from that source with 403 without any check; after five times that many
+//! over all usernames, the source is refused altogether. Correct credentials (even when refused
+//! as a replay) never count, and a success clears that username's count for the source.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,7 +24,10 @@ use std::net::IpAddr;
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Request, Response};
 
-use super::{challenge_headers, parse_authorization, verify, Algorithm, NonceCheck, NonceManager};
+use super::{
+    challenge_headers, parse_authorization, verify, Algorithm, Credentials, NonceCheck,
+    NonceManager,
+};
 use crate::message::make_response;
 
 /// What the digest guard needs to know of an account.
@@ -41,54 +58,219 @@ pub trait AccountLookup {
 pub enum DigestOutcome {
     /// Credentials are valid for this account.
     Authenticated(Account),
-    /// No (usable) credentials, or a stale nonce: send a challenge.
+    /// No (usable) credentials, a stale or reused nonce: send a challenge.
     Challenge {
-        /// Whether the nonce was genuine but expired (`stale=true`).
+        /// Whether to say `stale=true`: the credentials may be right but the nonce cannot be
+        /// used (expired, already used, or issued to another address).
         stale: bool,
     },
-    /// Credentials were given and are wrong (or for an unknown user).
+    /// Credentials were given and are wrong (or for an unknown user), or right but for another
+    /// Request-URI.
     Forbidden,
     /// The source failed too often recently; refused without checking.
     Throttled,
 }
 
-/// Per-source failure counting.
+/// Failure counting per (source, username) and per source.
 #[derive(Debug)]
 struct Throttle {
     window_secs: u64,
     max_failures: u32,
-    /// Source → (window start, failures in that window).
-    entries: HashMap<IpAddr, (u64, u32)>,
+    /// (Source, username) → (window start, failures in that window).
+    per_user: HashMap<(IpAddr, String), (u64, u32)>,
+    /// Source → (window start, failures in that window), over all usernames.
+    per_source: HashMap<IpAddr, (u64, u32)>,
+}
+
+/// How many times `max_failures` one source may fail over all usernames.
+const SOURCE_CEILING_FACTOR: u32 = 5;
+/// Entries kept before lapsed ones are swept.
+const SWEEP_AT: usize = 100_000;
+
+fn over(entry: Option<&(u64, u32)>, now: u64, window: u64, limit: u32) -> bool {
+    entry.is_some_and(|(start, n)| now.saturating_sub(*start) < window && *n >= limit)
+}
+
+fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (u64, u32)>, key: K, now: u64, window: u64) {
+    if map.len() > SWEEP_AT {
+        map.retain(|_, (start, _)| now.saturating_sub(*start) < window);
+    }
+    let e = map.entry(key).or_insert((now, 0));
+    if now.saturating_sub(e.0) >= window {
+        *e = (now, 0);
+    }
+    e.1 += 1;
 }
 
 impl Throttle {
-    fn blocked(&self, ip: IpAddr, now: u64) -> bool {
-        self.entries.get(&ip).is_some_and(|(start, n)| {
-            now.saturating_sub(*start) < self.window_secs && *n >= self.max_failures
-        })
+    fn source_blocked(&self, ip: IpAddr, now: u64) -> bool {
+        over(
+            self.per_source.get(&ip),
+            now,
+            self.window_secs,
+            self.max_failures.saturating_mul(SOURCE_CEILING_FACTOR),
+        )
     }
 
-    fn fail(&mut self, ip: IpAddr, now: u64) {
-        if self.entries.len() > 100_000 {
-            let w = self.window_secs;
-            self.entries
-                .retain(|_, (start, _)| now.saturating_sub(*start) < w);
-        }
-        let e = self.entries.entry(ip).or_insert((now, 0));
-        if now.saturating_sub(e.0) >= self.window_secs {
-            *e = (now, 0);
-        }
-        e.1 += 1;
+    fn user_blocked(&self, ip: IpAddr, user: &str, now: u64) -> bool {
+        over(
+            self.per_user.get(&(ip, user.to_owned())),
+            now,
+            self.window_secs,
+            self.max_failures,
+        )
     }
+
+    fn fail(&mut self, ip: IpAddr, user: &str, now: u64) {
+        let w = self.window_secs;
+        bump(&mut self.per_user, (ip, user.to_owned()), now, w);
+        bump(&mut self.per_source, ip, now, w);
+    }
+
+    fn succeed(&mut self, ip: IpAddr, user: &str) {
+        self.per_user.remove(&(ip, user.to_owned()));
+    }
+}
+
+/// What a used nonce has been used for.
+#[derive(Debug, Clone, Copy)]
+struct NonceUse {
+    /// When the entry may be dropped (the nonce is stale by then anyway).
+    expires: u64,
+    /// Highest nonce count accepted (0 when answered without `qop`).
+    nc: u32,
+}
+
+/// Nonces that authenticated a request, keyed by their HMAC (the part a client cannot forge).
+#[derive(Debug, Default)]
+struct NonceUses {
+    map: HashMap<u128, NonceUse>,
+}
+
+impl NonceUses {
+    fn key(nonce: &str) -> Option<u128> {
+        // hex(ts: 8 bytes) || hex(salt: 8 bytes) || hex(tag: 32 bytes): 16 bytes of the tag
+        // identify the nonce (salt and timestamp are in its input).
+        u128::from_str_radix(nonce.get(32..64)?, 16).ok()
+    }
+
+    /// Record a use of `nonce` with nonce count `nc` (`None`: no `qop`); false when that is a
+    /// replay (count not above the last one, or a second use of a no-`qop` nonce).
+    fn admit(&mut self, nonce: &str, nc: Option<u32>, now: u64, expires: u64) -> bool {
+        let Some(key) = Self::key(nonce) else {
+            return false;
+        };
+        if self.map.len() > SWEEP_AT {
+            self.map.retain(|_, u| u.expires >= now);
+        }
+        match (self.map.get_mut(&key), nc) {
+            (Some(_), None) => false,
+            (Some(u), Some(n)) => {
+                if u.nc == 0 || n <= u.nc {
+                    // A no-qop use is final; counts must grow strictly.
+                    return false;
+                }
+                u.nc = n;
+                true
+            }
+            (None, n) => {
+                self.map.insert(
+                    key,
+                    NonceUse {
+                        expires,
+                        nc: n.unwrap_or(0),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: u64) {
+        self.map.retain(|_, u| u.expires >= now);
+    }
+}
+
+/// The address bytes a nonce is bound to (IPv4-mapped IPv6 counted as IPv4).
+fn binding(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets().to_vec(),
+        },
+    }
+}
+
+/// Whether the digest-uri names the same resource as the Request-URI: the same text, or the
+/// same scheme, user, host and port (parameters and headers aside; a missing port is 5060, or
+/// 5061 for `sips`).
+pub fn digest_uri_matches(digest_uri: &str, request_uri: &str) -> bool {
+    let (a, b) = (digest_uri.trim(), request_uri.trim());
+    if a == b {
+        return true;
+    }
+    match (uri_key(a), uri_key(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// (scheme, user, host, port) of a SIP URI, scheme and host lowercased.
+fn uri_key(uri: &str) -> Option<(String, String, String, u16)> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "sip" && scheme != "sips" {
+        return (scheme == "tel").then(|| {
+            let num = rest.split(';').next().unwrap_or(rest);
+            (scheme, num.to_string(), String::new(), 0)
+        });
+    }
+    let (user, hostport) = match rest.find('@') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => ("", rest),
+    };
+    let user = user.split(':').next().unwrap_or(user);
+    let hostport = hostport.split([';', '?']).next().unwrap_or(hostport);
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let end = v6.find(']')?;
+        let port = v6[end + 1..].strip_prefix(':');
+        (&v6[..end], port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let default = if scheme == "sips" { 5061 } else { 5060 };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default,
+    };
+    Some((scheme, user.to_string(), host.to_ascii_lowercase(), port))
 }
 
 /// Checks digest credentials and issues challenges, for REGISTER (401) and INVITE (407).
 #[derive(Debug)]
 pub struct DigestGuard {
     nonces: NonceManager,
+    uses: NonceUses,
+    last_sweep: u64,
     realm: String,
     algorithms: Vec<Algorithm>,
     throttle: Throttle,
+}
+
+/// What checking one credentials header found.
+enum Verdict {
+    /// Valid: this account, having used this nonce with this count.
+    Valid(Account),
+    /// Try the next header; `stale` when the nonce is the problem.
+    Skip { stale: bool },
+    /// Wrong credentials (counted against the source).
+    Wrong,
+    /// Right credentials for another Request-URI or method (not counted).
+    Misdirected,
 }
 
 impl DigestGuard {
@@ -96,17 +278,21 @@ impl DigestGuard {
     pub fn new(realm: String, secret: [u8; 32], nonce_lifetime_secs: u64) -> Self {
         DigestGuard {
             nonces: NonceManager::new(secret, nonce_lifetime_secs),
+            uses: NonceUses::default(),
+            last_sweep: 0,
             realm,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             throttle: Throttle {
                 window_secs: 60,
                 max_failures: 10,
-                entries: HashMap::new(),
+                per_user: HashMap::new(),
+                per_source: HashMap::new(),
             },
         }
     }
 
-    /// Refuse a source after `max_failures` bad credentials within `window_secs`.
+    /// Refuse a (source, username) after `max_failures` bad credentials within `window_secs`
+    /// (and a source after five times that many over all usernames).
     pub fn with_throttle(mut self, max_failures: u32, window_secs: u64) -> Self {
         self.throttle.max_failures = max_failures.max(1);
         self.throttle.window_secs = window_secs;
@@ -128,8 +314,18 @@ impl DigestGuard {
         &self.realm
     }
 
+    /// How long a nonce may be answered.
+    pub fn nonce_lifetime_secs(&self) -> u64 {
+        self.nonces.lifetime_secs()
+    }
+
+    /// Nonces remembered as used (for metrics and memory checks).
+    pub fn used_nonces(&self) -> usize {
+        self.uses.map.len()
+    }
+
     /// Check the `Authorization` (or `Proxy-Authorization` when `proxy`) header of `req`, sent
-    /// from `source`. Wrong credentials count against the source.
+    /// from `source`. Wrong credentials count against (source, username).
     pub fn check(
         &mut self,
         req: &Request,
@@ -138,79 +334,109 @@ impl DigestGuard {
         source: IpAddr,
         lookup: &impl AccountLookup,
     ) -> DigestOutcome {
-        if self.throttle.blocked(source, now_secs) {
+        if now_secs.saturating_sub(self.last_sweep) >= self.nonces.lifetime_secs().max(1) {
+            self.uses.sweep(now_secs);
+            self.last_sweep = now_secs;
+        }
+        if self.throttle.source_blocked(source, now_secs) {
             return DigestOutcome::Throttled;
         }
-        let outcome = self.verify_request(req, proxy, now_secs, lookup);
-        if matches!(outcome, DigestOutcome::Forbidden) {
-            self.throttle.fail(source, now_secs);
-        }
-        outcome
-    }
-
-    fn verify_request(
-        &self,
-        req: &Request,
-        proxy: bool,
-        now_secs: u64,
-        lookup: &impl AccountLookup,
-    ) -> DigestOutcome {
-        let name = if proxy {
-            "Proxy-Authorization"
-        } else {
-            "Authorization"
-        };
-        let values = req.headers.iter().filter_map(|h| match (h, proxy) {
-            (Header::Authorization(v), false) => Some(v.value()),
-            (Header::ProxyAuthorization(v), true) => Some(v.value()),
-            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
-            _ => None,
-        });
         let mut stale = false;
-        let mut any = false;
-        for value in values {
-            let Ok(creds) = parse_authorization(value) else {
-                continue;
-            };
+        for creds in credentials(req, proxy) {
             if creds.realm != self.realm {
                 continue;
             }
-            any = true;
-            match self.nonces.check(&creds.nonce, now_secs) {
-                NonceCheck::Valid => {}
-                NonceCheck::Stale => {
-                    stale = true;
-                    continue;
+            if self
+                .throttle
+                .user_blocked(source, &creds.username, now_secs)
+            {
+                return DigestOutcome::Throttled;
+            }
+            match self.verify_one(req, &creds, now_secs, source, lookup) {
+                Verdict::Valid(account) => {
+                    self.throttle.succeed(source, &creds.username);
+                    return DigestOutcome::Authenticated(account);
                 }
-                NonceCheck::Invalid => continue,
+                Verdict::Skip { stale: s } => stale |= s,
+                Verdict::Wrong => {
+                    self.throttle.fail(source, &creds.username, now_secs);
+                    return DigestOutcome::Forbidden;
+                }
+                Verdict::Misdirected => return DigestOutcome::Forbidden,
             }
-            if !self.algorithms.contains(&creds.algorithm) {
-                continue;
-            }
-            let Some(account) = lookup.account(&creds.username) else {
-                return DigestOutcome::Forbidden;
-            };
-            let ha1 = match creds.algorithm {
-                Algorithm::Md5 => &account.ha1_md5,
-                Algorithm::Sha256 => &account.ha1_sha256,
-            };
-            if account.realm == self.realm && verify(&creds, req.method.to_string().as_str(), ha1) {
-                return DigestOutcome::Authenticated(account);
-            }
-            return DigestOutcome::Forbidden;
-        }
-        if any && !stale {
-            // Credentials for our realm whose nonce we never issued: challenge again.
-            return DigestOutcome::Challenge { stale: false };
         }
         DigestOutcome::Challenge { stale }
     }
 
-    /// A 401 (`proxy == false`) or 407 response challenging `req`.
-    pub fn challenge(&self, req: &Request, proxy: bool, stale: bool, now_secs: u64) -> Response {
+    fn verify_one(
+        &mut self,
+        req: &Request,
+        creds: &Credentials,
+        now_secs: u64,
+        source: IpAddr,
+        lookup: &impl AccountLookup,
+    ) -> Verdict {
+        if !self.algorithms.contains(&creds.algorithm) {
+            return Verdict::Skip { stale: false };
+        }
+        let nonce = self
+            .nonces
+            .check_for(&creds.nonce, now_secs, &binding(source));
+        let Some(account) = lookup.account(&creds.username) else {
+            return match nonce {
+                NonceCheck::Valid => Verdict::Wrong,
+                _ => Verdict::Skip { stale: false },
+            };
+        };
+        let ha1 = match creds.algorithm {
+            Algorithm::Md5 => &account.ha1_md5,
+            Algorithm::Sha256 => &account.ha1_sha256,
+        };
+        let method = req.method.to_string();
+        let right = account.realm == self.realm && verify(creds, &method, ha1);
+        match nonce {
+            NonceCheck::Valid => {}
+            // An expired nonce, or one issued to another address (a client that moved, or a
+            // replay from elsewhere): re-challenge, saying stale when the password was right.
+            NonceCheck::Stale | NonceCheck::Invalid => return Verdict::Skip { stale: right },
+        }
+        if !right {
+            return Verdict::Wrong;
+        }
+        if !digest_uri_matches(&creds.uri, &req.uri.to_string()) {
+            return Verdict::Misdirected;
+        }
+        let nc = match &creds.nc {
+            Some(nc) => match u32::from_str_radix(nc, 16) {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Verdict::Skip { stale: true },
+            },
+            None => None,
+        };
+        let issued = creds
+            .nonce
+            .get(..16)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(now_secs);
+        let expires = issued.saturating_add(self.nonces.lifetime_secs());
+        if !self.uses.admit(&creds.nonce, nc, now_secs, expires) {
+            return Verdict::Skip { stale: true };
+        }
+        Verdict::Valid(account)
+    }
+
+    /// A 401 (`proxy == false`) or 407 response challenging `req` from `source`.
+    pub fn challenge(
+        &self,
+        req: &Request,
+        proxy: bool,
+        stale: bool,
+        now_secs: u64,
+        source: IpAddr,
+    ) -> Response {
         let code = if proxy { 407 } else { 401 };
         let mut resp = make_response(req, code.into(), Some(&crate::message::new_tag()));
-        let nonce = self.nonces.issue(now_secs);
+        let nonce = self.nonces.issue_for(now_secs, &binding(source));
         let all = challenge_headers(&self.realm, &nonce, stale);
         let ordered = self.algorithms.iter().filter_map(|alg| {
             let tag = format!("algorithm={},", alg.name());
@@ -224,5 +450,95 @@ impl DigestGuard {
             });
         }
         resp
+    }
+}
+
+/// The parsable digest credentials of `req`'s `Authorization` (or `Proxy-Authorization`).
+fn credentials(req: &Request, proxy: bool) -> Vec<Credentials> {
+    let name = if proxy {
+        "Proxy-Authorization"
+    } else {
+        "Authorization"
+    };
+    req.headers
+        .iter()
+        .filter_map(|h| match (h, proxy) {
+            (Header::Authorization(v), false) => Some(v.value()),
+            (Header::ProxyAuthorization(v), true) => Some(v.value()),
+            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
+            _ => None,
+        })
+        .filter_map(|v| parse_authorization(v).ok())
+        .collect()
+}
+
+/// Whether `req` carries digest credentials (`Proxy-Authorization` when `proxy`) for `realm`.
+pub fn has_credentials(req: &Request, proxy: bool, realm: &str) -> bool {
+    credentials(req, proxy).iter().any(|c| c.realm == realm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_uri_comparison() {
+        let yes = [
+            ("sip:1002@127.0.0.1:5060", "sip:1002@127.0.0.1:5060"),
+            ("sip:1002@127.0.0.1", "sip:1002@127.0.0.1:5060"),
+            ("sip:1002@Example.COM;transport=udp", "sip:1002@example.com"),
+            ("sips:1002@h", "sips:1002@h:5061"),
+            ("sip:1002@[::1]:5070", "sip:1002@[::1]:5070;transport=tcp"),
+            ("sip:127.0.0.1:5060", "sip:127.0.0.1"),
+            ("tel:+14155550123", "tel:+14155550123;phone-context=x"),
+        ];
+        for (a, b) in yes {
+            assert!(digest_uri_matches(a, b), "{a} vs {b}");
+        }
+        let no = [
+            ("sip:1002@127.0.0.1:5060", "sip:+14155550123@127.0.0.1:5060"),
+            ("sip:1002@127.0.0.1:5060", "sip:1002@127.0.0.1:5070"),
+            ("sip:1002@127.0.0.1", "sips:1002@127.0.0.1"),
+            ("sip:1002@a", "sip:1002@b"),
+            ("sip:1002@a", "garbage"),
+            ("sip:1002@[::1", "sip:1002@[::1]"),
+        ];
+        for (a, b) in no {
+            assert!(!digest_uri_matches(a, b), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn nonce_counts_must_grow_and_no_qop_nonces_are_single_use() {
+        let m = NonceManager::new([3; 32], 30);
+        let mut uses = NonceUses::default();
+        let n = m.issue(100);
+        assert!(uses.admit(&n, Some(1), 100, 130));
+        assert!(!uses.admit(&n, Some(1), 100, 130), "same count again");
+        assert!(uses.admit(&n, Some(3), 101, 130), "counts may skip");
+        assert!(!uses.admit(&n, Some(2), 101, 130), "never backwards");
+        assert!(!uses.admit(&n, None, 101, 130), "qop dropped");
+        let n2 = m.issue(101);
+        assert!(uses.admit(&n2, None, 101, 131));
+        assert!(!uses.admit(&n2, None, 101, 131), "single use");
+        assert!(!uses.admit(&n2, Some(5), 101, 131), "no-qop use is final");
+        assert!(!uses.admit("short", Some(1), 101, 131));
+        uses.sweep(131);
+        assert_eq!(uses.map.len(), 1, "the first nonce lapsed at 130");
+        uses.sweep(132);
+        assert!(uses.map.is_empty());
+    }
+
+    #[test]
+    fn nonces_are_bound_to_the_address() {
+        let m = NonceManager::new([3; 32], 30);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let n = m.issue_for(10, &binding(a));
+        assert_eq!(m.check_for(&n, 11, &binding(a)), NonceCheck::Valid);
+        assert_eq!(m.check_for(&n, 11, &binding(mapped)), NonceCheck::Valid);
+        assert_eq!(m.check_for(&n, 11, &binding(b)), NonceCheck::Invalid);
+        assert_eq!(m.check(&n, 11), NonceCheck::Invalid);
     }
 }

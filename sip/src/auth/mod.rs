@@ -24,9 +24,10 @@
 //! Only `qop=auth` (or the legacy RFC 2069 no-qop form) is supported; `auth-int`
 //! and the `-sess` algorithm variants are rejected with typed errors.
 //!
-//! Callers must additionally check that [`Credentials::realm`] is their realm and
-//! that [`Credentials::uri`] matches the Request-URI; [`verify`] only checks the
-//! cryptographic response.
+//! [`verify`] only checks the cryptographic response. [`DigestGuard`] does the
+//! rest a server must: the realm, the `uri` against the Request-URI, nonces bound
+//! to the client's address, strictly increasing nonce counts and single-use
+//! nonces without `qop`, so a captured request cannot be replayed (RFC 7616 §5.10).
 
 use std::fmt;
 
@@ -38,7 +39,9 @@ use thiserror::Error;
 mod guard;
 mod header;
 
-pub use guard::{Account, AccountLookup, DigestGuard, DigestOutcome};
+pub use guard::{
+    digest_uri_matches, has_credentials, Account, AccountLookup, DigestGuard, DigestOutcome,
+};
 
 pub use header::{
     challenge_headers, client_authorization, parse_authorization, parse_challenge, pick_challenge,
@@ -49,6 +52,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Length of the big-endian timestamp prefix of a nonce, in bytes.
 const NONCE_TS_LEN: usize = 8;
+/// Length of the random salt of a nonce (two challenges in one second differ), in bytes.
+pub(crate) const NONCE_SALT_LEN: usize = 8;
 /// Length of the HMAC-SHA256 tag of a nonce, in bytes.
 const NONCE_TAG_LEN: usize = 32;
 
@@ -173,11 +178,14 @@ pub enum NonceCheck {
     Invalid,
 }
 
-/// Issues and validates stateless nonces: hex(`timestamp_be_u64 ||
-/// HMAC-SHA256(secret, timestamp_be_u64)`).
+/// Issues and validates stateless nonces: hex(`timestamp_be_u64 || salt ||
+/// HMAC-SHA256(secret, timestamp_be_u64 || salt || binding)`), with 8 random
+/// bytes of salt so that no two nonces are alike.
 ///
-/// No per-nonce state is kept, so replay within the lifetime is possible; the
-/// nonce only bounds how long a captured response stays usable.
+/// No per-nonce state is kept here: a nonce only bounds how long a captured
+/// response stays usable. [`DigestGuard`] adds the state that stops replays
+/// (nonce counts, single-use nonces) and binds nonces to the client's address
+/// through [`NonceManager::issue_for`].
 #[derive(Clone)]
 pub struct NonceManager {
     secret: [u8; 32],
@@ -216,21 +224,31 @@ impl NonceManager {
         self.lifetime_secs
     }
 
-    fn tag(&self, ts: &[u8]) -> HmacSha256 {
+    fn tag(&self, ts: &[u8], binding: &[u8]) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
         let mut mac = match HmacSha256::new_from_slice(&self.secret) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC accepts any key length"),
         };
         mac.update(ts);
+        mac.update(binding);
         mac
     }
 
     /// Issues a nonce stamped with `now_unix_secs`.
     pub fn issue(&self, now_unix_secs: u64) -> String {
-        let ts = now_unix_secs.to_be_bytes();
-        let tag = self.tag(&ts).finalize().into_bytes();
-        let mut out = hex::encode(ts);
+        self.issue_for(now_unix_secs, &[])
+    }
+
+    /// Issues a nonce stamped with `now_unix_secs` and bound to `binding` (for
+    /// example the client's IP address): [`NonceManager::check_for`] accepts it
+    /// only with the same binding.
+    pub fn issue_for(&self, now_unix_secs: u64, binding: &[u8]) -> String {
+        let mut head = [0u8; NONCE_TS_LEN + NONCE_SALT_LEN];
+        head[..NONCE_TS_LEN].copy_from_slice(&now_unix_secs.to_be_bytes());
+        rand::Rng::fill(&mut rand::thread_rng(), &mut head[NONCE_TS_LEN..]);
+        let tag = self.tag(&head, binding).finalize().into_bytes();
+        let mut out = hex::encode(head);
         out.push_str(&hex::encode(tag));
         out
     }
@@ -238,18 +256,25 @@ impl NonceManager {
     /// Classifies a nonce returned by a client. Nonces stamped more than one
     /// lifetime in the future are treated as invalid.
     pub fn check(&self, nonce: &str, now_unix_secs: u64) -> NonceCheck {
-        if nonce.len() != 2 * (NONCE_TS_LEN + NONCE_TAG_LEN) {
+        self.check_for(nonce, now_unix_secs, &[])
+    }
+
+    /// Like [`NonceManager::check`] for a nonce issued with
+    /// [`NonceManager::issue_for`]: a nonce issued for another binding is
+    /// [`NonceCheck::Invalid`].
+    pub fn check_for(&self, nonce: &str, now_unix_secs: u64, binding: &[u8]) -> NonceCheck {
+        if nonce.len() != 2 * (NONCE_TS_LEN + NONCE_SALT_LEN + NONCE_TAG_LEN) {
             return NonceCheck::Invalid;
         }
         let Ok(raw) = hex::decode(nonce) else {
             return NonceCheck::Invalid;
         };
-        let (ts, tag) = raw.split_at(NONCE_TS_LEN);
-        if self.tag(ts).verify_slice(tag).is_err() {
+        let (head, tag) = raw.split_at(NONCE_TS_LEN + NONCE_SALT_LEN);
+        if self.tag(head, binding).verify_slice(tag).is_err() {
             return NonceCheck::Invalid;
         }
         let mut ts_bytes = [0u8; NONCE_TS_LEN];
-        ts_bytes.copy_from_slice(ts);
+        ts_bytes.copy_from_slice(&head[..NONCE_TS_LEN]);
         let issued = u64::from_be_bytes(ts_bytes);
         if issued > now_unix_secs.saturating_add(self.lifetime_secs) {
             NonceCheck::Invalid

@@ -292,7 +292,7 @@ impl SipCore {
             visitor_id: Some(call.visitor_id.clone()),
             answered_by: None,
             legs: vec![CallLeg {
-                id: format!("{key}-a"),
+                id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
                 role: "caller".into(),
@@ -605,13 +605,7 @@ impl SipCore {
             return gone(self);
         };
         call.media.set_codec(Side::A, codec);
-        answer_with_browser(
-            call,
-            key,
-            &ans,
-            format!("visitor:{}", ans.visitor_id),
-            now_ms,
-        );
+        answer_with_browser(call, &ans, format!("visitor:{}", ans.visitor_id), now_ms);
         let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
         out.headers.push(Header::Contact(headers::Contact::new(
             local.contact(call.a.peer.transport),
@@ -837,11 +831,10 @@ fn opus_leg(pt: u8, te: Option<u8>) -> LegCodec {
     }
 }
 
-/// Leg B of `call` (key `key`) is now the browser of `ans` and has answered: its media, the
-/// answer in the record (`answered_by`, one callee leg) and the recording if enabled.
+/// Leg B of `call` is now the browser of `ans` and has answered: its media, the answer in the
+/// record (`answered_by`, one callee leg) and the recording if enabled.
 pub(super) fn answer_with_browser(
     call: &mut Call,
-    key: u64,
     ans: &BrowserAnswer,
     answered_by: String,
     now_ms: i64,
@@ -858,7 +851,7 @@ pub(super) fn answer_with_browser(
     record.legs[0].final_status = Some(200);
     let idx = record.legs.len();
     record.legs.push(CallLeg {
-        id: format!("{key}-w"),
+        id: ringside_storage::new_id(),
         call_id: record.id.clone(),
         idx: idx as i64,
         role: "callee".into(),

@@ -47,13 +47,7 @@ impl SipCore {
         call.ringing = false;
         // Stops whatever plays to the caller: the visitor's ringback or the queue's hold music.
         call.media.ringback(Side::A, false);
-        answer_with_browser(
-            call,
-            key,
-            &ans,
-            format!("console:{}", ans.visitor_id),
-            now_ms,
-        );
+        answer_with_browser(call, &ans, format!("console:{}", ans.visitor_id), now_ms);
         call.browser_b = Some(BrowserB {
             target: ChannelTarget {
                 tenant_id: ans.tenant_id.clone(),

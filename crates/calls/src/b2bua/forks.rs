@@ -13,7 +13,7 @@ use ringside_sip::hdr;
 use ringside_sip::message::{make_cancel, make_response, new_tag};
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
-use crate::core::{CallTimer, CoreOutput, SipCore};
+use crate::core::{CallTimer, CoreOutput, SipCore, STRAY_PER_SEC};
 
 use super::{answer_sdp, final_code, own_answer, BrowserSignal, Call, ClientRole};
 use crate::Side;
@@ -516,7 +516,23 @@ impl SipCore {
                     self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
                 }
             }
-            _ => self.ack_and_bye(now, &resp, from),
+            // A 2xx for no dialog of ours: maybe a callee we already hung up on, maybe forged
+            // with someone else's address. One stateless ACK and BYE at most (no retransmits),
+            // and only STRAY_PER_SEC of them a second, so a forged response is no amplifier.
+            _ => {
+                let sec = self.now_ms / 1000;
+                if self.stray_window.0 != sec {
+                    self.stray_window = (sec, 0);
+                }
+                if self.stray_window.1 >= STRAY_PER_SEC {
+                    self.metrics
+                        .stray_dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                self.stray_window.1 += 1;
+                self.send_ack_and_bye(now, &resp, from, false);
+            }
         }
     }
 
@@ -524,6 +540,11 @@ impl SipCore {
     /// the call was decided, or a stray retransmission): ACK it, then BYE it, so the far end is
     /// never left holding a call nobody is on.
     pub(crate) fn ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer) {
+        self.send_ack_and_bye(now, resp, peer, true)
+    }
+
+    /// [`Self::ack_and_bye`]; with `reliable == false` the BYE is sent once, statelessly.
+    fn send_ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer, reliable: bool) {
         let h = &resp.headers;
         let (Some(call_id), Some(from), Some(to), Some(cseq)) = (
             hdr::call_id(h),
@@ -555,8 +576,13 @@ impl SipCore {
             self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
         }
         if let Some(bye) = d.request(&local, Method::Bye, None) {
-            let ctx = self.send_request(now, bye, peer);
-            self.by_ctx.insert(ctx, (0, ClientRole::Fire));
+            if reliable {
+                let ctx = self.send_request(now, bye, peer);
+                self.by_ctx.insert(ctx, (0, ClientRole::Fire));
+            } else {
+                self.metrics.request_out("BYE");
+                self.tx.send_stateless(rsip::SipMessage::Request(bye), peer);
+            }
         }
     }
 
@@ -582,6 +608,34 @@ impl SipCore {
             let ctx = self.send_request(now, bye, peer);
             self.by_ctx.insert(ctx, (key, ClientRole::Fire));
         }
+    }
+
+    /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
+    /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
+    /// each record ends with `reason`.
+    pub fn end_all_calls(&mut self, now: Instant, reason: &str) {
+        let keys: Vec<u64> = self.calls.keys().copied().collect();
+        for key in keys {
+            let Some(call) = self.calls.get(&key) else {
+                continue;
+            };
+            if call.answered {
+                self.bye_side(now, key, Side::A);
+                self.bye_side(now, key, Side::B);
+                self.end_call(key, "ended", reason, Some("system"));
+                continue;
+            }
+            self.cancel_other_forks(now, key, None);
+            let Some(call) = self.calls.get_mut(&key) else {
+                continue;
+            };
+            call.record.legs[0].final_status = Some(503);
+            let out = make_response(&call.a_invite, 503.into(), Some(&call.a.local_tag));
+            let to = call.caller();
+            self.respond_caller(now, to, out);
+            self.end_call(key, "missed", reason, Some("system"));
+        }
+        self.drain(now);
     }
 
     /// Finish a call: write its record, free media, forget dialogs.

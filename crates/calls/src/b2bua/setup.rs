@@ -8,6 +8,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request};
 use tracing::{info, info_span, warn};
 
+use ringside_sip::auth::has_credentials;
 use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_call_id, new_tag};
@@ -27,8 +28,6 @@ impl SipCore {
     fn record_unavailable(&mut self, req: &Request, from: Peer, tenant_id: &str, tag: &str) {
         let now = now_record_ms(self);
         let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
-        let key = self.next_call;
-        self.next_call += 1;
         let record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
             tenant_id: tenant_id.to_owned(),
@@ -45,7 +44,7 @@ impl SipCore {
             visitor_id: None,
             answered_by: None,
             legs: vec![CallLeg {
-                id: format!("{key}-a"),
+                id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
                 role: "caller".into(),
@@ -87,11 +86,48 @@ impl SipCore {
             Some(Err(_)) => return reply(self, 400),
             _ => {}
         }
-        // 1. Who is calling: a trusted trunk by source address, else digest (407).
+        // 1. Who is calling. A request with credentials for our realm is that extension or
+        //    trunk user (407 until they are right). Without, a trunk trusting the source address
+        //    stands for the caller, but only towards numbers of the trunk's own tenant: one
+        //    tenant's trusted network never captures calls meant for another. Everyone else is
+        //    challenged.
         let secs = (self.now_ms / 1000) as u64;
         let dir = self.dir.clone();
         let d = dir.read();
-        let (tenant_id, caller_ext) = if let Some(t) = d.trunk_for_source(from.addr.ip()) {
+        let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
+        let trusted = if has_credentials(&req, true, self.guard.realm()) {
+            None
+        } else {
+            let channels = self.channels.as_ref();
+            d.trunks_for_source(from.addr.ip()).find(|t| {
+                let tenant = t.trunk.tenant_id.as_str();
+                dest.as_deref().is_some_and(|n| {
+                    d.extension(n).is_some_and(|e| e.tenant_id == tenant)
+                        || d.queue_widget(tenant, n).is_some()
+                        || channels
+                            .and_then(|c| c.lookup(n))
+                            .is_some_and(|c| c.tenant_id == tenant)
+                })
+            })
+        };
+        // A trusted PBX dialling a number nobody could reach gets 404 as before; a number that
+        // exists elsewhere (another tenant's extension, or one a trunk dials out to) is
+        // challenged, since the caller may be that tenant's authenticated phone.
+        if trusted.is_none() && !has_credentials(&req, true, self.guard.realm()) {
+            let known = |n: &str| {
+                d.extension(n).is_some()
+                    || d.has_queue_number(n)
+                    || d.dialable(n)
+                    || self.channels.as_ref().and_then(|c| c.lookup(n)).is_some()
+            };
+            if d.trunks_for_source(from.addr.ip()).next().is_some()
+                && !dest.as_deref().is_some_and(known)
+            {
+                drop(d);
+                return reply(self, 404);
+            }
+        }
+        let (tenant_id, caller_ext) = if let Some(t) = trusted {
             (t.trunk.tenant_id.clone(), None)
         } else {
             match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
@@ -101,7 +137,9 @@ impl SipCore {
                 }
                 DigestOutcome::Challenge { stale } => {
                     drop(d);
-                    let r = self.guard.challenge(&req, true, stale, secs);
+                    let r = self
+                        .guard
+                        .challenge(&req, true, stale, secs, from.addr.ip());
                     self.respond(now, stx, r);
                     return;
                 }
@@ -116,7 +154,7 @@ impl SipCore {
         };
         // 2. Where to: a registered extension of the same tenant, or (for extensions only) a
         //    number an outbound trunk of the tenant may dial.
-        let Some(dest) = hdr::uri_user(&req.uri.to_string()).map(str::to_string) else {
+        let Some(dest) = dest else {
             drop(d);
             return reply(self, 404);
         };
@@ -247,7 +285,7 @@ impl SipCore {
             visitor_id: None,
             answered_by: None,
             legs: vec![CallLeg {
-                id: format!("{}-a", call_key),
+                id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
                 role: "caller".into(),
@@ -475,7 +513,7 @@ impl SipCore {
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
             let leg_idx = record.legs.len();
             record.legs.push(CallLeg {
-                id: format!("{}-b{}", call_key, forks.len()),
+                id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: leg_idx as i64,
                 role: "callee".into(),

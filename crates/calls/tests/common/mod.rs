@@ -63,6 +63,7 @@ pub struct Sim {
     pub now_ms: i64,
     pub sent: Vec<(Peer, String)>,
     pub other: Vec<CoreOutput>,
+    pub metrics: Arc<SipMetrics>,
 }
 
 pub fn peer(s: &str) -> Peer {
@@ -91,6 +92,7 @@ impl Sim {
             vec![trunk("t1", "10.9.9.9/32", 5099, creds)],
         );
         let handle = DirectoryHandle::new(dir);
+        let metrics = Arc::new(SipMetrics::default());
         let core = SipCore::new(
             CoreConfig {
                 local: LocalAddr {
@@ -112,9 +114,10 @@ impl Sim {
                 "127.0.0.1".parse().unwrap(),
                 42000..=42099,
             )),
-            Arc::new(SipMetrics::default()),
+            metrics.clone(),
         );
         Sim {
+            metrics,
             core,
             dir: handle,
             now: Instant::now(),
@@ -122,6 +125,13 @@ impl Sim {
             sent: vec![],
             other: vec![],
         }
+    }
+
+    /// Requests refused with 403 so far.
+    pub fn core_metrics_auth_failures(&self) -> u64 {
+        self.metrics
+            .auth_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn collect(&mut self) {

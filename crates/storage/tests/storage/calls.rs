@@ -248,3 +248,55 @@ async fn widget_calls_by_visitor_and_waiting() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn open_calls_left_by_a_dead_server_are_closed_at_start() {
+    each_backend("calls_restart", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store
+            .ensure_user("restart@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let base = now_ms();
+        let mut answered = call(&t, base, 2);
+        answered.status = "answered".into();
+        answered.answered_at = Some(base + 10);
+        answered.legs[0].answered_at = Some(base + 10);
+        let ringing = call(&t, base, 2);
+        let mut done = call(&t, base, 1);
+        done.status = "ended".into();
+        done.ended_at = Some(base + 20);
+        done.legs[0].ended_at = Some(base + 20);
+        done.end_reason = Some("hangup".into());
+        store
+            .insert_calls_batch(&[answered.clone(), ringing.clone(), done.clone()])
+            .await
+            .unwrap();
+
+        let at = base + 1_000;
+        assert_eq!(
+            store.close_open_calls("server_restart", at).await.unwrap(),
+            2
+        );
+        let a = store.get_call(&t, &answered.id).await.unwrap();
+        assert_eq!(
+            (a.status.as_str(), a.ended_at, a.end_reason.as_deref()),
+            ("ended", Some(at), Some("server_restart"))
+        );
+        assert_eq!(a.hangup_side.as_deref(), Some("system"));
+        assert!(a.legs.iter().all(|l| l.ended_at == Some(at)), "{a:?}");
+        let r = store.get_call(&t, &ringing.id).await.unwrap();
+        assert_eq!((r.status.as_str(), r.ended_at), ("missed", Some(at)));
+        // A call that had ended is untouched.
+        assert_eq!(store.get_call(&t, &done.id).await.unwrap(), done);
+        assert_eq!(
+            store
+                .close_open_calls("server_restart", at + 1)
+                .await
+                .unwrap(),
+            0
+        );
+    })
+    .await;
+}
