@@ -27,25 +27,42 @@ pub fn ringside_bin() -> PathBuf {
     p
 }
 
-/// A free local port for both UDP and TCP (best effort).
+/// Ports handed out by [`free_port`] and [`even_port`]: below the kernel's ephemeral range
+/// (32768-60999 here), so no socket bound to port 0 — a client connection, a resolver, another
+/// test's listener — can take one between our check and the bind by its real user (the
+/// free-port race that made the suite flaky). Each test process walks its own slice of the
+/// range from a counter, so parallel tests in one process never get the same port either.
+const PORT_LO: u16 = 12000;
+const PORT_HI: u16 = 29999;
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+fn next_candidate() -> u16 {
+    let span = u32::from(PORT_HI - PORT_LO);
+    let base = (std::process::id() % 8) * (span / 8);
+    let n = u32::from(NEXT_PORT.fetch_add(1, Ordering::Relaxed));
+    PORT_LO + ((base + n) % span) as u16
+}
+
+/// A local port free for both UDP and TCP (see [`PORT_LO`]).
 pub fn free_port() -> u16 {
     loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let p = next_candidate();
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        {
+            return p;
         }
     }
 }
 
-/// A free even port with its odd neighbour free too (RTP + RTCP). Linux hands out odd ports
-/// for bind(0), so step down from one.
+/// A free even port with its odd neighbour free too (RTP + RTCP).
 pub fn even_port() -> u16 {
     loop {
-        let p = free_port() & !1;
+        let p = next_candidate() & !1;
         let a = UdpSocket::bind(("127.0.0.1", p));
         let b = UdpSocket::bind(("127.0.0.1", p + 1));
         if a.is_ok() && b.is_ok() {
+            // Skip the odd neighbour so the next candidate is not p + 1.
+            NEXT_PORT.fetch_add(1, Ordering::Relaxed);
             return p;
         }
     }
@@ -617,8 +634,23 @@ impl Sipp {
 
     /// Start sipp in the background.
     pub fn spawn(&self) -> tokio::process::Child {
+        // sipp's digest uri is `sip:host:port` unless `-auth_uri` says otherwise, and Ringside
+        // binds the digest to the Request-URI: give it the INVITE's Request-URI.
+        let xml = std::fs::read_to_string(&self.scenario).unwrap_or_default();
+        let mut args = self.args.clone();
+        if xml.contains("[authentication]")
+            && xml.contains("INVITE sip:[service]@[remote_ip]:[remote_port]")
+        {
+            let service = args
+                .iter()
+                .position(|a| a == "-s")
+                .and_then(|i| args.get(i + 1))
+                .map_or("service", String::as_str);
+            let uri = format!("{service}@{}", args[0]);
+            args.extend(["-auth_uri".to_string(), uri]);
+        }
         tokio::process::Command::new("sipp")
-            .args(&self.args)
+            .args(&args)
             .current_dir(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use ringside_sip::auth::{ha1, Algorithm};
 use ringside_sip::routing::{parse_cidr, DestinationPatterns};
-use ringside_storage::{Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch};
+use ringside_storage::{
+    now_ms, Binding, Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, SipRead, SipWrite};
@@ -130,6 +132,36 @@ pub struct ExtensionView {
     widget_ids: Vec<String>,
     created_at: i64,
     updated_at: i64,
+    /// The phones registered now: empty when none is (calls to it are then missed).
+    registrations: Vec<RegistrationView>,
+}
+
+/// One registered contact of an extension.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationView {
+    /// Contact URI the phone registered.
+    contact: String,
+    /// Address the REGISTER came from (`ip:port`).
+    source: String,
+    /// `udp` or `tcp`.
+    transport: String,
+    /// The phone's User-Agent, if it sent one.
+    user_agent: Option<String>,
+    /// When the registration lapses unless refreshed, unix ms.
+    expires_at: i64,
+}
+
+impl From<Binding> for RegistrationView {
+    fn from(b: Binding) -> Self {
+        RegistrationView {
+            contact: b.contact_uri,
+            source: b.source_addr,
+            transport: b.transport,
+            user_agent: b.user_agent,
+            expires_at: b.expires_at,
+        }
+    }
 }
 
 impl From<Extension> for ExtensionView {
@@ -141,8 +173,17 @@ impl From<Extension> for ExtensionView {
             widget_ids: e.widget_ids,
             created_at: e.created_at,
             updated_at: e.updated_at,
+            registrations: Vec::new(),
         }
     }
+}
+
+/// The extension with its live registrations.
+async fn with_registrations(st: &AppState, e: Extension) -> Result<ExtensionView, ApiError> {
+    let bindings = st.store.extension_bindings(&e.id, now_ms()).await?;
+    let mut v = ExtensionView::from(e);
+    v.registrations = bindings.into_iter().map(Into::into).collect();
+    Ok(v)
 }
 
 fn validate_username(u: &str, field: &'static str) -> Result<(), ApiError> {
@@ -225,7 +266,20 @@ async fn list_extensions(
     State(st): State<AppState>,
 ) -> Result<Json<Vec<ExtensionView>>, ApiError> {
     let list = st.store.list_extensions(&ctx.tenant_id).await?;
-    Ok(Json(list.into_iter().map(Into::into).collect()))
+    let mut bindings = st.store.live_bindings(now_ms()).await?;
+    let views = list
+        .into_iter()
+        .map(|e| {
+            let (mine, rest): (Vec<Binding>, Vec<Binding>) = std::mem::take(&mut bindings)
+                .into_iter()
+                .partition(|b| b.extension_id == e.id);
+            bindings = rest;
+            let mut v = ExtensionView::from(e);
+            v.registrations = mine.into_iter().map(Into::into).collect();
+            v
+        })
+        .collect();
+    Ok(Json(views))
 }
 
 async fn get_extension(
@@ -233,9 +287,8 @@ async fn get_extension(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<ExtensionView>, ApiError> {
-    Ok(Json(
-        st.store.get_extension(&ctx.tenant_id, &id).await?.into(),
-    ))
+    let e = st.store.get_extension(&ctx.tenant_id, &id).await?;
+    Ok(Json(with_registrations(&st, e).await?))
 }
 
 async fn create_extension(
@@ -302,7 +355,7 @@ async fn patch_extension(
         )
         .await?;
     st.directory.extension_upserted(&ext);
-    Ok(Json(ext.into()))
+    Ok(Json(with_registrations(&st, ext).await?))
 }
 
 async fn delete_extension(
