@@ -5,6 +5,10 @@
 #
 #   bash benches/b2bua_load.sh            # rates 250 ... 2500, 10 s each
 #   RATES="1000" SECONDS_PER_STEP=20 bash benches/b2bua_load.sh
+#   MODE=digest bash benches/b2bua_load.sh   # every call from extension 1001, challenged (407)
+#                                            # and answered as phones do; last line b2bua_digest_cps
+#
+# Only the processes this script started are stopped (no pkill by pattern).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"250 500 1000 1500 2000 2500"}
@@ -12,7 +16,8 @@ STEP_SECS=${SECONDS_PER_STEP:-10}
 cargo build --release -p ringside >/dev/null 2>&1
 BIN=target/release/ringside
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+MODE=${MODE:-trunk}
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18080 \
   RINGSIDE_SIP_ADDR=127.0.0.1:15060 RINGSIDE_RTP_PORTS=40000-59999 RINGSIDE_LOG=warn \
   RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5
@@ -24,14 +29,22 @@ for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && bre
 api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
 api -d '{"username":"1002","password":"bench-secret-1002"}' http://127.0.0.1:18080/api/v1/sip/extensions >/dev/null
 api -d '{"name":"load","inboundCidrs":["127.0.0.2/32"]}' http://127.0.0.1:18080/api/v1/sip/trunks >/dev/null
+api -d '{"username":"1001","password":"bench-secret-1001"}' http://127.0.0.1:18080/api/v1/sip/extensions >/dev/null
+cp benches/uac_auth.xml "$WORK/uac_auth.xml"
 sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$WORK/reg.xml"
 (cd "$WORK" && sipp 127.0.0.1:15060 -sf reg.xml -m 1 -i 127.0.0.1 -p 16060 -s 1002 -au 1002 -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
-(cd "$WORK" && sipp -sn uas -i 127.0.0.1 -p 16060 -nostdin -bg >/dev/null 2>&1) || true
+(cd "$WORK" && exec sipp -sn uas -i 127.0.0.1 -p 16060 -nostdin >/dev/null 2>&1) &
+UAS=$!
 best=0
 for rate in $RATES; do
   n=$((rate * STEP_SECS))
   start=$(date +%s.%N)
-  if (cd "$WORK" && sipp 127.0.0.1:15060 -sn uac -s 1002 -i 127.0.0.2 -p 17060 -r "$rate" -m "$n" \
+  if [ "$MODE" = digest ]; then
+    caller=(-sf uac_auth.xml -i 127.0.0.1 -au 1001 -ap bench-secret-1001 -auth_uri 1002@127.0.0.1:15060)
+  else
+    caller=(-sn uac -i 127.0.0.2)
+  fi
+  if (cd "$WORK" && sipp 127.0.0.1:15060 "${caller[@]}" -s 1002 -p 17060 -r "$rate" -m "$n" \
         -l $((rate * 4)) -d 0 -nostdin -timeout $((STEP_SECS * 4))s -timeout_error \
         -trace_stat -stf "stat_$rate.csv" >/dev/null 2>&1); then
     end=$(date +%s.%N)
@@ -45,5 +58,7 @@ for rate in $RATES; do
     break
   fi
 done
-pkill -f "sipp -sn uas" || true
-echo "b2bua_cps: $best"
+kill "$UAS" 2>/dev/null || true
+fails=$(grep -c "call record lost" "$WORK/server.log" || true)
+echo "server peak RSS $(awk '/VmHWM/ {print $2}' /proc/$SERVER/status) kB; call records lost: $fails"
+if [ "$MODE" = digest ]; then echo "b2bua_digest_cps: $best"; else echo "b2bua_cps: $best"; fi

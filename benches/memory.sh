@@ -13,7 +13,9 @@ HOLD_MS=${HOLD_MS:-20000}
 cargo build --release -p ringside >/dev/null 2>&1
 BIN=$PWD/target/release/ringside
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp.*16160" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Stops only what this script started: its background jobs (the server, sipp) and their
+# subshells' children (`exec` keeps sipp the job itself).
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18081 \
   RINGSIDE_SIP_ADDR=127.0.0.1:15061 RINGSIDE_RTP_PORTS=20000-39999 RINGSIDE_LOG=warn \
   RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5
@@ -45,7 +47,7 @@ api -d '{"name":"load","inboundCidrs":["127.0.0.2/32"]}' http://127.0.0.1:18081/
 sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$WORK/reg1.xml"
 (cd "$WORK" && sipp 127.0.0.1:15061 -sf reg1.xml -m 1 -i 127.0.0.1 -p 16160 -s 2002 -au 2002 -ap pw-2002-secret \
    -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
-(cd "$WORK" && sipp -sn uas -i 127.0.0.1 -p 16160 -nostdin >/dev/null 2>&1) &
+(cd "$WORK" && exec sipp -sn uas -i 127.0.0.1 -p 16160 -nostdin >/dev/null 2>&1) &
 sleep 1
 base=$(rss)
 (cd "$WORK" && sipp 127.0.0.1:15061 -sn uac -s 2002 -i 127.0.0.2 -p 16170 -r 200 -m "$CALLS" -l "$CALLS" \

@@ -22,7 +22,9 @@ fi
 BIN=${RINGSIDE_BIN:-target/release/ringside}
 GEN=${WEBRTC_LOAD_BIN:-target/release/webrtc_load}
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "sipp -sf uas_echo.xml" || true; pkill -f "webrtc_load echo" || true; rm -rf "$WORK"' EXIT
+# Stops only what this script started (its background jobs: server, echo, sipp), never other
+# processes by pattern.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18082 \
   RINGSIDE_SIP_ADDR=127.0.0.1:15062 RINGSIDE_WEBRTC_ADDR=127.0.0.1:17882 \
   RINGSIDE_RTP_PORTS=40000-49999 RINGSIDE_LOG=${RINGSIDE_LOG:-warn} RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5 \
@@ -44,7 +46,7 @@ sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$W
   -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
 $GEN echo 127.0.0.1:16200 &
 sed -e 's/{{ECHO_PORT}}/16200/' benches/uas_echo.xml > "$WORK/uas_echo.xml"
-(cd "$WORK" && sipp -sf uas_echo.xml -i 127.0.0.1 -p 16062 -nostdin -bg >/dev/null 2>&1) || true
+(cd "$WORK" && exec sipp -sf uas_echo.xml -i 127.0.0.1 -p 16062 -nostdin >/dev/null 2>&1) &
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' /proc/$SERVER/stat; }
 best=0

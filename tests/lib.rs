@@ -36,18 +36,22 @@ const PORT_LO: u16 = 12000;
 const PORT_HI: u16 = 29999;
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
+/// Even ports only: the odd neighbour of each is never handed out, so a peer that also binds
+/// port + 1 (baresip's TLS, RTCP) finds it free.
 fn next_candidate() -> u16 {
-    let span = u32::from(PORT_HI - PORT_LO);
-    let base = (std::process::id() % 8) * (span / 8);
+    let pairs = u32::from(PORT_HI - PORT_LO) / 2;
+    let base = (std::process::id() % 8) * (pairs / 8);
     let n = u32::from(NEXT_PORT.fetch_add(1, Ordering::Relaxed));
-    PORT_LO + ((base + n) % span) as u16
+    PORT_LO + 2 * ((base + n) % pairs) as u16
 }
 
 /// A local port free for both UDP and TCP (see [`PORT_LO`]).
 pub fn free_port() -> u16 {
     loop {
         let p = next_candidate();
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
         {
             return p;
         }
@@ -57,12 +61,10 @@ pub fn free_port() -> u16 {
 /// A free even port with its odd neighbour free too (RTP + RTCP).
 pub fn even_port() -> u16 {
     loop {
-        let p = next_candidate() & !1;
+        let p = next_candidate();
         let a = UdpSocket::bind(("127.0.0.1", p));
         let b = UdpSocket::bind(("127.0.0.1", p + 1));
         if a.is_ok() && b.is_ok() {
-            // Skip the odd neighbour so the next candidate is not p + 1.
-            NEXT_PORT.fetch_add(1, Ordering::Relaxed);
             return p;
         }
     }

@@ -41,6 +41,7 @@ pub mod browser_calls;
 pub mod call_settings;
 pub mod calls;
 pub mod channels;
+pub mod conn_limits;
 pub mod console;
 pub mod contacts;
 pub mod error;

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod dialog;
 pub mod hdr;
+pub mod limits;
 pub mod message;
 pub mod registrar;
 pub mod routing;

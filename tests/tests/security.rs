@@ -416,3 +416,153 @@ async fn a_forged_200_ok_is_no_amplifier() {
     })
     .await;
 }
+
+/// A TCP connection to `to` from the local address `from`.
+async fn connect_from(from: &str, to: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    s.connect(to).await.unwrap()
+}
+
+/// Whether the server closed `s` (read gives end of file or an error) within `wait`.
+async fn closed(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut b = [0u8; 256];
+    loop {
+        match tokio::time::timeout(wait, s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_trickling_connections_cannot_take_the_server_down() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = Server::start_with(&[
+        ("RINGSIDE_HTTP_MAX_CONNECTIONS_PER_IP", "50"),
+        ("RINGSIDE_HTTP_HEADER_TIMEOUT_SECS", "3"),
+        ("RINGSIDE_SIP_TCP_MAX_CONNECTIONS_PER_IP", "50"),
+        ("RINGSIDE_SIP_TCP_MESSAGE_TIMEOUT_SECS", "3"),
+    ])
+    .await;
+    let http: std::net::SocketAddr = srv.http.trim_start_matches("http://").parse().unwrap();
+    // An attacker at 127.0.0.1 opens 120 idle connections to each listener, and trickles a
+    // 60 KB SIP header that never ends.
+    let mut idle_http = Vec::new();
+    let mut idle_sip = Vec::new();
+    for _ in 0..120 {
+        idle_http.push(connect_from("127.0.0.1", http).await);
+        idle_sip.push(connect_from("127.0.0.1", srv.sip).await);
+    }
+    let mut trickle = connect_from("127.0.0.2", srv.sip).await;
+    let head = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:1;branch=z9hG4bKx\r\nX-Pad: {}",
+        "a".repeat(60_000)
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let mut http_trickle = connect_from("127.0.0.3", http).await;
+    http_trickle
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaa")
+        .await
+        .unwrap();
+
+    // Over the per-address cap, connections are closed at once (end of file already there;
+    // the others have nothing to read yet).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut refused = 0;
+    for s in idle_http.iter().chain(idle_sip.iter()) {
+        let mut b = [0u8; 16];
+        if matches!(s.try_read(&mut b), Ok(0) | Err(_))
+            && !matches!(s.try_read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2 * 70, "70 over the cap of 50 on each listener");
+
+    // Everyone else is served: health and the API over HTTP, SIP over UDP and over TCP.
+    let client = reqwest::Client::builder()
+        .local_address("127.0.0.7".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/healthz", srv.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let uport = udp.local_addr().unwrap().port();
+    let options = |via: &str, call: &str| {
+        format!(
+            "OPTIONS sip:ringside@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{via};branch=z9hG4bK{call}\r\nFrom: <sip:probe@127.0.0.1>;tag={call}\r\nTo: <sip:ringside@127.0.0.1>\r\nCall-ID: {call}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let r = exchange(
+        &srv,
+        &udp,
+        &options(&format!("UDP 127.0.0.1:{uport}"), "u1"),
+    )
+    .await;
+    assert!(r.iter().any(|m| status(m) == 200), "{r:?}");
+    let mut tcp = connect_from("127.0.0.8", srv.sip).await;
+    tcp.write_all(options("TCP 127.0.0.8:1", "t1").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("an answer over TCP")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+
+    // Idle and trickling connections are reaped once they miss the 3 s deadline.
+    assert!(
+        closed(&mut trickle, Duration::from_secs(10)).await,
+        "trickle reaped"
+    );
+    assert!(
+        closed(&mut http_trickle, Duration::from_secs(10)).await,
+        "an HTTP request head that never ends is reaped"
+    );
+    let mut reaped = (0, 0);
+    for s in idle_http.iter_mut() {
+        if closed(s, Duration::from_secs(10)).await {
+            reaped.0 += 1;
+        }
+    }
+    for s in idle_sip.iter_mut() {
+        if closed(s, Duration::from_secs(10)).await {
+            reaped.1 += 1;
+        }
+    }
+    assert_eq!(
+        reaped,
+        (120, 120),
+        "every idle connection closed in the end"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", srv.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert_eq!(value("ringside_http_connections_refused_total"), 70.0);
+    assert_eq!(value("ringside_sip_tcp_connections_refused_total"), 70.0);
+    assert!(value("ringside_sip_tcp_connections_timed_out_total") >= 51.0);
+    assert!(value("ringside_http_connections_timed_out_total") >= 50.0);
+    // The answered TCP client idles too (its 3 s are up): nothing is left but this request's.
+    assert!(value("ringside_sip_tcp_connections") <= 1.0);
+    drop(tcp);
+}

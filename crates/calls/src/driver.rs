@@ -28,6 +28,7 @@ use ringside_storage::Store;
 
 use crate::core::{CoreOutput, SipCore};
 use crate::metrics::SipMetrics;
+use ringside_sip::limits::{ConnGuard, ConnLimits, ConnTable};
 
 /// Unix milliseconds now.
 pub fn unix_ms() -> i64 {
@@ -146,6 +147,7 @@ pub async fn start(
     store: Store,
     metrics: Arc<SipMetrics>,
     media_events: Option<MediaEvents>,
+    tcp_limits: (ConnLimits, Arc<ConnTable>),
 ) -> std::io::Result<SipServer> {
     let udp = Arc::new(UdpSocket::bind(bind).await?);
     let local_addr = udp.local_addr()?;
@@ -173,6 +175,7 @@ pub async fn start(
         in_tx.clone(),
         conns.clone(),
         metrics.clone(),
+        tcp_limits,
     ));
     let (call_events, _) = tokio::sync::broadcast::channel(1024);
     tokio::spawn(storage_writer(
@@ -277,21 +280,45 @@ async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>, metrics: Ar
     }
 }
 
+/// Accepts SIP over TCP under the connection caps: a connection over a cap is closed at once.
 async fn tcp_acceptor(
     listener: TcpListener,
     tx: mpsc::Sender<Inbound>,
     conns: Conns,
     metrics: Arc<SipMetrics>,
+    (limits, table): (ConnLimits, Arc<ConnTable>),
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Some(guard) = table.admit(peer.ip(), &limits) else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                spawn_connection(stream, peer, tx.clone(), conns.clone(), metrics.clone());
+                let accepted = Accepted { guard, limits };
+                spawn_connection(
+                    stream,
+                    peer,
+                    tx.clone(),
+                    conns.clone(),
+                    metrics.clone(),
+                    Some(accepted),
+                );
             }
-            Err(e) => debug!(error = %e, "tcp accept"),
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                debug!(error = %e, "tcp accept");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
     }
+}
+
+/// An accepted connection's place under the caps, and its timeouts.
+struct Accepted {
+    guard: ConnGuard,
+    limits: ConnLimits,
 }
 
 fn spawn_connection(
@@ -300,6 +327,7 @@ fn spawn_connection(
     tx: mpsc::Sender<Inbound>,
     conns: Conns,
     metrics: Arc<SipMetrics>,
+    accepted: Option<Accepted>,
 ) -> mpsc::UnboundedSender<Bytes> {
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
@@ -319,26 +347,55 @@ fn spawn_connection(
             addr: peer,
             transport: TransportKind::Tcp,
         };
+        // Accepted connections must send a whole message within `header` (the first one, and
+        // each one once started) and are closed after `idle` without traffic; connections we
+        // opened ourselves (to trunks) are not limited.
+        let mut seen_message = false;
         'conn: loop {
-            let n = match rd.read(&mut buf).await {
+            let wait = accepted.as_ref().map(|a| {
+                if seen_message && framer.buffered() == 0 {
+                    a.limits.idle
+                } else {
+                    a.limits.header
+                }
+            });
+            let read = rd.read(&mut buf);
+            let n = match wait {
+                Some(w) => match tokio::time::timeout(w, read).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if let Some(a) = &accepted {
+                            a.guard.table().timed_out.fetch_add(1, Ordering::Relaxed);
+                        }
+                        debug!(%peer, "closing a TCP connection that sent nothing in time");
+                        break;
+                    }
+                },
+                None => read.await,
+            };
+            let n = match n {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             framer.push(&buf[..n]);
             loop {
                 match framer.next_message() {
-                    Ok(Some(Frame::Message(m))) => match ingest(&m, from, &metrics) {
-                        Ok(msg) => {
-                            if tx.send(Inbound { msg, from }).await.is_err() {
-                                break 'conn;
+                    Ok(Some(Frame::Message(m))) => {
+                        seen_message = true;
+                        match ingest(&m, from, &metrics) {
+                            Ok(msg) => {
+                                if tx.send(Inbound { msg, from }).await.is_err() {
+                                    break 'conn;
+                                }
                             }
+                            Err(Some(reply)) => {
+                                let _ = writer_tx.send(reply);
+                            }
+                            Err(None) => {}
                         }
-                        Err(Some(reply)) => {
-                            let _ = writer_tx.send(reply);
-                        }
-                        Err(None) => {}
-                    },
+                    }
                     Ok(Some(Frame::Ping)) => {
+                        seen_message = true;
                         let _ = writer_tx.send(Bytes::from_static(b"\r\n"));
                     }
                     Ok(None) => break,
@@ -490,7 +547,7 @@ async fn transmit(
                         match TcpStream::connect(to.addr).await {
                             Ok(s) => {
                                 let _ = s.set_nodelay(true);
-                                let w = spawn_connection(s, to.addr, in_tx, conns, metrics);
+                                let w = spawn_connection(s, to.addr, in_tx, conns, metrics, None);
                                 let _ = w.send(data);
                             }
                             Err(e) => debug!(to = %to.addr, error = %e, "tcp connect"),

@@ -13,6 +13,10 @@
 //! | digest algorithms, in challenge order | `sip_digest_algorithms` | `RINGSIDE_SIP_DIGEST_ALGORITHMS` | `SHA-256,MD5` |
 //! | ring timeout (s) | `ring_timeout_secs` | `RINGSIDE_RING_TIMEOUT_SECS` | `60` |
 //! | shutdown grace for calls (s) | `shutdown_grace_secs` | `RINGSIDE_SHUTDOWN_GRACE_SECS` | `30` |
+//! | HTTP connections open at once, in all / per IP | `http_max_connections`, `http_max_connections_per_ip` | `RINGSIDE_HTTP_MAX_CONNECTIONS`, `RINGSIDE_HTTP_MAX_CONNECTIONS_PER_IP` | a quarter of the descriptor limit (at most 8192) / `256` |
+//! | HTTP: time to send a request head, idle time (s) | `http_header_timeout_secs`, `http_idle_timeout_secs` | `RINGSIDE_HTTP_HEADER_TIMEOUT_SECS`, `RINGSIDE_HTTP_IDLE_TIMEOUT_SECS` | `10`, `120` |
+//! | SIP over TCP connections, in all / per IP | `sip_tcp_max_connections`, `sip_tcp_max_connections_per_ip` | `RINGSIDE_SIP_TCP_MAX_CONNECTIONS`, `RINGSIDE_SIP_TCP_MAX_CONNECTIONS_PER_IP` | an eighth of the descriptor limit (at most 4096) / `256` |
+//! | SIP over TCP: time to send a message, idle time after one (s) | `sip_tcp_message_timeout_secs`, `sip_tcp_idle_timeout_secs` | `RINGSIDE_SIP_TCP_MESSAGE_TIMEOUT_SECS`, `RINGSIDE_SIP_TCP_IDLE_TIMEOUT_SECS` | `10`, `3900` |
 //! | record every answered call | `record_calls` | `RINGSIDE_RECORD_CALLS` (`true`/`false`) | `false` |
 //! | delete recordings older than (days; 0 keeps all) | `recording_retention_days` | `RINGSIDE_RECORDING_RETENTION_DAYS` | `0` |
 //! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
@@ -53,6 +57,14 @@ pub struct RawConfig {
     sip_digest_algorithms: Option<String>,
     ring_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    http_max_connections: Option<u64>,
+    http_max_connections_per_ip: Option<u64>,
+    http_header_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    sip_tcp_max_connections: Option<u64>,
+    sip_tcp_max_connections_per_ip: Option<u64>,
+    sip_tcp_message_timeout_secs: Option<u64>,
+    sip_tcp_idle_timeout_secs: Option<u64>,
     record_calls: Option<bool>,
     recording_retention_days: Option<u64>,
     assets_dir: Option<PathBuf>,
@@ -104,6 +116,11 @@ pub struct Settings {
     pub ring_timeout: Duration,
     /// How long active calls may go on after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Connection caps and timeouts of the HTTP listener (0 = the default for the process's
+    /// descriptor limit, filled in at start).
+    pub http_conns: ConnSettings,
+    /// Connection caps and timeouts of SIP over TCP.
+    pub sip_tcp_conns: ConnSettings,
     /// Record every answered call.
     pub record_calls: bool,
     /// Recordings are deleted this many days after they end (0: never).
@@ -208,6 +225,38 @@ impl RawConfig {
         for (slot, key) in [
             (&mut raw.ring_timeout_secs, "RINGSIDE_RING_TIMEOUT_SECS"),
             (&mut raw.shutdown_grace_secs, "RINGSIDE_SHUTDOWN_GRACE_SECS"),
+            (
+                &mut raw.http_max_connections,
+                "RINGSIDE_HTTP_MAX_CONNECTIONS",
+            ),
+            (
+                &mut raw.http_max_connections_per_ip,
+                "RINGSIDE_HTTP_MAX_CONNECTIONS_PER_IP",
+            ),
+            (
+                &mut raw.http_header_timeout_secs,
+                "RINGSIDE_HTTP_HEADER_TIMEOUT_SECS",
+            ),
+            (
+                &mut raw.http_idle_timeout_secs,
+                "RINGSIDE_HTTP_IDLE_TIMEOUT_SECS",
+            ),
+            (
+                &mut raw.sip_tcp_max_connections,
+                "RINGSIDE_SIP_TCP_MAX_CONNECTIONS",
+            ),
+            (
+                &mut raw.sip_tcp_max_connections_per_ip,
+                "RINGSIDE_SIP_TCP_MAX_CONNECTIONS_PER_IP",
+            ),
+            (
+                &mut raw.sip_tcp_message_timeout_secs,
+                "RINGSIDE_SIP_TCP_MESSAGE_TIMEOUT_SECS",
+            ),
+            (
+                &mut raw.sip_tcp_idle_timeout_secs,
+                "RINGSIDE_SIP_TCP_IDLE_TIMEOUT_SECS",
+            ),
             (
                 &mut raw.recording_retention_days,
                 "RINGSIDE_RECORDING_RETENTION_DAYS",
@@ -425,6 +474,18 @@ impl RawConfig {
             digest_algorithms,
             ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(30)),
+            http_conns: ConnSettings {
+                max_total: self.http_max_connections,
+                max_per_ip: self.http_max_connections_per_ip,
+                message_secs: self.http_header_timeout_secs,
+                idle_secs: self.http_idle_timeout_secs,
+            },
+            sip_tcp_conns: ConnSettings {
+                max_total: self.sip_tcp_max_connections,
+                max_per_ip: self.sip_tcp_max_connections_per_ip,
+                message_secs: self.sip_tcp_message_timeout_secs,
+                idle_secs: self.sip_tcp_idle_timeout_secs,
+            },
             log: self.log.unwrap_or_else(|| "info".into()),
         })
     }
@@ -621,5 +682,41 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(format!("{e:#}").contains("database_url"));
+    }
+}
+
+/// Connection caps and timeouts as configured; unset ones take the listener's defaults
+/// ([`ringside_sip::limits::ConnLimits`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnSettings {
+    /// Connections in all.
+    pub max_total: Option<u64>,
+    /// Connections per source IP.
+    pub max_per_ip: Option<u64>,
+    /// Seconds to send a message (HTTP request head, SIP message).
+    pub message_secs: Option<u64>,
+    /// Seconds idle before a connection is closed.
+    pub idle_secs: Option<u64>,
+}
+
+impl ConnSettings {
+    /// These settings over `defaults`.
+    pub fn apply(
+        &self,
+        mut d: ringside_sip::limits::ConnLimits,
+    ) -> ringside_sip::limits::ConnLimits {
+        if let Some(n) = self.max_total {
+            d.max_total = n.max(1) as usize;
+        }
+        if let Some(n) = self.max_per_ip {
+            d.max_per_ip = n.max(1) as usize;
+        }
+        if let Some(n) = self.message_secs {
+            d.header = Duration::from_secs(n.max(1));
+        }
+        if let Some(n) = self.idle_secs {
+            d.idle = Duration::from_secs(n.max(1));
+        }
+        d
     }
 }

@@ -20,6 +20,7 @@ use ringside_media::player::{self, AssetKind, AssetRegistry, Assets, PromptError
 use ringside_media::webrtc::{WebRtcConfig, WebRtcEdge};
 use ringside_media::MediaEngine;
 use ringside_sip::dialog::LocalAddr;
+use ringside_sip::limits::{ConnLimits, ConnTable};
 use ringside_sip::registrar::RegistrarConfig;
 use ringside_sip::transaction::Config as TxConfig;
 use ringside_storage::{Extension, Store, Trunk};
@@ -180,12 +181,24 @@ struct Metrics {
     browser: Arc<crate::browser::BrowserCallStats>,
     dir: DirectoryHandle,
     started: Instant,
+    http_conns: Arc<ConnTable>,
+    sip_conns: Arc<ConnTable>,
 }
 
 impl MetricsSource for Metrics {
     fn render(&self, out: &mut String) {
         use std::sync::atomic::Ordering::Relaxed;
         self.sip.render(out);
+        for (proto, t) in [("http", &self.http_conns), ("sip_tcp", &self.sip_conns)] {
+            out.push_str(&format!(
+                "# HELP ringside_{proto}_connections Connections open now.\n# TYPE ringside_{proto}_connections gauge\nringside_{proto}_connections {}\n\
+                 # HELP ringside_{proto}_connections_refused_total Connections closed at once because a cap was reached.\n# TYPE ringside_{proto}_connections_refused_total counter\nringside_{proto}_connections_refused_total {}\n\
+                 # HELP ringside_{proto}_connections_timed_out_total Connections closed for sending nothing in time.\n# TYPE ringside_{proto}_connections_timed_out_total counter\nringside_{proto}_connections_timed_out_total {}\n",
+                t.open(),
+                t.refused.load(Relaxed),
+                t.timed_out.load(Relaxed),
+            ));
+        }
         let st = self.media.stats();
         let (exts, trunks) = self.dir.read().counts();
         for (name, help, kind, v) in [
@@ -324,10 +337,28 @@ impl MetricsSource for Metrics {
 /// Run everything until SIGTERM/SIGINT, then drain calls up to the grace period.
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
     // Every call holds four media sockets: lift the soft descriptor limit to the hard one.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => info!(max_open_files = n, "descriptor limit"),
-        Err(e) => warn!(error = %e, "could not raise the descriptor limit"),
-    }
+    let nofile = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => {
+            info!(max_open_files = n, "descriptor limit");
+            n
+        }
+        Err(e) => {
+            warn!(error = %e, "could not raise the descriptor limit");
+            1024
+        }
+    };
+    // Connection caps leave the rest of the descriptors to UDP SIP, media and storage.
+    let http_limits = s.http_conns.apply(ConnLimits::http_default(nofile));
+    let sip_limits = s.sip_tcp_conns.apply(ConnLimits::sip_default(nofile));
+    let http_conns: Arc<ConnTable> = Arc::default();
+    let sip_conns: Arc<ConnTable> = Arc::default();
+    info!(
+        http_max = http_limits.max_total,
+        http_per_ip = http_limits.max_per_ip,
+        sip_tcp_max = sip_limits.max_total,
+        sip_tcp_per_ip = sip_limits.max_per_ip,
+        "connection caps"
+    );
     let store = open_store(&s).await?;
     info!(backend = ?store.backend(), "storage ready");
     // Calls a previous run could not end (killed, crashed) would stay `answered` forever.
@@ -456,6 +487,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         store.clone(),
         metrics.clone(),
         Some(media_rx),
+        (sip_limits, sip_conns.clone()),
     )
     .await
     .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
@@ -510,6 +542,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             browser: browser_stats,
             dir,
             started: Instant::now(),
+            http_conns: http_conns.clone(),
+            sip_conns: sip_conns.clone(),
         })],
         sip_realm: s.sip_realm.clone(),
         data_dir: s.data_dir.clone(),
@@ -534,12 +568,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
     let http_addr = listener.local_addr()?;
-    // Realtime sockets send many small messages (call signalling): no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     info!(http = %http_addr, sip = %sip.local_addr, "Ringside running");
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Call events of the SIP side to the dashboards' realtime sockets (calls:read).
     {
         let mut rx = sip.subscribe_call_events();
@@ -617,7 +646,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             }
         });
     }
-    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = tokio::spawn(ringside_api::conn_limits::serve(
+        listener,
+        app,
+        http_limits,
+        http_conns,
+    ));
 
     shutdown_signal().await;
     info!("shutting down: refusing new calls");
