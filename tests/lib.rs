@@ -36,13 +36,14 @@ const PORT_LO: u16 = 12000;
 const PORT_HI: u16 = 29999;
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// Even ports only: the odd neighbour of each is never handed out, so a peer that also binds
-/// port + 1 (baresip's TLS, RTCP) finds it free.
+/// Ports in steps of four: the three after each are never handed out, so a peer that binds
+/// more than one (baresip's TLS on port + 1; sipp's `-mp` takes RTP and RTCP for audio and
+/// for video, port .. port + 3) finds them free.
 fn next_candidate() -> u16 {
-    let pairs = u32::from(PORT_HI - PORT_LO) / 2;
-    let base = (std::process::id() % 8) * (pairs / 8);
+    let slots = u32::from(PORT_HI - PORT_LO) / 4;
+    let base = (std::process::id() % 8) * (slots / 8);
     let n = u32::from(NEXT_PORT.fetch_add(1, Ordering::Relaxed));
-    PORT_LO + 2 * ((base + n) % pairs) as u16
+    PORT_LO + 4 * ((base + n) % slots) as u16
 }
 
 /// A local port free for both UDP and TCP (see [`PORT_LO`]).
@@ -58,13 +59,14 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// A free even port with its odd neighbour free too (RTP + RTCP).
+/// A free even port with the next three free too (RTP + RTCP, audio and video).
 pub fn even_port() -> u16 {
     loop {
         let p = next_candidate();
-        let a = UdpSocket::bind(("127.0.0.1", p));
-        let b = UdpSocket::bind(("127.0.0.1", p + 1));
-        if a.is_ok() && b.is_ok() {
+        let all: Vec<_> = (p..p + 4)
+            .map(|q| UdpSocket::bind(("127.0.0.1", q)))
+            .collect();
+        if all.iter().all(Result::is_ok) {
             return p;
         }
     }

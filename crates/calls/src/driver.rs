@@ -60,6 +60,8 @@ pub enum Command {
     ),
     /// The browser of edge session `n` hung up or went away.
     BrowserHangup(u64),
+    /// The media of edge session `n` failed (ICE consent lapsed, DTLS failed).
+    BrowserMediaFailed(u64),
     /// A visitor accepts a call ringing its browser; signals as for `BrowserCall`.
     BrowserAccept(
         crate::b2bua::BrowserAnswer,
@@ -478,6 +480,10 @@ async fn core_task(
                 Some(Command::BrowserDecline(call_id, target)) => {
                     core.handle_timeout(Instant::now(), unix_ms());
                     core.browser_decline(Instant::now(), &call_id, &target);
+                }
+                Some(Command::BrowserMediaFailed(session)) => {
+                    core.handle_timeout(Instant::now(), unix_ms());
+                    core.browser_media_failed(Instant::now(), session);
                 }
                 Some(Command::BrowserHangup(session)) => {
                     core.handle_timeout(Instant::now(), unix_ms());

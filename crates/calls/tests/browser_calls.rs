@@ -749,3 +749,34 @@ async fn a_console_operator_takes_a_visitors_call_and_late_operators_find_it_gon
         "{stopped:?}"
     );
 }
+
+#[tokio::test]
+async fn a_browser_whose_media_fails_is_recorded_as_a_media_failure_not_a_hangup() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    sim.core.browser_call(sim.now, call(8, &["1002"], 20));
+    sim.collect();
+    let a = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&a, 200, "OK", "fa", Some(7002)),
+    );
+    assert_eq!(last_record(&sim).status, "answered");
+    // ICE consent lapsed: the phone is hung up, the record says why.
+    sim.core.browser_media_failed(sim.now, 8);
+    sim.collect();
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    let rec = last_record(&sim);
+    assert_eq!(
+        (
+            rec.status.as_str(),
+            rec.end_reason.as_deref(),
+            rec.hangup_side.as_deref()
+        ),
+        ("ended", Some("media_failed"), Some("system"))
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}

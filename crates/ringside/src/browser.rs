@@ -274,7 +274,7 @@ async fn run_call(
                 Some(EdgeEvent::Failed) | None => {
                     info!(session = id, "browser media failed: hanging up");
                     report_rtt(&session, &mut last_rtt);
-                    sip.command(Command::BrowserHangup(id));
+                    sip.command(Command::BrowserMediaFailed(id));
                     let _ = page.send(CallSignal::Ended("failed".into()));
                     hung_up = true;
                     break;

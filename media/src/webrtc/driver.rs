@@ -437,9 +437,12 @@ impl Driver {
                                 self.fwd.push_back(Fwd::Keyframe(p.slot, p.id));
                             }
                         }
-                        RTCPeerConnectionState::Failed
-                        | RTCPeerConnectionState::Closed
-                        | RTCPeerConnectionState::Disconnected => failed = true,
+                        // `Disconnected` is transient (a few consent checks missed, as
+                        // Firefox's 5 s spacing does): the call goes on; only `Failed`
+                        // (consent lapsed for ICE_FAILED_AFTER, RFC 7675) or `Closed` ends it.
+                        RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                            failed = true
+                        }
                         _ => {}
                     }
                 }

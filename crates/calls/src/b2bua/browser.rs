@@ -681,22 +681,36 @@ impl SipCore {
         }
     }
 
-    /// The browser hung up (or its connection failed).
+    /// The browser hung up.
     pub fn browser_hangup(&mut self, now: Instant, session: u64) {
-        self.end_browser_call(now, session);
+        self.end_browser_call(now, session, None);
         self.drain(now);
     }
 
-    fn end_browser_call(&mut self, now: Instant, session: u64) {
+    /// The browser's media failed (ICE consent lapsed, DTLS failed): the call ends as a
+    /// media failure (`media_failed`, hung up by the system), not as the visitor hanging up.
+    pub fn browser_media_failed(&mut self, now: Instant, session: u64) {
+        self.end_browser_call(now, session, Some("media_failed"));
+        self.drain(now);
+    }
+
+    /// End the call of browser `session`; `failure` is the end reason when the browser did not
+    /// hang up itself.
+    fn end_browser_call(&mut self, now: Instant, session: u64, failure: Option<&str>) {
+        let end = |hung_up: &str, who: &'static str| match failure {
+            Some(f) => (f.to_owned(), "system"),
+            None => (hung_up.to_owned(), who),
+        };
         if let Some(key) = self
             .calls
             .iter()
             .find(|(_, c)| c.browser_b.as_ref().and_then(|b| b.session) == Some(session))
             .map(|(k, _)| *k)
         {
-            // The visitor (leg B of a PBX call) hung up.
+            // The visitor (leg B of a PBX call) hung up, or its media failed.
             self.bye_side(now, key, Side::A);
-            return self.end_call(key, "ended", "hangup", Some("callee"));
+            let (reason, side) = end("hangup", "callee");
+            return self.end_call(key, "ended", &reason, Some(side));
         }
         let Some(key) = self
             .calls
@@ -706,17 +720,21 @@ impl SipCore {
         else {
             return;
         };
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if let Some(reason) = call.ending {
             return self.end_call(key, "missed", reason, Some("system"));
         }
         if call.answered {
             self.bye_side(now, key, Side::B);
-            self.end_call(key, "ended", "hangup", Some("caller"));
+            let (reason, side) = end("hangup", "caller");
+            self.end_call(key, "ended", &reason, Some(side));
         } else {
             call.record.legs[0].final_status = Some(487);
             self.cancel_other_forks(now, key, None);
-            self.end_call(key, "missed", "cancelled", Some("caller"));
+            let (reason, side) = end("cancelled", "caller");
+            self.end_call(key, "missed", &reason, Some(side));
         }
     }
 
