@@ -37,4 +37,4 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p ringside
-cargo test --workspace -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"
+cargo test --workspace --no-fail-fast -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"

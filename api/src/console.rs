@@ -96,9 +96,14 @@ async fn console_session(st: AppState, mut socket: WebSocket) {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    let ctx = match v["token"].as_str().filter(|_| v["type"] == "auth") {
-        Some(tok) => st.store.authenticate_token(tok).await.ok().flatten(),
-        None => None,
+    let token = v["token"]
+        .as_str()
+        .filter(|_| v["type"] == "auth")
+        .unwrap_or_default()
+        .to_owned();
+    let ctx = match token.is_empty() {
+        false => st.store.authenticate_token(&token).await.ok().flatten(),
+        true => None,
     };
     let Some(ctx) = ctx else {
         return crate::realtime::close(socket, 4001, "unauthorized").await;
@@ -125,8 +130,21 @@ async fn console_session(st: AppState, mut socket: WebSocket) {
         .await
         .is_ok()
     {
+        let mut recheck = crate::realtime::recheck_timer();
         loop {
             tokio::select! {
+                _ = recheck.tick() => {
+                    if crate::realtime::revoked(&st, &token).await {
+                        // Hang up a call in progress and leave, as on close.
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 4001,
+                                reason: "token revoked".into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                }
                 sig = next_call_signal(&mut call) => {
                     let m = call_signal_frame(&mut call, sig);
                     if socket.send(Message::Text(m.into())).await.is_err() {

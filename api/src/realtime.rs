@@ -212,7 +212,22 @@ pub(crate) async fn tenant_ws(State(st): State<AppState>, ws: WebSocketUpgrade) 
 
 const DASHBOARD_SCOPES: &[&str] = &["messages:read", "analytics:read", "calls:read"];
 
-async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<AuthContext, u16> {
+/// How often a socket opened with a token checks that the token still stands: a revoked
+/// token closes its sockets within this time (close code 4001, reason `token revoked`).
+pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether `token` has been revoked (or deleted) since it opened a socket. A storage error is
+/// not taken as a revocation.
+pub(crate) async fn revoked(st: &AppState, token: &str) -> bool {
+    matches!(st.store.authenticate_token(token).await, Ok(None))
+}
+
+/// A timer ticking every [`RECHECK_EVERY`], first after one period.
+pub(crate) fn recheck_timer() -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY)
+}
+
+async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<(AuthContext, String), u16> {
     let first = tokio::time::timeout(st.bus.auth_timeout, socket.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -222,8 +237,8 @@ async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<AuthConte
     if v["type"] != "auth" {
         return Err(CLOSE_AUTH);
     }
-    let token = v["token"].as_str().ok_or(CLOSE_AUTH)?;
-    let ctx = match st.store.authenticate_token(token).await {
+    let token = v["token"].as_str().ok_or(CLOSE_AUTH)?.to_owned();
+    let ctx = match st.store.authenticate_token(&token).await {
         Ok(Some(ctx)) => ctx,
         _ => return Err(CLOSE_AUTH),
     };
@@ -234,11 +249,11 @@ async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<AuthConte
     {
         return Err(CLOSE_FORBIDDEN);
     }
-    Ok(ctx)
+    Ok((ctx, token))
 }
 
 async fn tenant_session(st: AppState, mut socket: WebSocket) {
-    let ctx = match authenticate(&st, &mut socket).await {
+    let (ctx, token) = match authenticate(&st, &mut socket).await {
         Ok(c) => c,
         Err(code) => {
             let reason = if code == CLOSE_FORBIDDEN {
@@ -266,8 +281,14 @@ async fn tenant_session(st: AppState, mut socket: WebSocket) {
         return;
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut recheck = recheck_timer();
     loop {
         tokio::select! {
+            _ = recheck.tick() => {
+                if revoked(&st, &token).await {
+                    return close(socket, CLOSE_AUTH, "token revoked").await;
+                }
+            }
             ev = rx.recv() => match ev {
                 Ok(e) => {
                     let Audience::Tenant(scope) = e.audience else { continue };

@@ -396,3 +396,41 @@ async fn widget_socket_pushes_replies_and_navigation() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn revoking_a_token_closes_its_sockets_within_seconds() {
+    for backend in common::backends("ringside-realtime-revoke").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("revoke").await;
+        let mut dash = s.dashboard(&t.token).await;
+        let console_token = s.token(&t.email, &["calls:write"]).await;
+        let mut console = s.ws("/api/ws/console", None).await.unwrap();
+        console
+            .send(Message::Text(
+                json!({"type": "auth", "token": console_token})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(next_json(&mut console).await["type"], "auth:ok");
+        // Another token of the tenant stays open.
+        let other = s.token(&t.email, &["messages:read"]).await;
+        let mut kept = s.dashboard(&other).await;
+        for tok in [&t.token, &console_token] {
+            let ctx = s.store.authenticate_token(tok).await.unwrap().unwrap();
+            s.store
+                .revoke_token(&ctx.tenant_id, &ctx.token_id)
+                .await
+                .unwrap();
+        }
+        assert_eq!(closed_with(&mut dash).await, 4001, "[{name}] dashboard");
+        assert_eq!(closed_with(&mut console).await, 4001, "[{name}] console");
+        kept.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+            .await
+            .unwrap();
+        assert_eq!(next_json(&mut kept).await["type"], "pong", "[{name}]");
+        backend.finish().await;
+    }
+}

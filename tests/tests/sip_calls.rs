@@ -240,9 +240,11 @@ async fn untrusted_invite_to_a_number_is_refused_and_never_reaches_the_trunk() {
     ]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}");
-    // From the trusted trunk address to a number: 404, never sent back out to a trunk.
+    // From the trusted trunk address to a number a trunk dials: the trunk is trusted only
+    // towards its own tenant's extensions, so this is challenged (407) like any stranger's call,
+    // and never sent back out to a trunk.
     let sipp = Sipp::new(
-        &Scenario::uac("pbx", false, UacFlow::Refused(404)),
+        &Scenario::uac("pbx", false, UacFlow::Refused(407)),
         s.srv.sip,
     )
     .args(&[
