@@ -405,7 +405,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     // last process stopped is sent now, with its original delivery ids.
     let webhooks = ringside_api::webhook_dispatch::Dispatcher::new(
         store.clone(),
-        ringside_api::webhook_dispatch::DispatchConfig::default(),
+        ringside_api::webhook_dispatch::DispatchConfig {
+            policy: ringside_api::outbound::FetchPolicy {
+                allow_private: s.allow_private_fetch,
+            },
+            ..Default::default()
+        },
     )
     .context("building the webhook HTTP client")?
     .spawn();
