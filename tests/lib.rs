@@ -647,7 +647,7 @@ impl Sipp {
         {
             let service = args
                 .iter()
-                .position(|a| a == "-s")
+                .rposition(|a| a == "-s")
                 .and_then(|i| args.get(i + 1))
                 .map_or("service", String::as_str);
             let uri = format!("{service}@{}", args[0]);

@@ -7,9 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringside_e2e::{
-    even_port, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW2,
-};
+use ringside_e2e::{eventually, free_port, Server, UacFlow, UasFlow, PW2};
 use serde_json::json;
 use tokio::net::UdpSocket;
 
@@ -110,20 +108,7 @@ async fn a_sniffed_invite_replayed_to_another_number_never_reaches_the_carrier()
         .await;
     assert_eq!(st, 201, "{body}");
     // The honest call: 1001 authenticates and dials +14155550123; the carrier is busy.
-    let sipp = Sipp::new(&Scenario::uac("1001", true, UacFlow::Refused(486)), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-s",
-        "+14155550123",
-        "-au",
-        "1001",
-        "-ap",
-        ringside_e2e::PW1,
-    ]);
+    let sipp = srv.caller(UacFlow::Refused(486), &["-s", "+14155550123"]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}\nserver: {}", srv.log_text());
     let sniffed = logged_header(&log, "CSeq: 2 INVITE", "Proxy-Authorization");
@@ -174,20 +159,7 @@ async fn a_sniffed_invite_replayed_to_another_number_never_reaches_the_carrier()
         "only the honest call reached the carrier: {uris:?}"
     );
     // The real phone is not locked out: it calls again at once.
-    let sipp = Sipp::new(&Scenario::uac("1001", true, UacFlow::Refused(486)), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-s",
-        "+14155550123",
-        "-au",
-        "1001",
-        "-ap",
-        ringside_e2e::PW1,
-    ]);
+    let sipp = srv.caller(UacFlow::Refused(486), &["-s", "+14155550123"]);
     let (ok, log) = sipp.run().await;
     assert!(ok, "{log}");
 }

@@ -286,25 +286,8 @@ async fn a_source_guessing_passwords_is_throttled() {
     let mut sim = Sim::new(Duration::from_secs(30));
     let from = "127.0.0.9:6009";
     let mut cseq = 1;
-    let mut attempt = |sim: &mut Sim, pw: &str| {
-        sim.input(from, &register("1002", 6009, cseq, None));
-        let challenge = sim.take_to(from).remove(0);
-        cseq += 1;
-        if status(&challenge) != 401 {
-            return status(&challenge);
-        }
-        let a = answer(
-            &challenge,
-            false,
-            "REGISTER",
-            "sip:127.0.0.1:5060",
-            "1002",
-            pw,
-        );
-        sim.input(from, &register("1002", 6009, cseq, Some(&a)));
-        cseq += 1;
-        status(&sim.take_to(from).remove(0))
-    };
+    let mut attempt =
+        |sim: &mut Sim, pw: &str| register_attempt(sim, from, 6009, &mut cseq, "1002", pw);
     for _ in 0..10 {
         assert_eq!(attempt(&mut sim, "guess"), 403);
     }

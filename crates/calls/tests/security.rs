@@ -196,23 +196,7 @@ async fn a_spoofed_source_cannot_lock_out_other_users_behind_the_same_address() 
     let from = "127.0.0.9:6009";
     let mut cseq = 1;
     let mut attempt = |sim: &mut Sim, user: &str, pw: &str| {
-        sim.input(from, &register(user, 6009, cseq, None));
-        let challenge = sim.take_to(from).remove(0);
-        cseq += 1;
-        if status(&challenge) != 401 {
-            return status(&challenge);
-        }
-        let a = answer(
-            &challenge,
-            false,
-            "REGISTER",
-            "sip:127.0.0.1:5060",
-            user,
-            pw,
-        );
-        sim.input(from, &register(user, 6009, cseq, Some(&a)));
-        cseq += 1;
-        status(&sim.take_to(from).remove(0))
+        register_attempt(sim, from, 6009, &mut cseq, user, pw)
     };
     for _ in 0..10 {
         assert_eq!(attempt(&mut sim, "1002", "guess"), 403);

@@ -172,6 +172,8 @@ impl TransactionLayer {
             (true, ClientState::Trying | ClientState::Proceeding, 2) => {
                 tx.state = ClientState::Accepted;
                 tx.invite_req = None;
+                // Only retransmissions needed the request; Timer M keeps just the key.
+                tx.request = Bytes::new();
                 tx.slots.clear(Slot::Retransmit);
                 tx.slots.clear(Slot::Timeout);
                 self.timers
@@ -184,6 +186,7 @@ impl TransactionLayer {
                     .take()
                     .map(|inv| message::serialize_request(&message::make_non2xx_ack(&inv, &resp)));
                 tx.state = ClientState::Completed;
+                tx.request = Bytes::new();
                 tx.slots.clear(Slot::Retransmit);
                 tx.slots.clear(Slot::Timeout);
                 if let Some(ack) = &ack {
@@ -198,6 +201,7 @@ impl TransactionLayer {
             }
             (false, ClientState::Trying | ClientState::Proceeding, _) => {
                 tx.state = ClientState::Completed;
+                tx.request = Bytes::new();
                 tx.slots.clear(Slot::Retransmit);
                 tx.slots.clear(Slot::Timeout);
                 self.linger_client(id, if reliable { Duration::ZERO } else { t4 }, now); // K

@@ -156,6 +156,7 @@ impl TransactionLayer {
                 ServerState::Completed => {
                     self.stats.acks_absorbed += 1;
                     tx.state = ServerState::Confirmed;
+                    tx.last = None;
                     tx.slots.clear(Slot::Retransmit);
                     tx.slots.clear(Slot::Timeout);
                     // Timer I
@@ -209,6 +210,8 @@ impl TransactionLayer {
             return;
         }
         tx.acked = true;
+        // Acknowledged: the 2xx is never sent again; Timer L keeps only the key.
+        tx.last = None;
         tx.slots.clear(Slot::Retransmit);
         self.emit(TxEvent::Ack { request: ack, from });
     }

@@ -313,3 +313,32 @@ pub fn authed_call(sim: &mut Sim, user: &str, pw: &str, to: &str, port: u16) -> 
     sim.input(&from, &invite(user, to, port, 2, Some(&a)));
     sim.take_to(&from)
 }
+
+/// A REGISTER from `from` (port `port`) as `user` with password `pw`, answering the challenge:
+/// the final status (403 when refused before any challenge). `cseq` counts on.
+pub fn register_attempt(
+    sim: &mut Sim,
+    from: &str,
+    port: u16,
+    cseq: &mut u32,
+    user: &str,
+    pw: &str,
+) -> u16 {
+    sim.input(from, &register(user, port, *cseq, None));
+    let challenge = sim.take_to(from).remove(0);
+    *cseq += 1;
+    if status(&challenge) != 401 {
+        return status(&challenge);
+    }
+    let a = answer(
+        &challenge,
+        false,
+        "REGISTER",
+        "sip:127.0.0.1:5060",
+        user,
+        pw,
+    );
+    sim.input(from, &register(user, port, *cseq, Some(&a)));
+    *cseq += 1;
+    status(&sim.take_to(from).remove(0))
+}
