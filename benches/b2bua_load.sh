@@ -17,13 +17,13 @@ cargo build --release -p ringside >/dev/null 2>&1
 BIN=target/release/ringside
 WORK=$(mktemp -d)
 MODE=${MODE:-trunk}
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 export RINGSIDE_DATA_DIR=$WORK/data RINGSIDE_HTTP_ADDR=127.0.0.1:18080 \
   RINGSIDE_SIP_ADDR=127.0.0.1:15060 RINGSIDE_RTP_PORTS=40000-59999 RINGSIDE_LOG=warn \
   RINGSIDE_SIP_DIGEST_ALGORITHMS=MD5
 mkdir -p "$RINGSIDE_DATA_DIR"
 TOKEN=$($BIN token create --email bench@example.com --scopes sip:read,sip:write)
-$BIN serve 2>"$WORK/server.log" &
+${SERVE_WRAPPER:-} $BIN serve 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.2; done
 api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
@@ -35,6 +35,12 @@ sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$W
 (cd "$WORK" && sipp 127.0.0.1:15060 -sf reg.xml -m 1 -i 127.0.0.1 -p 16060 -s 1002 -au 1002 -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
 (cd "$WORK" && exec sipp -sn uas -i 127.0.0.1 -p 16060 -nostdin >/dev/null 2>&1) &
 UAS=$!
+echo "server RSS before load: $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status) kB"
+# Live transactions, sampled every second (what the memory figure is made of).
+(while sleep 1; do
+   curl -s http://127.0.0.1:18080/metrics | awk '/^ringside_sip_(server|client)_transactions /{s+=$2}
+     /^ringside_media_relays_active /{r=$2} END{print s+0, r+0}'
+ done > "$WORK/tx_samples") &
 best=0
 for rate in $RATES; do
   n=$((rate * STEP_SECS))
@@ -60,5 +66,8 @@ for rate in $RATES; do
 done
 kill "$UAS" 2>/dev/null || true
 fails=$(grep -c "call record lost" "$WORK/server.log" || true)
+echo "live SIP transactions at most: $(sort -n "$WORK/tx_samples" | tail -n1 | cut -d' ' -f1)," \
+  "relays at most: $(sort -n -k2 "$WORK/tx_samples" | tail -n1 | cut -d' ' -f2)"
+[ -n "${SAMPLES_OUT:-}" ] && cp "$WORK/tx_samples" "$SAMPLES_OUT"
 echo "server peak RSS $(awk '/VmHWM/ {print $2}' /proc/$SERVER/status) kB; call records lost: $fails"
 if [ "$MODE" = digest ]; then echo "b2bua_digest_cps: $best"; else echo "b2bua_cps: $best"; fi

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 
-use super::key::{self, OwnedKey};
+use super::key;
 use super::timer::{Slot, Slots, TxRef};
 use super::{ClientTxId, Output, Peer, TransactionLayer, TxEvent};
 use crate::message::{self, BRANCH_MAGIC};
@@ -26,7 +26,8 @@ pub(super) enum ClientState {
 
 /// One client transaction.
 pub(super) struct ClientTx {
-    key: OwnedKey,
+    /// Second fingerprint of the key, to confirm index hits (see [`key::Fingerprinter`]).
+    check: u64,
     fp: u64,
     invite: bool,
     state: ClientState,
@@ -69,7 +70,7 @@ impl TransactionLayer {
             let ifp = self.keys.fp(&ik);
             if let Some(&iid) = self.client_index.get(&ifp) {
                 if let Some(itx) = self.clients.get_mut(&iid) {
-                    if itx.key.as_ref() == ik {
+                    if itx.check == self.keys.check(&ik) {
                         match itx.state {
                             ClientState::Proceeding => self.timers.arm(
                                 &mut itx.slots,
@@ -93,11 +94,11 @@ impl TransactionLayer {
                 "client transaction key reused; old one unmatched"
             );
         }
-        let owned = k.to_owned_key();
+        let check = self.keys.check(&k);
         let data = message::serialize_request(&req);
         let invite = req.method == Method::Invite;
         let mut tx = ClientTx {
-            key: owned,
+            check,
             fp,
             invite,
             state: ClientState::Trying,
@@ -117,7 +118,7 @@ impl TransactionLayer {
         }
         self.timers
             .arm(&mut tx.slots, tref, Slot::Timeout, now + t64); // B / F
-        self.clients.insert(id, tx);
+        self.clients.insert(id, Box::new(tx));
         self.stats.client_created += 1;
         self.transmit(to, data);
         ClientTxId(id)
@@ -129,11 +130,10 @@ impl TransactionLayer {
             return;
         };
         let fp = self.keys.fp(&k);
-        let found = self
-            .client_index
-            .get(&fp)
-            .copied()
-            .filter(|id| self.clients.get(id).is_some_and(|tx| tx.key.as_ref() == k));
+        let found = self.client_index.get(&fp).copied().filter(|id| {
+            let check = self.keys.check(&k);
+            self.clients.get(id).is_some_and(|tx| tx.check == check)
+        });
         let Some(id) = found else {
             self.stats.stray_responses += 1;
             self.emit(TxEvent::StrayResponse {

@@ -273,8 +273,10 @@ pub struct TxStats {
 /// The transaction layer: all client and server transactions of one SIP endpoint.
 pub struct TransactionLayer {
     cfg: Config,
-    servers: IdMap<ServerTx>,
-    clients: IdMap<ClientTx>,
+    /// Boxed: a map holds up to twice its entries in slots (and both tables while it grows),
+    /// so slots stay pointer-sized rather than a few hundred bytes each.
+    servers: IdMap<Box<ServerTx>>,
+    clients: IdMap<Box<ClientTx>>,
     /// Server key fingerprint → server id.
     server_index: IdMap<u64>,
     /// Client key fingerprint → client id.

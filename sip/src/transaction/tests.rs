@@ -170,9 +170,31 @@ fn accepted_resends_2xx_on_retransmission_and_emits_ack_once() {
         .push(rsip::headers::To::from("<sip:b@192.0.2.1>;tag=zz").into());
     incoming(&mut l, t, other);
     assert_eq!(l.stats().dropped_unmatched_acks, 1);
-    // Timer L ends it without AckTimeout.
-    l.handle_timeout(t + Duration::from_secs(32));
+    // Acknowledged: it lingers T4 (not the rest of Timer L) and ends without AckTimeout.
+    l.handle_timeout(t + Duration::from_millis(4900));
+    assert_eq!(l.server_count(), 1);
+    incoming(
+        &mut l,
+        t + Duration::from_millis(4900),
+        req(Method::Invite, "z9hG4bKd", 1),
+    );
+    assert!(drain(&mut l).is_empty(), "a late copy is still absorbed");
+    l.handle_timeout(t + Duration::from_secs(5));
     assert!(drain(&mut l).is_empty());
+    assert_eq!(l.server_count(), 0);
+}
+
+#[test]
+fn unacknowledged_2xx_lives_until_timer_l() {
+    let (mut l, t) = (layer(), Instant::now());
+    let (id, inv) = new_invite(&mut l, t, "z9hG4bKl");
+    assert!(l.respond(t, id, make_response(&inv, StatusCode::OK, Some("tt"))));
+    drain(&mut l);
+    l.handle_timeout(t + Duration::from_millis(31_900));
+    assert_eq!(l.server_count(), 1);
+    l.handle_timeout(t + Duration::from_secs(32));
+    let ev = events(drain(&mut l));
+    assert!(matches!(&ev[..], [TxEvent::AckTimeout { .. }]), "{ev:?}");
     assert_eq!(l.server_count(), 0);
 }
 
