@@ -38,3 +38,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p ringside
 cargo test --workspace --no-fail-fast -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"
+
+# Every fuzz target, bounded (FUZZ_SECS each; the long campaign is `FUZZ_SECS=600 bash fuzz/run.sh`).
+FUZZ_SECS="${RINGSIDE_FUZZ_SECS:-10}" bash fuzz/run.sh
