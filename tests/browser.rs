@@ -174,6 +174,11 @@ impl Page {
 
 /// Serves `/` and `/pricing`, each embedding `snippet`; returns the port.
 pub async fn site(snippet: String) -> u16 {
+    site_on(std::net::Ipv4Addr::LOCALHOST, snippet).await
+}
+
+/// [`site`] listening on `ip`.
+pub async fn site_on(ip: std::net::Ipv4Addr, snippet: String) -> u16 {
     let page = |title: &'static str, snippet: String| {
         format!(
             "<!doctype html><html><head><title>{title}</title></head>\
@@ -190,7 +195,7 @@ pub async fn site(snippet: String) -> u16 {
             "/pricing",
             axum::routing::get(move || async move { axum::response::Html(pricing) }),
         );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
     port

@@ -5,6 +5,7 @@
 //! builds it first). Each [`Server`] gets its own data dir, ports and RTP range.
 
 pub mod browser;
+pub mod firefox;
 pub mod media;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -150,10 +151,16 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("spawn ringside");
+        // The address actually served (a test may bind another, e.g. a veth's).
+        let http_addr = env
+            .iter()
+            .find(|(k, _)| k == "RINGSIDE_HTTP_ADDR")
+            .map(|(_, v)| v.replace("0.0.0.0:", "127.0.0.1:"))
+            .unwrap_or_else(|| format!("127.0.0.1:{http_port}"));
         let s = Server {
             child,
             data_dir,
-            http: format!("http://127.0.0.1:{http_port}"),
+            http: format!("http://{http_addr}"),
             sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
             env,
             log,

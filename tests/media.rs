@@ -103,6 +103,38 @@ pub async fn carrier(
     spawn_uas(srv, &sc, port).await
 }
 
+/// Like [`callee_with`] (no re-INVITEs) for calls longer than sipp's default 30 s limit:
+/// the callee gives up after `limit_secs`.
+pub async fn long_callee(
+    srv: &Server,
+    codec: CodecKind,
+    media_port: u16,
+    answer_after_ms: u32,
+    limit_secs: u32,
+) -> (Sipp, tokio::process::Child) {
+    let port = free_port();
+    let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
+    assert!(ok, "1002 registers: {log}");
+    let sc = answering_uas(
+        "1002",
+        &callee_media(codec, media_port),
+        &[],
+        answer_after_ms,
+    );
+    let limit = format!("{limit_secs}s");
+    let sipp = Sipp::new(&sc, srv.sip).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-timeout",
+        &limit,
+    ]);
+    let child = sipp.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (sipp, child)
+}
+
 async fn spawn_uas(srv: &Server, sc: &Scenario, port: u16) -> (Sipp, tokio::process::Child) {
     let sipp = Sipp::new(sc, srv.sip).args(&["-i", "127.0.0.1", "-p", &port.to_string()]);
     let child = sipp.spawn();

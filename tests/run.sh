@@ -15,6 +15,10 @@ dpkg -s libopus-dev >/dev/null 2>&1 || need+=(libopus-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+command -v firefox-esr >/dev/null || need+=(firefox-esr)
+command -v ip >/dev/null || need+=(iproute2)
+# libFuzzer (fuzz/run.sh) is C++.
+command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
