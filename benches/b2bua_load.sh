@@ -8,7 +8,7 @@
 #   MODE=digest bash benches/b2bua_load.sh   # every call from extension 1001, challenged (407)
 #                                            # and answered as phones do; last line b2bua_digest_cps
 #
-# Only the processes this script started are stopped (no pkill by pattern).
+# Only the processes this script started are stopped (by their PIDs, never by name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"250 500 1000 1500 2000 2500"}

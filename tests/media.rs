@@ -46,6 +46,18 @@ pub async fn callee_with(
     reinvites: &[&str],
     answer_after_ms: u32,
 ) -> (Sipp, tokio::process::Child) {
+    registered_callee(srv, codec, media_port, reinvites, answer_after_ms, &[]).await
+}
+
+/// 1002 registered from a fresh port, then its answering sipp (with `extra` arguments).
+async fn registered_callee(
+    srv: &Server,
+    codec: CodecKind,
+    media_port: u16,
+    reinvites: &[&str],
+    answer_after_ms: u32,
+    extra: &[&str],
+) -> (Sipp, tokio::process::Child) {
     let port = free_port();
     let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
     assert!(ok, "1002 registers: {log}");
@@ -55,7 +67,7 @@ pub async fn callee_with(
         reinvites,
         answer_after_ms,
     );
-    spawn_uas(srv, &sc, port).await
+    spawn_uas(srv, &sc, port, extra).await
 }
 
 /// Like [`callee_with`] (1002), for races: answers every INVITE at once with a 200 and no
@@ -84,7 +96,7 @@ pub async fn racing_callee(srv: &Server, media_port: u16) -> (Sipp, tokio::proce
         "</scenario>",
         "  <label id=\"cancelled\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n</scenario>",
     );
-    spawn_uas(srv, &Scenario { xml }, port).await
+    spawn_uas(srv, &Scenario { xml }, port, &[]).await
 }
 
 /// A PSTN carrier on loopback `port` (the outbound trunk's host): answers the INVITE after
@@ -100,7 +112,7 @@ pub async fn carrier(
         "m=audio {media_port} RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15"
     );
     let sc = answering_uas("carrier", &media, &[], answer_after_ms);
-    spawn_uas(srv, &sc, port).await
+    spawn_uas(srv, &sc, port, &[]).await
 }
 
 /// Like [`callee_with`] (no re-INVITEs) for calls longer than sipp's default 30 s limit:
@@ -112,31 +124,27 @@ pub async fn long_callee(
     answer_after_ms: u32,
     limit_secs: u32,
 ) -> (Sipp, tokio::process::Child) {
-    let port = free_port();
-    let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
-    assert!(ok, "1002 registers: {log}");
-    let sc = answering_uas(
-        "1002",
-        &callee_media(codec, media_port),
+    let limit = format!("{limit_secs}s");
+    registered_callee(
+        srv,
+        codec,
+        media_port,
         &[],
         answer_after_ms,
-    );
-    let limit = format!("{limit_secs}s");
-    let sipp = Sipp::new(&sc, srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-timeout",
-        &limit,
-    ]);
-    let child = sipp.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    (sipp, child)
+        &["-timeout", &limit],
+    )
+    .await
 }
 
-async fn spawn_uas(srv: &Server, sc: &Scenario, port: u16) -> (Sipp, tokio::process::Child) {
-    let sipp = Sipp::new(sc, srv.sip).args(&["-i", "127.0.0.1", "-p", &port.to_string()]);
+async fn spawn_uas(
+    srv: &Server,
+    sc: &Scenario,
+    port: u16,
+    extra: &[&str],
+) -> (Sipp, tokio::process::Child) {
+    let sipp = Sipp::new(sc, srv.sip)
+        .args(&["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(extra);
     let child = sipp.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
     (sipp, child)

@@ -14,14 +14,13 @@ mod calls_common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use calls_common::{assign, REMOTE_TONE_JS};
-use ringside_e2e::browser::site_on;
+use calls_common::{assign, widget_site_on, REMOTE_TONE_JS};
 use ringside_e2e::firefox::{Firefox, Netns};
 use ringside_e2e::media::{long_callee, read_port, Endpoint};
 use ringside_e2e::{free_port, Server};
 use ringside_media::codec::analysis::{dominant_frequency, rms_dbfs};
 use ringside_media::codec::frame::CodecKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const CALL_SECS: u64 = 60;
 
@@ -46,34 +45,8 @@ async fn firefox_esr_holds_a_minute_long_call_with_audio_both_ways() {
     );
 
     // The widget, allowed on a site served on the veth address.
-    let (st, w) = srv
-        .api(
-            "POST",
-            "/api/v1/widgets",
-            &token,
-            Some(json!({"name": "Shop"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{w}");
-    let widget = w["id"].as_str().unwrap().to_owned();
-    let (_, snippet) = srv
-        .api(
-            "GET",
-            &format!("/api/v1/widgets/{widget}/install-snippet"),
-            &token,
-            None,
-        )
-        .await;
-    let site_port = site_on(host, snippet["snippet"].as_str().unwrap().to_owned()).await;
-    let (st, body) = srv
-        .api(
-            "PATCH",
-            &format!("/api/v1/widgets/{widget}"),
-            &token,
-            Some(json!({"allowedDomains": [format!("{host}:{site_port}")]})),
-        )
-        .await;
-    assert_eq!(st, 200, "{body}");
+    let host_name = host.to_string();
+    let (widget, site_port) = widget_site_on(&srv, &token, host, &host_name).await;
     assign(&srv, &sip_token, "1002", &widget).await;
 
     let (phone, phone_port) = Endpoint::bind().await;

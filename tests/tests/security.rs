@@ -237,13 +237,7 @@ async fn legs_are_kept_after_a_restart_and_calls_cut_by_a_kill_are_closed() {
     let (_uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
     let caller = srv.caller(UacFlow::AnswerAndHangUp, &[]);
     let mut caller_child = caller.spawn();
-    eventually("the call is answered", || async {
-        let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
-        body[0]["status"] == "answered"
-    })
-    .await;
-    let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
-    let killed_id = body[0]["id"].as_str().unwrap().to_string();
+    let killed_id = answered_call(&srv, &token).await;
     srv.kill();
     let _ = caller_child.kill().await;
     let _ = uas_child.kill().await;
@@ -310,13 +304,7 @@ async fn calls_still_up_when_the_grace_period_ends_are_hung_up() {
     // A caller that would stay on for a long time: it waits for the server's BYE.
     let caller = srv.caller(UacFlow::CalleeHangsUp, &[]);
     let mut caller_child = caller.spawn();
-    eventually("the call is answered", || async {
-        let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
-        body[0]["status"] == "answered"
-    })
-    .await;
-    let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", &token, None).await;
-    let id = body[0]["id"].as_str().unwrap().to_string();
+    let id = answered_call(&srv, &token).await;
     let _ = srv.terminate();
     // Both phones were sent BYE: both scenarios complete successfully.
     let st = tokio::time::timeout(Duration::from_secs(20), caller_child.wait())
@@ -537,4 +525,15 @@ async fn idle_and_trickling_connections_cannot_take_the_server_down() {
     // The answered TCP client idles too (its 3 s are up): nothing is left but this request's.
     assert!(value("ringside_sip_tcp_connections") <= 1.0);
     drop(tcp);
+}
+
+/// Waits until the newest call record is answered; returns its id.
+async fn answered_call(srv: &Server, token: &str) -> String {
+    eventually("the call is answered", || async {
+        let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", token, None).await;
+        body[0]["status"] == "answered"
+    })
+    .await;
+    let (_, body) = srv.api("GET", "/api/v1/calls?limit=1", token, None).await;
+    body[0]["id"].as_str().unwrap().to_string()
 }

@@ -3,10 +3,11 @@
 //! remote audio and video, and the no-leak check through the metrics.
 #![allow(dead_code)]
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ringside_e2e::browser::{site, Browser, Page};
+use ringside_e2e::browser::{site_on, Browser, Page};
 use ringside_e2e::media::Endpoint;
 use ringside_e2e::{eventually, Server};
 use serde_json::{json, Value};
@@ -54,6 +55,11 @@ pub async fn chromium(tone: &std::path::Path) -> Browser {
 
 /// A widget allowed on a test site embedding its snippet; returns (widget id, site port).
 pub async fn widget_site(srv: &Server, token: &str) -> (String, u16) {
+    widget_site_on(srv, token, Ipv4Addr::LOCALHOST, "localhost").await
+}
+
+/// [`widget_site`] with the site listening on `ip`, allowed as `host`.
+pub async fn widget_site_on(srv: &Server, token: &str, ip: Ipv4Addr, host: &str) -> (String, u16) {
     let (st, w) = srv
         .api(
             "POST",
@@ -73,13 +79,13 @@ pub async fn widget_site(srv: &Server, token: &str) -> (String, u16) {
         )
         .await;
     let tag = snippet["snippet"].as_str().unwrap().to_owned();
-    let port = site(tag).await;
+    let port = site_on(ip, tag).await;
     let (st, body) = srv
         .api(
             "PATCH",
             &format!("/api/v1/widgets/{widget}"),
             token,
-            Some(json!({"allowedDomains": [format!("localhost:{port}")]})),
+            Some(json!({"allowedDomains": [format!("{host}:{port}")]})),
         )
         .await;
     assert_eq!(st, 200, "{body}");
