@@ -6,6 +6,8 @@
 #   FUZZ_SECS=60 bash fuzz/run.sh sdp   # one target
 #   FUZZ_MERGE=1 bash fuzz/run.sh       # afterwards, minimise the corpora back into
 #                                       # fuzz/corpus (commit what it adds)
+#   FUZZ_SEED=0 bash fuzz/run.sh        # a random seed per run (the default, 1, makes the
+#                                       # suite's short run explore the same inputs each time)
 #
 # Works on the stable toolchain without cargo-fuzz: the targets are built with libFuzzer's
 # coverage instrumentation (what `cargo fuzz build -s none` does), overflow checks and debug
@@ -35,7 +37,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   # New inputs go to a scratch dir; the committed corpus is only read.
   if ! "target/$TRIPLE/release/$t" "$work" "corpus/$t" -max_total_time="$SECS" \
-      -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+      -seed="${FUZZ_SEED:-1}" -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
       -artifact_prefix="artifacts/$t/" >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2

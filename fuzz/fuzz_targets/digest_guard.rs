@@ -34,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(!matches!(out, DigestOutcome::Authenticated(_)), "{out:?}");
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let (a, b) = s.split_at(s.len() / 2);
+        // Split near the middle, on a character boundary.
+        let (a, b) = s.split_at(s.floor_char_boundary(s.len() / 2));
         let _ = digest_uri_matches(a, b);
     }
 });
