@@ -295,6 +295,35 @@ impl Firefox {
         v
     }
 
+    /// Records the page's remote audio (`window.Ringside.remoteStream`) for `ms` with
+    /// MediaRecorder as Ogg Opus and returns it decoded: 48 kHz mono PCM. Headless Firefox
+    /// has no audio output device, so an `AudioContext` never resumes there; MediaRecorder
+    /// needs none. Empty when the page has no remote stream or recording failed.
+    pub async fn record_remote(&mut self, ms: u64) -> Vec<i16> {
+        let js = format!(
+            "(async () => {{
+  const rec = new MediaRecorder(window.Ringside.remoteStream, {{mimeType: 'audio/ogg;codecs=opus'}});
+  const chunks = [];
+  rec.ondataavailable = e => chunks.push(e.data);
+  const stopped = new Promise(r => rec.onstop = r);
+  rec.start();
+  await new Promise(r => setTimeout(r, {ms}));
+  rec.stop();
+  await stopped;
+  return Array.from(new Uint8Array(await new Blob(chunks).arrayBuffer()));
+}})()"
+        );
+        let bytes: Vec<u8> = match self.eval(&js).await {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|b| b.as_u64())
+                .map(|b| b as u8)
+                .collect(),
+            _ => Vec::new(),
+        };
+        ogg_opus_pcm(&bytes)
+    }
+
     /// Firefox's own log so far (stderr).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.profile.with_extension("log")).unwrap_or_default()
@@ -304,11 +333,118 @@ impl Firefox {
 impl Drop for Firefox {
     fn drop(&mut self) {
         // The whole process group: Firefox's content and socket processes too.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        crate::signal_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
         let _ = std::fs::remove_file(self.profile.with_extension("log"));
+    }
+}
+
+/// The Opus packets of an Ogg stream (RFC 3533 pages, RFC 7845 mapping), identification and
+/// comment headers left out. Stops at the first malformed page.
+pub fn ogg_opus_packets(mut data: &[u8]) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    let mut partial: Vec<u8> = Vec::new();
+    while data.len() >= 27 && &data[..4] == b"OggS" {
+        let segments = data[26] as usize;
+        let Some(table) = data.get(27..27 + segments) else {
+            break;
+        };
+        let body_len: usize = table.iter().map(|&l| l as usize).sum();
+        let Some(body) = data.get(27 + segments..27 + segments + body_len) else {
+            break;
+        };
+        let mut at = 0;
+        for &lace in table {
+            partial.extend_from_slice(&body[at..at + lace as usize]);
+            at += lace as usize;
+            if lace < 255 {
+                let packet = std::mem::take(&mut partial);
+                if !packet.starts_with(b"OpusHead") && !packet.starts_with(b"OpusTags") {
+                    packets.push(packet);
+                }
+            }
+        }
+        data = &data[27 + segments + body_len..];
+    }
+    packets
+}
+
+/// An Ogg Opus stream decoded to 48 kHz mono PCM (see [`ogg_opus_packets`]).
+pub fn ogg_opus_pcm(data: &[u8]) -> Vec<i16> {
+    let mut decoder = ringside_media::codec::opus::OpusDecoder::new(48_000).expect("opus decoder");
+    let mut frame = vec![0i16; decoder.max_frame_samples()];
+    let mut pcm = Vec::new();
+    for packet in ogg_opus_packets(data) {
+        if let Ok(n) = decoder.decode(&packet, &mut frame) {
+            pcm.extend_from_slice(&frame[..n]);
+        }
+    }
+    pcm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringside_media::codec::analysis::dominant_frequency;
+    use ringside_media::codec::opus::{EncoderOptions, OpusEncoder};
+
+    /// One Ogg page holding `packets` (checksum left zero: the reader does not check it).
+    fn page(packets: &[&[u8]], continued_last: bool) -> Vec<u8> {
+        let mut table = Vec::new();
+        let mut body = Vec::new();
+        for (i, p) in packets.iter().enumerate() {
+            let mut left = p.len();
+            while left >= 255 {
+                table.push(255);
+                left -= 255;
+            }
+            if !(continued_last && i == packets.len() - 1) {
+                table.push(left as u8);
+            }
+            body.extend_from_slice(p);
+        }
+        let mut out = b"OggS".to_vec();
+        out.extend_from_slice(&[0; 22]);
+        out.push(table.len() as u8);
+        out.extend_from_slice(&table);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn ogg_opus_round_trip_keeps_the_tone() {
+        let mut enc = OpusEncoder::new(48_000, EncoderOptions::default()).unwrap();
+        let n = enc.frame_samples();
+        let mut packets = Vec::new();
+        for f in 0..50 {
+            let pcm: Vec<i16> = (0..n)
+                .map(|i| {
+                    let t = (f * n + i) as f64 / 48_000.0;
+                    (8000.0 * (2.0 * std::f64::consts::PI * 400.0 * t).sin()) as i16
+                })
+                .collect();
+            let mut buf = vec![0u8; 1500];
+            let len = enc.encode(&pcm, &mut buf).unwrap();
+            packets.push(buf[..len].to_vec());
+        }
+        let mut ogg = page(&[b"OpusHead\x01\x01"], false);
+        ogg.extend(page(&[b"OpusTags"], false));
+        let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
+        for chunk in refs.chunks(10) {
+            ogg.extend(page(chunk, false));
+        }
+        // A packet over 255 bytes crossing a page boundary.
+        let big = vec![0xfc_u8; 600];
+        ogg.extend(page(&[&big[..510]], true));
+        ogg.extend(page(&[&big[510..]], false));
+        let got = ogg_opus_packets(&ogg);
+        assert_eq!(got.len(), 51);
+        assert_eq!(got[..50], packets[..]);
+        assert_eq!(got[50], big);
+        let pcm = ogg_opus_pcm(&ogg);
+        assert!(pcm.len() >= 48_000 * 9 / 10, "{} samples", pcm.len());
+        let f = dominant_frequency(&pcm[9600..48_000], 48_000);
+        assert!((f - 400.0).abs() < 10.0, "{f} Hz");
     }
 }

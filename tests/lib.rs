@@ -14,6 +14,41 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
+/// Sends `sig` (e.g. `libc::SIGTERM`) to process `pid`. Signals go through libc, never the
+/// `kill` program: Debian 12's procps-ng 4.0.2 reads `kill -KILL -<pgid>` as `kill -1` and
+/// signals every process it may (this test run, the shell that started it, all of it).
+#[allow(unsafe_code)]
+pub fn signal(pid: u32, sig: i32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid > 0 {
+        // SAFETY: kill(2) with a positive pid signals that one process; no memory involved.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Sends `sig` to the process group led by `pid`, only if `pid` does lead its own group
+/// (else to `pid` alone), so that a mistaken id can never widen the blast.
+#[allow(unsafe_code)]
+pub fn signal_group(pid: u32, sig: i32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: getpgid/killpg take plain integers; killpg with a group id above 1 signals
+    // only that group.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::killpg(pid, sig);
+        } else {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
 /// Path of the ringside binary under test.
 pub fn ringside_bin() -> PathBuf {
     if let Ok(p) = std::env::var("RINGSIDE_BIN") {
@@ -342,9 +377,7 @@ impl Server {
 
     /// Send SIGTERM and wait for exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        signal(self.child.id(), libc::SIGTERM);
         self.child.wait().unwrap()
     }
 

@@ -123,9 +123,7 @@ impl Baresip {
         let Some(child) = self.child.as_mut() else {
             return;
         };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        ringside_e2e::signal(child.id(), libc::SIGTERM);
         for _ in 0..100 {
             if child.try_wait().unwrap().is_some() {
                 self.child = None;

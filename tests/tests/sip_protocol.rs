@@ -171,10 +171,7 @@ async fn sigterm_refuses_new_calls_and_lets_active_calls_finish() {
     })
     .await;
     let pid = srv.pid();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    ringside_e2e::signal(pid, libc::SIGTERM);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A new INVITE while draining: 503.
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
