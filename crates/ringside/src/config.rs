@@ -28,7 +28,7 @@
 //! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
 //! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
 //! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
-//! | WebRTC media: the one UDP address every browser call uses (ICE mux) | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
+//! | WebRTC media: the one UDP address every browser call uses (ICE mux); browsers are offered the public IP and, when this binds a specific other address, that address too | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
 //! | seconds a PSTN answerer has to press 1 after the accept prompt starts | `pstn_accept_timeout_secs` | `RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS` | `20` |
 //! | let requests made for tenants (webhook deliveries, prompt imports) reach loopback, private and other non-public addresses (labs and tests only) | `allow_private_fetch` | `RINGSIDE_ALLOW_PRIVATE_FETCH` (`true`/`false`; the older `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE` still works) | `false` |
 //! | STUN/TURN servers handed to browsers (comma-separated URLs) | `ice_servers` | `RINGSIDE_ICE_SERVERS` | none |
@@ -529,10 +529,62 @@ fn parse_range(s: &str) -> anyhow::Result<RangeInclusive<u16>> {
     Ok(a..=b)
 }
 
+impl Settings {
+    /// The addresses browsers are offered as ICE host candidates for the WebRTC port: the
+    /// public IP (what a NATed deployment must advertise), then the WebRTC bind address when
+    /// it is a specific other address (a visitor on that network reaches it directly; before,
+    /// only the public IP was offered, which is 127.0.0.1 by default, so a browser on
+    /// another host could never connect to a server bound to its own LAN address).
+    pub fn webrtc_candidate_ips(&self) -> Vec<IpAddr> {
+        let mut ips = vec![self.public_ip];
+        let bind = self.webrtc_addr.ip();
+        if !bind.is_unspecified() && bind != self.public_ip {
+            ips.push(bind);
+        }
+        ips
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn webrtc_candidates_are_the_public_ip_and_a_specific_bind_address() {
+        let load = |pairs: &[(&str, &str)]| {
+            RawConfig::load(None, env(pairs))
+                .unwrap()
+                .validate()
+                .unwrap()
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Defaults: loopback only.
+        assert_eq!(load(&[]).webrtc_candidate_ips(), vec![ip("127.0.0.1")]);
+        // Bound to a LAN address, public IP by default: both.
+        assert_eq!(
+            load(&[("RINGSIDE_WEBRTC_ADDR", "10.0.0.5:7882")]).webrtc_candidate_ips(),
+            vec![ip("127.0.0.1"), ip("10.0.0.5")]
+        );
+        // A public IP and a wildcard bind: the public IP alone.
+        assert_eq!(
+            load(&[
+                ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+                ("RINGSIDE_WEBRTC_ADDR", "0.0.0.0:7882")
+            ])
+            .webrtc_candidate_ips(),
+            vec![ip("192.0.2.10")]
+        );
+        // Bound to the public IP itself: once.
+        assert_eq!(
+            load(&[
+                ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+                ("RINGSIDE_WEBRTC_ADDR", "192.0.2.10:7882")
+            ])
+            .webrtc_candidate_ips(),
+            vec![ip("192.0.2.10")]
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs

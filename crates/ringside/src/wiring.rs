@@ -500,7 +500,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let edge = WebRtcEdge::start(
         WebRtcConfig {
             bind: s.webrtc_addr,
-            candidate_ips: vec![s.public_ip],
+            candidate_ips: s.webrtc_candidate_ips(),
             connect_timeout: Duration::from_secs(20),
         },
         s.ice_servers.clone(),
