@@ -25,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# schemathesis (tests/tests/schemathesis.rs), from PyPI, at the version the suite was written for.
+command -v schemathesis >/dev/null || python3 -m pip install --quiet --root-user-action=ignore 'schemathesis==4.32.5'
 
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

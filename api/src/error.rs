@@ -78,6 +78,10 @@ pub enum ApiError {
         /// Seconds until a monthly limit resets.
         retry_after_secs: Option<u64>,
     },
+    /// The database cannot be reached right now (503 `unavailable`, with `Retry-After`);
+    /// nothing was changed.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable,
     /// Something failed inside; details go to the log, not the client (500 `internal`).
     #[error("internal error")]
     Internal,
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::UsageLimitExceeded { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "usage_limit_exceeded")
             }
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -123,6 +128,10 @@ impl From<StorageError> for ApiError {
                 field: what,
                 reason: "invalid value",
             },
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable");
+                ApiError::Unavailable
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::Internal
@@ -148,6 +157,7 @@ impl IntoResponse for ApiError {
                 retry_after_secs: Some(s),
                 ..
             } => Some(axum::http::HeaderValue::from((*s).max(1))),
+            ApiError::Unavailable => Some(axum::http::HeaderValue::from(1u64)),
             _ => None,
         };
         let mut resp = (
@@ -171,4 +181,69 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// The largest plain-text rejection body carried over into a JSON error message.
+const REJECTION_TEXT_MAX: usize = 512;
+
+/// Middleware: axum's own rejections (a query string or path parameter that does not parse,
+/// a request that is not a WebSocket upgrade, a method the path does not take) answer in
+/// plain text or with no body at all; they get the API's JSON error body instead, with a
+/// stable code for their status and the original text as the message. Answers that already
+/// carry a body of another type (JSON errors, HTML pages) pass untouched.
+pub async fn json_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let content_type = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let plain = match &content_type {
+        Some(t) => t.starts_with("text/plain"),
+        None => true,
+    };
+    if !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, REJECTION_TEXT_MAX * 4).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let mut message: String = text.trim().chars().take(REJECTION_TEXT_MAX).collect();
+    if message.is_empty() {
+        message = status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_ascii_lowercase();
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_field",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let body = json!({"error": {"code": code, "message": message}}).to_string();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

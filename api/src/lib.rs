@@ -234,5 +234,6 @@ pub fn router(state: AppState) -> Router {
     )
     .nest("/api/v1", v1)
     .fallback(|| async { ApiError::NotFound })
+    .layer(axum::middleware::from_fn(error::json_rejections))
     .with_state(state)
 }

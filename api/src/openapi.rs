@@ -258,6 +258,7 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
             Auth::WidgetClient => {
                 o["security"] = json!([]);
                 responses.insert("401".into(), error_response("Missing or wrong widget key"));
+                responses.insert("404".into(), error_response("No such widget"));
                 responses.insert(
                     "403".into(),
                     error_response("The page's Origin is not among the widget's allowed domains"),
@@ -271,10 +272,20 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                     error_response("The link's signature is wrong"),
                 );
                 responses.insert("410".into(), error_response("The link has expired"));
+                responses.insert(
+                    "429".into(),
+                    error_response("Too many replies through links"),
+                );
             }
             Auth::Public => {
                 o["security"] = json!([]);
             }
+        }
+        if op.spec.auth != Auth::Public {
+            responses.insert(
+                "503".into(),
+                error_response("The database is unreachable for now; retry after Retry-After"),
+            );
         }
         if op.path.contains('{') {
             responses.insert(
@@ -306,6 +317,20 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
             responses.insert(
                 "422".into(),
                 error_response("A field is invalid (the error names it)"),
+            );
+        }
+        if !op.spec.query.is_empty() || op.path.contains('{') {
+            responses
+                .entry("400")
+                .or_insert_with(|| error_response("A path or query parameter cannot be parsed"));
+            responses.entry("422").or_insert_with(|| {
+                error_response("A parameter is out of range (the error names it)")
+            });
+        }
+        if op.path.ends_with("/ws") || op.path.contains("/ws/") {
+            responses.insert(
+                "400".into(),
+                error_response("Not a WebSocket upgrade request"),
             );
         }
         o["responses"] = Value::Object(responses);

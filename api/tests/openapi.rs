@@ -90,6 +90,77 @@ async fn every_operation_is_documented_with_its_scope() {
     }
 }
 
+/// axum's own rejections (a query string that does not parse, a request to a WebSocket path
+/// that is not an upgrade, a method the path does not take) answer the stable JSON error
+/// body like every other error, with a status the document declares for the operation.
+#[tokio::test]
+async fn framework_rejections_answer_the_json_error_body() {
+    for backend in common::backends("ringside-rejections").await {
+        let name = backend.name;
+        let c = Ctx::on(&backend.store);
+        let doc = c.send("GET", "/openapi.json", &[], None).await.body;
+        let tok = c.token(&format!("{}@rj.example", uniq("rj")), SCOPES).await;
+        let (_, w) = c
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &tok,
+                serde_json::json!({"name": "w", "allowedDomains": ["example.com"]}),
+            )
+            .await;
+        let id = w["id"].as_str().expect("a widget").to_owned();
+        let cases = [
+            (
+                "GET",
+                format!("/api/v1/widgets/{id}/callbacks?limit="),
+                "/api/v1/widgets/{id}/callbacks",
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                "GET",
+                "/api/ws/tenant".to_owned(),
+                "/api/ws/tenant",
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+            ),
+            (
+                "DELETE",
+                "/api/v1/calls".to_owned(),
+                "",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            ),
+        ];
+        for (method, url, documented, status, code) in cases {
+            let r = c
+                .send(
+                    method,
+                    &url,
+                    &[("authorization", &format!("Bearer {tok}"))],
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, status, "[{name}] {method} {url}: {}", r.body);
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/json"),
+                "[{name}] {method} {url}"
+            );
+            common::assert_error(&r.body, code);
+            if !documented.is_empty() {
+                let declared =
+                    &doc["paths"][documented][method.to_lowercase()]["responses"][status.as_str()];
+                assert!(
+                    declared.is_object(),
+                    "[{name}] {method} {documented} declares {status}"
+                );
+            }
+        }
+        backend.finish().await;
+    }
+}
+
 /// Every route goes through the documenting router: no plain axum `Router::new()` in the
 /// API's sources (tests aside) but the one that implements it.
 #[test]

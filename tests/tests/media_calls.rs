@@ -214,10 +214,28 @@ fn tool_reads(tool: &str, args: &[&str], path: &Path) -> Option<String> {
 }
 
 /// kill -9 in the middle of a recorded call: after a restart the WAV is readable (by sox and
-/// ffprobe too) and holds the audio up to about a second before the kill.
+/// ffprobe too) and holds the audio up to about a second before the kill; the call record is
+/// closed. On SQLite and on PostgreSQL.
 #[tokio::test]
 async fn recording_survives_kill_9() {
-    let mut c = start_call(&[], CodecKind::Pcmu, 20_000).await;
+    recording_survives_kill_9_on(&[]).await;
+}
+
+#[tokio::test]
+async fn recording_survives_kill_9_on_postgres() {
+    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
+        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+        return;
+    };
+    let schema = ringside_storage::testing::PgSchema::create(&base)
+        .await
+        .unwrap();
+    recording_survives_kill_9_on(&[("RINGSIDE_DATABASE_URL", schema.url.as_str())]).await;
+    schema.drop_schema().await.unwrap();
+}
+
+async fn recording_survives_kill_9_on(env: &[(&str, &str)]) {
+    let mut c = start_call(env, CodecKind::Pcmu, 20_000).await;
     let mut caller = c.caller.spawn();
     c.ports(&caller).await;
     let ta = c.a.talk(c.a_to, CodecKind::Pcmu, 0, 1000.0, 200); // 4 s
@@ -229,9 +247,12 @@ async fn recording_survives_kill_9() {
     let _ = caller.kill().await;
     let _ = c.callee.1.kill().await;
 
-    let srv = Server::start_in(data_dir.clone(), &[("RINGSIDE_RECORD_CALLS", "true")]).await;
+    let env = [env, &[("RINGSIDE_RECORD_CALLS", "true")][..]].concat();
+    let srv = Server::start_in(data_dir.clone(), &env).await;
     let (st, calls) = srv.api("GET", "/api/v1/calls", &c.token, None).await;
     assert_eq!(st, 200, "{calls}");
+    assert_eq!(calls[0]["status"], "ended", "{calls}");
+    assert_eq!(calls[0]["endReason"], "server_restart", "{calls}");
     let id = calls[0]["id"]
         .as_str()
         .expect("the call is stored")

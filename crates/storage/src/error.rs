@@ -52,6 +52,28 @@ impl StorageError {
         StorageError::Database(err)
     }
 
+    /// True when the database could not be reached or is going away (connection refused or
+    /// cut, pool timed out or closed, server shutting down or starting up): the request may
+    /// succeed if retried shortly, unlike a query the database refused.
+    pub fn is_unavailable(&self) -> bool {
+        let StorageError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE classes 08 (connection exception) and 57 (operator intervention:
+            // admin shutdown, crash shutdown, cannot connect now).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+
     /// True when this is a unique-constraint violation reported by the database.
     pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
