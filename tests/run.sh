@@ -45,5 +45,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p ringside
 cargo test --workspace --no-fail-fast -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"
 
+# The soak, short (the 10-minute form: `bash benches/soak.sh`): calls with media, chat and
+# tracking, then nothing may have grown once the load stopped.
+SOAK_SECS="${RINGSIDE_SOAK_SECS:-60}" WARM_SECS=20 BIN=target/debug/ringside bash benches/soak.sh
+
 # Every fuzz target, bounded (FUZZ_SECS each; the long campaign is `FUZZ_SECS=600 bash fuzz/run.sh`).
 FUZZ_SECS="${RINGSIDE_FUZZ_SECS:-10}" bash fuzz/run.sh

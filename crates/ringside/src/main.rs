@@ -3,6 +3,7 @@
 
 mod browser;
 mod config;
+mod memory;
 mod wiring;
 
 use std::path::PathBuf;

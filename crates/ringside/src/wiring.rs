@@ -323,6 +323,13 @@ impl MetricsSource for Metrics {
                 trunks as u64,
             ),
             (
+                "ringside_runtime_tasks",
+                "Tasks alive in the async runtime (a leak shows as growth after load stops).",
+                "gauge",
+                tokio::runtime::Handle::try_current()
+                    .map_or(0, |h| h.metrics().num_alive_tasks() as u64),
+            ),
+            (
                 "ringside_uptime_seconds",
                 "Seconds since start.",
                 "gauge",
@@ -574,6 +581,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
     let http_addr = listener.local_addr()?;
     info!(http = %http_addr, sip = %sip.local_addr, "Ringside running");
+    crate::memory::spawn_trimmer();
     // Call events of the SIP side to the dashboards' realtime sockets (calls:read).
     {
         let mut rx = sip.subscribe_call_events();
