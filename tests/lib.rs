@@ -352,14 +352,30 @@ impl Server {
     /// A sipp callee registered as 1002 from a fresh port (extra sipp `args`, e.g. `-t t1`),
     /// then running `flow` on that port with RTP echo. Returns the sipp run and its process.
     pub async fn callee(&self, flow: UasFlow, args: &[&str]) -> (Sipp, tokio::process::Child) {
+        self.registered_uas(flow, args, args).await
+    }
+
+    /// 1002 (sipp, registered from a fresh port) answering `calls` calls with RTP echo, for
+    /// tests that place many.
+    pub async fn answering(&self, calls: u32) -> (Sipp, tokio::process::Child) {
+        self.registered_uas(UasFlow::Answer, &[], &["-m", &calls.to_string()])
+            .await
+    }
+
+    async fn registered_uas(
+        &self,
+        flow: UasFlow,
+        register_args: &[&str],
+        uas_args: &[&str],
+    ) -> (Sipp, tokio::process::Child) {
         let port = free_port();
-        let (ok, log) = self.register("1002", PW2, port, 200, args).await;
+        let (ok, log) = self.register("1002", PW2, port, 200, register_args).await;
         assert!(ok, "1002 registers: {log}");
         let port = port.to_string();
         let media = even_port().to_string();
         let sipp = Sipp::new(&Scenario::uas("1002", flow), self.sip)
             .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media, "-rtp_echo"])
-            .args(args);
+            .args(uas_args);
         let child = sipp.spawn();
         tokio::time::sleep(Duration::from_millis(300)).await;
         (sipp, child)
@@ -727,6 +743,20 @@ impl Sipp {
         let _ = &self.scenario;
         s
     }
+}
+
+/// A fresh schema on the PostgreSQL of `RINGSIDE_TEST_POSTGRES_URL` (the test command sets
+/// it); `None`, saying so, when it is unset. Drop it with `drop_schema` when done.
+pub async fn postgres_schema() -> Option<ringside_storage::testing::PgSchema> {
+    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
+        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: the PostgreSQL run is skipped");
+        return None;
+    };
+    Some(
+        ringside_storage::testing::PgSchema::create(&base)
+            .await
+            .expect("a schema on the test PostgreSQL"),
+    )
 }
 
 /// Wait until `f` returns true, polling; panics with `what` after a generous bound.

@@ -17,6 +17,8 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 command -v firefox-esr >/dev/null || need+=(firefox-esr)
 command -v ip >/dev/null || need+=(iproute2)
+# benches/soak.sh (run below) talks to the server with curl.
+command -v curl >/dev/null || need+=(curl)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
@@ -26,7 +28,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # schemathesis (tests/tests/schemathesis.rs), from PyPI, at the version the suite was written for.
-command -v schemathesis >/dev/null || python3 -m pip install --quiet --root-user-action=ignore 'schemathesis==4.32.5'
+if ! command -v schemathesis >/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-pip >/dev/null; }
+  # Debian's own Python refuses system-wide installs unless told otherwise.
+  python3 -m pip install --quiet --root-user-action=ignore 'schemathesis==4.32.5' 2>/dev/null ||
+    python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'schemathesis==4.32.5'
+fi
 
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

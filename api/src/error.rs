@@ -200,15 +200,10 @@ pub async fn json_rejections(
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let content_type = resp
+    let plain = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let plain = match &content_type {
-        Some(t) => t.starts_with("text/plain"),
-        None => true,
-    };
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
     if !plain {
         return resp;
     }

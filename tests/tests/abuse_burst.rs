@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use ringside_e2e::{even_port, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1, PW2};
+use ringside_e2e::{free_port, Scenario, Server, Sipp, UacFlow, PW1};
 use tokio::net::UdpSocket;
 
 const CALLS: u32 = 60;
@@ -165,23 +165,7 @@ async fn the_service_holds_a_mutated_sip_and_slow_connection_burst() {
     let pid = srv.pid();
 
     // 1002 answers every call.
-    let port = free_port();
-    let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
-    assert!(ok, "1002 registers: {log}");
-    let total = (CALLS + 10).to_string();
-    let uas = Sipp::new(&Scenario::uas("1002", UasFlow::Answer), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &even_port().to_string(),
-        "-rtp_echo",
-        "-m",
-        &total,
-    ]);
-    let mut uas_child = uas.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_uas, mut uas_child) = srv.answering(CALLS + 10).await;
 
     // Warm up (lazily built state, allocator pools), then settle: the baseline.
     let (ok, log) = srv

@@ -44,13 +44,9 @@ async fn tokens_are_listed_without_secrets_and_revoked_at_once() {
 
 #[tokio::test]
 async fn serve_on_postgres_keeps_registrations_across_restart() {
-    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
-        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: skipped (the test command sets it)");
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
         return;
     };
-    let schema = ringside_storage::testing::PgSchema::create(&base)
-        .await
-        .unwrap();
     let env = [("RINGSIDE_DATABASE_URL", schema.url.as_str())];
     let mut srv = Server::start_with(&env).await;
     srv.with_phones().await;

@@ -223,13 +223,9 @@ async fn recording_survives_kill_9() {
 
 #[tokio::test]
 async fn recording_survives_kill_9_on_postgres() {
-    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
-        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
         return;
     };
-    let schema = ringside_storage::testing::PgSchema::create(&base)
-        .await
-        .unwrap();
     recording_survives_kill_9_on(&[("RINGSIDE_DATABASE_URL", schema.url.as_str())]).await;
     schema.drop_schema().await.unwrap();
 }

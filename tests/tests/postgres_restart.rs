@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use ringside_e2e::{
-    even_port, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW2,
-};
+use ringside_e2e::{eventually, free_port, Server, UacFlow};
 
 /// A PostgreSQL cluster of this test's own, run as the `postgres` user when we are root.
 struct PrivatePg {
@@ -147,24 +145,8 @@ async fn postgres_restarted_under_load_loses_no_call_record() {
     let token = srv.with_phones().await;
 
     // 1002 answers every call (a two-second conversation each, RTP echoed).
-    let port = free_port();
-    let (ok, log) = srv.register("1002", PW2, port, 200, &[]).await;
-    assert!(ok, "1002 registers: {log}");
-    let media = even_port().to_string();
+    let (_uas, mut uas_child) = srv.answering(CALLS).await;
     let calls = CALLS.to_string();
-    let uas = Sipp::new(&Scenario::uas("1002", UasFlow::Answer), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &media,
-        "-rtp_echo",
-        "-m",
-        &calls,
-    ]);
-    let mut uas_child = uas.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // 1001 calls at 10 calls/s for ten seconds.
     let caller = srv.caller(

@@ -18,13 +18,9 @@ async fn schemathesis_finds_nothing_on_sqlite() {
 
 #[tokio::test]
 async fn schemathesis_finds_nothing_on_postgres() {
-    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
-        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
         return;
     };
-    let schema = ringside_storage::testing::PgSchema::create(&base)
-        .await
-        .unwrap();
     run(&[("RINGSIDE_DATABASE_URL", schema.url.as_str())]).await;
     schema.drop_schema().await.unwrap();
 }

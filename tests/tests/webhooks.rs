@@ -23,13 +23,9 @@ struct Seen {
 #[tokio::test]
 async fn killed_server_delivers_pending_webhooks_after_restart() {
     run(&[]).await;
-    let Ok(base) = std::env::var("RINGSIDE_TEST_POSTGRES_URL") else {
-        eprintln!("RINGSIDE_TEST_POSTGRES_URL unset: PostgreSQL half skipped");
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
         return;
     };
-    let schema = ringside_storage::testing::PgSchema::create(&base)
-        .await
-        .unwrap();
     run(&[("RINGSIDE_DATABASE_URL", schema.url.as_str())]).await;
     schema.drop_schema().await.unwrap();
 }

@@ -1,0 +1,271 @@
+//! The PCM paths: decoding a leg's packets (with concealment) for transcoding, recording and
+//! DTMF, re-encoding whole 20 ms frames for the other leg, telephone-events carried across a
+//! transcoded call, and the 20 ms tick that plays sources into legs and writes the stereo
+//! recording.
+
+use std::time::Instant;
+
+use super::*;
+
+impl CallMedia {
+    /// Decodes (and conceals up to) the packet into `self.pcm`; appends to the recording
+    /// buffer and, when transcoding, to the other leg's encode buffer.
+    pub(super) fn decode_into_pcm(
+        &mut self,
+        i: usize,
+        seq: u16,
+        header_len: usize,
+        payload_end: usize,
+        buf: &[u8],
+    ) {
+        let transcoding = !self.is_passthrough();
+        let recording = self.recorder.is_some();
+        let o = 1 - i;
+        if self.pcm.is_empty() {
+            self.pcm = vec![0; MAX_PCM];
+        }
+        let leg = &mut self.legs[i];
+        let Some(codec) = leg.codec else { return };
+        if leg.decoder.is_none() {
+            match FrameDecoder::new(codec.kind, BRIDGE_RATE) {
+                Ok(d) => leg.decoder = Some(d),
+                Err(_) => return,
+            }
+        }
+        let payload = &buf[header_len..payload_end];
+        let gap = match leg.last_decoded_seq {
+            Some(last) => {
+                let d = seq.wrapping_sub(last);
+                if d == 0 || d >= 0x8000 {
+                    return; // duplicate or late: already concealed
+                }
+                d - 1
+            }
+            None => 0,
+        };
+        leg.last_decoded_seq = Some(seq);
+        let dec = leg.decoder.as_mut().expect("decoder");
+        let mut produced = 0usize;
+        if gap > 0 && gap <= MAX_CONCEAL && leg.last_frame_len > 0 {
+            for k in 0..gap {
+                let next = if k + 1 == gap { Some(payload) } else { None };
+                let end = (produced + leg.last_frame_len).min(MAX_PCM);
+                match dec.conceal(end - produced, next, &mut self.pcm[produced..end]) {
+                    Ok(n) => produced += n,
+                    Err(_) => break,
+                }
+            }
+        }
+        match dec.decode(payload, &mut self.pcm[produced..]) {
+            Ok(n) => {
+                leg.last_frame_len = n;
+                produced += n;
+            }
+            Err(_) => return,
+        }
+        let pcm = &self.pcm[..produced];
+        if recording {
+            leg.rec.extend(pcm.iter().copied());
+            if leg.rec.len() > REC_MAX {
+                let excess = leg.rec.len() - REC_MAX;
+                leg.rec.drain(..excess);
+            }
+        }
+        if transcoding && self.legs[o].player.is_none() {
+            let out = &mut self.legs[o].tx_pcm;
+            out.extend_from_slice(pcm);
+            if out.len() > REC_MAX {
+                let excess = out.len() - REC_MAX;
+                out.drain(..excess);
+            }
+        }
+    }
+
+    /// Re-sends a telephone-event from leg `i` on the other leg's generated stream: the event
+    /// start maps to that stream's current timestamp (the same for every packet of the event)
+    /// and the duration is rescaled from `in_rate` to `out_rate`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn regenerate_event(
+        &mut self,
+        now: Instant,
+        i: usize,
+        ts: u32,
+        marker: bool,
+        mut event: [u8; 4],
+        in_rate: u32,
+        out_pt: u8,
+        out_rate: u32,
+    ) {
+        let o = 1 - i;
+        let gen_ts = self.legs[o].gen_transcode.1;
+        let out_ts = match self.legs[i].dtmf_out {
+            Some((in_ts, out_ts)) if in_ts == ts => out_ts,
+            _ => {
+                self.legs[i].dtmf_out = Some((ts, gen_ts));
+                gen_ts
+            }
+        };
+        let dur = u64::from(u16::from_be_bytes([event[2], event[3]]));
+        let scaled = (dur * u64::from(out_rate) / u64::from(in_rate.max(1))).min(0xFFFF) as u16;
+        event[2..4].copy_from_slice(&scaled.to_be_bytes());
+        let leg = &mut self.legs[o];
+        let Some(to) = leg.rtp_latch.destination() else {
+            return;
+        };
+        let gseq = leg.gen_transcode.0;
+        leg.gen_transcode.0 = gseq.wrapping_add(1);
+        let r = leg
+            .rewriter
+            .as_mut()
+            .expect("rewriter")
+            .rewrite(GEN_TRANSCODE, gseq, out_ts, now);
+        let header = RtpHeader {
+            marker: marker || r.resynced,
+            payload_type: out_pt,
+            sequence: r.seq,
+            timestamp: r.ts,
+            ssrc: r.ssrc,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.resize(16, 0);
+        let Ok(len) = header.write(&event, &mut data) else {
+            return;
+        };
+        data.truncate(len);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += 4;
+        let side = if o == 0 { Side::A } else { Side::B };
+        self.transmits.push_back(Transmit {
+            side,
+            channel: Channel::Rtp,
+            to,
+            data,
+        });
+    }
+
+    /// Encodes whole frames waiting in leg `o`'s buffer and queues them.
+    pub(super) fn encode_towards(&mut self, now: Instant, o: usize) {
+        while self.legs[o].tx_pcm.len() >= FRAME {
+            let mut frame = self.take_frame();
+            frame.copy_from_slice(&self.legs[o].tx_pcm[..FRAME]);
+            self.legs[o].tx_pcm.drain(..FRAME);
+            self.send_generated(now, o, &frame, GEN_TRANSCODE);
+            self.frame = frame;
+        }
+    }
+
+    /// The frame scratch buffer (allocated on first use), to be put back into `self.frame`.
+    pub(super) fn take_frame(&mut self) -> Vec<i16> {
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.resize(FRAME, 0);
+        frame
+    }
+
+    /// Encodes one PCM frame for leg `o` and queues the RTP packet.
+    pub(super) fn send_generated(&mut self, now: Instant, o: usize, pcm: &[i16], generator: u32) {
+        let leg = &mut self.legs[o];
+        let Some(codec) = leg.codec else { return };
+        let Some(to) = leg.rtp_latch.destination() else {
+            return;
+        };
+        if leg.encoder.is_none() {
+            match FrameEncoder::new(codec.kind, BRIDGE_RATE, self.encoder_options) {
+                Ok(e) => leg.encoder = Some(e),
+                Err(_) => return,
+            }
+        }
+        let enc = leg.encoder.as_mut().expect("encoder");
+        if self.encoded.is_empty() {
+            self.encoded = vec![0; 1500];
+        }
+        let Ok(n) = enc.encode(pcm, &mut self.encoded) else {
+            return;
+        };
+        let inc = enc.rtp_timestamp_increment();
+        let gen = if generator == GEN_PLAYER {
+            &mut leg.gen_player
+        } else {
+            &mut leg.gen_transcode
+        };
+        let (gseq, gts) = *gen;
+        *gen = (gseq.wrapping_add(1), gts.wrapping_add(inc));
+        let r = leg
+            .rewriter
+            .as_mut()
+            .expect("rewriter")
+            .rewrite(generator, gseq, gts, now);
+        let header = RtpHeader {
+            marker: r.resynced,
+            payload_type: codec.payload_type,
+            sequence: r.seq,
+            timestamp: r.ts,
+            ssrc: r.ssrc,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.resize(12 + n, 0);
+        let Ok(len) = header.write(&self.encoded[..n], &mut data) else {
+            return;
+        };
+        data.truncate(len);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += n as u64;
+        leg.last_sent_ts = r.ts;
+        let side = if o == 0 { Side::A } else { Side::B };
+        self.transmits.push_back(Transmit {
+            side,
+            channel: Channel::Rtp,
+            to,
+            data,
+        });
+    }
+    pub(super) fn tick(&mut self, at: Instant) {
+        for i in 0..2 {
+            let Some(mut player) = self.legs[i].player.take() else {
+                continue;
+            };
+            let mut frame = self.take_frame();
+            let n = player.fill(&mut frame);
+            frame[n..].fill(0);
+            if n > 0 {
+                self.send_generated(at, i, &frame, GEN_PLAYER);
+            }
+            self.frame = frame;
+            if player.is_finished() || n < FRAME {
+                self.events.push_back(MediaEvent::PlaybackFinished {
+                    side: if i == 0 { Side::A } else { Side::B },
+                });
+            } else {
+                self.legs[i].player = Some(player);
+            }
+        }
+        if let Some(rec) = &mut self.recorder {
+            let mut lr = [[0i16; FRAME]; 2];
+            for (leg, out) in self.legs.iter_mut().zip(lr.iter_mut()) {
+                if !leg.rec_primed && leg.rec.len() >= REC_PREBUFFER {
+                    leg.rec_primed = true;
+                }
+                if leg.rec_primed {
+                    let n = leg.rec.len().min(FRAME);
+                    for (o, s) in out.iter_mut().zip(leg.rec.drain(..n)) {
+                        *o = s;
+                    }
+                    if n < FRAME {
+                        // Underrun: this leg went silent or late; prebuffer again.
+                        leg.rec_primed = false;
+                    }
+                }
+            }
+            rec.write(&lr[0], &lr[1]);
+        }
+        let active = self.recorder.is_some() || self.legs.iter().any(|l| l.player.is_some());
+        self.next_tick = active.then_some(at + TICK);
+    }
+}
