@@ -56,6 +56,9 @@ pub struct SipMetrics {
     pub record_write_failures: AtomicU64,
     /// Call record writes that failed once and were retried.
     pub record_write_retries: AtomicU64,
+    /// Events for a call that was not there when the core looked it up (logic errors,
+    /// logged and dropped instead of taking signalling down).
+    pub missing_calls: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -78,6 +81,7 @@ impl Default for SipMetrics {
             stray_dropped: AtomicU64::new(0),
             record_write_failures: AtomicU64::new(0),
             record_write_retries: AtomicU64::new(0),
+            missing_calls: AtomicU64::new(0),
         }
     }
 }
@@ -207,6 +211,12 @@ impl SipMetrics {
                 "Call record writes retried one record at a time after a batch failed.",
                 "counter",
                 g(&self.record_write_retries),
+            ),
+            (
+                "ringside_sip_missing_calls_total",
+                "Events the call core dropped because their call was gone (each logged).",
+                "counter",
+                g(&self.missing_calls),
             ),
             (
                 "ringside_calls_active",

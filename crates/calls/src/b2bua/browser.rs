@@ -379,7 +379,9 @@ impl SipCore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.browser_signal(session, BrowserSignal::Media { port, call_id: rid });
         if call.console {
-            let c = self.calls.get_mut(&key).expect("call");
+            let Some(c) = self.calls.get_mut(&key) else {
+                return self.missing_call(key, "console offer");
+            };
             c.console_offered = true;
             let offer = BrowserRing {
                 call_id: c.record.id.clone(),
@@ -588,7 +590,10 @@ impl SipCore {
         let Some(key) = self.call_key(&ans.call_id) else {
             return gone(self);
         };
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            self.missing_call(key, "browser answer");
+            return gone(self);
+        };
         let ok = call.browser_b.as_ref().is_some_and(|b| {
             b.session.is_none()
                 && b.target.tenant_id == ans.tenant_id
@@ -633,8 +638,8 @@ impl SipCore {
 
     /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
     pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &ChannelTarget) {
-        if let Some(key) = self.call_key(call_id) {
-            let call = self.calls.get_mut(&key).expect("call");
+        let found = self.call_key(call_id);
+        if let Some((key, call)) = found.and_then(|k| self.calls.get_mut(&k).map(|c| (k, c))) {
             if !call.answered
                 && call
                     .browser_b

@@ -31,7 +31,10 @@ impl SipCore {
             return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
         let local = self.cfg.local.clone();
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            self.missing_call(key, "console answer");
+            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+        };
         // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
         // Ringside's SDP, hearing hold music).
         let queued = call.browser.is_none() && call.a_stx.is_some() && call.early.is_some();

@@ -168,13 +168,14 @@ impl SipCore {
                 Side::A => Some(&call.a),
                 Side::B => call.b(),
             };
-            if let Some(ack) = od.and_then(|d| d.ack(&local, cseq)) {
-                let peer = od.map(|d| d.peer).expect("dialog");
+            if let Some((ack, peer)) = od.and_then(|d| d.ack(&local, cseq).map(|a| (a, d.peer))) {
                 self.metrics.request_out("ACK");
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
         }
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            return self.missing_call(key, "relayed response");
+        };
         let my_tag = match from {
             Side::A => call.a.local_tag.clone(),
             Side::B => call.b().map(|d| d.local_tag.clone()).unwrap_or_default(),

@@ -192,7 +192,9 @@ impl SipCore {
                 self.metrics.request_out("ACK");
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
-            let call = self.calls.get_mut(&key).expect("call");
+            let Some(call) = self.calls.get_mut(&key) else {
+                return self.missing_call(key, "fork failure");
+            };
             if call.answered || call.ending.is_some() {
                 // Another fork already won (or the call is over): hang this one up.
                 let fork = &mut call.forks[n];
@@ -343,7 +345,10 @@ impl SipCore {
             return false;
         };
         let local = self.cfg.local.clone();
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            self.missing_call(key, "fork challenge");
+            return false;
+        };
         let fork = &mut call.forks[n];
         let uri = fork.invite.uri.to_string();
         let cnonce = new_tag();
@@ -367,10 +372,11 @@ impl SipCore {
         fork.provisional = false;
         let peer = fork.dialog.peer;
         let ctx = self.send_request(now, invite, peer);
-        let old = std::mem::replace(
-            &mut self.calls.get_mut(&key).expect("call").forks[n].tx,
-            ctx,
-        );
+        let Some(fork) = self.calls.get_mut(&key).and_then(|c| c.forks.get_mut(n)) else {
+            self.missing_call(key, "fork re-INVITE");
+            return true;
+        };
+        let old = std::mem::replace(&mut fork.tx, ctx);
         self.by_ctx.remove(&old);
         self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
         true
@@ -423,7 +429,9 @@ impl SipCore {
             return;
         };
         self.cancel_other_forks(now, key, None);
-        let call = self.calls.get_mut(&key).expect("call");
+        let Some(call) = self.calls.get_mut(&key) else {
+            return self.missing_call(key, "caller CANCEL");
+        };
         call.record.legs[0].final_status = Some(487);
         let out = make_response(&call.a_invite, 487.into(), Some(&call.a.local_tag));
         self.respond(now, stx, out);
@@ -440,7 +448,9 @@ impl SipCore {
                     return;
                 }
                 self.cancel_other_forks(now, key, None);
-                let call = self.calls.get_mut(&key).expect("call");
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return self.missing_call(key, "ring timeout");
+                };
                 call.record.legs[0].final_status = Some(480);
                 if call.browser.is_some() {
                     return self.browser_unavailable(now, key, "no_answer");

@@ -269,6 +269,17 @@ fn now_record_ms(core: &SipCore) -> i64 {
     core.now_ms
 }
 
+impl SipCore {
+    /// An event whose call is gone (`during` says which): logged and counted, and the caller
+    /// drops the event. A logic error here must not take signalling down for every call.
+    pub(crate) fn missing_call(&self, key: u64, during: &'static str) {
+        self.metrics
+            .missing_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(call_key = key, during, "call not found; event dropped");
+    }
+}
+
 /// Map the failures of all forks to the final response for the caller.
 fn final_code(codes: impl Iterator<Item = u16>) -> u16 {
     let codes: Vec<u16> = codes.collect();

@@ -402,7 +402,10 @@ impl SipCore {
         )));
         hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
         call.early = Some((sdp, codec));
-        let stx = call.a_stx.expect("SIP caller");
+        let Some(stx) = call.a_stx else {
+            // Queue calls come from SIP; a browser caller here is a logic error.
+            return self.missing_call(key, "queue early answer without a SIP caller");
+        };
         self.respond(now, stx, out);
     }
 }
