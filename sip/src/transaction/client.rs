@@ -148,7 +148,11 @@ impl TransactionLayer {
             return;
         }
         let (t64, t4, timer_d) = (self.cfg.t64(), self.cfg.t4, self.cfg.timer_d());
-        let tx = self.clients.get_mut(&id).expect("found");
+        let Some(tx) = self.clients.get_mut(&id) else {
+            // The index pointed at a transaction that is gone: a layer bug, counted.
+            self.stats.dropped_invalid += 1;
+            return;
+        };
         let reliable = tx.peer.transport.is_reliable();
         let tref = TxRef::Client(id);
         let pass_up = match (tx.invite, tx.state, class) {

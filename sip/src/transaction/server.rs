@@ -153,9 +153,13 @@ impl TransactionLayer {
 
     fn on_ack(&mut self, now: Instant, ack: Request, from: Peer, found: Option<u64>) {
         if let Some(id) = found {
-            let reliable = self.servers[&id].peer.transport.is_reliable();
             let t4 = self.cfg.t4;
-            let tx = self.servers.get_mut(&id).expect("found");
+            let Some(tx) = self.servers.get_mut(&id) else {
+                // Found a moment ago; gone means a layer bug: counted, never a panic.
+                self.stats.dropped_unmatched_acks += 1;
+                return;
+            };
+            let reliable = tx.peer.transport.is_reliable();
             match tx.state {
                 ServerState::Completed => {
                     self.stats.acks_absorbed += 1;
