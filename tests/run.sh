@@ -47,6 +47,10 @@ else
   exit 1
 fi
 
+# rustfmt and clippy are rustup components a minimal toolchain lacks.
+for c in rustfmt clippy; do
+  cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$c"
+done
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p ringside
