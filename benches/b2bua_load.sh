@@ -5,6 +5,7 @@
 #
 #   bash benches/b2bua_load.sh            # rates 250 ... 2500, 10 s each
 #   RATES="1000" SECONDS_PER_STEP=20 bash benches/b2bua_load.sh
+#   SIPP_EXTRA=-trace_err KEEP_WORK=1 ...    # keep sipp's error log (unexpected messages)
 #   MODE=digest bash benches/b2bua_load.sh   # every call from extension 1001, challenged (407)
 #                                            # and answered as phones do; last line b2bua_digest_cps
 #
@@ -33,7 +34,7 @@ api -d '{"username":"1001","password":"bench-secret-1001"}' http://127.0.0.1:180
 cp benches/uac_auth.xml "$WORK/uac_auth.xml"
 sed -e 's/{{EXPIRES}}/3600/' -e 's/{{FINAL}}/200/' tests/sipp/register.xml > "$WORK/reg.xml"
 (cd "$WORK" && sipp 127.0.0.1:15060 -sf reg.xml -m 1 -i 127.0.0.1 -p 16060 -s 1002 -au 1002 -ap bench-secret-1002 -nostdin -timeout 10s -timeout_error >/dev/null 2>&1)
-(cd "$WORK" && exec sipp -sn uas -i 127.0.0.1 -p 16060 -nostdin >/dev/null 2>&1) &
+(cd "$WORK" && exec sipp -sn uas -i 127.0.0.1 -p 16060 -buff_size 4194304 -nostdin >/dev/null 2>&1) &
 UAS=$!
 echo "server RSS before load: $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status) kB"
 # Live transactions, sampled every second (what the memory figure is made of).
@@ -52,7 +53,7 @@ for rate in $RATES; do
   fi
   if (cd "$WORK" && sipp 127.0.0.1:15060 "${caller[@]}" -s 1002 -p 17060 -r "$rate" -m "$n" \
         -l $((rate * 4)) -d 0 -nostdin -timeout $((STEP_SECS * 4))s -timeout_error \
-        -trace_stat -stf "stat_$rate.csv" >/dev/null 2>&1); then
+        -trace_stat -stf "stat_$rate.csv" -buff_size 4194304 ${SIPP_EXTRA:-} >/dev/null 2>&1); then
     end=$(date +%s.%N)
     cps=$(python3 -c "print(round($n/($end-$start)))")
     rss=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)

@@ -216,24 +216,48 @@ pub fn serialize(msg: &SipMessage) -> Bytes {
 
 /// [`serialize`] for a bare request (no `SipMessage` wrapping needed).
 pub fn serialize_request(req: &Request) -> Bytes {
-    let mut text = String::with_capacity(768);
-    let _ = write!(text, "{} {} {}\r\n", req.method, req.uri, req.version);
-    finish(text, &req.headers, &req.body)
+    with_scratch(|text| {
+        let _ = write!(text, "{} {} {}\r\n", req.method, req.uri, req.version);
+        finish(text, &req.headers, &req.body)
+    })
 }
 
 /// [`serialize`] for a bare response.
 pub fn serialize_response(resp: &Response) -> Bytes {
-    let mut text = String::with_capacity(512);
-    let _ = write!(text, "{} {}\r\n", resp.version, resp.status_code);
-    finish(text, &resp.headers, &resp.body)
+    with_scratch(|text| {
+        let _ = write!(text, "{} {}\r\n", resp.version, resp.status_code);
+        finish(text, &resp.headers, &resp.body)
+    })
 }
 
-fn finish(mut text: String, headers: &rsip::Headers, body: &[u8]) -> Bytes {
+/// Messages are formatted into one reused per-thread buffer and copied out at their exact
+/// size: a transaction keeps its last message for up to 32 s (Timers J and L), and a
+/// growing `String` would keep up to twice that size allocated per transaction.
+fn with_scratch(f: impl FnOnce(&mut String) -> Bytes) -> Bytes {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(2048));
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            let out = f(&mut text);
+            if text.capacity() > 64 * 1024 {
+                *text = String::with_capacity(2048);
+            }
+            out
+        }
+        // Not reentrant in practice (formatting a header does not serialize a message).
+        Err(_) => f(&mut String::with_capacity(1024)),
+    })
+}
+
+fn finish(text: &mut String, headers: &rsip::Headers, body: &[u8]) -> Bytes {
     for h in headers.iter() {
         let _ = write!(text, "{h}\r\n");
     }
     text.push_str("\r\n");
-    let mut out = text.into_bytes();
+    let mut out = Vec::with_capacity(text.len() + body.len());
+    out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(body);
     Bytes::from(out)
 }

@@ -142,6 +142,37 @@ struct Inbound {
     from: Peer,
 }
 
+/// Receive and send buffer of the SIP UDP socket. At 2,000 calls/s a challenged call is
+/// about ten datagrams in and out, 20,000 a second each way; the kernel's default 208 KiB
+/// holds about 15 ms of them, so one scheduling stall of the receiving task dropped
+/// datagrams (UdpRcvbufErrors) and every drop costs a 500 ms retransmission (measured:
+/// BENCHMARKS.md). Kamailio and FreeSWITCH raise it for the same reason.
+const SIP_UDP_BUFFER: usize = 4 << 20;
+
+/// Bind the SIP UDP socket with [`SIP_UDP_BUFFER`] (as much as `net.core.rmem_max` and
+/// `wmem_max` allow; a warning says when the kernel grants less).
+fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    let _ = sock.set_recv_buffer_size(SIP_UDP_BUFFER);
+    let _ = sock.set_send_buffer_size(SIP_UDP_BUFFER);
+    // Linux reports twice the size it granted (bookkeeping included).
+    let got = sock.recv_buffer_size().unwrap_or(0) / 2;
+    if got < SIP_UDP_BUFFER / 2 {
+        warn!(
+            granted = got,
+            wanted = SIP_UDP_BUFFER,
+            "SIP UDP receive buffer capped by the kernel (raise net.core.rmem_max): datagrams may drop under load"
+        );
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&bind.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
 /// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process ends.
 pub async fn start(
     bind: SocketAddr,
@@ -151,7 +182,7 @@ pub async fn start(
     media_events: Option<MediaEvents>,
     tcp_limits: (ConnLimits, Arc<ConnTable>),
 ) -> std::io::Result<SipServer> {
-    let udp = Arc::new(UdpSocket::bind(bind).await?);
+    let udp = Arc::new(sip_udp_socket(bind)?);
     let local_addr = udp.local_addr()?;
     let tcp = TcpListener::bind(local_addr).await?;
     match store.live_bindings(unix_ms()).await {
@@ -753,5 +784,29 @@ async fn write_each(store: &Store, records: &[ringside_storage::CallRecord], met
             metrics.record_write_failures.fetch_add(1, Relaxed);
             tracing::error!(call_id = %c.id, tenant = %c.tenant_id, error = %e, "call record lost: could not be stored");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sip_udp_socket_gets_the_large_buffers_the_kernel_allows() {
+        let sock = sip_udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let max = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(SIP_UDP_BUFFER);
+        let want = SIP_UDP_BUFFER.min(max);
+        // Linux reports twice what it granted; the default (208 KiB) would fail this.
+        let got = socket2::SockRef::from(&sock).recv_buffer_size().unwrap() / 2;
+        assert!(got >= want, "receive buffer {got}, wanted {want}");
+        // And it is a working socket: a datagram to itself arrives.
+        let addr = sock.local_addr().unwrap();
+        sock.send_to(b"ping", addr).await.unwrap();
+        let mut buf = [0u8; 8];
+        let (n, from) = sock.recv_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..n], from), (&b"ping"[..], addr));
     }
 }

@@ -7,7 +7,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 
 use super::key;
-use super::timer::{Slot, Slots, TxRef};
+use super::timer::{Slot, Slots, Tick, TxRef};
 use super::{ClientTxId, Output, Peer, TransactionLayer, TxEvent};
 use crate::message::{self, BRANCH_MAGIC};
 
@@ -247,7 +247,7 @@ impl TransactionLayer {
     }
 
     /// A timer of client transaction `id` popped at `at`.
-    pub(super) fn client_timer(&mut self, now: Instant, id: u64, slot: Slot, at: Instant) {
+    pub(super) fn client_timer(&mut self, now: Instant, id: u64, slot: Slot, at: Tick) {
         let Some(tx) = self.clients.get_mut(&id) else {
             return;
         };

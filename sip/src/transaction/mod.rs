@@ -74,7 +74,7 @@ use bytes::Bytes;
 use self::client::ClientTx;
 use self::key::{Fingerprinter, IdMap};
 use self::server::ServerTx;
-use self::timer::{Slot, Timers, TxRef};
+use self::timer::{Slot, Tick, Timers, TxRef};
 
 /// Protocol timers (RFC 3261 §17.1.1.1, table 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,6 +321,7 @@ impl TransactionLayer {
 
     /// Feed a parsed message received from `from`.
     pub fn handle_incoming(&mut self, now: Instant, msg: rsip::SipMessage, from: Peer) {
+        self.timers.observe(now);
         match msg {
             rsip::SipMessage::Request(req) => self.on_request(now, req, from),
             rsip::SipMessage::Response(resp) => self.on_response(now, resp, from),
@@ -335,6 +336,7 @@ impl TransactionLayer {
     /// the returned id never produces events. A CANCEL for an INVITE of ours arms the 64*T1
     /// "no final response after CANCEL" guard on that INVITE.
     pub fn send_request(&mut self, now: Instant, req: rsip::Request, to: Peer) -> ClientTxId {
+        self.timers.observe(now);
         let id = self.client_send(now, req, to);
         self.tidy();
         id
@@ -343,6 +345,7 @@ impl TransactionLayer {
     /// Send a response on server transaction `id`. Returns false (and sends nothing) if the
     /// transaction is gone or its state admits no such response (e.g. a second final).
     pub fn respond(&mut self, now: Instant, id: ServerTxId, resp: rsip::Response) -> bool {
+        self.timers.observe(now);
         let ok = self.server_respond(now, id, resp);
         self.tidy();
         ok
@@ -364,6 +367,7 @@ impl TransactionLayer {
 
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timers.observe(now);
         while let Some((at, tx, slot)) = self.timers.pop_due(now) {
             match tx {
                 TxRef::Server(id) => self.server_timer(now, id, slot, at),
@@ -380,7 +384,7 @@ impl TransactionLayer {
 
     /// Earliest pending deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|(at, _, _)| at)
+        self.timers.peek()
     }
 
     /// Live server transactions.
@@ -415,17 +419,12 @@ impl TransactionLayer {
     /// Drop stale timer entries so `poll_timeout` can peek.
     fn tidy(&mut self) {
         let (servers, clients) = (&self.servers, &self.clients);
-        let live = |at: Instant, tx: TxRef, slot: Slot| match tx {
-            TxRef::Server(id) => servers
-                .get(&id)
-                .is_some_and(|t| t.slots.get(slot) == Some(at)),
-            TxRef::Client(id) => clients
-                .get(&id)
-                .is_some_and(|t| t.slots.get(slot) == Some(at)),
+        let live = |at: Tick, tx: TxRef, slot: Slot| match tx {
+            TxRef::Server(id) => servers.get(&id).is_some_and(|t| t.slots.is(slot, at)),
+            TxRef::Client(id) => clients.get(&id).is_some_and(|t| t.slots.is(slot, at)),
         };
         self.timers.prune_top(live);
-        self.timers
-            .compact_if_bloated(3 * (servers.len() + clients.len()), live);
+        self.timers.compact_if_bloated(live);
     }
 }
 

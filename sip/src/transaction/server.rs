@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rsip::{Method, Request, Response, StatusCode};
 
 use super::key::{self, KeyRef};
-use super::timer::{Slot, Slots, TxRef};
+use super::timer::{Slot, Slots, Tick, TxRef};
 use super::{Output, Peer, ServerTxId, TransactionLayer, TxEvent};
 use crate::message;
 
@@ -350,7 +350,7 @@ impl TransactionLayer {
     }
 
     /// A timer of server transaction `id` popped at `at`.
-    pub(super) fn server_timer(&mut self, now: Instant, id: u64, slot: Slot, at: Instant) {
+    pub(super) fn server_timer(&mut self, now: Instant, id: u64, slot: Slot, at: Tick) {
         let Some(tx) = self.servers.get_mut(&id) else {
             return;
         };
