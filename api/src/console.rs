@@ -91,7 +91,7 @@ pub(crate) async fn console_ws(State(st): State<AppState>, ws: WebSocketUpgrade)
 }
 
 async fn console_session(st: AppState, mut socket: WebSocket) {
-    let first = tokio::time::timeout(st.bus.auth_timeout, socket.recv()).await;
+    let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let v: Value = match first {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
         _ => Value::Null,

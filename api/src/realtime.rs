@@ -1,4 +1,5 @@
-//! Realtime: an in-process event bus and the two WebSockets fed from it.
+//! Realtime: the WebSockets fed from the one event bus ([`ringside_domain::Bus`], re-exported
+//! here), which the control plane and the call core publish to.
 //!
 //! - `GET /api/ws/tenant` — the dashboards' socket (live-chat reference shape). The first
 //!   message must be `{"type": "auth", "token": "<personal access token>"}` within the
@@ -20,7 +21,6 @@
 //! connections stay cheap.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -33,8 +33,8 @@ use tokio::sync::broadcast;
 
 use crate::{ApiError, AppState};
 
-/// Events buffered per tenant for slow sockets.
-const TENANT_CHANNEL: usize = 256;
+pub use ringside_domain::bus::{call_event_kind, Audience, Bus, Event};
+
 /// Server ping interval.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Largest message a client may send.
@@ -43,143 +43,9 @@ const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 const CLOSE_AUTH: u16 = 4001;
 const CLOSE_FORBIDDEN: u16 = 4003;
 
-/// Who an event is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
-    /// Dashboards holding the scope.
-    Tenant(&'static str),
-    /// Only the visitor's widget socket.
-    Visitor,
-    /// Console operators available for the event's widget.
-    Console,
-}
-
-/// One event on the bus.
-#[derive(Debug)]
-pub struct Event {
-    /// `message:new`, `visitor:connected`, ...
-    pub kind: &'static str,
-    /// Who may see it.
-    pub audience: Audience,
-    /// The widget it concerns.
-    pub widget_id: Option<String>,
-    /// The visitor it concerns.
-    pub visitor_id: Option<String>,
-    /// The payload.
-    pub data: Value,
-    /// The frame sent to dashboards, serialised once for all of them.
-    frame: Utf8Bytes,
-}
-
-impl Event {
-    /// An event of `kind` for `audience`, at `at_ms`.
-    pub fn new(
-        kind: &'static str,
-        audience: Audience,
-        widget_id: Option<&str>,
-        visitor_id: Option<&str>,
-        data: Value,
-        at_ms: i64,
-    ) -> Event {
-        let frame = json!({"type": kind, "data": data, "at": at_ms}).to_string();
-        Event {
-            kind,
-            audience,
-            widget_id: widget_id.map(str::to_owned),
-            visitor_id: visitor_id.map(str::to_owned),
-            data,
-            frame: frame.into(),
-        }
-    }
-}
-
-/// Publishes tenants' events to the sockets subscribed to them. Nothing is kept for a tenant
-/// with no socket open.
-#[derive(Debug)]
-pub struct Bus {
-    tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
-    pub(crate) auth_timeout: Duration,
-}
-
-impl Default for Bus {
-    fn default() -> Self {
-        Bus::new(Duration::from_secs(5))
-    }
-}
-
-impl Bus {
-    /// A bus whose tenant sockets must authenticate within `auth_timeout`.
-    pub fn new(auth_timeout: Duration) -> Bus {
-        Bus {
-            tenants: Mutex::new(HashMap::new()),
-            auth_timeout,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
-        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sends the event `make` builds to the tenant's open sockets. Without a socket open for
-    /// the tenant nothing is built: publishing is nearly free on the request paths that do it
-    /// (tracking, chat) when no dashboard listens.
-    pub fn publish(&self, tenant_id: &str, make: impl FnOnce() -> Event) {
-        let tx = {
-            let mut t = self.lock();
-            match t.get(tenant_id) {
-                Some(tx) if tx.receiver_count() > 0 => tx.clone(),
-                Some(_) => {
-                    // Every receiver is gone.
-                    t.remove(tenant_id);
-                    return;
-                }
-                None => return,
-            }
-        };
-        let _ = tx.send(Arc::new(make()));
-    }
-
-    /// A receiver of the tenant's events from now on.
-    pub fn subscribe(&self, tenant_id: &str) -> broadcast::Receiver<Arc<Event>> {
-        let mut t = self.lock();
-        match t.get(tenant_id) {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (tx, rx) = broadcast::channel(TENANT_CHANNEL);
-                t.insert(tenant_id.to_owned(), tx);
-                rx
-            }
-        }
-    }
-
-    /// Whether a socket of the tenant is open (so an event would be delivered).
-    pub fn listening(&self, tenant_id: &str) -> bool {
-        self.lock()
-            .get(tenant_id)
-            .is_some_and(|tx| tx.receiver_count() > 0)
-    }
-
-    /// Sockets subscribed, over all tenants.
-    pub fn subscribers(&self) -> usize {
-        self.lock()
-            .values()
-            .map(broadcast::Sender::receiver_count)
-            .sum()
-    }
-}
-
-/// The dashboard event for a call webhook event type (`call.answered` → `call:answered`).
-pub fn call_event_kind(webhook_kind: &str) -> Option<&'static str> {
-    Some(match webhook_kind {
-        "call.requested" => "call:requested",
-        "call.delivery_started" => "call:delivery_started",
-        "call.delivery_failed" => "call:delivery_failed",
-        "call.unavailable" => "call:unavailable",
-        "call.answered" => "call:answered",
-        "call.ended" => "call:ended",
-        "call.missed" => "call:missed",
-        _ => return None,
-    })
+/// The event's frame as a text message (it is JSON, so valid UTF-8; checked all the same).
+fn frame_text(e: &Event) -> Utf8Bytes {
+    Utf8Bytes::try_from(e.frame().clone()).unwrap_or_else(|_| Utf8Bytes::from_static("{}"))
 }
 
 fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
@@ -228,7 +94,7 @@ pub(crate) fn recheck_timer() -> tokio::time::Interval {
 }
 
 async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<(AuthContext, String), u16> {
-    let first = tokio::time::timeout(st.bus.auth_timeout, socket.recv()).await;
+    let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
         _ => return Err(CLOSE_AUTH),
@@ -295,7 +161,7 @@ async fn tenant_session(st: AppState, mut socket: WebSocket) {
                     if !ctx.scopes.iter().any(|s| s == scope) {
                         continue;
                     }
-                    if socket.send(Message::Text(e.frame.clone())).await.is_err() {
+                    if socket.send(Message::Text(frame_text(&e))).await.is_err() {
                         break;
                     }
                 }

@@ -181,6 +181,19 @@ impl SipCore {
         self.calls.len()
     }
 
+    /// What routing reads, with the directory `d` held for the decision.
+    pub(crate) fn lookup<'a>(
+        &'a self,
+        d: &'a crate::directory::Directory,
+    ) -> crate::routing::Lookup<'a> {
+        crate::routing::Lookup {
+            dir: d,
+            registrar: &self.registrar,
+            channels: self.channels.as_deref(),
+            now_ms: self.now_ms,
+        }
+    }
+
     /// Route trusted PBX calls to visitors' channel numbers through `channels`.
     pub fn set_channels(&mut self, channels: Arc<dyn crate::b2bua::ChannelLookup>) {
         self.channels = Some(channels);

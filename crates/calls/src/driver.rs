@@ -4,8 +4,8 @@
 //! ```text
 //!  UDP recv task ─┐                         ┌─► UDP socket
 //!  TCP conn tasks ┼─► parse ─► mpsc ─► core task ─► TCP writers (per connection)
-//!                 │   (malformed: 400/501     └─► storage writer (batched)
-//!                 │    or dropped + counted)
+//!                 │   (malformed: 400/501     ├─► storage writer (batched) ─► call events on the bus
+//!                 │    or dropped + counted)  └─► browser rings on the bus
 //! ```
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use ringside_domain::Bus;
 use ringside_sip::message;
 use ringside_sip::registrar::{Binding, BindingChange};
 use ringside_sip::transaction::{Peer, TransportKind};
@@ -90,8 +91,6 @@ enum WriterMsg {
 #[derive(Debug, Clone)]
 pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
-    call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
-    browser_rings: tokio::sync::broadcast::Sender<Arc<crate::b2bua::BrowserRing>>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
 }
@@ -107,21 +106,6 @@ impl SipServer {
         let (tx, rx) = oneshot::channel();
         self.command(Command::ActiveCalls(tx));
         rx.await.unwrap_or(0)
-    }
-
-    /// Every call event from now on (`call.requested`, ...; see [`crate::events`]), in the
-    /// order the call records were written, whether or not a webhook takes it.
-    pub fn subscribe_call_events(
-        &self,
-    ) -> tokio::sync::broadcast::Receiver<Arc<crate::events::CallEvent>> {
-        self.call_events.subscribe()
-    }
-
-    /// Calls starting or stopping to ring visitors' browsers (PBX calls to channel numbers).
-    pub fn subscribe_browser_rings(
-        &self,
-    ) -> tokio::sync::broadcast::Receiver<Arc<crate::b2bua::BrowserRing>> {
-        self.browser_rings.subscribe()
     }
 
     /// Waits until everything the SIP core produced so far is in storage (for shutdown).
@@ -173,7 +157,8 @@ fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-/// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process ends.
+/// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process
+/// ends, publishing call events and browser rings on `bus`.
 pub async fn start(
     bind: SocketAddr,
     mut core: SipCore,
@@ -181,6 +166,7 @@ pub async fn start(
     metrics: Arc<SipMetrics>,
     media_events: Option<MediaEvents>,
     tcp_limits: (ConnLimits, Arc<ConnTable>),
+    bus: Arc<Bus>,
 ) -> std::io::Result<SipServer> {
     let udp = Arc::new(sip_udp_socket(bind)?);
     let local_addr = udp.local_addr()?;
@@ -210,15 +196,13 @@ pub async fn start(
         metrics.clone(),
         tcp_limits,
     ));
-    let (call_events, _) = tokio::sync::broadcast::channel(1024);
     tokio::spawn(storage_writer(
         store,
         store_rx,
-        call_events.clone(),
+        bus.clone(),
         metrics.clone(),
     ));
     let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
-    let (browser_rings, _) = tokio::sync::broadcast::channel(256);
     tokio::spawn(core_task(
         core,
         udp,
@@ -229,13 +213,11 @@ pub async fn start(
         store_tx,
         metrics,
         media_events,
-        browser_rings.clone(),
+        bus,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
         cmd: cmd_tx,
-        call_events,
-        browser_rings,
         local_addr,
     })
 }
@@ -457,7 +439,7 @@ async fn core_task(
     store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
     mut media_events: MediaEvents,
-    browser_rings: tokio::sync::broadcast::Sender<Arc<crate::b2bua::BrowserRing>>,
+    bus: Arc<Bus>,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
@@ -487,7 +469,7 @@ async fn core_task(
                 Some(Command::Drain) => core.start_draining(),
                 Some(Command::EndAll) => {
                     core.handle_timeout(Instant::now(), unix_ms());
-                    core.end_all_calls(Instant::now(), "server_shutdown");
+                    core.end_all_calls(Instant::now(), ringside_domain::EndReason::ServerShutdown);
                 }
                 Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
                 Some(Command::FlushStorage(tx)) => { let _ = store_tx.send(WriterMsg::Flush(tx)); }
@@ -535,9 +517,7 @@ async fn core_task(
                 CoreOutput::Transmit { to, data } => {
                     transmit(&udp, &conns, &in_tx, &metrics, to, data).await
                 }
-                CoreOutput::BrowserRing(r) => {
-                    let _ = browser_rings.send(Arc::new(r));
-                }
+                CoreOutput::BrowserRing(r) => crate::publish::browser_ring(&bus, &r, unix_ms()),
                 CoreOutput::Browser { session, signal } => {
                     let end = matches!(signal, crate::b2bua::BrowserSignal::Ended { .. });
                     if let Some(tx) = browsers.get(&session) {
@@ -600,7 +580,7 @@ async fn transmit(
 async fn storage_writer(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
-    call_events: tokio::sync::broadcast::Sender<Arc<crate::events::CallEvent>>,
+    bus: Arc<Bus>,
     metrics: Arc<SipMetrics>,
 ) {
     let mut inserts = Vec::new();
@@ -683,9 +663,8 @@ async fn storage_writer(
         flush(&store, &mut inserts, &mut updates, &metrics).await;
         // After the records: a receiver may read the call back.
         for e in events.drain(..) {
-            let e = Arc::new(e);
             // Realtime listeners (dashboards); none is fine.
-            let _ = call_events.send(e.clone());
+            crate::publish::call_event(&bus, &e, unix_ms());
             if subs.wants(&store, &e.tenant_id, e.kind).await {
                 if let Err(err) = store
                     .enqueue_webhook_event(&e.tenant_id, e.kind, None, &e.data)

@@ -14,6 +14,7 @@
 //!
 //! The storage writer queues them in the webhook outbox after the records are written.
 
+use ringside_domain::{CallStatus, EndReason, LegRole};
 use std::collections::{HashMap, HashSet};
 
 use ringside_storage::CallRecord;
@@ -41,10 +42,6 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct CallEvents {
     calls: HashMap<String, Seen>,
-}
-
-fn terminal(status: &str) -> bool {
-    matches!(status, "ended" | "failed" | "missed")
 }
 
 fn payload(c: &CallRecord) -> Value {
@@ -90,7 +87,11 @@ impl CallEvents {
         if first {
             push("call.requested", payload(c));
         }
-        let callees: Vec<_> = c.legs.iter().filter(|l| l.role == "callee").collect();
+        let callees: Vec<_> = c
+            .legs
+            .iter()
+            .filter(|l| l.role == LegRole::Callee.as_str())
+            .collect();
         if !seen.delivering && !callees.is_empty() {
             seen.delivering = true;
             let mut d = payload(c);
@@ -108,22 +109,28 @@ impl CallEvents {
                 push("call.delivery_failed", d);
             }
         }
+        // Statuses the core never writes (none today) announce nothing.
+        let status = c.status.parse::<CallStatus>().ok();
         if c.status != seen.status {
             let was = std::mem::replace(&mut seen.status, c.status.clone());
-            match c.status.as_str() {
-                "answered" => push("call.answered", payload(c)),
-                "missed" => {
+            match status {
+                Some(CallStatus::Answered) => push("call.answered", payload(c)),
+                Some(CallStatus::Missed) => {
                     // Nobody could take it at all (no phone registered, no target online).
-                    if c.end_reason.as_deref() == Some("unavailable") {
+                    if c.end_reason.as_deref() == Some(EndReason::Unavailable.as_str()) {
                         push("call.unavailable", payload(c));
                     }
                     push("call.missed", payload(c));
                 }
-                "ended" | "failed" if was != "ended" => push("call.ended", payload(c)),
+                Some(CallStatus::Ended | CallStatus::Failed)
+                    if was != CallStatus::Ended.as_str() =>
+                {
+                    push("call.ended", payload(c))
+                }
                 _ => {}
             }
         }
-        if terminal(&c.status) {
+        if status.is_some_and(CallStatus::is_final) {
             self.calls.remove(&c.id);
         }
         out
@@ -133,19 +140,23 @@ impl CallEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringside_domain::CallKind;
     use ringside_storage::CallLeg;
 
     fn call(status: &str, legs: Vec<CallLeg>) -> CallRecord {
         CallRecord {
             id: "c1".into(),
             tenant_id: "t1".into(),
-            kind: "sip".into(),
+            kind: CallKind::Sip.into(),
             from_uri: "sip:1001@x".into(),
             to_uri: "sip:1002@x".into(),
             status: status.into(),
             started_at: 1_000,
             answered_at: (status == "answered" || status == "ended").then_some(2_000),
-            ended_at: terminal(status).then_some(5_000),
+            ended_at: status
+                .parse::<CallStatus>()
+                .is_ok_and(CallStatus::is_final)
+                .then_some(5_000),
             end_reason: None,
             hangup_side: None,
             widget_id: None,
@@ -235,7 +246,7 @@ mod tests {
         // Nobody to ring.
         let e = ev.observe(&CallRecord {
             id: "c3".into(),
-            end_reason: Some("unavailable".into()),
+            end_reason: Some(EndReason::Unavailable.into()),
             ..call(
                 "missed",
                 vec![leg("a", "caller", "sip:1001", Some(480), false)],

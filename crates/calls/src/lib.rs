@@ -2,6 +2,7 @@
 //!
 //! - [`core::SipCore`] — sans-IO transaction user: registrar, OPTIONS, B2BUA ([`b2bua`]).
 //! - [`directory`] — in-memory extensions and trunks, kept current by the API.
+//! - [`routing`] — pure routing decisions: who a new INVITE stands for, where it goes.
 //! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
 //! - [`metrics`] — lock-free counters for `/metrics`.
 //!
@@ -18,6 +19,8 @@ pub mod driver;
 pub mod events;
 pub mod media;
 pub mod metrics;
+mod publish;
 pub mod recording;
+pub mod routing;
 
 pub use ringside_media::Side;

@@ -493,6 +493,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let channels: Arc<ringside_api::channels::Channels> = Arc::default();
     let mut core = core;
     core.set_channels(Arc::new(ChannelsAdapter(channels.clone())));
+    // The one event bus: the control plane and the call core publish, sockets subscribe.
+    let state_bus: Arc<ringside_domain::Bus> = Arc::default();
     let sip = driver::start(
         s.sip_addr,
         core,
@@ -500,6 +502,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         metrics.clone(),
         Some(media_rx),
         (sip_limits, sip_conns.clone()),
+        state_bus.clone(),
     )
     .await
     .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
@@ -540,7 +543,6 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         },
     ));
     let presence_flusher = presence.spawn_flusher();
-    let state_bus: Arc<ringside_api::realtime::Bus> = Arc::default();
     let state = AppState {
         store: store.clone(),
         directory: Arc::new(DirAdapter {
@@ -582,83 +584,6 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let http_addr = listener.local_addr()?;
     info!(http = %http_addr, sip = %sip.local_addr, "Ringside running");
     crate::memory::spawn_trimmer();
-    // Call events of the SIP side to the dashboards' realtime sockets (calls:read).
-    {
-        let mut rx = sip.subscribe_call_events();
-        let bus = state_bus.clone();
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                match rx.recv().await {
-                    Ok(e) => {
-                        if let Some(kind) = ringside_api::realtime::call_event_kind(e.kind) {
-                            bus.publish(&e.tenant_id, || {
-                                ringside_api::realtime::Event::new(
-                                    kind,
-                                    ringside_api::realtime::Audience::Tenant("calls:read"),
-                                    None,
-                                    None,
-                                    e.data.clone(),
-                                    ringside_storage::now_ms(),
-                                )
-                            });
-                        }
-                    }
-                    Err(RecvError::Lagged(n)) => warn!(missed = n, "realtime call events lagged"),
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
-    }
-    // Calls ringing visitors' browsers, to their widget sockets.
-    {
-        let mut rx = sip.subscribe_browser_rings();
-        let bus = state_bus.clone();
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                match rx.recv().await {
-                    Ok(r) => {
-                        use ringside_api::realtime::Audience;
-                        let (kind, audience, data) = match (r.console, r.ringing) {
-                            (false, true) => (
-                                "visitor:call",
-                                Audience::Visitor,
-                                serde_json::json!({"type": "call.incoming", "callId": r.call_id, "from": r.from}),
-                            ),
-                            (false, false) => (
-                                "visitor:call",
-                                Audience::Visitor,
-                                serde_json::json!({"type": "call.incoming.stopped", "callId": r.call_id, "reason": r.reason}),
-                            ),
-                            (true, true) => (
-                                "console:call",
-                                Audience::Console,
-                                serde_json::json!({"type": "call.offered", "callId": r.call_id, "widgetId": r.widget_id, "visitorId": r.visitor_id, "from": r.from}),
-                            ),
-                            (true, false) => (
-                                "console:call",
-                                Audience::Console,
-                                serde_json::json!({"type": "call.offer.stopped", "callId": r.call_id, "reason": r.reason}),
-                            ),
-                        };
-                        bus.publish(&r.tenant_id, || {
-                            ringside_api::realtime::Event::new(
-                                kind,
-                                audience,
-                                Some(&r.widget_id),
-                                Some(&r.visitor_id),
-                                data.clone(),
-                                ringside_storage::now_ms(),
-                            )
-                        });
-                    }
-                    Err(RecvError::Lagged(n)) => warn!(missed = n, "browser rings lagged"),
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
-    }
     let http = tokio::spawn(ringside_api::conn_limits::serve(
         listener,
         app,

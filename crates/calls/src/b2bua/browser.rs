@@ -7,6 +7,7 @@
 //! (`no_answer`, or `unavailable` when nobody could be rung). Everything the browser must know
 //! leaves as [`BrowserSignal`]s (`CoreOutput::Browser`).
 
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use super::{
     Target,
 };
 use crate::core::{CallTimer, CoreOutput, SipCore};
+use crate::routing::{browser_route, BrowserRequest};
 use crate::Side;
 
 /// A browser's call, as the call API hands it to the SIP core.
@@ -236,38 +238,25 @@ impl SipCore {
         {
             let dir = self.dir.clone();
             let d = dir.read();
-            let mut exts = if call.ring_extensions {
-                d.extensions_for_widget(&call.tenant_id, &call.widget_id)
-            } else {
-                Vec::new()
-            };
-            for name in &call.extensions {
-                if let Some(e) = d.extension(name).filter(|e| e.tenant_id == call.tenant_id) {
-                    if !exts.iter().any(|x| x.id == e.id) {
-                        exts.push(e);
-                    }
-                }
+            let l = self.lookup(&d);
+            let routed = browser_route(
+                &l,
+                BrowserRequest {
+                    tenant_id: &call.tenant_id,
+                    widget_id: &call.widget_id,
+                    ring_extensions: call.ring_extensions,
+                    extensions: &call.extensions,
+                    pstn_numbers: &call.pstn_numbers,
+                    pstn_trunk_id: call.pstn_trunk_id.as_deref(),
+                },
+            );
+            targets.extend(routed.contacts.into_iter().map(Target::from));
+            // A trunk whose host does not resolve is skipped (trunk_target logs it).
+            for (number, trunk) in routed.numbers {
+                targets.extend(trunk_target(trunk, number, true));
             }
-            for ext in exts {
-                for b in self.registrar.lookup(&ext.id, self.now_ms) {
-                    targets.push(Target::Contact {
-                        uri: b.contact.clone(),
-                        peer: b.peer(),
-                        user: ext.username.clone(),
-                    });
-                }
-            }
-            for number in &call.pstn_numbers {
-                let trunk = match &call.pstn_trunk_id {
-                    Some(id) => d.trunk(id).filter(|t| {
-                        t.trunk.tenant_id == call.tenant_id && t.destinations.allows(number)
-                    }),
-                    None => d.outbound_trunk_for(&call.tenant_id, number),
-                };
-                match trunk.and_then(|t| trunk_target(t, number, true)) {
-                    Some(t) => targets.push(t),
-                    None => tracing::warn!(%number, "no outbound trunk may dial this number"),
-                }
+            for number in routed.refused {
+                tracing::warn!(%number, "no outbound trunk may dial this number");
             }
         }
 
@@ -279,10 +268,10 @@ impl SipCore {
         let mut record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
             tenant_id: call.tenant_id.clone(),
-            kind: "webrtc".into(),
+            kind: CallKind::WebRtc.into(),
             from_uri: from_uri.clone(),
             to_uri: to_uri.clone(),
-            status: "ringing".into(),
+            status: CallStatus::Ringing.into(),
             started_at: started,
             answered_at: None,
             ended_at: None,
@@ -295,7 +284,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: "caller".into(),
+                role: LegRole::Caller.into(),
                 sip_call_id: a_call_id.clone(),
                 local_tag: tag.clone(),
                 remote_tag: None,
@@ -395,7 +384,7 @@ impl SipCore {
             };
             self.out.push_back(CoreOutput::BrowserRing(offer));
         } else if no_forks {
-            return self.browser_unavailable(now, key, "unavailable");
+            return self.browser_unavailable(now, key, EndReason::Unavailable);
         }
         self.timers.push(Reverse((
             now + call.ring_timeout,
@@ -650,7 +639,12 @@ impl SipCore {
                 let out = make_response(&call.a_invite, 603.into(), Some(&call.a.local_tag));
                 let to = call.caller();
                 self.respond_caller(now, to, out);
-                self.end_call(key, "missed", "declined", Some("callee"));
+                self.end_call(
+                    key,
+                    CallStatus::Missed,
+                    EndReason::Declined,
+                    Some(HangupSide::Callee),
+                );
             }
         }
         self.drain(now);
@@ -695,16 +689,16 @@ impl SipCore {
     /// The browser's media failed (ICE consent lapsed, DTLS failed): the call ends as a
     /// media failure (`media_failed`, hung up by the system), not as the visitor hanging up.
     pub fn browser_media_failed(&mut self, now: Instant, session: u64) {
-        self.end_browser_call(now, session, Some("media_failed"));
+        self.end_browser_call(now, session, Some(EndReason::MediaFailed));
         self.drain(now);
     }
 
     /// End the call of browser `session`; `failure` is the end reason when the browser did not
     /// hang up itself.
-    fn end_browser_call(&mut self, now: Instant, session: u64, failure: Option<&str>) {
-        let end = |hung_up: &str, who: &'static str| match failure {
-            Some(f) => (f.to_owned(), "system"),
-            None => (hung_up.to_owned(), who),
+    fn end_browser_call(&mut self, now: Instant, session: u64, failure: Option<EndReason>) {
+        let end = |hung_up: EndReason, who: HangupSide| match failure {
+            Some(f) => (f, HangupSide::System),
+            None => (hung_up, who),
         };
         if let Some(key) = self
             .calls
@@ -714,8 +708,8 @@ impl SipCore {
         {
             // The visitor (leg B of a PBX call) hung up, or its media failed.
             self.bye_side(now, key, Side::A);
-            let (reason, side) = end("hangup", "callee");
-            return self.end_call(key, "ended", &reason, Some(side));
+            let (reason, side) = end(EndReason::Hangup, HangupSide::Callee);
+            return self.end_call(key, CallStatus::Ended, reason, Some(side));
         }
         let Some(key) = self
             .calls
@@ -729,23 +723,23 @@ impl SipCore {
             return;
         };
         if let Some(reason) = call.ending {
-            return self.end_call(key, "missed", reason, Some("system"));
+            return self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
         }
         if call.answered {
             self.bye_side(now, key, Side::B);
-            let (reason, side) = end("hangup", "caller");
-            self.end_call(key, "ended", &reason, Some(side));
+            let (reason, side) = end(EndReason::Hangup, HangupSide::Caller);
+            self.end_call(key, CallStatus::Ended, reason, Some(side));
         } else {
             call.record.legs[0].final_status = Some(487);
             self.cancel_other_forks(now, key, None);
-            let (reason, side) = end("cancelled", "caller");
-            self.end_call(key, "missed", &reason, Some(side));
+            let (reason, side) = end(EndReason::Cancelled, HangupSide::Caller);
+            self.end_call(key, CallStatus::Missed, reason, Some(side));
         }
     }
 
     /// Nobody takes the call: play the unavailable message to the visitor, then end the call
     /// as missed with `reason`.
-    pub(super) fn browser_unavailable(&mut self, now: Instant, key: u64, reason: &'static str) {
+    pub(super) fn browser_unavailable(&mut self, now: Instant, key: u64, reason: EndReason) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -769,8 +763,13 @@ impl SipCore {
         let (Some(reason), Some(session)) = (call.ending, call.browser) else {
             return;
         };
-        self.end_call(key, "missed", reason, Some("system"));
-        self.browser_signal(session, BrowserSignal::Ended { reason });
+        self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
+        self.browser_signal(
+            session,
+            BrowserSignal::Ended {
+                reason: reason.as_str(),
+            },
+        );
     }
 
     pub(super) fn browser_signal(&mut self, session: u64, signal: BrowserSignal) {
@@ -867,7 +866,7 @@ pub(super) fn answer_with_browser(
         .set_codec(Side::B, opus_leg(ans.opus_pt, ans.telephone_event_pt));
     call.answered = true;
     let record = &mut call.record;
-    record.status = "answered".into();
+    record.status = CallStatus::Answered.into();
     record.answered_at = Some(now_ms);
     record.answered_by = Some(answered_by);
     record.legs[0].answered_at = Some(now_ms);
@@ -877,7 +876,7 @@ pub(super) fn answer_with_browser(
         id: ringside_storage::new_id(),
         call_id: record.id.clone(),
         idx: idx as i64,
-        role: "callee".into(),
+        role: LegRole::Callee.into(),
         sip_call_id: format!("webrtc-{}", ans.session),
         local_tag: String::new(),
         remote_tag: None,

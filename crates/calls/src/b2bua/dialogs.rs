@@ -1,5 +1,6 @@
 //! In-dialog requests passed across the bridge (BYE, re-INVITE, UPDATE, INFO, OPTIONS).
 
+use ringside_domain::{CallStatus, EndReason, HangupSide};
 use std::time::Instant;
 
 use rsip::headers::{self, Header, UntypedHeader};
@@ -61,8 +62,12 @@ impl SipCore {
             let r = make_response(&req, 200.into(), None);
             self.respond(now, stx, r);
             self.bye_side(now, key, other);
-            let who = if side == Side::A { "caller" } else { "callee" };
-            self.end_call(key, "ended", "hangup", Some(who));
+            let who = if side == Side::A {
+                HangupSide::Caller
+            } else {
+                HangupSide::Callee
+            };
+            self.end_call(key, CallStatus::Ended, EndReason::Hangup, Some(who));
             return;
         }
         if (other == Side::A && call.browser.is_some())

@@ -1,5 +1,6 @@
 //! Leg B forks: responses, CANCEL, timers, orphaned forks, unwanted 2xx, and ending calls.
 
+use ringside_domain::{CallStatus, EndReason, HangupSide, LegRole};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -251,19 +252,13 @@ impl SipCore {
         call.record.legs[0].final_status = Some(i64::from(fc));
         if call.browser.is_some() {
             // Nobody could take the browser's call: it hears the unavailable message.
-            return self.browser_unavailable(now, key, "unavailable");
+            return self.browser_unavailable(now, key, EndReason::Unavailable);
         }
         let out = make_response(&call.a_invite, fc.into(), Some(&call.a.local_tag));
         let to = call.caller();
         self.respond_caller(now, to, out);
-        let reason = match fc {
-            486 | 600 => "busy",
-            480 | 408 => "no_answer",
-            404 | 604 => "not_found",
-            603 => "declined",
-            _ => "failed",
-        };
-        self.end_call(key, "failed", reason, Some("callee"));
+        let reason = EndReason::from_sip_status(fc);
+        self.end_call(key, CallStatus::Failed, reason, Some(HangupSide::Callee));
     }
 
     /// Fork `n` answered (`code`, its response `resp` when it carries the callee's SDP) and
@@ -285,7 +280,7 @@ impl SipCore {
         call.answered = true;
         call.winner = Some(n);
         let leg_idx = call.forks[n].leg_idx;
-        call.record.status = "answered".into();
+        call.record.status = CallStatus::Answered.into();
         call.record.answered_at = Some(now_ms);
         call.record.answered_by = Some(call.forks[n].label.clone());
         call.record.legs[0].answered_at = Some(now_ms);
@@ -435,7 +430,12 @@ impl SipCore {
         call.record.legs[0].final_status = Some(487);
         let out = make_response(&call.a_invite, 487.into(), Some(&call.a.local_tag));
         self.respond(now, stx, out);
-        self.end_call(key, "missed", "cancelled", Some("caller"));
+        self.end_call(
+            key,
+            CallStatus::Missed,
+            EndReason::Cancelled,
+            Some(HangupSide::Caller),
+        );
     }
 
     pub(crate) fn on_call_timer(&mut self, now: Instant, key: u64, timer: CallTimer) {
@@ -453,12 +453,17 @@ impl SipCore {
                 };
                 call.record.legs[0].final_status = Some(480);
                 if call.browser.is_some() {
-                    return self.browser_unavailable(now, key, "no_answer");
+                    return self.browser_unavailable(now, key, EndReason::NoAnswer);
                 }
                 let out = make_response(&call.a_invite, 480.into(), Some(&call.a.local_tag));
                 let to = call.caller();
                 self.respond_caller(now, to, out);
-                self.end_call(key, "missed", "no_answer", Some("system"));
+                self.end_call(
+                    key,
+                    CallStatus::Missed,
+                    EndReason::NoAnswer,
+                    Some(HangupSide::System),
+                );
             }
             CallTimer::PromptDone => self.browser_prompt_done(key),
             CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(now, key, n),
@@ -504,7 +509,12 @@ impl SipCore {
             return;
         };
         self.bye_side(now, key, Side::B);
-        self.end_call(key, "ended", "ack_timeout", Some("system"));
+        self.end_call(
+            key,
+            CallStatus::Ended,
+            EndReason::AckTimeout,
+            Some(HangupSide::System),
+        );
     }
 
     pub(crate) fn on_stray_response(&mut self, now: Instant, resp: Response, from: Peer) {
@@ -623,7 +633,7 @@ impl SipCore {
     /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
     /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
     /// each record ends with `reason`.
-    pub fn end_all_calls(&mut self, now: Instant, reason: &str) {
+    pub fn end_all_calls(&mut self, now: Instant, reason: EndReason) {
         let keys: Vec<u64> = self.calls.keys().copied().collect();
         for key in keys {
             let Some(call) = self.calls.get(&key) else {
@@ -632,7 +642,7 @@ impl SipCore {
             if call.answered {
                 self.bye_side(now, key, Side::A);
                 self.bye_side(now, key, Side::B);
-                self.end_call(key, "ended", reason, Some("system"));
+                self.end_call(key, CallStatus::Ended, reason, Some(HangupSide::System));
                 continue;
             }
             self.cancel_other_forks(now, key, None);
@@ -643,13 +653,19 @@ impl SipCore {
             let out = make_response(&call.a_invite, 503.into(), Some(&call.a.local_tag));
             let to = call.caller();
             self.respond_caller(now, to, out);
-            self.end_call(key, "missed", reason, Some("system"));
+            self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
         }
         self.drain(now);
     }
 
     /// Finish a call: write its record, free media, forget dialogs.
-    pub(crate) fn end_call(&mut self, key: u64, status: &str, reason: &str, side: Option<&str>) {
+    pub(crate) fn end_call(
+        &mut self,
+        key: u64,
+        status: CallStatus,
+        reason: EndReason,
+        side: Option<HangupSide>,
+    ) {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
@@ -657,14 +673,13 @@ impl SipCore {
         call.record.status = status.into();
         call.record.ended_at = Some(now_ms);
         call.record.end_reason = Some(reason.into());
-        call.record.hangup_side = side.map(str::to_string);
+        call.record.hangup_side = side.map(Into::into);
         for l in &mut call.record.legs {
             l.ended_at.get_or_insert(now_ms);
         }
         let reason_static = match reason {
-            "cancelled" => "cancelled",
-            "declined" => "declined",
-            _ => "no_answer",
+            EndReason::Cancelled | EndReason::Declined => reason.as_str(),
+            _ => EndReason::NoAnswer.as_str(),
         };
         self.out
             .extend(super::browser::ring_stopped(&call, reason_static));
@@ -673,9 +688,12 @@ impl SipCore {
         if call.answered {
             let q = call.media.quality();
             let winner = call.winner.map(|w| call.forks[w].leg_idx).or_else(|| {
-                call.browser_b
-                    .as_ref()
-                    .and_then(|_| call.record.legs.iter().position(|l| l.role == "callee"))
+                call.browser_b.as_ref().and_then(|_| {
+                    call.record
+                        .legs
+                        .iter()
+                        .position(|l| l.role == LegRole::Callee.as_str())
+                })
             });
             for (side, (idx, q)) in [(Some(0), q[0]), (winner, q[1])].into_iter().enumerate() {
                 if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {

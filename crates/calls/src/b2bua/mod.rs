@@ -106,7 +106,7 @@ pub(crate) struct Call {
     recording: bool,
     /// The unavailable prompt is playing to a browser caller; the call then ends with this
     /// reason.
-    ending: Option<&'static str>,
+    ending: Option<ringside_domain::EndReason>,
     /// The PSTN fork hearing the accept prompt (leg B's media is its, until it accepts or
     /// gives up).
     prompting: Option<usize>,
@@ -178,6 +178,16 @@ enum Target {
         /// The answerer must accept (press 1 after the prompt).
         accept: bool,
     },
+}
+
+impl From<crate::routing::Contact> for Target {
+    fn from(c: crate::routing::Contact) -> Self {
+        Target::Contact {
+            uri: c.uri,
+            peer: c.peer,
+            user: c.user,
+        }
+    }
 }
 
 /// Rewrite an SDP body so media flows to `ip:port`; returns it and the peer's announced RTP address.

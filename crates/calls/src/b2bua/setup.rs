@@ -1,5 +1,6 @@
 //! A new INVITE: who calls, where to, media anchoring, and forking leg B.
 
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use std::cmp::Reverse;
 use std::net::ToSocketAddrs;
 use std::time::Instant;
@@ -17,6 +18,7 @@ use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
 use crate::core::{CallTimer, CoreOutput, SipCore};
+use crate::routing::{admit, route, Admission, Caller, CallerKind, Refusal, Route};
 
 use super::{anchor_sdp, extend_offer, now_record_ms, Call, ClientRole, Fork, Target, TrunkAuth};
 use crate::Side;
@@ -31,15 +33,15 @@ impl SipCore {
         let record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
             tenant_id: tenant_id.to_owned(),
-            kind: "sip".into(),
+            kind: CallKind::Sip.into(),
             from_uri: hdr::uri_part(from_v).to_string(),
             to_uri: req.uri.to_string(),
-            status: "missed".into(),
+            status: CallStatus::Missed.into(),
             started_at: now,
             answered_at: None,
             ended_at: Some(now),
-            end_reason: Some("unavailable".into()),
-            hangup_side: Some("system".into()),
+            end_reason: Some(EndReason::Unavailable.into()),
+            hangup_side: Some(HangupSide::System.into()),
             widget_id: None,
             visitor_id: None,
             answered_by: None,
@@ -47,7 +49,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: "caller".into(),
+                role: LegRole::Caller.into(),
                 sip_call_id: hdr::call_id(&req.headers).unwrap_or_default().to_string(),
                 local_tag: tag.to_owned(),
                 remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
@@ -86,54 +88,34 @@ impl SipCore {
             Some(Err(_)) => return reply(self, 400),
             _ => {}
         }
-        // 1. Who is calling. A request with credentials for our realm is that extension or
-        //    trunk user (407 until they are right). Without, a trunk trusting the source address
-        //    stands for the caller, but only towards numbers of the trunk's own tenant: one
-        //    tenant's trusted network never captures calls meant for another. Everyone else is
-        //    challenged.
+        // 1. Who is calling (see `routing::admit`): a trusted trunk of the tenant that owns
+        //    the dialled number, or whoever the digest credentials prove (407 until they do).
         let secs = (self.now_ms / 1000) as u64;
         let dir = self.dir.clone();
         let d = dir.read();
         let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
-        let trusted = if has_credentials(&req, true, self.guard.realm()) {
-            None
-        } else {
-            let channels = self.channels.as_ref();
-            d.trunks_for_source(from.addr.ip()).find(|t| {
-                let tenant = t.trunk.tenant_id.as_str();
-                dest.as_deref().is_some_and(|n| {
-                    d.extension(n).is_some_and(|e| e.tenant_id == tenant)
-                        || d.queue_widget(tenant, n).is_some()
-                        || channels
-                            .and_then(|c| c.lookup(n))
-                            .is_some_and(|c| c.tenant_id == tenant)
-                })
-            })
-        };
-        // A trusted PBX dialling a number nobody could reach gets 404 as before; a number that
-        // exists elsewhere (another tenant's extension, or one a trunk dials out to) is
-        // challenged, since the caller may be that tenant's authenticated phone.
-        if trusted.is_none() && !has_credentials(&req, true, self.guard.realm()) {
-            let known = |n: &str| {
-                d.extension(n).is_some()
-                    || d.has_queue_number(n)
-                    || d.dialable(n)
-                    || self.channels.as_ref().and_then(|c| c.lookup(n)).is_some()
-            };
-            if d.trunks_for_source(from.addr.ip()).next().is_some()
-                && !dest.as_deref().is_some_and(known)
-            {
-                drop(d);
-                return reply(self, 404);
+        let credentials = has_credentials(&req, true, self.guard.realm());
+        let admission = {
+            let l = self.lookup(&d);
+            match admit(&l, from.addr.ip(), dest.as_deref(), credentials) {
+                Admission::Trusted(t) => Ok(Some(t.trunk.tenant_id.clone())),
+                Admission::NotFound => Err(()),
+                Admission::Authenticate => Ok(None),
             }
-        }
-        let (tenant_id, caller_ext) = if let Some(t) = trusted {
-            (t.trunk.tenant_id.clone(), None)
-        } else {
-            match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
+        };
+        let Ok(admission) = admission else {
+            drop(d);
+            return reply(self, 404);
+        };
+        let (tenant_id, kind) = match admission {
+            Some(tenant) => (tenant, CallerKind::Trunk),
+            None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
-                    let ext = d.extension_by_id(&acct.id).cloned();
-                    (acct.tenant_id, ext)
+                    let kind = match d.extension_by_id(&acct.id) {
+                        Some(_) => CallerKind::Extension,
+                        None => CallerKind::Trunk,
+                    };
+                    (acct.tenant_id, kind)
                 }
                 DigestOutcome::Challenge { stale } => {
                     drop(d);
@@ -150,68 +132,49 @@ impl SipCore {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return reply(self, 403);
                 }
-            }
+            },
         };
-        // 2. Where to: a registered extension of the same tenant, or (for extensions only) a
-        //    number an outbound trunk of the tenant may dial.
-        let Some(dest) = dest else {
-            drop(d);
-            return reply(self, 404);
+        // 2. Where to (see `routing::route`).
+        let caller = Caller {
+            tenant_id: &tenant_id,
+            kind,
         };
-        let mut targets = Vec::new();
-        let mut to_browser = None;
-        let mut queue: Option<String> = None;
-        if let Some(ext) = d.extension(&dest).filter(|e| e.tenant_id == tenant_id) {
-            for b in self.registrar.lookup(&ext.id, self.now_ms) {
-                targets.push(Target::Contact {
-                    uri: b.contact.clone(),
-                    peer: b.peer(),
-                    user: ext.username.clone(),
-                });
-            }
-            if targets.is_empty() {
-                drop(d);
-                self.record_unavailable(&req, from, &tenant_id, &tag);
-                return reply(self, 480);
-            }
-        } else if caller_ext.is_some() {
-            let Some(t) = d.outbound_trunk_for(&tenant_id, &dest) else {
-                drop(d);
-                return reply(self, 404);
-            };
-            let Some(target) = trunk_target(t, &dest, false) else {
-                drop(d);
-                return reply(self, 503);
-            };
-            targets.push(target);
-        } else if let Some(w) = d.queue_widget(&tenant_id, &dest).map(str::to_owned) {
-            // A trusted PBX dials a widget's queue number: the caller waits (hold music) while
-            // the widget's extensions ring.
-            for ext in d.extensions_for_widget(&tenant_id, &w) {
-                for b in self.registrar.lookup(&ext.id, self.now_ms) {
-                    targets.push(Target::Contact {
-                        uri: b.contact.clone(),
-                        peer: b.peer(),
-                        user: ext.username.clone(),
-                    });
+        let routed = {
+            let l = self.lookup(&d);
+            match route(&l, caller, dest.as_deref()) {
+                Ok(Route::Extension { contacts, .. }) => {
+                    Ok((contacts.into_iter().map(Target::from).collect(), None, None))
                 }
+                // The trunk's host did not resolve: 503.
+                Ok(Route::Outbound(t)) => {
+                    trunk_target(t, dest.as_deref().unwrap_or_default(), false)
+                        .map(|target| (vec![target], None, None))
+                        .ok_or(503)
+                }
+                Ok(Route::Queue {
+                    widget_id,
+                    contacts,
+                }) => Ok((
+                    contacts.into_iter().map(Target::from).collect(),
+                    None,
+                    Some(widget_id),
+                )),
+                Ok(Route::Browser(ch)) => Ok((Vec::new(), Some(ch), None)),
+                Err(refusal) => Err(refusal.status()),
             }
-            queue = Some(w);
-        } else if let Some(ch) = self
-            .channels
-            .as_ref()
-            .and_then(|c| c.lookup(&dest))
-            .filter(|c| c.tenant_id == tenant_id)
-        {
-            // A trusted PBX dials a visitor's channel number: ring the visitor's browser.
-            to_browser = Some(ch);
-        } else {
-            // Trunk calls may only reach extensions (or visitors' channel numbers): never
-            // forwarded back out to a trunk.
-            drop(d);
-            return reply(self, 404);
-        }
+        };
         drop(d);
+        let (targets, to_browser, queue) = match routed {
+            Ok(r) => r,
+            Err(code) => {
+                if code == Refusal::Unavailable.status() {
+                    self.record_unavailable(&req, from, &tenant_id, &tag);
+                }
+                return reply(self, code);
+            }
+        };
+        // Routing refuses a call without a dialled user.
+        let dest = dest.unwrap_or_default();
 
         // 3. Media: anchor the offer on a relay.
         let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
@@ -272,10 +235,10 @@ impl SipCore {
         let mut record = CallRecord {
             id: record_id,
             tenant_id,
-            kind: "sip".into(),
+            kind: CallKind::Sip.into(),
             from_uri: hdr::uri_part(from_v).to_string(),
             to_uri: req.uri.to_string(),
-            status: "ringing".into(),
+            status: CallStatus::Ringing.into(),
             started_at: started,
             answered_at: None,
             ended_at: None,
@@ -288,7 +251,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: "caller".into(),
+                role: LegRole::Caller.into(),
                 sip_call_id: a_call_id.clone(),
                 local_tag: tag.clone(),
                 remote_tag: a.remote_tag.clone(),
@@ -320,7 +283,7 @@ impl SipCore {
         }
         if let Some(w) = &queue {
             record.widget_id = Some(w.clone());
-            record.status = "waiting".into();
+            record.status = CallStatus::Waiting.into();
         }
         if let Some(ch) = &to_browser {
             record.widget_id = Some(ch.widget_id.clone());
@@ -519,7 +482,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: leg_idx as i64,
-                role: "callee".into(),
+                role: LegRole::Callee.into(),
                 sip_call_id: dialog.call_id.clone(),
                 local_tag: dialog.local_tag.clone(),
                 remote_tag: None,
