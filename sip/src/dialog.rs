@@ -5,10 +5,10 @@
 //! for a 2xx, and CANCEL for a pending INVITE. It does no IO.
 
 use rsip::headers::{self, Header, UntypedHeader};
-use rsip::{Method, Request};
+use rsip::{Method, Request, Response};
 
 use crate::hdr;
-use crate::message::new_branch;
+use crate::message::{new_branch, new_call_id, new_tag};
 use crate::transaction::{Peer, TransportKind};
 
 /// Ringside's own SIP address as it appears in Via and Contact.
@@ -69,7 +69,98 @@ pub struct Dialog {
     pub peer: Peer,
 }
 
+/// A name-addr header value without its tag parameter.
+fn without_tag(v: &str) -> String {
+    v.split(";tag=").next().unwrap_or(v).trim().to_string()
+}
+
+/// Every Record-Route value of a message, one per entry, in the order received.
+fn record_route(h: &rsip::Headers) -> Vec<String> {
+    hdr::all_values(h, "Record-Route")
+        .iter()
+        .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
+        .collect()
+}
+
 impl Dialog {
+    /// The UAS side of the dialog an INVITE creates (RFC 3261 §12.1.1), answered with our
+    /// tag `local_tag`: the route set is the INVITE's Record-Route in order, the remote
+    /// target its Contact (its From URI without one), and our CSeq starts at 0.
+    pub fn uas(invite: &Request, local_tag: &str, peer: Peer) -> Dialog {
+        let h = &invite.headers;
+        let from = hdr::header_value(h, "From").unwrap_or_default();
+        let to = hdr::header_value(h, "To").unwrap_or_default();
+        Dialog {
+            call_id: hdr::call_id(h).unwrap_or_default().to_string(),
+            local_tag: local_tag.to_owned(),
+            remote_tag: hdr::tag(h, "From").map(str::to_string),
+            local_uri: without_tag(to),
+            remote_uri: without_tag(from),
+            remote_target: hdr::header_value(h, "Contact")
+                .map(|c| hdr::uri_part(c).to_string())
+                .unwrap_or_else(|| hdr::uri_part(from).to_string()),
+            route_set: record_route(h),
+            local_cseq: 0,
+            peer,
+        }
+    }
+
+    /// The UAC side of a dialog we are about to create with an INVITE to `target` (a fresh
+    /// Call-ID and tag, no route set yet); [`Dialog::confirm`] completes it with the 2xx.
+    pub fn uac(local_uri: String, remote_uri: String, target: String, peer: Peer) -> Dialog {
+        Dialog {
+            call_id: new_call_id(),
+            local_tag: new_tag(),
+            remote_tag: None,
+            local_uri,
+            remote_uri,
+            remote_target: target,
+            route_set: Vec::new(),
+            local_cseq: 0,
+            peer,
+        }
+    }
+
+    /// Completes a UAC dialog with the 2xx to its INVITE (RFC 3261 §12.1.2): the remote tag
+    /// from To, the remote target from Contact (kept without one), and the route set from
+    /// Record-Route in reverse order.
+    pub fn confirm(&mut self, ok: &Response) {
+        let h = &ok.headers;
+        self.remote_tag = hdr::tag(h, "To").map(str::to_string);
+        if let Some(c) = hdr::header_value(h, "Contact") {
+            self.remote_target = hdr::uri_part(c).to_string();
+        }
+        let mut rr = record_route(h);
+        rr.reverse();
+        self.route_set = rr;
+    }
+
+    /// The UAC dialog a 2xx establishes for an INVITE of ours we no longer track (a fork
+    /// that answered too late, a stray retransmission), built from the response alone so it
+    /// can be acknowledged and hung up. `None` without Call-ID, From, To or CSeq.
+    pub fn from_2xx(ok: &Response, peer: Peer) -> Option<Dialog> {
+        let h = &ok.headers;
+        let (call_id, from, to, cseq) = (
+            hdr::call_id(h)?,
+            hdr::header_value(h, "From")?,
+            hdr::header_value(h, "To")?,
+            hdr::cseq_num(h)?,
+        );
+        let mut d = Dialog {
+            call_id: call_id.to_string(),
+            local_tag: hdr::param(from, "tag").unwrap_or_default().to_string(),
+            remote_tag: None,
+            local_uri: without_tag(from),
+            remote_uri: without_tag(to),
+            remote_target: hdr::uri_part(to).to_string(),
+            route_set: Vec::new(),
+            local_cseq: cseq,
+            peer,
+        };
+        d.confirm(ok);
+        Some(d)
+    }
+
     fn base_headers(&self, local: &LocalAddr, method: &Method, cseq: u32) -> (Vec<Header>, String) {
         let (via, branch) = local.via(self.peer.transport);
         let mut h = Vec::with_capacity(10);
@@ -134,6 +225,107 @@ mod tests {
                 transport: TransportKind::Udp,
             },
         }
+    }
+
+    fn peer() -> Peer {
+        Peer {
+            addr: "127.0.0.1:5070".parse().unwrap(),
+            transport: TransportKind::Udp,
+        }
+    }
+
+    fn parse_req(text: &str) -> Request {
+        match crate::message::parse(text.replace('\n', "\r\n").as_bytes()).unwrap() {
+            rsip::SipMessage::Request(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    fn parse_resp(text: &str) -> Response {
+        match crate::message::parse(text.replace('\n', "\r\n").as_bytes()).unwrap() {
+            rsip::SipMessage::Response(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_uas_dialog_of_an_invite() {
+        let invite = parse_req(
+            "INVITE sip:1002@192.0.2.1 SIP/2.0\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\n\
+             Record-Route: <sip:p1.example;lr>, <sip:p2.example;lr>\n\
+             Record-Route: <sip:p3.example;lr>\n\
+             From: \"Alice\" <sip:1001@192.0.2.1>;tag=ft\n\
+             To: <sip:1002@192.0.2.1>\n\
+             Call-ID: c9\n\
+             CSeq: 4 INVITE\n\
+             Contact: <sip:1001@127.0.0.1:5070;transport=udp>\n\
+             Content-Length: 0\n\n",
+        );
+        let d = Dialog::uas(&invite, "ours", peer());
+        assert_eq!(d.call_id, "c9");
+        assert_eq!(
+            (d.local_tag.as_str(), d.remote_tag.as_deref()),
+            ("ours", Some("ft"))
+        );
+        assert_eq!(d.local_uri, "<sip:1002@192.0.2.1>");
+        assert_eq!(d.remote_uri, "\"Alice\" <sip:1001@192.0.2.1>");
+        assert_eq!(d.remote_target, "sip:1001@127.0.0.1:5070;transport=udp");
+        assert_eq!(
+            d.route_set,
+            [
+                "<sip:p1.example;lr>",
+                "<sip:p2.example;lr>",
+                "<sip:p3.example;lr>"
+            ]
+        );
+        assert_eq!(d.local_cseq, 0);
+        // Without a Contact, requests go to the From URI.
+        let mut bare = invite.clone();
+        bare.headers.retain(|h| !matches!(h, Header::Contact(_)));
+        assert_eq!(
+            Dialog::uas(&bare, "x", peer()).remote_target,
+            "sip:1001@192.0.2.1"
+        );
+    }
+
+    #[test]
+    fn a_uac_dialog_is_confirmed_by_its_2xx() {
+        let mut d = Dialog::uac(
+            "<sip:ringside@192.0.2.1>".into(),
+            "<sip:1002@192.0.2.1>".into(),
+            "sip:1002@127.0.0.1:5070".into(),
+            peer(),
+        );
+        assert!(d.remote_tag.is_none() && d.route_set.is_empty());
+        assert_eq!(d.local_tag.len(), 12);
+        let ok = parse_resp(&format!(
+            "SIP/2.0 200 OK\n\
+             Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK2\n\
+             Record-Route: <sip:p1.example;lr>, <sip:p2.example;lr>\n\
+             From: <sip:ringside@192.0.2.1>;tag={}\n\
+             To: <sip:1002@192.0.2.1>;tag=rt\n\
+             Call-ID: {}\n\
+             CSeq: 1 INVITE\n\
+             Contact: <sip:1002@127.0.0.1:5071>\n\
+             Content-Length: 0\n\n",
+            d.local_tag, d.call_id
+        ));
+        d.confirm(&ok);
+        assert_eq!(d.remote_tag.as_deref(), Some("rt"));
+        assert_eq!(d.remote_target, "sip:1002@127.0.0.1:5071");
+        assert_eq!(d.route_set, ["<sip:p2.example;lr>", "<sip:p1.example;lr>"]);
+
+        // The same 2xx alone rebuilds the dialog (for a fork we no longer track).
+        let again = Dialog::from_2xx(&ok, peer()).unwrap();
+        assert_eq!(again.local_tag, d.local_tag);
+        assert_eq!(again.local_uri, "<sip:ringside@192.0.2.1>");
+        assert_eq!(again.remote_uri, "<sip:1002@192.0.2.1>");
+        assert_eq!(again.route_set, d.route_set);
+        assert_eq!(again.local_cseq, 1);
+        let mut broken = ok.clone();
+        broken.headers.retain(|h| !matches!(h, Header::CallId(_)));
+        assert!(Dialog::from_2xx(&broken, peer()).is_none());
     }
 
     #[test]

@@ -175,16 +175,7 @@ impl SipCore {
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
                 return;
             }
-            fork.dialog.remote_tag = hdr::tag(&resp.headers, "To").map(str::to_string);
-            if let Some(c) = hdr::header_value(&resp.headers, "Contact") {
-                fork.dialog.remote_target = hdr::uri_part(c).to_string();
-            }
-            let mut rr: Vec<String> = hdr::all_values(&resp.headers, "Record-Route")
-                .iter()
-                .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
-                .collect();
-            rr.reverse();
-            fork.dialog.route_set = rr;
+            fork.dialog.confirm(&resp);
             let ack = fork.dialog.ack(&local, cseq);
             fork.ack = ack.clone();
             fork.done = Some(code);
@@ -565,32 +556,12 @@ impl SipCore {
 
     /// [`Self::ack_and_bye`]; with `reliable == false` the BYE is sent once, statelessly.
     fn send_ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer, reliable: bool) {
-        let h = &resp.headers;
-        let (Some(call_id), Some(from), Some(to), Some(cseq)) = (
-            hdr::call_id(h),
-            hdr::header_value(h, "From"),
-            hdr::header_value(h, "To"),
-            hdr::cseq_num(h),
-        ) else {
+        let Some(mut d) = Dialog::from_2xx(resp, peer) else {
             return;
         };
-        let strip = |v: &str| v.split(";tag=").next().unwrap_or(v).trim().to_string();
-        let target = hdr::header_value(h, "Contact")
-            .map(|c| hdr::uri_part(c).to_string())
-            .unwrap_or_else(|| hdr::uri_part(to).to_string());
-        let mut d = Dialog {
-            call_id: call_id.to_string(),
-            local_tag: hdr::param(from, "tag").unwrap_or_default().to_string(),
-            remote_tag: hdr::param(to, "tag").map(str::to_string),
-            local_uri: strip(from),
-            remote_uri: strip(to),
-            remote_target: target,
-            route_set: Vec::new(),
-            local_cseq: cseq,
-            peer,
-        };
+        let (call_id, cseq) = (d.call_id.clone(), d.local_cseq);
         let local = self.cfg.local.clone();
-        debug!(call_id, "hanging up an unwanted 2xx");
+        debug!(%call_id, "hanging up an unwanted 2xx");
         if let Some(ack) = d.ack(&local, cseq) {
             self.metrics.request_out("ACK");
             self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);

@@ -199,27 +199,9 @@ impl SipCore {
         let b_sdp = extend_offer(b_sdp);
 
         // 4. Leg A dialog.
-        let a_call_id = hdr::call_id(&req.headers).unwrap_or_default().to_string();
+        let a = Dialog::uas(&req, &tag, from);
+        let a_call_id = a.call_id.clone();
         let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
-        let to_v = hdr::header_value(&req.headers, "To").unwrap_or_default();
-        let strip_tag = |v: &str| v.split(";tag=").next().unwrap_or(v).trim().to_string();
-        let a_contact = hdr::header_value(&req.headers, "Contact")
-            .map(|c| hdr::uri_part(c).to_string())
-            .unwrap_or_else(|| hdr::uri_part(from_v).to_string());
-        let a = Dialog {
-            call_id: a_call_id.clone(),
-            local_tag: tag.clone(),
-            remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
-            local_uri: strip_tag(to_v),
-            remote_uri: strip_tag(from_v),
-            remote_target: a_contact,
-            route_set: hdr::all_values(&req.headers, "Record-Route")
-                .iter()
-                .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
-                .collect(),
-            local_cseq: 0,
-            peer: from,
-        };
         let caller_user = hdr::uri_user(hdr::uri_part(from_v))
             .unwrap_or("anonymous")
             .to_string();
@@ -456,17 +438,12 @@ impl SipCore {
                     (uri, peer, number, auth, label, accept)
                 }
             };
-            let mut dialog = Dialog {
-                call_id: new_call_id(),
-                local_tag: new_tag(),
-                remote_tag: None,
-                local_uri: format!("{}<sip:{}@{}>", from.display, from.user, local.host),
-                remote_uri: format!("<sip:{to_user}@{}>", local.host),
-                remote_target: uri,
-                route_set: Vec::new(),
-                local_cseq: 0,
+            let mut dialog = Dialog::uac(
+                format!("{}<sip:{}@{}>", from.display, from.user, local.host),
+                format!("<sip:{to_user}@{}>", local.host),
+                uri,
                 peer,
-            };
+            );
             let Some(invite) = dialog.request(
                 &local,
                 Method::Invite,
