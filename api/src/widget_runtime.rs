@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ringside_storage::Widget;
 use serde_json::{json, Value};
+use tower_http::compression::CompressionLayer;
 
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::widgets::{split_port, valid_host, HostPattern};
@@ -105,11 +106,16 @@ pub(crate) fn routes() -> DocRouter {
                 .ok(101, "Switching to WebSocket")
                 .content(""),
         )
-        .get(
+        .route(
             "/widget.js",
-            widget_script,
-            Spec::new(T, Auth::Public, "The widget script the install snippet loads")
-                .content("application/javascript"),
+            // Every page with the widget loads it: gzip where the browser accepts it (about
+            // a third of the size), `Vary: Accept-Encoding` for caches.
+            axum::routing::get(widget_script).layer(CompressionLayer::new()),
+            &[(
+                "get",
+                Spec::new(T, Auth::Public, "The widget script the install snippet loads (gzip when accepted)")
+                    .content("application/javascript"),
+            )],
         )
 }
 

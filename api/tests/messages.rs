@@ -846,15 +846,7 @@ async fn from_ip(c: &Ctx, ip: &str, path: &str, body: Value) -> Resp {
         .extension(axum::extract::ConnectInfo(peer))
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = c.app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    Resp::read(c.app.clone().oneshot(req).await.unwrap()).await
 }
 
 /// A 429 with a whole-seconds `Retry-After`, the stable body, and CORS for the allowed origin.

@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use common::{assert_error, uniq, Backend, Harness, NoDirectory, NoMetrics, NoPrompts, Resp};
-use http_body_util::BodyExt;
 use ringside_api::presence::ManualClock;
 use ringside_api::{router, AppState, Presence, PresenceConfig};
 use ringside_storage::Store;
@@ -101,15 +100,7 @@ impl Ctx {
         };
         req.extensions_mut()
             .insert(ConnectInfo(PEER.parse::<SocketAddr>().unwrap()));
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        Resp::read(self.app.clone().oneshot(req).await.unwrap()).await
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

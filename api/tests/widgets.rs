@@ -642,6 +642,38 @@ async fn widget_script_is_served() {
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         assert!(ringside_api::widget_runtime::WIDGET_JS.contains("data-widget-key"));
+        assert_eq!(r.header("content-encoding"), None, "not asked for");
+        assert_eq!(r.raw, ringside_api::widget_runtime::WIDGET_JS.as_bytes());
+
+        // A browser accepting gzip gets it, a third of the size or less, and the same script.
+        let r = c
+            .send(
+                "GET",
+                "/widget.js",
+                &[("accept-encoding", "gzip, deflate, br")],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert!(r
+            .header("vary")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/javascript; charset=utf-8")
+        );
+        let plain = ringside_api::widget_runtime::WIDGET_JS;
+        assert!(
+            r.raw.len() * 3 <= plain.len(),
+            "{} of {} bytes",
+            r.raw.len(),
+            plain.len()
+        );
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.raw[..]), &mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain);
         backend.finish().await;
     }
 }

@@ -169,9 +169,27 @@ pub struct Resp {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as sent (compressed when the response says so).
+    #[allow(dead_code)]
+    pub raw: axum::body::Bytes,
 }
 
 impl Resp {
+    /// Reads a whole response: status, headers, the body as sent and as JSON (`Null` when
+    /// it is not JSON).
+    #[allow(dead_code)]
+    pub async fn read(resp: axum::response::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+            raw,
+        }
+    }
+
     #[allow(dead_code)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -214,15 +232,7 @@ pub trait Harness {
                 .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
-        let resp = self.app().clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        Resp::read(self.app().clone().oneshot(req).await.unwrap()).await
     }
 
     /// A request with an optional bearer token and JSON body.
