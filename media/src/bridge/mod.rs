@@ -558,7 +558,9 @@ impl CallMedia {
         let Some(to) = leg.rtp_latch.destination() else {
             return Err(Dropped::NoDestination);
         };
-        let rw = leg.rewriter.as_mut().expect("rewriter");
+        let Some(rw) = leg.rewriter.as_mut() else {
+            return Err(Dropped::NoDestination);
+        };
         let r = rw
             .rewrite_packet(&mut buf[..len], now)
             .map_err(|_| Dropped::Malformed)?;

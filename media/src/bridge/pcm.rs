@@ -44,7 +44,9 @@ impl CallMedia {
             None => 0,
         };
         leg.last_decoded_seq = Some(seq);
-        let dec = leg.decoder.as_mut().expect("decoder");
+        let Some(dec) = leg.decoder.as_mut() else {
+            return;
+        };
         let mut produced = 0usize;
         if gap > 0 && gap <= MAX_CONCEAL && leg.last_frame_len > 0 {
             for k in 0..gap {
@@ -109,42 +111,20 @@ impl CallMedia {
         let scaled = (dur * u64::from(out_rate) / u64::from(in_rate.max(1))).min(0xFFFF) as u16;
         event[2..4].copy_from_slice(&scaled.to_be_bytes());
         let leg = &mut self.legs[o];
-        let Some(to) = leg.rtp_latch.destination() else {
+        if leg.rtp_latch.destination().is_none() {
             return;
-        };
+        }
         let gseq = leg.gen_transcode.0;
         leg.gen_transcode.0 = gseq.wrapping_add(1);
-        let r = leg
-            .rewriter
-            .as_mut()
-            .expect("rewriter")
-            .rewrite(GEN_TRANSCODE, gseq, out_ts, now);
-        let header = RtpHeader {
-            marker: marker || r.resynced,
-            payload_type: out_pt,
-            sequence: r.seq,
-            timestamp: r.ts,
-            ssrc: r.ssrc,
-            csrcs: &[],
-            extension: None,
-            padding: 0,
-        };
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.resize(16, 0);
-        let Ok(len) = header.write(&event, &mut data) else {
-            return;
-        };
-        data.truncate(len);
-        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
-        leg.sent_packets += 1;
-        leg.sent_octets += 4;
-        let side = if o == 0 { Side::A } else { Side::B };
-        self.transmits.push_back(Transmit {
-            side,
-            channel: Channel::Rtp,
-            to,
-            data,
-        });
+        self.queue_generated(
+            now,
+            o,
+            GEN_TRANSCODE,
+            (gseq, out_ts),
+            marker,
+            out_pt,
+            &event,
+        );
     }
 
     /// Encodes whole frames waiting in leg `o`'s buffer and queues them.
@@ -169,16 +149,18 @@ impl CallMedia {
     pub(super) fn send_generated(&mut self, now: Instant, o: usize, pcm: &[i16], generator: u32) {
         let leg = &mut self.legs[o];
         let Some(codec) = leg.codec else { return };
-        let Some(to) = leg.rtp_latch.destination() else {
+        if leg.rtp_latch.destination().is_none() {
             return;
-        };
+        }
         if leg.encoder.is_none() {
             match FrameEncoder::new(codec.kind, BRIDGE_RATE, self.encoder_options) {
                 Ok(e) => leg.encoder = Some(e),
                 Err(_) => return,
             }
         }
-        let enc = leg.encoder.as_mut().expect("encoder");
+        let Some(enc) = leg.encoder.as_mut() else {
+            return;
+        };
         if self.encoded.is_empty() {
             self.encoded = vec![0; 1500];
         }
@@ -193,14 +175,41 @@ impl CallMedia {
         };
         let (gseq, gts) = *gen;
         *gen = (gseq.wrapping_add(1), gts.wrapping_add(inc));
-        let r = leg
-            .rewriter
-            .as_mut()
-            .expect("rewriter")
-            .rewrite(generator, gseq, gts, now);
+        let encoded = std::mem::take(&mut self.encoded);
+        self.queue_generated(
+            now,
+            o,
+            generator,
+            (gseq, gts),
+            false,
+            codec.payload_type,
+            &encoded[..n],
+        );
+        self.encoded = encoded;
+    }
+
+    /// Queues an RTP packet Ringside made for leg `o`: `payload` at (`seq`, `ts`) of the
+    /// generated stream `generator`, mapped by the leg's rewriter onto its one outgoing
+    /// stream (a marker where that stream resynchronised), and counted for its RTCP reports.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_generated(
+        &mut self,
+        now: Instant,
+        o: usize,
+        generator: u32,
+        (seq, ts): (u16, u32),
+        marker: bool,
+        payload_type: u8,
+        payload: &[u8],
+    ) {
+        let leg = &mut self.legs[o];
+        let (Some(to), Some(rw)) = (leg.rtp_latch.destination(), leg.rewriter.as_mut()) else {
+            return;
+        };
+        let r = rw.rewrite(generator, seq, ts, now);
         let header = RtpHeader {
-            marker: r.resynced,
-            payload_type: codec.payload_type,
+            marker: marker || r.resynced,
+            payload_type,
             sequence: r.seq,
             timestamp: r.ts,
             ssrc: r.ssrc,
@@ -209,14 +218,14 @@ impl CallMedia {
             padding: 0,
         };
         let mut data = self.pool.pop().unwrap_or_default();
-        data.resize(12 + n, 0);
-        let Ok(len) = header.write(&self.encoded[..n], &mut data) else {
+        data.resize(12 + payload.len(), 0);
+        let Ok(len) = header.write(payload, &mut data) else {
             return;
         };
         data.truncate(len);
         leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
         leg.sent_packets += 1;
-        leg.sent_octets += n as u64;
+        leg.sent_octets += payload.len() as u64;
         leg.last_sent_ts = r.ts;
         let side = if o == 0 { Side::A } else { Side::B };
         self.transmits.push_back(Transmit {
@@ -226,6 +235,7 @@ impl CallMedia {
             data,
         });
     }
+
     pub(super) fn tick(&mut self, at: Instant) {
         for i in 0..2 {
             let Some(mut player) = self.legs[i].player.take() else {
