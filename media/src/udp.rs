@@ -1,4 +1,5 @@
-//! Batched UDP receive for the media workers: one `recvmmsg(2)` drains a socket.
+//! Batched UDP receive for the media workers: one `recvmmsg(2)` drains a socket; and
+//! [`bind_with_buffers`] for the ports that take bursts.
 //!
 //! With edge-triggered polling a readable socket must be read until it would block. Reading one
 //! datagram per `recvfrom` costs a second system call per wake-up that only learns the queue is
@@ -13,6 +14,36 @@ use std::io;
 use std::net::SocketAddr;
 
 use mio::net::UdpSocket;
+
+/// Binds a UDP socket on `bind` after asking for `size`-byte receive and send buffers, for a
+/// port many peers share (the WebRTC edge, SIP), where a short stall of the reading thread
+/// must not drop datagrams. The kernel caps the request at `net.core.rmem_max`/`wmem_max`;
+/// when it grants less than half, a warning names the port (`what`). The socket is blocking.
+pub fn bind_with_buffers(
+    bind: SocketAddr,
+    size: usize,
+    what: &str,
+) -> io::Result<std::net::UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    let _ = sock.set_recv_buffer_size(size);
+    let _ = sock.set_send_buffer_size(size);
+    // Linux reports twice the size it granted (bookkeeping included).
+    let granted = sock.recv_buffer_size().unwrap_or(0) / 2;
+    if granted < size / 2 {
+        tracing::warn!(
+            port = what,
+            granted,
+            wanted = size,
+            "UDP receive buffer capped by the kernel (raise net.core.rmem_max): datagrams may drop under load"
+        );
+    }
+    sock.bind(&bind.into())?;
+    Ok(sock.into())
+}
 
 /// Receive buffers for up to `capacity` datagrams of up to `datagram` bytes each.
 pub struct RecvBatch {

@@ -136,25 +136,9 @@ const SIP_UDP_BUFFER: usize = 4 << 20;
 /// Bind the SIP UDP socket with [`SIP_UDP_BUFFER`] (as much as `net.core.rmem_max` and
 /// `wmem_max` allow; a warning says when the kernel grants less).
 fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(bind),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    let _ = sock.set_recv_buffer_size(SIP_UDP_BUFFER);
-    let _ = sock.set_send_buffer_size(SIP_UDP_BUFFER);
-    // Linux reports twice the size it granted (bookkeeping included).
-    let got = sock.recv_buffer_size().unwrap_or(0) / 2;
-    if got < SIP_UDP_BUFFER / 2 {
-        warn!(
-            granted = got,
-            wanted = SIP_UDP_BUFFER,
-            "SIP UDP receive buffer capped by the kernel (raise net.core.rmem_max): datagrams may drop under load"
-        );
-    }
+    let sock = ringside_media::udp::bind_with_buffers(bind, SIP_UDP_BUFFER, "SIP")?;
     sock.set_nonblocking(true)?;
-    sock.bind(&bind.into())?;
-    UdpSocket::from_std(sock.into())
+    UdpSocket::from_std(sock)
 }
 
 /// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process

@@ -14,9 +14,9 @@
 //!
 //! The storage writer queues them in the webhook outbox after the records are written.
 
-use ringside_domain::{CallStatus, EndReason, LegRole};
 use std::collections::{HashMap, HashSet};
 
+use ringside_domain::{CallStatus, EndReason, LegRole};
 use ringside_storage::CallRecord;
 use serde_json::{json, Value};
 

@@ -448,6 +448,11 @@ mod tests {
         kind: CallerKind::Trunk,
     };
 
+    /// Why `caller`'s call to `dest` is refused (it must be).
+    fn refusal(w: &World, caller: Caller<'_>, dest: Option<&str>) -> Refusal {
+        route(&w.lookup(), caller, dest).unwrap_err()
+    }
+
     fn pbx_ip() -> IpAddr {
         "10.0.0.7".parse().unwrap()
     }
@@ -492,10 +497,7 @@ mod tests {
     fn another_tenants_extension_is_not_found() {
         let w = World::new();
         for caller in [PHONE, PBX] {
-            assert_eq!(
-                route(&w.lookup(), caller, Some("2001")).unwrap_err(),
-                Refusal::NotFound
-            );
+            assert_eq!(refusal(&w, caller, Some("2001")), Refusal::NotFound);
         }
     }
 
@@ -515,30 +517,20 @@ mod tests {
             "+1212555012",
             "+121255501234",
         ] {
-            assert_eq!(
-                route(&w.lookup(), PHONE, Some(n)).unwrap_err(),
-                Refusal::NotFound,
-                "{n}"
-            );
+            assert_eq!(refusal(&w, PHONE, Some(n)), Refusal::NotFound, "{n}");
         }
         // Tenant B has no outbound trunk: its phones dial nothing out, not even through A's.
         let b = Caller {
             tenant_id: "tb",
             kind: CallerKind::Extension,
         };
-        assert_eq!(
-            route(&w.lookup(), b, Some("+12125550123")).unwrap_err(),
-            Refusal::NotFound
-        );
+        assert_eq!(refusal(&w, b, Some("+12125550123")), Refusal::NotFound);
     }
 
     #[test]
     fn a_trunk_call_is_never_forwarded_back_out_to_a_trunk() {
         let w = World::new();
-        assert_eq!(
-            route(&w.lookup(), PBX, Some("+12125550123")).unwrap_err(),
-            Refusal::NotFound
-        );
+        assert_eq!(refusal(&w, PBX, Some("+12125550123")), Refusal::NotFound);
     }
 
     #[test]
@@ -556,14 +548,8 @@ mod tests {
         let users: Vec<&str> = contacts.iter().map(|c| c.user.as_str()).collect();
         assert_eq!(users, ["1003"]);
         // Another tenant's queue number, or a queue number dialled by a phone: not found.
-        assert_eq!(
-            route(&w.lookup(), PBX, Some("600")).unwrap_err(),
-            Refusal::NotFound
-        );
-        assert_eq!(
-            route(&w.lookup(), PHONE, Some("500")).unwrap_err(),
-            Refusal::NotFound
-        );
+        assert_eq!(refusal(&w, PBX, Some("600")), Refusal::NotFound);
+        assert_eq!(refusal(&w, PHONE, Some("500")), Refusal::NotFound);
     }
 
     #[test]
@@ -573,10 +559,7 @@ mod tests {
             Ok(Route::Browser(ch)) => assert_eq!(ch.visitor_id, "va"),
             other => panic!("7001 is tenant A's channel: {other:?}"),
         }
-        assert_eq!(
-            route(&w.lookup(), PBX, Some("7002")).unwrap_err(),
-            Refusal::NotFound
-        );
+        assert_eq!(refusal(&w, PBX, Some("7002")), Refusal::NotFound);
         // Without browser calls there are no channel numbers.
         let mut l = w.lookup();
         l.channels = None;
@@ -588,10 +571,7 @@ mod tests {
         let w = World::new();
         for caller in [PHONE, PBX] {
             for dest in [Some("9999"), None] {
-                assert_eq!(
-                    route(&w.lookup(), caller, dest).unwrap_err(),
-                    Refusal::NotFound
-                );
+                assert_eq!(refusal(&w, caller, dest), Refusal::NotFound);
             }
         }
         assert_eq!(Refusal::NotFound.status(), 404);

@@ -53,11 +53,6 @@ macro_rules! text_enum {
             }
         }
 
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
     };
 }
 
@@ -207,7 +202,7 @@ mod tests {
         assert_eq!(CallKind::WebRtc.to_string(), "webrtc");
         assert_eq!(EndReason::NoAnswer.as_str(), "no_answer");
         assert_eq!(EndReason::ServerShutdown.as_str(), "server_shutdown");
-        assert!(LegRole::Callee == "callee");
+        assert_eq!(LegRole::Callee.as_str(), "callee");
         let e = "hung_up".parse::<EndReason>().unwrap_err();
         assert_eq!(e.to_string(), "\"hung_up\" is not a EndReason");
     }

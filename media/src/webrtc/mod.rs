@@ -307,33 +307,10 @@ fn add_host_candidates(
 /// 20 ms of that and overflowed under load (measured: BENCHMARKS.md).
 const SHARED_BUFFER: usize = 8 << 20;
 
-/// Bind the shared port with [`SHARED_BUFFER`] for receiving and sending (as much as the
-/// kernel allows: `net.core.rmem_max` / `wmem_max` cap it; a warning says so).
-fn shared_socket(bind: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(bind),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    let _ = sock.set_recv_buffer_size(SHARED_BUFFER);
-    let _ = sock.set_send_buffer_size(SHARED_BUFFER);
-    // Linux reports twice the size it granted (bookkeeping included).
-    let got = sock.recv_buffer_size().unwrap_or(0) / 2;
-    if got < SHARED_BUFFER / 2 {
-        warn!(
-            granted = got,
-            wanted = SHARED_BUFFER,
-            "WebRTC port receive buffer capped by the kernel (raise net.core.rmem_max): packets may drop under load"
-        );
-    }
-    sock.bind(&bind.into())?;
-    Ok(sock.into())
-}
-
 impl WebRtcEdge {
     /// Bind the shared port and start the edge thread.
     pub fn start(cfg: WebRtcConfig, ice_servers: Vec<String>) -> Result<Self, MediaError> {
-        let std_sock = shared_socket(cfg.bind)?;
+        let std_sock = crate::udp::bind_with_buffers(cfg.bind, SHARED_BUFFER, "WebRTC")?;
         std_sock.set_nonblocking(true)?;
         let local = std_sock.local_addr()?;
         let poll = Poll::new()?;

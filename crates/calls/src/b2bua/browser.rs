@@ -7,7 +7,6 @@
 //! (`no_answer`, or `unavailable` when nobody could be rung). Everything the browser must know
 //! leaves as [`BrowserSignal`]s (`CoreOutput::Browser`).
 
-use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 use tracing::{info, info_span};
 
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use ringside_media::codec::frame::CodecKind;
 use ringside_media::LegCodec;
 use ringside_sip::dialog::Dialog;

@@ -1,11 +1,11 @@
 //! In-dialog requests passed across the bridge (BYE, re-INVITE, UPDATE, INFO, OPTIONS).
 
-use ringside_domain::{CallStatus, EndReason, HangupSide};
 use std::time::Instant;
 
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 
+use ringside_domain::{CallStatus, EndReason, HangupSide};
 use ringside_sip::hdr;
 use ringside_sip::message::make_response;
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};

@@ -1,6 +1,5 @@
 //! Leg B forks: responses, CANCEL, timers, orphaned forks, unwanted 2xx, and ending calls.
 
-use ringside_domain::{CallStatus, EndReason, HangupSide, LegRole};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -8,6 +7,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 use tracing::{debug, info, info_span};
 
+use ringside_domain::{CallStatus, EndReason, HangupSide, LegRole};
 use ringside_sip::auth::client_authorization;
 use ringside_sip::dialog::{Dialog, LocalAddr};
 use ringside_sip::hdr;
@@ -559,9 +559,9 @@ impl SipCore {
         let Some(mut d) = Dialog::from_2xx(resp, peer) else {
             return;
         };
-        let (call_id, cseq) = (d.call_id.clone(), d.local_cseq);
+        let cseq = d.local_cseq;
         let local = self.cfg.local.clone();
-        debug!(%call_id, "hanging up an unwanted 2xx");
+        debug!(call_id = %d.call_id, "hanging up an unwanted 2xx");
         if let Some(ack) = d.ack(&local, cseq) {
             self.metrics.request_out("ACK");
             self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);

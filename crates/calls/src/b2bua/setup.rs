@@ -1,6 +1,5 @@
 //! A new INVITE: who calls, where to, media anchoring, and forking leg B.
 
-use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use std::cmp::Reverse;
 use std::net::ToSocketAddrs;
 use std::time::Instant;
@@ -9,6 +8,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request};
 use tracing::{info, info_span, warn};
 
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use ringside_sip::auth::has_credentials;
 use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
@@ -95,19 +95,20 @@ impl SipCore {
         let d = dir.read();
         let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
         let credentials = has_credentials(&req, true, self.guard.realm());
-        let admission = {
-            let l = self.lookup(&d);
-            match admit(&l, from.addr.ip(), dest.as_deref(), credentials) {
-                Admission::Trusted(t) => Ok(Some(t.trunk.tenant_id.clone())),
-                Admission::NotFound => Err(()),
-                Admission::Authenticate => Ok(None),
+        let trusted = match admit(
+            &self.lookup(&d),
+            from.addr.ip(),
+            dest.as_deref(),
+            credentials,
+        ) {
+            Admission::Trusted(t) => Some(t.trunk.tenant_id.clone()),
+            Admission::NotFound => {
+                drop(d);
+                return reply(self, 404);
             }
+            Admission::Authenticate => None,
         };
-        let Ok(admission) = admission else {
-            drop(d);
-            return reply(self, 404);
-        };
-        let (tenant_id, kind) = match admission {
+        let (tenant_id, kind) = match trusted {
             Some(tenant) => (tenant, CallerKind::Trunk),
             None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
@@ -139,40 +140,38 @@ impl SipCore {
             tenant_id: &tenant_id,
             kind,
         };
-        let routed = {
-            let l = self.lookup(&d);
-            match route(&l, caller, dest.as_deref()) {
-                Ok(Route::Extension { contacts, .. }) => {
-                    Ok((contacts.into_iter().map(Target::from).collect(), None, None))
+        let (targets, to_browser, queue) = match route(&self.lookup(&d), caller, dest.as_deref()) {
+            Ok(Route::Extension { contacts, .. }) => {
+                (contacts.into_iter().map(Target::from).collect(), None, None)
+            }
+            Ok(Route::Outbound(t)) => {
+                match trunk_target(t, dest.as_deref().unwrap_or_default(), false) {
+                    Some(target) => (vec![target], None, None),
+                    // The trunk's host did not resolve.
+                    None => {
+                        drop(d);
+                        return reply(self, 503);
+                    }
                 }
-                // The trunk's host did not resolve: 503.
-                Ok(Route::Outbound(t)) => {
-                    trunk_target(t, dest.as_deref().unwrap_or_default(), false)
-                        .map(|target| (vec![target], None, None))
-                        .ok_or(503)
+            }
+            Ok(Route::Queue {
+                widget_id,
+                contacts,
+            }) => (
+                contacts.into_iter().map(Target::from).collect(),
+                None,
+                Some(widget_id),
+            ),
+            Ok(Route::Browser(ch)) => (Vec::new(), Some(ch), None),
+            Err(refusal) => {
+                drop(d);
+                if refusal == Refusal::Unavailable {
+                    self.record_unavailable(&req, from, &tenant_id, &tag);
                 }
-                Ok(Route::Queue {
-                    widget_id,
-                    contacts,
-                }) => Ok((
-                    contacts.into_iter().map(Target::from).collect(),
-                    None,
-                    Some(widget_id),
-                )),
-                Ok(Route::Browser(ch)) => Ok((Vec::new(), Some(ch), None)),
-                Err(refusal) => Err(refusal.status()),
+                return reply(self, refusal.status());
             }
         };
         drop(d);
-        let (targets, to_browser, queue) = match routed {
-            Ok(r) => r,
-            Err(code) => {
-                if code == Refusal::Unavailable.status() {
-                    self.record_unavailable(&req, from, &tenant_id, &tag);
-                }
-                return reply(self, code);
-            }
-        };
         // Routing refuses a call without a dialled user.
         let dest = dest.unwrap_or_default();
 
