@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
-pub use ringside_sip::limits::{ConnGuard, ConnLimits, ConnTable};
+pub use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
 
 /// A TCP stream that fails with `TimedOut` when its first byte takes longer than `first`
 /// (hyper reads the protocol preface with no deadline of its own) or after `idle` without

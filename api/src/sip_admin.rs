@@ -6,8 +6,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ringside_sip::auth::{ha1, Algorithm};
-use ringside_sip::routing::{parse_cidr, DestinationPatterns};
+use ringside_domain::credentials::password_ok;
+use ringside_domain::{DestinationPatterns, DigestHa1, DisplayName, SipHost, SipUser, TrustedNet};
 use ringside_storage::{
     now_ms, Binding, Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch,
 };
@@ -187,38 +187,32 @@ async fn with_registrations(st: &AppState, e: Extension) -> Result<ExtensionView
 }
 
 fn validate_username(u: &str, field: &'static str) -> Result<(), ApiError> {
-    let ok = !u.is_empty()
-        && u.len() <= 32
-        && u.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
-    if ok {
+    SipUser::parse(u)
+        .map(drop)
+        .map_err(|e| ApiError::InvalidField {
+            field,
+            reason: e.reason(),
+        })
+}
+
+fn validate_password(p: &str, field: &'static str) -> Result<(), ApiError> {
+    if password_ok(p) {
         Ok(())
     } else {
         Err(ApiError::InvalidField {
             field,
-            reason: "1-32 characters of letters, digits and . _ - +",
+            reason: "must be 8-128 characters",
         })
     }
 }
 
-fn validate_password(p: &str, field: &'static str) -> Result<(), ApiError> {
-    if p.len() < 8 || p.len() > 128 {
-        return Err(ApiError::InvalidField {
-            field,
-            reason: "must be 8-128 characters",
-        });
-    }
-    Ok(())
-}
-
 fn validate_display_name(d: &str) -> Result<(), ApiError> {
-    if d.len() > 64 || d.chars().any(char::is_control) {
-        return Err(ApiError::InvalidField {
+    DisplayName::parse(d)
+        .map(drop)
+        .map_err(|e| ApiError::InvalidField {
             field: "displayName",
-            reason: "at most 64 printable characters",
-        });
-    }
-    Ok(())
+            reason: e.reason(),
+        })
 }
 
 /// Every widget id must name one of the tenant's widgets (a typo would mean a phone that never
@@ -255,10 +249,8 @@ async fn ensure_login_free(
 }
 
 fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
-    (
-        ha1(Algorithm::Md5, user, realm, password),
-        ha1(Algorithm::Sha256, user, realm, password),
-    )
+    let h = DigestHa1::new(user, realm, password);
+    (h.md5, h.sha256)
 }
 
 async fn list_extensions(
@@ -466,10 +458,6 @@ fn validate_name(n: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Narrowest networks a trunk may trust without credentials: /16 for IPv4, /48 for IPv6.
-const MAX_V4_PREFIX: u8 = 16;
-const MAX_V6_PREFIX: u8 = 48;
-
 /// Parse inbound networks, refusing over-broad ones and ones that overlap a network another
 /// tenant's trunk trusts (either would let one tenant's trunk stand for callers it does not
 /// own).
@@ -481,24 +469,10 @@ async fn validate_cidrs(
     let nets = cidrs
         .iter()
         .map(|c| {
-            let n = parse_cidr(c).ok_or(ApiError::InvalidField {
+            TrustedNet::parse(c).map_err(|e| ApiError::InvalidField {
                 field: "inboundCidrs",
-                reason: "each entry must be an IP address or CIDR",
-            })?;
-            let too_wide = match n {
-                ipnet::IpNet::V4(v4) => v4.prefix_len() < MAX_V4_PREFIX,
-                ipnet::IpNet::V6(v6) => match v6.network().to_ipv4_mapped() {
-                    Some(_) => v6.prefix_len() < 96 + MAX_V4_PREFIX,
-                    None => v6.prefix_len() < MAX_V6_PREFIX,
-                },
-            };
-            if too_wide {
-                return Err(ApiError::InvalidField {
-                    field: "inboundCidrs",
-                    reason: "networks wider than /16 (IPv4) or /48 (IPv6) cannot be trusted",
-                });
-            }
-            Ok(n)
+                reason: e.reason(),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if nets.is_empty() {
@@ -508,8 +482,12 @@ async fn validate_cidrs(
     let overlaps = others
         .iter()
         .filter(|t| t.tenant_id != tenant_id)
-        .flat_map(|t| t.inbound_cidrs.iter().filter_map(|c| parse_cidr(c)))
-        .any(|theirs| nets.iter().any(|mine| nets_overlap(mine, &theirs)));
+        .flat_map(|t| {
+            t.inbound_cidrs
+                .iter()
+                .filter_map(|c| TrustedNet::stored(c).ok())
+        })
+        .any(|theirs| nets.iter().any(|mine| mine.overlaps(&theirs)));
     if overlaps {
         return Err(ApiError::InvalidField {
             field: "inboundCidrs",
@@ -519,26 +497,13 @@ async fn validate_cidrs(
     Ok(nets.iter().map(|n| n.to_string()).collect())
 }
 
-/// Whether two networks share an address (IPv4-mapped IPv6 compared as IPv4).
-fn nets_overlap(a: &ipnet::IpNet, b: &ipnet::IpNet) -> bool {
-    let a = ringside_sip::routing::normalize_net(*a);
-    let b = ringside_sip::routing::normalize_net(*b);
-    a.contains(&b.network()) || b.contains(&a.network())
-}
-
 fn validate_host(h: &str) -> Result<(), ApiError> {
-    let ok = !h.is_empty()
-        && h.len() <= 253
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidField {
+    SipHost::parse(h)
+        .map(drop)
+        .map_err(|e| ApiError::InvalidField {
             field: "outboundHost",
-            reason: "a host name or IP address",
+            reason: e.reason(),
         })
-    }
 }
 
 fn validate_transport(t: &str) -> Result<(), ApiError> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{assert_error, Backend, Harness, Prompts};
+use common::{assert_error, Backend, Harness};
 use http_body_util::BodyExt;
 use ringside_api::{router, AppState};
 use ringside_media::player::{AssetKind, AssetRegistry, Assets};
@@ -30,12 +30,8 @@ async fn backends() -> Vec<Backend> {
 
 fn ctx(store: Store) -> Ctx {
     let data = std::env::temp_dir().join(format!("ringside-api-data-{}", rand::random::<u64>()));
-    let registry = |dir: &str| {
-        Arc::new(Prompts(Arc::new(AssetRegistry::new(
-            data.join(dir),
-            Arc::new(Assets::new()),
-        ))))
-    };
+    let registry =
+        |dir: &str| Arc::new(AssetRegistry::new(data.join(dir), Arc::new(Assets::new())));
     let app = router(AppState {
         data_dir: data.clone(),
         prompts: registry("prompts"),

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_error, backends, App, Harness, Prompts};
+use common::{assert_error, backends, App, Harness};
 use ringside_api::AppState;
 use ringside_media::player::{AssetRegistry, Assets};
 use serde_json::json;
@@ -92,12 +92,7 @@ async fn widget_prompt_uploads_imports_and_refusals() {
     let base = wav_server().await;
     for b in backends("ringside-widget-prompts").await {
         let dir = std::env::temp_dir().join(format!("ringside-wp-{}", rand::random::<u64>()));
-        let reg = |sub: &str| {
-            Arc::new(Prompts(Arc::new(AssetRegistry::new(
-                dir.join(sub),
-                Arc::new(Assets::new()),
-            ))))
-        };
+        let reg = |sub: &str| Arc::new(AssetRegistry::new(dir.join(sub), Arc::new(Assets::new())));
         let app = App::with_state(AppState {
             prompts: reg("prompts"),
             widget_prompts: reg("widgets"),

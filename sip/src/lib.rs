@@ -15,10 +15,8 @@
 pub mod auth;
 pub mod dialog;
 pub mod hdr;
-pub mod limits;
 pub mod message;
 pub mod registrar;
-pub mod routing;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;

@@ -9,10 +9,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use ringside_api::{
-    AppState, MetricsSource, PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError,
-    SipDirectory,
+    AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError, SipDirectory,
 };
-use ringside_media::player::{self, AssetKind, AssetRegistry, PromptError, RegistryError};
 use ringside_storage::{Extension, Store, Trunk};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -276,75 +274,4 @@ pub fn uniq(p: &str) -> String {
 pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
-}
-
-/// The API's prompt store over the media crate's registry (as the binary wires it).
-#[allow(dead_code)]
-pub struct Prompts(pub Arc<AssetRegistry>);
-
-#[allow(dead_code)]
-fn asset_kind(k: PromptKind) -> AssetKind {
-    match k {
-        PromptKind::HoldMusic => AssetKind::HoldMusic,
-        PromptKind::Unavailable => AssetKind::Unavailable,
-        PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
-        PromptKind::Ringtone => AssetKind::Ringtone,
-    }
-}
-
-#[allow(dead_code)]
-fn prompt_info(i: player::PromptInfo) -> PromptInfo {
-    PromptInfo {
-        kind: PromptKind::ALL[AssetKind::ALL.iter().position(|k| *k == i.kind).unwrap()],
-        source: match i.source {
-            player::PromptSource::Default => PromptSource::Default,
-            player::PromptSource::Custom => PromptSource::Custom,
-        },
-        duration_ms: i.duration_ms,
-        bytes: i.bytes,
-    }
-}
-
-#[allow(dead_code)]
-fn store_error(e: RegistryError) -> PromptStoreError {
-    match e {
-        RegistryError::Prompt(PromptError::TooLarge { limit, .. }) => {
-            PromptStoreError::TooLarge { limit }
-        }
-        RegistryError::Prompt(PromptError::Io(e)) | RegistryError::Io(e) => {
-            PromptStoreError::Internal(e.to_string())
-        }
-        RegistryError::Prompt(e) => PromptStoreError::InvalidAudio(e.to_string()),
-        e => PromptStoreError::Internal(e.to_string()),
-    }
-}
-
-impl PromptStore for Prompts {
-    fn list(&self, tenant_id: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        let infos = self.0.info(tenant_id).map_err(store_error)?;
-        Ok(infos.into_iter().map(prompt_info).collect())
-    }
-    fn set(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-        wav: &[u8],
-    ) -> Result<PromptInfo, PromptStoreError> {
-        self.0
-            .set(tenant_id, asset_kind(kind), wav)
-            .map(prompt_info)
-            .map_err(store_error)
-    }
-    fn clear(&self, tenant_id: &str, kind: PromptKind) -> Result<bool, PromptStoreError> {
-        self.0
-            .clear(tenant_id, asset_kind(kind))
-            .map_err(store_error)
-    }
-    fn audio(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Ok(self.0.effective_wav(tenant_id, asset_kind(kind)))
-    }
 }

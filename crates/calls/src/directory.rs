@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-use ipnet::IpNet;
+use ringside_domain::{DestinationPatterns, TrustedNet};
 use ringside_sip::registrar::{Account, AccountLookup};
-use ringside_sip::routing::{ip_in, normalize_net, parse_cidr, DestinationPatterns};
 use ringside_sip::transaction::TransportKind;
 use ringside_storage::{Extension, Trunk};
 
@@ -18,8 +17,8 @@ use ringside_storage::{Extension, Trunk};
 pub struct TrunkEntry {
     /// The stored trunk.
     pub trunk: Trunk,
-    /// Parsed inbound networks.
-    pub nets: Vec<IpNet>,
+    /// Parsed inbound networks (an entry that does not parse is not trusted).
+    pub nets: Vec<TrustedNet>,
     /// Parsed outbound destination patterns (empty: dials nothing).
     pub destinations: DestinationPatterns,
 }
@@ -29,8 +28,7 @@ impl TrunkEntry {
         let nets = trunk
             .inbound_cidrs
             .iter()
-            .filter_map(|c| parse_cidr(c))
-            .map(normalize_net)
+            .filter_map(|c| TrustedNet::stored(c).ok())
             .collect();
         let destinations = trunk
             .allowed_destinations
@@ -156,7 +154,7 @@ impl Directory {
         let mut v: Vec<&TrunkEntry> = self
             .trunks
             .values()
-            .filter(|t| ip_in(&t.nets, ip))
+            .filter(|t| t.nets.iter().any(|n| n.contains(ip)))
             .collect();
         v.sort_by(|a, b| (a.trunk.created_at, &a.trunk.id).cmp(&(b.trunk.created_at, &b.trunk.id)));
         v.into_iter()

@@ -29,7 +29,7 @@ use ringside_storage::Store;
 
 use crate::core::{CoreOutput, SipCore};
 use crate::metrics::SipMetrics;
-use ringside_sip::limits::{ConnGuard, ConnLimits, ConnTable};
+use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
 
 /// Unix milliseconds now.
 pub fn unix_ms() -> i64 {

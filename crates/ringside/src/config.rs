@@ -738,7 +738,7 @@ mod tests {
 }
 
 /// Connection caps and timeouts as configured; unset ones take the listener's defaults
-/// ([`ringside_sip::limits::ConnLimits`]).
+/// ([`ringside_domain::limits::ConnLimits`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnSettings {
     /// Connections in all.
@@ -755,8 +755,8 @@ impl ConnSettings {
     /// These settings over `defaults`.
     pub fn apply(
         &self,
-        mut d: ringside_sip::limits::ConnLimits,
-    ) -> ringside_sip::limits::ConnLimits {
+        mut d: ringside_domain::limits::ConnLimits,
+    ) -> ringside_domain::limits::ConnLimits {
         if let Some(n) = self.max_total {
             d.max_total = n.max(1) as usize;
         }

@@ -5,22 +5,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ringside_api::{
-    AppState, MetricsSource, PromptInfo, PromptKind, PromptSource, PromptStore, PromptStoreError,
-    SipDirectory,
-};
+use ringside_api::{AppState, MetricsSource, SipDirectory};
 use ringside_calls::core::{CoreConfig, SipCore};
 use ringside_calls::directory::{Directory, DirectoryHandle};
 use ringside_calls::driver::{self, Command, SipServer};
 use ringside_calls::media::AnchoredMedia;
 use ringside_calls::metrics::SipMetrics;
 use ringside_calls::recording::{self, Recorder};
+use ringside_domain::limits::{ConnLimits, ConnTable};
 use ringside_media::codec::opus::EncoderOptions;
-use ringside_media::player::{self, AssetKind, AssetRegistry, Assets, PromptError};
+use ringside_media::player::{AssetRegistry, Assets};
 use ringside_media::webrtc::{WebRtcConfig, WebRtcEdge};
 use ringside_media::MediaEngine;
 use ringside_sip::dialog::LocalAddr;
-use ringside_sip::limits::{ConnLimits, ConnTable};
 use ringside_sip::registrar::RegistrarConfig;
 use ringside_sip::transaction::Config as TxConfig;
 use ringside_storage::{Extension, Store, Trunk};
@@ -84,78 +81,6 @@ impl SipDirectory for DirAdapter {
         self.dir
             .write()
             .set_queue_number(tenant_id, widget_id, number);
-    }
-}
-
-/// The API's [`PromptStore`] over the media crate's per-tenant [`AssetRegistry`].
-struct Prompts(Arc<AssetRegistry>);
-
-fn asset_kind(k: PromptKind) -> AssetKind {
-    match k {
-        PromptKind::HoldMusic => AssetKind::HoldMusic,
-        PromptKind::Unavailable => AssetKind::Unavailable,
-        PromptKind::AcceptPrompt => AssetKind::AcceptPrompt,
-        PromptKind::Ringtone => AssetKind::Ringtone,
-    }
-}
-
-fn prompt_info(i: player::PromptInfo) -> PromptInfo {
-    PromptInfo {
-        kind: match i.kind {
-            AssetKind::HoldMusic => PromptKind::HoldMusic,
-            AssetKind::Unavailable => PromptKind::Unavailable,
-            AssetKind::AcceptPrompt => PromptKind::AcceptPrompt,
-            AssetKind::Ringtone => PromptKind::Ringtone,
-        },
-        source: match i.source {
-            player::PromptSource::Default => PromptSource::Default,
-            player::PromptSource::Custom => PromptSource::Custom,
-        },
-        duration_ms: i.duration_ms,
-        bytes: i.bytes,
-    }
-}
-
-fn store_error(e: player::RegistryError) -> PromptStoreError {
-    match e {
-        player::RegistryError::Prompt(PromptError::TooLarge { limit, .. }) => {
-            PromptStoreError::TooLarge { limit }
-        }
-        player::RegistryError::Prompt(PromptError::Io(e)) | player::RegistryError::Io(e) => {
-            PromptStoreError::Internal(e.to_string())
-        }
-        player::RegistryError::Prompt(e) => PromptStoreError::InvalidAudio(e.to_string()),
-        e @ player::RegistryError::InvalidTenant => PromptStoreError::Internal(e.to_string()),
-    }
-}
-
-impl PromptStore for Prompts {
-    fn list(&self, tenant_id: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        let infos = self.0.info(tenant_id).map_err(store_error)?;
-        Ok(infos.into_iter().map(prompt_info).collect())
-    }
-    fn set(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-        wav: &[u8],
-    ) -> Result<PromptInfo, PromptStoreError> {
-        self.0
-            .set(tenant_id, asset_kind(kind), wav)
-            .map(prompt_info)
-            .map_err(store_error)
-    }
-    fn clear(&self, tenant_id: &str, kind: PromptKind) -> Result<bool, PromptStoreError> {
-        self.0
-            .clear(tenant_id, asset_kind(kind))
-            .map_err(store_error)
-    }
-    fn audio(
-        &self,
-        tenant_id: &str,
-        kind: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Ok(self.0.effective_wav(tenant_id, asset_kind(kind)))
     }
 }
 
@@ -561,8 +486,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         })],
         sip_realm: s.sip_realm.clone(),
         data_dir: s.data_dir.clone(),
-        prompts: Arc::new(Prompts(prompts)),
-        widget_prompts: Arc::new(Prompts(widget_prompts)),
+        prompts,
+        widget_prompts,
         fetch_policy: ringside_api::outbound::FetchPolicy {
             allow_private: s.allow_private_fetch,
         },
@@ -655,48 +580,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prompt_store_maps_kinds_and_errors() {
-        let root = std::env::temp_dir().join(format!(
-            "ringside-wiring-prompts-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        let store = Prompts(Arc::new(AssetRegistry::new(
-            root.clone(),
-            Arc::new(Assets::new()),
-        )));
-        let list = store.list("t").unwrap();
-        let kinds: Vec<PromptKind> = list.iter().map(|i| i.kind).collect();
-        assert_eq!(kinds, PromptKind::ALL);
-        assert!(list.iter().all(|i| i.source == PromptSource::Default));
-        for (kind, asset) in PromptKind::ALL.into_iter().zip(AssetKind::ALL) {
-            assert_eq!(asset_kind(kind), asset);
-            assert_eq!(&*store.audio("t", kind).unwrap(), asset.default_wav());
-        }
-        assert!(matches!(
-            store.set("t", PromptKind::HoldMusic, b"not a wav"),
-            Err(PromptStoreError::InvalidAudio(_))
-        ));
-        let huge = vec![0u8; 10 * 1024 * 1024 + 1];
-        assert!(matches!(
-            store.set("t", PromptKind::HoldMusic, &huge),
-            Err(PromptStoreError::TooLarge { .. })
-        ));
-        let wav = AssetKind::Unavailable.default_wav();
-        let info = store.set("t", PromptKind::AcceptPrompt, wav).unwrap();
-        assert_eq!(info.kind, PromptKind::AcceptPrompt);
-        assert_eq!(info.source, PromptSource::Custom);
-        assert_eq!(info.bytes, wav.len() as u64);
-        assert!(store.clear("t", PromptKind::AcceptPrompt).unwrap());
-        assert!(!store.clear("t", PromptKind::AcceptPrompt).unwrap());
-        let _ = std::fs::remove_dir_all(root);
     }
 }

@@ -17,6 +17,7 @@
 //!   [`AssetRegistry`] layers each tenant's uploaded WAV files over them.
 
 mod assets;
+mod port;
 mod prompt;
 mod registry;
 mod tone;

@@ -15,7 +15,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 use tracing::{info, info_span};
 
-use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
+use ringside_domain::{CallKind, CallStatus, DisplayName, EndReason, HangupSide, LegRole};
 use ringside_media::codec::frame::CodecKind;
 use ringside_media::LegCodec;
 use ringside_sip::dialog::Dialog;
@@ -296,18 +296,8 @@ impl SipCore {
                 quality: None,
             }],
         };
-        let name: String = call
-            .caller_name
-            .chars()
-            .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
-            .take(60)
-            .collect();
         let from = FromUser {
-            display: if name.is_empty() {
-                String::new()
-            } else {
-                format!("\"{name}\" ")
-            },
+            display: DisplayName::sanitize(&call.caller_name).quoted(),
             user: "website".into(),
         };
         let forks = if b_sdp.is_empty() {

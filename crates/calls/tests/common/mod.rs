@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use ringside_calls::core::{CoreConfig, CoreOutput, SipCore};
 use ringside_calls::directory::{Directory, DirectoryHandle};
 use ringside_calls::metrics::SipMetrics;
+use ringside_domain::DigestHa1;
 use ringside_media::MediaEngine;
-use ringside_sip::auth::{client_authorization, ha1, Algorithm};
+use ringside_sip::auth::{client_authorization, Algorithm};
 use ringside_sip::dialog::LocalAddr;
 use ringside_sip::message::parse;
 use ringside_sip::registrar::RegistrarConfig;
@@ -20,15 +21,18 @@ use ringside_storage::{Extension, Trunk};
 pub const REALM: &str = "ringside";
 pub const T0_MS: i64 = 1_795_305_600_000;
 
+/// An extension stored the way the API stores it (HA1 values from ringside-domain, checked
+/// by the SIP guard of ringside-sip: the two must agree).
 pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
+    let ha1 = DigestHa1::new(user, REALM, pw);
     Extension {
         id: id.into(),
         tenant_id: tenant.into(),
         username: user.into(),
         display_name: user.into(),
         realm: REALM.into(),
-        ha1_md5: ha1(Algorithm::Md5, user, REALM, pw),
-        ha1_sha256: ha1(Algorithm::Sha256, user, REALM, pw),
+        ha1_md5: ha1.md5,
+        ha1_sha256: ha1.sha256,
         widget_ids: vec![],
         created_at: 0,
         updated_at: 0,

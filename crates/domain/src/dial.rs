@@ -1,14 +1,10 @@
-//! Trunk routing rules: trusted source networks and the numbers a trunk may dial.
+//! The numbers a trunk may dial.
 //!
 //! A trunk's `allowedDestinations` is a comma-separated list of number patterns. Each pattern is
 //! digits (and a leading `+`) where `X` matches any one digit, `N` any digit 2–9, and a trailing
 //! `*` matches any further digits. `+1NXXNXXXXXX, +4420*` allows North-American numbers and
 //! London numbers and nothing else. An empty or missing pattern allows nothing: a trunk is never
 //! an open door to the PSTN by default.
-
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 
 /// A pattern was not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,36 +94,6 @@ impl Pattern {
     }
 }
 
-/// Parse a CIDR (`203.0.113.0/24`) or a bare address (taken as a single host).
-pub fn parse_cidr(s: &str) -> Option<IpNet> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
-}
-
-/// An IPv4-mapped IPv6 network (`::ffff:a.b.c.d/n`, n ≥ 96) as the IPv4 network it is.
-pub fn normalize_net(net: IpNet) -> IpNet {
-    match net {
-        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
-            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
-                .map(IpNet::V4)
-                .unwrap_or(net),
-            None => net,
-        },
-        other => other,
-    }
-}
-
-/// Whether `ip` is inside any of `nets`. IPv4-mapped IPv6 addresses are compared as IPv4.
-pub fn ip_in(nets: &[IpNet], ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    nets.iter().any(|n| n.contains(&ip))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,19 +128,5 @@ mod tests {
     #[test]
     fn default_allows_nothing() {
         assert!(!DestinationPatterns::default().allows("+14155550123"));
-    }
-
-    #[test]
-    fn cidrs() {
-        let nets: Vec<_> = ["203.0.113.7/32", "10.0.0.0/8", "::1"]
-            .iter()
-            .map(|s| parse_cidr(s).unwrap())
-            .collect();
-        assert!(ip_in(&nets, "203.0.113.7".parse().unwrap()));
-        assert!(!ip_in(&nets, "203.0.113.8".parse().unwrap()));
-        assert!(ip_in(&nets, "10.9.8.7".parse().unwrap()));
-        assert!(ip_in(&nets, "::ffff:10.1.1.1".parse().unwrap()));
-        assert!(ip_in(&nets, "::1".parse().unwrap()));
-        assert!(parse_cidr("nonsense").is_none());
     }
 }
