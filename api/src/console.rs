@@ -11,9 +11,6 @@
 //! `call.answered`, `call.ended` as on the widget socket), `call.candidate`, `call.hold` /
 //! `call.resume` and `call.hangup`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -26,53 +23,7 @@ use crate::AppState;
 
 const CONSOLE_HTML: &str = include_str!("../assets/console.html");
 
-/// One available operator socket: its id and the widgets it takes (empty: all).
-type Seat = (u64, Vec<String>);
-
-/// Operators available in the console, per tenant.
-#[derive(Debug, Default)]
-pub struct ConsoleOperators {
-    /// tenant → one entry per available socket.
-    inner: Mutex<HashMap<String, Vec<Seat>>>,
-    next: std::sync::atomic::AtomicU64,
-}
-
-impl ConsoleOperators {
-    /// An operator socket of `tenant_id` became available for `widgets` (empty: all).
-    pub fn join(&self, tenant_id: &str, widgets: Vec<String>) -> u64 {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(tenant_id.to_owned())
-            .or_default()
-            .push((id, widgets));
-        id
-    }
-
-    /// The socket `id` of `tenant_id` went away.
-    pub fn leave(&self, tenant_id: &str, id: u64) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = g.get_mut(tenant_id) {
-            v.retain(|(i, _)| *i != id);
-            if v.is_empty() {
-                g.remove(tenant_id);
-            }
-        }
-    }
-
-    /// Whether some operator takes calls of `widget_id`.
-    pub fn available(&self, tenant_id: &str, widget_id: &str) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(tenant_id)
-            .is_some_and(|v| {
-                v.iter()
-                    .any(|(_, w)| w.is_empty() || w.iter().any(|x| x == widget_id))
-            })
-    }
-}
+pub use ringside_domain::console::ConsoleOperators;
 
 /// `GET /console`: the operator console page.
 pub(crate) async fn console_page() -> Response {

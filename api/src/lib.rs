@@ -40,7 +40,7 @@ pub mod auth;
 pub mod browser_calls;
 pub mod call_settings;
 pub mod calls;
-pub mod channels;
+pub use ringside_domain::channels;
 pub mod conn_limits;
 pub mod console;
 pub mod contacts;

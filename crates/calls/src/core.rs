@@ -132,7 +132,7 @@ pub struct SipCore {
     pub(crate) stray_window: (i64, u32),
     draining: bool,
     /// Visitor channel numbers trusted PBX calls may dial.
-    pub(crate) channels: Option<Arc<dyn crate::b2bua::ChannelLookup>>,
+    pub(crate) channels: Option<Arc<dyn ringside_domain::channels::ChannelLookup>>,
 }
 
 impl SipCore {
@@ -195,7 +195,7 @@ impl SipCore {
     }
 
     /// Route trusted PBX calls to visitors' channel numbers through `channels`.
-    pub fn set_channels(&mut self, channels: Arc<dyn crate::b2bua::ChannelLookup>) {
+    pub fn set_channels(&mut self, channels: Arc<dyn ringside_domain::channels::ChannelLookup>) {
         self.channels = Some(channels);
     }
 

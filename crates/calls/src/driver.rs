@@ -78,7 +78,7 @@ pub enum Command {
     /// The edge measured the round-trip time to the browser of edge session `n`.
     BrowserRtt(u64, std::time::Duration),
     /// A visitor declines the call (record id) ringing its browser.
-    BrowserDecline(String, crate::b2bua::ChannelTarget),
+    BrowserDecline(String, ringside_domain::channels::Channel),
 }
 
 /// What the core task hands the storage writer.

@@ -4,6 +4,7 @@
 //! - [`directory`] — in-memory extensions and trunks, kept current by the API.
 //! - [`routing`] — pure routing decisions: who a new INVITE stands for, where it goes.
 //! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
+//! - [`gateway`] — browser calls: the browser-calls port over the WebRTC edge and the core.
 //! - [`metrics`] — lock-free counters for `/metrics`.
 //!
 //! A call from an extension (digest-challenged with 407) or a trusted trunk to a registered
@@ -17,6 +18,7 @@ pub mod core;
 pub mod directory;
 pub mod driver;
 pub mod events;
+pub mod gateway;
 pub mod media;
 pub mod metrics;
 mod publish;

@@ -17,10 +17,10 @@
 
 use std::net::IpAddr;
 
+use ringside_domain::channels::{Channel, ChannelLookup};
 use ringside_sip::registrar::Registrar;
 use ringside_storage::Extension;
 
-use crate::b2bua::{ChannelLookup, ChannelTarget};
 use crate::directory::{Directory, TrunkEntry};
 
 /// What routing reads: the directory, registered contacts and live channel numbers.
@@ -87,7 +87,7 @@ pub enum Route<'a> {
         contacts: Vec<Contact>,
     },
     /// A visitor's live channel number: ring that browser.
-    Browser(ChannelTarget),
+    Browser(Channel),
 }
 
 /// One registered contact to fork to.
@@ -122,7 +122,7 @@ impl Refusal {
 }
 
 impl<'a> Lookup<'a> {
-    fn channel(&self, number: &str) -> Option<ChannelTarget> {
+    fn channel(&self, number: &str) -> Option<Channel> {
         self.channels.and_then(|c| c.lookup(number))
     }
 
@@ -368,10 +368,10 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Channels(HashMap<String, ChannelTarget>);
+    struct Channels(HashMap<String, Channel>);
 
     impl ChannelLookup for Channels {
-        fn lookup(&self, number: &str) -> Option<ChannelTarget> {
+        fn lookup(&self, number: &str) -> Option<Channel> {
             self.0.get(number).cloned()
         }
     }
@@ -415,7 +415,7 @@ mod tests {
             for (n, t, w, v) in [("7001", "ta", "wa", "va"), ("7002", "tb", "wb", "vb")] {
                 channels.0.insert(
                     n.into(),
-                    ChannelTarget {
+                    Channel {
                         tenant_id: t.into(),
                         widget_id: w.into(),
                         visitor_id: v.into(),

@@ -417,14 +417,14 @@ async fn sip_info_1_accepts_and_an_extension_answering_first_hangs_up_the_prompt
 
 struct OneVisitor;
 
-impl ringside_calls::b2bua::ChannelLookup for OneVisitor {
-    fn lookup(&self, number: &str) -> Option<ringside_calls::b2bua::ChannelTarget> {
+impl ringside_domain::channels::ChannelLookup for OneVisitor {
+    fn lookup(&self, number: &str) -> Option<ringside_domain::channels::Channel> {
         (number == "555123").then(visitor_target)
     }
 }
 
-fn visitor_target() -> ringside_calls::b2bua::ChannelTarget {
-    ringside_calls::b2bua::ChannelTarget {
+fn visitor_target() -> ringside_domain::channels::Channel {
+    ringside_domain::channels::Channel {
         tenant_id: "t1".into(),
         widget_id: "w1".into(),
         visitor_id: "v_visitor1".into(),

@@ -11,11 +11,16 @@
 //!   core decides them and storage keeps them (as their [`call::CallStatus::as_str`] text).
 //! - [`net`], [`dial`], [`names`], [`credentials`] — validated newtypes: networks a trunk
 //!   trusts, the numbers it may dial, host, user and display names, SIP password digests.
+//! - [`browser`], [`channels`], [`console`] — the ports between the control plane and the
+//!   call core: browser calls, visitors' channel numbers, console operators' availability.
 //! - [`prompts`] — the prompt store port (tenants' prompts, kept by the media crate).
 //! - [`limits`] — connection caps shared by the TCP listeners (HTTP and SIP over TCP).
 
+pub mod browser;
 pub mod bus;
 pub mod call;
+pub mod channels;
+pub mod console;
 pub mod credentials;
 pub mod dial;
 pub mod limits;

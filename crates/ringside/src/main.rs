@@ -1,7 +1,6 @@
 //! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
 //! create` issues personal access tokens.
 
-mod browser;
 mod config;
 mod memory;
 mod wiring;

@@ -84,26 +84,11 @@ impl SipDirectory for DirAdapter {
     }
 }
 
-/// The control plane's live channel numbers, as the SIP core looks them up.
-struct ChannelsAdapter(Arc<ringside_api::channels::Channels>);
-
-impl ringside_calls::b2bua::ChannelLookup for ChannelsAdapter {
-    fn lookup(&self, number: &str) -> Option<ringside_calls::b2bua::ChannelTarget> {
-        self.0
-            .lookup(number)
-            .map(|c| ringside_calls::b2bua::ChannelTarget {
-                tenant_id: c.tenant_id,
-                widget_id: c.widget_id,
-                visitor_id: c.visitor_id,
-            })
-    }
-}
-
 struct Metrics {
     sip: Arc<SipMetrics>,
     media: MediaEngine,
     edge: WebRtcEdge,
-    browser: Arc<crate::browser::BrowserCallStats>,
+    browser: Arc<ringside_calls::gateway::BrowserCallStats>,
     dir: DirectoryHandle,
     started: Instant,
     http_conns: Arc<ConnTable>,
@@ -415,9 +400,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         metrics.clone(),
     );
     // Visitors' channel numbers: allocated by the widget sockets, dialled by trusted PBXs.
-    let channels: Arc<ringside_api::channels::Channels> = Arc::default();
+    let channels: Arc<ringside_domain::channels::Channels> = Arc::default();
     let mut core = core;
-    core.set_channels(Arc::new(ChannelsAdapter(channels.clone())));
+    core.set_channels(channels.clone());
     // The one event bus: the control plane and the call core publish, sockets subscribe.
     let state_bus: Arc<ringside_domain::Bus> = Arc::default();
     let sip = driver::start(
@@ -442,14 +427,14 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     )
     .with_context(|| format!("binding WebRTC media on UDP {}", s.webrtc_addr))?;
     info!(webrtc = %edge.local_addr(), "WebRTC edge listening");
-    let browser_stats = Arc::new(crate::browser::BrowserCallStats::default());
+    let browser_stats = Arc::new(ringside_calls::gateway::BrowserCallStats::default());
     let relay_ip = if s.sip_addr.ip().is_unspecified() {
         std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
     } else {
         s.sip_addr.ip()
     };
-    let console: Arc<ringside_api::console::ConsoleOperators> = Arc::default();
-    let gateway = crate::browser::Gateway {
+    let console: Arc<ringside_domain::console::ConsoleOperators> = Arc::default();
+    let gateway = ringside_calls::gateway::Gateway {
         edge: edge.clone(),
         sip: sip.clone(),
         relay_ip,

@@ -15,6 +15,7 @@ use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
 use tracing::{info, info_span};
 
+use ringside_domain::channels::Channel;
 use ringside_domain::{CallKind, CallStatus, DisplayName, EndReason, HangupSide, LegRole};
 use ringside_media::codec::frame::CodecKind;
 use ringside_media::LegCodec;
@@ -73,23 +74,6 @@ pub struct BrowserCall {
     pub telephone_event_pt: Option<u8>,
 }
 
-/// Where visitors' channel numbers lead (the control plane's live numbers).
-pub trait ChannelLookup: Send + Sync {
-    /// The visitor `number` rings, if it is a live channel number.
-    fn lookup(&self, number: &str) -> Option<ChannelTarget>;
-}
-
-/// A visitor a channel number rings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelTarget {
-    /// The widget's tenant.
-    pub tenant_id: String,
-    /// The widget.
-    pub widget_id: String,
-    /// The visitor.
-    pub visitor_id: String,
-}
-
 /// A call ringing a visitor's browser started (`ringing`) or stopped ringing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrowserRing {
@@ -135,13 +119,13 @@ pub struct BrowserAnswer {
 /// Leg B of a call to a visitor's browser.
 #[derive(Debug, Clone)]
 pub(crate) struct BrowserB {
-    pub(crate) target: ChannelTarget,
+    pub(crate) target: Channel,
     /// The edge session once the visitor accepted.
     pub(crate) session: Option<u64>,
 }
 
 impl BrowserB {
-    pub(crate) fn ringing(t: &ChannelTarget) -> Self {
+    pub(crate) fn ringing(t: &Channel) -> Self {
         BrowserB {
             target: t.clone(),
             session: None,
@@ -530,7 +514,7 @@ impl SipCore {
     }
 
     /// A trusted PBX call rings the visitor `ch`.
-    pub(super) fn browser_rings(&mut self, now: Instant, key: u64, ch: ChannelTarget) {
+    pub(super) fn browser_rings(&mut self, now: Instant, key: u64, ch: Channel) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -616,7 +600,7 @@ impl SipCore {
     }
 
     /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
-    pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &ChannelTarget) {
+    pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &Channel) {
         let found = self.call_key(call_id);
         if let Some((key, call)) = found.and_then(|k| self.calls.get_mut(&k).map(|c| (k, c))) {
             if !call.answered

@@ -9,9 +9,9 @@ use ringside_sip::hdr;
 use ringside_sip::message::make_response;
 use rsip::headers::{self, Header, UntypedHeader};
 
-use super::browser::{
-    answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal, ChannelTarget,
-};
+use ringside_domain::channels::Channel;
+
+use super::browser::{answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal};
 use super::Call;
 use crate::core::{CoreOutput, SipCore};
 use crate::Side;
@@ -52,7 +52,7 @@ impl SipCore {
         call.media.ringback(Side::A, false);
         answer_with_browser(call, &ans, format!("console:{}", ans.visitor_id), now_ms);
         call.browser_b = Some(BrowserB {
-            target: ChannelTarget {
+            target: Channel {
                 tenant_id: ans.tenant_id.clone(),
                 widget_id: ans.widget_id.clone(),
                 visitor_id: ans.visitor_id.clone(),

@@ -31,9 +31,7 @@ mod dialogs;
 mod forks;
 mod setup;
 
-pub use browser::{
-    BrowserAnswer, BrowserCall, BrowserRing, BrowserSignal, ChannelLookup, ChannelTarget,
-};
+pub use browser::{BrowserAnswer, BrowserCall, BrowserRing, BrowserSignal};
 
 /// What a client transaction of a call is for.
 #[derive(Debug, Clone)]

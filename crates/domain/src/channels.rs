@@ -1,6 +1,9 @@
 //! Visitor channel numbers: each visitor with an open widget socket gets a short number
 //! (6 digits) a trusted PBX can dial to ring that visitor's browser. Numbers live as long as
 //! the visitor has a socket open (several tabs share one) and are unique in the process.
+//!
+//! The widget sockets open and close numbers; the call core looks them up through the
+//! [`ChannelLookup`] port when a PBX dials one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,6 +25,18 @@ pub struct Channel {
 struct Inner {
     by_number: HashMap<String, (Channel, usize)>,
     by_visitor: HashMap<(String, String), String>,
+}
+
+/// Where visitors' channel numbers lead, as the call core asks.
+pub trait ChannelLookup: Send + Sync {
+    /// The visitor `number` rings, if it is a live channel number.
+    fn lookup(&self, number: &str) -> Option<Channel>;
+}
+
+impl ChannelLookup for Channels {
+    fn lookup(&self, number: &str) -> Option<Channel> {
+        Channels::lookup(self, number)
+    }
 }
 
 /// The live channel numbers.

@@ -1,4 +1,5 @@
-//! Browser calls: the API's [`BrowserCalls`] on the WebRTC edge and the SIP core.
+//! The browser-call gateway: the browser-calls port ([`BrowserCalls`]) over the WebRTC edge
+//! and the SIP core.
 //!
 //! `start` answers the browser's offer on the edge (a new session on the shared port), hands
 //! the call to the core (`Command::BrowserCall`), and runs one small task per call that joins
@@ -11,16 +12,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringside_api::browser_calls::{
+use ringside_domain::browser::{
     BrowserCallError, BrowserCallHandle, BrowserCallRequest, BrowserCalls, CallControl, CallSignal,
     StartFuture,
 };
-use ringside_calls::b2bua::{BrowserAnswer, BrowserCall, BrowserSignal, ChannelTarget};
-use ringside_calls::driver::{Command, SipServer};
+use ringside_domain::channels::Channel;
+use ringside_domain::console::ConsoleOperators;
 use ringside_media::webrtc::{Answer, EdgeEvent, EdgeSession, WebRtcEdge};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+
+use crate::b2bua::{BrowserAnswer, BrowserCall, BrowserSignal};
+use crate::driver::{Command, SipServer};
 
 /// Counters of browser calls, for `/metrics`.
 #[derive(Debug, Default)]
@@ -33,7 +37,9 @@ pub struct BrowserCallStats {
 
 /// [`BrowserCalls`] over the edge and the SIP server.
 pub struct Gateway {
+    /// The WebRTC edge browsers' media arrives on.
     pub edge: WebRtcEdge,
+    /// The SIP core's driver.
     pub sip: SipServer,
     /// Where the relay listens, as seen from the edge's loopback sockets.
     pub relay_ip: IpAddr,
@@ -42,9 +48,12 @@ pub struct Gateway {
     /// Where the widgets' call settings are.
     pub store: ringside_storage::Store,
     /// Operators available in the browser console.
-    pub console: Arc<ringside_api::console::ConsoleOperators>,
+    pub console: Arc<ConsoleOperators>,
+    /// STUN/TURN URLs given to the pages.
     pub ice_servers: Vec<String>,
+    /// TURN user name and credential, if the TURN server needs them.
     pub turn_credentials: Option<(String, String)>,
+    /// Counters for `/metrics`.
     pub stats: Arc<BrowserCallStats>,
 }
 
@@ -200,7 +209,7 @@ impl BrowserCalls for Gateway {
     fn decline(&self, req: BrowserCallRequest, call_id: String) {
         self.sip.command(Command::BrowserDecline(
             call_id,
-            ChannelTarget {
+            Channel {
                 tenant_id: req.tenant_id,
                 widget_id: req.widget_id,
                 visitor_id: req.visitor_id,
@@ -231,7 +240,14 @@ async fn run_call(
     stats: Arc<BrowserCallStats>,
 ) {
     let id = session.id();
-    let mut edge = session.take_events().expect("edge events");
+    let Some(mut edge) = session.take_events() else {
+        // A new session always has its events; without them the call cannot be followed.
+        warn!(session = id, "browser session without events: hanging up");
+        sip.command(Command::BrowserHangup(id));
+        let _ = page.send(CallSignal::Ended("failed".into()));
+        stats.active.fetch_sub(1, Ordering::Relaxed);
+        return;
+    };
     let mut hung_up = false;
     // The browser leg's RTT (the edge measures it from RTCP) goes to the core as it changes,
     // for the call record's leg quality.
