@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use ringside_storage::{CallLeg, CallRecord, LegStats};
 use serde::{Deserialize, Serialize};
 
@@ -65,15 +66,15 @@ pub struct ListQuery {
 #[serde(rename_all = "camelCase")]
 pub struct CallView {
     id: String,
-    kind: String,
+    kind: CallKind,
     from: String,
     to: String,
-    status: String,
+    status: CallStatus,
     started_at: i64,
     answered_at: Option<i64>,
     ended_at: Option<i64>,
-    end_reason: Option<String>,
-    hangup_side: Option<String>,
+    end_reason: Option<EndReason>,
+    hangup_side: Option<HangupSide>,
     widget_id: Option<String>,
     visitor_id: Option<String>,
     answered_by: Option<String>,
@@ -95,7 +96,7 @@ pub struct CallView {
 #[serde(rename_all = "camelCase")]
 pub struct LegView {
     id: String,
-    role: String,
+    role: LegRole,
     sip_call_id: String,
     peer: String,
     started_at: i64,

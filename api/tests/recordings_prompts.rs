@@ -97,10 +97,10 @@ impl Ctx {
             .insert_call(&ringside_storage::CallRecord {
                 id: call_id.clone(),
                 tenant_id: tenant.clone(),
-                kind: "sip".into(),
+                kind: "sip".parse().unwrap(),
                 from_uri: "sip:alice@example.com".into(),
                 to_uri: "sip:bob@example.com".into(),
-                status: "ended".into(),
+                status: "ended".parse().unwrap(),
                 started_at: now,
                 answered_at: Some(now),
                 ended_at: Some(now + 1000),

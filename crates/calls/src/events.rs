@@ -33,7 +33,8 @@ pub struct CallEvent {
 
 #[derive(Debug, Default)]
 struct Seen {
-    status: String,
+    /// The status last announced (none before the first record).
+    status: Option<CallStatus>,
     delivering: bool,
     failed_legs: HashSet<String>,
 }
@@ -90,7 +91,7 @@ impl CallEvents {
         let callees: Vec<_> = c
             .legs
             .iter()
-            .filter(|l| l.role == LegRole::Callee.as_str())
+            .filter(|l| l.role == LegRole::Callee)
             .collect();
         if !seen.delivering && !callees.is_empty() {
             seen.delivering = true;
@@ -109,28 +110,24 @@ impl CallEvents {
                 push("call.delivery_failed", d);
             }
         }
-        // Statuses the core never writes (none today) announce nothing.
-        let status = c.status.parse::<CallStatus>().ok();
-        if c.status != seen.status {
-            let was = std::mem::replace(&mut seen.status, c.status.clone());
-            match status {
-                Some(CallStatus::Answered) => push("call.answered", payload(c)),
-                Some(CallStatus::Missed) => {
+        if seen.status != Some(c.status) {
+            let was = seen.status.replace(c.status);
+            match c.status {
+                CallStatus::Answered => push("call.answered", payload(c)),
+                CallStatus::Missed => {
                     // Nobody could take it at all (no phone registered, no target online).
-                    if c.end_reason.as_deref() == Some(EndReason::Unavailable.as_str()) {
+                    if c.end_reason == Some(EndReason::Unavailable) {
                         push("call.unavailable", payload(c));
                     }
                     push("call.missed", payload(c));
                 }
-                Some(CallStatus::Ended | CallStatus::Failed)
-                    if was != CallStatus::Ended.as_str() =>
-                {
+                CallStatus::Ended | CallStatus::Failed if was != Some(CallStatus::Ended) => {
                     push("call.ended", payload(c))
                 }
                 _ => {}
             }
         }
-        if status.is_some_and(CallStatus::is_final) {
+        if c.status.is_final() {
             self.calls.remove(&c.id);
         }
         out
@@ -147,10 +144,10 @@ mod tests {
         CallRecord {
             id: "c1".into(),
             tenant_id: "t1".into(),
-            kind: CallKind::Sip.into(),
+            kind: CallKind::Sip,
             from_uri: "sip:1001@x".into(),
             to_uri: "sip:1002@x".into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             started_at: 1_000,
             answered_at: (status == "answered" || status == "ended").then_some(2_000),
             ended_at: status
@@ -171,7 +168,7 @@ mod tests {
             id: id.into(),
             call_id: "c1".into(),
             idx: 0,
-            role: role.into(),
+            role: role.parse().unwrap(),
             sip_call_id: format!("sip-{id}"),
             local_tag: "t".into(),
             remote_tag: None,
@@ -246,7 +243,7 @@ mod tests {
         // Nobody to ring.
         let e = ev.observe(&CallRecord {
             id: "c3".into(),
-            end_reason: Some(EndReason::Unavailable.into()),
+            end_reason: Some(EndReason::Unavailable),
             ..call(
                 "missed",
                 vec![leg("a", "caller", "sip:1001", Some(480), false)],

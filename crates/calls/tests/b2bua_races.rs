@@ -124,7 +124,7 @@ async fn silent_callee_gives_408_and_busy_gives_486() {
         ringside_calls::core::CoreOutput::UpdateCall(c) => Some(c.clone()),
         _ => None,
     });
-    assert_eq!(ended.unwrap().end_reason.as_deref(), Some("busy"));
+    assert_eq!(ended.unwrap().end_reason.map(|r| r.as_str()), Some("busy"));
 }
 
 #[tokio::test]

@@ -118,8 +118,8 @@ async fn register_then_call_rings_contact_retransmits_and_times_out_with_480() {
         _ => None,
     });
     let ended = ended.expect("call record updated");
-    assert_eq!(ended.end_reason.as_deref(), Some("no_answer"));
-    assert_eq!(ended.status, "missed");
+    assert_eq!(ended.end_reason.map(|r| r.as_str()), Some("no_answer"));
+    assert_eq!(ended.status.as_str(), "missed");
     assert_eq!(sim.core.active_calls(), 0);
 }
 

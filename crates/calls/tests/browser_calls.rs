@@ -85,7 +85,7 @@ async fn first_answer_wins_and_the_other_phone_is_cancelled() {
         !a.contains("127.0.0.1 39000"),
         "the edge's address is hidden: {a}"
     );
-    assert_eq!(last_record(&sim).kind, "webrtc");
+    assert_eq!(last_record(&sim).kind.as_str(), "webrtc");
     sim.input(
         "127.0.0.1:6012",
         &response_to(&b, 180, "Ringing", "fb", None),
@@ -105,7 +105,7 @@ async fn first_answer_wins_and_the_other_phone_is_cancelled() {
     let s = signals(&mut sim, 7);
     assert_eq!(s, vec![BrowserSignal::Ringing, BrowserSignal::Answered]);
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.status.as_str(), "answered");
     assert_eq!(rec.from_uri, "webrtc:v_visitor1");
     assert_eq!(rec.to_uri, "widget:w1");
     // The edge measured the browser's round trip; another session's figure changes nothing.
@@ -129,7 +129,7 @@ async fn first_answer_wins_and_the_other_phone_is_cancelled() {
     );
     let rec = last_record(&sim);
     assert_eq!(
-        (rec.status.as_str(), rec.hangup_side.as_deref()),
+        (rec.status.as_str(), rec.hangup_side.map(|s| s.as_str())),
         ("ended", Some("callee"))
     );
     // The browser leg's quality carries the edge's RTT (the relay saw only loopback).
@@ -170,8 +170,8 @@ async fn ring_timeout_plays_the_unavailable_message_then_the_call_is_missed() {
         }]
     );
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "missed");
-    assert_eq!(rec.end_reason.as_deref(), Some("no_answer"));
+    assert_eq!(rec.status.as_str(), "missed");
+    assert_eq!(rec.end_reason.map(|r| r.as_str()), Some("no_answer"));
     assert_eq!(sim.core.active_calls(), 0);
 }
 
@@ -195,7 +195,7 @@ async fn nobody_to_ring_is_unavailable_at_once() {
     );
     let rec = last_record(&sim);
     assert_eq!(
-        (rec.status.as_str(), rec.end_reason.as_deref()),
+        (rec.status.as_str(), rec.end_reason.map(|r| r.as_str())),
         ("missed", Some("unavailable"))
     );
 }
@@ -229,7 +229,7 @@ async fn visitor_hanging_up_while_ringing_cancels_every_fork() {
         .any(|m| m.starts_with("CANCEL ")));
     let rec = last_record(&sim);
     assert_eq!(
-        (rec.status.as_str(), rec.end_reason.as_deref()),
+        (rec.status.as_str(), rec.end_reason.map(|r| r.as_str())),
         ("missed", Some("cancelled"))
     );
     assert_eq!(sim.core.active_calls(), 0);
@@ -295,7 +295,7 @@ async fn a_pstn_answerer_takes_the_call_only_after_pressing_1() {
     // Answering is not accepting: the visitor still waits, the extension still rings.
     assert!(signals(&mut sim, 20).is_empty());
     assert!(sim.take_to("127.0.0.1:6002").is_empty());
-    assert_eq!(last_record(&sim).status, "ringing");
+    assert_eq!(last_record(&sim).status.as_str(), "ringing");
     // Other digits do nothing; "1" takes the call.
     sim.core.media_event(sim.now, key, dtmf('5'));
     sim.collect();
@@ -308,7 +308,7 @@ async fn a_pstn_answerer_takes_the_call_only_after_pressing_1() {
         .iter()
         .any(|m| m.starts_with("CANCEL ")));
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.status.as_str(), "answered");
     assert_eq!(rec.answered_by.as_deref(), Some("pstn:+15552234567"));
 }
 
@@ -546,7 +546,7 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
         .expect("183 early media");
     assert!(early.contains("m=audio"), "{early}");
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "waiting");
+    assert_eq!(rec.status.as_str(), "waiting");
     assert_eq!(rec.widget_id.as_deref(), Some("w1"));
     let inv = sim.take_to("127.0.0.1:6002").remove(0);
     assert!(inv.starts_with("INVITE sip:1002@"), "{inv}");
@@ -563,7 +563,7 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
     let body = |m: &str| m.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     assert_eq!(body(&ok), body(early));
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.status.as_str(), "answered");
     assert_eq!(rec.answered_by.as_deref(), Some("extension:1002"));
     // An untrusted caller to the queue number is challenged.
     sim.input("127.0.0.1:5999", &invite("someone", "700", 5999, 1, None));
@@ -658,7 +658,7 @@ async fn a_console_operator_picks_up_a_call_waiting_in_a_widgets_queue() {
         "{stopped:?}"
     );
     let rec = last_record(&sim);
-    assert_eq!(rec.status, "answered");
+    assert_eq!(rec.status.as_str(), "answered");
     assert_eq!(rec.answered_by.as_deref(), Some("console:user-9"));
     // The PBX hangs up: the operator's call ends.
     let bye = format!(
@@ -761,7 +761,7 @@ async fn a_browser_whose_media_fails_is_recorded_as_a_media_failure_not_a_hangup
         "127.0.0.1:6002",
         &response_to(&a, 200, "OK", "fa", Some(7002)),
     );
-    assert_eq!(last_record(&sim).status, "answered");
+    assert_eq!(last_record(&sim).status.as_str(), "answered");
     // ICE consent lapsed: the phone is hung up, the record says why.
     sim.core.browser_media_failed(sim.now, 8);
     sim.collect();
@@ -773,8 +773,8 @@ async fn a_browser_whose_media_fails_is_recorded_as_a_media_failure_not_a_hangup
     assert_eq!(
         (
             rec.status.as_str(),
-            rec.end_reason.as_deref(),
-            rec.hangup_side.as_deref()
+            rec.end_reason.map(|r| r.as_str()),
+            rec.hangup_side.map(|s| s.as_str())
         ),
         ("ended", Some("media_failed"), Some("system"))
     );

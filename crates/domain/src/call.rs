@@ -53,6 +53,19 @@ macro_rules! text_enum {
             }
         }
 
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
     };
 }
 
@@ -159,6 +172,7 @@ text_enum! {
         MediaFailed => "media_failed",
         /// The server shut down with the call still up.
         ServerShutdown => "server_shutdown",
+        ServerRestart => "server_restart",
     }
 }
 

@@ -280,7 +280,10 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     info!(backend = ?store.backend(), "storage ready");
     // Calls a previous run could not end (killed, crashed) would stay `answered` forever.
     match store
-        .close_open_calls("server_restart", ringside_storage::now_ms())
+        .close_open_calls(
+            ringside_domain::EndReason::ServerRestart,
+            ringside_storage::now_ms(),
+        )
         .await
     {
         Ok(0) => {}

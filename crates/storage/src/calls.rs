@@ -7,7 +7,9 @@
 //! cost a handful of round trips. A failed batch writes nothing.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -44,24 +46,24 @@ pub struct CallRecord {
     pub id: String,
     /// Owning tenant.
     pub tenant_id: String,
-    /// Kind of call, e.g. `sip`.
-    pub kind: String,
+    /// Kind of call (`sip` or `webrtc` in the column).
+    pub kind: CallKind,
     /// Caller URI.
     pub from_uri: String,
     /// Callee URI.
     pub to_uri: String,
-    /// `ringing`, `answered`, `ended`, `failed` or `missed`.
-    pub status: String,
+    /// Where the call stands (its text in the column).
+    pub status: CallStatus,
     /// Start time, unix ms.
     pub started_at: i64,
     /// Answer time, unix ms.
     pub answered_at: Option<i64>,
     /// End time, unix ms.
     pub ended_at: Option<i64>,
-    /// Why the call ended (free text, e.g. a SIP reason).
-    pub end_reason: Option<String>,
-    /// Who hung up: `caller`, `callee` or `system`.
-    pub hangup_side: Option<String>,
+    /// Why the call ended.
+    pub end_reason: Option<EndReason>,
+    /// Who hung up.
+    pub hangup_side: Option<HangupSide>,
     /// The widget a browser call came from (or was made to).
     #[serde(default)]
     pub widget_id: Option<String>,
@@ -85,8 +87,8 @@ pub struct CallLeg {
     pub call_id: String,
     /// Position of the leg within the call.
     pub idx: i64,
-    /// `caller` or `callee`.
-    pub role: String,
+    /// Caller or callee.
+    pub role: LegRole,
     /// SIP Call-ID of the dialog.
     pub sip_call_id: String,
     /// Our tag in the dialog.
@@ -150,19 +152,33 @@ const LEG_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, \
      rx_lost = excluded.rx_lost, jitter_us = excluded.jitter_us, rtt_us = excluded.rtt_us, \
      tx_packets = excluded.tx_packets WHERE call_legs.call_id = excluded.call_id";
 
+/// A typed value kept as its text; a text no value has is [`StorageError::Corrupt`].
+fn text<T: FromStr>(row: &AnyRow, column: &'static str) -> Result<T> {
+    row.try_get::<String, _>(column)?
+        .parse()
+        .map_err(|_| StorageError::Corrupt(column))
+}
+
+/// [`text`] of a nullable column.
+fn optional_text<T: FromStr>(row: &AnyRow, column: &'static str) -> Result<Option<T>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|t| t.parse().map_err(|_| StorageError::Corrupt(column)))
+        .transpose()
+}
+
 fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
     Ok(CallRecord {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
-        kind: row.try_get("kind")?,
+        kind: text(row, "kind")?,
         from_uri: row.try_get("from_uri")?,
         to_uri: row.try_get("to_uri")?,
-        status: row.try_get("status")?,
+        status: text(row, "status")?,
         started_at: row.try_get("started_at")?,
         answered_at: row.try_get("answered_at")?,
         ended_at: row.try_get("ended_at")?,
-        end_reason: row.try_get("end_reason")?,
-        hangup_side: row.try_get("hangup_side")?,
+        end_reason: optional_text(row, "end_reason")?,
+        hangup_side: optional_text(row, "hangup_side")?,
         widget_id: row.try_get("widget_id")?,
         visitor_id: row.try_get("visitor_id")?,
         answered_by: row.try_get("answered_by")?,
@@ -175,7 +191,7 @@ fn leg_from_row(row: &AnyRow) -> Result<CallLeg> {
         id: row.try_get("id")?,
         call_id: row.try_get("call_id")?,
         idx: row.try_get("idx")?,
-        role: row.try_get("role")?,
+        role: text(row, "role")?,
         sip_call_id: row.try_get("sip_call_id")?,
         local_tag: row.try_get("local_tag")?,
         remote_tag: row.try_get("remote_tag")?,
@@ -208,8 +224,8 @@ fn bind_call<'q>(q: AnyQuery<'q>, c: &'q CallRecord) -> AnyQuery<'q> {
         .bind(c.started_at)
         .bind(c.answered_at)
         .bind(c.ended_at)
-        .bind(c.end_reason.as_deref())
-        .bind(c.hangup_side.as_deref())
+        .bind(c.end_reason.map(EndReason::as_str))
+        .bind(c.hangup_side.map(HangupSide::as_str))
         .bind(c.widget_id.as_deref())
         .bind(c.visitor_id.as_deref())
         .bind(c.answered_by.as_deref())
@@ -409,7 +425,7 @@ impl Store {
     /// `now` as end time; their open legs end at `now` too. Returns how many calls were
     /// closed. Run once at start, before any call is taken (single node: every open call is
     /// this server's).
-    pub async fn close_open_calls(&self, reason: &str, now: i64) -> Result<u64> {
+    pub async fn close_open_calls(&self, reason: EndReason, now: i64) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN              (SELECT id FROM calls WHERE ended_at IS NULL)",
@@ -421,7 +437,7 @@ impl Store {
             "UPDATE calls SET status = CASE WHEN answered_at IS NULL THEN 'missed' ELSE 'ended' END,              ended_at = $1, end_reason = $2, hangup_side = 'system' WHERE ended_at IS NULL",
         )
         .bind(now)
-        .bind(reason)
+        .bind(reason.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

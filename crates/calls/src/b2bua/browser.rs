@@ -252,10 +252,10 @@ impl SipCore {
         let mut record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
             tenant_id: call.tenant_id.clone(),
-            kind: CallKind::WebRtc.into(),
+            kind: CallKind::WebRtc,
             from_uri: from_uri.clone(),
             to_uri: to_uri.clone(),
-            status: CallStatus::Ringing.into(),
+            status: CallStatus::Ringing,
             started_at: started,
             answered_at: None,
             ended_at: None,
@@ -268,7 +268,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: LegRole::Caller.into(),
+                role: LegRole::Caller,
                 sip_call_id: a_call_id.clone(),
                 local_tag: tag.clone(),
                 remote_tag: None,
@@ -840,7 +840,7 @@ pub(super) fn answer_with_browser(
         .set_codec(Side::B, opus_leg(ans.opus_pt, ans.telephone_event_pt));
     call.answered = true;
     let record = &mut call.record;
-    record.status = CallStatus::Answered.into();
+    record.status = CallStatus::Answered;
     record.answered_at = Some(now_ms);
     record.answered_by = Some(answered_by);
     record.legs[0].answered_at = Some(now_ms);
@@ -850,7 +850,7 @@ pub(super) fn answer_with_browser(
         id: ringside_storage::new_id(),
         call_id: record.id.clone(),
         idx: idx as i64,
-        role: LegRole::Callee.into(),
+        role: LegRole::Callee,
         sip_call_id: format!("webrtc-{}", ans.session),
         local_tag: String::new(),
         remote_tag: None,

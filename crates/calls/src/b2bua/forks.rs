@@ -271,7 +271,7 @@ impl SipCore {
         call.answered = true;
         call.winner = Some(n);
         let leg_idx = call.forks[n].leg_idx;
-        call.record.status = CallStatus::Answered.into();
+        call.record.status = CallStatus::Answered;
         call.record.answered_at = Some(now_ms);
         call.record.answered_by = Some(call.forks[n].label.clone());
         call.record.legs[0].answered_at = Some(now_ms);
@@ -641,10 +641,10 @@ impl SipCore {
             return;
         };
         let now_ms = self.now_ms;
-        call.record.status = status.into();
+        call.record.status = status;
         call.record.ended_at = Some(now_ms);
-        call.record.end_reason = Some(reason.into());
-        call.record.hangup_side = side.map(Into::into);
+        call.record.end_reason = Some(reason);
+        call.record.hangup_side = side;
         for l in &mut call.record.legs {
             l.ended_at.get_or_insert(now_ms);
         }
@@ -663,7 +663,7 @@ impl SipCore {
                     call.record
                         .legs
                         .iter()
-                        .position(|l| l.role == LegRole::Callee.as_str())
+                        .position(|l| l.role == LegRole::Callee)
                 })
             });
             for (side, (idx, q)) in [(Some(0), q[0]), (winner, q[1])].into_iter().enumerate() {

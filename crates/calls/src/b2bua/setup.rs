@@ -33,15 +33,15 @@ impl SipCore {
         let record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
             tenant_id: tenant_id.to_owned(),
-            kind: CallKind::Sip.into(),
+            kind: CallKind::Sip,
             from_uri: hdr::uri_part(from_v).to_string(),
             to_uri: req.uri.to_string(),
-            status: CallStatus::Missed.into(),
+            status: CallStatus::Missed,
             started_at: now,
             answered_at: None,
             ended_at: Some(now),
-            end_reason: Some(EndReason::Unavailable.into()),
-            hangup_side: Some(HangupSide::System.into()),
+            end_reason: Some(EndReason::Unavailable),
+            hangup_side: Some(HangupSide::System),
             widget_id: None,
             visitor_id: None,
             answered_by: None,
@@ -49,7 +49,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: LegRole::Caller.into(),
+                role: LegRole::Caller,
                 sip_call_id: hdr::call_id(&req.headers).unwrap_or_default().to_string(),
                 local_tag: tag.to_owned(),
                 remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
@@ -216,10 +216,10 @@ impl SipCore {
         let mut record = CallRecord {
             id: record_id,
             tenant_id,
-            kind: CallKind::Sip.into(),
+            kind: CallKind::Sip,
             from_uri: hdr::uri_part(from_v).to_string(),
             to_uri: req.uri.to_string(),
-            status: CallStatus::Ringing.into(),
+            status: CallStatus::Ringing,
             started_at: started,
             answered_at: None,
             ended_at: None,
@@ -232,7 +232,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: 0,
-                role: LegRole::Caller.into(),
+                role: LegRole::Caller,
                 sip_call_id: a_call_id.clone(),
                 local_tag: tag.clone(),
                 remote_tag: a.remote_tag.clone(),
@@ -264,7 +264,7 @@ impl SipCore {
         }
         if let Some(w) = &queue {
             record.widget_id = Some(w.clone());
-            record.status = CallStatus::Waiting.into();
+            record.status = CallStatus::Waiting;
         }
         if let Some(ch) = &to_browser {
             record.widget_id = Some(ch.widget_id.clone());
@@ -458,7 +458,7 @@ impl SipCore {
                 id: ringside_storage::new_id(),
                 call_id: String::new(),
                 idx: leg_idx as i64,
-                role: LegRole::Callee.into(),
+                role: LegRole::Callee,
                 sip_call_id: dialog.call_id.clone(),
                 local_tag: dialog.local_tag.clone(),
                 remote_tag: None,

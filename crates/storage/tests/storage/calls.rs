@@ -9,10 +9,10 @@ fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
     CallRecord {
         id: id.clone(),
         tenant_id: tenant_id.to_owned(),
-        kind: "sip".to_owned(),
+        kind: "sip".parse().unwrap(),
         from_uri: "sip:alice@example.com".to_owned(),
         to_uri: "sip:bob@example.com".to_owned(),
-        status: "ringing".to_owned(),
+        status: "ringing".parse().unwrap(),
         started_at,
         answered_at: None,
         ended_at: None,
@@ -26,7 +26,7 @@ fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
                 id: new_id(),
                 call_id: id.clone(),
                 idx: i as i64,
-                role: if i == 0 { "caller" } else { "callee" }.to_owned(),
+                role: if i == 0 { "caller" } else { "callee" }.parse().unwrap(),
                 sip_call_id: format!("{}@host", new_id()),
                 local_tag: format!("tag{i}"),
                 remote_tag: None,
@@ -72,16 +72,16 @@ async fn calls_insert_update_get_list() {
         assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
 
         // Update: answer, then end; add a third leg.
-        c1.status = "answered".to_owned();
+        c1.status = "answered".parse().unwrap();
         c1.answered_at = Some(base + 1000);
         c1.legs[1].remote_tag = Some("rt".to_owned());
         c1.legs[1].answered_at = Some(base + 1000);
         c1.legs[1].final_status = Some(200);
         store.update_call(&c1).await.unwrap();
-        c1.status = "ended".to_owned();
+        c1.status = "ended".parse().unwrap();
         c1.ended_at = Some(base + 5000);
-        c1.end_reason = Some("BYE".to_owned());
-        c1.hangup_side = Some("callee".to_owned());
+        c1.end_reason = Some("hangup".parse().unwrap());
+        c1.hangup_side = Some("callee".parse().unwrap());
         let mut leg = call(&t, base, 1).legs.remove(0);
         leg.call_id = String::new(); // filled in from the record
         leg.idx = 2;
@@ -94,7 +94,7 @@ async fn calls_insert_update_get_list() {
         // Another tenant cannot update it.
         let mut foreign = c1.clone();
         foreign.tenant_id = other.clone();
-        foreign.status = "failed".to_owned();
+        foreign.status = "failed".parse().unwrap();
         assert!(matches!(
             store.update_call(&foreign).await,
             Err(StorageError::NotFound)
@@ -136,12 +136,12 @@ async fn calls_insert_update_get_list() {
         // call not yet stored (inserted).
         let mut updates: Vec<CallRecord> = batch[..100].to_vec();
         for c in &mut updates {
-            c.status = "answered".to_owned();
+            c.status = "answered".parse().unwrap();
             c.answered_at = Some(c.started_at + 100);
             c.legs[1].final_status = Some(200);
         }
         let mut last = updates[0].clone();
-        last.status = "ended".to_owned();
+        last.status = "ended".parse().unwrap();
         last.ended_at = Some(last.started_at + 900);
         last.legs[1].ended_at = Some(last.started_at + 900);
         updates.push(last.clone());
@@ -159,7 +159,7 @@ async fn calls_insert_update_get_list() {
         // A batch update naming another tenant's call leaves it untouched.
         let mut hijack = c1.clone();
         hijack.tenant_id = other.clone();
-        hijack.status = "failed".to_owned();
+        hijack.status = "failed".parse().unwrap();
         store.update_calls_batch(&[hijack]).await.unwrap();
         assert_eq!(store.get_call(&t, &c1.id).await.unwrap(), c1);
         assert!(store.list_calls(&other, 10).await.unwrap().is_empty());
@@ -180,10 +180,10 @@ async fn widget_calls_by_visitor_and_waiting() {
         let base = now_ms();
         let browser = |visitor: &str, started: i64, status: &str| {
             let mut c = call(&t, started, 2);
-            c.kind = "webrtc".into();
+            c.kind = "webrtc".parse().unwrap();
             c.widget_id = Some("w1".into());
             c.visitor_id = Some(visitor.into());
-            c.status = status.into();
+            c.status = status.parse().unwrap();
             c
         };
         let mut a = browser("v_alice1", base - 3000, "ended");
@@ -236,7 +236,7 @@ async fn widget_calls_by_visitor_and_waiting() {
         );
         // An update keeps the widget columns.
         let mut b2 = b.clone();
-        b2.status = "missed".into();
+        b2.status = "missed".parse().unwrap();
         b2.ended_at = Some(base);
         store.update_calls_batch(&[b2.clone()]).await.unwrap();
         assert_eq!(store.get_call(&t, &b.id).await.unwrap(), b2);
@@ -260,15 +260,15 @@ async fn open_calls_left_by_a_dead_server_are_closed_at_start() {
             .tenant_id;
         let base = now_ms();
         let mut answered = call(&t, base, 2);
-        answered.status = "answered".into();
+        answered.status = "answered".parse().unwrap();
         answered.answered_at = Some(base + 10);
         answered.legs[0].answered_at = Some(base + 10);
         let ringing = call(&t, base, 2);
         let mut done = call(&t, base, 1);
-        done.status = "ended".into();
+        done.status = "ended".parse().unwrap();
         done.ended_at = Some(base + 20);
         done.legs[0].ended_at = Some(base + 20);
-        done.end_reason = Some("hangup".into());
+        done.end_reason = Some("hangup".parse().unwrap());
         store
             .insert_calls_batch(&[answered.clone(), ringing.clone(), done.clone()])
             .await
@@ -276,15 +276,22 @@ async fn open_calls_left_by_a_dead_server_are_closed_at_start() {
 
         let at = base + 1_000;
         assert_eq!(
-            store.close_open_calls("server_restart", at).await.unwrap(),
+            store
+                .close_open_calls(ringside_domain::EndReason::ServerRestart, at)
+                .await
+                .unwrap(),
             2
         );
         let a = store.get_call(&t, &answered.id).await.unwrap();
         assert_eq!(
-            (a.status.as_str(), a.ended_at, a.end_reason.as_deref()),
+            (
+                a.status.as_str(),
+                a.ended_at,
+                a.end_reason.map(|r| r.as_str())
+            ),
             ("ended", Some(at), Some("server_restart"))
         );
-        assert_eq!(a.hangup_side.as_deref(), Some("system"));
+        assert_eq!(a.hangup_side.map(|s| s.as_str()), Some("system"));
         assert!(a.legs.iter().all(|l| l.ended_at == Some(at)), "{a:?}");
         let r = store.get_call(&t, &ringing.id).await.unwrap();
         assert_eq!((r.status.as_str(), r.ended_at), ("missed", Some(at)));
@@ -292,11 +299,39 @@ async fn open_calls_left_by_a_dead_server_are_closed_at_start() {
         assert_eq!(store.get_call(&t, &done.id).await.unwrap(), done);
         assert_eq!(
             store
-                .close_open_calls("server_restart", at + 1)
+                .close_open_calls(ringside_domain::EndReason::ServerRestart, at + 1)
                 .await
                 .unwrap(),
             0
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stored_status_no_value_has_is_reported_corrupt_and_nothing_else_changes() {
+    each_backend("calls_corrupt", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store
+            .ensure_user("corrupt@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let good = call(&t, now_ms(), 2);
+        let bad = call(&t, now_ms() + 1, 1);
+        store.insert_call(&good).await.unwrap();
+        store.insert_call(&bad).await.unwrap();
+        // Written by something other than Ringside's call core.
+        sqlx::query("UPDATE calls SET status = 'on_the_moon' WHERE id = $1")
+            .bind(&bad.id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.get_call(&t, &bad.id).await,
+            Err(StorageError::Corrupt("status"))
+        ));
+        assert_eq!(store.get_call(&t, &good.id).await.unwrap(), good);
     })
     .await;
 }

@@ -12,10 +12,10 @@ async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
         .insert_call(&CallRecord {
             id: id.clone(),
             tenant_id: tenant_id.to_owned(),
-            kind: "sip".to_owned(),
+            kind: "sip".parse().unwrap(),
             from_uri: "sip:alice@example.com".to_owned(),
             to_uri: "sip:bob@example.com".to_owned(),
-            status: "answered".to_owned(),
+            status: "answered".parse().unwrap(),
             started_at,
             answered_at: Some(started_at),
             ended_at: None,
