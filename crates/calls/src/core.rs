@@ -32,7 +32,7 @@ use ringside_sip::transaction::{
 use ringside_storage::CallRecord;
 
 use crate::b2bua::{Call, ClientRole};
-use crate::directory::DirectoryHandle;
+use crate::directory::{Directory, DirectoryChange};
 use crate::media::MediaFactory;
 use crate::metrics::SipMetrics;
 
@@ -115,7 +115,10 @@ pub struct SipCore {
     pub(crate) tx: TransactionLayer,
     pub(crate) registrar: Registrar,
     pub(crate) guard: DigestGuard,
-    pub(crate) dir: DirectoryHandle,
+    /// Extensions, trunks and queue numbers. Shared read-only with the decisions being made
+    /// (an `Arc` clone, no lock); changed only by [`SipCore::change_directory`], between
+    /// events, copy-on-write.
+    pub(crate) dir: Arc<Directory>,
     pub(crate) media: Box<dyn MediaFactory>,
     pub(crate) metrics: Arc<SipMetrics>,
     pub(crate) calls: HashMap<u64, Call>,
@@ -139,17 +142,17 @@ impl SipCore {
     /// A core with no calls, routing with `dir` and anchoring media through `media`.
     pub fn new(
         cfg: CoreConfig,
-        dir: DirectoryHandle,
+        dir: Directory,
         media: Box<dyn MediaFactory>,
         metrics: Arc<SipMetrics>,
     ) -> Self {
-        SipCore {
+        let core = SipCore {
             tx: TransactionLayer::new(cfg.tx),
             registrar: Registrar::new(cfg.registrar.clone()),
             guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, NONCE_LIFETIME_SECS)
                 .with_algorithms(cfg.digest_algorithms.clone()),
             cfg,
-            dir,
+            dir: Arc::new(dir),
             media,
             metrics,
             calls: HashMap::new(),
@@ -163,7 +166,9 @@ impl SipCore {
             stray_window: (0, 0),
             draining: false,
             channels: None,
-        }
+        };
+        core.count_directory();
+        core
     }
 
     /// The registrar (to restore bindings at start).
@@ -327,11 +332,9 @@ impl SipCore {
 
     fn on_register(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
         let secs = (self.now_ms / 1000) as u64;
-        let dir = self.dir.clone();
-        let outcome = {
-            let d = dir.read();
-            self.guard.check(&req, false, secs, from.addr.ip(), &*d)
-        };
+        let outcome = self
+            .guard
+            .check(&req, false, secs, from.addr.ip(), &*self.dir);
         let resp = match outcome {
             DigestOutcome::Challenge { stale } => {
                 self.guard
@@ -345,7 +348,7 @@ impl SipCore {
             }
             DigestOutcome::Authenticated(acct) => {
                 // Trunk credentials cannot register; only extensions have phones.
-                if dir.read().extension_by_id(&acct.id).is_none() {
+                if self.dir.extension_by_id(&acct.id).is_none() {
                     make_response(&req, 403.into(), Some(&new_tag()))
                 } else {
                     let r = self
@@ -366,8 +369,28 @@ impl SipCore {
     }
 
     /// An extension was deleted: forget its bindings.
-    pub fn extension_removed(&mut self, id: &str) {
-        self.registrar.remove_account(id);
+    /// Apply a change the API made to extensions, trunks or queue numbers. A removed
+    /// extension's registrations go with it.
+    pub fn change_directory(&mut self, change: DirectoryChange) {
+        if let DirectoryChange::ExtensionRemoved(id) = &change {
+            self.registrar.remove_account(id);
+        }
+        Arc::make_mut(&mut self.dir).apply(change);
+        self.count_directory();
+    }
+
+    /// The directory as the core routes with it now.
+    pub fn directory(&self) -> &Directory {
+        &self.dir
+    }
+
+    fn count_directory(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (exts, trunks) = self.dir.counts();
+        self.metrics
+            .directory_extensions
+            .store(exts as u64, Relaxed);
+        self.metrics.directory_trunks.store(trunks as u64, Relaxed);
     }
 }
 

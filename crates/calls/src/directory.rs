@@ -1,11 +1,10 @@
 //! The in-memory directory of extensions and trunks the SIP core routes with.
 //!
-//! Loaded from storage at start and kept current by the API (through
-//! [`DirectoryHandle`]), so the SIP hot path never waits on the database.
+//! Loaded from storage at start and owned by the SIP core, which the API keeps current with
+//! [`DirectoryChange`] commands, so the SIP hot path never waits on the database or a lock.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
 
 use ringside_domain::{DestinationPatterns, TrustedNet};
 use ringside_sip::registrar::{Account, AccountLookup};
@@ -54,7 +53,7 @@ impl TrunkEntry {
 }
 
 /// Extensions and trunks by the keys the SIP core needs.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
     ext_by_username: HashMap<String, Extension>,
     ext_username_by_id: HashMap<String, String>,
@@ -231,23 +230,42 @@ impl AccountLookup for Directory {
     }
 }
 
-/// Shared handle to the directory (the API writes, the SIP core reads).
-#[derive(Debug, Clone, Default)]
-pub struct DirectoryHandle(pub Arc<RwLock<Directory>>);
+/// A change to the directory. The API's writes reach the SIP core, which owns the directory,
+/// as these commands (applied between two SIP events, never during one).
+#[derive(Debug, Clone)]
+pub enum DirectoryChange {
+    /// An extension was created or changed.
+    ExtensionUpserted(Extension),
+    /// An extension was deleted (its registrations go with it).
+    ExtensionRemoved(String),
+    /// A trunk was created or changed.
+    TrunkUpserted(Trunk),
+    /// A trunk was deleted.
+    TrunkRemoved(String),
+    /// A widget's queue number changed (`None`: it has none now).
+    QueueNumber {
+        /// The widget's tenant.
+        tenant_id: String,
+        /// The widget.
+        widget_id: String,
+        /// The new number.
+        number: Option<String>,
+    },
+}
 
-impl DirectoryHandle {
-    /// Wrap a loaded directory.
-    pub fn new(d: Directory) -> Self {
-        DirectoryHandle(Arc::new(RwLock::new(d)))
-    }
-
-    /// Read access.
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Directory> {
-        self.0.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Write access.
-    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Directory> {
-        self.0.write().unwrap_or_else(|e| e.into_inner())
+impl Directory {
+    /// Apply one change.
+    pub fn apply(&mut self, change: DirectoryChange) {
+        match change {
+            DirectoryChange::ExtensionUpserted(e) => self.upsert_extension(e),
+            DirectoryChange::ExtensionRemoved(id) => self.remove_extension(&id),
+            DirectoryChange::TrunkUpserted(t) => self.upsert_trunk(t),
+            DirectoryChange::TrunkRemoved(id) => self.remove_trunk(&id),
+            DirectoryChange::QueueNumber {
+                tenant_id,
+                widget_id,
+                number,
+            } => self.set_queue_number(&tenant_id, &widget_id, number.as_deref()),
+        }
     }
 }

@@ -28,6 +28,7 @@ use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
 use ringside_storage::Store;
 
 use crate::core::{CoreOutput, SipCore};
+use crate::directory::DirectoryChange;
 use crate::metrics::SipMetrics;
 use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
 
@@ -42,8 +43,6 @@ pub fn unix_ms() -> i64 {
 /// Commands to the running core.
 #[derive(Debug)]
 pub enum Command {
-    /// An extension was deleted: drop its bindings.
-    ExtensionRemoved(String),
     /// Start refusing new calls (503).
     Drain,
     /// The grace period is over: hang up every call still up (BYE / CANCEL / 503), recorded as
@@ -91,6 +90,7 @@ enum WriterMsg {
 #[derive(Debug, Clone)]
 pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
+    directory: mpsc::UnboundedSender<DirectoryChange>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
 }
@@ -99,6 +99,13 @@ impl SipServer {
     /// Send a command to the core.
     pub fn command(&self, c: Command) {
         let _ = self.cmd.send(c);
+    }
+
+    /// Change the core's directory (the API created, changed or deleted an extension, a
+    /// trunk or a queue number). A SIP message that arrives after this call is routed with
+    /// the change made.
+    pub fn change_directory(&self, change: DirectoryChange) {
+        let _ = self.directory.send(change);
     }
 
     /// Calls in progress (0 if the core is gone).
@@ -169,6 +176,7 @@ pub async fn start(
     }
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(65_536);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (dir_tx, dir_rx) = mpsc::unbounded_channel();
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let conns: Conns = Arc::default();
 
@@ -193,6 +201,7 @@ pub async fn start(
         in_tx,
         in_rx,
         cmd_rx,
+        dir_rx,
         conns,
         store_tx,
         metrics,
@@ -202,6 +211,7 @@ pub async fn start(
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
         cmd: cmd_tx,
+        directory: dir_tx,
         local_addr,
     })
 }
@@ -419,6 +429,7 @@ async fn core_task(
     in_tx: mpsc::Sender<Inbound>,
     mut in_rx: mpsc::Receiver<Inbound>,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+    mut dir_rx: mpsc::UnboundedReceiver<DirectoryChange>,
     conns: Conns,
     store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
@@ -439,6 +450,10 @@ async fn core_task(
         tokio::select! {
             m = in_rx.recv() => {
                 let Some(m) = m else { return };
+                // Directory changes made before this message came go first.
+                while let Ok(change) = dir_rx.try_recv() {
+                    core.change_directory(change);
+                }
                 core.handle_message(Instant::now(), unix_ms(), m.msg, m.from);
                 // Take whatever else is queued before flushing (batching under load).
                 for _ in 0..256 {
@@ -449,7 +464,6 @@ async fn core_task(
                 }
             }
             c = cmd_rx.recv() => match c {
-                Some(Command::ExtensionRemoved(id)) => core.extension_removed(&id),
                 Some(Command::Drain) => core.start_draining(),
                 Some(Command::EndAll) => {
                     core.handle_timeout(Instant::now(), unix_ms());
@@ -489,6 +503,7 @@ async fn core_task(
                 }
                 None => {}
             },
+            Some(change) = dir_rx.recv() => core.change_directory(change),
             Some((key, ev)) = media_events.recv() => {
                 core.handle_timeout(Instant::now(), unix_ms());
                 core.media_event(Instant::now(), key, ev);

@@ -34,6 +34,10 @@ pub struct SipMetrics {
     pub malformed: AtomicU64,
     /// Malformed messages that could only be dropped.
     pub malformed_dropped: AtomicU64,
+    /// Extensions in the core's directory.
+    pub directory_extensions: AtomicU64,
+    /// Trunks in the core's directory.
+    pub directory_trunks: AtomicU64,
     /// Server transactions alive.
     pub server_transactions: AtomicU64,
     /// Client transactions alive.
@@ -70,6 +74,8 @@ impl Default for SipMetrics {
             responses_out: zeros(),
             malformed: AtomicU64::new(0),
             malformed_dropped: AtomicU64::new(0),
+            directory_extensions: AtomicU64::new(0),
+            directory_trunks: AtomicU64::new(0),
             server_transactions: AtomicU64::new(0),
             client_transactions: AtomicU64::new(0),
             registrations: AtomicU64::new(0),

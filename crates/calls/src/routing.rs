@@ -486,6 +486,49 @@ mod tests {
     }
 
     #[test]
+    fn directory_changes_change_the_routes_at_once() {
+        use crate::directory::DirectoryChange;
+        let mut w = World::new();
+        // A new extension of tenant ta with a live phone.
+        w.dir.apply(DirectoryChange::ExtensionUpserted(ext(
+            "e9",
+            "1009",
+            "ta",
+            &[],
+        )));
+        w.registrar.restore(binding("e9", 5069, NOW + 60_000));
+        assert!(matches!(
+            route(&w.lookup(), PHONE, Some("1009")),
+            Ok(Route::Extension { .. })
+        ));
+        // Removed: unknown again.
+        w.dir.apply(DirectoryChange::ExtensionRemoved("e9".into()));
+        assert_eq!(refusal(&w, PHONE, Some("1009")), Refusal::NotFound);
+        // A queue number moves from 500 to 501.
+        w.dir.apply(DirectoryChange::QueueNumber {
+            tenant_id: "ta".into(),
+            widget_id: "wa".into(),
+            number: Some("501".into()),
+        });
+        assert!(w.dir.queue_widget("ta", "500").is_none());
+        assert_eq!(w.dir.queue_widget("ta", "501"), Some("wa"));
+        // The PBX trunk removed: its network is no longer trusted for ta.
+        w.dir.apply(DirectoryChange::TrunkRemoved("pbx-a".into()));
+        let a = admit(&w.lookup(), pbx_ip(), Some("1001"), false);
+        assert_ne!(trusted_id(a), Some("pbx-a".into()));
+        // And back.
+        w.dir.apply(DirectoryChange::TrunkUpserted(trunk(
+            "pbx-a",
+            "ta",
+            "10.0.0.0/24",
+            1,
+            None,
+        )));
+        let a = admit(&w.lookup(), pbx_ip(), Some("1001"), false);
+        assert_eq!(trusted_id(a), Some("pbx-a".into()));
+    }
+
+    #[test]
     fn an_extension_without_a_live_phone_is_unavailable() {
         let w = World::new();
         let r = route(&w.lookup(), PHONE, Some("1002"));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use ringside_calls::b2bua::{BrowserCall, BrowserSignal};
 use ringside_calls::core::CoreOutput;
+use ringside_calls::directory::DirectoryChange;
 use ringside_storage::CallRecord;
 
 fn call(session: u64, extensions: &[&str], ring_timeout_s: u64) -> BrowserCall {
@@ -530,13 +531,10 @@ async fn a_trusted_pbx_call_to_a_channel_number_rings_the_visitor_who_accepts_or
 async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extension_answers() {
     const PBX: &str = "10.9.9.9:5070";
     let mut sim = Sim::new(Duration::from_secs(30));
-    {
-        let mut d = sim.dir.write();
-        let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
-        e.widget_ids = vec!["w1".into()];
-        d.upsert_extension(e);
-        d.set_queue_number("t1", "w1", Some("700"));
-    }
+    let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+    e.widget_ids = vec!["w1".into()];
+    sim.change(DirectoryChange::ExtensionUpserted(e));
+    sim.change(queue_number(Some("700")));
     register_1002(&mut sim, 6002);
     sim.input(PBX, &invite("pbx", "700", 5070, 1, None));
     let to_pbx = sim.take_to(PBX);
@@ -572,7 +570,7 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
         .iter()
         .any(|m| status(m) == 407));
     // Clearing the queue number makes it unknown.
-    sim.dir.write().set_queue_number("t1", "w1", None);
+    sim.change(queue_number(None));
     sim.input(
         PBX,
         &invite("pbx", "700", 5070, 3, None).replace("call-5070", "call-q2"),
@@ -584,13 +582,10 @@ async fn a_trusted_pbx_call_to_a_queue_number_waits_with_music_until_an_extensio
 async fn a_console_operator_picks_up_a_call_waiting_in_a_widgets_queue() {
     const PBX: &str = "10.9.9.9:5070";
     let mut sim = Sim::new(Duration::from_secs(30));
-    {
-        let mut d = sim.dir.write();
-        let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
-        e.widget_ids = vec!["w1".into()];
-        d.upsert_extension(e);
-        d.set_queue_number("t1", "w1", Some("700"));
-    }
+    let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+    e.widget_ids = vec!["w1".into()];
+    sim.change(DirectoryChange::ExtensionUpserted(e));
+    sim.change(queue_number(Some("700")));
     register_1002(&mut sim, 6002);
     sim.input(PBX, &invite("pbx", "700", 5070, 1, None));
     let early = sim
@@ -779,4 +774,13 @@ async fn a_browser_whose_media_fails_is_recorded_as_a_media_failure_not_a_hangup
         ("ended", Some("media_failed"), Some("system"))
     );
     assert_eq!(sim.core.active_calls(), 0);
+}
+
+/// Widget w1 of tenant t1 gets queue number `number` (or none).
+fn queue_number(number: Option<&str>) -> DirectoryChange {
+    DirectoryChange::QueueNumber {
+        tenant_id: "t1".into(),
+        widget_id: "w1".into(),
+        number: number.map(str::to_string),
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringside_calls::core::{CoreConfig, SipCore};
-use ringside_calls::directory::{Directory, DirectoryHandle};
+use ringside_calls::directory::Directory;
 use ringside_calls::driver;
 use ringside_calls::gateway::{BrowserCallStats, Gateway};
 use ringside_calls::media::AnchoredMedia;
@@ -128,7 +128,7 @@ async fn rig() -> Rig {
             registrar: RegistrarConfig::default(),
             tx: TxConfig::default(),
         },
-        DirectoryHandle::new(Directory::default()),
+        Directory::default(),
         Box::new(AnchoredMedia::new(media, prompts, None)),
         metrics.clone(),
     );

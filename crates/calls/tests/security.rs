@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use ringside_calls::core::CoreOutput;
+use ringside_calls::directory::DirectoryChange;
 use ringside_sip::auth::client_authorization;
 
 /// The value of the first `Proxy-Authorization` (or `Authorization`) header of `msg`.
@@ -234,7 +235,7 @@ async fn another_tenants_catch_all_trunk_does_not_capture_extension_calls() {
     t.id = "trunk-t2".into();
     t.outbound_host = None;
     t.created_at = -1;
-    sim.dir.write().upsert_trunk(t);
+    sim.change(DirectoryChange::TrunkUpserted(t));
 
     // 1001 (tenant t1) calls 1002 (t1): challenged as always, then rings 1002.
     let r = authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
@@ -279,7 +280,7 @@ async fn a_login_claimed_by_two_tenants_authenticates_as_neither() {
         REALM,
         "trunk-pw",
     ));
-    sim.dir.write().upsert_trunk(t);
+    sim.change(DirectoryChange::TrunkUpserted(t));
     for (pw, port) in [("pw-1001-secret", 6001), ("trunk-pw", 6002)] {
         let r = authed_call(&mut sim, "1001", pw, "+14155550123", port);
         assert!(r.iter().any(|m| status(m) == 403), "{r:?}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ringside_api::{AppState, MetricsSource, SipDirectory};
 use ringside_calls::core::{CoreConfig, SipCore};
-use ringside_calls::directory::{Directory, DirectoryHandle};
+use ringside_calls::directory::{Directory, DirectoryChange};
 use ringside_calls::driver::{self, Command, SipServer};
 use ringside_calls::media::AnchoredMedia;
 use ringside_calls::metrics::SipMetrics;
@@ -58,29 +58,34 @@ fn load_secret(s: &Settings, name: &str) -> anyhow::Result<[u8; 32]> {
     Ok(secret)
 }
 
-struct DirAdapter {
-    dir: DirectoryHandle,
-    sip: SipServer,
+/// The API's directory writes, sent to the SIP core (which owns the directory) as commands.
+struct DirAdapter(SipServer);
+
+impl DirAdapter {
+    fn send(&self, change: DirectoryChange) {
+        self.0.change_directory(change);
+    }
 }
 
 impl SipDirectory for DirAdapter {
     fn extension_upserted(&self, ext: &Extension) {
-        self.dir.write().upsert_extension(ext.clone());
+        self.send(DirectoryChange::ExtensionUpserted(ext.clone()));
     }
     fn extension_removed(&self, id: &str) {
-        self.dir.write().remove_extension(id);
-        self.sip.command(Command::ExtensionRemoved(id.to_string()));
+        self.send(DirectoryChange::ExtensionRemoved(id.to_string()));
     }
     fn trunk_upserted(&self, trunk: &Trunk) {
-        self.dir.write().upsert_trunk(trunk.clone());
+        self.send(DirectoryChange::TrunkUpserted(trunk.clone()));
     }
     fn trunk_removed(&self, id: &str) {
-        self.dir.write().remove_trunk(id);
+        self.send(DirectoryChange::TrunkRemoved(id.to_string()));
     }
     fn queue_number_set(&self, tenant_id: &str, widget_id: &str, number: Option<&str>) {
-        self.dir
-            .write()
-            .set_queue_number(tenant_id, widget_id, number);
+        self.send(DirectoryChange::QueueNumber {
+            tenant_id: tenant_id.to_string(),
+            widget_id: widget_id.to_string(),
+            number: number.map(str::to_string),
+        });
     }
 }
 
@@ -89,7 +94,6 @@ struct Metrics {
     media: MediaEngine,
     edge: WebRtcEdge,
     browser: Arc<ringside_calls::gateway::BrowserCallStats>,
-    dir: DirectoryHandle,
     started: Instant,
     http_conns: Arc<ConnTable>,
     sip_conns: Arc<ConnTable>,
@@ -110,7 +114,10 @@ impl MetricsSource for Metrics {
             ));
         }
         let st = self.media.stats();
-        let (exts, trunks) = self.dir.read().counts();
+        let (exts, trunks) = (
+            self.sip.directory_extensions.load(Relaxed),
+            self.sip.directory_trunks.load(Relaxed),
+        );
         for (name, help, kind, v) in [
             (
                 "ringside_rtp_forwarded_packets_total",
@@ -224,13 +231,13 @@ impl MetricsSource for Metrics {
                 "ringside_sip_extensions",
                 "Configured SIP extensions.",
                 "gauge",
-                exts as u64,
+                exts,
             ),
             (
                 "ringside_sip_trunks",
                 "Configured SIP trunks.",
                 "gauge",
-                trunks as u64,
+                trunks,
             ),
             (
                 "ringside_runtime_tasks",
@@ -304,7 +311,6 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     {
         directory.set_queue_number(&tenant, &widget, Some(&number));
     }
-    let dir = DirectoryHandle::new(directory);
     let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone()).with_encoder_options(
         EncoderOptions {
             complexity: s.opus_complexity,
@@ -398,7 +404,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             registrar: RegistrarConfig::default(),
             tx: TxConfig::default(),
         },
-        dir.clone(),
+        directory,
         Box::new(anchored),
         metrics.clone(),
     );
@@ -458,16 +464,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let presence_flusher = presence.spawn_flusher();
     let state = AppState {
         store: store.clone(),
-        directory: Arc::new(DirAdapter {
-            dir: dir.clone(),
-            sip: sip.clone(),
-        }),
+        directory: Arc::new(DirAdapter(sip.clone())),
         metrics: vec![Arc::new(Metrics {
             sip: metrics,
             media,
             edge,
             browser: browser_stats,
-            dir,
             started: Instant::now(),
             http_conns: http_conns.clone(),
             sip_conns: sip_conns.clone(),

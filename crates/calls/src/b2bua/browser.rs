@@ -220,8 +220,7 @@ impl SipCore {
 
         let mut targets = Vec::new();
         {
-            let dir = self.dir.clone();
-            let d = dir.read();
+            let d = self.dir.clone();
             let l = self.lookup(&d);
             let routed = browser_route(
                 &l,

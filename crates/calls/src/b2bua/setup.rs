@@ -91,8 +91,7 @@ impl SipCore {
         // 1. Who is calling (see `routing::admit`): a trusted trunk of the tenant that owns
         //    the dialled number, or whoever the digest credentials prove (407 until they do).
         let secs = (self.now_ms / 1000) as u64;
-        let dir = self.dir.clone();
-        let d = dir.read();
+        let d = self.dir.clone();
         let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
         let credentials = has_credentials(&req, true, self.guard.realm());
         let trusted = match admit(

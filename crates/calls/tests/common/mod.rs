@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringside_calls::core::{CoreConfig, CoreOutput, SipCore};
-use ringside_calls::directory::{Directory, DirectoryHandle};
+use ringside_calls::directory::{Directory, DirectoryChange};
 use ringside_calls::metrics::SipMetrics;
 use ringside_domain::DigestHa1;
 use ringside_media::MediaEngine;
@@ -62,7 +62,6 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
 
 pub struct Sim {
     pub core: SipCore,
-    pub dir: DirectoryHandle,
     pub now: Instant,
     pub now_ms: i64,
     pub sent: Vec<(Peer, String)>,
@@ -95,7 +94,6 @@ impl Sim {
             ],
             vec![trunk("t1", "10.9.9.9/32", 5099, creds)],
         );
-        let handle = DirectoryHandle::new(dir);
         let metrics = Arc::new(SipMetrics::default());
         let core = SipCore::new(
             CoreConfig {
@@ -113,7 +111,7 @@ impl Sim {
                 registrar: RegistrarConfig::default(),
                 tx: TxConfig::default(),
             },
-            handle.clone(),
+            dir,
             Box::new(MediaEngine::new(
                 "127.0.0.1".parse().unwrap(),
                 42000..=42099,
@@ -123,12 +121,16 @@ impl Sim {
         Sim {
             metrics,
             core,
-            dir: handle,
             now: Instant::now(),
             now_ms: T0_MS,
             sent: vec![],
             other: vec![],
         }
+    }
+
+    /// Change the core's directory as the API does (a command between events).
+    pub fn change(&mut self, change: DirectoryChange) {
+        self.core.change_directory(change);
     }
 
     /// Requests refused with 403 so far.
