@@ -90,47 +90,46 @@ pub struct RawConfig {
     ice_servers: Option<String>,
     turn_username: Option<String>,
     turn_credential: Option<String>,
+    sip_timer_t1_ms: Option<u64>,
+    sip_timer_t2_ms: Option<u64>,
+    sip_timer_t4_ms: Option<u64>,
+    webhook_max_attempts: Option<u64>,
+    webhook_request_timeout_secs: Option<u64>,
+    webhook_base_backoff_secs: Option<u64>,
+    webhook_max_backoff_secs: Option<u64>,
     log: Option<String>,
 }
 
-/// Validated runtime settings.
+/// Validated runtime settings, grouped by the subsystem they configure; each group makes its
+/// crate's configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where SQLite, secrets and (later) recordings live.
+    /// Where SQLite, secrets, prompts and recordings live.
     pub data_dir: PathBuf,
-    /// HTTP listen address.
-    pub http_addr: SocketAddr,
-    /// SIP listen address, UDP and TCP.
-    pub sip_addr: SocketAddr,
     /// sqlx database URL.
     pub database_url: String,
-    /// Address advertised in SDP, Via and Contact.
-    pub public_ip: IpAddr,
-    /// Media port range.
-    pub rtp_ports: RangeInclusive<u16>,
-    /// SIP digest realm.
-    pub sip_realm: String,
-    /// Digest algorithms challenged with, in order.
-    pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
-    /// How long callees ring.
-    pub ring_timeout: Duration,
-    /// How long active calls may go on after SIGTERM.
-    pub shutdown_grace: Duration,
-    /// Connection caps and timeouts of the HTTP listener (0 = the default for the process's
-    /// descriptor limit, filled in at start).
-    pub http_conns: ConnSettings,
-    /// Connection caps and timeouts of SIP over TCP.
-    pub sip_tcp_conns: ConnSettings,
-    /// Record every answered call.
-    pub record_calls: bool,
-    /// Recordings are deleted this many days after they end (0: never).
-    pub recording_retention_days: u32,
-    /// WAV files overriding the default prompts and hold music.
-    pub assets_dir: Option<PathBuf>,
-    /// Opus encoder complexity (0-10).
-    pub opus_complexity: u8,
-    /// Ringback Ringside generates itself (`None`: relay the callee's 180).
-    pub ringback: Option<ringside_media::player::Cadence>,
+    /// tracing filter.
+    pub log: String,
+    /// The HTTP control plane.
+    pub http: HttpSettings,
+    /// SIP: listener, registrar, digest, transactions, call routing.
+    pub sip: SipSettings,
+    /// Media: relay ports, transcoding, prompts, recording.
+    pub media: MediaSettings,
+    /// Browsers' media.
+    pub webrtc: WebRtcSettings,
+    /// Webhook delivery.
+    pub webhooks: WebhookSettings,
+}
+
+/// The HTTP control plane.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Connection caps and timeouts (0 = the default for the process's descriptor limit,
+    /// filled in at start).
+    pub conns: ConnSettings,
     /// Base URL the public reaches this server at (no trailing slash), for widget install
     /// snippets.
     pub public_url: String,
@@ -140,18 +139,146 @@ pub struct Settings {
     pub rate_limits: ringside_api::RateLimitConfig,
     /// Per-tenant usage limits.
     pub usage_limits: ringside_api::UsageLimits,
-    /// The UDP address of all browsers' WebRTC media.
-    pub webrtc_addr: SocketAddr,
-    /// How long a PSTN answerer has to press 1.
-    pub pstn_accept_timeout: Duration,
     /// Requests made for tenants (webhooks, prompt imports) may reach non-public addresses.
     pub allow_private_fetch: bool,
+}
+
+impl HttpSettings {
+    /// What requests made for tenants may reach.
+    pub fn fetch_policy(&self) -> ringside_api::outbound::FetchPolicy {
+        ringside_api::outbound::FetchPolicy {
+            allow_private: self.allow_private_fetch,
+        }
+    }
+}
+
+/// SIP: listener, registrar, digest, transactions, call routing.
+#[derive(Debug, Clone)]
+pub struct SipSettings {
+    /// Listen address, UDP and TCP.
+    pub addr: SocketAddr,
+    /// Address advertised in SDP, Via and Contact.
+    pub public_ip: IpAddr,
+    /// Digest realm.
+    pub realm: String,
+    /// Digest algorithms challenged with, in order.
+    pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
+    /// How long callees ring.
+    pub ring_timeout: Duration,
+    /// How long a PSTN answerer has to press 1.
+    pub pstn_accept_timeout: Duration,
+    /// How long active calls may go on after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Connection caps and timeouts of SIP over TCP.
+    pub tcp_conns: ConnSettings,
+    /// Transaction timers T1, T2, T4 (RFC 3261 17.1.1.1).
+    pub timers: ringside_sip::transaction::Config,
+}
+
+impl SipSettings {
+    /// The call core's configuration, with the digest nonce secret and `media`'s choices.
+    pub fn core_config(
+        &self,
+        nonce_secret: [u8; 32],
+        media: &MediaSettings,
+    ) -> ringside_calls::core::CoreConfig {
+        ringside_calls::core::CoreConfig {
+            local: ringside_sip::dialog::LocalAddr {
+                host: self.public_ip.to_string(),
+                port: self.addr.port(),
+            },
+            media_ip: self.public_ip,
+            realm: self.realm.clone(),
+            nonce_secret,
+            digest_algorithms: self.digest_algorithms.clone(),
+            ring_timeout: self.ring_timeout,
+            record_calls: media.record_calls,
+            ringback: media.ringback.is_some(),
+            registrar: ringside_sip::registrar::RegistrarConfig::default(),
+            tx: self.timers,
+        }
+    }
+
+    /// The address the relay listens on as seen from this host's own sockets (the WebRTC
+    /// edge sends browsers' media there).
+    pub fn relay_ip(&self) -> IpAddr {
+        if self.addr.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            self.addr.ip()
+        }
+    }
+}
+
+/// Media: relay ports, transcoding, prompts, recording.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Media port range.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// Opus encoder complexity (0-10).
+    pub opus_complexity: u8,
+    /// Ringback Ringside generates itself (`None`: relay the callee's 180).
+    pub ringback: Option<ringside_media::player::Cadence>,
+    /// WAV files overriding the default prompts and hold music.
+    pub assets_dir: Option<PathBuf>,
+    /// Record every answered call.
+    pub record_calls: bool,
+    /// Recordings are deleted this many days after they end (0: never).
+    pub recording_retention_days: u32,
+}
+
+impl MediaSettings {
+    /// Opus encoder options for transcoded legs.
+    pub fn encoder_options(&self) -> ringside_media::codec::opus::EncoderOptions {
+        ringside_media::codec::opus::EncoderOptions {
+            complexity: self.opus_complexity,
+            ..Default::default()
+        }
+    }
+}
+
+/// Browsers' media.
+#[derive(Debug, Clone)]
+pub struct WebRtcSettings {
+    /// The UDP address of all browsers' WebRTC media.
+    pub addr: SocketAddr,
     /// STUN/TURN server URLs for browsers.
     pub ice_servers: Vec<String>,
     /// TURN username and credential for [`Self::ice_servers`].
     pub turn_credentials: Option<(String, String)>,
-    /// tracing filter.
-    pub log: String,
+}
+
+/// Webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Timeout of one request, connection included.
+    pub request_timeout: Duration,
+    /// Delay after the first failed attempt (doubled after each further one).
+    pub base_backoff: Duration,
+    /// Longest delay between attempts.
+    pub max_backoff: Duration,
+}
+
+impl WebhookSettings {
+    /// The dispatcher's configuration under `policy`.
+    pub fn dispatch_config(
+        &self,
+        policy: ringside_api::outbound::FetchPolicy,
+    ) -> ringside_api::webhook_dispatch::DispatchConfig {
+        let d = ringside_api::webhook_dispatch::DispatchConfig::default();
+        ringside_api::webhook_dispatch::DispatchConfig {
+            max_attempts: i64::from(self.max_attempts),
+            request_timeout: self.request_timeout,
+            base_backoff: self.base_backoff,
+            max_backoff: self.max_backoff,
+            // A claim must outlive the request it covers.
+            lease: d.lease.max(self.request_timeout * 3),
+            policy,
+            ..d
+        }
+    }
 }
 
 impl RawConfig {
@@ -301,6 +428,25 @@ impl RawConfig {
                 &mut raw.limit_monthly_callbacks,
                 "RINGSIDE_LIMIT_MONTHLY_CALLBACKS",
             ),
+            (&mut raw.sip_timer_t1_ms, "RINGSIDE_SIP_TIMER_T1_MS"),
+            (&mut raw.sip_timer_t2_ms, "RINGSIDE_SIP_TIMER_T2_MS"),
+            (&mut raw.sip_timer_t4_ms, "RINGSIDE_SIP_TIMER_T4_MS"),
+            (
+                &mut raw.webhook_max_attempts,
+                "RINGSIDE_WEBHOOK_MAX_ATTEMPTS",
+            ),
+            (
+                &mut raw.webhook_request_timeout_secs,
+                "RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS",
+            ),
+            (
+                &mut raw.webhook_base_backoff_secs,
+                "RINGSIDE_WEBHOOK_BASE_BACKOFF_SECS",
+            ),
+            (
+                &mut raw.webhook_max_backoff_secs,
+                "RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS",
+            ),
         ] {
             if let Some(v) = env(key).filter(|v| !v.is_empty()) {
                 *slot = Some(
@@ -449,44 +595,93 @@ impl RawConfig {
             monthly_messages: self.limit_monthly_messages.unwrap_or(0),
             monthly_callbacks: self.limit_monthly_callbacks.unwrap_or(0),
         };
+        let d = ringside_sip::transaction::Config::default();
+        let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+        let timers = ringside_sip::transaction::Config {
+            t1: ms(self.sip_timer_t1_ms, d.t1),
+            t2: ms(self.sip_timer_t2_ms, d.t2),
+            t4: ms(self.sip_timer_t4_ms, d.t4),
+        };
+        if timers.t1 < Duration::from_millis(50) || timers.t1 > Duration::from_secs(10) {
+            bail!("sip_timer_t1_ms must be 50-10000 (RFC 3261 default 500)");
+        }
+        if timers.t2 < timers.t1 || timers.t2 > Duration::from_secs(60) {
+            bail!("sip_timer_t2_ms must be at least T1 and at most 60000 (default 4000)");
+        }
+        if timers.t4 < timers.t1 || timers.t4 > Duration::from_secs(60) {
+            bail!("sip_timer_t4_ms must be at least T1 and at most 60000 (default 5000)");
+        }
+        let dd = ringside_api::webhook_dispatch::DispatchConfig::default();
+        let secs = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_secs);
+        let webhooks = WebhookSettings {
+            max_attempts: match self.webhook_max_attempts {
+                None => u32::try_from(dd.max_attempts).unwrap_or(8),
+                Some(n @ 1..=100) => n as u32,
+                Some(_) => bail!("webhook_max_attempts must be 1-100"),
+            },
+            request_timeout: secs(self.webhook_request_timeout_secs, dd.request_timeout),
+            base_backoff: secs(self.webhook_base_backoff_secs, dd.base_backoff),
+            max_backoff: secs(self.webhook_max_backoff_secs, dd.max_backoff),
+        };
+        if webhooks.request_timeout.is_zero() || webhooks.request_timeout > Duration::from_secs(120)
+        {
+            bail!("webhook_request_timeout_secs must be 1-120");
+        }
+        if webhooks.base_backoff.is_zero() || webhooks.max_backoff < webhooks.base_backoff {
+            bail!(
+                "webhook_base_backoff_secs must be at least 1 and at most webhook_max_backoff_secs"
+            );
+        }
         Ok(Settings {
-            rate_limits,
-            usage_limits,
-            webrtc_addr,
-            pstn_accept_timeout: Duration::from_secs(self.pstn_accept_timeout_secs.unwrap_or(20)),
-            allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
-            ice_servers,
-            turn_credentials,
-            public_url,
-            ringback,
-            record_calls: self.record_calls.unwrap_or(false),
-            trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
-            recording_retention_days,
-            assets_dir: self.assets_dir,
-            opus_complexity: opus_complexity as u8,
             data_dir,
-            http_addr,
-            sip_addr,
             database_url,
-            public_ip,
-            rtp_ports,
-            sip_realm,
-            digest_algorithms,
-            ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),
-            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(30)),
-            http_conns: ConnSettings {
-                max_total: self.http_max_connections,
-                max_per_ip: self.http_max_connections_per_ip,
-                message_secs: self.http_header_timeout_secs,
-                idle_secs: self.http_idle_timeout_secs,
-            },
-            sip_tcp_conns: ConnSettings {
-                max_total: self.sip_tcp_max_connections,
-                max_per_ip: self.sip_tcp_max_connections_per_ip,
-                message_secs: self.sip_tcp_message_timeout_secs,
-                idle_secs: self.sip_tcp_idle_timeout_secs,
-            },
             log: self.log.unwrap_or_else(|| "info".into()),
+            http: HttpSettings {
+                addr: http_addr,
+                conns: ConnSettings {
+                    max_total: self.http_max_connections,
+                    max_per_ip: self.http_max_connections_per_ip,
+                    message_secs: self.http_header_timeout_secs,
+                    idle_secs: self.http_idle_timeout_secs,
+                },
+                public_url,
+                trust_forwarded_for: self.trust_forwarded_for.unwrap_or(false),
+                rate_limits,
+                usage_limits,
+                allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
+            },
+            sip: SipSettings {
+                addr: sip_addr,
+                public_ip,
+                realm: sip_realm,
+                digest_algorithms,
+                ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),
+                pstn_accept_timeout: Duration::from_secs(
+                    self.pstn_accept_timeout_secs.unwrap_or(20),
+                ),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.unwrap_or(30)),
+                tcp_conns: ConnSettings {
+                    max_total: self.sip_tcp_max_connections,
+                    max_per_ip: self.sip_tcp_max_connections_per_ip,
+                    message_secs: self.sip_tcp_message_timeout_secs,
+                    idle_secs: self.sip_tcp_idle_timeout_secs,
+                },
+                timers,
+            },
+            media: MediaSettings {
+                rtp_ports,
+                opus_complexity: opus_complexity as u8,
+                ringback,
+                assets_dir: self.assets_dir,
+                record_calls: self.record_calls.unwrap_or(false),
+                recording_retention_days,
+            },
+            webrtc: WebRtcSettings {
+                addr: webrtc_addr,
+                ice_servers,
+                turn_credentials,
+            },
+            webhooks,
         })
     }
 }
@@ -536,9 +731,9 @@ impl Settings {
     /// only the public IP was offered, which is 127.0.0.1 by default, so a browser on
     /// another host could never connect to a server bound to its own LAN address).
     pub fn webrtc_candidate_ips(&self) -> Vec<IpAddr> {
-        let mut ips = vec![self.public_ip];
-        let bind = self.webrtc_addr.ip();
-        if !bind.is_unspecified() && bind != self.public_ip {
+        let mut ips = vec![self.sip.public_ip];
+        let bind = self.webrtc.addr.ip();
+        if !bind.is_unspecified() && bind != self.sip.public_ip {
             ips.push(bind);
         }
         ips
@@ -612,14 +807,14 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(
-            s.webrtc_addr,
+            s.webrtc.addr,
             "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
         );
         assert_eq!(
-            s.ice_servers,
+            s.webrtc.ice_servers,
             ["stun:stun.example.net:3478", "turn:turn.example.net"]
         );
-        assert_eq!(s.turn_credentials, Some(("u".into(), "c".into())));
+        assert_eq!(s.webrtc.turn_credentials, Some(("u".into(), "c".into())));
         for bad in [
             vec![("RINGSIDE_ICE_SERVERS", "http://x")],
             vec![("RINGSIDE_WEBRTC_ADDR", "nope")],
@@ -633,20 +828,20 @@ mod tests {
     #[test]
     fn defaults_work_without_any_config() {
         let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
-        assert_eq!(s.http_addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
-        assert_eq!(s.sip_addr, "0.0.0.0:5060".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.http.addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.sip.addr, "0.0.0.0:5060".parse::<SocketAddr>().unwrap());
         assert_eq!(s.database_url, "sqlite://data/ringside.db?mode=rwc");
-        assert_eq!(s.rtp_ports, 20000..=30000);
-        assert_eq!(s.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(s.public_url, "http://127.0.0.1:8080");
-        assert_eq!(s.webrtc_addr, "0.0.0.0:7882".parse::<SocketAddr>().unwrap());
-        assert!(s.ice_servers.is_empty());
+        assert_eq!(s.media.rtp_ports, 20000..=30000);
+        assert_eq!(s.sip.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.http.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.webrtc.addr, "0.0.0.0:7882".parse::<SocketAddr>().unwrap());
+        assert!(s.webrtc.ice_servers.is_empty());
     }
 
     #[test]
     fn rate_limits_from_environment() {
         let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
-        assert_eq!(s.rate_limits, ringside_api::RateLimitConfig::default());
+        assert_eq!(s.http.rate_limits, ringside_api::RateLimitConfig::default());
         let s = RawConfig::load(
             None,
             env(&[
@@ -660,12 +855,15 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(
-            s.rate_limits.track_per_ip,
+            s.http.rate_limits.track_per_ip,
             ringside_api::Limit::new(50.0, 100)
         );
-        assert_eq!(s.rate_limits.chat_per_ip, ringside_api::Limit::new(0.0, 10));
         assert_eq!(
-            s.rate_limits.per_widget,
+            s.http.rate_limits.chat_per_ip,
+            ringside_api::Limit::new(0.0, 10)
+        );
+        assert_eq!(
+            s.http.rate_limits.per_widget,
             ringside_api::Limit::new(1000.0, 5000)
         );
         let e = RawConfig::load(None, env(&[("RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST", "0")]))
@@ -684,7 +882,7 @@ mod tests {
         .unwrap()
         .validate()
         .unwrap();
-        assert_eq!(s.public_url, "https://calls.example.com");
+        assert_eq!(s.http.public_url, "https://calls.example.com");
         let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_URL", "calls.example.com")]))
             .unwrap()
             .validate()
@@ -712,9 +910,89 @@ mod tests {
         .unwrap()
         .validate()
         .unwrap();
-        assert_eq!(s.http_addr.port(), 9100);
-        assert_eq!(s.rtp_ports, 40000..=40100);
-        assert_eq!(s.public_ip.to_string(), "192.0.2.10");
+        assert_eq!(s.http.addr.port(), 9100);
+        assert_eq!(s.media.rtp_ports, 40000..=40100);
+        assert_eq!(s.sip.public_ip.to_string(), "192.0.2.10");
+    }
+
+    #[test]
+    fn transaction_timers_and_webhook_delivery_are_configurable() {
+        let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+        assert_eq!(s.sip.timers, ringside_sip::transaction::Config::default());
+        let d = ringside_api::webhook_dispatch::DispatchConfig::default();
+        let got = s.webhooks.dispatch_config(s.http.fetch_policy());
+        assert_eq!(
+            (
+                got.max_attempts,
+                got.request_timeout,
+                got.base_backoff,
+                got.max_backoff
+            ),
+            (
+                d.max_attempts,
+                d.request_timeout,
+                d.base_backoff,
+                d.max_backoff
+            )
+        );
+        assert!(!got.policy.allow_private);
+
+        let s = RawConfig::load(
+            None,
+            env(&[
+                ("RINGSIDE_SIP_TIMER_T1_MS", "250"),
+                ("RINGSIDE_SIP_TIMER_T2_MS", "2000"),
+                ("RINGSIDE_SIP_TIMER_T4_MS", "2500"),
+                ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "3"),
+                ("RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS", "30"),
+                ("RINGSIDE_WEBHOOK_BASE_BACKOFF_SECS", "2"),
+                ("RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS", "60"),
+                ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+            ]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        // The core is built with these timers.
+        let core = s.sip.core_config([0; 32], &s.media);
+        assert_eq!(core.tx.t1, Duration::from_millis(250));
+        assert_eq!(core.tx.t2, Duration::from_millis(2000));
+        assert_eq!(core.tx.t4, Duration::from_millis(2500));
+        // The dispatcher with these limits; a claim outlives the longer request.
+        let w = s.webhooks.dispatch_config(s.http.fetch_policy());
+        assert_eq!(w.max_attempts, 3);
+        assert_eq!(w.request_timeout, Duration::from_secs(30));
+        assert_eq!(w.backoff(1), Duration::from_secs(2));
+        assert_eq!(w.backoff(10), Duration::from_secs(60));
+        assert!(w.lease > w.request_timeout);
+        assert!(w.policy.allow_private);
+
+        for (key, value, says) in [
+            ("RINGSIDE_SIP_TIMER_T1_MS", "10", "sip_timer_t1_ms"),
+            ("RINGSIDE_SIP_TIMER_T2_MS", "100", "sip_timer_t2_ms"),
+            ("RINGSIDE_SIP_TIMER_T4_MS", "90000", "sip_timer_t4_ms"),
+            ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "0", "webhook_max_attempts"),
+            (
+                "RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS",
+                "0",
+                "webhook_request_timeout_secs",
+            ),
+            (
+                "RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS",
+                "1",
+                "webhook_base_backoff_secs",
+            ),
+            (
+                "RINGSIDE_SIP_TIMER_T1_MS",
+                "soon",
+                "RINGSIDE_SIP_TIMER_T1_MS",
+            ),
+        ] {
+            let e = RawConfig::load(None, env(&[(key, value)]))
+                .and_then(RawConfig::validate)
+                .unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{key}={value}: {e:#}");
+        }
     }
 
     #[test]

@@ -6,20 +6,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ringside_api::{AppState, MetricsSource, SipDirectory};
-use ringside_calls::core::{CoreConfig, SipCore};
+use ringside_calls::core::SipCore;
 use ringside_calls::directory::{Directory, DirectoryChange};
 use ringside_calls::driver::{self, Command, SipServer};
 use ringside_calls::media::AnchoredMedia;
 use ringside_calls::metrics::SipMetrics;
 use ringside_calls::recording::{self, Recorder};
 use ringside_domain::limits::{ConnLimits, ConnTable};
-use ringside_media::codec::opus::EncoderOptions;
 use ringside_media::player::{AssetRegistry, Assets};
 use ringside_media::webrtc::{WebRtcConfig, WebRtcEdge};
 use ringside_media::MediaEngine;
-use ringside_sip::dialog::LocalAddr;
-use ringside_sip::registrar::RegistrarConfig;
-use ringside_sip::transaction::Config as TxConfig;
 use ringside_storage::{Extension, Store, Trunk};
 use tracing::{info, warn};
 
@@ -258,9 +254,14 @@ impl MetricsSource for Metrics {
     }
 }
 
-/// Run everything until SIGTERM/SIGINT, then drain calls up to the grace period.
-pub async fn serve(s: Settings) -> anyhow::Result<()> {
-    // Every call holds four media sockets: lift the soft descriptor limit to the hard one.
+/// Connection caps of both TCP listeners under the process's descriptor limit (raised to the
+/// hard limit first: every call holds four media sockets).
+struct Limits {
+    http: ConnLimits,
+    sip: ConnLimits,
+}
+
+fn build_limits(s: &Settings) -> Limits {
     let nofile = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => {
             info!(max_open_files = n, "descriptor limit");
@@ -272,18 +273,24 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         }
     };
     // Connection caps leave the rest of the descriptors to UDP SIP, media and storage.
-    let http_limits = s.http_conns.apply(ConnLimits::http_default(nofile));
-    let sip_limits = s.sip_tcp_conns.apply(ConnLimits::sip_default(nofile));
-    let http_conns: Arc<ConnTable> = Arc::default();
-    let sip_conns: Arc<ConnTable> = Arc::default();
+    let l = Limits {
+        http: s.http.conns.apply(ConnLimits::http_default(nofile)),
+        sip: s.sip.tcp_conns.apply(ConnLimits::sip_default(nofile)),
+    };
     info!(
-        http_max = http_limits.max_total,
-        http_per_ip = http_limits.max_per_ip,
-        sip_tcp_max = sip_limits.max_total,
-        sip_tcp_per_ip = sip_limits.max_per_ip,
+        http_max = l.http.max_total,
+        http_per_ip = l.http.max_per_ip,
+        sip_tcp_max = l.sip.max_total,
+        sip_tcp_per_ip = l.sip.max_per_ip,
         "connection caps"
     );
-    let store = open_store(&s).await?;
+    l
+}
+
+/// Storage opened and migrated, with what a previous run left behind put right: call records
+/// it could not end are closed, recordings a crash interrupted are repaired.
+async fn build_storage(s: &Settings) -> anyhow::Result<Store> {
+    let store = open_store(s).await?;
     info!(backend = ?store.backend(), "storage ready");
     // Calls a previous run could not end (killed, crashed) would stay `answered` forever.
     match store
@@ -300,6 +307,15 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         ),
         Err(e) => warn!(error = %e, "could not close call records left open"),
     }
+    let repaired = recording::repair_interrupted(&s.data_dir, &store).await;
+    if repaired > 0 {
+        info!(repaired, "recordings interrupted by a crash were repaired");
+    }
+    Ok(store)
+}
+
+/// The directory the SIP core starts with: every extension, trunk and queue number stored.
+async fn build_directory(store: &Store) -> anyhow::Result<Directory> {
     let mut directory = Directory::load(
         store.all_extensions().await.context("loading extensions")?,
         store.all_trunks().await.context("loading trunks")?,
@@ -311,52 +327,26 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     {
         directory.set_queue_number(&tenant, &widget, Some(&number));
     }
-    let media = MediaEngine::new(s.sip_addr.ip(), s.rtp_ports.clone()).with_encoder_options(
-        EncoderOptions {
-            complexity: s.opus_complexity,
-            ..EncoderOptions::default()
-        },
-    );
-    let assets = match &s.assets_dir {
+    Ok(directory)
+}
+
+/// The media side: the relay engine, tenants' and widgets' prompts over the deployment's
+/// defaults (loaded in the background), and the recorder.
+struct Media {
+    engine: MediaEngine,
+    prompts: Arc<AssetRegistry>,
+    widget_prompts: Arc<AssetRegistry>,
+    recorder: Recorder,
+}
+
+fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
+    let engine = MediaEngine::new(s.sip.addr.ip(), s.media.rtp_ports.clone())
+        .with_encoder_options(s.media.encoder_options());
+    let assets = match &s.media.assets_dir {
         Some(d) => Assets::with_override_dir(d)
             .with_context(|| format!("loading prompt overrides from {}", d.display()))?,
         None => Assets::new(),
     };
-    let repaired = recording::repair_interrupted(&s.data_dir, &store).await;
-    if repaired > 0 {
-        info!(repaired, "recordings interrupted by a crash were repaired");
-    }
-    let recorder = Recorder::spawn(s.data_dir.clone(), store.clone());
-    // Webhook deliveries: the outbox is in the database, so whatever was pending when the
-    // last process stopped is sent now, with its original delivery ids.
-    let webhooks = ringside_api::webhook_dispatch::Dispatcher::new(
-        store.clone(),
-        ringside_api::webhook_dispatch::DispatchConfig {
-            policy: ringside_api::outbound::FetchPolicy {
-                allow_private: s.allow_private_fetch,
-            },
-            ..Default::default()
-        },
-    )
-    .context("building the webhook HTTP client")?
-    .spawn();
-    if s.recording_retention_days > 0 {
-        let (dir, st, days) = (
-            s.data_dir.clone(),
-            store.clone(),
-            s.recording_retention_days,
-        );
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                every.tick().await;
-                let n = recording::cleanup_expired(&dir, &st, days).await;
-                if n > 0 {
-                    info!(deleted = n, "expired recordings removed");
-                }
-            }
-        });
-    }
     // Tenants' uploads (`<data_dir>/prompts/<tenant>/<file>`) over the deployment's defaults.
     let prompts = Arc::new(AssetRegistry::new(
         s.data_dir.join("prompts"),
@@ -380,136 +370,166 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         let w = widget_prompts.clone();
         tokio::task::spawn_blocking(move || w.preload());
     }
+    if s.media.recording_retention_days > 0 {
+        let (dir, st, days) = (
+            s.data_dir.clone(),
+            store.clone(),
+            s.media.recording_retention_days,
+        );
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let n = recording::cleanup_expired(&dir, &st, days).await;
+                if n > 0 {
+                    info!(deleted = n, "expired recordings removed");
+                }
+            }
+        });
+    }
+    Ok(Media {
+        engine,
+        prompts,
+        widget_prompts,
+        recorder: Recorder::spawn(s.data_dir.clone(), store.clone()),
+    })
+}
+
+/// The call side: the SIP core on its driver, the WebRTC edge, and the browser-call gateway
+/// joining them; the bus and channel numbers it shares with the control plane.
+struct Calls {
+    sip: SipServer,
+    metrics: Arc<SipMetrics>,
+    edge: WebRtcEdge,
+    gateway: ringside_calls::gateway::Gateway,
+    browser_stats: Arc<ringside_calls::gateway::BrowserCallStats>,
+    console: Arc<ringside_domain::console::ConsoleOperators>,
+    channels: Arc<ringside_domain::channels::Channels>,
+    bus: Arc<ringside_domain::Bus>,
+}
+
+async fn build_calls(
+    s: &Settings,
+    store: &Store,
+    media: &Media,
+    sip_conns: (ConnLimits, Arc<ConnTable>),
+) -> anyhow::Result<Calls> {
     let (media_tx, media_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut anchored = AnchoredMedia::new(media.clone(), prompts.clone(), Some(recorder))
-        .with_events(media_tx)
-        .with_widget_assets(widget_prompts.clone());
-    if let Some(c) = &s.ringback {
+    let mut anchored = AnchoredMedia::new(
+        media.engine.clone(),
+        media.prompts.clone(),
+        Some(media.recorder.clone()),
+    )
+    .with_events(media_tx)
+    .with_widget_assets(media.widget_prompts.clone());
+    if let Some(c) = &s.media.ringback {
         anchored = anchored.with_ringback(c.clone());
     }
     let metrics = Arc::new(SipMetrics::default());
-    let core = SipCore::new(
-        CoreConfig {
-            local: LocalAddr {
-                host: s.public_ip.to_string(),
-                port: s.sip_addr.port(),
-            },
-            media_ip: s.public_ip,
-            realm: s.sip_realm.clone(),
-            nonce_secret: load_secret(&s, "sip-secret")?,
-            digest_algorithms: s.digest_algorithms.clone(),
-            ring_timeout: s.ring_timeout,
-            record_calls: s.record_calls,
-            ringback: s.ringback.is_some(),
-            registrar: RegistrarConfig::default(),
-            tx: TxConfig::default(),
-        },
-        directory,
+    let mut core = SipCore::new(
+        s.sip.core_config(load_secret(s, "sip-secret")?, &s.media),
+        build_directory(store).await?,
         Box::new(anchored),
         metrics.clone(),
     );
     // Visitors' channel numbers: allocated by the widget sockets, dialled by trusted PBXs.
     let channels: Arc<ringside_domain::channels::Channels> = Arc::default();
-    let mut core = core;
     core.set_channels(channels.clone());
     // The one event bus: the control plane and the call core publish, sockets subscribe.
-    let state_bus: Arc<ringside_domain::Bus> = Arc::default();
+    let bus: Arc<ringside_domain::Bus> = Arc::default();
     let sip = driver::start(
-        s.sip_addr,
+        s.sip.addr,
         core,
         store.clone(),
         metrics.clone(),
         Some(media_rx),
-        (sip_limits, sip_conns.clone()),
-        state_bus.clone(),
+        sip_conns,
+        bus.clone(),
     )
     .await
-    .with_context(|| format!("binding SIP on {}", s.sip_addr))?;
+    .with_context(|| format!("binding SIP on {}", s.sip.addr))?;
     // The WebRTC edge: every browser's media on one UDP port.
     let edge = WebRtcEdge::start(
         WebRtcConfig {
-            bind: s.webrtc_addr,
+            bind: s.webrtc.addr,
             candidate_ips: s.webrtc_candidate_ips(),
             connect_timeout: Duration::from_secs(20),
         },
-        s.ice_servers.clone(),
+        s.webrtc.ice_servers.clone(),
     )
-    .with_context(|| format!("binding WebRTC media on UDP {}", s.webrtc_addr))?;
+    .with_context(|| format!("binding WebRTC media on UDP {}", s.webrtc.addr))?;
     info!(webrtc = %edge.local_addr(), "WebRTC edge listening");
     let browser_stats = Arc::new(ringside_calls::gateway::BrowserCallStats::default());
-    let relay_ip = if s.sip_addr.ip().is_unspecified() {
-        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
-    } else {
-        s.sip_addr.ip()
-    };
     let console: Arc<ringside_domain::console::ConsoleOperators> = Arc::default();
     let gateway = ringside_calls::gateway::Gateway {
         edge: edge.clone(),
         sip: sip.clone(),
-        relay_ip,
-        accept_timeout: s.pstn_accept_timeout,
+        relay_ip: s.sip.relay_ip(),
+        accept_timeout: s.sip.pstn_accept_timeout,
         store: store.clone(),
         console: console.clone(),
-        ice_servers: s.ice_servers.clone(),
-        turn_credentials: s.turn_credentials.clone(),
+        ice_servers: s.webrtc.ice_servers.clone(),
+        turn_credentials: s.webrtc.turn_credentials.clone(),
         stats: browser_stats.clone(),
     };
-    let presence = Arc::new(ringside_api::Presence::new(
-        store.clone(),
-        ringside_api::PresenceConfig {
-            trust_forwarded_for: s.trust_forwarded_for,
-            ..Default::default()
-        },
-    ));
-    let presence_flusher = presence.spawn_flusher();
-    let state = AppState {
-        store: store.clone(),
-        directory: Arc::new(DirAdapter(sip.clone())),
-        metrics: vec![Arc::new(Metrics {
-            sip: metrics,
-            media,
-            edge,
-            browser: browser_stats,
-            started: Instant::now(),
-            http_conns: http_conns.clone(),
-            sip_conns: sip_conns.clone(),
-        })],
-        sip_realm: s.sip_realm.clone(),
-        data_dir: s.data_dir.clone(),
-        prompts,
-        widget_prompts,
-        fetch_policy: ringside_api::outbound::FetchPolicy {
-            allow_private: s.allow_private_fetch,
-        },
+    Ok(Calls {
+        sip,
+        metrics,
+        edge,
+        gateway,
+        browser_stats,
         console,
-        public_url: s.public_url.clone(),
-        presence: presence.clone(),
-        rate_limits: Arc::new(ringside_api::RateLimits::new(s.rate_limits)),
-        link_secret: load_secret(&s, "link-secret")?,
-        usage_limits: s.usage_limits,
-        bus: state_bus.clone(),
-        widget_cache: Default::default(),
-        calls: Some(Arc::new(gateway)),
         channels,
-    };
-    let app = ringside_api::router(state);
-    let listener = tokio::net::TcpListener::bind(s.http_addr)
-        .await
-        .with_context(|| format!("binding HTTP on {}", s.http_addr))?;
-    let http_addr = listener.local_addr()?;
-    info!(http = %http_addr, sip = %sip.local_addr, "Ringside running");
-    crate::memory::spawn_trimmer();
-    let http = tokio::spawn(ringside_api::conn_limits::serve(
-        listener,
-        app,
-        http_limits,
-        http_conns,
-    ));
+        bus,
+    })
+}
 
-    shutdown_signal().await;
+/// The control plane's state over the call side and the media side.
+fn build_api(
+    s: &Settings,
+    store: &Store,
+    media: Media,
+    calls: Calls,
+    presence: Arc<ringside_api::Presence>,
+    conns: [Arc<ConnTable>; 2],
+) -> anyhow::Result<AppState> {
+    let [http_conns, sip_conns] = conns;
+    Ok(AppState {
+        store: store.clone(),
+        directory: Arc::new(DirAdapter(calls.sip.clone())),
+        metrics: vec![Arc::new(Metrics {
+            sip: calls.metrics,
+            media: media.engine,
+            edge: calls.edge,
+            browser: calls.browser_stats,
+            started: Instant::now(),
+            http_conns,
+            sip_conns,
+        })],
+        sip_realm: s.sip.realm.clone(),
+        data_dir: s.data_dir.clone(),
+        prompts: media.prompts,
+        widget_prompts: media.widget_prompts,
+        fetch_policy: s.http.fetch_policy(),
+        console: calls.console,
+        public_url: s.http.public_url.clone(),
+        presence,
+        rate_limits: Arc::new(ringside_api::RateLimits::new(s.http.rate_limits)),
+        link_secret: load_secret(s, "link-secret")?,
+        usage_limits: s.http.usage_limits,
+        bus: calls.bus,
+        widget_cache: Default::default(),
+        calls: Some(Arc::new(calls.gateway)),
+        channels: calls.channels,
+    })
+}
+
+/// Refuse new calls, let the calls in progress go on up to the grace period, then hang up
+/// the rest.
+async fn drain_calls(sip: &SipServer, grace: Duration) {
     info!("shutting down: refusing new calls");
     sip.command(Command::Drain);
-    let deadline = Instant::now() + s.shutdown_grace;
+    let deadline = Instant::now() + grace;
     loop {
         let n = sip.active_calls().await;
         if n == 0 {
@@ -523,16 +543,64 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
             sip.command(Command::EndAll);
             // Let the BYEs leave and their answers come back (the records are already closed).
             for _ in 0..10 {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 if sip.active_calls().await == 0 {
                     break;
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Run everything until SIGTERM/SIGINT, then drain calls up to the grace period.
+pub async fn serve(s: Settings) -> anyhow::Result<()> {
+    let limits = build_limits(&s);
+    let (http_conns, sip_conns): (Arc<ConnTable>, Arc<ConnTable>) = Default::default();
+    let store = build_storage(&s).await?;
+    // Webhook deliveries: the outbox is in the database, so whatever was pending when the
+    // last process stopped is sent now, with its original delivery ids.
+    let webhooks = ringside_api::webhook_dispatch::Dispatcher::new(
+        store.clone(),
+        s.webhooks.dispatch_config(s.http.fetch_policy()),
+    )
+    .context("building the webhook HTTP client")?
+    .spawn();
+    let media = build_media(&s, &store)?;
+    let calls = build_calls(&s, &store, &media, (limits.sip, sip_conns.clone())).await?;
+    let sip = calls.sip.clone();
+    let presence = Arc::new(ringside_api::Presence::new(
+        store.clone(),
+        ringside_api::PresenceConfig {
+            trust_forwarded_for: s.http.trust_forwarded_for,
+            ..Default::default()
+        },
+    ));
+    let presence_flusher = presence.spawn_flusher();
+    let state = build_api(
+        &s,
+        &store,
+        media,
+        calls,
+        presence.clone(),
+        [http_conns.clone(), sip_conns],
+    )?;
+    let listener = tokio::net::TcpListener::bind(s.http.addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", s.http.addr))?;
+    info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
+    crate::memory::spawn_trimmer();
+    let http = tokio::spawn(ringside_api::conn_limits::serve(
+        listener,
+        ringside_api::router(state),
+        limits.http,
+        http_conns,
+    ));
+
+    shutdown_signal().await;
+    drain_calls(&sip, s.sip.shutdown_grace).await;
     http.abort();
     webhooks.abort();
     presence_flusher.abort();
@@ -541,7 +609,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     }
     // Everything the SIP core produced (registrations, call records, call events) is
     // written before the pool closes.
-    if tokio::time::timeout(std::time::Duration::from_secs(10), sip.flush_storage())
+    if tokio::time::timeout(Duration::from_secs(10), sip.flush_storage())
         .await
         .is_err()
     {
