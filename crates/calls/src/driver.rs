@@ -30,6 +30,7 @@ use ringside_storage::Store;
 use crate::core::{CoreOutput, SipCore};
 use crate::directory::DirectoryChange;
 use crate::metrics::SipMetrics;
+use crate::overload::Overload;
 use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
 
 /// Unix milliseconds now.
@@ -148,17 +149,56 @@ fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock)
 }
 
-/// Bind UDP and TCP on `bind`, restore bindings from `store`, and run `core` until the process
-/// ends, publishing call events and browser rings on `bus`.
+/// Where and how the driver listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The UDP and TCP address.
+    pub bind: SocketAddr,
+    /// Caps and timeouts of SIP over TCP, and the table the connections are counted in.
+    pub tcp: (ConnLimits, Arc<ConnTable>),
+    /// When new work is refused because the core is behind.
+    pub overload: Overload,
+}
+
+/// The transport's way into the core: the bounded inbound queue, and the overload rule
+/// applied before a message joins it.
+#[derive(Clone)]
+struct Inlet {
+    tx: mpsc::Sender<Inbound>,
+    overload: Overload,
+    metrics: Arc<SipMetrics>,
+}
+
+impl Inlet {
+    /// The 503 for `msg` if the core is too far behind to take it.
+    fn refusal(&self, msg: &rsip::SipMessage) -> Option<Bytes> {
+        let depth = self.tx.max_capacity() - self.tx.capacity();
+        self.metrics
+            .inbound_queue
+            .store(depth as u64, Ordering::Relaxed);
+        let r = self.overload.refusal(msg, depth)?;
+        self.metrics
+            .overload_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        Some(r)
+    }
+}
+
+/// Bind UDP and TCP as `listen` says, restore bindings from `store`, and run `core` until the
+/// process ends, publishing call events and browser rings on `bus`.
 pub async fn start(
-    bind: SocketAddr,
+    listen: Listen,
     mut core: SipCore,
     store: Store,
     metrics: Arc<SipMetrics>,
     media_events: Option<MediaEvents>,
-    tcp_limits: (ConnLimits, Arc<ConnTable>),
     bus: Arc<Bus>,
 ) -> std::io::Result<SipServer> {
+    let Listen {
+        bind,
+        tcp: tcp_limits,
+        overload,
+    } = listen;
     let udp = Arc::new(sip_udp_socket(bind)?);
     let local_addr = udp.local_addr()?;
     let tcp = TcpListener::bind(local_addr).await?;
@@ -180,10 +220,15 @@ pub async fn start(
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let conns: Conns = Arc::default();
 
-    tokio::spawn(udp_reader(udp.clone(), in_tx.clone(), metrics.clone()));
+    let inlet = Inlet {
+        tx: in_tx,
+        overload,
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(udp_reader(udp.clone(), inlet.clone(), metrics.clone()));
     tokio::spawn(tcp_acceptor(
         tcp,
-        in_tx.clone(),
+        inlet.clone(),
         conns.clone(),
         metrics.clone(),
         tcp_limits,
@@ -198,7 +243,6 @@ pub async fn start(
     tokio::spawn(core_task(
         core,
         udp,
-        in_tx,
         in_rx,
         cmd_rx,
         dir_rx,
@@ -207,6 +251,7 @@ pub async fn start(
         metrics,
         media_events,
         bus,
+        inlet,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
@@ -257,7 +302,7 @@ fn ingest(
     }
 }
 
-async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>, metrics: Arc<SipMetrics>) {
+async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet, metrics: Arc<SipMetrics>) {
     let mut buf = vec![0u8; 65_535];
     loop {
         let (n, src) = match sock.recv_from(&mut buf).await {
@@ -277,7 +322,9 @@ async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>, metrics: Ar
         };
         match ingest(data, from, &metrics) {
             Ok(msg) => {
-                if tx.try_send(Inbound { msg, from }).is_err() {
+                if let Some(reply) = inlet.refusal(&msg) {
+                    let _ = sock.send_to(&reply, src).await;
+                } else if inlet.tx.try_send(Inbound { msg, from }).is_err() {
                     metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -292,7 +339,7 @@ async fn udp_reader(sock: Arc<UdpSocket>, tx: mpsc::Sender<Inbound>, metrics: Ar
 /// Accepts SIP over TCP under the connection caps: a connection over a cap is closed at once.
 async fn tcp_acceptor(
     listener: TcpListener,
-    tx: mpsc::Sender<Inbound>,
+    inlet: Inlet,
     conns: Conns,
     metrics: Arc<SipMetrics>,
     (limits, table): (ConnLimits, Arc<ConnTable>),
@@ -309,7 +356,7 @@ async fn tcp_acceptor(
                 spawn_connection(
                     stream,
                     peer,
-                    tx.clone(),
+                    inlet.clone(),
                     conns.clone(),
                     metrics.clone(),
                     Some(accepted),
@@ -333,7 +380,7 @@ struct Accepted {
 fn spawn_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    tx: mpsc::Sender<Inbound>,
+    inlet: Inlet,
     conns: Conns,
     metrics: Arc<SipMetrics>,
     accepted: Option<Accepted>,
@@ -393,7 +440,9 @@ fn spawn_connection(
                         seen_message = true;
                         match ingest(&m, from, &metrics) {
                             Ok(msg) => {
-                                if tx.send(Inbound { msg, from }).await.is_err() {
+                                if let Some(reply) = inlet.refusal(&msg) {
+                                    let _ = writer_tx.send(reply);
+                                } else if inlet.tx.send(Inbound { msg, from }).await.is_err() {
                                     break 'conn;
                                 }
                             }
@@ -426,7 +475,6 @@ fn spawn_connection(
 async fn core_task(
     mut core: SipCore,
     udp: Arc<UdpSocket>,
-    in_tx: mpsc::Sender<Inbound>,
     mut in_rx: mpsc::Receiver<Inbound>,
     mut cmd_rx: mpsc::UnboundedReceiver<Command>,
     mut dir_rx: mpsc::UnboundedReceiver<DirectoryChange>,
@@ -435,6 +483,7 @@ async fn core_task(
     metrics: Arc<SipMetrics>,
     mut media_events: MediaEvents,
     bus: Arc<Bus>,
+    inlet: Inlet,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
@@ -514,7 +563,7 @@ async fn core_task(
         while let Some(o) = core.poll_output() {
             match o {
                 CoreOutput::Transmit { to, data } => {
-                    transmit(&udp, &conns, &in_tx, &metrics, to, data).await
+                    transmit(&udp, &conns, &inlet, &metrics, to, data).await
                 }
                 CoreOutput::BrowserRing(r) => crate::publish::browser_ring(&bus, &r, unix_ms()),
                 CoreOutput::Browser { session, signal } => {
@@ -537,7 +586,7 @@ async fn core_task(
 async fn transmit(
     udp: &UdpSocket,
     conns: &Conns,
-    in_tx: &mpsc::Sender<Inbound>,
+    inlet: &Inlet,
     metrics: &Arc<SipMetrics>,
     to: Peer,
     data: Bytes,
@@ -558,12 +607,12 @@ async fn transmit(
                 Some(w) if w.send(data.clone()).is_ok() => {}
                 _ => {
                     // Connect out (e.g. to a TCP trunk) and reuse the connection afterwards.
-                    let (conns, in_tx, metrics) = (conns.clone(), in_tx.clone(), metrics.clone());
+                    let (conns, inlet, metrics) = (conns.clone(), inlet.clone(), metrics.clone());
                     tokio::spawn(async move {
                         match TcpStream::connect(to.addr).await {
                             Ok(s) => {
                                 let _ = s.set_nodelay(true);
-                                let w = spawn_connection(s, to.addr, in_tx, conns, metrics, None);
+                                let w = spawn_connection(s, to.addr, inlet, conns, metrics, None);
                                 let _ = w.send(data);
                             }
                             Err(e) => debug!(to = %to.addr, error = %e, "tcp connect"),

@@ -6,6 +6,7 @@
 //! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
 //! - [`gateway`] — browser calls: the browser-calls port over the WebRTC edge and the core.
 //! - [`metrics`] — lock-free counters for `/metrics`.
+//! - [`overload`] — new work refused with 503 at the transport while the core is behind.
 //!
 //! A call from an extension (digest-challenged with 407) or a trusted trunk to a registered
 //! extension (or from an extension to an allowed PSTN number over an outbound trunk) becomes two
@@ -21,6 +22,7 @@ pub mod events;
 pub mod gateway;
 pub mod media;
 pub mod metrics;
+pub mod overload;
 mod publish;
 pub mod recording;
 pub mod routing;

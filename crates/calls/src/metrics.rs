@@ -63,6 +63,10 @@ pub struct SipMetrics {
     /// Events for a call that was not there when the core looked it up (logic errors,
     /// logged and dropped instead of taking signalling down).
     pub missing_calls: AtomicU64,
+    /// Requests refused with 503 at the transport because the core was behind.
+    pub overload_rejected: AtomicU64,
+    /// Messages waiting for the core now (sampled as they arrive).
+    pub inbound_queue: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -88,6 +92,8 @@ impl Default for SipMetrics {
             record_write_failures: AtomicU64::new(0),
             record_write_retries: AtomicU64::new(0),
             missing_calls: AtomicU64::new(0),
+            overload_rejected: AtomicU64::new(0),
+            inbound_queue: AtomicU64::new(0),
         }
     }
 }
@@ -223,6 +229,18 @@ impl SipMetrics {
                 "Events the call core dropped because their call was gone (each logged).",
                 "counter",
                 g(&self.missing_calls),
+            ),
+            (
+                "ringside_sip_overload_rejected_total",
+                "New requests refused with 503 and Retry-After because the core was behind.",
+                "counter",
+                g(&self.overload_rejected),
+            ),
+            (
+                "ringside_sip_inbound_queue",
+                "SIP messages waiting for the core (as last seen by the transport).",
+                "gauge",
+                g(&self.inbound_queue),
             ),
             (
                 "ringside_calls_active",

@@ -133,15 +133,18 @@ async fn rig() -> Rig {
         metrics.clone(),
     );
     let sip = driver::start(
-        SocketAddr::new(LOCALHOST, 0),
+        driver::Listen {
+            bind: SocketAddr::new(LOCALHOST, 0),
+            tcp: (
+                ConnLimits::sip_default(1024),
+                Arc::new(ConnTable::default()),
+            ),
+            overload: Default::default(),
+        },
         core,
         store.clone(),
         metrics,
         None,
-        (
-            ConnLimits::sip_default(1024),
-            Arc::new(ConnTable::default()),
-        ),
         Arc::new(Bus::default()),
     )
     .await

@@ -93,6 +93,8 @@ pub struct RawConfig {
     sip_timer_t1_ms: Option<u64>,
     sip_timer_t2_ms: Option<u64>,
     sip_timer_t4_ms: Option<u64>,
+    sip_overload_queue_depth: Option<u64>,
+    sip_overload_retry_after_secs: Option<u64>,
     webhook_max_attempts: Option<u64>,
     webhook_request_timeout_secs: Option<u64>,
     webhook_base_backoff_secs: Option<u64>,
@@ -173,6 +175,8 @@ pub struct SipSettings {
     pub tcp_conns: ConnSettings,
     /// Transaction timers T1, T2, T4 (RFC 3261 17.1.1.1).
     pub timers: ringside_sip::transaction::Config,
+    /// When new requests are refused with 503 because the core is behind.
+    pub overload: ringside_calls::overload::Overload,
 }
 
 impl SipSettings {
@@ -432,6 +436,14 @@ impl RawConfig {
             (&mut raw.sip_timer_t2_ms, "RINGSIDE_SIP_TIMER_T2_MS"),
             (&mut raw.sip_timer_t4_ms, "RINGSIDE_SIP_TIMER_T4_MS"),
             (
+                &mut raw.sip_overload_queue_depth,
+                "RINGSIDE_SIP_OVERLOAD_QUEUE_DEPTH",
+            ),
+            (
+                &mut raw.sip_overload_retry_after_secs,
+                "RINGSIDE_SIP_OVERLOAD_RETRY_AFTER_SECS",
+            ),
+            (
                 &mut raw.webhook_max_attempts,
                 "RINGSIDE_WEBHOOK_MAX_ATTEMPTS",
             ),
@@ -611,6 +623,19 @@ impl RawConfig {
         if timers.t4 < timers.t1 || timers.t4 > Duration::from_secs(60) {
             bail!("sip_timer_t4_ms must be at least T1 and at most 60000 (default 5000)");
         }
+        let od = ringside_calls::overload::Overload::default();
+        let overload = ringside_calls::overload::Overload {
+            queue_depth: match self.sip_overload_queue_depth {
+                None => od.queue_depth,
+                Some(n @ 1..=60_000) => n as usize,
+                Some(_) => bail!("sip_overload_queue_depth must be 1-60000"),
+            },
+            retry_after_secs: match self.sip_overload_retry_after_secs {
+                None => od.retry_after_secs,
+                Some(n @ 1..=3600) => n as u32,
+                Some(_) => bail!("sip_overload_retry_after_secs must be 1-3600"),
+            },
+        };
         let dd = ringside_api::webhook_dispatch::DispatchConfig::default();
         let secs = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_secs);
         let webhooks = WebhookSettings {
@@ -667,6 +692,7 @@ impl RawConfig {
                     idle_secs: self.sip_tcp_idle_timeout_secs,
                 },
                 timers,
+                overload,
             },
             media: MediaSettings {
                 rtp_ports,
@@ -919,6 +945,10 @@ mod tests {
     fn transaction_timers_and_webhook_delivery_are_configurable() {
         let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
         assert_eq!(s.sip.timers, ringside_sip::transaction::Config::default());
+        assert_eq!(
+            s.sip.overload,
+            ringside_calls::overload::Overload::default()
+        );
         let d = ringside_api::webhook_dispatch::DispatchConfig::default();
         let got = s.webhooks.dispatch_config(s.http.fetch_policy());
         assert_eq!(
@@ -943,6 +973,8 @@ mod tests {
                 ("RINGSIDE_SIP_TIMER_T1_MS", "250"),
                 ("RINGSIDE_SIP_TIMER_T2_MS", "2000"),
                 ("RINGSIDE_SIP_TIMER_T4_MS", "2500"),
+                ("RINGSIDE_SIP_OVERLOAD_QUEUE_DEPTH", "500"),
+                ("RINGSIDE_SIP_OVERLOAD_RETRY_AFTER_SECS", "9"),
                 ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "3"),
                 ("RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS", "30"),
                 ("RINGSIDE_WEBHOOK_BASE_BACKOFF_SECS", "2"),
@@ -958,6 +990,10 @@ mod tests {
         assert_eq!(core.tx.t1, Duration::from_millis(250));
         assert_eq!(core.tx.t2, Duration::from_millis(2000));
         assert_eq!(core.tx.t4, Duration::from_millis(2500));
+        assert_eq!(
+            (s.sip.overload.queue_depth, s.sip.overload.retry_after_secs),
+            (500, 9)
+        );
         // The dispatcher with these limits; a claim outlives the longer request.
         let w = s.webhooks.dispatch_config(s.http.fetch_policy());
         assert_eq!(w.max_attempts, 3);

@@ -438,12 +438,15 @@ async fn build_calls(
     // The one event bus: the control plane and the call core publish, sockets subscribe.
     let bus: Arc<ringside_domain::Bus> = Arc::default();
     let sip = driver::start(
-        s.sip.addr,
+        driver::Listen {
+            bind: s.sip.addr,
+            tcp: sip_conns,
+            overload: s.sip.overload,
+        },
         core,
         store.clone(),
         metrics.clone(),
         Some(media_rx),
-        sip_conns,
         bus.clone(),
     )
     .await
