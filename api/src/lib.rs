@@ -1,5 +1,12 @@
 //! Ringside's HTTP control plane (axum).
 //!
+//! The code lives in four rooms: [`http`] (auth, errors, extractors, OpenAPI, rate and
+//! connection limits, health), [`admin`] (the `/api/v1` resources), [`public`] (what visitors'
+//! pages reach) and [`live`] (sockets, presence, the console, browser-call signalling). Their
+//! modules are also re-exported here by their short names. Handlers take the part of the state
+//! they use where that is a clear subset (e.g. [`sip_admin::SipAdmin`],
+//! [`prompts::Prompts`], [`recordings::Recordings`]), through axum's `FromRef`.
+//!
 //! [`router`] builds the whole HTTP surface from an [`AppState`]:
 //! - `/healthz` and `/metrics` (Prometheus text),
 //! - `/api/v1/...` behind bearer personal access tokens with per-scope checks ([`auth`]),
@@ -35,37 +42,20 @@
 //! pushed to the SIP side through the narrow [`SipDirectory`] trait, and metrics come in through
 //! [`MetricsSource`]; tenants' prompts live behind [`PromptStore`].
 
-pub mod analytics;
-pub mod auth;
-pub mod browser_calls;
-pub mod call_settings;
-pub mod calls;
+pub mod admin;
+pub mod http;
+pub mod live;
+pub mod public;
+
+// The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
+pub use admin::{
+    analytics, call_settings, calls, contacts, prompts, recordings, sip_admin, usage, visitors,
+    webhook_dispatch, webhooks, widget_prompts, widgets,
+};
+pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
+pub use live::{browser_calls, console, presence, realtime};
+pub use public::{handoff, messages, user_agent, widget_cache, widget_runtime};
 pub use ringside_domain::channels;
-pub mod conn_limits;
-pub mod console;
-pub mod contacts;
-pub mod error;
-pub mod extract;
-pub mod handoff;
-pub mod health;
-pub mod messages;
-pub mod openapi;
-pub mod outbound;
-pub mod presence;
-pub mod prompts;
-pub mod rate_limit;
-pub mod realtime;
-pub mod recordings;
-pub mod sip_admin;
-pub mod usage;
-pub mod user_agent;
-pub mod visitors;
-pub mod webhook_dispatch;
-pub mod webhooks;
-pub mod widget_cache;
-pub mod widget_prompts;
-pub mod widget_runtime;
-pub mod widgets;
 
 use std::path::PathBuf;
 use std::sync::Arc;

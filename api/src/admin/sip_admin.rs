@@ -3,13 +3,15 @@
 //! Passwords are accepted on create/patch and never returned: extensions and inbound trunk
 //! credentials are stored as digest HA1 hashes (MD5 and SHA-256) for the server's realm.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ringside_domain::credentials::password_ok;
 use ringside_domain::{DestinationPatterns, DigestHa1, DisplayName, SipHost, SipUser, TrustedNet};
 use ringside_storage::{
-    now_ms, Binding, Extension, ExtensionPatch, NewExtension, NewTrunk, Trunk, TrunkPatch,
+    now_ms, Binding, Extension, ExtensionPatch, NewExtension, NewTrunk, Store, Trunk, TrunkPatch,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,24 @@ use crate::auth::{Scoped, SipRead, SipWrite};
 use crate::extract::ApiJson;
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
+
+/// What the SIP extension and trunk handlers use of the application state.
+#[derive(Clone)]
+pub struct SipAdmin {
+    store: Store,
+    directory: Arc<dyn crate::SipDirectory>,
+    sip_realm: Arc<str>,
+}
+
+impl axum::extract::FromRef<AppState> for SipAdmin {
+    fn from_ref(st: &AppState) -> Self {
+        SipAdmin {
+            store: st.store.clone(),
+            directory: st.directory.clone(),
+            sip_realm: st.sip_realm.as_str().into(),
+        }
+    }
+}
 
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "SIP";
@@ -179,7 +199,7 @@ impl From<Extension> for ExtensionView {
 }
 
 /// The extension with its live registrations.
-async fn with_registrations(st: &AppState, e: Extension) -> Result<ExtensionView, ApiError> {
+async fn with_registrations(st: &SipAdmin, e: Extension) -> Result<ExtensionView, ApiError> {
     let bindings = st.store.extension_bindings(&e.id, now_ms()).await?;
     let mut v = ExtensionView::from(e);
     v.registrations = bindings.into_iter().map(Into::into).collect();
@@ -217,7 +237,7 @@ fn validate_display_name(d: &str) -> Result<(), ApiError> {
 
 /// Every widget id must name one of the tenant's widgets (a typo would mean a phone that never
 /// rings).
-async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Result<(), ApiError> {
+async fn validate_widgets(st: &SipAdmin, tenant_id: &str, ids: &[String]) -> Result<(), ApiError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -235,7 +255,7 @@ async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Res
 /// Extension usernames and trunk logins share one server-wide namespace. A taken name is
 /// refused without saying who holds it.
 async fn ensure_login_free(
-    st: &AppState,
+    st: &SipAdmin,
     username: &str,
     except_trunk: Option<&str>,
 ) -> Result<(), ApiError> {
@@ -255,7 +275,7 @@ fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
 
 async fn list_extensions(
     Scoped(ctx, _): Scoped<SipRead>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
 ) -> Result<Json<Vec<ExtensionView>>, ApiError> {
     let list = st.store.list_extensions(&ctx.tenant_id).await?;
     let mut bindings = st.store.live_bindings(now_ms()).await?;
@@ -276,7 +296,7 @@ async fn list_extensions(
 
 async fn get_extension(
     Scoped(ctx, _): Scoped<SipRead>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<ExtensionView>, ApiError> {
     let e = st.store.get_extension(&ctx.tenant_id, &id).await?;
@@ -285,7 +305,7 @@ async fn get_extension(
 
 async fn create_extension(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     ApiJson(body): ApiJson<CreateExtension>,
 ) -> Result<(StatusCode, Json<ExtensionView>), ApiError> {
     validate_username(&body.username, "username")?;
@@ -302,7 +322,7 @@ async fn create_extension(
             NewExtension {
                 username: body.username,
                 display_name,
-                realm: st.sip_realm.clone(),
+                realm: st.sip_realm.to_string(),
                 ha1_md5,
                 ha1_sha256,
                 widget_ids: body.widget_ids,
@@ -315,7 +335,7 @@ async fn create_extension(
 
 async fn patch_extension(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchExtension>,
 ) -> Result<Json<ExtensionView>, ApiError> {
@@ -330,7 +350,7 @@ async fn patch_extension(
             validate_password(p, "password")?;
             let current = st.store.get_extension(&ctx.tenant_id, &id).await?;
             let (m, s) = hashes(&current.username, &st.sip_realm, p);
-            Some((st.sip_realm.clone(), m, s))
+            Some((st.sip_realm.to_string(), m, s))
         }
         None => None,
     };
@@ -352,7 +372,7 @@ async fn patch_extension(
 
 async fn delete_extension(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     st.store.delete_extension(&ctx.tenant_id, &id).await?;
@@ -462,7 +482,7 @@ fn validate_name(n: &str) -> Result<(), ApiError> {
 /// tenant's trunk trusts (either would let one tenant's trunk stand for callers it does not
 /// own).
 async fn validate_cidrs(
-    st: &AppState,
+    st: &SipAdmin,
     tenant_id: &str,
     cidrs: &[String],
 ) -> Result<Vec<String>, ApiError> {
@@ -528,7 +548,7 @@ fn validate_destinations(p: &str) -> Result<(), ApiError> {
 type InboundCreds = Option<(String, String, String, String)>;
 
 fn inbound_credentials(
-    st: &AppState,
+    st: &SipAdmin,
     user: Option<&str>,
     password: Option<&str>,
 ) -> Result<InboundCreds, ApiError> {
@@ -538,7 +558,7 @@ fn inbound_credentials(
             validate_username(u, "inboundUsername")?;
             validate_password(p, "inboundPassword")?;
             let (m, s) = hashes(u, &st.sip_realm, p);
-            Ok(Some((u.to_string(), st.sip_realm.clone(), m, s)))
+            Ok(Some((u.to_string(), st.sip_realm.to_string(), m, s)))
         }
         _ => Err(ApiError::InvalidField {
             field: "inboundPassword",
@@ -549,7 +569,7 @@ fn inbound_credentials(
 
 async fn list_trunks(
     Scoped(ctx, _): Scoped<SipRead>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
 ) -> Result<Json<Vec<TrunkView>>, ApiError> {
     let list = st.store.list_trunks(&ctx.tenant_id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
@@ -557,7 +577,7 @@ async fn list_trunks(
 
 async fn get_trunk(
     Scoped(ctx, _): Scoped<SipRead>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<TrunkView>, ApiError> {
     Ok(Json(st.store.get_trunk(&ctx.tenant_id, &id).await?.into()))
@@ -565,7 +585,7 @@ async fn get_trunk(
 
 async fn create_trunk(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     ApiJson(b): ApiJson<CreateTrunk>,
 ) -> Result<(StatusCode, Json<TrunkView>), ApiError> {
     validate_name(&b.name)?;
@@ -617,7 +637,7 @@ async fn create_trunk(
 
 async fn patch_trunk(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchTrunk>,
 ) -> Result<Json<TrunkView>, ApiError> {
@@ -692,7 +712,7 @@ async fn patch_trunk(
 
 async fn delete_trunk(
     Scoped(ctx, _): Scoped<SipWrite>,
-    State(st): State<AppState>,
+    State(st): State<SipAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     st.store.delete_trunk(&ctx.tenant_id, &id).await?;

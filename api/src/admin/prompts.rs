@@ -32,6 +32,20 @@ use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the prompt handlers use of the application state.
+#[derive(Clone)]
+pub struct Prompts {
+    prompts: Arc<dyn PromptStore>,
+}
+
+impl axum::extract::FromRef<AppState> for Prompts {
+    fn from_ref(st: &AppState) -> Self {
+        Prompts {
+            prompts: st.prompts.clone(),
+        }
+    }
+}
+
 /// Largest accepted upload, in bytes (10 MiB).
 pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 
@@ -148,7 +162,7 @@ fn kind(s: &str) -> Result<PromptKind, ApiError> {
 
 async fn list(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<Prompts>,
 ) -> Result<Json<Vec<PromptView>>, ApiError> {
     let tenant = ctx.tenant_id;
     let infos = blocking(&st.prompts, move |s| s.list(&tenant)).await?;
@@ -157,7 +171,7 @@ async fn list(
 
 async fn upload(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<Prompts>,
     Path(kind_name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -197,7 +211,7 @@ async fn upload(
 
 async fn audio(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<Prompts>,
     Path(kind_name): Path<String>,
 ) -> Result<Response, ApiError> {
     let kind = kind(&kind_name)?;
@@ -224,7 +238,7 @@ pub(crate) fn wav_response(wav: Cow<'static, [u8]>) -> Response {
 
 async fn remove(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<Prompts>,
     Path(kind_name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let kind = kind(&kind_name)?;

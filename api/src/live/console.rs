@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use crate::realtime::{call_message, call_signal_frame, next_call_signal, Audience, CallPeer};
 use crate::AppState;
 
-const CONSOLE_HTML: &str = include_str!("../assets/console.html");
+const CONSOLE_HTML: &str = include_str!("../../assets/console.html");
 
 pub use ringside_domain::console::ConsoleOperators;
 

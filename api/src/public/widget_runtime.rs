@@ -45,7 +45,7 @@ pub const ALLOW_HEADERS: &str = "Content-Type, Authorization";
 const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The widget script the install snippet loads (`api/assets/widget.js`).
-pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
+pub const WIDGET_JS: &str = include_str!("../../assets/widget.js");
 
 /// `GET /widget.js`: the same for every widget (it reads its id and key from its own tag).
 async fn widget_script() -> Response {

@@ -13,6 +13,22 @@ use crate::extract::ApiJson;
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the call-settings handlers use of the application state.
+#[derive(Clone)]
+pub struct CallSettingsState {
+    store: ringside_storage::Store,
+    directory: std::sync::Arc<dyn crate::SipDirectory>,
+}
+
+impl axum::extract::FromRef<AppState> for CallSettingsState {
+    fn from_ref(st: &AppState) -> Self {
+        CallSettingsState {
+            store: st.store.clone(),
+            directory: st.directory.clone(),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Widgets";
     DocRouter::new("/api/v1")
@@ -38,7 +54,7 @@ pub(crate) fn routes() -> DocRouter {
 
 async fn get_settings(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<CallSettingsState>,
     Path(id): Path<String>,
 ) -> Result<Json<CallSettings>, ApiError> {
     Ok(Json(st.store.get_call_settings(&ctx.tenant_id, &id).await?))
@@ -46,7 +62,7 @@ async fn get_settings(
 
 async fn put_settings(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<CallSettingsState>,
     Path(id): Path<String>,
     ApiJson(s): ApiJson<CallSettings>,
 ) -> Result<Json<CallSettings>, ApiError> {

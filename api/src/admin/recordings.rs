@@ -28,6 +28,22 @@ use crate::auth::{CallsRead, CallsWrite, Scoped};
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the recording handlers use of the application state.
+#[derive(Clone)]
+pub struct Recordings {
+    store: ringside_storage::Store,
+    data_dir: std::path::PathBuf,
+}
+
+impl axum::extract::FromRef<AppState> for Recordings {
+    fn from_ref(st: &AppState) -> Self {
+        Recordings {
+            store: st.store.clone(),
+            data_dir: st.data_dir.clone(),
+        }
+    }
+}
+
 /// Bytes read from disk per body chunk.
 const CHUNK: usize = 64 * 1024;
 
@@ -105,7 +121,7 @@ impl From<Recording> for RecordingView {
 
 async fn list_for_call(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<Recordings>,
     UrlPath(call_id): UrlPath<String>,
 ) -> Result<Json<Vec<RecordingView>>, ApiError> {
     let recs = st
@@ -117,7 +133,7 @@ async fn list_for_call(
 
 async fn get_recording(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<Recordings>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<RecordingView>, ApiError> {
     Ok(Json(
@@ -203,7 +219,7 @@ fn parse_range(value: Option<&HeaderValue>, len: u64) -> RangeReq {
 
 async fn download(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<Recordings>,
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -278,7 +294,7 @@ async fn download(
 
 async fn delete_recording(
     Scoped(ctx, _): Scoped<CallsWrite>,
-    State(st): State<AppState>,
+    State(st): State<Recordings>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let rec = st.store.get_recording(&ctx.tenant_id, &id).await?;

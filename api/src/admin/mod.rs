@@ -1,0 +1,17 @@
+//! The `/api/v1` resources behind personal access tokens, tenant-scoped: SIP extensions and
+//! trunks, calls and their settings, recordings, prompts, widgets, visitors, contacts,
+//! analytics, usage, and signed webhooks with their delivery task.
+
+pub mod analytics;
+pub mod call_settings;
+pub mod calls;
+pub mod contacts;
+pub mod prompts;
+pub mod recordings;
+pub mod sip_admin;
+pub mod usage;
+pub mod visitors;
+pub mod webhook_dispatch;
+pub mod webhooks;
+pub mod widget_prompts;
+pub mod widgets;
