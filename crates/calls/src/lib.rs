@@ -6,6 +6,7 @@
 //! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
 //! - [`gateway`] — browser calls: the browser-calls port over the WebRTC edge and the core.
 //! - [`metrics`] — lock-free counters for `/metrics`.
+//! - [`fake_media`] — bridges that open no sockets, for simulated-time tests of the core.
 //! - [`overload`] — new work refused with 503 at the transport while the core is behind.
 //!
 //! A call from an extension (digest-challenged with 407) or a trusted trunk to a registered
@@ -19,6 +20,7 @@ pub mod core;
 pub mod directory;
 pub mod driver;
 pub mod events;
+pub mod fake_media;
 pub mod gateway;
 pub mod media;
 pub mod metrics;

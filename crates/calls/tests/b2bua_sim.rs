@@ -121,6 +121,7 @@ async fn register_then_call_rings_contact_retransmits_and_times_out_with_480() {
     assert_eq!(ended.end_reason.map(|r| r.as_str()), Some("no_answer"));
     assert_eq!(ended.status.as_str(), "missed");
     assert_eq!(sim.core.active_calls(), 0);
+    assert_eq!(sim.media.live(), 0, "the call's media bridge was released");
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@ use common::*;
 use ringside_calls::b2bua::{BrowserCall, BrowserSignal};
 use ringside_calls::core::CoreOutput;
 use ringside_calls::directory::DirectoryChange;
+use ringside_calls::fake_media::MediaRequest;
+use ringside_media::Side;
 use ringside_storage::CallRecord;
 
 fn call(session: u64, extensions: &[&str], ring_timeout_s: u64) -> BrowserCall {
@@ -160,6 +162,25 @@ async fn ring_timeout_plays_the_unavailable_message_then_the_call_is_missed() {
         .any(|m| m.starts_with("CANCEL ")));
     assert_eq!(signals(&mut sim, 8), vec![BrowserSignal::Unavailable]);
     assert_eq!(sim.core.active_calls(), 1, "the message is playing");
+    // Towards the browser (leg A): ringback while it rang, then the message.
+    let asked = sim.media.requests();
+    let key = asked
+        .iter()
+        .find_map(|r| match r {
+            MediaRequest::Created { key, .. } => Some(*key),
+            _ => None,
+        })
+        .expect("a bridge");
+    let ringback = asked
+        .iter()
+        .position(|r| *r == MediaRequest::Ringback(key, Side::A, true));
+    let message = asked
+        .iter()
+        .position(|r| *r == MediaRequest::Unavailable(key, Side::A));
+    assert!(
+        matches!((ringback, message), (Some(a), Some(b)) if a < b),
+        "{asked:?}"
+    );
     // The shipped message is 5.6 s long.
     sim.advance(Duration::from_millis(5000));
     assert!(signals(&mut sim, 8).is_empty());
@@ -174,6 +195,7 @@ async fn ring_timeout_plays_the_unavailable_message_then_the_call_is_missed() {
     assert_eq!(rec.status.as_str(), "missed");
     assert_eq!(rec.end_reason.map(|r| r.as_str()), Some("no_answer"));
     assert_eq!(sim.core.active_calls(), 0);
+    assert_eq!(sim.media.live(), 0, "the call's media bridge was released");
 }
 
 #[tokio::test]

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use ringside_calls::core::{CoreConfig, CoreOutput, SipCore};
 use ringside_calls::directory::{Directory, DirectoryChange};
+use ringside_calls::fake_media::FakeMedia;
 use ringside_calls::metrics::SipMetrics;
 use ringside_domain::DigestHa1;
-use ringside_media::MediaEngine;
 use ringside_sip::auth::{client_authorization, Algorithm};
 use ringside_sip::dialog::LocalAddr;
 use ringside_sip::message::parse;
@@ -62,6 +62,8 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
 
 pub struct Sim {
     pub core: SipCore,
+    /// What the core asked of its media bridges.
+    pub media: FakeMedia,
     pub now: Instant,
     pub now_ms: i64,
     pub sent: Vec<(Peer, String)>,
@@ -95,6 +97,8 @@ impl Sim {
             vec![trunk("t1", "10.9.9.9/32", 5099, creds)],
         );
         let metrics = Arc::new(SipMetrics::default());
+        // No sockets: the bridges only log what the core asks of them.
+        let media = FakeMedia::new(42000..=42099);
         let core = SipCore::new(
             CoreConfig {
                 local: LocalAddr {
@@ -112,15 +116,13 @@ impl Sim {
                 tx: TxConfig::default(),
             },
             dir,
-            Box::new(MediaEngine::new(
-                "127.0.0.1".parse().unwrap(),
-                42000..=42099,
-            )),
+            Box::new(media.clone()),
             metrics.clone(),
         );
         Sim {
             metrics,
             core,
+            media,
             now: Instant::now(),
             now_ms: T0_MS,
             sent: vec![],
