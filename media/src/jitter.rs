@@ -11,10 +11,14 @@
 //!
 //! The playout delay adapts to the measured arrival deviation: every packet's transit time
 //! (arrival minus media time) is compared with the fastest transit seen, and the target delay
-//! follows the peak deviation — it jumps up at once on a burst and decays slowly. The buffer
-//! grows by holding playout for a frame ([`Pop::Empty`]) and shrinks by discarding at most
-//! one frame per [`SHRINK_INTERVAL_FRAMES`] frames, all clamped to
-//! `[min_delay, max_delay]`.
+//! follows the peak deviation — it jumps up at once on a burst and decays slowly. A deviation
+//! above [`PROMPT_PEAK`] (100 ms) counts beyond that only once a second such spike, at least
+//! [`PEAK_CONFIRM_GAP`] after the first, confirms it: one stall of the path (a peer or relay
+//! busy for a moment, then a burst of held-up packets) is not jitter, and must not leave every
+//! later frame late. The buffer grows by holding playout for a frame ([`Pop::Empty`]) and
+//! shrinks by discarding one frame per [`SHRINK_INTERVAL_FRAMES`] frames, or one per frame
+//! while it holds more than three frames above its target (catching up after a stall), all
+//! clamped to `[min_delay, max_delay]`.
 //!
 //! Packets are copied into pooled slots; after warm-up `insert` and `pop` never allocate.
 
@@ -28,6 +32,13 @@ const PEAK_DECAY: f64 = 0.999;
 const BASE_DRIFT: f64 = 0.000_05;
 /// Minimum number of frames between two shrink steps.
 pub const SHRINK_INTERVAL_FRAMES: u32 = 25;
+/// Delay deviation (seconds) the target follows at once; above it only once confirmed.
+pub const PROMPT_PEAK: f64 = 0.1;
+/// A spike confirms an earlier one only if it comes at least this long after it (packets of
+/// one burst arrive together and are one event).
+pub const PEAK_CONFIRM_GAP: Duration = Duration::from_millis(200);
+/// ... and at most this long after it.
+pub const PEAK_CONFIRM_WINDOW: Duration = Duration::from_secs(10);
 /// Largest accepted `max_delay`.
 pub const MAX_DELAY_LIMIT: Duration = Duration::from_secs(60);
 /// Initial payload capacity of each pooled slot.
@@ -159,6 +170,8 @@ pub struct JitterBuffer {
     start_at: Option<Instant>,
     base_transit: Option<f64>,
     peak: f64,
+    /// A spike above [`PROMPT_PEAK`] waiting to be confirmed: (deviation, arrival) in seconds.
+    pending_peak: Option<(f64, f64)>,
     target: f64,
     since_shrink: u32,
     pending_restart: Option<u16>,
@@ -205,6 +218,7 @@ impl JitterBuffer {
             start_at: None,
             base_transit: None,
             peak: 0.0,
+            pending_peak: None,
             target,
             since_shrink: 0,
             pending_restart: None,
@@ -319,6 +333,8 @@ impl JitterBuffer {
                 return Pop::Empty;
             }
             self.started = true;
+            // The first frame sets the playout point; shrinking counts from there.
+            self.since_shrink = 0;
         }
         self.stats.current_delay =
             Duration::try_from_secs_f64(actual.max(0.0)).unwrap_or(Duration::MAX);
@@ -342,7 +358,7 @@ impl JitterBuffer {
             self.stats.stretched += 1;
             return Pop::Empty;
         } else if actual > self.target + 1.5 * self.frame_secs
-            && self.since_shrink >= SHRINK_INTERVAL_FRAMES
+            && self.since_shrink >= shrink_interval(actual - self.target, self.frame_secs)
             && self.slot_at(self.next_seq + 1).is_some()
         {
             let idx = self.slot_at(self.next_seq).expect("head is buffered");
@@ -441,8 +457,30 @@ impl JitterBuffer {
             deviation = 0.0;
         }
         self.base_transit = Some(base);
-        self.peak = if deviation > self.peak {
+        let believed = if deviation <= PROMPT_PEAK {
             deviation
+        } else {
+            let gap = PEAK_CONFIRM_GAP.as_secs_f64();
+            let window = PEAK_CONFIRM_WINDOW.as_secs_f64();
+            match self.pending_peak {
+                // A second spike, a separate event: both were real; the smaller is believed.
+                Some((v, at)) if (gap..=window).contains(&(arrival - at)) => {
+                    self.pending_peak = Some((deviation, arrival));
+                    deviation.min(v)
+                }
+                // The same burst: one event.
+                Some((v, at)) if arrival - at < gap => {
+                    self.pending_peak = Some((v.max(deviation), at));
+                    PROMPT_PEAK
+                }
+                _ => {
+                    self.pending_peak = Some((deviation, arrival));
+                    PROMPT_PEAK
+                }
+            }
+        };
+        self.peak = if believed > self.peak {
+            believed
         } else {
             self.peak * PEAK_DECAY
         };
@@ -477,5 +515,15 @@ impl JitterBuffer {
         (self.next_seq..=high)
             .find_map(|s| self.slot_at(s))
             .map(|idx| (self.slots[idx].ext_seq, self.slots[idx].ext_ts))
+    }
+}
+
+/// Frames between two shrink steps with the delay `excess` seconds above the target: one
+/// per frame (double speed) while more than three frames too many are held.
+fn shrink_interval(excess: f64, frame_secs: f64) -> u32 {
+    if excess > 3.0 * frame_secs {
+        1
+    } else {
+        SHRINK_INTERVAL_FRAMES
     }
 }

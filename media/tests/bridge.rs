@@ -119,6 +119,20 @@ fn run(
             out.push((side, channel, data));
         }
     }
+    // Let the ticks play out what decoded legs still hold in their jitter buffers.
+    let end = t0 + Duration::from_millis(20 * frames as u64 + 200);
+    while let Some(t) = m.poll_timeout().filter(|t| *t <= end) {
+        m.handle_timeout(t);
+        while let Some(Transmit {
+            side,
+            channel,
+            data,
+            ..
+        }) = m.poll_transmit()
+        {
+            out.push((side, channel, data));
+        }
+    }
     out
 }
 
@@ -516,4 +530,119 @@ fn dtmf_is_carried_across_a_transcoding_bridge() {
         .map(|e| e.digit)
         .collect();
     assert_eq!(digits, vec!['5']);
+}
+
+/// A transcoded call whose caller's packets arrive with ±40 ms of jitter (so out of order
+/// about a third of the time): the callee still gets one packet every 20 ms, each carrying
+/// the tone at its level. Packets are decoded from a jitter buffer on the 20 ms tick; decoded
+/// as they arrived (the path before the jitter buffer), the callee would hear the input's
+/// arrival gaps, 60 ms and more here, and its reordering (late packets were dropped).
+#[test]
+fn jittered_and_reordered_packets_become_continuous_audio_when_transcoding() {
+    let (mut m, t0) = setup(
+        LegCodec::new(CodecKind::Pcmu, 0),
+        LegCodec::new(CodecKind::Pcma, 8),
+    );
+    let mut peer = Peer::new(CodecKind::Pcmu, 0, 7);
+    let frames = 250;
+    let pcm = tone(1000.0, 8000, 0.3, 160 * frames);
+    // Sent every 20 ms, each delayed 40 ms ± 40 ms (a fixed pseudo-random sequence).
+    let mut rng = 0x9E37_79B9_u32;
+    let mut arrivals: Vec<(Duration, Vec<u8>)> = pcm
+        .chunks(160)
+        .enumerate()
+        .map(|(k, frame)| {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            let jitter_ms = u64::from(rng % 81); // 0..=80: 40 ± 40
+            let at = Duration::from_millis(20 * k as u64 + jitter_ms);
+            (at, peer.packet(frame))
+        })
+        .collect();
+    arrivals.sort_by_key(|(at, _)| *at);
+    let seqs: Vec<u16> = arrivals
+        .iter()
+        .map(|(_, p)| RtpPacket::parse(p).unwrap().sequence())
+        .collect();
+    let reordered = seqs.windows(2).filter(|w| w[1] < w[0]).count();
+    let input_gap = arrivals.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(reordered > 30, "{reordered} reordered packets");
+    assert!(input_gap >= Duration::from_millis(60), "{input_gap:?}");
+
+    // Run it, noting when each packet to B leaves.
+    let src = addr(A_PEER);
+    let mut sent: Vec<(Instant, Vec<u8>)> = Vec::new();
+    let drain = |m: &mut CallMedia, now: Instant, sent: &mut Vec<(Instant, Vec<u8>)>| {
+        while let Some(t) = m.poll_timeout().filter(|t| *t <= now) {
+            m.handle_timeout(t);
+            while let Some(x) = m.poll_transmit() {
+                if x.side == Side::B && x.channel == Channel::Rtp {
+                    sent.push((t, x.data));
+                }
+            }
+        }
+    };
+    for (at, p) in &arrivals {
+        let now = t0 + *at;
+        drain(&mut m, now, &mut sent);
+        let mut buf = vec![0u8; 1500];
+        buf[..p.len()].copy_from_slice(p);
+        assert_eq!(
+            m.handle_rtp(now, Side::A, src, &mut buf, p.len()),
+            Ok(Forward::None)
+        );
+        while let Some(x) = m.poll_transmit() {
+            if x.side == Side::B && x.channel == Channel::Rtp {
+                sent.push((now, x.data));
+            }
+        }
+    }
+    drain(&mut m, t0 + Duration::from_secs(6), &mut sent);
+
+    // Every frame reaches B, one per 20 ms tick, in sequence.
+    assert!(
+        sent.len() >= frames - 2,
+        "{} of {frames} frames",
+        sent.len()
+    );
+    let out_gap = sent.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(
+        out_gap <= Duration::from_millis(20),
+        "a {out_gap:?} gap towards B"
+    );
+    for w in sent.windows(2) {
+        let (p, q) = (
+            RtpPacket::parse(&w[0].1).unwrap(),
+            RtpPacket::parse(&w[1].1).unwrap(),
+        );
+        assert_eq!(q.sequence(), p.sequence().wrapping_add(1));
+        assert_eq!(q.timestamp(), p.timestamp().wrapping_add(160));
+    }
+    // And the audio: the tone at its level in every 20 ms frame, except a few frames
+    // concealed while the buffer grew its delay to the jitter it measured (in the first
+    // second), and never a silent one. The talker's stream ends with the input: what follows
+    // is up to MAX_CONCEAL frames of fading concealment, left out here.
+    let packets: Vec<Vec<u8>> = sent.into_iter().map(|(_, d)| d).collect();
+    let out = decode_all(CodecKind::Pcma, &packets);
+    let sent_level = rms_dbfs(&tone(1000.0, 8000, 0.3, 8000));
+    let mut levels: Vec<f64> = out.chunks(160).map(rms_dbfs).collect();
+    while levels.last().is_some_and(|l| *l < sent_level - 2.0) {
+        levels.pop();
+    }
+    assert!(levels.len() >= frames, "{} frames of audio", levels.len());
+    let concealed: Vec<usize> = (0..levels.len())
+        .filter(|&k| (levels[k] - sent_level).abs() >= 2.0)
+        .collect();
+    assert!(
+        concealed.len() <= 3 && concealed.iter().all(|&k| k < 50),
+        "frames off the tone's level: {concealed:?}"
+    );
+    assert!(
+        levels.iter().all(|l| *l > -30.0),
+        "a silent frame: {levels:?}"
+    );
+    assert!((dominant_frequency(&out, 8000) - 1000.0).abs() < 10.0);
+    let q = m.quality(Side::A);
+    assert_eq!(q.packets_received, frames as u64);
 }

@@ -258,8 +258,62 @@ fn late_packet_is_dropped_and_counted() {
     assert_eq!(played[50], Out::Lost(50 * SPF));
     let s = jb.stats();
     assert_eq!((s.late, s.lost), (1, 1));
-    // The late packet taught the buffer about the jitter.
-    assert!(s.target_delay >= Duration::from_millis(150));
+    // One late packet is one event: the target follows it only up to PROMPT_PEAK.
+    assert!(s.target_delay >= Duration::from_millis(100), "{s:?}");
+    assert!(s.target_delay <= Duration::from_millis(120), "{s:?}");
+}
+
+#[test]
+fn a_second_spike_confirms_the_first() {
+    let mut jb = buffer();
+    let mut pkts = stream(100, 0, 0);
+    pkts[50].arrival_ms += 200;
+    pkts[70].arrival_ms += 180;
+    run(&mut jb, Instant::now(), &pkts, 110);
+    // Two spikes 400 ms apart: the jitter is real, and the target covers the smaller.
+    let s = jb.stats();
+    assert!(s.target_delay >= Duration::from_millis(150), "{s:?}");
+}
+
+#[test]
+fn a_stall_then_a_burst_is_caught_up_instead_of_played_late() {
+    let mut jb = JitterBuffer::new(JitterConfig {
+        clock_rate: 8000,
+        frame_duration: Duration::from_millis(20),
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(300),
+        max_packets: 32,
+    })
+    .unwrap();
+    let mut pkts = stream(150, 100, 1000);
+    // The first packet on time, the next 20 held up 400 ms and delivered at once (a peer or
+    // relay busy for a moment, as when a call's media starts while others' handshakes run).
+    for p in pkts.iter_mut().skip(1).take(20) {
+        p.arrival_ms = 400;
+    }
+    let out = run(&mut jb, Instant::now(), &pkts, 150);
+    let delay_at = |tick: usize| out[tick].1;
+    // Right after the burst the held-up frames are 380 ms late ...
+    assert!(
+        delay_at(20) >= Duration::from_millis(360),
+        "{:?}",
+        delay_at(20)
+    );
+    // ... and within half a second the buffer is back near its target (before: still
+    // 320 ms late seven seconds later).
+    assert!(
+        delay_at(45) <= Duration::from_millis(180),
+        "{:?}",
+        delay_at(45)
+    );
+    assert!(
+        delay_at(149) <= Duration::from_millis(130),
+        "{:?}",
+        delay_at(149)
+    );
+    let s = jb.stats();
+    assert!(s.target_delay <= Duration::from_millis(120), "{s:?}");
+    assert_eq!(s.late, 0, "{s:?}");
 }
 
 #[test]

@@ -9,13 +9,16 @@
 //! - **Passthrough** (both legs negotiated the same codec): a packet is rewritten in place (SSRC,
 //!   sequence, timestamp, payload type) and sent to the other leg. Nothing is decoded unless the
 //!   call is being recorded.
-//! - **Transcoding** (the legs negotiated different codecs): a packet is decoded to PCM at the
-//!   bridge rate (8 kHz: every supported codec can run there, libopus natively), lost packets are
-//!   concealed (G.711 PLC, Opus FEC/PLC), and the PCM is re-encoded in 20 ms frames for the other
-//!   leg as soon as a frame is complete.
+//! - **Transcoding** (the legs negotiated different codecs): a leg's packets go through an
+//!   adaptive [`JitterBuffer`] and are decoded to PCM at the bridge rate (8 kHz: every supported
+//!   codec can run there, libopus natively) one frame per 20 ms tick, in order; frames that do
+//!   not come in time are concealed (G.711 PLC, Opus FEC/PLC), and the PCM is re-encoded in
+//!   20 ms frames for the other leg. Network jitter and reordering on one leg so become a
+//!   steady stream on the other instead of gaps. A leg whose packets are not 20 ms long is
+//!   decoded as packets arrive (gaps concealed up to [`MAX_CONCEAL`] packets).
 //! - **Players**: while a [`Source`] plays into a leg (ringback, hold music, a prompt), media
 //!   from the other leg is not forwarded to it; a 20 ms tick encodes the player's frames instead.
-//! - **Recording**: both legs' decoded audio is aligned on the 20 ms tick into a stereo
+//! - **Recording**: both legs' decoded audio (through the same jitter buffer) is aligned on the 20 ms tick into a stereo
 //!   [`FrameSink`] (left = leg A, the caller; right = leg B, the callee), silence where a leg is
 //!   silent, on hold or late.
 //! - **RTCP** is terminated per leg: incoming SR/RR feed loss, jitter and round-trip time
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::codec::frame::{CodecKind, FrameDecoder, FrameEncoder};
 use crate::codec::opus::EncoderOptions;
 use crate::dtmf::DtmfReceiver;
+use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::latch::{Latch, Verdict};
 use crate::player::Source;
 use crate::rtp::ntp::ntp_from_system_time;
@@ -57,6 +61,12 @@ const REC_PREBUFFER: usize = 2 * FRAME;
 const REC_MAX: usize = 10 * FRAME;
 /// Largest gap (in packets) concealed; larger jumps restart the decoder's stream.
 const MAX_CONCEAL: u16 = 5;
+/// Playout delay bounds of a decoded leg's jitter buffer: one frame at least, and at most what
+/// a conversation tolerates.
+const JITTER_MIN_DELAY: Duration = Duration::from_millis(20);
+const JITTER_MAX_DELAY: Duration = Duration::from_millis(300);
+/// Packets a jitter buffer holds (its reordering window): 640 ms of 20 ms frames.
+const JITTER_PACKETS: usize = 32;
 /// Synthetic source ids fed through the rewriter for audio Ringside generates.
 const GEN_TRANSCODE: u32 = 0x5249_4E47;
 const GEN_PLAYER: u32 = 0x5249_4E48;
@@ -188,6 +198,16 @@ struct Leg {
     /// Synthetic stream state for generated packets: (seq, ts) per generator.
     gen_transcode: (u16, u32),
     gen_player: (u16, u32),
+    /// Decoded legs: packets wait here and are decoded one per tick.
+    jitter: Option<JitterBuffer>,
+    /// The last packet put into `jitter` (sequence, timestamp), to check it carries 20 ms.
+    jitter_last: Option<(u16, u32)>,
+    /// The leg's packets were seen to be 20 ms long.
+    jitter_20ms: bool,
+    /// Frames concealed in a row on this leg's playout.
+    concealed_run: u16,
+    /// This leg's packets are not 20 ms long: decoded on arrival, without a jitter buffer.
+    decode_on_arrival: bool,
     /// Last sequence decoded from this leg (for concealment).
     last_decoded_seq: Option<u16>,
     last_frame_len: usize,
@@ -337,6 +357,10 @@ impl CallMedia {
         leg.encoder = None;
         leg.rx = None;
         leg.last_decoded_seq = None;
+        leg.jitter = None;
+        leg.jitter_last = None;
+        leg.jitter_20ms = false;
+        leg.decode_on_arrival = false;
         leg.tx_pcm.clear();
         leg.dtmf = codec
             .telephone_event
@@ -479,6 +503,10 @@ impl CallMedia {
         if leg.rx.as_ref().map(ReceiverStats::ssrc) != Some(ssrc) {
             leg.rx = Some(ReceiverStats::new(ssrc, clock));
             leg.last_decoded_seq = None;
+            // A new source: its sequence numbers have nothing to do with the old one's.
+            leg.jitter = None;
+            leg.jitter_last = None;
+            leg.jitter_20ms = false;
         }
         if let Some(rx) = &mut leg.rx {
             rx.receive(seq, ts, now);
@@ -531,7 +559,7 @@ impl CallMedia {
         }
 
         let needs_pcm = self.recorder.is_some() || !self.is_passthrough();
-        if needs_pcm {
+        if needs_pcm && !self.buffer_for_decoding(now, i, seq, ts, &buf[header_len..payload_end]) {
             self.decode_into_pcm(i, seq, header_len, payload_end, buf);
         }
         if self.legs[o].player.is_some() {

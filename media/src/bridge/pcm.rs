@@ -1,13 +1,132 @@
-//! The PCM paths: decoding a leg's packets (with concealment) for transcoding, recording and
-//! DTMF, re-encoding whole 20 ms frames for the other leg, telephone-events carried across a
+//! The PCM paths: a decoded leg's jitter buffer and its playout on the tick, decoding a leg's
+//! packets (with concealment) for transcoding and recording, re-encoding whole 20 ms frames for the other leg, telephone-events carried across a
 //! transcoded call, and the 20 ms tick that plays sources into legs and writes the stereo
 //! recording.
 
 use std::time::Instant;
 
+use crate::jitter::Pop;
+
 use super::*;
 
 impl CallMedia {
+    /// Puts a packet of decoded leg `i` into its jitter buffer (created on the first one);
+    /// the tick plays it out. False when the leg is decoded on arrival instead: its packets
+    /// are not 20 ms long (the tick's period), or the buffer cannot be made.
+    pub(super) fn buffer_for_decoding(
+        &mut self,
+        now: Instant,
+        i: usize,
+        seq: u16,
+        ts: u32,
+        payload: &[u8],
+    ) -> bool {
+        let leg = &mut self.legs[i];
+        let Some(codec) = leg.codec else { return false };
+        if leg.decode_on_arrival {
+            return false;
+        }
+        // The first two consecutive packets tell the packet length (later jumps are silence
+        // suppression or a new talk spurt, not a new length).
+        if let Some((last_seq, last_ts)) = leg.jitter_last.filter(|_| !leg.jitter_20ms) {
+            if seq == last_seq.wrapping_add(1) {
+                if ts.wrapping_sub(last_ts) == codec.kind.rtp_timestamp_increment() {
+                    leg.jitter_20ms = true;
+                } else {
+                    // Not 20 ms packets: decode on arrival from now on (the one or two
+                    // packets buffered so far are dropped).
+                    leg.decode_on_arrival = true;
+                    leg.jitter = None;
+                    leg.jitter_last = None;
+                    return false;
+                }
+            }
+        }
+        if leg.jitter.is_none() {
+            let cfg = JitterConfig {
+                clock_rate: codec.kind.rtp_clock_rate(),
+                frame_duration: TICK,
+                min_delay: JITTER_MIN_DELAY,
+                max_delay: JITTER_MAX_DELAY,
+                max_packets: JITTER_PACKETS,
+            };
+            match JitterBuffer::new(cfg) {
+                Ok(jb) => leg.jitter = Some(jb),
+                Err(_) => {
+                    leg.decode_on_arrival = true;
+                    return false;
+                }
+            }
+        }
+        if let Some(jb) = &mut leg.jitter {
+            jb.insert(now, seq, ts, payload);
+        }
+        if leg
+            .jitter_last
+            .is_none_or(|(s, _)| seq.wrapping_sub(s) < 0x8000)
+        {
+            leg.jitter_last = Some((seq, ts));
+        }
+        self.ensure_tick(now);
+        true
+    }
+
+    /// One tick of decoded leg `i`'s playout: the next frame from its jitter buffer decoded,
+    /// or a missing one concealed (with Opus in-band FEC from the frame after it when that is
+    /// already here), then delivered like a packet decoded on arrival.
+    pub(super) fn play_out(&mut self, at: Instant, i: usize) {
+        if self.pcm.is_empty() {
+            self.pcm = vec![0; MAX_PCM];
+        }
+        let pcm = &mut self.pcm;
+        let leg = &mut self.legs[i];
+        let (Some(jb), Some(codec)) = (leg.jitter.as_mut(), leg.codec) else {
+            return;
+        };
+        if leg.decoder.is_none() {
+            match FrameDecoder::new(codec.kind, BRIDGE_RATE) {
+                Ok(d) => leg.decoder = Some(d),
+                Err(_) => return,
+            }
+        }
+        let Some(dec) = leg.decoder.as_mut() else {
+            return;
+        };
+        // A frame that is missing (lost, or not here yet while the buffer grows its delay or
+        // ran dry) is concealed, up to MAX_CONCEAL in a row: the other leg hears a steady
+        // stream. Past that the talker has stopped sending (hold, silence suppression) and
+        // nothing is sent.
+        let conceal = leg.last_frame_len > 0 && leg.concealed_run < MAX_CONCEAL;
+        let produced = match jb.pop(at) {
+            Pop::Frame { payload, .. } => {
+                leg.concealed_run = 0;
+                dec.decode(payload, pcm).ok()
+            }
+            Pop::Lost { .. } if conceal => {
+                leg.concealed_run += 1;
+                let next = jb.peek_next_after_gap().map(|f| f.payload);
+                let n = leg.last_frame_len.min(pcm.len());
+                dec.conceal(n, next, &mut pcm[..n]).ok()
+            }
+            Pop::Empty if conceal => {
+                leg.concealed_run += 1;
+                let n = leg.last_frame_len.min(pcm.len());
+                dec.conceal(n, None, &mut pcm[..n]).ok()
+            }
+            Pop::Lost { .. } | Pop::Empty => None,
+        };
+        let Some(n) = produced.filter(|n| *n > 0) else {
+            return;
+        };
+        if leg.concealed_run == 0 {
+            leg.last_frame_len = n;
+        }
+        self.deliver_pcm(i, n);
+        if !self.is_passthrough() {
+            self.encode_towards(at, 1 - i);
+        }
+    }
+
     /// Decodes (and conceals up to) the packet into `self.pcm`; appends to the recording
     /// buffer and, when transcoding, to the other leg's encode buffer.
     pub(super) fn decode_into_pcm(
@@ -18,9 +137,6 @@ impl CallMedia {
         payload_end: usize,
         buf: &[u8],
     ) {
-        let transcoding = !self.is_passthrough();
-        let recording = self.recorder.is_some();
-        let o = 1 - i;
         if self.pcm.is_empty() {
             self.pcm = vec![0; MAX_PCM];
         }
@@ -65,6 +181,16 @@ impl CallMedia {
             }
             Err(_) => return,
         }
+        self.deliver_pcm(i, produced);
+    }
+
+    /// Leg `i`'s freshly decoded `self.pcm[..produced]`: to the recording buffer and, when
+    /// transcoding, to the other leg's encode buffer (unless a player feeds that leg).
+    fn deliver_pcm(&mut self, i: usize, produced: usize) {
+        let transcoding = !self.is_passthrough();
+        let recording = self.recorder.is_some();
+        let o = 1 - i;
+        let leg = &mut self.legs[i];
         let pcm = &self.pcm[..produced];
         if recording {
             leg.rec.extend(pcm.iter().copied());
@@ -238,6 +364,9 @@ impl CallMedia {
 
     pub(super) fn tick(&mut self, at: Instant) {
         for i in 0..2 {
+            self.play_out(at, i);
+        }
+        for i in 0..2 {
             let Some(mut player) = self.legs[i].player.take() else {
                 continue;
             };
@@ -275,7 +404,11 @@ impl CallMedia {
             }
             rec.write(&lr[0], &lr[1]);
         }
-        let active = self.recorder.is_some() || self.legs.iter().any(|l| l.player.is_some());
+        let active = self.recorder.is_some()
+            || self
+                .legs
+                .iter()
+                .any(|l| l.player.is_some() || l.jitter.is_some());
         self.next_tick = active.then_some(at + TICK);
     }
 }
