@@ -103,17 +103,7 @@ fn alias_map(list: Vec<CampaignAlias>) -> Aliases {
 
 /// The host of a referrer URL, lowercased (`None` for an empty or unparsable one).
 pub fn referrer_host(r: Option<&str>) -> Option<String> {
-    let r = r?.trim();
-    let rest = r.split_once("://").map_or(r, |(_, rest)| rest);
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()?
-        .rsplit('@')
-        .next()?
-        .split(':')
-        .next()?
-        .to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    crate::http::urls::host_of(r?)
 }
 
 /// Why a visit looks automated (empty: it does not).
@@ -370,10 +360,7 @@ pub fn directory(events: &[PageEvent]) -> Vec<Value> {
     v.into_iter()
         .take(DIRECTORY_PAGES)
         .map(|(url, p)| {
-            let path = url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_owned()))
-                .unwrap_or_else(|| "/".to_owned());
+            let path = crate::http::urls::path_of(&url);
             json!({"url": url, "path": path, "title": p.title, "views": p.views, "lastViewedAt": p.last})
         })
         .collect()

@@ -213,17 +213,9 @@ fn validate_name(n: &str) -> Result<(), ApiError> {
 
 /// An absolute http(s) URL with a host, no credentials, no spaces, at most 2048 bytes.
 pub(crate) fn validate_url(u: &str) -> Result<(), ApiError> {
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    let ok = u.len() <= 2048
-        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-        && host.is_some_and(|h| !h.is_empty() && !h.contains('@') && !h.starts_with(':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("url", "must be an absolute http or https URL"))
+    match crate::http::urls::http_url(u) {
+        Some(_) => Ok(()),
+        None => Err(invalid("url", "must be an absolute http or https URL")),
     }
 }
 

@@ -306,19 +306,9 @@ fn validate_position(p: &str) -> Result<(), ApiError> {
 }
 
 fn validate_url(u: &str, field: &'static str) -> Result<(), ApiError> {
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    let ok = u.len() <= 2048
-        && !u
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '"')
-        && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(field, "must be an http(s) URL"))
+    match crate::http::urls::http_url(u) {
+        Some(_) => Ok(()),
+        None => Err(invalid(field, "must be an http(s) URL")),
     }
 }
 

@@ -2,7 +2,7 @@
 //! error body ([`error`]), extractors with stable rejections ([`extract`]), the OpenAPI
 //! document built from the route registrations ([`openapi`]), abuse limits ([`rate_limit`]),
 //! connection caps of the listener ([`conn_limits`]), `/healthz` and `/metrics` ([`health`]),
-//! and what requests made for tenants may reach ([`outbound`]).
+//! what requests made for tenants may reach ([`outbound`]), and URL checks ([`urls`]).
 
 pub mod auth;
 pub mod conn_limits;
@@ -12,3 +12,4 @@ pub mod health;
 pub mod openapi;
 pub mod outbound;
 pub mod rate_limit;
+pub(crate) mod urls;

@@ -111,43 +111,12 @@ impl Campaign {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as space) of a query component; invalid escapes stay as
-/// they are, invalid UTF-8 is replaced.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The campaign parameters in `url`'s query (the fragment is ignored); values are decoded,
 /// trimmed, capped at 200 characters, and empty ones dropped.
 pub fn parse_campaign(url: &str) -> Campaign {
     let mut c = Campaign::default();
-    let Some((_, query)) = url.split_once('?') else {
-        return c;
-    };
-    let query = query.split('#').next().unwrap_or("");
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match percent_decode(k).to_ascii_lowercase().as_str() {
+    for (k, v) in crate::http::urls::query_pairs(url) {
+        let slot = match k.to_ascii_lowercase().as_str() {
             "utm_source" => &mut c.utm_source,
             "utm_medium" => &mut c.utm_medium,
             "utm_campaign" => &mut c.utm_campaign,
@@ -157,7 +126,7 @@ pub fn parse_campaign(url: &str) -> Campaign {
             "fbclid" => &mut c.fbclid,
             _ => continue,
         };
-        let v: String = percent_decode(v)
+        let v: String = v
             .trim()
             .chars()
             .filter(|ch| !ch.is_control())
