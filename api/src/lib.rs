@@ -62,6 +62,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use ringside_storage::{Extension, Store, Trunk};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use presence::{Presence, PresenceConfig};
@@ -225,5 +227,26 @@ pub fn router(state: AppState) -> Router {
     .nest("/api/v1", v1)
     .fallback(|| async { ApiError::NotFound })
     .layer(axum::middleware::from_fn(error::json_rejections))
+    // Every request gets an id (a UUID, or the `X-Request-Id` a proxy in front already gave
+    // it); the answer carries it back in `X-Request-Id`, and the request's tracing span
+    // (debug level: method, path, id) wraps whatever its handler logs, so a client's report
+    // and the server's log meet on one id. Layers run outermost last-added.
+    .layer(PropagateRequestIdLayer::x_request_id())
+    .layer(TraceLayer::new_for_http().make_span_with(request_span))
+    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
     .with_state(state)
+}
+
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::debug_span!(
+        "http",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %id
+    )
 }

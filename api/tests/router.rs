@@ -475,6 +475,43 @@ async fn health_and_metrics_need_no_token() {
 }
 
 #[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let mut all = backends().await;
+    let store = all[0].store.clone();
+    for b in all.drain(1..) {
+        b.finish().await;
+    }
+    let c = ctx(store);
+    let get = |uri: &str, id: Option<&str>| {
+        let mut r = Request::get(uri);
+        if let Some(id) = id {
+            r = r.header("x-request-id", id);
+        }
+        c.app.clone().oneshot(r.body(Body::empty()).unwrap())
+    };
+    let id_of = |resp: &axum::response::Response| {
+        resp.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    // Made here: a UUID, a new one per request, on successes and errors alike.
+    let a = get("/healthz", None).await.unwrap();
+    let b = get("/api/v1/sip/extensions", None).await.unwrap();
+    assert_eq!(b.status(), StatusCode::UNAUTHORIZED);
+    let (a, b) = (id_of(&a).expect("an id"), id_of(&b).expect("an id"));
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(id.matches('-').count(), 4, "{id}");
+    }
+    // Given by a proxy in front: kept and sent back.
+    let c2 = get("/no/such/path", Some("edge-7f3a")).await.unwrap();
+    assert_eq!(c2.status(), StatusCode::NOT_FOUND);
+    assert_eq!(id_of(&c2).as_deref(), Some("edge-7f3a"));
+}
+
+#[tokio::test]
 async fn trunks_cannot_trust_the_world_or_another_tenants_networks_or_take_its_logins() {
     for backend in backends().await {
         let (name, store) = (backend.name, backend.store.clone());
