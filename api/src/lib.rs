@@ -5,7 +5,8 @@
 //! pages reach) and [`live`] (sockets, presence, the console, browser-call signalling). Their
 //! modules are also re-exported here by their short names. Handlers take the part of the state
 //! they use where that is a clear subset (e.g. [`sip_admin::SipAdmin`],
-//! [`prompts::Prompts`], [`recordings::Recordings`]), through axum's `FromRef`.
+//! [`prompts::Prompts`], [`recordings::Recordings`], [`calls::CallsState`]), through axum's
+//! `FromRef`.
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`]:
 //! - `/healthz` and `/metrics` (Prometheus text),

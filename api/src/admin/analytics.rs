@@ -27,6 +27,22 @@ use crate::extract::{query_limit, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the analytics handlers use of the application state.
+#[derive(Clone)]
+pub struct AnalyticsState {
+    store: ringside_storage::Store,
+    presence: std::sync::Arc<crate::Presence>,
+}
+
+impl axum::extract::FromRef<AppState> for AnalyticsState {
+    fn from_ref(st: &AppState) -> Self {
+        AnalyticsState {
+            store: st.store.clone(),
+            presence: st.presence.clone(),
+        }
+    }
+}
+
 /// Default `?limit=` (visitors analysed).
 const DEFAULT_LIMIT: u32 = 120;
 /// Entries per breakdown list.
@@ -368,7 +384,7 @@ pub fn directory(events: &[PageEvent]) -> Vec<Value> {
 
 async fn analytics(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -389,7 +405,7 @@ async fn analytics(
 
 async fn campaign_report(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -416,7 +432,7 @@ async fn campaign_report(
 
 async fn get_aliases(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<AnalyticsState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
@@ -442,7 +458,7 @@ struct AliasesBody {
 
 async fn patch_aliases(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AliasesBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -467,7 +483,7 @@ async fn patch_aliases(
 
 async fn site_directory(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<AnalyticsState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;

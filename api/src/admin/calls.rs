@@ -14,6 +14,26 @@ use crate::auth::{CallsRead, Scoped};
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the call-history handlers use of the application state.
+#[derive(Clone)]
+pub struct CallsState {
+    store: ringside_storage::Store,
+    presence: std::sync::Arc<crate::Presence>,
+    channels: std::sync::Arc<crate::channels::Channels>,
+    public_url: std::sync::Arc<str>,
+}
+
+impl axum::extract::FromRef<AppState> for CallsState {
+    fn from_ref(st: &AppState) -> Self {
+        CallsState {
+            store: st.store.clone(),
+            presence: st.presence.clone(),
+            channels: st.channels.clone(),
+            public_url: st.public_url.as_str().into(),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Calls";
     let r = Auth::Scope("calls:read");
@@ -182,7 +202,7 @@ impl From<CallRecord> for CallView {
 
 async fn list_calls(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<CallsState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<CallView>>, ApiError> {
     let limit = match q.limit.as_deref() {
@@ -201,7 +221,7 @@ async fn list_calls(
 
 async fn get_call(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<CallsState>,
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
     let call = st.store.get_call(&ctx.tenant_id, &id).await?;
@@ -213,7 +233,7 @@ async fn get_call(
 
 async fn widget_calls(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<CallsState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<CallView>>, ApiError> {
@@ -239,13 +259,13 @@ async fn widget_calls(
 
 async fn widget_calls_waiting(
     Scoped(ctx, _): Scoped<CallsRead>,
-    State(st): State<AppState>,
+    State(st): State<CallsState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CallView>>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     let filter = ringside_storage::WidgetCallFilter {
         waiting: true,
-        since_ms: crate::now_ms(&st) - WAITING_MAX_MS,
+        since_ms: st.presence.now_ms() - WAITING_MAX_MS,
         ..Default::default()
     };
     let calls = st

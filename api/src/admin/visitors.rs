@@ -19,6 +19,24 @@ use crate::extract::query_limit;
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the visitor handlers use of the application state.
+#[derive(Clone)]
+pub struct VisitorsState {
+    store: ringside_storage::Store,
+    presence: std::sync::Arc<crate::Presence>,
+    channels: std::sync::Arc<crate::channels::Channels>,
+}
+
+impl axum::extract::FromRef<AppState> for VisitorsState {
+    fn from_ref(st: &AppState) -> Self {
+        VisitorsState {
+            store: st.store.clone(),
+            presence: st.presence.clone(),
+            channels: st.channels.clone(),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Visitors";
     let r = Auth::Scope("analytics:read");
@@ -158,7 +176,7 @@ pub struct Activity {
 
 async fn live_visitors(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<VisitorsState>,
     Path(id): Path<String>,
 ) -> Result<Json<LiveVisitors>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
@@ -181,7 +199,7 @@ async fn live_visitors(
 /// `?limit=` (1-1000, default 200).
 async fn activity(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<VisitorsState>,
     Path((id, visitor_id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Activity>, ApiError> {
