@@ -26,6 +26,26 @@ use crate::extract::{double_option, query_limit, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the contact handlers use of the application state.
+#[derive(Clone)]
+pub struct ContactsState {
+    store: ringside_storage::Store,
+    presence: std::sync::Arc<crate::Presence>,
+    public_url: std::sync::Arc<str>,
+    usage: crate::usage::UsageGate,
+}
+
+impl axum::extract::FromRef<AppState> for ContactsState {
+    fn from_ref(st: &AppState) -> Self {
+        ContactsState {
+            store: st.store.clone(),
+            presence: st.presence.clone(),
+            public_url: st.public_url.as_str().into(),
+            usage: axum::extract::FromRef::from_ref(st),
+        }
+    }
+}
+
 /// Default and largest `?limit=` of the timeline.
 const TIMELINE_DEFAULT: u32 = 200;
 const TIMELINE_MAX: u32 = 1000;
@@ -108,7 +128,7 @@ fn contact_json(c: &Contact) -> Value {
 }
 
 async fn list(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -164,7 +184,7 @@ impl From<Fields> for ContactPatch {
 }
 
 async fn create(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     ApiJson(f): ApiJson<Fields>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -174,14 +194,14 @@ async fn create(
     if !has_identity {
         return Err(bad("email", "a name, email or phone is required"));
     }
-    crate::usage::enforce(&st, &auth.tenant_id, crate::usage::Metric::Contacts).await?;
+    crate::usage::enforce(&st.usage, &auth.tenant_id, crate::usage::Metric::Contacts).await?;
     let c = st.store.create_contact(&auth.tenant_id, f.into()).await?;
-    crate::usage::counted(&st, &auth.tenant_id, crate::usage::Metric::Contacts).await;
+    crate::usage::counted(&st.usage, &auth.tenant_id, crate::usage::Metric::Contacts).await;
     Ok((StatusCode::CREATED, Json(contact_json(&c))))
 }
 
 async fn patch(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(f): ApiJson<Fields>,
@@ -194,7 +214,7 @@ async fn patch(
 }
 
 async fn one(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -235,7 +255,7 @@ async fn one(
 
 /// The contact's timeline, newest first, at most `n` entries; and how many there were.
 fn timeline(
-    st: &AppState,
+    st: &ContactsState,
     a: ContactActivity,
     visitors: &[Visitor],
     events: &[VisitorEvent],
@@ -329,7 +349,7 @@ struct AttachBody {
 }
 
 async fn attach(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AttachBody>,
@@ -364,7 +384,7 @@ struct MergeBody {
 }
 
 async fn merge(
-    State(st): State<AppState>,
+    State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MergeBody>,

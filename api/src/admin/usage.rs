@@ -132,9 +132,29 @@ pub fn month_bounds(now_ms: i64) -> (i64, i64) {
     (days_from_civil(y, m) * DAY, days_from_civil(ny, nm) * DAY)
 }
 
+/// What the usage limits are checked and counted with: storage, the limits, and the clock
+/// (the presence's, which tests set). Handlers that create counted things take it as part of
+/// their sub-state.
+#[derive(Clone)]
+pub struct UsageGate {
+    store: ringside_storage::Store,
+    usage_limits: UsageLimits,
+    presence: std::sync::Arc<crate::Presence>,
+}
+
+impl axum::extract::FromRef<AppState> for UsageGate {
+    fn from_ref(st: &AppState) -> Self {
+        UsageGate {
+            store: st.store.clone(),
+            usage_limits: st.usage_limits,
+            presence: st.presence.clone(),
+        }
+    }
+}
+
 /// Refuses (429 `usage_limit_exceeded`) when the tenant is at its limit of `metric`.
 pub(crate) async fn enforce(
-    st: &AppState,
+    st: &UsageGate,
     tenant_id: &str,
     metric: Metric,
 ) -> Result<(), ApiError> {
@@ -142,7 +162,7 @@ pub(crate) async fn enforce(
     if limit == 0 {
         return Ok(());
     }
-    let now = crate::now_ms(st);
+    let now = st.presence.now_ms();
     let (start, end) = month_bounds(now);
     let used = st
         .store
@@ -163,13 +183,13 @@ pub(crate) async fn enforce(
 /// After something counted was stored: queues `usage.updated` for each threshold of the
 /// limit crossed for the first time this month. Failures are logged, never returned (what
 /// was stored stays stored).
-pub(crate) async fn counted(st: &AppState, tenant_id: &str, metric: Metric) {
+pub(crate) async fn counted(st: &UsageGate, tenant_id: &str, metric: Metric) {
     let limit = metric.limit(&st.usage_limits);
     if limit == 0 {
         return;
     }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let (start, end) = month_bounds(crate::now_ms(st));
+    let (start, end) = month_bounds(st.presence.now_ms());
     let res = async {
         let used = st
             .store

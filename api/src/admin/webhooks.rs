@@ -19,6 +19,24 @@ use crate::extract::ApiJson;
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the webhook handlers use of the application state.
+#[derive(Clone)]
+pub struct WebhooksState {
+    store: ringside_storage::Store,
+    fetch_policy: crate::outbound::FetchPolicy,
+    usage: crate::usage::UsageGate,
+}
+
+impl axum::extract::FromRef<AppState> for WebhooksState {
+    fn from_ref(st: &AppState) -> Self {
+        WebhooksState {
+            store: st.store.clone(),
+            fetch_policy: st.fetch_policy,
+            usage: axum::extract::FromRef::from_ref(st),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Webhooks";
     let (r, w) = (Auth::Scope("webhooks:read"), Auth::Scope("webhooks:write"));
@@ -221,7 +239,7 @@ pub(crate) fn validate_url(u: &str) -> Result<(), ApiError> {
 
 /// The outbound-fetch policy ([`crate::outbound`]): a receiver on the server's own network is
 /// refused at once. A host that does not resolve yet is accepted (deliveries check again).
-async fn validate_destination(st: &AppState, u: &str) -> Result<(), ApiError> {
+async fn validate_destination(st: &WebhooksState, u: &str) -> Result<(), ApiError> {
     use crate::outbound::Refusal;
     match st.fetch_policy.check(u).await {
         Ok(_) | Err(Refusal::NoAddress) => Ok(()),
@@ -248,7 +266,11 @@ fn validate_events(list: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Result<(), ApiError> {
+async fn validate_widgets(
+    st: &WebhooksState,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<(), ApiError> {
     if ids.len() > MAX_WEBHOOK_WIDGETS {
         return Err(invalid("widgetIds", "at most 100 widgets"));
     }
@@ -268,7 +290,7 @@ async fn validate_widgets(st: &AppState, tenant_id: &str, ids: &[String]) -> Res
 
 async fn list_webhooks(
     Scoped(ctx, _): Scoped<WebhooksRead>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
 ) -> Result<Json<Vec<WebhookView>>, ApiError> {
     let list = st.store.list_webhooks(&ctx.tenant_id).await?;
     Ok(Json(
@@ -278,7 +300,7 @@ async fn list_webhooks(
 
 async fn get_webhook(
     Scoped(ctx, _): Scoped<WebhooksRead>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let w = st.store.get_webhook(&ctx.tenant_id, &id).await?;
@@ -287,7 +309,7 @@ async fn get_webhook(
 
 async fn create_webhook(
     Scoped(ctx, _): Scoped<WebhooksWrite>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
     validate_name(&body.name)?;
@@ -295,7 +317,7 @@ async fn create_webhook(
     validate_destination(&st, &body.url).await?;
     validate_events(&body.events)?;
     validate_widgets(&st, &ctx.tenant_id, &body.widget_ids).await?;
-    crate::usage::enforce(&st, &ctx.tenant_id, crate::usage::Metric::Webhooks).await?;
+    crate::usage::enforce(&st.usage, &ctx.tenant_id, crate::usage::Metric::Webhooks).await?;
     let w = st
         .store
         .create_webhook(
@@ -308,13 +330,13 @@ async fn create_webhook(
             },
         )
         .await?;
-    crate::usage::counted(&st, &ctx.tenant_id, crate::usage::Metric::Webhooks).await;
+    crate::usage::counted(&st.usage, &ctx.tenant_id, crate::usage::Metric::Webhooks).await;
     Ok((StatusCode::CREATED, Json(WebhookView::with_secret(w))))
 }
 
 async fn patch_webhook(
     Scoped(ctx, _): Scoped<WebhooksWrite>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchWebhook>,
 ) -> Result<Json<WebhookView>, ApiError> {
@@ -352,7 +374,7 @@ async fn patch_webhook(
 
 async fn delete_webhook(
     Scoped(ctx, _): Scoped<WebhooksWrite>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     st.store.delete_webhook(&ctx.tenant_id, &id).await?;
@@ -361,7 +383,7 @@ async fn delete_webhook(
 
 async fn rotate_secret(
     Scoped(ctx, _): Scoped<WebhooksWrite>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
     let w = st.store.rotate_webhook_secret(&ctx.tenant_id, &id).await?;
@@ -370,7 +392,7 @@ async fn rotate_secret(
 
 async fn test_webhook(
     Scoped(ctx, _): Scoped<WebhooksWrite>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TestQueued>), ApiError> {
     let data = json!({
@@ -392,7 +414,7 @@ async fn test_webhook(
 
 async fn list_deliveries(
     Scoped(ctx, _): Scoped<WebhooksRead>,
-    State(st): State<AppState>,
+    State(st): State<WebhooksState>,
     Path(id): Path<String>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {

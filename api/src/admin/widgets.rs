@@ -20,6 +20,26 @@ use crate::extract::{html_escape, ApiJson};
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
+/// What the widget handlers use of the application state.
+#[derive(Clone)]
+pub struct WidgetsState {
+    store: ringside_storage::Store,
+    public_url: std::sync::Arc<str>,
+    widget_cache: std::sync::Arc<crate::widget_cache::WidgetCache>,
+    usage: crate::usage::UsageGate,
+}
+
+impl axum::extract::FromRef<AppState> for WidgetsState {
+    fn from_ref(st: &AppState) -> Self {
+        WidgetsState {
+            store: st.store.clone(),
+            public_url: st.public_url.as_str().into(),
+            widget_cache: st.widget_cache.clone(),
+            usage: axum::extract::FromRef::from_ref(st),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Widgets";
     let (r, w) = (Auth::Scope("widgets:read"), Auth::Scope("widgets:write"));
@@ -356,7 +376,7 @@ fn validate_lead(f: &LeadForm) -> Result<(), ApiError> {
 
 async fn list_widgets(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<WidgetsState>,
 ) -> Result<Json<Vec<WidgetView>>, ApiError> {
     let list = st.store.list_widgets(&ctx.tenant_id).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
@@ -364,7 +384,7 @@ async fn list_widgets(
 
 async fn get_widget(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<WidgetsState>,
     Path(id): Path<String>,
 ) -> Result<Json<WidgetView>, ApiError> {
     Ok(Json(st.store.get_widget(&ctx.tenant_id, &id).await?.into()))
@@ -372,7 +392,7 @@ async fn get_widget(
 
 async fn create_widget(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<WidgetsState>,
     ApiJson(body): ApiJson<CreateWidget>,
 ) -> Result<(StatusCode, Json<WidgetView>), ApiError> {
     validate_name(&body.name)?;
@@ -422,15 +442,15 @@ async fn create_widget(
         validate_lead(f)?;
     }
     new.lead_form = body.lead_form;
-    crate::usage::enforce(&st, &ctx.tenant_id, crate::usage::Metric::Widgets).await?;
+    crate::usage::enforce(&st.usage, &ctx.tenant_id, crate::usage::Metric::Widgets).await?;
     let w = st.store.create_widget(&ctx.tenant_id, new).await?;
-    crate::usage::counted(&st, &ctx.tenant_id, crate::usage::Metric::Widgets).await;
+    crate::usage::counted(&st.usage, &ctx.tenant_id, crate::usage::Metric::Widgets).await;
     Ok((StatusCode::CREATED, Json(w.into())))
 }
 
 async fn patch_widget(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<WidgetsState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchWidget>,
 ) -> Result<Json<WidgetView>, ApiError> {
@@ -498,7 +518,7 @@ async fn patch_widget(
 
 async fn install_snippet(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<WidgetsState>,
     Path(id): Path<String>,
 ) -> Result<Json<InstallSnippet>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;

@@ -266,7 +266,12 @@ pub(crate) async fn store_message(
     w: &Widget,
     new: NewMessage,
 ) -> Result<Message, ApiError> {
-    crate::usage::enforce(st, &w.tenant_id, Metric::MonthlyMessages).await?;
+    crate::usage::enforce(
+        &axum::extract::FromRef::from_ref(st),
+        &w.tenant_id,
+        Metric::MonthlyMessages,
+    )
+    .await?;
     let conversation = if new.conversation_id.trim().is_empty() {
         new.visitor_id.trim().to_owned()
     } else {
@@ -277,7 +282,12 @@ pub(crate) async fn store_message(
         .conversation_exists(&w.tenant_id, &w.id, new.visitor_id.trim(), &conversation)
         .await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
-    crate::usage::counted(st, &w.tenant_id, Metric::MonthlyMessages).await;
+    crate::usage::counted(
+        &axum::extract::FromRef::from_ref(st),
+        &w.tenant_id,
+        Metric::MonthlyMessages,
+    )
+    .await;
     let now = crate::now_ms(st);
     let dash = Audience::Tenant("messages:read");
     st.bus.publish(&w.tenant_id, || {
@@ -320,14 +330,28 @@ pub(crate) async fn store_message(
 /// Stores a callback or lead, files it under a contact (found by the visitor's session, email
 /// or phone, or created) and queues `callback.submitted` (with `contactId`).
 async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<Callback, ApiError> {
-    crate::usage::enforce(st, &w.tenant_id, Metric::MonthlyCallbacks).await?;
+    crate::usage::enforce(
+        &axum::extract::FromRef::from_ref(st),
+        &w.tenant_id,
+        Metric::MonthlyCallbacks,
+    )
+    .await?;
     let c = st.store.add_callback(&w.tenant_id, &w.id, new).await?;
-    crate::usage::counted(st, &w.tenant_id, Metric::MonthlyCallbacks).await;
+    crate::usage::counted(
+        &axum::extract::FromRef::from_ref(st),
+        &w.tenant_id,
+        Metric::MonthlyCallbacks,
+    )
+    .await;
     // A new contact only while the tenant is under its contact limit (an existing one is
     // still found and updated).
-    let may_create = crate::usage::enforce(st, &w.tenant_id, Metric::Contacts)
-        .await
-        .is_ok();
+    let may_create = crate::usage::enforce(
+        &axum::extract::FromRef::from_ref(st),
+        &w.tenant_id,
+        Metric::Contacts,
+    )
+    .await
+    .is_ok();
     // The submission is stored; failing to file it under a contact must not lose it.
     let contact = match st
         .store
@@ -345,7 +369,12 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
     {
         Ok(contact) => {
             if may_create {
-                crate::usage::counted(st, &w.tenant_id, Metric::Contacts).await;
+                crate::usage::counted(
+                    &axum::extract::FromRef::from_ref(st),
+                    &w.tenant_id,
+                    Metric::Contacts,
+                )
+                .await;
             }
             contact.map(|c| c.id)
         }
