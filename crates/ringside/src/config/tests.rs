@@ -1,0 +1,283 @@
+//! Settings from files and the environment: defaults, overrides, refusals.
+
+use super::*;
+use std::collections::HashMap;
+
+#[test]
+fn webrtc_candidates_are_the_public_ip_and_a_specific_bind_address() {
+    let load = |pairs: &[(&str, &str)]| {
+        RawConfig::load(None, env(pairs))
+            .unwrap()
+            .validate()
+            .unwrap()
+    };
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    // Defaults: loopback only.
+    assert_eq!(load(&[]).webrtc_candidate_ips(), vec![ip("127.0.0.1")]);
+    // Bound to a LAN address, public IP by default: both.
+    assert_eq!(
+        load(&[("RINGSIDE_WEBRTC_ADDR", "10.0.0.5:7882")]).webrtc_candidate_ips(),
+        vec![ip("127.0.0.1"), ip("10.0.0.5")]
+    );
+    // A public IP and a wildcard bind: the public IP alone.
+    assert_eq!(
+        load(&[
+            ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+            ("RINGSIDE_WEBRTC_ADDR", "0.0.0.0:7882")
+        ])
+        .webrtc_candidate_ips(),
+        vec![ip("192.0.2.10")]
+    );
+    // Bound to the public IP itself: once.
+    assert_eq!(
+        load(&[
+            ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+            ("RINGSIDE_WEBRTC_ADDR", "192.0.2.10:7882")
+        ])
+        .webrtc_candidate_ips(),
+        vec![ip("192.0.2.10")]
+    );
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| m.get(k).cloned()
+}
+
+#[test]
+fn webrtc_settings_from_the_environment() {
+    let s = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_WEBRTC_ADDR", "127.0.0.1:9000"),
+            (
+                "RINGSIDE_ICE_SERVERS",
+                "stun:stun.example.net:3478, turn:turn.example.net",
+            ),
+            ("RINGSIDE_TURN_USERNAME", "u"),
+            ("RINGSIDE_TURN_CREDENTIAL", "c"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(
+        s.webrtc.addr,
+        "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        s.webrtc.ice_servers,
+        ["stun:stun.example.net:3478", "turn:turn.example.net"]
+    );
+    assert_eq!(s.webrtc.turn_credentials, Some(("u".into(), "c".into())));
+    for bad in [
+        vec![("RINGSIDE_ICE_SERVERS", "http://x")],
+        vec![("RINGSIDE_WEBRTC_ADDR", "nope")],
+        vec![("RINGSIDE_TURN_USERNAME", "u")],
+    ] {
+        let r = RawConfig::load(None, env(&bad)).unwrap().validate();
+        assert!(r.is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn defaults_work_without_any_config() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.http.addr, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
+    assert_eq!(s.sip.addr, "0.0.0.0:5060".parse::<SocketAddr>().unwrap());
+    assert_eq!(s.database_url, "sqlite://data/ringside.db?mode=rwc");
+    assert_eq!(s.media.rtp_ports, 20000..=30000);
+    assert_eq!(s.sip.public_ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(s.http.public_url, "http://127.0.0.1:8080");
+    assert_eq!(s.webrtc.addr, "0.0.0.0:7882".parse::<SocketAddr>().unwrap());
+    assert!(s.webrtc.ice_servers.is_empty());
+}
+
+#[test]
+fn rate_limits_from_environment() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.http.rate_limits, ringside_api::RateLimitConfig::default());
+    let s = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE", "50"),
+            ("RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST", "100"),
+            ("RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE", "0"),
+            ("RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST", "5000"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(
+        s.http.rate_limits.track_per_ip,
+        ringside_api::Limit::new(50.0, 100)
+    );
+    assert_eq!(
+        s.http.rate_limits.chat_per_ip,
+        ringside_api::Limit::new(0.0, 10)
+    );
+    assert_eq!(
+        s.http.rate_limits.per_widget,
+        ringside_api::Limit::new(1000.0, 5000)
+    );
+    let e = RawConfig::load(None, env(&[("RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST", "0")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("chat_per_ip_burst"));
+}
+
+#[test]
+fn public_url_from_environment() {
+    let s = RawConfig::load(
+        None,
+        env(&[("RINGSIDE_PUBLIC_URL", "https://calls.example.com/")]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(s.http.public_url, "https://calls.example.com");
+    let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_URL", "calls.example.com")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("public_url"));
+}
+
+#[test]
+fn environment_overrides_file() {
+    let dir = std::env::temp_dir().join(format!("ringside-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("c.toml");
+    std::fs::write(
+        &f,
+        "http_addr = \"127.0.0.1:9000\"\nrtp_ports = \"40000-40100\"\n",
+    )
+    .unwrap();
+    let s = RawConfig::load(
+        Some(&f),
+        env(&[
+            ("RINGSIDE_HTTP_ADDR", "127.0.0.1:9100"),
+            ("RINGSIDE_PUBLIC_IP", "192.0.2.10"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(s.http.addr.port(), 9100);
+    assert_eq!(s.media.rtp_ports, 40000..=40100);
+    assert_eq!(s.sip.public_ip.to_string(), "192.0.2.10");
+}
+
+#[test]
+fn transaction_timers_and_webhook_delivery_are_configurable() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.sip.timers, ringside_sip::transaction::Config::default());
+    assert_eq!(
+        s.sip.overload,
+        ringside_calls::overload::Overload::default()
+    );
+    let d = ringside_api::webhook_dispatch::DispatchConfig::default();
+    let got = s.webhooks.dispatch_config(s.http.fetch_policy());
+    assert_eq!(
+        (
+            got.max_attempts,
+            got.request_timeout,
+            got.base_backoff,
+            got.max_backoff
+        ),
+        (
+            d.max_attempts,
+            d.request_timeout,
+            d.base_backoff,
+            d.max_backoff
+        )
+    );
+    assert!(!got.policy.allow_private);
+
+    let s = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_SIP_TIMER_T1_MS", "250"),
+            ("RINGSIDE_SIP_TIMER_T2_MS", "2000"),
+            ("RINGSIDE_SIP_TIMER_T4_MS", "2500"),
+            ("RINGSIDE_SIP_OVERLOAD_QUEUE_DEPTH", "500"),
+            ("RINGSIDE_SIP_OVERLOAD_RETRY_AFTER_SECS", "9"),
+            ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "3"),
+            ("RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS", "30"),
+            ("RINGSIDE_WEBHOOK_BASE_BACKOFF_SECS", "2"),
+            ("RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS", "60"),
+            ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    // The core is built with these timers.
+    let core = s.sip.core_config([0; 32], &s.media);
+    assert_eq!(core.tx.t1, Duration::from_millis(250));
+    assert_eq!(core.tx.t2, Duration::from_millis(2000));
+    assert_eq!(core.tx.t4, Duration::from_millis(2500));
+    assert_eq!(
+        (s.sip.overload.queue_depth, s.sip.overload.retry_after_secs),
+        (500, 9)
+    );
+    // The dispatcher with these limits; a claim outlives the longer request.
+    let w = s.webhooks.dispatch_config(s.http.fetch_policy());
+    assert_eq!(w.max_attempts, 3);
+    assert_eq!(w.request_timeout, Duration::from_secs(30));
+    assert_eq!(w.backoff(1), Duration::from_secs(2));
+    assert_eq!(w.backoff(10), Duration::from_secs(60));
+    assert!(w.lease > w.request_timeout);
+    assert!(w.policy.allow_private);
+
+    for (key, value, says) in [
+        ("RINGSIDE_SIP_TIMER_T1_MS", "10", "sip_timer_t1_ms"),
+        ("RINGSIDE_SIP_TIMER_T2_MS", "100", "sip_timer_t2_ms"),
+        ("RINGSIDE_SIP_TIMER_T4_MS", "90000", "sip_timer_t4_ms"),
+        ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "0", "webhook_max_attempts"),
+        (
+            "RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS",
+            "0",
+            "webhook_request_timeout_secs",
+        ),
+        (
+            "RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS",
+            "1",
+            "webhook_base_backoff_secs",
+        ),
+        (
+            "RINGSIDE_SIP_TIMER_T1_MS",
+            "soon",
+            "RINGSIDE_SIP_TIMER_T1_MS",
+        ),
+    ] {
+        let e = RawConfig::load(None, env(&[(key, value)]))
+            .and_then(RawConfig::validate)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains(says), "{key}={value}: {e:#}");
+    }
+}
+
+#[test]
+fn bad_values_are_explained() {
+    let e = RawConfig::load(None, env(&[("RINGSIDE_RTP_PORTS", "5-1")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("rtp_ports"));
+    let e = RawConfig::load(None, env(&[("RINGSIDE_PUBLIC_IP", "nope")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("public_ip"));
+    let e = RawConfig::load(None, env(&[("RINGSIDE_DATABASE_URL", "mysql://x")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("database_url"));
+}
