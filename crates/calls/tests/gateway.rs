@@ -3,33 +3,30 @@
 //! loopback. Nobody is there to answer, so the tenant's "unavailable" prompt plays; it is a
 //! 1 kHz tone here, and the tone is what must arrive at the browser.
 
+mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringside_calls::core::{CoreConfig, SipCore};
+use common::{loopback_config, start_driver};
+use ringside_calls::core::SipCore;
 use ringside_calls::directory::Directory;
-use ringside_calls::driver;
 use ringside_calls::gateway::{BrowserCallStats, Gateway};
 use ringside_calls::media::AnchoredMedia;
 use ringside_calls::metrics::SipMetrics;
 use ringside_domain::browser::{
     BrowserCallError, BrowserCallHandle, BrowserCallRequest, BrowserCalls, CallSignal,
 };
-use ringside_domain::limits::{ConnLimits, ConnTable};
 use ringside_domain::prompts::{PromptKind, PromptStore};
-use ringside_domain::Bus;
 use ringside_media::codec::analysis::{dominant_frequency, rms_dbfs, tone};
 use ringside_media::codec::frame::{CodecKind, FrameDecoder};
 use ringside_media::player::{AssetRegistry, Assets};
 use ringside_media::webrtc::client::ClientPeer;
 use ringside_media::webrtc::{WebRtcConfig, WebRtcEdge};
 use ringside_media::MediaEngine;
-use ringside_sip::dialog::LocalAddr;
-use ringside_sip::registrar::RegistrarConfig;
-use ringside_sip::transaction::Config as TxConfig;
+use ringside_sip::auth::Algorithm;
 use ringside_storage::{NewWidget, Store};
 use tokio::net::UdpSocket;
 
@@ -113,42 +110,12 @@ async fn rig() -> Rig {
     let media = MediaEngine::new(LOCALHOST, 42_000..=42_999);
     let metrics = Arc::new(SipMetrics::default());
     let core = SipCore::new(
-        CoreConfig {
-            local: LocalAddr {
-                host: "127.0.0.1".into(),
-                port: 0,
-            },
-            media_ip: LOCALHOST,
-            realm: "ringside".into(),
-            nonce_secret: [7; 32],
-            digest_algorithms: vec![ringside_sip::auth::Algorithm::Md5],
-            ring_timeout: Duration::from_secs(30),
-            record_calls: false,
-            ringback: false,
-            registrar: RegistrarConfig::default(),
-            tx: TxConfig::default(),
-        },
+        loopback_config(0, Duration::from_secs(30), vec![Algorithm::Md5]),
         Directory::default(),
         Box::new(AnchoredMedia::new(media, prompts, None)),
         metrics.clone(),
     );
-    let sip = driver::start(
-        driver::Listen {
-            bind: SocketAddr::new(LOCALHOST, 0),
-            tcp: (
-                ConnLimits::sip_default(1024),
-                Arc::new(ConnTable::default()),
-            ),
-            overload: Default::default(),
-        },
-        core,
-        store.clone(),
-        metrics,
-        None,
-        Arc::new(Bus::default()),
-    )
-    .await
-    .unwrap();
+    let sip = start_driver(core, store.clone(), metrics, Default::default()).await;
     let edge = WebRtcEdge::start(
         WebRtcConfig {
             bind: SocketAddr::new(LOCALHOST, 0),

@@ -2,22 +2,20 @@
 //! requests are refused at the transport with 503 and Retry-After, while a dialog's requests
 //! still reach the core; under the limit nothing is refused.
 
+mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringside_calls::core::{CoreConfig, SipCore};
+use common::{loopback_config, start_driver};
+use ringside_calls::core::SipCore;
 use ringside_calls::directory::Directory;
-use ringside_calls::driver::{self, Listen, SipServer};
+use ringside_calls::driver::SipServer;
 use ringside_calls::metrics::SipMetrics;
 use ringside_calls::overload::Overload;
-use ringside_domain::limits::{ConnLimits, ConnTable};
-use ringside_domain::Bus;
 use ringside_media::MediaEngine;
-use ringside_sip::dialog::LocalAddr;
-use ringside_sip::registrar::RegistrarConfig;
-use ringside_sip::transaction::Config as TxConfig;
+use ringside_sip::auth::Algorithm;
 use ringside_storage::Store;
 use tokio::net::UdpSocket;
 
@@ -26,43 +24,13 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 async fn server(overload: Overload) -> (SipServer, Arc<SipMetrics>) {
     let metrics = Arc::new(SipMetrics::default());
     let core = SipCore::new(
-        CoreConfig {
-            local: LocalAddr {
-                host: "127.0.0.1".into(),
-                port: 0,
-            },
-            media_ip: LOCALHOST,
-            realm: "ringside".into(),
-            nonce_secret: [7; 32],
-            digest_algorithms: vec![ringside_sip::auth::Algorithm::Md5],
-            ring_timeout: Duration::from_secs(30),
-            record_calls: false,
-            ringback: false,
-            registrar: RegistrarConfig::default(),
-            tx: TxConfig::default(),
-        },
+        loopback_config(0, Duration::from_secs(30), vec![Algorithm::Md5]),
         Directory::default(),
         Box::new(MediaEngine::new(LOCALHOST, 43_000..=43_099)),
         metrics.clone(),
     );
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    let sip = driver::start(
-        Listen {
-            bind: SocketAddr::new(LOCALHOST, 0),
-            tcp: (
-                ConnLimits::sip_default(1024),
-                Arc::new(ConnTable::default()),
-            ),
-            overload,
-        },
-        core,
-        store,
-        metrics.clone(),
-        None,
-        Arc::new(Bus::default()),
-    )
-    .await
-    .unwrap();
+    let sip = start_driver(core, store, metrics.clone(), overload).await;
     (sip, metrics)
 }
 

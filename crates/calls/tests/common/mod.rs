@@ -60,6 +60,57 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
     }
 }
 
+/// A core configuration on loopback: SIP port `port`, realm [`REALM`], digest challenges in
+/// `algorithms` order, no recording or generated ringback, default timers.
+pub fn loopback_config(
+    port: u16,
+    ring_timeout: Duration,
+    algorithms: Vec<Algorithm>,
+) -> CoreConfig {
+    CoreConfig {
+        local: LocalAddr {
+            host: "127.0.0.1".into(),
+            port,
+        },
+        media_ip: "127.0.0.1".parse().unwrap(),
+        realm: REALM.into(),
+        nonce_secret: [7; 32],
+        digest_algorithms: algorithms,
+        ring_timeout,
+        record_calls: false,
+        ringback: false,
+        registrar: RegistrarConfig::default(),
+        tx: TxConfig::default(),
+    }
+}
+
+/// `core`'s driver on real sockets: an ephemeral loopback port, default TCP caps, no media
+/// events, a bus of its own.
+pub async fn start_driver(
+    core: SipCore,
+    store: ringside_storage::Store,
+    metrics: Arc<SipMetrics>,
+    overload: ringside_calls::overload::Overload,
+) -> ringside_calls::driver::SipServer {
+    ringside_calls::driver::start(
+        ringside_calls::driver::Listen {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            tcp: (
+                ringside_domain::limits::ConnLimits::sip_default(1024),
+                Arc::default(),
+            ),
+            overload,
+        },
+        core,
+        store,
+        metrics,
+        None,
+        Arc::default(),
+    )
+    .await
+    .unwrap()
+}
+
 pub struct Sim {
     pub core: SipCore,
     /// What the core asked of its media bridges.
@@ -100,21 +151,7 @@ impl Sim {
         // No sockets: the bridges only log what the core asks of them.
         let media = FakeMedia::new(42000..=42099);
         let core = SipCore::new(
-            CoreConfig {
-                local: LocalAddr {
-                    host: "127.0.0.1".into(),
-                    port: 5060,
-                },
-                media_ip: "127.0.0.1".parse().unwrap(),
-                realm: REALM.into(),
-                nonce_secret: [7; 32],
-                digest_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-                ring_timeout,
-                record_calls: false,
-                ringback: false,
-                registrar: RegistrarConfig::default(),
-                tx: TxConfig::default(),
-            },
+            loopback_config(5060, ring_timeout, vec![Algorithm::Sha256, Algorithm::Md5]),
             dir,
             Box::new(media.clone()),
             metrics.clone(),
