@@ -19,17 +19,16 @@ use ringside_domain::channels::Channel;
 use ringside_domain::{CallKind, CallStatus, DisplayName, EndReason, HangupSide, LegRole};
 use ringside_media::codec::frame::CodecKind;
 use ringside_media::LegCodec;
-use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_call_id, new_tag};
 use ringside_sip::sdp::SessionDescription;
-use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
+use ringside_sip::transaction::ServerTxId;
 use ringside_storage::{CallLeg, CallRecord};
 
 use super::setup::{trunk_target, FromUser};
 use super::{
-    anchor_sdp, answer_sdp, extend_offer, now_record_ms, own_answer, Call, Caller, ClientRole,
-    Target,
+    anchor_sdp, answer_sdp, extend_offer, now_record_ms, own_answer, Call, CallerLeg, ClientRole,
+    Phase, Target,
 };
 use crate::core::{CallTimer, CoreOutput, SipCore};
 use crate::routing::{browser_route, BrowserRequest};
@@ -296,44 +295,25 @@ impl SipCore {
             || info!(from = %from_uri, to = %to_uri, forks = forks.len(), "browser call started"),
         );
         let port = media.port(Side::A);
-        let a = Dialog {
-            call_id: a_call_id.clone(),
-            local_tag: tag.clone(),
-            remote_tag: None,
-            local_uri: format!("<{to_uri}>"),
-            remote_uri: format!("<{from_uri}>"),
-            remote_target: from_uri.clone(),
-            route_set: Vec::new(),
-            local_cseq: 0,
-            peer: Peer {
-                addr: call.rtp,
-                transport: TransportKind::Udp,
-            },
-        };
         let no_forks = forks.is_empty();
         self.out.push_back(CoreOutput::InsertCall(record.clone()));
         self.calls.insert(
             key,
             Call {
-                a,
-                a_invite: synthetic_invite(&a_call_id, &from_uri, &to_uri),
-                a_stx: None,
-                browser: Some(session),
+                caller: CallerLeg::Browser { session },
+                phase: Phase::Ringing { tone: true },
                 browser_b: None,
                 console_offered: false,
                 browser_rtt: [None; 2],
                 recording: call.record || self.cfg.record_calls,
-                ending: None,
-                prompting: None,
                 accept_timeout: call.accept_timeout,
                 forks,
-                winner: None,
                 media,
                 record,
-                answered: false,
                 offer: Some((Side::A, offer)),
+                // The visitor's answer is its edge session's: Ringside's ringback is its early
+                // media from the start.
                 early: Some((String::new(), codec)),
-                ringing: true,
             },
         );
         self.metrics
@@ -376,8 +356,11 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.prompting.is_some() {
-            let f = &mut call.forks[n];
+        let prompting = call.phase.prompting().is_some();
+        let Some(f) = call.forks.get_mut(n) else {
+            return self.missing_call(key, "PSTN answer");
+        };
+        if prompting {
             f.byed = true;
             let peer = f.dialog.peer;
             if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
@@ -392,7 +375,10 @@ impl SipCore {
                 call.media.announce(Side::B, rtp);
             }
         }
-        call.prompting = Some(n);
+        call.phase = Phase::Prompting {
+            fork: n,
+            tone: call.phase.tone(),
+        };
         let length = call.media.accept_prompt(Side::B);
         let wait = call.accept_timeout.max(length);
         info!(call = %call.record.id, fork = n, "PSTN answer: accept prompt playing");
@@ -406,10 +392,10 @@ impl SipCore {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
-        let Some(n) = call.prompting else {
+        let Some(n) = call.phase.prompting() else {
             return;
         };
-        if digit != '1' || call.answered {
+        if digit != '1' {
             return;
         }
         info!(call = %call.record.id, fork = n, "PSTN answerer accepted");
@@ -422,13 +408,15 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.prompting != Some(n) || call.answered {
+        if call.phase.prompting() != Some(n) {
             return;
         }
-        call.prompting = None;
+        call.phase.stop_prompting();
         call.media.stop_play(Side::B);
         info!(call = %call.record.id, fork = n, "PSTN answerer did not accept");
-        let f = &mut call.forks[n];
+        let Some(f) = call.forks.get_mut(n) else {
+            return self.missing_call(key, "PSTN accept timeout");
+        };
         if !f.byed {
             f.byed = true;
             let peer = f.dialog.peer;
@@ -460,13 +448,15 @@ impl SipCore {
         let Some(n) = call.fork_by_dialog(cid, tag) else {
             return false;
         };
-        if call.prompting != Some(n) {
+        if call.phase.prompting() != Some(n) {
             return false;
         }
         match req.method {
             Method::Bye => {
-                call.forks[n].byed = true;
-                call.prompting = None;
+                if let Some(f) = call.forks.get_mut(n) {
+                    f.byed = true;
+                }
+                call.phase.stop_prompting();
                 call.media.stop_play(Side::B);
                 let r = make_response(req, 200.into(), None);
                 self.respond(now, stx, r);
@@ -528,10 +518,9 @@ impl SipCore {
             reason: "",
             console: false,
         };
+        let reply = call.reply(180, None, &self.cfg.local);
         self.out.push_back(CoreOutput::BrowserRing(ring));
-        let to = call.caller();
-        let resp = make_response(&call.a_invite, 180.into(), Some(&call.a.local_tag));
-        self.respond_caller(now, to, resp);
+        self.reply_caller(now, reply);
     }
 
     /// The visitor accepts a call ringing its browser: its edge session becomes leg B and
@@ -561,8 +550,7 @@ impl SipCore {
                 && b.target.tenant_id == ans.tenant_id
                 && b.target.widget_id == ans.widget_id
                 && b.target.visitor_id == ans.visitor_id
-        }) && !call.answered
-            && call.ending.is_none();
+        }) && call.phase.is_ringing();
         let offer = call.offer.as_ref().map(|(_, o)| o.clone());
         let port_a = call.media.port(Side::A);
         let answer = offer
@@ -573,21 +561,16 @@ impl SipCore {
         };
         call.media.set_codec(Side::A, codec);
         answer_with_browser(call, &ans, format!("visitor:{}", ans.visitor_id), now_ms);
-        let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
-        out.headers.push(Header::Contact(headers::Contact::new(
-            local.contact(call.a.peer.transport),
-        )));
-        hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
+        let reply = call.reply(200, Some(sdp), &local);
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
-        let to = call.caller();
         let stopped = ring_stopped(call, "answered");
         if let Some(b) = call.browser_b.as_mut() {
             b.session = Some(ans.session);
         }
         self.out.extend(stopped);
         self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        self.respond_caller(now, to, out);
+        self.reply_caller(now, reply);
         self.browser_signal(
             ans.session,
             BrowserSignal::Media {
@@ -602,16 +585,15 @@ impl SipCore {
     pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &Channel) {
         let found = self.call_key(call_id);
         if let Some((key, call)) = found.and_then(|k| self.calls.get_mut(&k).map(|c| (k, c))) {
-            if !call.answered
+            if !call.phase.is_answered()
                 && call
                     .browser_b
                     .as_ref()
                     .is_some_and(|b| b.target == *target && b.session.is_none())
             {
-                call.record.legs[0].final_status = Some(603);
-                let out = make_response(&call.a_invite, 603.into(), Some(&call.a.local_tag));
-                let to = call.caller();
-                self.respond_caller(now, to, out);
+                call.set_caller_status(603);
+                let reply = call.reply(603, None, &self.cfg.local);
+                self.reply_caller(now, reply);
                 self.end_call(
                     key,
                     CallStatus::Missed,
@@ -627,7 +609,7 @@ impl SipCore {
     /// hears hold music meanwhile (the visitor's audio is not forwarded).
     pub fn browser_hold(&mut self, session: u64, on: bool) {
         let found = self.calls.values().find_map(|c| {
-            if c.browser == Some(session) {
+            if c.caller.session() == Some(session) {
                 Some((c, Side::B))
             } else if c.browser_b.as_ref().and_then(|b| b.session) == Some(session) {
                 Some((c, Side::A))
@@ -635,7 +617,7 @@ impl SipCore {
                 None
             }
         });
-        if let Some((call, other)) = found.filter(|(c, _)| c.answered) {
+        if let Some((call, other)) = found.filter(|(c, _)| c.phase.is_answered()) {
             info!(call = %call.record.id, on, "visitor hold");
             call.media.hold_music(other, on);
         }
@@ -645,7 +627,7 @@ impl SipCore {
     /// the leg's quality (the relay sees only the loopback hop to the edge).
     pub fn browser_rtt(&mut self, session: u64, rtt: std::time::Duration) {
         for c in self.calls.values_mut() {
-            if c.browser == Some(session) {
+            if c.caller.session() == Some(session) {
                 c.browser_rtt[0] = Some(rtt);
             } else if c.browser_b.as_ref().and_then(|b| b.session) == Some(session) {
                 c.browser_rtt[1] = Some(rtt);
@@ -687,7 +669,7 @@ impl SipCore {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.browser == Some(session))
+            .find(|(_, c)| c.caller.session() == Some(session))
             .map(|(k, _)| *k)
         else {
             return;
@@ -695,18 +677,21 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if let Some(reason) = call.ending {
-            return self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
-        }
-        if call.answered {
-            self.bye_side(now, key, Side::B);
-            let (reason, side) = end(EndReason::Hangup, HangupSide::Caller);
-            self.end_call(key, CallStatus::Ended, reason, Some(side));
-        } else {
-            call.record.legs[0].final_status = Some(487);
-            self.cancel_other_forks(now, key, None);
-            let (reason, side) = end(EndReason::Cancelled, HangupSide::Caller);
-            self.end_call(key, CallStatus::Missed, reason, Some(side));
+        match call.phase {
+            Phase::Ending(reason) => {
+                self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System))
+            }
+            Phase::Answered { .. } => {
+                self.bye_side(now, key, Side::B);
+                let (reason, side) = end(EndReason::Hangup, HangupSide::Caller);
+                self.end_call(key, CallStatus::Ended, reason, Some(side));
+            }
+            Phase::Ringing { .. } | Phase::Prompting { .. } => {
+                call.set_caller_status(487);
+                self.cancel_other_forks(now, key, None);
+                let (reason, side) = end(EndReason::Cancelled, HangupSide::Caller);
+                self.end_call(key, CallStatus::Missed, reason, Some(side));
+            }
         }
     }
 
@@ -716,12 +701,14 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.ending.is_some() {
+        if call.phase.ending().is_some() {
             return;
         }
-        call.ending = Some(reason);
-        call.ringing = false;
-        let session = call.browser.unwrap_or_default();
+        let Some(session) = call.caller.session() else {
+            // Only a browser caller hears the unavailable message; a SIP caller gets a status.
+            return self.missing_call(key, "unavailable prompt without a browser caller");
+        };
+        call.phase = Phase::Ending(reason);
         let length = call.media.unavailable(Side::A);
         self.timers
             .push(Reverse((now + length, key, CallTimer::PromptDone)));
@@ -733,7 +720,7 @@ impl SipCore {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
-        let (Some(reason), Some(session)) = (call.ending, call.browser) else {
+        let (Some(reason), Some(session)) = (call.phase.ending(), call.caller.session()) else {
             return;
         };
         self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
@@ -747,23 +734,6 @@ impl SipCore {
 
     pub(super) fn browser_signal(&mut self, session: u64, signal: BrowserSignal) {
         self.out.push_back(CoreOutput::Browser { session, signal });
-    }
-
-    /// A response meant for the caller: on its INVITE transaction, or as a browser signal.
-    pub(super) fn respond_caller(&mut self, now: Instant, to: Caller, resp: Response) {
-        match to {
-            Caller::Sip(stx) => self.respond(now, stx, resp),
-            Caller::Browser(session) => {
-                let code = resp.status_code.code();
-                let signal = match code {
-                    180..=183 => BrowserSignal::Ringing,
-                    200..=299 => BrowserSignal::Answered,
-                    100..=199 => return,
-                    _ => BrowserSignal::Ended { reason: "failed" },
-                };
-                self.browser_signal(session, signal);
-            }
-        }
     }
 
     /// An in-dialog request from the SIP side of a call whose other side is a browser (no
@@ -782,14 +752,13 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let (tag, transport) = match from {
-            Side::A => (call.a.local_tag.clone(), call.a.peer.transport),
-            Side::B => (
-                call.b().map(|d| d.local_tag.clone()).unwrap_or_default(),
-                call.b()
-                    .map(|d| d.peer.transport)
-                    .unwrap_or(TransportKind::Udp),
-            ),
+        let Some((tag, transport)) = call
+            .dialog(from)
+            .map(|d| (d.local_tag.clone(), d.peer.transport))
+        else {
+            self.missing_call(key, "in-dialog request from a browser call's SIP side");
+            let r = make_response(&req, 481.into(), None);
+            return self.respond(now, stx, r);
         };
         let other = ringside_media::bridge::other_side(from);
         let mut out = make_response(&req, 200.into(), Some(&tag));
@@ -837,13 +806,15 @@ pub(super) fn answer_with_browser(
     call.media.announce(Side::B, ans.rtp);
     call.media
         .set_codec(Side::B, opus_leg(ans.opus_pt, ans.telephone_event_pt));
-    call.answered = true;
+    call.phase = Phase::Answered { winner: None };
     let record = &mut call.record;
     record.status = CallStatus::Answered;
     record.answered_at = Some(now_ms);
     record.answered_by = Some(answered_by);
-    record.legs[0].answered_at = Some(now_ms);
-    record.legs[0].final_status = Some(200);
+    if let Some(leg) = record.legs.first_mut() {
+        leg.answered_at = Some(now_ms);
+        leg.final_status = Some(200);
+    }
     let idx = record.legs.len();
     record.legs.push(CallLeg {
         id: ringside_storage::new_id(),
@@ -879,21 +850,4 @@ pub(super) fn ring_stopped(call: &Call, reason: &'static str) -> Option<CoreOutp
         reason,
         console: false,
     }))
-}
-
-/// The INVITE a browser call would have sent, for responses built from it (never sent).
-fn synthetic_invite(call_id: &str, from: &str, to: &str) -> Request {
-    Request {
-        method: Method::Invite,
-        uri: rsip::Uri::try_from(format!("sip:{}@ringside.invalid", "website")).unwrap_or_default(),
-        version: rsip::Version::V2,
-        headers: vec![
-            Header::From(headers::From::new(format!("<{from}>;tag={}", new_tag()))),
-            Header::To(headers::To::new(format!("<{to}>"))),
-            Header::CallId(headers::CallId::new(call_id)),
-            Header::CSeq(headers::CSeq::new("1 INVITE")),
-        ]
-        .into(),
-        body: Vec::new(),
-    }
 }

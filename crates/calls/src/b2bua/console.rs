@@ -5,10 +5,6 @@
 
 use std::time::Instant;
 
-use ringside_sip::hdr;
-use ringside_sip::message::make_response;
-use rsip::headers::{self, Header, UntypedHeader};
-
 use ringside_domain::channels::Channel;
 
 use super::browser::{answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal};
@@ -37,17 +33,16 @@ impl SipCore {
         };
         // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
         // Ringside's SDP, hearing hold music).
-        let queued = call.browser.is_none() && call.a_stx.is_some() && call.early.is_some();
-        let ok = (call.browser.is_some() || queued)
+        let visitor = call.caller.session();
+        let queued = call.caller.sip().is_some() && call.early.is_some();
+        let ok = (visitor.is_some() || queued)
             && call.console_offered
-            && !call.answered
-            && call.ending.is_none()
+            && call.phase.is_ringing()
             && call.record.tenant_id == ans.tenant_id;
         if !ok {
             return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         }
         let stopped = console_stopped(call, "answered");
-        call.ringing = false;
         // Stops whatever plays to the caller: the visitor's ringback or the queue's hold music.
         call.media.ringback(Side::A, false);
         answer_with_browser(call, &ans, format!("console:{}", ans.visitor_id), now_ms);
@@ -59,25 +54,20 @@ impl SipCore {
             },
             session: Some(ans.session),
         });
-        let visitor = call.browser.unwrap_or_default();
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
         // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1).
-        let final_answer = call.early.as_ref().filter(|_| queued).map(|(sdp, _)| {
-            let mut out = make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag));
-            out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(call.a.peer.transport),
-            )));
-            hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
-            (call.caller(), out)
-        });
+        // A visitor's browser just hears that it is answered.
+        let early = call
+            .early
+            .as_ref()
+            .filter(|_| queued)
+            .map(|(sdp, _)| sdp.clone());
+        let reply = call.reply(200, early, &local);
         self.out.extend(stopped);
         self.cancel_other_forks(now, key, None);
         self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        match final_answer {
-            Some((to, out)) => self.respond_caller(now, to, out),
-            None => self.browser_signal(visitor, BrowserSignal::Answered),
-        }
+        self.reply_caller(now, reply);
         self.browser_signal(
             ans.session,
             BrowserSignal::Media {
@@ -86,7 +76,7 @@ impl SipCore {
             },
         );
         self.browser_signal(ans.session, BrowserSignal::Answered);
-        if visitor != 0 {
+        if let Some(visitor) = visitor {
             self.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
         }
     }

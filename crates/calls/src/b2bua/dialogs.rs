@@ -43,13 +43,16 @@ impl SipCore {
             let r = make_response(&req, 481.into(), None);
             return self.respond(now, stx, r);
         };
-        if !call.answered && side == Side::B && self.early_fork_request(now, stx, key, &req) {
+        if !call.phase.is_answered()
+            && side == Side::B
+            && self.early_fork_request(now, stx, key, &req)
+        {
             return;
         }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if !call.answered {
+        if !call.phase.is_answered() {
             // In-dialog requests on an early dialog (e.g. a callee's BYE before answering).
             let r = make_response(
                 &req,
@@ -70,7 +73,7 @@ impl SipCore {
             self.end_call(key, CallStatus::Ended, EndReason::Hangup, Some(who));
             return;
         }
-        if (other == Side::A && call.browser.is_some())
+        if (other == Side::A && call.caller.session().is_some())
             || (other == Side::B && call.browser_b.is_some())
         {
             return self.browser_in_dialog(now, stx, key, req, side);
@@ -85,7 +88,7 @@ impl SipCore {
                     self.metrics
                         .dtmf_info
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    info!(call_id = %call.a.call_id, ?side, %digit, duration_ms, "DTMF (SIP INFO)");
+                    info!(call = %call.record.id, ?side, %digit, duration_ms, "DTMF (SIP INFO)");
                 }
             }
         }
@@ -117,11 +120,7 @@ impl SipCore {
             )),
             None => None,
         };
-        let od = match other {
-            Side::A => Some(&mut call.a),
-            Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
-        };
-        let Some(od) = od else {
+        let Some(od) = call.dialog_mut(other) else {
             let r = make_response(&req, 481.into(), None);
             return self.respond(now, stx, r);
         };
@@ -169,10 +168,7 @@ impl SipCore {
         if request.method == Method::Invite && (200..300).contains(&code) {
             // We ACK the other side ourselves; the originator's ACK ends at us.
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
-            let od = match other {
-                Side::A => Some(&call.a),
-                Side::B => call.b(),
-            };
+            let od = call.dialog(other);
             if let Some((ack, peer)) = od.and_then(|d| d.ack(&local, cseq).map(|a| (a, d.peer))) {
                 self.metrics.request_out("ACK");
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
@@ -181,19 +177,11 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return self.missing_call(key, "relayed response");
         };
-        let my_tag = match from {
-            Side::A => call.a.local_tag.clone(),
-            Side::B => call.b().map(|d| d.local_tag.clone()).unwrap_or_default(),
-        };
+        let mine = call.dialog(from);
+        let my_tag = mine.map(|d| d.local_tag.clone()).unwrap_or_default();
+        let transport = mine.map_or(TransportKind::Udp, |d| d.peer.transport);
         let mut out = make_response(request, code.into(), Some(&my_tag));
         if request.method == Method::Invite || request.method == Method::Update {
-            let transport = match from {
-                Side::A => call.a.peer.transport,
-                Side::B => call
-                    .b()
-                    .map(|d| d.peer.transport)
-                    .unwrap_or(TransportKind::Udp),
-            };
             out.headers.push(Header::Contact(headers::Contact::new(
                 local.contact(transport),
             )));

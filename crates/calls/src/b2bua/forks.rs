@@ -16,7 +16,9 @@ use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use crate::core::{CallTimer, CoreOutput, SipCore, STRAY_PER_SEC};
 
-use super::{answer_sdp, final_code, own_answer, BrowserSignal, Call, ClientRole};
+use super::{
+    answer_sdp, final_code, own_answer, BrowserSignal, Call, CallerReply, ClientRole, Phase,
+};
 use crate::Side;
 use ringside_storage::LegStats;
 
@@ -110,7 +112,9 @@ impl SipCore {
             // The call is gone: a late 2xx still needs ACK and BYE.
             return;
         };
-        let fork = &mut call.forks[n];
+        let Some(fork) = call.forks.get_mut(n) else {
+            return self.missing_call(key, "fork response");
+        };
         if code < 200 {
             if code == 100 {
                 return;
@@ -126,7 +130,7 @@ impl SipCore {
                 }
                 return;
             }
-            if call.answered || fork.done.is_some() {
+            if call.phase.is_answered() || fork.done.is_some() {
                 return;
             }
             if let Some(t) = hdr::tag(&resp.headers, "To") {
@@ -135,7 +139,7 @@ impl SipCore {
             let has_sdp = hdr::sdp_body(&resp.headers, &resp.body).is_some();
             if !has_sdp && call.early.is_some() {
                 // Ringside's own ringback is already playing to the caller.
-                if let Some(session) = call.browser {
+                if let Some(session) = call.caller.session() {
                     self.browser_signal(session, BrowserSignal::Ringing);
                 }
                 return;
@@ -147,23 +151,16 @@ impl SipCore {
                 if let Some((sdp, codec)) = offer.and_then(|(_, o)| own_answer(o, media_ip, port)) {
                     call.media.set_codec(Side::A, codec);
                     call.media.ringback(Side::A, true);
-                    call.ringing = true;
-                    let mut out =
-                        make_response(&call.a_invite, 183.into(), Some(&call.a.local_tag));
-                    out.headers.push(Header::Contact(headers::Contact::new(
-                        local.contact(call.a.peer.transport),
-                    )));
-                    hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+                    call.phase.set_tone(true);
+                    let reply = call.reply(183, Some(sdp.clone()), &local);
                     call.early = Some((sdp, codec));
-                    let to = call.caller();
-                    self.respond_caller(now, to, out);
+                    self.reply_caller(now, reply);
                     return;
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
-            let out = caller_response(call, code, &resp, &local, media_ip);
-            let to = call.caller();
-            self.respond_caller(now, to, out);
+            let reply = caller_response(call, code, &resp, &local, media_ip);
+            self.reply_caller(now, reply);
             return;
         }
         fork.finished = true;
@@ -185,11 +182,14 @@ impl SipCore {
                 self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
             let Some(call) = self.calls.get_mut(&key) else {
-                return self.missing_call(key, "fork failure");
+                return self.missing_call(key, "fork answer");
             };
-            if call.answered || call.ending.is_some() {
+            let ringing = call.phase.is_ringing();
+            let Some(fork) = call.forks.get_mut(n) else {
+                return self.missing_call(key, "fork answer");
+            };
+            if !ringing {
                 // Another fork already won (or the call is over): hang this one up.
-                let fork = &mut call.forks[n];
                 fork.byed = true;
                 if let Some(bye) = fork.dialog.request(&local, Method::Bye, None) {
                     let ctx = self.send_request(now, bye, peer);
@@ -197,7 +197,7 @@ impl SipCore {
                 }
                 return;
             }
-            if call.forks[n].accept {
+            if fork.accept {
                 // A PSTN answerer must accept first (press 1 after the prompt).
                 return self.pstn_answered(now, key, n, &resp);
             }
@@ -222,17 +222,20 @@ impl SipCore {
     /// left the caller gets the failure (a browser the unavailable message).
     pub(super) fn fork_failed(&mut self, now: Instant, key: u64, n: usize, code: u16) {
         let now_ms = self.now_ms;
+        let local = self.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let fork = &mut call.forks[n];
+        let Some(fork) = call.forks.get_mut(n) else {
+            return self.missing_call(key, "fork failure");
+        };
         fork.done = Some(code);
-        let leg_idx = fork.leg_idx;
-        call.record.legs[leg_idx].final_status = Some(i64::from(code));
-        call.record.legs[leg_idx].ended_at = Some(now_ms);
-        if call.answered || call.ending.is_some() || call.waiting_on_forks() || call.console_offered
-        {
-            if call.browser.is_some() && !call.answered {
+        if let Some(leg) = call.record.legs.get_mut(fork.leg_idx) {
+            leg.final_status = Some(i64::from(code));
+            leg.ended_at = Some(now_ms);
+        }
+        if !call.phase.is_ringing() || call.waiting_on_forks() || call.console_offered {
+            if call.caller.session().is_some() && !call.phase.is_answered() {
                 // The failed delivery shows at once (call.delivery_failed).
                 let record = call.record.clone();
                 self.out.push_back(CoreOutput::UpdateCall(record));
@@ -240,14 +243,13 @@ impl SipCore {
             return;
         }
         let fc = final_code(call.forks.iter().filter_map(|f| f.done));
-        call.record.legs[0].final_status = Some(i64::from(fc));
-        if call.browser.is_some() {
+        call.set_caller_status(fc);
+        if call.caller.session().is_some() {
             // Nobody could take the browser's call: it hears the unavailable message.
             return self.browser_unavailable(now, key, EndReason::Unavailable);
         }
-        let out = make_response(&call.a_invite, fc.into(), Some(&call.a.local_tag));
-        let to = call.caller();
-        self.respond_caller(now, to, out);
+        let reply = call.reply(fc, None, &local);
+        self.reply_caller(now, reply);
         let reason = EndReason::from_sip_status(fc);
         self.end_call(key, CallStatus::Failed, reason, Some(HangupSide::Callee));
     }
@@ -268,47 +270,48 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        call.answered = true;
-        call.winner = Some(n);
-        let leg_idx = call.forks[n].leg_idx;
+        let Some(fork) = call.forks.get(n) else {
+            return self.missing_call(key, "fork answer");
+        };
+        let (leg_idx, label) = (fork.leg_idx, fork.label.clone());
+        let (dialog_key, remote_tag) = (
+            (fork.dialog.call_id.clone(), fork.dialog.local_tag.clone()),
+            fork.dialog.remote_tag.clone(),
+        );
         call.record.status = CallStatus::Answered;
         call.record.answered_at = Some(now_ms);
-        call.record.answered_by = Some(call.forks[n].label.clone());
-        call.record.legs[0].answered_at = Some(now_ms);
-        call.record.legs[0].final_status = Some(200);
-        call.record.legs[leg_idx].answered_at = Some(now_ms);
-        call.record.legs[leg_idx].remote_tag = call.forks[n].dialog.remote_tag.clone();
-        call.record.legs[leg_idx].final_status = Some(i64::from(code));
-        self.by_dialog.insert(
-            (
-                call.forks[n].dialog.call_id.clone(),
-                call.forks[n].dialog.local_tag.clone(),
-            ),
-            (key, Side::B),
-        );
+        call.record.answered_by = Some(label);
+        if let Some(leg) = call.record.legs.first_mut() {
+            leg.answered_at = Some(now_ms);
+            leg.final_status = Some(200);
+        }
+        if let Some(leg) = call.record.legs.get_mut(leg_idx) {
+            leg.answered_at = Some(now_ms);
+            leg.remote_tag = remote_tag;
+            leg.final_status = Some(i64::from(code));
+        }
+        self.by_dialog.insert(dialog_key, (key, Side::B));
         // Answer the caller with the callee's SDP anchored on our A port.
-        let out = match resp {
+        let reply = match resp {
             Some(resp) => caller_response(call, 200, resp, &local, media_ip),
             None => {
                 // A PSTN leg accepted after the prompt: its media is set up already.
-                call.ringing = false;
                 call.media.ringback(Side::A, false);
                 call.media.stop_play(Side::B);
-                make_response(&call.a_invite, 200.into(), Some(&call.a.local_tag))
+                call.reply(200, None, &local)
             }
         };
-        call.prompting = None;
+        call.phase = Phase::Answered { winner: Some(n) };
         let console = super::console::console_stopped(call, "answered");
         self.out.extend(console);
         if call.recording {
             let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
             call.media.start_recording(&id, &tenant, now_ms);
         }
-        let to = call.caller();
         let record = call.record.clone();
         self.cancel_other_forks(now, key, Some(n));
         self.out.push_back(CoreOutput::UpdateCall(record));
-        self.respond_caller(now, to, out);
+        self.reply_caller(now, reply);
         debug!(call = key, "answered");
     }
 
@@ -335,7 +338,10 @@ impl SipCore {
             self.missing_call(key, "fork challenge");
             return false;
         };
-        let fork = &mut call.forks[n];
+        let Some(fork) = call.forks.get_mut(n) else {
+            self.missing_call(key, "fork challenge");
+            return false;
+        };
         let uri = fork.invite.uri.to_string();
         let cnonce = new_tag();
         let Ok(value) = client_authorization(&challenge, "INVITE", &uri, user, pass, 1, &cnonce)
@@ -409,7 +415,7 @@ impl SipCore {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.a_stx == Some(stx) && !c.answered)
+            .find(|(_, c)| c.caller.stx() == Some(stx) && !c.phase.is_answered())
             .map(|(k, _)| *k)
         else {
             return;
@@ -418,9 +424,9 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return self.missing_call(key, "caller CANCEL");
         };
-        call.record.legs[0].final_status = Some(487);
-        let out = make_response(&call.a_invite, 487.into(), Some(&call.a.local_tag));
-        self.respond(now, stx, out);
+        call.set_caller_status(487);
+        let reply = call.reply(487, None, &self.cfg.local);
+        self.reply_caller(now, reply);
         self.end_call(
             key,
             CallStatus::Missed,
@@ -435,20 +441,19 @@ impl SipCore {
                 let Some(call) = self.calls.get(&key) else {
                     return;
                 };
-                if call.answered {
+                if call.phase.is_answered() {
                     return;
                 }
                 self.cancel_other_forks(now, key, None);
                 let Some(call) = self.calls.get_mut(&key) else {
                     return self.missing_call(key, "ring timeout");
                 };
-                call.record.legs[0].final_status = Some(480);
-                if call.browser.is_some() {
+                call.set_caller_status(480);
+                if call.caller.session().is_some() {
                     return self.browser_unavailable(now, key, EndReason::NoAnswer);
                 }
-                let out = make_response(&call.a_invite, 480.into(), Some(&call.a.local_tag));
-                let to = call.caller();
-                self.respond_caller(now, to, out);
+                let reply = call.reply(480, None, &self.cfg.local);
+                self.reply_caller(now, reply);
                 self.end_call(
                     key,
                     CallStatus::Missed,
@@ -468,8 +473,8 @@ impl SipCore {
         match role {
             ClientRole::Fork(n) => {
                 // Synthesize a 408 from the fork's INVITE for the failure path.
-                if let Some(call) = self.calls.get(&key) {
-                    let r = make_response(&call.forks[n].invite, 408.into(), None);
+                if let Some(fork) = self.calls.get(&key).and_then(|c| c.forks.get(n)) {
+                    let r = make_response(&fork.invite, 408.into(), None);
                     self.on_fork_response(now, key, n, r);
                 }
             }
@@ -494,7 +499,7 @@ impl SipCore {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.a_stx == Some(stx) && c.answered)
+            .find(|(_, c)| c.caller.stx() == Some(stx) && c.phase.is_answered())
             .map(|(k, _)| *k)
         else {
             return;
@@ -520,8 +525,8 @@ impl SipCore {
         match key {
             Some((k, Side::B)) => {
                 let ack = self.calls.get(&k).and_then(|c| {
-                    let w = c.winner?;
-                    Some((c.forks[w].ack.clone()?, c.forks[w].dialog.peer))
+                    let w = c.forks.get(c.phase.winner()?)?;
+                    Some((w.ack.clone()?, w.dialog.peer))
                 });
                 if let Some((ack, peer)) = ack {
                     self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
@@ -583,17 +588,15 @@ impl SipCore {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if let (Side::A, Some(session)) = (side, call.browser) {
+        if let (Side::A, Some(session)) = (side, call.caller.session()) {
             return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
         if let (Side::B, Some(session)) = (side, call.browser_b.as_ref().and_then(|b| b.session)) {
             return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
-        let dialog = match side {
-            Side::A => Some(&mut call.a),
-            Side::B => call.winner.map(|w| &mut call.forks[w].dialog),
+        let Some(d) = call.dialog_mut(side) else {
+            return;
         };
-        let Some(d) = dialog else { return };
         let peer = d.peer;
         if let Some(bye) = d.request(&local, Method::Bye, None) {
             let ctx = self.send_request(now, bye, peer);
@@ -610,7 +613,7 @@ impl SipCore {
             let Some(call) = self.calls.get(&key) else {
                 continue;
             };
-            if call.answered {
+            if call.phase.is_answered() {
                 self.bye_side(now, key, Side::A);
                 self.bye_side(now, key, Side::B);
                 self.end_call(key, CallStatus::Ended, reason, Some(HangupSide::System));
@@ -620,10 +623,9 @@ impl SipCore {
             let Some(call) = self.calls.get_mut(&key) else {
                 continue;
             };
-            call.record.legs[0].final_status = Some(503);
-            let out = make_response(&call.a_invite, 503.into(), Some(&call.a.local_tag));
-            let to = call.caller();
-            self.respond_caller(now, to, out);
+            call.set_caller_status(503);
+            let reply = call.reply(503, None, &self.cfg.local);
+            self.reply_caller(now, reply);
             self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
         }
         self.drain(now);
@@ -656,16 +658,21 @@ impl SipCore {
             .extend(super::browser::ring_stopped(&call, reason_static));
         self.out
             .extend(super::console::console_stopped(&mut call, reason_static));
-        if call.answered {
+        if call.phase.is_answered() {
             let q = call.media.quality();
-            let winner = call.winner.map(|w| call.forks[w].leg_idx).or_else(|| {
-                call.browser_b.as_ref().and_then(|_| {
-                    call.record
-                        .legs
-                        .iter()
-                        .position(|l| l.role == LegRole::Callee)
-                })
-            });
+            let winner = call
+                .phase
+                .winner()
+                .and_then(|w| call.forks.get(w))
+                .map(|f| f.leg_idx)
+                .or_else(|| {
+                    call.browser_b.as_ref().and_then(|_| {
+                        call.record
+                            .legs
+                            .iter()
+                            .position(|l| l.role == LegRole::Callee)
+                    })
+                });
             for (side, (idx, q)) in [(Some(0), q[0]), (winner, q[1])].into_iter().enumerate() {
                 if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {
                     // A browser leg's RTT is the edge's (the relay only sees loopback to it).
@@ -683,8 +690,10 @@ impl SipCore {
                 }
             }
         }
-        self.by_dialog
-            .remove(&(call.a.call_id.clone(), call.a.local_tag.clone()));
+        if let Some(a) = call.caller.sip() {
+            self.by_dialog
+                .remove(&(a.dialog.call_id.clone(), a.dialog.local_tag.clone()));
+        }
         self.by_ctx
             .retain(|_, (k, role)| *k != key || matches!(role, ClientRole::Fire));
         for f in call.forks.drain(..) {
@@ -707,33 +716,31 @@ impl SipCore {
                 );
             }
         }
-        info_span!("call", call_id = %call.a.call_id, record = %call.record.id)
+        let call_id = call.record.legs.first().map(|l| l.sip_call_id.as_str());
+        info_span!("call", call_id = call_id.unwrap_or_default(), record = %call.record.id)
             .in_scope(|| info!(%status, %reason, "call ended"));
         self.out.push_back(CoreOutput::UpdateCall(call.record));
         // Dropping `call.media` stops the relay and frees its ports.
     }
 }
 
-/// The response to send the caller for a callee's 1xx/2xx: our tag and Contact, and the callee's
-/// SDP (if any) re-anchored on the relay's A port, announcing the callee's media address.
+/// What to tell the caller for a callee's 1xx/2xx: the callee's SDP (if any) re-anchored on the
+/// relay's A port, announcing the callee's media address (see [`Call::reply`]).
 fn caller_response(
     call: &mut Call,
     code: u16,
     resp: &Response,
     local: &LocalAddr,
     media_ip: IpAddr,
-) -> Response {
-    let mut out = make_response(&call.a_invite, code.into(), Some(&call.a.local_tag));
-    out.headers.push(Header::Contact(headers::Contact::new(
-        local.contact(call.a.peer.transport),
-    )));
+) -> CallerReply {
+    let mut sdp_out = None;
     if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
         let port = call.media.port(Side::A);
         if let Some((a_sdp, b_rtp)) = answer_sdp(call, Side::B, &sdp, media_ip, port) {
             if let Some(b) = b_rtp {
                 call.media.announce(Side::B, b);
             }
-            let a_sdp = match &call.early {
+            sdp_out = Some(match &call.early {
                 // The caller already has Ringside's answer: it stays the same (RFC 3261
                 // 13.2.1), its codec too; the callee's codec is bridged to it.
                 Some((early, codec)) => {
@@ -741,22 +748,17 @@ fn caller_response(
                     early.clone()
                 }
                 None => a_sdp,
-            };
-            hdr::set_body(&mut out, Some("application/sdp"), a_sdp.into_bytes());
+            });
         }
     } else if code == 200 {
-        if let Some((early, _)) = &call.early {
-            hdr::set_body(
-                &mut out,
-                Some("application/sdp"),
-                early.clone().into_bytes(),
-            );
-        }
+        sdp_out = call.early.as_ref().map(|(early, _)| early.clone());
     }
-    if call.ringing && (code >= 200 || !out.body.is_empty()) {
+    // A browser caller's early answer is its edge session's own (empty here).
+    let sdp_out = sdp_out.filter(|s| !s.is_empty());
+    if call.phase.tone() && (code >= 200 || sdp_out.is_some()) {
         // The callee answered or sends its own early media: our ringback ends.
-        call.ringing = false;
+        call.phase.set_tone(false);
         call.media.ringback(Side::A, false);
     }
-    out
+    call.reply(code, sdp_out, local)
 }

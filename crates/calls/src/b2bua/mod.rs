@@ -14,7 +14,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use rsip::Request;
 
-use ringside_sip::dialog::Dialog;
+use rsip::headers::{self, Header, UntypedHeader};
+
+use ringside_domain::EndReason;
+use ringside_sip::dialog::{Dialog, LocalAddr};
+use ringside_sip::hdr;
+use ringside_sip::message::make_response;
 use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId};
 use ringside_storage::CallRecord;
@@ -84,14 +89,143 @@ pub(crate) struct Fork {
     byed: bool,
 }
 
+/// Leg A: who called.
+pub(crate) enum CallerLeg {
+    /// A SIP UA (a phone, a PBX or a carrier): we are the UAS of its dialog.
+    Sip(SipCaller),
+    /// A visitor's browser: leg A is the plain RTP side of WebRTC edge session `session`,
+    /// and everything the caller must know leaves as [`BrowserSignal`]s.
+    Browser {
+        /// The edge session.
+        session: u64,
+    },
+}
+
+/// A SIP caller: its dialog, its INVITE and the INVITE's server transaction.
+pub(crate) struct SipCaller {
+    dialog: Dialog,
+    invite: Request,
+    stx: ServerTxId,
+}
+
+impl SipCaller {
+    /// A response to the caller's INVITE with our tag; responses that establish the dialog
+    /// (101–299) carry our Contact.
+    fn response(&self, code: u16, local: &LocalAddr) -> rsip::Response {
+        let mut out = make_response(&self.invite, code.into(), Some(&self.dialog.local_tag));
+        if (101..300).contains(&code) {
+            out.headers.push(Header::Contact(headers::Contact::new(
+                local.contact(self.dialog.peer.transport),
+            )));
+        }
+        out
+    }
+}
+
+impl CallerLeg {
+    /// The browser's edge session, for a browser caller.
+    fn session(&self) -> Option<u64> {
+        match self {
+            CallerLeg::Browser { session } => Some(*session),
+            CallerLeg::Sip(_) => None,
+        }
+    }
+
+    fn sip(&self) -> Option<&SipCaller> {
+        match self {
+            CallerLeg::Sip(s) => Some(s),
+            CallerLeg::Browser { .. } => None,
+        }
+    }
+
+    fn sip_mut(&mut self) -> Option<&mut SipCaller> {
+        match self {
+            CallerLeg::Sip(s) => Some(s),
+            CallerLeg::Browser { .. } => None,
+        }
+    }
+
+    /// The caller's INVITE transaction, for a SIP caller.
+    fn stx(&self) -> Option<ServerTxId> {
+        self.sip().map(|s| s.stx)
+    }
+}
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Leg B rings (forks, a visitor's browser, console operators or a queue). With `tone`,
+    /// Ringside itself plays ringback or hold music to the caller.
+    Ringing { tone: bool },
+    /// The PSTN answerer of fork `fork` hears the accept prompt and must press 1; the other
+    /// forks ring on.
+    Prompting { fork: usize, tone: bool },
+    /// Answered: by fork `winner`, or (`None`) by a browser (a visitor or a console operator).
+    Answered { winner: Option<usize> },
+    /// Nobody took a browser's call: the unavailable message plays to it, then the call ends
+    /// with this reason.
+    Ending(EndReason),
+}
+
+impl Phase {
+    /// Leg B may still take the call.
+    fn is_ringing(self) -> bool {
+        matches!(self, Phase::Ringing { .. } | Phase::Prompting { .. })
+    }
+
+    fn is_answered(self) -> bool {
+        matches!(self, Phase::Answered { .. })
+    }
+
+    fn winner(self) -> Option<usize> {
+        match self {
+            Phase::Answered { winner } => winner,
+            _ => None,
+        }
+    }
+
+    fn prompting(self) -> Option<usize> {
+        match self {
+            Phase::Prompting { fork, .. } => Some(fork),
+            _ => None,
+        }
+    }
+
+    fn ending(self) -> Option<EndReason> {
+        match self {
+            Phase::Ending(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Ringside's ringback or hold music plays to the caller.
+    fn tone(self) -> bool {
+        matches!(
+            self,
+            Phase::Ringing { tone: true } | Phase::Prompting { tone: true, .. }
+        )
+    }
+
+    /// Ringside's tone to the caller is started (`true`) or stopped while ringing.
+    fn set_tone(&mut self, on: bool) {
+        if let Phase::Ringing { tone } | Phase::Prompting { tone, .. } = self {
+            *tone = on;
+        }
+    }
+
+    /// The call rings on after the PSTN answerer at the prompt gave up.
+    fn stop_prompting(&mut self) {
+        if let Phase::Prompting { tone, .. } = *self {
+            *self = Phase::Ringing { tone };
+        }
+    }
+}
+
 /// A call in progress.
 pub(crate) struct Call {
-    a: Dialog,
-    a_invite: Request,
-    /// The caller's INVITE transaction; `None` for a browser caller.
-    a_stx: Option<ServerTxId>,
-    /// The WebRTC edge session of a browser caller (leg A is then its plain RTP side).
-    browser: Option<u64>,
+    /// Leg A.
+    caller: CallerLeg,
+    phase: Phase,
     /// A call to a visitor's browser (leg B is its edge session once it accepts), or the
     /// console operator who answered a visitor's call.
     browser_b: Option<browser::BrowserB>,
@@ -102,39 +236,53 @@ pub(crate) struct Call {
     browser_rtt: [Option<std::time::Duration>; 2],
     /// Record the call once answered.
     recording: bool,
-    /// The unavailable prompt is playing to a browser caller; the call then ends with this
-    /// reason.
-    ending: Option<ringside_domain::EndReason>,
-    /// The PSTN fork hearing the accept prompt (leg B's media is its, until it accepts or
-    /// gives up).
-    prompting: Option<usize>,
     /// How long a PSTN answerer has to press 1.
     accept_timeout: std::time::Duration,
     forks: Vec<Fork>,
-    winner: Option<usize>,
     media: Box<dyn MediaBridge>,
     record: CallRecord,
-    answered: bool,
     /// The last SDP offer (as received, before anchoring) and the side it came from.
     offer: Option<(Side, String)>,
     /// The answer Ringside gave the caller itself (early media with generated ringback) and
     /// the caller's codec in it: the final answer repeats it.
     early: Option<(String, LegCodec)>,
-    /// Generated ringback is playing to the caller.
-    ringing: bool,
 }
 
 impl Call {
+    /// The dialog of the winning fork.
     fn b(&self) -> Option<&Dialog> {
-        self.winner.map(|w| &self.forks[w].dialog)
+        self.phase
+            .winner()
+            .and_then(|w| self.forks.get(w))
+            .map(|f| &f.dialog)
+    }
+
+    /// The SIP dialog on `side`: the caller's, or the winning fork's.
+    fn dialog(&self, side: Side) -> Option<&Dialog> {
+        match side {
+            Side::A => self.caller.sip().map(|s| &s.dialog),
+            Side::B => self.b(),
+        }
+    }
+
+    /// [`Self::dialog`], to send a request on it.
+    fn dialog_mut(&mut self, side: Side) -> Option<&mut Dialog> {
+        match side {
+            Side::A => self.caller.sip_mut().map(|s| &mut s.dialog),
+            Side::B => {
+                let w = self.phase.winner()?;
+                self.forks.get_mut(w).map(|f| &mut f.dialog)
+            }
+        }
     }
 
     /// Some fork may still take the call (no final response yet, or at the accept prompt).
     fn waiting_on_forks(&self) -> bool {
+        let prompting = self.phase.prompting();
         self.forks
             .iter()
             .enumerate()
-            .any(|(i, f)| f.done.is_none() || self.prompting == Some(i))
+            .any(|(i, f)| f.done.is_none() || prompting == Some(i))
     }
 
     /// The fork whose dialog has our tag `tag` on Call-ID `call_id`.
@@ -144,22 +292,45 @@ impl Call {
             .position(|f| f.dialog.call_id == call_id && f.dialog.local_tag == tag)
     }
 
-    /// Where responses for the caller go.
-    fn caller(&self) -> Caller {
-        match (self.browser, self.a_stx) {
-            (Some(session), _) => Caller::Browser(session),
-            (None, Some(stx)) => Caller::Sip(stx),
-            (None, None) => Caller::Browser(0),
+    /// The caller's leg ends (or answers) with `code`, as its record shows.
+    fn set_caller_status(&mut self, code: u16) {
+        if let Some(leg) = self.record.legs.first_mut() {
+            leg.final_status = Some(i64::from(code));
+        }
+    }
+
+    /// What telling the caller `code` (with Ringside's or the callee's anchored `sdp`) means
+    /// for its leg: a response on its INVITE transaction, or a browser signal.
+    fn reply(&self, code: u16, sdp: Option<String>, local: &LocalAddr) -> CallerReply {
+        match &self.caller {
+            CallerLeg::Sip(s) => {
+                let mut out = s.response(code, local);
+                if let Some(sdp) = sdp {
+                    hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
+                }
+                CallerReply::Sip(s.stx, Box::new(out))
+            }
+            CallerLeg::Browser { session } => {
+                let signal = match code {
+                    180..=183 => BrowserSignal::Ringing,
+                    200..=299 => BrowserSignal::Answered,
+                    100..=199 => return CallerReply::Nothing,
+                    _ => BrowserSignal::Ended { reason: "failed" },
+                };
+                CallerReply::Browser(*session, signal)
+            }
         }
     }
 }
 
-/// The caller of a call: a SIP UA (its INVITE server transaction) or a browser (its edge
-/// session).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Caller {
-    Sip(ServerTxId),
-    Browser(u64),
+/// What the caller is told (see [`Call::reply`]).
+pub(crate) enum CallerReply {
+    /// A response on the SIP caller's INVITE transaction.
+    Sip(ServerTxId, Box<rsip::Response>),
+    /// A signal to the browser caller's edge session.
+    Browser(u64, BrowserSignal),
+    /// A provisional response a browser has no use for.
+    Nothing,
 }
 
 /// Where leg B goes.
@@ -285,6 +456,19 @@ impl SipCore {
             .missing_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(call_key = key, during, "call not found; event dropped");
+    }
+}
+
+impl SipCore {
+    /// Tell the caller (see [`Call::reply`]).
+    pub(crate) fn reply_caller(&mut self, now: std::time::Instant, reply: CallerReply) {
+        match reply {
+            CallerReply::Sip(stx, resp) => self.respond(now, stx, *resp),
+            CallerReply::Browser(session, signal) => self
+                .out
+                .push_back(crate::core::CoreOutput::Browser { session, signal }),
+            CallerReply::Nothing => {}
+        }
     }
 }
 

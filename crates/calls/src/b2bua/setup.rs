@@ -20,7 +20,10 @@ use ringside_storage::{CallLeg, CallRecord};
 use crate::core::{CallTimer, CoreOutput, SipCore};
 use crate::routing::{admit, route, Admission, Caller, CallerKind, Refusal, Route};
 
-use super::{anchor_sdp, extend_offer, now_record_ms, Call, ClientRole, Fork, Target, TrunkAuth};
+use super::{
+    anchor_sdp, extend_offer, now_record_ms, Call, CallerLeg, ClientRole, Fork, Phase, SipCaller,
+    Target, TrunkAuth,
+};
 use crate::Side;
 
 impl SipCore {
@@ -281,25 +284,22 @@ impl SipCore {
         self.calls.insert(
             call_key,
             Call {
-                a,
-                a_invite: req,
-                a_stx: Some(stx),
-                browser: None,
+                caller: CallerLeg::Sip(SipCaller {
+                    dialog: a,
+                    invite: req,
+                    stx,
+                }),
+                phase: Phase::Ringing { tone: false },
                 browser_b: to_browser.as_ref().map(super::browser::BrowserB::ringing),
                 console_offered: false,
                 browser_rtt: [None; 2],
                 recording: self.cfg.record_calls,
-                ending: None,
-                prompting: None,
                 accept_timeout: std::time::Duration::ZERO,
                 forks,
-                winner: None,
                 media,
                 record,
-                answered: false,
                 offer: Some((Side::A, offer)),
                 early: None,
-                ringing: false,
             },
         );
         self.metrics
@@ -338,18 +338,10 @@ impl SipCore {
         call.media.set_codec(Side::A, codec);
         call.media.hold_music(Side::A, true);
         // Ends like generated ringback when someone answers.
-        call.ringing = true;
-        let mut out = make_response(&call.a_invite, 183.into(), Some(&call.a.local_tag));
-        out.headers.push(Header::Contact(headers::Contact::new(
-            local.contact(call.a.peer.transport),
-        )));
-        hdr::set_body(&mut out, Some("application/sdp"), sdp.clone().into_bytes());
+        call.phase.set_tone(true);
+        let reply = call.reply(183, Some(sdp.clone()), &local);
         call.early = Some((sdp, codec));
-        let Some(stx) = call.a_stx else {
-            // Queue calls come from SIP; a browser caller here is a logic error.
-            return self.missing_call(key, "queue early answer without a SIP caller");
-        };
-        self.respond(now, stx, out);
+        self.reply_caller(now, reply);
     }
 }
 
