@@ -10,8 +10,7 @@
 //! The driver owns sockets, the clock and storage; it feeds messages and timeouts in and
 //! performs the outputs.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,10 +30,14 @@ use ringside_sip::transaction::{
 };
 use ringside_storage::CallRecord;
 
-use crate::b2bua::{Call, ClientRole};
+use crate::b2bua::B2bua;
 use crate::directory::{Directory, DirectoryChange};
 use crate::media::MediaFactory;
 use crate::metrics::SipMetrics;
+use crate::routing::{
+    admit, browser_route, route, Admission, BrowserRequest, Caller, CallerKind, Refusal, Route,
+};
+use ringside_sip::auth::has_credentials;
 
 /// How long a digest nonce may be answered: long enough for any phone to answer a challenge,
 /// short enough that the used-nonce table stays small (about 30 s × the authentication rate).
@@ -109,33 +112,69 @@ pub(crate) enum CallTimer {
     AcceptTimeout(usize),
 }
 
-/// The SIP core: registrar + B2BUA over the transaction layer.
-pub struct SipCore {
+/// What every transaction user of the core shares: its settings, the transaction layer, the
+/// metrics, the queue of outputs for the driver and the wall-clock time of the event being
+/// handled (the one clock records are stamped with; timers run on the driver's `Instant`).
+pub(crate) struct Tu {
     pub(crate) cfg: CoreConfig,
     pub(crate) tx: TransactionLayer,
+    pub(crate) metrics: Arc<SipMetrics>,
+    pub(crate) out: VecDeque<CoreOutput>,
+    pub(crate) now_ms: i64,
+}
+
+impl Tu {
+    /// Respond on a server transaction, counting the code.
+    pub(crate) fn respond(&mut self, now: Instant, id: ServerTxId, resp: Response) {
+        self.metrics.response_out(resp.status_code.code());
+        self.tx.respond(now, id, resp);
+    }
+
+    /// Send a request in a new client transaction, counting it.
+    pub(crate) fn send_request(&mut self, now: Instant, req: Request, to: Peer) -> ClientTxId {
+        self.metrics.request_out(&req.method.to_string());
+        self.tx.send_request(now, req, to)
+    }
+
+    /// An event whose call is gone (`during` says which): logged and counted, and the caller
+    /// drops the event. A logic error here must not take signalling down for every call.
+    pub(crate) fn missing_call(&self, key: u64, during: &'static str) {
+        self.metrics
+            .missing_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(call_key = key, during, "call not found; event dropped");
+    }
+
+    /// Tell the caller (see `Call::reply`).
+    pub(crate) fn reply_caller(&mut self, now: Instant, reply: crate::b2bua::CallerReply) {
+        use crate::b2bua::CallerReply;
+        match reply {
+            CallerReply::Sip(stx, resp) => self.respond(now, stx, *resp),
+            CallerReply::Browser(session, signal) => self.browser_signal(session, signal),
+            CallerReply::Nothing => {}
+        }
+    }
+
+    /// Something for the browser of edge session `session`.
+    pub(crate) fn browser_signal(&mut self, session: u64, signal: crate::b2bua::BrowserSignal) {
+        self.out.push_back(CoreOutput::Browser { session, signal });
+    }
+}
+
+/// The SIP core: it dispatches what the transaction layer reports to the registrar, the
+/// OPTIONS responder and the B2BUA, after admitting and routing new calls.
+pub struct SipCore {
+    pub(crate) tu: Tu,
     pub(crate) registrar: Registrar,
     pub(crate) guard: DigestGuard,
     /// Extensions, trunks and queue numbers. Shared read-only with the decisions being made
     /// (an `Arc` clone, no lock); changed only by [`SipCore::change_directory`], between
     /// events, copy-on-write.
     pub(crate) dir: Arc<Directory>,
-    pub(crate) media: Box<dyn MediaFactory>,
-    pub(crate) metrics: Arc<SipMetrics>,
-    pub(crate) calls: HashMap<u64, Call>,
-    pub(crate) next_call: u64,
-    /// (Call-ID, our tag) → (call, side).
-    pub(crate) by_dialog: HashMap<(String, String), (u64, crate::Side)>,
-    pub(crate) by_ctx: HashMap<ClientTxId, (u64, ClientRole)>,
-    /// Where orphaned forks' INVITEs went, by Call-ID (until their transactions end).
-    pub(crate) orphan_peers: HashMap<String, Peer>,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
-    pub(crate) out: VecDeque<CoreOutput>,
-    pub(crate) now_ms: i64,
-    /// (second, stray 2xx answered in it).
-    pub(crate) stray_window: (i64, u32),
-    draining: bool,
     /// Visitor channel numbers trusted PBX calls may dial.
     pub(crate) channels: Option<Arc<dyn ringside_domain::channels::ChannelLookup>>,
+    pub(crate) b2bua: B2bua,
+    draining: bool,
 }
 
 impl SipCore {
@@ -147,25 +186,20 @@ impl SipCore {
         metrics: Arc<SipMetrics>,
     ) -> Self {
         let core = SipCore {
-            tx: TransactionLayer::new(cfg.tx),
             registrar: Registrar::new(cfg.registrar.clone()),
             guard: DigestGuard::new(cfg.realm.clone(), cfg.nonce_secret, NONCE_LIFETIME_SECS)
                 .with_algorithms(cfg.digest_algorithms.clone()),
-            cfg,
+            tu: Tu {
+                tx: TransactionLayer::new(cfg.tx),
+                cfg,
+                metrics,
+                out: VecDeque::new(),
+                now_ms: 0,
+            },
             dir: Arc::new(dir),
-            media,
-            metrics,
-            calls: HashMap::new(),
-            next_call: 1,
-            by_dialog: HashMap::new(),
-            by_ctx: HashMap::new(),
-            orphan_peers: HashMap::new(),
-            timers: BinaryHeap::new(),
-            out: VecDeque::new(),
-            now_ms: 0,
-            stray_window: (0, 0),
-            draining: false,
             channels: None,
+            b2bua: B2bua::new(media),
+            draining: false,
         };
         core.count_directory();
         core
@@ -183,7 +217,7 @@ impl SipCore {
 
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
-        self.calls.len()
+        self.b2bua.len()
     }
 
     /// What routing reads, with the directory `d` held for the decision.
@@ -195,7 +229,7 @@ impl SipCore {
             dir: d,
             registrar: &self.registrar,
             channels: self.channels.as_deref(),
-            now_ms: self.now_ms,
+            now_ms: self.tu.now_ms,
         }
     }
 
@@ -211,26 +245,22 @@ impl SipCore {
 
     /// Feed a message received from the network.
     pub fn handle_message(&mut self, now: Instant, now_ms: i64, msg: SipMessage, from: Peer) {
-        self.now_ms = now_ms;
+        self.tu.now_ms = now_ms;
         match &msg {
-            SipMessage::Request(r) => self.metrics.request_in(&r.method.to_string()),
-            SipMessage::Response(r) => self.metrics.response_in(r.status_code.code()),
+            SipMessage::Request(r) => self.tu.metrics.request_in(&r.method.to_string()),
+            SipMessage::Response(r) => self.tu.metrics.response_in(r.status_code.code()),
         }
-        self.tx.handle_incoming(now, msg, from);
+        self.tu.tx.handle_incoming(now, msg, from);
         self.drain(now);
     }
 
     /// Advance timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant, now_ms: i64) {
-        self.now_ms = now_ms;
-        self.tx.handle_timeout(now);
+        self.tu.now_ms = now_ms;
+        self.tu.tx.handle_timeout(now);
         self.drain(now);
-        while let Some(Reverse((at, call, timer))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            self.on_call_timer(now, call, timer);
+        while let Some((call, timer)) = self.b2bua.due_timer(now) {
+            self.b2bua.on_call_timer(&mut self.tu, now, call, timer);
             self.drain(now);
         }
         if self.registrar.expire(now_ms) > 0 {
@@ -241,13 +271,13 @@ impl SipCore {
 
     /// Next thing for the driver to do.
     pub fn poll_output(&mut self) -> Option<CoreOutput> {
-        self.out.pop_front()
+        self.tu.out.pop_front()
     }
 
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let call = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        match (self.tx.poll_timeout(), call) {
+        let call = self.b2bua.next_timer();
+        match (self.tu.tx.poll_timeout(), call) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -255,20 +285,20 @@ impl SipCore {
 
     pub(crate) fn update_gauges(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        let m = &self.metrics;
+        let m = &self.tu.metrics;
         m.server_transactions
-            .store(self.tx.server_count() as u64, Relaxed);
+            .store(self.tu.tx.server_count() as u64, Relaxed);
         m.client_transactions
-            .store(self.tx.client_count() as u64, Relaxed);
+            .store(self.tu.tx.client_count() as u64, Relaxed);
         m.registrations.store(self.registrar.len() as u64, Relaxed);
-        m.active_calls.store(self.calls.len() as u64, Relaxed);
+        m.active_calls.store(self.b2bua.len() as u64, Relaxed);
     }
 
     pub(crate) fn drain(&mut self, now: Instant) {
-        while let Some(o) = self.tx.poll_output() {
+        while let Some(o) = self.tu.tx.poll_output() {
             match o {
                 Output::Transmit { to, data } => {
-                    self.out.push_back(CoreOutput::Transmit { to, data })
+                    self.tu.out.push_back(CoreOutput::Transmit { to, data })
                 }
                 Output::Event(ev) => self.on_event(now, ev),
             }
@@ -280,26 +310,22 @@ impl SipCore {
         match ev {
             TxEvent::Request { id, request, from } => self.on_request(now, id, request, from),
             TxEvent::Ack { .. } => {} // ACK for our 2xx: the transaction layer stopped retransmitting.
-            TxEvent::Cancelled { id, cancel: _ } => self.on_cancel(now, id),
-            TxEvent::Response { id, response } => self.on_response(now, id, response),
-            TxEvent::StrayResponse { response, from } => {
-                self.on_stray_response(now, response, from)
+            TxEvent::Cancelled { id, cancel: _ } => self.b2bua.on_cancel(&mut self.tu, now, id),
+            TxEvent::Response { id, response } => {
+                self.b2bua.on_response(&mut self.tu, now, id, response)
             }
-            TxEvent::Timeout { id } => self.on_client_timeout(now, id),
-            TxEvent::AckTimeout { id } => self.on_ack_timeout(now, id),
+            TxEvent::StrayResponse { response, from } => {
+                self.b2bua
+                    .on_stray_response(&mut self.tu, now, response, from)
+            }
+            TxEvent::Timeout { id } => self.b2bua.on_client_timeout(&mut self.tu, now, id),
+            TxEvent::AckTimeout { id } => self.b2bua.on_ack_timeout(&mut self.tu, now, id),
         }
     }
 
     /// Respond on a server transaction, counting the code.
-    pub(crate) fn respond(&mut self, now: Instant, id: ServerTxId, resp: Response) {
-        self.metrics.response_out(resp.status_code.code());
-        self.tx.respond(now, id, resp);
-    }
-
-    /// Send a request in a new client transaction, counting it.
-    pub(crate) fn send_request(&mut self, now: Instant, req: Request, to: Peer) -> ClientTxId {
-        self.metrics.request_out(&req.method.to_string());
-        self.tx.send_request(now, req, to)
+    fn respond(&mut self, now: Instant, id: ServerTxId, resp: Response) {
+        self.tu.respond(now, id, resp);
     }
 
     fn on_request(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
@@ -316,7 +342,7 @@ impl SipCore {
             }
             Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Options => {
                 if has_to_tag {
-                    self.on_in_dialog(now, id, req, from);
+                    self.b2bua.on_in_dialog(&mut self.tu, now, id, req, from);
                 } else {
                     let r = make_response(&req, 481.into(), Some(&new_tag()));
                     self.respond(now, id, r);
@@ -330,8 +356,246 @@ impl SipCore {
         }
     }
 
+    /// A new INVITE: refused while draining or looping, admitted (a trusted trunk, or digest
+    /// credentials), routed (see [`crate::routing`]); the B2BUA takes the call from there.
+    fn on_new_invite(&mut self, now: Instant, stx: ServerTxId, req: Request, from: Peer) {
+        let tag = new_tag();
+        let reply = |core: &mut SipCore, code: u16| {
+            let r = make_response(&req, code.into(), Some(&tag));
+            core.tu.respond(now, stx, r);
+        };
+        if self.is_draining() {
+            let mut r = make_response(&req, 503.into(), Some(&tag));
+            r.headers
+                .push(Header::RetryAfter(headers::RetryAfter::new("30")));
+            self.tu.respond(now, stx, r);
+            return;
+        }
+        match hdr::header_value(&req.headers, "Max-Forwards").map(|v| v.trim().parse::<u32>()) {
+            Some(Ok(0)) => return reply(self, 483),
+            Some(Err(_)) => return reply(self, 400),
+            _ => {}
+        }
+        // 1. Who is calling (see `routing::admit`): a trusted trunk of the tenant that owns
+        //    the dialled number, or whoever the digest credentials prove (407 until they do).
+        let secs = (self.tu.now_ms / 1000) as u64;
+        let d = self.dir.clone();
+        let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
+        let credentials = has_credentials(&req, true, self.guard.realm());
+        let trusted = match admit(
+            &self.lookup(&d),
+            from.addr.ip(),
+            dest.as_deref(),
+            credentials,
+        ) {
+            Admission::Trusted(t) => Some(t.trunk.tenant_id.clone()),
+            Admission::NotFound => {
+                drop(d);
+                return reply(self, 404);
+            }
+            Admission::Authenticate => None,
+        };
+        let (tenant_id, kind) = match trusted {
+            Some(tenant) => (tenant, CallerKind::Trunk),
+            None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
+                DigestOutcome::Authenticated(acct) => {
+                    let kind = match d.extension_by_id(&acct.id) {
+                        Some(_) => CallerKind::Extension,
+                        None => CallerKind::Trunk,
+                    };
+                    (acct.tenant_id, kind)
+                }
+                DigestOutcome::Challenge { stale } => {
+                    drop(d);
+                    let r = self
+                        .guard
+                        .challenge(&req, true, stale, secs, from.addr.ip());
+                    self.tu.respond(now, stx, r);
+                    return;
+                }
+                DigestOutcome::Forbidden | DigestOutcome::Throttled => {
+                    drop(d);
+                    self.tu
+                        .metrics
+                        .auth_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return reply(self, 403);
+                }
+            },
+        };
+        // 2. Where to (see `routing::route`).
+        let caller = Caller {
+            tenant_id: &tenant_id,
+            kind,
+        };
+        let (targets, to_browser, queue) = match route(&self.lookup(&d), caller, dest.as_deref()) {
+            Ok(Route::Extension { contacts, .. }) => (
+                contacts
+                    .into_iter()
+                    .map(crate::b2bua::Target::from)
+                    .collect(),
+                None,
+                None,
+            ),
+            Ok(Route::Outbound(t)) => {
+                match crate::b2bua::trunk_target(t, dest.as_deref().unwrap_or_default(), false) {
+                    Some(target) => (vec![target], None, None),
+                    // The trunk's host did not resolve.
+                    None => {
+                        drop(d);
+                        return reply(self, 503);
+                    }
+                }
+            }
+            Ok(Route::Queue {
+                widget_id,
+                contacts,
+            }) => (
+                contacts
+                    .into_iter()
+                    .map(crate::b2bua::Target::from)
+                    .collect(),
+                None,
+                Some(widget_id),
+            ),
+            Ok(Route::Browser(ch)) => (Vec::new(), Some(ch), None),
+            Err(refusal) => {
+                drop(d);
+                if refusal == Refusal::Unavailable {
+                    self.b2bua
+                        .record_unavailable(&mut self.tu, &req, from, &tenant_id, &tag);
+                }
+                return reply(self, refusal.status());
+            }
+        };
+        drop(d);
+        // Routing refuses a call without a dialled user.
+        let dest = dest.unwrap_or_default();
+        let legs = crate::b2bua::LegB {
+            targets,
+            browser: to_browser,
+            queue,
+        };
+        let invite = crate::b2bua::NewInvite {
+            stx,
+            req,
+            from,
+            tag,
+        };
+        self.b2bua
+            .start_sip_call(&mut self.tu, now, invite, tenant_id, dest, legs);
+    }
+
+    /// A browser calls: anchor its media, fork to its widget's ring targets (or, with none,
+    /// play the unavailable message). Signals go to `call.session`.
+    pub fn browser_call(&mut self, now: Instant, call: crate::b2bua::BrowserCall) {
+        let mut targets = Vec::new();
+        {
+            let d = self.dir.clone();
+            let l = self.lookup(&d);
+            let routed = browser_route(
+                &l,
+                BrowserRequest {
+                    tenant_id: &call.tenant_id,
+                    widget_id: &call.widget_id,
+                    ring_extensions: call.ring_extensions,
+                    extensions: &call.extensions,
+                    pstn_numbers: &call.pstn_numbers,
+                    pstn_trunk_id: call.pstn_trunk_id.as_deref(),
+                },
+            );
+            targets.extend(routed.contacts.into_iter().map(crate::b2bua::Target::from));
+            // A trunk whose host does not resolve is skipped (trunk_target logs it).
+            for (number, trunk) in routed.numbers {
+                targets.extend(crate::b2bua::trunk_target(trunk, number, true));
+            }
+            for number in routed.refused {
+                tracing::warn!(%number, "no outbound trunk may dial this number");
+            }
+        }
+
+        self.b2bua
+            .start_browser_call(&mut self.tu, now, call, targets);
+        self.drain(now);
+    }
+
+    /// The visitor accepts a call ringing its browser: its edge session becomes leg B and
+    /// the PBX gets its 200 (Ringside's answer, the PBX's first codec we handle, bridged to
+    /// the browser's Opus).
+    pub fn browser_accept(&mut self, now: Instant, ans: crate::b2bua::BrowserAnswer) {
+        self.b2bua.accept_ringing(&mut self.tu, now, ans);
+        self.drain(now);
+    }
+
+    /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
+    pub fn browser_decline(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        target: &ringside_domain::channels::Channel,
+    ) {
+        self.b2bua.decline(&mut self.tu, now, call_id, target);
+        self.drain(now);
+    }
+
+    /// The browser of `session` holds (`on`) or resumes its answered call: the SIP side
+    /// hears hold music meanwhile (the visitor's audio is not forwarded).
+    pub fn browser_hold(&mut self, session: u64, on: bool) {
+        self.b2bua.browser_hold(session, on);
+    }
+
+    /// The WebRTC edge measured the round-trip time of session `session`'s browser: kept for
+    /// the leg's quality (the relay sees only the loopback hop to the edge).
+    pub fn browser_rtt(&mut self, session: u64, rtt: Duration) {
+        self.b2bua.browser_rtt(session, rtt);
+    }
+
+    /// The browser hung up.
+    pub fn browser_hangup(&mut self, now: Instant, session: u64) {
+        self.b2bua
+            .end_browser_call(&mut self.tu, now, session, None);
+        self.drain(now);
+    }
+
+    /// The browser's media failed (ICE consent lapsed, DTLS failed): the call ends as a
+    /// media failure (`media_failed`, hung up by the system), not as the visitor hanging up.
+    pub fn browser_media_failed(&mut self, now: Instant, session: u64) {
+        let failure = Some(ringside_domain::EndReason::MediaFailed);
+        self.b2bua
+            .end_browser_call(&mut self.tu, now, session, failure);
+        self.drain(now);
+    }
+
+    /// A console operator (`ans.visitor_id` names the operator) answers the visitor's call
+    /// `ans.call_id` with its edge session: SIP forks are cancelled, the operator's browser
+    /// becomes leg B.
+    pub fn console_accept(&mut self, now: Instant, ans: crate::b2bua::BrowserAnswer) {
+        self.b2bua.take_for_console(&mut self.tu, now, ans);
+        self.drain(now);
+    }
+
+    /// A media event of call `key` (from its relay): DTMF from leg B may accept a PSTN leg.
+    pub fn media_event(&mut self, now: Instant, key: u64, ev: ringside_media::MediaEvent) {
+        self.b2bua.media_event(&mut self.tu, now, key, ev);
+        self.drain(now);
+    }
+
+    /// The key of the call with record id `record_id` (for drivers and tests that feed
+    /// [`Self::media_event`]).
+    pub fn call_key(&self, record_id: &str) -> Option<u64> {
+        self.b2bua.call_key(record_id)
+    }
+
+    /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
+    /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
+    /// each record ends with `reason`.
+    pub fn end_all_calls(&mut self, now: Instant, reason: ringside_domain::EndReason) {
+        self.b2bua.end_all(&mut self.tu, now, reason);
+        self.drain(now);
+    }
+
     fn on_register(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
-        let secs = (self.now_ms / 1000) as u64;
+        let secs = (self.tu.now_ms / 1000) as u64;
         let outcome = self
             .guard
             .check(&req, false, secs, from.addr.ip(), &*self.dir);
@@ -341,7 +605,8 @@ impl SipCore {
                     .challenge(&req, false, stale, secs, from.addr.ip())
             }
             DigestOutcome::Forbidden | DigestOutcome::Throttled => {
-                self.metrics
+                self.tu
+                    .metrics
                     .auth_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 make_response(&req, 403.into(), Some(&new_tag()))
@@ -353,7 +618,7 @@ impl SipCore {
                 } else {
                     let r = self
                         .registrar
-                        .handle_register(self.now_ms, &req, from, &acct);
+                        .handle_register(self.tu.now_ms, &req, from, &acct);
                     self.drain_registrar();
                     r
                 }
@@ -364,7 +629,7 @@ impl SipCore {
 
     pub(crate) fn drain_registrar(&mut self) {
         while let Some(c) = self.registrar.poll_change() {
-            self.out.push_back(CoreOutput::Binding(c));
+            self.tu.out.push_back(CoreOutput::Binding(c));
         }
     }
 
@@ -387,10 +652,9 @@ impl SipCore {
     fn count_directory(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         let (exts, trunks) = self.dir.counts();
-        self.metrics
-            .directory_extensions
-            .store(exts as u64, Relaxed);
-        self.metrics.directory_trunks.store(trunks as u64, Relaxed);
+        let m = &self.tu.metrics;
+        m.directory_extensions.store(exts as u64, Relaxed);
+        m.directory_trunks.store(trunks as u64, Relaxed);
     }
 }
 

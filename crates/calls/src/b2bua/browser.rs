@@ -7,7 +7,6 @@
 //! (`no_answer`, or `unavailable` when nobody could be rung). Everything the browser must know
 //! leaves as [`BrowserSignal`]s (`CoreOutput::Browser`).
 
-use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -25,13 +24,12 @@ use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::ServerTxId;
 use ringside_storage::{CallLeg, CallRecord};
 
-use super::setup::{trunk_target, FromUser};
+use super::setup::FromUser;
+use super::B2bua;
 use super::{
-    anchor_sdp, answer_sdp, extend_offer, now_record_ms, own_answer, Call, CallerLeg, ClientRole,
-    Phase, Target,
+    anchor_sdp, answer_sdp, extend_offer, own_answer, Call, CallerLeg, ClientRole, Phase, Target,
 };
-use crate::core::{CallTimer, CoreOutput, SipCore};
-use crate::routing::{browser_route, BrowserRequest};
+use crate::core::{CallTimer, CoreOutput, Tu};
 use crate::Side;
 
 /// A browser's call, as the call API hands it to the SIP core.
@@ -185,15 +183,17 @@ fn edge_offer(c: &BrowserCall) -> String {
     )
 }
 
-impl SipCore {
-    /// A browser calls: anchor its media, fork to its widget's registered extensions (or, with
-    /// none, play the unavailable message). Signals go to `call.session`.
-    pub fn browser_call(&mut self, now: Instant, call: BrowserCall) {
-        self.start_browser_call(now, call);
-        self.drain(now);
-    }
-
-    fn start_browser_call(&mut self, now: Instant, call: BrowserCall) {
+impl B2bua {
+    /// A browser calls: anchor its media, fork to `targets` (its widget's ring targets, as
+    /// routing found them) or, with none, play the unavailable message. Signals go to
+    /// `call.session`.
+    pub(crate) fn start_browser_call(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        call: BrowserCall,
+        targets: Vec<Target>,
+    ) {
         let session = call.session;
         let key = self.next_call;
         self.next_call += 1;
@@ -204,7 +204,7 @@ impl SipCore {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot allocate media for a browser call");
-                return self.browser_signal(session, BrowserSignal::Ended { reason: "failed" });
+                return tu.browser_signal(session, BrowserSignal::Ended { reason: "failed" });
             }
         };
         media.announce(Side::A, call.rtp);
@@ -213,36 +213,11 @@ impl SipCore {
         // Ringback for the visitor while the targets ring.
         media.ringback(Side::A, true);
         let offer = edge_offer(&call);
-        let b_sdp = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B))
+        let b_sdp = anchor_sdp(&offer, tu.cfg.media_ip, media.port(Side::B))
             .map(|(s, _)| extend_offer(s))
             .unwrap_or_default();
 
-        let mut targets = Vec::new();
-        {
-            let d = self.dir.clone();
-            let l = self.lookup(&d);
-            let routed = browser_route(
-                &l,
-                BrowserRequest {
-                    tenant_id: &call.tenant_id,
-                    widget_id: &call.widget_id,
-                    ring_extensions: call.ring_extensions,
-                    extensions: &call.extensions,
-                    pstn_numbers: &call.pstn_numbers,
-                    pstn_trunk_id: call.pstn_trunk_id.as_deref(),
-                },
-            );
-            targets.extend(routed.contacts.into_iter().map(Target::from));
-            // A trunk whose host does not resolve is skipped (trunk_target logs it).
-            for (number, trunk) in routed.numbers {
-                targets.extend(trunk_target(trunk, number, true));
-            }
-            for number in routed.refused {
-                tracing::warn!(%number, "no outbound trunk may dial this number");
-            }
-        }
-
-        let started = now_record_ms(self);
+        let started = tu.now_ms;
         let a_call_id = format!("webrtc-{session}-{}", new_call_id());
         let tag = new_tag();
         let from_uri = format!("webrtc:{}", call.visitor_id);
@@ -285,7 +260,7 @@ impl SipCore {
         let forks = if b_sdp.is_empty() {
             Vec::new()
         } else {
-            self.fork_targets(now, key, targets, &b_sdp, &from, "website", &mut record)
+            self.fork_targets(tu, now, key, targets, &b_sdp, &from, "website", &mut record)
         };
         let rid = record.id.clone();
         for l in &mut record.legs {
@@ -296,7 +271,7 @@ impl SipCore {
         );
         let port = media.port(Side::A);
         let no_forks = forks.is_empty();
-        self.out.push_back(CoreOutput::InsertCall(record.clone()));
+        tu.out.push_back(CoreOutput::InsertCall(record.clone()));
         self.calls.insert(
             key,
             Call {
@@ -305,7 +280,7 @@ impl SipCore {
                 browser_b: None,
                 console_offered: false,
                 browser_rtt: [None; 2],
-                recording: call.record || self.cfg.record_calls,
+                recording: call.record || tu.cfg.record_calls,
                 accept_timeout: call.accept_timeout,
                 forks,
                 media,
@@ -316,13 +291,13 @@ impl SipCore {
                 early: Some((String::new(), codec)),
             },
         );
-        self.metrics
+        tu.metrics
             .calls_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.browser_signal(session, BrowserSignal::Media { port, call_id: rid });
+        tu.browser_signal(session, BrowserSignal::Media { port, call_id: rid });
         if call.console {
             let Some(c) = self.calls.get_mut(&key) else {
-                return self.missing_call(key, "console offer");
+                return tu.missing_call(key, "console offer");
             };
             c.console_offered = true;
             let offer = BrowserRing {
@@ -335,39 +310,42 @@ impl SipCore {
                 reason: "",
                 console: true,
             };
-            self.out.push_back(CoreOutput::BrowserRing(offer));
+            tu.out.push_back(CoreOutput::BrowserRing(offer));
         } else if no_forks {
-            return self.browser_unavailable(now, key, EndReason::Unavailable);
+            return self.browser_unavailable(tu, now, key, EndReason::Unavailable);
         }
-        self.timers.push(Reverse((
-            now + call.ring_timeout,
-            key,
-            CallTimer::RingTimeout,
-        )));
+        self.start_timer(now + call.ring_timeout, key, CallTimer::RingTimeout);
     }
 
     /// A PSTN fork answered a browser call: its media is bridged to leg B, the accept prompt
     /// plays to it (the visitor keeps hearing ringback) and the call waits for its "1". While
     /// one PSTN answerer is at the prompt, another that answers is hung up (leg B has room
     /// for one).
-    pub(super) fn pstn_answered(&mut self, now: Instant, key: u64, n: usize, resp: &Response) {
-        let media_ip = self.cfg.media_ip;
-        let local = self.cfg.local.clone();
+    pub(super) fn pstn_answered(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        n: usize,
+        resp: &Response,
+    ) {
+        let media_ip = tu.cfg.media_ip;
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         let prompting = call.phase.prompting().is_some();
         let Some(f) = call.forks.get_mut(n) else {
-            return self.missing_call(key, "PSTN answer");
+            return tu.missing_call(key, "PSTN answer");
         };
         if prompting {
             f.byed = true;
             let peer = f.dialog.peer;
             if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
-                let ctx = self.send_request(now, bye, peer);
+                let ctx = tu.send_request(now, bye, peer);
                 self.by_ctx.insert(ctx, (key, ClientRole::Fire));
             }
-            return self.fork_failed(now, key, n, 486);
+            return self.fork_failed(tu, now, key, n, 486);
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
             let port = call.media.port(Side::A);
@@ -382,13 +360,12 @@ impl SipCore {
         let length = call.media.accept_prompt(Side::B);
         let wait = call.accept_timeout.max(length);
         info!(call = %call.record.id, fork = n, "PSTN answer: accept prompt playing");
-        self.timers
-            .push(Reverse((now + wait, key, CallTimer::AcceptTimeout(n))));
+        self.start_timer(now + wait, key, CallTimer::AcceptTimeout(n));
     }
 
     /// A digit from leg B (RFC 4733 or SIP INFO): "1" from the PSTN answerer at the prompt
     /// takes the call.
-    pub(super) fn leg_b_digit(&mut self, now: Instant, key: u64, digit: char) {
+    pub(super) fn leg_b_digit(&mut self, tu: &mut Tu, now: Instant, key: u64, digit: char) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -399,12 +376,12 @@ impl SipCore {
             return;
         }
         info!(call = %call.record.id, fork = n, "PSTN answerer accepted");
-        self.take_call(now, key, n, 200, None);
+        self.take_call(tu, now, key, n, 200, None);
     }
 
     /// The PSTN answerer at the prompt never pressed 1: hang it up, the others ring on.
-    pub(super) fn pstn_not_accepted(&mut self, now: Instant, key: u64, n: usize) {
-        let local = self.cfg.local.clone();
+    pub(super) fn pstn_not_accepted(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize) {
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -415,24 +392,25 @@ impl SipCore {
         call.media.stop_play(Side::B);
         info!(call = %call.record.id, fork = n, "PSTN answerer did not accept");
         let Some(f) = call.forks.get_mut(n) else {
-            return self.missing_call(key, "PSTN accept timeout");
+            return tu.missing_call(key, "PSTN accept timeout");
         };
         if !f.byed {
             f.byed = true;
             let peer = f.dialog.peer;
             if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
-                let ctx = self.send_request(now, bye, peer);
+                let ctx = tu.send_request(now, bye, peer);
                 self.by_ctx.insert(ctx, (key, ClientRole::Fire));
             }
         }
         // 603: answered, but declined the call (no 1 pressed).
-        self.fork_failed(now, key, n, 603);
+        self.fork_failed(tu, now, key, n, 603);
     }
 
     /// An in-dialog request on a fork of a call not answered yet: the PSTN answerer at the
     /// prompt may send its "1" as SIP INFO, or hang up. True when handled here.
     pub(super) fn early_fork_request(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         stx: ServerTxId,
         key: u64,
@@ -459,20 +437,20 @@ impl SipCore {
                 call.phase.stop_prompting();
                 call.media.stop_play(Side::B);
                 let r = make_response(req, 200.into(), None);
-                self.respond(now, stx, r);
-                self.fork_failed(now, key, n, 603);
+                tu.respond(now, stx, r);
+                self.fork_failed(tu, now, key, n, 603);
                 true
             }
             Method::Info => {
                 let body = String::from_utf8_lossy(&req.body);
                 let digit = ringside_media::dtmf::parse_dtmf_relay(&body).map(|(d, _)| d);
                 let r = make_response(req, 200.into(), None);
-                self.respond(now, stx, r);
+                tu.respond(now, stx, r);
                 if let Some(d) = digit {
-                    self.metrics
+                    tu.metrics
                         .dtmf_info
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    self.leg_b_digit(now, key, d);
+                    self.leg_b_digit(tu, now, key, d);
                 }
                 true
             }
@@ -481,21 +459,25 @@ impl SipCore {
     }
 
     /// A media event of call `key` (from its relay): DTMF from leg B may accept a PSTN leg.
-    pub fn media_event(&mut self, now: Instant, key: u64, ev: ringside_media::MediaEvent) {
+    pub(crate) fn media_event(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        ev: ringside_media::MediaEvent,
+    ) {
         if let ringside_media::MediaEvent::Dtmf {
             side: Side::B,
             digit,
             ..
         } = ev
         {
-            self.leg_b_digit(now, key, digit);
+            self.leg_b_digit(tu, now, key, digit);
         }
-        self.drain(now);
     }
 
-    /// The key of the call with record id `record_id` (for drivers and tests that feed
-    /// [`Self::media_event`]).
-    pub fn call_key(&self, record_id: &str) -> Option<u64> {
+    /// The key of the call with record id `record_id`.
+    pub(crate) fn call_key(&self, record_id: &str) -> Option<u64> {
         self.calls
             .iter()
             .find(|(_, c)| c.record.id == record_id)
@@ -503,7 +485,7 @@ impl SipCore {
     }
 
     /// A trusted PBX call rings the visitor `ch`.
-    pub(super) fn browser_rings(&mut self, now: Instant, key: u64, ch: Channel) {
+    pub(super) fn browser_rings(&mut self, tu: &mut Tu, now: Instant, key: u64, ch: Channel) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -518,32 +500,26 @@ impl SipCore {
             reason: "",
             console: false,
         };
-        let reply = call.reply(180, None, &self.cfg.local);
-        self.out.push_back(CoreOutput::BrowserRing(ring));
-        self.reply_caller(now, reply);
+        let reply = call.reply(180, None, &tu.cfg.local);
+        tu.out.push_back(CoreOutput::BrowserRing(ring));
+        tu.reply_caller(now, reply);
     }
 
     /// The visitor accepts a call ringing its browser: its edge session becomes leg B and
     /// the PBX gets its 200 (Ringside's answer, the PBX's first codec we handle, bridged to
     /// the browser's Opus).
-    pub fn browser_accept(&mut self, now: Instant, ans: BrowserAnswer) {
-        self.accept_ringing(now, ans);
-        self.drain(now);
-    }
-
-    fn accept_ringing(&mut self, now: Instant, ans: BrowserAnswer) {
-        let media_ip = self.cfg.media_ip;
-        let local = self.cfg.local.clone();
-        let now_ms = self.now_ms;
-        let gone = |core: &mut SipCore| {
-            core.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" })
-        };
+    pub(crate) fn accept_ringing(&mut self, tu: &mut Tu, now: Instant, ans: BrowserAnswer) {
+        let media_ip = tu.cfg.media_ip;
+        let local = tu.cfg.local.clone();
+        let now_ms = tu.now_ms;
+        let gone =
+            |tu: &mut Tu| tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         let Some(key) = self.call_key(&ans.call_id) else {
-            return gone(self);
+            return gone(tu);
         };
         let Some(call) = self.calls.get_mut(&key) else {
-            self.missing_call(key, "browser answer");
-            return gone(self);
+            tu.missing_call(key, "browser answer");
+            return gone(tu);
         };
         let ok = call.browser_b.as_ref().is_some_and(|b| {
             b.session.is_none()
@@ -557,7 +533,7 @@ impl SipCore {
             .as_deref()
             .and_then(|o| own_answer(o, media_ip, port_a));
         let (true, Some((sdp, codec))) = (ok, answer) else {
-            return gone(self);
+            return gone(tu);
         };
         call.media.set_codec(Side::A, codec);
         answer_with_browser(call, &ans, format!("visitor:{}", ans.visitor_id), now_ms);
@@ -568,21 +544,21 @@ impl SipCore {
         if let Some(b) = call.browser_b.as_mut() {
             b.session = Some(ans.session);
         }
-        self.out.extend(stopped);
-        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        self.reply_caller(now, reply);
-        self.browser_signal(
+        tu.out.extend(stopped);
+        tu.out.push_back(CoreOutput::UpdateCall(record.clone()));
+        tu.reply_caller(now, reply);
+        tu.browser_signal(
             ans.session,
             BrowserSignal::Media {
                 port: port_b,
                 call_id: record.id,
             },
         );
-        self.browser_signal(ans.session, BrowserSignal::Answered);
+        tu.browser_signal(ans.session, BrowserSignal::Answered);
     }
 
     /// The visitor declines the call `call_id` ringing its browser: the PBX gets 603.
-    pub fn browser_decline(&mut self, now: Instant, call_id: &str, target: &Channel) {
+    pub(crate) fn decline(&mut self, tu: &mut Tu, now: Instant, call_id: &str, target: &Channel) {
         let found = self.call_key(call_id);
         if let Some((key, call)) = found.and_then(|k| self.calls.get_mut(&k).map(|c| (k, c))) {
             if !call.phase.is_answered()
@@ -592,9 +568,10 @@ impl SipCore {
                     .is_some_and(|b| b.target == *target && b.session.is_none())
             {
                 call.set_caller_status(603);
-                let reply = call.reply(603, None, &self.cfg.local);
-                self.reply_caller(now, reply);
+                let reply = call.reply(603, None, &tu.cfg.local);
+                tu.reply_caller(now, reply);
                 self.end_call(
+                    tu,
                     key,
                     CallStatus::Missed,
                     EndReason::Declined,
@@ -602,12 +579,11 @@ impl SipCore {
                 );
             }
         }
-        self.drain(now);
     }
 
     /// The browser of `session` holds (`on`) or resumes its answered call: the SIP side
     /// hears hold music meanwhile (the visitor's audio is not forwarded).
-    pub fn browser_hold(&mut self, session: u64, on: bool) {
+    pub(crate) fn browser_hold(&mut self, session: u64, on: bool) {
         let found = self.calls.values().find_map(|c| {
             if c.caller.session() == Some(session) {
                 Some((c, Side::B))
@@ -625,7 +601,7 @@ impl SipCore {
 
     /// The WebRTC edge measured the round-trip time of session `session`'s browser: kept for
     /// the leg's quality (the relay sees only the loopback hop to the edge).
-    pub fn browser_rtt(&mut self, session: u64, rtt: std::time::Duration) {
+    pub(crate) fn browser_rtt(&mut self, session: u64, rtt: std::time::Duration) {
         for c in self.calls.values_mut() {
             if c.caller.session() == Some(session) {
                 c.browser_rtt[0] = Some(rtt);
@@ -635,22 +611,15 @@ impl SipCore {
         }
     }
 
-    /// The browser hung up.
-    pub fn browser_hangup(&mut self, now: Instant, session: u64) {
-        self.end_browser_call(now, session, None);
-        self.drain(now);
-    }
-
-    /// The browser's media failed (ICE consent lapsed, DTLS failed): the call ends as a
-    /// media failure (`media_failed`, hung up by the system), not as the visitor hanging up.
-    pub fn browser_media_failed(&mut self, now: Instant, session: u64) {
-        self.end_browser_call(now, session, Some(EndReason::MediaFailed));
-        self.drain(now);
-    }
-
     /// End the call of browser `session`; `failure` is the end reason when the browser did not
     /// hang up itself.
-    fn end_browser_call(&mut self, now: Instant, session: u64, failure: Option<EndReason>) {
+    pub(crate) fn end_browser_call(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        session: u64,
+        failure: Option<EndReason>,
+    ) {
         let end = |hung_up: EndReason, who: HangupSide| match failure {
             Some(f) => (f, HangupSide::System),
             None => (hung_up, who),
@@ -662,9 +631,9 @@ impl SipCore {
             .map(|(k, _)| *k)
         {
             // The visitor (leg B of a PBX call) hung up, or its media failed.
-            self.bye_side(now, key, Side::A);
+            self.bye_side(tu, now, key, Side::A);
             let (reason, side) = end(EndReason::Hangup, HangupSide::Callee);
-            return self.end_call(key, CallStatus::Ended, reason, Some(side));
+            return self.end_call(tu, key, CallStatus::Ended, reason, Some(side));
         }
         let Some(key) = self
             .calls
@@ -678,26 +647,36 @@ impl SipCore {
             return;
         };
         match call.phase {
-            Phase::Ending(reason) => {
-                self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System))
-            }
+            Phase::Ending(reason) => self.end_call(
+                tu,
+                key,
+                CallStatus::Missed,
+                reason,
+                Some(HangupSide::System),
+            ),
             Phase::Answered { .. } => {
-                self.bye_side(now, key, Side::B);
+                self.bye_side(tu, now, key, Side::B);
                 let (reason, side) = end(EndReason::Hangup, HangupSide::Caller);
-                self.end_call(key, CallStatus::Ended, reason, Some(side));
+                self.end_call(tu, key, CallStatus::Ended, reason, Some(side));
             }
             Phase::Ringing { .. } | Phase::Prompting { .. } => {
                 call.set_caller_status(487);
-                self.cancel_other_forks(now, key, None);
+                self.cancel_other_forks(tu, now, key, None);
                 let (reason, side) = end(EndReason::Cancelled, HangupSide::Caller);
-                self.end_call(key, CallStatus::Missed, reason, Some(side));
+                self.end_call(tu, key, CallStatus::Missed, reason, Some(side));
             }
         }
     }
 
     /// Nobody takes the call: play the unavailable message to the visitor, then end the call
     /// as missed with `reason`.
-    pub(super) fn browser_unavailable(&mut self, now: Instant, key: u64, reason: EndReason) {
+    pub(super) fn browser_unavailable(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        reason: EndReason,
+    ) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -706,25 +685,30 @@ impl SipCore {
         }
         let Some(session) = call.caller.session() else {
             // Only a browser caller hears the unavailable message; a SIP caller gets a status.
-            return self.missing_call(key, "unavailable prompt without a browser caller");
+            return tu.missing_call(key, "unavailable prompt without a browser caller");
         };
         call.phase = Phase::Ending(reason);
         let length = call.media.unavailable(Side::A);
-        self.timers
-            .push(Reverse((now + length, key, CallTimer::PromptDone)));
-        self.browser_signal(session, BrowserSignal::Unavailable);
+        self.start_timer(now + length, key, CallTimer::PromptDone);
+        tu.browser_signal(session, BrowserSignal::Unavailable);
     }
 
     /// The unavailable message has played: the call ends.
-    pub(super) fn browser_prompt_done(&mut self, key: u64) {
+    pub(super) fn browser_prompt_done(&mut self, tu: &mut Tu, key: u64) {
         let Some(call) = self.calls.get(&key) else {
             return;
         };
         let (Some(reason), Some(session)) = (call.phase.ending(), call.caller.session()) else {
             return;
         };
-        self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
-        self.browser_signal(
+        self.end_call(
+            tu,
+            key,
+            CallStatus::Missed,
+            reason,
+            Some(HangupSide::System),
+        );
+        tu.browser_signal(
             session,
             BrowserSignal::Ended {
                 reason: reason.as_str(),
@@ -732,23 +716,20 @@ impl SipCore {
         );
     }
 
-    pub(super) fn browser_signal(&mut self, session: u64, signal: BrowserSignal) {
-        self.out.push_back(CoreOutput::Browser { session, signal });
-    }
-
     /// An in-dialog request from the SIP side of a call whose other side is a browser (no
     /// SIP dialog to forward it to): answered here. A re-INVITE or UPDATE with SDP is answered with the
     /// callee's codec on Ringside's port; a hold plays hold music to the visitor.
     pub(super) fn browser_in_dialog(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         stx: ServerTxId,
         key: u64,
         req: Request,
         from: Side,
     ) {
-        let media_ip = self.cfg.media_ip;
-        let local = self.cfg.local.clone();
+        let media_ip = tu.cfg.media_ip;
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -756,9 +737,9 @@ impl SipCore {
             .dialog(from)
             .map(|d| (d.local_tag.clone(), d.peer.transport))
         else {
-            self.missing_call(key, "in-dialog request from a browser call's SIP side");
+            tu.missing_call(key, "in-dialog request from a browser call's SIP side");
             let r = make_response(&req, 481.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
         let other = ringside_media::bridge::other_side(from);
         let mut out = make_response(&req, 200.into(), Some(&tag));
@@ -782,7 +763,7 @@ impl SipCore {
                 None => out = make_response(&req, 488.into(), Some(&tag)),
             }
         }
-        self.respond(now, stx, out);
+        tu.respond(now, stx, out);
     }
 }
 

@@ -8,28 +8,24 @@ use std::time::Instant;
 use ringside_domain::channels::Channel;
 
 use super::browser::{answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal};
+use super::B2bua;
 use super::Call;
-use crate::core::{CoreOutput, SipCore};
+use crate::core::{CoreOutput, Tu};
 use crate::Side;
 
-impl SipCore {
+impl B2bua {
     /// A console operator (`ans.visitor_id` names the operator) answers the visitor's call
     /// `ans.call_id` with its edge session: SIP forks are cancelled, the operator's browser
     /// becomes leg B.
-    pub fn console_accept(&mut self, now: Instant, ans: BrowserAnswer) {
-        self.take_for_console(now, ans);
-        self.drain(now);
-    }
-
-    fn take_for_console(&mut self, now: Instant, ans: BrowserAnswer) {
-        let now_ms = self.now_ms;
+    pub(crate) fn take_for_console(&mut self, tu: &mut Tu, now: Instant, ans: BrowserAnswer) {
+        let now_ms = tu.now_ms;
         let Some(key) = self.call_key(&ans.call_id) else {
-            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+            return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
-        let local = self.cfg.local.clone();
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
-            self.missing_call(key, "console answer");
-            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+            tu.missing_call(key, "console answer");
+            return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
         // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
         // Ringside's SDP, hearing hold music).
@@ -40,7 +36,7 @@ impl SipCore {
             && call.phase.is_ringing()
             && call.record.tenant_id == ans.tenant_id;
         if !ok {
-            return self.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
+            return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         }
         let stopped = console_stopped(call, "answered");
         // Stops whatever plays to the caller: the visitor's ringback or the queue's hold music.
@@ -64,26 +60,26 @@ impl SipCore {
             .filter(|_| queued)
             .map(|(sdp, _)| sdp.clone());
         let reply = call.reply(200, early, &local);
-        self.out.extend(stopped);
-        self.cancel_other_forks(now, key, None);
-        self.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        self.reply_caller(now, reply);
-        self.browser_signal(
+        tu.out.extend(stopped);
+        self.cancel_other_forks(tu, now, key, None);
+        tu.out.push_back(CoreOutput::UpdateCall(record.clone()));
+        tu.reply_caller(now, reply);
+        tu.browser_signal(
             ans.session,
             BrowserSignal::Media {
                 port: port_b,
                 call_id: record.id,
             },
         );
-        self.browser_signal(ans.session, BrowserSignal::Answered);
+        tu.browser_signal(ans.session, BrowserSignal::Answered);
         if let Some(visitor) = visitor {
-            self.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
+            tu.browser_signal(ans.session, BrowserSignal::Video { peer: visitor });
         }
     }
 
     /// A queued call is offered to the widget's console operators too (whoever is online
     /// sees it; the first to answer, or an extension, takes it).
-    pub(super) fn offer_to_console(&mut self, key: u64, widget_id: String) {
+    pub(super) fn offer_to_console(&mut self, tu: &mut Tu, key: u64, widget_id: String) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -98,7 +94,7 @@ impl SipCore {
             reason: "",
             console: true,
         };
-        self.out.push_back(CoreOutput::BrowserRing(offer));
+        tu.out.push_back(CoreOutput::BrowserRing(offer));
     }
 }
 

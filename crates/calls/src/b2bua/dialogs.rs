@@ -10,17 +10,19 @@ use ringside_sip::hdr;
 use ringside_sip::message::make_response;
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 
-use crate::core::SipCore;
+use super::B2bua;
+use crate::core::Tu;
 
 use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
 use crate::Side;
 use ringside_sip::sdp::SessionDescription;
 use tracing::info;
 
-impl SipCore {
+impl B2bua {
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
     pub(crate) fn on_in_dialog(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         stx: ServerTxId,
         req: Request,
@@ -31,21 +33,21 @@ impl SipCore {
             .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
         let Some((key, side)) = key else {
             let r = make_response(&req, 481.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
         let other = match side {
             Side::A => Side::B,
             Side::B => Side::A,
         };
-        let local = self.cfg.local.clone();
-        let media_ip = self.cfg.media_ip;
+        let local = tu.cfg.local.clone();
+        let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             let r = make_response(&req, 481.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
         if !call.phase.is_answered()
             && side == Side::B
-            && self.early_fork_request(now, stx, key, &req)
+            && self.early_fork_request(tu, now, stx, key, &req)
         {
             return;
         }
@@ -59,24 +61,24 @@ impl SipCore {
                 if req.method == Method::Bye { 200 } else { 491 }.into(),
                 None,
             );
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         }
         if req.method == Method::Bye {
             let r = make_response(&req, 200.into(), None);
-            self.respond(now, stx, r);
-            self.bye_side(now, key, other);
+            tu.respond(now, stx, r);
+            self.bye_side(tu, now, key, other);
             let who = if side == Side::A {
                 HangupSide::Caller
             } else {
                 HangupSide::Callee
             };
-            self.end_call(key, CallStatus::Ended, EndReason::Hangup, Some(who));
+            self.end_call(tu, key, CallStatus::Ended, EndReason::Hangup, Some(who));
             return;
         }
         if (other == Side::A && call.caller.session().is_some())
             || (other == Side::B && call.browser_b.is_some())
         {
-            return self.browser_in_dialog(now, stx, key, req, side);
+            return self.browser_in_dialog(tu, now, stx, key, req, side);
         }
         if req.method == Method::Info {
             let ct = hdr::header_value(&req.headers, "Content-Type").unwrap_or_default();
@@ -85,7 +87,7 @@ impl SipCore {
             {
                 let body = String::from_utf8_lossy(&req.body);
                 if let Some((digit, duration_ms)) = ringside_media::dtmf::parse_dtmf_relay(&body) {
-                    self.metrics
+                    tu.metrics
                         .dtmf_info
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     info!(call = %call.record.id, ?side, %digit, duration_ms, "DTMF (SIP INFO)");
@@ -108,7 +110,7 @@ impl SipCore {
                 }
                 None => {
                     let r = make_response(&req, 488.into(), None);
-                    return self.respond(now, stx, r);
+                    return tu.respond(now, stx, r);
                 }
             },
             None if !req.body.is_empty() => Some((
@@ -122,7 +124,7 @@ impl SipCore {
         };
         let Some(od) = call.dialog_mut(other) else {
             let r = make_response(&req, 481.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
         let peer = od.peer;
         let Some(fwd) = od.request(
@@ -131,9 +133,9 @@ impl SipCore {
             body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone())),
         ) else {
             let r = make_response(&req, 500.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
-        let ctx = self.send_request(now, fwd, peer);
+        let ctx = tu.send_request(now, fwd, peer);
         self.by_ctx.insert(
             ctx,
             (
@@ -150,6 +152,7 @@ impl SipCore {
     /// The other side answered a forwarded request: answer the originator the same way.
     pub(super) fn relay_response(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         key: u64,
         stx: ServerTxId,
@@ -158,11 +161,11 @@ impl SipCore {
         resp: Response,
     ) {
         let code = resp.status_code.code();
-        let local = self.cfg.local.clone();
-        let media_ip = self.cfg.media_ip;
+        let local = tu.cfg.local.clone();
+        let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             let r = make_response(request, 481.into(), None);
-            return self.respond(now, stx, r);
+            return tu.respond(now, stx, r);
         };
         let other = if from == Side::A { Side::B } else { Side::A };
         if request.method == Method::Invite && (200..300).contains(&code) {
@@ -170,12 +173,12 @@ impl SipCore {
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
             let od = call.dialog(other);
             if let Some((ack, peer)) = od.and_then(|d| d.ack(&local, cseq).map(|a| (a, d.peer))) {
-                self.metrics.request_out("ACK");
-                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                tu.metrics.request_out("ACK");
+                tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
         }
         let Some(call) = self.calls.get_mut(&key) else {
-            return self.missing_call(key, "relayed response");
+            return tu.missing_call(key, "relayed response");
         };
         let mine = call.dialog(from);
         let my_tag = mine.map(|d| d.local_tag.clone()).unwrap_or_default();
@@ -198,6 +201,6 @@ impl SipCore {
             let ct = hdr::header_value(&resp.headers, "Content-Type").map(|s| s.trim().to_string());
             hdr::set_body(&mut out, ct.as_deref(), resp.body.clone());
         }
-        self.respond(now, stx, out);
+        tu.respond(now, stx, out);
     }
 }

@@ -14,7 +14,8 @@ use ringside_sip::hdr;
 use ringside_sip::message::{make_cancel, make_response, new_tag};
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
-use crate::core::{CallTimer, CoreOutput, SipCore, STRAY_PER_SEC};
+use super::B2bua;
+use crate::core::{CallTimer, CoreOutput, Tu, STRAY_PER_SEC};
 
 use super::{
     answer_sdp, final_code, own_answer, BrowserSignal, Call, CallerReply, ClientRole, Phase,
@@ -22,9 +23,15 @@ use super::{
 use crate::Side;
 use ringside_storage::LegStats;
 
-impl SipCore {
+impl B2bua {
     /// A response on one of our client transactions.
-    pub(crate) fn on_response(&mut self, now: Instant, ctx: ClientTxId, resp: Response) {
+    pub(crate) fn on_response(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        ctx: ClientTxId,
+        resp: Response,
+    ) {
         let code = resp.status_code.code();
         let Some((key, role)) = self.by_ctx.get(&ctx).cloned() else {
             return;
@@ -39,13 +46,13 @@ impl SipCore {
             ClientRole::Orphan {
                 invite,
                 cancel_sent,
-            } => self.on_orphan_response(now, ctx, *invite, cancel_sent, resp),
-            ClientRole::Fork(n) => self.on_fork_response(now, key, n, resp),
+            } => self.on_orphan_response(tu, now, ctx, *invite, cancel_sent, resp),
+            ClientRole::Fork(n) => self.on_fork_response(tu, now, key, n, resp),
             ClientRole::Forwarded { stx, request, from } => {
                 if code < 200 {
                     return;
                 }
-                self.relay_response(now, key, stx, &request, from, resp);
+                self.relay_response(tu, now, key, stx, &request, from, resp);
             }
             ClientRole::Fire => {}
         }
@@ -53,6 +60,7 @@ impl SipCore {
 
     fn on_orphan_response(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         ctx: ClientTxId,
         invite: Request,
@@ -65,7 +73,7 @@ impl SipCore {
             101..=199 if !cancel_sent => {
                 let peer = self.orphan_peer(&invite);
                 let c = make_cancel(&invite);
-                let cctx = self.send_request(now, c, peer);
+                let cctx = tu.send_request(now, c, peer);
                 self.by_ctx.insert(cctx, (0, ClientRole::Fire));
                 self.by_ctx.insert(
                     ctx,
@@ -84,7 +92,7 @@ impl SipCore {
                 let peer = self.orphan_peer(&invite);
                 self.orphan_peers
                     .remove(hdr::call_id(&invite.headers).unwrap_or_default());
-                self.ack_and_bye(now, &resp, peer);
+                self.ack_and_bye(tu, now, &resp, peer);
             }
             _ => {
                 self.by_ctx.remove(&ctx);
@@ -104,16 +112,16 @@ impl SipCore {
             })
     }
 
-    fn on_fork_response(&mut self, now: Instant, key: u64, n: usize, resp: Response) {
+    fn on_fork_response(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, resp: Response) {
         let code = resp.status_code.code();
-        let media_ip = self.cfg.media_ip;
-        let local = self.cfg.local.clone();
+        let media_ip = tu.cfg.media_ip;
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             // The call is gone: a late 2xx still needs ACK and BYE.
             return;
         };
         let Some(fork) = call.forks.get_mut(n) else {
-            return self.missing_call(key, "fork response");
+            return tu.missing_call(key, "fork response");
         };
         if code < 200 {
             if code == 100 {
@@ -125,7 +133,7 @@ impl SipCore {
                 {
                     let c = make_cancel(&fork.invite);
                     let peer = fork.dialog.peer;
-                    let ctx = self.send_request(now, c, peer);
+                    let ctx = tu.send_request(now, c, peer);
                     self.by_ctx.insert(ctx, (key, ClientRole::Fire));
                 }
                 return;
@@ -140,11 +148,11 @@ impl SipCore {
             if !has_sdp && call.early.is_some() {
                 // Ringside's own ringback is already playing to the caller.
                 if let Some(session) = call.caller.session() {
-                    self.browser_signal(session, BrowserSignal::Ringing);
+                    tu.browser_signal(session, BrowserSignal::Ringing);
                 }
                 return;
             }
-            if !has_sdp && self.cfg.ringback {
+            if !has_sdp && tu.cfg.ringback {
                 // Answer the caller early ourselves and play ringback into its leg.
                 let offer = call.offer.as_ref().filter(|(s, _)| *s == Side::A);
                 let port = call.media.port(Side::A);
@@ -154,13 +162,13 @@ impl SipCore {
                     call.phase.set_tone(true);
                     let reply = call.reply(183, Some(sdp.clone()), &local);
                     call.early = Some((sdp, codec));
-                    self.reply_caller(now, reply);
+                    tu.reply_caller(now, reply);
                     return;
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
             let reply = caller_response(call, code, &resp, &local, media_ip);
-            self.reply_caller(now, reply);
+            tu.reply_caller(now, reply);
             return;
         }
         fork.finished = true;
@@ -169,7 +177,7 @@ impl SipCore {
             if let Some(ack) = &fork.ack {
                 // A retransmitted 2xx: our ACK was lost.
                 let (ack, peer) = (ack.clone(), fork.dialog.peer);
-                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
                 return;
             }
             fork.dialog.confirm(&resp);
@@ -178,30 +186,30 @@ impl SipCore {
             fork.done = Some(code);
             let peer = fork.dialog.peer;
             if let Some(ack) = ack {
-                self.metrics.request_out("ACK");
-                self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                tu.metrics.request_out("ACK");
+                tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
             let Some(call) = self.calls.get_mut(&key) else {
-                return self.missing_call(key, "fork answer");
+                return tu.missing_call(key, "fork answer");
             };
             let ringing = call.phase.is_ringing();
             let Some(fork) = call.forks.get_mut(n) else {
-                return self.missing_call(key, "fork answer");
+                return tu.missing_call(key, "fork answer");
             };
             if !ringing {
                 // Another fork already won (or the call is over): hang this one up.
                 fork.byed = true;
                 if let Some(bye) = fork.dialog.request(&local, Method::Bye, None) {
-                    let ctx = self.send_request(now, bye, peer);
+                    let ctx = tu.send_request(now, bye, peer);
                     self.by_ctx.insert(ctx, (key, ClientRole::Fire));
                 }
                 return;
             }
             if fork.accept {
                 // A PSTN answerer must accept first (press 1 after the prompt).
-                return self.pstn_answered(now, key, n, &resp);
+                return self.pstn_answered(tu, now, key, n, &resp);
             }
-            self.take_call(now, key, n, code, Some(&resp));
+            self.take_call(tu, now, key, n, code, Some(&resp));
             return;
         }
         // A failure on this fork.
@@ -210,24 +218,24 @@ impl SipCore {
                 fork.finished = false;
                 auth.tried = true;
                 let (user, pass) = (auth.username.clone(), auth.password.clone());
-                if self.retry_with_auth(now, key, n, &resp, &user, &pass) {
+                if self.retry_with_auth(tu, now, key, n, &resp, &user, &pass) {
                     return;
                 }
             }
         }
-        self.fork_failed(now, key, n, code);
+        self.fork_failed(tu, now, key, n, code);
     }
 
     /// Fork `n` failed with `code` (or, for a PSTN leg, was not accepted): when no fork is
     /// left the caller gets the failure (a browser the unavailable message).
-    pub(super) fn fork_failed(&mut self, now: Instant, key: u64, n: usize, code: u16) {
-        let now_ms = self.now_ms;
-        let local = self.cfg.local.clone();
+    pub(super) fn fork_failed(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, code: u16) {
+        let now_ms = tu.now_ms;
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         let Some(fork) = call.forks.get_mut(n) else {
-            return self.missing_call(key, "fork failure");
+            return tu.missing_call(key, "fork failure");
         };
         fork.done = Some(code);
         if let Some(leg) = call.record.legs.get_mut(fork.leg_idx) {
@@ -238,7 +246,7 @@ impl SipCore {
             if call.caller.session().is_some() && !call.phase.is_answered() {
                 // The failed delivery shows at once (call.delivery_failed).
                 let record = call.record.clone();
-                self.out.push_back(CoreOutput::UpdateCall(record));
+                tu.out.push_back(CoreOutput::UpdateCall(record));
             }
             return;
         }
@@ -246,32 +254,39 @@ impl SipCore {
         call.set_caller_status(fc);
         if call.caller.session().is_some() {
             // Nobody could take the browser's call: it hears the unavailable message.
-            return self.browser_unavailable(now, key, EndReason::Unavailable);
+            return self.browser_unavailable(tu, now, key, EndReason::Unavailable);
         }
         let reply = call.reply(fc, None, &local);
-        self.reply_caller(now, reply);
+        tu.reply_caller(now, reply);
         let reason = EndReason::from_sip_status(fc);
-        self.end_call(key, CallStatus::Failed, reason, Some(HangupSide::Callee));
+        self.end_call(
+            tu,
+            key,
+            CallStatus::Failed,
+            reason,
+            Some(HangupSide::Callee),
+        );
     }
 
     /// Fork `n` answered (`code`, its response `resp` when it carries the callee's SDP) and
     /// takes the call: the caller is answered, the other forks are cancelled or hung up.
     pub(super) fn take_call(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         key: u64,
         n: usize,
         code: u16,
         resp: Option<&Response>,
     ) {
-        let now_ms = self.now_ms;
-        let local = self.cfg.local.clone();
-        let media_ip = self.cfg.media_ip;
+        let now_ms = tu.now_ms;
+        let local = tu.cfg.local.clone();
+        let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         let Some(fork) = call.forks.get(n) else {
-            return self.missing_call(key, "fork answer");
+            return tu.missing_call(key, "fork answer");
         };
         let (leg_idx, label) = (fork.leg_idx, fork.label.clone());
         let (dialog_key, remote_tag) = (
@@ -303,20 +318,21 @@ impl SipCore {
         };
         call.phase = Phase::Answered { winner: Some(n) };
         let console = super::console::console_stopped(call, "answered");
-        self.out.extend(console);
+        tu.out.extend(console);
         if call.recording {
             let (id, tenant) = (call.record.id.clone(), call.record.tenant_id.clone());
             call.media.start_recording(&id, &tenant, now_ms);
         }
         let record = call.record.clone();
-        self.cancel_other_forks(now, key, Some(n));
-        self.out.push_back(CoreOutput::UpdateCall(record));
-        self.reply_caller(now, reply);
+        self.cancel_other_forks(tu, now, key, Some(n));
+        tu.out.push_back(CoreOutput::UpdateCall(record));
+        tu.reply_caller(now, reply);
         debug!(call = key, "answered");
     }
 
     fn retry_with_auth(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         key: u64,
         n: usize,
@@ -333,13 +349,13 @@ impl SipCore {
         let Some(challenge) = challenge else {
             return false;
         };
-        let local = self.cfg.local.clone();
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
-            self.missing_call(key, "fork challenge");
+            tu.missing_call(key, "fork challenge");
             return false;
         };
         let Some(fork) = call.forks.get_mut(n) else {
-            self.missing_call(key, "fork challenge");
+            tu.missing_call(key, "fork challenge");
             return false;
         };
         let uri = fork.invite.uri.to_string();
@@ -363,9 +379,9 @@ impl SipCore {
         fork.invite = invite.clone();
         fork.provisional = false;
         let peer = fork.dialog.peer;
-        let ctx = self.send_request(now, invite, peer);
+        let ctx = tu.send_request(now, invite, peer);
         let Some(fork) = self.calls.get_mut(&key).and_then(|c| c.forks.get_mut(n)) else {
-            self.missing_call(key, "fork re-INVITE");
+            tu.missing_call(key, "fork re-INVITE");
             return true;
         };
         let old = std::mem::replace(&mut fork.tx, ctx);
@@ -375,12 +391,18 @@ impl SipCore {
     }
 
     /// CANCEL every pending fork except `keep`.
-    pub(super) fn cancel_other_forks(&mut self, now: Instant, key: u64, keep: Option<usize>) {
+    pub(super) fn cancel_other_forks(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        keep: Option<usize>,
+    ) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         let mut cancels = Vec::new();
-        let local = self.cfg.local.clone();
+        let local = tu.cfg.local.clone();
         for (i, f) in call.forks.iter_mut().enumerate() {
             if Some(i) != keep && f.ack.is_some() && !f.byed {
                 // Answered but not taking the call (a PSTN leg still at the accept prompt).
@@ -405,13 +427,13 @@ impl SipCore {
             f.done = Some(487);
         }
         for (c, peer) in cancels {
-            let ctx = self.send_request(now, c, peer);
+            let ctx = tu.send_request(now, c, peer);
             self.by_ctx.insert(ctx, (key, ClientRole::Fire));
         }
     }
 
     /// The caller cancelled its INVITE.
-    pub(crate) fn on_cancel(&mut self, now: Instant, stx: ServerTxId) {
+    pub(crate) fn on_cancel(&mut self, tu: &mut Tu, now: Instant, stx: ServerTxId) {
         let Some(key) = self
             .calls
             .iter()
@@ -420,14 +442,15 @@ impl SipCore {
         else {
             return;
         };
-        self.cancel_other_forks(now, key, None);
+        self.cancel_other_forks(tu, now, key, None);
         let Some(call) = self.calls.get_mut(&key) else {
-            return self.missing_call(key, "caller CANCEL");
+            return tu.missing_call(key, "caller CANCEL");
         };
         call.set_caller_status(487);
-        let reply = call.reply(487, None, &self.cfg.local);
-        self.reply_caller(now, reply);
+        let reply = call.reply(487, None, &tu.cfg.local);
+        tu.reply_caller(now, reply);
         self.end_call(
+            tu,
             key,
             CallStatus::Missed,
             EndReason::Cancelled,
@@ -435,7 +458,7 @@ impl SipCore {
         );
     }
 
-    pub(crate) fn on_call_timer(&mut self, now: Instant, key: u64, timer: CallTimer) {
+    pub(crate) fn on_call_timer(&mut self, tu: &mut Tu, now: Instant, key: u64, timer: CallTimer) {
         match timer {
             CallTimer::RingTimeout => {
                 let Some(call) = self.calls.get(&key) else {
@@ -444,29 +467,30 @@ impl SipCore {
                 if call.phase.is_answered() {
                     return;
                 }
-                self.cancel_other_forks(now, key, None);
+                self.cancel_other_forks(tu, now, key, None);
                 let Some(call) = self.calls.get_mut(&key) else {
-                    return self.missing_call(key, "ring timeout");
+                    return tu.missing_call(key, "ring timeout");
                 };
                 call.set_caller_status(480);
                 if call.caller.session().is_some() {
-                    return self.browser_unavailable(now, key, EndReason::NoAnswer);
+                    return self.browser_unavailable(tu, now, key, EndReason::NoAnswer);
                 }
-                let reply = call.reply(480, None, &self.cfg.local);
-                self.reply_caller(now, reply);
+                let reply = call.reply(480, None, &tu.cfg.local);
+                tu.reply_caller(now, reply);
                 self.end_call(
+                    tu,
                     key,
                     CallStatus::Missed,
                     EndReason::NoAnswer,
                     Some(HangupSide::System),
                 );
             }
-            CallTimer::PromptDone => self.browser_prompt_done(key),
-            CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(now, key, n),
+            CallTimer::PromptDone => self.browser_prompt_done(tu, key),
+            CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(tu, now, key, n),
         }
     }
 
-    pub(crate) fn on_client_timeout(&mut self, now: Instant, ctx: ClientTxId) {
+    pub(crate) fn on_client_timeout(&mut self, tu: &mut Tu, now: Instant, ctx: ClientTxId) {
         let Some((key, role)) = self.by_ctx.remove(&ctx) else {
             return;
         };
@@ -475,7 +499,7 @@ impl SipCore {
                 // Synthesize a 408 from the fork's INVITE for the failure path.
                 if let Some(fork) = self.calls.get(&key).and_then(|c| c.forks.get(n)) {
                     let r = make_response(&fork.invite, 408.into(), None);
-                    self.on_fork_response(now, key, n, r);
+                    self.on_fork_response(tu, now, key, n, r);
                 }
             }
             ClientRole::Forwarded {
@@ -484,7 +508,7 @@ impl SipCore {
                 from: _,
             } => {
                 let r = make_response(&request, 408.into(), None);
-                self.respond(now, stx, r);
+                tu.respond(now, stx, r);
             }
             ClientRole::Orphan { invite, .. } => {
                 self.orphan_peers
@@ -494,7 +518,7 @@ impl SipCore {
         }
     }
 
-    pub(crate) fn on_ack_timeout(&mut self, now: Instant, stx: ServerTxId) {
+    pub(crate) fn on_ack_timeout(&mut self, tu: &mut Tu, now: Instant, stx: ServerTxId) {
         // Our 2xx to the caller was never acknowledged: the call is dead, hang up the callee.
         let Some(key) = self
             .calls
@@ -504,8 +528,9 @@ impl SipCore {
         else {
             return;
         };
-        self.bye_side(now, key, Side::B);
+        self.bye_side(tu, now, key, Side::B);
         self.end_call(
+            tu,
             key,
             CallStatus::Ended,
             EndReason::AckTimeout,
@@ -513,7 +538,13 @@ impl SipCore {
         );
     }
 
-    pub(crate) fn on_stray_response(&mut self, now: Instant, resp: Response, from: Peer) {
+    pub(crate) fn on_stray_response(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        resp: Response,
+        from: Peer,
+    ) {
         let is_invite_2xx = (200..300).contains(&resp.status_code.code())
             && hdr::header_value(&resp.headers, "CSeq").is_some_and(|v| v.contains("INVITE"));
         if !is_invite_2xx {
@@ -529,25 +560,25 @@ impl SipCore {
                     Some((w.ack.clone()?, w.dialog.peer))
                 });
                 if let Some((ack, peer)) = ack {
-                    self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+                    tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
                 }
             }
             // A 2xx for no dialog of ours: maybe a callee we already hung up on, maybe forged
             // with someone else's address. One stateless ACK and BYE at most (no retransmits),
             // and only STRAY_PER_SEC of them a second, so a forged response is no amplifier.
             _ => {
-                let sec = self.now_ms / 1000;
+                let sec = tu.now_ms / 1000;
                 if self.stray_window.0 != sec {
                     self.stray_window = (sec, 0);
                 }
                 if self.stray_window.1 >= STRAY_PER_SEC {
-                    self.metrics
+                    tu.metrics
                         .stray_dropped
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return;
                 }
                 self.stray_window.1 += 1;
-                self.send_ack_and_bye(now, &resp, from, false);
+                self.send_ack_and_bye(tu, now, &resp, from, false);
             }
         }
     }
@@ -555,51 +586,58 @@ impl SipCore {
     /// Acknowledge and end a 2xx for a dialog we no longer want (a fork that answered after
     /// the call was decided, or a stray retransmission): ACK it, then BYE it, so the far end is
     /// never left holding a call nobody is on.
-    pub(crate) fn ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer) {
-        self.send_ack_and_bye(now, resp, peer, true)
+    pub(crate) fn ack_and_bye(&mut self, tu: &mut Tu, now: Instant, resp: &Response, peer: Peer) {
+        self.send_ack_and_bye(tu, now, resp, peer, true)
     }
 
     /// [`Self::ack_and_bye`]; with `reliable == false` the BYE is sent once, statelessly.
-    fn send_ack_and_bye(&mut self, now: Instant, resp: &Response, peer: Peer, reliable: bool) {
+    fn send_ack_and_bye(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        resp: &Response,
+        peer: Peer,
+        reliable: bool,
+    ) {
         let Some(mut d) = Dialog::from_2xx(resp, peer) else {
             return;
         };
         let cseq = d.local_cseq;
-        let local = self.cfg.local.clone();
+        let local = tu.cfg.local.clone();
         debug!(call_id = %d.call_id, "hanging up an unwanted 2xx");
         if let Some(ack) = d.ack(&local, cseq) {
-            self.metrics.request_out("ACK");
-            self.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+            tu.metrics.request_out("ACK");
+            tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
         }
         if let Some(bye) = d.request(&local, Method::Bye, None) {
             if reliable {
-                let ctx = self.send_request(now, bye, peer);
+                let ctx = tu.send_request(now, bye, peer);
                 self.by_ctx.insert(ctx, (0, ClientRole::Fire));
             } else {
-                self.metrics.request_out("BYE");
-                self.tx.send_stateless(rsip::SipMessage::Request(bye), peer);
+                tu.metrics.request_out("BYE");
+                tu.tx.send_stateless(rsip::SipMessage::Request(bye), peer);
             }
         }
     }
 
     /// Send BYE on one side of an answered call.
-    pub(super) fn bye_side(&mut self, now: Instant, key: u64, side: Side) {
-        let local = self.cfg.local.clone();
+    pub(super) fn bye_side(&mut self, tu: &mut Tu, now: Instant, key: u64, side: Side) {
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         if let (Side::A, Some(session)) = (side, call.caller.session()) {
-            return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
+            return tu.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
         if let (Side::B, Some(session)) = (side, call.browser_b.as_ref().and_then(|b| b.session)) {
-            return self.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
+            return tu.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
         let Some(d) = call.dialog_mut(side) else {
             return;
         };
         let peer = d.peer;
         if let Some(bye) = d.request(&local, Method::Bye, None) {
-            let ctx = self.send_request(now, bye, peer);
+            let ctx = tu.send_request(now, bye, peer);
             self.by_ctx.insert(ctx, (key, ClientRole::Fire));
         }
     }
@@ -607,33 +645,39 @@ impl SipCore {
     /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
     /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
     /// each record ends with `reason`.
-    pub fn end_all_calls(&mut self, now: Instant, reason: EndReason) {
+    pub(crate) fn end_all(&mut self, tu: &mut Tu, now: Instant, reason: EndReason) {
         let keys: Vec<u64> = self.calls.keys().copied().collect();
         for key in keys {
             let Some(call) = self.calls.get(&key) else {
                 continue;
             };
             if call.phase.is_answered() {
-                self.bye_side(now, key, Side::A);
-                self.bye_side(now, key, Side::B);
-                self.end_call(key, CallStatus::Ended, reason, Some(HangupSide::System));
+                self.bye_side(tu, now, key, Side::A);
+                self.bye_side(tu, now, key, Side::B);
+                self.end_call(tu, key, CallStatus::Ended, reason, Some(HangupSide::System));
                 continue;
             }
-            self.cancel_other_forks(now, key, None);
+            self.cancel_other_forks(tu, now, key, None);
             let Some(call) = self.calls.get_mut(&key) else {
                 continue;
             };
             call.set_caller_status(503);
-            let reply = call.reply(503, None, &self.cfg.local);
-            self.reply_caller(now, reply);
-            self.end_call(key, CallStatus::Missed, reason, Some(HangupSide::System));
+            let reply = call.reply(503, None, &tu.cfg.local);
+            tu.reply_caller(now, reply);
+            self.end_call(
+                tu,
+                key,
+                CallStatus::Missed,
+                reason,
+                Some(HangupSide::System),
+            );
         }
-        self.drain(now);
     }
 
     /// Finish a call: write its record, free media, forget dialogs.
     pub(crate) fn end_call(
         &mut self,
+        tu: &mut Tu,
         key: u64,
         status: CallStatus,
         reason: EndReason,
@@ -642,7 +686,7 @@ impl SipCore {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
-        let now_ms = self.now_ms;
+        let now_ms = tu.now_ms;
         call.record.status = status;
         call.record.ended_at = Some(now_ms);
         call.record.end_reason = Some(reason);
@@ -654,9 +698,9 @@ impl SipCore {
             EndReason::Cancelled | EndReason::Declined => reason.as_str(),
             _ => EndReason::NoAnswer.as_str(),
         };
-        self.out
+        tu.out
             .extend(super::browser::ring_stopped(&call, reason_static));
-        self.out
+        tu.out
             .extend(super::console::console_stopped(&mut call, reason_static));
         if call.phase.is_answered() {
             let q = call.media.quality();
@@ -719,7 +763,7 @@ impl SipCore {
         let call_id = call.record.legs.first().map(|l| l.sip_call_id.as_str());
         info_span!("call", call_id = call_id.unwrap_or_default(), record = %call.record.id)
             .in_scope(|| info!(%status, %reason, "call ended"));
-        self.out.push_back(CoreOutput::UpdateCall(call.record));
+        tu.out.push_back(CoreOutput::UpdateCall(call.record));
         // Dropping `call.media` stops the relay and frees its ports.
     }
 }

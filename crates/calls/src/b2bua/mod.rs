@@ -25,8 +25,13 @@ use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId};
 use ringside_storage::CallRecord;
 
 use crate::codecs;
-use crate::core::SipCore;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+use crate::core::CallTimer;
 use crate::media::MediaBridge;
+use crate::media::MediaFactory;
 use crate::Side;
 use ringside_media::LegCodec;
 
@@ -37,6 +42,7 @@ mod forks;
 mod setup;
 
 pub use browser::{BrowserAnswer, BrowserCall, BrowserRing, BrowserSignal};
+pub(crate) use setup::{trunk_target, LegB, NewInvite};
 
 /// What a client transaction of a call is for.
 #[derive(Debug, Clone)]
@@ -61,7 +67,7 @@ pub(crate) enum ClientRole {
 
 /// Who ends up answering (for outbound trunk auth retries).
 #[derive(Debug, Clone)]
-struct TrunkAuth {
+pub(crate) struct TrunkAuth {
     username: String,
     password: String,
     tried: bool,
@@ -334,7 +340,7 @@ pub(crate) enum CallerReply {
 }
 
 /// Where leg B goes.
-enum Target {
+pub(crate) enum Target {
     Contact {
         uri: String,
         peer: Peer,
@@ -444,31 +450,62 @@ fn own_answer(offer: &str, ip: IpAddr, port: u16) -> Option<(String, LegCodec)> 
     Some((ans.to_string(), codec))
 }
 
-fn now_record_ms(core: &SipCore) -> i64 {
-    core.now_ms
+/// The B2BUA: the calls in progress, how in-flight SIP finds its call, and the calls' timers.
+/// [`SipCore`](crate::core::SipCore) owns it and hands it the transaction-user context
+/// ([`Tu`]) with each event.
+pub(crate) struct B2bua {
+    media: Box<dyn MediaFactory>,
+    calls: HashMap<u64, Call>,
+    next_call: u64,
+    /// (Call-ID, our tag) → (call, side).
+    by_dialog: HashMap<(String, String), (u64, Side)>,
+    /// Our client transactions → (call, what the transaction is for).
+    by_ctx: HashMap<ClientTxId, (u64, ClientRole)>,
+    /// Where orphaned forks' INVITEs went, by Call-ID (until their transactions end).
+    orphan_peers: HashMap<String, Peer>,
+    timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
+    /// (second, stray 2xx answered in it).
+    stray_window: (i64, u32),
 }
 
-impl SipCore {
-    /// An event whose call is gone (`during` says which): logged and counted, and the caller
-    /// drops the event. A logic error here must not take signalling down for every call.
-    pub(crate) fn missing_call(&self, key: u64, during: &'static str) {
-        self.metrics
-            .missing_calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(call_key = key, during, "call not found; event dropped");
-    }
-}
-
-impl SipCore {
-    /// Tell the caller (see [`Call::reply`]).
-    pub(crate) fn reply_caller(&mut self, now: std::time::Instant, reply: CallerReply) {
-        match reply {
-            CallerReply::Sip(stx, resp) => self.respond(now, stx, *resp),
-            CallerReply::Browser(session, signal) => self
-                .out
-                .push_back(crate::core::CoreOutput::Browser { session, signal }),
-            CallerReply::Nothing => {}
+impl B2bua {
+    /// No calls yet; media for new calls from `media`.
+    pub(crate) fn new(media: Box<dyn MediaFactory>) -> Self {
+        B2bua {
+            media,
+            calls: HashMap::new(),
+            next_call: 1,
+            by_dialog: HashMap::new(),
+            by_ctx: HashMap::new(),
+            orphan_peers: HashMap::new(),
+            timers: BinaryHeap::new(),
+            stray_window: (0, 0),
         }
+    }
+
+    /// Calls in progress.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// When the next call timer fires.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// A call timer due at `now`, taken off the heap.
+    pub(crate) fn due_timer(&mut self, now: Instant) -> Option<(u64, CallTimer)> {
+        let Reverse((at, call, timer)) = *self.timers.peek()?;
+        if at > now {
+            return None;
+        }
+        self.timers.pop();
+        Some((call, timer))
+    }
+
+    /// Start `timer` of call `key`, firing at `at`.
+    fn start_timer(&mut self, at: Instant, key: u64, timer: CallTimer) {
+        self.timers.push(Reverse((at, key, timer)));
     }
 }
 

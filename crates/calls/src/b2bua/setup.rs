@@ -1,37 +1,41 @@
 //! A new INVITE: who calls, where to, media anchoring, and forking leg B.
 
-use std::cmp::Reverse;
 use std::net::ToSocketAddrs;
 use std::time::Instant;
 
-use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request};
 use tracing::{info, info_span, warn};
 
+use ringside_domain::channels::Channel;
 use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
-use ringside_sip::auth::has_credentials;
 use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
-use ringside_sip::message::{make_response, new_call_id, new_tag};
-use ringside_sip::registrar::DigestOutcome;
+use ringside_sip::message::{make_response, new_call_id};
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
-use crate::core::{CallTimer, CoreOutput, SipCore};
-use crate::routing::{admit, route, Admission, Caller, CallerKind, Refusal, Route};
+use super::B2bua;
+use crate::core::{CallTimer, CoreOutput, Tu};
 
 use super::{
-    anchor_sdp, extend_offer, now_record_ms, Call, CallerLeg, ClientRole, Fork, Phase, SipCaller,
-    Target, TrunkAuth,
+    anchor_sdp, extend_offer, Call, CallerLeg, ClientRole, Fork, Phase, SipCaller, Target,
+    TrunkAuth,
 };
 use crate::Side;
 
-impl SipCore {
+impl B2bua {
     /// A call to an extension with no registered phone is refused (480) and kept in the call
     /// history as missed because no one was available (`end_reason` `unavailable`), which is
     /// what `call.unavailable` reports.
-    fn record_unavailable(&mut self, req: &Request, from: Peer, tenant_id: &str, tag: &str) {
-        let now = now_record_ms(self);
+    pub(crate) fn record_unavailable(
+        &mut self,
+        tu: &mut Tu,
+        req: &Request,
+        from: Peer,
+        tenant_id: &str,
+        tag: &str,
+    ) {
+        let now = tu.now_ms;
         let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
         let record = CallRecord {
             id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
@@ -64,122 +68,38 @@ impl SipCore {
                 quality: None,
             }],
         };
-        self.out.push_back(CoreOutput::InsertCall(record));
+        tu.out.push_back(CoreOutput::InsertCall(record));
     }
 
-    pub(crate) fn on_new_invite(
+    /// A SIP call admitted and routed (see `SipCore::on_new_invite`): anchor its media, fork
+    /// leg B, and answer the caller as the call goes. `tag` is our To tag for the caller.
+    pub(crate) fn start_sip_call(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
-        stx: ServerTxId,
-        req: Request,
-        from: Peer,
+        invite: NewInvite,
+        tenant_id: String,
+        dest: String,
+        legs: LegB,
     ) {
-        let tag = new_tag();
-        let reply = |core: &mut SipCore, code: u16| {
+        let NewInvite {
+            stx,
+            req,
+            from,
+            tag,
+        } = invite;
+        let LegB {
+            targets,
+            browser: to_browser,
+            queue,
+        } = legs;
+        let reply = |tu: &mut Tu, code: u16| {
             let r = make_response(&req, code.into(), Some(&tag));
-            core.respond(now, stx, r);
+            tu.respond(now, stx, r);
         };
-        if self.is_draining() {
-            let mut r = make_response(&req, 503.into(), Some(&tag));
-            r.headers
-                .push(Header::RetryAfter(headers::RetryAfter::new("30")));
-            self.respond(now, stx, r);
-            return;
-        }
-        match hdr::header_value(&req.headers, "Max-Forwards").map(|v| v.trim().parse::<u32>()) {
-            Some(Ok(0)) => return reply(self, 483),
-            Some(Err(_)) => return reply(self, 400),
-            _ => {}
-        }
-        // 1. Who is calling (see `routing::admit`): a trusted trunk of the tenant that owns
-        //    the dialled number, or whoever the digest credentials prove (407 until they do).
-        let secs = (self.now_ms / 1000) as u64;
-        let d = self.dir.clone();
-        let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
-        let credentials = has_credentials(&req, true, self.guard.realm());
-        let trusted = match admit(
-            &self.lookup(&d),
-            from.addr.ip(),
-            dest.as_deref(),
-            credentials,
-        ) {
-            Admission::Trusted(t) => Some(t.trunk.tenant_id.clone()),
-            Admission::NotFound => {
-                drop(d);
-                return reply(self, 404);
-            }
-            Admission::Authenticate => None,
-        };
-        let (tenant_id, kind) = match trusted {
-            Some(tenant) => (tenant, CallerKind::Trunk),
-            None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
-                DigestOutcome::Authenticated(acct) => {
-                    let kind = match d.extension_by_id(&acct.id) {
-                        Some(_) => CallerKind::Extension,
-                        None => CallerKind::Trunk,
-                    };
-                    (acct.tenant_id, kind)
-                }
-                DigestOutcome::Challenge { stale } => {
-                    drop(d);
-                    let r = self
-                        .guard
-                        .challenge(&req, true, stale, secs, from.addr.ip());
-                    self.respond(now, stx, r);
-                    return;
-                }
-                DigestOutcome::Forbidden | DigestOutcome::Throttled => {
-                    drop(d);
-                    self.metrics
-                        .auth_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return reply(self, 403);
-                }
-            },
-        };
-        // 2. Where to (see `routing::route`).
-        let caller = Caller {
-            tenant_id: &tenant_id,
-            kind,
-        };
-        let (targets, to_browser, queue) = match route(&self.lookup(&d), caller, dest.as_deref()) {
-            Ok(Route::Extension { contacts, .. }) => {
-                (contacts.into_iter().map(Target::from).collect(), None, None)
-            }
-            Ok(Route::Outbound(t)) => {
-                match trunk_target(t, dest.as_deref().unwrap_or_default(), false) {
-                    Some(target) => (vec![target], None, None),
-                    // The trunk's host did not resolve.
-                    None => {
-                        drop(d);
-                        return reply(self, 503);
-                    }
-                }
-            }
-            Ok(Route::Queue {
-                widget_id,
-                contacts,
-            }) => (
-                contacts.into_iter().map(Target::from).collect(),
-                None,
-                Some(widget_id),
-            ),
-            Ok(Route::Browser(ch)) => (Vec::new(), Some(ch), None),
-            Err(refusal) => {
-                drop(d);
-                if refusal == Refusal::Unavailable {
-                    self.record_unavailable(&req, from, &tenant_id, &tag);
-                }
-                return reply(self, refusal.status());
-            }
-        };
-        drop(d);
-        // Routing refuses a call without a dialled user.
-        let dest = dest.unwrap_or_default();
-
         // 3. Media: anchor the offer on a relay.
         let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
-            return reply(self, 488);
+            return reply(tu, 488);
         };
         let call_key = self.next_call;
         self.next_call += 1;
@@ -187,12 +107,11 @@ impl SipCore {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "cannot allocate media");
-                return reply(self, 503);
+                return reply(tu, 503);
             }
         };
-        let Some((b_sdp, a_rtp)) = anchor_sdp(&offer, self.cfg.media_ip, media.port(Side::B))
-        else {
-            return reply(self, 488);
+        let Some((b_sdp, a_rtp)) = anchor_sdp(&offer, tu.cfg.media_ip, media.port(Side::B)) else {
+            return reply(tu, 488);
         };
         if let Some(a) = a_rtp {
             media.announce(Side::A, a);
@@ -213,7 +132,7 @@ impl SipCore {
             .filter(|s| s.starts_with('"'))
             .map(|s| format!("{s} "))
             .unwrap_or_default();
-        let started = now_record_ms(self);
+        let started = tu.now_ms;
         let record_id = format!("call_{}", new_call_id().replace(['@', '.'], ""));
         let mut record = CallRecord {
             id: record_id,
@@ -253,6 +172,7 @@ impl SipCore {
             user: caller_user,
         };
         let forks = self.fork_targets(
+            tu,
             now,
             call_key,
             targets,
@@ -262,7 +182,7 @@ impl SipCore {
             &mut record,
         );
         if forks.is_empty() && to_browser.is_none() && queue.is_none() {
-            return reply(self, 500);
+            return reply(tu, 500);
         }
         if let Some(w) = &queue {
             record.widget_id = Some(w.clone());
@@ -279,7 +199,7 @@ impl SipCore {
         info_span!("call", call_id = %a_call_id, record = %rid).in_scope(|| {
             info!(from = %record.from_uri, to = %record.to_uri, forks = forks.len(), "call started")
         });
-        self.out.push_back(CoreOutput::InsertCall(record.clone()));
+        tu.out.push_back(CoreOutput::InsertCall(record.clone()));
         self.by_dialog.insert((a_call_id, tag), (call_key, Side::A));
         self.calls.insert(
             call_key,
@@ -293,7 +213,7 @@ impl SipCore {
                 browser_b: to_browser.as_ref().map(super::browser::BrowserB::ringing),
                 console_offered: false,
                 browser_rtt: [None; 2],
-                recording: self.cfg.record_calls,
+                recording: tu.cfg.record_calls,
                 accept_timeout: std::time::Duration::ZERO,
                 forks,
                 media,
@@ -302,28 +222,24 @@ impl SipCore {
                 early: None,
             },
         );
-        self.metrics
+        tu.metrics
             .calls_total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.timers.push(Reverse((
-            now + self.cfg.ring_timeout,
-            call_key,
-            CallTimer::RingTimeout,
-        )));
+        self.start_timer(now + tu.cfg.ring_timeout, call_key, CallTimer::RingTimeout);
         if let Some(ch) = to_browser {
-            self.browser_rings(now, call_key, ch);
+            self.browser_rings(tu, now, call_key, ch);
         }
         if let Some(widget) = queue {
-            self.queue_waits(now, call_key);
-            self.offer_to_console(call_key, widget);
+            self.queue_waits(tu, now, call_key);
+            self.offer_to_console(tu, call_key, widget);
         }
     }
 
     /// A queue call waits: Ringside answers it early (183 with its own SDP) and plays hold
     /// music until an extension answers (the final answer repeats the early SDP).
-    fn queue_waits(&mut self, now: Instant, key: u64) {
-        let media_ip = self.cfg.media_ip;
-        let local = self.cfg.local.clone();
+    fn queue_waits(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        let media_ip = tu.cfg.media_ip;
+        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -341,13 +257,13 @@ impl SipCore {
         call.phase.set_tone(true);
         let reply = call.reply(183, Some(sdp.clone()), &local);
         call.early = Some((sdp, codec));
-        self.reply_caller(now, reply);
+        tu.reply_caller(now, reply);
     }
 }
 
 /// The leg B target for dialling `dest` through trunk `t` (`None` when its host does not
 /// resolve).
-pub(super) fn trunk_target(
+pub(crate) fn trunk_target(
     t: &crate::directory::TrunkEntry,
     dest: &str,
     accept: bool,
@@ -387,6 +303,25 @@ pub(super) fn trunk_target(
     })
 }
 
+/// A new INVITE the core admitted: its server transaction, the request, where it came from,
+/// and our To tag for the caller.
+pub(crate) struct NewInvite {
+    pub(crate) stx: ServerTxId,
+    pub(crate) req: Request,
+    pub(crate) from: Peer,
+    pub(crate) tag: String,
+}
+
+/// Where routing sends a SIP call's leg B.
+pub(crate) struct LegB {
+    /// Phones and trunks to fork to.
+    pub(crate) targets: Vec<Target>,
+    /// A visitor's browser (a trusted PBX dialled its channel number).
+    pub(crate) browser: Option<Channel>,
+    /// The widget whose queue the call waits in (hold music, console operators).
+    pub(crate) queue: Option<String>,
+}
+
 /// Who leg B shows as calling.
 pub(super) struct FromUser {
     /// `"Name" ` (with the trailing space) or empty.
@@ -395,11 +330,12 @@ pub(super) struct FromUser {
     pub user: String,
 }
 
-impl SipCore {
+impl B2bua {
     /// Send the INVITE of leg B to every target (fork), adding a callee leg per fork to
     /// `record`; `dest` is the dialled number (the To user for trunk targets).
     pub(super) fn fork_targets(
         &mut self,
+        tu: &mut Tu,
         now: Instant,
         call_key: u64,
         targets: Vec<Target>,
@@ -408,7 +344,7 @@ impl SipCore {
         dest: &str,
         record: &mut CallRecord,
     ) -> Vec<Fork> {
-        let local = self.cfg.local.clone();
+        let local = tu.cfg.local.clone();
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
@@ -441,7 +377,7 @@ impl SipCore {
             ) else {
                 continue;
             };
-            let ctx = self.send_request(now, invite.clone(), peer);
+            let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
             let leg_idx = record.legs.len();
