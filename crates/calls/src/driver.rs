@@ -233,12 +233,7 @@ pub async fn start(
         metrics.clone(),
         tcp_limits,
     ));
-    tokio::spawn(storage_writer(
-        store,
-        store_rx,
-        bus.clone(),
-        metrics.clone(),
-    ));
+    tokio::spawn(storage_writer(store, store_rx, bus, metrics.clone()));
     let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
     tokio::spawn(core_task(
         core,
@@ -250,7 +245,6 @@ pub async fn start(
         store_tx,
         metrics,
         media_events,
-        bus,
         inlet,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
@@ -482,7 +476,6 @@ async fn core_task(
     store_tx: mpsc::UnboundedSender<WriterMsg>,
     metrics: Arc<SipMetrics>,
     mut media_events: MediaEvents,
-    bus: Arc<Bus>,
     inlet: Inlet,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -565,7 +558,6 @@ async fn core_task(
                 CoreOutput::Transmit { to, data } => {
                     transmit(&udp, &conns, &inlet, &metrics, to, data).await
                 }
-                CoreOutput::BrowserRing(r) => crate::publish::browser_ring(&bus, &r, unix_ms()),
                 CoreOutput::Browser { session, signal } => {
                     let end = matches!(signal, crate::b2bua::BrowserSignal::Ended { .. });
                     if let Some(tx) = browsers.get(&session) {
@@ -624,7 +616,18 @@ async fn transmit(
     }
 }
 
-/// Writes registrations and call records, batching call records into one transaction.
+/// What the storage writer publishes once the records before it are stored, in the order the
+/// core decided it.
+enum Publish {
+    /// A call event (bus and webhook outbox).
+    Event(crate::events::CallEvent),
+    /// A call rings (or stopped ringing) a visitor's browser or the console operators.
+    Ring(crate::b2bua::BrowserRing),
+}
+
+/// Writes registrations and call records, batching call records into one transaction, then
+/// publishes what follows from them (call events onto the bus and into the webhook outbox,
+/// browser rings): the one outbox writer of the call core.
 async fn storage_writer(
     store: Store,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
@@ -684,13 +687,16 @@ async fn storage_writer(
                     }
                 }
                 CoreOutput::InsertCall(c) => {
-                    events.extend(tracker.observe(&c));
+                    events.extend(tracker.observe(&c).into_iter().map(Publish::Event));
                     inserts.push(c);
                 }
+                // A ring is published after the call it rings for is stored: whoever it
+                // reaches can read the call back.
+                CoreOutput::BrowserRing(r) => events.push(Publish::Ring(r)),
                 // Routed to the browsers by the core task.
-                CoreOutput::Browser { .. } | CoreOutput::BrowserRing(_) => {}
+                CoreOutput::Browser { .. } => {}
                 CoreOutput::UpdateCall(c) => {
-                    events.extend(tracker.observe(&c));
+                    events.extend(tracker.observe(&c).into_iter().map(Publish::Event));
                     // An update of a call not yet inserted must follow its insert.
                     if inserts.iter().any(|i| i.id == c.id) {
                         if let Some(i) = inserts.iter_mut().find(|i| i.id == c.id) {
@@ -710,7 +716,14 @@ async fn storage_writer(
         }
         flush(&store, &mut inserts, &mut updates, &metrics).await;
         // After the records: a receiver may read the call back.
-        for e in events.drain(..) {
+        for p in events.drain(..) {
+            let e = match p {
+                Publish::Event(e) => e,
+                Publish::Ring(r) => {
+                    crate::publish::browser_ring(&bus, &r, unix_ms());
+                    continue;
+                }
+            };
             // Realtime listeners (dashboards); none is fine.
             crate::publish::call_event(&bus, &e, unix_ms());
             if subs.wants(&store, &e.tenant_id, e.kind).await {
