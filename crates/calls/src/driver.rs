@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,19 +27,12 @@ use ringside_sip::transaction::{Peer, TransportKind};
 use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
 use ringside_storage::Store;
 
+use crate::clock::Clock;
 use crate::core::{CoreOutput, SipCore};
 use crate::directory::DirectoryChange;
 use crate::metrics::SipMetrics;
 use crate::overload::Overload;
 use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
-
-/// Unix milliseconds now.
-pub fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Commands to the running core.
 #[derive(Debug)]
@@ -158,6 +151,8 @@ pub struct Listen {
     pub tcp: (ConnLimits, Arc<ConnTable>),
     /// When new work is refused because the core is behind.
     pub overload: Overload,
+    /// The one clock the core, its timers and the storage writer read.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The transport's way into the core: the bounded inbound queue, and the overload rule
@@ -198,11 +193,12 @@ pub async fn start(
         bind,
         tcp: tcp_limits,
         overload,
+        clock,
     } = listen;
     let udp = Arc::new(sip_udp_socket(bind)?);
     let local_addr = udp.local_addr()?;
     let tcp = TcpListener::bind(local_addr).await?;
-    match store.live_bindings(unix_ms()).await {
+    match store.live_bindings(clock.now().unix_ms).await {
         Ok(list) => {
             let n = list.len();
             for b in list {
@@ -233,7 +229,13 @@ pub async fn start(
         metrics.clone(),
         tcp_limits,
     ));
-    tokio::spawn(storage_writer(store, store_rx, bus, metrics.clone()));
+    tokio::spawn(storage_writer(
+        store,
+        store_rx,
+        bus,
+        metrics.clone(),
+        clock.clone(),
+    ));
     let media_events = media_events.unwrap_or_else(|| mpsc::unbounded_channel().1);
     tokio::spawn(core_task(
         core,
@@ -246,6 +248,7 @@ pub async fn start(
         metrics,
         media_events,
         inlet,
+        clock,
     ));
     info!(%local_addr, "SIP listening on UDP and TCP");
     Ok(SipServer {
@@ -477,6 +480,7 @@ async fn core_task(
     metrics: Arc<SipMetrics>,
     mut media_events: MediaEvents,
     inlet: Inlet,
+    clock: Arc<dyn Clock>,
 ) {
     let mut housekeeping = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut browsers: HashMap<u64, mpsc::UnboundedSender<crate::b2bua::BrowserSignal>> =
@@ -496,11 +500,15 @@ async fn core_task(
                 while let Ok(change) = dir_rx.try_recv() {
                     core.change_directory(change);
                 }
-                core.handle_message(Instant::now(), unix_ms(), m.msg, m.from);
+                let t = clock.now();
+                core.handle_message(t.at, t.unix_ms, m.msg, m.from);
                 // Take whatever else is queued before flushing (batching under load).
                 for _ in 0..256 {
                     match in_rx.try_recv() {
-                        Ok(m) => core.handle_message(Instant::now(), unix_ms(), m.msg, m.from),
+                        Ok(m) => {
+                            let t = clock.now();
+                            core.handle_message(t.at, t.unix_ms, m.msg, m.from);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -508,50 +516,64 @@ async fn core_task(
             c = cmd_rx.recv() => match c {
                 Some(Command::Drain) => core.start_draining(),
                 Some(Command::EndAll) => {
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.end_all_calls(Instant::now(), ringside_domain::EndReason::ServerShutdown);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.end_all_calls(t.at, ringside_domain::EndReason::ServerShutdown);
                 }
                 Some(Command::ActiveCalls(tx)) => { let _ = tx.send(core.active_calls()); }
                 Some(Command::FlushStorage(tx)) => { let _ = store_tx.send(WriterMsg::Flush(tx)); }
                 Some(Command::BrowserCall(call, signals)) => {
                     browsers.insert(call.session, signals);
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.browser_call(Instant::now(), call);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.browser_call(t.at, call);
                 }
                 Some(Command::BrowserAccept(answer, signals)) => {
                     browsers.insert(answer.session, signals);
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.browser_accept(Instant::now(), answer);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.browser_accept(t.at, answer);
                 }
                 Some(Command::BrowserHold(session, on)) => core.browser_hold(session, on),
                 Some(Command::BrowserRtt(session, rtt)) => core.browser_rtt(session, rtt),
                 Some(Command::ConsoleAccept(answer, signals)) => {
                     browsers.insert(answer.session, signals);
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.console_accept(Instant::now(), answer);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.console_accept(t.at, answer);
                 }
                 Some(Command::BrowserDecline(call_id, target)) => {
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.browser_decline(Instant::now(), &call_id, &target);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.browser_decline(t.at, &call_id, &target);
                 }
                 Some(Command::BrowserMediaFailed(session)) => {
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.browser_media_failed(Instant::now(), session);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.browser_media_failed(t.at, session);
                 }
                 Some(Command::BrowserHangup(session)) => {
-                    core.handle_timeout(Instant::now(), unix_ms());
-                    core.browser_hangup(Instant::now(), session);
+                    let t = clock.now();
+                    core.handle_timeout(t.at, t.unix_ms);
+                    core.browser_hangup(t.at, session);
                     browsers.remove(&session);
                 }
                 None => {}
             },
             Some(change) = dir_rx.recv() => core.change_directory(change),
             Some((key, ev)) = media_events.recv() => {
-                core.handle_timeout(Instant::now(), unix_ms());
-                core.media_event(Instant::now(), key, ev);
+                let t = clock.now();
+                core.handle_timeout(t.at, t.unix_ms);
+                core.media_event(t.at, key, ev);
             }
-            _ = sleep => core.handle_timeout(Instant::now(), unix_ms()),
-            _ = housekeeping.tick() => core.handle_timeout(Instant::now(), unix_ms()),
+            _ = sleep => {
+                let t = clock.now();
+                core.handle_timeout(t.at, t.unix_ms);
+            }
+            _ = housekeeping.tick() => {
+                let t = clock.now();
+                core.handle_timeout(t.at, t.unix_ms);
+            }
         }
         while let Some(o) = core.poll_output() {
             match o {
@@ -633,6 +655,7 @@ async fn storage_writer(
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
     bus: Arc<Bus>,
     metrics: Arc<SipMetrics>,
+    clock: Arc<dyn Clock>,
 ) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
@@ -671,7 +694,7 @@ async fn storage_writer(
                         call_id: b.call_id,
                         cseq: i64::from(b.cseq),
                         user_agent: b.user_agent,
-                        updated_at: unix_ms(),
+                        updated_at: clock.now().unix_ms,
                     };
                     if let Err(e) = store.upsert_binding(&sb).await {
                         warn!(error = %e, "persisting registration");
@@ -720,12 +743,12 @@ async fn storage_writer(
             let e = match p {
                 Publish::Event(e) => e,
                 Publish::Ring(r) => {
-                    crate::publish::browser_ring(&bus, &r, unix_ms());
+                    crate::publish::browser_ring(&bus, &r, clock.now().unix_ms);
                     continue;
                 }
             };
             // Realtime listeners (dashboards); none is fine.
-            crate::publish::call_event(&bus, &e, unix_ms());
+            crate::publish::call_event(&bus, &e, clock.now().unix_ms);
             if subs.wants(&store, &e.tenant_id, e.kind).await {
                 if let Err(err) = store
                     .enqueue_webhook_event(&e.tenant_id, e.kind, None, &e.data)

@@ -3,7 +3,8 @@
 //! - [`core::SipCore`] — sans-IO transaction user: registrar, OPTIONS, B2BUA ([`b2bua`]).
 //! - [`directory`] — in-memory extensions and trunks, kept current by the API.
 //! - [`routing`] — pure routing decisions: who a new INVITE stands for, where it goes.
-//! - [`driver`] — the thin tokio driver: sockets, clock, storage writes.
+//! - [`driver`] — the thin tokio driver: sockets, the core task, the storage writer.
+//! - [`clock`] — the one clock the driver reads (once per event) for the core and the writer.
 //! - [`gateway`] — browser calls: the browser-calls port over the WebRTC edge and the core.
 //! - [`metrics`] — lock-free counters for `/metrics`.
 //! - [`fake_media`] — bridges that open no sockets, for simulated-time tests of the core.
@@ -15,6 +16,7 @@
 //! Ringside relay.
 
 pub mod b2bua;
+pub mod clock;
 pub mod codecs;
 pub mod core;
 pub mod directory;

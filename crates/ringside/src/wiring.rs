@@ -442,6 +442,7 @@ async fn build_calls(
             bind: s.sip.addr,
             tcp: sip_conns,
             overload: s.sip.overload,
+            clock: std::sync::Arc::new(ringside_calls::clock::SystemClock),
         },
         core,
         store.clone(),

@@ -85,12 +85,24 @@ pub fn loopback_config(
 }
 
 /// `core`'s driver on real sockets: an ephemeral loopback port, default TCP caps, no media
-/// events, a bus of its own.
+/// events, a bus of its own, the system clock.
 pub async fn start_driver(
     core: SipCore,
     store: ringside_storage::Store,
     metrics: Arc<SipMetrics>,
     overload: ringside_calls::overload::Overload,
+) -> ringside_calls::driver::SipServer {
+    let clock = Arc::new(ringside_calls::clock::SystemClock);
+    start_driver_with_clock(core, store, metrics, overload, clock).await
+}
+
+/// [`start_driver`] reading `clock`.
+pub async fn start_driver_with_clock(
+    core: SipCore,
+    store: ringside_storage::Store,
+    metrics: Arc<SipMetrics>,
+    overload: ringside_calls::overload::Overload,
+    clock: Arc<dyn ringside_calls::clock::Clock>,
 ) -> ringside_calls::driver::SipServer {
     ringside_calls::driver::start(
         ringside_calls::driver::Listen {
@@ -100,6 +112,7 @@ pub async fn start_driver(
                 Arc::default(),
             ),
             overload,
+            clock,
         },
         core,
         store,
