@@ -137,16 +137,12 @@ pub struct AppState {
     pub console: Arc<console::ConsoleOperators>,
 }
 
-/// Now, unix ms, by the clock the presence uses (tests set it).
-pub(crate) fn now_ms(st: &AppState) -> i64 {
-    st.presence.now_ms()
-}
-
 /// The complete HTTP router.
 pub fn router(state: AppState) -> Router {
     use openapi::{Auth, DocRouter, Spec};
-    let page_limit = axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_page);
-    let chat_limit = axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_chat);
+    let limits: rate_limit::RateLimitState = axum::extract::FromRef::from_ref(&state);
+    let page_limit = axum::middleware::from_fn_with_state(limits.clone(), rate_limit::limit_page);
+    let chat_limit = axum::middleware::from_fn_with_state(limits, rate_limit::limit_chat);
     let root = DocRouter::new("")
         .merge(health::routes())
         .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))

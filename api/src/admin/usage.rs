@@ -225,9 +225,9 @@ pub(crate) async fn counted(st: &UsageGate, tenant_id: &str, metric: Metric) {
 
 async fn usage(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
-    State(st): State<AppState>,
+    State(st): State<UsageGate>,
 ) -> Result<Json<Value>, ApiError> {
-    let (start, end) = month_bounds(crate::now_ms(&st));
+    let (start, end) = month_bounds(st.presence.now_ms());
     let u = st.store.usage_counts(&ctx.tenant_id, start).await?;
     let mut usage = serde_json::to_value(&u).unwrap_or(Value::Null);
     let mut limits = serde_json::Map::new();

@@ -33,6 +33,26 @@ use crate::prompts::{
 };
 use crate::{ApiError, AppState};
 
+/// What the widget prompt endpoints use of the application state.
+#[derive(Clone)]
+pub struct WidgetPromptsState {
+    store: ringside_storage::Store,
+    prompts: std::sync::Arc<dyn crate::PromptStore>,
+    widget_prompts: std::sync::Arc<dyn crate::PromptStore>,
+    fetch_policy: crate::outbound::FetchPolicy,
+}
+
+impl axum::extract::FromRef<AppState> for WidgetPromptsState {
+    fn from_ref(st: &AppState) -> Self {
+        WidgetPromptsState {
+            store: st.store.clone(),
+            prompts: st.prompts.clone(),
+            widget_prompts: st.widget_prompts.clone(),
+            fetch_policy: st.fetch_policy,
+        }
+    }
+}
+
 /// How long an import may take.
 const IMPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -107,7 +127,7 @@ fn kind(s: &str) -> Result<PromptKind, ApiError> {
 
 async fn list(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<WidgetPromptsState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<WidgetPromptView>>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
@@ -136,7 +156,7 @@ struct Import {
 
 async fn upload(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<WidgetPromptsState>,
     Path((id, kind_name)): Path<(String, String)>,
     req: Request,
 ) -> Result<Json<WidgetPromptView>, ApiError> {
@@ -264,7 +284,7 @@ async fn fetch(url: &str, policy: crate::outbound::FetchPolicy) -> Result<Vec<u8
 
 async fn audio(
     Scoped(ctx, _): Scoped<WidgetsRead>,
-    State(st): State<AppState>,
+    State(st): State<WidgetPromptsState>,
     Path((id, kind_name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let kind = kind(&kind_name)?;
@@ -286,7 +306,7 @@ async fn audio(
 
 async fn remove(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
-    State(st): State<AppState>,
+    State(st): State<WidgetPromptsState>,
     Path((id, kind_name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let kind = kind(&kind_name)?;

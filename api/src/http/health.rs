@@ -7,6 +7,22 @@ use axum::response::IntoResponse;
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::AppState;
 
+/// What `/healthz` and `/metrics` use of the application state.
+#[derive(Clone)]
+pub struct HealthState {
+    store: ringside_storage::Store,
+    metrics: Vec<std::sync::Arc<dyn crate::MetricsSource>>,
+}
+
+impl axum::extract::FromRef<AppState> for HealthState {
+    fn from_ref(st: &AppState) -> Self {
+        HealthState {
+            store: st.store.clone(),
+            metrics: st.metrics.clone(),
+        }
+    }
+}
+
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Operations";
     DocRouter::new("")
@@ -22,7 +38,7 @@ pub(crate) fn routes() -> DocRouter {
         )
 }
 
-async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
+async fn healthz(State(st): State<HealthState>) -> impl IntoResponse {
     match st.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
@@ -38,7 +54,7 @@ async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(st): State<HealthState>) -> impl IntoResponse {
     let mut out = String::with_capacity(4096);
     for m in &st.metrics {
         m.render(&mut out);

@@ -28,6 +28,26 @@ use serde_json::Value;
 use crate::widget_runtime::{check_origin, client_addr, fail, with_cors};
 use crate::{ApiError, AppState};
 
+/// What the public endpoints' rate limits use of the application state.
+#[derive(Clone)]
+pub struct RateLimitState {
+    store: ringside_storage::Store,
+    presence: std::sync::Arc<crate::Presence>,
+    rate_limits: std::sync::Arc<RateLimits>,
+    widget_cache: std::sync::Arc<crate::widget_cache::WidgetCache>,
+}
+
+impl axum::extract::FromRef<AppState> for RateLimitState {
+    fn from_ref(st: &AppState) -> Self {
+        RateLimitState {
+            store: st.store.clone(),
+            presence: st.presence.clone(),
+            rate_limits: st.rate_limits.clone(),
+            widget_cache: st.widget_cache.clone(),
+        }
+    }
+}
+
 /// A token bucket's refill rate and size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {
@@ -221,17 +241,17 @@ fn widget_in_uri(req: &Request) -> Option<String> {
 }
 
 /// Layer for `/track`, bootstrap and config (and preflights): the track per-IP limit.
-pub async fn limit_page(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn limit_page(State(st): State<RateLimitState>, req: Request, next: Next) -> Response {
     limit(st, false, req, next).await
 }
 
 /// Layer for chat, ask, lead and callbacks: the chat per-IP limit (preflights take the track
 /// limit).
-pub async fn limit_chat(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn limit_chat(State(st): State<RateLimitState>, req: Request, next: Next) -> Response {
     limit(st, true, req, next).await
 }
 
-async fn limit(st: AppState, chat: bool, req: Request, next: Next) -> Response {
+async fn limit(st: RateLimitState, chat: bool, req: Request, next: Next) -> Response {
     let now = Instant::now();
     let peer = req
         .extensions()

@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
+use super::LiveState;
 use crate::realtime::{call_message, call_signal_frame, next_call_signal, Audience, CallPeer};
-use crate::AppState;
 
 const CONSOLE_HTML: &str = include_str!("../../assets/console.html");
 
@@ -36,12 +36,12 @@ pub(crate) async fn console_page() -> Response {
 }
 
 /// `GET /api/ws/console`.
-pub(crate) async fn console_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn console_ws(State(st): State<LiveState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(64 * 1024)
         .on_upgrade(move |socket| console_session(st, socket))
 }
 
-async fn console_session(st: AppState, mut socket: WebSocket) {
+async fn console_session(st: LiveState, mut socket: WebSocket) {
     let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let v: Value = match first {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),

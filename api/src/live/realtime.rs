@@ -31,7 +31,8 @@ use ringside_storage::AuthContext;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use crate::{ApiError, AppState};
+use super::LiveState;
+use crate::ApiError;
 
 pub use ringside_domain::bus::{call_event_kind, Audience, Bus, Event};
 
@@ -72,7 +73,7 @@ pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str
 }
 
 /// `GET /api/ws/tenant`.
-pub(crate) async fn tenant_ws(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn tenant_ws(State(st): State<LiveState>, ws: WebSocketUpgrade) -> Response {
     configure(ws).on_upgrade(move |socket| tenant_session(st, socket))
 }
 
@@ -84,7 +85,7 @@ pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Whether `token` has been revoked (or deleted) since it opened a socket. A storage error is
 /// not taken as a revocation.
-pub(crate) async fn revoked(st: &AppState, token: &str) -> bool {
+pub(crate) async fn revoked(st: &LiveState, token: &str) -> bool {
     matches!(st.store.authenticate_token(token).await, Ok(None))
 }
 
@@ -93,7 +94,10 @@ pub(crate) fn recheck_timer() -> tokio::time::Interval {
     tokio::time::interval_at(tokio::time::Instant::now() + RECHECK_EVERY, RECHECK_EVERY)
 }
 
-async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<(AuthContext, String), u16> {
+async fn authenticate(
+    st: &LiveState,
+    socket: &mut WebSocket,
+) -> Result<(AuthContext, String), u16> {
     let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -118,7 +122,7 @@ async fn authenticate(st: &AppState, socket: &mut WebSocket) -> Result<(AuthCont
     Ok((ctx, token))
 }
 
-async fn tenant_session(st: AppState, mut socket: WebSocket) {
+async fn tenant_session(st: LiveState, mut socket: WebSocket) {
     let (ctx, token) = match authenticate(&st, &mut socket).await {
         Ok(c) => c,
         Err(code) => {
@@ -201,14 +205,19 @@ fn is_ping(t: &Utf8Bytes) -> bool {
 
 /// `GET /api/widgets/{widgetId}/ws?key=&visitorId=`.
 pub(crate) async fn widget_ws(
-    State(st): State<AppState>,
+    State(st): State<LiveState>,
     Path(widget_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let w = match crate::widget_runtime::lookup(&st, &widget_id, q.get("key").map(String::as_str))
-        .await
+    let w = match crate::widget_runtime::lookup(
+        &st.widget_cache,
+        &st.store,
+        &widget_id,
+        q.get("key").map(String::as_str),
+    )
+    .await
     {
         Ok(w) => w,
         Err(e) => return e.into_response(),
@@ -232,7 +241,12 @@ pub(crate) async fn widget_ws(
     configure(ws).on_upgrade(move |socket| widget_session(st, tenant, widget, visitor, socket))
 }
 
-async fn send_commands(st: &AppState, socket: &mut WebSocket, widget: &str, visitor: &str) -> bool {
+async fn send_commands(
+    st: &LiveState,
+    socket: &mut WebSocket,
+    widget: &str,
+    visitor: &str,
+) -> bool {
     for c in st.presence.take_commands(widget, visitor) {
         let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
         v["type"] = json!(c.kind);
@@ -248,7 +262,7 @@ async fn send_commands(st: &AppState, socket: &mut WebSocket, widget: &str, visi
 }
 
 async fn widget_session(
-    st: AppState,
+    st: LiveState,
     tenant: String,
     widget: String,
     visitor: String,
@@ -405,7 +419,7 @@ pub(crate) enum CallPeer<'a> {
 
 /// A `call.*` message from a page; returns the reply, if any.
 pub(crate) async fn call_message(
-    st: &AppState,
+    st: &LiveState,
     peer: CallPeer<'_>,
     call: &mut Option<crate::browser_calls::BrowserCallHandle>,
     kind: &str,

@@ -33,6 +33,28 @@ use crate::presence::VisitorCommand;
 use crate::widget_runtime::PageOrigin;
 use crate::{ApiError, AppState};
 
+/// What direct-navigate and the signed conversation links use of the application state.
+#[derive(Clone)]
+pub struct HandoffState {
+    store: ringside_storage::Store,
+    bus: std::sync::Arc<crate::realtime::Bus>,
+    presence: std::sync::Arc<crate::Presence>,
+    public_url: String,
+    link_secret: [u8; 32],
+}
+
+impl axum::extract::FromRef<AppState> for HandoffState {
+    fn from_ref(st: &AppState) -> Self {
+        HandoffState {
+            store: st.store.clone(),
+            bus: st.bus.clone(),
+            presence: st.presence.clone(),
+            public_url: st.public_url.clone(),
+            link_secret: st.link_secret,
+        }
+    }
+}
+
 /// How long a direct-navigate command waits for the page.
 pub const COMMAND_TTL_MS: i64 = 5 * 60 * 1000;
 /// Default and longest validity of a conversation link, seconds.
@@ -132,7 +154,7 @@ struct NavigateBody {
 }
 
 async fn direct_navigate(
-    State(st): State<AppState>,
+    State(st): State<HandoffState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<NavigateBody>,
@@ -203,7 +225,7 @@ struct LinkBody {
 }
 
 async fn conversation_link(
-    State(st): State<AppState>,
+    State(st): State<HandoffState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path((id, visitor_id)): Path<(String, String)>,
     body: axum::body::Bytes,
@@ -252,7 +274,7 @@ fn link_error(status: StatusCode, code: &'static str, msg: &'static str) -> Resp
 }
 
 /// Checks a link's parameters; the widget it names on success.
-async fn verify_link(st: &AppState, q: &HashMap<String, String>) -> Result<Widget, Response> {
+async fn verify_link(st: &HandoffState, q: &HashMap<String, String>) -> Result<Widget, Response> {
     let (Some(widget), Some(visitor), Some(exp), Some(sig)) = (
         q.get("widget"),
         q.get("visitor"),
@@ -299,7 +321,7 @@ async fn verify_link(st: &AppState, q: &HashMap<String, String>) -> Result<Widge
 }
 
 async fn console_view(
-    State(st): State<AppState>,
+    State(st): State<HandoffState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -410,7 +432,8 @@ struct ReplyBody {
 }
 
 async fn console_reply(
-    State(st): State<AppState>,
+    State(st): State<HandoffState>,
+    State(chat): State<crate::messages::MessagesState>,
     Query(q): Query<HashMap<String, String>>,
     ApiJson(b): ApiJson<ReplyBody>,
 ) -> Response {
@@ -428,7 +451,7 @@ async fn console_reply(
             .visitor(&w.tenant_id, &w.id, &visitor_id)
             .await?;
         crate::messages::store_message(
-            &st,
+            &chat,
             &w,
             NewMessage {
                 visitor_id: visitor_id.clone(),

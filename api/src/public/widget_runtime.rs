@@ -119,6 +119,26 @@ pub(crate) fn routes() -> DocRouter {
         )
 }
 
+/// What the widget runtime endpoints use of the application state.
+#[derive(Clone)]
+pub struct RuntimeState {
+    store: ringside_storage::Store,
+    widget_cache: Arc<crate::widget_cache::WidgetCache>,
+    presence: Arc<crate::Presence>,
+    bus: Arc<crate::realtime::Bus>,
+}
+
+impl axum::extract::FromRef<AppState> for RuntimeState {
+    fn from_ref(st: &AppState) -> Self {
+        RuntimeState {
+            store: st.store.clone(),
+            widget_cache: st.widget_cache.clone(),
+            presence: st.presence.clone(),
+            bus: st.bus.clone(),
+        }
+    }
+}
+
 /// Where the embedding page is, as far as the request tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PageOrigin {
@@ -262,12 +282,13 @@ pub(crate) fn preflight(w: Result<Widget, ApiError>, headers: &HeaderMap) -> Res
 /// The widget comes from the [`crate::widget_cache::WidgetCache`]; the key is compared in
 /// constant time.
 pub(crate) async fn lookup(
-    st: &AppState,
+    widgets: &crate::widget_cache::WidgetCache,
+    store: &ringside_storage::Store,
     id: &str,
     key: Option<&str>,
 ) -> Result<Arc<Widget>, ApiError> {
     let key = key.filter(|k| !k.is_empty());
-    let w = st.widget_cache.get(&st.store, id).await?;
+    let w = widgets.get(store, id).await?;
     match key {
         Some(k) if w.key_matches(k) => Ok(w),
         _ => Err(ApiError::Unauthorized),
@@ -292,14 +313,21 @@ fn offline_form(w: &Widget) -> Value {
 // ---------------------------------------------------------------- bootstrap
 
 async fn bootstrap(
-    State(st): State<AppState>,
+    State(st): State<RuntimeState>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     let Some(id) = q.get("clientId").filter(|s| !s.is_empty()) else {
         return fail(ApiError::InvalidBody("clientId is required".into()));
     };
-    let w = match lookup(&st, id, q.get("widgetKey").map(String::as_str)).await {
+    let w = match lookup(
+        &st.widget_cache,
+        &st.store,
+        id,
+        q.get("widgetKey").map(String::as_str),
+    )
+    .await
+    {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
@@ -327,7 +355,7 @@ async fn bootstrap(
 }
 
 pub(crate) async fn bootstrap_preflight(
-    State(st): State<AppState>,
+    State(st): State<RuntimeState>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
@@ -362,12 +390,19 @@ pub(crate) fn bearer_or_query<'a>(
 }
 
 async fn config(
-    State(st): State<AppState>,
+    State(st): State<RuntimeState>,
     Path(widget_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let w = match lookup(&st, &widget_id, bearer_or_query(&headers, &q)).await {
+    let w = match lookup(
+        &st.widget_cache,
+        &st.store,
+        &widget_id,
+        bearer_or_query(&headers, &q),
+    )
+    .await
+    {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
@@ -401,7 +436,7 @@ async fn config(
 }
 
 pub(crate) async fn config_preflight(
-    State(st): State<AppState>,
+    State(st): State<RuntimeState>,
     Path(widget_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -572,14 +607,21 @@ fn client_ip(
 /// each event does). Key and origin as for `config`; body at most 16 KiB of JSON (any content
 /// type, so `navigator.sendBeacon` works); answers `{"success": true}`.
 async fn track(
-    State(st): State<AppState>,
+    State(st): State<RuntimeState>,
     Path(widget_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     req: axum::extract::Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let w = match lookup(&st, &widget_id, bearer_or_query(headers, &q)).await {
+    let w = match lookup(
+        &st.widget_cache,
+        &st.store,
+        &widget_id,
+        bearer_or_query(headers, &q),
+    )
+    .await
+    {
         Ok(w) => w,
         Err(e) => return fail(e),
     };

@@ -92,7 +92,7 @@ async fn read_multipart(
 
 /// Writes a voice note under `<data_dir>/voice-notes/<tenant>/<uuid>.<ext>`; returns the
 /// path relative to the data directory.
-async fn save_upload(st: &AppState, tenant_id: &str, u: &Upload) -> Result<String, ApiError> {
+async fn save_upload(st: &MessagesState, tenant_id: &str, u: &Upload) -> Result<String, ApiError> {
     let rel = format!(
         "{VOICE_NOTE_DIR}/{}/{}.{}",
         tenant_id,
@@ -126,7 +126,7 @@ pub(super) fn safe_rel_path(rel: &str) -> bool {
 }
 
 pub(super) async fn submit_callback(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Path(widget_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     req: Request,

@@ -49,6 +49,33 @@ use crate::widget_runtime::{
 };
 use crate::{ApiError, AppState};
 
+/// What the chat, callback and lead endpoints (and the operator reply of a handoff link) use
+/// of the application state.
+#[derive(Clone)]
+pub struct MessagesState {
+    pub(crate) store: ringside_storage::Store,
+    pub(crate) bus: std::sync::Arc<crate::realtime::Bus>,
+    pub(crate) presence: std::sync::Arc<crate::Presence>,
+    pub(crate) widget_cache: std::sync::Arc<crate::widget_cache::WidgetCache>,
+    pub(crate) usage: crate::usage::UsageGate,
+    pub(crate) public_url: String,
+    pub(crate) data_dir: std::path::PathBuf,
+}
+
+impl axum::extract::FromRef<AppState> for MessagesState {
+    fn from_ref(st: &AppState) -> Self {
+        MessagesState {
+            store: st.store.clone(),
+            bus: st.bus.clone(),
+            presence: st.presence.clone(),
+            widget_cache: st.widget_cache.clone(),
+            usage: axum::extract::FromRef::from_ref(st),
+            public_url: st.public_url.clone(),
+            data_dir: st.data_dir.clone(),
+        }
+    }
+}
+
 /// Largest JSON body of the public chat, ask and lead endpoints, in bytes.
 pub const MAX_PUBLIC_BODY: usize = 32 * 1024;
 /// Largest voice note, in bytes.
@@ -232,7 +259,7 @@ fn message_json(m: &Message) -> Value {
     })
 }
 
-fn callback_json(st: &AppState, c: &Callback) -> Value {
+fn callback_json(st: &MessagesState, c: &Callback) -> Value {
     let note = c.voice_note.as_ref().map(|v| {
         json!({
             "contentType": v.content_type,
@@ -262,16 +289,11 @@ fn callback_json(st: &AppState, c: &Callback) -> Value {
 
 /// Stores a message and queues `chat.message.created`.
 pub(crate) async fn store_message(
-    st: &AppState,
+    st: &MessagesState,
     w: &Widget,
     new: NewMessage,
 ) -> Result<Message, ApiError> {
-    crate::usage::enforce(
-        &axum::extract::FromRef::from_ref(st),
-        &w.tenant_id,
-        Metric::MonthlyMessages,
-    )
-    .await?;
+    crate::usage::enforce(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await?;
     let conversation = if new.conversation_id.trim().is_empty() {
         new.visitor_id.trim().to_owned()
     } else {
@@ -282,13 +304,8 @@ pub(crate) async fn store_message(
         .conversation_exists(&w.tenant_id, &w.id, new.visitor_id.trim(), &conversation)
         .await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
-    crate::usage::counted(
-        &axum::extract::FromRef::from_ref(st),
-        &w.tenant_id,
-        Metric::MonthlyMessages,
-    )
-    .await;
-    let now = crate::now_ms(st);
+    crate::usage::counted(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await;
+    let now = st.presence.now_ms();
     let dash = Audience::Tenant("messages:read");
     st.bus.publish(&w.tenant_id, || {
         Event::new(
@@ -329,29 +346,19 @@ pub(crate) async fn store_message(
 
 /// Stores a callback or lead, files it under a contact (found by the visitor's session, email
 /// or phone, or created) and queues `callback.submitted` (with `contactId`).
-async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<Callback, ApiError> {
-    crate::usage::enforce(
-        &axum::extract::FromRef::from_ref(st),
-        &w.tenant_id,
-        Metric::MonthlyCallbacks,
-    )
-    .await?;
+async fn store_callback(
+    st: &MessagesState,
+    w: &Widget,
+    new: NewCallback,
+) -> Result<Callback, ApiError> {
+    crate::usage::enforce(&st.usage, &w.tenant_id, Metric::MonthlyCallbacks).await?;
     let c = st.store.add_callback(&w.tenant_id, &w.id, new).await?;
-    crate::usage::counted(
-        &axum::extract::FromRef::from_ref(st),
-        &w.tenant_id,
-        Metric::MonthlyCallbacks,
-    )
-    .await;
+    crate::usage::counted(&st.usage, &w.tenant_id, Metric::MonthlyCallbacks).await;
     // A new contact only while the tenant is under its contact limit (an existing one is
     // still found and updated).
-    let may_create = crate::usage::enforce(
-        &axum::extract::FromRef::from_ref(st),
-        &w.tenant_id,
-        Metric::Contacts,
-    )
-    .await
-    .is_ok();
+    let may_create = crate::usage::enforce(&st.usage, &w.tenant_id, Metric::Contacts)
+        .await
+        .is_ok();
     // The submission is stored; failing to file it under a contact must not lose it.
     let contact = match st
         .store
@@ -369,12 +376,7 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
     {
         Ok(contact) => {
             if may_create {
-                crate::usage::counted(
-                    &axum::extract::FromRef::from_ref(st),
-                    &w.tenant_id,
-                    Metric::Contacts,
-                )
-                .await;
+                crate::usage::counted(&st.usage, &w.tenant_id, Metric::Contacts).await;
             }
             contact.map(|c| c.id)
         }
@@ -396,7 +398,7 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
                    "visitorId": c.visitor_id, "contactId": data["contactId"],
                    "contact_data": {"name": c.name, "email": c.email, "phone": c.phone},
                    "callback": data.clone()}),
-            crate::now_ms(st),
+            st.presence.now_ms(),
         )
     });
     st.store
@@ -408,13 +410,15 @@ async fn store_callback(st: &AppState, w: &Widget, new: NewCallback) -> Result<C
 /// Public handler prologue: widget by id and key, then origin; returns the widget and the
 /// allow-origin value, or the finished error response.
 async fn public_widget(
-    st: &AppState,
+    st: &MessagesState,
     id: &str,
     key: Option<&str>,
     headers: &HeaderMap,
     domain: Option<&str>,
 ) -> Result<(std::sync::Arc<Widget>, Option<HeaderValue>), Response> {
-    let w = lookup(st, id, key).await.map_err(fail)?;
+    let w = lookup(&st.widget_cache, &st.store, id, key)
+        .await
+        .map_err(fail)?;
     let allow = check_origin(&w, headers, domain).map_err(fail)?;
     Ok((w, allow))
 }
@@ -469,7 +473,7 @@ fn chat_fields(
 }
 
 async fn chat(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Path(widget_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     req: Request,
@@ -506,7 +510,7 @@ async fn chat(
 
 /// Reads a LaysanX-shaped body and resolves its widget (`clientId`, `widgetKey`, `domain`).
 async fn laysanx_widget(
-    st: &AppState,
+    st: &MessagesState,
     req: Request,
 ) -> Result<
     (
@@ -535,7 +539,7 @@ fn opt_str(body: &Map<String, Value>, k: &str) -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-async fn ask(State(st): State<AppState>, req: Request) -> Response {
+async fn ask(State(st): State<MessagesState>, req: Request) -> Response {
     let (w, allow, body) = match laysanx_widget(&st, req).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -575,7 +579,7 @@ async fn ask(State(st): State<AppState>, req: Request) -> Response {
 /// Body keys that address the widget rather than carry lead data.
 const ADDRESS_KEYS: &[&str] = &["clientId", "widgetKey", "domain"];
 
-async fn lead(State(st): State<AppState>, req: Request) -> Response {
+async fn lead(State(st): State<MessagesState>, req: Request) -> Response {
     let (w, allow, body) = match laysanx_widget(&st, req).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -649,7 +653,7 @@ struct ListQuery {
 }
 
 async fn list_messages(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
@@ -681,7 +685,7 @@ struct SendBody {
 }
 
 async fn send_message(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<SendBody>,
@@ -713,7 +717,7 @@ async fn send_message(
 }
 
 async fn list_callbacks(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
@@ -734,7 +738,7 @@ async fn list_callbacks(
 }
 
 async fn voice_note(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path((id, callback_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -781,7 +785,7 @@ fn tokio_util_stream(
 }
 
 async fn list_notes(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path((id, visitor_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
@@ -802,7 +806,7 @@ struct NoteBody {
 }
 
 async fn add_note(
-    State(st): State<AppState>,
+    State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<NoteBody>,
