@@ -11,155 +11,35 @@
 //! performs the outputs.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response, SipMessage};
 
-use ringside_sip::dialog::LocalAddr;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_tag};
-use ringside_sip::registrar::{
-    BindingChange, DigestGuard, DigestOutcome, Registrar, RegistrarConfig,
-};
-use ringside_sip::transaction::{
-    ClientTxId, Config as TxConfig, Output, Peer, ServerTxId, TransactionLayer, TxEvent,
-};
-use ringside_storage::CallRecord;
+use ringside_sip::registrar::{DigestGuard, DigestOutcome, Registrar};
+use ringside_sip::transaction::{Output, Peer, ServerTxId, TransactionLayer, TxEvent};
 
 use crate::b2bua::B2bua;
 use crate::directory::{Directory, DirectoryChange};
 use crate::media::MediaFactory;
 use crate::metrics::SipMetrics;
+pub use crate::output::CoreOutput;
 use crate::routing::{
     admit, browser_route, route, Admission, BrowserRequest, Caller, CallerKind, Refusal, Route,
 };
+pub use crate::tu::CoreConfig;
+use crate::tu::Tu;
 use ringside_sip::auth::has_credentials;
 
 /// How long a digest nonce may be answered: long enough for any phone to answer a challenge,
 /// short enough that the used-nonce table stays small (about 30 s × the authentication rate).
 pub const NONCE_LIFETIME_SECS: u64 = 30;
 
-/// Stray INVITE 2xx responses (no dialog of ours) answered with an ACK and a BYE per second;
-/// more are dropped and counted.
-pub const STRAY_PER_SEC: u32 = 20;
-
 /// Methods we implement, for Allow headers.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
-
-/// Settings of the SIP core.
-#[derive(Debug, Clone)]
-pub struct CoreConfig {
-    /// Our address in Via/Contact.
-    pub local: LocalAddr,
-    /// The address media is anchored on (goes into SDP c=).
-    pub media_ip: IpAddr,
-    /// Digest realm.
-    pub realm: String,
-    /// Secret signing nonces.
-    pub nonce_secret: [u8; 32],
-    /// Digest algorithms challenged with, in order.
-    pub digest_algorithms: Vec<ringside_sip::auth::Algorithm>,
-    /// How long callees ring before the caller gets 480.
-    pub ring_timeout: Duration,
-    /// Record every answered call.
-    pub record_calls: bool,
-    /// Answer a callee's 180 to the caller with 183 and Ringside's own ringback (early media)
-    /// instead of relaying the 180 for the caller's phone to ring locally.
-    pub ringback: bool,
-    /// Registrar settings.
-    pub registrar: RegistrarConfig,
-    /// Transaction timers.
-    pub tx: TxConfig,
-}
-
-/// Something for the driver to do.
-#[derive(Debug)]
-pub enum CoreOutput {
-    /// Send bytes.
-    Transmit {
-        /// Destination.
-        to: Peer,
-        /// The serialized message.
-        data: Bytes,
-    },
-    /// A registration binding changed.
-    Binding(BindingChange),
-    /// A new call record.
-    InsertCall(CallRecord),
-    /// A call record changed.
-    UpdateCall(CallRecord),
-    /// A call rings (or stopped ringing) a visitor's browser.
-    BrowserRing(crate::b2bua::BrowserRing),
-    /// Something for the browser caller of edge session `session`.
-    Browser {
-        /// The edge session.
-        session: u64,
-        /// What happened.
-        signal: crate::b2bua::BrowserSignal,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum CallTimer {
-    RingTimeout,
-    /// The unavailable prompt to a browser caller has played.
-    PromptDone,
-    /// The PSTN fork at the accept prompt did not press 1 in time.
-    AcceptTimeout(usize),
-}
-
-/// What every transaction user of the core shares: its settings, the transaction layer, the
-/// metrics, the queue of outputs for the driver and the wall-clock time of the event being
-/// handled (the one clock records are stamped with; timers run on the driver's `Instant`).
-pub(crate) struct Tu {
-    pub(crate) cfg: CoreConfig,
-    pub(crate) tx: TransactionLayer,
-    pub(crate) metrics: Arc<SipMetrics>,
-    pub(crate) out: VecDeque<CoreOutput>,
-    pub(crate) now_ms: i64,
-}
-
-impl Tu {
-    /// Respond on a server transaction, counting the code.
-    pub(crate) fn respond(&mut self, now: Instant, id: ServerTxId, resp: Response) {
-        self.metrics.response_out(resp.status_code.code());
-        self.tx.respond(now, id, resp);
-    }
-
-    /// Send a request in a new client transaction, counting it.
-    pub(crate) fn send_request(&mut self, now: Instant, req: Request, to: Peer) -> ClientTxId {
-        self.metrics.request_out(&req.method.to_string());
-        self.tx.send_request(now, req, to)
-    }
-
-    /// An event whose call is gone (`during` says which): logged and counted, and the caller
-    /// drops the event. A logic error here must not take signalling down for every call.
-    pub(crate) fn missing_call(&self, key: u64, during: &'static str) {
-        self.metrics
-            .missing_calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(call_key = key, during, "call not found; event dropped");
-    }
-
-    /// Tell the caller (see `Call::reply`).
-    pub(crate) fn reply_caller(&mut self, now: Instant, reply: crate::b2bua::CallerReply) {
-        use crate::b2bua::CallerReply;
-        match reply {
-            CallerReply::Sip(stx, resp) => self.respond(now, stx, *resp),
-            CallerReply::Browser(session, signal) => self.browser_signal(session, signal),
-            CallerReply::Nothing => {}
-        }
-    }
-
-    /// Something for the browser of edge session `session`.
-    pub(crate) fn browser_signal(&mut self, session: u64, signal: crate::b2bua::BrowserSignal) {
-        self.out.push_back(CoreOutput::Browser { session, signal });
-    }
-}
 
 /// The SIP core: it dispatches what the transaction layer reports to the registrar, the
 /// OPTIONS responder and the B2BUA, after admitting and routing new calls.

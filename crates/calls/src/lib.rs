@@ -7,6 +7,9 @@
 //! - [`clock`] — the one clock the driver reads (once per event) for the core and the writer.
 //! - [`gateway`] — browser calls: the browser-calls port over the WebRTC edge and the core.
 //! - [`metrics`] — lock-free counters for `/metrics`.
+//! - [`tu`] — the transaction-user context the core lends the B2BUA with each event.
+//! - [`output`] — what the core gives the driver and a browser's call is told (the bottom:
+//!   it uses none of the modules above).
 //! - [`fake_media`] — bridges that open no sockets, for simulated-time tests of the core.
 //! - [`overload`] — new work refused with 503 at the transport while the core is behind.
 //!
@@ -26,9 +29,11 @@ pub mod fake_media;
 pub mod gateway;
 pub mod media;
 pub mod metrics;
+pub mod output;
 pub mod overload;
 mod publish;
 pub mod recording;
 pub mod routing;
+pub mod tu;
 
 pub use ringside_media::Side;

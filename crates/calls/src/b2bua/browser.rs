@@ -26,10 +26,12 @@ use ringside_storage::{CallLeg, CallRecord};
 
 use super::setup::FromUser;
 use super::B2bua;
+use super::CallTimer;
 use super::{
     anchor_sdp, answer_sdp, extend_offer, own_answer, Call, CallerLeg, ClientRole, Phase, Target,
 };
-use crate::core::{CallTimer, CoreOutput, Tu};
+use crate::output::{BrowserRing, BrowserSignal, CoreOutput};
+use crate::tu::Tu;
 use crate::Side;
 
 /// A browser's call, as the call API hands it to the SIP core.
@@ -71,27 +73,6 @@ pub struct BrowserCall {
     pub telephone_event_pt: Option<u8>,
 }
 
-/// A call ringing a visitor's browser started (`ringing`) or stopped ringing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrowserRing {
-    /// The call record id (what the page accepts or declines).
-    pub call_id: String,
-    /// The widget's tenant.
-    pub tenant_id: String,
-    /// The widget.
-    pub widget_id: String,
-    /// The visitor rung.
-    pub visitor_id: String,
-    /// Who calls (the From URI).
-    pub from: String,
-    /// Ringing now; `false`: it stopped (`reason`).
-    pub ringing: bool,
-    /// Why it stopped: `answered`, `declined`, `cancelled`, `no_answer`.
-    pub reason: &'static str,
-    /// For the console operators (a visitor's call offered to them), not for the visitor.
-    pub console: bool,
-}
-
 /// The visitor accepts a call ringing its browser, with its edge session.
 #[derive(Debug, Clone)]
 pub struct BrowserAnswer {
@@ -128,35 +109,6 @@ impl BrowserB {
             session: None,
         }
     }
-}
-
-/// What happens to a browser's call, for the browser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BrowserSignal {
-    /// Media is anchored: the edge session sends the browser's RTP to this relay port.
-    Media {
-        /// The relay's RTP port for leg A.
-        port: u16,
-        /// The call record id.
-        call_id: String,
-    },
-    /// A target is ringing.
-    Ringing,
-    /// Someone answered.
-    Answered,
-    /// Nobody answers: the unavailable message is playing.
-    Unavailable,
-    /// Another browser took the call (a console operator answering a visitor): relay video
-    /// between this session and edge session `peer`. SIP legs never get this (audio only).
-    Video {
-        /// The other browser's edge session.
-        peer: u64,
-    },
-    /// The call is over.
-    Ended {
-        /// Why (`hangup`, `no_answer`, `unavailable`, `failed`).
-        reason: &'static str,
-    },
 }
 
 /// The SDP of the edge session's plain RTP side, as the offer leg B is built from.

@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use ringside_domain::channels::Channel;
 
-use super::browser::{answer_with_browser, BrowserAnswer, BrowserB, BrowserRing, BrowserSignal};
+use super::browser::{answer_with_browser, BrowserAnswer, BrowserB};
 use super::B2bua;
 use super::Call;
-use crate::core::{CoreOutput, Tu};
+use crate::output::CoreOutput;
+use crate::output::{BrowserRing, BrowserSignal};
+use crate::tu::Tu;
 use crate::Side;
 
 impl B2bua {

@@ -11,7 +11,7 @@ use ringside_sip::message::make_response;
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 
 use super::B2bua;
-use crate::core::Tu;
+use crate::tu::Tu;
 
 use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
 use crate::Side;

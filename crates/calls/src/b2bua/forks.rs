@@ -15,7 +15,9 @@ use ringside_sip::message::{make_cancel, make_response, new_tag};
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
 
 use super::B2bua;
-use crate::core::{CallTimer, CoreOutput, Tu, STRAY_PER_SEC};
+use super::{CallTimer, STRAY_PER_SEC};
+use crate::output::CoreOutput;
+use crate::tu::Tu;
 
 use super::{
     answer_sdp, final_code, own_answer, BrowserSignal, Call, CallerReply, ClientRole, Phase,

@@ -29,9 +29,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
-use crate::core::CallTimer;
 use crate::media::MediaBridge;
 use crate::media::MediaFactory;
+use crate::tu::Tu;
 use crate::Side;
 use ringside_media::LegCodec;
 
@@ -41,7 +41,8 @@ mod dialogs;
 mod forks;
 mod setup;
 
-pub use browser::{BrowserAnswer, BrowserCall, BrowserRing, BrowserSignal};
+pub use crate::output::{BrowserRing, BrowserSignal};
+pub use browser::{BrowserAnswer, BrowserCall};
 pub(crate) use setup::{trunk_target, LegB, NewInvite};
 
 /// What a client transaction of a call is for.
@@ -506,6 +507,33 @@ impl B2bua {
     /// Start `timer` of call `key`, firing at `at`.
     fn start_timer(&mut self, at: Instant, key: u64, timer: CallTimer) {
         self.timers.push(Reverse((at, key, timer)));
+    }
+}
+
+/// Stray INVITE 2xx responses (no dialog of ours) answered with an ACK and a BYE per second;
+/// more are dropped and counted.
+pub const STRAY_PER_SEC: u32 = 20;
+
+/// A call's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum CallTimer {
+    /// Nobody answered within the ring timeout.
+    RingTimeout,
+    /// The unavailable prompt to a browser caller has played.
+    PromptDone,
+    /// The PSTN fork at the accept prompt did not press 1 in time.
+    AcceptTimeout(usize),
+}
+
+impl Tu {
+    /// Tell the caller (see `Call::reply`).
+    pub(crate) fn reply_caller(&mut self, now: Instant, reply: crate::b2bua::CallerReply) {
+        use crate::b2bua::CallerReply;
+        match reply {
+            CallerReply::Sip(stx, resp) => self.respond(now, stx, *resp),
+            CallerReply::Browser(session, signal) => self.browser_signal(session, signal),
+            CallerReply::Nothing => {}
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
 use super::B2bua;
-use crate::core::{CallTimer, CoreOutput, Tu};
+use super::CallTimer;
+use crate::output::CoreOutput;
+use crate::tu::Tu;
 
 use super::{
     anchor_sdp, extend_offer, Call, CallerLeg, ClientRole, Fork, Phase, SipCaller, Target,
