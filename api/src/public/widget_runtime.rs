@@ -149,36 +149,39 @@ pub(crate) struct PageOrigin {
 }
 
 impl PageOrigin {
-    /// Parses an `Origin` header value (`scheme://host[:port]`); `None` for `null`, other
-    /// schemes, IPv6 literals and garbage.
+    /// Parses an `Origin` header value (`scheme://host[:port]`, by WHATWG URL parsing in the
+    /// `url` crate); `None` for `null`, other schemes, credentials, a path, query or fragment,
+    /// IPv6 literals and garbage. Hosts come out lowercase and internationalized names in
+    /// their ASCII (punycode) form, as `allowedDomains` entries are stored.
     pub(crate) fn from_origin(v: &str) -> Option<PageOrigin> {
-        let v = v.trim().to_ascii_lowercase();
-        let (default_port, rest) = if let Some(r) = v.strip_prefix("https://") {
-            (443, r)
-        } else if let Some(r) = v.strip_prefix("http://") {
-            (80, r)
-        } else {
+        let u = crate::http::urls::http_url(v.trim())?;
+        if !matches!(u.path(), "" | "/") || u.query().is_some() || u.fragment().is_some() {
             return None;
+        }
+        PageOrigin::of_url(&u)
+    }
+
+    /// The host and port (explicit or the scheme's default) of an `http`/`https` URL.
+    fn of_url(u: &url::Url) -> Option<PageOrigin> {
+        let host = match u.host()? {
+            url::Host::Domain(d) => d.to_owned(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(_) => return None,
         };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (host, port) = split_port(rest)?;
-        valid_host(host).then(|| PageOrigin {
-            host: host.to_owned(),
-            port: Some(port.unwrap_or(default_port)),
+        valid_host(&host).then(|| PageOrigin {
+            host,
+            port: u.port_or_known_default(),
         })
     }
 
-    /// Parses a `domain` parameter: `host[:port]`, or an origin/URL (its path is ignored).
+    /// Parses a `domain` parameter: `host[:port]`, or an origin/URL (its path, query and
+    /// fragment are ignored).
     pub(crate) fn from_domain(v: &str) -> Option<PageOrigin> {
         let v = v.trim();
         if v.contains("://") {
-            let lower = v.to_ascii_lowercase();
-            let scheme_end = lower.find("://")? + 3;
-            let end = lower[scheme_end..]
-                .find(['/', '?', '#'])
-                .map_or(lower.len(), |i| scheme_end + i);
-            return PageOrigin::from_origin(&lower[..end]);
+            return PageOrigin::of_url(&crate::http::urls::http_url(v)?);
         }
+        // A bare `host[:port]` is no URL: without a port, any port of the host matches.
         let v = v.to_ascii_lowercase();
         let (host, port) = split_port(&v)?;
         valid_host(host).then(|| PageOrigin {
@@ -761,9 +764,43 @@ mod tests {
         ] {
             assert_eq!(PageOrigin::from_origin(bad), None, "{bad}");
         }
+        for bad in [
+            "https://user@example.com",
+            "https://example.com/page",
+            "https://example.com/?q=1",
+            "https://example.com#top",
+            "https://example.com:99999",
+        ] {
+            assert_eq!(PageOrigin::from_origin(bad), None, "{bad}");
+        }
+        assert_eq!(
+            PageOrigin::from_origin("https://example.com/")
+                .unwrap()
+                .port,
+            Some(443)
+        );
+        assert_eq!(
+            PageOrigin::from_origin("https://B\u{fc}cher.example")
+                .unwrap()
+                .host,
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            PageOrigin::from_origin("http://127.0.0.1:8080"),
+            Some(PageOrigin {
+                host: "127.0.0.1".into(),
+                port: Some(8080)
+            })
+        );
         assert_eq!(
             PageOrigin::from_domain("www.example.com").unwrap().port,
             None
+        );
+        assert_eq!(
+            PageOrigin::from_domain("https://shop.example.com:8443/x")
+                .unwrap()
+                .port,
+            Some(8443)
         );
         assert_eq!(
             PageOrigin::from_domain("https://www.example.com/page?x=1")
