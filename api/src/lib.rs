@@ -135,6 +135,10 @@ pub struct AppState {
     pub fetch_policy: outbound::FetchPolicy,
     /// Operators available in the browser console ([`console`]).
     pub console: Arc<console::ConsoleOperators>,
+    /// Longest a request may take, its body upload included, before it is answered
+    /// `408 request_timeout` (sockets and streamed downloads run on after their handler has
+    /// answered, so they are not cut).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The complete HTTP router.
@@ -223,6 +227,10 @@ pub fn router(state: AppState) -> Router {
     )
     .nest("/api/v1", v1)
     .fallback(|| async { ApiError::NotFound })
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        state.request_timeout,
+    ))
     .layer(axum::middleware::from_fn(error::json_rejections))
     // Every request gets an id (a UUID, or the `X-Request-Id` a proxy in front already gave
     // it); the answer carries it back in `X-Request-Id`, and the request's tracing span

@@ -63,6 +63,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         calls: None,
         channels: Default::default(),
         presence: presence.clone(),
+        request_timeout: std::time::Duration::from_secs(60),
     });
     Ctx {
         app,

@@ -77,6 +77,7 @@ pub fn state(store: &Store) -> AppState {
             store.clone(),
             Default::default(),
         )),
+        request_timeout: std::time::Duration::from_secs(60),
     }
 }
 

@@ -517,6 +517,7 @@ fn build_api(
         fetch_policy: s.http.fetch_policy(),
         console: calls.console,
         public_url: s.http.public_url.clone(),
+        request_timeout: s.http.request_timeout,
         presence,
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.http.rate_limits)),
         link_secret: load_secret(s, "link-secret")?,

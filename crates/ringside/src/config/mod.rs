@@ -15,6 +15,7 @@
 //! | shutdown grace for calls (s) | `shutdown_grace_secs` | `RINGSIDE_SHUTDOWN_GRACE_SECS` | `30` |
 //! | HTTP connections open at once, in all / per IP | `http_max_connections`, `http_max_connections_per_ip` | `RINGSIDE_HTTP_MAX_CONNECTIONS`, `RINGSIDE_HTTP_MAX_CONNECTIONS_PER_IP` | a quarter of the descriptor limit (at most 8192) / `256` |
 //! | HTTP: time to send a request head, idle time (s) | `http_header_timeout_secs`, `http_idle_timeout_secs` | `RINGSIDE_HTTP_HEADER_TIMEOUT_SECS`, `RINGSIDE_HTTP_IDLE_TIMEOUT_SECS` | `10`, `120` |
+//! | HTTP: longest a request may take, body upload included, before `408 request_timeout` (s, 1–3600) | `http_request_timeout_secs` | `RINGSIDE_HTTP_REQUEST_TIMEOUT_SECS` | `60` |
 //! | SIP over TCP connections, in all / per IP | `sip_tcp_max_connections`, `sip_tcp_max_connections_per_ip` | `RINGSIDE_SIP_TCP_MAX_CONNECTIONS`, `RINGSIDE_SIP_TCP_MAX_CONNECTIONS_PER_IP` | an eighth of the descriptor limit (at most 4096) / `256` |
 //! | SIP over TCP: time to send a message, idle time after one (s) | `sip_tcp_message_timeout_secs`, `sip_tcp_idle_timeout_secs` | `RINGSIDE_SIP_TCP_MESSAGE_TIMEOUT_SECS`, `RINGSIDE_SIP_TCP_IDLE_TIMEOUT_SECS` | `10`, `3900` |
 //! | record every answered call | `record_calls` | `RINGSIDE_RECORD_CALLS` (`true`/`false`) | `false` |
@@ -64,6 +65,7 @@ pub struct RawConfig {
     http_max_connections_per_ip: Option<u64>,
     http_header_timeout_secs: Option<u64>,
     http_idle_timeout_secs: Option<u64>,
+    http_request_timeout_secs: Option<u64>,
     sip_tcp_max_connections: Option<u64>,
     sip_tcp_max_connections_per_ip: Option<u64>,
     sip_tcp_message_timeout_secs: Option<u64>,
@@ -191,6 +193,10 @@ impl RawConfig {
             (
                 &mut raw.http_idle_timeout_secs,
                 "RINGSIDE_HTTP_IDLE_TIMEOUT_SECS",
+            ),
+            (
+                &mut raw.http_request_timeout_secs,
+                "RINGSIDE_HTTP_REQUEST_TIMEOUT_SECS",
             ),
             (
                 &mut raw.sip_tcp_max_connections,
@@ -468,6 +474,10 @@ impl RawConfig {
             base_backoff: secs(self.webhook_base_backoff_secs, dd.base_backoff),
             max_backoff: secs(self.webhook_max_backoff_secs, dd.max_backoff),
         };
+        let request_timeout = Duration::from_secs(self.http_request_timeout_secs.unwrap_or(60));
+        if request_timeout.is_zero() || request_timeout > Duration::from_secs(3600) {
+            bail!("http_request_timeout_secs must be 1-3600");
+        }
         if webhooks.request_timeout.is_zero() || webhooks.request_timeout > Duration::from_secs(120)
         {
             bail!("webhook_request_timeout_secs must be 1-120");
@@ -494,6 +504,7 @@ impl RawConfig {
                 rate_limits,
                 usage_limits,
                 allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
+                request_timeout,
             },
             sip: SipSettings {
                 addr: sip_addr,

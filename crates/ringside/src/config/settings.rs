@@ -46,6 +46,8 @@ pub struct HttpSettings {
     pub usage_limits: ringside_api::UsageLimits,
     /// Requests made for tenants (webhooks, prompt imports) may reach non-public addresses.
     pub allow_private_fetch: bool,
+    /// Longest a request may take (its body upload included) before it is answered 408.
+    pub request_timeout: Duration,
 }
 
 impl HttpSettings {

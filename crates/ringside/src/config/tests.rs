@@ -176,6 +176,7 @@ fn environment_overrides_file() {
 #[test]
 fn transaction_timers_and_webhook_delivery_are_configurable() {
     let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.http.request_timeout, Duration::from_secs(60));
     assert_eq!(s.sip.timers, ringside_sip::transaction::Config::default());
     assert_eq!(
         s.sip.overload,
@@ -212,11 +213,13 @@ fn transaction_timers_and_webhook_delivery_are_configurable() {
             ("RINGSIDE_WEBHOOK_BASE_BACKOFF_SECS", "2"),
             ("RINGSIDE_WEBHOOK_MAX_BACKOFF_SECS", "60"),
             ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+            ("RINGSIDE_HTTP_REQUEST_TIMEOUT_SECS", "15"),
         ]),
     )
     .unwrap()
     .validate()
     .unwrap();
+    assert_eq!(s.http.request_timeout, Duration::from_secs(15));
     // The core is built with these timers.
     let core = s.sip.core_config([0; 32], &s.media);
     assert_eq!(core.tx.t1, Duration::from_millis(250));
@@ -240,6 +243,11 @@ fn transaction_timers_and_webhook_delivery_are_configurable() {
         ("RINGSIDE_SIP_TIMER_T2_MS", "100", "sip_timer_t2_ms"),
         ("RINGSIDE_SIP_TIMER_T4_MS", "90000", "sip_timer_t4_ms"),
         ("RINGSIDE_WEBHOOK_MAX_ATTEMPTS", "0", "webhook_max_attempts"),
+        (
+            "RINGSIDE_HTTP_REQUEST_TIMEOUT_SECS",
+            "0",
+            "http_request_timeout_secs",
+        ),
         (
             "RINGSIDE_WEBHOOK_REQUEST_TIMEOUT_SECS",
             "0",
