@@ -14,8 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATES=${RATES:-"250 500 1000 1500 2000 2500"}
 STEP_SECS=${SECONDS_PER_STEP:-10}
-cargo build --release -p ringside >/dev/null 2>&1
-BIN=target/release/ringside
+# RINGSIDE_BIN runs a given build instead (e.g. to compare two commits).
+if [ -z "${RINGSIDE_BIN:-}" ]; then
+  cargo build --release -p ringside >/dev/null 2>&1
+fi
+BIN=${RINGSIDE_BIN:-target/release/ringside}
 WORK=$(mktemp -d)
 MODE=${MODE:-trunk}
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
