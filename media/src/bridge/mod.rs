@@ -180,6 +180,18 @@ pub enum Dropped {
     NoDestination,
 }
 
+/// What a decoded leg's packets were seen to be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum PacketTiming {
+    /// Not known yet (no two consecutive packets so far): buffered meanwhile.
+    #[default]
+    Unknown,
+    /// 20 ms packets, the tick's period: through the jitter buffer, one per tick.
+    Frame20,
+    /// Another length (or no buffer could be made): decoded as they arrive.
+    Other,
+}
+
 #[derive(Default)]
 struct Leg {
     rtp_latch: Latch,
@@ -202,12 +214,10 @@ struct Leg {
     jitter: Option<JitterBuffer>,
     /// The last packet put into `jitter` (sequence, timestamp), to check it carries 20 ms.
     jitter_last: Option<(u16, u32)>,
-    /// The leg's packets were seen to be 20 ms long.
-    jitter_20ms: bool,
+    /// How long this leg's packets were seen to be, which decides how they are decoded.
+    packet_timing: PacketTiming,
     /// Frames concealed in a row on this leg's playout.
     concealed_run: u16,
-    /// This leg's packets are not 20 ms long: decoded on arrival, without a jitter buffer.
-    decode_on_arrival: bool,
     /// Last sequence decoded from this leg (for concealment).
     last_decoded_seq: Option<u16>,
     last_frame_len: usize,
@@ -242,6 +252,12 @@ impl std::fmt::Debug for Leg {
 }
 
 impl Leg {
+    /// Drops the jitter buffer and what it had seen.
+    fn reset_jitter(&mut self) {
+        self.jitter = None;
+        self.jitter_last = None;
+    }
+
     fn out_ssrc(&self) -> u32 {
         self.rewriter.as_ref().map_or(0, Rewriter::out_ssrc)
     }
@@ -357,10 +373,8 @@ impl CallMedia {
         leg.encoder = None;
         leg.rx = None;
         leg.last_decoded_seq = None;
-        leg.jitter = None;
-        leg.jitter_last = None;
-        leg.jitter_20ms = false;
-        leg.decode_on_arrival = false;
+        leg.reset_jitter();
+        leg.packet_timing = PacketTiming::Unknown;
         leg.tx_pcm.clear();
         leg.dtmf = codec
             .telephone_event
@@ -504,9 +518,10 @@ impl CallMedia {
             leg.rx = Some(ReceiverStats::new(ssrc, clock));
             leg.last_decoded_seq = None;
             // A new source: its sequence numbers have nothing to do with the old one's.
-            leg.jitter = None;
-            leg.jitter_last = None;
-            leg.jitter_20ms = false;
+            leg.reset_jitter();
+            if leg.packet_timing == PacketTiming::Frame20 {
+                leg.packet_timing = PacketTiming::Unknown;
+            }
         }
         if let Some(rx) = &mut leg.rx {
             rx.receive(seq, ts, now);

@@ -23,21 +23,21 @@ impl CallMedia {
     ) -> bool {
         let leg = &mut self.legs[i];
         let Some(codec) = leg.codec else { return false };
-        if leg.decode_on_arrival {
+        if leg.packet_timing == PacketTiming::Other {
             return false;
         }
         // The first two consecutive packets tell the packet length (later jumps are silence
         // suppression or a new talk spurt, not a new length).
-        if let Some((last_seq, last_ts)) = leg.jitter_last.filter(|_| !leg.jitter_20ms) {
+        let probing = leg.packet_timing == PacketTiming::Unknown;
+        if let Some((last_seq, last_ts)) = leg.jitter_last.filter(|_| probing) {
             if seq == last_seq.wrapping_add(1) {
                 if ts.wrapping_sub(last_ts) == codec.kind.rtp_timestamp_increment() {
-                    leg.jitter_20ms = true;
+                    leg.packet_timing = PacketTiming::Frame20;
                 } else {
                     // Not 20 ms packets: decode on arrival from now on (the one or two
                     // packets buffered so far are dropped).
-                    leg.decode_on_arrival = true;
-                    leg.jitter = None;
-                    leg.jitter_last = None;
+                    leg.packet_timing = PacketTiming::Other;
+                    leg.reset_jitter();
                     return false;
                 }
             }
@@ -53,7 +53,7 @@ impl CallMedia {
             match JitterBuffer::new(cfg) {
                 Ok(jb) => leg.jitter = Some(jb),
                 Err(_) => {
-                    leg.decode_on_arrival = true;
+                    leg.packet_timing = PacketTiming::Other;
                     return false;
                 }
             }
