@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rsip::headers::{self, Header, UntypedHeader};
-use rsip::{Method, Request, Response, SipMessage};
+use rsip::{Method, Request, SipMessage};
 
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_tag};
@@ -203,11 +203,6 @@ impl SipCore {
         }
     }
 
-    /// Respond on a server transaction, counting the code.
-    fn respond(&mut self, now: Instant, id: ServerTxId, resp: Response) {
-        self.tu.respond(now, id, resp);
-    }
-
     fn on_request(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
         let has_to_tag = hdr::tag(&req.headers, "To").is_some();
         match req.method {
@@ -218,20 +213,20 @@ impl SipCore {
                 r.headers.push(Header::Allow(headers::Allow::new(ALLOW)));
                 r.headers
                     .push(Header::Accept(headers::Accept::new("application/sdp")));
-                self.respond(now, id, r);
+                self.tu.respond(now, id, r);
             }
             Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Options => {
                 if has_to_tag {
                     self.b2bua.on_in_dialog(&mut self.tu, now, id, req, from);
                 } else {
                     let r = make_response(&req, 481.into(), Some(&new_tag()));
-                    self.respond(now, id, r);
+                    self.tu.respond(now, id, r);
                 }
             }
             _ => {
                 let mut r = make_response(&req, 405.into(), Some(&new_tag()));
                 r.headers.push(Header::Allow(headers::Allow::new(ALLOW)));
-                self.respond(now, id, r);
+                self.tu.respond(now, id, r);
             }
         }
     }
@@ -504,7 +499,7 @@ impl SipCore {
                 }
             }
         };
-        self.respond(now, id, resp);
+        self.tu.respond(now, id, resp);
     }
 
     pub(crate) fn drain_registrar(&mut self) {

@@ -28,7 +28,7 @@ use super::setup::FromUser;
 use super::B2bua;
 use super::CallTimer;
 use super::{
-    anchor_sdp, answer_sdp, extend_offer, own_answer, Call, CallerLeg, ClientRole, Phase, Target,
+    anchor_sdp, answer_sdp, extend_offer, own_answer, send_bye, Call, CallerLeg, Phase, Target,
 };
 use crate::output::{BrowserRing, BrowserSignal, CoreOutput};
 use crate::tu::Tu;
@@ -282,7 +282,6 @@ impl B2bua {
         resp: &Response,
     ) {
         let media_ip = tu.cfg.media_ip;
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -292,11 +291,7 @@ impl B2bua {
         };
         if prompting {
             f.byed = true;
-            let peer = f.dialog.peer;
-            if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
-                let ctx = tu.send_request(now, bye, peer);
-                self.by_ctx.insert(ctx, (key, ClientRole::Fire));
-            }
+            send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
             return self.fork_failed(tu, now, key, n, 486);
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
@@ -333,7 +328,6 @@ impl B2bua {
 
     /// The PSTN answerer at the prompt never pressed 1: hang it up, the others ring on.
     pub(super) fn pstn_not_accepted(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize) {
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -348,11 +342,7 @@ impl B2bua {
         };
         if !f.byed {
             f.byed = true;
-            let peer = f.dialog.peer;
-            if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
-                let ctx = tu.send_request(now, bye, peer);
-                self.by_ctx.insert(ctx, (key, ClientRole::Fire));
-            }
+            send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
         }
         // 603: answered, but declined the call (no 1 pressed).
         self.fork_failed(tu, now, key, n, 603);
@@ -462,7 +452,6 @@ impl B2bua {
     /// the browser's Opus).
     pub(crate) fn accept_ringing(&mut self, tu: &mut Tu, now: Instant, ans: BrowserAnswer) {
         let media_ip = tu.cfg.media_ip;
-        let local = tu.cfg.local.clone();
         let now_ms = tu.now_ms;
         let gone =
             |tu: &mut Tu| tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
@@ -489,7 +478,7 @@ impl B2bua {
         };
         call.media.set_codec(Side::A, codec);
         answer_with_browser(call, &ans, format!("visitor:{}", ans.visitor_id), now_ms);
-        let reply = call.reply(200, Some(sdp), &local);
+        let reply = call.reply(200, Some(sdp), &tu.cfg.local);
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
         let stopped = ring_stopped(call, "answered");
@@ -519,15 +508,14 @@ impl B2bua {
                     .as_ref()
                     .is_some_and(|b| b.target == *target && b.session.is_none())
             {
-                call.set_caller_status(603);
-                let reply = call.reply(603, None, &tu.cfg.local);
-                tu.reply_caller(now, reply);
-                self.end_call(
+                self.refuse_caller(
                     tu,
+                    now,
                     key,
+                    603,
                     CallStatus::Missed,
                     EndReason::Declined,
-                    Some(HangupSide::Callee),
+                    HangupSide::Callee,
                 );
             }
         }
@@ -681,7 +669,6 @@ impl B2bua {
         from: Side,
     ) {
         let media_ip = tu.cfg.media_ip;
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -697,7 +684,7 @@ impl B2bua {
         let mut out = make_response(&req, 200.into(), Some(&tag));
         if matches!(req.method, Method::Invite | Method::Update) {
             out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(transport),
+                tu.cfg.local.contact(transport),
             )));
         }
         if let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) {

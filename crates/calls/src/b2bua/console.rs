@@ -24,7 +24,6 @@ impl B2bua {
         let Some(key) = self.call_key(&ans.call_id) else {
             return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             tu.missing_call(key, "console answer");
             return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
@@ -61,7 +60,7 @@ impl B2bua {
             .as_ref()
             .filter(|_| queued)
             .map(|(sdp, _)| sdp.clone());
-        let reply = call.reply(200, early, &local);
+        let reply = call.reply(200, early, &tu.cfg.local);
         tu.out.extend(stopped);
         self.cancel_other_forks(tu, now, key, None);
         tu.out.push_back(CoreOutput::UpdateCall(record.clone()));

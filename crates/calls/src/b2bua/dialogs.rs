@@ -39,7 +39,6 @@ impl B2bua {
             Side::A => Side::B,
             Side::B => Side::A,
         };
-        let local = tu.cfg.local.clone();
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             let r = make_response(&req, 481.into(), None);
@@ -128,7 +127,7 @@ impl B2bua {
         };
         let peer = od.peer;
         let Some(fwd) = od.request(
-            &local,
+            &tu.cfg.local,
             req.method,
             body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone())),
         ) else {
@@ -161,7 +160,6 @@ impl B2bua {
         resp: Response,
     ) {
         let code = resp.status_code.code();
-        let local = tu.cfg.local.clone();
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             let r = make_response(request, 481.into(), None);
@@ -172,7 +170,9 @@ impl B2bua {
             // We ACK the other side ourselves; the originator's ACK ends at us.
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
             let od = call.dialog(other);
-            if let Some((ack, peer)) = od.and_then(|d| d.ack(&local, cseq).map(|a| (a, d.peer))) {
+            if let Some((ack, peer)) =
+                od.and_then(|d| d.ack(&tu.cfg.local, cseq).map(|a| (a, d.peer)))
+            {
                 tu.metrics.request_out("ACK");
                 tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
@@ -186,7 +186,7 @@ impl B2bua {
         let mut out = make_response(request, code.into(), Some(&my_tag));
         if request.method == Method::Invite || request.method == Method::Update {
             out.headers.push(Header::Contact(headers::Contact::new(
-                local.contact(transport),
+                tu.cfg.local.contact(transport),
             )));
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {

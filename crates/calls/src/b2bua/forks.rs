@@ -20,7 +20,8 @@ use crate::output::CoreOutput;
 use crate::tu::Tu;
 
 use super::{
-    answer_sdp, final_code, own_answer, BrowserSignal, Call, CallerReply, ClientRole, Phase,
+    answer_sdp, final_code, own_answer, send_bye, BrowserSignal, Call, CallerReply, ClientRole,
+    Phase,
 };
 use crate::Side;
 use ringside_storage::LegStats;
@@ -117,7 +118,6 @@ impl B2bua {
     fn on_fork_response(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, resp: Response) {
         let code = resp.status_code.code();
         let media_ip = tu.cfg.media_ip;
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             // The call is gone: a late 2xx still needs ACK and BYE.
             return;
@@ -162,14 +162,14 @@ impl B2bua {
                     call.media.set_codec(Side::A, codec);
                     call.media.ringback(Side::A, true);
                     call.phase.set_tone(true);
-                    let reply = call.reply(183, Some(sdp.clone()), &local);
+                    let reply = call.reply(183, Some(sdp.clone()), &tu.cfg.local);
                     call.early = Some((sdp, codec));
                     tu.reply_caller(now, reply);
                     return;
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
-            let reply = caller_response(call, code, &resp, &local, media_ip);
+            let reply = caller_response(call, code, &resp, &tu.cfg.local, media_ip);
             tu.reply_caller(now, reply);
             return;
         }
@@ -183,7 +183,7 @@ impl B2bua {
                 return;
             }
             fork.dialog.confirm(&resp);
-            let ack = fork.dialog.ack(&local, cseq);
+            let ack = fork.dialog.ack(&tu.cfg.local, cseq);
             fork.ack = ack.clone();
             fork.done = Some(code);
             let peer = fork.dialog.peer;
@@ -201,10 +201,7 @@ impl B2bua {
             if !ringing {
                 // Another fork already won (or the call is over): hang this one up.
                 fork.byed = true;
-                if let Some(bye) = fork.dialog.request(&local, Method::Bye, None) {
-                    let ctx = tu.send_request(now, bye, peer);
-                    self.by_ctx.insert(ctx, (key, ClientRole::Fire));
-                }
+                send_bye(tu, &mut self.by_ctx, now, key, &mut fork.dialog);
                 return;
             }
             if fork.accept {
@@ -232,7 +229,6 @@ impl B2bua {
     /// left the caller gets the failure (a browser the unavailable message).
     pub(super) fn fork_failed(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, code: u16) {
         let now_ms = tu.now_ms;
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -253,21 +249,43 @@ impl B2bua {
             return;
         }
         let fc = final_code(call.forks.iter().filter_map(|f| f.done));
-        call.set_caller_status(fc);
         if call.caller.session().is_some() {
             // Nobody could take the browser's call: it hears the unavailable message.
+            call.set_caller_status(fc);
             return self.browser_unavailable(tu, now, key, EndReason::Unavailable);
         }
-        let reply = call.reply(fc, None, &local);
-        tu.reply_caller(now, reply);
         let reason = EndReason::from_sip_status(fc);
-        self.end_call(
+        self.refuse_caller(
             tu,
+            now,
             key,
+            fc,
             CallStatus::Failed,
             reason,
-            Some(HangupSide::Callee),
+            HangupSide::Callee,
         );
+    }
+
+    /// The caller of call `key` gets final `code` (a response on its INVITE, or a browser
+    /// signal), which its leg's record keeps, and the call ends.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn refuse_caller(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        code: u16,
+        status: CallStatus,
+        reason: EndReason,
+        side: HangupSide,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return tu.missing_call(key, "final answer to the caller");
+        };
+        call.set_caller_status(code);
+        let reply = call.reply(code, None, &tu.cfg.local);
+        tu.reply_caller(now, reply);
+        self.end_call(tu, key, status, reason, Some(side));
     }
 
     /// Fork `n` answered (`code`, its response `resp` when it carries the callee's SDP) and
@@ -282,7 +300,6 @@ impl B2bua {
         resp: Option<&Response>,
     ) {
         let now_ms = tu.now_ms;
-        let local = tu.cfg.local.clone();
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -310,12 +327,12 @@ impl B2bua {
         self.by_dialog.insert(dialog_key, (key, Side::B));
         // Answer the caller with the callee's SDP anchored on our A port.
         let reply = match resp {
-            Some(resp) => caller_response(call, 200, resp, &local, media_ip),
+            Some(resp) => caller_response(call, 200, resp, &tu.cfg.local, media_ip),
             None => {
                 // A PSTN leg accepted after the prompt: its media is set up already.
                 call.media.ringback(Side::A, false);
                 call.media.stop_play(Side::B);
-                call.reply(200, None, &local)
+                call.reply(200, None, &tu.cfg.local)
             }
         };
         call.phase = Phase::Answered { winner: Some(n) };
@@ -351,7 +368,6 @@ impl B2bua {
         let Some(challenge) = challenge else {
             return false;
         };
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             tu.missing_call(key, "fork challenge");
             return false;
@@ -367,10 +383,11 @@ impl B2bua {
             return false;
         };
         let body = fork.invite.body.clone();
-        let Some(mut invite) =
-            fork.dialog
-                .request(&local, Method::Invite, Some(("application/sdp", body)))
-        else {
+        let Some(mut invite) = fork.dialog.request(
+            &tu.cfg.local,
+            Method::Invite,
+            Some(("application/sdp", body)),
+        ) else {
             return false;
         };
         invite.headers.push(if code == 401 {
@@ -404,12 +421,11 @@ impl B2bua {
             return;
         };
         let mut cancels = Vec::new();
-        let local = tu.cfg.local.clone();
         for (i, f) in call.forks.iter_mut().enumerate() {
             if Some(i) != keep && f.ack.is_some() && !f.byed {
                 // Answered but not taking the call (a PSTN leg still at the accept prompt).
                 f.byed = true;
-                if let Some(bye) = f.dialog.request(&local, Method::Bye, None) {
+                if let Some(bye) = f.dialog.request(&tu.cfg.local, Method::Bye, None) {
                     cancels.push((bye, f.dialog.peer));
                 }
                 continue;
@@ -445,18 +461,14 @@ impl B2bua {
             return;
         };
         self.cancel_other_forks(tu, now, key, None);
-        let Some(call) = self.calls.get_mut(&key) else {
-            return tu.missing_call(key, "caller CANCEL");
-        };
-        call.set_caller_status(487);
-        let reply = call.reply(487, None, &tu.cfg.local);
-        tu.reply_caller(now, reply);
-        self.end_call(
+        self.refuse_caller(
             tu,
+            now,
             key,
+            487,
             CallStatus::Missed,
             EndReason::Cancelled,
-            Some(HangupSide::Caller),
+            HangupSide::Caller,
         );
     }
 
@@ -473,18 +485,18 @@ impl B2bua {
                 let Some(call) = self.calls.get_mut(&key) else {
                     return tu.missing_call(key, "ring timeout");
                 };
-                call.set_caller_status(480);
                 if call.caller.session().is_some() {
+                    call.set_caller_status(480);
                     return self.browser_unavailable(tu, now, key, EndReason::NoAnswer);
                 }
-                let reply = call.reply(480, None, &tu.cfg.local);
-                tu.reply_caller(now, reply);
-                self.end_call(
+                self.refuse_caller(
                     tu,
+                    now,
                     key,
+                    480,
                     CallStatus::Missed,
                     EndReason::NoAnswer,
-                    Some(HangupSide::System),
+                    HangupSide::System,
                 );
             }
             CallTimer::PromptDone => self.browser_prompt_done(tu, key),
@@ -605,13 +617,12 @@ impl B2bua {
             return;
         };
         let cseq = d.local_cseq;
-        let local = tu.cfg.local.clone();
         debug!(call_id = %d.call_id, "hanging up an unwanted 2xx");
-        if let Some(ack) = d.ack(&local, cseq) {
+        if let Some(ack) = d.ack(&tu.cfg.local, cseq) {
             tu.metrics.request_out("ACK");
             tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
         }
-        if let Some(bye) = d.request(&local, Method::Bye, None) {
+        if let Some(bye) = d.request(&tu.cfg.local, Method::Bye, None) {
             if reliable {
                 let ctx = tu.send_request(now, bye, peer);
                 self.by_ctx.insert(ctx, (0, ClientRole::Fire));
@@ -624,7 +635,6 @@ impl B2bua {
 
     /// Send BYE on one side of an answered call.
     pub(super) fn bye_side(&mut self, tu: &mut Tu, now: Instant, key: u64, side: Side) {
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -634,13 +644,8 @@ impl B2bua {
         if let (Side::B, Some(session)) = (side, call.browser_b.as_ref().and_then(|b| b.session)) {
             return tu.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
         }
-        let Some(d) = call.dialog_mut(side) else {
-            return;
-        };
-        let peer = d.peer;
-        if let Some(bye) = d.request(&local, Method::Bye, None) {
-            let ctx = tu.send_request(now, bye, peer);
-            self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+        if let Some(d) = call.dialog_mut(side) {
+            send_bye(tu, &mut self.by_ctx, now, key, d);
         }
     }
 
@@ -660,18 +665,14 @@ impl B2bua {
                 continue;
             }
             self.cancel_other_forks(tu, now, key, None);
-            let Some(call) = self.calls.get_mut(&key) else {
-                continue;
-            };
-            call.set_caller_status(503);
-            let reply = call.reply(503, None, &tu.cfg.local);
-            tu.reply_caller(now, reply);
-            self.end_call(
+            self.refuse_caller(
                 tu,
+                now,
                 key,
+                503,
                 CallStatus::Missed,
                 reason,
-                Some(HangupSide::System),
+                HangupSide::System,
             );
         }
     }

@@ -256,19 +256,14 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// The dialog of the winning fork.
-    fn b(&self) -> Option<&Dialog> {
-        self.phase
-            .winner()
-            .and_then(|w| self.forks.get(w))
-            .map(|f| &f.dialog)
-    }
-
     /// The SIP dialog on `side`: the caller's, or the winning fork's.
     fn dialog(&self, side: Side) -> Option<&Dialog> {
         match side {
             Side::A => self.caller.sip().map(|s| &s.dialog),
-            Side::B => self.b(),
+            Side::B => {
+                let w = self.phase.winner()?;
+                self.forks.get(w).map(|f| &f.dialog)
+            }
         }
     }
 
@@ -534,6 +529,21 @@ impl Tu {
             CallerReply::Browser(session, signal) => self.browser_signal(session, signal),
             CallerReply::Nothing => {}
         }
+    }
+}
+
+/// Send BYE on `dialog` of call `key`; its response needs nothing.
+fn send_bye(
+    tu: &mut Tu,
+    by_ctx: &mut HashMap<ClientTxId, (u64, ClientRole)>,
+    now: Instant,
+    key: u64,
+    dialog: &mut Dialog,
+) {
+    let peer = dialog.peer;
+    if let Some(bye) = dialog.request(&tu.cfg.local, rsip::Method::Bye, None) {
+        let ctx = tu.send_request(now, bye, peer);
+        by_ctx.insert(ctx, (key, ClientRole::Fire));
     }
 }
 

@@ -241,7 +241,6 @@ impl B2bua {
     /// music until an extension answers (the final answer repeats the early SDP).
     fn queue_waits(&mut self, tu: &mut Tu, now: Instant, key: u64) {
         let media_ip = tu.cfg.media_ip;
-        let local = tu.cfg.local.clone();
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -257,7 +256,7 @@ impl B2bua {
         call.media.hold_music(Side::A, true);
         // Ends like generated ringback when someone answers.
         call.phase.set_tone(true);
-        let reply = call.reply(183, Some(sdp.clone()), &local);
+        let reply = call.reply(183, Some(sdp.clone()), &tu.cfg.local);
         call.early = Some((sdp, codec));
         tu.reply_caller(now, reply);
     }
@@ -346,7 +345,6 @@ impl B2bua {
         dest: &str,
         record: &mut CallRecord,
     ) -> Vec<Fork> {
-        let local = tu.cfg.local.clone();
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
@@ -367,13 +365,13 @@ impl B2bua {
                 }
             };
             let mut dialog = Dialog::uac(
-                format!("{}<sip:{}@{}>", from.display, from.user, local.host),
-                format!("<sip:{to_user}@{}>", local.host),
+                format!("{}<sip:{}@{}>", from.display, from.user, tu.cfg.local.host),
+                format!("<sip:{to_user}@{}>", tu.cfg.local.host),
                 uri,
                 peer,
             );
             let Some(invite) = dialog.request(
-                &local,
+                &tu.cfg.local,
                 Method::Invite,
                 Some(("application/sdp", b_sdp.to_owned().into_bytes())),
             ) else {
