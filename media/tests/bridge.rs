@@ -73,6 +73,19 @@ impl Peer {
     }
 }
 
+/// Takes every datagram `m` has queued into `out`.
+fn sent(m: &mut CallMedia, out: &mut Vec<(Side, Channel, Vec<u8>)>) {
+    while let Some(Transmit {
+        side,
+        channel,
+        data,
+        ..
+    }) = m.poll_transmit()
+    {
+        out.push((side, channel, data));
+    }
+}
+
 /// Feeds `frames` 20 ms frames of a tone from `side`'s peer, running timers in between, and
 /// returns every datagram Ringside sent (in-place forwards included) with the time.
 fn run(
@@ -91,15 +104,7 @@ fn run(
         while let Some(t) = m.poll_timeout().filter(|t| *t <= now) {
             m.handle_timeout(t);
         }
-        while let Some(Transmit {
-            side,
-            channel,
-            data,
-            ..
-        }) = m.poll_transmit()
-        {
-            out.push((side, channel, data));
-        }
+        sent(m, &mut out);
         let mut buf = vec![0u8; 1500];
         let p = peer.packet(frame);
         buf[..p.len()].copy_from_slice(&p);
@@ -109,29 +114,13 @@ fn run(
             }
             Forward::None => {}
         }
-        while let Some(Transmit {
-            side,
-            channel,
-            data,
-            ..
-        }) = m.poll_transmit()
-        {
-            out.push((side, channel, data));
-        }
+        sent(m, &mut out);
     }
     // Let the ticks play out what decoded legs still hold in their jitter buffers.
     let end = t0 + Duration::from_millis(20 * frames as u64 + 200);
     while let Some(t) = m.poll_timeout().filter(|t| *t <= end) {
         m.handle_timeout(t);
-        while let Some(Transmit {
-            side,
-            channel,
-            data,
-            ..
-        }) = m.poll_transmit()
-        {
-            out.push((side, channel, data));
-        }
+        sent(m, &mut out);
     }
     out
 }

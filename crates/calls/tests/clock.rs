@@ -3,11 +3,11 @@
 //! by the storage writer) are both on that clock, not on the system's.
 
 mod common;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{answer, loopback_config, register, start_driver_with_clock, status, REALM};
+use common::{answer, ask, loopback_config, register, start_driver_with_clock, status, REALM};
 use ringside_calls::clock::{Clock, Now, SystemClock};
 use ringside_calls::core::SipCore;
 use ringside_calls::directory::Directory;
@@ -35,17 +35,6 @@ impl Clock for Ahead {
             unix_ms: now.unix_ms + CENTURY_MS,
         }
     }
-}
-
-/// Send `msg` and wait for the answer (a 30 s guard against a hang, not a speed limit).
-async fn ask(phone: &UdpSocket, to: SocketAddr, msg: &str) -> String {
-    phone.send_to(msg.as_bytes(), to).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(30), phone.recv_from(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 #[tokio::test]

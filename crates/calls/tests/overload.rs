@@ -3,12 +3,12 @@
 //! still reach the core; under the limit nothing is refused.
 
 mod common;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{loopback_config, start_driver};
+use common::{ask, loopback_config, start_driver};
 use ringside_calls::core::SipCore;
 use ringside_calls::directory::Directory;
 use ringside_calls::driver::SipServer;
@@ -47,18 +47,6 @@ fn request(method: &str, call_id: &str, to_tag: Option<&str>, port: u16) -> Stri
          Max-Forwards: 70\r\n\
          Content-Length: 0\r\n\r\n"
     )
-}
-
-/// Send `msg` to the server and wait for the answer (a 30 s guard against a hang, not a
-/// speed limit).
-async fn ask(phone: &UdpSocket, to: SocketAddr, msg: &str) -> String {
-    phone.send_to(msg.as_bytes(), to).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(30), phone.recv_from(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 #[tokio::test]

@@ -124,6 +124,18 @@ pub async fn start_driver_with_clock(
     .unwrap()
 }
 
+/// Send `msg` from `phone` to the server at `to` and wait for the answer (a 30 s guard
+/// against a hang, not a speed limit).
+pub async fn ask(phone: &tokio::net::UdpSocket, to: SocketAddr, msg: &str) -> String {
+    phone.send_to(msg.as_bytes(), to).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(30), phone.recv_from(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 pub struct Sim {
     pub core: SipCore,
     /// What the core asked of its media bridges.
