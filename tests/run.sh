@@ -17,8 +17,9 @@ command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 command -v firefox-esr >/dev/null || need+=(firefox-esr)
 command -v ip >/dev/null || need+=(iproute2)
-# benches/soak.sh (run below) talks to the server with curl.
+# benches/soak.sh (run below) talks to the server with curl and python3.
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,6 +40,22 @@ fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+# A cluster installed above on a bare machine asks loopback clients for a password and has no
+# `test` database: trust loopback and create it, as on the machines the suite runs on.
+if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null &&
+  ! psql -w -h 127.0.0.1 -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; then
+  pg_ver=$(ls /etc/postgresql | head -n1)
+  hba=/etc/postgresql/$pg_ver/main/pg_hba.conf
+  if [ -f "$hba" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    { printf 'host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n'; cat "$hba"; } >"$hba.new"
+    chown postgres:postgres "$hba.new"
+    chmod 640 "$hba.new"
+    mv "$hba.new" "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_ver" main reload
+  fi
+  runuser -u postgres -- psql -Atqc "select 1 from pg_database where datname = 'test'" | grep -q 1 ||
+    runuser -u postgres -- createdb test
 fi
 if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   export RINGSIDE_TEST_POSTGRES_URL="${RINGSIDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
