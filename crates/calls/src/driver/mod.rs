@@ -1,0 +1,213 @@
+//! The thin tokio driver around [`SipCore`], in three parts:
+//!
+//! - [`transport`]: the UDP and TCP sockets on one port, framing, parsing at the edge and the
+//!   overload rule, and sending;
+//! - [`core_task`]: the one task that owns the core, reads the one [`Clock`] and routes what
+//!   the core produced;
+//! - [`writer`]: the storage writer, the call core's one outbox writer (registrations, batched
+//!   call records, then call events onto the bus and into the webhook outbox, and browser
+//!   rings).
+//!
+//! ```text
+//!  UDP recv task ─┐                           ┌─► Transport::send (UDP socket, TCP writers)
+//!  TCP conn tasks ┼─► parse ─► mpsc ─► core task ─► browser calls' signal channels
+//!                 │   (malformed: 400/501     └─► storage writer (batched) ─► call events and
+//!                 │    or dropped + counted)                     rings on the bus, webhook outbox
+//!  commands, directory changes, media events ─► core task
+//! ```
+
+mod core_task;
+mod transport;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use ringside_domain::limits::{ConnLimits, ConnTable};
+use ringside_domain::Bus;
+use ringside_sip::registrar::Binding;
+use ringside_sip::transaction::TransportKind;
+use ringside_storage::Store;
+
+use crate::clock::Clock;
+use crate::core::SipCore;
+use crate::directory::DirectoryChange;
+use crate::metrics::SipMetrics;
+use crate::overload::Overload;
+use core_task::CoreTask;
+use transport::{Inlet, Transport};
+
+/// Commands to the running core.
+#[derive(Debug)]
+pub enum Command {
+    /// Start refusing new calls (503).
+    Drain,
+    /// The grace period is over: hang up every call still up (BYE / CANCEL / 503), recorded as
+    /// ended by `server_shutdown`.
+    EndAll,
+    /// Ask how many calls are in progress.
+    ActiveCalls(oneshot::Sender<usize>),
+    /// Answer once everything the core produced so far (registrations, call records and
+    /// their webhook events) is written to storage.
+    FlushStorage(oneshot::Sender<()>),
+    /// A browser calls; what happens to the call is sent on the channel (until `Ended`).
+    BrowserCall(
+        crate::b2bua::BrowserCall,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
+    /// The browser of edge session `n` hung up or went away.
+    BrowserHangup(u64),
+    /// The media of edge session `n` failed (ICE consent lapsed, DTLS failed).
+    BrowserMediaFailed(u64),
+    /// A visitor accepts a call ringing its browser; signals as for `BrowserCall`.
+    BrowserAccept(
+        crate::b2bua::BrowserAnswer,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
+    /// A console operator answers a visitor's call; signals as for `BrowserCall`.
+    ConsoleAccept(
+        crate::b2bua::BrowserAnswer,
+        mpsc::UnboundedSender<crate::b2bua::BrowserSignal>,
+    ),
+    /// The browser of edge session `n` holds (`true`) or resumes its call.
+    BrowserHold(u64, bool),
+    /// The edge measured the round-trip time to the browser of edge session `n`.
+    BrowserRtt(u64, std::time::Duration),
+    /// A visitor declines the call (record id) ringing its browser.
+    BrowserDecline(String, ringside_domain::channels::Channel),
+}
+
+/// Handle to the running SIP server.
+#[derive(Debug, Clone)]
+pub struct SipServer {
+    cmd: mpsc::UnboundedSender<Command>,
+    directory: mpsc::UnboundedSender<DirectoryChange>,
+    /// The UDP/TCP address actually bound.
+    pub local_addr: SocketAddr,
+}
+
+impl SipServer {
+    /// Send a command to the core.
+    pub fn command(&self, c: Command) {
+        let _ = self.cmd.send(c);
+    }
+
+    /// Change the core's directory (the API created, changed or deleted an extension, a
+    /// trunk or a queue number). A SIP message that arrives after this call is routed with
+    /// the change made.
+    pub fn change_directory(&self, change: DirectoryChange) {
+        let _ = self.directory.send(change);
+    }
+
+    /// Calls in progress (0 if the core is gone).
+    pub async fn active_calls(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::ActiveCalls(tx));
+        rx.await.unwrap_or(0)
+    }
+
+    /// Waits until everything the SIP core produced so far is in storage (for shutdown).
+    pub async fn flush_storage(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::FlushStorage(tx));
+        let _ = rx.await;
+    }
+}
+
+/// The relays' media events (DTMF) tagged with their call's key, for the core.
+pub type MediaEvents = mpsc::UnboundedReceiver<(u64, ringside_media::MediaEvent)>;
+
+/// Where and how the driver listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The UDP and TCP address.
+    pub bind: SocketAddr,
+    /// Caps and timeouts of SIP over TCP, and the table the connections are counted in.
+    pub tcp: (ConnLimits, Arc<ConnTable>),
+    /// When new work is refused because the core is behind.
+    pub overload: Overload,
+    /// The one clock the core, its timers and the storage writer read.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Bind UDP and TCP as `listen` says, restore bindings from `store`, and run `core` until the
+/// process ends, publishing call events and browser rings on `bus`.
+pub async fn start(
+    listen: Listen,
+    mut core: SipCore,
+    store: Store,
+    metrics: Arc<SipMetrics>,
+    media_events: Option<MediaEvents>,
+    bus: Arc<Bus>,
+) -> std::io::Result<SipServer> {
+    let Listen {
+        bind,
+        tcp: tcp_limits,
+        overload,
+        clock,
+    } = listen;
+    let (in_tx, in_rx) = mpsc::channel(65_536);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (dir_tx, dir_rx) = mpsc::unbounded_channel();
+    let (store_tx, store_rx) = mpsc::unbounded_channel();
+    let inlet = Inlet::new(in_tx, overload, metrics.clone());
+    // Messages that arrive before the core task runs wait in the inbound queue.
+    let transport = Transport::bind(bind, tcp_limits, inlet).await?;
+    let local_addr = transport.local_addr();
+    match store.live_bindings(clock.now().unix_ms).await {
+        Ok(list) => {
+            let n = list.len();
+            for b in list {
+                if let Some(b) = binding_from_store(b) {
+                    core.registrar_mut().restore(b);
+                }
+            }
+            info!(bindings = n, "restored registrations");
+        }
+        Err(e) => warn!(error = %e, "could not load registrations"),
+    }
+    tokio::spawn(writer::storage_writer(
+        store,
+        store_rx,
+        bus,
+        metrics,
+        clock.clone(),
+    ));
+    let task = CoreTask {
+        core,
+        transport,
+        inbound: in_rx,
+        commands: cmd_rx,
+        directory: dir_rx,
+        media_events: media_events.unwrap_or_else(|| mpsc::unbounded_channel().1),
+        writer: store_tx,
+        clock,
+    };
+    tokio::spawn(task.run());
+    info!(%local_addr, "SIP listening on UDP and TCP");
+    Ok(SipServer {
+        cmd: cmd_tx,
+        directory: dir_tx,
+        local_addr,
+    })
+}
+
+fn binding_from_store(b: ringside_storage::Binding) -> Option<Binding> {
+    Some(Binding {
+        account_id: b.extension_id,
+        contact: b.contact_uri,
+        source: b.source_addr.parse().ok()?,
+        transport: if b.transport == "tcp" {
+            TransportKind::Tcp
+        } else {
+            TransportKind::Udp
+        },
+        expires_at: b.expires_at,
+        call_id: b.call_id,
+        cseq: u32::try_from(b.cseq).unwrap_or(0),
+        user_agent: b.user_agent,
+    })
+}

@@ -1,0 +1,369 @@
+//! The SIP transport: the UDP socket and the TCP listener on one port, each TCP connection's
+//! reader (framing) and writer, parsing at the edge (a malformed message is answered 400/501
+//! or dropped and counted, and the overload rule answers 503 before the core sees it), and the
+//! way out, [`Transport::send`].
+//!
+//! Sending is a call, not a task: a UDP datagram goes out with `try_send_to` on the core task
+//! (one system call, no channel hop; `send_to` only when the socket buffer is full) and a TCP
+//! message is queued to its connection's writer task. A separate transmit task would add a
+//! hop and a wake-up per message on the 2,000 calls/s path (BENCHMARKS.md) for nothing the
+//! core needs: it never waits on a peer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
+use ringside_sip::message;
+use ringside_sip::transaction::{Peer, TransportKind};
+use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
+
+use crate::metrics::SipMetrics;
+use crate::overload::Overload;
+
+type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
+
+/// A parsed message and where it came from, on its way to the core.
+pub(super) struct Inbound {
+    pub(super) msg: rsip::SipMessage,
+    pub(super) from: Peer,
+}
+
+/// Receive and send buffer of the SIP UDP socket. At 2,000 calls/s a challenged call is
+/// about ten datagrams in and out, 20,000 a second each way; the kernel's default 208 KiB
+/// holds about 15 ms of them, so one scheduling stall of the receiving task dropped
+/// datagrams (UdpRcvbufErrors) and every drop costs a 500 ms retransmission (measured:
+/// BENCHMARKS.md). Kamailio and FreeSWITCH raise it for the same reason.
+const SIP_UDP_BUFFER: usize = 4 << 20;
+
+/// Bind the SIP UDP socket with [`SIP_UDP_BUFFER`] (as much as `net.core.rmem_max` and
+/// `wmem_max` allow; a warning says when the kernel grants less).
+fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let sock = ringside_media::udp::bind_with_buffers(bind, SIP_UDP_BUFFER, "SIP")?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock)
+}
+
+/// The transport's way into the core: the bounded inbound queue, and the overload rule
+/// applied before a message joins it.
+#[derive(Clone)]
+pub(super) struct Inlet {
+    tx: mpsc::Sender<Inbound>,
+    overload: Overload,
+    metrics: Arc<SipMetrics>,
+}
+
+impl Inlet {
+    pub(super) fn new(
+        tx: mpsc::Sender<Inbound>,
+        overload: Overload,
+        metrics: Arc<SipMetrics>,
+    ) -> Inlet {
+        Inlet {
+            tx,
+            overload,
+            metrics,
+        }
+    }
+
+    /// The 503 for `msg` if the core is too far behind to take it.
+    fn refusal(&self, msg: &rsip::SipMessage) -> Option<Bytes> {
+        let depth = self.tx.max_capacity() - self.tx.capacity();
+        self.metrics
+            .inbound_queue
+            .store(depth as u64, Ordering::Relaxed);
+        let r = self.overload.refusal(msg, depth)?;
+        self.metrics
+            .overload_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        Some(r)
+    }
+}
+
+/// The bound sockets and the open TCP connections; what the core task sends through.
+pub(super) struct Transport {
+    udp: Arc<UdpSocket>,
+    conns: Conns,
+    inlet: Inlet,
+    local_addr: SocketAddr,
+}
+
+impl Transport {
+    /// Binds UDP and TCP on `bind` (one port for both) and starts reading: every message that
+    /// parses and passes the overload rule goes to `inlet`.
+    pub(super) async fn bind(
+        bind: SocketAddr,
+        tcp_limits: (ConnLimits, Arc<ConnTable>),
+        inlet: Inlet,
+    ) -> std::io::Result<Transport> {
+        let udp = Arc::new(sip_udp_socket(bind)?);
+        let local_addr = udp.local_addr()?;
+        let tcp = TcpListener::bind(local_addr).await?;
+        let conns: Conns = Arc::default();
+        tokio::spawn(udp_reader(udp.clone(), inlet.clone()));
+        tokio::spawn(tcp_acceptor(tcp, inlet.clone(), conns.clone(), tcp_limits));
+        Ok(Transport {
+            udp,
+            conns,
+            inlet,
+            local_addr,
+        })
+    }
+
+    /// The UDP/TCP address actually bound.
+    pub(super) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sends `data` to `to`: a UDP datagram, or a message on the TCP connection to that
+    /// address (connecting out first, e.g. to a TCP trunk, and keeping the connection).
+    pub(super) async fn send(&self, to: Peer, data: Bytes) {
+        match to.transport {
+            TransportKind::Udp => {
+                if let Err(e) = self.udp.try_send_to(&data, to.addr) {
+                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                        let _ = self.udp.send_to(&data, to.addr).await;
+                    } else {
+                        debug!(to = %to.addr, error = %e, "udp send");
+                    }
+                }
+            }
+            TransportKind::Tcp => {
+                let existing = self.conns.lock().expect("conns").get(&to.addr).cloned();
+                match existing {
+                    Some(w) if w.send(data.clone()).is_ok() => {}
+                    _ => {
+                        let (conns, inlet) = (self.conns.clone(), self.inlet.clone());
+                        tokio::spawn(async move {
+                            match TcpStream::connect(to.addr).await {
+                                Ok(s) => {
+                                    let _ = s.set_nodelay(true);
+                                    let w = spawn_connection(s, to.addr, inlet, conns, None);
+                                    let _ = w.send(data);
+                                }
+                                Err(e) => debug!(to = %to.addr, error = %e, "tcp connect"),
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Parse one message; on failure answer 400/501 if the request can be identified, else drop.
+fn ingest(
+    data: &[u8],
+    from: Peer,
+    metrics: &SipMetrics,
+) -> Result<rsip::SipMessage, Option<Bytes>> {
+    match message::parse(data) {
+        Ok(mut msg) => {
+            if let rsip::SipMessage::Request(r) = &mut msg {
+                ringside_sip::hdr::stamp_via(r, from.addr);
+            }
+            Ok(msg)
+        }
+        Err(_) => {
+            metrics.malformed.fetch_add(1, Ordering::Relaxed);
+            let reply = ringside_sip::hdr::raw_error_response(data);
+            if reply.is_none() {
+                metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reply)
+        }
+    }
+}
+
+async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet) {
+    let metrics = inlet.metrics.clone();
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(error = %e, "udp recv");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        if is_keepalive(data) {
+            continue;
+        }
+        let from = Peer {
+            addr: src,
+            transport: TransportKind::Udp,
+        };
+        match ingest(data, from, &metrics) {
+            Ok(msg) => {
+                if let Some(reply) = inlet.refusal(&msg) {
+                    let _ = sock.send_to(&reply, src).await;
+                } else if inlet.tx.try_send(Inbound { msg, from }).is_err() {
+                    metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(Some(reply)) => {
+                let _ = sock.send_to(&reply, src).await;
+            }
+            Err(None) => {}
+        }
+    }
+}
+
+/// Accepts SIP over TCP under the connection caps: a connection over a cap is closed at once.
+async fn tcp_acceptor(
+    listener: TcpListener,
+    inlet: Inlet,
+    conns: Conns,
+    (limits, table): (ConnLimits, Arc<ConnTable>),
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let Some(guard) = table.admit(peer.ip(), &limits) else {
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let accepted = Accepted { guard, limits };
+                spawn_connection(stream, peer, inlet.clone(), conns.clone(), Some(accepted));
+            }
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                debug!(error = %e, "tcp accept");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// An accepted connection's place under the caps, and its timeouts.
+struct Accepted {
+    guard: ConnGuard,
+    limits: ConnLimits,
+}
+
+fn spawn_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    inlet: Inlet,
+    conns: Conns,
+    accepted: Option<Accepted>,
+) -> mpsc::UnboundedSender<Bytes> {
+    let metrics = inlet.metrics.clone();
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
+    conns.lock().expect("conns").insert(peer, wtx.clone());
+    let writer_tx = wtx.clone();
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new(65_536);
+        let mut buf = vec![0u8; 16_384];
+        let from = Peer {
+            addr: peer,
+            transport: TransportKind::Tcp,
+        };
+        // Accepted connections must send a whole message within `header` (the first one, and
+        // each one once started) and are closed after `idle` without traffic; connections we
+        // opened ourselves (to trunks) are not limited.
+        let mut seen_message = false;
+        'conn: loop {
+            let wait = accepted.as_ref().map(|a| {
+                if seen_message && framer.buffered() == 0 {
+                    a.limits.idle
+                } else {
+                    a.limits.header
+                }
+            });
+            let read = rd.read(&mut buf);
+            let n = match wait {
+                Some(w) => match tokio::time::timeout(w, read).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if let Some(a) = &accepted {
+                            a.guard.table().timed_out.fetch_add(1, Ordering::Relaxed);
+                        }
+                        debug!(%peer, "closing a TCP connection that sent nothing in time");
+                        break;
+                    }
+                },
+                None => read.await,
+            };
+            let n = match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_message() {
+                    Ok(Some(Frame::Message(m))) => {
+                        seen_message = true;
+                        match ingest(&m, from, &metrics) {
+                            Ok(msg) => {
+                                if let Some(reply) = inlet.refusal(&msg) {
+                                    let _ = writer_tx.send(reply);
+                                } else if inlet.tx.send(Inbound { msg, from }).await.is_err() {
+                                    break 'conn;
+                                }
+                            }
+                            Err(Some(reply)) => {
+                                let _ = writer_tx.send(reply);
+                            }
+                            Err(None) => {}
+                        }
+                    }
+                    Ok(Some(Frame::Ping)) => {
+                        seen_message = true;
+                        let _ = writer_tx.send(Bytes::from_static(b"\r\n"));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "closing TCP connection on framing error");
+                        metrics.malformed.fetch_add(1, Ordering::Relaxed);
+                        metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                        break 'conn;
+                    }
+                }
+            }
+        }
+        conns.lock().expect("conns").remove(&peer);
+    });
+    wtx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sip_udp_socket_gets_the_large_buffers_the_kernel_allows() {
+        let sock = sip_udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let max = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(SIP_UDP_BUFFER);
+        let want = SIP_UDP_BUFFER.min(max);
+        // Linux reports twice what it granted; the default (208 KiB) would fail this.
+        let got = socket2::SockRef::from(&sock).recv_buffer_size().unwrap() / 2;
+        assert!(got >= want, "receive buffer {got}, wanted {want}");
+        // And it is a working socket: a datagram to itself arrives.
+        let addr = sock.local_addr().unwrap();
+        sock.send_to(b"ping", addr).await.unwrap();
+        let mut buf = [0u8; 8];
+        let (n, from) = sock.recv_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..n], from), (&b"ping"[..], addr));
+    }
+}
