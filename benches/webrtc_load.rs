@@ -40,6 +40,12 @@ struct Outcome {
     /// first of them came (ms after answer/connect): tells a slow path from a silent one.
     frames_before_media: u32,
     first_frame_ms: Option<f64>,
+    /// When the offer went (Unix ms, to line up with the server's log), when the call was
+    /// answered (ms after the offer) and when the first tone frame was sent (ms after
+    /// answer/connect).
+    offer_unix_ms: u128,
+    answered_ms: Option<f64>,
+    first_sent_ms: Option<f64>,
     expected: u64,
     received: u64,
     error: Option<String>,
@@ -83,10 +89,26 @@ async fn one_call(
         }
     };
     let _ready = ws.next().await;
+    // The socket is read by a task of its own: polled beside the RTP socket and the 20 ms
+    // tick, every poll of the WebSocket stream zero-fills tungstenite's 128 KiB read buffer
+    // (snapview/tungstenite-rs#547), which took a third of the generator's CPU and starved
+    // the server under test on a 2-core machine.
+    let (mut ws, mut ws_read) = ws.split();
+    let (ws_in_tx, mut ws_in) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(m) = ws_read.next().await {
+            if ws_in_tx.send(m).is_err() {
+                break;
+            }
+        }
+    });
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = udp.local_addr().unwrap();
     let (mut peer, offer) = ClientPeer::offer(Instant::now(), local).unwrap();
     let t0 = Instant::now();
+    o.offer_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let start = json!({"type": "call.start", "sdp": offer, "name": format!("load {i}")});
     if ws
         .send(Message::Text(start.to_string().into()))
@@ -112,7 +134,7 @@ async fn one_call(
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
-            m = ws.next() => {
+            m = ws_in.recv() => {
                 let Some(Ok(Message::Text(t))) = m else { o.error = Some("ws closed".into()); break };
                 let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -127,6 +149,7 @@ async fn one_call(
                     Some("call.started") => o.started_ms = Some(ms),
                     Some("call.answered") => {
                         o.answered = true;
+                        o.answered_ms = Some(ms);
                         let now = Instant::now();
                         answered_at = Some(now);
                         window = Some((now + Duration::from_secs(3), now + Duration::from_secs(3) + hold));
@@ -147,6 +170,10 @@ async fn one_call(
             }
             _ = tick.tick() => {
                 if answered_at.is_some() && peer.is_connected() {
+                    if o.first_sent_ms.is_none() {
+                        let from = connected_at.map_or(Instant::now(), |c| answered_at.map_or(c, |a| a.max(c)));
+                        o.first_sent_ms = Some(from.elapsed().as_secs_f64() * 1000.0);
+                    }
                     let f = &frames[usize::from(seq) % frames.len()];
                     peer.send_rtp(Instant::now(), seq, u32::from(seq) * 960, f);
                     seq = seq.wrapping_add(1);
@@ -348,9 +375,11 @@ async fn main() {
     slow.sort_by(|a, b| b.1.media_ms.partial_cmp(&a.1.media_ms).unwrap());
     for (i, o) in slow.iter().take(5) {
         eprintln!(
-            "slow call {i}: connected {:?} ms after the offer, first media {:?} ms after answer/connect; \
+            "slow call {i}: offer at {} (Unix ms), answered {:?} ms and connected {:?} ms after it, \
+             first tone frame sent {:?} ms and first media {:?} ms after answer/connect; \
              {} frames came before it, the first at {:?} ms",
-            o.connected_ms, o.media_ms, o.frames_before_media, o.first_frame_ms
+            o.offer_unix_ms, o.answered_ms, o.connected_ms, o.first_sent_ms, o.media_ms,
+            o.frames_before_media, o.first_frame_ms
         );
     }
 }
