@@ -37,7 +37,10 @@ pub(crate) async fn console_page() -> Response {
 
 /// `GET /api/ws/console`.
 pub(crate) async fn console_ws(State(st): State<LiveState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(64 * 1024)
+    // Small reads, as on the other sockets: tungstenite zero-fills its whole read buffer (128
+    // KiB by default) each time the socket is polled, and this task wakes for every ring.
+    ws.read_buffer_size(4096)
+        .max_message_size(64 * 1024)
         .on_upgrade(move |socket| console_session(st, socket))
 }
 

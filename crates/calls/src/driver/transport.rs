@@ -30,6 +30,16 @@ use crate::overload::Overload;
 
 type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
 
+/// The open TCP connections' table. Nothing that holds the lock can panic, and if something
+/// ever did, the table is still whole: take it back rather than take the core task down.
+fn open_conns(
+    conns: &Conns,
+) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>> {
+    conns
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A parsed message and where it came from, on its way to the core.
 pub(super) struct Inbound {
     pub(super) msg: rsip::SipMessage,
@@ -136,7 +146,7 @@ impl Transport {
                 }
             }
             TransportKind::Tcp => {
-                let existing = self.conns.lock().expect("conns").get(&to.addr).cloned();
+                let existing = open_conns(&self.conns).get(&to.addr).cloned();
                 match existing {
                     Some(w) if w.send(data.clone()).is_ok() => {}
                     _ => {
@@ -260,7 +270,7 @@ fn spawn_connection(
     let metrics = inlet.metrics.clone();
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    conns.lock().expect("conns").insert(peer, wtx.clone());
+    open_conns(&conns).insert(peer, wtx.clone());
     let writer_tx = wtx.clone();
     tokio::spawn(async move {
         while let Some(b) = wrx.recv().await {
@@ -339,7 +349,7 @@ fn spawn_connection(
                 }
             }
         }
-        conns.lock().expect("conns").remove(&peer);
+        open_conns(&conns).remove(&peer);
     });
     wtx
 }
