@@ -113,9 +113,9 @@ impl Transport {
         tcp_limits: (ConnLimits, Arc<ConnTable>),
         inlet: Inlet,
     ) -> std::io::Result<Transport> {
-        let udp = Arc::new(sip_udp_socket(bind)?);
+        let (udp, tcp) = bind_pair(bind).await?;
+        let udp = Arc::new(udp);
         let local_addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(local_addr).await?;
         let conns: Conns = Arc::default();
         tokio::spawn(udp_reader(udp.clone(), inlet.clone()));
         tokio::spawn(tcp_acceptor(tcp, inlet.clone(), conns.clone(), tcp_limits));
@@ -166,6 +166,23 @@ impl Transport {
             }
         }
     }
+}
+
+/// The UDP socket and the TCP listener on one port. With port 0 the kernel picks a free UDP
+/// port whose TCP twin may be in use (e.g. as another connection's ephemeral port): then
+/// another port is picked, a few times.
+async fn bind_pair(bind: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let tries = if bind.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = sip_udp_socket(bind)?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()))
 }
 
 /// Parse one message; on failure answer 400/501 if the request can be identified, else drop.
