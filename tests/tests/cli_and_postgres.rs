@@ -62,3 +62,33 @@ async fn serve_on_postgres_keeps_registrations_across_restart() {
     drop(srv);
     schema.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn user_create_makes_an_owner_once_and_tokens_join_them() {
+    let srv = Server::start().await;
+    let create = || srv.cli(&["user", "create", "--email", " First@Example.com "]);
+    let out = create();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(user["email"], "first@example.com");
+    assert_eq!(user["role"], "owner");
+    assert!(user["tenantId"].as_str().is_some_and(|t| !t.is_empty()));
+    // Again: the same user, nothing new.
+    let again: serde_json::Value = serde_json::from_slice(&create().stdout).unwrap();
+    assert_eq!(again["id"], user["id"]);
+    assert_eq!(again["tenantId"], user["tenantId"]);
+    // A token made for that email is that user's, in that tenant.
+    let token = srv.token("first@example.com", "widgets:read");
+    let (st, _) = srv.api("GET", "/api/v1/widgets", &token, None).await;
+    assert_eq!(st, 200);
+    let out = srv.cli(&["token", "list", "--email", "first@example.com"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    // Bad input is explained and creates nothing.
+    let out = srv.cli(&["user", "create", "--email", "not-an-email"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
+}

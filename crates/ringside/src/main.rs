@@ -1,5 +1,6 @@
 //! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
-//! create` issues personal access tokens.
+//! create` issues personal access tokens; `ringside user create` makes a user on a server
+//! without mail.
 
 mod config;
 mod memory;
@@ -29,6 +30,23 @@ enum Cmd {
     Token {
         #[command(subcommand)]
         command: TokenCmd,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCmd {
+    /// Create a user (with a tenant of their own, whose owner they are) for a server without
+    /// mail, or find the existing one; prints the user as one JSON line (nothing secret). They
+    /// sign in with an email code, or get a token from `token create`.
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -111,6 +129,23 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .context("creating the token")?;
             println!("{token}");
+            Ok(())
+        }),
+        Cmd::User {
+            command: UserCmd::Create { email },
+        } => rt.block_on(async {
+            let store = wiring::open_store(&settings).await?;
+            let user = store
+                .ensure_user(&email)
+                .await
+                .context("creating the user")?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": user.id, "tenantId": user.tenant_id, "email": user.email,
+                    "role": user.role.as_str(), "createdAt": user.created_at,
+                })
+            );
             Ok(())
         }),
         Cmd::Token {

@@ -51,6 +51,7 @@
 
 #![warn(missing_docs)]
 
+mod accounts;
 mod analytics;
 mod bindings;
 mod call_settings;
@@ -76,6 +77,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use accounts::{
+    generate_code, CodeCheck, NewSession, Role, SessionAuth, SessionInfo, CODE_DIGITS,
+    MAX_CODE_ATTEMPTS, SESSION_PREFIX,
+};
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
     MAX_RECENT_VISITORS,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::accounts::Role;
 use crate::error::{Result, StorageError};
 use crate::{new_id, now_ms, Store};
 
@@ -21,9 +22,11 @@ pub struct User {
     pub email: String,
     /// Creation time, unix ms.
     pub created_at: i64,
+    /// What the user may do in their tenant (the first user of a tenant is its owner).
+    pub role: Role,
 }
 
-const USER_COLS: &str = "id, tenant_id, email, created_at";
+const USER_COLS: &str = "id, tenant_id, email, created_at, role";
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -31,6 +34,8 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         tenant_id: row.try_get("tenant_id")?,
         email: row.try_get("email")?,
         created_at: row.try_get("created_at")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?)
+            .ok_or(StorageError::Corrupt("users.role"))?,
     })
 }
 
@@ -70,6 +75,7 @@ impl Store {
                 tenant_id: new_id(),
                 email: email.clone(),
                 created_at: now,
+                role: Role::Owner,
             };
             let mut tx = self.pool.begin().await?;
             sqlx::query("INSERT INTO tenants (id, created_at) VALUES ($1, $2)")
@@ -78,12 +84,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let inserted = sqlx::query(
-                "INSERT INTO users (id, tenant_id, email, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO users (id, tenant_id, email, created_at, role) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&user.id)
             .bind(&user.tenant_id)
             .bind(&user.email)
             .bind(now)
+            .bind(user.role.as_str())
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -10,6 +10,8 @@ use ringside_storage::{
 };
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
+#[path = "storage/accounts.rs"]
+mod accounts;
 #[path = "storage/calls.rs"]
 mod calls;
 #[path = "storage/contacts.rs"]

@@ -1,0 +1,352 @@
+//! Accounts: sign-in codes, sessions and roles; every backend.
+
+use ringside_storage::{
+    now_ms, CodeCheck, NewSession, Role, StorageError, MAX_CODE_ATTEMPTS, SESSION_PREFIX,
+};
+
+use super::each_backend;
+
+const TEN_MIN: i64 = 10 * 60_000;
+const DAY: i64 = 24 * 3_600_000;
+
+/// A code that is not `code`.
+fn other(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[tokio::test]
+async fn a_code_signs_in_once_within_its_time() {
+    each_backend("codes_once", |ctx| async move {
+        let store = ctx.store().await;
+        let t = now_ms();
+        let code = store
+            .create_email_code(" Ana@Example.COM ", t, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(code.len(), 6);
+        // The email is normalised the same way on both sides.
+        assert_eq!(
+            store
+                .verify_email_code("ana@example.com", &code, t + 1_000)
+                .await
+                .unwrap(),
+            CodeCheck::Verified
+        );
+        // Used up.
+        assert_eq!(
+            store
+                .verify_email_code("ana@example.com", &code, t + 2_000)
+                .await
+                .unwrap(),
+            CodeCheck::NoCode
+        );
+        // Expired: checked at its expiry.
+        let code = store
+            .create_email_code("ana@example.com", t, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_email_code("ana@example.com", &code, t + TEN_MIN)
+                .await
+                .unwrap(),
+            CodeCheck::Expired
+        );
+        // Nothing was ever asked for this one.
+        assert_eq!(
+            store
+                .verify_email_code("bob@example.com", "123456", t)
+                .await
+                .unwrap(),
+            CodeCheck::NoCode
+        );
+        assert!(matches!(
+            store.create_email_code("not-an-email", t, TEN_MIN).await,
+            Err(StorageError::Invalid("email"))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_tries_are_counted_and_kill_the_code() {
+    each_backend("codes_tries", |ctx| async move {
+        let store = ctx.store().await;
+        let t = now_ms();
+        let code = store
+            .create_email_code("eve@example.com", t, TEN_MIN)
+            .await
+            .unwrap();
+        let wrong = other(&code);
+        for left in (0..MAX_CODE_ATTEMPTS).rev() {
+            assert_eq!(
+                store
+                    .verify_email_code("eve@example.com", &wrong, t)
+                    .await
+                    .unwrap(),
+                CodeCheck::Wrong { tries_left: left }
+            );
+        }
+        // Dead now, even for the right code.
+        assert_eq!(
+            store
+                .verify_email_code("eve@example.com", &code, t)
+                .await
+                .unwrap(),
+            CodeCheck::TooManyTries
+        );
+        // Garbage counts as a try too, on a fresh code.
+        let code = store
+            .create_email_code("eve@example.com", t, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_email_code("eve@example.com", "12ab56", t)
+                .await
+                .unwrap(),
+            CodeCheck::Wrong {
+                tries_left: MAX_CODE_ATTEMPTS - 1
+            }
+        );
+        assert_eq!(
+            store
+                .verify_email_code("eve@example.com", &code, t)
+                .await
+                .unwrap(),
+            CodeCheck::Verified
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_code_retires_the_old_one_and_two_stores_count_together() {
+    each_backend("codes_new", |ctx| async move {
+        let a = ctx.store().await;
+        let b = ctx.store().await;
+        let t = now_ms();
+        let first = a
+            .create_email_code("kim@example.com", t, TEN_MIN)
+            .await
+            .unwrap();
+        let second = b
+            .create_email_code("kim@example.com", t + 1, TEN_MIN)
+            .await
+            .unwrap();
+        if first != second {
+            // The first code no longer signs in (it counts as a wrong try on the second).
+            assert!(matches!(
+                a.verify_email_code("kim@example.com", &first, t + 2)
+                    .await
+                    .unwrap(),
+                CodeCheck::Wrong { .. }
+            ));
+        }
+        // Two servers on one database: only one of two concurrent right tries signs in.
+        let (x, y) = tokio::join!(
+            a.verify_email_code("kim@example.com", &second, t + 3),
+            b.verify_email_code("kim@example.com", &second, t + 3)
+        );
+        let verified = [x.unwrap(), y.unwrap()]
+            .iter()
+            .filter(|c| **c == CodeCheck::Verified)
+            .count();
+        assert_eq!(verified, 1);
+        // Expired codes are purged.
+        a.create_email_code("old@example.com", t - 2 * TEN_MIN, TEN_MIN)
+            .await
+            .unwrap();
+        assert!(a.purge_email_codes(t).await.unwrap() >= 1);
+        assert_eq!(
+            a.verify_email_code("old@example.com", "000000", t)
+                .await
+                .unwrap(),
+            CodeCheck::NoCode
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_live_until_revoked_idle_or_expired() {
+    each_backend("sessions", |ctx| async move {
+        let store = ctx.store().await;
+        let user = store.ensure_user("owner@sessions.example").await.unwrap();
+        assert_eq!(user.role, Role::Owner);
+        let t = now_ms();
+        let new = |now| NewSession {
+            user_id: &user.id,
+            now,
+            lifetime_ms: 30 * DAY,
+            user_agent: Some("Mozilla/5.0 test"),
+            ip: Some("127.0.0.1"),
+        };
+        let (info, secret) = store.create_session(new(t)).await.unwrap();
+        assert!(secret.starts_with(SESSION_PREFIX));
+        assert!(!secret.contains(&info.id));
+        let idle = DAY;
+        let auth = store
+            .authenticate_session(&secret, t + 1_000, idle)
+            .await
+            .unwrap()
+            .expect("live session");
+        assert_eq!(
+            (
+                auth.user_id.as_str(),
+                auth.tenant_id.as_str(),
+                auth.role,
+                auth.session_id.as_str()
+            ),
+            (
+                user.id.as_str(),
+                user.tenant_id.as_str(),
+                Role::Owner,
+                info.id.as_str()
+            )
+        );
+        // Use keeps it alive past the idle limit; a day unused ends it.
+        assert!(store
+            .authenticate_session(&secret, t + idle - 1, idle)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .authenticate_session(&secret, t + 2 * idle - 2, idle)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .authenticate_session(&secret, t + 3 * idle, idle)
+            .await
+            .unwrap()
+            .is_none());
+        // Absolute expiry, however busy.
+        let (_, busy) = store.create_session(new(t)).await.unwrap();
+        assert!(store
+            .authenticate_session(&busy, t + 30 * DAY, 60 * DAY)
+            .await
+            .unwrap()
+            .is_none());
+        // Unknown and malformed secrets.
+        assert!(store
+            .authenticate_session("ringside_ses_nope", t, idle)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .authenticate_session(&secret.replace(SESSION_PREFIX, "ringside_pat_"), t, idle)
+            .await
+            .unwrap()
+            .is_none());
+        // Listing and signing out everywhere.
+        let (a, sa) = store.create_session(new(t + 5)).await.unwrap();
+        let (_, sb) = store.create_session(new(t + 6)).await.unwrap();
+        let listed = store.list_sessions(&user.id, t + 10).await.unwrap();
+        assert!(listed.len() >= 3, "{listed:?}");
+        assert_eq!(listed[0].user_agent.as_deref(), Some("Mozilla/5.0 test"));
+        store.revoke_session(&user.id, &a.id, t + 20).await.unwrap();
+        assert!(store
+            .authenticate_session(&sa, t + 21, idle)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .authenticate_session(&sb, t + 21, idle)
+            .await
+            .unwrap()
+            .is_some());
+        // Another user cannot revoke it.
+        let stranger = store
+            .ensure_user("stranger@sessions.example")
+            .await
+            .unwrap();
+        let (b, _) = store
+            .create_session(NewSession {
+                user_id: &stranger.id,
+                ..new(t)
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.revoke_session(&user.id, &b.id, t + 22).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(store.revoke_all_sessions(&user.id, t + 30).await.unwrap() >= 2);
+        assert!(store
+            .authenticate_session(&sb, t + 31, idle)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .list_sessions(&user.id, t + 31)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .list_sessions(&stranger.id, t + 31)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(matches!(
+            store
+                .create_session(NewSession {
+                    user_id: "no-such-user",
+                    ..new(t)
+                })
+                .await,
+            Err(StorageError::NotFound)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_change_and_a_tenant_keeps_an_owner() {
+    each_backend("roles", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("boss@roles.example").await.unwrap();
+        let t = now_ms();
+        let (_, secret) = store
+            .create_session(NewSession {
+                user_id: &owner.id,
+                now: t,
+                lifetime_ms: DAY,
+                user_agent: None,
+                ip: None,
+            })
+            .await
+            .unwrap();
+        // The last owner cannot be demoted.
+        assert!(matches!(
+            store
+                .set_user_role(&owner.tenant_id, &owner.id, Role::Agent)
+                .await,
+            Err(StorageError::Conflict(_))
+        ));
+        // Another tenant cannot touch this user.
+        let other = store.ensure_user("other@roles.example").await.unwrap();
+        assert!(matches!(
+            store
+                .set_user_role(&other.tenant_id, &owner.id, Role::Agent)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        store
+            .set_user_role(&owner.tenant_id, &owner.id, Role::Owner)
+            .await
+            .unwrap();
+        let auth = store
+            .authenticate_session(&secret, t + 1, DAY)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(auth.role, Role::Owner);
+        assert_eq!(store.get_user(&owner.id).await.unwrap().role, Role::Owner);
+    })
+    .await;
+}
