@@ -170,8 +170,7 @@ async fn one_call(
             }
             _ = tick.tick() => {
                 if answered_at.is_some() && peer.is_connected() {
-                    if o.first_sent_ms.is_none() {
-                        let from = connected_at.map_or(Instant::now(), |c| answered_at.map_or(c, |a| a.max(c)));
+                    if let (None, Some(from)) = (o.first_sent_ms, media_from(answered_at, connected_at)) {
                         o.first_sent_ms = Some(from.elapsed().as_secs_f64() * 1000.0);
                     }
                     let f = &frames[usize::from(seq) % frames.len()];
@@ -186,12 +185,7 @@ async fn one_call(
             o.connected_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
             connected_at = Some(now);
         }
-        // Answer to media: from the answer, or from ICE+DTLS being up if that comes later
-        // (a SIP peer answering at once beats the handshake).
-        let media_from = match (answered_at, connected_at) {
-            (Some(a), Some(c)) => Some(a.max(c)),
-            _ => None,
-        };
+        let media_from = media_from(answered_at, connected_at);
         while let Some(r) = peer.poll_rtp() {
             if let Some((ws_start, ws_end)) = window {
                 if now >= ws_start && now < ws_end {
@@ -257,6 +251,12 @@ async fn one_call(
         let _ = udp.send_to(&data, to).await;
     }
     o
+}
+
+/// Where answer-to-media time counts from: the answer, or ICE+DTLS being up if that comes
+/// later (a SIP peer answering at once beats the handshake).
+fn media_from(answered: Option<Instant>, connected: Option<Instant>) -> Option<Instant> {
+    Some(answered?.max(connected?))
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {

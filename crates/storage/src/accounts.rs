@@ -12,7 +12,6 @@
 //!
 //! Times are passed in (`now`, unix ms), so expiry is tested without waiting.
 
-use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,6 +20,7 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::users::normalize_email;
+use crate::util::{sha256_hex, SecretShape};
 use crate::{new_id, Store};
 
 /// What a user may do in their tenant.
@@ -53,6 +53,11 @@ impl Role {
             "agent" => Some(Role::Agent),
             _ => None,
         }
+    }
+
+    /// The role in a row's `role` column (`users.role`).
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Role> {
+        Role::parse(&row.try_get::<String, _>("role")?).ok_or(StorageError::Corrupt("users.role"))
     }
 }
 
@@ -99,30 +104,14 @@ fn code_hash(id: &str, email: &str, code: &str) -> String {
 /// Prefix of every session secret (lets secret scanners spot a leaked cookie).
 pub const SESSION_PREFIX: &str = "ringside_ses_";
 
-/// Random characters after [`SESSION_PREFIX`].
-const SESSION_RANDOM_LEN: usize = 43;
+/// A session secret: [`SESSION_PREFIX`] and 43 random characters.
+const SESSION: SecretShape = SecretShape {
+    prefix: SESSION_PREFIX,
+    len: 43,
+};
 
 /// `last_seen_at` is refreshed at most this often per session.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
-
-fn generate_session_secret() -> String {
-    let random: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(SESSION_RANDOM_LEN)
-        .map(char::from)
-        .collect();
-    format!("{SESSION_PREFIX}{random}")
-}
-
-fn looks_like_session(s: &str) -> bool {
-    s.len() == SESSION_PREFIX.len() + SESSION_RANDOM_LEN
-        && s.strip_prefix(SESSION_PREFIX)
-            .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
-fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// A dashboard session, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,20 +259,17 @@ impl Store {
         }
         let counted = sqlx::query(
             "UPDATE email_codes SET attempts = attempts + 1 \
-             WHERE id = $1 AND used_at IS NULL AND attempts < $2",
+             WHERE id = $1 AND used_at IS NULL AND attempts < $2 RETURNING attempts",
         )
         .bind(&id)
         .bind(MAX_CODE_ATTEMPTS)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if counted.rows_affected() == 0 {
+        // No row: concurrent wrong tries used the last ones up first.
+        let Some(counted) = counted else {
             return Ok(CodeCheck::TooManyTries);
-        }
-        let attempts: i64 = sqlx::query("SELECT attempts FROM email_codes WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("attempts")?;
+        };
+        let attempts: i64 = counted.try_get("attempts")?;
         Ok(CodeCheck::Wrong {
             tries_left: (MAX_CODE_ATTEMPTS - attempts).max(0),
         })
@@ -302,7 +288,7 @@ impl Store {
     /// cookie; it is not stored and cannot be shown again). Unknown user: NotFound.
     pub async fn create_session(&self, new: NewSession<'_>) -> Result<(SessionInfo, String)> {
         let user = self.get_user(new.user_id).await?;
-        let secret = generate_session_secret();
+        let secret = SESSION.generate();
         let clip = |s: Option<&str>, n: usize| s.map(|s| s.chars().take(n).collect::<String>());
         let info = SessionInfo {
             id: new_id(),
@@ -320,7 +306,7 @@ impl Store {
              expires_at, user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&info.id)
-        .bind(hash_secret(&secret))
+        .bind(sha256_hex(&secret))
         .bind(&info.user_id)
         .bind(&info.tenant_id)
         .bind(info.created_at)
@@ -343,14 +329,14 @@ impl Store {
         now: i64,
         idle_ms: i64,
     ) -> Result<Option<SessionAuth>> {
-        if !looks_like_session(secret) {
+        if !SESSION.matches(secret) {
             return Ok(None);
         }
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.tenant_id, s.last_seen_at, s.expires_at, s.revoked_at, \
              u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
         )
-        .bind(hash_secret(secret))
+        .bind(sha256_hex(secret))
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -362,13 +348,11 @@ impl Store {
         if revoked_at.is_some() || expires_at <= now || now - last_seen_at >= idle_ms {
             return Ok(None);
         }
-        let role: String = row.try_get("role")?;
-        let role = Role::parse(&role).ok_or(StorageError::Corrupt("users.role"))?;
         let auth = SessionAuth {
             session_id: row.try_get("id")?,
             user_id: row.try_get("user_id")?,
             tenant_id: row.try_get("tenant_id")?,
-            role,
+            role: Role::from_row(&row)?,
         };
         if now - last_seen_at >= LAST_SEEN_RESOLUTION_MS {
             sqlx::query(
@@ -431,18 +415,13 @@ impl Store {
     /// [`StorageError::Conflict`].
     pub async fn set_user_role(&self, tenant_id: &str, user_id: &str, role: Role) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let current: Option<String> =
-            sqlx::query("SELECT role FROM users WHERE id = $1 AND tenant_id = $2")
-                .bind(user_id)
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("role"))
-                .transpose()?;
-        let Some(current) = current else {
-            return Err(StorageError::NotFound);
-        };
-        if current == Role::Owner.as_str() && role != Role::Owner {
+        let current = sqlx::query("SELECT role FROM users WHERE id = $1 AND tenant_id = $2")
+            .bind(user_id)
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        if Role::from_row(&current)? == Role::Owner && role != Role::Owner {
             let owners: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND role = 'owner'",
             )
@@ -490,13 +469,11 @@ mod tests {
 
     #[test]
     fn session_secrets_have_their_shape() {
-        let s = generate_session_secret();
-        assert!(looks_like_session(&s));
-        assert!(!looks_like_session("ringside_ses_short"));
-        assert!(!looks_like_session(
-            &s.replace(SESSION_PREFIX, "ringside_pat_")
-        ));
-        assert_ne!(generate_session_secret(), s);
+        let s = SESSION.generate();
+        assert!(SESSION.matches(&s));
+        assert!(!SESSION.matches("ringside_ses_short"));
+        assert!(!SESSION.matches(&s.replace(SESSION_PREFIX, "ringside_pat_")));
+        assert_ne!(SESSION.generate(), s);
     }
 
     #[test]

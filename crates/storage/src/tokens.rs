@@ -5,22 +5,22 @@
 //! [`Store::create_token`]. Lookups hash the presented token and search by
 //! hash, so no plaintext comparison ever happens.
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Result, StorageError};
-use crate::util::{id_list, json_list, required, to_json};
+use crate::util::{id_list, json_list, required, sha256_hex, to_json, SecretShape};
 use crate::{new_id, now_ms, Store};
 
 /// Prefix of every personal access token (lets secret scanners spot them).
 pub const TOKEN_PREFIX: &str = "ringside_pat_";
 
-/// Number of random characters after [`TOKEN_PREFIX`].
-const TOKEN_RANDOM_LEN: usize = 40;
+/// A token: [`TOKEN_PREFIX`] and 40 random characters.
+const TOKEN: SecretShape = SecretShape {
+    prefix: TOKEN_PREFIX,
+    len: 40,
+};
 
 /// `last_used_at` is refreshed at most this often per token.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -75,28 +75,6 @@ fn token_from_row(row: &AnyRow) -> Result<TokenInfo> {
     })
 }
 
-/// SHA-256 of the token, lowercase hex: what the `tokens` table stores.
-fn hash_token(plaintext: &str) -> String {
-    hex::encode(Sha256::digest(plaintext.as_bytes()))
-}
-
-/// A fresh random token.
-fn generate_token() -> String {
-    let random: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(TOKEN_RANDOM_LEN)
-        .map(char::from)
-        .collect();
-    format!("{TOKEN_PREFIX}{random}")
-}
-
-/// Cheap syntactic check before touching the database.
-fn looks_like_token(s: &str) -> bool {
-    s.len() == TOKEN_PREFIX.len() + TOKEN_RANDOM_LEN
-        && s.strip_prefix(TOKEN_PREFIX)
-            .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 impl Store {
     /// Creates a token for `user_id` (in the user's tenant) and returns its
     /// info and the plaintext, which is not stored and cannot be shown again.
@@ -112,7 +90,7 @@ impl Store {
         let name = required(name, 100, "token name")?;
         id_list(scopes, 64, "scopes")?;
         let user = self.get_user(user_id).await?;
-        let plaintext = generate_token();
+        let plaintext = TOKEN.generate();
         let info = TokenInfo {
             id: new_id(),
             user_id: user.id,
@@ -131,7 +109,7 @@ impl Store {
         .bind(&info.tenant_id)
         .bind(&info.user_id)
         .bind(&info.name)
-        .bind(hash_token(&plaintext))
+        .bind(sha256_hex(&plaintext))
         .bind(to_json(&info.scopes))
         .bind(info.created_at)
         .execute(&self.pool)
@@ -144,12 +122,12 @@ impl Store {
     /// revoked. Refreshes `last_used_at` at most once a minute per token.
     pub async fn authenticate_token(&self, plaintext: &str) -> Result<Option<AuthContext>> {
         let plaintext = plaintext.trim();
-        if !looks_like_token(plaintext) {
+        if !TOKEN.matches(plaintext) {
             return Ok(None);
         }
         let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = $1");
         let Some(row) = sqlx::query(&sql)
-            .bind(hash_token(plaintext))
+            .bind(sha256_hex(plaintext))
             .fetch_optional(&self.pool)
             .await?
         else {
@@ -218,22 +196,19 @@ mod tests {
 
     #[test]
     fn token_shape() {
-        let t = generate_token();
+        let t = TOKEN.generate();
         assert!(t.starts_with(TOKEN_PREFIX));
         assert_eq!(t.len(), TOKEN_PREFIX.len() + 40);
-        assert!(looks_like_token(&t));
-        assert!(!looks_like_token("ringside_pat_short"));
-        assert!(!looks_like_token(&format!(
-            "{TOKEN_PREFIX}{}",
-            "-".repeat(40)
-        )));
-        assert_ne!(generate_token(), t);
+        assert!(TOKEN.matches(&t));
+        assert!(!TOKEN.matches("ringside_pat_short"));
+        assert!(!TOKEN.matches(&format!("{TOKEN_PREFIX}{}", "-".repeat(40))));
+        assert_ne!(TOKEN.generate(), t);
     }
 
     #[test]
     fn hash_is_sha256_hex() {
         assert_eq!(
-            hash_token("abc"),
+            sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }

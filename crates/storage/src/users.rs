@@ -34,8 +34,7 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         tenant_id: row.try_get("tenant_id")?,
         email: row.try_get("email")?,
         created_at: row.try_get("created_at")?,
-        role: Role::parse(&row.try_get::<String, _>("role")?)
-            .ok_or(StorageError::Corrupt("users.role"))?,
+        role: Role::from_row(row)?,
     })
 }
 

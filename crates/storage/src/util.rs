@@ -1,11 +1,45 @@
 //! Small helpers shared by the table modules: portable SQL building,
 //! parameter binding, JSON list columns and input validation.
 
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
 use crate::error::{Result, StorageError};
+
+/// The shape of a bearer secret (API tokens, session cookies): a fixed prefix that lets secret
+/// scanners spot a leaked one, then `len` random alphanumeric characters.
+pub(crate) struct SecretShape {
+    pub(crate) prefix: &'static str,
+    pub(crate) len: usize,
+}
+
+impl SecretShape {
+    /// A fresh random secret of this shape.
+    pub(crate) fn generate(&self) -> String {
+        let random: String = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(self.len)
+            .map(char::from)
+            .collect();
+        format!("{}{random}", self.prefix)
+    }
+
+    /// Cheap syntactic check before touching the database.
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        s.len() == self.prefix.len() + self.len
+            && s.strip_prefix(self.prefix)
+                .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
+}
+
+/// SHA-256 of a secret, lowercase hex: what the tables store instead of the secret.
+pub(crate) fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
 
 /// A query on the Any driver, as built by [`sqlx::query`].
 pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;

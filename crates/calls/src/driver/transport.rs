@@ -28,13 +28,13 @@ use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
 use crate::metrics::SipMetrics;
 use crate::overload::Overload;
 
-type Conns = Arc<Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>>;
+/// Each open TCP connection's writer, by peer address.
+type Writers = HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>;
+type Conns = Arc<Mutex<Writers>>;
 
 /// The open TCP connections' table. Nothing that holds the lock can panic, and if something
 /// ever did, the table is still whole: take it back rather than take the core task down.
-fn open_conns(
-    conns: &Conns,
-) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>> {
+fn open_conns(conns: &Conns) -> std::sync::MutexGuard<'_, Writers> {
     conns
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
