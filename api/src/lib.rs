@@ -10,8 +10,11 @@
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`]:
 //! - `/healthz` and `/metrics` (Prometheus text),
-//! - `/api/v1/...` behind bearer personal access tokens with per-scope checks ([`auth`]),
-//!   tenant-scoped: another tenant's object answers 404,
+//! - `/api/v1/...` behind bearer personal access tokens with per-scope checks, or a dashboard
+//!   session cookie with its user's rights and CSRF checks ([`auth`]), tenant-scoped: another
+//!   tenant's object answers 404,
+//! - people ([`accounts`]): sign-up and sign-in by emailed one-time code, sessions, teams
+//!   with roles and invitations, tokens made by people,
 //! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
 //! - per-tenant prompts and hold music: upload, listing, download, reset ([`prompts`]),
 //! - widgets: create, list, get, patch, install snippet ([`widgets`]),
@@ -43,6 +46,7 @@
 //! pushed to the SIP side through the narrow [`SipDirectory`] trait, and metrics come in through
 //! [`MetricsSource`]; tenants' prompts live behind [`PromptStore`].
 
+pub mod accounts;
 pub mod admin;
 pub mod http;
 pub mod live;
@@ -139,6 +143,8 @@ pub struct AppState {
     /// `408 request_timeout` (sockets and streamed downloads run on after their handler has
     /// answered, so they are not cut).
     pub request_timeout: std::time::Duration,
+    /// People: sign-in codes and their mail, sessions, limits ([`accounts`]).
+    pub accounts: Arc<accounts::Accounts>,
 }
 
 /// The complete HTTP router.
@@ -149,6 +155,7 @@ pub fn router(state: AppState) -> Router {
     let chat_limit = axum::middleware::from_fn_with_state(limits, rate_limit::limit_chat);
     let root = DocRouter::new("")
         .merge(health::routes())
+        .merge(accounts::pages::routes())
         .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))
         .merge(messages::public_routes().map_router(|r| r.route_layer(chat_limit.clone())))
         .merge(handoff::public_routes().map_router(|r| r.route_layer(chat_limit)))
@@ -201,7 +208,8 @@ pub fn router(state: AppState) -> Router {
         .merge(contacts::routes())
         .merge(analytics::routes())
         .merge(handoff::routes())
-        .merge(usage::routes());
+        .merge(usage::routes())
+        .merge(accounts::routes::routes());
     let (root, mut ops) = root.into_parts();
     let (v1, v1_ops) = v1.into_parts();
     ops.extend(v1_ops);

@@ -8,6 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use common::{uniq, Harness};
 use ringside_api::auth::SCOPES;
+use serde_json::json;
 
 /// The test context: the router and its store.
 type Ctx = common::App;
@@ -52,7 +53,23 @@ async fn every_operation_is_documented_with_its_scope() {
                 assert!(op["summary"].is_string(), "{method} {path}");
                 assert!(op["responses"].is_object(), "{method} {path}");
                 let Some(scope) = op["x-required-scope"].as_str() else {
-                    assert!(!path.starts_with("/api/v1"), "{method} {path} has no scope");
+                    if op.get("x-roles").is_some() {
+                        // For people in the dashboard only: even a token with every scope is
+                        // refused.
+                        assert_eq!(op["security"][0]["session"], json!([]), "{method} {path}");
+                        let url = path.replace("{id}", "x");
+                        let body = op.get("requestBody").map(|_| "{}");
+                        let tok = c.token(&email, SCOPES).await;
+                        let m = method.to_uppercase();
+                        let (st, _) = c.call(&m, &url, Some(&tok), body).await;
+                        assert_eq!(st, StatusCode::UNAUTHORIZED, "[{name}] {m} {url} by token");
+                        continue;
+                    }
+                    // Public: signing in, and what is not under /api/v1.
+                    assert!(
+                        !path.starts_with("/api/v1") || path.starts_with("/api/v1/auth/"),
+                        "{method} {path} has no scope"
+                    );
                     continue;
                 };
                 assert_eq!(op["security"][0]["bearer"][0], scope);

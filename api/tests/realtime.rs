@@ -420,10 +420,10 @@ async fn revoking_a_token_closes_its_sockets_within_seconds() {
         let mut kept = s.dashboard(&other).await;
         for tok in [&t.token, &console_token] {
             let ctx = s.store.authenticate_token(tok).await.unwrap().unwrap();
-            s.store
-                .revoke_token(&ctx.tenant_id, &ctx.token_id)
-                .await
-                .unwrap();
+            let ringside_storage::Credential::Token(id) = &ctx.credential else {
+                unreachable!("a token authenticates as a token")
+            };
+            s.store.revoke_token(&ctx.tenant_id, id).await.unwrap();
         }
         assert_eq!(closed_with(&mut dash).await, 4001, "[{name}] dashboard");
         assert_eq!(closed_with(&mut console).await, 4001, "[{name}] console");

@@ -64,6 +64,7 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         channels: Default::default(),
         presence: presence.clone(),
         request_timeout: std::time::Duration::from_secs(60),
+        accounts: Default::default(),
     });
     Ctx {
         app,

@@ -227,8 +227,13 @@ async fn usage(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
     State(st): State<UsageGate>,
 ) -> Result<Json<Value>, ApiError> {
+    usage_report(&st, &ctx.tenant_id).await.map(Json)
+}
+
+/// The tenant's usage this month against its limits (the body of `GET /api/v1/usage`).
+pub(crate) async fn usage_report(st: &UsageGate, tenant_id: &str) -> Result<Value, ApiError> {
     let (start, end) = month_bounds(st.presence.now_ms());
-    let u = st.store.usage_counts(&ctx.tenant_id, start).await?;
+    let u = st.store.usage_counts(tenant_id, start).await?;
     let mut usage = serde_json::to_value(&u).unwrap_or(Value::Null);
     let mut limits = serde_json::Map::new();
     let mut remaining = serde_json::Map::new();
@@ -251,14 +256,14 @@ async fn usage(
     if let Some(o) = usage.as_object_mut() {
         o.retain(|_, v| !v.is_null());
     }
-    Ok(Json(json!({
-        "tenantId": ctx.tenant_id,
+    Ok(json!({
+        "tenantId": tenant_id,
         "period": {"start": start, "end": end},
         "usage": usage,
         "limits": limits,
         "remaining": remaining,
         "atLimit": exceeded,
-    })))
+    }))
 }
 
 #[cfg(test)]

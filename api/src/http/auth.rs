@@ -1,13 +1,20 @@
-//! Bearer personal access tokens and scope checks.
+//! Who is calling: bearer personal access tokens, dashboard session cookies, and scope checks.
 //!
-//! Handlers take a [`Scoped<S>`] extractor: 401 without a valid token, 403 without scope `S`.
-//! Both checks run before the body is read, so a caller without rights never learns whether
-//! its body would have been valid.
+//! Handlers take a [`Scoped<S>`] extractor: 401 without a valid token or session, 403 without
+//! scope `S`. Both checks run before the body is read, so a caller without rights never
+//! learns whether its body would have been valid.
+//!
+//! A request with an `Authorization` header is judged by its token alone. Without one, the
+//! session cookie is used: the session has every scope its user's role allows, and a request
+//! that changes state (any method but GET, HEAD, OPTIONS) must carry the session's CSRF token
+//! in `X-CSRF-Token` (403 `csrf_failed` otherwise). [`SignedIn`] is for what only a person in
+//! the dashboard may do (their sessions, tokens, the team): bearer tokens are not taken there.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use ringside_storage::AuthContext;
+use ringside_storage::{AuthContext, Role, SessionAuth};
 
+use crate::accounts::session;
 use crate::{ApiError, AppState};
 
 /// Every scope a token can carry.
@@ -97,11 +104,11 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            let signed_in = SignedIn::from_request_parts(parts, state).await?;
+            return Ok(Auth(crate::accounts::session_context(&signed_in.0)));
+        };
+        let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
@@ -112,5 +119,49 @@ impl FromRequestParts<AppState> for Auth {
             Some(ctx) => Ok(Auth(ctx)),
             None => Err(ApiError::Unauthorized),
         }
+    }
+}
+
+/// A person signed in to the dashboard through the session cookie (not a bearer token), with
+/// the CSRF token checked on writes.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub SessionAuth);
+
+impl SignedIn {
+    /// Fail with 403 unless the user is an owner (who manages the team).
+    pub fn require_owner(&self) -> Result<&SessionAuth, ApiError> {
+        if self.0.role.manages_users() {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::RoleForbidden("the tenant's owners"))
+        }
+    }
+
+    /// Whether the user sees and manages everyone's tokens (owners and admins).
+    pub fn manages_tokens(&self) -> bool {
+        matches!(self.0.role, Role::Owner | Role::Admin)
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let secret = session::cookie_secret(&parts.headers).ok_or(ApiError::SignInRequired)?;
+        let auth = state
+            .accounts
+            .session(&state.store, secret)
+            .await?
+            .ok_or(ApiError::SignInRequired)?;
+        if !parts.method.is_safe() {
+            let presented = parts
+                .headers
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok());
+            if !session::csrf_ok(&state.link_secret, &auth.session_id, presented) {
+                return Err(ApiError::CsrfFailed);
+            }
+        }
+        Ok(SignedIn(auth))
     }
 }

@@ -9,9 +9,27 @@ use serde_json::json;
 /// Every way an API request can fail, mapped to a status and a stable `code`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// No bearer token, or an unknown or revoked one (401 `unauthorized`).
-    #[error("a valid bearer token is required")]
+    /// No bearer token or session, or an unknown or revoked one (401 `unauthorized`).
+    #[error("a valid bearer token or session is required")]
     Unauthorized,
+    /// The endpoint is for a person signed in to the dashboard, and the request has no live
+    /// session cookie (401 `unauthorized`).
+    #[error("sign in first: this needs a dashboard session")]
+    SignInRequired,
+    /// A cookie-authenticated request that changes state lacks the session's CSRF token in
+    /// `X-CSRF-Token` (403 `csrf_failed`).
+    #[error("missing or wrong X-CSRF-Token for this session")]
+    CsrfFailed,
+    /// The user's role does not allow this (403 `forbidden`); the text says who may.
+    #[error("only {0} may do this")]
+    RoleForbidden(&'static str),
+    /// A scope the user's role may not hold was asked for (403 `forbidden`).
+    #[error("your role may not grant the scope {0}")]
+    ScopeNotAllowed(String),
+    /// A sign-in code was wrong, used, replaced or expired (422 `invalid_code`); nothing was
+    /// created.
+    #[error("{0}")]
+    InvalidCode(String),
     /// The token lacks the scope the endpoint needs (403 `forbidden`).
     #[error("this token lacks the scope {0}")]
     MissingScope(&'static str),
@@ -90,7 +108,14 @@ pub enum ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::SignInRequired => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
+            ApiError::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
+            ApiError::RoleForbidden(_) | ApiError::ScopeNotAllowed(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
+            ApiError::InvalidCode(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_code"),
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),

@@ -27,6 +27,9 @@ pub enum Auth {
     WidgetClient,
     /// A signed link (its query parameters).
     SignedLink,
+    /// A signed-in dashboard session (cookie `ringside_session`, `X-CSRF-Token` on
+    /// writes); the text says which roles may call it.
+    Session(&'static str),
     /// None.
     Public,
 }
@@ -238,12 +241,27 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
         });
         match op.spec.auth {
             Auth::Scope(scope) => {
-                o["security"] = json!([{"bearer": [scope]}]);
+                o["security"] = json!([{"bearer": [scope]}, {"session": []}]);
                 o["x-required-scope"] = json!(scope);
-                responses.insert("401".into(), error_response("No valid bearer token"));
+                responses.insert(
+                    "401".into(),
+                    error_response("No valid bearer token or session cookie"),
+                );
                 responses.insert(
                     "403".into(),
-                    error_response(&format!("The token lacks the scope {scope}")),
+                    error_response(&format!(
+                        "The token lacks the scope {scope}, the user's role does not allow it, \
+                         or a cookie-authenticated write lacks X-CSRF-Token"
+                    )),
+                );
+            }
+            Auth::Session(who) => {
+                o["security"] = json!([{"session": []}]);
+                o["x-roles"] = json!(who);
+                responses.insert("401".into(), error_response("Not signed in"));
+                responses.insert(
+                    "403".into(),
+                    error_response(&format!("Only for {who}; or a write without X-CSRF-Token")),
                 );
             }
             Auth::WidgetKey => {
@@ -361,6 +379,10 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A personal access token; each operation names the scope it needs (x-required-scope).",
                            "x-scopes": scopes},
+                "session": {"type": "apiKey", "in": "cookie", "name": "ringside_session",
+                            "description": "A dashboard session from POST /api/v1/auth/session; \
+                                requests that change state also send its csrfToken as X-CSRF-Token. \
+                                A session has every scope its user's role allows."},
                 "widgetKey": {"type": "http", "scheme": "bearer",
                               "description": "A widget's public key (wk_...), also accepted as ?key="},
             },

@@ -78,6 +78,7 @@ pub fn state(store: &Store) -> AppState {
             Default::default(),
         )),
         request_timeout: std::time::Duration::from_secs(60),
+        accounts: Default::default(),
     }
 }
 

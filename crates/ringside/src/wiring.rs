@@ -526,6 +526,28 @@ fn build_api(
         widget_cache: Default::default(),
         calls: Some(Arc::new(calls.gateway)),
         channels: calls.channels,
+        accounts: Arc::new(ringside_api::accounts::Accounts::new(
+            Default::default(),
+            mailer(s)?,
+        )),
+    })
+}
+
+/// Where sign-in codes and invitations go: the SMTP server, or the log.
+fn mailer(s: &Settings) -> anyhow::Result<Arc<dyn ringside_api::accounts::mail::Mailer>> {
+    use ringside_api::accounts::mail::{LogMailer, SmtpMailer};
+    Ok(match &s.http.smtp {
+        Some(smtp) => {
+            tracing::info!(from = %smtp.from, "sign-in codes are mailed over SMTP");
+            Arc::new(SmtpMailer::new(&smtp.url, &smtp.from)?)
+        }
+        None => {
+            tracing::warn!(
+                "no SMTP server is configured (RINGSIDE_SMTP_URL): sign-in codes and \
+                 invitations are written to this log instead of being mailed"
+            );
+            Arc::new(LogMailer)
+        }
     })
 }
 

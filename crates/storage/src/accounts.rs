@@ -55,11 +55,38 @@ impl Role {
         }
     }
 
+    /// Whether a user of this role may hold API `scope`. Owners and admins may hold every
+    /// scope; agents only [`AGENT_SCOPES`]. A token's scopes are cut to its creator's role
+    /// each time it is used, so demoting a user demotes their tokens at once.
+    pub fn allows(self, scope: &str) -> bool {
+        match self {
+            Role::Owner | Role::Admin => true,
+            Role::Agent => AGENT_SCOPES.contains(&scope),
+        }
+    }
+
+    /// Whether this role manages the tenant's users and invites (owners only).
+    pub fn manages_users(self) -> bool {
+        self == Role::Owner
+    }
+
     /// The role in a row's `role` column (`users.role`).
     pub(crate) fn from_row(row: &AnyRow) -> Result<Role> {
         Role::parse(&row.try_get::<String, _>("role")?).ok_or(StorageError::Corrupt("users.role"))
     }
 }
+
+/// The API scopes an agent may hold: answering chats and calls and seeing what the widgets
+/// show; not changing widgets, webhooks or SIP settings.
+pub const AGENT_SCOPES: &[&str] = &[
+    "widgets:read",
+    "analytics:read",
+    "messages:read",
+    "messages:write",
+    "calls:read",
+    "calls:write",
+    "mcp:read",
+];
 
 /// Digits in a sign-in code.
 pub const CODE_DIGITS: usize = 6;
@@ -408,39 +435,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected())
-    }
-
-    /// Changes a user's role in their tenant. NotFound when the user is not the tenant's.
-    /// The tenant keeps at least one owner: demoting the last one is
-    /// [`StorageError::Conflict`].
-    pub async fn set_user_role(&self, tenant_id: &str, user_id: &str, role: Role) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let current = sqlx::query("SELECT role FROM users WHERE id = $1 AND tenant_id = $2")
-            .bind(user_id)
-            .bind(tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StorageError::NotFound)?;
-        if Role::from_row(&current)? == Role::Owner && role != Role::Owner {
-            let owners: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1 AND role = 'owner'",
-            )
-            .bind(tenant_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            if owners <= 1 {
-                return Err(StorageError::Conflict("the tenant's last owner"));
-            }
-        }
-        sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(role.as_str())
-            .bind(user_id)
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 }
 

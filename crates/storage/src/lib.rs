@@ -59,6 +59,7 @@ mod calls;
 mod contacts;
 mod error;
 mod extensions;
+mod invites;
 mod messages;
 mod recordings;
 pub mod testing;
@@ -78,8 +79,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use accounts::{
-    generate_code, CodeCheck, NewSession, Role, SessionAuth, SessionInfo, CODE_DIGITS,
-    MAX_CODE_ATTEMPTS, SESSION_PREFIX,
+    generate_code, CodeCheck, NewSession, Role, SessionAuth, SessionInfo, AGENT_SCOPES,
+    CODE_DIGITS, MAX_CODE_ATTEMPTS, SESSION_PREFIX,
 };
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
@@ -94,6 +95,7 @@ pub use contacts::{
 };
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
+pub use invites::{Invite, NewInvite, INVITE_PREFIX};
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,
     MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MESSAGE_SENDERS, NOTE_VISIBILITIES,
@@ -101,10 +103,10 @@ pub use messages::{
 pub use recordings::{
     NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,
 };
-pub use tokens::{AuthContext, TokenInfo, TOKEN_PREFIX};
+pub use tokens::{AuthContext, Credential, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use usage::{UsageCounts, USAGE_METRICS};
-pub use users::User;
+pub use users::{normalize_email, User};
 pub use visitors::{Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
 pub use webhooks::{
     DeliveryStatus, DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookPatch,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::accounts::Role;
 use crate::error::{Result, StorageError};
 use crate::util::{id_list, json_list, required, sha256_hex, to_json, SecretShape};
 use crate::{new_id, now_ms, Store};
@@ -46,16 +47,28 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
-/// Who is calling, as established by [`Store::authenticate_token`].
+/// What a request authenticated with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Credential {
+    /// A personal access token (its id).
+    Token(String),
+    /// A dashboard session cookie (the session's id).
+    Session(String),
+}
+
+/// Who is calling, as established by [`Store::authenticate_token`] (or, for a session, by the
+/// API from [`Store::authenticate_session`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthContext {
     /// Tenant the request acts in.
     pub tenant_id: String,
-    /// User who owns the token.
+    /// User who owns the token or the session.
     pub user_id: String,
-    /// The token used.
-    pub token_id: String,
-    /// Scopes granted to the token.
+    /// The user's role now: a token never does more than its creator may.
+    pub role: Role,
+    /// The token or session used.
+    pub credential: Credential,
+    /// Scopes granted to the token (for a session: every scope of the user's role).
     pub scopes: Vec<String>,
 }
 
@@ -125,8 +138,10 @@ impl Store {
         if !TOKEN.matches(plaintext) {
             return Ok(None);
         }
-        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE token_hash = $1");
-        let Some(row) = sqlx::query(&sql)
+        let sql = "SELECT t.id, t.user_id, t.tenant_id, t.name, t.scopes, t.created_at, \
+             t.last_used_at, t.revoked_at, u.role FROM tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1";
+        let Some(row) = sqlx::query(sql)
             .bind(sha256_hex(plaintext))
             .fetch_optional(&self.pool)
             .await?
@@ -134,6 +149,7 @@ impl Store {
             return Ok(None);
         };
         let info = token_from_row(&row)?;
+        let role = Role::from_row(&row)?;
         if info.revoked_at.is_some() {
             return Ok(None);
         }
@@ -155,8 +171,9 @@ impl Store {
         Ok(Some(AuthContext {
             tenant_id: info.tenant_id,
             user_id: info.user_id,
-            token_id: info.id,
-            scopes: info.scopes,
+            role,
+            credential: Credential::Token(info.id),
+            scopes: info.scopes.into_iter().filter(|s| role.allows(s)).collect(),
         }))
     }
 

@@ -38,8 +38,9 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
     })
 }
 
-/// Trims and lowercases an email address; rejects obviously invalid ones.
-pub(crate) fn normalize_email(email: &str) -> Result<String> {
+/// Trims and lowercases an email address; rejects obviously invalid ones
+/// ([`StorageError::Invalid`] `email`).
+pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -137,7 +138,7 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    async fn user_by_normalized_email(&self, email: &str) -> Result<Option<User>> {
+    pub(crate) async fn user_by_normalized_email(&self, email: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE email = $1");
         let row = sqlx::query(&sql)
             .bind(email)

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use ringside_storage::{
-    new_id, now_ms, Backend, Binding, NewExtension, StorageError, Store, TOKEN_PREFIX,
+    new_id, now_ms, Backend, Binding, Credential, NewExtension, StorageError, Store, TOKEN_PREFIX,
 };
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
@@ -248,7 +248,7 @@ async fn tokens_authenticate_and_revoke() {
         let auth = store.authenticate_token(&plaintext).await.unwrap().unwrap();
         assert_eq!(auth.tenant_id, user.tenant_id);
         assert_eq!(auth.user_id, user.id);
-        assert_eq!(auth.token_id, info.id);
+        assert_eq!(auth.credential, Credential::Token(info.id.clone()));
         assert_eq!(auth.scopes, scopes);
         let listed = store.list_tokens(&user.tenant_id).await.unwrap();
         assert_eq!(listed.len(), 1);

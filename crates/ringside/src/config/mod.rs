@@ -37,6 +37,8 @@
 //! | SIP transaction timers T1, T2, T4 (ms) | `sip_timer_t1_ms`, `sip_timer_t2_ms`, `sip_timer_t4_ms` | `RINGSIDE_SIP_TIMER_T1_MS`, `..._T2_MS`, `..._T4_MS` | `500`, `4000`, `5000` |
 //! | overload: queued SIP messages above which new requests get 503, and its Retry-After (s) | `sip_overload_queue_depth`, `sip_overload_retry_after_secs` | `RINGSIDE_SIP_OVERLOAD_QUEUE_DEPTH`, `RINGSIDE_SIP_OVERLOAD_RETRY_AFTER_SECS` | `16384`, `5` |
 //! | webhook delivery: attempts, request timeout, first and longest retry delay (s) | `webhook_max_attempts`, `webhook_request_timeout_secs`, `webhook_base_backoff_secs`, `webhook_max_backoff_secs` | `RINGSIDE_WEBHOOK_MAX_ATTEMPTS`, `..._REQUEST_TIMEOUT_SECS`, `..._BASE_BACKOFF_SECS`, `..._MAX_BACKOFF_SECS` | `8`, `10`, `10`, `3600` |
+//! | mail for sign-in codes and invitations: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (implicit TLS), `smtp+plain://` (no TLS, a local sink); unset: codes go to the log with a warning | `smtp_url` | `RINGSIDE_SMTP_URL` | none |
+//! | the mail's From address | `smtp_from` | `RINGSIDE_SMTP_FROM` | `Ringside <no-reply@<public_url host>>` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -95,6 +97,8 @@ pub struct RawConfig {
     ice_servers: Option<String>,
     turn_username: Option<String>,
     turn_credential: Option<String>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
     sip_timer_t1_ms: Option<u64>,
     sip_timer_t2_ms: Option<u64>,
     sip_timer_t4_ms: Option<u64>,
@@ -146,6 +150,8 @@ impl RawConfig {
         set(&mut raw.ice_servers, "RINGSIDE_ICE_SERVERS");
         set(&mut raw.turn_username, "RINGSIDE_TURN_USERNAME");
         set(&mut raw.turn_credential, "RINGSIDE_TURN_CREDENTIAL");
+        set(&mut raw.smtp_url, "RINGSIDE_SMTP_URL");
+        set(&mut raw.smtp_from, "RINGSIDE_SMTP_FROM");
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
         }
@@ -364,6 +370,29 @@ impl RawConfig {
             }
             None => format!("http://{http_addr}"),
         };
+        let smtp = match self.smtp_url.filter(|u| !u.trim().is_empty()) {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                let from = match self.smtp_from.filter(|f| !f.trim().is_empty()) {
+                    Some(f) => f.trim().to_owned(),
+                    None => {
+                        let host = url::Url::parse(&public_url)
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        format!("Ringside <no-reply@{host}>")
+                    }
+                };
+                // Fail at start, not at the first sign-in.
+                ringside_api::accounts::mail::SmtpMailer::check(&url, &from).map_err(|e| {
+                    anyhow::anyhow!(
+                        "smtp_url / smtp_from: {e} (set smtp_from to a valid From address)"
+                    )
+                })?;
+                Some(SmtpSettings { url, from })
+            }
+        };
         let d = ringside_api::RateLimitConfig::default();
         let limit = |rate: Option<u64>, burst: Option<u64>, def: ringside_api::Limit, name| {
             // Whole requests per second (u64 -> f64 is exact up to 2^53).
@@ -505,6 +534,7 @@ impl RawConfig {
                 usage_limits,
                 allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
                 request_timeout,
+                smtp,
             },
             sip: SipSettings {
                 addr: sip_addr,

@@ -48,6 +48,30 @@ pub struct HttpSettings {
     pub allow_private_fetch: bool,
     /// Longest a request may take (its body upload included) before it is answered 408.
     pub request_timeout: Duration,
+    /// Where sign-in codes and invitations are mailed; `None`: to the log.
+    pub smtp: Option<SmtpSettings>,
+}
+
+/// The SMTP server mail goes through.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    /// `smtp://`, `smtps://` or `smtp+plain://` URL, credentials included.
+    pub url: String,
+    /// The From address.
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        let host = url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        f.debug_struct("SmtpSettings")
+            .field("host", &host)
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 impl HttpSettings {

@@ -289,3 +289,54 @@ fn bad_values_are_explained() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("database_url"));
 }
+
+#[test]
+fn smtp_settings_are_checked_at_start_and_keep_the_password_out_of_debug() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert!(
+        s.http.smtp.is_none(),
+        "no SMTP by default: codes go to the log"
+    );
+    let s = RawConfig::load(
+        None,
+        env(&[
+            (
+                "RINGSIDE_SMTP_URL",
+                "smtp://mailer:s3cret@mail.example.com:587",
+            ),
+            ("RINGSIDE_PUBLIC_URL", "https://calls.example.com"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let smtp = s.http.smtp.clone().unwrap();
+    assert_eq!(smtp.from, "Ringside <no-reply@calls.example.com>");
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("mail.example.com"));
+    let s = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_SMTP_URL", "smtp+plain://127.0.0.1:2525"),
+            ("RINGSIDE_SMTP_FROM", "Desk <desk@example.org>"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(s.http.smtp.unwrap().from, "Desk <desk@example.org>");
+    for (url, from) in [
+        ("http://mail.example.com", "a@example.org"),
+        ("smtp://mail.example.com", "not an address"),
+    ] {
+        let e = RawConfig::load(
+            None,
+            env(&[("RINGSIDE_SMTP_URL", url), ("RINGSIDE_SMTP_FROM", from)]),
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("smtp_url"), "{e:#}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Accounts: sign-in codes, sessions and roles; every backend.
 
 use ringside_storage::{
-    now_ms, CodeCheck, NewSession, Role, StorageError, MAX_CODE_ATTEMPTS, SESSION_PREFIX,
+    now_ms, CodeCheck, NewInvite, NewSession, Role, StorageError, INVITE_PREFIX, MAX_CODE_ATTEMPTS,
+    SESSION_PREFIX,
 };
 
 use super::each_backend;
@@ -347,6 +348,215 @@ async fn roles_change_and_a_tenant_keeps_an_owner() {
             .unwrap();
         assert_eq!(auth.role, Role::Owner);
         assert_eq!(store.get_user(&owner.id).await.unwrap().role, Role::Owner);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invites_are_accepted_once_by_their_email() {
+    each_backend("invites", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("boss@invites.example").await.unwrap();
+        let t = now_ms();
+        let invite = |email: &'static str, role| NewInvite {
+            tenant_id: &owner.tenant_id,
+            invited_by: &owner.id,
+            email,
+            role,
+            now: t,
+            ttl_ms: DAY,
+        };
+        let (inv, secret) = store
+            .create_invite(invite(" Agent@Invites.Example ", Role::Agent))
+            .await
+            .unwrap();
+        assert!(secret.starts_with(INVITE_PREFIX));
+        assert_eq!(inv.email, "agent@invites.example");
+        assert!(inv.is_pending(t));
+        assert_eq!(
+            store.list_invites(&owner.tenant_id, t).await.unwrap(),
+            vec![inv.clone()]
+        );
+        assert_eq!(
+            store.invite_by_secret(&secret).await.unwrap(),
+            Some(inv.clone())
+        );
+        // Only the invited email accepts it.
+        assert!(matches!(
+            store
+                .accept_invite(&secret, "someone@else.example", t + 1)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        let agent = store
+            .accept_invite(&secret, "agent@invites.example", t + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (agent.tenant_id.as_str(), agent.role),
+            (owner.tenant_id.as_str(), Role::Agent)
+        );
+        // Once.
+        assert!(matches!(
+            store
+                .accept_invite(&secret, "agent@invites.example", t + 2)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(store
+            .list_invites(&owner.tenant_id, t + 2)
+            .await
+            .unwrap()
+            .is_empty());
+        // A member cannot be invited again; a user of another tenant cannot join.
+        assert!(matches!(
+            store
+                .create_invite(invite("agent@invites.example", Role::Admin))
+                .await,
+            Err(StorageError::Conflict(_))
+        ));
+        let outsider = store
+            .ensure_user("outsider@elsewhere.example")
+            .await
+            .unwrap();
+        let (_, s2) = store
+            .create_invite(invite("outsider@elsewhere.example", Role::Admin))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.accept_invite(&s2, &outsider.email, t + 3).await,
+            Err(StorageError::Conflict(_))
+        ));
+        assert_eq!(
+            store.get_user(&outsider.id).await.unwrap().tenant_id,
+            outsider.tenant_id
+        );
+        // Expired and withdrawn links do nothing; a new invite replaces a pending one.
+        let (_, s3) = store
+            .create_invite(invite("late@invites.example", Role::Agent))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .accept_invite(&s3, "late@invites.example", t + DAY)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        let (old, s4) = store
+            .create_invite(invite("w@invites.example", Role::Agent))
+            .await
+            .unwrap();
+        let (new, s5) = store
+            .create_invite(invite("w@invites.example", Role::Admin))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.accept_invite(&s4, "w@invites.example", t + 1).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            store.revoke_invite(&owner.tenant_id, &old.id, t + 1).await,
+            Err(StorageError::NotFound)
+        ));
+        let other = store.ensure_user("x@other.example").await.unwrap();
+        assert!(matches!(
+            store.revoke_invite(&other.tenant_id, &new.id, t + 1).await,
+            Err(StorageError::NotFound)
+        ));
+        store
+            .revoke_invite(&owner.tenant_id, &new.id, t + 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.accept_invite(&s5, "w@invites.example", t + 2).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(store
+            .invite_by_secret("ringside_inv_bad")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .find_user_by_email("w@invites.example")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn removing_users_and_demoting_owners_keeps_one_owner_and_cuts_tokens() {
+    each_backend("members", |ctx| async move {
+        let store = ctx.store().await;
+        let a = store.ensure_user("a@members.example").await.unwrap();
+        let t = now_ms();
+        let mut owners = vec![a.clone()];
+        for email in ["b@members.example", "c@members.example"] {
+            let (_, s) = store
+                .create_invite(NewInvite {
+                    tenant_id: &a.tenant_id,
+                    invited_by: &a.id,
+                    email,
+                    role: Role::Owner,
+                    now: t,
+                    ttl_ms: DAY,
+                })
+                .await
+                .unwrap();
+            owners.push(store.accept_invite(&s, email, t).await.unwrap());
+        }
+        // Three owners demote each other at once: one always stays.
+        let (x, y, z) = tokio::join!(
+            store.set_user_role(&a.tenant_id, &owners[0].id, Role::Agent),
+            store.set_user_role(&a.tenant_id, &owners[1].id, Role::Agent),
+            store.set_user_role(&a.tenant_id, &owners[2].id, Role::Admin),
+        );
+        let won = [x, y, z].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 2);
+        let left: Vec<_> = store
+            .list_users(&a.tenant_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == Role::Owner)
+            .collect();
+        assert_eq!(left.len(), 1);
+        let owner = left[0].clone();
+        assert!(matches!(
+            store.remove_user(&a.tenant_id, &owner.id).await,
+            Err(StorageError::Conflict(_))
+        ));
+        // An agent's token loses the scopes agents may not hold; removal ends it.
+        let agent = owners.iter().find(|u| u.id != owner.id).unwrap().clone();
+        store
+            .set_user_role(&a.tenant_id, &agent.id, Role::Agent)
+            .await
+            .unwrap();
+        let scopes: Vec<String> = [
+            "messages:read",
+            "webhooks:write",
+            "sip:write",
+            "calls:write",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (_, tok) = store.create_token(&agent.id, "t", &scopes).await.unwrap();
+        let auth = store.authenticate_token(&tok).await.unwrap().unwrap();
+        assert_eq!(auth.role, Role::Agent);
+        assert_eq!(auth.scopes, vec!["messages:read", "calls:write"]);
+        let other = store.ensure_user("z@other-members.example").await.unwrap();
+        assert!(matches!(
+            store.remove_user(&other.tenant_id, &agent.id).await,
+            Err(StorageError::NotFound)
+        ));
+        store.remove_user(&a.tenant_id, &agent.id).await.unwrap();
+        assert!(store.authenticate_token(&tok).await.unwrap().is_none());
+        assert!(matches!(
+            store.get_user(&agent.id).await,
+            Err(StorageError::NotFound)
+        ));
     })
     .await;
 }

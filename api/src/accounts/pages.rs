@@ -1,0 +1,605 @@
+//! The account pages, rendered by the server: `/login` and `/signup` (one flow: email, then
+//! the mailed code), `/` (the home page after sign-in), and settings: `/settings/tokens`,
+//! `/settings/sessions`, `/settings/team`, `/settings/usage`.
+//!
+//! Pages read what they show straight from storage; what they change goes through the
+//! documented `/api/v1` endpoints from `/assets/account.js` with the session cookie and the
+//! page's CSRF token (in a `<meta>` tag). The Content-Security-Policy allows this server's
+//! own scripts and styles only, and no framing. Signed-out visitors of a settings page are
+//! sent to `/login`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use ringside_storage::{now_ms, Role, SessionAuth, User, AGENT_SCOPES};
+
+use super::session::{cookie_secret, csrf_token};
+use crate::extract::html_escape as esc;
+use crate::openapi::{Auth, DocRouter, Spec};
+use crate::{ApiError, AppState};
+
+const JS: &str = include_str!("../../assets/account.js");
+const CSS: &str = include_str!("../../assets/account.css");
+
+/// Scopes of a read-only token (the product's default read scopes).
+const READ_ONLY: &[&str] = &[
+    "widgets:read",
+    "analytics:read",
+    "messages:read",
+    "calls:read",
+    "mcp:read",
+    "webhooks:read",
+];
+/// Scopes of an automation token: the read scopes and the automation write scopes.
+const AUTOMATION: &[&str] = &[
+    "widgets:read",
+    "analytics:read",
+    "messages:read",
+    "calls:read",
+    "mcp:read",
+    "webhooks:read",
+    "widgets:write",
+    "messages:write",
+    "webhooks:write",
+];
+
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Pages";
+    let page = |summary| {
+        Spec::new(T, Auth::Public, summary)
+            .content("text/html")
+            .ok(200, "The page (303 to /login when signed out)")
+    };
+    DocRouter::new("")
+        .get("/", home, page("Home: the dashboard, or the sign-in page"))
+        .get("/login", login, page("Sign in with an emailed code"))
+        .get("/signup", signup, page("Sign up with an emailed code"))
+        .get("/settings/tokens", tokens_page, page("API tokens"))
+        .get(
+            "/settings/sessions",
+            sessions_page,
+            page("Signed-in sessions"),
+        )
+        .get(
+            "/settings/team",
+            team_page,
+            page("Users, roles and invitations"),
+        )
+        .get("/settings/usage", usage_page, page("Usage against limits"))
+        .get(
+            "/assets/account.js",
+            script,
+            Spec::new(T, Auth::Public, "The account pages' script").content("text/javascript"),
+        )
+        .get(
+            "/assets/account.css",
+            style,
+            Spec::new(T, Auth::Public, "The account pages' styles").content("text/css"),
+        )
+}
+
+async fn script() -> Response {
+    asset(JS, "text/javascript; charset=utf-8")
+}
+
+async fn style() -> Response {
+    asset(CSS, "text/css; charset=utf-8")
+}
+
+fn asset(body: &'static str, ty: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// The signed-in user of a page request, if any.
+async fn signed_in(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(SessionAuth, User)>, ApiError> {
+    let Some(secret) = cookie_secret(headers) else {
+        return Ok(None);
+    };
+    let Some(auth) = st.accounts.session(&st.store, secret).await? else {
+        return Ok(None);
+    };
+    let user = st.store.get_user(&auth.user_id).await?;
+    Ok(Some((auth, user)))
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// A date for people: `Fri, 04 Dec 2026 21:40:00 GMT`.
+fn when(ms: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    httpdate::fmt_http_date(t)
+}
+
+/// The page around `main`: head, skip link, top bar with navigation when signed in.
+fn layout(
+    title: &str,
+    who: Option<(&SessionAuth, &User, &str)>,
+    narrow: bool,
+    csrf: &str,
+    main: &str,
+) -> String {
+    let top = match who {
+        None => String::from(
+            "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/\">Ringside</a></div></header>",
+        ),
+        Some((auth, user, active)) => {
+            let link = |href: &str, label: &str| {
+                let cur = if href == active { " aria-current=\"page\"" } else { "" };
+                format!("<li><a href=\"{href}\"{cur}>{label}</a></li>")
+            };
+            format!(
+                "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/\">Ringside</a>\
+                 <nav aria-label=\"Main\"><ul>{}{}{}{}{}<li><a href=\"/console\">Console</a></li></ul></nav>\
+                 <div class=\"who\"><span>{} <span class=\"badge\">{}</span></span>\
+                 <button type=\"button\" data-method=\"DELETE\" data-url=\"/api/v1/auth/session\" data-then=\"/login\">Sign out</button></div>\
+                 </div></header>",
+                link("/", "Home"),
+                link("/settings/team", "Team"),
+                link("/settings/tokens", "API tokens"),
+                link("/settings/sessions", "Sessions"),
+                link("/settings/usage", "Usage"),
+                esc(&user.email),
+                auth.role.as_str(),
+            )
+        }
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"csrf-token\" content=\"{csrf}\">\
+         <title>{title} · Ringside</title><link rel=\"stylesheet\" href=\"/assets/account.css\"></head>\
+         <body><a class=\"skip\" href=\"#main\">Skip to content</a>{top}\
+         <main id=\"main\"{narrow}><h1>{title}</h1>\
+         <div id=\"status\" class=\"alert\" role=\"alert\" tabindex=\"-1\"></div>{main}</main>\
+         <script src=\"/assets/account.js\" defer></script></body></html>",
+        title = esc(title),
+        narrow = if narrow { " class=\"narrow\"" } else { "" },
+    )
+}
+
+async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    sign_page(&st, &headers, &uri, "Sign in").await
+}
+
+async fn signup(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    sign_page(&st, &headers, &uri, "Sign up").await
+}
+
+async fn sign_page(
+    st: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    title: &str,
+) -> Result<Response, ApiError> {
+    // Already signed in: straight to the dashboard (an invitation link still shows the form,
+    // so another person on this browser can accept it).
+    let invited = uri.query().is_some_and(|q| q.contains("invite="));
+    if !invited && signed_in(st, headers).await?.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let other = if title == "Sign in" {
+        "New here? <a href=\"/signup\">Sign up</a> the same way: we mail you a code, no password."
+    } else {
+        "Have an account? <a href=\"/login\">Sign in</a>."
+    };
+    let main = format!(
+        "<p id=\"invite-note\" class=\"alert ok\" hidden></p>\
+         <form id=\"email-form\" class=\"card\" novalidate>\
+         <label for=\"email\">Email address</label>\
+         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required>\
+         <p class=\"hint\">We mail you a 6-digit code. No password.</p>\
+         <div class=\"actions\"><button type=\"submit\">Email me a code</button></div></form>\
+         <form id=\"code-form\" class=\"card\" hidden>\
+         <label for=\"code\">Code sent to <span id=\"code-email\"></span></label>\
+         <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+         pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
+         <div class=\"actions\"><button type=\"submit\">{title}</button></div></form>\
+         <p>{other}</p>"
+    );
+    Ok(html(StatusCode::OK, layout(title, None, true, "", &main)))
+}
+
+async fn home(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let widgets = st.store.list_widgets(&auth.tenant_id).await?;
+    let users = st.store.list_users(&auth.tenant_id).await?;
+    let mut list = String::new();
+    for w in &widgets {
+        list.push_str(&format!(
+            "<li><strong>{}</strong> <code>{}</code></li>",
+            esc(&w.name),
+            esc(&w.id)
+        ));
+    }
+    if list.is_empty() {
+        list.push_str("<li>No widget yet: create one with <code>POST /api/v1/widgets</code> (an automation token can).</li>");
+    }
+    let main = format!(
+        "<div class=\"grid\">\
+         <section class=\"card\" aria-labelledby=\"w-h\"><h2 id=\"w-h\">Widgets</h2><p class=\"stat\">{}</p></section>\
+         <section class=\"card\" aria-labelledby=\"t-h\"><h2 id=\"t-h\">Team</h2><p class=\"stat\">{}</p>\
+         <p><a href=\"/settings/team\">Users and roles</a></p></section>\
+         <section class=\"card\" aria-labelledby=\"r-h\"><h2 id=\"r-h\">Your role</h2><p class=\"stat\">{}</p></section></div>\
+         <section class=\"card\" aria-labelledby=\"l-h\"><h2 id=\"l-h\">Your widgets</h2><ul>{list}</ul></section>\
+         <section class=\"card\" aria-labelledby=\"n-h\"><h2 id=\"n-h\">Next</h2><ul>\
+         <li><a href=\"/console\">Open the console</a> to answer visitors' calls in this browser.</li>\
+         <li><a href=\"/settings/tokens\">Create an API token</a> for scripts, reports or an AI assistant.</li>\
+         <li>Account id (tenant): <code>{}</code></li></ul></section>",
+        widgets.len(),
+        users.len(),
+        auth.role.as_str(),
+        esc(&auth.tenant_id),
+    );
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout("Home", Some((&auth, &user, "/")), false, &csrf, &main),
+    ))
+}
+
+fn scope_list(scopes: &[&str]) -> String {
+    scopes.join(" ")
+}
+
+async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let all = matches!(auth.role, Role::Owner | Role::Admin);
+    let tokens = st.store.list_tokens(&auth.tenant_id).await?;
+    let emails: std::collections::HashMap<String, String> = st
+        .store
+        .list_users(&auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let allowed: Vec<&str> = crate::auth::SCOPES
+        .iter()
+        .copied()
+        .filter(|s| auth.role.allows(s))
+        .collect();
+    let keep = |set: &[&'static str]| -> Vec<&'static str> {
+        set.iter()
+            .copied()
+            .filter(|s| auth.role.allows(s))
+            .collect()
+    };
+    let (read_only, automation) = (keep(READ_ONLY), keep(AUTOMATION));
+    let mut boxes = String::new();
+    for s in &allowed {
+        boxes.push_str(&format!(
+            "<label><input type=\"checkbox\" name=\"scopes\" value=\"{s}\"> {s}</label>"
+        ));
+    }
+    let mut rows = String::new();
+    for t in tokens.iter().filter(|t| all || t.user_id == auth.user_id) {
+        let state = match t.revoked_at {
+            Some(at) => format!("<span class=\"badge off\">revoked</span> {}", when(at)),
+            None => "<span class=\"badge on\">active</span>".into(),
+        };
+        let action = if t.revoked_at.is_none() {
+            format!(
+                "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" data-url=\"/api/v1/tokens/{id}\" \
+                 data-confirm=\"Revoke the token {name}? Anything using it stops working at once.\" \
+                 aria-label=\"Revoke token {name}\">Revoke</button>",
+                id = esc(&t.id),
+                name = esc(&t.name)
+            )
+        } else {
+            String::new()
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.name),
+            esc(emails.get(&t.user_id).map(String::as_str).unwrap_or("removed user")),
+            esc(&t.scopes.join(" ")),
+            when(t.created_at),
+            t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+            state,
+            action
+        ));
+    }
+    if rows.is_empty() {
+        rows.push_str("<tr><td colspan=\"7\">No token yet.</td></tr>");
+    }
+    let main = format!(
+        "<section class=\"card\" aria-labelledby=\"new-h\"><h2 id=\"new-h\">New token</h2>\
+         <form data-url=\"/api/v1/tokens\" data-kind=\"token\" data-read-only=\"{ro}\" data-automation=\"{au}\">\
+         <label for=\"token-name\">Name</label>\
+         <input id=\"token-name\" name=\"name\" type=\"text\" maxlength=\"100\" required \
+         placeholder=\"e.g. Weekly report\">\
+         <fieldset><legend>Access</legend>\
+         <label><input type=\"radio\" name=\"preset\" value=\"read-only\" checked> Read-only (reporting)</label>\
+         <label><input type=\"radio\" name=\"preset\" value=\"automation\"> Automation (may send messages, change widgets and webhooks)</label>\
+         <label><input type=\"radio\" name=\"preset\" value=\"custom\"> Choose scopes</label></fieldset>\
+         <fieldset id=\"custom-scopes\" hidden><legend>Scopes</legend>{boxes}</fieldset>\
+         <p class=\"hint\">A token can do at most what you can do{agent}.</p>\
+         <div class=\"actions\"><button type=\"submit\">Create token</button></div></form>\
+         <div id=\"new-token\" hidden><p><strong>Your new token</strong> (shown once; store it now):</p>\
+         <p id=\"new-token-value\" class=\"secret\" tabindex=\"-1\"></p></div></section>\
+         <h2>Tokens</h2><div class=\"table-wrap\"><table><caption class=\"hint\">{caption}</caption>\
+         <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Created by</th><th scope=\"col\">Scopes</th>\
+         <th scope=\"col\">Created</th><th scope=\"col\">Last used</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\"><span>Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>",
+        ro = scope_list(&read_only),
+        au = scope_list(&automation),
+        agent = if auth.role == Role::Agent {
+            format!(" (as an agent: {})", AGENT_SCOPES.join(", "))
+        } else {
+            String::new()
+        },
+        caption = if all {
+            "Every token of your account"
+        } else {
+            "Your tokens"
+        },
+    );
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout(
+            "API tokens",
+            Some((&auth, &user, "/settings/tokens")),
+            false,
+            &csrf,
+            &main,
+        ),
+    ))
+}
+
+async fn sessions_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let sessions = st.store.list_sessions(&auth.user_id, now_ms()).await?;
+    let mut rows = String::new();
+    for s in &sessions {
+        let current = s.id == auth.session_id;
+        let action = format!(
+            "<button type=\"button\" class=\"secondary\" data-method=\"DELETE\" \
+             data-url=\"/api/v1/auth/sessions/{}\"{} aria-label=\"Sign out the session signed in {}\">Sign out</button>",
+            esc(&s.id),
+            if current { " data-then=\"/login\"" } else { "" },
+            when(s.created_at)
+        );
+        rows.push_str(&format!(
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(s.user_agent.as_deref().unwrap_or("unknown browser")),
+            if current {
+                " <span class=\"badge on\">this browser</span>"
+            } else {
+                ""
+            },
+            esc(s.ip.as_deref().unwrap_or("")),
+            when(s.created_at),
+            when(s.last_seen_at),
+            action
+        ));
+    }
+    let main = format!(
+        "<p>Where you are signed in. Sessions end after {} days, or {} days unused.</p>\
+         <div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Browser</th><th scope=\"col\">Address</th>\
+         <th scope=\"col\">Signed in</th><th scope=\"col\">Last seen</th><th scope=\"col\"><span>Actions</span></th></tr></thead>\
+         <tbody>{rows}</tbody></table></div>\
+         <div class=\"actions\"><button type=\"button\" class=\"danger\" data-method=\"DELETE\" \
+         data-url=\"/api/v1/auth/sessions\" data-then=\"/login\" \
+         data-confirm=\"Sign out everywhere, this browser included?\">Sign out everywhere</button></div>",
+        st.accounts.config.session_lifetime.as_secs() / 86_400,
+        st.accounts.config.session_idle.as_secs() / 86_400,
+    );
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout(
+            "Sessions",
+            Some((&auth, &user, "/settings/sessions")),
+            false,
+            &csrf,
+            &main,
+        ),
+    ))
+}
+
+async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let owner = auth.role.manages_users();
+    let users = st.store.list_users(&auth.tenant_id).await?;
+    let mut rows = String::new();
+    for u in &users {
+        let role = if owner {
+            let mut opts = String::new();
+            for r in [Role::Owner, Role::Admin, Role::Agent] {
+                opts.push_str(&format!(
+                    "<option value=\"{0}\"{1}>{0}</option>",
+                    r.as_str(),
+                    if r == u.role { " selected" } else { "" }
+                ));
+            }
+            format!(
+                "<select id=\"role-{id}\" aria-label=\"Role of {email}\" data-url=\"/api/v1/users/{id}\">{opts}</select>",
+                id = esc(&u.id),
+                email = esc(&u.email)
+            )
+        } else {
+            u.role.as_str().to_owned()
+        };
+        let remove = if owner {
+            format!(
+                "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" data-url=\"/api/v1/users/{id}\" \
+                 data-confirm=\"Remove {email}? Their sessions and tokens end at once.\" \
+                 aria-label=\"Remove {email}\">Remove</button>",
+                id = esc(&u.id),
+                email = esc(&u.email)
+            )
+        } else {
+            String::new()
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&u.email),
+            if u.id == auth.user_id {
+                " <span class=\"badge\">you</span>"
+            } else {
+                ""
+            },
+            role,
+            when(u.created_at),
+            remove
+        ));
+    }
+    let mut main = format!(
+        "<p>Owners manage users; admins manage everything else; agents answer chats and calls.</p>\
+         <div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Role</th>\
+         <th scope=\"col\">Since</th><th scope=\"col\"><span>Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>"
+    );
+    if owner {
+        let invites = st.store.list_invites(&auth.tenant_id, now_ms()).await?;
+        let mut pending = String::new();
+        for i in &invites {
+            pending.push_str(&format!(
+                "<tr><td>{email}</td><td>{}</td><td>{}</td><td><button type=\"button\" class=\"secondary\" \
+                 data-method=\"DELETE\" data-url=\"/api/v1/invites/{id}\" aria-label=\"Withdraw the invitation of {email}\">Withdraw</button></td></tr>",
+                i.role.as_str(),
+                when(i.expires_at),
+                email = esc(&i.email),
+                id = esc(&i.id),
+            ));
+        }
+        if pending.is_empty() {
+            pending.push_str("<tr><td colspan=\"4\">None pending.</td></tr>");
+        }
+        main.push_str(&format!(
+            "<section class=\"card\" aria-labelledby=\"inv-h\"><h2 id=\"inv-h\">Invite someone</h2>\
+             <form data-url=\"/api/v1/invites\">\
+             <label for=\"invite-email\">Email address</label>\
+             <input id=\"invite-email\" name=\"email\" type=\"email\" required>\
+             <label for=\"invite-role\">Role</label>\
+             <select id=\"invite-role\" name=\"role\"><option value=\"agent\" selected>agent</option>\
+             <option value=\"admin\">admin</option><option value=\"owner\">owner</option></select>\
+             <p class=\"hint\">They get a one-time link by mail, good for {} days.</p>\
+             <div class=\"actions\"><button type=\"submit\">Send invitation</button></div></form></section>\
+             <h2>Pending invitations</h2><div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Email</th>\
+             <th scope=\"col\">Role</th><th scope=\"col\">Link expires</th><th scope=\"col\"><span>Actions</span></th></tr></thead>\
+             <tbody>{pending}</tbody></table></div>",
+            st.accounts.config.invite_ttl.as_secs() / 86_400
+        ));
+    }
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout(
+            "Team",
+            Some((&auth, &user, "/settings/team")),
+            false,
+            &csrf,
+            &main,
+        ),
+    ))
+}
+
+async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let gate: crate::usage::UsageGate = axum::extract::FromRef::from_ref(&st);
+    let report = crate::usage::usage_report(&gate, &auth.tenant_id).await?;
+    let mut rows = String::new();
+    if let Some(usage) = report["usage"].as_object() {
+        for (metric, used) in usage {
+            let limit = &report["limits"][metric];
+            let (limit_text, left) = match limit.as_i64() {
+                Some(l) => (
+                    l.to_string(),
+                    report["remaining"][metric]
+                        .as_i64()
+                        .unwrap_or(0)
+                        .to_string(),
+                ),
+                None => ("unlimited".to_owned(), "—".to_owned()),
+            };
+            rows.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(metric),
+                used,
+                limit_text,
+                left
+            ));
+        }
+    }
+    let start = report["period"]["start"].as_i64().unwrap_or(0);
+    let end = report["period"]["end"].as_i64().unwrap_or(0);
+    let main = format!(
+        "<p>This month: {} to {}.</p><div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">What</th>\
+         <th scope=\"col\">Used</th><th scope=\"col\">Limit</th><th scope=\"col\">Left</th></tr></thead>\
+         <tbody>{rows}</tbody></table></div>",
+        when(start),
+        when(end)
+    );
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout(
+            "Usage",
+            Some((&auth, &user, "/settings/usage")),
+            false,
+            &csrf,
+            &main,
+        ),
+    ))
+}

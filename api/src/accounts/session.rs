@@ -1,0 +1,207 @@
+//! Dashboard sessions on the HTTP side: the cookie, the CSRF token and a small cache in
+//! front of the session table.
+//!
+//! - The cookie `ringside_session` holds the session secret; it is `HttpOnly`,
+//!   `SameSite=Lax`, `Path=/` and `Secure` unless the server's public URL is plain `http://`
+//!   (a laptop on loopback).
+//! - The CSRF token is an HMAC of the session id under the server's key: stateless, bound
+//!   to one session, useless to anyone who cannot read a page of that session. Every
+//!   cookie-authenticated request that changes state sends it as `X-CSRF-Token`; bearer-token
+//!   requests need none (a browser never attaches a bearer token on its own).
+//! - [`SessionCache`] keeps recently checked sessions for [`CACHE_TTL`], keyed by the
+//!   secret's SHA-256, so a cookie-authenticated request costs a hash and a map lookup rather
+//!   than a database query. Sign-out, revocation, role changes and removal in this process
+//!   drop the user's entries at once; a change made by another process on the same database
+//!   is seen within [`CACHE_TTL`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use hmac::{Hmac, Mac};
+use ringside_storage::SessionAuth;
+use sha2::{Digest, Sha256};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "ringside_session";
+/// The header cookie-authenticated writes carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a checked session is trusted without asking the database again.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Most sessions cached; a full cache is emptied (the next requests refill it).
+const MAX_CACHED: usize = 100_000;
+
+/// The session secret the request's cookies carry, if any.
+pub fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
+/// `Set-Cookie` for a new session of `max_age`.
+pub fn set_cookie(secret: &str, max_age: Duration, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={secret}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        max_age.as_secs()
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("ringside_session=; Max-Age=0"))
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    HeaderValue::from_static(if secure {
+        "ringside_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "ringside_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+    })
+}
+
+/// The CSRF token of session `session_id` under `key`.
+pub fn csrf_token(key: &[u8; 32], session_id: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"ringside-csrf\n");
+    mac.update(session_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `presented` is the CSRF token of `session_id` (constant time).
+pub fn csrf_ok(key: &[u8; 32], session_id: &str, presented: Option<&str>) -> bool {
+    let Some(presented) = presented else {
+        return false;
+    };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"ringside-csrf\n");
+    mac.update(session_id.as_bytes());
+    match hex::decode(presented.trim()) {
+        Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    auth: SessionAuth,
+    checked: Instant,
+}
+
+/// Recently checked sessions (see the module docs).
+#[derive(Debug, Default)]
+pub struct SessionCache {
+    map: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+/// The cache key of a secret.
+pub fn cache_key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+impl SessionCache {
+    /// The session cached under `key`, when it was checked less than [`CACHE_TTL`] before
+    /// `now`.
+    pub fn get(&self, key: &[u8; 32], now: Instant) -> Option<SessionAuth> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|c| now.saturating_duration_since(c.checked) < CACHE_TTL)
+            .map(|c| c.auth.clone())
+    }
+
+    /// Remembers a session just checked against the database.
+    pub fn put(&self, key: [u8; 32], auth: SessionAuth, now: Instant) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, c| now.saturating_duration_since(c.checked) < CACHE_TTL);
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, Cached { auth, checked: now });
+    }
+
+    /// Forgets one session.
+    pub fn forget_session(&self, session_id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, c| c.auth.session_id != session_id);
+    }
+
+    /// Forgets every session of a user (signed out everywhere, role changed, removed).
+    pub fn forget_user(&self, user_id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, c| c.auth.user_id != user_id);
+    }
+
+    /// How many sessions are cached.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringside_storage::Role;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        assert_eq!(cookie_secret(&h), None);
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("x=y; ringside_session=ringside_ses_abc ; z=1"),
+        );
+        assert_eq!(cookie_secret(&h), Some("ringside_ses_abc"));
+        let c = set_cookie("s", Duration::from_secs(60), true);
+        assert_eq!(
+            c.to_str().unwrap(),
+            "ringside_session=s; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert!(!clear_cookie(false).to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn csrf_tokens_bind_a_session_and_a_key() {
+        let k1 = [1u8; 32];
+        let k2 = [2u8; 32];
+        let t = csrf_token(&k1, "s1");
+        assert!(csrf_ok(&k1, "s1", Some(&t)));
+        assert!(!csrf_ok(&k1, "s2", Some(&t)));
+        assert!(!csrf_ok(&k2, "s1", Some(&t)));
+        assert!(!csrf_ok(&k1, "s1", None));
+        assert!(!csrf_ok(&k1, "s1", Some("zz")));
+        assert!(!csrf_ok(&k1, "s1", Some(&t[..10])));
+    }
+
+    #[test]
+    fn the_cache_expires_and_forgets() {
+        let c = SessionCache::default();
+        let t0 = Instant::now();
+        let auth = |s: &str, u: &str| SessionAuth {
+            session_id: s.into(),
+            user_id: u.into(),
+            tenant_id: "t".into(),
+            role: Role::Agent,
+        };
+        let (k1, k2) = (cache_key("a"), cache_key("b"));
+        c.put(k1, auth("s1", "u1"), t0);
+        c.put(k2, auth("s2", "u2"), t0);
+        assert_eq!(c.get(&k1, t0).unwrap().session_id, "s1");
+        assert!(c.get(&k1, t0 + CACHE_TTL).is_none());
+        c.forget_user("u1");
+        assert!(c.get(&k1, t0).is_none());
+        c.forget_session("s2");
+        assert!(c.is_empty());
+    }
+}
