@@ -156,6 +156,81 @@ impl Page {
         v
     }
 
+    /// Navigates to `url` and waits until the page at `path` has loaded.
+    pub async fn goto(&mut self, url: &str, path: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        let expr = format!(
+            "document.readyState === 'complete' && location.pathname === {}",
+            json!(path)
+        );
+        let v = self.eval_until(&expr, |v| v == &json!(true)).await;
+        assert_eq!(v, json!(true), "{url} did not load at {path}");
+    }
+
+    /// Emulates a screen of `width` x `height` CSS pixels (`mobile`: a phone's).
+    pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Saves a PNG of the page as it looks to `target/screenshots/<dir>/<name>.png` (kept as
+    /// the run's artifacts) and returns its path.
+    pub async fn screenshot(&mut self, dir: &str, name: &str) -> PathBuf {
+        use base64::Engine as _;
+        let r = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        let dir = crate::workspace_root().join("target/screenshots").join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Runs axe-core (WCAG 2 A/AA rules and best practices) on the page and returns its
+    /// violations of impact `serious` or `critical`, as `rule: what (targets)` lines.
+    pub async fn axe_serious(&mut self) -> Vec<String> {
+        let path = std::env::var("RINGSIDE_AXE_JS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                crate::workspace_root().join("target/axe/node_modules/axe-core/axe.min.js")
+            });
+        let src = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core at {} ({e}): `npm install --prefix target/axe axe-core` \
+                 (tests/run.sh does)",
+                path.display()
+            )
+        });
+        self.call(
+            "Runtime.evaluate",
+            json!({"expression": src, "returnByValue": true}),
+        )
+        .await;
+        let v = self
+            .eval(
+                "axe.run(document, {runOnly: {type: 'tag', values: \
+                 ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}}) \
+                 .then(r => r.violations.filter(v => v.impact === 'serious' || \
+                 v.impact === 'critical').map(v => v.id + ': ' + v.help + ' (' + \
+                 v.nodes.map(n => n.target.join(' ')).join(', ') + ')'))",
+            )
+            .await;
+        let list = v.as_array().expect("axe ran").clone();
+        list.iter()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Evaluates `expr` in the page (awaiting a promise) and returns its value; `Null` when
     /// it threw.
     pub async fn eval(&mut self, expr: &str) -> Value {

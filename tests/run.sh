@@ -35,6 +35,16 @@ if ! command -v schemathesis >/dev/null; then
   python3 -m pip install --quiet --root-user-action=ignore 'schemathesis==4.32.5' 2>/dev/null ||
     python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'schemathesis==4.32.5'
 fi
+# aiosmtpd: the SMTP server on loopback the accounts tests mail sign-in codes to.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install --quiet --root-user-action=ignore 'aiosmtpd==1.4.6' 2>/dev/null ||
+    python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'aiosmtpd==1.4.6'
+fi
+# axe-core: the accessibility checker the account pages are held to (tests/browser.rs).
+if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+  npm install --prefix target/axe --no-audit --no-fund --silent 'axe-core@4.14.1'
+fi
 
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -1078,3 +1078,132 @@ async fn a_session_never_reaches_another_tenant() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn pages_send_strangers_to_sign_in_and_show_each_role_its_part() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(&backend.store);
+        let text = |r: &Resp| String::from_utf8_lossy(&r.raw).into_owned();
+        // Signed out: the sign-in pages; everything else sends you there.
+        for p in ["/login", "/signup"] {
+            let r = c.send("GET", p, &[], None).await;
+            assert_eq!(r.status, StatusCode::OK, "[{name}] {p}");
+            assert!(r.header("content-type").unwrap().starts_with("text/html"));
+            let csp = r.header("content-security-policy").unwrap();
+            assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+            assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+            let t = text(&r);
+            assert!(t.contains("id=\"email-form\"") && t.contains("<label for=\"email\">"));
+            assert!(!t.contains("<script>"), "no inline script under the CSP");
+        }
+        for p in [
+            "/",
+            "/settings/tokens",
+            "/settings/sessions",
+            "/settings/team",
+            "/settings/usage",
+        ] {
+            let r = c.send("GET", p, &[], None).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "[{name}] {p}");
+            assert_eq!(r.header("location"), Some("/login"));
+            let r = c
+                .send(
+                    "GET",
+                    p,
+                    &[("cookie", "ringside_session=ringside_ses_x")],
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "[{name}] {p} bad cookie");
+        }
+        for (p, ty) in [
+            ("/assets/account.js", "text/javascript"),
+            ("/assets/account.css", "text/css"),
+        ] {
+            let r = c.send("GET", p, &[], None).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.header("content-type").unwrap().starts_with(ty));
+        }
+        // Signed in: the owner's pages, with what they hold escaped.
+        let owner = c.sign_in(&uniq("pages-owner")).await;
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/widgets",
+                Some(json!({"name": "<script>alert(1)</script>"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let home = c.as_browser(&owner, "GET", "/", None, false).await;
+        assert_eq!(home.status, StatusCode::OK);
+        let t = text(&home);
+        assert!(t.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{t}");
+        assert!(!t.contains("<script>alert"));
+        assert!(
+            t.contains(&format!("content=\"{}\"", owner.csrf)),
+            "the page's CSRF token"
+        );
+        let r = c.as_browser(&owner, "GET", "/login", None, false).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header("location"), Some("/"));
+        let r = c
+            .as_browser(&owner, "GET", "/login?invite=ringside_inv_x", None, false)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "an invitation link still shows the form"
+        );
+        let team = text(
+            &c.as_browser(&owner, "GET", "/settings/team", None, false)
+                .await,
+        );
+        assert!(team.contains("Invite someone"));
+        // The sole owner is offered no way to demote or remove themself.
+        assert!(!team.contains(&format!("/api/v1/users/{}", owner.user_id())));
+        let tokens = text(
+            &c.as_browser(&owner, "GET", "/settings/tokens", None, false)
+                .await,
+        );
+        assert!(tokens.contains("value=\"webhooks:write\""));
+        // An agent's pages offer only an agent's part.
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/invites",
+                Some(json!({"email": uniq("pages-agent"), "role": "agent"})),
+            )
+            .await;
+        let email = r.body["email"].as_str().unwrap().to_owned();
+        let secret = r.body["link"]
+            .as_str()
+            .unwrap()
+            .split("invite=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let agent = c.sign_in_with(&email, Some(&secret)).await;
+        let team = text(
+            &c.as_browser(&agent, "GET", "/settings/team", None, false)
+                .await,
+        );
+        assert!(!team.contains("Invite someone") && !team.contains("<select"));
+        assert!(team.contains(&email));
+        let tokens = text(
+            &c.as_browser(&agent, "GET", "/settings/tokens", None, false)
+                .await,
+        );
+        assert!(
+            !tokens.contains("value=\"webhooks:write\"")
+                && tokens.contains("value=\"messages:write\"")
+        );
+        for p in ["/settings/sessions", "/settings/usage"] {
+            let r = c.as_browser(&agent, "GET", p, None, false).await;
+            assert_eq!(r.status, StatusCode::OK, "[{name}] {p}");
+        }
+        backend.finish().await;
+    }
+}

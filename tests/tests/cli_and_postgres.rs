@@ -91,4 +91,66 @@ async fn user_create_makes_an_owner_once_and_tokens_join_them() {
     let out = srv.cli(&["user", "create", "--email", "not-an-email"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("email"));
+    for args in [
+        ["--email", "new@example.com", "--role", "agent"],
+        ["--email", "new@example.com", "--role", "king"],
+    ] {
+        let out = srv.cli(&[&["user", "create"][..], &args[..]].concat());
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("owner"));
+    }
+    let out = srv.cli(&[
+        "user",
+        "create",
+        "--email",
+        "first@example.com",
+        "--role",
+        "agent",
+    ]);
+    assert!(!out.status.success(), "the last owner stays");
+    let out = srv.cli(&[
+        "user",
+        "create",
+        "--email",
+        "first@example.com",
+        "--role",
+        "owner",
+    ]);
+    assert!(out.status.success());
+
+    // No SMTP server: the code goes to the log with a warning, and signs that same user in.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/auth/email-code", srv.http))
+        .json(&serde_json::json!({"email": "first@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut code = String::new();
+    for _ in 0..100 {
+        let log = srv.log_text();
+        if let Some(i) = log.find("Your Ringside sign-in code is ") {
+            code = log[i + 30..].chars().take(6).collect();
+            assert!(log.contains("no SMTP server is configured"), "{log}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(code.len(), 6, "the code is in the log:\n{}", srv.log_text());
+    let r = http
+        .post(format!("{}/api/v1/auth/session", srv.http))
+        .json(&serde_json::json!({"email": "first@example.com", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["id"], user["id"]);
+    assert_eq!(body["tenant"]["id"], user["tenantId"]);
 }

@@ -143,11 +143,17 @@ fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-/// A date for people: `Fri, 04 Dec 2026 21:40:00 GMT`.
+/// A date for people: `04 Dec 2026, 21:40 UTC`.
 fn when(ms: i64) -> String {
     let t =
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    httpdate::fmt_http_date(t)
+    // `Fri, 04 Dec 2026 21:40:00 GMT`
+    let http = httpdate::fmt_http_date(t);
+    let p: Vec<&str> = http.split(' ').collect();
+    match p.as_slice() {
+        [_, d, m, y, hms, _] => format!("{d} {m} {y}, {} UTC", hms.get(..5).unwrap_or(hms)),
+        _ => http,
+    }
 }
 
 /// The page around `main`: head, skip link, top bar with navigation when signed in.
@@ -291,6 +297,53 @@ fn scope_list(scopes: &[&str]) -> String {
     scopes.join(" ")
 }
 
+/// A table of `rows` (cells as HTML) under `heads`; `empty` when there is no row. On a phone
+/// each row stacks, every cell labelled with its column.
+fn table(caption: &str, heads: &[&str], rows: &[Vec<String>], empty: &str) -> String {
+    let mut t = String::from("<div class=\"table-wrap\"><table class=\"stack\">");
+    if !caption.is_empty() {
+        t.push_str(&format!(
+            "<caption class=\"hint\">{}</caption>",
+            esc(caption)
+        ));
+    }
+    t.push_str("<thead><tr>");
+    for h in heads {
+        t.push_str(&format!("<th scope=\"col\">{h}</th>"));
+    }
+    t.push_str("</tr></thead><tbody>");
+    for r in rows {
+        t.push_str("<tr>");
+        for (h, cell) in heads.iter().zip(r) {
+            t.push_str(&format!("<td data-label=\"{h}\">{cell}</td>"));
+        }
+        t.push_str("</tr>");
+    }
+    if rows.is_empty() {
+        t.push_str(&format!(
+            "<tr><td colspan=\"{}\">{}</td></tr>",
+            heads.len(),
+            esc(empty)
+        ));
+    }
+    t.push_str("</tbody></table></div>");
+    t
+}
+
+/// "Chrome on Linux" for a User-Agent.
+fn browser_label(ua: Option<&str>) -> String {
+    let Some(ua) = ua.filter(|u| !u.trim().is_empty()) else {
+        return "Unknown browser".into();
+    };
+    let info = crate::user_agent::parse_user_agent(ua);
+    match (info.browser, info.os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => format!("A browser on {o}"),
+        (None, None) => "Unknown browser".into(),
+    }
+}
+
 async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let Some((auth, user)) = signed_in(&st, &headers).await? else {
         return Ok(to_login());
@@ -304,11 +357,6 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
         .into_iter()
         .map(|u| (u.id, u.email))
         .collect();
-    let allowed: Vec<&str> = crate::auth::SCOPES
-        .iter()
-        .copied()
-        .filter(|s| auth.role.allows(s))
-        .collect();
     let keep = |set: &[&'static str]| -> Vec<&'static str> {
         set.iter()
             .copied()
@@ -317,12 +365,12 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
     };
     let (read_only, automation) = (keep(READ_ONLY), keep(AUTOMATION));
     let mut boxes = String::new();
-    for s in &allowed {
+    for s in keep(crate::auth::SCOPES) {
         boxes.push_str(&format!(
             "<label><input type=\"checkbox\" name=\"scopes\" value=\"{s}\"> {s}</label>"
         ));
     }
-    let mut rows = String::new();
+    let mut rows = Vec::new();
     for t in tokens.iter().filter(|t| all || t.user_id == auth.user_id) {
         let state = match t.revoked_at {
             Some(at) => format!("<span class=\"badge off\">revoked</span> {}", when(at)),
@@ -339,20 +387,37 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
         } else {
             String::new()
         };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        rows.push(vec![
             esc(&t.name),
-            esc(emails.get(&t.user_id).map(String::as_str).unwrap_or("removed user")),
-            esc(&t.scopes.join(" ")),
+            esc(emails
+                .get(&t.user_id)
+                .map(String::as_str)
+                .unwrap_or("removed user")),
+            format!("<code>{}</code>", esc(&t.scopes.join(" "))),
             when(t.created_at),
             t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
             state,
-            action
-        ));
+            action,
+        ]);
     }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"7\">No token yet.</td></tr>");
-    }
+    let list = table(
+        if all {
+            "Every token of your account"
+        } else {
+            "Your tokens"
+        },
+        &[
+            "Name",
+            "Created by",
+            "Scopes",
+            "Created",
+            "Last used",
+            "Status",
+            "Actions",
+        ],
+        &rows,
+        "No token yet.",
+    );
     let main = format!(
         "<section class=\"card\" aria-labelledby=\"new-h\"><h2 id=\"new-h\">New token</h2>\
          <form data-url=\"/api/v1/tokens\" data-kind=\"token\" data-read-only=\"{ro}\" data-automation=\"{au}\">\
@@ -367,22 +432,15 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
          <p class=\"hint\">A token can do at most what you can do{agent}.</p>\
          <div class=\"actions\"><button type=\"submit\">Create token</button></div></form>\
          <div id=\"new-token\" hidden><p><strong>Your new token</strong> (shown once; store it now):</p>\
-         <p id=\"new-token-value\" class=\"secret\" tabindex=\"-1\"></p></div></section>\
-         <h2>Tokens</h2><div class=\"table-wrap\"><table><caption class=\"hint\">{caption}</caption>\
-         <thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Created by</th><th scope=\"col\">Scopes</th>\
-         <th scope=\"col\">Created</th><th scope=\"col\">Last used</th><th scope=\"col\">Status</th>\
-         <th scope=\"col\"><span>Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>",
+         <p id=\"new-token-value\" class=\"secret\" tabindex=\"-1\"></p>\
+         <p><a href=\"/settings/tokens\">Done: show it in the list</a></p></div></section>\
+         <h2>Tokens</h2>{list}",
         ro = scope_list(&read_only),
         au = scope_list(&automation),
         agent = if auth.role == Role::Agent {
             format!(" (as an agent: {})", AGENT_SCOPES.join(", "))
         } else {
             String::new()
-        },
-        caption = if all {
-            "Every token of your account"
-        } else {
-            "Your tokens"
         },
     );
     let csrf = csrf_token(&st.link_secret, &auth.session_id);
@@ -406,7 +464,7 @@ async fn sessions_page(
         return Ok(to_login());
     };
     let sessions = st.store.list_sessions(&auth.user_id, now_ms()).await?;
-    let mut rows = String::new();
+    let mut rows = Vec::new();
     for s in &sessions {
         let current = s.id == auth.session_id;
         let action = format!(
@@ -416,30 +474,36 @@ async fn sessions_page(
             if current { " data-then=\"/login\"" } else { "" },
             when(s.created_at)
         );
-        rows.push_str(&format!(
-            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(s.user_agent.as_deref().unwrap_or("unknown browser")),
-            if current {
-                " <span class=\"badge on\">this browser</span>"
-            } else {
-                ""
-            },
+        rows.push(vec![
+            format!(
+                "<span title=\"{}\">{}</span>{}",
+                esc(s.user_agent.as_deref().unwrap_or("")),
+                esc(&browser_label(s.user_agent.as_deref())),
+                if current {
+                    " <span class=\"badge on\">this browser</span>"
+                } else {
+                    ""
+                }
+            ),
             esc(s.ip.as_deref().unwrap_or("")),
             when(s.created_at),
             when(s.last_seen_at),
-            action
-        ));
+            action,
+        ]);
     }
     let main = format!(
-        "<p>Where you are signed in. Sessions end after {} days, or {} days unused.</p>\
-         <div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Browser</th><th scope=\"col\">Address</th>\
-         <th scope=\"col\">Signed in</th><th scope=\"col\">Last seen</th><th scope=\"col\"><span>Actions</span></th></tr></thead>\
-         <tbody>{rows}</tbody></table></div>\
+        "<p>Where you are signed in. Sessions end after {} days, or {} days unused.</p>{}\
          <div class=\"actions\"><button type=\"button\" class=\"danger\" data-method=\"DELETE\" \
          data-url=\"/api/v1/auth/sessions\" data-then=\"/login\" \
          data-confirm=\"Sign out everywhere, this browser included?\">Sign out everywhere</button></div>",
         st.accounts.config.session_lifetime.as_secs() / 86_400,
         st.accounts.config.session_idle.as_secs() / 86_400,
+        table(
+            "",
+            &["Browser", "Address", "Signed in", "Last seen", "Actions"],
+            &rows,
+            "No session.",
+        ),
     );
     let csrf = csrf_token(&st.link_secret, &auth.session_id);
     Ok(html(
@@ -460,9 +524,12 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
     };
     let owner = auth.role.manages_users();
     let users = st.store.list_users(&auth.tenant_id).await?;
-    let mut rows = String::new();
+    let owners = users.iter().filter(|u| u.role == Role::Owner).count();
+    let mut rows = Vec::new();
     for u in &users {
-        let role = if owner {
+        // The last owner can be neither demoted nor removed: no control offers it.
+        let fixed = u.role == Role::Owner && owners == 1;
+        let role = if owner && !fixed {
             let mut opts = String::new();
             for r in [Role::Owner, Role::Admin, Role::Agent] {
                 opts.push_str(&format!(
@@ -472,14 +539,14 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
                 ));
             }
             format!(
-                "<select id=\"role-{id}\" aria-label=\"Role of {email}\" data-url=\"/api/v1/users/{id}\">{opts}</select>",
+                "<select aria-label=\"Role of {email}\" data-url=\"/api/v1/users/{id}\">{opts}</select>",
                 id = esc(&u.id),
                 email = esc(&u.email)
             )
         } else {
             u.role.as_str().to_owned()
         };
-        let remove = if owner {
+        let remove = if owner && !fixed {
             format!(
                 "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" data-url=\"/api/v1/users/{id}\" \
                  data-confirm=\"Remove {email}? Their sessions and tokens end at once.\" \
@@ -490,40 +557,43 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
         } else {
             String::new()
         };
-        rows.push_str(&format!(
-            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&u.email),
-            if u.id == auth.user_id {
-                " <span class=\"badge\">you</span>"
-            } else {
-                ""
-            },
+        rows.push(vec![
+            format!(
+                "{}{}",
+                esc(&u.email),
+                if u.id == auth.user_id {
+                    " <span class=\"badge\">you</span>"
+                } else {
+                    ""
+                }
+            ),
             role,
             when(u.created_at),
-            remove
-        ));
+            remove,
+        ]);
     }
     let mut main = format!(
-        "<p>Owners manage users; admins manage everything else; agents answer chats and calls.</p>\
-         <div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">User</th><th scope=\"col\">Role</th>\
-         <th scope=\"col\">Since</th><th scope=\"col\"><span>Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div>"
+        "<p>Owners manage users; admins manage everything else; agents answer chats and calls.</p>{}",
+        table("", &["User", "Role", "Since", "Actions"], &rows, "No user.")
     );
     if owner {
         let invites = st.store.list_invites(&auth.tenant_id, now_ms()).await?;
-        let mut pending = String::new();
-        for i in &invites {
-            pending.push_str(&format!(
-                "<tr><td>{email}</td><td>{}</td><td>{}</td><td><button type=\"button\" class=\"secondary\" \
-                 data-method=\"DELETE\" data-url=\"/api/v1/invites/{id}\" aria-label=\"Withdraw the invitation of {email}\">Withdraw</button></td></tr>",
-                i.role.as_str(),
-                when(i.expires_at),
-                email = esc(&i.email),
-                id = esc(&i.id),
-            ));
-        }
-        if pending.is_empty() {
-            pending.push_str("<tr><td colspan=\"4\">None pending.</td></tr>");
-        }
+        let pending: Vec<Vec<String>> = invites
+            .iter()
+            .map(|i| {
+                vec![
+                    esc(&i.email),
+                    i.role.as_str().to_owned(),
+                    when(i.expires_at),
+                    format!(
+                        "<button type=\"button\" class=\"secondary\" data-method=\"DELETE\" \
+                         data-url=\"/api/v1/invites/{id}\" aria-label=\"Withdraw the invitation of {email}\">Withdraw</button>",
+                        email = esc(&i.email),
+                        id = esc(&i.id),
+                    ),
+                ]
+            })
+            .collect();
         main.push_str(&format!(
             "<section class=\"card\" aria-labelledby=\"inv-h\"><h2 id=\"inv-h\">Invite someone</h2>\
              <form data-url=\"/api/v1/invites\">\
@@ -534,10 +604,14 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
              <option value=\"admin\">admin</option><option value=\"owner\">owner</option></select>\
              <p class=\"hint\">They get a one-time link by mail, good for {} days.</p>\
              <div class=\"actions\"><button type=\"submit\">Send invitation</button></div></form></section>\
-             <h2>Pending invitations</h2><div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Email</th>\
-             <th scope=\"col\">Role</th><th scope=\"col\">Link expires</th><th scope=\"col\"><span>Actions</span></th></tr></thead>\
-             <tbody>{pending}</tbody></table></div>",
-            st.accounts.config.invite_ttl.as_secs() / 86_400
+             <h2>Pending invitations</h2>{}",
+            st.accounts.config.invite_ttl.as_secs() / 86_400,
+            table(
+                "",
+                &["Email", "Role", "Link expires", "Actions"],
+                &pending,
+                "None pending.",
+            )
         ));
     }
     let csrf = csrf_token(&st.link_secret, &auth.session_id);
@@ -559,11 +633,10 @@ async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
     };
     let gate: crate::usage::UsageGate = axum::extract::FromRef::from_ref(&st);
     let report = crate::usage::usage_report(&gate, &auth.tenant_id).await?;
-    let mut rows = String::new();
+    let mut rows = Vec::new();
     if let Some(usage) = report["usage"].as_object() {
         for (metric, used) in usage {
-            let limit = &report["limits"][metric];
-            let (limit_text, left) = match limit.as_i64() {
+            let (limit, left) = match report["limits"][metric].as_i64() {
                 Some(l) => (
                     l.to_string(),
                     report["remaining"][metric]
@@ -573,23 +646,21 @@ async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
                 ),
                 None => ("unlimited".to_owned(), "—".to_owned()),
             };
-            rows.push_str(&format!(
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(metric),
-                used,
-                limit_text,
-                left
-            ));
+            rows.push(vec![esc(metric), used.to_string(), limit, left]);
         }
     }
     let start = report["period"]["start"].as_i64().unwrap_or(0);
     let end = report["period"]["end"].as_i64().unwrap_or(0);
     let main = format!(
-        "<p>This month: {} to {}.</p><div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">What</th>\
-         <th scope=\"col\">Used</th><th scope=\"col\">Limit</th><th scope=\"col\">Left</th></tr></thead>\
-         <tbody>{rows}</tbody></table></div>",
+        "<p>This month: {} to {}.</p>{}",
         when(start),
-        when(end)
+        when(end),
+        table(
+            "",
+            &["What", "Used", "Limit", "Left"],
+            &rows,
+            "Nothing counted yet."
+        )
     );
     let csrf = csrf_token(&st.link_secret, &auth.session_id);
     Ok(html(
@@ -602,4 +673,30 @@ async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
             &main,
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_browsers_for_people() {
+        assert_eq!(when(1_796_190_897_000), "02 Dec 2026, 05:54 UTC");
+        assert_eq!(
+            browser_label(Some(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/131.0.0.0 Safari/537.36"
+            )),
+            "Chrome on Linux"
+        );
+        assert_eq!(browser_label(None), "Unknown browser");
+        let t = table(
+            "",
+            &["A", "B"],
+            &[vec!["1".into(), "<b>2</b>".into()]],
+            "none",
+        );
+        assert!(t.contains("<td data-label=\"B\"><b>2</b></td>"), "{t}");
+        assert!(table("", &["A"], &[], "no <row>").contains("no &lt;row&gt;"));
+    }
 }

@@ -47,6 +47,11 @@ enum UserCmd {
         /// The user's email.
         #[arg(long)]
         email: String,
+        /// The user's role in their tenant: `owner` (a new user's), `admin` or `agent`. Given
+        /// for an existing user, it changes their role (a tenant keeps at least one owner), e.g.
+        /// to make someone owner again.
+        #[arg(long)]
+        role: Option<String>,
     },
 }
 
@@ -132,13 +137,33 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Cmd::User {
-            command: UserCmd::Create { email },
+            command: UserCmd::Create { email, role },
         } => rt.block_on(async {
+            let role = match role.as_deref() {
+                None => None,
+                Some(r) => Some(ringside_storage::Role::parse(r).with_context(|| {
+                    format!("--role must be owner, admin or agent (got {r:?})")
+                })?),
+            };
             let store = wiring::open_store(&settings).await?;
-            let user = store
+            let existed = store.find_user_by_email(&email).await.ok().flatten();
+            if existed.is_none() && role.is_some_and(|r| r != ringside_storage::Role::Owner) {
+                anyhow::bail!(
+                    "{email} is new: a new user gets a tenant of their own and is its owner \
+                     (invite them from the dashboard to join another tenant)"
+                );
+            }
+            let mut user = store
                 .ensure_user(&email)
                 .await
                 .context("creating the user")?;
+            if let Some(role) = role.filter(|r| *r != user.role) {
+                store
+                    .set_user_role(&user.tenant_id, &user.id, role)
+                    .await
+                    .context("changing the role")?;
+                user.role = role;
+            }
             println!(
                 "{}",
                 serde_json::json!({

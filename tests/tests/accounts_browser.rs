@@ -1,0 +1,291 @@
+//! Accounts end to end, as people use them: headless Chromium on the pages `ringside serve`
+//! renders, sign-in codes mailed by lettre to a real SMTP server on loopback (aiosmtpd).
+//!
+//! An owner signs up with a code, creates a read-only token (it works) and revokes it (401 at
+//! once), invites an agent; the agent opens the mailed link, signs in with their own code and
+//! sees only what an agent may; the owner signs out everywhere. Every page is screenshotted to
+//! `target/screenshots/accounts/` (the run's artifacts) and checked with axe-core: no serious
+//! or critical violations.
+
+use ringside_e2e::browser::{Browser, Page};
+use ringside_e2e::{Server, SmtpSink};
+use serde_json::{json, Value};
+
+const SHOTS: &str = "accounts";
+
+/// A page as the person sees it: a screenshot, and axe-core finds nothing serious.
+async fn look(p: &mut Page, name: &str) {
+    let path = p.screenshot(SHOTS, name).await;
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 1000,
+        "{name} screenshot"
+    );
+    let serious = p.axe_serious().await;
+    assert!(serious.is_empty(), "{name}: axe-core found {serious:#?}");
+}
+
+async fn wait_true(p: &mut Page, expr: &str, what: &str) {
+    let v = p.eval_until(expr, |v| v == &json!(true)).await;
+    assert_eq!(v, json!(true), "{what}: {expr}");
+}
+
+/// Types `value` into `#id` as a person would (focus, value, input event).
+async fn fill(p: &mut Page, id: &str, value: &str) {
+    let ok = p
+        .eval(&format!(
+            "(() => {{ const e = document.getElementById({id}); e.focus(); e.value = {v}; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()",
+            id = json!(id),
+            v = json!(value)
+        ))
+        .await;
+    assert_eq!(ok, json!(true), "fill #{id}");
+}
+
+async fn click(p: &mut Page, selector: &str) {
+    let ok = p
+        .eval(&format!(
+            "(() => {{ window.confirm = () => true; const b = document.querySelector({s}); \
+             if (!b) return false; b.click(); return true; }})()",
+            s = json!(selector)
+        ))
+        .await;
+    assert_eq!(ok, json!(true), "click {selector}");
+}
+
+/// Signs `email` in through the form on the current page with the `n`th code mailed to it.
+async fn sign_in_by_form(p: &mut Page, mail: &SmtpSink, email: &str, n: usize, shot: &str) {
+    if p.eval("document.getElementById('email').readOnly").await != json!(true) {
+        fill(p, "email", email).await;
+    }
+    click(p, "#email-form button[type=submit]").await;
+    wait_true(
+        p,
+        "!document.getElementById('code-form').hidden",
+        "the code form opens",
+    )
+    .await;
+    look(p, shot).await;
+    let code = mail.code(email, n).await;
+    fill(p, "code", &code).await;
+    click(p, "#code-form button[type=submit]").await;
+    wait_true(
+        p,
+        "location.pathname === '/' && document.querySelector('h1') && \
+         document.querySelector('h1').textContent === 'Home'",
+        "signed in, home page",
+    )
+    .await;
+}
+
+/// `fetch` from the page, with its cookies; returns the status.
+async fn page_fetch(p: &mut Page, method: &str, path: &str) -> u64 {
+    let v = p
+        .eval(&format!(
+            "fetch({path}, {{method: {m}, credentials: 'same-origin'}}).then(r => r.status)",
+            path = json!(path),
+            m = json!(method)
+        ))
+        .await;
+    v.as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
+    let mail = SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let s = Server::start_with(&[
+        ("RINGSIDE_SMTP_URL", &smtp),
+        ("RINGSIDE_SMTP_FROM", "Ringside <no-reply@ringside.test>"),
+    ])
+    .await;
+    assert!(
+        !s.log_text().contains("no SMTP server is configured"),
+        "{}",
+        s.log_text()
+    );
+    let owner_email = "owner@shop.test";
+    let agent_email = "agent@shop.test";
+
+    // The owner: `/` sends a stranger to sign in; sign up with a mailed code.
+    let owner = Browser::launch(&[]).await;
+    let mut p = owner.open(&format!("{}/", s.http)).await;
+    wait_true(
+        &mut p,
+        "location.pathname === '/login'",
+        "/ redirects to /login",
+    )
+    .await;
+    look(&mut p, "01-login").await;
+    p.goto(&format!("{}/signup", s.http), "/signup").await;
+    look(&mut p, "02-signup").await;
+    sign_in_by_form(&mut p, &mail, owner_email, 1, "03-signup-code").await;
+    let body = p.eval("document.body.innerText").await;
+    assert!(body.as_str().unwrap().contains(owner_email), "{body}");
+    look(&mut p, "04-home").await;
+    // No code ever reached the log: it went by mail.
+    let code = mail.code(owner_email, 1).await;
+    assert!(!s.log_text().contains(&code), "the code is not logged");
+
+    // A read-only token: shown once, works; revoked: refused at once.
+    p.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
+        .await;
+    look(&mut p, "05-tokens").await;
+    fill(&mut p, "token-name", "Weekly report").await;
+    click(&mut p, "form[data-kind=token] button[type=submit]").await;
+    wait_true(
+        &mut p,
+        "document.getElementById('new-token-value').textContent.startsWith('ringside_pat_')",
+        "the new token is shown",
+    )
+    .await;
+    look(&mut p, "06-token-created").await;
+    let token = p
+        .eval("document.getElementById('new-token-value').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, _) = s.api("GET", "/api/v1/widgets", &token, None).await;
+    assert_eq!(st, 200);
+    let (st, _) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &token,
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(st, 403, "read-only");
+    p.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
+        .await;
+    click(&mut p, "button[data-url^='/api/v1/tokens/']").await;
+    wait_true(
+        &mut p,
+        "!!document.querySelector('.badge.off') && !document.querySelector(\"button[data-url^='/api/v1/tokens/']\")",
+        "the token shows as revoked",
+    )
+    .await;
+    let (st, _) = s.api("GET", "/api/v1/widgets", &token, None).await;
+    assert_eq!(st, 401, "a revoked token is refused at once");
+    look(&mut p, "07-token-revoked").await;
+
+    // Invite an agent.
+    p.goto(&format!("{}/settings/team", s.http), "/settings/team")
+        .await;
+    look(&mut p, "08-team").await;
+    fill(&mut p, "invite-email", agent_email).await;
+    click(
+        &mut p,
+        "form[data-url='/api/v1/invites'] button[type=submit]",
+    )
+    .await;
+    wait_true(
+        &mut p,
+        &format!("document.body.innerText.includes({})", json!(agent_email)),
+        "the invitation is pending",
+    )
+    .await;
+    look(&mut p, "09-team-invited").await;
+    let invite = mail.nth(agent_email, "invited you", 1).await;
+    let link = invite
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/login?invite="))
+        .expect("the invitation has its link")
+        .to_owned();
+    assert!(link.starts_with(&s.http), "{link}");
+
+    // The agent, in their own browser: the link, their own code, the agent's view.
+    let agent = Browser::launch(&[]).await;
+    let mut a = agent.open(&link).await;
+    wait_true(
+        &mut a,
+        &format!(
+            "document.getElementById('email').value === {} && !document.getElementById('invite-note').hidden",
+            json!(agent_email)
+        ),
+        "the invitation fills the email",
+    )
+    .await;
+    look(&mut a, "10-invited-login").await;
+    sign_in_by_form(&mut a, &mail, agent_email, 1, "11-invited-code").await;
+    assert!(a
+        .eval("document.body.innerText")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("agent"));
+    look(&mut a, "12-agent-home").await;
+    assert_eq!(page_fetch(&mut a, "GET", "/api/v1/widgets").await, 200);
+    assert_eq!(page_fetch(&mut a, "GET", "/api/v1/webhooks").await, 403);
+    assert_eq!(page_fetch(&mut a, "GET", "/api/v1/invites").await, 403);
+    a.goto(&format!("{}/settings/team", s.http), "/settings/team")
+        .await;
+    let (forms, selects) = (
+        a.eval("document.querySelectorAll('form').length").await,
+        a.eval("document.querySelectorAll('select').length").await,
+    );
+    assert_eq!(
+        (forms, selects),
+        (json!(0), json!(0)),
+        "agents manage no one"
+    );
+    look(&mut a, "13-agent-team").await;
+    a.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
+        .await;
+    let scopes: Value = a
+        .eval("[...document.querySelectorAll('input[name=scopes]')].map(e => e.value)")
+        .await;
+    let scopes: Vec<&str> = scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !scopes.is_empty()
+            && !scopes.iter().any(|s| s.starts_with("webhooks:")
+                || s.starts_with("sip:")
+                || *s == "widgets:write"),
+        "{scopes:?}"
+    );
+    look(&mut a, "14-agent-tokens").await;
+    a.goto(&format!("{}/settings/usage", s.http), "/settings/usage")
+        .await;
+    look(&mut a, "15-usage").await;
+    // On a phone's screen nothing runs off the side.
+    a.viewport(390, 844, true).await;
+    a.goto(
+        &format!("{}/settings/sessions", s.http),
+        "/settings/sessions",
+    )
+    .await;
+    wait_true(
+        &mut a,
+        "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        "no sideways scrolling on a phone",
+    )
+    .await;
+    look(&mut a, "16-phone-sessions").await;
+
+    // The owner signs out everywhere: back to the login page, the cookie is dead.
+    p.goto(
+        &format!("{}/settings/sessions", s.http),
+        "/settings/sessions",
+    )
+    .await;
+    look(&mut p, "17-sessions").await;
+    click(&mut p, "button[data-url='/api/v1/auth/sessions']").await;
+    wait_true(
+        &mut p,
+        "location.pathname === '/login'",
+        "signed out to /login",
+    )
+    .await;
+    assert_eq!(page_fetch(&mut p, "GET", "/api/v1/auth/session").await, 401);
+    p.goto(&format!("{}/settings/tokens", s.http), "/login")
+        .await;
+    // The agent is still signed in: sign-out everywhere is per person.
+    assert_eq!(page_fetch(&mut a, "GET", "/api/v1/auth/session").await, 200);
+}
