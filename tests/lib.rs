@@ -89,8 +89,16 @@ impl Received {
 impl SmtpSink {
     /// Starts the sink on a free port (aiosmtpd must be installed: tests/run.sh does).
     pub async fn start() -> SmtpSink {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("ringside-mail-{}-{port}", std::process::id()));
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts the sink on `port`.
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let dir = std::env::temp_dir().join(format!(
+            "ringside-mail-{}-{port}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         let mut child = Command::new("python3")
             .arg(workspace_root().join("tests/smtp_sink.py"))
             .arg(port.to_string())

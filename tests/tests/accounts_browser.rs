@@ -289,3 +289,46 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     // The agent is still signed in: sign-out everywhere is per person.
     assert_eq!(page_fetch(&mut a, "GET", "/api/v1/auth/session").await, 200);
 }
+
+/// The SMTP client itself against a real server: `smtp://` sends in the clear when the server
+/// offers no STARTTLS, connections are reused, and a connection the server dropped (here: the
+/// server restarted) is replaced without losing the message.
+#[tokio::test]
+async fn smtp_mail_arrives_over_reused_and_replaced_connections() {
+    use ringside_api::accounts::mail::{Mail, Mailer, SmtpMailer};
+    let sink = SmtpSink::start().await;
+    let mailer = SmtpMailer::new(
+        &format!("smtp://127.0.0.1:{}", sink.port),
+        "Ringside <no-reply@ringside.test>",
+    )
+    .unwrap();
+    let mail = |i: u32| {
+        Mail {
+        to: format!("person{i}@mail.test"),
+        subject: format!("Your Ringside sign-in code: 00000{i}"),
+        text: format!("Your Ringside sign-in code is 00000{i}\nA line longer than seventy-six characters, so that a transfer encoding may wrap it somewhere.\n"),
+    }
+    };
+    for i in 0..3 {
+        mailer.send(&mail(i)).await.unwrap();
+    }
+    for i in 0..3 {
+        let m = sink
+            .nth(&format!("person{i}@mail.test"), "sign-in code", 1)
+            .await;
+        assert_eq!(
+            m.header("From").as_deref(),
+            Some("Ringside <no-reply@ringside.test>")
+        );
+        assert!(m.body.contains("wrap it somewhere."), "{}", m.body);
+    }
+    let port = sink.port;
+    drop(sink);
+    let sink = SmtpSink::start_on(port).await;
+    mailer.send(&mail(7)).await.unwrap();
+    sink.nth("person7@mail.test", "sign-in code", 1).await;
+    drop(sink);
+    // Nobody listening: a clear error, not a hang.
+    let e = mailer.send(&mail(8)).await.unwrap_err();
+    assert!(e.to_string().contains("smtp"), "{e}");
+}

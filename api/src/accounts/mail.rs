@@ -1,7 +1,7 @@
 //! Outgoing mail: sign-in codes and invitations.
 //!
-//! [`Mailer`] is where mail goes: [`SmtpMailer`] (lettre, pooled connections; `smtp://` with
-//! STARTTLS when the server offers it, `smtps://` with implicit TLS, `smtp+plain://` without
+//! [`Mailer`] is where mail goes: [`SmtpMailer`] (lettre's SMTP client on reused connections;
+//! `smtp://` with STARTTLS when the server offers it, `smtps://` with implicit TLS, `smtp+plain://` without
 //! TLS for a local sink) or [`LogMailer`], which writes the message to the log with a warning
 //! when no SMTP server is configured, so the embedded default still lets someone sign in.
 //!
@@ -15,10 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::Message;
 use tokio::sync::Semaphore;
 
 /// Messages being sent at once.
@@ -83,41 +86,103 @@ impl Mailer for LogMailer {
     }
 }
 
-/// Mail over SMTP with lettre's pooled async transport.
+/// Mail over SMTP, speaking through lettre's SMTP client on connections of our own: each
+/// socket has `TCP_NODELAY`, and up to [`MAX_IDLE`] connections are kept open for reuse.
+///
+/// lettre's pooled transport writes a message's body and its final `.` in two writes; with
+/// Nagle's algorithm on, the second waits for the server's delayed ACK of the first (40 ms on
+/// Linux, 200 ms elsewhere), which made every code take over 40 ms to hand over (BENCHMARKS.md
+/// "Sign-in mail").
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
     from: Mailbox,
+    hello: ClientId,
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
+
+/// How the connection is protected.
+enum Security {
+    /// `smtp+plain://`: no TLS.
+    Plain,
+    /// `smtp://`: STARTTLS when the server offers it.
+    StartTls(TlsParameters),
+    /// `smtps://`: TLS from the first byte.
+    Implicit(Arc<rustls::ClientConfig>),
+}
+
+/// Idle connections kept for reuse.
+pub const MAX_IDLE: usize = MAX_SENDING;
+/// An idle connection older than this is closed rather than reused (servers drop idle clients
+/// after a few minutes).
+const IDLE_FOR: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpMailer")
+            .field("host", &self.host)
+            .field("port", &self.port)
             .field("from", &self.from.to_string())
             .finish_non_exhaustive()
     }
 }
 
+/// A TLS stream over TCP, as lettre's client takes streams.
+struct TlsTcp(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl std::fmt::Debug for TlsTcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsTcp")
+    }
+}
+
+impl tokio::io::AsyncRead for TlsTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+fn send_err(e: impl std::fmt::Display) -> MailError {
+    MailError::Send(e.to_string())
+}
+
 impl SmtpMailer {
     /// A mailer for `url` (see the module docs) sending as `from` (`Name <addr>` or `addr`).
-    /// Needs a Tokio runtime (the connection pool has a task of its own).
     pub fn new(url: &str, from: &str) -> Result<SmtpMailer, MailError> {
-        let (b, from) = Self::builder(url, from)?;
-        Ok(SmtpMailer {
-            transport: b.build(),
-            from,
-        })
-    }
-
-    /// Checks `url` and `from` as [`SmtpMailer::new`] would, without a runtime (for
-    /// configuration checks at start).
-    pub fn check(url: &str, from: &str) -> Result<(), MailError> {
-        Self::builder(url, from).map(|_| ())
-    }
-
-    fn builder(
-        url: &str,
-        from: &str,
-    ) -> Result<(lettre::transport::smtp::AsyncSmtpTransportBuilder, Mailbox), MailError> {
         let from: Mailbox = from
             .parse()
             .map_err(|e| MailError::Config(format!("from-address {from:?}: {e}")))?;
@@ -129,32 +194,123 @@ impl SmtpMailer {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let tls = |host: &str| {
-            TlsParameters::new(host.to_owned()).map_err(|e| MailError::Config(e.to_string()))
-        };
-        let (port, tls) = match u.scheme() {
-            "smtp" => (587, Tls::Opportunistic(tls(&host)?)),
-            "smtps" => (465, Tls::Wrapper(tls(&host)?)),
-            "smtp+plain" => (25, Tls::None),
+        let (port, security) = match u.scheme() {
+            "smtp" => (
+                587,
+                Security::StartTls(
+                    TlsParameters::new(host.clone())
+                        .map_err(|e| MailError::Config(e.to_string()))?,
+                ),
+            ),
+            "smtps" => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| MailError::Config(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                (465, Security::Implicit(Arc::new(config)))
+            }
+            "smtp+plain" => (25, Security::Plain),
             other => {
                 return Err(MailError::Config(format!(
                     "SMTP URL scheme {other:?}: use smtp://, smtps:// or smtp+plain://"
                 )))
             }
         };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(u.port().unwrap_or(port))
-            .tls(tls)
-            .timeout(Some(SMTP_TIMEOUT));
-        if !u.username().is_empty() {
+        let credentials = if u.username().is_empty() {
+            None
+        } else {
             let decode = |s: &str| {
                 percent_decode(s).ok_or_else(|| MailError::Config("SMTP URL: bad escape".into()))
             };
-            let user = decode(u.username())?;
-            let pass = decode(u.password().unwrap_or(""))?;
-            b = b.credentials(Credentials::new(user, pass));
+            Some(Credentials::new(
+                decode(u.username())?,
+                decode(u.password().unwrap_or(""))?,
+            ))
+        };
+        Ok(SmtpMailer {
+            port: u.port().unwrap_or(port),
+            host,
+            security,
+            credentials,
+            from,
+            hello: ClientId::default(),
+            idle: Default::default(),
+        })
+    }
+
+    /// Checks `url` and `from` as [`SmtpMailer::new`] would (for configuration checks at
+    /// start).
+    pub fn check(url: &str, from: &str) -> Result<(), MailError> {
+        Self::new(url, from).map(|_| ())
+    }
+
+    /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, MailError> {
+        let tcp = tokio::time::timeout(
+            SMTP_TIMEOUT,
+            tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| MailError::Send("connecting timed out".into()))?
+        .map_err(send_err)?;
+        tcp.set_nodelay(true).map_err(send_err)?;
+        let mut conn = match &self.security {
+            Security::Plain => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                    .await
+                    .map_err(send_err)?
+            }
+            Security::StartTls(params) => {
+                let mut c = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                    .await
+                    .map_err(send_err)?;
+                if c.can_starttls() {
+                    c.starttls(params.clone(), &self.hello)
+                        .await
+                        .map_err(send_err)?;
+                }
+                c
+            }
+            Security::Implicit(config) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(send_err)?;
+                let tls = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(send_err)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(TlsTcp(tls)), &self.hello)
+                    .await
+                    .map_err(send_err)?
+            }
+        };
+        if let Some(creds) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+                .await
+                .map_err(send_err)?;
         }
-        Ok((b, from))
+        Ok(conn)
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((conn, since)) = idle.pop() {
+            if since.elapsed() < IDLE_FOR && !conn.has_broken() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, conn: AsyncSmtpConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE && !conn.has_broken() {
+            idle.push((conn, Instant::now()));
+        }
     }
 }
 
@@ -189,12 +345,31 @@ impl Mailer for SmtpMailer {
                 .subject(mail.subject.clone())
                 .header(lettre::message::header::ContentType::TEXT_PLAIN)
                 .body(mail.text.clone())
-                .map_err(|e| MailError::Send(e.to_string()))?;
-            self.transport
-                .send(msg)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string()))
+                .map_err(send_err)?;
+            let (envelope, bytes) = (msg.envelope().clone(), msg.formatted());
+            let send = |mut conn: AsyncSmtpConnection| {
+                let (envelope, bytes) = (&envelope, &bytes);
+                async move {
+                    let r = tokio::time::timeout(SMTP_TIMEOUT, conn.send(envelope, bytes)).await;
+                    match r {
+                        Ok(Ok(_)) => Ok(conn),
+                        Ok(Err(e)) => Err(send_err(e)),
+                        Err(_) => Err(MailError::Send("sending timed out".into())),
+                    }
+                }
+            };
+            // A reused connection the server has closed meanwhile fails at once: try once more
+            // on a new one.
+            if let Some(conn) = self.take_idle() {
+                if let Ok(conn) = send(conn).await {
+                    self.put_idle(conn);
+                    return Ok(());
+                }
+            }
+            let conn = self.connect().await?;
+            let conn = send(conn).await?;
+            self.put_idle(conn);
+            Ok(())
         })
     }
 
@@ -290,11 +465,6 @@ impl Default for MailOutbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_mailer_builds_in_a_runtime() {
-        SmtpMailer::new("smtp+plain://127.0.0.1:2525", "a@example.com").unwrap();
-    }
 
     #[test]
     fn smtp_urls() {
