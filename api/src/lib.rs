@@ -54,8 +54,8 @@ pub mod public;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    analytics, call_settings, calls, contacts, prompts, recordings, sip_admin, usage, visitors,
-    webhook_dispatch, webhooks, widget_prompts, widgets,
+    analytics, assignments, call_settings, calls, contacts, prompts, recordings, sip_admin, usage,
+    visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
@@ -209,7 +209,8 @@ pub fn router(state: AppState) -> Router {
         .merge(analytics::routes())
         .merge(handoff::routes())
         .merge(usage::routes())
-        .merge(accounts::routes::routes());
+        .merge(accounts::routes::routes())
+        .merge(assignments::routes());
     let (root, mut ops) = root.into_parts();
     let (v1, v1_ops) = v1.into_parts();
     ops.extend(v1_ops);

@@ -1207,3 +1207,220 @@ async fn pages_send_strangers_to_sign_in_and_show_each_role_its_part() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(&backend.store);
+        let owner_email = uniq("assign-owner");
+        let owner = c.sign_in(&owner_email).await;
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/invites",
+                Some(json!({"email": uniq("assign-agent"), "role": "agent"})),
+            )
+            .await;
+        let agent_email = r.body["email"].as_str().unwrap().to_owned();
+        let secret = r.body["link"]
+            .as_str()
+            .unwrap()
+            .split("invite=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let agent = c.sign_in_with(&agent_email, Some(&secret)).await;
+        let stranger = c.sign_in(&uniq("assign-stranger")).await;
+        let w = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/widgets",
+                Some(json!({"name": "Desk"})),
+            )
+            .await
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let chat = format!("/api/v1/widgets/{w}/visitors/visitor-0001/assignee");
+        // Nobody yet; the agent takes it.
+        let r = c.by(&agent, "GET", &chat, None).await;
+        assert_eq!(
+            (r.status, &r.body["assignee"]),
+            (StatusCode::OK, &Value::Null),
+            "[{name}]"
+        );
+        let r = c
+            .by(&agent, "PUT", &chat, Some(json!({"userId": "me"})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["assignee"]["email"], agent_email.as_str());
+        assert_eq!(r.body["assignee"]["assignedBy"], agent.user_id());
+        // The owner moves it to themself; the agent can no longer take it or give it away.
+        let r = c
+            .by(
+                &owner,
+                "PUT",
+                &chat,
+                Some(json!({"userId": owner.user_id()})),
+            )
+            .await;
+        assert_eq!(r.body["assignee"]["email"], owner_email.as_str());
+        for body in [
+            json!({"userId": "me"}),
+            json!({"userId": null}),
+            json!({"userId": owner.user_id()}),
+        ] {
+            let r = c.by(&agent, "PUT", &chat, Some(body.clone())).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}] agent {body}");
+            assert_error(&r.body, "forbidden");
+        }
+        // Back to the agent, listed as theirs; they let go of it.
+        c.by(
+            &owner,
+            "PUT",
+            &chat,
+            Some(json!({"userId": agent.user_id()})),
+        )
+        .await;
+        let r = c
+            .by(
+                &agent,
+                "GET",
+                &format!("/api/v1/widgets/{w}/assignments?userId=me"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["data"][0]["visitorId"], "visitor-0001", "{}", r.body);
+        let r = c
+            .by(
+                &owner,
+                "GET",
+                &format!("/api/v1/widgets/{w}/assignments?userId=me"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["data"], json!([]));
+        let r = c
+            .by(&agent, "PUT", &chat, Some(json!({"userId": null})))
+            .await;
+        assert_eq!(
+            (r.status, &r.body["assignee"]),
+            (StatusCode::OK, &Value::Null)
+        );
+        // Refusals: a stranger's user id, a stranger's widget, a bad visitor id, a bad body.
+        let r = c
+            .by(
+                &owner,
+                "PUT",
+                &chat,
+                Some(json!({"userId": stranger.user_id()})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{name}] {}",
+            r.body
+        );
+        assert_error(&r.body, "invalid_field");
+        let r = c
+            .by(&stranger, "PUT", &chat, Some(json!({"userId": "me"})))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c
+            .by(
+                &owner,
+                "PUT",
+                &format!("/api/v1/widgets/{w}/visitors/x/assignee"),
+                Some(json!({"userId": "me"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let r = c
+            .by(&owner, "PUT", &chat, Some(json!({"user": "me"})))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // Calls: assigned the same way, and the call shows its assignee.
+        let call_id = ringside_storage::new_id();
+        let now = ringside_storage::now_ms();
+        c.store
+            .insert_call(&ringside_storage::CallRecord {
+                id: call_id.clone(),
+                tenant_id: owner.tenant().to_owned(),
+                kind: "sip".parse().unwrap(),
+                from_uri: "sip:alice@example.com".into(),
+                to_uri: "sip:desk@example.com".into(),
+                status: "ended".parse().unwrap(),
+                started_at: now,
+                answered_at: Some(now),
+                ended_at: Some(now + 1000),
+                end_reason: None,
+                hangup_side: None,
+                widget_id: None,
+                visitor_id: None,
+                answered_by: None,
+                legs: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let call = format!("/api/v1/calls/{call_id}/assignee");
+        let r = c
+            .by(&agent, "PUT", &call, Some(json!({"userId": "me"})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        let r = c
+            .by(&owner, "GET", &format!("/api/v1/calls/{call_id}"), None)
+            .await;
+        assert_eq!(
+            r.body["assignedTo"]["email"],
+            agent_email.as_str(),
+            "{}",
+            r.body
+        );
+        let r = c.by(&owner, "GET", "/api/v1/calls", None).await;
+        assert_eq!(r.body[0]["assignedTo"]["userId"], agent.user_id());
+        let r = c
+            .by(&stranger, "PUT", &call, Some(json!({"userId": "me"})))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Notes carry their author's email.
+        let notes = format!("/api/v1/widgets/{w}/visitors/visitor-0001/notes");
+        let r = c
+            .by(
+                &agent,
+                "POST",
+                &notes,
+                Some(json!({"body": "Called back, wants a quote"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["authorEmail"], agent_email.as_str(), "{}", r.body);
+        let r = c.by(&owner, "GET", &notes, None).await;
+        assert_eq!(
+            r.body["notes"][0]["authorEmail"],
+            agent_email.as_str(),
+            "{}",
+            r.body
+        );
+        // Removing the agent clears their assignments; their notes stay, without an email.
+        c.by(
+            &owner,
+            "DELETE",
+            &format!("/api/v1/users/{}", agent.user_id()),
+            None,
+        )
+        .await;
+        let r = c
+            .by(&owner, "GET", &format!("/api/v1/calls/{call_id}"), None)
+            .await;
+        assert_eq!(r.body["assignedTo"], Value::Null);
+        let r = c.by(&owner, "GET", &notes, None).await;
+        assert_eq!(r.body["notes"][0]["body"], "Called back, wants a quote");
+        assert_eq!(r.body["notes"][0]["authorEmail"], Value::Null);
+        backend.finish().await;
+    }
+}

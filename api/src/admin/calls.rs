@@ -109,6 +109,22 @@ pub struct CallView {
     /// Only on calls-waiting: the calling visitor's channel number, while its page is open.
     #[serde(skip_serializing_if = "Option::is_none")]
     channel_number: Option<String>,
+    /// The user the call is assigned to, if any.
+    assigned_to: Option<ringside_storage::Assignment>,
+}
+
+/// Fills in each call's assignee.
+async fn with_assignees(
+    store: &ringside_storage::Store,
+    tenant_id: &str,
+    mut views: Vec<CallView>,
+) -> Result<Vec<CallView>, ApiError> {
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let mut assigned = store.call_assignees(tenant_id, &ids).await?;
+    for v in &mut views {
+        v.assigned_to = assigned.remove(&v.id);
+    }
+    Ok(views)
 }
 
 /// One leg of a call.
@@ -196,6 +212,7 @@ impl From<CallRecord> for CallView {
             recordings: None,
             dashboard_url: None,
             channel_number: None,
+            assigned_to: None,
         }
     }
 }
@@ -216,7 +233,10 @@ async fn list_calls(
         });
     }
     let calls = st.store.list_calls(&ctx.tenant_id, limit as u32).await?;
-    Ok(Json(calls.into_iter().map(Into::into).collect()))
+    let views = calls.into_iter().map(Into::into).collect();
+    Ok(Json(
+        with_assignees(&st.store, &ctx.tenant_id, views).await?,
+    ))
 }
 
 async fn get_call(
@@ -228,6 +248,11 @@ async fn get_call(
     let recs = st.store.list_call_recordings(&ctx.tenant_id, &id).await?;
     let mut view = CallView::from(call);
     view.recordings = Some(recs.into_iter().map(Into::into).collect());
+    view.assigned_to = st
+        .store
+        .call_assignees(&ctx.tenant_id, std::slice::from_ref(&view.id))
+        .await?
+        .remove(&view.id);
     Ok(Json(view))
 }
 
@@ -254,7 +279,10 @@ async fn widget_calls(
         .store
         .list_widget_calls(&ctx.tenant_id, &w.id, filter, limit)
         .await?;
-    Ok(Json(calls.into_iter().map(Into::into).collect()))
+    let views = calls.into_iter().map(Into::into).collect();
+    Ok(Json(
+        with_assignees(&st.store, &ctx.tenant_id, views).await?,
+    ))
 }
 
 async fn widget_calls_waiting(

@@ -19,7 +19,7 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::messages::{
-    callback_from_row, message_from_row, note_from_row, CALLBACK_COLS, MESSAGE_COLS, NOTE_COLS,
+    callback_from_row, message_from_row, note_from_row, CALLBACK_COLS, MESSAGE_COLS, NOTE_READ_COLS,
 };
 use crate::util::{bind_all, bounded, json_list, optional, to_json, Param, SetList};
 use crate::{new_id, now_ms, Callback, Message, Note, Store};
@@ -863,7 +863,7 @@ impl Store {
             .await?;
         let messages = rows.iter().map(message_from_row).collect::<Result<_>>()?;
         let rows = sqlx::query(&q(
-            NOTE_COLS,
+            NOTE_READ_COLS,
             "notes",
             " AND (t.visibility = 'team' OR t.author_user_id = $3)",
             "created_at DESC, id DESC",

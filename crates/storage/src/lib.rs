@@ -53,6 +53,7 @@
 
 mod accounts;
 mod analytics;
+mod assignments;
 mod bindings;
 mod call_settings;
 mod calls;
@@ -86,6 +87,7 @@ pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
     MAX_RECENT_VISITORS,
 };
+pub use assignments::{AssignTo, Assignment};
 pub use bindings::Binding;
 pub use call_settings::{is_e164, CallSettings, MAX_PSTN_NUMBERS, RING_TIMEOUT_RANGE};
 pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS};

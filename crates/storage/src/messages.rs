@@ -147,6 +147,8 @@ pub struct Note {
     pub visibility: String,
     /// Unix ms.
     pub created_at: i64,
+    /// The author's email, for showing who wrote it (`None` once the author is removed).
+    pub author_email: Option<String>,
 }
 
 /// Text with newlines and tabs allowed, other control characters refused.
@@ -176,6 +178,11 @@ pub(crate) const CALLBACK_COLS: &str =
      message, fields, voice_note_path, voice_note_content_type, voice_note_bytes, created_at";
 pub(crate) const NOTE_COLS: &str =
     "id, tenant_id, widget_id, visitor_id, author_user_id, body, visibility, created_at";
+
+/// [`NOTE_COLS`] and the author's email (gone when the author was removed), for reads.
+pub(crate) const NOTE_READ_COLS: &str =
+    "id, tenant_id, widget_id, visitor_id, author_user_id, body, visibility, created_at, \
+     (SELECT u.email FROM users u WHERE u.id = author_user_id) AS author_email";
 
 pub(crate) fn message_from_row(row: &AnyRow) -> Result<Message> {
     Ok(Message {
@@ -232,6 +239,7 @@ pub(crate) fn note_from_row(row: &AnyRow) -> Result<Note> {
         body: row.try_get("body")?,
         visibility: row.try_get("visibility")?,
         created_at: row.try_get("created_at")?,
+        author_email: row.try_get("author_email").unwrap_or(None),
     })
 }
 
@@ -451,6 +459,7 @@ impl Store {
             body: multiline(body, MAX_NOTE_CHARS, "body")?,
             visibility: visibility.to_owned(),
             created_at: now_ms(),
+            author_email: self.get_user(author_user_id).await.ok().map(|u| u.email),
         };
         let sql =
             format!("INSERT INTO notes ({NOTE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
@@ -478,7 +487,7 @@ impl Store {
         viewer_user_id: &str,
     ) -> Result<Vec<Note>> {
         let sql = format!(
-            "SELECT {NOTE_COLS} FROM notes WHERE tenant_id = $1 AND widget_id = $2 \
+            "SELECT {NOTE_READ_COLS} FROM notes WHERE tenant_id = $1 AND widget_id = $2 \
              AND visitor_id = $3 AND (visibility = 'team' OR author_user_id = $4) \
              ORDER BY created_at, id LIMIT {MAX_LIST_MESSAGES}"
         );

@@ -1,0 +1,213 @@
+//! Assigning conversations (chats) and calls to the tenant's users.
+//!
+//! `PUT /api/v1/widgets/{id}/visitors/{visitor_id}/assignee` (`messages:write`) and
+//! `PUT /api/v1/calls/{id}/assignee` (`calls:write`) take `{"userId": "<id>" | "me" | null}`.
+//! Owners and admins assign anyone of the tenant; an agent takes a conversation or call for
+//! themself, or lets go of their own (403 otherwise). Call views carry `assignedTo`;
+//! `GET .../assignee` and `GET /api/v1/widgets/{id}/assignments?userId=me` read them.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use ringside_storage::{AssignTo, Assignment, AuthContext, Role, StorageError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{CallsWrite, MessagesRead, MessagesWrite, Scoped};
+use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Team";
+    DocRouter::new("/api/v1")
+        .get(
+            "/widgets/{id}/visitors/{visitor_id}/assignee",
+            conversation_assignee,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "Who the visitor's chat is assigned to",
+            ),
+        )
+        .put(
+            "/widgets/{id}/visitors/{visitor_id}/assignee",
+            assign_conversation,
+            Spec::new(
+                T,
+                Auth::Scope("messages:write"),
+                "Assign the visitor's chat to a user (agents: to themselves), or clear it",
+            )
+            .body(Body::Json("userId: a user id, \"me\", or null")),
+        )
+        .get(
+            "/widgets/{id}/assignments",
+            list_assignments,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "The widget's assigned chats, newest first",
+            )
+            .query(&[("userId", "Only this user's (\"me\": yours)")]),
+        )
+        .put(
+            "/calls/{id}/assignee",
+            assign_call,
+            Spec::new(
+                T,
+                Auth::Scope("calls:write"),
+                "Assign a call to a user (agents: to themselves), or clear it",
+            )
+            .body(Body::Json("userId: a user id, \"me\", or null")),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AssignBody {
+    user_id: Option<String>,
+}
+
+/// The assignee a request names (`me` is the caller), after the role check: owners and admins
+/// assign anyone; agents take for themselves or let go of what is theirs (`current`).
+fn target<'a>(
+    ctx: &'a AuthContext,
+    asked: &'a Option<String>,
+    current: Option<&Assignment>,
+) -> Result<Option<&'a str>, ApiError> {
+    let who = asked
+        .as_deref()
+        .map(|u| if u == "me" { ctx.user_id.as_str() } else { u });
+    if ctx.role == Role::Agent {
+        let own = |u: &str| u == ctx.user_id;
+        let allowed = match who {
+            Some(u) => own(u) && current.is_none_or(|c| own(&c.user_id)),
+            None => current.is_none_or(|c| own(&c.user_id)),
+        };
+        if !allowed {
+            return Err(ApiError::RoleForbidden(
+                "owners and admins (agents take or let go of their own)",
+            ));
+        }
+    }
+    Ok(who)
+}
+
+fn bad_user(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Invalid("userId") => ApiError::InvalidField {
+            field: "userId",
+            reason: "not a user of this account",
+        },
+        other => other.into(),
+    }
+}
+
+fn visitor(id: &str) -> Result<(), ApiError> {
+    if crate::widget_runtime::valid_client_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidField {
+            field: "visitorId",
+            reason: "6-128 letters, digits, _ - . :",
+        })
+    }
+}
+
+async fn conversation_assignee(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+    Path((id, visitor_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    visitor(&visitor_id)?;
+    st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let a = st
+        .store
+        .conversation_assignee(&ctx.tenant_id, &id, &visitor_id)
+        .await?;
+    Ok(Json(json!({ "assignee": a })))
+}
+
+async fn assign_conversation(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesWrite>,
+    Path((id, visitor_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<AssignBody>,
+) -> Result<Json<Value>, ApiError> {
+    visitor(&visitor_id)?;
+    st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let current = st
+        .store
+        .conversation_assignee(&ctx.tenant_id, &id, &visitor_id)
+        .await?;
+    let who = target(&ctx, &b.user_id, current.as_ref())?;
+    let a = st
+        .store
+        .assign_conversation(
+            &ctx.tenant_id,
+            &id,
+            &visitor_id,
+            AssignTo {
+                user_id: who,
+                by: &ctx.user_id,
+                now: ringside_storage::now_ms(),
+            },
+        )
+        .await
+        .map_err(bad_user)?;
+    Ok(Json(json!({ "assignee": a })))
+}
+
+async fn list_assignments(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let user = q.get("userId").map(|u| {
+        if u == "me" {
+            ctx.user_id.as_str()
+        } else {
+            u.as_str()
+        }
+    });
+    let list = st
+        .store
+        .list_conversation_assignments(&ctx.tenant_id, &id, user)
+        .await?;
+    let data: Vec<Value> = list
+        .into_iter()
+        .map(|(visitor_id, a)| json!({"visitorId": visitor_id, "assignee": a}))
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn assign_call(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<CallsWrite>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AssignBody>,
+) -> Result<Json<Value>, ApiError> {
+    st.store.get_call(&ctx.tenant_id, &id).await?;
+    let current = st
+        .store
+        .call_assignees(&ctx.tenant_id, std::slice::from_ref(&id))
+        .await?
+        .remove(&id);
+    let who = target(&ctx, &b.user_id, current.as_ref())?;
+    let a = st
+        .store
+        .assign_call(
+            &ctx.tenant_id,
+            &id,
+            AssignTo {
+                user_id: who,
+                by: &ctx.user_id,
+                now: ringside_storage::now_ms(),
+            },
+        )
+        .await
+        .map_err(bad_user)?;
+    Ok(Json(json!({ "assignee": a })))
+}
