@@ -45,6 +45,11 @@ async fn every_operation_is_documented_with_its_scope() {
         ] {
             assert!(paths.contains_key(p), "{p} documented");
         }
+        // What signing in and the pages may answer besides success is declared.
+        let code = &paths["/api/v1/auth/email-code"]["post"]["responses"];
+        assert!(code["429"].is_object() && code["503"].is_object(), "{code}");
+        assert!(paths["/"]["get"]["responses"]["303"].is_object());
+        assert!(paths["/api/v1/users/{id}"]["patch"]["responses"]["409"].is_object());
         let email = format!("{}@oa.example", uniq("oa"));
         let mut ops = 0;
         for (path, item) in paths {

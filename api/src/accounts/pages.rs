@@ -48,7 +48,11 @@ pub(crate) fn routes() -> DocRouter {
     let page = |summary| {
         Spec::new(T, Auth::Public, summary)
             .content("text/html")
-            .ok(200, "The page (303 to /login when signed out)")
+            .ok(200, "The page")
+            .also(&[(
+                303,
+                "Signed out: to /login (the sign-in pages, signed in: to /)",
+            )])
     };
     DocRouter::new("")
         .get("/", home, page("Home: the dashboard, or the sign-in page"))

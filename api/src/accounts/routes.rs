@@ -42,7 +42,14 @@ pub(crate) fn routes() -> DocRouter {
                  whether or not the email has an account",
             )
             .body(Body::Json("email"))
-            .ok(202, "The code is on its way"),
+            .ok(202, "The code is on its way")
+            .also(&[
+                (
+                    429,
+                    "Too many code requests for this email or from this address",
+                ),
+                (503, "Mail cannot be queued right now; retry shortly"),
+            ]),
         )
         .post(
             "/auth/session",
@@ -54,7 +61,13 @@ pub(crate) fn routes() -> DocRouter {
                  gets its own tenant, or joins the tenant of the invitation it brings",
             )
             .body(Body::Json("email, code, invite?"))
-            .ok(200, "user, tenant {id}, csrfToken"),
+            .ok(200, "user, tenant {id}, csrfToken")
+            .also(&[
+                (404, "The invitation is unknown, used, withdrawn or expired"),
+                (409, "The email already belongs to another account"),
+                (429, "Too many sign-in tries from this address"),
+                (503, "The database is unreachable for now"),
+            ]),
         )
         .get(
             "/auth/session",
@@ -95,7 +108,12 @@ pub(crate) fn routes() -> DocRouter {
                 Auth::Public,
                 "What an invitation link offers: the email, role and tenant",
             )
-            .body(Body::Json("invite (the secret from the link)")),
+            .body(Body::Json("invite (the secret from the link)"))
+            .also(&[
+                (404, "The invitation is unknown, used, withdrawn or expired"),
+                (429, "Too many tries from this address"),
+                (503, "The database is unreachable for now"),
+            ]),
         )
         .get(
             "/tokens",
@@ -135,7 +153,8 @@ pub(crate) fn routes() -> DocRouter {
             "/users/{id}",
             change_role,
             Spec::new(T, owner, "Change a user's role (the tenant keeps an owner)")
-                .body(Body::Json("role: owner | admin | agent")),
+                .body(Body::Json("role: owner | admin | agent"))
+                .also(&[(409, "The tenant's last owner stays owner")]),
         )
         .delete(
             "/users/{id}",
@@ -146,7 +165,8 @@ pub(crate) fn routes() -> DocRouter {
                 "Remove a user with their sessions and tokens (not the last owner)",
             )
             .ok(204, "Removed")
-            .content(""),
+            .content("")
+            .also(&[(409, "The tenant's last owner stays")]),
         )
         .get(
             "/invites",
@@ -162,7 +182,8 @@ pub(crate) fn routes() -> DocRouter {
                 "Invite someone by email: they get a one-time link (7 days)",
             )
             .body(Body::Json("email, role"))
-            .ok(201, "The invitation and its link"),
+            .ok(201, "The invitation and its link")
+            .also(&[(409, "The email is already one of the tenant's users")]),
         )
         .delete(
             "/invites/{id}",

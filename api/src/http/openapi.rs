@@ -66,6 +66,9 @@ pub struct Spec {
     pub ok_desc: &'static str,
     /// The success content type (`application/json` unless said).
     pub ok_type: &'static str,
+    /// Further answers the operation may give (status, what it means), beyond those its
+    /// kind of authentication, body and path imply.
+    pub also: &'static [(u16, &'static str)],
 }
 
 impl Spec {
@@ -80,7 +83,14 @@ impl Spec {
             ok: 200,
             ok_desc: "OK",
             ok_type: "application/json",
+            also: &[],
         }
+    }
+
+    /// With further answers: (status, what it means).
+    pub const fn also(mut self, answers: &'static [(u16, &'static str)]) -> Spec {
+        self.also = answers;
+        self
     }
 
     /// With query parameters.
@@ -350,6 +360,14 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                 "400".into(),
                 error_response("Not a WebSocket upgrade request"),
             );
+        }
+        for (status, desc) in op.spec.also {
+            let r = if *status >= 400 {
+                error_response(desc)
+            } else {
+                json!({ "description": desc })
+            };
+            responses.insert(status.to_string(), r);
         }
         o["responses"] = Value::Object(responses);
         let entry = paths
