@@ -94,6 +94,18 @@ impl SmtpSink {
 
     /// Starts the sink on `port`.
     pub async fn start_on(port: u16) -> SmtpSink {
+        Self::spawn(port, &[]).await
+    }
+
+    /// Starts the sink speaking TLS with `cert` and `key` (PEM files): `implicit` from the
+    /// first byte (smtps), else after STARTTLS, which it then requires.
+    pub async fn start_tls(cert: &Path, key: &Path, implicit: bool) -> SmtpSink {
+        let mode = if implicit { "--implicit" } else { "--starttls" };
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        Self::spawn(free_port(), &[mode, &cert, &key]).await
+    }
+
+    async fn spawn(port: u16, extra: &[&str]) -> SmtpSink {
         let dir = std::env::temp_dir().join(format!(
             "ringside-mail-{}-{port}-{}",
             std::process::id(),
@@ -103,6 +115,7 @@ impl SmtpSink {
             .arg(workspace_root().join("tests/smtp_sink.py"))
             .arg(port.to_string())
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

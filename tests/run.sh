@@ -20,6 +20,8 @@ command -v ip >/dev/null || need+=(iproute2)
 # benches/soak.sh (run below) talks to the server with curl and python3.
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
+# The SMTP TLS tests make a private CA and a server certificate.
+command -v openssl >/dev/null || need+=(openssl)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then

@@ -321,6 +321,8 @@ async fn smtp_mail_arrives_over_reused_and_replaced_connections() {
             Some("Ringside <no-reply@ringside.test>")
         );
         assert!(m.body.contains("wrap it somewhere."), "{}", m.body);
+        // No STARTTLS offered: `smtp://` goes on in the clear (use smtps:// to insist).
+        assert_eq!(m.header("X-Sink-Tls").as_deref(), Some("no"));
     }
     let port = sink.port;
     drop(sink);
@@ -331,4 +333,118 @@ async fn smtp_mail_arrives_over_reused_and_replaced_connections() {
     // Nobody listening: a clear error, not a hang.
     let e = mailer.send(&mail(8)).await.unwrap_err();
     assert!(e.to_string().contains("smtp"), "{e}");
+}
+
+/// A certificate for `localhost` signed by a CA of our own (openssl): (CA PEM, cert, key).
+fn private_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Ringside test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "srv.pem",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("srv.pem"), dir.join("srv.key"))
+}
+
+/// STARTTLS and implicit TLS against servers with a private CA's certificate: mail goes
+/// encrypted when the CA is trusted; without it the certificate is refused and nothing is
+/// sent in the clear instead.
+#[tokio::test]
+async fn smtp_over_starttls_and_implicit_tls_checks_the_certificate() {
+    use ringside_api::accounts::mail::{Mail, Mailer, SmtpMailer};
+    let dir = std::env::temp_dir().join(format!("ringside-smtp-tls-{}", std::process::id()));
+    let (ca, cert, key) = private_ca(&dir);
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let mail = Mail {
+        to: "tls@mail.test".into(),
+        subject: "Your Ringside sign-in code: 123456".into(),
+        text: "Your Ringside sign-in code is 123456\n".into(),
+    };
+    for (implicit, scheme) in [(false, "smtp"), (true, "smtps")] {
+        let sink = SmtpSink::start_tls(&cert, &key, implicit).await;
+        let url = format!("{scheme}://localhost:{}", sink.port);
+        // Untrusted: refused, nothing delivered.
+        let plain = SmtpMailer::new(&url, "a@ringside.test").unwrap();
+        let e = plain.send(&mail).await.unwrap_err();
+        assert!(
+            e.to_string().to_lowercase().contains("certificate")
+                || e.to_string().contains("invalid peer"),
+            "{scheme}: {e}"
+        );
+        assert!(
+            sink.messages().is_empty(),
+            "{scheme}: nothing sent in the clear"
+        );
+        // Trusted through the extra CA: delivered, encrypted.
+        let trusting = SmtpMailer::with_roots(&url, "a@ringside.test", Some(&ca_pem)).unwrap();
+        trusting
+            .send(&mail)
+            .await
+            .unwrap_or_else(|e| panic!("{scheme}: {e}"));
+        let m = sink.nth("tls@mail.test", "sign-in code", 1).await;
+        assert_eq!(m.header("X-Sink-Tls").as_deref(), Some("yes"), "{scheme}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -181,8 +181,34 @@ fn send_err(e: impl std::fmt::Display) -> MailError {
 }
 
 impl SmtpMailer {
-    /// A mailer for `url` (see the module docs) sending as `from` (`Name <addr>` or `addr`).
+    /// A mailer for `url` (see the module docs) sending as `from` (`Name <addr>` or `addr`),
+    /// trusting the usual public roots for the server's certificate.
     pub fn new(url: &str, from: &str) -> Result<SmtpMailer, MailError> {
+        Self::with_roots(url, from, None)
+    }
+
+    /// [`SmtpMailer::new`], also trusting the PEM certificates in `extra_roots` (a server with
+    /// a certificate of a private CA).
+    pub fn with_roots(
+        url: &str,
+        from: &str,
+        extra_roots: Option<&[u8]>,
+    ) -> Result<SmtpMailer, MailError> {
+        let extra: Vec<rustls::pki_types::CertificateDer<'static>> = match extra_roots {
+            None => Vec::new(),
+            Some(pem) => {
+                use rustls::pki_types::pem::PemObject;
+                let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| MailError::Config(format!("SMTP CA file: {e}")))?;
+                if certs.is_empty() {
+                    return Err(MailError::Config(
+                        "SMTP CA file: no PEM certificate in it".into(),
+                    ));
+                }
+                certs
+            }
+        };
         let from: Mailbox = from
             .parse()
             .map_err(|e| MailError::Config(format!("from-address {from:?}: {e}")))?;
@@ -195,16 +221,27 @@ impl SmtpMailer {
             .trim_end_matches(']')
             .to_owned();
         let (port, security) = match u.scheme() {
-            "smtp" => (
-                587,
-                Security::StartTls(
-                    TlsParameters::new(host.clone())
-                        .map_err(|e| MailError::Config(e.to_string()))?,
-                ),
-            ),
+            "smtp" => {
+                let mut b = TlsParameters::builder(host.clone());
+                for der in &extra {
+                    b = b.add_root_certificate(
+                        lettre::transport::smtp::client::Certificate::from_der(der.to_vec())
+                            .map_err(|e| MailError::Config(e.to_string()))?,
+                    );
+                }
+                let params = b
+                    .build_rustls()
+                    .map_err(|e| MailError::Config(e.to_string()))?;
+                (587, Security::StartTls(params))
+            }
             "smtps" => {
                 let mut roots = rustls::RootCertStore::empty();
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                for der in extra.iter().cloned() {
+                    roots
+                        .add(der)
+                        .map_err(|e| MailError::Config(format!("SMTP CA file: {e}")))?;
+                }
                 let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
@@ -243,10 +280,10 @@ impl SmtpMailer {
         })
     }
 
-    /// Checks `url` and `from` as [`SmtpMailer::new`] would (for configuration checks at
-    /// start).
-    pub fn check(url: &str, from: &str) -> Result<(), MailError> {
-        Self::new(url, from).map(|_| ())
+    /// Checks `url`, `from` and the extra roots as [`SmtpMailer::with_roots`] would (for
+    /// configuration checks at start).
+    pub fn check(url: &str, from: &str, extra_roots: Option<&[u8]>) -> Result<(), MailError> {
+        Self::with_roots(url, from, extra_roots).map(|_| ())
     }
 
     /// A new connection: TCP with `TCP_NODELAY`, TLS as configured, EHLO, AUTH.
@@ -475,12 +512,14 @@ mod tests {
             "smtp+plain://127.0.0.1:2525",
             "smtp+plain://[::1]:25",
         ] {
-            SmtpMailer::check(ok, from).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            SmtpMailer::check(ok, from, None).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in ["http://mail.example.com", "smtp://", "not a url"] {
-            assert!(SmtpMailer::check(bad, from).is_err(), "{bad}");
+            assert!(SmtpMailer::check(bad, from, None).is_err(), "{bad}");
         }
-        assert!(SmtpMailer::check("smtp://mail.example.com", "not an address").is_err());
+        assert!(SmtpMailer::check("smtp://mail.example.com", "not an address", None).is_err());
+        let e = SmtpMailer::check("smtps://mail.example.com", from, Some(b"not pem")).unwrap_err();
+        assert!(e.to_string().contains("CA file"), "{e}");
         assert_eq!(percent_decode("p%40ss").as_deref(), Some("p@ss"));
         assert_eq!(percent_decode("bad%4"), None);
     }

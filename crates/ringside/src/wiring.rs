@@ -539,7 +539,11 @@ fn mailer(s: &Settings) -> anyhow::Result<Arc<dyn ringside_api::accounts::mail::
     Ok(match &s.http.smtp {
         Some(smtp) => {
             tracing::info!(from = %smtp.from, "sign-in codes are mailed over SMTP");
-            Arc::new(SmtpMailer::new(&smtp.url, &smtp.from)?)
+            Arc::new(SmtpMailer::with_roots(
+                &smtp.url,
+                &smtp.from,
+                smtp.extra_roots.as_deref(),
+            )?)
         }
         None => {
             tracing::warn!(

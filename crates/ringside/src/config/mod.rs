@@ -39,6 +39,7 @@
 //! | webhook delivery: attempts, request timeout, first and longest retry delay (s) | `webhook_max_attempts`, `webhook_request_timeout_secs`, `webhook_base_backoff_secs`, `webhook_max_backoff_secs` | `RINGSIDE_WEBHOOK_MAX_ATTEMPTS`, `..._REQUEST_TIMEOUT_SECS`, `..._BASE_BACKOFF_SECS`, `..._MAX_BACKOFF_SECS` | `8`, `10`, `10`, `3600` |
 //! | mail for sign-in codes and invitations: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (implicit TLS), `smtp+plain://` (no TLS, a local sink); unset: codes go to the log with a warning | `smtp_url` | `RINGSIDE_SMTP_URL` | none |
 //! | the mail's From address | `smtp_from` | `RINGSIDE_SMTP_FROM` | `Ringside <no-reply@<public_url host>>` |
+//! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -99,6 +100,7 @@ pub struct RawConfig {
     turn_credential: Option<String>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     sip_timer_t1_ms: Option<u64>,
     sip_timer_t2_ms: Option<u64>,
     sip_timer_t4_ms: Option<u64>,
@@ -152,6 +154,9 @@ impl RawConfig {
         set(&mut raw.turn_credential, "RINGSIDE_TURN_CREDENTIAL");
         set(&mut raw.smtp_url, "RINGSIDE_SMTP_URL");
         set(&mut raw.smtp_from, "RINGSIDE_SMTP_FROM");
+        if let Some(v) = env("RINGSIDE_SMTP_CA_FILE").filter(|v| !v.trim().is_empty()) {
+            raw.smtp_ca_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = env("RINGSIDE_ASSETS_DIR").filter(|v| !v.is_empty()) {
             raw.assets_dir = Some(v.into());
         }
@@ -384,13 +389,26 @@ impl RawConfig {
                         format!("Ringside <no-reply@{host}>")
                     }
                 };
+                let ca = match &self.smtp_ca_file {
+                    None => None,
+                    Some(p) => Some(
+                        std::fs::read(p)
+                            .with_context(|| format!("smtp_ca_file: reading {}", p.display()))?,
+                    ),
+                };
                 // Fail at start, not at the first sign-in.
-                ringside_api::accounts::mail::SmtpMailer::check(&url, &from).map_err(|e| {
-                    anyhow::anyhow!(
-                        "smtp_url / smtp_from: {e} (set smtp_from to a valid From address)"
-                    )
-                })?;
-                Some(SmtpSettings { url, from })
+                ringside_api::accounts::mail::SmtpMailer::check(&url, &from, ca.as_deref())
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "smtp_url / smtp_from / smtp_ca_file: {e} (smtp_from must be a \
+                             valid From address)"
+                        )
+                    })?;
+                Some(SmtpSettings {
+                    url,
+                    from,
+                    extra_roots: ca,
+                })
             }
         };
         let d = ringside_api::RateLimitConfig::default();

@@ -59,6 +59,8 @@ pub struct SmtpSettings {
     pub url: String,
     /// The From address.
     pub from: String,
+    /// Extra CA certificates (PEM) trusted for the server's certificate.
+    pub extra_roots: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpSettings {

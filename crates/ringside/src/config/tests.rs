@@ -339,4 +339,15 @@ fn smtp_settings_are_checked_at_start_and_keep_the_password_out_of_debug() {
         .unwrap_err();
         assert!(format!("{e:#}").contains("smtp_url"), "{e:#}");
     }
+    let e = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_SMTP_URL", "smtps://mail.example.com"),
+            ("RINGSIDE_SMTP_CA_FILE", "/nonexistent/ca.pem"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("smtp_ca_file"), "{e:#}");
 }
