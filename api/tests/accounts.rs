@@ -1245,6 +1245,17 @@ async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
             .as_str()
             .unwrap()
             .to_owned();
+        let hook = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/webhooks",
+                Some(json!({"name": "team", "url": "https://example.com/team",
+                            "events": ["conversation.assigned", "call.assigned"]})),
+            )
+            .await;
+        assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+        let hook = hook.body["id"].as_str().unwrap().to_owned();
         let chat = format!("/api/v1/widgets/{w}/visitors/visitor-0001/assignee");
         // Nobody yet; the agent takes it.
         let r = c.by(&agent, "GET", &chat, None).await;
@@ -1387,6 +1398,35 @@ async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
             .by(&stranger, "PUT", &call, Some(json!({"userId": "me"})))
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Every change was queued for the webhook, newest first: the call, then the chat's.
+        let r = c
+            .by(
+                &owner,
+                "GET",
+                &format!("/api/v1/webhooks/{hook}/deliveries"),
+                None,
+            )
+            .await;
+        let log = r.body.as_array().unwrap().clone();
+        assert_eq!(log[0]["type"], "call.assigned", "{}", r.body);
+        assert_eq!(log[0]["data"]["callId"], call_id.as_str());
+        assert_eq!(log[0]["data"]["assignee"]["email"], agent_email.as_str());
+        let chats: Vec<&Value> = log
+            .iter()
+            .filter(|d| d["type"] == "conversation.assigned")
+            .collect();
+        assert_eq!(
+            chats.len(),
+            4,
+            "taken, moved, moved back, let go: {}",
+            r.body
+        );
+        assert_eq!(
+            chats[0]["data"]["assignee"],
+            Value::Null,
+            "the last one cleared it"
+        );
+        assert_eq!(chats[0]["data"]["visitorId"], "visitor-0001");
         // Notes carry their author's email.
         let notes = format!("/api/v1/widgets/{w}/visitors/visitor-0001/notes");
         let r = c

@@ -5,11 +5,16 @@
 //! Owners and admins assign anyone of the tenant; an agent takes a conversation or call for
 //! themself, or lets go of their own (403 otherwise). Call views carry `assignedTo`;
 //! `GET .../assignee` and `GET /api/v1/widgets/{id}/assignments?userId=me` read them.
+//!
+//! Each change is published to dashboards (`conversation:assigned` for `messages:read`,
+//! `call:assigned` for `calls:read`) and queued as the webhook events `conversation.assigned`
+//! and `call.assigned` (`assignee` null when cleared).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use ringside_domain::bus::{Audience, Event};
 use ringside_storage::{AssignTo, Assignment, AuthContext, Role, StorageError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -156,7 +161,52 @@ async fn assign_conversation(
         )
         .await
         .map_err(bad_user)?;
+    let data = json!({"widgetId": id, "visitorId": visitor_id, "assignee": a,
+                      "by": ctx.user_id});
+    announce(
+        &st,
+        &ctx.tenant_id,
+        Some(&id),
+        Some(&visitor_id),
+        false,
+        &data,
+    )
+    .await?;
     Ok(Json(json!({ "assignee": a })))
+}
+
+/// Tells dashboards and webhooks about an assignment.
+async fn announce(
+    st: &AppState,
+    tenant_id: &str,
+    widget_id: Option<&str>,
+    visitor_id: Option<&str>,
+    call: bool,
+    data: &Value,
+) -> Result<(), ApiError> {
+    let (kind, scope, hook) = if call {
+        ("call:assigned", "calls:read", "call.assigned")
+    } else {
+        (
+            "conversation:assigned",
+            "messages:read",
+            "conversation.assigned",
+        )
+    };
+    st.bus.publish(tenant_id, || {
+        Event::new(
+            kind,
+            Audience::Tenant(scope),
+            widget_id,
+            visitor_id,
+            data.clone(),
+            ringside_storage::now_ms(),
+        )
+    });
+    st.store
+        .enqueue_webhook_event(tenant_id, hook, widget_id, data)
+        .await?;
+    Ok(())
 }
 
 async fn list_assignments(
@@ -189,7 +239,7 @@ async fn assign_call(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AssignBody>,
 ) -> Result<Json<Value>, ApiError> {
-    st.store.get_call(&ctx.tenant_id, &id).await?;
+    let call = st.store.get_call(&ctx.tenant_id, &id).await?;
     let current = st
         .store
         .call_assignees(&ctx.tenant_id, std::slice::from_ref(&id))
@@ -209,5 +259,16 @@ async fn assign_call(
         )
         .await
         .map_err(bad_user)?;
+    let data = json!({"callId": id, "widgetId": call.widget_id, "visitorId": call.visitor_id,
+                      "assignee": a, "by": ctx.user_id});
+    announce(
+        &st,
+        &ctx.tenant_id,
+        call.widget_id.as_deref(),
+        call.visitor_id.as_deref(),
+        true,
+        &data,
+    )
+    .await?;
     Ok(Json(json!({ "assignee": a })))
 }

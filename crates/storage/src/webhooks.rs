@@ -28,6 +28,8 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "call.ended",
     "call.missed",
     "callback.submitted",
+    "conversation.assigned",
+    "call.assigned",
     "usage.updated",
     "webhook.test",
 ];
