@@ -166,7 +166,8 @@ pub fn router(state: AppState) -> Router {
                 "Realtime",
                 Auth::Public,
                 "Console operators' WebSocket: send {type: auth, token (calls:write), widgetIds?} \
-                 first; visitors' calls are offered (call.offered) and answered with \
+                 first (from a page of this server with a session cookie the token may be left \
+                 out); visitors' calls are offered (call.offered) and answered with \
                  call.accept {callId, sdp}",
             )
             .ok(101, "Switching to WebSocket")
@@ -188,8 +189,9 @@ pub fn router(state: AppState) -> Router {
             Spec::new(
                 "Realtime",
                 Auth::Public,
-                "Dashboard WebSocket: send {type: auth, token} first (within 5 s); then the \
-                 tenant's conversation, message, visitor and call events",
+                "Dashboard WebSocket: send {type: auth, token} first (within 5 s; from a page of \
+                 this server with a session cookie, {type: auth} alone); then the tenant's \
+                 conversation, message, visitor, call and assignment events",
             )
             .ok(101, "Switching to WebSocket")
             .content(""),

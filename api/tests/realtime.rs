@@ -434,3 +434,75 @@ async fn revoking_a_token_closes_its_sockets_within_seconds() {
         backend.finish().await;
     }
 }
+
+/// The dashboard socket with a session cookie: `{type: "auth"}` without a token is enough from
+/// a page of this server; another site's page gets nothing; signing out closes the socket.
+#[tokio::test]
+async fn a_session_cookie_opens_the_dashboard_socket_from_our_pages_only() {
+    for backend in common::backends("ringside-realtime-session").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("sess").await;
+        let user = s.store.find_user_by_email(&t.email).await.unwrap().unwrap();
+        let (_, secret) = s
+            .store
+            .create_session(ringside_storage::NewSession {
+                user_id: &user.id,
+                now: ringside_storage::now_ms(),
+                lifetime_ms: 3_600_000,
+                user_agent: None,
+                ip: None,
+            })
+            .await
+            .unwrap();
+        let cookie = format!("ringside_session={secret}");
+        let open = |origin: &'static str| {
+            let mut req = format!("ws://{}/api/ws/tenant", s.addr)
+                .into_client_request()
+                .unwrap();
+            req.headers_mut().insert("origin", origin.parse().unwrap());
+            req.headers_mut().insert("cookie", cookie.parse().unwrap());
+            async move { connect_async(req).await.unwrap().0 }
+        };
+        let auth = json!({"type": "auth"}).to_string();
+        // Another site's page: the cookie is not taken.
+        let mut evil = open("https://evil.example").await;
+        evil.send(Message::Text(auth.clone().into())).await.unwrap();
+        assert_eq!(
+            closed_with(&mut evil).await,
+            4001,
+            "[{name}] foreign origin"
+        );
+        // Our page: signed in with the user's rights.
+        let mut ws = open(common::PUBLIC_URL).await;
+        ws.send(Message::Text(auth.clone().into())).await.unwrap();
+        let ok = next_json(&mut ws).await;
+        assert_eq!(ok["type"], "auth:ok", "[{name}] {ok}");
+        assert_eq!(ok["userId"], user.id.as_str());
+        s.reply(&t, "visitor-77", "hello").await;
+        let ev = next_json(&mut ws).await;
+        assert_eq!(ev["type"], "conversation:new", "[{name}] {ev}");
+        // Signing out closes it.
+        let me: Value = s
+            .http
+            .get(s.url("/api/v1/auth/session"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = s
+            .http
+            .delete(s.url("/api/v1/auth/session"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", me["csrfToken"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(closed_with(&mut ws).await, 4001, "[{name}] signed out");
+        backend.finish().await;
+    }
+}

@@ -36,30 +36,26 @@ pub(crate) async fn console_page() -> Response {
 }
 
 /// `GET /api/ws/console`.
-pub(crate) async fn console_ws(State(st): State<LiveState>, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn console_ws(
+    State(st): State<LiveState>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let cookie = crate::realtime::session_cookie(&st, &headers);
     // Small reads, as on the other sockets: tungstenite zero-fills its whole read buffer (128
     // KiB by default) each time the socket is polled, and this task wakes for every ring.
     ws.read_buffer_size(4096)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| console_session(st, socket))
+        .on_upgrade(move |socket| console_session(st, socket, cookie))
 }
 
-async fn console_session(st: LiveState, mut socket: WebSocket) {
+async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<String>) {
     let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let v: Value = match first {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    let token = v["token"]
-        .as_str()
-        .filter(|_| v["type"] == "auth")
-        .unwrap_or_default()
-        .to_owned();
-    let ctx = match token.is_empty() {
-        false => st.store.authenticate_token(&token).await.ok().flatten(),
-        true => None,
-    };
-    let Some(ctx) = ctx else {
+    let Some((ctx, cred)) = crate::realtime::first_auth(&st, &v, cookie.as_deref()).await else {
         return crate::realtime::close(socket, 4001, "unauthorized").await;
     };
     if !ctx.scopes.iter().any(|s| s == "calls:write") {
@@ -88,7 +84,7 @@ async fn console_session(st: LiveState, mut socket: WebSocket) {
         loop {
             tokio::select! {
                 _ = recheck.tick() => {
-                    if crate::realtime::revoked(&st, &token).await {
+                    if crate::realtime::revoked(&st, &cred).await {
                         // Hang up a call in progress and leave, as on close.
                         let _ = socket
                             .send(Message::Close(Some(axum::extract::ws::CloseFrame {

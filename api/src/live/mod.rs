@@ -21,6 +21,8 @@ pub struct LiveState {
     pub(crate) channels: Arc<crate::channels::Channels>,
     pub(crate) calls: Option<Arc<dyn browser_calls::BrowserCalls>>,
     pub(crate) console: Arc<console::ConsoleOperators>,
+    pub(crate) accounts: Arc<crate::accounts::Accounts>,
+    pub(crate) public_url: String,
 }
 
 impl axum::extract::FromRef<AppState> for LiveState {
@@ -33,6 +35,8 @@ impl axum::extract::FromRef<AppState> for LiveState {
             channels: st.channels.clone(),
             calls: st.calls.clone(),
             console: st.console.clone(),
+            accounts: st.accounts.clone(),
+            public_url: st.public_url.clone(),
         }
     }
 }

@@ -73,8 +73,46 @@ pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str
 }
 
 /// `GET /api/ws/tenant`.
-pub(crate) async fn tenant_ws(State(st): State<LiveState>, ws: WebSocketUpgrade) -> Response {
-    configure(ws).on_upgrade(move |socket| tenant_session(st, socket))
+pub(crate) async fn tenant_ws(
+    State(st): State<LiveState>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let cookie = session_cookie(&st, &headers);
+    configure(ws).on_upgrade(move |socket| tenant_session(st, socket, cookie))
+}
+
+/// What a socket was opened with: a token from its first message, or the session cookie of
+/// its upgrade request.
+#[derive(Debug, Clone)]
+pub(crate) enum WsCredential {
+    /// A personal access token.
+    Token(String),
+    /// A dashboard session's secret.
+    Session(String),
+}
+
+/// The session secret of a WebSocket upgrade, taken only from a page of this server: a
+/// browser sends the cookie with any page's WebSocket to us, so the `Origin` must be ours
+/// (the public URL's, or the `Host` the request came to) — or absent, as from a program,
+/// which no other site can make a browser do.
+pub(crate) fn session_cookie(st: &LiveState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let secret = crate::accounts::session::cookie_secret(headers)?;
+    let ours = match headers.get(axum::http::header::ORIGIN) {
+        None => true,
+        Some(o) => {
+            let o = o.to_str().unwrap_or("").trim_end_matches('/');
+            let public = st.public_url.trim_end_matches('/');
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            o == public
+                || (!host.is_empty()
+                    && (o == format!("http://{host}") || o == format!("https://{host}")))
+        }
+    };
+    ours.then(|| secret.to_owned())
 }
 
 const DASHBOARD_SCOPES: &[&str] = &["messages:read", "analytics:read", "calls:read"];
@@ -83,10 +121,48 @@ const DASHBOARD_SCOPES: &[&str] = &["messages:read", "analytics:read", "calls:re
 /// token closes its sockets within this time (close code 4001, reason `token revoked`).
 pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// Whether `token` has been revoked (or deleted) since it opened a socket. A storage error is
-/// not taken as a revocation.
-pub(crate) async fn revoked(st: &LiveState, token: &str) -> bool {
-    matches!(st.store.authenticate_token(token).await, Ok(None))
+/// Whether the socket's token or session has been revoked (or deleted, or signed out) since
+/// it opened the socket. A storage error is not taken as a revocation.
+pub(crate) async fn revoked(st: &LiveState, cred: &WsCredential) -> bool {
+    match cred {
+        WsCredential::Token(token) => {
+            matches!(st.store.authenticate_token(token).await, Ok(None))
+        }
+        WsCredential::Session(secret) => {
+            matches!(st.accounts.session(&st.store, secret).await, Ok(None))
+        }
+    }
+}
+
+/// The caller a socket's first message (`{type: "auth", token?}`) names: its token, or
+/// without one the session cookie the upgrade carried.
+pub(crate) async fn first_auth(
+    st: &LiveState,
+    v: &Value,
+    cookie: Option<&str>,
+) -> Option<(AuthContext, WsCredential)> {
+    if v["type"] != "auth" {
+        return None;
+    }
+    match v["token"].as_str() {
+        Some(token) => {
+            let ctx = st.store.authenticate_token(token).await.ok().flatten()?;
+            Some((ctx, WsCredential::Token(token.to_owned())))
+        }
+        None => {
+            let secret = cookie?;
+            let auth = st
+                .accounts
+                .session(&st.store, secret)
+                .await
+                .ok()
+                .flatten()?;
+            Some((
+                crate::accounts::session_context(&auth),
+                WsCredential::Session(secret.to_owned()),
+            ))
+        }
+    }
 }
 
 /// A timer ticking every [`RECHECK_EVERY`], first after one period.
@@ -97,21 +173,15 @@ pub(crate) fn recheck_timer() -> tokio::time::Interval {
 async fn authenticate(
     st: &LiveState,
     socket: &mut WebSocket,
-) -> Result<(AuthContext, String), u16> {
+    cookie: Option<&str>,
+) -> Result<(AuthContext, WsCredential), u16> {
     let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let text = match first {
         Ok(Some(Ok(Message::Text(t)))) => t,
         _ => return Err(CLOSE_AUTH),
     };
     let v: Value = serde_json::from_str(text.as_str()).map_err(|_| CLOSE_AUTH)?;
-    if v["type"] != "auth" {
-        return Err(CLOSE_AUTH);
-    }
-    let token = v["token"].as_str().ok_or(CLOSE_AUTH)?.to_owned();
-    let ctx = match st.store.authenticate_token(&token).await {
-        Ok(Some(ctx)) => ctx,
-        _ => return Err(CLOSE_AUTH),
-    };
+    let (ctx, cred) = first_auth(st, &v, cookie).await.ok_or(CLOSE_AUTH)?;
     if !ctx
         .scopes
         .iter()
@@ -119,11 +189,11 @@ async fn authenticate(
     {
         return Err(CLOSE_FORBIDDEN);
     }
-    Ok((ctx, token))
+    Ok((ctx, cred))
 }
 
-async fn tenant_session(st: LiveState, mut socket: WebSocket) {
-    let (ctx, token) = match authenticate(&st, &mut socket).await {
+async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<String>) {
+    let (ctx, cred) = match authenticate(&st, &mut socket, cookie.as_deref()).await {
         Ok(c) => c,
         Err(code) => {
             let reason = if code == CLOSE_FORBIDDEN {
@@ -155,7 +225,7 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket) {
     loop {
         tokio::select! {
             _ = recheck.tick() => {
-                if revoked(&st, &token).await {
+                if revoked(&st, &cred).await {
                     return close(socket, CLOSE_AUTH, "token revoked").await;
                 }
             }
