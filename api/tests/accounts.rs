@@ -410,6 +410,19 @@ async fn sign_up_and_sign_in_by_code_make_revocable_sessions() {
                 StatusCode::UNAUTHORIZED
             );
         }
+        // The metrics count what happened.
+        let m =
+            String::from_utf8_lossy(&c.send("GET", "/metrics", &[], None).await.raw).into_owned();
+        let value = |name: &str| -> u64 {
+            m.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {m}"))
+        };
+        assert!(value("ringside_auth_sign_ins_total") >= 4, "{m}");
+        assert!(value("ringside_auth_sign_in_failures_total") >= 2, "{m}");
+        assert!(value("ringside_mail_sent_total") >= 4, "{m}");
+        assert_eq!(value("ringside_mail_failed_total"), 0);
         // Garbage cookies are plain 401s.
         for cookie in [
             "ringside_session=",

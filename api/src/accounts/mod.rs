@@ -77,6 +77,8 @@ pub struct Accounts {
     code_ip: TokenBuckets<IpAddr>,
     verify_ip: TokenBuckets<IpAddr>,
     code_requests: AtomicU64,
+    sign_ins: AtomicU64,
+    sign_in_failures: AtomicU64,
 }
 
 impl Accounts {
@@ -90,6 +92,8 @@ impl Accounts {
             code_ip: TokenBuckets::new(config.code_per_ip, config.max_keys),
             verify_ip: TokenBuckets::new(config.verify_per_ip, config.max_keys),
             code_requests: AtomicU64::new(0),
+            sign_ins: AtomicU64::new(0),
+            sign_in_failures: AtomicU64::new(0),
         }
     }
 
@@ -134,6 +138,67 @@ impl Accounts {
     /// Takes a sign-in attempt from `ip` out of its limit.
     fn limit_verify(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
         Self::take(&self.verify_ip, ip)
+    }
+
+    /// Counts a sign-in that succeeded (`true`) or was refused for its code or invitation.
+    fn count_sign_in(&self, ok: bool) {
+        let c = if ok {
+            &self.sign_ins
+        } else {
+            &self.sign_in_failures
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Appends the accounts' Prometheus metrics: codes asked for, sign-ins, mail, sessions
+    /// cached.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let m = &self.outbox.stats;
+        let counters = [
+            (
+                "ringside_auth_code_requests_total",
+                "Sign-in codes asked for (accepted requests).",
+                self.code_requests.load(Ordering::Relaxed),
+            ),
+            (
+                "ringside_auth_sign_ins_total",
+                "Sign-ins that made a session.",
+                self.sign_ins.load(Ordering::Relaxed),
+            ),
+            (
+                "ringside_auth_sign_in_failures_total",
+                "Sign-ins refused for a wrong, used or expired code or a bad invitation.",
+                self.sign_in_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "ringside_mail_sent_total",
+                "Messages (codes, invitations) handed to the mail server or the log.",
+                m.sent.load(Ordering::Relaxed),
+            ),
+            (
+                "ringside_mail_failed_total",
+                "Messages the mail server did not take.",
+                m.failed.load(Ordering::Relaxed),
+            ),
+            (
+                "ringside_mail_refused_total",
+                "Messages refused because the outbox was full (the request got 503).",
+                m.refused.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ringside_sessions_cached Dashboard sessions in the session cache.\n\
+             # TYPE ringside_sessions_cached gauge\nringside_sessions_cached {}",
+            self.sessions.len()
+        );
     }
 
     /// Whether this code request is one that should also purge expired codes (one in 256).

@@ -269,6 +269,13 @@ async fn request_code(
             if let Err(e) = store.purge_email_codes(now - 24 * 3_600_000).await {
                 tracing::warn!(error = %e, "purging expired sign-in codes");
             }
+            // Ended sessions and invitations are kept a month for the record, then go.
+            if let Err(e) = store
+                .purge_sessions_and_invites(now - 30 * 24 * 3_600_000)
+                .await
+            {
+                tracing::warn!(error = %e, "purging ended sessions and invitations");
+            }
         });
     }
     Ok((
@@ -332,7 +339,9 @@ async fn sign_in(
         });
     }
     let now = now_ms();
-    match st.store.verify_email_code(&email, &b.code, now).await? {
+    let check = st.store.verify_email_code(&email, &b.code, now).await?;
+    st.accounts.count_sign_in(check == CodeCheck::Verified);
+    match check {
         CodeCheck::Verified => {}
         CodeCheck::Wrong { tries_left } => {
             return Err(ApiError::InvalidCode(if tries_left > 0 {

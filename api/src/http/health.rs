@@ -12,6 +12,7 @@ use crate::AppState;
 pub struct HealthState {
     store: ringside_storage::Store,
     metrics: Vec<std::sync::Arc<dyn crate::MetricsSource>>,
+    accounts: std::sync::Arc<crate::accounts::Accounts>,
 }
 
 impl axum::extract::FromRef<AppState> for HealthState {
@@ -19,6 +20,7 @@ impl axum::extract::FromRef<AppState> for HealthState {
         HealthState {
             store: st.store.clone(),
             metrics: st.metrics.clone(),
+            accounts: st.accounts.clone(),
         }
     }
 }
@@ -59,6 +61,7 @@ async fn metrics(State(st): State<HealthState>) -> impl IntoResponse {
     for m in &st.metrics {
         m.render(&mut out);
     }
+    st.accounts.render_metrics(&mut out);
     (
         [(
             header::CONTENT_TYPE,

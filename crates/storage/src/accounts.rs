@@ -311,6 +311,25 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Deletes sessions that expired or were revoked before `before`, and invitations that
+    /// expired, were used or were withdrawn before it; returns how many rows went.
+    pub async fn purge_sessions_and_invites(&self, before: i64) -> Result<u64> {
+        let a = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $1)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        let b = sqlx::query(
+            "DELETE FROM invites WHERE expires_at < $1 OR (accepted_at IS NOT NULL AND accepted_at < $1) \
+             OR (revoked_at IS NOT NULL AND revoked_at < $1)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+
     /// Signs `new.user_id` in: stores a session and returns it with its secret (for the
     /// cookie; it is not stored and cannot be shown again). Unknown user: NotFound.
     pub async fn create_session(&self, new: NewSession<'_>) -> Result<(SessionInfo, String)> {

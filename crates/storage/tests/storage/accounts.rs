@@ -302,6 +302,29 @@ async fn sessions_live_until_revoked_idle_or_expired() {
                 .await,
             Err(StorageError::NotFound)
         ));
+        // Ended sessions go after their time; one still running stays.
+        let (_, long) = store
+            .create_session(NewSession {
+                lifetime_ms: 60 * DAY,
+                ..new(t)
+            })
+            .await
+            .unwrap();
+        assert!(
+            store
+                .purge_sessions_and_invites(t + 31 * DAY)
+                .await
+                .unwrap()
+                >= 3
+        );
+        let left = store.list_sessions(&user.id, t + 50).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].expires_at, t + 60 * DAY);
+        assert!(store
+            .authenticate_session(&long, t + 60, idle)
+            .await
+            .unwrap()
+            .is_some());
     })
     .await;
 }
