@@ -180,6 +180,11 @@ impl Page {
     /// the run's artifacts) and returns its path.
     pub async fn screenshot(&mut self, dir: &str, name: &str) -> PathBuf {
         use base64::Engine as _;
+        // A tab opened in the background may not have been laid out yet (0 px wide): give it
+        // a laptop's screen then.
+        if self.eval("window.innerWidth").await.as_u64().unwrap_or(0) == 0 {
+            self.viewport(1280, 900, false).await;
+        }
         let r = self
             .call(
                 "Page.captureScreenshot",

@@ -174,7 +174,7 @@ impl Ctx {
         }
         let cookie = set.split(';').next().unwrap().to_owned();
         assert!(
-            cookie.starts_with("ringside_session=ringside_ses_"),
+            cookie.starts_with("__Host-ringside_session=ringside_ses_"),
             "{cookie}"
         );
         Browser {
@@ -566,6 +566,69 @@ async fn code_requests_and_sign_in_tries_are_rate_limited() {
             statuses.push(r.status.as_u16());
         }
         assert_eq!(&statuses[4..], &[429, 429], "[{name}] {statuses:?}");
+        // Guessing one email's codes, code after code, stops at the day's cap: 429.
+        let open = ctx_with(
+            &backend.store,
+            AccountsConfig {
+                code_per_email: Limit::new(0.0, 1),
+                ..Default::default()
+            },
+            false,
+        );
+        let target = uniq("guessed");
+        let mut last = 0;
+        for _ in 0..ringside_storage::MAX_WRONG_PER_DAY / ringside_storage::MAX_CODE_ATTEMPTS + 1 {
+            let code = open.request_code(&target).await;
+            let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+            for _ in 0..ringside_storage::MAX_CODE_ATTEMPTS {
+                let r = open
+                    .post(
+                        "/api/v1/auth/session",
+                        json!({"email": target, "code": wrong}),
+                        None,
+                    )
+                    .await;
+                last = r.status.as_u16();
+            }
+        }
+        assert_eq!(last, 429, "[{name}]");
+        let code = open.request_code(&target).await;
+        let r = open
+            .post(
+                "/api/v1/auth/session",
+                json!({"email": target, "code": code}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "[{name}] locked for the day"
+        );
+        assert!(r.header("retry-after").is_some());
+        // An owner cannot use invitations to mail without limit.
+        let limited = ctx_with(
+            &backend.store,
+            AccountsConfig {
+                invites_per_tenant: Limit::new(0.001, 2),
+                ..Default::default()
+            },
+            false,
+        );
+        let boss = limited.sign_in(&uniq("inviter")).await;
+        let mut codes = Vec::new();
+        for i in 0..3 {
+            let r = limited
+                .by(
+                    &boss,
+                    "POST",
+                    "/api/v1/invites",
+                    Some(json!({"email": format!("spam{i}-{}", uniq("x")), "role": "agent"})),
+                )
+                .await;
+            codes.push(r.status.as_u16());
+        }
+        assert_eq!(codes, [201, 201, 429], "[{name}]");
         backend.finish().await;
     }
 }
@@ -818,6 +881,9 @@ async fn teams_invite_agents_who_see_only_what_agents_may() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = c.by(&owner, "GET", "/api/v1/tokens", None).await;
         assert_eq!(r.body["data"].as_array().unwrap().len(), 2);
+        // Agents answer calls; deleting recordings is not theirs to do.
+        let r = c.by(&agent, "DELETE", "/api/v1/recordings/any", None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}] {}", r.body);
         // Role changes apply to a live session at once.
         let r = c
             .by(

@@ -455,7 +455,7 @@ async fn a_session_cookie_opens_the_dashboard_socket_from_our_pages_only() {
             })
             .await
             .unwrap();
-        let cookie = format!("ringside_session={secret}");
+        let cookie = format!("__Host-ringside_session={secret}");
         let open = |origin: &'static str| {
             let mut req = format!("ws://{}/api/ws/tenant", s.addr)
                 .into_client_request()
@@ -482,6 +482,22 @@ async fn a_session_cookie_opens_the_dashboard_socket_from_our_pages_only() {
         s.reply(&t, "visitor-77", "hello").await;
         let ev = next_json(&mut ws).await;
         assert_eq!(ev["type"], "conversation:new", "[{name}] {ev}");
+        // The console page sends an empty token: the cookie signs it in.
+        let mut req = format!("ws://{}/api/ws/console", s.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("origin", common::PUBLIC_URL.parse().unwrap());
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        let mut console = connect_async(req).await.unwrap().0;
+        console
+            .send(Message::Text(
+                json!({"type": "auth", "token": ""}).to_string().into(),
+            ))
+            .await
+            .unwrap();
+        let ok = next_json(&mut console).await;
+        assert_eq!(ok["type"], "auth:ok", "[{name}] console {ok}");
         // Signing out closes it.
         let me: Value = s
             .http

@@ -324,6 +324,14 @@ async fn smtp_mail_arrives_over_reused_and_replaced_connections() {
         // No STARTTLS offered: `smtp://` goes on in the clear (use smtps:// to insist).
         assert_eq!(m.header("X-Sink-Tls").as_deref(), Some("no"));
     }
+    // A password is never sent where the server offers no STARTTLS.
+    let with_password = SmtpMailer::new(
+        &format!("smtp://mailer:secret@127.0.0.1:{}", sink.port),
+        "Ringside <no-reply@ringside.test>",
+    )
+    .unwrap();
+    let e = with_password.send(&mail(5)).await.unwrap_err();
+    assert!(e.to_string().contains("STARTTLS"), "{e}");
     let port = sink.port;
     drop(sink);
     let sink = SmtpSink::start_on(port).await;

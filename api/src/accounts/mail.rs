@@ -310,6 +310,14 @@ impl SmtpMailer {
                     c.starttls(params.clone(), &self.hello)
                         .await
                         .map_err(send_err)?;
+                } else if self.credentials.is_some() {
+                    // Opportunistic TLS must not become a way to read the password: an
+                    // attacker on the path can strip the STARTTLS offer.
+                    return Err(MailError::Send(
+                        "the server offers no STARTTLS: not sending the SMTP password in the \
+                         clear (use smtps://, or smtp+plain:// for a trusted local relay)"
+                            .into(),
+                    ));
                 }
                 c
             }

@@ -43,6 +43,8 @@ pub struct AccountsConfig {
     pub code_per_ip: Limit,
     /// Sign-in attempts (and invitation lookups) per client IP.
     pub verify_per_ip: Limit,
+    /// Invitations sent per tenant.
+    pub invites_per_tenant: Limit,
     /// Most keys each limit tracks.
     pub max_keys: usize,
 }
@@ -59,6 +61,8 @@ impl Default for AccountsConfig {
             code_per_email: Limit::new(1.0 / 30.0, 5),
             code_per_ip: Limit::new(0.2, 20),
             verify_per_ip: Limit::new(0.5, 30),
+            // Twenty at once, then one every 3 minutes.
+            invites_per_tenant: Limit::new(1.0 / 180.0, 20),
             max_keys: 100_000,
         }
     }
@@ -76,6 +80,7 @@ pub struct Accounts {
     code_email: TokenBuckets<String>,
     code_ip: TokenBuckets<IpAddr>,
     verify_ip: TokenBuckets<IpAddr>,
+    invite_tenant: TokenBuckets<String>,
     code_requests: AtomicU64,
     sign_ins: AtomicU64,
     sign_in_failures: AtomicU64,
@@ -91,6 +96,7 @@ impl Accounts {
             code_email: TokenBuckets::new(config.code_per_email, config.max_keys),
             code_ip: TokenBuckets::new(config.code_per_ip, config.max_keys),
             verify_ip: TokenBuckets::new(config.verify_per_ip, config.max_keys),
+            invite_tenant: TokenBuckets::new(config.invites_per_tenant, config.max_keys),
             code_requests: AtomicU64::new(0),
             sign_ins: AtomicU64::new(0),
             sign_in_failures: AtomicU64::new(0),
@@ -109,15 +115,16 @@ impl Accounts {
             return Ok(Some(auth));
         }
         let idle = i64::try_from(self.config.session_idle.as_millis()).unwrap_or(i64::MAX);
+        let epoch = self.sessions.epoch();
         let found = store.authenticate_session(secret, now_ms(), idle).await?;
         if let Some(auth) = &found {
-            self.sessions.put(key, auth.clone(), now);
+            self.sessions.put(key, auth.clone(), now, epoch);
         }
         Ok(found)
     }
 
     fn take(buckets: &TokenBuckets<IpAddr>, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        match ip.map(|ip| buckets.check(&ip, Instant::now())) {
+        match ip.map(|ip| buckets.check(&limit_key(ip), Instant::now())) {
             Some(Err(wait)) => Err(ApiError::TooManyRequests {
                 retry_after_secs: retry_after_secs(wait),
             }),
@@ -133,6 +140,20 @@ impl Accounts {
             .map_err(|wait| ApiError::TooManyRequests {
                 retry_after_secs: retry_after_secs(wait),
             })
+    }
+
+    /// Takes an invitation by `tenant_id` to `email` out of the tenant's limit and out of
+    /// the recipient's (the one sign-in codes to that address also take from), so invitations
+    /// cannot mail anyone more than codes can.
+    fn limit_invite(&self, tenant_id: &str, email: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let wait = self
+            .invite_tenant
+            .check(tenant_id, now)
+            .and_then(|()| self.code_email.check(email, now));
+        wait.map_err(|wait| ApiError::TooManyRequests {
+            retry_after_secs: retry_after_secs(wait),
+        })
     }
 
     /// Takes a sign-in attempt from `ip` out of its limit.
@@ -210,6 +231,19 @@ impl Accounts {
 impl Default for Accounts {
     fn default() -> Self {
         Accounts::new(AccountsConfig::default(), Arc::new(mail::LogMailer))
+    }
+}
+
+/// The key an address is limited under: IPv4 as is, IPv6 by its /64 (one subscriber's
+/// network has a whole /64 to rotate through).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[8..].fill(0);
+            IpAddr::V6(std::net::Ipv6Addr::from(o))
+        }
     }
 }
 

@@ -133,7 +133,8 @@ async fn signed_in(
     st: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(SessionAuth, User)>, ApiError> {
-    let Some(secret) = cookie_secret(headers) else {
+    let secure = super::session::secure_cookies(&st.public_url);
+    let Some(secret) = cookie_secret(headers, secure) else {
         return Ok(None);
     };
     let Some(auth) = st.accounts.session(&st.store, secret).await? else {
@@ -430,7 +431,7 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
          placeholder=\"e.g. Weekly report\">\
          <fieldset><legend>Access</legend>\
          <label><input type=\"radio\" name=\"preset\" value=\"read-only\" checked> Read-only (reporting)</label>\
-         <label><input type=\"radio\" name=\"preset\" value=\"automation\"> Automation (may send messages, change widgets and webhooks)</label>\
+         <label><input type=\"radio\" name=\"preset\" value=\"automation\"> Automation ({automation_does})</label>\
          <label><input type=\"radio\" name=\"preset\" value=\"custom\"> Choose scopes</label></fieldset>\
          <fieldset id=\"custom-scopes\" hidden><legend>Scopes</legend>{boxes}</fieldset>\
          <p class=\"hint\">A token can do at most what you can do{agent}.</p>\
@@ -441,6 +442,11 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
          <h2>Tokens</h2>{list}",
         ro = scope_list(&read_only),
         au = scope_list(&automation),
+        automation_does = if auth.role == Role::Agent {
+            "may send messages"
+        } else {
+            "may send messages, change widgets and webhooks"
+        },
         agent = if auth.role == Role::Agent {
             format!(" (as an agent: {})", AGENT_SCOPES.join(", "))
         } else {

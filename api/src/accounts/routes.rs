@@ -183,7 +183,13 @@ pub(crate) fn routes() -> DocRouter {
             )
             .body(Body::Json("email, role"))
             .ok(201, "The invitation and its link")
-            .also(&[(409, "The email is already one of the tenant's users")]),
+            .also(&[
+                (409, "The email is already one of the tenant's users"),
+                (
+                    429,
+                    "Too many invitations from this account, or mail to this address",
+                ),
+            ]),
         )
         .delete(
             "/invites/{id}",
@@ -225,7 +231,7 @@ fn ms(d: std::time::Duration) -> i64 {
 }
 
 fn secure_cookies(st: &AppState) -> bool {
-    !st.public_url.trim_start().starts_with("http://")
+    super::session::secure_cookies(&st.public_url)
 }
 
 fn base_url(st: &AppState) -> &str {
@@ -366,6 +372,11 @@ async fn sign_in(
             return Err(ApiError::InvalidCode(
                 "too many wrong tries: request a new code".into(),
             ))
+        }
+        CodeCheck::LockedForToday => {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: 3600,
+            })
         }
     }
     let user = match b.invite.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -736,6 +747,7 @@ async fn create_invite(
     let auth = who.require_owner()?;
     let email = normalize_email(&b.email).map_err(bad_email)?;
     let role = parse_role(&b.role)?;
+    st.accounts.limit_invite(&auth.tenant_id, &email)?;
     let ttl = st.accounts.config.invite_ttl;
     let (invite, secret) = st
         .store

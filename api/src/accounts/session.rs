@@ -23,8 +23,11 @@ use hmac::{Hmac, Mac};
 use ringside_storage::SessionAuth;
 use sha2::{Digest, Sha256};
 
-/// The session cookie's name.
+/// The session cookie's name on a server reached over plain `http://` (a laptop).
 pub const COOKIE: &str = "ringside_session";
+/// The session cookie's name over HTTPS: the `__Host-` prefix makes browsers refuse it unless
+/// it is `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
+pub const SECURE_COOKIE: &str = "__Host-ringside_session";
 /// The header cookie-authenticated writes carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a checked session is trusted without asking the database again.
@@ -32,24 +35,38 @@ pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Most sessions cached; a full cache is emptied (the next requests refill it).
 const MAX_CACHED: usize = 100_000;
 
-/// The session secret the request's cookies carry, if any.
-pub fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
+/// Whether cookies are `Secure` (and `__Host-`): unless the public URL is plain `http://`.
+pub fn secure_cookies(public_url: &str) -> bool {
+    !public_url
+        .trim_start()
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+}
+
+/// The session secret the request's cookies carry, if any: under [`SECURE_COOKIE`] when
+/// `secure`, else under [`COOKIE`].
+pub fn cookie_secret(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    let name = if secure { SECURE_COOKIE } else { COOKIE };
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim().trim_matches('"'))
         .filter(|v| !v.is_empty())
 }
 
 /// `Set-Cookie` for a new session of `max_age`.
 pub fn set_cookie(secret: &str, max_age: Duration, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
+    let (name, attr) = if secure {
+        (SECURE_COOKIE, "; Secure")
+    } else {
+        (COOKIE, "")
+    };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={secret}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        "{name}={secret}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{attr}",
         max_age.as_secs()
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("ringside_session=; Max-Age=0"))
@@ -58,7 +75,7 @@ pub fn set_cookie(secret: &str, max_age: Duration, secure: bool) -> HeaderValue 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_cookie(secure: bool) -> HeaderValue {
     HeaderValue::from_static(if secure {
-        "ringside_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+        "__Host-ringside_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
     } else {
         "ringside_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
     })
@@ -93,9 +110,14 @@ struct Cached {
 }
 
 /// Recently checked sessions (see the module docs).
+///
+/// A request that read a session from the database just before a sign-out, role change or
+/// removal must not put the stale answer back after the change dropped it: every drop bumps
+/// an epoch, and [`SessionCache::put`] stores nothing when the epoch moved since the caller's
+/// [`SessionCache::epoch`] (taken before its database read).
 #[derive(Debug, Default)]
 pub struct SessionCache {
-    map: Mutex<HashMap<[u8; 32], Cached>>,
+    map: Mutex<(HashMap<[u8; 32], Cached>, u64)>,
 }
 
 /// The cache key of a secret.
@@ -107,15 +129,27 @@ impl SessionCache {
     /// The session cached under `key`, when it was checked less than [`CACHE_TTL`] before
     /// `now`.
     pub fn get(&self, key: &[u8; 32], now: Instant) -> Option<SessionAuth> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
+        let guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .0
+            .get(key)
             .filter(|c| now.saturating_duration_since(c.checked) < CACHE_TTL)
             .map(|c| c.auth.clone())
     }
 
-    /// Remembers a session just checked against the database.
-    pub fn put(&self, key: [u8; 32], auth: SessionAuth, now: Instant) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+    /// The current epoch: take it before reading a session from the database.
+    pub fn epoch(&self) -> u64 {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// Remembers a session just checked against the database, unless something was dropped
+    /// since `epoch` (then the answer may be stale).
+    pub fn put(&self, key: [u8; 32], auth: SessionAuth, now: Instant, epoch: u64) {
+        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.1 != epoch {
+            return;
+        }
+        let map = &mut guard.0;
         if map.len() >= MAX_CACHED {
             map.retain(|_, c| now.saturating_duration_since(c.checked) < CACHE_TTL);
             if map.len() >= MAX_CACHED {
@@ -127,19 +161,21 @@ impl SessionCache {
 
     /// Forgets one session.
     pub fn forget_session(&self, session_id: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, c| c.auth.session_id != session_id);
+        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1 += 1;
+        guard.0.retain(|_, c| c.auth.session_id != session_id);
     }
 
     /// Forgets every session of a user (signed out everywhere, role changed, removed).
     pub fn forget_user(&self, user_id: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, c| c.auth.user_id != user_id);
+        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        guard.1 += 1;
+        guard.0.retain(|_, c| c.auth.user_id != user_id);
     }
 
     /// How many sessions are cached.
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).0.len()
     }
 
     /// Whether none is.
@@ -157,17 +193,26 @@ mod tests {
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
-        assert_eq!(cookie_secret(&h), None);
+        assert_eq!(cookie_secret(&h, false), None);
         h.append(
             header::COOKIE,
             HeaderValue::from_static("x=y; ringside_session=ringside_ses_abc ; z=1"),
         );
-        assert_eq!(cookie_secret(&h), Some("ringside_ses_abc"));
+        assert_eq!(cookie_secret(&h, false), Some("ringside_ses_abc"));
+        // Over HTTPS only the __Host- cookie counts (a plain one may have been planted).
+        assert_eq!(cookie_secret(&h, true), None);
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-ringside_session=ringside_ses_def"),
+        );
+        assert_eq!(cookie_secret(&h, true), Some("ringside_ses_def"));
         let c = set_cookie("s", Duration::from_secs(60), true);
         assert_eq!(
             c.to_str().unwrap(),
-            "ringside_session=s; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+            "__Host-ringside_session=s; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
         );
+        assert!(secure_cookies("https://x.example"));
+        assert!(!secure_cookies("HTTP://127.0.0.1:8080"));
         assert!(!clear_cookie(false).to_str().unwrap().contains("Secure"));
     }
 
@@ -195,8 +240,13 @@ mod tests {
             role: Role::Agent,
         };
         let (k1, k2) = (cache_key("a"), cache_key("b"));
-        c.put(k1, auth("s1", "u1"), t0);
-        c.put(k2, auth("s2", "u2"), t0);
+        // A read that began before a drop does not come back.
+        let before = c.epoch();
+        c.forget_user("u9");
+        c.put(k1, auth("s1", "u1"), t0, before);
+        assert!(c.get(&k1, t0).is_none());
+        c.put(k1, auth("s1", "u1"), t0, c.epoch());
+        c.put(k2, auth("s2", "u2"), t0, c.epoch());
         assert_eq!(c.get(&k1, t0).unwrap().session_id, "s1");
         assert!(c.get(&k1, t0 + CACHE_TTL).is_none());
         c.forget_user("u1");

@@ -99,8 +99,17 @@ fn target<'a>(
     Ok(who)
 }
 
+/// What an agent's change must still find in place: the assignment they were allowed to
+/// change (theirs, or nobody's). Owners and admins override whatever is there.
+fn expectation<'a>(ctx: &AuthContext, current: Option<&'a Assignment>) -> Option<Option<&'a str>> {
+    (ctx.role == Role::Agent).then(|| current.map(|c| c.user_id.as_str()))
+}
+
 fn bad_user(e: StorageError) -> ApiError {
     match e {
+        StorageError::Conflict(_) => {
+            ApiError::ConflictState("the assignment changed meanwhile; look again")
+        }
         StorageError::Invalid("userId") => ApiError::InvalidField {
             field: "userId",
             reason: "not a user of this account",
@@ -157,6 +166,7 @@ async fn assign_conversation(
                 user_id: who,
                 by: &ctx.user_id,
                 now: ringside_storage::now_ms(),
+                expect: expectation(&ctx, current.as_ref()),
             },
         )
         .await
@@ -255,6 +265,7 @@ async fn assign_call(
                 user_id: who,
                 by: &ctx.user_id,
                 now: ringside_storage::now_ms(),
+                expect: expectation(&ctx, current.as_ref()),
             },
         )
         .await

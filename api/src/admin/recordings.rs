@@ -297,6 +297,10 @@ async fn delete_recording(
     State(st): State<Recordings>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Agents answer calls; deleting what was recorded is for owners and admins.
+    if ctx.role == ringside_storage::Role::Agent {
+        return Err(ApiError::RoleForbidden("owners and admins"));
+    }
     let rec = st.store.get_recording(&ctx.tenant_id, &id).await?;
     let path = file_path(&st.data_dir, &rec)?;
     // File first: if this fails the row stays, and the delete can be retried.

@@ -147,7 +147,9 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let secret = session::cookie_secret(&parts.headers).ok_or(ApiError::SignInRequired)?;
+        let secure = session::secure_cookies(&state.public_url);
+        let secret =
+            session::cookie_secret(&parts.headers, secure).ok_or(ApiError::SignInRequired)?;
         let auth = state
             .accounts
             .session(&state.store, secret)

@@ -97,7 +97,8 @@ pub(crate) enum WsCredential {
 /// (the public URL's, or the `Host` the request came to) — or absent, as from a program,
 /// which no other site can make a browser do.
 pub(crate) fn session_cookie(st: &LiveState, headers: &axum::http::HeaderMap) -> Option<String> {
-    let secret = crate::accounts::session::cookie_secret(headers)?;
+    let secure = crate::accounts::session::secure_cookies(&st.public_url);
+    let secret = crate::accounts::session::cookie_secret(headers, secure)?;
     let ours = match headers.get(axum::http::header::ORIGIN) {
         None => true,
         Some(o) => {
@@ -144,7 +145,8 @@ pub(crate) async fn first_auth(
     if v["type"] != "auth" {
         return None;
     }
-    match v["token"].as_str() {
+    // The console page sends `token: ""` when it has none.
+    match v["token"].as_str().filter(|t| !t.is_empty()) {
         Some(token) => {
             let ctx = st.store.authenticate_token(token).await.ok().flatten()?;
             Some((ctx, WsCredential::Token(token.to_owned())))

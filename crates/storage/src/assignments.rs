@@ -10,7 +10,17 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{Result, StorageError};
+use crate::util::AnyQuery;
 use crate::Store;
+
+/// `sql` with the key values bound as its first parameters.
+fn bind_keys<'q>(sql: &'q str, keys: &[(&str, &str)]) -> AnyQuery<'q> {
+    let mut q = sqlx::query(sql);
+    for (_, v) in keys {
+        q = q.bind(v.to_string());
+    }
+    q
+}
 
 /// An assignment as shown: who, by whom, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,6 +54,9 @@ pub struct AssignTo<'a> {
     pub by: &'a str,
     /// Unix ms.
     pub now: i64,
+    /// Only if the current assignee is still this (`Some(None)`: nobody); `None`: whatever it
+    /// is. A change made meanwhile makes the call [`StorageError::Conflict`].
+    pub expect: Option<Option<&'a str>>,
 }
 
 impl Store {
@@ -68,39 +81,105 @@ impl Store {
         to: AssignTo<'_>,
     ) -> Result<Option<Assignment>> {
         self.get_widget(tenant_id, widget_id).await?;
-        match to.user_id {
-            None => {
-                sqlx::query(
-                    "DELETE FROM conversation_assignments WHERE widget_id = $1 AND visitor_id = $2 \
-                     AND tenant_id = $3",
-                )
-                .bind(widget_id)
-                .bind(visitor_id)
-                .bind(tenant_id)
-                .execute(&self.pool)
-                .await?;
-                Ok(None)
-            }
-            Some(user) => {
-                self.check_member(tenant_id, user).await?;
-                sqlx::query(
-                    "INSERT INTO conversation_assignments (widget_id, visitor_id, tenant_id, \
-                     user_id, assigned_by, assigned_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (widget_id, visitor_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
-                     assigned_by = EXCLUDED.assigned_by, assigned_at = EXCLUDED.assigned_at",
-                )
-                .bind(widget_id)
-                .bind(visitor_id)
-                .bind(tenant_id)
-                .bind(user)
-                .bind(to.by)
-                .bind(to.now)
-                .execute(&self.pool)
-                .await?;
-                self.conversation_assignee(tenant_id, widget_id, visitor_id)
-                    .await
-            }
+        self.set_assignment(
+            "conversation_assignments",
+            &[
+                ("widget_id", widget_id),
+                ("visitor_id", visitor_id),
+                ("tenant_id", tenant_id),
+            ],
+            tenant_id,
+            to,
+        )
+        .await?;
+        self.conversation_assignee(tenant_id, widget_id, visitor_id)
+            .await
+    }
+
+    /// Sets or clears the assignment row of `table` whose key columns `keys` (name, value)
+    /// hold, honouring [`AssignTo::expect`] in the same statement, so a change made meanwhile
+    /// is never overwritten: it makes this [`StorageError::Conflict`] instead.
+    async fn set_assignment(
+        &self,
+        table: &str,
+        keys: &[(&str, &str)],
+        tenant_id: &str,
+        to: AssignTo<'_>,
+    ) -> Result<()> {
+        if let Some(user) = to.user_id {
+            self.check_member(tenant_id, user).await?;
         }
+        let n = keys.len();
+        let key_cond: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+            .collect();
+        let key_cond = key_cond.join(" AND ");
+        let cols: Vec<&str> = keys.iter().map(|(c, _)| *c).collect();
+
+        let changed = match (to.user_id, to.expect) {
+            (None, None) => {
+                let sql = format!("DELETE FROM {table} WHERE {key_cond}");
+                bind_keys(&sql, keys).execute(&self.pool).await?;
+                true
+            }
+            // Nobody expected and nobody to set: nothing to do.
+            (None, Some(None)) => true,
+            (None, Some(Some(expected))) => {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE {key_cond} AND user_id = ${}",
+                    n + 1
+                );
+                let gone = bind_keys(&sql, keys)
+                    .bind(expected.to_owned())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                gone == 1
+            }
+            (Some(user), expect) => {
+                let conflict = match expect {
+                    // Must still be free: a concurrent take makes the insert do nothing.
+                    Some(None) => "DO NOTHING".to_owned(),
+                    Some(Some(_)) => format!(
+                        "DO UPDATE SET user_id = EXCLUDED.user_id, \
+                         assigned_by = EXCLUDED.assigned_by, assigned_at = EXCLUDED.assigned_at \
+                         WHERE {table}.user_id = ${}",
+                        n + 4
+                    ),
+                    None => "DO UPDATE SET user_id = EXCLUDED.user_id, \
+                             assigned_by = EXCLUDED.assigned_by, \
+                             assigned_at = EXCLUDED.assigned_at"
+                        .to_owned(),
+                };
+                let sql = format!(
+                    "INSERT INTO {table} ({}, user_id, assigned_by, assigned_at) \
+                     VALUES ({}, ${}, ${}, ${}) ON CONFLICT ({}) {conflict}",
+                    cols.join(", "),
+                    (1..=n)
+                        .map(|i| format!("${i}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    cols[..n - 1].join(", "),
+                );
+                let mut q = bind_keys(&sql, keys)
+                    .bind(user.to_owned())
+                    .bind(to.by.to_owned())
+                    .bind(to.now);
+                if let Some(Some(expected)) = expect {
+                    q = q.bind(expected.to_owned());
+                }
+                q.execute(&self.pool).await?.rows_affected() == 1
+            }
+        };
+        if !changed {
+            return Err(StorageError::Conflict("the assignment changed meanwhile"));
+        }
+        Ok(())
     }
 
     /// Who the conversation is assigned to.
@@ -157,36 +236,17 @@ impl Store {
         to: AssignTo<'_>,
     ) -> Result<Option<Assignment>> {
         self.get_call(tenant_id, call_id).await?;
-        match to.user_id {
-            None => {
-                sqlx::query("DELETE FROM call_assignments WHERE call_id = $1 AND tenant_id = $2")
-                    .bind(call_id)
-                    .bind(tenant_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(None)
-            }
-            Some(user) => {
-                self.check_member(tenant_id, user).await?;
-                sqlx::query(
-                    "INSERT INTO call_assignments (call_id, tenant_id, user_id, assigned_by, \
-                     assigned_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_id) DO UPDATE \
-                     SET user_id = EXCLUDED.user_id, assigned_by = EXCLUDED.assigned_by, \
-                     assigned_at = EXCLUDED.assigned_at",
-                )
-                .bind(call_id)
-                .bind(tenant_id)
-                .bind(user)
-                .bind(to.by)
-                .bind(to.now)
-                .execute(&self.pool)
-                .await?;
-                Ok(self
-                    .call_assignees(tenant_id, &[call_id.to_owned()])
-                    .await?
-                    .remove(call_id))
-            }
-        }
+        self.set_assignment(
+            "call_assignments",
+            &[("call_id", call_id), ("tenant_id", tenant_id)],
+            tenant_id,
+            to,
+        )
+        .await?;
+        Ok(self
+            .call_assignees(tenant_id, &[call_id.to_owned()])
+            .await?
+            .remove(call_id))
     }
 
     /// The assignees of these calls of the tenant (calls without one are absent).

@@ -13,7 +13,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::accounts::Role;
 use crate::error::{Result, StorageError};
-use crate::users::{normalize_email, User};
+use crate::users::{normalize_email, user_from_row, User, USER_COLS};
 use crate::util::{sha256_hex, SecretShape};
 use crate::{new_id, Backend, Store};
 
@@ -109,14 +109,9 @@ impl Store {
     pub async fn create_invite(&self, new: NewInvite<'_>) -> Result<(Invite, String)> {
         let email = normalize_email(new.email)?;
         let mut tx = self.pool.begin().await?;
-        let member = sqlx::query("SELECT id FROM users WHERE email = $1 AND tenant_id = $2")
-            .bind(&email)
-            .bind(new.tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if member.is_some() {
-            return Err(StorageError::Conflict("a user with this email"));
-        }
+        // Lock (PostgreSQL) or write (SQLite) first, so two invitations of one email at once
+        // are made one after the other: the second withdraws the first.
+        self.lock_tenant(&mut tx, new.tenant_id).await?;
         sqlx::query(
             "UPDATE invites SET revoked_at = $1 WHERE tenant_id = $2 AND email = $3 \
              AND accepted_at IS NULL AND revoked_at IS NULL",
@@ -126,6 +121,14 @@ impl Store {
         .bind(&email)
         .execute(&mut *tx)
         .await?;
+        let member = sqlx::query("SELECT id FROM users WHERE email = $1 AND tenant_id = $2")
+            .bind(&email)
+            .bind(new.tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if member.is_some() {
+            return Err(StorageError::Conflict("a user with this email"));
+        }
         let secret = INVITE.generate();
         let invite = Invite {
             id: new_id(),
@@ -205,9 +208,10 @@ impl Store {
     /// Accepts the invite named by `secret` for `email` (already verified by a sign-in code):
     /// creates the user in the inviting tenant with the invite's role and uses the invite up.
     ///
-    /// NotFound when the link is unknown, used, withdrawn, expired or for another email;
-    /// Conflict when the email already belongs to another tenant. An email that is already
-    /// the tenant's user just uses the invite up.
+    /// NotFound when the link is unknown, used, withdrawn, expired or for another email, or
+    /// when whoever sent it is no longer one of the tenant's owners; Conflict when the email
+    /// already belongs to another tenant. An email that is already the tenant's user just
+    /// uses the invite up.
     pub async fn accept_invite(&self, secret: &str, email: &str, now: i64) -> Result<User> {
         let email = normalize_email(email)?;
         let invite = self
@@ -216,6 +220,22 @@ impl Store {
             .filter(|i| i.is_pending(now) && i.email == email)
             .ok_or(StorageError::NotFound)?;
         let mut tx = self.pool.begin().await?;
+        // Everything below runs on this transaction's connection: asking the pool for another
+        // while holding one (and SQLite's write lock) could wait on ourselves.
+        let inviter_is_owner = match &invite.invited_by {
+            None => false,
+            Some(by) => sqlx::query(
+                "SELECT id FROM users WHERE id = $1 AND tenant_id = $2 AND role = 'owner'",
+            )
+            .bind(by)
+            .bind(&invite.tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+        };
+        if !inviter_is_owner {
+            return Err(StorageError::NotFound);
+        }
         let used = sqlx::query(
             "UPDATE invites SET accepted_at = $1 WHERE id = $2 AND accepted_at IS NULL \
              AND revoked_at IS NULL AND expires_at > $1",
@@ -227,7 +247,15 @@ impl Store {
         if used.rows_affected() == 0 {
             return Err(StorageError::NotFound);
         }
-        if let Some(existing) = self.user_by_normalized_email(&email).await? {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE email = $1");
+        let existing = sqlx::query(&sql)
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?;
+        if let Some(existing) = existing {
             if existing.tenant_id != invite.tenant_id {
                 return Err(StorageError::Conflict("an account with this email"));
             }

@@ -81,7 +81,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use accounts::{
     generate_code, CodeCheck, NewSession, Role, SessionAuth, SessionInfo, AGENT_SCOPES,
-    CODE_DIGITS, MAX_CODE_ATTEMPTS, SESSION_PREFIX,
+    CODE_DIGITS, MAX_CODE_ATTEMPTS, MAX_WRONG_PER_DAY, SESSION_PREFIX,
 };
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,

@@ -1,8 +1,8 @@
 //! Accounts: sign-in codes, sessions and roles; every backend.
 
 use ringside_storage::{
-    now_ms, CodeCheck, NewInvite, NewSession, Role, StorageError, INVITE_PREFIX, MAX_CODE_ATTEMPTS,
-    SESSION_PREFIX,
+    now_ms, AssignTo, CodeCheck, NewInvite, NewSession, NewWidget, Role, StorageError, Store,
+    INVITE_PREFIX, MAX_CODE_ATTEMPTS, MAX_WRONG_PER_DAY, SESSION_PREFIX,
 };
 
 use super::each_backend;
@@ -580,6 +580,230 @@ async fn removing_users_and_demoting_owners_keeps_one_owner_and_cuts_tokens() {
             store.get_user(&agent.id).await,
             Err(StorageError::NotFound)
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_codes_are_capped_per_email_per_day_across_new_codes() {
+    each_backend("codes_daily", |ctx| async move {
+        let store = ctx.store().await;
+        let t = now_ms();
+        let email = "target@daily.example";
+        let mut wrong = 0;
+        // Ask for code after code, guessing on each: the day's cap stops it.
+        while wrong < MAX_WRONG_PER_DAY {
+            let code = store.create_email_code(email, t, TEN_MIN).await.unwrap();
+            let guess = other(&code);
+            for _ in 0..MAX_CODE_ATTEMPTS.min(MAX_WRONG_PER_DAY - wrong) {
+                assert!(matches!(
+                    store.verify_email_code(email, &guess, t + 1).await.unwrap(),
+                    CodeCheck::Wrong { .. }
+                ));
+                wrong += 1;
+            }
+        }
+        let code = store
+            .create_email_code(email, t + 2, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_email_code(email, &code, t + 3).await.unwrap(),
+            CodeCheck::LockedForToday,
+            "even the right code waits for the day to pass"
+        );
+        // A day after those codes were made, the right code works again.
+        let later = t + 24 * 3_600_000 + 10;
+        let code = store
+            .create_email_code(email, later, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_email_code(email, &code, later + 1)
+                .await
+                .unwrap(),
+            CodeCheck::Verified
+        );
+        // Another email was never affected.
+        let code = store
+            .create_email_code("bystander@daily.example", t, TEN_MIN)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_email_code("bystander@daily.example", &code, t + 5)
+                .await
+                .unwrap(),
+            CodeCheck::Verified
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invites_race_into_one_and_die_with_their_senders_ownership() {
+    each_backend("invites_race", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("boss@race.example").await.unwrap();
+        let t = now_ms();
+        let inv = |role| NewInvite {
+            tenant_id: &owner.tenant_id,
+            invited_by: &owner.id,
+            email: "twice@race.example",
+            role,
+            now: t,
+            ttl_ms: DAY,
+        };
+        let (a, b) = tokio::join!(
+            store.create_invite(inv(Role::Agent)),
+            store.create_invite(inv(Role::Owner))
+        );
+        let made = [a.is_ok(), b.is_ok()].iter().filter(|x| **x).count();
+        assert!(made >= 1);
+        assert_eq!(
+            store.list_invites(&owner.tenant_id, t).await.unwrap().len(),
+            1
+        );
+        // An owner's invitation stops working when they stop being an owner.
+        let (_, s) = store
+            .create_invite(NewInvite {
+                email: "co@race.example",
+                ..inv(Role::Owner)
+            })
+            .await
+            .unwrap();
+        let co = store
+            .accept_invite(&s, "co@race.example", t + 1)
+            .await
+            .unwrap();
+        let (_, pending) = store
+            .create_invite(NewInvite {
+                invited_by: &co.id,
+                email: "late@race.example",
+                ..inv(Role::Owner)
+            })
+            .await
+            .unwrap();
+        store
+            .set_user_role(&owner.tenant_id, &co.id, Role::Agent)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .accept_invite(&pending, "late@race.example", t + 2)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(store
+            .find_user_by_email("late@race.example")
+            .await
+            .unwrap()
+            .is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_invite_is_accepted_on_a_one_connection_database() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let owner = store.ensure_user("boss@memory.example").await.unwrap();
+    let (_, s) = store
+        .create_invite(NewInvite {
+            tenant_id: &owner.tenant_id,
+            invited_by: &owner.id,
+            email: "new@memory.example",
+            role: Role::Agent,
+            now: now_ms(),
+            ttl_ms: DAY,
+        })
+        .await
+        .unwrap();
+    let u = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        store.accept_invite(&s, "new@memory.example", now_ms()),
+    )
+    .await
+    .expect("no wait on our own connection")
+    .unwrap();
+    assert_eq!(u.tenant_id, owner.tenant_id);
+}
+
+#[tokio::test]
+async fn an_agents_change_of_assignment_never_overwrites_one_made_meanwhile() {
+    each_backend("assign_race", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("boss@assign.example").await.unwrap();
+        let w = store
+            .create_widget(
+                &owner.tenant_id,
+                NewWidget {
+                    name: "W".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let (_, s) = store
+            .create_invite(NewInvite {
+                tenant_id: &owner.tenant_id,
+                invited_by: &owner.id,
+                email: "agent@assign.example",
+                role: Role::Agent,
+                now: now_ms(),
+                ttl_ms: DAY,
+            })
+            .await
+            .unwrap();
+        let agent = store
+            .accept_invite(&s, "agent@assign.example", now_ms())
+            .await
+            .unwrap();
+        let to = |user, expect| AssignTo {
+            user_id: user,
+            by: &agent.id,
+            now: now_ms(),
+            expect,
+        };
+        // The agent saw it free and takes it.
+        store
+            .assign_conversation(
+                &owner.tenant_id,
+                &w.id,
+                "visitor-1",
+                to(Some(&agent.id), Some(None)),
+            )
+            .await
+            .unwrap();
+        // Meanwhile the owner gave it to themself: the agent's release, made against the old
+        // state, must not undo that, nor a second take.
+        store
+            .assign_conversation(
+                &owner.tenant_id,
+                &w.id,
+                "visitor-1",
+                to(Some(&owner.id), None),
+            )
+            .await
+            .unwrap();
+        for change in [
+            to(None, Some(Some(&agent.id))),
+            to(Some(&agent.id), Some(None)),
+            to(Some(&agent.id), Some(Some(&agent.id))),
+        ] {
+            assert!(matches!(
+                store
+                    .assign_conversation(&owner.tenant_id, &w.id, "visitor-1", change)
+                    .await,
+                Err(StorageError::Conflict(_))
+            ));
+        }
+        let now = store
+            .conversation_assignee(&owner.tenant_id, &w.id, "visitor-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.user_id, owner.id);
     })
     .await;
 }
