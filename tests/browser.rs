@@ -167,6 +167,50 @@ impl Page {
         assert_eq!(v, json!(true), "{url} did not load at {path}");
     }
 
+    /// Presses and releases a key as a keyboard does: `Tab`, `Enter`, `Space`.
+    pub async fn press(&mut self, key: &str) {
+        let (code, vk, text) = match key {
+            "Tab" => ("Tab", 9, ""),
+            "Enter" => ("Enter", 13, "\r"),
+            "Space" => ("Space", 32, " "),
+            other => panic!("no key {other}"),
+        };
+        let key_name = if key == "Space" { " " } else { key };
+        let mut down = json!({"type": "keyDown", "key": key_name, "code": code,
+                              "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk});
+        if !text.is_empty() {
+            down["text"] = json!(text);
+        }
+        self.call("Input.dispatchKeyEvent", down).await;
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key_name, "code": code,
+                   "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}),
+        )
+        .await;
+    }
+
+    /// Types `text` into whatever has the focus.
+    pub async fn type_text(&mut self, text: &str) {
+        self.call("Input.insertText", json!({ "text": text })).await;
+    }
+
+    /// Presses Tab until the element with `id` has the focus (at most `max` times); false
+    /// when it never did.
+    pub async fn tab_to(&mut self, id: &str, max: usize) -> bool {
+        let expr = format!(
+            "document.activeElement && document.activeElement.id === {}",
+            json!(id)
+        );
+        for _ in 0..max {
+            self.press("Tab").await;
+            if self.eval(&expr).await == json!(true) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Emulates a screen of `width` x `height` CSS pixels (`mobile`: a phone's).
     pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(
