@@ -113,6 +113,9 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var body = formBody(form);
+      if (form.getAttribute("data-kind") === "widgets") {
+        body = { widgetIds: body.scope === "all" ? null : (body.widgetIds || []) };
+      }
       if (form.getAttribute("data-kind") === "token") {
         var preset = body.preset; delete body.preset;
         if (preset !== "custom") body.scopes = (form.getAttribute("data-" + preset) || "").split(" ").filter(Boolean);

@@ -1543,3 +1543,174 @@ async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn an_agent_given_some_widgets_sees_only_those() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(&backend.store);
+        let owner = c.sign_in(&uniq("widgets-owner")).await;
+        let stranger = c.sign_in(&uniq("widgets-stranger")).await;
+        let mk = |b: &Browser, n: &str| {
+            let b = b.clone();
+            let n = n.to_owned();
+            let c = &c;
+            async move {
+                c.by(&b, "POST", "/api/v1/widgets", Some(json!({"name": n})))
+                    .await
+                    .body["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        };
+        let (a, b) = (mk(&owner, "Shop A").await, mk(&owner, "Shop B").await);
+        let theirs = mk(&stranger, "Elsewhere").await;
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/invites",
+                Some(json!({"email": uniq("widgets-agent"), "role": "agent"})),
+            )
+            .await;
+        let email = r.body["email"].as_str().unwrap().to_owned();
+        let secret = r.body["link"]
+            .as_str()
+            .unwrap()
+            .split("invite=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let agent = c.sign_in_with(&email, Some(&secret)).await;
+        let path = format!("/api/v1/users/{}/widgets", agent.user_id());
+        // Refusals: another tenant's widget, an agent doing it, an unknown user.
+        let r = c
+            .by(
+                &owner,
+                "PUT",
+                &path,
+                Some(json!({"widgetIds": [a, theirs]})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{name}] {}",
+            r.body
+        );
+        let r = c
+            .by(&agent, "PUT", &path, Some(json!({"widgetIds": null})))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = c
+            .by(
+                &owner,
+                "PUT",
+                "/api/v1/users/nobody/widgets",
+                Some(json!({"widgetIds": null})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Everything at first; then only Shop A, at once for the live session.
+        let listed = |r: &Resp| -> Vec<String> {
+            r.body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            listed(&c.by(&agent, "GET", "/api/v1/widgets", None).await).len(),
+            2
+        );
+        let r = c
+            .by(&owner, "PUT", &path, Some(json!({"widgetIds": [a]})))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["widgetIds"], json!([a]));
+        let r = c.by(&owner, "GET", "/api/v1/users", None).await;
+        let me = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(me["widgetIds"], json!([a]));
+        assert_eq!(
+            listed(&c.by(&agent, "GET", "/api/v1/widgets", None).await),
+            vec![a.clone()]
+        );
+        let tok = c
+            .by(
+                &agent,
+                "POST",
+                "/api/v1/tokens",
+                Some(
+                    json!({"name": "t", "scopes": ["messages:read", "widgets:read", "calls:read"]}),
+                ),
+            )
+            .await
+            .body["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for (p, want) in [
+            (format!("/api/v1/widgets/{a}"), 200),
+            (format!("/api/v1/widgets/{a}/messages"), 200),
+            (format!("/api/v1/widgets/{b}"), 404),
+            (format!("/api/v1/widgets/{b}/messages"), 404),
+            (format!("/api/v1/widgets/{b}/calls"), 404),
+            ("/api/v1/calls".to_owned(), 403),
+            ("/api/v1/contacts".to_owned(), 403),
+            ("/api/v1/recordings/x".to_owned(), 403),
+            ("/api/v1/users".to_owned(), 200),
+        ] {
+            let r = c.by(&agent, "GET", &p, None).await;
+            assert_eq!(
+                r.status.as_u16(),
+                want,
+                "[{name}] session GET {p}: {}",
+                r.body
+            );
+            if !p.ends_with("/users") {
+                let (st, _) = c.call("GET", &p, Some(&tok), None).await;
+                assert_eq!(st.as_u16(), want, "[{name}] token GET {p}");
+            }
+        }
+        let home = c.as_browser(&agent, "GET", "/", None, false).await;
+        let text = String::from_utf8_lossy(&home.raw).into_owned();
+        assert!(
+            text.contains("Shop A") && !text.contains("Shop B"),
+            "{text}"
+        );
+        let team = String::from_utf8_lossy(
+            &c.as_browser(&owner, "GET", "/settings/team", None, false)
+                .await
+                .raw,
+        )
+        .into_owned();
+        assert!(
+            team.contains(&format!("data-url=\"{path}\"")),
+            "the owner can change it"
+        );
+        // Back to all.
+        let r = c
+            .by(&owner, "PUT", &path, Some(json!({"widgetIds": null})))
+            .await;
+        assert_eq!(r.body["widgetIds"], Value::Null);
+        assert_eq!(
+            c.by(&agent, "GET", &format!("/api/v1/widgets/{b}"), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            c.by(&agent, "GET", "/api/v1/calls", None).await.status,
+            StatusCode::OK
+        );
+        backend.finish().await;
+    }
+}

@@ -522,3 +522,70 @@ async fn a_session_cookie_opens_the_dashboard_socket_from_our_pages_only() {
         backend.finish().await;
     }
 }
+
+/// An agent given some widgets hears only their events on the dashboard socket.
+#[tokio::test]
+async fn an_agent_given_some_widgets_hears_only_theirs() {
+    for backend in common::backends("ringside-realtime-agent").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("agentw").await;
+        let other = s.tenant("agentw").await;
+        let owner = s.store.find_user_by_email(&t.email).await.unwrap().unwrap();
+        // A second widget of the same tenant, seen through the first tenant's token.
+        let w2: Value = s
+            .http
+            .post(s.url("/api/v1/widgets"))
+            .bearer_auth(&t.token)
+            .json(&json!({"name": "Second", "allowedDomains": ["example.com"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let second = Tenant {
+            widget: w2["id"].as_str().unwrap().into(),
+            key: w2["publicKey"].as_str().unwrap().into(),
+            email: t.email.clone(),
+            token: t.token.clone(),
+        };
+        let agent_email = format!("{}@rt.example", common::uniq("agent"));
+        let (_, secret) = s
+            .store
+            .create_invite(ringside_storage::NewInvite {
+                tenant_id: &owner.tenant_id,
+                invited_by: &owner.id,
+                email: &agent_email,
+                role: ringside_storage::Role::Agent,
+                now: ringside_storage::now_ms(),
+                ttl_ms: 3_600_000,
+            })
+            .await
+            .unwrap();
+        let agent = s
+            .store
+            .accept_invite(&secret, &agent_email, ringside_storage::now_ms())
+            .await
+            .unwrap();
+        s.store
+            .set_user_widgets(
+                &owner.tenant_id,
+                &agent.id,
+                Some(std::slice::from_ref(&t.widget)),
+            )
+            .await
+            .unwrap();
+        let token = s.token(&agent_email, &["messages:read"]).await;
+        let mut ws = s.dashboard(&token).await;
+        // The second widget's chat comes first, then the agent's widget's: only the latter
+        // arrives.
+        s.reply(&second, "visitor-201", "not yours").await;
+        s.reply(&other, "visitor-202", "another tenant").await;
+        s.reply(&t, "visitor-203", "yours").await;
+        let ev = next_json(&mut ws).await;
+        assert_eq!(ev["type"], "conversation:new", "[{name}] {ev}");
+        assert_eq!(ev["data"]["widgetId"], t.widget.as_str(), "[{name}] {ev}");
+        backend.finish().await;
+    }
+}

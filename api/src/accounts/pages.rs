@@ -262,7 +262,10 @@ async fn home(State(st): State<AppState>, headers: HeaderMap) -> Result<Response
     let Some((auth, user)) = signed_in(&st, &headers).await? else {
         return Ok(to_login());
     };
-    let widgets = st.store.list_widgets(&auth.tenant_id).await?;
+    let mut widgets = st.store.list_widgets(&auth.tenant_id).await?;
+    if let Some(mine) = &auth.widgets {
+        widgets.retain(|w| mine.contains(&w.id));
+    }
     let users = st.store.list_users(&auth.tenant_id).await?;
     let mut list = String::new();
     for w in &widgets {
@@ -535,6 +538,7 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
     let owner = auth.role.manages_users();
     let users = st.store.list_users(&auth.tenant_id).await?;
     let owners = users.iter().filter(|u| u.role == Role::Owner).count();
+    let all_widgets = st.store.list_widgets(&auth.tenant_id).await?;
     let mut rows = Vec::new();
     for u in &users {
         // The last owner can be neither demoted nor removed: no control offers it.
@@ -567,6 +571,8 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
         } else {
             String::new()
         };
+        let given = st.store.user_widgets(&u.id).await?;
+        let widgets = widgets_cell(owner, u, given.as_deref(), &all_widgets);
         rows.push(vec![
             format!(
                 "{}{}",
@@ -578,13 +584,19 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
                 }
             ),
             role,
+            widgets,
             when(u.created_at),
             remove,
         ]);
     }
     let mut main = format!(
         "<p>Owners manage users; admins manage everything else; agents answer chats and calls.</p>{}",
-        table("", &["User", "Role", "Since", "Actions"], &rows, "No user.")
+        table(
+            "",
+            &["User", "Role", "Widgets", "Since", "Actions"],
+            &rows,
+            "No user."
+        )
     );
     if owner {
         let invites = st.store.list_invites(&auth.tenant_id, now_ms()).await?;
@@ -635,6 +647,53 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
             &main,
         ),
     ))
+}
+
+/// What widgets a user sees, and for owners a form to change an agent's.
+fn widgets_cell(
+    owner: bool,
+    u: &User,
+    given: Option<&[String]>,
+    all: &[ringside_storage::Widget],
+) -> String {
+    if u.role != Role::Agent {
+        return "all".into();
+    }
+    let names: Vec<String> = match given {
+        None => vec!["all".into()],
+        Some([]) => vec!["none".into()],
+        Some(ids) => all
+            .iter()
+            .filter(|w| ids.contains(&w.id))
+            .map(|w| esc(&w.name))
+            .collect(),
+    };
+    let shown = names.join(", ");
+    if !owner {
+        return shown;
+    }
+    let mut boxes = String::new();
+    for w in all {
+        let on = given.is_some_and(|ids| ids.contains(&w.id));
+        boxes.push_str(&format!(
+            "<label><input type=\"checkbox\" name=\"widgetIds\" value=\"{}\"{}> {}</label>",
+            esc(&w.id),
+            if on { " checked" } else { "" },
+            esc(&w.name)
+        ));
+    }
+    format!(
+        "{shown} <details><summary>Change<span class=\"visually-hidden\"> the widgets of {email}</span></summary>\
+         <form data-url=\"/api/v1/users/{id}/widgets\" data-method=\"PUT\" data-kind=\"widgets\">\
+         <fieldset><legend>Widgets {email} sees</legend>\
+         <label><input type=\"radio\" name=\"scope\" value=\"all\"{all_on}> All widgets</label>\
+         <label><input type=\"radio\" name=\"scope\" value=\"some\"{some_on}> Only these:</label>{boxes}</fieldset>\
+         <button type=\"submit\" class=\"secondary\">Save</button></form></details>",
+        id = esc(&u.id),
+        email = esc(&u.email),
+        all_on = if given.is_none() { " checked" } else { "" },
+        some_on = if given.is_some() { " checked" } else { "" },
+    )
 }
 
 async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -156,6 +156,16 @@ pub(crate) fn routes() -> DocRouter {
                 .body(Body::Json("role: owner | admin | agent"))
                 .also(&[(409, "The tenant's last owner stays owner")]),
         )
+        .put(
+            "/users/{id}/widgets",
+            set_user_widgets,
+            Spec::new(
+                T,
+                owner,
+                "Give an agent some widgets (they then see only those), or all (null)",
+            )
+            .body(Body::Json("widgetIds: [widget ids] | null")),
+        )
         .delete(
             "/users/{id}",
             remove_user,
@@ -640,7 +650,13 @@ async fn list_users(
     SignedIn(auth): SignedIn,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let users = st.store.list_users(&auth.tenant_id).await?;
-    let data: Vec<UserView> = users.into_iter().map(UserView::from).collect();
+    let mut data = Vec::with_capacity(users.len());
+    for u in users {
+        let widgets = st.store.user_widgets(&u.id).await?;
+        let mut v = json!(UserView::from(u));
+        v["widgetIds"] = json!(widgets);
+        data.push(v);
+    }
     Ok(Json(json!({ "data": data })))
 }
 
@@ -672,6 +688,36 @@ async fn change_role(
     st.accounts.sessions.forget_user(&id);
     let user = st.store.get_user(&id).await?;
     Ok(Json(json!(UserView::from(user))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UserWidgets {
+    widget_ids: Option<Vec<String>>,
+}
+
+async fn set_user_widgets(
+    State(st): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<UserWidgets>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let auth = who.require_owner()?;
+    st.store
+        .set_user_widgets(&auth.tenant_id, &id, b.widget_ids.as_deref())
+        .await
+        .map_err(|e| match e {
+            StorageError::Invalid(_) => ApiError::InvalidField {
+                field: "widgetIds",
+                reason: "not all widgets of this account",
+            },
+            other => other.into(),
+        })?;
+    st.accounts.sessions.forget_user(&id);
+    let user = st.store.get_user(&id).await?;
+    let mut v = json!(UserView::from(user));
+    v["widgetIds"] = json!(st.store.user_widgets(&id).await?);
+    Ok(Json(v))
 }
 
 fn last_owner(e: StorageError) -> ApiError {

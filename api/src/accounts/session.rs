@@ -238,6 +238,7 @@ mod tests {
             user_id: u.into(),
             tenant_id: "t".into(),
             role: Role::Agent,
+            widgets: None,
         };
         let (k1, k2) = (cache_key("a"), cache_key("b"));
         // A read that began before a drop does not come back.

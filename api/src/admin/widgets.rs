@@ -378,7 +378,10 @@ async fn list_widgets(
     Scoped(ctx, _): Scoped<WidgetsRead>,
     State(st): State<WidgetsState>,
 ) -> Result<Json<Vec<WidgetView>>, ApiError> {
-    let list = st.store.list_widgets(&ctx.tenant_id).await?;
+    let mut list = st.store.list_widgets(&ctx.tenant_id).await?;
+    if let Some(mine) = &ctx.widgets {
+        list.retain(|w| mine.contains(&w.id));
+    }
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 

@@ -104,9 +104,16 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.0.path().to_owned())
+            .unwrap_or_else(|| parts.uri.path().to_owned());
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             let signed_in = SignedIn::from_request_parts(parts, state).await?;
-            return Ok(Auth(crate::accounts::session_context(&signed_in.0)));
+            let ctx = crate::accounts::session_context(&signed_in.0);
+            crate::accounts::within_widgets(&ctx, &path)?;
+            return Ok(Auth(ctx));
         };
         let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
         let token = header
@@ -116,7 +123,10 @@ impl FromRequestParts<AppState> for Auth {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         match state.store.authenticate_token(token).await? {
-            Some(ctx) => Ok(Auth(ctx)),
+            Some(ctx) => {
+                crate::accounts::within_widgets(&ctx, &path)?;
+                Ok(Auth(ctx))
+            }
             None => Err(ApiError::Unauthorized),
         }
     }

@@ -61,7 +61,7 @@ async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<St
     if !ctx.scopes.iter().any(|s| s == "calls:write") {
         return crate::realtime::close(socket, 4003, "forbidden").await;
     }
-    let widgets: Vec<String> = v["widgetIds"]
+    let mut widgets: Vec<String> = v["widgetIds"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -70,6 +70,18 @@ async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<St
                 .collect()
         })
         .unwrap_or_default();
+    // Given some widgets: rung only for those (asking for none means all of them; having none
+    // means no console).
+    if let Some(mine) = &ctx.widgets {
+        widgets = if widgets.is_empty() {
+            mine.clone()
+        } else {
+            widgets.into_iter().filter(|w| mine.contains(w)).collect()
+        };
+        if widgets.is_empty() {
+            return crate::realtime::close(socket, 4003, "forbidden").await;
+        }
+    }
     let mut rx = st.bus.subscribe(&ctx.tenant_id);
     let me = st.console.join(&ctx.tenant_id, widgets.clone());
     let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());

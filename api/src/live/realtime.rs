@@ -237,6 +237,12 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<Str
                     if !ctx.scopes.iter().any(|s| s == scope) {
                         continue;
                     }
+                    // Given some widgets: only their events (none that spans every widget).
+                    if let Some(mine) = &ctx.widgets {
+                        if !e.widget_id.as_ref().is_some_and(|w| mine.contains(w)) {
+                            continue;
+                        }
+                    }
                     if socket.send(Message::Text(frame_text(&e))).await.is_err() {
                         break;
                     }

@@ -184,6 +184,9 @@ pub struct SessionAuth {
     pub tenant_id: String,
     /// The user's role now (a role change applies to sessions at once).
     pub role: Role,
+    /// The widgets the user may see: `None` for all of the tenant's (owners, admins and
+    /// agents given all); some for an agent given only some.
+    pub widgets: Option<Vec<String>>,
 }
 
 /// Where and how long a new session lives.
@@ -219,6 +222,18 @@ fn session_from_row(row: &AnyRow) -> Result<SessionInfo> {
 }
 
 impl Store {
+    /// The widgets a user of `role` may see: agents' as given, everyone else all.
+    pub(crate) async fn widgets_of(
+        &self,
+        user_id: &str,
+        role: Role,
+    ) -> Result<Option<Vec<String>>> {
+        if role != Role::Agent {
+            return Ok(None);
+        }
+        self.user_widgets(user_id).await
+    }
+
     /// Stores a new sign-in code for `email`, good until `now + ttl_ms`, retires the email's
     /// earlier codes, and returns the code to mail (it is not stored). An invalid email is
     /// [`StorageError::Invalid`].
@@ -416,11 +431,14 @@ impl Store {
         if revoked_at.is_some() || expires_at <= now || now - last_seen_at >= idle_ms {
             return Ok(None);
         }
+        let user_id: String = row.try_get("user_id")?;
+        let role = Role::from_row(&row)?;
         let auth = SessionAuth {
             session_id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
+            widgets: self.widgets_of(&user_id, role).await?,
+            user_id,
             tenant_id: row.try_get("tenant_id")?,
-            role: Role::from_row(&row)?,
+            role,
         };
         if now - last_seen_at >= LAST_SEEN_RESOLUTION_MS {
             sqlx::query(

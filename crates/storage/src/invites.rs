@@ -346,3 +346,88 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Gives one of the tenant's users some of its widgets (`Some`), or all of them (`None`).
+    /// NotFound when the user is not the tenant's; Invalid(`widgetIds`) when a widget is not.
+    pub async fn set_user_widgets(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        widget_ids: Option<&[String]>,
+    ) -> Result<()> {
+        let member = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
+            .bind(user_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if member.is_none() {
+            return Err(StorageError::NotFound);
+        }
+        let ids: Vec<String> = match widget_ids {
+            None => Vec::new(),
+            Some(ids) => {
+                let mut v: Vec<String> = ids.to_vec();
+                v.sort();
+                v.dedup();
+                if v.len() > 1000 {
+                    return Err(StorageError::Invalid("widgetIds"));
+                }
+                v
+            }
+        };
+        let known: std::collections::HashSet<String> = self
+            .list_widgets(tenant_id)
+            .await?
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        if ids.iter().any(|id| !known.contains(id)) {
+            return Err(StorageError::Invalid("widgetIds"));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_widgets WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for id in &ids {
+            sqlx::query(
+                "INSERT INTO user_widgets (user_id, widget_id, tenant_id) VALUES ($1, $2, $3)",
+            )
+            .bind(user_id)
+            .bind(id)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE users SET widget_scope = $1 WHERE id = $2")
+            .bind(if widget_ids.is_some() { "some" } else { "all" })
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The widgets a user was given: `None` for all of the tenant's, else their ids, sorted.
+    pub async fn user_widgets(&self, user_id: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT widget_scope FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        let scope: String = row.try_get("widget_scope")?;
+        if scope == "all" {
+            return Ok(None);
+        }
+        let rows =
+            sqlx::query("SELECT widget_id FROM user_widgets WHERE user_id = $1 ORDER BY widget_id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get("widget_id").map_err(Into::into))
+            .collect::<Result<Vec<String>>>()
+            .map(Some)
+    }
+}

@@ -70,6 +70,9 @@ pub struct AuthContext {
     pub credential: Credential,
     /// Scopes granted to the token (for a session: every scope of the user's role).
     pub scopes: Vec<String>,
+    /// The widgets the caller may see: `None` for all of the tenant's; some for an agent
+    /// given only some.
+    pub widgets: Option<Vec<String>>,
 }
 
 const TOKEN_COLS: &str =
@@ -168,12 +171,14 @@ impl Store {
             .execute(&self.pool)
             .await?;
         }
+        let widgets = self.widgets_of(&info.user_id, role).await?;
         Ok(Some(AuthContext {
             tenant_id: info.tenant_id,
             user_id: info.user_id,
             role,
             credential: Credential::Token(info.id),
             scopes: info.scopes.into_iter().filter(|s| role.allows(s)).collect(),
+            widgets,
         }))
     }
 
