@@ -290,6 +290,36 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     .await;
     look(&mut a, "16-phone-sessions").await;
 
+    // The owner gives the agent one widget on the team page; the agent then sees only it.
+    let made = p
+        .eval(
+            "fetch('/api/v1/widgets', {method: 'POST', credentials: 'same-origin', headers: \
+             {'Content-Type': 'application/json', 'X-CSRF-Token': \
+             document.querySelector('meta[name=csrf-token]').content}, \
+             body: JSON.stringify({name: 'Front shop'})}).then(r => r.status)",
+        )
+        .await;
+    assert_eq!(made, json!(201));
+    p.goto(&format!("{}/settings/team", s.http), "/settings/team")
+        .await;
+    click(&mut p, "details summary").await;
+    click(&mut p, "input[name=scope][value=some]").await;
+    click(&mut p, "input[name=widgetIds]").await;
+    look(&mut p, "18-team-agent-widgets").await;
+    click(&mut p, "form[data-kind=widgets] button[type=submit]").await;
+    wait_true(
+        &mut p,
+        "document.readyState === 'complete' && !!document.querySelector('input[name=widgetIds][checked]')",
+        "the agent now has the widget",
+    )
+    .await;
+    look(&mut p, "19-team-saved").await;
+    assert_eq!(page_fetch(&mut a, "GET", "/api/v1/calls").await, 403);
+    let seen = a
+        .eval("fetch('/api/v1/widgets').then(r => r.json()).then(l => l.map(w => w.name))")
+        .await;
+    assert_eq!(seen, json!(["Front shop"]));
+
     // The owner signs out everywhere: back to the login page, the cookie is dead.
     p.goto(
         &format!("{}/settings/sessions", s.http),
