@@ -103,6 +103,25 @@ impl Store {
         Ok(())
     }
 
+    /// Why a guarded change of a user's role or membership changed nothing: the user is not
+    /// the tenant's (NotFound), or is its last owner (Conflict).
+    async fn why_not_changed(
+        tx: &mut Transaction<'_, Any>,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<StorageError> {
+        let exists = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
+            .bind(user_id)
+            .bind(tenant_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(if exists.is_some() {
+            StorageError::Conflict("the tenant's last owner")
+        } else {
+            StorageError::NotFound
+        })
+    }
+
     /// Invites `new.email` to the tenant with `new.role` and returns the invite with its
     /// secret (for the link; it is not stored). Conflict when the email is already one of the
     /// tenant's users; an earlier pending invite of the same email is withdrawn.
@@ -302,16 +321,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
-                .bind(user_id)
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(if exists.is_some() {
-                StorageError::Conflict("the tenant's last owner")
-            } else {
-                StorageError::NotFound
-            });
+            return Err(Self::why_not_changed(&mut tx, tenant_id, user_id).await?);
         }
         tx.commit().await?;
         Ok(())
@@ -331,16 +341,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
-                .bind(user_id)
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(if exists.is_some() {
-                StorageError::Conflict("the tenant's last owner")
-            } else {
-                StorageError::NotFound
-            });
+            return Err(Self::why_not_changed(&mut tx, tenant_id, user_id).await?);
         }
         tx.commit().await?;
         Ok(())
