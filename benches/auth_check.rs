@@ -11,72 +11,9 @@ use axum::body::Body;
 use axum::http::Request;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringside_api::accounts::Accounts;
-use ringside_api::{
-    AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError, SipDirectory,
-};
-use ringside_storage::{now_ms, Extension, NewSession, Store, Trunk};
+use ringside_api::AppState;
+use ringside_storage::{now_ms, NewSession, Store};
 use tower::ServiceExt;
-
-struct NoDirectory;
-impl SipDirectory for NoDirectory {
-    fn extension_upserted(&self, _: &Extension) {}
-    fn extension_removed(&self, _: &str) {}
-    fn trunk_upserted(&self, _: &Trunk) {}
-    fn trunk_removed(&self, _: &str) {}
-}
-
-struct NoPrompts;
-impl PromptStore for NoPrompts {
-    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        Ok(Vec::new())
-    }
-    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
-        Ok(false)
-    }
-    fn audio(
-        &self,
-        _: &str,
-        _: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-}
-
-struct NoMetrics;
-impl MetricsSource for NoMetrics {
-    fn render(&self, _: &mut String) {}
-}
-
-fn state(store: &Store, accounts: Arc<Accounts>) -> AppState {
-    AppState {
-        store: store.clone(),
-        directory: Arc::new(NoDirectory),
-        metrics: vec![Arc::new(NoMetrics)],
-        sip_realm: "ringside".into(),
-        data_dir: std::env::temp_dir(),
-        prompts: Arc::new(NoPrompts),
-        widget_prompts: Arc::new(NoPrompts),
-        fetch_policy: Default::default(),
-        console: Default::default(),
-        public_url: "https://calls.example.net".into(),
-        rate_limits: Default::default(),
-        link_secret: [7; 32],
-        usage_limits: Default::default(),
-        bus: Default::default(),
-        widget_cache: Default::default(),
-        calls: None,
-        channels: Default::default(),
-        presence: Arc::new(ringside_api::Presence::new(
-            store.clone(),
-            Default::default(),
-        )),
-        request_timeout: std::time::Duration::from_secs(60),
-        accounts,
-    }
-}
 
 fn auth(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -106,7 +43,10 @@ fn auth(c: &mut Criterion) {
         }))
         .unwrap();
     let accounts = Arc::new(Accounts::default());
-    let app = ringside_api::router(state(&store, accounts.clone()));
+    let app = ringside_api::router(AppState {
+        accounts: accounts.clone(),
+        ..ringside_api::testing::state(&store, "https://calls.example.net")
+    });
     let cookie = format!("ringside_session={secret}");
     let bearer = format!("Bearer {token}");
 

@@ -51,6 +51,7 @@ pub mod admin;
 pub mod http;
 pub mod live;
 pub mod public;
+pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{

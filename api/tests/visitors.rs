@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use common::{assert_error, uniq, Backend, Harness, NoDirectory, NoMetrics, NoPrompts, Resp};
+use common::{assert_error, uniq, Backend, Harness, Resp};
 use ringside_api::presence::ManualClock;
 use ringside_api::{router, AppState, Presence, PresenceConfig};
 use ringside_storage::Store;
@@ -45,26 +45,9 @@ fn ctx(store: Store, clock: Arc<ManualClock>, trust_xff: bool) -> Ctx {
         clock,
     ));
     let app = router(AppState {
-        store: store.clone(),
-        directory: Arc::new(NoDirectory),
-        metrics: vec![Arc::new(NoMetrics)],
-        sip_realm: "ringside".into(),
-        data_dir: std::env::temp_dir(),
-        prompts: Arc::new(NoPrompts),
-        widget_prompts: Arc::new(NoPrompts),
-        fetch_policy: Default::default(),
-        console: Default::default(),
         public_url: "https://calls.example.net".into(),
-        rate_limits: Default::default(),
-        link_secret: rand::random(),
-        usage_limits: Default::default(),
-        bus: Default::default(),
-        widget_cache: Default::default(),
-        calls: None,
-        channels: Default::default(),
         presence: presence.clone(),
-        request_timeout: std::time::Duration::from_secs(60),
-        accounts: Default::default(),
+        ..common::state(&store)
     });
     Ctx {
         app,

@@ -1,85 +1,24 @@
 //! The harness shared by the router test binaries: storage backends (SQLite always,
-//! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set), no-op collaborators for
-//! [`AppState`], and requests through the router with JSON decoding. Each test binary
+//! PostgreSQL when `RINGSIDE_TEST_POSTGRES_URL` is set), the state with no-op collaborators
+//! ([`ringside_api::testing`]), and requests through the router with JSON decoding. Each test binary
 //! compiles this module on its own, so items some binaries leave unused allow dead code.
-
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use ringside_api::{
-    AppState, MetricsSource, PromptInfo, PromptKind, PromptStore, PromptStoreError, SipDirectory,
-};
-use ringside_storage::{Extension, Store, Trunk};
+use ringside_api::AppState;
+use ringside_storage::Store;
 use serde_json::Value;
 use tower::ServiceExt;
 
 #[allow(dead_code)]
 pub const PUBLIC_URL: &str = "https://calls.example.net";
 
-pub struct NoDirectory;
-impl SipDirectory for NoDirectory {
-    fn extension_upserted(&self, _: &Extension) {}
-    fn extension_removed(&self, _: &str) {}
-    fn trunk_upserted(&self, _: &Trunk) {}
-    fn trunk_removed(&self, _: &str) {}
-}
-
-pub struct NoPrompts;
-impl PromptStore for NoPrompts {
-    fn list(&self, _: &str) -> Result<Vec<PromptInfo>, PromptStoreError> {
-        Ok(Vec::new())
-    }
-    fn set(&self, _: &str, _: PromptKind, _: &[u8]) -> Result<PromptInfo, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-    fn clear(&self, _: &str, _: PromptKind) -> Result<bool, PromptStoreError> {
-        Ok(false)
-    }
-    fn audio(
-        &self,
-        _: &str,
-        _: PromptKind,
-    ) -> Result<std::borrow::Cow<'static, [u8]>, PromptStoreError> {
-        Err(PromptStoreError::Internal("unused".into()))
-    }
-}
-
-pub struct NoMetrics;
-impl MetricsSource for NoMetrics {
-    fn render(&self, _: &mut String) {}
-}
-
-/// The application state with no-op collaborators, the temp dir as data directory,
-/// default abuse limits and presence; override fields with struct update syntax.
+/// The application state with no-op collaborators ([`ringside_api::testing::state`]) at
+/// [`PUBLIC_URL`]; override fields with struct update syntax.
 #[allow(dead_code)]
 pub fn state(store: &Store) -> AppState {
-    AppState {
-        store: store.clone(),
-        directory: Arc::new(NoDirectory),
-        metrics: vec![Arc::new(NoMetrics)],
-        sip_realm: "ringside".into(),
-        data_dir: std::env::temp_dir(),
-        prompts: Arc::new(NoPrompts),
-        widget_prompts: Arc::new(NoPrompts),
-        fetch_policy: Default::default(),
-        console: Default::default(),
-        public_url: format!("{PUBLIC_URL}/"),
-        rate_limits: Default::default(),
-        link_secret: rand::random(),
-        usage_limits: Default::default(),
-        bus: Default::default(),
-        widget_cache: Default::default(),
-        calls: None,
-        channels: Default::default(),
-        presence: Arc::new(ringside_api::Presence::new(
-            store.clone(),
-            Default::default(),
-        )),
-        request_timeout: std::time::Duration::from_secs(60),
-        accounts: Default::default(),
-    }
+    ringside_api::testing::state(store, &format!("{PUBLIC_URL}/"))
 }
 
 /// The router over a store, for tests that need no other handle.
