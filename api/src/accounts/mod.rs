@@ -189,7 +189,7 @@ impl Accounts {
             ),
             (
                 "ringside_auth_sign_in_failures_total",
-                "Sign-ins refused for a wrong, used or expired code or a bad invitation.",
+                "Sign-ins refused for a wrong, used, expired or locked code.",
                 self.sign_in_failures.load(Ordering::Relaxed),
             ),
             (

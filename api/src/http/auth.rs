@@ -104,15 +104,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let path = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map(|u| u.0.path().to_owned())
-            .unwrap_or_else(|| parts.uri.path().to_owned());
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             let signed_in = SignedIn::from_request_parts(parts, state).await?;
             let ctx = crate::accounts::session_context(&signed_in.0);
-            crate::accounts::within_widgets(&ctx, &path)?;
+            crate::accounts::within_widgets(&ctx, full_path(parts))?;
             return Ok(Auth(ctx));
         };
         let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
@@ -124,12 +119,20 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or(ApiError::Unauthorized)?;
         match state.store.authenticate_token(token).await? {
             Some(ctx) => {
-                crate::accounts::within_widgets(&ctx, &path)?;
+                crate::accounts::within_widgets(&ctx, full_path(parts))?;
                 Ok(Auth(ctx))
             }
             None => Err(ApiError::Unauthorized),
         }
     }
+}
+
+/// The request's path as the client sent it (before `/api/v1` was stripped by nesting).
+fn full_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |u| u.0.path())
 }
 
 /// A person signed in to the dashboard through the session cookie (not a bearer token), with
