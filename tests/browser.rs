@@ -280,6 +280,49 @@ impl Page {
             .collect()
     }
 
+    /// The page as a person sees it: a screenshot to `target/screenshots/<dir>/<name>.png`,
+    /// and axe-core finds no serious or critical violation (the test fails otherwise).
+    pub async fn look(&mut self, dir: &str, name: &str) {
+        let path = self.screenshot(dir, name).await;
+        assert!(
+            std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) > 1000,
+            "{name} screenshot"
+        );
+        let serious = self.axe_serious().await;
+        assert!(serious.is_empty(), "{name}: axe-core found {serious:#?}");
+    }
+
+    /// Waits (as [`Page::eval_until`]) until `expr` is true; fails with `what` otherwise.
+    pub async fn wait_true(&mut self, expr: &str, what: &str) {
+        let v = self.eval_until(expr, |v| v == &json!(true)).await;
+        assert_eq!(v, json!(true), "{what}: {expr}");
+    }
+
+    /// Types `value` into `#id` as a person would (focus, value, input event).
+    pub async fn fill(&mut self, id: &str, value: &str) {
+        let ok = self
+            .eval(&format!(
+                "(() => {{ const e = document.getElementById({id}); if (!e) return false; e.focus(); \
+                 e.value = {v}; e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()",
+                id = json!(id),
+                v = json!(value)
+            ))
+            .await;
+        assert_eq!(ok, json!(true), "fill #{id}");
+    }
+
+    /// Clicks the first element matching `selector` (confirmation dialogs answered yes).
+    pub async fn click(&mut self, selector: &str) {
+        let ok = self
+            .eval(&format!(
+                "(() => {{ window.confirm = () => true; const b = document.querySelector({s}); \
+                 if (!b) return false; b.click(); return true; }})()",
+                s = json!(selector)
+            ))
+            .await;
+        assert_eq!(ok, json!(true), "click {selector}");
+    }
+
     /// Evaluates `expr` in the page (awaiting a promise) and returns its value; `Null` when
     /// it threw.
     pub async fn eval(&mut self, expr: &str) -> Value {

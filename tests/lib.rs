@@ -976,3 +976,40 @@ where
     }
     panic!("never happened: {what}");
 }
+
+/// Signs `email` in through the sign-in form on the page `p` shows, with the `n`th code mailed
+/// to it (screenshot `shot` of the code form under `target/screenshots/<dir>/`); waits for the
+/// home page.
+pub async fn sign_in_by_form(
+    p: &mut browser::Page,
+    dir: &str,
+    mail: &SmtpSink,
+    email: &str,
+    n: usize,
+    shot: &str,
+) {
+    p.wait_true(
+        "document.readyState === 'complete' && !!document.getElementById('email')",
+        "the sign-in form",
+    )
+    .await;
+    if p.eval("document.getElementById('email').readOnly").await != serde_json::json!(true) {
+        p.fill("email", email).await;
+    }
+    p.click("#email-form button[type=submit]").await;
+    p.wait_true(
+        "!document.getElementById('code-form').hidden",
+        "the code form opens",
+    )
+    .await;
+    p.look(dir, shot).await;
+    let code = mail.code(email, n).await;
+    p.fill("code", &code).await;
+    p.click("#code-form button[type=submit]").await;
+    p.wait_true(
+        "location.pathname === '/' && document.querySelector('h1') && \
+         document.querySelector('h1').textContent === 'Home'",
+        "signed in, home page",
+    )
+    .await;
+}

@@ -39,6 +39,14 @@
   function busy(form, on) {
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = on; });
   }
+  window.RingsideAccount = { api: api, say: say };
+
+  // After a change: re-read a region of this page ("#id"), go to a page, or reload.
+  function after(then) {
+    if (then && then.charAt(0) === "#" && window.RingsideDashboard) window.RingsideDashboard.refresh(then.slice(1));
+    else if (then) location.assign(then);
+    else location.reload();
+  }
 
   // Sign in / sign up.
   var emailForm = document.getElementById("email-form");
@@ -87,21 +95,33 @@
     var question = b.getAttribute("data-confirm");
     if (question && !window.confirm(question)) return;
     b.disabled = true;
-    api(b.getAttribute("data-method"), b.getAttribute("data-url")).then(function () {
-      var to = b.getAttribute("data-then");
-      if (to) location.assign(to); else location.reload();
+    var raw = b.getAttribute("data-body");
+    api(b.getAttribute("data-method"), b.getAttribute("data-url"), raw ? JSON.parse(raw) : undefined).then(function () {
+      after(b.getAttribute("data-then"));
     }).catch(function (e) { say(out, e.message); b.disabled = false; });
   });
 
+  // A form's fields as JSON: checkboxes as lists (data-bool: true/false), number inputs as
+  // numbers, data-list text as a list of its lines or words; with data-null-empty (all fields,
+  // or the names it lists) an empty field is null.
   function formBody(form) {
     var body = {};
+    var nullable = form.hasAttribute("data-null-empty") ? form.getAttribute("data-null-empty").split(/\s+/).filter(Boolean) : null;
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.disabled) return;
-      if (el.type === "checkbox") {
+      if (!el.name || el.disabled || el.type === "file") return;
+      if (el.type === "checkbox" && el.hasAttribute("data-bool")) {
+        body[el.name] = el.checked;
+      } else if (el.type === "checkbox") {
         if (!body[el.name]) body[el.name] = [];
         if (el.checked) body[el.name].push(el.value);
       } else if (el.type === "radio") {
         if (el.checked) body[el.name] = el.value;
+      } else if (el.hasAttribute("data-list")) {
+        body[el.name] = el.value.split(/[\s,]+/).filter(Boolean);
+      } else if (el.type === "number") {
+        body[el.name] = el.value === "" ? null : Number(el.value);
+      } else if (nullable && el.value.trim() === "" && (nullable.length === 0 || nullable.indexOf(el.name) >= 0)) {
+        body[el.name] = null;
       } else {
         body[el.name] = el.value;
       }
@@ -109,10 +129,38 @@
     return body;
   }
 
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-url]"), function (form) {
-    form.addEventListener("submit", function (ev) {
+  // A file as the raw body of a PUT (prompt uploads).
+  function upload(form) {
+    var input = form.querySelector("input[type=file]");
+    var file = input && input.files[0];
+    if (!file) return Promise.reject(new Error("choose a file first"));
+    return fetch(form.getAttribute("data-url"), {
+      method: form.getAttribute("data-method") || "PUT", credentials: "same-origin",
+      headers: { "Content-Type": file.type || "audio/wav", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: file
+    }).then(function (r) {
+      if (r.ok) return null;
+      return r.json().catch(function () { return null; }).then(function (d) {
+        throw new Error(d && d.error ? d.error.message : "upload failed (" + r.status + ")");
+      });
+    });
+  }
+
+  // Delegated, so forms in regions the dashboard re-reads keep working.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-url]");
+    if (!form) return;
+    (function () {
       ev.preventDefault();
       var body = formBody(form);
+      var kind = form.getAttribute("data-kind");
+      if (kind === "upload") {
+        busy(form, true);
+        upload(form).then(function () { say(out, "Uploaded.", true); busy(form, false); })
+          .catch(function (e) { say(out, e.message); busy(form, false); });
+        return;
+      }
+      if (kind === "snooze") body = { state: "snoozed", snoozedUntil: Date.now() + Number(body["for"]) * 1000 };
       if (form.getAttribute("data-kind") === "widgets") {
         body = { widgetIds: body.scope === "all" ? null : (body.widgetIds || []) };
       }
@@ -131,9 +179,18 @@
           busy(form, false);
           return;
         }
-        location.reload();
+        if (kind === "new-widget" && r && r.id) { location.assign("/widgets/" + encodeURIComponent(r.id)); return; }
+        if (kind === "link" && r && r.url) {
+          var o = form.querySelector("output"); o.textContent = r.url; o.hidden = false;
+          say(out, "Link made: it works for 24 hours.", true); busy(form, false); return;
+        }
+        if (kind === "navigate") { say(out, "Sent: the visitor's page follows within seconds.", true); form.reset(); busy(form, false); return; }
+        var then = form.getAttribute("data-then");
+        if (then && then.charAt(0) === "#") { form.reset(); busy(form, false); after(then); return; }
+        if (then === "stay") { say(out, "Saved.", true); busy(form, false); return; }
+        after(then);
       }).catch(function (e) { say(out, e.message); busy(form, false); });
-    });
+    })();
   });
 
   // Scope checkboxes only matter for a custom token.
@@ -144,13 +201,14 @@
     });
   });
 
-  // Role selects change at once.
-  Array.prototype.forEach.call(document.querySelectorAll("select[data-url]"), function (s) {
-    s.addEventListener("change", function () {
-      s.disabled = true;
-      api("PATCH", s.getAttribute("data-url"), { role: s.value }).then(function () {
-        location.reload();
-      }).catch(function (e) { say(out, e.message); s.disabled = false; });
-    });
+  // Selects that change at once (a user's role, a chat's assignee); "" is null.
+  document.addEventListener("change", function (ev) {
+    var s = ev.target.closest && ev.target.closest("select[data-url]");
+    if (!s) return;
+    s.disabled = true;
+    var body = {}; body[s.getAttribute("data-field") || "role"] = s.value === "" ? null : s.value;
+    api(s.getAttribute("data-method") || "PATCH", s.getAttribute("data-url"), body).then(function () {
+      location.reload();
+    }).catch(function (e) { say(out, e.message); s.disabled = false; });
   });
 })();

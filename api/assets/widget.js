@@ -10,7 +10,8 @@
  * ("idle", "connecting", "ringing", "answered", "unavailable", "ended"), .callEndReason,
  * .callId, .remoteStream (what the answering side sends); calls to the visitor (a PBX
  * dialling its .channelNumber): .incomingCall ({callId, from}, callState "incoming"),
- * .answer({audio}), .decline(); .hold() / .resume() (the other side hears hold music). */
+ * .answer({audio}), .decline(); .hold() / .resume() (the other side hears hold music);
+ * .operatorTyping (the team is typing a reply). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -114,12 +115,13 @@
       ".rs-visitor{background:" + color + ";color:#fff;margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
       ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + color + ";padding:0 12px;cursor:pointer;font:inherit}" +
       ".rs-call{float:right;border:1px solid #fff;border-radius:12px;background:none;color:#fff;cursor:pointer;font:12px sans-serif;padding:2px 8px}.rs-call-status{display:block;font-size:12px;opacity:.9}" +
-      ".rs-cb{border:0;background:none;color:" + color + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}");
+      ".rs-typing{font-size:12px;color:#555;padding:0 10px;min-height:16px}.rs-cb{border:0;background:none;color:" + color + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}");
     var wrap = el("div", { "class": "rs" });
     var bubble = el("button", { "class": "rs-bubble", "aria-label": "Chat with us", type: "button" }, "\u2709");
     var panel = el("div", { "class": "rs-panel", role: "dialog", "aria-label": "Chat" });
     var head = el("div", { "class": "rs-head" }, w.agentName || cfg.name || "Chat");
     var list = el("div", { "class": "rs-list", "aria-live": "polite" });
+    var typing = el("div", { "class": "rs-typing", "aria-live": "polite" });
     var form = el("form", { "class": "rs-form" });
     var input = el("input", { type: "text", maxlength: "4000", placeholder: w.inputPlaceholder || "Type your message...", "aria-label": "Message" });
     var send = el("button", { type: "submit" }, "Send");
@@ -128,11 +130,11 @@
     var callStatus = el("span", { "class": "rs-call-status", "aria-live": "polite" });
     head.appendChild(callBtn); head.appendChild(callStatus);
     form.appendChild(input); form.appendChild(send);
-    panel.appendChild(head); panel.appendChild(list); panel.appendChild(cbLink); panel.appendChild(form);
+    panel.appendChild(head); panel.appendChild(list); panel.appendChild(typing); panel.appendChild(cbLink); panel.appendChild(form);
     wrap.appendChild(bubble); wrap.appendChild(panel);
     root.appendChild(style); root.appendChild(wrap);
     document.body.appendChild(host);
-    ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus };
+    ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus, typing: typing };
     callBtn.addEventListener("click", function () {
       if (call) window.Ringside.hangup();
       else if (window.Ringside.incomingCall) window.Ringside.answer({}).catch(function () {});
@@ -143,11 +145,18 @@
       seen = true; var row = el("div", { "class": "rs-msg rs-" + m[0] }, m[1]); list.appendChild(row); }); } catch (e) {}
     if (!seen && w.greeting) list.appendChild(el("div", { "class": "rs-msg rs-operator" }, w.greeting));
     bubble.addEventListener("click", function () { wrap.classList.toggle("rs-open"); if (wrap.classList.contains("rs-open")) { input.focus(); track("widget_opened"); } });
+    var typedAt = 0;
+    input.addEventListener("input", function () {
+      var now = Date.now();
+      if (now - typedAt < 2000) return;
+      typedAt = now;
+      sendSock({ type: "typing", typing: input.value.length > 0 });
+    });
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim();
       if (!text) return;
-      input.value = "";
+      input.value = ""; typedAt = 0;
       addMessage("visitor", text);
       post("/api/widgets/" + encodeURIComponent(widgetId) + "/chat", { sessionId: visitorId, visitorId: visitorId, message: text })
         .then(function (r) { if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent."); })
@@ -268,7 +277,8 @@
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
       if (m.type === "ready") { iceServers = Array.isArray(m.iceServers) ? m.iceServers : []; window.Ringside.channelNumber = m.channelNumber; }
-      else if (m.type === "message" && m.data) { addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
+      else if (m.type === "message" && m.data) { showTyping(false); addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
+      else if (m.type === "typing") showTyping(m.typing !== false);
       else if (m.type === "navigate") command(m);
       else if (typeof m.type === "string" && m.type.indexOf("call.") === 0) callMessage(m);
     };
@@ -281,8 +291,17 @@
     };
   }
 
+  var typingTimer = null;
+  function showTyping(on) {
+    window.Ringside.operatorTyping = on;
+    if (ui) ui.typing.textContent = on ? "Typing\u2026" : "";
+    clearTimeout(typingTimer);
+    if (on) typingTimer = setTimeout(function () { showTyping(false); }, 6000);
+  }
+
   window.Ringside = {
     visitorId: visitorId,
+    operatorTyping: false,
     connected: false,
     open: function () { if (ui) ui.wrap.classList.add("rs-open"); },
     close: function () { if (ui) ui.wrap.classList.remove("rs-open"); },

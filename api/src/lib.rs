@@ -15,6 +15,9 @@
 //!   tenant's object answers 404,
 //! - people ([`accounts`]): sign-up and sign-in by emailed one-time code, sessions, teams
 //!   with roles and invitations, tokens made by people,
+//! - the operators' dashboard pages ([`dashboard`]): home, inbox, calls answered in the
+//!   browser, widgets,
+//! - the inbox's conversations: states, unread counts, views ([`conversations`]),
 //! - call recordings: listing, metadata, ranged download and deletion ([`recordings`]),
 //! - per-tenant prompts and hold music: upload, listing, download, reset ([`prompts`]),
 //! - widgets: create, list, get, patch, install snippet ([`widgets`]),
@@ -48,6 +51,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod dashboard;
 pub mod http;
 pub mod live;
 pub mod public;
@@ -55,8 +59,8 @@ pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    analytics, assignments, call_settings, calls, contacts, prompts, recordings, sip_admin, usage,
-    visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
+    analytics, assignments, call_settings, calls, contacts, conversations, prompts, recordings,
+    sip_admin, usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
@@ -157,6 +161,7 @@ pub fn router(state: AppState) -> Router {
     let root = DocRouter::new("")
         .merge(health::routes())
         .merge(accounts::pages::routes())
+        .merge(dashboard::routes())
         .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))
         .merge(messages::public_routes().map_router(|r| r.route_layer(chat_limit.clone())))
         .merge(handoff::public_routes().map_router(|r| r.route_layer(chat_limit)))
@@ -213,7 +218,8 @@ pub fn router(state: AppState) -> Router {
         .merge(handoff::routes())
         .merge(usage::routes())
         .merge(accounts::routes::routes())
-        .merge(assignments::routes());
+        .merge(assignments::routes())
+        .merge(conversations::routes());
     let (root, mut ops) = root.into_parts();
     let (v1, v1_ops) = v1.into_parts();
     ops.extend(v1_ops);

@@ -214,6 +214,8 @@ async fn backends() -> Vec<Backend> {
     common::backends("ringside-accounts").await
 }
 
+#[path = "accounts/dashboard.rs"]
+mod dashboard;
 #[path = "accounts/isolation.rs"]
 mod isolation;
 #[path = "accounts/sign_in.rs"]

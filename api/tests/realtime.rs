@@ -589,3 +589,71 @@ async fn an_agent_given_some_widgets_hears_only_theirs() {
         backend.finish().await;
     }
 }
+
+#[tokio::test]
+async fn typing_goes_both_ways_for_the_right_visitor_only() {
+    for backend in common::backends("ringside-realtime-typing").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("rt").await;
+        s.track(&t, "visitor-rt-1", "https://example.com/").await;
+        let path = |visitor: &str| {
+            format!(
+                "/api/widgets/{}/ws?key={}&visitorId={visitor}",
+                t.widget, t.key
+            )
+        };
+        let mut page = s.ws(&path("visitor-rt-1"), Some(ORIGIN)).await.unwrap();
+        let mut other = s.ws(&path("visitor-rt-2"), Some(ORIGIN)).await.unwrap();
+        assert_eq!(next_json(&mut page).await["type"], "ready");
+        assert_eq!(next_json(&mut other).await["type"], "ready");
+        let mut dash = s.dashboard(&t.token).await;
+        // The visitor types: the dashboard hears it; a flood is cut to the burst allowance.
+        for _ in 0..10 {
+            page.send(Message::Text(r#"{"type":"typing","typing":true}"#.into()))
+                .await
+                .unwrap();
+        }
+        let e = next_json(&mut dash).await;
+        assert_eq!(e["type"], "visitor:typing", "[{name}] {e}");
+        assert_eq!(
+            (
+                e["data"]["visitorId"].as_str(),
+                e["data"]["typing"].as_bool()
+            ),
+            (Some("visitor-rt-1"), Some(true))
+        );
+        // The page's own messages come in order after its typing: count what got through.
+        s.chat(&t, "visitor-rt-1", "done").await;
+        let mut relayed = 1;
+        loop {
+            let e = next_json(&mut dash).await;
+            if e["type"] != "visitor:typing" {
+                break;
+            }
+            relayed += 1;
+        }
+        assert!(
+            relayed <= 4,
+            "[{name}] {relayed} of 10 typing signals relayed"
+        );
+        // The team types: that visitor's page hears it, the other visitor's does not.
+        dash.send(Message::Text(
+            json!({"type": "typing", "widgetId": t.widget, "visitorId": "visitor-rt-1",
+                   "typing": true})
+            .to_string()
+            .into(),
+        ))
+        .await
+        .unwrap();
+        let e = next_json(&mut page).await;
+        assert_eq!(e, json!({"type": "typing", "typing": true}), "[{name}]");
+        s.reply(&t, "visitor-rt-2", "ping").await;
+        let m = next_json(&mut other).await;
+        assert_eq!(
+            m["type"], "message",
+            "[{name}] the other page saw no typing: {m}"
+        );
+        backend.finish().await;
+    }
+}

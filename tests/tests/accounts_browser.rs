@@ -8,75 +8,10 @@
 //! or critical violations.
 
 use ringside_e2e::browser::{Browser, Page};
-use ringside_e2e::{Server, SmtpSink};
+use ringside_e2e::{sign_in_by_form, Server, SmtpSink};
 use serde_json::{json, Value};
 
 const SHOTS: &str = "accounts";
-
-/// A page as the person sees it: a screenshot, and axe-core finds nothing serious.
-async fn look(p: &mut Page, name: &str) {
-    let path = p.screenshot(SHOTS, name).await;
-    assert!(
-        std::fs::metadata(&path).unwrap().len() > 1000,
-        "{name} screenshot"
-    );
-    let serious = p.axe_serious().await;
-    assert!(serious.is_empty(), "{name}: axe-core found {serious:#?}");
-}
-
-async fn wait_true(p: &mut Page, expr: &str, what: &str) {
-    let v = p.eval_until(expr, |v| v == &json!(true)).await;
-    assert_eq!(v, json!(true), "{what}: {expr}");
-}
-
-/// Types `value` into `#id` as a person would (focus, value, input event).
-async fn fill(p: &mut Page, id: &str, value: &str) {
-    let ok = p
-        .eval(&format!(
-            "(() => {{ const e = document.getElementById({id}); e.focus(); e.value = {v}; \
-             e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()",
-            id = json!(id),
-            v = json!(value)
-        ))
-        .await;
-    assert_eq!(ok, json!(true), "fill #{id}");
-}
-
-async fn click(p: &mut Page, selector: &str) {
-    let ok = p
-        .eval(&format!(
-            "(() => {{ window.confirm = () => true; const b = document.querySelector({s}); \
-             if (!b) return false; b.click(); return true; }})()",
-            s = json!(selector)
-        ))
-        .await;
-    assert_eq!(ok, json!(true), "click {selector}");
-}
-
-/// Signs `email` in through the form on the current page with the `n`th code mailed to it.
-async fn sign_in_by_form(p: &mut Page, mail: &SmtpSink, email: &str, n: usize, shot: &str) {
-    if p.eval("document.getElementById('email').readOnly").await != json!(true) {
-        fill(p, "email", email).await;
-    }
-    click(p, "#email-form button[type=submit]").await;
-    wait_true(
-        p,
-        "!document.getElementById('code-form').hidden",
-        "the code form opens",
-    )
-    .await;
-    look(p, shot).await;
-    let code = mail.code(email, n).await;
-    fill(p, "code", &code).await;
-    click(p, "#code-form button[type=submit]").await;
-    wait_true(
-        p,
-        "location.pathname === '/' && document.querySelector('h1') && \
-         document.querySelector('h1').textContent === 'Home'",
-        "signed in, home page",
-    )
-    .await;
-}
 
 /// `fetch` from the page, with its cookies; returns the status.
 async fn page_fetch(p: &mut Page, method: &str, path: &str) -> u64 {
@@ -110,32 +45,26 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     // The owner: `/` sends a stranger to sign in; sign up with a mailed code.
     let owner = Browser::launch(&[]).await;
     let mut p = owner.open(&format!("{}/", s.http)).await;
-    wait_true(
-        &mut p,
-        "location.pathname === '/login'",
-        "/ redirects to /login",
-    )
-    .await;
-    look(&mut p, "01-login").await;
+    p.wait_true("location.pathname === '/login'", "/ redirects to /login")
+        .await;
+    p.look(SHOTS, "01-login").await;
     p.goto(&format!("{}/signup", s.http), "/signup").await;
-    look(&mut p, "02-signup").await;
+    p.look(SHOTS, "02-signup").await;
     // By keyboard alone: Tab to the email field, type, Enter; the code field takes the focus;
     // type the mailed code, Enter.
     assert!(p.tab_to("email", 6).await, "Tab reaches the email field");
     p.type_text(owner_email).await;
     p.press("Enter").await;
-    wait_true(
-        &mut p,
+    p.wait_true(
         "!document.getElementById('code-form').hidden && document.activeElement.id === 'code'",
         "Enter asks for a code and the code field has the focus",
     )
     .await;
-    look(&mut p, "03-signup-code").await;
+    p.look(SHOTS, "03-signup-code").await;
     let code = mail.code(owner_email, 1).await;
     p.type_text(&code).await;
     p.press("Enter").await;
-    wait_true(
-        &mut p,
+    p.wait_true(
         "location.pathname === '/' && document.querySelector('h1') && \
          document.querySelector('h1').textContent === 'Home'",
         "signed up by keyboard",
@@ -143,7 +72,7 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     .await;
     let body = p.eval("document.body.innerText").await;
     assert!(body.as_str().unwrap().contains(owner_email), "{body}");
-    look(&mut p, "04-home").await;
+    p.look(SHOTS, "04-home").await;
     // No code ever reached the log: it went by mail.
     let code = mail.code(owner_email, 1).await;
     assert!(!s.log_text().contains(&code), "the code is not logged");
@@ -151,16 +80,15 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     // A read-only token: shown once, works; revoked: refused at once.
     p.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
         .await;
-    look(&mut p, "05-tokens").await;
-    fill(&mut p, "token-name", "Weekly report").await;
-    click(&mut p, "form[data-kind=token] button[type=submit]").await;
-    wait_true(
-        &mut p,
+    p.look(SHOTS, "05-tokens").await;
+    p.fill("token-name", "Weekly report").await;
+    p.click("form[data-kind=token] button[type=submit]").await;
+    p.wait_true(
         "document.getElementById('new-token-value').textContent.startsWith('ringside_pat_')",
         "the new token is shown",
     )
     .await;
-    look(&mut p, "06-token-created").await;
+    p.look(SHOTS, "06-token-created").await;
     let token = p
         .eval("document.getElementById('new-token-value').textContent")
         .await
@@ -180,34 +108,29 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     assert_eq!(st, 403, "read-only");
     p.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
         .await;
-    click(&mut p, "button[data-url^='/api/v1/tokens/']").await;
-    wait_true(
-        &mut p,
+    p.click("button[data-url^='/api/v1/tokens/']").await;
+    p.wait_true(
         "!!document.querySelector('.badge.off') && !document.querySelector(\"button[data-url^='/api/v1/tokens/']\")",
         "the token shows as revoked",
     )
     .await;
     let (st, _) = s.api("GET", "/api/v1/widgets", &token, None).await;
     assert_eq!(st, 401, "a revoked token is refused at once");
-    look(&mut p, "07-token-revoked").await;
+    p.look(SHOTS, "07-token-revoked").await;
 
     // Invite an agent.
     p.goto(&format!("{}/settings/team", s.http), "/settings/team")
         .await;
-    look(&mut p, "08-team").await;
-    fill(&mut p, "invite-email", agent_email).await;
-    click(
-        &mut p,
-        "form[data-url='/api/v1/invites'] button[type=submit]",
-    )
-    .await;
-    wait_true(
-        &mut p,
+    p.look(SHOTS, "08-team").await;
+    p.fill("invite-email", agent_email).await;
+    p.click("form[data-url='/api/v1/invites'] button[type=submit]")
+        .await;
+    p.wait_true(
         &format!("document.body.innerText.includes({})", json!(agent_email)),
         "the invitation is pending",
     )
     .await;
-    look(&mut p, "09-team-invited").await;
+    p.look(SHOTS, "09-team-invited").await;
     let invite = mail.nth(agent_email, "invited you", 1).await;
     let link = invite
         .body
@@ -220,8 +143,7 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     // The agent, in their own browser: the link, their own code, the agent's view.
     let agent = Browser::launch(&[]).await;
     let mut a = agent.open(&link).await;
-    wait_true(
-        &mut a,
+    a.wait_true(
         &format!(
             "document.getElementById('email').value === {} && !document.getElementById('invite-note').hidden",
             json!(agent_email)
@@ -229,15 +151,15 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
         "the invitation fills the email",
     )
     .await;
-    look(&mut a, "10-invited-login").await;
-    sign_in_by_form(&mut a, &mail, agent_email, 1, "11-invited-code").await;
+    a.look(SHOTS, "10-invited-login").await;
+    sign_in_by_form(&mut a, SHOTS, &mail, agent_email, 1, "11-invited-code").await;
     assert!(a
         .eval("document.body.innerText")
         .await
         .as_str()
         .unwrap()
         .contains("agent"));
-    look(&mut a, "12-agent-home").await;
+    a.look(SHOTS, "12-agent-home").await;
     assert_eq!(page_fetch(&mut a, "GET", "/api/v1/widgets").await, 200);
     assert_eq!(page_fetch(&mut a, "GET", "/api/v1/webhooks").await, 403);
     assert_eq!(page_fetch(&mut a, "GET", "/api/v1/invites").await, 403);
@@ -252,7 +174,7 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
         (json!(0), json!(0)),
         "agents manage no one"
     );
-    look(&mut a, "13-agent-team").await;
+    a.look(SHOTS, "13-agent-team").await;
     a.goto(&format!("{}/settings/tokens", s.http), "/settings/tokens")
         .await;
     let scopes: Value = a
@@ -271,10 +193,10 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
                 || *s == "widgets:write"),
         "{scopes:?}"
     );
-    look(&mut a, "14-agent-tokens").await;
+    a.look(SHOTS, "14-agent-tokens").await;
     a.goto(&format!("{}/settings/usage", s.http), "/settings/usage")
         .await;
-    look(&mut a, "15-usage").await;
+    a.look(SHOTS, "15-usage").await;
     // On a phone's screen nothing runs off the side.
     a.viewport(390, 844, true).await;
     a.goto(
@@ -282,13 +204,12 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
         "/settings/sessions",
     )
     .await;
-    wait_true(
-        &mut a,
+    a.wait_true(
         "document.documentElement.scrollWidth <= window.innerWidth + 1",
         "no sideways scrolling on a phone",
     )
     .await;
-    look(&mut a, "16-phone-sessions").await;
+    a.look(SHOTS, "16-phone-sessions").await;
 
     // The owner gives the agent one widget on the team page; the agent then sees only it.
     let made = p
@@ -302,18 +223,17 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
     assert_eq!(made, json!(201));
     p.goto(&format!("{}/settings/team", s.http), "/settings/team")
         .await;
-    click(&mut p, "details summary").await;
-    click(&mut p, "input[name=scope][value=some]").await;
-    click(&mut p, "input[name=widgetIds]").await;
-    look(&mut p, "18-team-agent-widgets").await;
-    click(&mut p, "form[data-kind=widgets] button[type=submit]").await;
-    wait_true(
-        &mut p,
+    p.click("details summary").await;
+    p.click("input[name=scope][value=some]").await;
+    p.click("input[name=widgetIds]").await;
+    p.look(SHOTS, "18-team-agent-widgets").await;
+    p.click("form[data-kind=widgets] button[type=submit]").await;
+    p.wait_true(
         "document.readyState === 'complete' && !!document.querySelector('input[name=widgetIds][checked]')",
         "the agent now has the widget",
     )
     .await;
-    look(&mut p, "19-team-saved").await;
+    p.look(SHOTS, "19-team-saved").await;
     assert_eq!(page_fetch(&mut a, "GET", "/api/v1/calls").await, 403);
     let seen = a
         .eval("fetch('/api/v1/widgets').then(r => r.json()).then(l => l.map(w => w.name))")
@@ -326,14 +246,10 @@ async fn sign_up_tokens_team_and_sign_out_in_a_browser() {
         "/settings/sessions",
     )
     .await;
-    look(&mut p, "17-sessions").await;
-    click(&mut p, "button[data-url='/api/v1/auth/sessions']").await;
-    wait_true(
-        &mut p,
-        "location.pathname === '/login'",
-        "signed out to /login",
-    )
-    .await;
+    p.look(SHOTS, "17-sessions").await;
+    p.click("button[data-url='/api/v1/auth/sessions']").await;
+    p.wait_true("location.pathname === '/login'", "signed out to /login")
+        .await;
     assert_eq!(page_fetch(&mut p, "GET", "/api/v1/auth/session").await, 401);
     p.goto(&format!("{}/settings/tokens", s.http), "/login")
         .await;

@@ -266,7 +266,8 @@ pub fn session_context(auth: &SessionAuth) -> AuthContext {
 /// For a caller given only some widgets (an agent): what of `/api/v1` they may reach. A
 /// widget's own routes (`/widgets/{id}/…`) for their widgets (another's answers 404, as if it
 /// did not exist), the widget list (filtered), and what concerns only themself or the account
-/// as a whole (sign-in, sessions, tokens, the team list, usage). Everything else spans every
+/// as a whole (sign-in, sessions, tokens, the team list, usage), and the inbox (filtered to
+/// their widgets by its handler). Everything else spans every
 /// widget (calls, contacts, recordings, analytics across widgets) and is refused (403): fail
 /// closed, so a route added later is not an open door.
 pub fn within_widgets(ctx: &AuthContext, path: &str) -> Result<(), ApiError> {
@@ -276,7 +277,12 @@ pub fn within_widgets(ctx: &AuthContext, path: &str) -> Result<(), ApiError> {
     let rest = path.strip_prefix("/api/v1").unwrap_or(path);
     let segs: Vec<&str> = rest.trim_matches('/').split('/').collect();
     match segs.as_slice() {
-        ["widgets"] | ["auth", ..] | ["tokens", ..] | ["users"] | ["account", "usage"] => Ok(()),
+        ["widgets"]
+        | ["conversations"]
+        | ["auth", ..]
+        | ["tokens", ..]
+        | ["users"]
+        | ["account", "usage"] => Ok(()),
         ["widgets", id, ..] => {
             if allowed.iter().any(|w| w == id) {
                 Ok(())

@@ -1,5 +1,5 @@
 //! The account pages, rendered by the server: `/login` and `/signup` (one flow: email, then
-//! the mailed code), `/` (the home page after sign-in), and settings: `/settings/tokens`,
+//! the mailed code), and settings: `/settings/tokens`,
 //! `/settings/sessions`, `/settings/team`, `/settings/usage`.
 //!
 //! Pages read what they show straight from storage; what they change goes through the
@@ -9,11 +9,12 @@
 //! sent to `/login`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use ringside_storage::{now_ms, Role, SessionAuth, User, AGENT_SCOPES};
+use ringside_storage::{now_ms, Role, User, AGENT_SCOPES};
 
-use super::session::{cookie_secret, csrf_token};
+use super::session::csrf_token;
+use crate::dashboard::page::{asset, html, layout, signed_in, table, to_login, when};
 use crate::extract::html_escape as esc;
 use crate::openapi::{Auth, DocRouter, Spec};
 use crate::{ApiError, AppState};
@@ -55,7 +56,6 @@ pub(crate) fn routes() -> DocRouter {
             )])
     };
     DocRouter::new("")
-        .get("/", home, page("Home: the dashboard, or the sign-in page"))
         .get("/login", login, page("Sign in with an emailed code"))
         .get("/signup", signup, page("Sign up with an emailed code"))
         .get("/settings/tokens", tokens_page, page("API tokens"))
@@ -88,124 +88,6 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     asset(CSS, "text/css; charset=utf-8")
-}
-
-fn asset(body: &'static str, ty: &'static str) -> Response {
-    let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    r
-}
-
-fn html(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    r
-}
-
-/// The signed-in user of a page request, if any.
-async fn signed_in(
-    st: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(SessionAuth, User)>, ApiError> {
-    let secure = super::session::secure_cookies(&st.public_url);
-    let Some(secret) = cookie_secret(headers, secure) else {
-        return Ok(None);
-    };
-    let Some(auth) = st.accounts.session(&st.store, secret).await? else {
-        return Ok(None);
-    };
-    let user = st.store.get_user(&auth.user_id).await?;
-    Ok(Some((auth, user)))
-}
-
-fn to_login() -> Response {
-    Redirect::to("/login").into_response()
-}
-
-/// A date for people: `04 Dec 2026, 21:40 UTC`.
-fn when(ms: i64) -> String {
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    // `Fri, 04 Dec 2026 21:40:00 GMT`
-    let http = httpdate::fmt_http_date(t);
-    let p: Vec<&str> = http.split(' ').collect();
-    match p.as_slice() {
-        [_, d, m, y, hms, _] => format!("{d} {m} {y}, {} UTC", hms.get(..5).unwrap_or(hms)),
-        _ => http,
-    }
-}
-
-/// The page around `main`: head, skip link, top bar with navigation when signed in.
-fn layout(
-    title: &str,
-    who: Option<(&SessionAuth, &User, &str)>,
-    narrow: bool,
-    csrf: &str,
-    main: &str,
-) -> String {
-    let top = match who {
-        None => String::from(
-            "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/\">Ringside</a></div></header>",
-        ),
-        Some((auth, user, active)) => {
-            let link = |href: &str, label: &str| {
-                let cur = if href == active { " aria-current=\"page\"" } else { "" };
-                format!("<li><a href=\"{href}\"{cur}>{label}</a></li>")
-            };
-            format!(
-                "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/\">Ringside</a>\
-                 <nav aria-label=\"Main\"><ul>{}{}{}{}{}<li><a href=\"/console\">Console</a></li></ul></nav>\
-                 <div class=\"who\"><span>{} <span class=\"badge\">{}</span></span>\
-                 <button type=\"button\" data-method=\"DELETE\" data-url=\"/api/v1/auth/session\" data-then=\"/login\">Sign out</button></div>\
-                 </div></header>",
-                link("/", "Home"),
-                link("/settings/team", "Team"),
-                link("/settings/tokens", "API tokens"),
-                link("/settings/sessions", "Sessions"),
-                link("/settings/usage", "Usage"),
-                esc(&user.email),
-                auth.role.as_str(),
-            )
-        }
-    };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"csrf-token\" content=\"{csrf}\">\
-         <title>{title} · Ringside</title><link rel=\"stylesheet\" href=\"/assets/account.css\"></head>\
-         <body><a class=\"skip\" href=\"#main\">Skip to content</a>{top}\
-         <main id=\"main\"{narrow}><h1>{title}</h1>\
-         <div id=\"status\" class=\"alert\" role=\"alert\" tabindex=\"-1\"></div>{main}</main>\
-         <script src=\"/assets/account.js\" defer></script></body></html>",
-        title = esc(title),
-        narrow = if narrow { " class=\"narrow\"" } else { "" },
-    )
 }
 
 async fn login(
@@ -258,84 +140,8 @@ async fn sign_page(
     Ok(html(StatusCode::OK, layout(title, None, true, "", &main)))
 }
 
-async fn home(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let Some((auth, user)) = signed_in(&st, &headers).await? else {
-        return Ok(to_login());
-    };
-    let mut widgets = st.store.list_widgets(&auth.tenant_id).await?;
-    if let Some(mine) = &auth.widgets {
-        widgets.retain(|w| mine.contains(&w.id));
-    }
-    let users = st.store.list_users(&auth.tenant_id).await?;
-    let mut list = String::new();
-    for w in &widgets {
-        list.push_str(&format!(
-            "<li><strong>{}</strong> <code>{}</code></li>",
-            esc(&w.name),
-            esc(&w.id)
-        ));
-    }
-    if list.is_empty() {
-        list.push_str("<li>No widget yet: create one with <code>POST /api/v1/widgets</code> (an automation token can).</li>");
-    }
-    let main = format!(
-        "<div class=\"grid\">\
-         <section class=\"card\" aria-labelledby=\"w-h\"><h2 id=\"w-h\">Widgets</h2><p class=\"stat\">{}</p></section>\
-         <section class=\"card\" aria-labelledby=\"t-h\"><h2 id=\"t-h\">Team</h2><p class=\"stat\">{}</p>\
-         <p><a href=\"/settings/team\">Users and roles</a></p></section>\
-         <section class=\"card\" aria-labelledby=\"r-h\"><h2 id=\"r-h\">Your role</h2><p class=\"stat\">{}</p></section></div>\
-         <section class=\"card\" aria-labelledby=\"l-h\"><h2 id=\"l-h\">Your widgets</h2><ul>{list}</ul></section>\
-         <section class=\"card\" aria-labelledby=\"n-h\"><h2 id=\"n-h\">Next</h2><ul>\
-         <li><a href=\"/console\">Open the console</a> to answer visitors' calls in this browser.</li>\
-         <li><a href=\"/settings/tokens\">Create an API token</a> for scripts, reports or an AI assistant.</li>\
-         <li>Account id (tenant): <code>{}</code></li></ul></section>",
-        widgets.len(),
-        users.len(),
-        auth.role.as_str(),
-        esc(&auth.tenant_id),
-    );
-    let csrf = csrf_token(&st.link_secret, &auth.session_id);
-    Ok(html(
-        StatusCode::OK,
-        layout("Home", Some((&auth, &user, "/")), false, &csrf, &main),
-    ))
-}
-
 fn scope_list(scopes: &[&str]) -> String {
     scopes.join(" ")
-}
-
-/// A table of `rows` (cells as HTML) under `heads`; `empty` when there is no row. On a phone
-/// each row stacks, every cell labelled with its column.
-fn table(caption: &str, heads: &[&str], rows: &[Vec<String>], empty: &str) -> String {
-    let mut t = String::from("<div class=\"table-wrap\"><table class=\"stack\">");
-    if !caption.is_empty() {
-        t.push_str(&format!(
-            "<caption class=\"hint\">{}</caption>",
-            esc(caption)
-        ));
-    }
-    t.push_str("<thead><tr>");
-    for h in heads {
-        t.push_str(&format!("<th scope=\"col\">{h}</th>"));
-    }
-    t.push_str("</tr></thead><tbody>");
-    for r in rows {
-        t.push_str("<tr>");
-        for (h, cell) in heads.iter().zip(r) {
-            t.push_str(&format!("<td data-label=\"{h}\">{cell}</td>"));
-        }
-        t.push_str("</tr>");
-    }
-    if rows.is_empty() {
-        t.push_str(&format!(
-            "<tr><td colspan=\"{}\">{}</td></tr>",
-            heads.len(),
-            esc(empty)
-        ));
-    }
-    t.push_str("</tbody></table></div>");
-    t
 }
 
 /// "Chrome on Linux" for a User-Agent.

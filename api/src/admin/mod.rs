@@ -1,12 +1,13 @@
 //! The `/api/v1` resources behind personal access tokens, tenant-scoped: SIP extensions and
 //! trunks, calls and their settings, recordings, prompts, widgets, visitors, contacts,
-//! analytics, usage, assignments of chats and calls to the team, and signed webhooks with their delivery task.
+//! analytics, usage, the inbox's conversations, assignments of chats and calls to the team, and signed webhooks with their delivery task.
 
 pub mod analytics;
 pub mod assignments;
 pub mod call_settings;
 pub mod calls;
 pub mod contacts;
+pub mod conversations;
 pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;

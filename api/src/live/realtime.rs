@@ -16,6 +16,11 @@
 //!   operator and automation replies to that visitor (`{"type": "message", "data"}`) and
 //!   direct-navigate commands (`{"type": "navigate", ...}`) at once instead of with the next
 //!   heartbeat.
+//! - Typing, both ways: the page sends `{"type": "typing", "typing": true|false}` and
+//!   dashboards get `visitor:typing` (`messages:read`); a dashboard with `messages:write`
+//!   sends `{"type": "typing", "widgetId", "visitorId", "typing"}` and the visitor's page gets
+//!   `{"type": "typing", "typing"}`. A socket's signals beyond a burst of 4 and 1.25 a
+//!   second are dropped.
 //!
 //! Both sockets use small buffers (4 KiB reads, messages up to 64 KiB) so that many idle
 //! connections stay cheap.
@@ -224,6 +229,7 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<Str
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut recheck = recheck_timer();
+    let mut typing = TypingBudget::new();
     loop {
         tokio::select! {
             _ = recheck.tick() => {
@@ -264,6 +270,7 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<Str
                     {
                         break;
                     }
+                    operator_typing(&st, &ctx, &t, &mut typing);
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -275,6 +282,77 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<Str
             }
         }
     }
+}
+
+/// How many typing signals a socket may send in a burst, and how fast that allowance comes
+/// back: enough for "typing, sent, typing again" at once, not for a flood.
+const TYPING_BURST: f64 = 4.0;
+const TYPING_PER_SEC: f64 = 1.25;
+
+/// A socket's allowance of typing signals (a token bucket); more are dropped.
+#[derive(Debug)]
+struct TypingBudget {
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl TypingBudget {
+    fn new() -> TypingBudget {
+        TypingBudget {
+            tokens: TYPING_BURST,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Whether a typing signal may pass now.
+    fn take(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * TYPING_PER_SEC;
+        self.tokens = (self.tokens + refill).min(TYPING_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// `{"type": "typing", "widgetId", "visitorId", "typing"}` from a dashboard with
+/// `messages:write` (on a widget it may see): the visitor's page shows the team typing.
+fn operator_typing(st: &LiveState, ctx: &AuthContext, t: &Utf8Bytes, budget: &mut TypingBudget) {
+    let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+        return;
+    };
+    if v["type"] != "typing" || !ctx.scopes.iter().any(|s| s == "messages:write") {
+        return;
+    }
+    let (Some(widget), Some(visitor)) = (v["widgetId"].as_str(), v["visitorId"].as_str()) else {
+        return;
+    };
+    if !crate::widget_runtime::valid_client_id(visitor)
+        || widget.len() > 64
+        || ctx
+            .widgets
+            .as_ref()
+            .is_some_and(|mine| !mine.iter().any(|w| w == widget))
+        || !budget.take()
+    {
+        return;
+    }
+    // The bus is the tenant's: another tenant's widget socket never sees it.
+    let typing = v["typing"].as_bool().unwrap_or(true);
+    st.bus.publish(&ctx.tenant_id, || {
+        Event::new(
+            "operator:typing",
+            Audience::Visitor,
+            Some(widget),
+            Some(visitor),
+            json!({"typing": typing}),
+            ringside_storage::now_ms(),
+        )
+    });
 }
 
 fn is_ping(t: &Utf8Bytes) -> bool {
@@ -365,6 +443,7 @@ async fn widget_session(
     }
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
+    let mut typing = TypingBudget::new();
     loop {
         tokio::select! {
             sig = next_call_signal(&mut call) => {
@@ -387,6 +466,10 @@ async fn widget_session(
                         }
                         "visitor:command" => send_commands(&st, &mut socket, &widget, &visitor).await,
                         "visitor:call" => socket.send(Message::Text(e.data.to_string().into())).await.is_ok(),
+                        "operator:typing" => {
+                            let m = json!({"type": "typing", "typing": e.data["typing"]});
+                            socket.send(Message::Text(m.to_string().into())).await.is_ok()
+                        }
                         _ => true,
                     };
                     if !ok {
@@ -402,6 +485,24 @@ async fn widget_session(
                     let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                     let reply = match v["type"].as_str() {
                         Some("ping") => Some(json!({"type": "pong"})),
+                        Some("typing") => {
+                            if typing.take() {
+                                let typing = v["typing"].as_bool().unwrap_or(true);
+                                let data = json!({"widgetId": widget, "visitorId": visitor,
+                                                  "typing": typing});
+                                st.bus.publish(&tenant, || {
+                                    Event::new(
+                                        "visitor:typing",
+                                        Audience::Tenant("messages:read"),
+                                        Some(&widget),
+                                        Some(&visitor),
+                                        data,
+                                        ringside_storage::now_ms(),
+                                    )
+                                });
+                            }
+                            None
+                        }
                         Some(kind) if kind.starts_with("call.") => {
                             let peer = CallPeer::Visitor {
                                 tenant: &tenant,

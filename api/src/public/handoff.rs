@@ -10,13 +10,15 @@
 //!   a link valid 24 hours (or `expiresInSeconds`, 60-86400) that opens the operator view of
 //!   that visitor without a token: `GET /console/conversation?...` (HTML, or JSON with
 //!   `Accept: application/json`), and replying through `POST /console/conversation/messages`.
+//!   A signed-in member of the widget's team who opens the link is taken to the dashboard's
+//!   chat page (`/inbox/{widget}/{visitor}`) instead.
 //!   The link is `widget, visitor, expiry` signed with HMAC-SHA256 under the server's link
 //!   secret (kept in the data directory); a changed parameter or a past expiry is refused
 //!   (403 `link_invalid`, 410 `link_expired`).
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -321,15 +323,37 @@ async fn verify_link(st: &HandoffState, q: &HashMap<String, String>) -> Result<W
 }
 
 async fn console_view(
-    State(st): State<HandoffState>,
+    State(app): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let st = HandoffState::from_ref(&app);
     let w = match verify_link(&st, &q).await {
         Ok(w) => w,
         Err(r) => return r,
     };
     let visitor_id = q.get("visitor").cloned().unwrap_or_default();
+    // A signed-in member of the widget's team who may see it gets the dashboard's chat page.
+    let wants_html = !headers
+        .get(header::ACCEPT)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_html {
+        if let Ok(Some((auth, _))) = crate::dashboard::page::signed_in(&app, &headers).await {
+            let sees = auth
+                .widgets
+                .as_ref()
+                .is_none_or(|mine| mine.iter().any(|x| x == &w.id));
+            if auth.tenant_id == w.tenant_id && sees {
+                return axum::response::Redirect::to(&format!(
+                    "/inbox/{}/{}",
+                    w.id,
+                    url::form_urlencoded::byte_serialize(visitor_id.as_bytes()).collect::<String>()
+                ))
+                .into_response();
+            }
+        }
+    }
     let data = async {
         let v = st
             .presence

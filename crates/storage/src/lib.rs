@@ -36,6 +36,9 @@
 //! * **Contacts** ([`Contact`]): leads with identity fields, owning visitor
 //!   sessions ([`ContactSession`]); merges move sessions and are recorded
 //!   ([`ContactMerge`]), nothing is deleted.
+//! * **Conversations** ([`Conversation`]): each visitor chat's state (open,
+//!   pending, resolved, snoozed), last message and unread count, kept by
+//!   every stored message, listed by the inbox.
 //!
 //! ## Portability rules
 //!
@@ -58,6 +61,7 @@ mod bindings;
 mod call_settings;
 mod calls;
 mod contacts;
+mod conversations;
 mod error;
 mod extensions;
 mod invites;
@@ -94,6 +98,10 @@ pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS}
 pub use contacts::{
     Contact, ContactActivity, ContactMerge, ContactPatch, ContactSession, CONTACT_STATUSES,
     MAX_CONTACT_ACTIVITY, MAX_LIST_CONTACTS, MAX_MERGE_REASON_CHARS, MAX_OTHER_ADDRESSES,
+};
+pub use conversations::{
+    Conversation, ConversationAssignee, ConversationContact, ConversationCounts,
+    ConversationFilter, CONVERSATION_STATES, MAX_LIST_CONVERSATIONS, MAX_SNOOZE_MS,
 };
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};

@@ -248,7 +248,9 @@ fn limit(l: i64) -> i64 {
 }
 
 impl Store {
-    /// Stores a message of widget `widget_id` (which the caller checked is the tenant's).
+    /// Stores a message of widget `widget_id` (which the caller checked is the tenant's), and
+    /// records it in the visitor's conversation (state, preview, unread count) in the same
+    /// transaction.
     /// [`StorageError::Invalid`] for an unknown sender or an empty or too long body.
     pub async fn add_message(
         &self,
@@ -278,6 +280,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO messages ({MESSAGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
+        let mut tx = self.pool.begin().await?;
         sqlx::query(&sql)
             .bind(&m.id)
             .bind(&m.tenant_id)
@@ -288,8 +291,10 @@ impl Store {
             .bind(&m.author_user_id)
             .bind(&m.body)
             .bind(m.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        Store::conversation_saw_message(&mut tx, &m).await?;
+        tx.commit().await?;
         Ok(m)
     }
 

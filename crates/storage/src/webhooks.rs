@@ -29,6 +29,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "call.missed",
     "callback.submitted",
     "conversation.assigned",
+    "conversation.state_changed",
     "call.assigned",
     "usage.updated",
     "webhook.test",

@@ -16,6 +16,8 @@ mod accounts;
 mod calls;
 #[path = "storage/contacts.rs"]
 mod contacts;
+#[path = "storage/conversations.rs"]
+mod conversations;
 #[path = "storage/messages.rs"]
 mod messages;
 #[path = "storage/recordings.rs"]

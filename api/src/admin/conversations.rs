@@ -1,0 +1,270 @@
+//! Conversations as work: the inbox's list of visitor chats by state and assignee, and a
+//! chat's state (open, pending, resolved, snoozed) and unread count.
+//!
+//! - `GET /api/v1/conversations` (`messages:read`): `state` (`open`, `pending`,
+//!   `resolved`, `snoozed`), `assignee` (`me`, `none` or a user id), `widgetId`, `before`
+//!   (unix ms, paging back by last activity) and `limit` (1-200, default 50). Answers
+//!   `{data, counts, nextBefore}`; `counts` is per view (open, pending, resolved, snoozed,
+//!   mine, unassigned, unread). A user given some widgets sees those widgets' chats only.
+//! - `GET /api/v1/widgets/{id}/visitors/{visitorId}/conversation` (`messages:read`).
+//! - `PATCH` the same (`messages:write`) with `{"state", "snoozedUntil"?}`: a snooze needs a
+//!   future time (at most 90 days ahead); a visitor message reopens a resolved or snoozed
+//!   chat. Published to dashboards as `conversation:state` and queued as the webhook event
+//!   `conversation.state_changed`.
+//! - `POST .../conversation/read` (`messages:read`): the team has read it (unread 0),
+//!   published as `conversation:read` so other dashboards clear their badge.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use ringside_domain::bus::{Audience, Event};
+use ringside_storage::{now_ms, AuthContext, Conversation, ConversationFilter, StorageError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{MessagesRead, MessagesWrite, Scoped};
+use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Conversations";
+    DocRouter::new("/api/v1")
+        .get(
+            "/conversations",
+            list,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "The inbox: visitor chats by state and assignee, latest activity first, with \
+                 counts per view",
+            )
+            .query(&[
+                (
+                    "state",
+                    "open | pending | resolved | snoozed (default: every state)",
+                ),
+                ("assignee", "me | none | a user id"),
+                ("widgetId", "Only this widget's"),
+                (
+                    "before",
+                    "Unix ms: chats whose last message is older (next page)",
+                ),
+                ("limit", "1-200, default 50"),
+            ]),
+        )
+        .get(
+            "/widgets/{id}/visitors/{visitor_id}/conversation",
+            get_one,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "A visitor's chat: state, unread count, assignee, contact",
+            ),
+        )
+        .patch(
+            "/widgets/{id}/visitors/{visitor_id}/conversation",
+            set_state,
+            Spec::new(
+                T,
+                Auth::Scope("messages:write"),
+                "Open, set pending, resolve or snooze a visitor's chat",
+            )
+            .body(Body::Json(
+                "state: open | pending | resolved | snoozed; snoozedUntil (unix ms, with \
+                 snoozed only)",
+            )),
+        )
+        .post(
+            "/widgets/{id}/visitors/{visitor_id}/conversation/read",
+            mark_read,
+            Spec::new(
+                T,
+                Auth::Scope("messages:read"),
+                "The team has read the visitor's chat (unread count to 0)",
+            ),
+        )
+}
+
+fn bad(field: &'static str, reason: &'static str) -> ApiError {
+    ApiError::InvalidField { field, reason }
+}
+
+fn visitor(id: &str) -> Result<(), ApiError> {
+    if crate::widget_runtime::valid_client_id(id) {
+        Ok(())
+    } else {
+        Err(bad("visitorId", "6-128 letters, digits, _ - . :"))
+    }
+}
+
+/// The filter a query asks for, for `ctx` (a user given some widgets sees only theirs).
+fn filter(ctx: &AuthContext, q: &HashMap<String, String>) -> Result<ConversationFilter, ApiError> {
+    const KNOWN: &[&str] = &["state", "assignee", "widgetId", "before", "limit"];
+    if q.keys().any(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(bad(
+            "query",
+            "unknown parameter (state, assignee, widgetId, before, limit)",
+        ));
+    }
+    let mut f = ConversationFilter {
+        limit: 50,
+        widgets: ctx.widgets.clone(),
+        ..ConversationFilter::default()
+    };
+    if let Some(s) = q.get("state").filter(|s| !s.is_empty()) {
+        if !ringside_storage::CONVERSATION_STATES.contains(&s.as_str()) {
+            return Err(bad("state", "open, pending, resolved or snoozed"));
+        }
+        f.state = Some(s.clone());
+    }
+    match q.get("assignee").map(String::as_str) {
+        None | Some("") => {}
+        Some("me") => f.assignee = Some(ctx.user_id.clone()),
+        Some("none") => f.unassigned = true,
+        Some(u) if u.len() <= 128 => f.assignee = Some(u.to_owned()),
+        Some(_) => return Err(bad("assignee", "me, none or a user id")),
+    }
+    if let Some(w) = q.get("widgetId").filter(|w| !w.is_empty()) {
+        f.widget_id = Some(w.clone());
+    }
+    if let Some(b) = q.get("before") {
+        f.before = Some(
+            b.parse::<i64>()
+                .ok()
+                .filter(|b| *b > 0)
+                .ok_or(bad("before", "unix ms"))?,
+        );
+    }
+    if let Some(l) = q.get("limit") {
+        f.limit = l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=ringside_storage::MAX_LIST_CONVERSATIONS).contains(l))
+            .ok_or(bad("limit", "1-200"))?;
+    }
+    Ok(f)
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let f = filter(&ctx, &q)?;
+    if let Some(w) = &f.widget_id {
+        // Another tenant's (or a withheld) widget answers 404, as everywhere.
+        if ctx.widgets.as_ref().is_some_and(|mine| !mine.contains(w)) {
+            return Err(ApiError::NotFound);
+        }
+        st.store.get_widget(&ctx.tenant_id, w).await?;
+    }
+    let now = now_ms();
+    let data = st.store.list_conversations(&ctx.tenant_id, &f, now).await?;
+    let counts = st
+        .store
+        .conversation_counts(&ctx.tenant_id, &ctx.user_id, ctx.widgets.as_deref(), now)
+        .await?;
+    let full = i64::try_from(data.len()).unwrap_or(i64::MAX) >= f.limit;
+    let next = if full {
+        data.last().map(|c| c.last_message_at)
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({ "data": data, "counts": counts, "nextBefore": next }),
+    ))
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+    Path((id, visitor_id)): Path<(String, String)>,
+) -> Result<Json<Conversation>, ApiError> {
+    visitor(&visitor_id)?;
+    Ok(Json(
+        st.store
+            .get_conversation(&ctx.tenant_id, &id, &visitor_id, now_ms())
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct StateBody {
+    state: String,
+    #[serde(default)]
+    snoozed_until: Option<i64>,
+}
+
+async fn set_state(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesWrite>,
+    Path((id, visitor_id)): Path<(String, String)>,
+    ApiJson(b): ApiJson<StateBody>,
+) -> Result<Json<Conversation>, ApiError> {
+    visitor(&visitor_id)?;
+    if !ringside_storage::CONVERSATION_STATES.contains(&b.state.as_str()) {
+        return Err(bad("state", "open, pending, resolved or snoozed"));
+    }
+    let now = now_ms();
+    let c = st
+        .store
+        .set_conversation_state(
+            &ctx.tenant_id,
+            &id,
+            &visitor_id,
+            &b.state,
+            b.snoozed_until,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            StorageError::Invalid("snoozedUntil") => bad(
+                "snoozedUntil",
+                "a future time within 90 days, with state snoozed only",
+            ),
+            other => other.into(),
+        })?;
+    let data = json!({"widgetId": id, "visitorId": visitor_id, "state": c.state,
+                      "snoozedUntil": c.snoozed_until, "by": ctx.user_id});
+    publish(&st, &ctx.tenant_id, &c, "conversation:state", &data);
+    st.store
+        .enqueue_webhook_event(
+            &ctx.tenant_id,
+            "conversation.state_changed",
+            Some(&c.widget_id),
+            &data,
+        )
+        .await?;
+    Ok(Json(c))
+}
+
+async fn mark_read(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+    Path((id, visitor_id)): Path<(String, String)>,
+) -> Result<Json<Conversation>, ApiError> {
+    visitor(&visitor_id)?;
+    let c = st
+        .store
+        .mark_conversation_read(&ctx.tenant_id, &id, &visitor_id, now_ms())
+        .await?;
+    let data = json!({"widgetId": id, "visitorId": visitor_id, "by": ctx.user_id});
+    publish(&st, &ctx.tenant_id, &c, "conversation:read", &data);
+    Ok(Json(c))
+}
+
+fn publish(st: &AppState, tenant_id: &str, c: &Conversation, kind: &'static str, data: &Value) {
+    st.bus.publish(tenant_id, || {
+        Event::new(
+            kind,
+            Audience::Tenant("messages:read"),
+            Some(&c.widget_id),
+            Some(&c.visitor_id),
+            data.clone(),
+            now_ms(),
+        )
+    });
+}

@@ -1,0 +1,450 @@
+//! Conversations as work: one row per visitor chat (widget, visitor), kept up to date by
+//! every stored message ([`Store::add_message`]), with a state (open, pending, resolved,
+//! snoozed), the last message's preview and the team's unread count. The inbox lists them
+//! by state and assignee, newest activity first.
+//!
+//! A visitor message reopens a resolved or snoozed chat and counts as unread; a team reply
+//! (operator, automation, assistant) or [`Store::mark_conversation_read`] clears the count.
+//! A snoozed chat whose time has come is shown and counted as open.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::{Result, StorageError};
+use crate::messages::Message;
+use crate::util::{bind_all, Param};
+use crate::Store;
+
+/// Conversation states.
+pub const CONVERSATION_STATES: &[&str] = &["open", "pending", "resolved", "snoozed"];
+/// Characters of the last message kept as the preview.
+pub const PREVIEW_CHARS: usize = 200;
+/// Most conversations one list call returns.
+pub const MAX_LIST_CONVERSATIONS: i64 = 200;
+/// Longest a conversation may be snoozed, ms (90 days).
+pub const MAX_SNOOZE_MS: i64 = 90 * 24 * 3600 * 1000;
+
+/// Who a conversation is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationAssignee {
+    /// The user.
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+}
+
+/// The contact a conversation's visitor is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationContact {
+    /// Contact id.
+    pub id: String,
+    /// First and last name, when given.
+    pub name: Option<String>,
+    /// Email, when given.
+    pub email: Option<String>,
+}
+
+/// A visitor's chat as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    /// The widget the chat runs on.
+    pub widget_id: String,
+    /// The widget's name.
+    pub widget_name: String,
+    /// The visitor.
+    pub visitor_id: String,
+    /// `open`, `pending`, `resolved` or `snoozed` (a snooze that has ended reads `open`).
+    pub state: String,
+    /// Until when it is snoozed, unix ms.
+    pub snoozed_until: Option<i64>,
+    /// The last message, unix ms.
+    pub last_message_at: i64,
+    /// Who sent it (`visitor`, `operator`, `automation`, `assistant`).
+    pub last_sender: String,
+    /// Its first [`PREVIEW_CHARS`] characters.
+    pub preview: String,
+    /// Visitor messages the team has not read.
+    pub unread: i64,
+    /// Messages in the chat.
+    pub message_count: i64,
+    /// The first message, unix ms.
+    pub created_at: i64,
+    /// The assignee, if any.
+    pub assignee: Option<ConversationAssignee>,
+    /// The visitor's contact, if attached.
+    pub contact: Option<ConversationContact>,
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// One of [`CONVERSATION_STATES`]; `None`: every state.
+    pub state: Option<String>,
+    /// Only those assigned to this user.
+    pub assignee: Option<String>,
+    /// Only those assigned to nobody.
+    pub unassigned: bool,
+    /// Only this widget's.
+    pub widget_id: Option<String>,
+    /// Only these widgets' (a restricted agent's); `Some(empty)` lists nothing.
+    pub widgets: Option<Vec<String>>,
+    /// Only those whose last message is older than this (paging), unix ms.
+    pub before: Option<i64>,
+    /// At most this many (clamped to 1..=[`MAX_LIST_CONVERSATIONS`]).
+    pub limit: i64,
+}
+
+/// How many conversations there are per inbox view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationCounts {
+    /// Open (snoozes that have ended included).
+    pub open: i64,
+    /// Pending (waiting on the visitor).
+    pub pending: i64,
+    /// Resolved.
+    pub resolved: i64,
+    /// Still snoozed.
+    pub snoozed: i64,
+    /// Open or pending, assigned to the asking user.
+    pub mine: i64,
+    /// Open or pending, assigned to nobody.
+    pub unassigned: i64,
+    /// Unread visitor messages over all open or pending chats.
+    pub unread: i64,
+    /// Chats with a message since midnight UTC.
+    pub today: i64,
+}
+
+/// The state as shown, with an ended snooze read as open (`$1` is now).
+const STATE_NOW: &str =
+    "CASE WHEN c.state = 'snoozed' AND c.snoozed_until <= $1 THEN 'open' ELSE c.state END";
+
+fn conversation_cols() -> String {
+    format!(
+        "c.widget_id, w.name AS widget_name, c.visitor_id, {STATE_NOW} AS state, \
+         c.snoozed_until, c.last_message_at, c.last_sender, c.last_body, c.unread, \
+         c.message_count, c.created_at, a.user_id AS assignee_id, u.email AS assignee_email, \
+         k.id AS contact_id, k.first_name, k.last_name, k.email AS contact_email"
+    )
+}
+
+const CONVERSATION_JOINS: &str = "FROM conversations c JOIN widgets w ON w.id = c.widget_id \
+     LEFT JOIN conversation_assignments a ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id \
+     LEFT JOIN users u ON u.id = a.user_id \
+     LEFT JOIN contact_sessions s ON s.widget_id = c.widget_id AND s.visitor_id = c.visitor_id \
+     LEFT JOIN contacts k ON k.id = s.contact_id";
+
+fn conversation_from_row(row: &AnyRow) -> Result<Conversation> {
+    let assignee = match (
+        row.try_get::<Option<String>, _>("assignee_id")?,
+        row.try_get::<Option<String>, _>("assignee_email")?,
+    ) {
+        (Some(user_id), Some(email)) => Some(ConversationAssignee { user_id, email }),
+        _ => None,
+    };
+    let contact = row
+        .try_get::<Option<String>, _>("contact_id")?
+        .map(|id| -> Result<ConversationContact> {
+            let first: Option<String> = row.try_get("first_name")?;
+            let last: Option<String> = row.try_get("last_name")?;
+            let name = [first, last]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok(ConversationContact {
+                id,
+                name: (!name.is_empty()).then_some(name),
+                email: row.try_get("contact_email")?,
+            })
+        })
+        .transpose()?;
+    Ok(Conversation {
+        widget_id: row.try_get("widget_id")?,
+        widget_name: row.try_get("widget_name")?,
+        visitor_id: row.try_get("visitor_id")?,
+        state: row.try_get("state")?,
+        snoozed_until: row.try_get("snoozed_until")?,
+        last_message_at: row.try_get("last_message_at")?,
+        last_sender: row.try_get("last_sender")?,
+        preview: row.try_get("last_body")?,
+        unread: row.try_get("unread")?,
+        message_count: row.try_get("message_count")?,
+        created_at: row.try_get("created_at")?,
+        assignee,
+        contact,
+    })
+}
+
+/// The first [`PREVIEW_CHARS`] characters of a message body.
+fn preview(body: &str) -> String {
+    body.chars().take(PREVIEW_CHARS).collect()
+}
+
+/// `$n, $n+1, ...` for `count` parameters starting at `first`.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Records `m` (just stored, in transaction `tx`) in its conversation: creates the row,
+    /// or moves its last message on, counts a visitor message as unread and reopens a
+    /// resolved or snoozed chat with it; a team message clears the unread count.
+    pub(crate) async fn conversation_saw_message(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        m: &Message,
+    ) -> Result<()> {
+        let from_visitor = i64::from(m.sender == "visitor");
+        sqlx::query(
+            "INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until, \
+             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'open', NULL, $4, $5, $6, $7, 1, $4, $4) \
+             ON CONFLICT (widget_id, visitor_id) DO UPDATE SET \
+             last_message_at = EXCLUDED.last_message_at, last_sender = EXCLUDED.last_sender, \
+             last_body = EXCLUDED.last_body, message_count = conversations.message_count + 1, \
+             unread = CASE WHEN $7 = 1 THEN conversations.unread + 1 ELSE 0 END, \
+             state = CASE WHEN $7 = 1 AND conversations.state IN ('resolved', 'snoozed') \
+                 THEN 'open' ELSE conversations.state END, \
+             snoozed_until = CASE WHEN $7 = 1 THEN NULL ELSE conversations.snoozed_until END, \
+             updated_at = EXCLUDED.updated_at",
+        )
+        .bind(&m.widget_id)
+        .bind(&m.visitor_id)
+        .bind(&m.tenant_id)
+        .bind(m.created_at)
+        .bind(&m.sender)
+        .bind(preview(&m.body))
+        .bind(from_visitor)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The conversation of `visitor_id` on the tenant's widget `widget_id`; NotFound when
+    /// the visitor has not chatted (or the widget is another tenant's).
+    pub async fn get_conversation(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+        now: i64,
+    ) -> Result<Conversation> {
+        let sql = format!(
+            "SELECT {} {CONVERSATION_JOINS} WHERE c.tenant_id = $2 AND c.widget_id = $3 \
+             AND c.visitor_id = $4",
+            conversation_cols()
+        );
+        let row = sqlx::query(&sql)
+            .bind(now)
+            .bind(tenant_id)
+            .bind(widget_id)
+            .bind(visitor_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StorageError::NotFound)?;
+        conversation_from_row(&row)
+    }
+
+    /// The tenant's conversations matching `f`, latest activity first.
+    pub async fn list_conversations(
+        &self,
+        tenant_id: &str,
+        f: &ConversationFilter,
+        now: i64,
+    ) -> Result<Vec<Conversation>> {
+        if let Some(s) = &f.state {
+            if !CONVERSATION_STATES.contains(&s.as_str()) {
+                return Err(StorageError::Invalid("state"));
+            }
+        }
+        if f.widgets.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut params = vec![Param::Int(now), Param::Text(tenant_id.to_owned())];
+        let mut cond = String::from("c.tenant_id = $2");
+        let mut push = |params: &mut Vec<Param>, clause: &str, p: Param| {
+            params.push(p);
+            cond.push_str(&clause.replace("$?", &format!("${}", params.len())));
+        };
+        if let Some(s) = &f.state {
+            push(
+                &mut params,
+                &format!(" AND {STATE_NOW} = $?"),
+                Param::Text(s.clone()),
+            );
+        }
+        if let Some(u) = &f.assignee {
+            push(&mut params, " AND a.user_id = $?", Param::Text(u.clone()));
+        }
+        if let Some(w) = &f.widget_id {
+            push(&mut params, " AND c.widget_id = $?", Param::Text(w.clone()));
+        }
+        if let Some(b) = f.before {
+            push(&mut params, " AND c.last_message_at < $?", Param::Int(b));
+        }
+        if f.unassigned {
+            cond.push_str(" AND a.user_id IS NULL");
+        }
+        if let Some(ws) = &f.widgets {
+            cond.push_str(&format!(
+                " AND c.widget_id IN ({})",
+                placeholders(params.len() + 1, ws.len())
+            ));
+            params.extend(ws.iter().cloned().map(Param::Text));
+        }
+        let limit = f.limit.clamp(1, MAX_LIST_CONVERSATIONS);
+        let sql = format!(
+            "SELECT {} {CONVERSATION_JOINS} WHERE {cond} \
+             ORDER BY c.last_message_at DESC, c.visitor_id DESC LIMIT {limit}",
+            conversation_cols()
+        );
+        let rows = bind_all(sqlx::query(&sql), params)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    /// How many of the tenant's conversations (of `widgets` only, when given) are in each
+    /// inbox view, "mine" being `user_id`'s, and how many were active today (UTC).
+    pub async fn conversation_counts(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        widgets: Option<&[String]>,
+        now: i64,
+    ) -> Result<ConversationCounts> {
+        if widgets.is_some_and(<[String]>::is_empty) {
+            return Ok(ConversationCounts::default());
+        }
+        let mut params = vec![
+            Param::Int(now),
+            Param::Text(tenant_id.to_owned()),
+            Param::Text(user_id.to_owned()),
+            Param::Int(now - now.rem_euclid(86_400_000)),
+        ];
+        let mut cond = String::from("c.tenant_id = $2");
+        if let Some(ws) = widgets {
+            cond.push_str(&format!(
+                " AND c.widget_id IN ({})",
+                placeholders(params.len() + 1, ws.len())
+            ));
+            params.extend(ws.iter().cloned().map(Param::Text));
+        }
+        let active = format!("{STATE_NOW} IN ('open', 'pending')");
+        let sql = format!(
+            "SELECT \
+             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'open' THEN 1 ELSE 0 END), 0) AS BIGINT) AS open_n, \
+             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending_n, \
+             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'resolved' THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved_n, \
+             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'snoozed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS snoozed_n, \
+             CAST(COALESCE(SUM(CASE WHEN {active} AND a.user_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS mine_n, \
+             CAST(COALESCE(SUM(CASE WHEN {active} AND a.user_id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS unassigned_n, \
+             CAST(COALESCE(SUM(CASE WHEN {active} THEN c.unread ELSE 0 END), 0) AS BIGINT) AS unread_n, \
+             CAST(COALESCE(SUM(CASE WHEN c.last_message_at >= $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS today_n \
+             FROM conversations c LEFT JOIN conversation_assignments a \
+             ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id WHERE {cond}"
+        );
+        let row = bind_all(sqlx::query(&sql), params)
+            .fetch_one(&self.pool)
+            .await?;
+        let n = |col: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(col)?) };
+        Ok(ConversationCounts {
+            open: n("open_n")?,
+            pending: n("pending_n")?,
+            resolved: n("resolved_n")?,
+            snoozed: n("snoozed_n")?,
+            mine: n("mine_n")?,
+            unassigned: n("unassigned_n")?,
+            unread: n("unread_n")?,
+            today: n("today_n")?,
+        })
+    }
+
+    /// Sets a conversation's state; `snoozed` needs `snoozed_until` in the future (at most
+    /// [`MAX_SNOOZE_MS`] ahead), the other states take none. NotFound when there is no such
+    /// conversation of the tenant.
+    pub async fn set_conversation_state(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+        state: &str,
+        snoozed_until: Option<i64>,
+        now: i64,
+    ) -> Result<Conversation> {
+        if !CONVERSATION_STATES.contains(&state) {
+            return Err(StorageError::Invalid("state"));
+        }
+        let until = match (state, snoozed_until) {
+            ("snoozed", Some(t)) if t > now && t - now <= MAX_SNOOZE_MS => Some(t),
+            ("snoozed", _) => return Err(StorageError::Invalid("snoozedUntil")),
+            (_, Some(_)) => return Err(StorageError::Invalid("snoozedUntil")),
+            (_, None) => None,
+        };
+        let done = sqlx::query(
+            "UPDATE conversations SET state = $1, snoozed_until = $2, updated_at = $3 \
+             WHERE tenant_id = $4 AND widget_id = $5 AND visitor_id = $6",
+        )
+        .bind(state)
+        .bind(until)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(widget_id)
+        .bind(visitor_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(StorageError::NotFound);
+        }
+        self.get_conversation(tenant_id, widget_id, visitor_id, now)
+            .await
+    }
+
+    /// The team has read the conversation: its unread count goes to zero.
+    pub async fn mark_conversation_read(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+        now: i64,
+    ) -> Result<Conversation> {
+        let done = sqlx::query(
+            "UPDATE conversations SET unread = 0 \
+             WHERE tenant_id = $1 AND widget_id = $2 AND visitor_id = $3",
+        )
+        .bind(tenant_id)
+        .bind(widget_id)
+        .bind(visitor_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(StorageError::NotFound);
+        }
+        self.get_conversation(tenant_id, widget_id, visitor_id, now)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_cut_on_characters() {
+        let long = "é".repeat(300);
+        assert_eq!(preview(&long).chars().count(), PREVIEW_CHARS);
+        assert_eq!(preview("hi"), "hi");
+        assert_eq!(placeholders(3, 2), "$3, $4");
+    }
+}

@@ -1,0 +1,340 @@
+//! Conversations (the inbox): kept by stored messages, states, snoozes, unread counts,
+//! filters and counts, on every backend.
+
+use ringside_storage::{
+    now_ms, AssignTo, ContactPatch, ConversationFilter, NewMessage, NewWidget, StorageError,
+};
+
+use super::each_backend;
+
+fn msg(visitor: &str, sender: &str, body: &str) -> NewMessage {
+    NewMessage {
+        visitor_id: visitor.into(),
+        conversation_id: String::new(),
+        sender: sender.into(),
+        author_user_id: None,
+        body: body.into(),
+    }
+}
+
+#[tokio::test]
+async fn conversations_follow_messages() {
+    each_backend("conversations", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("c@example.com").await.unwrap();
+        let t = owner.tenant_id.clone();
+        let other = store.ensure_user("co@example.com").await.unwrap().tenant_id;
+        let new_widget = |name: &str| NewWidget {
+            name: name.into(),
+            ..NewWidget::default()
+        };
+        let w = store.create_widget(&t, new_widget("Shop")).await.unwrap();
+        let w2 = store.create_widget(&t, new_widget("Blog")).await.unwrap();
+        let now = now_ms();
+
+        // A visitor's first message opens the conversation, unread 1.
+        store
+            .add_message(&t, &w.id, msg("v1", "visitor", "Hello"))
+            .await
+            .unwrap();
+        store
+            .add_message(&t, &w.id, msg("v1", "visitor", "Anyone?"))
+            .await
+            .unwrap();
+        let c = store.get_conversation(&t, &w.id, "v1", now).await.unwrap();
+        assert_eq!(
+            (c.state.as_str(), c.unread, c.message_count),
+            ("open", 2, 2)
+        );
+        assert_eq!(
+            (c.preview.as_str(), c.last_sender.as_str()),
+            ("Anyone?", "visitor")
+        );
+        assert_eq!(c.widget_name, "Shop");
+        assert!(c.assignee.is_none() && c.contact.is_none());
+        // Another tenant sees nothing of it.
+        assert!(matches!(
+            store.get_conversation(&other, &w.id, "v1", now).await,
+            Err(StorageError::NotFound)
+        ));
+        // A reply clears the unread count.
+        store
+            .add_message(&t, &w.id, msg("v1", "operator", "Yes, here"))
+            .await
+            .unwrap();
+        let c = store.get_conversation(&t, &w.id, "v1", now).await.unwrap();
+        assert_eq!((c.unread, c.message_count), (0, 3));
+        // Long bodies are cut to the preview length, on characters.
+        store
+            .add_message(&t, &w2.id, msg("v2", "visitor", &"é".repeat(300)))
+            .await
+            .unwrap();
+        let c2 = store.get_conversation(&t, &w2.id, "v2", now).await.unwrap();
+        assert_eq!(c2.preview.chars().count(), 200);
+        // Reading clears it too.
+        let c2 = store
+            .mark_conversation_read(&t, &w2.id, "v2", now)
+            .await
+            .unwrap();
+        assert_eq!(c2.unread, 0);
+        assert!(matches!(
+            store
+                .mark_conversation_read(&other, &w2.id, "v2", now)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+
+        // Resolve; a visitor message reopens it.
+        let r = store
+            .set_conversation_state(&t, &w.id, "v1", "resolved", None, now)
+            .await
+            .unwrap();
+        assert_eq!(r.state, "resolved");
+        store
+            .add_message(&t, &w.id, msg("v1", "visitor", "One more thing"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get_conversation(&t, &w.id, "v1", now)
+                .await
+                .unwrap()
+                .state,
+            "open"
+        );
+        // A team message does not reopen a resolved chat.
+        store
+            .set_conversation_state(&t, &w.id, "v1", "resolved", None, now)
+            .await
+            .unwrap();
+        store
+            .add_message(&t, &w.id, msg("v1", "automation", "Bye"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .get_conversation(&t, &w.id, "v1", now)
+                .await
+                .unwrap()
+                .state,
+            "resolved"
+        );
+
+        // Snooze: needs a future time within 90 days; reads open once it has passed.
+        for (state, until) in [
+            ("snoozed", None),
+            ("snoozed", Some(now - 1)),
+            ("snoozed", Some(now + 91 * 24 * 3600 * 1000)),
+            ("open", Some(now + 1000)),
+            ("closed", None),
+        ] {
+            assert!(
+                matches!(
+                    store
+                        .set_conversation_state(&t, &w2.id, "v2", state, until, now)
+                        .await,
+                    Err(StorageError::Invalid(_))
+                ),
+                "{state} {until:?}"
+            );
+        }
+        let s = store
+            .set_conversation_state(&t, &w2.id, "v2", "snoozed", Some(now + 60_000), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            (s.state.as_str(), s.snoozed_until),
+            ("snoozed", Some(now + 60_000))
+        );
+        let later = store
+            .get_conversation(&t, &w2.id, "v2", now + 120_000)
+            .await
+            .unwrap();
+        assert_eq!(later.state, "open");
+        assert!(matches!(
+            store
+                .set_conversation_state(&other, &w2.id, "v2", "pending", None, now)
+                .await,
+            Err(StorageError::NotFound)
+        ));
+
+        // Assignee and contact show on the conversation.
+        store
+            .assign_conversation(
+                &t,
+                &w2.id,
+                "v2",
+                AssignTo {
+                    user_id: Some(&owner.id),
+                    by: &owner.id,
+                    now,
+                    expect: None,
+                },
+            )
+            .await
+            .unwrap();
+        let contact = store
+            .create_contact(
+                &t,
+                ContactPatch {
+                    first_name: Some(Some("Ana".into())),
+                    last_name: Some(Some("Silva".into())),
+                    email: Some(Some("ana@example.org".into())),
+                    ..ContactPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .attach_contact_session(&t, &contact.id, &w2.id, "v2", "api")
+            .await
+            .unwrap();
+        let c2 = store.get_conversation(&t, &w2.id, "v2", now).await.unwrap();
+        assert_eq!(c2.assignee.as_ref().unwrap().email, "c@example.com");
+        let k = c2.contact.unwrap();
+        assert_eq!(
+            (k.name.as_deref(), k.email.as_deref()),
+            (Some("Ana Silva"), Some("ana@example.org"))
+        );
+
+        // Lists: by state, assignee, widget, restricted widgets, paging; counts.
+        let f = |state: Option<&str>| ConversationFilter {
+            state: state.map(str::to_owned),
+            limit: 50,
+            ..ConversationFilter::default()
+        };
+        let ids = |l: Vec<ringside_storage::Conversation>| {
+            let mut v = l.into_iter().map(|c| c.visitor_id).collect::<Vec<_>>();
+            v.sort();
+            v
+        };
+        // v2 was snoozed until now + 60 s: still snoozed now.
+        assert_eq!(
+            ids(store.list_conversations(&t, &f(None), now).await.unwrap()),
+            ["v1", "v2"]
+        );
+        assert_eq!(
+            ids(store
+                .list_conversations(&t, &f(Some("resolved")), now)
+                .await
+                .unwrap()),
+            ["v1"]
+        );
+        assert_eq!(
+            ids(store
+                .list_conversations(&t, &f(Some("snoozed")), now)
+                .await
+                .unwrap()),
+            ["v2"]
+        );
+        assert_eq!(
+            ids(store
+                .list_conversations(&t, &f(Some("open")), now + 120_000)
+                .await
+                .unwrap()),
+            ["v2"]
+        );
+        let mine = ConversationFilter {
+            assignee: Some(owner.id.clone()),
+            ..f(None)
+        };
+        assert_eq!(
+            ids(store.list_conversations(&t, &mine, now).await.unwrap()),
+            ["v2"]
+        );
+        let free = ConversationFilter {
+            unassigned: true,
+            ..f(None)
+        };
+        assert_eq!(
+            ids(store.list_conversations(&t, &free, now).await.unwrap()),
+            ["v1"]
+        );
+        let one = ConversationFilter {
+            widget_id: Some(w.id.clone()),
+            ..f(None)
+        };
+        assert_eq!(
+            ids(store.list_conversations(&t, &one, now).await.unwrap()),
+            ["v1"]
+        );
+        let some = ConversationFilter {
+            widgets: Some(vec![w2.id.clone()]),
+            ..f(None)
+        };
+        assert_eq!(
+            ids(store.list_conversations(&t, &some, now).await.unwrap()),
+            ["v2"]
+        );
+        let none = ConversationFilter {
+            widgets: Some(vec![]),
+            ..f(None)
+        };
+        assert!(store
+            .list_conversations(&t, &none, now)
+            .await
+            .unwrap()
+            .is_empty());
+        let first = store
+            .list_conversations(
+                &t,
+                &ConversationFilter {
+                    limit: 1,
+                    ..f(None)
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let all = store.list_conversations(&t, &f(None), now).await.unwrap();
+        assert_eq!(first[0], all[0], "newest activity first");
+        assert!(all[0].last_message_at >= all[1].last_message_at);
+        let cursor = first[0].last_message_at;
+        let next = ConversationFilter {
+            before: Some(cursor),
+            ..f(None)
+        };
+        assert!(store
+            .list_conversations(&t, &next, now)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.last_message_at < cursor));
+        assert!(store
+            .list_conversations(&other, &f(None), now)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            store.list_conversations(&t, &f(Some("closed")), now).await,
+            Err(StorageError::Invalid("state"))
+        ));
+
+        let n = store
+            .conversation_counts(&t, &owner.id, None, now)
+            .await
+            .unwrap();
+        assert_eq!((n.open, n.pending, n.resolved, n.snoozed), (0, 0, 1, 1));
+        assert_eq!(n.today, 2, "both chats had a message today");
+        let n = store
+            .conversation_counts(&t, &owner.id, None, now + 120_000)
+            .await
+            .unwrap();
+        assert_eq!((n.open, n.snoozed, n.mine, n.unassigned), (1, 0, 1, 0));
+        store
+            .add_message(&t, &w2.id, msg("v2", "visitor", "ping"))
+            .await
+            .unwrap();
+        let n = store
+            .conversation_counts(&t, &owner.id, Some(std::slice::from_ref(&w2.id)), now)
+            .await
+            .unwrap();
+        assert_eq!((n.open, n.unread, n.mine), (1, 1, 1));
+        let n = store
+            .conversation_counts(&t, &owner.id, Some(&[]), now)
+            .await
+            .unwrap();
+        assert_eq!(n.open, 0);
+    })
+    .await;
+}

@@ -1,0 +1,409 @@
+//! The operator dashboard end to end, as an owner and a visitor use it: headless Chromium on
+//! the pages `ringside serve` renders, the sign-in code mailed to a real SMTP server (aiosmtpd).
+//!
+//! The owner signs in, creates a widget on the widgets page, pastes its snippet into a site on
+//! another origin and turns recording on; a visitor chats from that site and the owner answers
+//! from the inbox (each sees the other typing; the chat is assigned and resolved there); the
+//! handoff link and the `calls-waiting` `dashboardUrl` open the dashboard's pages; the visitor
+//! calls, the dashboard rings, the owner answers in the browser and hears the visitor's
+//! 1 kHz tone, hangs up, and plays the recording in the call history, where the tone is found
+//! again. Every page is screenshotted (`target/screenshots/dashboard/`, also on a phone's
+//! screen) and checked with axe-core: no serious or critical violations.
+
+mod calls_common;
+
+use calls_common::*;
+use ringside_e2e::{sign_in_by_form, Server, SmtpSink};
+use serde_json::{json, Value};
+
+const SHOTS: &str = "dashboard";
+
+/// The visitor's widget (in its shadow root): `js` runs with `root` bound.
+fn in_widget(js: &str) -> String {
+    format!(
+        "(() => {{ const h = document.getElementById('ringside-widget'); \
+         const root = h && (h.shadowRoot || h); if (!root) return null; {js} }})()"
+    )
+}
+
+/// The dominant frequency of the first channel of the WAV at `url` (fetched by the page with
+/// its cookie, decoded by Web Audio), and its level, over the loudest second.
+const RECORDING_TONE_JS: &str = "(async (url) => {
+  const r = await fetch(url, {credentials: 'same-origin', headers: {Range: 'bytes=0-'}});
+  const buf = await r.arrayBuffer();
+  const ctx = new OfflineAudioContext(1, 48000, 48000);
+  const audio = await ctx.decodeAudioData(buf);
+  let best = {freq: 0, power: 0, channel: -1, status: r.status};
+  for (let c = 0; c < audio.numberOfChannels; c++) {
+    const d = audio.getChannelData(c);
+    // The loudest second of the channel.
+    const n = audio.sampleRate;
+    let at = 0, top = 0;
+    for (let i = 0; i + n <= d.length; i += n / 4) {
+      let e = 0; for (let j = i; j < i + n; j += 8) e += d[j] * d[j];
+      if (e > top) { top = e; at = i; }
+    }
+    for (let f = 200; f <= 2000; f += 10) {
+      // Goertzel at f over that second.
+      const k = 2 * Math.cos(2 * Math.PI * f / audio.sampleRate);
+      let s1 = 0, s2 = 0;
+      for (let j = at; j < Math.min(at + n, d.length); j++) { const s0 = d[j] + k * s1 - s2; s2 = s1; s1 = s0; }
+      const p = s1 * s1 + s2 * s2 - k * s1 * s2;
+      if (p > best.power) best = {freq: f, power: p, channel: c, status: r.status};
+    }
+  }
+  return best;
+})";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
+    let mail = SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let s = Server::start_with(&[
+        ("RINGSIDE_SMTP_URL", &smtp),
+        ("RINGSIDE_SMTP_FROM", "Ringside <no-reply@ringside.test>"),
+    ])
+    .await;
+    let email = "owner@desk.test";
+
+    // The owner signs in, in a browser whose microphone plays 400 Hz.
+    let op_tone = tone_file_of(400.0);
+    let owner = chromium(&op_tone).await;
+    let mut p = owner.open(&format!("{}/login", s.http)).await;
+    p.viewport(1280, 900, false).await;
+    sign_in_by_form(&mut p, SHOTS, &mail, email, 1, "00-sign-in").await;
+    p.look(SHOTS, "01-home-empty").await;
+
+    // A widget, made on the widgets page.
+    p.goto(&format!("{}/widgets", s.http), "/widgets").await;
+    p.look(SHOTS, "02-widgets").await;
+    p.fill("w-name", "Front desk").await;
+    p.fill("w-domains", "localhost").await;
+    p.click("form[data-kind=new-widget] button[type=submit]")
+        .await;
+    p.wait_true(
+        "location.pathname.startsWith('/widgets/') && !!document.getElementById('snippet')",
+        "the new widget's page",
+    )
+    .await;
+    let widget = p
+        .eval("location.pathname.split('/')[2]")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let snippet = p
+        .eval("document.getElementById('snippet').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        snippet.contains(&widget) && snippet.contains("wk_"),
+        "{snippet}"
+    );
+    p.look(SHOTS, "03-widget").await;
+    // The snippet goes on a site of another origin; the widget is allowed there and records.
+    let port = ringside_e2e::browser::site(snippet).await;
+    p.fill("w-domains", &format!("localhost:{port}")).await;
+    p.click("form[data-method=PATCH] button[type=submit]").await;
+    p.wait_true(
+        "document.getElementById('status').textContent === 'Saved.'",
+        "appearance saved",
+    )
+    .await;
+    p.eval("document.querySelector('input[name=record]').checked = true")
+        .await;
+    p.click("form[data-url$='/call-settings'] button[type=submit]")
+        .await;
+    p.wait_true(
+        "document.getElementById('status').textContent === 'Saved.'",
+        "call settings saved",
+    )
+    .await;
+    let token = s.token(email, "widgets:read,calls:read,messages:read");
+    let (_, cs) = s
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/call-settings"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(cs["record"], true, "{cs}");
+
+    // The visitor (1 kHz microphone) writes from the site.
+    let tone = tone_file();
+    let visitor = chromium(&tone).await;
+    let mut v = open_widget(&visitor, port).await;
+    let visitor_id = v
+        .eval("window.Ringside.visitorId")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.goto(&format!("{}/inbox", s.http), "/inbox").await;
+    p.wait_true("RingsideDashboard.connected === true", "the inbox is live")
+        .await;
+    let sent = v
+        .eval(&in_widget(
+            "root.querySelector('.rs-bubble').click(); const i = root.querySelector('.rs-form input'); \
+             i.value = 'Do you ship to Lisbon?'; i.dispatchEvent(new Event('input')); \
+             root.querySelector('.rs-form button').click(); return true;",
+        ))
+        .await;
+    assert_eq!(sent, json!(true));
+    // The inbox shows it live (no reload), unread.
+    p.wait_true(
+        &format!(
+            "!!document.querySelector('#inbox-list a[href=\"/inbox/{widget}/{visitor_id}\"]') && \
+             document.getElementById('inbox-list').innerText.includes('1 unread')"
+        ),
+        "the chat arrives in the inbox",
+    )
+    .await;
+    p.look(SHOTS, "04-inbox").await;
+    p.click(&format!("a[href=\"/inbox/{widget}/{visitor_id}\"]"))
+        .await;
+    p.wait_true(
+        "location.pathname.startsWith('/inbox/') && !!document.getElementById('reply')",
+        "the chat page",
+    )
+    .await;
+    p.wait_true("RingsideDashboard.connected === true", "the page is live")
+        .await;
+    // The visitor types: the owner sees it.
+    v.eval(&in_widget(
+        "const i = root.querySelector('.rs-form input'); i.value = 'Also'; \
+         i.dispatchEvent(new Event('input')); return true;",
+    ))
+    .await;
+    let shown = p
+        .eval_until(
+            "document.getElementById('typing').textContent.includes('typing')",
+            |v| v == &json!(true),
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!(true),
+        "the visitor typing is shown; events seen: {}",
+        p.eval("JSON.stringify(RingsideDashboard.seen)").await
+    );
+    // The owner types: the visitor sees it; then replies.
+    p.fill("reply", "Yes, in two days.").await;
+    v.wait_true(
+        "window.Ringside.operatorTyping === true",
+        "the team typing is shown",
+    )
+    .await;
+    p.look(SHOTS, "05-chat").await;
+    p.click("form[data-kind=reply] button[type=submit]").await;
+    v.wait_true(
+        &in_widget(
+            "return root.querySelector('.rs-list').innerText.includes('Yes, in two days.');",
+        ),
+        "the visitor gets the reply",
+    )
+    .await;
+    p.wait_true(
+        "document.querySelector('ol.chat').innerText.includes('Yes, in two days.')",
+        "the reply shows in the chat",
+    )
+    .await;
+    // Assigned to me, then resolved.
+    let me = p
+        .eval("[...document.querySelectorAll('#assignee option')].find(o => o.textContent.includes('(me)')).value")
+        .await;
+    p.eval(&format!(
+        "(() => {{ const s = document.getElementById('assignee'); s.value = {me}; \
+         s.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()"
+    ))
+    .await;
+    let conv_url = format!("/api/v1/widgets/{widget}/visitors/{visitor_id}/conversation");
+    let mut conv = Value::Null;
+    for _ in 0..100 {
+        conv = s.api("GET", &conv_url, &token, None).await.1;
+        if conv["assignee"]["email"] == email {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        conv["assignee"]["email"], email,
+        "assigned from the page: {conv}"
+    );
+    p.wait_true(
+        "document.readyState === 'complete' && !!document.getElementById('assignee') && \
+         !document.getElementById('assignee').disabled && \
+         document.getElementById('assignee').selectedOptions[0].textContent.includes('(me)')",
+        "the page shows it assigned to me",
+    )
+    .await;
+    p.click("button[data-body*=resolved]").await;
+    p.wait_true(
+        "document.getElementById('conv-state').innerText.includes('resolved')",
+        "resolved",
+    )
+    .await;
+    p.look(SHOTS, "06-chat-resolved").await;
+    let (_, conv) = s.api("GET", &conv_url, &token, None).await;
+    assert_eq!(conv["state"], "resolved", "{conv}");
+    assert_eq!(conv["assignee"]["email"], email, "{conv}");
+    assert_eq!(conv["unread"], 0, "{conv}");
+    // On a phone's screen.
+    p.viewport(390, 844, true).await;
+    p.look(SHOTS, "07-chat-phone").await;
+    p.goto(&format!("{}/inbox?view=resolved", s.http), "/inbox")
+        .await;
+    p.look(SHOTS, "08-inbox-phone").await;
+    p.viewport(1280, 900, false).await;
+
+    // The handoff link opens the chat page for the team.
+    p.goto(
+        &format!("{}/inbox/{widget}/{visitor_id}", s.http),
+        &format!("/inbox/{widget}/{visitor_id}"),
+    )
+    .await;
+    p.click("form[data-kind=link] button[type=submit]").await;
+    p.wait_true(
+        "!document.getElementById('link-out').hidden",
+        "a handoff link is made",
+    )
+    .await;
+    let link = p
+        .eval("document.getElementById('link-out').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.goto(&link, &format!("/inbox/{widget}/{visitor_id}"))
+        .await;
+
+    // The visitor calls; the dashboard rings; dashboardUrl opens the call's page.
+    p.goto(&format!("{}/calls", s.http), "/calls").await;
+    p.wait_true(
+        "RingsideConsole.state === 'available'",
+        "available for calls",
+    )
+    .await;
+    v.eval(CALL_JS).await;
+    p.wait_true(
+        "!document.getElementById('ringing').hidden && Object.keys(RingsideConsole.offers).length === 1",
+        "the dashboard rings",
+    )
+    .await;
+    p.look(SHOTS, "09-ringing").await;
+    let (_, waiting) = s
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/calls-waiting"),
+            &token,
+            None,
+        )
+        .await;
+    let url = waiting[0]["dashboardUrl"].as_str().unwrap().to_owned();
+    let call_id = waiting[0]["id"].as_str().unwrap().to_owned();
+    p.goto(&url, &format!("/calls/{call_id}")).await;
+    p.wait_true(
+        &format!("!!document.querySelector('main button[data-answer=\"{call_id}\"]')"),
+        "the call's page offers to answer",
+    )
+    .await;
+    p.look(SHOTS, "10-call-waiting").await;
+    p.click(&format!("main button[data-answer=\"{call_id}\"]"))
+        .await;
+    p.wait_true("RingsideConsole.state === 'on call'", "answered")
+        .await;
+    v.wait_true(
+        "window.Ringside.callState === 'answered'",
+        "the visitor is connected",
+    )
+    .await;
+    p.wait_true("RingsideConsole.media === 'connected'", "media connected")
+        .await;
+    let at_console = REMOTE_TONE_JS.replace(
+        "window.Ringside.remoteStream",
+        "RingsideConsole.remoteStream",
+    );
+    let heard = hear(&mut p, &at_console, 1000.0).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 1000.0).abs() < 15.0,
+        "the owner hears the visitor's tone: {heard}"
+    );
+    let heard = hear(&mut v, REMOTE_TONE_JS, 400.0).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+        "the visitor hears the owner: {heard}"
+    );
+    p.look(SHOTS, "11-on-call").await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    p.click("#call-hangup").await;
+    v.wait_true(
+        "window.Ringside.callState === 'ended'",
+        "the call ends for the visitor",
+    )
+    .await;
+    let call = s.ended_call(&token).await;
+    assert_eq!(call["id"], call_id.as_str(), "{call}");
+    assert!(
+        call["answeredBy"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("console:"),
+        "{call}"
+    );
+
+    // The call history: the call, its legs, its recording; play it and find the tone.
+    p.goto(&format!("{}/calls", s.http), "/calls").await;
+    p.wait_true(
+        &format!("!!document.querySelector('#call-history a[href=\"/calls/{call_id}\"]')"),
+        "the call is in the history",
+    )
+    .await;
+    p.look(SHOTS, "12-calls").await;
+    let mut rec_url = Value::Null;
+    for _ in 0..50 {
+        p.goto(
+            &format!("{}/calls/{call_id}", s.http),
+            &format!("/calls/{call_id}"),
+        )
+        .await;
+        rec_url = p
+            .eval("(document.querySelector('ol.recordings audio') || {}).src || null")
+            .await;
+        if rec_url.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let rec_url = rec_url
+        .as_str()
+        .expect("a recording on the call's page")
+        .to_owned();
+    let playing = p
+        .eval(
+            "(async () => { const a = document.querySelector('ol.recordings audio'); a.muted = true; \
+             await a.play(); await new Promise(r => setTimeout(r, 500)); \
+             return {t: a.currentTime, d: a.duration, err: a.error && a.error.code}; })()",
+        )
+        .await;
+    assert!(
+        playing["t"].as_f64().unwrap_or(0.0) > 0.0 && playing["d"].as_f64().unwrap_or(0.0) > 1.0,
+        "the recording plays in the page: {playing}"
+    );
+    let found = p
+        .eval(&format!("({RECORDING_TONE_JS})({})", json!(rec_url)))
+        .await;
+    assert_eq!(found["status"], 206, "ranged download: {found}");
+    let f = found["freq"].as_f64().unwrap_or(0.0);
+    assert!(
+        (f - 1000.0).abs() <= 20.0 || (f - 400.0).abs() <= 20.0,
+        "the recording holds the call's tones: {found}"
+    );
+    p.look(SHOTS, "13-call").await;
+    p.goto(&format!("{}/", s.http), "/").await;
+    p.look(SHOTS, "14-home").await;
+    let _ = std::fs::remove_file(tone);
+    let _ = std::fs::remove_file(op_tone);
+}
