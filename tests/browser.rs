@@ -348,7 +348,7 @@ pub async fn site(snippet: String) -> u16 {
 pub async fn site_on(ip: std::net::Ipv4Addr, snippet: String) -> u16 {
     let page = |title: &'static str, snippet: String| {
         format!(
-            "<!doctype html><html><head><title>{title}</title></head>\
+            "<!doctype html><html lang=\"en\"><head><title>{title}</title></head>\
              <body><h1>{title}</h1>{snippet}</body></html>"
         )
     };

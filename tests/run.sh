@@ -22,6 +22,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 # The SMTP TLS tests make a private CA and a server certificate.
 command -v openssl >/dev/null || need+=(openssl)
+# Business hours are in IANA time zones, read from the system's zone database.
+[ -f /usr/share/zoneinfo/Europe/Lisbon ] || need+=(tzdata)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then

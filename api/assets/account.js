@@ -161,6 +161,14 @@
         return;
       }
       if (kind === "snooze") body = { state: "snoozed", snoozedUntil: Date.now() + Number(body["for"]) * 1000 };
+      if (kind === "hours") {
+        body.intervals = [];
+        Array.prototype.forEach.call(form.querySelectorAll("[data-day]"), function (row) {
+          if (!row.querySelector("[data-open]").checked) return;
+          body.intervals.push({ day: row.getAttribute("data-day"), open: row.querySelector("[data-from]").value,
+            close: row.querySelector("[data-to]").value === "00:00" ? "24:00" : row.querySelector("[data-to]").value });
+        });
+      }
       if (form.getAttribute("data-kind") === "widgets") {
         body = { widgetIds: body.scope === "all" ? null : (body.widgetIds || []) };
       }
@@ -178,6 +186,14 @@
           document.getElementById("new-token-value").focus();
           busy(form, false);
           return;
+        }
+        if (kind === "secret" && r && r.secret) {
+          // A webhook's signing secret (create, rotate): shown once in the data-show region.
+          var box = document.querySelector(form.getAttribute("data-show"));
+          var value = box.querySelector(".secret");
+          value.textContent = r.secret; box.hidden = false;
+          say(out, "Copy the signing secret now: it is not shown again.", true);
+          form.reset(); busy(form, false); value.focus(); return;
         }
         if (kind === "new-widget" && r && r.id) { location.assign("/widgets/" + encodeURIComponent(r.id)); return; }
         if (kind === "link" && r && r.url) {

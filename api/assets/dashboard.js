@@ -125,7 +125,9 @@
     var src = document.querySelector(b.getAttribute("data-copy"));
     if (!src) return;
     var text = src.textContent;
-    var done = function () { b.textContent = "Copied"; announce("Copied to the clipboard"); setTimeout(function () { b.textContent = "Copy snippet"; }, 2000); };
+    var label = b.getAttribute("data-label") || b.textContent;
+    b.setAttribute("data-label", label);
+    var done = function () { b.textContent = "Copied"; announce("Copied to the clipboard"); setTimeout(function () { b.textContent = label; }, 2000); };
     if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(text).then(done, function () { select(src); });
     else select(src);
   });

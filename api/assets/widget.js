@@ -11,7 +11,11 @@
  * .callId, .remoteStream (what the answering side sends); calls to the visitor (a PBX
  * dialling its .channelNumber): .incomingCall ({callId, from}, callState "incoming"),
  * .answer({audio}), .decline(); .hold() / .resume() (the other side hears hold music);
- * .operatorTyping (the team is typing a reply). */
+ * .operatorTyping (the team is typing a reply); .historyLoaded (the visitor's chat so far,
+ * from /api/widgets/{id}/messages, is shown: after a reload or a dropped socket too);
+ * .offline ("outside_hours" or "no_operator": the offline form shows instead of the chat,
+ * sent to /widget/lead), .leadSent. The callback form takes an optional recorded voice note;
+ * a "Video call" button shows when the widget's call settings allow video. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -91,35 +95,85 @@
     if (text != null) e.textContent = text;
     return e;
   }
-  function addMessage(who, text) {
+  var shown = {};
+  // One chat line; `id` (a stored message's) keeps it from showing twice.
+  function addMessage(who, text, id) {
     if (!ui) return;
+    if (id) { if (shown[id]) return; shown[id] = true; }
+    if (ui.greeting && who !== "system") { ui.greeting.remove(); ui.greeting = null; }
     var row = el("div", { "class": "rs-msg rs-" + who }, text);
     ui.list.appendChild(row);
     ui.list.scrollTop = ui.list.scrollHeight;
-    try {
-      var h = JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]");
-      h.push([who, text]); sessionStorage.setItem("ringside_log_" + widgetId, JSON.stringify(h.slice(-50)));
-    } catch (e) {}
+  }
+  // The visitor's chat so far (after a reload, or what arrived while the socket was down).
+  function loadHistory() {
+    return fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/messages" + q + "&visitorId=" + encodeURIComponent(visitorId), { mode: "cors", credentials: "omit" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (j) {
+        (j && j.messages || []).forEach(function (m) { addMessage(m.sender === "visitor" ? "visitor" : "operator", m.body, m.id); });
+        window.Ringside.historyLoaded = true;
+      }).catch(function () {});
+  }
+  function field(f) {
+    var id = "rs-f-" + f.name;
+    var box = el("label", { "class": "rs-field", "for": id }, (f.label || f.name) + (f.required ? " *" : ""));
+    var input = el(f.type === "textarea" ? "textarea" : "input", { id: id, name: f.name, maxlength: f.type === "textarea" ? "4000" : "320" });
+    if (f.type !== "textarea") input.setAttribute("type", f.type === "email" || f.type === "tel" ? f.type : "text");
+    if (f.required) input.required = true;
+    return [box, input];
+  }
+  function when(ms) {
+    try { return new Date(ms).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" }); } catch (e) { return new Date(ms).toString(); }
+  }
+  function lum(hex) {
+    var c = [1, 3, 5].map(function (i) {
+      var v = parseInt(hex.substr(i, 2), 16) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+  function contrast(a, b) { var x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }
+  function darker(hex) {
+    return "#" + [1, 3, 5].map(function (i) { return ("0" + Math.floor(parseInt(hex.substr(i, 2), 16) * 0.85).toString(16)).slice(-2); }).join("");
   }
   function build(cfg) {
     var w = (cfg && cfg.widget) || {};
+    var avail = (cfg && cfg.availability) || { online: true };
+    var off = (cfg && cfg.offlineForm) || {};
     var color = /^#[0-9a-fA-F]{6}$/.test(w.primaryColor || "") ? w.primaryColor : "#3B82F6";
+    // Readable whatever the colour: text on it is white or near-black, whichever contrasts
+    // more; the colour as text on white is darkened until it reads (WCAG AA, 4.5:1).
+    var on = contrast(color, "#ffffff") >= contrast(color, "#111111") ? "#fff" : "#111";
+    var ink = color;
+    for (var k = 0; k < 24 && contrast(ink, "#ffffff") < 4.5; k++) ink = darker(ink);
     var side = w.position === "bottom-left" ? "left" : "right";
     var host = el("div", { id: "ringside-widget" });
     var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
     var style = el("style", {}, ":host{all:initial}" +
-      ".rs-bubble{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:" + color + ";color:#fff;font:24px sans-serif;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.3);z-index:2147483646}" +
-      ".rs-panel{position:fixed;bottom:88px;" + side + ":20px;width:320px;max-width:calc(100vw - 40px);height:420px;background:#fff;border-radius:12px;box-shadow:0 4px 16px rgba(0,0,0,.25);display:none;flex-direction:column;font:14px/1.4 sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
-      ".rs-open .rs-panel{display:flex}.rs-head{background:" + color + ";color:#fff;padding:12px}" +
+      ".rs-bubble{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:" + color + ";color:" + on + ";font:24px sans-serif;cursor:pointer;box-shadow:0 2px 8px rgba(0,0,0,.3);z-index:2147483646}" +
+      ".rs-panel{position:fixed;bottom:88px;" + side + ":20px;width:320px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 110px);background:#fff;border-radius:12px;box-shadow:0 4px 16px rgba(0,0,0,.25);display:none;flex-direction:column;font:14px/1.4 sans-serif;color:#111;z-index:2147483647;overflow:hidden}" +
+      ".rs-open .rs-panel{display:flex}.rs-head{background:" + color + ";color:" + on + ";padding:10px 12px;display:flex;gap:8px;align-items:center;flex-wrap:wrap}" +
+      ".rs-who{flex:1;min-width:0}.rs-name{font-weight:bold}.rs-title{font-size:12px}.rs-avatar{width:32px;height:32px;border-radius:50%;object-fit:cover;background:#fff}.rs-logo{max-height:24px;max-width:80px}" +
       ".rs-list{flex:1;overflow-y:auto;padding:8px}.rs-msg{margin:4px 0;padding:6px 10px;border-radius:10px;max-width:80%;white-space:pre-wrap;word-wrap:break-word}" +
-      ".rs-visitor{background:" + color + ";color:#fff;margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
-      ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + color + ";padding:0 12px;cursor:pointer;font:inherit}" +
-      ".rs-call{float:right;border:1px solid #fff;border-radius:12px;background:none;color:#fff;cursor:pointer;font:12px sans-serif;padding:2px 8px}.rs-call-status{display:block;font-size:12px;opacity:.9}" +
-      ".rs-typing{font-size:12px;color:#555;padding:0 10px;min-height:16px}.rs-cb{border:0;background:none;color:" + color + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}");
+      ".rs-visitor{background:" + color + ";color:" + on + ";margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
+      ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + ink + ";padding:0 12px;cursor:pointer;font:inherit}" +
+      ".rs-call{border:1px solid " + on + ";border-radius:12px;background:none;color:" + on + ";cursor:pointer;font:12px sans-serif;padding:2px 8px}.rs-call-status{flex-basis:100%;font-size:12px}" +
+      ".rs-typing{font-size:12px;color:#555;padding:0 10px;min-height:16px}.rs-cb{border:0;background:none;color:" + ink + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}" +
+      ".rs-sheet{padding:8px 12px;border-top:1px solid #ddd;overflow-y:auto;max-height:60%}.rs-sheet p{margin:0 0 6px}.rs-field{display:block;font-size:12px;margin:6px 0 2px;color:#333}" +
+      ".rs-sheet input,.rs-sheet textarea{width:100%;box-sizing:border-box;border:1px solid #888;border-radius:6px;padding:6px;font:inherit}.rs-sheet textarea{height:56px}" +
+      ".rs-act{margin-top:8px;display:flex;gap:8px;flex-wrap:wrap}.rs-act button{border:0;border-radius:6px;background:" + color + ";color:" + on + ";padding:6px 12px;cursor:pointer;font:inherit}.rs-act .rs-alt{background:#fff;color:#333;border:1px solid #888}" +
+      "[hidden]{display:none!important}");
     var wrap = el("div", { "class": "rs" });
     var bubble = el("button", { "class": "rs-bubble", "aria-label": "Chat with us", type: "button" }, "\u2709");
     var panel = el("div", { "class": "rs-panel", role: "dialog", "aria-label": "Chat" });
-    var head = el("div", { "class": "rs-head" }, w.agentName || cfg.name || "Chat");
+    var head = el("div", { "class": "rs-head" });
+    if (/^https:\/\//.test(w.avatarUrl || "")) head.appendChild(el("img", { "class": "rs-avatar", src: w.avatarUrl, alt: "" }));
+    var who = el("div", { "class": "rs-who" });
+    who.appendChild(el("div", { "class": "rs-name" }, w.agentName || cfg.name || "Chat"));
+    if (w.agentTitle) who.appendChild(el("div", { "class": "rs-title" }, w.agentTitle));
+    head.appendChild(who);
+    var logo = cfg.branding && cfg.branding.logo;
+    if (/^https:\/\//.test(logo || "")) head.appendChild(el("img", { "class": "rs-logo", src: logo, alt: cfg.name || "" }));
     var list = el("div", { "class": "rs-list", "aria-live": "polite" });
     var typing = el("div", { "class": "rs-typing", "aria-live": "polite" });
     var form = el("form", { "class": "rs-form" });
@@ -127,24 +181,25 @@
     var send = el("button", { type: "submit" }, "Send");
     var cbLink = el("button", { "class": "rs-cb", type: "button" }, "Prefer a call back? Leave your number");
     var callBtn = el("button", { "class": "rs-call", type: "button" }, "\u260E Call us");
+    var videoBtn = el("button", { "class": "rs-call", type: "button" }, "Video call");
     var callStatus = el("span", { "class": "rs-call-status", "aria-live": "polite" });
-    head.appendChild(callBtn); head.appendChild(callStatus);
+    head.appendChild(callBtn);
+    if (cfg.calls && cfg.calls.video) head.appendChild(videoBtn);
+    head.appendChild(callStatus);
     form.appendChild(input); form.appendChild(send);
     panel.appendChild(head); panel.appendChild(list); panel.appendChild(typing); panel.appendChild(cbLink); panel.appendChild(form);
     wrap.appendChild(bubble); wrap.appendChild(panel);
     root.appendChild(style); root.appendChild(wrap);
     document.body.appendChild(host);
-    ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus, typing: typing };
+    ui = { wrap: wrap, list: list, input: input, callBtn: callBtn, callStatus: callStatus, typing: typing, root: root };
     callBtn.addEventListener("click", function () {
       if (call) window.Ringside.hangup();
       else if (window.Ringside.incomingCall) window.Ringside.answer({}).catch(function () {});
       else startCall({}).catch(function () {});
     });
-    var seen = false;
-    try { JSON.parse(sessionStorage.getItem("ringside_log_" + widgetId) || "[]").forEach(function (m) {
-      seen = true; var row = el("div", { "class": "rs-msg rs-" + m[0] }, m[1]); list.appendChild(row); }); } catch (e) {}
-    if (!seen && w.greeting) list.appendChild(el("div", { "class": "rs-msg rs-operator" }, w.greeting));
-    bubble.addEventListener("click", function () { wrap.classList.toggle("rs-open"); if (wrap.classList.contains("rs-open")) { input.focus(); track("widget_opened"); } });
+    videoBtn.addEventListener("click", function () { if (!call) startCall({ video: true }).catch(function () {}); });
+    if (w.greeting) { ui.greeting = el("div", { "class": "rs-msg rs-operator" }, w.greeting); list.appendChild(ui.greeting); }
+    bubble.addEventListener("click", function () { wrap.classList.toggle("rs-open"); if (wrap.classList.contains("rs-open")) { (ui.focus || input).focus(); track("widget_opened"); } });
     var typedAt = 0;
     input.addEventListener("input", function () {
       var now = Date.now();
@@ -159,15 +214,90 @@
       input.value = ""; typedAt = 0;
       addMessage("visitor", text);
       post("/api/widgets/" + encodeURIComponent(widgetId) + "/chat", { sessionId: visitorId, visitorId: visitorId, message: text })
-        .then(function (r) { if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent."); })
+        .then(function (r) { if (r.messageId) shown[r.messageId] = true; if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent."); })
         .catch(function () { addMessage("system", "Message not sent."); });
     });
+
+    // A form sheet under the chat: the offline form, or the callback form.
+    function sheet(intro, fields, submitLabel, onSubmit, withVoice) {
+      var box = el("form", { "class": "rs-sheet" });
+      box.appendChild(el("p", {}, intro));
+      fields.forEach(function (f) { field(f).forEach(function (n) { box.appendChild(n); }); });
+      var voice = null, rec = null, chunks = [], started = 0;
+      var act = el("div", { "class": "rs-act" });
+      act.appendChild(el("button", { type: "submit" }, submitLabel));
+      if (withVoice && window.MediaRecorder && navigator.mediaDevices) {
+        var vb = el("button", { type: "button", "class": "rs-alt" }, "Record a voice note");
+        var vs = el("span", { "aria-live": "polite" });
+        vb.addEventListener("click", function () {
+          if (rec) { rec.stop(); return; }
+          navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+            chunks = []; rec = new MediaRecorder(stream); started = Date.now();
+            rec.ondataavailable = function (e) { if (e.data && e.data.size) chunks.push(e.data); };
+            rec.onstop = function () {
+              stream.getTracks().forEach(function (t) { t.stop(); });
+              voice = new Blob(chunks, { type: rec.mimeType || "audio/webm" }); rec = null;
+              vb.textContent = "Record again";
+              vs.textContent = "Voice note: " + Math.round((Date.now() - started) / 1000) + " s";
+            };
+            rec.start(); vb.textContent = "Stop recording"; vs.textContent = "Recording\u2026";
+            setTimeout(function () { if (rec) rec.stop(); }, 60000);
+          }).catch(function () { vs.textContent = "No microphone"; });
+        });
+        act.appendChild(vb); act.appendChild(vs);
+      }
+      box.appendChild(act);
+      box.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var data = {};
+        fields.forEach(function (f) { var v = box.querySelector("[name='" + f.name + "']").value.trim(); if (v) data[f.name] = v; });
+        onSubmit(data, voice, box);
+      });
+      return box;
+    }
+    var offlineFields = off.enabled && off.fields && off.fields.length ? off.fields : [
+      { name: "name", label: "Name", type: "text" },
+      { name: "email", label: "Email", type: "email", required: true },
+      { name: "message", label: "Message", type: "textarea" }];
+    function showOffline() {
+      var intro = off.message || (avail.reason === "outside_hours"
+        ? "We are away right now." + (avail.backAt ? " We are back " + when(avail.backAt) + "." : "") + " Leave your details and we will get back to you."
+        : "No one is available right now. Leave your details and we will get back to you.");
+      var s = sheet(intro, offlineFields, "Send", function (data, _v, box) {
+        data.clientId = widgetId; data.widgetKey = widgetKey; data.domain = location.hostname; data.visitorId = visitorId;
+        if (data.message) data.originalQuestion = data.message;
+        post("/widget/lead", data).then(function (r) {
+          if (r.__status < 300) { box.remove(); addMessage("system", r.message || "Thanks, we will get back to you."); window.Ringside.leadSent = true; }
+          else addMessage("system", (r.error && r.error.message) || "Not sent.");
+        }).catch(function () { addMessage("system", "Not sent."); });
+      }, false);
+      form.hidden = true; cbLink.hidden = true; callBtn.hidden = true; videoBtn.hidden = true;
+      panel.appendChild(s);
+      ui.focus = s.querySelector("input,textarea");
+      window.Ringside.offline = avail.reason || "offline";
+    }
+    if (!avail.online) showOffline();
     cbLink.addEventListener("click", function () {
-      var phone = window.prompt("Your phone number (we will call you back):");
-      if (!phone) return;
-      post("/api/widgets/" + encodeURIComponent(widgetId) + "/callbacks", { visitorId: visitorId, phone: phone, message: "Callback requested from " + location.href })
-        .then(function (r) { addMessage("system", r.__status < 300 ? "Thanks, we will call you back." : ((r.error && r.error.message) || "Not sent.")); });
+      if (ui.callback) { ui.callback.remove(); ui.callback = null; return; }
+      var s = ui.callback = sheet("Leave your number and we will call you back.", [
+        { name: "name", label: "Name", type: "text" },
+        { name: "phone", label: "Phone", type: "tel", required: true },
+        { name: "email", label: "Email", type: "email" },
+        { name: "message", label: "What is it about?", type: "textarea" }], "Call me back", function (data, voice, box) {
+        var fd = new FormData();
+        Object.keys(data).forEach(function (k) { fd.append(k, data[k]); });
+        fd.append("visitorId", visitorId);
+        if (voice) fd.append("voiceNote", voice, "voice-note." + (/ogg/.test(voice.type) ? "ogg" : "webm"));
+        fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/callbacks" + q, { method: "POST", mode: "cors", credentials: "omit", body: fd })
+          .then(function (r) {
+            if (r.ok) { box.remove(); ui.callback = null; addMessage("system", "Thanks, we will call you back."); }
+            else return r.json().then(function (j) { addMessage("system", (j.error && j.error.message) || "Not sent."); });
+          }).catch(function () { addMessage("system", "Not sent."); });
+      }, true);
+      panel.insertBefore(s, form);
+      var first = s.querySelector("input"); if (first) first.focus();
     });
+    loadHistory();
   }
 
   // ---------------------------------------------------------------- calls (WebRTC)
@@ -267,23 +397,23 @@
   }
 
   // ---------------------------------------------------------------- widget socket
-  var backoff = 1000;
+  var backoff = 1000, dropped = false;
   function connect() {
     if (!window.WebSocket) return;
     var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q + "&visitorId=" + encodeURIComponent(visitorId);
     var ws;
     try { ws = new WebSocket(url); } catch (e) { return; }
-    ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; };
+    ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; if (dropped) loadHistory(); };
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
       if (m.type === "ready") { iceServers = Array.isArray(m.iceServers) ? m.iceServers : []; window.Ringside.channelNumber = m.channelNumber; }
-      else if (m.type === "message" && m.data) { showTyping(false); addMessage("operator", m.data.body); if (ui) ui.wrap.classList.add("rs-open"); }
+      else if (m.type === "message" && m.data) { showTyping(false); addMessage("operator", m.data.body, m.data.id); if (ui) ui.wrap.classList.add("rs-open"); }
       else if (m.type === "typing") showTyping(m.typing !== false);
       else if (m.type === "navigate") command(m);
       else if (typeof m.type === "string" && m.type.indexOf("call.") === 0) callMessage(m);
     };
     ws.onclose = function () {
-      window.Ringside.connected = false;
+      window.Ringside.connected = false; dropped = true;
       sock = null;
       // The server hangs up a call whose socket closes.
       endCall("failed");

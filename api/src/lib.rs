@@ -64,7 +64,7 @@ pub use admin::{
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
-pub use public::{handoff, messages, user_agent, widget_cache, widget_runtime};
+pub use public::{availability, handoff, messages, user_agent, widget_cache, widget_runtime};
 pub use ringside_domain::channels;
 
 use std::path::PathBuf;

@@ -24,6 +24,8 @@ struct Ctx {
     app: axum::Router,
     store: Store,
     data_dir: std::path::PathBuf,
+    /// Operators available in the dashboard (someone there: the offline form is not offered).
+    console: Arc<ringside_api::console::ConsoleOperators>,
 }
 
 impl Harness for Ctx {
@@ -43,15 +45,18 @@ fn ctx(store: Store) -> Ctx {
 fn ctx_limited(store: Store, limits: ringside_api::RateLimitConfig) -> Ctx {
     let data_dir =
         std::env::temp_dir().join(format!("ringside-msg-data-{}", rand::random::<u64>()));
+    let console = Arc::new(ringside_api::console::ConsoleOperators::default());
     let app = router(AppState {
         data_dir: data_dir.clone(),
         rate_limits: Arc::new(ringside_api::RateLimits::new(limits)),
+        console: console.clone(),
         ..common::state(&store)
     });
     Ctx {
         app,
         store,
         data_dir,
+        console,
     }
 }
 
@@ -516,7 +521,9 @@ async fn ask_and_lead() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
-        // Lead without an assigned form: refused, nothing stored.
+        // Lead without an assigned form while someone is there to chat: refused, nothing
+        // stored (with nobody there the offline form takes it: the dashboard tests).
+        let _seat = c.console.join(&s.tenant, vec![]);
         let lead = json!({"clientId": s.widget, "widgetKey": s.key, "name": "John Doe",
             "email": "john@example.com", "mobile": "9999999999",
             "originalQuestion": "I need pricing details", "sessionId": "ask-session-1",

@@ -275,7 +275,7 @@ async fn tenant_socket_authenticates_isolates_and_filters() {
             .await;
 
         let mut got = Vec::new();
-        for _ in 0..8 {
+        for _ in 0..9 {
             got.push(next_json(&mut full).await);
         }
         assert_eq!(
@@ -288,10 +288,13 @@ async fn tenant_socket_authenticates_isolates_and_filters() {
                 "conversation:updated",
                 "message:new",
                 "conversation:qualified",
+                "conversation:updated",
                 "visitor:page",
             ],
             "[{name}] {got:?}"
         );
+        // The callback shows in the inbox as the chat's latest activity.
+        assert!(got[7]["data"]["callbackId"].is_string(), "{}", got[7]);
         assert_eq!(got[0]["data"]["visitorId"], "visitor-rt-1");
         assert_eq!(got[2]["data"]["id"], "visitor-rt-1");
         assert_eq!(got[3]["data"]["body"], "Do you ship to Canada?");

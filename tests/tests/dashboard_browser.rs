@@ -55,6 +55,18 @@ const RECORDING_TONE_JS: &str = "(async (url) => {
   return best;
 })";
 
+/// Days since 1 January 1970, UTC.
+fn chrono_days() -> i64 {
+    let ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    ms.div_euclid(86_400_000)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
     let mail = SmtpSink::start().await;
@@ -153,6 +165,7 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
         ))
         .await;
     assert_eq!(sent, json!(true));
+    v.look(SHOTS, "04a-widget-chat").await;
     // The inbox shows it live (no reload), unread.
     p.wait_true(
         &format!(
@@ -402,6 +415,152 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
         "the recording holds the call's tones: {found}"
     );
     p.look(SHOTS, "13-call").await;
+
+    // The visitor reloads the page: the chat so far is back (from the server, not the tab).
+    v.goto(&format!("http://localhost:{port}/"), "/").await;
+    v.wait_true(
+        &in_widget(
+            "return window.Ringside.historyLoaded === true && \
+             root.querySelector('.rs-list').innerText.includes('Do you ship to Lisbon?') && \
+             root.querySelector('.rs-list').innerText.includes('Yes, in two days.');",
+        ),
+        "the visitor sees the chat again after a reload",
+    )
+    .await;
+    v.eval(&in_widget(
+        "root.querySelector('.rs-bubble').click(); return true;",
+    ))
+    .await;
+    v.look(SHOTS, "15-widget-history").await;
+
+    // Business hours: open only tomorrow. The widget offers the offline form and says when
+    // the team is back; the lead arrives in the inbox.
+    p.goto(
+        &format!("{}/widgets/{widget}", s.http),
+        &format!("/widgets/{widget}"),
+    )
+    .await;
+    let tomorrow = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [usize::try_from((chrono_days() + 1 + 3).rem_euclid(7)).unwrap()];
+    p.eval(&format!(
+        "(() => {{ const f = document.querySelector('form[data-kind=hours]'); \
+         f.querySelector('input[name=enabled]').checked = true; \
+         document.getElementById('h-tz').value = 'UTC'; \
+         f.querySelectorAll('[data-day]').forEach(r => r.querySelector('[data-open]').checked = \
+         r.getAttribute('data-day') === {tomorrow:?}); return true; }})()"
+    ))
+    .await;
+    p.click("form[data-kind=hours] button[type=submit]").await;
+    p.wait_true(
+        "document.getElementById('status').textContent === 'Saved.'",
+        "hours saved",
+    )
+    .await;
+    p.goto(
+        &format!("{}/widgets/{widget}", s.http),
+        &format!("/widgets/{widget}"),
+    )
+    .await;
+    p.wait_true(
+        "document.body.innerText.includes('Closed now')",
+        "the widget page says it is closed",
+    )
+    .await;
+    p.look(SHOTS, "16-widget-hours").await;
+    let late = chromium(&tone).await;
+    let mut l = open_widget(&late, port).await;
+    l.wait_true(
+        "window.Ringside.offline === 'outside_hours'",
+        "the widget is offline outside hours",
+    )
+    .await;
+    l.eval(&in_widget(
+        "root.querySelector('.rs-bubble').click(); \
+         root.getElementById('rs-f-name').value = 'Rui'; \
+         root.getElementById('rs-f-email').value = 'rui@example.org'; \
+         root.getElementById('rs-f-message').value = 'Please call me tomorrow'; return true;",
+    ))
+    .await;
+    let said = l
+        .eval(&in_widget(
+            "return root.querySelector('.rs-sheet p').textContent;",
+        ))
+        .await;
+    assert!(
+        said.as_str().unwrap_or("").contains("We are back"),
+        "the widget says when the team is back: {said}"
+    );
+    l.look(SHOTS, "17-widget-offline").await;
+    l.eval(&in_widget(
+        "root.querySelector('.rs-sheet button[type=submit]').click(); return true;",
+    ))
+    .await;
+    l.wait_true("window.Ringside.leadSent === true", "the lead is sent")
+        .await;
+    p.goto(&format!("{}/inbox", s.http), "/inbox").await;
+    p.wait_true(
+        "document.getElementById('inbox-list').innerText.includes('rui@example.org')",
+        "the lead is in the inbox",
+    )
+    .await;
+    p.look(SHOTS, "18-inbox-lead").await;
+
+    // Contacts (the lead is one), analytics and the settings pages, as people see them.
+    p.goto(&format!("{}/contacts?q=rui", s.http), "/contacts")
+        .await;
+    p.wait_true(
+        "!!document.querySelector('main a[href^=\"/contacts/\"]')",
+        "the lead's contact is found",
+    )
+    .await;
+    p.look(SHOTS, "19-contacts").await;
+    p.click("main a[href^=\"/contacts/\"]").await;
+    p.wait_true(
+        "location.pathname.startsWith('/contacts/') && document.body.innerText.includes('rui@example.org')",
+        "the contact's page",
+    )
+    .await;
+    p.look(SHOTS, "20-contact").await;
+    p.goto(
+        &format!("{}/analytics?widget={widget}", s.http),
+        "/analytics",
+    )
+    .await;
+    p.wait_true("!!document.querySelector('svg.chart')", "the visits chart")
+        .await;
+    p.look(SHOTS, "21-analytics").await;
+    for (path, shot) in [
+        ("/settings", "22-settings"),
+        ("/settings/webhooks", "23-webhooks"),
+        ("/settings/sip", "24-sip"),
+        ("/settings/team", "25-team"),
+        ("/settings/tokens", "26-tokens"),
+        ("/settings/usage", "27-usage"),
+    ] {
+        p.goto(&format!("{}{path}", s.http), path).await;
+        p.look(SHOTS, shot).await;
+    }
+    // A webhook made on its page: its secret is shown once; its page has the delivery log.
+    p.goto(
+        &format!("{}/settings/webhooks", s.http),
+        "/settings/webhooks",
+    )
+    .await;
+    p.eval(
+        "(() => { const f = document.querySelector('form[data-url=\"/api/v1/webhooks\"]'); \
+         f.querySelector('[name=name]').value = 'CRM'; \
+         f.querySelector('[name=url]').value = 'https://crm.example.com/hook'; \
+         f.querySelector('input[name=events]').checked = true; return true; })()",
+    )
+    .await;
+    p.click("form[data-url=\"/api/v1/webhooks\"] button[type=submit]")
+        .await;
+    p.wait_true(
+        "[...document.querySelectorAll('.secret')].some(e => e.textContent.startsWith('whsec_'))",
+        "the new webhook's secret is shown once",
+    )
+    .await;
+    p.look(SHOTS, "28-webhook-created").await;
     p.goto(&format!("{}/", s.http), "/").await;
     p.look(SHOTS, "14-home").await;
     let _ = std::fs::remove_file(tone);

@@ -111,7 +111,7 @@ fn limit(q: &HashMap<String, String>) -> Result<u32, ApiError> {
 /// Aliases by (tag key, tag value).
 type Aliases = HashMap<(String, String), String>;
 
-fn alias_map(list: Vec<CampaignAlias>) -> Aliases {
+pub(crate) fn alias_map(list: Vec<CampaignAlias>) -> Aliases {
     list.into_iter()
         .map(|a| ((a.tag_key, a.tag_value), a.alias))
         .collect()

@@ -3,10 +3,14 @@
 //! outbound trunk they go through (each answerer must press 1 after the accept prompt), and
 //! the queue number trusted PBX calls dial. Read with `widgets:read`, replaced with
 //! `widgets:write`; a widget never configured has the defaults.
+//!
+//! `/api/v1/widgets/{id}/hours`: the widget's business hours (`enabled`, `timeZone` from the
+//! zone database, weekly `intervals` of `{day, open, close}`), and `availability` now on GET.
+//! Outside them the widget shows its offline form and says when the team is back.
 
 use axum::extract::{Path, State};
 use axum::Json;
-use ringside_storage::CallSettings;
+use ringside_storage::{BusinessHours, CallSettings};
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
 use crate::extract::ApiJson;
@@ -50,6 +54,28 @@ pub(crate) fn routes() -> DocRouter {
                 "ringTimeoutSecs, record, ringExtensions, pstnNumbers, pstnTrunkId, queueNumber",
             )),
         )
+        .get(
+            "/widgets/{id}/hours",
+            get_hours,
+            Spec::new(
+                T,
+                Auth::Scope("widgets:read"),
+                "A widget's business hours, and whether it is available now",
+            ),
+        )
+        .put(
+            "/widgets/{id}/hours",
+            put_hours,
+            Spec::new(
+                T,
+                Auth::Scope("widgets:write"),
+                "Replace a widget's business hours",
+            )
+            .body(Body::Json(
+                "enabled, timeZone (IANA, e.g. Europe/Lisbon), intervals: [{day: mon..sun, \
+                 open: HH:MM, close: HH:MM}]",
+            )),
+        )
 }
 
 async fn get_settings(
@@ -87,4 +113,55 @@ async fn put_settings(
     st.directory
         .queue_number_set(&ctx.tenant_id, &id, s.queue_number.as_deref());
     Ok(Json(s))
+}
+
+/// What the hours handlers use of the application state.
+#[derive(Clone)]
+pub struct HoursState {
+    store: ringside_storage::Store,
+    console: std::sync::Arc<crate::console::ConsoleOperators>,
+}
+
+impl axum::extract::FromRef<AppState> for HoursState {
+    fn from_ref(st: &AppState) -> Self {
+        HoursState {
+            store: st.store.clone(),
+            console: st.console.clone(),
+        }
+    }
+}
+
+async fn get_hours(
+    Scoped(ctx, _): Scoped<WidgetsRead>,
+    State(st): State<HoursState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = st.store.get_business_hours(&ctx.tenant_id, &id).await?;
+    let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
+    let now = ringside_storage::now_ms();
+    let a = crate::availability::now_for(&st.store, &st.console, &w, now).await;
+    let mut v = serde_json::to_value(&h).map_err(|_| ApiError::Internal)?;
+    v["availability"] = serde_json::to_value(a).map_err(|_| ApiError::Internal)?;
+    Ok(Json(v))
+}
+
+async fn put_hours(
+    Scoped(ctx, _): Scoped<WidgetsWrite>,
+    State(st): State<HoursState>,
+    Path(id): Path<String>,
+    ApiJson(h): ApiJson<BusinessHours>,
+) -> Result<Json<BusinessHours>, ApiError> {
+    crate::availability::zone(&h.time_zone)?;
+    st.store
+        .put_business_hours(&ctx.tenant_id, &id, &h)
+        .await
+        .map_err(|e| match e {
+            ringside_storage::StorageError::Invalid("intervals") => ApiError::InvalidField {
+                field: "intervals",
+                reason: "days mon..sun, times HH:MM with close after open, at most 28, \
+                         at least one when enabled",
+            },
+            other => other.into(),
+        })?;
+    Ok(Json(h))
 }

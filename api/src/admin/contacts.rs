@@ -254,7 +254,7 @@ async fn one(
 }
 
 /// The contact's timeline, newest first, at most `n` entries; and how many there were.
-fn timeline(
+pub(crate) fn timeline(
     st: &ContactsState,
     a: ContactActivity,
     visitors: &[Visitor],

@@ -15,10 +15,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::openapi::{Auth, DocRouter, Spec};
 
+pub(crate) mod analytics;
 pub(crate) mod calls;
+pub(crate) mod contacts;
 pub(crate) mod home;
 pub(crate) mod inbox;
 pub(crate) mod page;
+pub(crate) mod settings;
 pub(crate) mod widgets;
 
 const JS: &str = include_str!("../../assets/dashboard.js");
@@ -68,11 +71,42 @@ pub(crate) fn routes() -> DocRouter {
             .content("")
             .ok(303, "To /calls/{id}"),
         )
+        .get(
+            "/contacts",
+            contacts::contacts,
+            page("Contacts: search and add"),
+        )
+        .get(
+            "/contacts/{id}",
+            contacts::contact,
+            page("A contact: details, sessions, timeline, merge"),
+        )
+        .get(
+            "/analytics",
+            analytics::analytics,
+            page("Visits over time, campaigns, referrers and pages of a widget"),
+        )
+        .get("/settings", settings::index, page("Settings"))
         .get("/widgets", widgets::widgets, page("Widgets"))
         .get(
             "/widgets/{id}",
             widgets::widget,
             page("A widget: appearance, domains, install snippet, call settings, prompts"),
+        )
+        .get(
+            "/settings/webhooks",
+            settings::webhooks,
+            page("Webhooks: create, test, rotate secrets"),
+        )
+        .get(
+            "/settings/webhooks/{id}",
+            settings::webhook,
+            page("A webhook and its delivery log"),
+        )
+        .get(
+            "/settings/sip",
+            settings::sip,
+            page("SIP phones and trunks"),
         )
         .get(
             "/assets/dashboard.js",

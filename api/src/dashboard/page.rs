@@ -130,6 +130,47 @@ pub(crate) fn when(ms: i64) -> String {
     }
 }
 
+/// The main navigation: (href, label). The settings pages are under `/settings`.
+pub(crate) const NAV: &[(&str, &str)] = &[
+    ("/", "Home"),
+    ("/inbox", "Inbox"),
+    ("/calls", "Calls"),
+    ("/contacts", "Contacts"),
+    ("/analytics", "Analytics"),
+    ("/widgets", "Widgets"),
+    ("/settings", "Settings"),
+];
+
+/// The settings pages: (href, label, what it is for).
+pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "/settings/team",
+        "Team",
+        "Users, roles, invitations, who sees which widget",
+    ),
+    (
+        "/settings/webhooks",
+        "Webhooks",
+        "Signed events to your systems, with their delivery log",
+    ),
+    (
+        "/settings/sip",
+        "SIP phones and trunks",
+        "Extensions your operators' phones register as, PBX and carrier trunks",
+    ),
+    (
+        "/settings/tokens",
+        "API tokens",
+        "Personal access tokens for scripts and AI assistants",
+    ),
+    ("/settings/sessions", "Sessions", "Where you are signed in"),
+    (
+        "/settings/usage",
+        "Usage",
+        "This month's usage against your limits",
+    ),
+];
+
 /// The browser phone's parts, driven by `/assets/dashboard.js`: the ringing banner (with
 /// answer buttons) and the call bar (hold, resume, hang up, the remote video).
 const PHONE: &str = "<div id=\"ringing\" class=\"ringing\" role=\"alert\" hidden></div>\
@@ -155,20 +196,12 @@ pub(crate) fn layout(
         ),
         Some((auth, user, active)) => {
             let link = |href: &str, label: &str| {
-                let cur = if href == active { " aria-current=\"page\"" } else { "" };
+                let here = href == active || (href == "/settings" && active.starts_with("/settings"));
+                let cur = if here { " aria-current=\"page\"" } else { "" };
                 format!("<li><a href=\"{href}\"{cur}>{label}</a></li>")
             };
             let mut nav = String::new();
-            for (href, label) in [
-                ("/", "Home"),
-                ("/inbox", "Inbox"),
-                ("/calls", "Calls"),
-                ("/widgets", "Widgets"),
-                ("/settings/team", "Team"),
-                ("/settings/tokens", "API tokens"),
-                ("/settings/sessions", "Sessions"),
-                ("/settings/usage", "Usage"),
-            ] {
+            for (href, label) in NAV {
                 nav.push_str(&link(href, label));
             }
             format!(

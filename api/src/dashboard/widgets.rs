@@ -73,6 +73,12 @@ pub(crate) async fn widget(
         Err(e) => return Err(e.into()),
     };
     let cs = st.store.get_call_settings(&v.auth.tenant_id, &w.id).await?;
+    let hours = st
+        .store
+        .get_business_hours(&v.auth.tenant_id, &w.id)
+        .await?;
+    let avail =
+        crate::availability::now_for(&st.store, &st.console, &w, ringside_storage::now_ms()).await;
     let can = v.auth.role.allows("widgets:write");
     let off = if can { "" } else { " disabled" };
     let script_url = format!("{}/widget.js", st.public_url.trim_end_matches('/'));
@@ -151,7 +157,7 @@ pub(crate) async fn widget(
         "<form data-url=\"{base}/call-settings\" data-method=\"PUT\" data-then=\"stay\" data-null-empty=\"queueNumber pstnTrunkId\">\
          <label for=\"cs-timeout\">Ring for (seconds)</label>\
          <input id=\"cs-timeout\" name=\"ringTimeoutSecs\" type=\"number\" min=\"5\" max=\"300\" value=\"{}\" class=\"short\"{off}>\
-         {}{}\
+         {}{}{}\
          <label for=\"cs-pstn\">Also ring these numbers (E.164, one per line)</label>\
          <textarea id=\"cs-pstn\" name=\"pstnNumbers\" rows=\"2\" data-list{off}>{}</textarea>\
          <input type=\"hidden\" name=\"pstnTrunkId\" value=\"{}\">\
@@ -165,11 +171,65 @@ pub(crate) async fn widget(
             "Ring the SIP phones of this widget",
             cs.ring_extensions
         ),
+        check("video", "Visitors may call with video", cs.video),
         esc(&cs.pstn_numbers.join("\n")),
         esc(cs.pstn_trunk_id.as_deref().unwrap_or("")),
         esc(cs.queue_number.as_deref().unwrap_or("")),
         if can {
             "<div class=\"actions\"><button type=\"submit\">Save call settings</button></div>"
+        } else {
+            ""
+        },
+    );
+    // Business hours: a row per weekday (open or not, from, to).
+    let mut days = String::new();
+    for (i, d) in ringside_storage::DAYS.iter().enumerate() {
+        let label = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ][i];
+        let iv = hours.intervals.iter().find(|x| x.day == *d);
+        let (on, open, close) = match iv {
+            Some(x) => (true, x.open.as_str(), x.close.as_str()),
+            None => (false, "09:00", "17:00"),
+        };
+        days.push_str(&format!(
+            "<div class=\"day\" data-day=\"{d}\"><label class=\"check\"><input type=\"checkbox\" data-open{}{off}> {label}</label>\
+             <label for=\"h-{d}-o\" class=\"visually-hidden\">{label} from</label>\
+             <input id=\"h-{d}-o\" type=\"time\" value=\"{open}\" data-from{off}>\
+             <span aria-hidden=\"true\">–</span>\
+             <label for=\"h-{d}-c\" class=\"visually-hidden\">{label} until</label>\
+             <input id=\"h-{d}-c\" type=\"time\" value=\"{close}\" data-to{off}></div>",
+            if on { " checked" } else { "" },
+        ));
+    }
+    let now_line = match (avail.online, avail.reason, avail.back_at) {
+        (true, _, _) => "Available now: visitors can chat and call.".to_owned(),
+        (false, Some("outside_hours"), Some(t)) => format!(
+            "Closed now: visitors get the offline form; back {}.",
+            when(t)
+        ),
+        (false, Some("outside_hours"), None) => "Closed now: visitors get the offline form.".into(),
+        _ => "Nobody is available now (no operator in the dashboard, no SIP phone registered): \
+              visitors get the offline form."
+            .into(),
+    };
+    let hours_form = format!(
+        "<p class=\"hint\">{now_line}</p>\
+         <form data-url=\"{base}/hours\" data-method=\"PUT\" data-kind=\"hours\" data-then=\"stay\">\
+         <label class=\"check\"><input type=\"checkbox\" name=\"enabled\" data-bool{}{off}> Use business hours (outside them the widget shows the offline form)</label>\
+         <label for=\"h-tz\">Time zone</label>\
+         <input id=\"h-tz\" name=\"timeZone\" type=\"text\" maxlength=\"64\" value=\"{}\" placeholder=\"Europe/Lisbon\" class=\"short\"{off}>\
+         <fieldset><legend>Open on</legend>{days}</fieldset>{}</form>",
+        if hours.enabled { " checked" } else { "" },
+        esc(if hours.time_zone.is_empty() { "UTC" } else { &hours.time_zone }),
+        if can {
+            "<div class=\"actions\"><button type=\"submit\">Save hours</button></div>"
         } else {
             ""
         },
@@ -208,6 +268,7 @@ pub(crate) async fn widget(
          <div class=\"actions\"><button type=\"button\" class=\"secondary\" data-copy=\"#snippet\">Copy snippet</button></div></section>\
          <section class=\"card\" aria-labelledby=\"a-h\"><h2 id=\"a-h\">Appearance and sites</h2>{appearance}</section>\
          <section class=\"card\" aria-labelledby=\"c-h\"><h2 id=\"c-h\">Calls</h2>{calls}</section>\
+         <section class=\"card\" aria-labelledby=\"h-h\"><h2 id=\"h-h\">Business hours</h2>{hours_form}</section>\
          <section class=\"card\" aria-labelledby=\"p-h\"><h2 id=\"p-h\">Prompts and music</h2><ul class=\"prompts\">{prompts}</ul></section>",
         name = esc(&w.name),
         snippet_e = esc(&snippet),

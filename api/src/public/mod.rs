@@ -2,8 +2,9 @@
 //! widget runtime and its script ([`widget_runtime`], cached widgets in [`widget_cache`]),
 //! visitor chat and callbacks ([`messages`], also the operators' side of a conversation),
 //! signed conversation links and direct-navigate ([`handoff`]), and user-agent
-//! classification ([`user_agent`]).
+//! classification ([`user_agent`]), and whether anyone is there to answer ([`availability`]).
 
+pub mod availability;
 pub mod handoff;
 pub mod messages;
 pub mod user_agent;

@@ -126,6 +126,7 @@ pub struct RuntimeState {
     widget_cache: Arc<crate::widget_cache::WidgetCache>,
     presence: Arc<crate::Presence>,
     bus: Arc<crate::realtime::Bus>,
+    console: Arc<crate::console::ConsoleOperators>,
 }
 
 impl axum::extract::FromRef<AppState> for RuntimeState {
@@ -135,6 +136,7 @@ impl axum::extract::FromRef<AppState> for RuntimeState {
             widget_cache: st.widget_cache.clone(),
             presence: st.presence.clone(),
             bus: st.bus.clone(),
+            console: st.console.clone(),
         }
     }
 }
@@ -352,6 +354,7 @@ async fn bootstrap(
         "logoUrl": w.logo_url,
         "leadCapture": lead_capture(&w),
         "offlineForm": offline_form(&w),
+        "availability": crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await,
         "poweredBy": "Ringside",
     });
     with_cors(Json(body).into_response(), allow)
@@ -433,6 +436,15 @@ async fn config(
             },
             "offlineForm": offline_form(&w),
             "leadCapture": lead_capture(&w),
+            "availability": crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await,
+            "calls": {
+                "video": st
+                    .store
+                    .get_call_settings(&w.tenant_id, &w.id)
+                    .await
+                    .map(|c| c.video)
+                    .unwrap_or(false),
+            },
         }
     });
     with_cors(Json(body).into_response(), allow)

@@ -451,6 +451,13 @@ async fn dashboard_pages_for_the_team_and_nobody_else() {
             format!("/calls/{call_id}"),
             "/widgets".to_owned(),
             format!("/widgets/{w}"),
+            "/contacts".to_owned(),
+            "/contacts?q=ana".to_owned(),
+            format!("/analytics?widget={w}"),
+            "/analytics".to_owned(),
+            "/settings".to_owned(),
+            "/settings/webhooks".to_owned(),
+            "/settings/sip".to_owned(),
         ];
         // Signed out: every page sends to the sign-in page.
         for p in &pages {
@@ -607,6 +614,298 @@ async fn dashboard_pages_for_the_team_and_nobody_else() {
         assert!(!html.contains("visitor-0042"));
         let (st, _, _) = page(&c, Some(&owner), "/calls/no-such-call").await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+        backend.finish().await;
+    }
+}
+
+/// Monday = 0 .. Sunday = 6, of the UTC day `days` after today.
+fn utc_weekday_in(days: i64) -> usize {
+    let day = now_ms().div_euclid(86_400_000) + days;
+    // 1 Jan 1970 was a Thursday.
+    usize::try_from((day + 3).rem_euclid(7)).unwrap()
+}
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+#[tokio::test]
+async fn hours_history_offline_leads_and_settings_pages() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(&backend.store);
+        let owner = c.sign_in(&uniq("hours-owner")).await;
+        let stranger = c.sign_in(&uniq("hours-stranger")).await;
+        let agent = agent_of(&c, &owner).await;
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/widgets",
+                Some(json!({"name": "Shop", "allowedDomains": ["www.example.com"]})),
+            )
+            .await;
+        let w = r.body["id"].as_str().unwrap().to_owned();
+        let key = r.body["publicKey"].as_str().unwrap().to_owned();
+        let origin = ("origin", "https://www.example.com");
+        let hours = format!("/api/v1/widgets/{w}/hours");
+
+        // Hours: bad input refused with the field, nothing stored; the owner sets them.
+        for (body, field) in [
+            (
+                json!({"enabled": true, "timeZone": "Mars/Olympus", "intervals": [{"day": "mon", "open": "09:00", "close": "17:00"}]}),
+                "timeZone",
+            ),
+            (
+                json!({"enabled": true, "timeZone": "UTC", "intervals": [{"day": "mon", "open": "17:00", "close": "09:00"}]}),
+                "intervals",
+            ),
+            (
+                json!({"enabled": true, "timeZone": "UTC", "intervals": []}),
+                "intervals",
+            ),
+            (
+                json!({"enabled": true, "timeZone": "UTC", "intervals": [{"day": "funday", "open": "09:00", "close": "17:00"}]}),
+                "intervals",
+            ),
+        ] {
+            let r = c.by(&owner, "PUT", &hours, Some(body.clone())).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "[{name}] {body}"
+            );
+            assert!(
+                r.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(field),
+                "[{name}] {}",
+                r.body
+            );
+        }
+        let r = c.by(&owner, "GET", &hours, None).await;
+        assert_eq!(
+            (r.status, r.body["enabled"].clone()),
+            (StatusCode::OK, json!(false)),
+            "[{name}] {}",
+            r.body
+        );
+        assert_eq!(
+            r.body["availability"]["reason"], "no_operator",
+            "[{name}] nobody in the dashboard here"
+        );
+        // Open only tomorrow (UTC) from 09:00: closed now, back tomorrow 09:00.
+        let tomorrow = DAY_NAMES[utc_weekday_in(1)];
+        let set = json!({"enabled": true, "timeZone": "UTC",
+                         "intervals": [{"day": tomorrow, "open": "09:00", "close": "17:00"}]});
+        let r = c.by(&agent, "PUT", &hours, Some(set.clone())).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "[{name}] agents do not change widgets"
+        );
+        let r = c.by(&stranger, "PUT", &hours, Some(set.clone())).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c.by(&owner, "PUT", &hours, Some(set.clone())).await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        let back = (now_ms().div_euclid(86_400_000) + 1) * 86_400_000 + 9 * 3_600_000;
+        let cfg = c
+            .send(
+                "GET",
+                &format!("/api/widgets/{w}/config?key={key}"),
+                &[origin],
+                None,
+            )
+            .await;
+        let a = &cfg.body["config"]["availability"];
+        assert_eq!(
+            (
+                a["online"].clone(),
+                a["reason"].clone(),
+                a["backAt"].clone()
+            ),
+            (json!(false), json!("outside_hours"), json!(back)),
+            "[{name}] {}",
+            cfg.body
+        );
+        assert_eq!(cfg.body["config"]["calls"]["video"], false);
+
+        // Outside hours the offline form takes a lead without a lead form; it reaches the inbox.
+        let lead = |extra: Value| {
+            let mut b = json!({"clientId": w, "widgetKey": key, "domain": "www.example.com",
+                               "visitorId": "visitor-0777", "name": "Ana",
+                               "message": "Call me about pricing"});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            b.to_string()
+        };
+        let r = c
+            .send("POST", "/widget/lead", &[origin], Some(&lead(json!({}))))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[{name}] no way back: {}",
+            r.body
+        );
+        let r = c
+            .send(
+                "POST",
+                "/widget/lead",
+                &[origin],
+                Some(&lead(json!({"email": "ana@example.org"}))),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        let r = c
+            .by(&owner, "GET", "/api/v1/conversations?state=open", None)
+            .await;
+        assert_eq!(visitors(&r), ["visitor-0777"], "[{name}] {}", r.body);
+        let preview = r.body["data"][0]["preview"].as_str().unwrap();
+        assert!(
+            preview.contains("Left their details") && preview.contains("ana@example.org"),
+            "{preview}"
+        );
+        assert_eq!(r.body["data"][0]["contact"]["email"], "ana@example.org");
+        // The contact's page, for the team only.
+        let contact = r.body["data"][0]["contact"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (st, html, _) = page(&c, Some(&owner), &format!("/contacts/{contact}")).await;
+        assert_eq!(st, StatusCode::OK, "[{name}] {html}");
+        assert!(
+            html.contains("ana@example.org") && html.contains(&format!("/inbox/{w}/visitor-0777")),
+            "{html}"
+        );
+        let (_, html, _) = page(&c, Some(&owner), "/contacts?q=ana").await;
+        assert!(
+            html.contains(&format!("/contacts/{contact}")),
+            "search finds her"
+        );
+        let (st, html, _) = page(&c, Some(&stranger), &format!("/contacts/{contact}")).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert!(!html.contains("ana@example.org"));
+        let (_, html, _) = page(&c, Some(&stranger), "/contacts?q=ana").await;
+        assert!(!html.contains("ana@example.org"));
+
+        // The visitor's page gets its chat back: its own, nobody else's, nothing internal.
+        c.store
+            .add_message(
+                owner.tenant(),
+                &w,
+                say("visitor-0777", "operator", "Hi Ana!"),
+            )
+            .await
+            .unwrap();
+        c.store
+            .add_message(
+                owner.tenant(),
+                &w,
+                say("visitor-0888", "visitor", "not yours"),
+            )
+            .await
+            .unwrap();
+        c.by(
+            &owner,
+            "POST",
+            &format!("/api/v1/widgets/{w}/visitors/visitor-0777/notes"),
+            Some(json!({"body": "internal only"})),
+        )
+        .await;
+        let hist = format!("/api/widgets/{w}/messages?key={key}&visitorId=visitor-0777");
+        let r = c.send("GET", &hist, &[origin], None).await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        let bodies: Vec<&str> = r.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            ["Hi Ana!"],
+            "the lead stays a lead, not a chat line"
+        );
+        let text = r.body.to_string();
+        assert!(
+            !text.contains("not yours")
+                && !text.contains("internal only")
+                && !text.contains("authorUserId")
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://www.example.com")
+        );
+        for (path, headers, want) in [
+            (
+                format!("/api/widgets/{w}/messages?visitorId=visitor-0777"),
+                vec![origin],
+                401u16,
+            ),
+            (
+                format!("/api/widgets/{w}/messages?key=wk_wrong&visitorId=visitor-0777"),
+                vec![origin],
+                401,
+            ),
+            (hist.clone(), vec![("origin", "https://evil.example")], 403),
+            (
+                format!("/api/widgets/{w}/messages?key={key}&visitorId=bad%20id"),
+                vec![origin],
+                422,
+            ),
+            (
+                format!("/api/widgets/{w}/messages?key={key}"),
+                vec![origin],
+                422,
+            ),
+        ] {
+            let r = c.send("GET", &path, &headers, None).await;
+            assert_eq!(r.status.as_u16(), want, "[{name}] {path} {}", r.body);
+        }
+
+        // The settings pages: the team's webhooks and SIP, for owners; agents are told no.
+        let hook = c
+            .by(&owner, "POST", "/api/v1/webhooks",
+                Some(json!({"name": "crm", "url": "https://example.com/hook", "events": ["callback.submitted"]})))
+            .await;
+        let hook_id = hook.body["id"].as_str().unwrap().to_owned();
+        for p in [
+            "/settings/webhooks",
+            "/settings/sip",
+            &format!("/settings/webhooks/{hook_id}"),
+        ] {
+            let (st, html, _) = page(&c, Some(&owner), p).await;
+            assert_eq!(st, StatusCode::OK, "[{name}] {p}: {html}");
+            assert!(html.contains("<form"), "[{name}] {p} has its forms");
+            let (st, html, _) = page(&c, Some(&agent), p).await;
+            assert!(
+                st == StatusCode::OK || st == StatusCode::NOT_FOUND,
+                "[{name}] agent {p}: {st}"
+            );
+            assert!(
+                !html.contains("data-url=\"/api/v1/webhooks\"")
+                    && !html.contains("https://example.com/hook"),
+                "[{name}] agent {p}"
+            );
+        }
+        let (_, html, _) = page(&c, Some(&owner), "/settings/webhooks").await;
+        assert!(
+            html.contains("https://example.com/hook")
+                && !html.contains(hook.body["secret"].as_str().unwrap())
+        );
+        let (st, _, _) = page(
+            &c,
+            Some(&stranger),
+            &format!("/settings/webhooks/{hook_id}"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (_, html, _) = page(&c, Some(&owner), &format!("/widgets/{w}")).await;
+        assert!(
+            html.contains("Save hours") && html.contains("Closed now"),
+            "{html}"
+        );
         backend.finish().await;
     }
 }

@@ -38,6 +38,9 @@ pub struct CallSettings {
     /// A number trusted PBX calls dial to reach this widget's queue (digits, 2-15).
     #[serde(default)]
     pub queue_number: Option<String>,
+    /// Visitors may call with video (the widget shows a video-call button).
+    #[serde(default)]
+    pub video: bool,
 }
 
 fn default_ring_timeout() -> u32 {
@@ -57,6 +60,7 @@ impl Default for CallSettings {
             pstn_numbers: Vec::new(),
             pstn_trunk_id: None,
             queue_number: None,
+            video: false,
         }
     }
 }

@@ -229,6 +229,38 @@ impl Store {
         Ok(())
     }
 
+    /// Records in the visitor's conversation something they submitted that is not a chat
+    /// message (a callback request, a lead): it shows as the last activity with `preview`,
+    /// counts as unread and reopens a resolved or snoozed chat; the message count stays.
+    pub async fn conversation_saw_submission(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+        preview_text: &str,
+        at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until, \
+             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'open', NULL, $4, 'visitor', $5, 1, 0, $4, $4) \
+             ON CONFLICT (widget_id, visitor_id) DO UPDATE SET \
+             last_message_at = EXCLUDED.last_message_at, last_sender = 'visitor', \
+             last_body = EXCLUDED.last_body, unread = conversations.unread + 1, \
+             state = CASE WHEN conversations.state IN ('resolved', 'snoozed') \
+                 THEN 'open' ELSE conversations.state END, \
+             snoozed_until = NULL, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(widget_id)
+        .bind(visitor_id)
+        .bind(tenant_id)
+        .bind(at)
+        .bind(preview(preview_text))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The conversation of `visitor_id` on the tenant's widget `widget_id`; NotFound when
     /// the visitor has not chatted (or the widget is another tenant's).
     pub async fn get_conversation(

@@ -64,6 +64,7 @@ mod contacts;
 mod conversations;
 mod error;
 mod extensions;
+mod hours;
 mod invites;
 mod messages;
 mod recordings;
@@ -105,6 +106,7 @@ pub use conversations::{
 };
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
+pub use hours::{minute_of_day, BusinessHours, OpenInterval, DAYS, MAX_INTERVALS};
 pub use invites::{Invite, NewInvite, INVITE_PREFIX};
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,

@@ -60,6 +60,7 @@ pub struct MessagesState {
     pub(crate) usage: crate::usage::UsageGate,
     pub(crate) public_url: String,
     pub(crate) data_dir: std::path::PathBuf,
+    pub(crate) console: std::sync::Arc<crate::console::ConsoleOperators>,
 }
 
 impl axum::extract::FromRef<AppState> for MessagesState {
@@ -72,6 +73,7 @@ impl axum::extract::FromRef<AppState> for MessagesState {
             usage: axum::extract::FromRef::from_ref(st),
             public_url: st.public_url.clone(),
             data_dir: st.data_dir.clone(),
+            console: st.console.clone(),
         }
     }
 }
@@ -101,6 +103,22 @@ pub(crate) fn public_routes() -> DocRouter {
             )),
         )
         .preflight("/api/widgets/{widget_id}/chat", config_preflight)
+        .get(
+            "/api/widgets/{widget_id}/messages",
+            history,
+            Spec::new(
+                T,
+                Auth::WidgetKey,
+                "The visitor's own chat so far, oldest first (restored after a reload or a \
+                 dropped socket); no internal notes, no operator identities",
+            )
+            .query(&[
+                ("visitorId", "The visitor (required)"),
+                ("key", "The widget key (or Authorization: Bearer)"),
+                ("limit", "1-200, default 100"),
+            ]),
+        )
+        .preflight("/api/widgets/{widget_id}/messages", config_preflight)
         .route(
             "/api/widgets/{widget_id}/callbacks",
             post(submit_callback)
@@ -404,7 +422,60 @@ async fn store_callback(
     st.store
         .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &data)
         .await?;
+    // The team finds it in the inbox: the visitor's conversation shows what they left (the
+    // submission itself stays a callback, listed beside the chat).
+    if let Some(visitor) = &c.visitor_id {
+        let now = st.presence.now_ms();
+        match st
+            .store
+            .conversation_saw_submission(&w.tenant_id, &w.id, visitor, &submission_summary(&c), now)
+            .await
+        {
+            Ok(()) => st.bus.publish(&w.tenant_id, || {
+                Event::new(
+                    "conversation:updated",
+                    Audience::Tenant("messages:read"),
+                    Some(&w.id),
+                    Some(visitor),
+                    json!({"id": visitor, "channel": "chat", "widgetId": w.id,
+                           "visitorId": visitor, "lastMessageAt": now,
+                           "lastSender": "visitor", "callbackId": c.id}),
+                    now,
+                )
+            }),
+            // Stored as a callback already: the inbox line is a convenience.
+            Err(e) => {
+                tracing::warn!(error = %e, callback = %c.id, "could not show the submission in the inbox")
+            }
+        }
+    }
     Ok(c)
+}
+
+/// What a callback or lead looks like in the inbox.
+fn submission_summary(c: &Callback) -> String {
+    let what = if c.kind == "lead" {
+        "Left their details"
+    } else {
+        "Asked to be called back"
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for (label, v) in [("Name", &c.name), ("Email", &c.email), ("Phone", &c.phone)] {
+        if let Some(v) = v {
+            parts.push(format!("{label}: {v}"));
+        }
+    }
+    let mut body = format!("[{what}] {}", parts.join(" · "));
+    if let Some(m) = &c.message {
+        body.push('\n');
+        body.push_str(m);
+    }
+    if c.voice_note.is_some() {
+        body.push_str("\n(with a voice note)");
+    }
+    body.chars()
+        .take(ringside_storage::MAX_MESSAGE_CHARS)
+        .collect()
 }
 
 /// Public handler prologue: widget by id and key, then origin; returns the widget and the
@@ -506,6 +577,49 @@ async fn chat(
     respond(result, allow)
 }
 
+/// `GET /api/widgets/{widget_id}/messages?visitorId=`: what the visitor's page shows again
+/// after a reload. The visitor id is the page's own random id: whoever holds it is that page.
+async fn history(
+    State(st): State<MessagesState>,
+    Path(widget_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let (w, allow) = match public_widget(
+        &st,
+        &widget_id,
+        bearer_or_query(&headers, &q),
+        &headers,
+        q.get("domain").map(String::as_str),
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        let visitor = q
+            .get("visitorId")
+            .ok_or(bad("visitorId", "required"))
+            .and_then(|v| client_id(v, "visitorId"))?;
+        let limit = crate::extract::query_limit(&q, 100, 200)?;
+        let list = st
+            .store
+            .list_messages(&w.tenant_id, &w.id, Some(&visitor), i64::from(limit))
+            .await?;
+        let messages: Vec<Value> = list
+            .iter()
+            .map(|m| {
+                json!({"id": m.id, "sender": m.sender, "body": m.body,
+                       "createdAt": m.created_at})
+            })
+            .collect();
+        Ok(Json(json!({"success": true, "messages": messages})).into_response())
+    }
+    .await;
+    respond(result, allow)
+}
+
 // ---------------------------------------------------------------- ask / lead (LaysanX shape)
 
 /// Reads a LaysanX-shaped body and resolves its widget (`clientId`, `widgetKey`, `domain`).
@@ -585,10 +699,30 @@ async fn lead(State(st): State<MessagesState>, req: Request) -> Response {
         Err(r) => return r,
     };
     let result = async {
-        let Some(form) = &w.lead_form else {
-            return Err(bad("leadForm", "no lead form is assigned to this widget"));
+        // The lead form, or the offline form when nobody is there (it is what the widget
+        // shows then); without either there is nothing to submit to.
+        let offline =
+            !crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms())
+                .await
+                .online;
+        let fields: &[ringside_storage::FormField] = match (&w.lead_form, offline) {
+            (Some(form), _) => &form.fields,
+            (None, true) => &w.offline_form.fields,
+            (None, false) if w.offline_form.enabled => &w.offline_form.fields,
+            (None, false) => {
+                return Err(bad("leadForm", "no lead form is assigned to this widget"))
+            }
         };
-        for f in form.fields.iter().filter(|f| f.required) {
+        if w.lead_form.is_none() && fields.is_empty() {
+            // The default offline form: a way back to the visitor is required.
+            if opt_str(&body, "email").is_none()
+                && opt_str(&body, "phone").is_none()
+                && opt_str(&body, "mobile").is_none()
+            {
+                return Err(bad("email", "an email or a phone number is required"));
+            }
+        }
+        for f in fields.iter().filter(|f| f.required) {
             let present = match f.name.as_str() {
                 "phone" | "mobile" => {
                     opt_str(&body, "mobile").is_some() || opt_str(&body, "phone").is_some()

@@ -338,3 +338,161 @@ async fn conversations_follow_messages() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn submissions_hours_and_live_phones() {
+    use ringside_storage::{Binding, BusinessHours, NewExtension, OpenInterval};
+    each_backend("hours", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("h@example.com").await.unwrap();
+        let t = owner.tenant_id.clone();
+        let other = store.ensure_user("ho@example.com").await.unwrap().tenant_id;
+        let w = store
+            .create_widget(
+                &t,
+                NewWidget {
+                    name: "Shop".into(),
+                    ..NewWidget::default()
+                },
+            )
+            .await
+            .unwrap();
+        let now = now_ms();
+
+        // A submission opens (or reopens) the chat without being a message.
+        store
+            .conversation_saw_submission(
+                &t,
+                &w.id,
+                "v-sub",
+                "[Left their details] Email: a@b.c",
+                now,
+            )
+            .await
+            .unwrap();
+        let c = store
+            .get_conversation(&t, &w.id, "v-sub", now)
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.state.as_str(), c.unread, c.message_count),
+            ("open", 1, 0)
+        );
+        assert!(c.preview.starts_with("[Left their details]"));
+        store
+            .set_conversation_state(&t, &w.id, "v-sub", "resolved", None, now)
+            .await
+            .unwrap();
+        store
+            .conversation_saw_submission(&t, &w.id, "v-sub", "[Asked to be called back]", now + 1)
+            .await
+            .unwrap();
+        let c = store
+            .get_conversation(&t, &w.id, "v-sub", now)
+            .await
+            .unwrap();
+        assert_eq!((c.state.as_str(), c.unread), ("open", 2));
+        assert!(store
+            .list_messages(&t, &w.id, Some("v-sub"), 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        // Business hours: none at first; validated; another tenant's widget is not found.
+        assert_eq!(
+            store.get_business_hours(&t, &w.id).await.unwrap(),
+            BusinessHours::default()
+        );
+        let h = BusinessHours {
+            enabled: true,
+            time_zone: "Europe/Lisbon".into(),
+            intervals: vec![OpenInterval {
+                day: "mon".into(),
+                open: "09:00".into(),
+                close: "17:30".into(),
+            }],
+        };
+        store.put_business_hours(&t, &w.id, &h).await.unwrap();
+        assert_eq!(store.get_business_hours(&t, &w.id).await.unwrap(), h);
+        assert_eq!(store.widget_business_hours(&w.id).await.unwrap(), h);
+        let bad = BusinessHours {
+            intervals: vec![],
+            ..h.clone()
+        };
+        assert!(matches!(
+            store.put_business_hours(&t, &w.id, &bad).await,
+            Err(StorageError::Invalid(_))
+        ));
+        assert_eq!(
+            store.get_business_hours(&t, &w.id).await.unwrap(),
+            h,
+            "unchanged"
+        );
+        assert!(matches!(
+            store.put_business_hours(&other, &w.id, &h).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            store.get_business_hours(&other, &w.id).await,
+            Err(StorageError::NotFound)
+        ));
+
+        // A phone of an extension ringing for the widget, registered until `now + 60 s`.
+        assert!(!store.widget_has_live_phone(&t, &w.id, now).await.unwrap());
+        let ext = store
+            .create_extension(
+                &t,
+                NewExtension {
+                    username: format!("hours{}", rand::random::<u32>()),
+                    display_name: "Desk".into(),
+                    realm: "ringside".into(),
+                    ha1_md5: "0".repeat(32),
+                    ha1_sha256: "0".repeat(64),
+                    widget_ids: vec![w.id.clone()],
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .upsert_binding(&Binding {
+                extension_id: ext.id.clone(),
+                contact_uri: "sip:desk@127.0.0.1:5070".into(),
+                source_addr: "127.0.0.1:5070".into(),
+                transport: "udp".into(),
+                expires_at: now + 60_000,
+                call_id: "reg-1".into(),
+                cseq: 1,
+                user_agent: None,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        assert!(store.widget_has_live_phone(&t, &w.id, now).await.unwrap());
+        assert!(
+            !store
+                .widget_has_live_phone(&t, &w.id, now + 61_000)
+                .await
+                .unwrap(),
+            "expired"
+        );
+        assert!(!store
+            .widget_has_live_phone(&other, &w.id, now)
+            .await
+            .unwrap());
+        let w2 = store
+            .create_widget(
+                &t,
+                NewWidget {
+                    name: "Blog".into(),
+                    ..NewWidget::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            !store.widget_has_live_phone(&t, &w2.id, now).await.unwrap(),
+            "not its widget"
+        );
+    })
+    .await;
+}

@@ -216,6 +216,7 @@ async fn widget_call_settings_defaults_validation_and_isolation() {
             pstn_numbers: vec!["+15551234567".into()],
             pstn_trunk_id: Some("trunk1".into()),
             queue_number: Some("700".into()),
+            video: true,
         };
         store.put_call_settings(&t, &w.id, &s).await.unwrap();
         assert_eq!(store.get_call_settings(&t, &w.id).await.unwrap(), s);
