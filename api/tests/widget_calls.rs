@@ -189,7 +189,8 @@ async fn widget_call_settings_through_the_api() {
         assert_eq!(
             d,
             json!({"ringTimeoutSecs": 30, "record": false, "ringExtensions": true,
-                   "pstnNumbers": [], "pstnTrunkId": null, "queueNumber": null})
+                   "pstnNumbers": [], "pstnTrunkId": null, "queueNumber": null,
+                   "video": false})
         );
         let good = json!({"ringTimeoutSecs": 15, "record": true, "pstnNumbers": ["+15551230000"],
                           "queueNumber": "700"});
