@@ -35,6 +35,9 @@ pub struct Browser {
 pub struct Page {
     ws: Ws,
     next_id: AtomicU64,
+    /// Console errors, uncaught exceptions and error log entries (failed loads, CSP
+    /// refusals) the page reported since the last [`Page::take_errors`].
+    errors: Vec<String>,
 }
 
 impl Browser {
@@ -100,10 +103,15 @@ impl Browser {
             .as_str()
             .expect("webSocketDebuggerUrl");
         let (ws, _) = connect_async(ws_url).await.expect("connect to the tab");
-        Page {
+        let mut page = Page {
             ws,
             next_id: AtomicU64::new(1),
-        }
+            errors: Vec::new(),
+        };
+        // Report console errors, exceptions and error log entries from here on.
+        page.call("Runtime.enable", json!({})).await;
+        page.call("Log.enable", json!({})).await;
+        page
     }
 }
 
@@ -132,6 +140,7 @@ impl Page {
                 .expect("tab frame");
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(t.as_str()).expect("CDP JSON");
+                self.note_error(&v);
                 if v["id"] == id {
                     if let Some(e) = v.get("error") {
                         panic!("CDP {method} failed: {e}");
@@ -140,6 +149,52 @@ impl Page {
                 }
             }
         }
+    }
+
+    /// Keeps what an event says went wrong in the page.
+    fn note_error(&mut self, v: &Value) {
+        let p = &v["params"];
+        let text = match v["method"].as_str() {
+            Some("Runtime.exceptionThrown") => Some(
+                p["exceptionDetails"]["exception"]["description"]
+                    .as_str()
+                    .or(p["exceptionDetails"]["text"].as_str())
+                    .unwrap_or("exception")
+                    .to_owned(),
+            ),
+            Some("Runtime.consoleAPICalled") if p["type"] == "error" => Some(
+                p["args"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| {
+                                x["value"]
+                                    .as_str()
+                                    .or(x["description"].as_str())
+                                    .unwrap_or("")
+                                    .to_owned()
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default(),
+            ),
+            Some("Log.entryAdded") if p["entry"]["level"] == "error" => Some(format!(
+                "{} {}",
+                p["entry"]["text"].as_str().unwrap_or(""),
+                p["entry"]["url"].as_str().unwrap_or("")
+            )),
+            _ => None,
+        };
+        if let Some(t) = text {
+            self.errors.push(t);
+        }
+    }
+
+    /// What went wrong in the page (console errors, exceptions, failed loads, CSP refusals)
+    /// since the last call, as far as the events read so far tell.
+    pub fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
     }
 
     /// Evaluates `expr` every 100 ms until `done` accepts its value (at most 20 s); returns
@@ -348,7 +403,7 @@ pub async fn site(snippet: String) -> u16 {
 pub async fn site_on(ip: std::net::Ipv4Addr, snippet: String) -> u16 {
     let page = |title: &'static str, snippet: String| {
         format!(
-            "<!doctype html><html lang=\"en\"><head><title>{title}</title></head>\
+            "<!doctype html><html lang=\"en\"><head><title>{title}</title><link rel=\"icon\" href=\"data:,\"></head>\
              <body><h1>{title}</h1>{snippet}</body></html>"
         )
     };

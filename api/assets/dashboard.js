@@ -118,6 +118,27 @@
     });
   }
 
+  // Saved replies: picked from the list, or "/shortcut" then Tab in the reply box.
+  document.addEventListener("change", function (ev) {
+    var sel = ev.target.closest && ev.target.closest("select[data-insert]");
+    if (!sel || !sel.value) return;
+    var box = document.getElementById(sel.getAttribute("data-insert"));
+    box.value = box.value ? box.value.replace(/\s*$/, " ") + sel.value : sel.value;
+    sel.value = "";
+    box.focus();
+  });
+  if (reply) {
+    reply.querySelector("textarea").addEventListener("keydown", function (e) {
+      if (e.key !== "Tab" || e.shiftKey) return;
+      var area = e.target, m = /(^|\s)\/([a-z0-9_-]{1,32})$/.exec(area.value);
+      if (!m) return;
+      var opt = document.querySelector('#canned option[data-shortcut="' + m[2] + '"]');
+      if (!opt) return;
+      e.preventDefault();
+      area.value = area.value.slice(0, area.value.length - m[2].length - 1) + opt.value;
+    });
+  }
+
   // ------------------------------------------------------------------ copy buttons
   document.addEventListener("click", function (ev) {
     var b = ev.target.closest("button[data-copy]");

@@ -59,8 +59,8 @@ pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    analytics, assignments, call_settings, calls, contacts, conversations, prompts, recordings,
-    sip_admin, usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
+    analytics, assignments, call_settings, calls, canned, contacts, conversations, prompts,
+    recordings, sip_admin, usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
@@ -219,7 +219,8 @@ pub fn router(state: AppState) -> Router {
         .merge(usage::routes())
         .merge(accounts::routes::routes())
         .merge(assignments::routes())
-        .merge(conversations::routes());
+        .merge(conversations::routes())
+        .merge(canned::routes());
     let (root, mut ops) = root.into_parts();
     let (v1, v1_ops) = v1.into_parts();
     ops.extend(v1_ops);

@@ -561,6 +561,21 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
     )
     .await;
     p.look(SHOTS, "28-webhook-created").await;
+
+    // Nothing went wrong in any page along the way: no console error, no exception, no
+    // failed load, no CSP refusal.
+    for (who, page) in [
+        ("owner", &mut p),
+        ("visitor", &mut v),
+        ("late visitor", &mut l),
+    ] {
+        page.eval("1").await;
+        let errors = page.take_errors();
+        assert!(
+            errors.is_empty(),
+            "{who}'s pages reported errors: {errors:#?}"
+        );
+    }
     p.goto(&format!("{}/", s.http), "/").await;
     p.look(SHOTS, "14-home").await;
     let _ = std::fs::remove_file(tone);

@@ -279,6 +279,7 @@ pub fn within_widgets(ctx: &AuthContext, path: &str) -> Result<(), ApiError> {
     match segs.as_slice() {
         ["widgets"]
         | ["conversations"]
+        | ["canned-replies", ..]
         | ["auth", ..]
         | ["tokens", ..]
         | ["users"]

@@ -99,6 +99,13 @@ fn visitor(id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An id as Ringside makes them (uuids, `call_…`): 1-128 letters, digits, `-`, `_`, `.`, `:`.
+pub(crate) fn plain_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
 /// The filter a query asks for, for `ctx` (a user given some widgets sees only theirs).
 fn filter(ctx: &AuthContext, q: &HashMap<String, String>) -> Result<ConversationFilter, ApiError> {
     const KNOWN: &[&str] = &["state", "assignee", "widgetId", "before", "limit"];
@@ -123,10 +130,13 @@ fn filter(ctx: &AuthContext, q: &HashMap<String, String>) -> Result<Conversation
         None | Some("") => {}
         Some("me") => f.assignee = Some(ctx.user_id.clone()),
         Some("none") => f.unassigned = true,
-        Some(u) if u.len() <= 128 => f.assignee = Some(u.to_owned()),
+        Some(u) if plain_id(u) => f.assignee = Some(u.to_owned()),
         Some(_) => return Err(bad("assignee", "me, none or a user id")),
     }
     if let Some(w) = q.get("widgetId").filter(|w| !w.is_empty()) {
+        if !plain_id(w) {
+            return Err(bad("widgetId", "a widget id"));
+        }
         f.widget_id = Some(w.clone());
     }
     if let Some(b) = q.get("before") {

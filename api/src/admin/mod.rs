@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod assignments;
 pub mod call_settings;
 pub mod calls;
+pub mod canned;
 pub mod contacts;
 pub mod conversations;
 pub mod prompts;

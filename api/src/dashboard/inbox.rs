@@ -221,6 +221,17 @@ pub(crate) async fn conversation(
         .activity(&tenant, &w.id, &visitor_id, 20)
         .await?;
     let users = st.store.list_users(&tenant).await?;
+    let canned = st.store.list_canned_replies(&tenant).await?;
+    let mut canned_opts = String::from("<option value=\"\">Insert a saved reply…</option>");
+    for c in &canned {
+        canned_opts.push_str(&format!(
+            "<option value=\"{}\" data-shortcut=\"{}\">/{} — {}</option>",
+            esc(&c.body),
+            esc(&c.shortcut),
+            esc(&c.shortcut),
+            esc(&c.body.chars().take(60).collect::<String>())
+        ));
+    }
     let base = format!(
         "/api/v1/widgets/{}/visitors/{}",
         esc(&w.id),
@@ -435,7 +446,9 @@ pub(crate) async fn conversation(
          <label for=\"reply\">Reply to {name_e}</label>\
          <textarea id=\"reply\" name=\"body\" rows=\"3\" maxlength=\"4000\" required></textarea>\
          <div class=\"actions\"><button type=\"submit\">Send</button>\
-         <span class=\"hint\">Enter sends; Shift+Enter for a new line.</span></div></form>\
+         <label for=\"canned\" class=\"visually-hidden\">Saved replies</label>\
+         <select id=\"canned\" class=\"short\" data-insert=\"reply\">{canned_opts}</select>\
+         <span class=\"hint\">Enter sends; Shift+Enter for a new line; /shortcut then Tab puts a saved reply.</span></div></form>\
          <h3>Internal notes</h3><ol class=\"notes\" id=\"notes\">{note_list}</ol>\
          <form data-url=\"{base}/notes\" data-then=\"#notes\">\
          <label for=\"note\">Add a note (the visitor never sees it)</label>\

@@ -87,6 +87,11 @@ pub(crate) fn routes() -> DocRouter {
             page("Visits over time, campaigns, referrers and pages of a widget"),
         )
         .get("/settings", settings::index, page("Settings"))
+        .get(
+            "/settings/canned",
+            settings::canned,
+            page("Canned replies: saved answers for chats"),
+        )
         .get("/widgets", widgets::widgets, page("Widgets"))
         .get(
             "/widgets/{id}",

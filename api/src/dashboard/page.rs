@@ -149,6 +149,11 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
         "Users, roles, invitations, who sees which widget",
     ),
     (
+        "/settings/canned",
+        "Canned replies",
+        "Saved answers the team puts in a chat reply",
+    ),
+    (
         "/settings/webhooks",
         "Webhooks",
         "Signed events to your systems, with their delivery log",
@@ -220,7 +225,8 @@ pub(crate) fn layout(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"csrf-token\" content=\"{csrf}\">\
-         <title>{title} · Ringside</title><link rel=\"stylesheet\" href=\"/assets/account.css\"></head>\
+         <title>{title} · Ringside</title><link rel=\"icon\" href=\"data:,\">\
+         <link rel=\"stylesheet\" href=\"/assets/account.css\"></head>\
          <body><a class=\"skip\" href=\"#main\">Skip to content</a>{top}\
          <main id=\"main\"{narrow}><h1>{title}</h1>\
          <div id=\"status\" class=\"alert\" role=\"alert\" tabindex=\"-1\"></div>{main}</main>{phone}\

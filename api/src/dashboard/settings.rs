@@ -685,6 +685,57 @@ pub(crate) async fn index(
     ))
 }
 
+/// `GET /settings/canned`: the team's canned replies, a form to add one, delete buttons.
+pub(crate) async fn canned(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let v = match viewer(&st, &headers).await? {
+        Ok(v) => v,
+        Err(to_login) => return Ok(to_login),
+    };
+    let can = v.auth.role.allows("messages:write");
+    let list = st.store.list_canned_replies(&v.auth.tenant_id).await?;
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            vec![
+                format!("<code>/{}</code>", esc(&c.shortcut)),
+                esc(&c.body).replace('\n', "<br>"),
+                if can {
+                    format!(
+                        "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" \
+                         data-url=\"/api/v1/canned-replies/{}\" data-confirm=\"Delete /{}?\" \
+                         aria-label=\"Delete /{}\">Delete</button>",
+                        esc(&c.id),
+                        esc(&c.shortcut),
+                        esc(&c.shortcut)
+                    )
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    let mut main = format!(
+        "<p>Saved answers: pick one under a chat's reply box, or type its shortcut (<code>/hours</code>) \
+         and press Tab.</p>{}",
+        table("", &["Shortcut", "Reply", "Actions"], &rows, "No canned reply yet.")
+    );
+    if can {
+        main.push_str(
+            "<section class=\"card\" aria-labelledby=\"cn-h\"><h2 id=\"cn-h\">New canned reply</h2>\
+             <form data-url=\"/api/v1/canned-replies\">\
+             <label for=\"cn-short\">Shortcut</label>\
+             <input id=\"cn-short\" name=\"shortcut\" type=\"text\" maxlength=\"33\" required placeholder=\"hours\" class=\"short\">\
+             <label for=\"cn-body\">Reply</label>\
+             <textarea id=\"cn-body\" name=\"body\" rows=\"3\" maxlength=\"4000\" required></textarea>\
+             <div class=\"actions\"><button type=\"submit\">Save</button></div></form></section>",
+        );
+    }
+    Ok(v.page("Canned replies", "/settings/canned", &main))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

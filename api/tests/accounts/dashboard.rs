@@ -225,6 +225,8 @@ async fn conversations_by_state_with_the_refusal_matrix() {
         );
         for q in [
             "state=closed",
+            "assignee=%00x",
+            "widgetId=%00",
             "limit=0",
             "limit=201",
             "before=x",
@@ -906,6 +908,123 @@ async fn hours_history_offline_leads_and_settings_pages() {
             html.contains("Save hours") && html.contains("Closed now"),
             "{html}"
         );
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn canned_replies_for_the_team() {
+    for backend in backends().await {
+        let name = backend.name;
+        let c = ctx(&backend.store);
+        let owner = c.sign_in(&uniq("canned-owner")).await;
+        let stranger = c.sign_in(&uniq("canned-stranger")).await;
+        let agent = agent_of(&c, &owner).await;
+        let r = c
+            .by(
+                &agent,
+                "POST",
+                "/api/v1/canned-replies",
+                Some(json!({"shortcut": "/Hours", "body": "We answer 9 to 5, Monday to Friday."})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "[{name}] agents save replies too: {}",
+            r.body
+        );
+        assert_eq!(r.body["shortcut"], "hours");
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        // Bad input: 422 with the field; a taken shortcut: 409; nothing else stored.
+        for (body, status, field) in [
+            (
+                json!({"shortcut": "two words", "body": "x"}),
+                422,
+                "shortcut",
+            ),
+            (json!({"shortcut": "ok", "body": "   "}), 422, "body"),
+            (json!({"shortcut": "hours", "body": "again"}), 409, ""),
+        ] {
+            let r = c
+                .by(&owner, "POST", "/api/v1/canned-replies", Some(body.clone()))
+                .await;
+            assert_eq!(r.status.as_u16(), status, "[{name}] {body}: {}", r.body);
+            assert!(r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field));
+        }
+        let r = c.by(&owner, "GET", "/api/v1/canned-replies", None).await;
+        assert_eq!(
+            r.body["data"].as_array().unwrap().len(),
+            1,
+            "[{name}] {}",
+            r.body
+        );
+        let r = c
+            .by(
+                &owner,
+                "PATCH",
+                &format!("/api/v1/canned-replies/{id}"),
+                Some(json!({"body": "9 to 6 now."})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["body"].clone()),
+            (StatusCode::OK, json!("9 to 6 now."))
+        );
+        // Another tenant sees none and touches none.
+        let r = c.by(&stranger, "GET", "/api/v1/canned-replies", None).await;
+        assert_eq!(r.body["data"], json!([]));
+        for (m, body) in [("PATCH", Some(json!({"body": "x"}))), ("DELETE", None)] {
+            let r = c
+                .by(&stranger, m, &format!("/api/v1/canned-replies/{id}"), body)
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "[{name}] stranger {m}");
+        }
+        // The chat page offers it; the settings page lists it.
+        let w = widget(&c, &owner, "Shop").await;
+        c.store
+            .add_message(
+                owner.tenant(),
+                &w,
+                say("visitor-0101", "visitor", "When are you open?"),
+            )
+            .await
+            .unwrap();
+        let (_, html, _) = page(&c, Some(&owner), &format!("/inbox/{w}/visitor-0101")).await;
+        assert!(
+            html.contains("data-shortcut=\"hours\"") && html.contains("9 to 6 now."),
+            "{html}"
+        );
+        let (st, html, _) = page(&c, Some(&owner), "/settings/canned").await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(html.contains("/hours"));
+        let (_, html, _) = page(&c, Some(&stranger), "/settings/canned").await;
+        assert!(!html.contains("9 to 6"));
+        let r = c
+            .by(
+                &owner,
+                "DELETE",
+                &format!("/api/v1/canned-replies/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c
+            .by(
+                &owner,
+                "DELETE",
+                &format!("/api/v1/canned-replies/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = c
+            .by(&owner, "DELETE", "/api/v1/canned-replies/%00x", None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "[{name}] a NUL in the id");
         backend.finish().await;
     }
 }

@@ -60,6 +60,7 @@ mod assignments;
 mod bindings;
 mod call_settings;
 mod calls;
+mod canned;
 mod contacts;
 mod conversations;
 mod error;
@@ -96,6 +97,7 @@ pub use assignments::{AssignTo, Assignment};
 pub use bindings::Binding;
 pub use call_settings::{is_e164, CallSettings, MAX_PSTN_NUMBERS, RING_TIMEOUT_RANGE};
 pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS};
+pub use canned::{canned_shortcut, CannedReply, MAX_CANNED_CHARS, MAX_CANNED_REPLIES};
 pub use contacts::{
     Contact, ContactActivity, ContactMerge, ContactPatch, ContactSession, CONTACT_STATUSES,
     MAX_CONTACT_ACTIVITY, MAX_LIST_CONTACTS, MAX_MERGE_REASON_CHARS, MAX_OTHER_ADDRESSES,

@@ -496,3 +496,69 @@ async fn submissions_hours_and_live_phones() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn canned_replies_per_tenant() {
+    each_backend("canned", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store.ensure_user("cr@example.com").await.unwrap().tenant_id;
+        let other = store
+            .ensure_user("cro@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let a = store
+            .create_canned_reply(&t, "/Hours", "9 to 5", None)
+            .await
+            .unwrap();
+        assert_eq!(a.shortcut, "hours");
+        assert!(matches!(
+            store.create_canned_reply(&t, "hours", "again", None).await,
+            Err(StorageError::Conflict(_))
+        ));
+        // Another tenant may use the same shortcut, and sees only its own.
+        store
+            .create_canned_reply(&other, "hours", "theirs", None)
+            .await
+            .unwrap();
+        assert_eq!(store.list_canned_replies(&t).await.unwrap().len(), 1);
+        let b = store
+            .create_canned_reply(&t, "ship", "We ship worldwide", None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .update_canned_reply(&t, &b.id, Some("hours"), None)
+                .await,
+            Err(StorageError::Conflict(_))
+        ));
+        let b2 = store
+            .update_canned_reply(&t, &b.id, None, Some("Everywhere"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (b2.shortcut.as_str(), b2.body.as_str()),
+            ("ship", "Everywhere")
+        );
+        assert!(matches!(
+            store
+                .update_canned_reply(&other, &b.id, None, Some("x"))
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            store.delete_canned_reply(&other, &a.id).await,
+            Err(StorageError::NotFound)
+        ));
+        store.delete_canned_reply(&t, &a.id).await.unwrap();
+        let names: Vec<String> = store
+            .list_canned_replies(&t)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.shortcut)
+            .collect();
+        assert_eq!(names, ["ship"]);
+    })
+    .await;
+}

@@ -1,0 +1,138 @@
+//! Canned replies: the team's saved answers, put into a chat reply by their shortcut.
+//!
+//! - `GET /api/v1/canned-replies` (`messages:read`): all of the tenant's, by shortcut.
+//! - `POST /api/v1/canned-replies` (`messages:write`) with `{"shortcut", "body"}`: 201; 409
+//!   `conflict` for a shortcut in use; 422 for a bad shortcut (1-32 of a-z 0-9 - _) or body.
+//! - `PATCH /api/v1/canned-replies/{id}` (`messages:write`) with `shortcut?`, `body?`.
+//! - `DELETE /api/v1/canned-replies/{id}` (`messages:write`): 204.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ringside_storage::{CannedReply, StorageError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{MessagesRead, MessagesWrite, Scoped};
+use crate::extract::ApiJson;
+use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> DocRouter {
+    const T: &str = "Conversations";
+    DocRouter::new("/api/v1")
+        .get(
+            "/canned-replies",
+            list,
+            Spec::new(T, Auth::Scope("messages:read"), "The team's canned replies"),
+        )
+        .post(
+            "/canned-replies",
+            create,
+            Spec::new(T, Auth::Scope("messages:write"), "Save a canned reply")
+                .body(Body::Json("shortcut (1-32 of a-z 0-9 - _), body"))
+                .ok(201, "The canned reply"),
+        )
+        .patch(
+            "/canned-replies/{id}",
+            update,
+            Spec::new(T, Auth::Scope("messages:write"), "Change a canned reply")
+                .body(Body::Json("shortcut?, body?")),
+        )
+        .delete(
+            "/canned-replies/{id}",
+            remove,
+            Spec::new(T, Auth::Scope("messages:write"), "Delete a canned reply")
+                .ok(204, "Deleted")
+                .content(""),
+        )
+}
+
+fn invalid(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Invalid("shortcut") => ApiError::InvalidField {
+            field: "shortcut",
+            reason: "1-32 letters a-z, digits, - and _",
+        },
+        StorageError::Invalid("body") => ApiError::InvalidField {
+            field: "body",
+            reason: "1-4000 characters",
+        },
+        StorageError::Invalid(_) => ApiError::InvalidField {
+            field: "shortcut",
+            reason: "an account keeps at most 200 canned replies",
+        },
+        other => other.into(),
+    }
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesRead>,
+) -> Result<Json<Value>, ApiError> {
+    let data = st.store.list_canned_replies(&ctx.tenant_id).await?;
+    Ok(Json(json!({ "data": data })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBody {
+    shortcut: String,
+    body: String,
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesWrite>,
+    ApiJson(b): ApiJson<NewBody>,
+) -> Result<(StatusCode, Json<CannedReply>), ApiError> {
+    let c = st
+        .store
+        .create_canned_reply(&ctx.tenant_id, &b.shortcut, &b.body, Some(&ctx.user_id))
+        .await
+        .map_err(invalid)?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    shortcut: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchBody>,
+) -> Result<Json<CannedReply>, ApiError> {
+    if !crate::conversations::plain_id(&id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(
+        st.store
+            .update_canned_reply(
+                &ctx.tenant_id,
+                &id,
+                b.shortcut.as_deref(),
+                b.body.as_deref(),
+            )
+            .await
+            .map_err(invalid)?,
+    ))
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    Scoped(ctx, _): Scoped<MessagesWrite>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !crate::conversations::plain_id(&id) {
+        return Err(ApiError::NotFound);
+    }
+    st.store.delete_canned_reply(&ctx.tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,186 @@
+//! How fast the dashboard's pages render with a busy tenant: 10,000 contacts and 100,000 chat
+//! messages (10,000 visitors writing 10 messages each, on two widgets, the contacts attached
+//! to their visitors), on one SQLite file. Each page is requested through the whole router
+//! with a signed-in session cookie (as a browser does), 200 times after 20 warm-ups, and its
+//! p50 and p95 are printed; the last line is the slowest page's p50.
+//!
+//!     cargo bench -p ringside-benches --bench dashboard_pages
+//!
+//! `RINGSIDE_BENCH_CONTACTS` and `RINGSIDE_BENCH_MESSAGES` change the sizes.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use ringside_storage::{now_ms, ContactPatch, NewMessage, NewSession, NewWidget, Store};
+use tower::ServiceExt;
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not used.
+    let contacts = size("RINGSIDE_BENCH_CONTACTS", 10_000);
+    let messages = size("RINGSIDE_BENCH_MESSAGES", 100_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("ringside-dash-bench-{}.db", std::process::id()));
+    let store = rt
+        .block_on(Store::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            path.display()
+        )))
+        .unwrap();
+
+    // The tenant.
+    let seeded = Instant::now();
+    let user = rt
+        .block_on(store.ensure_user("owner@busy.example"))
+        .unwrap();
+    let t = user.tenant_id.clone();
+    let widgets: Vec<String> = ["Shop", "Blog"]
+        .iter()
+        .map(|name| {
+            rt.block_on(store.create_widget(
+                &t,
+                NewWidget {
+                    name: (*name).into(),
+                    allowed_domains: vec!["example.com".into()],
+                    ..NewWidget::default()
+                },
+            ))
+            .unwrap()
+            .id
+        })
+        .collect();
+    let visitors = contacts.max(1);
+    let per_visitor = (messages / visitors).max(1);
+    let mut first_contact = String::new();
+    rt.block_on(async {
+        for i in 0..visitors {
+            let w = &widgets[i % widgets.len()];
+            let visitor = format!("visitor-{i:06}");
+            for k in 0..per_visitor {
+                let sender = if k % 2 == 0 { "visitor" } else { "operator" };
+                store
+                    .add_message(
+                        &t,
+                        w,
+                        NewMessage {
+                            visitor_id: visitor.clone(),
+                            conversation_id: String::new(),
+                            sender: sender.into(),
+                            author_user_id: (sender == "operator").then(|| user.id.clone()),
+                            body: format!("Message {k} of visitor {i}: do you ship to Lisbon?"),
+                        },
+                    )
+                    .await
+                    .unwrap();
+            }
+            if i < contacts {
+                let c = store
+                    .create_contact(
+                        &t,
+                        ContactPatch {
+                            first_name: Some(Some(format!("First{i}"))),
+                            last_name: Some(Some(format!("Last{i}"))),
+                            email: Some(Some(format!("person{i}@example.org"))),
+                            ..ContactPatch::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                store
+                    .attach_contact_session(&t, &c.id, w, &visitor, "bench")
+                    .await
+                    .unwrap();
+                if first_contact.is_empty() {
+                    first_contact = c.id;
+                }
+            }
+        }
+    });
+    let (_, secret) = rt
+        .block_on(store.create_session(NewSession {
+            user_id: &user.id,
+            now: now_ms(),
+            lifetime_ms: 86_400_000,
+            user_agent: None,
+            ip: None,
+        }))
+        .unwrap();
+    println!(
+        "seeded {contacts} contacts and {} messages in {:.1} s",
+        visitors * per_visitor,
+        seeded.elapsed().as_secs_f64()
+    );
+
+    let app = ringside_api::router(ringside_api::testing::state(
+        &store,
+        "http://calls.example.net",
+    ));
+    let cookie = format!("ringside_session={secret}");
+    let w0 = &widgets[0];
+    let pages = [
+        "/".to_owned(),
+        "/inbox".to_owned(),
+        "/inbox?view=unassigned".to_owned(),
+        format!("/inbox/{w0}/visitor-000000"),
+        "/calls".to_owned(),
+        "/contacts".to_owned(),
+        "/contacts?q=person4242".to_owned(),
+        format!("/contacts/{first_contact}"),
+        format!("/analytics?widget={w0}"),
+        "/widgets".to_owned(),
+        format!("/widgets/{w0}"),
+        "/settings/webhooks".to_owned(),
+    ];
+    let mut worst = (String::new(), Duration::ZERO);
+    for p in &pages {
+        let mut times = Vec::with_capacity(200);
+        for i in 0..220 {
+            let req = Request::get(p.as_str())
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap();
+            let start = Instant::now();
+            let resp = rt.block_on(async {
+                let r = app.clone().oneshot(req).await.unwrap();
+                let status = r.status();
+                let body = axum::body::to_bytes(r.into_body(), 8 << 20).await.unwrap();
+                (status, body.len())
+            });
+            let took = start.elapsed();
+            assert!(resp.0.is_success(), "{p}: {}", resp.0);
+            if i >= 20 {
+                times.push(took);
+            }
+        }
+        times.sort();
+        let p50 = times[times.len() / 2];
+        let p95 = times[times.len() * 95 / 100];
+        println!(
+            "{p:<48} p50 {:>7.3} ms  p95 {:>7.3} ms",
+            p50.as_secs_f64() * 1000.0,
+            p95.as_secs_f64() * 1000.0
+        );
+        if p50 > worst.1 {
+            worst = (p.clone(), p50);
+        }
+    }
+    rt.block_on(store.close());
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let _ = std::fs::remove_file(path.with_extension("db-shm"));
+    println!("slowest page: {}", worst.0);
+    println!(
+        "dashboard_page_p50_slowest_ms: {:.3}",
+        worst.1.as_secs_f64() * 1000.0
+    );
+}
