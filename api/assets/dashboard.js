@@ -35,6 +35,8 @@
             else if (fresh && old) old.innerHTML = fresh.innerHTML;
           });
           scrollChat();
+          // New messages shown in an open chat are read.
+          if (want.indexOf("conv-live") >= 0) markRead();
         }).catch(function () {});
     }, 250);
   }
@@ -99,9 +101,12 @@
   }
   scrollChat();
   var split = document.querySelector("[data-read-url]");
-  if (split && split.getAttribute("data-read-url") && A) {
-    A.api("POST", split.getAttribute("data-read-url")).catch(function () {});
+  function markRead() {
+    if (split && split.getAttribute("data-read-url") && A && !document.hidden) {
+      A.api("POST", split.getAttribute("data-read-url")).catch(function () {});
+    }
   }
+  markRead();
   var reply = document.querySelector("form[data-typing]");
   if (reply) {
     var area = reply.querySelector("textarea");

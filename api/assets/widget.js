@@ -250,7 +250,7 @@
       box.addEventListener("submit", function (e) {
         e.preventDefault();
         var data = {};
-        fields.forEach(function (f) { var v = box.querySelector("[name='" + f.name + "']").value.trim(); if (v) data[f.name] = v; });
+        fields.forEach(function (f) { var el = box.elements[f.name]; var v = el && el.value ? el.value.trim() : ""; if (v) data[f.name] = v; });
         onSubmit(data, voice, box);
       });
       return box;

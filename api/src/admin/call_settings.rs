@@ -145,12 +145,33 @@ async fn get_hours(
     Ok(Json(v))
 }
 
+/// What `PUT .../hours` takes: the hours, and (ignored) the `availability` a GET returned, so
+/// that a read-change-write round trip works.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct HoursBody {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    time_zone: String,
+    #[serde(default)]
+    intervals: Vec<ringside_storage::OpenInterval>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    availability: Option<serde::de::IgnoredAny>,
+}
+
 async fn put_hours(
     Scoped(ctx, _): Scoped<WidgetsWrite>,
     State(st): State<HoursState>,
     Path(id): Path<String>,
-    ApiJson(h): ApiJson<BusinessHours>,
+    ApiJson(b): ApiJson<HoursBody>,
 ) -> Result<Json<BusinessHours>, ApiError> {
+    let h = BusinessHours {
+        enabled: b.enabled,
+        time_zone: b.time_zone,
+        intervals: b.intervals,
+    };
     crate::availability::zone(&h.time_zone)?;
     st.store
         .put_business_hours(&ctx.tenant_id, &id, &h)

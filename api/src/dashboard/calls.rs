@@ -172,6 +172,9 @@ pub(crate) async fn call(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
+    if !crate::conversations::plain_id(&id) {
+        return Ok(not_found(&v, "No such call."));
+    }
     let c = match st.store.get_call(&v.auth.tenant_id, &id).await {
         Ok(c) => c,
         Err(StorageError::NotFound) => return Ok(not_found(&v, "No such call.")),

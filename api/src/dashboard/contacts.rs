@@ -259,7 +259,7 @@ pub(crate) async fn contact(
     if v.auth.widgets.is_some() {
         return Ok(every_widget_needed(&v));
     }
-    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS || !crate::conversations::plain_id(&id) {
         return Ok(not_found(&v, "No such contact."));
     }
     let tenant = v.auth.tenant_id.clone();

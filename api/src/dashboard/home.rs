@@ -43,7 +43,6 @@ pub(crate) async fn home(
     let widgets = my_widgets(&st, &v).await?;
     let mut live = Vec::new();
     let mut waiting = Vec::new();
-    let mut calls_today = 0usize;
     for w in &widgets {
         for vis in st.presence.live_visitors(&v.auth.tenant_id, &w.id).await? {
             live.push((w.name.clone(), vis));
@@ -60,16 +59,11 @@ pub(crate) async fn home(
         {
             waiting.push((w.name.clone(), c));
         }
-        let today = ringside_storage::WidgetCallFilter {
-            since_ms: day_start,
-            ..Default::default()
-        };
-        calls_today += st
-            .store
-            .list_widget_calls(&v.auth.tenant_id, &w.id, today, 500)
-            .await?
-            .len();
     }
+    let calls_today = st
+        .store
+        .count_calls_since(&v.auth.tenant_id, v.auth.widgets.as_deref(), day_start)
+        .await?;
     let counts = st
         .store
         .conversation_counts(

@@ -64,10 +64,11 @@ pub(crate) async fn inbox(
         "unassigned" => f.unassigned = true,
         _ => {}
     }
-    f.state = Some(match view {
-        "mine" | "unassigned" => "open".to_owned(),
-        other => other.to_owned(),
-    });
+    // Mine and unassigned: what still needs the team (open or pending), as their counts.
+    match view {
+        "mine" | "unassigned" => f.active = true,
+        other => f.state = Some(other.to_owned()),
+    }
     let list = st
         .store
         .list_conversations(&v.auth.tenant_id, &f, now)
@@ -178,7 +179,10 @@ pub(crate) async fn conversation(
         Err(to_login) => return Ok(to_login),
     };
     let tenant = v.auth.tenant_id.clone();
-    if !v.sees_widget(&widget_id) || !crate::widget_runtime::valid_client_id(&visitor_id) {
+    if !v.sees_widget(&widget_id)
+        || !crate::conversations::plain_id(&widget_id)
+        || !crate::widget_runtime::valid_client_id(&visitor_id)
+    {
         return Ok(not_found(&v, "No such conversation."));
     }
     let w = match st.store.get_widget(&tenant, &widget_id).await {
@@ -395,22 +399,15 @@ pub(crate) async fn conversation(
     let contact = match conv.as_ref().and_then(|c| c.contact.as_ref()) {
         Some(k) => format!(
             "<p><strong>{}</strong><br>{}</p>\
-             <form data-url=\"/api/v1/contacts/{id}\" data-method=\"PATCH\" data-null-empty>\
-             <label for=\"c-first\">First name</label><input id=\"c-first\" name=\"firstName\" type=\"text\" maxlength=\"100\">\
-             <label for=\"c-last\">Last name</label><input id=\"c-last\" name=\"lastName\" type=\"text\" maxlength=\"100\">\
-             <label for=\"c-email\">Email</label><input id=\"c-email\" name=\"email\" type=\"email\" maxlength=\"320\">\
-             <label for=\"c-phone\">Phone</label><input id=\"c-phone\" name=\"phone\" type=\"text\" maxlength=\"64\">\
-             <p class=\"hint\">Filled fields replace the contact's; empty ones are cleared.</p>\
-             <div class=\"actions\"><button type=\"submit\" class=\"secondary\">Save contact</button></div></form>\
-             <form data-url=\"/api/v1/contacts/{id}/merge\" data-kind=\"merge\">\
-             <label for=\"merge-from\">Merge another contact into this one (its id)</label>\
-             <input id=\"merge-from\" name=\"sourceContactId\" type=\"text\" maxlength=\"64\" required>\
-             <div class=\"actions\"><button type=\"submit\" class=\"secondary\">Merge</button></div></form>",
+             <p><a href=\"/contacts/{}\">Edit, see the timeline or merge</a></p>",
             esc(k.name.as_deref().unwrap_or("No name")),
             esc(k.email.as_deref().unwrap_or("")),
-            id = esc(&k.id),
+            esc(&k.id),
         ),
-        None => "<p class=\"hint\">Not linked to a contact yet (a lead or callback form links it).</p>".into(),
+        None => {
+            "<p class=\"hint\">Not linked to a contact yet (a lead or callback form links it).</p>"
+                .into()
+        }
     };
     let mut cbs = String::new();
     for c in &callbacks {

@@ -130,6 +130,9 @@ pub(crate) async fn webhook(
     if !v.auth.role.allows("webhooks:write") {
         return Ok(managers_only(&v, "Webhooks", WEBHOOKS_NAV, "webhooks"));
     }
+    if !crate::conversations::plain_id(&id) {
+        return Ok(not_found(&v, "No such webhook."));
+    }
     let w = match st.store.get_webhook(&v.auth.tenant_id, &id).await {
         Ok(w) => w,
         Err(StorageError::NotFound) => return Ok(not_found(&v, "No such webhook.")),

@@ -64,7 +64,7 @@ pub(crate) async fn widget(
         Ok(v) => v,
         Err(to_login) => return Ok(to_login),
     };
-    if !v.sees_widget(&id) {
+    if !v.sees_widget(&id) || !crate::conversations::plain_id(&id) {
         return Ok(not_found(&v, "No such widget."));
     }
     let w = match st.store.get_widget(&v.auth.tenant_id, &id).await {

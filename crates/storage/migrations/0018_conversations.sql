@@ -25,6 +25,8 @@ CREATE TABLE conversations (
 );
 CREATE INDEX conversations_tenant ON conversations (tenant_id, last_message_at);
 CREATE INDEX conversations_state ON conversations (tenant_id, state, last_message_at);
+-- The inbox's counts per state read only this index.
+CREATE INDEX conversations_counts ON conversations (tenant_id, state, unread);
 
 INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until,
     last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at)

@@ -517,6 +517,31 @@ impl Store {
         self.with_legs(&rows).await
     }
 
+    /// How many of the tenant's calls (of `widgets` only, when given) started at or after
+    /// `since` (unix ms).
+    pub async fn count_calls_since(
+        &self,
+        tenant_id: &str,
+        widgets: Option<&[String]>,
+        since: i64,
+    ) -> Result<i64> {
+        let mut sql = String::from(
+            "SELECT COUNT(*) AS n FROM calls WHERE tenant_id = $1 AND started_at >= $2",
+        );
+        if let Some(ws) = widgets {
+            if ws.is_empty() {
+                return Ok(0);
+            }
+            let list: Vec<String> = (3..3 + ws.len()).map(|i| format!("${i}")).collect();
+            sql.push_str(&format!(" AND widget_id IN ({})", list.join(", ")));
+        }
+        let mut q = sqlx::query(&sql).bind(tenant_id).bind(since);
+        for w in widgets.unwrap_or_default() {
+            q = q.bind(w);
+        }
+        Ok(q.fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
     /// Call rows with their legs loaded (a few `IN (...)` queries).
     async fn with_legs(&self, rows: &[AnyRow]) -> Result<Vec<CallRecord>> {
         let mut calls = rows.iter().map(call_from_row).collect::<Result<Vec<_>>>()?;

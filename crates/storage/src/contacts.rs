@@ -326,6 +326,22 @@ fn apply(c: &mut Contact, p: ContactPatch) -> Result<()> {
     Ok(())
 }
 
+/// `cols` (a comma-separated column list) with each plain column name qualified by `alias`;
+/// expressions (a subquery) are kept as they are.
+fn prefixed(cols: &str, alias: &str) -> String {
+    cols.split(", ")
+        .map(|c| {
+            let c = c.trim();
+            if c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                format!("{alias}.{c}")
+            } else {
+                c.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
     /// Creates a contact (status `lead` unless given).
     pub async fn create_contact(&self, tenant_id: &str, new: ContactPatch) -> Result<Contact> {
@@ -847,26 +863,33 @@ impl Store {
         viewer_user_id: &str,
     ) -> Result<ContactActivity> {
         let sessions = self.list_contact_sessions(tenant_id, contact_id).await?;
-        let of_contact = "EXISTS (SELECT 1 FROM contact_sessions s WHERE s.contact_id = $1 \
-            AND s.widget_id = t.widget_id AND s.visitor_id = t.visitor_id)";
         let lim = MAX_CONTACT_ACTIVITY;
+        // From the contact's sessions to each table through its (widget, visitor) index: a
+        // contact's few sessions drive the lookups, never a scan of the tenant's rows.
         let q = |cols: &str, table: &str, extra: &str, order: &str| {
             format!(
-                "SELECT {cols} FROM {table} t WHERE t.tenant_id = $2 AND {of_contact}{extra} \
-                 ORDER BY {order} LIMIT {lim}"
+                "SELECT {} FROM contact_sessions s JOIN {table} t \
+                 ON t.widget_id = s.widget_id AND t.visitor_id = s.visitor_id \
+                 WHERE s.contact_id = $1 AND t.tenant_id = $2{extra} ORDER BY {order} LIMIT {lim}",
+                prefixed(cols, "t")
             )
         };
-        let rows = sqlx::query(&q(MESSAGE_COLS, "messages", "", "created_at DESC, id DESC"))
-            .bind(contact_id)
-            .bind(tenant_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&q(
+            MESSAGE_COLS,
+            "messages",
+            "",
+            "t.created_at DESC, t.id DESC",
+        ))
+        .bind(contact_id)
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
         let messages = rows.iter().map(message_from_row).collect::<Result<_>>()?;
         let rows = sqlx::query(&q(
             NOTE_READ_COLS,
             "notes",
             " AND (t.visibility = 'team' OR t.author_user_id = $3)",
-            "created_at DESC, id DESC",
+            "t.created_at DESC, t.id DESC",
         ))
         .bind(contact_id)
         .bind(tenant_id)
@@ -878,7 +901,7 @@ impl Store {
             CALLBACK_COLS,
             "callbacks",
             "",
-            "created_at DESC, id DESC",
+            "t.created_at DESC, t.id DESC",
         ))
         .bind(contact_id)
         .bind(tenant_id)

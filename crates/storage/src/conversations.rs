@@ -3,8 +3,9 @@
 //! snoozed), the last message's preview and the team's unread count. The inbox lists them
 //! by state and assignee, newest activity first.
 //!
-//! A visitor message reopens a resolved or snoozed chat and counts as unread; a team reply
-//! (operator, automation, assistant) or [`Store::mark_conversation_read`] clears the count.
+//! A visitor message reopens a resolved, snoozed or pending chat and counts as unread; an
+//! operator's reply or [`Store::mark_conversation_read`] clears the count (automation and
+//! assistant answers leave it: someone still has to look).
 //! A snoozed chat whose time has come is shown and counted as open.
 
 use serde::Serialize;
@@ -88,6 +89,8 @@ pub struct ConversationFilter {
     pub assignee: Option<String>,
     /// Only those assigned to nobody.
     pub unassigned: bool,
+    /// Only open or pending ones (a run-out snooze counts as open); with `state` unset.
+    pub active: bool,
     /// Only this widget's.
     pub widget_id: Option<String>,
     /// Only these widgets' (a restricted agent's); `Some(empty)` lists nothing.
@@ -203,16 +206,23 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         m: &Message,
     ) -> Result<()> {
-        let from_visitor = i64::from(m.sender == "visitor");
+        // 1: the visitor wrote (unread + 1, a resolved, snoozed or pending chat reopens);
+        // 2: an operator replied (read); 0: automation or the assistant (nothing changes).
+        let who: i64 = match m.sender.as_str() {
+            "visitor" => 1,
+            "operator" => 2,
+            _ => 0,
+        };
         sqlx::query(
             "INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until, \
              last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'open', NULL, $4, $5, $6, $7, 1, $4, $4) \
+             VALUES ($1, $2, $3, 'open', NULL, $4, $5, $6, CASE WHEN $7 = 1 THEN 1 ELSE 0 END, 1, $4, $4) \
              ON CONFLICT (widget_id, visitor_id) DO UPDATE SET \
              last_message_at = EXCLUDED.last_message_at, last_sender = EXCLUDED.last_sender, \
              last_body = EXCLUDED.last_body, message_count = conversations.message_count + 1, \
-             unread = CASE WHEN $7 = 1 THEN conversations.unread + 1 ELSE 0 END, \
-             state = CASE WHEN $7 = 1 AND conversations.state IN ('resolved', 'snoozed') \
+             unread = CASE WHEN $7 = 1 THEN conversations.unread + 1 \
+                 WHEN $7 = 2 THEN 0 ELSE conversations.unread END, \
+             state = CASE WHEN $7 = 1 AND conversations.state IN ('resolved', 'snoozed', 'pending') \
                  THEN 'open' ELSE conversations.state END, \
              snoozed_until = CASE WHEN $7 = 1 THEN NULL ELSE conversations.snoozed_until END, \
              updated_at = EXCLUDED.updated_at",
@@ -223,7 +233,7 @@ impl Store {
         .bind(m.created_at)
         .bind(&m.sender)
         .bind(preview(&m.body))
-        .bind(from_visitor)
+        .bind(who)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -326,6 +336,9 @@ impl Store {
         if f.unassigned {
             cond.push_str(" AND a.user_id IS NULL");
         }
+        if f.active {
+            cond.push_str(&format!(" AND {STATE_NOW} IN ('open', 'pending')"));
+        }
         if let Some(ws) = &f.widgets {
             cond.push_str(&format!(
                 " AND c.widget_id IN ({})",
@@ -357,47 +370,106 @@ impl Store {
         if widgets.is_some_and(<[String]>::is_empty) {
             return Ok(ConversationCounts::default());
         }
-        let mut params = vec![
-            Param::Int(now),
-            Param::Text(tenant_id.to_owned()),
-            Param::Text(user_id.to_owned()),
-            Param::Int(now - now.rem_euclid(86_400_000)),
-        ];
-        let mut cond = String::from("c.tenant_id = $2");
-        if let Some(ws) = widgets {
-            cond.push_str(&format!(
-                " AND c.widget_id IN ({})",
-                placeholders(params.len() + 1, ws.len())
-            ));
-            params.extend(ws.iter().cloned().map(Param::Text));
-        }
-        let active = format!("{STATE_NOW} IN ('open', 'pending')");
+        // A few small index reads rather than one pass over every chat: counts per stored
+        // state (covered by the (tenant, state, unread) index), the snoozes that have run out
+        // (they count as open), the active chats that are assigned (to the user, to anyone),
+        // and today's.
+        let day_start = now - now.rem_euclid(86_400_000);
+        let scope = |first: usize, alias: &str| -> String {
+            match widgets {
+                Some(ws) => format!(
+                    " AND {alias}widget_id IN ({})",
+                    placeholders(first, ws.len())
+                ),
+                None => String::new(),
+            }
+        };
+        let with_widgets = |mut p: Vec<Param>| {
+            if let Some(ws) = widgets {
+                p.extend(ws.iter().cloned().map(Param::Text));
+            }
+            p
+        };
+        let tenant = || Param::Text(tenant_id.to_owned());
+
         let sql = format!(
-            "SELECT \
-             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'open' THEN 1 ELSE 0 END), 0) AS BIGINT) AS open_n, \
-             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending_n, \
-             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'resolved' THEN 1 ELSE 0 END), 0) AS BIGINT) AS resolved_n, \
-             CAST(COALESCE(SUM(CASE WHEN {STATE_NOW} = 'snoozed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS snoozed_n, \
-             CAST(COALESCE(SUM(CASE WHEN {active} AND a.user_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS mine_n, \
-             CAST(COALESCE(SUM(CASE WHEN {active} AND a.user_id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS unassigned_n, \
-             CAST(COALESCE(SUM(CASE WHEN {active} THEN c.unread ELSE 0 END), 0) AS BIGINT) AS unread_n, \
-             CAST(COALESCE(SUM(CASE WHEN c.last_message_at >= $4 THEN 1 ELSE 0 END), 0) AS BIGINT) AS today_n \
-             FROM conversations c LEFT JOIN conversation_assignments a \
-             ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id WHERE {cond}"
+            "SELECT state, COUNT(*) AS n, CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS u \
+             FROM conversations WHERE tenant_id = $1{} GROUP BY state",
+            scope(2, "")
         );
-        let row = bind_all(sqlx::query(&sql), params)
-            .fetch_one(&self.pool)
-            .await?;
-        let n = |col: &str| -> Result<i64> { Ok(row.try_get::<i64, _>(col)?) };
+        let mut by_state: std::collections::HashMap<String, (i64, i64)> =
+            std::collections::HashMap::new();
+        for row in bind_all(sqlx::query(&sql), with_widgets(vec![tenant()]))
+            .fetch_all(&self.pool)
+            .await?
+        {
+            by_state.insert(
+                row.try_get("state")?,
+                (row.try_get("n")?, row.try_get("u")?),
+            );
+        }
+        let stored = |s: &str| by_state.get(s).copied().unwrap_or((0, 0));
+
+        let sql = format!(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS u \
+             FROM conversations WHERE tenant_id = $1 AND state = 'snoozed' \
+             AND snoozed_until <= $2{}",
+            scope(3, "")
+        );
+        let row = bind_all(
+            sqlx::query(&sql),
+            with_widgets(vec![tenant(), Param::Int(now)]),
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (woke, woke_unread): (i64, i64) = (row.try_get("n")?, row.try_get("u")?);
+
+        let active =
+            "(c.state IN ('open', 'pending') OR (c.state = 'snoozed' AND c.snoozed_until <= $2))";
+        let sql = format!(
+            "SELECT COUNT(*) AS n, \
+             CAST(COALESCE(SUM(CASE WHEN a.user_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS mine \
+             FROM conversation_assignments a JOIN conversations c \
+             ON c.widget_id = a.widget_id AND c.visitor_id = a.visitor_id \
+             WHERE a.tenant_id = $1 AND {active}{}",
+            scope(4, "c.")
+        );
+        let row = bind_all(
+            sqlx::query(&sql),
+            with_widgets(vec![
+                tenant(),
+                Param::Int(now),
+                Param::Text(user_id.to_owned()),
+            ]),
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (assigned, mine): (i64, i64) = (row.try_get("n")?, row.try_get("mine")?);
+
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM conversations WHERE tenant_id = $1 \
+             AND last_message_at >= $2{}",
+            scope(3, "")
+        );
+        let today: i64 = bind_all(
+            sqlx::query(&sql),
+            with_widgets(vec![tenant(), Param::Int(day_start)]),
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+
+        let (open, pending) = (stored("open"), stored("pending"));
+        let open_n = open.0 + woke;
         Ok(ConversationCounts {
-            open: n("open_n")?,
-            pending: n("pending_n")?,
-            resolved: n("resolved_n")?,
-            snoozed: n("snoozed_n")?,
-            mine: n("mine_n")?,
-            unassigned: n("unassigned_n")?,
-            unread: n("unread_n")?,
-            today: n("today_n")?,
+            open: open_n,
+            pending: pending.0,
+            resolved: stored("resolved").0,
+            snoozed: stored("snoozed").0 - woke,
+            mine,
+            unassigned: open_n + pending.0 - assigned,
+            unread: open.1 + pending.1 + woke_unread,
+            today,
         })
     }
 

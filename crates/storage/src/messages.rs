@@ -328,17 +328,35 @@ impl Store {
         visitor_id: Option<&str>,
         max: i64,
     ) -> Result<Vec<Message>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND widget_id = $2 \
-             AND ($3 = '' OR visitor_id = $3) ORDER BY created_at DESC, id DESC LIMIT $4"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(tenant_id)
-            .bind(widget_id)
-            .bind(visitor_id.unwrap_or(""))
-            .bind(limit(max))
-            .fetch_all(&self.pool)
-            .await?;
+        // One visitor's: through the (widget, visitor, time) index (an `OR` on the parameter
+        // would make SQLite walk the whole widget's messages).
+        let rows = match visitor_id {
+            Some(v) => {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE widget_id = $1 AND visitor_id = $2 \
+                     AND tenant_id = $3 ORDER BY created_at DESC, id DESC LIMIT $4"
+                );
+                sqlx::query(&sql)
+                    .bind(widget_id)
+                    .bind(v)
+                    .bind(tenant_id)
+                    .bind(limit(max))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND widget_id = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $3"
+                );
+                sqlx::query(&sql)
+                    .bind(tenant_id)
+                    .bind(widget_id)
+                    .bind(limit(max))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         let mut out = rows
             .iter()
             .map(message_from_row)

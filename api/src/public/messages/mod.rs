@@ -598,10 +598,16 @@ async fn history(
         Err(r) => return r,
     };
     let result = async {
+        // The page's own id (6-128 characters, as on the widget socket): short ids an
+        // integration might send are too easy to guess for a read.
         let visitor = q
             .get("visitorId")
-            .ok_or(bad("visitorId", "required"))
-            .and_then(|v| client_id(v, "visitorId"))?;
+            .filter(|v| crate::widget_runtime::valid_client_id(v))
+            .ok_or(bad(
+                "visitorId",
+                "the page's visitor id (6-128 letters, digits, _ - . :)",
+            ))?
+            .clone();
         let limit = crate::extract::query_limit(&q, 100, 200)?;
         let list = st
             .store
@@ -705,15 +711,22 @@ async fn lead(State(st): State<MessagesState>, req: Request) -> Response {
             !crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms())
                 .await
                 .online;
+        // The same fields the widget shows: offline, its offline form's (the default one when
+        // it has none); otherwise the lead form's.
+        let offline_fields: &[ringside_storage::FormField] = if w.offline_form.enabled {
+            &w.offline_form.fields
+        } else {
+            &[]
+        };
         let fields: &[ringside_storage::FormField] = match (&w.lead_form, offline) {
-            (Some(form), _) => &form.fields,
-            (None, true) => &w.offline_form.fields,
-            (None, false) if w.offline_form.enabled => &w.offline_form.fields,
+            (_, true) => offline_fields,
+            (Some(form), false) => &form.fields,
+            (None, false) if w.offline_form.enabled => offline_fields,
             (None, false) => {
                 return Err(bad("leadForm", "no lead form is assigned to this widget"))
             }
         };
-        if w.lead_form.is_none() && fields.is_empty() {
+        if fields.is_empty() {
             // The default offline form: a way back to the visitor is required.
             if opt_str(&body, "email").is_none()
                 && opt_str(&body, "phone").is_none()

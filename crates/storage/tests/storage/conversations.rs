@@ -335,6 +335,39 @@ async fn conversations_follow_messages() {
             .await
             .unwrap();
         assert_eq!(n.open, 0);
+
+        // Pending (waiting on the visitor): the visitor's answer reopens it; an automatic
+        // answer leaves the unread count for a person to clear.
+        store
+            .set_conversation_state(&t, &w.id, "v1", "pending", None, now)
+            .await
+            .unwrap();
+        store
+            .add_message(&t, &w.id, msg("v1", "visitor", "Here it is"))
+            .await
+            .unwrap();
+        store
+            .add_message(
+                &t,
+                &w.id,
+                msg("v1", "automation", "Thanks, someone will look"),
+            )
+            .await
+            .unwrap();
+        let c = store.get_conversation(&t, &w.id, "v1", now).await.unwrap();
+        assert_eq!(
+            (c.state.as_str(), c.unread),
+            ("open", 2),
+            "unread since the last operator reply"
+        );
+        let active = ConversationFilter {
+            active: true,
+            ..f(None)
+        };
+        assert_eq!(
+            ids(store.list_conversations(&t, &active, now).await.unwrap()),
+            ["v1", "v2"]
+        );
     })
     .await;
 }
