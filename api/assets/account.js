@@ -154,6 +154,19 @@
       ev.preventDefault();
       var body = formBody(form);
       var kind = form.getAttribute("data-kind");
+      if (kind === "attach") {
+        busy(form, true);
+        fetch(form.getAttribute("data-url"), {
+          method: "POST", credentials: "same-origin", body: new FormData(form),
+          headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
+        }).then(function (r) {
+          if (r.ok) { form.reset(); busy(form, false); after(form.getAttribute("data-then")); return; }
+          return r.json().catch(function () { return null; }).then(function (d) {
+            throw new Error(d && d.error ? d.error.message : "upload failed (" + r.status + ")");
+          });
+        }).catch(function (e) { say(out, e.message); busy(form, false); });
+        return;
+      }
       if (kind === "upload") {
         busy(form, true);
         upload(form).then(function () { say(out, "Uploaded.", true); busy(form, false); })

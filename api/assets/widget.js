@@ -97,11 +97,15 @@
   }
   var shown = {};
   // One chat line; `id` (a stored message's) keeps it from showing twice.
-  function addMessage(who, text, id) {
+  function addMessage(who, text, id, file) {
     if (!ui) return;
     if (id) { if (shown[id]) return; shown[id] = true; }
     if (ui.greeting && who !== "system") { ui.greeting.remove(); ui.greeting = null; }
     var row = el("div", { "class": "rs-msg rs-" + who }, text);
+    if (file && file.url) {
+      row.appendChild(document.createElement("br"));
+      row.appendChild(el("a", { href: base + file.url + "&key=" + encodeURIComponent(widgetKey), download: file.fileName || "", rel: "noopener" }, "Download"));
+    }
     ui.list.appendChild(row);
     ui.list.scrollTop = ui.list.scrollHeight;
   }
@@ -110,7 +114,7 @@
     return fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/messages" + q + "&visitorId=" + encodeURIComponent(visitorId), { mode: "cors", credentials: "omit" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (j) {
-        (j && j.messages || []).forEach(function (m) { addMessage(m.sender === "visitor" ? "visitor" : "operator", m.body, m.id); });
+        (j && j.messages || []).forEach(function (m) { addMessage(m.sender === "visitor" ? "visitor" : "operator", m.body, m.id, m.attachment); });
         window.Ringside.historyLoaded = true;
       }).catch(function () {});
   }
@@ -162,7 +166,7 @@
       ".rs-sheet{padding:8px 12px;border-top:1px solid #ddd;overflow-y:auto;max-height:60%}.rs-sheet p{margin:0 0 6px}.rs-field{display:block;font-size:12px;margin:6px 0 2px;color:#333}" +
       ".rs-sheet input,.rs-sheet textarea{width:100%;box-sizing:border-box;border:1px solid #888;border-radius:6px;padding:6px;font:inherit}.rs-sheet textarea{height:56px}" +
       ".rs-act{margin-top:8px;display:flex;gap:8px;flex-wrap:wrap}.rs-act button{border:0;border-radius:6px;background:" + color + ";color:" + on + ";padding:6px 12px;cursor:pointer;font:inherit}.rs-act .rs-alt{background:#fff;color:#333;border:1px solid #888}" +
-      "[hidden]{display:none!important}");
+      ".rs-msg a{color:inherit;text-decoration:underline;font-weight:bold}[hidden]{display:none!important}");
     var wrap = el("div", { "class": "rs" });
     var bubble = el("button", { "class": "rs-bubble", "aria-label": "Chat with us", type: "button" }, "\u2709");
     var panel = el("div", { "class": "rs-panel", role: "dialog", "aria-label": "Chat" });
@@ -179,6 +183,21 @@
     var form = el("form", { "class": "rs-form" });
     var input = el("input", { type: "text", maxlength: "4000", placeholder: w.inputPlaceholder || "Type your message...", "aria-label": "Message" });
     var send = el("button", { type: "submit" }, "Send");
+    var attach = el("button", { type: "button", "aria-label": "Attach a file", title: "Attach a file" }, "\uD83D\uDCCE");
+    var picker = el("input", { type: "file", hidden: "hidden", accept: ".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.docx,.xlsx,.odt,.ods", "aria-label": "File" });
+    attach.addEventListener("click", function () { picker.click(); });
+    picker.addEventListener("change", function () {
+      var f = picker.files && picker.files[0];
+      if (!f) return;
+      var fd = new FormData(); fd.append("visitorId", visitorId); fd.append("file", f, f.name);
+      fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/attachments" + q, { method: "POST", mode: "cors", credentials: "omit", body: fd })
+        .then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); })
+        .then(function (x) {
+          if (x[0] === 201) addMessage("visitor", "\uD83D\uDCCE " + x[1].fileName, x[1].messageId, x[1]);
+          else addMessage("system", (x[1].error && x[1].error.message) || "File not sent.");
+        }).catch(function () { addMessage("system", "File not sent."); });
+      picker.value = "";
+    });
     var cbLink = el("button", { "class": "rs-cb", type: "button" }, "Prefer a call back? Leave your number");
     var callBtn = el("button", { "class": "rs-call", type: "button" }, "\u260E Call us");
     var videoBtn = el("button", { "class": "rs-call", type: "button" }, "Video call");
@@ -186,7 +205,7 @@
     head.appendChild(callBtn);
     if (cfg.calls && cfg.calls.video) head.appendChild(videoBtn);
     head.appendChild(callStatus);
-    form.appendChild(input); form.appendChild(send);
+    form.appendChild(input); form.appendChild(send); form.appendChild(attach); form.appendChild(picker);
     panel.appendChild(head); panel.appendChild(list); panel.appendChild(typing); panel.appendChild(cbLink); panel.appendChild(form);
     wrap.appendChild(bubble); wrap.appendChild(panel);
     root.appendChild(style); root.appendChild(wrap);
@@ -407,7 +426,13 @@
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
       if (m.type === "ready") { iceServers = Array.isArray(m.iceServers) ? m.iceServers : []; window.Ringside.channelNumber = m.channelNumber; }
-      else if (m.type === "message" && m.data) { showTyping(false); addMessage("operator", m.data.body, m.data.id); if (ui) ui.wrap.classList.add("rs-open"); }
+      else if (m.type === "message" && m.data) {
+        showTyping(false);
+        var att = m.data.attachment;
+        addMessage("operator", m.data.body, m.data.id, att && { fileName: att.fileName,
+          url: "/api/widgets/" + encodeURIComponent(widgetId) + "/attachments/" + encodeURIComponent(att.id) + "?visitorId=" + encodeURIComponent(visitorId) });
+        if (ui) ui.wrap.classList.add("rs-open");
+      }
       else if (m.type === "typing") showTyping(m.typing !== false);
       else if (m.type === "navigate") command(m);
       else if (typeof m.type === "string" && m.type.indexOf("call.") === 0) callMessage(m);

@@ -224,6 +224,48 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
         "the reply shows in the chat",
     )
     .await;
+    // Files both ways: the owner sends a text file from the chat page, the visitor a picture
+    // from the widget; each side gets a download link.
+    p.eval(
+        "(() => { const dt = new DataTransfer(); \
+         dt.items.add(new File(['Opening hours: 9 to 17'], 'hours.txt', {type: 'text/plain'})); \
+         document.getElementById('attach').files = dt.files; return true; })()",
+    )
+    .await;
+    p.click("form[data-kind=attach] button[type=submit]").await;
+    v.wait_true(
+        &in_widget(
+            "return [...root.querySelectorAll('.rs-list a')].some(a => a.textContent === 'Download') && \
+             root.querySelector('.rs-list').innerText.includes('hours.txt');",
+        ),
+        "the visitor gets the file",
+    )
+    .await;
+    v.eval(&in_widget(
+        "const i = root.querySelector('input[type=file]'); const dt = new DataTransfer(); \
+         dt.items.add(new File([new Uint8Array([137, 80, 78, 71])], 'photo.png', {type: 'image/png'})); \
+         i.files = dt.files; i.dispatchEvent(new Event('change')); return true;",
+    ))
+    .await;
+    p.wait_true(
+        "[...document.querySelectorAll('ol.chat a')].some(a => a.textContent === 'Download photo.png')",
+        "the owner gets the visitor's file",
+    )
+    .await;
+    let fetched = p
+        .eval(
+            "(async () => { const a = [...document.querySelectorAll('ol.chat a')].find(a => a.textContent === 'Download hours.txt'); \
+             const r = await fetch(a.href, {credentials: 'same-origin'}); \
+             return [r.status, r.headers.get('content-disposition'), await r.text()]; })()",
+        )
+        .await;
+    assert_eq!(fetched[0], 200, "{fetched}");
+    assert!(
+        fetched[1].as_str().unwrap_or("").starts_with("attachment;")
+            && fetched[2] == "Opening hours: 9 to 17",
+        "{fetched}"
+    );
+
     // Assigned to me, then resolved.
     let me = p
         .eval("[...document.querySelectorAll('#assignee option')].find(o => o.textContent.includes('(me)')).value")

@@ -224,6 +224,13 @@ pub(crate) async fn conversation(
         .presence
         .activity(&tenant, &w.id, &visitor_id, 20)
         .await?;
+    let files: std::collections::HashMap<String, ringside_storage::Attachment> = st
+        .store
+        .list_attachments(&tenant, &w.id, &visitor_id)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.message_id.clone().map(|m| (m, a)))
+        .collect();
     let users = st.store.list_users(&tenant).await?;
     let canned = st.store.list_canned_replies(&tenant).await?;
     let mut canned_opts = String::from("<option value=\"\">Insert a saved reply…</option>");
@@ -258,8 +265,19 @@ pub(crate) async fn conversation(
             "assistant" => "Assistant".into(),
             _ => "Automation".into(),
         };
+        let file = files
+            .get(&m.id)
+            .map(|a| {
+                format!(
+                    "<p><a href=\"/api/v1/widgets/{}/attachments/{}\" download>Download {}</a></p>",
+                    esc(&w.id),
+                    esc(&a.id),
+                    esc(&a.file_name)
+                )
+            })
+            .unwrap_or_default();
         chat.push_str(&format!(
-            "<li class=\"msg {cls}\"><span class=\"meta\">{who} · {t}</span><p>{body}</p></li>",
+            "<li class=\"msg {cls}\"><span class=\"meta\">{who} · {t}</span><p>{body}</p>{file}</li>",
             cls = if m.sender == "visitor" { "them" } else { "us" },
             t = when(m.created_at),
             body = esc(&m.body).replace('\n', "<br>"),
@@ -446,6 +464,12 @@ pub(crate) async fn conversation(
          <label for=\"canned\" class=\"visually-hidden\">Saved replies</label>\
          <select id=\"canned\" class=\"short\" data-insert=\"reply\">{canned_opts}</select>\
          <span class=\"hint\">Enter sends; Shift+Enter for a new line; /shortcut then Tab puts a saved reply.</span></div></form>\
+         <form data-url=\"{base}/attachments\" data-kind=\"attach\" data-then=\"#conv-live\" class=\"inline\">\
+         <label for=\"attach\">Send a file</label>\
+         <input id=\"attach\" name=\"file\" type=\"file\" required \
+         accept=\".png,.jpg,.jpeg,.gif,.webp,.pdf,.txt,.csv,.docx,.xlsx,.odt,.ods\">\
+         <button type=\"submit\" class=\"secondary\">Send file</button>\
+         <span class=\"hint\">Images, PDF, text, office documents; up to 10 MB.</span></form>\
          <h3>Internal notes</h3><ol class=\"notes\" id=\"notes\">{note_list}</ol>\
          <form data-url=\"{base}/notes\" data-then=\"#notes\">\
          <label for=\"note\">Add a note (the visitor never sees it)</label>\

@@ -45,6 +45,8 @@ pub enum Body {
     JsonOrMultipart(&'static str),
     /// A WAV file (`audio/wav`).
     Wav,
+    /// `multipart/form-data` only (with a file part), its parts described in words.
+    Multipart(&'static str),
 }
 
 /// One documented operation.
@@ -331,6 +333,12 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                 o["requestBody"] = json!({"required": true, "description": desc, "content": {
                     "application/json": {"schema": {"type": "object"}},
                     "multipart/form-data": {"schema": {"type": "object"}}}});
+            }
+            Body::Multipart(desc) => {
+                o["requestBody"] = json!({"required": true, "description": desc, "content": {
+                    "multipart/form-data": {"schema": {"type": "object",
+                        "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+                        "required": ["file"]}}}});
             }
             Body::Wav => {
                 o["requestBody"] = json!({"required": true, "description": "A WAV file",

@@ -865,12 +865,13 @@ impl Store {
         let sessions = self.list_contact_sessions(tenant_id, contact_id).await?;
         let lim = MAX_CONTACT_ACTIVITY;
         // From the contact's sessions to each table through its (widget, visitor) index: a
-        // contact's few sessions drive the lookups, never a scan of the tenant's rows.
+        // contact's few sessions drive the lookups, never a scan of the tenant's rows (CROSS
+        // JOIN keeps SQLite from starting at the tenant's newest rows instead).
         let q = |cols: &str, table: &str, extra: &str, order: &str| {
             format!(
-                "SELECT {} FROM contact_sessions s JOIN {table} t \
-                 ON t.widget_id = s.widget_id AND t.visitor_id = s.visitor_id \
-                 WHERE s.contact_id = $1 AND t.tenant_id = $2{extra} ORDER BY {order} LIMIT {lim}",
+                "SELECT {} FROM contact_sessions s CROSS JOIN {table} t \
+                 WHERE t.widget_id = s.widget_id AND t.visitor_id = s.visitor_id \
+                 AND s.contact_id = $1 AND t.tenant_id = $2{extra} ORDER BY {order} LIMIT {lim}",
                 prefixed(cols, "t")
             )
         };

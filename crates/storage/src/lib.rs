@@ -57,6 +57,7 @@
 mod accounts;
 mod analytics;
 mod assignments;
+mod attachments;
 mod bindings;
 mod call_settings;
 mod calls;
@@ -94,6 +95,7 @@ pub use analytics::{
     MAX_RECENT_VISITORS,
 };
 pub use assignments::{AssignTo, Assignment};
+pub use attachments::{Attachment, NewAttachment, MAX_LIST_ATTACHMENTS};
 pub use bindings::Binding;
 pub use call_settings::{is_e164, CallSettings, MAX_PSTN_NUMBERS, RING_TIMEOUT_RANGE};
 pub use calls::{CallLeg, CallRecord, LegStats, WidgetCallFilter, MAX_LIST_CALLS};

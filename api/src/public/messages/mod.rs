@@ -120,6 +120,34 @@ pub(crate) fn public_routes() -> DocRouter {
         )
         .preflight("/api/widgets/{widget_id}/messages", config_preflight)
         .route(
+            "/api/widgets/{widget_id}/attachments",
+            post(attachments::visitor_upload)
+                .options(config_preflight)
+                .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BODY)),
+            &[(
+                "post",
+                Spec::new(
+                    T,
+                    Auth::WidgetKey,
+                    "A visitor sends a file in the chat (multipart: file, visitorId; images, \
+                     pdf, txt, csv, docx, xlsx, odt, ods; 10 MiB)",
+                )
+                .body(Body::Multipart("file, visitorId"))
+                .ok(201, "The attachment"),
+            )],
+        )
+        .get(
+            "/api/widgets/{widget_id}/attachments/{attachment_id}",
+            attachments::visitor_download,
+            Spec::new(
+                T,
+                Auth::WidgetKey,
+                "A file of the visitor's own chat, as a download",
+            )
+            .query(&[("visitorId", "The visitor (required)")])
+            .content("application/octet-stream"),
+        )
+        .route(
             "/api/widgets/{widget_id}/callbacks",
             post(submit_callback)
                 .options(config_preflight)
@@ -203,6 +231,27 @@ pub(crate) fn routes() -> DocRouter {
                 "Internal notes about a visitor (team notes and your private ones)",
             ),
         )
+        .route(
+            "/widgets/{id}/visitors/{visitor_id}/attachments",
+            post(attachments::operator_upload)
+                .layer(DefaultBodyLimit::max(attachments::MAX_ATTACHMENT_BODY)),
+            &[(
+                "post",
+                Spec::new(
+                    T,
+                    w,
+                    "Send a file to a visitor's chat (multipart: file; 10 MiB)",
+                )
+                .body(Body::Multipart("file"))
+                .ok(201, "The attachment"),
+            )],
+        )
+        .get(
+            "/widgets/{id}/attachments/{attachment_id}",
+            attachments::operator_download,
+            Spec::new(T, r, "A file sent in a chat, as a download")
+                .content("application/octet-stream"),
+        )
         .post(
             "/widgets/{id}/visitors/{visitor_id}/notes",
             add_note,
@@ -212,8 +261,10 @@ pub(crate) fn routes() -> DocRouter {
         )
 }
 
+mod attachments;
 mod callbacks;
 
+pub use attachments::MAX_ATTACHMENT;
 use callbacks::{safe_rel_path, submit_callback};
 
 // ---------------------------------------------------------------- helpers
@@ -311,6 +362,17 @@ pub(crate) async fn store_message(
     w: &Widget,
     new: NewMessage,
 ) -> Result<Message, ApiError> {
+    store_message_with(st, w, new, None).await
+}
+
+/// [`store_message`] for a message announcing `file`: the file is linked to the message
+/// before anyone hears of it, and the events carry it.
+pub(crate) async fn store_message_with(
+    st: &MessagesState,
+    w: &Widget,
+    new: NewMessage,
+    file: Option<&ringside_storage::Attachment>,
+) -> Result<Message, ApiError> {
     crate::usage::enforce(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await?;
     let conversation = if new.conversation_id.trim().is_empty() {
         new.visitor_id.trim().to_owned()
@@ -323,6 +385,12 @@ pub(crate) async fn store_message(
         .await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
     crate::usage::counted(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await;
+    let mut data = message_json(&m);
+    if let Some(a) = file {
+        st.store.set_attachment_message(&a.id, &m.id).await?;
+        data["attachment"] = json!({"id": a.id, "fileName": a.file_name, "bytes": a.bytes,
+                                    "contentType": a.content_type});
+    }
     let now = st.presence.now_ms();
     let dash = Audience::Tenant("messages:read");
     st.bus.publish(&w.tenant_id, || {
@@ -347,17 +415,12 @@ pub(crate) async fn store_message(
             dash,
             Some(&w.id),
             Some(&m.visitor_id),
-            message_json(&m),
+            data.clone(),
             now,
         )
     });
     st.store
-        .enqueue_webhook_event(
-            &w.tenant_id,
-            "chat.message.created",
-            Some(&w.id),
-            &message_json(&m),
-        )
+        .enqueue_webhook_event(&w.tenant_id, "chat.message.created", Some(&w.id), &data)
         .await?;
     Ok(m)
 }
@@ -613,11 +676,18 @@ async fn history(
             .store
             .list_messages(&w.tenant_id, &w.id, Some(&visitor), i64::from(limit))
             .await?;
+        let files = attachments::by_message(&st, &w, &visitor).await?;
         let messages: Vec<Value> = list
             .iter()
             .map(|m| {
-                json!({"id": m.id, "sender": m.sender, "body": m.body,
-                       "createdAt": m.created_at})
+                let mut v = json!({"id": m.id, "sender": m.sender, "body": m.body,
+                                   "createdAt": m.created_at});
+                if let Some(a) = files.get(&m.id) {
+                    v["attachment"] = json!({"id": a.id, "fileName": a.file_name,
+                        "bytes": a.bytes, "url": format!(
+                            "/api/widgets/{}/attachments/{}?visitorId={}", w.id, a.id, visitor)});
+                }
+                v
             })
             .collect();
         Ok(Json(json!({"success": true, "messages": messages})).into_response())
