@@ -523,7 +523,7 @@ async fn ask_and_lead() {
 
         // Lead without an assigned form while someone is there to chat: refused, nothing
         // stored (with nobody there the offline form takes it: the dashboard tests).
-        let _seat = c.console.join(&s.tenant, vec![]);
+        let _seat = c.console.join(&s.tenant, "someone", vec![]);
         let lead = json!({"clientId": s.widget, "widgetKey": s.key, "name": "John Doe",
             "email": "john@example.com", "mobile": "9999999999",
             "originalQuestion": "I need pricing details", "sessionId": "ask-session-1",

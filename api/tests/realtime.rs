@@ -31,11 +31,15 @@ struct Server {
     addr: SocketAddr,
     http: reqwest::Client,
     store: Store,
+    /// The team's presence, as the sockets leave it.
+    console: Arc<ringside_api::console::ConsoleOperators>,
 }
 
 async fn serve(store: &Store) -> Server {
+    let console = Arc::new(ringside_api::console::ConsoleOperators::default());
     let app = router(AppState {
         bus: Arc::new(Bus::new(Duration::from_millis(300))),
+        console: console.clone(),
         ..common::state(store)
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,6 +56,7 @@ async fn serve(store: &Store) -> Server {
         addr,
         http: reqwest::Client::new(),
         store: store.clone(),
+        console,
     }
 }
 
@@ -173,8 +178,19 @@ impl Server {
     }
 }
 
-/// The next text frame as JSON (pings are skipped); panics on close or silence.
+/// The next text frame as JSON (pings and the team's presence are skipped); panics on close
+/// or silence.
 async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let v = next_frame(ws).await;
+        if v["type"] != "agent:presence" {
+            return v;
+        }
+    }
+}
+
+/// The next text frame as JSON, whatever it is (pings are skipped).
+async fn next_frame(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(PATIENCE, ws.next())
             .await
@@ -657,6 +673,59 @@ async fn typing_goes_both_ways_for_the_right_visitor_only() {
             m["type"], "message",
             "[{name}] the other page saw no typing: {m}"
         );
+        backend.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn presence_follows_the_dashboard_and_console_sockets() {
+    use ringside_domain::console::AgentStatus;
+    for backend in common::backends("ringside-realtime-presence").await {
+        let name = backend.name;
+        let s = serve(&backend.store).await;
+        let t = s.tenant("rp").await;
+        let user = backend.store.ensure_user(&t.email).await.unwrap();
+        let tenant = user.tenant_id.clone();
+        let phone = s
+            .token(&t.email, &["calls:read", "calls:write", "messages:read"])
+            .await;
+        let status = || s.console.status(&tenant, &user.id);
+        assert_eq!(status(), AgentStatus::Offline, "[{name}]");
+        // A dashboard page: away, and its own socket hears it.
+        let mut dash = s.dashboard(&t.token).await;
+        let e = next_frame(&mut dash).await;
+        assert_eq!(
+            (e["type"].as_str(), e["data"]["status"].as_str()),
+            (Some("agent:presence"), Some("away")),
+            "[{name}] {e}"
+        );
+        assert_eq!(status(), AgentStatus::Away);
+        // The console (Available for calls): online; calls are offered.
+        let mut console = s.ws("/api/ws/console", None).await.unwrap();
+        console
+            .send(Message::Text(
+                json!({"type": "auth", "token": phone}).to_string().into(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(next_json(&mut console).await["type"], "auth:ok");
+        let e = next_frame(&mut dash).await;
+        assert_eq!(e["data"]["status"], "online", "[{name}] {e}");
+        assert_eq!(status(), AgentStatus::Online);
+        assert!(s.console.available(&tenant, &t.widget));
+        // Unticked: away again, no calls offered; the page closed: offline.
+        drop(console);
+        let e = next_frame(&mut dash).await;
+        assert_eq!(e["data"]["status"], "away", "[{name}] {e}");
+        assert!(!s.console.available(&tenant, &t.widget));
+        drop(dash);
+        for _ in 0..100 {
+            if status() == AgentStatus::Offline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(status(), AgentStatus::Offline, "[{name}]");
         backend.finish().await;
     }
 }

@@ -389,6 +389,7 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
                     ""
                 }
             ),
+            presence_badge(st.console.status(&auth.tenant_id, &u.id)),
             role,
             widgets,
             when(u.created_at),
@@ -396,10 +397,13 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
         ]);
     }
     let mut main = format!(
-        "<p>Owners manage users; admins manage everything else; agents answer chats and calls.</p>{}",
+        "<p>Owners manage users; admins manage everything else; agents answer chats and calls. \
+         <strong>Online</strong>: taking calls in a dashboard; <strong>away</strong>: a dashboard \
+         is open, calls are not offered; <strong>offline</strong>: none open.</p>\
+         <div id=\"team-list\" data-live=\"agent:presence\">{}</div>",
         table(
             "",
-            &["User", "Role", "Widgets", "Since", "Actions"],
+            &["User", "Status", "Role", "Widgets", "Since", "Actions"],
             &rows,
             "No user."
         )
@@ -453,6 +457,17 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
             &main,
         ),
     ))
+}
+
+/// A team member's presence as a badge.
+pub(crate) fn presence_badge(s: ringside_domain::console::AgentStatus) -> String {
+    use ringside_domain::console::AgentStatus;
+    let class = match s {
+        AgentStatus::Online => "badge on",
+        AgentStatus::Away => "badge",
+        AgentStatus::Offline => "badge off",
+    };
+    format!("<span class=\"{class}\">{}</span>", s.as_str())
 }
 
 /// What widgets a user sees, and for owners a form to change an agent's.

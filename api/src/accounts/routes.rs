@@ -147,7 +147,11 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/users",
             list_users,
-            Spec::new(T, any, "The tenant's users and their roles"),
+            Spec::new(
+                T,
+                any,
+                "The tenant's users, their roles, widgets and presence (online, away, offline)",
+            ),
         )
         .patch(
             "/users/{id}",
@@ -653,8 +657,10 @@ async fn list_users(
     let mut data = Vec::with_capacity(users.len());
     for u in users {
         let widgets = st.store.user_widgets(&u.id).await?;
+        let presence = st.console.status(&auth.tenant_id, &u.id).as_str();
         let mut v = json!(UserView::from(u));
         v["widgetIds"] = json!(widgets);
+        v["presence"] = json!(presence);
         data.push(v);
     }
     Ok(Json(json!({ "data": data })))

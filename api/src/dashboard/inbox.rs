@@ -347,7 +347,14 @@ pub(crate) async fn conversation(
                 ""
             },
             esc(&u.email),
-            if u.id == v.auth.user_id { " (me)" } else { "" }
+            if u.id == v.auth.user_id {
+                " (me)".to_owned()
+            } else {
+                format!(
+                    " ({})",
+                    st.console.status(&v.auth.tenant_id, &u.id).as_str()
+                )
+            }
         ));
     }
     let controls = if conv.is_some() {

@@ -35,6 +35,68 @@ pub(crate) async fn console_page() -> Response {
     r
 }
 
+/// Tells the tenant's dashboards a team member's presence (`agent:presence` with `userId` and
+/// `status`: online, away, offline) when it is not `before` any more.
+pub(crate) fn announce_presence(
+    st: &LiveState,
+    tenant_id: &str,
+    user_id: &str,
+    before: ringside_domain::console::AgentStatus,
+) {
+    let now = st.console.status(tenant_id, user_id);
+    if now == before {
+        return;
+    }
+    let status = now.as_str();
+    st.bus.publish(tenant_id, || {
+        ringside_domain::bus::Event::new(
+            "agent:presence",
+            Audience::Tenant("messages:read"),
+            None,
+            None,
+            json!({"userId": user_id, "status": status}),
+            ringside_storage::now_ms(),
+        )
+    });
+}
+
+/// A socket's seat in the team's presence: taken when made (and announced), given back and
+/// announced when the socket's task ends, however it ends.
+pub(crate) struct PresenceGuard {
+    st: LiveState,
+    tenant: String,
+    user: String,
+    seat: u64,
+}
+
+impl PresenceGuard {
+    /// Keeps `seat` (already joined or watching) of `user`, whose presence was `before` it,
+    /// until dropped.
+    pub(crate) fn new(
+        st: &LiveState,
+        tenant: &str,
+        user: &str,
+        seat: u64,
+        before: ringside_domain::console::AgentStatus,
+    ) -> PresenceGuard {
+        announce_presence(st, tenant, user, before);
+        PresenceGuard {
+            st: st.clone(),
+            tenant: tenant.to_owned(),
+            user: user.to_owned(),
+            seat,
+        }
+    }
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let before = self.st.console.status(&self.tenant, &self.user);
+        self.st.console.leave(&self.tenant, self.seat);
+        announce_presence(&self.st, &self.tenant, &self.user, before);
+    }
+}
+
 /// `GET /api/ws/console`.
 pub(crate) async fn console_ws(
     State(st): State<LiveState>,
@@ -83,7 +145,11 @@ async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<St
         }
     }
     let mut rx = st.bus.subscribe(&ctx.tenant_id);
-    let me = st.console.join(&ctx.tenant_id, widgets.clone());
+    let before = st.console.status(&ctx.tenant_id, &ctx.user_id);
+    let me = st
+        .console
+        .join(&ctx.tenant_id, &ctx.user_id, widgets.clone());
+    let _presence = PresenceGuard::new(&st, &ctx.tenant_id, &ctx.user_id, me, before);
     let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
     let ok = json!({"type": "auth:ok", "userId": ctx.user_id, "iceServers": ice});
     let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
@@ -158,7 +224,7 @@ async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<St
             }
         }
     }
-    st.console.leave(&ctx.tenant_id, me);
+    // The seat leaves with `_presence`.
     if let Some(c) = call {
         c.control.hangup();
     }

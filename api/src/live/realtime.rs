@@ -230,6 +230,11 @@ async fn tenant_session(st: LiveState, mut socket: WebSocket, cookie: Option<Str
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut recheck = recheck_timer();
     let mut typing = TypingBudget::new();
+    // The user is there (away until their console takes calls) while this socket is open.
+    let before = st.console.status(&ctx.tenant_id, &ctx.user_id);
+    let seat = st.console.watch(&ctx.tenant_id, &ctx.user_id);
+    let _presence =
+        crate::console::PresenceGuard::new(&st, &ctx.tenant_id, &ctx.user_id, seat, before);
     loop {
         tokio::select! {
             _ = recheck.tick() => {

@@ -1025,6 +1025,22 @@ async fn canned_replies_for_the_team() {
             .by(&owner, "DELETE", "/api/v1/canned-replies/%00x", None)
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "[{name}] a NUL in the id");
+        // Presence: nobody has a dashboard socket open in a router test.
+        let r = c.by(&owner, "GET", "/api/v1/users", None).await;
+        assert!(
+            r.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|u| u["presence"] == "offline"),
+            "[{name}] {}",
+            r.body
+        );
+        let (_, html, _) = page(&c, Some(&owner), "/settings/team").await;
+        assert!(
+            html.contains("data-live=\"agent:presence\"") && html.contains(">offline</span>"),
+            "{html}"
+        );
         backend.finish().await;
     }
 }
