@@ -214,7 +214,21 @@ async fn announce(
         )
     });
     st.store
-        .enqueue_webhook_event(tenant_id, hook, widget_id, data)
+        .enqueue_webhook_event(tenant_id, hook, widget_id, &{
+            // Receivers get the dashboard page of the chat or call.
+            let mut d = data.clone();
+            let page = match (call, data["callId"].as_str(), widget_id, visitor_id) {
+                (true, Some(id), _, _) => Some(crate::http::urls::call_page(&st.public_url, id)),
+                (false, _, Some(w), Some(v)) => {
+                    Some(crate::http::urls::chat_page(&st.public_url, w, v))
+                }
+                _ => None,
+            };
+            if let Some(p) = page {
+                d["dashboardUrl"] = json!(p);
+            }
+            d
+        })
         .await?;
     Ok(())
 }

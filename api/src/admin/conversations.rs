@@ -245,7 +245,15 @@ async fn set_state(
             &ctx.tenant_id,
             "conversation.state_changed",
             Some(&c.widget_id),
-            &data,
+            &{
+                let mut hook = data.clone();
+                hook["dashboardUrl"] = json!(crate::http::urls::chat_page(
+                    &st.public_url,
+                    &c.widget_id,
+                    &c.visitor_id
+                ));
+                hook
+            },
         )
         .await?;
     Ok(Json(c))

@@ -36,6 +36,19 @@ pub(crate) fn host_of(u: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
+/// The dashboard page of a visitor's chat, as webhook payloads link it.
+pub(crate) fn chat_page(public_url: &str, widget_id: &str, visitor_id: &str) -> String {
+    format!(
+        "{}/inbox/{widget_id}/{visitor_id}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The dashboard page of a call.
+pub(crate) fn call_page(public_url: &str, call_id: &str) -> String {
+    format!("{}/calls/{call_id}", public_url.trim_end_matches('/'))
+}
+
 /// The path of an absolute URL (`/` when it has none or does not parse).
 pub(crate) fn path_of(u: &str) -> String {
     Url::parse(u).map_or_else(|_| "/".to_owned(), |p| p.path().to_owned())

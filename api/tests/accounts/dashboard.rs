@@ -143,6 +143,14 @@ async fn conversations_by_state_with_the_refusal_matrix() {
             )
             .await;
         assert!(
+            d.body.to_string().contains(&format!(
+                "{}/inbox/{w1}/visitor-0001",
+                crate::common::PUBLIC_URL
+            )),
+            "[{name}] the payload links the chat page: {}",
+            d.body
+        );
+        assert!(
             d.body.to_string().contains("conversation.state_changed"),
             "[{name}] {}",
             d.body

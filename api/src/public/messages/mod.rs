@@ -420,7 +420,16 @@ pub(crate) async fn store_message_with(
         )
     });
     st.store
-        .enqueue_webhook_event(&w.tenant_id, "chat.message.created", Some(&w.id), &data)
+        .enqueue_webhook_event(&w.tenant_id, "chat.message.created", Some(&w.id), &{
+            // Receivers get the dashboard page of the chat; the pages' sockets do not need it.
+            let mut hook = data.clone();
+            hook["dashboardUrl"] = json!(crate::http::urls::chat_page(
+                &st.public_url,
+                &w.id,
+                &m.visitor_id
+            ));
+            hook
+        })
         .await?;
     Ok(m)
 }
@@ -483,7 +492,14 @@ async fn store_callback(
         )
     });
     st.store
-        .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &data)
+        .enqueue_webhook_event(&w.tenant_id, "callback.submitted", Some(&w.id), &{
+            let mut hook = data.clone();
+            if let Some(v) = &c.visitor_id {
+                hook["dashboardUrl"] =
+                    json!(crate::http::urls::chat_page(&st.public_url, &w.id, v));
+            }
+            hook
+        })
         .await?;
     // The team finds it in the inbox: the visitor's conversation shows what they left (the
     // submission itself stays a callback, listed beside the chat).
