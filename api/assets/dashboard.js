@@ -28,12 +28,16 @@
         .then(function (html) {
           if (!html) return;
           var doc = new DOMParser().parseFromString(html, "text/html");
+          var busy = [];
           want.forEach(function (id) {
             var fresh = doc.getElementById(id), old = document.getElementById(id);
-            // Keep what the user is typing in a region: only regions without focus swap.
-            if (fresh && old && !old.contains(document.activeElement)) old.replaceWith(fresh);
-            else if (fresh && old) old.innerHTML = fresh.innerHTML;
+            if (!fresh || !old) return;
+            // Never under the user's hands: a region with the focus, an open fold-out or a
+            // form being filled in waits until they are done.
+            if (old.contains(document.activeElement) || old.querySelector("details[open]")) { busy.push(id); return; }
+            old.replaceWith(fresh);
           });
+          if (busy.length) setTimeout(function () { refresh(busy); }, 3000);
           scrollChat();
           // New messages shown in an open chat are read.
           if (want.indexOf("conv-live") >= 0) markRead();

@@ -389,7 +389,12 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
                     ""
                 }
             ),
-            presence_badge(st.console.status(&auth.tenant_id, &u.id)),
+            // Only the badge is live: the rest of the row may hold a form being filled in.
+            format!(
+                "<span id=\"presence-{}\" data-live=\"agent:presence\">{}</span>",
+                esc(&u.id),
+                presence_badge(st.console.status(&auth.tenant_id, &u.id))
+            ),
             role,
             widgets,
             when(u.created_at),
@@ -400,7 +405,7 @@ async fn team_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Res
         "<p>Owners manage users; admins manage everything else; agents answer chats and calls. \
          <strong>Online</strong>: taking calls in a dashboard; <strong>away</strong>: a dashboard \
          is open, calls are not offered; <strong>offline</strong>: none open.</p>\
-         <div id=\"team-list\" data-live=\"agent:presence\">{}</div>",
+         {}",
         table(
             "",
             &["User", "Status", "Role", "Widgets", "Since", "Actions"],
