@@ -214,6 +214,8 @@ async fn backends() -> Vec<Backend> {
     common::backends("ringside-accounts").await
 }
 
+#[path = "accounts/chat_tools.rs"]
+mod chat_tools;
 #[path = "accounts/dashboard.rs"]
 mod dashboard;
 #[path = "accounts/isolation.rs"]
