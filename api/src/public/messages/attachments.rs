@@ -193,17 +193,7 @@ async fn store_attachment(
         ringside_storage::new_id(),
         f.ext
     );
-    let path = st.data_dir.join(&rel);
-    let write = async {
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        tokio::fs::write(&path, &f.data).await
-    };
-    write.await.map_err(|e| {
-        tracing::error!(error = %e, "writing an attachment");
-        ApiError::Internal
-    })?;
+    write_data_file(st, &rel, &f.data).await?;
     let a = st
         .store
         .add_attachment(

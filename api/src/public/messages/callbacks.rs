@@ -99,17 +99,7 @@ async fn save_upload(st: &MessagesState, tenant_id: &str, u: &Upload) -> Result<
         ringside_storage::new_id(),
         u.ext
     );
-    let path = st.data_dir.join(&rel);
-    let write = async {
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        tokio::fs::write(&path, &u.data).await
-    };
-    write.await.map_err(|e| {
-        tracing::error!(error = %e, "writing voice note");
-        ApiError::Internal
-    })?;
+    write_data_file(st, &rel, &u.data).await?;
     Ok(rel)
 }
 
