@@ -1,18 +1,23 @@
 //! How fast the dashboard's pages render with a busy tenant: 10,000 contacts and 100,000 chat
 //! messages (10,000 visitors writing 10 messages each, on two widgets, the contacts attached
-//! to their visitors), on one SQLite file. Each page is requested through the whole router
+//! to their visitors, every third chat assigned to the owner), and 10,000 answered browser
+//! calls with two legs each (every third assigned too), on one SQLite file. Each page is requested through the whole router
 //! with a signed-in session cookie (as a browser does), 200 times after 20 warm-ups, and its
 //! p50 and p95 are printed; the last line is the slowest page's p50.
 //!
 //!     cargo bench -p ringside-benches --bench dashboard_pages
 //!
-//! `RINGSIDE_BENCH_CONTACTS` and `RINGSIDE_BENCH_MESSAGES` change the sizes.
+//! `RINGSIDE_BENCH_CONTACTS`, `RINGSIDE_BENCH_MESSAGES` and `RINGSIDE_BENCH_CALLS` change
+//! the sizes.
 
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use ringside_storage::{now_ms, ContactPatch, NewMessage, NewSession, NewWidget, Store};
+use ringside_storage::{
+    now_ms, AssignTo, CallLeg, CallRecord, ContactPatch, LegStats, NewMessage, NewSession,
+    NewWidget, Store,
+};
 use tower::ServiceExt;
 
 fn size(var: &str, default: usize) -> usize {
@@ -26,6 +31,7 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used.
     let contacts = size("RINGSIDE_BENCH_CONTACTS", 10_000);
     let messages = size("RINGSIDE_BENCH_MESSAGES", 100_000);
+    let calls = size("RINGSIDE_BENCH_CALLS", 10_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,6 +110,85 @@ fn main() {
                     first_contact = c.id;
                 }
             }
+            if i % 3 == 0 {
+                let to = AssignTo {
+                    user_id: Some(&user.id),
+                    by: &user.id,
+                    now: now_ms(),
+                    expect: None,
+                };
+                store
+                    .assign_conversation(&t, w, &visitor, to)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    // The calls, a day's worth each few minutes apart, in batches as the call core writes.
+    let mut last_call = String::new();
+    rt.block_on(async {
+        let start = now_ms() - i64::try_from(calls).unwrap() * 60_000;
+        let mut batch = Vec::new();
+        for i in 0..calls {
+            let at = start + i64::try_from(i).unwrap() * 60_000;
+            let id = format!("call_bench{i:06}");
+            let visitor = format!("visitor-{:06}", i % visitors);
+            let leg = |idx: i64, role: &str, peer: &str| CallLeg {
+                id: format!("{id}-leg{idx}"),
+                call_id: id.clone(),
+                idx,
+                role: role.parse().unwrap(),
+                sip_call_id: format!("{id}-{idx}@bench"),
+                local_tag: format!("t{idx}"),
+                remote_tag: Some(format!("r{idx}")),
+                peer: peer.into(),
+                started_at: at,
+                answered_at: Some(at + 4_000),
+                ended_at: Some(at + 94_000),
+                final_status: Some(200),
+                quality: Some(LegStats {
+                    rx_packets: 4_500,
+                    rx_lost: 3,
+                    jitter_us: 2_100,
+                    rtt_us: Some(40_000),
+                    tx_packets: 4_500,
+                }),
+            };
+            batch.push(CallRecord {
+                id: id.clone(),
+                tenant_id: t.clone(),
+                kind: "webrtc".parse().unwrap(),
+                from_uri: format!("webrtc:{visitor}"),
+                to_uri: format!("widget:{}", widgets[i % widgets.len()]),
+                status: "answered".parse().unwrap(),
+                started_at: at,
+                answered_at: Some(at + 4_000),
+                ended_at: Some(at + 94_000),
+                end_reason: Some("hangup".parse().unwrap()),
+                hangup_side: Some("caller".parse().unwrap()),
+                widget_id: Some(widgets[i % widgets.len()].clone()),
+                visitor_id: Some(visitor),
+                answered_by: Some(user.id.clone()),
+                legs: vec![
+                    leg(0, "caller", "127.0.0.1:40000"),
+                    leg(1, "callee", "browser"),
+                ],
+            });
+            if batch.len() == 500 || i + 1 == calls {
+                store.insert_calls_batch(&batch).await.unwrap();
+                batch.clear();
+            }
+            last_call = id;
+        }
+        for i in (0..calls).step_by(3) {
+            let to = AssignTo {
+                user_id: Some(&user.id),
+                by: &user.id,
+                now: now_ms(),
+                expect: None,
+            };
+            let id = format!("call_bench{i:06}");
+            store.assign_call(&t, &id, to).await.unwrap();
         }
     });
     let (_, secret) = rt
@@ -116,7 +201,7 @@ fn main() {
         }))
         .unwrap();
     println!(
-        "seeded {contacts} contacts and {} messages in {:.1} s",
+        "seeded {contacts} contacts, {} messages and {calls} calls in {:.1} s",
         visitors * per_visitor,
         seeded.elapsed().as_secs_f64()
     );
@@ -131,8 +216,10 @@ fn main() {
         "/".to_owned(),
         "/inbox".to_owned(),
         "/inbox?view=unassigned".to_owned(),
+        "/inbox?view=mine".to_owned(),
         format!("/inbox/{w0}/visitor-000000"),
         "/calls".to_owned(),
+        format!("/calls/{last_call}"),
         "/contacts".to_owned(),
         "/contacts?q=person4242".to_owned(),
         format!("/contacts/{first_contact}"),

@@ -83,6 +83,7 @@ struct Ctx {
     app: axum::Router,
     store: Store,
     inbox: Arc<Inbox>,
+    presence: Arc<ringside_api::Presence>,
 }
 
 impl Harness for Ctx {
@@ -106,13 +107,14 @@ fn ctx_with(store: &Store, config: AccountsConfig, trust_xff: bool) -> Ctx {
     ));
     let app = router(AppState {
         accounts: Arc::new(Accounts::new(config, inbox.clone())),
-        presence,
+        presence: presence.clone(),
         ..state
     });
     Ctx {
         app,
         store: store.clone(),
         inbox,
+        presence,
     }
 }
 

@@ -44,7 +44,10 @@ fn ctx(store: Store, limits: UsageLimits) -> Ctx {
     let clock = Arc::new(ManualClock::new(ringside_storage::now_ms()));
     let presence = Arc::new(Presence::with_clock(
         store.clone(),
-        Default::default(),
+        ringside_api::PresenceConfig {
+            public_url: Some(format!("{}/", common::PUBLIC_URL)),
+            ..Default::default()
+        },
         clock.clone(),
     ));
     let app = router(AppState {
@@ -337,6 +340,12 @@ async fn visitor_connected_once_per_visit() {
         assert_eq!(ev[0]["visitorId"], "visitor-vc-1");
         assert_eq!(ev[0]["visitCount"], 1);
         assert_eq!(ev[0]["utmSource"], "news");
+        // The visitor's page of the dashboard.
+        assert_eq!(
+            ev[0]["dashboardUrl"],
+            format!("{}/inbox/{widget}/visitor-vc-1", common::PUBLIC_URL),
+            "[{name}]"
+        );
         // Back after the 30-minute session timeout: a second visit, a second event.
         c.clock.advance(31 * 60 * 1000);
         track("heartbeat").await;

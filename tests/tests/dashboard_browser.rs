@@ -563,6 +563,42 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
     )
     .await;
     p.look(SHOTS, "20-contact").await;
+    // A duplicate (the same person by another email) found with the merge picker and merged.
+    let writer = s.token(email, "messages:read,messages:write");
+    let (st, dup) = s
+        .api(
+            "POST",
+            "/api/v1/contacts",
+            &writer,
+            Some(json!({"firstName": "Rui", "lastName": "Work", "email": "rui.work@example.org"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{dup}");
+    p.fill("dup-q", "rui.work").await;
+    p.click("form[role=search] button[type=submit]").await;
+    p.wait_true(
+        "!!document.querySelector('input[name=sourceContactId]')",
+        "the duplicate is offered",
+    )
+    .await;
+    p.click("input[name=sourceContactId]").await;
+    p.fill("merge-why", "Same person, work email").await;
+    p.look(SHOTS, "20b-contact-merge").await;
+    p.click("form[data-kind=merge] button[type=submit]").await;
+    p.wait_true(
+        "document.body.innerText.includes('rui.work@example.org') && !document.querySelector('input[name=sourceContactId]')",
+        "merged: the duplicate's email is kept here",
+    )
+    .await;
+    let (_, gone) = s
+        .api(
+            "GET",
+            &format!("/api/v1/contacts/{}", dup["id"].as_str().unwrap()),
+            &writer,
+            None,
+        )
+        .await;
+    assert!(gone["mergedIntoContactId"].is_string(), "{gone}");
     p.goto(
         &format!("{}/analytics?widget={widget}", s.http),
         "/analytics",

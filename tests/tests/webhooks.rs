@@ -258,6 +258,12 @@ async fn sip_call_lifecycle_reaches_a_webhook() {
     let ended = got.iter().find(|g| g.0 == "call.ended").unwrap();
     assert!(got.iter().all(|g| g.2), "every delivery signed");
     assert!(got.iter().all(|g| g.1["callId"] == call["id"]));
+    // Each links the call's page of the dashboard, which an owner can open.
+    let page = format!("{}/calls/{}", srv.http, call["id"].as_str().unwrap());
+    assert!(
+        got.iter().all(|g| g.1["dashboardUrl"] == page.as_str()),
+        "{got:?}"
+    );
     assert_eq!(ended.1["hangupSide"], "caller");
     assert!(ended.1["durationMs"].is_i64());
     let started = got.iter().find(|g| g.0 == "call.delivery_started").unwrap();

@@ -5,11 +5,14 @@
 //!   `conflict` for a shortcut in use; 422 for a bad shortcut (1-32 of a-z 0-9 - _) or body.
 //! - `PATCH /api/v1/canned-replies/{id}` (`messages:write`) with `shortcut?`, `body?`.
 //! - `DELETE /api/v1/canned-replies/{id}` (`messages:write`): 204.
+//!
+//! Every member of the team uses them and saves new ones; an agent changes or deletes only
+//! those they saved (403 `forbidden` for the rest), owners and admins any.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use ringside_storage::{CannedReply, StorageError};
+use ringside_storage::{AuthContext, CannedReply, Role, StorageError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -103,15 +106,34 @@ struct PatchBody {
     body: Option<String>,
 }
 
+/// 404 unless `id` is one of the tenant's replies; 403 when `ctx` is an agent and someone
+/// else saved it.
+async fn may_change(st: &AppState, ctx: &AuthContext, id: &str) -> Result<(), ApiError> {
+    if !crate::conversations::plain_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    let reply = st
+        .store
+        .list_canned_replies(&ctx.tenant_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(ApiError::NotFound)?;
+    if ctx.role == Role::Agent && reply.created_by.as_deref() != Some(ctx.user_id.as_str()) {
+        return Err(ApiError::RoleForbidden(
+            "owners and admins, or the agent who saved it",
+        ));
+    }
+    Ok(())
+}
+
 async fn update(
     State(st): State<AppState>,
     Scoped(ctx, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchBody>,
 ) -> Result<Json<CannedReply>, ApiError> {
-    if !crate::conversations::plain_id(&id) {
-        return Err(ApiError::NotFound);
-    }
+    may_change(&st, &ctx, &id).await?;
     Ok(Json(
         st.store
             .update_canned_reply(
@@ -130,9 +152,7 @@ async fn remove(
     Scoped(ctx, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !crate::conversations::plain_id(&id) {
-        return Err(ApiError::NotFound);
-    }
+    may_change(&st, &ctx, &id).await?;
     st.store.delete_canned_reply(&ctx.tenant_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

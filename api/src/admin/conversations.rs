@@ -2,10 +2,11 @@
 //! chat's state (open, pending, resolved, snoozed) and unread count.
 //!
 //! - `GET /api/v1/conversations` (`messages:read`): `state` (`open`, `pending`,
-//!   `resolved`, `snoozed`), `assignee` (`me`, `none` or a user id), `widgetId`, `before`
-//!   (unix ms, paging back by last activity) and `limit` (1-200, default 50). Answers
-//!   `{data, counts, nextBefore}`; `counts` is per view (open, pending, resolved, snoozed,
-//!   mine, unassigned, unread). A user given some widgets sees those widgets' chats only.
+//!   `resolved`, `snoozed`), `assignee` (`me`, `none` or a user id), `widgetId`, `cursor`
+//!   (the previous page's `nextCursor`), `before` (unix ms: older activity only) and `limit`
+//!   (1-200, default 50). Answers `{data, counts, nextCursor, nextBefore}` (the next ones
+//!   `null` on the last page); `counts` is per view (open, pending, resolved, snoozed, mine,
+//!   unassigned, unread). A user given some widgets sees those widgets' chats only.
 //! - `GET /api/v1/widgets/{id}/visitors/{visitorId}/conversation` (`messages:read`).
 //! - `PATCH` the same (`messages:write`) with `{"state", "snoozedUntil"?}`: a snooze needs a
 //!   future time (at most 90 days ahead); a visitor message reopens a resolved or snoozed
@@ -19,7 +20,9 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use ringside_domain::bus::{Audience, Event};
-use ringside_storage::{now_ms, AuthContext, Conversation, ConversationFilter, StorageError};
+use ringside_storage::{
+    now_ms, AuthContext, Conversation, ConversationFilter, ConversationKey, StorageError,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,9 +51,10 @@ pub(crate) fn routes() -> DocRouter {
                 ("assignee", "me | none | a user id"),
                 ("widgetId", "Only this widget's"),
                 (
-                    "before",
-                    "Unix ms: chats whose last message is older (next page)",
+                    "cursor",
+                    "The previous page's nextCursor: the chats after its last one",
                 ),
+                ("before", "Unix ms: chats whose last message is older"),
                 ("limit", "1-200, default 50"),
             ]),
         )
@@ -106,13 +110,33 @@ pub(crate) fn plain_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// A page's `nextCursor`: where its last chat stands (`<ms>~<widget>~<visitor>`).
+pub(crate) fn cursor(c: &Conversation) -> String {
+    format!("{}~{}~{}", c.last_message_at, c.widget_id, c.visitor_id)
+}
+
+/// The key a `cursor` names; `None` for anything else.
+pub(crate) fn parse_cursor(c: &str) -> Option<ConversationKey> {
+    let mut it = c.splitn(3, '~');
+    let at = it.next()?.parse::<i64>().ok().filter(|t| *t >= 0)?;
+    let widget_id = it.next().filter(|w| plain_id(w))?;
+    let visitor_id = it
+        .next()
+        .filter(|v| crate::widget_runtime::valid_client_id(v))?;
+    Some(ConversationKey {
+        last_message_at: at,
+        visitor_id: visitor_id.to_owned(),
+        widget_id: widget_id.to_owned(),
+    })
+}
+
 /// The filter a query asks for, for `ctx` (a user given some widgets sees only theirs).
 fn filter(ctx: &AuthContext, q: &HashMap<String, String>) -> Result<ConversationFilter, ApiError> {
-    const KNOWN: &[&str] = &["state", "assignee", "widgetId", "before", "limit"];
+    const KNOWN: &[&str] = &["state", "assignee", "widgetId", "cursor", "before", "limit"];
     if q.keys().any(|k| !KNOWN.contains(&k.as_str())) {
         return Err(bad(
             "query",
-            "unknown parameter (state, assignee, widgetId, before, limit)",
+            "unknown parameter (state, assignee, widgetId, cursor, before, limit)",
         ));
     }
     let mut f = ConversationFilter {
@@ -147,6 +171,9 @@ fn filter(ctx: &AuthContext, q: &HashMap<String, String>) -> Result<Conversation
                 .ok_or(bad("before", "unix ms"))?,
         );
     }
+    if let Some(c) = q.get("cursor").filter(|c| !c.is_empty()) {
+        f.after = Some(parse_cursor(c).ok_or(bad("cursor", "a nextCursor as answered"))?);
+    }
     if let Some(l) = q.get("limit") {
         f.limit = l
             .parse::<i64>()
@@ -177,14 +204,13 @@ async fn list(
         .conversation_counts(&ctx.tenant_id, &ctx.user_id, ctx.widgets.as_deref(), now)
         .await?;
     let full = i64::try_from(data.len()).unwrap_or(i64::MAX) >= f.limit;
-    let next = if full {
-        data.last().map(|c| c.last_message_at)
-    } else {
-        None
-    };
-    Ok(Json(
-        json!({ "data": data, "counts": counts, "nextBefore": next }),
-    ))
+    let last = data.last().filter(|_| full);
+    Ok(Json(json!({
+        "data": data,
+        "counts": counts,
+        "nextCursor": last.map(cursor),
+        "nextBefore": last.map(|c| c.last_message_at),
+    })))
 }
 
 async fn get_one(

@@ -8,18 +8,18 @@
 //! `report`, `campaign_rows`, `directory`) over bounded reads: the [`VISITORS`] most recently
 //! seen visitors of the widget, its [`PAGE_EVENTS`] most recent page events and its campaign
 //! aliases (at most [`ringside_storage::MAX_CAMPAIGN_ALIASES`]). Every table shows at most
-//! [`TOP`] rows.
+//! [`TOP`] rows. The chart reads the per-day visit counters
+//! ([`ringside_storage::Store::visits_per_day`]).
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
-use ringside_storage::{Engagement, Visitor};
+use ringside_storage::Engagement;
 use serde_json::Value;
 
 use super::home::my_widgets;
-use super::page::{not_found, table, viewer, when};
+use super::page::{not_found, table, when, Viewer};
 use crate::admin::analytics::{alias_map, campaign_rows, directory, report};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
@@ -46,13 +46,9 @@ const CHART_BOTTOM: i64 = 22;
 /// widget the viewer does not see.
 pub(crate) async fn analytics(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     let widgets = my_widgets(&st, &v).await?;
     let w = match q.get("widget").map(String::as_str).filter(|w| !w.is_empty()) {
         Some(id) => match widgets.iter().find(|w| w.id == id) {
@@ -142,21 +138,13 @@ pub(crate) async fn analytics(
     );
 
     // Visits per day.
-    let days = visits_per_day(&visitors, now);
-    let oldest_seen = visitors.iter().map(|x| x.last_seen_at).min();
-    let partial_from = oldest_seen.filter(|t| {
-        visitors.len() >= VISITORS as usize && *t > days.first().map_or(i64::MAX, |d| d.0)
-    });
+    let today = now - now.rem_euclid(DAY_MS);
+    let first = today - (DAYS - 1) * DAY_MS;
+    let days = visits_per_day(&st.store.visits_per_day(tenant, &w.id, first).await?, now);
     let chart_html = format!(
-        "<figure class=\"chart-box\">{}<figcaption class=\"hint\">Visits started per day (UTC), counting \
-         each visitor's latest visit.{}</figcaption></figure><div class=\"visually-hidden\">{}</div>",
+        "<figure class=\"chart-box\">{}<figcaption class=\"hint\">Visits started per day (UTC).</figcaption>\
+         </figure><div class=\"visually-hidden\">{}</div>",
         chart(&days),
-        partial_from
-            .map(|t| format!(
-                " Days before {} are incomplete: only the {VISITORS} most recently seen visitors are counted.",
-                day_label(t, true)
-            ))
-            .unwrap_or_default(),
         // Without the scrolling wrapper: a hidden region must not scroll (axe).
         table(
             "Visits per day, last 30 days",
@@ -346,23 +334,21 @@ fn breakdown(list: &Value, head: &str, total: u64, empty: &str) -> String {
     table("", &[head, "Visitors", "Share"], &rows, empty)
 }
 
-/// Visits started per UTC day over the last [`DAYS`] days, oldest first: (day start, visits).
-/// Storage keeps no history of visits, only each visitor's latest one: a visit is counted on
-/// the day its visitor's current visit started.
-fn visits_per_day(visitors: &[Visitor], now: i64) -> Vec<(i64, u64)> {
+/// The last [`DAYS`] UTC days up to `now`'s, oldest first, with the visits stored for each
+/// (`stored`: (day start, visits), any order; other days are left out): (day start, visits).
+fn visits_per_day(stored: &[(i64, i64)], now: i64) -> Vec<(i64, u64)> {
     let today = now - now.rem_euclid(DAY_MS);
     let first = today - (DAYS - 1) * DAY_MS;
     let mut days: Vec<(i64, u64)> = (0..DAYS).map(|i| (first + i * DAY_MS, 0)).collect();
-    for x in visitors {
-        let t = x.current_session_started_at;
-        if t < first {
+    for &(day, n) in stored {
+        if day < first || day.rem_euclid(DAY_MS) != 0 {
             continue;
         }
-        if let Some(d) = usize::try_from((t - first) / DAY_MS)
+        if let Some(d) = usize::try_from((day - first) / DAY_MS)
             .ok()
             .and_then(|i| days.get_mut(i))
         {
-            d.1 += 1;
+            d.1 += u64::try_from(n).unwrap_or(0);
         }
     }
     days
@@ -460,39 +446,33 @@ fn chart(days: &[(i64, u64)]) -> String {
 mod tests {
     use super::*;
 
-    fn at(ms: i64) -> Visitor {
-        Visitor {
-            current_session_started_at: ms,
-            ..Visitor::default()
-        }
-    }
-
     #[test]
     fn visits_fall_on_their_day() {
         let now = 100 * DAY_MS + 5_000;
         let days = visits_per_day(
             &[
-                at(now),
-                at(now - 10),
-                at(now - DAY_MS),
-                at(now - 40 * DAY_MS),
+                (100 * DAY_MS, 2),
+                (99 * DAY_MS, 1),
+                (60 * DAY_MS, 7),
+                (101 * DAY_MS, 4),
             ],
             now,
         );
         assert_eq!(days.len(), 30);
         assert_eq!(days[29], (100 * DAY_MS, 2));
         assert_eq!(days[28].1, 1);
+        assert_eq!(days[0].0, 71 * DAY_MS);
         assert_eq!(
             days.iter().map(|d| d.1).sum::<u64>(),
             3,
-            "older visits are left out"
+            "older and later days are left out"
         );
     }
 
     #[test]
     fn chart_is_labelled_and_escaped() {
         let now = 100 * DAY_MS;
-        let days = visits_per_day(&[at(now), at(now)], now);
+        let days = visits_per_day(&[(now, 2)], now);
         let svg = chart(&days);
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("2 in all"));

@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_storage::{now_ms, CallRecord, StorageError};
 
 use super::home::{my_widgets, WAITING_MAX_MS};
-use super::page::{not_found, table, viewer, when, Viewer};
+use super::page::{not_found, table, when, Viewer};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
 
@@ -79,14 +78,7 @@ async fn emails(st: &AppState, v: &Viewer) -> Result<HashMap<String, String>, Ap
         .collect())
 }
 
-pub(crate) async fn calls(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn calls(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     let now = now_ms();
     let widgets = my_widgets(&st, &v).await?;
     let mut waiting = Vec::new();
@@ -165,13 +157,9 @@ pub(crate) async fn calls(
 
 pub(crate) async fn call(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     if !crate::conversations::plain_id(&id) {
         return Ok(not_found(&v, "No such call."));
     }

@@ -13,13 +13,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_storage::{Contact, StorageError, CONTACT_STATUSES, MAX_LIST_CONTACTS};
 use serde_json::Value;
 
 use super::home::visitor_label;
-use super::page::{not_found, table, viewer, when, Viewer};
+use super::page::{not_found, table, when, Viewer};
 use crate::admin::contacts::{timeline, ContactsState};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
@@ -81,13 +80,9 @@ fn every_widget_needed(v: &Viewer) -> Response {
 /// for users who may change messages, the form to add one.
 pub(crate) async fn contacts(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     if v.auth.widgets.is_some() {
         return Ok(every_widget_needed(&v));
     }
@@ -249,13 +244,11 @@ fn facts(c: &Contact) -> String {
 /// timeline and the merge form; 404 for an unknown id or another tenant's contact.
 pub(crate) async fn contact(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+    let dup = q.get("dup").cloned();
     if v.auth.widgets.is_some() {
         return Ok(every_widget_needed(&v));
     }
@@ -385,22 +378,7 @@ pub(crate) async fn contact(
         },
     );
     let merge = if can {
-        format!(
-            "<section class=\"card\" aria-labelledby=\"merge-h\"><h2 id=\"merge-h\">Merge a duplicate</h2>\
-             <form data-url=\"{base}/merge\" data-kind=\"merge\">\
-             <label for=\"merge-from\">The duplicate's contact id</label>\
-             <input id=\"merge-from\" name=\"sourceContactId\" type=\"text\" maxlength=\"{MAX_ID_CHARS}\" \
-             required autocomplete=\"off\">\
-             <label for=\"merge-why\">Why they are the same person</label>\
-             <input id=\"merge-why\" name=\"reason\" type=\"text\" maxlength=\"{}\" required \
-             autocomplete=\"off\" placeholder=\"e.g. same person, work email\">\
-             <p class=\"hint\">The duplicate's sessions, with their messages, notes and callbacks, move to \
-             this contact and its email and phone are kept here; nothing is deleted. A contact's id is on \
-             its page.</p>\
-             <div class=\"actions\"><button type=\"submit\" class=\"secondary\">Merge into this contact</button></div>\
-             </form></section>",
-            ringside_storage::MAX_MERGE_REASON_CHARS
-        )
+        merge_form(&st, &v, &c, dup.as_deref()).await?
     } else {
         String::new()
     };
@@ -527,6 +505,82 @@ fn page_link(url: &str, title: Option<&str>) -> String {
     } else {
         label
     }
+}
+
+/// Duplicates offered at most, per search.
+const DUP_CANDIDATES: i64 = 10;
+
+/// The merge card of contact `c`: a search for the duplicate (`dup`, by name, email or
+/// phone, as the contacts list searches), then the matches to pick from, with the reason.
+async fn merge_form(
+    st: &AppState,
+    v: &Viewer,
+    c: &Contact,
+    dup: Option<&str>,
+) -> Result<String, ApiError> {
+    let dup = dup.map(str::trim).filter(|d| !d.is_empty());
+    let base = format!("/api/v1/contacts/{}", esc(&c.id));
+    let search = format!(
+        "<form method=\"get\" action=\"/contacts/{id}\" role=\"search\" aria-label=\"Find the duplicate\">\
+         <label for=\"dup-q\">Find the duplicate by name, email or phone</label>\
+         <input id=\"dup-q\" name=\"dup\" type=\"search\" maxlength=\"200\" required value=\"{q}\">\
+         <div class=\"actions\"><button type=\"submit\" class=\"secondary\">Search</button></div></form>",
+        id = esc(&c.id),
+        q = esc(dup.unwrap_or_default()),
+    );
+    let picked = match dup {
+        None => String::new(),
+        Some(q) => {
+            let found: Vec<Contact> = st
+                .store
+                .list_contacts(&v.auth.tenant_id, Some(q), DUP_CANDIDATES + 1)
+                .await?
+                .into_iter()
+                .filter(|x| x.id != c.id)
+                .take(usize::try_from(DUP_CANDIDATES).unwrap_or(10))
+                .collect();
+            if found.is_empty() {
+                "<p class=\"hint\" role=\"status\">No other contact matches.</p>".to_owned()
+            } else {
+                let mut opts = String::new();
+                for (i, x) in found.iter().enumerate() {
+                    let detail = [x.email.as_deref(), x.phone.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    opts.push_str(&format!(
+                        "<li><input type=\"radio\" id=\"dup-{i}\" name=\"sourceContactId\" value=\"{}\" required>\
+                         <label for=\"dup-{i}\">{}{}</label> <a href=\"/contacts/{}\">open</a></li>",
+                        esc(&x.id),
+                        esc(&display_name(x)),
+                        if detail.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" <span class=\"hint\">{}</span>", esc(&detail))
+                        },
+                        esc(&x.id),
+                    ));
+                }
+                format!(
+                    "<form data-url=\"{base}/merge\" data-kind=\"merge\">\
+                     <fieldset><legend>Which contact is the duplicate?</legend><ul class=\"plain\">{opts}</ul></fieldset>\
+                     <label for=\"merge-why\">Why they are the same person</label>\
+                     <input id=\"merge-why\" name=\"reason\" type=\"text\" maxlength=\"{}\" required \
+                     autocomplete=\"off\" placeholder=\"e.g. same person, work email\">\
+                     <div class=\"actions\"><button type=\"submit\" class=\"secondary\">Merge into this contact</button></div>\
+                     </form>",
+                    ringside_storage::MAX_MERGE_REASON_CHARS
+                )
+            }
+        }
+    };
+    Ok(format!(
+        "<section class=\"card\" aria-labelledby=\"merge-h\"><h2 id=\"merge-h\">Merge a duplicate</h2>\
+         {search}{picked}\
+         <p class=\"hint\">The duplicate's sessions, with their messages, notes and callbacks, move to \
+         this contact and its email and phone are kept here; nothing is deleted.</p></section>"
+    ))
 }
 
 /// The name in a contact snapshot (a merge's source as it was).

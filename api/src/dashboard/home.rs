@@ -2,11 +2,10 @@
 //! today's calls and chats, with the visitors on the site and the latest chats.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_storage::{now_ms, ConversationFilter, Widget};
 
-use super::page::{table, viewer, when, Viewer};
+use super::page::{table, when, Viewer};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
 
@@ -30,14 +29,7 @@ pub(crate) async fn my_widgets(st: &AppState, v: &Viewer) -> Result<Vec<Widget>,
 /// How long after its start a call still counts as waiting (stale rows after a crash).
 pub(crate) const WAITING_MAX_MS: i64 = 10 * 60 * 1000;
 
-pub(crate) async fn home(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn home(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     let now = now_ms();
     let day_start = now - now.rem_euclid(86_400_000);
     let widgets = my_widgets(&st, &v).await?;

@@ -6,14 +6,16 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_storage::{now_ms, ConversationFilter, Role, StorageError};
 
 use super::home::{my_widgets, visitor_label};
-use super::page::{not_found, table, viewer, when};
+use super::page::{not_found, table, when, Viewer};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
+
+/// Chats per page of a view.
+const PAGE: i64 = 100;
 
 /// The inbox views: query value, label.
 const VIEWS: &[(&str, &str)] = &[
@@ -35,13 +37,9 @@ const INBOX_EVENTS: &str = "message:new conversation:new conversation:updated co
 
 pub(crate) async fn inbox(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     let view = q
         .get("view")
         .map(String::as_str)
@@ -56,7 +54,10 @@ pub(crate) async fn inbox(
     let mut f = ConversationFilter {
         widgets: v.auth.widgets.clone(),
         widget_id: widget.clone(),
-        limit: 100,
+        limit: PAGE,
+        after: q
+            .get("after")
+            .and_then(|c| crate::conversations::parse_cursor(c)),
         ..ConversationFilter::default()
     };
     match view {
@@ -157,8 +158,28 @@ pub(crate) async fn inbox(
             ]
         })
         .collect();
+    let w = widget
+        .as_deref()
+        .map(|w| format!("&amp;widget={}", esc(w)))
+        .unwrap_or_default();
+    // Paging: the next page starts after this one's last chat; the first page is live.
+    let older = match list.last() {
+        Some(c) if list.len() >= PAGE as usize => format!(
+            "<p><a href=\"/inbox?view={view}{w}&amp;after={}\">Older conversations</a></p>",
+            esc(&crate::conversations::cursor(c))
+        ),
+        _ => String::new(),
+    };
+    let (live, newest) = if f.after.is_some() {
+        (
+            String::new(),
+            format!("<p><a href=\"/inbox?view={view}{w}\">Newest conversations</a></p>"),
+        )
+    } else {
+        (format!(" data-live=\"{INBOX_EVENTS}\""), String::new())
+    };
     let main = format!(
-        "{pick}<div id=\"inbox-list\" data-live=\"{INBOX_EVENTS}\">{tabs}{}</div>",
+        "{pick}<div id=\"inbox-list\"{live}>{tabs}{newest}{}{older}</div>",
         table(
             "",
             &["Visitor", "Last message", "Widget", "Assigned to", "When"],
@@ -171,13 +192,9 @@ pub(crate) async fn inbox(
 
 pub(crate) async fn conversation(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Path((widget_id, visitor_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     let tenant = v.auth.tenant_id.clone();
     if !v.sees_widget(&widget_id)
         || !crate::conversations::plain_id(&widget_id)

@@ -45,6 +45,23 @@ impl Viewer {
     }
 }
 
+/// A page handler's viewer: signed out, the request is answered with the redirect to
+/// `/login`.
+impl axum::extract::FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, Response> {
+        match viewer(st, &parts.headers).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(to_login)) => Err(to_login),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
 /// The signed-in viewer of a page request, or the redirect to `/login`.
 pub(crate) async fn viewer(
     st: &AppState,

@@ -16,14 +16,13 @@
 //! first [`REGISTRATION_LOOKUPS`] extensions only.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_storage::{
     now_ms, Binding, DeliveryStatus, Extension, StorageError, Trunk, Webhook, WebhookDelivery,
     Widget, WEBHOOK_EVENTS,
 };
 
-use super::page::{not_found, table, viewer, when, Viewer};
+use super::page::{not_found, table, when, Viewer};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
 
@@ -46,14 +45,7 @@ const REGISTRATION_LOOKUPS: usize = 50;
 
 /// `GET /settings/webhooks`: the tenant's webhooks with their actions, and a form to create
 /// one whose signing secret is shown once.
-pub(crate) async fn webhooks(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn webhooks(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     if !v.auth.role.allows("webhooks:write") {
         return Ok(managers_only(&v, "Webhooks", WEBHOOKS_NAV, "webhooks"));
     }
@@ -120,13 +112,9 @@ pub(crate) async fn webhooks(
 /// actions, and its latest deliveries (event, status, attempts, next attempt, last answer).
 pub(crate) async fn webhook(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     if !v.auth.role.allows("webhooks:write") {
         return Ok(managers_only(&v, "Webhooks", WEBHOOKS_NAV, "webhooks"));
     }
@@ -347,14 +335,7 @@ fn last_answer(d: &WebhookDelivery) -> String {
 
 /// `GET /settings/sip`: SIP extensions (with their registered phones) and trunks, each with
 /// a form to create one; passwords are never shown.
-pub(crate) async fn sip(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn sip(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     if !v.auth.role.allows("sip:write") {
         return Ok(managers_only(
             &v,
@@ -667,14 +648,7 @@ fn widget_boxes(widgets: &[Widget], checked: &[String]) -> String {
 }
 
 /// `GET /settings`: the settings pages, each with what it is for.
-pub(crate) async fn index(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn index(v: Viewer) -> Result<Response, ApiError> {
     let mut list = String::new();
     for (href, label, what) in super::page::SETTINGS {
         list.push_str(&format!(
@@ -689,14 +663,7 @@ pub(crate) async fn index(
 }
 
 /// `GET /settings/canned`: the team's canned replies, a form to add one, delete buttons.
-pub(crate) async fn canned(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn canned(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     let can = v.auth.role.allows("messages:write");
     let list = st.store.list_canned_replies(&v.auth.tenant_id).await?;
     let rows: Vec<Vec<String>> = list
@@ -705,7 +672,11 @@ pub(crate) async fn canned(
             vec![
                 format!("<code>/{}</code>", esc(&c.shortcut)),
                 esc(&c.body).replace('\n', "<br>"),
-                if can {
+                // An agent deletes only their own (as the API allows).
+                if can
+                    && (v.auth.role != ringside_storage::Role::Agent
+                        || c.created_by.as_deref() == Some(v.auth.user_id.as_str()))
+                {
                     format!(
                         "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" \
                          data-url=\"/api/v1/canned-replies/{}\" data-confirm=\"Delete /{}?\" \

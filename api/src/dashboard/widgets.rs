@@ -4,24 +4,16 @@
 //! (agents) see them read-only; the API refuses their changes all the same.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ringside_domain::prompts::PromptKind;
 use ringside_storage::StorageError;
 
 use super::home::my_widgets;
-use super::page::{not_found, table, viewer, when};
+use super::page::{not_found, table, when, Viewer};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
 
-pub(crate) async fn widgets(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
+pub(crate) async fn widgets(State(st): State<AppState>, v: Viewer) -> Result<Response, ApiError> {
     let list = my_widgets(&st, &v).await?;
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -57,13 +49,9 @@ pub(crate) async fn widgets(
 
 pub(crate) async fn widget(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    v: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = match viewer(&st, &headers).await? {
-        Ok(v) => v,
-        Err(to_login) => return Ok(to_login),
-    };
     if !v.sees_widget(&id) || !crate::conversations::plain_id(&id) {
         return Ok(not_found(&v, "No such widget."));
     }

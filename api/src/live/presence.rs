@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringside_storage::{new_id, Store, Visitor, VisitorEvent};
+use ringside_storage::{new_id, Store, VisitDay, Visitor, VisitorEvent};
 use serde_json::{Map, Value};
 
 use crate::user_agent::{parse_campaign, parse_user_agent};
@@ -85,6 +85,8 @@ pub struct PresenceConfig {
     /// Most activity events queued in memory (while storage is failing); beyond it the oldest
     /// are dropped, with a warning (default 100,000).
     pub max_pending_events: usize,
+    /// The public base URL, for the dashboard link in `visitor.connected` (none: no link).
+    pub public_url: Option<String>,
 }
 
 impl Default for PresenceConfig {
@@ -95,6 +97,7 @@ impl Default for PresenceConfig {
             flush_interval: Duration::from_secs(1),
             trust_forwarded_for: false,
             max_pending_events: 100_000,
+            public_url: None,
         }
     }
 }
@@ -181,6 +184,8 @@ struct Inner {
     /// When `touched` was last written, unix ms.
     touched_flushed_at: i64,
     events: Vec<VisitorEvent>,
+    /// Visits started since the last flush, per widget and UTC day (the analytics chart).
+    visits: HashMap<(String, i64), i64>,
     commands: HashMap<Key, Vec<VisitorCommand>>,
 }
 
@@ -249,7 +254,11 @@ impl Presence {
         let connected = self.absorb(tenant_id, widget_id, key, ev, loaded, now);
         if let Some(v) = &connected {
             // A new visitor, or a visitor back after the session timeout.
-            let data = visitor_summary(v, now);
+            let mut data = visitor_summary(v, now);
+            if let Some(base) = &self.config.public_url {
+                data["dashboardUrl"] =
+                    serde_json::json!(crate::http::urls::chat_page(base, widget_id, &v.visitor_id));
+            }
             if let Err(e) = self
                 .store
                 .enqueue_webhook_event(tenant_id, "visitor.connected", Some(widget_id), &data)
@@ -294,6 +303,10 @@ impl Presence {
         });
         let fresh = created;
         let new_visit = now - v.last_seen_at > self.config.session_timeout_ms;
+        if fresh || new_visit {
+            let day = now - now.rem_euclid(86_400_000);
+            *inner.visits.entry((widget_id.to_owned(), day)).or_default() += 1;
+        }
         if new_visit {
             v.previous_seen_at = Some(v.last_seen_at);
             v.visit_count += 1;
@@ -433,7 +446,7 @@ impl Presence {
 
     async fn flush_inner(&self, all: bool) -> Result<(usize, usize), ApiError> {
         let now = self.clock.now_ms();
-        let (visitors, events) = {
+        let (visitors, events, visits) = {
             let mut inner = self.lock();
             let inner = &mut *inner;
             let mut keys: HashSet<Key> = inner.dirty.drain().collect();
@@ -448,11 +461,23 @@ impl Presence {
                 .iter()
                 .filter_map(|k| inner.visitors.get(k).cloned())
                 .collect();
-            (visitors, std::mem::take(&mut inner.events))
+            let visits: Vec<VisitDay> = inner
+                .visits
+                .drain()
+                .map(|((widget_id, day), visits)| VisitDay {
+                    widget_id,
+                    day,
+                    visits,
+                })
+                .collect();
+            (visitors, std::mem::take(&mut inner.events), visits)
         };
         let counts = (visitors.len(), events.len());
-        if let Err(e) = self.store.write_visitor_batch(&visitors, &events).await {
+        if let Err(e) = self.store.write_activity(&visitors, &events, &visits).await {
             let mut inner = self.lock();
+            for d in visits {
+                *inner.visits.entry((d.widget_id, d.day)).or_default() += d.visits;
+            }
             for v in &visitors {
                 inner
                     .dirty

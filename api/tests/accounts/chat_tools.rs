@@ -71,6 +71,35 @@ async fn canned_replies_for_the_team() {
             (r.status, r.body["body"].clone()),
             (StatusCode::OK, json!("9 to 6 now."))
         );
+        // An agent changes their own replies, not the rest of the team's (403, unchanged).
+        let r = c
+            .by(
+                &agent,
+                "PATCH",
+                &format!("/api/v1/canned-replies/{id}"),
+                Some(json!({"body": "9 to 6 now."})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] their own: {}", r.body);
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                "/api/v1/canned-replies",
+                Some(json!({"shortcut": "refunds", "body": "Refunds take 5 days."})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "[{name}] {}", r.body);
+        let owners = format!("/api/v1/canned-replies/{}", r.body["id"].as_str().unwrap());
+        for (m, body) in [("PATCH", Some(json!({"body": "Never."}))), ("DELETE", None)] {
+            let r = c.by(&agent, m, &owners, body).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}] agent {m}");
+            assert_eq!(r.body["error"]["code"], "forbidden", "[{name}] {}", r.body);
+        }
+        let r = c.by(&owner, "GET", "/api/v1/canned-replies", None).await;
+        assert!(r.body.to_string().contains("Refunds take 5 days."));
+        let r = c.by(&owner, "DELETE", &owners, None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
         // Another tenant sees none and touches none.
         let r = c.by(&stranger, "GET", "/api/v1/canned-replies", None).await;
         assert_eq!(r.body["data"], json!([]));

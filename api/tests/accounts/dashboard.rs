@@ -105,7 +105,24 @@ async fn conversations_by_state_with_the_refusal_matrix() {
         assert_eq!(r.body["counts"]["unread"], 2);
         assert_eq!(r.body["counts"]["unassigned"], 2);
         assert_eq!(r.body["nextBefore"], Value::Null);
+        assert_eq!(r.body["nextCursor"], Value::Null);
         assert_eq!(r.body["data"][0]["state"], "open");
+        // Page by page, one chat each: the cursor goes on after the last one.
+        let mut paged = Vec::new();
+        let mut q = "limit=1".to_owned();
+        for _ in 0..3 {
+            let r = c
+                .by(&owner, "GET", &format!("/api/v1/conversations?{q}"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+            paged.extend(visitors(&r));
+            match r.body["nextCursor"].as_str() {
+                Some(next) => q = format!("limit=1&cursor={next}"),
+                None => break,
+            }
+        }
+        paged.sort();
+        assert_eq!(paged, ["visitor-0001", "visitor-0002"], "[{name}]");
 
         // Resolve one: the views and counts follow; the webhook is queued.
         let one = format!("/api/v1/widgets/{w1}/visitors/visitor-0001/conversation");
@@ -239,6 +256,8 @@ async fn conversations_by_state_with_the_refusal_matrix() {
             "limit=0",
             "limit=201",
             "before=x",
+            "cursor=x",
+            "cursor=1~w~%00",
             "bogus=1",
         ] {
             let r = c
@@ -405,6 +424,8 @@ async fn dashboard_pages_for_the_team_and_nobody_else() {
             )
             .await;
         assert_eq!(seen.status, StatusCode::OK, "[{name}] {}", seen.body);
+        // Stored, with the visit counted on today's bar of the analytics chart.
+        c.presence.flush().await.unwrap();
         c.store
             .add_message(
                 &t,
@@ -508,6 +529,11 @@ async fn dashboard_pages_for_the_team_and_nobody_else() {
         );
         let (_, html, _) = page(&c, Some(&owner), "/inbox").await;
         assert!(html.contains(&chat) && html.contains("1 unread"), "{html}");
+        let (_, html, _) = page(&c, Some(&owner), &format!("/analytics?widget={w}")).await;
+        assert!(
+            html.contains("1 in all"),
+            "[{name}] the visit on the chart: {html}"
+        );
         let (_, html, _) = page(&c, Some(&owner), "/").await;
         assert!(
             html.contains(&format!("/calls/{call_id}")),
@@ -794,6 +820,36 @@ async fn hours_history_offline_leads_and_settings_pages() {
             html.contains(&format!("/contacts/{contact}")),
             "search finds her"
         );
+        // The merge picker offers the tenant's other matches, never the contact itself or
+        // another tenant's.
+        let named = |first: &str, email: &str| ringside_storage::ContactPatch {
+            first_name: Some(Some(first.into())),
+            email: Some(Some(email.into())),
+            ..Default::default()
+        };
+        let dup = c
+            .store
+            .create_contact(owner.tenant(), named("Ana", "ana.work@example.org"))
+            .await
+            .unwrap();
+        let theirs = c
+            .store
+            .create_contact(stranger.tenant(), named("Ana", "ana.other@example.org"))
+            .await
+            .unwrap();
+        let (st, html, _) = page(&c, Some(&owner), &format!("/contacts/{contact}?dup=ana")).await;
+        assert_eq!(st, StatusCode::OK, "[{name}]");
+        assert!(
+            html.contains(&format!("name=\"sourceContactId\" value=\"{}\"", dup.id)),
+            "[{name}] the duplicate offered: {html}"
+        );
+        assert!(
+            !html.contains(&format!("value=\"{contact}\"")),
+            "[{name}] not itself"
+        );
+        assert!(!html.contains(&theirs.id), "[{name}] nor another tenant's");
+        let (_, html, _) = page(&c, Some(&owner), &format!("/contacts/{contact}?dup=nobody")).await;
+        assert!(html.contains("No other contact matches."), "[{name}]");
         let (st, html, _) = page(&c, Some(&stranger), &format!("/contacts/{contact}")).await;
         assert_eq!(st, StatusCode::NOT_FOUND);
         assert!(!html.contains("ana@example.org"));

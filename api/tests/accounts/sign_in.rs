@@ -255,15 +255,18 @@ async fn expired_codes_and_plain_http_cookies() {
         assert!(c.store.find_user_by_email(&email).await.unwrap().is_none());
         // A server on plain http (a laptop) sets no Secure attribute, or browsers drop it.
         let inbox = Arc::new(Inbox::default());
+        let state = common::state(&backend.store);
+        let presence = state.presence.clone();
         let app = router(AppState {
             public_url: "http://127.0.0.1:8080".into(),
             accounts: Arc::new(Accounts::new(Default::default(), inbox.clone())),
-            ..common::state(&backend.store)
+            ..state
         });
         let plain = Ctx {
             app,
             store: backend.store.clone(),
             inbox,
+            presence,
         };
         let code = plain.request_code(&email).await;
         let r = plain

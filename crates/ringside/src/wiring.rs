@@ -443,6 +443,7 @@ async fn build_calls(
             tcp: sip_conns,
             overload: s.sip.overload,
             clock: std::sync::Arc::new(ringside_calls::clock::SystemClock),
+            public_url: Some(s.http.public_url.clone()),
         },
         core,
         store.clone(),
@@ -606,6 +607,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         store.clone(),
         ringside_api::PresenceConfig {
             trust_forwarded_for: s.http.trust_forwarded_for,
+            public_url: Some(s.http.public_url.clone()),
             ..Default::default()
         },
     ));

@@ -97,8 +97,34 @@ pub struct ConversationFilter {
     pub widgets: Option<Vec<String>>,
     /// Only those whose last message is older than this (paging), unix ms.
     pub before: Option<i64>,
+    /// Only those after this one in the list's order (paging without skipping chats whose
+    /// last messages share a millisecond); with `before` too, both apply.
+    pub after: Option<ConversationKey>,
     /// At most this many (clamped to 1..=[`MAX_LIST_CONVERSATIONS`]).
     pub limit: i64,
+}
+
+/// Where a conversation stands in the inbox's order (latest activity first): a page's last
+/// one, to continue after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationKey {
+    /// Its last message, unix ms.
+    pub last_message_at: i64,
+    /// Its visitor.
+    pub visitor_id: String,
+    /// Its widget.
+    pub widget_id: String,
+}
+
+impl ConversationKey {
+    /// The key of `c`.
+    pub fn of(c: &Conversation) -> ConversationKey {
+        ConversationKey {
+            last_message_at: c.last_message_at,
+            visitor_id: c.visitor_id.clone(),
+            widget_id: c.widget_id.clone(),
+        }
+    }
 }
 
 /// How many conversations there are per inbox view.
@@ -333,6 +359,19 @@ impl Store {
         if let Some(b) = f.before {
             push(&mut params, " AND c.last_message_at < $?", Param::Int(b));
         }
+        if let Some(k) = &f.after {
+            let n = params.len();
+            cond.push_str(&format!(
+                " AND (c.last_message_at < ${a} OR (c.last_message_at = ${a} AND \
+                 (c.visitor_id < ${v} OR (c.visitor_id = ${v} AND c.widget_id < ${w}))))",
+                a = n + 1,
+                v = n + 2,
+                w = n + 3
+            ));
+            params.push(Param::Int(k.last_message_at));
+            params.push(Param::Text(k.visitor_id.clone()));
+            params.push(Param::Text(k.widget_id.clone()));
+        }
         if f.unassigned {
             cond.push_str(" AND a.user_id IS NULL");
         }
@@ -349,7 +388,7 @@ impl Store {
         let limit = f.limit.clamp(1, MAX_LIST_CONVERSATIONS);
         let sql = format!(
             "SELECT {} {CONVERSATION_JOINS} WHERE {cond} \
-             ORDER BY c.last_message_at DESC, c.visitor_id DESC LIMIT {limit}",
+             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC LIMIT {limit}",
             conversation_cols()
         );
         let rows = bind_all(sqlx::query(&sql), params)

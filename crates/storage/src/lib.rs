@@ -106,7 +106,8 @@ pub use contacts::{
 };
 pub use conversations::{
     Conversation, ConversationAssignee, ConversationContact, ConversationCounts,
-    ConversationFilter, CONVERSATION_STATES, MAX_LIST_CONVERSATIONS, MAX_SNOOZE_MS,
+    ConversationFilter, ConversationKey, CONVERSATION_STATES, MAX_LIST_CONVERSATIONS,
+    MAX_SNOOZE_MS,
 };
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
@@ -123,7 +124,7 @@ pub use tokens::{AuthContext, Credential, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use usage::{UsageCounts, USAGE_METRICS};
 pub use users::{normalize_email, User};
-pub use visitors::{Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
+pub use visitors::{VisitDay, Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
 pub use webhooks::{
     DeliveryStatus, DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookPatch,
     MAX_LIST_DELIVERIES, MAX_WEBHOOK_WIDGETS, WEBHOOK_EVENTS, WEBHOOK_SECRET_PREFIX,

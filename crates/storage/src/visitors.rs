@@ -85,6 +85,20 @@ pub struct Visitor {
     pub metadata: String,
 }
 
+/// Visits that started on one UTC day of one widget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitDay {
+    /// The widget.
+    pub widget_id: String,
+    /// Any time of the UTC day (rounded down when stored).
+    pub day: i64,
+    /// Visits that started that day.
+    pub visits: i64,
+}
+
+/// A UTC day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
 /// One logged interaction event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitorEvent {
@@ -222,7 +236,18 @@ impl Store {
         visitors: &[Visitor],
         events: &[VisitorEvent],
     ) -> Result<()> {
-        if visitors.is_empty() && events.is_empty() {
+        self.write_activity(visitors, events, &[]).await
+    }
+
+    /// [`write_visitor_batch`](Self::write_visitor_batch), adding in the same transaction the
+    /// visits seen to start (`visits`, added to each widget's and day's count).
+    pub async fn write_activity(
+        &self,
+        visitors: &[Visitor],
+        events: &[VisitorEvent],
+        visits: &[VisitDay],
+    ) -> Result<()> {
+        if visitors.is_empty() && events.is_empty() && visits.is_empty() {
             return Ok(());
         }
         if visitors
@@ -274,8 +299,43 @@ impl Store {
                 .await
                 .map_err(|e| StorageError::from_write(e, "visitor event id"))?;
         }
+        for d in visits.iter().filter(|d| d.visits > 0) {
+            sqlx::query(
+                "INSERT INTO visit_days (widget_id, day, visits) VALUES ($1, $2, $3) \
+                 ON CONFLICT (widget_id, day) DO UPDATE SET visits = visit_days.visits + excluded.visits",
+            )
+            .bind(d.widget_id.as_str())
+            .bind(d.day - d.day.rem_euclid(DAY_MS))
+            .bind(d.visits)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StorageError::from_write(e, "visit day"))?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Visits started on each UTC day of widget `widget_id` of tenant `tenant_id` from
+    /// `from_ms` on (rounded down to its day), oldest first: (day start, visits); days without
+    /// visits are left out.
+    pub async fn visits_per_day(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        from_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT d.day, d.visits FROM visit_days d JOIN widgets w ON w.id = d.widget_id \
+             WHERE d.widget_id = $1 AND w.tenant_id = $2 AND d.day >= $3 ORDER BY d.day LIMIT 400",
+        )
+        .bind(widget_id)
+        .bind(tenant_id)
+        .bind(from_ms - from_ms.rem_euclid(DAY_MS))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
     }
 
     /// One visitor of a widget, whatever the tenant (for the presence's lazy

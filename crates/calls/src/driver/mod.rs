@@ -131,6 +131,9 @@ pub struct Listen {
     pub overload: Overload,
     /// The one clock the core, its timers and the storage writer read.
     pub clock: Arc<dyn Clock>,
+    /// The public base URL, for the dashboard link (`dashboardUrl`) in call webhooks; none:
+    /// no link.
+    pub public_url: Option<String>,
 }
 
 /// Bind UDP and TCP as `listen` says, restore bindings from `store`, and run `core` until the
@@ -148,6 +151,7 @@ pub async fn start(
         tcp: tcp_limits,
         overload,
         clock,
+        public_url,
     } = listen;
     let (in_tx, in_rx) = mpsc::channel(65_536);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -175,6 +179,7 @@ pub async fn start(
         bus,
         metrics,
         clock.clone(),
+        public_url,
     ));
     let task = CoreTask {
         core,

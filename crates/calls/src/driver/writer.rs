@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -43,6 +44,7 @@ pub(super) async fn storage_writer(
     bus: Arc<Bus>,
     metrics: Arc<SipMetrics>,
     clock: Arc<dyn Clock>,
+    public_url: Option<String>,
 ) {
     let mut inserts = Vec::new();
     let mut updates = Vec::new();
@@ -127,7 +129,7 @@ pub(super) async fn storage_writer(
         flush(&store, &mut inserts, &mut updates, &metrics).await;
         // After the records: a receiver may read the call back.
         for p in events.drain(..) {
-            let e = match p {
+            let mut e = match p {
                 Publish::Event(e) => e,
                 Publish::Ring(r) => {
                     crate::publish::browser_ring(&bus, &r, clock.now().unix_ms);
@@ -137,6 +139,11 @@ pub(super) async fn storage_writer(
             // Realtime listeners (dashboards); none is fine.
             crate::publish::call_event(&bus, &e, clock.now().unix_ms);
             if subs.wants(&store, &e.tenant_id, e.kind).await {
+                if let (Some(base), Some(id)) = (&public_url, e.data["callId"].as_str()) {
+                    // The call's page of the dashboard (as `calls-waiting` links it).
+                    let url = format!("{}/calls/{id}", base.trim_end_matches('/'));
+                    e.data["dashboardUrl"] = Value::String(url);
+                }
                 if let Err(err) = store
                     .enqueue_webhook_event(&e.tenant_id, e.kind, None, &e.data)
                     .await

@@ -113,6 +113,7 @@ pub async fn start_driver_with_clock(
             ),
             overload,
             clock,
+            public_url: Some("http://ringside.test".into()),
         },
         core,
         store,

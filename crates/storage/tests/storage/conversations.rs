@@ -595,3 +595,81 @@ async fn canned_replies_per_tenant() {
     })
     .await;
 }
+
+/// Paging by key walks every chat once, even when many share their last message's
+/// millisecond (and a visitor id across widgets).
+#[tokio::test]
+async fn paging_by_key_skips_nothing_on_ties() {
+    use ringside_storage::ConversationKey;
+    each_backend("conversation-paging", |ctx| async move {
+        let store = ctx.store().await;
+        let t = store
+            .ensure_user("paging@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let mut widgets = Vec::new();
+        for name in ["Shop", "Blog"] {
+            let w = NewWidget {
+                name: name.into(),
+                ..NewWidget::default()
+            };
+            widgets.push(store.create_widget(&t, w).await.unwrap().id);
+        }
+        let mut all = Vec::new();
+        for w in &widgets {
+            for i in 0..7 {
+                let v = format!("visitor-{i}");
+                store
+                    .add_message(&t, w, msg(&v, "visitor", "Hi"))
+                    .await
+                    .unwrap();
+                all.push((w.clone(), v));
+            }
+        }
+        // Every chat's last message in the same millisecond but one, later.
+        sqlx::query("UPDATE conversations SET last_message_at = 5000 WHERE tenant_id = $1")
+            .bind(&t)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE conversations SET last_message_at = 6000 WHERE tenant_id = $1 \
+             AND visitor_id = 'visitor-3' AND widget_id = $2",
+        )
+        .bind(&t)
+        .bind(&widgets[1])
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut after: Option<ConversationKey> = None;
+        for _ in 0..20 {
+            let page = store
+                .list_conversations(
+                    &t,
+                    &ConversationFilter {
+                        limit: 3,
+                        after: after.clone(),
+                        ..ConversationFilter::default()
+                    },
+                    now_ms(),
+                )
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(ConversationKey::of);
+            seen.extend(page.into_iter().map(|c| (c.widget_id, c.visitor_id)));
+        }
+        assert_eq!(seen.len(), all.len(), "{seen:?}");
+        assert_eq!(seen[0], (widgets[1].clone(), "visitor-3".to_owned()));
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        all.sort();
+        assert_eq!(sorted, all, "each chat once");
+    })
+    .await;
+}

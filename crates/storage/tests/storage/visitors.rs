@@ -173,3 +173,70 @@ async fn visitor_batches_upsert_list_and_isolate() {
     })
     .await;
 }
+
+/// Visits per day add up across flushes and stay with their widget's tenant.
+#[tokio::test]
+async fn visits_per_day_add_up_and_isolate() {
+    use ringside_storage::VisitDay;
+    each_backend("visit-days", |ctx| async move {
+        let store = ctx.store().await;
+        let a = store
+            .ensure_user(&format!("{}@a.example", new_id()))
+            .await
+            .unwrap();
+        let b = store
+            .ensure_user(&format!("{}@b.example", new_id()))
+            .await
+            .unwrap();
+        let w = store
+            .create_widget(
+                &a.tenant_id,
+                NewWidget {
+                    name: "A".into(),
+                    ..NewWidget::default()
+                },
+            )
+            .await
+            .unwrap();
+        const DAY: i64 = 86_400_000;
+        let day = |d: i64, ms: i64, n: i64| VisitDay {
+            widget_id: w.id.clone(),
+            day: d * DAY + ms,
+            visits: n,
+        };
+        let v = visitor(&a.tenant_id, &w.id, "visitor-1", 10 * DAY);
+        store
+            .write_activity(&[v], &[], &[day(10, 5, 2), day(9, 0, 1)])
+            .await
+            .unwrap();
+        // Any time of the day counts on that day; nothing but visits is fine too.
+        store
+            .write_activity(&[], &[], &[day(10, DAY - 1, 3), day(11, 0, 0)])
+            .await
+            .unwrap();
+        let got = store
+            .visits_per_day(&a.tenant_id, &w.id, 9 * DAY + 7)
+            .await
+            .unwrap();
+        assert_eq!(got, vec![(9 * DAY, 1), (10 * DAY, 5)]);
+        let later = store
+            .visits_per_day(&a.tenant_id, &w.id, 10 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(later, vec![(10 * DAY, 5)]);
+        // Another tenant sees none of it.
+        let other = store.visits_per_day(&b.tenant_id, &w.id, 0).await.unwrap();
+        assert!(other.is_empty());
+        // A failed batch adds nothing.
+        let bad = visitor("", &w.id, "visitor-2", 10 * DAY);
+        assert!(store
+            .write_activity(&[bad], &[], &[day(10, 0, 100)])
+            .await
+            .is_err());
+        assert_eq!(
+            store.visits_per_day(&a.tenant_id, &w.id, 0).await.unwrap(),
+            vec![(9 * DAY, 1), (10 * DAY, 5)]
+        );
+    })
+    .await;
+}
