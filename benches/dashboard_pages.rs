@@ -8,7 +8,7 @@
 //!     cargo bench -p ringside-benches --bench dashboard_pages
 //!
 //! `RINGSIDE_BENCH_CONTACTS`, `RINGSIDE_BENCH_MESSAGES` and `RINGSIDE_BENCH_CALLS` change
-//! the sizes.
+//! the sizes; `RINGSIDE_BENCH_KEEP_DB=<file>` keeps the seeded SQLite file.
 
 use std::time::{Duration, Instant};
 
@@ -206,6 +206,37 @@ fn main() {
         seeded.elapsed().as_secs_f64()
     );
 
+    // The storage reads behind the inbox, timed alone.
+    {
+        let time = |name: &str, f: &dyn Fn()| {
+            let mut t: Vec<Duration> = (0..60)
+                .map(|_| {
+                    let s = Instant::now();
+                    f();
+                    s.elapsed()
+                })
+                .collect();
+            t.sort();
+            println!(
+                "{name:<48} p50 {:>7.3} ms",
+                t[t.len() / 2].as_secs_f64() * 1000.0
+            );
+        };
+        let open = ringside_storage::ConversationFilter {
+            state: Some("open".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        time("storage: list_conversations(open)", &|| {
+            rt.block_on(store.list_conversations(&t, &open, now_ms()))
+                .unwrap();
+        });
+        time("storage: conversation_counts", &|| {
+            rt.block_on(store.conversation_counts(&t, &user.id, None, now_ms()))
+                .unwrap();
+        });
+    }
+
     let app = ringside_api::router(ringside_api::testing::state(
         &store,
         "http://calls.example.net",
@@ -262,6 +293,10 @@ fn main() {
         }
     }
     rt.block_on(store.close());
+    // `RINGSIDE_BENCH_KEEP_DB=<file>` keeps the seeded database there (for EXPLAIN).
+    if let Ok(keep) = std::env::var("RINGSIDE_BENCH_KEEP_DB") {
+        let _ = std::fs::copy(&path, keep);
+    }
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("db-wal"));
     let _ = std::fs::remove_file(path.with_extension("db-shm"));

@@ -41,6 +41,8 @@
 //!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
 //! - realtime WebSockets for dashboards (`/api/ws/tenant`) and widget pages
 //!   (`/api/widgets/{id}/ws`) fed by an in-process event bus ([`realtime`]),
+//! - `/mcp`: the Model Context Protocol for AI agents, every current revision side by side,
+//!   its `ringside_*` tools running through the `/api/v1` handlers ([`mcp`]),
 //! - the OpenAPI 3.1 document at `/openapi.json`, generated from the route registrations
 //!   ([`openapi`]),
 //! - errors always as `{"error": {"code": "...", "message": "..."}}` ([`error::ApiError`]).
@@ -54,6 +56,7 @@ pub mod admin;
 pub mod dashboard;
 pub mod http;
 pub mod live;
+pub mod mcp;
 pub mod public;
 pub mod testing;
 
@@ -221,8 +224,14 @@ pub fn router(state: AppState) -> Router {
         .merge(assignments::routes())
         .merge(conversations::routes())
         .merge(canned::routes());
-    let (root, mut ops) = root.into_parts();
     let (v1, v1_ops) = v1.into_parts();
+    // The MCP tools run through the `/api/v1` handlers, as the caller (see `auth::Delegated`).
+    let tools_api = openapi::remount("/api/v1", v1.clone())
+        .fallback(|| async { ApiError::NotFound })
+        .layer(axum::middleware::from_fn(error::json_rejections))
+        .with_state(state.clone());
+    let root = root.merge(mcp::routes(tools_api));
+    let (root, mut ops) = root.into_parts();
     ops.extend(v1_ops);
     ops.push(openapi::Op {
         method: "get",

@@ -100,10 +100,19 @@ impl<S: Scope> FromRequestParts<AppState> for Scoped<S> {
     }
 }
 
+/// A caller already authenticated by Ringside itself (the MCP endpoint running a tool through
+/// the REST handlers): set as a request extension, which no client can send.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub AuthContext);
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(Delegated(ctx)) = parts.extensions.get::<Delegated>() {
+            crate::accounts::within_widgets(ctx, full_path(parts))?;
+            return Ok(Auth(ctx.clone()));
+        }
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             let signed_in = SignedIn::from_request_parts(parts, state).await?;
             let ctx = crate::accounts::session_context(&signed_in.0);

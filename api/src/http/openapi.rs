@@ -216,6 +216,13 @@ impl DocRouter {
     }
 }
 
+/// Routes already documented (a [`DocRouter`]'s, from [`DocRouter::into_parts`]) mounted again
+/// under `prefix` on their own, for in-process requests (the MCP tools call `/api/v1`
+/// through this): nothing is reachable here that the document does not show.
+pub(crate) fn remount(prefix: &str, documented: Router<AppState>) -> Router<AppState> {
+    Router::new().nest(prefix, documented)
+}
+
 fn error_response(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }

@@ -162,6 +162,9 @@ fn conversation_cols() -> String {
     )
 }
 
+/// An open conversation, or a snoozed one whose snooze has ended (`$1` is now).
+const WOKE_OR_OPEN: &str = "(c.state = 'open' OR (c.state = 'snoozed' AND c.snoozed_until <= $1))";
+
 const CONVERSATION_JOINS: &str = "FROM conversations c JOIN widgets w ON w.id = c.widget_id \
      LEFT JOIN conversation_assignments a ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id \
      LEFT JOIN users u ON u.id = a.user_id \
@@ -339,25 +342,49 @@ impl Store {
         }
         let mut params = vec![Param::Int(now), Param::Text(tenant_id.to_owned())];
         let mut cond = String::from("c.tenant_id = $2");
-        let mut push = |params: &mut Vec<Param>, clause: &str, p: Param| {
+        fn push(cond: &mut String, params: &mut Vec<Param>, clause: &str, p: Param) {
             params.push(p);
             cond.push_str(&clause.replace("$?", &format!("${}", params.len())));
-        };
-        if let Some(s) = &f.state {
-            push(
+        }
+        // Conditions on the conversation row alone (an ended snooze reads as open), so the
+        // page is picked from the conversations index before anything is joined.
+        match f.state.as_deref() {
+            Some("open") => cond.push_str(&format!(" AND {WOKE_OR_OPEN}")),
+            Some("snoozed") => cond.push_str(
+                " AND c.state = 'snoozed' AND (c.snoozed_until IS NULL OR c.snoozed_until > $1)",
+            ),
+            Some(s) => push(
+                &mut cond,
                 &mut params,
-                &format!(" AND {STATE_NOW} = $?"),
-                Param::Text(s.clone()),
-            );
+                " AND c.state = $?",
+                Param::Text(s.to_owned()),
+            ),
+            None => {}
         }
         if let Some(u) = &f.assignee {
-            push(&mut params, " AND a.user_id = $?", Param::Text(u.clone()));
+            push(
+                &mut cond,
+                &mut params,
+                " AND EXISTS (SELECT 1 FROM conversation_assignments x WHERE x.widget_id = c.widget_id \
+                 AND x.visitor_id = c.visitor_id AND x.user_id = $?)",
+                Param::Text(u.clone()),
+            );
         }
         if let Some(w) = &f.widget_id {
-            push(&mut params, " AND c.widget_id = $?", Param::Text(w.clone()));
+            push(
+                &mut cond,
+                &mut params,
+                " AND c.widget_id = $?",
+                Param::Text(w.clone()),
+            );
         }
         if let Some(b) = f.before {
-            push(&mut params, " AND c.last_message_at < $?", Param::Int(b));
+            push(
+                &mut cond,
+                &mut params,
+                " AND c.last_message_at < $?",
+                Param::Int(b),
+            );
         }
         if let Some(k) = &f.after {
             let n = params.len();
@@ -373,10 +400,13 @@ impl Store {
             params.push(Param::Text(k.widget_id.clone()));
         }
         if f.unassigned {
-            cond.push_str(" AND a.user_id IS NULL");
+            cond.push_str(
+                " AND NOT EXISTS (SELECT 1 FROM conversation_assignments x \
+                 WHERE x.widget_id = c.widget_id AND x.visitor_id = c.visitor_id)",
+            );
         }
         if f.active {
-            cond.push_str(&format!(" AND {STATE_NOW} IN ('open', 'pending')"));
+            cond.push_str(&format!(" AND ({WOKE_OR_OPEN} OR c.state = 'pending')"));
         }
         if let Some(ws) = &f.widgets {
             cond.push_str(&format!(
@@ -386,10 +416,18 @@ impl Store {
             params.extend(ws.iter().cloned().map(Param::Text));
         }
         let limit = f.limit.clamp(1, MAX_LIST_CONVERSATIONS);
+        // The page first (conversations only, in index order), then its joins.
+        let order = "c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC";
         let sql = format!(
-            "SELECT {} {CONVERSATION_JOINS} WHERE {cond} \
-             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC LIMIT {limit}",
-            conversation_cols()
+            "SELECT {} {} ORDER BY {order}",
+            conversation_cols(),
+            CONVERSATION_JOINS.replacen(
+                "FROM conversations c ",
+                &format!(
+                    "FROM (SELECT * FROM conversations c WHERE {cond} ORDER BY {order} LIMIT {limit}) c "
+                ),
+                1
+            )
         );
         let rows = bind_all(sqlx::query(&sql), params)
             .fetch_all(&self.pool)

@@ -1,0 +1,514 @@
+//! `/mcp`: the Model Context Protocol over Streamable HTTP, for AI agents (remote MCP clients
+//! such as Claude connectors, scripts with a personal access token).
+//!
+//! One POST endpoint serves every revision a current client speaks, side by side (see
+//! [`rpc`]): the stateless `2026-07-28` (each request names its revision in `_meta`;
+//! `server/discover`), and the legacy `2025-11-25`, `2025-06-18` and `2025-03-26` with the
+//! `initialize` handshake, `Mcp-Session-Id` and the `MCP-Protocol-Version` header. A bare
+//! `tools/list` or `tools/call` with a bearer token and nothing else works too.
+//!
+//! - Authentication: `Authorization: Bearer` with a personal access token holding `mcp:read`
+//!   (401 with `WWW-Authenticate` otherwise; 403 naming the scope when it lacks it). Each tool
+//!   then needs the scope of what it touches, checked by the REST handler it runs through.
+//! - A request whose `Origin` is not this server's own is refused (403): no web page can
+//!   drive the endpoint from a visitor's browser (DNS rebinding).
+//! - Sessions hold nothing on the server: the `Mcp-Session-Id` handed out by `initialize` is
+//!   the negotiated revision signed for the token (an unknown or forged one answers 404, as
+//!   the transport says, and the client initializes again).
+//! - Answers are JSON, or one Server-Sent Event when the client accepts `text/event-stream`.
+//!   `GET` and `DELETE` answer 405 (no server-initiated stream; sessions need no ending).
+
+mod rpc;
+mod schema;
+mod tools;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hmac::{Hmac, Mac};
+use ringside_storage::{AuthContext, Credential};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+
+use crate::openapi::{Auth, DocRouter, Spec};
+use crate::AppState;
+use rpc::{code, Incoming, Revision};
+
+/// Largest POST body (a tool call's arguments are small).
+const MAX_BODY: usize = 1 << 20;
+/// The scope every MCP caller needs.
+const MCP_SCOPE: &str = "mcp:read";
+/// What the server tells a model about itself.
+const INSTRUCTIONS: &str = "Ringside is a website calling and chat gateway. Start with \
+    ringside_list_widgets: most tools take a widgetId from it. Tools that write (messages, \
+    webhooks, contacts, aliases) need an automation token's write scopes.";
+
+/// What the MCP handler needs: the application state and the REST router its tools run on.
+#[derive(Clone)]
+pub(crate) struct Mcp {
+    st: AppState,
+    api: Router,
+}
+
+/// The `/mcp` routes; `api` is the `/api/v1` router (with its state) the tools call.
+pub(crate) fn routes(api: Router) -> DocRouter {
+    let spec = |summary| Spec::new("MCP", Auth::Scope(MCP_SCOPE), summary);
+    DocRouter::new("")
+        .post(
+            "/mcp",
+            move |State(st): State<AppState>, headers: HeaderMap, body: Bytes| {
+                let mcp = Mcp {
+                    st,
+                    api: api.clone(),
+                };
+                async move { mcp.post(&headers, &body).await }
+            },
+            spec(
+                "Model Context Protocol (Streamable HTTP): JSON-RPC requests (initialize, \
+                 tools/list, tools/call, server/discover, ping) for AI agents",
+            ),
+        )
+        .get(
+            "/mcp",
+            not_allowed,
+            spec("No server-initiated stream: 405").ok(405, "Method Not Allowed"),
+        )
+        .delete(
+            "/mcp",
+            not_allowed,
+            spec("Sessions hold nothing to end: 405").ok(405, "Method Not Allowed"),
+        )
+        .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
+}
+
+/// `GET` and `DELETE`: the caller is checked as for a POST (401, 403), then 405.
+async fn not_allowed(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if !origin_ok(&st, &headers) {
+        return forbidden_origin();
+    }
+    if let Err(r) = caller(&st, &headers).await {
+        return r;
+    }
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "POST")],
+        axum::Json(rpc::error(
+            None,
+            code::INVALID_REQUEST,
+            "Method Not Allowed: POST JSON-RPC messages to /mcp",
+            None,
+        )),
+    )
+        .into_response()
+}
+
+fn forbidden_origin() -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        &rpc::error(
+            None,
+            code::INVALID_REQUEST,
+            "Forbidden: this Origin may not use the endpoint",
+            None,
+        ),
+    )
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The session id of revision `version` for credential `cred`.
+fn session_id(key: &[u8; 32], version: &str, cred: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"ringside-mcp-session\n");
+    mac.update(version.as_bytes());
+    mac.update(b"\n");
+    mac.update(cred.as_bytes());
+    let sig = hex::encode(&mac.finalize().into_bytes()[..16]);
+    format!("{version}.{sig}")
+}
+
+/// The revision a presented session id carries, if it is one of ours for `cred`.
+fn session_version(key: &[u8; 32], presented: &str, cred: &str) -> Option<String> {
+    let (version, _) = presented.split_once('.')?;
+    if !rpc::LEGACY.contains(&version) {
+        return None;
+    }
+    let want = session_id(key, version, cred);
+    // Constant time enough: both are hex of a MAC.
+    (want.len() == presented.len()
+        && want
+            .bytes()
+            .zip(presented.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0)
+        .then(|| version.to_owned())
+}
+
+fn credential_id(ctx: &AuthContext) -> &str {
+    match &ctx.credential {
+        Credential::Token(id) | Credential::Session(id) => id,
+    }
+}
+
+/// `WWW-Authenticate` of a refusal (`error` as RFC 6750 names it).
+fn challenge(st: &AppState, error: Option<&str>) -> HeaderValue {
+    let base = st.public_url.trim_end_matches('/');
+    let mut v = format!(
+        "Bearer realm=\"ringside\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"{MCP_SCOPE}\""
+    );
+    if let Some(e) = error {
+        v.push_str(&format!(", error=\"{e}\""));
+    }
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+fn refuse(st: &AppState, status: StatusCode, error: Option<&str>, message: &str) -> Response {
+    let mut r = json_response(
+        status,
+        &rpc::error(None, code::INVALID_REQUEST, message, None),
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge(st, error));
+    r
+}
+
+/// Whether the request's `Origin`, if any, is this server's own.
+fn origin_ok(st: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let own = url::Url::parse(&st.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    origin.to_str().is_ok_and(|o| o == own)
+}
+
+async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(refuse(
+            st,
+            StatusCode::UNAUTHORIZED,
+            None,
+            "Unauthorized: send Authorization: Bearer with a Ringside token holding mcp:read",
+        ));
+    };
+    let ctx = match st.store.authenticate_token(token).await {
+        Ok(Some(ctx)) => ctx,
+        Ok(None) => {
+            return Err(refuse(
+                st,
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "Unauthorized: the token is unknown, revoked or expired",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "mcp: authenticating a token");
+            return Err(json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &rpc::error(
+                    None,
+                    code::INTERNAL,
+                    "Ringside is unavailable; try again",
+                    None,
+                ),
+            ));
+        }
+    };
+    if !ctx.scopes.iter().any(|s| s == MCP_SCOPE) {
+        return Err(refuse(
+            st,
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "Forbidden: this token lacks the mcp:read scope",
+        ));
+    }
+    Ok(ctx)
+}
+
+impl Mcp {
+    async fn post(&self, headers: &HeaderMap, body: &[u8]) -> Response {
+        if !origin_ok(&self.st, headers) {
+            return forbidden_origin();
+        }
+        let who = match caller(&self.st, headers).await {
+            Ok(w) => w,
+            Err(r) => return r,
+        };
+        let parsed = match rpc::parse(body) {
+            Ok(p) => p,
+            Err(e) => return json_response(StatusCode::BAD_REQUEST, &e),
+        };
+        let header_version = headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok());
+        let session = match headers.get("mcp-session-id") {
+            None => None,
+            Some(v) => {
+                match v
+                    .to_str()
+                    .ok()
+                    .and_then(|s| session_version(&self.st.link_secret, s, credential_id(&who)))
+                {
+                    Some(version) => Some(version),
+                    None => {
+                        return json_response(
+                            StatusCode::NOT_FOUND,
+                            &rpc::error(
+                                None,
+                                code::INVALID_REQUEST,
+                                "Session not found: initialize again",
+                                None,
+                            ),
+                        )
+                    }
+                }
+            }
+        };
+        let ctx = Ctx {
+            mcp: self,
+            who: &who,
+            header: header_version,
+            session: session.as_deref(),
+        };
+        let (answers, status, new_session) = match parsed {
+            rpc::Body::One(m) => match ctx.handle(m).await {
+                Handled::None => (None, StatusCode::ACCEPTED, None),
+                Handled::Answer(v, s) => (Some(v), StatusCode::OK, s),
+                Handled::Refused(status, v) => (Some(v), status, None),
+            },
+            rpc::Body::Batch(list) => {
+                let mut out = Vec::new();
+                let mut new_session = None;
+                for m in list {
+                    match ctx.handle(m).await {
+                        Handled::None => {}
+                        Handled::Answer(v, s) => {
+                            out.push(v);
+                            new_session = new_session.or(s);
+                        }
+                        Handled::Refused(_, v) => out.push(v),
+                    }
+                }
+                if out.is_empty() {
+                    (None, StatusCode::ACCEPTED, None)
+                } else {
+                    (Some(Value::Array(out)), StatusCode::OK, new_session)
+                }
+            }
+        };
+        let Some(answer) = answers else {
+            return StatusCode::ACCEPTED.into_response();
+        };
+        let sse = headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"))
+            && status == StatusCode::OK;
+        let mut resp = if sse {
+            (
+                status,
+                [
+                    (header::CONTENT_TYPE, "text/event-stream"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                format!("event: message\ndata: {answer}\n\n"),
+            )
+                .into_response()
+        } else {
+            json_response(status, &answer)
+        };
+        if let Some(s) = new_session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+            resp.headers_mut().insert("mcp-session-id", s);
+        }
+        resp
+    }
+}
+
+/// What became of one message.
+enum Handled {
+    /// A notification or a response: nothing to answer.
+    None,
+    /// The answer, and a new session id (after `initialize`).
+    Answer(Value, Option<String>),
+    /// Refused before it ran (HTTP status for a lone message).
+    Refused(StatusCode, Value),
+}
+
+/// One POST's caller and transport facts.
+struct Ctx<'a> {
+    mcp: &'a Mcp,
+    who: &'a AuthContext,
+    header: Option<&'a str>,
+    session: Option<&'a str>,
+}
+
+fn server_info() -> Value {
+    json!({"name": "ringside", "title": "Ringside", "version": env!("CARGO_PKG_VERSION")})
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}})
+}
+
+impl Ctx<'_> {
+    async fn handle(&self, m: Incoming) -> Handled {
+        let (id, method, params) = match m {
+            Incoming::Notification { .. } | Incoming::Response => return Handled::None,
+            Incoming::Invalid(e) => return Handled::Refused(StatusCode::BAD_REQUEST, e),
+            Incoming::Request { id, method, params } => (id, method, params),
+        };
+        let rev = match rpc::revision(&id, &method, &params, self.header, self.session) {
+            Ok(r) => r,
+            Err(r) => {
+                return Handled::Refused(
+                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+                    r.body,
+                )
+            }
+        };
+        let mut new_session = None;
+        let outcome: Result<Value, Value> = match method.as_str() {
+            "initialize" => {
+                let version = rpc::negotiate(params.get("protocolVersion").and_then(Value::as_str));
+                new_session = Some(session_id(
+                    &self.mcp.st.link_secret,
+                    version,
+                    credential_id(self.who),
+                ));
+                Ok(json!({
+                    "protocolVersion": version,
+                    "capabilities": capabilities(),
+                    "serverInfo": server_info(),
+                    "instructions": INSTRUCTIONS,
+                }))
+            }
+            "ping" => Ok(json!({})),
+            "server/discover" => Ok(json!({
+                "supportedVersions": rpc::supported(),
+                "capabilities": capabilities(),
+                "instructions": INSTRUCTIONS,
+                "ttlMs": 0,
+                "cacheScope": "private",
+            })),
+            "tools/list" => {
+                let structured = rev.structured();
+                Ok(json!({
+                    "tools": tools::all()
+                        .iter()
+                        .map(|t| tools::describe(t, structured))
+                        .collect::<Vec<_>>()
+                }))
+            }
+            "tools/call" => Ok(self.call_tool(&rev, &params).await),
+            other => Err(rpc::error(
+                Some(&id),
+                code::METHOD_NOT_FOUND,
+                &format!(
+                    "Method not found: {other} (this server offers initialize, ping, \
+                     server/discover, tools/list and tools/call)"
+                ),
+                None,
+            )),
+        };
+        match outcome {
+            Ok(mut result) => {
+                if rev == Revision::Stateless {
+                    result["resultType"] = json!("complete");
+                    let meta = result
+                        .as_object_mut()
+                        .map(|o| o.entry("_meta").or_insert_with(|| json!({})));
+                    if let Some(m) = meta {
+                        m[rpc::META_SERVER_INFO] = server_info();
+                    }
+                }
+                Handled::Answer(rpc::result(&id, result), new_session)
+            }
+            Err(e) => Handled::Answer(e, None),
+        }
+    }
+
+    /// `tools/call`: a tool result, an error result (`isError`) for a bad call.
+    async fn call_tool(&self, rev: &Revision, params: &Map<String, Value>) -> Value {
+        let error =
+            |text: String| json!({"content": [{"type": "text", "text": text}], "isError": true});
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return error("Invalid params: name (the tool's name) is required".into());
+        };
+        let all = tools::all();
+        let Some(tool) = all.iter().find(|t| t.name == name) else {
+            return error(format!(
+                "Unknown tool {name:?}; the tools are: {}",
+                all.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            ));
+        };
+        let args = match params.get("arguments") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(a) => a.clone(),
+        };
+        if let Err(why) = schema::validate(&tool.input, &args) {
+            return error(format!("Invalid arguments for {name}: {why}"));
+        }
+        let Value::Object(args) = args else {
+            return error(format!(
+                "Invalid arguments for {name}: an object is expected"
+            ));
+        };
+        match tools::call(&self.mcp.api, self.who, tool, args).await {
+            Ok(v) => {
+                let mut r = json!({
+                    "content": [{"type": "text", "text": v.to_string()}],
+                    "isError": false,
+                });
+                if rev.structured() {
+                    r["structuredContent"] = v;
+                }
+                r
+            }
+            Err(text) => error(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_bound_to_the_token() {
+        let key = [7u8; 32];
+        let s = session_id(&key, "2025-06-18", "tok-1");
+        assert!(s.starts_with("2025-06-18."));
+        assert_eq!(
+            session_version(&key, &s, "tok-1").as_deref(),
+            Some("2025-06-18")
+        );
+        assert_eq!(session_version(&key, &s, "tok-2"), None, "another token");
+        assert_eq!(
+            session_version(&[8u8; 32], &s, "tok-1"),
+            None,
+            "another key"
+        );
+        let forged = s.replacen("2025-06-18", "2025-11-25", 1);
+        assert_eq!(session_version(&key, &forged, "tok-1"), None);
+        assert_eq!(session_version(&key, "nonsense", "tok-1"), None);
+    }
+}
