@@ -8,7 +8,8 @@
 //!     cargo bench -p ringside-benches --bench dashboard_pages
 //!
 //! `RINGSIDE_BENCH_CONTACTS`, `RINGSIDE_BENCH_MESSAGES` and `RINGSIDE_BENCH_CALLS` change
-//! the sizes; `RINGSIDE_BENCH_KEEP_DB=<file>` keeps the seeded SQLite file.
+//! the sizes; `RINGSIDE_BENCH_KEEP_DB=<file>` keeps the seeded SQLite file and
+//! `RINGSIDE_BENCH_ONLY=<path>` times one page alone.
 
 use std::time::{Duration, Instant};
 
@@ -231,6 +232,56 @@ fn main() {
             rt.block_on(store.list_conversations(&t, &open, now_ms()))
                 .unwrap();
         });
+        // Where the list's time goes: the SQL alone (its plan, a count over it, its rows).
+        let list_sql = "SELECT c.widget_id, w.name AS widget_name, c.visitor_id, \
+             CASE WHEN c.state = 'snoozed' AND c.snoozed_until <= $1 THEN 'open' ELSE c.state END AS state, \
+             c.snoozed_until, c.last_message_at, c.last_sender, c.last_body, c.unread, c.message_count, \
+             c.created_at, a.user_id AS assignee_id, u.email AS assignee_email, k.id AS contact_id, \
+             k.first_name, k.last_name, k.email AS contact_email FROM (SELECT * FROM conversations c \
+             WHERE c.tenant_id = $2 AND (c.state = 'open' OR (c.state = 'snoozed' AND c.snoozed_until <= $1)) \
+             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC LIMIT 100) c \
+             JOIN widgets w ON w.id = c.widget_id LEFT JOIN conversation_assignments a \
+             ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id LEFT JOIN users u ON u.id = a.user_id \
+             LEFT JOIN contact_sessions s ON s.widget_id = c.widget_id AND s.visitor_id = c.visitor_id \
+             LEFT JOIN contacts k ON k.id = s.contact_id \
+             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC";
+        let plan = rt
+            .block_on(
+                sqlx::query(&format!("EXPLAIN QUERY PLAN {list_sql}"))
+                    .bind(now_ms())
+                    .bind(&t)
+                    .fetch_all(store.pool()),
+            )
+            .unwrap();
+        for r in &plan {
+            use sqlx::Row;
+            println!("  plan: {}", r.try_get::<String, _>(3).unwrap_or_default());
+        }
+        time("sql: list rows (sqlx)", &|| {
+            rt.block_on(
+                sqlx::query(list_sql)
+                    .bind(now_ms())
+                    .bind(&t)
+                    .fetch_all(store.pool()),
+            )
+            .unwrap();
+        });
+        time("sql: count over the list (sqlx)", &|| {
+            rt.block_on(
+                sqlx::query(&format!("SELECT COUNT(*) FROM ({list_sql})"))
+                    .bind(now_ms())
+                    .bind(&t)
+                    .fetch_all(store.pool()),
+            )
+            .unwrap();
+        });
+        time("sql: SELECT 1 (sqlx)", &|| {
+            rt.block_on(sqlx::query("SELECT 1").fetch_all(store.pool()))
+                .unwrap();
+        });
+        time("storage: list_widgets", &|| {
+            rt.block_on(store.list_widgets(&t)).unwrap();
+        });
         time("storage: conversation_counts", &|| {
             rt.block_on(store.conversation_counts(&t, &user.id, None, now_ms()))
                 .unwrap();
@@ -248,6 +299,7 @@ fn main() {
         "/inbox".to_owned(),
         "/inbox?view=unassigned".to_owned(),
         "/inbox?view=mine".to_owned(),
+        "/inbox?view=resolved".to_owned(),
         format!("/inbox/{w0}/visitor-000000"),
         "/calls".to_owned(),
         format!("/calls/{last_call}"),
@@ -260,9 +312,15 @@ fn main() {
         "/settings/webhooks".to_owned(),
     ];
     let mut worst = (String::new(), Duration::ZERO);
-    for p in &pages {
-        let mut times = Vec::with_capacity(200);
-        for i in 0..220 {
+    // `RINGSIDE_BENCH_ONLY=<path>` times that page alone (for a profiler).
+    let only = std::env::var("RINGSIDE_BENCH_ONLY").ok();
+    let iters = size("RINGSIDE_BENCH_ITERS", 200);
+    for p in pages
+        .iter()
+        .filter(|p| only.as_ref().is_none_or(|o| *p == o))
+    {
+        let mut times = Vec::with_capacity(iters);
+        for i in 0..iters + 20 {
             let req = Request::get(p.as_str())
                 .header("cookie", &cookie)
                 .body(Body::empty())

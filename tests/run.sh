@@ -49,6 +49,16 @@ if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
   command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
   npm install --prefix target/axe --no-audit --no-fund --silent 'axe-core@4.14.1'
 fi
+# The official MCP SDKs, as the clients of /mcp in tests/tests/mcp_clients.rs.
+if [ ! -f target/mcp-ts/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+  npm install --prefix target/mcp-ts --no-audit --no-fund --silent '@modelcontextprotocol/sdk@1.32.2'
+fi
+if [ ! -x target/mcp-py/bin/python ] || ! target/mcp-py/bin/python -c 'import mcp' 2>/dev/null; then
+  python3 -m venv target/mcp-py 2>/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv target/mcp-py; }
+  target/mcp-py/bin/pip install --quiet 'mcp==2.3.0'
+fi
 
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

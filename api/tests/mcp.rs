@@ -216,6 +216,8 @@ async fn revisions_side_by_side_and_the_transports_refusals() {
         .await;
         assert_eq!(r.status, 200, "[{name}] {}", r.body);
         assert!(r.body["result"]["tools"][0]["outputSchema"].is_object());
+        assert_eq!(r.body["result"]["cacheScope"], "private");
+        assert_eq!(r.body["result"]["ttlMs"], 0);
         // Unsupported revision, header and _meta disagreeing, capabilities missing: 400.
         for (headers, params, code) in [
             (
@@ -408,19 +410,24 @@ async fn revisions_side_by_side_and_the_transports_refusals() {
             .header("www-authenticate")
             .unwrap()
             .contains("insufficient_scope"));
-        for (origin, status) in [
-            ("https://evil.example", 403),
-            ("http://127.0.0.1:9", 403),
-            ("https://calls.example.net", 200),
+        for (origin, host, status) in [
+            ("https://evil.example", "evil.example", 403),
+            ("https://evil.example", "calls.example.net", 403),
+            ("http://127.0.0.1:9", "calls.example.net", 403),
+            ("http://127.0.0.1:9", "127.0.0.1:8", 403),
+            ("http://evil.example:9", "evil.example:9", 403),
+            ("http://127.0.0.1:9", "127.0.0.1:9", 200),
+            ("http://localhost:9", "localhost:9", 200),
+            ("https://calls.example.net", "calls.example.net", 200),
         ] {
             let r = rpc(
                 &app,
                 &token,
-                &[("origin", origin)],
+                &[("origin", origin), ("host", host)],
                 json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
             )
             .await;
-            assert_eq!(r.status, status, "[{name}] {origin}");
+            assert_eq!(r.status, status, "[{name}] {origin} at {host}");
         }
         backend.finish().await;
     }
@@ -533,6 +540,19 @@ async fn tools_act_within_tenant_and_scope() {
             &schema("ringside_get_live_visitors"),
         );
         assert_eq!(live["visitors"][0]["visitorId"], "visitor-mcp-1", "{live}");
+        assert_eq!(live["total"], 1, "{live}");
+        // The REST list is bounded the same way.
+        for (q, status) in [("limit=1", 200), ("limit=0", 422), ("limit=5001", 422)] {
+            let (st, _) = app
+                .call(
+                    "GET",
+                    &format!("/api/v1/widgets/{wid}/live-visitors?{q}"),
+                    Some(&read),
+                    None,
+                )
+                .await;
+            assert_eq!(st.as_u16(), status, "[{name}] {q}");
+        }
         for (tool_name, args) in [
             (
                 "ringside_get_visitor_activity",

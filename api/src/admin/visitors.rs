@@ -47,8 +47,10 @@ pub(crate) fn routes() -> DocRouter {
             Spec::new(
                 T,
                 r,
-                "Visitors on the site now, with session and page timing fields",
-            ),
+                "Visitors on the site now, most recently seen first, with session and page \
+                 timing fields, and how many are live in all (total)",
+            )
+            .query(&[("limit", "1-5000, default 1000")]),
         )
         .get(
             "/widgets/{id}/visitors/{visitor_id}/activity",
@@ -138,6 +140,8 @@ pub struct LiveVisitors {
     widget_id: String,
     /// A visitor is live until `lastSeenAt` plus this many milliseconds.
     live_timeout_ms: i64,
+    /// Live visitors in all (`visitors` holds the `limit` most recently seen).
+    total: usize,
     visitors: Vec<LiveVisitorView>,
 }
 
@@ -174,16 +178,23 @@ pub struct Activity {
     events: Vec<ActivityEventView>,
 }
 
+/// `?limit=` (1-5000, default 1000).
 async fn live_visitors(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
     State(st): State<VisitorsState>,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<LiveVisitors>, ApiError> {
+    let limit = query_limit(&q, 1000, 5000)?;
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
-    let list = st.presence.live_visitors(&ctx.tenant_id, &w.id).await?;
+    let (list, total) = st
+        .presence
+        .live_visitors(&ctx.tenant_id, &w.id, limit as usize)
+        .await?;
     Ok(Json(LiveVisitors {
         widget_id: w.id,
         live_timeout_ms: st.presence.config().live_timeout_ms,
+        total,
         visitors: list
             .into_iter()
             .map(|v| {

@@ -26,6 +26,9 @@ pub(crate) async fn my_widgets(st: &AppState, v: &Viewer) -> Result<Vec<Widget>,
     Ok(widgets)
 }
 
+/// Live visitors shown per widget on the home page (the most recently seen).
+const LIVE_SHOWN: usize = 50;
+
 /// How long after its start a call still counts as waiting (stale rows after a crash).
 pub(crate) const WAITING_MAX_MS: i64 = 10 * 60 * 1000;
 
@@ -36,7 +39,11 @@ pub(crate) async fn home(State(st): State<AppState>, v: Viewer) -> Result<Respon
     let mut live = Vec::new();
     let mut waiting = Vec::new();
     for w in &widgets {
-        for vis in st.presence.live_visitors(&v.auth.tenant_id, &w.id).await? {
+        let (now_live, _) = st
+            .presence
+            .live_visitors(&v.auth.tenant_id, &w.id, LIVE_SHOWN)
+            .await?;
+        for vis in now_live {
             live.push((w.name.clone(), vis));
         }
         let filter = ringside_storage::WidgetCallFilter {

@@ -525,12 +525,15 @@ impl Presence {
     }
 
     /// Live visitors of the tenant's widget (seen within the live timeout): storage merged with
-    /// the fresher in-memory state, most recently seen first.
+    /// the fresher in-memory state, most recently seen first, at most `limit`; and how many are
+    /// live in all (those in memory, plus stored ones memory does not hold, e.g. from before a
+    /// restart, as far as `limit` of them were read).
     pub async fn live_visitors(
         &self,
         tenant_id: &str,
         widget_id: &str,
-    ) -> Result<Vec<Visitor>, ApiError> {
+        limit: usize,
+    ) -> Result<(Vec<Visitor>, usize), ApiError> {
         let since = self.clock.now_ms() - self.config.live_timeout_ms;
         let stored = self
             .store
@@ -538,12 +541,47 @@ impl Presence {
                 tenant_id,
                 widget_id,
                 since,
-                ringside_storage::MAX_LIST_VISITORS,
+                u32::try_from(limit)
+                    .unwrap_or(u32::MAX)
+                    .min(ringside_storage::MAX_LIST_VISITORS),
             )
             .await?;
-        let mut list = self.merged(tenant_id, widget_id, stored);
-        list.retain(|v| v.last_seen_at >= since);
-        Ok(list)
+        let newest_first = |a: &Visitor, b: &Visitor| {
+            b.last_seen_at
+                .cmp(&a.last_seen_at)
+                .then_with(|| a.visitor_id.cmp(&b.visitor_id))
+        };
+        // The newest `limit` in memory, cloned (not every live visitor of a busy site).
+        let (mut mine, in_memory): (Vec<Visitor>, HashSet<String>) = {
+            let inner = self.lock();
+            let mut live: Vec<&Visitor> = inner
+                .visitors
+                .iter()
+                .filter(|((w, _), v)| {
+                    w == widget_id && v.tenant_id == tenant_id && v.last_seen_at >= since
+                })
+                .map(|(_, v)| v)
+                .collect();
+            let ids = live.iter().map(|v| v.visitor_id.clone()).collect();
+            if live.len() > limit {
+                live.select_nth_unstable_by(limit, |a, b| newest_first(a, b));
+                live.truncate(limit);
+            }
+            (live.into_iter().cloned().collect(), ids)
+        };
+        let total = in_memory.len()
+            + stored
+                .iter()
+                .filter(|v| !in_memory.contains(&v.visitor_id))
+                .count();
+        mine.extend(
+            stored
+                .into_iter()
+                .filter(|v| !in_memory.contains(&v.visitor_id) && v.last_seen_at >= since),
+        );
+        mine.sort_by(newest_first);
+        mine.truncate(limit);
+        Ok((mine, total))
     }
 
     /// `stored` visitors of the widget overlaid with the fresher in-memory ones, most recently

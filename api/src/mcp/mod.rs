@@ -181,15 +181,39 @@ fn refuse(st: &AppState, status: StatusCode, error: Option<&str>, message: &str)
     r
 }
 
-/// Whether the request's `Origin`, if any, is this server's own.
+/// Whether the request's `Origin`, if any, may use the endpoint: this server's own (its public
+/// URL), or a page served from the loopback address the request itself came to (`Origin`
+/// naming the same loopback host and port as `Host`). A rebinding page has its own domain in
+/// both headers, so it is refused either way.
 fn origin_ok(st: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
     let own = url::Url::parse(&st.public_url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    origin.to_str().is_ok_and(|o| o == own)
+    if origin == own {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let Ok(o) = url::Url::parse(origin) else {
+        return false;
+    };
+    let loopback = match o.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    let authority = match (o.host_str(), o.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return false,
+    };
+    loopback && host.is_some_and(|h| h.eq_ignore_ascii_case(&authority))
 }
 
 async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Response> {
@@ -411,12 +435,19 @@ impl Ctx<'_> {
             })),
             "tools/list" => {
                 let structured = rev.structured();
-                Ok(json!({
+                let mut r = json!({
                     "tools": tools::all()
                         .iter()
                         .map(|t| tools::describe(t, structured))
                         .collect::<Vec<_>>()
-                }))
+                });
+                if rev == Revision::Stateless {
+                    // Caching directives (required in 2026-07-28): the list is the same for
+                    // everyone, but a token's scopes decide what works: private, no reuse.
+                    r["ttlMs"] = json!(0);
+                    r["cacheScope"] = json!("private");
+                }
+                Ok(r)
             }
             "tools/call" => Ok(self.call_tool(&rev, &params).await),
             other => Err(rpc::error(

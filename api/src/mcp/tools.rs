@@ -21,6 +21,8 @@ pub(crate) enum Run {
         method: &'static str,
         path: &'static str,
         query: &'static [&'static str],
+        /// Query values used when the arguments give none.
+        defaults: &'static [(&'static str, &'static str)],
     },
     /// Waiting calls of one widget or of every widget the caller sees, with handoff links.
     WaitingCalls,
@@ -137,18 +139,27 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
             name: "ringside_get_live_visitors",
             title: "Visitors on the site now",
-            description: "Who is on the widget's site right now: each live visitor's current \
-                          page, referrer, UTM tags, device and how long they have been there.",
+            description: "Who is on the widget's site right now: the most recently seen live \
+                          visitors (limit, default 50) with their current page, referrer, UTM \
+                          tags, device and how long they have been there, and how many are \
+                          live in all (total).",
             read_only: true,
             destructive: false,
             idempotent: true,
             scope: "analytics:read",
-            input: widget_only(),
+            input: input(
+                &[
+                    ("widgetId", id(WIDGET)),
+                    ("limit", int("Visitors listed, most recent first", 1, 1000)),
+                ],
+                &["widgetId"],
+            ),
             output: output(
                 &[
                     ("widgetId", string("The widget")),
@@ -160,13 +171,15 @@ pub(crate) fn all() -> Vec<Tool> {
                         "liveTimeoutMs",
                         int("Live until lastSeenAt plus this", 0, i64::MAX),
                     ),
+                    ("total", int("Live visitors in all", 0, i64::MAX)),
                 ],
-                &["widgetId", "visitors"],
+                &["widgetId", "visitors", "total"],
             ),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/live-visitors",
-                query: &[],
+                query: &["limit"],
+                defaults: &[("limit", "50")],
             },
         },
         Tool {
@@ -201,6 +214,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/analytics",
                 query: &["limit"],
+                defaults: &[],
             },
         },
         Tool {
@@ -229,6 +243,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/campaign-report",
                 query: &["limit"],
+                defaults: &[],
             },
         },
         Tool {
@@ -276,6 +291,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "PATCH",
                 path: "/api/v1/widgets/{widgetId}/campaign-aliases",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -293,6 +309,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/visitors/{visitorId}/activity",
                 query: &["limit"],
+                defaults: &[],
             },
         },
         Tool {
@@ -324,6 +341,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/messages",
                 query: &["visitorId"],
+                defaults: &[],
             },
         },
         Tool {
@@ -357,6 +375,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "POST",
                 path: "/api/v1/widgets/{widgetId}/messages",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -383,6 +402,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "POST",
                 path: "/api/v1/widgets/{widgetId}/visitors/{visitorId}/conversation-link",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -447,6 +467,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/calls/{callId}/recordings",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -470,6 +491,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/account/usage",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -493,6 +515,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/install-snippet",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -531,6 +554,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "POST",
                 path: "/api/v1/webhooks",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -554,6 +578,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/contacts",
                 query: &["q", "limit"],
+                defaults: &[],
             },
         },
         Tool {
@@ -583,6 +608,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "GET",
                 path: "/api/v1/contacts/{contactId}",
                 query: &["limit"],
+                defaults: &[],
             },
         },
         Tool {
@@ -600,6 +626,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "PATCH",
                 path: "/api/v1/contacts/{contactId}",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -624,6 +651,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "POST",
                 path: "/api/v1/contacts/{contactId}/visitor-sessions",
                 query: &[],
+                defaults: &[],
             },
         },
         Tool {
@@ -655,6 +683,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 method: "POST",
                 path: "/api/v1/contacts/{contactId}/merge",
                 query: &[],
+                defaults: &[],
             },
         },
     ]
@@ -812,6 +841,7 @@ pub(crate) async fn call(
             method,
             path,
             query,
+            defaults,
         } => {
             let mut path = path.to_owned();
             let mut body = args.clone();
@@ -824,7 +854,14 @@ pub(crate) async fn call(
             }
             let pairs: Vec<(&str, String)> = query
                 .iter()
-                .filter_map(|q| args.get(*q).map(|v| (*q, arg_text(v))))
+                .filter_map(|q| {
+                    let given = args.get(*q).map(arg_text);
+                    let default = defaults
+                        .iter()
+                        .find(|(k, _)| k == q)
+                        .map(|(_, v)| (*v).to_owned());
+                    given.or(default).map(|v| (*q, v))
+                })
                 .collect();
             for q in query {
                 body.remove(*q);

@@ -347,20 +347,24 @@ impl Store {
             cond.push_str(&clause.replace("$?", &format!("${}", params.len())));
         }
         // Conditions on the conversation row alone (an ended snooze reads as open), so the
-        // page is picked from the conversations index before anything is joined.
-        match f.state.as_deref() {
-            Some("open") => cond.push_str(&format!(" AND {WOKE_OR_OPEN}")),
-            Some("snoozed") => cond.push_str(
-                " AND c.state = 'snoozed' AND (c.snoozed_until IS NULL OR c.snoozed_until > $1)",
-            ),
-            Some(s) => push(
-                &mut cond,
-                &mut params,
-                " AND c.state = $?",
-                Param::Text(s.to_owned()),
-            ),
-            None => {}
-        }
+        // page is picked from the conversations indexes before anything is joined. A view of
+        // some states reads each state's part in index order (state, then activity) and
+        // merges them: no scan through the other states' conversations.
+        const OPEN: &str = "c.state = 'open'";
+        const WOKE: &str = "c.state = 'snoozed' AND c.snoozed_until <= $1";
+        const PENDING: &str = "c.state = 'pending'";
+        let mut parts: Vec<String> = match f.state.as_deref() {
+            Some("open") => vec![OPEN.into(), WOKE.into()],
+            Some("snoozed") => vec![
+                "c.state = 'snoozed' AND (c.snoozed_until IS NULL OR c.snoozed_until > $1)".into(),
+            ],
+            Some(s) => {
+                params.push(Param::Text(s.to_owned()));
+                vec![format!("c.state = ${}", params.len())]
+            }
+            None if f.active => vec![OPEN.into(), WOKE.into(), PENDING.into()],
+            None => Vec::new(),
+        };
         if let Some(u) = &f.assignee {
             push(
                 &mut cond,
@@ -405,7 +409,7 @@ impl Store {
                  WHERE x.widget_id = c.widget_id AND x.visitor_id = c.visitor_id)",
             );
         }
-        if f.active {
+        if f.active && f.state.is_some() {
             cond.push_str(&format!(" AND ({WOKE_OR_OPEN} OR c.state = 'pending')"));
         }
         if let Some(ws) = &f.widgets {
@@ -418,16 +422,33 @@ impl Store {
         let limit = f.limit.clamp(1, MAX_LIST_CONVERSATIONS);
         // The page first (conversations only, in index order), then its joins.
         let order = "c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC";
+        let page = match parts.len() {
+            0 => {
+                format!("SELECT * FROM conversations c WHERE {cond} ORDER BY {order} LIMIT {limit}")
+            }
+            1 => format!(
+                "SELECT * FROM conversations c WHERE {cond} AND {} ORDER BY {order} LIMIT {limit}",
+                parts.remove(0)
+            ),
+            _ => {
+                let union = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        format!(
+                            "SELECT * FROM (SELECT * FROM conversations c WHERE {cond} AND {p} \
+                             ORDER BY {order} LIMIT {limit}) AS part{i}"
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ");
+                format!("SELECT * FROM ({union}) AS c ORDER BY {order} LIMIT {limit}")
+            }
+        };
         let sql = format!(
             "SELECT {} {} ORDER BY {order}",
             conversation_cols(),
-            CONVERSATION_JOINS.replacen(
-                "FROM conversations c ",
-                &format!(
-                    "FROM (SELECT * FROM conversations c WHERE {cond} ORDER BY {order} LIMIT {limit}) c "
-                ),
-                1
-            )
+            CONVERSATION_JOINS.replacen("FROM conversations c ", &format!("FROM ({page}) c "), 1)
         );
         let rows = bind_all(sqlx::query(&sql), params)
             .fetch_all(&self.pool)
