@@ -616,3 +616,108 @@ async fn prompts_upload_list_download_reset_per_tenant() {
         backend.finish().await;
     }
 }
+
+/// Call recordings as MCP resources: listed for the latest calls, read as WAV (base64) by the
+/// tenant with calls:read; refused to another tenant and without the scope; the recordings
+/// tool links them.
+#[tokio::test]
+async fn recordings_are_mcp_resources() {
+    use base64::Engine;
+    for backend in backends().await {
+        let (name, store) = (backend.name, backend.store.clone());
+        let c = ctx(store);
+        let email = format!("{}@mcp-rec.example", uniq("r"));
+        let wav = b"RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes".to_vec();
+        let (call_id, rec_id, _) = c.recorded_call(&email, &wav, true).await;
+        let token = c.token(&email, &["mcp:read", "calls:read"]).await;
+        let stranger = c
+            .token(
+                &format!("{}@mcp-rec.example", uniq("s")),
+                &["mcp:read", "calls:read"],
+            )
+            .await;
+        let no_calls = c.token(&email, &["mcp:read"]).await;
+        let rpc = |token: &str, method: &str, params: Value| {
+            let auth = format!("Bearer {token}");
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+            let c = &c;
+            async move {
+                c.send(
+                    "POST",
+                    "/mcp",
+                    &[("authorization", &auth)],
+                    Some(&body.to_string()),
+                )
+                .await
+                .body
+            }
+        };
+        let r = rpc(
+            &token,
+            "initialize",
+            json!({"protocolVersion": "2025-11-25"}),
+        )
+        .await;
+        assert!(r["result"]["capabilities"]["resources"].is_object(), "{r}");
+        let r = rpc(&token, "resources/templates/list", json!({})).await;
+        assert_eq!(
+            r["result"]["resourceTemplates"][0]["uriTemplate"],
+            "ringside://recordings/{recordingId}"
+        );
+        let uri = format!("ringside://recordings/{rec_id}");
+        let r = rpc(&token, "resources/list", json!({})).await;
+        let listed = r["result"]["resources"].as_array().unwrap();
+        assert!(
+            listed
+                .iter()
+                .any(|x| x["uri"] == uri.as_str() && x["mimeType"] == "audio/wav"),
+            "[{name}] {r}"
+        );
+        let r = rpc(&token, "resources/read", json!({"uri": uri})).await;
+        let content = &r["result"]["contents"][0];
+        assert_eq!(content["mimeType"], "audio/wav", "[{name}] {r}");
+        let got = base64::engine::general_purpose::STANDARD
+            .decode(content["blob"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(got, wav, "[{name}] the file's bytes");
+        // Stateless: caching directives.
+        let r = rpc(
+            &token,
+            "resources/read",
+            json!({"uri": uri, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                   "io.modelcontextprotocol/clientCapabilities": {}}}),
+        )
+        .await;
+        assert_eq!(r["result"]["cacheScope"], "private", "{r}");
+        // Another tenant, another scope, a bad URI.
+        let r = rpc(&stranger, "resources/read", json!({"uri": uri})).await;
+        assert_eq!(r["error"]["code"], -32002, "[{name}] {r}");
+        let r = rpc(&stranger, "resources/list", json!({})).await;
+        assert!(!r.to_string().contains(&rec_id), "[{name}] {r}");
+        let r = rpc(&no_calls, "resources/read", json!({"uri": uri})).await;
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("calls:read"),
+            "[{name}] {r}"
+        );
+        for bad in [
+            json!({}),
+            json!({"uri": "file:///etc/passwd"}),
+            json!({"uri": "ringside://recordings/../x"}),
+        ] {
+            let r = rpc(&token, "resources/read", bad.clone()).await;
+            assert_eq!(r["error"]["code"], -32602, "[{name}] {bad}: {r}");
+        }
+        // The recordings tool links each as a resource.
+        let r = rpc(
+            &token,
+            "tools/call",
+            json!({"name": "ringside_get_call_recordings", "arguments": {"callId": call_id}}),
+        )
+        .await;
+        assert!(r.to_string().contains(&uri), "[{name}] {r}");
+        backend.finish().await;
+    }
+}

@@ -384,6 +384,15 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
             };
             responses.insert(status.to_string(), r);
         }
+        if op.spec.tag == "MCP" {
+            // JSON-RPC: errors are JSON-RPC error responses, not the REST error body.
+            for (status, r) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    r["content"] = json!({"application/json": {"schema":
+                        {"$ref": "#/components/schemas/JsonRpcError"}}});
+                }
+            }
+        }
         o["responses"] = Value::Object(responses);
         let entry = paths
             .entry(op.path.clone())
@@ -420,6 +429,13 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                               "description": "A widget's public key (wk_...), also accepted as ?key="},
             },
             "schemas": {
+                "JsonRpcError": {"type": "object", "required": ["jsonrpc", "error"], "properties": {
+                    "jsonrpc": {"const": "2.0"},
+                    "id": {"type": ["string", "integer", "null"]},
+                    "error": {"type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "integer", "description": "JSON-RPC or MCP error code"},
+                        "message": {"type": "string"},
+                        "data": {}}}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "object", "required": ["code", "message"], "properties": {
                         "code": {"type": "string", "description": "Stable machine-readable code"},

@@ -18,6 +18,7 @@
 //! - Answers are JSON, or one Server-Sent Event when the client accepts `text/event-stream`.
 //!   `GET` and `DELETE` answer 405 (no server-initiated stream; sessions need no ending).
 
+mod resources;
 mod rpc;
 mod schema;
 mod tools;
@@ -32,7 +33,7 @@ use ringside_storage::{AuthContext, Credential};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
-use crate::openapi::{Auth, DocRouter, Spec};
+use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::AppState;
 use rpc::{code, Incoming, Revision};
 
@@ -67,8 +68,21 @@ pub(crate) fn routes(api: Router) -> DocRouter {
             },
             spec(
                 "Model Context Protocol (Streamable HTTP): JSON-RPC requests (initialize, \
-                 tools/list, tools/call, server/discover, ping) for AI agents",
-            ),
+                 tools/list, tools/call, resources/list, resources/read, server/discover, \
+                 ping) for AI agents",
+            )
+            .body(Body::Json(
+                "A JSON-RPC 2.0 message (or a batch): {jsonrpc, id, method, params}",
+            ))
+            .also(&[
+                (202, "Only notifications or responses were sent: nothing to answer"),
+                (
+                    400,
+                    "Not JSON, not JSON-RPC, or a protocol revision refused (the JSON-RPC error says which)",
+                ),
+                (403, "Another origin's page, or the token lacks mcp:read"),
+                (404, "Mcp-Session-Id unknown or of another token: initialize again"),
+            ]),
         )
         .get(
             "/mcp",
@@ -385,12 +399,20 @@ struct Ctx<'a> {
     session: Option<&'a str>,
 }
 
+/// Methods whose stateless results carry caching directives.
+const CACHEABLE: &[&str] = &[
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
 fn server_info() -> Value {
     json!({"name": "ringside", "title": "Ringside", "version": env!("CARGO_PKG_VERSION")})
 }
 
 fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}})
+    json!({"tools": {"listChanged": false}, "resources": {}})
 }
 
 impl Ctx<'_> {
@@ -435,27 +457,26 @@ impl Ctx<'_> {
             })),
             "tools/list" => {
                 let structured = rev.structured();
-                let mut r = json!({
+                Ok(json!({
                     "tools": tools::all()
                         .iter()
                         .map(|t| tools::describe(t, structured))
                         .collect::<Vec<_>>()
-                });
-                if rev == Revision::Stateless {
-                    // Caching directives (required in 2026-07-28): the list is the same for
-                    // everyone, but a token's scopes decide what works: private, no reuse.
-                    r["ttlMs"] = json!(0);
-                    r["cacheScope"] = json!("private");
-                }
-                Ok(r)
+                }))
             }
             "tools/call" => Ok(self.call_tool(&rev, &params).await),
+            "resources/templates/list" => Ok(resources::templates()),
+            "resources/list" => resources::list(self, &id).await,
+            "resources/read" => {
+                resources::read(self, &id, params.get("uri").and_then(Value::as_str)).await
+            }
             other => Err(rpc::error(
                 Some(&id),
                 code::METHOD_NOT_FOUND,
                 &format!(
                     "Method not found: {other} (this server offers initialize, ping, \
-                     server/discover, tools/list and tools/call)"
+                     server/discover, tools/list, tools/call, resources/list, \
+                     resources/templates/list and resources/read)"
                 ),
                 None,
             )),
@@ -464,6 +485,12 @@ impl Ctx<'_> {
             Ok(mut result) => {
                 if rev == Revision::Stateless {
                     result["resultType"] = json!("complete");
+                    if CACHEABLE.contains(&method.as_str()) {
+                        // Caching directives (required in 2026-07-28): what a list shows
+                        // depends on the token and changes with every call: private, stale.
+                        result["ttlMs"] = json!(0);
+                        result["cacheScope"] = json!("private");
+                    }
                     let meta = result
                         .as_object_mut()
                         .map(|o| o.entry("_meta").or_insert_with(|| json!({})));

@@ -450,7 +450,8 @@ pub(crate) fn all() -> Vec<Tool> {
             name: "ringside_get_call_recordings",
             title: "A call's recordings",
             description: "The recordings of a call (from ringside_get_call_history): duration, \
-                          size and the download URL (stereo WAV; needs the same bearer token).",
+                          size, the download URL (stereo WAV; needs the same bearer token) and \
+                          the resource URI to read the audio with resources/read.",
             read_only: true,
             destructive: false,
             idempotent: true,
@@ -715,7 +716,7 @@ pub(crate) type Outcome = Result<Value, String>;
 
 /// Percent-encodes one path segment: everything but letters, digits, `-`, `_` and `~` (dots
 /// too, so `..` stays a value and never a path step).
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_~".contains(&b) {
@@ -762,14 +763,16 @@ fn refusal(tool: &Tool, args: &Map<String, Value>, status: StatusCode, body: &Va
     }
 }
 
-/// Sends one request to the REST router as `who`.
-async fn rest(
+/// Sends one request to the REST router as `who`; the status and the body (at most `max`
+/// bytes: a longer one reads as empty).
+pub(crate) async fn rest_bytes(
     api: &Router,
     who: &AuthContext,
     method: &str,
     uri: &str,
     body: Option<&Value>,
-) -> (StatusCode, Value) {
+    max: usize,
+) -> (StatusCode, axum::body::Bytes) {
     let mut req = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET))
         .uri(uri)
@@ -779,15 +782,29 @@ async fn rest(
     }
     let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
     let Ok(req) = req.body(body) else {
-        return (StatusCode::BAD_REQUEST, Value::Null);
+        return (StatusCode::BAD_REQUEST, axum::body::Bytes::new());
     };
     let Ok(resp) = api.clone().oneshot(req).await;
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+    let bytes = axum::body::to_bytes(resp.into_body(), max)
         .await
         .unwrap_or_default();
-    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, v)
+    (status, bytes)
+}
+
+/// Sends one request to the REST router as `who`; the status and the body as JSON.
+pub(crate) async fn rest(
+    api: &Router,
+    who: &AuthContext,
+    method: &str,
+    uri: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let (status, bytes) = rest_bytes(api, who, method, uri, body, 16 << 20).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// The structured form of a REST answer: an object as it is, a list as `{key: [...]}`.
@@ -870,7 +887,16 @@ pub(crate) async fn call(
             let send = (method != "GET").then_some(Value::Object(body));
             let (status, v) = rest(api, who, method, &uri, send.as_ref()).await;
             if status.is_success() {
-                Ok(structured(v, list_key(t)))
+                let mut out = structured(v, list_key(t));
+                if t.name == "ringside_get_call_recordings" {
+                    // Each readable as an MCP resource (resources/read).
+                    for r in out["data"].as_array_mut().into_iter().flatten() {
+                        if let Some(id) = r["id"].as_str().map(str::to_owned) {
+                            r["resourceUri"] = json!(format!("ringside://recordings/{id}"));
+                        }
+                    }
+                }
+                Ok(out)
             } else {
                 Err(refusal(t, &args, status, &v))
             }
