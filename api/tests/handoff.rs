@@ -223,11 +223,48 @@ async fn conversation_links_open_for_24_hours() {
             "/api/v1/widgets/{}/visitors/visitor-link-1/conversation-link",
             t.widget
         );
-        // A read-only token of the same user may make links.
+        // A read-only token of the same user may make links, which only show the chat.
         let reader = c.token(&t.email, &["messages:read"]).await;
         let (st, l) = c.call("POST", &path, Some(&reader), None).await;
         assert_eq!(st, StatusCode::CREATED, "[{name}] {l}");
         assert_eq!(l["expiresAt"], (T0 / 1000 + 24 * 3600) * 1000);
+        assert_eq!(l["canReply"], false);
+        let view_only = l["url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix(common::PUBLIC_URL)
+            .unwrap()
+            .to_owned();
+        let r = c
+            .send("GET", &view_only, &[("accept", "application/json")], None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
+        assert_eq!(r.body["canReply"], false);
+        let html = c.send("GET", &view_only, &[], None).await;
+        assert!(!String::from_utf8_lossy(&html.raw).contains("id=\"reply\""));
+        let (st, e) = c
+            .call(
+                "POST",
+                &view_only.replacen(
+                    "/console/conversation?",
+                    "/console/conversation/messages?",
+                    1,
+                ),
+                None,
+                Some(r#"{"body":"not allowed"}"#),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "[{name}] {e}");
+        assert_error(&e, "link_read_only");
+        // Claiming the reply right on it breaks the signature.
+        let forged = view_only.replace("reply=0", "reply=1");
+        let r = c.send("GET", &forged, &[], None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "[{name}] {forged}");
+        assert_error(&r.body, "link_invalid");
+        // A token that may send messages makes links that answer too.
+        let (st, l) = c.call("POST", &path, Some(&t.token), None).await;
+        assert_eq!(st, StatusCode::CREATED, "[{name}] {l}");
+        assert_eq!(l["canReply"], true);
         let url = l["url"].as_str().unwrap();
         let rel = url
             .strip_prefix(common::PUBLIC_URL)

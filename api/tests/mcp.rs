@@ -365,6 +365,35 @@ async fn revisions_side_by_side_and_the_transports_refusals() {
         let answers = r.body.as_array().unwrap();
         assert_eq!(answers.len(), 2, "[{name}] no answer to a notification");
         assert_eq!(answers[1]["error"]["code"], -32601);
+        // Batches: bounded, and only in 2025-03-26.
+        let many: Vec<Value> = (0..17)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "ping"}))
+            .collect();
+        let r = rpc(&app, &token, &[], Value::Array(many)).await;
+        assert_eq!(r.status, 400, "[{name}] {}", r.body);
+        let r = rpc(
+            &app,
+            &token,
+            &[("mcp-protocol-version", "2025-06-18")],
+            json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]),
+        )
+        .await;
+        assert_eq!(
+            r.status, 400,
+            "[{name}] no batches in 2025-06-18: {}",
+            r.body
+        );
+        // A missing Host with a loopback Origin: refused.
+        let auth = format!("Bearer {token}");
+        let r = app
+            .send(
+                "POST",
+                "/mcp",
+                &[("authorization", &auth), ("origin", "http://127.0.0.1:9")],
+                Some(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 403, "[{name}]");
         // GET and DELETE: 405.
         for m in ["GET", "DELETE"] {
             let auth = format!("Bearer {token}");
@@ -418,6 +447,9 @@ async fn revisions_side_by_side_and_the_transports_refusals() {
             ("http://evil.example:9", "evil.example:9", 403),
             ("http://127.0.0.1:9", "127.0.0.1:9", 200),
             ("http://localhost:9", "localhost:9", 200),
+            ("http://[::1]:9", "[::1]:9", 200),
+            ("http://[::1]:9", "[::1]:8", 403),
+            ("", "calls.example.net", 403),
             ("https://calls.example.net", "calls.example.net", 200),
         ] {
             let r = rpc(
@@ -724,7 +756,58 @@ async fn tools_act_within_tenant_and_scope() {
         .await;
         assert!(text(&res).contains("call ringside_list_contacts"), "{res}");
         let res = tool(&app, &stranger, "ringside_list_widgets", json!({})).await;
-        assert!(!text(&res).contains(&wid), "[{name}] {res}");
+        assert_eq!(res["isError"], false, "[{name}] {res}");
+        assert_eq!(
+            res["structuredContent"]["data"],
+            json!([]),
+            "[{name}] {res}"
+        );
+        // Another tenant's ids inside a body, or as a call: not found, nothing changed.
+        let (_, theirs) = app
+            .json(
+                "POST",
+                "/api/v1/contacts",
+                &stranger,
+                json!({"firstName": "Eve", "email": "eve@x.example"}),
+            )
+            .await;
+        let theirs = theirs["id"].as_str().unwrap();
+        let (_, their_widget) = app
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &stranger,
+                json!({"name": "Theirs"}),
+            )
+            .await;
+        let their_widget = their_widget["id"].as_str().unwrap();
+        for (t, args) in [
+            (
+                "ringside_merge_contacts",
+                json!({"contactId": a, "sourceContactId": theirs, "reason": "steal"}),
+            ),
+            (
+                "ringside_attach_visitor_session",
+                json!({"contactId": a, "widgetId": their_widget, "visitorId": "visitor-mcp-1"}),
+            ),
+            (
+                "ringside_get_call_recordings",
+                json!({"callId": "call_not_mine"}),
+            ),
+        ] {
+            let res = tool(&app, &auto, t, args.clone()).await;
+            assert_eq!(res["isError"], true, "[{name}] {t} {args}: {res}");
+            assert!(text(&res).contains("not found for this account"), "{res}");
+        }
+        let (_, eve) = app
+            .call(
+                "GET",
+                &format!("/api/v1/contacts/{theirs}"),
+                Some(&stranger),
+                None,
+            )
+            .await;
+        assert!(eve["mergedIntoContactId"].is_null(), "[{name}] {eve}");
         // Bad calls: an unknown tool, arguments failing the schema, a path-escaping id.
         let res = tool(&app, &read, "ringside_nope", json!({})).await;
         assert_eq!(res["isError"], true);
@@ -745,15 +828,21 @@ async fn tools_act_within_tenant_and_scope() {
             assert_eq!(res["isError"], true, "{args}");
             assert!(text(&res).contains(says), "{args}: {res}");
         }
-        let res = tool(
-            &app,
-            &read,
-            "ringside_get_install_snippet",
-            json!({"widgetId": "../../account/usage"}),
-        )
-        .await;
-        assert_eq!(res["isError"], true, "[{name}] {res}");
-        assert!(text(&res).contains("widgetId not found"), "{res}");
+        // A widgetId that would reach another endpoint if it were pasted into the path.
+        for escape in [
+            format!("{wid}/live-visitors?"),
+            "../../account/usage".to_owned(),
+        ] {
+            let res = tool(
+                &app,
+                &read,
+                "ringside_get_install_snippet",
+                json!({ "widgetId": escape }),
+            )
+            .await;
+            assert_eq!(res["isError"], true, "[{name}] {escape}: {res}");
+            assert!(text(&res).contains("widgetId not found"), "{res}");
+        }
         backend.finish().await;
     }
 }

@@ -103,7 +103,7 @@ impl<S: Scope> FromRequestParts<AppState> for Scoped<S> {
 /// A caller already authenticated by Ringside itself (the MCP endpoint running a tool through
 /// the REST handlers): set as a request extension, which no client can send.
 #[derive(Debug, Clone)]
-pub struct Delegated(pub AuthContext);
+pub struct Delegated(pub(crate) AuthContext);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;

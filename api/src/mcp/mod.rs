@@ -39,6 +39,11 @@ use rpc::{code, Incoming, Revision};
 
 /// Largest POST body (a tool call's arguments are small).
 const MAX_BODY: usize = 1 << 20;
+/// Most messages in one batch (2025-03-26; later revisions have no batches).
+const MAX_BATCH: usize = 16;
+/// Most bytes of answers one batch collects; later ones answer an error asking to send them
+/// alone (a recording read inline is up to ~22 MB of base64).
+const MAX_BATCH_ANSWER: usize = 24 << 20;
 /// The scope every MCP caller needs.
 const MCP_SCOPE: &str = "mcp:read";
 /// What the server tells a model about itself.
@@ -207,9 +212,9 @@ fn origin_ok(st: &AppState, headers: &HeaderMap) -> bool {
         return false;
     };
     let own = url::Url::parse(&st.public_url)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
-    if origin == own {
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    if own.as_deref() == Some(origin) {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -334,16 +339,52 @@ impl Mcp {
                 Handled::Refused(status, v) => (Some(v), status, None),
             },
             rpc::Body::Batch(list) => {
+                // Batches are of 2025-03-26 only, and bounded.
+                let revision = header_version.or(session.as_deref());
+                if revision.is_some_and(|v| v != "2025-03-26" && v != "2024-11-05") {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &rpc::error(
+                            None,
+                            code::INVALID_REQUEST,
+                            "Invalid Request: this protocol revision has no batches; send one message per request",
+                            None,
+                        ),
+                    );
+                }
+                if list.len() > MAX_BATCH {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        &rpc::error(
+                            None,
+                            code::INVALID_REQUEST,
+                            &format!("Invalid Request: at most {MAX_BATCH} messages in a batch"),
+                            None,
+                        ),
+                    );
+                }
                 let mut out = Vec::new();
                 let mut new_session = None;
+                let mut size = 0;
                 for m in list {
-                    match ctx.handle(m).await {
-                        Handled::None => {}
+                    let answer = match ctx.handle(m).await {
+                        Handled::None => continue,
                         Handled::Answer(v, s) => {
-                            out.push(v);
                             new_session = new_session.or(s);
+                            v
                         }
-                        Handled::Refused(_, v) => out.push(v),
+                        Handled::Refused(_, v) => v,
+                    };
+                    size += answer.to_string().len();
+                    if size > MAX_BATCH_ANSWER {
+                        out.push(rpc::error(
+                            answer.get("id"),
+                            code::INTERNAL,
+                            "The batch's answers are too large: send this request alone",
+                            None,
+                        ));
+                    } else {
+                        out.push(answer);
                     }
                 }
                 if out.is_empty() {

@@ -255,8 +255,14 @@ pub fn revision(
             }
         }
     }
-    // The handshake, or a request in a legacy revision.
-    let version = header.or(session).unwrap_or(LEGACY_DEFAULT);
+    // The handshake, or a request in a legacy revision (named in `_meta`, the header or the
+    // session, in that order).
+    let version = in_meta
+        .and_then(Value::as_str)
+        .filter(|_| method != "initialize")
+        .or(header)
+        .or(session)
+        .unwrap_or(LEGACY_DEFAULT);
     if method != "initialize" {
         if version == STATELESS {
             // The stateless revision without its `_meta`.
@@ -396,6 +402,13 @@ mod tests {
             revision(&id, &m, &p, None, None),
             Ok(Revision::Legacy(_))
         ));
+        // A legacy revision named in `_meta` counts (over the session's).
+        let (id, m, p) = req(json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list",
+            "params": {"_meta": {META_VERSION: "2025-06-18"}}}));
+        assert_eq!(
+            revision(&id, &m, &p, None, Some("2025-03-26")),
+            Ok(Revision::Legacy("2025-06-18".into()))
+        );
         assert_eq!(negotiate(Some("2030-01-01")), "2025-11-25");
         assert_eq!(negotiate(Some("2025-06-18")), "2025-06-18");
         assert_eq!(negotiate(None), "2025-11-25");

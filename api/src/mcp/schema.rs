@@ -123,20 +123,17 @@ fn check(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
             return Err(format!("`{name}` is longer than {m} characters"));
         }
     }
-    if let Some(n) = v.as_i64() {
-        if let Some(m) = schema
-            .get("minimum")
-            .and_then(Value::as_i64)
-            .filter(|m| n < *m)
-        {
-            return Err(format!("`{name}` must be at least {m}"));
+    // Any number (an integer beyond i64 too) against the bounds.
+    if let Some(n) = v.as_f64() {
+        if let Some(m) = schema.get("minimum").and_then(Value::as_i64) {
+            if n < m as f64 {
+                return Err(format!("`{name}` must be at least {m}"));
+            }
         }
-        if let Some(m) = schema
-            .get("maximum")
-            .and_then(Value::as_i64)
-            .filter(|m| n > *m)
-        {
-            return Err(format!("`{name}` must be at most {m}"));
+        if let Some(m) = schema.get("maximum").and_then(Value::as_i64) {
+            if n > m as f64 {
+                return Err(format!("`{name}` must be at most {m}"));
+            }
         }
     }
     if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
@@ -221,6 +218,10 @@ mod tests {
         assert_eq!(
             e(json!({"widgetId": "w", "limit": 1.5})),
             "`limit` must be an integer"
+        );
+        assert_eq!(
+            e(json!({"widgetId": "w", "limit": u64::MAX})),
+            "`limit` must be at most 500"
         );
         assert_eq!(
             e(json!({"widgetId": "w", "kind": "c"})),

@@ -733,23 +733,44 @@ fn refusal(tool: &Tool, args: &Map<String, Value>, status: StatusCode, body: &Va
     let msg = body["error"]["message"].as_str().unwrap_or("").to_owned();
     match status {
         StatusCode::NOT_FOUND => {
-            // Name the id that was not found, and where good ones come from.
-            for (arg, hint) in [
-                ("callId", "call ringside_get_call_history"),
-                ("contactId", "call ringside_list_contacts"),
-                ("sourceContactId", "call ringside_list_contacts"),
-                ("widgetId", "call ringside_list_widgets"),
-            ] {
-                if args.contains_key(arg) && tool.input["properties"].get(arg).is_some() {
-                    let what = if arg == "widgetId" && args.contains_key("visitorId") {
-                        "widgetId or visitorId".to_owned()
-                    } else {
-                        arg.to_owned()
-                    };
-                    return format!("{what} not found for this account; {hint}");
+            // Name the ids that may be wrong, and where good ones come from.
+            let props = &tool.input["properties"];
+            let given: Vec<&str> = [
+                "callId",
+                "contactId",
+                "sourceContactId",
+                "widgetId",
+                "visitorId",
+            ]
+            .into_iter()
+            .filter(|a| args.contains_key(*a) && props.get(*a).is_some())
+            .collect();
+            let mut hints: Vec<&str> = Vec::new();
+            for a in &given {
+                let h = match *a {
+                    "callId" => "call ringside_get_call_history",
+                    "contactId" | "sourceContactId" => "call ringside_list_contacts",
+                    "widgetId" => "call ringside_list_widgets",
+                    _ => "call ringside_get_live_visitors",
+                };
+                // A visitor is looked for within its widget: the widget's hint covers it.
+                let covered = *a == "visitorId" && given.contains(&"widgetId");
+                if !covered && !hints.contains(&h) {
+                    hints.push(h);
                 }
             }
-            format!("not found for this account: {msg}")
+            match given.as_slice() {
+                [] => format!("not found for this account: {msg}"),
+                [one] => format!("{one} not found for this account; {}", hints.join(", ")),
+                [init @ .., last] => format!(
+                    "{} or {last} not found for this account; {}",
+                    init.join(", "),
+                    hints.join(", ")
+                ),
+            }
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the answer is too large to return; ask for less (a smaller limit)".to_owned()
         }
         StatusCode::FORBIDDEN if msg.contains("scope") => format!(
             "{msg}: {} needs the `{}` scope (and `mcp:read`); ask the account owner for a token \
@@ -786,10 +807,11 @@ pub(crate) async fn rest_bytes(
     };
     let Ok(resp) = api.clone().oneshot(req).await;
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), max)
-        .await
-        .unwrap_or_default();
-    (status, bytes)
+    match axum::body::to_bytes(resp.into_body(), max).await {
+        Ok(bytes) => (status, bytes),
+        // Larger than the caller takes: not an empty success.
+        Err(_) => (StatusCode::PAYLOAD_TOO_LARGE, axum::body::Bytes::new()),
+    }
 }
 
 /// Sends one request to the REST router as `who`; the status and the body as JSON.

@@ -106,14 +106,14 @@ pub(crate) fn public_routes() -> DocRouter {
             "/console/conversation",
             console_view,
             Spec::new(T, Auth::SignedLink, "The operator view a conversation link opens (HTML; JSON with Accept: application/json)")
-                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("sig", "Signature")])
+                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("reply", "1: the link may answer, 0: view only"), ("sig", "Signature")])
                 .content("text/html"),
         )
         .post(
             "/console/conversation/messages",
             console_reply,
             Spec::new(T, Auth::SignedLink, "Reply to the visitor through a conversation link")
-                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("sig", "Signature")])
+                .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("reply", "1: the link may answer, 0: view only"), ("sig", "Signature")])
                 .body(Body::Json("body"))
                 .ok(201, "The message"),
         )
@@ -212,10 +212,23 @@ async fn direct_navigate(
     ))
 }
 
-/// The signature of a conversation link.
-pub(crate) fn link_signature(secret: &[u8], widget: &str, visitor: &str, exp: i64) -> String {
+/// The signature of a conversation link; `reply`: whether it lets its holder answer the
+/// visitor (only a caller who may send messages makes such a link).
+pub(crate) fn link_signature(
+    secret: &[u8],
+    widget: &str,
+    visitor: &str,
+    exp: i64,
+    reply: bool,
+) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(format!("ringside-conversation-link\n{widget}\n{visitor}\n{exp}").as_bytes());
+    mac.update(
+        format!(
+            "ringside-conversation-link\n{widget}\n{visitor}\n{exp}\n{}",
+            u8::from(reply)
+        )
+        .as_bytes(),
+    );
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -248,12 +261,15 @@ async fn conversation_link(
         .visitor(&auth.tenant_id, &w.id, &visitor_id)
         .await?;
     let exp = st.presence.now_ms() / 1000 + ttl;
-    let sig = link_signature(&st.link_secret, &w.id, &v.visitor_id, exp);
+    // A token that may not send messages makes a link that only shows the conversation.
+    let reply = auth.scopes.iter().any(|s| s == "messages:write");
+    let sig = link_signature(&st.link_secret, &w.id, &v.visitor_id, exp, reply);
     let url = format!(
-        "{}/console/conversation?widget={}&visitor={}&exp={exp}&sig={sig}",
+        "{}/console/conversation?widget={}&visitor={}&exp={exp}&reply={}&sig={sig}",
         st.public_url.trim_end_matches('/'),
         w.id,
-        v.visitor_id
+        v.visitor_id,
+        u8::from(reply)
     );
     Ok((
         StatusCode::CREATED,
@@ -262,6 +278,7 @@ async fn conversation_link(
             "widgetId": w.id,
             "visitorId": v.visitor_id,
             "expiresAt": exp * 1000,
+            "canReply": reply,
         })),
     ))
 }
@@ -275,12 +292,20 @@ fn link_error(status: StatusCode, code: &'static str, msg: &'static str) -> Resp
         .into_response()
 }
 
-/// Checks a link's parameters; the widget it names on success.
-async fn verify_link(st: &HandoffState, q: &HashMap<String, String>) -> Result<Widget, Response> {
-    let (Some(widget), Some(visitor), Some(exp), Some(sig)) = (
+/// Checks a link's parameters; the widget it names, and whether it lets its holder reply.
+async fn verify_link(
+    st: &HandoffState,
+    q: &HashMap<String, String>,
+) -> Result<(Widget, bool), Response> {
+    let (Some(widget), Some(visitor), Some(exp), Some(reply), Some(sig)) = (
         q.get("widget"),
         q.get("visitor"),
         q.get("exp"),
+        q.get("reply").and_then(|r| match r.as_str() {
+            "0" => Some(false),
+            "1" => Some(true),
+            _ => None,
+        }),
         q.get("sig"),
     ) else {
         return Err(link_error(
@@ -290,7 +315,7 @@ async fn verify_link(st: &HandoffState, q: &HashMap<String, String>) -> Result<W
         ));
     };
     let exp_n: i64 = exp.parse().unwrap_or(i64::MIN);
-    let want = link_signature(&st.link_secret, widget, visitor, exp_n);
+    let want = link_signature(&st.link_secret, widget, visitor, exp_n, reply);
     let ok = exp_n != i64::MIN
         && sig.len() == want.len()
         && sig
@@ -313,7 +338,7 @@ async fn verify_link(st: &HandoffState, q: &HashMap<String, String>) -> Result<W
         ));
     }
     match st.store.find_widget(widget).await {
-        Ok(w) => Ok(w),
+        Ok(w) => Ok((w, reply)),
         Err(_) => Err(link_error(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -328,8 +353,8 @@ async fn console_view(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let st = HandoffState::from_ref(&app);
-    let w = match verify_link(&st, &q).await {
-        Ok(w) => w,
+    let (w, can_reply) = match verify_link(&st, &q).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let visitor_id = q.get("visitor").cloned().unwrap_or_default();
@@ -385,6 +410,7 @@ async fn console_view(
             "widgetName": w.name,
             "visitor": crate::visitors::LiveVisitorView::from(v.clone()),
             "live": live,
+            "canReply": can_reply,
             "messages": messages,
             "callbacks": callbacks.iter().map(|c| json!({
                 "id": c.id, "kind": c.kind, "name": c.name, "email": c.email,
@@ -429,13 +455,20 @@ async fn console_view(
                 html_escape(c.message.as_deref().unwrap_or("")),
             ));
         }
-        html.push_str(
+        if !can_reply {
+            html.push_str(
+                "<p>This link shows the conversation only: answering needs a link made by \
+                 someone who may send messages.</p></body></html>",
+            );
+        } else {
+            html.push_str(
             "<form id=\"reply\"><input name=\"body\" size=\"60\" required> <button>Send</button></form>\
              <script>document.getElementById('reply').onsubmit=async e=>{e.preventDefault();\
              const b=e.target.body.value;const r=await fetch('/console/conversation/messages'+location.search,\
              {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({body:b})});\
              if(r.ok)location.reload();else alert((await r.json()).error.message)};</script></body></html>",
         );
+        }
         Html(html).into_response()
     };
     let h = resp.headers_mut();
@@ -462,7 +495,14 @@ async fn console_reply(
     ApiJson(b): ApiJson<ReplyBody>,
 ) -> Response {
     let w = match verify_link(&st, &q).await {
-        Ok(w) => w,
+        Ok((w, true)) => w,
+        Ok((_, false)) => {
+            return link_error(
+                StatusCode::FORBIDDEN,
+                "link_read_only",
+                "this link shows the conversation only; answering needs a link made with messages:write",
+            )
+        }
         Err(r) => return r,
     };
     let visitor_id = q.get("visitor").cloned().unwrap_or_default();
@@ -532,12 +572,17 @@ mod tests {
 
     #[test]
     fn signatures_bind_every_parameter() {
-        let s = link_signature(b"k", "w", "v", 100);
+        let s = link_signature(b"k", "w", "v", 100, true);
+        assert_ne!(
+            s,
+            link_signature(b"k", "w", "v", 100, false),
+            "the reply bit is signed"
+        );
         assert_eq!(s.len(), 64);
-        assert_ne!(s, link_signature(b"k", "w", "v", 101));
-        assert_ne!(s, link_signature(b"k", "w2", "v", 100));
-        assert_ne!(s, link_signature(b"k", "w", "v2", 100));
-        assert_ne!(s, link_signature(b"k2", "w", "v", 100));
+        assert_ne!(s, link_signature(b"k", "w", "v", 101, true));
+        assert_ne!(s, link_signature(b"k", "w2", "v", 100, true));
+        assert_ne!(s, link_signature(b"k", "w", "v2", 100, true));
+        assert_ne!(s, link_signature(b"k2", "w", "v", 100, true));
         assert_eq!(
             html_escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
