@@ -12,21 +12,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
+use ringside_benches::rss_kb;
 use ringside_storage::{NewWidget, Store};
 use serde_json::json;
 use tower::ServiceExt;
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let visitors: usize = std::env::var("RINGSIDE_BENCH_VISITORS")

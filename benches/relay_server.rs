@@ -29,20 +29,9 @@ use std::io::{BufRead, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 
+use ringside_benches::rss_kb;
 use ringside_media::codec::CodecKind;
 use ringside_media::{LegCodec, MediaEngine, Side};
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn leg_codec(kind: &str, pt: &str) -> LegCodec {
     let kind = match kind.to_ascii_lowercase().as_str() {
