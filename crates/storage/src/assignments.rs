@@ -92,6 +92,16 @@ impl Store {
             to,
         )
         .await?;
+        // The conversation keeps its assignee too (the inbox counts read it there): copied
+        // from the assignment as it is now, so concurrent changes end in step.
+        sqlx::query(
+            "UPDATE conversations SET assignee_id = (SELECT a.user_id FROM conversation_assignments a \
+             WHERE a.widget_id = $1 AND a.visitor_id = $2) WHERE widget_id = $1 AND visitor_id = $2",
+        )
+        .bind(widget_id)
+        .bind(visitor_id)
+        .execute(&self.pool)
+        .await?;
         self.conversation_assignee(tenant_id, widget_id, visitor_id)
             .await
     }

@@ -244,8 +244,10 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until, \
-             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'open', NULL, $4, $5, $6, CASE WHEN $7 = 1 THEN 1 ELSE 0 END, 1, $4, $4) \
+             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at, \
+             assignee_id) \
+             VALUES ($1, $2, $3, 'open', NULL, $4, $5, $6, CASE WHEN $7 = 1 THEN 1 ELSE 0 END, 1, $4, $4, \
+             (SELECT a.user_id FROM conversation_assignments a WHERE a.widget_id = $1 AND a.visitor_id = $2)) \
              ON CONFLICT (widget_id, visitor_id) DO UPDATE SET \
              last_message_at = EXCLUDED.last_message_at, last_sender = EXCLUDED.last_sender, \
              last_body = EXCLUDED.last_body, message_count = conversations.message_count + 1, \
@@ -281,8 +283,10 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO conversations (widget_id, visitor_id, tenant_id, state, snoozed_until, \
-             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'open', NULL, $4, 'visitor', $5, 1, 0, $4, $4) \
+             last_message_at, last_sender, last_body, unread, message_count, created_at, updated_at, \
+             assignee_id) \
+             VALUES ($1, $2, $3, 'open', NULL, $4, 'visitor', $5, 1, 0, $4, $4, \
+             (SELECT a.user_id FROM conversation_assignments a WHERE a.widget_id = $1 AND a.visitor_id = $2)) \
              ON CONFLICT (widget_id, visitor_id) DO UPDATE SET \
              last_message_at = EXCLUDED.last_message_at, last_sender = 'visitor', \
              last_body = EXCLUDED.last_body, unread = conversations.unread + 1, \
@@ -369,8 +373,7 @@ impl Store {
             push(
                 &mut cond,
                 &mut params,
-                " AND EXISTS (SELECT 1 FROM conversation_assignments x WHERE x.widget_id = c.widget_id \
-                 AND x.visitor_id = c.visitor_id AND x.user_id = $?)",
+                " AND c.assignee_id = $?",
                 Param::Text(u.clone()),
             );
         }
@@ -404,10 +407,7 @@ impl Store {
             params.push(Param::Text(k.widget_id.clone()));
         }
         if f.unassigned {
-            cond.push_str(
-                " AND NOT EXISTS (SELECT 1 FROM conversation_assignments x \
-                 WHERE x.widget_id = c.widget_id AND x.visitor_id = c.visitor_id)",
-            );
+            cond.push_str(" AND c.assignee_id IS NULL");
         }
         if f.active && f.state.is_some() {
             cond.push_str(&format!(" AND ({WOKE_OR_OPEN} OR c.state = 'pending')"));
@@ -469,9 +469,8 @@ impl Store {
             return Ok(ConversationCounts::default());
         }
         // A few small index reads rather than one pass over every chat: counts per stored
-        // state (covered by the (tenant, state, unread) index), the snoozes that have run out
-        // (they count as open), the active chats that are assigned (to the user, to anyone),
-        // and today's.
+        // state (covered by the (tenant, state, unread, assignee) index), the snoozes that
+        // have run out (they count as open), and today's.
         let day_start = now - now.rem_euclid(86_400_000);
         let scope = |first: usize, alias: &str| -> String {
             match widgets {
@@ -490,59 +489,47 @@ impl Store {
         };
         let tenant = || Param::Text(tenant_id.to_owned());
 
+        // Per stored state: count, unread, assigned to anyone, assigned to the user (the
+        // assignee is kept on the row: no lookup per assignment).
+        const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS u, \
+             CAST(COALESCE(SUM(CASE WHEN assignee_id IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS a, \
+             CAST(COALESCE(SUM(CASE WHEN assignee_id = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS m";
+        type Sums = (i64, i64, i64, i64);
+        let sums = |row: &sqlx::any::AnyRow| -> Result<Sums> {
+            Ok((
+                row.try_get("n")?,
+                row.try_get("u")?,
+                row.try_get("a")?,
+                row.try_get("m")?,
+            ))
+        };
+        let user = || Param::Text(user_id.to_owned());
         let sql = format!(
-            "SELECT state, COUNT(*) AS n, CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS u \
-             FROM conversations WHERE tenant_id = $1{} GROUP BY state",
-            scope(2, "")
+            "SELECT state, {SUMS} FROM conversations WHERE tenant_id = $1{} GROUP BY state",
+            scope(3, "")
         );
-        let mut by_state: std::collections::HashMap<String, (i64, i64)> =
+        let mut by_state: std::collections::HashMap<String, Sums> =
             std::collections::HashMap::new();
-        for row in bind_all(sqlx::query(&sql), with_widgets(vec![tenant()]))
+        for row in bind_all(sqlx::query(&sql), with_widgets(vec![tenant(), user()]))
             .fetch_all(&self.pool)
             .await?
         {
-            by_state.insert(
-                row.try_get("state")?,
-                (row.try_get("n")?, row.try_get("u")?),
-            );
+            by_state.insert(row.try_get("state")?, sums(&row)?);
         }
-        let stored = |s: &str| by_state.get(s).copied().unwrap_or((0, 0));
+        let stored = |s: &str| by_state.get(s).copied().unwrap_or((0, 0, 0, 0));
 
         let sql = format!(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(unread), 0) AS BIGINT) AS u \
-             FROM conversations WHERE tenant_id = $1 AND state = 'snoozed' \
-             AND snoozed_until <= $2{}",
-            scope(3, "")
+            "SELECT {SUMS} FROM conversations WHERE tenant_id = $1 AND state = 'snoozed' \
+             AND snoozed_until <= $3{}",
+            scope(4, "")
         );
         let row = bind_all(
             sqlx::query(&sql),
-            with_widgets(vec![tenant(), Param::Int(now)]),
+            with_widgets(vec![tenant(), user(), Param::Int(now)]),
         )
         .fetch_one(&self.pool)
         .await?;
-        let (woke, woke_unread): (i64, i64) = (row.try_get("n")?, row.try_get("u")?);
-
-        let active =
-            "(c.state IN ('open', 'pending') OR (c.state = 'snoozed' AND c.snoozed_until <= $2))";
-        let sql = format!(
-            "SELECT COUNT(*) AS n, \
-             CAST(COALESCE(SUM(CASE WHEN a.user_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS mine \
-             FROM conversation_assignments a JOIN conversations c \
-             ON c.widget_id = a.widget_id AND c.visitor_id = a.visitor_id \
-             WHERE a.tenant_id = $1 AND {active}{}",
-            scope(4, "c.")
-        );
-        let row = bind_all(
-            sqlx::query(&sql),
-            with_widgets(vec![
-                tenant(),
-                Param::Int(now),
-                Param::Text(user_id.to_owned()),
-            ]),
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let (assigned, mine): (i64, i64) = (row.try_get("n")?, row.try_get("mine")?);
+        let woke = sums(&row)?;
 
         let sql = format!(
             "SELECT COUNT(*) AS n FROM conversations WHERE tenant_id = $1 \
@@ -558,15 +545,15 @@ impl Store {
         .try_get("n")?;
 
         let (open, pending) = (stored("open"), stored("pending"));
-        let open_n = open.0 + woke;
+        let open_n = open.0 + woke.0;
         Ok(ConversationCounts {
             open: open_n,
             pending: pending.0,
             resolved: stored("resolved").0,
-            snoozed: stored("snoozed").0 - woke,
-            mine,
-            unassigned: open_n + pending.0 - assigned,
-            unread: open.1 + pending.1 + woke_unread,
+            snoozed: stored("snoozed").0 - woke.0,
+            mine: open.3 + pending.3 + woke.3,
+            unassigned: open_n + pending.0 - (open.2 + pending.2 + woke.2),
+            unread: open.1 + pending.1 + woke.1,
             today,
         })
     }

@@ -673,3 +673,133 @@ async fn paging_by_key_skips_nothing_on_ties() {
     })
     .await;
 }
+
+/// The inbox counts read the assignee kept on the conversation: set by an assignment made
+/// before the first message, changed and cleared with it, cleared when the user is removed.
+#[tokio::test]
+async fn counts_follow_the_assignee_on_the_conversation() {
+    use ringside_storage::{NewInvite, Role};
+    each_backend("conversation-assignee", |ctx| async move {
+        let store = ctx.store().await;
+        let owner = store.ensure_user("boss@assignee.example").await.unwrap();
+        let t = owner.tenant_id.clone();
+        let now = now_ms();
+        let (_, secret) = store
+            .create_invite(NewInvite {
+                tenant_id: &t,
+                invited_by: &owner.id,
+                email: "agent@assignee.example",
+                role: Role::Agent,
+                now,
+                ttl_ms: 86_400_000,
+            })
+            .await
+            .unwrap();
+        let agent = store
+            .accept_invite(&secret, "agent@assignee.example", now + 1)
+            .await
+            .unwrap();
+        let w = store
+            .create_widget(
+                &t,
+                NewWidget {
+                    name: "Shop".into(),
+                    ..NewWidget::default()
+                },
+            )
+            .await
+            .unwrap();
+        // Assigned before the visitor wrote anything.
+        store
+            .assign_conversation(
+                &t,
+                &w.id,
+                "v1",
+                AssignTo {
+                    user_id: Some(&agent.id),
+                    by: &owner.id,
+                    now,
+                    expect: None,
+                },
+            )
+            .await
+            .unwrap();
+        for v in ["v1", "v2"] {
+            store
+                .add_message(&t, &w.id, msg(v, "visitor", "Hi"))
+                .await
+                .unwrap();
+        }
+        let c = store
+            .conversation_counts(&t, &agent.id, None, now_ms())
+            .await
+            .unwrap();
+        assert_eq!((c.open, c.mine, c.unassigned), (2, 1, 1));
+        let mine = ConversationFilter {
+            assignee: Some(agent.id.clone()),
+            active: true,
+            limit: 10,
+            ..ConversationFilter::default()
+        };
+        let listed = store.list_conversations(&t, &mine, now_ms()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].visitor_id, "v1");
+        // Moved to the owner, then cleared.
+        store
+            .assign_conversation(
+                &t,
+                &w.id,
+                "v1",
+                AssignTo {
+                    user_id: Some(&owner.id),
+                    by: &owner.id,
+                    now,
+                    expect: None,
+                },
+            )
+            .await
+            .unwrap();
+        let c = store
+            .conversation_counts(&t, &owner.id, None, now_ms())
+            .await
+            .unwrap();
+        assert_eq!((c.mine, c.unassigned), (1, 1));
+        store
+            .assign_conversation(
+                &t,
+                &w.id,
+                "v2",
+                AssignTo {
+                    user_id: Some(&agent.id),
+                    by: &owner.id,
+                    now,
+                    expect: None,
+                },
+            )
+            .await
+            .unwrap();
+        let c = store
+            .conversation_counts(&t, &agent.id, None, now_ms())
+            .await
+            .unwrap();
+        assert_eq!((c.mine, c.unassigned), (1, 0));
+        // The agent leaves: their chat is nobody's again.
+        store.remove_user(&t, &agent.id).await.unwrap();
+        let c = store
+            .conversation_counts(&t, &owner.id, None, now_ms())
+            .await
+            .unwrap();
+        assert_eq!((c.mine, c.unassigned), (1, 1));
+        let free = ConversationFilter {
+            unassigned: true,
+            active: true,
+            limit: 10,
+            ..ConversationFilter::default()
+        };
+        let listed = store.list_conversations(&t, &free, now_ms()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].visitor_id, "v2");
+        assert!(listed[0].assignee.is_none());
+    })
+    .await;
+}
