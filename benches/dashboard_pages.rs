@@ -232,53 +232,6 @@ fn main() {
             rt.block_on(store.list_conversations(&t, &open, now_ms()))
                 .unwrap();
         });
-        // Where the list's time goes: the SQL alone (its plan, a count over it, its rows).
-        let list_sql = "SELECT c.widget_id, w.name AS widget_name, c.visitor_id, \
-             CASE WHEN c.state = 'snoozed' AND c.snoozed_until <= $1 THEN 'open' ELSE c.state END AS state, \
-             c.snoozed_until, c.last_message_at, c.last_sender, c.last_body, c.unread, c.message_count, \
-             c.created_at, a.user_id AS assignee_id, u.email AS assignee_email, k.id AS contact_id, \
-             k.first_name, k.last_name, k.email AS contact_email FROM (SELECT * FROM conversations c \
-             WHERE c.tenant_id = $2 AND (c.state = 'open' OR (c.state = 'snoozed' AND c.snoozed_until <= $1)) \
-             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC LIMIT 100) c \
-             JOIN widgets w ON w.id = c.widget_id LEFT JOIN conversation_assignments a \
-             ON a.widget_id = c.widget_id AND a.visitor_id = c.visitor_id LEFT JOIN users u ON u.id = a.user_id \
-             LEFT JOIN contact_sessions s ON s.widget_id = c.widget_id AND s.visitor_id = c.visitor_id \
-             LEFT JOIN contacts k ON k.id = s.contact_id \
-             ORDER BY c.last_message_at DESC, c.visitor_id DESC, c.widget_id DESC";
-        let plan = rt
-            .block_on(
-                sqlx::query(&format!("EXPLAIN QUERY PLAN {list_sql}"))
-                    .bind(now_ms())
-                    .bind(&t)
-                    .fetch_all(store.pool()),
-            )
-            .unwrap();
-        for r in &plan {
-            use sqlx::Row;
-            println!("  plan: {}", r.try_get::<String, _>(3).unwrap_or_default());
-        }
-        time("sql: list rows (sqlx)", &|| {
-            rt.block_on(
-                sqlx::query(list_sql)
-                    .bind(now_ms())
-                    .bind(&t)
-                    .fetch_all(store.pool()),
-            )
-            .unwrap();
-        });
-        time("sql: count over the list (sqlx)", &|| {
-            rt.block_on(
-                sqlx::query(&format!("SELECT COUNT(*) FROM ({list_sql})"))
-                    .bind(now_ms())
-                    .bind(&t)
-                    .fetch_all(store.pool()),
-            )
-            .unwrap();
-        });
-        time("sql: SELECT 1 (sqlx)", &|| {
-            rt.block_on(sqlx::query("SELECT 1").fetch_all(store.pool()))
-                .unwrap();
-        });
         time("storage: list_widgets", &|| {
             rt.block_on(store.list_widgets(&t)).unwrap();
         });

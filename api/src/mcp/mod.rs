@@ -18,6 +18,7 @@
 //! - Answers are JSON, or one Server-Sent Event when the client accepts `text/event-stream`.
 //!   `GET` and `DELETE` answer 405 (no server-initiated stream; sessions need no ending).
 
+mod catalog;
 mod resources;
 mod rpc;
 mod schema;
@@ -499,9 +500,9 @@ impl Ctx<'_> {
             "tools/list" => {
                 let structured = rev.structured();
                 Ok(json!({
-                    "tools": tools::all()
+                    "tools": catalog::all()
                         .iter()
-                        .map(|t| tools::describe(t, structured))
+                        .map(|t| catalog::describe(t, structured))
                         .collect::<Vec<_>>()
                 }))
             }
@@ -552,7 +553,7 @@ impl Ctx<'_> {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return error("Invalid params: name (the tool's name) is required".into());
         };
-        let all = tools::all();
+        let all = catalog::all();
         let Some(tool) = all.iter().find(|t| t.name == name) else {
             return error(format!(
                 "Unknown tool {name:?}; the tools are: {}",

@@ -9,8 +9,13 @@ use super::rpc::{self, code};
 use super::tools::{rest, rest_bytes, segment};
 use super::Ctx;
 
-/// The URI of a recording.
+/// The URI of a recording, up to its id.
 const PREFIX: &str = "ringside://recordings/";
+
+/// The resource URI of recording `id`.
+pub(super) fn uri(id: &str) -> String {
+    format!("{PREFIX}{id}")
+}
 /// Recordings of this many latest calls are listed.
 const LISTED_CALLS: u32 = 20;
 /// Largest recording read inline (base64 makes it a third larger); a longer one answers its
@@ -54,7 +59,7 @@ fn refusal(id: &Value, status: axum::http::StatusCode, body: &Value) -> Value {
 fn entry(rec: &Value, call: &Value) -> Option<Value> {
     let id = rec["id"].as_str()?;
     Some(json!({
-        "uri": format!("{PREFIX}{id}"),
+        "uri": uri(id),
         "name": format!("recording-{id}.wav"),
         "title": format!(
             "Call {} → {} ({} s)",
