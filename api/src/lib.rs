@@ -57,6 +57,7 @@ pub mod dashboard;
 pub mod http;
 pub mod live;
 pub mod mcp;
+pub mod oauth;
 pub mod public;
 pub mod testing;
 
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
     let root = DocRouter::new("")
         .merge(health::routes())
         .merge(accounts::pages::routes())
+        .merge(oauth::routes())
         .merge(dashboard::routes())
         .merge(widget_runtime::routes().map_router(|r| r.route_layer(page_limit)))
         .merge(messages::public_routes().map_router(|r| r.route_layer(chat_limit.clone())))
@@ -221,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .merge(handoff::routes())
         .merge(usage::routes())
         .merge(accounts::routes::routes())
+        .merge(oauth::grants::routes())
         .merge(assignments::routes())
         .merge(conversations::routes())
         .merge(canned::routes());

@@ -222,6 +222,8 @@ mod chat_tools;
 mod dashboard;
 #[path = "accounts/isolation.rs"]
 mod isolation;
+#[path = "accounts/oauth.rs"]
+mod oauth;
 #[path = "accounts/sign_in.rs"]
 mod sign_in;
 #[path = "accounts/team.rs"]

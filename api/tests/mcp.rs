@@ -408,7 +408,7 @@ async fn revisions_side_by_side_and_the_transports_refusals() {
         let challenge = r.header("www-authenticate").unwrap();
         assert!(
             challenge.contains("resource_metadata=\"https://calls.example.net/.well-known/oauth-protected-resource/mcp\"")
-                && challenge.contains("scope=\"mcp:read\""),
+                && challenge.contains("scope=\"mcp:read widgets:read"),
             "{challenge}"
         );
         let r = app

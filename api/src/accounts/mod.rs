@@ -45,6 +45,16 @@ pub struct AccountsConfig {
     pub verify_per_ip: Limit,
     /// Invitations sent per tenant.
     pub invites_per_tenant: Limit,
+    /// Client registrations (`/oauth/register`) per client IP.
+    pub oauth_register_per_ip: Limit,
+    /// Token requests (`/oauth/token`, `/oauth/revoke`) per client IP.
+    pub oauth_token_per_ip: Limit,
+    /// How long an OAuth authorization code works.
+    pub oauth_code_ttl: Duration,
+    /// How long an OAuth access token works.
+    pub oauth_access_ttl: Duration,
+    /// How long an OAuth refresh token works (each refresh starts a new one).
+    pub oauth_refresh_ttl: Duration,
     /// Most keys each limit tracks.
     pub max_keys: usize,
 }
@@ -63,6 +73,13 @@ impl Default for AccountsConfig {
             verify_per_ip: Limit::new(0.5, 30),
             // Twenty at once, then one every 3 minutes.
             invites_per_tenant: Limit::new(1.0 / 180.0, 20),
+            // Ten at once, then one a minute: a person connects a few assistants, a script
+            // filling the table does not get far.
+            oauth_register_per_ip: Limit::new(1.0 / 60.0, 10),
+            oauth_token_per_ip: Limit::new(1.0, 60),
+            oauth_code_ttl: Duration::from_secs(5 * 60),
+            oauth_access_ttl: Duration::from_secs(3600),
+            oauth_refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             max_keys: 100_000,
         }
     }
@@ -81,6 +98,8 @@ pub struct Accounts {
     code_ip: TokenBuckets<IpAddr>,
     verify_ip: TokenBuckets<IpAddr>,
     invite_tenant: TokenBuckets<String>,
+    oauth_register_ip: TokenBuckets<IpAddr>,
+    oauth_token_ip: TokenBuckets<IpAddr>,
     code_requests: AtomicU64,
     sign_ins: AtomicU64,
     sign_in_failures: AtomicU64,
@@ -97,6 +116,8 @@ impl Accounts {
             code_ip: TokenBuckets::new(config.code_per_ip, config.max_keys),
             verify_ip: TokenBuckets::new(config.verify_per_ip, config.max_keys),
             invite_tenant: TokenBuckets::new(config.invites_per_tenant, config.max_keys),
+            oauth_register_ip: TokenBuckets::new(config.oauth_register_per_ip, config.max_keys),
+            oauth_token_ip: TokenBuckets::new(config.oauth_token_per_ip, config.max_keys),
             code_requests: AtomicU64::new(0),
             sign_ins: AtomicU64::new(0),
             sign_in_failures: AtomicU64::new(0),
@@ -154,6 +175,16 @@ impl Accounts {
         wait.map_err(|wait| ApiError::TooManyRequests {
             retry_after_secs: retry_after_secs(wait),
         })
+    }
+
+    /// Takes a client registration from `ip` out of its limit.
+    pub(crate) fn limit_oauth_register(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        Self::take(&self.oauth_register_ip, ip)
+    }
+
+    /// Takes a token or revocation request from `ip` out of its limit.
+    pub(crate) fn limit_oauth_token(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        Self::take(&self.oauth_token_ip, ip)
     }
 
     /// Takes a sign-in attempt from `ip` out of its limit.

@@ -1,6 +1,6 @@
 //! The account pages, rendered by the server: `/login` and `/signup` (one flow: email, then
 //! the mailed code), and settings: `/settings/tokens`,
-//! `/settings/sessions`, `/settings/team`, `/settings/usage`.
+//! `/settings/sessions`, `/settings/team`, `/settings/usage`, `/settings/apps`.
 //!
 //! Pages read what they show straight from storage; what they change goes through the
 //! documented `/api/v1` endpoints from `/assets/account.js` with the session cookie and the
@@ -70,6 +70,11 @@ pub(crate) fn routes() -> DocRouter {
             page("Users, roles and invitations"),
         )
         .get("/settings/usage", usage_page, page("Usage against limits"))
+        .get(
+            "/settings/apps",
+            apps_page,
+            page("Connected apps (AI assistants connected by OAuth)"),
+        )
         .get(
             "/assets/account.js",
             script,
@@ -268,6 +273,75 @@ async fn tokens_page(State(st): State<AppState>, headers: HeaderMap) -> Result<R
         layout(
             "API tokens",
             Some((&auth, &user, "/settings/tokens")),
+            false,
+            &csrf,
+            &main,
+        ),
+    ))
+}
+
+async fn apps_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some((auth, user)) = signed_in(&st, &headers).await? else {
+        return Ok(to_login());
+    };
+    let all = matches!(auth.role, Role::Owner | Role::Admin);
+    let who = (!all).then_some(auth.user_id.as_str());
+    let grants = st.store.list_oauth_grants(&auth.tenant_id, who).await?;
+    let emails: std::collections::HashMap<String, String> = st
+        .store
+        .list_users(&auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|g| {
+            vec![
+                esc(&g.client_name),
+                esc(emails.get(&g.user_id).map(String::as_str).unwrap_or("removed user")),
+                format!("<code>{}</code>", esc(&g.scopes.join(" "))),
+                when(g.created_at),
+                g.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                format!(
+                    "<button type=\"button\" class=\"danger\" data-method=\"DELETE\" \
+                     data-url=\"/api/v1/oauth/grants/{id}\" data-confirm=\"Disconnect {name}? \
+                     It loses access at once.\" aria-label=\"Disconnect {name}\">Disconnect</button>",
+                    id = esc(&g.id),
+                    name = esc(&g.client_name)
+                ),
+            ]
+        })
+        .collect();
+    let list = table(
+        if all {
+            "Apps connected to your account"
+        } else {
+            "Apps you connected"
+        },
+        &[
+            "App",
+            "Connected by",
+            "Scopes",
+            "Connected",
+            "Last used",
+            "Actions",
+        ],
+        &rows,
+        "No app connected yet.",
+    );
+    let main = format!(
+        "<p>AI assistants (a Claude connector, an IDE's MCP client) connect to \
+         <code>{}/mcp</code> by signing you in here and asking for your consent. \
+         They can use Ringside's tools with the access you allowed, until you disconnect them.</p>{list}",
+        esc(crate::oauth::issuer(&st))
+    );
+    let csrf = csrf_token(&st.link_secret, &auth.session_id);
+    Ok(html(
+        StatusCode::OK,
+        layout(
+            "Connected apps",
+            Some((&auth, &user, "/settings/apps")),
             false,
             &csrf,
             &main,

@@ -258,12 +258,14 @@ struct CodeRequest {
     email: String,
 }
 
-async fn request_code(
-    State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
-    ApiJson(b): ApiJson<CodeRequest>,
-) -> Result<Response, ApiError> {
-    let email = normalize_email(&b.email).map_err(bad_email)?;
+/// Mails a sign-in code to `email` (after the rate limits of the address and the client);
+/// returns how long it works. Shared by `/api/v1/auth/email-code` and the OAuth sign-in.
+pub(crate) async fn send_code(
+    st: &AppState,
+    ip: Option<IpAddr>,
+    email: &str,
+) -> Result<std::time::Duration, ApiError> {
+    let email = normalize_email(email).map_err(bad_email)?;
     st.accounts.limit_code_request(ip, &email)?;
     let now = now_ms();
     let ttl = st.accounts.config.code_ttl;
@@ -276,7 +278,7 @@ async fn request_code(
             "Your Ringside sign-in code is {code}\n\nEnter it on the sign-in page within \
              {minutes} minutes. It works once.\nIf you did not ask for it, ignore this \
              message: nobody can sign in without the code.\n\n{}\n",
-            base_url(&st)
+            base_url(st)
         ),
     };
     st.accounts
@@ -298,6 +300,15 @@ async fn request_code(
             }
         });
     }
+    Ok(ttl)
+}
+
+async fn request_code(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<CodeRequest>,
+) -> Result<Response, ApiError> {
+    let ttl = send_code(&st, ip, &b.email).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"status": "sent", "expiresInSeconds": ttl.as_secs()})),
@@ -344,22 +355,27 @@ fn session_body(st: &AppState, user: User, session_id: &str) -> serde_json::Valu
     })
 }
 
-async fn sign_in(
-    State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    ApiJson(b): ApiJson<SignIn>,
-) -> Result<Response, ApiError> {
+/// Signs in (or up) with a mailed code: checks it, makes or finds the user (or accepts the
+/// invitation) and opens a session. Returns the user, the session and its secret (for the
+/// cookie). Shared by `/api/v1/auth/session` and the OAuth sign-in.
+pub(crate) async fn sign_in_with_code(
+    st: &AppState,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    email: &str,
+    code: &str,
+    invite: Option<&str>,
+) -> Result<(User, SessionInfo, String), ApiError> {
     st.accounts.limit_verify(ip)?;
-    let email = normalize_email(&b.email).map_err(bad_email)?;
-    if b.code.trim().is_empty() {
+    let email = normalize_email(email).map_err(bad_email)?;
+    if code.trim().is_empty() {
         return Err(ApiError::InvalidField {
             field: "code",
             reason: "required",
         });
     }
     let now = now_ms();
-    let check = st.store.verify_email_code(&email, &b.code, now).await?;
+    let check = st.store.verify_email_code(&email, code, now).await?;
     st.accounts.count_sign_in(check == CodeCheck::Verified);
     match check {
         CodeCheck::Verified => {}
@@ -393,7 +409,7 @@ async fn sign_in(
             })
         }
     }
-    let user = match b.invite.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let user = match invite.map(str::trim).filter(|s| !s.is_empty()) {
         Some(invite) => st.store.accept_invite(invite, &email, now).await?,
         None => st.store.ensure_user(&email).await?,
     };
@@ -412,6 +428,18 @@ async fn sign_in(
             ip: ip_text.as_deref(),
         })
         .await?;
+    Ok((user, info, secret))
+}
+
+async fn sign_in(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<SignIn>,
+) -> Result<Response, ApiError> {
+    let (user, info, secret) =
+        sign_in_with_code(&st, ip, &headers, &b.email, &b.code, b.invite.as_deref()).await?;
+    let lifetime = st.accounts.config.session_lifetime;
     let body = session_body(&st, user, &info.id);
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(

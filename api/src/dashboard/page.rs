@@ -185,6 +185,11 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
         "API tokens",
         "Personal access tokens for scripts and AI assistants",
     ),
+    (
+        "/settings/apps",
+        "Connected apps",
+        "AI assistants you connected to Ringside's MCP endpoint",
+    ),
     ("/settings/sessions", "Sessions", "Where you are signed in"),
     (
         "/settings/usage",

@@ -47,6 +47,8 @@ pub enum Body {
     Wav,
     /// `multipart/form-data` only (with a file part), its parts described in words.
     Multipart(&'static str),
+    /// `application/x-www-form-urlencoded` (the OAuth endpoints), described in words.
+    Form(&'static str),
 }
 
 /// One documented operation.
@@ -347,6 +349,11 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                         "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
                         "required": ["file"]}}}});
             }
+            Body::Form(desc) => {
+                o["requestBody"] = json!({"required": true, "description": desc, "content": {
+                    "application/x-www-form-urlencoded": {"schema": {"type": "object",
+                        "additionalProperties": {"type": "string"}}}}});
+            }
             Body::Wav => {
                 o["requestBody"] = json!({"required": true, "description": "A WAV file",
                     "content": {"audio/wav": {"schema": {"type": "string", "contentMediaType": "audio/wav"}}}});
@@ -383,6 +390,20 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                 json!({ "description": desc })
             };
             responses.insert(status.to_string(), r);
+        }
+        if op.spec.tag == "OAuth" {
+            // RFC 6749 error bodies; the browser pages answer HTML.
+            let html = op.spec.ok_type == "text/html";
+            for (status, r) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    r["content"] = if html {
+                        json!({"text/html": {}})
+                    } else {
+                        json!({"application/json": {"schema":
+                            {"$ref": "#/components/schemas/OAuthError"}}})
+                    };
+                }
+            }
         }
         if op.spec.tag == "MCP" {
             // JSON-RPC: errors are JSON-RPC error responses, not the REST error body.
@@ -436,6 +457,9 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                         "code": {"type": "integer", "description": "JSON-RPC or MCP error code"},
                         "message": {"type": "string"},
                         "data": {}}}}},
+                "OAuthError": {"type": "object", "required": ["error"], "properties": {
+                    "error": {"type": "string", "description": "RFC 6749 error code"},
+                    "error_description": {"type": "string"}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "object", "required": ["code", "message"], "properties": {
                         "code": {"type": "string", "description": "Stable machine-readable code"},

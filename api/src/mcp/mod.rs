@@ -7,8 +7,10 @@
 //! `initialize` handshake, `Mcp-Session-Id` and the `MCP-Protocol-Version` header. A bare
 //! `tools/list` or `tools/call` with a bearer token and nothing else works too.
 //!
-//! - Authentication: `Authorization: Bearer` with a personal access token holding `mcp:read`
-//!   (401 with `WWW-Authenticate` otherwise; 403 naming the scope when it lacks it). Each tool
+//! - Authentication: `Authorization: Bearer` with a personal access token holding `mcp:read`,
+//!   or an OAuth access token issued for this resource ([`crate::oauth`]) (401 with
+//!   `WWW-Authenticate` pointing at the protected resource metadata otherwise; 403 naming the
+//!   scope when it lacks it). Each tool
 //!   then needs the scope of what it touches, checked by the REST handler it runs through.
 //! - A request whose `Origin` is not this server's own is refused (403): no web page can
 //!   drive the endpoint from a visitor's browser (DNS rebinding).
@@ -175,15 +177,17 @@ fn session_version(key: &[u8; 32], presented: &str, cred: &str) -> Option<String
 
 fn credential_id(ctx: &AuthContext) -> &str {
     match &ctx.credential {
-        Credential::Token(id) | Credential::Session(id) => id,
+        Credential::Token(id) | Credential::Session(id) | Credential::OAuth(id) => id,
     }
 }
 
 /// `WWW-Authenticate` of a refusal (`error` as RFC 6750 names it).
 fn challenge(st: &AppState, error: Option<&str>) -> HeaderValue {
     let base = st.public_url.trim_end_matches('/');
+    // The scope to ask for: what the read tools need (the consent page offers more).
+    let scope = crate::oauth::DEFAULT_SCOPES.join(" ");
     let mut v = format!(
-        "Bearer realm=\"ringside\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"{MCP_SCOPE}\""
+        "Bearer realm=\"ringside\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"{scope}\""
     );
     if let Some(e) = error {
         v.push_str(&format!(", error=\"{e}\""));
@@ -254,7 +258,17 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Respo
             "Unauthorized: send Authorization: Bearer with a Ringside token holding mcp:read",
         ));
     };
-    let ctx = match st.store.authenticate_token(token).await {
+    let found = if token.starts_with(ringside_storage::ACCESS_TOKEN_PREFIX) {
+        // An OAuth access token works only for the resource it was issued for.
+        let own = crate::oauth::mcp_resource(st);
+        st.store
+            .authenticate_oauth_token(token, ringside_storage::now_ms())
+            .await
+            .map(|found| found.filter(|(_, r)| *r == own).map(|(ctx, _)| ctx))
+    } else {
+        st.store.authenticate_token(token).await
+    };
+    let ctx = match found {
         Ok(Some(ctx)) => ctx,
         Ok(None) => {
             return Err(refuse(

@@ -69,6 +69,7 @@ mod extensions;
 mod hours;
 mod invites;
 mod messages;
+mod oauth;
 mod recordings;
 pub mod testing;
 mod tokens;
@@ -116,6 +117,10 @@ pub use invites::{Invite, NewInvite, INVITE_PREFIX};
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,
     MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MESSAGE_SENDERS, NOTE_VISIBILITIES,
+};
+pub use oauth::{
+    ClientKind, Exchange, IssuedTokens, NewOAuthClient, NewOAuthCode, OAuthClient, OAuthCode,
+    OAuthGrant, Revocation, TokenLifetimes, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
 };
 pub use recordings::{
     NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,

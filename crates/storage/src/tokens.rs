@@ -54,6 +54,8 @@ pub enum Credential {
     Token(String),
     /// A dashboard session cookie (the session's id).
     Session(String),
+    /// An OAuth access token (its grant's id).
+    OAuth(String),
 }
 
 /// Who is calling, as established by [`Store::authenticate_token`] (or, for a session, by the
