@@ -423,3 +423,148 @@ async fn smtp_over_starttls_and_implicit_tls_checks_the_certificate() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Connecting an AI assistant as its user sees it: the app registers, the browser opens
+/// `/oauth/authorize`, the person signs in with a mailed code and allows it on the consent page
+/// (plain forms), lands back on the app with a code that the app exchanges (PKCE), and the app
+/// shows under Settings → Connected apps until it is disconnected. Screenshots under
+/// `target/screenshots/accounts/oauth-*`, axe-core on each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_an_ai_app_in_a_browser() {
+    let mail = SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let s = Server::start_with(&[("RINGSIDE_SMTP_URL", &smtp)]).await;
+    // The app's own callback page, on loopback.
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async {
+            axum::response::Html(
+                "<!doctype html><html lang=\"en\"><head><title>Agent</title></head>\
+                 <body><main><h1>Connected</h1></main></body></html>",
+            )
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cb = format!(
+        "http://127.0.0.1:{}/callback",
+        l.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let reg: Value = http
+        .post(format!("{}/oauth/register", s.http))
+        .json(&json!({"client_name": "Claude (test)", "redirect_uris": [cb]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = reg["client_id"].as_str().unwrap().to_owned();
+    // RFC 7636 appendix B.
+    let (verifier, challenge) = (
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
+    let authorize = format!(
+        "{}/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri={}\
+         &code_challenge={challenge}&code_challenge_method=S256&state=s1\
+         &scope=mcp%3Aread%20widgets%3Aread%20messages%3Aread%20messages%3Awrite",
+        s.http,
+        cb.replace(':', "%3A").replace('/', "%2F"),
+    );
+    let email = "owner@agent.test";
+    let b = Browser::launch(&[]).await;
+    // A new tab's URL cannot carry a query (the DevTools endpoint takes it as its own).
+    let mut p = b.open("about:blank").await;
+    p.goto(&authorize, "/oauth/authorize").await;
+    p.wait_true(
+        "!!document.getElementById('oauth-email')",
+        "the sign-in form",
+    )
+    .await;
+    p.look(SHOTS, "oauth-01-sign-in").await;
+    p.fill("oauth-email", email).await;
+    p.click("form button[type=submit]").await;
+    p.wait_true("!!document.getElementById('oauth-code')", "the code form")
+        .await;
+    p.look(SHOTS, "oauth-02-code").await;
+    let code = mail.code(email, 1).await;
+    p.fill("oauth-code", &code).await;
+    p.click("form button[type=submit]").await;
+    p.wait_true(
+        "document.querySelector('h1') && document.querySelector('h1').textContent === 'Connect an app'",
+        "the consent page",
+    )
+    .await;
+    let text = p.eval("document.body.innerText").await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("Claude (test)")
+            && text.contains(email)
+            && text.contains("Send chat messages"),
+        "{text}"
+    );
+    p.look(SHOTS, "oauth-03-consent").await;
+    p.click("button[value=allow]").await;
+    p.wait_true(
+        "location.pathname === '/callback' && location.search.includes('code=')",
+        "back at the app with a code",
+    )
+    .await;
+    let search = p.eval("location.search").await;
+    let q: std::collections::HashMap<String, String> =
+        reqwest::Url::parse(&format!("http://x/{}", search.as_str().unwrap()))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+    assert_eq!(q["state"], "s1");
+    assert_eq!(q["iss"], s.http);
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", s.http))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", cb.as_str()),
+            ("client_id", client_id.as_str()),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let mcp = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/mcp", s.http);
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(mcp(access.clone()).await, 200);
+    // Connected apps: listed, then disconnected; the token stops working.
+    p.goto(&format!("{}/settings/apps", s.http), "/settings/apps")
+        .await;
+    let text = p.eval("document.body.innerText").await;
+    assert!(text.as_str().unwrap().contains("Claude (test)"), "{text}");
+    p.look(SHOTS, "oauth-04-connected-apps").await;
+    p.click("button[aria-label='Disconnect Claude (test)']")
+        .await;
+    p.wait_true(
+        "document.body.innerText.includes('No app connected yet.')",
+        "the app is gone from the list",
+    )
+    .await;
+    p.look(SHOTS, "oauth-05-disconnected").await;
+    assert_eq!(mcp(access).await, 401);
+}

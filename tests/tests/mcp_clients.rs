@@ -5,9 +5,18 @@
 //! calls a read tool and a write tool, and gets a clear error for bad arguments; the write is
 //! seen through the REST API. The clients are `tests/mcp/client.mjs` and `tests/mcp/client.py`
 //! (installed by `tests/run.sh` under `target/mcp-ts` and `target/mcp-py`).
+//!
+//! Then both connect again with no token at all, as a remote connector does: the SDK meets the
+//! 401, discovers the authorization server, registers, and sends the user to `/oauth/authorize`;
+//! the test plays the user on those plain HTML forms (email, the code from the SMTP sink,
+//! consent), hands the redirect back, and the SDK exchanges the code (PKCE), uses the tools,
+//! and refreshes its token.
 
-use ringside_e2e::{workspace_root, Server};
+use std::process::Stdio;
+
+use ringside_e2e::{workspace_root, Server, SmtpSink};
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Runs one client; its one JSON line.
 fn run(program: &str, args: &[&str]) -> Value {
@@ -102,6 +111,191 @@ async fn official_sdk_clients_use_the_tools_with_a_token() {
         .api(
             "GET",
             &format!("/api/v1/widgets/{widget}/messages?visitorId=visitor-sdk-1"),
+            &token,
+            None,
+        )
+        .await;
+    let bodies: Vec<&str> = msgs["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(
+        bodies,
+        ["Hello from TypeScript", "Hello from Python"],
+        "{msgs}"
+    );
+}
+
+/// The value of the hidden input `name` on a page.
+fn field(page: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} on the page: {page}"));
+    let rest = &page[at + key.len()..];
+    rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// The person at the browser: opens the authorization URL, signs in with the `n`th code mailed
+/// to `email`, allows every scope asked for, and returns where the browser is sent back.
+async fn play_user(mail: &SmtpSink, email: &str, n: usize, authorize: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(authorize).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{authorize}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Sign in to connect"), "{page}");
+    let base = authorize.split("/oauth/").next().unwrap().to_owned();
+    let post = |form: Vec<(&'static str, String)>, cookie: Option<String>| {
+        let mut r = http.post(format!("{base}/oauth/authorize")).form(&form);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+    let req = field(&page, "req");
+    let r = post(
+        vec![
+            ("req", req.clone()),
+            ("step", "email".into()),
+            ("email", email.into()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let code = mail.code(email, n).await;
+    let r = post(
+        vec![
+            ("req", req.clone()),
+            ("step", "code".into()),
+            ("email", email.into()),
+            ("code", code),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let consent = r.text().await.unwrap();
+    assert!(consent.contains("Connect an app"), "{consent}");
+    let mut form = vec![
+        ("req", field(&consent, "req")),
+        ("step", "consent".into()),
+        ("csrf", field(&consent, "csrf")),
+        ("decision", "allow".into()),
+    ];
+    for s in ["widgets:read", "messages:read", "messages:write"] {
+        form.push(("scope", s.into()));
+    }
+    let r = post(form, Some(cookie)).await.unwrap();
+    assert_eq!(r.status(), 303);
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Runs a client in OAuth mode, playing the user when it asks; its JSON line.
+async fn run_oauth(mail: &SmtpSink, email: &str, n: usize, program: &str, args: &[&str]) -> Value {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs the MCP SDKs)"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut last = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+            let back = play_user(mail, email, n, url).await;
+            stdin
+                .write_all(format!("{back}\n").as_bytes())
+                .await
+                .unwrap();
+            stdin.flush().await.unwrap();
+        } else if !line.trim().is_empty() {
+            last = line;
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{program} {args:?}: {last}");
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"))
+}
+
+#[tokio::test]
+async fn official_sdk_clients_connect_through_oauth() {
+    let mail = SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let s = Server::start_with(&[("RINGSIDE_SMTP_URL", &smtp)]).await;
+    let email = "owner@oauth.test";
+    let token = s.token(email, "widgets:write,messages:read");
+    let (st, w) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &token,
+            Some(json!({"name": "Shop", "allowedDomains": ["shop.example"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/mcp", s.http);
+    let ts = workspace_root().join("target/mcp-ts/client.mjs");
+    std::fs::copy(workspace_root().join("tests/mcp/client.mjs"), &ts).expect("copy the client");
+    let got = run_oauth(
+        &mail,
+        email,
+        1,
+        "node",
+        &[
+            ts.to_str().unwrap(),
+            &url,
+            "oauth",
+            &widget,
+            "visitor-oauth-1",
+        ],
+    )
+    .await;
+    check("typescript (oauth)", &got, &widget);
+    assert_eq!(got["refreshed"], true, "the SDK refreshed its token: {got}");
+    assert!(got["clientId"].is_string(), "registered dynamically: {got}");
+    let py = workspace_root().join("target/mcp-py/bin/python");
+    let script = workspace_root().join("tests/mcp/client.py");
+    let got = run_oauth(
+        &mail,
+        email,
+        2,
+        py.to_str().unwrap(),
+        &[
+            script.to_str().unwrap(),
+            &url,
+            "oauth",
+            &widget,
+            "visitor-oauth-1",
+        ],
+    )
+    .await;
+    check("python (oauth)", &got, &widget);
+    assert_eq!(got["refreshed"], true, "the SDK refreshed its token: {got}");
+    // The writes are there through REST, and both apps are connected.
+    let (_, msgs) = s
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/messages?visitorId=visitor-oauth-1"),
             &token,
             None,
         )

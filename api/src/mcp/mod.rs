@@ -184,8 +184,9 @@ fn credential_id(ctx: &AuthContext) -> &str {
 /// `WWW-Authenticate` of a refusal (`error` as RFC 6750 names it).
 fn challenge(st: &AppState, error: Option<&str>) -> HeaderValue {
     let base = st.public_url.trim_end_matches('/');
-    // The scope to ask for: what the read tools need (the consent page offers more).
-    let scope = crate::oauth::DEFAULT_SCOPES.join(" ");
+    // The scope to ask for: everything the tools use (MCP clients ask for the challenge's
+    // scope); the person consenting may untick what they do not want to give.
+    let scope = crate::oauth::OAUTH_SCOPES.join(" ");
     let mut v = format!(
         "Bearer realm=\"ringside\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"{scope}\""
     );

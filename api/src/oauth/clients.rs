@@ -295,10 +295,10 @@ pub(crate) async fn register(
     for u in &uris {
         redirect_uri_ok(u).map_err(|why| invalid("invalid_redirect_uri", format!("{u}: {why}")))?;
     }
-    let method = obj
-        .get("token_endpoint_auth_method")
-        .map(|m| m.as_str().unwrap_or("?"))
-        .unwrap_or("none");
+    let method = match obj.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => "none",
+        Some(m) => m.as_str().unwrap_or("?"),
+    };
     if !matches!(
         method,
         "none" | "client_secret_post" | "client_secret_basic"
@@ -344,7 +344,7 @@ pub(crate) async fn register(
             "response_types may hold only code",
         ));
     }
-    if let Some(scope) = obj.get("scope") {
+    if let Some(scope) = obj.get("scope").filter(|s| !s.is_null()) {
         let ok = scope
             .as_str()
             .is_some_and(|s| s.split(' ').filter(|x| !x.is_empty()).all(super::offered));

@@ -44,8 +44,7 @@ pub(crate) const OAUTH_SCOPES: &[&str] = &[
     "webhooks:write",
 ];
 
-/// What a client gets when it asks for no scope, and what `/mcp`'s challenge suggests: read
-/// everything the tools read.
+/// What a client gets when it asks for no scope: read everything the tools read.
 pub(crate) const DEFAULT_SCOPES: &[&str] = &[
     "mcp:read",
     "widgets:read",

@@ -1086,3 +1086,113 @@ async fn confidential_clients_authenticate() {
         backend.finish().await;
     }
 }
+
+/// A client known by its Client ID Metadata Document: fetched from its URL (here a server on
+/// loopback, which only a lab setting lets Ringside reach), checked, cached.
+#[tokio::test]
+async fn client_metadata_documents() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let good_id = format!("{base}/client.json");
+    let liar_id = format!("{base}/liar.json");
+    let good = json!({"client_id": good_id, "client_name": "Doc Agent", "redirect_uris": [CB]});
+    let liar = json!({"client_id": "https://elsewhere.example/client.json", "redirect_uris": [CB]});
+    let docs = axum::Router::new()
+        .route(
+            "/client.json",
+            axum::routing::get(move || async move { axum::Json(good) }),
+        )
+        .route(
+            "/liar.json",
+            axum::routing::get(move || async move { axum::Json(liar) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, docs).await.unwrap() });
+    for backend in backends().await {
+        let (_, challenge) = pkce();
+        // The default policy refuses loopback addresses: no fetching into the server's network.
+        let strict = ctx(&backend.store);
+        let https_id = format!("https://127.0.0.1:{port}/client.json");
+        let r = raw(
+            &strict,
+            "GET",
+            &authorize_url(&https_id, &challenge, &[]),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("not a public address"), "{}", html(&r));
+        // Nor is a plain-http document trusted outside a lab.
+        let r = raw(
+            &strict,
+            "GET",
+            &authorize_url(&good_id, &challenge, &[]),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("unknown client_id"), "{}", html(&r));
+        // A lab that allows private fetches.
+        let inbox = Arc::new(Inbox::default());
+        let lab = Ctx {
+            app: router(AppState {
+                accounts: Arc::new(Accounts::new(AccountsConfig::default(), inbox.clone())),
+                fetch_policy: ringside_api::outbound::FetchPolicy {
+                    allow_private: true,
+                },
+                ..common::state(&backend.store)
+            }),
+            store: backend.store.clone(),
+            inbox,
+            presence: strict.presence.clone(),
+        };
+        let r = raw(
+            &lab,
+            "GET",
+            &authorize_url(&good_id, &challenge, &[]),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
+        assert!(html(&r).contains("Doc Agent"));
+        let stored = backend.store.oauth_client(&good_id).await.unwrap().unwrap();
+        assert_eq!(stored.redirect_uris, vec![CB.to_owned()]);
+        let r = raw(
+            &lab,
+            "GET",
+            &authorize_url(
+                &good_id,
+                &challenge,
+                &[("redirect_uri", "https://evil.example/cb")],
+            ),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = raw(
+            &lab,
+            "GET",
+            &authorize_url(&liar_id, &challenge, &[]),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("does not name itself"), "{}", html(&r));
+        let r = raw(
+            &lab,
+            "GET",
+            &authorize_url(&format!("{base}/missing.json"), &challenge, &[]),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(html(&r).contains("answered HTTP 404"), "{}", html(&r));
+        backend.finish().await;
+    }
+}
