@@ -298,6 +298,10 @@ pub(crate) async fn send_code(
             {
                 tracing::warn!(error = %e, "purging ended sessions and invitations");
             }
+            // Expired OAuth codes and tokens (a day late: a replay is still recognised).
+            if let Err(e) = store.purge_oauth(now - 24 * 3_600_000).await {
+                tracing::warn!(error = %e, "purging expired OAuth codes and tokens");
+            }
         });
     }
     Ok(ttl)

@@ -335,3 +335,117 @@ async fn sqlite_in_memory_works() {
         Err(StorageError::UnsupportedUrl)
     ));
 }
+
+/// OAuth codes: of two concurrent exchanges of one code exactly one gets tokens, and the
+/// other, a replay, revokes them; expired codes and tokens are purged.
+#[tokio::test]
+async fn oauth_codes_race_and_purge() {
+    use ringside_storage::{ClientKind, Exchange, NewOAuthClient, NewOAuthCode, TokenLifetimes};
+    each_backend("oauth", |ctx| async move {
+        let store = ctx.store().await;
+        let user = store.ensure_user("oauth@example.com").await.unwrap();
+        let uris = vec!["https://app.example/cb".to_owned()];
+        let (client, secret) = store
+            .register_oauth_client(NewOAuthClient {
+                kind: ClientKind::Registered,
+                id: None,
+                name: "App",
+                client_uri: None,
+                redirect_uris: &uris,
+                auth_method: "none",
+                now: 1,
+            })
+            .await
+            .unwrap();
+        assert!(secret.is_none());
+        let scopes = vec!["mcp:read".to_owned()];
+        let ttl = TokenLifetimes {
+            access_ms: 1_000,
+            refresh_ms: 100_000,
+        };
+        let code = store
+            .create_oauth_code(NewOAuthCode {
+                client_id: &client.id,
+                user_id: &user.id,
+                redirect_uri: &uris[0],
+                challenge: "c",
+                scopes: &scopes,
+                resource: "https://r.example/mcp",
+                now: 100,
+                ttl_ms: 60_000,
+            })
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            store.exchange_oauth_code(&code, 200, ttl, |_| Ok::<(), ()>(())),
+            store.exchange_oauth_code(&code, 200, ttl, |_| Ok::<(), ()>(())),
+        );
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let issued: Vec<_> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Exchange::Issued(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(issued.len(), 1, "{outcomes:?}");
+        assert!(
+            outcomes.iter().any(|o| *o == Exchange::Replayed),
+            "{outcomes:?}"
+        );
+        // The replay revoked what the winner got.
+        assert!(store
+            .authenticate_oauth_token(&issued[0].access_token, 300)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .list_oauth_grants(&user.tenant_id, None)
+            .await
+            .unwrap()
+            .is_empty());
+        // A fresh grant; its access token expires, and the purge takes what has expired.
+        let code = store
+            .create_oauth_code(NewOAuthCode {
+                client_id: &client.id,
+                user_id: &user.id,
+                redirect_uri: &uris[0],
+                challenge: "c",
+                scopes: &scopes,
+                resource: "https://r.example/mcp",
+                now: 1_000,
+                ttl_ms: 60_000,
+            })
+            .await
+            .unwrap();
+        let Exchange::Issued(t) = store
+            .exchange_oauth_code(&code, 1_000, ttl, |_| Ok::<(), ()>(()))
+            .await
+            .unwrap()
+        else {
+            panic!("no tokens");
+        };
+        let (auth, resource) = store
+            .authenticate_oauth_token(&t.access_token, 1_500)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(auth.user_id, user.id);
+        assert_eq!(resource, "https://r.example/mcp");
+        assert!(store
+            .authenticate_oauth_token(&t.access_token, 2_000)
+            .await
+            .unwrap()
+            .is_none());
+        // Both codes and the access token have expired by 62 000; the refresh token has not.
+        assert_eq!(store.purge_oauth(62_000).await.unwrap(), 3);
+        assert!(matches!(
+            store
+                .refresh_oauth_grant(&t.refresh_token, &client.id, 62_000, ttl)
+                .await
+                .unwrap(),
+            Exchange::Issued(_)
+        ));
+    })
+    .await;
+}
