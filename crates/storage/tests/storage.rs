@@ -389,10 +389,7 @@ async fn oauth_codes_race_and_purge() {
             })
             .collect();
         assert_eq!(issued.len(), 1, "{outcomes:?}");
-        assert!(
-            outcomes.iter().any(|o| *o == Exchange::Replayed),
-            "{outcomes:?}"
-        );
+        assert!(outcomes.contains(&Exchange::Replayed), "{outcomes:?}");
         // The replay revoked what the winner got.
         assert!(store
             .authenticate_oauth_token(&issued[0].access_token, 300)
