@@ -312,3 +312,164 @@ async fn official_sdk_clients_connect_through_oauth() {
         "{msgs}"
     );
 }
+
+/// Runs a listening client: once it says `SUBSCRIBED`, a visitor arrives on the widget's site
+/// and writes in the chat; the client's JSON line.
+async fn run_listener(
+    s: &Server,
+    widget: &str,
+    key: &str,
+    visitor: &str,
+    program: &str,
+    args: &[&str],
+) -> Value {
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs the MCP SDKs)"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last = String::new();
+    let http = reqwest::Client::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if line.trim() == "SUBSCRIBED" {
+            let site = |path: String, body: Value| {
+                http.post(format!("{}{path}", s.http))
+                    .bearer_auth(key)
+                    .header("origin", "https://shop.example")
+                    .json(&body)
+                    .send()
+            };
+            let r = site(
+                format!("/api/widgets/{widget}/track"),
+                json!({"visitorId": visitor, "sessionId": format!("{visitor}-s"),
+                       "event": "page_view", "url": "https://shop.example/pricing",
+                       "title": "Pricing"}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            let r = site(
+                format!("/api/widgets/{widget}/chat"),
+                json!({"sessionId": visitor, "message": "Do you ship to Norway?"}),
+            )
+            .await
+            .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        } else if !line.trim().is_empty() {
+            last = line;
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{program} {args:?}: {last}");
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"))
+}
+
+/// Live events: the TypeScript SDK subscribes in a 2025-11-25 session (resources/subscribe, the
+/// session's GET stream), the Python SDK listens in 2026-07-28 (`subscriptions/listen`); each
+/// hears a visitor arrive and a chat message as resource updates, and reads what changed.
+#[tokio::test]
+async fn official_sdk_clients_hear_live_events() {
+    let s = Server::start().await;
+    let token = s.token(
+        "owner@live.test",
+        "mcp:read,widgets:read,widgets:write,analytics:read,messages:read,calls:read",
+    );
+    let (st, w) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &token,
+            Some(json!({"name": "Shop", "allowedDomains": ["shop.example"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let key = w["publicKey"].as_str().unwrap().to_owned();
+    let url = format!("{}/mcp", s.http);
+    let ts = workspace_root().join("target/mcp-ts/listen.mjs");
+    std::fs::copy(workspace_root().join("tests/mcp/listen.mjs"), &ts).expect("copy the client");
+    let got = run_listener(
+        &s,
+        &widget,
+        &key,
+        "visitor-live-ts",
+        "node",
+        &[ts.to_str().unwrap(), &url, &token],
+    )
+    .await;
+    assert_eq!(got["capabilities"]["resources"]["subscribe"], true, "{got}");
+    let updates = got["updates"].as_array().unwrap();
+    let chat = format!("ringside://conversations/{widget}/visitor-live-ts");
+    assert!(
+        updates
+            .iter()
+            .any(|u| u["uri"] == "ringside://visitors/live"
+                && u["event"]["type"] == "visitor:connected"
+                && u["event"]["visitorId"] == "visitor-live-ts"),
+        "{got}"
+    );
+    assert!(
+        updates
+            .iter()
+            .any(|u| u["uri"] == chat.as_str() && u["event"]["type"] == "message:new"),
+        "{got}"
+    );
+    let live = &got["visitors"]["widgets"][0];
+    assert_eq!(live["widgetId"], widget.as_str(), "{got}");
+    assert!(
+        live["visitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["visitorId"] == "visitor-live-ts"),
+        "{got}"
+    );
+    assert!(
+        got["messages"]
+            .to_string()
+            .contains("Do you ship to Norway?"),
+        "{got}"
+    );
+
+    let py = workspace_root().join("target/mcp-py/bin/python");
+    let script = workspace_root().join("tests/mcp/listen.py");
+    let got = run_listener(
+        &s,
+        &widget,
+        &key,
+        "visitor-live-py",
+        py.to_str().unwrap(),
+        &[script.to_str().unwrap(), &url, &token],
+    )
+    .await;
+    assert_eq!(
+        got["honored"],
+        json!([
+            "ringside://visitors/live",
+            "ringside://conversations",
+            "ringside://calls/waiting"
+        ]),
+        "{got}"
+    );
+    let updates: Vec<&str> = got["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(updates.contains(&"ringside://visitors/live"), "{got}");
+    assert!(
+        updates.contains(&format!("ringside://conversations/{widget}/visitor-live-py").as_str()),
+        "{got}"
+    );
+    assert!(
+        got["messages"]
+            .to_string()
+            .contains("Do you ship to Norway?"),
+        "{got}"
+    );
+}

@@ -18,9 +18,13 @@
 //!   the negotiated revision signed for the token (an unknown or forged one answers 404, as
 //!   the transport says, and the client initializes again).
 //! - Answers are JSON, or one Server-Sent Event when the client accepts `text/event-stream`.
-//!   `GET` and `DELETE` answer 405 (no server-initiated stream; sessions need no ending).
+//! - Live events ([`live`]): `subscriptions/listen` (2026-07-28) answers an event stream of
+//!   resource updates; in earlier revisions `resources/subscribe` within a session, heard on
+//!   the session's `GET /mcp` stream (the only state a session has, kept in memory, bounded,
+//!   dropped after an hour unused). `GET` without a session and `DELETE` answer 405.
 
 mod catalog;
+mod live;
 mod resources;
 mod rpc;
 mod schema;
@@ -30,6 +34,8 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use axum::Router;
 use hmac::{Hmac, Mac};
 use ringside_storage::{AuthContext, Credential};
@@ -54,16 +60,20 @@ const INSTRUCTIONS: &str = "Ringside is a website calling and chat gateway. Star
     ringside_list_widgets: most tools take a widgetId from it. Tools that write (messages, \
     webhooks, contacts, aliases) need an automation token's write scopes.";
 
-/// What the MCP handler needs: the application state and the REST router its tools run on.
+/// What the MCP handler needs: the application state, the REST router its tools run on, and
+/// the live event streams and subscriptions ([`live`]).
 #[derive(Clone)]
 pub(crate) struct Mcp {
     st: AppState,
     api: Router,
+    hub: Arc<live::Hub>,
 }
 
 /// The `/mcp` routes; `api` is the `/api/v1` router (with its state) the tools call.
 pub(crate) fn routes(api: Router) -> DocRouter {
     let spec = |summary| Spec::new("MCP", Auth::Scope(MCP_SCOPE), summary);
+    let hub = Arc::new(live::Hub::default());
+    let hub2 = hub.clone();
     DocRouter::new("")
         .post(
             "/mcp",
@@ -71,6 +81,7 @@ pub(crate) fn routes(api: Router) -> DocRouter {
                 let mcp = Mcp {
                     st,
                     api: api.clone(),
+                    hub: hub.clone(),
                 };
                 async move { mcp.post(&headers, &body).await }
             },
@@ -94,18 +105,34 @@ pub(crate) fn routes(api: Router) -> DocRouter {
         )
         .get(
             "/mcp",
-            not_allowed,
-            spec("No server-initiated stream: 405").ok(405, "Method Not Allowed"),
+            move |State(st): State<AppState>, headers: HeaderMap| {
+                let hub = hub2.clone();
+                async move { session_stream(st, hub, &headers).await }
+            },
+            spec(
+                "A session's event stream (revisions before 2026-07-28): with Mcp-Session-Id and \
+                 Accept: text/event-stream, notifications/resources/updated for the session's \
+                 resources/subscribe; without a session 405",
+            )
+            .content("text/event-stream")
+            .also(&[
+                (404, "Mcp-Session-Id unknown or of another token: initialize again"),
+                (405, "No session: there is no stream outside one"),
+                (406, "The request does not accept text/event-stream"),
+                (429, "Too many event streams open for this token"),
+            ]),
         )
         .delete(
             "/mcp",
             not_allowed,
-            spec("Sessions hold nothing to end: 405").ok(405, "Method Not Allowed"),
+            spec("Sessions are not ended by the client (subscriptions lapse unused): 405")
+                .ok(405, "Method Not Allowed"),
         )
         .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
 }
 
-/// `GET` and `DELETE`: the caller is checked as for a POST (401, 403), then 405.
+/// `DELETE`, and `GET` without a session: the caller is checked as for a POST (401, 403),
+/// then 405.
 async fn not_allowed(State(st): State<AppState>, headers: HeaderMap) -> Response {
     if !origin_ok(&st, &headers) {
         return forbidden_origin();
@@ -241,8 +268,9 @@ fn origin_ok(st: &AppState, headers: &HeaderMap) -> bool {
     loopback && host.is_some_and(|h| h.eq_ignore_ascii_case(&authority))
 }
 
-async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Response> {
-    let token = headers
+/// The bearer token a request carries.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| {
@@ -250,16 +278,16 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Respo
                 .or_else(|| h.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return Err(refuse(
-            st,
-            StatusCode::UNAUTHORIZED,
-            None,
-            "Unauthorized: send Authorization: Bearer with a Ringside token holding mcp:read",
-        ));
-    };
-    let found = if token.starts_with(ringside_storage::ACCESS_TOKEN_PREFIX) {
+        .filter(|t| !t.is_empty())
+}
+
+/// Who `token` acts for: a personal access token, or an OAuth access token issued for this
+/// resource.
+async fn lookup(
+    st: &AppState,
+    token: &str,
+) -> Result<Option<AuthContext>, ringside_storage::StorageError> {
+    if token.starts_with(ringside_storage::ACCESS_TOKEN_PREFIX) {
         // An OAuth access token works only for the resource it was issued for.
         let own = crate::oauth::mcp_resource(st);
         st.store
@@ -268,8 +296,19 @@ async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Respo
             .map(|found| found.filter(|(_, r)| *r == own).map(|(ctx, _)| ctx))
     } else {
         st.store.authenticate_token(token).await
+    }
+}
+
+async fn caller(st: &AppState, headers: &HeaderMap) -> Result<AuthContext, Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(refuse(
+            st,
+            StatusCode::UNAUTHORIZED,
+            None,
+            "Unauthorized: send Authorization: Bearer with a Ringside token holding mcp:read",
+        ));
     };
-    let ctx = match found {
+    let ctx = match lookup(st, token).await {
         Ok(Some(ctx)) => ctx,
         Ok(None) => {
             return Err(refuse(
@@ -342,11 +381,19 @@ impl Mcp {
                 }
             }
         };
+        let session_raw = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+        if let rpc::Body::One(Incoming::Request { id, method, params }) = &parsed {
+            if method == "subscriptions/listen" {
+                let rev = rpc::revision(id, method, params, header_version, session.as_deref());
+                return self.listen(headers, who, id, params, rev);
+            }
+        }
         let ctx = Ctx {
             mcp: self,
             who: &who,
             header: header_version,
             session: session.as_deref(),
+            session_id: session_raw.filter(|_| session.is_some()),
         };
         let (answers, status, new_session) = match parsed {
             rpc::Body::One(m) => match ctx.handle(m).await {
@@ -453,7 +500,10 @@ struct Ctx<'a> {
     mcp: &'a Mcp,
     who: &'a AuthContext,
     header: Option<&'a str>,
+    /// The session's revision.
     session: Option<&'a str>,
+    /// The session's id, as sent (checked).
+    session_id: Option<&'a str>,
 }
 
 /// Methods whose stateless results carry caching directives.
@@ -469,7 +519,7 @@ fn server_info() -> Value {
 }
 
 fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {}})
+    json!({"tools": {"listChanged": false}, "resources": {"subscribe": true, "listChanged": false}})
 }
 
 impl Ctx<'_> {
@@ -522,10 +572,33 @@ impl Ctx<'_> {
                 }))
             }
             "tools/call" => Ok(self.call_tool(&rev, &params).await),
-            "resources/templates/list" => Ok(resources::templates()),
-            "resources/list" => resources::list(self, &id).await,
+            "resources/templates/list" => {
+                let mut t = resources::templates();
+                if let Some(list) = t["resourceTemplates"].as_array_mut() {
+                    list.push(live::template());
+                }
+                Ok(t)
+            }
+            "resources/list" => resources::list(self, &id).await.map(|mut r| {
+                if let Some(list) = r["resources"].as_array_mut() {
+                    let mut all = live::listed();
+                    all.append(list);
+                    *list = all;
+                }
+                r
+            }),
             "resources/read" => {
-                resources::read(self, &id, params.get("uri").and_then(Value::as_str)).await
+                let uri = params.get("uri").and_then(Value::as_str);
+                match uri {
+                    Some(u) => match live::read(self, &id, u).await {
+                        Some(r) => r,
+                        None => resources::read(self, &id, uri).await,
+                    },
+                    None => resources::read(self, &id, uri).await,
+                }
+            }
+            "resources/subscribe" | "resources/unsubscribe" => {
+                self.subscribe(&id, &method, &params)
             }
             other => Err(rpc::error(
                 Some(&id),
@@ -533,7 +606,8 @@ impl Ctx<'_> {
                 &format!(
                     "Method not found: {other} (this server offers initialize, ping, \
                      server/discover, tools/list, tools/call, resources/list, \
-                     resources/templates/list and resources/read)"
+                     resources/templates/list, resources/read, resources/subscribe, \
+                     resources/unsubscribe and, in 2026-07-28, subscriptions/listen)"
                 ),
                 None,
             )),
@@ -600,6 +674,321 @@ impl Ctx<'_> {
             }
             Err(text) => error(text),
         }
+    }
+}
+
+/// Which URIs a stream delivers updates of.
+enum Subs {
+    /// Those a `subscriptions/listen` named (honoured).
+    Fixed(Vec<String>),
+    /// Those a session subscribed to, read at each event.
+    Session(Arc<live::Hub>, String),
+}
+
+impl Subs {
+    fn current(&self) -> Vec<String> {
+        match self {
+            Subs::Fixed(v) => v.clone(),
+            Subs::Session(hub, s) => hub.of_session(s, std::time::Instant::now()),
+        }
+    }
+}
+
+/// An event stream (`text/event-stream`) of resource updates for the caller of `token`:
+/// `first` (the acknowledgement) first, then `notifications/resources/updated` of the covered
+/// resources as the tenant's events come, a comment every [`live::KEEPALIVE`] (when the token
+/// is checked again: revoked or expired, the stream ends, after `last` when there is one).
+fn event_stream(
+    st: AppState,
+    token: String,
+    who: AuthContext,
+    subs: Subs,
+    first: Option<Value>,
+    sub_id: Option<Value>,
+    permit: live::StreamPermit,
+) -> Response {
+    use tokio::sync::broadcast::error::RecvError;
+    struct S {
+        st: AppState,
+        token: String,
+        who: AuthContext,
+        subs: Subs,
+        rx: tokio::sync::broadcast::Receiver<Arc<ringside_domain::bus::Event>>,
+        first: Option<String>,
+        sub_id: Option<Value>,
+        tick: tokio::time::Interval,
+        done: bool,
+        _permit: live::StreamPermit,
+    }
+    let rx = st.bus.subscribe(&who.tenant_id);
+    let start = tokio::time::Instant::now() + live::KEEPALIVE;
+    let state = S {
+        st,
+        token,
+        who,
+        subs,
+        rx,
+        first: first.map(|f| live::frame(&f)),
+        sub_id,
+        tick: tokio::time::interval_at(start, live::KEEPALIVE),
+        done: false,
+        _permit: permit,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        let out =
+            |text: String, s: S| Some((Ok::<_, std::convert::Infallible>(Bytes::from(text)), s));
+        if s.done {
+            return None;
+        }
+        if let Some(f) = s.first.take() {
+            return out(f, s);
+        }
+        loop {
+            tokio::select! {
+                r = s.rx.recv() => match r {
+                    Ok(e) => {
+                        let Some(uri) = live::updated_uri(&e) else { continue };
+                        if !live::visible(&s.who, &e)
+                            || !s.subs.current().iter().any(|sub| live::covers(sub, &uri))
+                        {
+                            continue;
+                        }
+                        let f = live::frame(&live::notification(&uri, Some(&e), s.sub_id.as_ref()));
+                        return out(f, s);
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Events were missed: each subscribed resource may have changed.
+                        let f: String = s
+                            .subs
+                            .current()
+                            .iter()
+                            .map(|u| live::frame(&live::notification(u, None, s.sub_id.as_ref())))
+                            .collect();
+                        if !f.is_empty() {
+                            return out(f, s);
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = s.tick.tick() => {
+                    match lookup(&s.st, &s.token).await {
+                        Ok(Some(who)) if who.scopes.iter().any(|x| x == MCP_SCOPE) => {
+                            s.who = who;
+                            return out(": keepalive\n\n".into(), s);
+                        }
+                        Ok(_) => {
+                            s.done = true;
+                            let id = s.sub_id.clone()?;
+                            let end = rpc::error(
+                                Some(&id),
+                                code::INVALID_REQUEST,
+                                "The token was revoked or has expired: authenticate again and listen again",
+                                None,
+                            );
+                            return out(live::frame(&end), s);
+                        }
+                        Err(_) => return out(": keepalive\n\n".into(), s),
+                    }
+                }
+            }
+        }
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"))
+}
+
+fn too_many_streams(id: Option<&Value>) -> Response {
+    json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &rpc::error(
+            id,
+            code::INVALID_REQUEST,
+            "Too many event streams are open for this token: close one first",
+            None,
+        ),
+    )
+}
+
+/// `GET /mcp`: a session's event stream (revisions before 2026-07-28).
+async fn session_stream(st: AppState, hub: Arc<live::Hub>, headers: &HeaderMap) -> Response {
+    if !origin_ok(&st, headers) {
+        return forbidden_origin();
+    }
+    let who = match caller(&st, headers).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(raw) = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()) else {
+        return not_allowed(State(st), headers.clone()).await;
+    };
+    if session_version(&st.link_secret, raw, credential_id(&who)).is_none() {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &rpc::error(
+                None,
+                code::INVALID_REQUEST,
+                "Session not found: initialize again",
+                None,
+            ),
+        );
+    }
+    if !accepts_sse(headers) {
+        return json_response(
+            StatusCode::NOT_ACCEPTABLE,
+            &rpc::error(
+                None,
+                code::INVALID_REQUEST,
+                "Not Acceptable: the session's stream is text/event-stream",
+                None,
+            ),
+        );
+    }
+    let Some(permit) = hub.open(credential_id(&who)) else {
+        return too_many_streams(None);
+    };
+    let token = bearer(headers).unwrap_or_default().to_owned();
+    let subs = Subs::Session(hub, raw.to_owned());
+    event_stream(st, token, who, subs, None, None, permit)
+}
+
+impl Mcp {
+    /// `subscriptions/listen` (2026-07-28): an event stream, acknowledged first.
+    fn listen(
+        &self,
+        headers: &HeaderMap,
+        who: AuthContext,
+        id: &Value,
+        params: &Map<String, Value>,
+        rev: Result<Revision, rpc::Refusal>,
+    ) -> Response {
+        match rev {
+            Err(r) => {
+                return json_response(
+                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+                    &r.body,
+                )
+            }
+            Ok(Revision::Stateless) => {}
+            Ok(_) => {
+                return json_response(
+                    StatusCode::OK,
+                    &rpc::error(
+                        Some(id),
+                        code::METHOD_NOT_FOUND,
+                        "subscriptions/listen is of protocol 2026-07-28; in this revision use \
+                         resources/subscribe within the initialize session and GET /mcp",
+                        None,
+                    ),
+                )
+            }
+        }
+        if !accepts_sse(headers) {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &rpc::error(
+                    Some(id),
+                    code::INVALID_REQUEST,
+                    "subscriptions/listen answers with an event stream: send Accept: text/event-stream",
+                    None,
+                ),
+            );
+        }
+        let requested: Vec<String> = params
+            .get("notifications")
+            .and_then(|n| n.get("resourceSubscriptions"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let honored = live::honor(&requested);
+        let Some(permit) = self.hub.open(credential_id(&who)) else {
+            return too_many_streams(Some(id));
+        };
+        let mut filter = json!({});
+        if !honored.is_empty() {
+            filter["resourceSubscriptions"] = json!(honored);
+        }
+        let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": {"notifications": filter, "_meta": {live::META_SUBSCRIPTION: id}}});
+        let token = bearer(headers).unwrap_or_default().to_owned();
+        event_stream(
+            self.st.clone(),
+            token,
+            who,
+            Subs::Fixed(honored),
+            Some(ack),
+            Some(id.clone()),
+            permit,
+        )
+    }
+}
+
+impl Ctx<'_> {
+    /// `resources/subscribe` and `resources/unsubscribe` (revisions with sessions).
+    fn subscribe(
+        &self,
+        id: &Value,
+        method: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Value, Value> {
+        let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+            return Err(rpc::error(
+                Some(id),
+                code::INVALID_PARAMS,
+                "Invalid params: uri is required",
+                None,
+            ));
+        };
+        let Some(session) = self.session_id else {
+            return Err(rpc::error(
+                Some(id),
+                code::INVALID_REQUEST,
+                "resources/subscribe needs the session initialize hands out (Mcp-Session-Id); \
+                 in 2026-07-28 use subscriptions/listen",
+                None,
+            ));
+        };
+        if !live::subscribable(uri) {
+            return Err(rpc::error(
+                Some(id),
+                code::INVALID_PARAMS,
+                "Invalid params: the resources that change are ringside://visitors/live, \
+                 ringside://conversations (and ringside://conversations/{widgetId}/{visitorId}) \
+                 and ringside://calls/waiting; recordings do not change",
+                Some(json!({"uri": uri})),
+            ));
+        }
+        let on = method == "resources/subscribe";
+        if !self
+            .mcp
+            .hub
+            .subscribe(session, uri, on, std::time::Instant::now())
+        {
+            return Err(rpc::error(
+                Some(id),
+                code::INVALID_REQUEST,
+                "Too many subscriptions in this session: unsubscribe from one first",
+                None,
+            ));
+        }
+        Ok(json!({}))
     }
 }
 
