@@ -60,6 +60,12 @@ if [ ! -x target/mcp-py/bin/python ] || ! target/mcp-py/bin/python -c 'import mc
   target/mcp-py/bin/pip install --quiet 'mcp==2.3.0'
 fi
 
+# openapi-python-client: generates the typed client of tests/tests/openapi_client.rs.
+if [ ! -x target/openapi-py/bin/openapi-python-client ]; then
+  python3 -m venv target/openapi-py 2>/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv target/openapi-py; }
+  target/openapi-py/bin/pip install --quiet 'openapi-python-client==0.29.1'
+fi
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true

@@ -1,7 +1,8 @@
 //! schemathesis (PyPI; `tests/run.sh` installs it) against the server's own `/openapi.json`,
 //! with a token holding every scope, on SQLite and on PostgreSQL: no request it generates,
 //! valid or not, gets a 5xx, and every answer has the status codes, content type and body
-//! schema the document declares. A bounded run (`RINGSIDE_SCHEMATHESIS_EXAMPLES` examples per
+//! schema the document declares (`response_schema_conformance`: the typed answers, derived
+//! from the Rust types, are validated against their schemas). A bounded run (`RINGSIDE_SCHEMATHESIS_EXAMPLES` examples per
 //! operation, default 12, fixed seed); the long form is the same with a larger count, e.g.
 //! `RINGSIDE_SCHEMATHESIS_EXAMPLES=500 cargo test -p ringside-e2e --test schemathesis`.
 
@@ -9,7 +10,8 @@ use ringside_e2e::Server;
 use serde_json::json;
 
 /// The checks every answer must pass.
-const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance";
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+     response_schema_conformance";
 
 #[tokio::test]
 async fn schemathesis_finds_nothing_on_sqlite() {

@@ -41,7 +41,9 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/calls",
             list_calls,
-            Spec::new(T, r, "Call history, newest first").query(&[("limit", "1-1000")]),
+            Spec::new(T, r, "Call history, newest first")
+                .query(&[("limit", "1-1000")])
+                .returns::<Vec<CallView>>(),
         )
         .get(
             "/calls/{id}",
@@ -51,15 +53,18 @@ pub(crate) fn routes() -> DocRouter {
                 r,
                 "One call with its legs, timings, end reason, who answered, per-leg quality \
                  and recording links",
-            ),
+            )
+            .returns::<CallView>(),
         )
         .get(
             "/widgets/{id}/calls",
             widget_calls,
-            Spec::new(T, r, "A widget's calls, newest first").query(&[
-                ("visitorId", "Only this visitor's calls"),
-                ("limit", "1-500"),
-            ]),
+            Spec::new(T, r, "A widget's calls, newest first")
+                .query(&[
+                    ("visitorId", "Only this visitor's calls"),
+                    ("limit", "1-500"),
+                ])
+                .returns::<Vec<CallView>>(),
         )
         .get(
             "/widgets/{id}/calls-waiting",
@@ -68,7 +73,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 r,
                 "A widget's calls waiting for an answer (ringing now), with dashboard links",
-            ),
+            )
+            .returns::<Vec<CallView>>(),
         )
 }
 
@@ -82,7 +88,7 @@ pub struct ListQuery {
 }
 
 /// A call as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallView {
     id: String,
@@ -128,7 +134,7 @@ async fn with_assignees(
 }
 
 /// One leg of a call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LegView {
     id: String,
@@ -143,7 +149,7 @@ pub struct LegView {
 }
 
 /// Media quality of a leg as measured by Ringside.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QualityView {
     packets_received: i64,

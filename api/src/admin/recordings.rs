@@ -54,12 +54,12 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/calls/{id}/recordings",
             list_for_call,
-            Spec::new(T, r, "Recordings of a call"),
+            Spec::new(T, r, "Recordings of a call").returns::<Vec<RecordingView>>(),
         )
         .get(
             "/recordings/{id}",
             get_recording,
-            Spec::new(T, r, "One recording's metadata"),
+            Spec::new(T, r, "One recording's metadata").returns::<RecordingView>(),
         )
         .delete(
             "/recordings/{id}",
@@ -85,7 +85,7 @@ pub(crate) fn routes() -> DocRouter {
 }
 
 /// A recording as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingView {
     id: String,

@@ -50,17 +50,20 @@ pub(crate) fn routes() -> DocRouter {
                 "Visitors on the site now, most recently seen first, with session and page \
                  timing fields, and how many are live in all (total)",
             )
-            .query(&[("limit", "1-5000, default 1000")]),
+            .query(&[("limit", "1-5000, default 1000")])
+            .returns::<LiveVisitors>(),
         )
         .get(
             "/widgets/{id}/visitors/{visitor_id}/activity",
             activity,
-            Spec::new(T, r, "A visitor's activity, newest first").query(&[("limit", "1-1000")]),
+            Spec::new(T, r, "A visitor's activity, newest first")
+                .query(&[("limit", "1-1000")])
+                .returns::<Activity>(),
         )
 }
 
 /// A live visitor as the API shows it (the guide's field names).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveVisitorView {
     visitor_id: String,
@@ -134,7 +137,7 @@ impl From<Visitor> for LiveVisitorView {
 }
 
 /// Answer of `GET /api/v1/widgets/{id}/live-visitors`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveVisitors {
     widget_id: String,
@@ -146,7 +149,7 @@ pub struct LiveVisitors {
 }
 
 /// One activity event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityEventView {
     id: String,
@@ -170,7 +173,7 @@ impl From<VisitorEvent> for ActivityEventView {
 }
 
 /// Answer of `GET /api/v1/widgets/{id}/visitors/{visitorId}/activity` (newest first).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     widget_id: String,

@@ -44,7 +44,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/webhooks",
             list_webhooks,
-            Spec::new(T, r, "List webhooks (never the secret)"),
+            Spec::new(T, r, "List webhooks (never the secret)").returns::<Vec<WebhookView>>(),
         )
         .post(
             "/webhooks",
@@ -55,12 +55,14 @@ pub(crate) fn routes() -> DocRouter {
                 "Create a webhook; the answer shows its signing secret, once",
             )
             .body(Body::Json("name, url, events, widgetIds"))
-            .ok(201, "The webhook with its secret"),
+            .takes::<CreateWebhook>()
+            .ok(201, "The webhook with its secret")
+            .returns::<WebhookView>(),
         )
         .get(
             "/webhooks/{id}",
             get_webhook,
-            Spec::new(T, r, "One webhook"),
+            Spec::new(T, r, "One webhook").returns::<WebhookView>(),
         )
         .patch(
             "/webhooks/{id}",
@@ -70,7 +72,9 @@ pub(crate) fn routes() -> DocRouter {
                 w,
                 "Change a webhook (name, url, events, widgetIds, enabled)",
             )
-            .body(Body::Json("fields to change")),
+            .body(Body::Json("fields to change"))
+            .takes::<PatchWebhook>()
+            .returns::<WebhookView>(),
         )
         .delete(
             "/webhooks/{id}",
@@ -82,33 +86,44 @@ pub(crate) fn routes() -> DocRouter {
         .post(
             "/webhooks/{id}/rotate-secret",
             rotate_secret,
-            Spec::new(T, w, "A new signing secret, shown once"),
+            Spec::new(T, w, "A new signing secret, shown once").returns::<WebhookView>(),
         )
         .post(
             "/webhooks/{id}/test",
             test_webhook,
-            Spec::new(T, w, "Queue a webhook.test delivery").ok(202, "Queued: its delivery id"),
+            Spec::new(T, w, "Queue a webhook.test delivery")
+                .ok(202, "Queued: its delivery id")
+                .returns::<TestQueued>(),
         )
         .get(
             "/webhooks/{id}/deliveries",
             list_deliveries,
-            Spec::new(T, r, "The delivery log, newest first").query(&[("limit", "1-500")]),
+            Spec::new(T, r, "The delivery log, newest first")
+                .query(&[("limit", "1-500")])
+                .returns::<Vec<DeliveryView>>(),
         )
 }
 
 /// Body of `POST /api/v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWebhook {
+    /// A name for people (1-120 characters).
+    #[schemars(length(min = 1, max = 120), example = &"CRM")]
     name: String,
+    /// Where events are POSTed, signed (a public https or http URL).
+    #[schemars(extend("format" = "uri"), example = &"https://crm.example/hooks/ringside")]
     url: String,
+    /// The event types it receives.
+    #[schemars(example = ["call.missed", "chat.message.created"])]
     events: Vec<String>,
+    /// Only these widgets' events (none: every widget's).
     #[serde(default)]
     widget_ids: Vec<String>,
 }
 
 /// Body of `PATCH /api/v1/webhooks/{id}`: absent fields stay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchWebhook {
     #[serde(default)]
@@ -124,7 +139,7 @@ pub struct PatchWebhook {
 }
 
 /// A webhook as the API shows it; `secret` only on create and rotate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     id: String,
@@ -166,7 +181,7 @@ impl WebhookView {
 }
 
 /// One entry of the delivery log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     id: String,
@@ -203,7 +218,7 @@ impl From<WebhookDelivery> for DeliveryView {
 }
 
 /// Answer of `POST /api/v1/webhooks/{id}/test`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestQueued {
     delivery_id: String,

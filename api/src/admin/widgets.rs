@@ -44,60 +44,93 @@ pub(crate) fn routes() -> DocRouter {
     const T: &str = "Widgets";
     let (r, w) = (Auth::Scope("widgets:read"), Auth::Scope("widgets:write"));
     DocRouter::new("/api/v1")
-        .get("/widgets", list_widgets, Spec::new(T, r, "List widgets"))
+        .get(
+            "/widgets",
+            list_widgets,
+            Spec::new(T, r, "List widgets").returns::<Vec<WidgetView>>(),
+        )
         .post(
             "/widgets",
             create_widget,
             Spec::new(T, w, "Create a widget; the answer carries its id and public key")
                 .body(Body::Json("name, allowedDomains (*.example.com wildcards), greeting, colours, position, avatar, offline and lead forms"))
-                .ok(201, "The widget"),
+                .takes::<CreateWidget>()
+                .ok(201, "The widget")
+                .returns::<WidgetView>(),
         )
-        .get("/widgets/{id}", get_widget, Spec::new(T, r, "One widget"))
+        .get(
+            "/widgets/{id}",
+            get_widget,
+            Spec::new(T, r, "One widget").returns::<WidgetView>(),
+        )
         .patch(
             "/widgets/{id}",
             patch_widget,
             Spec::new(T, w, "Change a widget (null clears optional fields)")
-                .body(Body::Json("fields to change")),
+                .body(Body::Json("fields to change"))
+                .takes::<PatchWidget>()
+                .returns::<WidgetView>(),
         )
         .get(
             "/widgets/{id}/install-snippet",
             install_snippet,
-            Spec::new(T, r, "The one script tag to paste into the site"),
+            Spec::new(T, r, "The one script tag to paste into the site")
+                .returns::<InstallSnippet>(),
         )
 }
 
-/// Body of `POST /api/v1/widgets`; everything but `name` has a default.
-#[derive(Debug, Deserialize)]
+/// A new widget; everything but `name` has a default.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWidget {
+    /// What the dashboard calls it (1 to 100 characters).
+    #[schemars(length(min = 1, max = 100), example = &"Shop")]
     name: String,
+    /// Hosts whose pages may run it: `example.com`, `*.example.com` (subdomains), with an
+    /// optional `:port`. Pages elsewhere are refused.
     #[serde(default)]
+    #[schemars(example = ["shop.example", "*.shop.example"])]
     allowed_domains: Vec<String>,
+    /// The first line the widget shows.
     #[serde(default)]
+    #[schemars(example = &"Hi! How can we help you today?")]
     greeting: Option<String>,
+    /// The operator name shown in the header.
     #[serde(default)]
     agent_name: Option<String>,
+    /// The line under the operator name.
     #[serde(default)]
     agent_title: Option<String>,
+    /// The chat input's placeholder.
     #[serde(default)]
     input_placeholder: Option<String>,
+    /// `#RRGGBB`.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^#[0-9A-Fa-f]{6}$"), example = &"#3B82F6")]
     primary_color: Option<String>,
+    /// Where the bubble sits.
     #[serde(default)]
+    #[schemars(extend("enum" = ["bottom-right", "bottom-left", null]))]
     position: Option<String>,
+    /// An https image URL.
     #[serde(default)]
+    #[schemars(extend("format" = "uri"))]
     avatar_url: Option<String>,
+    /// An https image URL.
     #[serde(default)]
+    #[schemars(extend("format" = "uri"))]
     logo_url: Option<String>,
+    /// What the widget offers when nobody can answer.
     #[serde(default)]
     offline_form: Option<OfflineForm>,
+    /// The lead form.
     #[serde(default)]
     lead_form: Option<LeadForm>,
 }
 
 /// Body of `PATCH /api/v1/widgets/{id}`: absent fields stay, `null` clears `avatarUrl`,
 /// `logoUrl` and `leadForm`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchWidget {
     #[serde(default)]
@@ -127,25 +160,45 @@ pub struct PatchWidget {
 }
 
 /// A widget as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetView {
+    /// The widget id (`widgetId` everywhere else).
     id: String,
+    /// Its name.
     name: String,
+    /// The public key the site's snippet carries (`wk_...`; not a secret).
+    #[schemars(example = &"wk_plqUXMLFS8iogTQ3bUVcBBXpKHtRuNiD")]
     public_key: String,
+    /// The same key, under the name some clients use.
     widget_key: String,
+    /// Hosts whose pages may run it.
     allowed_domains: Vec<String>,
+    /// The first line the widget shows.
     greeting: String,
+    /// The operator name shown in the header.
     agent_name: String,
+    /// The line under the operator name.
     agent_title: String,
+    /// The chat input's placeholder.
     input_placeholder: String,
+    /// `#RRGGBB`.
+    #[schemars(regex(pattern = r"^#[0-9A-Fa-f]{6}$"))]
     primary_color: String,
+    /// Where the bubble sits.
+    #[schemars(extend("enum" = ["bottom-right", "bottom-left"]))]
     position: String,
+    /// An image URL, or null.
     avatar_url: Option<String>,
+    /// An image URL, or null.
     logo_url: Option<String>,
+    /// What the widget offers when nobody can answer.
     offline_form: OfflineForm,
+    /// The lead form, or null.
     lead_form: Option<LeadForm>,
+    /// Created, Unix milliseconds.
     created_at: i64,
+    /// Last changed, Unix milliseconds.
     updated_at: i64,
 }
 
@@ -174,11 +227,15 @@ impl From<Widget> for WidgetView {
 }
 
 /// Answer of `GET /api/v1/widgets/{id}/install-snippet`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallSnippet {
+    /// The `<script>` tag to paste before `</body>`.
     snippet: String,
+    /// The widget.
     widget_id: String,
+    /// Where the script is served.
+    #[schemars(extend("format" = "uri"))]
     script_url: String,
 }
 

@@ -51,6 +51,24 @@ pub enum Body {
     Form(&'static str),
 }
 
+/// Makes the JSON Schema of a Rust type (its `JsonSchema` impl), registering the types it
+/// refers to with the generator: `#/components/schemas/<Type>`.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The settings every schema of the document is made with: JSON Schema 2020-12 (what
+/// OpenAPI 3.1 uses), named types under `#/components/schemas/`, no boolean schemas.
+pub fn schema_settings() -> schemars::generate::SchemaSettings {
+    let mut s = schemars::generate::SchemaSettings::draft2020_12();
+    s.definitions_path = "#/components/schemas/".into();
+    s.meta_schema = None;
+    // `true` (any JSON, e.g. a `serde_json::Value` field) as `{}`: code generators take
+    // schema objects only.
+    let mut no_bools = schemars::transform::ReplaceBoolSchemas::default();
+    no_bools.skip_additional_properties = true;
+    s.transforms.push(Box::new(no_bools));
+    s
+}
+
 /// One documented operation.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -73,6 +91,10 @@ pub struct Spec {
     /// Further answers the operation may give (status, what it means), beyond those its
     /// kind of authentication, body and path imply.
     pub also: &'static [(u16, &'static str)],
+    /// The success answer's type, when it is documented by one.
+    pub returns: Option<SchemaFn>,
+    /// The JSON body's type, when it is documented by one.
+    pub takes: Option<SchemaFn>,
 }
 
 impl Spec {
@@ -88,7 +110,21 @@ impl Spec {
             ok_desc: "OK",
             ok_type: "application/json",
             also: &[],
+            returns: None,
+            takes: None,
         }
+    }
+
+    /// The success answer is a `T` (its schema is derived from the type).
+    pub fn returns<T: schemars::JsonSchema>(mut self) -> Spec {
+        self.returns = Some(|g| g.subschema_for::<T>());
+        self
+    }
+
+    /// The JSON body is a `T` (its schema is derived from the type).
+    pub fn takes<T: schemars::JsonSchema>(mut self) -> Spec {
+        self.takes = Some(|g| g.subschema_for::<T>());
+        self
     }
 
     /// With further answers: (status, what it means).
@@ -232,6 +268,7 @@ fn error_response(desc: &str) -> Value {
 /// The OpenAPI 3.1 document for `ops`.
 pub fn document(ops: &[Op], server_url: &str) -> Value {
     let mut paths: Map<String, Value> = Map::new();
+    let mut types = schema_settings().into_generator();
     for op in ops {
         let mut params: Vec<Value> = Vec::new();
         for seg in op.path.split('/') {
@@ -246,8 +283,13 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
         }
         let mut responses = Map::new();
         let ok = if op.spec.ok_type == "application/json" {
+            // Untyped answers say nothing of their shape rather than something wrong.
+            let schema = op
+                .spec
+                .returns
+                .map_or_else(|| json!({}), |f| f(&mut types).to_value());
             json!({"description": op.spec.ok_desc,
-                   "content": {"application/json": {"schema": {"type": "object"}}}})
+                   "content": {"application/json": {"schema": schema}}})
         } else if op.spec.ok_type.is_empty() {
             json!({"description": op.spec.ok_desc})
         } else {
@@ -335,8 +377,12 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
         match op.spec.body {
             Body::None => {}
             Body::Json(desc) => {
+                let schema = op
+                    .spec
+                    .takes
+                    .map_or_else(|| json!({"type": "object"}), |f| f(&mut types).to_value());
                 o["requestBody"] = json!({"required": true, "description": desc,
-                    "content": {"application/json": {"schema": {"type": "object"}}}});
+                    "content": {"application/json": {"schema": schema}}});
             }
             Body::JsonOrMultipart(desc) => {
                 o["requestBody"] = json!({"required": true, "description": desc, "content": {
@@ -420,6 +466,26 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
             .or_insert_with(|| Value::Object(Map::new()));
         entry[op.method] = o;
     }
+    let mut schemas = types.take_definitions(true);
+    let fixed = json!({
+        "JsonRpcError": {"type": "object", "required": ["jsonrpc", "error"], "properties": {
+            "jsonrpc": {"const": "2.0"},
+            "id": {"type": ["string", "integer", "null"]},
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "integer", "description": "JSON-RPC or MCP error code"},
+                "message": {"type": "string"},
+                "data": {}}}}},
+        "OAuthError": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string", "description": "RFC 6749 error code"},
+            "error_description": {"type": "string"}}},
+        "Error": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string", "description": "Stable machine-readable code"},
+                "message": {"type": "string"}}}}},
+    });
+    if let Value::Object(m) = fixed {
+        schemas.extend(m);
+    }
     let mut scopes = Map::new();
     for s in crate::auth::SCOPES {
         scopes.insert((*s).into(), json!(format!("The {s} scope")));
@@ -449,22 +515,7 @@ pub fn document(ops: &[Op], server_url: &str) -> Value {
                 "widgetKey": {"type": "http", "scheme": "bearer",
                               "description": "A widget's public key (wk_...), also accepted as ?key="},
             },
-            "schemas": {
-                "JsonRpcError": {"type": "object", "required": ["jsonrpc", "error"], "properties": {
-                    "jsonrpc": {"const": "2.0"},
-                    "id": {"type": ["string", "integer", "null"]},
-                    "error": {"type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "integer", "description": "JSON-RPC or MCP error code"},
-                        "message": {"type": "string"},
-                        "data": {}}}}},
-                "OAuthError": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "string", "description": "RFC 6749 error code"},
-                    "error_description": {"type": "string"}}},
-                "Error": {"type": "object", "required": ["error"], "properties": {
-                    "error": {"type": "object", "required": ["code", "message"], "properties": {
-                        "code": {"type": "string", "description": "Stable machine-readable code"},
-                        "message": {"type": "string"}}}}},
-            },
+            "schemas": schemas,
         },
     })
 }

@@ -5,7 +5,7 @@
 use ringside_storage::{CONTACT_STATUSES, WEBHOOK_EVENTS};
 use serde_json::{json, Value};
 
-use super::schema::{array, id, input, int, list_of, object, one_of, output, string, text};
+use super::schema::{array, id, input, int, list_of, object, one_of, output, string, text, typed};
 
 /// How a tool runs.
 #[derive(Clone, Copy)]
@@ -48,21 +48,7 @@ const VISITOR: &str = "The visitor's id (from ringside_get_live_visitors or a me
 const CONTACT: &str = "The contact's id (from ringside_list_contacts)";
 
 fn widget_item() -> Value {
-    output(
-        &[
-            ("id", string("Widget id")),
-            ("name", string("Name")),
-            (
-                "publicKey",
-                string("Public key the install snippet carries"),
-            ),
-            (
-                "allowedDomains",
-                array("Sites the widget runs on", string("host")),
-            ),
-        ],
-        &["id", "name"],
-    )
+    typed::<crate::widgets::WidgetView>()
 }
 
 fn call_item() -> Value {
@@ -155,21 +141,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &["widgetId"],
             ),
-            output: output(
-                &[
-                    ("widgetId", string("The widget")),
-                    (
-                        "visitors",
-                        array("Live visitors", object("A visitor and their page")),
-                    ),
-                    (
-                        "liveTimeoutMs",
-                        int("Live until lastSeenAt plus this", 0, i64::MAX),
-                    ),
-                    ("total", int("Live visitors in all", 0, i64::MAX)),
-                ],
-                &["widgetId", "visitors", "total"],
-            ),
+            output: typed::<crate::visitors::LiveVisitors>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/live-visitors",
@@ -299,7 +271,7 @@ pub(crate) fn all() -> Vec<Tool> {
             idempotent: true,
             scope: "analytics:read",
             input: visitor_args(&[("limit", int("Events, newest first", 1, 1000))], &[]),
-            output: list_of("events", "Newest first", object("An event: type, url, at")),
+            output: typed::<crate::visitors::Activity>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/visitors/{visitorId}/activity",
@@ -500,13 +472,7 @@ pub(crate) fn all() -> Vec<Tool> {
             idempotent: true,
             scope: "widgets:read",
             input: widget_only(),
-            output: output(
-                &[
-                    ("snippet", string("The script tag")),
-                    ("widgetId", string("The widget")),
-                ],
-                &["snippet"],
-            ),
+            output: typed::<crate::widgets::InstallSnippet>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/install-snippet",

@@ -59,6 +59,22 @@ pub fn object(description: &str) -> Value {
 }
 
 /// A list of objects under `key`.
+/// The JSON Schema of Rust type `T`, whole (every referenced type inlined), as the REST
+/// API's document has it: a tool's output schema is its REST answer's.
+pub fn typed<T: schemars::JsonSchema>() -> Value {
+    let mut settings = crate::openapi::schema_settings();
+    settings.inline_subschemas = true;
+    let mut v = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+    }
+    v
+}
+
 pub fn list_of(key: &str, description: &str, item: Value) -> Value {
     output(&[(key, array(description, item))], &[key])
 }

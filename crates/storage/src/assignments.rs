@@ -23,7 +23,7 @@ fn bind_keys<'q>(sql: &'q str, keys: &[(&str, &str)]) -> AnyQuery<'q> {
 }
 
 /// An assignment as shown: who, by whom, when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
     /// The assignee.

@@ -27,7 +27,7 @@ pub const MAX_FORM_FIELDS: usize = 20;
 pub const WIDGET_POSITIONS: &[&str] = &["bottom-right", "bottom-left"];
 
 /// One input of a widget form (offline form or lead form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FormField {
     /// Machine name, sent back with submissions (1..=64 chars).
@@ -37,6 +37,7 @@ pub struct FormField {
     pub label: String,
     /// Input type: `text`, `email`, `tel` or `textarea`.
     #[serde(rename = "type", default = "default_field_type")]
+    #[schemars(extend("enum" = ["text", "email", "tel", "textarea"]))]
     pub kind: String,
     /// Whether the visitor must fill it in.
     #[serde(default)]
@@ -51,7 +52,7 @@ fn default_field_type() -> String {
 pub const FORM_FIELD_TYPES: &[&str] = &["text", "email", "tel", "textarea"];
 
 /// What the widget shows when nobody can answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OfflineForm {
     /// Whether the form is offered at all.
@@ -66,7 +67,7 @@ pub struct OfflineForm {
 }
 
 /// The lead form assigned to a widget (needed by `POST /widget/lead`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LeadForm {
     /// Its fields.
