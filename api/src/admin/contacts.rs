@@ -18,7 +18,7 @@ use axum::Json;
 use ringside_storage::{
     Contact, ContactActivity, ContactPatch, Visitor, VisitorEvent, MAX_LIST_CONTACTS,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
@@ -61,41 +61,53 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/contacts",
             list,
-            Spec::new(T, r, "List and search contacts (leads)").query(&[
-                ("q", "Name, company, email or phone contains"),
-                ("limit", "1-500, default 80"),
-            ]),
+            Spec::new(T, r, "List and search contacts (leads)")
+                .query(&[
+                    ("q", "Name, company, email or phone contains"),
+                    ("limit", "1-500, default 80"),
+                ])
+                .returns::<ContactList>(),
         )
         .post(
             "/contacts",
             create,
             Spec::new(T, w, "Create a contact")
                 .body(Body::Json("firstName, lastName, email, phone, companyName, status, otherEmails, otherPhones"))
-                .ok(201, "The contact"),
+                .takes::<Fields>()
+                .ok(201, "The contact")
+                .returns::<ContactView>(),
         )
         .get(
             "/contacts/{id}",
             one,
             Spec::new(T, r, "A contact with its visitor sessions and unified timeline")
-                .query(&[("limit", "timeline entries, 1-1000, default 200")]),
+                .query(&[("limit", "timeline entries, 1-1000, default 200")])
+                .returns::<ContactDetail>(),
         )
         .patch(
             "/contacts/{id}",
             patch,
-            Spec::new(T, w, "Change identity fields (null clears)").body(Body::Json("fields to change")),
+            Spec::new(T, w, "Change identity fields (null clears)")
+                .body(Body::Json("fields to change"))
+                .takes::<Fields>()
+                .returns::<ContactView>(),
         )
         .post(
             "/contacts/{id}/visitor-sessions",
             attach,
             Spec::new(T, w, "Attach a visitor session")
                 .body(Body::Json("widgetId, visitorId"))
-                .ok(201, "The session"),
+                .takes::<AttachBody>()
+                .ok(201, "The session")
+                .returns::<ringside_storage::ContactSession>(),
         )
         .post(
             "/contacts/{id}/merge",
             merge,
             Spec::new(T, w, "Merge another contact into this one (nothing is lost)")
-                .body(Body::Json("sourceContactId, reason")),
+                .body(Body::Json("sourceContactId, reason"))
+                .takes::<MergeBody>()
+                .returns::<Merged>(),
         )
 }
 
@@ -104,34 +116,100 @@ fn bad(field: &'static str, reason: &'static str) -> ApiError {
 }
 
 /// A contact as the API shows it.
-fn contact_json(c: &Contact) -> Value {
-    let name = match (&c.first_name, &c.last_name) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(n), None) | (None, Some(n)) => Some(n.clone()),
-        (None, None) => None,
-    };
-    json!({
-        "id": c.id,
-        "name": name,
-        "firstName": c.first_name,
-        "lastName": c.last_name,
-        "email": c.email,
-        "phone": c.phone,
-        "companyName": c.company_name,
-        "status": c.status,
-        "otherEmails": c.other_emails,
-        "otherPhones": c.other_phones,
-        "mergedIntoContactId": c.merged_into,
-        "createdAt": c.created_at,
-        "updatedAt": c.updated_at,
-    })
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    /// The contact id.
+    id: String,
+    /// First and last name together, when either is known.
+    name: Option<String>,
+    /// Given name.
+    first_name: Option<String>,
+    /// Family name.
+    last_name: Option<String>,
+    /// Main email.
+    #[schemars(extend("format" = "email"))]
+    email: Option<String>,
+    /// Main phone.
+    phone: Option<String>,
+    /// Company.
+    company_name: Option<String>,
+    /// Where the lead stands.
+    #[schemars(extend("enum" = ["lead", "qualified", "customer", "disqualified", "archived"]))]
+    status: String,
+    /// Further emails (from merges or edits).
+    other_emails: Vec<String>,
+    /// Further phones.
+    other_phones: Vec<String>,
+    /// The contact this one was merged into, if it was.
+    merged_into_contact_id: Option<String>,
+    /// Created, Unix milliseconds.
+    created_at: i64,
+    /// Last changed, Unix milliseconds.
+    updated_at: i64,
+}
+
+impl From<&Contact> for ContactView {
+    fn from(c: &Contact) -> Self {
+        let name = match (&c.first_name, &c.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            (None, None) => None,
+        };
+        ContactView {
+            id: c.id.clone(),
+            name,
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            company_name: c.company_name.clone(),
+            status: c.status.clone(),
+            other_emails: c.other_emails.clone(),
+            other_phones: c.other_phones.clone(),
+            merged_into_contact_id: c.merged_into.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// Answer of `GET /api/v1/contacts`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ContactList {
+    /// The contacts, most recently changed first.
+    contacts: Vec<ContactView>,
+}
+
+/// Answer of `GET /api/v1/contacts/{id}`: the contact, its sessions and its timeline.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactDetail {
+    #[serde(flatten)]
+    contact: ContactView,
+    /// Visitor sessions attached to it.
+    sessions: Vec<ringside_storage::ContactSession>,
+    /// Newest first: `{type, at, ...}` with type `session.attached`, `visit`, `activity`,
+    /// `message`, `note`, `callback`, `lead`, `voice_note` or `merge`.
+    timeline: Vec<Value>,
+    /// Timeline entries in all (the answer holds `limit` of them).
+    timeline_total: usize,
+}
+
+/// Answer of `POST /api/v1/contacts/{id}/merge`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Merged {
+    /// The contact that remains.
+    contact: ContactView,
+    /// The merge, with the source contact as it was.
+    merge: ringside_storage::ContactMerge,
 }
 
 async fn list(
     State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactList>, ApiError> {
     let n = query_limit(&q, LIST_DEFAULT, MAX_LIST_CONTACTS as u32)?;
     let query = q.get("q").map(String::as_str);
     if query.is_some_and(|s| s.chars().count() > 200) {
@@ -141,15 +219,15 @@ async fn list(
         .store
         .list_contacts(&auth.tenant_id, query, i64::from(n))
         .await?;
-    Ok(Json(json!({
-        "contacts": list.iter().map(contact_json).collect::<Vec<_>>()
-    })))
+    Ok(Json(ContactList {
+        contacts: list.iter().map(ContactView::from).collect(),
+    }))
 }
 
 /// Identity fields of POST and PATCH; `null` clears a field in a PATCH.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Fields {
+pub struct Fields {
     #[serde(default, deserialize_with = "double_option")]
     first_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -160,7 +238,9 @@ struct Fields {
     phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     company_name: Option<Option<String>>,
+    /// Where the lead stands.
     #[serde(default)]
+    #[schemars(extend("enum" = ["lead", "qualified", "customer", "disqualified", "archived", null]))]
     status: Option<String>,
     #[serde(default)]
     other_emails: Option<Vec<String>>,
@@ -187,7 +267,7 @@ async fn create(
     State(st): State<ContactsState>,
     Scoped(auth, _): Scoped<MessagesWrite>,
     ApiJson(f): ApiJson<Fields>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ContactView>), ApiError> {
     let has_identity = [&f.first_name, &f.last_name, &f.email, &f.phone]
         .iter()
         .any(|v| matches!(v, Some(Some(s)) if !s.trim().is_empty()));
@@ -197,7 +277,7 @@ async fn create(
     crate::usage::enforce(&st.usage, &auth.tenant_id, crate::usage::Metric::Contacts).await?;
     let c = st.store.create_contact(&auth.tenant_id, f.into()).await?;
     crate::usage::counted(&st.usage, &auth.tenant_id, crate::usage::Metric::Contacts).await;
-    Ok((StatusCode::CREATED, Json(contact_json(&c))))
+    Ok((StatusCode::CREATED, Json(ContactView::from(&c))))
 }
 
 async fn patch(
@@ -205,12 +285,12 @@ async fn patch(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(f): ApiJson<Fields>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactView>, ApiError> {
     let c = st
         .store
         .update_contact(&auth.tenant_id, &id, f.into())
         .await?;
-    Ok(Json(contact_json(&c)))
+    Ok(Json(ContactView::from(&c)))
 }
 
 async fn one(
@@ -218,7 +298,7 @@ async fn one(
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactDetail>, ApiError> {
     let n = query_limit(&q, TIMELINE_DEFAULT, TIMELINE_MAX)? as usize;
     let c = st.store.get_contact(&auth.tenant_id, &id).await?;
     let act = st
@@ -245,12 +325,14 @@ async fn one(
                 .await?,
         );
     }
-    let mut out = contact_json(&c);
-    out["sessions"] = json!(act.sessions);
+    let sessions = act.sessions.clone();
     let (timeline, total) = timeline(&st, act, &visitors, &events, n);
-    out["timeline"] = Value::Array(timeline);
-    out["timelineTotal"] = json!(total);
-    Ok(Json(out))
+    Ok(Json(ContactDetail {
+        contact: ContactView::from(&c),
+        sessions,
+        timeline,
+        timeline_total: total,
+    }))
 }
 
 /// The contact's timeline, newest first, at most `n` entries; and how many there were.
@@ -341,10 +423,13 @@ pub(crate) fn timeline(
     (items.into_iter().take(n).map(|i| i.2).collect(), total)
 }
 
-#[derive(Deserialize)]
+/// A visitor session to attach.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AttachBody {
+pub struct AttachBody {
+    /// The widget the visitor was seen on.
     widget_id: String,
+    /// The visitor.
     visitor_id: String,
 }
 
@@ -353,7 +438,7 @@ async fn attach(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AttachBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ringside_storage::ContactSession>), ApiError> {
     let c = st.store.get_contact(&auth.tenant_id, &id).await?;
     let w = st.store.get_widget(&auth.tenant_id, &b.widget_id).await?;
     // The visitor must have been seen on that widget (in memory or stored).
@@ -373,13 +458,17 @@ async fn attach(
             ),
             e => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(json!(s))))
+    Ok((StatusCode::CREATED, Json(s)))
 }
 
-#[derive(Deserialize)]
+/// A contact to merge into this one.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct MergeBody {
+pub struct MergeBody {
+    /// The contact merged (it remains, pointing at this one).
     source_contact_id: String,
+    /// Why (kept with the merge).
+    #[schemars(length(min = 1))]
     reason: String,
 }
 
@@ -388,7 +477,7 @@ async fn merge(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MergeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Merged>, ApiError> {
     if b.source_contact_id == id {
         return Err(bad("sourceContactId", "cannot merge a contact into itself"));
     }
@@ -411,8 +500,8 @@ async fn merge(
             ),
             e => e.into(),
         })?;
-    Ok(Json(json!({
-        "contact": contact_json(&target),
-        "merge": m,
-    })))
+    Ok(Json(Merged {
+        contact: ContactView::from(&target),
+        merge: m,
+    }))
 }

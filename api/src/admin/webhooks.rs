@@ -112,14 +112,28 @@ pub struct CreateWebhook {
     #[schemars(length(min = 1, max = 120), example = &"CRM")]
     name: String,
     /// Where events are POSTed, signed (a public https or http URL).
-    #[schemars(extend("format" = "uri"), example = &"https://crm.example/hooks/ringside")]
+    #[schemars(
+        length(max = 2048),
+        extend("format" = "uri"),
+        example = &"https://crm.example/hooks/ringside"
+    )]
     url: String,
     /// The event types it receives.
-    #[schemars(example = ["call.missed", "chat.message.created"])]
+    #[schemars(schema_with = "event_types")]
     events: Vec<String>,
     /// Only these widgets' events (none: every widget's).
     #[serde(default)]
     widget_ids: Vec<String>,
+}
+
+/// The schema of a list of event types: the types a webhook can receive.
+fn event_types(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": ringside_storage::WEBHOOK_EVENTS},
+        "examples": [["call.missed", "chat.message.created"]],
+    })
 }
 
 /// Body of `PATCH /api/v1/webhooks/{id}`: absent fields stay.

@@ -2,7 +2,7 @@
 //! input and output schemas, and the `/api/v1` request each runs as ([`super::tools`] runs
 //! them).
 
-use ringside_storage::{CONTACT_STATUSES, WEBHOOK_EVENTS};
+use ringside_storage::CONTACT_STATUSES;
 use serde_json::{json, Value};
 
 use super::schema::{array, id, input, int, list_of, object, one_of, output, string, text, typed};
@@ -288,22 +288,7 @@ pub(crate) fn all() -> Vec<Tool> {
             idempotent: true,
             scope: "messages:read",
             input: visitor_args(&[], &[]),
-            output: list_of(
-                "messages",
-                "Oldest first",
-                output(
-                    &[
-                        ("id", string("Message id")),
-                        (
-                            "sender",
-                            string("visitor, operator, automation or assistant"),
-                        ),
-                        ("body", string("Text")),
-                        ("createdAt", int("Unix ms", 0, i64::MAX)),
-                    ],
-                    &["id", "sender", "body"],
-                ),
-            ),
+            output: typed::<crate::messages::MessageList>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/messages",
@@ -330,14 +315,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &["body"],
             ),
-            output: output(
-                &[
-                    ("id", string("Message id")),
-                    ("body", string("Text")),
-                    ("createdAt", int("Unix ms", 0, i64::MAX)),
-                ],
-                &["id"],
-            ),
+            output: typed::<crate::messages::MessageView>(),
             run: Run::Rest {
                 method: "POST",
                 path: "/api/v1/widgets/{widgetId}/messages",
@@ -490,28 +468,8 @@ pub(crate) fn all() -> Vec<Tool> {
             destructive: false,
             idempotent: false,
             scope: "webhooks:write",
-            input: input(
-                &[
-                    ("name", text("A name for people", 100)),
-                    ("url", text("Where to POST (https)", 2048)),
-                    (
-                        "events",
-                        array("Event types", one_of("An event type", WEBHOOK_EVENTS)),
-                    ),
-                    (
-                        "widgetIds",
-                        array("Only these widgets' events (default all)", id(WIDGET)),
-                    ),
-                ],
-                &["name", "url", "events"],
-            ),
-            output: output(
-                &[
-                    ("id", string("Webhook id")),
-                    ("secret", string("The signing secret, shown only now")),
-                ],
-                &["id"],
-            ),
+            input: typed::<crate::webhooks::CreateWebhook>(),
+            output: typed::<crate::webhooks::WebhookView>(),
             run: Run::Rest {
                 method: "POST",
                 path: "/api/v1/webhooks",
@@ -535,7 +493,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &[],
             ),
-            output: list_of("contacts", "Matching contacts", object("A contact")),
+            output: typed::<crate::contacts::ContactList>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/contacts",
@@ -559,13 +517,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &["contactId"],
             ),
-            output: output(
-                &[
-                    ("id", string("Contact id")),
-                    ("timeline", array("Newest first", object("An entry"))),
-                ],
-                &["id"],
-            ),
+            output: typed::<crate::contacts::ContactDetail>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/contacts/{contactId}",
@@ -583,7 +535,7 @@ pub(crate) fn all() -> Vec<Tool> {
             idempotent: true,
             scope: "messages:write",
             input: input(&contact_update, &["contactId"]),
-            output: output(&[("id", string("Contact id"))], &["id"]),
+            output: typed::<crate::contacts::ContactView>(),
             run: Run::Rest {
                 method: "PATCH",
                 path: "/api/v1/contacts/{contactId}",
@@ -608,7 +560,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &["contactId", "widgetId", "visitorId"],
             ),
-            output: output(&[("visitorId", string("The visitor"))], &[]),
+            output: typed::<ringside_storage::ContactSession>(),
             run: Run::Rest {
                 method: "POST",
                 path: "/api/v1/contacts/{contactId}/visitor-sessions",
@@ -634,13 +586,7 @@ pub(crate) fn all() -> Vec<Tool> {
                 ],
                 &["contactId", "sourceContactId", "reason"],
             ),
-            output: output(
-                &[
-                    ("contact", object("The contact now")),
-                    ("merge", object("What moved")),
-                ],
-                &["contact"],
-            ),
+            output: typed::<crate::contacts::Merged>(),
             run: Run::Rest {
                 method: "POST",
                 path: "/api/v1/contacts/{contactId}/merge",

@@ -91,7 +91,7 @@ pub struct ContactPatch {
 }
 
 /// A visitor session attached to a contact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactSession {
     /// The widget.
@@ -107,7 +107,7 @@ pub struct ContactSession {
 }
 
 /// One merge of a source contact into a target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactMerge {
     /// Merge id (uuid).

@@ -36,7 +36,7 @@ use axum::Json;
 use ringside_storage::{
     Callback, Message, NewCallback, NewMessage, Widget, MAX_LIST_MESSAGES, MAX_MESSAGE_CHARS,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
@@ -196,7 +196,8 @@ pub(crate) fn routes() -> DocRouter {
             "/widgets/{id}/messages",
             operator::list_messages,
             Spec::new(T, r, "Chat messages, oldest first")
-                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")]),
+                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")])
+                .returns::<MessageList>(),
         )
         .post(
             "/widgets/{id}/messages",
@@ -209,7 +210,9 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "visitorId, body, sender (operator | automation)?, conversationId?",
             ))
-            .ok(201, "The message"),
+            .takes::<operator::SendBody>()
+            .ok(201, "The message")
+            .returns::<MessageView>(),
         )
         .get(
             "/widgets/{id}/callbacks",
@@ -263,7 +266,7 @@ pub(crate) fn routes() -> DocRouter {
 
 mod attachments;
 mod callbacks;
-mod operator;
+pub(crate) mod operator;
 
 pub use attachments::MAX_ATTACHMENT;
 use callbacks::{safe_rel_path, submit_callback};
@@ -316,17 +319,53 @@ fn id_value(v: &Value) -> Option<String> {
     }
 }
 
+/// A chat message as the API shows it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    /// The message id.
+    id: String,
+    /// The widget the chat is on.
+    widget_id: String,
+    /// The visitor.
+    visitor_id: String,
+    /// The conversation (the visitor's id unless the site names one).
+    conversation_id: String,
+    /// Who wrote it.
+    #[schemars(extend("enum" = ["visitor", "operator", "automation", "assistant"]))]
+    sender: String,
+    /// The operator who wrote it, for operator messages.
+    author_user_id: Option<String>,
+    /// The text.
+    body: String,
+    /// Sent, Unix milliseconds.
+    created_at: i64,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        MessageView {
+            id: m.id.clone(),
+            widget_id: m.widget_id.clone(),
+            visitor_id: m.visitor_id.clone(),
+            conversation_id: m.conversation_id.clone(),
+            sender: m.sender.clone(),
+            author_user_id: m.author_user_id.clone(),
+            body: m.body.clone(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Answer of `GET /api/v1/widgets/{id}/messages`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct MessageList {
+    /// Oldest first.
+    messages: Vec<MessageView>,
+}
+
 fn message_json(m: &Message) -> Value {
-    json!({
-        "id": m.id,
-        "widgetId": m.widget_id,
-        "visitorId": m.visitor_id,
-        "conversationId": m.conversation_id,
-        "sender": m.sender,
-        "authorUserId": m.author_user_id,
-        "body": m.body,
-        "createdAt": m.created_at,
-    })
+    serde_json::to_value(MessageView::from(m)).unwrap_or(Value::Null)
 }
 
 fn callback_json(st: &MessagesState, c: &Callback) -> Value {

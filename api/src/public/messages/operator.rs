@@ -17,7 +17,7 @@ pub(super) async fn list_messages(
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageList>, ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
     let list = st
         .store
@@ -28,18 +28,25 @@ pub(super) async fn list_messages(
             q.limit.unwrap_or(MAX_LIST_MESSAGES),
         )
         .await?;
-    Ok(Json(json!({
-        "messages": list.iter().map(message_json).collect::<Vec<_>>()
-    })))
+    Ok(Json(MessageList {
+        messages: list.iter().map(MessageView::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A message to a visitor.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct SendBody {
+pub struct SendBody {
+    /// The visitor (from the live visitors or their messages).
     visitor_id: String,
+    /// The text (1 to 4,000 characters).
+    #[schemars(length(min = 1, max = 4000))]
     body: String,
+    /// `operator` (the default: shown as the token's user) or `automation`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["operator", "automation", null]))]
     sender: Option<String>,
+    /// The conversation, when the site keeps several per visitor.
     #[serde(default)]
     conversation_id: Option<String>,
 }
@@ -49,7 +56,7 @@ pub(super) async fn send_message(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<SendBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
     let sender = match b.sender.as_deref() {
         None | Some("operator") => "operator",
@@ -73,7 +80,7 @@ pub(super) async fn send_message(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(message_json(&m))))
+    Ok((StatusCode::CREATED, Json(MessageView::from(&m))))
 }
 
 pub(super) async fn list_callbacks(
