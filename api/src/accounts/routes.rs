@@ -123,7 +123,8 @@ pub(crate) fn routes() -> DocRouter {
                 any,
                 "API tokens (owners and admins: the tenant's; agents: their own), never \
                  the secret",
-            ),
+            )
+            .returns::<TokenList>(),
         )
         .post(
             "/tokens",
@@ -135,7 +136,9 @@ pub(crate) fn routes() -> DocRouter {
                  answer shows the secret, once",
             )
             .body(Body::Json("name, scopes"))
-            .ok(201, "The token and its secret"),
+            .takes::<CreateToken>()
+            .ok(201, "The token and its secret")
+            .returns::<TokenView>(),
         )
         .delete(
             "/tokens/{id}",
@@ -299,7 +302,10 @@ pub(crate) async fn send_code(
                 tracing::warn!(error = %e, "purging ended sessions and invitations");
             }
             // Expired OAuth codes and tokens (a day late: a replay is still recognised).
-            if let Err(e) = store.purge_oauth(now - 24 * 3_600_000).await {
+            if let Err(e) = store
+                .purge_oauth(now - 24 * 3_600_000, now - 30 * 24 * 3_600_000)
+                .await
+            {
                 tracing::warn!(error = %e, "purging expired OAuth codes and tokens");
             }
         });
@@ -570,18 +576,34 @@ async fn invite_info(
 }
 
 /// A token as listed: never its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenView {
+pub struct TokenView {
+    /// The token id (not secret).
     id: String,
+    /// Its label.
     name: String,
+    /// What it may do.
+    #[schemars(example = ["mcp:read", "widgets:read"])]
     scopes: Vec<String>,
+    /// The user who made it; it acts as them.
     user_id: String,
+    /// Created, Unix milliseconds.
     created_at: i64,
+    /// Last used (minute resolution), Unix milliseconds.
     last_used_at: Option<i64>,
+    /// Revoked, Unix milliseconds; a revoked token is refused.
     revoked_at: Option<i64>,
+    /// The secret (`ringside_pat_...`), only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
+}
+
+/// Answer of `GET /api/v1/tokens`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TokenList {
+    /// Oldest first.
+    data: Vec<TokenView>,
 }
 
 fn token_view(t: TokenInfo, secret: Option<String>) -> TokenView {
@@ -600,21 +622,36 @@ fn token_view(t: TokenInfo, secret: Option<String>) -> TokenView {
 async fn list_tokens(
     State(st): State<AppState>,
     who: SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TokenList>, ApiError> {
     let all = st.store.list_tokens(&who.0.tenant_id).await?;
     let data: Vec<TokenView> = all
         .into_iter()
         .filter(|t| who.manages_tokens() || t.user_id == who.0.user_id)
         .map(|t| token_view(t, None))
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(TokenList { data }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A token to make.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub struct CreateToken {
+    /// Its label (1 to 100 characters).
+    #[schemars(length(min = 1, max = 100), example = &"Weekly report")]
     name: String,
+    /// What it may do (at most what the user's role allows).
+    #[schemars(schema_with = "scope_list")]
     scopes: Vec<String>,
+}
+
+/// A list of scopes: those a token can carry.
+fn scope_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": crate::auth::SCOPES},
+        "examples": [["mcp:read", "widgets:read", "analytics:read"]],
+    })
 }
 
 async fn create_token(
@@ -653,11 +690,7 @@ async fn create_token(
         .store
         .create_token(&auth.user_id, b.name.trim(), &scopes)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!(token_view(info, Some(secret)))),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(token_view(info, Some(secret)))).into_response())
 }
 
 async fn revoke_token(

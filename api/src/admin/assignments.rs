@@ -239,13 +239,18 @@ async fn list_assignments(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = q.get("userId").map(|u| {
-        if u == "me" {
-            ctx.user_id.as_str()
-        } else {
-            u.as_str()
+    let user = match q.get("userId").map(String::as_str) {
+        None => None,
+        Some("me") => Some(ctx.user_id.as_str()),
+        Some(u) if crate::conversations::plain_id(u) => Some(u),
+        // Never handed to the database as is (PostgreSQL refuses a NUL in text: a 500).
+        Some(_) => {
+            return Err(ApiError::InvalidField {
+                field: "userId",
+                reason: "a user id or \"me\"",
+            })
         }
-    });
+    };
     let list = st
         .store
         .list_conversation_assignments(&ctx.tenant_id, &id, user)

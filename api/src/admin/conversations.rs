@@ -23,7 +23,7 @@ use ringside_domain::bus::{Audience, Event};
 use ringside_storage::{
     now_ms, AuthContext, Conversation, ConversationFilter, ConversationKey, StorageError,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
@@ -56,7 +56,8 @@ pub(crate) fn routes() -> DocRouter {
                 ),
                 ("before", "Unix ms: chats whose last message is older"),
                 ("limit", "1-200, default 50"),
-            ]),
+            ])
+            .returns::<ConversationList>(),
         )
         .get(
             "/widgets/{id}/visitors/{visitor_id}/conversation",
@@ -65,7 +66,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 Auth::Scope("messages:read"),
                 "A visitor's chat: state, unread count, assignee, contact",
-            ),
+            )
+            .returns::<Conversation>(),
         )
         .patch(
             "/widgets/{id}/visitors/{visitor_id}/conversation",
@@ -78,7 +80,9 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "state: open | pending | resolved | snoozed; snoozedUntil (unix ms, with \
                  snoozed only)",
-            )),
+            ))
+            .takes::<StateBody>()
+            .returns::<Conversation>(),
         )
         .post(
             "/widgets/{id}/visitors/{visitor_id}/conversation/read",
@@ -87,7 +91,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 Auth::Scope("messages:read"),
                 "The team has read the visitor's chat (unread count to 0)",
-            ),
+            )
+            .returns::<Conversation>(),
         )
 }
 
@@ -188,7 +193,7 @@ async fn list(
     State(st): State<AppState>,
     Scoped(ctx, _): Scoped<MessagesRead>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationList>, ApiError> {
     let f = filter(&ctx, &q)?;
     if let Some(w) = &f.widget_id {
         // Another tenant's (or a withheld) widget answers 404, as everywhere.
@@ -205,12 +210,26 @@ async fn list(
         .await?;
     let full = i64::try_from(data.len()).unwrap_or(i64::MAX) >= f.limit;
     let last = data.last().filter(|_| full);
-    Ok(Json(json!({
-        "data": data,
-        "counts": counts,
-        "nextCursor": last.map(cursor),
-        "nextBefore": last.map(|c| c.last_message_at),
-    })))
+    Ok(Json(ConversationList {
+        next_cursor: last.map(cursor),
+        next_before: last.map(|c| c.last_message_at),
+        data,
+        counts,
+    }))
+}
+
+/// Answer of `GET /api/v1/conversations`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationList {
+    /// The chats, latest activity first.
+    data: Vec<Conversation>,
+    /// How many chats each inbox view holds.
+    counts: ringside_storage::ConversationCounts,
+    /// Pass as `cursor` for the next page (null on the last page).
+    next_cursor: Option<String>,
+    /// The last chat's last message, Unix milliseconds (for `before`; null on the last page).
+    next_before: Option<i64>,
 }
 
 async fn get_one(
@@ -226,10 +245,14 @@ async fn get_one(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// A chat's new state.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct StateBody {
+pub struct StateBody {
+    /// The state.
+    #[schemars(extend("enum" = ["open", "pending", "resolved", "snoozed"]))]
     state: String,
+    /// Until when, Unix milliseconds (with `snoozed` only).
     #[serde(default)]
     snoozed_until: Option<i64>,
 }

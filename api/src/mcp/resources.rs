@@ -122,7 +122,11 @@ pub(super) async fn read(ctx: &Ctx<'_>, id: &Value, uri: Option<&str>) -> Result
         return Err(rpc::error(
             Some(id),
             code::INVALID_PARAMS,
-            &format!("Invalid params: uri must be {PREFIX}{{recordingId}}"),
+            &format!(
+                "Invalid params: uri must be {PREFIX}{{recordingId}}, ringside://visitors/live, \
+                 ringside://conversations (or ringside://conversations/{{widgetId}}/{{visitorId}}) \
+                 or ringside://calls/waiting"
+            ),
             Some(json!({"uri": uri})),
         ));
     };

@@ -173,6 +173,13 @@ fn page(status: StatusCode, title: &str, main: &str, redirect_to: Option<&str>) 
     }
     r.headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: with the latter browsers send `Origin: null` on the
+    // forms' posts, and the posts are checked for this server's own origin. Nothing leaves
+    // for another site either way.
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     r
 }
 
@@ -411,6 +418,17 @@ const SINGLE: &[&str] = &[
     "resource",
 ];
 
+/// Whether the request's `Origin`, when it has one, is this server's public origin.
+fn same_origin(st: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let own = url::Url::parse(&st.public_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    origin.to_str().ok() == own.as_deref()
+}
+
 /// `GET /oauth/authorize`.
 pub(crate) async fn start(
     State(st): State<AppState>,
@@ -480,6 +498,15 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // The forms are posted from this server's own pages: a cross-site post (signing a
+    // browser in to someone else's account, say) is refused, and so is `Origin: null` (a
+    // page that hides where it is).
+    if !same_origin(&st, &headers) {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "This form can only be sent from Ringside's own page.",
+        ));
+    }
     let form = if body.len() > MAX_FORM {
         None
     } else {

@@ -6,8 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ringside_storage::now_ms;
-use serde_json::json;
+use ringside_storage::{now_ms, OAuthGrant};
 
 use crate::auth::SignedIn;
 use crate::openapi::{Auth, DocRouter, Spec};
@@ -18,15 +17,19 @@ pub(crate) fn scope_of(who: &SignedIn) -> Option<&str> {
     (!who.manages_tokens()).then_some(who.0.user_id.as_str())
 }
 
-async fn list(
-    State(st): State<AppState>,
-    who: SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+/// Answer of `GET /api/v1/oauth/grants`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct GrantList {
+    /// Live grants, newest first.
+    data: Vec<OAuthGrant>,
+}
+
+async fn list(State(st): State<AppState>, who: SignedIn) -> Result<Json<GrantList>, ApiError> {
     let data = st
         .store
         .list_oauth_grants(&who.0.tenant_id, scope_of(&who))
         .await?;
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(GrantList { data }))
 }
 
 async fn disconnect(
@@ -51,7 +54,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 any,
                 "Connected apps: live OAuth grants (client, scopes, when connected, last used)",
-            ),
+            )
+            .returns::<GrantList>(),
         )
         .delete(
             "/oauth/grants/{id}",

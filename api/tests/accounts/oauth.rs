@@ -431,6 +431,47 @@ async fn authorize_refusals() {
             0,
             "nothing mailed for a tampered request"
         );
+        // A form posted from another site's page: refused before anything happens.
+        let r = raw(
+            &ctx,
+            "POST",
+            "/oauth/authorize",
+            &[("origin", "https://evil.example")],
+            Some(&form(&[
+                ("req", &req),
+                ("step", "email"),
+                ("email", &email),
+            ])),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = raw(
+            &ctx,
+            "POST",
+            "/oauth/authorize",
+            &[("origin", "null")],
+            Some(&form(&[
+                ("req", &req),
+                ("step", "email"),
+                ("email", &email),
+            ])),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(ctx.inbox.count_to(&email, CODE), 0);
+        let r = raw(
+            &ctx,
+            "POST",
+            "/oauth/authorize",
+            &[("origin", PUBLIC_URL)],
+            Some(&form(&[
+                ("req", &req),
+                ("step", "email"),
+                ("email", &email),
+            ])),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
         // Consent without a session, or with another session's form token.
         let r = raw(
             &ctx,

@@ -459,6 +459,16 @@ async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
             )
             .await;
         assert_eq!(r.body["data"], json!([]));
+        // A user id no user can have (a NUL, which PostgreSQL refuses in text): 422, not 500.
+        let r = c
+            .by(
+                &owner,
+                "GET",
+                &format!("/api/v1/widgets/{w}/assignments?userId=%00x"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         let r = c
             .by(&agent, "PUT", &chat, Some(json!({"userId": null})))
             .await;

@@ -27,7 +27,7 @@ pub const MAX_LIST_CONVERSATIONS: i64 = 200;
 pub const MAX_SNOOZE_MS: i64 = 90 * 24 * 3600 * 1000;
 
 /// Who a conversation is assigned to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationAssignee {
     /// The user.
@@ -37,7 +37,7 @@ pub struct ConversationAssignee {
 }
 
 /// The contact a conversation's visitor is attached to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationContact {
     /// Contact id.
@@ -49,7 +49,7 @@ pub struct ConversationContact {
 }
 
 /// A visitor's chat as the inbox shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     /// The widget the chat runs on.
@@ -59,6 +59,7 @@ pub struct Conversation {
     /// The visitor.
     pub visitor_id: String,
     /// `open`, `pending`, `resolved` or `snoozed` (a snooze that has ended reads `open`).
+    #[schemars(extend("enum" = ["open", "pending", "resolved", "snoozed"]))]
     pub state: String,
     /// Until when it is snoozed, unix ms.
     pub snoozed_until: Option<i64>,
@@ -128,7 +129,7 @@ impl ConversationKey {
 }
 
 /// How many conversations there are per inbox view.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationCounts {
     /// Open (snoozes that have ended included).

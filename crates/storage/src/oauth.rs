@@ -192,7 +192,7 @@ pub enum Exchange<E> {
 }
 
 /// A grant as the connected-apps list shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthGrant {
     /// Grant id.
@@ -727,8 +727,10 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes codes and tokens that expired before `before`; returns how many rows went.
-    pub async fn purge_oauth(&self, before: i64) -> Result<u64> {
+    /// Deletes codes and tokens that expired before `before`, and registered clients made
+    /// before `unused_before` that never got a grant or a code (registration is open: what
+    /// was registered and never used does not stay); returns how many rows went.
+    pub async fn purge_oauth(&self, before: i64, unused_before: i64) -> Result<u64> {
         let codes = sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
             .bind(before)
             .execute(&self.pool)
@@ -739,7 +741,16 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(codes + tokens)
+        let clients = sqlx::query(
+            "DELETE FROM oauth_clients WHERE created_at < $1 AND \
+             NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id) AND \
+             NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.client_id = oauth_clients.id)",
+        )
+        .bind(unused_before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(codes + tokens + clients)
     }
 }
 

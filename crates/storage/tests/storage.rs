@@ -435,7 +435,23 @@ async fn oauth_codes_race_and_purge() {
             .unwrap()
             .is_none());
         // Both codes and the access token have expired by 62 000; the refresh token has not.
-        assert_eq!(store.purge_oauth(62_000).await.unwrap(), 3);
+        // A client registered and never used goes after its time; one with a grant stays.
+        let (idle, _) = store
+            .register_oauth_client(NewOAuthClient {
+                kind: ClientKind::Registered,
+                id: None,
+                name: "Idle",
+                client_uri: None,
+                redirect_uris: &uris,
+                auth_method: "none",
+                now: 1,
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.purge_oauth(62_000, 0).await.unwrap(), 3);
+        assert_eq!(store.purge_oauth(62_000, 10).await.unwrap(), 1);
+        assert!(store.oauth_client(&idle.id).await.unwrap().is_none());
+        assert!(store.oauth_client(&client.id).await.unwrap().is_some());
         assert!(matches!(
             store
                 .refresh_oauth_grant(&t.refresh_token, &client.id, 62_000, ttl)
