@@ -601,7 +601,8 @@ async fn usage_page(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
         return Ok(to_login());
     };
     let gate: crate::usage::UsageGate = axum::extract::FromRef::from_ref(&st);
-    let report = crate::usage::usage_report(&gate, &auth.tenant_id).await?;
+    let report = serde_json::to_value(crate::usage::usage_report(&gate, &auth.tenant_id).await?)
+        .unwrap_or_default();
     let mut rows = Vec::new();
     if let Some(usage) = report["usage"].as_object() {
         for (metric, used) in usage {

@@ -13,7 +13,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{AnalyticsRead, Scoped};
@@ -97,7 +97,8 @@ pub(crate) fn routes() -> DocRouter {
             "Account",
             Auth::Scope("analytics:read"),
             "Usage this month against the configured limits",
-        ),
+        )
+        .returns::<UsageReport>(),
     )
 }
 
@@ -226,44 +227,68 @@ pub(crate) async fn counted(st: &UsageGate, tenant_id: &str, metric: Metric) {
 async fn usage(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
     State(st): State<UsageGate>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsageReport>, ApiError> {
     usage_report(&st, &ctx.tenant_id).await.map(Json)
 }
 
-/// The tenant's usage this month against its limits (the body of `GET /api/v1/usage`).
-pub(crate) async fn usage_report(st: &UsageGate, tenant_id: &str) -> Result<Value, ApiError> {
+/// The month a report covers.
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+pub struct Period {
+    /// The first millisecond of the month (UTC), Unix milliseconds.
+    pub start: i64,
+    /// The first millisecond of the next month.
+    pub end: i64,
+}
+
+/// Answer of `GET /api/v1/account/usage`: this month's usage against the limits.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    /// The tenant.
+    pub tenant_id: String,
+    /// This month.
+    pub period: Period,
+    /// Totals now, and what was created this month (`monthly*`).
+    pub usage: ringside_storage::UsageCounts,
+    /// Each metric's limit (by the `usage` key), null when unlimited.
+    pub limits: std::collections::BTreeMap<String, Option<i64>>,
+    /// What is left of each limit, null when unlimited.
+    pub remaining: std::collections::BTreeMap<String, Option<i64>>,
+    /// The metrics at or over their limit.
+    pub at_limit: Vec<String>,
+}
+
+/// The tenant's usage this month against its limits (the body of `GET /api/v1/account/usage`).
+pub(crate) async fn usage_report(st: &UsageGate, tenant_id: &str) -> Result<UsageReport, ApiError> {
     let (start, end) = month_bounds(st.presence.now_ms());
     let u = st.store.usage_counts(tenant_id, start).await?;
-    let mut usage = serde_json::to_value(&u).unwrap_or(Value::Null);
-    let mut limits = serde_json::Map::new();
-    let mut remaining = serde_json::Map::new();
-    let mut exceeded = Vec::new();
+    let counts = serde_json::to_value(&u).unwrap_or(Value::Null);
+    let mut limits = std::collections::BTreeMap::new();
+    let mut remaining = std::collections::BTreeMap::new();
+    let mut at_limit = Vec::new();
     for m in ALL {
         let limit = m.limit(&st.usage_limits);
-        let used = usage[m.name()].as_i64().unwrap_or(0);
+        let used = counts[m.name()].as_i64().unwrap_or(0);
         if limit == 0 {
-            limits.insert(m.name().into(), Value::Null);
-            remaining.insert(m.name().into(), Value::Null);
+            limits.insert(m.name().to_owned(), None);
+            remaining.insert(m.name().to_owned(), None);
         } else {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            limits.insert(m.name().into(), json!(limit));
-            remaining.insert(m.name().into(), json!((limit - used).max(0)));
+            limits.insert(m.name().to_owned(), Some(limit));
+            remaining.insert(m.name().to_owned(), Some((limit - used).max(0)));
             if used >= limit {
-                exceeded.push(m.name());
+                at_limit.push(m.name().to_owned());
             }
         }
     }
-    if let Some(o) = usage.as_object_mut() {
-        o.retain(|_, v| !v.is_null());
-    }
-    Ok(json!({
-        "tenantId": tenant_id,
-        "period": {"start": start, "end": end},
-        "usage": usage,
-        "limits": limits,
-        "remaining": remaining,
-        "atLimit": exceeded,
-    }))
+    Ok(UsageReport {
+        tenant_id: tenant_id.to_owned(),
+        period: Period { start, end },
+        usage: u,
+        limits,
+        remaining,
+        at_limit,
+    })
 }
 
 #[cfg(test)]

@@ -426,13 +426,7 @@ pub(crate) fn all() -> Vec<Tool> {
             idempotent: true,
             scope: "analytics:read",
             input: input(&[], &[]),
-            output: output(
-                &[
-                    ("usage", object("Counts this month")),
-                    ("limits", object("Limits, null for none")),
-                ],
-                &["usage"],
-            ),
+            output: typed::<crate::usage::UsageReport>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/account/usage",

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::{now_ms, Store};
 
 /// What a tenant uses: totals now, and what was created in the current period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageCounts {
     /// Widgets.
