@@ -224,6 +224,8 @@ mod dashboard;
 mod isolation;
 #[path = "accounts/oauth.rs"]
 mod oauth;
+#[path = "accounts/oauth_tokens.rs"]
+mod oauth_tokens;
 #[path = "accounts/sign_in.rs"]
 mod sign_in;
 #[path = "accounts/team.rs"]

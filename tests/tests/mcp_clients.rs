@@ -207,33 +207,73 @@ async fn play_user(mail: &SmtpSink, email: &str, n: usize, authorize: &str) -> S
 
 /// Runs a client in OAuth mode, playing the user when it asks; its JSON line.
 async fn run_oauth(mail: &SmtpSink, email: &str, n: usize, program: &str, args: &[&str]) -> Value {
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .current_dir(workspace_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs the MCP SDKs)"));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut last = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
+    let mut script = Script::spawn(program, args);
+    while let Some(line) = script.next().await {
         if let Some(url) = line.strip_prefix("AUTHORIZE ") {
             let back = play_user(mail, email, n, url).await;
-            stdin
-                .write_all(format!("{back}\n").as_bytes())
-                .await
-                .unwrap();
-            stdin.flush().await.unwrap();
-        } else if !line.trim().is_empty() {
-            last = line;
+            script.answer(&back).await;
         }
     }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "{program} {args:?}: {last}");
-    serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"))
+    script.finish().await
+}
+
+/// A client script running: what it prints, line by line, and its standard input.
+struct Script {
+    what: String,
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    stdin: tokio::process::ChildStdin,
+    last: String,
+}
+
+impl Script {
+    fn spawn(program: &str, args: &[&str]) -> Script {
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(workspace_root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs the MCP SDKs)"));
+        Script {
+            what: format!("{program} {args:?}"),
+            lines: BufReader::new(child.stdout.take().unwrap()).lines(),
+            stdin: child.stdin.take().unwrap(),
+            child,
+            last: String::new(),
+        }
+    }
+
+    /// The next line it prints (blank ones skipped); `None` when it has finished printing.
+    async fn next(&mut self) -> Option<String> {
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            if !line.trim().is_empty() {
+                self.last = line.clone();
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// Writes `text` and a newline to its standard input.
+    async fn answer(&mut self, text: &str) {
+        self.stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Waits for it to succeed; its last line, as JSON.
+    async fn finish(mut self) -> Value {
+        while self.next().await.is_some() {}
+        let status = self.child.wait().await.unwrap();
+        let (what, last) = (self.what, self.last);
+        assert!(status.success(), "{what}: {last}");
+        serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"))
+    }
 }
 
 #[tokio::test]
@@ -323,19 +363,10 @@ async fn run_listener(
     program: &str,
     args: &[&str],
 ) -> Value {
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .current_dir(workspace_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (tests/run.sh installs the MCP SDKs)"));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut last = String::new();
+    let mut script = Script::spawn(program, args);
     let http = reqwest::Client::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.trim() == "SUBSCRIBED" {
+    while let Some(line) = script.next().await {
+        if line == "SUBSCRIBED" {
             let site = |path: String, body: Value| {
                 http.post(format!("{}{path}", s.http))
                     .bearer_auth(key)
@@ -359,13 +390,9 @@ async fn run_listener(
             .await
             .unwrap();
             assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        } else if !line.trim().is_empty() {
-            last = line;
         }
     }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "{program} {args:?}: {last}");
-    serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"))
+    script.finish().await
 }
 
 /// Live events: the TypeScript SDK subscribes in a 2025-11-25 session (resources/subscribe, the

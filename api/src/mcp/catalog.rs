@@ -92,8 +92,14 @@ fn contact_fields() -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Every tool, in the order `tools/list` shows them.
-pub(crate) fn all() -> Vec<Tool> {
+/// Every tool, in the order `tools/list` shows them (made once: the typed schemas are
+/// generated from the Rust types).
+pub(crate) fn all() -> &'static [Tool] {
+    static TOOLS: std::sync::OnceLock<Vec<Tool>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(make)
+}
+
+fn make() -> Vec<Tool> {
     let widget_only = || input(&[("widgetId", id(WIDGET))], &["widgetId"]);
     let visitor_args = |more: &[(&str, Value)], req: &[&str]| {
         let mut p = vec![("widgetId", id(WIDGET)), ("visitorId", id(VISITOR))];
@@ -623,7 +629,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), tools.len(), "unique names");
-        for t in &tools {
+        for t in tools {
             assert!(t.name.starts_with("ringside_"), "{}", t.name);
             assert_eq!(t.input["type"], "object", "{}", t.name);
             assert_eq!(t.output["type"], "object", "{}", t.name);

@@ -26,7 +26,7 @@ use ringside_storage::AuthContext;
 use serde_json::{json, Value};
 
 use super::rpc::{self, code};
-use super::tools::{rest, segment};
+use super::tools::{rest, segment, unsegment};
 use super::Ctx;
 
 /// Live visitors.
@@ -229,9 +229,9 @@ pub(super) async fn read(ctx: &Ctx<'_>, id: &Value, uri: &str) -> Option<Result<
         }
         WAITING_CALLS => {
             let tool = super::catalog::all()
-                .into_iter()
+                .iter()
                 .find(|t| t.name == "ringside_get_waiting_calls")?;
-            match super::tools::call(api, who, &tool, serde_json::Map::new()).await {
+            match super::tools::call(api, who, tool, serde_json::Map::new()).await {
                 Ok(v) => Ok(contents(uri, &v)),
                 Err(text) => Err(rpc::error(Some(id), code::INVALID_REQUEST, &text, None)),
             }
@@ -242,16 +242,10 @@ pub(super) async fn read(ctx: &Ctx<'_>, id: &Value, uri: &str) -> Option<Result<
             if !subscribable(uri) {
                 return None;
             }
-            let decode = |s: &str| {
-                url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
             let path = format!(
                 "/api/v1/widgets/{}/messages?visitorId={}",
-                segment(&decode(w)),
-                segment(&decode(v))
+                segment(&unsegment(w)),
+                segment(&unsegment(v))
             );
             let (status, body) = get(path).await;
             if !status.is_success() {
@@ -397,6 +391,14 @@ mod tests {
             n["params"]["_meta"]["io.ringside/event"]["type"],
             "message:new"
         );
+    }
+
+    #[test]
+    fn chat_uris_round_trip() {
+        for id in ["v 1", "a+b", "x/y", "é%", "plain"] {
+            assert_eq!(unsegment(&segment(id)), id);
+        }
+        assert_eq!(unsegment("v%201%zz%4"), "v 1%zz%4");
     }
 
     #[test]

@@ -30,6 +30,30 @@ pub(crate) fn segment(s: &str) -> String {
     out
 }
 
+/// Undoes [`segment`] (any `%XX`; anything else as it is; invalid UTF-8 replaced).
+pub(crate) fn unsegment(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What the caller sees when a REST request of `tool` answered `status` with `body`.
 fn refusal(tool: &Tool, args: &Map<String, Value>, status: StatusCode, body: &Value) -> String {
     let msg = body["error"]["message"].as_str().unwrap_or("").to_owned();

@@ -67,6 +67,24 @@ fn get<'a>(p: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
     p.get(k).map(String::as_str).filter(|v| !v.is_empty())
 }
 
+/// Parameter `k`, which the request must have.
+fn required<'a>(p: &'a HashMap<String, String>, k: &str) -> Result<&'a str, OAuthError> {
+    get(p, k).ok_or_else(|| bad("invalid_request", format!("{k} is required")))
+}
+
+/// The form of a token or revocation request, after the client address's rate limit.
+fn limited_form(
+    st: &AppState,
+    ip: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
+    st.accounts
+        .limit_oauth_token(ip)
+        .map_err(OAuthError::from_limit)?;
+    form(headers, body)
+}
+
 /// The client making the request, authenticated (RFC 6749 §2.3).
 async fn client(
     st: &AppState,
@@ -165,13 +183,8 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    st.accounts
-        .limit_oauth_token(ip)
-        .map_err(OAuthError::from_limit)?;
-    let p = form(&headers, &body)?;
-    let grant_type = get(&p, "grant_type")
-        .ok_or_else(|| bad("invalid_request", "grant_type is required"))?
-        .to_owned();
+    let p = limited_form(&st, ip, &headers, &body)?;
+    let grant_type = required(&p, "grant_type")?.to_owned();
     let c = client(&st, &headers, &p).await?;
     let own = mcp_resource(&st);
     let resource = get(&p, "resource").map(|r| r.trim_end_matches('/').to_owned());
@@ -186,9 +199,8 @@ pub(crate) async fn token(
     let now = now_ms();
     match grant_type.as_str() {
         "authorization_code" => {
-            let code = get(&p, "code").ok_or_else(|| bad("invalid_request", "code is required"))?;
-            let redirect_uri = get(&p, "redirect_uri")
-                .ok_or_else(|| bad("invalid_request", "redirect_uri is required"))?;
+            let code = required(&p, "code")?;
+            let redirect_uri = required(&p, "redirect_uri")?;
             let verifier = get(&p, "code_verifier").ok_or_else(|| {
                 bad(
                     "invalid_request",
@@ -236,8 +248,7 @@ pub(crate) async fn token(
             }
         }
         "refresh_token" => {
-            let refresh = get(&p, "refresh_token")
-                .ok_or_else(|| bad("invalid_request", "refresh_token is required"))?;
+            let refresh = required(&p, "refresh_token")?;
             if let Some(s) = get(&p, "scope") {
                 if let Some(x) = s.split(' ').find(|x| !x.is_empty() && !offered(x)) {
                     return Err(bad("invalid_scope", format!("scope {x} is not offered")));
@@ -277,13 +288,8 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    st.accounts
-        .limit_oauth_token(ip)
-        .map_err(OAuthError::from_limit)?;
-    let p = form(&headers, &body)?;
-    let token = get(&p, "token")
-        .ok_or_else(|| bad("invalid_request", "token is required"))?
-        .to_owned();
+    let p = limited_form(&st, ip, &headers, &body)?;
+    let token = required(&p, "token")?.to_owned();
     let c = client(&st, &headers, &p).await?;
     match st.store.revoke_oauth_token(&token, &c.id, now_ms()).await? {
         Revocation::Done => Ok(cors(no_store(StatusCode::OK.into_response()))),

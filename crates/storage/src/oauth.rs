@@ -336,28 +336,13 @@ impl Store {
             created_at: new.now,
             fetched_at: new.now,
         };
-        if client.kind == ClientKind::Document {
-            // A document's client is refreshed in place: its grants stay.
-            sqlx::query(
-                "UPDATE oauth_clients SET name = $1, client_uri = $2, redirect_uris = $3, \
-                 fetched_at = $4 WHERE id = $5 AND kind = 'document'",
-            )
-            .bind(&client.name)
-            .bind(&client.client_uri)
-            .bind(to_json(&client.redirect_uris))
-            .bind(client.fetched_at)
-            .bind(&client.id)
-            .execute(&self.pool)
-            .await?;
-            if let Some(c) = self.oauth_client(&client.id).await? {
-                if c.fetched_at == client.fetched_at {
-                    return Ok((c, None));
-                }
-            }
-        }
+        // A document's client is refreshed in place when it is read again: its grants stay.
         sqlx::query(
             "INSERT INTO oauth_clients (id, kind, name, client_uri, redirect_uris, auth_method, \
-             secret_hash, created_at, fetched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             secret_hash, created_at, fetched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+             client_uri = EXCLUDED.client_uri, redirect_uris = EXCLUDED.redirect_uris, \
+             fetched_at = EXCLUDED.fetched_at WHERE oauth_clients.kind = 'document'",
         )
         .bind(&client.id)
         .bind(client.kind.as_str())
@@ -371,6 +356,12 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| StorageError::from_write(e, "oauth client"))?;
+        if client.kind == ClientKind::Document {
+            // First seen earlier: as stored (its creation time).
+            if let Some(stored) = self.oauth_client(&client.id).await? {
+                return Ok((stored, None));
+            }
+        }
         Ok((client, secret))
     }
 
