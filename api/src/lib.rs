@@ -239,7 +239,8 @@ pub fn router(state: AppState) -> Router {
     ops.push(openapi::Op {
         method: "get",
         path: "/openapi.json".into(),
-        spec: Spec::new("Operations", Auth::Public, "This OpenAPI 3.1 document"),
+        spec: Spec::new("Operations", Auth::Public, "This OpenAPI 3.1 document")
+            .returns::<serde_json::Map<String, serde_json::Value>>(),
     });
     let doc: Arc<str> = openapi::document(&ops, state.public_url.trim_end_matches('/'))
         .to_string()

@@ -57,6 +57,26 @@ async fn every_operation_is_documented_with_its_scope() {
                 ops += 1;
                 assert!(op["summary"].is_string(), "{method} {path}");
                 assert!(op["responses"].is_object(), "{method} {path}");
+                // Every JSON answer and every /api/v1 JSON body is described by its type:
+                // named fields, not an empty or bare-object schema.
+                let described = |s: &serde_json::Value| {
+                    s.get("$ref").is_some()
+                        || s.get("properties").is_some()
+                        || s.get("items").is_some()
+                        || s.get("additionalProperties").is_some()
+                };
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    if let Some(schema) = r["content"]["application/json"].get("schema") {
+                        assert!(described(schema), "{method} {path} {status}: {schema}");
+                    }
+                }
+                if path.starts_with("/api/v1") {
+                    if let Some(schema) =
+                        op["requestBody"]["content"]["application/json"].get("schema")
+                    {
+                        assert!(described(schema), "{method} {path} body: {schema}");
+                    }
+                }
                 let Some(scope) = op["x-required-scope"].as_str() else {
                     if op.get("x-roles").is_some() {
                         // For people in the dashboard only: even a token with every scope is

@@ -500,3 +500,92 @@ async fn official_sdk_clients_hear_live_events() {
         "{got}"
     );
 }
+
+/// A real call rings to an MCP listener: a trusted PBX (sipp) dials a widget's queue number;
+/// the Python SDK, listening (2026-07-28 `subscriptions/listen`) on `ringside://calls/waiting`,
+/// hears it, and finds the call waiting both in the resource and through
+/// `ringside_get_waiting_calls`.
+#[tokio::test]
+async fn a_pbx_call_rings_to_an_mcp_listener() {
+    let s = Server::start().await;
+    let token = s.token(
+        "owner@ring.test",
+        "mcp:read,widgets:read,widgets:write,messages:read,calls:read,sip:read,sip:write",
+    );
+    let (st, w) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &token,
+            Some(json!({"name": "Desk", "allowedDomains": ["desk.example"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let (st, body) = s
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            &token,
+            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.2/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = s
+        .api(
+            "PUT",
+            &format!("/api/v1/widgets/{widget}/call-settings"),
+            &token,
+            Some(json!({"queueNumber": "702"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+
+    let url = format!("{}/mcp", s.http);
+    let py = workspace_root().join("target/mcp-py/bin/python");
+    let script = workspace_root().join("tests/mcp/listen.py");
+    let mut listener = Script::spawn(
+        py.to_str().unwrap(),
+        &[script.to_str().unwrap(), &url, &token, "calls"],
+    );
+    let mut pbx = None;
+    while let Some(line) = listener.next().await {
+        if line == "SUBSCRIBED" {
+            // The PBX dials the queue: the call waits there (hold music), nobody answers.
+            use ringside_e2e::{even_port, free_port, Scenario, Sipp, UacFlow};
+            let (port, media) = (free_port().to_string(), even_port().to_string());
+            let sipp = Sipp::new(&Scenario::uac("pbx", false, UacFlow::CalleeHangsUp), s.sip)
+                .args(&["-i", "127.0.0.2", "-p", &port, "-mp", &media, "-s", "702"]);
+            let child = sipp.spawn();
+            pbx = Some((sipp, child));
+        }
+    }
+    let got = listener.finish().await;
+    assert!(
+        got["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "ringside://calls/waiting"),
+        "{got}"
+    );
+    for (what, calls) in [
+        ("resource", &got["waiting"]["calls"]),
+        ("tool", &got["tool"]["calls"]),
+    ] {
+        let call = calls
+            .as_array()
+            .and_then(|c| c.first())
+            .unwrap_or_else(|| panic!("{what}: no waiting call: {got}\n{}", s.log_text()));
+        assert_eq!(call["widgetId"], widget.as_str(), "{what}: {got}");
+        assert_eq!(call["status"], "waiting", "{what}: {got}");
+        assert!(
+            call["from"].as_str().unwrap_or("").contains("pbx"),
+            "{what}: {got}"
+        );
+    }
+    assert_eq!(got["toolError"], false, "{got}");
+    if let Some((_sipp, mut child)) = pbx {
+        let _ = child.kill().await;
+    }
+}

@@ -17,13 +17,12 @@ use ringside_storage::{
     StorageError, TokenInfo, User,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::mail::Mail;
 use super::session::{clear_cookie, csrf_token, set_cookie};
 use crate::auth::{is_known_scope, SignedIn};
 use crate::extract::ApiJson;
-use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 const T: &str = "Accounts";
@@ -42,7 +41,9 @@ pub(crate) fn routes() -> DocRouter {
                  whether or not the email has an account",
             )
             .body(Body::Json("email"))
+            .takes::<CodeRequest>()
             .ok(202, "The code is on its way")
+            .returns::<CodeSent>()
             .also(&[
                 (
                     429,
@@ -61,7 +62,9 @@ pub(crate) fn routes() -> DocRouter {
                  gets its own tenant, or joins the tenant of the invitation it brings",
             )
             .body(Body::Json("email, code, invite?"))
+            .takes::<SignIn>()
             .ok(200, "user, tenant {id}, csrfToken")
+            .returns::<SessionBody>()
             .also(&[
                 (404, "The invitation is unknown, used, withdrawn or expired"),
                 (409, "The email already belongs to another account"),
@@ -72,7 +75,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/auth/session",
             current_session,
-            Spec::new(T, any, "The signed-in user, tenant and CSRF token"),
+            Spec::new(T, any, "The signed-in user, tenant and CSRF token").returns::<SessionBody>(),
         )
         .delete(
             "/auth/session",
@@ -84,7 +87,8 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/auth/sessions",
             list_sessions,
-            Spec::new(T, any, "The user's live sessions, newest first"),
+            Spec::new(T, any, "The user's live sessions, newest first")
+                .returns::<DataList<SessionView>>(),
         )
         .delete(
             "/auth/sessions",
@@ -109,6 +113,8 @@ pub(crate) fn routes() -> DocRouter {
                 "What an invitation link offers: the email, role and tenant",
             )
             .body(Body::Json("invite (the secret from the link)"))
+            .takes::<InviteLookup>()
+            .returns::<InviteInfo>()
             .also(&[
                 (404, "The invitation is unknown, used, withdrawn or expired"),
                 (429, "Too many tries from this address"),
@@ -154,13 +160,16 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 any,
                 "The tenant's users, their roles, widgets and presence (online, away, offline)",
-            ),
+            )
+            .returns::<DataList<TeamMember>>(),
         )
         .patch(
             "/users/{id}",
             change_role,
             Spec::new(T, owner, "Change a user's role (the tenant keeps an owner)")
                 .body(Body::Json("role: owner | admin | agent"))
+                .takes::<ChangeRole>()
+                .returns::<UserView>()
                 .also(&[(409, "The tenant's last owner stays owner")]),
         )
         .put(
@@ -171,7 +180,9 @@ pub(crate) fn routes() -> DocRouter {
                 owner,
                 "Give an agent some widgets (they then see only those), or all (null)",
             )
-            .body(Body::Json("widgetIds: [widget ids] | null")),
+            .body(Body::Json("widgetIds: [widget ids] | null"))
+            .takes::<UserWidgets>()
+            .returns::<TeamMember>(),
         )
         .delete(
             "/users/{id}",
@@ -188,7 +199,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/invites",
             list_invites,
-            Spec::new(T, owner, "Pending invitations"),
+            Spec::new(T, owner, "Pending invitations").returns::<DataList<InviteView>>(),
         )
         .post(
             "/invites",
@@ -199,7 +210,9 @@ pub(crate) fn routes() -> DocRouter {
                 "Invite someone by email: they get a one-time link (7 days)",
             )
             .body(Body::Json("email, role"))
+            .takes::<CreateInvite>()
             .ok(201, "The invitation and its link")
+            .returns::<InviteView>()
             .also(&[
                 (409, "The email is already one of the tenant's users"),
                 (
@@ -255,10 +268,24 @@ fn base_url(st: &AppState) -> &str {
     st.public_url.trim_end_matches('/')
 }
 
-#[derive(Debug, Deserialize)]
+/// Where to mail a sign-in code.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CodeRequest {
+pub struct CodeRequest {
+    /// The email address to sign in with.
+    #[schemars(extend("format" = "email"), example = &"ana@shop.example")]
     email: String,
+}
+
+/// A code is on its way.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeSent {
+    /// Always `sent` (also for an address with no account yet: signing in makes one).
+    #[schemars(extend("enum" = ["sent"]))]
+    status: &'static str,
+    /// How long the code works.
+    expires_in_seconds: u64,
 }
 
 /// Mails a sign-in code to `email` (after the rate limits of the address and the client);
@@ -321,28 +348,60 @@ async fn request_code(
     let ttl = send_code(&st, ip, &b.email).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"status": "sent", "expiresInSeconds": ttl.as_secs()})),
+        Json(CodeSent {
+            status: "sent",
+            expires_in_seconds: ttl.as_secs(),
+        }),
     )
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// A sign-in with a mailed code.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SignIn {
+pub struct SignIn {
+    /// The address the code went to.
+    #[schemars(extend("format" = "email"), example = &"ana@shop.example")]
     email: String,
+    /// The code from the mail.
+    #[schemars(example = &"493027")]
     code: String,
+    /// The secret of an invitation link, to join its tenant.
     #[serde(default)]
     invite: Option<String>,
 }
 
 /// A user as the accounts endpoints show them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserView {
+pub struct UserView {
+    /// The user's id.
     id: String,
+    /// Their email address.
     email: String,
+    /// What they may do.
     role: Role,
+    /// Unix ms.
     created_at: i64,
+}
+
+/// A tenant's id.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TenantRef {
+    /// The tenant (account) id.
+    id: String,
+}
+
+/// A signed-in session: who, which tenant, and the CSRF token writes send.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionBody {
+    /// The signed-in user.
+    user: UserView,
+    /// Their tenant.
+    tenant: TenantRef,
+    /// Send as `X-CSRF-Token` on requests that change state.
+    csrf_token: String,
 }
 
 impl From<User> for UserView {
@@ -356,13 +415,14 @@ impl From<User> for UserView {
     }
 }
 
-fn session_body(st: &AppState, user: User, session_id: &str) -> serde_json::Value {
-    let tenant = user.tenant_id.clone();
-    json!({
-        "user": UserView::from(user),
-        "tenant": {"id": tenant},
-        "csrfToken": csrf_token(&st.link_secret, session_id),
-    })
+fn session_body(st: &AppState, user: User, session_id: &str) -> SessionBody {
+    SessionBody {
+        tenant: TenantRef {
+            id: user.tenant_id.clone(),
+        },
+        user: UserView::from(user),
+        csrf_token: csrf_token(&st.link_secret, session_id),
+    }
 }
 
 /// Signs in (or up) with a mailed code: checks it, makes or finds the user (or accepts the
@@ -464,7 +524,7 @@ async fn sign_in(
 async fn current_session(
     State(st): State<AppState>,
     SignedIn(auth): SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SessionBody>, ApiError> {
     let user = st.store.get_user(&auth.user_id).await?;
     Ok(Json(session_body(&st, user, &auth.session_id)))
 }
@@ -498,15 +558,23 @@ async fn sign_out_everywhere(
     Ok(signed_out(&st))
 }
 
-#[derive(Debug, Serialize)]
+/// One of the user's sessions.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct SessionView {
+pub struct SessionView {
+    /// The session's id (for DELETE /auth/sessions/{id}).
     id: String,
+    /// Signed in, Unix ms.
     created_at: i64,
+    /// Last used, Unix ms.
     last_seen_at: i64,
+    /// Ends, Unix ms.
     expires_at: i64,
+    /// The browser's User-Agent at sign-in.
     user_agent: Option<String>,
+    /// The address it signed in from.
     ip: Option<String>,
+    /// Whether it is the session making this request.
     current: bool,
 }
 
@@ -525,13 +593,13 @@ fn session_view(s: SessionInfo, current: &str) -> SessionView {
 async fn list_sessions(
     State(st): State<AppState>,
     SignedIn(auth): SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DataList<SessionView>>, ApiError> {
     let list = st.store.list_sessions(&auth.user_id, now_ms()).await?;
     let data: Vec<SessionView> = list
         .into_iter()
         .map(|s| session_view(s, &auth.session_id))
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(data.into()))
 }
 
 async fn revoke_session(
@@ -549,17 +617,33 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// An invitation link's secret.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct InviteLookup {
+pub struct InviteLookup {
+    /// The `invite` parameter of the link.
     invite: String,
+}
+
+/// What an invitation offers.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteInfo {
+    /// The address invited (sign in with it to accept).
+    email: String,
+    /// The role offered.
+    role: Role,
+    /// The tenant joined.
+    tenant: TenantRef,
+    /// The link stops working, Unix ms.
+    expires_at: i64,
 }
 
 async fn invite_info(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<InviteLookup>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<InviteInfo>, ApiError> {
     st.accounts.limit_verify(ip)?;
     let invite = st
         .store
@@ -567,12 +651,14 @@ async fn invite_info(
         .await?
         .filter(|i| i.is_pending(now_ms()))
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({
-        "email": invite.email,
-        "role": invite.role,
-        "tenant": {"id": invite.tenant_id},
-        "expiresAt": invite.expires_at,
-    })))
+    Ok(Json(InviteInfo {
+        email: invite.email,
+        role: invite.role,
+        tenant: TenantRef {
+            id: invite.tenant_id,
+        },
+        expires_at: invite.expires_at,
+    }))
 }
 
 /// A token as listed: never its secret.
@@ -717,23 +803,42 @@ async fn revoke_token(
 async fn list_users(
     State(st): State<AppState>,
     SignedIn(auth): SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DataList<TeamMember>>, ApiError> {
     let users = st.store.list_users(&auth.tenant_id).await?;
     let mut data = Vec::with_capacity(users.len());
     for u in users {
-        let widgets = st.store.user_widgets(&u.id).await?;
+        let widget_ids = st.store.user_widgets(&u.id).await?;
         let presence = st.console.status(&auth.tenant_id, &u.id).as_str();
-        let mut v = json!(UserView::from(u));
-        v["widgetIds"] = json!(widgets);
-        v["presence"] = json!(presence);
-        data.push(v);
+        data.push(TeamMember {
+            user: UserView::from(u),
+            widget_ids,
+            presence: Some(presence),
+        });
     }
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(data.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// A user of the tenant with the widgets they answer.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamMember {
+    /// The user.
+    #[serde(flatten)]
+    user: UserView,
+    /// The widgets they see and answer; null: all of the tenant's.
+    widget_ids: Option<Vec<String>>,
+    /// Whether their operator console is open now (in the team list only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["online", "away", "offline"]))]
+    presence: Option<&'static str>,
+}
+
+/// A new role.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeRole {
+pub struct ChangeRole {
+    /// `owner`, `admin` or `agent`.
+    #[schemars(extend("enum" = ["owner", "admin", "agent"]))]
     role: String,
 }
 
@@ -749,7 +854,7 @@ async fn change_role(
     who: SignedIn,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<ChangeRole>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let auth = who.require_owner()?;
     let role = parse_role(&b.role)?;
     st.store
@@ -758,12 +863,14 @@ async fn change_role(
         .map_err(last_owner)?;
     st.accounts.sessions.forget_user(&id);
     let user = st.store.get_user(&id).await?;
-    Ok(Json(json!(UserView::from(user))))
+    Ok(Json(UserView::from(user)))
 }
 
-#[derive(Debug, Deserialize)]
+/// The widgets a user answers.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UserWidgets {
+pub struct UserWidgets {
+    /// Widget ids of the tenant; null gives them all.
     widget_ids: Option<Vec<String>>,
 }
 
@@ -772,7 +879,7 @@ async fn set_user_widgets(
     who: SignedIn,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<UserWidgets>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TeamMember>, ApiError> {
     let auth = who.require_owner()?;
     st.store
         .set_user_widgets(&auth.tenant_id, &id, b.widget_ids.as_deref())
@@ -786,9 +893,11 @@ async fn set_user_widgets(
         })?;
     st.accounts.sessions.forget_user(&id);
     let user = st.store.get_user(&id).await?;
-    let mut v = json!(UserView::from(user));
-    v["widgetIds"] = json!(st.store.user_widgets(&id).await?);
-    Ok(Json(v))
+    Ok(Json(TeamMember {
+        user: UserView::from(user),
+        widget_ids: st.store.user_widgets(&id).await?,
+        presence: None,
+    }))
 }
 
 fn last_owner(e: StorageError) -> ApiError {
@@ -814,16 +923,25 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Serialize)]
+/// A pending invitation.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct InviteView {
+pub struct InviteView {
+    /// Its id (for DELETE /invites/{id}).
     id: String,
+    /// Who is invited.
     email: String,
+    /// The role offered.
     role: Role,
+    /// The user who invited them.
     invited_by: Option<String>,
+    /// Unix ms.
     created_at: i64,
+    /// The link stops working, Unix ms.
     expires_at: i64,
+    /// The one-time link (mailed to them), only in the answer that creates it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "uri"))]
     link: Option<String>,
 }
 
@@ -842,17 +960,22 @@ fn invite_view(i: Invite, link: Option<String>) -> InviteView {
 async fn list_invites(
     State(st): State<AppState>,
     who: SignedIn,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DataList<InviteView>>, ApiError> {
     let auth = who.require_owner()?;
     let list = st.store.list_invites(&auth.tenant_id, now_ms()).await?;
     let data: Vec<InviteView> = list.into_iter().map(|i| invite_view(i, None)).collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(data.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// Whom to invite, as what.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateInvite {
+pub struct CreateInvite {
+    /// Their email address.
+    #[schemars(extend("format" = "email"), example = &"ben@shop.example")]
     email: String,
+    /// `owner`, `admin` or `agent`.
+    #[schemars(extend("enum" = ["owner", "admin", "agent"]))]
     role: String,
 }
 
@@ -895,11 +1018,7 @@ async fn create_invite(
             ),
         })
         .map_err(|_| ApiError::Unavailable)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!(invite_view(invite, Some(link)))),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(invite_view(invite, Some(link)))).into_response())
 }
 
 async fn revoke_invite(

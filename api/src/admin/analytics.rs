@@ -19,8 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use ringside_storage::{CampaignAlias, Engagement, PageEvent, Visitor, MAX_RECENT_VISITORS};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{AnalyticsRead, Scoped, WidgetsWrite};
 use crate::extract::{query_limit, ApiJson};
@@ -78,29 +77,33 @@ pub(crate) fn routes() -> DocRouter {
             "/widgets/{id}/analytics",
             analytics,
             Spec::new(T, r, "Visitor analytics: UTM, paid clicks, referrers, browsers, OS, returning visitors, bot-like sessions, top IPs")
-                .query(&[("limit", "visitors analysed, 1-5000, default 120")]),
+                .query(&[("limit", "visitors analysed, 1-5000, default 120")])
+                .returns::<Analytics>(),
         )
         .get(
             "/widgets/{id}/campaign-report",
             campaign_report,
             Spec::new(T, r, "Per campaign tag: visitors, sessions, chats and leads")
-                .query(&[("limit", "visitors analysed, 1-5000, default 1000")]),
+                .query(&[("limit", "visitors analysed, 1-5000, default 1000")])
+                .returns::<CampaignReport>(),
         )
         .get(
             "/widgets/{id}/campaign-aliases",
             get_aliases,
-            Spec::new(T, r, "Campaign tag aliases"),
+            Spec::new(T, r, "Campaign tag aliases").returns::<AliasList>(),
         )
         .patch(
             "/widgets/{id}/campaign-aliases",
             patch_aliases,
             Spec::new(T, Auth::Scope("widgets:write"), "Set or remove campaign tag aliases")
-                .body(Body::Json("aliases: [{tagKey, tagValue, alias (null removes)}]")),
+                .body(Body::Json("aliases: [{tagKey, tagValue, alias (null removes)}]"))
+                .takes::<AliasesBody>()
+                .returns::<AliasList>(),
         )
         .get(
             "/widgets/{id}/site-directory",
             site_directory,
-            Spec::new(T, r, "The site's pages as the widget saw them"),
+            Spec::new(T, r, "The site's pages as the widget saw them").returns::<SiteDirectory>(),
         )
 }
 
@@ -163,19 +166,30 @@ fn is_paid(v: &Visitor) -> bool {
             .is_some_and(|m| PAID_MEDIUMS.contains(&m.to_ascii_lowercase().as_str()))
 }
 
+/// One value of a breakdown (a UTM tag, referrer host, browser...).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TopValue {
+    /// The value as tracked (`(direct)` for visits without a referrer).
+    #[schemars(example = &"google")]
+    pub value: String,
+    /// Its alias (set with PATCH campaign-aliases), if any.
+    pub alias: Option<String>,
+    /// Visitors with this value.
+    pub visitors: u64,
+}
+
 /// `[{value, alias, visitors}]`, most visitors first (then by value), at most [`TOP`].
-fn top(counts: BTreeMap<String, u64>, key: &str, aliases: &Aliases) -> Value {
+fn top(counts: BTreeMap<String, u64>, key: &str, aliases: &Aliases) -> Vec<TopValue> {
     let mut v: Vec<(String, u64)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Value::Array(
-        v.into_iter()
-            .take(TOP)
-            .map(|(value, n)| {
-                let alias = aliases.get(&(key.to_owned(), value.clone()));
-                json!({"value": value, "alias": alias, "visitors": n})
-            })
-            .collect(),
-    )
+    v.into_iter()
+        .take(TOP)
+        .map(|(value, visitors)| TopValue {
+            alias: aliases.get(&(key.to_owned(), value.clone())).cloned(),
+            value,
+            visitors,
+        })
+        .collect()
 }
 
 fn count_by<'a>(
@@ -191,27 +205,161 @@ fn count_by<'a>(
     m
 }
 
-/// The analytics document over `visitors` (most recent first) at `now_ms`.
-pub fn report(visitors: &[Visitor], aliases: &Aliases, now_ms: i64, live_timeout_ms: i64) -> Value {
+/// Visitor analytics of a widget over its most recently seen visitors.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Analytics {
+    /// The widget.
+    pub widget_id: String,
+    /// The `?limit=` in force (visitors asked for).
+    pub limit: u32,
+    /// Visitors analysed (at most `limit`).
+    pub visitors_analysed: u64,
+    /// The oldest last-seen time among them, Unix ms (null when none).
+    pub from: Option<i64>,
+    /// The newest last-seen time among them, Unix ms.
+    pub to: Option<i64>,
+    /// Headline counts.
+    pub totals: Totals,
+    /// UTM breakdowns.
+    pub utm: Utm,
+    /// Paid clicks by kind.
+    pub paid_clicks: PaidClicks,
+    /// Referrer hosts, `(direct)` for none.
+    pub referrers: Vec<TopValue>,
+    /// Browsers.
+    pub browsers: Vec<TopValue>,
+    /// Operating systems.
+    pub operating_systems: Vec<TopValue>,
+    /// Device kinds.
+    pub devices: Vec<TopValue>,
+    /// The most frequent returning visitors.
+    pub returning_visitors: Vec<Returning>,
+    /// Sessions that look automated, with why.
+    pub bot_like_sessions: Vec<BotLike>,
+    /// The IP addresses with most visitors.
+    pub top_ips: Vec<TopIp>,
+}
+
+/// Headline counts of [`Analytics`].
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Visitors analysed.
+    pub visitors: u64,
+    /// Their visits (sessions) in all.
+    pub sessions: i64,
+    /// Seen within the live timeout.
+    pub live_now: u64,
+    /// On their first visit.
+    pub new_visitors: u64,
+    /// Back for another visit.
+    pub returning_visitors: u64,
+    /// Looking automated.
+    pub bot_like_sessions: u64,
+    /// Arrived through a paid click.
+    pub paid_clicks: u64,
+    /// Tracked interactions (clicks, scrolls, forms) in their current sessions.
+    pub interaction_events: i64,
+}
+
+/// UTM breakdowns of [`Analytics`].
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Utm {
+    /// `utm_source` values.
+    pub source: Vec<TopValue>,
+    /// `utm_medium` values.
+    pub medium: Vec<TopValue>,
+    /// `utm_campaign` values.
+    pub campaign: Vec<TopValue>,
+    /// `utm_term` values.
+    pub term: Vec<TopValue>,
+    /// `utm_content` values.
+    pub content: Vec<TopValue>,
+}
+
+/// Paid clicks of [`Analytics`].
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidClicks {
+    /// Visitors with any of the below.
+    pub total: u64,
+    /// With a Google Ads click id.
+    pub gclid: u64,
+    /// With a Meta click id.
+    pub fbclid: u64,
+    /// With a paid `utm_medium` (cpc, ppc, paid_social, display...).
+    pub paid_medium: u64,
+}
+
+/// A returning visitor.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Returning {
+    /// The visitor.
+    pub visitor_id: String,
+    /// Visits so far.
+    pub visit_count: i64,
+    /// The visit before the current one began, Unix ms.
+    pub previous_seen_at: Option<i64>,
+    /// Last seen, Unix ms.
+    pub last_seen_at: i64,
+}
+
+/// A session that looks automated.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BotLike {
+    /// The visitor.
+    pub visitor_id: String,
+    /// Its address.
+    pub ip: Option<String>,
+    /// Its browser's User-Agent.
+    pub user_agent: Option<String>,
+    /// Interactions in the current session.
+    pub session_event_count: i64,
+    /// Why it looks automated.
+    #[schemars(extend("items" = {"enum": ["bot_user_agent", "no_user_agent", "headless_browser", "interaction_burst"]}))]
+    pub reasons: Vec<&'static str>,
+}
+
+/// An address and its traffic.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TopIp {
+    /// The address.
+    #[schemars(example = &"203.0.113.7")]
+    pub ip: String,
+    /// Visitors from it.
+    pub visitors: u64,
+    /// Their visits.
+    pub sessions: i64,
+}
+
+/// The analytics of `visitors` (most recent first) at `now_ms`; `widget_id` and `limit`
+/// are filled in by the caller.
+pub fn report(
+    visitors: &[Visitor],
+    aliases: &Aliases,
+    now_ms: i64,
+    live_timeout_ms: i64,
+) -> Analytics {
     let n = visitors.len() as u64;
     let sessions: i64 = visitors.iter().map(|v| v.visit_count).sum();
     let returning: Vec<&Visitor> = visitors.iter().filter(|v| v.visit_count > 1).collect();
-    let bots: Vec<(&Visitor, Vec<&str>)> = visitors
+    let bots: Vec<(&Visitor, Vec<&'static str>)> = visitors
         .iter()
         .map(|v| (v, bot_reasons(v)))
         .filter(|(_, r)| !r.is_empty())
         .collect();
-    let gclid = visitors.iter().filter(|v| v.gclid.is_some()).count();
-    let fbclid = visitors.iter().filter(|v| v.fbclid.is_some()).count();
-    let paid_medium = visitors
-        .iter()
-        .filter(|v| {
-            v.utm_medium
-                .as_deref()
-                .is_some_and(|m| PAID_MEDIUMS.contains(&m.to_ascii_lowercase().as_str()))
-        })
-        .count();
-    let paid = visitors.iter().filter(|v| is_paid(v)).count();
+    let count = |f: &dyn Fn(&Visitor) -> bool| visitors.iter().filter(|v| f(v)).count() as u64;
+    let gclid = count(&|v| v.gclid.is_some());
+    let fbclid = count(&|v| v.fbclid.is_some());
+    let paid_medium = count(&|v| {
+        v.utm_medium
+            .as_deref()
+            .is_some_and(|m| PAID_MEDIUMS.contains(&m.to_ascii_lowercase().as_str()))
+    });
+    let paid = count(&is_paid);
     let mut ips: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     for v in visitors {
         if let Some(ip) = &v.ip {
@@ -228,49 +376,155 @@ pub fn report(visitors: &[Visitor], aliases: &Aliases, now_ms: i64, live_timeout
             .cmp(&a.visit_count)
             .then_with(|| b.last_seen_at.cmp(&a.last_seen_at))
     });
-    let direct = "(direct)".to_owned();
-    json!({
-        "visitorsAnalysed": n,
-        "from": visitors.iter().map(|v| v.last_seen_at).min(),
-        "to": visitors.iter().map(|v| v.last_seen_at).max(),
-        "totals": {
-            "visitors": n,
-            "sessions": sessions,
-            "liveNow": visitors.iter().filter(|v| v.last_seen_at >= now_ms - live_timeout_ms).count(),
-            "newVisitors": n - returning.len() as u64,
-            "returningVisitors": returning.len(),
-            "botLikeSessions": bots.len(),
-            "paidClicks": paid,
-            "interactionEvents": visitors.iter().map(|v| v.session_event_count).sum::<i64>(),
+    let by =
+        |key: &str, f: fn(&Visitor) -> Option<String>| top(count_by(visitors, f), key, aliases);
+    Analytics {
+        widget_id: String::new(),
+        limit: 0,
+        visitors_analysed: n,
+        from: visitors.iter().map(|v| v.last_seen_at).min(),
+        to: visitors.iter().map(|v| v.last_seen_at).max(),
+        totals: Totals {
+            visitors: n,
+            sessions,
+            live_now: count(&|v| v.last_seen_at >= now_ms - live_timeout_ms),
+            new_visitors: n - returning.len() as u64,
+            returning_visitors: returning.len() as u64,
+            bot_like_sessions: bots.len() as u64,
+            paid_clicks: paid,
+            interaction_events: visitors.iter().map(|v| v.session_event_count).sum(),
         },
-        "utm": {
-            "source": top(count_by(visitors, |v| v.utm_source.clone()), "utm_source", aliases),
-            "medium": top(count_by(visitors, |v| v.utm_medium.clone()), "utm_medium", aliases),
-            "campaign": top(count_by(visitors, |v| v.utm_campaign.clone()), "utm_campaign", aliases),
-            "term": top(count_by(visitors, |v| v.utm_term.clone()), "utm_term", aliases),
-            "content": top(count_by(visitors, |v| v.utm_content.clone()), "utm_content", aliases),
+        utm: Utm {
+            source: by("utm_source", |v| v.utm_source.clone()),
+            medium: by("utm_medium", |v| v.utm_medium.clone()),
+            campaign: by("utm_campaign", |v| v.utm_campaign.clone()),
+            term: by("utm_term", |v| v.utm_term.clone()),
+            content: by("utm_content", |v| v.utm_content.clone()),
         },
-        "paidClicks": {"total": paid, "gclid": gclid, "fbclid": fbclid, "paidMedium": paid_medium},
-        "referrers": top(
-            count_by(visitors, |v| Some(referrer_host(v.referrer.as_deref()).unwrap_or_else(|| direct.clone()))),
-            "referrer",
-            aliases,
-        ),
-        "browsers": top(count_by(visitors, |v| v.browser.clone()), "browser", aliases),
-        "operatingSystems": top(count_by(visitors, |v| v.os.clone()), "os", aliases),
-        "devices": top(count_by(visitors, |v| v.device.clone()), "device", aliases),
-        "returningVisitors": returning_list.iter().take(TOP).map(|v| json!({
-            "visitorId": v.visitor_id, "visitCount": v.visit_count,
-            "previousSeenAt": v.previous_seen_at, "lastSeenAt": v.last_seen_at,
-        })).collect::<Vec<_>>(),
-        "botLikeSessions": bots.iter().take(BOT_LIST).map(|(v, r)| json!({
-            "visitorId": v.visitor_id, "ip": v.ip, "userAgent": v.user_agent,
-            "sessionEventCount": v.session_event_count, "reasons": r,
-        })).collect::<Vec<_>>(),
-        "topIps": ips.iter().take(TOP).map(|(ip, (vis, ses))| json!({
-            "ip": ip, "visitors": vis, "sessions": ses,
-        })).collect::<Vec<_>>(),
-    })
+        paid_clicks: PaidClicks {
+            total: paid,
+            gclid,
+            fbclid,
+            paid_medium,
+        },
+        referrers: by("referrer", |v| {
+            Some(referrer_host(v.referrer.as_deref()).unwrap_or_else(|| "(direct)".to_owned()))
+        }),
+        browsers: by("browser", |v| v.browser.clone()),
+        operating_systems: by("os", |v| v.os.clone()),
+        devices: by("device", |v| v.device.clone()),
+        returning_visitors: returning_list
+            .iter()
+            .take(TOP)
+            .map(|v| Returning {
+                visitor_id: v.visitor_id.clone(),
+                visit_count: v.visit_count,
+                previous_seen_at: v.previous_seen_at,
+                last_seen_at: v.last_seen_at,
+            })
+            .collect(),
+        bot_like_sessions: bots
+            .into_iter()
+            .take(BOT_LIST)
+            .map(|(v, reasons)| BotLike {
+                visitor_id: v.visitor_id.clone(),
+                ip: v.ip.clone(),
+                user_agent: v.user_agent.clone(),
+                session_event_count: v.session_event_count,
+                reasons,
+            })
+            .collect(),
+        top_ips: ips
+            .into_iter()
+            .take(TOP)
+            .map(|(ip, (visitors, sessions))| TopIp {
+                ip,
+                visitors,
+                sessions,
+            })
+            .collect(),
+    }
+}
+
+/// One campaign tag value and what its visitors did.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignRow {
+    /// The tag: a UTM key, `referrer` (host) or `paid_click` (`gclid`/`fbclid`).
+    #[schemars(extend("enum" = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "paid_click"]))]
+    pub tag_key: &'static str,
+    /// The value as tracked.
+    #[schemars(example = &"spring-demo")]
+    pub tag_value: String,
+    /// Its alias, if any.
+    pub alias: Option<String>,
+    /// Visitors with the tag.
+    pub visitors: u64,
+    /// Their visits.
+    pub sessions: i64,
+    /// Those back for another visit.
+    pub returning_visitors: u64,
+    /// Those who sent a chat message.
+    pub chatted_visitors: u64,
+    /// Those who left a callback request or lead.
+    pub lead_visitors: u64,
+    /// Chat messages they sent.
+    pub messages: i64,
+    /// Callback requests and leads they left.
+    pub callbacks: i64,
+    /// leadVisitors / visitors, to four decimals.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub lead_rate: f64,
+}
+
+/// The campaign report of a widget.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignReport {
+    /// The widget.
+    pub widget_id: String,
+    /// Visitors analysed.
+    pub visitors_analysed: u64,
+    /// One row per tag and value, most visitors first.
+    pub campaigns: Vec<CampaignRow>,
+}
+
+/// A widget's campaign aliases.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasList {
+    /// The widget.
+    pub widget_id: String,
+    /// Every alias of the widget.
+    pub aliases: Vec<CampaignAlias>,
+}
+
+/// One page of the site.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SitePage {
+    /// The URL without query string or fragment.
+    #[schemars(extend("format" = "uri"), example = &"https://shop.example/pricing")]
+    pub url: String,
+    /// Its path.
+    #[schemars(example = &"/pricing")]
+    pub path: String,
+    /// The latest title seen.
+    pub title: Option<String>,
+    /// Views among the events read.
+    pub views: u64,
+    /// The latest view, Unix ms.
+    pub last_viewed_at: i64,
+}
+
+/// The site's pages as a widget saw them.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteDirectory {
+    /// The widget.
+    pub widget_id: String,
+    /// Most viewed first.
+    pub pages: Vec<SitePage>,
 }
 
 /// Campaign report rows: one per (tag key, tag value) seen among `visitors`.
@@ -278,7 +532,7 @@ pub fn campaign_rows(
     visitors: &[Visitor],
     engagement: &HashMap<String, Engagement>,
     aliases: &Aliases,
-) -> Vec<Value> {
+) -> Vec<CampaignRow> {
     #[derive(Default)]
     struct Row {
         visitors: u64,
@@ -324,33 +578,36 @@ pub fn campaign_rows(
             r.callbacks += e.callbacks;
         }
     }
-    let mut out: Vec<(u64, Value)> = rows
+    let mut out: Vec<CampaignRow> = rows
         .into_iter()
         .map(|((k, val), r)| {
-            let alias = aliases.get(&(k.to_owned(), val.clone()));
             let rate = if r.visitors == 0 {
                 0.0
             } else {
                 r.leads as f64 / r.visitors as f64
             };
-            (
-                r.visitors,
-                json!({
-                    "tagKey": k, "tagValue": val, "alias": alias,
-                    "visitors": r.visitors, "sessions": r.sessions,
-                    "returningVisitors": r.returning, "chattedVisitors": r.chatted,
-                    "leadVisitors": r.leads, "messages": r.messages, "callbacks": r.callbacks,
-                    "leadRate": (rate * 10_000.0).round() / 10_000.0,
-                }),
-            )
+            CampaignRow {
+                tag_key: k,
+                alias: aliases.get(&(k.to_owned(), val.clone())).cloned(),
+                tag_value: val,
+                visitors: r.visitors,
+                sessions: r.sessions,
+                returning_visitors: r.returning,
+                chatted_visitors: r.chatted,
+                lead_visitors: r.leads,
+                messages: r.messages,
+                callbacks: r.callbacks,
+                lead_rate: (rate * 10_000.0).round() / 10_000.0,
+            }
         })
         .collect();
-    out.sort_by_key(|r| std::cmp::Reverse(r.0));
-    out.into_iter().map(|x| x.1).collect()
+    // Stable: rows of equal visitors stay in (key, value) order.
+    out.sort_by_key(|r| std::cmp::Reverse(r.visitors));
+    out
 }
 
 /// The site's pages from page events (newest first): views, last view and latest title.
-pub fn directory(events: &[PageEvent]) -> Vec<Value> {
+pub fn directory(events: &[PageEvent]) -> Vec<SitePage> {
     struct Page {
         title: Option<String>,
         views: u64,
@@ -375,9 +632,12 @@ pub fn directory(events: &[PageEvent]) -> Vec<Value> {
     v.sort_by(|a, b| b.1.views.cmp(&a.1.views).then_with(|| a.0.cmp(&b.0)));
     v.into_iter()
         .take(DIRECTORY_PAGES)
-        .map(|(url, p)| {
-            let path = crate::http::urls::path_of(&url);
-            json!({"url": url, "path": path, "title": p.title, "views": p.views, "lastViewedAt": p.last})
+        .map(|(url, p)| SitePage {
+            path: crate::http::urls::path_of(&url),
+            url,
+            title: p.title,
+            views: p.views,
+            last_viewed_at: p.last,
         })
         .collect()
 }
@@ -387,7 +647,7 @@ async fn analytics(
     State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Analytics>, ApiError> {
     let n = limit(&q)?;
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     let visitors = st.presence.recent_visitors(&w.tenant_id, &w.id, n).await?;
@@ -398,8 +658,8 @@ async fn analytics(
         st.presence.now_ms(),
         st.presence.config().live_timeout_ms,
     );
-    out["widgetId"] = json!(w.id);
-    out["limit"] = json!(n);
+    out.widget_id = w.id;
+    out.limit = n;
     Ok(Json(out))
 }
 
@@ -408,7 +668,7 @@ async fn campaign_report(
     State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignReport>, ApiError> {
     let n = match q.get("limit") {
         None => 1000,
         Some(_) => limit(&q)?,
@@ -422,37 +682,48 @@ async fn campaign_report(
         .into_iter()
         .collect();
     let aliases = alias_map(st.store.list_campaign_aliases(&w.tenant_id, &w.id).await?);
-    let rows = campaign_rows(&visitors, &engagement, &aliases);
-    Ok(Json(json!({
-        "widgetId": w.id,
-        "visitorsAnalysed": visitors.len(),
-        "campaigns": rows,
-    })))
+    Ok(Json(CampaignReport {
+        campaigns: campaign_rows(&visitors, &engagement, &aliases),
+        visitors_analysed: visitors.len() as u64,
+        widget_id: w.id,
+    }))
 }
 
 async fn get_aliases(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
     State(st): State<AnalyticsState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AliasList>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
-    let list = st.store.list_campaign_aliases(&w.tenant_id, &w.id).await?;
-    Ok(Json(json!({"widgetId": w.id, "aliases": list})))
+    let aliases = st.store.list_campaign_aliases(&w.tenant_id, &w.id).await?;
+    Ok(Json(AliasList {
+        widget_id: w.id,
+        aliases,
+    }))
 }
 
-#[derive(Deserialize)]
+/// One alias to set or remove.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AliasIn {
+pub struct AliasIn {
+    /// The tag.
+    #[schemars(extend("enum" = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer"]))]
     tag_key: String,
+    /// The value as tracked.
+    #[schemars(length(min = 1, max = 500), example = &"q3_bf_2026")]
     tag_value: String,
-    /// `null` or empty removes the alias.
+    /// The name to show; `null` or empty removes the alias.
     #[serde(default)]
+    #[schemars(length(max = 200), example = &"Black Friday")]
     alias: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Aliases to set or remove.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AliasesBody {
+pub struct AliasesBody {
+    /// At most 200 per request.
+    #[schemars(length(max = 200))]
     aliases: Vec<AliasIn>,
 }
 
@@ -461,7 +732,7 @@ async fn patch_aliases(
     State(st): State<AnalyticsState>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AliasesBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AliasList>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     if b.aliases.len() > 200 {
         return Err(ApiError::InvalidField {
@@ -474,29 +745,36 @@ async fn patch_aliases(
         .into_iter()
         .map(|a| (a.tag_key, a.tag_value, a.alias))
         .collect();
-    let list = st
+    let aliases = st
         .store
         .set_campaign_aliases(&w.tenant_id, &w.id, &changes)
         .await?;
-    Ok(Json(json!({"widgetId": w.id, "aliases": list})))
+    Ok(Json(AliasList {
+        widget_id: w.id,
+        aliases,
+    }))
 }
 
 async fn site_directory(
     Scoped(ctx, _): Scoped<AnalyticsRead>,
     State(st): State<AnalyticsState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SiteDirectory>, ApiError> {
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     let events = st
         .presence
         .page_events(&w.tenant_id, &w.id, DIRECTORY_EVENTS)
         .await?;
-    Ok(Json(json!({"widgetId": w.id, "pages": directory(&events)})))
+    Ok(Json(SiteDirectory {
+        pages: directory(&events),
+        widget_id: w.id,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn v(id: &str) -> Visitor {
         Visitor {
@@ -555,7 +833,7 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let r = report(&[a, b, c, d], &aliases, 0, 90_000);
+        let r = serde_json::to_value(report(&[a, b, c, d], &aliases, 0, 90_000)).unwrap();
         assert_eq!(r["totals"]["visitors"], 4);
         assert_eq!(r["totals"]["sessions"], 6);
         assert_eq!(r["totals"]["returningVisitors"], 1);
@@ -603,7 +881,9 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let rows = campaign_rows(&[a, b], &engagement, &Aliases::new());
+        let rows =
+            serde_json::to_value(campaign_rows(&[a, b], &engagement, &Aliases::new())).unwrap();
+        let rows = rows.as_array().unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(r["tagKey"], "utm_campaign");
@@ -623,7 +903,7 @@ mod tests {
             title: title.map(Into::into),
             at,
         };
-        let pages = directory(&[
+        let pages = serde_json::to_value(directory(&[
             e(
                 "https://example.com/pricing?utm_source=x",
                 Some("Pricing v2"),
@@ -631,7 +911,9 @@ mod tests {
             ),
             e("https://example.com/pricing", Some("Pricing"), 20),
             e("https://example.com/", None, 10),
-        ]);
+        ]))
+        .unwrap();
+        let pages = pages.as_array().unwrap();
         assert_eq!(pages.len(), 2);
         assert_eq!(pages[0]["url"], "https://example.com/pricing");
         assert_eq!(pages[0]["path"], "/pricing");

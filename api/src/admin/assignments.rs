@@ -16,12 +16,12 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use ringside_domain::bus::{Audience, Event};
 use ringside_storage::{AssignTo, Assignment, AuthContext, Role, StorageError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::{CallsWrite, MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
-use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> DocRouter {
@@ -34,7 +34,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 Auth::Scope("messages:read"),
                 "Who the visitor's chat is assigned to",
-            ),
+            )
+            .returns::<Assignee>(),
         )
         .put(
             "/widgets/{id}/visitors/{visitor_id}/assignee",
@@ -44,7 +45,10 @@ pub(crate) fn routes() -> DocRouter {
                 Auth::Scope("messages:write"),
                 "Assign the visitor's chat to a user (agents: to themselves), or clear it",
             )
-            .body(Body::Json("userId: a user id, \"me\", or null")),
+            .body(Body::Json("userId: a user id, \"me\", or null"))
+            .takes::<AssignBody>()
+            .returns::<Assignee>()
+            .also(&[(409, "The assignment changed meanwhile; look again")]),
         )
         .get(
             "/widgets/{id}/assignments",
@@ -54,7 +58,8 @@ pub(crate) fn routes() -> DocRouter {
                 Auth::Scope("messages:read"),
                 "The widget's assigned chats, newest first",
             )
-            .query(&[("userId", "Only this user's (\"me\": yours)")]),
+            .query(&[("userId", "Only this user's (\"me\": yours)")])
+            .returns::<DataList<AssignedChat>>(),
         )
         .put(
             "/calls/{id}/assignee",
@@ -64,14 +69,37 @@ pub(crate) fn routes() -> DocRouter {
                 Auth::Scope("calls:write"),
                 "Assign a call to a user (agents: to themselves), or clear it",
             )
-            .body(Body::Json("userId: a user id, \"me\", or null")),
+            .body(Body::Json("userId: a user id, \"me\", or null"))
+            .takes::<AssignBody>()
+            .returns::<Assignee>()
+            .also(&[(409, "The assignment changed meanwhile; look again")]),
         )
 }
 
-#[derive(Debug, Deserialize)]
+/// Whom to assign to.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AssignBody {
+pub struct AssignBody {
+    /// A user id of the account, `me`, or null to clear the assignment.
+    #[schemars(example = &"me")]
     user_id: Option<String>,
+}
+
+/// The assignment now (null: nobody).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Assignee {
+    /// Who, by whom, since when.
+    pub assignee: Option<Assignment>,
+}
+
+/// An assigned chat.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedChat {
+    /// The visitor whose chat it is.
+    pub visitor_id: String,
+    /// Who, by whom, since when.
+    pub assignee: Assignment,
 }
 
 /// The assignee a request names (`me` is the caller), after the role check: owners and admins
@@ -133,14 +161,14 @@ async fn conversation_assignee(
     State(st): State<AppState>,
     Scoped(ctx, _): Scoped<MessagesRead>,
     Path((id, visitor_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Assignee>, ApiError> {
     visitor(&visitor_id)?;
     st.store.get_widget(&ctx.tenant_id, &id).await?;
     let a = st
         .store
         .conversation_assignee(&ctx.tenant_id, &id, &visitor_id)
         .await?;
-    Ok(Json(json!({ "assignee": a })))
+    Ok(Json(Assignee { assignee: a }))
 }
 
 async fn assign_conversation(
@@ -148,7 +176,7 @@ async fn assign_conversation(
     Scoped(ctx, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<AssignBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Assignee>, ApiError> {
     visitor(&visitor_id)?;
     st.store.get_widget(&ctx.tenant_id, &id).await?;
     let current = st
@@ -182,7 +210,7 @@ async fn assign_conversation(
         &data,
     )
     .await?;
-    Ok(Json(json!({ "assignee": a })))
+    Ok(Json(Assignee { assignee: a }))
 }
 
 /// Tells dashboards and webhooks about an assignment.
@@ -238,7 +266,7 @@ async fn list_assignments(
     Scoped(ctx, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DataList<AssignedChat>>, ApiError> {
     let user = match q.get("userId").map(String::as_str) {
         None => None,
         Some("me") => Some(ctx.user_id.as_str()),
@@ -255,11 +283,14 @@ async fn list_assignments(
         .store
         .list_conversation_assignments(&ctx.tenant_id, &id, user)
         .await?;
-    let data: Vec<Value> = list
+    let data: Vec<AssignedChat> = list
         .into_iter()
-        .map(|(visitor_id, a)| json!({"visitorId": visitor_id, "assignee": a}))
+        .map(|(visitor_id, assignee)| AssignedChat {
+            visitor_id,
+            assignee,
+        })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(data.into()))
 }
 
 async fn assign_call(
@@ -267,7 +298,7 @@ async fn assign_call(
     Scoped(ctx, _): Scoped<CallsWrite>,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AssignBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Assignee>, ApiError> {
     let call = st.store.get_call(&ctx.tenant_id, &id).await?;
     let current = st
         .store
@@ -300,5 +331,5 @@ async fn assign_call(
         &data,
     )
     .await?;
-    Ok(Json(json!({ "assignee": a })))
+    Ok(Json(Assignee { assignee: a }))
 }

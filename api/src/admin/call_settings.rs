@@ -39,7 +39,8 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/widgets/{id}/call-settings",
             get_settings,
-            Spec::new(T, Auth::Scope("widgets:read"), "A widget's call settings"),
+            Spec::new(T, Auth::Scope("widgets:read"), "A widget's call settings")
+                .returns::<CallSettings>(),
         )
         .put(
             "/widgets/{id}/call-settings",
@@ -52,7 +53,10 @@ pub(crate) fn routes() -> DocRouter {
             )
             .body(Body::Json(
                 "ringTimeoutSecs, record, ringExtensions, pstnNumbers, pstnTrunkId, queueNumber",
-            )),
+            ))
+            .takes::<CallSettings>()
+            .returns::<CallSettings>()
+            .also(&[(409, "queueNumber is already another widget's queue number")]),
         )
         .get(
             "/widgets/{id}/hours",
@@ -61,7 +65,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 Auth::Scope("widgets:read"),
                 "A widget's business hours, and whether it is available now",
-            ),
+            )
+            .returns::<HoursView>(),
         )
         .put(
             "/widgets/{id}/hours",
@@ -74,7 +79,9 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "enabled, timeZone (IANA, e.g. Europe/Lisbon), intervals: [{day: mon..sun, \
                  open: HH:MM, close: HH:MM}]",
-            )),
+            ))
+            .takes::<HoursBody>()
+            .returns::<BusinessHours>(),
         )
 }
 
@@ -109,7 +116,15 @@ async fn put_settings(
             });
         }
     }
-    st.store.put_call_settings(&ctx.tenant_id, &id, &s).await?;
+    st.store
+        .put_call_settings(&ctx.tenant_id, &id, &s)
+        .await
+        .map_err(|e| match e {
+            ringside_storage::StorageError::Conflict(_) => {
+                ApiError::ConflictState("queueNumber is already another widget's queue number")
+            }
+            e => e.into(),
+        })?;
     st.directory
         .queue_number_set(&ctx.tenant_id, &id, s.queue_number.as_deref());
     Ok(Json(s))
@@ -135,29 +150,47 @@ async fn get_hours(
     Scoped(ctx, _): Scoped<WidgetsRead>,
     State(st): State<HoursState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let h = st.store.get_business_hours(&ctx.tenant_id, &id).await?;
+) -> Result<Json<HoursView>, ApiError> {
+    let hours = st.store.get_business_hours(&ctx.tenant_id, &id).await?;
     let w = st.store.get_widget(&ctx.tenant_id, &id).await?;
     let now = ringside_storage::now_ms();
-    let a = crate::availability::now_for(&st.store, &st.console, &w, now).await;
-    let mut v = serde_json::to_value(&h).map_err(|_| ApiError::Internal)?;
-    v["availability"] = serde_json::to_value(a).map_err(|_| ApiError::Internal)?;
-    Ok(Json(v))
+    let availability = crate::availability::now_for(&st.store, &st.console, &w, now).await;
+    Ok(Json(HoursView {
+        hours,
+        availability,
+    }))
+}
+
+/// A widget's business hours and its availability now.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct HoursView {
+    /// The hours.
+    #[serde(flatten)]
+    pub hours: BusinessHours,
+    /// Whether the widget is available now, and if not, why and until when.
+    pub availability: crate::availability::Availability,
 }
 
 /// What `PUT .../hours` takes: the hours, and (ignored) the `availability` a GET returned, so
 /// that a read-change-write round trip works.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct HoursBody {
+pub struct HoursBody {
+    /// Whether the hours apply (off: always open).
     #[serde(default)]
     enabled: bool,
+    /// IANA time zone name (`Europe/Lisbon`); `UTC` when empty.
     #[serde(default)]
+    #[schemars(example = &"Europe/Lisbon")]
     time_zone: String,
+    /// The weekly opening intervals (at most 28; at least one when enabled).
     #[serde(default)]
+    #[schemars(length(max = 28))]
     intervals: Vec<ringside_storage::OpenInterval>,
+    /// Ignored (what a GET answered, so a read-change-write round trip works).
     #[serde(default)]
     #[allow(dead_code)]
+    #[schemars(with = "Option<serde_json::Value>")]
     availability: Option<serde::de::IgnoredAny>,
 }
 

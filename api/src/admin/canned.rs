@@ -14,11 +14,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use ringside_storage::{AuthContext, CannedReply, Role, StorageError};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
 use crate::extract::ApiJson;
-use crate::openapi::{Auth, Body, DocRouter, Spec};
+use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> DocRouter {
@@ -27,20 +26,27 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/canned-replies",
             list,
-            Spec::new(T, Auth::Scope("messages:read"), "The team's canned replies"),
+            Spec::new(T, Auth::Scope("messages:read"), "The team's canned replies")
+                .returns::<DataList<CannedReply>>(),
         )
         .post(
             "/canned-replies",
             create,
             Spec::new(T, Auth::Scope("messages:write"), "Save a canned reply")
                 .body(Body::Json("shortcut (1-32 of a-z 0-9 - _), body"))
-                .ok(201, "The canned reply"),
+                .takes::<NewBody>()
+                .ok(201, "The canned reply")
+                .returns::<CannedReply>()
+                .also(&[(409, "The shortcut is in use")]),
         )
         .patch(
             "/canned-replies/{id}",
             update,
             Spec::new(T, Auth::Scope("messages:write"), "Change a canned reply")
-                .body(Body::Json("shortcut?, body?")),
+                .body(Body::Json("shortcut?, body?"))
+                .takes::<PatchBody>()
+                .returns::<CannedReply>()
+                .also(&[(409, "The shortcut is in use")]),
         )
         .delete(
             "/canned-replies/{id}",
@@ -72,15 +78,20 @@ fn invalid(e: StorageError) -> ApiError {
 async fn list(
     State(st): State<AppState>,
     Scoped(ctx, _): Scoped<MessagesRead>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DataList<CannedReply>>, ApiError> {
     let data = st.store.list_canned_replies(&ctx.tenant_id).await?;
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(data.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new canned reply.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewBody {
+pub struct NewBody {
+    /// 1-32 of a-z 0-9 - _, unique in the account.
+    #[schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$"), example = &"pricing")]
     shortcut: String,
+    /// The text, 1-4000 characters.
+    #[schemars(length(min = 1, max = 4000), example = &"Plans start at 19 EUR a month: https://shop.example/pricing")]
     body: String,
 }
 
@@ -97,12 +108,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-#[derive(Debug, Deserialize)]
+/// What to change of a canned reply.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PatchBody {
+pub struct PatchBody {
+    /// A new shortcut.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9_-]{1,32}$"))]
     shortcut: Option<String>,
+    /// A new text.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 4000))]
     body: Option<String>,
 }
 

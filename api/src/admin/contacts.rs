@@ -228,22 +228,34 @@ async fn list(
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fields {
+    /// First name.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(max = 200), example = &"Ana")]
     first_name: Option<Option<String>>,
+    /// Last name.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(max = 200), example = &"Silva")]
     last_name: Option<Option<String>>,
+    /// Main email address.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(max = 320), example = &"ana@example.com")]
     email: Option<Option<String>>,
+    /// Main phone number.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(max = 64), example = &"+351912345678")]
     phone: Option<Option<String>>,
+    /// Company.
     #[serde(default, deserialize_with = "double_option")]
+    #[schemars(length(max = 200))]
     company_name: Option<Option<String>>,
     /// Where the lead stands.
     #[serde(default)]
     #[schemars(extend("enum" = ["lead", "qualified", "customer", "disqualified", "archived", null]))]
     status: Option<String>,
+    /// Further email addresses, replacing the list.
     #[serde(default)]
     other_emails: Option<Vec<String>>,
+    /// Further phone numbers, replacing the list.
     #[serde(default)]
     other_phones: Option<Vec<String>>,
 }
@@ -427,9 +439,11 @@ pub(crate) fn timeline(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttachBody {
-    /// The widget the visitor was seen on.
+    /// The widget the visitor was seen on (from ringside_list_widgets).
+    #[schemars(length(min = 1, max = 128))]
     widget_id: String,
-    /// The visitor.
+    /// The visitor (from ringside_get_live_visitors or a message).
+    #[schemars(length(min = 1, max = 128))]
     visitor_id: String,
 }
 
@@ -465,10 +479,11 @@ async fn attach(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MergeBody {
-    /// The contact merged (it remains, pointing at this one).
+    /// The duplicate merged into this one (it remains, pointing at this one).
+    #[schemars(length(min = 1, max = 128))]
     source_contact_id: String,
-    /// Why (kept with the merge).
-    #[schemars(length(min = 1))]
+    /// Why they are the same person (kept with the merge).
+    #[schemars(length(min = 1, max = 500))]
     reason: String,
 }
 

@@ -85,7 +85,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 r,
                 "The tenant's prompts and hold music (uploaded or default)",
-            ),
+            )
+            .returns::<Vec<PromptView>>(),
         )
         .route(
             "/media/prompts/{kind}",
@@ -100,7 +101,8 @@ pub(crate) fn routes() -> DocRouter {
                         w,
                         "Upload a WAV overriding a prompt (hold_music, unavailable, accept_prompt)",
                     )
-                    .body(Body::Wav),
+                    .body(Body::Wav)
+                    .returns::<PromptView>(),
                 ),
                 (
                     "delete",
@@ -118,13 +120,21 @@ pub(crate) fn routes() -> DocRouter {
 }
 
 /// A prompt as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptView {
+    /// Which prompt.
+    #[schemars(extend("enum" = ["holdMusic", "unavailable", "acceptPrompt", "ringtone"]))]
     kind: &'static str,
+    /// `custom` (the tenant's upload) or `default` (shipped).
+    #[schemars(extend("enum" = ["default", "custom"]))]
     source: &'static str,
+    /// Its length.
     duration_ms: u64,
+    /// The WAV's size.
     bytes: u64,
+    /// Where to fetch the WAV (same bearer token).
+    #[schemars(example = &"/api/v1/media/prompts/holdMusic/audio")]
     audio_url: String,
 }
 

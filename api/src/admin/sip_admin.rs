@@ -45,7 +45,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/sip/extensions",
             list_extensions,
-            Spec::new(T, r, "List SIP extensions"),
+            Spec::new(T, r, "List SIP extensions").returns::<Vec<ExtensionView>>(),
         )
         .post(
             "/sip/extensions",
@@ -56,17 +56,23 @@ pub(crate) fn routes() -> DocRouter {
                 "Create a SIP extension (username, password, display name, widgets)",
             )
             .body(Body::Json("username, password, displayName, widgetIds"))
-            .ok(201, "The extension (the password is never returned)"),
+            .takes::<CreateExtension>()
+            .ok(201, "The extension (the password is never returned)")
+            .returns::<ExtensionView>()
+            .also(&[(409, "The SIP username is not available")]),
         )
         .get(
             "/sip/extensions/{id}",
             get_extension,
-            Spec::new(T, r, "One SIP extension"),
+            Spec::new(T, r, "One SIP extension").returns::<ExtensionView>(),
         )
         .patch(
             "/sip/extensions/{id}",
             patch_extension,
-            Spec::new(T, w, "Change a SIP extension").body(Body::Json("fields to change")),
+            Spec::new(T, w, "Change a SIP extension")
+                .body(Body::Json("fields to change"))
+                .takes::<PatchExtension>()
+                .returns::<ExtensionView>(),
         )
         .delete(
             "/sip/extensions/{id}",
@@ -82,7 +88,7 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/sip/trunks",
             list_trunks,
-            Spec::new(T, r, "List SIP trunks"),
+            Spec::new(T, r, "List SIP trunks").returns::<Vec<TrunkView>>(),
         )
         .post(
             "/sip/trunks",
@@ -95,17 +101,24 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "name, inbound CIDRs/credentials, outbound host/credentials, allowedDestinations",
             ))
-            .ok(201, "The trunk"),
+            .takes::<CreateTrunk>()
+            .ok(201, "The trunk")
+            .returns::<TrunkView>()
+            .also(&[(409, "The inbound username is not available")]),
         )
         .get(
             "/sip/trunks/{id}",
             get_trunk,
-            Spec::new(T, r, "One SIP trunk"),
+            Spec::new(T, r, "One SIP trunk").returns::<TrunkView>(),
         )
         .patch(
             "/sip/trunks/{id}",
             patch_trunk,
-            Spec::new(T, w, "Change a SIP trunk").body(Body::Json("fields to change")),
+            Spec::new(T, w, "Change a SIP trunk")
+                .body(Body::Json("fields to change"))
+                .takes::<PatchTrunk>()
+                .returns::<TrunkView>()
+                .also(&[(409, "The inbound username is not available")]),
         )
         .delete(
             "/sip/trunks/{id}",
@@ -119,45 +132,63 @@ pub(crate) fn routes() -> DocRouter {
 // ---------------------------------------------------------------- extensions
 
 /// Body of `POST /api/v1/sip/extensions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateExtension {
+    /// The SIP user the phone registers as (unique on the server).
+    #[schemars(length(min = 1, max = 64), example = &"ana")]
     username: String,
+    /// Its password, 8-128 characters (stored as digest hashes only).
+    #[schemars(length(min = 8, max = 128), example = &"correct-horse-battery")]
     password: String,
+    /// The name callers see (default: the username).
     #[serde(default)]
+    #[schemars(example = &"Ana (sales)")]
     display_name: Option<String>,
+    /// The widgets whose calls ring this phone.
     #[serde(default)]
     widget_ids: Vec<String>,
 }
 
 /// Body of `PATCH /api/v1/sip/extensions/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchExtension {
+    /// A new password, 8-128 characters.
     #[serde(default)]
+    #[schemars(length(min = 8, max = 128))]
     password: Option<String>,
+    /// A new display name.
     #[serde(default)]
     display_name: Option<String>,
+    /// The widgets whose calls ring this phone, replacing the list.
     #[serde(default)]
     widget_ids: Option<Vec<String>>,
 }
 
 /// An extension as the API shows it (never with credentials).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtensionView {
+    /// Its id.
     id: String,
+    /// The SIP user the phone registers as.
+    #[schemars(example = &"ana")]
     username: String,
+    /// The name callers see.
     display_name: String,
+    /// The widgets whose calls ring it.
     widget_ids: Vec<String>,
+    /// Unix ms.
     created_at: i64,
+    /// Unix ms.
     updated_at: i64,
     /// The phones registered now: empty when none is (calls to it are then missed).
     registrations: Vec<RegistrationView>,
 }
 
 /// One registered contact of an extension.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationView {
     /// Contact URI the phone registered.
@@ -165,6 +196,7 @@ pub struct RegistrationView {
     /// Address the REGISTER came from (`ip:port`).
     source: String,
     /// `udp` or `tcp`.
+    #[schemars(extend("enum" = ["udp", "tcp", "tls", "ws", "wss"]))]
     transport: String,
     /// The phone's User-Agent, if it sent one.
     user_agent: Option<String>,
@@ -383,70 +415,119 @@ async fn delete_extension(
 // ---------------------------------------------------------------- trunks
 
 /// Body of `POST /api/v1/sip/trunks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTrunk {
+    /// A name for people, 1-64 characters.
+    #[schemars(length(min = 1, max = 64), example = &"Office PBX")]
     name: String,
+    /// Networks whose calls are trusted as this trunk's (no overlap with another account's).
     #[serde(default)]
+    #[schemars(example = ["192.0.2.10/32"])]
     inbound_cidrs: Vec<String>,
+    /// A digest login the PBX may authenticate with instead (with inboundPassword).
     #[serde(default)]
     inbound_username: Option<String>,
+    /// Its password, 8-128 characters.
     #[serde(default)]
+    #[schemars(length(min = 8, max = 128))]
     inbound_password: Option<String>,
+    /// The carrier or PBX outbound calls go to (host name or IP).
     #[serde(default)]
+    #[schemars(example = &"sip.carrier.example")]
     outbound_host: Option<String>,
+    /// Its port (default 5060).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     outbound_port: Option<u16>,
+    /// `udp` (default) or `tcp`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["udp", "tcp", null]))]
     outbound_transport: Option<String>,
+    /// The login the carrier asks for.
     #[serde(default)]
     outbound_username: Option<String>,
+    /// Its password.
     #[serde(default)]
     outbound_password: Option<String>,
+    /// Numbers outbound calls may dial: comma-separated patterns of digits, leading +,
+    /// X (any digit), N (2-9) and a trailing * (none: no outbound calls).
     #[serde(default)]
+    #[schemars(example = &"+3519XXXXXXXX,+3512*")]
     allowed_destinations: Option<String>,
 }
 
 /// Body of `PATCH /api/v1/sip/trunks/{id}`: absent fields stay, `null` clears a nullable one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PatchTrunk {
+    /// A new name.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
     name: Option<String>,
+    /// Trusted networks, replacing the list.
     #[serde(default)]
     inbound_cidrs: Option<Vec<String>>,
+    /// The inbound digest login (null removes it, with its password).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     inbound_username: Option<Option<String>>,
+    /// The inbound password.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     inbound_password: Option<Option<String>>,
+    /// The outbound host (null: no outbound calls).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     outbound_host: Option<Option<String>>,
+    /// The outbound port.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<u16>")]
     outbound_port: Option<Option<u16>>,
+    /// `udp` or `tcp`.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>", extend("enum" = ["udp", "tcp", null]))]
     outbound_transport: Option<Option<String>>,
+    /// The outbound login.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     outbound_username: Option<Option<String>>,
+    /// The outbound password.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     outbound_password: Option<Option<String>>,
+    /// Numbers outbound calls may dial (null: none).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
     allowed_destinations: Option<Option<String>>,
 }
 
 /// A trunk as the API shows it (never with passwords).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrunkView {
+    /// Its id.
     id: String,
+    /// The name.
+    #[schemars(example = &"Office PBX")]
     name: String,
+    /// Trusted inbound networks.
     inbound_cidrs: Vec<String>,
+    /// The inbound digest login, if any.
     inbound_username: Option<String>,
+    /// Where outbound calls go.
     outbound_host: Option<String>,
+    /// Its port.
     outbound_port: Option<u16>,
+    /// `udp` or `tcp`.
     outbound_transport: Option<String>,
+    /// The outbound login.
     outbound_username: Option<String>,
+    /// Numbers outbound calls may dial.
     allowed_destinations: Option<String>,
+    /// Unix ms.
     created_at: i64,
+    /// Unix ms.
     updated_at: i64,
 }
 

@@ -67,7 +67,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 r,
                 "A widget's prompts and hold music (widget upload, tenant upload or default)",
-            ),
+            )
+            .returns::<Vec<WidgetPromptView>>(),
         )
         .route(
             "/widgets/{id}/prompts/{kind}",
@@ -83,7 +84,9 @@ pub(crate) fn routes() -> DocRouter {
                         "Upload a WAV for the widget (multipart part `file`, raw audio/wav, or \
                          JSON {url} to import) overriding holdMusic, unavailable, acceptPrompt or ringtone",
                     )
-                    .body(Body::Json("multipart file, raw WAV, or {url}")),
+                    .body(Body::Json("multipart file, raw WAV, or {url}"))
+                    .takes::<Import>()
+                    .returns::<WidgetPromptView>(),
                 ),
                 (
                     "delete",
@@ -101,13 +104,20 @@ pub(crate) fn routes() -> DocRouter {
 }
 
 /// A widget prompt as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetPromptView {
+    /// Which prompt.
+    #[schemars(extend("enum" = ["holdMusic", "unavailable", "acceptPrompt", "ringtone"]))]
     kind: &'static str,
+    /// Whose file is in force: the widget's upload, the tenant's, or the shipped default.
+    #[schemars(extend("enum" = ["widget", "tenant", "default"]))]
     source: &'static str,
+    /// Its length.
     duration_ms: u64,
+    /// The WAV's size.
     bytes: u64,
+    /// Where to fetch the WAV in force (same bearer token).
     audio_url: String,
 }
 
@@ -148,9 +158,11 @@ async fn list(
 }
 
 /// `{"url": ...}` of an import.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Import {
+pub struct Import {
+    /// An http(s) URL of a WAV file to fetch (public addresses only).
+    #[schemars(extend("format" = "uri"), example = &"https://shop.example/hold.wav")]
     url: String,
 }
 

@@ -16,11 +16,10 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use ringside_storage::Engagement;
-use serde_json::Value;
 
 use super::home::my_widgets;
 use super::page::{not_found, table, when, Viewer};
-use crate::admin::analytics::{alias_map, campaign_rows, directory, report};
+use crate::admin::analytics::{alias_map, campaign_rows, directory, report, TopValue};
 use crate::extract::html_escape as esc;
 use crate::{ApiError, AppState};
 
@@ -111,30 +110,32 @@ pub(crate) async fn analytics(
         format!(
             "<p class=\"hint\">Over the {analysed} most recently seen visitor{}{}.</p>",
             if analysed == 1 { "" } else { "s" },
-            r.get("from")
-                .and_then(Value::as_i64)
+            r.from
                 .map(|t| format!(", seen since {}", when(t)))
                 .unwrap_or_default()
         )
     };
 
     // Totals.
-    let totals = &r["totals"];
-    let stat = |id: &str, label: &str, key: &str| {
+    let totals = &r.totals;
+    let stat = |id: &str, label: &str, n: &dyn std::fmt::Display| {
         format!(
             "<section class=\"card\" aria-labelledby=\"{id}\"><h2 id=\"{id}\">{label}</h2>\
-             <p class=\"stat\">{}</p></section>",
-            num(&totals[key])
+             <p class=\"stat\">{n}</p></section>"
         )
     };
     let stats = format!(
         "<div class=\"grid\">{}{}{}{}{}{}</div>",
-        stat("t-visitors", "Visitors", "visitors"),
-        stat("t-visits", "Visits", "sessions"),
-        stat("t-live", "On the site now", "liveNow"),
-        stat("t-returning", "Returning visitors", "returningVisitors"),
-        stat("t-paid", "Paid clicks", "paidClicks"),
-        stat("t-bots", "Bot-like visitors", "botLikeSessions"),
+        stat("t-visitors", "Visitors", &totals.visitors),
+        stat("t-visits", "Visits", &totals.sessions),
+        stat("t-live", "On the site now", &totals.live_now),
+        stat(
+            "t-returning",
+            "Returning visitors",
+            &totals.returning_visitors
+        ),
+        stat("t-paid", "Paid clicks", &totals.paid_clicks),
+        stat("t-bots", "Bot-like visitors", &totals.bot_like_sessions),
     );
 
     // Visits per day.
@@ -159,48 +160,45 @@ pub(crate) async fn analytics(
     );
 
     // Where visitors come from.
-    let total = totals["visitors"].as_u64().unwrap_or(0);
+    let total = totals.visitors;
     let sources = format!(
         "<h3>UTM source</h3>{}<h3>UTM medium</h3>{}<h3>UTM campaign</h3>{}<h3>Referrers</h3>{}",
         breakdown(
-            &r["utm"]["source"],
+            &r.utm.source,
             "Source",
             total,
             "No visitor came with a utm_source."
         ),
         breakdown(
-            &r["utm"]["medium"],
+            &r.utm.medium,
             "Medium",
             total,
             "No visitor came with a utm_medium."
         ),
         breakdown(
-            &r["utm"]["campaign"],
+            &r.utm.campaign,
             "Campaign",
             total,
             "No visitor came with a utm_campaign."
         ),
-        breakdown(&r["referrers"], "Referrer", total, "No visitor yet."),
+        breakdown(&r.referrers, "Referrer", total, "No visitor yet."),
     );
-    let paid = &r["paidClicks"];
+    let paid = &r.paid_clicks;
     let paid_html = format!(
         "<dl class=\"facts\"><dt>Google Ads (gclid)</dt><dd>{}</dd><dt>Meta (fbclid)</dt><dd>{}</dd>\
          <dt>Paid medium (cpc, display, …)</dt><dd>{}</dd><dt>Paid clicks in all</dt><dd>{}</dd></dl>",
-        num(&paid["gclid"]),
-        num(&paid["fbclid"]),
-        num(&paid["paidMedium"]),
-        num(&paid["total"]),
+        paid.gclid, paid.fbclid, paid.paid_medium, paid.total,
     );
     let tech = format!(
         "<h3>Browsers</h3>{}<h3>Operating systems</h3>{}<h3>Devices</h3>{}",
-        breakdown(&r["browsers"], "Browser", total, "No browser known yet."),
+        breakdown(&r.browsers, "Browser", total, "No browser known yet."),
         breakdown(
-            &r["operatingSystems"],
+            &r.operating_systems,
             "System",
             total,
             "No system known yet."
         ),
-        breakdown(&r["devices"], "Device", total, "No device known yet."),
+        breakdown(&r.devices, "Device", total, "No device known yet."),
     );
 
     // Most viewed pages.
@@ -208,9 +206,9 @@ pub(crate) async fn analytics(
         .iter()
         .take(TOP)
         .map(|p| {
-            let url = p["url"].as_str().unwrap_or("");
-            let path = p["path"].as_str().unwrap_or(url);
-            let title = p["title"].as_str().filter(|t| !t.is_empty());
+            let url = p.url.as_str();
+            let path = p.path.as_str();
+            let title = p.title.as_deref().filter(|t| !t.is_empty());
             let link = if url.starts_with("http://") || url.starts_with("https://") {
                 format!(
                     "<a href=\"{}\" rel=\"noreferrer noopener\" target=\"_blank\">{}</a>",
@@ -225,11 +223,8 @@ pub(crate) async fn analytics(
                     Some(t) => format!("{}<br><span class=\"hint\">{link}</span>", esc(t)),
                     None => link,
                 },
-                num(&p["views"]),
-                p["lastViewedAt"]
-                    .as_i64()
-                    .map(when)
-                    .unwrap_or_else(|| "—".to_owned()),
+                p.views.to_string(),
+                when(p.last_viewed_at),
             ]
         })
         .collect();
@@ -250,11 +245,11 @@ pub(crate) async fn analytics(
         .take(TOP)
         .map(|c| {
             vec![
-                esc(tag_label(c["tagKey"].as_str().unwrap_or(""))),
-                value_with_alias(&c["tagValue"], &c["alias"]),
-                num(&c["visitors"]),
-                num(&c["sessions"]),
-                num(&c["returningVisitors"]),
+                esc(tag_label(c.tag_key)),
+                value_with_alias(&c.tag_value, c.alias.as_deref()),
+                c.visitors.to_string(),
+                c.sessions.to_string(),
+                c.returning_visitors.to_string(),
             ]
         })
         .collect();
@@ -281,18 +276,9 @@ pub(crate) async fn analytics(
     Ok(v.page(&format!("Analytics: {}", w.name), "/analytics", &main))
 }
 
-/// A JSON count for people (`0` when absent).
-fn num(v: &Value) -> String {
-    v.as_i64()
-        .map(|n| n.to_string())
-        .or_else(|| v.as_u64().map(|n| n.to_string()))
-        .unwrap_or_else(|| "0".to_owned())
-}
-
 /// A tag value with its alias (the alias first, the raw value under it).
-fn value_with_alias(value: &Value, alias: &Value) -> String {
-    let value = value.as_str().unwrap_or("");
-    match alias.as_str().filter(|a| !a.is_empty()) {
+fn value_with_alias(value: &str, alias: Option<&str>) -> String {
+    match alias.filter(|a| !a.is_empty()) {
         Some(a) => format!("{}<br><span class=\"hint\">{}</span>", esc(a), esc(value)),
         None => esc(value),
     }
@@ -314,18 +300,15 @@ fn tag_label(key: &str) -> &str {
 
 /// A breakdown (`[{value, alias, visitors}]`, most visitors first) as a table with each
 /// value's share of the `total` visitors analysed; at most [`TOP`] rows.
-fn breakdown(list: &Value, head: &str, total: u64, empty: &str) -> String {
+fn breakdown(list: &[TopValue], head: &str, total: u64, empty: &str) -> String {
     let rows: Vec<Vec<String>> = list
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
         .iter()
         .take(TOP)
         .map(|e| {
-            let n = e["visitors"].as_u64().unwrap_or(0);
+            let n = e.visitors;
             let share = (n * 100 + total / 2).checked_div(total).unwrap_or(0);
             vec![
-                value_with_alias(&e["value"], &e["alias"]),
+                value_with_alias(&e.value, e.alias.as_deref()),
                 n.to_string(),
                 format!("{share} %"),
             ]

@@ -31,7 +31,9 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/healthz",
             healthz,
-            Spec::new(T, Auth::Public, "Liveness and database check"),
+            Spec::new(T, Auth::Public, "Liveness and database check")
+                .returns::<Health>()
+                .also(&[(503, "The database is unreachable")]),
         )
         .get(
             "/metrics",
@@ -40,17 +42,24 @@ pub(crate) fn routes() -> DocRouter {
         )
 }
 
+/// `GET /healthz`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// `ok`, or `storage_unavailable` (with 503).
+    #[schemars(extend("enum" = ["ok", "storage_unavailable"]))]
+    pub status: &'static str,
+}
+
 async fn healthz(State(st): State<HealthState>) -> impl IntoResponse {
     match st.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        ),
+        Ok(()) => (StatusCode::OK, axum::Json(Health { status: "ok" })),
         Err(e) => {
             tracing::warn!(error = %e, "health check: storage unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "storage_unavailable"})),
+                axum::Json(Health {
+                    status: "storage_unavailable",
+                }),
             )
         }
     }

@@ -69,6 +69,71 @@ pub fn schema_settings() -> schemars::generate::SchemaSettings {
     s
 }
 
+/// A list answer, `{"data": [...]}`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct DataList<T> {
+    /// The items.
+    pub data: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for DataList<T> {
+    fn from(data: Vec<T>) -> Self {
+        DataList { data }
+    }
+}
+
+/// The shape of a JSON-RPC 2.0 response, as the MCP endpoint answers (the transport writes
+/// them as JSON; this type documents them).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct JsonRpcResponse {
+    /// `2.0`.
+    #[schemars(extend("const" = "2.0"))]
+    pub jsonrpc: String,
+    /// The request's id (null when it could not be read).
+    #[schemars(with = "Option<JsonRpcId>")]
+    pub id: Option<Value>,
+    /// The method's result, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Map<String, Value>>,
+    /// What went wrong, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<JsonRpcErrorBody>,
+}
+
+/// What the MCP endpoint answers a POST with: one response, or an array of them for a batch
+/// (revisions 2025-03-26 and before).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum JsonRpcAnswer {
+    /// The answer to one message.
+    One(JsonRpcResponse),
+    /// The answers to a batch, in order.
+    Batch(Vec<JsonRpcResponse>),
+}
+
+/// A JSON-RPC id.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum JsonRpcId {
+    /// A string id.
+    Text(String),
+    /// A number id.
+    Number(i64),
+}
+
+/// A JSON-RPC error.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct JsonRpcErrorBody {
+    /// JSON-RPC (-32700 parse error, -32600 invalid request, -32601 unknown method, -32602
+    /// invalid params) or MCP error code.
+    pub code: i64,
+    /// What to change.
+    pub message: String,
+    /// More, when there is (e.g. the supported protocol revisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
 /// One documented operation.
 #[derive(Debug, Clone)]
 pub struct Spec {

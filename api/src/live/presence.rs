@@ -156,13 +156,14 @@ pub const MAX_COMMAND_VISITORS: usize = 100_000;
 
 /// A command for a visitor's page (e.g. go to another page), delivered with the next answer
 /// to its tracking calls (heartbeats come every few seconds) until it expires.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitorCommand {
     /// Command id (uuid).
     pub id: String,
     /// `navigate`.
     #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["navigate"]))]
     pub kind: String,
     /// Where to go.
     pub url: String,

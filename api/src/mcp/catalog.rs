@@ -2,10 +2,9 @@
 //! input and output schemas, and the `/api/v1` request each runs as ([`super::tools`] runs
 //! them).
 
-use ringside_storage::CONTACT_STATUSES;
 use serde_json::{json, Value};
 
-use super::schema::{array, id, input, int, list_of, object, one_of, output, string, text, typed};
+use super::schema::{array, id, input, int, list_of, output, text, typed, with_props};
 
 /// How a tool runs.
 #[derive(Clone, Copy)]
@@ -52,44 +51,7 @@ fn widget_item() -> Value {
 }
 
 fn call_item() -> Value {
-    output(
-        &[
-            ("id", string("Call id")),
-            ("status", string("ringing, answered, missed, ended, failed")),
-            ("from", string("Caller")),
-            ("to", string("Callee")),
-            ("startedAt", int("Unix ms", 0, i64::MAX)),
-            ("widgetId", json!({"type": ["string", "null"]})),
-            ("visitorId", json!({"type": ["string", "null"]})),
-        ],
-        &["id", "status"],
-    )
-}
-
-fn contact_fields() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "firstName",
-            json!({"type": ["string", "null"], "maxLength": 200}),
-        ),
-        (
-            "lastName",
-            json!({"type": ["string", "null"], "maxLength": 200}),
-        ),
-        (
-            "email",
-            json!({"type": ["string", "null"], "maxLength": 320}),
-        ),
-        (
-            "phone",
-            json!({"type": ["string", "null"], "maxLength": 64}),
-        ),
-        (
-            "companyName",
-            json!({"type": ["string", "null"], "maxLength": 200}),
-        ),
-        ("status", one_of("Lead status", CONTACT_STATUSES)),
-    ]
+    typed::<crate::calls::CallView>()
 }
 
 /// Every tool, in the order `tools/list` shows them (made once: the typed schemas are
@@ -108,8 +70,6 @@ fn make() -> Vec<Tool> {
         r.extend_from_slice(req);
         input(&p, &r)
     };
-    let mut contact_update = vec![("contactId", id(CONTACT))];
-    contact_update.extend(contact_fields());
     vec![
         Tool {
             name: "ringside_list_widgets",
@@ -173,16 +133,7 @@ fn make() -> Vec<Tool> {
                 ],
                 &["widgetId"],
             ),
-            output: output(
-                &[
-                    ("widgetId", string("The widget")),
-                    (
-                        "totals",
-                        object("Visitors, visits, live, returning, paid clicks"),
-                    ),
-                ],
-                &["widgetId"],
-            ),
+            output: typed::<crate::analytics::Analytics>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/analytics",
@@ -207,11 +158,7 @@ fn make() -> Vec<Tool> {
                 ],
                 &["widgetId"],
             ),
-            output: list_of(
-                "campaigns",
-                "One row per tag and value",
-                object("A campaign row"),
-            ),
+            output: typed::<crate::analytics::CampaignReport>(),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/widgets/{widgetId}/campaign-report",
@@ -229,37 +176,12 @@ fn make() -> Vec<Tool> {
             destructive: false,
             idempotent: true,
             scope: "widgets:write",
-            input: input(
-                &[
-                    ("widgetId", id(WIDGET)),
-                    (
-                        "aliases",
-                        array(
-                            "Aliases to set or remove",
-                            input(
-                                &[
-                                    (
-                                        "tagKey",
-                                        text("utm_source, utm_medium, utm_campaign, ...", 64),
-                                    ),
-                                    ("tagValue", text("The value as tracked", 500)),
-                                    (
-                                        "alias",
-                                        json!({"type": ["string", "null"], "maxLength": 200}),
-                                    ),
-                                ],
-                                &["tagKey", "tagValue"],
-                            ),
-                        ),
-                    ),
-                ],
-                &["widgetId", "aliases"],
+            input: with_props(
+                typed::<crate::analytics::AliasesBody>(),
+                &[("widgetId", id(WIDGET))],
+                &["widgetId"],
             ),
-            output: list_of(
-                "aliases",
-                "Every alias of the widget now",
-                object("An alias"),
-            ),
+            output: typed::<crate::analytics::AliasList>(),
             run: Run::Rest {
                 method: "PATCH",
                 path: "/api/v1/widgets/{widgetId}/campaign-aliases",
@@ -306,20 +228,16 @@ fn make() -> Vec<Tool> {
             name: "ringside_send_visitor_message",
             title: "Message a visitor",
             description: "Send a chat message to a visitor; they see it in the widget at once. \
-                          sender is automation (default) or operator. Needs messages:write.",
+                          sender is operator (the default: shown as the token's user) or \
+                          automation. Needs messages:write.",
             read_only: false,
             destructive: false,
             idempotent: false,
             scope: "messages:write",
-            input: visitor_args(
-                &[
-                    ("body", text("The message", 4000)),
-                    (
-                        "sender",
-                        one_of("Who it is from", &["automation", "operator"]),
-                    ),
-                ],
-                &["body"],
+            input: with_props(
+                typed::<crate::messages::operator::SendBody>(),
+                &[("widgetId", id(WIDGET))],
+                &["widgetId"],
             ),
             output: typed::<crate::messages::MessageView>(),
             run: Run::Rest {
@@ -342,13 +260,7 @@ fn make() -> Vec<Tool> {
                 &[("expiresInSeconds", int("Lifetime of the link", 60, 86_400))],
                 &[],
             ),
-            output: output(
-                &[
-                    ("url", string("The link")),
-                    ("expiresAt", int("Unix ms", 0, i64::MAX)),
-                ],
-                &["url", "expiresAt"],
-            ),
+            output: typed::<crate::handoff::ConversationLink>(),
             run: Run::Rest {
                 method: "POST",
                 path: "/api/v1/widgets/{widgetId}/visitors/{visitorId}/conversation-link",
@@ -370,7 +282,27 @@ fn make() -> Vec<Tool> {
             input: input(&[("widgetId", id(WIDGET))], &[]),
             output: output(
                 &[
-                    ("calls", array("Ringing now", call_item())),
+                    (
+                        "calls",
+                        array(
+                            "Ringing now",
+                            with_props(
+                                call_item(),
+                                &[
+                                    (
+                                        "actionUrl",
+                                        json!({"type": "string", "format": "uri",
+                                               "description": "A 24-hour handoff link to the visitor (ringside_create_conversation_link)"}),
+                                    ),
+                                    (
+                                        "actionUrlExpiresAt",
+                                        int("When actionUrl stops working, Unix ms", 0, i64::MAX),
+                                    ),
+                                ],
+                                &[],
+                            ),
+                        ),
+                    ),
                     ("widgetsScanned", int("Widgets looked at", 0, i64::MAX)),
                 ],
                 &["calls", "widgetsScanned"],
@@ -414,7 +346,11 @@ fn make() -> Vec<Tool> {
                 )],
                 &["callId"],
             ),
-            output: list_of("data", "The call's recordings", object("A recording")),
+            output: list_of(
+                "data",
+                "The call's recordings",
+                typed::<crate::recordings::RecordingView>(),
+            ),
             run: Run::Rest {
                 method: "GET",
                 path: "/api/v1/calls/{callId}/recordings",
@@ -534,7 +470,11 @@ fn make() -> Vec<Tool> {
             destructive: true,
             idempotent: true,
             scope: "messages:write",
-            input: input(&contact_update, &["contactId"]),
+            input: with_props(
+                typed::<crate::contacts::Fields>(),
+                &[("contactId", id(CONTACT))],
+                &["contactId"],
+            ),
             output: typed::<crate::contacts::ContactView>(),
             run: Run::Rest {
                 method: "PATCH",
@@ -552,13 +492,10 @@ fn make() -> Vec<Tool> {
             destructive: false,
             idempotent: true,
             scope: "messages:write",
-            input: input(
-                &[
-                    ("contactId", id(CONTACT)),
-                    ("widgetId", id(WIDGET)),
-                    ("visitorId", id(VISITOR)),
-                ],
-                &["contactId", "widgetId", "visitorId"],
+            input: with_props(
+                typed::<crate::contacts::AttachBody>(),
+                &[("contactId", id(CONTACT))],
+                &["contactId"],
             ),
             output: typed::<ringside_storage::ContactSession>(),
             run: Run::Rest {
@@ -578,13 +515,10 @@ fn make() -> Vec<Tool> {
             destructive: true,
             idempotent: false,
             scope: "messages:write",
-            input: input(
-                &[
-                    ("contactId", id("The contact that stays")),
-                    ("sourceContactId", id("The duplicate merged into it")),
-                    ("reason", text("Why they are the same person", 500)),
-                ],
-                &["contactId", "sourceContactId", "reason"],
+            input: with_props(
+                typed::<crate::contacts::MergeBody>(),
+                &[("contactId", id("The contact that stays"))],
+                &["contactId"],
             ),
             output: typed::<crate::contacts::Merged>(),
             run: Run::Rest {

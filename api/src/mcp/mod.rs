@@ -94,6 +94,7 @@ pub(crate) fn routes(api: Router) -> DocRouter {
             .body(Body::Json(
                 "A JSON-RPC 2.0 message (or a batch): {jsonrpc, id, method, params}",
             ))
+            .returns::<crate::openapi::JsonRpcAnswer>()
             .also(&[
                 (202, "Only notifications or responses were sent: nothing to answer"),
                 (
@@ -127,7 +128,8 @@ pub(crate) fn routes(api: Router) -> DocRouter {
             "/mcp",
             not_allowed,
             spec("Sessions are not ended by the client (subscriptions lapse unused): 405")
-                .ok(405, "Method Not Allowed"),
+                .ok(405, "Method Not Allowed")
+                .returns::<crate::openapi::JsonRpcResponse>(),
         )
         .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_BODY)))
 }

@@ -5,11 +5,6 @@
 
 use serde_json::{json, Map, Value};
 
-/// A string.
-pub fn string(description: &str) -> Value {
-    json!({"type": "string", "description": description})
-}
-
 /// A non-empty string of at most `max` characters.
 pub fn text(description: &str, max: u64) -> Value {
     json!({"type": "string", "minLength": 1, "maxLength": max, "description": description})
@@ -23,11 +18,6 @@ pub fn id(description: &str) -> Value {
 /// An integer in `min..=max`.
 pub fn int(description: &str, min: i64, max: i64) -> Value {
     json!({"type": "integer", "minimum": min, "maximum": max, "description": description})
-}
-
-/// One of `values`.
-pub fn one_of(description: &str, values: &[&str]) -> Value {
-    json!({"type": "string", "enum": values, "description": description})
 }
 
 /// An array of `items`.
@@ -53,12 +43,6 @@ pub fn output(props: &[(&str, Value)], required: &[&str]) -> Value {
     json!({"type": "object", "properties": p, "required": required})
 }
 
-/// Any object (with a description).
-pub fn object(description: &str) -> Value {
-    json!({"type": "object", "description": description})
-}
-
-/// A list of objects under `key`.
 /// The JSON Schema of Rust type `T`, whole (every referenced type inlined), as the REST
 /// API's document has it: a tool's output schema is its REST answer's.
 pub fn typed<T: schemars::JsonSchema>() -> Value {
@@ -75,6 +59,23 @@ pub fn typed<T: schemars::JsonSchema>() -> Value {
     v
 }
 
+/// `schema` (an object's) with more properties: a tool's path arguments (`widgetId`) beside
+/// the REST body's fields, or what a tool adds to a REST answer.
+pub fn with_props(mut schema: Value, props: &[(&str, Value)], required: &[&str]) -> Value {
+    if let Some(p) = schema["properties"].as_object_mut() {
+        for (k, v) in props {
+            p.insert((*k).to_owned(), v.clone());
+        }
+    }
+    if !required.is_empty() {
+        let mut r = schema["required"].as_array().cloned().unwrap_or_default();
+        r.extend(required.iter().map(|k| json!(k)));
+        schema["required"] = Value::Array(r);
+    }
+    schema
+}
+
+/// A list of objects under `key`.
 pub fn list_of(key: &str, description: &str, item: Value) -> Value {
     output(&[(key, array(description, item))], &[key])
 }
@@ -214,7 +215,7 @@ mod tests {
             &[
                 ("widgetId", id("The widget")),
                 ("limit", int("How many", 1, 500)),
-                ("kind", one_of("Which", &["a", "b"])),
+                ("kind", json!({"type": "string", "enum": ["a", "b"]})),
                 (
                     "aliases",
                     array("Aliases", input(&[("tagKey", id("k"))], &["tagKey"])),
@@ -250,7 +251,7 @@ mod tests {
         );
         assert_eq!(e(json!([])), "`arguments` must be an object");
         assert!(validate(
-            &output(&[("a", string("x"))], &["a"]),
+            &output(&[("a", json!({"type": "string"}))], &["a"]),
             &json!({"a": "1", "b": 2})
         )
         .is_ok());

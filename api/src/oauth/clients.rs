@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ringside_storage::{now_ms, ClientKind, NewOAuthClient, OAuthClient, StorageError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::OAuthError;
 use crate::accounts::routes::ClientIp;
@@ -385,28 +385,54 @@ pub(crate) async fn register(
             ),
             _ => OAuthError::unavailable(),
         })?;
-    let mut out = json!({
-        "client_id": client.id,
-        "client_id_issued_at": now / 1000,
-        "client_name": client.name,
-        "redirect_uris": client.redirect_uris,
-        "grant_types": grants,
-        "response_types": ["code"],
-        "token_endpoint_auth_method": client.auth_method,
-    });
-    if let Some(u) = &client.client_uri {
-        out["client_uri"] = json!(u);
-    }
-    if let Some(scope) = text("scope") {
-        out["scope"] = json!(scope);
-    }
-    if let Some(secret) = secret {
-        out["client_secret"] = json!(secret);
-        out["client_secret_expires_at"] = json!(0);
-    }
+    let out = Registered {
+        client_id: client.id,
+        client_id_issued_at: now / 1000,
+        client_name: client.name,
+        redirect_uris: client.redirect_uris,
+        grant_types: grants,
+        response_types: &["code"],
+        token_endpoint_auth_method: client.auth_method,
+        client_uri: client.client_uri,
+        scope: text("scope").map(str::to_owned),
+        client_secret_expires_at: secret.as_ref().map(|_| 0),
+        client_secret: secret,
+    };
     Ok(super::no_store(
         (StatusCode::CREATED, Json(out)).into_response(),
     ))
+}
+
+/// A registered client (RFC 7591 section 3.2.1).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Registered {
+    /// The client's id.
+    client_id: String,
+    /// Unix seconds.
+    client_id_issued_at: i64,
+    /// The name the consent page shows.
+    client_name: String,
+    /// Redirect URIs, matched exactly.
+    redirect_uris: Vec<String>,
+    /// `authorization_code` and `refresh_token`.
+    grant_types: Vec<String>,
+    /// `code`.
+    response_types: &'static [&'static str],
+    /// `none` (a public client with PKCE), `client_secret_post` or `client_secret_basic`.
+    #[schemars(extend("enum" = ["none", "client_secret_post", "client_secret_basic"]))]
+    token_endpoint_auth_method: String,
+    /// The client's home page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<String>,
+    /// The scope asked for at registration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// A confidential client's secret (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    /// `0`: the secret does not expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_expires_at: Option<i64>,
 }
 
 fn limit(st: &AppState, ip: Option<IpAddr>) -> Result<(), OAuthError> {
@@ -418,6 +444,7 @@ fn limit(st: &AppState, ip: Option<IpAddr>) -> Result<(), OAuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn redirect_uris_follow_the_rules() {

@@ -207,16 +207,71 @@ async fn preflight() -> Response {
     r
 }
 
+/// Protected resource metadata (RFC 9728).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ResourceMetadata {
+    /// The protected resource: `RINGSIDE_PUBLIC_URL` + `/mcp`.
+    #[schemars(extend("format" = "uri"))]
+    resource: String,
+    /// The issuer that grants tokens for it (this server).
+    authorization_servers: Vec<String>,
+    /// Scopes a token for it may carry.
+    scopes_supported: &'static [&'static str],
+    /// How to send the token: `header` (`Authorization: Bearer`).
+    bearer_methods_supported: &'static [&'static str],
+    /// `Ringside`.
+    resource_name: &'static str,
+    /// The API's OpenAPI document.
+    resource_documentation: String,
+}
+
+/// Authorization server metadata (RFC 8414).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ServerMetadata {
+    /// `RINGSIDE_PUBLIC_URL`.
+    issuer: String,
+    /// The sign-in and consent page.
+    authorization_endpoint: String,
+    /// Codes and refresh tokens for tokens.
+    token_endpoint: String,
+    /// Dynamic client registration (RFC 7591).
+    registration_endpoint: String,
+    /// Token revocation (RFC 7009).
+    revocation_endpoint: String,
+    /// Scopes clients may ask for.
+    scopes_supported: &'static [&'static str],
+    /// `code`.
+    response_types_supported: &'static [&'static str],
+    /// `query`.
+    response_modes_supported: &'static [&'static str],
+    /// `authorization_code`, `refresh_token`.
+    grant_types_supported: &'static [&'static str],
+    /// `S256` only.
+    code_challenge_methods_supported: &'static [&'static str],
+    /// `none`, `client_secret_post`, `client_secret_basic`.
+    token_endpoint_auth_methods_supported: &'static [&'static str],
+    /// The same, for revocation.
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    /// An HTTPS URL whose JSON document describes the client may be its client_id.
+    client_id_metadata_document_supported: bool,
+    /// Redirects carry `iss` (RFC 9207).
+    authorization_response_iss_parameter_supported: bool,
+    /// The API's OpenAPI document.
+    service_documentation: String,
+}
+
+const CLIENT_AUTH: &[&str] = &["none", "client_secret_post", "client_secret_basic"];
+
 async fn resource_metadata(State(st): State<AppState>) -> Response {
     cors(
-        Json(json!({
-            "resource": mcp_resource(&st),
-            "authorization_servers": [issuer(&st)],
-            "scopes_supported": OAUTH_SCOPES,
-            "bearer_methods_supported": ["header"],
-            "resource_name": "Ringside",
-            "resource_documentation": format!("{}/openapi.json", issuer(&st)),
-        }))
+        Json(ResourceMetadata {
+            resource: mcp_resource(&st),
+            authorization_servers: vec![issuer(&st).to_owned()],
+            scopes_supported: OAUTH_SCOPES,
+            bearer_methods_supported: &["header"],
+            resource_name: "Ringside",
+            resource_documentation: format!("{}/openapi.json", issuer(&st)),
+        })
         .into_response(),
     )
 }
@@ -224,25 +279,23 @@ async fn resource_metadata(State(st): State<AppState>) -> Response {
 async fn server_metadata(State(st): State<AppState>) -> Response {
     let base = issuer(&st);
     cors(
-        Json(json!({
-            "issuer": base,
-            "authorization_endpoint": format!("{base}/oauth/authorize"),
-            "token_endpoint": format!("{base}/oauth/token"),
-            "registration_endpoint": format!("{base}/oauth/register"),
-            "revocation_endpoint": format!("{base}/oauth/revoke"),
-            "scopes_supported": OAUTH_SCOPES,
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported":
-                ["none", "client_secret_post", "client_secret_basic"],
-            "revocation_endpoint_auth_methods_supported":
-                ["none", "client_secret_post", "client_secret_basic"],
-            "client_id_metadata_document_supported": true,
-            "authorization_response_iss_parameter_supported": true,
-            "service_documentation": format!("{base}/openapi.json"),
-        }))
+        Json(ServerMetadata {
+            authorization_endpoint: format!("{base}/oauth/authorize"),
+            token_endpoint: format!("{base}/oauth/token"),
+            registration_endpoint: format!("{base}/oauth/register"),
+            revocation_endpoint: format!("{base}/oauth/revoke"),
+            scopes_supported: OAUTH_SCOPES,
+            response_types_supported: &["code"],
+            response_modes_supported: &["query"],
+            grant_types_supported: &["authorization_code", "refresh_token"],
+            code_challenge_methods_supported: &["S256"],
+            token_endpoint_auth_methods_supported: CLIENT_AUTH,
+            revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
+            client_id_metadata_document_supported: true,
+            authorization_response_iss_parameter_supported: true,
+            service_documentation: format!("{base}/openapi.json"),
+            issuer: base.to_owned(),
+        })
         .into_response(),
     )
 }
@@ -260,17 +313,18 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/.well-known/oauth-protected-resource/mcp",
             resource_metadata,
-            meta("Protected resource metadata of /mcp (RFC 9728)"),
+            meta("Protected resource metadata of /mcp (RFC 9728)").returns::<ResourceMetadata>(),
         )
         .get(
             "/.well-known/oauth-protected-resource",
             resource_metadata,
-            meta("Protected resource metadata of /mcp, at the root path (RFC 9728)"),
+            meta("Protected resource metadata of /mcp, at the root path (RFC 9728)")
+                .returns::<ResourceMetadata>(),
         )
         .get(
             "/.well-known/oauth-authorization-server",
             server_metadata,
-            meta("Authorization server metadata (RFC 8414)"),
+            meta("Authorization server metadata (RFC 8414)").returns::<ServerMetadata>(),
         )
         .post(
             "/oauth/register",
@@ -284,6 +338,7 @@ pub(crate) fn routes() -> DocRouter {
             )
             .body(Body::Json("Client metadata (RFC 7591)"))
             .ok(201, "The client: client_id (and client_secret when confidential)")
+            .returns::<clients::Registered>()
             .also(&[
                 (400, "invalid_redirect_uri or invalid_client_metadata"),
                 (429, "Too many registrations from this address"),
@@ -339,6 +394,7 @@ pub(crate) fn routes() -> DocRouter {
             form("Exchange a code (grant_type=authorization_code, code, redirect_uri, \
                   client_id, code_verifier, resource) or a refresh token \
                   (grant_type=refresh_token, refresh_token, client_id) for tokens")
+                .returns::<token::TokenAnswer>()
                 .also(&[
                 (400, "invalid_request, invalid_grant, invalid_target, invalid_scope or unsupported_grant_type"),
                 (401, "invalid_client: the client is unknown or its secret is wrong"),
@@ -350,6 +406,8 @@ pub(crate) fn routes() -> DocRouter {
             "/oauth/revoke",
             token::revoke,
             form("Revoke an access or refresh token (RFC 7009; a refresh token ends its grant)")
+                .ok(200, "Revoked, or the token was not valid: an empty answer")
+                .content("")
                 .also(&[
                     (400, "invalid_request: no token, or the token is another client's"),
                     (401, "invalid_client: the client is unknown or its secret is wrong"),

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use ringside_storage::{now_ms, Exchange, IssuedTokens, OAuthClient, Revocation, TokenLifetimes};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{cors, mcp_resource, no_store, offered, OAuthError};
@@ -163,15 +162,32 @@ fn lifetimes(st: &AppState) -> TokenLifetimes {
     }
 }
 
+/// A token response (RFC 6749 section 5.1).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct TokenAnswer {
+    /// The access token, for `Authorization: Bearer` on `/mcp` only.
+    access_token: String,
+    /// `Bearer`.
+    #[schemars(extend("enum" = ["Bearer"]))]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    /// The refresh token; each use answers a new one (the old one then stops working).
+    refresh_token: String,
+    /// The scopes granted, space-separated.
+    #[schemars(example = &"mcp:read widgets:read")]
+    scope: String,
+}
+
 fn issued(t: IssuedTokens) -> Response {
     cors(no_store(
-        Json(json!({
-            "access_token": t.access_token,
-            "token_type": "Bearer",
-            "expires_in": t.expires_in_secs,
-            "refresh_token": t.refresh_token,
-            "scope": t.scopes.join(" "),
-        }))
+        Json(TokenAnswer {
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in_secs,
+            refresh_token: t.refresh_token,
+            scope: t.scopes.join(" "),
+        })
         .into_response(),
     ))
 }

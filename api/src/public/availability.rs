@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::ApiError;
 
 /// A widget's availability now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     /// Within business hours and someone can answer.
@@ -21,6 +21,7 @@ pub struct Availability {
     /// Within business hours (always, without hours).
     pub open: bool,
     /// Why not online: `outside_hours` or `no_operator`.
+    #[schemars(extend("enum" = ["outside_hours", "no_operator", null]))]
     pub reason: Option<&'static str>,
     /// When the hours open next (unix ms), when closed now.
     pub back_at: Option<i64>,

@@ -24,7 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use hmac::{Hmac, Mac};
 use ringside_storage::{new_id, NewMessage, Widget};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -81,7 +81,9 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "url (a path or a URL on an allowed domain), title?",
             ))
-            .ok(202, "Queued for the visitor's page"),
+            .takes::<NavigateBody>()
+            .ok(202, "Queued for the visitor's page")
+            .returns::<Navigation>(),
         )
         .post(
             "/widgets/{id}/visitors/{visitor_id}/conversation-link",
@@ -94,7 +96,9 @@ pub(crate) fn routes() -> DocRouter {
             .body(Body::Json(
                 "expiresInSeconds? (60-86400); the body may be empty",
             ))
-            .ok(201, "The link and its expiry"),
+            .takes::<LinkBody>()
+            .ok(201, "The link and its expiry")
+            .returns::<ConversationLink>(),
         )
 }
 
@@ -115,7 +119,9 @@ pub(crate) fn public_routes() -> DocRouter {
             Spec::new(T, Auth::SignedLink, "Reply to the visitor through a conversation link")
                 .query(&[("widget", "Widget id"), ("visitor", "Visitor id"), ("exp", "Expiry, unix seconds"), ("reply", "1: the link may answer, 0: view only"), ("sig", "Signature")])
                 .body(Body::Json("body"))
-                .ok(201, "The message"),
+                .takes::<ReplyBody>()
+                .ok(201, "The message")
+                .returns::<LinkReply>(),
         )
 }
 
@@ -147,12 +153,104 @@ pub(crate) fn navigate_target(allowed_domains: &[String], url: &str) -> Result<S
     }
 }
 
-#[derive(Deserialize)]
+/// Where to send a live visitor.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NavigateBody {
+pub struct NavigateBody {
+    /// A path on the site, or an http(s) URL on one of the widget's allowed domains.
+    #[schemars(length(min = 1, max = 2048), example = &"/pricing")]
     url: String,
+    /// A title the widget may show.
     #[serde(default)]
+    #[schemars(length(max = 200), example = &"Our plans")]
     title: Option<String>,
+}
+
+/// A queued direct-navigate command.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Navigation {
+    /// The command the visitor's page gets.
+    pub command: VisitorCommand,
+    /// The widget.
+    pub widget_id: String,
+    /// The visitor.
+    pub visitor_id: String,
+    /// Whether the visitor was seen within the live timeout (a page not open takes the
+    /// command if it comes back before the command expires).
+    pub visitor_live: bool,
+    /// How it reaches the page.
+    #[schemars(extend("enum" = ["widget_socket_or_next_tracking_call"]))]
+    pub delivery: &'static str,
+}
+
+/// A signed conversation link.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationLink {
+    /// The link: the operator view of the visitor, no token needed.
+    #[schemars(extend("format" = "uri"))]
+    pub url: String,
+    /// The widget.
+    pub widget_id: String,
+    /// The visitor.
+    pub visitor_id: String,
+    /// When the link stops working, Unix ms.
+    pub expires_at: i64,
+    /// Whether its holder may answer the visitor (a link made with messages:write).
+    pub can_reply: bool,
+}
+
+/// A callback request or lead, as a conversation link shows it.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkCallback {
+    /// Its id.
+    pub id: String,
+    /// `callback` or `lead`.
+    pub kind: String,
+    /// The name left.
+    pub name: Option<String>,
+    /// The email left.
+    pub email: Option<String>,
+    /// The phone number left.
+    pub phone: Option<String>,
+    /// The message left.
+    pub message: Option<String>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// The operator view a conversation link opens, as JSON.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationView {
+    /// The widget.
+    pub widget_id: String,
+    /// Its name.
+    pub widget_name: String,
+    /// The visitor.
+    pub visitor: crate::visitors::LiveVisitorView,
+    /// Whether the visitor is on the site now.
+    pub live: bool,
+    /// Whether the link may answer.
+    pub can_reply: bool,
+    /// The chat, oldest first (at most 200).
+    pub messages: Vec<crate::messages::MessageView>,
+    /// Callback requests and leads (at most 50).
+    pub callbacks: Vec<LinkCallback>,
+}
+
+/// A reply sent through a conversation link.
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkReply {
+    /// The message id.
+    pub id: String,
+    /// The text.
+    pub body: String,
+    /// Unix ms.
+    pub created_at: i64,
 }
 
 async fn direct_navigate(
@@ -160,7 +258,7 @@ async fn direct_navigate(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<NavigateBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Navigation>), ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
     let v = st
         .presence
@@ -202,13 +300,13 @@ async fn direct_navigate(
     let live = v.last_seen_at >= now - st.presence.config().live_timeout_ms;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "command": cmd,
-            "widgetId": w.id,
-            "visitorId": v.visitor_id,
-            "visitorLive": live,
-            "delivery": "widget_socket_or_next_tracking_call",
-        })),
+        Json(Navigation {
+            command: cmd,
+            widget_id: w.id,
+            visitor_id: v.visitor_id,
+            visitor_live: live,
+            delivery: "widget_socket_or_next_tracking_call",
+        }),
     ))
 }
 
@@ -232,10 +330,13 @@ pub(crate) fn link_signature(
     hex::encode(mac.finalize().into_bytes())
 }
 
-#[derive(Deserialize, Default)]
+/// How long a conversation link works (the body may be left out).
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LinkBody {
+pub struct LinkBody {
+    /// Seconds, 60-86400 (default 86400).
     #[serde(default)]
+    #[schemars(range(min = 60, max = 86400), example = 3600)]
     expires_in_seconds: Option<i64>,
 }
 
@@ -244,7 +345,7 @@ async fn conversation_link(
     Scoped(auth, _): Scoped<MessagesRead>,
     Path((id, visitor_id)): Path<(String, String)>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConversationLink>), ApiError> {
     // The body is optional: none, `{}` or `{"expiresInSeconds": n}`.
     let b: LinkBody = if body.iter().all(u8::is_ascii_whitespace) {
         LinkBody::default()
@@ -273,13 +374,13 @@ async fn conversation_link(
     );
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "url": url,
-            "widgetId": w.id,
-            "visitorId": v.visitor_id,
-            "expiresAt": exp * 1000,
-            "canReply": reply,
-        })),
+        Json(ConversationLink {
+            url,
+            widget_id: w.id,
+            visitor_id: v.visitor_id,
+            expires_at: exp * 1000,
+            can_reply: reply,
+        }),
     ))
 }
 
@@ -405,18 +506,26 @@ async fn console_view(
         .and_then(|h| h.to_str().ok())
         .is_some_and(|a| a.contains("application/json"));
     let mut resp = if wants_json {
-        Json(json!({
-            "widgetId": w.id,
-            "widgetName": w.name,
-            "visitor": crate::visitors::LiveVisitorView::from(v.clone()),
-            "live": live,
-            "canReply": can_reply,
-            "messages": messages,
-            "callbacks": callbacks.iter().map(|c| json!({
-                "id": c.id, "kind": c.kind, "name": c.name, "email": c.email,
-                "phone": c.phone, "message": c.message, "createdAt": c.created_at,
-            })).collect::<Vec<_>>(),
-        }))
+        Json(ConversationView {
+            widget_id: w.id.clone(),
+            widget_name: w.name.clone(),
+            visitor: crate::visitors::LiveVisitorView::from(v.clone()),
+            live,
+            can_reply,
+            messages: messages.iter().map(Into::into).collect(),
+            callbacks: callbacks
+                .iter()
+                .map(|c| LinkCallback {
+                    id: c.id.clone(),
+                    kind: c.kind.clone(),
+                    name: c.name.clone(),
+                    email: c.email.clone(),
+                    phone: c.phone.clone(),
+                    message: c.message.clone(),
+                    created_at: c.created_at,
+                })
+                .collect(),
+        })
         .into_response()
     } else {
         let mut html = String::new();
@@ -482,9 +591,12 @@ async fn console_view(
     resp
 }
 
-#[derive(Deserialize)]
+/// A reply to the visitor.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplyBody {
+pub struct ReplyBody {
+    /// The text, 1-4000 characters.
+    #[schemars(length(min = 1, max = 4000), example = &"Hi, I'm Ana from sales. How can I help?")]
     body: String,
 }
 
@@ -531,7 +643,11 @@ async fn console_reply(
     match res {
         Ok(m) => (
             StatusCode::CREATED,
-            Json(json!({"id": m.id, "body": m.body, "createdAt": m.created_at})),
+            Json(LinkReply {
+                id: m.id,
+                body: m.body,
+                created_at: m.created_at,
+            }),
         )
             .into_response(),
         Err(e) => e.into_response(),

@@ -30,6 +30,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ringside_storage::Widget;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tower_http::compression::CompressionLayer;
 
@@ -76,18 +77,21 @@ pub(crate) fn routes() -> DocRouter {
         .get(
             "/widget/bootstrap",
             bootstrap,
-            Spec::new(T, Auth::WidgetClient, "Widget configuration (LaysanX shape)").query(&[
-                ("clientId", "Widget id"),
-                ("widgetKey", "The widget's public key"),
-                ("domain", "The page's host, when there is no Origin header"),
-            ]),
+            Spec::new(T, Auth::WidgetClient, "Widget configuration (LaysanX shape)")
+                .query(&[
+                    ("clientId", "Widget id"),
+                    ("widgetKey", "The widget's public key"),
+                    ("domain", "The page's host, when there is no Origin header"),
+                ])
+                .returns::<Bootstrap>(),
         )
         .preflight("/widget/bootstrap", bootstrap_preflight)
         .get(
             "/api/widgets/{widget_id}/config",
             config,
             Spec::new(T, Auth::WidgetKey, "Widget configuration (live-chat shape)")
-                .query(&[("key", "The widget's public key (or a Bearer header)")]),
+                .query(&[("key", "The widget's public key (or a Bearer header)")])
+                .returns::<ConfigAnswer>(),
         )
         .preflight("/api/widgets/{widget_id}/config", config_preflight)
         .post(
@@ -95,7 +99,9 @@ pub(crate) fn routes() -> DocRouter {
             track,
             Spec::new(T, Auth::WidgetKey, "A visitor event: page_view, page_change, click, scroll, form_change, heartbeat, ...; the answer carries waiting commands (direct-navigate)")
                 .query(&[("key", "The widget's public key (or a Bearer header)")])
-                .body(Body::Json("visitorId, event, sessionId?, url?, title?, referrer?, timestamp?, metadata?")),
+                .body(Body::Json("visitorId, event, sessionId?, url?, title?, referrer?, timestamp?, metadata?"))
+                .takes::<TrackBody>()
+                .returns::<Tracked>(),
         )
         .preflight("/api/widgets/{widget_id}/track", config_preflight)
         .get(
@@ -300,19 +306,145 @@ pub(crate) async fn lookup(
     }
 }
 
-fn lead_capture(w: &Widget) -> Value {
+/// The widget's lead form, as the page shows it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LeadCaptureView {
+    /// Whether the widget has one.
+    available: bool,
+    /// Its prompt.
+    prompt: Option<String>,
+    /// Its fields.
+    fields: Vec<ringside_storage::FormField>,
+}
+
+fn lead_capture(w: &Widget) -> LeadCaptureView {
     match &w.lead_form {
-        Some(f) => json!({"available": true, "prompt": f.prompt, "fields": f.fields}),
-        None => json!({"available": false, "prompt": null, "fields": []}),
+        Some(f) => LeadCaptureView {
+            available: true,
+            prompt: Some(f.prompt.clone()),
+            fields: f.fields.clone(),
+        },
+        None => LeadCaptureView {
+            available: false,
+            prompt: None,
+            fields: Vec::new(),
+        },
     }
 }
 
-fn offline_form(w: &Widget) -> Value {
-    json!({
-        "enabled": w.offline_form.enabled,
-        "message": w.offline_form.message,
-        "fields": w.offline_form.fields,
-    })
+/// The widget's configuration in the LaysanX shape (`GET /widget/bootstrap`).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Bootstrap {
+    /// Always true.
+    success: bool,
+    /// The widget id.
+    client_id: String,
+    /// The widget's title.
+    title: String,
+    /// The agent's name shown in the header.
+    agent_name: String,
+    /// The agent's title.
+    agent_title: String,
+    /// The agent's picture.
+    avatar_url: Option<String>,
+    /// The first message shown.
+    greeting: String,
+    /// The input's placeholder.
+    input_placeholder: String,
+    /// `#RRGGBB`.
+    primary_color: String,
+    /// `bottom-right` or `bottom-left`.
+    #[schemars(extend("enum" = ["bottom-right", "bottom-left"]))]
+    position: String,
+    /// The logo.
+    logo_url: Option<String>,
+    /// The lead form.
+    lead_capture: LeadCaptureView,
+    /// What the widget shows when nobody can answer.
+    offline_form: ringside_storage::OfflineForm,
+    /// Whether someone can answer now.
+    availability: crate::availability::Availability,
+    /// `Ringside`.
+    powered_by: &'static str,
+}
+
+/// The widget's configuration in the live-chat shape (`GET /api/widgets/{id}/config`).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ConfigAnswer {
+    /// Always true.
+    success: bool,
+    /// The configuration.
+    config: WidgetConfig,
+}
+
+/// The configuration of [`ConfigAnswer`].
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetConfig {
+    /// The widget id.
+    id: String,
+    /// Its name.
+    name: String,
+    /// Its looks.
+    widget: WidgetLooks,
+    /// Its branding.
+    branding: WidgetBranding,
+    /// What it shows when nobody can answer.
+    offline_form: ringside_storage::OfflineForm,
+    /// The lead form.
+    lead_capture: LeadCaptureView,
+    /// Whether someone can answer now.
+    availability: crate::availability::Availability,
+    /// What calls may carry.
+    calls: CallOptions,
+}
+
+/// The widget's looks.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetLooks {
+    /// `#RRGGBB`.
+    primary_color: String,
+    /// `bottom-right` or `bottom-left`.
+    #[schemars(extend("enum" = ["bottom-right", "bottom-left"]))]
+    position: String,
+    /// The first message shown.
+    greeting: String,
+    /// The input's placeholder.
+    input_placeholder: String,
+    /// The agent's name.
+    agent_name: String,
+    /// The agent's title.
+    agent_title: String,
+    /// The agent's picture.
+    avatar_url: Option<String>,
+}
+
+/// The widget's branding.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetBranding {
+    /// The logo URL.
+    logo: Option<String>,
+    /// `Ringside`.
+    powered_by: &'static str,
+}
+
+/// What the widget's calls may carry.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CallOptions {
+    /// Visitors may call with video.
+    video: bool,
+}
+
+/// The answer to a tracked event.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Tracked {
+    /// Always true.
+    success: bool,
+    /// Commands waiting for the page (direct-navigate), to carry out.
+    commands: Vec<crate::presence::VisitorCommand>,
 }
 
 // ---------------------------------------------------------------- bootstrap
@@ -340,23 +472,25 @@ async fn bootstrap(
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let body = json!({
-        "success": true,
-        "clientId": w.id,
-        "title": w.name,
-        "agentName": w.agent_name,
-        "agentTitle": w.agent_title,
-        "avatarUrl": w.avatar_url,
-        "greeting": w.greeting,
-        "inputPlaceholder": w.input_placeholder,
-        "primaryColor": w.primary_color,
-        "position": w.position,
-        "logoUrl": w.logo_url,
-        "leadCapture": lead_capture(&w),
-        "offlineForm": offline_form(&w),
-        "availability": crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await,
-        "poweredBy": "Ringside",
-    });
+    let availability =
+        crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await;
+    let body = Bootstrap {
+        success: true,
+        client_id: w.id.clone(),
+        title: w.name.clone(),
+        agent_name: w.agent_name.clone(),
+        agent_title: w.agent_title.clone(),
+        avatar_url: w.avatar_url.clone(),
+        greeting: w.greeting.clone(),
+        input_placeholder: w.input_placeholder.clone(),
+        primary_color: w.primary_color.clone(),
+        position: w.position.clone(),
+        logo_url: w.logo_url.clone(),
+        lead_capture: lead_capture(&w),
+        offline_form: w.offline_form.clone(),
+        availability,
+        powered_by: "Ringside",
+    };
     with_cors(Json(body).into_response(), allow)
 }
 
@@ -416,37 +550,38 @@ async fn config(
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let body = json!({
-        "success": true,
-        "config": {
-            "id": w.id,
-            "name": w.name,
-            "widget": {
-                "primaryColor": w.primary_color,
-                "position": w.position,
-                "greeting": w.greeting,
-                "inputPlaceholder": w.input_placeholder,
-                "agentName": w.agent_name,
-                "agentTitle": w.agent_title,
-                "avatarUrl": w.avatar_url,
+    let availability =
+        crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await;
+    let video = st
+        .store
+        .get_call_settings(&w.tenant_id, &w.id)
+        .await
+        .map(|c| c.video)
+        .unwrap_or(false);
+    let body = ConfigAnswer {
+        success: true,
+        config: WidgetConfig {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            widget: WidgetLooks {
+                primary_color: w.primary_color.clone(),
+                position: w.position.clone(),
+                greeting: w.greeting.clone(),
+                input_placeholder: w.input_placeholder.clone(),
+                agent_name: w.agent_name.clone(),
+                agent_title: w.agent_title.clone(),
+                avatar_url: w.avatar_url.clone(),
             },
-            "branding": {
-                "logo": w.logo_url,
-                "poweredBy": "Ringside",
+            branding: WidgetBranding {
+                logo: w.logo_url.clone(),
+                powered_by: "Ringside",
             },
-            "offlineForm": offline_form(&w),
-            "leadCapture": lead_capture(&w),
-            "availability": crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms()).await,
-            "calls": {
-                "video": st
-                    .store
-                    .get_call_settings(&w.tenant_id, &w.id)
-                    .await
-                    .map(|c| c.video)
-                    .unwrap_or(false),
-            },
-        }
-    });
+            offline_form: w.offline_form.clone(),
+            lead_capture: lead_capture(&w),
+            availability,
+            calls: CallOptions { video },
+        },
+    };
     with_cors(Json(body).into_response(), allow)
 }
 
@@ -474,22 +609,33 @@ pub const MAX_TRACK_METADATA: usize = 4 * 1024;
 /// Body of `POST /api/widgets/{widgetId}/track`. Unknown fields are ignored (page scripts
 /// evolve); `visitorId` falls back to `sessionId` for clients of the reference shape that
 /// send only a session id.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct TrackBody {
+pub struct TrackBody {
+    /// The page's visitor id (6-128 of letters, digits, _ - . :).
     #[serde(default)]
+    #[schemars(example = &"v_4Jq9sX2b")]
     visitor_id: Option<String>,
+    /// The page's session id (stands for visitorId when that is missing).
     #[serde(default)]
     session_id: Option<String>,
+    /// What happened: page_view, page_change, click, scroll, form_change, heartbeat,
+    /// widget_open... (1-64 of a-z 0-9 _ - . :).
+    #[schemars(length(min = 1, max = 64), example = &"page_view")]
     event: String,
+    /// The page's URL.
     #[serde(default)]
     url: Option<String>,
+    /// The page's title.
     #[serde(default)]
     title: Option<String>,
+    /// The page's referrer.
     #[serde(default)]
     referrer: Option<String>,
+    /// When, Unix ms or an ISO 8601 time (default: on arrival).
     #[serde(default)]
     timestamp: Option<Value>,
+    /// More about the event (an object of at most 4 KiB).
     #[serde(default)]
     metadata: Option<Value>,
 }
@@ -716,7 +862,11 @@ async fn track(
     // Commands waiting for this visitor (direct-navigate) ride on the answer.
     let commands = st.presence.take_commands(&w.id, &visitor_id);
     with_cors(
-        Json(json!({"success": true, "commands": commands})).into_response(),
+        Json(Tracked {
+            success: true,
+            commands,
+        })
+        .into_response(),
         allow,
     )
 }

@@ -24,7 +24,7 @@ use crate::util::{sha256_hex, SecretShape};
 use crate::{new_id, Store};
 
 /// What a user may do in their tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including the tenant's users and their roles.

@@ -30,10 +30,11 @@ pub const MAX_RECENT_VISITORS: u32 = 5000;
 pub const MAX_PAGE_EVENTS: u32 = 20_000;
 
 /// A human-readable name for one campaign tag value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CampaignAlias {
     /// One of [`CAMPAIGN_TAG_KEYS`].
+    #[schemars(extend("enum" = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer"]))]
     pub tag_key: String,
     /// The raw value (e.g. the `utm_campaign` as it arrives).
     pub tag_value: String,

@@ -12,7 +12,7 @@ use crate::{new_id, now_ms, Store};
 pub const MAX_LIST_ATTACHMENTS: i64 = 200;
 
 /// A file sent in a chat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     /// Id (uuid).
@@ -27,6 +27,7 @@ pub struct Attachment {
     /// The chat message that announced it.
     pub message_id: Option<String>,
     /// `visitor` or `operator`.
+    #[schemars(extend("enum" = ["visitor", "operator"]))]
     pub sender: String,
     /// The file's name as shown (sanitized by the API).
     pub file_name: String,

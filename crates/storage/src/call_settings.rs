@@ -15,11 +15,12 @@ pub const RING_TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 5..=300;
 pub const MAX_PSTN_NUMBERS: usize = 10;
 
 /// A widget's call settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallSettings {
-    /// How long the targets ring before the visitor hears the unavailable message.
+    /// How long the targets ring before the visitor hears the unavailable message, seconds.
     #[serde(default = "default_ring_timeout")]
+    #[schemars(range(min = 5, max = 300))]
     pub ring_timeout_secs: u32,
     /// Record the widget's answered calls.
     #[serde(default)]
@@ -30,6 +31,7 @@ pub struct CallSettings {
     /// Mobile or landline numbers (E.164) rung through `pstn_trunk_id`; the answerer must press
     /// 1 after the accept prompt before the call is theirs.
     #[serde(default)]
+    #[schemars(length(max = 10), inner(regex(pattern = r"^\+[1-9][0-9]{7,14}$")), example = ["+351912345678"])]
     pub pstn_numbers: Vec<String>,
     /// The outbound trunk PSTN legs use (the tenant's first trunk allowed to dial the number
     /// when unset).
@@ -37,6 +39,7 @@ pub struct CallSettings {
     pub pstn_trunk_id: Option<String>,
     /// A number trusted PBX calls dial to reach this widget's queue (digits, 2-15).
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[0-9]{2,15}$"), example = &"800")]
     pub queue_number: Option<String>,
     /// Visitors may call with video (the widget shows a video-call button).
     #[serde(default)]

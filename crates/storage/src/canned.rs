@@ -14,7 +14,7 @@ pub const MAX_CANNED_REPLIES: i64 = 200;
 pub const MAX_CANNED_CHARS: usize = crate::messages::MAX_MESSAGE_CHARS;
 
 /// A saved reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CannedReply {
     /// Id (uuid).
@@ -23,10 +23,11 @@ pub struct CannedReply {
     #[serde(skip)]
     pub tenant_id: String,
     /// The shortcut, 1-32 lowercase letters, digits, `-` and `_` (shown with a leading `/`).
+    #[schemars(example = &"pricing")]
     pub shortcut: String,
     /// The text put in the reply.
     pub body: String,
-    /// Who made it.
+    /// The user who saved it.
     pub created_by: Option<String>,
     /// Unix ms.
     pub created_at: i64,

@@ -16,14 +16,17 @@ pub const MAX_INTERVALS: usize = 28;
 
 /// One opening interval of a weekday, `HH:MM` to `HH:MM` (close after open; `24:00` ends the
 /// day).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenInterval {
     /// `mon` .. `sun`.
+    #[schemars(extend("enum" = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]))]
     pub day: String,
     /// Opening time, `HH:MM`.
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-4]):[0-5][0-9]$"), example = &"09:00")]
     pub open: String,
-    /// Closing time, `HH:MM` (after `open`).
+    /// Closing time, `HH:MM` (after `open`; `24:00` is midnight).
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-4]):[0-5][0-9]$"), example = &"17:30")]
     pub close: String,
 }
 
@@ -51,7 +54,7 @@ pub fn minute_of_day(s: &str) -> Option<u32> {
 }
 
 /// A widget's business hours.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BusinessHours {
     /// Whether the hours apply (off: always open).
@@ -59,6 +62,7 @@ pub struct BusinessHours {
     pub enabled: bool,
     /// IANA time zone name the intervals are in (`Europe/Lisbon`); `UTC` when empty.
     #[serde(default)]
+    #[schemars(example = &"Europe/Lisbon")]
     pub time_zone: String,
     /// The weekly opening intervals.
     #[serde(default)]

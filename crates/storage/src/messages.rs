@@ -128,12 +128,13 @@ pub struct NewCallback {
 }
 
 /// An internal note about a visitor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
     /// Note id (uuid).
     pub id: String,
     /// Owning tenant.
+    #[serde(skip)]
     pub tenant_id: String,
     /// Widget of the visitor.
     pub widget_id: String,
@@ -143,7 +144,8 @@ pub struct Note {
     pub author_user_id: String,
     /// Text.
     pub body: String,
-    /// `team` or `private`.
+    /// `team` or `private` (only its author sees it).
+    #[schemars(extend("enum" = ["team", "private"]))]
     pub visibility: String,
     /// Unix ms.
     pub created_at: i64,

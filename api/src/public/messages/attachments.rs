@@ -232,10 +232,41 @@ async fn store_attachment(
     ))
 }
 
-fn attachment_json(a: &Attachment, url: String) -> Value {
-    json!({"id": a.id, "fileName": a.file_name, "contentType": a.content_type,
-           "bytes": a.bytes, "messageId": a.message_id, "sender": a.sender,
-           "createdAt": a.created_at, "url": url})
+/// A file sent in a chat, with where to download it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentView {
+    /// Its id.
+    id: String,
+    /// The file's name as shown.
+    file_name: String,
+    /// The type it is served with.
+    #[schemars(example = &"application/pdf")]
+    content_type: String,
+    /// Size in bytes.
+    bytes: i64,
+    /// The chat message that announced it.
+    message_id: Option<String>,
+    /// `visitor` or `operator`.
+    #[schemars(extend("enum" = ["visitor", "operator"]))]
+    sender: String,
+    /// Unix ms.
+    created_at: i64,
+    /// Where to download it (the same credentials).
+    url: String,
+}
+
+fn attachment_json(a: &Attachment, url: String) -> AttachmentView {
+    AttachmentView {
+        id: a.id.clone(),
+        file_name: a.file_name.clone(),
+        content_type: a.content_type.clone(),
+        bytes: a.bytes,
+        message_id: a.message_id.clone(),
+        sender: a.sender.clone(),
+        created_at: a.created_at,
+        url,
+    }
 }
 
 /// `POST /api/widgets/{widget_id}/attachments`: a visitor's file.
@@ -286,7 +317,7 @@ pub(super) async fn operator_upload(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     mp: Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AttachmentView>), ApiError> {
     if !crate::widget_runtime::valid_client_id(&visitor_id) {
         return Err(bad("visitorId", "6-128 letters, digits, _ - . :"));
     }

@@ -201,8 +201,10 @@ pub(super) async fn submit_callback(
                 return Err(e);
             }
         };
-        let mut out = callback_json(&st, &c);
-        out["success"] = Value::Bool(true);
+        let out = CallbackStored {
+            success: true,
+            callback: callback_json(&st, &c),
+        };
         Ok((StatusCode::CREATED, Json(out)).into_response())
     }
     .await;

@@ -98,9 +98,12 @@ pub(crate) fn public_routes() -> DocRouter {
         .post(
             "/api/widgets/{widget_id}/chat",
             chat,
-            Spec::new(T, Auth::WidgetKey, "A visitor's chat message").body(Body::Json(
-                "sessionId, message, conversationId?, visitorId?",
-            )),
+            Spec::new(T, Auth::WidgetKey, "A visitor's chat message")
+                .body(Body::Json(
+                    "sessionId, message, conversationId?, visitorId?",
+                ))
+                .takes::<ChatBody>()
+                .returns::<ChatStored>(),
         )
         .preflight("/api/widgets/{widget_id}/chat", config_preflight)
         .get(
@@ -116,7 +119,8 @@ pub(crate) fn public_routes() -> DocRouter {
                 ("visitorId", "The visitor (required)"),
                 ("key", "The widget key (or Authorization: Bearer)"),
                 ("limit", "1-200, default 100"),
-            ]),
+            ])
+            .returns::<VisitorChat>(),
         )
         .preflight("/api/widgets/{widget_id}/messages", config_preflight)
         .route(
@@ -133,7 +137,8 @@ pub(crate) fn public_routes() -> DocRouter {
                      pdf, txt, csv, docx, xlsx, odt, ods; 10 MiB)",
                 )
                 .body(Body::Multipart("file, visitorId"))
-                .ok(201, "The attachment"),
+                .ok(201, "The attachment")
+                .returns::<attachments::AttachmentView>(),
             )],
         )
         .get(
@@ -162,7 +167,8 @@ pub(crate) fn public_routes() -> DocRouter {
                 .body(Body::JsonOrMultipart(
                     "name, email or phone, message, visitorId; voiceNote file part",
                 ))
-                .ok(201, "The stored callback"),
+                .ok(201, "The stored callback")
+                .returns::<CallbackStored>(),
             )],
         )
         .post(
@@ -175,14 +181,16 @@ pub(crate) fn public_routes() -> DocRouter {
             )
             .body(Body::Json(
                 "clientId, widgetKey, message, sessionId?, visitorId?, domain",
-            )),
+            ))
+            .returns::<AskAnswer>(),
         )
         .preflight("/widget/ask", bootstrap_preflight)
         .post(
             "/widget/lead",
             lead,
             Spec::new(T, Auth::WidgetClient, "A lead from the widget's lead form")
-                .body(Body::Json("clientId, widgetKey, the form's fields, domain")),
+                .body(Body::Json("clientId, widgetKey, the form's fields, domain"))
+                .returns::<LeadStored>(),
         )
         .preflight("/widget/lead", bootstrap_preflight)
 }
@@ -218,7 +226,8 @@ pub(crate) fn routes() -> DocRouter {
             "/widgets/{id}/callbacks",
             operator::list_callbacks,
             Spec::new(T, r, "Callback requests and leads, newest first")
-                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")]),
+                .query(&[("visitorId", "Only this visitor's"), ("limit", "1-500")])
+                .returns::<CallbackList>(),
         )
         .get(
             "/widgets/{id}/callbacks/{callback_id}/voice-note",
@@ -232,7 +241,8 @@ pub(crate) fn routes() -> DocRouter {
                 T,
                 r,
                 "Internal notes about a visitor (team notes and your private ones)",
-            ),
+            )
+            .returns::<NoteList>(),
         )
         .route(
             "/widgets/{id}/visitors/{visitor_id}/attachments",
@@ -246,7 +256,8 @@ pub(crate) fn routes() -> DocRouter {
                     "Send a file to a visitor's chat (multipart: file; 10 MiB)",
                 )
                 .body(Body::Multipart("file"))
-                .ok(201, "The attachment"),
+                .ok(201, "The attachment")
+                .returns::<attachments::AttachmentView>(),
             )],
         )
         .get(
@@ -260,7 +271,9 @@ pub(crate) fn routes() -> DocRouter {
             operator::add_note,
             Spec::new(T, w, "Add an internal note")
                 .body(Body::Json("body, visibility (team | private)?"))
-                .ok(201, "The note"),
+                .takes::<operator::NoteBody>()
+                .ok(201, "The note")
+                .returns::<ringside_storage::Note>(),
         )
 }
 
@@ -368,32 +381,96 @@ fn message_json(m: &Message) -> Value {
     serde_json::to_value(MessageView::from(m)).unwrap_or(Value::Null)
 }
 
-fn callback_json(st: &MessagesState, c: &Callback) -> Value {
-    let note = c.voice_note.as_ref().map(|v| {
-        json!({
-            "contentType": v.content_type,
-            "bytes": v.bytes,
-            "url": format!(
+/// A callback request or lead as the API shows it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackView {
+    /// Its id.
+    id: String,
+    /// The widget it came from.
+    widget_id: String,
+    /// The visitor, when known.
+    visitor_id: Option<String>,
+    /// `callback` (the call-me-back form) or `lead` (the lead form).
+    #[schemars(extend("enum" = ["callback", "lead"]))]
+    kind: String,
+    /// The name left.
+    name: Option<String>,
+    /// The email left.
+    email: Option<String>,
+    /// The phone number left.
+    phone: Option<String>,
+    /// The message (or the original question).
+    message: Option<String>,
+    /// Every field the form sent.
+    fields: Map<String, Value>,
+    /// The voice note, if one was recorded.
+    voice_note: Option<VoiceNoteRef>,
+    /// Unix ms.
+    created_at: i64,
+}
+
+/// A callback's voice note.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceNoteRef {
+    /// `audio/*`.
+    #[schemars(example = &"audio/webm")]
+    content_type: String,
+    /// Size in bytes.
+    bytes: i64,
+    /// Where to fetch it (a token with messages:read).
+    #[schemars(extend("format" = "uri"))]
+    url: String,
+}
+
+/// The answer to a callback request from the widget.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CallbackStored {
+    /// Always true.
+    success: bool,
+    /// The stored request.
+    #[serde(flatten)]
+    callback: CallbackView,
+}
+
+/// `GET /api/v1/widgets/{id}/callbacks`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct CallbackList {
+    /// Newest first.
+    callbacks: Vec<CallbackView>,
+}
+
+/// `GET /api/v1/widgets/{id}/visitors/{visitor_id}/notes`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct NoteList {
+    /// The team's notes and the caller's private ones, newest first.
+    notes: Vec<ringside_storage::Note>,
+}
+
+fn callback_json(st: &MessagesState, c: &Callback) -> CallbackView {
+    CallbackView {
+        id: c.id.clone(),
+        widget_id: c.widget_id.clone(),
+        visitor_id: c.visitor_id.clone(),
+        kind: c.kind.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        message: c.message.clone(),
+        fields: c.fields.clone(),
+        voice_note: c.voice_note.as_ref().map(|v| VoiceNoteRef {
+            content_type: v.content_type.clone(),
+            bytes: v.bytes,
+            url: format!(
                 "{}/api/v1/widgets/{}/callbacks/{}/voice-note",
                 st.public_url.trim_end_matches('/'),
                 c.widget_id,
                 c.id
             ),
-        })
-    });
-    json!({
-        "id": c.id,
-        "widgetId": c.widget_id,
-        "visitorId": c.visitor_id,
-        "kind": c.kind,
-        "name": c.name,
-        "email": c.email,
-        "phone": c.phone,
-        "message": c.message,
-        "fields": c.fields,
-        "voiceNote": note,
-        "createdAt": c.created_at,
-    })
+        }),
+        created_at: c.created_at,
+    }
 }
 
 /// Stores a message and queues `chat.message.created`.
@@ -515,7 +592,7 @@ async fn store_callback(
             None
         }
     };
-    let mut data = callback_json(st, &c);
+    let mut data = serde_json::to_value(callback_json(st, &c)).unwrap_or_default();
     data["contactId"] = contact.map_or(Value::Null, Value::String);
     // Contact details given: the visitor's conversation is qualified.
     st.bus.publish(&w.tenant_id, || {
@@ -619,17 +696,77 @@ fn respond(r: Result<Response, ApiError>, allow: Option<HeaderValue>) -> Respons
 
 // ---------------------------------------------------------------- chat
 
-#[derive(Deserialize)]
+/// A visitor's chat message.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct ChatBody {
+pub struct ChatBody {
+    /// The page's session id (1-128 of letters, digits, _ - . :).
     #[serde(default)]
+    #[schemars(example = &"s_8f2k1q")]
     session_id: Option<String>,
+    /// The text, 1-4000 characters.
     #[serde(default)]
+    #[schemars(example = &"Do you ship to Portugal?")]
     message: Option<String>,
+    /// The conversation (default: the session).
     #[serde(default)]
     conversation_id: Option<String>,
+    /// The visitor (default: the session).
     #[serde(default)]
     visitor_id: Option<String>,
+}
+
+/// A stored chat message.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatStored {
+    /// Always true.
+    success: bool,
+    /// The conversation it went to.
+    conversation_id: String,
+    /// The message's id.
+    message_id: String,
+}
+
+/// The visitor's own chat, as the widget restores it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct VisitorChat {
+    /// Always true.
+    success: bool,
+    /// Oldest first.
+    messages: Vec<VisitorMessage>,
+}
+
+/// One message of [`VisitorChat`]: no operator identities.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorMessage {
+    /// Its id.
+    id: String,
+    /// `visitor`, `operator`, `automation` or `assistant`.
+    #[schemars(extend("enum" = ["visitor", "operator", "automation", "assistant"]))]
+    sender: String,
+    /// The text.
+    body: String,
+    /// Unix ms.
+    created_at: i64,
+    /// A file the message announced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment: Option<VisitorFile>,
+}
+
+/// A file in the visitor's chat.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorFile {
+    /// Its id.
+    id: String,
+    /// The file's name.
+    file_name: String,
+    /// Size in bytes.
+    bytes: i64,
+    /// Where the page downloads it.
+    url: String,
 }
 
 /// Validates the chat fields shared by both shapes: (visitor id, conversation id, body).
@@ -685,11 +822,11 @@ async fn chat(
         let b: ChatBody = read_json(body).await?;
         let new = chat_fields(b.session_id, b.visitor_id, b.conversation_id, b.message)?;
         let m = store_message(&st, &w, new).await?;
-        Ok(Json(json!({
-            "success": true,
-            "conversationId": m.conversation_id,
-            "messageId": m.id,
-        }))
+        Ok(Json(ChatStored {
+            success: true,
+            conversation_id: m.conversation_id,
+            message_id: m.id,
+        })
         .into_response())
     }
     .await;
@@ -733,20 +870,29 @@ async fn history(
             .list_messages(&w.tenant_id, &w.id, Some(&visitor), i64::from(limit))
             .await?;
         let files = attachments::by_message(&st, &w, &visitor).await?;
-        let messages: Vec<Value> = list
+        let messages: Vec<VisitorMessage> = list
             .iter()
-            .map(|m| {
-                let mut v = json!({"id": m.id, "sender": m.sender, "body": m.body,
-                                   "createdAt": m.created_at});
-                if let Some(a) = files.get(&m.id) {
-                    v["attachment"] = json!({"id": a.id, "fileName": a.file_name,
-                        "bytes": a.bytes, "url": format!(
-                            "/api/widgets/{}/attachments/{}?visitorId={}", w.id, a.id, visitor)});
-                }
-                v
+            .map(|m| VisitorMessage {
+                id: m.id.clone(),
+                sender: m.sender.clone(),
+                body: m.body.clone(),
+                created_at: m.created_at,
+                attachment: files.get(&m.id).map(|a| VisitorFile {
+                    id: a.id.clone(),
+                    file_name: a.file_name.clone(),
+                    bytes: a.bytes,
+                    url: format!(
+                        "/api/widgets/{}/attachments/{}?visitorId={}",
+                        w.id, a.id, visitor
+                    ),
+                }),
             })
             .collect();
-        Ok(Json(json!({"success": true, "messages": messages})).into_response())
+        Ok(Json(VisitorChat {
+            success: true,
+            messages,
+        })
+        .into_response())
     }
     .await;
     respond(result, allow)
@@ -805,21 +951,67 @@ async fn ask(State(st): State<MessagesState>, req: Request) -> Response {
             "" => ASK_ACK.to_owned(),
             s => s.to_owned(),
         };
-        Ok(Json(json!({
-            "sessionId": m.conversation_id,
-            "answer": answer,
-            "usedAi": false,
-            "leadCapture": {
-                "required": w.lead_form.is_some(),
-                "prompt": w.lead_form.as_ref().map(|f| f.prompt.clone()),
+        Ok(Json(AskAnswer {
+            session_id: m.conversation_id,
+            answer,
+            used_ai: false,
+            lead_capture: LeadCapture {
+                required: w.lead_form.is_some(),
+                prompt: w.lead_form.as_ref().map(|f| f.prompt.clone()),
             },
-            "sources": [],
-            "branding": {"siteName": w.name},
-        }))
+            sources: Vec::new(),
+            branding: Branding {
+                site_name: w.name.clone(),
+            },
+        })
         .into_response())
     }
     .await;
     respond(result, allow)
+}
+
+/// The answer to `/widget/ask` (LaysanX shape).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AskAnswer {
+    /// The session the question joined (send it back with the next one).
+    session_id: String,
+    /// What the widget shows: the widget's offline message, or an acknowledgement.
+    answer: String,
+    /// Always false: people answer here.
+    used_ai: bool,
+    /// Whether the widget asks for the visitor's details.
+    lead_capture: LeadCapture,
+    /// Always empty.
+    sources: Vec<String>,
+    /// The site's name.
+    branding: Branding,
+}
+
+/// Whether to show the lead form.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LeadCapture {
+    /// The widget has a lead form.
+    required: bool,
+    /// Its prompt.
+    prompt: Option<String>,
+}
+
+/// The widget's branding.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Branding {
+    /// The widget's name.
+    site_name: String,
+}
+
+/// `{success, message}`: a lead was stored.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LeadStored {
+    /// Always true.
+    success: bool,
+    /// The thanks to show.
+    message: &'static str,
 }
 
 /// Body keys that address the widget rather than carry lead data.
@@ -908,7 +1100,11 @@ async fn lead(State(st): State<MessagesState>, req: Request) -> Response {
             },
         )
         .await?;
-        Ok(Json(json!({"success": true, "message": LEAD_THANKS})).into_response())
+        Ok(Json(LeadStored {
+            success: true,
+            message: LEAD_THANKS,
+        })
+        .into_response())
     }
     .await;
     respond(result, allow)

@@ -88,7 +88,7 @@ pub(super) async fn list_callbacks(
     Scoped(auth, _): Scoped<MessagesRead>,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CallbackList>, ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
     let list = st
         .store
@@ -99,9 +99,9 @@ pub(super) async fn list_callbacks(
             q.limit.unwrap_or(MAX_LIST_MESSAGES),
         )
         .await?;
-    Ok(Json(json!({
-        "callbacks": list.iter().map(|c| callback_json(&st, c)).collect::<Vec<_>>()
-    })))
+    Ok(Json(CallbackList {
+        callbacks: list.iter().map(|c| callback_json(&st, c)).collect(),
+    }))
 }
 
 pub(super) async fn voice_note(
@@ -136,20 +136,25 @@ pub(super) async fn list_notes(
     State(st): State<MessagesState>,
     Scoped(auth, _): Scoped<MessagesRead>,
     Path((id, visitor_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NoteList>, ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
-    let list = st
+    let notes = st
         .store
         .list_notes(&w.tenant_id, &w.id, &visitor_id, &auth.user_id)
         .await?;
-    Ok(Json(json!({ "notes": list })))
+    Ok(Json(NoteList { notes }))
 }
 
-#[derive(Deserialize)]
+/// An internal note.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NoteBody {
+pub struct NoteBody {
+    /// The text, 1-4000 characters.
+    #[schemars(length(min = 1, max = 4000), example = &"Asked for a quote; call back Monday")]
     body: String,
+    /// `team` (default) or `private` (only you see it).
     #[serde(default)]
+    #[schemars(extend("enum" = ["team", "private", null]))]
     visibility: Option<String>,
 }
 
@@ -158,7 +163,7 @@ pub(super) async fn add_note(
     Scoped(auth, _): Scoped<MessagesWrite>,
     Path((id, visitor_id)): Path<(String, String)>,
     ApiJson(b): ApiJson<NoteBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ringside_storage::Note>), ApiError> {
     let w = st.store.get_widget(&auth.tenant_id, &id).await?;
     let visitor = client_id(&visitor_id, "visitorId")?;
     let visibility = match b.visibility.as_deref() {
@@ -177,8 +182,5 @@ pub(super) async fn add_note(
             visibility,
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(n).unwrap_or(Value::Null)),
-    ))
+    Ok((StatusCode::CREATED, Json(n)))
 }
