@@ -268,6 +268,30 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
         assert_eq!(st, StatusCode::OK, "{got}");
         assert_eq!(got["displayName"], "Front desk");
         assert_eq!(got["username"], user.as_str());
+        // Digest algorithms: the server's unless set; MD5 alone for a phone that cannot
+        // answer SHA-256; anything else is refused naming the field, and changes nothing.
+        assert_eq!(got["digestAlgorithms"], json!([]));
+        let (st, got) = c
+            .json("PATCH", &path, &a, json!({"digestAlgorithms": ["md5"]}))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(got["digestAlgorithms"], json!(["MD5"]));
+        for bad in [json!(["SHA-512"]), json!(["MD5", "MD5"]), json!("MD5")] {
+            let (st, body) = c
+                .json("PATCH", &path, &a, json!({"digestAlgorithms": bad}))
+                .await;
+            assert!(
+                st == StatusCode::UNPROCESSABLE_ENTITY || st == StatusCode::BAD_REQUEST,
+                "[{name}] {bad}: {st} {body}"
+            );
+            assert!(body.to_string().contains("digestAlgorithms"), "{body}");
+        }
+        let (_, got) = c.call("GET", &path, Some(&a), None).await;
+        assert_eq!(got["digestAlgorithms"], json!(["MD5"]), "unchanged");
+        let (_, got) = c
+            .json("PATCH", &path, &a, json!({"digestAlgorithms": []}))
+            .await;
+        assert_eq!(got["digestAlgorithms"], json!([]), "back to the server's");
 
         assert_eq!(
             c.call("DELETE", &path, Some(&a), None).await.0,
@@ -406,7 +430,17 @@ async fn trunks_crud_patch_clears_fields_and_hides_passwords() {
             json!(["203.0.113.7/32", "198.51.100.1/32"])
         );
         assert_eq!(t["outboundPort"], 5080);
+        assert_eq!(t["digestAlgorithms"], json!([]));
         let path = format!("/api/v1/sip/trunks/{}", t["id"].as_str().unwrap());
+        let (st, t1) = c
+            .json("PATCH", &path, &a, json!({"digestAlgorithms": ["SHA-256"]}))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{t1}");
+        assert_eq!(t1["digestAlgorithms"], json!(["SHA-256"]));
+        let (st, e) = c
+            .json("PATCH", &path, &a, json!({"digestAlgorithms": ["SHA1"]}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
         let (st, t2) = c
             .json(
                 "PATCH",

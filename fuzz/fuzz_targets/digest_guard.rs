@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         realm: "ringside".into(),
         ha1_md5: "0123456789abcdef0123456789abcdef".into(),
         ha1_sha256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+        algorithms: Vec::new(),
     });
     let mut guard = DigestGuard::new("ringside".into(), [7; 32], 30);
     let source = std::net::IpAddr::from([192, 0, 2, 1]);

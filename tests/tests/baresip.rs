@@ -15,7 +15,8 @@
 //! Digest algorithm: the installed baresip 1.0.0 / libre 1.1.0 (Debian) only implements MD5.
 //! It does not skip a challenge it cannot answer: as soon as *any* WWW-Authenticate in the 401
 //! names another algorithm (SHA-256 first or second), it gives up with "Register: Function not
-//! implemented". So this server challenges with MD5 alone.
+//! implemented". So its extension is set to MD5 alone (`digestAlgorithms`), while the server
+//! keeps challenging every other account with SHA-256 and MD5.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -253,8 +254,29 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
 
 #[tokio::test]
 async fn baresip_registers_and_answers_a_call_through_ringside() {
-    let srv = Server::start_with(&[("RINGSIDE_SIP_DIGEST_ALGORITHMS", "MD5")]).await;
+    let srv = Server::start().await;
     let token = srv.with_phones().await;
+    // The phone's extension alone is challenged in MD5.
+    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["username"] == "1002")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, body) = srv
+        .api(
+            "PATCH",
+            &format!("/api/v1/sip/extensions/{id}"),
+            &token,
+            Some(serde_json::json!({"digestAlgorithms": ["MD5"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
 
     // baresip registers as 1002, answering the digest challenge.
     let mut phone = Baresip::start(&srv, "1002", PW2);
@@ -266,6 +288,14 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
     assert!(
         log.contains("SIP/2.0 401 Unauthorized") && log.contains("Authorization: Digest"),
         "baresip was challenged and answered with credentials{}",
+        logs(&srv, &phone)
+    );
+    // Its challenge named MD5 alone; the server's own setting still has SHA-256 (sipp's 1001
+    // below is challenged with both).
+    let challenge = message(&log, "SIP/2.0 401", &["WWW-Authenticate"]).unwrap_or_default();
+    assert!(
+        challenge.contains("algorithm=MD5") && !challenge.contains("SHA-256"),
+        "{challenge}{}",
         logs(&srv, &phone)
     );
 

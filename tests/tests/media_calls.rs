@@ -27,6 +27,20 @@ fn caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
 /// A caller as above that runs `middle` (sipp XML) between its ACK and its BYE; with
 /// `telephone_event` its offer also carries telephone-event/8000 on payload type 101.
 fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: bool) -> Sipp {
+    caller_sipp(srv, &caller_scenario(media_port, middle, telephone_event))
+}
+
+/// sipp running `sc` as 1001 calling 1002.
+fn caller_sipp(srv: &Server, sc: &Scenario) -> Sipp {
+    let port = free_port().to_string();
+    let media = ringside_e2e::even_port().to_string();
+    Sipp::new(sc, srv.sip)
+        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
+        .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+}
+
+/// The scenario of [`caller_with`].
+fn caller_scenario(media_port: u16, middle: &str, telephone_event: bool) -> Scenario {
     // The BYE's CSeq follows any re-INVITEs in `middle`.
     let bye_cseq = 3
         + (middle.matches("INVITE [next_url]").count() + middle.matches("INFO [next_url]").count())
@@ -59,11 +73,44 @@ fn caller_with(srv: &Server, media_port: u16, middle: &str, telephone_event: boo
         "{}",
         sc.xml
     );
-    let port = free_port().to_string();
-    let media = ringside_e2e::even_port().to_string();
-    Sipp::new(&sc, srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
-        .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+    sc
+}
+
+/// A caller as [`caller_with`] whose INVITEs carry no SDP (a delayed offer): it takes
+/// Ringside's offer from the 200 and answers PCMA (payload type 8) at `media_port` in its ACK.
+fn late_offer_caller(srv: &Server, media_port: u16, talk_ms: u32) -> Sipp {
+    let mut sc = caller_scenario(
+        media_port,
+        &format!("  <pause milliseconds=\"{talk_ms}\"/>\n"),
+        false,
+    );
+    let mut xml = std::mem::take(&mut sc.xml);
+    // Every INVITE loses its body.
+    let mut out = String::new();
+    while let Some(i) = xml.find("Content-Type: application/sdp") {
+        let is_invite = xml[..i]
+            .rfind("<send")
+            .is_some_and(|s| xml[s..i].contains(" INVITE\n"));
+        let end = xml[i..].find("]]>").map_or(xml.len(), |e| i + e);
+        out.push_str(&xml[..i]);
+        if is_invite {
+            out.push_str("Content-Length: 0\n\n    ");
+        } else {
+            out.push_str(&xml[i..end]);
+        }
+        xml = xml[end..].to_string();
+    }
+    out.push_str(&xml);
+    // The ACK answers Ringside's offer.
+    let plain_ack = uac_ack(2);
+    assert!(out.contains(&plain_ack), "{out}");
+    let answer = format!(
+        "Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 1 IN IP4 [local_ip]\n      s=-\n      c=IN IP4 [media_ip]\n      t=0 0\n      m=audio {media_port} RTP/AVP 8\n      a=rtpmap:8 PCMA/8000\n      a=sendrecv\n"
+    );
+    let ack = plain_ack.replace("Content-Length: 0\n", &answer);
+    sc.xml = out.replace(&plain_ack, &ack);
+    assert!(!sc.xml.contains("RTP/AVP 0\n"), "no offer left: {}", sc.xml);
+    caller_sipp(srv, &sc)
 }
 
 struct Call {
@@ -181,6 +228,53 @@ async fn transcoded_call(callee_codec: CodecKind, pt: u8) {
         "right is the callee"
     );
     assert!(rms_dbfs(l) > -20.0 && rms_dbfs(r) > -20.0);
+}
+
+/// A caller's delayed offer (RFC 3261 13.2.1) through a real server: its INVITE has no SDP,
+/// the callee rings with Ringside's offer and answers PCMU; the caller's 200 carries
+/// Ringside's offer and the caller answers PCMA in its ACK. Both hear each other: 1 kHz from
+/// the caller in PCMA reaches the callee as PCMU, 400 Hz the other way.
+#[tokio::test]
+async fn a_delayed_offer_is_answered_in_the_ack_and_bridged() {
+    let srv = Server::start().await;
+    let _token = srv.with_phones().await;
+    let (a, a_port) = Endpoint::bind().await;
+    let (b, b_port) = Endpoint::bind().await;
+    let mut callee = callee(&srv, CodecKind::Pcmu, b_port).await;
+    let caller = late_offer_caller(&srv, a_port, 3000);
+    let mut child = caller.spawn();
+    let a_to = SocketAddr::from(([127, 0, 0, 1], read_port(caller.dir(), "a_port.txt").await));
+    let b_to = SocketAddr::from((
+        [127, 0, 0, 1],
+        read_port(callee.0.dir(), "b_port.txt").await,
+    ));
+    let frames = 125;
+    let ta = a.talk(a_to, CodecKind::Pcma, 8, 1000.0, frames);
+    let tb = b.talk(b_to, CodecKind::Pcmu, 0, 400.0, frames);
+    ta.await.unwrap();
+    tb.await.unwrap();
+    assert!(
+        child.wait().await.unwrap().success(),
+        "caller: {}\nserver: {}",
+        caller.messages(),
+        srv.log_text()
+    );
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+    assert!(
+        caller.messages().contains("INVITE sip:1002") && !caller.messages().contains("488"),
+        "{}",
+        caller.messages()
+    );
+    assert_tone(
+        &b.decoded(CodecKind::Pcmu, 0),
+        1000.0,
+        "callee hears caller",
+    );
+    assert_tone(&a.decoded(CodecKind::Pcma, 8), 400.0, "caller hears callee");
 }
 
 #[tokio::test]

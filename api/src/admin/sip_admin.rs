@@ -148,6 +148,12 @@ pub struct CreateExtension {
     /// The widgets whose calls ring this phone.
     #[serde(default)]
     widget_ids: Vec<String>,
+    /// Digest algorithms this login is challenged with, in order: `MD5`, `SHA-256` (empty or
+    /// absent: the server's, `RINGSIDE_SIP_DIGEST_ALGORITHMS`). `["MD5"]` for phones that give
+    /// up on a challenge they cannot answer (baresip 1.0, older desk phones).
+    #[serde(default)]
+    #[schemars(schema_with = "algorithms_schema")]
+    digest_algorithms: Vec<String>,
 }
 
 /// Body of `PATCH /api/v1/sip/extensions/{id}`.
@@ -164,6 +170,11 @@ pub struct PatchExtension {
     /// The widgets whose calls ring this phone, replacing the list.
     #[serde(default)]
     widget_ids: Option<Vec<String>>,
+    /// Digest algorithms this login is challenged with, in order: `MD5`, `SHA-256` (empty: the server's, `RINGSIDE_SIP_DIGEST_ALGORITHMS`). `["MD5"]` for phones that give
+    /// up on a challenge they cannot answer (baresip 1.0, older desk phones).
+    #[serde(default)]
+    #[schemars(schema_with = "nullable_algorithms_schema")]
+    digest_algorithms: Option<Vec<String>>,
 }
 
 /// An extension as the API shows it (never with credentials).
@@ -179,6 +190,8 @@ pub struct ExtensionView {
     display_name: String,
     /// The widgets whose calls ring it.
     widget_ids: Vec<String>,
+    /// Digest algorithms it is challenged with, in order; empty: the server's.
+    digest_algorithms: Vec<String>,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -223,6 +236,7 @@ impl From<Extension> for ExtensionView {
             username: e.username,
             display_name: e.display_name,
             widget_ids: e.widget_ids,
+            digest_algorithms: e.digest_algorithms,
             created_at: e.created_at,
             updated_at: e.updated_at,
             registrations: Vec::new(),
@@ -300,6 +314,40 @@ async fn ensure_login_free(
     }
 }
 
+/// The schema of `digestAlgorithms`: `MD5` and/or `SHA-256`, in challenge order.
+fn algorithms_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"type": "string", "enum": ["MD5", "SHA-256"]},
+        "maxItems": 2,
+        "uniqueItems": true,
+        "examples": [["MD5"]],
+    })
+}
+
+/// [`algorithms_schema`] in a PATCH (null leaves the list as it is).
+fn nullable_algorithms_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["array", "null"],
+        "items": {"type": "string", "enum": ["MD5", "SHA-256"]},
+        "maxItems": 2,
+        "uniqueItems": true,
+    })
+}
+
+/// A storage refusal of `digestAlgorithms` as the field's 422 (other errors as they are).
+fn bad_algorithms(e: ringside_storage::StorageError) -> ApiError {
+    match e {
+        ringside_storage::StorageError::Invalid(w) if w.starts_with("digest_algorithms") => {
+            ApiError::InvalidField {
+                field: "digestAlgorithms",
+                reason: "MD5 and/or SHA-256, each at most once",
+            }
+        }
+        e => e.into(),
+    }
+}
+
 fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
     let h = DigestHa1::new(user, realm, password);
     (h.md5, h.sha256)
@@ -358,9 +406,11 @@ async fn create_extension(
                 ha1_md5,
                 ha1_sha256,
                 widget_ids: body.widget_ids,
+                digest_algorithms: body.digest_algorithms,
             },
         )
-        .await?;
+        .await
+        .map_err(bad_algorithms)?;
     st.directory.extension_upserted(&ext);
     Ok((StatusCode::CREATED, Json(ext.into())))
 }
@@ -395,9 +445,11 @@ async fn patch_extension(
                 display_name: body.display_name,
                 widget_ids: body.widget_ids,
                 credentials,
+                digest_algorithms: body.digest_algorithms,
             },
         )
-        .await?;
+        .await
+        .map_err(bad_algorithms)?;
     st.directory.extension_upserted(&ext);
     Ok(Json(with_registrations(&st, ext).await?))
 }
@@ -455,6 +507,12 @@ pub struct CreateTrunk {
     #[serde(default)]
     #[schemars(example = &"+3519XXXXXXXX,+3512*")]
     allowed_destinations: Option<String>,
+    /// Digest algorithms the inbound login is challenged with, in order: `MD5`, `SHA-256` (empty or
+    /// absent: the server's, `RINGSIDE_SIP_DIGEST_ALGORITHMS`). `["MD5"]` for phones that give
+    /// up on a challenge they cannot answer (baresip 1.0, older desk phones).
+    #[serde(default)]
+    #[schemars(schema_with = "algorithms_schema")]
+    digest_algorithms: Vec<String>,
 }
 
 /// Body of `PATCH /api/v1/sip/trunks/{id}`: absent fields stay, `null` clears a nullable one.
@@ -500,6 +558,10 @@ pub struct PatchTrunk {
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<String>")]
     allowed_destinations: Option<Option<String>>,
+    /// Digest algorithms of the inbound login, replacing the list (empty: the server's).
+    #[serde(default)]
+    #[schemars(schema_with = "nullable_algorithms_schema")]
+    digest_algorithms: Option<Vec<String>>,
 }
 
 /// A trunk as the API shows it (never with passwords).
@@ -525,6 +587,8 @@ pub struct TrunkView {
     outbound_username: Option<String>,
     /// Numbers outbound calls may dial.
     allowed_destinations: Option<String>,
+    /// Digest algorithms the inbound login is challenged with; empty: the server's.
+    digest_algorithms: Vec<String>,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -543,6 +607,7 @@ impl From<Trunk> for TrunkView {
             outbound_transport: t.outbound_transport,
             outbound_username: t.outbound_username,
             allowed_destinations: t.allowed_destinations,
+            digest_algorithms: t.digest_algorithms,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -709,9 +774,11 @@ async fn create_trunk(
                 outbound_username: b.outbound_username,
                 outbound_password: b.outbound_password,
                 allowed_destinations: b.allowed_destinations,
+                digest_algorithms: b.digest_algorithms,
             },
         )
-        .await?;
+        .await
+        .map_err(bad_algorithms)?;
     st.directory.trunk_upserted(&trunk);
     Ok((StatusCode::CREATED, Json(trunk.into())))
 }
@@ -747,6 +814,7 @@ async fn patch_trunk(
         outbound_username: b.outbound_username,
         outbound_password: b.outbound_password,
         allowed_destinations: b.allowed_destinations,
+        digest_algorithms: b.digest_algorithms,
         ..Default::default()
     };
     match (b.inbound_username, b.inbound_password) {
@@ -786,7 +854,11 @@ async fn patch_trunk(
             })
         }
     }
-    let trunk = st.store.update_trunk(&ctx.tenant_id, &id, patch).await?;
+    let trunk = st
+        .store
+        .update_trunk(&ctx.tenant_id, &id, patch)
+        .await
+        .map_err(bad_algorithms)?;
     st.directory.trunk_upserted(&trunk);
     Ok(Json(trunk.into()))
 }

@@ -189,7 +189,9 @@ impl SipCore {
     fn on_event(&mut self, now: Instant, ev: TxEvent) {
         match ev {
             TxEvent::Request { id, request, from } => self.on_request(now, id, request, from),
-            TxEvent::Ack { .. } => {} // ACK for our 2xx: the transaction layer stopped retransmitting.
+            // ACK for our 2xx: the transaction layer stopped retransmitting; it may bring the
+            // answer to a delayed offer.
+            TxEvent::Ack { request, .. } => self.b2bua.on_ack(&mut self.tu, now, &request),
             TxEvent::Cancelled { id, cancel: _ } => self.b2bua.on_cancel(&mut self.tu, now, id),
             TxEvent::Response { id, response } => {
                 self.b2bua.on_response(&mut self.tu, now, id, response)
@@ -281,10 +283,10 @@ impl SipCore {
                     (acct.tenant_id, kind)
                 }
                 DigestOutcome::Challenge { stale } => {
-                    drop(d);
                     let r = self
                         .guard
-                        .challenge(&req, true, stale, secs, from.addr.ip());
+                        .challenge(&req, true, stale, secs, from.addr.ip(), &*d);
+                    drop(d);
                     self.tu.respond(now, stx, r);
                     return;
                 }
@@ -477,7 +479,7 @@ impl SipCore {
         let resp = match outcome {
             DigestOutcome::Challenge { stale } => {
                 self.guard
-                    .challenge(&req, false, stale, secs, from.addr.ip())
+                    .challenge(&req, false, stale, secs, from.addr.ip(), &*self.dir)
             }
             DigestOutcome::Forbidden | DigestOutcome::Throttled => {
                 self.tu

@@ -192,6 +192,15 @@ impl Directory {
     }
 }
 
+/// Stored algorithm names (`MD5`, `SHA-256`) as the guard's; unknown names are left out
+/// (storage accepts only these two).
+fn algorithms(names: &[String]) -> Vec<ringside_sip::auth::Algorithm> {
+    names
+        .iter()
+        .filter_map(|n| ringside_sip::auth::Algorithm::from_name(n))
+        .collect()
+}
+
 impl AccountLookup for Directory {
     /// Extension and trunk logins share one namespace (the API refuses a username either
     /// already uses); should stored data still hold both, neither authenticates, so no
@@ -214,6 +223,7 @@ impl AccountLookup for Directory {
                 realm: e.realm.clone(),
                 ha1_md5: e.ha1_md5.clone(),
                 ha1_sha256: e.ha1_sha256.clone(),
+                algorithms: algorithms(&e.digest_algorithms),
             });
         }
         trunk.map(|t| {
@@ -225,6 +235,7 @@ impl AccountLookup for Directory {
                 realm: tr.inbound_realm.clone().unwrap_or_default(),
                 ha1_md5: tr.inbound_ha1_md5.clone().unwrap_or_default(),
                 ha1_sha256: tr.inbound_ha1_sha256.clone().unwrap_or_default(),
+                algorithms: algorithms(&tr.digest_algorithms),
             }
         })
     }

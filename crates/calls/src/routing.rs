@@ -328,6 +328,7 @@ mod tests {
             ha1_md5: String::new(),
             ha1_sha256: String::new(),
             widget_ids: widgets.iter().map(|w| w.to_string()).collect(),
+            digest_algorithms: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }
@@ -349,6 +350,7 @@ mod tests {
             outbound_username: None,
             outbound_password: None,
             allowed_destinations: dials.map(str::to_string),
+            digest_algorithms: Vec::new(),
             created_at: created,
             updated_at: created,
         }

@@ -52,6 +52,7 @@ async fn the_core_and_the_storage_writer_read_the_drivers_clock() {
                 ha1_md5: ha1.md5,
                 ha1_sha256: ha1.sha256,
                 widget_ids: vec![],
+                ..Default::default()
             },
         )
         .await

@@ -10,8 +10,8 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::{
-    bind_all, bounded, hex_digest, id_list, json_list, required, sip_username, to_json, Param,
-    SetList,
+    bind_all, bounded, digest_algorithms, digest_algorithms_of, hex_digest, id_list, json_list,
+    required, sip_username, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -34,6 +34,10 @@ pub struct Extension {
     pub ha1_sha256: String,
     /// Web widgets that may place calls as this extension.
     pub widget_ids: Vec<String>,
+    /// Digest algorithms it is challenged with, in order (`MD5`, `SHA-256`); empty for the
+    /// server's.
+    #[serde(default)]
+    pub digest_algorithms: Vec<String>,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -55,6 +59,9 @@ pub struct NewExtension {
     pub ha1_sha256: String,
     /// Widget ids allowed to use this extension.
     pub widget_ids: Vec<String>,
+    /// See [`Extension::digest_algorithms`].
+    #[serde(default)]
+    pub digest_algorithms: Vec<String>,
 }
 
 /// Changes for [`Store::update_extension`]; `None` leaves a field unchanged.
@@ -66,10 +73,12 @@ pub struct ExtensionPatch {
     pub widget_ids: Option<Vec<String>>,
     /// New credentials: `(realm, ha1_md5, ha1_sha256)`, changed together.
     pub credentials: Option<(String, String, String)>,
+    /// New digest algorithms (empty: back to the server's).
+    pub digest_algorithms: Option<Vec<String>>,
 }
 
 const EXT_COLS: &str = "id, tenant_id, username, display_name, realm, ha1_md5, ha1_sha256, \
-                        widget_ids, created_at, updated_at";
+                        widget_ids, digest_algorithms, created_at, updated_at";
 
 fn ext_from_row(row: &AnyRow) -> Result<Extension> {
     Ok(Extension {
@@ -81,6 +90,7 @@ fn ext_from_row(row: &AnyRow) -> Result<Extension> {
         ha1_md5: row.try_get("ha1_md5")?,
         ha1_sha256: row.try_get("ha1_sha256")?,
         widget_ids: json_list(row, "widget_ids")?,
+        digest_algorithms: digest_algorithms_of(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -103,6 +113,7 @@ impl Store {
         let display_name = bounded(&new.display_name, 128, "display_name")?;
         let (realm, ha1_md5, ha1_sha256) = credentials(&new.realm, &new.ha1_md5, &new.ha1_sha256)?;
         id_list(&new.widget_ids, 256, "widget_ids")?;
+        let algorithms = digest_algorithms(&new.digest_algorithms)?;
         let now = now_ms();
         let ext = Extension {
             id: new_id(),
@@ -113,11 +124,15 @@ impl Store {
             ha1_md5,
             ha1_sha256,
             widget_ids: new.widget_ids,
+            digest_algorithms: algorithms
+                .as_deref()
+                .map(|a| a.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
         sqlx::query(&format!(
-            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&ext.id)
         .bind(&ext.tenant_id)
@@ -127,6 +142,7 @@ impl Store {
         .bind(&ext.ha1_md5)
         .bind(&ext.ha1_sha256)
         .bind(to_json(&ext.widget_ids))
+        .bind(algorithms)
         .bind(ext.created_at)
         .bind(ext.updated_at)
         .execute(&self.pool)
@@ -221,6 +237,12 @@ impl Store {
             set.set("realm", Param::Text(realm));
             set.set("ha1_md5", Param::Text(md5));
             set.set("ha1_sha256", Param::Text(sha256));
+        }
+        if let Some(list) = &patch.digest_algorithms {
+            set.set(
+                "digest_algorithms",
+                Param::OptText(digest_algorithms(list)?),
+            );
         }
         let (sql, params) = set.finish_scoped("extensions", id, tenant_id, EXT_COLS);
         let row = bind_all(sqlx::query(&sql), params)

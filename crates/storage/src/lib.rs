@@ -129,6 +129,7 @@ pub use tokens::{AuthContext, Credential, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use usage::{UsageCounts, USAGE_METRICS};
 pub use users::{normalize_email, User};
+pub use util::DIGEST_ALGORITHMS;
 pub use visitors::{VisitDay, Visitor, VisitorEvent, MAX_LIST_VISITORS, MAX_LIST_VISITOR_EVENTS};
 pub use webhooks::{
     DeliveryStatus, DueDelivery, NewWebhook, Webhook, WebhookDelivery, WebhookPatch,

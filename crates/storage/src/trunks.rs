@@ -11,7 +11,8 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::{
-    bind_all, bounded, cidr, hex_digest, json_list, required, sip_username, to_json, Param, SetList,
+    bind_all, bounded, cidr, digest_algorithms, digest_algorithms_of, hex_digest, json_list,
+    required, sip_username, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -47,6 +48,10 @@ pub struct Trunk {
     /// Which destinations may be dialled through this trunk (pattern, as the
     /// call layer interprets it).
     pub allowed_destinations: Option<String>,
+    /// Digest algorithms the inbound login is challenged with, in order; empty for the
+    /// server's.
+    #[serde(default)]
+    pub digest_algorithms: Vec<String>,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -80,6 +85,9 @@ pub struct NewTrunk {
     pub outbound_password: Option<String>,
     /// See [`Trunk::allowed_destinations`].
     pub allowed_destinations: Option<String>,
+    /// See [`Trunk::digest_algorithms`].
+    #[serde(default)]
+    pub digest_algorithms: Vec<String>,
 }
 
 /// Changes for [`Store::update_trunk`]. `None` leaves a field unchanged; for
@@ -110,11 +118,14 @@ pub struct TrunkPatch {
     pub outbound_password: Option<Option<String>>,
     /// Set or clear [`Trunk::allowed_destinations`].
     pub allowed_destinations: Option<Option<String>>,
+    /// New digest algorithms (empty: back to the server's).
+    pub digest_algorithms: Option<Vec<String>>,
 }
 
 const TRUNK_COLS: &str = "id, tenant_id, name, inbound_cidrs, inbound_username, inbound_realm, \
      inbound_ha1_md5, inbound_ha1_sha256, outbound_host, outbound_port, outbound_transport, \
-     outbound_username, outbound_password, allowed_destinations, created_at, updated_at";
+     outbound_username, outbound_password, allowed_destinations, digest_algorithms, created_at, \
+     updated_at";
 
 fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
     let port: Option<i64> = row.try_get("outbound_port")?;
@@ -136,6 +147,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
         outbound_username: row.try_get("outbound_username")?,
         outbound_password: row.try_get("outbound_password")?,
         allowed_destinations: row.try_get("allowed_destinations")?,
+        digest_algorithms: digest_algorithms_of(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -210,6 +222,7 @@ impl Store {
     /// already used by another trunk; NotFound for an unknown tenant.
     pub async fn create_trunk(&self, tenant_id: &str, new: NewTrunk) -> Result<Trunk> {
         let now = now_ms();
+        let algorithms = digest_algorithms(&new.digest_algorithms)?;
         let trunk = Trunk {
             id: new_id(),
             tenant_id: tenant_id.to_owned(),
@@ -225,13 +238,17 @@ impl Store {
             outbound_username: opt(&new.outbound_username, out_username)?,
             outbound_password: opt(&new.outbound_password, out_password)?,
             allowed_destinations: opt(&new.allowed_destinations, destinations)?,
+            digest_algorithms: algorithms
+                .as_deref()
+                .map(|a| a.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
         let port = port(trunk.outbound_port)?;
         let sql = format!(
             "INSERT INTO trunks ({TRUNK_COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
         sqlx::query(&sql)
             .bind(&trunk.id)
@@ -248,6 +265,7 @@ impl Store {
             .bind(&trunk.outbound_username)
             .bind(&trunk.outbound_password)
             .bind(&trunk.allowed_destinations)
+            .bind(algorithms)
             .bind(trunk.created_at)
             .bind(trunk.updated_at)
             .execute(&self.pool)
@@ -322,6 +340,12 @@ impl Store {
         }
         if let Some(p) = patch.outbound_port {
             set.set("outbound_port", Param::OptInt(port(p)?));
+        }
+        if let Some(list) = &patch.digest_algorithms {
+            set.set(
+                "digest_algorithms",
+                Param::OptText(digest_algorithms(list)?),
+            );
         }
         let (sql, params) = set.finish_scoped("trunks", id, tenant_id, TRUNK_COLS);
         let row = bind_all(sqlx::query(&sql), params)

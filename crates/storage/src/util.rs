@@ -190,6 +190,34 @@ pub(crate) fn sip_username(value: &str, what: &'static str) -> Result<String> {
     }
 }
 
+/// The digest algorithms an account may be held to, canonically spelled.
+pub const DIGEST_ALGORITHMS: &[&str] = &["SHA-256", "MD5"];
+
+/// Validates a list of digest algorithms (`MD5`, `SHA-256`, any case, no repeats) and returns
+/// it as stored: comma-separated in the given order, `None` for an empty list (the server's).
+pub(crate) fn digest_algorithms(list: &[String]) -> Result<Option<String>> {
+    let mut out: Vec<&str> = Vec::new();
+    for a in list {
+        let canon = DIGEST_ALGORITHMS
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(a.trim()))
+            .ok_or(StorageError::Invalid("digest_algorithms: MD5 or SHA-256"))?;
+        if out.contains(canon) {
+            return Err(StorageError::Invalid("digest_algorithms: repeated"));
+        }
+        out.push(canon);
+    }
+    Ok((!out.is_empty()).then(|| out.join(",")))
+}
+
+/// The stored digest algorithms of a row (empty: the server's).
+pub(crate) fn digest_algorithms_of(row: &sqlx::any::AnyRow) -> Result<Vec<String>> {
+    use sqlx::Row;
+    let v: Option<String> = row.try_get("digest_algorithms")?;
+    Ok(v.map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default())
+}
+
 /// Validates a hex digest of exactly `len` chars and returns it lowercased.
 pub(crate) fn hex_digest(value: &str, len: usize, what: &'static str) -> Result<String> {
     if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -112,6 +112,7 @@ fn new_ext(username: &str) -> NewExtension {
         ha1_md5: hex(32, 'a'),
         ha1_sha256: hex(64, 'b'),
         widget_ids: vec!["w1".to_owned()],
+        ..Default::default()
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Account {
     pub ha1_md5: String,
     /// HA1 with SHA-256.
     pub ha1_sha256: String,
+    /// The algorithms this account challenges with and answers in, in challenge order; empty
+    /// for the server's (a phone that gives up on a challenge it cannot answer is set to MD5
+    /// alone without weakening every other account).
+    pub algorithms: Vec<Algorithm>,
 }
 
 /// Finds accounts by digest username.
@@ -376,18 +380,24 @@ impl DigestGuard {
         source: IpAddr,
         lookup: &impl AccountLookup,
     ) -> Verdict {
-        if !self.algorithms.contains(&creds.algorithm) {
-            return Verdict::Skip { stale: false };
-        }
         let nonce = self
             .nonces
             .check_for(&creds.nonce, now_secs, &binding(source));
         let Some(account) = lookup.account(&creds.username) else {
+            if !self.algorithms.contains(&creds.algorithm) {
+                return Verdict::Skip { stale: false };
+            }
             return match nonce {
                 NonceCheck::Valid => Verdict::Wrong,
                 _ => Verdict::Skip { stale: false },
             };
         };
+        if !self
+            .algorithms_of(Some(&account))
+            .contains(&creds.algorithm)
+        {
+            return Verdict::Skip { stale: false };
+        }
         let ha1 = match creds.algorithm {
             Algorithm::Md5 => &account.ha1_md5,
             Algorithm::Sha256 => &account.ha1_sha256,
@@ -425,7 +435,18 @@ impl DigestGuard {
         Verdict::Valid(account)
     }
 
-    /// A 401 (`proxy == false`) or 407 response challenging `req` from `source`.
+    /// The algorithms `account` is challenged with and may answer in: its own, else the
+    /// server's.
+    fn algorithms_of<'a>(&'a self, account: Option<&'a Account>) -> &'a [Algorithm] {
+        match account {
+            Some(a) if !a.algorithms.is_empty() => &a.algorithms,
+            _ => &self.algorithms,
+        }
+    }
+
+    /// A 401 (`proxy == false`) or 407 response challenging `req` from `source`. The account
+    /// the request names (the To user of a REGISTER, the From user otherwise) decides the
+    /// algorithms when it has its own.
     pub fn challenge(
         &self,
         req: &Request,
@@ -433,15 +454,28 @@ impl DigestGuard {
         stale: bool,
         now_secs: u64,
         source: IpAddr,
+        lookup: &impl AccountLookup,
     ) -> Response {
         let code = if proxy { 407 } else { 401 };
         let mut resp = make_response(req, code.into(), Some(&crate::message::new_tag()));
         let nonce = self.nonces.issue_for(now_secs, &binding(source));
         let all = challenge_headers(&self.realm, &nonce, stale);
-        let ordered = self.algorithms.iter().filter_map(|alg| {
-            let tag = format!("algorithm={},", alg.name());
-            all.iter().find(|v| v.contains(&tag)).cloned()
-        });
+        let named = if req.method == rsip::Method::Register {
+            "To"
+        } else {
+            "From"
+        };
+        let account = crate::hdr::header_value(&req.headers, named)
+            .map(crate::hdr::uri_part)
+            .and_then(crate::hdr::uri_user)
+            .and_then(|u| lookup.account(u));
+        let ordered = self
+            .algorithms_of(account.as_ref())
+            .iter()
+            .filter_map(|alg| {
+                let tag = format!("algorithm={},", alg.name());
+                all.iter().find(|v| v.contains(&tag)).cloned()
+            });
         for v in ordered {
             resp.headers.push(if proxy {
                 Header::ProxyAuthenticate(headers::ProxyAuthenticate::new(v))
@@ -480,6 +514,184 @@ pub fn has_credentials(req: &Request, proxy: bool, realm: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{client_authorization, ha1};
+
+    struct Accounts(Vec<Account>);
+
+    impl AccountLookup for Accounts {
+        fn account(&self, username: &str) -> Option<Account> {
+            self.0.iter().find(|a| a.username == username).cloned()
+        }
+    }
+
+    fn account(user: &str, algorithms: Vec<Algorithm>) -> Account {
+        Account {
+            id: format!("id-{user}"),
+            tenant_id: "t".into(),
+            username: user.into(),
+            realm: "ringside".into(),
+            ha1_md5: ha1(Algorithm::Md5, user, "ringside", "secret-pw"),
+            ha1_sha256: ha1(Algorithm::Sha256, user, "ringside", "secret-pw"),
+            algorithms,
+        }
+    }
+
+    fn register(user: &str, auth: Option<&str>) -> Request {
+        let mut text = format!(
+            "REGISTER sip:ringside SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{user}\r\n\
+             From: <sip:{user}@ringside>;tag=1\r\nTo: <sip:{user}@ringside>\r\n\
+             Call-ID: c-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@192.0.2.1>\r\n"
+        );
+        if let Some(a) = auth {
+            text.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        match crate::message::parse(text.as_bytes()).unwrap() {
+            rsip::SipMessage::Request(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    fn challenges(r: &Response) -> Vec<String> {
+        r.headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::WwwAuthenticate(v) => Some(v.value().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_account_may_have_its_own_algorithms() {
+        let accounts = Accounts(vec![
+            account("old-phone", vec![Algorithm::Md5]),
+            account("modern", vec![]),
+            account("strict", vec![Algorithm::Sha256]),
+        ]);
+        let mut guard = DigestGuard::new("ringside".into(), [9; 32], 30);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let algs = |r: &Response| -> Vec<String> {
+            challenges(r)
+                .iter()
+                .map(|c| parse_challenge_alg(c))
+                .collect()
+        };
+        // The server's order for an account without its own, and for unknown users (so the
+        // challenge says nothing of whether a username exists).
+        for user in ["modern", "nobody"] {
+            let r = guard.challenge(&register(user, None), false, false, 100, ip, &accounts);
+            assert_eq!(algs(&r), ["SHA-256", "MD5"], "{user}");
+        }
+        let r = guard.challenge(
+            &register("old-phone", None),
+            false,
+            false,
+            100,
+            ip,
+            &accounts,
+        );
+        assert_eq!(algs(&r), ["MD5"]);
+        let r = guard.challenge(&register("strict", None), false, false, 100, ip, &accounts);
+        assert_eq!(algs(&r), ["SHA-256"]);
+
+        // The MD5-only phone answers its MD5 challenge and is in.
+        let md5 = &challenges(&guard.challenge(
+            &register("old-phone", None),
+            false,
+            false,
+            100,
+            ip,
+            &accounts,
+        ))[0];
+        let a = client_authorization(
+            md5,
+            "REGISTER",
+            "sip:ringside",
+            "old-phone",
+            "secret-pw",
+            1,
+            "c1",
+        )
+        .unwrap();
+        assert!(matches!(
+            guard.check(&register("old-phone", Some(&a)), false, 100, ip, &accounts),
+            DigestOutcome::Authenticated(acct) if acct.username == "old-phone"
+        ));
+        // An account held to SHA-256 is not let in by an MD5 answer, even a right one: it is
+        // challenged again (in SHA-256).
+        let server_md5 = challenges(&guard.challenge(
+            &register("modern", None),
+            false,
+            false,
+            101,
+            ip,
+            &accounts,
+        ))
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap();
+        let a = client_authorization(
+            &server_md5,
+            "REGISTER",
+            "sip:ringside",
+            "strict",
+            "secret-pw",
+            1,
+            "c2",
+        )
+        .unwrap();
+        assert!(matches!(
+            guard.check(&register("strict", Some(&a)), false, 101, ip, &accounts),
+            DigestOutcome::Challenge { .. }
+        ));
+        // ... and SHA-256 works.
+        let sha = &challenges(&guard.challenge(
+            &register("strict", None),
+            false,
+            false,
+            102,
+            ip,
+            &accounts,
+        ))[0];
+        let a = client_authorization(
+            sha,
+            "REGISTER",
+            "sip:ringside",
+            "strict",
+            "secret-pw",
+            1,
+            "c3",
+        )
+        .unwrap();
+        assert!(matches!(
+            guard.check(&register("strict", Some(&a)), false, 102, ip, &accounts),
+            DigestOutcome::Authenticated(_)
+        ));
+        // An account of the server's choice answers either.
+        let a = client_authorization(
+            &server_md5,
+            "REGISTER",
+            "sip:ringside",
+            "modern",
+            "secret-pw",
+            1,
+            "c4",
+        )
+        .unwrap();
+        assert!(matches!(
+            guard.check(&register("modern", Some(&a)), false, 101, ip, &accounts),
+            DigestOutcome::Authenticated(_)
+        ));
+    }
+
+    fn parse_challenge_alg(c: &str) -> String {
+        crate::auth::parse_challenge(c)
+            .unwrap()
+            .algorithm
+            .name()
+            .to_owned()
+    }
 
     #[test]
     fn digest_uri_comparison() {

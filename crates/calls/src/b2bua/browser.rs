@@ -241,6 +241,7 @@ impl B2bua {
                 // The visitor's answer is its edge session's: Ringside's ringback is its early
                 // media from the start.
                 early: Some((String::new(), codec)),
+                late_offer: None,
             },
         );
         tu.metrics

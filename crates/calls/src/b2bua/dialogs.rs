@@ -16,7 +16,7 @@ use crate::tu::Tu;
 use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
 use crate::Side;
 use ringside_sip::sdp::SessionDescription;
-use tracing::info;
+use tracing::{info, warn};
 
 impl B2bua {
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
@@ -146,6 +146,54 @@ impl B2bua {
                 },
             ),
         );
+    }
+
+    /// The caller's ACK to our 2xx. After a delayed offer it brings the caller's answer to
+    /// the offer the 2xx carried: its address and codec complete leg A. An ACK without a
+    /// usable answer leaves the call with no media the caller agreed to: it is hung up on
+    /// both sides (RFC 3261 13.3.1.4).
+    pub(crate) fn on_ack(&mut self, tu: &mut Tu, now: Instant, ack: &Request) {
+        let key = hdr::call_id(&ack.headers)
+            .zip(hdr::tag(&ack.headers, "To"))
+            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let Some((key, Side::A)) = key else {
+            return;
+        };
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.late_offer.is_none() || !call.phase.is_answered() {
+            return;
+        }
+        call.late_offer = None;
+        let answer = hdr::sdp_body(&ack.headers, &ack.body).and_then(|sdp| {
+            let parsed = SessionDescription::parse(&sdp).ok()?;
+            let codec = crate::codecs::answered_codec(&parsed)?;
+            let (_, rtp) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A))?;
+            Some((codec, rtp))
+        });
+        match answer {
+            Some((codec, rtp)) => {
+                if let Some(a) = rtp {
+                    call.media.announce(Side::A, a);
+                }
+                call.media.set_codec(Side::A, codec);
+                info!(call = %call.record.id, codec = ?codec.kind, "delayed offer answered in the ACK");
+            }
+            None => {
+                warn!(call = %call.record.id, "the ACK brought no usable answer to our offer: hanging up");
+                self.bye_side(tu, now, key, Side::A);
+                self.bye_side(tu, now, key, Side::B);
+                self.end_call(
+                    tu,
+                    key,
+                    CallStatus::Ended,
+                    EndReason::MediaFailed,
+                    Some(HangupSide::System),
+                );
+            }
+        }
     }
 
     /// The other side answered a forwarded request: answer the originator the same way.

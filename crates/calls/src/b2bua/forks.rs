@@ -20,8 +20,8 @@ use crate::output::CoreOutput;
 use crate::tu::Tu;
 
 use super::{
-    answer_sdp, final_code, own_answer, send_bye, BrowserSignal, Call, CallerReply, ClientRole,
-    Phase,
+    answer_sdp, extend_offer, final_code, own_answer, send_bye, BrowserSignal, Call, CallerReply,
+    ClientRole, Phase,
 };
 use crate::Side;
 use ringside_storage::LegStats;
@@ -154,7 +154,7 @@ impl B2bua {
                 }
                 return;
             }
-            if !has_sdp && tu.cfg.ringback {
+            if !has_sdp && tu.cfg.ringback && call.late_offer.is_none() {
                 // Answer the caller early ourselves and play ringback into its leg.
                 let offer = call.offer.as_ref().filter(|(s, _)| *s == Side::A);
                 let port = call.media.port(Side::A);
@@ -787,6 +787,14 @@ fn caller_response(
             if let Some(b) = b_rtp {
                 call.media.announce(Side::B, b);
             }
+            if let Some(pending) = call.late_offer.as_mut() {
+                // Delayed offer: what goes to the caller is Ringside's offer (the callee's
+                // codec first, then every codec Ringside can transcode to it), in the 2xx
+                // only: an unreliable provisional carries no offer (RFC 6337 2.1).
+                *pending = extend_offer(a_sdp);
+                let offer = (code >= 200).then(|| pending.clone());
+                return finish_caller_reply(call, code, offer, local);
+            }
             sdp_out = Some(match &call.early {
                 // The caller already has Ringside's answer: it stays the same (RFC 3261
                 // 13.2.1), its codec too; the callee's codec is bridged to it.
@@ -798,8 +806,22 @@ fn caller_response(
             });
         }
     } else if code == 200 {
-        sdp_out = call.early.as_ref().map(|(early, _)| early.clone());
+        sdp_out = match &call.late_offer {
+            // The callee answered Ringside's offer in a provisional already.
+            Some(pending) => Some(pending.clone()),
+            None => call.early.as_ref().map(|(early, _)| early.clone()),
+        };
     }
+    finish_caller_reply(call, code, sdp_out, local)
+}
+
+/// [`caller_response`]'s reply once its SDP (if any) is settled.
+fn finish_caller_reply(
+    call: &mut Call,
+    code: u16,
+    sdp_out: Option<String>,
+    local: &LocalAddr,
+) -> CallerReply {
     // A browser caller's early answer is its edge session's own (empty here).
     let sdp_out = sdp_out.filter(|s| !s.is_empty());
     if call.phase.tone() && (code >= 200 || sdp_out.is_some()) {

@@ -253,6 +253,10 @@ pub(crate) struct Call {
     /// The answer Ringside gave the caller itself (early media with generated ringback) and
     /// the caller's codec in it: the final answer repeats it.
     early: Option<(String, LegCodec)>,
+    /// The caller's INVITE had no SDP (delayed offer): leg B got Ringside's own offer, the
+    /// caller's 2xx carries Ringside's offer and its ACK must bring the answer. `Some` until
+    /// it has: the offer for the caller once leg B has answered (empty before).
+    late_offer: Option<String>,
 }
 
 impl Call {
@@ -384,6 +388,15 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
     }
     Some((sdp.to_string(), remote))
 }
+
+/// Ringside's own offer standing in for a caller that sent none (RFC 3261 13.2.1 delayed
+/// offer): PCMU, PCMA and telephone-event, with no address yet (the caller's answer brings
+/// it). Anchored and [`extend_offer`]ed like a caller's offer, it lists every codec Ringside
+/// can transcode.
+const LATE_OFFER: &str = "v=0\r\no=ringside 1 1 IN IP4 0.0.0.0\r\ns=ringside\r\n\
+    c=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n\
+    a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n\
+    a=sendrecv\r\n";
 
 /// Adds the codecs Ringside can transcode to an anchored offer going to the other side.
 fn extend_offer(anchored: String) -> String {

@@ -99,9 +99,17 @@ impl B2bua {
             let r = make_response(&req, code.into(), Some(&tag));
             tu.respond(now, stx, r);
         };
-        // 3. Media: anchor the offer on a relay.
-        let Some(offer) = hdr::sdp_body(&req.headers, &req.body) else {
-            return reply(tu, 488);
+        // 3. Media: anchor the offer on a relay. An INVITE without SDP (delayed offer) rings
+        //    leg B with Ringside's own offer; the caller gets an offer in the 2xx and answers
+        //    in its ACK. Leg B must then be SIP: a browser or a queue needs the caller's
+        //    media before anyone answers.
+        let late_offer = !req.body.iter().any(|b| !b.is_ascii_whitespace());
+        let offer = match hdr::sdp_body(&req.headers, &req.body) {
+            Some(o) => o.to_string(),
+            None if late_offer && to_browser.is_none() && queue.is_none() => {
+                super::LATE_OFFER.to_string()
+            }
+            None => return reply(tu, 488),
         };
         let call_key = self.next_call;
         self.next_call += 1;
@@ -222,6 +230,7 @@ impl B2bua {
                 record,
                 offer: Some((Side::A, offer)),
                 early: None,
+                late_offer: late_offer.then(String::new),
             },
         );
         tu.metrics
@@ -240,6 +249,7 @@ impl B2bua {
     /// A queue call waits: Ringside answers it early (183 with its own SDP) and plays hold
     /// music until an extension answers (the final answer repeats the early SDP).
     fn queue_waits(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        // (A caller with a delayed offer never gets here: its call needs a SIP leg B.)
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;

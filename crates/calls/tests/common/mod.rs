@@ -34,6 +34,7 @@ pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
         ha1_md5: ha1.md5,
         ha1_sha256: ha1.sha256,
         widget_ids: vec![],
+        digest_algorithms: Vec::new(),
         created_at: 0,
         updated_at: 0,
     }
@@ -55,6 +56,7 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
         outbound_username: creds.map(|c| c.0.to_string()),
         outbound_password: creds.map(|c| c.1.to_string()),
         allowed_destinations: Some("+1NXXNXXXXXX".into()),
+        digest_algorithms: Vec::new(),
         created_at: 0,
         updated_at: 0,
     }

@@ -482,6 +482,7 @@ async fn submissions_hours_and_live_phones() {
                     ha1_md5: "0".repeat(32),
                     ha1_sha256: "0".repeat(64),
                     widget_ids: vec![w.id.clone()],
+                    ..Default::default()
                 },
             )
             .await

@@ -79,8 +79,14 @@ async fn extensions_crud_isolation_and_conflict() {
             display_name: Some("Front desk".to_owned()),
             widget_ids: Some(vec!["w2".to_owned(), "w3".to_owned()]),
             credentials: Some(("other".to_owned(), hex(32, 'c'), hex(64, 'd'))),
+            digest_algorithms: Some(vec!["md5".to_owned()]),
         };
         let updated = store.update_extension(&a, &ext.id, patch).await.unwrap();
+        assert_eq!(
+            updated.digest_algorithms,
+            vec!["MD5"],
+            "spelled canonically"
+        );
         assert_eq!(updated.display_name, "Front desk");
         assert_eq!(updated.widget_ids, vec!["w2", "w3"]);
         assert_eq!(updated.realm, "other");
@@ -94,6 +100,35 @@ async fn extensions_crud_isolation_and_conflict() {
             .await
             .unwrap();
         assert_eq!(unchanged.widget_ids, updated.widget_ids);
+        assert_eq!(unchanged.digest_algorithms, vec!["MD5"]);
+        // Digest algorithms: MD5 and SHA-256 only, no repeats; empty goes back to the
+        // server's (nothing stored).
+        for bad in [vec!["SHA-512"], vec!["MD5", "md5"], vec![""]] {
+            let patch = ExtensionPatch {
+                digest_algorithms: Some(bad.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
+            };
+            assert!(
+                matches!(
+                    store.update_extension(&a, &ext.id, patch).await,
+                    Err(StorageError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let both = ExtensionPatch {
+            digest_algorithms: Some(vec!["SHA-256".into(), "MD5".into()]),
+            ..Default::default()
+        };
+        let e = store.update_extension(&a, &ext.id, both).await.unwrap();
+        assert_eq!(e.digest_algorithms, vec!["SHA-256", "MD5"]);
+        let reset = ExtensionPatch {
+            digest_algorithms: Some(vec![]),
+            ..Default::default()
+        };
+        let e = store.update_extension(&a, &ext.id, reset).await.unwrap();
+        assert!(e.digest_algorithms.is_empty());
+        assert_eq!(store.get_extension(&a, &ext.id).await.unwrap(), e);
 
         // Delete, with its registrations.
         store
@@ -135,9 +170,11 @@ async fn trunks_crud_and_patch_clears_fields() {
             outbound_username: Some("acct".to_owned()),
             outbound_password: Some("s3cret".to_owned()),
             allowed_destinations: Some("+1*".to_owned()),
+            digest_algorithms: vec!["md5".to_owned()],
         };
         let trunk = store.create_trunk(&a, new.clone()).await.unwrap();
         assert_eq!(trunk.outbound_transport.as_deref(), Some("tls"));
+        assert_eq!(trunk.digest_algorithms, vec!["MD5"]);
         assert_eq!(trunk.outbound_port, Some(5061));
         assert_eq!(store.get_trunk(&a, &trunk.id).await.unwrap(), trunk);
         assert_eq!(store.list_trunks(&a).await.unwrap(), vec![trunk.clone()]);
@@ -183,9 +220,11 @@ async fn trunks_crud_and_patch_clears_fields() {
             outbound_port: Some(None),
             allowed_destinations: Some(Some("+44*".to_owned())),
             inbound_cidrs: Some(vec![]),
+            digest_algorithms: Some(vec![]),
             ..Default::default()
         };
         let updated = store.update_trunk(&a, &trunk.id, patch).await.unwrap();
+        assert!(updated.digest_algorithms.is_empty(), "back to the server's");
         assert_eq!(updated.name, "carrier-2");
         assert_eq!(updated.outbound_password, None);
         assert_eq!(updated.outbound_port, None);
