@@ -18,5 +18,6 @@ pub mod hdr;
 pub mod message;
 pub mod registrar;
 pub mod sdp;
+pub mod timer;
 pub mod transaction;
 pub mod transport;

@@ -141,6 +141,8 @@ fn expand_compact_headers(headers: &mut rsip::Headers) {
             b's' => Header::Subject(headers::Subject::new(v)),
             b'e' => Header::ContentEncoding(headers::ContentEncoding::new(v)),
             b'o' => Header::Event(headers::Event::new(v)),
+            // RFC 4028 compact form of Session-Expires.
+            b'x' => Header::Other("Session-Expires".into(), v),
             _ => {
                 *value = v;
                 continue;

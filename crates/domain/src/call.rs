@@ -182,6 +182,8 @@ text_enum! {
         MediaFailed => "media_failed",
         /// The server shut down with the call still up.
         ServerShutdown => "server_shutdown",
+        /// The session timer ran out without a refresh (RFC 4028), or a refresh was refused.
+        SessionExpired => "session_expired",
         ServerRestart => "server_restart",
     }
 }

@@ -242,6 +242,7 @@ impl B2bua {
                 // media from the start.
                 early: Some((String::new(), codec)),
                 late_offer: None,
+                session: None,
             },
         );
         tu.metrics

@@ -65,6 +65,7 @@ impl B2bua {
         self.cancel_other_forks(tu, now, key, None);
         tu.out.push_back(CoreOutput::UpdateCall(record.clone()));
         tu.reply_caller(now, reply);
+        self.arm_session(now, key);
         tu.browser_signal(
             ans.session,
             BrowserSignal::Media {

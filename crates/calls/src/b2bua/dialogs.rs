@@ -62,6 +62,16 @@ impl B2bua {
             );
             return tu.respond(now, stx, r);
         }
+        if side == Side::A
+            && (req.method == Method::Invite || req.method == Method::Update)
+            && call.session.is_some()
+        {
+            // The caller refreshed its session (RFC 4028 section 10): the deadline moves on.
+            self.arm_session(now, key);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         if req.method == Method::Bye {
             let r = make_response(&req, 200.into(), None);
             tu.respond(now, stx, r);
@@ -236,6 +246,18 @@ impl B2bua {
             out.headers.push(Header::Contact(headers::Contact::new(
                 tu.cfg.local.contact(transport),
             )));
+        }
+        if let (Side::A, 200..=299, Some(st)) = (from, code, &call.session) {
+            if request.method == Method::Invite || request.method == Method::Update {
+                // A refresh from the caller is answered with the session's terms (RFC 4028
+                // section 9), whatever the other side said.
+                out.headers
+                    .push(Header::Other("Session-Expires".into(), st.se.value()));
+                if st.supported {
+                    out.headers
+                        .push(Header::Other("Require".into(), "timer".into()));
+                }
+            }
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
             let port = call.media.port(from);

@@ -58,6 +58,10 @@ impl B2bua {
                 self.relay_response(tu, now, key, stx, &request, from, resp);
             }
             ClientRole::Fire => {}
+            // Our refresh was refused as the dialog or the caller is gone: the session is
+            // over (RFC 4028 section 10).
+            ClientRole::Refresh if matches!(code, 408 | 481) => self.end_session(tu, now, key),
+            ClientRole::Refresh => {}
         }
     }
 
@@ -346,6 +350,7 @@ impl B2bua {
         self.cancel_other_forks(tu, now, key, Some(n));
         tu.out.push_back(CoreOutput::UpdateCall(record));
         tu.reply_caller(now, reply);
+        self.arm_session(now, key);
         debug!(call = key, "answered");
     }
 
@@ -501,7 +506,56 @@ impl B2bua {
             }
             CallTimer::PromptDone => self.browser_prompt_done(tu, key),
             CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(tu, now, key, n),
+            CallTimer::SessionExpiry | CallTimer::SessionRefresh => {
+                self.session_due(tu, now, key, timer)
+            }
         }
+    }
+
+    /// The caller leg's session timer is due: Ringside refreshes (an UPDATE, RFC 4028
+    /// section 7.4) or, when the caller should have and did not, the call ends. A timer a
+    /// refresh has moved on is stale and does nothing.
+    fn session_due(&mut self, tu: &mut Tu, now: Instant, key: u64, timer: CallTimer) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(st) = call.session.as_ref() else {
+            return;
+        };
+        if !call.phase.is_answered() || st.due.is_none_or(|d| d > now) {
+            return;
+        }
+        if timer == CallTimer::SessionExpiry {
+            info!(call = %call.record.id, "no session refresh from the caller: hanging up");
+            return self.end_session(tu, now, key);
+        }
+        let value = st.se.value();
+        let Some(d) = call.dialog_mut(Side::A) else {
+            return;
+        };
+        let peer = d.peer;
+        if let Some(mut upd) = d.request(&tu.cfg.local, Method::Update, None) {
+            upd.headers
+                .push(Header::Other("Session-Expires".into(), value));
+            upd.headers
+                .push(Header::Other("Supported".into(), "timer".into()));
+            let ctx = tu.send_request(now, upd, peer);
+            self.by_ctx.insert(ctx, (key, ClientRole::Refresh));
+        }
+        self.arm_session(now, key);
+    }
+
+    /// The session is over (RFC 4028 section 10): BYE to both sides.
+    pub(super) fn end_session(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        self.bye_side(tu, now, key, Side::A);
+        self.bye_side(tu, now, key, Side::B);
+        self.end_call(
+            tu,
+            key,
+            CallStatus::Ended,
+            EndReason::SessionExpired,
+            Some(HangupSide::System),
+        );
     }
 
     pub(crate) fn on_client_timeout(&mut self, tu: &mut Tu, now: Instant, ctx: ClientTxId) {
@@ -529,6 +583,8 @@ impl B2bua {
                     .remove(hdr::call_id(&invite.headers).unwrap_or_default());
             }
             ClientRole::Fire => {}
+            // Our refresh went unanswered: the caller is gone.
+            ClientRole::Refresh => self.end_session(tu, now, key),
         }
     }
 

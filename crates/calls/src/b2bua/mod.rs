@@ -21,6 +21,7 @@ use ringside_sip::dialog::{Dialog, LocalAddr};
 use ringside_sip::hdr;
 use ringside_sip::message::make_response;
 use ringside_sip::sdp::SessionDescription;
+use ringside_sip::timer::{Refresher, SessionExpires};
 use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId};
 use ringside_storage::CallRecord;
 
@@ -58,6 +59,8 @@ pub(crate) enum ClientRole {
     },
     /// Our own BYE or CANCEL; the response needs nothing.
     Fire,
+    /// Our session refresh (UPDATE) to the caller: a 408 or 481 ends the call.
+    Refresh,
     /// The INVITE of a fork whose call is gone before the fork got a final response: it must
     /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
     Orphan {
@@ -257,6 +260,19 @@ pub(crate) struct Call {
     /// caller's 2xx carries Ringside's offer and its ACK must bring the answer. `Some` until
     /// it has: the offer for the caller once leg B has answered (empty before).
     late_offer: Option<String>,
+    /// The caller leg's session timer (RFC 4028), when one was agreed.
+    session: Option<SessionTimer>,
+}
+
+/// A session timer agreed with a SIP caller.
+pub(crate) struct SessionTimer {
+    /// The interval and who refreshes (`uac`: the caller, `uas`: Ringside).
+    se: SessionExpires,
+    /// The caller supports timers (its 2xx says `Require: timer`).
+    supported: bool,
+    /// When the armed timer is due (a refresh moves it on; an older timer then firing is
+    /// stale).
+    due: Option<Instant>,
 }
 
 impl Call {
@@ -311,6 +327,14 @@ impl Call {
         match &self.caller {
             CallerLeg::Sip(s) => {
                 let mut out = s.response(code, local);
+                if let (200..=299, Some(st)) = (code, &self.session) {
+                    out.headers
+                        .push(Header::Other("Session-Expires".into(), st.se.value()));
+                    if st.supported {
+                        out.headers
+                            .push(Header::Other("Require".into(), "timer".into()));
+                    }
+                }
                 if let Some(sdp) = sdp {
                     hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
                 }
@@ -513,6 +537,21 @@ impl B2bua {
     }
 
     /// Start `timer` of call `key`, firing at `at`.
+    /// Arms (or, after a refresh, re-arms) the caller leg's session timer: Ringside's own
+    /// refresh when it is the refresher, else the deadline for the caller's.
+    fn arm_session(&mut self, now: Instant, key: u64) {
+        let Some(st) = self.calls.get_mut(&key).and_then(|c| c.session.as_mut()) else {
+            return;
+        };
+        let (timer, after) = match st.se.refresher {
+            Some(Refresher::Uas) => (CallTimer::SessionRefresh, st.se.refresh_after_secs()),
+            _ => (CallTimer::SessionExpiry, st.se.expire_after_secs()),
+        };
+        let at = now + std::time::Duration::from_secs(u64::from(after));
+        st.due = Some(at);
+        self.start_timer(at, key, timer);
+    }
+
     fn start_timer(&mut self, at: Instant, key: u64, timer: CallTimer) {
         self.timers.push(Reverse((at, key, timer)));
     }
@@ -531,6 +570,10 @@ pub(crate) enum CallTimer {
     PromptDone,
     /// The PSTN fork at the accept prompt did not press 1 in time.
     AcceptTimeout(usize),
+    /// The caller did not refresh its session in time (RFC 4028).
+    SessionExpiry,
+    /// Ringside refreshes the caller's session now (it is the refresher).
+    SessionRefresh,
 }
 
 impl Tu {

@@ -99,6 +99,23 @@ impl B2bua {
             let r = make_response(&req, code.into(), Some(&tag));
             tu.respond(now, stx, r);
         };
+        // 2. Session timer (RFC 4028): an interval below ours is refused with 422.
+        let session = match ringside_sip::timer::negotiate_uas(
+            &req.headers,
+            ringside_sip::timer::allows(&req.headers, "UPDATE"),
+        ) {
+            Ok(se) => se.map(|se| super::SessionTimer {
+                se,
+                supported: ringside_sip::timer::supports_timer(&req.headers),
+                due: None,
+            }),
+            Err(min) => {
+                let mut r = make_response(&req, 422.into(), Some(&tag));
+                r.headers
+                    .push(rsip::Header::Other("Min-SE".into(), min.to_string()));
+                return tu.respond(now, stx, r);
+            }
+        };
         // 3. Media: anchor the offer on a relay. An INVITE without SDP (delayed offer) rings
         //    leg B with Ringside's own offer; the caller gets an offer in the 2xx and answers
         //    in its ACK. Leg B must then be SIP: a browser or a queue needs the caller's
@@ -231,6 +248,7 @@ impl B2bua {
                 offer: Some((Side::A, offer)),
                 early: None,
                 late_offer: late_offer.then(String::new),
+                session,
             },
         );
         tu.metrics

@@ -1,0 +1,205 @@
+//! Session timers (RFC 4028) on the caller's leg, on simulated time: an interval below
+//! Ringside's floor is refused 422 with `Min-SE`; an agreed timer is announced in the 200;
+//! a caller that refreshes keeps its call, one that stops is hung up on both sides before the
+//! session expires; and when Ringside is the refresher it sends UPDATEs, ending the call
+//! when the caller has gone (481).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// `invite(..)` from 1001 to 1002 with `extra` header lines.
+fn timed_invite(port: u16, cseq: u32, auth: Option<&str>, extra: &str) -> String {
+    invite("1001", "1002", port, cseq, auth).replacen(
+        "Max-Forwards: 70\r\n",
+        &format!("{extra}Max-Forwards: 70\r\n"),
+        1,
+    )
+}
+
+/// An authenticated call from 6001 with `extra` headers: what the caller got, and the INVITE
+/// leg B got (if any).
+fn call(sim: &mut Sim, extra: &str) -> (Vec<String>, Option<String>) {
+    register_1002(sim, 6002);
+    sim.input("127.0.0.1:6001", &timed_invite(6001, 1, None, extra));
+    let r = sim.take_to("127.0.0.1:6001");
+    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
+    sim.input("127.0.0.1:6001", &ack("1002", 6001, 1, &challenge));
+    let a = answer(
+        &challenge,
+        true,
+        "INVITE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        "pw-1001-secret",
+    );
+    sim.input("127.0.0.1:6001", &timed_invite(6001, 2, Some(&a), extra));
+    let r = sim.take_to("127.0.0.1:6001");
+    let inv = sim.take_to("127.0.0.1:6002").into_iter().next();
+    (r, inv)
+}
+
+/// The callee answers `inv`; the caller's 200.
+fn answered(sim: &mut Sim, inv: &str) -> String {
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(inv, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("the caller's 200");
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, ""));
+    ok
+}
+
+/// An in-dialog request from the caller on `ok`'s dialog.
+fn from_caller(ok: &str, method: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{method}{cseq};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: {cseq} {method}\r\nContact: <sip:1001@127.0.0.1:6001>\r\n{extra}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(ok, "From").unwrap(),
+        header(ok, "To").unwrap()
+    )
+}
+
+#[tokio::test]
+async fn an_interval_below_the_floor_is_refused_422_with_min_se() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (r, inv) = call(&mut sim, "Session-Expires: 60\r\nSupported: timer\r\n");
+    let refusal = r.iter().find(|m| status(m) == 422).expect("422");
+    assert_eq!(header(refusal, "Min-SE"), Some("90"), "{refusal}");
+    assert!(inv.is_none(), "nothing rang");
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_caller_that_refreshes_keeps_its_call_and_one_that_stops_is_hung_up() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_, inv) = call(&mut sim, "Session-Expires: 120\r\nSupported: timer\r\n");
+    let ok = answered(&mut sim, &inv.expect("leg B rang"));
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("120;refresher=uac"),
+        "{ok}"
+    );
+    assert_eq!(header(&ok, "Require"), Some("timer"), "{ok}");
+    // At 60 s the caller refreshes with UPDATE: forwarded, answered, and the answer carries
+    // the session's terms.
+    sim.advance(Duration::from_secs(60));
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "UPDATE", 3, "Session-Expires: 120;refresher=uac\r\n"),
+    );
+    let fwd = sim
+        .take_to("127.0.0.1:6002")
+        .into_iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("the refresh is forwarded");
+    sim.input("127.0.0.1:6002", &response_to(&fwd, 200, "OK", "cb", None));
+    let back = sim.take_to("127.0.0.1:6001");
+    let ok2 = back
+        .iter()
+        .find(|m| status(m) == 200)
+        .expect("200 to the refresh");
+    assert_eq!(
+        header(ok2, "Session-Expires"),
+        Some("120;refresher=uac"),
+        "{ok2}"
+    );
+    // 87 s after the refresh (the deadline is the interval less 32 s: 88 s): still up.
+    sim.advance(Duration::from_secs(87));
+    assert_eq!(sim.core.active_calls(), 1, "refreshed in time");
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    // No second refresh: at 88 s both sides get a BYE and the call ends.
+    sim.advance(Duration::from_secs(2));
+    assert!(
+        sim.take_to("127.0.0.1:6001")
+            .iter()
+            .any(|m| m.starts_with("BYE ")),
+        "caller hung up"
+    );
+    assert!(
+        sim.take_to("127.0.0.1:6002")
+            .iter()
+            .any(|m| m.starts_with("BYE ")),
+        "callee hung up"
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+    let ended = sim
+        .other
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            ringside_calls::output::CoreOutput::UpdateCall(r) if r.ended_at.is_some() => {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .expect("the ended call record");
+    assert_eq!(
+        ended.end_reason,
+        Some(ringside_domain::EndReason::SessionExpired)
+    );
+}
+
+#[tokio::test]
+async fn ringside_refreshes_a_caller_without_timer_support_and_ends_when_it_is_gone() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    // A proxy asked for 90 s; the caller knows nothing of timers but allows UPDATE.
+    let (_, inv) = call(
+        &mut sim,
+        "Session-Expires: 90\r\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\r\n",
+    );
+    let ok = answered(&mut sim, &inv.expect("leg B rang"));
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("90;refresher=uas"),
+        "{ok}"
+    );
+    assert_eq!(
+        header(&ok, "Require"),
+        None,
+        "the caller does not support timers"
+    );
+    // At half the interval Ringside refreshes the caller.
+    sim.advance(Duration::from_secs(44));
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    sim.advance(Duration::from_secs(2));
+    let upd = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("Ringside's refresh");
+    assert_eq!(
+        header(&upd, "Session-Expires"),
+        Some("90;refresher=uas"),
+        "{upd}"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&upd, 200, "OK", "c6001", None),
+    );
+    assert_eq!(sim.core.active_calls(), 1);
+    // The next refresh finds the dialog gone (481): the call ends on both sides.
+    sim.advance(Duration::from_secs(46));
+    let upd = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("the second refresh");
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&upd, 481, "Call Does Not Exist", "c6001", None),
+    );
+    assert!(
+        sim.take_to("127.0.0.1:6002")
+            .iter()
+            .any(|m| m.starts_with("BYE ")),
+        "callee hung up"
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}
