@@ -54,6 +54,8 @@ pub struct SipMetrics {
     pub auth_failures: AtomicU64,
     /// DTMF digits received in SIP INFO (application/dtmf-relay).
     pub dtmf_info: AtomicU64,
+    /// Offers that crossed on a dialog, answered 491 (RFC 3261 14.2).
+    pub glare: AtomicU64,
     /// Stray INVITE 2xx responses dropped over the per-second budget.
     pub stray_dropped: AtomicU64,
     /// Call records that could not be written even after retries.
@@ -88,6 +90,7 @@ impl Default for SipMetrics {
             retransmissions: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
             dtmf_info: AtomicU64::new(0),
+            glare: AtomicU64::new(0),
             stray_dropped: AtomicU64::new(0),
             record_write_failures: AtomicU64::new(0),
             record_write_retries: AtomicU64::new(0),
@@ -205,6 +208,12 @@ impl SipMetrics {
                 "DTMF digits received in SIP INFO (application/dtmf-relay).",
                 "counter",
                 g(&self.dtmf_info),
+            ),
+            (
+                "ringside_sip_glare_total",
+                "Offers that crossed another on the same dialog, answered 491 Request Pending.",
+                "counter",
+                g(&self.glare),
             ),
             (
                 "ringside_sip_stray_responses_dropped_total",

@@ -160,3 +160,90 @@ async fn an_ack_without_the_answer_hangs_the_call_up() {
     );
     assert_eq!(sim.core.active_calls(), 0);
 }
+
+/// A re-INVITE with SDP from the callee (tag `cb`) on leg B's dialog (`inv` is leg B's
+/// INVITE).
+fn reinvite_from_callee(inv: &str, cseq: u32) -> String {
+    let sdp = "v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=sendonly\r\n";
+    format!(
+        "INVITE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKre{cseq};rport\r\nFrom: <sip:1002@127.0.0.1>;tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:callee@127.0.0.1:6002>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        header(inv, "From").unwrap(),
+        header(inv, "Call-ID").unwrap(),
+        sdp.len()
+    )
+}
+
+/// A re-INVITE with SDP from the caller on the dialog of `ok` (the caller's 200).
+fn reinvite_from_caller(ok: &str, cseq: u32) -> String {
+    let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=sendonly\r\n";
+    format!(
+        "INVITE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKca{cseq};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@127.0.0.1:6001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        header(ok, "From").unwrap(),
+        header(ok, "To").unwrap(),
+        sdp.len()
+    )
+}
+
+#[tokio::test]
+async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .unwrap();
+    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    // The callee puts the call on hold: its re-INVITE is forwarded to the caller ...
+    sim.input("127.0.0.1:6002", &reinvite_from_callee(&inv, 5));
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    let fwd = to_caller
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("forwarded")
+        .clone();
+    // ... whose own re-INVITE crosses it: glare, 491 (it retries after a pause).
+    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 3));
+    let r = sim.take_to("127.0.0.1:6001");
+    assert!(r.iter().any(|m| status(m) == 491), "{r:?}");
+    assert!(
+        !sim.take_to("127.0.0.1:6002")
+            .iter()
+            .any(|m| m.starts_with("INVITE ")),
+        "the crossing offer is not forwarded"
+    );
+    assert_eq!(
+        sim.metrics.glare.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // The caller answers the forwarded hold: relayed to the callee as before.
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&fwd, 200, "OK", "c6001", Some(7001)),
+    );
+    let back = sim.take_to("127.0.0.1:6002");
+    assert!(
+        back.iter()
+            .any(|m| status(m) == 200 && m.contains("CSeq: 5 INVITE")),
+        "{back:?}"
+    );
+    // Now the caller re-INVITEs (forwarded, not answered yet) and sends another before the
+    // first is answered: 500 with Retry-After (0-10 s).
+    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 4));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("INVITE ")));
+    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 5));
+    let r = sim.take_to("127.0.0.1:6001");
+    let busy = r.iter().find(|m| status(m) == 500).expect("500");
+    let after: u32 = header(busy, "Retry-After").unwrap().parse().unwrap();
+    assert!(after <= 10, "{busy}");
+}

@@ -179,6 +179,18 @@ async fn ringside_refreshes_a_caller_without_timer_support_and_ends_when_it_is_g
         Some("90;refresher=uas"),
         "{upd}"
     );
+    // The caller's own offer crossed it (491): Ringside tries again within 2 s.
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&upd, 491, "Request Pending", "c6001", None),
+    );
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    sim.advance(Duration::from_secs(2));
+    let upd = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("the refresh, again");
     sim.input(
         "127.0.0.1:6001",
         &response_to(&upd, 200, "OK", "c6001", None),

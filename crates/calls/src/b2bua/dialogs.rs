@@ -103,6 +103,36 @@ impl B2bua {
                 }
             }
         }
+        // Offers crossing on a dialog (RFC 3261 14.2, RFC 3311 5.2): an offer forwarded to this
+        // side and not answered yet makes its own offer a glare (491: it retries after a
+        // random pause); a re-INVITE while its previous one is unanswered gets 500 with a
+        // random Retry-After.
+        let offers = |r: &Request| {
+            r.method == Method::Invite
+                || (r.method == Method::Update && hdr::sdp_body(&r.headers, &r.body).is_some())
+        };
+        if offers(&req) {
+            let pending = |from: Side| {
+                self.by_ctx.values().any(|(k, role)| {
+                    *k == key
+                        && matches!(role, ClientRole::Forwarded { request, from: f, .. }
+                            if *f == from && offers(request))
+                })
+            };
+            if pending(other) {
+                tu.metrics
+                    .glare
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return tu.respond(now, stx, make_response(&req, 491.into(), None));
+            }
+            if req.method == Method::Invite && pending(side) {
+                let mut r = make_response(&req, 500.into(), None);
+                r.headers.push(Header::RetryAfter(headers::RetryAfter::new(
+                    (rand::random::<u8>() % 11).to_string(),
+                )));
+                return tu.respond(now, stx, r);
+            }
+        }
         // Forward the request to the other side, SDP re-anchored.
         let body = match hdr::sdp_body(&req.headers, &req.body) {
             Some(sdp) => match anchor_sdp(&sdp, media_ip, call.media.port(other)) {

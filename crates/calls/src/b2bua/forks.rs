@@ -61,6 +61,21 @@ impl B2bua {
             // Our refresh was refused as the dialog or the caller is gone: the session is
             // over (RFC 4028 section 10).
             ClientRole::Refresh if matches!(code, 408 | 481) => self.end_session(tu, now, key),
+            // The caller's own offer crossed our refresh: try again after a random pause
+            // under 2 s (the caller owns the dialog's Call-ID; RFC 3261 14.1).
+            ClientRole::Refresh if code == 491 => {
+                let at = now + std::time::Duration::from_millis(rand::random::<u64>() % 2000);
+                let armed = match self.calls.get_mut(&key).and_then(|c| c.session.as_mut()) {
+                    Some(st) => {
+                        st.due = Some(at);
+                        true
+                    }
+                    None => false,
+                };
+                if armed {
+                    self.start_timer(at, key, CallTimer::SessionRefresh);
+                }
+            }
             ClientRole::Refresh => {}
         }
     }
