@@ -1,7 +1,9 @@
-//! Session timers (RFC 4028) against sipp through a real server: an INVITE asking for less
-//! than Ringside's 90 s floor is refused 422 with `Min-SE: 90`, and a call whose caller agreed
-//! to refresh (refresher=uac) and never does is hung up on both sides when the session runs
-//! out (the interval less a third: 60 s for 90 s), its record ending `session_expired`.
+//! Dialog behaviour of RFC 4028 and RFC 3261 14 against sipp through a real server. Session
+//! timers: an INVITE asking for less than Ringside's 90 s floor is refused 422 with
+//! `Min-SE: 90`, and a call whose caller agreed to refresh (refresher=uac) and never does is
+//! hung up on both sides when the session runs out (the interval less a third: 60 s for 90 s),
+//! its record ending `session_expired`. Glare: re-INVITEs crossing on a dialog get 491 and
+//! the call carries on.
 
 use std::time::{Duration, Instant};
 
@@ -68,4 +70,71 @@ async fn a_session_never_refreshed_is_hung_up_when_it_expires() {
     let call = srv.ended_call(&token).await;
     assert_eq!(call["endReason"], "session_expired", "{call}");
     assert_eq!(call["hangupSide"], "system", "{call}");
+}
+
+/// Glare (RFC 3261 14.2) between two real sipp phones: the callee puts the call on hold; the
+/// caller, holding the forwarded re-INVITE unanswered, sends its own re-INVITE, which crosses
+/// it and is answered 491; the caller then answers the hold, the callee's re-INVITE completes,
+/// and the call hangs up normally.
+#[tokio::test]
+async fn crossing_reinvites_get_491_and_the_call_carries_on() {
+    use ringside_e2e::{uac_in_dialog, Scenario};
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    // The callee: answers, then re-INVITEs (hold), ACKs the 200, and takes the caller's BYE.
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let tail = "  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n";
+    assert!(uas.xml.contains(tail), "{}", uas.xml);
+    let hold = "  <recv request=\"ACK\"/>\n  <pause milliseconds=\"500\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      INVITE [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 INVITE\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Max-Forwards: 70\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendonly\n\n    ]]>\n  </send>\n  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"BYE\"/>\n";
+    uas.xml = uas.xml.replace(tail, hold);
+    let port = free_port();
+    let (ok, log) = srv
+        .register("1002", ringside_e2e::PW2, port, 200, &[])
+        .await;
+    assert!(ok, "1002 registers: {log}");
+    let callee = Sipp::new(&uas, srv.sip).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &even_port().to_string(),
+    ]);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The caller: after its ACK, takes the forwarded hold without answering, sends its own
+    // re-INVITE (491), ACKs that, answers the hold, then hangs up.
+    let mut uac = Scenario::uac("1001", true, UacFlow::CalleeHangsUp);
+    let from = uac.xml.rfind("  <recv request=\"BYE\"/>").unwrap();
+    let end = uac.xml.rfind("</scenario>").unwrap();
+    let flow = format!(
+        "  <recv request=\"INVITE\">\n    <action>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"Via:\" assign_to=\"fvia\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"ffrom\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"fto\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"fcseq\"/>\n    </action>\n  </recv>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"491\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: 3 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      Via:[$fvia]\n      From:[$ffrom]\n      To:[$fto]\n      Call-ID: [call_id]\n      CSeq:[$fcseq]\n      Contact: <sip:1001@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=recvonly\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n{}  <recv response=\"200\"/>\n",
+        uac_in_dialog("INVITE", 3, Some("sendonly")),
+        uac_in_dialog("BYE", 4, None)
+    )
+    .replace("{{FROM}}", "1001");
+    uac.xml = format!("{}{flow}{}", &uac.xml[..from], &uac.xml[end..]);
+    let (port, media) = (free_port().to_string(), even_port().to_string());
+    let caller = Sipp::new(&uac, srv.sip)
+        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
+        .args(&["-s", "1002", "-au", "1001", "-ap", PW1]);
+    let (ok, log) = caller.run().await;
+    assert!(
+        ok,
+        "caller: {log}\ncallee: {}\nserver: {}",
+        callee.messages(),
+        srv.log_text()
+    );
+    assert!(log.contains("SIP/2.0 491"), "{log}");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "callee: {}",
+        callee.messages()
+    );
+    assert_eq!(srv.metric("ringside_sip_glare_total", "").await, 1.0);
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["endReason"], "hangup", "{call}");
 }
