@@ -108,6 +108,19 @@ pub fn supports_timer(headers: &rsip::Headers) -> bool {
         .any(|t| t.eq_ignore_ascii_case("timer"))
 }
 
+/// The SIP extensions (option tags) Ringside implements as a UAS.
+pub const SUPPORTED: &[&str] = &["timer"];
+
+/// The option tags of the request's `Require` that Ringside does not implement (RFC 3261
+/// 8.2.2.3: a non-empty list is answered 420 Bad Extension with them in `Unsupported`).
+pub fn unsupported_required(headers: &rsip::Headers) -> Vec<String> {
+    values(headers, "Require")
+        .into_iter()
+        .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether the message's `Allow` lists `method`.
 pub fn allows(headers: &rsip::Headers, method: &str) -> bool {
     values(headers, "Allow")
@@ -235,6 +248,9 @@ mod tests {
         assert!(allows(&h, "update") && !allows(&h, "REFER"));
         assert!(!supports_timer(&h));
         assert_eq!(session_expires(&h), None);
+        let h = headers(&["Require: timer, 100rel", "Require: x-foo"]);
+        assert_eq!(unsupported_required(&h), ["100rel", "x-foo"]);
+        assert!(unsupported_required(&headers(&["Require: Timer"])).is_empty());
     }
 
     #[test]

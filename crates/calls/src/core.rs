@@ -248,6 +248,20 @@ impl SipCore {
             self.tu.respond(now, stx, r);
             return;
         }
+        // An extension the caller requires and Ringside lacks (RFC 3261 8.2.2.3), e.g.
+        // 100rel: 420 naming it, so the caller can try again without.
+        let unsupported = ringside_sip::timer::unsupported_required(&req.headers);
+        if !unsupported.is_empty() {
+            let mut r = make_response(&req, 420.into(), Some(&tag));
+            r.headers
+                .push(Header::Other("Unsupported".into(), unsupported.join(", ")));
+            r.headers.push(Header::Other(
+                "Supported".into(),
+                ringside_sip::timer::SUPPORTED.join(", "),
+            ));
+            self.tu.respond(now, stx, r);
+            return;
+        }
         match hdr::header_value(&req.headers, "Max-Forwards").map(|v| v.trim().parse::<u32>()) {
             Some(Ok(0)) => return reply(self, 483),
             Some(Err(_)) => return reply(self, 400),

@@ -215,3 +215,24 @@ async fn ringside_refreshes_a_caller_without_timer_support_and_ends_when_it_is_g
     );
     assert_eq!(sim.core.active_calls(), 0);
 }
+
+#[tokio::test]
+async fn an_extension_ringside_lacks_is_refused_420_naming_it() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    sim.input(
+        "127.0.0.1:6001",
+        &timed_invite(6001, 1, None, "Require: 100rel, timer\r\n"),
+    );
+    let r = sim.take_to("127.0.0.1:6001");
+    let refusal = r.iter().find(|m| status(m) == 420).expect("420");
+    assert_eq!(header(refusal, "Unsupported"), Some("100rel"), "{refusal}");
+    assert!(sim.take_to("127.0.0.1:6002").is_empty(), "nothing rang");
+    // Requiring only what Ringside has (timer) goes on to the usual challenge.
+    sim.input(
+        "127.0.0.1:6003",
+        &timed_invite(6003, 1, None, "Require: timer\r\nSession-Expires: 600\r\n"),
+    );
+    let r = sim.take_to("127.0.0.1:6003");
+    assert!(r.iter().any(|m| status(m) == 407), "{r:?}");
+}
