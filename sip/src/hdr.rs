@@ -165,17 +165,23 @@ pub fn build_request(
 
 /// Replace (or add) a response's body and its Content-Type / Content-Length.
 pub fn set_body(resp: &mut Response, ctype: Option<&str>, body: Vec<u8>) {
-    resp.headers
-        .retain(|h| !matches!(h, Header::ContentType(_) | Header::ContentLength(_)));
+    resp.body = with_body(&mut resp.headers, ctype, body);
+}
+
+/// [`set_body`] for a request (an ACK carrying an answer).
+pub fn set_request_body(req: &mut Request, ctype: Option<&str>, body: Vec<u8>) {
+    req.body = with_body(&mut req.headers, ctype, body);
+}
+
+fn with_body(h: &mut rsip::Headers, ctype: Option<&str>, body: Vec<u8>) -> Vec<u8> {
+    h.retain(|h| !matches!(h, Header::ContentType(_) | Header::ContentLength(_)));
     if let Some(ct) = ctype {
-        resp.headers
-            .push(Header::ContentType(headers::ContentType::new(ct)));
+        h.push(Header::ContentType(headers::ContentType::new(ct)));
     }
-    resp.headers
-        .push(Header::ContentLength(headers::ContentLength::new(
-            body.len().to_string(),
-        )));
-    resp.body = body;
+    h.push(Header::ContentLength(headers::ContentLength::new(
+        body.len().to_string(),
+    )));
+    body
 }
 
 /// RFC 3581: record where a request really came from in its top Via (`received`, `rport`), so

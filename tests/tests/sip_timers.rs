@@ -3,7 +3,8 @@
 //! `Min-SE: 90`, and a call whose caller agreed to refresh (refresher=uac) and never does is
 //! hung up on both sides when the session runs out (the interval less a third: 60 s for 90 s),
 //! its record ending `session_expired`. Glare: re-INVITEs crossing on a dialog get 491 and
-//! the call carries on.
+//! the call carries on. A re-INVITE without SDP: the offer comes in the 2xx and the answer in
+//! the ACK, across the bridge.
 
 use std::time::{Duration, Instant};
 
@@ -135,6 +136,71 @@ async fn crossing_reinvites_get_491_and_the_call_carries_on() {
         callee.messages()
     );
     assert_eq!(srv.metric("ringside_sip_glare_total", "").await, 1.0);
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["endReason"], "hangup", "{call}");
+}
+
+/// A re-INVITE without SDP (RFC 3261 14.1) between two sipp phones: the caller's bare
+/// re-INVITE reaches the callee, whose 2xx offers; the caller gets that offer (anchored on
+/// Ringside) in its 200 and answers in its ACK, and the callee's ACK carries the answer.
+#[tokio::test]
+async fn a_reinvite_without_sdp_is_answered_in_the_ack() {
+    use ringside_e2e::{uac_ack, uac_in_dialog, Scenario};
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let tail = "  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n";
+    let reoffer = "  <recv request=\"ACK\"/>\n  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\">\n    <action><ereg regexp=\"m=audio\" search_in=\"body\" check_it=\"true\" assign_to=\"answered\"/></action>\n  </recv>\n  <Reference variables=\"answered\"/>\n  <recv request=\"BYE\"/>\n";
+    assert!(uas.xml.contains(tail));
+    uas.xml = uas.xml.replace(tail, reoffer);
+    let port = free_port();
+    let (ok, log) = srv
+        .register("1002", ringside_e2e::PW2, port, 200, &[])
+        .await;
+    assert!(ok, "1002 registers: {log}");
+    let callee = Sipp::new(&uas, srv.sip).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &even_port().to_string(),
+    ]);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut uac = Scenario::uac("1001", true, UacFlow::CalleeHangsUp);
+    let from = uac.xml.rfind("  <recv request=\"BYE\"/>").unwrap();
+    let end = uac.xml.rfind("</scenario>").unwrap();
+    let answer_ack = uac_ack(3).replace(
+        "Content-Length: 0\n",
+        "Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 2 IN IP4 [local_ip]\n      s=-\n      c=IN IP4 [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n",
+    );
+    let flow = format!(
+        "{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\">\n    <action><ereg regexp=\"m=audio\" search_in=\"body\" check_it=\"true\" assign_to=\"offered\"/></action>\n  </recv>\n  <Reference variables=\"offered\"/>\n{answer_ack}{}  <recv response=\"200\"/>\n",
+        uac_in_dialog("INVITE", 3, None),
+        uac_in_dialog("BYE", 4, None)
+    )
+    .replace("{{FROM}}", "1001");
+    uac.xml = format!("{}{flow}{}", &uac.xml[..from], &uac.xml[end..]);
+    let (port, media) = (free_port().to_string(), even_port().to_string());
+    let caller = Sipp::new(&uac, srv.sip)
+        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
+        .args(&["-s", "1002", "-au", "1001", "-ap", PW1]);
+    let (ok, log) = caller.run().await;
+    assert!(
+        ok,
+        "caller: {log}\ncallee: {}\nserver: {}",
+        callee.messages(),
+        srv.log_text()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "callee: {}",
+        callee.messages()
+    );
     let call = srv.ended_call(&token).await;
     assert_eq!(call["endReason"], "hangup", "{call}");
 }

@@ -247,3 +247,97 @@ async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
     let after: u32 = header(busy, "Retry-After").unwrap().parse().unwrap();
     assert!(after <= 10, "{busy}");
 }
+
+#[tokio::test]
+async fn a_reinvite_without_sdp_gets_the_offer_in_the_2xx_and_the_answer_in_the_ack() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .unwrap();
+    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    // The caller re-INVITEs without SDP: forwarded without SDP.
+    let bare = reinvite_from_caller(&ok, 3);
+    let head = bare.split("Content-Type: application/sdp").next().unwrap();
+    sim.input(
+        "127.0.0.1:6001",
+        &format!("{head}Content-Length: 0\r\n\r\n"),
+    );
+    let fwd = sim
+        .take_to("127.0.0.1:6002")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("forwarded");
+    assert!(!fwd.contains("m=audio"), "{fwd}");
+    // The callee offers in its 2xx (port 7102): the caller gets it anchored, and the callee
+    // gets no ACK until the caller answers.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&fwd, 200, "OK", "cb", Some(7102)),
+    );
+    assert!(
+        !sim.take_to("127.0.0.1:6002")
+            .iter()
+            .any(|m| m.starts_with("ACK ")),
+        "no ACK before the answer"
+    );
+    let ok2 = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200 && m.contains("CSeq: 3 INVITE"))
+        .expect("the 2xx relayed");
+    assert!(
+        ok2.contains("m=audio") && !ok2.contains("m=audio 7102"),
+        "{ok2}"
+    );
+    // A retransmission of the callee's 2xx meanwhile gets nothing (no BYE, no early ACK).
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&fwd, 200, "OK", "cb", Some(7102)),
+    );
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    // The caller's ACK carries the answer: it goes on, anchored, in our ACK to the callee.
+    let answer = "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let ack = ack_2xx(&ok2, Some(answer)).replace("CSeq: 2 ACK", "CSeq: 3 ACK");
+    sim.input("127.0.0.1:6001", &ack);
+    let to_callee = sim.take_to("127.0.0.1:6002");
+    let our_ack = to_callee
+        .iter()
+        .find(|m| m.starts_with("ACK "))
+        .expect("our ACK with the answer");
+    assert!(
+        our_ack.contains("CSeq: 3 ACK")
+            || our_ack.contains(&format!(
+                "CSeq: {} ACK",
+                header(&fwd, "CSeq").unwrap().split(' ').next().unwrap()
+            )),
+        "{our_ack}"
+    );
+    assert!(
+        our_ack.contains("m=audio ") && !our_ack.contains("m=audio 7001"),
+        "{our_ack}"
+    );
+    // Our ACK was lost: the callee's 2xx again gets the same ACK.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&fwd, 200, "OK", "cb", Some(7102)),
+    );
+    let again = sim.take_to("127.0.0.1:6002");
+    assert!(
+        again
+            .iter()
+            .any(|m| m.starts_with("ACK ") && m.contains("m=audio ")),
+        "{again:?}"
+    );
+    assert!(!again.iter().any(|m| m.starts_with("BYE ")), "{again:?}");
+    assert_eq!(sim.core.active_calls(), 1);
+}

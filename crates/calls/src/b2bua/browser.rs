@@ -243,6 +243,8 @@ impl B2bua {
                 early: Some((String::new(), codec)),
                 late_offer: None,
                 session: None,
+                pending_ack: None,
+                last_ack: [None, None],
             },
         );
         tu.metrics

@@ -13,7 +13,7 @@ use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use super::B2bua;
 use crate::tu::Tu;
 
-use super::{anchor_sdp, answer_sdp, extend_offer, ClientRole};
+use super::{anchor_sdp, answer_sdp, extend_offer, side_index, ClientRole};
 use crate::Side;
 use ringside_sip::sdp::SessionDescription;
 use tracing::{info, warn};
@@ -196,14 +196,17 @@ impl B2bua {
         let key = hdr::call_id(&ack.headers)
             .zip(hdr::tag(&ack.headers, "To"))
             .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
-        let Some((key, Side::A)) = key else {
+        let Some((key, side)) = key else {
             return;
         };
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.late_offer.is_none() || !call.phase.is_answered() {
+        if call.pending_ack.is_some_and(|(toward, _)| toward != side) {
+            return self.complete_pending_ack(tu, now, key, side, ack);
+        }
+        if side != Side::A || call.late_offer.is_none() || !call.phase.is_answered() {
             return;
         }
         call.late_offer = None;
@@ -236,6 +239,62 @@ impl B2bua {
         }
     }
 
+    /// The originator (`side`) ACKed the 2xx that carried the other side's offer: its answer
+    /// goes on, anchored, in our ACK to the other side. Without a usable answer the call
+    /// cannot agree on media and is hung up on both sides.
+    fn complete_pending_ack(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        side: Side,
+        ack: &Request,
+    ) {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some((toward, cseq)) = call.pending_ack.take() else {
+            return;
+        };
+        let port = call.media.port(toward);
+        let answer = hdr::sdp_body(&ack.headers, &ack.body)
+            .and_then(|sdp| answer_sdp(call, side, &sdp, media_ip, port));
+        let Some((anchored, rtp)) = answer else {
+            warn!(call = %call.record.id, "the ACK brought no usable answer to the offer in the 2xx: hanging up");
+            // The other side still needs its ACK before the BYE.
+            if let Some((a, peer)) = call
+                .dialog(toward)
+                .and_then(|d| d.ack(&tu.cfg.local, cseq).map(|a| (a, d.peer)))
+            {
+                tu.tx.send_stateless(rsip::SipMessage::Request(a), peer);
+            }
+            self.bye_side(tu, now, key, Side::A);
+            self.bye_side(tu, now, key, Side::B);
+            return self.end_call(
+                tu,
+                key,
+                CallStatus::Ended,
+                EndReason::MediaFailed,
+                Some(HangupSide::System),
+            );
+        };
+        if let Some(a) = rtp {
+            call.media.announce(side, a);
+        }
+        let Some(d) = call.dialog(toward) else {
+            return;
+        };
+        let peer = d.peer;
+        if let Some(mut out) = d.ack(&tu.cfg.local, cseq) {
+            hdr::set_request_body(&mut out, Some("application/sdp"), anchored.into_bytes());
+            tu.metrics.request_out("ACK");
+            tu.tx
+                .send_stateless(rsip::SipMessage::Request(out.clone()), peer);
+            call.last_ack[side_index(toward)] = Some((out, peer));
+        }
+    }
+
     /// The other side answered a forwarded request: answer the originator the same way.
     pub(super) fn relay_response(
         &mut self,
@@ -254,15 +313,27 @@ impl B2bua {
             return tu.respond(now, stx, r);
         };
         let other = if from == Side::A { Side::B } else { Side::A };
+        // A re-INVITE without SDP whose 2xx carries an offer: the answer comes in the
+        // originator's ACK, and our ACK to the other side must carry it (RFC 3261 14.1).
+        let offer_in_2xx = request.method == Method::Invite
+            && (200..300).contains(&code)
+            && hdr::sdp_body(&request.headers, &request.body).is_none()
+            && hdr::sdp_body(&resp.headers, &resp.body).is_some();
         if request.method == Method::Invite && (200..300).contains(&code) {
-            // We ACK the other side ourselves; the originator's ACK ends at us.
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
-            let od = call.dialog(other);
-            if let Some((ack, peer)) =
-                od.and_then(|d| d.ack(&tu.cfg.local, cseq).map(|a| (a, d.peer)))
-            {
-                tu.metrics.request_out("ACK");
-                tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
+            if offer_in_2xx {
+                call.pending_ack = Some((other, cseq));
+            } else {
+                // We ACK the other side ourselves; the originator's ACK ends at us.
+                let od = call.dialog(other);
+                if let Some((ack, peer)) =
+                    od.and_then(|d| d.ack(&tu.cfg.local, cseq).map(|a| (a, d.peer)))
+                {
+                    tu.metrics.request_out("ACK");
+                    tu.tx
+                        .send_stateless(rsip::SipMessage::Request(ack.clone()), peer);
+                    call.last_ack[side_index(other)] = Some((ack, peer));
+                }
             }
         }
         let Some(call) = self.calls.get_mut(&key) else {
@@ -289,7 +360,22 @@ impl B2bua {
                 }
             }
         }
-        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body).filter(|_| offer_in_2xx) {
+            // The other side's offer goes to the originator anchored on our relay, with every
+            // codec Ringside transcodes; its answer comes back in the ACK.
+            let port = call.media.port(from);
+            if let Some((s, rtp)) = anchor_sdp(&sdp, media_ip, port) {
+                if let Some(a) = rtp {
+                    call.media.announce(other, a);
+                }
+                call.offer = Some((other, sdp));
+                hdr::set_body(
+                    &mut out,
+                    Some("application/sdp"),
+                    extend_offer(s).into_bytes(),
+                );
+            }
+        } else if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
             let port = call.media.port(from);
             if let Some((s, rtp)) = answer_sdp(call, other, &sdp, media_ip, port) {
                 if let Some(a) = rtp {

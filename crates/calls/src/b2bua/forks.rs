@@ -37,6 +37,11 @@ impl B2bua {
     ) {
         let code = resp.status_code.code();
         let Some((key, role)) = self.by_ctx.get(&ctx).cloned() else {
+            // A retransmitted 2xx of a finished re-INVITE (RFC 6026: the transaction passes
+            // it up): its ACK, if any, again.
+            if (200..300).contains(&code) {
+                self.reinvite_2xx_again(tu, &resp);
+            }
             return;
         };
         if code >= 200 {
@@ -635,6 +640,9 @@ impl B2bua {
         if !is_invite_2xx {
             return;
         }
+        if self.reinvite_2xx_again(tu, &resp) {
+            return;
+        }
         let key = hdr::call_id(&resp.headers)
             .zip(hdr::tag(&resp.headers, "From"))
             .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
@@ -666,6 +674,37 @@ impl B2bua {
                 self.send_ack_and_bye(tu, now, &resp, from, false);
             }
         }
+    }
+
+    /// A 2xx to one of our re-INVITEs, again (its transaction is done): while our ACK waits
+    /// for the originator's answer nothing is sent; after, the same ACK again (it was lost).
+    /// True when it was such a 2xx.
+    pub(super) fn reinvite_2xx_again(&mut self, tu: &mut Tu, resp: &Response) -> bool {
+        let key = hdr::call_id(&resp.headers)
+            .zip(hdr::tag(&resp.headers, "From"))
+            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let Some((k, side)) = key else {
+            return false;
+        };
+        let Some(call) = self.calls.get(&k) else {
+            return false;
+        };
+        let cseq = hdr::cseq_num(&resp.headers);
+        if call
+            .pending_ack
+            .is_some_and(|(t, c)| t == side && Some(c) == cseq)
+        {
+            return true;
+        }
+        if let Some((ack, peer)) = call.last_ack[super::side_index(side)]
+            .as_ref()
+            .filter(|(a, _)| hdr::cseq_num(&a.headers) == cseq)
+        {
+            tu.tx
+                .send_stateless(rsip::SipMessage::Request(ack.clone()), *peer);
+            return true;
+        }
+        false
     }
 
     /// Acknowledge and end a 2xx for a dialog we no longer want (a fork that answered after

@@ -262,6 +262,12 @@ pub(crate) struct Call {
     late_offer: Option<String>,
     /// The caller leg's session timer (RFC 4028), when one was agreed.
     session: Option<SessionTimer>,
+    /// A re-INVITE without SDP was forwarded and the other side offered in its 2xx: our ACK
+    /// to it must carry the answer the originator's ACK brings. (The side to ACK, the CSeq.)
+    pending_ack: Option<(Side, u32)>,
+    /// The last ACK Ringside sent to a re-INVITE's 2xx on each side (A, B): a retransmitted
+    /// 2xx (our ACK was lost) gets it again.
+    last_ack: [Option<(Request, Peer)>; 2],
 }
 
 /// A session timer agreed with a SIP caller.
@@ -411,6 +417,14 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
         sdp.remove_attribute(a);
     }
     Some((sdp.to_string(), remote))
+}
+
+/// Index of `side` in per-side arrays (A 0, B 1).
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
 }
 
 /// Ringside's own offer standing in for a caller that sent none (RFC 3261 13.2.1 delayed

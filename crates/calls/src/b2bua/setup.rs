@@ -249,6 +249,8 @@ impl B2bua {
                 early: None,
                 late_offer: late_offer.then(String::new),
                 session,
+                pending_ack: None,
+                last_ack: [None, None],
             },
         );
         tu.metrics
