@@ -305,6 +305,11 @@ async fn a_reinvite_without_sdp_gets_the_offer_in_the_2xx_and_the_answer_in_the_
         &response_to(&fwd, 200, "OK", "cb", Some(7102)),
     );
     assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    // A late retransmission of the caller's first ACK (CSeq 2, no SDP) is not the answer:
+    // nothing happens.
+    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
     // The caller's ACK carries the answer: it goes on, anchored, in our ACK to the callee.
     let answer = "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
     let ack = ack_2xx(&ok2, Some(answer)).replace("CSeq: 2 ACK", "CSeq: 3 ACK");

@@ -203,7 +203,11 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.pending_ack.is_some_and(|(toward, _)| toward != side) {
+        let ack_cseq = hdr::cseq_num(&ack.headers);
+        if call
+            .pending_ack
+            .is_some_and(|(toward, _, theirs)| toward != side && Some(theirs) == ack_cseq)
+        {
             return self.complete_pending_ack(tu, now, key, side, ack);
         }
         if side != Side::A || call.late_offer.is_none() || !call.phase.is_answered() {
@@ -254,7 +258,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some((toward, cseq)) = call.pending_ack.take() else {
+        let Some((toward, cseq, _)) = call.pending_ack.take() else {
             return;
         };
         let port = call.media.port(toward);
@@ -322,7 +326,8 @@ impl B2bua {
         if request.method == Method::Invite && (200..300).contains(&code) {
             let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
             if offer_in_2xx {
-                call.pending_ack = Some((other, cseq));
+                let theirs = hdr::cseq_num(&request.headers).unwrap_or(0);
+                call.pending_ack = Some((other, cseq, theirs));
             } else {
                 // We ACK the other side ourselves; the originator's ACK ends at us.
                 let od = call.dialog(other);

@@ -692,7 +692,7 @@ impl B2bua {
         let cseq = hdr::cseq_num(&resp.headers);
         if call
             .pending_ack
-            .is_some_and(|(t, c)| t == side && Some(c) == cseq)
+            .is_some_and(|(t, c, _)| t == side && Some(c) == cseq)
         {
             return true;
         }

@@ -263,8 +263,9 @@ pub(crate) struct Call {
     /// The caller leg's session timer (RFC 4028), when one was agreed.
     session: Option<SessionTimer>,
     /// A re-INVITE without SDP was forwarded and the other side offered in its 2xx: our ACK
-    /// to it must carry the answer the originator's ACK brings. (The side to ACK, the CSeq.)
-    pending_ack: Option<(Side, u32)>,
+    /// to it must carry the answer the originator's ACK brings. (The side to ACK, the CSeq of
+    /// our re-INVITE to it, the CSeq of the originator's.)
+    pending_ack: Option<(Side, u32, u32)>,
     /// The last ACK Ringside sent to a re-INVITE's 2xx on each side (A, B): a retransmitted
     /// 2xx (our ACK was lost) gets it again.
     last_ack: [Option<(Request, Peer)>; 2],
