@@ -25,6 +25,10 @@
 //! /widgets/{id}/callbacks/{callbackId}/voice-note`, `GET|POST
 //! /widgets/{id}/visitors/{visitorId}/notes` (private notes are shown to their author only).
 //! Another tenant's widget is 404.
+//!
+//! Here: the routes, the views and the storing of messages and callbacks (with their events
+//! and webhooks); the handlers live in `chat` (the visitor's chat), `laysanx` (ask, lead),
+//! `callbacks`, `attachments` and `operator` (the `/api/v1` side).
 
 use std::collections::HashMap;
 
@@ -86,10 +90,6 @@ pub const MAX_VOICE_NOTE: usize = 2 * 1024 * 1024;
 const MAX_CALLBACK_BODY: usize = MAX_VOICE_NOTE + 64 * 1024;
 /// Subdirectory of the data directory holding voice notes.
 const VOICE_NOTE_DIR: &str = "voice-notes";
-/// What `/widget/lead` answers on success.
-const LEAD_THANKS: &str = "Thanks. We have your details and our agent will reach out soon.";
-/// `/widget/ask`'s answer when the widget has no offline message.
-const ASK_ACK: &str = "Thanks for your message. Someone from our team will reply here shortly.";
 
 /// The public runtime routes (merged at the root).
 pub(crate) fn public_routes() -> DocRouter {
@@ -279,7 +279,12 @@ pub(crate) fn routes() -> DocRouter {
 
 mod attachments;
 mod callbacks;
+mod chat;
+mod laysanx;
 pub(crate) mod operator;
+
+use chat::{chat, history, ChatBody, ChatStored, VisitorChat};
+use laysanx::{ask, lead, AskAnswer, LeadStored};
 
 pub use attachments::MAX_ATTACHMENT;
 use callbacks::{safe_rel_path, submit_callback};
@@ -321,6 +326,13 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: axum::body::Body) -> Re
             limit: MAX_PUBLIC_BODY as u64,
         })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+fn opt_str(body: &Map<String, Value>, k: &str) -> Option<String> {
+    body.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// `clientId` given as a string or a number.
@@ -692,422 +704,6 @@ async fn public_widget(
 
 fn respond(r: Result<Response, ApiError>, allow: Option<HeaderValue>) -> Response {
     with_cors(r.unwrap_or_else(IntoResponse::into_response), allow)
-}
-
-// ---------------------------------------------------------------- chat
-
-/// A visitor's chat message.
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatBody {
-    /// The page's session id (1-128 of letters, digits, _ - . :).
-    #[serde(default)]
-    #[schemars(example = &"s_8f2k1q")]
-    session_id: Option<String>,
-    /// The text, 1-4000 characters.
-    #[serde(default)]
-    #[schemars(example = &"Do you ship to Portugal?")]
-    message: Option<String>,
-    /// The conversation (default: the session).
-    #[serde(default)]
-    conversation_id: Option<String>,
-    /// The visitor (default: the session).
-    #[serde(default)]
-    visitor_id: Option<String>,
-}
-
-/// A stored chat message.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatStored {
-    /// Always true.
-    success: bool,
-    /// The conversation it went to.
-    conversation_id: String,
-    /// The message's id.
-    message_id: String,
-}
-
-/// The visitor's own chat, as the widget restores it.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct VisitorChat {
-    /// Always true.
-    success: bool,
-    /// Oldest first.
-    messages: Vec<VisitorMessage>,
-}
-
-/// One message of [`VisitorChat`]: no operator identities.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VisitorMessage {
-    /// Its id.
-    id: String,
-    /// `visitor`, `operator`, `automation` or `assistant`.
-    #[schemars(extend("enum" = ["visitor", "operator", "automation", "assistant"]))]
-    sender: String,
-    /// The text.
-    body: String,
-    /// Unix ms.
-    created_at: i64,
-    /// A file the message announced.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attachment: Option<VisitorFile>,
-}
-
-/// A file in the visitor's chat.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VisitorFile {
-    /// Its id.
-    id: String,
-    /// The file's name.
-    file_name: String,
-    /// Size in bytes.
-    bytes: i64,
-    /// Where the page downloads it.
-    url: String,
-}
-
-/// Validates the chat fields shared by both shapes: (visitor id, conversation id, body).
-fn chat_fields(
-    session_id: Option<String>,
-    visitor_id: Option<String>,
-    conversation_id: Option<String>,
-    message: Option<String>,
-) -> Result<NewMessage, ApiError> {
-    let session = session_id.filter(|s| !s.is_empty());
-    let message = message.ok_or_else(|| ApiError::InvalidBody("message is required".into()))?;
-    let body = message_body(&message, "message")?;
-    let session = session
-        .ok_or_else(|| ApiError::InvalidBody("sessionId is required".into()))
-        .and_then(|s| client_id(&s, "sessionId"))?;
-    let visitor = match visitor_id.filter(|s| !s.is_empty()) {
-        Some(v) => client_id(&v, "visitorId")?,
-        None => session.clone(),
-    };
-    let conversation = match conversation_id.filter(|s| !s.is_empty()) {
-        Some(c) => client_id(&c, "conversationId")?,
-        None => session,
-    };
-    Ok(NewMessage {
-        visitor_id: visitor,
-        conversation_id: conversation,
-        sender: "visitor".into(),
-        author_user_id: None,
-        body,
-    })
-}
-
-async fn chat(
-    State(st): State<MessagesState>,
-    Path(widget_id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    req: Request,
-) -> Response {
-    let (parts, body) = req.into_parts();
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&parts.headers, &q),
-        &parts.headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let result = async {
-        let b: ChatBody = read_json(body).await?;
-        let new = chat_fields(b.session_id, b.visitor_id, b.conversation_id, b.message)?;
-        let m = store_message(&st, &w, new).await?;
-        Ok(Json(ChatStored {
-            success: true,
-            conversation_id: m.conversation_id,
-            message_id: m.id,
-        })
-        .into_response())
-    }
-    .await;
-    respond(result, allow)
-}
-
-/// `GET /api/widgets/{widget_id}/messages?visitorId=`: what the visitor's page shows again
-/// after a reload. The visitor id is the page's own random id: whoever holds it is that page.
-async fn history(
-    State(st): State<MessagesState>,
-    Path(widget_id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&headers, &q),
-        &headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let result = async {
-        // The page's own id (6-128 characters, as on the widget socket): short ids an
-        // integration might send are too easy to guess for a read.
-        let visitor = q
-            .get("visitorId")
-            .filter(|v| crate::widget_runtime::valid_client_id(v))
-            .ok_or(bad(
-                "visitorId",
-                "the page's visitor id (6-128 letters, digits, _ - . :)",
-            ))?
-            .clone();
-        let limit = crate::extract::query_limit(&q, 100, 200)?;
-        let list = st
-            .store
-            .list_messages(&w.tenant_id, &w.id, Some(&visitor), i64::from(limit))
-            .await?;
-        let files = attachments::by_message(&st, &w, &visitor).await?;
-        let messages: Vec<VisitorMessage> = list
-            .iter()
-            .map(|m| VisitorMessage {
-                id: m.id.clone(),
-                sender: m.sender.clone(),
-                body: m.body.clone(),
-                created_at: m.created_at,
-                attachment: files.get(&m.id).map(|a| VisitorFile {
-                    id: a.id.clone(),
-                    file_name: a.file_name.clone(),
-                    bytes: a.bytes,
-                    url: format!(
-                        "/api/widgets/{}/attachments/{}?visitorId={}",
-                        w.id, a.id, visitor
-                    ),
-                }),
-            })
-            .collect();
-        Ok(Json(VisitorChat {
-            success: true,
-            messages,
-        })
-        .into_response())
-    }
-    .await;
-    respond(result, allow)
-}
-
-// ---------------------------------------------------------------- ask / lead (LaysanX shape)
-
-/// Reads a LaysanX-shaped body and resolves its widget (`clientId`, `widgetKey`, `domain`).
-async fn laysanx_widget(
-    st: &MessagesState,
-    req: Request,
-) -> Result<
-    (
-        std::sync::Arc<Widget>,
-        Option<HeaderValue>,
-        Map<String, Value>,
-    ),
-    Response,
-> {
-    let (parts, body) = req.into_parts();
-    let body: Map<String, Value> = read_json(body).await.map_err(fail)?;
-    let id = body
-        .get("clientId")
-        .and_then(id_value)
-        .ok_or_else(|| fail(ApiError::InvalidBody("clientId is required".into())))?;
-    let key = body.get("widgetKey").and_then(Value::as_str);
-    let domain = body.get("domain").and_then(Value::as_str);
-    let (w, allow) = public_widget(st, &id, key, &parts.headers, domain).await?;
-    Ok((w, allow, body))
-}
-
-fn opt_str(body: &Map<String, Value>, k: &str) -> Option<String> {
-    body.get(k)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .filter(|s| !s.trim().is_empty())
-}
-
-async fn ask(State(st): State<MessagesState>, req: Request) -> Response {
-    let (w, allow, body) = match laysanx_widget(&st, req).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let result = async {
-        let session = opt_str(&body, "sessionId").unwrap_or_else(ringside_storage::new_id);
-        let new = chat_fields(
-            Some(session),
-            opt_str(&body, "visitorId"),
-            None,
-            body.get("message")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        )?;
-        let m = store_message(&st, &w, new).await?;
-        let answer = match w.offline_form.message.trim() {
-            "" => ASK_ACK.to_owned(),
-            s => s.to_owned(),
-        };
-        Ok(Json(AskAnswer {
-            session_id: m.conversation_id,
-            answer,
-            used_ai: false,
-            lead_capture: LeadCapture {
-                required: w.lead_form.is_some(),
-                prompt: w.lead_form.as_ref().map(|f| f.prompt.clone()),
-            },
-            sources: Vec::new(),
-            branding: Branding {
-                site_name: w.name.clone(),
-            },
-        })
-        .into_response())
-    }
-    .await;
-    respond(result, allow)
-}
-
-/// The answer to `/widget/ask` (LaysanX shape).
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AskAnswer {
-    /// The session the question joined (send it back with the next one).
-    session_id: String,
-    /// What the widget shows: the widget's offline message, or an acknowledgement.
-    answer: String,
-    /// Always false: people answer here.
-    used_ai: bool,
-    /// Whether the widget asks for the visitor's details.
-    lead_capture: LeadCapture,
-    /// Always empty.
-    sources: Vec<String>,
-    /// The site's name.
-    branding: Branding,
-}
-
-/// Whether to show the lead form.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LeadCapture {
-    /// The widget has a lead form.
-    required: bool,
-    /// Its prompt.
-    prompt: Option<String>,
-}
-
-/// The widget's branding.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Branding {
-    /// The widget's name.
-    site_name: String,
-}
-
-/// `{success, message}`: a lead was stored.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct LeadStored {
-    /// Always true.
-    success: bool,
-    /// The thanks to show.
-    message: &'static str,
-}
-
-/// Body keys that address the widget rather than carry lead data.
-const ADDRESS_KEYS: &[&str] = &["clientId", "widgetKey", "domain"];
-
-async fn lead(State(st): State<MessagesState>, req: Request) -> Response {
-    let (w, allow, body) = match laysanx_widget(&st, req).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let result = async {
-        // The lead form, or the offline form when nobody is there (it is what the widget
-        // shows then); without either there is nothing to submit to.
-        let offline =
-            !crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms())
-                .await
-                .online;
-        // The same fields the widget shows: offline, its offline form's (the default one when
-        // it has none); otherwise the lead form's.
-        let offline_fields: &[ringside_storage::FormField] = if w.offline_form.enabled {
-            &w.offline_form.fields
-        } else {
-            &[]
-        };
-        let fields: &[ringside_storage::FormField] = match (&w.lead_form, offline) {
-            (_, true) => offline_fields,
-            (Some(form), false) => &form.fields,
-            (None, false) if w.offline_form.enabled => offline_fields,
-            (None, false) => {
-                return Err(bad("leadForm", "no lead form is assigned to this widget"))
-            }
-        };
-        if fields.is_empty() {
-            // The default offline form: a way back to the visitor is required.
-            if opt_str(&body, "email").is_none()
-                && opt_str(&body, "phone").is_none()
-                && opt_str(&body, "mobile").is_none()
-            {
-                return Err(bad("email", "an email or a phone number is required"));
-            }
-        }
-        for f in fields.iter().filter(|f| f.required) {
-            let present = match f.name.as_str() {
-                "phone" | "mobile" => {
-                    opt_str(&body, "mobile").is_some() || opt_str(&body, "phone").is_some()
-                }
-                name => opt_str(&body, name).is_some(),
-            };
-            if !present {
-                return Err(bad("fields", "a required lead form field is missing"));
-            }
-        }
-        let mut fields = Map::new();
-        for (k, v) in &body {
-            if ADDRESS_KEYS.contains(&k.as_str()) {
-                continue;
-            }
-            if !(v.is_string() || v.is_number() || v.is_boolean()) {
-                return Err(bad(
-                    "fields",
-                    "lead fields must be strings, numbers or booleans",
-                ));
-            }
-            fields.insert(k.clone(), v.clone());
-        }
-        let visitor = opt_str(&body, "visitorId").or_else(|| opt_str(&body, "sessionId"));
-        if let Some(v) = &visitor {
-            client_id(v, "visitorId")?;
-        }
-        let message = opt_str(&body, "originalQuestion").or_else(|| opt_str(&body, "message"));
-        if let Some(m) = &message {
-            message_body(m, "originalQuestion")?;
-        }
-        store_callback(
-            &st,
-            &w,
-            NewCallback {
-                visitor_id: visitor,
-                kind: "lead".into(),
-                name: opt_str(&body, "name"),
-                email: opt_str(&body, "email"),
-                phone: opt_str(&body, "mobile").or_else(|| opt_str(&body, "phone")),
-                message,
-                fields,
-                voice_note: None,
-            },
-        )
-        .await?;
-        Ok(Json(LeadStored {
-            success: true,
-            message: LEAD_THANKS,
-        })
-        .into_response())
-    }
-    .await;
-    respond(result, allow)
 }
 
 /// Writes `data` to `rel` under the data directory (its folders made as needed); an I/O
