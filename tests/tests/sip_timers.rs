@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use ringside_e2e::{even_port, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1};
+use ringside_e2e::{
+    even_port, free_port, uac_ack, uac_in_dialog, Scenario, Server, Sipp, UacFlow, UasFlow, PW1,
+};
 
 /// sipp as 1001 calling 1002 with `flow`, its INVITEs carrying `headers` (sipp XML lines).
 fn timed_caller(srv: &Server, flow: UacFlow, headers: &str) -> Sipp {
@@ -16,8 +18,13 @@ fn timed_caller(srv: &Server, flow: UacFlow, headers: &str) -> Sipp {
     let anchor = "      Max-Forwards: 70\n      Content-Type: application/sdp";
     assert_eq!(sc.xml.matches(anchor).count(), 2, "{}", sc.xml);
     sc.xml = sc.xml.replace(anchor, &format!("{headers}{anchor}"));
+    caller_sipp(srv, &sc)
+}
+
+/// sipp running `sc` as 1001 calling 1002.
+fn caller_sipp(srv: &Server, sc: &Scenario) -> Sipp {
     let (port, media) = (free_port().to_string(), even_port().to_string());
-    Sipp::new(&sc, srv.sip)
+    Sipp::new(sc, srv.sip)
         .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
         .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
 }
@@ -73,21 +80,16 @@ async fn a_session_never_refreshed_is_hung_up_when_it_expires() {
     assert_eq!(call["hangupSide"], "system", "{call}");
 }
 
-/// Glare (RFC 3261 14.2) between two real sipp phones: the callee puts the call on hold; the
-/// caller, holding the forwarded re-INVITE unanswered, sends its own re-INVITE, which crosses
-/// it and is answered 491; the caller then answers the hold, the callee's re-INVITE completes,
-/// and the call hangs up normally.
-#[tokio::test]
-async fn crossing_reinvites_get_491_and_the_call_carries_on() {
-    use ringside_e2e::{uac_in_dialog, Scenario};
-    let srv = Server::start().await;
-    let token = srv.with_phones().await;
-    // The callee: answers, then re-INVITEs (hold), ACKs the 200, and takes the caller's BYE.
+/// sipp as 1002, registered, answering one call and then running `after_ack` (sipp XML)
+/// between the caller's ACK and its BYE.
+async fn scripted_callee(srv: &Server, after_ack: &str) -> (Sipp, tokio::process::Child) {
     let mut uas = Scenario::uas("1002", UasFlow::Answer);
     let tail = "  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n";
     assert!(uas.xml.contains(tail), "{}", uas.xml);
-    let hold = "  <recv request=\"ACK\"/>\n  <pause milliseconds=\"500\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      INVITE [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 INVITE\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Max-Forwards: 70\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendonly\n\n    ]]>\n  </send>\n  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"BYE\"/>\n";
-    uas.xml = uas.xml.replace(tail, hold);
+    uas.xml = uas.xml.replace(
+        tail,
+        &format!("  <recv request=\"ACK\"/>\n{after_ack}  <recv request=\"BYE\"/>\n"),
+    );
     let port = free_port();
     let (ok, log) = srv
         .register("1002", ringside_e2e::PW2, port, 200, &[])
@@ -101,25 +103,33 @@ async fn crossing_reinvites_get_491_and_the_call_carries_on() {
         "-mp",
         &even_port().to_string(),
     ]);
-    let mut callee_child = callee.spawn();
+    let child = callee.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    (callee, child)
+}
 
-    // The caller: after its ACK, takes the forwarded hold without answering, sends its own
-    // re-INVITE (491), ACKs that, answers the hold, then hangs up.
+/// sipp as 1001 calling 1002, running `flow` (sipp XML) once it has ACKed the answer.
+fn scripted_caller(srv: &Server, flow: &str) -> Sipp {
     let mut uac = Scenario::uac("1001", true, UacFlow::CalleeHangsUp);
     let from = uac.xml.rfind("  <recv request=\"BYE\"/>").unwrap();
     let end = uac.xml.rfind("</scenario>").unwrap();
-    let flow = format!(
-        "  <recv request=\"INVITE\">\n    <action>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"Via:\" assign_to=\"fvia\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"ffrom\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"fto\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"fcseq\"/>\n    </action>\n  </recv>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"491\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: 3 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      Via:[$fvia]\n      From:[$ffrom]\n      To:[$fto]\n      Call-ID: [call_id]\n      CSeq:[$fcseq]\n      Contact: <sip:1001@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=recvonly\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n{}  <recv response=\"200\"/>\n",
-        uac_in_dialog("INVITE", 3, Some("sendonly")),
-        uac_in_dialog("BYE", 4, None)
-    )
-    .replace("{{FROM}}", "1001");
-    uac.xml = format!("{}{flow}{}", &uac.xml[..from], &uac.xml[end..]);
-    let (port, media) = (free_port().to_string(), even_port().to_string());
-    let caller = Sipp::new(&uac, srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
-        .args(&["-s", "1002", "-au", "1001", "-ap", PW1]);
+    uac.xml = format!(
+        "{}{}{}",
+        &uac.xml[..from],
+        flow.replace("{{FROM}}", "1001"),
+        &uac.xml[end..]
+    );
+    caller_sipp(srv, &uac)
+}
+
+/// Runs `caller` to its end; both phones must finish their scenarios and the call end as a
+/// hang-up. The caller's log.
+async fn both_finish(
+    srv: &Server,
+    token: &str,
+    caller: Sipp,
+    (callee, mut callee_child): (Sipp, tokio::process::Child),
+) -> String {
     let (ok, log) = caller.run().await;
     assert!(
         ok,
@@ -127,7 +137,6 @@ async fn crossing_reinvites_get_491_and_the_call_carries_on() {
         callee.messages(),
         srv.log_text()
     );
-    assert!(log.contains("SIP/2.0 491"), "{log}");
     assert!(
         tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
             .await
@@ -135,9 +144,31 @@ async fn crossing_reinvites_get_491_and_the_call_carries_on() {
         "callee: {}",
         callee.messages()
     );
-    assert_eq!(srv.metric("ringside_sip_glare_total", "").await, 1.0);
-    let call = srv.ended_call(&token).await;
+    let call = srv.ended_call(token).await;
     assert_eq!(call["endReason"], "hangup", "{call}");
+    log
+}
+
+/// Glare (RFC 3261 14.2) between two real sipp phones: the callee puts the call on hold; the
+/// caller, holding the forwarded re-INVITE unanswered, sends its own re-INVITE, which crosses
+/// it and is answered 491; the caller then answers the hold, the callee's re-INVITE completes,
+/// and the call hangs up normally.
+#[tokio::test]
+async fn crossing_reinvites_get_491_and_the_call_carries_on() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    // The callee re-INVITEs (hold) and ACKs the 200.
+    let callee = scripted_callee(&srv, "  <pause milliseconds=\"500\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      INVITE [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 INVITE\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Max-Forwards: 70\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendonly\n\n    ]]>\n  </send>\n  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n").await;
+    // The caller takes the forwarded hold without answering, sends its own re-INVITE (491),
+    // ACKs that, answers the hold, then hangs up.
+    let flow = format!(
+        "  <recv request=\"INVITE\">\n    <action>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"Via:\" assign_to=\"fvia\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"From:\" assign_to=\"ffrom\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"To:\" assign_to=\"fto\"/>\n      <ereg regexp=\".*\" search_in=\"hdr\" header=\"CSeq:\" assign_to=\"fcseq\"/>\n    </action>\n  </recv>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"491\"/>\n  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      Call-ID: [call_id]\n      CSeq: 3 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      Via:[$fvia]\n      From:[$ffrom]\n      To:[$fto]\n      Call-ID: [call_id]\n      CSeq:[$fcseq]\n      Contact: <sip:1001@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=recvonly\n\n    ]]>\n  </send>\n  <recv request=\"ACK\"/>\n{}  <recv response=\"200\"/>\n",
+        uac_in_dialog("INVITE", 3, Some("sendonly")),
+        uac_in_dialog("BYE", 4, None)
+    );
+    let log = both_finish(&srv, &token, scripted_caller(&srv, &flow), callee).await;
+    assert!(log.contains("SIP/2.0 491"), "{log}");
+    assert_eq!(srv.metric("ringside_sip_glare_total", "").await, 1.0);
 }
 
 /// A re-INVITE without SDP (RFC 3261 14.1) between two sipp phones: the caller's bare
@@ -145,33 +176,10 @@ async fn crossing_reinvites_get_491_and_the_call_carries_on() {
 /// Ringside) in its 200 and answers in its ACK, and the callee's ACK carries the answer.
 #[tokio::test]
 async fn a_reinvite_without_sdp_is_answered_in_the_ack() {
-    use ringside_e2e::{uac_ack, uac_in_dialog, Scenario};
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let mut uas = Scenario::uas("1002", UasFlow::Answer);
-    let tail = "  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n";
-    let reoffer = "  <recv request=\"ACK\"/>\n  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\">\n    <action><ereg regexp=\"m=audio\" search_in=\"body\" check_it=\"true\" assign_to=\"answered\"/></action>\n  </recv>\n  <Reference variables=\"answered\"/>\n  <recv request=\"BYE\"/>\n";
-    assert!(uas.xml.contains(tail));
-    uas.xml = uas.xml.replace(tail, reoffer);
-    let port = free_port();
-    let (ok, log) = srv
-        .register("1002", ringside_e2e::PW2, port, 200, &[])
-        .await;
-    assert!(ok, "1002 registers: {log}");
-    let callee = Sipp::new(&uas, srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-mp",
-        &even_port().to_string(),
-    ]);
-    let mut callee_child = callee.spawn();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let mut uac = Scenario::uac("1001", true, UacFlow::CalleeHangsUp);
-    let from = uac.xml.rfind("  <recv request=\"BYE\"/>").unwrap();
-    let end = uac.xml.rfind("</scenario>").unwrap();
+    // The callee offers in its 200 and checks the ACK brings an answer.
+    let callee = scripted_callee(&srv, "  <recv request=\"INVITE\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n\n    ]]>\n  </send>\n  <recv request=\"ACK\">\n    <action><ereg regexp=\"m=audio\" search_in=\"body\" check_it=\"true\" assign_to=\"answered\"/></action>\n  </recv>\n  <Reference variables=\"answered\"/>\n").await;
     let answer_ack = uac_ack(3).replace(
         "Content-Length: 0\n",
         "Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=caller 1 2 IN IP4 [local_ip]\n      s=-\n      c=IN IP4 [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n      a=sendrecv\n",
@@ -180,27 +188,6 @@ async fn a_reinvite_without_sdp_is_answered_in_the_ack() {
         "{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\">\n    <action><ereg regexp=\"m=audio\" search_in=\"body\" check_it=\"true\" assign_to=\"offered\"/></action>\n  </recv>\n  <Reference variables=\"offered\"/>\n{answer_ack}{}  <recv response=\"200\"/>\n",
         uac_in_dialog("INVITE", 3, None),
         uac_in_dialog("BYE", 4, None)
-    )
-    .replace("{{FROM}}", "1001");
-    uac.xml = format!("{}{flow}{}", &uac.xml[..from], &uac.xml[end..]);
-    let (port, media) = (free_port().to_string(), even_port().to_string());
-    let caller = Sipp::new(&uac, srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
-        .args(&["-s", "1002", "-au", "1001", "-ap", PW1]);
-    let (ok, log) = caller.run().await;
-    assert!(
-        ok,
-        "caller: {log}\ncallee: {}\nserver: {}",
-        callee.messages(),
-        srv.log_text()
     );
-    assert!(
-        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
-            .await
-            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
-        "callee: {}",
-        callee.messages()
-    );
-    let call = srv.ended_call(&token).await;
-    assert_eq!(call["endReason"], "hangup", "{call}");
+    both_finish(&srv, &token, scripted_caller(&srv, &flow), callee).await;
 }

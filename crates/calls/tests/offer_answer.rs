@@ -45,22 +45,6 @@ fn call_with_late_offer(sim: &mut Sim) -> String {
     sim.take_to("127.0.0.1:6002").remove(0)
 }
 
-/// The caller's ACK to `ok`, with `sdp` as its body when given.
-fn ack_2xx(ok: &str, sdp: Option<&str>) -> String {
-    let body = match sdp {
-        Some(s) => format!(
-            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
-            s.len()
-        ),
-        None => "Content-Length: 0\r\n\r\n".into(),
-    };
-    format!(
-        "ACK sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKack2xx;rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: 2 ACK\r\nMax-Forwards: 70\r\n{body}",
-        header(ok, "From").unwrap(),
-        header(ok, "To").unwrap()
-    )
-}
-
 #[tokio::test]
 async fn a_delayed_offer_gets_ringsides_offer_in_the_200_and_answers_in_the_ack() {
     let mut sim = Sim::new(Duration::from_secs(30));
@@ -108,7 +92,10 @@ async fn a_delayed_offer_gets_ringsides_offer_in_the_200_and_answers_in_the_ack(
     let before = sim.media.requests().len();
     // The caller answers PCMA at 7001 in its ACK.
     let answer_sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
-    sim.input("127.0.0.1:6001", &ack_2xx(&ok, Some(answer_sdp)));
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "ACK", 2, "", Some(answer_sdp)),
+    );
     let after = sim.media.requests()[before..].to_vec();
     let caller_rtp: SocketAddr = "127.0.0.1:7001".parse().unwrap();
     assert!(
@@ -145,7 +132,7 @@ async fn an_ack_without_the_answer_hangs_the_call_up() {
         .find(|m| status(m) == 200)
         .expect("the caller's 200");
     assert!(ok.contains("m=audio "), "{ok}");
-    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, "", None));
     assert!(
         sim.take_to("127.0.0.1:6001")
             .iter()
@@ -161,6 +148,9 @@ async fn an_ack_without_the_answer_hangs_the_call_up() {
     assert_eq!(sim.core.active_calls(), 0);
 }
 
+/// A hold offer, as the caller's re-INVITEs carry it.
+const HOLD_SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=sendonly\r\n";
+
 /// A re-INVITE with SDP from the callee (tag `cb`) on leg B's dialog (`inv` is leg B's
 /// INVITE).
 fn reinvite_from_callee(inv: &str, cseq: u32) -> String {
@@ -173,34 +163,10 @@ fn reinvite_from_callee(inv: &str, cseq: u32) -> String {
     )
 }
 
-/// A re-INVITE with SDP from the caller on the dialog of `ok` (the caller's 200).
-fn reinvite_from_caller(ok: &str, cseq: u32) -> String {
-    let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=sendonly\r\n";
-    format!(
-        "INVITE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKca{cseq};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: {cseq} INVITE\r\nContact: <sip:1001@127.0.0.1:6001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        header(ok, "From").unwrap(),
-        header(ok, "To").unwrap(),
-        sdp.len()
-    )
-}
-
 #[tokio::test]
 async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
     let mut sim = Sim::new(Duration::from_secs(30));
-    register_1002(&mut sim, 6002);
-    authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
-    let inv = sim.take_to("127.0.0.1:6002").remove(0);
-    sim.input(
-        "127.0.0.1:6002",
-        &response_to(&inv, 200, "OK", "cb", Some(7002)),
-    );
-    sim.take_to("127.0.0.1:6002");
-    let ok = sim
-        .take_to("127.0.0.1:6001")
-        .into_iter()
-        .find(|m| status(m) == 200)
-        .unwrap();
-    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    let (inv, ok) = established_call(&mut sim);
     // The callee puts the call on hold: its re-INVITE is forwarded to the caller ...
     sim.input("127.0.0.1:6002", &reinvite_from_callee(&inv, 5));
     let to_caller = sim.take_to("127.0.0.1:6001");
@@ -210,7 +176,10 @@ async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
         .expect("forwarded")
         .clone();
     // ... whose own re-INVITE crosses it: glare, 491 (it retries after a pause).
-    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 3));
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 3, "", Some(HOLD_SDP)),
+    );
     let r = sim.take_to("127.0.0.1:6001");
     assert!(r.iter().any(|m| status(m) == 491), "{r:?}");
     assert!(
@@ -236,12 +205,18 @@ async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
     );
     // Now the caller re-INVITEs (forwarded, not answered yet) and sends another before the
     // first is answered: 500 with Retry-After (0-10 s).
-    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 4));
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 4, "", Some(HOLD_SDP)),
+    );
     assert!(sim
         .take_to("127.0.0.1:6002")
         .iter()
         .any(|m| m.starts_with("INVITE ")));
-    sim.input("127.0.0.1:6001", &reinvite_from_caller(&ok, 5));
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 5, "", Some(HOLD_SDP)),
+    );
     let r = sim.take_to("127.0.0.1:6001");
     let busy = r.iter().find(|m| status(m) == 500).expect("500");
     let after: u32 = header(busy, "Retry-After").unwrap().parse().unwrap();
@@ -251,27 +226,9 @@ async fn crossing_offers_get_491_and_an_overlapping_reinvite_500() {
 #[tokio::test]
 async fn a_reinvite_without_sdp_gets_the_offer_in_the_2xx_and_the_answer_in_the_ack() {
     let mut sim = Sim::new(Duration::from_secs(30));
-    register_1002(&mut sim, 6002);
-    authed_call(&mut sim, "1001", "pw-1001-secret", "1002", 6001);
-    let inv = sim.take_to("127.0.0.1:6002").remove(0);
-    sim.input(
-        "127.0.0.1:6002",
-        &response_to(&inv, 200, "OK", "cb", Some(7002)),
-    );
-    sim.take_to("127.0.0.1:6002");
-    let ok = sim
-        .take_to("127.0.0.1:6001")
-        .into_iter()
-        .find(|m| status(m) == 200)
-        .unwrap();
-    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    let (_, ok) = established_call(&mut sim);
     // The caller re-INVITEs without SDP: forwarded without SDP.
-    let bare = reinvite_from_caller(&ok, 3);
-    let head = bare.split("Content-Type: application/sdp").next().unwrap();
-    sim.input(
-        "127.0.0.1:6001",
-        &format!("{head}Content-Length: 0\r\n\r\n"),
-    );
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "INVITE", 3, "", None));
     let fwd = sim
         .take_to("127.0.0.1:6002")
         .into_iter()
@@ -307,12 +264,12 @@ async fn a_reinvite_without_sdp_gets_the_offer_in_the_2xx_and_the_answer_in_the_
     assert!(sim.take_to("127.0.0.1:6002").is_empty());
     // A late retransmission of the caller's first ACK (CSeq 2, no SDP) is not the answer:
     // nothing happens.
-    sim.input("127.0.0.1:6001", &ack_2xx(&ok, None));
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, "", None));
     assert!(sim.take_to("127.0.0.1:6002").is_empty());
     assert!(sim.take_to("127.0.0.1:6001").is_empty());
     // The caller's ACK carries the answer: it goes on, anchored, in our ACK to the callee.
     let answer = "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7001 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-    let ack = ack_2xx(&ok2, Some(answer)).replace("CSeq: 2 ACK", "CSeq: 3 ACK");
+    let ack = from_caller(&ok2, "ACK", 3, "", Some(answer));
     sim.input("127.0.0.1:6001", &ack);
     let to_callee = sim.take_to("127.0.0.1:6002");
     let our_ack = to_callee

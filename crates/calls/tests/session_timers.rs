@@ -41,31 +41,6 @@ fn call(sim: &mut Sim, extra: &str) -> (Vec<String>, Option<String>) {
     (r, inv)
 }
 
-/// The callee answers `inv`; the caller's 200.
-fn answered(sim: &mut Sim, inv: &str) -> String {
-    sim.input(
-        "127.0.0.1:6002",
-        &response_to(inv, 200, "OK", "cb", Some(7002)),
-    );
-    sim.take_to("127.0.0.1:6002");
-    let ok = sim
-        .take_to("127.0.0.1:6001")
-        .into_iter()
-        .find(|m| status(m) == 200)
-        .expect("the caller's 200");
-    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, ""));
-    ok
-}
-
-/// An in-dialog request from the caller on `ok`'s dialog.
-fn from_caller(ok: &str, method: &str, cseq: u32, extra: &str) -> String {
-    format!(
-        "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{method}{cseq};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: {cseq} {method}\r\nContact: <sip:1001@127.0.0.1:6001>\r\n{extra}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        header(ok, "From").unwrap(),
-        header(ok, "To").unwrap()
-    )
-}
-
 #[tokio::test]
 async fn an_interval_below_the_floor_is_refused_422_with_min_se() {
     let mut sim = Sim::new(Duration::from_secs(30));
@@ -80,7 +55,7 @@ async fn an_interval_below_the_floor_is_refused_422_with_min_se() {
 async fn a_caller_that_refreshes_keeps_its_call_and_one_that_stops_is_hung_up() {
     let mut sim = Sim::new(Duration::from_secs(30));
     let (_, inv) = call(&mut sim, "Session-Expires: 120\r\nSupported: timer\r\n");
-    let ok = answered(&mut sim, &inv.expect("leg B rang"));
+    let ok = answer_and_ack(&mut sim, &inv.expect("leg B rang"));
     assert_eq!(
         header(&ok, "Session-Expires"),
         Some("120;refresher=uac"),
@@ -92,7 +67,13 @@ async fn a_caller_that_refreshes_keeps_its_call_and_one_that_stops_is_hung_up() 
     sim.advance(Duration::from_secs(60));
     sim.input(
         "127.0.0.1:6001",
-        &from_caller(&ok, "UPDATE", 3, "Session-Expires: 120;refresher=uac\r\n"),
+        &from_caller(
+            &ok,
+            "UPDATE",
+            3,
+            "Session-Expires: 120;refresher=uac\r\n",
+            None,
+        ),
     );
     let fwd = sim
         .take_to("127.0.0.1:6002")
@@ -154,7 +135,7 @@ async fn ringside_refreshes_a_caller_without_timer_support_and_ends_when_it_is_g
         &mut sim,
         "Session-Expires: 90\r\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\r\n",
     );
-    let ok = answered(&mut sim, &inv.expect("leg B rang"));
+    let ok = answer_and_ack(&mut sim, &inv.expect("leg B rang"));
     assert_eq!(
         header(&ok, "Session-Expires"),
         Some("90;refresher=uas"),

@@ -415,3 +415,47 @@ pub fn register_attempt(
     *cseq += 1;
     status(&sim.take_to(from).remove(0))
 }
+
+/// A request from the caller (1001 at 6001, Call-ID `call-6001`) in the dialog of `ok` (the
+/// 200 it got): `method` with `cseq`, `extra` header lines, and `sdp` as its body.
+pub fn from_caller(ok: &str, method: &str, cseq: u32, extra: &str, sdp: Option<&str>) -> String {
+    let body = match sdp {
+        Some(s) => format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
+            s.len()
+        ),
+        None => "Content-Length: 0\r\n\r\n".into(),
+    };
+    format!(
+        "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK{method}{cseq};rport\r\nFrom: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: {cseq} {method}\r\nContact: <sip:1001@127.0.0.1:6001>\r\n{extra}Max-Forwards: 70\r\n{body}",
+        header(ok, "From").unwrap(),
+        header(ok, "To").unwrap()
+    )
+}
+
+/// The callee (at 6002, tag `cb`) answers `inv` with PCMU at 7002 and the caller ACKs: the
+/// caller's 200.
+pub fn answer_and_ack(sim: &mut Sim, inv: &str) -> String {
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(inv, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("the caller's 200");
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, "", None));
+    ok
+}
+
+/// A call from 1001 (at 6001) to a registered 1002 (at 6002), answered and ACKed: leg B's
+/// INVITE and the caller's 200.
+pub fn established_call(sim: &mut Sim) -> (String, String) {
+    register_1002(sim, 6002);
+    authed_call(sim, "1001", "pw-1001-secret", "1002", 6001);
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    let ok = answer_and_ack(sim, &inv);
+    (inv, ok)
+}
