@@ -6,7 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringside_sip::timer::{negotiate_uas, unsupported_required, SessionExpires, MAX_SE, MIN_SE};
+use ringside_sip::hdr::unsupported_required;
+use ringside_sip::timer::{negotiate_uas, SessionExpires, MAX_SE, MIN_SE};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

@@ -313,6 +313,43 @@ pub fn raw_error_response(data: &[u8]) -> Option<bytes::Bytes> {
     Some(bytes::Bytes::from(out))
 }
 
+/// Values of every header called `name` (`Supported`, `Require`, `Allow`, `Session-Expires`,
+/// `Min-SE`: lists of tokens), comma-separated values split and trimmed.
+pub fn values<'a>(headers: &'a rsip::Headers, name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter_map(|h| match (h, name) {
+            (Header::Supported(v), "Supported") => Some(v.value()),
+            (Header::Require(v), "Require") => Some(v.value()),
+            (Header::Allow(v), "Allow") => Some(v.value()),
+            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
+            _ => None,
+        })
+        .flat_map(split_list)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The SIP extensions (option tags) Ringside implements as a UAS.
+pub const SUPPORTED: &[&str] = &["timer"];
+
+/// The option tags of the request's `Require` that Ringside does not implement (RFC 3261
+/// 8.2.2.3: a non-empty list is answered 420 Bad Extension with them in `Unsupported`).
+pub fn unsupported_required(headers: &rsip::Headers) -> Vec<String> {
+    values(headers, "Require")
+        .into_iter()
+        .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether the message's `Allow` lists `method`.
+pub fn allows(headers: &rsip::Headers, method: &str) -> bool {
+    values(headers, "Allow")
+        .into_iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! tag, and the arithmetic of when a refresh is due and when a session without one is over.
 //! Pure functions over header text; the B2BUA keeps the state (which leg, which deadline).
 
-use rsip::headers::{Header, UntypedHeader};
+use crate::hdr::values;
 
 /// The smallest session interval Ringside accepts (RFC 4028 recommends 90 s as the floor).
 pub const MIN_SE: u32 = 90;
@@ -82,50 +82,12 @@ impl SessionExpires {
     }
 }
 
-/// Values of every header called `name` (`Supported`, `Require`, `Allow`, `Session-Expires`,
-/// `Min-SE`), comma-separated values split and trimmed.
-pub fn values<'a>(headers: &'a rsip::Headers, name: &str) -> Vec<&'a str> {
-    headers
-        .iter()
-        .filter_map(|h| match (h, name) {
-            (Header::Supported(v), "Supported") => Some(v.value()),
-            (Header::Require(v), "Require") => Some(v.value()),
-            (Header::Allow(v), "Allow") => Some(v.value()),
-            (Header::Other(n, v), _) if n.eq_ignore_ascii_case(name) => Some(v.as_str()),
-            _ => None,
-        })
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect()
-}
-
 /// Whether the message lists `timer` in `Supported` (or `Require`).
 pub fn supports_timer(headers: &rsip::Headers) -> bool {
     values(headers, "Supported")
         .into_iter()
         .chain(values(headers, "Require"))
         .any(|t| t.eq_ignore_ascii_case("timer"))
-}
-
-/// The SIP extensions (option tags) Ringside implements as a UAS.
-pub const SUPPORTED: &[&str] = &["timer"];
-
-/// The option tags of the request's `Require` that Ringside does not implement (RFC 3261
-/// 8.2.2.3: a non-empty list is answered 420 Bad Extension with them in `Unsupported`).
-pub fn unsupported_required(headers: &rsip::Headers) -> Vec<String> {
-    values(headers, "Require")
-        .into_iter()
-        .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Whether the message's `Allow` lists `method`.
-pub fn allows(headers: &rsip::Headers, method: &str) -> bool {
-    values(headers, "Allow")
-        .into_iter()
-        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// What the request's session-timer headers ask: absent (`None`), or the parsed
@@ -194,6 +156,7 @@ pub fn negotiate_uas(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hdr::{allows, unsupported_required};
 
     fn headers(lines: &[&str]) -> rsip::Headers {
         let text = format!(

@@ -250,14 +250,14 @@ impl SipCore {
         }
         // An extension the caller requires and Ringside lacks (RFC 3261 8.2.2.3), e.g.
         // 100rel: 420 naming it, so the caller can try again without.
-        let unsupported = ringside_sip::timer::unsupported_required(&req.headers);
+        let unsupported = ringside_sip::hdr::unsupported_required(&req.headers);
         if !unsupported.is_empty() {
             let mut r = make_response(&req, 420.into(), Some(&tag));
             r.headers
                 .push(Header::Other("Unsupported".into(), unsupported.join(", ")));
             r.headers.push(Header::Other(
                 "Supported".into(),
-                ringside_sip::timer::SUPPORTED.join(", "),
+                ringside_sip::hdr::SUPPORTED.join(", "),
             ));
             self.tu.respond(now, stx, r);
             return;

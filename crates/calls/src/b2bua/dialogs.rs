@@ -28,9 +28,7 @@ impl B2bua {
         req: Request,
         _from: Peer,
     ) {
-        let key = hdr::call_id(&req.headers)
-            .zip(hdr::tag(&req.headers, "To"))
-            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let key = self.dialog_of(&req.headers, "To");
         let Some((key, side)) = key else {
             let r = make_response(&req, 481.into(), None);
             return tu.respond(now, stx, r);
@@ -193,9 +191,7 @@ impl B2bua {
     /// usable answer leaves the call with no media the caller agreed to: it is hung up on
     /// both sides (RFC 3261 13.3.1.4).
     pub(crate) fn on_ack(&mut self, tu: &mut Tu, now: Instant, ack: &Request) {
-        let key = hdr::call_id(&ack.headers)
-            .zip(hdr::tag(&ack.headers, "To"))
-            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let key = self.dialog_of(&ack.headers, "To");
         let Some((key, side)) = key else {
             return;
         };
@@ -357,12 +353,7 @@ impl B2bua {
             if request.method == Method::Invite || request.method == Method::Update {
                 // A refresh from the caller is answered with the session's terms (RFC 4028
                 // section 9), whatever the other side said.
-                out.headers
-                    .push(Header::Other("Session-Expires".into(), st.se.value()));
-                if st.supported {
-                    out.headers
-                        .push(Header::Other("Require".into(), "timer".into()));
-                }
+                st.announce(&mut out.headers, "Require");
             }
         }
         if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body).filter(|_| offer_in_2xx) {

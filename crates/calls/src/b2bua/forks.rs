@@ -70,16 +70,7 @@ impl B2bua {
             // under 2 s (the caller owns the dialog's Call-ID; RFC 3261 14.1).
             ClientRole::Refresh if code == 491 => {
                 let at = now + std::time::Duration::from_millis(rand::random::<u64>() % 2000);
-                let armed = match self.calls.get_mut(&key).and_then(|c| c.session.as_mut()) {
-                    Some(st) => {
-                        st.due = Some(at);
-                        true
-                    }
-                    None => false,
-                };
-                if armed {
-                    self.start_timer(at, key, CallTimer::SessionRefresh);
-                }
+                self.session_due_at(key, at, CallTimer::SessionRefresh);
             }
             ClientRole::Refresh => {}
         }
@@ -549,16 +540,13 @@ impl B2bua {
             info!(call = %call.record.id, "no session refresh from the caller: hanging up");
             return self.end_session(tu, now, key);
         }
-        let value = st.se.value();
+        let st = *st;
         let Some(d) = call.dialog_mut(Side::A) else {
             return;
         };
         let peer = d.peer;
         if let Some(mut upd) = d.request(&tu.cfg.local, Method::Update, None) {
-            upd.headers
-                .push(Header::Other("Session-Expires".into(), value));
-            upd.headers
-                .push(Header::Other("Supported".into(), "timer".into()));
+            st.announce(&mut upd.headers, "Supported");
             let ctx = tu.send_request(now, upd, peer);
             self.by_ctx.insert(ctx, (key, ClientRole::Refresh));
         }
@@ -643,9 +631,7 @@ impl B2bua {
         if self.reinvite_2xx_again(tu, &resp) {
             return;
         }
-        let key = hdr::call_id(&resp.headers)
-            .zip(hdr::tag(&resp.headers, "From"))
-            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let key = self.dialog_of(&resp.headers, "From");
         match key {
             Some((k, Side::B)) => {
                 let ack = self.calls.get(&k).and_then(|c| {
@@ -680,9 +666,7 @@ impl B2bua {
     /// for the originator's answer nothing is sent; after, the same ACK again (it was lost).
     /// True when it was such a 2xx.
     pub(super) fn reinvite_2xx_again(&mut self, tu: &mut Tu, resp: &Response) -> bool {
-        let key = hdr::call_id(&resp.headers)
-            .zip(hdr::tag(&resp.headers, "From"))
-            .and_then(|(c, t)| self.by_dialog.get(&(c.to_string(), t.to_string())).copied());
+        let key = self.dialog_of(&resp.headers, "From");
         let Some((k, side)) = key else {
             return false;
         };

@@ -272,6 +272,7 @@ pub(crate) struct Call {
 }
 
 /// A session timer agreed with a SIP caller.
+#[derive(Clone, Copy)]
 pub(crate) struct SessionTimer {
     /// The interval and who refreshes (`uac`: the caller, `uas`: Ringside).
     se: SessionExpires,
@@ -280,6 +281,18 @@ pub(crate) struct SessionTimer {
     /// When the armed timer is due (a refresh moves it on; an older timer then firing is
     /// stale).
     due: Option<Instant>,
+}
+
+impl SessionTimer {
+    /// Adds the session's terms to a message: `Session-Expires`, and `timer` in `tag_in`
+    /// (`Require` in our 2xx, `Supported` in our refresh) when the caller supports timers
+    /// (our refresh says it always).
+    fn announce(&self, headers: &mut rsip::Headers, tag_in: &str) {
+        headers.push(Header::Other("Session-Expires".into(), self.se.value()));
+        if self.supported || tag_in == "Supported" {
+            headers.push(Header::Other(tag_in.into(), "timer".into()));
+        }
+    }
 }
 
 impl Call {
@@ -335,12 +348,7 @@ impl Call {
             CallerLeg::Sip(s) => {
                 let mut out = s.response(code, local);
                 if let (200..=299, Some(st)) = (code, &self.session) {
-                    out.headers
-                        .push(Header::Other("Session-Expires".into(), st.se.value()));
-                    if st.supported {
-                        out.headers
-                            .push(Header::Other("Require".into(), "timer".into()));
-                    }
+                    st.announce(&mut out.headers, "Require");
                 }
                 if let Some(sdp) = sdp {
                     hdr::set_body(&mut out, Some("application/sdp"), sdp.into_bytes());
@@ -551,11 +559,10 @@ impl B2bua {
         Some((call, timer))
     }
 
-    /// Start `timer` of call `key`, firing at `at`.
     /// Arms (or, after a refresh, re-arms) the caller leg's session timer: Ringside's own
     /// refresh when it is the refresher, else the deadline for the caller's.
     fn arm_session(&mut self, now: Instant, key: u64) {
-        let Some(st) = self.calls.get_mut(&key).and_then(|c| c.session.as_mut()) else {
+        let Some(st) = self.calls.get(&key).and_then(|c| c.session.as_ref()) else {
             return;
         };
         let (timer, after) = match st.se.refresher {
@@ -563,10 +570,25 @@ impl B2bua {
             _ => (CallTimer::SessionExpiry, st.se.expire_after_secs()),
         };
         let at = now + std::time::Duration::from_secs(u64::from(after));
-        st.due = Some(at);
-        self.start_timer(at, key, timer);
+        self.session_due_at(key, at, timer);
     }
 
+    /// The caller leg's session timer is next due at `at` (any earlier one goes stale).
+    fn session_due_at(&mut self, key: u64, at: Instant, timer: CallTimer) {
+        if let Some(st) = self.calls.get_mut(&key).and_then(|c| c.session.as_mut()) {
+            st.due = Some(at);
+            self.start_timer(at, key, timer);
+        }
+    }
+
+    /// The call and side of the dialog whose local tag (ours) is in `tag_of`: `To` of a
+    /// request to us, `From` of a response to ours.
+    fn dialog_of(&self, headers: &rsip::Headers, tag_of: &str) -> Option<(u64, Side)> {
+        let (c, t) = hdr::call_id(headers).zip(hdr::tag(headers, tag_of))?;
+        self.by_dialog.get(&(c.to_string(), t.to_string())).copied()
+    }
+
+    /// Start `timer` of call `key`, firing at `at`.
     fn start_timer(&mut self, at: Instant, key: u64, timer: CallTimer) {
         self.timers.push(Reverse((at, key, timer)));
     }

@@ -102,7 +102,7 @@ impl B2bua {
         // 2. Session timer (RFC 4028): an interval below ours is refused with 422.
         let session = match ringside_sip::timer::negotiate_uas(
             &req.headers,
-            ringside_sip::timer::allows(&req.headers, "UPDATE"),
+            ringside_sip::hdr::allows(&req.headers, "UPDATE"),
         ) {
             Ok(se) => se.map(|se| super::SessionTimer {
                 se,
