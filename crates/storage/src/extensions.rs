@@ -10,8 +10,8 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::{
-    bind_all, bounded, digest_algorithms, digest_algorithms_of, hex_digest, id_list, json_list,
-    required, sip_username, to_json, Param, SetList,
+    algorithm_list, bind_all, bounded, digest_algorithms, digest_algorithms_of, hex_digest,
+    id_list, json_list, required, sip_username, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -124,10 +124,7 @@ impl Store {
             ha1_md5,
             ha1_sha256,
             widget_ids: new.widget_ids,
-            digest_algorithms: algorithms
-                .as_deref()
-                .map(|a| a.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            digest_algorithms: algorithm_list(algorithms.as_deref()),
             created_at: now,
             updated_at: now,
         };

@@ -11,8 +11,8 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::{
-    bind_all, bounded, cidr, digest_algorithms, digest_algorithms_of, hex_digest, json_list,
-    required, sip_username, to_json, Param, SetList,
+    algorithm_list, bind_all, bounded, cidr, digest_algorithms, digest_algorithms_of, hex_digest,
+    json_list, required, sip_username, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -238,10 +238,7 @@ impl Store {
             outbound_username: opt(&new.outbound_username, out_username)?,
             outbound_password: opt(&new.outbound_password, out_password)?,
             allowed_destinations: opt(&new.allowed_destinations, destinations)?,
-            digest_algorithms: algorithms
-                .as_deref()
-                .map(|a| a.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            digest_algorithms: algorithm_list(algorithms.as_deref()),
             created_at: now,
             updated_at: now,
         };

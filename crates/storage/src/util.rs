@@ -210,12 +210,16 @@ pub(crate) fn digest_algorithms(list: &[String]) -> Result<Option<String>> {
     Ok((!out.is_empty()).then(|| out.join(",")))
 }
 
+/// Digest algorithms as stored (`SHA-256,MD5`, or NULL) as a list (empty: the server's).
+pub(crate) fn algorithm_list(stored: Option<&str>) -> Vec<String> {
+    stored.map_or_else(Vec::new, |s| s.split(',').map(str::to_owned).collect())
+}
+
 /// The stored digest algorithms of a row (empty: the server's).
 pub(crate) fn digest_algorithms_of(row: &sqlx::any::AnyRow) -> Result<Vec<String>> {
     use sqlx::Row;
     let v: Option<String> = row.try_get("digest_algorithms")?;
-    Ok(v.map(|s| s.split(',').map(str::to_owned).collect())
-        .unwrap_or_default())
+    Ok(algorithm_list(v.as_deref()))
 }
 
 /// Validates a hex digest of exactly `len` chars and returns it lowercased.

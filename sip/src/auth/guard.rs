@@ -383,21 +383,19 @@ impl DigestGuard {
         let nonce = self
             .nonces
             .check_for(&creds.nonce, now_secs, &binding(source));
-        let Some(account) = lookup.account(&creds.username) else {
-            if !self.algorithms.contains(&creds.algorithm) {
-                return Verdict::Skip { stale: false };
-            }
+        let account = lookup.account(&creds.username);
+        if !self
+            .algorithms_of(account.as_ref())
+            .contains(&creds.algorithm)
+        {
+            return Verdict::Skip { stale: false };
+        }
+        let Some(account) = account else {
             return match nonce {
                 NonceCheck::Valid => Verdict::Wrong,
                 _ => Verdict::Skip { stale: false },
             };
         };
-        if !self
-            .algorithms_of(Some(&account))
-            .contains(&creds.algorithm)
-        {
-            return Verdict::Skip { stale: false };
-        }
         let ha1 = match creds.algorithm {
             Algorithm::Md5 => &account.ha1_md5,
             Algorithm::Sha256 => &account.ha1_sha256,
