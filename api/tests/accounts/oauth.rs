@@ -198,6 +198,20 @@ pub(super) async fn exchange(ctx: &Ctx, client: &str, code: &str, verifier: &str
     .await
 }
 
+/// Presents `refresh_token` for a new pair, as `client`.
+pub(super) async fn refresh_grant(ctx: &Ctx, client: &str, refresh_token: &str) -> Resp {
+    token(
+        ctx,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client),
+        ],
+        None,
+    )
+    .await
+}
+
 pub(super) fn oauth_error(r: &Resp, status: StatusCode, error: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(r.body["error"], error, "{}", r.body);

@@ -241,16 +241,7 @@ async fn sign_in_consent_tokens_and_refusals() {
             .header("www-authenticate")
             .unwrap()
             .contains("invalid_token"));
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh),
-                ("client_id", &client),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &client, &refresh).await;
         oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
 
         // Rotation: a refresh gives a new pair; the old refresh token presented again ends
@@ -258,27 +249,9 @@ async fn sign_in_consent_tokens_and_refusals() {
         let c = code_for(&ctx, &b, &client, &challenge, full).await;
         let r = exchange(&ctx, &client, &c, &verifier).await;
         let refresh1 = r.body["refresh_token"].as_str().unwrap().to_owned();
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh1),
-                ("client_id", &other),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &other, &refresh1).await;
         oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh1),
-                ("client_id", &client),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &client, &refresh1).await;
         assert_eq!(
             r.status,
             StatusCode::OK,
@@ -294,16 +267,7 @@ async fn sign_in_consent_tokens_and_refusals() {
                 .status,
             StatusCode::OK
         );
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh1),
-                ("client_id", &client),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &client, &refresh1).await;
         oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
         assert!(r.body["error_description"]
             .as_str()
@@ -315,16 +279,7 @@ async fn sign_in_consent_tokens_and_refusals() {
                 .status,
             StatusCode::UNAUTHORIZED
         );
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &refresh2),
-                ("client_id", &client),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &client, &refresh2).await;
         oauth_error(&r, StatusCode::BAD_REQUEST, "invalid_grant");
 
         // Revocation (RFC 7009): an access token alone; a refresh token with its grant.
@@ -358,16 +313,7 @@ async fn sign_in_consent_tokens_and_refusals() {
                 .status,
             StatusCode::UNAUTHORIZED
         );
-        let r = token(
-            &ctx,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &r3),
-                ("client_id", &client),
-            ],
-            None,
-        )
-        .await;
+        let r = refresh_grant(&ctx, &client, &r3).await;
         assert_eq!(
             r.status,
             StatusCode::OK,
