@@ -6,6 +6,7 @@
 mod common;
 
 use common::{uniq, App, Harness};
+use ringside_api::realtime::{Audience, Bus, Event};
 use serde_json::{json, Value};
 
 const STATELESS: &str = "2026-07-28";
@@ -16,6 +17,21 @@ async fn rpc(app: &App, token: &str, extra: &[(&str, &str)], body: Value) -> com
     headers.extend_from_slice(extra);
     app.send("POST", "/mcp", &headers, Some(&body.to_string()))
         .await
+}
+
+/// Publishes an event of `kind` for holders of `scope` in `tenant`, about widget `w` and
+/// visitor `v`, with no data.
+fn publish(
+    bus: &Bus,
+    tenant: &str,
+    kind: &'static str,
+    scope: &'static str,
+    w: Option<&str>,
+    v: Option<&str>,
+) {
+    bus.publish(tenant, || {
+        Event::new(kind, Audience::Tenant(scope), w, v, json!({}), 0)
+    });
 }
 
 /// The next event of an event stream (comments skipped), as JSON.
@@ -69,7 +85,6 @@ async fn open_stream(
 /// not see, or nobody subscribed to, are not sent.
 #[tokio::test]
 async fn live_events_reach_listeners_and_sessions() {
-    use ringside_api::realtime::{Audience, Event};
     for backend in common::backends("ringside-mcp-live").await {
         let name = backend.name;
         let state = common::state(&backend.store);
@@ -176,16 +191,14 @@ async fn live_events_reach_listeners_and_sessions() {
         );
         // Not subscribed (visitors), not the token's scope (calls), another tenant's: none
         // reaches the stream; the chat message does.
-        bus.publish(&tenant, || {
-            Event::new(
-                "visitor:connected",
-                Audience::Tenant("analytics:read"),
-                Some("w1"),
-                Some("v0"),
-                json!({}),
-                0,
-            )
-        });
+        publish(
+            &bus,
+            &tenant,
+            "visitor:connected",
+            "analytics:read",
+            Some("w1"),
+            Some("v0"),
+        );
         bus.publish(&tenant, || {
             Event::new(
                 "call:requested",
@@ -197,26 +210,22 @@ async fn live_events_reach_listeners_and_sessions() {
             )
         });
         let _other = bus.subscribe("another-tenant");
-        bus.publish("another-tenant", || {
-            Event::new(
-                "message:new",
-                Audience::Tenant("messages:read"),
-                Some("w9"),
-                Some("v9"),
-                json!({}),
-                0,
-            )
-        });
-        bus.publish(&tenant, || {
-            Event::new(
-                "message:new",
-                Audience::Tenant("messages:read"),
-                Some("w1"),
-                Some("v1"),
-                json!({}),
-                0,
-            )
-        });
+        publish(
+            &bus,
+            "another-tenant",
+            "message:new",
+            "messages:read",
+            Some("w9"),
+            Some("v9"),
+        );
+        publish(
+            &bus,
+            &tenant,
+            "message:new",
+            "messages:read",
+            Some("w1"),
+            Some("v1"),
+        );
         let ev = next_event(&mut body).await;
         assert_eq!(
             ev["method"], "notifications/resources/updated",
@@ -304,26 +313,22 @@ async fn live_events_reach_listeners_and_sessions() {
         .await;
         assert_eq!(resp.status(), 200);
         let mut body = resp.into_body();
-        bus.publish(&tenant, || {
-            Event::new(
-                "message:new",
-                Audience::Tenant("messages:read"),
-                Some("w1"),
-                Some("v1"),
-                json!({}),
-                0,
-            )
-        });
-        bus.publish(&tenant, || {
-            Event::new(
-                "visitor:connected",
-                Audience::Tenant("analytics:read"),
-                Some("w1"),
-                Some("v2"),
-                json!({}),
-                0,
-            )
-        });
+        publish(
+            &bus,
+            &tenant,
+            "message:new",
+            "messages:read",
+            Some("w1"),
+            Some("v1"),
+        );
+        publish(
+            &bus,
+            &tenant,
+            "visitor:connected",
+            "analytics:read",
+            Some("w1"),
+            Some("v2"),
+        );
         let ev = next_event(&mut body).await;
         assert_eq!(
             ev["params"]["uri"], "ringside://visitors/live",

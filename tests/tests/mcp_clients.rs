@@ -35,6 +35,20 @@ fn run(program: &str, args: &[&str]) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// A widget named `name` for pages on `domain`, made with `token`: its JSON.
+async fn widget_on(s: &Server, token: &str, name: &str, domain: &str) -> Value {
+    let (st, w) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            token,
+            Some(json!({"name": name, "allowedDomains": [domain]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    w
+}
+
 fn check(who: &str, got: &Value, widget: &str) {
     eprintln!(
         "{who}: protocol {} session {}",
@@ -69,15 +83,7 @@ async fn official_sdk_clients_use_the_tools_with_a_token() {
         email,
         "mcp:read,widgets:read,widgets:write,messages:read,messages:write",
     );
-    let (st, w) = s
-        .api(
-            "POST",
-            "/api/v1/widgets",
-            &token,
-            Some(json!({"name": "Shop", "allowedDomains": ["shop.example"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{w}");
+    let w = widget_on(&s, &token, "Shop", "shop.example").await;
     let widget = w["id"].as_str().unwrap().to_owned();
     let url = format!("{}/mcp", s.http);
     // Node resolves the SDK's ES modules from the script's own directory: run a copy there.
@@ -283,15 +289,7 @@ async fn official_sdk_clients_connect_through_oauth() {
     let s = Server::start_with(&[("RINGSIDE_SMTP_URL", &smtp)]).await;
     let email = "owner@oauth.test";
     let token = s.token(email, "widgets:write,messages:read");
-    let (st, w) = s
-        .api(
-            "POST",
-            "/api/v1/widgets",
-            &token,
-            Some(json!({"name": "Shop", "allowedDomains": ["shop.example"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{w}");
+    let w = widget_on(&s, &token, "Shop", "shop.example").await;
     let widget = w["id"].as_str().unwrap().to_owned();
     let url = format!("{}/mcp", s.http);
     let ts = workspace_root().join("target/mcp-ts/client.mjs");
@@ -405,15 +403,7 @@ async fn official_sdk_clients_hear_live_events() {
         "owner@live.test",
         "mcp:read,widgets:read,widgets:write,analytics:read,messages:read,calls:read",
     );
-    let (st, w) = s
-        .api(
-            "POST",
-            "/api/v1/widgets",
-            &token,
-            Some(json!({"name": "Shop", "allowedDomains": ["shop.example"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{w}");
+    let w = widget_on(&s, &token, "Shop", "shop.example").await;
     let widget = w["id"].as_str().unwrap().to_owned();
     let key = w["publicKey"].as_str().unwrap().to_owned();
     let url = format!("{}/mcp", s.http);
@@ -512,15 +502,7 @@ async fn a_pbx_call_rings_to_an_mcp_listener() {
         "owner@ring.test",
         "mcp:read,widgets:read,widgets:write,messages:read,calls:read,sip:read,sip:write",
     );
-    let (st, w) = s
-        .api(
-            "POST",
-            "/api/v1/widgets",
-            &token,
-            Some(json!({"name": "Desk", "allowedDomains": ["desk.example"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{w}");
+    let w = widget_on(&s, &token, "Desk", "desk.example").await;
     let widget = w["id"].as_str().unwrap().to_owned();
     let (st, body) = s
         .api(
