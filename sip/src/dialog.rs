@@ -16,32 +16,39 @@ use crate::transaction::{Peer, TransportKind};
 pub struct LocalAddr {
     /// Host or IP put into Via sent-by and Contact (the public IP).
     pub host: String,
-    /// SIP port.
+    /// SIP port (UDP and TCP).
     pub port: u16,
+    /// SIP over TLS port, when Ringside listens for TLS.
+    pub tls_port: Option<u16>,
 }
 
 impl LocalAddr {
     /// A Via header for a new client transaction with a fresh branch.
     pub fn via(&self, transport: TransportKind) -> (Header, String) {
         let branch = new_branch();
-        let t = match transport {
-            TransportKind::Udp => "UDP",
-            TransportKind::Tcp => "TCP",
-        };
         let h = Header::Via(headers::Via::new(format!(
-            "SIP/2.0/{t} {}:{};branch={branch};rport",
-            self.host, self.port
+            "SIP/2.0/{} {}:{};branch={branch};rport",
+            transport.via_name(),
+            self.host,
+            self.port_of(transport)
         )));
         (h, branch)
     }
 
+    /// The port Ringside listens on for `transport`.
+    pub fn port_of(&self, transport: TransportKind) -> u16 {
+        match (transport, self.tls_port) {
+            (TransportKind::Tls, Some(p)) => p,
+            _ => self.port,
+        }
+    }
+
     /// Our Contact header value.
     pub fn contact(&self, transport: TransportKind) -> String {
+        let (host, port) = (&self.host, self.port_of(transport));
         match transport {
-            TransportKind::Udp => format!("<sip:ringside@{}:{}>", self.host, self.port),
-            TransportKind::Tcp => {
-                format!("<sip:ringside@{}:{};transport=tcp>", self.host, self.port)
-            }
+            TransportKind::Udp => format!("<sip:ringside@{host}:{port}>"),
+            t => format!("<sip:ringside@{host}:{port};transport={}>", t.name()),
         }
     }
 }
@@ -223,6 +230,7 @@ mod tests {
             peer: Peer {
                 addr: "127.0.0.1:5070".parse().unwrap(),
                 transport: TransportKind::Udp,
+                tls_profile: 0,
             },
         }
     }
@@ -231,6 +239,7 @@ mod tests {
         Peer {
             addr: "127.0.0.1:5070".parse().unwrap(),
             transport: TransportKind::Udp,
+            tls_profile: 0,
         }
     }
 
@@ -333,6 +342,7 @@ mod tests {
         let local = LocalAddr {
             host: "192.0.2.1".into(),
             port: 5060,
+            tls_port: None,
         };
         let mut d = dialog();
         let bye = d.request(&local, Method::Bye, None).unwrap();
@@ -349,5 +359,38 @@ mod tests {
         let ack = d.ack(&local, 8).unwrap();
         assert!(ack.to_string().contains("CSeq: 8 ACK"));
         assert_eq!(d.local_cseq, 8, "ACK does not use a new CSeq");
+    }
+
+    #[test]
+    fn requests_over_tls_name_the_tls_port_in_via_and_contact() {
+        let local = LocalAddr {
+            host: "192.0.2.1".into(),
+            port: 5060,
+            tls_port: Some(5061),
+        };
+        let mut d = dialog();
+        d.peer.transport = TransportKind::Tls;
+        let text = d.request(&local, Method::Invite, None).unwrap().to_string();
+        assert!(text.contains("Via: SIP/2.0/TLS 192.0.2.1:5061;branch=z9hG4bK"));
+        assert!(text.contains("Contact: <sip:ringside@192.0.2.1:5061;transport=tls>"));
+        assert_eq!(
+            local.contact(TransportKind::Udp),
+            "<sip:ringside@192.0.2.1:5060>"
+        );
+        assert_eq!(
+            local.contact(TransportKind::Tcp),
+            "<sip:ringside@192.0.2.1:5060;transport=tcp>"
+        );
+        // Without a TLS listener, nothing names a port Ringside does not listen on.
+        let plain = LocalAddr {
+            tls_port: None,
+            ..local
+        };
+        assert_eq!(plain.port_of(TransportKind::Tls), 5060);
+        for t in [TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls] {
+            assert_eq!(TransportKind::from_name(t.name()), t);
+            assert_eq!(TransportKind::from_name(t.via_name()), t);
+        }
+        assert_eq!(TransportKind::from_name("sctp"), TransportKind::Udp);
     }
 }

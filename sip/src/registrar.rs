@@ -45,6 +45,7 @@ impl Binding {
         Peer {
             addr: self.source,
             transport: self.transport,
+            tls_profile: 0,
         }
     }
 }

@@ -79,6 +79,7 @@ impl Node {
             peer: Peer {
                 addr: addr.parse().unwrap(),
                 transport,
+                tls_profile: 0,
             },
             sent: Vec::new(),
             events: Vec::new(),

@@ -492,9 +492,10 @@ pub struct CreateTrunk {
     #[serde(default)]
     #[schemars(range(min = 1))]
     outbound_port: Option<u16>,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls` (SIP over TLS, port 5061 unless outboundPort says
+    /// otherwise; the carrier's certificate is checked against tlsCaPem or the system's roots).
     #[serde(default)]
-    #[schemars(extend("enum" = ["udp", "tcp", null]))]
+    #[schemars(extend("enum" = ["udp", "tcp", "tls", null]))]
     outbound_transport: Option<String>,
     /// The login the carrier asks for.
     #[serde(default)]
@@ -513,6 +514,20 @@ pub struct CreateTrunk {
     #[serde(default)]
     #[schemars(schema_with = "algorithms_schema")]
     digest_algorithms: Vec<String>,
+    /// SIP over TLS: the CA certificates (PEM) the carrier's server certificate must chain
+    /// to, instead of the system's roots (a pinned or private CA).
+    #[serde(default)]
+    #[schemars(length(max = 65536))]
+    tls_ca_pem: Option<String>,
+    /// SIP over TLS: the client certificate chain (PEM) Ringside presents when the carrier
+    /// asks for one; with tlsClientKeyPem.
+    #[serde(default)]
+    #[schemars(length(max = 65536))]
+    tls_client_cert_pem: Option<String>,
+    /// Its private key (PEM); never shown again.
+    #[serde(default)]
+    #[schemars(length(max = 65536))]
+    tls_client_key_pem: Option<String>,
 }
 
 /// Body of `PATCH /api/v1/sip/trunks/{id}`: absent fields stay, `null` clears a nullable one.
@@ -542,9 +557,9 @@ pub struct PatchTrunk {
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<u16>")]
     outbound_port: Option<Option<u16>>,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `tls`.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
-    #[schemars(with = "Option<String>", extend("enum" = ["udp", "tcp", null]))]
+    #[schemars(with = "Option<String>", extend("enum" = ["udp", "tcp", "tls", null]))]
     outbound_transport: Option<Option<String>>,
     /// The outbound login.
     #[serde(default, deserialize_with = "crate::extract::double_option")]
@@ -562,6 +577,18 @@ pub struct PatchTrunk {
     #[serde(default)]
     #[schemars(schema_with = "nullable_algorithms_schema")]
     digest_algorithms: Option<Vec<String>>,
+    /// The pinned CA certificates (null: the system's roots again).
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
+    tls_ca_pem: Option<Option<String>>,
+    /// The client certificate chain (null removes it; remove the key with it).
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
+    tls_client_cert_pem: Option<Option<String>>,
+    /// The client certificate's key (null removes it).
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<String>")]
+    tls_client_key_pem: Option<Option<String>>,
 }
 
 /// A trunk as the API shows it (never with passwords).
@@ -581,7 +608,7 @@ pub struct TrunkView {
     outbound_host: Option<String>,
     /// Its port.
     outbound_port: Option<u16>,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `tls`.
     outbound_transport: Option<String>,
     /// The outbound login.
     outbound_username: Option<String>,
@@ -589,6 +616,12 @@ pub struct TrunkView {
     allowed_destinations: Option<String>,
     /// Digest algorithms the inbound login is challenged with; empty: the server's.
     digest_algorithms: Vec<String>,
+    /// The pinned CA certificates for SIP over TLS (none: the system's roots).
+    tls_ca_pem: Option<String>,
+    /// The client certificate chain presented over TLS.
+    tls_client_cert_pem: Option<String>,
+    /// Whether a client key is stored (the key itself is never shown).
+    has_tls_client_key: bool,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -608,6 +641,9 @@ impl From<Trunk> for TrunkView {
             outbound_username: t.outbound_username,
             allowed_destinations: t.allowed_destinations,
             digest_algorithms: t.digest_algorithms,
+            tls_ca_pem: t.tls_ca_pem,
+            tls_client_cert_pem: t.tls_client_cert_pem,
+            has_tls_client_key: t.tls_client_key_pem.is_some(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -674,12 +710,39 @@ fn validate_host(h: &str) -> Result<(), ApiError> {
 
 fn validate_transport(t: &str) -> Result<(), ApiError> {
     match t {
-        "udp" | "tcp" => Ok(()),
+        "udp" | "tcp" | "tls" => Ok(()),
         _ => Err(ApiError::InvalidField {
             field: "outboundTransport",
-            reason: "must be udp or tcp",
+            reason: "must be udp, tcp or tls",
         }),
     }
+}
+
+/// A trunk's TLS material as given: the CA and client certificates must hold certificates and
+/// the key a private key; a new client certificate comes with its key.
+fn validate_tls(ca: Option<&str>, cert: Option<&str>, key: Option<&str>) -> Result<(), ApiError> {
+    use ringside_domain::tls_pem::{certificates, private_key};
+    let invalid =
+        |field: &'static str, e: ringside_domain::tls_pem::PemError| ApiError::InvalidField {
+            field,
+            reason: e.reason(),
+        };
+    if let Some(ca) = ca {
+        certificates(ca.as_bytes()).map_err(|e| invalid("tlsCaPem", e))?;
+    }
+    if let Some(c) = cert {
+        certificates(c.as_bytes()).map_err(|e| invalid("tlsClientCertPem", e))?;
+    }
+    if let Some(k) = key {
+        private_key(k.as_bytes()).map_err(|e| invalid("tlsClientKeyPem", e))?;
+    }
+    if cert.is_some() != key.is_some() {
+        return Err(ApiError::InvalidField {
+            field: "tlsClientKeyPem",
+            reason: "tlsClientCertPem and tlsClientKeyPem go together",
+        });
+    }
+    Ok(())
 }
 
 fn validate_destinations(p: &str) -> Result<(), ApiError> {
@@ -742,6 +805,11 @@ async fn create_trunk(
     if let Some(t) = &b.outbound_transport {
         validate_transport(t)?;
     }
+    validate_tls(
+        b.tls_ca_pem.as_deref(),
+        b.tls_client_cert_pem.as_deref(),
+        b.tls_client_key_pem.as_deref(),
+    )?;
     if let Some(p) = &b.allowed_destinations {
         validate_destinations(p)?;
     }
@@ -775,6 +843,9 @@ async fn create_trunk(
                 outbound_password: b.outbound_password,
                 allowed_destinations: b.allowed_destinations,
                 digest_algorithms: b.digest_algorithms,
+                tls_ca_pem: b.tls_ca_pem,
+                tls_client_cert_pem: b.tls_client_cert_pem,
+                tls_client_key_pem: b.tls_client_key_pem,
             },
         )
         .await
@@ -802,6 +873,21 @@ async fn patch_trunk(
     if let Some(Some(t)) = &b.outbound_transport {
         validate_transport(t)?;
     }
+    // A patch sets a client certificate and key together or clears them together.
+    fn set(v: &Option<Option<String>>) -> Option<&str> {
+        v.as_ref().and_then(Option::as_deref)
+    }
+    validate_tls(
+        set(&b.tls_ca_pem),
+        set(&b.tls_client_cert_pem),
+        set(&b.tls_client_key_pem),
+    )?;
+    if b.tls_client_cert_pem.is_some() != b.tls_client_key_pem.is_some() {
+        return Err(ApiError::InvalidField {
+            field: "tlsClientKeyPem",
+            reason: "tlsClientCertPem and tlsClientKeyPem go together",
+        });
+    }
     if let Some(Some(p)) = &b.allowed_destinations {
         validate_destinations(p)?;
     }
@@ -815,6 +901,9 @@ async fn patch_trunk(
         outbound_password: b.outbound_password,
         allowed_destinations: b.allowed_destinations,
         digest_algorithms: b.digest_algorithms,
+        tls_ca_pem: b.tls_ca_pem,
+        tls_client_cert_pem: b.tls_client_cert_pem,
+        tls_client_key_pem: b.tls_client_key_pem,
         ..Default::default()
     };
     match (b.inbound_username, b.inbound_password) {

@@ -41,15 +41,47 @@ impl TrunkEntry {
         }
     }
 
+    /// The [`Peer::tls_profile`](ringside_sip::transaction::Peer) of connections to this trunk:
+    /// its own when it has TLS settings of its own (a pinned CA, a client certificate), else
+    /// 0 (the defaults, which any trunk may share).
+    pub fn tls_profile(&self) -> u64 {
+        let t = &self.trunk;
+        if t.tls_ca_pem.is_some() || t.tls_client_cert_pem.is_some() {
+            tls_profile_of(&t.id)
+        } else {
+            0
+        }
+    }
+
     /// Where outbound calls go, if this trunk dials out.
     pub fn outbound(&self) -> Option<(String, u16, TransportKind)> {
         let host = self.trunk.outbound_host.clone()?;
-        let transport = match self.trunk.outbound_transport.as_deref() {
-            Some("tcp") => TransportKind::Tcp,
-            _ => TransportKind::Udp,
+        let transport = self
+            .trunk
+            .outbound_transport
+            .as_deref()
+            .map_or(TransportKind::Udp, TransportKind::from_name);
+        // RFC 3261 §19.1.2: 5061 for SIP over TLS, 5060 otherwise.
+        let default_port = if transport == TransportKind::Tls {
+            5061
+        } else {
+            5060
         };
-        Some((host, self.trunk.outbound_port.unwrap_or(5060), transport))
+        Some((
+            host,
+            self.trunk.outbound_port.unwrap_or(default_port),
+            transport,
+        ))
     }
+}
+
+/// The TLS profile number of trunk `id` (FNV-1a of the id, never 0): the core puts it on the
+/// trunk's peer and the transport finds the trunk's TLS settings by it.
+pub fn tls_profile_of(id: &str) -> u64 {
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h.max(1)
 }
 
 /// Extensions and trunks by the keys the SIP core needs.

@@ -69,6 +69,11 @@ pub struct SipMetrics {
     pub overload_rejected: AtomicU64,
     /// Messages waiting for the core now (sampled as they arrive).
     pub inbound_queue: AtomicU64,
+    /// TLS handshakes that failed on connections peers opened to us.
+    pub tls_inbound_failures: AtomicU64,
+    /// TLS connections we opened that were refused: the peer's certificate did not verify
+    /// (wrong name, unknown CA, expired), the handshake failed, or it could not be reached.
+    pub tls_outbound_failures: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -97,6 +102,8 @@ impl Default for SipMetrics {
             missing_calls: AtomicU64::new(0),
             overload_rejected: AtomicU64::new(0),
             inbound_queue: AtomicU64::new(0),
+            tls_inbound_failures: AtomicU64::new(0),
+            tls_outbound_failures: AtomicU64::new(0),
         }
     }
 }
@@ -266,6 +273,16 @@ impl SipMetrics {
         ] {
             write_metric(out, name, help, kind, v);
         }
+        let _ = writeln!(
+            out,
+            "# HELP ringside_sip_tls_failures_total SIP over TLS connections refused: handshakes \
+             peers opened that failed (in); peers whose certificate did not verify, or that could \
+             not be reached (out).\n# TYPE ringside_sip_tls_failures_total counter\n\
+             ringside_sip_tls_failures_total{{direction=\"in\"}} {}\n\
+             ringside_sip_tls_failures_total{{direction=\"out\"}} {}",
+            g(&self.tls_inbound_failures),
+            g(&self.tls_outbound_failures)
+        );
     }
 }
 

@@ -351,6 +351,9 @@ mod tests {
             outbound_password: None,
             allowed_destinations: dials.map(str::to_string),
             digest_algorithms: Vec::new(),
+            tls_ca_pem: None,
+            tls_client_cert_pem: None,
+            tls_client_key_pem: None,
             created_at: created,
             updated_at: created,
         }

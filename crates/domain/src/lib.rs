@@ -27,6 +27,7 @@ pub mod limits;
 pub mod names;
 pub mod net;
 pub mod prompts;
+pub mod tls_pem;
 
 pub use bus::{call_event_kind, Audience, Bus, Event};
 pub use call::{CallKind, CallStatus, EndReason, HangupSide, LegRole};

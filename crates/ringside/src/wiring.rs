@@ -440,6 +440,7 @@ async fn build_calls(
     let sip = driver::start(
         driver::Listen {
             bind: s.sip.addr,
+            tls: s.sip.tls.clone(),
             tcp: sip_conns,
             overload: s.sip.overload,
             clock: std::sync::Arc::new(ringside_calls::clock::SystemClock),

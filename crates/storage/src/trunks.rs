@@ -52,6 +52,16 @@ pub struct Trunk {
     /// server's.
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// SIP over TLS: CA certificates (PEM) the peer's server certificate must chain to;
+    /// `None`: the system's roots.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
+    /// SIP over TLS: the client certificate chain (PEM) presented when the peer asks.
+    #[serde(default)]
+    pub tls_client_cert_pem: Option<String>,
+    /// SIP over TLS: the client certificate's private key (PEM; stored as given).
+    #[serde(default)]
+    pub tls_client_key_pem: Option<String>,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -88,6 +98,15 @@ pub struct NewTrunk {
     /// See [`Trunk::digest_algorithms`].
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// See [`Trunk::tls_ca_pem`].
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
+    /// See [`Trunk::tls_client_cert_pem`].
+    #[serde(default)]
+    pub tls_client_cert_pem: Option<String>,
+    /// See [`Trunk::tls_client_key_pem`].
+    #[serde(default)]
+    pub tls_client_key_pem: Option<String>,
 }
 
 /// Changes for [`Store::update_trunk`]. `None` leaves a field unchanged; for
@@ -120,12 +139,18 @@ pub struct TrunkPatch {
     pub allowed_destinations: Option<Option<String>>,
     /// New digest algorithms (empty: back to the server's).
     pub digest_algorithms: Option<Vec<String>>,
+    /// Set or clear [`Trunk::tls_ca_pem`].
+    pub tls_ca_pem: Option<Option<String>>,
+    /// Set or clear [`Trunk::tls_client_cert_pem`].
+    pub tls_client_cert_pem: Option<Option<String>>,
+    /// Set or clear [`Trunk::tls_client_key_pem`].
+    pub tls_client_key_pem: Option<Option<String>>,
 }
 
 const TRUNK_COLS: &str = "id, tenant_id, name, inbound_cidrs, inbound_username, inbound_realm, \
      inbound_ha1_md5, inbound_ha1_sha256, outbound_host, outbound_port, outbound_transport, \
-     outbound_username, outbound_password, allowed_destinations, digest_algorithms, created_at, \
-     updated_at";
+     outbound_username, outbound_password, allowed_destinations, digest_algorithms, tls_ca_pem, \
+     tls_client_cert_pem, tls_client_key_pem, created_at, updated_at";
 
 fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
     let port: Option<i64> = row.try_get("outbound_port")?;
@@ -148,6 +173,9 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
         outbound_password: row.try_get("outbound_password")?,
         allowed_destinations: row.try_get("allowed_destinations")?,
         digest_algorithms: digest_algorithms_of(row)?,
+        tls_ca_pem: row.try_get("tls_ca_pem")?,
+        tls_client_cert_pem: row.try_get("tls_client_cert_pem")?,
+        tls_client_key_pem: row.try_get("tls_client_key_pem")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -188,6 +216,15 @@ fn transport(v: &str) -> Result<String> {
             "outbound_transport must be udp, tcp or tls",
         )),
     }
+}
+
+/// A PEM text (certificates or a key): at most 64 KiB, with a `-----BEGIN` line. The API
+/// checks what it holds; storage keeps it as given.
+fn pem(v: &str) -> Result<String> {
+    if v.len() > 65_536 || !v.contains("-----BEGIN ") {
+        return Err(StorageError::Invalid("TLS PEM text"));
+    }
+    Ok(v.to_owned())
 }
 
 fn inbound_username(v: &str) -> Result<String> {
@@ -239,13 +276,17 @@ impl Store {
             outbound_password: opt(&new.outbound_password, out_password)?,
             allowed_destinations: opt(&new.allowed_destinations, destinations)?,
             digest_algorithms: algorithm_list(algorithms.as_deref()),
+            tls_ca_pem: opt(&new.tls_ca_pem, pem)?,
+            tls_client_cert_pem: opt(&new.tls_client_cert_pem, pem)?,
+            tls_client_key_pem: opt(&new.tls_client_key_pem, pem)?,
             created_at: now,
             updated_at: now,
         };
         let port = port(trunk.outbound_port)?;
         let sql = format!(
             "INSERT INTO trunks ({TRUNK_COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20)"
         );
         sqlx::query(&sql)
             .bind(&trunk.id)
@@ -263,6 +304,9 @@ impl Store {
             .bind(&trunk.outbound_password)
             .bind(&trunk.allowed_destinations)
             .bind(algorithms)
+            .bind(&trunk.tls_ca_pem)
+            .bind(&trunk.tls_client_cert_pem)
+            .bind(&trunk.tls_client_key_pem)
             .bind(trunk.created_at)
             .bind(trunk.updated_at)
             .execute(&self.pool)
@@ -311,7 +355,7 @@ impl Store {
         if let Some(v) = &patch.inbound_cidrs {
             set.set("inbound_cidrs", Param::Text(to_json(&cidrs(v)?)));
         }
-        let nullable: [(&str, &Option<Option<String>>, Check); 9] = [
+        let nullable: [(&str, &Option<Option<String>>, Check); 12] = [
             (
                 "inbound_username",
                 &patch.inbound_username,
@@ -329,6 +373,9 @@ impl Store {
                 &patch.allowed_destinations,
                 destinations,
             ),
+            ("tls_ca_pem", &patch.tls_ca_pem, pem),
+            ("tls_client_cert_pem", &patch.tls_client_cert_pem, pem),
+            ("tls_client_key_pem", &patch.tls_client_key_pem, pem),
         ];
         for (col, value, check) in nullable {
             if let Some(value) = value {

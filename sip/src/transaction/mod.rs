@@ -114,14 +114,47 @@ impl Config {
 pub enum TransportKind {
     /// Datagrams: the layer retransmits.
     Udp,
-    /// Stream (TCP or TLS framing): no retransmissions, zero-length linger timers.
+    /// Stream over TCP: no retransmissions, zero-length linger timers.
     Tcp,
+    /// Stream over TLS (RFC 3261 §26.2.1; a connection to the peer, reused both ways as
+    /// RFC 5923 describes): reliable as TCP.
+    Tls,
 }
 
 impl TransportKind {
     /// True for stream transports.
     pub fn is_reliable(self) -> bool {
-        matches!(self, TransportKind::Tcp)
+        matches!(self, TransportKind::Tcp | TransportKind::Tls)
+    }
+
+    /// The name in a Via header: `UDP`, `TCP`, `TLS`.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "UDP",
+            TransportKind::Tcp => "TCP",
+            TransportKind::Tls => "TLS",
+        }
+    }
+
+    /// The lowercase name: a URI's `transport` parameter and the stored form (`udp`, `tcp`,
+    /// `tls`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Udp => "udp",
+            TransportKind::Tcp => "tcp",
+            TransportKind::Tls => "tls",
+        }
+    }
+
+    /// The transport named `name` (any case); UDP for anything else, as RFC 3261 defaults.
+    pub fn from_name(name: &str) -> TransportKind {
+        if name.eq_ignore_ascii_case("tcp") {
+            TransportKind::Tcp
+        } else if name.eq_ignore_ascii_case("tls") {
+            TransportKind::Tls
+        } else {
+            TransportKind::Udp
+        }
     }
 }
 
@@ -132,6 +165,22 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Transport used towards it.
     pub transport: TransportKind,
+    /// Which TLS client settings a connection to it is opened and kept with: 0 for the
+    /// defaults (the system's roots, no client certificate); otherwise the number of one
+    /// trunk's own settings (its pinned CA, its client certificate), so two trunks that
+    /// reach one address with different identities never share a connection.
+    pub tls_profile: u64,
+}
+
+impl Peer {
+    /// A peer reached with the default TLS settings (or no TLS).
+    pub const fn new(addr: SocketAddr, transport: TransportKind) -> Peer {
+        Peer {
+            addr,
+            transport,
+            tls_profile: 0,
+        }
+    }
 }
 
 /// Handle of a server transaction (a request we received).

@@ -13,6 +13,7 @@ const UDP: Peer = Peer {
         5060,
     )),
     transport: TransportKind::Udp,
+    tls_profile: 0,
 };
 
 fn layer() -> TransactionLayer {

@@ -127,6 +127,7 @@ impl B2bua {
             .unwrap_or(Peer {
                 addr: ([127, 0, 0, 1], 9).into(),
                 transport: TransportKind::Udp,
+                tls_profile: 0,
             })
     }
 

@@ -321,14 +321,21 @@ pub(crate) fn trunk_target(
     } else {
         format!("{host}:{port}")
     };
-    let tp = if transport == TransportKind::Tcp {
-        ";transport=tcp"
-    } else {
-        ""
+    let tp = match transport {
+        TransportKind::Udp => String::new(),
+        t => format!(";transport={}", t.name()),
     };
     Some(Target::Trunk {
         uri: format!("sip:{dest}@{hostport}{tp}"),
-        peer: Peer { addr, transport },
+        peer: Peer {
+            addr,
+            transport,
+            tls_profile: if transport == TransportKind::Tls {
+                t.tls_profile()
+            } else {
+                0
+            },
+        },
         auth,
         accept,
     })

@@ -1,7 +1,9 @@
 //! The thin tokio driver around [`SipCore`], in three parts:
 //!
-//! - [`transport`]: the UDP and TCP sockets on one port, framing, parsing at the edge and the
-//!   overload rule, and sending;
+//! - [`transport`]: the UDP and TCP sockets on one port and the TLS listener, framing,
+//!   parsing at the edge and the overload rule, and sending;
+//! - [`tls`]: the server certificate (reloaded when its files change) and the client settings
+//!   of connections Ringside opens;
 //! - [`core_task`]: the one task that owns the core, reads the one [`Clock`] and routes what
 //!   the core produced;
 //! - [`writer`]: the storage writer, the call core's one outbox writer (registrations, batched
@@ -17,6 +19,7 @@
 //! ```
 
 mod core_task;
+pub mod tls;
 mod transport;
 mod writer;
 
@@ -38,7 +41,8 @@ use crate::directory::DirectoryChange;
 use crate::metrics::SipMetrics;
 use crate::overload::Overload;
 use core_task::CoreTask;
-use transport::{Inlet, Transport};
+use tls::{ServerCert, TlsClients};
+use transport::{Inlet, TlsListen, Transport};
 
 /// Commands to the running core.
 #[derive(Debug)]
@@ -85,8 +89,11 @@ pub enum Command {
 pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
     directory: mpsc::UnboundedSender<DirectoryChange>,
+    tls_clients: Arc<TlsClients>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
+    /// The TLS address actually bound, if SIP over TLS is served.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl SipServer {
@@ -99,6 +106,11 @@ impl SipServer {
     /// trunk or a queue number). A SIP message that arrives after this call is routed with
     /// the change made.
     pub fn change_directory(&self, change: DirectoryChange) {
+        match &change {
+            DirectoryChange::TrunkUpserted(t) => self.tls_clients.trunk_upserted(t),
+            DirectoryChange::TrunkRemoved(id) => self.tls_clients.trunk_removed(id),
+            _ => {}
+        }
         let _ = self.directory.send(change);
     }
 
@@ -120,11 +132,24 @@ impl SipServer {
 /// The relays' media events (DTMF) tagged with their call's key, for the core.
 pub type MediaEvents = mpsc::UnboundedReceiver<(u64, ringside_media::MediaEvent)>;
 
+/// SIP over TLS: where, and the certificate's PEM files (re-read when they change).
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The TLS listen address.
+    pub addr: SocketAddr,
+    /// The certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// Its private key.
+    pub key: std::path::PathBuf,
+}
+
 /// Where and how the driver listens.
 #[derive(Debug, Clone)]
 pub struct Listen {
     /// The UDP and TCP address.
     pub bind: SocketAddr,
+    /// SIP over TLS, if served.
+    pub tls: Option<TlsSettings>,
     /// Caps and timeouts of SIP over TCP, and the table the connections are counted in.
     pub tcp: (ConnLimits, Arc<ConnTable>),
     /// When new work is refused because the core is behind.
@@ -148,6 +173,7 @@ pub async fn start(
 ) -> std::io::Result<SipServer> {
     let Listen {
         bind,
+        tls,
         tcp: tcp_limits,
         overload,
         clock,
@@ -158,9 +184,23 @@ pub async fn start(
     let (dir_tx, dir_rx) = mpsc::unbounded_channel();
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let inlet = Inlet::new(in_tx, overload, metrics.clone());
+    let tls = match tls {
+        Some(t) => {
+            let cert = ServerCert::load(&t.cert, &t.key)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            Some(TlsListen { addr: t.addr, cert })
+        }
+        None => None,
+    };
+    let tls_clients = Arc::new(TlsClients::default());
+    match store.all_trunks().await {
+        Ok(trunks) => trunks.iter().for_each(|t| tls_clients.trunk_upserted(t)),
+        Err(e) => warn!(error = %e, "could not load the trunks' TLS settings"),
+    }
     // Messages that arrive before the core task runs wait in the inbound queue.
-    let transport = Transport::bind(bind, tcp_limits, inlet).await?;
+    let transport = Transport::bind(bind, tcp_limits, inlet, tls, tls_clients.clone()).await?;
     let local_addr = transport.local_addr();
+    let tls_addr = transport.tls_addr();
     match store.live_bindings(clock.now().unix_ms).await {
         Ok(list) => {
             let n = list.len();
@@ -193,10 +233,15 @@ pub async fn start(
     };
     tokio::spawn(task.run());
     info!(%local_addr, "SIP listening on UDP and TCP");
+    if let Some(addr) = tls_addr {
+        info!(%addr, "SIP listening on TLS");
+    }
     Ok(SipServer {
         cmd: cmd_tx,
         directory: dir_tx,
+        tls_clients,
         local_addr,
+        tls_addr,
     })
 }
 
@@ -205,11 +250,7 @@ fn binding_from_store(b: ringside_storage::Binding) -> Option<Binding> {
         account_id: b.extension_id,
         contact: b.contact_uri,
         source: b.source_addr.parse().ok()?,
-        transport: if b.transport == "tcp" {
-            TransportKind::Tcp
-        } else {
-            TransportKind::Udp
-        },
+        transport: TransportKind::from_name(&b.transport),
         expires_at: b.expires_at,
         call_id: b.call_id,
         cseq: u32::try_from(b.cseq).unwrap_or(0),

@@ -1,7 +1,11 @@
-//! The SIP transport: the UDP socket and the TCP listener on one port, each TCP connection's
-//! reader (framing) and writer, parsing at the edge (a malformed message is answered 400/501
-//! or dropped and counted, and the overload rule answers 503 before the core sees it), and the
-//! way out, [`Transport::send`].
+//! The SIP transport: the UDP socket and the TCP listener on one port, the TLS listener on its
+//! own, each stream connection's reader (framing) and writer, parsing at the edge (a malformed
+//! message is answered 400/501 or dropped and counted, and the overload rule answers 503
+//! before the core sees it), and the way out, [`Transport::send`].
+//!
+//! Stream connections are kept by peer (address, transport and TLS profile) and used both
+//! ways (RFC 5923): a phone registered over TLS is called on the connection it registered on,
+//! and a connection Ringside opened to a trunk carries the trunk's requests back.
 //!
 //! Sending is a call, not a task: a UDP datagram goes out with `try_send_to` on the core task
 //! (one system call, no channel hop; `send_to` only when the socket buffer is full) and a TCP
@@ -15,22 +19,33 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use ringside_domain::limits::{ConnGuard, ConnLimits, ConnTable};
 use ringside_sip::message;
 use ringside_sip::transaction::{Peer, TransportKind};
 use ringside_sip::transport::{is_keepalive, Frame, StreamFramer};
 
+use super::tls::{server_name_of, ServerCert, TlsClients};
 use crate::metrics::SipMetrics;
 use crate::overload::Overload;
 
-/// Each open TCP connection's writer, by peer address.
-type Writers = HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>;
+/// Each open stream connection's writer, by peer.
+type Writers = HashMap<Peer, mpsc::UnboundedSender<Bytes>>;
 type Conns = Arc<Mutex<Writers>>;
+type Writer = (mpsc::UnboundedSender<Bytes>, mpsc::UnboundedReceiver<Bytes>);
+
+/// How long a TLS handshake of a connection Ringside opens may take.
+const TLS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where SIP over TLS is served, with which certificate.
+pub(super) struct TlsListen {
+    pub(super) addr: SocketAddr,
+    pub(super) cert: Arc<ServerCert>,
+}
 
 /// The open TCP connections' table. Nothing that holds the lock can panic, and if something
 /// ever did, the table is still whole: take it back rather than take the core task down.
@@ -97,33 +112,63 @@ impl Inlet {
     }
 }
 
-/// The bound sockets and the open TCP connections; what the core task sends through.
+/// The bound sockets and the open stream connections; what the core task sends through.
 pub(super) struct Transport {
     udp: Arc<UdpSocket>,
     conns: Conns,
     inlet: Inlet,
     local_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    clients: Arc<TlsClients>,
 }
 
 impl Transport {
-    /// Binds UDP and TCP on `bind` (one port for both) and starts reading: every message that
-    /// parses and passes the overload rule goes to `inlet`.
+    /// Binds UDP and TCP on `bind` (one port for both), and TLS where `tls` says, and starts
+    /// reading: every message that parses and passes the overload rule goes to `inlet`.
+    /// Connections Ringside opens over TLS take their settings from `clients`.
     pub(super) async fn bind(
         bind: SocketAddr,
         tcp_limits: (ConnLimits, Arc<ConnTable>),
         inlet: Inlet,
+        tls: Option<TlsListen>,
+        clients: Arc<TlsClients>,
     ) -> std::io::Result<Transport> {
         let (udp, tcp) = bind_pair(bind).await?;
         let udp = Arc::new(udp);
         let local_addr = udp.local_addr()?;
         let conns: Conns = Arc::default();
         tokio::spawn(udp_reader(udp.clone(), inlet.clone()));
-        tokio::spawn(tcp_acceptor(tcp, inlet.clone(), conns.clone(), tcp_limits));
+        let tls_addr = match tls {
+            Some(t) => {
+                let listener = TcpListener::bind(t.addr).await?;
+                let addr = listener.local_addr()?;
+                t.cert.watch(std::time::Duration::from_secs(2));
+                let acceptor = tokio_rustls::TlsAcceptor::from(t.cert.server_config());
+                tokio::spawn(stream_acceptor(
+                    listener,
+                    Some(acceptor),
+                    inlet.clone(),
+                    conns.clone(),
+                    tcp_limits.clone(),
+                ));
+                Some(addr)
+            }
+            None => None,
+        };
+        tokio::spawn(stream_acceptor(
+            tcp,
+            None,
+            inlet.clone(),
+            conns.clone(),
+            tcp_limits,
+        ));
         Ok(Transport {
             udp,
             conns,
             inlet,
             local_addr,
+            tls_addr,
+            clients,
         })
     }
 
@@ -132,39 +177,99 @@ impl Transport {
         self.local_addr
     }
 
-    /// Sends `data` to `to`: a UDP datagram, or a message on the TCP connection to that
-    /// address (connecting out first, e.g. to a TCP trunk, and keeping the connection).
+    /// The TLS address actually bound, if Ringside serves TLS.
+    pub(super) fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Sends `data` to `to`: a UDP datagram, or a message on the stream connection to that
+    /// peer (connecting out first, e.g. to a TCP or TLS trunk, and keeping the connection).
     pub(super) async fn send(&self, to: Peer, data: Bytes) {
-        match to.transport {
-            TransportKind::Udp => {
-                if let Err(e) = self.udp.try_send_to(&data, to.addr) {
-                    if e.kind() == std::io::ErrorKind::WouldBlock {
-                        let _ = self.udp.send_to(&data, to.addr).await;
-                    } else {
-                        debug!(to = %to.addr, error = %e, "udp send");
-                    }
+        if to.transport == TransportKind::Udp {
+            if let Err(e) = self.udp.try_send_to(&data, to.addr) {
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    let _ = self.udp.send_to(&data, to.addr).await;
+                } else {
+                    debug!(to = %to.addr, error = %e, "udp send");
                 }
             }
-            TransportKind::Tcp => {
-                let existing = open_conns(&self.conns).get(&to.addr).cloned();
-                match existing {
-                    Some(w) if w.send(data.clone()).is_ok() => {}
-                    _ => {
-                        let (conns, inlet) = (self.conns.clone(), self.inlet.clone());
-                        tokio::spawn(async move {
-                            match TcpStream::connect(to.addr).await {
-                                Ok(s) => {
-                                    let _ = s.set_nodelay(true);
-                                    let w = spawn_connection(s, to.addr, inlet, conns, None);
-                                    let _ = w.send(data);
-                                }
-                                Err(e) => debug!(to = %to.addr, error = %e, "tcp connect"),
-                            }
-                        });
-                    }
-                }
+            return;
+        }
+        let existing = open_conns(&self.conns).get(&to).cloned();
+        if let Some(w) = existing {
+            if w.send(data.clone()).is_ok() {
+                return;
             }
         }
+        // A new connection: what is sent while it opens waits in its writer's queue.
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        let _ = wtx.send(data.clone());
+        open_conns(&self.conns).insert(to, wtx.clone());
+        let (conns, inlet, clients) =
+            (self.conns.clone(), self.inlet.clone(), self.clients.clone());
+        tokio::spawn(async move {
+            let opened = match TcpStream::connect(to.addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    Ok(s)
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let writer = (wtx, wrx);
+            match (to.transport, opened) {
+                (TransportKind::Tls, Ok(s)) => match tls_connect(s, &to, &data, &clients).await {
+                    Ok(tls) => spawn_connection(tls, to, inlet, conns, None, writer),
+                    Err(e) => {
+                        inlet
+                            .metrics
+                            .tls_outbound_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        warn!(peer = %to.addr, error = %e, "SIP over TLS: connection refused");
+                        forget(&conns, &to, &writer.0);
+                    }
+                },
+                (_, Ok(s)) => spawn_connection(s, to, inlet, conns, None, writer),
+                (transport, Err(e)) => {
+                    if transport == TransportKind::Tls {
+                        inlet
+                            .metrics
+                            .tls_outbound_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    debug!(to = %to.addr, error = %e, "stream connect");
+                    forget(&conns, &to, &writer.0);
+                }
+            }
+        });
+    }
+}
+
+/// Open TLS over `tcp` to `to` for the request `first`: verified against the host of its
+/// Request-URI with the settings of `to`'s TLS profile. The error says why it was refused
+/// (unknown CA, wrong name, expired, no settings, timeout).
+async fn tls_connect(
+    tcp: TcpStream,
+    to: &Peer,
+    first: &[u8],
+    clients: &TlsClients,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let name = server_name_of(first)
+        .ok_or_else(|| "no server name: the first message is not a request to a host".to_owned())?;
+    let cfg = clients.config(to.tls_profile)?;
+    let shown = name.to_str().into_owned();
+    let connect = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp);
+    match tokio::time::timeout(TLS_CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(format!("{shown}: {e}")),
+        Err(_) => Err(format!("{shown}: handshake timed out")),
+    }
+}
+
+/// Drop the writer of `peer` from the table if it is still `w` (not a newer connection's).
+fn forget(conns: &Conns, peer: &Peer, w: &mpsc::UnboundedSender<Bytes>) {
+    let mut table = open_conns(conns);
+    if table.get(peer).is_some_and(|cur| cur.same_channel(w)) {
+        table.remove(peer);
     }
 }
 
@@ -224,10 +329,7 @@ async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet) {
         if is_keepalive(data) {
             continue;
         }
-        let from = Peer {
-            addr: src,
-            transport: TransportKind::Udp,
-        };
+        let from = Peer::new(src, TransportKind::Udp);
         match ingest(data, from, &metrics) {
             Ok(msg) => {
                 if let Some(reply) = inlet.refusal(&msg) {
@@ -244,23 +346,57 @@ async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet) {
     }
 }
 
-/// Accepts SIP over TCP under the connection caps: a connection over a cap is closed at once.
-async fn tcp_acceptor(
+/// Accepts SIP over TCP, or over TLS with `tls`, under the connection caps (TCP and TLS
+/// together): a connection over a cap is closed at once, and a TLS handshake must be done
+/// within the time a first message has.
+async fn stream_acceptor(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     inlet: Inlet,
     conns: Conns,
     (limits, table): (ConnLimits, Arc<ConnTable>),
 ) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                let Some(guard) = table.admit(peer.ip(), &limits) else {
+            Ok((stream, addr)) => {
+                let Some(guard) = table.admit(addr.ip(), &limits) else {
                     drop(stream);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let accepted = Accepted { guard, limits };
-                spawn_connection(stream, peer, inlet.clone(), conns.clone(), Some(accepted));
+                let (inlet, conns) = (inlet.clone(), conns.clone());
+                let Some(tls) = tls.clone() else {
+                    let peer = Peer::new(addr, TransportKind::Tcp);
+                    let writer = accepted_writer(&conns, peer);
+                    spawn_connection(stream, peer, inlet, conns, Some(accepted), writer);
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let wait = accepted.limits.header;
+                    match tokio::time::timeout(wait, tls.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            let peer = Peer::new(addr, TransportKind::Tls);
+                            let writer = accepted_writer(&conns, peer);
+                            spawn_connection(s, peer, inlet, conns, Some(accepted), writer);
+                        }
+                        Ok(Err(e)) => {
+                            let m = &inlet.metrics.tls_inbound_failures;
+                            m.fetch_add(1, Ordering::Relaxed);
+                            debug!(%addr, error = %e, "SIP over TLS: handshake failed");
+                        }
+                        Err(_) => {
+                            let m = &inlet.metrics.tls_inbound_failures;
+                            m.fetch_add(1, Ordering::Relaxed);
+                            accepted
+                                .guard
+                                .table()
+                                .timed_out
+                                .fetch_add(1, Ordering::Relaxed);
+                            debug!(%addr, "SIP over TLS: no handshake in time");
+                        }
+                    }
+                });
             }
             Err(e) => {
                 // Out of descriptors or similar: back off instead of spinning.
@@ -277,18 +413,27 @@ struct Accepted {
     limits: ConnLimits,
 }
 
-fn spawn_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// The writer of a connection a peer opened, in the table under `peer`.
+fn accepted_writer(conns: &Conns, peer: Peer) -> Writer {
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    open_conns(conns).insert(peer, wtx.clone());
+    (wtx, wrx)
+}
+
+/// Run a connection: its writer takes what `writer` queues, its reader frames and parses what
+/// arrives from `peer`. The connection leaves the table when it closes.
+fn spawn_connection<S>(
+    stream: S,
+    peer: Peer,
     inlet: Inlet,
     conns: Conns,
     accepted: Option<Accepted>,
-) -> mpsc::UnboundedSender<Bytes> {
+    (writer_tx, mut wrx): Writer,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let metrics = inlet.metrics.clone();
-    let (mut rd, mut wr) = stream.into_split();
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
-    open_conns(&conns).insert(peer, wtx.clone());
-    let writer_tx = wtx.clone();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     tokio::spawn(async move {
         while let Some(b) = wrx.recv().await {
             if wr.write_all(&b).await.is_err() {
@@ -299,10 +444,7 @@ fn spawn_connection(
     tokio::spawn(async move {
         let mut framer = StreamFramer::new(65_536);
         let mut buf = vec![0u8; 16_384];
-        let from = Peer {
-            addr: peer,
-            transport: TransportKind::Tcp,
-        };
+        let from = peer;
         // Accepted connections must send a whole message within `header` (the first one, and
         // each one once started) and are closed after `idle` without traffic; connections we
         // opened ourselves (to trunks) are not limited.
@@ -323,7 +465,7 @@ fn spawn_connection(
                         if let Some(a) = &accepted {
                             a.guard.table().timed_out.fetch_add(1, Ordering::Relaxed);
                         }
-                        debug!(%peer, "closing a TCP connection that sent nothing in time");
+                        debug!(peer = %peer.addr, "closing a connection that sent nothing in time");
                         break;
                     }
                 },
@@ -358,7 +500,7 @@ fn spawn_connection(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        debug!(%peer, error = %e, "closing TCP connection on framing error");
+                        debug!(peer = %peer.addr, error = %e, "closing a connection on a framing error");
                         metrics.malformed.fetch_add(1, Ordering::Relaxed);
                         metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
                         break 'conn;
@@ -366,9 +508,8 @@ fn spawn_connection(
                 }
             }
         }
-        open_conns(&conns).remove(&peer);
+        forget(&conns, &peer, &writer_tx);
     });
-    wtx
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use tracing::warn;
 
 use ringside_domain::Bus;
 use ringside_sip::registrar::BindingChange;
-use ringside_sip::transaction::TransportKind;
 use ringside_storage::Store;
 
 use crate::clock::Clock;
@@ -75,10 +74,7 @@ pub(super) async fn storage_writer(
                         extension_id: b.account_id,
                         contact_uri: b.contact,
                         source_addr: b.source.to_string(),
-                        transport: match b.transport {
-                            TransportKind::Udp => "udp".into(),
-                            TransportKind::Tcp => "tcp".into(),
-                        },
+                        transport: b.transport.name().into(),
                         expires_at: b.expires_at,
                         call_id: b.call_id,
                         cseq: i64::from(b.cseq),

@@ -57,6 +57,9 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
         outbound_password: creds.map(|c| c.1.to_string()),
         allowed_destinations: Some("+1NXXNXXXXXX".into()),
         digest_algorithms: Vec::new(),
+        tls_ca_pem: None,
+        tls_client_cert_pem: None,
+        tls_client_key_pem: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -73,6 +76,7 @@ pub fn loopback_config(
         local: LocalAddr {
             host: "127.0.0.1".into(),
             port,
+            tls_port: None,
         },
         media_ip: "127.0.0.1".parse().unwrap(),
         realm: REALM.into(),
@@ -109,6 +113,7 @@ pub async fn start_driver_with_clock(
     ringside_calls::driver::start(
         ringside_calls::driver::Listen {
             bind: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
             tcp: (
                 ringside_domain::limits::ConnLimits::sip_default(1024),
                 Arc::default(),
@@ -154,6 +159,7 @@ pub fn peer(s: &str) -> Peer {
     Peer {
         addr: s.parse::<SocketAddr>().unwrap(),
         transport: TransportKind::Udp,
+        tls_profile: 0,
     }
 }
 

@@ -6,6 +6,8 @@
 //! | data directory | `data_dir` | `RINGSIDE_DATA_DIR` | `./data` |
 //! | HTTP listen address | `http_addr` | `RINGSIDE_HTTP_ADDR` | `127.0.0.1:8080` |
 //! | SIP listen address (UDP+TCP) | `sip_addr` | `RINGSIDE_SIP_ADDR` | `0.0.0.0:5060` |
+//! | SIP over TLS listen address (unset: no TLS listener) | `sip_tls_addr` | `RINGSIDE_SIP_TLS_ADDR` | none |
+//! | the TLS certificate chain and its key (PEM files, re-read within seconds when they change) | `tls_cert`, `tls_key` | `RINGSIDE_TLS_CERT`, `RINGSIDE_TLS_KEY` | none |
 //! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
 //! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
 //! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
@@ -57,6 +59,9 @@ pub struct RawConfig {
     data_dir: Option<PathBuf>,
     http_addr: Option<String>,
     sip_addr: Option<String>,
+    sip_tls_addr: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     database_url: Option<String>,
     public_ip: Option<String>,
     rtp_ports: Option<String>,
@@ -137,6 +142,15 @@ impl RawConfig {
         }
         set(&mut raw.http_addr, "RINGSIDE_HTTP_ADDR");
         set(&mut raw.sip_addr, "RINGSIDE_SIP_ADDR");
+        set(&mut raw.sip_tls_addr, "RINGSIDE_SIP_TLS_ADDR");
+        for (slot, key) in [
+            (&mut raw.tls_cert, "RINGSIDE_TLS_CERT"),
+            (&mut raw.tls_key, "RINGSIDE_TLS_KEY"),
+        ] {
+            if let Some(v) = env(key).filter(|v| !v.trim().is_empty()) {
+                *slot = Some(PathBuf::from(v));
+            }
+        }
         set(&mut raw.database_url, "RINGSIDE_DATABASE_URL");
         set(&mut raw.public_ip, "RINGSIDE_PUBLIC_IP");
         set(&mut raw.rtp_ports, "RINGSIDE_RTP_PORTS");
@@ -318,6 +332,17 @@ impl RawConfig {
             self.sip_addr.as_deref().unwrap_or("0.0.0.0:5060"),
             "sip_addr",
         )?;
+        let tls = match (self.sip_tls_addr.as_deref(), self.tls_cert, self.tls_key) {
+            (None, ..) => None,
+            (Some(addr), Some(cert), Some(key)) => Some(ringside_calls::driver::TlsSettings {
+                addr: parse_addr(addr, "sip_tls_addr")?,
+                cert,
+                key,
+            }),
+            (Some(_), ..) => {
+                bail!("RINGSIDE_SIP_TLS_ADDR needs RINGSIDE_TLS_CERT and RINGSIDE_TLS_KEY (PEM files)")
+            }
+        };
         let database_url = self.database_url.unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -556,6 +581,7 @@ impl RawConfig {
             },
             sip: SipSettings {
                 addr: sip_addr,
+                tls,
                 public_ip,
                 realm: sip_realm,
                 digest_algorithms,

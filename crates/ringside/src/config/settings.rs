@@ -90,6 +90,8 @@ impl HttpSettings {
 pub struct SipSettings {
     /// Listen address, UDP and TCP.
     pub addr: SocketAddr,
+    /// SIP over TLS, if served.
+    pub tls: Option<ringside_calls::driver::TlsSettings>,
     /// Address advertised in SDP, Via and Contact.
     pub public_ip: IpAddr,
     /// Digest realm.
@@ -121,6 +123,7 @@ impl SipSettings {
             local: ringside_sip::dialog::LocalAddr {
                 host: self.public_ip.to_string(),
                 port: self.addr.port(),
+                tls_port: self.tls.as_ref().map(|t| t.addr.port()),
             },
             media_ip: self.public_ip,
             realm: self.realm.clone(),

@@ -171,8 +171,17 @@ async fn trunks_crud_and_patch_clears_fields() {
             outbound_password: Some("s3cret".to_owned()),
             allowed_destinations: Some("+1*".to_owned()),
             digest_algorithms: vec!["md5".to_owned()],
+            tls_ca_pem: Some(
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            ),
+            tls_client_cert_pem: None,
+            tls_client_key_pem: Some(
+                "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n".into(),
+            ),
         };
         let trunk = store.create_trunk(&a, new.clone()).await.unwrap();
+        assert_eq!(trunk.tls_ca_pem, new.tls_ca_pem);
+        assert_eq!(trunk.tls_client_key_pem, new.tls_client_key_pem);
         assert_eq!(trunk.outbound_transport.as_deref(), Some("tls"));
         assert_eq!(trunk.digest_algorithms, vec!["MD5"]);
         assert_eq!(trunk.outbound_port, Some(5061));
@@ -212,6 +221,15 @@ async fn trunks_crud_and_patch_clears_fields() {
             store.create_trunk(&a, bad).await,
             Err(StorageError::Invalid(_))
         ));
+        let not_pem = NewTrunk {
+            name: "x".to_owned(),
+            tls_ca_pem: Some("not a certificate".to_owned()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.create_trunk(&a, not_pem).await,
+            Err(StorageError::Invalid(_))
+        ));
 
         // PATCH: set some, clear some, leave the rest.
         let patch = TrunkPatch {
@@ -221,9 +239,12 @@ async fn trunks_crud_and_patch_clears_fields() {
             allowed_destinations: Some(Some("+44*".to_owned())),
             inbound_cidrs: Some(vec![]),
             digest_algorithms: Some(vec![]),
+            tls_client_key_pem: Some(None),
             ..Default::default()
         };
         let updated = store.update_trunk(&a, &trunk.id, patch).await.unwrap();
+        assert_eq!(updated.tls_client_key_pem, None);
+        assert_eq!(updated.tls_ca_pem, trunk.tls_ca_pem, "left as it was");
         assert!(updated.digest_algorithms.is_empty(), "back to the server's");
         assert_eq!(updated.name, "carrier-2");
         assert_eq!(updated.outbound_password, None);
