@@ -323,10 +323,7 @@ fn parse_request(text: &str) -> Request {
 }
 
 fn proto(t: TransportKind) -> &'static str {
-    match t {
-        TransportKind::Udp => "UDP",
-        TransportKind::Tcp => "TCP",
-    }
+    t.via_name()
 }
 
 /// A fresh out-of-dialog request from the UAC to the UAS.

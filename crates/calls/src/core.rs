@@ -134,6 +134,15 @@ impl SipCore {
         self.drain(now);
     }
 
+    /// The transport could not open a connection to `peer` (refused, unreachable, or a TLS
+    /// certificate that did not verify): its pending requests fail now instead of waiting
+    /// for their timers (RFC 3261 §8.1.3.1).
+    pub fn transport_failed(&mut self, now: Instant, now_ms: i64, peer: Peer) {
+        self.tu.now_ms = now_ms;
+        self.tu.tx.transport_failed(peer);
+        self.drain(now);
+    }
+
     /// Advance timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant, now_ms: i64) {
         self.tu.now_ms = now_ms;

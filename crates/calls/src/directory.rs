@@ -41,16 +41,9 @@ impl TrunkEntry {
         }
     }
 
-    /// The [`Peer::tls_profile`](ringside_sip::transaction::Peer) of connections to this trunk:
-    /// its own when it has TLS settings of its own (a pinned CA, a client certificate), else
-    /// 0 (the defaults, which any trunk may share).
+    /// The [`Peer::tls_profile`](ringside_sip::transaction::Peer) of connections to this trunk.
     pub fn tls_profile(&self) -> u64 {
-        let t = &self.trunk;
-        if t.tls_ca_pem.is_some() || t.tls_client_cert_pem.is_some() {
-            tls_profile_of(&t.id)
-        } else {
-            0
-        }
+        tls_profile_of(&self.trunk)
     }
 
     /// Where outbound calls go, if this trunk dials out.
@@ -75,11 +68,25 @@ impl TrunkEntry {
     }
 }
 
-/// The TLS profile number of trunk `id` (FNV-1a of the id, never 0): the core puts it on the
-/// trunk's peer and the transport finds the trunk's TLS settings by it.
-pub fn tls_profile_of(id: &str) -> u64 {
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+/// The TLS profile number of a trunk: 0 when it has no TLS settings of its own (the defaults,
+/// which any trunk may share), else FNV-1a of its id and settings (never 0). The core puts it
+/// on the trunk's peer and the transport finds the trunk's settings by it; changed settings
+/// are a new number, so the next request opens a new connection with them.
+pub fn tls_profile_of(t: &Trunk) -> u64 {
+    if t.tls_ca_pem.is_none() && t.tls_client_cert_pem.is_none() {
+        return 0;
+    }
+    let parts = [
+        Some(t.id.as_str()),
+        t.tls_ca_pem.as_deref(),
+        t.tls_client_cert_pem.as_deref(),
+        t.tls_client_key_pem.as_deref(),
+    ];
+    let h = parts.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, part| {
+        part.unwrap_or("\0")
+            .bytes()
+            .chain([0xff])
+            .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     });
     h.max(1)
 }

@@ -22,6 +22,8 @@ pub(super) struct CoreTask {
     pub(super) core: SipCore,
     pub(super) transport: Transport,
     pub(super) inbound: mpsc::Receiver<Inbound>,
+    /// Peers the transport could not connect to.
+    pub(super) failed: mpsc::UnboundedReceiver<ringside_sip::transaction::Peer>,
     pub(super) commands: mpsc::UnboundedReceiver<Command>,
     pub(super) directory: mpsc::UnboundedReceiver<DirectoryChange>,
     pub(super) media_events: MediaEvents,
@@ -36,6 +38,7 @@ impl CoreTask {
             mut core,
             transport,
             inbound: mut in_rx,
+            mut failed,
             commands: mut cmd_rx,
             directory: mut dir_rx,
             mut media_events,
@@ -120,6 +123,10 @@ impl CoreTask {
                     None => {}
                 },
                 Some(change) = dir_rx.recv() => core.change_directory(change),
+                Some(peer) = failed.recv() => {
+                    let t = clock.now();
+                    core.transport_failed(t.at, t.unix_ms, peer);
+                }
                 Some((key, ev)) = media_events.recv() => {
                     let t = clock.now();
                     core.handle_timeout(t.at, t.unix_ms);

@@ -198,7 +198,15 @@ pub async fn start(
         Err(e) => warn!(error = %e, "could not load the trunks' TLS settings"),
     }
     // Messages that arrive before the core task runs wait in the inbound queue.
-    let transport = Transport::bind(bind, tcp_limits, inlet, tls, tls_clients.clone()).await?;
+    let (failed_tx, failed_rx) = mpsc::unbounded_channel();
+    let transport = Transport::bind(
+        bind,
+        tcp_limits,
+        inlet,
+        tls,
+        (tls_clients.clone(), failed_tx),
+    )
+    .await?;
     let local_addr = transport.local_addr();
     let tls_addr = transport.tls_addr();
     match store.live_bindings(clock.now().unix_ms).await {
@@ -225,6 +233,7 @@ pub async fn start(
         core,
         transport,
         inbound: in_rx,
+        failed: failed_rx,
         commands: cmd_rx,
         directory: dir_rx,
         media_events: media_events.unwrap_or_else(|| mpsc::unbounded_channel().1),

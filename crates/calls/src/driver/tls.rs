@@ -211,32 +211,41 @@ fn trunk_config(t: &Trunk) -> Result<Arc<ClientConfig>, String> {
 /// the others are trunks' own, kept current with the directory.
 #[derive(Debug, Default)]
 pub struct TlsClients {
-    by_profile: RwLock<HashMap<u64, Result<Arc<ClientConfig>, String>>>,
+    profiles: RwLock<Profiles>,
     default: OnceLock<Result<Arc<ClientConfig>, String>>,
+}
+
+/// Trunks' own client settings by profile number, and each trunk's current number.
+#[derive(Debug, Default)]
+struct Profiles {
+    by_profile: HashMap<u64, Result<Arc<ClientConfig>, String>>,
+    by_trunk: HashMap<String, u64>,
 }
 
 impl TlsClients {
     /// A trunk was created or changed: its own settings, if it has any, replace the old.
     pub fn trunk_upserted(&self, t: &Trunk) {
-        let profile = tls_profile_of(&t.id);
-        let mut map = self.by_profile.write().unwrap_or_else(|p| p.into_inner());
-        if t.tls_ca_pem.is_some() || t.tls_client_cert_pem.is_some() {
+        let mut p = self.profiles.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = p.by_trunk.remove(&t.id) {
+            p.by_profile.remove(&old);
+        }
+        let profile = tls_profile_of(t);
+        if profile != 0 {
             let cfg = trunk_config(t);
             if let Err(e) = &cfg {
                 warn!(trunk = %t.id, error = %e, "the trunk's TLS settings do not load; its TLS connections will be refused");
             }
-            map.insert(profile, cfg);
-        } else {
-            map.remove(&profile);
+            p.by_profile.insert(profile, cfg);
+            p.by_trunk.insert(t.id.clone(), profile);
         }
     }
 
     /// A trunk was deleted.
     pub fn trunk_removed(&self, id: &str) {
-        self.by_profile
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&tls_profile_of(id));
+        let mut p = self.profiles.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = p.by_trunk.remove(id) {
+            p.by_profile.remove(&old);
+        }
     }
 
     /// The settings of `profile`.
@@ -247,9 +256,10 @@ impl TlsClients {
                 .get_or_init(|| client_config(system_roots(), None))
                 .clone();
         }
-        self.by_profile
+        self.profiles
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .by_profile
             .get(&profile)
             .cloned()
             .unwrap_or_else(|| Err("no TLS settings for this trunk any more".into()))
@@ -376,21 +386,26 @@ mod tests {
             updated_at: 0,
         };
         let clients = TlsClients::default();
-        let p = tls_profile_of("t1");
+        let p = tls_profile_of(&t);
+        assert_ne!(p, 0);
         assert!(clients.config(p).is_err(), "unknown trunk");
         clients.trunk_upserted(&t);
         let cfg = clients.config(p).unwrap();
         assert!(cfg.client_auth_cert_resolver.has_certs());
-        // The key of another certificate: refused, and said so.
+        // The key of another certificate: refused, and said so; a new number, the old gone.
         t.tls_client_key_pem = Some(other.signing_key.serialize_pem());
         clients.trunk_upserted(&t);
+        let p2 = tls_profile_of(&t);
+        assert_ne!(p2, p, "changed settings, a new connection");
         assert!(clients.config(p).is_err());
+        assert!(clients.config(p2).is_err());
         // Back to the defaults: the trunk's own settings go.
         t.tls_ca_pem = None;
         t.tls_client_cert_pem = None;
         t.tls_client_key_pem = None;
+        assert_eq!(tls_profile_of(&t), 0);
         clients.trunk_upserted(&t);
-        assert!(clients.config(p).is_err());
+        assert!(clients.config(p2).is_err());
         assert!(clients.config(0).is_ok(), "the defaults always build");
     }
 }

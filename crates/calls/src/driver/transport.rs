@@ -120,18 +120,20 @@ pub(super) struct Transport {
     local_addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
     clients: Arc<TlsClients>,
+    failed: mpsc::UnboundedSender<Peer>,
 }
 
 impl Transport {
     /// Binds UDP and TCP on `bind` (one port for both), and TLS where `tls` says, and starts
     /// reading: every message that parses and passes the overload rule goes to `inlet`.
-    /// Connections Ringside opens over TLS take their settings from `clients`.
+    /// Connections Ringside opens over TLS take their settings from `clients`; a peer no
+    /// connection could be opened to is reported on `failed`.
     pub(super) async fn bind(
         bind: SocketAddr,
         tcp_limits: (ConnLimits, Arc<ConnTable>),
         inlet: Inlet,
         tls: Option<TlsListen>,
-        clients: Arc<TlsClients>,
+        (clients, failed): (Arc<TlsClients>, mpsc::UnboundedSender<Peer>),
     ) -> std::io::Result<Transport> {
         let (udp, tcp) = bind_pair(bind).await?;
         let udp = Arc::new(udp);
@@ -169,6 +171,7 @@ impl Transport {
             local_addr,
             tls_addr,
             clients,
+            failed,
         })
     }
 
@@ -205,8 +208,12 @@ impl Transport {
         let (wtx, wrx) = mpsc::unbounded_channel();
         let _ = wtx.send(data.clone());
         open_conns(&self.conns).insert(to, wtx.clone());
-        let (conns, inlet, clients) =
-            (self.conns.clone(), self.inlet.clone(), self.clients.clone());
+        let (conns, inlet, clients, failed) = (
+            self.conns.clone(),
+            self.inlet.clone(),
+            self.clients.clone(),
+            self.failed.clone(),
+        );
         tokio::spawn(async move {
             let opened = match TcpStream::connect(to.addr).await {
                 Ok(s) => {
@@ -226,6 +233,7 @@ impl Transport {
                             .fetch_add(1, Ordering::Relaxed);
                         warn!(peer = %to.addr, error = %e, "SIP over TLS: connection refused");
                         forget(&conns, &to, &writer.0);
+                        let _ = failed.send(to);
                     }
                 },
                 (_, Ok(s)) => spawn_connection(s, to, inlet, conns, None, writer),
@@ -238,6 +246,7 @@ impl Transport {
                     }
                     debug!(to = %to.addr, error = %e, "stream connect");
                     forget(&conns, &to, &writer.0);
+                    let _ = failed.send(to);
                 }
             }
         });
