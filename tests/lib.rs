@@ -8,6 +8,7 @@ pub mod browser;
 pub mod firefox;
 pub mod mail;
 pub mod media;
+pub mod tls;
 
 pub use mail::{sign_in_by_form, Received, SmtpSink};
 

@@ -40,11 +40,27 @@ struct Baresip {
     rtp_port: u16,
 }
 
+/// How a baresip phone reaches Ringside.
+enum Link {
+    /// SIP over UDP to the server's SIP address.
+    Udp,
+    /// SIP over TLS to `addr`, trusting the CA certificate in `ca` (a PEM file).
+    Tls {
+        addr: std::net::SocketAddr,
+        ca: PathBuf,
+    },
+}
+
 impl Baresip {
     /// Start baresip as `user` registering to `srv` over UDP on loopback. It auto-answers,
     /// offers only PCMU, plays a tone file as its microphone (module aufile) and records each
     /// call's audio into [`Baresip::snd_dir`] (module sndfile).
     fn start(srv: &Server, user: &str, password: &str) -> Baresip {
+        Self::start_on(srv, user, password, &Link::Udp)
+    }
+
+    /// [`Baresip::start`], reaching Ringside over `link`.
+    fn start_on(srv: &Server, user: &str, password: &str, link: &Link) -> Baresip {
         let bin = which("baresip").unwrap_or_else(|| {
             panic!("baresip is not on PATH: install it (apt-get install baresip-core)")
         });
@@ -60,8 +76,15 @@ impl Baresip {
         // account (reads `accounts`; without it no UA is created). No player module is loaded,
         // so nothing is played (baresip 1.0's aufile is a source only; the player line is for
         // newer versions, whose aufile can also play to a file).
+        let (registrar, cafile) = match link {
+            Link::Udp => (format!("{};transport=udp", srv.sip), String::new()),
+            Link::Tls { addr, ca } => (
+                format!("{addr};transport=tls"),
+                format!("sip_cafile\t\t{}\n", ca.display()),
+            ),
+        };
         let config = format!(
-            "poll_method\t\tepoll\n\
+            "{cafile}poll_method\t\tepoll\n\
              sip_listen\t\t127.0.0.1:{sip_port}\n\
              net_interface\t\t127.0.0.1\n\
              rtp_ports\t\t{rtp_port}-{rtcp_port}\n\
@@ -82,9 +105,8 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{user}@{sip};transport=udp>;auth_pass={password};regint=600;\
-                 answermode=auto;audio_codecs=PCMU/8000/1\n",
-                sip = srv.sip
+                "<sip:{user}@{registrar}>;auth_pass={password};regint=600;\
+                 answermode=auto;audio_codecs=PCMU/8000/1\n"
             ),
         )
         .unwrap();
@@ -252,11 +274,8 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
     )
 }
 
-#[tokio::test]
-async fn baresip_registers_and_answers_a_call_through_ringside() {
-    let srv = Server::start().await;
-    let token = srv.with_phones().await;
-    // The phone's extension alone is challenged in MD5.
+/// Challenge extension 1002 in MD5 alone (baresip 1.0 gives up on anything else).
+async fn md5_only(srv: &Server, token: &str) {
     let (_, list) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
     let id = list
         .as_array()
@@ -277,9 +296,17 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
+}
+
+#[tokio::test]
+async fn baresip_registers_and_answers_a_call_through_ringside() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    // The phone's extension alone is challenged in MD5.
+    md5_only(&srv, &token).await;
 
     // baresip registers as 1002, answering the digest challenge.
-    let mut phone = Baresip::start(&srv, "1002", PW2);
+    let phone = Baresip::start(&srv, "1002", PW2);
     eventually("baresip registered as 1002", || async {
         srv.metric("ringside_sip_registrations", "").await == 1.0
     })
@@ -298,7 +325,49 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
         "{challenge}{}",
         logs(&srv, &phone)
     );
+    let invite = called_with_audio(&srv, &token, phone).await;
+    assert!(invite.contains("Via: SIP/2.0/UDP"), "{invite}");
+}
 
+#[tokio::test]
+async fn baresip_registers_over_tls_and_is_called_on_its_tls_connection_with_audio() {
+    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
+    let (srv, tls, _, _) =
+        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token).await;
+    let ca = srv.data_dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+
+    let phone = Baresip::start_on(&srv, "1002", PW2, &Link::Tls { addr: tls, ca });
+    eventually("baresip registered as 1002 over TLS", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let log = phone.log_text();
+    assert!(
+        message(&log, "REGISTER sip:", &["Via: SIP/2.0/TLS"]).is_some(),
+        "baresip registered over TLS{}",
+        logs(&srv, &phone)
+    );
+    // The call to it goes down the connection it registered on: no connection to the phone
+    // is opened (it listens for TLS nowhere Ringside knows of).
+    let invite = called_with_audio(&srv, &token, phone).await;
+    assert!(
+        invite.contains(&format!("Via: SIP/2.0/TLS 127.0.0.1:{}", tls.port())),
+        "{invite}"
+    );
+    assert_eq!(
+        srv.metric("ringside_sip_tls_failures_total", "").await,
+        0.0,
+        "no TLS connection was refused either way"
+    );
+}
+
+/// sipp calls 1002 (`phone`, registered) as 1001 over UDP with an RFC 4733 digit; checks
+/// the signalling, the media both ways, the call record, the un-REGISTER and the tone the
+/// phone sent; returns the INVITE the phone got.
+async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> String {
     // sipp calls 1002 as 1001: baresip answers, sipp plays its pcap and hangs up.
     let sipp_media = even_port();
     let caller = Sipp::new(
@@ -326,7 +395,8 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
     // address in SDP, never the other phone's.
     let blog = phone.log_text();
     let invite = message(&blog, "INVITE sip:1002", &["m=audio"])
-        .unwrap_or_else(|| panic!("baresip got an INVITE with SDP{}", logs(&srv, &phone)));
+        .unwrap_or_else(|| panic!("baresip got an INVITE with SDP{}", logs(srv, &phone)));
+    let invite_text = invite.to_owned();
     let (ip, relay_to_phone) = sdp_audio(invite);
     assert_eq!(ip, "127.0.0.1", "{invite}");
     assert_ne!(
@@ -423,4 +493,5 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
     );
     let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
     assert!(peak >= 8000, "the tone is loud enough: peak {peak}");
+    invite_text
 }
