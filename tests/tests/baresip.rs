@@ -276,7 +276,7 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
 
 /// Challenge extension 1002 in MD5 alone (baresip 1.0 gives up on anything else).
 async fn md5_only(srv: &Server, token: &str) {
-    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
+    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", token, None).await;
     let id = list
         .as_array()
         .unwrap()
@@ -290,7 +290,7 @@ async fn md5_only(srv: &Server, token: &str) {
         .api(
             "PATCH",
             &format!("/api/v1/sip/extensions/{id}"),
-            &token,
+            token,
             Some(serde_json::json!({"digestAlgorithms": ["MD5"]})),
         )
         .await;
@@ -389,7 +389,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
         PW1,
     ]);
     let (ok, msgs) = caller.run().await;
-    assert!(ok, "caller: {msgs}{}", logs(&srv, &phone));
+    assert!(ok, "caller: {msgs}{}", logs(srv, &phone));
 
     // Signalling: the INVITE reached baresip, which answered; each side got the relay's
     // address in SDP, never the other phone's.
@@ -406,7 +406,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
     assert!(
         message(&blog, "SIP/2.0 200", &["INVITE", "m=audio"]).is_some(),
         "baresip answered with SDP{}",
-        logs(&srv, &phone)
+        logs(srv, &phone)
     );
     let answer = message(&msgs, "SIP/2.0 200 OK", &["INVITE", "m=audio"])
         .unwrap_or_else(|| panic!("sipp got a 200 OK with SDP: {msgs}"));
@@ -427,7 +427,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
             .log_text()
             .contains(&format!("receiving from 127.0.0.1:{relay_to_phone}")),
         "baresip's RTP came from the relay port it was offered{}",
-        logs(&srv, &phone)
+        logs(srv, &phone)
     );
     // Media, baresip -> sipp: the relay forwarded far more than the pcap's packets, i.e.
     // baresip's audio (50 packets a second for the ~2.5 s the call lasts).
@@ -435,7 +435,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
     assert!(
         forwarded >= PCAP_PACKETS + 50.0,
         "baresip's RTP relayed to sipp as well as sipp's to baresip: {forwarded} forwarded{}",
-        logs(&srv, &phone)
+        logs(srv, &phone)
     );
     assert_eq!(
         srv.metric("ringside_rtp_dropped_foreign_total", "").await,
@@ -444,7 +444,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
     );
 
     // The call record.
-    let call = srv.ended_call(&token).await;
+    let call = srv.ended_call(token).await;
     assert_eq!(call["status"], "ended", "{call:#}");
     assert_eq!(call["hangupSide"], "caller", "{call:#}");
     assert!(call["answeredAt"].is_i64(), "{call:#}");
@@ -473,7 +473,7 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
     // over a second of the tone. Its decode-side recording (`*-dec.wav`) stays empty: sipp's
     // pcap carries telephone-events only, no audio.
     let enc = recording(&phone.snd_dir(), "-enc.wav")
-        .unwrap_or_else(|| panic!("sndfile recorded the call{}", logs(&srv, &phone)));
+        .unwrap_or_else(|| panic!("sndfile recorded the call{}", logs(srv, &phone)));
     let samples = wav_samples(&enc);
     assert!(
         samples.len() >= 8000,
