@@ -7,6 +7,7 @@
 //!   transaction — RFC 3261 §17 client/server state machines (sans-IO)
 //!   message     — rsip message model + helpers
 //!   transport   — UDP datagrams, TCP Content-Length framing (sans-IO framer)
+//!   locate      — RFC 3263 server location: NAPTR, SRV order, failover list
 //! ```
 //!
 //! Everything that carries state is sans-IO: it takes `now: Instant` and inputs and
@@ -15,6 +16,7 @@
 pub mod auth;
 pub mod dialog;
 pub mod hdr;
+pub mod locate;
 pub mod message;
 pub mod registrar;
 pub mod sdp;

@@ -229,7 +229,9 @@ async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certific
     assert_eq!(st, 200, "{body}");
     let (ok, log) = pstn_caller(&srv, UacFlow::Refused(408)).run().await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
-    assert_eq!(refused_out(&srv).await, 1.0);
+    // (`localhost` may have an IPv6 address too: each address refused counts.)
+    let refused = refused_out(&srv).await;
+    assert!(refused >= 1.0, "{refused}");
     assert!(
         srv.log_text().contains("SIP over TLS: connection refused"),
         "{}",
@@ -249,7 +251,7 @@ async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certific
     assert_eq!(st, 200, "{body}");
     let (ok, log) = pstn_caller(&srv, UacFlow::Refused(408)).run().await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
-    assert_eq!(refused_out(&srv).await, 2.0);
+    assert!(refused_out(&srv).await > refused);
     assert!(
         srv.log_text().to_ascii_lowercase().contains("expired"),
         "the log says why: {}",

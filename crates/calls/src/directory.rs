@@ -4,9 +4,10 @@
 //! [`DirectoryChange`] commands, so the SIP hot path never waits on the database or a lock.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ringside_domain::{DestinationPatterns, TrustedNet};
+use ringside_sip::locate::{plan, Plan};
 use ringside_sip::registrar::{Account, AccountLookup};
 use ringside_sip::transaction::TransportKind;
 use ringside_storage::{Extension, Trunk};
@@ -20,6 +21,15 @@ pub struct TrunkEntry {
     pub nets: Vec<TrustedNet>,
     /// Parsed outbound destination patterns (empty: dials nothing).
     pub destinations: DestinationPatterns,
+    /// Where outbound calls go, in the order to try (RFC 3263): the host's address when it is
+    /// one, else what the driver's resolver found (empty until it has).
+    pub targets: Vec<(SocketAddr, TransportKind)>,
+}
+
+impl From<Trunk> for TrunkEntry {
+    fn from(trunk: Trunk) -> Self {
+        TrunkEntry::new(trunk)
+    }
 }
 
 impl TrunkEntry {
@@ -34,37 +44,43 @@ impl TrunkEntry {
             .as_deref()
             .and_then(|p| DestinationPatterns::parse(p).ok())
             .unwrap_or_default();
+        let targets = match TrunkEntry::plan_of(&trunk) {
+            Some((_, Plan::Direct(addr, t))) => vec![(addr, t)],
+            _ => Vec::new(),
+        };
         TrunkEntry {
             trunk,
             nets,
             destinations,
+            targets,
         }
+    }
+
+    /// The configured transport, if any.
+    pub fn transport(&self) -> Option<TransportKind> {
+        self.trunk
+            .outbound_transport
+            .as_deref()
+            .map(TransportKind::from_name)
+    }
+
+    /// How to locate the trunk's outbound host (`None`: it dials nothing).
+    pub fn plan(&self) -> Option<(&str, Plan)> {
+        TrunkEntry::plan_of(&self.trunk)
+    }
+
+    fn plan_of(t: &Trunk) -> Option<(&str, Plan)> {
+        let host = t.outbound_host.as_deref()?;
+        let transport = t
+            .outbound_transport
+            .as_deref()
+            .map(TransportKind::from_name);
+        Some((host, plan(host, t.outbound_port, transport)))
     }
 
     /// The [`Peer::tls_profile`](ringside_sip::transaction::Peer) of connections to this trunk.
     pub fn tls_profile(&self) -> u64 {
         tls_profile_of(&self.trunk)
-    }
-
-    /// Where outbound calls go, if this trunk dials out.
-    pub fn outbound(&self) -> Option<(String, u16, TransportKind)> {
-        let host = self.trunk.outbound_host.clone()?;
-        let transport = self
-            .trunk
-            .outbound_transport
-            .as_deref()
-            .map_or(TransportKind::Udp, TransportKind::from_name);
-        // RFC 3261 §19.1.2: 5061 for SIP over TLS, 5060 otherwise.
-        let default_port = if transport == TransportKind::Tls {
-            5061
-        } else {
-            5060
-        };
-        Some((
-            host,
-            self.trunk.outbound_port.unwrap_or(default_port),
-            transport,
-        ))
     }
 }
 
@@ -149,9 +165,35 @@ impl Directory {
             .map(String::as_str)
     }
 
-    /// Insert or replace a trunk.
+    /// Insert or replace a trunk. Addresses already found for its host stay while the host,
+    /// port and transport do.
     pub fn upsert_trunk(&mut self, t: Trunk) {
-        self.trunks.insert(t.id.clone(), TrunkEntry::new(t));
+        let mut entry = TrunkEntry::new(t);
+        if let Some(old) = self.trunks.get(&entry.trunk.id) {
+            let (a, b) = (&old.trunk, &entry.trunk);
+            let same = a.outbound_host == b.outbound_host
+                && a.outbound_port == b.outbound_port
+                && a.outbound_transport == b.outbound_transport;
+            if entry.targets.is_empty() && same {
+                entry.targets = old.targets.clone();
+            }
+        }
+        self.trunks.insert(entry.trunk.id.clone(), entry);
+    }
+
+    /// The resolver found `targets` for trunk `id`'s outbound `host` (dropped if the trunk
+    /// has since moved to another host).
+    pub fn trunk_resolved(
+        &mut self,
+        id: &str,
+        host: &str,
+        targets: Vec<(SocketAddr, TransportKind)>,
+    ) {
+        if let Some(t) = self.trunks.get_mut(id) {
+            if t.trunk.outbound_host.as_deref() == Some(host) {
+                t.targets = targets;
+            }
+        }
     }
 
     /// Remove a trunk.
@@ -205,7 +247,7 @@ impl Directory {
             .values()
             .filter(|t| {
                 t.trunk.tenant_id == tenant_id
-                    && t.outbound().is_some()
+                    && t.trunk.outbound_host.is_some()
                     && t.destinations.allows(number)
             })
             .collect();
@@ -222,7 +264,7 @@ impl Directory {
     pub fn dialable(&self, number: &str) -> bool {
         self.trunks
             .values()
-            .any(|t| t.outbound().is_some() && t.destinations.allows(number))
+            .any(|t| t.trunk.outbound_host.is_some() && t.destinations.allows(number))
     }
 
     /// Counts for metrics: (extensions, trunks).
@@ -292,6 +334,15 @@ pub enum DirectoryChange {
     TrunkUpserted(Trunk),
     /// A trunk was deleted.
     TrunkRemoved(String),
+    /// The resolver found the addresses of a trunk's outbound host, in the order to try.
+    TrunkResolved {
+        /// The trunk.
+        id: String,
+        /// The host that was resolved.
+        host: String,
+        /// Addresses and transports.
+        targets: Vec<(SocketAddr, TransportKind)>,
+    },
     /// A widget's queue number changed (`None`: it has none now).
     QueueNumber {
         /// The widget's tenant.
@@ -311,6 +362,9 @@ impl Directory {
             DirectoryChange::ExtensionRemoved(id) => self.remove_extension(&id),
             DirectoryChange::TrunkUpserted(t) => self.upsert_trunk(t),
             DirectoryChange::TrunkRemoved(id) => self.remove_trunk(&id),
+            DirectoryChange::TrunkResolved { id, host, targets } => {
+                self.trunk_resolved(&id, &host, targets)
+            }
             DirectoryChange::QueueNumber {
                 tenant_id,
                 widget_id,

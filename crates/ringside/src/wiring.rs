@@ -441,6 +441,7 @@ async fn build_calls(
         driver::Listen {
             bind: s.sip.addr,
             tls: s.sip.tls.clone(),
+            dns: s.sip.dns.clone(),
             tcp: sip_conns,
             overload: s.sip.overload,
             clock: std::sync::Arc::new(ringside_calls::clock::SystemClock),

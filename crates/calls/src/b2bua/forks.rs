@@ -228,6 +228,10 @@ impl B2bua {
             return;
         }
         // A failure on this fork.
+        if code == 503 && !fork.provisional && !fork.alternates.is_empty() {
+            self.fail_over(tu, now, key, n);
+            return;
+        }
         if matches!(code, 401 | 407) {
             if let Some(auth) = fork.trunk_auth.as_mut().filter(|a| !a.tried) {
                 fork.finished = false;
@@ -364,6 +368,42 @@ impl B2bua {
         tu.reply_caller(now, reply);
         self.arm_session(now, key);
         debug!(call = key, "answered");
+    }
+
+    /// Send fork `n`'s INVITE to the next address of its trunk's host (RFC 3263 §4.3), as a
+    /// new transaction; false when there is none left.
+    fn fail_over(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(fork) = call.forks.get_mut(n) else {
+            return false;
+        };
+        let Some(next) = fork.alternates.pop_front() else {
+            return false;
+        };
+        let failed = fork.dialog.peer.addr;
+        fork.dialog.peer = next;
+        let body = std::mem::take(&mut fork.invite.body);
+        let sdp = (!body.is_empty()).then(|| ("application/sdp", body));
+        let Some(invite) = fork.dialog.request(&tu.cfg.local, Method::Invite, sdp) else {
+            return false;
+        };
+        tracing::info!(%failed, next = %next.addr, "trunk address failed; trying the next");
+        fork.invite = invite.clone();
+        fork.finished = false;
+        fork.provisional = false;
+        if let Some(leg) = call.record.legs.get_mut(fork.leg_idx) {
+            leg.peer = next.addr.to_string();
+        }
+        let ctx = tu.send_request(now, invite, next);
+        let Some(fork) = self.calls.get_mut(&key).and_then(|c| c.forks.get_mut(n)) else {
+            return true;
+        };
+        let old = std::mem::replace(&mut fork.tx, ctx);
+        self.by_ctx.remove(&old);
+        self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
+        true
     }
 
     fn retry_with_auth(
@@ -573,6 +613,10 @@ impl B2bua {
         };
         match role {
             ClientRole::Fork(n) => {
+                // The address did not answer or could not be reached: the next one, if any.
+                if self.fail_over(tu, now, key, n) {
+                    return;
+                }
                 // Synthesize a 408 from the fork's INVITE for the failure path.
                 if let Some(fork) = self.calls.get(&key).and_then(|c| c.forks.get(n)) {
                     let r = make_response(&fork.invite, 408.into(), None);

@@ -89,6 +89,8 @@ pub(crate) struct Fork {
     done: Option<u16>,
     ack: Option<Request>,
     trunk_auth: Option<TrunkAuth>,
+    /// Addresses still to fail over to.
+    alternates: std::collections::VecDeque<Peer>,
     leg_idx: usize,
     /// Who this fork rings, for `answered_by` (`extension:1002`, `pstn:+15551234567`).
     label: String,
@@ -388,6 +390,9 @@ pub(crate) enum Target {
     Trunk {
         uri: String,
         peer: Peer,
+        /// Further addresses of the trunk's host, tried in turn when `peer` times out, cannot
+        /// be reached or answers 503 before anything else (RFC 3263 §4.3).
+        alternates: Vec<Peer>,
         auth: Option<TrunkAuth>,
         /// The answerer must accept (press 1 after the prompt).
         accept: bool,

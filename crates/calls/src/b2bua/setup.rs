@@ -1,6 +1,5 @@
 //! A new INVITE: who calls, where to, media anchoring, and forking leg B.
 
-use std::net::ToSocketAddrs;
 use std::time::Instant;
 
 use rsip::{Method, Request};
@@ -292,20 +291,16 @@ impl B2bua {
     }
 }
 
-/// The leg B target for dialling `dest` through trunk `t` (`None` when its host does not
-/// resolve).
+/// The leg B target for dialling `dest` through trunk `t`: its first address, the others to
+/// fail over to (`None` when its host has no address, or none yet).
 pub(crate) fn trunk_target(
     t: &crate::directory::TrunkEntry,
     dest: &str,
     accept: bool,
 ) -> Option<Target> {
-    let (host, port, transport) = t.outbound()?;
-    let Some(addr) = (host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-    else {
-        warn!(%host, "outbound trunk host does not resolve");
+    let host = t.trunk.outbound_host.as_deref()?;
+    let Some(((first, first_transport), _)) = t.targets.split_first() else {
+        warn!(%host, "outbound trunk host has no address (it does not resolve, or not yet)");
         return None;
     };
     let auth = match (&t.trunk.outbound_username, &t.trunk.outbound_password) {
@@ -316,26 +311,39 @@ pub(crate) fn trunk_target(
         }),
         _ => None,
     };
-    let hostport = if addr.is_ipv6() {
-        format!("[{}]:{port}", addr.ip())
+    // The Request-URI names the trunk's host (the domain a TLS certificate is checked
+    // against, RFC 5922), with the port only where one was configured or no DNS was used.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let name = if bare.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{bare}]")
     } else {
-        format!("{host}:{port}")
+        host.to_owned()
     };
-    let tp = match transport {
+    let hostport = match (
+        t.trunk.outbound_port,
+        bare.parse::<std::net::IpAddr>().is_ok(),
+    ) {
+        (Some(p), _) => format!("{name}:{p}"),
+        (None, true) => format!("{name}:{}", first.port()),
+        (None, false) => name,
+    };
+    let tp = match first_transport {
         TransportKind::Udp => String::new(),
         t => format!(";transport={}", t.name()),
     };
+    let peer = |(addr, transport): &(std::net::SocketAddr, TransportKind)| Peer {
+        addr: *addr,
+        transport: *transport,
+        tls_profile: if *transport == TransportKind::Tls {
+            t.tls_profile()
+        } else {
+            0
+        },
+    };
     Some(Target::Trunk {
         uri: format!("sip:{dest}@{hostport}{tp}"),
-        peer: Peer {
-            addr,
-            transport,
-            tls_profile: if transport == TransportKind::Tls {
-                t.tls_profile()
-            } else {
-                0
-            },
-        },
+        peer: peer(&t.targets[0]),
+        alternates: t.targets[1..].iter().map(peer).collect(),
         auth,
         accept,
     })
@@ -385,20 +393,21 @@ impl B2bua {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
-            let (uri, peer, to_user, trunk_auth, label, accept) = match target {
+            let (uri, peer, to_user, (trunk_auth, alternates), label, accept) = match target {
                 Target::Contact { uri, peer, user } => {
                     let label = format!("extension:{user}");
-                    (uri, peer, user, None, label, false)
+                    (uri, peer, user, (None, Vec::new()), label, false)
                 }
                 Target::Trunk {
                     uri,
                     peer,
+                    alternates,
                     auth,
                     accept,
                 } => {
                     let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
                     let label = format!("pstn:{number}");
-                    (uri, peer, number, auth, label, accept)
+                    (uri, peer, number, (auth, alternates), label, accept)
                 }
             };
             let mut dialog = Dialog::uac(
@@ -447,6 +456,7 @@ impl B2bua {
                 done: None,
                 ack: None,
                 trunk_auth,
+                alternates: alternates.into(),
                 leg_idx,
                 label,
                 accept,

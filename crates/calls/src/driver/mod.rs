@@ -2,6 +2,8 @@
 //!
 //! - [`transport`]: the UDP and TCP sockets on one port and the TLS listener, framing,
 //!   parsing at the edge and the overload rule, and sending;
+//! - [`resolve`]: the trunk resolver (RFC 3263 over an async resolver), feeding the core's
+//!   directory with the addresses of trunks' hosts;
 //! - [`tls`]: the server certificate (reloaded when its files change) and the client settings
 //!   of connections Ringside opens;
 //! - [`core_task`]: the one task that owns the core, reads the one [`Clock`] and routes what
@@ -19,6 +21,7 @@
 //! ```
 
 mod core_task;
+pub mod resolve;
 pub mod tls;
 mod transport;
 mod writer;
@@ -90,6 +93,7 @@ pub struct SipServer {
     cmd: mpsc::UnboundedSender<Command>,
     directory: mpsc::UnboundedSender<DirectoryChange>,
     tls_clients: Arc<TlsClients>,
+    resolve: Option<mpsc::UnboundedSender<resolve::ResolveCmd>>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
     /// The TLS address actually bound, if SIP over TLS is served.
@@ -107,11 +111,23 @@ impl SipServer {
     /// the change made.
     pub fn change_directory(&self, change: DirectoryChange) {
         match &change {
-            DirectoryChange::TrunkUpserted(t) => self.tls_clients.trunk_upserted(t),
-            DirectoryChange::TrunkRemoved(id) => self.tls_clients.trunk_removed(id),
+            DirectoryChange::TrunkUpserted(t) => {
+                self.tls_clients.trunk_upserted(t);
+                self.resolve(resolve::ResolveCmd::Trunk(Box::new(t.clone())));
+            }
+            DirectoryChange::TrunkRemoved(id) => {
+                self.tls_clients.trunk_removed(id);
+                self.resolve(resolve::ResolveCmd::Removed(id.clone()));
+            }
             _ => {}
         }
         let _ = self.directory.send(change);
+    }
+
+    fn resolve(&self, cmd: resolve::ResolveCmd) {
+        if let Some(r) = &self.resolve {
+            let _ = r.send(cmd);
+        }
     }
 
     /// Calls in progress (0 if the core is gone).
@@ -150,6 +166,8 @@ pub struct Listen {
     pub bind: SocketAddr,
     /// SIP over TLS, if served.
     pub tls: Option<TlsSettings>,
+    /// DNS servers for trunks' host names; empty: the system's (`/etc/resolv.conf`).
+    pub dns: Vec<SocketAddr>,
     /// Caps and timeouts of SIP over TCP, and the table the connections are counted in.
     pub tcp: (ConnLimits, Arc<ConnTable>),
     /// When new work is refused because the core is behind.
@@ -174,6 +192,7 @@ pub async fn start(
     let Listen {
         bind,
         tls,
+        dns,
         tcp: tcp_limits,
         overload,
         clock,
@@ -181,7 +200,6 @@ pub async fn start(
     } = listen;
     let (in_tx, in_rx) = mpsc::channel(65_536);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (dir_tx, dir_rx) = mpsc::unbounded_channel();
     let (store_tx, store_rx) = mpsc::unbounded_channel();
     let inlet = Inlet::new(in_tx, overload, metrics.clone());
     let tls = match tls {
@@ -193,9 +211,24 @@ pub async fn start(
         None => None,
     };
     let tls_clients = Arc::new(TlsClients::default());
+    let (dir_tx, dir_rx) = mpsc::unbounded_channel();
+    let resolve = match resolve::resolver(&dns) {
+        Ok(r) => Some(resolve::spawn(r, dir_tx.clone())),
+        Err(e) => {
+            warn!(error = %e, "no DNS resolver: trunks named by host name cannot be dialled");
+            None
+        }
+    };
     match store.all_trunks().await {
-        Ok(trunks) => trunks.iter().for_each(|t| tls_clients.trunk_upserted(t)),
-        Err(e) => warn!(error = %e, "could not load the trunks' TLS settings"),
+        Ok(trunks) => {
+            for t in trunks {
+                tls_clients.trunk_upserted(&t);
+                if let Some(r) = &resolve {
+                    let _ = r.send(resolve::ResolveCmd::Trunk(Box::new(t)));
+                }
+            }
+        }
+        Err(e) => warn!(error = %e, "could not load the trunks' TLS settings and hosts"),
     }
     // Messages that arrive before the core task runs wait in the inbound queue.
     let (failed_tx, failed_rx) = mpsc::unbounded_channel();
@@ -249,6 +282,7 @@ pub async fn start(
         cmd: cmd_tx,
         directory: dir_tx,
         tls_clients,
+        resolve,
         local_addr,
         tls_addr,
     })

@@ -114,6 +114,7 @@ pub async fn start_driver_with_clock(
         ringside_calls::driver::Listen {
             bind: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            dns: Vec::new(),
             tcp: (
                 ringside_domain::limits::ConnLimits::sip_default(1024),
                 Arc::default(),

@@ -8,6 +8,7 @@
 //! | SIP listen address (UDP+TCP) | `sip_addr` | `RINGSIDE_SIP_ADDR` | `0.0.0.0:5060` |
 //! | SIP over TLS listen address (unset: no TLS listener) | `sip_tls_addr` | `RINGSIDE_SIP_TLS_ADDR` | none |
 //! | the TLS certificate chain and its key (PEM files, re-read within seconds when they change) | `tls_cert`, `tls_key` | `RINGSIDE_TLS_CERT`, `RINGSIDE_TLS_KEY` | none |
+//! | DNS servers for trunks' host names (comma-separated `ip` or `ip:port`; NAPTR, SRV, A/AAAA as RFC 3263 says) | `dns_servers` | `RINGSIDE_DNS_SERVERS` | the system's (`/etc/resolv.conf`, `/etc/hosts`) |
 //! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
 //! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
 //! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
@@ -60,6 +61,7 @@ pub struct RawConfig {
     http_addr: Option<String>,
     sip_addr: Option<String>,
     sip_tls_addr: Option<String>,
+    dns_servers: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     database_url: Option<String>,
@@ -143,6 +145,7 @@ impl RawConfig {
         set(&mut raw.http_addr, "RINGSIDE_HTTP_ADDR");
         set(&mut raw.sip_addr, "RINGSIDE_SIP_ADDR");
         set(&mut raw.sip_tls_addr, "RINGSIDE_SIP_TLS_ADDR");
+        set(&mut raw.dns_servers, "RINGSIDE_DNS_SERVERS");
         for (slot, key) in [
             (&mut raw.tls_cert, "RINGSIDE_TLS_CERT"),
             (&mut raw.tls_key, "RINGSIDE_TLS_KEY"),
@@ -343,6 +346,21 @@ impl RawConfig {
                 bail!("RINGSIDE_SIP_TLS_ADDR needs RINGSIDE_TLS_CERT and RINGSIDE_TLS_KEY (PEM files)")
             }
         };
+        let dns = self
+            .dns_servers
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<SocketAddr>()
+                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| {
+                        anyhow::anyhow!("dns_servers entries must be ip or ip:port (got {s:?})")
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let database_url = self.database_url.unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -582,6 +600,7 @@ impl RawConfig {
             sip: SipSettings {
                 addr: sip_addr,
                 tls,
+                dns,
                 public_ip,
                 realm: sip_realm,
                 digest_algorithms,

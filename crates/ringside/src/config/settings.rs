@@ -92,6 +92,8 @@ pub struct SipSettings {
     pub addr: SocketAddr,
     /// SIP over TLS, if served.
     pub tls: Option<ringside_calls::driver::TlsSettings>,
+    /// DNS servers for trunks' host names; empty: the system's.
+    pub dns: Vec<SocketAddr>,
     /// Address advertised in SDP, Via and Contact.
     pub public_ip: IpAddr,
     /// Digest realm.
