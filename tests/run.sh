@@ -44,6 +44,12 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   python3 -m pip install --quiet --root-user-action=ignore 'aiosmtpd==1.4.6' 2>/dev/null ||
     python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'aiosmtpd==1.4.6'
 fi
+# dnslib: the DNS server on loopback (NAPTR and SRV records) the trunk failover test resolves
+# through (tests/tests/sip_dns.rs).
+if ! python3 -c 'import dnslib' 2>/dev/null; then
+  python3 -m pip install --quiet --root-user-action=ignore 'dnslib==0.9.26' 2>/dev/null ||
+    python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'dnslib==0.9.26'
+fi
 # axe-core: the accessibility checker the account pages are held to (tests/browser.rs).
 if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
   command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }

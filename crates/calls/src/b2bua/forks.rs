@@ -385,7 +385,7 @@ impl B2bua {
         let failed = fork.dialog.peer.addr;
         fork.dialog.peer = next;
         let body = std::mem::take(&mut fork.invite.body);
-        let sdp = (!body.is_empty()).then(|| ("application/sdp", body));
+        let sdp = (!body.is_empty()).then_some(("application/sdp", body));
         let Some(invite) = fork.dialog.request(&tu.cfg.local, Method::Invite, sdp) else {
             return false;
         };
