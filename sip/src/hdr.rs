@@ -331,7 +331,7 @@ pub fn values<'a>(headers: &'a rsip::Headers, name: &str) -> Vec<&'a str> {
 }
 
 /// The SIP extensions (option tags) Ringside implements as a UAS.
-pub const SUPPORTED: &[&str] = &["timer"];
+pub const SUPPORTED: &[&str] = &["timer", "100rel"];
 
 /// The option tags of the request's `Require` that Ringside does not implement (RFC 3261
 /// 8.2.2.3: a non-empty list is answered 420 Bad Extension with them in `Unsupported`).

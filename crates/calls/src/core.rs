@@ -39,7 +39,7 @@ use ringside_sip::auth::has_credentials;
 pub const NONCE_LIFETIME_SECS: u64 = 30;
 
 /// Methods we implement, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
 
 /// The SIP core: it dispatches what the transaction layer reports to the registrar, the
 /// OPTIONS responder and the B2BUA, after admitting and routing new calls.
@@ -226,7 +226,12 @@ impl SipCore {
                     .push(Header::Accept(headers::Accept::new("application/sdp")));
                 self.tu.respond(now, id, r);
             }
-            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Options => {
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Options
+            | Method::PRack => {
                 if has_to_tag {
                     self.b2bua.on_in_dialog(&mut self.tu, now, id, req, from);
                 } else {
@@ -258,7 +263,7 @@ impl SipCore {
             return;
         }
         // An extension the caller requires and Ringside lacks (RFC 3261 8.2.2.3), e.g.
-        // 100rel: 420 naming it, so the caller can try again without.
+        // precondition: 420 naming it, so the caller can try again without.
         let unsupported = ringside_sip::hdr::unsupported_required(&req.headers);
         if !unsupported.is_empty() {
             let mut r = make_response(&req, 420.into(), Some(&tag));

@@ -203,16 +203,29 @@ async fn an_extension_ringside_lacks_is_refused_420_naming_it() {
     register_1002(&mut sim, 6002);
     sim.input(
         "127.0.0.1:6001",
-        &timed_invite(6001, 1, None, "Require: 100rel, timer\r\n"),
+        &timed_invite(6001, 1, None, "Require: 100rel, timer, precondition\r\n"),
     );
     let r = sim.take_to("127.0.0.1:6001");
     let refusal = r.iter().find(|m| status(m) == 420).expect("420");
-    assert_eq!(header(refusal, "Unsupported"), Some("100rel"), "{refusal}");
+    assert_eq!(
+        header(refusal, "Unsupported"),
+        Some("precondition"),
+        "{refusal}"
+    );
+    assert!(
+        header(refusal, "Supported").is_some_and(|s| s.contains("100rel")),
+        "{refusal}"
+    );
     assert!(sim.take_to("127.0.0.1:6002").is_empty(), "nothing rang");
     // Requiring only what Ringside has (timer) goes on to the usual challenge.
     sim.input(
         "127.0.0.1:6003",
-        &timed_invite(6003, 1, None, "Require: timer\r\nSession-Expires: 600\r\n"),
+        &timed_invite(
+            6003,
+            1,
+            None,
+            "Require: timer, 100rel\r\nSession-Expires: 600\r\n",
+        ),
     );
     let r = sim.take_to("127.0.0.1:6003");
     assert!(r.iter().any(|m| status(m) == 407), "{r:?}");

@@ -242,6 +242,7 @@ impl B2bua {
                 // media from the start.
                 early: Some((String::new(), codec)),
                 late_offer: None,
+                reliable: None,
                 session: None,
                 pending_ack: None,
                 last_ack: [None, None],
@@ -448,7 +449,7 @@ impl B2bua {
         };
         let reply = call.reply(180, None, &tu.cfg.local);
         tu.out.push_back(CoreOutput::BrowserRing(ring));
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
     }
 
     /// The visitor accepts a call ringing its browser: its edge session becomes leg B and
@@ -491,7 +492,7 @@ impl B2bua {
         }
         tu.out.extend(stopped);
         tu.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
         tu.browser_signal(
             ans.session,
             BrowserSignal::Media {

@@ -64,7 +64,7 @@ impl B2bua {
         tu.out.extend(stopped);
         self.cancel_other_forks(tu, now, key, None);
         tu.out.push_back(CoreOutput::UpdateCall(record.clone()));
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
         self.arm_session(now, key);
         tu.browser_signal(
             ans.session,

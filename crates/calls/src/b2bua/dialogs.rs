@@ -33,6 +33,14 @@ impl B2bua {
             let r = make_response(&req, 481.into(), None);
             return tu.respond(now, stx, r);
         };
+        if req.method == Method::PRack {
+            // Ringside sends reliable provisionals to callers only.
+            if side == Side::A {
+                return self.caller_prack(tu, now, stx, key, &req);
+            }
+            let r = make_response(&req, 481.into(), None);
+            return tu.respond(now, stx, r);
+        }
         let other = match side {
             Side::A => Side::B,
             Side::B => Side::A,

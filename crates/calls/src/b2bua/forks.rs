@@ -133,6 +133,10 @@ impl B2bua {
 
     fn on_fork_response(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, resp: Response) {
         let code = resp.status_code.code();
+        if (101..200).contains(&code) && !self.prack_fork(tu, now, key, n, &resp) {
+            // A reliable provisional already PRACKed, again.
+            return;
+        }
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             // The call is gone: a late 2xx still needs ACK and BYE.
@@ -180,13 +184,13 @@ impl B2bua {
                     call.phase.set_tone(true);
                     let reply = call.reply(183, Some(sdp.clone()), &tu.cfg.local);
                     call.early = Some((sdp, codec));
-                    tu.reply_caller(now, reply);
+                    self.reply_caller(tu, now, key, reply);
                     return;
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
             let reply = caller_response(call, code, &resp, &tu.cfg.local, media_ip);
-            tu.reply_caller(now, reply);
+            self.reply_caller(tu, now, key, reply);
             return;
         }
         fork.finished = true;
@@ -304,7 +308,7 @@ impl B2bua {
         };
         call.set_caller_status(code);
         let reply = call.reply(code, None, &tu.cfg.local);
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
         self.end_call(tu, key, status, reason, Some(side));
     }
 
@@ -365,7 +369,7 @@ impl B2bua {
         let record = call.record.clone();
         self.cancel_other_forks(tu, now, key, Some(n));
         tu.out.push_back(CoreOutput::UpdateCall(record));
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
         self.arm_session(now, key);
         debug!(call = key, "answered");
     }
@@ -386,9 +390,10 @@ impl B2bua {
         fork.dialog.peer = next;
         let body = std::mem::take(&mut fork.invite.body);
         let sdp = (!body.is_empty()).then_some(("application/sdp", body));
-        let Some(invite) = fork.dialog.request(&tu.cfg.local, Method::Invite, sdp) else {
+        let Some(mut invite) = fork.dialog.request(&tu.cfg.local, Method::Invite, sdp) else {
             return false;
         };
+        super::reliable::offer(&mut invite);
         tracing::info!(%failed, next = %next.addr, "trunk address failed; trying the next");
         fork.invite = invite.clone();
         fork.finished = false;
@@ -447,6 +452,7 @@ impl B2bua {
         ) else {
             return false;
         };
+        super::reliable::offer(&mut invite);
         invite.headers.push(if code == 401 {
             Header::Authorization(headers::Authorization::new(value))
         } else {
@@ -558,6 +564,7 @@ impl B2bua {
             }
             CallTimer::PromptDone => self.browser_prompt_done(tu, key),
             CallTimer::AcceptTimeout(n) => self.pstn_not_accepted(tu, now, key, n),
+            CallTimer::Reliable => self.reliable_due(tu, now, key),
             CallTimer::SessionExpiry | CallTimer::SessionRefresh => {
                 self.session_due(tu, now, key, timer)
             }

@@ -40,6 +40,7 @@ mod browser;
 mod console;
 mod dialogs;
 mod forks;
+mod reliable;
 mod setup;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
@@ -91,6 +92,8 @@ pub(crate) struct Fork {
     trunk_auth: Option<TrunkAuth>,
     /// Addresses still to fail over to.
     alternates: std::collections::VecDeque<Peer>,
+    /// The RSeq of the last reliable provisional PRACKed on this fork.
+    last_rseq: Option<u32>,
     leg_idx: usize,
     /// Who this fork rings, for `answered_by` (`extension:1002`, `pstn:+15551234567`).
     label: String,
@@ -262,6 +265,8 @@ pub(crate) struct Call {
     /// caller's 2xx carries Ringside's offer and its ACK must bring the answer. `Some` until
     /// it has: the offer for the caller once leg B has answered (empty before).
     late_offer: Option<String>,
+    /// The caller's provisionals go reliably (its INVITE required 100rel, RFC 3262).
+    reliable: Option<reliable::Reliable>,
     /// The caller leg's session timer (RFC 4028), when one was agreed.
     session: Option<SessionTimer>,
     /// A re-INVITE without SDP was forwarded and the other side offered in its 2xx: our ACK
@@ -616,6 +621,8 @@ pub(crate) enum CallTimer {
     SessionExpiry,
     /// Ringside refreshes the caller's session now (it is the refresher).
     SessionRefresh,
+    /// A reliable provisional to the caller goes again, or its PRACK is overdue.
+    Reliable,
 }
 
 impl Tu {

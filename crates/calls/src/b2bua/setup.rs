@@ -120,6 +120,9 @@ impl B2bua {
         //    in its ACK. Leg B must then be SIP: a browser or a queue needs the caller's
         //    media before anyone answers.
         let late_offer = !req.body.iter().any(|b| !b.is_ascii_whitespace());
+        // 4. Provisionals go reliably when the caller requires it (RFC 3262).
+        let reliable = super::reliable::required(&req.headers)
+            .then(|| super::reliable::Reliable::new(!from.transport.is_reliable()));
         let offer = match hdr::sdp_body(&req.headers, &req.body) {
             Some(o) => o.to_string(),
             None if late_offer && to_browser.is_none() && queue.is_none() => {
@@ -247,6 +250,7 @@ impl B2bua {
                 offer: Some((Side::A, offer)),
                 early: None,
                 late_offer: late_offer.then(String::new),
+                reliable,
                 session,
                 pending_ack: None,
                 last_ack: [None, None],
@@ -287,7 +291,7 @@ impl B2bua {
         call.phase.set_tone(true);
         let reply = call.reply(183, Some(sdp.clone()), &tu.cfg.local);
         call.early = Some((sdp, codec));
-        tu.reply_caller(now, reply);
+        self.reply_caller(tu, now, key, reply);
     }
 }
 
@@ -416,13 +420,14 @@ impl B2bua {
                 uri,
                 peer,
             );
-            let Some(invite) = dialog.request(
+            let Some(mut invite) = dialog.request(
                 &tu.cfg.local,
                 Method::Invite,
                 Some(("application/sdp", b_sdp.to_owned().into_bytes())),
             ) else {
                 continue;
             };
+            super::reliable::offer(&mut invite);
             let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
@@ -457,6 +462,7 @@ impl B2bua {
                 ack: None,
                 trunk_auth,
                 alternates: alternates.into(),
+                last_rseq: None,
                 leg_idx,
                 label,
                 accept,
