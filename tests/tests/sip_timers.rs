@@ -4,7 +4,8 @@
 //! hung up on both sides when the session runs out (the interval less a third: 60 s for 90 s),
 //! its record ending `session_expired`. Glare: re-INVITEs crossing on a dialog get 491 and
 //! the call carries on. A re-INVITE without SDP: the offer comes in the 2xx and the answer in
-//! the ACK, across the bridge.
+//! the ACK, across the bridge. Reliable provisionals (RFC 3262): a caller that requires
+//! 100rel PRACKs Ringside's reliable 180, and a callee's reliable 180 is PRACKed by Ringside.
 
 use std::time::{Duration, Instant};
 
@@ -90,12 +91,17 @@ async fn scripted_callee(srv: &Server, after_ack: &str) -> (Sipp, tokio::process
         tail,
         &format!("  <recv request=\"ACK\"/>\n{after_ack}  <recv request=\"BYE\"/>\n"),
     );
+    registered_callee(srv, &uas).await
+}
+
+/// sipp as 1002, registered, running `uas`.
+async fn registered_callee(srv: &Server, uas: &Scenario) -> (Sipp, tokio::process::Child) {
     let port = free_port();
     let (ok, log) = srv
         .register("1002", ringside_e2e::PW2, port, 200, &[])
         .await;
     assert!(ok, "1002 registers: {log}");
-    let callee = Sipp::new(&uas, srv.sip).args(&[
+    let callee = Sipp::new(uas, srv.sip).args(&[
         "-i",
         "127.0.0.1",
         "-p",
@@ -191,3 +197,128 @@ async fn a_reinvite_without_sdp_is_answered_in_the_ack() {
     );
     both_finish(&srv, &token, scripted_caller(&srv, &flow), callee).await;
 }
+
+/// RFC 3262 towards the caller: sipp requires 100rel, gets the 180 with `Require: 100rel` and
+/// an `RSeq`, PRACKs it (200), and only then is answered (the callee waits a second).
+#[tokio::test]
+async fn a_caller_requiring_100rel_pracks_the_reliable_ringing() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let answer = answer_at(&uas);
+    uas.xml
+        .insert_str(answer, "  <pause milliseconds=\"1000\"/>\n");
+    let callee = registered_callee(&srv, &uas).await;
+    let mut sc = Scenario::uac("1001", true, UacFlow::AnswerAndHangUp);
+    let anchor = "      Max-Forwards: 70\n      Content-Type: application/sdp";
+    assert_eq!(sc.xml.matches(anchor).count(), 2, "{}", sc.xml);
+    sc.xml = sc
+        .xml
+        .replace(anchor, &format!("      Require: 100rel\n{anchor}"));
+    let ringing = "  <recv response=\"180\" optional=\"true\"/>\n  <recv response=\"183\" optional=\"true\"/>\n";
+    assert!(sc.xml.contains(ringing), "{}", sc.xml);
+    sc.xml = sc.xml.replace(ringing, PRACK_THE_180);
+    // The BYE comes after the PRACK (CSeq 3).
+    sc.xml = sc.xml.replace("CSeq: 3 BYE", "CSeq: 4 BYE");
+    let log = both_finish(&srv, &token, caller_sipp(&srv, &sc), callee).await;
+    assert!(
+        log.contains("Require: 100rel") && log.contains("RSeq:"),
+        "{log}"
+    );
+    assert!(log.contains("CSeq: 3 PRACK"), "{log}");
+}
+
+/// Where the callee's 200 for the INVITE starts in `uas` (past the header comment, which
+/// repeats the flow).
+fn answer_at(uas: &Scenario) -> usize {
+    let body = uas.xml.find("<scenario").unwrap();
+    body + uas.xml[body..].find("  <send retrans=\"500\">").unwrap()
+}
+
+/// The caller's part of a reliable 180: take its RSeq and PRACK it (the INVITE was CSeq 2).
+const PRACK_THE_180: &str = r#"  <recv response="180" rrs="true">
+    <action><ereg regexp="([0-9]+)" search_in="hdr" header="RSeq:" check_it="true" assign_to="rseqall,rseq"/></action>
+  </recv>
+  <Reference variables="rseqall"/>
+  <send retrans="500">
+    <![CDATA[
+      PRACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: "Caller" <sip:1001@[remote_ip]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 PRACK
+      RAck: [$rseq] 2 INVITE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+"#;
+
+/// RFC 3262 towards the callee: sipp's 180 requires 100rel (RSeq 1); Ringside PRACKs it
+/// (`RAck: 1 1 INVITE`) before the callee answers, and the call goes on as usual.
+#[tokio::test]
+async fn a_callees_reliable_ringing_is_pracked() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let ring = "      SIP/2.0 180 Ringing\n      [last_Via:]";
+    assert!(uas.xml.contains(ring), "{}", uas.xml);
+    uas.xml = uas.xml.replace(
+        ring,
+        "      SIP/2.0 180 Ringing\n      Require: 100rel\n      RSeq: 1\n      [last_Via:]",
+    );
+    let answer = answer_at(&uas);
+    let end = uas.xml[answer..].find("  </send>\n").unwrap() + answer + "  </send>\n".len();
+    uas.xml
+        .replace_range(answer..end, CALLEE_PRACKED_THEN_ANSWERS);
+    let callee = registered_callee(&srv, &uas).await;
+    let caller = caller_sipp(&srv, &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp));
+    both_finish(&srv, &token, caller, callee).await;
+}
+
+/// The callee's part: the PRACK for RSeq 1 of INVITE 1, its 200, then the INVITE's 200
+/// (built from the INVITE's headers, as the last message is now the PRACK).
+const CALLEE_PRACKED_THEN_ANSWERS: &str = r#"  <recv request="PRACK">
+    <action><ereg regexp="^ *1 1 INVITE" search_in="hdr" header="RAck:" check_it="true" assign_to="rack"/></action>
+  </recv>
+  <Reference variables="rack"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      Via:[$inv_via]
+      From:[$rfrom]
+      To:[$lto];tag=[pid]uas[call_number]
+      Call-ID: [call_id]
+      CSeq:[$inv_cseq]
+      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=callee 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+"#;
