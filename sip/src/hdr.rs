@@ -343,6 +343,46 @@ pub fn unsupported_required(headers: &rsip::Headers) -> Vec<String> {
         .collect()
 }
 
+/// `RAck: rseq cseq method` (RFC 3262 §7.2): the reliable provisional a PRACK acknowledges.
+pub fn rack(headers: &rsip::Headers) -> Option<(u32, u32, String)> {
+    let v = header_value(headers, "RAck")?;
+    let mut it = v.split_whitespace();
+    let out = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.to_ascii_uppercase(),
+    );
+    it.next().is_none().then_some(out)
+}
+
+/// `RSeq` (RFC 3262 §7.1): the number of a reliable provisional response.
+pub fn rseq(headers: &rsip::Headers) -> Option<u32> {
+    header_value(headers, "RSeq")?.trim().parse().ok()
+}
+
+/// The host of a raw request's Request-URI (`sip:`/`sips:` URIs; an IPv6 reference without
+/// its brackets), read from the start line alone: the name a new TLS connection for the
+/// request is verified against (RFC 5922 §7.2). `None` for a response or another scheme.
+pub fn request_uri_host(data: &[u8]) -> Option<&str> {
+    let end = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
+    let line = std::str::from_utf8(&data[..end]).ok()?.trim_end();
+    let mut parts = line.split(' ');
+    let (_method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if version != "SIP/2.0" || parts.next().is_some() {
+        return None;
+    }
+    let rest = uri
+        .strip_prefix("sips:")
+        .or_else(|| uri.strip_prefix("sip:"))?;
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = hostport.split([';', '?']).next()?;
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?.0,
+        None => hostport.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// Whether the message's `Allow` lists `method`.
 pub fn allows(headers: &rsip::Headers, method: &str) -> bool {
     values(headers, "Allow")
@@ -409,5 +449,44 @@ mod tests {
             split_list("<sip:a@b;lr>, \"x,y\" <sip:c@d>,sip:e@f"),
             vec!["<sip:a@b;lr>", "\"x,y\" <sip:c@d>", "sip:e@f"]
         );
+    }
+
+    #[test]
+    fn rack_rseq_and_the_request_uri_host_are_read_and_garbage_is_none() {
+        let h = |lines: &[&str]| {
+            let mut hs = rsip::Headers::default();
+            for l in lines {
+                let (n, v) = l.split_once(": ").unwrap();
+                hs.push(rsip::Header::Other(n.into(), v.into()));
+            }
+            hs
+        };
+        assert_eq!(
+            rack(&h(&["RAck: 776656 1 invite"])),
+            Some((776_656, 1, "INVITE".into()))
+        );
+        assert_eq!(rack(&h(&["RAck: x 1 INVITE"])), None);
+        assert_eq!(rack(&h(&["RAck: 1 1 INVITE extra"])), None);
+        assert_eq!(rack(&h(&["RAck: 1 1"])), None);
+        assert_eq!(rseq(&h(&["RSeq: 42 "])), Some(42));
+        assert_eq!(rseq(&h(&["RSeq: -1"])), None);
+        fn host(s: &str) -> Option<&str> {
+            request_uri_host(s.as_bytes())
+        }
+        assert_eq!(
+            host("INVITE sip:+1555@sip.carrier.example:5061;transport=tls SIP/2.0\r\nVia: x"),
+            Some("sip.carrier.example")
+        );
+        assert_eq!(
+            host("OPTIONS sips:pbx.example SIP/2.0"),
+            Some("pbx.example")
+        );
+        assert_eq!(host("BYE sip:1002@[::1]:5061 SIP/2.0"), Some("::1"));
+        assert_eq!(host("BYE sip:a@b@c.example SIP/2.0"), Some("c.example"));
+        assert_eq!(host("SIP/2.0 200 OK"), None);
+        assert_eq!(host("INVITE tel:+1555 SIP/2.0"), None);
+        assert_eq!(host("INVITE sip:@ SIP/2.0"), None);
+        assert_eq!(host("INVITE sip:[::1 SIP/2.0"), None);
+        assert_eq!(host("garbage"), None);
     }
 }

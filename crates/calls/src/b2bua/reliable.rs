@@ -129,17 +129,6 @@ impl Reliable {
     }
 }
 
-/// `RAck: rseq cseq method` (RFC 3262 §7.2).
-fn rack(headers: &rsip::Headers) -> Option<(u32, u32, String)> {
-    let v = hdr::header_value(headers, "RAck")?;
-    let mut it = v.split_whitespace();
-    Some((
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.to_ascii_uppercase(),
-    ))
-}
-
 impl B2bua {
     /// Tell the caller of call `key` (see `Call::reply`): reliably, when it asked for it.
     pub(super) fn reply_caller(&mut self, tu: &mut Tu, now: Instant, key: u64, reply: CallerReply) {
@@ -228,7 +217,7 @@ impl B2bua {
             .and_then(|c| c.caller.sip())
             .and_then(|s| hdr::cseq_num(&s.invite.headers));
         let rel = self.calls.get_mut(&key).and_then(|c| c.reliable.as_mut());
-        let matched = match (rel, rack(&req.headers), invite_cseq) {
+        let matched = match (rel, hdr::rack(&req.headers), invite_cseq) {
             (Some(rel), Some((rseq, cseq, method)), Some(ic))
                 if cseq == ic && method == "INVITE" =>
             {
@@ -350,15 +339,5 @@ mod tests {
         // A final response stops everything pending.
         assert!(rel.outgoing(now, t1, provisional(200)).is_some());
         assert!(rel.pending.is_none() && rel.due_at().is_none());
-    }
-
-    #[test]
-    fn rack_is_read_and_garbage_is_none() {
-        let mut h = rsip::Headers::default();
-        h.push(Header::Other("RAck".into(), "776656 1 INVITE".into()));
-        assert_eq!(rack(&h), Some((776_656, 1, "INVITE".into())));
-        let mut bad = rsip::Headers::default();
-        bad.push(Header::Other("RAck".into(), "x 1 INVITE".into()));
-        assert_eq!(rack(&bad), None);
     }
 }
