@@ -24,6 +24,9 @@ command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 # Business hours are in IANA time zones, read from the system's zone database.
 [ -f /usr/share/zoneinfo/Europe/Lisbon ] || need+=(tzdata)
+# Kamailio with its TLS module: the SIP-over-TLS peer of tests/tests/sip_kamailio.rs.
+[ -x /usr/sbin/kamailio ] || need+=(kamailio)
+dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need+=(kamailio-tls-modules)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
