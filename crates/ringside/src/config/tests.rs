@@ -351,3 +351,41 @@ fn smtp_settings_are_checked_at_start_and_keep_the_password_out_of_debug() {
     .unwrap_err();
     assert!(format!("{e:#}").contains("smtp_ca_file"), "{e:#}");
 }
+
+#[test]
+fn sip_over_tls_needs_its_certificate_and_dns_servers_are_addresses() {
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    let s = load(&[
+        ("RINGSIDE_SIP_ADDR", "192.0.2.1:5060"),
+        ("RINGSIDE_SIP_TLS_ADDR", "192.0.2.1:5061"),
+        ("RINGSIDE_TLS_CERT", "/etc/ringside/cert.pem"),
+        ("RINGSIDE_TLS_KEY", "/etc/ringside/key.pem"),
+        ("RINGSIDE_DNS_SERVERS", "127.0.0.1:5353, 192.0.2.53"),
+    ])
+    .unwrap();
+    let tls = s.sip.tls.as_ref().expect("TLS served");
+    assert_eq!(tls.addr, "192.0.2.1:5061".parse::<SocketAddr>().unwrap());
+    assert_eq!(tls.cert, PathBuf::from("/etc/ringside/cert.pem"));
+    let core = s.sip.core_config([0; 32], &s.media);
+    assert_eq!(core.local.tls_port, Some(5061));
+    assert_eq!(
+        s.sip.dns,
+        vec![
+            "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
+            "192.0.2.53:53".parse::<SocketAddr>().unwrap()
+        ]
+    );
+    // Off by default; a TLS address without its files is refused at start, saying what.
+    let plain = load(&[]).unwrap();
+    assert!(plain.sip.tls.is_none() && plain.sip.dns.is_empty());
+    let e = load(&[("RINGSIDE_SIP_TLS_ADDR", "0.0.0.0:5061")]).unwrap_err();
+    assert!(e.to_string().contains("RINGSIDE_TLS_CERT"), "{e}");
+    let e = load(&[("RINGSIDE_DNS_SERVERS", "dns.example")]).unwrap_err();
+    assert!(e.to_string().contains("dns_servers"), "{e}");
+    // An IPv6 public address is written in brackets where SIP needs it.
+    let v6 = load(&[("RINGSIDE_PUBLIC_IP", "2001:db8::5")]).unwrap();
+    assert_eq!(
+        v6.sip.core_config([0; 32], &v6.media).local.host,
+        "[2001:db8::5]"
+    );
+}
