@@ -768,6 +768,13 @@ pub async fn postgres_schema() -> Option<ringside_storage::testing::PgSchema> {
     )
 }
 
+/// sipp as 1001 (answering the challenge with [`PW1`]) dialling `number`, expecting `flow`.
+pub fn dialling(srv: &Server, number: &str, flow: UacFlow) -> Sipp {
+    Sipp::new(&Scenario::uac("1001", true, flow), srv.sip)
+        .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(&["-s", number, "-au", "1001", "-ap", PW1])
+}
+
 /// Wait until `f` returns true, polling; panics with `what` after a generous bound.
 pub async fn eventually<F, Fut>(what: &str, mut f: F)
 where

@@ -7,7 +7,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use ringside_e2e::{eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1};
+use ringside_e2e::{dialling, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow};
 use serde_json::json;
 
 /// dnslib's zone server on `port`, serving `zone`; killed on drop.
@@ -98,21 +98,8 @@ async fn a_trunk_named_by_srv_records_fails_over_to_its_second_target() {
     )
     .await;
 
-    let caller = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
-        srv.sip,
-    )
-    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
-    .args(&[
-        "-s",
-        "+14155550123",
-        "-au",
-        "1001",
-        "-ap",
-        PW1,
-        "-timeout",
-        "60s",
-    ]);
+    let caller =
+        dialling(&srv, "+14155550123", UacFlow::AnswerAndHangUp).args(&["-timeout", "60s"]);
     let (ok, log) = caller.run().await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
     let status = uas_child.wait().await.unwrap();

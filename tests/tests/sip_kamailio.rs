@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ringside_e2e::tls::{tls_server, Pki};
-use ringside_e2e::{even_port, free_port, Scenario, Sipp, UacFlow, UasFlow, PW1};
+use ringside_e2e::{dialling, even_port, free_port, Scenario, Sipp, UacFlow, UasFlow};
 use serde_json::json;
 
 /// A Kamailio process and its children (its own process group); killed on drop.
@@ -191,12 +191,7 @@ async fn kamailio_is_a_tls_peer_both_ways() {
     ]);
     let mut uas_child = uas.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
-        srv.sip,
-    )
-    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
-    .args(&["-s", "+14155550123", "-au", "1001", "-ap", PW1]);
+    let caller = dialling(&srv, "+14155550123", UacFlow::AnswerAndHangUp);
     let (ok, log) = caller.run().await;
     assert!(ok, "caller: {log}{}", logs(&kam));
     assert!(

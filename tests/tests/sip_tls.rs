@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use ringside_e2e::tls::{acceptor, client, tls_server, Pki};
-use ringside_e2e::{eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1};
+use ringside_e2e::{dialling, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::json;
@@ -137,22 +137,6 @@ async fn refused_out(srv: &Server) -> f64 {
         .await
 }
 
-/// sipp as 1001 dialling a PSTN number, expecting `flow`.
-fn pstn_caller(srv: &Server, flow: UacFlow) -> Sipp {
-    Sipp::new(&Scenario::uac("1001", true, flow), srv.sip).args(&[
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-s",
-        "+14155550123",
-        "-au",
-        "1001",
-        "-ap",
-        PW1,
-    ])
-}
-
 #[tokio::test]
 async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certificate_does_not_verify(
 ) {
@@ -200,7 +184,9 @@ async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certific
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     // 1001 dials a US number: over TLS to the carrier, answered, hung up.
-    let (ok, log) = pstn_caller(&srv, UacFlow::AnswerAndHangUp).run().await;
+    let (ok, log) = dialling(&srv, "+14155550123", UacFlow::AnswerAndHangUp)
+        .run()
+        .await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
     let status = uas_child.wait().await.unwrap();
     let carrier_log = uas.messages();
@@ -227,7 +213,9 @@ async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certific
         )
         .await;
     assert_eq!(st, 200, "{body}");
-    let (ok, log) = pstn_caller(&srv, UacFlow::Refused(408)).run().await;
+    let (ok, log) = dialling(&srv, "+14155550123", UacFlow::Refused(408))
+        .run()
+        .await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
     // (`localhost` may have an IPv6 address too: each address refused counts.)
     let refused = refused_out(&srv).await;
@@ -249,7 +237,9 @@ async fn a_tls_trunk_is_dialled_with_its_pinned_ca_and_refused_when_the_certific
         )
         .await;
     assert_eq!(st, 200, "{body}");
-    let (ok, log) = pstn_caller(&srv, UacFlow::Refused(408)).run().await;
+    let (ok, log) = dialling(&srv, "+14155550123", UacFlow::Refused(408))
+        .run()
+        .await;
     assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
     assert!(refused_out(&srv).await > refused);
     assert!(

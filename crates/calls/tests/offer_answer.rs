@@ -24,20 +24,7 @@ fn late_invite(port: u16, cseq: u32, auth: Option<&str>) -> String {
 /// the INVITE leg B got.
 fn call_with_late_offer(sim: &mut Sim) -> String {
     register_1002(sim, 6002);
-    sim.input("127.0.0.1:6001", &late_invite(6001, 1, None));
-    let r = sim.take_to("127.0.0.1:6001");
-    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
-    sim.input("127.0.0.1:6001", &ack("1002", 6001, 1, &challenge));
-    let a = answer(
-        &challenge,
-        true,
-        "INVITE",
-        "sip:1002@127.0.0.1:5060",
-        "1001",
-        "pw-1001-secret",
-    );
-    sim.input("127.0.0.1:6001", &late_invite(6001, 2, Some(&a)));
-    let r = sim.take_to("127.0.0.1:6001");
+    let r = challenged_call(sim, 6001, |cseq, auth| late_invite(6001, cseq, auth));
     assert!(
         !r.iter().any(|m| status(m) == 488),
         "a delayed offer is not refused: {r:?}"

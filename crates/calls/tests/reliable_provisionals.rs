@@ -22,21 +22,14 @@ fn with(msg: &str, line: &str) -> String {
 /// 1002 registered, and 1001 (requiring 100rel if `rel`) calling it: the INVITE 1002 got.
 fn ringing(sim: &mut Sim, rel: bool) -> String {
     register_1002(sim, 6021);
-    let extra = |m: String| if rel { with(&m, "Require: 100rel") } else { m };
-    sim.input(CALLER, &extra(invite("1001", "1002", 6020, 1, None)));
-    let r = sim.take_to(CALLER);
-    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
-    sim.input(CALLER, &ack("1002", 6020, 1, &challenge));
-    let a = answer(
-        &challenge,
-        true,
-        "INVITE",
-        "sip:1002@127.0.0.1:5060",
-        "1001",
-        "pw-1001-secret",
-    );
-    sim.input(CALLER, &extra(invite("1001", "1002", 6020, 2, Some(&a))));
-    let to_caller = sim.take_to(CALLER);
+    let to_caller = challenged_call(sim, 6020, |cseq, auth| {
+        let m = invite("1001", "1002", 6020, cseq, auth);
+        if rel {
+            with(&m, "Require: 100rel")
+        } else {
+            m
+        }
+    });
     assert!(to_caller.iter().all(|m| status(m) == 100), "{to_caller:?}");
     let out = sim.take_to(CALLEE);
     assert_eq!(out.len(), 1, "{out:?}");

@@ -23,20 +23,9 @@ fn timed_invite(port: u16, cseq: u32, auth: Option<&str>, extra: &str) -> String
 /// leg B got (if any).
 fn call(sim: &mut Sim, extra: &str) -> (Vec<String>, Option<String>) {
     register_1002(sim, 6002);
-    sim.input("127.0.0.1:6001", &timed_invite(6001, 1, None, extra));
-    let r = sim.take_to("127.0.0.1:6001");
-    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
-    sim.input("127.0.0.1:6001", &ack("1002", 6001, 1, &challenge));
-    let a = answer(
-        &challenge,
-        true,
-        "INVITE",
-        "sip:1002@127.0.0.1:5060",
-        "1001",
-        "pw-1001-secret",
-    );
-    sim.input("127.0.0.1:6001", &timed_invite(6001, 2, Some(&a), extra));
-    let r = sim.take_to("127.0.0.1:6001");
+    let r = challenged_call(sim, 6001, |cseq, auth| {
+        timed_invite(6001, cseq, auth, extra)
+    });
     let inv = sim.take_to("127.0.0.1:6002").into_iter().next();
     (r, inv)
 }

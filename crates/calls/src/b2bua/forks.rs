@@ -388,27 +388,27 @@ impl B2bua {
         };
         let failed = fork.dialog.peer.addr;
         fork.dialog.peer = next;
-        let body = std::mem::take(&mut fork.invite.body);
-        let sdp = (!body.is_empty()).then_some(("application/sdp", body));
-        let Some(mut invite) = fork.dialog.request(&tu.cfg.local, Method::Invite, sdp) else {
+        let Some(invite) = fork.again(&tu.cfg.local) else {
             return false;
         };
-        super::reliable::offer(&mut invite);
         tracing::info!(%failed, next = %next.addr, "trunk address failed; trying the next");
-        fork.invite = invite.clone();
-        fork.finished = false;
-        fork.provisional = false;
         if let Some(leg) = call.record.legs.get_mut(fork.leg_idx) {
             leg.peer = next.addr.to_string();
         }
-        let ctx = tu.send_request(now, invite, next);
+        self.resend_fork(tu, now, key, n, invite);
+        true
+    }
+
+    /// Send `invite` (from [`Fork::again`]) as fork `n`'s INVITE, in place of the last.
+    fn resend_fork(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, invite: Request) {
         let Some(fork) = self.calls.get_mut(&key).and_then(|c| c.forks.get_mut(n)) else {
-            return true;
+            return tu.missing_call(key, "fork re-INVITE");
         };
+        fork.invite = invite.clone();
+        let ctx = tu.send_request(now, invite, fork.dialog.peer);
         let old = std::mem::replace(&mut fork.tx, ctx);
         self.by_ctx.remove(&old);
         self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
-        true
     }
 
     fn retry_with_auth(
@@ -444,31 +444,15 @@ impl B2bua {
         else {
             return false;
         };
-        let body = fork.invite.body.clone();
-        let Some(mut invite) = fork.dialog.request(
-            &tu.cfg.local,
-            Method::Invite,
-            Some(("application/sdp", body)),
-        ) else {
+        let Some(mut invite) = fork.again(&tu.cfg.local) else {
             return false;
         };
-        super::reliable::offer(&mut invite);
         invite.headers.push(if code == 401 {
             Header::Authorization(headers::Authorization::new(value))
         } else {
             Header::ProxyAuthorization(headers::ProxyAuthorization::new(value))
         });
-        fork.invite = invite.clone();
-        fork.provisional = false;
-        let peer = fork.dialog.peer;
-        let ctx = tu.send_request(now, invite, peer);
-        let Some(fork) = self.calls.get_mut(&key).and_then(|c| c.forks.get_mut(n)) else {
-            tu.missing_call(key, "fork re-INVITE");
-            return true;
-        };
-        let old = std::mem::replace(&mut fork.tx, ctx);
-        self.by_ctx.remove(&old);
-        self.by_ctx.insert(ctx, (key, ClientRole::Fork(n)));
+        self.resend_fork(tu, now, key, n, invite);
         true
     }
 

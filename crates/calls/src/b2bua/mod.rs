@@ -104,6 +104,22 @@ pub(crate) struct Fork {
     byed: bool,
 }
 
+impl Fork {
+    /// The fork's INVITE again, as a new transaction on its dialog (the next CSeq, a new
+    /// branch, to `dialog.peer`) with the same offer: after a challenge, or to the next
+    /// address of a trunk. The fork waits for a final response again.
+    fn again(&mut self, local: &LocalAddr) -> Option<Request> {
+        let sdp = ("application/sdp", self.invite.body.clone());
+        let mut invite = self
+            .dialog
+            .request(local, rsip::Method::Invite, Some(sdp))?;
+        reliable::offer(&mut invite);
+        self.finished = false;
+        self.provisional = false;
+        Some(invite)
+    }
+}
+
 /// Leg A: who called.
 pub(crate) enum CallerLeg {
     /// A SIP UA (a phone, a PBX or a carrier): we are the UAS of its dialog.

@@ -374,6 +374,31 @@ pub fn response_to(
     out
 }
 
+/// 1001 at local `port` calls 1002, answering the 407: `invite(cseq, credentials)` builds
+/// each INVITE (the second with the credentials). What the caller received after the
+/// authenticated INVITE.
+pub fn challenged_call(
+    sim: &mut Sim,
+    port: u16,
+    invite: impl Fn(u32, Option<&str>) -> String,
+) -> Vec<String> {
+    let from = format!("127.0.0.1:{port}");
+    sim.input(&from, &invite(1, None));
+    let r = sim.take_to(&from);
+    let challenge = r.iter().find(|m| status(m) == 407).expect("407").clone();
+    sim.input(&from, &ack("1002", port, 1, &challenge));
+    let a = answer(
+        &challenge,
+        true,
+        "INVITE",
+        "sip:1002@127.0.0.1:5060",
+        "1001",
+        "pw-1001-secret",
+    );
+    sim.input(&from, &invite(2, Some(&a)));
+    sim.take_to(&from)
+}
+
 /// Place an authenticated call from `user` at local `port` to `to`; returns what the caller
 /// received after the authenticated INVITE.
 pub fn authed_call(sim: &mut Sim, user: &str, pw: &str, to: &str, port: u16) -> Vec<String> {
