@@ -85,7 +85,13 @@ pub async fn racing_callee(srv: &Server, media_port: u16) -> (Sipp, tokio::proce
     let end = sc.xml[start..].find("</nop>\n").expect("nop end") + start + "</nop>\n".len();
     let mut xml = sc.xml.clone();
     xml.replace_range(start..end, "");
-    let mut xml = xml.replacen("  <pause milliseconds=\"0\"/>\n", "", 1);
+    let xml = xml.replacen("  <pause milliseconds=\"0\"/>\n", "", 1);
+    // Its port is not written down either: the variable stays assigned but unused.
+    let mut xml = xml.replacen(
+        "<Reference variables=\"dummy2,",
+        "<Reference variables=\"bport,dummy2,",
+        1,
+    );
     // No 180 either: without a provisional response Ringside may not CANCEL (RFC 3261
     // 9.1), so both phones' 200s always cross and the loser is ACKed and BYE'd.
     let ringing = xml.find("SIP/2.0 180 Ringing").expect("180");
