@@ -5,7 +5,8 @@
 //! its record ending `session_expired`. Glare: re-INVITEs crossing on a dialog get 491 and
 //! the call carries on. A re-INVITE without SDP: the offer comes in the 2xx and the answer in
 //! the ACK, across the bridge. Reliable provisionals (RFC 3262): a caller that requires
-//! 100rel PRACKs Ringside's reliable 180, and a callee's reliable 180 is PRACKed by Ringside.
+//! 100rel PRACKs Ringside's reliable 180, and a callee's reliable 180 is PRACKed by Ringside;
+//! a callee's UPDATE on its early dialog (RFC 3311) is answered by Ringside.
 
 use std::time::{Duration, Instant};
 
@@ -322,3 +323,65 @@ const CALLEE_PRACKED_THEN_ANSWERS: &str = r#"  <recv request="PRACK">
     ]]>
   </send>
 "#;
+
+/// RFC 3311 against sipp: the callee's reliable 183 with early media is PRACKed, then the
+/// callee moves its media with an UPDATE on the early dialog, which Ringside answers itself
+/// (200 with SDP) before the callee answers the call.
+#[tokio::test]
+async fn an_early_update_from_the_callee_is_answered() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let ring = "      SIP/2.0 180 Ringing\n      [last_Via:]";
+    assert!(uas.xml.contains(ring), "{}", uas.xml);
+    uas.xml = uas.xml.replace(
+        ring,
+        "      SIP/2.0 183 Session Progress\n      Require: 100rel\n      RSeq: 1\n      [last_Via:]",
+    );
+    // The 183 carries the early media's SDP.
+    let early_end = "      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Length: 0\n";
+    assert!(uas.xml.contains(early_end), "{}", uas.xml);
+    uas.xml = uas.xml.replacen(
+        early_end,
+        "      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n",
+        1,
+    );
+    let answer = answer_at(&uas);
+    let end = uas.xml[answer..].find("  </send>\n").unwrap() + answer + "  </send>\n".len();
+    let update = CALLEE_PRACKED_THEN_ANSWERS.replacen("  <send retrans=\"500\">", EARLY_UPDATE, 1);
+    uas.xml.replace_range(answer..end, &update);
+    let callee = registered_callee(&srv, &uas).await;
+    let caller = caller_sipp(&srv, &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp));
+    both_finish(&srv, &token, caller, callee).await;
+}
+
+/// The callee's UPDATE on its early dialog (moving its media), and Ringside's 200 with SDP;
+/// then what follows in [`CALLEE_PRACKED_THEN_ANSWERS`] (the INVITE's 200).
+const EARLY_UPDATE: &str = r#"  <send retrans="500">
+    <![CDATA[
+      UPDATE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From:[$lto];tag=[pid]uas[call_number]
+      To:[$rfrom]
+      Call-ID: [call_id]
+      CSeq: 1 UPDATE
+      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=callee 1 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port+2] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="200">
+    <action><ereg regexp="m=audio" search_in="body" check_it="true" assign_to="upd_answer"/></action>
+  </recv>
+  <Reference variables="upd_answer"/>
+  <send retrans="500">"#;

@@ -2,13 +2,16 @@
 //! every provisional reliably (Require, RSeq), passed again at T1, 2T1 … until its PRACK,
 //! which is answered 200 (a PRACK for nothing pending, 481) — and 504 when no PRACK comes
 //! within 64*T1; a callee's reliable provisional is PRACKed once on its early dialog and its
-//! retransmissions dropped, while a caller that did not ask for 100rel hears it unreliably.
+//! retransmissions dropped, while a caller that did not ask for 100rel hears it unreliably;
+//! an UPDATE on an early dialog (RFC 3311) is answered by Ringside itself.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
+use ringside_calls::fake_media::MediaRequest;
+use ringside_calls::Side;
 
 const CALLER: &str = "127.0.0.1:6020";
 const CALLEE: &str = "127.0.0.1:6021";
@@ -207,4 +210,83 @@ fn an_answer_waits_for_the_prack_of_a_provisional_with_sdp_and_a_late_prack_is_w
         r.iter().any(|m| status(m) == 200 && m.contains("PRACK")),
         "{r:?}"
     );
+}
+
+/// An in-dialog request from the callee (tag `callee`) on leg B's early dialog.
+fn from_callee(inv: &str, method: &str, cseq: u32, sdp: Option<&str>) -> String {
+    let body = match sdp {
+        Some(s) => format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{s}",
+            s.len()
+        ),
+        None => "Content-Length: 0\r\n\r\n".into(),
+    };
+    format!(
+        "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLEE};branch=z9hG4bKe{method}{cseq};rport\r\n\
+         From: <sip:1002@127.0.0.1>;tag=callee\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:callee@127.0.0.1:6002>\r\nMax-Forwards: 70\r\n{body}",
+        header(inv, "From").unwrap(),
+        header(inv, "Call-ID").unwrap(),
+    )
+}
+
+/// RFC 3311 on the early dialog: after its reliable 183 (PRACKed), the callee moves its early
+/// media with an UPDATE; Ringside answers it itself with its own address for that leg and
+/// points the relay at the new one, and the caller hears nothing of it. The caller's UPDATE
+/// without SDP (a refresh) is answered 200.
+#[test]
+fn an_update_on_the_early_dialog_is_answered_by_ringside() {
+    let mut sim = Sim::new(Duration::from_secs(120));
+    let inv = ringing(&mut sim, false);
+    let early = with(
+        &response_to(&inv, 183, "Session Progress", "callee", Some(40000)),
+        "Require: 100rel\r\nRSeq: 1",
+    );
+    sim.input(CALLEE, &early);
+    let out = sim.take_to(CALLEE);
+    assert!(out.iter().any(|m| m.starts_with("PRACK ")), "{out:?}");
+    let relayed = sim.take_to(CALLER);
+    assert!(relayed.iter().any(|m| status(m) == 183), "{relayed:?}");
+    let before = sim.media.requests().len();
+    let moved = "v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40010 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    sim.input(CALLEE, &from_callee(&inv, "UPDATE", 2, Some(moved)));
+    let r = sim.take_to(CALLEE);
+    let ok = r
+        .iter()
+        .find(|m| status(m) == 200 && m.contains("CSeq: 2 UPDATE"))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(
+        ok.contains("m=audio ") && !ok.contains("m=audio 40010"),
+        "Ringside's own address: {ok}"
+    );
+    let asked = sim.media.requests()[before..].to_vec();
+    let to: std::net::SocketAddr = "127.0.0.1:40010".parse().unwrap();
+    assert!(
+        asked
+            .iter()
+            .any(|q| matches!(q, MediaRequest::Announce(_, Side::B, a) if *a == to)),
+        "{asked:?}"
+    );
+    assert!(
+        sim.take_to(CALLER).is_empty(),
+        "the caller hears nothing of it"
+    );
+    // The caller's refresh on its early dialog.
+    let ring = relayed.iter().find(|m| status(m) == 183).unwrap();
+    let refresh = format!(
+        "UPDATE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKaupd;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: call-6020\r\nCSeq: 3 UPDATE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(ring, "From").unwrap(),
+        header(ring, "To").unwrap()
+    );
+    sim.input(CALLER, &refresh);
+    let r = sim.take_to(CALLER);
+    assert!(
+        r.iter()
+            .any(|m| status(m) == 200 && m.contains("CSeq: 3 UPDATE")),
+        "{r:?}"
+    );
+    // The callee answers: the call goes on as usual.
+    sim.input(CALLEE, &response_to(&inv, 200, "OK", "callee", Some(40010)));
+    assert!(sim.take_to(CALLER).iter().any(|m| status(m) == 200));
 }

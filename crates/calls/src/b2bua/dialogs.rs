@@ -19,6 +19,41 @@ use ringside_sip::sdp::SessionDescription;
 use tracing::{info, warn};
 
 impl B2bua {
+    /// An UPDATE on an early dialog (RFC 3311), from either side. Ringside anchors the media,
+    /// so it answers it itself: the new offer's address and codec take effect on that side's
+    /// leg of the relay, the answer is Ringside's own SDP for that leg, and the other side
+    /// hears nothing of it. Without SDP (a session refresh) it is answered 200; an offer
+    /// with nothing Ringside can use, 488, and nothing changes.
+    fn early_update(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        stx: ServerTxId,
+        key: u64,
+        side: Side,
+        req: &Request,
+    ) {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let mut ok = make_response(req, 200.into(), None);
+        if let Some(offer) = hdr::sdp_body(&req.headers, &req.body) {
+            let port = call.media.port(side);
+            let remote = anchor_sdp(&offer, media_ip, port).and_then(|(_, a)| a);
+            let Some((sdp, codec)) = super::own_answer(&offer, media_ip, port) else {
+                let r = make_response(req, 488.into(), None);
+                return tu.respond(now, stx, r);
+            };
+            if let Some(addr) = remote {
+                call.media.announce(side, addr);
+            }
+            call.media.set_codec(side, codec);
+            hdr::set_body(&mut ok, Some("application/sdp"), sdp.into_bytes());
+        }
+        tu.respond(now, stx, ok);
+    }
+
     /// A request inside an existing dialog (re-INVITE, BYE, INFO, UPDATE, OPTIONS).
     pub(crate) fn on_in_dialog(
         &mut self,
@@ -60,6 +95,9 @@ impl B2bua {
             return;
         };
         if !call.phase.is_answered() {
+            if req.method == Method::Update {
+                return self.early_update(tu, now, stx, key, side, &req);
+            }
             // In-dialog requests on an early dialog (e.g. a callee's BYE before answering).
             let r = make_response(
                 &req,
