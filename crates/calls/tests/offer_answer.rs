@@ -290,3 +290,84 @@ async fn a_reinvite_without_sdp_gets_the_offer_in_the_2xx_and_the_answer_in_the_
     assert!(!again.iter().any(|m| m.starts_with("BYE ")), "{again:?}");
     assert_eq!(sim.core.active_calls(), 1);
 }
+
+/// `a=inactive` from either side of an answered call: the re-INVITE reaches the other side
+/// with the direction kept (inactive stays inactive, re-anchored on Ringside), the other side
+/// hears hold music while it lasts, and a re-INVITE back to sendrecv stops it.
+#[tokio::test]
+async fn inactive_from_either_side_holds_and_sendrecv_resumes() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv, ok) = established_call(&mut sim);
+    let sdp = |dir: &str, port: u16| {
+        format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={dir}\r\n")
+    };
+    let hold_music = |sim: &Sim, from: usize, side: Side| -> Vec<bool> {
+        sim.media.requests()[from..]
+            .iter()
+            .filter_map(|r| match r {
+                MediaRequest::HoldMusic(_, s, on) if *s == side => Some(*on),
+                _ => None,
+            })
+            .collect()
+    };
+    // The caller goes inactive.
+    let before = sim.media.requests().len();
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 3, "", Some(&sdp("inactive", 7001))),
+    );
+    let fwd = sim
+        .take_to("127.0.0.1:6002")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("re-INVITE forwarded");
+    assert!(
+        fwd.contains("a=inactive") && !fwd.contains("m=audio 7001"),
+        "{fwd}"
+    );
+    assert_eq!(
+        hold_music(&sim, before, Side::B),
+        [true],
+        "the callee hears hold music"
+    );
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&fwd, 200, "OK", "cb", Some(7002)),
+    );
+    let r = sim.take_to("127.0.0.1:6001");
+    assert!(r.iter().any(|m| status(m) == 200), "{r:?}");
+    // Back to sendrecv: the music stops.
+    let before = sim.media.requests().len();
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 4, "", Some(&sdp("sendrecv", 7001))),
+    );
+    let fwd = sim
+        .take_to("127.0.0.1:6002")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("re-INVITE forwarded");
+    assert!(fwd.contains("a=sendrecv"), "{fwd}");
+    assert_eq!(hold_music(&sim, before, Side::B), [false]);
+
+    // The callee goes inactive in turn (its own re-INVITE, the caller's transaction done).
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&fwd, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6001");
+    let before = sim.media.requests().len();
+    let held = reinvite_from_callee(&inv, 5).replace("a=sendonly", "a=inactive");
+    sim.input("127.0.0.1:6002", &held);
+    let fwd = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("re-INVITE forwarded to the caller");
+    assert!(fwd.contains("a=inactive"), "{fwd}");
+    assert_eq!(
+        hold_music(&sim, before, Side::A),
+        [true],
+        "the caller hears hold music"
+    );
+}

@@ -1,5 +1,6 @@
 //! Regression tests of the security campaign (issue 12) on simulated time: digest replay,
-//! cross-tenant trunk capture, login shadowing and the failure throttle.
+//! cross-tenant trunk capture, login shadowing and the failure throttle; and, until transfer
+//! is built (issue 17), REFER refused.
 
 mod common;
 
@@ -286,4 +287,48 @@ async fn a_login_claimed_by_two_tenants_authenticates_as_neither() {
         assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
     }
     assert!(sim.take_to("127.0.0.1:5099").is_empty());
+}
+
+/// Call transfer is a classic toll-fraud path (a party in a call asks the server to dial a
+/// number on its behalf). Until transfer is built with its own checks, a REFER on an
+/// established call — to a PSTN number the carrier trunk would dial — is refused 405 with
+/// the methods Ringside does take, and nothing goes to the trunk or to anyone else.
+#[tokio::test]
+async fn a_refer_is_refused_and_dials_nothing() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv, ok) = established_call(&mut sim);
+    let refer = from_caller(
+        &ok,
+        "REFER",
+        3,
+        "Refer-To: <sip:+14155550123@127.0.0.1:5060>\r\nReferred-By: <sip:1001@127.0.0.1>\r\n",
+        None,
+    );
+    sim.input("127.0.0.1:6001", &refer);
+    let r = sim.take_to("127.0.0.1:6001");
+    let refusal = r.iter().find(|m| status(m) == 405).expect("405");
+    assert!(
+        header(refusal, "Allow").is_some_and(|a| !a.contains("REFER")),
+        "{refusal}"
+    );
+    // The same from the callee's side.
+    let from_callee = format!(
+        "REFER sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKrefer;rport\r\nFrom: <sip:1002@127.0.0.1>;tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 REFER\r\nRefer-To: <sip:+14155550123@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&inv, "From").unwrap(),
+        header(&inv, "Call-ID").unwrap(),
+    );
+    sim.input("127.0.0.1:6002", &from_callee);
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| status(m) == 405));
+    assert!(
+        sim.take_to("127.0.0.1:5099").is_empty(),
+        "nothing went to the carrier"
+    );
+    assert!(
+        sim.sent.iter().all(|(_, m)| !m.starts_with("INVITE ")),
+        "no new call was placed: {:?}",
+        sim.sent
+    );
 }
