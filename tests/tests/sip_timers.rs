@@ -264,20 +264,26 @@ const PRACK_THE_180: &str = r#"  <recv response="180" rrs="true">
 async fn a_callees_reliable_ringing_is_pracked() {
     let srv = Server::start().await;
     let token = srv.with_phones().await;
+    let uas = reliable_callee("180 Ringing", CALLEE_PRACKED_THEN_ANSWERS);
+    let callee = registered_callee(&srv, &uas).await;
+    let caller = caller_sipp(&srv, &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp));
+    both_finish(&srv, &token, caller, callee).await;
+}
+
+/// sipp as 1002 sending its provisional as `status` reliably (`Require: 100rel`, RSeq 1),
+/// then running `flow` where it would answer.
+fn reliable_callee(status: &str, flow: &str) -> Scenario {
     let mut uas = Scenario::uas("1002", UasFlow::Answer);
     let ring = "      SIP/2.0 180 Ringing\n      [last_Via:]";
     assert!(uas.xml.contains(ring), "{}", uas.xml);
     uas.xml = uas.xml.replace(
         ring,
-        "      SIP/2.0 180 Ringing\n      Require: 100rel\n      RSeq: 1\n      [last_Via:]",
+        &format!("      SIP/2.0 {status}\n      Require: 100rel\n      RSeq: 1\n      [last_Via:]"),
     );
     let answer = answer_at(&uas);
     let end = uas.xml[answer..].find("  </send>\n").unwrap() + answer + "  </send>\n".len();
-    uas.xml
-        .replace_range(answer..end, CALLEE_PRACKED_THEN_ANSWERS);
-    let callee = registered_callee(&srv, &uas).await;
-    let caller = caller_sipp(&srv, &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp));
-    both_finish(&srv, &token, caller, callee).await;
+    uas.xml.replace_range(answer..end, flow);
+    uas
 }
 
 /// The callee's part: the PRACK for RSeq 1 of INVITE 1, its 200, then the INVITE's 200
@@ -331,13 +337,8 @@ const CALLEE_PRACKED_THEN_ANSWERS: &str = r#"  <recv request="PRACK">
 async fn an_early_update_from_the_callee_is_answered() {
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let mut uas = Scenario::uas("1002", UasFlow::Answer);
-    let ring = "      SIP/2.0 180 Ringing\n      [last_Via:]";
-    assert!(uas.xml.contains(ring), "{}", uas.xml);
-    uas.xml = uas.xml.replace(
-        ring,
-        "      SIP/2.0 183 Session Progress\n      Require: 100rel\n      RSeq: 1\n      [last_Via:]",
-    );
+    let update = CALLEE_PRACKED_THEN_ANSWERS.replacen("  <send retrans=\"500\">", EARLY_UPDATE, 1);
+    let mut uas = reliable_callee("183 Session Progress", &update);
     // The 183 carries the early media's SDP.
     let early_end = "      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Length: 0\n";
     assert!(uas.xml.contains(early_end), "{}", uas.xml);
@@ -346,10 +347,6 @@ async fn an_early_update_from_the_callee_is_answered() {
         "      Contact: <sip:1002@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n",
         1,
     );
-    let answer = answer_at(&uas);
-    let end = uas.xml[answer..].find("  </send>\n").unwrap() + answer + "  </send>\n".len();
-    let update = CALLEE_PRACKED_THEN_ANSWERS.replacen("  <send retrans=\"500\">", EARLY_UPDATE, 1);
-    uas.xml.replace_range(answer..end, &update);
     let callee = registered_callee(&srv, &uas).await;
     let caller = caller_sipp(&srv, &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp));
     both_finish(&srv, &token, caller, callee).await;

@@ -56,8 +56,6 @@ pub(crate) struct Reliable {
     held: Option<Response>,
     /// The RSeq of a provisional a final response overtook (its late PRACK gets 200).
     overtaken: Option<u32>,
-    /// Whether the caller's transport loses messages (only then is a response passed again).
-    unreliable: bool,
 }
 
 /// The reliable provisional not yet PRACKed.
@@ -71,7 +69,7 @@ struct Pending {
 }
 
 impl Reliable {
-    pub(crate) fn new(unreliable: bool) -> Reliable {
+    pub(crate) fn new() -> Reliable {
         Reliable {
             // RFC 3262 §3: a random start between 1 and 2**31 - 1.
             next_rseq: rand::random::<u32>() % (1 << 30) + 1,
@@ -79,7 +77,6 @@ impl Reliable {
             waiting: VecDeque::new(),
             held: None,
             overtaken: None,
-            unreliable,
         }
     }
 
@@ -161,13 +158,14 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(stx) = call.caller.stx() else {
+        let Some(caller) = call.caller.sip() else {
             return;
         };
+        // Only a transport that loses messages needs the response passed again.
+        let (stx, unreliable) = (caller.stx, !caller.dialog.peer.transport.is_reliable());
         let Some(rel) = call.reliable.as_mut() else {
             return;
         };
-        let unreliable = rel.unreliable;
         let Some(p) = rel.pending.as_mut().filter(|p| p.next_at <= now) else {
             return;
         };
@@ -312,7 +310,7 @@ mod tests {
     fn provisionals_go_one_at_a_time_with_rising_rseq_and_a_final_stops_them() {
         let t1 = Duration::from_millis(500);
         let now = Instant::now();
-        let mut rel = Reliable::new(true);
+        let mut rel = Reliable::new();
         let first = rel.outgoing(now, t1, provisional(180)).unwrap();
         let rseq = |r: &Response| {
             hdr::header_value(&r.headers, "RSeq")

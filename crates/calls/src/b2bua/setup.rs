@@ -121,8 +121,7 @@ impl B2bua {
         //    media before anyone answers.
         let late_offer = !req.body.iter().any(|b| !b.is_ascii_whitespace());
         // 4. Provisionals go reliably when the caller requires it (RFC 3262).
-        let reliable = super::reliable::required(&req.headers)
-            .then(|| super::reliable::Reliable::new(!from.transport.is_reliable()));
+        let reliable = super::reliable::required(&req.headers).then(super::reliable::Reliable::new);
         let offer = match hdr::sdp_body(&req.headers, &req.body) {
             Some(o) => o.to_string(),
             None if late_offer && to_browser.is_none() && queue.is_none() => {

@@ -96,8 +96,6 @@ pub struct SipServer {
     resolve: Option<mpsc::UnboundedSender<resolve::ResolveCmd>>,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
-    /// The TLS address actually bound, if SIP over TLS is served.
-    pub tls_addr: Option<SocketAddr>,
 }
 
 impl SipServer {
@@ -241,7 +239,9 @@ pub async fn start(
     )
     .await?;
     let local_addr = transport.local_addr();
-    let tls_addr = transport.tls_addr();
+    if let Some(addr) = transport.tls_addr() {
+        info!(%addr, "SIP listening on TLS");
+    }
     match store.live_bindings(clock.now().unix_ms).await {
         Ok(list) => {
             let n = list.len();
@@ -275,16 +275,12 @@ pub async fn start(
     };
     tokio::spawn(task.run());
     info!(%local_addr, "SIP listening on UDP and TCP");
-    if let Some(addr) = tls_addr {
-        info!(%addr, "SIP listening on TLS");
-    }
     Ok(SipServer {
         cmd: cmd_tx,
         directory: dir_tx,
         tls_clients,
         resolve,
         local_addr,
-        tls_addr,
     })
 }
 

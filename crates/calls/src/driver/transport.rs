@@ -215,40 +215,30 @@ impl Transport {
             self.failed.clone(),
         );
         tokio::spawn(async move {
-            let opened = match TcpStream::connect(to.addr).await {
+            let writer = (wtx, wrx);
+            let refused = match TcpStream::connect(to.addr).await {
+                Err(e) => e.to_string(),
+                Ok(s) if to.transport != TransportKind::Tls => {
+                    let _ = s.set_nodelay(true);
+                    return spawn_connection(s, to, inlet, conns, None, writer);
+                }
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
-                    Ok(s)
+                    match tls_connect(s, &to, &data, &clients).await {
+                        Ok(tls) => return spawn_connection(tls, to, inlet, conns, None, writer),
+                        Err(e) => e,
+                    }
                 }
-                Err(e) => Err(e.to_string()),
             };
-            let writer = (wtx, wrx);
-            match (to.transport, opened) {
-                (TransportKind::Tls, Ok(s)) => match tls_connect(s, &to, &data, &clients).await {
-                    Ok(tls) => spawn_connection(tls, to, inlet, conns, None, writer),
-                    Err(e) => {
-                        inlet
-                            .metrics
-                            .tls_outbound_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        warn!(peer = %to.addr, error = %e, "SIP over TLS: connection refused");
-                        forget(&conns, &to, &writer.0);
-                        let _ = failed.send(to);
-                    }
-                },
-                (_, Ok(s)) => spawn_connection(s, to, inlet, conns, None, writer),
-                (transport, Err(e)) => {
-                    if transport == TransportKind::Tls {
-                        inlet
-                            .metrics
-                            .tls_outbound_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    debug!(to = %to.addr, error = %e, "stream connect");
-                    forget(&conns, &to, &writer.0);
-                    let _ = failed.send(to);
-                }
+            if to.transport == TransportKind::Tls {
+                let m = &inlet.metrics.tls_outbound_failures;
+                m.fetch_add(1, Ordering::Relaxed);
+                warn!(peer = %to.addr, error = %refused, "SIP over TLS: connection refused");
+            } else {
+                debug!(to = %to.addr, error = %refused, "stream connect");
             }
+            forget(&conns, &to, &writer.0);
+            let _ = failed.send(to);
         });
     }
 }
@@ -383,28 +373,22 @@ async fn stream_acceptor(
                 };
                 tokio::spawn(async move {
                     let wait = accepted.limits.header;
-                    match tokio::time::timeout(wait, tls.accept(stream)).await {
+                    let failure = match tokio::time::timeout(wait, tls.accept(stream)).await {
                         Ok(Ok(s)) => {
                             let peer = Peer::new(addr, TransportKind::Tls);
                             let writer = accepted_writer(&conns, peer);
-                            spawn_connection(s, peer, inlet, conns, Some(accepted), writer);
+                            return spawn_connection(s, peer, inlet, conns, Some(accepted), writer);
                         }
-                        Ok(Err(e)) => {
-                            let m = &inlet.metrics.tls_inbound_failures;
-                            m.fetch_add(1, Ordering::Relaxed);
-                            debug!(%addr, error = %e, "SIP over TLS: handshake failed");
-                        }
+                        Ok(Err(e)) => e.to_string(),
                         Err(_) => {
-                            let m = &inlet.metrics.tls_inbound_failures;
-                            m.fetch_add(1, Ordering::Relaxed);
-                            accepted
-                                .guard
-                                .table()
-                                .timed_out
-                                .fetch_add(1, Ordering::Relaxed);
-                            debug!(%addr, "SIP over TLS: no handshake in time");
+                            let t = &accepted.guard.table().timed_out;
+                            t.fetch_add(1, Ordering::Relaxed);
+                            "no handshake in time".to_owned()
                         }
-                    }
+                    };
+                    let m = &inlet.metrics.tls_inbound_failures;
+                    m.fetch_add(1, Ordering::Relaxed);
+                    debug!(%addr, error = %failure, "SIP over TLS: handshake failed");
                 });
             }
             Err(e) => {
