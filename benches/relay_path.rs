@@ -7,7 +7,12 @@
 //!   the 8 kHz bridge rate, RTP packet queued; the transmit is drained and recycled;
 //! - `opus_to_pcmu`: Opus leg B → PCMU leg A: Opus decode at 8 kHz, G.711 encode, queued;
 //! - `pcmu_passthrough_recording`: passthrough with a recording running (the packet is also
-//!   decoded, and the 20 ms recording tick mixes a stereo frame into a discarding sink).
+//!   decoded, and the 20 ms recording tick mixes a stereo frame into a discarding sink);
+//! - `pcmu_passthrough_srtp_80` / `_gcm`: passthrough between two SRTP legs (each keyed on
+//!   its own: the packet is authenticated and decrypted with leg A's keys, rewritten, and
+//!   encrypted with leg B's), AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM. The phone's own
+//!   encryption of each packet runs inside the loop too (sequence numbers change every
+//!   step); `srtp_phone_protect_80` / `_gcm` measure it alone, to subtract.
 //!
 //! Input: 1 s of speech-like audio (`speech.rs`) pre-encoded into 50 RTP packets of 20 ms
 //! outside the timed loop (G.711 at 8 kHz; Opus as a WebRTC peer sends it: encoded at 48 kHz,
@@ -27,6 +32,7 @@ use ringside_media::bridge::Forward;
 use ringside_media::codec::frame::MAX_ENCODED_FRAME_BYTES;
 use ringside_media::codec::{CodecKind, EncoderOptions, FrameEncoder};
 use ringside_media::rtp::packet::RtpHeader;
+use ringside_media::srtp::{random_master, SrtpKeys, SrtpSession, SrtpSuite};
 use ringside_media::{CallMedia, FrameSink, LegCodec, Side};
 
 #[path = "speech.rs"]
@@ -91,10 +97,32 @@ struct Path {
     seq: u16,
     ts: u32,
     buf: Vec<u8>,
+    /// The sending phone's SRTP session (both legs encrypted).
+    phone: Option<SrtpSession>,
+}
+
+/// Keys for both directions of one leg: Ringside's, and the phone's mirror image.
+fn srtp_leg(suite: SrtpSuite) -> (SrtpKeys, SrtpSession) {
+    let phone = random_master(suite).expect("key");
+    let ours = random_master(suite).expect("key");
+    let phone_session = SrtpSession::new(SrtpKeys {
+        suite,
+        remote: ours.clone(),
+        local: phone.clone(),
+    })
+    .expect("session");
+    (
+        SrtpKeys {
+            suite,
+            remote: phone,
+            local: ours,
+        },
+        phone_session,
+    )
 }
 
 impl Path {
-    fn new(a: LegCodec, b: LegCodec, from: Side, record: bool) -> Self {
+    fn new(a: LegCodec, b: LegCodec, from: Side, record: bool, srtp: Option<SrtpSuite>) -> Self {
         let now = Instant::now();
         let mut m = CallMedia::new(now, SystemTime::now(), 42);
         m.announce(Side::A, addr("127.0.0.1:40000"));
@@ -104,6 +132,14 @@ impl Path {
         if record {
             m.record(now, Box::new(Discard));
         }
+        let phone = srtp.map(|suite| {
+            let (ka, phone) = srtp_leg(suite);
+            let (kb, _) = srtp_leg(suite);
+            m.set_srtp(from, Some(ka)).expect("keys");
+            let other = if from == Side::A { Side::B } else { Side::A };
+            m.set_srtp(other, Some(kb)).expect("keys");
+            phone
+        });
         let codec = if from == Side::A { a } else { b };
         let rate = if codec.kind == CodecKind::Opus {
             48000
@@ -125,6 +161,21 @@ impl Path {
             seq: 1000,
             ts: 5000,
             buf: vec![0u8; 1500],
+            phone,
+        }
+    }
+
+    /// The phone's side of a step alone: the next packet, encrypted.
+    fn protect_only(&mut self) -> usize {
+        let p = &self.packets[self.k];
+        self.k = (self.k + 1) % self.packets.len();
+        let len = p.len();
+        self.buf[..len].copy_from_slice(p);
+        self.buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
+        self.seq = self.seq.wrapping_add(1);
+        match &mut self.phone {
+            Some(s) => s.protect_rtp(&mut self.buf, len).expect("protect"),
+            None => len,
         }
     }
 
@@ -143,6 +194,10 @@ impl Path {
         self.buf[4..8].copy_from_slice(&self.ts.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
         self.ts = self.ts.wrapping_add(self.ts_inc);
+        let len = match &mut self.phone {
+            Some(s) => s.protect_rtp(&mut self.buf, len).expect("protect"),
+            None => len,
+        };
         let mut sent = match self
             .m
             .handle_rtp(self.now, self.side, self.src, &mut self.buf, len)
@@ -164,14 +219,34 @@ fn relay_path(c: &mut Criterion) {
     let opus = LegCodec::new(CodecKind::Opus, OPUS_PT);
     let mut g = c.benchmark_group("relay_path");
     g.throughput(Throughput::Elements(1));
+    let (cm80, gcm) = (
+        Some(SrtpSuite::AesCm128HmacSha1_80),
+        Some(SrtpSuite::AeadAes128Gcm),
+    );
     let cases = [
-        ("pcmu_passthrough", pcmu, pcmu, Side::A, false),
-        ("pcmu_to_opus", pcmu, opus, Side::A, false),
-        ("opus_to_pcmu", pcmu, opus, Side::B, false),
-        ("pcmu_passthrough_recording", pcmu, pcmu, Side::A, true),
+        ("pcmu_passthrough", pcmu, pcmu, Side::A, false, None),
+        ("pcmu_to_opus", pcmu, opus, Side::A, false, None),
+        ("opus_to_pcmu", pcmu, opus, Side::B, false, None),
+        (
+            "pcmu_passthrough_recording",
+            pcmu,
+            pcmu,
+            Side::A,
+            true,
+            None,
+        ),
+        ("pcmu_passthrough_srtp_80", pcmu, pcmu, Side::A, false, cm80),
+        ("pcmu_passthrough_srtp_gcm", pcmu, pcmu, Side::A, false, gcm),
     ];
-    for (name, a, b, from, record) in cases {
-        let mut path = Path::new(a, b, from, record);
+    for (name, suite) in [
+        ("srtp_phone_protect_80", cm80),
+        ("srtp_phone_protect_gcm", gcm),
+    ] {
+        let mut path = Path::new(pcmu, pcmu, Side::A, false, suite);
+        g.bench_function(name, |bch| bch.iter(|| black_box(path.protect_only())));
+    }
+    for (name, a, b, from, record, srtp) in cases {
+        let mut path = Path::new(a, b, from, record, srtp);
         // Create the codec state before measuring.
         for _ in 0..50 {
             path.step();

@@ -23,6 +23,7 @@ pub mod player;
 pub mod ports;
 pub mod relay;
 pub mod rtp;
+pub mod srtp;
 pub mod udp;
 pub mod webrtc;
 
@@ -40,4 +41,7 @@ pub enum MediaError {
     /// A socket could not be created or configured.
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
+    /// SRTP keys that cannot be used (wrong length, no crypto provider).
+    #[error("SRTP: {0}")]
+    Srtp(String),
 }

@@ -36,6 +36,7 @@ use crate::bridge::{
 use crate::codec::opus::EncoderOptions;
 use crate::player::Source;
 use crate::ports::PortAllocator;
+use crate::srtp::SrtpKeys;
 use crate::udp::RecvBatch;
 use crate::MediaError;
 
@@ -61,6 +62,8 @@ pub struct RelayStats {
     pub dropped_no_destination: AtomicU64,
     /// Packets dropped because they were not valid RTP/RTCP.
     pub dropped_malformed: AtomicU64,
+    /// SRTP/SRTCP packets dropped for failing authentication or replay checks.
+    pub dropped_srtp: AtomicU64,
     /// Packets (forwarded or generated) dropped because the sending socket's buffer was full.
     pub dropped_send_full: AtomicU64,
     /// Relays currently running.
@@ -140,6 +143,7 @@ enum Control {
     StopPlay(Side),
     Record(Box<dyn FrameSink>),
     StopRecording,
+    Srtp(Side, Option<SrtpKeys>),
 }
 
 /// A running relay between two legs. Dropping it stops the relay and frees its ports.
@@ -162,6 +166,7 @@ impl std::fmt::Debug for Control {
             Control::StopPlay(s) => write!(f, "StopPlay({s:?})"),
             Control::Record(_) => write!(f, "Record"),
             Control::StopRecording => write!(f, "StopRecording"),
+            Control::Srtp(s, k) => write!(f, "Srtp({s:?}, {k:?})"),
         }
     }
 }
@@ -326,6 +331,12 @@ impl Relay {
     /// transcoded; legs with the same codec pass through.
     pub fn set_codec(&self, side: Side, codec: LegCodec) {
         self.control(Control::Codec(side, codec));
+    }
+
+    /// Use SRTP with `keys` on `side` (`None`: plain RTP). Keys the leg already uses keep its
+    /// running contexts.
+    pub fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
+        self.control(Control::Srtp(side, keys));
     }
 
     /// Play `source` (PCM at [`crate::bridge::BRIDGE_RATE`]) into `side` instead of the other
@@ -654,6 +665,7 @@ fn count_drop(stats: &RelayStats, d: Dropped) {
         Dropped::Foreign => &stats.dropped_foreign,
         Dropped::NoDestination => &stats.dropped_no_destination,
         Dropped::Malformed => &stats.dropped_malformed,
+        Dropped::Srtp => &stats.dropped_srtp,
     };
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -748,6 +760,12 @@ impl Call {
             Control::StopPlay(side) => self.media.stop_play(side),
             Control::Record(sink) => self.media.record(now, sink),
             Control::StopRecording => self.media.stop_recording(),
+            Control::Srtp(side, keys) => {
+                if let Err(e) = self.media.set_srtp(side, keys) {
+                    tracing::warn!(error = %e, ?side, "SRTP keys refused; the leg's packets are dropped");
+                    let _ = self.media.set_srtp(side, None);
+                }
+            }
         }
         let transcoding = !self.media.is_passthrough();
         let recording = self.media.is_recording();

@@ -51,6 +51,26 @@ enum Link {
     },
 }
 
+/// What a phone does besides registering and auto-answering.
+struct Options {
+    /// The tone its microphone plays.
+    tone_hz: u32,
+    /// Its account's `mediaenc` (`srtp-mand`: SDES keys on `RTP/SAVP`, nothing else).
+    mediaenc: Option<&'static str>,
+    /// A URI it dials as soon as it starts.
+    dial: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tone_hz: TONE_HZ,
+            mediaenc: None,
+            dial: None,
+        }
+    }
+}
+
 impl Baresip {
     /// Start baresip as `user` registering to `srv` over UDP on loopback. It auto-answers,
     /// offers only PCMU, plays a tone file as its microphone (module aufile) and records each
@@ -61,6 +81,11 @@ impl Baresip {
 
     /// [`Baresip::start`], reaching Ringside over `link`.
     fn start_on(srv: &Server, user: &str, password: &str, link: &Link) -> Baresip {
+        Self::start_with(srv, user, password, link, Options::default())
+    }
+
+    /// [`Baresip::start_on`] with `opts`.
+    fn start_with(srv: &Server, user: &str, password: &str, link: &Link, opts: Options) -> Baresip {
         let bin = which("baresip").unwrap_or_else(|| {
             panic!("baresip is not on PATH: install it (apt-get install baresip-core)")
         });
@@ -68,7 +93,7 @@ impl Baresip {
         let snd = dir.join("snd");
         std::fs::create_dir_all(&snd).unwrap();
         let tone = dir.join("tone.wav");
-        write_tone_wav(&tone, TONE_HZ, 30);
+        write_tone_wav(&tone, opts.tone_hz, 30);
 
         let sip_port = free_port();
         let rtp_port = even_port();
@@ -96,7 +121,9 @@ impl Baresip {
              module\t\t\tg711.so\n\
              module\t\t\taufile.so\n\
              module\t\t\tsndfile.so\n\
-             module_app\t\taccount.so\n",
+             module\t\t\tsrtp.so\n\
+             module_app\t\taccount.so\n\
+             module_app\t\tmenu.so\n",
             rtcp_port = rtp_port + 1,
             tone = tone.display(),
             snd = snd.display(),
@@ -106,18 +133,24 @@ impl Baresip {
             dir.join("accounts"),
             format!(
                 "<sip:{user}@{registrar}>;auth_pass={password};regint=600;\
-                 answermode=auto;audio_codecs=PCMU/8000/1\n"
+                 answermode=auto;audio_codecs=PCMU/8000/1{}\n",
+                opts.mediaenc
+                    .map(|m| format!(";mediaenc={m}"))
+                    .unwrap_or_default()
             ),
         )
         .unwrap();
 
         let log = dir.join("baresip.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin)
-            // -s: SIP trace into the log. -t: a backstop so that it never outlives a test
-            // process that was itself killed.
-            .args(["-s", "-t", "120", "-f"])
-            .arg(&dir)
+        let mut cmd = Command::new(bin);
+        // -s: SIP trace into the log. -t: a backstop so that it never outlives a test
+        // process that was itself killed.
+        cmd.args(["-s", "-t", "120", "-f"]).arg(&dir);
+        if let Some(uri) = &opts.dial {
+            cmd.arg("-e").arg(format!("/dial {uri}"));
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -276,12 +309,29 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
 
 /// Challenge extension 1002 in MD5 alone (baresip 1.0 gives up on anything else).
 async fn md5_only(srv: &Server, token: &str) {
+    let body = patch_extension(
+        srv,
+        token,
+        "1002",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
+}
+
+/// PATCH extension `user` with `change`; the extension as the API shows it after.
+async fn patch_extension(
+    srv: &Server,
+    token: &str,
+    user: &str,
+    change: serde_json::Value,
+) -> serde_json::Value {
     let (_, list) = srv.api("GET", "/api/v1/sip/extensions", token, None).await;
     let id = list
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["username"] == "1002")
+        .find(|e| e["username"] == user)
         .unwrap()["id"]
         .as_str()
         .unwrap()
@@ -291,11 +341,11 @@ async fn md5_only(srv: &Server, token: &str) {
             "PATCH",
             &format!("/api/v1/sip/extensions/{id}"),
             token,
-            Some(serde_json::json!({"digestAlgorithms": ["MD5"]})),
+            Some(change),
         )
         .await;
     assert_eq!(st, 200, "{body}");
-    assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
+    body
 }
 
 #[tokio::test]
@@ -494,4 +544,180 @@ async fn called_with_audio(srv: &Server, token: &str, mut phone: Baresip) -> Str
     let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
     assert!(peak >= 8000, "the tone is loud enough: peak {peak}");
     invite_text
+}
+
+/// The tone 1002 plays in the SRTP call (1001 plays [`TONE_HZ`]).
+const CALLEE_TONE_HZ: u32 = 400;
+
+/// The dominant frequency of `samples` (8 kHz) by zero crossings, and their peak.
+fn tone_of(samples: &[i16]) -> (f64, u16) {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    let hz = crossings as f64 * 8000.0 / 2.0 / samples.len().max(1) as f64;
+    (
+        hz,
+        samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0),
+    )
+}
+
+/// The `a=crypto` lines of a message.
+fn crypto_lines(msg: &str) -> Vec<String> {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("a=crypto:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_other() {
+    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
+    let (srv, tls, _, _) =
+        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
+    let token = srv.with_phones().await;
+    let ca = srv.data_dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    // Both phones are baresip 1.0 (MD5 only). 1002 requires SRTP; 1001 keeps the default
+    // (`optional`: SRTP because its phone insists on it).
+    md5_only(&srv, &token).await;
+    let e1 = patch_extension(
+        &srv,
+        &token,
+        "1001",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    assert_eq!(e1["srtp"], "optional", "{e1}");
+    let e2 = patch_extension(
+        &srv,
+        &token,
+        "1002",
+        serde_json::json!({"srtp": "required"}),
+    )
+    .await;
+    assert_eq!(e2["srtp"], "required", "{e2}");
+    let (st, bad) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/extensions",
+            &token,
+            Some(serde_json::json!({"username": "1003", "password": "long-enough-1", "srtp": "sometimes"})),
+        )
+        .await;
+    assert_eq!(st, 400, "an unknown SRTP policy is refused: {bad}");
+    assert_eq!(bad["error"]["code"], "invalid_body", "{bad}");
+    assert!(
+        bad.to_string().contains("srtp"),
+        "the error names the field: {bad}"
+    );
+
+    let link = || Link::Tls {
+        addr: tls,
+        ca: ca.clone(),
+    };
+    let srtp = |tone_hz, dial| Options {
+        tone_hz,
+        mediaenc: Some("srtp-mand"),
+        dial,
+    };
+    let mut callee = Baresip::start_with(&srv, "1002", PW2, &link(), srtp(CALLEE_TONE_HZ, None));
+    eventually("1002 registered over TLS", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let dial = format!("sip:1002@{tls};transport=tls");
+    let mut caller = Baresip::start_with(&srv, "1001", PW1, &link(), srtp(TONE_HZ, Some(dial)));
+    eventually("the call is answered", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0
+            && callee.log_text().contains("Call established")
+    })
+    .await;
+    // Three seconds of audio each way (50 packets a second per direction).
+    eventually("audio relayed both ways", || async {
+        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
+    })
+    .await;
+    caller.stop().await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    callee.stop().await;
+
+    // Signalling: each leg had its own keys; neither phone saw the other's.
+    let (clog, elog) = (caller.log_text(), callee.log_text());
+    let both = || {
+        format!(
+            "\n== caller:\n{clog}\n== callee:\n{elog}\n== server:\n{}",
+            srv.log_text()
+        )
+    };
+    let offer = message(&clog, "INVITE sip:1002", &["a=crypto:"])
+        .unwrap_or_else(|| panic!("1001 offered SRTP{}", both()));
+    let to_callee = message(&elog, "INVITE sip:1002", &["a=crypto:"])
+        .unwrap_or_else(|| panic!("1002 was offered SRTP{}", both()));
+    assert!(
+        to_callee.contains("RTP/SAVP"),
+        "1002 requires SRTP: {to_callee}"
+    );
+    let answered = message(&elog, "SIP/2.0 200", &["a=crypto:"])
+        .unwrap_or_else(|| panic!("1002 answered with keys{}", both()));
+    let to_caller = message(&clog, "SIP/2.0 200", &["a=crypto:"])
+        .unwrap_or_else(|| panic!("1001's answer has keys{}", both()));
+    let keys = |m: &str| {
+        crypto_lines(m)
+            .into_iter()
+            .map(|l| l.split("inline:").nth(1).unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (k_offer, k_callee, k_answer, k_caller) = (
+        keys(offer),
+        keys(to_callee),
+        keys(answered),
+        keys(to_caller),
+    );
+    for k in &k_offer {
+        assert!(
+            !k_callee.contains(k) && !k_answer.contains(k),
+            "1001's key never reaches 1002"
+        );
+    }
+    for k in &k_answer {
+        assert!(!k_caller.contains(k), "1002's key never reaches 1001");
+    }
+    // libre opens each RTCP port with an unprotected RTCP APP "PINGPONG" packet: dropped as
+    // unauthenticated (at most one per leg). Every RTP packet authenticated: the tones below
+    // were decrypted by each phone's own SRTP stack.
+    let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
+    assert!(
+        failures <= 2.0,
+        "{failures} SRTP authentication failures{}",
+        both()
+    );
+
+    // Audio as audio: each phone heard the other's tone, decrypted by its own SRTP stack.
+    for (phone, hears, name) in [
+        (&caller, CALLEE_TONE_HZ, "1001"),
+        (&callee, TONE_HZ, "1002"),
+    ] {
+        let dec = recording(&phone.snd_dir(), "-dec.wav")
+            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
+        let samples = wav_samples(&dec);
+        assert!(
+            samples.len() >= 8000,
+            "{name}: {} samples heard",
+            samples.len()
+        );
+        // Skip the first half second (jitter buffer fill, the other side's answer).
+        let (hz, peak) = tone_of(&samples[4000..]);
+        let want = f64::from(hears);
+        assert!(
+            (want * 0.9..want * 1.1).contains(&hz),
+            "{name} heard {hz:.0} Hz, not {hears} Hz ({})",
+            dec.display()
+        );
+        assert!(peak >= 4000, "{name} heard it loud enough: peak {peak}");
+    }
 }

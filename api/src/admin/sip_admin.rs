@@ -9,7 +9,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ringside_domain::credentials::password_ok;
-use ringside_domain::{DestinationPatterns, DigestHa1, DisplayName, SipHost, SipUser, TrustedNet};
+use ringside_domain::{
+    DestinationPatterns, DigestHa1, DisplayName, SipHost, SipUser, SrtpPolicy, TrustedNet,
+};
 use ringside_storage::{
     now_ms, Binding, Extension, ExtensionPatch, NewExtension, NewTrunk, Store, Trunk, TrunkPatch,
 };
@@ -154,6 +156,10 @@ pub struct CreateExtension {
     #[serde(default)]
     #[schemars(schema_with = "algorithms_schema")]
     digest_algorithms: Vec<String>,
+    /// SRTP on this phone's calls: `off`, `optional` (default: encrypted when the phone
+    /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
+    #[serde(default)]
+    srtp: Option<SrtpPolicy>,
 }
 
 /// Body of `PATCH /api/v1/sip/extensions/{id}`.
@@ -175,6 +181,10 @@ pub struct PatchExtension {
     #[serde(default)]
     #[schemars(schema_with = "nullable_algorithms_schema")]
     digest_algorithms: Option<Vec<String>>,
+    /// SRTP on this phone's calls: `off`, `optional` (default: encrypted when the phone
+    /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
+    #[serde(default)]
+    srtp: Option<SrtpPolicy>,
 }
 
 /// An extension as the API shows it (never with credentials).
@@ -192,6 +202,8 @@ pub struct ExtensionView {
     widget_ids: Vec<String>,
     /// Digest algorithms it is challenged with, in order; empty: the server's.
     digest_algorithms: Vec<String>,
+    /// SRTP on its calls: `off`, `optional` or `required`.
+    srtp: SrtpPolicy,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -237,6 +249,7 @@ impl From<Extension> for ExtensionView {
             display_name: e.display_name,
             widget_ids: e.widget_ids,
             digest_algorithms: e.digest_algorithms,
+            srtp: SrtpPolicy::from_stored(e.srtp.as_deref()),
             created_at: e.created_at,
             updated_at: e.updated_at,
             registrations: Vec::new(),
@@ -407,6 +420,7 @@ async fn create_extension(
                 ha1_sha256,
                 widget_ids: body.widget_ids,
                 digest_algorithms: body.digest_algorithms,
+                srtp: body.srtp.map(|p| p.as_str().to_owned()),
             },
         )
         .await
@@ -446,6 +460,7 @@ async fn patch_extension(
                 widget_ids: body.widget_ids,
                 credentials,
                 digest_algorithms: body.digest_algorithms,
+                srtp: body.srtp.map(|p| Some(p.as_str().to_owned())),
             },
         )
         .await
@@ -514,6 +529,10 @@ pub struct CreateTrunk {
     #[serde(default)]
     #[schemars(schema_with = "algorithms_schema")]
     digest_algorithms: Vec<String>,
+    /// SRTP on this trunk's calls: `off`, `optional` (default: encrypted when the carrier or PBX
+    /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
+    #[serde(default)]
+    srtp: Option<SrtpPolicy>,
     /// SIP over TLS: the CA certificates (PEM) the carrier's server certificate must chain
     /// to, instead of the system's roots (a pinned or private CA).
     #[serde(default)]
@@ -577,6 +596,10 @@ pub struct PatchTrunk {
     #[serde(default)]
     #[schemars(schema_with = "nullable_algorithms_schema")]
     digest_algorithms: Option<Vec<String>>,
+    /// SRTP on this trunk's calls: `off`, `optional` (default: encrypted when the carrier or PBX
+    /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
+    #[serde(default)]
+    srtp: Option<SrtpPolicy>,
     /// The pinned CA certificates (null: the system's roots again).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<String>")]
@@ -616,6 +639,8 @@ pub struct TrunkView {
     allowed_destinations: Option<String>,
     /// Digest algorithms the inbound login is challenged with; empty: the server's.
     digest_algorithms: Vec<String>,
+    /// SRTP on its calls: `off`, `optional` or `required`.
+    srtp: SrtpPolicy,
     /// The pinned CA certificates for SIP over TLS (none: the system's roots).
     tls_ca_pem: Option<String>,
     /// The client certificate chain presented over TLS.
@@ -641,6 +666,7 @@ impl From<Trunk> for TrunkView {
             outbound_username: t.outbound_username,
             allowed_destinations: t.allowed_destinations,
             digest_algorithms: t.digest_algorithms,
+            srtp: SrtpPolicy::from_stored(t.srtp.as_deref()),
             tls_ca_pem: t.tls_ca_pem,
             tls_client_cert_pem: t.tls_client_cert_pem,
             has_tls_client_key: t.tls_client_key_pem.is_some(),
@@ -843,6 +869,7 @@ async fn create_trunk(
                 outbound_password: b.outbound_password,
                 allowed_destinations: b.allowed_destinations,
                 digest_algorithms: b.digest_algorithms,
+                srtp: b.srtp.map(|p| p.as_str().to_owned()),
                 tls_ca_pem: b.tls_ca_pem,
                 tls_client_cert_pem: b.tls_client_cert_pem,
                 tls_client_key_pem: b.tls_client_key_pem,
@@ -901,6 +928,7 @@ async fn patch_trunk(
         outbound_password: b.outbound_password,
         allowed_destinations: b.allowed_destinations,
         digest_algorithms: b.digest_algorithms,
+        srtp: b.srtp.map(|p| Some(p.as_str().to_owned())),
         tls_ca_pem: b.tls_ca_pem,
         tls_client_cert_pem: b.tls_client_cert_pem,
         tls_client_key_pem: b.tls_client_key_pem,

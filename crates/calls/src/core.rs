@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, SipMessage};
 
+use ringside_domain::SrtpPolicy;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_tag};
 use ringside_sip::registrar::{DigestGuard, DigestOutcome, Registrar};
@@ -293,22 +294,32 @@ impl SipCore {
             dest.as_deref(),
             credentials,
         ) {
-            Admission::Trusted(t) => Some(t.trunk.tenant_id.clone()),
+            Admission::Trusted(t) => Some((
+                t.trunk.tenant_id.clone(),
+                SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+            )),
             Admission::NotFound => {
                 drop(d);
                 return reply(self, 404);
             }
             Admission::Authenticate => None,
         };
-        let (tenant_id, kind) = match trusted {
-            Some(tenant) => (tenant, CallerKind::Trunk),
+        let (tenant_id, kind, srtp) = match trusted {
+            Some((tenant, srtp)) => (tenant, CallerKind::Trunk, srtp),
             None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
-                    let kind = match d.extension_by_id(&acct.id) {
-                        Some(_) => CallerKind::Extension,
-                        None => CallerKind::Trunk,
+                    let (kind, srtp) = match d.extension_by_id(&acct.id) {
+                        Some(e) => (CallerKind::Extension, e.srtp.clone()),
+                        None => (
+                            CallerKind::Trunk,
+                            d.trunk(&acct.id).and_then(|t| t.trunk.srtp.clone()),
+                        ),
                     };
-                    (acct.tenant_id, kind)
+                    (
+                        acct.tenant_id,
+                        kind,
+                        SrtpPolicy::from_stored(srtp.as_deref()),
+                    )
                 }
                 DigestOutcome::Challenge { stale } => {
                     let r = self
@@ -386,6 +397,7 @@ impl SipCore {
             req,
             from,
             tag,
+            srtp,
         };
         self.b2bua
             .start_sip_call(&mut self.tu, now, invite, tenant_id, dest, legs);

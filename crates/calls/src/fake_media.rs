@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ringside_media::bridge::BRIDGE_RATE;
 use ringside_media::player::{AssetKind, Assets};
+use ringside_media::srtp::SrtpKeys;
 use ringside_media::{LegCodec, LegQuality, MediaError, Side};
 
 use crate::media::{MediaBridge, MediaFactory};
@@ -27,6 +28,8 @@ pub enum MediaRequest {
     Announce(u64, Side, SocketAddr),
     /// `side` negotiated `codec`.
     Codec(u64, Side, LegCodec),
+    /// `side`'s SRTP keys (`None`: plain RTP).
+    Srtp(u64, Side, Option<SrtpKeys>),
     /// Hold music towards `side` on or off.
     HoldMusic(u64, Side, bool),
     /// Ringback towards `side` on or off.
@@ -139,6 +142,9 @@ impl MediaBridge for FakeBridge {
     }
     fn set_codec(&self, side: Side, codec: LegCodec) {
         self.push(MediaRequest::Codec(self.key, side, codec));
+    }
+    fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
+        self.push(MediaRequest::Srtp(self.key, side, keys));
     }
     fn hold_music(&self, side: Side, on: bool) {
         self.push(MediaRequest::HoldMusic(self.key, side, on));

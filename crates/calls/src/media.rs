@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ringside_media::bridge::BRIDGE_RATE;
 use ringside_media::player::{AssetKind, AssetRegistry, Assets, Cadence, ToneGenerator};
+use ringside_media::srtp::SrtpKeys;
 use ringside_media::{LegCodec, LegQuality, MediaEngine, MediaError, Relay, Side};
 use tracing::warn;
 
@@ -20,6 +21,8 @@ pub trait MediaBridge: Send {
     fn announce(&self, side: Side, addr: SocketAddr);
     /// The codec `side` negotiated; different codecs on the two legs are transcoded.
     fn set_codec(&self, side: Side, codec: LegCodec);
+    /// SRTP keys of `side` (`None`: plain RTP).
+    fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>);
     /// Start (`on`) or stop hold music towards `side`.
     fn hold_music(&self, side: Side, on: bool);
     /// Start (`on`) or stop generated ringback towards `side`.
@@ -137,6 +140,9 @@ impl MediaBridge for AnchoredCall {
     }
     fn set_codec(&self, side: Side, codec: LegCodec) {
         self.relay.set_codec(side, codec)
+    }
+    fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
+        self.relay.set_srtp(side, keys)
     }
     fn hold_music(&self, side: Side, on: bool) {
         if !on {

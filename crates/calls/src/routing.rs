@@ -99,6 +99,8 @@ pub struct Contact {
     pub peer: ringside_sip::transaction::Peer,
     /// The extension's username (leg B's To).
     pub user: String,
+    /// The extension's SRTP policy.
+    pub srtp: ringside_domain::SrtpPolicy,
 }
 
 /// Why a call cannot be routed.
@@ -128,12 +130,14 @@ impl<'a> Lookup<'a> {
 
     fn contacts(&self, ext: &Extension) -> impl Iterator<Item = Contact> + '_ {
         let user = ext.username.clone();
+        let srtp = ringside_domain::SrtpPolicy::from_stored(ext.srtp.as_deref());
         self.registrar
             .lookup(&ext.id, self.now_ms)
             .map(move |b| Contact {
                 uri: b.contact.clone(),
                 peer: b.peer(),
                 user: user.clone(),
+                srtp,
             })
     }
 
@@ -329,6 +333,7 @@ mod tests {
             ha1_sha256: String::new(),
             widget_ids: widgets.iter().map(|w| w.to_string()).collect(),
             digest_algorithms: Vec::new(),
+            srtp: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -351,6 +356,7 @@ mod tests {
             outbound_password: None,
             allowed_destinations: dials.map(str::to_string),
             digest_algorithms: Vec::new(),
+            srtp: None,
             tls_ca_pem: None,
             tls_client_cert_pem: None,
             tls_client_key_pem: None,

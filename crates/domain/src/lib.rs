@@ -27,6 +27,7 @@ pub mod limits;
 pub mod names;
 pub mod net;
 pub mod prompts;
+pub mod srtp;
 pub mod tls_pem;
 
 pub use bus::{call_event_kind, Audience, Bus, Event};
@@ -35,3 +36,4 @@ pub use credentials::DigestHa1;
 pub use dial::DestinationPatterns;
 pub use names::{DisplayName, SipHost, SipUser};
 pub use net::TrustedNet;
+pub use srtp::SrtpPolicy;

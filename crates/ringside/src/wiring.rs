@@ -146,6 +146,12 @@ impl MetricsSource for Metrics {
                 st.dropped_malformed.load(Relaxed),
             ),
             (
+                "ringside_srtp_auth_failures_total",
+                "SRTP/SRTCP packets dropped for failing authentication or replay checks.",
+                "counter",
+                st.dropped_srtp.load(Relaxed),
+            ),
+            (
                 "ringside_dtmf_rfc4733_digits_total",
                 "DTMF digits detected in RFC 4733 telephone-events.",
                 "counter",

@@ -11,7 +11,7 @@ use sqlx::Row;
 use crate::error::{Result, StorageError};
 use crate::util::{
     algorithm_list, bind_all, bounded, digest_algorithms, digest_algorithms_of, hex_digest,
-    id_list, json_list, required, sip_username, to_json, Param, SetList,
+    id_list, json_list, required, sip_username, srtp_policy, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -38,6 +38,9 @@ pub struct Extension {
     /// server's.
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// SRTP on its calls: `off`, `optional` or `required`; `None`: the default (`optional`).
+    #[serde(default)]
+    pub srtp: Option<String>,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -62,6 +65,9 @@ pub struct NewExtension {
     /// See [`Extension::digest_algorithms`].
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// See [`Extension::srtp`].
+    #[serde(default)]
+    pub srtp: Option<String>,
 }
 
 /// Changes for [`Store::update_extension`]; `None` leaves a field unchanged.
@@ -75,10 +81,12 @@ pub struct ExtensionPatch {
     pub credentials: Option<(String, String, String)>,
     /// New digest algorithms (empty: back to the server's).
     pub digest_algorithms: Option<Vec<String>>,
+    /// Set or clear (back to the default) [`Extension::srtp`].
+    pub srtp: Option<Option<String>>,
 }
 
 const EXT_COLS: &str = "id, tenant_id, username, display_name, realm, ha1_md5, ha1_sha256, \
-                        widget_ids, digest_algorithms, created_at, updated_at";
+                        widget_ids, digest_algorithms, srtp, created_at, updated_at";
 
 fn ext_from_row(row: &AnyRow) -> Result<Extension> {
     Ok(Extension {
@@ -91,6 +99,7 @@ fn ext_from_row(row: &AnyRow) -> Result<Extension> {
         ha1_sha256: row.try_get("ha1_sha256")?,
         widget_ids: json_list(row, "widget_ids")?,
         digest_algorithms: digest_algorithms_of(row)?,
+        srtp: row.try_get("srtp")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -125,11 +134,12 @@ impl Store {
             ha1_sha256,
             widget_ids: new.widget_ids,
             digest_algorithms: algorithm_list(algorithms.as_deref()),
+            srtp: new.srtp.as_deref().map(srtp_policy).transpose()?,
             created_at: now,
             updated_at: now,
         };
         sqlx::query(&format!(
-            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&ext.id)
         .bind(&ext.tenant_id)
@@ -140,6 +150,7 @@ impl Store {
         .bind(&ext.ha1_sha256)
         .bind(to_json(&ext.widget_ids))
         .bind(algorithms)
+        .bind(&ext.srtp)
         .bind(ext.created_at)
         .bind(ext.updated_at)
         .execute(&self.pool)
@@ -239,6 +250,12 @@ impl Store {
             set.set(
                 "digest_algorithms",
                 Param::OptText(digest_algorithms(list)?),
+            );
+        }
+        if let Some(p) = &patch.srtp {
+            set.set(
+                "srtp",
+                Param::OptText(p.as_deref().map(srtp_policy).transpose()?),
             );
         }
         let (sql, params) = set.finish_scoped("extensions", id, tenant_id, EXT_COLS);

@@ -12,7 +12,7 @@ use sqlx::Row;
 use crate::error::{Result, StorageError};
 use crate::util::{
     algorithm_list, bind_all, bounded, cidr, digest_algorithms, digest_algorithms_of, hex_digest,
-    json_list, required, sip_username, to_json, Param, SetList,
+    json_list, required, sip_username, srtp_policy, to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -52,6 +52,9 @@ pub struct Trunk {
     /// server's.
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// SRTP on its calls: `off`, `optional` or `required`; `None`: the default (`optional`).
+    #[serde(default)]
+    pub srtp: Option<String>,
     /// SIP over TLS: CA certificates (PEM) the peer's server certificate must chain to;
     /// `None`: the system's roots.
     #[serde(default)]
@@ -98,6 +101,9 @@ pub struct NewTrunk {
     /// See [`Trunk::digest_algorithms`].
     #[serde(default)]
     pub digest_algorithms: Vec<String>,
+    /// See [`Trunk::srtp`].
+    #[serde(default)]
+    pub srtp: Option<String>,
     /// See [`Trunk::tls_ca_pem`].
     #[serde(default)]
     pub tls_ca_pem: Option<String>,
@@ -139,6 +145,8 @@ pub struct TrunkPatch {
     pub allowed_destinations: Option<Option<String>>,
     /// New digest algorithms (empty: back to the server's).
     pub digest_algorithms: Option<Vec<String>>,
+    /// Set or clear (back to the default) [`Trunk::srtp`].
+    pub srtp: Option<Option<String>>,
     /// Set or clear [`Trunk::tls_ca_pem`].
     pub tls_ca_pem: Option<Option<String>>,
     /// Set or clear [`Trunk::tls_client_cert_pem`].
@@ -149,7 +157,7 @@ pub struct TrunkPatch {
 
 const TRUNK_COLS: &str = "id, tenant_id, name, inbound_cidrs, inbound_username, inbound_realm, \
      inbound_ha1_md5, inbound_ha1_sha256, outbound_host, outbound_port, outbound_transport, \
-     outbound_username, outbound_password, allowed_destinations, digest_algorithms, tls_ca_pem, \
+     outbound_username, outbound_password, allowed_destinations, digest_algorithms, srtp, tls_ca_pem, \
      tls_client_cert_pem, tls_client_key_pem, created_at, updated_at";
 
 fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
@@ -173,6 +181,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
         outbound_password: row.try_get("outbound_password")?,
         allowed_destinations: row.try_get("allowed_destinations")?,
         digest_algorithms: digest_algorithms_of(row)?,
+        srtp: row.try_get("srtp")?,
         tls_ca_pem: row.try_get("tls_ca_pem")?,
         tls_client_cert_pem: row.try_get("tls_client_cert_pem")?,
         tls_client_key_pem: row.try_get("tls_client_key_pem")?,
@@ -276,6 +285,7 @@ impl Store {
             outbound_password: opt(&new.outbound_password, out_password)?,
             allowed_destinations: opt(&new.allowed_destinations, destinations)?,
             digest_algorithms: algorithm_list(algorithms.as_deref()),
+            srtp: opt(&new.srtp, srtp_policy)?,
             tls_ca_pem: opt(&new.tls_ca_pem, pem)?,
             tls_client_cert_pem: opt(&new.tls_client_cert_pem, pem)?,
             tls_client_key_pem: opt(&new.tls_client_key_pem, pem)?,
@@ -286,7 +296,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO trunks ({TRUNK_COLS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20)"
+             $19, $20, $21)"
         );
         sqlx::query(&sql)
             .bind(&trunk.id)
@@ -304,6 +314,7 @@ impl Store {
             .bind(&trunk.outbound_password)
             .bind(&trunk.allowed_destinations)
             .bind(algorithms)
+            .bind(&trunk.srtp)
             .bind(&trunk.tls_ca_pem)
             .bind(&trunk.tls_client_cert_pem)
             .bind(&trunk.tls_client_key_pem)
@@ -355,7 +366,7 @@ impl Store {
         if let Some(v) = &patch.inbound_cidrs {
             set.set("inbound_cidrs", Param::Text(to_json(&cidrs(v)?)));
         }
-        let nullable: [(&str, &Option<Option<String>>, Check); 12] = [
+        let nullable: [(&str, &Option<Option<String>>, Check); 13] = [
             (
                 "inbound_username",
                 &patch.inbound_username,
@@ -373,6 +384,7 @@ impl Store {
                 &patch.allowed_destinations,
                 destinations,
             ),
+            ("srtp", &patch.srtp, srtp_policy),
             ("tls_ca_pem", &patch.tls_ca_pem, pem),
             ("tls_client_cert_pem", &patch.tls_client_cert_pem, pem),
             ("tls_client_key_pem", &patch.tls_client_key_pem, pem),

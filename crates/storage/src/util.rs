@@ -210,6 +210,17 @@ pub(crate) fn digest_algorithms(list: &[String]) -> Result<Option<String>> {
     Ok((!out.is_empty()).then(|| out.join(",")))
 }
 
+/// An SRTP policy (`off`, `optional`, `required`, any case) as stored, lowercase.
+pub(crate) fn srtp_policy(v: &str) -> Result<String> {
+    let v = v.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "off" | "optional" | "required" => Ok(v),
+        _ => Err(StorageError::Invalid(
+            "srtp must be off, optional or required",
+        )),
+    }
+}
+
 /// Digest algorithms as stored (`SHA-256,MD5`, or NULL) as a list (empty: the server's).
 pub(crate) fn algorithm_list(stored: Option<&str>) -> Vec<String> {
     stored.map_or_else(Vec::new, |s| s.split(',').map(str::to_owned).collect())

@@ -38,6 +38,8 @@ use crate::rtp::ntp::ntp_from_system_time;
 use crate::rtp::packet::{RtpHeader, RtpPacket};
 use crate::rtp::stats::ReceiverStats;
 use crate::rtp::Rewriter;
+use crate::srtp::{SrtpKeys, SrtpSession};
+use crate::MediaError;
 use crate::Side;
 
 mod pcm;
@@ -178,6 +180,8 @@ pub enum Dropped {
     Malformed,
     /// The other leg has no address yet.
     NoDestination,
+    /// SRTP/SRTCP that failed authentication or replay checks (or could not be protected).
+    Srtp,
 }
 
 /// What a decoded leg's packets were seen to be.
@@ -238,7 +242,11 @@ struct Leg {
     remote_fraction_lost: Option<f64>,
     remote_jitter_ms: Option<f64>,
     dropped_foreign: u64,
+    /// SRTP/SRTCP packets from the peer that failed authentication.
+    dropped_srtp: u64,
     next_rtcp: Option<Instant>,
+    /// SRTP keys of this leg (none: plain RTP).
+    srtp: Option<SrtpSession>,
 }
 
 impl std::fmt::Debug for Leg {
@@ -246,6 +254,7 @@ impl std::fmt::Debug for Leg {
         f.debug_struct("Leg")
             .field("codec", &self.codec)
             .field("playing", &self.player.is_some())
+            .field("srtp", &self.srtp)
             .field("sent_packets", &self.sent_packets)
             .finish_non_exhaustive()
     }
@@ -447,9 +456,40 @@ impl CallMedia {
         self.events.pop_front()
     }
 
-    /// The next datagram to send, if any.
+    /// The next datagram to send, if any (encrypted when its leg uses SRTP).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        loop {
+            let mut t = self.transmits.pop_front()?;
+            let Some(s) = self.legs[idx(t.side)].srtp.as_mut() else {
+                return Some(t);
+            };
+            if s.protect_vec(&mut t.data, t.channel == Channel::Rtcp) {
+                return Some(t);
+            }
+            self.recycle(t.data);
+        }
+    }
+
+    /// Sets or clears (`None`) the SRTP keys of `side`. Keys equal to the ones in use keep the
+    /// running contexts (rollover counters, replay windows); new keys start fresh ones.
+    pub fn set_srtp(&mut self, side: Side, keys: Option<SrtpKeys>) -> Result<(), MediaError> {
+        let leg = &mut self.legs[idx(side)];
+        match keys {
+            None => leg.srtp = None,
+            Some(k) if leg.srtp.as_ref().is_some_and(|s| *s.keys() == k) => {}
+            Some(k) => leg.srtp = Some(SrtpSession::new(k)?),
+        }
+        Ok(())
+    }
+
+    /// Whether `side` uses SRTP.
+    pub fn is_srtp(&self, side: Side) -> bool {
+        self.legs[idx(side)].srtp.is_some()
+    }
+
+    /// SRTP/SRTCP packets from `side`'s peer dropped for failing authentication or replay.
+    pub fn srtp_dropped(&self, side: Side) -> u64 {
+        self.legs[idx(side)].dropped_srtp
     }
 
     /// Gives a transmitted datagram's buffer back for reuse.
@@ -494,6 +534,17 @@ impl CallMedia {
     ) -> Result<Forward, Dropped> {
         let i = idx(side);
         let o = 1 - i;
+        let mut len = len;
+        // SRTP first: nothing unauthenticated is latched on, counted or relayed.
+        if let Some(s) = self.legs[i].srtp.as_mut() {
+            match s.unprotect_rtp(buf, len) {
+                Some(n) => len = n,
+                None => {
+                    self.legs[i].dropped_srtp += 1;
+                    return Err(Dropped::Srtp);
+                }
+            }
+        }
         if self.legs[i].rtp_latch.receive(src) == Verdict::Drop {
             self.legs[i].dropped_foreign += 1;
             return Err(Dropped::Foreign);
@@ -608,6 +659,10 @@ impl CallMedia {
             .rewrite_packet(&mut buf[..len], now)
             .map_err(|_| Dropped::Malformed)?;
         buf[1] = (buf[1] & 0x80) | (out_pt & 0x7f);
+        let len = match leg.srtp.as_mut() {
+            Some(s) => s.protect_rtp(buf, len).ok_or(Dropped::Srtp)?,
+            None => len,
+        };
         leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
         leg.sent_packets += 1;
         leg.sent_octets += (payload_end.saturating_sub(12)) as u64;

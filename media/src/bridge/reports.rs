@@ -81,6 +81,20 @@ impl CallMedia {
     ) -> Result<(), Dropped> {
         let now_ntp = self.ntp(now);
         let leg = &mut self.legs[idx(side)];
+        let plain;
+        let data = match leg.srtp.as_mut() {
+            Some(s) => match s.unprotect_rtcp(data) {
+                Some(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                None => {
+                    leg.dropped_srtp += 1;
+                    return Err(Dropped::Srtp);
+                }
+            },
+            None => data,
+        };
         if leg.rtcp_latch.receive(src) == Verdict::Drop {
             leg.dropped_foreign += 1;
             return Err(Dropped::Foreign);

@@ -26,8 +26,10 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+mod crypto;
 mod fields;
 
+pub use crypto::{Crypto, CryptoError};
 use fields::{
     attributes, connection_of, direction_of, parse_connection, parse_media, parse_origin,
     remove_attr, Line,

@@ -209,10 +209,12 @@ impl B2bua {
             display: DisplayName::sanitize(&call.caller_name).quoted(),
             user: "website".into(),
         };
+        let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = if b_sdp.is_empty() {
             Vec::new()
         } else {
-            self.fork_targets(tu, now, key, targets, &b_sdp, &from, "website", &mut record)
+            let offer = (b_sdp.as_str(), &mut sdes_b);
+            self.fork_targets(tu, now, key, targets, offer, &from, "website", &mut record)
         };
         let rid = record.id.clone();
         for l in &mut record.legs {
@@ -246,6 +248,8 @@ impl B2bua {
                 session: None,
                 pending_ack: None,
                 last_ack: [None, None],
+                // The visitor's leg is WebRTC (DTLS-SRTP at the edge); leg B is SIP.
+                sdes: [Default::default(), sdes_b],
             },
         );
         tu.metrics
@@ -291,15 +295,19 @@ impl B2bua {
             return;
         };
         let prompting = call.phase.prompting().is_some();
+        let answer = hdr::sdp_body(&resp.headers, &resp.body).map(|s| call.fork_answer_in(n, &s));
         let Some(f) = call.forks.get_mut(n) else {
             return tu.missing_call(key, "PSTN answer");
         };
-        if prompting {
+        if prompting || matches!(answer, Some(Err(_))) {
+            // Another answerer is being asked already, or this one's media cannot be
+            // encrypted as its trunk requires.
             f.byed = true;
             send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
-            return self.fork_failed(tu, now, key, n, 486);
+            let code = if prompting { 486 } else { 488 };
+            return self.fork_failed(tu, now, key, n, code);
         }
-        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+        if let Some(Ok(sdp)) = answer {
             let port = call.media.port(Side::A);
             if let Some((_, Some(rtp))) = answer_sdp(call, Side::B, &sdp, media_ip, port) {
                 call.media.announce(Side::B, rtp);
@@ -433,7 +441,7 @@ impl B2bua {
 
     /// A trusted PBX call rings the visitor `ch`.
     pub(super) fn browser_rings(&mut self, tu: &mut Tu, now: Instant, key: u64, ch: Channel) {
-        let Some(call) = self.calls.get(&key) else {
+        let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         info!(call = %call.record.id, visitor = %ch.visitor_id, "ringing a visitor's browser");
@@ -694,8 +702,10 @@ impl B2bua {
         }
         if let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) {
             let port = call.media.port(from);
+            let sdp = call.offer_in(from, &sdp).unwrap_or_default();
             match own_answer(&sdp, media_ip, port) {
                 Some((answer, codec)) => {
+                    let answer = call.answer_out(from, answer);
                     if let Some((_, Some(rtp))) = anchor_sdp(&sdp, media_ip, port) {
                         call.media.announce(from, rtp);
                     }

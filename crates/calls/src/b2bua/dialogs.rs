@@ -40,6 +40,7 @@ impl B2bua {
         let mut ok = make_response(req, 200.into(), None);
         if let Some(offer) = hdr::sdp_body(&req.headers, &req.body) {
             let port = call.media.port(side);
+            let offer = call.offer_in(side, &offer).unwrap_or_default();
             let remote = anchor_sdp(&offer, media_ip, port).and_then(|(_, a)| a);
             let Some((sdp, codec)) = super::own_answer(&offer, media_ip, port) else {
                 let r = make_response(req, 488.into(), None);
@@ -49,6 +50,7 @@ impl B2bua {
                 call.media.announce(side, addr);
             }
             call.media.set_codec(side, codec);
+            let sdp = call.answer_out(side, sdp);
             hdr::set_body(&mut ok, Some("application/sdp"), sdp.into_bytes());
         }
         tu.respond(now, stx, ok);
@@ -178,8 +180,14 @@ impl B2bua {
             }
         }
         // Forward the request to the other side, SDP re-anchored.
-        let body = match hdr::sdp_body(&req.headers, &req.body) {
-            Some(sdp) => match anchor_sdp(&sdp, media_ip, call.media.port(other)) {
+        let offer = hdr::sdp_body(&req.headers, &req.body).map(|s| call.offer_in(side, &s));
+        let body = match offer {
+            Some(Err(_)) => {
+                // Keys this side's SRTP policy cannot carry: the call goes on as it was.
+                let r = make_response(&req, 488.into(), None);
+                return tu.respond(now, stx, r);
+            }
+            Some(Ok(sdp)) => match anchor_sdp(&sdp, media_ip, call.media.port(other)) {
                 Some((s, rtp)) => {
                     if let Some(a) = rtp {
                         call.media.announce(side, a);
@@ -189,7 +197,8 @@ impl B2bua {
                     let hold = SessionDescription::parse(&sdp).is_ok_and(|d| d.is_hold());
                     call.media.hold_music(other, hold);
                     call.offer = Some((side, sdp.to_string()));
-                    Some(("application/sdp".to_string(), extend_offer(s).into_bytes()))
+                    let out = call.offer_out(other, extend_offer(s));
+                    Some(("application/sdp".to_string(), out.into_bytes()))
                 }
                 None => {
                     let r = make_response(&req, 488.into(), None);
@@ -257,6 +266,8 @@ impl B2bua {
         }
         call.late_offer = None;
         let answer = hdr::sdp_body(&ack.headers, &ack.body).and_then(|sdp| {
+            // (Keys its SRTP policy cannot carry make it no usable answer.)
+            let sdp = call.answer_in(Side::A, &sdp).ok()?;
             let parsed = SessionDescription::parse(&sdp).ok()?;
             let codec = crate::codecs::answered_codec(&parsed)?;
             let (_, rtp) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A))?;
@@ -305,6 +316,7 @@ impl B2bua {
         };
         let port = call.media.port(toward);
         let answer = hdr::sdp_body(&ack.headers, &ack.body)
+            .and_then(|sdp| call.answer_in(side, &sdp).ok())
             .and_then(|sdp| answer_sdp(call, side, &sdp, media_ip, port));
         let Some((anchored, rtp)) = answer else {
             warn!(call = %call.record.id, "the ACK brought no usable answer to the offer in the 2xx: hanging up");
@@ -333,6 +345,7 @@ impl B2bua {
         };
         let peer = d.peer;
         if let Some(mut out) = d.ack(&tu.cfg.local, cseq) {
+            let anchored = call.answer_out(toward, anchored);
             hdr::set_request_body(&mut out, Some("application/sdp"), anchored.into_bytes());
             tu.metrics.request_out("ACK");
             tu.tx
@@ -402,27 +415,35 @@ impl B2bua {
                 st.announce(&mut out.headers, "Require");
             }
         }
-        if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body).filter(|_| offer_in_2xx) {
+        // (SDP whose keys the other side's SRTP policy cannot carry is not passed on.)
+        let sdp = hdr::sdp_body(&resp.headers, &resp.body);
+        if let Some(sdp) = sdp.clone().filter(|_| offer_in_2xx) {
             // The other side's offer goes to the originator anchored on our relay, with every
             // codec Ringside transcodes; its answer comes back in the ACK.
             let port = call.media.port(from);
-            if let Some((s, rtp)) = anchor_sdp(&sdp, media_ip, port) {
+            let sdp = call.offer_in(other, &sdp).ok();
+            if let Some((s, rtp, sdp)) = sdp.and_then(|o| {
+                let (s, rtp) = anchor_sdp(&o, media_ip, port)?;
+                Some((s, rtp, o))
+            }) {
                 if let Some(a) = rtp {
                     call.media.announce(other, a);
                 }
                 call.offer = Some((other, sdp));
-                hdr::set_body(
-                    &mut out,
-                    Some("application/sdp"),
-                    extend_offer(s).into_bytes(),
-                );
+                let s = call.offer_out(from, extend_offer(s));
+                hdr::set_body(&mut out, Some("application/sdp"), s.into_bytes());
             }
-        } else if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+        } else if let Some(sdp) = sdp {
             let port = call.media.port(from);
-            if let Some((s, rtp)) = answer_sdp(call, other, &sdp, media_ip, port) {
+            let answer = call
+                .answer_in(other, &sdp)
+                .ok()
+                .and_then(|sdp| answer_sdp(call, other, &sdp, media_ip, port));
+            if let Some((s, rtp)) = answer {
                 if let Some(a) = rtp {
                     call.media.announce(other, a);
                 }
+                let s = call.answer_out(from, s);
                 hdr::set_body(&mut out, Some("application/sdp"), s.into_bytes());
             }
         } else if !resp.body.is_empty() {

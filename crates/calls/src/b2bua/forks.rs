@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
-use tracing::{debug, info, info_span};
+use tracing::{debug, info, info_span, warn};
 
 use ringside_domain::{CallStatus, EndReason, HangupSide, LegRole};
 use ringside_sip::auth::client_authorization;
@@ -189,7 +189,7 @@ impl B2bua {
                 }
             }
             // Relay 180/183 (with early media anchored) to the caller.
-            let reply = caller_response(call, code, &resp, &tu.cfg.local, media_ip);
+            let reply = caller_response(call, n, code, &resp, &tu.cfg.local, media_ip);
             self.reply_caller(tu, now, key, reply);
             return;
         }
@@ -224,6 +224,19 @@ impl B2bua {
                 send_bye(tu, &mut self.by_ctx, now, key, &mut fork.dialog);
                 return;
             }
+            let answer = hdr::sdp_body(&resp.headers, &resp.body);
+            if answer.is_some_and(|sdp| call.fork_answer_in(n, &sdp).is_err()) {
+                // Its media cannot be encrypted as its SRTP policy requires: hang it up.
+                warn!(call = %call.record.id, fork = n, "answer without usable SRTP keys on a leg that requires them");
+                if let Some(fork) = call.forks.get_mut(n) {
+                    fork.byed = true;
+                    send_bye(tu, &mut self.by_ctx, now, key, &mut fork.dialog);
+                }
+                return self.fork_failed(tu, now, key, n, 488);
+            }
+            let Some(fork) = call.forks.get_mut(n) else {
+                return tu.missing_call(key, "fork answer");
+            };
             if fork.accept {
                 // A PSTN answerer must accept first (press 1 after the prompt).
                 return self.pstn_answered(tu, now, key, n, &resp);
@@ -351,7 +364,7 @@ impl B2bua {
         self.by_dialog.insert(dialog_key, (key, Side::B));
         // Answer the caller with the callee's SDP anchored on our A port.
         let reply = match resp {
-            Some(resp) => caller_response(call, 200, resp, &tu.cfg.local, media_ip),
+            Some(resp) => caller_response(call, n, 200, resp, &tu.cfg.local, media_ip),
             None => {
                 // A PSTN leg accepted after the prompt: its media is set up already.
                 call.media.ringback(Side::A, false);
@@ -905,13 +918,16 @@ impl B2bua {
 /// relay's A port, announcing the callee's media address (see [`Call::reply`]).
 fn caller_response(
     call: &mut Call,
+    n: usize,
     code: u16,
     resp: &Response,
     local: &LocalAddr,
     media_ip: IpAddr,
 ) -> CallerReply {
     let mut sdp_out = None;
-    if let Some(sdp) = hdr::sdp_body(&resp.headers, &resp.body) {
+    // (Early SDP whose keys the fork's SRTP policy cannot carry is not passed on.)
+    let sdp = hdr::sdp_body(&resp.headers, &resp.body).map(|s| call.fork_answer_in(n, &s));
+    if let Some(Ok(sdp)) = sdp {
         let port = call.media.port(Side::A);
         if let Some((a_sdp, b_rtp)) = answer_sdp(call, Side::B, &sdp, media_ip, port) {
             if let Some(b) = b_rtp {

@@ -16,7 +16,7 @@ use rsip::Request;
 
 use rsip::headers::{self, Header, UntypedHeader};
 
-use ringside_domain::EndReason;
+use ringside_domain::{EndReason, SrtpPolicy};
 use ringside_sip::dialog::{Dialog, LocalAddr};
 use ringside_sip::hdr;
 use ringside_sip::message::make_response;
@@ -41,6 +41,7 @@ mod console;
 mod dialogs;
 mod forks;
 mod reliable;
+mod sdes;
 mod setup;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
@@ -102,6 +103,8 @@ pub(crate) struct Fork {
     accept: bool,
     /// We sent BYE on this fork's dialog.
     byed: bool,
+    /// Its target's SRTP policy.
+    srtp: SrtpPolicy,
 }
 
 impl Fork {
@@ -292,6 +295,8 @@ pub(crate) struct Call {
     /// The last ACK Ringside sent to a re-INVITE's 2xx on each side (A, B): a retransmitted
     /// 2xx (our ACK was lost) gets it again.
     last_ack: [Option<(Request, Peer)>; 2],
+    /// SRTP keys of the SIP legs (A, B), see [`sdes`].
+    sdes: [sdes::SdesLeg; 2],
 }
 
 /// A session timer agreed with a SIP caller.
@@ -364,9 +369,53 @@ impl Call {
         }
     }
 
+    /// An SDP offer from `side`'s SIP peer, plain (see [`sdes`]); refused (488) when the
+    /// leg's SRTP policy cannot carry it.
+    fn offer_in(&mut self, side: Side, sdp: &str) -> Result<String, sdes::NotAcceptable> {
+        self.sdes[side_index(side)].take_offer(sdp)
+    }
+
+    /// An SDP answer from `side`'s SIP peer, plain; its keys go to the relay.
+    fn answer_in(&mut self, side: Side, sdp: &str) -> Result<String, sdes::NotAcceptable> {
+        let plain = self.sdes[side_index(side)].take_answer(sdp)?;
+        self.media
+            .set_srtp(side, self.sdes[side_index(side)].keys());
+        Ok(plain)
+    }
+
+    /// An SDP answer from fork `n` of leg B (under that fork's SRTP policy), plain.
+    fn fork_answer_in(&mut self, n: usize, sdp: &str) -> Result<String, sdes::NotAcceptable> {
+        if let Some(f) = self.forks.get(n) {
+            self.sdes[1].policy = f.srtp;
+        }
+        self.answer_in(Side::B, sdp)
+    }
+
+    /// Ringside's plain offer going to `side`'s SIP peer, keyed as its policy wants.
+    fn offer_out(&mut self, side: Side, plain: String) -> String {
+        self.sdes[side_index(side)].put_offer(plain)
+    }
+
+    /// Ringside's plain answer going to `side`'s SIP peer, keyed as its offer was; the keys
+    /// go to the relay.
+    fn answer_out(&mut self, side: Side, plain: String) -> String {
+        let out = self.sdes[side_index(side)].put_answer(plain);
+        self.media
+            .set_srtp(side, self.sdes[side_index(side)].keys());
+        out
+    }
+
     /// What telling the caller `code` (with Ringside's or the callee's anchored `sdp`) means
-    /// for its leg: a response on its INVITE transaction, or a browser signal.
-    fn reply(&self, code: u16, sdp: Option<String>, local: &LocalAddr) -> CallerReply {
+    /// for its leg: a response on its INVITE transaction, or a browser signal. A SIP caller's
+    /// SDP gets its leg's SRTP keys (an offer while its delayed offer waits for an answer).
+    fn reply(&mut self, code: u16, sdp: Option<String>, local: &LocalAddr) -> CallerReply {
+        let sdp = match (&self.caller, sdp) {
+            (CallerLeg::Sip(_), Some(s)) if self.late_offer.is_some() => {
+                Some(self.offer_out(Side::A, s))
+            }
+            (CallerLeg::Sip(_), Some(s)) => Some(self.answer_out(Side::A, s)),
+            (_, sdp) => sdp,
+        };
         match &self.caller {
             CallerLeg::Sip(s) => {
                 let mut out = s.response(code, local);
@@ -407,6 +456,7 @@ pub(crate) enum Target {
         uri: String,
         peer: Peer,
         user: String,
+        srtp: SrtpPolicy,
     },
     Trunk {
         uri: String,
@@ -417,6 +467,7 @@ pub(crate) enum Target {
         auth: Option<TrunkAuth>,
         /// The answerer must accept (press 1 after the prompt).
         accept: bool,
+        srtp: SrtpPolicy,
     },
 }
 
@@ -426,6 +477,7 @@ impl From<crate::routing::Contact> for Target {
             uri: c.uri,
             peer: c.peer,
             user: c.user,
+            srtp: c.srtp,
         }
     }
 }

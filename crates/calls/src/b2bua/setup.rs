@@ -6,7 +6,7 @@ use rsip::{Method, Request};
 use tracing::{info, info_span, warn};
 
 use ringside_domain::channels::Channel;
-use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole};
+use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole, SrtpPolicy};
 use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_response, new_call_id};
@@ -88,6 +88,7 @@ impl B2bua {
             req,
             from,
             tag,
+            srtp,
         } = invite;
         let LegB {
             targets,
@@ -122,8 +123,13 @@ impl B2bua {
         let late_offer = !req.body.iter().any(|b| !b.is_ascii_whitespace());
         // 4. Provisionals go reliably when the caller requires it (RFC 3262).
         let reliable = super::reliable::required(&req.headers).then(super::reliable::Reliable::new);
+        let mut sdes_a = super::sdes::SdesLeg::new(srtp);
         let offer = match hdr::sdp_body(&req.headers, &req.body) {
-            Some(o) => o.to_string(),
+            // SRTP keys the caller's policy cannot carry (or none where it requires them).
+            Some(o) => match sdes_a.take_offer(&o) {
+                Ok(plain) => plain,
+                Err(_) => return reply(tu, 488),
+            },
             None if late_offer && to_browser.is_none() && queue.is_none() => {
                 super::LATE_OFFER.to_string()
             }
@@ -199,12 +205,13 @@ impl B2bua {
             display,
             user: caller_user,
         };
+        let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = self.fork_targets(
             tu,
             now,
             call_key,
             targets,
-            &b_sdp,
+            (&b_sdp, &mut sdes_b),
             &from_user,
             &dest,
             &mut record,
@@ -253,6 +260,7 @@ impl B2bua {
                 session,
                 pending_ack: None,
                 last_ack: [None, None],
+                sdes: [sdes_a, sdes_b],
             },
         );
         tu.metrics
@@ -349,6 +357,7 @@ pub(crate) fn trunk_target(
         alternates: t.targets[1..].iter().map(peer).collect(),
         auth,
         accept,
+        srtp: SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
     })
 }
 
@@ -359,6 +368,8 @@ pub(crate) struct NewInvite {
     pub(crate) req: Request,
     pub(crate) from: Peer,
     pub(crate) tag: String,
+    /// The caller's SRTP policy (its extension's or trunk's).
+    pub(crate) srtp: SrtpPolicy,
 }
 
 /// Where routing sends a SIP call's leg B.
@@ -388,7 +399,7 @@ impl B2bua {
         now: Instant,
         call_key: u64,
         targets: Vec<Target>,
-        b_sdp: &str,
+        (b_sdp, sdes_b): (&str, &mut super::sdes::SdesLeg),
         from: &FromUser,
         dest: &str,
         record: &mut CallRecord,
@@ -396,10 +407,16 @@ impl B2bua {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
-            let (uri, peer, to_user, (trunk_auth, alternates), label, accept) = match target {
-                Target::Contact { uri, peer, user } => {
+            let (uri, peer, to_user, (trunk_auth, alternates), label, (accept, srtp)) = match target
+            {
+                Target::Contact {
+                    uri,
+                    peer,
+                    user,
+                    srtp,
+                } => {
                     let label = format!("extension:{user}");
-                    (uri, peer, user, (None, Vec::new()), label, false)
+                    (uri, peer, user, (None, Vec::new()), label, (false, srtp))
                 }
                 Target::Trunk {
                     uri,
@@ -407,12 +424,17 @@ impl B2bua {
                     alternates,
                     auth,
                     accept,
+                    srtp,
                 } => {
                     let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
                     let label = format!("pstn:{number}");
-                    (uri, peer, number, (auth, alternates), label, accept)
+                    (uri, peer, number, (auth, alternates), label, (accept, srtp))
                 }
             };
+            // Each fork's offer carries keys as its target's policy wants (the same keys for
+            // every fork: only one answers).
+            sdes_b.policy = srtp;
+            let offer = sdes_b.put_offer(b_sdp.to_owned());
             let mut dialog = Dialog::uac(
                 format!("{}<sip:{}@{}>", from.display, from.user, tu.cfg.local.host),
                 format!("<sip:{to_user}@{}>", tu.cfg.local.host),
@@ -422,7 +444,7 @@ impl B2bua {
             let Some(mut invite) = dialog.request(
                 &tu.cfg.local,
                 Method::Invite,
-                Some(("application/sdp", b_sdp.to_owned().into_bytes())),
+                Some(("application/sdp", offer.into_bytes())),
             ) else {
                 continue;
             };
@@ -466,6 +488,7 @@ impl B2bua {
                 label,
                 accept,
                 byed: false,
+                srtp,
             });
         }
         forks

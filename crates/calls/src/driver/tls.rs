@@ -351,6 +351,7 @@ mod tests {
             outbound_password: None,
             allowed_destinations: None,
             digest_algorithms: vec![],
+            srtp: None,
             tls_ca_pem: Some(ca.cert.pem()),
             tls_client_cert_pem: Some(client.cert.pem()),
             tls_client_key_pem: Some(client.signing_key.serialize_pem()),

@@ -35,6 +35,7 @@ pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
         ha1_sha256: ha1.sha256,
         widget_ids: vec![],
         digest_algorithms: Vec::new(),
+        srtp: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -57,6 +58,7 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
         outbound_password: creds.map(|c| c.1.to_string()),
         allowed_destinations: Some("+1NXXNXXXXXX".into()),
         digest_algorithms: Vec::new(),
+        srtp: None,
         tls_ca_pem: None,
         tls_client_cert_pem: None,
         tls_client_key_pem: None,

@@ -80,8 +80,22 @@ async fn extensions_crud_isolation_and_conflict() {
             widget_ids: Some(vec!["w2".to_owned(), "w3".to_owned()]),
             credentials: Some(("other".to_owned(), hex(32, 'c'), hex(64, 'd'))),
             digest_algorithms: Some(vec!["md5".to_owned()]),
+            srtp: Some(Some("Required".to_owned())),
         };
         let updated = store.update_extension(&a, &ext.id, patch).await.unwrap();
+        assert_eq!(
+            updated.srtp.as_deref(),
+            Some("required"),
+            "stored lowercase"
+        );
+        let bad = ExtensionPatch {
+            srtp: Some(Some("sometimes".to_owned())),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.update_extension(&a, &ext.id, bad).await,
+            Err(StorageError::Invalid(_))
+        ));
         assert_eq!(
             updated.digest_algorithms,
             vec!["MD5"],
@@ -171,6 +185,7 @@ async fn trunks_crud_and_patch_clears_fields() {
             outbound_password: Some("s3cret".to_owned()),
             allowed_destinations: Some("+1*".to_owned()),
             digest_algorithms: vec!["md5".to_owned()],
+            srtp: Some("off".to_owned()),
             tls_ca_pem: Some(
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
             ),
@@ -180,6 +195,14 @@ async fn trunks_crud_and_patch_clears_fields() {
             ),
         };
         let trunk = store.create_trunk(&a, new.clone()).await.unwrap();
+        assert_eq!(trunk.srtp.as_deref(), Some("off"));
+        let mut bad = new.clone();
+        bad.srtp = Some("maybe".to_owned());
+        bad.inbound_username = Some("trunk-bad".to_owned());
+        assert!(matches!(
+            store.create_trunk(&a, bad).await,
+            Err(StorageError::Invalid(_))
+        ));
         assert_eq!(trunk.tls_ca_pem, new.tls_ca_pem);
         assert_eq!(trunk.tls_client_key_pem, new.tls_client_key_pem);
         assert_eq!(trunk.outbound_transport.as_deref(), Some("tls"));
@@ -240,10 +263,12 @@ async fn trunks_crud_and_patch_clears_fields() {
             inbound_cidrs: Some(vec![]),
             digest_algorithms: Some(vec![]),
             tls_client_key_pem: Some(None),
+            srtp: Some(None),
             ..Default::default()
         };
         let updated = store.update_trunk(&a, &trunk.id, patch).await.unwrap();
         assert_eq!(updated.tls_client_key_pem, None);
+        assert_eq!(updated.srtp, None, "back to the default");
         assert_eq!(updated.tls_ca_pem, trunk.tls_ca_pem, "left as it was");
         assert!(updated.digest_algorithms.is_empty(), "back to the server's");
         assert_eq!(updated.name, "carrier-2");

@@ -1,0 +1,341 @@
+//! SRTP keys on SIP legs (SDES, RFC 4568): each leg is keyed on its own, so two phones never
+//! learn each other's keys and either leg may be plain while the other is encrypted.
+//!
+//! The rest of the B2BUA works on plain SDP (`RTP/AVP`, no `a=crypto`). An SDP arriving from a
+//! leg goes through [`SdesLeg::take_offer`] or [`SdesLeg::take_answer`], which check the leg's
+//! [`SrtpPolicy`], remember the peer's key and strip the keys; an SDP going to a leg goes through
+//! [`SdesLeg::put_offer`] or [`SdesLeg::put_answer`], which add Ringside's own key for that
+//! leg. Once both directions' keys are known the leg's [`SrtpKeys`] are what the relay uses
+//! ([`SdesLeg::keys`]).
+
+use ringside_domain::SrtpPolicy;
+use ringside_media::srtp::{random_master, SrtpKeys, SrtpSuite};
+use ringside_sip::sdp::{Crypto, MediaSection, SessionDescription};
+
+/// An offered `a=crypto` line Ringside can use: tag, suite, the offerer's key and salt.
+type Line = (u32, SrtpSuite, Vec<u8>);
+
+/// SRTP state of one leg.
+#[derive(Debug, Default)]
+pub(crate) struct SdesLeg {
+    /// The leg's policy (leg B: the answering fork's).
+    pub(crate) policy: SrtpPolicy,
+    /// Ringside's master key per suite on this leg, made on first use and kept across
+    /// re-offers (so a re-INVITE does not restart the peer's decryption).
+    ours: Vec<(SrtpSuite, Vec<u8>)>,
+    /// The crypto lines of Ringside's last offer to the leg (empty: a plain offer).
+    offered: Vec<(u32, SrtpSuite)>,
+    /// The leg's last offer: the line Ringside accepts (`None`: plain) and its transport.
+    their_offer: Option<(Option<Line>, String)>,
+    /// The keys in use.
+    keys: Option<SrtpKeys>,
+}
+
+/// An SDP the leg's policy cannot accept: refuse the offer with 488 (or drop the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotAcceptable;
+
+fn audio_mut(sdp: &mut SessionDescription) -> Option<&mut MediaSection> {
+    let i = sdp
+        .media()
+        .iter()
+        .position(|m| m.media_line().media == "audio")?;
+    sdp.media_mut(i)
+}
+
+/// The usable `a=crypto` lines of a section: known suite, one key of the right length, no
+/// session parameters Ringside does not implement.
+fn usable(m: &MediaSection) -> Vec<Line> {
+    m.attributes()
+        .filter(|a| a.name == "crypto")
+        .filter_map(|a| Crypto::parse(a.value.as_deref()?).ok())
+        .filter_map(|c| {
+            let suite = SrtpSuite::from_name(&c.suite)?;
+            (!c.uses_mki && c.session_params.is_empty() && c.key_salt.len() == suite.master_len())
+                .then_some((c.tag, suite, c.key_salt))
+        })
+        .collect()
+}
+
+/// `RTP/SAVP` → `RTP/AVP`, `RTP/SAVPF` → `RTP/AVPF`.
+fn plain_proto(proto: &str) -> Option<&'static str> {
+    match proto.to_ascii_uppercase().as_str() {
+        "RTP/SAVP" => Some("RTP/AVP"),
+        "RTP/SAVPF" => Some("RTP/AVPF"),
+        _ => None,
+    }
+}
+
+fn secure_proto(proto: &str) -> String {
+    match proto.to_ascii_uppercase().as_str() {
+        "RTP/AVPF" => "RTP/SAVPF".into(),
+        "RTP/AVP" => "RTP/SAVP".into(),
+        _ => proto.to_owned(),
+    }
+}
+
+/// Strips keys and the secure profile, so the SDP reads as plain RTP.
+fn strip(m: &mut MediaSection) {
+    m.remove_attribute("crypto");
+    if let Some(p) = plain_proto(&m.media_line().proto) {
+        m.media_line_mut().proto = p.into();
+    }
+}
+
+fn rewrite(text: &str, f: impl FnOnce(&mut MediaSection)) -> Option<String> {
+    let mut sdp = SessionDescription::parse(text).ok()?;
+    f(audio_mut(&mut sdp)?);
+    Some(sdp.to_string())
+}
+
+impl SdesLeg {
+    /// A leg under `policy`.
+    pub(crate) fn new(policy: SrtpPolicy) -> Self {
+        SdesLeg {
+            policy,
+            ..Default::default()
+        }
+    }
+
+    /// The keys the leg's media uses now (`None`: plain RTP).
+    pub(crate) fn keys(&self) -> Option<SrtpKeys> {
+        self.keys.clone()
+    }
+
+    fn our_key(&mut self, suite: SrtpSuite) -> Option<Vec<u8>> {
+        if let Some((_, k)) = self.ours.iter().find(|(s, _)| *s == suite) {
+            return Some(k.clone());
+        }
+        let k = random_master(suite).ok()?;
+        self.ours.push((suite, k.clone()));
+        Some(k)
+    }
+
+    /// An offer from the leg: checks it against the policy and returns it plain.
+    pub(crate) fn take_offer(&mut self, text: &str) -> Result<String, NotAcceptable> {
+        let Ok(mut sdp) = SessionDescription::parse(text) else {
+            // Not SDP Ringside can read: the caller's own checks refuse it.
+            return Ok(text.to_owned());
+        };
+        let Some(m) = audio_mut(&mut sdp) else {
+            return Ok(text.to_owned());
+        };
+        let proto = m.media_line().proto.clone();
+        let secure = plain_proto(&proto).is_some();
+        if !secure && !proto.to_ascii_uppercase().starts_with("RTP/AVP") {
+            // DTLS-SRTP (`UDP/TLS/RTP/SAVP`) and anything else: not on SIP legs yet.
+            return Err(NotAcceptable);
+        }
+        let choice = match self.policy {
+            SrtpPolicy::Off => None,
+            _ => usable(m).into_iter().next(),
+        };
+        if choice.is_none() && (secure || self.policy == SrtpPolicy::Required) {
+            return Err(NotAcceptable);
+        }
+        self.their_offer = Some((choice, proto));
+        strip(m);
+        Ok(sdp.to_string())
+    }
+
+    /// The leg's answer to Ringside's last offer: takes its key (the answer must pick one of
+    /// the offered lines; a `required` leg must) and returns it plain.
+    pub(crate) fn take_answer(&mut self, text: &str) -> Result<String, NotAcceptable> {
+        let Ok(mut sdp) = SessionDescription::parse(text) else {
+            return Ok(text.to_owned());
+        };
+        let Some(m) = audio_mut(&mut sdp) else {
+            return Ok(text.to_owned());
+        };
+        let picked = usable(m)
+            .into_iter()
+            .filter(|_| self.policy != SrtpPolicy::Off)
+            .find(|(tag, suite, _)| self.offered.contains(&(*tag, *suite)));
+        match picked {
+            Some((_, suite, theirs)) => {
+                let local = self.our_key(suite).ok_or(NotAcceptable)?;
+                self.keys = Some(SrtpKeys {
+                    suite,
+                    remote: theirs,
+                    local,
+                });
+            }
+            None if self.policy == SrtpPolicy::Required => return Err(NotAcceptable),
+            None => self.keys = None,
+        }
+        strip(m);
+        Ok(sdp.to_string())
+    }
+
+    /// Ringside's (plain) offer going to the leg, with the leg's keys as its policy wants.
+    pub(crate) fn put_offer(&mut self, plain: String) -> String {
+        self.their_offer = None;
+        if self.policy == SrtpPolicy::Off {
+            // (Other forks of the same offer may still be keyed: `offered` stays.)
+            return plain;
+        }
+        let mut lines = Vec::new();
+        for (i, suite) in SrtpSuite::ALL.into_iter().enumerate() {
+            if let Some(k) = self.our_key(suite) {
+                lines.push((i as u32 + 1, suite, k));
+            }
+        }
+        self.offered = lines.iter().map(|(t, s, _)| (*t, *s)).collect();
+        let required = self.policy == SrtpPolicy::Required;
+        rewrite(&plain, |m| {
+            m.remove_attribute("crypto");
+            if required {
+                let p = secure_proto(&m.media_line().proto);
+                m.media_line_mut().proto = p;
+            }
+            for (tag, suite, key) in lines {
+                let c = Crypto::new(tag, suite.name(), key);
+                m.push_attribute("crypto", Some(&c.to_string()));
+            }
+        })
+        .unwrap_or(plain)
+    }
+
+    /// Ringside's (plain) answer going to the leg: keyed when the leg's offer was.
+    pub(crate) fn put_answer(&mut self, plain: String) -> String {
+        let Some((choice, proto)) = self.their_offer.clone() else {
+            return plain;
+        };
+        let Some((tag, suite, theirs)) = choice else {
+            self.keys = None;
+            return plain;
+        };
+        let Some(local) = self.our_key(suite) else {
+            return plain;
+        };
+        self.keys = Some(SrtpKeys {
+            suite,
+            remote: theirs,
+            local: local.clone(),
+        });
+        rewrite(&plain, |m| {
+            m.remove_attribute("crypto");
+            m.media_line_mut().proto = proto;
+            let c = Crypto::new(tag, suite.name(), local);
+            m.push_attribute("crypto", Some(&c.to_string()));
+        })
+        .unwrap_or(plain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdp(proto: &str, extra: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 {proto} 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\n{extra}a=sendrecv\r\n"
+        )
+    }
+
+    fn crypto(tag: u32, suite: SrtpSuite) -> String {
+        let key = random_master(suite).unwrap();
+        format!("a=crypto:{}\r\n", Crypto::new(tag, suite.name(), key))
+    }
+
+    #[test]
+    fn an_srtp_offer_is_answered_with_ringsides_own_key_on_the_chosen_line() {
+        let mut leg = SdesLeg::new(SrtpPolicy::Optional);
+        let offer = sdp(
+            "RTP/SAVP",
+            &(crypto(1, SrtpSuite::AesCm128HmacSha1_32)
+                + &crypto(2, SrtpSuite::AesCm128HmacSha1_80)),
+        );
+        let plain = leg.take_offer(&offer).unwrap();
+        assert!(plain.contains("m=audio 4000 RTP/AVP 0 101"), "{plain}");
+        assert!(!plain.contains("crypto"), "{plain}");
+        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"));
+        assert!(answer.contains("m=audio 4000 RTP/SAVP"), "{answer}");
+        let keys = leg.keys().unwrap();
+        assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_32);
+        let line = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("a=crypto:"))
+            .unwrap();
+        let c = Crypto::parse(line).unwrap();
+        assert_eq!((c.tag, c.suite.as_str()), (1, "AES_CM_128_HMAC_SHA1_32"));
+        assert_eq!(c.key_salt, keys.local);
+        assert_ne!(keys.local, keys.remote);
+    }
+
+    #[test]
+    fn policies_refuse_what_they_cannot_carry() {
+        let secure = sdp("RTP/SAVP", &crypto(1, SrtpSuite::AeadAes128Gcm));
+        let plain = sdp("RTP/AVP", "");
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Off).take_offer(&secure),
+            Err(NotAcceptable)
+        );
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Required).take_offer(&plain),
+            Err(NotAcceptable)
+        );
+        // Unknown suites only, on SAVP: nothing usable.
+        let f8 = sdp(
+            "RTP/SAVP",
+            "a=crypto:1 F8_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n",
+        );
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Optional).take_offer(&f8),
+            Err(NotAcceptable)
+        );
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Optional).take_offer(&sdp("UDP/TLS/RTP/SAVP", "")),
+            Err(NotAcceptable)
+        );
+        // Best effort: keys on AVP are used when allowed and ignored when off.
+        let best = sdp("RTP/AVP", &crypto(1, SrtpSuite::AesCm128HmacSha1_80));
+        let mut off = SdesLeg::new(SrtpPolicy::Off);
+        let plain = off.take_offer(&best).unwrap();
+        let a = off.put_answer(plain);
+        assert!(!a.contains("crypto") && off.keys().is_none(), "{a}");
+        let mut opt = SdesLeg::new(SrtpPolicy::Optional);
+        let plain = opt.take_offer(&best).unwrap();
+        let a = opt.put_answer(plain);
+        assert!(a.contains("RTP/AVP") && a.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"));
+        assert!(opt.keys().is_some());
+    }
+
+    #[test]
+    fn offers_carry_every_suite_and_the_answer_picks_the_keys() {
+        let mut req = SdesLeg::new(SrtpPolicy::Required);
+        let offer = req.put_offer(sdp("RTP/AVP", ""));
+        assert!(offer.contains("m=audio 4000 RTP/SAVP"), "{offer}");
+        assert_eq!(offer.matches("a=crypto:").count(), 3, "{offer}");
+        // A plain answer to a required leg: refused.
+        assert_eq!(req.take_answer(&sdp("RTP/AVP", "")), Err(NotAcceptable));
+        // An answer on a tag Ringside did not offer: not keyed.
+        assert_eq!(
+            req.take_answer(&sdp("RTP/SAVP", &crypto(7, SrtpSuite::AeadAes128Gcm))),
+            Err(NotAcceptable)
+        );
+        let theirs = crypto(2, SrtpSuite::AesCm128HmacSha1_80);
+        let plain = req.take_answer(&sdp("RTP/SAVP", &theirs)).unwrap();
+        assert!(
+            plain.contains("RTP/AVP") && !plain.contains("crypto"),
+            "{plain}"
+        );
+        let keys = req.keys().unwrap();
+        assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_80);
+        // A re-offer keeps Ringside's keys (the peer's decryption goes on).
+        let again = req.put_offer(sdp("RTP/AVP", ""));
+        let ours = Crypto::new(2, keys.suite.name(), keys.local.clone()).to_string();
+        assert!(again.contains(&ours), "{again}");
+
+        let mut optional = SdesLeg::new(SrtpPolicy::Optional);
+        let offer = optional.put_offer(sdp("RTP/AVP", ""));
+        assert!(offer.contains("m=audio 4000 RTP/AVP") && offer.contains("a=crypto:1 AEAD"));
+        optional.take_answer(&sdp("RTP/AVP", "")).unwrap();
+        assert!(optional.keys().is_none());
+
+        let mut off = SdesLeg::new(SrtpPolicy::Off);
+        assert!(!off.put_offer(sdp("RTP/AVP", "")).contains("crypto"));
+    }
+}

@@ -1,0 +1,319 @@
+//! SRTP legs in the call media core on simulated time: each leg decrypts what its peer sends
+//! with the peer's key and encrypts what it sends with Ringside's own key for that leg, so the
+//! two peers never share keys; audio is judged as audio after the far peer decrypts it;
+//! forged, replayed and stranger packets are dropped and counted, never latched or relayed;
+//! RTCP to an SRTP leg is SRTCP.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use ringside_media::bridge::{Channel, Dropped, Forward, Transmit};
+use ringside_media::codec::analysis::{dominant_frequency, rms_dbfs, tone};
+use ringside_media::codec::frame::{CodecKind, FrameDecoder, FrameEncoder};
+use ringside_media::codec::opus::EncoderOptions;
+use ringside_media::rtp::packet::{RtpHeader, RtpPacket};
+use ringside_media::rtp::rtcp::parse_compound;
+use ringside_media::srtp::{random_master, SrtpKeys, SrtpSession, SrtpSuite};
+use ringside_media::{CallMedia, LegCodec, Side};
+
+const A_PEER: &str = "127.0.0.1:40000";
+const B_PEER: &str = "127.0.0.1:50000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Keys for one leg: what Ringside installs, and the peer's own session (the mirror image).
+fn leg_keys(suite: SrtpSuite) -> (SrtpKeys, SrtpSession) {
+    let peer = random_master(suite).unwrap();
+    let ours = random_master(suite).unwrap();
+    let ringside = SrtpKeys {
+        suite,
+        remote: peer.clone(),
+        local: ours.clone(),
+    };
+    let phone = SrtpSession::new(SrtpKeys {
+        suite,
+        remote: ours,
+        local: peer,
+    })
+    .unwrap();
+    (ringside, phone)
+}
+
+struct Call {
+    m: CallMedia,
+    t0: Instant,
+    a_phone: SrtpSession,
+    b_phone: SrtpSession,
+}
+
+fn call(a: LegCodec, b: LegCodec, a_suite: SrtpSuite, b_suite: SrtpSuite) -> Call {
+    let t0 = Instant::now();
+    let mut m = CallMedia::new(t0, SystemTime::now(), 7);
+    m.announce(Side::A, addr(A_PEER));
+    m.announce(Side::B, addr(B_PEER));
+    m.set_codec(Side::A, a);
+    m.set_codec(Side::B, b);
+    let (ka, a_phone) = leg_keys(a_suite);
+    let (kb, b_phone) = leg_keys(b_suite);
+    m.set_srtp(Side::A, Some(ka)).unwrap();
+    m.set_srtp(Side::B, Some(kb)).unwrap();
+    assert!(m.is_srtp(Side::A) && m.is_srtp(Side::B));
+    Call {
+        m,
+        t0,
+        a_phone,
+        b_phone,
+    }
+}
+
+/// `frames` 20 ms PCMU frames of `freq` Hz from A's phone, encrypted; returns what Ringside
+/// sent (RTP and RTCP, each to its side), still encrypted.
+fn feed_a(c: &mut Call, freq: f64, frames: usize) -> Vec<(Side, Channel, Vec<u8>)> {
+    let mut enc = FrameEncoder::new(CodecKind::Pcmu, 8000, EncoderOptions::default()).unwrap();
+    let pcm = tone(freq, 8000, 0.3, 160 * frames);
+    let mut out = Vec::new();
+    let drain = |m: &mut CallMedia, out: &mut Vec<(Side, Channel, Vec<u8>)>| {
+        while let Some(Transmit {
+            side,
+            channel,
+            data,
+            ..
+        }) = m.poll_transmit()
+        {
+            out.push((side, channel, data));
+        }
+    };
+    for (k, frame) in pcm.chunks(160).enumerate() {
+        let now = c.t0 + Duration::from_millis(20 * k as u64);
+        while let Some(t) = c.m.poll_timeout().filter(|t| *t <= now) {
+            c.m.handle_timeout(t);
+        }
+        drain(&mut c.m, &mut out);
+        let mut payload = [0u8; 400];
+        let n = enc.encode(frame, &mut payload).unwrap();
+        let h = RtpHeader {
+            marker: false,
+            payload_type: 0,
+            sequence: 100 + k as u16,
+            timestamp: 160 * k as u32,
+            ssrc: 0xa11ce,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut buf = vec![0u8; 1500];
+        let len = h.write(&payload[..n], &mut buf).unwrap();
+        let len = c.a_phone.protect_rtp(&mut buf, len).unwrap();
+        match c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut buf, len) {
+            Ok(Forward::InPlace { side, len, .. }) => {
+                out.push((side, Channel::Rtp, buf[..len].to_vec()))
+            }
+            Ok(Forward::None) => {}
+            Err(e) => panic!("dropped: {e:?}"),
+        }
+        drain(&mut c.m, &mut out);
+    }
+    let end = c.t0 + Duration::from_millis(20 * frames as u64 + 200);
+    while let Some(t) = c.m.poll_timeout().filter(|t| *t <= end) {
+        c.m.handle_timeout(t);
+        drain(&mut c.m, &mut out);
+    }
+    out
+}
+
+/// What B's phone hears: its RTP decrypted with its keys and decoded as `kind`.
+fn heard_by_b(c: &mut Call, out: &[(Side, Channel, Vec<u8>)], kind: CodecKind) -> Vec<i16> {
+    let mut dec = FrameDecoder::new(kind, 8000).unwrap();
+    let mut pcm = Vec::new();
+    let mut frame = vec![0i16; 960];
+    for (side, ch, data) in out {
+        if *side != Side::B || *ch != Channel::Rtp {
+            continue;
+        }
+        let mut buf = data.clone();
+        buf.resize(1500, 0);
+        let n = c
+            .b_phone
+            .unprotect_rtp(&mut buf, data.len())
+            .expect("B's phone authenticates what Ringside sends it");
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        let k = dec.decode(p.payload(), &mut frame).unwrap();
+        pcm.extend_from_slice(&frame[..k]);
+    }
+    pcm
+}
+
+#[test]
+fn passthrough_between_two_srtp_legs_re_keys_each_leg() {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let mut c = call(
+        pcmu,
+        pcmu,
+        SrtpSuite::AesCm128HmacSha1_80,
+        SrtpSuite::AeadAes128Gcm,
+    );
+    let out = feed_a(&mut c, 1000.0, 100);
+    let pcm = heard_by_b(&mut c, &out, CodecKind::Pcmu);
+    assert!(pcm.len() >= 160 * 95, "{} samples", pcm.len());
+    let f = dominant_frequency(&pcm[800..], 8000);
+    assert!((f - 1000.0).abs() < 20.0, "B hears {f} Hz");
+    assert!(
+        rms_dbfs(&pcm[800..]) > -16.0,
+        "level {}",
+        rms_dbfs(&pcm[800..])
+    );
+}
+
+#[test]
+fn an_srtp_leg_is_transcoded_to_a_plain_leg_and_heard_as_the_tone() {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let pcma = LegCodec::new(CodecKind::Pcma, 8);
+    let mut c = call(
+        pcmu,
+        pcma,
+        SrtpSuite::AesCm128HmacSha1_32,
+        SrtpSuite::AesCm128HmacSha1_80,
+    );
+    // Leg B turns plain: what B gets is ordinary RTP.
+    c.m.set_srtp(Side::B, None).unwrap();
+    let out = feed_a(&mut c, 440.0, 100);
+    let mut dec = FrameDecoder::new(CodecKind::Pcma, 8000).unwrap();
+    let mut pcm = Vec::new();
+    let mut frame = vec![0i16; 960];
+    for (_, _, data) in out
+        .iter()
+        .filter(|(s, ch, _)| *s == Side::B && *ch == Channel::Rtp)
+    {
+        let p = RtpPacket::parse(data).expect("plain RTP to the plain leg");
+        let n = dec.decode(p.payload(), &mut frame).unwrap();
+        pcm.extend_from_slice(&frame[..n]);
+    }
+    assert!(pcm.len() > 160 * 80, "{} samples", pcm.len());
+    let f = dominant_frequency(&pcm[1600..], 8000);
+    assert!((f - 440.0).abs() < 15.0, "B hears {f} Hz");
+}
+
+#[test]
+fn forged_replayed_and_foreign_packets_are_dropped_counted_and_never_latched() {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let mut c = call(
+        pcmu,
+        pcmu,
+        SrtpSuite::AesCm128HmacSha1_80,
+        SrtpSuite::AesCm128HmacSha1_80,
+    );
+    let now = c.t0;
+    let packet = |c: &mut Call, seq: u16| {
+        let h = RtpHeader {
+            marker: false,
+            payload_type: 0,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc: 0xa11ce,
+            csrcs: &[],
+            extension: None,
+            padding: 0,
+        };
+        let mut buf = vec![0u8; 1500];
+        let len = h.write(&[0xff; 160], &mut buf).unwrap();
+        let len = c.a_phone.protect_rtp(&mut buf, len).unwrap();
+        (buf, len)
+    };
+    // A forgery: one payload bit flipped.
+    let (mut forged, len) = packet(&mut c, 1);
+    forged[30] ^= 0x01;
+    assert_eq!(
+        c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut forged, len),
+        Err(Dropped::Srtp)
+    );
+    // A packet encrypted with a key nobody agreed on, from a stranger's address.
+    let (_, mut stranger_phone) = leg_keys(SrtpSuite::AesCm128HmacSha1_80);
+    let mut buf = vec![0u8; 1500];
+    let h = RtpHeader {
+        marker: false,
+        payload_type: 0,
+        sequence: 9,
+        timestamp: 9,
+        ssrc: 0xbad,
+        csrcs: &[],
+        extension: None,
+        padding: 0,
+    };
+    let n = h.write(&[0; 160], &mut buf).unwrap();
+    let n = stranger_phone.protect_rtp(&mut buf, n).unwrap();
+    assert_eq!(
+        c.m.handle_rtp(now, Side::A, addr("127.0.0.1:40666"), &mut buf, n),
+        Err(Dropped::Srtp)
+    );
+    // The genuine packet is relayed (from the announced address), once.
+    let (good, len) = packet(&mut c, 2);
+    let mut first = good.clone();
+    assert!(matches!(
+        c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut first, len),
+        Ok(Forward::InPlace { side: Side::B, .. })
+    ));
+    let mut again = good.clone();
+    assert_eq!(
+        c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut again, len),
+        Err(Dropped::Srtp),
+        "a replay"
+    );
+    assert_eq!(c.m.srtp_dropped(Side::A), 3);
+    assert_eq!(c.m.srtp_dropped(Side::B), 0);
+    // Plain RTP on an SRTP leg is no better than a forgery.
+    let mut plain = vec![0u8; 1500];
+    let n = RtpHeader { sequence: 3, ..h }
+        .write(&[0; 160], &mut plain)
+        .unwrap();
+    assert_eq!(
+        c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut plain, n),
+        Err(Dropped::Srtp)
+    );
+    assert_eq!(
+        c.m.quality(Side::A).packets_received,
+        1,
+        "only the genuine one counted"
+    );
+}
+
+#[test]
+fn reports_to_an_srtp_leg_are_srtcp_and_its_reports_are_authenticated() {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let mut c = call(
+        pcmu,
+        pcmu,
+        SrtpSuite::AeadAes128Gcm,
+        SrtpSuite::AesCm128HmacSha1_80,
+    );
+    // 7 s of audio: RTCP reports go out every 5 s.
+    let out = feed_a(&mut c, 1000.0, 350);
+    let to_a: Vec<&Vec<u8>> = out
+        .iter()
+        .filter(|(s, ch, _)| *s == Side::A && *ch == Channel::Rtcp)
+        .map(|(_, _, d)| d)
+        .collect();
+    assert!(!to_a.is_empty(), "a report to A");
+    for d in to_a {
+        let plain = c
+            .a_phone
+            .unprotect_rtcp(d)
+            .expect("A's phone authenticates the report");
+        assert!(parse_compound(&plain).all(|p| p.is_ok()), "a report inside");
+    }
+    // A's phone's own report: accepted when protected, dropped when not.
+    let mut raw = [0u8; 64];
+    let n = ringside_media::rtp::rtcp::write_rr(0xa11ce, &[], &mut raw).unwrap();
+    let mut sealed = raw[..n].to_vec();
+    assert!(c.a_phone.protect_vec(&mut sealed, true));
+    let later = c.t0 + Duration::from_secs(8);
+    assert!(c
+        .m
+        .handle_rtcp(later, Side::A, addr("127.0.0.1:40001"), &sealed)
+        .is_ok());
+    assert_eq!(
+        c.m.handle_rtcp(later, Side::A, addr("127.0.0.1:40001"), &raw[..n]),
+        Err(Dropped::Srtp)
+    );
+}
