@@ -64,6 +64,8 @@ pub struct RelayStats {
     pub dropped_malformed: AtomicU64,
     /// SRTP/SRTCP packets dropped for failing authentication or replay checks.
     pub dropped_srtp: AtomicU64,
+    /// Packets from a leg that must be encrypted, dropped before its keys were known.
+    pub dropped_awaiting_keys: AtomicU64,
     /// Packets (forwarded or generated) dropped because the sending socket's buffer was full.
     pub dropped_send_full: AtomicU64,
     /// Relays currently running.
@@ -144,6 +146,7 @@ enum Control {
     Record(Box<dyn FrameSink>),
     StopRecording,
     Srtp(Side, Option<SrtpKeys>),
+    ExpectSrtp(Side),
 }
 
 /// A running relay between two legs. Dropping it stops the relay and frees its ports.
@@ -167,6 +170,7 @@ impl std::fmt::Debug for Control {
             Control::Record(_) => write!(f, "Record"),
             Control::StopRecording => write!(f, "StopRecording"),
             Control::Srtp(s, k) => write!(f, "Srtp({s:?}, {k:?})"),
+            Control::ExpectSrtp(s) => write!(f, "ExpectSrtp({s:?})"),
         }
     }
 }
@@ -337,6 +341,11 @@ impl Relay {
     /// running contexts.
     pub fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
         self.control(Control::Srtp(side, keys));
+    }
+
+    /// `side` must be encrypted: drop what it sends until [`set_srtp`](Self::set_srtp).
+    pub fn expect_srtp(&self, side: Side) {
+        self.control(Control::ExpectSrtp(side));
     }
 
     /// Play `source` (PCM at [`crate::bridge::BRIDGE_RATE`]) into `side` instead of the other
@@ -666,6 +675,7 @@ fn count_drop(stats: &RelayStats, d: Dropped) {
         Dropped::NoDestination => &stats.dropped_no_destination,
         Dropped::Malformed => &stats.dropped_malformed,
         Dropped::Srtp => &stats.dropped_srtp,
+        Dropped::AwaitingKeys => &stats.dropped_awaiting_keys,
     };
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -760,6 +770,7 @@ impl Call {
             Control::StopPlay(side) => self.media.stop_play(side),
             Control::Record(sink) => self.media.record(now, sink),
             Control::StopRecording => self.media.stop_recording(),
+            Control::ExpectSrtp(side) => self.media.expect_srtp(side),
             Control::Srtp(side, keys) => {
                 if let Err(e) = self.media.set_srtp(side, keys) {
                     tracing::warn!(error = %e, ?side, "SRTP keys refused; the leg's packets are dropped");

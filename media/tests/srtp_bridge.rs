@@ -317,3 +317,53 @@ fn reports_to_an_srtp_leg_are_srtcp_and_its_reports_are_authenticated() {
         Err(Dropped::Srtp)
     );
 }
+
+#[test]
+fn a_leg_that_must_be_encrypted_takes_nothing_before_its_keys() {
+    let t0 = Instant::now();
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let mut m = CallMedia::new(t0, SystemTime::now(), 9);
+    m.announce(Side::A, addr(A_PEER));
+    m.announce(Side::B, addr(B_PEER));
+    m.set_codec(Side::A, pcmu);
+    m.set_codec(Side::B, pcmu);
+    m.expect_srtp(Side::B);
+    let h = RtpHeader {
+        marker: false,
+        payload_type: 0,
+        sequence: 1,
+        timestamp: 0,
+        ssrc: 0xb0b,
+        csrcs: &[],
+        extension: None,
+        padding: 0,
+    };
+    let mut buf = vec![0u8; 1500];
+    let n = h.write(&[0x7f; 160], &mut buf).unwrap();
+    let plain = buf.clone();
+    // Plain RTP (and RTCP) from B before the keys: dropped and counted, not latched.
+    assert_eq!(
+        m.handle_rtp(t0, Side::B, addr(B_PEER), &mut buf, n),
+        Err(Dropped::AwaitingKeys)
+    );
+    let mut rr = [0u8; 64];
+    let k = ringside_media::rtp::rtcp::write_rr(0xb0b, &[], &mut rr).unwrap();
+    assert_eq!(
+        m.handle_rtcp(t0, Side::B, addr("127.0.0.1:50001"), &rr[..k]),
+        Err(Dropped::AwaitingKeys)
+    );
+    assert_eq!(m.srtp_dropped(Side::B), 0, "not authentication failures");
+    assert_eq!(m.quality(Side::B).packets_received, 0);
+    // Leg A, not required, is unaffected.
+    let mut a = plain.clone();
+    assert!(m.handle_rtp(t0, Side::A, addr(A_PEER), &mut a, n).is_ok());
+    // With the keys, B's encrypted packets flow.
+    let (keys, mut phone) = leg_keys(SrtpSuite::AesCm128HmacSha1_80);
+    m.set_srtp(Side::B, Some(keys)).unwrap();
+    let mut sealed = plain.clone();
+    let n = phone.protect_rtp(&mut sealed, n).unwrap();
+    assert!(matches!(
+        m.handle_rtp(t0, Side::B, addr(B_PEER), &mut sealed, n),
+        Ok(Forward::InPlace { side: Side::A, .. })
+    ));
+}

@@ -696,6 +696,14 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
         "{failures} SRTP authentication failures{}",
         both()
     );
+    // 1002 may start sending before Ringside has its answer (and so its key): those first
+    // packets are dropped, never relayed unauthenticated (counted apart).
+    let early = srv.metric("ringside_srtp_awaiting_keys_total", "").await;
+    assert!(
+        early < 50.0,
+        "{early} packets dropped awaiting keys{}",
+        both()
+    );
 
     // Audio as audio: each phone heard the other's tone, decrypted by its own SRTP stack.
     for (phone, hears, name) in [

@@ -30,6 +30,8 @@ pub enum MediaRequest {
     Codec(u64, Side, LegCodec),
     /// `side`'s SRTP keys (`None`: plain RTP).
     Srtp(u64, Side, Option<SrtpKeys>),
+    /// `side` must be encrypted (keys to follow).
+    ExpectSrtp(u64, Side),
     /// Hold music towards `side` on or off.
     HoldMusic(u64, Side, bool),
     /// Ringback towards `side` on or off.
@@ -145,6 +147,9 @@ impl MediaBridge for FakeBridge {
     }
     fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
         self.push(MediaRequest::Srtp(self.key, side, keys));
+    }
+    fn expect_srtp(&self, side: Side) {
+        self.push(MediaRequest::ExpectSrtp(self.key, side));
     }
     fn hold_music(&self, side: Side, on: bool) {
         self.push(MediaRequest::HoldMusic(self.key, side, on));

@@ -23,6 +23,8 @@ pub trait MediaBridge: Send {
     fn set_codec(&self, side: Side, codec: LegCodec);
     /// SRTP keys of `side` (`None`: plain RTP).
     fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>);
+    /// `side` must be encrypted: nothing it sends is used until its keys are set.
+    fn expect_srtp(&self, side: Side);
     /// Start (`on`) or stop hold music towards `side`.
     fn hold_music(&self, side: Side, on: bool);
     /// Start (`on`) or stop generated ringback towards `side`.
@@ -143,6 +145,9 @@ impl MediaBridge for AnchoredCall {
     }
     fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
         self.relay.set_srtp(side, keys)
+    }
+    fn expect_srtp(&self, side: Side) {
+        self.relay.expect_srtp(side)
     }
     fn hold_music(&self, side: Side, on: bool) {
         if !on {

@@ -194,6 +194,13 @@ async fn policies_refuse_offers_and_answers_they_cannot_carry() {
     let inv = sim.take_to("127.0.0.1:6002").remove(0);
     assert!(inv.contains(" RTP/SAVP "), "{inv}");
     assert_eq!(cryptos(&inv).len(), 3);
+    assert!(
+        sim.media
+            .requests()
+            .iter()
+            .any(|r| matches!(r, MediaRequest::ExpectSrtp(_, Side::B))),
+        "leg B's media takes nothing unencrypted before the answer's keys"
+    );
     sim.input(
         "127.0.0.1:6002",
         &response_to(&inv, 200, "OK", "cb", Some(7002)),

@@ -152,6 +152,12 @@ impl MetricsSource for Metrics {
                 st.dropped_srtp.load(Relaxed),
             ),
             (
+                "ringside_srtp_awaiting_keys_total",
+                "Packets dropped from a leg that must be encrypted, before its keys were known.",
+                "counter",
+                st.dropped_awaiting_keys.load(Relaxed),
+            ),
+            (
                 "ringside_dtmf_rfc4733_digits_total",
                 "DTMF digits detected in RFC 4733 telephone-events.",
                 "counter",

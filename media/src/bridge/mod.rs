@@ -182,6 +182,8 @@ pub enum Dropped {
     NoDestination,
     /// SRTP/SRTCP that failed authentication or replay checks (or could not be protected).
     Srtp,
+    /// From a leg that must be encrypted, before its keys are known.
+    AwaitingKeys,
 }
 
 /// What a decoded leg's packets were seen to be.
@@ -247,6 +249,8 @@ struct Leg {
     next_rtcp: Option<Instant>,
     /// SRTP keys of this leg (none: plain RTP).
     srtp: Option<SrtpSession>,
+    /// The leg must be encrypted: until its keys arrive nothing from it is accepted.
+    srtp_expected: bool,
 }
 
 impl std::fmt::Debug for Leg {
@@ -482,6 +486,13 @@ impl CallMedia {
         Ok(())
     }
 
+    /// `side` must be encrypted (its SRTP policy requires it) but its keys are not known yet
+    /// (Ringside's offer is out, the answer has not come): nothing its peer sends is accepted
+    /// until [`set_srtp`](Self::set_srtp) gives the keys ([`Dropped::AwaitingKeys`]).
+    pub fn expect_srtp(&mut self, side: Side) {
+        self.legs[idx(side)].srtp_expected = true;
+    }
+
     /// Whether `side` uses SRTP.
     pub fn is_srtp(&self, side: Side) -> bool {
         self.legs[idx(side)].srtp.is_some()
@@ -536,14 +547,17 @@ impl CallMedia {
         let o = 1 - i;
         let mut len = len;
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.
-        if let Some(s) = self.legs[i].srtp.as_mut() {
-            match s.unprotect_rtp(buf, len) {
+        let leg = &mut self.legs[i];
+        match leg.srtp.as_mut() {
+            Some(s) => match s.unprotect_rtp(buf, len) {
                 Some(n) => len = n,
                 None => {
-                    self.legs[i].dropped_srtp += 1;
+                    leg.dropped_srtp += 1;
                     return Err(Dropped::Srtp);
                 }
-            }
+            },
+            None if leg.srtp_expected => return Err(Dropped::AwaitingKeys),
+            None => {}
         }
         if self.legs[i].rtp_latch.receive(src) == Verdict::Drop {
             self.legs[i].dropped_foreign += 1;

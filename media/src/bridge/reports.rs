@@ -93,6 +93,7 @@ impl CallMedia {
                     return Err(Dropped::Srtp);
                 }
             },
+            None if leg.srtp_expected => return Err(Dropped::AwaitingKeys),
             None => data,
         };
         if leg.rtcp_latch.receive(src) == Verdict::Drop {

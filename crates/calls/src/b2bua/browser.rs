@@ -224,6 +224,7 @@ impl B2bua {
             || info!(from = %from_uri, to = %to_uri, forks = forks.len(), "browser call started"),
         );
         let port = media.port(Side::A);
+        super::sdes::expect_keys(&*media, &forks);
         let no_forks = forks.is_empty();
         tu.out.push_back(CoreOutput::InsertCall(record.clone()));
         self.calls.insert(

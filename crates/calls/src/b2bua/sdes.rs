@@ -31,6 +31,14 @@ pub(crate) struct SdesLeg {
     keys: Option<SrtpKeys>,
 }
 
+/// Leg B's media takes nothing unencrypted when every fork's target requires SRTP (with one
+/// that does not, the answer decides).
+pub(crate) fn expect_keys(media: &dyn crate::media::MediaBridge, forks: &[super::Fork]) {
+    if !forks.is_empty() && forks.iter().all(|f| f.srtp == SrtpPolicy::Required) {
+        media.expect_srtp(ringside_media::Side::B);
+    }
+}
+
 /// An SDP the leg's policy cannot accept: refuse the offer with 488 (or drop the answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NotAcceptable;

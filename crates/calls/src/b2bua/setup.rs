@@ -150,6 +150,10 @@ impl B2bua {
         if let Some(a) = a_rtp {
             media.announce(Side::A, a);
         }
+        if srtp == SrtpPolicy::Required {
+            // Nothing unencrypted from the caller before its keys are in the answer.
+            media.expect_srtp(Side::A);
+        }
         let b_sdp = extend_offer(b_sdp);
 
         // 4. Leg A dialog.
@@ -216,6 +220,7 @@ impl B2bua {
             &dest,
             &mut record,
         );
+        super::sdes::expect_keys(&*media, &forks);
         if forks.is_empty() && to_browser.is_none() && queue.is_none() {
             return reply(tu, 500);
         }
