@@ -292,6 +292,34 @@ async fn extensions_crud_never_returns_passwords_and_is_tenant_scoped() {
             .json("PATCH", &path, &a, json!({"digestAlgorithms": []}))
             .await;
         assert_eq!(got["digestAlgorithms"], json!([]), "back to the server's");
+        // SRTP policy and session timer: defaults, set, refused out of range, cleared.
+        assert_eq!(got["srtp"], "optional");
+        assert_eq!(got["sessionTimerSecs"], json!(null));
+        let (st, got) = c
+            .json(
+                "PATCH",
+                &path,
+                &a,
+                json!({"srtp": "required", "sessionTimerSecs": 1800}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{got}");
+        assert_eq!(
+            (got["srtp"].as_str(), got["sessionTimerSecs"].as_u64()),
+            (Some("required"), Some(1800))
+        );
+        let (st, body) = c
+            .json("PATCH", &path, &a, json!({"sessionTimerSecs": 30}))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.to_string().contains("sessionTimerSecs"), "{body}");
+        let (st, body) = c.json("PATCH", &path, &a, json!({"srtp": "maybe"})).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        let (_, got) = c
+            .json("PATCH", &path, &a, json!({"sessionTimerSecs": null}))
+            .await;
+        assert_eq!(got["sessionTimerSecs"], json!(null), "cleared");
+        assert_eq!(got["srtp"], "required", "unchanged");
 
         assert_eq!(
             c.call("DELETE", &path, Some(&a), None).await.0,

@@ -160,6 +160,11 @@ pub struct CreateExtension {
     /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
     #[serde(default)]
     srtp: Option<SrtpPolicy>,
+    /// Session timer (RFC 4028) Ringside asks for on calls to this phone, in seconds
+    /// (90-86400): it refreshes or expects refreshes, and hangs up a call whose refreshes stop.
+    #[serde(default)]
+    #[schemars(range(min = 90, max = 86400), example = &1800)]
+    session_timer_secs: Option<u32>,
 }
 
 /// Body of `PATCH /api/v1/sip/extensions/{id}`.
@@ -185,6 +190,10 @@ pub struct PatchExtension {
     /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
     #[serde(default)]
     srtp: Option<SrtpPolicy>,
+    /// The session timer on calls to it, seconds (null: none).
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<u32>", range(min = 90, max = 86400))]
+    session_timer_secs: Option<Option<u32>>,
 }
 
 /// An extension as the API shows it (never with credentials).
@@ -204,6 +213,8 @@ pub struct ExtensionView {
     digest_algorithms: Vec<String>,
     /// SRTP on its calls: `off`, `optional` or `required`.
     srtp: SrtpPolicy,
+    /// Session timer asked for on calls to it, seconds (none: no timer).
+    session_timer_secs: Option<u32>,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -250,6 +261,7 @@ impl From<Extension> for ExtensionView {
             widget_ids: e.widget_ids,
             digest_algorithms: e.digest_algorithms,
             srtp: SrtpPolicy::from_stored(e.srtp.as_deref()),
+            session_timer_secs: e.session_timer_secs,
             created_at: e.created_at,
             updated_at: e.updated_at,
             registrations: Vec::new(),
@@ -361,6 +373,17 @@ fn bad_algorithms(e: ringside_storage::StorageError) -> ApiError {
     }
 }
 
+/// A session timer interval: 90 s (RFC 4028's floor) to a day.
+fn session_timer(v: Option<u32>) -> Result<Option<u32>, ApiError> {
+    match v {
+        Some(s) if !(90..=86_400).contains(&s) => Err(ApiError::InvalidField {
+            field: "sessionTimerSecs",
+            reason: "90 to 86400 seconds",
+        }),
+        v => Ok(v),
+    }
+}
+
 fn hashes(user: &str, realm: &str, password: &str) -> (String, String) {
     let h = DigestHa1::new(user, realm, password);
     (h.md5, h.sha256)
@@ -421,6 +444,7 @@ async fn create_extension(
                 widget_ids: body.widget_ids,
                 digest_algorithms: body.digest_algorithms,
                 srtp: body.srtp.map(|p| p.as_str().to_owned()),
+                session_timer_secs: session_timer(body.session_timer_secs)?,
             },
         )
         .await
@@ -461,6 +485,7 @@ async fn patch_extension(
                 credentials,
                 digest_algorithms: body.digest_algorithms,
                 srtp: body.srtp.map(|p| Some(p.as_str().to_owned())),
+                session_timer_secs: body.session_timer_secs.map(session_timer).transpose()?,
             },
         )
         .await
@@ -533,6 +558,11 @@ pub struct CreateTrunk {
     /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
     #[serde(default)]
     srtp: Option<SrtpPolicy>,
+    /// Session timer (RFC 4028) Ringside asks for on calls to this trunk, in seconds
+    /// (90-86400): it refreshes or expects refreshes, and hangs up a call whose refreshes stop.
+    #[serde(default)]
+    #[schemars(range(min = 90, max = 86400), example = &1800)]
+    session_timer_secs: Option<u32>,
     /// SIP over TLS: the CA certificates (PEM) the carrier's server certificate must chain
     /// to, instead of the system's roots (a pinned or private CA).
     #[serde(default)]
@@ -600,6 +630,10 @@ pub struct PatchTrunk {
     /// offers or accepts SDES keys) or `required` (unencrypted calls refused with 488).
     #[serde(default)]
     srtp: Option<SrtpPolicy>,
+    /// The session timer on calls to it, seconds (null: none).
+    #[serde(default, deserialize_with = "crate::extract::double_option")]
+    #[schemars(with = "Option<u32>", range(min = 90, max = 86400))]
+    session_timer_secs: Option<Option<u32>>,
     /// The pinned CA certificates (null: the system's roots again).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<String>")]
@@ -641,6 +675,8 @@ pub struct TrunkView {
     digest_algorithms: Vec<String>,
     /// SRTP on its calls: `off`, `optional` or `required`.
     srtp: SrtpPolicy,
+    /// Session timer asked for on calls to it, seconds (none: no timer).
+    session_timer_secs: Option<u32>,
     /// The pinned CA certificates for SIP over TLS (none: the system's roots).
     tls_ca_pem: Option<String>,
     /// The client certificate chain presented over TLS.
@@ -667,6 +703,7 @@ impl From<Trunk> for TrunkView {
             allowed_destinations: t.allowed_destinations,
             digest_algorithms: t.digest_algorithms,
             srtp: SrtpPolicy::from_stored(t.srtp.as_deref()),
+            session_timer_secs: t.session_timer_secs,
             tls_ca_pem: t.tls_ca_pem,
             tls_client_cert_pem: t.tls_client_cert_pem,
             has_tls_client_key: t.tls_client_key_pem.is_some(),
@@ -870,6 +907,7 @@ async fn create_trunk(
                 allowed_destinations: b.allowed_destinations,
                 digest_algorithms: b.digest_algorithms,
                 srtp: b.srtp.map(|p| p.as_str().to_owned()),
+                session_timer_secs: session_timer(b.session_timer_secs)?,
                 tls_ca_pem: b.tls_ca_pem,
                 tls_client_cert_pem: b.tls_client_cert_pem,
                 tls_client_key_pem: b.tls_client_key_pem,
@@ -929,6 +967,7 @@ async fn patch_trunk(
         allowed_destinations: b.allowed_destinations,
         digest_algorithms: b.digest_algorithms,
         srtp: b.srtp.map(|p| Some(p.as_str().to_owned())),
+        session_timer_secs: b.session_timer_secs.map(session_timer).transpose()?,
         tls_ca_pem: b.tls_ca_pem,
         tls_client_cert_pem: b.tls_client_cert_pem,
         tls_client_key_pem: b.tls_client_key_pem,

@@ -101,6 +101,8 @@ pub struct Contact {
     pub user: String,
     /// The extension's SRTP policy.
     pub srtp: ringside_domain::SrtpPolicy,
+    /// The session timer asked of it, seconds.
+    pub session_secs: Option<u32>,
 }
 
 /// Why a call cannot be routed.
@@ -131,6 +133,7 @@ impl<'a> Lookup<'a> {
     fn contacts(&self, ext: &Extension) -> impl Iterator<Item = Contact> + '_ {
         let user = ext.username.clone();
         let srtp = ringside_domain::SrtpPolicy::from_stored(ext.srtp.as_deref());
+        let session_secs = ext.session_timer_secs;
         self.registrar
             .lookup(&ext.id, self.now_ms)
             .map(move |b| Contact {
@@ -138,6 +141,7 @@ impl<'a> Lookup<'a> {
                 peer: b.peer(),
                 user: user.clone(),
                 srtp,
+                session_secs,
             })
     }
 
@@ -334,6 +338,7 @@ mod tests {
             widget_ids: widgets.iter().map(|w| w.to_string()).collect(),
             digest_algorithms: Vec::new(),
             srtp: None,
+            session_timer_secs: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -357,6 +362,7 @@ mod tests {
             allowed_destinations: dials.map(str::to_string),
             digest_algorithms: Vec::new(),
             srtp: None,
+            session_timer_secs: None,
             tls_ca_pem: None,
             tls_client_cert_pem: None,
             tls_client_key_pem: None,

@@ -219,3 +219,179 @@ async fn an_extension_ringside_lacks_is_refused_420_naming_it() {
     let r = sim.take_to("127.0.0.1:6003");
     assert!(r.iter().any(|m| status(m) == 407), "{r:?}");
 }
+
+/// 1002 asks for a `secs` session timer on calls to it; 1001 calls it (no timer of its own):
+/// leg B's INVITE.
+fn call_timed_callee(sim: &mut Sim, secs: u32) -> String {
+    let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+    e.session_timer_secs = Some(secs);
+    sim.change(ringside_calls::directory::DirectoryChange::ExtensionUpserted(e));
+    let (_, inv) = call(sim, "");
+    inv.expect("leg B rang")
+}
+
+/// The callee's 200 to `inv` with `extra` header lines; then the caller's ACK.
+fn callee_answers(sim: &mut Sim, inv: &str, extra: &str) {
+    let ok = response_to(inv, 200, "OK", "cb", Some(7002)).replacen(
+        "Contact:",
+        &format!("{extra}Contact:"),
+        1,
+    );
+    sim.input("127.0.0.1:6002", &ok);
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("the caller's 200");
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, "", None));
+}
+
+/// An in-dialog request from the callee (tag `cb`) on leg B.
+fn from_callee(inv: &str, method: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKc{method}{cseq};rport\r\n\
+         From: {};tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:callee@127.0.0.1:6002>\r\n{extra}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(inv, "To").unwrap(),
+        header(inv, "From").unwrap(),
+        header(inv, "Call-ID").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn ringside_asks_the_callee_for_its_session_timer_and_refreshes_it() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let inv = call_timed_callee(&mut sim, 120);
+    assert_eq!(header(&inv, "Session-Expires"), Some("120"), "{inv}");
+    assert_eq!(header(&inv, "Min-SE"), Some("90"), "{inv}");
+    assert!(inv.contains("Supported: timer"), "{inv}");
+    // The callee leaves the refreshing to Ringside (the UAC) and allows UPDATE.
+    callee_answers(
+        &mut sim,
+        &inv,
+        "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
+    );
+    sim.advance(Duration::from_secs(59));
+    assert!(
+        sim.take_to("127.0.0.1:6002").is_empty(),
+        "not before half the interval"
+    );
+    sim.advance(Duration::from_secs(2));
+    let upd = sim.take_to("127.0.0.1:6002");
+    let upd = upd
+        .iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .unwrap_or_else(|| panic!("Ringside refreshes at 60 s: {upd:?}"));
+    assert_eq!(
+        header(upd, "Session-Expires"),
+        Some("120;refresher=uac"),
+        "{upd}"
+    );
+    sim.input("127.0.0.1:6002", &response_to(upd, 200, "OK", "cb", None));
+    assert!(
+        sim.take_to("127.0.0.1:6001").is_empty(),
+        "the caller hears nothing of it"
+    );
+    // The next one at 120 s; the call never expires while they are answered.
+    sim.advance(Duration::from_secs(60));
+    let again = sim.take_to("127.0.0.1:6002");
+    assert!(again.iter().any(|m| m.starts_with("UPDATE ")), "{again:?}");
+    assert_eq!(sim.core.active_calls(), 1);
+    // A refresh the callee answers 481 (it has lost the dialog): the call ends on both sides.
+    sim.advance(Duration::from_secs(60));
+    let upd = sim.take_to("127.0.0.1:6002");
+    let upd = upd.iter().find(|m| m.starts_with("UPDATE ")).unwrap();
+    sim.input("127.0.0.1:6002", &response_to(upd, 481, "Gone", "cb", None));
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    assert!(
+        to_caller.iter().any(|m| m.starts_with("BYE ")),
+        "{to_caller:?}"
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_callee_that_should_refresh_and_stops_is_hung_up() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let inv = call_timed_callee(&mut sim, 120);
+    callee_answers(
+        &mut sim,
+        &inv,
+        "Session-Expires: 120;refresher=uas\r\nRequire: timer\r\n",
+    );
+    // The callee refreshes at 50 s with UPDATE: forwarded to the caller, and the answer back
+    // carries the terms it asked for.
+    sim.advance(Duration::from_secs(50));
+    sim.input(
+        "127.0.0.1:6002",
+        &from_callee(
+            &inv,
+            "UPDATE",
+            1,
+            "Session-Expires: 120;refresher=uac\r\nSupported: timer\r\n",
+        ),
+    );
+    let fwd = sim.take_to("127.0.0.1:6001");
+    let fwd = fwd
+        .iter()
+        .find(|m| m.starts_with("UPDATE "))
+        .expect("forwarded");
+    sim.input("127.0.0.1:6001", &response_to(fwd, 200, "OK", "x", None));
+    let ok = sim.take_to("127.0.0.1:6002");
+    let ok = ok
+        .iter()
+        .find(|m| status(m) == 200)
+        .expect("200 to the callee");
+    assert_eq!(
+        header(ok, "Session-Expires"),
+        Some("120;refresher=uac"),
+        "{ok}"
+    );
+    // 88 s after that refresh (120 less 32) with none since: hung up on both sides.
+    sim.advance(Duration::from_secs(87));
+    assert_eq!(
+        sim.core.active_calls(),
+        1,
+        "the refresh moved the deadline on"
+    );
+    sim.advance(Duration::from_secs(2));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_callee_422_is_asked_again_with_its_min_se_and_no_timer_without_its_support() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let inv = call_timed_callee(&mut sim, 120);
+    let refusal = response_to(&inv, 422, "Session Interval Too Small", "cb", None).replacen(
+        "Contact:",
+        "Min-SE: 300\r\nContact:",
+        1,
+    );
+    sim.input("127.0.0.1:6002", &refusal);
+    let to_b = sim.take_to("127.0.0.1:6002");
+    let again = to_b
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("asked again: {to_b:?}"));
+    assert_eq!(header(again, "Session-Expires"), Some("300"), "{again}");
+    assert!(
+        !sim.take_to("127.0.0.1:6001")
+            .iter()
+            .any(|m| status(m) == 422),
+        "the caller never sees the 422"
+    );
+    // The callee answers without Session-Expires (no timer support): no timer runs.
+    callee_answers(&mut sim, again, "");
+    sim.advance(Duration::from_secs(400));
+    assert!(sim.take_to("127.0.0.1:6002").is_empty(), "no refresh sent");
+    assert_eq!(sim.core.active_calls(), 1, "and no expiry");
+}

@@ -11,7 +11,8 @@ use sqlx::Row;
 use crate::error::{Result, StorageError};
 use crate::util::{
     algorithm_list, bind_all, bounded, digest_algorithms, digest_algorithms_of, hex_digest,
-    id_list, json_list, required, sip_username, srtp_policy, to_json, Param, SetList,
+    id_list, json_list, required, session_timer, session_timer_of, sip_username, srtp_policy,
+    to_json, Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -41,6 +42,9 @@ pub struct Extension {
     /// SRTP on its calls: `off`, `optional` or `required`; `None`: the default (`optional`).
     #[serde(default)]
     pub srtp: Option<String>,
+    /// Session timer (RFC 4028) Ringside asks for on calls to it, seconds; `None`: none.
+    #[serde(default)]
+    pub session_timer_secs: Option<u32>,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -68,6 +72,9 @@ pub struct NewExtension {
     /// See [`Extension::srtp`].
     #[serde(default)]
     pub srtp: Option<String>,
+    /// See [`Extension::session_timer_secs`].
+    #[serde(default)]
+    pub session_timer_secs: Option<u32>,
 }
 
 /// Changes for [`Store::update_extension`]; `None` leaves a field unchanged.
@@ -83,10 +90,12 @@ pub struct ExtensionPatch {
     pub digest_algorithms: Option<Vec<String>>,
     /// Set or clear (back to the default) [`Extension::srtp`].
     pub srtp: Option<Option<String>>,
+    /// Set or clear [`Extension::session_timer_secs`].
+    pub session_timer_secs: Option<Option<u32>>,
 }
 
 const EXT_COLS: &str = "id, tenant_id, username, display_name, realm, ha1_md5, ha1_sha256, \
-                        widget_ids, digest_algorithms, srtp, created_at, updated_at";
+                        widget_ids, digest_algorithms, srtp, session_timer_secs, created_at, updated_at";
 
 fn ext_from_row(row: &AnyRow) -> Result<Extension> {
     Ok(Extension {
@@ -100,6 +109,7 @@ fn ext_from_row(row: &AnyRow) -> Result<Extension> {
         widget_ids: json_list(row, "widget_ids")?,
         digest_algorithms: digest_algorithms_of(row)?,
         srtp: row.try_get("srtp")?,
+        session_timer_secs: session_timer_of(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -135,11 +145,12 @@ impl Store {
             widget_ids: new.widget_ids,
             digest_algorithms: algorithm_list(algorithms.as_deref()),
             srtp: new.srtp.as_deref().map(srtp_policy).transpose()?,
+            session_timer_secs: new.session_timer_secs,
             created_at: now,
             updated_at: now,
         };
         sqlx::query(&format!(
-            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&ext.id)
         .bind(&ext.tenant_id)
@@ -151,6 +162,7 @@ impl Store {
         .bind(to_json(&ext.widget_ids))
         .bind(algorithms)
         .bind(&ext.srtp)
+        .bind(session_timer(ext.session_timer_secs)?)
         .bind(ext.created_at)
         .bind(ext.updated_at)
         .execute(&self.pool)
@@ -257,6 +269,9 @@ impl Store {
                 "srtp",
                 Param::OptText(p.as_deref().map(srtp_policy).transpose()?),
             );
+        }
+        if let Some(v) = patch.session_timer_secs {
+            set.set("session_timer_secs", Param::OptInt(session_timer(v)?));
         }
         let (sql, params) = set.finish_scoped("extensions", id, tenant_id, EXT_COLS);
         let row = bind_all(sqlx::query(&sql), params)

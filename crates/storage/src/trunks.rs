@@ -12,7 +12,8 @@ use sqlx::Row;
 use crate::error::{Result, StorageError};
 use crate::util::{
     algorithm_list, bind_all, bounded, cidr, digest_algorithms, digest_algorithms_of, hex_digest,
-    json_list, required, sip_username, srtp_policy, to_json, Param, SetList,
+    json_list, required, session_timer, session_timer_of, sip_username, srtp_policy, to_json,
+    Param, SetList,
 };
 use crate::{new_id, now_ms, Store};
 
@@ -55,6 +56,9 @@ pub struct Trunk {
     /// SRTP on its calls: `off`, `optional` or `required`; `None`: the default (`optional`).
     #[serde(default)]
     pub srtp: Option<String>,
+    /// Session timer (RFC 4028) Ringside asks for on calls to it, seconds; `None`: none.
+    #[serde(default)]
+    pub session_timer_secs: Option<u32>,
     /// SIP over TLS: CA certificates (PEM) the peer's server certificate must chain to;
     /// `None`: the system's roots.
     #[serde(default)]
@@ -104,6 +108,9 @@ pub struct NewTrunk {
     /// See [`Trunk::srtp`].
     #[serde(default)]
     pub srtp: Option<String>,
+    /// See [`Trunk::session_timer_secs`].
+    #[serde(default)]
+    pub session_timer_secs: Option<u32>,
     /// See [`Trunk::tls_ca_pem`].
     #[serde(default)]
     pub tls_ca_pem: Option<String>,
@@ -147,6 +154,8 @@ pub struct TrunkPatch {
     pub digest_algorithms: Option<Vec<String>>,
     /// Set or clear (back to the default) [`Trunk::srtp`].
     pub srtp: Option<Option<String>>,
+    /// Set or clear [`Trunk::session_timer_secs`].
+    pub session_timer_secs: Option<Option<u32>>,
     /// Set or clear [`Trunk::tls_ca_pem`].
     pub tls_ca_pem: Option<Option<String>>,
     /// Set or clear [`Trunk::tls_client_cert_pem`].
@@ -157,7 +166,7 @@ pub struct TrunkPatch {
 
 const TRUNK_COLS: &str = "id, tenant_id, name, inbound_cidrs, inbound_username, inbound_realm, \
      inbound_ha1_md5, inbound_ha1_sha256, outbound_host, outbound_port, outbound_transport, \
-     outbound_username, outbound_password, allowed_destinations, digest_algorithms, srtp, tls_ca_pem, \
+     outbound_username, outbound_password, allowed_destinations, digest_algorithms, srtp, session_timer_secs, tls_ca_pem, \
      tls_client_cert_pem, tls_client_key_pem, created_at, updated_at";
 
 fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
@@ -182,6 +191,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
         allowed_destinations: row.try_get("allowed_destinations")?,
         digest_algorithms: digest_algorithms_of(row)?,
         srtp: row.try_get("srtp")?,
+        session_timer_secs: session_timer_of(row)?,
         tls_ca_pem: row.try_get("tls_ca_pem")?,
         tls_client_cert_pem: row.try_get("tls_client_cert_pem")?,
         tls_client_key_pem: row.try_get("tls_client_key_pem")?,
@@ -286,6 +296,7 @@ impl Store {
             allowed_destinations: opt(&new.allowed_destinations, destinations)?,
             digest_algorithms: algorithm_list(algorithms.as_deref()),
             srtp: opt(&new.srtp, srtp_policy)?,
+            session_timer_secs: new.session_timer_secs,
             tls_ca_pem: opt(&new.tls_ca_pem, pem)?,
             tls_client_cert_pem: opt(&new.tls_client_cert_pem, pem)?,
             tls_client_key_pem: opt(&new.tls_client_key_pem, pem)?,
@@ -296,7 +307,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO trunks ({TRUNK_COLS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21)"
+             $19, $20, $21, $22)"
         );
         sqlx::query(&sql)
             .bind(&trunk.id)
@@ -315,6 +326,7 @@ impl Store {
             .bind(&trunk.allowed_destinations)
             .bind(algorithms)
             .bind(&trunk.srtp)
+            .bind(session_timer(trunk.session_timer_secs)?)
             .bind(&trunk.tls_ca_pem)
             .bind(&trunk.tls_client_cert_pem)
             .bind(&trunk.tls_client_key_pem)
@@ -393,6 +405,9 @@ impl Store {
             if let Some(value) = value {
                 set.set(col, Param::OptText(opt(value, check)?));
             }
+        }
+        if let Some(v) = patch.session_timer_secs {
+            set.set("session_timer_secs", Param::OptInt(session_timer(v)?));
         }
         if let Some(p) = patch.outbound_port {
             set.set("outbound_port", Param::OptInt(port(p)?));

@@ -210,6 +210,23 @@ pub(crate) fn digest_algorithms(list: &[String]) -> Result<Option<String>> {
     Ok((!out.is_empty()).then(|| out.join(",")))
 }
 
+/// A session timer interval (RFC 4028): 90 s to a day, as stored.
+pub(crate) fn session_timer(v: Option<u32>) -> Result<Option<i64>> {
+    match v {
+        Some(s) if !(90..=86_400).contains(&s) => Err(StorageError::Invalid(
+            "session_timer_secs must be 90..=86400",
+        )),
+        v => Ok(v.map(i64::from)),
+    }
+}
+
+/// A stored session timer interval.
+pub(crate) fn session_timer_of(row: &sqlx::any::AnyRow) -> Result<Option<u32>> {
+    let v: Option<i64> = sqlx::Row::try_get(row, "session_timer_secs")?;
+    v.map(|s| u32::try_from(s).map_err(|_| StorageError::Corrupt("session_timer_secs")))
+        .transpose()
+}
+
 /// An SRTP policy (`off`, `optional`, `required`, any case) as stored, lowercase.
 pub(crate) fn srtp_policy(v: &str) -> Result<String> {
     let v = v.trim().to_ascii_lowercase();

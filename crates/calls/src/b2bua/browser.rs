@@ -251,6 +251,7 @@ impl B2bua {
                 last_ack: [None, None],
                 // The visitor's leg is WebRTC (DTLS-SRTP at the edge); leg B is SIP.
                 sdes: [Default::default(), sdes_b],
+                callee_session: None,
             },
         );
         tu.metrics

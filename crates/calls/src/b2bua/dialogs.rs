@@ -115,6 +115,11 @@ impl B2bua {
             // The caller refreshed its session (RFC 4028 section 10): the deadline moves on.
             self.arm_session(now, key);
         }
+        let refresh = req.method == Method::Invite || req.method == Method::Update;
+        if side == Side::B && refresh && call_has_callee_timer(self, key) {
+            // So did the callee.
+            self.arm_callee_session(now, key);
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -408,6 +413,17 @@ impl B2bua {
                 tu.cfg.local.contact(transport),
             )));
         }
+        if let (Side::B, 200..=299, Some(_)) = (from, code, &call.callee_session) {
+            // The callee's refresh is answered with the terms it asked for (RFC 4028 9).
+            if let Some(se) = hdr::header_value(&request.headers, "Session-Expires") {
+                out.headers.push(Header::Other(
+                    "Session-Expires".into(),
+                    se.trim().to_string(),
+                ));
+                out.headers
+                    .push(Header::Other("Require".into(), "timer".into()));
+            }
+        }
         if let (Side::A, 200..=299, Some(st)) = (from, code, &call.session) {
             if request.method == Method::Invite || request.method == Method::Update {
                 // A refresh from the caller is answered with the session's terms (RFC 4028
@@ -452,4 +468,11 @@ impl B2bua {
         }
         tu.respond(now, stx, out);
     }
+}
+
+/// Whether call `key` runs a session timer with its callee.
+fn call_has_callee_timer(b: &B2bua, key: u64) -> bool {
+    b.calls
+        .get(&key)
+        .is_some_and(|c| c.callee_session.is_some())
 }

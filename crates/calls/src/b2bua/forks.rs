@@ -65,14 +65,17 @@ impl B2bua {
             ClientRole::Fire => {}
             // Our refresh was refused as the dialog or the caller is gone: the session is
             // over (RFC 4028 section 10).
-            ClientRole::Refresh if matches!(code, 408 | 481) => self.end_session(tu, now, key),
-            // The caller's own offer crossed our refresh: try again after a random pause
-            // under 2 s (the caller owns the dialog's Call-ID; RFC 3261 14.1).
-            ClientRole::Refresh if code == 491 => {
+            ClientRole::Refresh(_) if matches!(code, 408 | 481) => self.end_session(tu, now, key),
+            // The other side's own offer crossed our refresh: try again after a random pause
+            // under 2 s (RFC 3261 14.1).
+            ClientRole::Refresh(side) if code == 491 => {
                 let at = now + std::time::Duration::from_millis(rand::random::<u64>() % 2000);
-                self.session_due_at(key, at, CallTimer::SessionRefresh);
+                match side {
+                    Side::A => self.session_due_at(key, at, CallTimer::SessionRefresh),
+                    Side::B => self.callee_session_due_at(key, at, CallTimer::CalleeRefresh),
+                }
             }
-            ClientRole::Refresh => {}
+            ClientRole::Refresh(_) => {}
         }
     }
 
@@ -249,6 +252,18 @@ impl B2bua {
             self.fail_over(tu, now, key, n);
             return;
         }
+        if code == 422 && !fork.session_retried {
+            // Our session interval is below the callee's floor: ask again with its Min-SE
+            // (RFC 4028 section 7.1), once.
+            let asked = fork.session_secs.unwrap_or(0);
+            if let Some(secs) = super::callee_timer::after_422(asked, &resp) {
+                fork.session_retried = true;
+                fork.session_secs = Some(secs);
+                if let Some(invite) = fork.again(&tu.cfg.local) {
+                    return self.resend_fork(tu, now, key, n, invite);
+                }
+            }
+        }
         if matches!(code, 401 | 407) {
             if let Some(auth) = fork.trunk_auth.as_mut().filter(|a| !a.tried) {
                 fork.finished = false;
@@ -384,6 +399,9 @@ impl B2bua {
         tu.out.push_back(CoreOutput::UpdateCall(record));
         self.reply_caller(tu, now, key, reply);
         self.arm_session(now, key);
+        if let Some(resp) = resp {
+            self.callee_session_start(now, key, resp);
+        }
         debug!(call = key, "answered");
     }
 
@@ -565,6 +583,9 @@ impl B2bua {
             CallTimer::SessionExpiry | CallTimer::SessionRefresh => {
                 self.session_due(tu, now, key, timer)
             }
+            CallTimer::CalleeExpiry | CallTimer::CalleeRefresh => {
+                self.callee_session_due(tu, now, key, timer)
+            }
         }
     }
 
@@ -593,7 +614,7 @@ impl B2bua {
         if let Some(mut upd) = d.request(&tu.cfg.local, Method::Update, None) {
             st.announce(&mut upd.headers, "Supported");
             let ctx = tu.send_request(now, upd, peer);
-            self.by_ctx.insert(ctx, (key, ClientRole::Refresh));
+            self.by_ctx.insert(ctx, (key, ClientRole::Refresh(Side::A)));
         }
         self.arm_session(now, key);
     }
@@ -641,7 +662,7 @@ impl B2bua {
             }
             ClientRole::Fire => {}
             // Our refresh went unanswered: the caller is gone.
-            ClientRole::Refresh => self.end_session(tu, now, key),
+            ClientRole::Refresh(_) => self.end_session(tu, now, key),
         }
     }
 

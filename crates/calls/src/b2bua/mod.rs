@@ -37,6 +37,7 @@ use crate::Side;
 use ringside_media::LegCodec;
 
 mod browser;
+mod callee_timer;
 mod console;
 mod dialogs;
 mod forks;
@@ -61,8 +62,9 @@ pub(crate) enum ClientRole {
     },
     /// Our own BYE or CANCEL; the response needs nothing.
     Fire,
-    /// Our session refresh (UPDATE) to the caller: a 408 or 481 ends the call.
-    Refresh,
+    /// Our session refresh (UPDATE) to the caller (A) or the callee (B): a 408 or 481 ends
+    /// the call.
+    Refresh(Side),
     /// The INVITE of a fork whose call is gone before the fork got a final response: it must
     /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
     Orphan {
@@ -105,6 +107,10 @@ pub(crate) struct Fork {
     byed: bool,
     /// Its target's SRTP policy.
     srtp: SrtpPolicy,
+    /// The session timer asked of its target (RFC 4028), seconds.
+    session_secs: Option<u32>,
+    /// A 422 was answered by asking again (once).
+    session_retried: bool,
 }
 
 impl Fork {
@@ -117,6 +123,7 @@ impl Fork {
             .dialog
             .request(local, rsip::Method::Invite, Some(sdp))?;
         reliable::offer(&mut invite);
+        callee_timer::offer(&mut invite, self.session_secs);
         self.finished = false;
         self.provisional = false;
         Some(invite)
@@ -297,6 +304,8 @@ pub(crate) struct Call {
     last_ack: [Option<(Request, Peer)>; 2],
     /// SRTP keys of the SIP legs (A, B), see [`sdes`].
     sdes: [sdes::SdesLeg; 2],
+    /// The session timer agreed with the answering callee (RFC 4028).
+    callee_session: Option<callee_timer::CalleeTimer>,
 }
 
 /// A session timer agreed with a SIP caller.
@@ -457,6 +466,7 @@ pub(crate) enum Target {
         peer: Peer,
         user: String,
         srtp: SrtpPolicy,
+        session_secs: Option<u32>,
     },
     Trunk {
         uri: String,
@@ -468,6 +478,7 @@ pub(crate) enum Target {
         /// The answerer must accept (press 1 after the prompt).
         accept: bool,
         srtp: SrtpPolicy,
+        session_secs: Option<u32>,
     },
 }
 
@@ -478,6 +489,7 @@ impl From<crate::routing::Contact> for Target {
             peer: c.peer,
             user: c.user,
             srtp: c.srtp,
+            session_secs: c.session_secs,
         }
     }
 }
@@ -691,6 +703,10 @@ pub(crate) enum CallTimer {
     SessionRefresh,
     /// A reliable provisional to the caller goes again, or its PRACK is overdue.
     Reliable,
+    /// The callee did not refresh its session in time.
+    CalleeExpiry,
+    /// Ringside refreshes the callee's session now.
+    CalleeRefresh,
 }
 
 impl Tu {

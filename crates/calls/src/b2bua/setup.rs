@@ -266,6 +266,7 @@ impl B2bua {
                 pending_ack: None,
                 last_ack: [None, None],
                 sdes: [sdes_a, sdes_b],
+                callee_session: None,
             },
         );
         tu.metrics
@@ -363,6 +364,7 @@ pub(crate) fn trunk_target(
         auth,
         accept,
         srtp: SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+        session_secs: t.trunk.session_timer_secs,
     })
 }
 
@@ -412,30 +414,34 @@ impl B2bua {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
-            let (uri, peer, to_user, (trunk_auth, alternates), label, (accept, srtp)) = match target
-            {
-                Target::Contact {
-                    uri,
-                    peer,
-                    user,
-                    srtp,
-                } => {
-                    let label = format!("extension:{user}");
-                    (uri, peer, user, (None, Vec::new()), label, (false, srtp))
-                }
-                Target::Trunk {
-                    uri,
-                    peer,
-                    alternates,
-                    auth,
-                    accept,
-                    srtp,
-                } => {
-                    let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
-                    let label = format!("pstn:{number}");
-                    (uri, peer, number, (auth, alternates), label, (accept, srtp))
-                }
-            };
+            let (uri, peer, to_user, (trunk_auth, alternates), label, (accept, srtp, secs)) =
+                match target {
+                    Target::Contact {
+                        uri,
+                        peer,
+                        user,
+                        srtp,
+                        session_secs,
+                    } => {
+                        let label = format!("extension:{user}");
+                        let how = (false, srtp, session_secs);
+                        (uri, peer, user, (None, Vec::new()), label, how)
+                    }
+                    Target::Trunk {
+                        uri,
+                        peer,
+                        alternates,
+                        auth,
+                        accept,
+                        srtp,
+                        session_secs,
+                    } => {
+                        let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
+                        let label = format!("pstn:{number}");
+                        let how = (accept, srtp, session_secs);
+                        (uri, peer, number, (auth, alternates), label, how)
+                    }
+                };
             // Each fork's offer carries keys as its target's policy wants (the same keys for
             // every fork: only one answers).
             sdes_b.policy = srtp;
@@ -454,6 +460,7 @@ impl B2bua {
                 continue;
             };
             super::reliable::offer(&mut invite);
+            super::callee_timer::offer(&mut invite, secs);
             let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
@@ -494,6 +501,8 @@ impl B2bua {
                 accept,
                 byed: false,
                 srtp,
+                session_secs: secs,
+                session_retried: false,
             });
         }
         forks

@@ -352,6 +352,7 @@ mod tests {
             allowed_destinations: None,
             digest_algorithms: vec![],
             srtp: None,
+            session_timer_secs: None,
             tls_ca_pem: Some(ca.cert.pem()),
             tls_client_cert_pem: Some(client.cert.pem()),
             tls_client_key_pem: Some(client.signing_key.serialize_pem()),

@@ -36,6 +36,7 @@ pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
         widget_ids: vec![],
         digest_algorithms: Vec::new(),
         srtp: None,
+        session_timer_secs: None,
         created_at: 0,
         updated_at: 0,
     }
@@ -59,6 +60,7 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
         allowed_destinations: Some("+1NXXNXXXXXX".into()),
         digest_algorithms: Vec::new(),
         srtp: None,
+        session_timer_secs: None,
         tls_ca_pem: None,
         tls_client_cert_pem: None,
         tls_client_key_pem: None,

@@ -81,6 +81,7 @@ async fn extensions_crud_isolation_and_conflict() {
             credentials: Some(("other".to_owned(), hex(32, 'c'), hex(64, 'd'))),
             digest_algorithms: Some(vec!["md5".to_owned()]),
             srtp: Some(Some("Required".to_owned())),
+            session_timer_secs: Some(Some(600)),
         };
         let updated = store.update_extension(&a, &ext.id, patch).await.unwrap();
         assert_eq!(
@@ -88,6 +89,15 @@ async fn extensions_crud_isolation_and_conflict() {
             Some("required"),
             "stored lowercase"
         );
+        assert_eq!(updated.session_timer_secs, Some(600));
+        let short = ExtensionPatch {
+            session_timer_secs: Some(Some(30)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.update_extension(&a, &ext.id, short).await,
+            Err(StorageError::Invalid(_))
+        ));
         let bad = ExtensionPatch {
             srtp: Some(Some("sometimes".to_owned())),
             ..Default::default()
@@ -186,6 +196,7 @@ async fn trunks_crud_and_patch_clears_fields() {
             allowed_destinations: Some("+1*".to_owned()),
             digest_algorithms: vec!["md5".to_owned()],
             srtp: Some("off".to_owned()),
+            session_timer_secs: Some(1800),
             tls_ca_pem: Some(
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
             ),
@@ -196,6 +207,7 @@ async fn trunks_crud_and_patch_clears_fields() {
         };
         let trunk = store.create_trunk(&a, new.clone()).await.unwrap();
         assert_eq!(trunk.srtp.as_deref(), Some("off"));
+        assert_eq!(trunk.session_timer_secs, Some(1800));
         let mut bad = new.clone();
         bad.srtp = Some("maybe".to_owned());
         bad.inbound_username = Some("trunk-bad".to_owned());
@@ -264,11 +276,13 @@ async fn trunks_crud_and_patch_clears_fields() {
             digest_algorithms: Some(vec![]),
             tls_client_key_pem: Some(None),
             srtp: Some(None),
+            session_timer_secs: Some(None),
             ..Default::default()
         };
         let updated = store.update_trunk(&a, &trunk.id, patch).await.unwrap();
         assert_eq!(updated.tls_client_key_pem, None);
         assert_eq!(updated.srtp, None, "back to the default");
+        assert_eq!(updated.session_timer_secs, None);
         assert_eq!(updated.tls_ca_pem, trunk.tls_ca_pem, "left as it was");
         assert!(updated.digest_algorithms.is_empty(), "back to the server's");
         assert_eq!(updated.name, "carrier-2");
