@@ -382,3 +382,102 @@ const EARLY_UPDATE: &str = r#"  <send retrans="500">
   </recv>
   <Reference variables="upd_answer"/>
   <send retrans="500">"#;
+
+/// A session timer towards the callee (RFC 4028, Ringside as UAC): 1002 has
+/// `sessionTimerSecs: 90`, so Ringside's INVITE asks for it; sipp, answering, leaves the
+/// refreshing to Ringside, which sends an UPDATE with the session's terms at half the interval
+/// (45 s); answered, the call carries on until the caller hangs up.
+#[tokio::test]
+async fn ringside_refreshes_a_callee_that_leaves_it_the_refreshing() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["username"] == "1002")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (st, body) = srv
+        .api(
+            "PATCH",
+            &format!("/api/v1/sip/extensions/{id}"),
+            &token,
+            Some(serde_json::json!({"sessionTimerSecs": 90})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["sessionTimerSecs"], 90, "{body}");
+
+    // The callee's 200 agrees (refresher=uac: Ringside) and allows UPDATE; after the ACK it
+    // waits for the refresh and answers it with the same terms.
+    let mut uas = Scenario::uas("1002", UasFlow::Answer);
+    let sdp_at = uas.xml.find("      Content-Type: application/sdp").unwrap();
+    uas.xml.insert_str(
+        sdp_at,
+        "      Session-Expires: 90;refresher=uac\n      Require: timer\n      Allow: INVITE, ACK, BYE, CANCEL, UPDATE\n",
+    );
+    let tail = "  <recv request=\"ACK\"/>\n  <recv request=\"BYE\"/>\n";
+    let refresh = "  <recv request=\"ACK\"/>\n  <recv request=\"UPDATE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Session-Expires: 90;refresher=uac\n      Require: timer\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"BYE\"/>\n";
+    assert!(uas.xml.contains(tail), "{}", uas.xml);
+    uas.xml = uas.xml.replace(tail, refresh);
+    let port = free_port();
+    let (ok, log) = srv
+        .register("1002", ringside_e2e::PW2, port, 200, &[])
+        .await;
+    assert!(ok, "1002 registers: {log}");
+    let callee = Sipp::new(&uas, srv.sip).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &even_port().to_string(),
+        "-timeout",
+        "150s",
+    ]);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The caller stays 50 s (past the refresh), then hangs up.
+    let bye = ringside_e2e::uac_in_dialog("BYE", 3, None);
+    let caller = scripted_caller(
+        &srv,
+        &format!("  <pause milliseconds=\"50000\"/>\n{bye}  <recv response=\"200\"/>\n"),
+    )
+    .args(&["-timeout", "150s"]);
+    let (ok, log) = caller.run().await;
+    assert!(
+        ok,
+        "caller: {log}\ncallee: {}\nserver: {}",
+        callee.messages(),
+        srv.log_text()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "the callee got its refresh and then the BYE: {}",
+        callee.messages()
+    );
+    let msgs = callee.messages();
+    let invite = msgs.split("INVITE sip:").nth(1).unwrap_or_default();
+    assert!(
+        invite.contains("Session-Expires: 90") && invite.contains("Min-SE: 90"),
+        "Ringside asked for the interval: {invite}"
+    );
+    let update = msgs
+        .split("UPDATE sip:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a refresh reached the callee: {msgs}"));
+    assert!(
+        update.contains("Session-Expires: 90;refresher=uac"),
+        "{update}"
+    );
+    let call = srv.ended_call(&token).await;
+    assert_eq!(call["endReason"], "hangup", "{call}");
+    assert_eq!(call["hangupSide"], "caller", "{call}");
+}
