@@ -299,6 +299,27 @@ impl Server {
             .sum()
     }
 
+    /// PATCH extension `user` with `change` (must succeed): the extension as the API shows it
+    /// after.
+    pub async fn patch_extension(
+        &self,
+        token: &str,
+        user: &str,
+        change: serde_json::Value,
+    ) -> serde_json::Value {
+        let (_, list) = self.api("GET", "/api/v1/sip/extensions", token, None).await;
+        let id = list
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["username"] == user))
+            .and_then(|e| e["id"].as_str())
+            .unwrap_or_else(|| panic!("extension {user}: {list}"))
+            .to_owned();
+        let path = format!("/api/v1/sip/extensions/{id}");
+        let (st, body) = self.api("PATCH", &path, token, Some(change)).await;
+        assert_eq!(st, 200, "{body}");
+        body
+    }
+
     /// Create extensions 1001 and 1002 (passwords [`PW1`], [`PW2`]); returns a token with
     /// sip:read, sip:write and calls:read.
     pub async fn with_phones(&self) -> String {

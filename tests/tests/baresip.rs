@@ -309,43 +309,14 @@ fn logs(srv: &Server, phone: &Baresip) -> String {
 
 /// Challenge extension 1002 in MD5 alone (baresip 1.0 gives up on anything else).
 async fn md5_only(srv: &Server, token: &str) {
-    let body = patch_extension(
-        srv,
-        token,
-        "1002",
-        serde_json::json!({"digestAlgorithms": ["MD5"]}),
-    )
-    .await;
-    assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
-}
-
-/// PATCH extension `user` with `change`; the extension as the API shows it after.
-async fn patch_extension(
-    srv: &Server,
-    token: &str,
-    user: &str,
-    change: serde_json::Value,
-) -> serde_json::Value {
-    let (_, list) = srv.api("GET", "/api/v1/sip/extensions", token, None).await;
-    let id = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["username"] == user)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (st, body) = srv
-        .api(
-            "PATCH",
-            &format!("/api/v1/sip/extensions/{id}"),
+    let body = srv
+        .patch_extension(
             token,
-            Some(change),
+            "1002",
+            serde_json::json!({"digestAlgorithms": ["MD5"]}),
         )
         .await;
-    assert_eq!(st, 200, "{body}");
-    body
+    assert_eq!(body["digestAlgorithms"], serde_json::json!(["MD5"]));
 }
 
 #[tokio::test]
@@ -582,21 +553,17 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
     // Both phones are baresip 1.0 (MD5 only). 1002 requires SRTP; 1001 keeps the default
     // (`optional`: SRTP because its phone insists on it).
     md5_only(&srv, &token).await;
-    let e1 = patch_extension(
-        &srv,
-        &token,
-        "1001",
-        serde_json::json!({"digestAlgorithms": ["MD5"]}),
-    )
-    .await;
+    let e1 = srv
+        .patch_extension(
+            &token,
+            "1001",
+            serde_json::json!({"digestAlgorithms": ["MD5"]}),
+        )
+        .await;
     assert_eq!(e1["srtp"], "optional", "{e1}");
-    let e2 = patch_extension(
-        &srv,
-        &token,
-        "1002",
-        serde_json::json!({"srtp": "required"}),
-    )
-    .await;
+    let e2 = srv
+        .patch_extension(&token, "1002", serde_json::json!({"srtp": "required"}))
+        .await;
     assert_eq!(e2["srtp"], "required", "{e2}");
     let (st, bad) = srv
         .api(

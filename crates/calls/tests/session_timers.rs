@@ -230,23 +230,6 @@ fn call_timed_callee(sim: &mut Sim, secs: u32) -> String {
     inv.expect("leg B rang")
 }
 
-/// The callee's 200 to `inv` with `extra` header lines; then the caller's ACK.
-fn callee_answers(sim: &mut Sim, inv: &str, extra: &str) {
-    let ok = response_to(inv, 200, "OK", "cb", Some(7002)).replacen(
-        "Contact:",
-        &format!("{extra}Contact:"),
-        1,
-    );
-    sim.input("127.0.0.1:6002", &ok);
-    sim.take_to("127.0.0.1:6002");
-    let ok = sim
-        .take_to("127.0.0.1:6001")
-        .into_iter()
-        .find(|m| status(m) == 200)
-        .expect("the caller's 200");
-    sim.input("127.0.0.1:6001", &from_caller(&ok, "ACK", 2, "", None));
-}
-
 /// An in-dialog request from the callee (tag `cb`) on leg B.
 fn from_callee(inv: &str, method: &str, cseq: u32, extra: &str) -> String {
     format!(
@@ -267,7 +250,7 @@ async fn ringside_asks_the_callee_for_its_session_timer_and_refreshes_it() {
     assert_eq!(header(&inv, "Min-SE"), Some("90"), "{inv}");
     assert!(inv.contains("Supported: timer"), "{inv}");
     // The callee leaves the refreshing to Ringside (the UAC) and allows UPDATE.
-    callee_answers(
+    answer_and_ack_with(
         &mut sim,
         &inv,
         "Session-Expires: 120;refresher=uac\r\nRequire: timer\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
@@ -315,7 +298,7 @@ async fn ringside_asks_the_callee_for_its_session_timer_and_refreshes_it() {
 async fn a_callee_that_should_refresh_and_stops_is_hung_up() {
     let mut sim = Sim::new(Duration::from_secs(30));
     let inv = call_timed_callee(&mut sim, 120);
-    callee_answers(
+    answer_and_ack_with(
         &mut sim,
         &inv,
         "Session-Expires: 120;refresher=uas\r\nRequire: timer\r\n",
@@ -390,7 +373,7 @@ async fn a_callee_422_is_asked_again_with_its_min_se_and_no_timer_without_its_su
         "the caller never sees the 422"
     );
     // The callee answers without Session-Expires (no timer support): no timer runs.
-    callee_answers(&mut sim, again, "");
+    answer_and_ack_with(&mut sim, again, "");
     sim.advance(Duration::from_secs(400));
     assert!(sim.take_to("127.0.0.1:6002").is_empty(), "no refresh sent");
     assert_eq!(sim.core.active_calls(), 1, "and no expiry");

@@ -13,10 +13,9 @@ use ringside_calls::Side;
 use ringside_media::srtp::{random_master, SrtpSuite};
 use ringside_sip::sdp::Crypto;
 
-/// `invite(..)` with `proto` and `crypto` lines in its SDP.
-fn srtp_invite(port: u16, cseq: u32, auth: Option<&str>, proto: &str, crypto: &str) -> String {
-    let plain = invite("1001", "1002", port, cseq, auth);
-    let (head, sdp) = plain.split_once("\r\n\r\n").unwrap();
+/// `msg` (with a plain SDP body) with `proto` and `crypto` lines in its SDP.
+fn secured(msg: &str, proto: &str, crypto: &str) -> String {
+    let (head, sdp) = msg.split_once("\r\n\r\n").unwrap();
     let sdp = sdp.replace("RTP/AVP", proto) + crypto;
     let head = head
         .lines()
@@ -24,6 +23,11 @@ fn srtp_invite(port: u16, cseq: u32, auth: Option<&str>, proto: &str, crypto: &s
         .collect::<Vec<_>>()
         .join("\r\n");
     format!("{head}\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
+}
+
+/// `invite(..)` with `proto` and `crypto` lines in its SDP.
+fn srtp_invite(port: u16, cseq: u32, auth: Option<&str>, proto: &str, crypto: &str) -> String {
+    secured(&invite("1001", "1002", port, cseq, auth), proto, crypto)
 }
 
 fn crypto_line(tag: u32, suite: SrtpSuite, key: &[u8]) -> String {
@@ -42,15 +46,11 @@ fn cryptos(msg: &str) -> Vec<Crypto> {
 
 /// A response to `req` whose SDP answers with `proto` and `crypto`.
 fn srtp_response(req: &str, code: u16, proto: &str, crypto: &str) -> String {
-    let plain = response_to(req, code, "OK", "cb", Some(7002));
-    let (head, sdp) = plain.split_once("\r\n\r\n").unwrap();
-    let sdp = sdp.replace("RTP/AVP", proto) + crypto;
-    let head = head
-        .lines()
-        .filter(|l| !l.starts_with("Content-Length"))
-        .collect::<Vec<_>>()
-        .join("\r\n");
-    format!("{head}\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len())
+    secured(
+        &response_to(req, code, "OK", "cb", Some(7002)),
+        proto,
+        crypto,
+    )
 }
 
 fn set_policy(sim: &mut Sim, id: &str, user: &str, policy: &str) {

@@ -256,7 +256,7 @@ impl B2bua {
             // Our session interval is below the callee's floor: ask again with its Min-SE
             // (RFC 4028 section 7.1), once.
             let asked = fork.session_secs.unwrap_or(0);
-            if let Some(secs) = super::callee_timer::after_422(asked, &resp) {
+            if let Some(secs) = super::session::after_422(asked, &resp) {
                 fork.session_retried = true;
                 fork.session_secs = Some(secs);
                 if let Some(invite) = fork.again(&tu.cfg.local) {
@@ -587,49 +587,6 @@ impl B2bua {
                 self.callee_session_due(tu, now, key, timer)
             }
         }
-    }
-
-    /// The caller leg's session timer is due: Ringside refreshes (an UPDATE, RFC 4028
-    /// section 7.4) or, when the caller should have and did not, the call ends. A timer a
-    /// refresh has moved on is stale and does nothing.
-    fn session_due(&mut self, tu: &mut Tu, now: Instant, key: u64, timer: CallTimer) {
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        let Some(st) = call.session.as_ref() else {
-            return;
-        };
-        if !call.phase.is_answered() || st.due.is_none_or(|d| d > now) {
-            return;
-        }
-        if timer == CallTimer::SessionExpiry {
-            info!(call = %call.record.id, "no session refresh from the caller: hanging up");
-            return self.end_session(tu, now, key);
-        }
-        let st = *st;
-        let Some(d) = call.dialog_mut(Side::A) else {
-            return;
-        };
-        let peer = d.peer;
-        if let Some(mut upd) = d.request(&tu.cfg.local, Method::Update, None) {
-            st.announce(&mut upd.headers, "Supported");
-            let ctx = tu.send_request(now, upd, peer);
-            self.by_ctx.insert(ctx, (key, ClientRole::Refresh(Side::A)));
-        }
-        self.arm_session(now, key);
-    }
-
-    /// The session is over (RFC 4028 section 10): BYE to both sides.
-    pub(super) fn end_session(&mut self, tu: &mut Tu, now: Instant, key: u64) {
-        self.bye_side(tu, now, key, Side::A);
-        self.bye_side(tu, now, key, Side::B);
-        self.end_call(
-            tu,
-            key,
-            CallStatus::Ended,
-            EndReason::SessionExpired,
-            Some(HangupSide::System),
-        );
     }
 
     pub(crate) fn on_client_timeout(&mut self, tu: &mut Tu, now: Instant, ctx: ClientTxId) {

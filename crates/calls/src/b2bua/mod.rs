@@ -37,12 +37,12 @@ use crate::Side;
 use ringside_media::LegCodec;
 
 mod browser;
-mod callee_timer;
 mod console;
 mod dialogs;
 mod forks;
 mod reliable;
 mod sdes;
+mod session;
 mod setup;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
@@ -123,7 +123,7 @@ impl Fork {
             .dialog
             .request(local, rsip::Method::Invite, Some(sdp))?;
         reliable::offer(&mut invite);
-        callee_timer::offer(&mut invite, self.session_secs);
+        session::offer(&mut invite, self.session_secs);
         self.finished = false;
         self.provisional = false;
         Some(invite)
@@ -305,7 +305,7 @@ pub(crate) struct Call {
     /// SRTP keys of the SIP legs (A, B), see [`sdes`].
     sdes: [sdes::SdesLeg; 2],
     /// The session timer agreed with the answering callee (RFC 4028).
-    callee_session: Option<callee_timer::CalleeTimer>,
+    callee_session: Option<session::CalleeTimer>,
 }
 
 /// A session timer agreed with a SIP caller.

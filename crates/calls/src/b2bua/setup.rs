@@ -460,7 +460,7 @@ impl B2bua {
                 continue;
             };
             super::reliable::offer(&mut invite);
-            super::callee_timer::offer(&mut invite, secs);
+            super::session::offer(&mut invite, secs);
             let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));

@@ -472,10 +472,17 @@ pub fn from_caller(ok: &str, method: &str, cseq: u32, extra: &str, sdp: Option<&
 /// The callee (at 6002, tag `cb`) answers `inv` with PCMU at 7002 and the caller ACKs: the
 /// caller's 200.
 pub fn answer_and_ack(sim: &mut Sim, inv: &str) -> String {
-    sim.input(
-        "127.0.0.1:6002",
-        &response_to(inv, 200, "OK", "cb", Some(7002)),
+    answer_and_ack_with(sim, inv, "")
+}
+
+/// [`answer_and_ack`] with `extra` header lines in the callee's 200.
+pub fn answer_and_ack_with(sim: &mut Sim, inv: &str, extra: &str) -> String {
+    let ok = response_to(inv, 200, "OK", "cb", Some(7002)).replacen(
+        "Contact:",
+        &format!("{extra}Contact:"),
+        1,
     );
+    sim.input("127.0.0.1:6002", &ok);
     sim.take_to("127.0.0.1:6002");
     let ok = sim
         .take_to("127.0.0.1:6001")

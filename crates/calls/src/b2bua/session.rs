@@ -1,4 +1,7 @@
-//! Session timers towards leg B (RFC 4028, Ringside as the UAC): an extension or trunk with a
+//! Session timers (RFC 4028). The caller's leg (Ringside as the UAS) is negotiated in `setup`
+//! and kept here: its refreshes move the deadline on, or Ringside refreshes it with UPDATE.
+//!
+//! Towards leg B (Ringside as the UAC): an extension or trunk with a
 //! `sessionTimerSecs` gets `Session-Expires` (and `Min-SE`, `Supported: timer`) in Ringside's
 //! INVITE; a 422 is answered by asking again with the interval it demands (once); the 2xx says
 //! who refreshes. When it is Ringside (`refresher=uac`), Ringside sends UPDATE at half the
@@ -12,6 +15,7 @@ use rsip::headers::Header;
 use rsip::{Method, Request, Response};
 use tracing::{info, warn};
 
+use ringside_domain::{CallStatus, EndReason, HangupSide};
 use ringside_sip::hdr;
 use ringside_sip::timer::{self, Refresher, SessionExpires, MIN_SE};
 
@@ -160,5 +164,50 @@ impl B2bua {
             self.by_ctx.insert(ctx, (key, ClientRole::Refresh(Side::B)));
         }
         self.arm_callee_session(now, key);
+    }
+}
+
+impl B2bua {
+    /// The caller leg's session timer is due: Ringside refreshes (an UPDATE, RFC 4028
+    /// section 7.4) or, when the caller should have and did not, the call ends. A timer a
+    /// refresh has moved on is stale and does nothing.
+    pub(super) fn session_due(&mut self, tu: &mut Tu, now: Instant, key: u64, timer: CallTimer) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(st) = call.session.as_ref() else {
+            return;
+        };
+        if !call.phase.is_answered() || st.due.is_none_or(|d| d > now) {
+            return;
+        }
+        if timer == CallTimer::SessionExpiry {
+            info!(call = %call.record.id, "no session refresh from the caller: hanging up");
+            return self.end_session(tu, now, key);
+        }
+        let st = *st;
+        let Some(d) = call.dialog_mut(Side::A) else {
+            return;
+        };
+        let peer = d.peer;
+        if let Some(mut upd) = d.request(&tu.cfg.local, Method::Update, None) {
+            st.announce(&mut upd.headers, "Supported");
+            let ctx = tu.send_request(now, upd, peer);
+            self.by_ctx.insert(ctx, (key, ClientRole::Refresh(Side::A)));
+        }
+        self.arm_session(now, key);
+    }
+
+    /// The session is over (RFC 4028 section 10): BYE to both sides.
+    pub(super) fn end_session(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        self.bye_side(tu, now, key, Side::A);
+        self.bye_side(tu, now, key, Side::B);
+        self.end_call(
+            tu,
+            key,
+            CallStatus::Ended,
+            EndReason::SessionExpired,
+            Some(HangupSide::System),
+        );
     }
 }
