@@ -304,22 +304,24 @@ impl SipCore {
             }
             Admission::Authenticate => None,
         };
-        let (tenant_id, kind, srtp) = match trusted {
-            Some((tenant, srtp)) => (tenant, CallerKind::Trunk, srtp),
+        let (tenant_id, kind, srtp, account) = match trusted {
+            Some((tenant, srtp)) => (tenant, CallerKind::Trunk, srtp, None),
             None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
-                    let (kind, srtp) = match d.extension_by_id(&acct.id) {
-                        Some(e) => (CallerKind::Extension, e.srtp.clone()),
+                    let (kind, srtp, account) = match d.extension_by_id(&acct.id) {
+                        Some(e) => (
+                            CallerKind::Extension,
+                            e.srtp.clone(),
+                            Some((e.username.clone(), e.display_name.clone())),
+                        ),
                         None => (
                             CallerKind::Trunk,
                             d.trunk(&acct.id).and_then(|t| t.trunk.srtp.clone()),
+                            None,
                         ),
                     };
-                    (
-                        acct.tenant_id,
-                        kind,
-                        SrtpPolicy::from_stored(srtp.as_deref()),
-                    )
+                    let srtp = SrtpPolicy::from_stored(srtp.as_deref());
+                    (acct.tenant_id, kind, srtp, account)
                 }
                 DigestOutcome::Challenge { stale } => {
                     let r = self
@@ -398,6 +400,7 @@ impl SipCore {
             from,
             tag,
             srtp,
+            account,
         };
         self.b2bua
             .start_sip_call(&mut self.tu, now, invite, tenant_id, dest, legs);

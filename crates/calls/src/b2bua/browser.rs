@@ -24,7 +24,6 @@ use ringside_sip::sdp::SessionDescription;
 use ringside_sip::transaction::ServerTxId;
 use ringside_storage::{CallLeg, CallRecord};
 
-use super::setup::FromUser;
 use super::B2bua;
 use super::CallTimer;
 use super::{
@@ -205,10 +204,8 @@ impl B2bua {
                 quality: None,
             }],
         };
-        let from = FromUser {
-            display: DisplayName::sanitize(&call.caller_name).quoted(),
-            user: "website".into(),
-        };
+        let display = DisplayName::sanitize(&call.caller_name).quoted();
+        let from = super::identity::CallerIdentity::plain(display, "website");
         let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = if b_sdp.is_empty() {
             Vec::new()

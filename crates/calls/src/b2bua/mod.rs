@@ -40,6 +40,7 @@ mod browser;
 mod console;
 mod dialogs;
 mod forks;
+mod identity;
 mod reliable;
 mod sdes;
 mod session;

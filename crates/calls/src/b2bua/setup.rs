@@ -13,6 +13,7 @@ use ringside_sip::message::{make_response, new_call_id};
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
+use super::identity::{Asserted, CallerIdentity};
 use super::B2bua;
 use super::CallTimer;
 use crate::output::CoreOutput;
@@ -89,6 +90,7 @@ impl B2bua {
             from,
             tag,
             srtp,
+            account,
         } = invite;
         let LegB {
             targets,
@@ -160,16 +162,11 @@ impl B2bua {
         let a = Dialog::uas(&req, &tag, from);
         let a_call_id = a.call_id.clone();
         let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
-        let caller_user = hdr::uri_user(hdr::uri_part(from_v))
-            .unwrap_or("anonymous")
-            .to_string();
-        let display = from_v
-            .split('<')
-            .next()
-            .map(str::trim)
-            .filter(|s| s.starts_with('"'))
-            .map(|s| format!("{s} "))
-            .unwrap_or_default();
+        let how = match &account {
+            Some((user, name)) => Asserted::Extension(user, name),
+            None => Asserted::Trunk,
+        };
+        let identity = CallerIdentity::of(&req, how, &tu.cfg.local.host);
         let started = tu.now_ms;
         let record_id = format!("call_{}", new_call_id().replace(['@', '.'], ""));
         let mut record = CallRecord {
@@ -205,10 +202,6 @@ impl B2bua {
         };
 
         // 5. Fork leg B to every target.
-        let from_user = FromUser {
-            display,
-            user: caller_user,
-        };
         let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = self.fork_targets(
             tu,
@@ -216,7 +209,7 @@ impl B2bua {
             call_key,
             targets,
             (&b_sdp, &mut sdes_b),
-            &from_user,
+            &identity,
             &dest,
             &mut record,
         );
@@ -377,6 +370,8 @@ pub(crate) struct NewInvite {
     pub(crate) tag: String,
     /// The caller's SRTP policy (its extension's or trunk's).
     pub(crate) srtp: SrtpPolicy,
+    /// The extension the caller authenticated as, and its display name (`None`: a trunk).
+    pub(crate) account: Option<(String, String)>,
 }
 
 /// Where routing sends a SIP call's leg B.
@@ -389,14 +384,6 @@ pub(crate) struct LegB {
     pub(crate) queue: Option<String>,
 }
 
-/// Who leg B shows as calling.
-pub(super) struct FromUser {
-    /// `"Name" ` (with the trailing space) or empty.
-    pub display: String,
-    /// The user part of the From URI.
-    pub user: String,
-}
-
 impl B2bua {
     /// Send the INVITE of leg B to every target (fork), adding a callee leg per fork to
     /// `record`; `dest` is the dialled number (the To user for trunk targets).
@@ -407,13 +394,14 @@ impl B2bua {
         call_key: u64,
         targets: Vec<Target>,
         (b_sdp, sdes_b): (&str, &mut super::sdes::SdesLeg),
-        from: &FromUser,
+        from: &CallerIdentity,
         dest: &str,
         record: &mut CallRecord,
     ) -> Vec<Fork> {
         let started = record.started_at;
         let mut forks = Vec::new();
         for target in targets {
+            let trusted = matches!(target, Target::Trunk { .. });
             let (uri, peer, to_user, (trunk_auth, alternates), label, (accept, srtp, secs)) =
                 match target {
                     Target::Contact {
@@ -447,7 +435,7 @@ impl B2bua {
             sdes_b.policy = srtp;
             let offer = sdes_b.put_offer(b_sdp.to_owned());
             let mut dialog = Dialog::uac(
-                format!("{}<sip:{}@{}>", from.display, from.user, tu.cfg.local.host),
+                from.leg_b_from(&tu.cfg.local.host),
                 format!("<sip:{to_user}@{}>", tu.cfg.local.host),
                 uri,
                 peer,
@@ -461,6 +449,7 @@ impl B2bua {
             };
             super::reliable::offer(&mut invite);
             super::session::offer(&mut invite, secs);
+            from.add_to(&mut invite, trusted);
             let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
                 .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
