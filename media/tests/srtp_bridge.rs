@@ -260,6 +260,14 @@ fn forged_replayed_and_foreign_packets_are_dropped_counted_and_never_latched() {
         Err(Dropped::Srtp),
         "a replay"
     );
+    // A STUN binding request (linphone sends them on its media ports): not RTP, not an SRTP
+    // failure.
+    let mut stun = vec![0u8; 1500];
+    stun[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+    assert_eq!(
+        c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut stun, 20),
+        Err(Dropped::Malformed)
+    );
     assert_eq!(c.m.srtp_dropped(Side::A), 3);
     assert_eq!(c.m.srtp_dropped(Side::B), 0);
     // Plain RTP on an SRTP leg is no better than a forgery.

@@ -12,6 +12,9 @@
 //!   digit in sipp's pcap reaches baresip, which decodes it as '1';
 //! - the call record ends up answered and then ended by the caller.
 //!
+//! With SRTP: two baresip phones, and baresip calling linphone (liblinphone 5.1, an SRTP stack
+//! of its own), over TLS, each hearing the other's tone after decrypting it.
+//!
 //! Digest algorithm: the installed baresip 1.0.0 / libre 1.1.0 (Debian) only implements MD5.
 //! It does not skip a challenge it cannot answer: as soon as *any* WWW-Authenticate in the 401
 //! names another algorithm (SHA-256 first or second), it gives up with "Register: Function not
@@ -695,4 +698,209 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
         );
         assert!(peak >= 4000, "{name} heard it loud enough: peak {peak}");
     }
+}
+
+/// A headless linphonec (liblinphone, Debian `linphone-cli`): registers over TLS, requires
+/// SRTP, auto-answers, plays a WAV file as its microphone and records the call to another
+/// (its `soundcard use files` mode, driven through stdin). Killed on drop.
+struct Linphone {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Linphone {
+    fn start(
+        srv: &Server,
+        user: &str,
+        password: &str,
+        tls: std::net::SocketAddr,
+        ca: &Path,
+    ) -> Linphone {
+        let bin = which("linphonec")
+            .unwrap_or_else(|| panic!("linphonec is not on PATH: apt-get install linphone-cli"));
+        let dir = srv.data_dir.join(format!("linphone-{user}"));
+        // Its databases live under $HOME; without that directory it never registers.
+        std::fs::create_dir_all(dir.join(".local/share/linphone")).unwrap();
+        write_tone_wav(&dir.join("tone.wav"), CALLEE_TONE_HZ, 30);
+        let rc = format!(
+            "[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port={tls_port}\n\
+             media_encryption=srtp\nmedia_encryption_mandatory=1\n\
+             root_ca={ca}\nverify_server_certs=1\nverify_server_cn=0\ndefault_proxy=0\n\
+             [proxy_0]\nreg_proxy=<sip:{tls};transport=tls>\nreg_identity=sip:{user}@127.0.0.1\n\
+             reg_expires=600\nreg_sendregister=1\n\
+             [auth_info_0]\nusername={user}\npasswd={password}\nrealm=ringside\n\
+             [rtp]\naudio_rtp_port={rtp}\n\
+             [sound]\necho_cancellation=0\n\
+             [misc]\nuuid=0\n",
+            tls_port = free_port(),
+            ca = ca.display(),
+            rtp = even_port(),
+        );
+        std::fs::write(dir.join("linphonerc"), rc).unwrap();
+        let log = std::fs::File::create(dir.join("linphone.log")).unwrap();
+        let mut child = Command::new(bin)
+            .args(["-a", "-d", "5", "-c"])
+            .arg(dir.join("linphonerc"))
+            .env("HOME", &dir)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn linphonec");
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "soundcard use files").unwrap();
+        writeln!(stdin, "play {}", dir.join("tone.wav").display()).unwrap();
+        writeln!(stdin, "record {}", dir.join("heard.wav").display()).unwrap();
+        stdin.flush().unwrap();
+        Linphone { child, dir }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("linphone.log")).unwrap_or_default()
+    }
+
+    /// Quit (unregisters), bounded.
+    async fn stop(&mut self) {
+        use std::io::Write;
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "quit");
+            let _ = stdin.flush();
+        }
+        for _ in 0..100 {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.child.kill();
+    }
+}
+
+impl Drop for Linphone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample rate in a WAV file's fmt chunk.
+fn wav_rate(path: &Path) -> u32 {
+    let b = std::fs::read(path).unwrap();
+    let at = b
+        .windows(4)
+        .position(|w| w == b"fmt ")
+        .expect("a fmt chunk");
+    u32::from_le_bytes(b[at + 12..at + 16].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn baresip_calls_linphone_over_tls_with_srtp_and_each_hears_the_other() {
+    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
+    let (srv, tls, _, _) =
+        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
+    let token = srv.with_phones().await;
+    let ca = srv.data_dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    // baresip 1.0 answers MD5 only; linphone answers SHA-256 (the server's first).
+    srv.patch_extension(
+        &token,
+        "1001",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    srv.patch_extension(&token, "1002", serde_json::json!({"srtp": "required"}))
+        .await;
+
+    let mut callee = Linphone::start(&srv, "1002", PW2, tls, &ca);
+    for _ in 0..200 {
+        if srv.metric("ringside_sip_registrations", "").await == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        srv.metric("ringside_sip_registrations", "").await,
+        1.0,
+        "linphone registered as 1002 over TLS\n== linphone:\n{}\n== server:\n{}",
+        callee.log_text(),
+        srv.log_text()
+    );
+    let link = Link::Tls {
+        addr: tls,
+        ca: ca.clone(),
+    };
+    let opts = Options {
+        tone_hz: TONE_HZ,
+        mediaenc: Some("srtp-mand"),
+        dial: Some(format!("sip:1002@{tls};transport=tls")),
+    };
+    let mut caller = Baresip::start_with(&srv, "1001", PW1, &link, opts);
+    eventually("the call is answered", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0
+            && caller.log_text().contains("Call established")
+    })
+    .await;
+    eventually("audio relayed both ways", || async {
+        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
+    })
+    .await;
+    caller.stop().await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    callee.stop().await;
+    let both = || {
+        format!(
+            "\n== baresip:\n{}\n== linphone:\n{}\n== server:\n{}",
+            caller.log_text(),
+            callee.log_text(),
+            srv.log_text()
+        )
+    };
+    // linphone was offered SRTP (its leg requires it) and turned AEAD_AES_128_GCM down for
+    // an HMAC-SHA1 suite: each leg keeps the suite its own phone chose.
+    let llog = callee.log_text();
+    let offer = message(&llog, "INVITE sip:1002", &["a=crypto:"])
+        .unwrap_or_else(|| panic!("linphone was offered SRTP{}", both()));
+    assert!(offer.contains("RTP/SAVP"), "{offer}");
+    let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
+    let forwarded = srv.metric("ringside_rtp_forwarded_packets_total", "").await;
+    assert!(
+        failures <= 2.0,
+        "{failures} failures, {forwarded} forwarded{}",
+        both()
+    );
+    // Each heard the other's tone.
+    let dec = recording(&caller.snd_dir(), "-dec.wav")
+        .unwrap_or_else(|| panic!("baresip recorded what it heard{}", both()));
+    let (hz, peak) = tone_of(&wav_samples(&dec)[4000..]);
+    let want = f64::from(CALLEE_TONE_HZ);
+    assert!(
+        (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
+        "baresip heard {hz:.0} Hz (peak {peak}){}",
+        both()
+    );
+    let heard = callee.dir.join("heard.wav");
+    let rate = wav_rate(&heard);
+    let samples = wav_samples(&heard);
+    assert!(
+        samples.len() as u32 >= rate,
+        "linphone recorded {} samples at {rate} Hz{}",
+        samples.len(),
+        both()
+    );
+    let skip = (rate / 2) as usize;
+    let crossings = samples[skip..]
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    let hz = crossings as f64 * f64::from(rate) / 2.0 / (samples.len() - skip) as f64;
+    let want = f64::from(TONE_HZ);
+    assert!(
+        (want * 0.9..want * 1.1).contains(&hz),
+        "linphone heard {hz:.0} Hz{}",
+        both()
+    );
 }

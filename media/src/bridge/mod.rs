@@ -549,6 +549,8 @@ impl CallMedia {
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.
         let leg = &mut self.legs[i];
         match leg.srtp.as_mut() {
+            // Not RTP at all (STUN keep-alives some phones send): not an SRTP failure.
+            Some(_) if !is_rtp_version_2(&buf[..len]) => return Err(Dropped::Malformed),
             Some(s) => match s.unprotect_rtp(buf, len) {
                 Some(n) => len = n,
                 None => {
@@ -725,6 +727,11 @@ impl Drop for CallMedia {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Whether `data` starts like RTP or RTCP (version 2): STUN and the like do not.
+pub(crate) fn is_rtp_version_2(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| b >> 6 == 2)
 }
 
 /// Used by tests and the driver: which leg is the other one.

@@ -83,6 +83,7 @@ impl CallMedia {
         let leg = &mut self.legs[idx(side)];
         let plain;
         let data = match leg.srtp.as_mut() {
+            Some(_) if !super::is_rtp_version_2(data) => return Err(Dropped::Malformed),
             Some(s) => match s.unprotect_rtcp(data) {
                 Some(p) => {
                     plain = p;
