@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ringside_sip::hdr::unsupported_required;
-use ringside_sip::timer::{negotiate_uas, SessionExpires, MAX_SE, MIN_SE};
+use ringside_sip::timer::{negotiate_uas, negotiate_uas_for, SessionExpires, MAX_SE, MIN_SE};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
@@ -20,8 +20,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = unsupported_required(&req.headers);
-    for can_refresh in [false, true] {
-        match negotiate_uas(&req.headers, can_refresh) {
+    let preferred = data.first().map(|b| 90 + u32::from(*b) * 7);
+    for (can_refresh, pref) in [(false, None), (true, None), (true, preferred)] {
+        let got = match pref {
+            None => negotiate_uas(&req.headers, can_refresh),
+            p => negotiate_uas_for(&req.headers, can_refresh, p),
+        };
+        match got {
             Ok(Some(se)) => {
                 assert!(se.secs >= MIN_SE, "{se:?}");
                 assert!(se.refresher.is_some());

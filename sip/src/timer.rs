@@ -118,6 +118,18 @@ pub fn negotiate_uas(
     headers: &rsip::Headers,
     can_refresh: bool,
 ) -> Result<Option<SessionExpires>, u32> {
+    negotiate_uas_for(headers, can_refresh, None)
+}
+
+/// [`negotiate_uas`] for a caller whose account asks for `preferred` seconds: a longer
+/// interval the caller proposes is shortened to it (never below the floor, RFC 4028 section
+/// 9), a caller that proposes none gets it, and a caller without timer support gets a timer
+/// Ringside refreshes when it can (so a phone that vanished is noticed).
+pub fn negotiate_uas_for(
+    headers: &rsip::Headers,
+    can_refresh: bool,
+    preferred: Option<u32>,
+) -> Result<Option<SessionExpires>, u32> {
     let asked = match session_expires(headers) {
         Some(Ok(se)) => Some(se),
         // An unreadable Session-Expires is ignored rather than fatal (RFC 4028 leaves it to
@@ -133,13 +145,16 @@ pub fn negotiate_uas(
             return Err(MIN_SE.max(min_se(headers).unwrap_or(0)));
         }
     }
-    if asked.is_none() && !supported {
+    if asked.is_none() && !supported && preferred.is_none() {
         return Ok(None);
     }
     let floor = MIN_SE.max(min_se(headers).unwrap_or(0));
-    let secs = asked
-        .map_or(DEFAULT_SE, |s| s.secs)
-        .clamp(floor, MAX_SE.max(floor));
+    let secs = match (asked, preferred) {
+        (Some(s), Some(p)) => s.secs.min(p),
+        (Some(s), None) => s.secs,
+        (None, p) => p.unwrap_or(DEFAULT_SE),
+    }
+    .clamp(floor, MAX_SE.max(floor));
     let refresher = if supported {
         asked.and_then(|s| s.refresher).unwrap_or(Refresher::Uac)
     } else if can_refresh {
@@ -265,6 +280,20 @@ mod tests {
         assert_eq!(negotiate_uas(&h, false), Ok(None));
         // Nothing asked, nothing supported: no timer.
         assert_eq!(negotiate_uas(&headers(&[]), true), Ok(None));
+        // The caller's account asks for 300 s: a longer proposal is shortened to it, none
+        // proposed gets it, and without timer support Ringside refreshes (if it can).
+        let long = headers(&["Session-Expires: 1800", "Supported: timer"]);
+        let se = negotiate_uas_for(&long, true, Some(300)).unwrap().unwrap();
+        assert_eq!((se.secs, se.refresher), (300, Some(Refresher::Uac)));
+        let se = negotiate_uas_for(&headers(&[]), true, Some(300))
+            .unwrap()
+            .unwrap();
+        assert_eq!((se.secs, se.refresher), (300, Some(Refresher::Uas)));
+        assert_eq!(negotiate_uas_for(&headers(&[]), false, Some(300)), Ok(None));
+        // Never below the caller's Min-SE.
+        let h = headers(&["Session-Expires: 1800", "Min-SE: 600", "Supported: timer"]);
+        let se = negotiate_uas_for(&h, true, Some(300)).unwrap().unwrap();
+        assert_eq!(se.secs, 600);
         // Huge intervals are capped; unreadable ones ignored.
         let se = negotiate_uas(
             &headers(&["Session-Expires: 999999", "Supported: timer"]),

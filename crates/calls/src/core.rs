@@ -297,6 +297,7 @@ impl SipCore {
             Admission::Trusted(t) => Some((
                 t.trunk.tenant_id.clone(),
                 SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+                t.trunk.session_timer_secs,
             )),
             Admission::NotFound => {
                 drop(d);
@@ -304,24 +305,26 @@ impl SipCore {
             }
             Admission::Authenticate => None,
         };
-        let (tenant_id, kind, srtp, account) = match trusted {
-            Some((tenant, srtp)) => (tenant, CallerKind::Trunk, srtp, None),
+        let (tenant_id, kind, (srtp, session_secs), account) = match trusted {
+            Some((tenant, srtp, secs)) => (tenant, CallerKind::Trunk, (srtp, secs), None),
             None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
                 DigestOutcome::Authenticated(acct) => {
-                    let (kind, srtp, account) = match d.extension_by_id(&acct.id) {
+                    let (kind, (srtp, secs), account) = match d.extension_by_id(&acct.id) {
                         Some(e) => (
                             CallerKind::Extension,
-                            e.srtp.clone(),
+                            (e.srtp.clone(), e.session_timer_secs),
                             Some((e.username.clone(), e.display_name.clone())),
                         ),
                         None => (
                             CallerKind::Trunk,
-                            d.trunk(&acct.id).and_then(|t| t.trunk.srtp.clone()),
+                            d.trunk(&acct.id).map_or((None, None), |t| {
+                                (t.trunk.srtp.clone(), t.trunk.session_timer_secs)
+                            }),
                             None,
                         ),
                     };
                     let srtp = SrtpPolicy::from_stored(srtp.as_deref());
-                    (acct.tenant_id, kind, srtp, account)
+                    (acct.tenant_id, kind, (srtp, secs), account)
                 }
                 DigestOutcome::Challenge { stale } => {
                     let r = self
@@ -401,6 +404,7 @@ impl SipCore {
             tag,
             srtp,
             account,
+            session_secs,
         };
         self.b2bua
             .start_sip_call(&mut self.tu, now, invite, tenant_id, dest, legs);

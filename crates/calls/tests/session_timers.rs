@@ -378,3 +378,23 @@ async fn a_callee_422_is_asked_again_with_its_min_se_and_no_timer_without_its_su
     assert!(sim.take_to("127.0.0.1:6002").is_empty(), "no refresh sent");
     assert_eq!(sim.core.active_calls(), 1, "and no expiry");
 }
+
+#[tokio::test]
+async fn the_callers_account_shortens_its_session_interval() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let mut e = ext("e1", "1001", "pw-1001-secret", "t1");
+    e.session_timer_secs = Some(300);
+    sim.change(ringside_calls::directory::DirectoryChange::ExtensionUpserted(e));
+    let (_, inv) = call(&mut sim, "Session-Expires: 1800\r\nSupported: timer\r\n");
+    let ok = answer_and_ack(&mut sim, &inv.expect("leg B rang"));
+    assert_eq!(
+        header(&ok, "Session-Expires"),
+        Some("300;refresher=uac"),
+        "{ok}"
+    );
+    // Not refreshed: hung up 268 s in (300 less 32).
+    sim.advance(Duration::from_secs(267));
+    assert_eq!(sim.core.active_calls(), 1);
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.core.active_calls(), 0);
+}

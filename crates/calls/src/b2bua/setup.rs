@@ -91,6 +91,7 @@ impl B2bua {
             tag,
             srtp,
             account,
+            session_secs,
         } = invite;
         let LegB {
             targets,
@@ -101,10 +102,12 @@ impl B2bua {
             let r = make_response(&req, code.into(), Some(&tag));
             tu.respond(now, stx, r);
         };
-        // 2. Session timer (RFC 4028): an interval below ours is refused with 422.
-        let session = match ringside_sip::timer::negotiate_uas(
+        // 2. Session timer (RFC 4028): an interval below ours is refused with 422; the
+        //    caller's account may ask for its own.
+        let session = match ringside_sip::timer::negotiate_uas_for(
             &req.headers,
             ringside_sip::hdr::allows(&req.headers, "UPDATE"),
+            session_secs,
         ) {
             Ok(se) => se.map(|se| super::SessionTimer {
                 se,
@@ -372,6 +375,8 @@ pub(crate) struct NewInvite {
     pub(crate) srtp: SrtpPolicy,
     /// The extension the caller authenticated as, and its display name (`None`: a trunk).
     pub(crate) account: Option<(String, String)>,
+    /// The session timer the caller's account asks for (`sessionTimerSecs`).
+    pub(crate) session_secs: Option<u32>,
 }
 
 /// Where routing sends a SIP call's leg B.
