@@ -299,6 +299,15 @@ impl Server {
             .sum()
     }
 
+    /// POST a trunk (must succeed): the trunk as the API shows it.
+    pub async fn create_trunk(&self, token: &str, trunk: serde_json::Value) -> serde_json::Value {
+        let (st, body) = self
+            .api("POST", "/api/v1/sip/trunks", token, Some(trunk))
+            .await;
+        assert_eq!(st, 201, "{body}");
+        body
+    }
+
     /// PATCH extension `user` with `change` (must succeed): the extension as the API shows it
     /// after.
     pub async fn patch_extension(

@@ -545,6 +545,25 @@ fn crypto_lines(msg: &str) -> Vec<String> {
         .collect()
 }
 
+/// The call `caller` placed is answered; three seconds of audio flow each way (50 packets a
+/// second per direction); `caller` hangs up (and exits) and the call ends.
+async fn converse(srv: &Server, caller: &mut Baresip) {
+    eventually("the call is answered", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0
+            && caller.log_text().contains("Call established")
+    })
+    .await;
+    eventually("audio relayed both ways", || async {
+        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
+    })
+    .await;
+    caller.stop().await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_other() {
     let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
@@ -599,21 +618,7 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
     .await;
     let dial = format!("sip:1002@{tls};transport=tls");
     let mut caller = Baresip::start_with(&srv, "1001", PW1, &link(), srtp(TONE_HZ, Some(dial)));
-    eventually("the call is answered", || async {
-        srv.metric("ringside_calls_active", "").await == 1.0
-            && callee.log_text().contains("Call established")
-    })
-    .await;
-    // Three seconds of audio each way (50 packets a second per direction).
-    eventually("audio relayed both ways", || async {
-        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
-    })
-    .await;
-    caller.stop().await;
-    eventually("the call ended", || async {
-        srv.metric("ringside_calls_active", "").await == 0.0
-    })
-    .await;
+    converse(&srv, &mut caller).await;
     callee.stop().await;
 
     // Signalling: each leg had its own keys; neither phone saw the other's.
@@ -836,20 +841,7 @@ async fn baresip_calls_linphone_over_tls_with_srtp_and_each_hears_the_other() {
         dial: Some(format!("sip:1002@{tls};transport=tls")),
     };
     let mut caller = Baresip::start_with(&srv, "1001", PW1, &link, opts);
-    eventually("the call is answered", || async {
-        srv.metric("ringside_calls_active", "").await == 1.0
-            && caller.log_text().contains("Call established")
-    })
-    .await;
-    eventually("audio relayed both ways", || async {
-        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
-    })
-    .await;
-    caller.stop().await;
-    eventually("the call ended", || async {
-        srv.metric("ringside_calls_active", "").await == 0.0
-    })
-    .await;
+    converse(&srv, &mut caller).await;
     callee.stop().await;
     let both = || {
         format!(

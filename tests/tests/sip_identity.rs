@@ -32,15 +32,11 @@ fn invite(log: &str) -> &str {
 async fn a_trusted_pbx_asserts_its_caller_and_the_phone_sees_the_redirection() {
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
-            &token,
-            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.3"]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    srv.create_trunk(
+        &token,
+        json!({"name": "pbx", "inboundCidrs": ["127.0.0.3"]}),
+    )
+    .await;
     let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
     let sc = with_headers(
         Scenario::uac("pbx", false, UacFlow::AnswerAndHangUp),
@@ -86,20 +82,13 @@ async fn a_phone_cannot_assert_another_number_and_its_privacy_reaches_the_carrie
         "1",
     ]);
     let mut carrier_child = carrier.spawn();
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
-            &token,
-            Some(json!({
-                "name": "carrier",
-                "outboundHost": "127.0.0.1",
-                "outboundPort": carrier_port,
-                "allowedDestinations": "+1NXXNXXXXXX"
-            })),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    let carrier_trunk = json!({
+        "name": "carrier",
+        "outboundHost": "127.0.0.1",
+        "outboundPort": carrier_port,
+        "allowedDestinations": "+1NXXNXXXXXX"
+    });
+    srv.create_trunk(&token, carrier_trunk).await;
     let sc = with_headers(
         Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
         "      P-Asserted-Identity: <sip:+19995550000@evil.example>\n      Privacy: id\n      \

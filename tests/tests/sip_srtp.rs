@@ -38,15 +38,12 @@ fn pbx_call(srv: &Server, sc: &Scenario) -> Sipp {
 async fn a_trunk_that_requires_srtp_refuses_plain_offers_and_keys_each_leg_on_its_own() {
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let (st, trunk) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/trunks",
+    let trunk = srv
+        .create_trunk(
             &token,
-            Some(json!({"name": "pbx", "inboundCidrs": ["127.0.0.3"], "srtp": "required"})),
+            json!({"name": "pbx", "inboundCidrs": ["127.0.0.3"], "srtp": "required"}),
         )
         .await;
-    assert_eq!(st, 201, "{trunk}");
     assert_eq!(trunk["srtp"], "required", "{trunk}");
 
     // 1. Plain RTP offered: 488, and the extension's phone never rings.
