@@ -40,7 +40,8 @@ use ringside_sip::auth::has_credentials;
 pub const NONCE_LIFETIME_SECS: u64 = 30;
 
 /// Methods we implement, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY, REGISTER";
 
 /// The SIP core: it dispatches what the transaction layer reports to the registrar, the
 /// OPTIONS responder and the B2BUA, after admitting and routing new calls.
@@ -220,6 +221,13 @@ impl SipCore {
         match req.method {
             Method::Register => self.on_register(now, id, req, from),
             Method::Invite if !has_to_tag => self.on_new_invite(now, id, req, from),
+            Method::Refer if has_to_tag => self.on_refer(now, id, req),
+            // The end of a subscription Ringside never made, or a peer's NOTIFY on a dialog:
+            // acknowledged, nothing to do.
+            Method::Notify if has_to_tag => {
+                let r = make_response(&req, 200.into(), None);
+                self.tu.respond(now, id, r);
+            }
             Method::Options if !has_to_tag => {
                 let mut r = make_response(&req, 200.into(), Some(&new_tag()));
                 r.headers.push(Header::Allow(headers::Allow::new(ALLOW)));
@@ -246,6 +254,50 @@ impl SipCore {
                 self.tu.respond(now, id, r);
             }
         }
+    }
+
+    /// A REFER on a call (blind transfer, see `b2bua::transfer`): only the answered leg B of
+    /// an extension may transfer, and only where that extension could dial itself.
+    fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request) {
+        let (key, tenant, number) = match self.b2bua.transfer_request(&req) {
+            Ok(t) => t,
+            Err(code) => {
+                tracing::info!(code, "REFER refused");
+                return self.b2bua.refuse_refer(&mut self.tu, now, stx, &req, code);
+            }
+        };
+        let d = self.dir.clone();
+        let caller = Caller {
+            tenant_id: &tenant,
+            kind: CallerKind::Extension,
+        };
+        let targets = match route(&self.lookup(&d), caller, Some(&number)) {
+            Ok(Route::Extension { contacts, .. }) => contacts
+                .into_iter()
+                .map(crate::b2bua::Target::from)
+                .collect(),
+            Ok(Route::Outbound(t)) => match crate::b2bua::trunk_target(t, &number, false) {
+                Some(target) => vec![target],
+                None => Vec::new(),
+            },
+            // Queues and visitors are not transfer targets (yet).
+            Ok(_) => {
+                drop(d);
+                return self.b2bua.refuse_refer(&mut self.tu, now, stx, &req, 403);
+            }
+            Err(refusal) => {
+                drop(d);
+                tracing::info!(%number, "REFER to a number the extension may not dial");
+                let code = match refusal {
+                    Refusal::NotFound => 403,
+                    r => r.status(),
+                };
+                return self.b2bua.refuse_refer(&mut self.tu, now, stx, &req, code);
+            }
+        };
+        drop(d);
+        self.b2bua
+            .transfer(&mut self.tu, now, stx, &req, key, &number, targets);
     }
 
     /// A new INVITE: refused while draining or looping, admitted (a trusted trunk, or digest

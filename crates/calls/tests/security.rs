@@ -1,6 +1,6 @@
 //! Regression tests of the security campaign (issue 12) on simulated time: digest replay,
-//! cross-tenant trunk capture, login shadowing and the failure throttle; and, until transfer
-//! is built (issue 17), REFER refused.
+//! cross-tenant trunk capture, login shadowing and the failure throttle; and REFER limited to
+//! what the referrer could dial itself (issue 17).
 
 mod common;
 
@@ -290,9 +290,10 @@ async fn a_login_claimed_by_two_tenants_authenticates_as_neither() {
 }
 
 /// Call transfer is a classic toll-fraud path (a party in a call asks the server to dial a
-/// number on its behalf). Until transfer is built with its own checks, a REFER on an
-/// established call — to a PSTN number the carrier trunk would dial — is refused 405 with
-/// the methods Ringside does take, and nothing goes to the trunk or to anyone else.
+/// number on its behalf). Ringside takes a REFER only from the extension that answered (leg
+/// B), and only to where that extension could dial itself: the caller's side gets 501, a
+/// number no trunk of the tenant allows gets 403, and nothing goes to the trunk or anyone.
+/// (Transfers that may go ahead: `transfer.rs`.)
 #[tokio::test]
 async fn a_refer_is_refused_and_dials_nothing() {
     let mut sim = Sim::new(Duration::from_secs(30));
@@ -306,14 +307,10 @@ async fn a_refer_is_refused_and_dials_nothing() {
     );
     sim.input("127.0.0.1:6001", &refer);
     let r = sim.take_to("127.0.0.1:6001");
-    let refusal = r.iter().find(|m| status(m) == 405).expect("405");
-    assert!(
-        header(refusal, "Allow").is_some_and(|a| !a.contains("REFER")),
-        "{refusal}"
-    );
-    // The same from the callee's side.
+    assert!(r.iter().any(|m| status(m) == 501), "{r:?}");
+    // From the callee's side, to a number no trunk of the tenant lets it dial.
     let from_callee = format!(
-        "REFER sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKrefer;rport\r\nFrom: <sip:1002@127.0.0.1>;tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 REFER\r\nRefer-To: <sip:+14155550123@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        "REFER sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKrefer;rport\r\nFrom: <sip:1002@127.0.0.1>;tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 REFER\r\nRefer-To: <sip:+447700900123@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
         header(&inv, "From").unwrap(),
         header(&inv, "Call-ID").unwrap(),
     );
@@ -321,7 +318,7 @@ async fn a_refer_is_refused_and_dials_nothing() {
     assert!(sim
         .take_to("127.0.0.1:6002")
         .iter()
-        .any(|m| status(m) == 405));
+        .any(|m| status(m) == 403));
     assert!(
         sim.take_to("127.0.0.1:5099").is_empty(),
         "nothing went to the carrier"

@@ -211,7 +211,17 @@ impl B2bua {
             Vec::new()
         } else {
             let offer = (b_sdp.as_str(), &mut sdes_b);
-            self.fork_targets(tu, now, key, targets, offer, &from, "website", &mut record)
+            self.fork_targets(
+                tu,
+                now,
+                key,
+                targets,
+                offer,
+                &from,
+                "website",
+                &mut record,
+                0,
+            )
         };
         let rid = record.id.clone();
         for l in &mut record.legs {
@@ -249,6 +259,8 @@ impl B2bua {
                 // The visitor's leg is WebRTC (DTLS-SRTP at the edge); leg B is SIP.
                 sdes: [Default::default(), sdes_b],
                 callee_session: None,
+                identity: from,
+                transfer: None,
             },
         );
         tu.metrics

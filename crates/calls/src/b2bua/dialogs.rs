@@ -78,6 +78,13 @@ impl B2bua {
             let r = make_response(&req, 481.into(), None);
             return tu.respond(now, stx, r);
         }
+        // A referrer's leg B, during or after its transfer, is not the call's leg B any more.
+        if side == Side::B
+            && self.calls.get(&key).is_some_and(|c| c.phase.is_answered())
+            && self.stale_leg_b(tu, now, stx, key, &req)
+        {
+            return;
+        }
         let other = match side {
             Side::A => Side::B,
             Side::B => Side::A,

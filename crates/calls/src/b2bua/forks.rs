@@ -214,6 +214,9 @@ impl B2bua {
                 tu.metrics.request_out("ACK");
                 tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
             }
+            if self.is_transfer_fork(key, n) {
+                return self.transfer_answered(tu, now, key, n, &resp);
+            }
             let Some(call) = self.calls.get_mut(&key) else {
                 return tu.missing_call(key, "fork answer");
             };
@@ -280,6 +283,9 @@ impl B2bua {
     /// Fork `n` failed with `code` (or, for a PSTN leg, was not accepted): when no fork is
     /// left the caller gets the failure (a browser the unavailable message).
     pub(super) fn fork_failed(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, code: u16) {
+        if self.is_transfer_fork(key, n) {
+            return self.transfer_fork_failed(tu, now, key, n, code);
+        }
         let now_ms = tu.now_ms;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -586,6 +592,7 @@ impl B2bua {
             CallTimer::CalleeExpiry | CallTimer::CalleeRefresh => {
                 self.callee_session_due(tu, now, key, timer)
             }
+            CallTimer::TransferTimeout => self.transfer_timeout(tu, now, key),
         }
     }
 

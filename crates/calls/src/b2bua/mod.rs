@@ -45,6 +45,7 @@ mod reliable;
 mod sdes;
 mod session;
 mod setup;
+mod transfer;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
 pub use browser::{BrowserAnswer, BrowserCall};
@@ -307,6 +308,10 @@ pub(crate) struct Call {
     sdes: [sdes::SdesLeg; 2],
     /// The session timer agreed with the answering callee (RFC 4028).
     callee_session: Option<session::CalleeTimer>,
+    /// Who leg B is told is calling (kept for the forks of a transfer).
+    identity: identity::CallerIdentity,
+    /// A blind transfer in progress (leg B's REFER).
+    transfer: Option<transfer::Transfer>,
 }
 
 /// A session timer agreed with a SIP caller.
@@ -708,6 +713,8 @@ pub(crate) enum CallTimer {
     CalleeExpiry,
     /// Ringside refreshes the callee's session now.
     CalleeRefresh,
+    /// Nobody answered a transfer in time.
+    TransferTimeout,
 }
 
 impl Tu {

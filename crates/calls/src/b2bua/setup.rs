@@ -215,6 +215,7 @@ impl B2bua {
             &identity,
             &dest,
             &mut record,
+            0,
         );
         super::sdes::expect_keys(&*media, &forks);
         if forks.is_empty() && to_browser.is_none() && queue.is_none() {
@@ -263,6 +264,8 @@ impl B2bua {
                 last_ack: [None, None],
                 sdes: [sdes_a, sdes_b],
                 callee_session: None,
+                identity,
+                transfer: None,
             },
         );
         tu.metrics
@@ -402,6 +405,7 @@ impl B2bua {
         from: &CallerIdentity,
         dest: &str,
         record: &mut CallRecord,
+        base: usize,
     ) -> Vec<Fork> {
         let started = record.started_at;
         let mut forks = Vec::new();
@@ -457,7 +461,7 @@ impl B2bua {
             from.add_to(&mut invite, trusted);
             let ctx = tu.send_request(now, invite.clone(), peer);
             self.by_ctx
-                .insert(ctx, (call_key, ClientRole::Fork(forks.len())));
+                .insert(ctx, (call_key, ClientRole::Fork(base + forks.len())));
             let leg_idx = record.legs.len();
             record.legs.push(CallLeg {
                 id: ringside_storage::new_id(),
