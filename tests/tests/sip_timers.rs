@@ -6,7 +6,9 @@
 //! the call carries on. A re-INVITE without SDP: the offer comes in the 2xx and the answer in
 //! the ACK, across the bridge. Reliable provisionals (RFC 3262): a caller that requires
 //! 100rel PRACKs Ringside's reliable 180, and a callee's reliable 180 is PRACKed by Ringside;
-//! a callee's UPDATE on its early dialog (RFC 3311) is answered by Ringside.
+//! a callee's UPDATE on its early dialog (RFC 3311) is answered by Ringside. Session timers
+//! towards a callee that leaves the refreshing to Ringside; blind transfer (RFC 3515 REFER)
+//! from the callee to a third phone.
 
 use std::time::{Duration, Instant};
 
@@ -445,4 +447,83 @@ async fn ringside_refreshes_a_callee_that_leaves_it_the_refreshing() {
     );
     let call = srv.ended_call(&token).await;
     assert_eq!(call["hangupSide"], "caller", "{call}");
+}
+
+/// Blind transfer between real sipp phones (RFC 3515): 1002 answers 1001's call, then REFERs
+/// it to 1003; Ringside answers 202, NOTIFYs `100 Trying`, rings 1003 (sipp, answering), then
+/// NOTIFYs `200 OK` and hangs 1002 up; 1001, still in its call, hangs up on 1003.
+#[tokio::test]
+async fn a_callee_transfers_the_caller_to_another_phone() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/extensions",
+            &token,
+            Some(serde_json::json!({"username": "1003", "password": "pw-1003-secret"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    // 1003: registered, answers one call and waits for the BYE.
+    let port3 = free_port();
+    let (ok, log) = srv
+        .register("1003", "pw-1003-secret", port3, 200, &[])
+        .await;
+    assert!(ok, "1003 registers: {log}");
+    let target = Sipp::new(&Scenario::uas("1003", UasFlow::Answer), srv.sip).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port3.to_string(),
+        "-mp",
+        &even_port().to_string(),
+    ]);
+    let mut target_child = target.spawn();
+    // 1002: answers, then transfers the call with REFER and follows its progress.
+    let refer = "  <pause milliseconds=\"500\"/>\n  <send retrans=\"500\">\n    <![CDATA[\n      REFER [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From:[$lto];tag=[pid]uas[call_number]\n      To:[$rfrom]\n      Call-ID: [call_id]\n      CSeq: 1 REFER\n      Contact: <sip:1002@[local_ip]:[local_port]>\n      Refer-To: <sip:1003@[remote_ip]>\n      Referred-By: <sip:1002@[remote_ip]>\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv response=\"202\"/>\n  <recv request=\"NOTIFY\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n  <recv request=\"NOTIFY\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n";
+    let callee = scripted_callee(&srv, refer).await;
+    let bye = uac_in_dialog("BYE", 3, None);
+    let caller = scripted_caller(
+        &srv,
+        &format!("  <pause milliseconds=\"4000\"/>\n{bye}  <recv response=\"200\"/>\n"),
+    );
+    let (_, callee) = both_finish(&srv, &token, caller, callee).await;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), target_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "1003 answered and got the caller's BYE: {}",
+        target.messages()
+    );
+    // The referrer's NOTIFYs: 100 Trying while its subscription is active, then 200 OK as it
+    // ends.
+    let referrer = callee.messages();
+    let notifies: Vec<&str> = referrer.split("NOTIFY sip:").skip(1).collect();
+    assert_eq!(notifies.len(), 2, "{referrer}");
+    assert!(
+        notifies[0].contains("Subscription-State: active")
+            && notifies[0].contains("SIP/2.0 100 Trying"),
+        "{}",
+        notifies[0]
+    );
+    assert!(
+        notifies[1].contains("Subscription-State: terminated")
+            && notifies[1].contains("SIP/2.0 200 OK"),
+        "{}",
+        notifies[1]
+    );
+    assert!(
+        referrer.contains("BYE sip:"),
+        "1002 was hung up: {referrer}"
+    );
+    let to_target = target.messages();
+    assert!(to_target.contains("INVITE sip:1003@"), "{to_target}");
+    let call = srv.ended_call(&token).await;
+    assert!(
+        call["answeredBy"]
+            .as_str()
+            .is_some_and(|a| a.ends_with("1003")),
+        "the call ended with 1003: {call}"
+    );
 }
