@@ -299,3 +299,39 @@ async fn a_referrer_that_hangs_up_at_once_hands_the_caller_over() {
     assert!(sim.take_to("127.0.0.1:6001").is_empty());
     assert_eq!(sim.core.active_calls(), 1, "the caller talks to 1003");
 }
+
+#[tokio::test]
+async fn a_transfer_nobody_answers_gives_up_after_the_ring_timeout() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, _) = established_call(&mut sim);
+    sim.input("127.0.0.1:6002", &refer(&inv, 1, "sip:1003@127.0.0.1"));
+    let r = sim.take_to("127.0.0.1:6002");
+    let trying = r.iter().find(|m| m.starts_with("NOTIFY ")).unwrap();
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(trying, 200, "OK", "cb", None),
+    );
+    let new_inv = sim.take_to("127.0.0.1:6003").remove(0);
+    sim.input(
+        "127.0.0.1:6003",
+        &response_to(&new_inv, 180, "Ringing", "c3", None),
+    );
+    sim.advance(Duration::from_secs(29));
+    let early = sim.take_to("127.0.0.1:6002");
+    assert!(early.is_empty(), "still ringing: {early:?}");
+    sim.advance(Duration::from_secs(2));
+    assert!(
+        sim.take_to("127.0.0.1:6003")
+            .iter()
+            .any(|m| m.starts_with("CANCEL ")),
+        "the new party stops ringing"
+    );
+    let to_referrer = sim.take_to("127.0.0.1:6002");
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("the final NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 408 Request Timeout");
+    assert_eq!(sim.core.active_calls(), 1, "the referrer keeps the caller");
+}

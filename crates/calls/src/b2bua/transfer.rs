@@ -33,6 +33,8 @@ pub(crate) struct Transfer {
     base: usize,
     /// The referrer hung up already (usual for a blind transfer).
     referrer_gone: bool,
+    /// When the transfer gives up ringing (a timer of an earlier transfer is stale).
+    due: Instant,
 }
 
 /// The number a `Refer-To` names, or the status to refuse it with.
@@ -152,12 +154,14 @@ impl B2bua {
             return;
         }
         info!(call = %call.record.id, to = %number, "blind transfer: ringing the new party");
+        let due = now + tu.cfg.ring_timeout;
         call.transfer = Some(Transfer {
             referrer,
             base,
             referrer_gone: false,
+            due,
         });
-        self.start_timer(now + tu.cfg.ring_timeout, key, CallTimer::TransferTimeout);
+        self.start_timer(due, key, CallTimer::TransferTimeout);
     }
 
     /// Whether fork `n` of call `key` rings for a transfer.
@@ -301,7 +305,8 @@ impl B2bua {
 
     /// The transfer's ring timeout.
     pub(super) fn transfer_timeout(&mut self, tu: &mut Tu, now: Instant, key: u64) {
-        if self.calls.get(&key).is_some_and(|c| c.transfer.is_some()) {
+        let due = self.calls.get(&key).and_then(|c| c.transfer).map(|t| t.due);
+        if due.is_some_and(|d| d <= now) {
             self.transfer_failed(tu, now, key, 408);
         }
     }
