@@ -55,6 +55,17 @@ fn refer_from(port: u16, inv: &str, cseq: u32, target: &str) -> String {
     )
 }
 
+/// The referrer's BYE on leg B.
+fn referrer_bye(inv: &str) -> String {
+    format!(
+        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKbye9;rport\r\n\
+         From: {};tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(inv, "To").unwrap(),
+        header(inv, "From").unwrap(),
+        header(inv, "Call-ID").unwrap(),
+    )
+}
+
 fn sipfrag(notify: &str) -> &str {
     notify.split("\r\n\r\n").nth(1).unwrap_or_default().trim()
 }
@@ -148,14 +159,7 @@ async fn a_referrer_that_hangs_up_at_once_still_transfers_and_a_failed_transfer_
     sim.input("127.0.0.1:6002", &refer(&inv, 1, "sip:1003@127.0.0.1"));
     sim.take_to("127.0.0.1:6002");
     // The referrer's BYE right after the 202: answered, and the call goes on.
-    let bye = format!(
-        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKbye9;rport\r\n\
-         From: {};tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        header(&inv, "To").unwrap(),
-        header(&inv, "From").unwrap(),
-        header(&inv, "Call-ID").unwrap(),
-    );
-    sim.input("127.0.0.1:6002", &bye);
+    sim.input("127.0.0.1:6002", &referrer_bye(&inv));
     assert!(sim
         .take_to("127.0.0.1:6002")
         .iter()
@@ -278,14 +282,7 @@ async fn a_referrer_that_hangs_up_at_once_hands_the_caller_over() {
     let (inv, _) = established_call(&mut sim);
     sim.input("127.0.0.1:6002", &refer(&inv, 1, "sip:1003@127.0.0.1"));
     sim.take_to("127.0.0.1:6002");
-    let bye = format!(
-        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKbye9;rport\r\n\
-         From: {};tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-        header(&inv, "To").unwrap(),
-        header(&inv, "From").unwrap(),
-        header(&inv, "Call-ID").unwrap(),
-    );
-    sim.input("127.0.0.1:6002", &bye);
+    sim.input("127.0.0.1:6002", &referrer_bye(&inv));
     sim.take_to("127.0.0.1:6002");
     let new_inv = sim.take_to("127.0.0.1:6003").remove(0);
     sim.input(

@@ -385,11 +385,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        let (Some(cid), Some(tag)) = (hdr::call_id(&req.headers), hdr::tag(&req.headers, "To"))
-        else {
-            return false;
-        };
-        let Some(n) = call.fork_by_dialog(cid, tag) else {
+        let Some(n) = call.fork_of_request(req) else {
             return false;
         };
         if call.phase.prompting() != Some(n) {

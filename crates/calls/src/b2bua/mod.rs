@@ -371,6 +371,12 @@ impl Call {
     }
 
     /// The fork whose dialog has our tag `tag` on Call-ID `call_id`.
+    /// The fork whose dialog an in-dialog request from leg B is on (our tag in its To).
+    fn fork_of_request(&self, req: &Request) -> Option<usize> {
+        let (cid, tag) = hdr::call_id(&req.headers).zip(hdr::tag(&req.headers, "To"))?;
+        self.fork_by_dialog(cid, tag)
+    }
+
     fn fork_by_dialog(&self, call_id: &str, tag: &str) -> Option<usize> {
         self.forks
             .iter()

@@ -65,10 +65,7 @@ impl B2bua {
             return Err(501);
         }
         let winner = call.phase.winner().ok_or(481u16)?;
-        let (cid, tag) = hdr::call_id(&req.headers)
-            .zip(hdr::tag(&req.headers, "To"))
-            .ok_or(481u16)?;
-        if call.fork_by_dialog(cid, tag) != Some(winner) {
+        if call.fork_of_request(req) != Some(winner) {
             return Err(481);
         }
         if call.transfer.is_some() {
@@ -325,11 +322,7 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        let (Some(cid), Some(tag)) = (hdr::call_id(&req.headers), hdr::tag(&req.headers, "To"))
-        else {
-            return false;
-        };
-        let Some(n) = call.fork_by_dialog(cid, tag) else {
+        let Some(n) = call.fork_of_request(req) else {
             return false;
         };
         let current =
