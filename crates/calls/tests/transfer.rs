@@ -332,3 +332,60 @@ async fn a_transfer_nobody_answers_gives_up_after_the_ring_timeout() {
     assert_eq!(sipfrag(done), "SIP/2.0 408 Request Timeout");
     assert_eq!(sim.core.active_calls(), 1, "the referrer keeps the caller");
 }
+
+/// The `a=crypto` keys (base64) of a message.
+fn crypto_keys(msg: &str) -> Vec<String> {
+    msg.lines()
+        .filter_map(|l| l.split("inline:").nth(1))
+        .map(|k| k.trim().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_new_party_of_a_transfer_gets_srtp_keys_of_its_own() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, _) = established_call(&mut sim);
+    let to_referrer = crypto_keys(&inv);
+    assert_eq!(
+        to_referrer.len(),
+        3,
+        "1002 was offered keys (optional policy): {inv}"
+    );
+    sim.input("127.0.0.1:6002", &refer(&inv, 1, "sip:1003@127.0.0.1"));
+    sim.take_to("127.0.0.1:6002");
+    let new_inv = sim.take_to("127.0.0.1:6003").remove(0);
+    let to_target = crypto_keys(&new_inv);
+    assert_eq!(to_target.len(), 3, "{new_inv}");
+    assert!(
+        to_target.iter().all(|k| !to_referrer.contains(k)),
+        "fresh keys for the new party: {new_inv}"
+    );
+    // 1003 answers with a key on the 80-bit suite: leg B's media takes it.
+    let key = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
+    let ok = response_to(&new_inv, 200, "OK", "c3", Some(7003));
+    let (head, sdp) = ok.split_once("\r\n\r\n").unwrap();
+    let sdp = format!("{sdp}a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n");
+    let head: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.starts_with("Content-Length"))
+        .collect();
+    let ok = format!(
+        "{}\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head.join("\r\n"),
+        sdp.len()
+    );
+    let before = sim.media.requests().len();
+    sim.input("127.0.0.1:6003", &ok);
+    let keyed = sim.media.requests()[before..]
+        .iter()
+        .find_map(|r| match r {
+            MediaRequest::Srtp(_, Side::B, Some(k)) => Some(k.clone()),
+            _ => None,
+        })
+        .expect("leg B keyed for the new party");
+    let line = format!("2 AES_CM_128_HMAC_SHA1_80 inline:{key}");
+    let theirs = ringside_sip::sdp::Crypto::parse(&line).unwrap().key_salt;
+    assert_eq!(keyed.remote, theirs);
+    assert_eq!(sim.core.active_calls(), 1);
+}

@@ -261,6 +261,7 @@ impl B2bua {
                 callee_session: None,
                 identity: from,
                 transfer: None,
+                transfer_sdes: None,
             },
         );
         tu.metrics

@@ -312,6 +312,9 @@ pub(crate) struct Call {
     identity: identity::CallerIdentity,
     /// A blind transfer in progress (leg B's REFER).
     transfer: Option<transfer::Transfer>,
+    /// The SRTP keys offered to a transfer's new party: its own, leg B's become them when it
+    /// answers (the referrer keeps its keys meanwhile).
+    transfer_sdes: Option<sdes::SdesLeg>,
 }
 
 /// A session timer agreed with a SIP caller.

@@ -266,6 +266,7 @@ impl B2bua {
                 callee_session: None,
                 identity,
                 transfer: None,
+                transfer_sdes: None,
             },
         );
         tu.metrics

@@ -127,7 +127,8 @@ impl B2bua {
         let base = call.forks.len();
         let identity = call.identity.clone();
         let mut record = call.record.clone();
-        let mut sdes_b = std::mem::take(&mut call.sdes[1]);
+        // Fresh keys for the new party; the referrer's stay in use until it answers.
+        let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = self.fork_targets(
             tu,
             now,
@@ -143,7 +144,7 @@ impl B2bua {
             return;
         };
         call.record = record;
-        call.sdes[1] = sdes_b;
+        call.transfer_sdes = Some(sdes_b);
         let rang = !forks.is_empty();
         call.forks.extend(forks);
         if !rang {
@@ -187,6 +188,10 @@ impl B2bua {
         let Some(t) = call.transfer.take() else {
             return;
         };
+        let referrer_sdes = call
+            .transfer_sdes
+            .take()
+            .map(|s| std::mem::replace(&mut call.sdes[1], s));
         let answer =
             hdr::sdp_body(&resp.headers, &resp.body).and_then(|s| call.fork_answer_in(n, &s).ok());
         let Some(answer) = answer else {
@@ -194,6 +199,10 @@ impl B2bua {
             if let Some(f) = call.forks.get_mut(n) {
                 f.byed = true;
                 send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
+            }
+            // Back to the referrer's keys; the other transfer forks may still answer.
+            if let Some(s) = referrer_sdes {
+                call.transfer_sdes = Some(std::mem::replace(&mut call.sdes[1], s));
             }
             call.transfer = Some(t);
             return self.transfer_fork_failed(tu, now, key, n, 488);
@@ -276,6 +285,7 @@ impl B2bua {
         let Some(t) = call.transfer.take() else {
             return;
         };
+        call.transfer_sdes = None;
         info!(call = %call.record.id, code, "blind transfer failed");
         // The transfer forks still ringing stop (the referrer, if there, stays).
         self.cancel_other_forks(tu, now, key, Some(t.referrer));
