@@ -265,7 +265,7 @@ async fn a_delayed_offer_is_answered_in_the_ack_and_bridged() {
         callee.0.messages()
     );
     assert!(
-        caller.messages().contains("INVITE sip:1002") && !caller.messages().contains("488"),
+        caller.messages().contains("INVITE sip:1002") && !caller.messages().contains("SIP/2.0 488"),
         "{}",
         caller.messages()
     );
