@@ -295,15 +295,7 @@ impl B2bua {
             }
             None => {
                 warn!(call = %call.record.id, "the ACK brought no usable answer to our offer: hanging up");
-                self.bye_side(tu, now, key, Side::A);
-                self.bye_side(tu, now, key, Side::B);
-                self.end_call(
-                    tu,
-                    key,
-                    CallStatus::Ended,
-                    EndReason::MediaFailed,
-                    Some(HangupSide::System),
-                );
+                self.hang_up_both(tu, now, key, EndReason::MediaFailed);
             }
         }
     }
@@ -339,15 +331,7 @@ impl B2bua {
             {
                 tu.tx.send_stateless(rsip::SipMessage::Request(a), peer);
             }
-            self.bye_side(tu, now, key, Side::A);
-            self.bye_side(tu, now, key, Side::B);
-            return self.end_call(
-                tu,
-                key,
-                CallStatus::Ended,
-                EndReason::MediaFailed,
-                Some(HangupSide::System),
-            );
+            return self.hang_up_both(tu, now, key, EndReason::MediaFailed);
         };
         if let Some(a) = rtp {
             call.media.announce(side, a);

@@ -777,6 +777,14 @@ impl B2bua {
         }
     }
 
+    /// Ringside ends answered call `key` itself: BYE to both sides, the record ends with
+    /// `reason`, hung up by the system.
+    pub(super) fn hang_up_both(&mut self, tu: &mut Tu, now: Instant, key: u64, reason: EndReason) {
+        self.bye_side(tu, now, key, Side::A);
+        self.bye_side(tu, now, key, Side::B);
+        self.end_call(tu, key, CallStatus::Ended, reason, Some(HangupSide::System));
+    }
+
     /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
     /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
     /// each record ends with `reason`.
@@ -787,9 +795,7 @@ impl B2bua {
                 continue;
             };
             if call.phase.is_answered() {
-                self.bye_side(tu, now, key, Side::A);
-                self.bye_side(tu, now, key, Side::B);
-                self.end_call(tu, key, CallStatus::Ended, reason, Some(HangupSide::System));
+                self.hang_up_both(tu, now, key, reason);
                 continue;
             }
             self.cancel_other_forks(tu, now, key, None);

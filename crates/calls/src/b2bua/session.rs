@@ -15,7 +15,7 @@ use rsip::headers::Header;
 use rsip::{Method, Request, Response};
 use tracing::{info, warn};
 
-use ringside_domain::{CallStatus, EndReason, HangupSide};
+use ringside_domain::EndReason;
 use ringside_sip::hdr;
 use ringside_sip::timer::{self, Refresher, SessionExpires, MIN_SE};
 
@@ -200,14 +200,6 @@ impl B2bua {
 
     /// The session is over (RFC 4028 section 10): BYE to both sides.
     pub(super) fn end_session(&mut self, tu: &mut Tu, now: Instant, key: u64) {
-        self.bye_side(tu, now, key, Side::A);
-        self.bye_side(tu, now, key, Side::B);
-        self.end_call(
-            tu,
-            key,
-            CallStatus::Ended,
-            EndReason::SessionExpired,
-            Some(HangupSide::System),
-        );
+        self.hang_up_both(tu, now, key, EndReason::SessionExpired);
     }
 }

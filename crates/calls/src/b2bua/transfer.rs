@@ -207,6 +207,9 @@ impl B2bua {
             call.transfer = Some(t);
             return self.transfer_fork_failed(tu, now, key, n, 488);
         };
+        // Leg B's keys are the new party's now (plain if it answered plain), whatever the
+        // referrer's were.
+        call.media.set_srtp(Side::B, call.sdes[1].keys());
         if let Some((_, Some(addr))) = anchor_sdp(&answer, media_ip, call.media.port(Side::A)) {
             call.media.announce(Side::B, addr);
         }
