@@ -4,6 +4,7 @@
 //! The binary is taken from `RINGSIDE_BIN`, else `target/debug/ringside` (the test command
 //! builds it first). Each [`Server`] gets its own data dir, ports and RTP range.
 
+pub mod baresip;
 pub mod browser;
 pub mod firefox;
 pub mod mail;
@@ -117,6 +118,15 @@ pub fn even_port() -> u16 {
     }
 }
 
+/// An HTTP client for a test server: it also takes the throw-away certificate of a server
+/// started with `RINGSIDE_HTTP_TLS` (nothing else is ever fetched with it).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("reqwest client")
+}
+
 /// Password of test extension 1001.
 pub const PW1: &str = "secret-1001-pw";
 /// Password of test extension 1002.
@@ -201,10 +211,13 @@ impl Server {
             .find(|(k, _)| k == "RINGSIDE_HTTP_ADDR")
             .map(|(_, v)| v.replace("0.0.0.0:", "127.0.0.1:"))
             .unwrap_or_else(|| format!("127.0.0.1:{http_port}"));
+        let https = env
+            .iter()
+            .any(|(k, v)| k == "RINGSIDE_HTTP_TLS" && v == "true");
         let s = Server {
             child,
             data_dir,
-            http: format!("http://{http_addr}"),
+            http: format!("{}://{http_addr}", if https { "https" } else { "http" }),
             sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
             env,
             log,
@@ -214,7 +227,7 @@ impl Server {
     }
 
     async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
+        let client = http_client();
         for _ in 0..300 {
             if let Ok(r) = client.get(format!("{}/healthz", self.http)).send().await {
                 if r.status().is_success() {
@@ -265,7 +278,7 @@ impl Server {
         token: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = reqwest::Client::new();
+        let client = http_client();
         let mut req = client
             .request(method.parse().unwrap(), format!("{}{}", self.http, path))
             .bearer_auth(token);
@@ -283,7 +296,9 @@ impl Server {
 
     /// Value of a metric line (sum over label sets that contain `labels`).
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.http))
+        let text = http_client()
+            .get(format!("{}/metrics", self.http))
+            .send()
             .await
             .unwrap()
             .text()

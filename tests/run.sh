@@ -60,6 +60,11 @@ if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
   command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
   npm install --prefix target/axe --no-audit --no-fund --silent 'axe-core@4.14.1'
 fi
+# SIP.js, the browser softphone of tests/tests/sip_websocket.rs (loaded as ES modules).
+if [ ! -f target/sipjs/node_modules/sip.js/lib/index.js ]; then
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+  npm install --prefix target/sipjs --no-audit --no-fund --silent 'sip.js@0.21.2'
+fi
 # The official MCP SDKs, as the clients of /mcp in tests/tests/mcp_clients.rs.
 if [ ! -f target/mcp-ts/node_modules/@modelcontextprotocol/sdk/package.json ]; then
   command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }

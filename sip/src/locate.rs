@@ -25,6 +25,9 @@ use crate::transaction::TransportKind;
 pub fn default_port(t: TransportKind) -> u16 {
     match t {
         TransportKind::Tls => 5061,
+        // RFC 7118 §4: the WebSocket ports of the HTTP listener.
+        TransportKind::Ws => 80,
+        TransportKind::Wss => 443,
         _ => 5060,
     }
 }
@@ -36,6 +39,10 @@ pub fn srv_name(host: &str, transport: TransportKind) -> String {
         TransportKind::Udp => format!("_sip._udp.{host}"),
         TransportKind::Tcp => format!("_sip._tcp.{host}"),
         TransportKind::Tls => format!("_sips._tcp.{host}"),
+        // Not in RFC 3263 (a WebSocket server is found by its URL); asked as RFC 7118's
+        // NAPTR services would name them, and never dialled by Ringside.
+        TransportKind::Ws => format!("_sip._ws.{host}"),
+        TransportKind::Wss => format!("_sips._ws.{host}"),
     }
 }
 

@@ -110,15 +110,21 @@ impl AsyncWrite for IdleStream {
     }
 }
 
+/// Marks a request that came over TLS (HTTPS, WSS), for handlers that say so to the client.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// Serve `app` on `listener` under `limits` until the task is dropped: connections over a cap
 /// are closed at once, HTTP/1 request heads must arrive within `limits.header`, and idle
 /// connections close after `limits.idle`. Requests carry `ConnectInfo<SocketAddr>`, as with
-/// `into_make_service_with_connect_info`.
+/// `into_make_service_with_connect_info`. With `tls` every connection is HTTPS (the handshake
+/// under the same deadlines) and its requests carry [`OverTls`].
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     limits: ConnLimits,
     table: Arc<ConnTable>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -148,18 +154,42 @@ pub async fn serve(
         };
         // Realtime sockets send many small messages (call signalling): no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleStream::new(stream, limits.header, limits.idle, guard));
+        let stream = IdleStream::new(stream, limits.header, limits.idle, guard);
+        let secure = tls.is_some();
         let svc =
             app.clone()
                 .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo::<SocketAddr>(peer));
+                    if secure {
+                        req.extensions_mut().insert(OverTls);
+                    }
                     req.map(axum::body::Body::new)
                 });
         let svc = TowerToHyperService::new(svc);
         let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
+            let served = match tls {
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .await
+                }
+                // The handshake is bounded by the stream's own first-byte and idle deadlines.
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => {
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(s), svc)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "https handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 tracing::trace!(error = %e, %peer, "http connection ended");
             }
         });

@@ -74,6 +74,10 @@ pub struct SipMetrics {
     /// TLS connections we opened that were refused: the peer's certificate did not verify
     /// (wrong name, unknown CA, expired), the handshake failed, or it could not be reached.
     pub tls_outbound_failures: AtomicU64,
+    /// SIP WebSocket connections open now.
+    pub ws_connections: AtomicU64,
+    /// SIP WebSocket upgrades refused (a foreign Origin, no `sip` subprotocol).
+    pub ws_refused: AtomicU64,
 }
 
 impl Default for SipMetrics {
@@ -104,6 +108,8 @@ impl Default for SipMetrics {
             inbound_queue: AtomicU64::new(0),
             tls_inbound_failures: AtomicU64::new(0),
             tls_outbound_failures: AtomicU64::new(0),
+            ws_connections: AtomicU64::new(0),
+            ws_refused: AtomicU64::new(0),
         }
     }
 }
@@ -269,6 +275,18 @@ impl SipMetrics {
                 "Calls started.",
                 "counter",
                 g(&self.calls_total),
+            ),
+            (
+                "ringside_sip_ws_connections",
+                "SIP over WebSocket connections open (browser softphones).",
+                "gauge",
+                g(&self.ws_connections),
+            ),
+            (
+                "ringside_sip_ws_refused_total",
+                "SIP WebSocket upgrades refused: a foreign Origin or no sip subprotocol.",
+                "counter",
+                g(&self.ws_refused),
             ),
         ] {
             write_metric(out, name, help, kind, v);

@@ -4,6 +4,7 @@
 
 mod config;
 mod memory;
+mod sip_ws;
 mod wiring;
 
 use std::path::PathBuf;

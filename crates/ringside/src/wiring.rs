@@ -617,6 +617,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let media = build_media(&s, &store)?;
     let calls = build_calls(&s, &store, &media, (limits.sip, sip_conns.clone())).await?;
     let sip = calls.sip.clone();
+    let sip_ws = s.sip.ws_path.clone().map(|path| {
+        let state = crate::sip_ws::SipWs {
+            sockets: sip
+                .websockets()
+                .with_edge(calls.edge.clone(), s.sip.relay_ip()),
+            origins: Arc::new(s.sip.ws_origins.clone()),
+            public_origin: crate::sip_ws::origin_of(&s.http.public_url),
+            metrics: calls.metrics.clone(),
+        };
+        (path, state)
+    });
     let presence = Arc::new(ringside_api::Presence::new(
         store.clone(),
         ringside_api::PresenceConfig {
@@ -637,13 +648,33 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(s.http.addr)
         .await
         .with_context(|| format!("binding HTTP on {}", s.http.addr))?;
-    info!(http = %listener.local_addr()?, sip = %sip.local_addr, "Ringside running");
+    let mut app = ringside_api::router(state);
+    if let Some((path, state)) = sip_ws {
+        let scheme = if s.http.tls.is_some() { "WSS" } else { "WS" };
+        info!(%path, "SIP over {scheme} on the HTTP listener");
+        app = app.merge(crate::sip_ws::router(&path, state));
+    }
+    let tls = match &s.http.tls {
+        None => None,
+        Some((cert, key)) => {
+            let cert = ringside_calls::driver::tls::ServerCert::load(cert, key)
+                .map_err(|e| anyhow::anyhow!("HTTPS certificate: {e}"))?;
+            cert.watch(Duration::from_secs(2));
+            let mut cfg = (*cert.server_config()).clone();
+            // HTTP/1.1: every client's WebSockets (SIP, the widget, the console) upgrade on it.
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(http = %listener.local_addr()?, %scheme, sip = %sip.local_addr, "Ringside running");
     crate::memory::spawn_trimmer();
     let http = tokio::spawn(ringside_api::conn_limits::serve(
         listener,
-        ringside_api::router(state),
+        app,
         limits.http,
         http_conns,
+        tls,
     ));
 
     shutdown_signal().await;

@@ -119,30 +119,44 @@ pub enum TransportKind {
     /// Stream over TLS (RFC 3261 §26.2.1; a connection to the peer, reused both ways as
     /// RFC 5923 describes): reliable as TCP.
     Tls,
+    /// SIP over WebSocket (RFC 7118), one message per WebSocket message; only ever a
+    /// connection the peer opened (a browser softphone), reached again on that connection.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118 `WSS`): as [`TransportKind::Ws`] over TLS.
+    Wss,
 }
 
 impl TransportKind {
     /// True for stream transports.
     pub fn is_reliable(self) -> bool {
-        matches!(self, TransportKind::Tcp | TransportKind::Tls)
+        !matches!(self, TransportKind::Udp)
     }
 
-    /// The name in a Via header: `UDP`, `TCP`, `TLS`.
+    /// True for WebSocket transports (connections only a peer opens).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, TransportKind::Ws | TransportKind::Wss)
+    }
+
+    /// The name in a Via header: `UDP`, `TCP`, `TLS`, `WS`, `WSS`.
     pub fn via_name(self) -> &'static str {
         match self {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp => "TCP",
             TransportKind::Tls => "TLS",
+            TransportKind::Ws => "WS",
+            TransportKind::Wss => "WSS",
         }
     }
 
     /// The lowercase name: a URI's `transport` parameter and the stored form (`udp`, `tcp`,
-    /// `tls`).
+    /// `tls`, `ws`, `wss`).
     pub fn name(self) -> &'static str {
         match self {
             TransportKind::Udp => "udp",
             TransportKind::Tcp => "tcp",
             TransportKind::Tls => "tls",
+            TransportKind::Ws => "ws",
+            TransportKind::Wss => "wss",
         }
     }
 
@@ -152,6 +166,10 @@ impl TransportKind {
             TransportKind::Tcp
         } else if name.eq_ignore_ascii_case("tls") {
             TransportKind::Tls
+        } else if name.eq_ignore_ascii_case("ws") {
+            TransportKind::Ws
+        } else if name.eq_ignore_ascii_case("wss") {
+            TransportKind::Wss
         } else {
             TransportKind::Udp
         }

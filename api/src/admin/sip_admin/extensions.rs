@@ -100,7 +100,7 @@ pub struct RegistrationView {
     contact: String,
     /// Address the REGISTER came from (`ip:port`).
     source: String,
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp`, `tls`, `ws` or `wss` (a browser softphone, RFC 7118).
     #[schemars(extend("enum" = ["udp", "tcp", "tls", "ws", "wss"]))]
     transport: String,
     /// The phone's User-Agent, if it sent one.

@@ -4,6 +4,8 @@
 //!   parsing at the edge and the overload rule, and sending;
 //! - [`resolve`]: the trunk resolver (RFC 3263 over an async resolver), feeding the core's
 //!   directory with the addresses of trunks' hosts;
+//! - [`websocket`]: SIP over WebSocket connections the HTTP listener accepted, and the
+//!   WebRTC media of the browser softphones on them (answered on the WebRTC edge);
 //! - [`tls`]: the server certificate (reloaded when its files change) and the client settings
 //!   of connections Ringside opens;
 //! - [`core_task`]: the one task that owns the core, reads the one [`Clock`] and routes what
@@ -24,6 +26,7 @@ mod core_task;
 pub mod resolve;
 pub mod tls;
 mod transport;
+pub mod websocket;
 mod writer;
 
 use std::net::SocketAddr;
@@ -94,6 +97,7 @@ pub struct SipServer {
     directory: mpsc::UnboundedSender<DirectoryChange>,
     tls_clients: Arc<TlsClients>,
     resolve: Option<mpsc::UnboundedSender<resolve::ResolveCmd>>,
+    websockets: websocket::SipWebSockets,
     /// The UDP/TCP address actually bound.
     pub local_addr: SocketAddr,
 }
@@ -126,6 +130,11 @@ impl SipServer {
         if let Some(r) = &self.resolve {
             let _ = r.send(cmd);
         }
+    }
+
+    /// What the HTTP listener needs to carry SIP over WebSocket (RFC 7118) into this server.
+    pub fn websockets(&self) -> websocket::SipWebSockets {
+        self.websockets.clone()
     }
 
     /// Calls in progress (0 if the core is gone).
@@ -239,6 +248,7 @@ pub async fn start(
     )
     .await?;
     let local_addr = transport.local_addr();
+    let websockets = transport.websockets();
     if let Some(addr) = transport.tls_addr() {
         info!(%addr, "SIP listening on TLS");
     }
@@ -280,6 +290,7 @@ pub async fn start(
         directory: dir_tx,
         tls_clients,
         resolve,
+        websockets,
         local_addr,
     })
 }

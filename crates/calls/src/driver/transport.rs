@@ -35,7 +35,7 @@ use crate::overload::Overload;
 
 /// Each open stream connection's writer, by peer.
 type Writers = HashMap<Peer, mpsc::UnboundedSender<Bytes>>;
-type Conns = Arc<Mutex<Writers>>;
+pub(super) type Conns = Arc<Mutex<Writers>>;
 type Writer = (mpsc::UnboundedSender<Bytes>, mpsc::UnboundedReceiver<Bytes>);
 
 /// How long a TLS handshake of a connection Ringside opens may take.
@@ -49,7 +49,7 @@ pub(super) struct TlsListen {
 
 /// The open TCP connections' table. Nothing that holds the lock can panic, and if something
 /// ever did, the table is still whole: take it back rather than take the core task down.
-fn open_conns(conns: &Conns) -> std::sync::MutexGuard<'_, Writers> {
+pub(super) fn open_conns(conns: &Conns) -> std::sync::MutexGuard<'_, Writers> {
     conns
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -80,9 +80,9 @@ fn sip_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
 /// applied before a message joins it.
 #[derive(Clone)]
 pub(super) struct Inlet {
-    tx: mpsc::Sender<Inbound>,
+    pub(super) tx: mpsc::Sender<Inbound>,
     overload: Overload,
-    metrics: Arc<SipMetrics>,
+    pub(super) metrics: Arc<SipMetrics>,
 }
 
 impl Inlet {
@@ -99,7 +99,7 @@ impl Inlet {
     }
 
     /// The 503 for `msg` if the core is too far behind to take it.
-    fn refusal(&self, msg: &rsip::SipMessage) -> Option<Bytes> {
+    pub(super) fn refusal(&self, msg: &rsip::SipMessage) -> Option<Bytes> {
         let depth = self.tx.max_capacity() - self.tx.capacity();
         self.metrics
             .inbound_queue
@@ -180,6 +180,16 @@ impl Transport {
         self.local_addr
     }
 
+    /// What the HTTP listener needs to carry SIP over WebSocket into this transport.
+    pub(super) fn websockets(&self) -> super::websocket::SipWebSockets {
+        super::websocket::SipWebSockets {
+            conns: self.conns.clone(),
+            inlet: self.inlet.clone(),
+            edge: None,
+            relay_ip: self.local_addr.ip(),
+        }
+    }
+
     /// The TLS address actually bound, if Ringside serves TLS.
     pub(super) fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
@@ -203,6 +213,12 @@ impl Transport {
             if w.send(data.clone()).is_ok() {
                 return;
             }
+        }
+        if to.transport.is_websocket() {
+            // Only the softphone opens its WebSocket; with it gone the request fails now.
+            debug!(to = %to.addr, "SIP WebSocket closed: cannot send");
+            let _ = self.failed.send(to);
+            return;
         }
         // A new connection: what is sent while it opens waits in its writer's queue.
         let (wtx, wrx) = mpsc::unbounded_channel();
@@ -265,7 +281,7 @@ async fn tls_connect(
 }
 
 /// Drop the writer of `peer` from the table if it is still `w` (not a newer connection's).
-fn forget(conns: &Conns, peer: &Peer, w: &mpsc::UnboundedSender<Bytes>) {
+pub(super) fn forget(conns: &Conns, peer: &Peer, w: &mpsc::UnboundedSender<Bytes>) {
     let mut table = open_conns(conns);
     if table.get(peer).is_some_and(|cur| cur.same_channel(w)) {
         table.remove(peer);
@@ -290,7 +306,7 @@ async fn bind_pair(bind: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)
 }
 
 /// Parse one message; on failure answer 400/501 if the request can be identified, else drop.
-fn ingest(
+pub(super) fn ingest(
     data: &[u8],
     from: Peer,
     metrics: &SipMetrics,

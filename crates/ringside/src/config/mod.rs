@@ -8,6 +8,9 @@
 //! | SIP listen address (UDP+TCP) | `sip_addr` | `RINGSIDE_SIP_ADDR` | `0.0.0.0:5060` |
 //! | SIP over TLS listen address (unset: no TLS listener) | `sip_tls_addr` | `RINGSIDE_SIP_TLS_ADDR` | none |
 //! | the TLS certificate chain and its key (PEM files, re-read within seconds when they change) | `tls_cert`, `tls_key` | `RINGSIDE_TLS_CERT`, `RINGSIDE_TLS_KEY` | none |
+//! | serve the HTTP listener over TLS (HTTPS, and SIP over secure WebSocket) with the certificate above | `http_tls` | `RINGSIDE_HTTP_TLS` (`true`/`false`) | `false` |
+//! | path of SIP over WebSocket (RFC 7118) on the HTTP listener (WSS when it has TLS); `off`: none | `sip_ws_path` | `RINGSIDE_SIP_WS_PATH` | `/sip` |
+//! | origins allowed to open the SIP WebSocket besides Ringside's own (comma-separated, e.g. `https://phone.example.com`); a browser page of any other origin is refused | `sip_ws_origins` | `RINGSIDE_SIP_WS_ORIGINS` | none |
 //! | DNS servers for trunks' host names (comma-separated `ip` or `ip:port`; NAPTR, SRV, A/AAAA as RFC 3263 says) | `dns_servers` | `RINGSIDE_DNS_SERVERS` | the system's (`/etc/resolv.conf`, `/etc/hosts`) |
 //! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
 //! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
@@ -26,7 +29,7 @@
 //! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
 //! | ringback: `off` relays the callee's 180 (the caller's phone rings locally); `us`, `eu` or `uk` answers 183 and plays Ringside's ringback | `ringback` | `RINGSIDE_RINGBACK` | `off` |
 //! | Opus encoder complexity 0-10 | `opus_complexity` | `RINGSIDE_OPUS_COMPLEXITY` | `5` |
-//! | public base URL (install snippets) | `public_url` | `RINGSIDE_PUBLIC_URL` | `http://<http_addr>` |
+//! | public base URL (install snippets) | `public_url` | `RINGSIDE_PUBLIC_URL` | `http://<http_addr>` (`https://` with `http_tls`) |
 //! | take visitor IPs from `X-Forwarded-For` (only behind a trusted reverse proxy) | `trust_forwarded_for` | `RINGSIDE_TRUST_FORWARDED_FOR` (`true`/`false`) | `false` |
 //! | public widget endpoints, per client IP: `/track`, bootstrap, config and preflights (requests/s, burst; rate 0 disables) | `rate_limit_track_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST` | `20`, `60` |
 //! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
@@ -61,6 +64,9 @@ pub struct RawConfig {
     http_addr: Option<String>,
     sip_addr: Option<String>,
     sip_tls_addr: Option<String>,
+    sip_ws_path: Option<String>,
+    sip_ws_origins: Option<String>,
+    http_tls: Option<bool>,
     dns_servers: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -145,6 +151,15 @@ impl RawConfig {
         set(&mut raw.http_addr, "RINGSIDE_HTTP_ADDR");
         set(&mut raw.sip_addr, "RINGSIDE_SIP_ADDR");
         set(&mut raw.sip_tls_addr, "RINGSIDE_SIP_TLS_ADDR");
+        set(&mut raw.sip_ws_path, "RINGSIDE_SIP_WS_PATH");
+        set(&mut raw.sip_ws_origins, "RINGSIDE_SIP_WS_ORIGINS");
+        if let Some(v) = env("RINGSIDE_HTTP_TLS").filter(|v| !v.is_empty()) {
+            raw.http_tls = Some(match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => bail!("RINGSIDE_HTTP_TLS must be true or false"),
+            });
+        }
         set(&mut raw.dns_servers, "RINGSIDE_DNS_SERVERS");
         for (slot, key) in [
             (&mut raw.tls_cert, "RINGSIDE_TLS_CERT"),
@@ -335,6 +350,38 @@ impl RawConfig {
             self.sip_addr.as_deref().unwrap_or("0.0.0.0:5060"),
             "sip_addr",
         )?;
+        let http_tls = match (self.http_tls, &self.tls_cert, &self.tls_key) {
+            (None | Some(false), ..) => None,
+            (Some(true), Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (Some(true), ..) => {
+                bail!("RINGSIDE_HTTP_TLS needs RINGSIDE_TLS_CERT and RINGSIDE_TLS_KEY (PEM files)")
+            }
+        };
+        let ws_path = match self.sip_ws_path.as_deref().map(str::trim) {
+            None => Some("/sip".to_owned()),
+            Some("off") => None,
+            Some(p) if p.starts_with('/') && p.len() > 1 && !p.contains(['?', '#', ' ']) => {
+                Some(p.to_owned())
+            }
+            Some(p) => bail!("sip_ws_path must be a path such as /sip, or off (got {p:?})"),
+        };
+        let ws_origins = self
+            .sip_ws_origins
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                if o.starts_with("https://") || o.starts_with("http://") {
+                    Ok(o)
+                } else {
+                    Err(anyhow::anyhow!(
+                        "sip_ws_origins entries must be origins such as https://phone.example.com (got {o:?})"
+                    ))
+                }
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let tls = match (self.sip_tls_addr.as_deref(), self.tls_cert, self.tls_key) {
             (None, ..) => None,
             (Some(addr), Some(cert), Some(key)) => Some(ringside_calls::driver::TlsSettings {
@@ -416,6 +463,7 @@ impl RawConfig {
                 }
                 u
             }
+            None if http_tls.is_some() => format!("https://{http_addr}"),
             None => format!("http://{http_addr}"),
         };
         let smtp = match self.smtp_url.filter(|u| !u.trim().is_empty()) {
@@ -596,10 +644,13 @@ impl RawConfig {
                 allow_private_fetch: self.allow_private_fetch.unwrap_or(false),
                 request_timeout,
                 smtp,
+                tls: http_tls,
             },
             sip: SipSettings {
                 addr: sip_addr,
                 tls,
+                ws_path,
+                ws_origins,
                 dns,
                 public_ip,
                 realm: sip_realm,

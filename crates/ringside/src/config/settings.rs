@@ -50,6 +50,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Where sign-in codes and invitations are mailed; `None`: to the log.
     pub smtp: Option<SmtpSettings>,
+    /// Serve HTTPS (and WSS) with this certificate chain and key (PEM files, re-read when
+    /// they change); `None`: plain HTTP.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// The SMTP server mail goes through.
@@ -92,6 +95,11 @@ pub struct SipSettings {
     pub addr: SocketAddr,
     /// SIP over TLS, if served.
     pub tls: Option<ringside_calls::driver::TlsSettings>,
+    /// Path of SIP over WebSocket on the HTTP listener; `None`: not served.
+    pub ws_path: Option<String>,
+    /// Origins allowed to open the SIP WebSocket besides Ringside's own (lowercase, no
+    /// trailing slash).
+    pub ws_origins: Vec<String>,
     /// DNS servers for trunks' host names; empty: the system's.
     pub dns: Vec<SocketAddr>,
     /// Address advertised in SDP, Via and Contact.

@@ -389,3 +389,52 @@ fn sip_over_tls_needs_its_certificate_and_dns_servers_are_addresses() {
         "[2001:db8::5]"
     );
 }
+
+#[test]
+fn sip_over_websocket_has_a_path_allowed_origins_and_https_needs_its_certificate() {
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    // On by default at /sip, plain HTTP, no extra origins.
+    let d = load(&[]).unwrap();
+    assert_eq!(d.sip.ws_path.as_deref(), Some("/sip"));
+    assert!(d.sip.ws_origins.is_empty() && d.http.tls.is_none());
+    let s = load(&[
+        ("RINGSIDE_SIP_WS_PATH", "/ws/sip"),
+        (
+            "RINGSIDE_SIP_WS_ORIGINS",
+            "https://Phone.example.com/, http://127.0.0.1:8000",
+        ),
+        ("RINGSIDE_HTTP_TLS", "true"),
+        ("RINGSIDE_TLS_CERT", "/etc/ringside/cert.pem"),
+        ("RINGSIDE_TLS_KEY", "/etc/ringside/key.pem"),
+        ("RINGSIDE_HTTP_ADDR", "192.0.2.1:443"),
+    ])
+    .unwrap();
+    assert_eq!(s.sip.ws_path.as_deref(), Some("/ws/sip"));
+    assert_eq!(
+        s.sip.ws_origins,
+        ["https://phone.example.com", "http://127.0.0.1:8000"]
+    );
+    let (cert, _) = s.http.tls.as_ref().expect("HTTPS");
+    assert_eq!(cert, &PathBuf::from("/etc/ringside/cert.pem"));
+    // The default public URL follows the scheme served.
+    assert_eq!(s.http.public_url, "https://192.0.2.1:443");
+    assert!(load(&[("RINGSIDE_SIP_WS_PATH", "off")])
+        .unwrap()
+        .sip
+        .ws_path
+        .is_none());
+    for (key, value, needle) in [
+        ("RINGSIDE_SIP_WS_PATH", "sip", "sip_ws_path"),
+        ("RINGSIDE_SIP_WS_PATH", "/sip?x=1", "sip_ws_path"),
+        (
+            "RINGSIDE_SIP_WS_ORIGINS",
+            "phone.example.com",
+            "sip_ws_origins",
+        ),
+        ("RINGSIDE_HTTP_TLS", "true", "RINGSIDE_TLS_CERT"),
+    ] {
+        let e = load(&[(key, value)]).unwrap_err();
+        assert!(e.to_string().contains(needle), "{key}={value}: {e}");
+    }
+    assert!(RawConfig::load(None, env(&[("RINGSIDE_HTTP_TLS", "maybe")])).is_err());
+}
