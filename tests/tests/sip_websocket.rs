@@ -6,6 +6,9 @@
 //!   SIP.js offers WebRTC media (ICE, DTLS-SRTP, Opus); Ringside answers it on its WebRTC edge
 //!   and bridges it to baresip's PCMU. Both directions are judged as audio: baresip hears the
 //!   browser's 1 kHz microphone, the page hears baresip's 400 Hz.
+//! - The other way: baresip calls the softphone. Ringside's INVITE reaches SIP.js over its
+//!   WebSocket without an offer (a browser takes no plain RTP), SIP.js offers WebRTC in its
+//!   200 OK and gets the edge's answer in the ACK; both hear each other.
 //! - The WebSocket itself, with a plain client: a page of a foreign origin is refused (403), a
 //!   request without the `sip` subprotocol too (400), both counted; an allowed one carries SIP
 //!   both ways (a REGISTER challenged 401, a malformed message answered 400 without closing).
@@ -17,6 +20,7 @@ use std::time::Duration;
 use calls_common::tone_file;
 use futures_util::{SinkExt, StreamExt};
 use ringside_e2e::baresip::{recording, tone_of, wav_samples, Baresip, Link, Options};
+use ringside_e2e::browser::Page;
 use ringside_e2e::{eventually, Server, PW1, PW2};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -68,8 +72,32 @@ fn softphone_page(user: &str, password: &str) -> String {
 import {{ UserAgent, Registerer, Inviter }} from '/sipjs/index.js';
 const phone = window.phone = {{ registration: 'new', call: 'idle', error: null, remote: null }};
 try {{
+  const media = {{
+    constraints: {{ audio: {{ echoCancellation: false, noiseSuppression: false, autoGainControl: false }}, video: false }},
+  }};
+  const follow = (session) => {{
+    phone.session = session;
+    session.stateChange.addListener(s => {{
+      phone.call = s;
+      if (s === 'Established') {{
+        // Chrome pulls a remote WebRTC track only while something plays it.
+        phone.remote = session.sessionDescriptionHandler.remoteMediaStream;
+        phone.audio = new Audio();
+        phone.audio.srcObject = phone.remote;
+        phone.audio.play();
+      }}
+    }});
+  }};
   const ua = new UserAgent({{
     uri: UserAgent.makeURI('sip:{user}@127.0.0.1'),
+    delegate: {{
+      // Auto-answer.
+      onInvite: (invitation) => {{
+        phone.incoming = (phone.incoming || 0) + 1;
+        follow(invitation);
+        invitation.accept({{ sessionDescriptionHandlerOptions: media }});
+      }},
+    }},
     transportOptions: {{ server: new URLSearchParams(location.search).get('server') }},
     authorizationUsername: '{user}',
     authorizationPassword: '{password}',
@@ -84,24 +112,20 @@ try {{
   registerer.stateChange.addListener(s => phone.registration = s);
   await registerer.register();
   phone.dial = async (target) => {{
-    const inviter = new Inviter(ua, UserAgent.makeURI(target), {{
-      sessionDescriptionHandlerOptions: {{
-        constraints: {{ audio: {{ echoCancellation: false, noiseSuppression: false, autoGainControl: false }}, video: false }},
-      }},
-    }});
-    inviter.stateChange.addListener(s => {{
-      phone.call = s;
-      if (s === 'Established') {{
-        // Chrome pulls a remote WebRTC track only while something plays it.
-        phone.remote = inviter.sessionDescriptionHandler.remoteMediaStream;
-        phone.audio = new Audio();
-        phone.audio.srcObject = phone.remote;
-        phone.audio.play();
-      }}
-    }});
-    phone.session = inviter;
+    const inviter = new Inviter(ua, UserAgent.makeURI(target), {{ sessionDescriptionHandlerOptions: media }});
+    follow(inviter);
     await inviter.invite();
   }};
+  // A re-INVITE holding (or resuming) the call; resolves with how it was answered.
+  phone.hold = (on) => new Promise((resolve) => {{
+    phone.session.invite({{
+      requestDelegate: {{
+        onAccept: () => resolve('accepted'),
+        onReject: (r) => resolve('rejected ' + r.message.statusCode),
+      }},
+      sessionDescriptionHandlerOptions: {{ ...media, hold: on }},
+    }}).catch((e) => resolve('failed ' + e));
+  }});
   phone.hangUp = async () => {{ await phone.session.bye(); return true; }};
 }} catch (e) {{ phone.error = String(e); }}
 </script></body></html>"#
@@ -134,6 +158,71 @@ const INBOUND_JS: &str = "(async () => {
   out.push(pc.remoteDescription && pc.remoteDescription.sdp);
   return out.join(' | ');
 })()";
+
+/// The page hears baresip's [`PHONE_TONE_HZ`] through the edge, loud enough.
+async fn assert_page_hears(page: &mut Page, srv: &Server, phone: &Baresip) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = page.eval(HEARD_JS).await;
+    let f = heard["freq"].as_f64().unwrap_or(0.0);
+    assert!(
+        (f - f64::from(PHONE_TONE_HZ)).abs() < 15.0,
+        "the page hears baresip's {PHONE_TONE_HZ} Hz: {heard}; page's RTP {}\n== baresip:\n{}\n== server:\n{}",
+        page.eval(INBOUND_JS).await,
+        phone.log_text(),
+        srv.log_text()
+    );
+    assert!(heard["db"].as_f64().unwrap_or(-200.0) > -60.0, "{heard}");
+}
+
+/// What baresip heard (its decode-side recording, complete once it exited) is the browser's
+/// 1 kHz microphone.
+fn assert_baresip_heard_the_browser(phone: &Baresip) {
+    let dec = recording(&phone.snd_dir(), "-dec.wav")
+        .unwrap_or_else(|| panic!("baresip recorded what it heard\n{}", phone.log_text()));
+    let samples = wav_samples(&dec);
+    assert!(samples.len() >= 12_000, "{} samples heard", samples.len());
+    // Skip the first half second (the answer, the jitter buffer filling).
+    let (hz, peak) = tone_of(&samples[4000..]);
+    assert!(
+        (900.0..1100.0).contains(&hz),
+        "baresip heard {hz:.0} Hz, not the browser's 1000 Hz ({})",
+        dec.display()
+    );
+    assert!(peak >= 2000, "baresip heard it loud enough: peak {peak}");
+}
+
+/// Wait until the page's SIP.js registered (or failed).
+async fn registered(page: &mut Page, srv: &Server) {
+    let state = page
+        .eval_until(
+            "window.phone && (window.phone.error || window.phone.registration)",
+            |v| v == "Registered" || v.as_str().is_some_and(|s| s.contains("Error")),
+        )
+        .await;
+    assert_eq!(
+        state,
+        "Registered",
+        "SIP.js registered; server log:\n{}",
+        srv.log_text()
+    );
+}
+
+/// Wait until 1001's registration is stored with `transport`.
+async fn stored_over(srv: &Server, token: &str, transport: &str) {
+    eventually(
+        &format!("1001's registration is stored as a {transport} one"),
+        || async {
+            let (st, exts) = srv.api("GET", "/api/v1/sip/extensions", token, None).await;
+            st == 200
+                && exts.as_array().is_some_and(|a| {
+                    a.iter().any(|e| {
+                        e["username"] == "1001" && e["registrations"][0]["transport"] == transport
+                    })
+                })
+        },
+    )
+    .await;
+}
 
 /// Challenge `ext` in MD5 alone: SIP.js and baresip 1.0 answer nothing else.
 async fn md5_only(srv: &Server, token: &str, ext: &str) {
@@ -191,29 +280,9 @@ async fn sipjs_in_chromium_registers_over_wss_and_calls_baresip_and_each_hears_t
     let tone = tone_file();
     let browser = chromium_tls(&tone).await;
     let mut page = browser.open(&format!("{origin}/?server={wss}")).await;
-    let registered = page
-        .eval_until(
-            "window.phone && (window.phone.error || window.phone.registration)",
-            |v| v == "Registered" || v.as_str().is_some_and(|s| s.contains("Error")),
-        )
-        .await;
-    assert_eq!(
-        registered,
-        "Registered",
-        "SIP.js registered over WSS; server log:\n{}",
-        srv.log_text()
-    );
+    registered(&mut page, &srv).await;
     assert_eq!(srv.metric("ringside_sip_ws_connections", "").await, 1.0);
-    // The registration is on record as a WSS one.
-    eventually("1001's registration is stored as a WSS one", || async {
-        let (st, exts) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
-        st == 200
-            && exts.as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|e| e["username"] == "1001" && e["registrations"][0]["transport"] == "wss")
-            })
-    })
-    .await;
+    stored_over(&srv, &token, "wss").await;
 
     page.eval("window.phone.dial('sip:1002@127.0.0.1')").await;
     let state = page
@@ -229,37 +298,20 @@ async fn sipjs_in_chromium_registers_over_wss_and_calls_baresip_and_each_hears_t
         phone.log_text(),
         srv.log_text()
     );
-    // The page hears baresip's tone through the edge.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let heard = page.eval(HEARD_JS).await;
-    let f = heard["freq"].as_f64().unwrap_or(0.0);
-    assert!(
-        (f - f64::from(PHONE_TONE_HZ)).abs() < 15.0,
-        "the page hears baresip's {PHONE_TONE_HZ} Hz: {heard}; inbound {}\n== baresip:\n{}\n== server:\n{}",
-        page.eval(INBOUND_JS).await,
-        phone.log_text(),
-        srv.log_text()
-    );
-    assert!(heard["db"].as_f64().unwrap_or(-200.0) > -60.0, "{heard}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_page_hears(&mut page, &srv, &phone).await;
+    // The softphone holds and resumes with re-INVITEs carrying WebRTC SDP: both answered,
+    // and the edge session carries on (the page hears baresip again).
+    assert_eq!(page.eval("window.phone.hold(true)").await, "accepted");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(page.eval("window.phone.hold(false)").await, "accepted");
+    assert_page_hears(&mut page, &srv, &phone).await;
     page.eval("window.phone.hangUp()").await;
     eventually("the call ended", || async {
         srv.metric("ringside_calls_active", "").await == 0.0
     })
     .await;
     phone.stop().await;
-    // baresip heard the browser's 1 kHz microphone.
-    let dec = recording(&phone.snd_dir(), "-dec.wav")
-        .unwrap_or_else(|| panic!("baresip recorded what it heard\n{}", phone.log_text()));
-    let samples = wav_samples(&dec);
-    assert!(samples.len() >= 12_000, "{} samples heard", samples.len());
-    let (hz, peak) = tone_of(&samples[4000..]);
-    assert!(
-        (900.0..1100.0).contains(&hz),
-        "baresip heard {hz:.0} Hz, not the browser's 1000 Hz ({})",
-        dec.display()
-    );
-    assert!(peak >= 2000, "baresip heard it loud enough: peak {peak}");
+    assert_baresip_heard_the_browser(&phone);
     // No edge session is left once the call is over.
     eventually("the edge session closed", || async {
         srv.metric("ringside_webrtc_sessions", "").await == 0.0
@@ -267,6 +319,73 @@ async fn sipjs_in_chromium_registers_over_wss_and_calls_baresip_and_each_hears_t
     .await;
     let _ = std::fs::remove_file(&tone);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn baresip_calls_a_sipjs_softphone_over_ws_which_answers_and_each_hears_the_other() {
+    let site_port = softphone_site(softphone_page("1001", PW1)).await;
+    let origin = format!("http://127.0.0.1:{site_port}");
+    let srv = Server::start_with(&[("RINGSIDE_SIP_WS_ORIGINS", &origin)]).await;
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token, "1001").await;
+    md5_only(&srv, &token, "1002").await;
+    let tone = tone_file();
+    let browser = chromium_tls(&tone).await;
+    let ws = format!("{}/sip", srv.http.replacen("http://", "ws://", 1));
+    let mut page = browser.open(&format!("{origin}/?server={ws}")).await;
+    registered(&mut page, &srv).await;
+    stored_over(&srv, &token, "ws").await;
+
+    // baresip dials the softphone: Ringside's INVITE reaches it over its WebSocket without an
+    // offer; SIP.js offers WebRTC in its 200 OK and gets the edge's answer in the ACK.
+    let mut phone = Baresip::start_with(
+        &srv,
+        "1002",
+        PW2,
+        &Link::Udp,
+        Options {
+            tone_hz: PHONE_TONE_HZ,
+            dial: Some(format!("sip:1001@{}", srv.sip)),
+            ..Options::default()
+        },
+    );
+    let state = page
+        .eval_until("window.phone.call", |v| {
+            v == "Established" || v == "Terminated"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "Established",
+        "the softphone answered\n== baresip:\n{}\n== server:\n{}",
+        phone.log_text(),
+        srv.log_text()
+    );
+    assert_eq!(page.eval("window.phone.incoming").await, 1);
+    assert!(
+        srv.log_text()
+            .contains("WebRTC media on the edge (offer in the answer)"),
+        "the softphone's offer came in its answer"
+    );
+    assert_page_hears(&mut page, &srv, &phone).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // baresip hangs up as it exits.
+    phone.stop().await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    assert_eq!(
+        page.eval_until("window.phone.call", |v| v == "Terminated")
+            .await,
+        "Terminated"
+    );
+    assert_baresip_heard_the_browser(&phone);
+    eventually("the edge session closed", || async {
+        srv.metric("ringside_webrtc_sessions", "").await == 0.0
+    })
+    .await;
+    let _ = std::fs::remove_file(&tone);
 }
 
 /// Chromium with the fake microphone playing `tone`, taking the test server's certificate.

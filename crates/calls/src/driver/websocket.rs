@@ -15,6 +15,11 @@
 //! replaced by the edge's on the way out, and the edge sends the browser's media to the relay
 //! port the answer named.
 //!
+//! A call *to* a softphone goes the other way round: a browser takes no plain RTP, so the
+//! core's INVITE leaves without its offer (a late offer, RFC 3261 §13.2.1); the softphone
+//! offers WebRTC in its 200 OK, the edge answers it in the ACK, and the core gets the edge
+//! session's plain side as the answer to the offer it made.
+//!
 //! ```text
 //!  SIP.js ══WS══► /sip ─► WsLink ─(INVITE, WebRTC SDP → edge.accept → plain SDP)─► core
 //!         ◄═════        ◄─(200 OK, plain SDP → the edge's answer; edge → relay port)──┘
@@ -84,6 +89,7 @@ impl SipWebSockets {
             writer: tx,
             ws: self.clone(),
             legs: HashMap::new(),
+            late: HashMap::new(),
         };
         (link, rx)
     }
@@ -97,6 +103,8 @@ pub struct WsLink {
     ws: SipWebSockets,
     /// The WebRTC media of the calls on this connection, by Call-ID.
     legs: HashMap<String, WebRtcLeg>,
+    /// The core's plain offers of calls to the softphone, held back until it makes its own.
+    late: HashMap<String, SessionDescription>,
 }
 
 /// A call's browser media: the edge session and the answer the browser gets.
@@ -104,6 +112,9 @@ struct WebRtcLeg {
     session: EdgeSession,
     relay: Option<SocketAddr>,
     answered: bool,
+    /// The edge's answer still to be sent in the ACK (a call Ringside placed to the
+    /// softphone: its offer came in the 200 OK).
+    ack_sdp: Option<String>,
 }
 
 /// Why a message from the softphone is not passed on.
@@ -158,18 +169,23 @@ impl WsLink {
             .is_ok()
     }
 
-    /// A softphone's request on its way to the core: a WebRTC offer is answered on the edge
-    /// and replaced by the edge session's plain RTP offer; a BYE or CANCEL ends the media.
+    /// A softphone's message on its way to the core: a WebRTC offer (in a request, or in the
+    /// answer to an INVITE Ringside sent without one) is answered on the edge and replaced by
+    /// the edge session's plain RTP side; a BYE or CANCEL ends the media.
     async fn inbound(&mut self, mut msg: SipMessage) -> Result<SipMessage, Refused> {
-        let SipMessage::Request(req) = &mut msg else {
+        let Some(call_id) = message::call_id(&msg).map(str::to_owned) else {
             return Ok(msg);
         };
-        let Some(call_id) = message::call_id(req).map(str::to_owned) else {
-            return Ok(msg);
+        let req = match &mut msg {
+            SipMessage::Request(req) => req,
+            SipMessage::Response(r) => {
+                self.answer_in_response(&call_id, r).await;
+                return Ok(msg);
+            }
         };
         match req.method {
             Method::Bye | Method::Cancel => {
-                self.legs.remove(&call_id);
+                self.end(&call_id);
                 return Ok(msg);
             }
             Method::Invite | Method::Update if !req.body.is_empty() => {}
@@ -184,7 +200,10 @@ impl WsLink {
         let answer = match self.legs.get(&call_id) {
             Some(leg) => leg.session.answer.clone(),
             None => {
-                let session = self.accept(req).await?;
+                let session = match self.accept(&req.body).await {
+                    Ok(s) => s,
+                    Err(why) => return Err(refuse(req, why)),
+                };
                 let answer = session.answer.clone();
                 info!(
                     call_id,
@@ -197,45 +216,119 @@ impl WsLink {
                         session,
                         relay: None,
                         answered: false,
+                        ack_sdp: None,
                     },
                 );
                 answer
             }
         };
-        let plain = plain_offer(&offer, &answer);
+        let plain = plain_sdp(&offer, &answer);
         ringside_sip::hdr::set_request_body(req, Some("application/sdp"), plain.into_bytes());
         Ok(msg)
     }
 
-    /// Answer the WebRTC offer of `req` on the edge (off the async threads).
-    async fn accept(&self, req: &rsip::Request) -> Result<EdgeSession, Refused> {
-        let refuse = |why: &str| {
-            let mut r = message::make_response(req, rsip::StatusCode::NotAcceptableHere, None);
-            r.headers
-                .push(rsip::Header::Warning(rsip::headers::Warning::new(format!(
-                    "399 ringside \"{why}\""
-                ))));
-            Refused::Reply(message::serialize_response(&r))
+    /// The softphone's answer to an INVITE Ringside sent it without an offer: its 18x or 2xx
+    /// carries a WebRTC offer, answered on the edge (the answer goes out in the ACK); the core
+    /// gets the edge session's plain side as the answer to the offer it made.
+    async fn answer_in_response(&mut self, call_id: &str, r: &mut rsip::Response) {
+        let code = r.status_code.code();
+        if !matches!(message::cseq(r), Some((_, Method::Invite))) {
+            return;
+        }
+        if code >= 300 {
+            self.late.remove(call_id);
+            if self.legs.get(call_id).is_some_and(|l| !l.answered) {
+                self.legs.remove(call_id);
+            }
+            return;
+        }
+        let Some(ours) = self.late.get(call_id) else {
+            return;
         };
+        if code < 180 || r.body.is_empty() {
+            return;
+        }
+        let Ok(offer) = SessionDescription::from_bytes(&r.body) else {
+            return;
+        };
+        if !is_webrtc(&offer) {
+            return;
+        }
+        let relay = ours
+            .first_audio()
+            .filter(|a| a.port != 0)
+            .map(|a| SocketAddr::new(self.ws.relay_ip, a.port));
+        if !self.legs.contains_key(call_id) {
+            let session = match self.accept(&r.body).await {
+                Ok(s) => s,
+                Err(why) => {
+                    // The core finds no usable answer and ends the call.
+                    warn!(
+                        call_id,
+                        why, "SIP over WebSocket: the softphone's WebRTC offer was not taken"
+                    );
+                    return;
+                }
+            };
+            if let Some(relay) = relay {
+                session.connect_media(relay);
+            }
+            info!(
+                call_id,
+                edge_session = session.id(),
+                "SIP over WebSocket: WebRTC media on the edge (offer in the answer)"
+            );
+            let ack_sdp = Some(session.answer.sdp.clone());
+            self.legs.insert(
+                call_id.to_owned(),
+                WebRtcLeg {
+                    session,
+                    relay,
+                    answered: false,
+                    ack_sdp,
+                },
+            );
+        }
+        let Some(leg) = self.legs.get_mut(call_id) else {
+            return;
+        };
+        if code >= 200 {
+            leg.answered = true;
+            self.late.remove(call_id);
+        }
+        let plain = plain_sdp(&offer, &leg.session.answer);
+        ringside_sip::hdr::set_body(r, Some("application/sdp"), plain.into_bytes());
+    }
+
+    /// The call's browser media is over.
+    fn end(&mut self, call_id: &str) {
+        self.legs.remove(call_id);
+        self.late.remove(call_id);
+    }
+
+    /// Answer the WebRTC offer `sdp` on the edge (off the async threads).
+    async fn accept(&self, sdp: &[u8]) -> Result<EdgeSession, &'static str> {
         let Some(edge) = self.ws.edge.clone() else {
-            return Err(refuse("WebRTC media is not served here"));
+            return Err("WebRTC media is not served here");
         };
-        let offer = String::from_utf8_lossy(&req.body).into_owned();
+        let offer = String::from_utf8_lossy(sdp).into_owned();
         match tokio::task::spawn_blocking(move || edge.accept(&offer)).await {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => {
                 debug!(error = %e, "SIP over WebSocket: WebRTC offer refused");
-                Err(refuse("the offer has no usable Opus audio"))
+                Err("the offer has no usable Opus audio")
             }
-            Err(_) => Err(refuse("WebRTC media is not available")),
+            Err(_) => Err("WebRTC media is not available"),
         }
     }
 
-    /// A message Ringside sends to the softphone, as it goes on the wire: the core's plain
-    /// answer to a WebRTC offer becomes the edge's answer (and the edge learns the relay
-    /// port), a BYE or a failure of the call's INVITE ends the media.
+    /// A message Ringside sends to the softphone, as it goes on the wire: an initial INVITE
+    /// leaves without its plain offer (the softphone makes a WebRTC one in its answer), the
+    /// ACK then carries the edge's answer; the core's plain answer to a WebRTC offer becomes
+    /// the edge's (and the edge learns the relay port); a BYE, a CANCEL or a failure of the
+    /// call's INVITE ends the media.
     pub fn outgoing(&mut self, data: Bytes) -> Bytes {
-        if self.legs.is_empty() {
+        if self.legs.is_empty() && !(self.ws.edge.is_some() && data.starts_with(b"INVITE ")) {
             return data;
         }
         let Ok(mut msg) = message::parse(&data) else {
@@ -244,17 +337,43 @@ impl WsLink {
         let Some(call_id) = message::call_id(&msg).map(str::to_owned) else {
             return data;
         };
-        let Some(leg) = self.legs.get_mut(&call_id) else {
-            return data;
-        };
         match &mut msg {
-            SipMessage::Request(r) => {
-                if r.method == Method::Bye {
-                    self.legs.remove(&call_id);
+            SipMessage::Request(r) => match r.method {
+                Method::Invite if message::to_tag(r).is_none() && !r.body.is_empty() => {
+                    let Ok(ours) = SessionDescription::from_bytes(&r.body) else {
+                        return data;
+                    };
+                    if is_webrtc(&ours) || self.legs.contains_key(&call_id) {
+                        return data;
+                    }
+                    // A browser cannot take plain RTP: it makes the offer instead (late
+                    // offer, RFC 3261 §13.2.1), answered in the ACK.
+                    self.late.insert(call_id, ours);
+                    ringside_sip::hdr::set_request_body(r, None, Vec::new());
+                    message::serialize(&msg)
                 }
-                data
-            }
+                Method::Ack => {
+                    let Some(sdp) = self.legs.get_mut(&call_id).and_then(|l| l.ack_sdp.take())
+                    else {
+                        return data;
+                    };
+                    ringside_sip::hdr::set_request_body(
+                        r,
+                        Some("application/sdp"),
+                        sdp.into_bytes(),
+                    );
+                    message::serialize(&msg)
+                }
+                Method::Bye | Method::Cancel => {
+                    self.end(&call_id);
+                    data
+                }
+                _ => data,
+            },
             SipMessage::Response(r) => {
+                let Some(leg) = self.legs.get_mut(&call_id) else {
+                    return data;
+                };
                 let code = r.status_code.code();
                 let invite = matches!(message::cseq(r), Some((_, Method::Invite | Method::Update)));
                 if !invite {
@@ -291,6 +410,16 @@ impl WsLink {
     }
 }
 
+/// A 488 for `req`, saying why in a Warning.
+fn refuse(req: &rsip::Request, why: &str) -> Refused {
+    let mut r = message::make_response(req, rsip::StatusCode::NotAcceptableHere, None);
+    r.headers
+        .push(rsip::Header::Warning(rsip::headers::Warning::new(format!(
+            "399 ringside \"{why}\""
+        ))));
+    Refused::Reply(message::serialize_response(&r))
+}
+
 impl Drop for WsLink {
     fn drop(&mut self) {
         forget(&self.ws.conns, &self.peer, &self.writer);
@@ -316,10 +445,11 @@ pub fn is_webrtc(sdp: &SessionDescription) -> bool {
     })
 }
 
-/// The plain RTP offer the core gets for a softphone's WebRTC `offer` answered by `edge`: the
-/// edge session's loopback endpoint with the negotiated Opus (and telephone-event) payload
-/// types, in the direction the softphone offered.
-pub fn plain_offer(offer: &SessionDescription, edge: &Answer) -> String {
+/// What the core gets for a softphone's WebRTC `offer` answered by `edge` (as the softphone's
+/// offer, or as its answer to a late-offer INVITE): the edge session's plain RTP endpoint on
+/// loopback with the negotiated Opus (and telephone-event) payload types, in the direction
+/// the softphone offered.
+pub fn plain_sdp(offer: &SessionDescription, edge: &Answer) -> String {
     let direction = offer
         .media()
         .iter()
@@ -411,7 +541,7 @@ mod tests {
     #[test]
     fn the_core_gets_the_edge_sessions_plain_endpoint_with_the_offered_direction() {
         let offer = SessionDescription::parse(CHROME_OFFER).unwrap();
-        let plain = SessionDescription::parse(&plain_offer(&offer, &edge_answer())).unwrap();
+        let plain = SessionDescription::parse(&plain_sdp(&offer, &edge_answer())).unwrap();
         let audio = plain.first_audio().unwrap();
         assert_eq!(audio.addr, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(audio.port, 40000);
