@@ -33,6 +33,14 @@ impl Latch {
         }
     }
 
+    /// Only `addr` may send to this leg, from now on: the leg is latched to it at once, so a
+    /// packet still on its way from a previous peer cannot take the latch (two relays joined
+    /// back to back by an attended transfer).
+    pub fn pin(&mut self, addr: SocketAddr) {
+        self.announced = Some(addr);
+        self.latched = Some(addr);
+    }
+
     /// Classify a packet from `src` and latch on the first one.
     pub fn receive(&mut self, src: SocketAddr) -> Verdict {
         match self.latched {

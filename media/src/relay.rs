@@ -140,6 +140,7 @@ impl std::fmt::Debug for Command {
 
 enum Control {
     Announce(Side, SocketAddr),
+    Pin(Side, SocketAddr),
     Codec(Side, LegCodec),
     Play(Side, Box<dyn Source>),
     StopPlay(Side),
@@ -164,6 +165,7 @@ impl std::fmt::Debug for Control {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Control::Announce(s, a) => write!(f, "Announce({s:?}, {a})"),
+            Control::Pin(s, a) => write!(f, "Pin({s:?}, {a})"),
             Control::Codec(s, c) => write!(f, "Codec({s:?}, {c:?})"),
             Control::Play(s, _) => write!(f, "Play({s:?})"),
             Control::StopPlay(s) => write!(f, "StopPlay({s:?})"),
@@ -329,6 +331,11 @@ impl Relay {
     /// next port up until the peer's RTCP latches.
     pub fn announce(&self, side: Side, rtp: SocketAddr) {
         self.control(Control::Announce(side, rtp));
+    }
+
+    /// `side` exchanges media with `rtp` only, from now on (no latching on another source).
+    pub fn pin(&self, side: Side, rtp: SocketAddr) {
+        self.control(Control::Pin(side, rtp));
     }
 
     /// The codec `side` negotiated (from the SDP answer). Legs with different codecs are
@@ -765,6 +772,7 @@ impl Call {
     fn control(&mut self, now: Instant, c: Control, stats: &RelayStats) {
         match c {
             Control::Announce(side, addr) => self.media.announce(side, addr),
+            Control::Pin(side, addr) => self.media.pin(side, addr),
             Control::Codec(side, codec) => self.media.set_codec(side, codec),
             Control::Play(side, source) => self.media.play(now, side, source),
             Control::StopPlay(side) => self.media.stop_play(side),

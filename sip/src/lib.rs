@@ -19,6 +19,7 @@ pub mod hdr;
 pub mod locate;
 pub mod message;
 pub mod registrar;
+pub mod replaces;
 pub mod sdp;
 pub mod timer;
 pub mod transaction;

@@ -432,6 +432,8 @@ struct Linphone {
 }
 
 impl Linphone {
+    /// linphonec as `user` over TLS to `tls` (trusting `ca`), SRTP required, playing
+    /// [`CALLEE_TONE_HZ`].
     fn start(
         srv: &Server,
         user: &str,
@@ -439,29 +441,54 @@ impl Linphone {
         tls: std::net::SocketAddr,
         ca: &Path,
     ) -> Linphone {
+        Self::start_on(srv, user, password, Some((tls, ca)), CALLEE_TONE_HZ)
+    }
+
+    /// linphonec as `user`, auto-answering, playing a `tone_hz` tone and recording what it
+    /// hears: over TLS with SRTP required when `tls` is given, else over UDP to the server's
+    /// SIP address with plain RTP.
+    fn start_on(
+        srv: &Server,
+        user: &str,
+        password: &str,
+        tls: Option<(std::net::SocketAddr, &Path)>,
+        tone_hz: u32,
+    ) -> Linphone {
         let bin = which("linphonec")
             .unwrap_or_else(|| panic!("linphonec is not on PATH: apt-get install linphone-cli"));
         let dir = srv.data_dir.join(format!("linphone-{user}"));
         // Its databases live under $HOME; without that directory it never registers.
         std::fs::create_dir_all(dir.join(".local/share/linphone")).unwrap();
-        write_tone_wav(&dir.join("tone.wav"), CALLEE_TONE_HZ, 30);
+        write_tone_wav(&dir.join("tone.wav"), tone_hz, 30);
+        let sip = match tls {
+            Some((tls, ca)) => format!(
+                "[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port={tls_port}\n\
+                 media_encryption=srtp\nmedia_encryption_mandatory=1\n\
+                 root_ca={ca}\nverify_server_certs=1\nverify_server_cn=0\ndefault_proxy=0\n\
+                 [proxy_0]\nreg_proxy=<sip:{tls};transport=tls>\n",
+                tls_port = free_port(),
+                ca = ca.display(),
+            ),
+            None => format!(
+                "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\n\
+                 media_encryption=none\ndefault_proxy=0\n\
+                 [proxy_0]\nreg_proxy=<sip:{server};transport=udp>\n",
+                port = free_port(),
+                server = srv.sip,
+            ),
+        };
         let rc = format!(
-            "[sip]\nsip_port=-1\nsip_tcp_port=-1\nsip_tls_port={tls_port}\n\
-             media_encryption=srtp\nmedia_encryption_mandatory=1\n\
-             root_ca={ca}\nverify_server_certs=1\nverify_server_cn=0\ndefault_proxy=0\n\
-             [proxy_0]\nreg_proxy=<sip:{tls};transport=tls>\nreg_identity=sip:{user}@127.0.0.1\n\
+            "{sip}reg_identity=sip:{user}@127.0.0.1\n\
              reg_expires=600\nreg_sendregister=1\n\
              [auth_info_0]\nusername={user}\npasswd={password}\nrealm=ringside\n\
              [rtp]\naudio_rtp_port={rtp}\n\
              [sound]\necho_cancellation=0\n\
              [misc]\nuuid=0\n",
-            tls_port = free_port(),
-            ca = ca.display(),
             rtp = even_port(),
         );
         std::fs::write(dir.join("linphonerc"), rc).unwrap();
         let log = std::fs::File::create(dir.join("linphone.log")).unwrap();
-        let mut child = Command::new(bin)
+        let child = Command::new(bin)
             .args(["-a", "-d", "5", "-c"])
             .arg(dir.join("linphonerc"))
             .env("HOME", &dir)
@@ -470,13 +497,19 @@ impl Linphone {
             .stderr(log)
             .spawn()
             .expect("spawn linphonec");
+        let mut me = Linphone { child, dir };
+        me.command("soundcard use files");
+        me.command(&format!("play {}", me.dir.join("tone.wav").display()));
+        me.command(&format!("record {}", me.dir.join("heard.wav").display()));
+        me
+    }
+
+    /// One linphonec command line on its stdin.
+    fn command(&mut self, line: &str) {
         use std::io::Write;
-        let stdin = child.stdin.as_mut().unwrap();
-        writeln!(stdin, "soundcard use files").unwrap();
-        writeln!(stdin, "play {}", dir.join("tone.wav").display()).unwrap();
-        writeln!(stdin, "record {}", dir.join("heard.wav").display()).unwrap();
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
-        Linphone { child, dir }
     }
 
     fn log_text(&self) -> String {
@@ -613,4 +646,141 @@ async fn baresip_calls_linphone_over_tls_with_srtp_and_each_hears_the_other() {
         "linphone heard {hz:.0} Hz{}",
         both()
     );
+}
+
+/// Attended transfer between real phones (RFC 5589 §7): linphone 1001 calls linphone 1002,
+/// which answers, holds 1001 (`pause 1`), calls baresip 1003, then transfers 1001 to 1003
+/// (`transfer 1 --to-call 2`: a REFER on its call with 1001 whose `Refer-To` carries
+/// `Replaces` naming its call to 1003). Ringside joins the two calls, hangs 1002 up on both
+/// and takes 1001 off hold; 1001 and 1003 then hear each other's tones, and 1001's hangup
+/// ends 1003's call too.
+#[tokio::test]
+async fn linphone_hands_its_caller_over_to_baresip_by_attended_transfer() {
+    const A_HZ: u32 = 1000;
+    const B_HZ: u32 = 700;
+    const C_HZ: u32 = 400;
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    let (st, body) = srv
+        .api(
+            "POST",
+            "/api/v1/sip/extensions",
+            &token,
+            Some(serde_json::json!({"username": "1003", "password": "pw-1003-secret"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    // baresip answers MD5 alone.
+    srv.patch_extension(
+        &token,
+        "1003",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    let mut a = Linphone::start_on(&srv, "1001", PW1, None, A_HZ);
+    let mut b = Linphone::start_on(&srv, "1002", PW2, None, B_HZ);
+    let mut c = Baresip::start_with(
+        &srv,
+        "1003",
+        "pw-1003-secret",
+        &Link::Udp,
+        Options {
+            tone_hz: C_HZ,
+            ..Options::default()
+        },
+    );
+    eventually("the three phones registered", || async {
+        srv.metric("ringside_sip_registrations", "").await >= 3.0
+    })
+    .await;
+    let all = |a: &Linphone, b: &Linphone, c: &Baresip| {
+        format!(
+            "\n== 1001 (linphone):\n{}\n== 1002 (linphone):\n{}\n== 1003:\n{}\n== server:\n{}",
+            a.log_text(),
+            b.log_text(),
+            c.log_text(),
+            srv.log_text()
+        )
+    };
+    a.command(&format!("call sip:1002@{}", srv.sip));
+    eventually("1002 answered 1001", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0 && b.log_text().contains("connected")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // 1002 holds 1001 and consults 1003.
+    b.command("pause 1");
+    eventually("linphone held 1001", || async {
+        b.log_text().contains("paused")
+    })
+    .await;
+    b.command(&format!("call sip:1003@{}", srv.sip));
+    eventually("1003 answered 1002's consultation call", || async {
+        srv.metric("ringside_calls_active", "").await == 2.0
+            && c.log_text().contains("Call established")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.command("transfer 1 --to-call 2");
+    eventually("Ringside joined the calls", || async {
+        srv.log_text().contains("attended transfer")
+    })
+    .await;
+    // 1001 and 1003 talk for three seconds, then 1001 hangs up.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        srv.metric("ringside_calls_active", "").await,
+        2.0,
+        "both calls go on, joined{}",
+        all(&a, &b, &c)
+    );
+    a.command("terminate");
+    eventually("1001's hangup ended both calls", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    c.stop().await;
+    a.stop().await;
+    let b_log = b.log_text();
+    b.stop().await;
+    assert!(
+        b_log.contains("REFER sip:") && b_log.contains("Replaces="),
+        "linphone sent a REFER with Replaces:\n{b_log}"
+    );
+    // What each heard last (before the hangup): the other's tone.
+    let heard = a.dir.join("heard.wav");
+    let rate = wav_rate(&heard);
+    let samples = wav_samples(&heard);
+    let (hz, peak) = last_tone(&samples, rate);
+    assert!(
+        (f64::from(C_HZ) * 0.9..f64::from(C_HZ) * 1.1).contains(&hz) && peak >= 2000,
+        "1001 last heard {hz:.0} Hz (peak {peak}), not 1003's {C_HZ} Hz ({}){}",
+        heard.display(),
+        all(&a, &b, &c)
+    );
+    let dec = recording(&c.snd_dir(), "-dec.wav")
+        .unwrap_or_else(|| panic!("1003 recorded what it heard{}", all(&a, &b, &c)));
+    let (hz, peak) = last_tone(&wav_samples(&dec), 8000);
+    assert!(
+        (f64::from(A_HZ) * 0.9..f64::from(A_HZ) * 1.1).contains(&hz) && peak >= 2000,
+        "1003 last heard {hz:.0} Hz (peak {peak}), not 1001's {A_HZ} Hz ({})",
+        dec.display()
+    );
+}
+
+/// The dominant frequency (zero crossings) and peak of the second-to-last second and a half
+/// of `samples` at `rate` Hz (the last quarter second, around the hangup, left out).
+fn last_tone(samples: &[i16], rate: u32) -> (f64, u16) {
+    let (len, tail) = ((rate * 3 / 2) as usize, (rate / 4) as usize);
+    assert!(
+        samples.len() >= len + tail,
+        "{} samples at {rate} Hz",
+        samples.len()
+    );
+    let w = &samples[samples.len() - len - tail..samples.len() - tail];
+    let crossings = w.windows(2).filter(|p| (p[0] < 0) != (p[1] < 0)).count();
+    (
+        crossings as f64 * f64::from(rate) / 2.0 / w.len() as f64,
+        w.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0),
+    )
 }

@@ -260,7 +260,16 @@ impl SipCore {
     /// an extension may transfer, and only where that extension could dial itself.
     fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request) {
         let (key, tenant, number) = match self.b2bua.transfer_request(&req) {
-            Ok(t) => t,
+            Ok(crate::b2bua::ReferAsk::Blind {
+                key,
+                tenant,
+                number,
+            }) => (key, tenant, number),
+            Ok(crate::b2bua::ReferAsk::Attended { key, other }) => {
+                return self
+                    .b2bua
+                    .attended_transfer(&mut self.tu, now, stx, &req, key, other);
+            }
             Err(code) => {
                 tracing::info!(code, "REFER refused");
                 return self.b2bua.refuse_refer(&mut self.tu, now, stx, &req, code);

@@ -26,6 +26,8 @@ pub enum MediaRequest {
     },
     /// The peer on `side` receives at `addr`.
     Announce(u64, Side, SocketAddr),
+    /// `side` takes media from `addr` only (joined to another call's relay).
+    Pin(u64, Side, SocketAddr),
     /// `side` negotiated `codec`.
     Codec(u64, Side, LegCodec),
     /// `side`'s SRTP keys (`None`: plain RTP).
@@ -141,6 +143,9 @@ impl MediaBridge for FakeBridge {
     }
     fn announce(&self, side: Side, addr: SocketAddr) {
         self.push(MediaRequest::Announce(self.key, side, addr));
+    }
+    fn pin(&self, side: Side, addr: SocketAddr) {
+        self.push(MediaRequest::Pin(self.key, side, addr));
     }
     fn set_codec(&self, side: Side, codec: LegCodec) {
         self.push(MediaRequest::Codec(self.key, side, codec));

@@ -19,6 +19,9 @@ pub trait MediaBridge: Send {
     fn port(&self, side: Side) -> u16;
     /// The peer on `side` announced (in SDP) it receives RTP at `addr`.
     fn announce(&self, side: Side, addr: SocketAddr);
+    /// `side` exchanges media with `addr` only, from now on: no latching on another source
+    /// (another call's relay joined to this one).
+    fn pin(&self, side: Side, addr: SocketAddr);
     /// The codec `side` negotiated; different codecs on the two legs are transcoded.
     fn set_codec(&self, side: Side, codec: LegCodec);
     /// SRTP keys of `side` (`None`: plain RTP).
@@ -139,6 +142,9 @@ impl MediaBridge for AnchoredCall {
     }
     fn announce(&self, side: Side, addr: SocketAddr) {
         self.relay.announce(side, addr)
+    }
+    fn pin(&self, side: Side, addr: SocketAddr) {
+        self.relay.pin(side, addr)
     }
     fn set_codec(&self, side: Side, codec: LegCodec) {
         self.relay.set_codec(side, codec)

@@ -2,7 +2,13 @@
 //! extension that answered transfers the caller to another extension; the new party rings
 //! with Ringside's offer, and when it answers leg B moves to it and the referrer is told and
 //! hung up. Refused: REFER from a trunk's party, to a number the extension may not dial, from
-//! the caller's side, with Replaces; a failed transfer leaves the referrer with the caller.
+//! the caller's side; a failed transfer leaves the referrer with the caller.
+//!
+//! Attended transfer (REFER with Replaces): 1002 holds the caller, calls 1003 itself, then
+//! refers the caller to 1003 replacing that consultation call: the two calls' relays are
+//! joined, 1002 leaves both, the caller is taken off hold, and a hangup on either side ends
+//! both calls. Replaces that name no call, another extension's call, or an early dialog are
+//! refused.
 
 mod common;
 
@@ -226,19 +232,6 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
         .take_to("127.0.0.1:6002")
         .iter()
         .any(|m| status(m) == 403));
-    // Attended transfer (Replaces): not supported yet.
-    sim.input(
-        "127.0.0.1:6002",
-        &refer(
-            &inv,
-            3,
-            "sip:1001@127.0.0.1?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2",
-        ),
-    );
-    assert!(sim
-        .take_to("127.0.0.1:6002")
-        .iter()
-        .any(|m| status(m) == 501));
     assert_eq!(sim.core.active_calls(), 1);
     // The carrier's party of a call 1001 placed cannot redirect it (a PSTN number
     // transferring the call back out would dial at the tenant's cost).
@@ -388,4 +381,232 @@ async fn the_new_party_of_a_transfer_gets_srtp_keys_of_its_own() {
     let theirs = ringside_sip::sdp::Crypto::parse(&line).unwrap().key_salt;
     assert_eq!(keyed.remote, theirs);
     assert_eq!(sim.core.active_calls(), 1);
+}
+
+/// The consultation call: 1002 calls 1003 from its second line at 6012, 1003 (at 6003)
+/// answers with tag `c3` and RTP at 7003, 1002 ACKs. Returns 1002's 200 (Ringside's tag in
+/// its To).
+fn consultation(sim: &mut Sim) -> String {
+    authed_call(sim, "1002", "pw-1002-secret", "1003", 6012);
+    let inv3 = sim.take_to("127.0.0.1:6003").remove(0);
+    let ok3 = response_to(&inv3, 200, "OK", "c3", Some(7003))
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &ok3);
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    let ok = sim
+        .take_to("127.0.0.1:6012")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("1002's consultation call is answered");
+    sim.input(
+        "127.0.0.1:6012",
+        &format!(
+            "ACK sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6012;branch=z9hG4bKack6012;rport\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: call-6012\r\nCSeq: 2 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            header(&ok, "From").unwrap(),
+            header(&ok, "To").unwrap()
+        ),
+    );
+    ok
+}
+
+/// The `Refer-To` URI of an attended transfer to 1003 replacing the consultation call whose
+/// 200 to 1002 is `ok` (`extra` parameters appended to the escaped Replaces).
+fn replacing(ok: &str, extra: &str) -> String {
+    let ours = header(ok, "To").unwrap().split(";tag=").nth(1).unwrap();
+    format!("sip:1003@127.0.0.1?Replaces=call-6012%3Bto-tag%3D{ours}%3Bfrom-tag%3Dc6012{extra}")
+}
+
+/// 1002 (at 6002, tag `cb`) puts the caller on hold: its re-INVITE on leg B goes to the
+/// caller, who answers recvonly.
+fn hold_caller(sim: &mut Sim, inv: &str) {
+    let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+    let reinvite = format!(
+        "INVITE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKhold1;rport\r\n\
+         From: {};tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 INVITE\r\nContact: <sip:callee@127.0.0.1:6002>\r\n\
+         Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        header(inv, "To").unwrap(),
+        header(inv, "From").unwrap(),
+        header(inv, "Call-ID").unwrap(),
+        sdp.len()
+    );
+    sim.input("127.0.0.1:6002", &reinvite);
+    let to_caller = sim.take_to("127.0.0.1:6001").remove(0);
+    assert!(
+        to_caller.starts_with("INVITE ") && to_caller.contains("a=sendonly"),
+        "{to_caller}"
+    );
+    let ok = response_to(&to_caller, 200, "OK", "ignored", Some(7001))
+        .replace("PCMU/8000\r\n", "PCMU/8000\r\na=recvonly\r\n");
+    sim.input("127.0.0.1:6001", &ok);
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    let to_1002 = sim.take_to("127.0.0.1:6002");
+    let answer = to_1002
+        .iter()
+        .find(|m| status(m) == 200)
+        .expect("1002's hold is answered");
+    sim.input(
+        "127.0.0.1:6002",
+        &format!(
+            "ACK sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKholdack;rport\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            header(answer, "From").unwrap(),
+            header(answer, "To").unwrap(),
+            header(answer, "Call-ID").unwrap()
+        ),
+    );
+}
+
+#[tokio::test]
+async fn an_attended_transfer_joins_the_caller_and_the_consulted_party() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, _) = established_call(&mut sim);
+    hold_caller(&mut sim, &inv);
+    let ok = consultation(&mut sim);
+    assert_eq!(sim.core.active_calls(), 2);
+    let before = sim.media.requests().len();
+
+    sim.input("127.0.0.1:6002", &refer(&inv, 1, &replacing(&ok, "")));
+    // 1002 hears it is done and is hung up on both of its calls.
+    let to_referrer = sim.take_to("127.0.0.1:6002");
+    assert!(
+        to_referrer.iter().any(|m| status(m) == 202),
+        "{to_referrer:?}"
+    );
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    assert!(
+        to_referrer.iter().any(|m| m.starts_with("BYE ")),
+        "{to_referrer:?}"
+    );
+    let second_line = sim.take_to("127.0.0.1:6012");
+    assert!(
+        second_line
+            .iter()
+            .any(|m| m.starts_with("BYE ") && header(m, "Call-ID") == Some("call-6012")),
+        "{second_line:?}"
+    );
+    // 1003 hears nothing of it; the relays are joined, each leg pinned to the other relay.
+    assert!(sim.take_to("127.0.0.1:6003").is_empty());
+    let after = sim.media.requests()[before..].to_vec();
+    let pins: Vec<_> = after
+        .iter()
+        .filter_map(|r| match r {
+            MediaRequest::Pin(k, side, a) => Some((*k, *side, *a)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pins.len(), 2, "{after:?}");
+    assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::A));
+    assert_ne!(pins[0].0, pins[1].0, "two calls joined");
+    assert!(after
+        .iter()
+        .any(|r| matches!(r, MediaRequest::Srtp(_, Side::B, None))));
+    // The caller, held by 1002, is taken off hold by Ringside.
+    let resume = sim.take_to("127.0.0.1:6001").remove(0);
+    assert!(
+        resume.starts_with("INVITE ") && header(&resume, "Call-ID") == Some("call-6001"),
+        "{resume}"
+    );
+    assert!(
+        !resume.contains("a=sendonly") && !resume.contains("a=inactive"),
+        "{resume}"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&resume, 200, "OK", "ignored", Some(7001)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert_eq!(sim.core.active_calls(), 2);
+
+    // The caller hangs up: the consulted party is hung up too, and 1002 hears nothing more.
+    let bye = format!(
+        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKbye1;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&resume, "To").unwrap(),
+        header(&resume, "From").unwrap(),
+    );
+    sim.input("127.0.0.1:6001", &bye);
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| status(m) == 200));
+    let to_1003 = sim.take_to("127.0.0.1:6003");
+    assert!(to_1003.iter().any(|m| m.starts_with("BYE ")), "{to_1003:?}");
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert!(sim.take_to("127.0.0.1:6012").is_empty());
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn replaces_naming_no_call_another_extensions_call_or_an_early_dialog_are_refused() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, _) = established_call(&mut sim);
+    let ok = consultation(&mut sim);
+    let refused = |sim: &mut Sim, cseq: u32, target: &str| -> u16 {
+        sim.input("127.0.0.1:6002", &refer(&inv, cseq, target));
+        let r = sim.take_to("127.0.0.1:6002");
+        assert!(!r.iter().any(|m| m.starts_with("NOTIFY ")), "{r:?}");
+        r.iter().map(|m| status(m)).find(|c| *c >= 300).unwrap_or(0)
+    };
+    // No such call; a malformed Replaces; early-only for an answered call.
+    assert_eq!(
+        refused(
+            &mut sim,
+            1,
+            "sip:1003@127.0.0.1?Replaces=nope%3Bto-tag%3D1%3Bfrom-tag%3D2"
+        ),
+        481
+    );
+    assert_eq!(
+        refused(&mut sim, 2, "sip:1003@127.0.0.1?Replaces=x%3Bto-tag%3D1%3"),
+        400
+    );
+    assert_eq!(refused(&mut sim, 3, &replacing(&ok, "%3Bearly-only")), 486);
+    // A call 1003 placed (ringing 1002): not 1002's to hand over, whatever its tags.
+    authed_call(&mut sim, "1003", "pw-1003-secret", "1002", 6013);
+    let ringing = sim
+        .take_to("127.0.0.1:6013")
+        .into_iter()
+        .find(|m| status(m) == 100 || status(m) == 180);
+    let _ = ringing;
+    let to_1002 = sim.take_to("127.0.0.1:6002").remove(0);
+    assert!(to_1002.starts_with("INVITE "), "{to_1002}");
+    // Ringside's tag for 1003's call is in the To of its responses; ask for them with a
+    // 180 from 1002.
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&to_1002, 180, "Ringing", "r2", None),
+    );
+    let ringing = sim
+        .take_to("127.0.0.1:6013")
+        .into_iter()
+        .find(|m| status(m) == 180)
+        .expect("1003 hears ringing");
+    let ours = header(&ringing, "To")
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let target =
+        format!("sip:1003@127.0.0.1?Replaces=call-6013%3Bto-tag%3D{ours}%3Bfrom-tag%3Dc6013");
+    assert_eq!(refused(&mut sim, 4, &target), 403);
+    // Nothing was joined: both of 1002's calls and 1003's go on.
+    assert_eq!(sim.core.active_calls(), 3);
 }

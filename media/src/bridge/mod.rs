@@ -368,6 +368,15 @@ impl CallMedia {
             .announce(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
     }
 
+    /// Like [`Self::announce`], but `side` takes media from `rtp` (and RTCP from the port
+    /// above) only, at once (see [`crate::latch::Latch::pin`]).
+    pub fn pin(&mut self, side: Side, rtp: SocketAddr) {
+        let leg = &mut self.legs[idx(side)];
+        leg.rtp_latch.pin(rtp);
+        leg.rtcp_latch
+            .pin(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)));
+    }
+
     /// Sets the codec `side` negotiated. Codec state is rebuilt when it changes.
     pub fn set_codec(&mut self, side: Side, codec: LegCodec) {
         let leg = &mut self.legs[idx(side)];

@@ -262,6 +262,8 @@ impl B2bua {
                 identity: from,
                 transfer: None,
                 transfer_sdes: None,
+                caller_account: None,
+                joined: None,
             },
         );
         tu.metrics

@@ -78,6 +78,9 @@ impl B2bua {
             let r = make_response(&req, 481.into(), None);
             return tu.respond(now, stx, r);
         }
+        if self.joined_in_dialog(tu, now, stx, key, side, &req) {
+            return;
+        }
         // A referrer's leg B, during or after its transfer, is not the call's leg B any more.
         if side == Side::B
             && self.calls.get(&key).is_some_and(|c| c.phase.is_answered())

@@ -76,6 +76,7 @@ impl B2bua {
                 }
             }
             ClientRole::Refresh(_) => {}
+            ClientRole::Resume(side) => self.resumed(tu, key, side, &resp),
         }
     }
 
@@ -627,6 +628,7 @@ impl B2bua {
             ClientRole::Fire => {}
             // Our refresh went unanswered: the caller is gone.
             ClientRole::Refresh(_) => self.end_session(tu, now, key),
+            ClientRole::Resume(_) => {}
         }
     }
 
@@ -763,6 +765,9 @@ impl B2bua {
 
     /// Send BYE on one side of an answered call.
     pub(super) fn bye_side(&mut self, tu: &mut Tu, now: Instant, key: u64, side: Side) {
+        if self.end_joined(tu, now, key, side) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };

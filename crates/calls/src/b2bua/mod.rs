@@ -36,6 +36,7 @@ use crate::tu::Tu;
 use crate::Side;
 use ringside_media::LegCodec;
 
+mod attended;
 mod browser;
 mod console;
 mod dialogs;
@@ -50,6 +51,7 @@ mod transfer;
 pub use crate::output::{BrowserRing, BrowserSignal};
 pub use browser::{BrowserAnswer, BrowserCall};
 pub(crate) use setup::{trunk_target, LegB, NewInvite};
+pub(crate) use transfer::ReferAsk;
 
 /// What a client transaction of a call is for.
 #[derive(Debug, Clone)]
@@ -67,6 +69,9 @@ pub(crate) enum ClientRole {
     /// Our session refresh (UPDATE) to the caller (A) or the callee (B): a 408 or 481 ends
     /// the call.
     Refresh(Side),
+    /// Ringside's own re-INVITE taking `side` off hold (after an attended transfer): its 2xx
+    /// is ACKed and its answer taken.
+    Resume(Side),
     /// The INVITE of a fork whose call is gone before the fork got a final response: it must
     /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
     Orphan {
@@ -315,6 +320,10 @@ pub(crate) struct Call {
     /// The SRTP keys offered to a transfer's new party: its own, leg B's become them when it
     /// answers (the referrer keeps its keys meanwhile).
     transfer_sdes: Option<sdes::SdesLeg>,
+    /// The extension a SIP caller authenticated as (`None`: a trunk or a browser).
+    caller_account: Option<String>,
+    /// Joined to another call by an attended transfer.
+    joined: Option<attended::Joined>,
 }
 
 /// A session timer agreed with a SIP caller.

@@ -267,6 +267,8 @@ impl B2bua {
                 identity,
                 transfer: None,
                 transfer_sdes: None,
+                caller_account: account.as_ref().map(|(user, _)| user.clone()),
+                joined: None,
             },
         );
         tu.metrics

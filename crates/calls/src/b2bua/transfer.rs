@@ -7,7 +7,8 @@
 //!
 //! Refused: a REFER on a dialog that is not the answered leg B (481), from a trunk's party —
 //! a carrier or PBX cannot redirect a call through Ringside (403) — while another transfer runs
-//! (491), with `Replaces` (attended transfer, 501 for now), or from the caller's side (501).
+//! (491), or from the caller's side (501). A REFER with `Replaces` is an attended transfer
+//! ([`super::attended`]).
 
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 
 use ringside_sip::hdr;
 use ringside_sip::message::make_response;
+use ringside_sip::replaces::Replaces;
 use ringside_sip::transaction::ServerTxId;
 
 use super::{anchor_sdp, extend_offer, send_bye, B2bua, CallTimer, ClientRole, Phase, Target};
@@ -37,13 +39,29 @@ pub(crate) struct Transfer {
     due: Instant,
 }
 
-/// The number a `Refer-To` names, or the status to refuse it with.
-fn refer_target(req: &Request) -> Result<String, u16> {
+/// What a REFER asks for.
+pub(crate) enum ReferAsk {
+    /// Blind transfer of call `key` (of `tenant`) to `number`.
+    Blind {
+        key: u64,
+        tenant: String,
+        number: String,
+    },
+    /// Attended transfer: call `key` joins call `other`, whose caller dialog the `Replaces`
+    /// named (see [`super::attended`]).
+    Attended { key: u64, other: u64 },
+}
+
+/// The number a `Refer-To` names (or the `Replaces` it carries), or the status to refuse it
+/// with.
+fn refer_target(req: &Request) -> Result<Result<String, Replaces>, u16> {
     let v = hdr::header_value(&req.headers, "Refer-To")
         .or_else(|| hdr::header_value(&req.headers, "r"))
         .ok_or(400u16)?;
-    if v.to_ascii_lowercase().contains("replaces") {
-        return Err(501);
+    match Replaces::from_refer_to(v) {
+        Some(Ok(r)) => return Ok(Err(r)),
+        Some(Err(_)) => return Err(400),
+        None => {}
     }
     let uri = hdr::uri_part(v);
     if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
@@ -51,14 +69,13 @@ fn refer_target(req: &Request) -> Result<String, u16> {
     }
     hdr::uri_user(uri)
         .filter(|u| !u.is_empty())
-        .map(str::to_owned)
+        .map(|u| Ok(u.to_owned()))
         .ok_or(400)
 }
 
 impl B2bua {
-    /// Checks a REFER: its call (`key`), the call's tenant and the number to transfer to, or
-    /// the status to refuse it with.
-    pub(crate) fn transfer_request(&self, req: &Request) -> Result<(u64, String, String), u16> {
+    /// Checks a REFER: what it asks of which call, or the status to refuse it with.
+    pub(crate) fn transfer_request(&self, req: &Request) -> Result<ReferAsk, u16> {
         let (key, side) = self.dialog_of(&req.headers, "To").ok_or(481u16)?;
         let call = self.calls.get(&key).ok_or(481u16)?;
         if side == Side::A {
@@ -71,15 +88,27 @@ impl B2bua {
         if call.transfer.is_some() {
             return Err(491);
         }
-        let extension = call
+        let Some(referrer) = call
             .forks
             .get(winner)
-            .is_some_and(|f| f.label.starts_with("extension:"));
-        if !extension {
+            .and_then(|f| f.label.strip_prefix("extension:"))
+        else {
             return Err(403);
+        };
+        if call.joined.is_some() {
+            return Err(491);
         }
-        let number = refer_target(req)?;
-        Ok((key, call.record.tenant_id.clone(), number))
+        match refer_target(req)? {
+            Ok(number) => Ok(ReferAsk::Blind {
+                key,
+                tenant: call.record.tenant_id.clone(),
+                number,
+            }),
+            Err(replaces) => Ok(ReferAsk::Attended {
+                key,
+                other: self.replaced_call(key, referrer, &replaces)?,
+            }),
+        }
     }
 
     /// Refuses a REFER with `code`.
@@ -360,7 +389,7 @@ impl B2bua {
 
     /// Sends the referrer (fork `n`) a NOTIFY with a sipfrag of `code reason`.
     #[allow(clippy::too_many_arguments)]
-    fn notify(
+    pub(super) fn notify(
         &mut self,
         tu: &mut Tu,
         now: Instant,

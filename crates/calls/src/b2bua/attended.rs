@@ -1,0 +1,323 @@
+//! Attended transfer (RFC 5589 §7, REFER with `Replaces`, RFC 3891): an extension B talks to
+//! a caller A (call X, B is leg B), puts A on hold, calls C itself (call Y, B is the caller),
+//! and then REFERs A to C naming its dialog of call Y in `Replaces`. A and C end up talking and
+//! B leaves both calls.
+//!
+//! Ringside is both ends of the dialog being replaced, so it needs no INVITE with `Replaces`:
+//! it joins the two calls' relays back to back on loopback — X's leg B sends to Y's leg A port
+//! and Y's to X's, each pinned to the other (no latching on B's last packets), plain RTP in
+//! one codec between them — and hangs B up on both dialogs. A and C keep their dialogs and
+//! codecs, the relays transcode where they differ. When either hangs up, the other call ends
+//! too. A caller that B had put on hold is taken off hold with a re-INVITE from Ringside.
+//!
+//! Refused: a `Replaces` that does not parse (400), that names no call of Ringside's (481), a
+//! call of another tenant or one B did not place itself (403: a stolen Call-ID and tags cannot
+//! pull someone else's call), `early-only` (486), and a consultation call that is not answered
+//! yet or already joined (501: semi-attended transfer is not supported).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rsip::headers::UntypedHeader;
+use rsip::{Request, Response};
+use tracing::info;
+
+use ringside_domain::{CallStatus, EndReason, HangupSide};
+use ringside_media::codec::frame::CodecKind;
+use ringside_media::LegCodec;
+use ringside_sip::hdr;
+use ringside_sip::message::make_response;
+use ringside_sip::replaces::Replaces;
+use ringside_sip::sdp::SessionDescription;
+use ringside_sip::transaction::ServerTxId;
+
+use super::{anchor_sdp, extend_offer, send_bye, side_index, B2bua, ClientRole};
+use crate::tu::Tu;
+use crate::Side;
+
+/// This call is joined to call `other` by an attended transfer: its side `inner` faces the
+/// other call's relay (where the referrer was).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Joined {
+    pub(crate) other: u64,
+    pub(crate) inner: Side,
+}
+
+fn opposite(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+impl B2bua {
+    /// The answered call whose caller dialog `r` names, for a REFER on call `key` from the
+    /// extension `referrer`: that call's key, or the status to refuse the REFER with.
+    pub(super) fn replaced_call(&self, key: u64, referrer: &str, r: &Replaces) -> Result<u64, u16> {
+        let tenant = &self.calls.get(&key).ok_or(481u16)?.record.tenant_id;
+        let (other, call) = self
+            .calls
+            .iter()
+            .filter(|(k, _)| **k != key)
+            .find(|(_, c)| {
+                c.caller.sip().is_some_and(|s| {
+                    let theirs = s.dialog.remote_tag.as_deref().unwrap_or_default();
+                    r.names(&s.dialog.call_id, &s.dialog.local_tag, theirs)
+                })
+            })
+            .ok_or(481u16)?;
+        if call.record.tenant_id != *tenant || call.caller_account.as_deref() != Some(referrer) {
+            return Err(403);
+        }
+        if r.early_only {
+            return Err(486);
+        }
+        if call.phase.winner().is_none() || call.joined.is_some() || call.transfer.is_some() {
+            return Err(501);
+        }
+        Ok(*other)
+    }
+
+    /// Accepts the REFER (on call `key`, leg B) that replaces the referrer's caller dialog of
+    /// call `other`: the two calls are joined and the referrer hung up on both.
+    pub(crate) fn attended_transfer(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        stx: ServerTxId,
+        req: &Request,
+        key: u64,
+        other: u64,
+    ) {
+        let (Some(x), Some(y)) = (self.calls.get(&key), self.calls.get(&other)) else {
+            return self.refuse_refer(tu, now, stx, req, 481);
+        };
+        let Some(referrer) = x.phase.winner() else {
+            return self.refuse_refer(tu, now, stx, req, 481);
+        };
+        let ip = tu.cfg.media_ip;
+        let (x_inner, y_inner) = (
+            SocketAddr::new(ip, x.media.port(Side::B)),
+            SocketAddr::new(ip, y.media.port(Side::A)),
+        );
+        tu.respond(now, stx, make_response(req, 202.into(), None));
+        // Between the relays: plain PCMU, each leg taking media from the other relay only.
+        let codec = LegCodec::new(CodecKind::Pcmu, 0);
+        for (k, inner, to) in [(key, Side::B, y_inner), (other, Side::A, x_inner)] {
+            let Some(c) = self.calls.get_mut(&k) else {
+                continue;
+            };
+            c.media.set_srtp(inner, None);
+            c.media.set_codec(inner, codec);
+            c.media.pin(inner, to);
+            c.media.hold_music(opposite(inner), false);
+            c.joined = Some(Joined {
+                other: if k == key { other } else { key },
+                inner,
+            });
+        }
+        // The referrer hears the transfer is done and leaves both calls.
+        self.notify(tu, now, key, referrer, 200, "OK", false);
+        if let Some(c) = self.calls.get_mut(&key) {
+            if let Some(f) = c.forks.get_mut(referrer) {
+                f.byed = true;
+                send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
+            }
+            info!(call = %c.record.id, joined = other, "attended transfer: the caller now talks to the consulted party");
+        }
+        if let Some(s) = self.calls.get_mut(&other).and_then(|c| c.caller.sip_mut()) {
+            send_bye(tu, &mut self.by_ctx, now, other, &mut s.dialog);
+        }
+        self.resume_if_held(tu, now, key);
+    }
+
+    /// Leg A of call `key` was put on hold by the referrer (its last offer was a hold): a
+    /// re-INVITE of Ringside's own takes it off hold.
+    fn resume_if_held(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let held = matches!(&call.offer, Some((Side::B, sdp))
+            if SessionDescription::parse(sdp).is_ok_and(|d| d.is_hold()));
+        if !held || call.caller.sip().is_none() {
+            return;
+        }
+        let port = call.media.port(Side::A);
+        let Some((plain, _)) = anchor_sdp(super::LATE_OFFER, media_ip, port) else {
+            return;
+        };
+        let offer = call.offer_out(Side::A, extend_offer(plain));
+        call.offer = None;
+        let Some(d) = call.dialog_mut(Side::A) else {
+            return;
+        };
+        let peer = d.peer;
+        let Some(invite) = d.request(
+            &tu.cfg.local,
+            rsip::Method::Invite,
+            Some(("application/sdp", offer.into_bytes())),
+        ) else {
+            return;
+        };
+        let ctx = tu.send_request(now, invite, peer);
+        self.by_ctx.insert(ctx, (key, ClientRole::Resume(Side::A)));
+    }
+
+    /// The answer to Ringside's own re-INVITE to `side`: ACKed, its address and codec taken.
+    pub(super) fn resumed(&mut self, tu: &mut Tu, key: u64, side: Side, resp: &Response) {
+        let code = resp.status_code.code();
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if !(200..300).contains(&code) {
+            return;
+        }
+        let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
+        if let Some((ack, peer)) = call
+            .dialog(side)
+            .and_then(|d| d.ack(&tu.cfg.local, cseq).map(|a| (a, d.peer)))
+        {
+            tu.metrics.request_out("ACK");
+            tu.tx
+                .send_stateless(rsip::SipMessage::Request(ack.clone()), peer);
+            call.last_ack[side_index(side)] = Some((ack, peer));
+        }
+        let Some(plain) =
+            hdr::sdp_body(&resp.headers, &resp.body).and_then(|s| call.answer_in(side, &s).ok())
+        else {
+            return;
+        };
+        if let Some((_, Some(addr))) = anchor_sdp(&plain, media_ip, call.media.port(side)) {
+            call.media.announce(side, addr);
+        }
+        if let Some(codec) = SessionDescription::parse(&plain)
+            .ok()
+            .and_then(|sdp| crate::codecs::answered_codec(&sdp))
+        {
+            call.media.set_codec(side, codec);
+        }
+    }
+
+    /// An in-dialog request on a joined call, handled here (true) rather than passed across:
+    /// the referrer's old dialogs take only a BYE (200) and nothing else (481); an offer from
+    /// the far party is answered by Ringside (the other side of its relay is another relay,
+    /// not a phone), and a hold plays hold music to the other call's far party.
+    pub(super) fn joined_in_dialog(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        stx: ServerTxId,
+        key: u64,
+        side: Side,
+        req: &Request,
+    ) -> bool {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(j) = call.joined else {
+            return false;
+        };
+        if side == j.inner {
+            let code = if req.method == rsip::Method::Bye {
+                200
+            } else {
+                481
+            };
+            tu.respond(now, stx, make_response(req, code.into(), None));
+            return true;
+        }
+        if !matches!(req.method, rsip::Method::Invite | rsip::Method::Update) {
+            // A BYE ends both calls the usual way; the rest has nobody to go to.
+            if req.method == rsip::Method::Bye {
+                return false;
+            }
+            let code = if req.method == rsip::Method::Info {
+                200
+            } else {
+                405
+            };
+            tu.respond(now, stx, make_response(req, code.into(), None));
+            return true;
+        }
+        let answer = hdr::sdp_body(&req.headers, &req.body).and_then(|offer| {
+            let plain = call.offer_in(side, &offer).ok()?;
+            let (remote, hold) = {
+                let d = SessionDescription::parse(&plain).ok()?;
+                (
+                    anchor_sdp(&plain, media_ip, 0).and_then(|(_, r)| r),
+                    d.is_hold(),
+                )
+            };
+            let (sdp, codec) = super::own_answer(&plain, media_ip, call.media.port(side))?;
+            let mut sdp = SessionDescription::parse(&sdp).ok()?;
+            let dir = SessionDescription::parse(&plain)
+                .ok()?
+                .direction(0)
+                .reversed();
+            let _ = sdp.set_direction(0, dir);
+            Some((sdp.to_string(), codec, remote, hold))
+        });
+        let Some((sdp, codec, remote, hold)) = answer else {
+            tu.respond(now, stx, make_response(req, 488.into(), None));
+            return true;
+        };
+        if let Some(addr) = remote {
+            call.media.announce(side, addr);
+        }
+        call.media.set_codec(side, codec);
+        let mut ok = make_response(
+            req,
+            200.into(),
+            call.dialog(side).map(|d| d.local_tag.as_str()),
+        );
+        ok.headers
+            .push(rsip::Header::Contact(rsip::headers::Contact::new(
+                tu.cfg.local.contact(
+                    call.dialog(side)
+                        .map_or(ringside_sip::transaction::TransportKind::Udp, |d| {
+                            d.peer.transport
+                        }),
+                ),
+            )));
+        let sdp = call.answer_out(side, sdp);
+        hdr::set_body(&mut ok, Some("application/sdp"), sdp.into_bytes());
+        tu.respond(now, stx, ok);
+        if let Some(o) = self.calls.get(&j.other) {
+            if let Some(theirs) = o.joined {
+                o.media.hold_music(opposite(theirs.inner), hold);
+            }
+        }
+        true
+    }
+
+    /// Ringside hangs up `side` of call `key`: when that side is the other call of an
+    /// attended transfer, that call ends instead (its far party gets the BYE). True when it
+    /// did.
+    pub(super) fn end_joined(&mut self, tu: &mut Tu, now: Instant, key: u64, side: Side) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(j) = call.joined.filter(|j| j.inner == side) else {
+            return false;
+        };
+        call.joined = None;
+        let Some(o) = self.calls.get_mut(&j.other) else {
+            return true;
+        };
+        let Some(theirs) = o.joined.take() else {
+            return true;
+        };
+        let far = opposite(theirs.inner);
+        self.bye_side(tu, now, j.other, far);
+        // The party that went away is on the other call's inner side.
+        let who = match theirs.inner {
+            Side::A => HangupSide::Caller,
+            Side::B => HangupSide::Callee,
+        };
+        self.end_call(tu, j.other, CallStatus::Ended, EndReason::Hangup, Some(who));
+        true
+    }
+}
