@@ -405,13 +405,35 @@ impl SipCore {
                 }
             },
         };
-        // 2. Where to (see `routing::route`).
+        // 2. Where to (see `routing::route`). A pickup code from an extension takes a call
+        //    ringing another extension of its tenant.
+        let pickup = match (
+            &account,
+            dest.as_deref().and_then(crate::b2bua::pickup_code),
+        ) {
+            (Some((picker, _)), Some(code)) => {
+                match self.b2bua.ringing_for_pickup(&tenant_id, picker, code) {
+                    Some(ringing) => Some(ringing),
+                    None => {
+                        drop(d);
+                        tracing::info!(%picker, "call pickup: nothing rings");
+                        return reply(self, 480);
+                    }
+                }
+            }
+            _ => None,
+        };
         let caller = Caller {
             tenant_id: &tenant_id,
             kind,
         };
-        let (targets, to_browser, queue) = match route(&self.lookup(&d), caller, dest.as_deref()) {
-            Ok(Route::Extension { contacts, .. }) => (
+        let routed = match pickup {
+            Some(_) => Ok(None),
+            None => route(&self.lookup(&d), caller, dest.as_deref()).map(Some),
+        };
+        let (targets, to_browser, queue) = match routed {
+            Ok(None) => (Vec::new(), None, None),
+            Ok(Some(Route::Extension { contacts, .. })) => (
                 contacts
                     .into_iter()
                     .map(crate::b2bua::Target::from)
@@ -419,7 +441,7 @@ impl SipCore {
                 None,
                 None,
             ),
-            Ok(Route::Outbound(t)) => {
+            Ok(Some(Route::Outbound(t))) => {
                 match crate::b2bua::trunk_target(t, dest.as_deref().unwrap_or_default(), false) {
                     Some(target) => (vec![target], None, None),
                     // The trunk's host did not resolve.
@@ -429,10 +451,10 @@ impl SipCore {
                     }
                 }
             }
-            Ok(Route::Queue {
+            Ok(Some(Route::Queue {
                 widget_id,
                 contacts,
-            }) => (
+            })) => (
                 contacts
                     .into_iter()
                     .map(crate::b2bua::Target::from)
@@ -440,7 +462,7 @@ impl SipCore {
                 None,
                 Some(widget_id),
             ),
-            Ok(Route::Browser(ch)) => (Vec::new(), Some(ch), None),
+            Ok(Some(Route::Browser(ch))) => (Vec::new(), Some(ch), None),
             Err(refusal) => {
                 drop(d);
                 if refusal == Refusal::Unavailable {
@@ -457,6 +479,7 @@ impl SipCore {
             targets,
             browser: to_browser,
             queue,
+            pickup,
         };
         let invite = crate::b2bua::NewInvite {
             stx,

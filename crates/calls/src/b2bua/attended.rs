@@ -15,7 +15,6 @@
 //! pull someone else's call), `early-only` (486), and a consultation call that is not answered
 //! yet or already joined (501: semi-attended transfer is not supported).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use rsip::headers::UntypedHeader;
@@ -23,8 +22,6 @@ use rsip::{Request, Response};
 use tracing::info;
 
 use ringside_domain::{CallStatus, EndReason, HangupSide};
-use ringside_media::codec::frame::CodecKind;
-use ringside_media::LegCodec;
 use ringside_sip::hdr;
 use ringside_sip::message::make_response;
 use ringside_sip::replaces::Replaces;
@@ -95,26 +92,13 @@ impl B2bua {
         let Some(referrer) = x.phase.winner() else {
             return self.refuse_refer(tu, now, stx, req, 481);
         };
-        let ip = tu.cfg.media_ip;
-        let (x_inner, y_inner) = (
-            SocketAddr::new(ip, x.media.port(Side::B)),
-            SocketAddr::new(ip, y.media.port(Side::A)),
-        );
+        let _ = (x, y);
         tu.respond(now, stx, make_response(req, 202.into(), None));
-        // Between the relays: plain PCMU, each leg taking media from the other relay only.
-        let codec = LegCodec::new(CodecKind::Pcmu, 0);
-        for (k, inner, to) in [(key, Side::B, y_inner), (other, Side::A, x_inner)] {
-            let Some(c) = self.calls.get_mut(&k) else {
-                continue;
-            };
-            c.media.set_srtp(inner, None);
-            c.media.set_codec(inner, codec);
-            c.media.pin(inner, to);
-            c.media.hold_music(opposite(inner), false);
-            c.joined = Some(Joined {
-                other: if k == key { other } else { key },
-                inner,
-            });
+        self.join(tu.cfg.media_ip, (key, Side::B), (other, Side::A));
+        for (k, far) in [(key, Side::A), (other, Side::B)] {
+            if let Some(c) = self.calls.get(&k) {
+                c.media.hold_music(far, false);
+            }
         }
         // The referrer hears the transfer is done and leaves both calls.
         self.notify(tu, now, key, referrer, 200, "OK", false);

@@ -42,6 +42,7 @@ mod console;
 mod dialogs;
 mod forks;
 mod identity;
+mod pickup;
 mod reliable;
 mod sdes;
 mod session;
@@ -50,6 +51,7 @@ mod transfer;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
 pub use browser::{BrowserAnswer, BrowserCall};
+pub(crate) use pickup::pickup_code;
 pub(crate) use setup::{trunk_target, LegB, NewInvite};
 pub(crate) use transfer::ReferAsk;
 

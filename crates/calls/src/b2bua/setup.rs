@@ -97,6 +97,7 @@ impl B2bua {
             targets,
             browser: to_browser,
             queue,
+            pickup,
         } = legs;
         let reply = |tu: &mut Tu, code: u16| {
             let r = make_response(&req, code.into(), Some(&tag));
@@ -218,7 +219,7 @@ impl B2bua {
             0,
         );
         super::sdes::expect_keys(&*media, &forks);
-        if forks.is_empty() && to_browser.is_none() && queue.is_none() {
+        if forks.is_empty() && to_browser.is_none() && queue.is_none() && pickup.is_none() {
             return reply(tu, 500);
         }
         if let Some(w) = &queue {
@@ -281,6 +282,9 @@ impl B2bua {
         if let Some(widget) = queue {
             self.queue_waits(tu, now, call_key);
             self.offer_to_console(tu, call_key, widget);
+        }
+        if let Some(ringing) = pickup {
+            self.pick_up(tu, now, call_key, ringing);
         }
     }
 
@@ -393,6 +397,8 @@ pub(crate) struct LegB {
     pub(crate) browser: Option<Channel>,
     /// The widget whose queue the call waits in (hold music, console operators).
     pub(crate) queue: Option<String>,
+    /// A pickup code: the ringing call this call takes (see [`super::pickup`]).
+    pub(crate) pickup: Option<u64>,
 }
 
 impl B2bua {
