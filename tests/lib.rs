@@ -323,6 +323,19 @@ impl Server {
         body
     }
 
+    /// Creates extension `username` with `password` (201 expected).
+    pub async fn create_extension(&self, token: &str, username: &str, password: &str) {
+        let (st, body) = self
+            .api(
+                "POST",
+                "/api/v1/sip/extensions",
+                token,
+                Some(serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+    }
+
     /// PATCH extension `user` with `change` (must succeed): the extension as the API shows it
     /// after.
     pub async fn patch_extension(

@@ -661,15 +661,7 @@ async fn linphone_hands_its_caller_over_to_baresip_by_attended_transfer() {
     const C_HZ: u32 = 400;
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/extensions",
-            &token,
-            Some(serde_json::json!({"username": "1003", "password": "pw-1003-secret"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    srv.create_extension(&token, "1003", "pw-1003-secret").await;
     // baresip answers MD5 alone.
     srv.patch_extension(
         &token,

@@ -456,15 +456,7 @@ async fn ringside_refreshes_a_callee_that_leaves_it_the_refreshing() {
 async fn a_callee_transfers_the_caller_to_another_phone() {
     let srv = Server::start().await;
     let token = srv.with_phones().await;
-    let (st, body) = srv
-        .api(
-            "POST",
-            "/api/v1/sip/extensions",
-            &token,
-            Some(serde_json::json!({"username": "1003", "password": "pw-1003-secret"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{body}");
+    srv.create_extension(&token, "1003", "pw-1003-secret").await;
     // 1003: registered, answers one call and waits for the BYE.
     let port3 = free_port();
     let (ok, log) = srv

@@ -132,22 +132,6 @@ try {{
     )
 }
 
-/// The dominant frequency and its level in what the page receives from the call.
-const HEARD_JS: &str = "(async () => {
-  const ctx = new AudioContext();
-  await ctx.resume();
-  const src = ctx.createMediaStreamSource(window.phone.remote);
-  const an = ctx.createAnalyser();
-  an.fftSize = 8192;
-  src.connect(an);
-  await new Promise(r => setTimeout(r, 1500));
-  const d = new Float32Array(an.frequencyBinCount);
-  an.getFloatFrequencyData(d);
-  let best = 1;
-  for (let i = 2; i < d.length; i++) if (d[i] > d[best]) best = i;
-  return { freq: best * ctx.sampleRate / an.fftSize, db: d[best] };
-})()";
-
 /// The page's inbound and outbound RTP statistics (for failure messages).
 const INBOUND_JS: &str = "(async () => {
   const pc = window.phone.session.sessionDescriptionHandler.peerConnection;
@@ -162,7 +146,12 @@ const INBOUND_JS: &str = "(async () => {
 /// The page hears baresip's [`PHONE_TONE_HZ`] through the edge, loud enough.
 async fn assert_page_hears(page: &mut Page, srv: &Server, phone: &Baresip) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let heard = page.eval(HEARD_JS).await;
+    let heard = page
+        .eval(
+            &calls_common::REMOTE_TONE_JS
+                .replace("window.Ringside.remoteStream", "window.phone.remote"),
+        )
+        .await;
     let f = heard["freq"].as_f64().unwrap_or(0.0);
     assert!(
         (f - f64::from(PHONE_TONE_HZ)).abs() < 15.0,

@@ -16,32 +16,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use ringside_calls::directory::DirectoryChange;
 use ringside_calls::fake_media::MediaRequest;
 use ringside_calls::Side;
-
-/// 1003 of tenant t1, registered at 6003.
-fn register_1003(sim: &mut Sim) {
-    sim.change(DirectoryChange::ExtensionUpserted(ext(
-        "e4",
-        "1003",
-        "pw-1003-secret",
-        "t1",
-    )));
-    let from = "127.0.0.1:6003";
-    sim.input(from, &register("1003", 6003, 1, None));
-    let r = sim.take_to(from);
-    let a = answer(
-        &r[0],
-        false,
-        "REGISTER",
-        "sip:127.0.0.1:5060",
-        "1003",
-        "pw-1003-secret",
-    );
-    sim.input(from, &register("1003", 6003, 2, Some(&a)));
-    assert_eq!(status(&sim.take_to(from)[0]), 200);
-}
 
 /// A REFER from the callee (at 6002, tag `cb`) on leg B to `target`.
 fn refer(inv: &str, cseq: u32, target: &str) -> String {

@@ -502,3 +502,26 @@ pub fn established_call(sim: &mut Sim) -> (String, String) {
     let ok = answer_and_ack(sim, &inv);
     (inv, ok)
 }
+
+/// 1003 of tenant t1, registered at 6003.
+pub fn register_1003(sim: &mut Sim) {
+    sim.change(DirectoryChange::ExtensionUpserted(ext(
+        "e4",
+        "1003",
+        "pw-1003-secret",
+        "t1",
+    )));
+    let from = "127.0.0.1:6003";
+    sim.input(from, &register("1003", 6003, 1, None));
+    let r = sim.take_to(from);
+    let a = answer(
+        &r[0],
+        false,
+        "REGISTER",
+        "sip:127.0.0.1:5060",
+        "1003",
+        "pw-1003-secret",
+    );
+    sim.input(from, &register("1003", 6003, 2, Some(&a)));
+    assert_eq!(status(&sim.take_to(from)[0]), 200);
+}
