@@ -226,32 +226,15 @@ impl B2bua {
             tu.respond(now, stx, make_response(req, code.into(), None));
             return true;
         }
-        let answer = hdr::sdp_body(&req.headers, &req.body).and_then(|offer| {
-            let plain = call.offer_in(side, &offer).ok()?;
-            let (remote, hold) = {
-                let d = SessionDescription::parse(&plain).ok()?;
-                (
-                    anchor_sdp(&plain, media_ip, 0).and_then(|(_, r)| r),
-                    d.is_hold(),
-                )
-            };
-            let (sdp, codec) = super::own_answer(&plain, media_ip, call.media.port(side))?;
-            let mut sdp = SessionDescription::parse(&sdp).ok()?;
-            let dir = SessionDescription::parse(&plain)
-                .ok()?
-                .direction(0)
-                .reversed();
-            let _ = sdp.set_direction(0, dir);
-            Some((sdp.to_string(), codec, remote, hold))
-        });
-        let Some((sdp, codec, remote, hold)) = answer else {
+        let offer = hdr::sdp_body(&req.headers, &req.body);
+        let hold = offer
+            .as_deref()
+            .and_then(|o| SessionDescription::parse(o).ok())
+            .is_some_and(|d| d.is_hold());
+        let Some(sdp) = offer.and_then(|o| call.answer_offer_here(side, &o, media_ip)) else {
             tu.respond(now, stx, make_response(req, 488.into(), None));
             return true;
         };
-        if let Some(addr) = remote {
-            call.media.announce(side, addr);
-        }
-        call.media.set_codec(side, codec);
         let mut ok = make_response(
             req,
             200.into(),
@@ -266,7 +249,6 @@ impl B2bua {
                         }),
                 ),
             )));
-        let sdp = call.answer_out(side, sdp);
         hdr::set_body(&mut ok, Some("application/sdp"), sdp.into_bytes());
         tu.respond(now, stx, ok);
         if let Some(o) = self.calls.get(&j.other) {

@@ -39,18 +39,10 @@ impl B2bua {
         };
         let mut ok = make_response(req, 200.into(), None);
         if let Some(offer) = hdr::sdp_body(&req.headers, &req.body) {
-            let port = call.media.port(side);
-            let offer = call.offer_in(side, &offer).unwrap_or_default();
-            let remote = anchor_sdp(&offer, media_ip, port).and_then(|(_, a)| a);
-            let Some((sdp, codec)) = super::own_answer(&offer, media_ip, port) else {
+            let Some(sdp) = call.answer_offer_here(side, &offer, media_ip) else {
                 let r = make_response(req, 488.into(), None);
                 return tu.respond(now, stx, r);
             };
-            if let Some(addr) = remote {
-                call.media.announce(side, addr);
-            }
-            call.media.set_codec(side, codec);
-            let sdp = call.answer_out(side, sdp);
             hdr::set_body(&mut ok, Some("application/sdp"), sdp.into_bytes());
         }
         tu.respond(now, stx, ok);

@@ -427,6 +427,21 @@ impl Call {
         }
     }
 
+    /// Ringside answers `side`'s SDP `offer` itself (it is not passed across): the offer's
+    /// address and codec take effect on that side's leg of the relay; the answer, keyed for
+    /// the leg, is Ringside's own. `None` when the offer holds nothing Ringside can use.
+    fn answer_offer_here(&mut self, side: Side, offer: &str, ip: IpAddr) -> Option<String> {
+        let port = self.media.port(side);
+        let plain = self.offer_in(side, offer).ok()?;
+        let remote = anchor_sdp(&plain, ip, port).and_then(|(_, a)| a);
+        let (sdp, codec) = own_answer(&plain, ip, port)?;
+        if let Some(addr) = remote {
+            self.media.announce(side, addr);
+        }
+        self.media.set_codec(side, codec);
+        Some(self.answer_out(side, sdp))
+    }
+
     /// An SDP answer from fork `n` of leg B (under that fork's SRTP policy), plain.
     fn fork_answer_in(&mut self, n: usize, sdp: &str) -> Result<String, sdes::NotAcceptable> {
         if let Some(f) = self.forks.get(n) {
@@ -620,14 +635,22 @@ fn answer_sdp(
     Some((back.to_string(), rtp))
 }
 
-/// Ringside's own answer to the caller's offer (anchored on `port`, restricted to the offer's
-/// preferred supported codec), for early media it generates itself.
+/// Ringside's own answer to an offer (anchored on `port`, restricted to the offer's
+/// preferred supported codec, in the direction an answerer takes: `recvonly` to `sendonly`),
+/// for early media it generates itself and offers it answers without passing them across.
 fn own_answer(offer: &str, ip: IpAddr, port: u16) -> Option<(String, LegCodec)> {
     let (anchored, _) = anchor_sdp(offer, ip, port)?;
     let off = SessionDescription::parse(offer).ok()?;
     let codec = codecs::preferred(&off)?;
     let mut ans = SessionDescription::parse(&anchored).ok()?;
     codecs::restrict_answer(&mut ans, &off, &codec);
+    if let Some(i) = ans
+        .media()
+        .iter()
+        .position(|m| m.media_line().media == "audio")
+    {
+        let _ = ans.set_direction(i, off.direction(i).reversed());
+    }
     Some((ans.to_string(), codec))
 }
 
