@@ -108,6 +108,7 @@ impl Baresip {
              module\t\t\taufile.so\n\
              module\t\t\tsndfile.so\n\
              module\t\t\tsrtp.so\n\
+             module\t\t\tdtls_srtp.so\n\
              module_app\t\taccount.so\n\
              module_app\t\tmenu.so\n",
             rtcp_port = rtp_port + 1,

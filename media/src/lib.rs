@@ -16,6 +16,7 @@
 
 pub mod bridge;
 pub mod codec;
+pub mod dtls;
 pub mod dtmf;
 pub mod jitter;
 pub mod latch;

@@ -34,6 +34,7 @@ use crate::bridge::{
     CallMedia, Channel, Dropped, Forward, FrameSink, LegCodec, LegQuality, MediaEvent,
 };
 use crate::codec::opus::EncoderOptions;
+use crate::dtls::DtlsSetup;
 use crate::player::Source;
 use crate::ports::PortAllocator;
 use crate::srtp::SrtpKeys;
@@ -76,6 +77,8 @@ pub struct RelayStats {
     pub recording: AtomicU64,
     /// DTMF digits detected in RFC 4733 telephone-events.
     pub dtmf_digits: AtomicU64,
+    /// DTLS-SRTP handshakes completed on SIP legs (each media component counts).
+    pub dtls_handshakes: AtomicU64,
 }
 
 /// Creates relays on ports from the configured range.
@@ -148,6 +151,7 @@ enum Control {
     StopRecording,
     Srtp(Side, Option<SrtpKeys>),
     ExpectSrtp(Side),
+    Dtls(Side, Option<DtlsSetup>),
 }
 
 /// A running relay between two legs. Dropping it stops the relay and frees its ports.
@@ -173,6 +177,7 @@ impl std::fmt::Debug for Control {
             Control::StopRecording => write!(f, "StopRecording"),
             Control::Srtp(s, k) => write!(f, "Srtp({s:?}, {k:?})"),
             Control::ExpectSrtp(s) => write!(f, "ExpectSrtp({s:?})"),
+            Control::Dtls(s, d) => write!(f, "Dtls({s:?}, {d:?})"),
         }
     }
 }
@@ -348,6 +353,11 @@ impl Relay {
     /// running contexts.
     pub fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
         self.control(Control::Srtp(side, keys));
+    }
+
+    /// Keys `side` by DTLS-SRTP on its own ports (`None`: no longer); see [`crate::dtls`].
+    pub fn set_dtls(&self, side: Side, setup: Option<DtlsSetup>) {
+        self.control(Control::Dtls(side, setup));
     }
 
     /// `side` must be encrypted: drop what it sends until [`set_srtp`](Self::set_srtp).
@@ -779,6 +789,11 @@ impl Call {
             Control::Record(sink) => self.media.record(now, sink),
             Control::StopRecording => self.media.stop_recording(),
             Control::ExpectSrtp(side) => self.media.expect_srtp(side),
+            Control::Dtls(side, setup) => {
+                if let Err(e) = self.media.set_dtls(now, side, setup) {
+                    tracing::warn!(error = %e, ?side, "DTLS-SRTP could not start; the leg's packets are dropped");
+                }
+            }
             Control::Srtp(side, keys) => {
                 if let Err(e) = self.media.set_srtp(side, keys) {
                     tracing::warn!(error = %e, ?side, "SRTP keys refused; the leg's packets are dropped");
@@ -809,6 +824,12 @@ impl Call {
 
     /// Sends what the media queued and passes its events on.
     fn after_input(&mut self, stats: &RelayStats) {
+        let done = self.media.take_dtls_handshakes();
+        if done > 0 {
+            stats
+                .dtls_handshakes
+                .fetch_add(u64::from(done), Ordering::Relaxed);
+        }
         while let Some(t) = self.media.poll_transmit() {
             let s = &self.socks[sock_index(t.side, t.channel)];
             if send(s, &t.data, t.to, stats) {

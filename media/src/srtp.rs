@@ -123,6 +123,9 @@ pub struct SrtpSession {
     keys: SrtpKeys,
     rx: Context,
     tx: Context,
+    /// SRTCP's own contexts, where RTCP was keyed apart (a DTLS-SRTP leg whose RTCP port ran
+    /// its own handshake, RFC 5764 §4.1); otherwise RTCP uses `rx`/`tx`.
+    rtcp: Option<(SrtpKeys, Context, Context)>,
 }
 
 impl std::fmt::Debug for SrtpSession {
@@ -161,7 +164,23 @@ impl SrtpSession {
     pub fn new(keys: SrtpKeys) -> Result<Self, MediaError> {
         let rx = context(keys.suite, &keys.remote, true)?;
         let tx = context(keys.suite, &keys.local, false)?;
-        Ok(SrtpSession { keys, rx, tx })
+        Ok(SrtpSession {
+            keys,
+            rx,
+            tx,
+            rtcp: None,
+        })
+    }
+
+    /// Keys SRTCP with `keys` instead of the session's own (kept when they are the same).
+    pub fn set_rtcp_keys(&mut self, keys: &SrtpKeys) -> Result<(), MediaError> {
+        if self.rtcp.as_ref().is_some_and(|(k, _, _)| k == keys) {
+            return Ok(());
+        }
+        let rx = context(keys.suite, &keys.remote, true)?;
+        let tx = context(keys.suite, &keys.local, false)?;
+        self.rtcp = Some((keys.clone(), rx, tx));
+        Ok(())
     }
 
     /// The keys this session was made from.
@@ -178,7 +197,11 @@ impl SrtpSession {
 
     /// Authenticates and decrypts the SRTCP packet `data` (a copy; RTCP is rare).
     pub fn unprotect_rtcp(&mut self, data: &[u8]) -> Option<Vec<u8>> {
-        self.rx.decrypt_rtcp(data).ok().map(|b| b.to_vec())
+        let rx = match self.rtcp.as_mut() {
+            Some((_, rx, _)) => rx,
+            None => &mut self.rx,
+        };
+        rx.decrypt_rtcp(data).ok().map(|b| b.to_vec())
     }
 
     /// Encrypts the RTP packet `buf[..len]` in place (`buf` needs [`MAX_OVERHEAD`] bytes to
@@ -191,7 +214,10 @@ impl SrtpSession {
     /// Encrypts a generated RTP (or, with `rtcp`, RTCP) datagram held in `data`.
     pub fn protect_vec(&mut self, data: &mut Vec<u8>, rtcp: bool) -> bool {
         let sealed = if rtcp {
-            self.tx.encrypt_rtcp(data)
+            match self.rtcp.as_mut() {
+                Some((_, _, tx)) => tx.encrypt_rtcp(data),
+                None => self.tx.encrypt_rtcp(data),
+            }
         } else {
             self.tx.encrypt_rtp(data)
         };

@@ -423,6 +423,115 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
     }
 }
 
+/// DTLS-SRTP on a plain SIP leg (RFC 5763/5764): baresip's `dtls_srtp` offers
+/// `UDP/TLS/RTP/SAVPF` with its certificate's fingerprint and `a=setup:actpass`, no ICE, and
+/// runs a handshake on its RTP port and another on its RTCP port. Ringside answers with its own
+/// fingerprint and `a=setup:passive`, completes both handshakes on the leg's relay ports and
+/// keys the leg from them; the other phone's leg stays plain RTP, and each phone hears the
+/// other's tone.
+#[tokio::test]
+async fn a_baresip_phone_offering_dtls_srtp_is_keyed_by_a_handshake_and_both_phones_hear_each_other(
+) {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token).await;
+    srv.patch_extension(
+        &token,
+        "1001",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    let plain = Options {
+        tone_hz: CALLEE_TONE_HZ,
+        mediaenc: None,
+        dial: None,
+    };
+    let mut callee = Baresip::start_with(&srv, "1002", PW2, &Link::Udp, plain);
+    eventually("1002 registered", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let opts = Options {
+        tone_hz: TONE_HZ,
+        mediaenc: Some("dtls_srtp"),
+        dial: Some(format!("sip:1002@{}", srv.sip)),
+    };
+    let mut caller = Baresip::start_with(&srv, "1001", PW1, &Link::Udp, opts);
+    converse(&srv, &mut caller).await;
+    callee.stop().await;
+    let (clog, elog) = (caller.log_text(), callee.log_text());
+    let both = || {
+        format!(
+            "\n== caller:\n{clog}\n== callee:\n{elog}\n== server:\n{}",
+            srv.log_text()
+        )
+    };
+    // Signalling: the caller offered DTLS-SRTP and was answered in kind, passive, with a
+    // fingerprint that is not its own; the callee saw plain RTP and no fingerprint at all.
+    let offer = message(&clog, "INVITE sip:1002", &["UDP/TLS/RTP/SAVP"])
+        .unwrap_or_else(|| panic!("1001 offered DTLS-SRTP{}", both()));
+    let answer = message(&clog, "SIP/2.0 200", &["a=fingerprint:"])
+        .unwrap_or_else(|| panic!("1001 was answered with a fingerprint{}", both()));
+    let fingerprint = |m: &str| {
+        m.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("a=fingerprint:"))
+            .map(|f| f.to_ascii_lowercase())
+    };
+    assert!(answer.contains("UDP/TLS/RTP/SAVPF"), "{answer}");
+    assert!(answer.contains("a=setup:passive"), "{answer}");
+    assert_ne!(fingerprint(offer), fingerprint(answer));
+    let to_callee = message(&elog, "INVITE sip:1002", &["m=audio"])
+        .unwrap_or_else(|| panic!("1002 was called{}", both()));
+    assert!(
+        to_callee.contains("RTP/AVP") && !to_callee.contains("fingerprint"),
+        "1002's leg is plain: {to_callee}"
+    );
+    // baresip's own account of it: both components' handshakes completed and its check of
+    // Ringside's certificate against the fingerprint in the answer passed.
+    for component in ["audio/RTP", "audio/RTCP"] {
+        assert!(
+            clog.contains(&format!("DTLS-SRTP complete ({component})")),
+            "baresip completed DTLS-SRTP on {component}{}",
+            both()
+        );
+    }
+    assert!(
+        clog.contains("verified sha-256 fingerprint OK"),
+        "{}",
+        both()
+    );
+    // Both of the caller's media components shook hands; nothing failed authentication.
+    let handshakes = srv.metric("ringside_dtls_srtp_handshakes_total", "").await;
+    assert_eq!(handshakes, 2.0, "DTLS handshakes{}", both());
+    let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
+    assert!(failures <= 2.0, "{failures} SRTP failures{}", both());
+
+    // Audio as audio: each phone heard the other's tone; the caller's decrypted by its own
+    // DTLS-keyed SRTP stack.
+    for (phone, hears, name) in [
+        (&caller, CALLEE_TONE_HZ, "1001"),
+        (&callee, TONE_HZ, "1002"),
+    ] {
+        let dec = recording(&phone.snd_dir(), "-dec.wav")
+            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
+        let samples = wav_samples(&dec);
+        assert!(
+            samples.len() >= 8000,
+            "{name}: {} samples heard{}",
+            samples.len(),
+            both()
+        );
+        let (hz, peak) = tone_of(&samples[4000..]);
+        let want = f64::from(hears);
+        assert!(
+            (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
+            "{name} heard {hz:.0} Hz (peak {peak}), not {hears} Hz{}",
+            both()
+        );
+    }
+}
+
 /// A headless linphonec (liblinphone, Debian `linphone-cli`): registers over TLS, requires
 /// SRTP, auto-answers, plays a WAV file as its microphone and records the call to another
 /// (its `soundcard use files` mode, driven through stdin). Killed on drop.

@@ -265,10 +265,16 @@ impl SipCore {
                 tenant,
                 number,
             }) => (key, tenant, number),
-            Ok(crate::b2bua::ReferAsk::Attended { key, other }) => {
-                return self
-                    .b2bua
-                    .attended_transfer(&mut self.tu, now, stx, &req, key, other);
+            Ok(crate::b2bua::ReferAsk::Attended { key, other, inner }) => {
+                return self.b2bua.attended_transfer(
+                    &mut self.tu,
+                    now,
+                    stx,
+                    &req,
+                    key,
+                    other,
+                    inner,
+                );
             }
             Err(code) => {
                 tracing::info!(code, "REFER refused");

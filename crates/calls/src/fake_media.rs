@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringside_media::bridge::BRIDGE_RATE;
+use ringside_media::dtls::DtlsSetup;
 use ringside_media::player::{AssetKind, Assets};
 use ringside_media::srtp::SrtpKeys;
 use ringside_media::{LegCodec, LegQuality, MediaError, Side};
@@ -34,6 +35,8 @@ pub enum MediaRequest {
     Srtp(u64, Side, Option<SrtpKeys>),
     /// `side` must be encrypted (keys to follow).
     ExpectSrtp(u64, Side),
+    /// `side` is keyed by DTLS-SRTP as set up (`None`: no longer).
+    Dtls(u64, Side, Option<DtlsSetup>),
     /// Hold music towards `side` on or off.
     HoldMusic(u64, Side, bool),
     /// Ringback towards `side` on or off.
@@ -155,6 +158,9 @@ impl MediaBridge for FakeBridge {
     }
     fn expect_srtp(&self, side: Side) {
         self.push(MediaRequest::ExpectSrtp(self.key, side));
+    }
+    fn set_dtls(&self, side: Side, setup: Option<DtlsSetup>) {
+        self.push(MediaRequest::Dtls(self.key, side, setup));
     }
     fn hold_music(&self, side: Side, on: bool) {
         self.push(MediaRequest::HoldMusic(self.key, side, on));

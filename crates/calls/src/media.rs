@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ringside_media::bridge::BRIDGE_RATE;
+use ringside_media::dtls::DtlsSetup;
 use ringside_media::player::{AssetKind, AssetRegistry, Assets, Cadence, ToneGenerator};
 use ringside_media::srtp::SrtpKeys;
 use ringside_media::{LegCodec, LegQuality, MediaEngine, MediaError, Relay, Side};
@@ -28,6 +29,8 @@ pub trait MediaBridge: Send {
     fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>);
     /// `side` must be encrypted: nothing it sends is used until its keys are set.
     fn expect_srtp(&self, side: Side);
+    /// `side` is keyed by a DTLS-SRTP handshake on its ports (`None`: no longer).
+    fn set_dtls(&self, side: Side, setup: Option<DtlsSetup>);
     /// Start (`on`) or stop hold music towards `side`.
     fn hold_music(&self, side: Side, on: bool);
     /// Start (`on`) or stop generated ringback towards `side`.
@@ -151,6 +154,9 @@ impl MediaBridge for AnchoredCall {
     }
     fn set_srtp(&self, side: Side, keys: Option<SrtpKeys>) {
         self.relay.set_srtp(side, keys)
+    }
+    fn set_dtls(&self, side: Side, setup: Option<DtlsSetup>) {
+        self.relay.set_dtls(side, setup)
     }
     fn expect_srtp(&self, side: Side) {
         self.relay.expect_srtp(side)

@@ -586,3 +586,147 @@ async fn replaces_naming_no_call_another_extensions_call_or_an_early_dialog_are_
     // Nothing was joined: both of 1002's calls and 1003's go on.
     assert_eq!(sim.core.active_calls(), 3);
 }
+
+/// 1002 hands the caller over to a party that called *it*: 1003 calls 1002 (call-6013), 1002
+/// answers, then REFERs the first caller replacing its dialog of 1003's call. The two calls
+/// are joined on their B legs, 1002 leaves both, and a hangup on either side ends both.
+#[tokio::test]
+async fn an_attended_transfer_can_hand_over_to_a_call_the_referrer_received() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, _) = established_call(&mut sim);
+    authed_call(&mut sim, "1003", "pw-1003-secret", "1002", 6013);
+    let inv_y = sim.take_to("127.0.0.1:6002").remove(0);
+    assert!(inv_y.starts_with("INVITE "), "{inv_y}");
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv_y, 200, "OK", "y2", Some(7022)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    let ok_y = sim
+        .take_to("127.0.0.1:6013")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("1003's call is answered");
+    let in_dialog = |method: &str, cseq: u32| {
+        format!(
+            "{method} sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6013;branch=z9hG4bK{method}{cseq};rport\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: call-6013\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            header(&ok_y, "From").unwrap(),
+            header(&ok_y, "To").unwrap()
+        )
+    };
+    sim.input("127.0.0.1:6013", &in_dialog("ACK", 2));
+    assert_eq!(sim.core.active_calls(), 2);
+    // 1002 holds 1003 (its re-INVITE on its dialog of call Y goes on to 1003).
+    let sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7022 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+    let hold = format!(
+        "INVITE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKholdy;rport\r\n\
+         From: {};tag=y2\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 INVITE\r\nContact: <sip:callee@127.0.0.1:6002>\r\n\
+         Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        header(&inv_y, "To").unwrap(),
+        header(&inv_y, "From").unwrap(),
+        header(&inv_y, "Call-ID").unwrap(),
+        sdp.len()
+    );
+    sim.input("127.0.0.1:6002", &hold);
+    let to_1003 = sim.take_to("127.0.0.1:6013").remove(0);
+    assert!(
+        to_1003.starts_with("INVITE ") && to_1003.contains("a=sendonly"),
+        "{to_1003}"
+    );
+    let held = response_to(&to_1003, 200, "OK", "ignored", Some(7013))
+        .replace("PCMU/8000\r\n", "PCMU/8000\r\na=recvonly\r\n");
+    sim.input("127.0.0.1:6013", &held);
+    assert!(sim
+        .take_to("127.0.0.1:6013")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| status(m) == 200));
+    let before = sim.media.requests().len();
+
+    // Replaces names 1002's dialog of call Y from Ringside's end: Ringside's tag (the From of
+    // its INVITE to 1002) is the to-tag, 1002's the from-tag.
+    let y_call_id = header(&inv_y, "Call-ID").unwrap().replace('@', "%40");
+    let ours = header(&inv_y, "From")
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let target =
+        format!("sip:1003@127.0.0.1?Replaces={y_call_id}%3Bto-tag%3D{ours}%3Bfrom-tag%3Dy2");
+    sim.input("127.0.0.1:6002", &refer(&inv, 1, &target));
+    let to_referrer = sim.take_to("127.0.0.1:6002");
+    assert!(
+        to_referrer.iter().any(|m| status(m) == 202),
+        "{to_referrer:?}"
+    );
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    // 1002 is hung up on both calls: call X's dialog and its dialog of call Y.
+    let byes: Vec<_> = to_referrer
+        .iter()
+        .filter(|m| m.starts_with("BYE "))
+        .map(|m| header(m, "Call-ID").unwrap().to_owned())
+        .collect();
+    assert_eq!(byes.len(), 2, "{to_referrer:?}");
+    assert!(byes.contains(&header(&inv, "Call-ID").unwrap().to_owned()));
+    assert!(byes.contains(&header(&inv_y, "Call-ID").unwrap().to_owned()));
+    // The first caller hears nothing of it; 1003, held by 1002, is taken off hold by
+    // Ringside; the relays are joined on their B legs.
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    let resume = sim.take_to("127.0.0.1:6013").remove(0);
+    assert!(
+        resume.starts_with("INVITE ") && header(&resume, "Call-ID") == Some("call-6013"),
+        "{resume}"
+    );
+    assert!(
+        !resume.contains("a=sendonly") && !resume.contains("a=inactive"),
+        "{resume}"
+    );
+    sim.input(
+        "127.0.0.1:6013",
+        &response_to(&resume, 200, "OK", "ignored", Some(7013)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6013")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    let after = sim.media.requests()[before..].to_vec();
+    let pins: Vec<_> = after
+        .iter()
+        .filter_map(|r| match r {
+            MediaRequest::Pin(k, side, _) => Some((*k, *side)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pins.len(), 2, "{after:?}");
+    assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::B));
+    assert_ne!(pins[0].0, pins[1].0, "two calls joined");
+    assert_eq!(sim.core.active_calls(), 2);
+
+    // 1003 hangs up: the first caller is hung up too.
+    sim.input("127.0.0.1:6013", &in_dialog("BYE", 3));
+    assert!(sim
+        .take_to("127.0.0.1:6013")
+        .iter()
+        .any(|m| status(m) == 200));
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    assert!(
+        to_caller.iter().any(|m| m.starts_with("BYE ")),
+        "{to_caller:?}"
+    );
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert_eq!(sim.core.active_calls(), 0);
+}

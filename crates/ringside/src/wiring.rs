@@ -158,6 +158,12 @@ impl MetricsSource for Metrics {
                 st.dropped_awaiting_keys.load(Relaxed),
             ),
             (
+                "ringside_dtls_srtp_handshakes_total",
+                "DTLS-SRTP handshakes completed on SIP legs' media ports (RTP and RTCP each).",
+                "counter",
+                st.dtls_handshakes.load(Relaxed),
+            ),
+            (
                 "ringside_dtmf_rfc4733_digits_total",
                 "DTMF digits detected in RFC 4733 telephone-events.",
                 "counter",

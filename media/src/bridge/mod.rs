@@ -42,8 +42,11 @@ use crate::srtp::{SrtpKeys, SrtpSession};
 use crate::MediaError;
 use crate::Side;
 
+mod dtls;
 mod pcm;
 mod reports;
+
+pub use dtls::LegDtls;
 
 pub use reports::LegQuality;
 
@@ -251,6 +254,8 @@ struct Leg {
     srtp: Option<SrtpSession>,
     /// The leg must be encrypted: until its keys arrive nothing from it is accepted.
     srtp_expected: bool,
+    /// DTLS-SRTP: the handshakes that key this leg (none: SDES keys or plain RTP).
+    dtls: Option<Box<LegDtls>>,
 }
 
 impl std::fmt::Debug for Leg {
@@ -285,6 +290,10 @@ pub struct CallMedia {
     next_tick: Option<Instant>,
     events: VecDeque<MediaEvent>,
     transmits: VecDeque<Transmit>,
+    /// DTLS flights to send as they are (never SRTP-protected).
+    dtls_out: VecDeque<Transmit>,
+    /// DTLS handshakes completed since the driver last asked.
+    dtls_done: u32,
     pool: Vec<Vec<u8>>,
     pcm: Vec<i16>,
     frame: Vec<i16>,
@@ -345,6 +354,8 @@ impl CallMedia {
             next_tick: None,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            dtls_out: VecDeque::new(),
+            dtls_done: 0,
             pool: Vec::new(),
             // Scratch buffers are allocated on first decode/encode: a passthrough call holds none.
             pcm: Vec::new(),
@@ -471,6 +482,9 @@ impl CallMedia {
 
     /// The next datagram to send, if any (encrypted when its leg uses SRTP).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.dtls_out.pop_front() {
+            return Some(t);
+        }
         loop {
             let mut t = self.transmits.pop_front()?;
             let Some(s) = self.legs[idx(t.side)].srtp.as_mut() else {
@@ -527,6 +541,7 @@ impl CallMedia {
             for cand in [
                 leg.next_rtcp,
                 leg.dtmf.as_ref().and_then(|d| d.poll_timeout()),
+                leg.dtls.as_ref().and_then(|d| d.poll_timeout()),
             ] {
                 t = match (t, cand) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -555,6 +570,10 @@ impl CallMedia {
         let i = idx(side);
         let o = 1 - i;
         let mut len = len;
+        if self.legs[i].dtls.is_some() && crate::dtls::is_dtls(&buf[..len]) {
+            self.dtls_in(now, side, Channel::Rtp, src, &buf[..len]);
+            return Ok(Forward::None);
+        }
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.
         let leg = &mut self.legs[i];
         match leg.srtp.as_mut() {
@@ -698,6 +717,7 @@ impl CallMedia {
 
     /// Runs timers due at `now`: player and recording ticks, RTCP reports, DTMF end timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.dtls_timeout(now);
         for i in 0..2 {
             if let Some(d) = &mut self.legs[i].dtmf {
                 d.handle_timeout(now);

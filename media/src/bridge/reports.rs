@@ -79,6 +79,10 @@ impl CallMedia {
         src: SocketAddr,
         data: &[u8],
     ) -> Result<(), Dropped> {
+        if self.legs[idx(side)].dtls.is_some() && crate::dtls::is_dtls(data) {
+            self.dtls_in(now, side, Channel::Rtcp, src, data);
+            return Ok(());
+        }
         let now_ntp = self.ntp(now);
         let leg = &mut self.legs[idx(side)];
         let plain;

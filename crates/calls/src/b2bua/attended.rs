@@ -10,10 +10,15 @@
 //! codecs, the relays transcode where they differ. When either hangs up, the other call ends
 //! too. A caller that B had put on hold is taken off hold with a re-INVITE from Ringside.
 //!
+//! The call B hands A over to may also be one B *received*: C called B (call Y, B is its leg
+//! B), B holds C and REFERs A replacing its dialog of Y. The relays are joined the same way,
+//! X's leg B to Y's leg B, and C, held by B, is taken off hold as A is.
+//!
 //! Refused: a `Replaces` that does not parse (400), that names no call of Ringside's (481), a
-//! call of another tenant or one B did not place itself (403: a stolen Call-ID and tags cannot
-//! pull someone else's call), `early-only` (486), and a consultation call that is not answered
-//! yet or already joined (501: semi-attended transfer is not supported).
+//! call of another tenant or one that is not B's own — placed by B, or answered by B (403: a
+//! stolen Call-ID and tags cannot pull someone else's call), `early-only` (486), and a
+//! consultation call that is not answered yet or already joined (501: semi-attended transfer
+//! is not supported).
 
 use std::time::Instant;
 
@@ -48,35 +53,57 @@ fn opposite(side: Side) -> Side {
 }
 
 impl B2bua {
-    /// The answered call whose caller dialog `r` names, for a REFER on call `key` from the
-    /// extension `referrer`: that call's key, or the status to refuse the REFER with.
-    pub(super) fn replaced_call(&self, key: u64, referrer: &str, r: &Replaces) -> Result<u64, u16> {
+    /// The answered call one of whose dialogs with the referrer `r` names, for a REFER on call
+    /// `key` from the extension `referrer`: that call's key and the side the referrer is on
+    /// there (A: it placed the call; B: it answered it), or the status to refuse the REFER
+    /// with.
+    pub(super) fn replaced_call(
+        &self,
+        key: u64,
+        referrer: &str,
+        r: &Replaces,
+    ) -> Result<(u64, Side), u16> {
         let tenant = &self.calls.get(&key).ok_or(481u16)?.record.tenant_id;
-        let (other, call) = self
+        let names = |d: &super::Dialog| {
+            let theirs = d.remote_tag.as_deref().unwrap_or_default();
+            r.names(&d.call_id, &d.local_tag, theirs)
+        };
+        // The call, the referrer's side on it, and (side B) which fork the dialog is.
+        let (other, call, side, fork) = self
             .calls
             .iter()
             .filter(|(k, _)| **k != key)
-            .find(|(_, c)| {
-                c.caller.sip().is_some_and(|s| {
-                    let theirs = s.dialog.remote_tag.as_deref().unwrap_or_default();
-                    r.names(&s.dialog.call_id, &s.dialog.local_tag, theirs)
-                })
+            .find_map(|(k, c)| {
+                if c.caller.sip().is_some_and(|s| names(&s.dialog)) {
+                    return Some((k, c, Side::A, None));
+                }
+                let n = c.forks.iter().position(|f| !f.byed && names(&f.dialog))?;
+                Some((k, c, Side::B, Some(n)))
             })
             .ok_or(481u16)?;
-        if call.record.tenant_id != *tenant || call.caller_account.as_deref() != Some(referrer) {
+        let own = match fork {
+            None => call.caller_account.as_deref() == Some(referrer),
+            Some(n) => call.forks[n].label.strip_prefix("extension:") == Some(referrer),
+        };
+        if call.record.tenant_id != *tenant || !own {
             return Err(403);
         }
         if r.early_only {
             return Err(486);
         }
-        if call.phase.winner().is_none() || call.joined.is_some() || call.transfer.is_some() {
+        let answered = match fork {
+            None => call.phase.winner().is_some(),
+            Some(n) => call.phase.winner() == Some(n),
+        };
+        if !answered || call.joined.is_some() || call.transfer.is_some() {
             return Err(501);
         }
-        Ok(*other)
+        Ok((*other, side))
     }
 
-    /// Accepts the REFER (on call `key`, leg B) that replaces the referrer's caller dialog of
-    /// call `other`: the two calls are joined and the referrer hung up on both.
+    /// Accepts the REFER (on call `key`, leg B) that replaces the referrer's dialog on side
+    /// `inner` of call `other`: the two calls are joined and the referrer hung up on both.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn attended_transfer(
         &mut self,
         tu: &mut Tu,
@@ -85,34 +112,49 @@ impl B2bua {
         req: &Request,
         key: u64,
         other: u64,
+        inner: Side,
     ) {
-        let (Some(x), Some(y)) = (self.calls.get(&key), self.calls.get(&other)) else {
+        if !self.calls.contains_key(&other) {
+            return self.refuse_refer(tu, now, stx, req, 481);
+        }
+        let Some(referrer) = self.calls.get(&key).and_then(|x| x.phase.winner()) else {
             return self.refuse_refer(tu, now, stx, req, 481);
         };
-        let Some(referrer) = x.phase.winner() else {
-            return self.refuse_refer(tu, now, stx, req, 481);
-        };
-        let _ = (x, y);
         tu.respond(now, stx, make_response(req, 202.into(), None));
-        self.join(tu.cfg.media_ip, (key, Side::B), (other, Side::A));
-        for (k, far) in [(key, Side::A), (other, Side::B)] {
+        self.join(tu.cfg.media_ip, (key, Side::B), (other, inner));
+        for (k, far) in [(key, Side::A), (other, opposite(inner))] {
             if let Some(c) = self.calls.get(&k) {
                 c.media.hold_music(far, false);
             }
         }
         // The referrer hears the transfer is done and leaves both calls.
         self.notify(tu, now, key, referrer, 200, "OK", false);
-        if let Some(c) = self.calls.get_mut(&key) {
-            if let Some(f) = c.forks.get_mut(referrer) {
-                f.byed = true;
-                send_bye(tu, &mut self.by_ctx, now, key, &mut f.dialog);
+        for (k, side) in [(key, Side::B), (other, inner)] {
+            let Some(c) = self.calls.get_mut(&k) else {
+                continue;
+            };
+            match side {
+                Side::A => {
+                    if let Some(s) = c.caller.sip_mut() {
+                        send_bye(tu, &mut self.by_ctx, now, k, &mut s.dialog);
+                    }
+                }
+                Side::B => {
+                    let w = c.phase.winner();
+                    if let Some(f) = w.and_then(|w| c.forks.get_mut(w)) {
+                        f.byed = true;
+                        send_bye(tu, &mut self.by_ctx, now, k, &mut f.dialog);
+                    }
+                }
             }
+        }
+        if let Some(c) = self.calls.get(&key) {
             info!(call = %c.record.id, joined = other, "attended transfer: the caller now talks to the consulted party");
         }
-        if let Some(s) = self.calls.get_mut(&other).and_then(|c| c.caller.sip_mut()) {
-            send_bye(tu, &mut self.by_ctx, now, other, &mut s.dialog);
-        }
         self.resume_if_held(tu, now, key);
+        if inner == Side::B {
+            self.resume_if_held(tu, now, other);
+        }
     }
 
     /// Leg A of call `key` was put on hold by the referrer (its last offer was a hold): a

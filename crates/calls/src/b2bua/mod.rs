@@ -412,19 +412,18 @@ impl Call {
 
     /// An SDP answer from `side`'s SIP peer, plain; its keys go to the relay.
     fn answer_in(&mut self, side: Side, sdp: &str) -> Result<String, sdes::NotAcceptable> {
-        let before = self.sdes[side_index(side)].keys();
+        let before = self.sdes[side_index(side)].state();
         let plain = self.sdes[side_index(side)].take_answer(sdp)?;
         self.sync_srtp(side, before);
         Ok(plain)
     }
 
-    /// Tells the relay `side`'s SRTP keys when an answer changed them (`before`): repeated
-    /// answers (18x then 200) change nothing and send nothing.
-    fn sync_srtp(&self, side: Side, before: Option<ringside_media::srtp::SrtpKeys>) {
-        let now = self.sdes[side_index(side)].keys();
-        if now != before {
-            self.media.set_srtp(side, now);
-        }
+    /// Tells the relay `side`'s SRTP keys (or DTLS-SRTP setup) when an answer changed them
+    /// (`before`): repeated answers (18x then 200) change nothing and send nothing.
+    fn sync_srtp(&self, side: Side, before: sdes::LegKeys) {
+        self.sdes[side_index(side)]
+            .state()
+            .sync(&before, self.media.as_ref(), side);
     }
 
     /// Ringside answers `side`'s SDP `offer` itself (it is not passed across): the offer's
@@ -458,7 +457,7 @@ impl Call {
     /// Ringside's plain answer going to `side`'s SIP peer, keyed as its offer was; the keys
     /// go to the relay.
     fn answer_out(&mut self, side: Side, plain: String) -> String {
-        let before = self.sdes[side_index(side)].keys();
+        let before = self.sdes[side_index(side)].state();
         let out = self.sdes[side_index(side)].put_answer(plain);
         self.sync_srtp(side, before);
         out

@@ -181,6 +181,7 @@ impl B2bua {
             let Some(c) = self.calls.get_mut(&k) else {
                 continue;
             };
+            c.media.set_dtls(inner, None);
             c.media.set_srtp(inner, None);
             c.media.set_codec(inner, codec);
             c.media.pin(inner, to);

@@ -1,14 +1,25 @@
-//! SRTP keys on SIP legs (SDES, RFC 4568): each leg is keyed on its own, so two phones never
-//! learn each other's keys and either leg may be plain while the other is encrypted.
+//! SRTP keys on SIP legs (SDES, RFC 4568, or DTLS-SRTP, RFC 5763): each leg is keyed on its
+//! own, so two phones never learn each other's keys and either leg may be plain while the
+//! other is encrypted.
 //!
 //! The rest of the B2BUA works on plain SDP (`RTP/AVP`, no `a=crypto`). An SDP arriving from a
 //! leg goes through [`SdesLeg::take_offer`] or [`SdesLeg::take_answer`], which check the leg's
 //! [`SrtpPolicy`], remember the peer's key and strip the keys; an SDP going to a leg goes through
 //! [`SdesLeg::put_offer`] or [`SdesLeg::put_answer`], which add Ringside's own key for that
 //! leg. Once both directions' keys are known the leg's [`SrtpKeys`] are what the relay uses
-//! ([`SdesLeg::keys`]).
+//! ([`SdesLeg::state`]).
+//!
+//! A leg that offers DTLS-SRTP (`UDP/TLS/RTP/SAVP(F)` with `a=fingerprint`) is answered with
+//! Ringside's certificate fingerprint and the opposite `a=setup`; its keys then come from the
+//! handshake the relay runs on the leg's ports ([`LegKeys::dtls`] is what the relay needs).
+//! Ringside's re-offers to such a leg keep the association: same fingerprint, and `active` or
+//! `passive` for the role it has (RFC 8842 §5.5). Ringside offers DTLS only to legs that chose
+//! it; its own first offers carry SDES keys as the leg's policy says.
+
+use std::net::SocketAddr;
 
 use ringside_domain::SrtpPolicy;
+use ringside_media::dtls::{local_fingerprint, DtlsRole, DtlsSetup, Fingerprint};
 use ringside_media::srtp::{random_master, SrtpKeys, SrtpSuite};
 use ringside_sip::sdp::{Crypto, MediaSection, SessionDescription};
 
@@ -29,6 +40,101 @@ pub(crate) struct SdesLeg {
     their_offer: Option<(Option<Line>, String)>,
     /// The keys in use.
     keys: Option<SrtpKeys>,
+    /// The leg's last offer was DTLS-SRTP: what answering it sets up, and its transport.
+    their_dtls: Option<(DtlsSetup, String)>,
+    /// Ringside's last offer to the leg was DTLS-SRTP (in this transport).
+    offered_dtls: Option<String>,
+    /// DTLS-SRTP in use on the leg (its keys come from the handshake), and its transport.
+    dtls: Option<(DtlsSetup, String)>,
+}
+
+/// What keys a leg's media: SDES keys, or a DTLS-SRTP handshake to run, or neither (plain).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LegKeys {
+    pub(crate) sdes: Option<SrtpKeys>,
+    pub(crate) dtls: Option<DtlsSetup>,
+}
+
+impl LegKeys {
+    /// Tells `media` what changed on `side` since `before`.
+    pub(crate) fn sync(
+        &self,
+        before: &LegKeys,
+        media: &dyn crate::media::MediaBridge,
+        side: ringside_media::Side,
+    ) {
+        if self.dtls != before.dtls && self.dtls.is_none() {
+            media.set_dtls(side, None);
+        }
+        if self.sdes != before.sdes {
+            media.set_srtp(side, self.sdes.clone());
+        }
+        if self.dtls != before.dtls && self.dtls.is_some() {
+            media.set_dtls(side, self.dtls.clone());
+        }
+    }
+}
+
+fn is_dtls_proto(proto: &str) -> bool {
+    proto.to_ascii_uppercase().starts_with("UDP/TLS/RTP/SAVP")
+}
+
+/// The value of attribute `name` in the first audio section, else at session level.
+fn attr(sdp: &SessionDescription, name: &str) -> Option<String> {
+    let m = sdp.media().iter().find(|m| m.media_line().media == "audio");
+    m.and_then(|m| m.attribute(name))
+        .map(str::to_owned)
+        .or_else(|| {
+            sdp.session_attributes()
+                .find(|a| a.name == name)
+                .and_then(|a| a.value.clone())
+        })
+}
+
+/// The peer's DTLS parameters in `sdp` (a DTLS-SRTP offer or answer): its fingerprint, what
+/// its `a=setup` leaves Ringside (`current`: the role in use, kept on `actpass`), and its RTP
+/// address. `None`: no usable fingerprint, or `holdconn`.
+fn their_dtls(sdp: &SessionDescription, current: Option<DtlsRole>) -> Option<DtlsSetup> {
+    let remote = Fingerprint::parse(&attr(sdp, "fingerprint")?)?;
+    // RFC 4145 §4: no a=setup means `active`.
+    let role = match attr(sdp, "setup")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("actpass") => current.unwrap_or(DtlsRole::Server),
+        Some("passive") => DtlsRole::Client,
+        Some("active") | None => DtlsRole::Server,
+        _ => return None,
+    };
+    let audio = sdp.first_audio()?;
+    let peer = audio
+        .addr
+        .filter(|_| audio.port != 0)
+        .map(|ip| SocketAddr::new(ip, audio.port));
+    Some(DtlsSetup { role, remote, peer })
+}
+
+/// The SDP with its DTLS attributes gone and the audio on plain `RTP/AVP` (see
+/// [`plain_proto`]).
+fn strip_dtls(sdp: &mut SessionDescription) {
+    for name in ["fingerprint", "setup", "crypto", "tls-id"] {
+        sdp.remove_attribute(name);
+    }
+    if let Some(m) = audio_mut(sdp) {
+        m.media_line_mut().proto = "RTP/AVP".into();
+    }
+}
+
+/// `plain` made DTLS-SRTP: `proto`, Ringside's fingerprint and `setup`.
+fn put_dtls(plain: &str, proto: &str, setup: &str) -> Option<String> {
+    let fingerprint = local_fingerprint()?;
+    rewrite(plain, |m| {
+        m.remove_attribute("crypto");
+        m.media_line_mut().proto = proto.to_owned();
+        m.push_attribute("setup", Some(setup));
+        m.push_attribute("fingerprint", Some(&fingerprint.to_string()));
+    })
 }
 
 /// Leg B's media takes nothing unencrypted when every fork's target requires SRTP (with one
@@ -65,11 +171,12 @@ fn usable(m: &MediaSection) -> Vec<Line> {
         .collect()
 }
 
-/// `RTP/SAVP` → `RTP/AVP`, `RTP/SAVPF` → `RTP/AVPF`.
+/// `RTP/SAVP` and `RTP/SAVPF` → `RTP/AVP`. Ringside terminates RTCP on each leg (feedback is
+/// not relayed), so the other leg is offered the plain profile every phone takes: baresip
+/// refuses an `RTP/AVPF` offer with 488.
 fn plain_proto(proto: &str) -> Option<&'static str> {
     match proto.to_ascii_uppercase().as_str() {
-        "RTP/SAVP" => Some("RTP/AVP"),
-        "RTP/SAVPF" => Some("RTP/AVPF"),
+        "RTP/SAVP" | "RTP/SAVPF" => Some("RTP/AVP"),
         _ => None,
     }
 }
@@ -105,9 +212,47 @@ impl SdesLeg {
         }
     }
 
-    /// The keys the leg's media uses now (`None`: plain RTP).
-    pub(crate) fn keys(&self) -> Option<SrtpKeys> {
-        self.keys.clone()
+    /// What keys the leg's media now: SDES keys or a DTLS-SRTP handshake.
+    pub(crate) fn state(&self) -> LegKeys {
+        LegKeys {
+            sdes: self.keys.clone(),
+            dtls: self.dtls.as_ref().map(|(d, _)| d.clone()),
+        }
+    }
+
+    /// The leg's answer to Ringside's DTLS re-offer: the association goes on (or a new one
+    /// starts, when the phone changed its certificate or role); a plain answer ends DTLS
+    /// unless the leg requires SRTP.
+    fn take_dtls_answer(
+        &mut self,
+        mut sdp: SessionDescription,
+        offered: String,
+    ) -> Result<String, NotAcceptable> {
+        let proto = sdp
+            .media()
+            .iter()
+            .find(|m| m.media_line().media == "audio")
+            .map(|m| m.media_line().proto.clone())
+            .unwrap_or_default();
+        if !is_dtls_proto(&proto) {
+            if self.policy == SrtpPolicy::Required {
+                return Err(NotAcceptable);
+            }
+            self.dtls = None;
+            self.keys = None;
+            strip_dtls(&mut sdp);
+            return Ok(sdp.to_string());
+        }
+        let current = self.dtls.as_ref().map(|(d, _)| d.role);
+        let mut setup = their_dtls(&sdp, current).ok_or(NotAcceptable)?;
+        // Ringside offered its own role; the answer cannot take it.
+        if let Some(role) = current {
+            setup.role = role;
+        }
+        self.keys = None;
+        self.dtls = Some((setup, offered));
+        strip_dtls(&mut sdp);
+        Ok(sdp.to_string())
     }
 
     fn our_key(&mut self, suite: SrtpSuite) -> Option<Vec<u8>> {
@@ -129,9 +274,19 @@ impl SdesLeg {
             return Ok(text.to_owned());
         };
         let proto = m.media_line().proto.clone();
+        if is_dtls_proto(&proto) {
+            if self.policy == SrtpPolicy::Off {
+                return Err(NotAcceptable);
+            }
+            let current = self.dtls.as_ref().map(|(d, _)| d.role);
+            let setup = their_dtls(&sdp, current).ok_or(NotAcceptable)?;
+            self.their_offer = None;
+            self.their_dtls = Some((setup, proto));
+            strip_dtls(&mut sdp);
+            return Ok(sdp.to_string());
+        }
         let secure = plain_proto(&proto).is_some();
         if !secure && !proto.to_ascii_uppercase().starts_with("RTP/AVP") {
-            // DTLS-SRTP (`UDP/TLS/RTP/SAVP`) and anything else: not on SIP legs yet.
             return Err(NotAcceptable);
         }
         let choice = match self.policy {
@@ -142,6 +297,7 @@ impl SdesLeg {
             return Err(NotAcceptable);
         }
         self.their_offer = Some((choice, proto));
+        self.their_dtls = None;
         strip(m);
         Ok(sdp.to_string())
     }
@@ -152,6 +308,9 @@ impl SdesLeg {
         let Ok(mut sdp) = SessionDescription::parse(text) else {
             return Ok(text.to_owned());
         };
+        if let Some(offered) = self.offered_dtls.clone() {
+            return self.take_dtls_answer(sdp, offered);
+        }
         let Some(m) = audio_mut(&mut sdp) else {
             return Ok(text.to_owned());
         };
@@ -178,6 +337,15 @@ impl SdesLeg {
     /// Ringside's (plain) offer going to the leg, with the leg's keys as its policy wants.
     pub(crate) fn put_offer(&mut self, plain: String) -> String {
         self.their_offer = None;
+        self.their_dtls = None;
+        self.offered_dtls = None;
+        if let Some((setup, proto)) = self.dtls.clone() {
+            // A re-offer on a DTLS leg: the same association, the role Ringside has.
+            if let Some(sdp) = put_dtls(&plain, &proto, setup.role.setup()) {
+                self.offered_dtls = Some(proto);
+                return sdp;
+            }
+        }
         if self.policy == SrtpPolicy::Off {
             // (Other forks of the same offer may still be keyed: `offered` stays.)
             return plain;
@@ -206,9 +374,18 @@ impl SdesLeg {
 
     /// Ringside's (plain) answer going to the leg: keyed when the leg's offer was.
     pub(crate) fn put_answer(&mut self, plain: String) -> String {
+        if let Some((setup, proto)) = self.their_dtls.clone() {
+            let Some(sdp) = put_dtls(&plain, &proto, setup.role.setup()) else {
+                return plain;
+            };
+            self.keys = None;
+            self.dtls = Some((setup, proto));
+            return sdp;
+        }
         let Some((choice, proto)) = self.their_offer.clone() else {
             return plain;
         };
+        self.dtls = None;
         let Some((tag, suite, theirs)) = choice else {
             self.keys = None;
             return plain;
@@ -261,7 +438,7 @@ mod tests {
         assert!(!plain.contains("crypto"), "{plain}");
         let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"));
         assert!(answer.contains("m=audio 4000 RTP/SAVP"), "{answer}");
-        let keys = leg.keys().unwrap();
+        let keys = leg.state().sdes.unwrap();
         assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_32);
         let line = answer
             .lines()
@@ -303,12 +480,12 @@ mod tests {
         let mut off = SdesLeg::new(SrtpPolicy::Off);
         let plain = off.take_offer(&best).unwrap();
         let a = off.put_answer(plain);
-        assert!(!a.contains("crypto") && off.keys().is_none(), "{a}");
+        assert!(!a.contains("crypto") && off.state().sdes.is_none(), "{a}");
         let mut opt = SdesLeg::new(SrtpPolicy::Optional);
         let plain = opt.take_offer(&best).unwrap();
         let a = opt.put_answer(plain);
         assert!(a.contains("RTP/AVP") && a.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"));
-        assert!(opt.keys().is_some());
+        assert!(opt.state().sdes.is_some());
     }
 
     #[test]
@@ -330,7 +507,7 @@ mod tests {
             plain.contains("RTP/AVP") && !plain.contains("crypto"),
             "{plain}"
         );
-        let keys = req.keys().unwrap();
+        let keys = req.state().sdes.unwrap();
         assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_80);
         // A re-offer keeps Ringside's keys (the peer's decryption goes on).
         let again = req.put_offer(sdp("RTP/AVP", ""));
@@ -341,9 +518,105 @@ mod tests {
         let offer = optional.put_offer(sdp("RTP/AVP", ""));
         assert!(offer.contains("m=audio 4000 RTP/AVP") && offer.contains("a=crypto:1 AEAD"));
         optional.take_answer(&sdp("RTP/AVP", "")).unwrap();
-        assert!(optional.keys().is_none());
+        assert!(optional.state().sdes.is_none());
 
         let mut off = SdesLeg::new(SrtpPolicy::Off);
         assert!(!off.put_offer(sdp("RTP/AVP", "")).contains("crypto"));
+    }
+
+    const PHONE_FP: &str = "SHA-256 6D:A4:79:60:46:C1:37:E1:18:4B:D5:DC:B4:2B:AD:9E:0F:60:1D:20:BC:F3:DE:48:82:00:06:1C:EF:7E:58:52";
+
+    /// An offer as baresip's dtls_srtp module makes it: fingerprint and setup at session level.
+    fn dtls_offer(setup: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+             a=setup:{setup}\r\na=fingerprint:{PHONE_FP}\r\n\
+             m=audio 4000 UDP/TLS/RTP/SAVPF 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+        )
+    }
+
+    #[test]
+    fn a_dtls_offer_is_answered_passive_with_ringsides_fingerprint() {
+        let mut leg = SdesLeg::new(SrtpPolicy::Optional);
+        let plain = leg.take_offer(&dtls_offer("actpass")).unwrap();
+        assert!(plain.contains("m=audio 4000 RTP/AVP 0 101"), "{plain}");
+        assert!(
+            !plain.contains("fingerprint") && !plain.contains("setup"),
+            "{plain}"
+        );
+        // Nothing changes before the answer goes out.
+        assert_eq!(leg.state(), LegKeys::default());
+        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"));
+        assert!(
+            answer.contains("m=audio 4000 UDP/TLS/RTP/SAVPF 0 101"),
+            "{answer}"
+        );
+        assert!(answer.contains("a=setup:passive"), "{answer}");
+        let ours = local_fingerprint().unwrap().to_string();
+        assert!(
+            answer.contains(&format!("a=fingerprint:{ours}")),
+            "{answer}"
+        );
+        let state = leg.state();
+        assert!(state.sdes.is_none());
+        let setup = state.dtls.unwrap();
+        assert_eq!(setup.role, DtlsRole::Server);
+        assert_eq!(setup.remote, Fingerprint::parse(PHONE_FP).unwrap());
+        assert_eq!(setup.peer, Some("10.0.0.1:4000".parse().unwrap()));
+
+        // Ringside's re-offer (hold music, a transfer) keeps the association: its role, the
+        // same fingerprint, the leg's transport.
+        let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+        assert!(reoffer.contains("UDP/TLS/RTP/SAVPF") && reoffer.contains("a=setup:passive"));
+        assert!(
+            reoffer.contains(&ours) && !reoffer.contains("crypto"),
+            "{reoffer}"
+        );
+        let plain = leg.take_answer(&dtls_offer("active")).unwrap();
+        assert!(plain.contains("RTP/AVP ") && !plain.contains("fingerprint"));
+        assert_eq!(leg.state().dtls.unwrap().role, DtlsRole::Server);
+
+        // The phone's own re-offer with actpass: Ringside stays the server.
+        let plain = leg.take_offer(&dtls_offer("actpass")).unwrap();
+        let again = leg.put_answer(plain);
+        assert!(again.contains("a=setup:passive"), "{again}");
+        assert_eq!(leg.state().dtls.unwrap(), setup);
+    }
+
+    #[test]
+    fn dtls_roles_follow_the_phones_setup_and_policies_refuse_what_they_cannot_carry() {
+        let mut leg = SdesLeg::new(SrtpPolicy::Required);
+        let plain = leg.take_offer(&dtls_offer("passive")).unwrap();
+        let answer = leg.put_answer(plain);
+        assert!(answer.contains("a=setup:active"), "{answer}");
+        assert_eq!(leg.state().dtls.unwrap().role, DtlsRole::Client);
+
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Off).take_offer(&dtls_offer("actpass")),
+            Err(NotAcceptable)
+        );
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Optional).take_offer(&dtls_offer("holdconn")),
+            Err(NotAcceptable)
+        );
+        // A weak hash is no fingerprint.
+        let sha1 = dtls_offer("actpass").replace(
+            PHONE_FP,
+            "sha-1 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD",
+        );
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Optional).take_offer(&sha1),
+            Err(NotAcceptable)
+        );
+        // A DTLS leg answered plain to a re-offer: plain again, unless SRTP is required.
+        let mut opt = SdesLeg::new(SrtpPolicy::Optional);
+        let plain = opt.take_offer(&dtls_offer("actpass")).unwrap();
+        opt.put_answer(plain);
+        opt.put_offer(sdp("RTP/AVP", ""));
+        opt.take_answer(&sdp("RTP/AVP", "")).unwrap();
+        assert_eq!(opt.state(), LegKeys::default());
+        leg.put_offer(sdp("RTP/AVP", ""));
+        assert_eq!(leg.take_answer(&sdp("RTP/AVP", "")), Err(NotAcceptable));
     }
 }

@@ -47,9 +47,9 @@ pub(crate) enum ReferAsk {
         tenant: String,
         number: String,
     },
-    /// Attended transfer: call `key` joins call `other`, whose caller dialog the `Replaces`
-    /// named (see [`super::attended`]).
-    Attended { key: u64, other: u64 },
+    /// Attended transfer: call `key` joins call `other`, whose dialog with the referrer on
+    /// side `inner` the `Replaces` named (see [`super::attended`]).
+    Attended { key: u64, other: u64, inner: Side },
 }
 
 /// The number a `Refer-To` names (or the `Replaces` it carries), or the status to refuse it
@@ -104,10 +104,10 @@ impl B2bua {
                 tenant: call.record.tenant_id.clone(),
                 number,
             }),
-            Err(replaces) => Ok(ReferAsk::Attended {
-                key,
-                other: self.replaced_call(key, referrer, &replaces)?,
-            }),
+            Err(replaces) => {
+                let (other, inner) = self.replaced_call(key, referrer, &replaces)?;
+                Ok(ReferAsk::Attended { key, other, inner })
+            }
         }
     }
 
@@ -238,7 +238,13 @@ impl B2bua {
         };
         // Leg B's keys are the new party's now (plain if it answered plain), whatever the
         // referrer's were.
-        call.media.set_srtp(Side::B, call.sdes[1].keys());
+        let before = referrer_sdes
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default();
+        call.sdes[1]
+            .state()
+            .sync(&before, call.media.as_ref(), Side::B);
         if let Some((_, Some(addr))) = anchor_sdp(&answer, media_ip, call.media.port(Side::A)) {
             call.media.announce(Side::B, addr);
         }
