@@ -563,6 +563,19 @@ impl Linphone {
         tls: Option<(std::net::SocketAddr, &Path)>,
         tone_hz: u32,
     ) -> Linphone {
+        Self::start_answering(srv, user, password, tls, tone_hz, true)
+    }
+
+    /// [`Linphone::start_on`]; with `auto_answer` false a call rings until the test sends
+    /// `answer`.
+    fn start_answering(
+        srv: &Server,
+        user: &str,
+        password: &str,
+        tls: Option<(std::net::SocketAddr, &Path)>,
+        tone_hz: u32,
+        auto_answer: bool,
+    ) -> Linphone {
         let bin = which("linphonec")
             .unwrap_or_else(|| panic!("linphonec is not on PATH: apt-get install linphone-cli"));
         let dir = srv.data_dir.join(format!("linphone-{user}"));
@@ -597,8 +610,12 @@ impl Linphone {
         );
         std::fs::write(dir.join("linphonerc"), rc).unwrap();
         let log = std::fs::File::create(dir.join("linphone.log")).unwrap();
-        let child = Command::new(bin)
-            .args(["-a", "-d", "5", "-c"])
+        let mut cmd = Command::new(bin);
+        if auto_answer {
+            cmd.arg("-a");
+        }
+        let child = cmd
+            .args(["-d", "5", "-c"])
             .arg(dir.join("linphonerc"))
             .env("HOME", &dir)
             .stdin(Stdio::piped())
@@ -867,6 +884,95 @@ async fn linphone_hands_its_caller_over_to_baresip_by_attended_transfer() {
         "1003 last heard {hz:.0} Hz (peak {peak}), not 1001's {A_HZ} Hz ({})",
         dec.display()
     );
+}
+
+/// Semi-attended transfer between real phones: as above, but 1002 transfers while its
+/// consultation call to linphone 1003 still rings (liblinphone's REFER names the early
+/// dialog). 1001 is handed the ringing call; when 1003 answers, 1001 and 1003 hear each
+/// other's tones, and 1001's hangup ends both calls.
+#[tokio::test]
+async fn linphone_transfers_its_caller_to_a_third_linphone_that_is_still_ringing() {
+    const A_HZ: u32 = 1000;
+    const B_HZ: u32 = 700;
+    const C_HZ: u32 = 400;
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    srv.create_extension(&token, "1003", "pw-1003-secret").await;
+    let mut a = Linphone::start_on(&srv, "1001", PW1, None, A_HZ);
+    let mut b = Linphone::start_on(&srv, "1002", PW2, None, B_HZ);
+    let mut c = Linphone::start_answering(&srv, "1003", "pw-1003-secret", None, C_HZ, false);
+    eventually("the three phones registered", || async {
+        srv.metric("ringside_sip_registrations", "").await >= 3.0
+    })
+    .await;
+    let all = |a: &Linphone, b: &Linphone, c: &Linphone| {
+        format!(
+            "\n== 1001:\n{}\n== 1002:\n{}\n== 1003:\n{}\n== server:\n{}",
+            a.log_text(),
+            b.log_text(),
+            c.log_text(),
+            srv.log_text()
+        )
+    };
+    a.command(&format!("call sip:1002@{}", srv.sip));
+    eventually("1002 answered 1001", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0 && b.log_text().contains("connected")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    b.command("pause 1");
+    eventually("linphone held 1001", || async {
+        b.log_text().contains("paused")
+    })
+    .await;
+    b.command(&format!("call sip:1003@{}", srv.sip));
+    eventually("1003 rings", || async {
+        c.log_text().contains("Incoming call ringing")
+            && b.log_text().contains("to LinphoneCallOutgoingRinging")
+    })
+    .await;
+    b.command("transfer 1 --to-call 2");
+    eventually("Ringside handed the ringing call over", || async {
+        srv.log_text().contains("semi-attended transfer")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    c.command("answer");
+    eventually("1003 answered", || async {
+        c.log_text().contains("connected")
+    })
+    .await;
+    // 1001 and 1003 talk for three seconds, then 1001 hangs up.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(
+        srv.metric("ringside_calls_active", "").await,
+        2.0,
+        "both calls go on, joined{}",
+        all(&a, &b, &c)
+    );
+    a.command("terminate");
+    eventually("1001's hangup ended both calls", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    let logs = all(&a, &b, &c);
+    c.stop().await;
+    a.stop().await;
+    b.stop().await;
+    assert!(
+        logs.contains("Replaces="),
+        "linphone sent a REFER with Replaces{logs}"
+    );
+    for (phone, hears, name) in [(&a, C_HZ, "1001"), (&c, A_HZ, "1003")] {
+        let heard = phone.dir.join("heard.wav");
+        let rate = wav_rate(&heard);
+        let (hz, peak) = last_tone(&wav_samples(&heard), rate);
+        let want = f64::from(hears);
+        assert!(
+            (want * 0.9..want * 1.1).contains(&hz) && peak >= 2000,
+            "{name} last heard {hz:.0} Hz (peak {peak}), not {hears} Hz{logs}"
+        );
+    }
 }
 
 /// The dominant frequency (zero crossings) and peak of the second-to-last second and a half

@@ -730,3 +730,192 @@ async fn an_attended_transfer_can_hand_over_to_a_call_the_referrer_received() {
     assert!(sim.take_to("127.0.0.1:6002").is_empty());
     assert_eq!(sim.core.active_calls(), 0);
 }
+
+/// 1002's consultation call to 1003 (from its second line at 6012) rings: 1003 sent 180
+/// (tag `c3`). Returns the 180 1002 got (Ringside's tag in its To) and the INVITE 1003 got.
+fn ringing_consultation(sim: &mut Sim) -> (String, String) {
+    authed_call(sim, "1002", "pw-1002-secret", "1003", 6012);
+    let inv3 = sim.take_to("127.0.0.1:6003").remove(0);
+    sim.input(
+        "127.0.0.1:6003",
+        &response_to(&inv3, 180, "Ringing", "c3", None)
+            .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003"),
+    );
+    let ringing = sim
+        .take_to("127.0.0.1:6012")
+        .into_iter()
+        .find(|m| status(m) == 180)
+        .expect("1002 hears 1003 ringing");
+    (ringing, inv3)
+}
+
+/// Semi-attended transfer: 1002 holds the caller, calls 1003 and transfers while 1003 still
+/// rings. Returns 1003's INVITE and Ringside's re-INVITE taking the caller off hold.
+fn semi_attended(sim: &mut Sim) -> (String, String) {
+    register_1003(sim);
+    let (inv, _) = established_call(sim);
+    hold_caller(sim, &inv);
+    let (ringing, inv3) = ringing_consultation(sim);
+    let before = sim.media.requests().len();
+    sim.input("127.0.0.1:6002", &refer(&inv, 1, &replacing(&ringing, "")));
+    let to_referrer = sim.take_to("127.0.0.1:6002");
+    assert!(
+        to_referrer.iter().any(|m| status(m) == 202),
+        "{to_referrer:?}"
+    );
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    assert!(
+        to_referrer.iter().any(|m| m.starts_with("BYE ")),
+        "{to_referrer:?}"
+    );
+    // 1002's consultation INVITE ends (487): it has left; 1003 rings on, undisturbed.
+    let second_line = sim.take_to("127.0.0.1:6012");
+    assert!(
+        second_line
+            .iter()
+            .any(|m| status(m) == 487 && header(m, "Call-ID") == Some("call-6012")),
+        "{second_line:?}"
+    );
+    assert!(
+        !second_line.iter().any(|m| m.starts_with("BYE ")),
+        "{second_line:?}"
+    );
+    assert!(sim.take_to("127.0.0.1:6003").is_empty());
+    // The relays are joined: the caller hears the consultation call's leg (its ringing).
+    let after = sim.media.requests()[before..].to_vec();
+    let pins: Vec<_> = after
+        .iter()
+        .filter_map(|r| match r {
+            MediaRequest::Pin(k, side, _) => Some((*k, *side)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pins.len(), 2, "{after:?}");
+    assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::A));
+    // The caller, held by 1002, is taken off hold.
+    let resume = sim.take_to("127.0.0.1:6001").remove(0);
+    assert!(
+        resume.starts_with("INVITE ") && !resume.contains("a=sendonly"),
+        "{resume}"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&resume, 200, "OK", "ignored", Some(7001)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert_eq!(sim.core.active_calls(), 2);
+    // 1002 cancelling its consultation call now (as phones do) changes nothing.
+    let cancel = format!(
+        "CANCEL sip:1003@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6012;branch={};rport\r\n\
+         From: {}\r\nTo: <sip:1003@127.0.0.1:5060>\r\nCall-ID: call-6012\r\nCSeq: 2 CANCEL\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&ringing, "Via")
+            .unwrap()
+            .split("branch=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap(),
+        header(&ringing, "From").unwrap(),
+    );
+    sim.input("127.0.0.1:6012", &cancel);
+    sim.take_to("127.0.0.1:6012");
+    assert!(sim.take_to("127.0.0.1:6003").is_empty());
+    assert_eq!(sim.core.active_calls(), 2);
+    (inv3, resume)
+}
+
+/// The caller's BYE, in the dialog of Ringside's request `ours` to it.
+fn caller_bye(ours: &str) -> String {
+    format!(
+        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bKbye1;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: call-6001\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(ours, "To").unwrap(),
+        header(ours, "From").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_semi_attended_transfer_hands_the_caller_a_consultation_call_that_still_rings() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv3, _) = semi_attended(&mut sim);
+    let before = sim.media.requests().len();
+    // 1003 answers: Ringside ACKs it and tells 1002 nothing; the caller and 1003 talk.
+    let ok3 = response_to(&inv3, 200, "OK", "c3", Some(7003))
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &ok3);
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert!(sim.take_to("127.0.0.1:6012").is_empty());
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    assert_eq!(sim.core.active_calls(), 2);
+    // The consultation call's leg towards the caller's relay stays in the join's PCMU.
+    let after = sim.media.requests()[before..].to_vec();
+    let last_a = after.iter().rev().find_map(|r| match r {
+        MediaRequest::Codec(_, Side::A, c) => Some(*c),
+        _ => None,
+    });
+    assert!(last_a.is_none_or(|c| c.payload_type == 0), "{after:?}");
+    // 1003 hangs up: the caller is hung up too.
+    let bye = format!(
+        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bKbye3;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&ok3, "To").unwrap(),
+        header(&ok3, "From").unwrap(),
+        header(&ok3, "Call-ID").unwrap(),
+    );
+    sim.input("127.0.0.1:6003", &bye);
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| status(m) == 200));
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    assert!(
+        to_caller.iter().any(|m| m.starts_with("BYE ")),
+        "{to_caller:?}"
+    );
+    assert!(sim.take_to("127.0.0.1:6012").is_empty());
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_semi_attended_transfer_nobody_answers_or_the_caller_abandons_ends_both_calls() {
+    // 1003 is busy: the caller is hung up.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv3, _) = semi_attended(&mut sim);
+    let busy = response_to(&inv3, 486, "Busy Here", "c3", None)
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &busy);
+    let to_caller = sim.take_to("127.0.0.1:6001");
+    assert!(
+        to_caller.iter().any(|m| m.starts_with("BYE ")),
+        "{to_caller:?}"
+    );
+    assert!(sim.take_to("127.0.0.1:6012").is_empty());
+    assert_eq!(sim.core.active_calls(), 0);
+
+    // The caller hangs up while 1003 rings: 1003's ringing is cancelled.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_, resume) = semi_attended(&mut sim);
+    sim.input("127.0.0.1:6001", &caller_bye(&resume));
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| status(m) == 200));
+    let to_1003 = sim.take_to("127.0.0.1:6003");
+    assert!(
+        to_1003.iter().any(|m| m.starts_with("CANCEL ")),
+        "{to_1003:?}"
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}

@@ -14,11 +14,18 @@
 //! B), B holds C and REFERs A replacing its dialog of Y. The relays are joined the same way,
 //! X's leg B to Y's leg B, and C, held by B, is taken off hold as A is.
 //!
+//! Semi-attended transfer: B may transfer while C still rings (its REFER names the early
+//! dialog of call Y). The relays are joined at once, so A hears what B heard (Ringside's
+//! ringback, or C's early media); B's INVITE of call Y is ended with 487 and call Y tells B
+//! nothing more (a CANCEL B sends after it changes nothing). When C answers, A and C talk; when
+//! nobody does (C busy, the ring timeout), A is hung up; when A hangs up first, C's ringing is
+//! cancelled.
+//!
 //! Refused: a `Replaces` that does not parse (400), that names no call of Ringside's (481), a
 //! call of another tenant or one that is not B's own — placed by B, or answered by B (403: a
-//! stolen Call-ID and tags cannot pull someone else's call), `early-only` (486), and a
-//! consultation call that is not answered yet or already joined (501: semi-attended transfer
-//! is not supported).
+//! stolen Call-ID and tags cannot pull someone else's call), `early-only` naming an answered
+//! call (486), and a call already joined or transferring, or a ringing one B placed with a
+//! delayed offer (501).
 
 use std::time::Instant;
 
@@ -88,14 +95,21 @@ impl B2bua {
         if call.record.tenant_id != *tenant || !own {
             return Err(403);
         }
-        if r.early_only {
-            return Err(486);
-        }
         let answered = match fork {
             None => call.phase.winner().is_some(),
             Some(n) => call.phase.winner() == Some(n),
         };
-        if !answered || call.joined.is_some() || call.transfer.is_some() {
+        // `early-only` (RFC 3891 §3): never a confirmed dialog.
+        if r.early_only && answered {
+            return Err(486);
+        }
+        // A consultation call the referrer placed may still ring (semi-attended transfer),
+        // unless it made a delayed offer (the caller's answer would still be owed).
+        let ringing = fork.is_none()
+            && call.phase.is_ringing()
+            && call.late_offer.is_none()
+            && !call.caller_detached;
+        if !(answered || ringing) || call.joined.is_some() || call.transfer.is_some() {
             return Err(501);
         }
         Ok((*other, side))
@@ -134,6 +148,19 @@ impl B2bua {
                 continue;
             };
             match side {
+                Side::A if !c.phase.is_answered() => {
+                    // Semi-attended: the consultation call rings on for the caller. The
+                    // referrer's INVITE ends (487, as if it had cancelled) and the call
+                    // tells it nothing more.
+                    let reply = c.reply(487, None, &tu.cfg.local);
+                    c.caller_detached = true;
+                    c.session = None;
+                    self.reply_caller(tu, now, k, reply);
+                    info!(
+                        call = k,
+                        "semi-attended transfer: the caller now hears the consulted party ring"
+                    );
+                }
                 Side::A => {
                     if let Some(s) = c.caller.sip_mut() {
                         send_bye(tu, &mut self.by_ctx, now, k, &mut s.dialog);
@@ -319,7 +346,16 @@ impl B2bua {
             return true;
         };
         let far = opposite(theirs.inner);
-        self.bye_side(tu, now, j.other, far);
+        if self
+            .calls
+            .get(&j.other)
+            .is_some_and(|o| o.phase.is_ringing())
+        {
+            // A consultation call still ringing (semi-attended): stop the ringing.
+            self.cancel_other_forks(tu, now, j.other, None);
+        } else {
+            self.bye_side(tu, now, j.other, far);
+        }
         // The party that went away is on the other call's inner side.
         let who = match theirs.inner {
             Side::A => HangupSide::Caller,
@@ -327,5 +363,25 @@ impl B2bua {
         };
         self.end_call(tu, j.other, CallStatus::Ended, EndReason::Hangup, Some(who));
         true
+    }
+
+    /// Call `key` ends without having been answered while joined (a consultation call handed
+    /// over by a semi-attended transfer that nobody answered): the call it was joined to ends
+    /// too, its far party hung up.
+    pub(super) fn end_partner(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        let Some(j) = self.calls.get_mut(&key).and_then(|c| c.joined.take()) else {
+            return;
+        };
+        let Some(theirs) = self.calls.get_mut(&j.other).and_then(|o| o.joined.take()) else {
+            return;
+        };
+        self.bye_side(tu, now, j.other, opposite(theirs.inner));
+        self.end_call(
+            tu,
+            j.other,
+            CallStatus::Ended,
+            EndReason::Hangup,
+            Some(HangupSide::System),
+        );
     }
 }

@@ -264,6 +264,7 @@ impl B2bua {
                 transfer_sdes: None,
                 caller_account: None,
                 joined: None,
+                caller_detached: false,
             },
         );
         tu.metrics

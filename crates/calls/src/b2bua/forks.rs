@@ -178,6 +178,15 @@ impl B2bua {
                 }
                 return;
             }
+            if !has_sdp && call.caller_detached {
+                // The caller's leg faces another call's relay (semi-attended transfer): the
+                // ringback goes there, in the codec the join set.
+                if tu.cfg.ringback && !call.phase.tone() {
+                    call.media.ringback(Side::A, true);
+                    call.phase.set_tone(true);
+                }
+                return;
+            }
             if !has_sdp && tu.cfg.ringback && call.late_offer.is_none() {
                 // Answer the caller early ourselves and play ringback into its leg.
                 let offer = call.offer.as_ref().filter(|(s, _)| *s == Side::A);
@@ -344,6 +353,8 @@ impl B2bua {
         call.set_caller_status(code);
         let reply = call.reply(code, None, &tu.cfg.local);
         self.reply_caller(tu, now, key, reply);
+        // A consultation call handed over while it rang: its partner ends with it.
+        self.end_partner(tu, now, key);
         self.end_call(tu, key, status, reason, Some(side));
     }
 
@@ -540,7 +551,9 @@ impl B2bua {
         let Some(key) = self
             .calls
             .iter()
-            .find(|(_, c)| c.caller.stx() == Some(stx) && !c.phase.is_answered())
+            .find(|(_, c)| {
+                c.caller.stx() == Some(stx) && !c.phase.is_answered() && !c.caller_detached
+            })
             .map(|(k, _)| *k)
         else {
             return;
@@ -964,6 +977,11 @@ fn finish_caller_reply(
     sdp_out: Option<String>,
     local: &LocalAddr,
 ) -> CallerReply {
+    if let Some(j) = call.joined {
+        // The callee's answer chose codecs for both legs; the leg facing the other call's
+        // relay keeps the join's.
+        call.media.set_codec(j.inner, super::pickup::JOIN_CODEC);
+    }
     // A browser caller's early answer is its edge session's own (empty here).
     let sdp_out = sdp_out.filter(|s| !s.is_empty());
     if call.phase.tone() && (code >= 200 || sdp_out.is_some()) {

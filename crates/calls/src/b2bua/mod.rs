@@ -326,6 +326,9 @@ pub(crate) struct Call {
     caller_account: Option<String>,
     /// Joined to another call by an attended transfer.
     joined: Option<attended::Joined>,
+    /// The SIP caller left before the call was answered (a semi-attended transfer handed
+    /// its consultation call over while it rang): nothing is told to it any more.
+    caller_detached: bool,
 }
 
 /// A session timer agreed with a SIP caller.
@@ -467,6 +470,9 @@ impl Call {
     /// for its leg: a response on its INVITE transaction, or a browser signal. A SIP caller's
     /// SDP gets its leg's SRTP keys (an offer while its delayed offer waits for an answer).
     fn reply(&mut self, code: u16, sdp: Option<String>, local: &LocalAddr) -> CallerReply {
+        if self.caller_detached {
+            return CallerReply::Nothing;
+        }
         let sdp = match (&self.caller, sdp) {
             (CallerLeg::Sip(_), Some(s)) if self.late_offer.is_some() => {
                 Some(self.offer_out(Side::A, s))

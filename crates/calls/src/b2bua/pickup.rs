@@ -49,6 +49,14 @@ pub(crate) fn pickup_code(dest: &str) -> Option<Pickup<'_>> {
         .map(Pickup::Directed)
 }
 
+/// The codec between two joined relays (attended transfer, pickup): plain PCMU on loopback.
+pub(super) const JOIN_CODEC: LegCodec = LegCodec {
+    kind: CodecKind::Pcmu,
+    payload_type: 0,
+    telephone_event: None,
+    telephone_event_rate: 8000,
+};
+
 impl B2bua {
     /// The longest-ringing call of `tenant` that `code` may take for the extension `picker`.
     pub(crate) fn ringing_for_pickup(
@@ -176,7 +184,7 @@ impl B2bua {
         let (Some(a_addr), Some(b_addr)) = (port(self, a), port(self, b)) else {
             return;
         };
-        let codec = LegCodec::new(CodecKind::Pcmu, 0);
+        let codec = JOIN_CODEC;
         for ((k, inner), to, other) in [(a, b_addr, b.0), (b, a_addr, a.0)] {
             let Some(c) = self.calls.get_mut(&k) else {
                 continue;

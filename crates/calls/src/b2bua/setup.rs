@@ -270,6 +270,7 @@ impl B2bua {
                 transfer_sdes: None,
                 caller_account: account.as_ref().map(|(user, _)| user.clone()),
                 joined: None,
+                caller_detached: false,
             },
         );
         tu.metrics
