@@ -494,9 +494,13 @@ impl B2bua {
         }) && call.phase.is_ringing();
         let offer = call.offer.as_ref().map(|(_, o)| o.clone());
         let port_a = call.media.port(Side::A);
-        let answer = offer
-            .as_deref()
-            .and_then(|o| own_answer(o, media_ip, port_a));
+        // A delayed-offer caller gets Ringside's offer (its ACK answers); others its answer.
+        let answer = match call.own_offer_for_caller(media_ip) {
+            Some(offer) => Some((offer, super::PCMU)),
+            None => offer
+                .as_deref()
+                .and_then(|o| own_answer(o, media_ip, port_a)),
+        };
         let (true, Some((sdp, codec))) = (ok, answer) else {
             return gone(tu);
         };

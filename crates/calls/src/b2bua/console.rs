@@ -21,6 +21,7 @@ impl B2bua {
     /// becomes leg B.
     pub(crate) fn take_for_console(&mut self, tu: &mut Tu, now: Instant, ans: BrowserAnswer) {
         let now_ms = tu.now_ms;
+        let media_ip = tu.cfg.media_ip;
         let Some(key) = self.call_key(&ans.call_id) else {
             return tu.browser_signal(ans.session, BrowserSignal::Ended { reason: "gone" });
         };
@@ -31,7 +32,8 @@ impl B2bua {
         // A visitor's call, or a PBX's call waiting in a widget's queue (answered early with
         // Ringside's SDP, hearing hold music).
         let visitor = call.caller.session();
-        let queued = call.caller.sip().is_some() && call.early.is_some();
+        let queued =
+            call.caller.sip().is_some() && (call.early.is_some() || call.late_offer.is_some());
         let ok = (visitor.is_some() || queued)
             && call.console_offered
             && call.phase.is_ringing()
@@ -53,13 +55,15 @@ impl B2bua {
         });
         let port_b = call.media.port(Side::B);
         let record = call.record.clone();
-        // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1).
-        // A visitor's browser just hears that it is answered.
+        // The queued PBX call gets its final answer: the early SDP again (RFC 3261 13.2.1),
+        // or Ringside's offer to a delayed-offer caller. A visitor's browser just hears that
+        // it is answered.
         let early = call
             .early
             .as_ref()
             .filter(|_| queued)
-            .map(|(sdp, _)| sdp.clone());
+            .map(|(sdp, _)| sdp.clone())
+            .or_else(|| call.own_offer_for_caller(media_ip));
         let reply = call.reply(200, early, &tu.cfg.local);
         tu.out.extend(stopped);
         self.cancel_other_forks(tu, now, key, None);

@@ -272,20 +272,10 @@ impl B2bua {
             return;
         }
         call.late_offer = None;
-        let answer = hdr::sdp_body(&ack.headers, &ack.body).and_then(|sdp| {
-            // (Keys its SRTP policy cannot carry make it no usable answer.)
-            let sdp = call.answer_in(Side::A, &sdp).ok()?;
-            let parsed = SessionDescription::parse(&sdp).ok()?;
-            let codec = crate::codecs::answered_codec(&parsed)?;
-            let (_, rtp) = anchor_sdp(&sdp, media_ip, call.media.port(Side::A))?;
-            Some((codec, rtp))
-        });
+        let answer = hdr::sdp_body(&ack.headers, &ack.body)
+            .and_then(|sdp| call.take_caller_answer(&sdp, media_ip));
         match answer {
-            Some((codec, rtp)) => {
-                if let Some(a) = rtp {
-                    call.media.announce(Side::A, a);
-                }
-                call.media.set_codec(Side::A, codec);
+            Some(codec) => {
                 info!(call = %call.record.id, codec = ?codec.kind, "delayed offer answered in the ACK");
             }
             None => {

@@ -402,7 +402,8 @@ impl B2bua {
                 // A PSTN leg accepted after the prompt: its media is set up already.
                 call.media.ringback(Side::A, false);
                 call.media.stop_play(Side::B);
-                call.reply(200, None, &tu.cfg.local)
+                let offer = call.own_offer_for_caller(media_ip);
+                call.reply(200, offer, &tu.cfg.local)
             }
         };
         call.phase = Phase::Answered { winner: Some(n) };
@@ -980,7 +981,7 @@ fn finish_caller_reply(
     if let Some(j) = call.joined {
         // The callee's answer chose codecs for both legs; the leg facing the other call's
         // relay keeps the join's.
-        call.media.set_codec(j.inner, super::pickup::JOIN_CODEC);
+        call.media.set_codec(j.inner, super::PCMU);
     }
     // A browser caller's early answer is its edge session's own (empty here).
     let sdp_out = sdp_out.filter(|s| !s.is_empty());

@@ -429,6 +429,38 @@ impl Call {
             .sync(&before, self.media.as_ref(), side);
     }
 
+    /// The offer a delayed-offer caller gets when whoever answers it sends no SDP of its own
+    /// (a console operator, a visitor's browser, a PSTN answerer accepted after the prompt):
+    /// the callee's codec first where a SIP callee answered, else every codec Ringside can
+    /// transcode, on the A port. The leg takes PCMU until the caller's ACK brings its answer.
+    /// `None` when the caller made the offer itself.
+    fn own_offer_for_caller(&mut self, media_ip: IpAddr) -> Option<String> {
+        let pending = self.late_offer.as_ref()?;
+        if !pending.is_empty() {
+            return Some(pending.clone());
+        }
+        let (plain, _) = anchor_sdp(LATE_OFFER, media_ip, self.media.port(Side::A))?;
+        let offer = extend_offer(plain);
+        self.media.set_codec(Side::A, PCMU);
+        self.late_offer = Some(offer.clone());
+        Some(offer)
+    }
+
+    /// The caller's answer `sdp` to Ringside's offer (delayed offer: in its ACK or PRACK)
+    /// takes effect on leg A: its address and codec. `None` when it is no usable answer
+    /// (nothing Ringside can use, or keys its SRTP policy cannot carry).
+    fn take_caller_answer(&mut self, sdp: &str, media_ip: IpAddr) -> Option<LegCodec> {
+        let sdp = self.answer_in(Side::A, sdp).ok()?;
+        let parsed = SessionDescription::parse(&sdp).ok()?;
+        let codec = codecs::answered_codec(&parsed)?;
+        let (_, rtp) = anchor_sdp(&sdp, media_ip, self.media.port(Side::A))?;
+        if let Some(a) = rtp {
+            self.media.announce(Side::A, a);
+        }
+        self.media.set_codec(Side::A, codec);
+        Some(codec)
+    }
+
     /// Ringside answers `side`'s SDP `offer` itself (it is not passed across): the offer's
     /// address and codec take effect on that side's leg of the relay; the answer, keyed for
     /// the leg, is Ringside's own. `None` when the offer holds nothing Ringside can use.
@@ -580,6 +612,15 @@ fn side_index(side: Side) -> usize {
         Side::B => 1,
     }
 }
+
+/// Plain PCMU (payload type 0, no telephone-event): the codec between two joined relays
+/// (attended transfer, pickup), and a leg's until an answer says otherwise.
+pub(super) const PCMU: LegCodec = LegCodec {
+    kind: ringside_media::codec::frame::CodecKind::Pcmu,
+    payload_type: 0,
+    telephone_event: None,
+    telephone_event_rate: 8000,
+};
 
 /// Ringside's own offer standing in for a caller that sent none (RFC 3261 13.2.1 delayed
 /// offer): PCMU, PCMA and telephone-event, with no address yet (the caller's answer brings

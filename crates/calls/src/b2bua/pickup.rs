@@ -17,8 +17,6 @@ use std::time::Instant;
 use tracing::info;
 
 use ringside_domain::{CallStatus, EndReason, HangupSide};
-use ringside_media::codec::frame::CodecKind;
-use ringside_media::LegCodec;
 
 use super::attended::Joined;
 use super::{own_answer, B2bua, CallerLeg, Phase};
@@ -48,14 +46,6 @@ pub(crate) fn pickup_code(dest: &str) -> Option<Pickup<'_>> {
         })
         .map(Pickup::Directed)
 }
-
-/// The codec between two joined relays (attended transfer, pickup): plain PCMU on loopback.
-pub(super) const JOIN_CODEC: LegCodec = LegCodec {
-    kind: CodecKind::Pcmu,
-    payload_type: 0,
-    telephone_event: None,
-    telephone_event_rate: 8000,
-};
 
 impl B2bua {
     /// The longest-ringing call of `tenant` that `code` may take for the extension `picker`.
@@ -184,7 +174,7 @@ impl B2bua {
         let (Some(a_addr), Some(b_addr)) = (port(self, a), port(self, b)) else {
             return;
         };
-        let codec = JOIN_CODEC;
+        let codec = super::PCMU;
         for ((k, inner), to, other) in [(a, b_addr, b.0), (b, a_addr, a.0)] {
             let Some(c) = self.calls.get_mut(&k) else {
                 continue;

@@ -215,12 +215,14 @@ impl B2bua {
             .and_then(|c| c.caller.sip())
             .and_then(|s| hdr::cseq_num(&s.invite.headers));
         let rel = self.calls.get_mut(&key).and_then(|c| c.reliable.as_mut());
+        // The body of the provisional this PRACK acknowledges (an offer it may answer).
+        let mut acked = None;
         let matched = match (rel, hdr::rack(&req.headers), invite_cseq) {
             (Some(rel), Some((rseq, cseq, method)), Some(ic))
                 if cseq == ic && method == "INVITE" =>
             {
                 if rel.pending.as_ref().is_some_and(|p| p.rseq == rseq) {
-                    rel.pending = None;
+                    acked = rel.pending.take().map(|p| p.resp.body);
                     // A held 2xx goes now; else the next provisional waiting.
                     Some(rel.held.take().or_else(|| rel.waiting.pop_front()))
                 } else if rel.overtaken == Some(rseq) {
@@ -237,10 +239,61 @@ impl B2bua {
         };
         let r = make_response(req, 200.into(), None);
         tu.respond(now, stx, r);
+        let offer = acked.and_then(|b| String::from_utf8(b).ok());
+        if offer.is_some_and(|o| self.prack_answer(tu, now, key, req, o)) {
+            return;
+        }
         if let (Some(next), Some(call_stx)) =
             (next, self.calls.get(&key).and_then(|c| c.caller.stx()))
         {
             self.reply_caller(tu, now, key, CallerReply::Sip(call_stx, Box::new(next)));
+        }
+    }
+
+    /// A delayed-offer caller's PRACK that answers Ringside's `offer` (as sent, in the
+    /// reliable provisional it acknowledges; a queue call, RFC 3262 §5): leg A takes its
+    /// address and codec and the offer/answer is done (the final response repeats the SDP).
+    /// Without a usable answer the call cannot agree on media: the callee side is cancelled
+    /// and the caller refused 488 (true: the call is gone).
+    fn prack_answer(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        req: &Request,
+        offer: String,
+    ) -> bool {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        if offer.is_empty() || call.late_offer.is_none() || call.phase.is_answered() {
+            return false;
+        }
+        let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) else {
+            return false;
+        };
+        call.late_offer = None;
+        match call.take_caller_answer(&sdp, media_ip) {
+            Some(codec) => {
+                call.early = Some((offer, codec));
+                tracing::info!(call = %call.record.id, codec = ?codec.kind, "delayed offer answered in the PRACK");
+                false
+            }
+            None => {
+                tracing::warn!(call = %call.record.id, "the PRACK brought no usable answer to our offer");
+                self.cancel_other_forks(tu, now, key, None);
+                self.refuse_caller(
+                    tu,
+                    now,
+                    key,
+                    488,
+                    CallStatus::Failed,
+                    EndReason::MediaFailed,
+                    HangupSide::Caller,
+                );
+                true
+            }
         }
     }
 

@@ -124,8 +124,8 @@ impl B2bua {
         };
         // 3. Media: anchor the offer on a relay. An INVITE without SDP (delayed offer) rings
         //    leg B with Ringside's own offer; the caller gets an offer in the 2xx and answers
-        //    in its ACK. Leg B must then be SIP: a browser or a queue needs the caller's
-        //    media before anyone answers.
+        //    in its ACK (a queue call hears ringing, not hold music, until it is answered: an
+        //    offer cannot go in an unreliable provisional).
         let late_offer = !req.body.iter().any(|b| !b.is_ascii_whitespace());
         // 4. Provisionals go reliably when the caller requires it (RFC 3262).
         let reliable = super::reliable::required(&req.headers).then(super::reliable::Reliable::new);
@@ -136,9 +136,7 @@ impl B2bua {
                 Ok(plain) => plain,
                 Err(_) => return reply(tu, 488),
             },
-            None if late_offer && to_browser.is_none() && queue.is_none() => {
-                super::LATE_OFFER.to_string()
-            }
+            None if late_offer => super::LATE_OFFER.to_string(),
             None => return reply(tu, 488),
         };
         let call_key = self.next_call;
@@ -292,11 +290,25 @@ impl B2bua {
     /// A queue call waits: Ringside answers it early (183 with its own SDP) and plays hold
     /// music until an extension answers (the final answer repeats the early SDP).
     fn queue_waits(&mut self, tu: &mut Tu, now: Instant, key: u64) {
-        // (A caller with a delayed offer never gets here: its call needs a SIP leg B.)
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        if call.late_offer.is_some() {
+            if call.reliable.is_none() {
+                // A delayed offer: Ringside's offer waits for the 2xx (an offer cannot ride
+                // an unreliable provisional); meanwhile it rings.
+                let reply = call.reply(180, None, &tu.cfg.local);
+                return self.reply_caller(tu, now, key, reply);
+            }
+            // The caller takes reliable provisionals: Ringside's offer goes in a reliable
+            // 183, the PRACK answers it, and hold music plays from then on.
+            let offer = call.own_offer_for_caller(media_ip);
+            call.media.hold_music(Side::A, true);
+            call.phase.set_tone(true);
+            let reply = call.reply(183, offer, &tu.cfg.local);
+            return self.reply_caller(tu, now, key, reply);
+        }
         let port = call.media.port(Side::A);
         let Some((sdp, codec)) = call
             .offer
