@@ -820,18 +820,8 @@ async fn linphone_hands_its_caller_over_to_baresip_by_attended_transfer() {
             srv.log_text()
         )
     };
-    a.command(&format!("call sip:1002@{}", srv.sip));
-    eventually("1002 answered 1001", || async {
-        srv.metric("ringside_calls_active", "").await == 1.0 && b.log_text().contains("connected")
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
     // 1002 holds 1001 and consults 1003.
-    b.command("pause 1");
-    eventually("linphone held 1001", || async {
-        b.log_text().contains("paused")
-    })
-    .await;
+    call_and_hold(&srv, &mut a, &mut b).await;
     b.command(&format!("call sip:1003@{}", srv.sip));
     eventually("1003 answered 1002's consultation call", || async {
         srv.metric("ringside_calls_active", "").await == 2.0
@@ -914,17 +904,7 @@ async fn linphone_transfers_its_caller_to_a_third_linphone_that_is_still_ringing
             srv.log_text()
         )
     };
-    a.command(&format!("call sip:1002@{}", srv.sip));
-    eventually("1002 answered 1001", || async {
-        srv.metric("ringside_calls_active", "").await == 1.0 && b.log_text().contains("connected")
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    b.command("pause 1");
-    eventually("linphone held 1001", || async {
-        b.log_text().contains("paused")
-    })
-    .await;
+    call_and_hold(&srv, &mut a, &mut b).await;
     b.command(&format!("call sip:1003@{}", srv.sip));
     eventually("1003 rings", || async {
         c.log_text().contains("Incoming call ringing")
@@ -973,6 +953,21 @@ async fn linphone_transfers_its_caller_to_a_third_linphone_that_is_still_ringing
             "{name} last heard {hz:.0} Hz (peak {peak}), not {hears} Hz{logs}"
         );
     }
+}
+
+/// Linphone `a` (1001) calls linphone `b` (1002), which answers and then holds it.
+async fn call_and_hold(srv: &Server, a: &mut Linphone, b: &mut Linphone) {
+    a.command(&format!("call sip:1002@{}", srv.sip));
+    eventually("1002 answered 1001", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0 && b.log_text().contains("connected")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    b.command("pause 1");
+    eventually("linphone held 1001", || async {
+        b.log_text().contains("paused")
+    })
+    .await;
 }
 
 /// The dominant frequency (zero crossings) and peak of the second-to-last second and a half

@@ -808,6 +808,18 @@ fn queue_number(number: Option<&str>) -> DirectoryChange {
     }
 }
 
+/// Widget w1 of tenant t1 with queue number 700, answered by its extension 1002 (registered
+/// at 6002).
+fn queue_700() -> Sim {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
+    e.widget_ids = vec!["w1".into()];
+    sim.change(DirectoryChange::ExtensionUpserted(e));
+    sim.change(queue_number(Some("700")));
+    register_1002(&mut sim, 6002);
+    sim
+}
+
 /// `msg` (an INVITE of `invite(..)`) without its SDP: a delayed offer.
 fn without_sdp(msg: &str) -> String {
     let head = msg.split("Content-Type: application/sdp").next().unwrap();
@@ -854,12 +866,7 @@ fn leg_a(sim: &Sim) -> (Option<LegCodec>, Option<std::net::SocketAddr>) {
 async fn a_delayed_offer_to_a_queue_rings_until_answered_and_gets_ringsides_offer_in_the_200() {
     const PBX: &str = "10.9.9.9:5070";
     let queue_sim = || {
-        let mut sim = Sim::new(Duration::from_secs(30));
-        let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
-        e.widget_ids = vec!["w1".into()];
-        sim.change(DirectoryChange::ExtensionUpserted(e));
-        sim.change(queue_number(Some("700")));
-        register_1002(&mut sim, 6002);
+        let mut sim = queue_700();
         sim.input(PBX, &without_sdp(&invite("pbx", "700", 5070, 1, None)));
         let to_pbx = sim.take_to(PBX);
         // No 488, no early media: ringing (an offer cannot ride an unreliable 18x).
@@ -1019,12 +1026,7 @@ async fn a_delayed_offer_to_a_visitors_browser_gets_ringsides_offer_when_the_vis
 async fn a_delayed_offer_requiring_100rel_gets_ringsides_offer_in_a_reliable_183_answered_in_the_prack(
 ) {
     const PBX: &str = "10.9.9.9:5070";
-    let mut sim = Sim::new(Duration::from_secs(30));
-    let mut e = ext("e2", "1002", "pw-1002-secret", "t1");
-    e.widget_ids = vec!["w1".into()];
-    sim.change(DirectoryChange::ExtensionUpserted(e));
-    sim.change(queue_number(Some("700")));
-    register_1002(&mut sim, 6002);
+    let mut sim = queue_700();
     let inv = without_sdp(&invite("pbx", "700", 5070, 1, None)).replacen(
         "Max-Forwards:",
         "Require: 100rel\r\nMax-Forwards:",

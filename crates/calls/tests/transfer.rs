@@ -440,6 +440,54 @@ fn hold_caller(sim: &mut Sim, inv: &str) {
     );
 }
 
+/// The referrer's messages after its REFER of an attended transfer: 202, then a NOTIFY that
+/// it is done (`SIP/2.0 200 OK`). Returns them.
+fn transfer_done(to_referrer: Vec<String>) -> Vec<String> {
+    assert!(
+        to_referrer.iter().any(|m| status(m) == 202),
+        "{to_referrer:?}"
+    );
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    to_referrer
+}
+
+/// The relay legs pinned (joined to another call's relay) among `requests`: (call, side).
+fn pins(requests: &[MediaRequest]) -> Vec<(u64, Side)> {
+    requests
+        .iter()
+        .filter_map(|r| match r {
+            MediaRequest::Pin(k, side, _) => Some((*k, *side)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The party at `port` (its call `call-<port>`), put on hold by the referrer, is taken off
+/// hold by a re-INVITE of Ringside's, which it answers; returns that re-INVITE.
+fn taken_off_hold(sim: &mut Sim, port: u16) -> String {
+    let at = format!("127.0.0.1:{port}");
+    let resume = sim.take_to(&at).remove(0);
+    let call_id = format!("call-{port}");
+    assert!(
+        resume.starts_with("INVITE ") && header(&resume, "Call-ID") == Some(call_id.as_str()),
+        "{resume}"
+    );
+    assert!(
+        !resume.contains("a=sendonly") && !resume.contains("a=inactive"),
+        "{resume}"
+    );
+    sim.input(
+        &at,
+        &response_to(&resume, 200, "OK", "ignored", Some(port + 1000)),
+    );
+    assert!(sim.take_to(&at).iter().any(|m| m.starts_with("ACK ")));
+    resume
+}
+
 #[tokio::test]
 async fn an_attended_transfer_joins_the_caller_and_the_consulted_party() {
     let mut sim = Sim::new(Duration::from_secs(30));
@@ -452,16 +500,7 @@ async fn an_attended_transfer_joins_the_caller_and_the_consulted_party() {
 
     sim.input("127.0.0.1:6002", &refer(&inv, 1, &replacing(&ok, "")));
     // 1002 hears it is done and is hung up on both of its calls.
-    let to_referrer = sim.take_to("127.0.0.1:6002");
-    assert!(
-        to_referrer.iter().any(|m| status(m) == 202),
-        "{to_referrer:?}"
-    );
-    let done = to_referrer
-        .iter()
-        .find(|m| m.starts_with("NOTIFY "))
-        .expect("a NOTIFY");
-    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    let to_referrer = transfer_done(sim.take_to("127.0.0.1:6002"));
     assert!(
         to_referrer.iter().any(|m| m.starts_with("BYE ")),
         "{to_referrer:?}"
@@ -476,13 +515,7 @@ async fn an_attended_transfer_joins_the_caller_and_the_consulted_party() {
     // 1003 hears nothing of it; the relays are joined, each leg pinned to the other relay.
     assert!(sim.take_to("127.0.0.1:6003").is_empty());
     let after = sim.media.requests()[before..].to_vec();
-    let pins: Vec<_> = after
-        .iter()
-        .filter_map(|r| match r {
-            MediaRequest::Pin(k, side, a) => Some((*k, *side, *a)),
-            _ => None,
-        })
-        .collect();
+    let pins = pins(&after);
     assert_eq!(pins.len(), 2, "{after:?}");
     assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::A));
     assert_ne!(pins[0].0, pins[1].0, "two calls joined");
@@ -490,23 +523,7 @@ async fn an_attended_transfer_joins_the_caller_and_the_consulted_party() {
         .iter()
         .any(|r| matches!(r, MediaRequest::Srtp(_, Side::B, None))));
     // The caller, held by 1002, is taken off hold by Ringside.
-    let resume = sim.take_to("127.0.0.1:6001").remove(0);
-    assert!(
-        resume.starts_with("INVITE ") && header(&resume, "Call-ID") == Some("call-6001"),
-        "{resume}"
-    );
-    assert!(
-        !resume.contains("a=sendonly") && !resume.contains("a=inactive"),
-        "{resume}"
-    );
-    sim.input(
-        "127.0.0.1:6001",
-        &response_to(&resume, 200, "OK", "ignored", Some(7001)),
-    );
-    assert!(sim
-        .take_to("127.0.0.1:6001")
-        .iter()
-        .any(|m| m.starts_with("ACK ")));
+    let resume = taken_off_hold(&mut sim, 6001);
     assert_eq!(sim.core.active_calls(), 2);
 
     // The caller hangs up: the consulted party is hung up too, and 1002 hears nothing more.
@@ -664,16 +681,7 @@ async fn an_attended_transfer_can_hand_over_to_a_call_the_referrer_received() {
     let target =
         format!("sip:1003@127.0.0.1?Replaces={y_call_id}%3Bto-tag%3D{ours}%3Bfrom-tag%3Dy2");
     sim.input("127.0.0.1:6002", &refer(&inv, 1, &target));
-    let to_referrer = sim.take_to("127.0.0.1:6002");
-    assert!(
-        to_referrer.iter().any(|m| status(m) == 202),
-        "{to_referrer:?}"
-    );
-    let done = to_referrer
-        .iter()
-        .find(|m| m.starts_with("NOTIFY "))
-        .expect("a NOTIFY");
-    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    let to_referrer = transfer_done(sim.take_to("127.0.0.1:6002"));
     // 1002 is hung up on both calls: call X's dialog and its dialog of call Y.
     let byes: Vec<_> = to_referrer
         .iter()
@@ -686,31 +694,9 @@ async fn an_attended_transfer_can_hand_over_to_a_call_the_referrer_received() {
     // The first caller hears nothing of it; 1003, held by 1002, is taken off hold by
     // Ringside; the relays are joined on their B legs.
     assert!(sim.take_to("127.0.0.1:6001").is_empty());
-    let resume = sim.take_to("127.0.0.1:6013").remove(0);
-    assert!(
-        resume.starts_with("INVITE ") && header(&resume, "Call-ID") == Some("call-6013"),
-        "{resume}"
-    );
-    assert!(
-        !resume.contains("a=sendonly") && !resume.contains("a=inactive"),
-        "{resume}"
-    );
-    sim.input(
-        "127.0.0.1:6013",
-        &response_to(&resume, 200, "OK", "ignored", Some(7013)),
-    );
-    assert!(sim
-        .take_to("127.0.0.1:6013")
-        .iter()
-        .any(|m| m.starts_with("ACK ")));
+    taken_off_hold(&mut sim, 6013);
     let after = sim.media.requests()[before..].to_vec();
-    let pins: Vec<_> = after
-        .iter()
-        .filter_map(|r| match r {
-            MediaRequest::Pin(k, side, _) => Some((*k, *side)),
-            _ => None,
-        })
-        .collect();
+    let pins = pins(&after);
     assert_eq!(pins.len(), 2, "{after:?}");
     assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::B));
     assert_ne!(pins[0].0, pins[1].0, "two calls joined");
@@ -758,16 +744,7 @@ fn semi_attended(sim: &mut Sim) -> (String, String) {
     let (ringing, inv3) = ringing_consultation(sim);
     let before = sim.media.requests().len();
     sim.input("127.0.0.1:6002", &refer(&inv, 1, &replacing(&ringing, "")));
-    let to_referrer = sim.take_to("127.0.0.1:6002");
-    assert!(
-        to_referrer.iter().any(|m| status(m) == 202),
-        "{to_referrer:?}"
-    );
-    let done = to_referrer
-        .iter()
-        .find(|m| m.starts_with("NOTIFY "))
-        .expect("a NOTIFY");
-    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    let to_referrer = transfer_done(sim.take_to("127.0.0.1:6002"));
     assert!(
         to_referrer.iter().any(|m| m.starts_with("BYE ")),
         "{to_referrer:?}"
@@ -787,29 +764,11 @@ fn semi_attended(sim: &mut Sim) -> (String, String) {
     assert!(sim.take_to("127.0.0.1:6003").is_empty());
     // The relays are joined: the caller hears the consultation call's leg (its ringing).
     let after = sim.media.requests()[before..].to_vec();
-    let pins: Vec<_> = after
-        .iter()
-        .filter_map(|r| match r {
-            MediaRequest::Pin(k, side, _) => Some((*k, *side)),
-            _ => None,
-        })
-        .collect();
+    let pins = pins(&after);
     assert_eq!(pins.len(), 2, "{after:?}");
     assert_eq!((pins[0].1, pins[1].1), (Side::B, Side::A));
     // The caller, held by 1002, is taken off hold.
-    let resume = sim.take_to("127.0.0.1:6001").remove(0);
-    assert!(
-        resume.starts_with("INVITE ") && !resume.contains("a=sendonly"),
-        "{resume}"
-    );
-    sim.input(
-        "127.0.0.1:6001",
-        &response_to(&resume, 200, "OK", "ignored", Some(7001)),
-    );
-    assert!(sim
-        .take_to("127.0.0.1:6001")
-        .iter()
-        .any(|m| m.starts_with("ACK ")));
+    let resume = taken_off_hold(sim, 6001);
     assert_eq!(sim.core.active_calls(), 2);
     // 1002 cancelling its consultation call now (as phones do) changes nothing.
     let cancel = format!(
