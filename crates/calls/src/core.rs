@@ -259,12 +259,17 @@ impl SipCore {
     /// A REFER on a call (blind transfer, see `b2bua::transfer`): only the answered leg B of
     /// an extension may transfer, and only where that extension could dial itself.
     fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request) {
-        let (key, tenant, number) = match self.b2bua.transfer_request(&req) {
+        let (key, tenant, number, from_caller) = match self.b2bua.transfer_request(&req) {
             Ok(crate::b2bua::ReferAsk::Blind {
                 key,
                 tenant,
                 number,
-            }) => (key, tenant, number),
+            }) => (key, tenant, number, false),
+            Ok(crate::b2bua::ReferAsk::FromCaller {
+                key,
+                tenant,
+                number,
+            }) => (key, tenant, number, true),
             Ok(crate::b2bua::ReferAsk::Attended { key, other, inner }) => {
                 return self.b2bua.attended_transfer(
                     &mut self.tu,
@@ -311,6 +316,17 @@ impl SipCore {
             }
         };
         drop(d);
+        if from_caller {
+            return self.b2bua.transfer_from_caller(
+                &mut self.tu,
+                now,
+                stx,
+                &req,
+                key,
+                &number,
+                targets,
+            );
+        }
         self.b2bua
             .transfer(&mut self.tu, now, stx, &req, key, &number, targets);
     }

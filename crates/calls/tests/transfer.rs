@@ -233,15 +233,26 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
     assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
     assert_eq!(sim.core.active_calls(), 1);
 
-    // A REFER from the caller's side: not supported (the caller's leg cannot be re-pointed).
+    // From the caller's side: an attended transfer is not supported, and a blind one goes
+    // only where the caller could dial.
     let mut sim = Sim::new(Duration::from_secs(30));
     let (_, ok) = established_call(&mut sim);
-    let req = from_caller(&ok, "REFER", 3, "Refer-To: <sip:1003@127.0.0.1>\r\n", None);
-    sim.input("127.0.0.1:6001", &req);
+    let replaces = "Refer-To: <sip:1003@127.0.0.1?Replaces=x%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n";
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "REFER", 3, replaces, None),
+    );
     assert!(sim
         .take_to("127.0.0.1:6001")
         .iter()
         .any(|m| status(m) == 501));
+    let pstn = "Refer-To: <sip:+447700900123@127.0.0.1>\r\n";
+    sim.input("127.0.0.1:6001", &from_caller(&ok, "REFER", 4, pstn, None));
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| status(m) == 403));
+    assert_eq!(sim.core.active_calls(), 1);
 }
 
 #[tokio::test]
@@ -876,5 +887,152 @@ async fn a_semi_attended_transfer_nobody_answers_or_the_caller_abandons_ends_bot
         to_1003.iter().any(|m| m.starts_with("CANCEL ")),
         "{to_1003:?}"
     );
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+/// 1001 called 1002 (answered); 1001 REFERs 1002 to 1003 from its own (the caller's) side:
+/// 202, NOTIFY 100, and 1003 rings in a call of Ringside's own joined to the first. Returns
+/// the INVITE 1002 got (for its dialog) and the INVITE 1003 got.
+fn refer_from_caller(sim: &mut Sim) -> (String, String) {
+    register_1003(sim);
+    let (inv, ok) = established_call(sim);
+    let before = sim.media.requests().len();
+    let refer = from_caller(&ok, "REFER", 3, "Refer-To: <sip:1003@127.0.0.1>\r\n", None);
+    sim.input("127.0.0.1:6001", &refer);
+    let to_referrer = sim.take_to("127.0.0.1:6001");
+    assert!(
+        to_referrer.iter().any(|m| status(m) == 202),
+        "{to_referrer:?}"
+    );
+    let trying = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(trying), "SIP/2.0 100 Trying");
+    assert_eq!(header(trying, "Call-ID"), Some("call-6001"));
+    let inv3 = sim.take_to("127.0.0.1:6003").remove(0);
+    assert!(inv3.starts_with("INVITE sip:1003@"), "{inv3}");
+    assert_ne!(header(&inv3, "Call-ID"), header(&ok, "Call-ID"));
+    // The transferee hears nothing of it yet; the first call's leg A is joined to the new
+    // call's.
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    let after = sim.media.requests()[before..].to_vec();
+    let pins = pins(&after);
+    assert_eq!(pins.len(), 2, "{after:?}");
+    assert_eq!((pins[0].1, pins[1].1), (Side::A, Side::A));
+    assert_ne!(pins[0].0, pins[1].0);
+    assert_eq!(sim.core.active_calls(), 2);
+    (inv, inv3)
+}
+
+#[tokio::test]
+async fn the_caller_transfers_the_party_it_called_to_another_extension() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv, inv3) = refer_from_caller(&mut sim);
+    let ok3 = response_to(&inv3, 200, "OK", "c3", Some(7003))
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &ok3);
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    // The referrer hears it went through and is hung up; the transferee is undisturbed.
+    let to_referrer = sim.take_to("127.0.0.1:6001");
+    let done = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(done), "SIP/2.0 200 OK");
+    assert!(
+        to_referrer.iter().any(|m| m.starts_with("BYE ")),
+        "{to_referrer:?}"
+    );
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert_eq!(sim.core.active_calls(), 2);
+    // The new call's record: the transferee calling, 1003 answering.
+    let rec = sim
+        .other
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            ringside_calls::core::CoreOutput::UpdateCall(c) if c.answered_by.is_some() => {
+                Some(c.clone())
+            }
+            _ => None,
+        })
+        .expect("a record");
+    assert_eq!(rec.answered_by.as_deref(), Some("extension:1003"));
+    // Its first leg is the transferee's (1002's dialog of the first call).
+    assert_eq!(
+        Some(rec.legs[0].sip_call_id.as_str()),
+        header(&inv, "Call-ID")
+    );
+    // 1003 hangs up: the transferee is hung up too.
+    let bye = format!(
+        "BYE sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6003;branch=z9hG4bKbye3;rport\r\n\
+         From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        header(&ok3, "To").unwrap(),
+        header(&ok3, "From").unwrap(),
+        header(&ok3, "Call-ID").unwrap(),
+    );
+    sim.input("127.0.0.1:6003", &bye);
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| status(m) == 200));
+    let to_transferee = sim.take_to("127.0.0.1:6002");
+    assert!(
+        to_transferee.iter().any(|m| m.starts_with("BYE ")),
+        "{to_transferee:?}"
+    );
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_caller_side_transfer_that_fails_or_is_abandoned_tells_the_referrer_and_ends() {
+    // 1003 is busy: the referrer hears 486 and is hung up, and so is the transferee.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_, inv3) = refer_from_caller(&mut sim);
+    let busy = response_to(&inv3, 486, "Busy Here", "c3", None)
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &busy);
+    let to_referrer = sim.take_to("127.0.0.1:6001");
+    let over = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(over), "SIP/2.0 486 Busy Here");
+    assert!(to_referrer.iter().any(|m| m.starts_with("BYE ")));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert_eq!(sim.core.active_calls(), 0);
+
+    // The transferee hangs up while 1003 rings: the ringing is cancelled, the referrer told.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (inv, inv3) = refer_from_caller(&mut sim);
+    sim.input(
+        "127.0.0.1:6003",
+        &response_to(&inv3, 180, "Ringing", "c3", None)
+            .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003"),
+    );
+    sim.take_to("127.0.0.1:6001");
+    sim.input("127.0.0.1:6002", &referrer_bye(&inv));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| status(m) == 200));
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("CANCEL ")));
+    let to_referrer = sim.take_to("127.0.0.1:6001");
+    let over = to_referrer
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .unwrap_or_else(|| panic!("a NOTIFY: {to_referrer:?}"));
+    assert_eq!(sipfrag(over), "SIP/2.0 487 Request Terminated");
+    assert!(to_referrer.iter().any(|m| m.starts_with("BYE ")));
     assert_eq!(sim.core.active_calls(), 0);
 }

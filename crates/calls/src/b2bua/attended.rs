@@ -178,31 +178,32 @@ impl B2bua {
         if let Some(c) = self.calls.get(&key) {
             info!(call = %c.record.id, joined = other, "attended transfer: the caller now talks to the consulted party");
         }
-        self.resume_if_held(tu, now, key);
+        self.resume_if_held(tu, now, key, Side::A);
         if inner == Side::B {
-            self.resume_if_held(tu, now, other);
+            self.resume_if_held(tu, now, other, Side::A);
         }
     }
 
-    /// Leg A of call `key` was put on hold by the referrer (its last offer was a hold): a
-    /// re-INVITE of Ringside's own takes it off hold.
-    fn resume_if_held(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+    /// Side `held` of call `key` was put on hold by the referrer on the other side (its last
+    /// offer was a hold): a re-INVITE of Ringside's own takes it off hold.
+    pub(super) fn resume_if_held(&mut self, tu: &mut Tu, now: Instant, key: u64, held: Side) {
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let held = matches!(&call.offer, Some((Side::B, sdp))
-            if SessionDescription::parse(sdp).is_ok_and(|d| d.is_hold()));
-        if !held || call.caller.sip().is_none() {
+        let by = opposite(held);
+        let was_held = matches!(&call.offer, Some((s, sdp))
+            if *s == by && SessionDescription::parse(sdp).is_ok_and(|d| d.is_hold()));
+        if !was_held || call.dialog(held).is_none() {
             return;
         }
-        let port = call.media.port(Side::A);
+        let port = call.media.port(held);
         let Some((plain, _)) = anchor_sdp(super::LATE_OFFER, media_ip, port) else {
             return;
         };
-        let offer = call.offer_out(Side::A, extend_offer(plain));
+        let offer = call.offer_out(held, extend_offer(plain));
         call.offer = None;
-        let Some(d) = call.dialog_mut(Side::A) else {
+        let Some(d) = call.dialog_mut(held) else {
             return;
         };
         let peer = d.peer;
@@ -214,7 +215,7 @@ impl B2bua {
             return;
         };
         let ctx = tu.send_request(now, invite, peer);
-        self.by_ctx.insert(ctx, (key, ClientRole::Resume(Side::A)));
+        self.by_ctx.insert(ctx, (key, ClientRole::Resume(held)));
     }
 
     /// The answer to Ringside's own re-INVITE to `side`: ACKed, its address and codec taken.
@@ -346,6 +347,8 @@ impl B2bua {
             return true;
         };
         let far = opposite(theirs.inner);
+        // A transfer from the caller's side that had not got through: its referrer hears so.
+        self.caller_transfer_over(tu, now, j.other, 487);
         if self
             .calls
             .get(&j.other)

@@ -265,6 +265,7 @@ impl B2bua {
                 caller_account: None,
                 joined: None,
                 caller_detached: false,
+                referred_by: None,
             },
         );
         tu.metrics

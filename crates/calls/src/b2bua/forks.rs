@@ -353,7 +353,9 @@ impl B2bua {
         call.set_caller_status(code);
         let reply = call.reply(code, None, &tu.cfg.local);
         self.reply_caller(tu, now, key, reply);
-        // A consultation call handed over while it rang: its partner ends with it.
+        // A consultation call handed over while it rang (or a transfer target rung for
+        // another call's caller): its partner ends with it, the referrer told why.
+        self.caller_transfer_over(tu, now, key, code);
         self.end_partner(tu, now, key);
         self.end_call(tu, key, status, reason, Some(side));
     }
@@ -421,6 +423,7 @@ impl B2bua {
         if let Some(resp) = resp {
             self.callee_session_start(now, key, resp);
         }
+        self.caller_transfer_over(tu, now, key, 200);
         debug!(call = key, "answered");
     }
 

@@ -38,6 +38,7 @@ use ringside_media::LegCodec;
 
 mod attended;
 mod browser;
+mod caller_transfer;
 mod console;
 mod dialogs;
 mod forks;
@@ -149,6 +150,9 @@ pub(crate) enum CallerLeg {
         /// The edge session.
         session: u64,
     },
+    /// Nobody: the call was placed by Ringside for a transfer from another call's caller
+    /// side, and leg A is joined to that call's relay (see [`transfer`]).
+    Joined,
 }
 
 /// A SIP caller: its dialog, its INVITE and the INVITE's server transaction.
@@ -177,21 +181,21 @@ impl CallerLeg {
     fn session(&self) -> Option<u64> {
         match self {
             CallerLeg::Browser { session } => Some(*session),
-            CallerLeg::Sip(_) => None,
+            CallerLeg::Sip(_) | CallerLeg::Joined => None,
         }
     }
 
     fn sip(&self) -> Option<&SipCaller> {
         match self {
             CallerLeg::Sip(s) => Some(s),
-            CallerLeg::Browser { .. } => None,
+            CallerLeg::Browser { .. } | CallerLeg::Joined => None,
         }
     }
 
     fn sip_mut(&mut self) -> Option<&mut SipCaller> {
         match self {
             CallerLeg::Sip(s) => Some(s),
-            CallerLeg::Browser { .. } => None,
+            CallerLeg::Browser { .. } | CallerLeg::Joined => None,
         }
     }
 
@@ -329,6 +333,9 @@ pub(crate) struct Call {
     /// The SIP caller left before the call was answered (a semi-attended transfer handed
     /// its consultation call over while it rang): nothing is told to it any more.
     caller_detached: bool,
+    /// This call rings a transfer target for call `.0`'s caller, who REFERred its callee
+    /// (a blind transfer from the caller's side): its outcome is NOTIFYed to that caller.
+    referred_by: Option<u64>,
 }
 
 /// A session timer agreed with a SIP caller.
@@ -523,6 +530,7 @@ impl Call {
                 }
                 CallerReply::Sip(s.stx, Box::new(out))
             }
+            CallerLeg::Joined => CallerReply::Nothing,
             CallerLeg::Browser { session } => {
                 let signal = match code {
                     180..=183 => BrowserSignal::Ringing,

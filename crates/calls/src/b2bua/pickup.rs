@@ -124,7 +124,7 @@ impl B2bua {
             return false;
         };
         let sdp = match &call.caller {
-            CallerLeg::Browser { .. } => None,
+            CallerLeg::Browser { .. } | CallerLeg::Joined => None,
             CallerLeg::Sip(_) => {
                 let port = call.media.port(Side::A);
                 let answer = call.early.clone().or_else(|| {

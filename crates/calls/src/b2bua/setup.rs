@@ -269,6 +269,7 @@ impl B2bua {
                 caller_account: account.as_ref().map(|(user, _)| user.clone()),
                 joined: None,
                 caller_detached: false,
+                referred_by: None,
             },
         );
         tu.metrics

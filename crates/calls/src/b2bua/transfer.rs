@@ -6,8 +6,8 @@
 //! hangs the referrer up. The caller's leg is untouched.
 //!
 //! Refused: a REFER on a dialog that is not the answered leg B (481), from a trunk's party —
-//! a carrier or PBX cannot redirect a call through Ringside (403) — while another transfer runs
-//! (491), or from the caller's side (501). A REFER with `Replaces` is an attended transfer
+//! a carrier or PBX cannot redirect a call through Ringside (403) — or while another transfer
+//! runs (491). A REFER from the caller's side is [`super::caller_transfer`]. A REFER with `Replaces` is an attended transfer
 //! ([`super::attended`]).
 
 use std::time::Instant;
@@ -50,6 +50,13 @@ pub(crate) enum ReferAsk {
     /// Attended transfer: call `key` joins call `other`, whose dialog with the referrer on
     /// side `inner` the `Replaces` named (see [`super::attended`]).
     Attended { key: u64, other: u64, inner: Side },
+    /// Blind transfer from the caller's side: call `key`'s callee goes to `number`, rung as
+    /// its caller (an extension of `tenant`) would dial it (see [`super::caller_transfer`]).
+    FromCaller {
+        key: u64,
+        tenant: String,
+        number: String,
+    },
 }
 
 /// The number a `Refer-To` names (or the `Replaces` it carries), or the status to refuse it
@@ -79,7 +86,7 @@ impl B2bua {
         let (key, side) = self.dialog_of(&req.headers, "To").ok_or(481u16)?;
         let call = self.calls.get(&key).ok_or(481u16)?;
         if side == Side::A {
-            return Err(501);
+            return self.caller_refer(key, req);
         }
         let winner = call.phase.winner().ok_or(481u16)?;
         if call.fork_of_request(req) != Some(winner) {
@@ -108,6 +115,29 @@ impl B2bua {
                 let (other, inner) = self.replaced_call(key, referrer, &replaces)?;
                 Ok(ReferAsk::Attended { key, other, inner })
             }
+        }
+    }
+
+    /// Checks a REFER from the caller of call `key`: only an extension's, on an answered call
+    /// with nothing else going on, naming a number (not `Replaces`).
+    fn caller_refer(&self, key: u64, req: &Request) -> Result<ReferAsk, u16> {
+        let call = self.calls.get(&key).ok_or(481u16)?;
+        if call.caller_account.is_none() || call.caller.sip().is_none() {
+            return Err(403);
+        }
+        if !call.phase.is_answered() || call.phase.winner().is_none() {
+            return Err(481);
+        }
+        if call.transfer.is_some() || call.joined.is_some() {
+            return Err(491);
+        }
+        match refer_target(req)? {
+            Ok(number) => Ok(ReferAsk::FromCaller {
+                key,
+                tenant: call.record.tenant_id.clone(),
+                number,
+            }),
+            Err(_) => Err(501),
         }
     }
 
@@ -411,27 +441,61 @@ impl B2bua {
         if f.byed {
             return;
         }
-        let body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
-        let peer = f.dialog.peer;
-        let Some(mut notify) = f.dialog.request(
-            &tu.cfg.local,
-            Method::Notify,
-            Some(("message/sipfrag;version=2.0", body)),
-        ) else {
+        let frag = (code, reason, active);
+        notify_on(tu, &mut self.by_ctx, now, key, &mut f.dialog, frag);
+    }
+
+    /// [`Self::notify`] to the caller of call `key` (a transfer from the caller's side).
+    pub(super) fn notify_caller(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        code: u16,
+        reason: &str,
+        active: bool,
+    ) {
+        let Some(s) = self.calls.get_mut(&key).and_then(|c| c.caller.sip_mut()) else {
             return;
         };
-        notify
-            .headers
-            .push(Header::Other("Event".into(), "refer".into()));
-        let state = if active {
-            "active;expires=60".to_string()
-        } else {
-            "terminated;reason=noresource".to_string()
-        };
-        notify
-            .headers
-            .push(Header::Other("Subscription-State".into(), state));
-        let ctx = tu.send_request(now, notify, peer);
-        self.by_ctx.insert(ctx, (key, ClientRole::Fire));
+        let frag = (code, reason, active);
+        notify_on(tu, &mut self.by_ctx, now, key, &mut s.dialog, frag);
     }
+}
+
+/// A NOTIFY (`Event: refer`) of call `key` on `dialog` with a sipfrag of `code reason`; the
+/// subscription stays `active` or ends.
+fn notify_on(
+    tu: &mut Tu,
+    by_ctx: &mut std::collections::HashMap<
+        ringside_sip::transaction::ClientTxId,
+        (u64, ClientRole),
+    >,
+    now: Instant,
+    key: u64,
+    dialog: &mut ringside_sip::dialog::Dialog,
+    (code, reason, active): (u16, &str, bool),
+) {
+    let body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+    let peer = dialog.peer;
+    let Some(mut notify) = dialog.request(
+        &tu.cfg.local,
+        Method::Notify,
+        Some(("message/sipfrag;version=2.0", body)),
+    ) else {
+        return;
+    };
+    notify
+        .headers
+        .push(Header::Other("Event".into(), "refer".into()));
+    let state = if active {
+        "active;expires=60".to_string()
+    } else {
+        "terminated;reason=noresource".to_string()
+    };
+    notify
+        .headers
+        .push(Header::Other("Subscription-State".into(), state));
+    let ctx = tu.send_request(now, notify, peer);
+    by_ctx.insert(ctx, (key, ClientRole::Fire));
 }

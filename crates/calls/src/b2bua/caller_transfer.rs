@@ -1,0 +1,192 @@
+//! Blind transfer from the caller's side: the extension that *placed* call X (its leg A, say
+//! an operator who called a customer) sends REFER on its own dialog to hand the party it
+//! called (X's leg B) to another number.
+//!
+//! Leg A of a call is the caller's UAS dialog and cannot be re-pointed at a new party, so
+//! Ringside places a call of its own, Z, with nobody on its caller side ([`CallerLeg::Joined`])
+//! and the transfer target rung on its leg B exactly as the referrer could dial it. X's leg A
+//! and Z's leg A are joined relay to relay at once (as an attended transfer joins two calls):
+//! the transferee hears Z's ringback and, when the target answers, talks to it. The referrer
+//! is told `100 Trying` in a NOTIFY when the REFER is accepted and the outcome (`200 OK`, or
+//! the failure) when the target answers or gives up, and is then hung up. A target that never
+//! answers ends the transferee's call too; a transferee who hangs up first cancels the
+//! ringing.
+//!
+//! Refused: a caller that is not an extension (a trunk, a browser: 403), a call not answered
+//! yet (481), one transferring or joined already (491), a `Replaces` (attended transfer from
+//! the caller's side: 501), and targets as for any transfer (403 where the referrer may not
+//! dial them).
+
+use std::time::Instant;
+
+use rsip::Request;
+use tracing::{info, warn};
+
+use ringside_domain::{CallKind, CallStatus};
+use ringside_sip::message::{make_response, new_call_id};
+use ringside_sip::transaction::ServerTxId;
+use ringside_storage::{CallLeg, CallRecord};
+
+use super::{
+    anchor_sdp, extend_offer, send_bye, B2bua, Call, CallTimer, CallerLeg, Phase, Target,
+    LATE_OFFER,
+};
+use crate::output::CoreOutput;
+use crate::tu::Tu;
+use crate::Side;
+
+impl B2bua {
+    /// Accepts the caller-side REFER of call `key` (its caller an extension) and rings
+    /// `targets` (routed for that extension) for its callee, in a call of Ringside's own
+    /// joined to this one.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn transfer_from_caller(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        stx: ServerTxId,
+        req: &Request,
+        key: u64,
+        number: &str,
+        targets: Vec<Target>,
+    ) {
+        let media_ip = tu.cfg.media_ip;
+        let Some(x) = self.calls.get(&key) else {
+            return self.refuse_refer(tu, now, stx, req, 481);
+        };
+        let Some(transferee) = x
+            .phase
+            .winner()
+            .and_then(|w| x.forks.get(w))
+            .and_then(|f| x.record.legs.get(f.leg_idx))
+            .cloned()
+        else {
+            return self.refuse_refer(tu, now, stx, req, 481);
+        };
+        let (tenant, identity) = (x.record.tenant_id.clone(), x.identity.clone());
+        let (from_uri, account) = (x.record.to_uri.clone(), x.caller_account.clone());
+        let z = self.next_call;
+        let media = match self.media.create(&tenant, z) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot allocate media for a transfer");
+                return self.refuse_refer(tu, now, stx, req, 503);
+            }
+        };
+        self.next_call += 1;
+        let offer = anchor_sdp(LATE_OFFER, media_ip, media.port(Side::B))
+            .map(|(s, _)| extend_offer(s))
+            .unwrap_or_default();
+        let started = tu.now_ms;
+        // The transferee is the caller of the new call: its leg of call X stands first.
+        let mut record = CallRecord {
+            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
+            tenant_id: tenant,
+            kind: CallKind::Sip,
+            from_uri,
+            to_uri: format!("sip:{number}@{}", tu.cfg.local.host),
+            status: CallStatus::Ringing,
+            started_at: started,
+            answered_at: None,
+            ended_at: None,
+            end_reason: None,
+            hangup_side: None,
+            widget_id: None,
+            visitor_id: None,
+            answered_by: None,
+            legs: vec![CallLeg {
+                id: ringside_storage::new_id(),
+                idx: 0,
+                role: ringside_domain::LegRole::Caller,
+                started_at: started,
+                answered_at: Some(started),
+                ended_at: None,
+                final_status: Some(200),
+                quality: None,
+                ..transferee
+            }],
+        };
+        let mut sdes_b = super::sdes::SdesLeg::default();
+        let forks = self.fork_targets(
+            tu,
+            now,
+            z,
+            targets,
+            (&offer, &mut sdes_b),
+            &identity,
+            number,
+            &mut record,
+            0,
+        );
+        if forks.is_empty() {
+            return self.refuse_refer(tu, now, stx, req, 480);
+        }
+        tu.respond(now, stx, make_response(req, 202.into(), None));
+        let rid = record.id.clone();
+        for l in &mut record.legs {
+            l.call_id = rid.clone();
+        }
+        tu.out.push_back(CoreOutput::InsertCall(record.clone()));
+        self.calls.insert(
+            z,
+            Call {
+                caller: CallerLeg::Joined,
+                phase: Phase::Ringing { tone: false },
+                browser_b: None,
+                console_offered: false,
+                browser_rtt: [None; 2],
+                recording: tu.cfg.record_calls,
+                accept_timeout: std::time::Duration::ZERO,
+                forks,
+                media,
+                record,
+                offer: Some((Side::A, offer)),
+                early: None,
+                late_offer: None,
+                reliable: None,
+                session: None,
+                pending_ack: None,
+                last_ack: [None, None],
+                sdes: [super::sdes::SdesLeg::default(), sdes_b],
+                callee_session: None,
+                identity,
+                transfer: None,
+                transfer_sdes: None,
+                caller_account: account,
+                joined: None,
+                caller_detached: true,
+                referred_by: Some(key),
+            },
+        );
+        tu.metrics
+            .calls_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.start_timer(now + tu.cfg.ring_timeout, z, CallTimer::RingTimeout);
+        self.join(media_ip, (key, Side::A), (z, Side::A));
+        if let Some(c) = self.calls.get(&key) {
+            c.media.hold_music(Side::B, false);
+            info!(call = %c.record.id, to = %number, transfer = %rid, "blind transfer from the caller's side: ringing the new party");
+        }
+        self.notify_caller(tu, now, key, 100, "Trying", true);
+        // The transferee, held by the referrer, is taken off hold.
+        self.resume_if_held(tu, now, key, Side::B);
+    }
+
+    /// Call `z`, ringing a transfer target for call `x`'s caller (its `referred_by`), is
+    /// answered (`code` 200) or has failed: the referrer hears it in a NOTIFY and is hung up.
+    pub(super) fn caller_transfer_over(&mut self, tu: &mut Tu, now: Instant, z: u64, code: u16) {
+        let Some(x) = self.calls.get_mut(&z).and_then(|c| c.referred_by.take()) else {
+            return;
+        };
+        let reason = match code {
+            200 => "OK",
+            486 => "Busy Here",
+            487 => "Request Terminated",
+            _ => "Temporarily Unavailable",
+        };
+        self.notify_caller(tu, now, x, code, reason, false);
+        if let Some(s) = self.calls.get_mut(&x).and_then(|c| c.caller.sip_mut()) {
+            send_bye(tu, &mut self.by_ctx, now, x, &mut s.dialog);
+        }
+    }
+}
