@@ -41,6 +41,10 @@ const EXPORTER_LABEL: &str = "EXTRACTOR-dtls_srtp";
 /// phone, the others strangers who cannot finish (their certificate is not the phone's).
 const MAX_ASSOCIATIONS: usize = 4;
 
+/// A handshake from an address other than the one the phone's SDP gave that has not finished
+/// in this long is dropped, so that strangers cannot hold the slots.
+const STRANGER_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// True when a datagram on a media port is a DTLS record (RFC 7983 §7: first byte 20..=63).
 pub fn is_dtls(data: &[u8]) -> bool {
     matches!(data.first(), Some(20..=63))
@@ -263,6 +267,10 @@ pub struct Association {
     role: DtlsRole,
     /// The address the keys were agreed with.
     peer: Option<SocketAddr>,
+    /// Where the phone's SDP says it is: its handshake always gets a slot.
+    expected: Option<SocketAddr>,
+    /// When each handshake not finished yet began.
+    started: std::collections::HashMap<SocketAddr, Instant>,
     keys: Option<SrtpKeys>,
     state: DtlsState,
 }
@@ -295,6 +303,8 @@ impl Association {
             ),
             role: setup.role,
             peer: None,
+            expected: to,
+            started: std::collections::HashMap::new(),
             keys: None,
             state: DtlsState::Handshaking,
         };
@@ -319,14 +329,26 @@ impl Association {
 
     /// A DTLS datagram from `from`. True when it completed the handshake (the keys are new).
     pub fn handle(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
-        let known = self.endpoint.get_connections_keys().any(|a| *a == from);
-        if !known && self.endpoint.get_connections_keys().count() >= MAX_ASSOCIATIONS {
+        if self.keys.is_some() && self.peer != Some(from) {
+            // Keyed: only the peer's records (a repeated last flight) still matter.
             return false;
+        }
+        let known = self.endpoint.get_connections_keys().any(|a| *a == from);
+        if !known && !self.make_room(now, from) {
+            return false;
+        }
+        if !known && self.role == DtlsRole::Server {
+            self.started.insert(from, now);
         }
         let events = match self.endpoint.read(now, from, None, BytesMut::from(data)) {
             Ok(events) => events,
             Err(e) => {
                 tracing::debug!(%from, error = %e, "DTLS record refused");
+                if self.expected != Some(from) && self.keys.is_none() {
+                    // A stranger's garbage or failed handshake holds no slot.
+                    self.endpoint.stop(now, from);
+                    self.started.remove(&from);
+                }
                 if !self.endpoint.get_connections_keys().any(|a| *a == from) {
                     // The handshake with `from` ended (a fatal alert went out).
                     self.fail_if_alone();
@@ -341,6 +363,42 @@ impl Association {
             }
         }
         completed
+    }
+
+    /// Whether a handshake from the new address `from` may start: strangers' handshakes that
+    /// never finished are dropped after [`STRANGER_TTL`], and when every slot is still taken
+    /// the phone's own address (from its SDP) displaces the oldest stranger.
+    fn make_room(&mut self, now: Instant, from: SocketAddr) -> bool {
+        let stale: Vec<SocketAddr> = self
+            .started
+            .iter()
+            .filter(|(a, t)| Some(**a) != self.expected && now.duration_since(**t) >= STRANGER_TTL)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in stale {
+            self.endpoint.stop(now, a);
+            self.started.remove(&a);
+        }
+        if self.endpoint.get_connections_keys().count() < MAX_ASSOCIATIONS {
+            return true;
+        }
+        if self.expected != Some(from) {
+            return false;
+        }
+        let oldest = self
+            .started
+            .iter()
+            .filter(|(a, _)| Some(**a) != self.expected)
+            .min_by_key(|(_, t)| **t)
+            .map(|(a, _)| *a);
+        match oldest {
+            Some(a) => {
+                self.endpoint.stop(now, a);
+                self.started.remove(&a);
+                true
+            }
+            None => false,
+        }
     }
 
     fn fail_if_alone(&mut self) {
@@ -393,6 +451,7 @@ impl Association {
             // (Their close_notify goes out with the rest.)
             self.endpoint.stop(now, a);
         }
+        self.started.clear();
         true
     }
 
@@ -437,15 +496,18 @@ mod tests {
         let now = Instant::now();
         for _ in 0..20 {
             let mut moved = false;
+            // (Anything to a third address, such as a close_notify to a stranger, is lost.)
             while let Some((to, data)) = a.poll_transmit() {
-                assert_eq!(to, b_addr);
-                b.handle(now, a_addr, &data);
-                moved = true;
+                if to == b_addr {
+                    b.handle(now, a_addr, &data);
+                    moved = true;
+                }
             }
             while let Some((to, data)) = b.poll_transmit() {
-                assert_eq!(to, a_addr);
-                a.handle(now, b_addr, &data);
-                moved = true;
+                if to == a_addr {
+                    a.handle(now, b_addr, &data);
+                    moved = true;
+                }
             }
             if !moved {
                 break;
@@ -455,6 +517,58 @@ mod tests {
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn strangers_cannot_hold_the_handshake_slots_the_phone_needs() {
+        let me = local_fingerprint().unwrap();
+        let now = Instant::now();
+        let phone = addr(4000);
+        let setup = DtlsSetup {
+            role: DtlsRole::Server,
+            remote: me.clone(),
+            peer: Some(phone),
+        };
+        let mut server = Association::new(now, &setup, Some(phone)).unwrap();
+        // Strangers fill every slot with ClientHellos of their own.
+        let client_setup = DtlsSetup {
+            role: DtlsRole::Client,
+            remote: me,
+            peer: Some(addr(1)),
+        };
+        for port in 0..8u16 {
+            let mut stranger = Association::new(now, &client_setup, Some(addr(1))).unwrap();
+            while let Some((_, d)) = stranger.poll_transmit() {
+                server.handle(now, addr(9000 + port), &d);
+            }
+        }
+        assert_eq!(
+            server.endpoint.get_connections_keys().count(),
+            MAX_ASSOCIATIONS
+        );
+        // A stranger's garbage takes no slot.
+        server.handle(now, addr(9100), &[22, 0xfe, 0xfd, 0, 0]);
+        assert_eq!(
+            server.endpoint.get_connections_keys().count(),
+            MAX_ASSOCIATIONS
+        );
+        // (What went to the strangers.)
+        while server.poll_transmit().is_some() {}
+        // The phone still gets through, and completes.
+        let mut client = Association::new(now, &client_setup, Some(addr(1))).unwrap();
+        let (_, hello) = client.poll_transmit().unwrap();
+        server.handle(now, phone, &hello);
+        // The oldest stranger made way (its close_notify goes to it).
+        while let Some((to, d)) = server.poll_transmit() {
+            if to == phone {
+                client.handle(now, addr(1), &d);
+            }
+        }
+        run(&mut client, phone, &mut server, addr(1));
+        assert_eq!(server.state(), DtlsState::Connected);
+        assert!(server.keys().is_some());
+        // Once keyed, others are not listened to.
+        assert!(!server.handle(now, addr(9200), &[22, 0xfe, 0xfd]));
     }
 
     #[test]

@@ -798,6 +798,7 @@ impl Call {
                 if let Err(e) = self.media.set_srtp(side, keys) {
                     tracing::warn!(error = %e, ?side, "SRTP keys refused; the leg's packets are dropped");
                     let _ = self.media.set_srtp(side, None);
+                    self.media.expect_srtp(side);
                 }
             }
         }

@@ -295,6 +295,11 @@ pub fn new_call_id() -> String {
 /// `Content-Length: 0` and `Server: Ringside`. Record-Route, Contact and bodies are the TU's
 /// business.
 pub fn make_response(req: &Request, code: StatusCode, to_tag: Option<&str>) -> Response {
+    // rsip names the codes it does not know "Other": 202 is RFC 3515's (and RFC 6665's).
+    let code = match code {
+        StatusCode::Other(202, _) => StatusCode::Other(202, "Accepted".into()),
+        c => c,
+    };
     let mut out: Vec<Header> = Vec::with_capacity(8);
     for h in req.headers.iter() {
         match h {

@@ -259,17 +259,19 @@ impl SipCore {
     /// A REFER on a call (blind transfer, see `b2bua::transfer`): only the answered leg B of
     /// an extension may transfer, and only where that extension could dial itself.
     fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request) {
-        let (key, tenant, number, from_caller) = match self.b2bua.transfer_request(&req) {
+        let (key, tenant, number, from_caller, by_trunk) = match self.b2bua.transfer_request(&req) {
             Ok(crate::b2bua::ReferAsk::Blind {
                 key,
                 tenant,
                 number,
-            }) => (key, tenant, number, false),
+                by_trunk,
+            }) => (key, tenant, number, false, by_trunk),
             Ok(crate::b2bua::ReferAsk::FromCaller {
                 key,
                 tenant,
                 number,
-            }) => (key, tenant, number, true),
+                by_trunk,
+            }) => (key, tenant, number, true, by_trunk),
             Ok(crate::b2bua::ReferAsk::Attended { key, other, inner }) => {
                 return self.b2bua.attended_transfer(
                     &mut self.tu,
@@ -289,7 +291,11 @@ impl SipCore {
         let d = self.dir.clone();
         let caller = Caller {
             tenant_id: &tenant,
-            kind: CallerKind::Extension,
+            kind: if by_trunk {
+                CallerKind::Trunk
+            } else {
+                CallerKind::Extension
+            },
         };
         let targets = match route(&self.lookup(&d), caller, Some(&number)) {
             Ok(Route::Extension { contacts, .. }) => contacts

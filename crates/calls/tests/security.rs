@@ -290,10 +290,10 @@ async fn a_login_claimed_by_two_tenants_authenticates_as_neither() {
 }
 
 /// Call transfer is a classic toll-fraud path (a party in a call asks the server to dial a
-/// number on its behalf). Ringside takes a REFER only from the extension that answered (leg
-/// B), and only to where that extension could dial itself: the caller's side gets 501, a
-/// number no trunk of the tenant allows gets 403, and nothing goes to the trunk or anyone.
-/// (Transfers that may go ahead: `transfer.rs`.)
+/// number on its behalf). Ringside transfers only to where the referrer could dial itself: a
+/// number no trunk of the tenant allows gets 403 from either side of the call, a REFER that
+/// is not on the caller's own dialog (a forged From tag) 481, and nothing goes to the trunk
+/// or anyone. (Transfers that may go ahead: `transfer.rs`.)
 #[tokio::test]
 async fn a_refer_is_refused_and_dials_nothing() {
     let mut sim = Sim::new(Duration::from_secs(30));
@@ -302,12 +302,25 @@ async fn a_refer_is_refused_and_dials_nothing() {
         &ok,
         "REFER",
         3,
-        "Refer-To: <sip:+14155550123@127.0.0.1:5060>\r\nReferred-By: <sip:1001@127.0.0.1>\r\n",
+        "Refer-To: <sip:+447700900123@127.0.0.1:5060>\r\nReferred-By: <sip:1001@127.0.0.1>\r\n",
         None,
     );
     sim.input("127.0.0.1:6001", &refer);
     let r = sim.take_to("127.0.0.1:6001");
-    assert!(r.iter().any(|m| status(m) == 501), "{r:?}");
+    assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
+    // A number 1001 may dial, but asked for by someone who only knows the Call-ID and
+    // Ringside's tag: not the caller's dialog.
+    let forged = from_caller(
+        &ok,
+        "REFER",
+        4,
+        "Refer-To: <sip:+14155550123@127.0.0.1:5060>\r\n",
+        None,
+    )
+    .replace(";tag=c6001", ";tag=forged");
+    sim.input("127.0.0.1:6001", &forged);
+    let r = sim.take_to("127.0.0.1:6001");
+    assert!(r.iter().any(|m| status(m) == 481), "{r:?}");
     // From the callee's side, to a number no trunk of the tenant lets it dial.
     let from_callee = format!(
         "REFER sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6002;branch=z9hG4bKrefer;rport\r\nFrom: <sip:1002@127.0.0.1>;tag=cb\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 REFER\r\nRefer-To: <sip:+447700900123@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",

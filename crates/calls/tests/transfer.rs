@@ -232,6 +232,31 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
     let r = sim.take_to("127.0.0.1:5099");
     assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
     assert_eq!(sim.core.active_calls(), 1);
+    // Nor replace a call: a trunk's party owns none.
+    sim.input(
+        "127.0.0.1:5099",
+        &refer_from(
+            5099,
+            &inv,
+            2,
+            "sip:1002@127.0.0.1?Replaces=x%3Bto-tag%3D1%3Bfrom-tag%3D2",
+        ),
+    );
+    let r = sim.take_to("127.0.0.1:5099");
+    assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
+    // But it may hand the caller to one of the tenant's extensions (what the trunk could
+    // call itself).
+    register_1003(&mut sim);
+    sim.input(
+        "127.0.0.1:5099",
+        &refer_from(5099, &inv, 3, "sip:1003@127.0.0.1"),
+    );
+    let r = sim.take_to("127.0.0.1:5099");
+    assert!(r.iter().any(|m| status(m) == 202), "{r:?}");
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("INVITE sip:1003@")));
 
     // From the caller's side: an attended transfer is not supported, and a blind one goes
     // only where the caller could dial.
@@ -1035,4 +1060,61 @@ async fn a_caller_side_transfer_that_fails_or_is_abandoned_tells_the_referrer_an
     assert_eq!(sipfrag(over), "SIP/2.0 487 Request Terminated");
     assert!(to_referrer.iter().any(|m| m.starts_with("BYE ")));
     assert_eq!(sim.core.active_calls(), 0);
+}
+
+/// A trusted PBX calls extension 1002 and, once answered, transfers it from its own (the
+/// caller's) side: to another of the tenant's extensions it goes through, to a PSTN number it
+/// is refused (a trunk's call never goes back out through a trunk).
+#[tokio::test]
+async fn a_pbx_that_called_in_transfers_the_extension_it_reached_but_never_back_out() {
+    const PBX: &str = "10.9.9.9:5070";
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1002(&mut sim, 6002);
+    register_1003(&mut sim);
+    sim.input(PBX, &invite("pbx", "1002", 5070, 1, None));
+    let inv = sim.take_to("127.0.0.1:6002").remove(0);
+    sim.input(
+        "127.0.0.1:6002",
+        &response_to(&inv, 200, "OK", "cb", Some(7002)),
+    );
+    sim.take_to("127.0.0.1:6002");
+    let ok = sim
+        .take_to(PBX)
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("the PBX's call is answered");
+    let in_dialog = |method: &str, cseq: u32, extra: &str| {
+        format!(
+            "{method} sip:1002@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKpbx{cseq}\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContact: <sip:pbx@10.9.9.9:5070>\r\n\
+             {extra}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            header(&ok, "From").unwrap(),
+            header(&ok, "To").unwrap(),
+            header(&ok, "Call-ID").unwrap(),
+        )
+    };
+    sim.input(PBX, &in_dialog("ACK", 1, ""));
+    sim.input(
+        PBX,
+        &in_dialog("REFER", 2, "Refer-To: <sip:+447700900123@127.0.0.1>\r\n"),
+    );
+    let r = sim.take_to(PBX);
+    assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
+    assert!(sim.take_to("127.0.0.1:5099").is_empty());
+    sim.input(
+        PBX,
+        &in_dialog("REFER", 3, "Refer-To: <sip:1003@127.0.0.1>\r\n"),
+    );
+    let r = sim.take_to(PBX);
+    assert!(r.iter().any(|m| status(m) == 202), "{r:?}");
+    let trying = r
+        .iter()
+        .find(|m| m.starts_with("NOTIFY "))
+        .expect("a NOTIFY");
+    assert_eq!(sipfrag(trying), "SIP/2.0 100 Trying");
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("INVITE sip:1003@")));
+    assert_eq!(sim.core.active_calls(), 2);
 }

@@ -58,21 +58,25 @@ impl CallMedia {
         };
         if let Some(d) = self.legs[i].dtls.as_mut() {
             // The same certificate and role: the same association, wherever the peer's SDP
-            // now points (a hold to 0.0.0.0 is not a new handshake).
-            if d.setup.role == setup.role && d.setup.remote == setup.remote {
+            // now points (a hold to 0.0.0.0 is not a new handshake) — unless a client's
+            // handshake gave up, which a new offer starts again.
+            let failed = d.rtp.state() == DtlsState::Failed;
+            if d.setup.role == setup.role && d.setup.remote == setup.remote && !failed {
                 d.setup.peer = setup.peer;
                 return Ok(());
             }
         }
-        let rtcp_peer = setup
-            .peer
-            .map(|p| SocketAddr::new(p.ip(), p.port().wrapping_add(1)));
-        let rtp = Association::new(now, &setup, setup.peer)?;
-        let rtcp = Association::new(now, &setup, rtcp_peer)?;
+        // Nothing unencrypted from the leg from here on, whether the handshakes start or not.
         let leg = &mut self.legs[i];
-        leg.dtls = Some(Box::new(LegDtls { setup, rtp, rtcp }));
+        leg.dtls = None;
         leg.srtp = None;
         leg.srtp_expected = true;
+        let rtcp_peer = setup
+            .peer
+            .and_then(|p| Some(SocketAddr::new(p.ip(), p.port().checked_add(1)?)));
+        let rtp = Association::new(now, &setup, setup.peer)?;
+        let rtcp = Association::new(now, &setup, rtcp_peer)?;
+        self.legs[i].dtls = Some(Box::new(LegDtls { setup, rtp, rtcp }));
         self.drain_dtls(side);
         Ok(())
     }

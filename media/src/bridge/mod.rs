@@ -497,12 +497,16 @@ impl CallMedia {
         }
     }
 
-    /// Sets or clears (`None`) the SRTP keys of `side`. Keys equal to the ones in use keep the
-    /// running contexts (rollover counters, replay windows); new keys start fresh ones.
+    /// Sets or clears (`None`: plain RTP from now on, even on a leg that had to be
+    /// encrypted) the SRTP keys of `side`. Keys equal to the ones in use keep the running
+    /// contexts (rollover counters, replay windows); new keys start fresh ones.
     pub fn set_srtp(&mut self, side: Side, keys: Option<SrtpKeys>) -> Result<(), MediaError> {
         let leg = &mut self.legs[idx(side)];
         match keys {
-            None => leg.srtp = None,
+            None => {
+                leg.srtp = None;
+                leg.srtp_expected = false;
+            }
             Some(k) if leg.srtp.as_ref().is_some_and(|s| *s.keys() == k) => {}
             Some(k) => leg.srtp = Some(SrtpSession::new(k)?),
         }

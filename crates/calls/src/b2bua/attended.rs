@@ -165,6 +165,8 @@ impl B2bua {
                     if let Some(s) = c.caller.sip_mut() {
                         send_bye(tu, &mut self.by_ctx, now, k, &mut s.dialog);
                     }
+                    // The referrer's session timer goes with it (nobody refreshes it now).
+                    c.session = None;
                 }
                 Side::B => {
                     let w = c.phase.winner();
@@ -172,6 +174,7 @@ impl B2bua {
                         f.byed = true;
                         send_bye(tu, &mut self.by_ctx, now, k, &mut f.dialog);
                     }
+                    c.callee_session = None;
                 }
             }
         }

@@ -12,10 +12,12 @@
 //! answers ends the transferee's call too; a transferee who hangs up first cancels the
 //! ringing.
 //!
-//! Refused: a caller that is not an extension (a trunk, a browser: 403), a call not answered
-//! yet (481), one transferring or joined already (491), a `Replaces` (attended transfer from
-//! the caller's side: 501), and targets as for any transfer (403 where the referrer may not
-//! dial them).
+//! A trunk's party that called in (a PBX) may do the same, to what that trunk could call
+//! (the tenant's extensions, never back out through a trunk).
+//!
+//! Refused: a browser caller (403), a call not answered yet (481), one transferring or joined
+//! already (491), a `Replaces` (attended transfer from the caller's side: 501), and targets as
+//! for any transfer (403 where the referrer may not dial them).
 
 use std::time::Instant;
 
@@ -121,6 +123,7 @@ impl B2bua {
         if forks.is_empty() {
             return self.refuse_refer(tu, now, stx, req, 480);
         }
+        super::sdes::expect_keys(&*media, &forks);
         tu.respond(now, stx, make_response(req, 202.into(), None));
         let rid = record.id.clone();
         for l in &mut record.legs {
@@ -185,7 +188,12 @@ impl B2bua {
             _ => "Temporarily Unavailable",
         };
         self.notify_caller(tu, now, x, code, reason, false);
-        if let Some(s) = self.calls.get_mut(&x).and_then(|c| c.caller.sip_mut()) {
+        let Some(c) = self.calls.get_mut(&x) else {
+            return;
+        };
+        // The referrer's session timer goes with it (nobody refreshes it now).
+        c.session = None;
+        if let Some(s) = c.caller.sip_mut() {
             send_bye(tu, &mut self.by_ctx, now, x, &mut s.dialog);
         }
     }

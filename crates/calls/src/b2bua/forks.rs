@@ -949,8 +949,11 @@ fn caller_response(
             if let Some(pending) = call.late_offer.as_mut() {
                 // Delayed offer: what goes to the caller is Ringside's offer (the callee's
                 // codec first, then every codec Ringside can transcode to it), in the 2xx
-                // only: an unreliable provisional carries no offer (RFC 6337 2.1).
-                *pending = extend_offer(a_sdp);
+                // only: an unreliable provisional carries no offer (RFC 6337 2.1). An offer
+                // already made (in a reliable 183 to a queue call) stays the one offer.
+                if pending.is_empty() {
+                    *pending = extend_offer(a_sdp);
+                }
                 let offer = (code >= 200).then(|| pending.clone());
                 return finish_caller_reply(call, code, offer, local);
             }

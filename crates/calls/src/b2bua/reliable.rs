@@ -267,7 +267,8 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        if offer.is_empty() || call.late_offer.is_none() || call.phase.is_answered() {
+        // (Answered meanwhile is fine: the 2xx waits for this PRACK and repeats the offer.)
+        if offer.is_empty() || call.late_offer.is_none() {
             return false;
         }
         let Some(sdp) = hdr::sdp_body(&req.headers, &req.body) else {

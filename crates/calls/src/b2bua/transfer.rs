@@ -5,8 +5,12 @@
 //! referrer in NOTIFYs, and when the new party answers, moves leg B of the relay to it and
 //! hangs the referrer up. The caller's leg is untouched.
 //!
-//! Refused: a REFER on a dialog that is not the answered leg B (481), from a trunk's party —
-//! a carrier or PBX cannot redirect a call through Ringside (403) — or while another transfer
+//! A trunk's party (a PBX that answered a call Ringside sent it) may transfer too, but only to
+//! what that trunk could call itself — the tenant's extensions, never back out through a trunk —
+//! so a carrier cannot turn a transfer into a call at the tenant's cost.
+//!
+//! Refused: a REFER on a dialog that is not the answered leg B (481), to a number the referrer
+//! could not dial (403), with `Replaces` from a trunk's party (403), or while another transfer
 //! runs (491). A REFER from the caller's side is [`super::caller_transfer`]. A REFER with `Replaces` is an attended transfer
 //! ([`super::attended`]).
 
@@ -41,11 +45,14 @@ pub(crate) struct Transfer {
 
 /// What a REFER asks for.
 pub(crate) enum ReferAsk {
-    /// Blind transfer of call `key` (of `tenant`) to `number`.
+    /// Blind transfer of call `key` (of `tenant`) to `number`; `by_trunk`: the referrer is a
+    /// trunk's party, so the number is routed as that trunk's calls are (the tenant's
+    /// extensions, never back out through a trunk).
     Blind {
         key: u64,
         tenant: String,
         number: String,
+        by_trunk: bool,
     },
     /// Attended transfer: call `key` joins call `other`, whose dialog with the referrer on
     /// side `inner` the `Replaces` named (see [`super::attended`]).
@@ -56,6 +63,7 @@ pub(crate) enum ReferAsk {
         key: u64,
         tenant: String,
         number: String,
+        by_trunk: bool,
     },
 }
 
@@ -95,35 +103,42 @@ impl B2bua {
         if call.transfer.is_some() {
             return Err(491);
         }
-        let Some(referrer) = call
-            .forks
-            .get(winner)
-            .and_then(|f| f.label.strip_prefix("extension:"))
-        else {
+        let label = call.forks.get(winner).map_or("", |f| f.label.as_str());
+        let referrer = label.strip_prefix("extension:");
+        let by_trunk = label.starts_with("pstn:");
+        if referrer.is_none() && !by_trunk {
             return Err(403);
-        };
+        }
         if call.joined.is_some() {
             return Err(491);
         }
-        match refer_target(req)? {
-            Ok(number) => Ok(ReferAsk::Blind {
+        match (refer_target(req)?, referrer) {
+            (Ok(number), _) => Ok(ReferAsk::Blind {
                 key,
                 tenant: call.record.tenant_id.clone(),
                 number,
+                by_trunk,
             }),
-            Err(replaces) => {
+            (Err(replaces), Some(referrer)) => {
                 let (other, inner) = self.replaced_call(key, referrer, &replaces)?;
                 Ok(ReferAsk::Attended { key, other, inner })
             }
+            // A trunk's party owns no call of Ringside's to replace.
+            (Err(_), None) => Err(403),
         }
     }
 
-    /// Checks a REFER from the caller of call `key`: only an extension's, on an answered call
-    /// with nothing else going on, naming a number (not `Replaces`).
+    /// Checks a REFER from the caller of call `key`: a SIP caller's (an extension, or a
+    /// trunk's party), on an answered call with nothing else going on, naming a number (not
+    /// `Replaces`).
     fn caller_refer(&self, key: u64, req: &Request) -> Result<ReferAsk, u16> {
         let call = self.calls.get(&key).ok_or(481u16)?;
-        if call.caller_account.is_none() || call.caller.sip().is_none() {
+        let Some(caller) = call.caller.sip().filter(|_| !call.caller_detached) else {
             return Err(403);
+        };
+        // The caller's own dialog: its tag, not just Ringside's and the Call-ID.
+        if hdr::tag(&req.headers, "From") != caller.dialog.remote_tag.as_deref() {
+            return Err(481);
         }
         if !call.phase.is_answered() || call.phase.winner().is_none() {
             return Err(481);
@@ -136,6 +151,7 @@ impl B2bua {
                 key,
                 tenant: call.record.tenant_id.clone(),
                 number,
+                by_trunk: call.caller_account.is_none(),
             }),
             Err(_) => Err(501),
         }
