@@ -272,15 +272,19 @@ impl SipCore {
                 number,
                 by_trunk,
             }) => (key, tenant, number, true, by_trunk),
-            Ok(crate::b2bua::ReferAsk::Attended { key, other, inner }) => {
+            Ok(crate::b2bua::ReferAsk::Attended {
+                key,
+                from,
+                other,
+                inner,
+            }) => {
                 return self.b2bua.attended_transfer(
                     &mut self.tu,
                     now,
                     stx,
                     &req,
                     key,
-                    other,
-                    inner,
+                    (from, other, inner),
                 );
             }
             Err(code) => {

@@ -258,7 +258,7 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
         .iter()
         .any(|m| m.starts_with("INVITE sip:1003@")));
 
-    // From the caller's side: an attended transfer is not supported, and a blind one goes
+    // From the caller's side: a Replaces naming no call is 481, and a blind transfer goes
     // only where the caller could dial.
     let mut sim = Sim::new(Duration::from_secs(30));
     let (_, ok) = established_call(&mut sim);
@@ -270,7 +270,7 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
     assert!(sim
         .take_to("127.0.0.1:6001")
         .iter()
-        .any(|m| status(m) == 501));
+        .any(|m| status(m) == 481));
     let pstn = "Refer-To: <sip:+447700900123@127.0.0.1>\r\n";
     sim.input("127.0.0.1:6001", &from_caller(&ok, "REFER", 4, pstn, None));
     assert!(sim
@@ -1117,4 +1117,80 @@ async fn a_pbx_that_called_in_transfers_the_extension_it_reached_but_never_back_
         .iter()
         .any(|m| m.starts_with("INVITE sip:1003@")));
     assert_eq!(sim.core.active_calls(), 2);
+}
+
+/// Attended transfer from the caller's side: 1001 calls 1002 (answered), calls 1003 from a
+/// second line (6011, answered), then REFERs on its first call replacing its call to 1003.
+/// 1002 and 1003 are joined (both calls' A legs face each other) and 1001 leaves both.
+#[tokio::test]
+async fn the_caller_hands_the_party_it_called_to_another_call_of_its_own() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, ok) = established_call(&mut sim);
+    authed_call(&mut sim, "1001", "pw-1001-secret", "1003", 6011);
+    let inv3 = sim.take_to("127.0.0.1:6003").remove(0);
+    let ok3 = response_to(&inv3, 200, "OK", "c3", Some(7003))
+        .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
+    sim.input("127.0.0.1:6003", &ok3);
+    sim.take_to("127.0.0.1:6003");
+    let ok_y = sim
+        .take_to("127.0.0.1:6011")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("1001's second call is answered");
+    sim.input(
+        "127.0.0.1:6011",
+        &format!(
+            "ACK sip:ringside@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6011;branch=z9hG4bKack6011;rport\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: call-6011\r\nCSeq: 2 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            header(&ok_y, "From").unwrap(),
+            header(&ok_y, "To").unwrap()
+        ),
+    );
+    assert_eq!(sim.core.active_calls(), 2);
+    let before = sim.media.requests().len();
+    let ours = header(&ok_y, "To")
+        .unwrap()
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let refer_to = format!(
+        "Refer-To: <sip:1003@127.0.0.1?Replaces=call-6011%3Bto-tag%3D{ours}%3Bfrom-tag%3Dc6011>\r\n"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "REFER", 3, &refer_to, None),
+    );
+    let to_referrer = transfer_done(sim.take_to("127.0.0.1:6001"));
+    assert!(
+        to_referrer
+            .iter()
+            .any(|m| m.starts_with("BYE ") && header(m, "Call-ID") == Some("call-6001")),
+        "{to_referrer:?}"
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6011")
+        .iter()
+        .any(|m| m.starts_with("BYE ") && header(m, "Call-ID") == Some("call-6011")));
+    // Neither called party hears of it; the calls are joined on their A legs.
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert!(sim.take_to("127.0.0.1:6003").is_empty());
+    let after = sim.media.requests()[before..].to_vec();
+    let pins = pins(&after);
+    assert_eq!(pins.len(), 2, "{after:?}");
+    assert_eq!((pins[0].1, pins[1].1), (Side::A, Side::A));
+    assert_ne!(pins[0].0, pins[1].0);
+    assert_eq!(sim.core.active_calls(), 2);
+    // 1002 hangs up: 1003 is hung up too.
+    sim.input("127.0.0.1:6002", &referrer_bye(&inv));
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| status(m) == 200));
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert_eq!(sim.core.active_calls(), 0);
 }

@@ -14,6 +14,9 @@
 //! B), B holds C and REFERs A replacing its dialog of Y. The relays are joined the same way,
 //! X's leg B to Y's leg B, and C, held by B, is taken off hold as A is.
 //!
+//! The referrer may also be the *caller* of call X (it called A, holds A, calls C, and
+//! REFERs on its own dialog of X): the relays are joined on X's leg A instead.
+//!
 //! Semi-attended transfer: B may transfer while C still rings (its REFER names the early
 //! dialog of call Y). The relays are joined at once, so A hears what B heard (Ringside's
 //! ringback, or C's early media); B's INVITE of call Y is ended with 487 and call Y tells B
@@ -115,8 +118,9 @@ impl B2bua {
         Ok((*other, side))
     }
 
-    /// Accepts the REFER (on call `key`, leg B) that replaces the referrer's dialog on side
-    /// `inner` of call `other`: the two calls are joined and the referrer hung up on both.
+    /// Accepts the REFER (on call `key`, from its side `from`) that replaces the referrer's
+    /// dialog on side `inner` of call `other`: the two calls are joined and the referrer hung
+    /// up on both.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn attended_transfer(
         &mut self,
@@ -125,8 +129,7 @@ impl B2bua {
         stx: ServerTxId,
         req: &Request,
         key: u64,
-        other: u64,
-        inner: Side,
+        (from, other, inner): (Side, u64, Side),
     ) {
         if !self.calls.contains_key(&other) {
             return self.refuse_refer(tu, now, stx, req, 481);
@@ -135,15 +138,18 @@ impl B2bua {
             return self.refuse_refer(tu, now, stx, req, 481);
         };
         tu.respond(now, stx, make_response(req, 202.into(), None));
-        self.join(tu.cfg.media_ip, (key, Side::B), (other, inner));
-        for (k, far) in [(key, Side::A), (other, opposite(inner))] {
+        self.join(tu.cfg.media_ip, (key, from), (other, inner));
+        for (k, far) in [(key, opposite(from)), (other, opposite(inner))] {
             if let Some(c) = self.calls.get(&k) {
                 c.media.hold_music(far, false);
             }
         }
         // The referrer hears the transfer is done and leaves both calls.
-        self.notify(tu, now, key, referrer, 200, "OK", false);
-        for (k, side) in [(key, Side::B), (other, inner)] {
+        match from {
+            Side::B => self.notify(tu, now, key, referrer, 200, "OK", false),
+            Side::A => self.notify_caller(tu, now, key, 200, "OK", false),
+        }
+        for (k, side) in [(key, from), (other, inner)] {
             let Some(c) = self.calls.get_mut(&k) else {
                 continue;
             };
@@ -181,10 +187,9 @@ impl B2bua {
         if let Some(c) = self.calls.get(&key) {
             info!(call = %c.record.id, joined = other, "attended transfer: the caller now talks to the consulted party");
         }
-        self.resume_if_held(tu, now, key, Side::A);
-        if inner == Side::B {
-            self.resume_if_held(tu, now, other, Side::A);
-        }
+        // The two parties the referrer held, if it did, are taken off hold.
+        self.resume_if_held(tu, now, key, opposite(from));
+        self.resume_if_held(tu, now, other, opposite(inner));
     }
 
     /// Side `held` of call `key` was put on hold by the referrer on the other side (its last

@@ -15,9 +15,12 @@
 //! A trunk's party that called in (a PBX) may do the same, to what that trunk could call
 //! (the tenant's extensions, never back out through a trunk).
 //!
-//! Refused: a browser caller (403), a call not answered yet (481), one transferring or joined
-//! already (491), a `Replaces` (attended transfer from the caller's side: 501), and targets as
-//! for any transfer (403 where the referrer may not dial them).
+//! With `Replaces` it is an attended transfer from the caller's side ([`super::attended`]: the
+//! extension hands the party it called to another call of its own).
+//!
+//! Refused: a browser caller (403), a trunk's party with `Replaces` (403), a call not
+//! answered yet (481), one transferring or joined already (491), and targets as for any
+//! transfer (403 where the referrer may not dial them).
 
 use std::time::Instant;
 

@@ -11,8 +11,8 @@
 //!
 //! Refused: a REFER on a dialog that is not the answered leg B (481), to a number the referrer
 //! could not dial (403), with `Replaces` from a trunk's party (403), or while another transfer
-//! runs (491). A REFER from the caller's side is [`super::caller_transfer`]. A REFER with `Replaces` is an attended transfer
-//! ([`super::attended`]).
+//! runs (491). A REFER from the caller's side is [`super::caller_transfer`]; one with
+//! `Replaces`, from either side, an attended transfer ([`super::attended`]).
 
 use std::time::Instant;
 
@@ -54,9 +54,15 @@ pub(crate) enum ReferAsk {
         number: String,
         by_trunk: bool,
     },
-    /// Attended transfer: call `key` joins call `other`, whose dialog with the referrer on
-    /// side `inner` the `Replaces` named (see [`super::attended`]).
-    Attended { key: u64, other: u64, inner: Side },
+    /// Attended transfer: call `key` (the referrer on its side `from`) joins call `other`,
+    /// whose dialog with the referrer on side `inner` the `Replaces` named (see
+    /// [`super::attended`]).
+    Attended {
+        key: u64,
+        from: Side,
+        other: u64,
+        inner: Side,
+    },
     /// Blind transfer from the caller's side: call `key`'s callee goes to `number`, rung as
     /// its caller (an extension of `tenant`) would dial it (see [`super::caller_transfer`]).
     FromCaller {
@@ -121,7 +127,12 @@ impl B2bua {
             }),
             (Err(replaces), Some(referrer)) => {
                 let (other, inner) = self.replaced_call(key, referrer, &replaces)?;
-                Ok(ReferAsk::Attended { key, other, inner })
+                Ok(ReferAsk::Attended {
+                    key,
+                    from: Side::B,
+                    other,
+                    inner,
+                })
             }
             // A trunk's party owns no call of Ringside's to replace.
             (Err(_), None) => Err(403),
@@ -146,14 +157,25 @@ impl B2bua {
         if call.transfer.is_some() || call.joined.is_some() {
             return Err(491);
         }
-        match refer_target(req)? {
-            Ok(number) => Ok(ReferAsk::FromCaller {
+        match (refer_target(req)?, call.caller_account.as_deref()) {
+            (Ok(number), _) => Ok(ReferAsk::FromCaller {
                 key,
                 tenant: call.record.tenant_id.clone(),
                 number,
                 by_trunk: call.caller_account.is_none(),
             }),
-            Err(_) => Err(501),
+            // The extension hands the party it called to another call of its own.
+            (Err(replaces), Some(referrer)) => {
+                let (other, inner) = self.replaced_call(key, referrer, &replaces)?;
+                Ok(ReferAsk::Attended {
+                    key,
+                    from: Side::A,
+                    other,
+                    inner,
+                })
+            }
+            // A trunk's party owns no call of Ringside's to replace.
+            (Err(_), None) => Err(403),
         }
     }
 
