@@ -3,7 +3,8 @@
 //! asks NAPTR (which points at `_sip._udp`), then SRV (two targets: priority 10 on a port
 //! where nothing answers, priority 20 where a sipp UAS does), then A. The call goes to the
 //! first target, gets no answer, and fails over to the second, which answers; the
-//! Request-URI keeps the trunk's domain.
+//! Request-URI keeps the trunk's domain. The live target also has an AAAA record, which an
+//! IPv4 SIP socket cannot use: it is not among the addresses tried.
 
 use std::process::{Child, Command, Stdio};
 
@@ -51,7 +52,8 @@ async fn a_trunk_named_by_srv_records_fails_over_to_its_second_target() {
          _sip._udp.carrier.test. 60 IN SRV 10 50 {dead} dead.carrier.test.\n\
          _sip._udp.carrier.test. 60 IN SRV 20 50 {live} live.carrier.test.\n\
          dead.carrier.test. 60 IN A 127.0.0.1\n\
-         live.carrier.test. 60 IN A 127.0.0.1\n"
+         live.carrier.test. 60 IN A 127.0.0.1\n\
+         live.carrier.test. 60 IN AAAA ::1\n"
     );
     let dir = std::env::temp_dir().join(format!("ringside-dns-{}-{dns_port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -115,6 +117,10 @@ async fn a_trunk_named_by_srv_records_fails_over_to_its_second_target() {
             && server_log.contains(&format!("127.0.0.1:{dead}"))
             && server_log.contains(&format!("127.0.0.1:{live}")),
         "{server_log}"
+    );
+    assert!(
+        !server_log.contains("[::1]"),
+        "the AAAA record's address is not tried from an IPv4 socket: {server_log}"
     );
     // The call record names the address that answered.
     let call = srv.ended_call(&token).await;

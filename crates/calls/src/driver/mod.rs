@@ -219,7 +219,7 @@ pub async fn start(
     };
     let tls_clients = Arc::new(TlsClients::default());
     let (dir_tx, dir_rx) = mpsc::unbounded_channel();
-    let resolve = match resolve::resolver(&dns) {
+    let resolve = match resolve::resolver(&dns, bind.ip()) {
         Ok(r) => Some(resolve::spawn(r, dir_tx.clone())),
         Err(e) => {
             warn!(error = %e, "no DNS resolver: trunks named by host name cannot be dialled");

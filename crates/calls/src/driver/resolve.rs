@@ -8,7 +8,7 @@
 //! and is retried after [`RETRY`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
@@ -40,8 +40,11 @@ pub(super) enum ResolveCmd {
 }
 
 /// The resolver of `servers` (`host:port` or `ip`, port 53), or of the system's
-/// configuration (`/etc/resolv.conf` and `/etc/hosts`) when there are none.
-pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+/// configuration (`/etc/resolv.conf` and `/etc/hosts`) when there are none. Host names
+/// resolve to the addresses of `family` only (the SIP sockets' family, given by an address of
+/// it): an IPv4 socket cannot send to an AAAA record's address, and a trunk whose host has
+/// both would otherwise fail over only after a transaction timeout.
+pub fn resolver(servers: &[SocketAddr], family: IpAddr) -> Result<TokioResolver, String> {
     let provider = TokioConnectionProvider::default();
     let mut builder = if servers.is_empty() {
         TokioResolver::builder(provider)
@@ -63,7 +66,11 @@ pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
     let opts: &mut ResolverOpts = builder.options_mut();
     opts.timeout = Duration::from_secs(2);
     opts.attempts = 2;
-    opts.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
+    opts.ip_strategy = if family.is_ipv6() {
+        hickory_resolver::config::LookupIpStrategy::Ipv6thenIpv4
+    } else {
+        hickory_resolver::config::LookupIpStrategy::Ipv4Only
+    };
     Ok(builder.build())
 }
 
