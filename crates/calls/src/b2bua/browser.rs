@@ -173,36 +173,23 @@ impl B2bua {
         let tag = new_tag();
         let from_uri = format!("webrtc:{}", call.visitor_id);
         let to_uri = format!("widget:{}", call.widget_id);
+        let caller = super::CallerDialog {
+            sip_call_id: a_call_id.clone(),
+            local_tag: tag.clone(),
+            remote_tag: None,
+            peer: call.rtp.to_string(),
+        };
+        let uris = (from_uri.clone(), to_uri.clone());
         let mut record = CallRecord {
-            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
-            tenant_id: call.tenant_id.clone(),
-            kind: CallKind::WebRtc,
-            from_uri: from_uri.clone(),
-            to_uri: to_uri.clone(),
-            status: CallStatus::Ringing,
-            started_at: started,
-            answered_at: None,
-            ended_at: None,
-            end_reason: None,
-            hangup_side: None,
             widget_id: Some(call.widget_id.clone()),
             visitor_id: Some(call.visitor_id.clone()),
-            answered_by: None,
-            legs: vec![CallLeg {
-                id: ringside_storage::new_id(),
-                call_id: String::new(),
-                idx: 0,
-                role: LegRole::Caller,
-                sip_call_id: a_call_id.clone(),
-                local_tag: tag.clone(),
-                remote_tag: None,
-                peer: call.rtp.to_string(),
-                started_at: started,
-                answered_at: None,
-                ended_at: None,
-                final_status: None,
-                quality: None,
-            }],
+            ..super::ringing_record(
+                call.tenant_id.clone(),
+                CallKind::WebRtc,
+                uris,
+                started,
+                caller,
+            )
         };
         let display = DisplayName::sanitize(&call.caller_name).quoted();
         let from = super::identity::CallerIdentity::plain(display, "website");

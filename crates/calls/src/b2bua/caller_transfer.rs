@@ -27,10 +27,9 @@ use std::time::Instant;
 use rsip::Request;
 use tracing::{info, warn};
 
-use ringside_domain::{CallKind, CallStatus};
-use ringside_sip::message::{make_response, new_call_id};
+use ringside_domain::CallKind;
+use ringside_sip::message::make_response;
 use ringside_sip::transaction::ServerTxId;
-use ringside_storage::{CallLeg, CallRecord};
 
 use super::{
     anchor_sdp, extend_offer, send_bye, B2bua, Call, CallTimer, CallerLeg, Phase, Target,
@@ -84,33 +83,17 @@ impl B2bua {
             .unwrap_or_default();
         let started = tu.now_ms;
         // The transferee is the caller of the new call: its leg of call X stands first.
-        let mut record = CallRecord {
-            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
-            tenant_id: tenant,
-            kind: CallKind::Sip,
-            from_uri,
-            to_uri: format!("sip:{number}@{}", tu.cfg.local.host),
-            status: CallStatus::Ringing,
-            started_at: started,
-            answered_at: None,
-            ended_at: None,
-            end_reason: None,
-            hangup_side: None,
-            widget_id: None,
-            visitor_id: None,
-            answered_by: None,
-            legs: vec![CallLeg {
-                id: ringside_storage::new_id(),
-                idx: 0,
-                role: ringside_domain::LegRole::Caller,
-                started_at: started,
-                answered_at: Some(started),
-                ended_at: None,
-                final_status: Some(200),
-                quality: None,
-                ..transferee
-            }],
+        let caller = super::CallerDialog {
+            sip_call_id: transferee.sip_call_id,
+            local_tag: transferee.local_tag,
+            remote_tag: transferee.remote_tag,
+            peer: transferee.peer,
         };
+        let uris = (from_uri, format!("sip:{number}@{}", tu.cfg.local.host));
+        let mut record = super::ringing_record(tenant, CallKind::Sip, uris, started, caller);
+        // (Answered already, in call X.)
+        record.legs[0].answered_at = Some(started);
+        record.legs[0].final_status = Some(200);
         let mut sdes_b = super::sdes::SdesLeg::default();
         let forks = self.fork_targets(
             tu,

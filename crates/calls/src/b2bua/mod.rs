@@ -621,6 +621,59 @@ fn side_index(side: Side) -> usize {
     }
 }
 
+/// The caller's dialog as a call record keeps it: SIP Call-ID, Ringside's tag, the caller's
+/// tag, and who it is (an address or a URI).
+struct CallerDialog {
+    sip_call_id: String,
+    local_tag: String,
+    remote_tag: Option<String>,
+    peer: String,
+}
+
+/// A new call's record, ringing from `started`, with its caller's leg first and fresh ids.
+fn ringing_record(
+    tenant_id: String,
+    kind: ringside_domain::CallKind,
+    (from_uri, to_uri): (String, String),
+    started: i64,
+    caller: CallerDialog,
+) -> CallRecord {
+    CallRecord {
+        id: format!(
+            "call_{}",
+            ringside_sip::message::new_call_id().replace(['@', '.'], "")
+        ),
+        tenant_id,
+        kind,
+        from_uri,
+        to_uri,
+        status: ringside_domain::CallStatus::Ringing,
+        started_at: started,
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        hangup_side: None,
+        widget_id: None,
+        visitor_id: None,
+        answered_by: None,
+        legs: vec![ringside_storage::CallLeg {
+            id: ringside_storage::new_id(),
+            call_id: String::new(),
+            idx: 0,
+            role: ringside_domain::LegRole::Caller,
+            sip_call_id: caller.sip_call_id,
+            local_tag: caller.local_tag,
+            remote_tag: caller.remote_tag,
+            peer: caller.peer,
+            started_at: started,
+            answered_at: None,
+            ended_at: None,
+            final_status: None,
+            quality: None,
+        }],
+    }
+}
+
 /// Plain PCMU (payload type 0, no telephone-event): the codec between two joined relays
 /// (attended transfer, pickup), and a leg's until an answer says otherwise.
 pub(super) const PCMU: LegCodec = LegCodec {

@@ -9,7 +9,7 @@ use ringside_domain::channels::Channel;
 use ringside_domain::{CallKind, CallStatus, EndReason, HangupSide, LegRole, SrtpPolicy};
 use ringside_sip::dialog::Dialog;
 use ringside_sip::hdr;
-use ringside_sip::message::{make_response, new_call_id};
+use ringside_sip::message::make_response;
 use ringside_sip::transaction::{Peer, ServerTxId, TransportKind};
 use ringside_storage::{CallLeg, CallRecord};
 
@@ -39,37 +39,22 @@ impl B2bua {
     ) {
         let now = tu.now_ms;
         let from_v = hdr::header_value(&req.headers, "From").unwrap_or_default();
-        let record = CallRecord {
-            id: format!("call_{}", new_call_id().replace(['@', '.'], "")),
-            tenant_id: tenant_id.to_owned(),
-            kind: CallKind::Sip,
-            from_uri: hdr::uri_part(from_v).to_string(),
-            to_uri: req.uri.to_string(),
+        let caller = super::CallerDialog {
+            sip_call_id: hdr::call_id(&req.headers).unwrap_or_default().to_string(),
+            local_tag: tag.to_owned(),
+            remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
+            peer: from.addr.to_string(),
+        };
+        let uris = (hdr::uri_part(from_v).to_string(), req.uri.to_string());
+        let mut record = CallRecord {
             status: CallStatus::Missed,
-            started_at: now,
-            answered_at: None,
             ended_at: Some(now),
             end_reason: Some(EndReason::Unavailable),
             hangup_side: Some(HangupSide::System),
-            widget_id: None,
-            visitor_id: None,
-            answered_by: None,
-            legs: vec![CallLeg {
-                id: ringside_storage::new_id(),
-                call_id: String::new(),
-                idx: 0,
-                role: LegRole::Caller,
-                sip_call_id: hdr::call_id(&req.headers).unwrap_or_default().to_string(),
-                local_tag: tag.to_owned(),
-                remote_tag: hdr::tag(&req.headers, "From").map(str::to_string),
-                peer: from.addr.to_string(),
-                started_at: now,
-                answered_at: None,
-                ended_at: Some(now),
-                final_status: Some(480),
-                quality: None,
-            }],
+            ..super::ringing_record(tenant_id.to_owned(), CallKind::Sip, uris, now, caller)
         };
+        record.legs[0].ended_at = Some(now);
+        record.legs[0].final_status = Some(480);
         tu.out.push_back(CoreOutput::InsertCall(record));
     }
 
@@ -170,38 +155,14 @@ impl B2bua {
         };
         let identity = CallerIdentity::of(&req, how, &tu.cfg.local.host);
         let started = tu.now_ms;
-        let record_id = format!("call_{}", new_call_id().replace(['@', '.'], ""));
-        let mut record = CallRecord {
-            id: record_id,
-            tenant_id,
-            kind: CallKind::Sip,
-            from_uri: hdr::uri_part(from_v).to_string(),
-            to_uri: req.uri.to_string(),
-            status: CallStatus::Ringing,
-            started_at: started,
-            answered_at: None,
-            ended_at: None,
-            end_reason: None,
-            hangup_side: None,
-            widget_id: None,
-            visitor_id: None,
-            answered_by: None,
-            legs: vec![CallLeg {
-                id: ringside_storage::new_id(),
-                call_id: String::new(),
-                idx: 0,
-                role: LegRole::Caller,
-                sip_call_id: a_call_id.clone(),
-                local_tag: tag.clone(),
-                remote_tag: a.remote_tag.clone(),
-                peer: from.addr.to_string(),
-                started_at: started,
-                answered_at: None,
-                ended_at: None,
-                final_status: None,
-                quality: None,
-            }],
+        let caller = super::CallerDialog {
+            sip_call_id: a_call_id.clone(),
+            local_tag: tag.clone(),
+            remote_tag: a.remote_tag.clone(),
+            peer: from.addr.to_string(),
         };
+        let uris = (hdr::uri_part(from_v).to_string(), req.uri.to_string());
+        let mut record = super::ringing_record(tenant_id, CallKind::Sip, uris, started, caller);
 
         // 5. Fork leg B to every target.
         let mut sdes_b = super::sdes::SdesLeg::default();
