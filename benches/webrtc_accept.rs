@@ -17,6 +17,7 @@ fn accept(c: &mut Criterion) {
             bind: "127.0.0.1:0".parse().unwrap(),
             candidate_ips: vec![],
             connect_timeout: Duration::from_secs(10),
+            relay_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         },
         vec![],
     )

@@ -24,6 +24,8 @@ pub struct Baresip {
 pub enum Link {
     /// SIP over UDP to the server's SIP address.
     Udp,
+    /// SIP over TCP to the server's SIP address.
+    Tcp,
     /// SIP over TLS to `addr`, trusting the CA certificate in `ca` (a PEM file).
     Tls {
         addr: std::net::SocketAddr,
@@ -89,6 +91,7 @@ impl Baresip {
         // newer versions, whose aufile can also play to a file).
         let (registrar, cafile) = match link {
             Link::Udp => (format!("{};transport=udp", srv.sip), String::new()),
+            Link::Tcp => (format!("{};transport=tcp", srv.sip), String::new()),
             Link::Tls { addr, ca } => (
                 format!("{addr};transport=tls"),
                 format!("sip_cafile\t\t{}\n", ca.display()),
@@ -96,8 +99,9 @@ impl Baresip {
         };
         let config = format!(
             "{cafile}poll_method\t\tepoll\n\
-             sip_listen\t\t127.0.0.1:{sip_port}\n\
-             net_interface\t\t127.0.0.1\n\
+             sip_listen\t\t{listen}\n\
+             net_interface\t\t{ip}\n\
+             net_prefer_ipv6\t\t{v6}\n\
              rtp_ports\t\t{rtp_port}-{rtcp_port}\n\
              audio_source\t\taufile,{tone}\n\
              audio_player\t\taufile,/dev/null\n\
@@ -112,6 +116,9 @@ impl Baresip {
              module_app\t\taccount.so\n\
              module_app\t\tmenu.so\n",
             rtcp_port = rtp_port + 1,
+            ip = srv.local_ip(),
+            listen = std::net::SocketAddr::new(srv.local_ip().parse().unwrap(), sip_port),
+            v6 = if srv.sip.is_ipv6() { "yes" } else { "no" },
             tone = tone.display(),
             snd = snd.display(),
         );
@@ -282,7 +289,16 @@ pub fn sdp_audio(msg: &str) -> (String, u16) {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("bad m=audio in:\n{msg}"));
-    (line("c=IN IP4 "), port)
+    let addr = msg
+        .lines()
+        .map(str::trim)
+        .find_map(|l| {
+            l.strip_prefix("c=IN IP4 ")
+                .or_else(|| l.strip_prefix("c=IN IP6 "))
+        })
+        .unwrap_or_else(|| panic!("no c= line in:\n{msg}"))
+        .to_string();
+    (addr, port)
 }
 
 /// The dominant frequency of `samples` (8 kHz) by zero crossings, and their peak.

@@ -218,7 +218,11 @@ impl Server {
             child,
             data_dir,
             http: format!("{}://{http_addr}", if https { "https" } else { "http" }),
-            sip: format!("127.0.0.1:{sip_port}").parse().unwrap(),
+            sip: env
+                .iter()
+                .find(|(k, _)| k == "RINGSIDE_SIP_ADDR")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or_else(|| format!("127.0.0.1:{sip_port}").parse().unwrap()),
             env,
             log,
         };
@@ -388,6 +392,15 @@ impl Server {
         panic!("no ended call record; server log:\n{}", self.log_text());
     }
 
+    /// The loopback address of the server's SIP family: what its test phones bind.
+    pub fn local_ip(&self) -> &'static str {
+        if self.sip.is_ipv6() {
+            "::1"
+        } else {
+            "127.0.0.1"
+        }
+    }
+
     /// Register `user` with sipp from local `port` (extra sipp `args`, e.g. `-t t1`),
     /// expecting `expect`.
     pub async fn register(
@@ -401,7 +414,7 @@ impl Server {
         Sipp::new(&Scenario::register(600, expect), self.sip)
             .args(&[
                 "-i",
-                "127.0.0.1",
+                self.local_ip(),
                 "-p",
                 &port.to_string(),
                 "-s",
@@ -441,7 +454,15 @@ impl Server {
         let port = port.to_string();
         let media = even_port().to_string();
         let sipp = Sipp::new(&Scenario::uas("1002", flow), self.sip)
-            .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media, "-rtp_echo"])
+            .args(&[
+                "-i",
+                self.local_ip(),
+                "-p",
+                &port,
+                "-mp",
+                &media,
+                "-rtp_echo",
+            ])
             .args(uas_args);
         let child = sipp.spawn();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -453,7 +474,7 @@ impl Server {
         let port = free_port().to_string();
         let media = even_port().to_string();
         Sipp::new(&Scenario::uac("1001", true, flow), self.sip)
-            .args(&["-i", "127.0.0.1", "-p", &port, "-mp", &media])
+            .args(&["-i", self.local_ip(), "-p", &port, "-mp", &media])
             .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
             .args(args)
     }
@@ -599,7 +620,7 @@ const UAC_ANSWERED: &str = r#"  <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
   <recv response="200" rrs="true">
     <action>
-      <ereg regexp="c=IN IP4 ([0-9.]+)" search_in="body" check_it="true" assign_to="dummy,cip"/>
+      <ereg regexp="c=IN IP[46] ([0-9a-fA-F.:]+)" search_in="body" check_it="true" assign_to="dummy,cip"/>
     </action>
   </recv>
   <Reference variables="dummy,cip"/>
@@ -829,7 +850,7 @@ pub async fn postgres_schema() -> Option<ringside_storage::testing::PgSchema> {
 /// sipp as 1001 (answering the challenge with [`PW1`]) dialling `number`, expecting `flow`.
 pub fn dialling(srv: &Server, number: &str, flow: UacFlow) -> Sipp {
     Sipp::new(&Scenario::uac("1001", true, flow), srv.sip)
-        .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(&["-i", srv.local_ip(), "-p", &free_port().to_string()])
         .args(&["-s", number, "-au", "1001", "-ap", PW1])
 }
 

@@ -81,6 +81,15 @@ pub fn acceptor((cert_pem, key_pem): &(String, String)) -> tokio_rustls::TlsAcce
 
 /// Ringside serving TLS with `pair` (written to files it watches), and the TLS address.
 pub async fn tls_server(pair: &(String, String)) -> (Server, SocketAddr, PathBuf, PathBuf) {
+    tls_server_on(pair, "127.0.0.1", &[]).await
+}
+
+/// [`tls_server`] with TLS on loopback address `ip` and `extra` environment.
+pub async fn tls_server_on(
+    pair: &(String, String),
+    ip: &str,
+    extra: &[(&str, &str)],
+) -> (Server, SocketAddr, PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "ringside-tls-{}-{}",
         std::process::id(),
@@ -90,15 +99,17 @@ pub async fn tls_server(pair: &(String, String)) -> (Server, SocketAddr, PathBuf
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, &pair.0).unwrap();
     std::fs::write(&key, &pair.1).unwrap();
-    let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let srv = Server::start_with(&[
-        ("RINGSIDE_SIP_TLS_ADDR", &tls.to_string()),
+    let tls = SocketAddr::new(ip.parse().unwrap(), free_port());
+    let tls_addr = tls.to_string();
+    let mut env = vec![
+        ("RINGSIDE_SIP_TLS_ADDR", tls_addr.as_str()),
         ("RINGSIDE_TLS_CERT", cert.to_str().unwrap()),
         ("RINGSIDE_TLS_KEY", key.to_str().unwrap()),
         // A refused connection fails its transaction at once; anything else that is lost
         // fails in 64*T1 = 6.4 s, not 32 s.
         ("RINGSIDE_SIP_TIMER_T1_MS", "100"),
-    ])
-    .await;
+    ];
+    env.extend_from_slice(extra);
+    let srv = Server::start_with(&env).await;
     (srv, tls, cert, key)
 }

@@ -19,6 +19,7 @@ fn edge() -> WebRtcEdge {
             bind: "127.0.0.1:0".parse().unwrap(),
             candidate_ips: vec![],
             connect_timeout: Duration::from_secs(10),
+            relay_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         },
         vec![],
     )
@@ -236,6 +237,7 @@ async fn a_browser_that_never_connects_fails_its_session() {
             bind: "127.0.0.1:0".parse().unwrap(),
             candidate_ips: vec![],
             connect_timeout: Duration::from_millis(300),
+            relay_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         },
         vec![],
     )

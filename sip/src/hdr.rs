@@ -143,7 +143,7 @@ pub fn build_request(
     mut headers: Vec<Header>,
     body: Option<(&str, Vec<u8>)>,
 ) -> Option<Request> {
-    let uri = rsip::Uri::try_from(uri).ok()?;
+    let uri = crate::uri::parse(uri)?;
     let body = match body {
         Some((ctype, b)) => {
             headers.push(Header::ContentType(headers::ContentType::new(ctype)));

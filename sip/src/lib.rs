@@ -24,3 +24,4 @@ pub mod sdp;
 pub mod timer;
 pub mod transaction;
 pub mod transport;
+pub mod uri;

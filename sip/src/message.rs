@@ -77,6 +77,17 @@ pub fn parse(bytes: &[u8]) -> Result<SipMessage, ParseError> {
         }
         None => bytes,
     };
+    // rsip cannot tokenize an IPv6 reference as the Request-URI's host (crate::uri).
+    let swapped;
+    let mut v6 = None;
+    let bytes = match crate::uri::request_line_ipv6(bytes) {
+        Some(r) => {
+            swapped = crate::uri::with_stand_in(bytes, &r);
+            v6 = Some(String::from_utf8_lossy(&bytes[r]).into_owned());
+            &swapped[..]
+        }
+        None => bytes,
+    };
     let mut msg = SipMessage::try_from(bytes).map_err(|e| {
         let mut text = e.to_string();
         if text.len() > MAX_ERROR_TEXT {
@@ -88,6 +99,10 @@ pub fn parse(bytes: &[u8]) -> Result<SipMessage, ParseError> {
         }
         ParseError::Syntax(text)
     })?;
+    if let (Some(reference), SipMessage::Request(req)) = (&v6, &mut msg) {
+        crate::uri::restore(&mut req.uri, reference)
+            .ok_or_else(|| ParseError::Syntax("unreadable Request-URI".into()))?;
+    }
     expand_compact_headers(msg.headers_mut());
     validate(&msg)?;
     fix_body_length(&mut msg)?;
@@ -531,6 +546,23 @@ mod tests {
         assert!(parse_via("HTTP/1.1/TCP host").is_none());
         assert!(parse_via("SIP/2.0/UDP ;branch=x").is_none());
         assert_eq!(first_element("\"a,b\" <sip:x>, c"), "\"a,b\" <sip:x>");
+    }
+
+    #[test]
+    fn a_request_uri_with_an_ipv6_host_parses_and_serializes_as_sent() {
+        let text = "INVITE sip:1002@[2001:db8::7]:5062 SIP/2.0\r\n\
+            Via: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK-v6;rport\r\n\
+            From: <sip:1001@[2001:db8::1]>;tag=a\r\nTo: <sip:1002@[2001:db8::7]>\r\n\
+            Call-ID: v6@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let SipMessage::Request(req) = parse(text.as_bytes()).unwrap() else {
+            panic!("a request");
+        };
+        assert_eq!(req.uri.to_string(), "sip:1002@[2001:db8::7]:5062");
+        assert_eq!(&serialize_request(&req)[..], text.as_bytes());
+        assert_eq!(top_via(&req).unwrap().sent_by, "[2001:db8::1]:5060");
+        // A bracketed host that is no IPv6 address is still refused.
+        let bad = text.replacen("[2001:db8::7]:5062", "[2001:zz::7]:5062", 1);
+        assert!(matches!(parse(bad.as_bytes()), Err(ParseError::Syntax(_))));
     }
 
     #[test]

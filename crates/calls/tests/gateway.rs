@@ -121,6 +121,7 @@ async fn rig() -> Rig {
             bind: SocketAddr::new(LOCALHOST, 0),
             candidate_ips: vec![LOCALHOST],
             connect_timeout: Duration::from_secs(20),
+            relay_ip: LOCALHOST,
         },
         Vec::new(),
     )

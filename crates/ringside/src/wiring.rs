@@ -479,6 +479,7 @@ async fn build_calls(
             bind: s.webrtc.addr,
             candidate_ips: s.webrtc_candidate_ips(),
             connect_timeout: Duration::from_secs(20),
+            relay_ip: s.sip.relay_ip(),
         },
         s.webrtc.ice_servers.clone(),
     )

@@ -27,7 +27,7 @@ pub mod video;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::thread;
@@ -87,6 +87,10 @@ pub struct WebRtcConfig {
     pub candidate_ips: Vec<IpAddr>,
     /// How long a session may stay unconnected (no ICE + DTLS) before it is failed.
     pub connect_timeout: Duration,
+    /// The address the relay's legs listen on: each session's plain-RTP socket binds the
+    /// loopback address of its family (a relay on IPv6 cannot be reached from an IPv4
+    /// socket).
+    pub relay_ip: IpAddr,
 }
 
 /// Counters of the edge.
@@ -149,6 +153,7 @@ struct Shared {
     stats: Arc<EdgeStats>,
     next_id: AtomicU64,
     connect_timeout: Duration,
+    loopback: IpAddr,
 }
 
 impl std::fmt::Debug for WebRtcEdge {
@@ -343,6 +348,10 @@ impl WebRtcEdge {
                 .filter(|s| !s.urls.is_empty())
                 .collect(),
                 stats,
+                loopback: match cfg.relay_ip {
+                    IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                },
                 next_id: AtomicU64::new(1),
                 connect_timeout: cfg.connect_timeout,
             }),
@@ -483,7 +492,7 @@ impl WebRtcEdge {
                 .collect();
             (!codecs.is_empty()).then(|| video::Video::new(id, video_ssrc, codecs))
         });
-        let loopback = std::net::UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0))?;
+        let loopback = std::net::UdpSocket::bind(SocketAddr::new(self.shared.loopback, 0))?;
         loopback.set_nonblocking(true)?;
         let rtp = loopback.local_addr()?;
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();

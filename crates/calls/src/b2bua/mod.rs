@@ -598,8 +598,13 @@ fn anchor_sdp(body: &str, ip: IpAddr, port: u16) -> Option<(String, Option<Socke
         .filter(|a| !a.ip().is_unspecified() && a.port() != 0);
     let n = sdp.media().len();
     sdp.rewrite_connection(ip, &vec![port; n]);
-    // Topology hiding: the far side learns nothing of the other phone's origin.
-    sdp.origin_mut().username = "ringside".into();
+    // Topology hiding: the far side learns nothing of the other phone's origin (nor its
+    // address family: an IPv6 phone's origin reaches an IPv4 one as Ringside's address).
+    let here = ringside_sip::sdp::Connection::from_ip(ip);
+    let origin = sdp.origin_mut();
+    origin.username = "ringside".into();
+    origin.addr_type = here.addr_type;
+    origin.address = here.address;
     for a in [
         "rtcp",
         "candidate",

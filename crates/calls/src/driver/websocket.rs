@@ -90,6 +90,7 @@ impl SipWebSockets {
             ws: self.clone(),
             legs: HashMap::new(),
             late: HashMap::new(),
+            plain_acks: HashMap::new(),
         };
         (link, rx)
     }
@@ -105,6 +106,9 @@ pub struct WsLink {
     legs: HashMap<String, WebRtcLeg>,
     /// The core's plain offers of calls to the softphone, held back until it makes its own.
     late: HashMap<String, SessionDescription>,
+    /// The answers owed in the ACK to softphones that offered plain RTP in their 2xx (a SIP
+    /// client on a WebSocket that is not a browser), by Call-ID.
+    plain_acks: HashMap<String, String>,
 }
 
 /// A call's browser media: the edge session and the answer the browser gets.
@@ -252,6 +256,15 @@ impl WsLink {
             return;
         };
         if !is_webrtc(&offer) {
+            // Plain RTP offered in the 2xx: the core takes it as the answer to its offer, and
+            // the softphone is owed an answer in the ACK — the core's offer, naming the codec
+            // the core will send (the softphone's first one it knows).
+            if code >= 200 {
+                if let Some(answer) = plain_answer(ours, &offer) {
+                    self.plain_acks.insert(call_id.to_owned(), answer);
+                }
+                self.late.remove(call_id);
+            }
             return;
         }
         let relay = ours
@@ -303,6 +316,7 @@ impl WsLink {
     /// The call's browser media is over.
     fn end(&mut self, call_id: &str) {
         self.legs.remove(call_id);
+        self.plain_acks.remove(call_id);
         self.late.remove(call_id);
     }
 
@@ -328,7 +342,10 @@ impl WsLink {
     /// the edge's (and the edge learns the relay port); a BYE, a CANCEL or a failure of the
     /// call's INVITE ends the media.
     pub fn outgoing(&mut self, data: Bytes) -> Bytes {
-        if self.legs.is_empty() && !(self.ws.edge.is_some() && data.starts_with(b"INVITE ")) {
+        if self.legs.is_empty()
+            && self.plain_acks.is_empty()
+            && !(self.ws.edge.is_some() && data.starts_with(b"INVITE "))
+        {
             return data;
         }
         let Ok(mut msg) = message::parse(&data) else {
@@ -353,7 +370,11 @@ impl WsLink {
                     message::serialize(&msg)
                 }
                 Method::Ack => {
-                    let Some(sdp) = self.legs.get_mut(&call_id).and_then(|l| l.ack_sdp.take())
+                    let Some(sdp) = self
+                        .legs
+                        .get_mut(&call_id)
+                        .and_then(|l| l.ack_sdp.take())
+                        .or_else(|| self.plain_acks.remove(&call_id))
                     else {
                         return data;
                     };
@@ -484,6 +505,25 @@ pub fn plain_sdp(offer: &SessionDescription, edge: &Answer) -> String {
     )
 }
 
+/// The answer to a softphone's plain-RTP `offer` (made in its 2xx to a late-offer INVITE):
+/// the core's own held-back offer `ours`, naming only the codec the core settles on (the
+/// offer's first one Ringside knows, and its telephone-event), in the direction that answers
+/// the offer's. `None` when the offer has no codec Ringside knows.
+fn plain_answer(ours: &SessionDescription, offer: &SessionDescription) -> Option<String> {
+    let chosen = crate::codecs::answered_codec(offer)?;
+    let mut answer = ours.clone();
+    crate::codecs::restrict_answer(&mut answer, offer, &chosen);
+    let i = answer
+        .media()
+        .iter()
+        .position(|m| m.media_line().media == "audio")?;
+    let offered = offer
+        .first_audio()
+        .map_or(Direction::SendRecv, |a| a.direction);
+    let _ = answer.set_direction(i, offered.reversed());
+    Some(answer.to_string())
+}
+
 /// The edge's answer `sdp` with the audio direction the core answered (`ours`: a hold the
 /// softphone offered is answered `recvonly`, and so on).
 pub fn browser_answer(sdp: &str, ours: Direction) -> String {
@@ -536,6 +576,35 @@ mod tests {
         let sdes = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
                     m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n";
         assert!(!is_webrtc(&SessionDescription::parse(sdes).unwrap()));
+    }
+
+    #[test]
+    fn a_plain_offer_in_a_2xx_is_answered_with_the_cores_offer_narrowed_to_its_codec() {
+        let ours = SessionDescription::parse(
+            "v=0\r\no=ringside 1 1 IN IP6 ::1\r\ns=ringside\r\nc=IN IP6 ::1\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n",
+        )
+        .unwrap();
+        let offer = SessionDescription::parse(
+            "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 8 96\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n",
+        )
+        .unwrap();
+        let answer = SessionDescription::parse(&plain_answer(&ours, &offer).unwrap()).unwrap();
+        let audio = answer.first_audio().unwrap();
+        assert_eq!(audio.payload_types, vec![8, 96], "{answer}");
+        assert_eq!(audio.port, 30000, "the relay's port");
+        assert_eq!(audio.addr, Some("::1".parse().unwrap()));
+        assert_eq!(audio.direction, Direction::RecvOnly, "answers sendonly");
+        // An offer of nothing Ringside knows gets no answer.
+        let unknown = SessionDescription::parse(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 97\r\na=rtpmap:97 X-UNKNOWN/8000\r\n",
+        )
+        .unwrap();
+        assert_eq!(plain_answer(&ours, &unknown), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | origins allowed to open the SIP WebSocket besides Ringside's own (comma-separated, e.g. `https://phone.example.com`); a browser page of any other origin is refused | `sip_ws_origins` | `RINGSIDE_SIP_WS_ORIGINS` | none |
 //! | DNS servers for trunks' host names (comma-separated `ip` or `ip:port`; NAPTR, SRV, A/AAAA as RFC 3263 says) | `dns_servers` | `RINGSIDE_DNS_SERVERS` | the system's (`/etc/resolv.conf`, `/etc/hosts`) |
 //! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
-//! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or 127.0.0.1 when unspecified |
+//! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or the loopback address of its family (127.0.0.1, ::1) when unspecified |
 //! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
 //! | SIP digest realm | `sip_realm` | `RINGSIDE_SIP_REALM` | `ringside` |
 //! | digest algorithms, in challenge order | `sip_digest_algorithms` | `RINGSIDE_SIP_DIGEST_ALGORITHMS` | `SHA-256,MD5` |
@@ -48,7 +48,7 @@
 //! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -424,7 +424,7 @@ impl RawConfig {
             Some(ip) => ip
                 .parse()
                 .with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
-            None if sip_addr.ip().is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            None if sip_addr.ip().is_unspecified() => settings::loopback_of(sip_addr.ip()),
             None => sip_addr.ip(),
         };
         let rtp_ports = parse_range(self.rtp_ports.as_deref().unwrap_or("20000-30000"))?;

@@ -155,10 +155,18 @@ impl SipSettings {
     /// edge sends browsers' media there).
     pub fn relay_ip(&self) -> IpAddr {
         if self.addr.ip().is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
+            loopback_of(self.addr.ip())
         } else {
             self.addr.ip()
         }
+    }
+}
+
+/// The loopback address of `ip`'s family (`127.0.0.1` or `::1`).
+pub(crate) fn loopback_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[test]
 fn webrtc_candidates_are_the_public_ip_and_a_specific_bind_address() {
@@ -94,6 +95,22 @@ fn defaults_work_without_any_config() {
     assert_eq!(s.http.public_url, "http://127.0.0.1:8080");
     assert_eq!(s.webrtc.addr, "0.0.0.0:7882".parse::<SocketAddr>().unwrap());
     assert!(s.webrtc.ice_servers.is_empty());
+}
+
+#[test]
+fn an_unspecified_ipv6_sip_address_defaults_to_the_ipv6_loopback() {
+    let s = RawConfig::load(None, env(&[("RINGSIDE_SIP_ADDR", "[::]:5060")]))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(s.sip.public_ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(s.sip.relay_ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    let s = RawConfig::load(None, env(&[("RINGSIDE_SIP_ADDR", "[::1]:5070")]))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(s.sip.public_ip, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(s.sip.addr.port(), 5070);
 }
 
 #[test]
