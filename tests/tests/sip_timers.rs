@@ -519,3 +519,124 @@ async fn a_callee_transfers_the_caller_to_another_phone() {
         "the call ended with 1003: {call}"
     );
 }
+
+/// A 200 OK with `direction` SDP to the request sipp just received (an in-dialog re-INVITE).
+fn ok_with_sdp(user: &str, direction: &str) -> String {
+    format!(
+        "  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      \
+         [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      \
+         Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>\n      \
+         Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      \
+         o={user} 1 2 IN IP[local_ip_type] [local_ip]\n      s=-\n      \
+         c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0\n      \
+         a=rtpmap:0 PCMU/8000\n      a={direction}\n\n    ]]>\n  </send>\n"
+    )
+}
+
+/// A bodiless 200 OK to the request sipp just received.
+const OK_PLAIN: &str = "  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      \
+    [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      \
+    Content-Length: 0\n\n    ]]>\n  </send>\n";
+
+/// The extension that placed a call blind-transfers the party it reached (REFER on its own
+/// dialog) to a phone that is busy: it hears `486` in the final NOTIFY and gets its call back
+/// — Ringside re-INVITEs it with the first call's relay, it answers, and it talks on and hangs
+/// up as usual; the transferee was never hung up.
+#[tokio::test]
+async fn a_caller_side_transfer_to_a_busy_phone_gives_the_referrer_its_call_back() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    srv.create_extension(&token, "1003", "pw-1003-secret").await;
+    // 1003: registered and busy.
+    let port3 = free_port();
+    let (ok, log) = srv
+        .register("1003", "pw-1003-secret", port3, 200, &[])
+        .await;
+    assert!(ok, "1003 registers: {log}");
+    let busy = Scenario {
+        xml: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"busy\">\n  \
+              <recv request=\"INVITE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 486 Busy Here\n      \
+              [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]busy\n      [last_Call-ID:]\n      \
+              [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n  \
+              <recv request=\"ACK\"/>\n</scenario>\n"
+            .into(),
+    };
+    let target = Sipp::new(&busy, srv.sip).args(&["-i", "127.0.0.1", "-p", &port3.to_string()]);
+    let mut target_child = target.spawn();
+    // 1002 answers and waits for the BYE, never disturbed.
+    let callee = scripted_callee(&srv, "").await;
+    // 1001 refers 1002 to 1003, hears 100 then 486, takes its call back, talks, hangs up.
+    let refer = uac_in_dialog("REFER", 3, None).replace(
+        "      Max-Forwards: 70\n",
+        "      Refer-To: <sip:1003@[remote_ip]>\n      Max-Forwards: 70\n",
+    );
+    let flow = format!(
+        "  <pause milliseconds=\"500\"/>\n{refer}  <recv response=\"202\"/>\n  \
+         <recv request=\"NOTIFY\"/>\n{OK_PLAIN}  <recv request=\"NOTIFY\"/>\n{OK_PLAIN}  \
+         <recv request=\"INVITE\"/>\n{}  <recv request=\"ACK\"/>\n  \
+         <pause milliseconds=\"1500\"/>\n{}  <recv response=\"200\"/>\n",
+        ok_with_sdp("1001", "sendrecv"),
+        uac_in_dialog("BYE", 4, None)
+    );
+    let (ok, log) = scripted_caller(&srv, &flow).run().await;
+    let (callee, mut callee_child) = callee;
+    assert!(
+        ok,
+        "caller: {log}\ncallee: {}\nserver: {}",
+        callee.messages(),
+        srv.log_text()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "callee: {}",
+        callee.messages()
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), target_child.wait())
+            .await
+            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "1003 was rung and said busy: {}",
+        target.messages()
+    );
+    let notifies: Vec<&str> = log.split("NOTIFY sip:").skip(1).collect();
+    assert!(
+        notifies.len() >= 2 && notifies[1].contains("SIP/2.0 486 Busy Here"),
+        "{log}"
+    );
+    // The re-INVITE Ringside sent the referrer offered its relay.
+    let reinvite = log
+        .split("INVITE sip:")
+        .skip(1)
+        .find(|m| m.contains("CSeq:") && m.contains("m=audio"))
+        .unwrap_or_else(|| panic!("a re-INVITE to the referrer: {log}"));
+    assert!(reinvite.contains("c=IN IP4 127.0.0.1"), "{reinvite}");
+    // 1002 got the BYE of the referrer's hang-up only, never one of its own before.
+    let to_callee = callee.messages();
+    assert_eq!(to_callee.matches("BYE sip:").count(), 1, "{to_callee}");
+    // Two records: the transfer's own call (the transferee calling 1003, busy) and the first
+    // call, answered by 1002 and hung up by its caller.
+    ringside_e2e::eventually("both calls ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    let (st, calls) = srv.api("GET", "/api/v1/calls?limit=5", &token, None).await;
+    assert_eq!(st, 200, "{calls}");
+    let calls = calls.as_array().expect("calls");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let first = calls
+        .iter()
+        .find(|c| {
+            c["answeredBy"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("1002"))
+        })
+        .unwrap_or_else(|| panic!("the first call: {calls:?}"));
+    assert_eq!(first["hangupSide"], "caller", "{first}");
+    assert_eq!(first["endReason"], "hangup", "{first}");
+    assert!(
+        calls.iter().any(|c| c["endReason"] == "busy"),
+        "the transfer's call: {calls:?}"
+    );
+}

@@ -458,10 +458,12 @@ async fn the_caller_transfers_the_party_it_called_to_another_extension() {
 }
 
 #[tokio::test]
-async fn a_caller_side_transfer_that_fails_or_is_abandoned_tells_the_referrer_and_ends() {
-    // 1003 is busy: the referrer hears 486 and is hung up, and so is the transferee.
+async fn a_caller_side_transfer_that_fails_gives_the_referrer_its_call_back() {
+    // 1003 is busy: the referrer hears 486 and gets its call back (Ringside's re-INVITE
+    // re-offers it the first call's relay); the transferee hears hold music meanwhile.
     let mut sim = Sim::new(Duration::from_secs(30));
-    let (_, inv3) = refer_from_caller(&mut sim);
+    let (inv, inv3) = refer_from_caller(&mut sim);
+    let before = sim.media.requests().len();
     let busy = response_to(&inv3, 486, "Busy Here", "c3", None)
         .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003");
     sim.input("127.0.0.1:6003", &busy);
@@ -471,14 +473,92 @@ async fn a_caller_side_transfer_that_fails_or_is_abandoned_tells_the_referrer_an
         .find(|m| m.starts_with("NOTIFY "))
         .expect("a NOTIFY");
     assert_eq!(sipfrag(over), "SIP/2.0 486 Busy Here");
-    assert!(to_referrer.iter().any(|m| m.starts_with("BYE ")));
+    assert!(
+        !to_referrer.iter().any(|m| m.starts_with("BYE ")),
+        "{to_referrer:?}"
+    );
+    let reinvite = to_referrer
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("a re-INVITE to the referrer: {to_referrer:?}"));
+    assert_eq!(header(reinvite, "Call-ID"), Some("call-6001"), "{reinvite}");
+    assert!(reinvite.contains("m=audio "), "{reinvite}");
+    assert!(
+        sim.take_to("127.0.0.1:6002").is_empty(),
+        "the transferee stays"
+    );
+    assert_eq!(sim.core.active_calls(), 1, "the first call goes on");
+    let after = sim.media.requests()[before..].to_vec();
+    assert!(
+        after
+            .iter()
+            .any(|r| matches!(r, MediaRequest::HoldMusic(_, Side::B, true))),
+        "{after:?}"
+    );
+    // The referrer takes it (off hold): ACKed, its media announced, the music stops.
+    let before = sim.media.requests().len();
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(reinvite, 200, "OK", "x", Some(7001)),
+    );
     assert!(sim
-        .take_to("127.0.0.1:6002")
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    let referrer_rtp: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+    let after = sim.media.requests()[before..].to_vec();
+    assert!(
+        after
+            .iter()
+            .any(|r| matches!(r, MediaRequest::Announce(_, Side::A, a) if *a == referrer_rtp)),
+        "{after:?}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|r| matches!(r, MediaRequest::HoldMusic(_, Side::B, false))),
+        "{after:?}"
+    );
+    // And the call ends as any other: the transferee hangs up.
+    sim.input("127.0.0.1:6002", &referrer_bye(&inv));
+    assert!(sim
+        .take_to("127.0.0.1:6001")
         .iter()
         .any(|m| m.starts_with("BYE ")));
     assert_eq!(sim.core.active_calls(), 0);
 
-    // The transferee hangs up while 1003 rings: the ringing is cancelled, the referrer told.
+    // A referrer that refuses its call back: both are hung up.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_, inv3) = refer_from_caller(&mut sim);
+    sim.input(
+        "127.0.0.1:6003",
+        &response_to(&inv3, 486, "Busy Here", "c3", None)
+            .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003"),
+    );
+    let reinvite = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("a re-INVITE");
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&reinvite, 488, "Not Acceptable Here", "x", None),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6002")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("BYE ")));
+    assert_eq!(sim.core.active_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_caller_side_transfer_the_transferee_abandons_tells_the_referrer_and_ends() {
+    // The transferee hangs up while 1003 rings: the ringing is cancelled, the referrer told
+    // and hung up (nobody is left for it).
     let mut sim = Sim::new(Duration::from_secs(30));
     let (inv, inv3) = refer_from_caller(&mut sim);
     sim.input(

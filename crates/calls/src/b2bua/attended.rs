@@ -195,24 +195,43 @@ impl B2bua {
     /// Side `held` of call `key` was put on hold by the referrer on the other side (its last
     /// offer was a hold): a re-INVITE of Ringside's own takes it off hold.
     pub(super) fn resume_if_held(&mut self, tu: &mut Tu, now: Instant, key: u64, held: Side) {
-        let media_ip = tu.cfg.media_ip;
-        let Some(call) = self.calls.get_mut(&key) else {
+        let Some(call) = self.calls.get(&key) else {
             return;
         };
         let by = opposite(held);
         let was_held = matches!(&call.offer, Some((s, sdp))
             if *s == by && SessionDescription::parse(sdp).is_ok_and(|d| d.is_hold()));
-        if !was_held || call.dialog(held).is_none() {
-            return;
+        if was_held {
+            self.reoffer(tu, now, key, held, ClientRole::Resume(held));
         }
-        let port = call.media.port(held);
-        let Some((plain, _)) = anchor_sdp(super::LATE_OFFER, media_ip, port) else {
-            return;
+    }
+
+    /// Ringside's own re-INVITE to `side` of call `key`: a fresh offer of its relay port
+    /// there (new SRTP keys where the leg has them), sent as `role`. False when the side has
+    /// no SIP dialog.
+    pub(super) fn reoffer(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        side: Side,
+        role: ClientRole,
+    ) -> bool {
+        let media_ip = tu.cfg.media_ip;
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
         };
-        let offer = call.offer_out(held, extend_offer(plain));
+        if call.dialog(side).is_none() {
+            return false;
+        }
+        let port = call.media.port(side);
+        let Some((plain, _)) = anchor_sdp(super::LATE_OFFER, media_ip, port) else {
+            return false;
+        };
+        let offer = call.offer_out(side, extend_offer(plain));
         call.offer = None;
-        let Some(d) = call.dialog_mut(held) else {
-            return;
+        let Some(d) = call.dialog_mut(side) else {
+            return false;
         };
         let peer = d.peer;
         let Some(invite) = d.request(
@@ -220,10 +239,11 @@ impl B2bua {
             rsip::Method::Invite,
             Some(("application/sdp", offer.into_bytes())),
         ) else {
-            return;
+            return false;
         };
         let ctx = tu.send_request(now, invite, peer);
-        self.by_ctx.insert(ctx, (key, ClientRole::Resume(held)));
+        self.by_ctx.insert(ctx, (key, role));
+        true
     }
 
     /// The answer to Ringside's own re-INVITE to `side`: ACKed, its address and codec taken.

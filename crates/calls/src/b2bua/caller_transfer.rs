@@ -8,9 +8,11 @@
 //! and Z's leg A are joined relay to relay at once (as an attended transfer joins two calls):
 //! the transferee hears Z's ringback and, when the target answers, talks to it. The referrer
 //! is told `100 Trying` in a NOTIFY when the REFER is accepted and the outcome (`200 OK`, or
-//! the failure) when the target answers or gives up, and is then hung up. A target that never
-//! answers ends the transferee's call too; a transferee who hangs up first cancels the
-//! ringing.
+//! the failure) when the target answers or gives up. When it answers the referrer is hung up;
+//! when it fails (busy, the ring timeout) the referrer gets its call back: Ringside re-INVITEs
+//! it with a fresh offer of the first call's relay while the transferee hears hold music (a
+//! referrer that refuses that re-INVITE is hung up with the transferee). A transferee who
+//! hangs up first cancels the ringing.
 //!
 //! A trunk's party that called in (a PBX) may do the same, to what that trunk could call
 //! (the tenant's extensions, never back out through a trunk).
@@ -174,6 +176,9 @@ impl B2bua {
             _ => "Temporarily Unavailable",
         };
         self.notify_caller(tu, now, x, code, reason, false);
+        if code != 200 && self.give_back(tu, now, x, z) {
+            return;
+        }
         let Some(c) = self.calls.get_mut(&x) else {
             return;
         };
@@ -182,5 +187,76 @@ impl B2bua {
         if let Some(s) = c.caller.sip_mut() {
             send_bye(tu, &mut self.by_ctx, now, x, &mut s.dialog);
         }
+    }
+
+    /// The target rung in call `z` for call `x`'s caller failed while the transferee (`x`'s
+    /// leg B) was still there: the calls are parted and the referrer, still on `x`'s leg A,
+    /// gets its call back — Ringside re-offers it media from `x`'s own relay port, and the
+    /// transferee hears hold music until the referrer's answer takes the call off hold. False
+    /// when the calls were parted already (the transferee hung up) or the referrer has no
+    /// dialog to re-offer on.
+    fn give_back(&mut self, tu: &mut Tu, now: Instant, x: u64, z: u64) -> bool {
+        let joined = self
+            .calls
+            .get(&x)
+            .filter(|c| c.dialog(Side::A).is_some())
+            .and_then(|c| c.joined)
+            .is_some_and(|j| j.other == z && j.inner == Side::A);
+        if !joined {
+            return false;
+        }
+        for k in [x, z] {
+            if let Some(c) = self.calls.get_mut(&k) {
+                c.joined = None;
+            }
+        }
+        if let Some(c) = self.calls.get(&x) {
+            c.media.hold_music(Side::B, true);
+            info!(call = %c.record.id, "blind transfer from the caller's side failed: the call goes back to the referrer");
+        }
+        self.reoffer(tu, now, x, Side::A, super::ClientRole::GiveBack)
+    }
+
+    /// The referrer's answer to [`Self::give_back`]'s re-INVITE: a 2xx is ACKed and its media
+    /// taken (the transferee's hold music stops unless the referrer still holds); a refusal
+    /// ends the call.
+    pub(super) fn given_back(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        resp: &rsip::Response,
+    ) {
+        let code = resp.status_code.code();
+        if code < 200 {
+            return;
+        }
+        if code >= 300 {
+            return self.give_back_failed(tu, now, key);
+        }
+        self.resumed(tu, key, Side::A, resp);
+        let held = ringside_sip::hdr::sdp_body(&resp.headers, &resp.body)
+            .and_then(|s| ringside_sip::sdp::SessionDescription::parse(&s).ok())
+            .is_some_and(|d| d.is_hold());
+        if let Some(c) = self.calls.get(&key) {
+            c.media.hold_music(Side::B, held);
+        }
+    }
+
+    /// The referrer did not take its call back: the transferee is hung up and the call ends.
+    pub(super) fn give_back_failed(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+        if !self.calls.contains_key(&key) {
+            return;
+        }
+        warn!("the referrer did not take its call back after a failed transfer: ending it");
+        self.bye_side(tu, now, key, Side::B);
+        self.bye_side(tu, now, key, Side::A);
+        self.end_call(
+            tu,
+            key,
+            ringside_domain::CallStatus::Ended,
+            ringside_domain::EndReason::Hangup,
+            Some(ringside_domain::HangupSide::System),
+        );
     }
 }

@@ -77,6 +77,7 @@ impl B2bua {
             }
             ClientRole::Refresh(_) => {}
             ClientRole::Resume(side) => self.resumed(tu, key, side, &resp),
+            ClientRole::GiveBack => self.given_back(tu, now, key, &resp),
         }
     }
 
@@ -646,6 +647,8 @@ impl B2bua {
             // Our refresh went unanswered: the caller is gone.
             ClientRole::Refresh(_) => self.end_session(tu, now, key),
             ClientRole::Resume(_) => {}
+            // The referrer never answered for its call back: it is gone.
+            ClientRole::GiveBack => self.give_back_failed(tu, now, key),
         }
     }
 

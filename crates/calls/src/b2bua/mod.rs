@@ -75,6 +75,9 @@ pub(crate) enum ClientRole {
     /// Ringside's own re-INVITE taking `side` off hold (after an attended transfer): its 2xx
     /// is ACKed and its answer taken.
     Resume(Side),
+    /// Ringside's own re-INVITE giving the referrer of a failed caller-side transfer its
+    /// call back (leg A): its 2xx is ACKed and its answer taken; a refusal ends the call.
+    GiveBack,
     /// The INVITE of a fork whose call is gone before the fork got a final response: it must
     /// still be cancelled (once it rings) or, if it answers anyway, ACKed and hung up.
     Orphan {
