@@ -532,6 +532,109 @@ async fn a_baresip_phone_offering_dtls_srtp_is_keyed_by_a_handshake_and_both_pho
     }
 }
 
+/// A phone that keys media by DTLS-SRTP alone: its extension's `srtp` is `dtls`, so Ringside
+/// itself offers it `UDP/TLS/RTP/SAVP` with its fingerprint and `a=setup:actpass` when a plain
+/// phone calls it; baresip (`dtls_srtp`) answers, the handshakes run on its leg's relay ports,
+/// and each phone hears the other's tone.
+#[tokio::test]
+async fn ringside_offers_dtls_srtp_to_a_dtls_extension_and_both_phones_hear_each_other() {
+    let srv = Server::start().await;
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token).await;
+    let e2 = srv
+        .patch_extension(&token, "1002", serde_json::json!({"srtp": "dtls"}))
+        .await;
+    assert_eq!(e2["srtp"], "dtls", "{e2}");
+    srv.patch_extension(
+        &token,
+        "1001",
+        serde_json::json!({"digestAlgorithms": ["MD5"]}),
+    )
+    .await;
+    let dtls = Options {
+        tone_hz: CALLEE_TONE_HZ,
+        mediaenc: Some("dtls_srtp"),
+        dial: None,
+    };
+    let mut callee = Baresip::start_with(&srv, "1002", PW2, &Link::Udp, dtls);
+    eventually("1002 registered", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let plain = Options {
+        tone_hz: TONE_HZ,
+        mediaenc: None,
+        dial: Some(format!("sip:1002@{}", srv.sip)),
+    };
+    let mut caller = Baresip::start_with(&srv, "1001", PW1, &Link::Udp, plain);
+    converse(&srv, &mut caller).await;
+    callee.stop().await;
+    let (clog, elog) = (caller.log_text(), callee.log_text());
+    let both = || {
+        format!(
+            "\n== caller:\n{clog}\n== callee:\n{elog}\n== server:\n{}",
+            srv.log_text()
+        )
+    };
+    // Signalling: 1002 was offered DTLS-SRTP (actpass, Ringside's fingerprint) and answered
+    // in kind; 1001's leg stayed plain.
+    let offer = message(&elog, "INVITE sip:1002", &["m=audio"])
+        .unwrap_or_else(|| panic!("1002 was called{}", both()));
+    assert!(offer.contains("UDP/TLS/RTP/SAVP "), "{offer}");
+    assert!(offer.contains("a=setup:actpass"), "{offer}");
+    assert!(offer.contains("a=fingerprint:"), "{offer}");
+    assert!(!offer.contains("a=crypto"), "{offer}");
+    let answer = message(&elog, "SIP/2.0 200", &["a=fingerprint:"])
+        .unwrap_or_else(|| panic!("1002 answered with its fingerprint{}", both()));
+    assert!(
+        answer.contains("a=setup:active") || answer.contains("a=setup:passive"),
+        "{answer}"
+    );
+    let to_caller = message(&clog, "SIP/2.0 200", &["m=audio"])
+        .unwrap_or_else(|| panic!("1001 was answered{}", both()));
+    assert!(
+        to_caller.contains("RTP/AVP") && !to_caller.contains("fingerprint"),
+        "1001's leg is plain: {to_caller}"
+    );
+    for component in ["audio/RTP", "audio/RTCP"] {
+        assert!(
+            elog.contains(&format!("DTLS-SRTP complete ({component})")),
+            "baresip completed DTLS-SRTP on {component}{}",
+            both()
+        );
+    }
+    assert!(
+        elog.contains("verified sha-256 fingerprint OK"),
+        "{}",
+        both()
+    );
+    let handshakes = srv.metric("ringside_dtls_srtp_handshakes_total", "").await;
+    assert_eq!(handshakes, 2.0, "DTLS handshakes{}", both());
+    let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
+    assert!(failures <= 2.0, "{failures} SRTP failures{}", both());
+    for (phone, hears, name) in [
+        (&caller, CALLEE_TONE_HZ, "1001"),
+        (&callee, TONE_HZ, "1002"),
+    ] {
+        let dec = recording(&phone.snd_dir(), "-dec.wav")
+            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
+        let samples = wav_samples(&dec);
+        assert!(
+            samples.len() >= 8000,
+            "{name}: {} samples heard{}",
+            samples.len(),
+            both()
+        );
+        let (hz, peak) = tone_of(&samples[4000..]);
+        let want = f64::from(hears);
+        assert!(
+            (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
+            "{name} heard {hz:.0} Hz (peak {peak}), not {hears} Hz{}",
+            both()
+        );
+    }
+}
+
 /// A headless linphonec (liblinphone, Debian `linphone-cli`): registers over TLS, requires
 /// SRTP, auto-answers, plays a WAV file as its microphone and records the call to another
 /// (its `soundcard use files` mode, driven through stdin). Killed on drop.

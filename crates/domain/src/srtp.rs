@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Whether a SIP leg's media is encrypted (SRTP with SDES keys, RFC 4568).
+/// Whether a SIP leg's media is encrypted (SRTP with SDES keys, RFC 4568, or keyed by a
+/// DTLS-SRTP handshake, RFC 5763/5764).
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
 )]
@@ -18,6 +19,11 @@ pub enum SrtpPolicy {
     /// SRTP or no call: offers without usable keys are refused 488, Ringside offers `RTP/SAVP`,
     /// and an answer without keys ends the attempt.
     Required,
+    /// DTLS-SRTP or no call, for phones that key media by a handshake alone: Ringside offers
+    /// `UDP/TLS/RTP/SAVP` with its certificate's fingerprint and `a=setup:actpass`, and an
+    /// answer that is not DTLS-SRTP ends the attempt; the leg's own offers must be encrypted
+    /// (DTLS-SRTP, or SDES keys) as under [`SrtpPolicy::Required`].
+    Dtls,
 }
 
 impl SrtpPolicy {
@@ -27,7 +33,13 @@ impl SrtpPolicy {
             SrtpPolicy::Off => "off",
             SrtpPolicy::Optional => "optional",
             SrtpPolicy::Required => "required",
+            SrtpPolicy::Dtls => "dtls",
         }
+    }
+
+    /// Nothing unencrypted is accepted on the leg.
+    pub fn requires_srtp(self) -> bool {
+        matches!(self, SrtpPolicy::Required | SrtpPolicy::Dtls)
     }
 
     /// The policy a stored value names (`None` or anything unknown: the default).
@@ -35,6 +47,7 @@ impl SrtpPolicy {
         match v {
             Some("off") => SrtpPolicy::Off,
             Some("required") => SrtpPolicy::Required,
+            Some("dtls") => SrtpPolicy::Dtls,
             _ => SrtpPolicy::Optional,
         }
     }
@@ -46,7 +59,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in [SrtpPolicy::Off, SrtpPolicy::Optional, SrtpPolicy::Required] {
+        for p in [
+            SrtpPolicy::Off,
+            SrtpPolicy::Optional,
+            SrtpPolicy::Required,
+            SrtpPolicy::Dtls,
+        ] {
             assert_eq!(SrtpPolicy::from_stored(Some(p.as_str())), p);
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(json, format!("\"{}\"", p.as_str()));

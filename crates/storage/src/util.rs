@@ -227,13 +227,13 @@ pub(crate) fn session_timer_of(row: &sqlx::any::AnyRow) -> Result<Option<u32>> {
         .transpose()
 }
 
-/// An SRTP policy (`off`, `optional`, `required`, any case) as stored, lowercase.
+/// An SRTP policy (`off`, `optional`, `required`, `dtls`, any case) as stored, lowercase.
 pub(crate) fn srtp_policy(v: &str) -> Result<String> {
     let v = v.trim().to_ascii_lowercase();
     match v.as_str() {
-        "off" | "optional" | "required" => Ok(v),
+        "off" | "optional" | "required" | "dtls" => Ok(v),
         _ => Err(StorageError::Invalid(
-            "srtp must be off, optional or required",
+            "srtp must be off, optional, required or dtls",
         )),
     }
 }

@@ -13,8 +13,10 @@
 //! Ringside's certificate fingerprint and the opposite `a=setup`; its keys then come from the
 //! handshake the relay runs on the leg's ports ([`LegKeys::dtls`] is what the relay needs).
 //! Ringside's re-offers to such a leg keep the association: same fingerprint, and `active` or
-//! `passive` for the role it has (RFC 8842 §5.5). Ringside offers DTLS only to legs that chose
-//! it; its own first offers carry SDES keys as the leg's policy says.
+//! `passive` for the role it has (RFC 8842 §5.5). Ringside's own first offers carry SDES keys as
+//! the leg's policy says, or, under [`SrtpPolicy::Dtls`] (phones that key by a handshake alone),
+//! offer DTLS-SRTP with `a=setup:actpass`: the answer's `active` or `passive` decides which end
+//! starts the handshake.
 
 use std::net::SocketAddr;
 
@@ -74,6 +76,10 @@ impl LegKeys {
         }
     }
 }
+
+/// The transport of Ringside's own first DTLS-SRTP offers: the AVP profile, as Ringside
+/// terminates RTCP on each leg (no feedback to promise).
+const DTLS_OFFER_PROTO: &str = "UDP/TLS/RTP/SAVP";
 
 fn is_dtls_proto(proto: &str) -> bool {
     proto.to_ascii_uppercase().starts_with("UDP/TLS/RTP/SAVP")
@@ -140,7 +146,7 @@ fn put_dtls(plain: &str, proto: &str, setup: &str) -> Option<String> {
 /// Leg B's media takes nothing unencrypted when every fork's target requires SRTP (with one
 /// that does not, the answer decides).
 pub(crate) fn expect_keys(media: &dyn crate::media::MediaBridge, forks: &[super::Fork]) {
-    if !forks.is_empty() && forks.iter().all(|f| f.srtp == SrtpPolicy::Required) {
+    if !forks.is_empty() && forks.iter().all(|f| f.srtp.requires_srtp()) {
         media.expect_srtp(ringside_media::Side::B);
     }
 }
@@ -235,7 +241,7 @@ impl SdesLeg {
             .map(|m| m.media_line().proto.clone())
             .unwrap_or_default();
         if !is_dtls_proto(&proto) {
-            if self.policy == SrtpPolicy::Required {
+            if self.policy.requires_srtp() {
                 return Err(NotAcceptable);
             }
             self.dtls = None;
@@ -293,7 +299,7 @@ impl SdesLeg {
             SrtpPolicy::Off => None,
             _ => usable(m).into_iter().next(),
         };
-        if choice.is_none() && (secure || self.policy == SrtpPolicy::Required) {
+        if choice.is_none() && (secure || self.policy.requires_srtp()) {
             return Err(NotAcceptable);
         }
         self.their_offer = Some((choice, proto));
@@ -308,7 +314,13 @@ impl SdesLeg {
         let Ok(mut sdp) = SessionDescription::parse(text) else {
             return Ok(text.to_owned());
         };
-        if let Some(offered) = self.offered_dtls.clone() {
+        // (A `dtls` leg was offered DTLS-SRTP even when a later fork's offer reset
+        // `offered_dtls`.)
+        let offered = self
+            .offered_dtls
+            .clone()
+            .or_else(|| (self.policy == SrtpPolicy::Dtls).then(|| DTLS_OFFER_PROTO.to_owned()));
+        if let Some(offered) = offered {
             return self.take_dtls_answer(sdp, offered);
         }
         let Some(m) = audio_mut(&mut sdp) else {
@@ -327,7 +339,7 @@ impl SdesLeg {
                     local,
                 });
             }
-            None if self.policy == SrtpPolicy::Required => return Err(NotAcceptable),
+            None if self.policy.requires_srtp() => return Err(NotAcceptable),
             None => self.keys = None,
         }
         strip(m);
@@ -349,6 +361,13 @@ impl SdesLeg {
         if self.policy == SrtpPolicy::Off {
             // (Other forks of the same offer may still be keyed: `offered` stays.)
             return plain;
+        }
+        if self.policy == SrtpPolicy::Dtls {
+            // A first offer of DTLS-SRTP: the answer's `a=setup` picks the roles.
+            if let Some(sdp) = put_dtls(&plain, DTLS_OFFER_PROTO, "actpass") {
+                self.offered_dtls = Some(DTLS_OFFER_PROTO.to_owned());
+                return sdp;
+            }
         }
         let mut lines = Vec::new();
         for (i, suite) in SrtpSuite::ALL.into_iter().enumerate() {
@@ -618,5 +637,64 @@ mod tests {
         assert_eq!(opt.state(), LegKeys::default());
         leg.put_offer(sdp("RTP/AVP", ""));
         assert_eq!(leg.take_answer(&sdp("RTP/AVP", "")), Err(NotAcceptable));
+    }
+
+    #[test]
+    fn a_dtls_leg_is_offered_dtls_srtp_actpass_and_the_answer_picks_the_roles() {
+        let ours = local_fingerprint().unwrap().to_string();
+        for (answer_setup, role) in [("active", DtlsRole::Server), ("passive", DtlsRole::Client)] {
+            let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
+            let offer = leg.put_offer(sdp("RTP/AVP", ""));
+            assert!(
+                offer.contains("m=audio 4000 UDP/TLS/RTP/SAVP 0 101"),
+                "{offer}"
+            );
+            assert!(offer.contains("a=setup:actpass"), "{offer}");
+            assert!(offer.contains(&format!("a=fingerprint:{ours}")), "{offer}");
+            assert!(!offer.contains("a=crypto"), "{offer}");
+            let plain = leg.take_answer(&dtls_offer(answer_setup)).unwrap();
+            assert!(plain.contains("RTP/AVP ") && !plain.contains("fingerprint"));
+            let setup = leg.state().dtls.expect("keyed by a handshake");
+            assert_eq!(setup.role, role, "answered {answer_setup}");
+            assert_eq!(setup.remote, Fingerprint::parse(PHONE_FP).unwrap());
+            assert_eq!(setup.peer, Some("10.0.0.1:4000".parse().unwrap()));
+            // Its re-offers keep the association and the role it has.
+            let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+            assert!(
+                reoffer.contains(&format!("a=setup:{}", role.setup())),
+                "{reoffer}"
+            );
+        }
+        // A plain or SDES answer ends the attempt.
+        for answer in [
+            sdp("RTP/AVP", ""),
+            sdp(
+                "RTP/SAVP",
+                &format!(
+                    "a=crypto:1 {}\r\n",
+                    "AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"
+                ),
+            ),
+        ] {
+            let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
+            leg.put_offer(sdp("RTP/AVP", ""));
+            assert_eq!(leg.take_answer(&answer), Err(NotAcceptable), "{answer}");
+        }
+        // Forked with another target's offer after it: the DTLS answer is still taken.
+        let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
+        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.policy = SrtpPolicy::Optional;
+        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.policy = SrtpPolicy::Dtls;
+        leg.take_answer(&dtls_offer("active")).unwrap();
+        assert!(leg.state().dtls.is_some());
+        // Its own offers must be encrypted: plain is refused, DTLS-SRTP taken.
+        assert_eq!(
+            SdesLeg::new(SrtpPolicy::Dtls).take_offer(&sdp("RTP/AVP", "")),
+            Err(NotAcceptable)
+        );
+        assert!(SdesLeg::new(SrtpPolicy::Dtls)
+            .take_offer(&dtls_offer("actpass"))
+            .is_ok());
     }
 }

@@ -139,7 +139,7 @@ impl B2bua {
         if let Some(a) = a_rtp {
             media.announce(Side::A, a);
         }
-        if srtp == SrtpPolicy::Required {
+        if srtp.requires_srtp() {
             // Nothing unencrypted from the caller before its keys are in the answer.
             media.expect_srtp(Side::A);
         }
