@@ -185,10 +185,14 @@ fn answering_uas(user: &str, media: &str, reinvites: &[&str], answer_after_ms: u
         .replace("{{FLOW}}", &ok_200)
         .replace("{{USER}}", user)
         .replace(
-            "<ereg regexp=\"c=IN IP4",
-            "<ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy2,bport\"/>\n      <ereg regexp=\"c=IN IP4",
+            "<ereg regexp=\"c=IN IP[46]",
+            "<ereg regexp=\"m=audio ([0-9]+)\" search_in=\"body\" check_it=\"true\" assign_to=\"dummy2,bport\"/>\n      <ereg regexp=\"c=IN IP[46]",
         )
         .replace("<Reference variables=\"dummy,", "<Reference variables=\"dummy2,dummy,");
+    assert!(
+        xml.contains("assign_to=\"dummy2,bport\""),
+        "uas.xml's c= check moved: {xml}"
+    );
     Scenario { xml }
 }
 
