@@ -606,12 +606,10 @@ async fn a_caller_side_transfer_to_a_busy_phone_gives_the_referrer_its_call_back
         "{log}"
     );
     // The re-INVITE Ringside sent the referrer offered its relay.
-    let reinvite = log
-        .split("INVITE sip:")
-        .skip(1)
-        .find(|m| m.contains("CSeq:") && m.contains("m=audio"))
+    let reinvite = ringside_e2e::baresip::message(&log, "INVITE sip:1001@", &["o=ringside"])
         .unwrap_or_else(|| panic!("a re-INVITE to the referrer: {log}"));
     assert!(reinvite.contains("c=IN IP4 127.0.0.1"), "{reinvite}");
+    assert!(reinvite.contains("a=sendrecv"), "{reinvite}");
     // 1002 got the BYE of the referrer's hang-up only, never one of its own before.
     let to_callee = callee.messages();
     assert_eq!(to_callee.matches("BYE sip:").count(), 1, "{to_callee}");

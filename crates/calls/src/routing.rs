@@ -15,6 +15,7 @@
 //!                                          └► Refusal (404 | 480)
 //! ```
 
+use ringside_sip::transaction::TransportKind;
 use std::net::IpAddr;
 
 use ringside_domain::channels::{Channel, ChannelLookup};
@@ -134,15 +135,25 @@ impl<'a> Lookup<'a> {
         let user = ext.username.clone();
         let srtp = ringside_domain::SrtpPolicy::from_stored(ext.srtp.as_deref());
         let session_secs = ext.session_timer_secs;
-        self.registrar
-            .lookup(&ext.id, self.now_ms)
-            .map(move |b| Contact {
+        self.registrar.lookup(&ext.id, self.now_ms).map(move |b| {
+            let peer = b.peer();
+            // A WebSocket phone's media is DTLS-SRTP already, through the WebRTC edge:
+            // its SIP leg is the edge's plain side, which neither SDES nor a DTLS offer
+            // of Ringside's own can key.
+            let srtp = match peer.transport {
+                TransportKind::Ws | TransportKind::Wss if srtp.requires_srtp() => {
+                    ringside_domain::SrtpPolicy::Optional
+                }
+                _ => srtp,
+            };
+            Contact {
                 uri: b.contact.clone(),
-                peer: b.peer(),
+                peer,
                 user: user.clone(),
                 srtp,
                 session_secs,
-            })
+            }
+        })
     }
 
     /// Whether `number` belongs to `tenant` as an extension, a queue or a channel number.

@@ -363,6 +363,12 @@ async fn the_new_party_of_a_transfer_gets_srtp_keys_of_its_own() {
 /// 202, NOTIFY 100, and 1003 rings in a call of Ringside's own joined to the first. Returns
 /// the INVITE 1002 got (for its dialog) and the INVITE 1003 got.
 fn refer_from_caller(sim: &mut Sim) -> (String, String) {
+    let (inv, _, inv3) = refer_from_caller_ok(sim);
+    (inv, inv3)
+}
+
+/// [`refer_from_caller`], also returning the referrer's 200 (for requests in its dialog).
+fn refer_from_caller_ok(sim: &mut Sim) -> (String, String, String) {
     register_1003(sim);
     let (inv, ok) = established_call(sim);
     let before = sim.media.requests().len();
@@ -391,7 +397,7 @@ fn refer_from_caller(sim: &mut Sim) -> (String, String) {
     assert_eq!((pins[0].1, pins[1].1), (Side::A, Side::A));
     assert_ne!(pins[0].0, pins[1].0);
     assert_eq!(sim.core.active_calls(), 2);
-    (inv, inv3)
+    (inv, ok, inv3)
 }
 
 #[tokio::test]
@@ -526,6 +532,60 @@ async fn a_caller_side_transfer_that_fails_gives_the_referrer_its_call_back() {
         .iter()
         .any(|m| m.starts_with("BYE ")));
     assert_eq!(sim.core.active_calls(), 0);
+
+    // The referrer takes its call back with a re-INVITE of its own that crosses Ringside's:
+    // its offer gets 491 while Ringside's is pending, Ringside's gets 491 from the phone and
+    // goes again after a random pause under 2 s; nobody is hung up.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    let (_, ok, inv3) = refer_from_caller_ok(&mut sim);
+    sim.input(
+        "127.0.0.1:6003",
+        &response_to(&inv3, 486, "Busy Here", "c3", None)
+            .replace("callee@127.0.0.1:6002", "callee@127.0.0.1:6003"),
+    );
+    let reinvite = sim
+        .take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| m.starts_with("INVITE "))
+        .expect("a re-INVITE");
+    let own = "v=0\r\no=- 3 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7001 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+    sim.input(
+        "127.0.0.1:6001",
+        &from_caller(&ok, "INVITE", 5, "", Some(own)),
+    );
+    assert!(
+        sim.take_to("127.0.0.1:6001")
+            .iter()
+            .any(|m| status(m) == 491),
+        "the referrer's crossing offer gets 491"
+    );
+    assert!(
+        sim.take_to("127.0.0.1:6002").is_empty(),
+        "nothing reaches the transferee"
+    );
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(&reinvite, 491, "Request Pending", "x", None),
+    );
+    let after = sim.take_to("127.0.0.1:6001");
+    assert!(!after.iter().any(|m| m.starts_with("BYE ")), "{after:?}");
+    sim.advance(Duration::from_millis(2100));
+    let again = sim.take_to("127.0.0.1:6001");
+    let retry = again
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("Ringside's re-INVITE again: {again:?}"));
+    assert_ne!(header(retry, "CSeq"), header(&reinvite, "CSeq"));
+    sim.input(
+        "127.0.0.1:6001",
+        &response_to(retry, 200, "OK", "x", Some(7001)),
+    );
+    assert!(sim
+        .take_to("127.0.0.1:6001")
+        .iter()
+        .any(|m| m.starts_with("ACK ")));
+    assert_eq!(sim.core.active_calls(), 1);
 
     // A referrer that refuses its call back: both are hung up.
     let mut sim = Sim::new(Duration::from_secs(30));

@@ -247,14 +247,15 @@ impl B2bua {
     }
 
     /// The answer to Ringside's own re-INVITE to `side`: ACKed, its address and codec taken.
-    pub(super) fn resumed(&mut self, tu: &mut Tu, key: u64, side: Side, resp: &Response) {
+    /// False for a failure or a 2xx without an answer Ringside can use.
+    pub(super) fn resumed(&mut self, tu: &mut Tu, key: u64, side: Side, resp: &Response) -> bool {
         let code = resp.status_code.code();
         let media_ip = tu.cfg.media_ip;
         let Some(call) = self.calls.get_mut(&key) else {
-            return;
+            return false;
         };
         if !(200..300).contains(&code) {
-            return;
+            return false;
         }
         let cseq = hdr::cseq_num(&resp.headers).unwrap_or(0);
         if let Some((ack, peer)) = call
@@ -269,7 +270,7 @@ impl B2bua {
         let Some(plain) =
             hdr::sdp_body(&resp.headers, &resp.body).and_then(|s| call.answer_in(side, &s).ok())
         else {
-            return;
+            return false;
         };
         if let Some((_, Some(addr))) = anchor_sdp(&plain, media_ip, call.media.port(side)) {
             call.media.announce(side, addr);
@@ -280,6 +281,7 @@ impl B2bua {
         {
             call.media.set_codec(side, codec);
         }
+        true
     }
 
     /// An in-dialog request on a joined call, handled here (true) rather than passed across:

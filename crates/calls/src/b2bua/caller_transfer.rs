@@ -210,8 +210,12 @@ impl B2bua {
                 c.joined = None;
             }
         }
-        if let Some(c) = self.calls.get(&x) {
+        if let Some(c) = self.calls.get_mut(&x) {
             c.media.hold_music(Side::B, true);
+            // The join left the relay's leg A plain: its SRTP state starts afresh, so the
+            // referrer's answer (or its own re-offer) keys the relay again even if it reuses
+            // its old key.
+            c.sdes[0] = super::sdes::SdesLeg::new(c.sdes[0].policy);
             info!(call = %c.record.id, "blind transfer from the caller's side failed: the call goes back to the referrer");
         }
         self.reoffer(tu, now, x, Side::A, super::ClientRole::GiveBack)
@@ -231,10 +235,23 @@ impl B2bua {
         if code < 200 {
             return;
         }
-        if code >= 300 {
-            return self.give_back_failed(tu, now, key);
+        if code == 491 {
+            // Its own re-INVITE crossed ours (it takes the call back itself, RFC 5589):
+            // ours goes again after a random pause under 2 s (RFC 3261 §14.1; the referrer
+            // owns the Call-ID).
+            let at = now + std::time::Duration::from_millis(rand::random::<u64>() % 2000);
+            return self.start_timer(at, key, super::CallTimer::GiveBack);
         }
-        self.resumed(tu, key, Side::A, resp);
+        if code >= 300 {
+            // A referrer whose dialog is gone (481, 408) gets no BYE.
+            return self.give_back_failed(tu, now, key, !matches!(code, 408 | 481));
+        }
+        if !self.resumed(tu, key, Side::A, resp) {
+            // A 2xx without a usable answer: the referrer cannot be heard.
+            return self.give_back_failed(tu, now, key, true);
+        }
+        // A 2xx to a re-INVITE refreshes the session (RFC 4028 §10).
+        self.arm_session(now, key);
         let held = ringside_sip::hdr::sdp_body(&resp.headers, &resp.body)
             .and_then(|s| ringside_sip::sdp::SessionDescription::parse(&s).ok())
             .is_some_and(|d| d.is_hold());
@@ -243,14 +260,23 @@ impl B2bua {
         }
     }
 
-    /// The referrer did not take its call back: the transferee is hung up and the call ends.
-    pub(super) fn give_back_failed(&mut self, tu: &mut Tu, now: Instant, key: u64) {
+    /// The referrer did not take its call back: the transferee is hung up (and the referrer
+    /// too when `bye_referrer`) and the call ends.
+    pub(super) fn give_back_failed(
+        &mut self,
+        tu: &mut Tu,
+        now: Instant,
+        key: u64,
+        bye_referrer: bool,
+    ) {
         if !self.calls.contains_key(&key) {
             return;
         }
         warn!("the referrer did not take its call back after a failed transfer: ending it");
         self.bye_side(tu, now, key, Side::B);
-        self.bye_side(tu, now, key, Side::A);
+        if bye_referrer {
+            self.bye_side(tu, now, key, Side::A);
+        }
         self.end_call(
             tu,
             key,

@@ -172,7 +172,17 @@ impl B2bua {
                             if *f == from && offers(request))
                 })
             };
-            if pending(other) {
+            // Ringside's own re-INVITE to this side (a resume, a referrer's call given
+            // back) crossing this offer is a glare too.
+            let own_pending = self.by_ctx.values().any(|(k, role)| {
+                *k == key
+                    && match role {
+                        ClientRole::Resume(s) => *s == side,
+                        ClientRole::GiveBack => side == Side::A,
+                        _ => false,
+                    }
+            });
+            if pending(other) || own_pending {
                 tu.metrics
                     .glare
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -76,7 +76,9 @@ impl B2bua {
                 }
             }
             ClientRole::Refresh(_) => {}
-            ClientRole::Resume(side) => self.resumed(tu, key, side, &resp),
+            ClientRole::Resume(side) => {
+                self.resumed(tu, key, side, &resp);
+            }
             ClientRole::GiveBack => self.given_back(tu, now, key, &resp),
         }
     }
@@ -612,6 +614,9 @@ impl B2bua {
                 self.callee_session_due(tu, now, key, timer)
             }
             CallTimer::TransferTimeout => self.transfer_timeout(tu, now, key),
+            CallTimer::GiveBack => {
+                self.reoffer(tu, now, key, Side::A, ClientRole::GiveBack);
+            }
         }
     }
 
@@ -648,7 +653,7 @@ impl B2bua {
             ClientRole::Refresh(_) => self.end_session(tu, now, key),
             ClientRole::Resume(_) => {}
             // The referrer never answered for its call back: it is gone.
-            ClientRole::GiveBack => self.give_back_failed(tu, now, key),
+            ClientRole::GiveBack => self.give_back_failed(tu, now, key, false),
         }
     }
 

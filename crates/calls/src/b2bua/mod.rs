@@ -882,6 +882,9 @@ pub(crate) enum CallTimer {
     CalleeRefresh,
     /// Nobody answered a transfer in time.
     TransferTimeout,
+    /// The referrer of a failed caller-side transfer is re-offered its call again (its
+    /// re-INVITE crossed Ringside's: 491).
+    GiveBack,
 }
 
 impl Tu {

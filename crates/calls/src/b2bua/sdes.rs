@@ -254,6 +254,10 @@ impl SdesLeg {
         // Ringside offered its own role; the answer cannot take it.
         if let Some(role) = current {
             setup.role = role;
+        } else if attr(&sdp, "setup").is_some_and(|s| s.eq_ignore_ascii_case("actpass")) {
+            // `actpass` is no answer (RFC 5763 §5): rather than both ends waiting, Ringside
+            // starts the handshake.
+            setup.role = DtlsRole::Client;
         }
         self.keys = None;
         self.dtls = Some((setup, offered));
@@ -314,12 +318,18 @@ impl SdesLeg {
         let Ok(mut sdp) = SessionDescription::parse(text) else {
             return Ok(text.to_owned());
         };
-        // (A `dtls` leg was offered DTLS-SRTP even when a later fork's offer reset
-        // `offered_dtls`.)
-        let offered = self
-            .offered_dtls
-            .clone()
-            .or_else(|| (self.policy == SrtpPolicy::Dtls).then(|| DTLS_OFFER_PROTO.to_owned()));
+        // Whether Ringside offered this leg DTLS-SRTP: a re-offer on its association, or a
+        // first offer under `dtls` — decided by the answering fork's policy, as each fork of
+        // one offer was keyed by its own (`offered_dtls` is the last fork's).
+        let offered = match (&self.dtls, self.policy) {
+            (Some(_), _) => self.offered_dtls.clone(),
+            (None, SrtpPolicy::Dtls) if self.keys.is_none() => Some(
+                self.offered_dtls
+                    .clone()
+                    .unwrap_or_else(|| DTLS_OFFER_PROTO.to_owned()),
+            ),
+            (None, _) => None,
+        };
         if let Some(offered) = offered {
             return self.take_dtls_answer(sdp, offered);
         }
@@ -362,8 +372,9 @@ impl SdesLeg {
             // (Other forks of the same offer may still be keyed: `offered` stays.)
             return plain;
         }
-        if self.policy == SrtpPolicy::Dtls {
-            // A first offer of DTLS-SRTP: the answer's `a=setup` picks the roles.
+        if self.policy == SrtpPolicy::Dtls && self.keys.is_none() {
+            // A first offer of DTLS-SRTP: the answer's `a=setup` picks the roles. (A `dtls`
+            // leg that keyed itself with SDES in its own offer is re-offered SDES.)
             if let Some(sdp) = put_dtls(&plain, DTLS_OFFER_PROTO, "actpass") {
                 self.offered_dtls = Some(DTLS_OFFER_PROTO.to_owned());
                 return sdp;
@@ -376,7 +387,7 @@ impl SdesLeg {
             }
         }
         self.offered = lines.iter().map(|(t, s, _)| (*t, *s)).collect();
-        let required = self.policy == SrtpPolicy::Required;
+        let required = self.policy.requires_srtp();
         rewrite(&plain, |m| {
             m.remove_attribute("crypto");
             if required {
@@ -688,6 +699,34 @@ mod tests {
         leg.policy = SrtpPolicy::Dtls;
         leg.take_answer(&dtls_offer("active")).unwrap();
         assert!(leg.state().dtls.is_some());
+        // Forked the other way round: the SDES fork's answer is still SDES.
+        let mut leg = SdesLeg::new(SrtpPolicy::Required);
+        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.policy = SrtpPolicy::Dtls;
+        let dtls_fork = leg.put_offer(sdp("RTP/AVP", ""));
+        assert!(dtls_fork.contains("UDP/TLS/RTP/SAVP"), "{dtls_fork}");
+        leg.policy = SrtpPolicy::Required;
+        let key = "AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let sdes_answer = sdp("RTP/SAVP", &format!("a=crypto:2 {key}\r\n"));
+        leg.take_answer(&sdes_answer).unwrap();
+        assert!(leg.state().sdes.is_some() && leg.state().dtls.is_none());
+        // `actpass` in an answer is no answer: Ringside starts the handshake.
+        let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
+        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.take_answer(&dtls_offer("actpass")).unwrap();
+        assert_eq!(leg.state().dtls.unwrap().role, DtlsRole::Client);
+        // A `dtls` leg that keyed itself with SDES in its own offer is re-offered SDES.
+        let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
+        let plain = leg
+            .take_offer(&sdp("RTP/SAVP", &format!("a=crypto:1 {key}\r\n")))
+            .unwrap();
+        leg.put_answer(plain);
+        assert!(leg.state().sdes.is_some());
+        let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+        assert!(
+            reoffer.contains("RTP/SAVP ") && reoffer.contains("a=crypto:"),
+            "{reoffer}"
+        );
         // Its own offers must be encrypted: plain is refused, DTLS-SRTP taken.
         assert_eq!(
             SdesLeg::new(SrtpPolicy::Dtls).take_offer(&sdp("RTP/AVP", "")),

@@ -260,8 +260,14 @@ impl WsLink {
             // the softphone is owed an answer in the ACK — the core's offer, naming the codec
             // the core will send (the softphone's first one it knows).
             if code >= 200 {
-                if let Some(answer) = plain_answer(ours, &offer) {
-                    self.plain_acks.insert(call_id.to_owned(), answer);
+                match plain_answer(ours, &offer) {
+                    Some(answer) => {
+                        self.plain_acks.insert(call_id.to_owned(), answer);
+                    }
+                    None => warn!(
+                        call_id,
+                        "SIP over WebSocket: the softphone's offer in its answer cannot be answered (SDES or no known codec)"
+                    ),
                 }
                 self.late.remove(call_id);
             }
@@ -510,8 +516,21 @@ pub fn plain_sdp(offer: &SessionDescription, edge: &Answer) -> String {
 /// offer's first one Ringside knows, and its telephone-event), in the direction that answers
 /// the offer's. `None` when the offer has no codec Ringside knows.
 fn plain_answer(ours: &SessionDescription, offer: &SessionDescription) -> Option<String> {
+    // Plain RTP only: an SDES offer cannot be answered from the core's (plain) side.
+    let audio = offer
+        .media()
+        .iter()
+        .find(|m| m.media_line().media == "audio")?;
+    if !audio.media_line().proto.eq_ignore_ascii_case("RTP/AVP")
+        || audio.attribute("crypto").is_some()
+    {
+        return None;
+    }
     let chosen = crate::codecs::answered_codec(offer)?;
     let mut answer = ours.clone();
+    // The core's offer may carry best-effort SDES keys (an `optional` leg): an answer to a
+    // plain offer has none.
+    answer.remove_attribute("crypto");
     crate::codecs::restrict_answer(&mut answer, offer, &chosen);
     let i = answer
         .media()
@@ -583,7 +602,9 @@ mod tests {
         let ours = SessionDescription::parse(
             "v=0\r\no=ringside 1 1 IN IP6 ::1\r\ns=ringside\r\nc=IN IP6 ::1\r\nt=0 0\r\n\
              m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
-             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n",
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n\
+             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n\
+             a=sendrecv\r\n",
         )
         .unwrap();
         let offer = SessionDescription::parse(
@@ -598,6 +619,18 @@ mod tests {
         assert_eq!(audio.port, 30000, "the relay's port");
         assert_eq!(audio.addr, Some("::1".parse().unwrap()));
         assert_eq!(audio.direction, Direction::RecvOnly, "answers sendonly");
+        assert!(
+            !answer.to_string().contains("a=crypto"),
+            "no keys in an answer to a plain offer: {answer}"
+        );
+        // An SDES offer cannot be answered from the core's plain side.
+        let sdes = SessionDescription::parse(
+            "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
+        )
+        .unwrap();
+        assert_eq!(plain_answer(&ours, &sdes), None);
         // An offer of nothing Ringside knows gets no answer.
         let unknown = SessionDescription::parse(
             "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
