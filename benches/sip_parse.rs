@@ -11,11 +11,36 @@ fn parse(c: &mut Criterion) {
     g.bench_function("parse_invite", |b| {
         b.iter(|| ringside_sip::message::parse(black_box(INVITE.as_bytes())).unwrap())
     });
+    // The same INVITE addressed to an IPv6 reference (`sip:1002@[2001:db8::7]:5062`): the
+    // Request-URI goes through Ringside's stand-in for rsip's tokenizer (`sip::uri`).
+    let v6 = ipv6_invite();
+    g.bench_function("parse_invite_ipv6_request_uri", |b| {
+        b.iter(|| ringside_sip::message::parse(black_box(v6.as_bytes())).unwrap())
+    });
     let msg = ringside_sip::message::parse(INVITE.as_bytes()).unwrap();
     g.bench_function("serialize_invite", |b| {
         b.iter(|| ringside_sip::message::serialize(black_box(&msg)))
     });
     g.finish();
+}
+
+/// [`INVITE`] with its Request-URI's host made an IPv6 reference.
+fn ipv6_invite() -> String {
+    let line_end = INVITE.find("\r\n").expect("a start line");
+    let (line, rest) = INVITE.split_at(line_end);
+    let mut parts = line.splitn(3, ' ');
+    let (method, uri, version) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let user = uri.split('@').next().expect("a user part");
+    let out = format!("{method} {user}@[2001:db8::7]:5062 {version}{rest}");
+    assert!(
+        ringside_sip::message::parse(out.as_bytes()).is_ok(),
+        "{out}"
+    );
+    out
 }
 
 criterion_group!(benches, parse);

@@ -517,3 +517,70 @@ async fn next_text(
         }
     }
 }
+
+/// A WebSocket phone is reached on its connection alone, which ends with the process: after a
+/// restart its stored binding is not restored (the phone registers again on a new
+/// connection), while a UDP phone's is.
+#[tokio::test]
+async fn after_a_restart_a_websocket_phones_binding_waits_for_its_next_register() {
+    let mut srv = Server::start().await;
+    srv.with_phones().await;
+    let (ok, log) = srv
+        .register("1002", PW2, ringside_e2e::free_port(), 200, &[])
+        .await;
+    assert!(ok, "1002 registers over UDP: {log}");
+    let (st, ws) = open_ws(&srv, Some(&srv.http), Some("sip")).await;
+    assert_eq!(st, 101);
+    let mut ws = ws.unwrap();
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/WS restart.invalid;branch=z9hG4bKwsr{cseq}\r\n\
+             Max-Forwards: 70\r\nTo: <sip:1001@127.0.0.1>\r\nFrom: <sip:1001@127.0.0.1>;tag=wsr\r\n\
+             Call-ID: ws-restart\r\nCSeq: {cseq} REGISTER\r\n\
+             Contact: <sip:1001@restart.invalid;transport=ws>;expires=600\r\n\
+             {auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    ws.send(Message::text(register(1, ""))).await.unwrap();
+    let challenge = next_text(&mut ws).await;
+    let value = challenge
+        .lines()
+        .find_map(|l| l.strip_prefix("WWW-Authenticate: "))
+        .unwrap_or_else(|| panic!("a challenge: {challenge}"));
+    let auth = ringside_sip::auth::client_authorization(
+        value,
+        "REGISTER",
+        "sip:127.0.0.1",
+        "1001",
+        PW1,
+        1,
+        "a1b2c3d4",
+    )
+    .unwrap();
+    ws.send(Message::text(register(
+        2,
+        &format!("Authorization: {auth}\r\n"),
+    )))
+    .await
+    .unwrap();
+    let ok = next_text(&mut ws).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert_eq!(srv.metric("ringside_sip_registrations", "").await, 2.0);
+
+    assert!(srv.terminate().success());
+    drop(ws);
+    let dir = srv.data_dir.clone();
+    drop(srv);
+    let srv = Server::start_in(dir, &[]).await;
+    assert_eq!(
+        srv.metric("ringside_sip_registrations", "").await,
+        1.0,
+        "the UDP phone's binding alone"
+    );
+    assert!(
+        srv.log_text().contains("websocket_skipped=1"),
+        "{}",
+        srv.log_text()
+    );
+}

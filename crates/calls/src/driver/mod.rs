@@ -254,13 +254,26 @@ pub async fn start(
     }
     match store.live_bindings(clock.now().unix_ms).await {
         Ok(list) => {
-            let n = list.len();
+            let (mut n, mut websocket) = (0, 0);
             for b in list {
-                if let Some(b) = binding_from_store(b) {
-                    core.registrar_mut().restore(b);
+                let Some(b) = binding_from_store(b) else {
+                    continue;
+                };
+                // A WebSocket phone is reached on its connection alone, and that connection
+                // ended with the process that held it: the binding waits for the phone's next
+                // REGISTER (on a new connection) rather than routing calls nowhere.
+                if matches!(b.transport, TransportKind::Ws | TransportKind::Wss) {
+                    websocket += 1;
+                    continue;
                 }
+                core.registrar_mut().restore(b);
+                n += 1;
             }
-            info!(bindings = n, "restored registrations");
+            info!(
+                bindings = n,
+                websocket_skipped = websocket,
+                "restored registrations"
+            );
         }
         Err(e) => warn!(error = %e, "could not load registrations"),
     }
