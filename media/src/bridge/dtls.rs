@@ -12,6 +12,10 @@ use crate::srtp::SrtpSession;
 use crate::MediaError;
 use crate::Side;
 
+/// DTLS records kept per leg while its handshake is not set up yet (a ClientHello on RTP
+/// and one on RTCP, and a retransmission of each).
+const EARLY_DTLS: usize = 4;
+
 /// The DTLS-SRTP state of one leg.
 #[derive(Debug)]
 pub struct LegDtls {
@@ -50,6 +54,7 @@ impl CallMedia {
     ) -> Result<(), MediaError> {
         let i = idx(side);
         let Some(setup) = setup else {
+            self.legs[i].early_dtls.clear();
             if self.legs[i].dtls.take().is_some() {
                 self.legs[i].srtp = None;
                 self.legs[i].srtp_expected = false;
@@ -76,9 +81,38 @@ impl CallMedia {
             .and_then(|p| Some(SocketAddr::new(p.ip(), p.port().checked_add(1)?)));
         let rtp = Association::new(now, &setup, setup.peer)?;
         let rtcp = Association::new(now, &setup, rtcp_peer)?;
+        let server = setup.role == DtlsRole::Server;
         self.legs[i].dtls = Some(Box::new(LegDtls { setup, rtp, rtcp }));
+        // A hello that came before the answer (RFC 5763 §5: an `actpass` offerer must take
+        // one): the server association starts from it instead of waiting for a retransmit.
+        for (channel, src, data) in std::mem::take(&mut self.legs[i].early_dtls) {
+            if server {
+                self.dtls_in(now, side, channel, src, &data);
+            }
+        }
         self.drain_dtls(side);
         Ok(())
+    }
+
+    /// Keeps a DTLS record that came to `side` before its handshake was set up, while the
+    /// leg awaits its keys (at most [`EARLY_DTLS`] of them, the latest); false when the leg
+    /// expects none (the record is then treated as any other packet).
+    pub(super) fn hold_early_dtls(
+        &mut self,
+        side: Side,
+        channel: Channel,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        let leg = &mut self.legs[idx(side)];
+        if !leg.srtp_expected || leg.srtp.is_some() {
+            return false;
+        }
+        if leg.early_dtls.len() == EARLY_DTLS {
+            leg.early_dtls.remove(0);
+        }
+        leg.early_dtls.push((channel, src, data.to_vec()));
+        true
     }
 
     /// Whether `side`'s DTLS handshake on RTP is done (`None`: not a DTLS leg).
@@ -280,5 +314,82 @@ mod tests {
         assert!(m.is_srtp(Side::A));
         m.set_dtls(now, Side::A, None).unwrap();
         assert!(!m.is_srtp(Side::A));
+    }
+
+    /// Ringside offered `actpass`; the phone answered `active` and said hello at once, before
+    /// its answer reached the relay: the hello is kept and the server association starts
+    /// from it (RFC 5763 §5) rather than after the phone's retransmission.
+    #[test]
+    fn a_hello_before_the_answer_starts_the_handshake_when_the_setup_arrives() {
+        let now = Instant::now();
+        let mut m = CallMedia::new(now, SystemTime::now(), 7);
+        let phone = addr(40000);
+        let me = local_fingerprint().unwrap();
+        // The offer is out; keys are expected.
+        m.expect_srtp(Side::B);
+        let setup = DtlsSetup {
+            role: DtlsRole::Client,
+            remote: me.clone(),
+            peer: Some(addr(1)),
+        };
+        let mut client = Association::new(now, &setup, Some(addr(1))).unwrap();
+        let (_, hello) = client.poll_transmit().expect("a ClientHello");
+        let mut b = hello.to_vec();
+        let n = b.len();
+        b.resize(1500, 0);
+        assert_eq!(
+            m.handle_rtp(now, Side::B, phone, &mut b, n),
+            Err(Dropped::AwaitingKeys)
+        );
+        assert!(m.poll_transmit().is_none(), "nothing to answer yet");
+        // The answer arrives: Ringside is the server and answers the kept hello at once.
+        m.set_dtls(
+            now,
+            Side::B,
+            Some(DtlsSetup {
+                role: DtlsRole::Server,
+                remote: me,
+                peer: Some(phone),
+            }),
+        )
+        .unwrap();
+        let flight = m
+            .poll_transmit()
+            .expect("the server's flight to the kept hello");
+        assert_eq!(
+            (flight.side, flight.channel, flight.to),
+            (Side::B, Channel::Rtp, phone)
+        );
+        client.handle(now, addr(1), &flight.data);
+        for _ in 0..10 {
+            let mut moved = false;
+            while let Some((_, data)) = client.poll_transmit() {
+                let mut b = data.to_vec();
+                let n = b.len();
+                b.resize(1500, 0);
+                assert_eq!(
+                    m.handle_rtp(now, Side::B, phone, &mut b, n),
+                    Ok(Forward::None)
+                );
+                moved = true;
+            }
+            while let Some(t) = m.poll_transmit() {
+                client.handle(now, addr(1), &t.data);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert_eq!(m.dtls_state(Side::B), Some(DtlsState::Connected));
+        // A plain leg keeps nothing: a stray DTLS record there is no hello to wait for.
+        let mut m = CallMedia::new(now, SystemTime::now(), 7);
+        let mut b = hello.to_vec();
+        b.resize(1500, 0);
+        assert_ne!(
+            m.handle_rtp(now, Side::A, phone, &mut b, n),
+            Err(Dropped::AwaitingKeys)
+        );
+        assert!(m.legs[0].early_dtls.is_empty());
     }
 }

@@ -256,6 +256,10 @@ struct Leg {
     srtp_expected: bool,
     /// DTLS-SRTP: the handshakes that key this leg (none: SDES keys or plain RTP).
     dtls: Option<Box<LegDtls>>,
+    /// DTLS records that came while the leg awaited its keys and had no handshake yet (the
+    /// phone answered Ringside's `actpass` offer `active` and said hello before its answer
+    /// reached the relay): replayed into the server association when it starts.
+    early_dtls: Vec<(Channel, SocketAddr, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Leg {
@@ -510,6 +514,7 @@ impl CallMedia {
             Some(k) if leg.srtp.as_ref().is_some_and(|s| *s.keys() == k) => {}
             Some(k) => leg.srtp = Some(SrtpSession::new(k)?),
         }
+        leg.early_dtls.clear();
         Ok(())
     }
 
@@ -574,9 +579,14 @@ impl CallMedia {
         let i = idx(side);
         let o = 1 - i;
         let mut len = len;
-        if self.legs[i].dtls.is_some() && crate::dtls::is_dtls(&buf[..len]) {
-            self.dtls_in(now, side, Channel::Rtp, src, &buf[..len]);
-            return Ok(Forward::None);
+        if crate::dtls::is_dtls(&buf[..len]) {
+            if self.legs[i].dtls.is_some() {
+                self.dtls_in(now, side, Channel::Rtp, src, &buf[..len]);
+                return Ok(Forward::None);
+            }
+            if self.hold_early_dtls(side, Channel::Rtp, src, &buf[..len]) {
+                return Err(Dropped::AwaitingKeys);
+            }
         }
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.
         let leg = &mut self.legs[i];

@@ -79,9 +79,14 @@ impl CallMedia {
         src: SocketAddr,
         data: &[u8],
     ) -> Result<(), Dropped> {
-        if self.legs[idx(side)].dtls.is_some() && crate::dtls::is_dtls(data) {
-            self.dtls_in(now, side, Channel::Rtcp, src, data);
-            return Ok(());
+        if crate::dtls::is_dtls(data) {
+            if self.legs[idx(side)].dtls.is_some() {
+                self.dtls_in(now, side, Channel::Rtcp, src, data);
+                return Ok(());
+            }
+            if self.hold_early_dtls(side, Channel::Rtcp, src, data) {
+                return Err(Dropped::AwaitingKeys);
+            }
         }
         let now_ntp = self.ntp(now);
         let leg = &mut self.legs[idx(side)];
