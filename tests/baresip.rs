@@ -301,6 +301,29 @@ pub fn sdp_audio(msg: &str) -> (String, u16) {
     (addr, port)
 }
 
+/// Audio as audio: `phone` (called `name` in failures) recorded hearing `hears` Hz, loud
+/// (peak at least 4000), for over a second; the first half second (jitter buffer fill, the
+/// other side's answer) is skipped. `ctx` adds logs to a failure.
+pub fn assert_heard(phone: &Baresip, hears: u32, name: &str, ctx: &dyn Fn() -> String) {
+    let dec = recording(&phone.snd_dir(), "-dec.wav")
+        .unwrap_or_else(|| panic!("{name} recorded what it heard{}", ctx()));
+    let samples = wav_samples(&dec);
+    assert!(
+        samples.len() >= 8000,
+        "{name}: {} samples heard{}",
+        samples.len(),
+        ctx()
+    );
+    let (hz, peak) = tone_of(&samples[4000..]);
+    let want = f64::from(hears);
+    assert!(
+        (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
+        "{name} heard {hz:.0} Hz (peak {peak}), not {hears} Hz ({}){}",
+        dec.display(),
+        ctx()
+    );
+}
+
 /// The dominant frequency of `samples` (8 kHz) by zero crossings, and their peak.
 pub fn tone_of(samples: &[i16]) -> (f64, u16) {
     let crossings = samples

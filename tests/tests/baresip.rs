@@ -399,28 +399,8 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
     );
 
     // Audio as audio: each phone heard the other's tone, decrypted by its own SRTP stack.
-    for (phone, hears, name) in [
-        (&caller, CALLEE_TONE_HZ, "1001"),
-        (&callee, TONE_HZ, "1002"),
-    ] {
-        let dec = recording(&phone.snd_dir(), "-dec.wav")
-            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
-        let samples = wav_samples(&dec);
-        assert!(
-            samples.len() >= 8000,
-            "{name}: {} samples heard",
-            samples.len()
-        );
-        // Skip the first half second (jitter buffer fill, the other side's answer).
-        let (hz, peak) = tone_of(&samples[4000..]);
-        let want = f64::from(hears);
-        assert!(
-            (want * 0.9..want * 1.1).contains(&hz),
-            "{name} heard {hz:.0} Hz, not {hears} Hz ({})",
-            dec.display()
-        );
-        assert!(peak >= 4000, "{name} heard it loud enough: peak {peak}");
-    }
+    assert_heard(&caller, CALLEE_TONE_HZ, "1001", &both);
+    assert_heard(&callee, TONE_HZ, "1002", &both);
 }
 
 /// DTLS-SRTP on a plain SIP leg (RFC 5763/5764): baresip's `dtls_srtp` offers
@@ -509,27 +489,8 @@ async fn a_baresip_phone_offering_dtls_srtp_is_keyed_by_a_handshake_and_both_pho
 
     // Audio as audio: each phone heard the other's tone; the caller's decrypted by its own
     // DTLS-keyed SRTP stack.
-    for (phone, hears, name) in [
-        (&caller, CALLEE_TONE_HZ, "1001"),
-        (&callee, TONE_HZ, "1002"),
-    ] {
-        let dec = recording(&phone.snd_dir(), "-dec.wav")
-            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
-        let samples = wav_samples(&dec);
-        assert!(
-            samples.len() >= 8000,
-            "{name}: {} samples heard{}",
-            samples.len(),
-            both()
-        );
-        let (hz, peak) = tone_of(&samples[4000..]);
-        let want = f64::from(hears);
-        assert!(
-            (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
-            "{name} heard {hz:.0} Hz (peak {peak}), not {hears} Hz{}",
-            both()
-        );
-    }
+    assert_heard(&caller, CALLEE_TONE_HZ, "1001", &both);
+    assert_heard(&callee, TONE_HZ, "1002", &both);
 }
 
 /// A phone that keys media by DTLS-SRTP alone: its extension's `srtp` is `dtls`, so Ringside
@@ -612,27 +573,8 @@ async fn ringside_offers_dtls_srtp_to_a_dtls_extension_and_both_phones_hear_each
     assert_eq!(handshakes, 2.0, "DTLS handshakes{}", both());
     let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
     assert!(failures <= 2.0, "{failures} SRTP failures{}", both());
-    for (phone, hears, name) in [
-        (&caller, CALLEE_TONE_HZ, "1001"),
-        (&callee, TONE_HZ, "1002"),
-    ] {
-        let dec = recording(&phone.snd_dir(), "-dec.wav")
-            .unwrap_or_else(|| panic!("{name} recorded what it heard{}", both()));
-        let samples = wav_samples(&dec);
-        assert!(
-            samples.len() >= 8000,
-            "{name}: {} samples heard{}",
-            samples.len(),
-            both()
-        );
-        let (hz, peak) = tone_of(&samples[4000..]);
-        let want = f64::from(hears);
-        assert!(
-            (want * 0.9..want * 1.1).contains(&hz) && peak >= 4000,
-            "{name} heard {hz:.0} Hz (peak {peak}), not {hears} Hz{}",
-            both()
-        );
-    }
+    assert_heard(&caller, CALLEE_TONE_HZ, "1001", &both);
+    assert_heard(&callee, TONE_HZ, "1002", &both);
 }
 
 /// A headless linphonec (liblinphone, Debian `linphone-cli`): registers over TLS, requires

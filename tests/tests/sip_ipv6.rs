@@ -132,28 +132,6 @@ async fn sipp_registers_and_calls_over_ipv6_udp_and_tcp_with_rtp_relayed() {
     .await;
 }
 
-/// The tone each phone recorded hearing, checked against the other's.
-fn assert_heard(phone: &Baresip, hears: u32, name: &str, ctx: &dyn Fn() -> String) {
-    let dec = recording(&phone.snd_dir(), "-dec.wav")
-        .unwrap_or_else(|| panic!("{name} recorded what it heard{}", ctx()));
-    let samples = wav_samples(&dec);
-    assert!(
-        samples.len() >= 8000,
-        "{name}: {} samples heard{}",
-        samples.len(),
-        ctx()
-    );
-    let (hz, peak) = tone_of(&samples[4000..]);
-    let want = f64::from(hears);
-    assert!(
-        (want * 0.9..want * 1.1).contains(&hz),
-        "{name} heard {hz:.0} Hz, not {hears} Hz ({}){}",
-        dec.display(),
-        ctx()
-    );
-    assert!(peak >= 4000, "{name} heard it loud enough: peak {peak}");
-}
-
 /// 1001 on `from` dials 1002 on `to` at `dial`; three seconds of audio each way; each
 /// phone heard the other's tone and was sent IPv6 SDP.
 async fn baresip_call(srv: &Server, from: Link, to: Link, dial: String) {
