@@ -584,3 +584,94 @@ async fn after_a_restart_a_websocket_phones_binding_waits_for_its_next_register(
         srv.log_text()
     );
 }
+
+/// The browser softphone over IPv6: SIP.js in Chromium registers over `wss://[::1]` (the HTTP
+/// listener on `::1` serving HTTPS), its WebRTC media meets the edge on `[::1]`, and it calls
+/// baresip registered over UDP on `::1`; each hears the other.
+#[tokio::test]
+async fn sipjs_registers_over_wss_on_ipv6_and_calls_baresip_and_each_hears_the_other() {
+    let site_port = softphone_site(softphone_page("1001", PW1)).await;
+    let pki = ringside_e2e::tls::Pki::new("Ringside WSS IPv6 test CA");
+    let (cert, key) = pki.leaf(&["::1", "localhost"], false);
+    let dir = std::env::temp_dir().join(format!(
+        "ringside-wss6-{}-{}",
+        std::process::id(),
+        calls_common::rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let origin = format!("http://127.0.0.1:{site_port}");
+    let free = ringside_e2e::free_port;
+    let (sip, http, webrtc) = (
+        format!("[::1]:{}", free()),
+        format!("[::1]:{}", free()),
+        format!("[::1]:{}", free()),
+    );
+    let srv = Server::start_with(&[
+        ("RINGSIDE_SIP_ADDR", &sip),
+        ("RINGSIDE_HTTP_ADDR", &http),
+        ("RINGSIDE_WEBRTC_ADDR", &webrtc),
+        ("RINGSIDE_HTTP_TLS", "true"),
+        ("RINGSIDE_TLS_CERT", cert_path.to_str().unwrap()),
+        ("RINGSIDE_TLS_KEY", key_path.to_str().unwrap()),
+        ("RINGSIDE_SIP_WS_ORIGINS", &origin),
+    ])
+    .await;
+    assert!(srv.http.starts_with("https://[::1]:"), "{}", srv.http);
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token, "1001").await;
+    md5_only(&srv, &token, "1002").await;
+    let mut phone = Baresip::start_with(
+        &srv,
+        "1002",
+        PW2,
+        &Link::Udp,
+        Options {
+            tone_hz: PHONE_TONE_HZ,
+            ..Options::default()
+        },
+    );
+    eventually("baresip registered over IPv6", || async {
+        srv.metric("ringside_sip_registrations", "").await >= 1.0
+    })
+    .await;
+    let wss = format!("{}/sip", srv.http.replacen("https://", "wss://", 1));
+    let tone = tone_file();
+    let browser = chromium_tls(&tone).await;
+    let mut page = browser.open(&format!("{origin}/?server={wss}")).await;
+    registered(&mut page, &srv).await;
+    stored_over(&srv, &token, "wss").await;
+    page.eval(&format!("window.phone.dial('sip:1002@{}')", srv.sip))
+        .await;
+    let state = page
+        .eval_until("window.phone.call", |v| {
+            v == "Established" || v == "Terminated"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "Established",
+        "the call is up; error {:?}\n== baresip:\n{}\n== server:\n{}",
+        page.eval("window.phone.error").await,
+        phone.log_text(),
+        srv.log_text()
+    );
+    assert_page_hears(&mut page, &srv, &phone).await;
+    // The browser's media reached the edge over IPv6: the edge's candidate is `::1`.
+    let remote = page.eval(INBOUND_JS).await.to_string();
+    assert!(
+        remote.contains(" ::1 ") && remote.contains("typ host"),
+        "{remote}"
+    );
+    page.eval("window.phone.hangUp()").await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    phone.stop().await;
+    assert_baresip_heard_the_browser(&phone);
+    let _ = std::fs::remove_file(&tone);
+    let _ = std::fs::remove_dir_all(&dir);
+}
