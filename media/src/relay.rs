@@ -268,6 +268,7 @@ impl MediaEngine {
             recording: false,
             armed: None,
             snapshot_due: None,
+            v6: self.bind_ip.is_ipv6(),
         });
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         if let Err(c) = worker.send(Command::NewCall(call)) {
@@ -479,6 +480,8 @@ struct Call {
     /// The deadline this call has in the worker's timer heap (older entries are stale).
     armed: Option<Instant>,
     snapshot_due: Option<Instant>,
+    /// The sockets are IPv6 (an IPv4 peer of a dual-stack socket is sent to IPv4-mapped).
+    v6: bool,
 }
 
 /// A media worker thread: polls the sockets of its calls and runs their timers.
@@ -699,7 +702,8 @@ fn count_drop(stats: &RelayStats, d: Dropped) {
 
 /// Sends one datagram; false if it was not sent. A full socket buffer drops the packet (and
 /// counts it); other errors (ICMP port unreachable on loopback, no route) only drop it.
-fn send(sock: &UdpSocket, data: &[u8], to: SocketAddr, stats: &RelayStats) -> bool {
+fn send(sock: &UdpSocket, data: &[u8], to: SocketAddr, v6: bool, stats: &RelayStats) -> bool {
+    let to = ringside_domain::net::on_wire(v6, to);
     loop {
         match sock.send_to(data, to) {
             Ok(_) => return true,
@@ -744,7 +748,7 @@ impl Call {
                     match self.media.handle_rtp(now, side, src, buf, len) {
                         Ok(Forward::InPlace { side: out, to, len }) => {
                             let s = &self.socks[sock_index(out, Channel::Rtp)];
-                            if send(s, &buf[..len], to, stats) {
+                            if send(s, &buf[..len], to, self.v6, stats) {
                                 stats.forwarded.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -833,7 +837,7 @@ impl Call {
         }
         while let Some(t) = self.media.poll_transmit() {
             let s = &self.socks[sock_index(t.side, t.channel)];
-            if send(s, &t.data, t.to, stats) {
+            if send(s, &t.data, t.to, self.v6, stats) {
                 stats.generated.fetch_add(1, Ordering::Relaxed);
             }
             self.media.recycle(t.data);

@@ -108,7 +108,7 @@ impl RecvBatch {
         {
             let (len, from) = sock.recv_from(&mut self.bufs[..self.datagram])?;
             self.lens[0] = len;
-            self.addrs[0] = Some(from);
+            self.addrs[0] = Some(ringside_domain::net::canonical(from));
             Ok(1)
         }
     }
@@ -210,7 +210,8 @@ mod linux {
         for i in 0..n {
             let h = &s.hdrs[i];
             lens[i] = (h.msg_len as usize).min(datagram);
-            addrs[i] = sockaddr(&s.names[i], h.msg_hdr.msg_namelen);
+            addrs[i] =
+                sockaddr(&s.names[i], h.msg_hdr.msg_namelen).map(ringside_domain::net::canonical);
         }
         Ok(n)
     }

@@ -470,3 +470,51 @@ async fn a_trunk_on_ipv6_is_dialled_and_a_trusted_ipv6_pbx_reaches_an_extension(
         uas.messages()
     );
 }
+
+/// Bound to the IPv6 wildcard (`[::]`, a dual-stack socket on Linux) with an IPv4 public
+/// address, Ringside serves IPv4 phones: their addresses arrive IPv4-mapped and are taken as
+/// the IPv4 addresses they are.
+#[tokio::test]
+async fn on_the_ipv6_wildcard_ipv4_phones_register_and_call() {
+    let port = free_port();
+    let sip = format!("[::]:{port}");
+    let mut srv = Server::start_with(&[
+        ("RINGSIDE_SIP_ADDR", &sip),
+        ("RINGSIDE_PUBLIC_IP", "127.0.0.1"),
+    ])
+    .await;
+    // The phones reach it on IPv4 loopback.
+    srv.sip = format!("127.0.0.1:{port}").parse().unwrap();
+    let token = srv.with_phones().await;
+    let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = srv.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
+    // What the phones were told of their own addresses is IPv4.
+    assert!(!log.contains("::ffff:"), "{log}");
+    let got = uas.messages();
+    assert!(!got.contains("::ffff:"), "{got}");
+    let invite = message(&got, "INVITE sip:1002@127.0.0.1:", &["m=audio"])
+        .unwrap_or_else(|| panic!("1002 got an INVITE to its IPv4 contact: {got}"));
+    assert!(
+        !invite.contains("::ffff:"),
+        "no IPv4-mapped address: {invite}"
+    );
+    assert_eq!(sdp_audio(invite).0, "127.0.0.1", "{invite}");
+    let forwarded = srv.metric("ringside_rtp_forwarded_packets_total", "").await;
+    assert!(forwarded >= 20.0, "RTP relayed both ways: {forwarded}");
+    assert_eq!(
+        srv.metric("ringside_rtp_dropped_foreign_total", "").await,
+        0.0
+    );
+    // The stored binding and the call's legs name IPv4 peers.
+    let (st, exts) = srv.api("GET", "/api/v1/sip/extensions", &token, None).await;
+    assert_eq!(st, 200, "{exts}");
+    assert!(!exts.to_string().contains("::ffff:"), "{exts}");
+    let call = srv.ended_call(&token).await;
+    assert!(!call.to_string().contains("::ffff:"), "{call}");
+}

@@ -4,9 +4,27 @@
 //! callers' source addresses against when it loads the directory, so the two cannot disagree.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ipnet::{IpNet, Ipv4Net};
+
+/// A peer's address as Ringside keeps it: an IPv4 peer that reached a socket bound to the IPv6
+/// wildcard (`[::]`, dual stack on Linux) arrives IPv4-mapped (`::ffff:192.0.2.1`) and is taken
+/// as the IPv4 address it is (in Via `received`, bindings, records, latching).
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The destination to hand a socket for sending to `to`: from an IPv6 socket (`v6_socket`)
+/// an IPv4 address goes IPv4-mapped (the kernel refuses an IPv4 address there).
+pub fn on_wire(v6_socket: bool, to: SocketAddr) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) if v6_socket => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => to,
+    }
+}
 
 /// The narrowest IPv4 prefix a trunk may trust (wider would trust a whole provider).
 pub const MAX_V4_PREFIX: u8 = 16;
@@ -127,6 +145,19 @@ fn normalize(net: IpNet) -> IpNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_mapped_peers_are_taken_as_ipv4_and_sent_to_mapped() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:5060".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:5060".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:5060".parse().unwrap();
+        assert_eq!(canonical(mapped), v4);
+        assert_eq!(canonical(v4), v4);
+        assert_eq!(canonical(v6), v6);
+        assert_eq!(on_wire(true, v4), mapped);
+        assert_eq!(on_wire(false, v4), v4);
+        assert_eq!(on_wire(true, v6), v6);
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

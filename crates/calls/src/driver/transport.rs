@@ -199,9 +199,10 @@ impl Transport {
     /// peer (connecting out first, e.g. to a TCP or TLS trunk, and keeping the connection).
     pub(super) async fn send(&self, to: Peer, data: Bytes) {
         if to.transport == TransportKind::Udp {
-            if let Err(e) = self.udp.try_send_to(&data, to.addr) {
+            let wire = ringside_domain::net::on_wire(self.local_addr.is_ipv6(), to.addr);
+            if let Err(e) = self.udp.try_send_to(&data, wire) {
                 if e.kind() == std::io::ErrorKind::WouldBlock {
-                    let _ = self.udp.send_to(&data, to.addr).await;
+                    let _ = self.udp.send_to(&data, wire).await;
                 } else {
                     debug!(to = %to.addr, error = %e, "udp send");
                 }
@@ -333,13 +334,14 @@ async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet) {
     let metrics = inlet.metrics.clone();
     let mut buf = vec![0u8; 65_535];
     loop {
-        let (n, src) = match sock.recv_from(&mut buf).await {
+        let (n, wire) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
                 debug!(error = %e, "udp recv");
                 continue;
             }
         };
+        let src = ringside_domain::net::canonical(wire);
         let data = &buf[..n];
         if is_keepalive(data) {
             continue;
@@ -348,13 +350,13 @@ async fn udp_reader(sock: Arc<UdpSocket>, inlet: Inlet) {
         match ingest(data, from, &metrics) {
             Ok(msg) => {
                 if let Some(reply) = inlet.refusal(&msg) {
-                    let _ = sock.send_to(&reply, src).await;
+                    let _ = sock.send_to(&reply, wire).await;
                 } else if inlet.tx.try_send(Inbound { msg, from }).is_err() {
                     metrics.malformed_dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(Some(reply)) => {
-                let _ = sock.send_to(&reply, src).await;
+                let _ = sock.send_to(&reply, wire).await;
             }
             Err(None) => {}
         }
@@ -374,6 +376,7 @@ async fn stream_acceptor(
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
+                let addr = ringside_domain::net::canonical(addr);
                 let Some(guard) = table.admit(addr.ip(), &limits) else {
                     drop(stream);
                     continue;

@@ -72,6 +72,7 @@ impl SipWebSockets {
     /// A WebSocket connection from `addr` (`secure`: over TLS) starts carrying SIP: what
     /// Ringside sends on it comes out of the receiver, already as it goes on the wire.
     pub fn open(&self, addr: SocketAddr, secure: bool) -> (WsLink, mpsc::UnboundedReceiver<Bytes>) {
+        let addr = ringside_domain::net::canonical(addr);
         let kind = if secure {
             TransportKind::Wss
         } else {
