@@ -1,21 +1,22 @@
-//! Leg B forks: responses, CANCEL, timers, orphaned forks, unwanted 2xx, and ending calls.
+//! Leg B forks: responses, CANCEL, authentication retries, failover, and timers. Orphaned
+//! forks and unwanted 2xx: [`super::stray`]; ending calls: [`super::ending`].
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use rsip::headers::{self, Header, UntypedHeader};
 use rsip::{Method, Request, Response};
-use tracing::{debug, info, info_span, warn};
+use tracing::{debug, warn};
 
-use ringside_domain::{CallStatus, EndReason, HangupSide, LegRole};
+use ringside_domain::{CallStatus, EndReason, HangupSide};
 use ringside_sip::auth::client_authorization;
-use ringside_sip::dialog::{Dialog, LocalAddr};
+use ringside_sip::dialog::LocalAddr;
 use ringside_sip::hdr;
 use ringside_sip::message::{make_cancel, make_response, new_tag};
-use ringside_sip::transaction::{ClientTxId, Peer, ServerTxId, TransportKind};
+use ringside_sip::transaction::{ClientTxId, ServerTxId};
 
 use super::B2bua;
-use super::{CallTimer, STRAY_PER_SEC};
+use super::CallTimer;
 use crate::output::CoreOutput;
 use crate::tu::Tu;
 
@@ -24,7 +25,6 @@ use super::{
     ClientRole, Phase,
 };
 use crate::Side;
-use ringside_storage::LegStats;
 
 impl B2bua {
     /// A response on one of our client transactions.
@@ -81,61 +81,6 @@ impl B2bua {
             }
             ClientRole::GiveBack => self.given_back(tu, now, key, &resp),
         }
-    }
-
-    fn on_orphan_response(
-        &mut self,
-        tu: &mut Tu,
-        now: Instant,
-        ctx: ClientTxId,
-        invite: Request,
-        cancel_sent: bool,
-        resp: Response,
-    ) {
-        let code = resp.status_code.code();
-        match code {
-            100 => {}
-            101..=199 if !cancel_sent => {
-                let peer = self.orphan_peer(&invite);
-                let c = make_cancel(&invite);
-                let cctx = tu.send_request(now, c, peer);
-                self.by_ctx.insert(cctx, (0, ClientRole::Fire));
-                self.by_ctx.insert(
-                    ctx,
-                    (
-                        0,
-                        ClientRole::Orphan {
-                            invite: Box::new(invite),
-                            cancel_sent: true,
-                        },
-                    ),
-                );
-            }
-            101..=199 => {}
-            200..=299 => {
-                self.by_ctx.remove(&ctx);
-                let peer = self.orphan_peer(&invite);
-                self.orphan_peers
-                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
-                self.ack_and_bye(tu, now, &resp, peer);
-            }
-            _ => {
-                self.by_ctx.remove(&ctx);
-                self.orphan_peers
-                    .remove(hdr::call_id(&invite.headers).unwrap_or_default());
-            }
-        }
-    }
-
-    fn orphan_peer(&self, invite: &Request) -> Peer {
-        self.orphan_peers
-            .get(hdr::call_id(&invite.headers).unwrap_or_default())
-            .copied()
-            .unwrap_or(Peer {
-                addr: ([127, 0, 0, 1], 9).into(),
-                transport: TransportKind::Udp,
-                tls_profile: 0,
-            })
     }
 
     fn on_fork_response(&mut self, tu: &mut Tu, now: Instant, key: u64, n: usize, resp: Response) {
@@ -675,263 +620,6 @@ impl B2bua {
             EndReason::AckTimeout,
             Some(HangupSide::System),
         );
-    }
-
-    pub(crate) fn on_stray_response(
-        &mut self,
-        tu: &mut Tu,
-        now: Instant,
-        resp: Response,
-        from: Peer,
-    ) {
-        let is_invite_2xx = (200..300).contains(&resp.status_code.code())
-            && hdr::header_value(&resp.headers, "CSeq").is_some_and(|v| v.contains("INVITE"));
-        if !is_invite_2xx {
-            return;
-        }
-        if self.reinvite_2xx_again(tu, &resp) {
-            return;
-        }
-        let key = self.dialog_of(&resp.headers, "From");
-        match key {
-            Some((k, Side::B)) => {
-                let ack = self.calls.get(&k).and_then(|c| {
-                    let w = c.forks.get(c.phase.winner()?)?;
-                    Some((w.ack.clone()?, w.dialog.peer))
-                });
-                if let Some((ack, peer)) = ack {
-                    tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
-                }
-            }
-            // A 2xx for no dialog of ours: maybe a callee we already hung up on, maybe forged
-            // with someone else's address. One stateless ACK and BYE at most (no retransmits),
-            // and only STRAY_PER_SEC of them a second, so a forged response is no amplifier.
-            _ => {
-                let sec = tu.now_ms / 1000;
-                if self.stray_window.0 != sec {
-                    self.stray_window = (sec, 0);
-                }
-                if self.stray_window.1 >= STRAY_PER_SEC {
-                    tu.metrics
-                        .stray_dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return;
-                }
-                self.stray_window.1 += 1;
-                self.send_ack_and_bye(tu, now, &resp, from, false);
-            }
-        }
-    }
-
-    /// A 2xx to one of our re-INVITEs, again (its transaction is done): while our ACK waits
-    /// for the originator's answer nothing is sent; after, the same ACK again (it was lost).
-    /// True when it was such a 2xx.
-    pub(super) fn reinvite_2xx_again(&mut self, tu: &mut Tu, resp: &Response) -> bool {
-        let key = self.dialog_of(&resp.headers, "From");
-        let Some((k, side)) = key else {
-            return false;
-        };
-        let Some(call) = self.calls.get(&k) else {
-            return false;
-        };
-        let cseq = hdr::cseq_num(&resp.headers);
-        if call
-            .pending_ack
-            .is_some_and(|(t, c, _)| t == side && Some(c) == cseq)
-        {
-            return true;
-        }
-        if let Some((ack, peer)) = call.last_ack[super::side_index(side)]
-            .as_ref()
-            .filter(|(a, _)| hdr::cseq_num(&a.headers) == cseq)
-        {
-            tu.tx
-                .send_stateless(rsip::SipMessage::Request(ack.clone()), *peer);
-            return true;
-        }
-        false
-    }
-
-    /// Acknowledge and end a 2xx for a dialog we no longer want (a fork that answered after
-    /// the call was decided, or a stray retransmission): ACK it, then BYE it, so the far end is
-    /// never left holding a call nobody is on.
-    pub(crate) fn ack_and_bye(&mut self, tu: &mut Tu, now: Instant, resp: &Response, peer: Peer) {
-        self.send_ack_and_bye(tu, now, resp, peer, true)
-    }
-
-    /// [`Self::ack_and_bye`]; with `reliable == false` the BYE is sent once, statelessly.
-    fn send_ack_and_bye(
-        &mut self,
-        tu: &mut Tu,
-        now: Instant,
-        resp: &Response,
-        peer: Peer,
-        reliable: bool,
-    ) {
-        let Some(mut d) = Dialog::from_2xx(resp, peer) else {
-            return;
-        };
-        let cseq = d.local_cseq;
-        debug!(call_id = %d.call_id, "hanging up an unwanted 2xx");
-        if let Some(ack) = d.ack(&tu.cfg.local, cseq) {
-            tu.metrics.request_out("ACK");
-            tu.tx.send_stateless(rsip::SipMessage::Request(ack), peer);
-        }
-        if let Some(bye) = d.request(&tu.cfg.local, Method::Bye, None) {
-            if reliable {
-                let ctx = tu.send_request(now, bye, peer);
-                self.by_ctx.insert(ctx, (0, ClientRole::Fire));
-            } else {
-                tu.metrics.request_out("BYE");
-                tu.tx.send_stateless(rsip::SipMessage::Request(bye), peer);
-            }
-        }
-    }
-
-    /// Send BYE on one side of an answered call.
-    pub(super) fn bye_side(&mut self, tu: &mut Tu, now: Instant, key: u64, side: Side) {
-        if self.end_joined(tu, now, key, side) {
-            return;
-        }
-        let Some(call) = self.calls.get_mut(&key) else {
-            return;
-        };
-        if let (Side::A, Some(session)) = (side, call.caller.session()) {
-            return tu.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
-        }
-        if let (Side::B, Some(session)) = (side, call.browser_b.as_ref().and_then(|b| b.session)) {
-            return tu.browser_signal(session, BrowserSignal::Ended { reason: "hangup" });
-        }
-        if let Some(d) = call.dialog_mut(side) {
-            send_bye(tu, &mut self.by_ctx, now, key, d);
-        }
-    }
-
-    /// Ringside ends answered call `key` itself: BYE to both sides, the record ends with
-    /// `reason`, hung up by the system.
-    pub(super) fn hang_up_both(&mut self, tu: &mut Tu, now: Instant, key: u64, reason: EndReason) {
-        self.bye_side(tu, now, key, Side::A);
-        self.bye_side(tu, now, key, Side::B);
-        self.end_call(tu, key, CallStatus::Ended, reason, Some(HangupSide::System));
-    }
-
-    /// End every call still up (the shutdown grace period is over): answered calls get a BYE on
-    /// both sides, ringing ones have their forks cancelled and the caller answered 503, and
-    /// each record ends with `reason`.
-    pub(crate) fn end_all(&mut self, tu: &mut Tu, now: Instant, reason: EndReason) {
-        let keys: Vec<u64> = self.calls.keys().copied().collect();
-        for key in keys {
-            let Some(call) = self.calls.get(&key) else {
-                continue;
-            };
-            if call.phase.is_answered() {
-                self.hang_up_both(tu, now, key, reason);
-                continue;
-            }
-            self.cancel_other_forks(tu, now, key, None);
-            self.refuse_caller(
-                tu,
-                now,
-                key,
-                503,
-                CallStatus::Missed,
-                reason,
-                HangupSide::System,
-            );
-        }
-    }
-
-    /// Finish a call: write its record, free media, forget dialogs.
-    pub(crate) fn end_call(
-        &mut self,
-        tu: &mut Tu,
-        key: u64,
-        status: CallStatus,
-        reason: EndReason,
-        side: Option<HangupSide>,
-    ) {
-        let Some(mut call) = self.calls.remove(&key) else {
-            return;
-        };
-        let now_ms = tu.now_ms;
-        call.record.status = status;
-        call.record.ended_at = Some(now_ms);
-        call.record.end_reason = Some(reason);
-        call.record.hangup_side = side;
-        for l in &mut call.record.legs {
-            l.ended_at.get_or_insert(now_ms);
-        }
-        let reason_static = match reason {
-            EndReason::Cancelled | EndReason::Declined => reason.as_str(),
-            _ => EndReason::NoAnswer.as_str(),
-        };
-        tu.out
-            .extend(super::browser::ring_stopped(&call, reason_static));
-        tu.out
-            .extend(super::console::console_stopped(&mut call, reason_static));
-        if call.phase.is_answered() {
-            let q = call.media.quality();
-            let winner = call
-                .phase
-                .winner()
-                .and_then(|w| call.forks.get(w))
-                .map(|f| f.leg_idx)
-                .or_else(|| {
-                    call.browser_b.as_ref().and_then(|_| {
-                        call.record
-                            .legs
-                            .iter()
-                            .position(|l| l.role == LegRole::Callee)
-                    })
-                });
-            for (side, (idx, q)) in [(Some(0), q[0]), (winner, q[1])].into_iter().enumerate() {
-                if let Some(leg) = idx.and_then(|i| call.record.legs.get_mut(i)) {
-                    // A browser leg's RTT is the edge's (the relay only sees loopback to it).
-                    let rtt_us = match call.browser_rtt[side] {
-                        Some(d) => Some(d.as_micros() as i64),
-                        None => q.rtt_ms.map(|r| (r * 1000.0) as i64),
-                    };
-                    leg.quality = Some(LegStats {
-                        rx_packets: q.packets_received as i64,
-                        rx_lost: q.packets_lost,
-                        jitter_us: (q.jitter_ms * 1000.0) as i64,
-                        rtt_us,
-                        tx_packets: q.packets_sent as i64,
-                    });
-                }
-            }
-        }
-        if let Some(a) = call.caller.sip() {
-            self.by_dialog
-                .remove(&(a.dialog.call_id.clone(), a.dialog.local_tag.clone()));
-        }
-        self.by_ctx
-            .retain(|_, (k, role)| *k != key || matches!(role, ClientRole::Fire));
-        for f in call.forks.drain(..) {
-            self.by_dialog
-                .remove(&(f.dialog.call_id.clone(), f.dialog.local_tag.clone()));
-            if !f.finished {
-                // Still waiting for a final response: keep watching the INVITE so a late 180 gets
-                // its CANCEL and a late 200 its ACK and BYE.
-                self.orphan_peers
-                    .insert(f.dialog.call_id.clone(), f.dialog.peer);
-                self.by_ctx.insert(
-                    f.tx,
-                    (
-                        0,
-                        ClientRole::Orphan {
-                            invite: Box::new(f.invite),
-                            cancel_sent: f.provisional,
-                        },
-                    ),
-                );
-            }
-        }
-        let call_id = call.record.legs.first().map(|l| l.sip_call_id.as_str());
-        info_span!("call", call_id = call_id.unwrap_or_default(), record = %call.record.id)
-            .in_scope(|| info!(%status, %reason, "call ended"));
-        tu.out.push_back(CoreOutput::UpdateCall(call.record));
-        // Dropping `call.media` stops the relay and frees its ports.
     }
 }
 

@@ -41,6 +41,7 @@ mod browser;
 mod caller_transfer;
 mod console;
 mod dialogs;
+mod ending;
 mod forks;
 mod identity;
 mod pickup;
@@ -48,6 +49,7 @@ mod reliable;
 mod sdes;
 mod session;
 mod setup;
+mod stray;
 mod transfer;
 
 pub use crate::output::{BrowserRing, BrowserSignal};
