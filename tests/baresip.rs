@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{even_port, free_port, Server};
+use crate::{even_port, eventually, free_port, Server};
 
 /// Frequency of the tone baresip sends as its microphone.
 pub const TONE_HZ: u32 = 1000;
@@ -299,6 +299,28 @@ pub fn sdp_audio(msg: &str) -> (String, u16) {
         .unwrap_or_else(|| panic!("no c= line in:\n{msg}"))
         .to_string();
     (addr, port)
+}
+
+/// The tone the called phone plays in the two-phone calls (the caller plays [`TONE_HZ`]).
+pub const CALLEE_TONE_HZ: u32 = 400;
+
+/// The call `caller` placed is answered; three seconds of audio flow each way (50 packets a
+/// second per direction); `caller` hangs up (and exits) and the call ends.
+pub async fn converse(srv: &Server, caller: &mut Baresip) {
+    eventually("the call is answered", || async {
+        srv.metric("ringside_calls_active", "").await == 1.0
+            && caller.log_text().contains("Call established")
+    })
+    .await;
+    eventually("audio relayed both ways", || async {
+        srv.metric("ringside_rtp_forwarded_packets_total", "").await >= 300.0
+    })
+    .await;
+    caller.stop().await;
+    eventually("the call ended", || async {
+        srv.metric("ringside_calls_active", "").await == 0.0
+    })
+    .await;
 }
 
 /// Audio as audio: `phone` (called `name` in failures) recorded hearing `hears` Hz, loud

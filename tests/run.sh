@@ -27,7 +27,7 @@ command -v openssl >/dev/null || need+=(openssl)
 # Kamailio with its TLS module: the SIP-over-TLS peer of tests/tests/sip_kamailio.rs.
 [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need+=(kamailio-tls-modules)
-# linphonec (liblinphone): the second softphone of tests/tests/baresip.rs (TLS and SRTP).
+# linphonec (liblinphone): the second softphone of tests/tests/linphone.rs (TLS, SRTP, transfers).
 command -v linphonec >/dev/null || need+=(linphone-cli)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
