@@ -15,11 +15,11 @@
 //!                                          └► Refusal (404 | 480)
 //! ```
 
-use ringside_sip::transaction::TransportKind;
 use std::net::IpAddr;
 
 use ringside_domain::channels::{Channel, ChannelLookup};
 use ringside_sip::registrar::Registrar;
+use ringside_sip::transaction::TransportKind;
 use ringside_storage::Extension;
 
 use crate::directory::{Directory, TrunkEntry};

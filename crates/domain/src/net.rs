@@ -4,7 +4,7 @@
 //! callers' source addresses against when it loads the directory, so the two cannot disagree.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::{IpNet, Ipv4Net};
 
@@ -13,6 +13,14 @@ use ipnet::{IpNet, Ipv4Net};
 /// as the IPv4 address it is (in Via `received`, bindings, records, latching).
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// The loopback address of `ip`'s family (`127.0.0.1` or `::1`).
+pub fn loopback_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+    }
 }
 
 /// The destination to hand a socket for sending to `to`: from an IPv6 socket (`v6_socket`)

@@ -27,7 +27,7 @@ pub mod video;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::thread;
@@ -348,10 +348,7 @@ impl WebRtcEdge {
                 .filter(|s| !s.urls.is_empty())
                 .collect(),
                 stats,
-                loopback: match cfg.relay_ip {
-                    IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-                    IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-                },
+                loopback: ringside_domain::net::loopback_of(cfg.relay_ip),
                 next_id: AtomicU64::new(1),
                 connect_timeout: cfg.connect_timeout,
             }),

@@ -273,15 +273,17 @@ impl B2bua {
             return;
         }
         warn!("the referrer did not take its call back after a failed transfer: ending it");
-        self.bye_side(tu, now, key, Side::B);
+        let reason = ringside_domain::EndReason::Hangup;
         if bye_referrer {
-            self.bye_side(tu, now, key, Side::A);
+            return self.hang_up_both(tu, now, key, reason);
         }
+        self.bye_side(tu, now, key, Side::B);
+        let ended = ringside_domain::CallStatus::Ended;
         self.end_call(
             tu,
             key,
-            ringside_domain::CallStatus::Ended,
-            ringside_domain::EndReason::Hangup,
+            ended,
+            reason,
             Some(ringside_domain::HangupSide::System),
         );
     }

@@ -41,10 +41,11 @@ pub(super) enum ResolveCmd {
 
 /// The resolver of `servers` (`host:port` or `ip`, port 53), or of the system's
 /// configuration (`/etc/resolv.conf` and `/etc/hosts`) when there are none. Host names
-/// resolve to the addresses of `family` only (the SIP sockets' family, given by an address of
-/// it): an IPv4 socket cannot send to an AAAA record's address, and a trunk whose host has
-/// both would otherwise fail over only after a transaction timeout.
-pub fn resolver(servers: &[SocketAddr], family: IpAddr) -> Result<TokioResolver, String> {
+/// resolve to the addresses the SIP sockets, bound to `bind`, can send to: an IPv4 socket, or
+/// an IPv6 one bound to a specific address, only to its own family (a trunk whose host has
+/// both would otherwise fail over only after a transaction timeout); a dual-stack socket
+/// (`[::]`) to both, IPv6 first.
+pub fn resolver(servers: &[SocketAddr], bind: IpAddr) -> Result<TokioResolver, String> {
     let provider = TokioConnectionProvider::default();
     let mut builder = if servers.is_empty() {
         TokioResolver::builder(provider)
@@ -66,10 +67,11 @@ pub fn resolver(servers: &[SocketAddr], family: IpAddr) -> Result<TokioResolver,
     let opts: &mut ResolverOpts = builder.options_mut();
     opts.timeout = Duration::from_secs(2);
     opts.attempts = 2;
-    opts.ip_strategy = if family.is_ipv6() {
-        hickory_resolver::config::LookupIpStrategy::Ipv6thenIpv4
-    } else {
-        hickory_resolver::config::LookupIpStrategy::Ipv4Only
+    use hickory_resolver::config::LookupIpStrategy;
+    opts.ip_strategy = match bind {
+        IpAddr::V4(_) => LookupIpStrategy::Ipv4Only,
+        IpAddr::V6(a) if a.is_unspecified() => LookupIpStrategy::Ipv6thenIpv4,
+        IpAddr::V6(_) => LookupIpStrategy::Ipv6Only,
     };
     Ok(builder.build())
 }

@@ -424,7 +424,9 @@ impl RawConfig {
             Some(ip) => ip
                 .parse()
                 .with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
-            None if sip_addr.ip().is_unspecified() => settings::loopback_of(sip_addr.ip()),
+            None if sip_addr.ip().is_unspecified() => {
+                ringside_domain::net::loopback_of(sip_addr.ip())
+            }
             None => sip_addr.ip(),
         };
         let rtp_ports = parse_range(self.rtp_ports.as_deref().unwrap_or("20000-30000"))?;

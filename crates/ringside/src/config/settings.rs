@@ -1,6 +1,6 @@
 //! The validated settings, one group per subsystem; each group makes its crate's config.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -155,18 +155,10 @@ impl SipSettings {
     /// edge sends browsers' media there).
     pub fn relay_ip(&self) -> IpAddr {
         if self.addr.ip().is_unspecified() {
-            loopback_of(self.addr.ip())
+            ringside_domain::net::loopback_of(self.addr.ip())
         } else {
             self.addr.ip()
         }
-    }
-}
-
-/// The loopback address of `ip`'s family (`127.0.0.1` or `::1`).
-pub(crate) fn loopback_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-        IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
     }
 }
 
