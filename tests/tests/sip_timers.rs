@@ -148,6 +148,19 @@ async fn both_finish(
     srv: &Server,
     token: &str,
     caller: Sipp,
+    callee: (Sipp, tokio::process::Child),
+) -> (String, Sipp) {
+    let (log, callee) = both_run(srv, caller, callee).await;
+    let call = srv.ended_call(token).await;
+    assert_eq!(call["endReason"], "hangup", "{call}");
+    (log, callee)
+}
+
+/// Runs `caller` to its end; both phones must finish their scenarios. The caller's log, and
+/// the callee.
+async fn both_run(
+    srv: &Server,
+    caller: Sipp,
     (callee, mut callee_child): (Sipp, tokio::process::Child),
 ) -> (String, Sipp) {
     let (ok, log) = caller.run().await;
@@ -164,8 +177,6 @@ async fn both_finish(
         "callee: {}",
         callee.messages()
     );
-    let call = srv.ended_call(token).await;
-    assert_eq!(call["endReason"], "hangup", "{call}");
     (log, callee)
 }
 
@@ -578,21 +589,7 @@ async fn a_caller_side_transfer_to_a_busy_phone_gives_the_referrer_its_call_back
         ok_with_sdp("1001", "sendrecv"),
         uac_in_dialog("BYE", 4, None)
     );
-    let (ok, log) = scripted_caller(&srv, &flow).run().await;
-    let (callee, mut callee_child) = callee;
-    assert!(
-        ok,
-        "caller: {log}\ncallee: {}\nserver: {}",
-        callee.messages(),
-        srv.log_text()
-    );
-    assert!(
-        tokio::time::timeout(Duration::from_secs(30), callee_child.wait())
-            .await
-            .is_ok_and(|s| s.is_ok_and(|s| s.success())),
-        "callee: {}",
-        callee.messages()
-    );
+    let (log, callee) = both_run(&srv, scripted_caller(&srv, &flow), callee).await;
     assert!(
         tokio::time::timeout(Duration::from_secs(30), target_child.wait())
             .await

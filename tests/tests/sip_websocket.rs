@@ -223,48 +223,14 @@ async fn md5_only(srv: &Server, token: &str, ext: &str) {
 
 #[tokio::test]
 async fn sipjs_in_chromium_registers_over_wss_and_calls_baresip_and_each_hears_the_other() {
-    // The softphone's site; its origin is listed, and the HTTP listener serves HTTPS (and
-    // so WSS).
-    let site_port = softphone_site(softphone_page("1001", PW1)).await;
-    let pki = ringside_e2e::tls::Pki::new("Ringside WSS test CA");
-    let (cert, key) = pki.leaf(&["127.0.0.1", "localhost"], false);
-    let dir = std::env::temp_dir().join(format!(
-        "ringside-wss-{}-{}",
-        std::process::id(),
-        calls_common::rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert).unwrap();
-    std::fs::write(&key_path, key).unwrap();
-    let origin = format!("http://127.0.0.1:{site_port}");
-    let srv = Server::start_with(&[
-        ("RINGSIDE_HTTP_TLS", "true"),
-        ("RINGSIDE_TLS_CERT", cert_path.to_str().unwrap()),
-        ("RINGSIDE_TLS_KEY", key_path.to_str().unwrap()),
-        ("RINGSIDE_SIP_WS_ORIGINS", &origin),
-    ])
-    .await;
-    assert!(srv.http.starts_with("https://"), "{}", srv.http);
-    let token = srv.with_phones().await;
-    md5_only(&srv, &token, "1001").await;
-    md5_only(&srv, &token, "1002").await;
-
-    let mut phone = Baresip::start_with(
-        &srv,
-        "1002",
-        PW2,
-        &Link::Udp,
-        Options {
-            tone_hz: PHONE_TONE_HZ,
-            ..Options::default()
-        },
-    );
+    let WssRig {
+        srv,
+        token,
+        mut phone,
+        origin,
+        dir,
+    } = wss_rig(&["127.0.0.1", "localhost"], &[]).await;
     let wss = format!("{}/sip", srv.http.replacen("https://", "wss://", 1));
-    eventually("baresip registered", || async {
-        srv.metric("ringside_sip_registrations", "").await >= 1.0
-    })
-    .await;
 
     let tone = tone_file();
     let browser = chromium_tls(&tone).await;
@@ -585,16 +551,25 @@ async fn after_a_restart_a_websocket_phones_binding_waits_for_its_next_register(
     );
 }
 
-/// The browser softphone over IPv6: SIP.js in Chromium registers over `wss://[::1]` (the HTTP
-/// listener on `::1` serving HTTPS), its WebRTC media meets the edge on `[::1]`, and it calls
-/// baresip registered over UDP on `::1`; each hears the other.
-#[tokio::test]
-async fn sipjs_registers_over_wss_on_ipv6_and_calls_baresip_and_each_hears_the_other() {
+/// A Ringside serving HTTPS (and so WSS) with a certificate for `names` from a throw-away
+/// CA, plus `extra` environment; the softphone's site, whose origin it allows; extensions
+/// 1001 and 1002 challenged in MD5 (SIP.js, baresip 1.0); and baresip registered as 1002
+/// playing [`PHONE_TONE_HZ`].
+struct WssRig {
+    srv: Server,
+    token: String,
+    phone: Baresip,
+    origin: String,
+    /// The certificate's directory (removed at the end of the test).
+    dir: std::path::PathBuf,
+}
+
+async fn wss_rig(names: &[&str], extra: &[(&str, &str)]) -> WssRig {
     let site_port = softphone_site(softphone_page("1001", PW1)).await;
-    let pki = ringside_e2e::tls::Pki::new("Ringside WSS IPv6 test CA");
-    let (cert, key) = pki.leaf(&["::1", "localhost"], false);
+    let pki = ringside_e2e::tls::Pki::new("Ringside WSS test CA");
+    let (cert, key) = pki.leaf(names, false);
     let dir = std::env::temp_dir().join(format!(
-        "ringside-wss6-{}-{}",
+        "ringside-wss-{}-{}",
         std::process::id(),
         calls_common::rand_suffix()
     ));
@@ -603,27 +578,19 @@ async fn sipjs_registers_over_wss_on_ipv6_and_calls_baresip_and_each_hears_the_o
     std::fs::write(&cert_path, cert).unwrap();
     std::fs::write(&key_path, key).unwrap();
     let origin = format!("http://127.0.0.1:{site_port}");
-    let free = ringside_e2e::free_port;
-    let (sip, http, webrtc) = (
-        format!("[::1]:{}", free()),
-        format!("[::1]:{}", free()),
-        format!("[::1]:{}", free()),
-    );
-    let srv = Server::start_with(&[
-        ("RINGSIDE_SIP_ADDR", &sip),
-        ("RINGSIDE_HTTP_ADDR", &http),
-        ("RINGSIDE_WEBRTC_ADDR", &webrtc),
+    let mut env = vec![
         ("RINGSIDE_HTTP_TLS", "true"),
         ("RINGSIDE_TLS_CERT", cert_path.to_str().unwrap()),
         ("RINGSIDE_TLS_KEY", key_path.to_str().unwrap()),
-        ("RINGSIDE_SIP_WS_ORIGINS", &origin),
-    ])
-    .await;
-    assert!(srv.http.starts_with("https://[::1]:"), "{}", srv.http);
+        ("RINGSIDE_SIP_WS_ORIGINS", origin.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let srv = Server::start_with(&env).await;
+    assert!(srv.http.starts_with("https://"), "{}", srv.http);
     let token = srv.with_phones().await;
     md5_only(&srv, &token, "1001").await;
     md5_only(&srv, &token, "1002").await;
-    let mut phone = Baresip::start_with(
+    let phone = Baresip::start_with(
         &srv,
         "1002",
         PW2,
@@ -633,10 +600,43 @@ async fn sipjs_registers_over_wss_on_ipv6_and_calls_baresip_and_each_hears_the_o
             ..Options::default()
         },
     );
-    eventually("baresip registered over IPv6", || async {
+    eventually("baresip registered", || async {
         srv.metric("ringside_sip_registrations", "").await >= 1.0
     })
     .await;
+    WssRig {
+        srv,
+        token,
+        phone,
+        origin,
+        dir,
+    }
+}
+
+/// The browser softphone over IPv6: SIP.js in Chromium registers over `wss://[::1]` (the HTTP
+/// listener on `::1` serving HTTPS), its WebRTC media meets the edge on `[::1]`, and it calls
+/// baresip registered over UDP on `::1`; each hears the other.
+#[tokio::test]
+async fn sipjs_registers_over_wss_on_ipv6_and_calls_baresip_and_each_hears_the_other() {
+    let free = ringside_e2e::free_port;
+    let (sip, http, webrtc) = (
+        format!("[::1]:{}", free()),
+        format!("[::1]:{}", free()),
+        format!("[::1]:{}", free()),
+    );
+    let on_ipv6 = [
+        ("RINGSIDE_SIP_ADDR", sip.as_str()),
+        ("RINGSIDE_HTTP_ADDR", http.as_str()),
+        ("RINGSIDE_WEBRTC_ADDR", webrtc.as_str()),
+    ];
+    let WssRig {
+        srv,
+        token,
+        mut phone,
+        origin,
+        dir,
+    } = wss_rig(&["::1", "localhost"], &on_ipv6).await;
+    assert!(srv.http.starts_with("https://[::1]:"), "{}", srv.http);
     let wss = format!("{}/sip", srv.http.replacen("https://", "wss://", 1));
     let tone = tone_file();
     let browser = chromium_tls(&tone).await;
