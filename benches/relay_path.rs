@@ -12,7 +12,10 @@
 //!   its own: the packet is authenticated and decrypted with leg A's keys, rewritten, and
 //!   encrypted with leg B's), AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM. The phone's own
 //!   encryption of each packet runs inside the loop too (sequence numbers change every
-//!   step); `srtp_phone_protect_80` / `_gcm` measure it alone, to subtract.
+//!   step); `srtp_phone_protect_80` / `_gcm` measure it alone, to subtract;
+//! - `pcmu_srtp_passthrough_80` / `_gcm`: the same with SRTP passthrough (keys passed end to
+//!   end: leg B sends with the key A's phone sends with): the packet is authenticated and
+//!   decrypted as before, but sent on as it came instead of rewritten and re-encrypted.
 //!
 //! Input: 1 s of speech-like audio (`speech.rs`) pre-encoded into 50 RTP packets of 20 ms
 //! outside the timed loop (G.711 at 8 kHz; Opus as a WebRTC peer sends it: encoded at 48 kHz,
@@ -107,6 +110,10 @@ struct Path {
     phone: Option<SrtpSession>,
 }
 
+/// Both legs SRTP in this suite; `true`: keys passed end to end (SRTP passthrough).
+#[derive(Clone, Copy)]
+struct Srtp(SrtpSuite, bool);
+
 /// Keys for both directions of one leg: Ringside's, and the phone's mirror image.
 fn srtp_leg(suite: SrtpSuite) -> (SrtpKeys, SrtpSession) {
     let phone = random_master(suite).expect("key");
@@ -128,7 +135,7 @@ fn srtp_leg(suite: SrtpSuite) -> (SrtpKeys, SrtpSession) {
 }
 
 impl Path {
-    fn new(a: LegCodec, b: LegCodec, from: Side, record: bool, srtp: Option<SrtpSuite>) -> Self {
+    fn new(a: LegCodec, b: LegCodec, from: Side, record: bool, srtp: Option<Srtp>) -> Self {
         let now = Instant::now();
         let mut m = CallMedia::new(now, SystemTime::now(), 42);
         m.announce(Side::A, addr("127.0.0.1:40000"));
@@ -138,12 +145,17 @@ impl Path {
         if record {
             m.record(now, Box::new(Discard));
         }
-        let phone = srtp.map(|suite| {
+        let phone = srtp.map(|Srtp(suite, passed)| {
             let (ka, phone) = srtp_leg(suite);
-            let (kb, _) = srtp_leg(suite);
+            let (mut kb, _) = srtp_leg(suite);
+            if passed {
+                // Passthrough: the other leg sends with the key this phone sends with.
+                kb.local = ka.remote.clone();
+            }
             m.set_srtp(from, Some(ka)).expect("keys");
             let other = if from == Side::A { Side::B } else { Side::A };
             m.set_srtp(other, Some(kb)).expect("keys");
+            assert_eq!(m.is_srtp_passthrough(other), passed);
             phone
         });
         let codec = if from == Side::A { a } else { b };
@@ -226,8 +238,12 @@ fn relay_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("relay_path");
     g.throughput(Throughput::Elements(1));
     let (cm80, gcm) = (
-        Some(SrtpSuite::AesCm128HmacSha1_80),
-        Some(SrtpSuite::AeadAes128Gcm),
+        Some(Srtp(SrtpSuite::AesCm128HmacSha1_80, false)),
+        Some(Srtp(SrtpSuite::AeadAes128Gcm, false)),
+    );
+    let (pass80, pass_gcm) = (
+        Some(Srtp(SrtpSuite::AesCm128HmacSha1_80, true)),
+        Some(Srtp(SrtpSuite::AeadAes128Gcm, true)),
     );
     let cases = [
         ("pcmu_passthrough", pcmu, pcmu, Side::A, false, None),
@@ -243,6 +259,22 @@ fn relay_path(c: &mut Criterion) {
         ),
         ("pcmu_passthrough_srtp_80", pcmu, pcmu, Side::A, false, cm80),
         ("pcmu_passthrough_srtp_gcm", pcmu, pcmu, Side::A, false, gcm),
+        (
+            "pcmu_srtp_passthrough_80",
+            pcmu,
+            pcmu,
+            Side::A,
+            false,
+            pass80,
+        ),
+        (
+            "pcmu_srtp_passthrough_gcm",
+            pcmu,
+            pcmu,
+            Side::A,
+            false,
+            pass_gcm,
+        ),
     ];
     for (name, suite) in [
         ("srtp_phone_protect_80", cm80),

@@ -79,6 +79,8 @@ pub struct RelayStats {
     pub dtmf_digits: AtomicU64,
     /// DTLS-SRTP handshakes completed on SIP legs (each media component counts).
     pub dtls_handshakes: AtomicU64,
+    /// SRTP packets sent on as they came (SRTP passthrough: keys passed end to end).
+    pub srtp_passthrough: AtomicU64,
 }
 
 /// Creates relays on ports from the configured range.
@@ -834,6 +836,12 @@ impl Call {
             stats
                 .dtls_handshakes
                 .fetch_add(u64::from(done), Ordering::Relaxed);
+        }
+        let passed = self.media.take_srtp_passed();
+        if passed > 0 {
+            stats
+                .srtp_passthrough
+                .fetch_add(u64::from(passed), Ordering::Relaxed);
         }
         while let Some(t) = self.media.poll_transmit() {
             let s = &self.socks[sock_index(t.side, t.channel)];

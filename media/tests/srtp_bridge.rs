@@ -375,3 +375,142 @@ fn a_leg_that_must_be_encrypted_takes_nothing_before_its_keys() {
         Ok(Forward::InPlace { side: Side::A, .. })
     ));
 }
+
+/// SRTP passthrough: A's phone sends with `ka`, B's with `kb`, and each leg is keyed to send
+/// with the key the other peer sends with (SDES keys passed end to end).
+fn mirrored_call(suite: SrtpSuite) -> (Call, Vec<u8>, Vec<u8>) {
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let mut c = call(pcmu, pcmu, suite, suite);
+    let (ka, kb) = (random_master(suite).unwrap(), random_master(suite).unwrap());
+    let a = SrtpKeys {
+        suite,
+        remote: ka.clone(),
+        local: kb.clone(),
+    };
+    let b = SrtpKeys {
+        suite,
+        remote: kb.clone(),
+        local: ka.clone(),
+    };
+    c.m.set_srtp(Side::A, Some(a.clone())).unwrap();
+    c.m.set_srtp(Side::B, Some(b.clone())).unwrap();
+    // Each phone holds its own key and the one it was given: the other phone's.
+    c.a_phone = SrtpSession::new(SrtpKeys {
+        suite,
+        remote: kb.clone(),
+        local: ka.clone(),
+    })
+    .unwrap();
+    c.b_phone = SrtpSession::new(SrtpKeys {
+        suite,
+        remote: ka.clone(),
+        local: kb.clone(),
+    })
+    .unwrap();
+    (c, ka, kb)
+}
+
+#[test]
+fn srtp_passthrough_relays_packets_as_they_came_and_still_refuses_forgeries() {
+    for suite in SrtpSuite::ALL {
+        let (mut c, _, _) = mirrored_call(suite);
+        assert!(c.m.is_srtp_passthrough(Side::A) && c.m.is_srtp_passthrough(Side::B));
+        let now = c.t0;
+        let mut sent = Vec::new();
+        for seq in 0..5u16 {
+            let h = RtpHeader {
+                marker: false,
+                payload_type: 0,
+                sequence: 1000 + seq,
+                timestamp: 160 * u32::from(seq),
+                ssrc: 0xa11ce,
+                csrcs: &[],
+                extension: None,
+                padding: 0,
+            };
+            let mut buf = vec![0u8; 1500];
+            let n = h.write(&[0x55; 160], &mut buf).unwrap();
+            let n = c.a_phone.protect_rtp(&mut buf, n).unwrap();
+            let came = buf[..n].to_vec();
+            let out = c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut buf, n);
+            let Ok(Forward::InPlace { side, len, .. }) = out else {
+                panic!("{suite:?}: {out:?}");
+            };
+            assert_eq!(side, Side::B);
+            assert_eq!(&buf[..len], &came[..], "{suite:?}: sent on as it came");
+            sent.push(came);
+        }
+        assert_eq!(c.m.take_srtp_passed(), 5);
+        // B's phone decrypts them with the key it was given, header untouched.
+        for (k, data) in sent.iter().enumerate() {
+            let mut buf = data.clone();
+            buf.resize(1500, 0);
+            let n = c.b_phone.unprotect_rtp(&mut buf, data.len()).unwrap();
+            let p = RtpPacket::parse(&buf[..n]).unwrap();
+            assert_eq!((p.ssrc(), p.sequence()), (0xa11ce, 1000 + k as u16));
+            assert_eq!(p.payload(), &[0x55; 160][..]);
+        }
+        // A forgery is not sent on, and is counted.
+        let mut forged = sent[4].clone();
+        let last = forged.len() - 1;
+        forged[20] ^= 0x01;
+        forged.resize(1500, 0);
+        assert_eq!(
+            c.m.handle_rtp(now, Side::A, addr(A_PEER), &mut forged, last + 1),
+            Err(Dropped::Srtp),
+            "{suite:?}"
+        );
+        assert_eq!(c.m.srtp_dropped(Side::A), 1);
+        assert_eq!(c.m.take_srtp_passed(), 0);
+    }
+}
+
+#[test]
+fn srtp_passthrough_still_carries_audio_both_ways_and_ringsides_own_stream_has_its_own_ssrc() {
+    let (mut c, _, _) = mirrored_call(SrtpSuite::AesCm128HmacSha1_80);
+    // The tone A sends arrives at B as the tone (and the packets were passed on).
+    // Six seconds: long enough for Ringside's first RTCP report.
+    let out = feed_a(&mut c, 1000.0, 300);
+    assert!(c.m.take_srtp_passed() >= 290);
+    let pcm = heard_by_b(&mut c, &out, CodecKind::Pcmu);
+    let f = dominant_frequency(&pcm[800..], 8000);
+    assert!((f - 1000.0).abs() < 20.0, "B hears {f} Hz");
+    // Ringside's own SRTCP to B (same key as A's stream) never carries A's SSRC.
+    let reports: Vec<_> = out
+        .iter()
+        .filter(|(s, ch, _)| *s == Side::B && *ch == Channel::Rtcp)
+        .collect();
+    assert!(!reports.is_empty(), "an SRTCP report went to B");
+    for (_, _, data) in reports {
+        let ssrc = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
+        assert_ne!(ssrc, 0xa11ce);
+    }
+}
+
+#[test]
+fn srtp_passthrough_goes_one_way_only_where_one_leg_was_re_keyed() {
+    let (mut c, ka, _) = mirrored_call(SrtpSuite::AesCm128HmacSha1_80);
+    // A was answered with Ringside's own key (say, before B's answer came): B→A is
+    // re-encrypted, A→B still goes as it came.
+    let ours = random_master(SrtpSuite::AesCm128HmacSha1_80).unwrap();
+    c.m.set_srtp(
+        Side::A,
+        Some(SrtpKeys {
+            suite: SrtpSuite::AesCm128HmacSha1_80,
+            remote: ka,
+            local: ours,
+        }),
+    )
+    .unwrap();
+    assert!(c.m.is_srtp_passthrough(Side::B));
+    assert!(!c.m.is_srtp_passthrough(Side::A));
+    // Different suites never pass through.
+    let pcmu = LegCodec::new(CodecKind::Pcmu, 0);
+    let c2 = call(
+        pcmu,
+        pcmu,
+        SrtpSuite::AesCm128HmacSha1_80,
+        SrtpSuite::AeadAes128Gcm,
+    );
+    assert!(!c2.m.is_srtp_passthrough(Side::A) && !c2.m.is_srtp_passthrough(Side::B));
+}

@@ -294,57 +294,9 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
         "the error names the field: {bad}"
     );
 
-    let link = || Link::Tls {
-        addr: tls,
-        ca: ca.clone(),
-    };
-    let srtp = |tone_hz, dial| Options {
-        tone_hz,
-        mediaenc: Some("srtp-mand"),
-        dial,
-    };
-    let mut callee = Baresip::start_with(&srv, "1002", PW2, &link(), srtp(CALLEE_TONE_HZ, None));
-    eventually("1002 registered over TLS", || async {
-        srv.metric("ringside_sip_registrations", "").await == 1.0
-    })
-    .await;
-    let dial = format!("sip:1002@{tls};transport=tls");
-    let mut caller = Baresip::start_with(&srv, "1001", PW1, &link(), srtp(TONE_HZ, Some(dial)));
-    converse(&srv, &mut caller).await;
-    callee.stop().await;
-
-    // Signalling: each leg had its own keys; neither phone saw the other's.
-    let (clog, elog) = (caller.log_text(), callee.log_text());
-    let both = || {
-        format!(
-            "\n== caller:\n{clog}\n== callee:\n{elog}\n== server:\n{}",
-            srv.log_text()
-        )
-    };
-    let offer = message(&clog, "INVITE sip:1002", &["a=crypto:"])
-        .unwrap_or_else(|| panic!("1001 offered SRTP{}", both()));
-    let to_callee = message(&elog, "INVITE sip:1002", &["a=crypto:"])
-        .unwrap_or_else(|| panic!("1002 was offered SRTP{}", both()));
-    assert!(
-        to_callee.contains("RTP/SAVP"),
-        "1002 requires SRTP: {to_callee}"
-    );
-    let answered = message(&elog, "SIP/2.0 200", &["a=crypto:"])
-        .unwrap_or_else(|| panic!("1002 answered with keys{}", both()));
-    let to_caller = message(&clog, "SIP/2.0 200", &["a=crypto:"])
-        .unwrap_or_else(|| panic!("1001's answer has keys{}", both()));
-    let keys = |m: &str| {
-        crypto_lines(m)
-            .into_iter()
-            .map(|l| l.split("inline:").nth(1).unwrap_or_default().to_owned())
-            .collect::<Vec<_>>()
-    };
-    let (k_offer, k_callee, k_answer, k_caller) = (
-        keys(offer),
-        keys(to_callee),
-        keys(answered),
-        keys(to_caller),
-    );
+    let call = srtp_call(&srv, tls, &ca).await;
+    let both = || call.both(&srv);
+    let (k_offer, k_callee, k_answer, k_caller) = call.keys(&srv);
     for k in &k_offer {
         assert!(
             !k_callee.contains(k) && !k_answer.contains(k),
@@ -354,27 +306,170 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
     for k in &k_answer {
         assert!(!k_caller.contains(k), "1002's key never reaches 1001");
     }
-    // libre opens each RTCP port with an unprotected RTCP APP "PINGPONG" packet: dropped as
-    // unauthenticated (at most one per leg). Every RTP packet authenticated: the tones below
-    // were decrypted by each phone's own SRTP stack.
-    let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
-    assert!(
-        failures <= 2.0,
-        "{failures} SRTP authentication failures{}",
+    call.check_media(&srv).await;
+    assert_eq!(
+        srv.metric("ringside_srtp_passthrough_packets_total", "")
+            .await,
+        0.0,
+        "re-keyed per leg: nothing passed on as it came{}",
         both()
     );
-    // 1002 may start sending before Ringside has its answer (and so its key): those first
-    // packets are dropped, never relayed unauthenticated (counted apart).
-    let early = srv.metric("ringside_srtp_awaiting_keys_total", "").await;
-    assert!(
-        early < 50.0,
-        "{early} packets dropped awaiting keys{}",
-        both()
-    );
+}
 
-    // Audio as audio: each phone heard the other's tone, decrypted by its own SRTP stack.
-    assert_heard(&caller, CALLEE_TONE_HZ, "1001", &both);
-    assert_heard(&callee, TONE_HZ, "1002", &both);
+/// Two baresip phones over TLS whose extensions allow SRTP passthrough: each is given the
+/// other's key (the caller's key is offered to the callee first, the callee's is the caller's
+/// answer), Ringside sends the encrypted packets on as they came, and each phone hears the
+/// other's tone through its own SRTP stack.
+#[tokio::test]
+async fn with_srtp_passthrough_two_baresip_phones_get_each_others_keys_and_hear_each_other() {
+    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
+    let (srv, tls, _, _) =
+        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
+    let token = srv.with_phones().await;
+    let ca = srv.data_dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    md5_only(&srv, &token).await;
+    // Both phones are baresip 1.0 (MD5 only) insisting on `RTP/SAVP`.
+    for ext in ["1001", "1002"] {
+        let e = srv
+            .patch_extension(
+                &token,
+                ext,
+                serde_json::json!({
+                    "srtpPassthrough": true,
+                    "srtp": "required",
+                    "digestAlgorithms": ["MD5"],
+                }),
+            )
+            .await;
+        assert_eq!(e["srtpPassthrough"], true, "{e}");
+    }
+    let call = srtp_call(&srv, tls, &ca).await;
+    let both = || call.both(&srv);
+    let (k_offer, k_callee, k_answer, k_caller) = call.keys(&srv);
+    assert!(
+        k_offer.iter().any(|k| k_callee.first() == Some(k)),
+        "1001's key is offered to 1002 first{}",
+        both()
+    );
+    assert!(
+        k_answer.iter().any(|k| k_caller.contains(k)),
+        "1002's key is 1001's answer{}",
+        both()
+    );
+    call.check_media(&srv).await;
+    let passed = srv
+        .metric("ringside_srtp_passthrough_packets_total", "")
+        .await;
+    assert!(
+        passed >= 200.0,
+        "{passed} packets passed on as they came{}",
+        both()
+    );
+}
+
+/// A finished call between 1001 and 1002 (baresip, `srtp-mand`, over TLS), with both logs.
+struct SrtpCall {
+    caller: Baresip,
+    callee: Baresip,
+    clog: String,
+    elog: String,
+}
+
+/// 1002 registers and 1001 calls it, both phones insisting on SRTP (SDES) over TLS; they talk
+/// (each sends its tone) and hang up.
+async fn srtp_call(srv: &Server, tls: std::net::SocketAddr, ca: &std::path::Path) -> SrtpCall {
+    let link = || Link::Tls {
+        addr: tls,
+        ca: ca.to_path_buf(),
+    };
+    let srtp = |tone_hz, dial| Options {
+        tone_hz,
+        mediaenc: Some("srtp-mand"),
+        dial,
+    };
+    let mut callee = Baresip::start_with(srv, "1002", PW2, &link(), srtp(CALLEE_TONE_HZ, None));
+    eventually("1002 registered over TLS", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let dial = format!("sip:1002@{tls};transport=tls");
+    let mut caller = Baresip::start_with(srv, "1001", PW1, &link(), srtp(TONE_HZ, Some(dial)));
+    converse(srv, &mut caller).await;
+    callee.stop().await;
+    let (clog, elog) = (caller.log_text(), callee.log_text());
+    SrtpCall {
+        caller,
+        callee,
+        clog,
+        elog,
+    }
+}
+
+impl SrtpCall {
+    fn both(&self, srv: &Server) -> String {
+        format!(
+            "\n== caller:\n{}\n== callee:\n{}\n== server:\n{}",
+            self.clog,
+            self.elog,
+            srv.log_text()
+        )
+    }
+
+    /// The keys (`inline:` values) of 1001's offer, of the offer 1002 got, of 1002's answer
+    /// and of the answer 1001 got, in their SDP's order.
+    fn keys(&self, srv: &Server) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+        let (clog, elog) = (&self.clog, &self.elog);
+        let offer = message(clog, "INVITE sip:1002", &["a=crypto:"])
+            .unwrap_or_else(|| panic!("1001 offered SRTP{}", self.both(srv)));
+        let to_callee = message(elog, "INVITE sip:1002", &["a=crypto:"])
+            .unwrap_or_else(|| panic!("1002 was offered SRTP{}", self.both(srv)));
+        assert!(
+            to_callee.contains("RTP/SAVP"),
+            "1002 insists on SRTP: {to_callee}"
+        );
+        let answered = message(elog, "SIP/2.0 200", &["a=crypto:"])
+            .unwrap_or_else(|| panic!("1002 answered with keys{}", self.both(srv)));
+        let to_caller = message(clog, "SIP/2.0 200", &["a=crypto:"])
+            .unwrap_or_else(|| panic!("1001's answer has keys{}", self.both(srv)));
+        let keys = |m: &str| {
+            crypto_lines(m)
+                .into_iter()
+                .map(|l| l.split("inline:").nth(1).unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        (
+            keys(offer),
+            keys(to_callee),
+            keys(answered),
+            keys(to_caller),
+        )
+    }
+
+    /// Nothing forged came, few packets came before their keys, and each phone heard the
+    /// other's tone, decrypted by its own SRTP stack.
+    async fn check_media(&self, srv: &Server) {
+        let both = || self.both(srv);
+        // libre opens each RTCP port with an unprotected RTCP APP "PINGPONG" packet: dropped
+        // as unauthenticated (at most one per leg). Every RTP packet authenticated: the tones
+        // below were decrypted by each phone's own SRTP stack.
+        let failures = srv.metric("ringside_srtp_auth_failures_total", "").await;
+        assert!(
+            failures <= 2.0,
+            "{failures} SRTP authentication failures{}",
+            both()
+        );
+        // 1002 may start sending before Ringside has its answer (and so its key): those first
+        // packets are dropped, never relayed unauthenticated (counted apart).
+        let early = srv.metric("ringside_srtp_awaiting_keys_total", "").await;
+        assert!(
+            early < 50.0,
+            "{early} packets dropped awaiting keys{}",
+            both()
+        );
+        assert_heard(&self.caller, CALLEE_TONE_HZ, "1001", &both);
+        assert_heard(&self.callee, TONE_HZ, "1002", &both);
+    }
 }
 
 /// DTLS-SRTP on a plain SIP leg (RFC 5763/5764): baresip's `dtls_srtp` offers

@@ -389,7 +389,10 @@ impl SipCore {
         ) {
             Admission::Trusted(t) => Some((
                 t.trunk.tenant_id.clone(),
-                SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+                (
+                    SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+                    t.trunk.srtp_passthrough,
+                ),
                 t.trunk.session_timer_secs,
             )),
             Admission::NotFound => {
@@ -405,18 +408,21 @@ impl SipCore {
                     let (kind, (srtp, secs), account) = match d.extension_by_id(&acct.id) {
                         Some(e) => (
                             CallerKind::Extension,
-                            (e.srtp.clone(), e.session_timer_secs),
+                            ((e.srtp.clone(), e.srtp_passthrough), e.session_timer_secs),
                             Some((e.username.clone(), e.display_name.clone())),
                         ),
                         None => (
                             CallerKind::Trunk,
-                            d.trunk(&acct.id).map_or((None, None), |t| {
-                                (t.trunk.srtp.clone(), t.trunk.session_timer_secs)
+                            d.trunk(&acct.id).map_or(((None, false), None), |t| {
+                                (
+                                    (t.trunk.srtp.clone(), t.trunk.srtp_passthrough),
+                                    t.trunk.session_timer_secs,
+                                )
                             }),
                             None,
                         ),
                     };
-                    let srtp = SrtpPolicy::from_stored(srtp.as_deref());
+                    let srtp = (SrtpPolicy::from_stored(srtp.0.as_deref()), srtp.1);
                     (acct.tenant_id, kind, (srtp, secs), account)
                 }
                 DigestOutcome::Challenge { stale } => {
@@ -518,7 +524,8 @@ impl SipCore {
             req,
             from,
             tag,
-            srtp,
+            srtp: srtp.0,
+            srtp_passthrough: srtp.1,
             account,
             session_secs,
         };

@@ -102,6 +102,8 @@ pub struct Contact {
     pub user: String,
     /// The extension's SRTP policy.
     pub srtp: ringside_domain::SrtpPolicy,
+    /// The extension allows SRTP passthrough.
+    pub srtp_passthrough: bool,
     /// The session timer asked of it, seconds.
     pub session_secs: Option<u32>,
 }
@@ -135,6 +137,7 @@ impl<'a> Lookup<'a> {
         let user = ext.username.clone();
         let srtp = ringside_domain::SrtpPolicy::from_stored(ext.srtp.as_deref());
         let session_secs = ext.session_timer_secs;
+        let srtp_passthrough = ext.srtp_passthrough;
         self.registrar.lookup(&ext.id, self.now_ms).map(move |b| {
             let peer = b.peer();
             // A WebSocket phone's media is DTLS-SRTP already, through the WebRTC edge:
@@ -146,11 +149,14 @@ impl<'a> Lookup<'a> {
                 }
                 _ => srtp,
             };
+            // A WebSocket phone's leg is the WebRTC edge's plain side: no SDES to pass.
+            let ws = matches!(peer.transport, TransportKind::Ws | TransportKind::Wss);
             Contact {
                 uri: b.contact.clone(),
                 peer,
                 user: user.clone(),
                 srtp,
+                srtp_passthrough: srtp_passthrough && !ws,
                 session_secs,
             }
         })
@@ -350,6 +356,7 @@ mod tests {
             digest_algorithms: Vec::new(),
             srtp: None,
             session_timer_secs: None,
+            srtp_passthrough: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -374,6 +381,7 @@ mod tests {
             digest_algorithms: Vec::new(),
             srtp: None,
             session_timer_secs: None,
+            srtp_passthrough: false,
             tls_ca_pem: None,
             tls_client_cert_pem: None,
             tls_client_key_pem: None,

@@ -215,3 +215,117 @@ async fn policies_refuse_offers_and_answers_they_cannot_carry() {
         "the caller is never connected unencrypted to it: {to_a:?}"
     );
 }
+
+fn allow_passthrough(sim: &mut Sim, id: &str, user: &str) {
+    let mut e = ext(id, user, &format!("pw-{user}-secret"), "t1");
+    e.srtp_passthrough = true;
+    sim.change(DirectoryChange::ExtensionUpserted(e));
+}
+
+/// The last keys the relay was given for `side`.
+fn relay_keys(sim: &Sim, side: Side) -> ringside_media::srtp::SrtpKeys {
+    sim.media
+        .requests()
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            MediaRequest::Srtp(_, s, k) if *s == side => Some(k.clone()),
+            _ => None,
+        })
+        .flatten()
+        .expect("keys for the leg")
+}
+
+/// 1001 calls 1002 offering `suite` with a fresh key; returns that key and leg B's INVITE.
+fn srtp_call(sim: &mut Sim, suite: SrtpSuite) -> (Vec<u8>, String) {
+    register_1002(sim, 6002);
+    let caller_key = random_master(suite).unwrap();
+    let line = crypto_line(1, suite, &caller_key);
+    let r = challenged_call(sim, 6001, |cseq, auth| {
+        srtp_invite(6001, cseq, auth, "RTP/SAVP", &line)
+    });
+    assert!(!r.iter().any(|m| status(m) >= 400), "{r:?}");
+    (caller_key, sim.take_to("127.0.0.1:6002").remove(0))
+}
+
+fn answer_b(sim: &mut Sim, inv: &str, tag: u32, suite: SrtpSuite, key: &[u8]) -> String {
+    let answer = crypto_line(tag, suite, key);
+    sim.input(
+        "127.0.0.1:6002",
+        &srtp_response(inv, 200, "RTP/AVP", &answer),
+    );
+    sim.take_to("127.0.0.1:6001")
+        .into_iter()
+        .find(|m| status(m) == 200)
+        .expect("the caller's 200")
+}
+
+#[tokio::test]
+async fn with_passthrough_on_both_legs_each_phone_is_given_the_others_key() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    allow_passthrough(&mut sim, "e1", "1001");
+    allow_passthrough(&mut sim, "e2", "1002");
+    let suite = SrtpSuite::AesCm128HmacSha1_80;
+    let (caller_key, inv) = srtp_call(&mut sim, suite);
+    // The caller's key comes first (tag 4), then Ringside's own, one per suite.
+    let offered = cryptos(&inv);
+    assert_eq!(offered.len(), 4, "{inv}");
+    assert_eq!(
+        (offered[0].tag, offered[0].suite.as_str()),
+        (4, suite.name())
+    );
+    assert_eq!(offered[0].key_salt, caller_key);
+    assert!(offered[1..].iter().all(|c| c.key_salt != caller_key));
+    // The callee takes it; the caller is answered with the callee's key.
+    let callee_key = random_master(suite).unwrap();
+    let ok = answer_b(&mut sim, &inv, 4, suite, &callee_key);
+    let back = cryptos(&ok);
+    assert_eq!(back.len(), 1, "{ok}");
+    assert_eq!((back[0].tag, back[0].suite.as_str()), (1, suite.name()));
+    assert_eq!(back[0].key_salt, callee_key, "{ok}");
+    // The relay's keys mirror each other: it can send each packet on as it came.
+    let a = relay_keys(&sim, Side::A);
+    let b = relay_keys(&sim, Side::B);
+    assert_eq!(
+        (a.remote.clone(), a.local.clone()),
+        (caller_key.clone(), callee_key.clone())
+    );
+    assert_eq!((b.remote, b.local), (callee_key, caller_key));
+}
+
+#[tokio::test]
+async fn passthrough_needs_both_legs_and_one_suite_else_each_leg_is_keyed_on_its_own() {
+    // Only the callee allows it: nothing of the caller's is offered on.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    allow_passthrough(&mut sim, "e2", "1002");
+    let (caller_key, inv) = srtp_call(&mut sim, SrtpSuite::AeadAes128Gcm);
+    let offered = cryptos(&inv);
+    assert_eq!(offered.len(), 3, "{inv}");
+    assert!(offered
+        .iter()
+        .all(|c| c.key_salt != caller_key && c.tag != 4));
+
+    // Both allow it, but the callee picks another suite (Ringside's own line): re-keyed.
+    let mut sim = Sim::new(Duration::from_secs(30));
+    allow_passthrough(&mut sim, "e1", "1001");
+    allow_passthrough(&mut sim, "e2", "1002");
+    let (caller_key, inv) = srtp_call(&mut sim, SrtpSuite::AesCm128HmacSha1_80);
+    let own32 = cryptos(&inv)
+        .into_iter()
+        .find(|c| c.suite == "AES_CM_128_HMAC_SHA1_32")
+        .unwrap();
+    let callee_key = random_master(SrtpSuite::AesCm128HmacSha1_32).unwrap();
+    let ok = answer_b(
+        &mut sim,
+        &inv,
+        own32.tag,
+        SrtpSuite::AesCm128HmacSha1_32,
+        &callee_key,
+    );
+    let back = cryptos(&ok);
+    assert!(back[0].key_salt != callee_key && back[0].key_salt != caller_key);
+    let b = relay_keys(&sim, Side::B);
+    assert_eq!(b.local, own32.key_salt);
+    let a = relay_keys(&sim, Side::A);
+    assert_ne!(a.local, b.remote);
+}

@@ -158,6 +158,12 @@ impl MetricsSource for Metrics {
                 st.dropped_awaiting_keys.load(Relaxed),
             ),
             (
+                "ringside_srtp_passthrough_packets_total",
+                "SRTP packets relayed as they came, keys passed end to end (no re-encryption).",
+                "counter",
+                st.srtp_passthrough.load(Relaxed),
+            ),
+            (
                 "ringside_dtls_srtp_handshakes_total",
                 "DTLS-SRTP handshakes completed on SIP legs' media ports (RTP and RTCP each).",
                 "counter",

@@ -45,6 +45,11 @@ pub struct Extension {
     /// Session timer (RFC 4028) Ringside asks for on calls to it, seconds; `None`: none.
     #[serde(default)]
     pub session_timer_secs: Option<u32>,
+    /// SRTP passthrough: on a call whose other leg allows it too and both legs key with
+    /// SDES, the legs are given each other's keys and the encrypted packets go through as
+    /// they came (otherwise each leg is keyed on its own).
+    #[serde(default)]
+    pub srtp_passthrough: bool,
     /// Creation time, unix ms.
     pub created_at: i64,
     /// Last modification time, unix ms.
@@ -75,6 +80,9 @@ pub struct NewExtension {
     /// See [`Extension::session_timer_secs`].
     #[serde(default)]
     pub session_timer_secs: Option<u32>,
+    /// See [`Extension::srtp_passthrough`].
+    #[serde(default)]
+    pub srtp_passthrough: bool,
 }
 
 /// Changes for [`Store::update_extension`]; `None` leaves a field unchanged.
@@ -92,10 +100,12 @@ pub struct ExtensionPatch {
     pub srtp: Option<Option<String>>,
     /// Set or clear [`Extension::session_timer_secs`].
     pub session_timer_secs: Option<Option<u32>>,
+    /// New [`Extension::srtp_passthrough`].
+    pub srtp_passthrough: Option<bool>,
 }
 
 const EXT_COLS: &str = "id, tenant_id, username, display_name, realm, ha1_md5, ha1_sha256, \
-                        widget_ids, digest_algorithms, srtp, session_timer_secs, created_at, updated_at";
+                        widget_ids, digest_algorithms, srtp, session_timer_secs, srtp_passthrough, created_at, updated_at";
 
 fn ext_from_row(row: &AnyRow) -> Result<Extension> {
     Ok(Extension {
@@ -110,6 +120,7 @@ fn ext_from_row(row: &AnyRow) -> Result<Extension> {
         digest_algorithms: digest_algorithms_of(row)?,
         srtp: row.try_get("srtp")?,
         session_timer_secs: session_timer_of(row)?,
+        srtp_passthrough: row.try_get::<i64, _>("srtp_passthrough")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -146,11 +157,12 @@ impl Store {
             digest_algorithms: algorithm_list(algorithms.as_deref()),
             srtp: new.srtp.as_deref().map(srtp_policy).transpose()?,
             session_timer_secs: new.session_timer_secs,
+            srtp_passthrough: new.srtp_passthrough,
             created_at: now,
             updated_at: now,
         };
         sqlx::query(&format!(
-            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO extensions ({EXT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&ext.id)
         .bind(&ext.tenant_id)
@@ -163,6 +175,7 @@ impl Store {
         .bind(algorithms)
         .bind(&ext.srtp)
         .bind(session_timer(ext.session_timer_secs)?)
+        .bind(i64::from(ext.srtp_passthrough))
         .bind(ext.created_at)
         .bind(ext.updated_at)
         .execute(&self.pool)
@@ -272,6 +285,9 @@ impl Store {
         }
         if let Some(v) = patch.session_timer_secs {
             set.set("session_timer_secs", Param::OptInt(session_timer(v)?));
+        }
+        if let Some(v) = patch.srtp_passthrough {
+            set.set("srtp_passthrough", Param::Int(i64::from(v)));
         }
         let (sql, params) = set.finish_scoped("extensions", id, tenant_id, EXT_COLS);
         let row = bind_all(sqlx::query(&sql), params)

@@ -59,6 +59,9 @@ pub struct Trunk {
     /// Session timer (RFC 4028) Ringside asks for on calls to it, seconds; `None`: none.
     #[serde(default)]
     pub session_timer_secs: Option<u32>,
+    /// SRTP passthrough, as [`Extension::srtp_passthrough`](crate::Extension::srtp_passthrough).
+    #[serde(default)]
+    pub srtp_passthrough: bool,
     /// SIP over TLS: CA certificates (PEM) the peer's server certificate must chain to;
     /// `None`: the system's roots.
     #[serde(default)]
@@ -111,6 +114,9 @@ pub struct NewTrunk {
     /// See [`Trunk::session_timer_secs`].
     #[serde(default)]
     pub session_timer_secs: Option<u32>,
+    /// See [`Trunk::srtp_passthrough`].
+    #[serde(default)]
+    pub srtp_passthrough: bool,
     /// See [`Trunk::tls_ca_pem`].
     #[serde(default)]
     pub tls_ca_pem: Option<String>,
@@ -156,6 +162,8 @@ pub struct TrunkPatch {
     pub srtp: Option<Option<String>>,
     /// Set or clear [`Trunk::session_timer_secs`].
     pub session_timer_secs: Option<Option<u32>>,
+    /// New [`Trunk::srtp_passthrough`].
+    pub srtp_passthrough: Option<bool>,
     /// Set or clear [`Trunk::tls_ca_pem`].
     pub tls_ca_pem: Option<Option<String>>,
     /// Set or clear [`Trunk::tls_client_cert_pem`].
@@ -166,7 +174,7 @@ pub struct TrunkPatch {
 
 const TRUNK_COLS: &str = "id, tenant_id, name, inbound_cidrs, inbound_username, inbound_realm, \
      inbound_ha1_md5, inbound_ha1_sha256, outbound_host, outbound_port, outbound_transport, \
-     outbound_username, outbound_password, allowed_destinations, digest_algorithms, srtp, session_timer_secs, tls_ca_pem, \
+     outbound_username, outbound_password, allowed_destinations, digest_algorithms, srtp, session_timer_secs, srtp_passthrough, tls_ca_pem, \
      tls_client_cert_pem, tls_client_key_pem, created_at, updated_at";
 
 fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
@@ -192,6 +200,7 @@ fn trunk_from_row(row: &AnyRow) -> Result<Trunk> {
         digest_algorithms: digest_algorithms_of(row)?,
         srtp: row.try_get("srtp")?,
         session_timer_secs: session_timer_of(row)?,
+        srtp_passthrough: row.try_get::<i64, _>("srtp_passthrough")? != 0,
         tls_ca_pem: row.try_get("tls_ca_pem")?,
         tls_client_cert_pem: row.try_get("tls_client_cert_pem")?,
         tls_client_key_pem: row.try_get("tls_client_key_pem")?,
@@ -297,6 +306,7 @@ impl Store {
             digest_algorithms: algorithm_list(algorithms.as_deref()),
             srtp: opt(&new.srtp, srtp_policy)?,
             session_timer_secs: new.session_timer_secs,
+            srtp_passthrough: new.srtp_passthrough,
             tls_ca_pem: opt(&new.tls_ca_pem, pem)?,
             tls_client_cert_pem: opt(&new.tls_client_cert_pem, pem)?,
             tls_client_key_pem: opt(&new.tls_client_key_pem, pem)?,
@@ -307,7 +317,7 @@ impl Store {
         let sql = format!(
             "INSERT INTO trunks ({TRUNK_COLS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22)"
+             $19, $20, $21, $22, $23)"
         );
         sqlx::query(&sql)
             .bind(&trunk.id)
@@ -327,6 +337,7 @@ impl Store {
             .bind(algorithms)
             .bind(&trunk.srtp)
             .bind(session_timer(trunk.session_timer_secs)?)
+            .bind(i64::from(trunk.srtp_passthrough))
             .bind(&trunk.tls_ca_pem)
             .bind(&trunk.tls_client_cert_pem)
             .bind(&trunk.tls_client_key_pem)
@@ -408,6 +419,9 @@ impl Store {
         }
         if let Some(v) = patch.session_timer_secs {
             set.set("session_timer_secs", Param::OptInt(session_timer(v)?));
+        }
+        if let Some(v) = patch.srtp_passthrough {
+            set.set("srtp_passthrough", Param::Int(i64::from(v)));
         }
         if let Some(p) = patch.outbound_port {
             set.set("outbound_port", Param::OptInt(port(p)?));

@@ -21,6 +21,11 @@
 //! - **Recording**: both legs' decoded audio (through the same jitter buffer) is aligned on the 20 ms tick into a stereo
 //!   [`FrameSink`] (left = leg A, the caller; right = leg B, the callee), silence where a leg is
 //!   silent, on hold or late.
+//! - **SRTP passthrough**: where a leg is keyed to send with the key the other leg's peer
+//!   sends with (SDES keys passed end to end, see `ringside-calls`' `sdes` module), a packet
+//!   from that peer is still authenticated and decrypted here (nothing forged is relayed, and
+//!   DTMF, recording and statistics see it), but in passthrough what goes out is the packet
+//!   as it came: SSRC, sequence and ciphertext untouched, no second encryption.
 //! - **RTCP** is terminated per leg: incoming SR/RR feed loss, jitter and round-trip time
 //!   ([`LegQuality`]); Ringside sends its own SR (or RR) to each leg every few seconds.
 
@@ -304,6 +309,11 @@ pub struct CallMedia {
     encoded: Vec<u8>,
     cname: Vec<u8>,
     encoder_options: EncoderOptions,
+    /// The packet being handled as it arrived (still encrypted), when it may go out as it
+    /// came (SRTP passthrough); empty otherwise.
+    cipher: Vec<u8>,
+    /// Packets sent on as they came (SRTP passthrough) since the driver last asked.
+    srtp_passed: u32,
 }
 
 impl std::fmt::Debug for CallMedia {
@@ -367,6 +377,8 @@ impl CallMedia {
             encoded: Vec::new(),
             cname: format!("ringside-{:08x}", next() as u32).into_bytes(),
             encoder_options: EncoderOptions::default(),
+            cipher: Vec::new(),
+            srtp_passed: 0,
         }
     }
 
@@ -530,6 +542,24 @@ impl CallMedia {
         self.legs[idx(side)].srtp.is_some()
     }
 
+    /// Whether packets from the other leg's peer may go to `side` as they came: both legs are
+    /// SRTP with one suite and `side` sends with the key the other leg's peer sends with.
+    pub fn is_srtp_passthrough(&self, side: Side) -> bool {
+        let o = idx(side);
+        match (&self.legs[o].srtp, &self.legs[1 - o].srtp) {
+            (Some(to), Some(from)) => {
+                let (to, from) = (to.keys(), from.keys());
+                to.suite == from.suite && to.local == from.remote
+            }
+            _ => false,
+        }
+    }
+
+    /// Packets sent on as they came (SRTP passthrough) since the last call.
+    pub fn take_srtp_passed(&mut self) -> u32 {
+        std::mem::take(&mut self.srtp_passed)
+    }
+
     /// SRTP/SRTCP packets from `side`'s peer dropped for failing authentication or replay.
     pub fn srtp_dropped(&self, side: Side) -> u64 {
         self.legs[idx(side)].dropped_srtp
@@ -587,6 +617,11 @@ impl CallMedia {
             if self.hold_early_dtls(side, Channel::Rtp, src, &buf[..len]) {
                 return Err(Dropped::AwaitingKeys);
             }
+        }
+        // Kept as it came where it may go out so (SRTP passthrough).
+        self.cipher.clear();
+        if self.legs[i].srtp.is_some() && self.is_srtp_passthrough(other(side)) {
+            self.cipher.extend_from_slice(&buf[..len]);
         }
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.
         let leg = &mut self.legs[i];
@@ -710,6 +745,11 @@ impl CallMedia {
         let Some(to) = leg.rtp_latch.destination() else {
             return Err(Dropped::NoDestination);
         };
+        let side = if o == 0 { Side::A } else { Side::B };
+        if let Some(n) = self.pass_as_came(now, o, buf, out_pt) {
+            return Ok(Forward::InPlace { side, to, len: n });
+        }
+        let leg = &mut self.legs[o];
         let Some(rw) = leg.rewriter.as_mut() else {
             return Err(Dropped::NoDestination);
         };
@@ -725,8 +765,48 @@ impl CallMedia {
         leg.sent_packets += 1;
         leg.sent_octets += (payload_end.saturating_sub(12)) as u64;
         leg.last_sent_ts = r.ts;
-        let side = if o == 0 { Side::A } else { Side::B };
         Ok(Forward::InPlace { side, to, len })
+    }
+
+    /// SRTP passthrough: puts the packet back into `buf` as it came, for leg `o`, and returns
+    /// its length; `None` when it must be rewritten and encrypted for `o` instead (it was not
+    /// kept, or the payload type changes between the legs).
+    fn pass_as_came(
+        &mut self,
+        now: Instant,
+        o: usize,
+        buf: &mut [u8],
+        out_pt: u8,
+    ) -> Option<usize> {
+        let n = self.cipher.len();
+        if n < 12 || self.cipher[1] & 0x7f != out_pt & 0x7f {
+            return None;
+        }
+        let ssrc = u32::from_be_bytes([
+            self.cipher[8],
+            self.cipher[9],
+            self.cipher[10],
+            self.cipher[11],
+        ]);
+        let leg = &mut self.legs[o];
+        if let Some(rw) = leg.rewriter.as_mut().filter(|rw| rw.out_ssrc() == ssrc) {
+            // Ringside's own packets to this leg (players, RTCP) use the same key: they must
+            // never share the peer's SSRC, or two streams would share a keystream.
+            rw.set_out_ssrc(!ssrc);
+        }
+        buf[..n].copy_from_slice(&self.cipher);
+        let ts = u32::from_be_bytes([
+            self.cipher[4],
+            self.cipher[5],
+            self.cipher[6],
+            self.cipher[7],
+        ]);
+        leg.next_rtcp.get_or_insert(now + RTCP_INTERVAL);
+        leg.sent_packets += 1;
+        leg.sent_octets += n.saturating_sub(12) as u64;
+        leg.last_sent_ts = ts;
+        self.srtp_passed += 1;
+        Some(n)
     }
 
     /// Runs timers due at `now`: player and recording ticks, RTCP reports, DTMF end timeouts.

@@ -73,6 +73,11 @@ impl Rewriter {
         self.out_ssrc
     }
 
+    /// Emits SSRC `out_ssrc` from now on (sequence and timestamp go on).
+    pub fn set_out_ssrc(&mut self, out_ssrc: u32) {
+        self.out_ssrc = out_ssrc;
+    }
+
     /// Changes the RTP clock rate (a re-negotiated codec) keeping SSRC and sequence continuity:
     /// the next packet is treated as a new source.
     pub fn set_clock_rate(&mut self, clock_rate: u32) {

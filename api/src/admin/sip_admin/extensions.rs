@@ -34,6 +34,11 @@ pub struct CreateExtension {
     #[serde(default)]
     #[schemars(range(min = 90, max = 86400), example = &1800)]
     session_timer_secs: Option<u32>,
+    /// SRTP passthrough: when the call's other leg allows it too and both key with SDES,
+    /// each phone is given the other's key and the encrypted packets go through Ringside as
+    /// they came (authenticated, not re-encrypted). Off (default): each leg is keyed on its own.
+    #[serde(default)]
+    srtp_passthrough: bool,
 }
 
 /// Body of `PATCH /api/v1/sip/extensions/{id}`.
@@ -63,6 +68,9 @@ pub struct PatchExtension {
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<u32>", range(min = 90, max = 86400))]
     session_timer_secs: Option<Option<u32>>,
+    /// SRTP passthrough on or off (see the create body).
+    #[serde(default)]
+    srtp_passthrough: Option<bool>,
 }
 
 /// An extension as the API shows it (never with credentials).
@@ -84,6 +92,8 @@ pub struct ExtensionView {
     srtp: SrtpPolicy,
     /// Session timer asked for on calls to it, seconds (none: no timer).
     session_timer_secs: Option<u32>,
+    /// SRTP passthrough allowed on its calls (keys passed end to end when both legs use SDES).
+    srtp_passthrough: bool,
     /// Unix ms.
     created_at: i64,
     /// Unix ms.
@@ -131,6 +141,7 @@ impl From<Extension> for ExtensionView {
             digest_algorithms: e.digest_algorithms,
             srtp: SrtpPolicy::from_stored(e.srtp.as_deref()),
             session_timer_secs: e.session_timer_secs,
+            srtp_passthrough: e.srtp_passthrough,
             created_at: e.created_at,
             updated_at: e.updated_at,
             registrations: Vec::new(),
@@ -202,6 +213,7 @@ pub(super) async fn create_extension(
                 digest_algorithms: body.digest_algorithms,
                 srtp: body.srtp.map(|p| p.as_str().to_owned()),
                 session_timer_secs: session_timer(body.session_timer_secs)?,
+                srtp_passthrough: body.srtp_passthrough,
             },
         )
         .await
@@ -243,6 +255,7 @@ pub(super) async fn patch_extension(
                 digest_algorithms: body.digest_algorithms,
                 srtp: body.srtp.map(|p| Some(p.as_str().to_owned())),
                 session_timer_secs: body.session_timer_secs.map(session_timer).transpose()?,
+                srtp_passthrough: body.srtp_passthrough,
             },
         )
         .await

@@ -59,6 +59,11 @@ pub struct CreateTrunk {
     #[serde(default)]
     #[schemars(range(min = 90, max = 86400), example = &1800)]
     session_timer_secs: Option<u32>,
+    /// SRTP passthrough: when the call's other leg allows it too and both key with SDES,
+    /// each phone is given the other's key and the encrypted packets go through Ringside as
+    /// they came (authenticated, not re-encrypted). Off (default): each leg is keyed on its own.
+    #[serde(default)]
+    srtp_passthrough: bool,
     /// SIP over TLS: the CA certificates (PEM) the carrier's server certificate must chain
     /// to, instead of the system's roots (a pinned or private CA).
     #[serde(default)]
@@ -130,6 +135,9 @@ pub struct PatchTrunk {
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<u32>", range(min = 90, max = 86400))]
     session_timer_secs: Option<Option<u32>>,
+    /// SRTP passthrough on or off (see the create body).
+    #[serde(default)]
+    srtp_passthrough: Option<bool>,
     /// The pinned CA certificates (null: the system's roots again).
     #[serde(default, deserialize_with = "crate::extract::double_option")]
     #[schemars(with = "Option<String>")]
@@ -173,6 +181,8 @@ pub struct TrunkView {
     srtp: SrtpPolicy,
     /// Session timer asked for on calls to it, seconds (none: no timer).
     session_timer_secs: Option<u32>,
+    /// SRTP passthrough allowed on its calls (keys passed end to end when both legs use SDES).
+    srtp_passthrough: bool,
     /// The pinned CA certificates for SIP over TLS (none: the system's roots).
     tls_ca_pem: Option<String>,
     /// The client certificate chain presented over TLS.
@@ -200,6 +210,7 @@ impl From<Trunk> for TrunkView {
             digest_algorithms: t.digest_algorithms,
             srtp: SrtpPolicy::from_stored(t.srtp.as_deref()),
             session_timer_secs: t.session_timer_secs,
+            srtp_passthrough: t.srtp_passthrough,
             tls_ca_pem: t.tls_ca_pem,
             tls_client_cert_pem: t.tls_client_cert_pem,
             has_tls_client_key: t.tls_client_key_pem.is_some(),
@@ -404,6 +415,7 @@ pub(super) async fn create_trunk(
                 digest_algorithms: b.digest_algorithms,
                 srtp: b.srtp.map(|p| p.as_str().to_owned()),
                 session_timer_secs: session_timer(b.session_timer_secs)?,
+                srtp_passthrough: b.srtp_passthrough,
                 tls_ca_pem: b.tls_ca_pem,
                 tls_client_cert_pem: b.tls_client_cert_pem,
                 tls_client_key_pem: b.tls_client_key_pem,
@@ -464,6 +476,7 @@ pub(super) async fn patch_trunk(
         digest_algorithms: b.digest_algorithms,
         srtp: b.srtp.map(|p| Some(p.as_str().to_owned())),
         session_timer_secs: b.session_timer_secs.map(session_timer).transpose()?,
+        srtp_passthrough: b.srtp_passthrough,
         tls_ca_pem: b.tls_ca_pem,
         tls_client_cert_pem: b.tls_client_cert_pem,
         tls_client_key_pem: b.tls_client_key_pem,

@@ -197,7 +197,7 @@ impl B2bua {
         let forks = if b_sdp.is_empty() {
             Vec::new()
         } else {
-            let offer = (b_sdp.as_str(), &mut sdes_b);
+            let offer = (b_sdp.as_str(), &mut sdes_b, None);
             self.fork_targets(
                 tu,
                 now,

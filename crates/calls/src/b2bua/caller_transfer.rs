@@ -102,7 +102,7 @@ impl B2bua {
             now,
             z,
             targets,
-            (&offer, &mut sdes_b),
+            (&offer, &mut sdes_b, None),
             &identity,
             number,
             &mut record,

@@ -498,14 +498,23 @@ impl Call {
 
     /// Ringside's plain offer going to `side`'s SIP peer, keyed as its policy wants.
     fn offer_out(&mut self, side: Side, plain: String) -> String {
-        self.sdes[side_index(side)].put_offer(plain)
+        let i = side_index(side);
+        // SRTP passthrough: the other peer's key first, where both legs allow it.
+        let mirror = self.sdes[1 - i].key_to_pass();
+        self.sdes[i].put_offer(plain, mirror)
     }
 
     /// Ringside's plain answer going to `side`'s SIP peer, keyed as its offer was; the keys
     /// go to the relay.
     fn answer_out(&mut self, side: Side, plain: String) -> String {
-        let before = self.sdes[side_index(side)].state();
-        let out = self.sdes[side_index(side)].put_answer(plain);
+        let i = side_index(side);
+        let before = self.sdes[i].state();
+        // SRTP passthrough: where the other peer was given this leg's key, this leg is given
+        // the other peer's.
+        let mirror = self.sdes[i]
+            .offered_key()
+            .and_then(|k| self.sdes[1 - i].key_for_answer(&k));
+        let out = self.sdes[i].put_answer(plain, mirror);
         self.sync_srtp(side, before);
         out
     }
@@ -566,6 +575,7 @@ pub(crate) enum Target {
         peer: Peer,
         user: String,
         srtp: SrtpPolicy,
+        srtp_passthrough: bool,
         session_secs: Option<u32>,
     },
     Trunk {
@@ -578,8 +588,23 @@ pub(crate) enum Target {
         /// The answerer must accept (press 1 after the prompt).
         accept: bool,
         srtp: SrtpPolicy,
+        srtp_passthrough: bool,
         session_secs: Option<u32>,
     },
+}
+
+impl Target {
+    /// The target allows SRTP passthrough (`srtpPassthrough`).
+    fn srtp_passthrough(&self) -> bool {
+        match self {
+            Target::Contact {
+                srtp_passthrough, ..
+            }
+            | Target::Trunk {
+                srtp_passthrough, ..
+            } => *srtp_passthrough,
+        }
+    }
 }
 
 impl From<crate::routing::Contact> for Target {
@@ -589,6 +614,7 @@ impl From<crate::routing::Contact> for Target {
             peer: c.peer,
             user: c.user,
             srtp: c.srtp,
+            srtp_passthrough: c.srtp_passthrough,
             session_secs: c.session_secs,
         }
     }

@@ -9,6 +9,14 @@
 //! leg. Once both directions' keys are known the leg's [`SrtpKeys`] are what the relay uses
 //! ([`SdesLeg::state`]).
 //!
+//! **Passthrough** (both legs allow it, `srtpPassthrough`, and both key with SDES): the other
+//! leg's peer's key is offered first ([`MIRROR_TAG`]) and, when picked, is what Ringside sends
+//! to this leg with; an answer to a leg's offer carries the key the other leg's peer sends
+//! with, where that peer was given this leg's key. The relay then sends packets on as they
+//! came (see `ringside-media`'s bridge), still authenticating each one. A key once answered
+//! is kept for the rest of the offer/answer (18x then 2xx), so a leg already answered with
+//! Ringside's own key stays re-keyed.
+//!
 //! A leg that offers DTLS-SRTP (`UDP/TLS/RTP/SAVP(F)` with `a=fingerprint`) is answered with
 //! Ringside's certificate fingerprint and the opposite `a=setup`; its keys then come from the
 //! handshake the relay runs on the leg's ports ([`LegKeys::dtls`] is what the relay needs).
@@ -27,6 +35,10 @@ use ringside_sip::sdp::{Crypto, MediaSection, SessionDescription};
 
 /// An offered `a=crypto` line Ringside can use: tag, suite, the offerer's key and salt.
 type Line = (u32, SrtpSuite, Vec<u8>);
+
+/// The tag of the line carrying the other leg's peer's key (passthrough); Ringside's own
+/// lines are tagged 1 to 3, one per suite.
+const MIRROR_TAG: u32 = 4;
 
 /// SRTP state of one leg.
 #[derive(Debug, Default)]
@@ -48,7 +60,16 @@ pub(crate) struct SdesLeg {
     offered_dtls: Option<String>,
     /// DTLS-SRTP in use on the leg (its keys come from the handshake), and its transport.
     dtls: Option<(DtlsSetup, String)>,
+    /// The leg allows SRTP passthrough (its extension's or trunk's `srtpPassthrough`; leg B:
+    /// every target rung does).
+    pub(crate) passthrough: bool,
+    /// Ringside's last offer to the leg carried the other leg's peer's key on a line tagged
+    /// [`MIRROR_TAG`]: its suite and that key.
+    offered_mirror: Option<(SrtpSuite, Vec<u8>)>,
 }
+
+/// A peer's sending key: suite, master key and salt.
+pub(crate) type PeerKey = (SrtpSuite, Vec<u8>);
 
 /// What keys a leg's media: SDES keys, or a DTLS-SRTP handshake to run, or neither (plain).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -274,6 +295,34 @@ impl SdesLeg {
         Some(k)
     }
 
+    /// The key the leg's peer sends with, when passthrough may hand it to the other leg's
+    /// peer: from its pending offer, else from the keys in use.
+    pub(crate) fn key_to_pass(&self) -> Option<PeerKey> {
+        if !self.passthrough || self.dtls.is_some() || self.their_dtls.is_some() {
+            return None;
+        }
+        match &self.their_offer {
+            Some((choice, _)) => choice.as_ref().map(|(_, s, k)| (*s, k.clone())),
+            None => self.keys.as_ref().map(|k| (k.suite, k.remote.clone())),
+        }
+    }
+
+    /// The key the leg's peer sends with, when that peer was given `given` (the key the
+    /// other leg's peer sends with) to decrypt what Ringside sends it: answering the other
+    /// leg with it completes the passthrough.
+    pub(crate) fn key_for_answer(&self, given: &PeerKey) -> Option<PeerKey> {
+        let k = self.keys.as_ref().filter(|_| self.passthrough)?;
+        (k.suite == given.0 && k.local == given.1).then(|| (k.suite, k.remote.clone()))
+    }
+
+    /// The line of the leg's pending offer Ringside will answer: its suite and key.
+    pub(crate) fn offered_key(&self) -> Option<PeerKey> {
+        match &self.their_offer {
+            Some((Some((_, s, k)), _)) => Some((*s, k.clone())),
+            _ => None,
+        }
+    }
+
     /// An offer from the leg: checks it against the policy and returns it plain.
     pub(crate) fn take_offer(&mut self, text: &str) -> Result<String, NotAcceptable> {
         let Ok(mut sdp) = SessionDescription::parse(text) else {
@@ -341,8 +390,15 @@ impl SdesLeg {
             .filter(|_| self.policy != SrtpPolicy::Off)
             .find(|(tag, suite, _)| self.offered.contains(&(*tag, *suite)));
         match picked {
-            Some((_, suite, theirs)) => {
-                let local = self.our_key(suite).ok_or(NotAcceptable)?;
+            Some((tag, suite, theirs)) => {
+                let mirror = self
+                    .offered_mirror
+                    .as_ref()
+                    .filter(|(s, _)| tag == MIRROR_TAG && *s == suite);
+                let local = match mirror {
+                    Some((_, k)) => k.clone(),
+                    None => self.our_key(suite).ok_or(NotAcceptable)?,
+                };
                 self.keys = Some(SrtpKeys {
                     suite,
                     remote: theirs,
@@ -356,8 +412,10 @@ impl SdesLeg {
         Ok(sdp.to_string())
     }
 
-    /// Ringside's (plain) offer going to the leg, with the leg's keys as its policy wants.
-    pub(crate) fn put_offer(&mut self, plain: String) -> String {
+    /// Ringside's (plain) offer going to the leg, with the leg's keys as its policy wants;
+    /// where the leg allows passthrough, `mirror` (the key the other leg's peer sends with)
+    /// is offered first.
+    pub(crate) fn put_offer(&mut self, plain: String, mirror: Option<PeerKey>) -> String {
         self.their_offer = None;
         self.their_dtls = None;
         self.offered_dtls = None;
@@ -381,6 +439,10 @@ impl SdesLeg {
             }
         }
         let mut lines = Vec::new();
+        self.offered_mirror = mirror.filter(|_| self.passthrough);
+        if let Some((suite, key)) = &self.offered_mirror {
+            lines.push((MIRROR_TAG, *suite, key.clone()));
+        }
         for (i, suite) in SrtpSuite::ALL.into_iter().enumerate() {
             if let Some(k) = self.our_key(suite) {
                 lines.push((i as u32 + 1, suite, k));
@@ -402,8 +464,11 @@ impl SdesLeg {
         .unwrap_or(plain)
     }
 
-    /// Ringside's (plain) answer going to the leg: keyed when the leg's offer was.
-    pub(crate) fn put_answer(&mut self, plain: String) -> String {
+    /// Ringside's (plain) answer going to the leg: keyed when the leg's offer was; where the
+    /// leg allows passthrough, with `mirror` (the key the other leg's peer sends with, in the offered line's suite) instead
+    /// of Ringside's own — unless the leg was answered already on this key (18x, then 2xx):
+    /// the key it was given then stays.
+    pub(crate) fn put_answer(&mut self, plain: String, mirror: Option<PeerKey>) -> String {
         if let Some((setup, proto)) = self.their_dtls.clone() {
             let Some(sdp) = put_dtls(&plain, &proto, setup.role.setup()) else {
                 return plain;
@@ -420,7 +485,15 @@ impl SdesLeg {
             self.keys = None;
             return plain;
         };
-        let Some(local) = self.our_key(suite) else {
+        let kept = self
+            .keys
+            .as_ref()
+            .filter(|k| k.suite == suite && k.remote == theirs)
+            .map(|k| k.local.clone());
+        let mirror = mirror
+            .filter(|(s, _)| self.passthrough && *s == suite)
+            .map(|(_, k)| k);
+        let Some(local) = kept.or(mirror).or_else(|| self.our_key(suite)) else {
             return plain;
         };
         self.keys = Some(SrtpKeys {
@@ -466,7 +539,7 @@ mod tests {
         let plain = leg.take_offer(&offer).unwrap();
         assert!(plain.contains("m=audio 4000 RTP/AVP 0 101"), "{plain}");
         assert!(!plain.contains("crypto"), "{plain}");
-        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"));
+        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"), None);
         assert!(answer.contains("m=audio 4000 RTP/SAVP"), "{answer}");
         let keys = leg.state().sdes.unwrap();
         assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_32);
@@ -509,11 +582,11 @@ mod tests {
         let best = sdp("RTP/AVP", &crypto(1, SrtpSuite::AesCm128HmacSha1_80));
         let mut off = SdesLeg::new(SrtpPolicy::Off);
         let plain = off.take_offer(&best).unwrap();
-        let a = off.put_answer(plain);
+        let a = off.put_answer(plain, None);
         assert!(!a.contains("crypto") && off.state().sdes.is_none(), "{a}");
         let mut opt = SdesLeg::new(SrtpPolicy::Optional);
         let plain = opt.take_offer(&best).unwrap();
-        let a = opt.put_answer(plain);
+        let a = opt.put_answer(plain, None);
         assert!(a.contains("RTP/AVP") && a.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80"));
         assert!(opt.state().sdes.is_some());
     }
@@ -521,7 +594,7 @@ mod tests {
     #[test]
     fn offers_carry_every_suite_and_the_answer_picks_the_keys() {
         let mut req = SdesLeg::new(SrtpPolicy::Required);
-        let offer = req.put_offer(sdp("RTP/AVP", ""));
+        let offer = req.put_offer(sdp("RTP/AVP", ""), None);
         assert!(offer.contains("m=audio 4000 RTP/SAVP"), "{offer}");
         assert_eq!(offer.matches("a=crypto:").count(), 3, "{offer}");
         // A plain answer to a required leg: refused.
@@ -540,18 +613,18 @@ mod tests {
         let keys = req.state().sdes.unwrap();
         assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_80);
         // A re-offer keeps Ringside's keys (the peer's decryption goes on).
-        let again = req.put_offer(sdp("RTP/AVP", ""));
+        let again = req.put_offer(sdp("RTP/AVP", ""), None);
         let ours = Crypto::new(2, keys.suite.name(), keys.local.clone()).to_string();
         assert!(again.contains(&ours), "{again}");
 
         let mut optional = SdesLeg::new(SrtpPolicy::Optional);
-        let offer = optional.put_offer(sdp("RTP/AVP", ""));
+        let offer = optional.put_offer(sdp("RTP/AVP", ""), None);
         assert!(offer.contains("m=audio 4000 RTP/AVP") && offer.contains("a=crypto:1 AEAD"));
         optional.take_answer(&sdp("RTP/AVP", "")).unwrap();
         assert!(optional.state().sdes.is_none());
 
         let mut off = SdesLeg::new(SrtpPolicy::Off);
-        assert!(!off.put_offer(sdp("RTP/AVP", "")).contains("crypto"));
+        assert!(!off.put_offer(sdp("RTP/AVP", ""), None).contains("crypto"));
     }
 
     const PHONE_FP: &str = "SHA-256 6D:A4:79:60:46:C1:37:E1:18:4B:D5:DC:B4:2B:AD:9E:0F:60:1D:20:BC:F3:DE:48:82:00:06:1C:EF:7E:58:52";
@@ -577,7 +650,7 @@ mod tests {
         );
         // Nothing changes before the answer goes out.
         assert_eq!(leg.state(), LegKeys::default());
-        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"));
+        let answer = leg.put_answer(plain.replace("10.0.0.1", "192.0.2.9"), None);
         assert!(
             answer.contains("m=audio 4000 UDP/TLS/RTP/SAVPF 0 101"),
             "{answer}"
@@ -597,7 +670,7 @@ mod tests {
 
         // Ringside's re-offer (hold music, a transfer) keeps the association: its role, the
         // same fingerprint, the leg's transport.
-        let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+        let reoffer = leg.put_offer(sdp("RTP/AVP", ""), None);
         assert!(reoffer.contains("UDP/TLS/RTP/SAVPF") && reoffer.contains("a=setup:passive"));
         assert!(
             reoffer.contains(&ours) && !reoffer.contains("crypto"),
@@ -609,7 +682,7 @@ mod tests {
 
         // The phone's own re-offer with actpass: Ringside stays the server.
         let plain = leg.take_offer(&dtls_offer("actpass")).unwrap();
-        let again = leg.put_answer(plain);
+        let again = leg.put_answer(plain, None);
         assert!(again.contains("a=setup:passive"), "{again}");
         assert_eq!(leg.state().dtls.unwrap(), setup);
     }
@@ -618,7 +691,7 @@ mod tests {
     fn dtls_roles_follow_the_phones_setup_and_policies_refuse_what_they_cannot_carry() {
         let mut leg = SdesLeg::new(SrtpPolicy::Required);
         let plain = leg.take_offer(&dtls_offer("passive")).unwrap();
-        let answer = leg.put_answer(plain);
+        let answer = leg.put_answer(plain, None);
         assert!(answer.contains("a=setup:active"), "{answer}");
         assert_eq!(leg.state().dtls.unwrap().role, DtlsRole::Client);
 
@@ -642,11 +715,11 @@ mod tests {
         // A DTLS leg answered plain to a re-offer: plain again, unless SRTP is required.
         let mut opt = SdesLeg::new(SrtpPolicy::Optional);
         let plain = opt.take_offer(&dtls_offer("actpass")).unwrap();
-        opt.put_answer(plain);
-        opt.put_offer(sdp("RTP/AVP", ""));
+        opt.put_answer(plain, None);
+        opt.put_offer(sdp("RTP/AVP", ""), None);
         opt.take_answer(&sdp("RTP/AVP", "")).unwrap();
         assert_eq!(opt.state(), LegKeys::default());
-        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.put_offer(sdp("RTP/AVP", ""), None);
         assert_eq!(leg.take_answer(&sdp("RTP/AVP", "")), Err(NotAcceptable));
     }
 
@@ -655,7 +728,7 @@ mod tests {
         let ours = local_fingerprint().unwrap().to_string();
         for (answer_setup, role) in [("active", DtlsRole::Server), ("passive", DtlsRole::Client)] {
             let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
-            let offer = leg.put_offer(sdp("RTP/AVP", ""));
+            let offer = leg.put_offer(sdp("RTP/AVP", ""), None);
             assert!(
                 offer.contains("m=audio 4000 UDP/TLS/RTP/SAVP 0 101"),
                 "{offer}"
@@ -670,7 +743,7 @@ mod tests {
             assert_eq!(setup.remote, Fingerprint::parse(PHONE_FP).unwrap());
             assert_eq!(setup.peer, Some("10.0.0.1:4000".parse().unwrap()));
             // Its re-offers keep the association and the role it has.
-            let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+            let reoffer = leg.put_offer(sdp("RTP/AVP", ""), None);
             assert!(
                 reoffer.contains(&format!("a=setup:{}", role.setup())),
                 "{reoffer}"
@@ -688,22 +761,22 @@ mod tests {
             ),
         ] {
             let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
-            leg.put_offer(sdp("RTP/AVP", ""));
+            leg.put_offer(sdp("RTP/AVP", ""), None);
             assert_eq!(leg.take_answer(&answer), Err(NotAcceptable), "{answer}");
         }
         // Forked with another target's offer after it: the DTLS answer is still taken.
         let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
-        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.put_offer(sdp("RTP/AVP", ""), None);
         leg.policy = SrtpPolicy::Optional;
-        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.put_offer(sdp("RTP/AVP", ""), None);
         leg.policy = SrtpPolicy::Dtls;
         leg.take_answer(&dtls_offer("active")).unwrap();
         assert!(leg.state().dtls.is_some());
         // Forked the other way round: the SDES fork's answer is still SDES.
         let mut leg = SdesLeg::new(SrtpPolicy::Required);
-        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.put_offer(sdp("RTP/AVP", ""), None);
         leg.policy = SrtpPolicy::Dtls;
-        let dtls_fork = leg.put_offer(sdp("RTP/AVP", ""));
+        let dtls_fork = leg.put_offer(sdp("RTP/AVP", ""), None);
         assert!(dtls_fork.contains("UDP/TLS/RTP/SAVP"), "{dtls_fork}");
         leg.policy = SrtpPolicy::Required;
         let key = "AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
@@ -712,7 +785,7 @@ mod tests {
         assert!(leg.state().sdes.is_some() && leg.state().dtls.is_none());
         // `actpass` in an answer is no answer: Ringside starts the handshake.
         let mut leg = SdesLeg::new(SrtpPolicy::Dtls);
-        leg.put_offer(sdp("RTP/AVP", ""));
+        leg.put_offer(sdp("RTP/AVP", ""), None);
         leg.take_answer(&dtls_offer("actpass")).unwrap();
         assert_eq!(leg.state().dtls.unwrap().role, DtlsRole::Client);
         // A `dtls` leg that keyed itself with SDES in its own offer is re-offered SDES.
@@ -720,9 +793,9 @@ mod tests {
         let plain = leg
             .take_offer(&sdp("RTP/SAVP", &format!("a=crypto:1 {key}\r\n")))
             .unwrap();
-        leg.put_answer(plain);
+        leg.put_answer(plain, None);
         assert!(leg.state().sdes.is_some());
-        let reoffer = leg.put_offer(sdp("RTP/AVP", ""));
+        let reoffer = leg.put_offer(sdp("RTP/AVP", ""), None);
         assert!(
             reoffer.contains("RTP/SAVP ") && reoffer.contains("a=crypto:"),
             "{reoffer}"
@@ -735,5 +808,71 @@ mod tests {
         assert!(SdesLeg::new(SrtpPolicy::Dtls)
             .take_offer(&dtls_offer("actpass"))
             .is_ok());
+    }
+
+    #[test]
+    fn passthrough_offers_the_other_peers_key_and_answers_keep_the_first_key_given() {
+        let suite = SrtpSuite::AesCm128HmacSha1_80;
+        let ka = random_master(suite).unwrap();
+        // A leg that does not allow passthrough is offered Ringside's keys only.
+        let mut b = SdesLeg::new(SrtpPolicy::Optional);
+        let offer = b.put_offer(sdp("RTP/AVP", ""), Some((suite, ka.clone())));
+        assert!(!offer.contains("a=crypto:4"), "{offer}");
+        // One that does gets A's key first, on tag 4; taking it keys leg B with A's key.
+        b.passthrough = true;
+        let offer = b.put_offer(sdp("RTP/AVP", ""), Some((suite, ka.clone())));
+        let first = offer
+            .lines()
+            .find_map(|l| l.strip_prefix("a=crypto:"))
+            .unwrap();
+        let c = Crypto::parse(first).unwrap();
+        assert_eq!(
+            (c.tag, c.suite.as_str(), &c.key_salt),
+            (4, suite.name(), &ka)
+        );
+        let kb = random_master(suite).unwrap();
+        let answer = sdp(
+            "RTP/AVP",
+            &format!("a=crypto:{}\r\n", Crypto::new(4, suite.name(), kb.clone())),
+        );
+        b.take_answer(&answer).unwrap();
+        let keys = b.state().sdes.unwrap();
+        assert_eq!((&keys.remote, &keys.local), (&kb, &ka));
+        assert_eq!(
+            b.key_for_answer(&(suite, ka.clone())),
+            Some((suite, kb.clone()))
+        );
+        assert_eq!(b.key_for_answer(&(suite, kb.clone())), None);
+
+        // Leg A answered with Ringside's own key first (its 183) keeps it in the 200.
+        let mut a = SdesLeg::new(SrtpPolicy::Optional);
+        a.passthrough = true;
+        let plain = a
+            .take_offer(&sdp(
+                "RTP/SAVP",
+                &format!("a=crypto:{}\r\n", Crypto::new(1, suite.name(), ka.clone())),
+            ))
+            .unwrap();
+        assert_eq!(a.offered_key(), Some((suite, ka.clone())));
+        assert_eq!(a.key_to_pass(), Some((suite, ka.clone())));
+        let early = a.put_answer(plain.clone(), None);
+        let own = a.state().sdes.unwrap().local;
+        assert_ne!(own, kb);
+        let ok = a.put_answer(plain.clone(), Some((suite, kb.clone())));
+        assert_eq!(a.state().sdes.unwrap().local, own, "{early}\n{ok}");
+        // A fresh leg A answered once B's key is known is given B's key.
+        let mut a = SdesLeg::new(SrtpPolicy::Optional);
+        a.passthrough = true;
+        a.take_offer(&sdp(
+            "RTP/SAVP",
+            &format!("a=crypto:{}\r\n", Crypto::new(1, suite.name(), ka.clone())),
+        ))
+        .unwrap();
+        let ok = a.put_answer(plain, Some((suite, kb.clone())));
+        assert!(
+            ok.contains(&Crypto::new(1, suite.name(), kb.clone()).to_string()),
+            "{ok}"
+        );
+        assert_eq!(a.state().sdes.unwrap().local, kb);
     }
 }

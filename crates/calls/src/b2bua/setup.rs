@@ -75,6 +75,7 @@ impl B2bua {
             from,
             tag,
             srtp,
+            srtp_passthrough,
             account,
             session_secs,
         } = invite;
@@ -115,6 +116,7 @@ impl B2bua {
         // 4. Provisionals go reliably when the caller requires it (RFC 3262).
         let reliable = super::reliable::required(&req.headers).then(super::reliable::Reliable::new);
         let mut sdes_a = super::sdes::SdesLeg::new(srtp);
+        sdes_a.passthrough = srtp_passthrough;
         let offer = match hdr::sdp_body(&req.headers, &req.body) {
             // SRTP keys the caller's policy cannot carry (or none where it requires them).
             Some(o) => match sdes_a.take_offer(&o) {
@@ -166,12 +168,15 @@ impl B2bua {
 
         // 5. Fork leg B to every target.
         let mut sdes_b = super::sdes::SdesLeg::default();
+        // SRTP passthrough: the caller's key is offered on, where every target allows it.
+        sdes_b.passthrough = !targets.is_empty() && targets.iter().all(Target::srtp_passthrough);
+        let mirror = sdes_a.key_to_pass();
         let forks = self.fork_targets(
             tu,
             now,
             call_key,
             targets,
-            (&b_sdp, &mut sdes_b),
+            (&b_sdp, &mut sdes_b, mirror),
             &identity,
             &dest,
             &mut record,
@@ -345,6 +350,7 @@ pub(crate) fn trunk_target(
         auth,
         accept,
         srtp: SrtpPolicy::from_stored(t.trunk.srtp.as_deref()),
+        srtp_passthrough: t.trunk.srtp_passthrough,
         session_secs: t.trunk.session_timer_secs,
     })
 }
@@ -358,6 +364,8 @@ pub(crate) struct NewInvite {
     pub(crate) tag: String,
     /// The caller's SRTP policy (its extension's or trunk's).
     pub(crate) srtp: SrtpPolicy,
+    /// The caller's extension or trunk allows SRTP passthrough.
+    pub(crate) srtp_passthrough: bool,
     /// The extension the caller authenticated as, and its display name (`None`: a trunk).
     pub(crate) account: Option<(String, String)>,
     /// The session timer the caller's account asks for (`sessionTimerSecs`).
@@ -385,7 +393,11 @@ impl B2bua {
         now: Instant,
         call_key: u64,
         targets: Vec<Target>,
-        (b_sdp, sdes_b): (&str, &mut super::sdes::SdesLeg),
+        (b_sdp, sdes_b, mirror): (
+            &str,
+            &mut super::sdes::SdesLeg,
+            Option<super::sdes::PeerKey>,
+        ),
         from: &CallerIdentity,
         dest: &str,
         record: &mut CallRecord,
@@ -403,6 +415,7 @@ impl B2bua {
                         user,
                         srtp,
                         session_secs,
+                        ..
                     } => {
                         let label = format!("extension:{user}");
                         let how = (false, srtp, session_secs);
@@ -416,6 +429,7 @@ impl B2bua {
                         accept,
                         srtp,
                         session_secs,
+                        ..
                     } => {
                         let number = hdr::uri_user(&uri).unwrap_or(dest).to_string();
                         let label = format!("pstn:{number}");
@@ -426,7 +440,7 @@ impl B2bua {
             // Each fork's offer carries keys as its target's policy wants (the same keys for
             // every fork: only one answers).
             sdes_b.policy = srtp;
-            let offer = sdes_b.put_offer(b_sdp.to_owned());
+            let offer = sdes_b.put_offer(b_sdp.to_owned(), mirror.clone());
             let mut dialog = Dialog::uac(
                 from.leg_b_from(&tu.cfg.local.host),
                 format!("<sip:{to_user}@{}>", tu.cfg.local.host),

@@ -231,7 +231,7 @@ impl B2bua {
             now,
             key,
             targets,
-            (&offer, &mut sdes_b),
+            (&offer, &mut sdes_b, None),
             &identity,
             number,
             &mut record,

@@ -353,6 +353,7 @@ mod tests {
             digest_algorithms: vec![],
             srtp: None,
             session_timer_secs: None,
+            srtp_passthrough: false,
             tls_ca_pem: Some(ca.cert.pem()),
             tls_client_cert_pem: Some(client.cert.pem()),
             tls_client_key_pem: Some(client.signing_key.serialize_pem()),

@@ -40,6 +40,7 @@ pub fn ext(id: &str, user: &str, pw: &str, tenant: &str) -> Extension {
         digest_algorithms: Vec::new(),
         srtp: None,
         session_timer_secs: None,
+        srtp_passthrough: false,
         created_at: 0,
         updated_at: 0,
     }
@@ -64,6 +65,7 @@ pub fn trunk(tenant: &str, cidr: &str, out_port: u16, creds: Option<(&str, &str)
         digest_algorithms: Vec::new(),
         srtp: None,
         session_timer_secs: None,
+        srtp_passthrough: false,
         tls_ca_pem: None,
         tls_client_cert_pem: None,
         tls_client_key_pem: None,

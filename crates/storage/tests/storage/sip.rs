@@ -82,8 +82,13 @@ async fn extensions_crud_isolation_and_conflict() {
             digest_algorithms: Some(vec!["md5".to_owned()]),
             srtp: Some(Some("Required".to_owned())),
             session_timer_secs: Some(Some(600)),
+            srtp_passthrough: Some(true),
         };
+        assert!(!ext.srtp_passthrough, "off unless asked for");
         let updated = store.update_extension(&a, &ext.id, patch).await.unwrap();
+        assert!(updated.srtp_passthrough);
+        let stored = store.get_extension(&a, &ext.id).await.unwrap();
+        assert!(stored.srtp_passthrough, "stored");
         assert_eq!(
             updated.srtp.as_deref(),
             Some("required"),
@@ -197,6 +202,7 @@ async fn trunks_crud_and_patch_clears_fields() {
             digest_algorithms: vec!["md5".to_owned()],
             srtp: Some("off".to_owned()),
             session_timer_secs: Some(1800),
+            srtp_passthrough: true,
             tls_ca_pem: Some(
                 "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
             ),
@@ -208,6 +214,7 @@ async fn trunks_crud_and_patch_clears_fields() {
         let trunk = store.create_trunk(&a, new.clone()).await.unwrap();
         assert_eq!(trunk.srtp.as_deref(), Some("off"));
         assert_eq!(trunk.session_timer_secs, Some(1800));
+        assert!(trunk.srtp_passthrough);
         let mut bad = new.clone();
         bad.srtp = Some("maybe".to_owned());
         bad.inbound_username = Some("trunk-bad".to_owned());
@@ -277,9 +284,11 @@ async fn trunks_crud_and_patch_clears_fields() {
             tls_client_key_pem: Some(None),
             srtp: Some(None),
             session_timer_secs: Some(None),
+            srtp_passthrough: Some(false),
             ..Default::default()
         };
         let updated = store.update_trunk(&a, &trunk.id, patch).await.unwrap();
+        assert!(!updated.srtp_passthrough);
         assert_eq!(updated.tls_client_key_pem, None);
         assert_eq!(updated.srtp, None, "back to the default");
         assert_eq!(updated.session_timer_secs, None);
