@@ -1,4 +1,5 @@
-//! SIP message parse and serialize (criterion).
+//! SIP message parse and serialize (criterion), and the dual-stack rewrite of a message for
+//! a peer of the other address family.
 //!
 //! `cargo bench -p ringside-benches --bench sip_parse`
 
@@ -20,6 +21,22 @@ fn parse(c: &mut Criterion) {
     let msg = ringside_sip::message::parse(INVITE.as_bytes()).unwrap();
     g.bench_function("serialize_invite", |b| {
         b.iter(|| ringside_sip::message::serialize(black_box(&msg)))
+    });
+    // Dual stack: the INVITE as if Ringside (192.0.2.55) wrote it, sent to an IPv6 peer: its
+    // Via sent-by and the SDP's c= and o= get Ringside's IPv6 address (`sip::dual_stack`).
+    // The clone is measured alone too, to subtract.
+    let stack = ringside_sip::dual_stack::DualStack {
+        v4: "192.0.2.55".parse().unwrap(),
+        v6: "2001:db8::55".parse().unwrap(),
+    };
+    let peer: std::net::IpAddr = "2001:db8::99".parse().unwrap();
+    g.bench_function("clone_invite", |b| b.iter(|| black_box(&msg).clone()));
+    g.bench_function("localize_invite_to_ipv6", |b| {
+        b.iter(|| {
+            let mut m = black_box(&msg).clone();
+            stack.localize(&mut m, peer);
+            m
+        })
     });
     g.finish();
 }

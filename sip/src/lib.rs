@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod dialog;
+pub mod dual_stack;
 pub mod hdr;
 pub mod locate;
 pub mod message;

@@ -518,3 +518,77 @@ async fn on_the_ipv6_wildcard_ipv4_phones_register_and_call() {
     let call = srv.ended_call(&token).await;
     assert!(!call.to_string().contains("::ffff:"), "{call}");
 }
+
+/// Dual stack: Ringside on `[::]` with a public address per family (unset: both loopbacks).
+/// An IPv6 phone registers over `::1`, an IPv4 phone calls it over `127.0.0.1`: each is told
+/// Ringside's address of its own family (Via, Contact, SDP), and each hears the other's tone
+/// through the one relay. Both ways round: IPv6 first (the default on `[::]`) and IPv4 first
+/// (`RINGSIDE_PUBLIC_IP=127.0.0.1,::1`), so each phone's messages were rewritten once.
+#[tokio::test]
+async fn on_the_dual_stack_wildcard_an_ipv4_phone_and_an_ipv6_phone_call_each_other() {
+    dual_stack_call(None).await;
+    dual_stack_call(Some("127.0.0.1,::1")).await;
+}
+
+async fn dual_stack_call(public_ips: Option<&str>) {
+    let port = free_port();
+    let sip = format!("[::]:{port}");
+    let mut env = vec![("RINGSIDE_SIP_ADDR", sip.as_str())];
+    env.extend(public_ips.map(|ips| ("RINGSIDE_PUBLIC_IP", ips)));
+    let mut srv = Server::start_with(&env).await;
+    srv.sip = format!("[::1]:{port}").parse().unwrap();
+    let token = srv.with_phones().await;
+    md5_only(&srv, &token, "1001").await;
+    md5_only(&srv, &token, "1002").await;
+    let opts = |tone_hz, dial| Options {
+        tone_hz,
+        mediaenc: None,
+        dial,
+    };
+    let mut callee = Baresip::start_with(&srv, "1002", PW2, &Link::Udp, opts(400, None));
+    eventually("1002 registered over IPv6", || async {
+        srv.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    srv.sip = format!("127.0.0.1:{port}").parse().unwrap();
+    let dial = format!("sip:1002@127.0.0.1:{port}");
+    let mut caller = Baresip::start_with(&srv, "1001", PW1, &Link::Udp, opts(TONE_HZ, Some(dial)));
+    converse(&srv, &mut caller).await;
+    callee.stop().await;
+    let (clog, elog) = (caller.log_text(), callee.log_text());
+    let ctx = || {
+        format!(
+            "\n== caller:\n{clog}\n== callee:\n{elog}\n== server:\n{}",
+            srv.log_text()
+        )
+    };
+    // The IPv6 phone: the INVITE came over IPv6 and names Ringside's IPv6 address.
+    let invite = message(&elog, "INVITE sip:1002", &["m=audio"])
+        .unwrap_or_else(|| panic!("1002's INVITE{}", ctx()));
+    assert_eq!(sdp_audio(invite).0, "::1", "{invite}");
+    assert!(
+        header(invite, "Via").contains(&format!("[::1]:{port}")),
+        "{invite}"
+    );
+    assert!(
+        header(invite, "Contact").contains(&format!("ringside@[::1]:{port}")),
+        "{invite}"
+    );
+    // The IPv4 phone: Ringside's answer names its IPv4 address.
+    let ok = message(&clog, "SIP/2.0 200", &["m=audio"])
+        .unwrap_or_else(|| panic!("1001's 200 with SDP{}", ctx()));
+    assert_eq!(sdp_audio(ok).0, "127.0.0.1", "{ok}");
+    assert!(
+        header(ok, "Contact").contains(&format!("ringside@127.0.0.1:{port}")),
+        "{ok}"
+    );
+    for msg in [invite, ok] {
+        assert!(!msg.contains("::ffff:"), "no IPv4-mapped address: {msg}");
+    }
+    assert_heard(&caller, 400, "1001", &ctx);
+    assert_heard(&callee, TONE_HZ, "1002", &ctx);
+    assert_eq!(
+        srv.metric("ringside_rtp_dropped_foreign_total", "").await,
+        0.0
+    );
+}

@@ -85,6 +85,9 @@ pub struct Config {
     pub t2: Duration,
     /// Maximum time a message stays in the network, 5 s.
     pub t4: Duration,
+    /// Dual stack: every message sent is given Ringside's address of its destination's
+    /// family ([`crate::dual_stack`]); `None`: one family.
+    pub dual_stack: Option<crate::dual_stack::DualStack>,
 }
 
 impl Default for Config {
@@ -93,6 +96,7 @@ impl Default for Config {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            dual_stack: None,
         }
     }
 }
@@ -364,7 +368,7 @@ impl TransactionLayer {
         let cfg = Config {
             t1,
             t2: cfg.t2.max(t1),
-            t4: cfg.t4,
+            ..cfg
         };
         TransactionLayer {
             cfg,
@@ -419,7 +423,10 @@ impl TransactionLayer {
     }
 
     /// Send a message outside any transaction (e.g. the TU's ACK for a 2xx).
-    pub fn send_stateless(&mut self, msg: rsip::SipMessage, to: Peer) {
+    pub fn send_stateless(&mut self, mut msg: rsip::SipMessage, to: Peer) {
+        if let Some(d) = &self.cfg.dual_stack {
+            d.localize(&mut msg, to.addr.ip());
+        }
         let data = crate::message::serialize(&msg);
         self.transmit(to, data);
     }

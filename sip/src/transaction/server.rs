@@ -292,9 +292,20 @@ impl TransactionLayer {
                 tx.to_tag = Some(tag.into());
             }
         }
+        let peer = tx.peer;
+        let resp = match &self.cfg.dual_stack {
+            Some(d) => {
+                let mut msg = rsip::SipMessage::Response(resp);
+                d.localize(&mut msg, peer.addr.ip());
+                let rsip::SipMessage::Response(r) = msg else {
+                    unreachable!("localize keeps a response a response")
+                };
+                r
+            }
+            None => resp,
+        };
         let data = message::serialize_response(&resp);
         tx.last = Some(data.clone());
-        let peer = tx.peer;
         self.out.push_back(Output::Transmit { to: peer, data });
 
         let (t1, t64) = (self.cfg.t1, self.cfg.t64());

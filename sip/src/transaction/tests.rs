@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use rsip::headers::UntypedHeader;
 use rsip::{Method, Request, Response, SipMessage, StatusCode};
 
 use super::*;
@@ -418,4 +419,62 @@ fn cancel_sent_while_calling_arms_the_guard_on_the_first_1xx() {
     assert!(!events(drain(&mut l)).contains(&TxEvent::Timeout { id }));
     l.handle_timeout(cancel_at + Duration::from_secs(32));
     assert!(events(drain(&mut l)).contains(&TxEvent::Timeout { id }));
+}
+
+#[test]
+fn on_a_dual_stack_every_message_names_ringsides_address_of_its_destinations_family() {
+    let stack = crate::dual_stack::DualStack {
+        v4: std::net::Ipv4Addr::new(192, 0, 2, 9),
+        v6: "2001:db8::9".parse().unwrap(),
+    };
+    let mut l = TransactionLayer::new(Config {
+        dual_stack: Some(stack),
+        ..Config::default()
+    });
+    let t = Instant::now();
+    let v6 = Peer {
+        addr: "[2001:db8::1]:5060".parse().unwrap(),
+        ..UDP
+    };
+    // Written with the IPv4 address (the primary), sent to an IPv6 peer.
+    let invite = req(Method::Invite, "z9hG4bKdual", 1);
+    l.send_request(t, invite.clone(), v6);
+    let sent = transmits(&drain(&mut l));
+    let text = String::from_utf8_lossy(&sent[0]).to_string();
+    assert!(
+        text.contains("Via: SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKdual"),
+        "{text}"
+    );
+    // A provisional, then the CANCEL built from the INVITE as the TU kept it: it goes out
+    // with the same Via, so the peer matches it to the INVITE.
+    let mut trying = make_response(&invite, StatusCode::Ringing, Some("cb"));
+    trying
+        .headers
+        .retain(|h| !matches!(h, rsip::Header::Via(_)));
+    trying
+        .headers
+        .push(rsip::Header::Via(rsip::headers::Via::new(
+            "SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKdual",
+        )));
+    l.handle_incoming(t, SipMessage::Response(trying), v6);
+    assert!(
+        matches!(events(drain(&mut l)).pop(), Some(TxEvent::Response { .. })),
+        "the provisional matched the localized INVITE"
+    );
+    l.send_request(t, message::make_cancel(&invite), v6);
+    let cancel = transmits(&drain(&mut l));
+    let ctext = String::from_utf8_lossy(&cancel[0]).to_string();
+    assert!(
+        ctext.starts_with("CANCEL")
+            && ctext.contains("Via: SIP/2.0/UDP [2001:db8::9]:5060;branch=z9hG4bKdual"),
+        "{ctext}"
+    );
+    // Sent to an IPv4 peer, the same request is left as written.
+    l.send_request(t, req(Method::Options, "z9hG4bKfour", 1), UDP);
+    let four = transmits(&drain(&mut l));
+    assert!(String::from_utf8_lossy(&four[0]).contains("Via: SIP/2.0/UDP 192.0.2.9:5060"));
+    // A stateless message and a response are localized too.
+    l.send_stateless(SipMessage::Request(req(Method::Ack, "z9hG4bKack", 1)), v6);
+    let ack = transmits(&drain(&mut l));
+    assert!(String::from_utf8_lossy(&ack[0]).contains("[2001:db8::9]:5060"));
 }

@@ -13,7 +13,7 @@
 //! | origins allowed to open the SIP WebSocket besides Ringside's own (comma-separated, e.g. `https://phone.example.com`); a browser page of any other origin is refused | `sip_ws_origins` | `RINGSIDE_SIP_WS_ORIGINS` | none |
 //! | DNS servers for trunks' host names (comma-separated `ip` or `ip:port`; NAPTR, SRV, A/AAAA as RFC 3263 says) | `dns_servers` | `RINGSIDE_DNS_SERVERS` | the system's (`/etc/resolv.conf`, `/etc/hosts`) |
 //! | database URL | `database_url` | `RINGSIDE_DATABASE_URL` | `sqlite://<data_dir>/ringside.db` |
-//! | public IP (SDP, Via, Contact) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP, or the loopback address of its family (127.0.0.1, ::1) when unspecified |
+//! | public IP (SDP, Via, Contact); with the SIP address on `[::]`, one per family (`v4,v6` or `v6,v4`: each peer is told the one of its own family) | `public_ip` | `RINGSIDE_PUBLIC_IP` | SIP bind IP; the loopback of its family when unspecified (127.0.0.1, ::1), both loopbacks on `[::]` |
 //! | RTP port range | `rtp_ports` | `RINGSIDE_RTP_PORTS` | `20000-30000` |
 //! | SIP digest realm | `sip_realm` | `RINGSIDE_SIP_REALM` | `ringside` |
 //! | digest algorithms, in challenge order | `sip_digest_algorithms` | `RINGSIDE_SIP_DIGEST_ALGORITHMS` | `SHA-256,MD5` |
@@ -420,14 +420,37 @@ impl RawConfig {
         {
             bail!("database_url must start with sqlite: or postgres://");
         }
-        let public_ip = match self.public_ip {
-            Some(ip) => ip
-                .parse()
-                .with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
-            None if sip_addr.ip().is_unspecified() => {
-                ringside_domain::net::loopback_of(sip_addr.ip())
+        let dual = sip_addr.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+        let (public_ip, public_ip_other) = match self.public_ip.as_deref() {
+            Some(list) => {
+                let mut ips = Vec::new();
+                for ip in list.split(',').map(str::trim) {
+                    ips.push(
+                        ip.parse::<IpAddr>()
+                            .with_context(|| format!("public_ip {ip:?} is not an IP address"))?,
+                    );
+                }
+                match ips[..] {
+                    [one] => (one, None),
+                    [a, b] if a.is_ipv4() != b.is_ipv4() && dual => (a, Some(b)),
+                    [a, b] if a.is_ipv4() != b.is_ipv4() => bail!(
+                        "public_ip names two addresses ({a}, {b}): that needs the SIP address                          on [::] (RINGSIDE_SIP_ADDR=[::]:5060), which takes both families"
+                    ),
+                    _ => bail!(
+                        "public_ip is one address, or one IPv4 and one IPv6 address                          separated by a comma"
+                    ),
+                }
             }
-            None => sip_addr.ip(),
+            // Both loopbacks on the dual-stack wildcard: each phone is told the one of its
+            // own family.
+            None if dual => (
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+            ),
+            None if sip_addr.ip().is_unspecified() => {
+                (ringside_domain::net::loopback_of(sip_addr.ip()), None)
+            }
+            None => (sip_addr.ip(), None),
         };
         let rtp_ports = parse_range(self.rtp_ports.as_deref().unwrap_or("20000-30000"))?;
         let sip_realm = self.sip_realm.unwrap_or_else(|| "ringside".into());
@@ -579,6 +602,7 @@ impl RawConfig {
             t1: ms(self.sip_timer_t1_ms, d.t1),
             t2: ms(self.sip_timer_t2_ms, d.t2),
             t4: ms(self.sip_timer_t4_ms, d.t4),
+            dual_stack: None,
         };
         if timers.t1 < Duration::from_millis(50) || timers.t1 > Duration::from_secs(10) {
             bail!("sip_timer_t1_ms must be 50-10000 (RFC 3261 default 500)");
@@ -655,6 +679,7 @@ impl RawConfig {
                 ws_origins,
                 dns,
                 public_ip,
+                public_ip_other,
                 realm: sip_realm,
                 digest_algorithms,
                 ring_timeout: Duration::from_secs(self.ring_timeout_secs.unwrap_or(60).max(1)),

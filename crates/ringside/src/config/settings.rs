@@ -104,6 +104,9 @@ pub struct SipSettings {
     pub dns: Vec<SocketAddr>,
     /// Address advertised in SDP, Via and Contact.
     pub public_ip: IpAddr,
+    /// The other family's address, on a dual-stack (`[::]`) SIP address: peers of that
+    /// family are told it instead of [`Self::public_ip`].
+    pub public_ip_other: Option<IpAddr>,
     /// Digest realm.
     pub realm: String,
     /// Digest algorithms challenged with, in order.
@@ -147,7 +150,20 @@ impl SipSettings {
             record_calls: media.record_calls,
             ringback: media.ringback.is_some(),
             registrar: ringside_sip::registrar::RegistrarConfig::default(),
-            tx: self.timers,
+            tx: ringside_sip::transaction::Config {
+                dual_stack: self.dual_stack(),
+                ..self.timers
+            },
+        }
+    }
+
+    /// Both public addresses, when there is one per family.
+    pub fn dual_stack(&self) -> Option<ringside_sip::dual_stack::DualStack> {
+        match (self.public_ip, self.public_ip_other?) {
+            (IpAddr::V4(v4), IpAddr::V6(v6)) | (IpAddr::V6(v6), IpAddr::V4(v4)) => {
+                Some(ringside_sip::dual_stack::DualStack { v4, v6 })
+            }
+            _ => None,
         }
     }
 
@@ -241,8 +257,9 @@ impl Settings {
     /// another host could never connect to a server bound to its own LAN address).
     pub fn webrtc_candidate_ips(&self) -> Vec<IpAddr> {
         let mut ips = vec![self.sip.public_ip];
+        ips.extend(self.sip.public_ip_other);
         let bind = self.webrtc.addr.ip();
-        if !bind.is_unspecified() && bind != self.sip.public_ip {
+        if !bind.is_unspecified() && !ips.contains(&bind) {
             ips.push(bind);
         }
         ips

@@ -405,6 +405,56 @@ fn sip_over_tls_needs_its_certificate_and_dns_servers_are_addresses() {
         v6.sip.core_config([0; 32], &v6.media).local.host,
         "[2001:db8::5]"
     );
+    assert!(v6
+        .sip
+        .core_config([0; 32], &v6.media)
+        .tx
+        .dual_stack
+        .is_none());
+}
+
+#[test]
+fn a_dual_stack_listener_has_a_public_address_per_family() {
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    let dual = load(&[
+        ("RINGSIDE_SIP_ADDR", "[::]:5060"),
+        ("RINGSIDE_PUBLIC_IP", "192.0.2.10, 2001:db8::5"),
+    ])
+    .unwrap();
+    let core = dual.sip.core_config([0; 32], &dual.media);
+    assert_eq!(core.local.host, "192.0.2.10", "the first is the primary");
+    let d = core.tx.dual_stack.expect("dual stack");
+    assert_eq!(
+        (d.v4.to_string(), d.v6.to_string()),
+        ("192.0.2.10".into(), "2001:db8::5".into())
+    );
+    assert_eq!(
+        dual.webrtc_candidate_ips(),
+        vec![
+            "192.0.2.10".parse::<std::net::IpAddr>().unwrap(),
+            "2001:db8::5".parse().unwrap()
+        ]
+    );
+    // Unset on [::]: both loopbacks.
+    let lo = load(&[("RINGSIDE_SIP_ADDR", "[::]:5060")]).unwrap();
+    let d = lo.sip.dual_stack().expect("both loopbacks");
+    assert!(d.v4.is_loopback() && d.v6.is_loopback());
+    assert_eq!(lo.sip.public_ip.to_string(), "::1");
+    // Two addresses need the dual-stack wildcard, and one of each family.
+    let e = load(&[
+        ("RINGSIDE_SIP_ADDR", "0.0.0.0:5060"),
+        ("RINGSIDE_PUBLIC_IP", "192.0.2.10,2001:db8::5"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("[::]"), "{e}");
+    let e = load(&[
+        ("RINGSIDE_SIP_ADDR", "[::]:5060"),
+        ("RINGSIDE_PUBLIC_IP", "192.0.2.10,192.0.2.11"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("one IPv4 and one IPv6"), "{e}");
+    let e = load(&[("RINGSIDE_PUBLIC_IP", "192.0.2.10,nope")]).unwrap_err();
+    assert!(e.to_string().contains("not an IP address"), "{e}");
 }
 
 #[test]
