@@ -11,6 +11,7 @@
 //! performs the outputs.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -221,7 +222,7 @@ impl SipCore {
         match req.method {
             Method::Register => self.on_register(now, id, req, from),
             Method::Invite if !has_to_tag => self.on_new_invite(now, id, req, from),
-            Method::Refer if has_to_tag => self.on_refer(now, id, req),
+            Method::Refer if has_to_tag => self.on_refer(now, id, req, from),
             // The end of a subscription Ringside never made, or a peer's NOTIFY on a dialog:
             // acknowledged, nothing to do.
             Method::Notify if has_to_tag => {
@@ -258,8 +259,15 @@ impl SipCore {
 
     /// A REFER on a call (blind transfer, see `b2bua::transfer`): only the answered leg B of
     /// an extension may transfer, and only where that extension could dial itself.
-    fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request) {
-        let (key, tenant, number, from_caller, by_trunk) = match self.b2bua.transfer_request(&req) {
+    fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request, from: Peer) {
+        let asked = {
+            let d = self.dir.clone();
+            let trusted = |tenant: &str, ip: IpAddr| {
+                d.trunks_for_source(ip).any(|t| t.trunk.tenant_id == tenant)
+            };
+            self.b2bua.transfer_request(&req, from.addr.ip(), &trusted)
+        };
+        let (key, tenant, number, from_caller, by_trunk) = match asked {
             Ok(crate::b2bua::ReferAsk::Blind {
                 key,
                 tenant,

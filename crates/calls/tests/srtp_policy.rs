@@ -105,25 +105,13 @@ async fn each_leg_is_keyed_on_its_own_and_the_relay_gets_both_legs_keys() {
         (1, "AES_CM_128_HMAC_SHA1_80")
     );
     assert!(back[0].key_salt != callee_key && back[0].key_salt != caller_key);
-    let keys = |side: Side| {
-        sim.media
-            .requests()
-            .iter()
-            .rev()
-            .find_map(|r| match r {
-                MediaRequest::Srtp(_, s, k) if *s == side => Some(k.clone()),
-                _ => None,
-            })
-            .flatten()
-            .expect("keys for the leg")
-    };
-    let a = keys(Side::A);
+    let a = relay_keys(&sim, Side::A);
     assert_eq!(a.suite, SrtpSuite::AesCm128HmacSha1_80);
     assert_eq!(
         (a.remote.as_slice(), a.local.as_slice()),
         (caller_key.as_slice(), back[0].key_salt.as_slice())
     );
-    let b = keys(Side::B);
+    let b = relay_keys(&sim, Side::B);
     assert_eq!(b.suite, SrtpSuite::AesCm128HmacSha1_32);
     assert_eq!(b.remote, callee_key);
     assert_eq!(b.local, ours_to_b.key_salt);

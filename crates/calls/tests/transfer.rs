@@ -1,10 +1,11 @@
 //! Blind transfer (RFC 3515 REFER with RFC 3420 sipfrag NOTIFYs) on simulated time: the
 //! extension that answered transfers the caller to another extension; the new party rings
 //! with Ringside's offer, and when it answers leg B moves to it and the referrer is told and
-//! hung up. Refused: to a number the referrer may not dial, Replaces from a trunk's party; a
-//! failed transfer leaves the referrer with the caller. From the caller's side, the extension
-//! that placed a call (or a PBX that called in) hands the party it reached to another number
-//! in a call of Ringside's own. Attended transfers: `attended_transfer.rs`.
+//! hung up. Refused: to a number the referrer may not dial, Replaces from a trunk's party, a
+//! REFER from another address than its dialog's party; a failed transfer leaves the referrer
+//! with the caller. From the caller's side, the extension that placed a call (or a PBX that
+//! called in) hands the party it reached to another number in a call of Ringside's own.
+//! Attended transfers: `attended_transfer.rs`.
 
 mod common;
 
@@ -242,6 +243,38 @@ async fn transfers_that_could_be_toll_fraud_or_are_not_supported_are_refused() {
         .iter()
         .any(|m| status(m) == 403));
     assert_eq!(sim.core.active_calls(), 1);
+}
+
+/// A REFER naming a dialog comes from that dialog's party or is refused: whoever learnt the
+/// Call-ID and tags (an eavesdropper, another phone) cannot move the call.
+#[tokio::test]
+async fn a_refer_from_another_address_than_the_dialogs_party_is_refused() {
+    let mut sim = Sim::new(Duration::from_secs(30));
+    register_1003(&mut sim);
+    let (inv, ok) = established_call(&mut sim);
+    // Leg B's dialog, from a stranger's address.
+    sim.input("127.0.0.66:6002", &refer(&inv, 1, "sip:1003@127.0.0.1"));
+    let r = sim.take_to("127.0.0.66:6002");
+    assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
+    // The caller's dialog, likewise.
+    let by_caller = from_caller(&ok, "REFER", 3, "Refer-To: <sip:1003@127.0.0.1>\r\n", None);
+    sim.input("127.0.0.66:6001", &by_caller);
+    let r = sim.take_to("127.0.0.66:6001");
+    assert!(r.iter().any(|m| status(m) == 403), "{r:?}");
+    // Nothing was rung, nobody was told anything, the call goes on.
+    assert!(sim.take_to("127.0.0.1:6003").is_empty());
+    assert!(sim.take_to("127.0.0.1:6001").is_empty());
+    assert!(sim.take_to("127.0.0.1:6002").is_empty());
+    assert_eq!(sim.core.active_calls(), 1);
+    // The party itself, from another port of its address (a reopened TCP or TLS
+    // connection), is heard.
+    sim.input("127.0.0.1:6102", &refer(&inv, 2, "sip:1003@127.0.0.1"));
+    let r = sim.take_to("127.0.0.1:6102");
+    assert!(r.iter().any(|m| status(m) == 202), "{r:?}");
+    assert!(sim
+        .take_to("127.0.0.1:6003")
+        .iter()
+        .any(|m| m.starts_with("INVITE sip:1003@")));
 }
 
 #[tokio::test]

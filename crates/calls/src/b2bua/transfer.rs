@@ -9,11 +9,13 @@
 //! what that trunk could call itself — the tenant's extensions, never back out through a trunk —
 //! so a carrier cannot turn a transfer into a call at the tenant's cost.
 //!
-//! Refused: a REFER on a dialog that is not the answered leg B (481), to a number the referrer
-//! could not dial (403), with `Replaces` from a trunk's party (403), or while another transfer
-//! runs (491). A REFER from the caller's side is [`super::caller_transfer`]; one with
+//! Refused: a REFER on a dialog that is not the answered leg B (481), from another address
+//! than that dialog's party (403, see [`from_the_party`]), to a number the referrer could not
+//! dial (403), with `Replaces` from a trunk's party (403), or while another transfer runs
+//! (491). A REFER from the caller's side is [`super::caller_transfer`]; one with
 //! `Replaces`, from either side, an attended transfer ([`super::attended`]).
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use rsip::headers::Header;
@@ -94,18 +96,54 @@ fn refer_target(req: &Request) -> Result<Result<String, Replaces>, u16> {
         .ok_or(400)
 }
 
+/// A REFER must come from the party whose dialog it names: from the address that party's
+/// requests come from (any port: a phone's TCP or TLS connection may have been reopened), or,
+/// for a trunk's party (`trunk`: its tenant), from any address a trunk of that tenant trusts.
+/// Anyone else who learnt the dialog's Call-ID and tags is refused 403 (a transfer is a
+/// toll-fraud path).
+fn from_the_party(
+    source: IpAddr,
+    peer: Option<IpAddr>,
+    trunk: Option<&String>,
+    trusted: &dyn Fn(&str, IpAddr) -> bool,
+) -> Result<(), u16> {
+    if peer == Some(source) || trunk.is_some_and(|t| trusted(t, source)) {
+        return Ok(());
+    }
+    warn!(%source, ?peer, "REFER from outside its dialog's party refused");
+    Err(403)
+}
+
 impl B2bua {
-    /// Checks a REFER: what it asks of which call, or the status to refuse it with.
-    pub(crate) fn transfer_request(&self, req: &Request) -> Result<ReferAsk, u16> {
+    /// Checks a REFER that came from `source`: what it asks of which call, or the status to
+    /// refuse it with. `trusted(tenant, ip)`: a trunk of the tenant trusts `ip` (a carrier's
+    /// other signalling address).
+    pub(crate) fn transfer_request(
+        &self,
+        req: &Request,
+        source: IpAddr,
+        trusted: &dyn Fn(&str, IpAddr) -> bool,
+    ) -> Result<ReferAsk, u16> {
         let (key, side) = self.dialog_of(&req.headers, "To").ok_or(481u16)?;
         let call = self.calls.get(&key).ok_or(481u16)?;
         if side == Side::A {
-            return self.caller_refer(key, req);
+            return self.caller_refer(key, req, source, trusted);
         }
         let winner = call.phase.winner().ok_or(481u16)?;
         if call.fork_of_request(req) != Some(winner) {
             return Err(481);
         }
+        let peer = call.forks.get(winner).map(|f| f.dialog.peer.addr.ip());
+        let trunk = call
+            .forks
+            .get(winner)
+            .is_some_and(|f| f.label.starts_with("pstn:"));
+        from_the_party(
+            source,
+            peer,
+            trunk.then_some(&call.record.tenant_id),
+            trusted,
+        )?;
         if call.transfer.is_some() {
             return Err(491);
         }
@@ -142,7 +180,13 @@ impl B2bua {
     /// Checks a REFER from the caller of call `key`: a SIP caller's (an extension, or a
     /// trunk's party), on an answered call with nothing else going on, naming a number (not
     /// `Replaces`).
-    fn caller_refer(&self, key: u64, req: &Request) -> Result<ReferAsk, u16> {
+    fn caller_refer(
+        &self,
+        key: u64,
+        req: &Request,
+        source: IpAddr,
+        trusted: &dyn Fn(&str, IpAddr) -> bool,
+    ) -> Result<ReferAsk, u16> {
         let call = self.calls.get(&key).ok_or(481u16)?;
         let Some(caller) = call.caller.sip().filter(|_| !call.caller_detached) else {
             return Err(403);
@@ -151,6 +195,11 @@ impl B2bua {
         if hdr::tag(&req.headers, "From") != caller.dialog.remote_tag.as_deref() {
             return Err(481);
         }
+        let trunk = call
+            .caller_account
+            .is_none()
+            .then_some(&call.record.tenant_id);
+        from_the_party(source, Some(caller.dialog.peer.addr.ip()), trunk, trusted)?;
         if !call.phase.is_answered() || call.phase.winner().is_none() {
             return Err(481);
         }
