@@ -514,3 +514,68 @@ fn srtp_passthrough_goes_one_way_only_where_one_leg_was_re_keyed() {
     );
     assert!(!c2.m.is_srtp_passthrough(Side::A) && !c2.m.is_srtp_passthrough(Side::B));
 }
+
+/// A 440 Hz tone for `samples` samples (a stand-in for hold music or a prompt).
+struct Beep(u32, usize);
+
+impl ringside_media::player::Source for Beep {
+    fn fill(&mut self, out: &mut [i16]) -> usize {
+        let n = out.len().min(self.1);
+        for o in out[..n].iter_mut() {
+            let t = f64::from(self.0) / 8000.0;
+            *o = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16;
+            self.0 += 1;
+        }
+        self.1 -= n;
+        n
+    }
+    fn is_finished(&self) -> bool {
+        self.1 == 0
+    }
+}
+
+#[test]
+fn a_prompt_played_into_a_passthrough_leg_is_ringsides_own_stream_then_packets_pass_again() {
+    let (mut c, _, _) = mirrored_call(SrtpSuite::AeadAes128Gcm);
+    // One second of "hold music" into B while A talks for two.
+    c.m.play(c.t0, Side::B, Box::new(Beep(0, 8000)));
+    let out = feed_a(&mut c, 1000.0, 100);
+    let mut by_ssrc: Vec<(u32, Vec<i16>)> = Vec::new();
+    let mut dec = FrameDecoder::new(CodecKind::Pcmu, 8000).unwrap();
+    let mut frame = vec![0i16; 960];
+    for (_, _, data) in out
+        .iter()
+        .filter(|(s, ch, _)| *s == Side::B && *ch == Channel::Rtp)
+    {
+        let mut buf = data.clone();
+        buf.resize(1500, 0);
+        let n = c
+            .b_phone
+            .unprotect_rtp(&mut buf, data.len())
+            .expect("B's phone decrypts both streams with the key it was given");
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        let k = dec.decode(p.payload(), &mut frame).unwrap();
+        match by_ssrc.last_mut() {
+            Some((ssrc, pcm)) if *ssrc == p.ssrc() => pcm.extend_from_slice(&frame[..k]),
+            _ => by_ssrc.push((p.ssrc(), frame[..k].to_vec())),
+        }
+    }
+    // Ringside's stream (its own SSRC, never A's) carries the prompt; then A's packets,
+    // passed as they came, carry A's tone.
+    assert_eq!(
+        by_ssrc.len(),
+        2,
+        "{:?}",
+        by_ssrc
+            .iter()
+            .map(|(s, p)| (s, p.len()))
+            .collect::<Vec<_>>()
+    );
+    let (ours, prompt) = &by_ssrc[0];
+    let (theirs, talk) = &by_ssrc[1];
+    assert_ne!(*ours, 0xa11ce);
+    assert_eq!(*theirs, 0xa11ce);
+    assert!((dominant_frequency(&prompt[800..], 8000) - 440.0).abs() < 10.0);
+    assert!((dominant_frequency(&talk[800..], 8000) - 1000.0).abs() < 20.0);
+    assert!(c.m.take_srtp_passed() >= 45);
+}
