@@ -113,3 +113,15 @@ pub async fn tls_server_on(
     let srv = Server::start_with(&env).await;
     (srv, tls, cert, key)
 }
+
+/// A server with SIP over TLS (a certificate for `localhost` and `127.0.0.1` from a test CA),
+/// its TLS address, the CA's file for phones to trust, and a token with the phones 1001 and
+/// 1002.
+pub async fn tls_phones() -> (Server, SocketAddr, PathBuf, String) {
+    let pki = Pki::new("Ringside test CA");
+    let (srv, tls, _, _) = tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
+    let token = srv.with_phones().await;
+    let ca = srv.data_dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    (srv, tls, ca, token)
+}

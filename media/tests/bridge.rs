@@ -1,6 +1,8 @@
 //! The call media core on simulated time: passthrough, transcoding, players, recording, DTMF,
 //! RTCP. Audio is judged as audio (frequency and SNR of what arrives).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -9,10 +11,12 @@ use ringside_media::bridge::{Channel, Dropped, Forward, Transmit};
 use ringside_media::codec::analysis::{dominant_frequency, rms_dbfs, tone};
 use ringside_media::codec::frame::{CodecKind, FrameDecoder, FrameEncoder};
 use ringside_media::codec::opus::EncoderOptions;
-use ringside_media::player::Source;
+
 use ringside_media::rtp::packet::{RtpHeader, RtpPacket};
 use ringside_media::rtp::rtcp::{parse_compound, write_rr, ReportBlock, RtcpPacket};
 use ringside_media::{CallMedia, FrameSink, LegCodec, MediaEvent, Side};
+
+use common::Beep;
 
 const A_PEER: &str = "127.0.0.1:40000";
 const B_PEER: &str = "127.0.0.1:50000";
@@ -309,25 +313,6 @@ fn recording_puts_each_leg_on_its_own_channel() {
     let tail = left.len() - 2400;
     assert!(rms_dbfs(&right[tail..]) < -60.0);
     assert!(rms_dbfs(&left[tail..]) > -20.0);
-}
-
-/// A 440 Hz source played into leg A.
-struct Beep(u32, usize);
-
-impl Source for Beep {
-    fn fill(&mut self, out: &mut [i16]) -> usize {
-        let n = out.len().min(self.1);
-        for o in out[..n].iter_mut() {
-            let t = f64::from(self.0) / 8000.0;
-            *o = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16;
-            self.0 += 1;
-        }
-        self.1 -= n;
-        n
-    }
-    fn is_finished(&self) -> bool {
-        self.1 == 0
-    }
 }
 
 /// While a player runs into leg A, B's media is not forwarded to A; when it ends, an event

@@ -1,8 +1,11 @@
 //! SRTP legs in the call media core on simulated time: each leg decrypts what its peer sends
 //! with the peer's key and encrypts what it sends with Ringside's own key for that leg, so the
-//! two peers never share keys; audio is judged as audio after the far peer decrypts it;
+//! two peers never share keys (unless the keys were passed end to end, SRTP passthrough: then
+//! packets go on as they came); audio is judged as audio after the far peer decrypts it;
 //! forged, replayed and stranger packets are dropped and counted, never latched or relayed;
 //! RTCP to an SRTP leg is SRTCP.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +18,8 @@ use ringside_media::rtp::packet::{RtpHeader, RtpPacket};
 use ringside_media::rtp::rtcp::parse_compound;
 use ringside_media::srtp::{random_master, SrtpKeys, SrtpSession, SrtpSuite};
 use ringside_media::{CallMedia, LegCodec, Side};
+
+use common::Beep;
 
 const A_PEER: &str = "127.0.0.1:40000";
 const B_PEER: &str = "127.0.0.1:50000";
@@ -513,25 +518,6 @@ fn srtp_passthrough_goes_one_way_only_where_one_leg_was_re_keyed() {
         SrtpSuite::AeadAes128Gcm,
     );
     assert!(!c2.m.is_srtp_passthrough(Side::A) && !c2.m.is_srtp_passthrough(Side::B));
-}
-
-/// A 440 Hz tone for `samples` samples (a stand-in for hold music or a prompt).
-struct Beep(u32, usize);
-
-impl ringside_media::player::Source for Beep {
-    fn fill(&mut self, out: &mut [i16]) -> usize {
-        let n = out.len().min(self.1);
-        for o in out[..n].iter_mut() {
-            let t = f64::from(self.0) / 8000.0;
-            *o = (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16;
-            self.0 += 1;
-        }
-        self.1 -= n;
-        n
-    }
-    fn is_finished(&self) -> bool {
-        self.1 == 0
-    }
 }
 
 #[test]

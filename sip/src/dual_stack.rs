@@ -17,7 +17,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rsip::headers::UntypedHeader;
-use rsip::{Header, SipMessage};
+use rsip::{Header, Headers, Request, Response, SipMessage};
 
 /// Ringside's public address in each family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,22 +26,6 @@ pub struct DualStack {
     pub v4: Ipv4Addr,
     /// The IPv6 address.
     pub v6: Ipv6Addr,
-}
-
-/// `ip` as a Via or URI host writes it (IPv6 in brackets).
-fn host(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    }
-}
-
-fn family(ip: IpAddr) -> &'static str {
-    if ip.is_ipv4() {
-        "IP4"
-    } else {
-        "IP6"
-    }
 }
 
 impl DualStack {
@@ -61,14 +45,26 @@ impl DualStack {
     /// Writes the address of `to`'s family in Ringside's Via (a request's top one), its
     /// Contact and the SDP's connection and origin lines.
     pub fn localize(&self, msg: &mut SipMessage, to: IpAddr) {
+        match msg {
+            SipMessage::Request(r) => self.localize_request(r, to),
+            SipMessage::Response(r) => self.localize_response(r, to),
+        }
+    }
+
+    /// [`localize`](Self::localize) for a request (its top Via is Ringside's).
+    pub fn localize_request(&self, r: &mut Request, to: IpAddr) {
+        self.rewrite(&mut r.headers, &mut r.body, true, to);
+    }
+
+    /// [`localize`](Self::localize) for a response (its Vias are the peer's).
+    pub fn localize_response(&self, r: &mut Response, to: IpAddr) {
+        self.rewrite(&mut r.headers, &mut r.body, false, to);
+    }
+
+    fn rewrite(&self, headers: &mut Headers, body: &mut Vec<u8>, own_via: bool, to: IpAddr) {
         let (wrong, right) = self.swap(to);
-        let (wrong_host, right_host) = (host(wrong), host(right));
-        let is_request = matches!(msg, SipMessage::Request(_));
-        let headers = match msg {
-            SipMessage::Request(r) => &mut r.headers,
-            SipMessage::Response(r) => &mut r.headers,
-        };
-        let mut first_via = is_request;
+        let (wrong_host, right_host) = (crate::uri::host(wrong), crate::uri::host(right));
+        let mut first_via = own_via;
         for h in headers.iter_mut() {
             match h {
                 Header::Via(v) if first_via => {
@@ -90,22 +86,9 @@ impl DualStack {
                 _ => {}
             }
         }
-        let body = match msg {
-            SipMessage::Request(r) => &r.body,
-            SipMessage::Response(r) => &r.body,
-        };
-        let Some(sdp) = sdp_lines(body, wrong, right) else {
-            return;
-        };
-        match msg {
-            SipMessage::Request(r) => {
-                let ctype = crate::hdr::header_value(&r.headers, "Content-Type").map(str::to_owned);
-                crate::hdr::set_request_body(r, ctype.as_deref(), sdp.into_bytes());
-            }
-            SipMessage::Response(r) => {
-                let ctype = crate::hdr::header_value(&r.headers, "Content-Type").map(str::to_owned);
-                crate::hdr::set_body(r, ctype.as_deref(), sdp.into_bytes());
-            }
+        if let Some(sdp) = sdp_lines(body, wrong, right) {
+            let ctype = crate::hdr::header_value(headers, "Content-Type").map(str::to_owned);
+            *body = crate::hdr::with_body(headers, ctype.as_deref(), sdp.into_bytes());
         }
     }
 }
@@ -130,9 +113,11 @@ fn sdp_lines(body: &[u8], wrong: IpAddr, right: IpAddr) -> Option<String> {
     if !text.starts_with("v=0") {
         return None;
     }
-    let (wrong_addr, right_addr) = (wrong.to_string(), right.to_string());
-    let old = format!("IN {} {wrong_addr}", family(wrong));
-    let new = format!("IN {} {right_addr}", family(right));
+    let line = |ip: IpAddr| {
+        let c = crate::sdp::Connection::from_ip(ip);
+        format!("{} {} {}", c.net_type, c.addr_type, c.address)
+    };
+    let (old, new) = (line(wrong), line(right));
     let mut changed = false;
     let mut out = String::with_capacity(text.len() + 16);
     for line in text.split_inclusive('\n') {

@@ -173,7 +173,8 @@ pub fn set_request_body(req: &mut Request, ctype: Option<&str>, body: Vec<u8>) {
     req.body = with_body(&mut req.headers, ctype, body);
 }
 
-fn with_body(h: &mut rsip::Headers, ctype: Option<&str>, body: Vec<u8>) -> Vec<u8> {
+/// Sets Content-Type (when given) and Content-Length for `body`, and returns the body.
+pub(crate) fn with_body(h: &mut rsip::Headers, ctype: Option<&str>, body: Vec<u8>) -> Vec<u8> {
     h.retain(|h| !matches!(h, Header::ContentType(_) | Header::ContentLength(_)));
     if let Some(ct) = ctype {
         h.push(Header::ContentType(headers::ContentType::new(ct)));

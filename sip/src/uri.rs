@@ -17,6 +17,14 @@ use rsip::host_with_port::{Domain, Host};
 /// space, so it reads as one host name.
 const STAND_IN: &str = "ringside-ipv6-reference";
 
+/// `ip` as a URI or Via host writes it: an IPv6 address in brackets (`[2001:db8::1]`).
+pub fn host(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    }
+}
+
 /// Parse a SIP URI, an IPv6 reference as host included. `None` if rsip cannot read it.
 pub fn parse(text: &str) -> Option<rsip::Uri> {
     match ipv6_reference(text) {

@@ -82,13 +82,8 @@ async fn baresip_registers_and_answers_a_call_through_ringside() {
 
 #[tokio::test]
 async fn baresip_registers_over_tls_and_is_called_on_its_tls_connection_with_audio() {
-    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
-    let (srv, tls, _, _) =
-        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
-    let token = srv.with_phones().await;
+    let (srv, tls, ca, token) = ringside_e2e::tls::tls_phones().await;
     md5_only(&srv, &token).await;
-    let ca = srv.data_dir.join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
 
     let phone = Baresip::start_on(&srv, "1002", PW2, &Link::Tls { addr: tls, ca });
     eventually("baresip registered as 1002 over TLS", || async {
@@ -258,7 +253,7 @@ fn crypto_lines(msg: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_other() {
-    let (srv, tls, ca, token) = tls_phones().await;
+    let (srv, tls, ca, token) = ringside_e2e::tls::tls_phones().await;
     // Both phones are baresip 1.0 (MD5 only). 1002 requires SRTP; 1001 keeps the default
     // (`optional`: SRTP because its phone insists on it).
     md5_only(&srv, &token).await;
@@ -317,7 +312,7 @@ async fn two_baresip_phones_call_each_other_over_tls_with_srtp_and_hear_each_oth
 /// other's tone through its own SRTP stack.
 #[tokio::test]
 async fn with_srtp_passthrough_two_baresip_phones_get_each_others_keys_and_hear_each_other() {
-    let (srv, tls, ca, token) = tls_phones().await;
+    let (srv, tls, ca, token) = ringside_e2e::tls::tls_phones().await;
     md5_only(&srv, &token).await;
     // Both phones are baresip 1.0 (MD5 only) insisting on `RTP/SAVP`.
     for ext in ["1001", "1002"] {
@@ -356,18 +351,6 @@ async fn with_srtp_passthrough_two_baresip_phones_get_each_others_keys_and_hear_
         "{passed} packets passed on as they came{}",
         both()
     );
-}
-
-/// A server with SIP over TLS (a certificate for `localhost` and `127.0.0.1` from a test CA),
-/// its TLS address, the CA's file for the phones, and a token with the phones 1001 and 1002.
-async fn tls_phones() -> (Server, std::net::SocketAddr, std::path::PathBuf, String) {
-    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
-    let (srv, tls, _, _) =
-        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
-    let token = srv.with_phones().await;
-    let ca = srv.data_dir.join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
-    (srv, tls, ca, token)
 }
 
 /// A finished call between 1001 and 1002 (baresip, `srtp-mand`, over TLS), with both logs.

@@ -158,12 +158,7 @@ fn wav_rate(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn baresip_calls_linphone_over_tls_with_srtp_and_each_hears_the_other() {
-    let pki = ringside_e2e::tls::Pki::new("Ringside test CA");
-    let (srv, tls, _, _) =
-        ringside_e2e::tls::tls_server(&pki.leaf(&["localhost", "127.0.0.1"], false)).await;
-    let token = srv.with_phones().await;
-    let ca = srv.data_dir.join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let (srv, tls, ca, token) = ringside_e2e::tls::tls_phones().await;
     // baresip 1.0 answers MD5 only; linphone answers SHA-256 (the server's first).
     srv.patch_extension(
         &token,

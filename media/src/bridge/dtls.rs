@@ -237,6 +237,36 @@ mod tests {
         p
     }
 
+    /// Passes handshake flights between the phone's `client` association (at `phone`) and
+    /// `side` of `m` until neither has anything more to send; Ringside's flights go to the
+    /// phone's RTP address from that side's RTP socket.
+    fn shake(
+        m: &mut CallMedia,
+        client: &mut Association,
+        side: Side,
+        phone: SocketAddr,
+        now: Instant,
+    ) {
+        for _ in 0..10 {
+            let mut moved = false;
+            while let Some((_, data)) = client.poll_transmit() {
+                let mut b = data.to_vec();
+                let n = b.len();
+                b.resize(1500, 0);
+                assert_eq!(m.handle_rtp(now, side, phone, &mut b, n), Ok(Forward::None));
+                moved = true;
+            }
+            while let Some(t) = m.poll_transmit() {
+                assert_eq!((t.side, t.channel, t.to), (side, Channel::Rtp, phone));
+                client.handle(now, addr(1), &t.data);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
     /// The phone's end: a client association of its own, run against leg A's media.
     #[test]
     fn a_leg_is_keyed_by_its_handshake_and_takes_nothing_plain_before() {
@@ -272,27 +302,7 @@ mod tests {
             peer: Some(addr(1)),
         };
         let mut client = Association::new(now, &setup, Some(addr(1))).unwrap();
-        for _ in 0..10 {
-            let mut moved = false;
-            while let Some((_, data)) = client.poll_transmit() {
-                let mut b = data.to_vec();
-                let n = b.len();
-                b.resize(1500, 0);
-                assert_eq!(
-                    m.handle_rtp(now, Side::A, phone, &mut b, n),
-                    Ok(Forward::None)
-                );
-                moved = true;
-            }
-            while let Some(t) = m.poll_transmit() {
-                assert_eq!((t.side, t.channel, t.to), (Side::A, Channel::Rtp, phone));
-                client.handle(now, addr(1), &t.data);
-                moved = true;
-            }
-            if !moved {
-                break;
-            }
-        }
+        shake(&mut m, &mut client, Side::A, phone, now);
         assert_eq!(m.dtls_state(Side::A), Some(DtlsState::Connected));
         let keys = client.keys().unwrap().clone();
         // The phone's SRTP now decrypts on leg A and goes on to leg B in the clear.
@@ -361,26 +371,7 @@ mod tests {
             (Side::B, Channel::Rtp, phone)
         );
         client.handle(now, addr(1), &flight.data);
-        for _ in 0..10 {
-            let mut moved = false;
-            while let Some((_, data)) = client.poll_transmit() {
-                let mut b = data.to_vec();
-                let n = b.len();
-                b.resize(1500, 0);
-                assert_eq!(
-                    m.handle_rtp(now, Side::B, phone, &mut b, n),
-                    Ok(Forward::None)
-                );
-                moved = true;
-            }
-            while let Some(t) = m.poll_transmit() {
-                client.handle(now, addr(1), &t.data);
-                moved = true;
-            }
-            if !moved {
-                break;
-            }
-        }
+        shake(&mut m, &mut client, Side::B, phone, now);
         assert_eq!(m.dtls_state(Side::B), Some(DtlsState::Connected));
         // A plain leg keeps nothing: a stray DTLS record there is no hello to wait for.
         let mut m = CallMedia::new(now, SystemTime::now(), 7);

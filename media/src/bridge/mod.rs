@@ -618,9 +618,13 @@ impl CallMedia {
                 return Err(Dropped::AwaitingKeys);
             }
         }
-        // Kept as it came where it may go out so (SRTP passthrough).
+        // Kept as it came where it may go out so (SRTP passthrough; a transcoded call
+        // re-encodes everything).
         self.cipher.clear();
-        if self.legs[i].srtp.is_some() && self.is_srtp_passthrough(other(side)) {
+        if self.legs[i].srtp.is_some()
+            && self.is_passthrough()
+            && self.is_srtp_passthrough(other(side))
+        {
             self.cipher.extend_from_slice(&buf[..len]);
         }
         // SRTP first: nothing unauthenticated is latched on, counted or relayed.

@@ -48,12 +48,7 @@ impl TransactionLayer {
     pub(super) fn client_send(&mut self, now: Instant, mut req: Request, to: Peer) -> ClientTxId {
         let id = self.alloc_id();
         if let Some(d) = &self.cfg.dual_stack {
-            let mut msg = rsip::SipMessage::Request(req);
-            d.localize(&mut msg, to.addr.ip());
-            let rsip::SipMessage::Request(r) = msg else {
-                unreachable!("localize keeps a request a request")
-            };
-            req = r;
+            d.localize_request(&mut req, to.addr.ip());
         }
         if req.method == Method::Ack {
             let data = message::serialize_request(&req);

@@ -270,7 +270,12 @@ impl TransactionLayer {
     }
 
     /// The TU's response on a server transaction.
-    pub(super) fn server_respond(&mut self, now: Instant, id: ServerTxId, resp: Response) -> bool {
+    pub(super) fn server_respond(
+        &mut self,
+        now: Instant,
+        id: ServerTxId,
+        mut resp: Response,
+    ) -> bool {
         let code = resp.status_code.code();
         let Some(tx) = self.servers.get_mut(&id.0) else {
             tracing::debug!(%id, code, "response for a gone server transaction");
@@ -293,17 +298,9 @@ impl TransactionLayer {
             }
         }
         let peer = tx.peer;
-        let resp = match &self.cfg.dual_stack {
-            Some(d) => {
-                let mut msg = rsip::SipMessage::Response(resp);
-                d.localize(&mut msg, peer.addr.ip());
-                let rsip::SipMessage::Response(r) = msg else {
-                    unreachable!("localize keeps a response a response")
-                };
-                r
-            }
-            None => resp,
-        };
+        if let Some(d) = &self.cfg.dual_stack {
+            d.localize_response(&mut resp, peer.addr.ip());
+        }
         let data = message::serialize_response(&resp);
         tx.last = Some(data.clone());
         self.out.push_back(Output::Transmit { to: peer, data });

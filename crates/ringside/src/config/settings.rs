@@ -135,10 +135,7 @@ impl SipSettings {
         ringside_calls::core::CoreConfig {
             local: ringside_sip::dialog::LocalAddr {
                 // As Via and URIs write it: an IPv6 address in brackets.
-                host: match self.public_ip {
-                    IpAddr::V6(ip) => format!("[{ip}]"),
-                    ip => ip.to_string(),
-                },
+                host: ringside_sip::uri::host(self.public_ip),
                 port: self.addr.port(),
                 tls_port: self.tls.as_ref().map(|t| t.addr.port()),
             },
