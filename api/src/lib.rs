@@ -41,6 +41,9 @@
 //!   429 `rate_limited` with `Retry-After` ([`rate_limit`]),
 //! - realtime WebSockets for dashboards (`/api/ws/tenant`) and widget pages
 //!   (`/api/widgets/{id}/ws`) fed by an in-process event bus ([`realtime`]),
+//! - the widgets' knowledge bases: sources (text, Q/A pairs, pages and sitemaps crawled,
+//!   uploaded documents), search and the company profile ([`knowledge`]), which
+//!   `/widget/ask` and the visitor's chat answer from ([`assistant`]),
 //! - `/mcp`: the Model Context Protocol for AI agents, every current revision side by side,
 //!   its `ringside_*` tools running through the `/api/v1` handlers ([`mcp`]),
 //! - the OpenAPI 3.1 document at `/openapi.json`, generated from the route registrations
@@ -63,12 +66,15 @@ pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    analytics, assignments, call_settings, calls, canned, contacts, conversations, prompts,
-    recordings, sip_admin, usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
+    analytics, assignments, call_settings, calls, canned, contacts, conversations, knowledge,
+    prompts, recordings, sip_admin, usage, visitors, webhook_dispatch, webhooks, widget_prompts,
+    widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
-pub use public::{availability, handoff, messages, user_agent, widget_cache, widget_runtime};
+pub use public::{
+    assistant, availability, handoff, messages, user_agent, widget_cache, widget_runtime,
+};
 pub use ringside_domain::channels;
 
 use std::path::PathBuf;
@@ -154,6 +160,10 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     /// People: sign-in codes and their mail, sessions, limits ([`accounts`]).
     pub accounts: Arc<accounts::Accounts>,
+    /// The widgets' knowledge bases: the search index and its limits ([`knowledge`]).
+    pub knowledge: Arc<knowledge::Knowledge>,
+    /// The crawler's bell and bounds ([`knowledge::crawl`]); the binary runs its worker.
+    pub crawler: Arc<knowledge::crawl::Crawler>,
 }
 
 /// The complete HTTP router.
@@ -226,7 +236,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::grants::routes())
         .merge(assignments::routes())
         .merge(conversations::routes())
-        .merge(canned::routes());
+        .merge(canned::routes())
+        .merge(knowledge::routes());
     let (v1, v1_ops) = v1.into_parts();
     // The MCP tools run through the `/api/v1` handlers, as the caller (see `auth::Delegated`).
     let tools_api = openapi::remount("/api/v1", v1.clone())

@@ -71,5 +71,7 @@ pub fn state(store: &Store, public_url: &str) -> AppState {
         presence: Arc::new(crate::Presence::new(store.clone(), Default::default())),
         request_timeout: std::time::Duration::from_secs(60),
         accounts: Default::default(),
+        knowledge: Default::default(),
+        crawler: Default::default(),
     }
 }

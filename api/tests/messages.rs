@@ -506,14 +506,23 @@ async fn ask_and_lead() {
         assert_eq!(r.body["sessionId"], "ask-session-1");
         assert_eq!(r.body["usedAi"], false);
         assert!(r.body["answer"].is_string());
+        // No knowledge and nobody there: it does not know, and asks for a way back.
+        assert_eq!(r.body["answered"], false);
+        assert_eq!(r.body["humanOffered"], true);
         assert_eq!(
             r.body["leadCapture"],
-            json!({"required": false, "prompt": null})
+            json!({"required": true,
+                   "prompt": "Leave your email or phone number and we'll get back to you."})
         );
         assert_eq!(r.body["sources"], json!([]));
         assert_eq!(r.body["branding"]["siteName"], "Site");
-        assert_eq!(c.message_count(&s).await, 1);
-        assert_eq!(c.events(&s, "chat.message.created").await.len(), 1);
+        // The question and the assistant's answer, each a message with its webhook.
+        assert_eq!(c.message_count(&s).await, 2);
+        let hooks = c.events(&s, "chat.message.created").await;
+        assert_eq!(hooks.len(), 2);
+        let senders: Vec<&Value> = hooks.iter().map(|h| &h["sender"]).collect();
+        assert!(senders.contains(&&json!("assistant")), "{senders:?}");
+        assert!(senders.contains(&&json!("visitor")), "{senders:?}");
         let mut wrong = serde_json::from_str::<Value>(&ask("example.com")).unwrap();
         wrong["widgetKey"] = json!("wk_nope");
         let r = c

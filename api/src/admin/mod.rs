@@ -1,6 +1,6 @@
 //! The `/api/v1` resources behind personal access tokens, tenant-scoped: SIP extensions and
 //! trunks, calls and their settings, recordings, prompts, widgets, visitors, contacts,
-//! analytics, usage, the inbox's conversations, assignments of chats and calls to the team, and signed webhooks with their delivery task.
+//! analytics, usage, the inbox's conversations, the widgets' knowledge bases, assignments of chats and calls to the team, and signed webhooks with their delivery task.
 
 pub mod analytics;
 pub mod assignments;
@@ -9,6 +9,7 @@ pub mod calls;
 pub mod canned;
 pub mod contacts;
 pub mod conversations;
+pub mod knowledge;
 pub mod prompts;
 pub mod recordings;
 pub mod sip_admin;

@@ -2,8 +2,10 @@
 //! widget runtime and its script ([`widget_runtime`], cached widgets in [`widget_cache`]),
 //! visitor chat and callbacks ([`messages`], also the operators' side of a conversation),
 //! signed conversation links and direct-navigate ([`handoff`]), and user-agent
-//! classification ([`user_agent`]), and whether anyone is there to answer ([`availability`]).
+//! classification ([`user_agent`]), whether anyone is there to answer ([`availability`]), and the assistant's answers from a
+//! widget's knowledge base ([`assistant`]).
 
+pub mod assistant;
 pub mod availability;
 pub mod handoff;
 pub mod messages;

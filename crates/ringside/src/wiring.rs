@@ -558,6 +558,11 @@ fn build_api(
             Default::default(),
             mailer(s)?,
         )),
+        knowledge: Arc::new(
+            ringside_api::knowledge::Knowledge::open(&s.data_dir.join("knowledge").join("index"))
+                .context("opening the knowledge index")?,
+        ),
+        crawler: Default::default(),
     })
 }
 
@@ -661,6 +666,23 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(s.http.addr)
         .await
         .with_context(|| format!("binding HTTP on {}", s.http.addr))?;
+    // The knowledge index follows the database: whatever changed while this node was down
+    // (or on another node) is indexed again; then the crawler takes waiting sources.
+    let knowledge = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            match state.knowledge.sync(&state.store).await {
+                Ok(r) => info!(
+                    indexed = r.indexed,
+                    removed = r.removed,
+                    passages = state.knowledge.index().passages(),
+                    "knowledge index in step with the database"
+                ),
+                Err(e) => warn!(error = %e, "knowledge index sync failed"),
+            }
+            ringside_api::knowledge::crawl::Crawler::run(state).await;
+        })
+    };
     let mut app = ringside_api::router(state);
     if let Some((path, state)) = sip_ws {
         let scheme = if s.http.tls.is_some() { "WSS" } else { "WS" };
@@ -694,6 +716,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     drain_calls(&sip, s.sip.shutdown_grace).await;
     http.abort();
     webhooks.abort();
+    knowledge.abort();
     presence_flusher.abort();
     if let Err(e) = presence.flush().await {
         warn!(error = %e, "last presence flush failed");

@@ -39,6 +39,9 @@
 //! * **Conversations** ([`Conversation`]): each visitor chat's state (open,
 //!   pending, resolved, snoozed), last message and unread count, kept by
 //!   every stored message, listed by the inbox.
+//! * **Knowledge** ([`KnowledgeSource`]): a widget's sources (pages, sitemaps, text,
+//!   question/answer pairs, uploads), the passages a search index is built from, the pages a
+//!   crawl met and the widget's company profile.
 //!
 //! ## Portability rules
 //!
@@ -68,6 +71,7 @@ mod error;
 mod extensions;
 mod hours;
 mod invites;
+mod knowledge;
 mod messages;
 mod oauth;
 mod recordings;
@@ -114,6 +118,10 @@ pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
 pub use hours::{minute_of_day, BusinessHours, OpenInterval, DAYS, MAX_INTERVALS};
 pub use invites::{Invite, NewInvite, INVITE_PREFIX};
+pub use knowledge::{
+    KnowledgePage, KnowledgePassage, KnowledgeSource, NewKnowledgeSource, NewPassage,
+    SourceVersion, CLAIM_EXPIRY_MS, KNOWLEDGE_KINDS, KNOWLEDGE_STATUSES, MAX_KNOWLEDGE_SOURCES,
+};
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,
     MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MESSAGE_SENDERS, NOTE_VISIBILITIES,

@@ -1,5 +1,6 @@
 //! The LaysanX-shaped widget endpoints: `POST /widget/ask` (a visitor's question, stored as a
-//! chat message and answered with the widget's offline message) and `POST /widget/lead` (the
+//! chat message and answered by the assistant from the widget's knowledge base, with sources;
+//! the answer is stored in the conversation too) and `POST /widget/lead` (the
 //! lead form, stored as a callback of kind `lead`), addressed by `clientId`, `widgetKey` and
 //! the page's domain.
 
@@ -8,8 +9,6 @@ use super::*;
 
 /// What `/widget/lead` answers on success.
 const LEAD_THANKS: &str = "Thanks. We have your details and our agent will reach out soon.";
-/// `/widget/ask`'s answer when the widget has no offline message.
-const ASK_ACK: &str = "Thanks for your message. Someone from our team will reply here shortly.";
 
 /// Reads a LaysanX-shaped body and resolves its widget (`clientId`, `widgetKey`, `domain`).
 async fn laysanx_widget(
@@ -50,20 +49,43 @@ pub(super) async fn ask(State(st): State<MessagesState>, req: Request) -> Respon
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         )?;
+        let question = new.body.clone();
+        let (visitor, conversation) = (new.visitor_id.clone(), new.conversation_id.clone());
         let m = store_message(&st, &w, new).await?;
-        let answer = match w.offline_form.message.trim() {
-            "" => ASK_ACK.to_owned(),
-            s => s.to_owned(),
-        };
+        let online = crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms())
+            .await
+            .online;
+        let reply =
+            crate::assistant::reply(&st.knowledge, &st.store, &w, online, &question).await?;
+        // The conversation keeps what the visitor was told.
+        store_message(
+            &st,
+            &w,
+            NewMessage {
+                visitor_id: visitor,
+                conversation_id: conversation,
+                sender: "assistant".into(),
+                author_user_id: None,
+                body: reply.text.clone(),
+            },
+        )
+        .await?;
+        let human = reply.kind.offers_human();
         Ok(Json(AskAnswer {
             session_id: m.conversation_id,
-            answer,
+            answer: reply.text,
             used_ai: false,
             lead_capture: LeadCapture {
-                required: w.lead_form.is_some(),
-                prompt: w.lead_form.as_ref().map(|f| f.prompt.clone()),
+                required: w.lead_form.is_some() || (human && !online),
+                prompt: w.lead_form.as_ref().map(|f| f.prompt.clone()).or_else(|| {
+                    (human && !online).then(|| {
+                        "Leave your email or phone number and we'll get back to you.".to_owned()
+                    })
+                }),
             },
-            sources: Vec::new(),
+            answered: reply.kind.answered(),
+            human_offered: human,
+            sources: reply.sources,
             branding: Branding {
                 site_name: w.name.clone(),
             },
@@ -80,14 +102,20 @@ pub(super) async fn ask(State(st): State<MessagesState>, req: Request) -> Respon
 pub struct AskAnswer {
     /// The session the question joined (send it back with the next one).
     session_id: String,
-    /// What the widget shows: the widget's offline message, or an acknowledgement.
+    /// The assistant's answer: whole sentences from the widget's knowledge base or its
+    /// company profile, a greeting, or a plain "I don't know" offering a person.
     answer: String,
-    /// Always false: people answer here.
+    /// Whether a language model wrote the answer.
     used_ai: bool,
-    /// Whether the widget asks for the visitor's details.
+    /// Whether the widget asks for the visitor's details (it has a lead form, or nobody can
+    /// take the chat now and the question was not answered).
     lead_capture: LeadCapture,
-    /// Always empty.
-    sources: Vec<String>,
+    /// Whether the answer answered the message (false: not found, or a person was asked for).
+    answered: bool,
+    /// Whether the answer offers a person instead (the team in the chat, or a callback).
+    human_offered: bool,
+    /// Where the answer came from, best first; empty when nothing relevant was found.
+    sources: Vec<crate::assistant::SourceView>,
     /// The site's name.
     branding: Branding,
 }

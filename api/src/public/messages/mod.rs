@@ -65,6 +65,7 @@ pub struct MessagesState {
     pub(crate) public_url: String,
     pub(crate) data_dir: std::path::PathBuf,
     pub(crate) console: std::sync::Arc<crate::console::ConsoleOperators>,
+    pub(crate) knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
 }
 
 impl axum::extract::FromRef<AppState> for MessagesState {
@@ -78,6 +79,7 @@ impl axum::extract::FromRef<AppState> for MessagesState {
             public_url: st.public_url.clone(),
             data_dir: st.data_dir.clone(),
             console: st.console.clone(),
+            knowledge: st.knowledge.clone(),
         }
     }
 }
@@ -502,7 +504,11 @@ pub(crate) async fn store_message_with(
     new: NewMessage,
     file: Option<&ringside_storage::Attachment>,
 ) -> Result<Message, ApiError> {
-    crate::usage::enforce(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await?;
+    // The visitor's and the team's messages count; the assistant's replies to them do not.
+    let counts = new.sender != "assistant";
+    if counts {
+        crate::usage::enforce(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await?;
+    }
     let conversation = if new.conversation_id.trim().is_empty() {
         new.visitor_id.trim().to_owned()
     } else {
@@ -513,7 +519,9 @@ pub(crate) async fn store_message_with(
         .conversation_exists(&w.tenant_id, &w.id, new.visitor_id.trim(), &conversation)
         .await?;
     let m = st.store.add_message(&w.tenant_id, &w.id, new).await?;
-    crate::usage::counted(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await;
+    if counts {
+        crate::usage::counted(&st.usage, &w.tenant_id, Metric::MonthlyMessages).await;
+    }
     let mut data = message_json(&m);
     if let Some(a) = file {
         st.store.set_attachment_message(&a.id, &m.id).await?;

@@ -1,0 +1,105 @@
+//! Ringside's knowledge base, sans-IO: what the assistant knows and how it answers without a
+//! model.
+//!
+//! - [`text`]: whitespace, sentences, trimming, Markdown to text;
+//! - [`chunk`]: text to passages of a few sentences;
+//! - [`html`]: HTML to its title, language, links and readable text;
+//! - [`index`]: the tantivy index (BM25 over per-language stemmed fields, phrase boosts,
+//!   tenant and widget isolation in every query);
+//! - [`answer`]: the extractive answerer (whole sentences from the best passage, with
+//!   sources, or nothing);
+//! - [`robots`]: robots.txt rules and sitemap addresses;
+//! - [`pdf`]: a PDF's text (guarded: a hostile file fails, it does not take the process);
+//! - [`intent`]: what a visitor's message is (a greeting, a request for a person, a question
+//!   the company profile answers).
+//!
+//! Fetching pages, storing sources and serving the API live in the `api` and `storage` crates.
+
+pub mod answer;
+pub mod chunk;
+pub mod html;
+pub mod index;
+pub mod intent;
+pub mod pdf;
+pub mod robots;
+pub mod text;
+
+pub use answer::{Answer, SourceRef};
+pub use index::{Hit, IndexError, KnowledgeIndex, PassageDoc, PassageKind, Scope};
+
+/// A language the index analyses (stemming and stop words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lang {
+    /// English (the default).
+    #[default]
+    En,
+    /// German.
+    De,
+    /// Spanish.
+    Es,
+    /// French.
+    Fr,
+    /// Italian.
+    It,
+    /// Dutch.
+    Nl,
+    /// Portuguese.
+    Pt,
+}
+
+impl Lang {
+    /// Every language, in index field order.
+    pub const ALL: [Lang; 7] = [
+        Lang::En,
+        Lang::De,
+        Lang::Es,
+        Lang::Fr,
+        Lang::It,
+        Lang::Nl,
+        Lang::Pt,
+    ];
+
+    /// The ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::De => "de",
+            Lang::Es => "es",
+            Lang::Fr => "fr",
+            Lang::It => "it",
+            Lang::Nl => "nl",
+            Lang::Pt => "pt",
+        }
+    }
+
+    /// A language from a code or a tag (`pt-BR`, `en_GB`), case-insensitively.
+    pub fn parse(s: &str) -> Option<Lang> {
+        let primary = s
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Lang::ALL.into_iter().find(|l| l.code() == primary)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_parse_from_tags() {
+        assert_eq!(Lang::parse("pt-BR"), Some(Lang::Pt));
+        assert_eq!(Lang::parse("EN_gb"), Some(Lang::En));
+        assert_eq!(Lang::parse("xx"), None);
+        for (i, l) in Lang::ALL.into_iter().enumerate() {
+            assert_eq!(l.index(), i);
+            assert_eq!(Lang::parse(l.code()), Some(l));
+        }
+    }
+}
