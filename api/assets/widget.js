@@ -96,25 +96,40 @@
     return e;
   }
   var shown = {};
+  var rows = {};
+  // Where an assistant's answer came from, under its line (http(s) links only).
+  function addSources(row, sources) {
+    if (!row || !sources || !sources.length || row.querySelector(".rs-sources")) return;
+    var box = el("div", { "class": "rs-sources" }, "Sources: ");
+    sources.forEach(function (src, i) {
+      if (i) box.appendChild(document.createTextNode(" \u00b7 "));
+      if (src.url && /^https?:\/\//i.test(src.url)) box.appendChild(el("a", { href: src.url, target: "_blank", rel: "noopener" }, src.title || src.url));
+      else box.appendChild(el("span", null, src.title || ""));
+    });
+    row.appendChild(box);
+  }
   // One chat line; `id` (a stored message's) keeps it from showing twice.
-  function addMessage(who, text, id, file) {
+  function addMessage(who, text, id, file, sources) {
     if (!ui) return;
-    if (id) { if (shown[id]) return; shown[id] = true; }
+    if (id) { if (shown[id]) { addSources(rows[id], sources); return; } shown[id] = true; }
     if (ui.greeting && who !== "system") { ui.greeting.remove(); ui.greeting = null; }
     var row = el("div", { "class": "rs-msg rs-" + who }, text);
     if (file && file.url) {
       row.appendChild(document.createElement("br"));
       row.appendChild(el("a", { href: base + file.url + "&key=" + encodeURIComponent(widgetKey), download: file.fileName || "", rel: "noopener" }, "Download"));
     }
+    if (id) rows[id] = row;
+    addSources(row, sources);
     ui.list.appendChild(row);
     ui.list.scrollTop = ui.list.scrollHeight;
   }
+  function senderClass(sender) { return sender === "visitor" ? "visitor" : sender === "assistant" ? "assistant" : "operator"; }
   // The visitor's chat so far (after a reload, or what arrived while the socket was down).
   function loadHistory() {
     return fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/messages" + q + "&visitorId=" + encodeURIComponent(visitorId), { mode: "cors", credentials: "omit" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (j) {
-        (j && j.messages || []).forEach(function (m) { addMessage(m.sender === "visitor" ? "visitor" : "operator", m.body, m.id, m.attachment); });
+        (j && j.messages || []).forEach(function (m) { addMessage(senderClass(m.sender), m.body, m.id, m.attachment); });
         window.Ringside.historyLoaded = true;
       }).catch(function () {});
   }
@@ -159,7 +174,7 @@
       ".rs-open .rs-panel{display:flex}.rs-head{background:" + color + ";color:" + on + ";padding:10px 12px;display:flex;gap:8px;align-items:center;flex-wrap:wrap}" +
       ".rs-who{flex:1;min-width:0}.rs-name{font-weight:bold}.rs-title{font-size:12px}.rs-avatar{width:32px;height:32px;border-radius:50%;object-fit:cover;background:#fff}.rs-logo{max-height:24px;max-width:80px}" +
       ".rs-list{flex:1;overflow-y:auto;padding:8px}.rs-msg{margin:4px 0;padding:6px 10px;border-radius:10px;max-width:80%;white-space:pre-wrap;word-wrap:break-word}" +
-      ".rs-visitor{background:" + color + ";color:" + on + ";margin-left:auto}.rs-operator,.rs-system{background:#f1f1f1}" +
+      ".rs-visitor{background:" + color + ";color:" + on + ";margin-left:auto}.rs-operator,.rs-assistant,.rs-system{background:#f1f1f1}.rs-sources{font-size:12px;margin-top:4px;opacity:.8}.rs-sources a{color:inherit}" +
       ".rs-form{display:flex;border-top:1px solid #ddd}.rs-form input{flex:1;border:0;padding:10px;font:inherit}.rs-form button{border:0;background:none;color:" + ink + ";padding:0 12px;cursor:pointer;font:inherit}" +
       ".rs-call{border:1px solid " + on + ";border-radius:12px;background:none;color:" + on + ";cursor:pointer;font:12px sans-serif;padding:2px 8px}.rs-call-status{flex-basis:100%;font-size:12px}" +
       ".rs-typing{font-size:12px;color:#555;padding:0 10px;min-height:16px}.rs-cb{border:0;background:none;color:" + ink + ";cursor:pointer;padding:4px 8px;font:12px sans-serif;text-align:left}" +
@@ -233,7 +248,11 @@
       input.value = ""; typedAt = 0;
       addMessage("visitor", text);
       post("/api/widgets/" + encodeURIComponent(widgetId) + "/chat", { sessionId: visitorId, visitorId: visitorId, message: text })
-        .then(function (r) { if (r.messageId) shown[r.messageId] = true; if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent."); })
+        .then(function (r) {
+          if (r.messageId) shown[r.messageId] = true;
+          if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent.");
+          else if (r.reply) { showTyping(false); addMessage("assistant", r.reply.body, r.reply.id, null, r.reply.sources); }
+        })
         .catch(function () { addMessage("system", "Message not sent."); });
     });
 
@@ -429,7 +448,7 @@
       else if (m.type === "message" && m.data) {
         showTyping(false);
         var att = m.data.attachment;
-        addMessage("operator", m.data.body, m.data.id, att && { fileName: att.fileName,
+        addMessage(senderClass(m.data.sender), m.data.body, m.data.id, att && { fileName: att.fileName,
           url: "/api/widgets/" + encodeURIComponent(widgetId) + "/attachments/" + encodeURIComponent(att.id) + "?visitorId=" + encodeURIComponent(visitorId) });
         if (ui) ui.wrap.classList.add("rs-open");
       }

@@ -771,3 +771,175 @@ async fn the_index_follows_the_database_across_restarts() {
         b.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_assistant_answers_in_chat_until_a_person_takes_over() {
+    for b in backends("ringside-kb-chat").await {
+        let n = b.name;
+        let c = ctx(&b.store);
+        let s = c.site("chat", &["shop.example"]).await;
+        let chat = format!("/api/widgets/{}/chat?key={}", s.widget, s.key);
+        let origin = ("origin", "https://shop.example");
+        let say =
+            |text: &str, session: &str| json!({"sessionId": session, "message": text}).to_string();
+        // No knowledge: the team answers, the assistant stays out.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("Do you ship to Spain?", "chat-visitor-1")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "[{n}] {}", r.body);
+        assert!(r.body.get("message").is_none(), "{}", r.body);
+        assert!(r.body.get("reply").is_none());
+
+        let (st, _) = c
+            .add(
+                &s,
+                json!({"type": "text", "title": "Shipping", "text": SHIPPING}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let mut events = c.state.bus.subscribe(&s.tenant);
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("Do you ship to Spain?", "chat-visitor-2")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let text = r.body["message"].as_str().unwrap();
+        assert!(text.contains("European Union"), "[{n}] {}", r.body);
+        assert_eq!(r.body["reply"]["body"], text);
+        assert_eq!(r.body["reply"]["answered"], true);
+        assert_eq!(r.body["reply"]["sources"][0]["title"], "Shipping");
+        assert_eq!(
+            r.body["metadata"],
+            json!({"model": "extractive", "tokens": 0})
+        );
+        let reply_id = r.body["reply"]["id"].as_str().unwrap().to_owned();
+        // The page's socket gets the same message (same id) as any other reply.
+        let mut seen = false;
+        while let Ok(e) = events.try_recv() {
+            if e.kind == "message:new" && e.data["sender"] == "assistant" {
+                assert_eq!(e.data["id"], reply_id.as_str());
+                seen = true;
+            }
+        }
+        assert!(seen, "[{n}] the assistant's message was published");
+
+        // Nothing answers: it says so once, offers a person, and the inbox hears of it.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("What is your refund policy?", "chat-visitor-2")),
+            )
+            .await;
+        assert_eq!(r.body["reply"]["answered"], false, "{}", r.body);
+        assert_eq!(r.body["reply"]["humanOffered"], true);
+        let mut qualified = None;
+        while let Ok(e) = events.try_recv() {
+            if e.kind == "conversation:qualified" {
+                qualified = Some(e.data.clone());
+            }
+        }
+        let q = qualified.expect("conversation:qualified");
+        assert_eq!(q["reason"], "not_found");
+        assert_eq!(q["visitorId"], "chat-visitor-2");
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say(
+                    "and what about refunds for sale items?",
+                    "chat-visitor-2",
+                )),
+            )
+            .await;
+        assert!(
+            r.body.get("reply").is_none(),
+            "not said twice in a row: {}",
+            r.body
+        );
+        // Asking for a person hands over.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("Can I talk to a human?", "chat-visitor-2")),
+            )
+            .await;
+        assert_eq!(r.body["reply"]["humanOffered"], true, "{}", r.body);
+
+        // An operator writes: from then on the assistant stays out of this conversation.
+        let (st, body) = c
+            .json(
+                "POST",
+                &format!("/api/v1/widgets/{}/messages", s.widget),
+                &c.token(&s.email, &["messages:write"]).await,
+                json!({"visitorId": "chat-visitor-2", "body": "Hi, Ana here. How can I help?"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("Do you ship to Spain?", "chat-visitor-2")),
+            )
+            .await;
+        assert!(r.body.get("reply").is_none(), "{}", r.body);
+        // Another visitor still gets answers.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[origin],
+                Some(&say("Do you ship to Spain?", "chat-visitor-3")),
+            )
+            .await;
+        assert!(r.body["reply"]["answered"] == true, "{}", r.body);
+        let history = c
+            .send(
+                "GET",
+                &format!(
+                    "/api/widgets/{}/messages?key={}&visitorId=chat-visitor-2",
+                    s.widget, s.key
+                ),
+                &[origin],
+                None,
+            )
+            .await;
+        let senders: Vec<&str> = history.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["sender"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            senders,
+            [
+                "visitor",
+                "assistant",
+                "visitor",
+                "assistant",
+                "visitor",
+                "visitor",
+                "assistant",
+                "operator",
+                "visitor"
+            ],
+            "[{n}]"
+        );
+        b.finish().await;
+    }
+}

@@ -180,3 +180,166 @@ async fn widget_script_chats_and_navigates_in_chromium() {
     assert_eq!(page.eval("location.pathname").await, "/pricing");
     drop(browser);
 }
+
+/// A site whose home page carries `snippet` and whose `/shipping` page is what the widget's
+/// knowledge is crawled from; returns the port.
+async fn shop_site(snippet: String) -> u16 {
+    let home = format!(
+        "<!doctype html><html lang=\"en\"><head><title>Shop</title><link rel=\"icon\" href=\"data:,\"></head>\
+         <body><h1>Shop</h1>{snippet}</body></html>"
+    );
+    let shipping =
+        "<!doctype html><html lang=\"en\"><head><title>Shipping and delivery</title></head>\
+         <body><main><h1>Shipping and delivery</h1><p>We ship to every country in the European \
+         Union. Delivery to Spain takes three working days. Shipping is free on orders over 80 \
+         euros.</p></main></body></html>";
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(home) }),
+        )
+        .route(
+            "/shipping",
+            axum::routing::get(move || async move { axum::response::Html(shipping) }),
+        );
+    let l = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    port
+}
+
+/// The assistant in the widget: a page of the site is crawled into the widget's knowledge
+/// (by the server's own crawler), the visitor asks in the chat, and the answer shows under
+/// the question with a link to the page it came from; a question the site does not answer
+/// gets a plain "don't know" offering a person.
+#[tokio::test]
+async fn the_widget_shows_the_assistants_answer_with_its_source() {
+    let server = Server::start_with(&[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")]).await;
+    let token = server.token(
+        "owner@assistant-e2e.example",
+        "widgets:read,widgets:write,messages:read",
+    );
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.http);
+    let w: Value = http
+        .post(api("/api/v1/widgets"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Shop", "allowedDomains": ["localhost"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let snippet: Value = http
+        .get(api(&format!("/api/v1/widgets/{widget}/install-snippet")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tag = snippet["snippet"].as_str().unwrap().to_owned();
+    let port = shop_site(tag).await;
+    let page_url = format!("http://localhost:{port}/shipping");
+    let src: Value = http
+        .post(api(&format!("/api/v1/widgets/{widget}/knowledge/sources")))
+        .bearer_auth(&token)
+        .json(&json!({"type": "url", "url": page_url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(src["status"], "pending", "{src}");
+    let one = api(&format!(
+        "/api/v1/widgets/{widget}/knowledge/sources/{}",
+        src["id"].as_str().unwrap()
+    ));
+    eventually("the page is crawled", || async {
+        let s: Value = http
+            .get(&one)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(s["status"], "failed", "{s}");
+        s["status"] == "ready"
+    })
+    .await;
+
+    let browser = Browser::launch(&[]).await;
+    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
+    page.viewport(1000, 800, false).await;
+    page.eval_until(
+        "(() => { const h = document.getElementById('ringside-widget');
+           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
+             && window.Ringside.connected === true; })()",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    page.eval(
+        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
+           r.querySelector('.rs-bubble').click();
+           r.querySelector('.rs-form input').value = 'How long does delivery to Spain take?';
+           r.querySelector('.rs-form').requestSubmit(); })()",
+    )
+    .await;
+    let answer = page
+        .eval_until(
+            "(() => { const a = document.getElementById('ringside-widget').shadowRoot
+               .querySelector('.rs-assistant'); return a ? a.firstChild.textContent : null; })()",
+            Value::is_string,
+        )
+        .await;
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("Delivery to Spain takes three working days."),
+        "{answer}"
+    );
+    let link = page
+        .eval_until(
+            "(() => { const a = document.getElementById('ringside-widget').shadowRoot
+               .querySelector('.rs-assistant .rs-sources a');
+               return a ? [a.textContent, a.getAttribute('href')] : null; })()",
+            Value::is_array,
+        )
+        .await;
+    assert_eq!(link, json!(["Shipping and delivery", page_url]));
+    page.look("widget", "assistant-answer-with-source").await;
+    // Shown once, though it came both in the HTTP answer and over the socket.
+    assert_eq!(
+        page.eval("document.getElementById('ringside-widget').shadowRoot.querySelectorAll('.rs-assistant').length")
+            .await,
+        1
+    );
+    page.eval(
+        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
+           r.querySelector('.rs-form input').value = 'What is your refund policy?';
+           r.querySelector('.rs-form').requestSubmit(); })()",
+    )
+    .await;
+    let second = page
+        .eval_until(
+            "(() => { const l = document.getElementById('ringside-widget').shadowRoot
+               .querySelectorAll('.rs-assistant'); return l.length > 1 ? l[1].textContent : null; })()",
+            Value::is_string,
+        )
+        .await;
+    assert!(
+        second.as_str().unwrap().starts_with("Sorry, I don't know"),
+        "{second}"
+    );
+    page.screenshot("widget", "assistant-does-not-know").await;
+    drop(browser);
+}

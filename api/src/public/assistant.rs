@@ -75,6 +75,8 @@ pub struct Reply {
     pub sources: Vec<SourceView>,
     /// What kind of reply.
     pub kind: ReplyKind,
+    /// Whether someone from the team could take the chat when it was given.
+    pub online: bool,
 }
 
 /// The reply to `message` on widget `w`; `online` is whether someone can take the chat now.
@@ -90,6 +92,7 @@ pub async fn reply(
         text,
         sources: Vec::new(),
         kind,
+        online,
     };
     match intent {
         Intent::Greeting => {
@@ -126,11 +129,12 @@ pub async fn reply(
             text: a.text,
             sources: a.sources.into_iter().map(SourceView::from).collect(),
             kind: ReplyKind::Knowledge,
+            online,
         });
     }
     if let Intent::Profile(topic) = intent {
         let p = profile_of(store, &w.tenant_id, &w.id).await?;
-        if let Some(r) = profile_answer(&p, &w.name, topic) {
+        if let Some(r) = profile_answer(&p, &w.name, topic, online) {
             return Ok(r);
         }
     }
@@ -149,7 +153,7 @@ pub async fn reply(
 }
 
 /// The profile's answer on `topic`, when it holds one.
-fn profile_answer(p: &Profile, widget_name: &str, topic: Topic) -> Option<Reply> {
+fn profile_answer(p: &Profile, widget_name: &str, topic: Topic, online: bool) -> Option<Reply> {
     let name = p.name.clone().unwrap_or_else(|| widget_name.to_owned());
     let (text, snippet) = match topic {
         Topic::Hours => {
@@ -188,6 +192,7 @@ fn profile_answer(p: &Profile, widget_name: &str, topic: Topic) -> Option<Reply>
             snippet: ringside_knowledge::text::trim_to(&snippet, 200),
         }],
         kind: ReplyKind::Profile,
+        online,
     })
 }
 

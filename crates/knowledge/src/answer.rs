@@ -121,16 +121,30 @@ pub fn is_stop_word(w: &str) -> bool {
 }
 
 /// `question` without its filler words (words only, space-separated).
+/// The question's measure word after "how" ("how long", "how often"): it asks for a
+/// figure, it is not the subject.
+const HOW_WORDS: &[&str] = &[
+    "long", "often", "soon", "far", "big", "old", "late", "early",
+];
+
 pub fn content_words(question: &str, _lang: Lang) -> String {
-    question
+    let words: Vec<&str> = question
         .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’')
         .filter(|w| !w.is_empty())
-        .filter(|w| {
-            let w = w.to_lowercase();
-            !FILLER.contains(&w.as_str()) && !is_stop_word(&w)
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    let mut out = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let lower = w.to_lowercase();
+        if FILLER.contains(&lower.as_str()) || is_stop_word(&lower) {
+            continue;
+        }
+        if i > 0 && words[i - 1].eq_ignore_ascii_case("how") && HOW_WORDS.contains(&lower.as_str())
+        {
+            continue;
+        }
+        out.push(*w);
+    }
+    out.join(" ")
 }
 
 /// Where an answer came from.
@@ -219,7 +233,7 @@ impl KnowledgeIndex {
                 let mut words = tokens(&mut a, &content_words(question, h.lang));
                 let mut seen = HashSet::new();
                 words.retain(|w| seen.insert(w.clone()));
-                let weights = self.weights(h.lang, &words);
+                let weights = weights(&self.weights(h.lang, &words));
                 Terms { words, weights }
             });
             let mut a = analyser(h.lang);
@@ -288,6 +302,21 @@ impl KnowledgeIndex {
             coverage: judged[best].1,
         }))
     }
+}
+
+/// Term weights from (idf, passages holding it): a word no passage holds weighs as much as
+/// the rarest word some passage holds (in a small knowledge base the raw figure would let
+/// one missing word outweigh all the others).
+fn weights(idf: &[(f32, u64)]) -> Vec<f32> {
+    let held = idf
+        .iter()
+        .filter(|(_, df)| *df > 0)
+        .map(|(w, _)| *w)
+        .fold(None, |m: Option<f32>, w| Some(m.map_or(w, |m| m.max(w))))
+        .unwrap_or(1.0);
+    idf.iter()
+        .map(|&(w, df)| if df == 0 { held } else { w })
+        .collect()
 }
 
 /// The one to three neighbouring sentences of `body` holding the most of the question's
@@ -447,10 +476,34 @@ mod tests {
     }
 
     #[test]
+    fn a_one_page_knowledge_base_still_answers() {
+        let ix = KnowledgeIndex::in_ram();
+        let d = doc("ship", PassageKind::Text, "Shipping and delivery",
+            "We ship to every country in the European Union. Delivery to Spain takes three working days.");
+        ix.replace_sources(&[(&d.source_id, 1, std::slice::from_ref(&d))])
+            .unwrap();
+        let a = ix
+            .answer(S, "How long does delivery to Spain take?")
+            .unwrap()
+            .unwrap();
+        assert!(a.text.contains("three working days"), "{}", a.text);
+        assert_eq!(ix.answer(S, "What is your refund policy?").unwrap(), None);
+        assert_eq!(
+            ix.answer(S, "Do you deliver pianos to Spain by boat?")
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn content_words_drop_filler() {
         assert_eq!(
             content_words("Can you please tell me about your shipping?", Lang::En),
             "shipping"
+        );
+        assert_eq!(
+            content_words("How long does delivery take? Is it a long trip?", Lang::En),
+            "delivery take long trip"
         );
     }
 }

@@ -413,9 +413,34 @@ impl KnowledgeIndex {
         Ok(out)
     }
 
+    /// How many passages a scope holds.
+    pub fn count(&self, scope: Scope<'_>) -> Result<usize> {
+        let f = &self.f;
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.tenant, scope.tenant_id),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.widget, scope.widget_id),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        Ok(self
+            .reader
+            .searcher()
+            .search(&q, &tantivy::collector::Count)?)
+    }
+
     /// How rare each of `words` is across the index (BM25's inverse document frequency), as
-    /// analysed in `lang`'s body field; a word found nowhere gets the highest weight.
-    pub fn weights(&self, lang: Lang, words: &[String]) -> Vec<f32> {
+    /// analysed in `lang`'s body field, with how many passages hold it.
+    pub fn weights(&self, lang: Lang, words: &[String]) -> Vec<(f32, u64)> {
         let searcher = self.reader.searcher();
         let n = searcher.num_docs() as f32;
         let body = self.f.analysed[lang.index()].1;
@@ -424,8 +449,9 @@ impl KnowledgeIndex {
             .map(|w| {
                 let df = searcher
                     .doc_freq(&Term::from_field_text(body, w))
-                    .unwrap_or(0) as f32;
-                (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+                    .unwrap_or(0);
+                let d = df as f32;
+                ((1.0 + (n - d + 0.5) / (d + 0.5)).ln(), df)
             })
             .collect()
     }
@@ -603,6 +629,7 @@ mod tests {
                 ),
             ],
         );
+        assert_eq!(ix.count(A).unwrap(), 1);
         let hits = ix.search(A, "when does the shop open", 10).unwrap();
         assert_eq!(
             hits.iter()

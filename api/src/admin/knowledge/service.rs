@@ -198,6 +198,19 @@ impl Knowledge {
         .await
     }
 
+    /// Whether a widget has any passages.
+    pub async fn has_passages(&self, tenant: &str, widget: &str) -> Result<bool, ApiError> {
+        let (t, w) = (tenant.to_owned(), widget.to_owned());
+        self.blocking(move |ix| {
+            ix.count(Scope {
+                tenant_id: &t,
+                widget_id: &w,
+            })
+        })
+        .await
+        .map(|n| n > 0)
+    }
+
     /// The best passages for `query` in a widget's knowledge.
     pub async fn search(
         &self,

@@ -24,7 +24,7 @@ pub struct ChatBody {
     visitor_id: Option<String>,
 }
 
-/// A stored chat message.
+/// A stored chat message, with the assistant's answer when it gave one.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatStored {
@@ -34,6 +34,40 @@ pub struct ChatStored {
     conversation_id: String,
     /// The message's id.
     message_id: String,
+    /// The assistant's answer (absent when the team answers this conversation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    /// The assistant's answer as stored, with its sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply: Option<AssistantReply>,
+    /// How the answer was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<ReplyMetadata>,
+}
+
+/// The assistant's answer in the visitor's chat.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssistantReply {
+    /// The stored message's id (the widget socket's `message` event carries the same).
+    id: String,
+    /// The text.
+    body: String,
+    /// Where it came from, best first.
+    sources: Vec<crate::assistant::SourceView>,
+    /// Whether it answered the message.
+    answered: bool,
+    /// Whether it offers a person instead.
+    human_offered: bool,
+}
+
+/// How an answer was made.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ReplyMetadata {
+    /// `extractive` (the knowledge base's own sentences, no model).
+    model: &'static str,
+    /// Model tokens used (0 without a model).
+    tokens: u64,
 }
 
 /// The visitor's own chat, as the widget restores it.
@@ -129,11 +163,39 @@ pub(super) async fn chat(
     let result = async {
         let b: ChatBody = read_json(body).await?;
         let new = chat_fields(b.session_id, b.visitor_id, b.conversation_id, b.message)?;
+        let question = new.body.clone();
         let m = store_message(&st, &w, new).await?;
+        let reply = match assistant_answers_chat(&st, &w, &m.visitor_id, &m.conversation_id).await?
+        {
+            Some(last) => {
+                assistant_turn(
+                    &st,
+                    &w,
+                    &m.visitor_id,
+                    &m.conversation_id,
+                    &question,
+                    last.as_deref(),
+                )
+                .await?
+            }
+            None => None,
+        };
         Ok(Json(ChatStored {
             success: true,
             conversation_id: m.conversation_id,
             message_id: m.id,
+            message: reply.as_ref().map(|(_, r)| r.text.clone()),
+            metadata: reply.as_ref().map(|_| ReplyMetadata {
+                model: "extractive",
+                tokens: 0,
+            }),
+            reply: reply.map(|(stored, r)| AssistantReply {
+                id: stored.id,
+                body: r.text,
+                answered: r.kind.answered(),
+                human_offered: r.kind.offers_human(),
+                sources: r.sources,
+            }),
         })
         .into_response())
     }

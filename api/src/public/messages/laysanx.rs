@@ -52,24 +52,10 @@ pub(super) async fn ask(State(st): State<MessagesState>, req: Request) -> Respon
         let question = new.body.clone();
         let (visitor, conversation) = (new.visitor_id.clone(), new.conversation_id.clone());
         let m = store_message(&st, &w, new).await?;
-        let online = crate::availability::now_for(&st.store, &st.console, &w, st.presence.now_ms())
-            .await
-            .online;
-        let reply =
-            crate::assistant::reply(&st.knowledge, &st.store, &w, online, &question).await?;
-        // The conversation keeps what the visitor was told.
-        store_message(
-            &st,
-            &w,
-            NewMessage {
-                visitor_id: visitor,
-                conversation_id: conversation,
-                sender: "assistant".into(),
-                author_user_id: None,
-                body: reply.text.clone(),
-            },
-        )
-        .await?;
+        let (_, reply) = assistant_turn(&st, &w, &visitor, &conversation, &question, None)
+            .await?
+            .ok_or(ApiError::Internal)?;
+        let online = reply.online;
         let human = reply.kind.offers_human();
         Ok(Json(AskAnswer {
             session_id: m.conversation_id,

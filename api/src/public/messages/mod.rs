@@ -5,12 +5,14 @@
 //!
 //! - `POST /api/widgets/{widgetId}/chat` (live-chat shape: `sessionId`, `message`, optional
 //!   `conversationId`, `visitorId`; key as `Authorization: Bearer` or `?key=`) stores the
-//!   visitor's message and answers `{"success": true, "conversationId": ...}`. No automatic
-//!   answer is produced (the `message` field is omitted): operators reply through
-//!   `/api/v1/widgets/{id}/messages`.
+//!   visitor's message and answers `{"success": true, "conversationId": ...}`. When the widget
+//!   has a knowledge base (or a company profile) and nobody from the team has written in the
+//!   conversation yet, the assistant answers too ([`assistant_turn`]): the answer is stored
+//!   as an `assistant` message and returned as `message` with `reply` (its id and sources)
+//!   and `metadata`; otherwise operators reply through `/api/v1/widgets/{id}/messages`.
 //! - `POST /widget/ask` (LaysanX shape: `clientId`, `widgetKey`, `domain` in the body) stores
-//!   the message and answers with the widget's offline-form message (or a fixed
-//!   acknowledgement) as `answer`, `usedAi: false`.
+//!   the message and the assistant's answer ([`crate::assistant`]) with its `sources`,
+//!   `usedAi: false`.
 //! - `POST /widget/lead` stores a lead; the widget needs an assigned lead form (else 422
 //!   `invalid_field`, field `leadForm`) and the form's required fields must be present.
 //! - `POST /api/widgets/{widgetId}/callbacks`: a callback request as JSON, or as
@@ -485,6 +487,101 @@ fn callback_json(st: &MessagesState, c: &Callback) -> CallbackView {
         }),
         created_at: c.created_at,
     }
+}
+
+/// The assistant's turn after a visitor's message (`question`): its reply, stored in the
+/// conversation as an `assistant` message (so the visitor's page and the inbox see it like
+/// any other). A reply that offers a person (asked for one, or nothing answered) qualifies
+/// the conversation for the team: `conversation:qualified` with `reason` `handover` or
+/// `not_found`.
+///
+/// `last_words`: the assistant's previous message in this conversation; a reply offering a
+/// person that would only say it again is not given (`None`).
+pub(crate) async fn assistant_turn(
+    st: &MessagesState,
+    w: &Widget,
+    visitor: &str,
+    conversation: &str,
+    question: &str,
+    last_words: Option<&str>,
+) -> Result<Option<(Message, crate::assistant::Reply)>, ApiError> {
+    use crate::assistant::ReplyKind;
+    let online = crate::availability::now_for(&st.store, &st.console, w, st.presence.now_ms())
+        .await
+        .online;
+    let reply = crate::assistant::reply(&st.knowledge, &st.store, w, online, question).await?;
+    if reply.kind.offers_human() && last_words == Some(reply.text.as_str()) {
+        return Ok(None);
+    }
+    let m = store_message(
+        st,
+        w,
+        NewMessage {
+            visitor_id: visitor.to_owned(),
+            conversation_id: conversation.to_owned(),
+            sender: "assistant".into(),
+            author_user_id: None,
+            body: reply.text.clone(),
+        },
+    )
+    .await?;
+    if reply.kind.offers_human() {
+        let reason = if reply.kind == ReplyKind::Handover {
+            "handover"
+        } else {
+            "not_found"
+        };
+        st.bus.publish(&w.tenant_id, || {
+            Event::new(
+                "conversation:qualified",
+                Audience::Tenant("messages:read"),
+                Some(&w.id),
+                Some(visitor),
+                json!({"id": m.conversation_id, "channel": "chat", "widgetId": w.id,
+                       "visitorId": visitor, "reason": reason, "question": question,
+                       "online": online}),
+                st.presence.now_ms(),
+            )
+        });
+    }
+    Ok(Some((m, reply)))
+}
+
+/// Whether the assistant answers a visitor's chat message: the widget has knowledge (or a
+/// company profile) and nobody from the team has written in this conversation yet (a person
+/// took over). `Some(last assistant words there)` when it does.
+pub(crate) async fn assistant_answers_chat(
+    st: &MessagesState,
+    w: &Widget,
+    visitor: &str,
+    conversation: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    if !st.knowledge.has_passages(&w.tenant_id, &w.id).await?
+        && st
+            .store
+            .get_knowledge_profile(&w.tenant_id, &w.id)
+            .await?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let recent = st
+        .store
+        .list_messages(&w.tenant_id, &w.id, Some(visitor), 200)
+        .await?;
+    let mine: Vec<&Message> = recent
+        .iter()
+        .filter(|m| m.conversation_id == conversation)
+        .collect();
+    if mine.iter().any(|m| m.sender == "operator") {
+        return Ok(None);
+    }
+    Ok(Some(
+        mine.iter()
+            .rev()
+            .find(|m| m.sender == "assistant")
+            .map(|m| m.body.clone()),
+    ))
 }
 
 /// Stores a message and queues `chat.message.created`.
