@@ -17,20 +17,108 @@ use std::time::{Duration, Instant};
 use ringside_knowledge::{KnowledgeIndex, Lang, PassageDoc, PassageKind, Scope};
 
 const TOPICS: &[&str] = &[
-    "shipping", "delivery", "returns", "exchange", "warranty", "payment", "invoice", "discount",
-    "voucher", "membership", "subscription", "installation", "assembly", "cleaning", "repair",
-    "spare", "battery", "charger", "screen", "keyboard", "printer", "router", "camera", "lens",
-    "tripod", "backpack", "tent", "sleeping", "stove", "lantern", "kayak", "paddle", "helmet",
-    "bicycle", "saddle", "pedal", "chain", "brake", "tyre", "pump", "lock", "light", "bell",
-    "basket", "rack", "mudguard", "kickstand", "mirror", "horn", "glove",
+    "shipping",
+    "delivery",
+    "returns",
+    "exchange",
+    "warranty",
+    "payment",
+    "invoice",
+    "discount",
+    "voucher",
+    "membership",
+    "subscription",
+    "installation",
+    "assembly",
+    "cleaning",
+    "repair",
+    "spare",
+    "battery",
+    "charger",
+    "screen",
+    "keyboard",
+    "printer",
+    "router",
+    "camera",
+    "lens",
+    "tripod",
+    "backpack",
+    "tent",
+    "sleeping",
+    "stove",
+    "lantern",
+    "kayak",
+    "paddle",
+    "helmet",
+    "bicycle",
+    "saddle",
+    "pedal",
+    "chain",
+    "brake",
+    "tyre",
+    "pump",
+    "lock",
+    "light",
+    "bell",
+    "basket",
+    "rack",
+    "mudguard",
+    "kickstand",
+    "mirror",
+    "horn",
+    "glove",
 ];
 const WORDS: &[&str] = &[
-    "order", "customer", "team", "working", "days", "store", "online", "price", "euros", "free",
-    "standard", "express", "country", "europe", "portugal", "spain", "france", "germany", "model",
-    "size", "colour", "material", "steel", "aluminium", "carbon", "weight", "guarantee", "years",
-    "manual", "support", "email", "phone", "hours", "week", "month", "parcel", "tracking", "label",
-    "package", "box", "receipt", "account", "password", "newsletter", "gift", "card", "points",
-    "reward", "quality", "check",
+    "order",
+    "customer",
+    "team",
+    "working",
+    "days",
+    "store",
+    "online",
+    "price",
+    "euros",
+    "free",
+    "standard",
+    "express",
+    "country",
+    "europe",
+    "portugal",
+    "spain",
+    "france",
+    "germany",
+    "model",
+    "size",
+    "colour",
+    "material",
+    "steel",
+    "aluminium",
+    "carbon",
+    "weight",
+    "guarantee",
+    "years",
+    "manual",
+    "support",
+    "email",
+    "phone",
+    "hours",
+    "week",
+    "month",
+    "parcel",
+    "tracking",
+    "label",
+    "package",
+    "box",
+    "receipt",
+    "account",
+    "password",
+    "newsletter",
+    "gift",
+    "card",
+    "points",
+    "reward",
+    "quality",
+    "check",
 ];
 
 fn sentence(rng: &mut u64, topic: &str) -> String {
@@ -107,7 +195,11 @@ fn main() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let topic = if i % 10 == 9 { "submarine" } else { TOPICS[(rng % 50) as usize] };
+            let topic = if i % 10 == 9 {
+                "submarine"
+            } else {
+                TOPICS[(rng % 50) as usize]
+            };
             let a = WORDS[((rng >> 8) % WORDS.len() as u64) as usize];
             let b = WORDS[((rng >> 16) % WORDS.len() as u64) as usize];
             format!("How does the {topic} {a} {b} work?")
@@ -171,7 +263,10 @@ fn main() {
         answered.load(Ordering::Relaxed)
     );
     let _ = std::fs::remove_dir_all(&dir);
-    println!("knowledge_index_10k_passages_s: {:.2}", index_time.as_secs_f64());
+    println!(
+        "knowledge_index_10k_passages_s: {:.2}",
+        index_time.as_secs_f64()
+    );
     println!("knowledge_answer_p50_ms: {:.2}", p50.as_secs_f64() * 1000.0);
     println!("knowledge_answer_p99_ms: {:.2}", p99.as_secs_f64() * 1000.0);
 }

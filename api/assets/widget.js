@@ -97,6 +97,31 @@
   }
   var shown = {};
   var rows = {};
+  // Answers streaming in (assistant.delta), by stream id: their line and text so far.
+  var streams = {};
+  function streamDelta(id, text) {
+    if (!ui || !id || typeof text !== "string") return;
+    var s = streams[id];
+    if (!s) {
+      if (ui.greeting) { ui.greeting.remove(); ui.greeting = null; }
+      s = streams[id] = { row: el("div", { "class": "rs-msg rs-assistant rs-streaming" }, ""), text: "" };
+      ui.list.appendChild(s.row);
+    }
+    s.text += text;
+    s.row.firstChild ? (s.row.firstChild.textContent = s.text) : s.row.appendChild(document.createTextNode(s.text));
+    ui.list.scrollTop = ui.list.scrollHeight;
+  }
+  // The stored answer replaces its streamed text (same line, final words, sources).
+  function streamDone(streamId, id, text, sources) {
+    var s = streamId && streams[streamId];
+    if (!s) return false;
+    s.row.firstChild.textContent = text;
+    s.row.classList.remove("rs-streaming");
+    if (id) { shown[id] = true; rows[id] = s.row; }
+    addSources(s.row, sources);
+    delete streams[streamId];
+    return true;
+  }
   // Where an assistant's answer came from, under its line (http(s) links only).
   function addSources(row, sources) {
     if (!row || !sources || !sources.length || row.querySelector(".rs-sources")) return;
@@ -193,7 +218,7 @@
     head.appendChild(who);
     var logo = cfg.branding && cfg.branding.logo;
     if (/^https:\/\//.test(logo || "")) head.appendChild(el("img", { "class": "rs-logo", src: logo, alt: cfg.name || "" }));
-    var list = el("div", { "class": "rs-list", "aria-live": "polite" });
+    var list = el("div", { "class": "rs-list", "role": "log", "aria-live": "polite", "aria-label": "Chat messages", "tabindex": "0" });
     var typing = el("div", { "class": "rs-typing", "aria-live": "polite" });
     var form = el("form", { "class": "rs-form" });
     var input = el("input", { type: "text", maxlength: "4000", placeholder: w.inputPlaceholder || "Type your message...", "aria-label": "Message" });
@@ -251,7 +276,10 @@
         .then(function (r) {
           if (r.messageId) shown[r.messageId] = true;
           if (r.__status >= 400) addMessage("system", (r.error && r.error.message) || "Message not sent.");
-          else if (r.reply) { showTyping(false); addMessage("assistant", r.reply.body, r.reply.id, null, r.reply.sources); }
+          else if (r.reply) {
+            showTyping(false);
+            if (!streamDone(r.reply.streamId, r.reply.id, r.reply.body, r.reply.sources)) addMessage("assistant", r.reply.body, r.reply.id, null, r.reply.sources);
+          }
         })
         .catch(function () { addMessage("system", "Message not sent."); });
     });
@@ -445,8 +473,10 @@
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
       if (m.type === "ready") { iceServers = Array.isArray(m.iceServers) ? m.iceServers : []; window.Ringside.channelNumber = m.channelNumber; }
+      else if (m.type === "assistant.delta") { showTyping(false); streamDelta(m.streamId, m.text); }
       else if (m.type === "message" && m.data) {
         showTyping(false);
+        if (m.data.streamId && streamDone(m.data.streamId, m.data.id, m.data.body)) { if (ui) ui.wrap.classList.add("rs-open"); return; }
         var att = m.data.attachment;
         addMessage(senderClass(m.data.sender), m.data.body, m.data.id, att && { fileName: att.fileName,
           url: "/api/widgets/" + encodeURIComponent(widgetId) + "/attachments/" + encodeURIComponent(att.id) + "?visitorId=" + encodeURIComponent(visitorId) });

@@ -86,6 +86,7 @@ async fn limits_are_reported_enforced_and_announced() {
             contacts: 1,
             monthly_messages: 5,
             monthly_callbacks: 1,
+            ..UsageLimits::default()
         };
         let c = ctx(backend.store.clone(), limits);
         let email = format!("{}@u.example", uniq("use"));

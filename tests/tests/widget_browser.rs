@@ -343,3 +343,146 @@ async fn the_widget_shows_the_assistants_answer_with_its_source() {
     page.screenshot("widget", "assistant-does-not-know").await;
     drop(browser);
 }
+
+/// An OpenAI-compatible provider that streams its answer slowly (a chunk every 300 ms);
+/// returns its base URL.
+async fn slow_provider() -> String {
+    async fn completions() -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let parts = [
+            "Delivery to Spain ",
+            "takes three ",
+            "working days, ",
+            "door to door [S1].",
+        ];
+        let events = futures_util::stream::unfold(0usize, move |i| async move {
+            if i > parts.len() {
+                return None;
+            }
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            let data = if i < parts.len() {
+                format!(
+                    "data: {}\n\n",
+                    json!({"choices": [{"delta": {"content": parts[i]}}]})
+                )
+            } else {
+                format!(
+                    "data: {}\n\ndata: [DONE]\n\n",
+                    json!({"choices": [], "usage": {"prompt_tokens": 90, "completion_tokens": 20}})
+                )
+            };
+            Some((Ok::<_, std::convert::Infallible>(data), i + 1))
+        });
+        (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(events),
+        )
+            .into_response()
+    }
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions));
+    let l = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    base
+}
+
+/// A model's answer streams into the widget: headless Chromium sees the text grow word by
+/// word in one line, then the stored answer (with its source) takes the line's place.
+#[tokio::test]
+async fn the_widget_shows_a_models_answer_as_it_streams() {
+    let server = Server::start_with(&[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")]).await;
+    let token = server.token(
+        "owner@stream-e2e.example",
+        "widgets:read,widgets:write,messages:read",
+    );
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", server.http);
+    let w: Value = http
+        .post(api("/api/v1/widgets"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Shop", "allowedDomains": ["localhost"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let r = http
+        .post(api(&format!("/api/v1/widgets/{widget}/knowledge/sources")))
+        .bearer_auth(&token)
+        .json(&json!({"type": "text", "title": "Shipping",
+                      "text": "We ship to every country in the European Union. Delivery to Spain takes three working days."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let base = slow_provider().await;
+    let r = http
+        .put(api("/api/v1/account/ai-provider"))
+        .bearer_auth(&token)
+        .json(&json!({"baseUrl": base, "model": "stream-model"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let snippet: Value = http
+        .get(api(&format!("/api/v1/widgets/{widget}/install-snippet")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let port = site(snippet["snippet"].as_str().unwrap().to_owned()).await;
+
+    let browser = Browser::launch(&[]).await;
+    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
+    page.viewport(1000, 800, false).await;
+    page.eval_until(
+        "(() => { const h = document.getElementById('ringside-widget');
+           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
+             && window.Ringside.connected === true; })()",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    page.eval(
+        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
+           r.querySelector('.rs-bubble').click();
+           r.querySelector('.rs-form input').value = 'How long does delivery to Spain take?';
+           r.querySelector('.rs-form').requestSubmit(); })()",
+    )
+    .await;
+    // Part of the answer is on the page while the rest is still coming.
+    let partial = page
+        .eval_until(
+            "(() => { const a = document.getElementById('ringside-widget').shadowRoot
+               .querySelector('.rs-assistant.rs-streaming'); return a ? a.textContent : null; })()",
+            Value::is_string,
+        )
+        .await;
+    let partial = partial.as_str().unwrap().to_owned();
+    let full = "Delivery to Spain takes three working days, door to door [S1].";
+    assert!(
+        full.starts_with(&partial) && partial.len() < full.len(),
+        "{partial:?}"
+    );
+    page.screenshot("widget", "assistant-streaming").await;
+    let done = page
+        .eval_until(
+            "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
+               const a = r.querySelectorAll('.rs-assistant');
+               return a.length === 1 && !a[0].classList.contains('rs-streaming')
+                 && a[0].querySelector('.rs-sources') ? a[0].firstChild.textContent : null; })()",
+            Value::is_string,
+        )
+        .await;
+    assert_eq!(done, full);
+    page.look("widget", "assistant-streamed-answer").await;
+    drop(browser);
+}

@@ -2,6 +2,7 @@
 //! trunks, calls and their settings, recordings, prompts, widgets, visitors, contacts,
 //! analytics, usage, the inbox's conversations, the widgets' knowledge bases, assignments of chats and calls to the team, and signed webhooks with their delivery task.
 
+pub mod ai_provider;
 pub mod analytics;
 pub mod assignments;
 pub mod call_settings;

@@ -6,7 +6,10 @@
 //! [`UsageLimits`] (0 = unlimited).
 //!
 //! Limits are enforced where the counted thing is made: creating a widget, a webhook or a
-//! contact, storing a chat message (visitor, operator or automation) or a callback/lead.
+//! contact, storing a chat message (visitor, operator or automation; the assistant's answers
+//! are not chat messages here) or a callback/lead. Model answers (`monthlyAiMessages`,
+//! `monthlyAiTokens`) are limited by the deployment and by the allowance a tenant sets with
+//! its AI provider, whichever is lower; over it the assistant answers without the model.
 //! Over a limit the request answers 429 `usage_limit_exceeded` (with `Retry-After` until the
 //! month ends for monthly limits) and nothing is stored. Crossing 80 % and 100 % of a limit
 //! queues one `usage.updated` webhook event per metric, threshold and month.
@@ -34,6 +37,11 @@ pub struct UsageLimits {
     pub monthly_messages: u64,
     /// Callbacks and leads per calendar month.
     pub monthly_callbacks: u64,
+    /// Answers written by a language model per calendar month (a tenant's own allowance,
+    /// set with its provider, may be lower).
+    pub monthly_ai_messages: u64,
+    /// Model tokens per calendar month (likewise).
+    pub monthly_ai_tokens: u64,
 }
 
 /// A limited metric.
@@ -49,6 +57,10 @@ pub enum Metric {
     MonthlyMessages,
     /// Callbacks and leads this month.
     MonthlyCallbacks,
+    /// Model answers this month.
+    MonthlyAiMessages,
+    /// Model tokens this month.
+    MonthlyAiTokens,
 }
 
 impl Metric {
@@ -60,11 +72,19 @@ impl Metric {
             Metric::Contacts => "contacts",
             Metric::MonthlyMessages => "monthlyMessages",
             Metric::MonthlyCallbacks => "monthlyCallbacks",
+            Metric::MonthlyAiMessages => "monthlyAiMessages",
+            Metric::MonthlyAiTokens => "monthlyAiTokens",
         }
     }
 
     fn monthly(self) -> bool {
-        matches!(self, Metric::MonthlyMessages | Metric::MonthlyCallbacks)
+        matches!(
+            self,
+            Metric::MonthlyMessages
+                | Metric::MonthlyCallbacks
+                | Metric::MonthlyAiMessages
+                | Metric::MonthlyAiTokens
+        )
     }
 
     fn limit(self, l: &UsageLimits) -> u64 {
@@ -74,17 +94,43 @@ impl Metric {
             Metric::Contacts => l.contacts,
             Metric::MonthlyMessages => l.monthly_messages,
             Metric::MonthlyCallbacks => l.monthly_callbacks,
+            Metric::MonthlyAiMessages => l.monthly_ai_messages,
+            Metric::MonthlyAiTokens => l.monthly_ai_tokens,
         }
     }
 }
 
-const ALL: [Metric; 5] = [
+const ALL: [Metric; 7] = [
     Metric::Widgets,
     Metric::Webhooks,
     Metric::Contacts,
     Metric::MonthlyMessages,
     Metric::MonthlyCallbacks,
+    Metric::MonthlyAiMessages,
+    Metric::MonthlyAiTokens,
 ];
+
+/// The tenant's limit of `metric` (0: unlimited): the deployment's, and for the AI metrics
+/// the allowance set with the tenant's provider, whichever is lower.
+async fn limit_for(st: &UsageGate, tenant_id: &str, metric: Metric) -> Result<u64, ApiError> {
+    let deployment = metric.limit(&st.usage_limits);
+    let own = match metric {
+        Metric::MonthlyAiMessages | Metric::MonthlyAiTokens => {
+            match st.store.get_ai_provider(tenant_id).await? {
+                Some(p) if metric == Metric::MonthlyAiMessages => p.monthly_messages,
+                Some(p) => p.monthly_tokens,
+                None => 0,
+            }
+        }
+        _ => 0,
+    };
+    let own = u64::try_from(own).unwrap_or(0);
+    Ok(match (deployment, own) {
+        (0, o) => o,
+        (d, 0) => d,
+        (d, o) => d.min(o),
+    })
+}
 
 /// Thresholds (percent of a limit) that queue `usage.updated`.
 const THRESHOLDS: [i64; 2] = [80, 100];
@@ -159,7 +205,7 @@ pub(crate) async fn enforce(
     tenant_id: &str,
     metric: Metric,
 ) -> Result<(), ApiError> {
-    let limit = metric.limit(&st.usage_limits);
+    let limit = limit_for(st, tenant_id, metric).await?;
     if limit == 0 {
         return Ok(());
     }
@@ -185,7 +231,13 @@ pub(crate) async fn enforce(
 /// limit crossed for the first time this month. Failures are logged, never returned (what
 /// was stored stays stored).
 pub(crate) async fn counted(st: &UsageGate, tenant_id: &str, metric: Metric) {
-    let limit = metric.limit(&st.usage_limits);
+    let limit = match limit_for(st, tenant_id, metric).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, metric = metric.name(), "usage limit lookup failed");
+            return;
+        }
+    };
     if limit == 0 {
         return;
     }
@@ -267,7 +319,7 @@ pub(crate) async fn usage_report(st: &UsageGate, tenant_id: &str) -> Result<Usag
     let mut remaining = std::collections::BTreeMap::new();
     let mut at_limit = Vec::new();
     for m in ALL {
-        let limit = m.limit(&st.usage_limits);
+        let limit = limit_for(st, tenant_id, m).await?;
         let used = counts[m.name()].as_i64().unwrap_or(0);
         if limit == 0 {
             limits.insert(m.name().to_owned(), None);

@@ -475,6 +475,12 @@ async fn widget_session(
                             let m = json!({"type": "typing", "typing": e.data["typing"]});
                             socket.send(Message::Text(m.to_string().into())).await.is_ok()
                         }
+                        "assistant:delta" => {
+                            let m = json!({"type": "assistant.delta",
+                                           "streamId": e.data["streamId"],
+                                           "text": e.data["text"]});
+                            socket.send(Message::Text(m.to_string().into())).await.is_ok()
+                        }
                         _ => true,
                     };
                     if !ok {

@@ -1,19 +1,52 @@
-//! The assistant's answer to a visitor's message, without a model.
+//! The assistant's answer to a visitor's message.
 //!
 //! In order: a greeting or thanks is answered as such (never looked up); a request for a
-//! person hands the conversation to the team; otherwise the widget's knowledge base answers
-//! with whole sentences of the best passage and its sources ([`ringside_knowledge::answer`]);
-//! failing that, the company profile answers questions about opening hours, contact details,
-//! the address and what the business does; and when nothing answers, the reply says so
-//! plainly and offers a person: the team in this chat when someone is available, otherwise a
-//! message or callback request. It never guesses.
+//! person hands the conversation to the team; otherwise, when the tenant has an AI provider
+//! (enabled, its key opens, within the month's allowance) and the knowledge base holds
+//! passages near the question, the model writes the answer from those passages, quoted to it
+//! as data, citing them ([`ringside_knowledge::rag`], [`crate::ai`]) and streamed to the
+//! visitor's page as it comes; without a provider, or when it fails or times out, the
+//! knowledge base answers with whole sentences of the best passage and its sources
+//! ([`ringside_knowledge::answer`]); failing that, the company profile answers questions about
+//! opening hours, contact details, the address and what the business does; and when nothing
+//! answers, the reply says so plainly and offers a person: the team in this chat when someone
+//! is available, otherwise a message or callback request. It never guesses.
 
 use ringside_knowledge::intent::{classify, Intent, Topic};
-use ringside_storage::{Store, Widget};
+use ringside_storage::{AiUse, Store, Widget};
 use serde::Serialize;
 
 use crate::knowledge::{profile_of, Knowledge, Profile};
+use crate::usage::{Metric, UsageGate};
 use crate::ApiError;
+
+/// Passages a model is given.
+const MODEL_PASSAGES: usize = 5;
+/// Earlier messages of the conversation a model is given.
+const MODEL_TURNS: usize = 6;
+
+/// What the assistant works with.
+pub struct Assistant<'a> {
+    /// The knowledge index.
+    pub knowledge: &'a Knowledge,
+    /// Storage (profile, provider, conversation, usage records).
+    pub store: &'a Store,
+    /// Usage limits (the AI allowance).
+    pub usage: &'a UsageGate,
+    /// What a provider URL may reach.
+    pub fetch_policy: crate::outbound::FetchPolicy,
+    /// The key sealed secrets are opened with.
+    pub link_secret: &'a [u8; 32],
+}
+
+/// The conversation a message belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    /// The visitor.
+    pub visitor: &'a str,
+    /// The conversation.
+    pub conversation: &'a str,
+}
 
 /// Where an answer came from, as visitors' pages see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -77,15 +110,22 @@ pub struct Reply {
     pub kind: ReplyKind,
     /// Whether someone from the team could take the chat when it was given.
     pub online: bool,
+    /// The model that wrote it (`None`: the knowledge base's own sentences, or a fixed
+    /// reply).
+    pub model: Option<String>,
+    /// Model tokens it used.
+    pub tokens: i64,
 }
 
 /// The reply to `message` on widget `w`; `online` is whether someone can take the chat now.
+/// A model's answer is handed to `on_delta` piece by piece as it streams.
 pub async fn reply(
-    knowledge: &Knowledge,
-    store: &Store,
+    a: &Assistant<'_>,
     w: &Widget,
     online: bool,
     message: &str,
+    turn: Option<Turn<'_>>,
+    on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Reply, ApiError> {
     let intent = classify(message);
     let say = |kind, text: String| Reply {
@@ -93,6 +133,8 @@ pub async fn reply(
         sources: Vec::new(),
         kind,
         online,
+        model: None,
+        tokens: 0,
     };
     match intent {
         Intent::Greeting => {
@@ -124,16 +166,21 @@ pub async fn reply(
         }
         Intent::Profile(_) | Intent::Question => {}
     }
-    if let Some(a) = knowledge.answer(&w.tenant_id, &w.id, message).await? {
+    if let Some(r) = model_reply(a, w, online, message, turn, on_delta).await? {
+        return Ok(r);
+    }
+    if let Some(ans) = a.knowledge.answer(&w.tenant_id, &w.id, message).await? {
         return Ok(Reply {
-            text: a.text,
-            sources: a.sources.into_iter().map(SourceView::from).collect(),
+            text: ans.text,
+            sources: ans.sources.into_iter().map(SourceView::from).collect(),
             kind: ReplyKind::Knowledge,
             online,
+            model: None,
+            tokens: 0,
         });
     }
     if let Intent::Profile(topic) = intent {
-        let p = profile_of(store, &w.tenant_id, &w.id).await?;
+        let p = profile_of(a.store, &w.tenant_id, &w.id).await?;
         if let Some(r) = profile_answer(&p, &w.name, topic, online) {
             return Ok(r);
         }
@@ -193,6 +240,8 @@ fn profile_answer(p: &Profile, widget_name: &str, topic: Topic, online: bool) ->
         }],
         kind: ReplyKind::Profile,
         online,
+        model: None,
+        tokens: 0,
     })
 }
 
@@ -202,5 +251,125 @@ fn end_sentence(s: &str) -> String {
         s.to_owned()
     } else {
         format!("{s}.")
+    }
+}
+
+/// The model's answer, when the tenant has a provider it may use now and the knowledge base
+/// holds passages near the question; `None` otherwise, or when the provider fails (logged and
+/// recorded: the caller answers without it).
+async fn model_reply(
+    a: &Assistant<'_>,
+    w: &Widget,
+    online: bool,
+    message: &str,
+    turn: Option<Turn<'_>>,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<Option<Reply>, ApiError> {
+    let Some(stored) = a.store.get_ai_provider(&w.tenant_id).await? else {
+        return Ok(None);
+    };
+    if !stored.enabled {
+        return Ok(None);
+    }
+    let model = stored.model.clone();
+    let record = |outcome: &str, prompt: i64, completion: i64| AiUse {
+        widget_id: Some(w.id.clone()),
+        conversation_id: turn.map(|t| t.conversation.to_owned()),
+        model: model.clone(),
+        outcome: outcome.into(),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+    };
+    // Over the month's allowance: the knowledge base answers on its own.
+    for m in [Metric::MonthlyAiMessages, Metric::MonthlyAiTokens] {
+        if crate::usage::enforce(a.usage, &w.tenant_id, m)
+            .await
+            .is_err()
+        {
+            tracing::debug!(tenant = %w.tenant_id, metric = m.name(), "AI allowance used up");
+            return Ok(None);
+        }
+    }
+    let provider = match crate::ai_provider::opened(a.link_secret, stored) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(tenant = %w.tenant_id, error = %e, "AI provider key does not open");
+            return Ok(None);
+        }
+    };
+    let hits = a
+        .knowledge
+        .search(&w.tenant_id, &w.id, message, MODEL_PASSAGES)
+        .await?;
+    if hits.is_empty() {
+        return Ok(None);
+    }
+    let mut turns = Vec::new();
+    if let Some(t) = turn {
+        let recent = a
+            .store
+            .list_messages(&w.tenant_id, &w.id, Some(t.visitor), 50)
+            .await?;
+        let mine: Vec<_> = recent
+            .into_iter()
+            .filter(|m| m.conversation_id == t.conversation && m.sender != "automation")
+            .collect();
+        // The last one is the question itself.
+        let earlier = &mine[..mine.len().saturating_sub(1)];
+        for m in earlier.iter().rev().take(MODEL_TURNS).rev() {
+            turns.push((m.sender == "visitor", m.body.clone()));
+        }
+    }
+    let business = profile_of(a.store, &w.tenant_id, &w.id)
+        .await?
+        .name
+        .unwrap_or_else(|| w.name.clone());
+    let msgs = ringside_knowledge::rag::messages(&business, None, &hits, &turns, message);
+    match crate::ai::complete(a.fetch_policy, &provider, &msgs, on_delta).await {
+        Ok(c) => {
+            a.store
+                .record_ai_use(
+                    &w.tenant_id,
+                    &record("ok", c.prompt_tokens, c.completion_tokens),
+                )
+                .await?;
+            crate::usage::counted(a.usage, &w.tenant_id, Metric::MonthlyAiMessages).await;
+            crate::usage::counted(a.usage, &w.tenant_id, Metric::MonthlyAiTokens).await;
+            let cited = ringside_knowledge::rag::cited(&c.text, hits.len());
+            let mut sources: Vec<SourceView> = Vec::new();
+            for i in &cited {
+                let h = &hits[*i];
+                if sources
+                    .iter()
+                    .any(|s| s.url.is_some() && s.url == h.url || s.title == h.title)
+                {
+                    continue;
+                }
+                sources.push(SourceView {
+                    title: h.title.clone(),
+                    url: h.url.clone(),
+                    snippet: ringside_knowledge::text::trim_to(&h.body, 200),
+                });
+            }
+            Ok(Some(Reply {
+                text: c.text,
+                kind: if sources.is_empty() {
+                    ReplyKind::NotFound
+                } else {
+                    ReplyKind::Knowledge
+                },
+                sources,
+                online,
+                model: Some(provider.model),
+                tokens: c.prompt_tokens + c.completion_tokens,
+            }))
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %w.tenant_id, error = %e, "AI provider failed: answering without it");
+            a.store
+                .record_ai_use(&w.tenant_id, &record("failed", 0, 0))
+                .await?;
+            Ok(None)
+        }
     }
 }

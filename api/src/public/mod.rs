@@ -5,6 +5,7 @@
 //! classification ([`user_agent`]), whether anyone is there to answer ([`availability`]), and the assistant's answers from a
 //! widget's knowledge base ([`assistant`]).
 
+pub mod ai;
 pub mod assistant;
 pub mod availability;
 pub mod handoff;

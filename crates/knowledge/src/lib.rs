@@ -10,6 +10,8 @@
 //!   sources, or nothing);
 //! - [`robots`]: robots.txt rules and sitemap addresses;
 //! - [`pdf`]: a PDF's text (guarded: a hostile file fails, it does not take the process);
+//! - [`rag`]: what a language model is given (sources quoted as data), what it cites, and
+//!   the server-sent events it streams in;
 //! - [`intent`]: what a visitor's message is (a greeting, a request for a person, a question
 //!   the company profile answers).
 //!
@@ -21,6 +23,7 @@ pub mod html;
 pub mod index;
 pub mod intent;
 pub mod pdf;
+pub mod rag;
 pub mod robots;
 pub mod text;
 

@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod ai;
 mod analytics;
 mod assignments;
 mod attachments;
@@ -95,6 +96,7 @@ pub use accounts::{
     generate_code, CodeCheck, NewSession, Role, SessionAuth, SessionInfo, AGENT_SCOPES,
     CODE_DIGITS, MAX_CODE_ATTEMPTS, MAX_WRONG_PER_DAY, SESSION_PREFIX,
 };
+pub use ai::{AiProvider, AiUse, AI_PROVIDER_KINDS};
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
     MAX_RECENT_VISITORS,

@@ -22,8 +22,13 @@ pub struct UsageCounts {
     pub trunks: i64,
     /// Visitors first seen in the period.
     pub monthly_visitors: i64,
-    /// Chat messages (all senders) in the period.
+    /// Chat messages of visitors and the team in the period (the assistant's answers are
+    /// not counted here).
     pub monthly_messages: i64,
+    /// Answers a language model wrote in the period.
+    pub monthly_ai_messages: i64,
+    /// Tokens (prompt and completion) those answers used.
+    pub monthly_ai_tokens: i64,
     /// Callbacks and leads in the period.
     pub monthly_callbacks: i64,
     /// Calls started in the period.
@@ -44,6 +49,8 @@ pub const USAGE_METRICS: &[&str] = &[
     "monthlyVisitors",
     "monthlyMessages",
     "monthlyCallbacks",
+    "monthlyAiMessages",
+    "monthlyAiTokens",
 ];
 
 impl Store {
@@ -76,11 +83,22 @@ impl Store {
                 Some(period_start),
             ),
             "monthlyMessages" => (
-                "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND created_at >= $2",
+                "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND created_at >= $2 \
+                 AND sender <> 'assistant'",
                 Some(period_start),
             ),
             "monthlyCallbacks" => (
                 "SELECT COUNT(*) FROM callbacks WHERE tenant_id = $1 AND created_at >= $2",
+                Some(period_start),
+            ),
+            "monthlyAiMessages" => (
+                "SELECT COUNT(*) FROM ai_usage WHERE tenant_id = $1 AND created_at >= $2 \
+                 AND outcome = 'ok'",
+                Some(period_start),
+            ),
+            "monthlyAiTokens" => (
+                "SELECT CAST(SUM(prompt_tokens + completion_tokens) AS BIGINT) FROM ai_usage \
+                 WHERE tenant_id = $1 AND created_at >= $2",
                 Some(period_start),
             ),
             _ => return Ok(0),
@@ -106,6 +124,12 @@ impl Store {
                 .await?,
             monthly_callbacks: self
                 .count_usage(tenant_id, "monthlyCallbacks", period_start)
+                .await?,
+            monthly_ai_messages: self
+                .count_usage(tenant_id, "monthlyAiMessages", period_start)
+                .await?,
+            monthly_ai_tokens: self
+                .count_usage(tenant_id, "monthlyAiTokens", period_start)
                 .await?,
             ..UsageCounts::default()
         };

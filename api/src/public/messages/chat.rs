@@ -51,6 +51,10 @@ pub struct ChatStored {
 pub struct AssistantReply {
     /// The stored message's id (the widget socket's `message` event carries the same).
     id: String,
+    /// When the answer streamed to the page first (`assistant.delta` on the widget socket):
+    /// the stream it came in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_id: Option<String>,
     /// The text.
     body: String,
     /// Where it came from, best first.
@@ -64,8 +68,9 @@ pub struct AssistantReply {
 /// How an answer was made.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplyMetadata {
-    /// `extractive` (the knowledge base's own sentences, no model).
-    model: &'static str,
+    /// The model that wrote the answer, or `extractive` (the knowledge base's own
+    /// sentences, no model).
+    model: String,
     /// Model tokens used (0 without a model).
     tokens: u64,
 }
@@ -184,13 +189,14 @@ pub(super) async fn chat(
             success: true,
             conversation_id: m.conversation_id,
             message_id: m.id,
-            message: reply.as_ref().map(|(_, r)| r.text.clone()),
-            metadata: reply.as_ref().map(|_| ReplyMetadata {
-                model: "extractive",
-                tokens: 0,
+            message: reply.as_ref().map(|(_, r, _)| r.text.clone()),
+            metadata: reply.as_ref().map(|(_, r, _)| ReplyMetadata {
+                model: r.model.clone().unwrap_or_else(|| "extractive".into()),
+                tokens: u64::try_from(r.tokens).unwrap_or(0),
             }),
-            reply: reply.map(|(stored, r)| AssistantReply {
+            reply: reply.map(|(stored, r, stream_id)| AssistantReply {
                 id: stored.id,
+                stream_id,
                 body: r.text,
                 answered: r.kind.answered(),
                 human_offered: r.kind.offers_human(),

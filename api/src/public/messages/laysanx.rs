@@ -52,7 +52,7 @@ pub(super) async fn ask(State(st): State<MessagesState>, req: Request) -> Respon
         let question = new.body.clone();
         let (visitor, conversation) = (new.visitor_id.clone(), new.conversation_id.clone());
         let m = store_message(&st, &w, new).await?;
-        let (_, reply) = assistant_turn(&st, &w, &visitor, &conversation, &question, None)
+        let (_, reply, _) = assistant_turn(&st, &w, &visitor, &conversation, &question, None)
             .await?
             .ok_or(ApiError::Internal)?;
         let online = reply.online;
@@ -60,7 +60,7 @@ pub(super) async fn ask(State(st): State<MessagesState>, req: Request) -> Respon
         Ok(Json(AskAnswer {
             session_id: m.conversation_id,
             answer: reply.text,
-            used_ai: false,
+            used_ai: reply.model.is_some(),
             lead_capture: LeadCapture {
                 required: w.lead_form.is_some() || (human && !online),
                 prompt: w.lead_form.as_ref().map(|f| f.prompt.clone()).or_else(|| {

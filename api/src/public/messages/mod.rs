@@ -68,6 +68,8 @@ pub struct MessagesState {
     pub(crate) data_dir: std::path::PathBuf,
     pub(crate) console: std::sync::Arc<crate::console::ConsoleOperators>,
     pub(crate) knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
+    pub(crate) fetch_policy: crate::outbound::FetchPolicy,
+    pub(crate) link_secret: [u8; 32],
 }
 
 impl axum::extract::FromRef<AppState> for MessagesState {
@@ -82,6 +84,8 @@ impl axum::extract::FromRef<AppState> for MessagesState {
             data_dir: st.data_dir.clone(),
             console: st.console.clone(),
             knowledge: st.knowledge.clone(),
+            fetch_policy: st.fetch_policy,
+            link_secret: st.link_secret,
         }
     }
 }
@@ -504,16 +508,70 @@ pub(crate) async fn assistant_turn(
     conversation: &str,
     question: &str,
     last_words: Option<&str>,
-) -> Result<Option<(Message, crate::assistant::Reply)>, ApiError> {
+) -> Result<Option<(Message, crate::assistant::Reply, Option<String>)>, ApiError> {
     use crate::assistant::ReplyKind;
     let online = crate::availability::now_for(&st.store, &st.console, w, st.presence.now_ms())
         .await
         .online;
-    let reply = crate::assistant::reply(&st.knowledge, &st.store, w, online, question).await?;
+    let a = crate::assistant::Assistant {
+        knowledge: &st.knowledge,
+        store: &st.store,
+        usage: &st.usage,
+        fetch_policy: st.fetch_policy,
+        link_secret: &st.link_secret,
+    };
+    // A model's answer streams to the visitor's page as `assistant:delta` events (a few
+    // words at a time), then the stored message carries the same `streamId`.
+    let stream_id = ringside_storage::new_id();
+    let mut pending = String::new();
+    let mut streamed = false;
+    let mut last = std::time::Instant::now();
+    let bus = st.bus.clone();
+    let now = st.presence.now_ms();
+    let (tenant, widget, who) = (w.tenant_id.clone(), w.id.clone(), visitor.to_owned());
+    let publish = |text: &str, stream_id: &str| {
+        bus.publish(&tenant, || {
+            Event::new(
+                "assistant:delta",
+                Audience::Visitor,
+                Some(&widget),
+                Some(&who),
+                json!({"streamId": stream_id, "text": text}),
+                now,
+            )
+        });
+    };
+    let reply = {
+        let mut on_delta = |d: &str| {
+            pending.push_str(d);
+            if pending.len() >= 24 || last.elapsed() >= std::time::Duration::from_millis(80) {
+                publish(&pending, &stream_id);
+                pending.clear();
+                streamed = true;
+                last = std::time::Instant::now();
+            }
+        };
+        crate::assistant::reply(
+            &a,
+            w,
+            online,
+            question,
+            Some(crate::assistant::Turn {
+                visitor,
+                conversation,
+            }),
+            &mut on_delta,
+        )
+        .await?
+    };
+    if !pending.is_empty() {
+        publish(&pending, &stream_id);
+        streamed = true;
+    }
     if reply.kind.offers_human() && last_words == Some(reply.text.as_str()) {
         return Ok(None);
     }
-    let m = store_message(
+    let m = store_message_full(
         st,
         w,
         NewMessage {
@@ -523,6 +581,8 @@ pub(crate) async fn assistant_turn(
             author_user_id: None,
             body: reply.text.clone(),
         },
+        None,
+        streamed.then_some(stream_id.as_str()),
     )
     .await?;
     if reply.kind.offers_human() {
@@ -544,7 +604,7 @@ pub(crate) async fn assistant_turn(
             )
         });
     }
-    Ok(Some((m, reply)))
+    Ok(Some((m, reply, streamed.then_some(stream_id))))
 }
 
 /// Whether the assistant answers a visitor's chat message: the widget has knowledge (or a
@@ -601,6 +661,18 @@ pub(crate) async fn store_message_with(
     new: NewMessage,
     file: Option<&ringside_storage::Attachment>,
 ) -> Result<Message, ApiError> {
+    store_message_full(st, w, new, file, None).await
+}
+
+/// [`store_message_with`] for an assistant's answer that streamed as `stream_id` first: the
+/// events carry it so the page replaces the streamed text with the stored message.
+pub(crate) async fn store_message_full(
+    st: &MessagesState,
+    w: &Widget,
+    new: NewMessage,
+    file: Option<&ringside_storage::Attachment>,
+    stream_id: Option<&str>,
+) -> Result<Message, ApiError> {
     // The visitor's and the team's messages count; the assistant's replies to them do not.
     let counts = new.sender != "assistant";
     if counts {
@@ -624,6 +696,9 @@ pub(crate) async fn store_message_with(
         st.store.set_attachment_message(&a.id, &m.id).await?;
         data["attachment"] = json!({"id": a.id, "fileName": a.file_name, "bytes": a.bytes,
                                     "contentType": a.content_type});
+    }
+    if let Some(s) = stream_id {
+        data["streamId"] = json!(s);
     }
     let now = st.presence.now_ms();
     let dash = Audience::Tenant("messages:read");

@@ -34,7 +34,7 @@
 //! | public widget endpoints, per client IP: `/track`, bootstrap, config and preflights (requests/s, burst; rate 0 disables) | `rate_limit_track_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_TRACK_PER_IP_BURST` | `20`, `60` |
 //! | public widget endpoints, per client IP: chat, ask, lead, callbacks (requests/s, burst; rate 0 disables) | `rate_limit_chat_per_ip_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE`, `RINGSIDE_RATE_LIMIT_CHAT_PER_IP_BURST` | `2`, `10` |
 //! | public widget endpoints, per widget, all together (requests/s, burst; rate 0 disables) | `rate_limit_per_widget_rate`, `..._burst` | `RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE`, `RINGSIDE_RATE_LIMIT_PER_WIDGET_BURST` | `1000`, `2000` |
-//! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS` | `0` |
+//! | usage limits per tenant (0 = unlimited): widgets, webhooks, contacts, chat messages per month, callbacks/leads per month, model answers and model tokens per month (a tenant's own allowance set with its AI provider may be lower) | `limit_widgets`, `limit_webhooks`, `limit_contacts`, `limit_monthly_messages`, `limit_monthly_callbacks`, `limit_monthly_ai_messages`, `limit_monthly_ai_tokens` | `RINGSIDE_LIMIT_WIDGETS`, `RINGSIDE_LIMIT_WEBHOOKS`, `RINGSIDE_LIMIT_CONTACTS`, `RINGSIDE_LIMIT_MONTHLY_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_CALLBACKS`, `RINGSIDE_LIMIT_MONTHLY_AI_MESSAGES`, `RINGSIDE_LIMIT_MONTHLY_AI_TOKENS` | `0` |
 //! | WebRTC media: the one UDP address every browser call uses (ICE mux); browsers are offered the public IP and, when this binds a specific other address, that address too | `webrtc_addr` | `RINGSIDE_WEBRTC_ADDR` | SIP bind IP, port `7882` |
 //! | seconds a PSTN answerer has to press 1 after the accept prompt starts | `pstn_accept_timeout_secs` | `RINGSIDE_PSTN_ACCEPT_TIMEOUT_SECS` | `20` |
 //! | let requests made for tenants (webhook deliveries, prompt imports) reach loopback, private and other non-public addresses (labs and tests only) | `allow_private_fetch` | `RINGSIDE_ALLOW_PRIVATE_FETCH` (`true`/`false`; the older `RINGSIDE_PROMPT_IMPORT_ALLOW_PRIVATE` still works) | `false` |
@@ -104,6 +104,8 @@ pub struct RawConfig {
     limit_contacts: Option<u64>,
     limit_monthly_messages: Option<u64>,
     limit_monthly_callbacks: Option<u64>,
+    limit_monthly_ai_messages: Option<u64>,
+    limit_monthly_ai_tokens: Option<u64>,
     webrtc_addr: Option<String>,
     #[serde(alias = "prompt_import_allow_private")]
     allow_private_fetch: Option<bool>,
@@ -300,6 +302,14 @@ impl RawConfig {
             (
                 &mut raw.limit_monthly_callbacks,
                 "RINGSIDE_LIMIT_MONTHLY_CALLBACKS",
+            ),
+            (
+                &mut raw.limit_monthly_ai_messages,
+                "RINGSIDE_LIMIT_MONTHLY_AI_MESSAGES",
+            ),
+            (
+                &mut raw.limit_monthly_ai_tokens,
+                "RINGSIDE_LIMIT_MONTHLY_AI_TOKENS",
             ),
             (&mut raw.sip_timer_t1_ms, "RINGSIDE_SIP_TIMER_T1_MS"),
             (&mut raw.sip_timer_t2_ms, "RINGSIDE_SIP_TIMER_T2_MS"),
@@ -595,6 +605,8 @@ impl RawConfig {
             contacts: self.limit_contacts.unwrap_or(0),
             monthly_messages: self.limit_monthly_messages.unwrap_or(0),
             monthly_callbacks: self.limit_monthly_callbacks.unwrap_or(0),
+            monthly_ai_messages: self.limit_monthly_ai_messages.unwrap_or(0),
+            monthly_ai_tokens: self.limit_monthly_ai_tokens.unwrap_or(0),
         };
         let d = ringside_sip::transaction::Config::default();
         let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
