@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(c) = Crypto::parse(text) {
         let again = Crypto::parse(&c.to_string()).expect("what Ringside writes parses");
-        assert_eq!((again.tag, &again.suite, &again.key_salt), (c.tag, &c.suite, &c.key_salt));
+        assert_eq!(
+            (again.tag, &again.suite, &again.key_salt),
+            (c.tag, &c.suite, &c.key_salt)
+        );
         assert_eq!(again.lifetime, c.lifetime);
     }
     // The same text as the attributes of an audio section.

@@ -12,9 +12,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::index::{analyser, tokens, Hit, KnowledgeIndex, PassageKind, Result, Scope};
+use crate::index::{analyser, tokens, KnowledgeIndex, Result, Scope};
 use crate::text::{sentences, trim_to};
 use crate::Lang;
+use crate::{Hit, PassageKind};
 
 /// Longest extractive answer, in characters.
 pub const ANSWER_CHARS: usize = 450;

@@ -28,7 +28,7 @@ use tantivy::tokenizer::{
 };
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::Lang;
+use crate::{Hit, Lang, PassageKind};
 
 /// What can go wrong with the index.
 #[derive(Debug, thiserror::Error)]
@@ -48,25 +48,6 @@ pub type Result<T> = std::result::Result<T, IndexError>;
 const LAYOUT: &str = "ringside-knowledge-1";
 /// The indexing thread's memory budget.
 const WRITER_BYTES: usize = 40_000_000;
-
-/// What kind of source a passage came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PassageKind {
-    /// A question/answer pair written by the tenant: its answer is given whole.
-    Qa,
-    /// Anything else (pages, documents, text).
-    Text,
-}
-
-impl PassageKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            PassageKind::Qa => "qa",
-            PassageKind::Text => "text",
-        }
-    }
-}
 
 /// A passage to index.
 #[derive(Debug, Clone)]
@@ -89,27 +70,6 @@ pub struct PassageDoc {
     pub body: String,
     /// Its language.
     pub lang: Lang,
-}
-
-/// A passage search found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The passage.
-    pub passage_id: String,
-    /// Its source.
-    pub source_id: String,
-    /// Q/A or text.
-    pub kind: PassageKind,
-    /// Its title.
-    pub title: String,
-    /// Its URL.
-    pub url: Option<String>,
-    /// Its text.
-    pub body: String,
-    /// Its language.
-    pub lang: Lang,
-    /// BM25 score.
-    pub score: f32,
 }
 
 /// Whose passages a search may see.

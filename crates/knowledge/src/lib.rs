@@ -17,18 +17,63 @@
 //!
 //! Fetching pages, storing sources and serving the API live in the `api` and `storage` crates.
 
+#[cfg(feature = "search")]
 pub mod answer;
 pub mod chunk;
 pub mod html;
+#[cfg(feature = "search")]
 pub mod index;
 pub mod intent;
+#[cfg(feature = "pdf")]
 pub mod pdf;
 pub mod rag;
 pub mod robots;
 pub mod text;
 
+#[cfg(feature = "search")]
 pub use answer::{Answer, SourceRef};
-pub use index::{Hit, IndexError, KnowledgeIndex, PassageDoc, PassageKind, Scope};
+#[cfg(feature = "search")]
+pub use index::{IndexError, KnowledgeIndex, PassageDoc, Scope};
+/// What kind of source a passage came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PassageKind {
+    /// A question/answer pair written by the tenant: its answer is given whole.
+    Qa,
+    /// Anything else (pages, documents, text).
+    Text,
+}
+
+impl PassageKind {
+    /// `qa` or `text`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassageKind::Qa => "qa",
+            PassageKind::Text => "text",
+        }
+    }
+}
+
+/// A passage search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The passage.
+    pub passage_id: String,
+    /// Its source.
+    pub source_id: String,
+    /// Q/A or text.
+    pub kind: PassageKind,
+    /// Its title.
+    pub title: String,
+    /// Its URL.
+    pub url: Option<String>,
+    /// Its text.
+    pub body: String,
+    /// Its language.
+    pub lang: Lang,
+    /// BM25 score.
+    pub score: f32,
+}
 
 /// A language the index analyses (stemming and stop words).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,7 +131,8 @@ impl Lang {
         Lang::ALL.into_iter().find(|l| l.code() == primary)
     }
 
-    fn index(self) -> usize {
+    /// Its place in [`Lang::ALL`].
+    pub fn index(self) -> usize {
         self as usize
     }
 }

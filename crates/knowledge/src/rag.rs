@@ -7,7 +7,7 @@
 //! words come last, in the user role, as the question only. Nothing the page or the visitor
 //! says can add a tool or a rule: the model has no tools, and an answer is text to show.
 
-use crate::index::Hit;
+use crate::Hit;
 
 /// One chat message for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
