@@ -67,13 +67,14 @@ pub mod testing;
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
     ai_provider, analytics, assignments, call_settings, calls, canned, contacts, conversations,
-    knowledge, prompts, recordings, sip_admin, usage, visitors, webhook_dispatch, webhooks,
-    widget_prompts, widgets,
+    integrations, knowledge, prompts, recordings, sip_admin, usage, visitors, webhook_dispatch,
+    webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
 pub use public::{
-    ai, assistant, availability, handoff, messages, user_agent, widget_cache, widget_runtime,
+    ai, assistant, availability, handoff, lookup, messages, user_agent, widget_cache,
+    widget_runtime,
 };
 pub use ringside_domain::channels;
 
@@ -238,7 +239,8 @@ pub fn router(state: AppState) -> Router {
         .merge(conversations::routes())
         .merge(canned::routes())
         .merge(knowledge::routes())
-        .merge(ai_provider::routes());
+        .merge(ai_provider::routes())
+        .merge(integrations::routes());
     let (v1, v1_ops) = v1.into_parts();
     // The MCP tools run through the `/api/v1` handlers, as the caller (see `auth::Delegated`).
     let tools_api = openapi::remount("/api/v1", v1.clone())

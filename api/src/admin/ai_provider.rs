@@ -38,7 +38,8 @@ pub(crate) fn routes() -> DocRouter {
             "/account/ai-provider",
             get,
             Spec::new(T, r, "The account's AI provider (its key is never shown)")
-                .returns::<ProviderView>(),
+                .returns::<ProviderView>()
+                .also(&[(404, "No provider is set")]),
         )
         .put(
             "/account/ai-provider",
@@ -46,19 +47,23 @@ pub(crate) fn routes() -> DocRouter {
             Spec::new(T, w, "Set the account's OpenAI-compatible AI provider")
                 .body(Body::Json("kind?, baseUrl, model, apiVersion?, apiKey?, monthlyMessages?, monthlyTokens?, enabled?"))
                 .takes::<ProviderBody>()
-                .returns::<ProviderView>(),
+                .returns::<ProviderView>()
+                .also(&[(429, "Too many changes")]),
         )
         .delete(
             "/account/ai-provider",
             remove,
             Spec::new(T, w, "Remove the account's AI provider")
                 .ok(204, "Removed")
-                .content(""),
+                .content("")
+                .also(&[(404, "No provider is set")]),
         )
         .post(
             "/account/ai-provider/test",
             test,
-            Spec::new(T, w, "Ask the provider for a one-word answer").returns::<TestResult>(),
+            Spec::new(T, w, "Ask the provider for a one-word answer")
+                .returns::<TestResult>()
+                .also(&[(404, "No provider is set"), (429, "Too many tests")]),
         )
 }
 

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod canned;
 pub mod contacts;
 pub mod conversations;
+pub mod integrations;
 pub mod knowledge;
 pub mod prompts;
 pub mod recordings;

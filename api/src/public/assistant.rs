@@ -1,7 +1,9 @@
 //! The assistant's answer to a visitor's message.
 //!
 //! In order: a greeting or thanks is answered as such (never looked up); a request for a
-//! person hands the conversation to the team; otherwise, when the tenant has an AI provider
+//! person hands the conversation to the team; a question about an order or a ticket is looked
+//! up with the tenant's integration once the visitor has given its number and the email or
+//! postcode on it ([`crate::lookup`]); otherwise, when the tenant has an AI provider
 //! (enabled, its key opens, within the month's allowance) and the knowledge base holds
 //! passages near the question, the model writes the answer from those passages, quoted to it
 //! as data, citing them ([`ringside_knowledge::rag`], [`crate::ai`]) and streamed to the
@@ -85,17 +87,24 @@ pub enum ReplyKind {
     Handover,
     /// Nothing answered the question: a person is offered.
     NotFound,
+    /// An order or ticket's status, looked up.
+    Lookup,
+    /// What the visitor must send for a lookup, or that nothing was found.
+    LookupAsk,
 }
 
 impl ReplyKind {
     /// Whether the reply answered the message (greetings and thanks included).
     pub fn answered(self) -> bool {
-        !matches!(self, ReplyKind::Handover | ReplyKind::NotFound)
+        !matches!(
+            self,
+            ReplyKind::Handover | ReplyKind::NotFound | ReplyKind::LookupAsk
+        )
     }
 
     /// Whether the reply offers a person.
     pub fn offers_human(self) -> bool {
-        !self.answered()
+        matches!(self, ReplyKind::Handover | ReplyKind::NotFound)
     }
 }
 
@@ -165,6 +174,18 @@ pub async fn reply(
             ))
         }
         Intent::Profile(_) | Intent::Question => {}
+    }
+    // An order or ticket the visitor asks about: looked up only for the visitor who gave
+    // its number and email or postcode in this conversation.
+    if let Some(t) = turn {
+        if let Some(l) = crate::lookup::lookup(a, w, t, message).await? {
+            let kind = if l.found {
+                ReplyKind::Lookup
+            } else {
+                ReplyKind::LookupAsk
+            };
+            return Ok(say(kind, l.text));
+        }
     }
     if let Some(r) = model_reply(a, w, online, message, turn, on_delta).await? {
         return Ok(r);

@@ -9,6 +9,7 @@ pub mod ai;
 pub mod assistant;
 pub mod availability;
 pub mod handoff;
+pub mod lookup;
 pub mod messages;
 pub mod user_agent;
 pub mod widget_cache;

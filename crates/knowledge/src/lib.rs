@@ -12,6 +12,7 @@
 //! - [`pdf`]: a PDF's text (guarded: a hostile file fails, it does not take the process);
 //! - [`rag`]: what a language model is given (sources quoted as data), what it cites, and
 //!   the server-sent events it streams in;
+//! - [`lookup`]: when an order or ticket may be looked up, and with what;
 //! - [`intent`]: what a visitor's message is (a greeting, a request for a person, a question
 //!   the company profile answers).
 //!
@@ -24,6 +25,7 @@ pub mod html;
 #[cfg(feature = "search")]
 pub mod index;
 pub mod intent;
+pub mod lookup;
 #[cfg(feature = "pdf")]
 pub mod pdf;
 pub mod rag;

@@ -71,6 +71,7 @@ mod conversations;
 mod error;
 mod extensions;
 mod hours;
+mod integrations;
 mod invites;
 mod knowledge;
 mod messages;
@@ -119,6 +120,9 @@ pub use conversations::{
 pub use error::{Result, StorageError};
 pub use extensions::{Extension, ExtensionPatch, NewExtension};
 pub use hours::{minute_of_day, BusinessHours, OpenInterval, DAYS, MAX_INTERVALS};
+pub use integrations::{
+    FieldMap, Integration, Lookup, INTEGRATION_KINDS, MAX_INTEGRATIONS, MAX_LIST_LOOKUPS,
+};
 pub use invites::{Invite, NewInvite, INVITE_PREFIX};
 pub use knowledge::{
     KnowledgePage, KnowledgePassage, KnowledgeSource, NewKnowledgeSource, NewPassage,

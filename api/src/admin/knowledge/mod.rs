@@ -84,6 +84,7 @@ pub(crate) fn routes() -> DocRouter {
                     .also(&[
                         (413, "The upload is too large"),
                         (415, "Not JSON or multipart"),
+                        (429, "Too many changes"),
                     ]),
                 ),
             ],
@@ -111,7 +112,10 @@ pub(crate) fn routes() -> DocRouter {
             Spec::new(T, w, "Crawl a url or sitemap source again")
                 .ok(202, "The source, pending")
                 .returns::<KnowledgeSource>()
-                .also(&[(409, "Not a url or sitemap source")]),
+                .also(&[
+                    (409, "Not a url or sitemap source, or a crawl waits already"),
+                    (429, "Too many changes"),
+                ]),
         )
         .get(
             "/widgets/{id}/knowledge/search",
@@ -121,7 +125,8 @@ pub(crate) fn routes() -> DocRouter {
                 r,
                 "Search a widget's knowledge: the passages found and the answer without a model",
             )
-            .returns::<SearchResult>(),
+            .returns::<SearchResult>()
+            .also(&[(429, "Too many searches")]),
         )
         .get(
             "/widgets/{id}/knowledge/profile",

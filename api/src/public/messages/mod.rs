@@ -608,7 +608,7 @@ pub(crate) async fn assistant_turn(
 }
 
 /// Whether the assistant answers a visitor's chat message: the widget has knowledge (or a
-/// company profile) and nobody from the team has written in this conversation yet (a person
+/// company profile, or the tenant an order or ticket integration) and nobody from the team has written in this conversation yet (a person
 /// took over). `Some(last assistant words there)` when it does.
 pub(crate) async fn assistant_answers_chat(
     st: &MessagesState,
@@ -622,6 +622,12 @@ pub(crate) async fn assistant_answers_chat(
             .get_knowledge_profile(&w.tenant_id, &w.id)
             .await?
             .is_none()
+        && !st
+            .store
+            .list_integrations(&w.tenant_id)
+            .await?
+            .iter()
+            .any(|i| i.enabled)
     {
         return Ok(None);
     }

@@ -1,0 +1,295 @@
+//! Order and ticket lookups for the assistant: the tenant's integration is asked only when
+//! the visitor's message asks about an order or a ticket and the visitor has given, in this
+//! conversation, the number and the email or postcode on it ([`ringside_knowledge::lookup`]);
+//! otherwise the assistant asks for what is missing and nothing is sent. The request goes
+//! through the outbound policy, carries the integration's auth header and, with a signing
+//! secret, `X-Ringside-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+//! "<t>.<METHOD> <path?query>\n<body>">`. Only the mapped fields of the answer are told, and
+//! when the integration names a field that must equal the email or postcode given, an answer
+//! where it differs is "not found" (nothing of it is told). Every lookup, and every refusal
+//! to look up, is logged with its conversation (`GET
+//! /api/v1/widgets/{id}/conversations/{conversationId}/lookups`).
+
+use std::time::Duration;
+
+use hmac::Mac;
+use ringside_knowledge::lookup::{
+    asks_about, compile_pattern, field, fill_template, gather, masked, LookupKind, Regex, Verifier,
+};
+use ringside_storage::{Integration, Lookup, Widget};
+use serde_json::Value;
+
+use crate::assistant::{Assistant, Turn};
+use crate::ApiError;
+
+/// How long a lookup may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read.
+const MAX_BODY: usize = 256 * 1024;
+/// The sealed auth header value's purpose.
+pub(crate) const AUTH_PURPOSE: &str = "integration-auth-header";
+/// The sealed signing secret's purpose.
+pub(crate) const HMAC_PURPOSE: &str = "integration-hmac";
+
+fn noun(kind: LookupKind) -> &'static str {
+    match kind {
+        LookupKind::Order => "order",
+        LookupKind::Ticket => "ticket",
+    }
+}
+
+/// The assistant's request for identifiers starts so (one per kind): a visitor's next
+/// message answering it continues the lookup.
+fn ask_prefix(kind: LookupKind) -> String {
+    format!("To look up your {}", noun(kind))
+}
+
+/// What the lookup step gives the assistant.
+pub(crate) struct LookupReply {
+    /// What to tell the visitor.
+    pub text: String,
+    /// Whether the status was found and told.
+    pub found: bool,
+}
+
+/// The lookup step: `None` when the message is not about an order or ticket this tenant can
+/// look up (the assistant goes on to its other answers).
+pub(crate) async fn lookup(
+    a: &Assistant<'_>,
+    w: &Widget,
+    turn: Turn<'_>,
+    message: &str,
+) -> Result<Option<LookupReply>, ApiError> {
+    let integrations: Vec<(Integration, Regex)> = a
+        .store
+        .list_integrations(&w.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|i| i.enabled)
+        .filter_map(|i| compile_pattern(&i.reference_pattern).map(|p| (i, p)))
+        .collect();
+    if integrations.is_empty() {
+        return Ok(None);
+    }
+    let recent = a
+        .store
+        .list_messages(&w.tenant_id, &w.id, Some(turn.visitor), 50)
+        .await?;
+    let mine: Vec<_> = recent
+        .iter()
+        .filter(|m| m.conversation_id == turn.conversation)
+        .collect();
+    let kinds: Vec<(LookupKind, &Regex)> = integrations
+        .iter()
+        .filter_map(|(i, p)| LookupKind::parse(&i.kind).map(|k| (k, p)))
+        .collect();
+    // Asked now, or answering the assistant's request for the identifiers.
+    let asked = asks_about(message, &kinds).or_else(|| {
+        let last_assistant = mine.iter().rev().find(|m| m.sender == "assistant")?;
+        kinds
+            .iter()
+            .map(|(k, _)| *k)
+            .find(|k| last_assistant.body.starts_with(&ask_prefix(*k)))
+    });
+    let Some(kind) = asked else {
+        return Ok(None);
+    };
+    let Some((integration, pattern)) = integrations
+        .iter()
+        .find(|(i, _)| LookupKind::parse(&i.kind) == Some(kind))
+    else {
+        return Ok(None);
+    };
+    let verifier = Verifier::parse(&integration.verifier).unwrap_or(Verifier::Email);
+    // Only the visitor's own words of this conversation.
+    let said: Vec<&str> = mine
+        .iter()
+        .filter(|m| m.sender == "visitor")
+        .map(|m| m.body.as_str())
+        .collect();
+    let g = gather(&said, pattern, verifier);
+    let mut log = Lookup {
+        id: String::new(),
+        widget_id: w.id.clone(),
+        visitor_id: turn.visitor.to_owned(),
+        conversation_id: turn.conversation.to_owned(),
+        integration_id: None,
+        kind: kind.as_str().into(),
+        reference: g.reference.as_deref().map(masked),
+        outcome: "missing".into(),
+        http_status: None,
+        created_at: 0,
+    };
+    let (reference, value) = match (&g.reference, &g.verifier) {
+        (Some(r), Some(v)) => (r.clone(), v.clone()),
+        (r, v) => {
+            a.store.log_lookup(&w.tenant_id, &log).await?;
+            let verifier_words = match verifier {
+                Verifier::Email => "the email address",
+                Verifier::Postcode => "the postcode",
+            };
+            let what = match (r, v) {
+                (None, None) => {
+                    format!("the {} number and {verifier_words} used for it", noun(kind))
+                }
+                (None, Some(_)) => format!("the {} number", noun(kind)),
+                (Some(_), _) => format!("{verifier_words} used for it"),
+            };
+            return Ok(Some(LookupReply {
+                text: format!("{}, please send {what}.", ask_prefix(kind)),
+                found: false,
+            }));
+        }
+    };
+    log.integration_id = Some(integration.id.clone());
+    let result = call(a, w, integration, &reference, verifier, &value).await;
+    let not_found = format!(
+        "I couldn't find {} {} with that number and {}. Please check both, or ask for a person \
+         from our team.",
+        if kind == LookupKind::Order { "an" } else { "a" },
+        noun(kind),
+        verifier.as_str()
+    );
+    let reply = match result {
+        Ok((status, body)) => {
+            log.http_status = Some(i64::from(status));
+            if status == 404 {
+                log.outcome = "not_found".into();
+                LookupReply {
+                    text: not_found,
+                    found: false,
+                }
+            } else if !(200..300).contains(&status) {
+                log.outcome = "failed".into();
+                LookupReply {
+                    text: format!(
+                        "I can't look up your {} right now. Someone from our team can help.",
+                        noun(kind)
+                    ),
+                    found: false,
+                }
+            } else {
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let matches = match &integration.match_field {
+                    Some(path) => {
+                        field(&v, path).is_some_and(|x| x.trim().eq_ignore_ascii_case(value.trim()))
+                    }
+                    None => true,
+                };
+                let told: Vec<String> = integration
+                    .field_map
+                    .iter()
+                    .filter_map(|f| field(&v, &f.path).map(|x| format!("{}: {}", f.label, x)))
+                    .collect();
+                if !matches || told.is_empty() {
+                    log.outcome = if matches { "not_found" } else { "mismatch" }.into();
+                    LookupReply {
+                        text: not_found,
+                        found: false,
+                    }
+                } else {
+                    log.outcome = "found".into();
+                    let cap = |s: &str| {
+                        let mut c = s.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                            .unwrap_or_default()
+                    };
+                    LookupReply {
+                        text: format!("{} {reference}: {}.", cap(noun(kind)), told.join("; ")),
+                        found: true,
+                    }
+                }
+            }
+        }
+        Err(why) => {
+            tracing::warn!(tenant = %w.tenant_id, integration = %integration.id, why, "lookup failed");
+            log.outcome = "failed".into();
+            LookupReply {
+                text: format!(
+                    "I can't look up your {} right now. Someone from our team can help.",
+                    noun(kind)
+                ),
+                found: false,
+            }
+        }
+    };
+    a.store.log_lookup(&w.tenant_id, &log).await?;
+    Ok(Some(reply))
+}
+
+/// The request: (status, body) or why it was not made or failed.
+async fn call(
+    a: &Assistant<'_>,
+    w: &Widget,
+    i: &Integration,
+    reference: &str,
+    verifier: Verifier,
+    value: &str,
+) -> Result<(u16, Vec<u8>), &'static str> {
+    let url = fill_template(&i.url_template, reference, verifier, value);
+    let parsed = a
+        .fetch_policy
+        .check(&url)
+        .await
+        .map_err(|_| "refused by the outbound policy")?
+        .0;
+    let client = a
+        .fetch_policy
+        .client(TIMEOUT, "Ringside/0.1 (lookup)")
+        .map_err(|_| "client")?;
+    let body = if i.method == "POST" {
+        serde_json::json!({"reference": reference, verifier.as_str(): value}).to_string()
+    } else {
+        String::new()
+    };
+    let mut req = if i.method == "POST" {
+        client
+            .post(parsed.clone())
+            .header("content-type", "application/json")
+            .body(body.clone())
+    } else {
+        client.get(parsed.clone())
+    };
+    req = req.header("accept", "application/json");
+    let sealer = crate::http::sealed::Sealer::new(a.link_secret);
+    if let (Some(name), Some(sealed)) = (&i.auth_header_name, &i.auth_header_sealed) {
+        let v = sealer
+            .open(&w.tenant_id, AUTH_PURPOSE, sealed)
+            .map_err(|_| "auth header does not open")?;
+        req = req.header(name.as_str(), v);
+    }
+    if let Some(sealed) = &i.hmac_secret_sealed {
+        let secret = sealer
+            .open(&w.tenant_id, HMAC_PURPOSE, sealed)
+            .map_err(|_| "signing secret does not open")?;
+        let t = ringside_storage::now_ms() / 1000;
+        let mut path = parsed.path().to_owned();
+        if let Some(q) = parsed.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        let signed = format!("{t}.{} {path}\n{body}", i.method);
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .map_err(|_| "signing secret")?;
+        mac.update(signed.as_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
+        req = req.header("x-ringside-signature", format!("t={t},v1={sig}"));
+    }
+    let mut resp = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            "timeout"
+        } else {
+            "unreachable"
+        }
+    })?;
+    let status = resp.status().as_u16();
+    let mut out = Vec::new();
+    while let Some(c) = resp.chunk().await.map_err(|_| "body")? {
+        out.extend_from_slice(&c);
+        if out.len() > MAX_BODY {
+            return Err("answer too large");
+        }
+    }
+    Ok((status, out))
+}
