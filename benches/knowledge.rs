@@ -195,11 +195,11 @@ fn main() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let topic = if i % 10 == 9 {
-                "submarine"
-            } else {
-                TOPICS[(rng % 50) as usize]
-            };
+            // One in ten asks about what no passage mentions.
+            if i % 10 == 9 {
+                return format!("Do you repair submarine periscopes number {i}?");
+            }
+            let topic = TOPICS[(rng % 50) as usize];
             let a = WORDS[((rng >> 8) % WORDS.len() as u64) as usize];
             let b = WORDS[((rng >> 16) % WORDS.len() as u64) as usize];
             format!("How does the {topic} {a} {b} work?")

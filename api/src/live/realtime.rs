@@ -6,14 +6,19 @@
 //!   configured timeout (5 s by default) or the socket is closed (code 4001). After
 //!   `{"type": "auth:ok", ...}` the socket receives the tenant's events as
 //!   `{"type", "data", "at"}`: `conversation:new`, `conversation:updated`,
-//!   `conversation:qualified` and `message:new` (token scope `messages:read`),
-//!   `visitor:connected` and `visitor:page` (`analytics:read`), and call events (`call:*`,
+//!   `conversation:qualified` (contact details given, or the assistant handed over: `reason`
+//!   `handover` or `not_found`) and `message:new` (token scope `messages:read`),
+//!   `visitor:connected`, `visitor:page` and `campaign:progress` (a visitor from a campaign
+//!   started a chat or left a lead or callback; `analytics:read`), and call events (`call:*`,
 //!   `calls:read`). A token with none of those scopes is refused (4003). `{"type": "ping"}`
 //!   is answered with `{"type": "pong"}`; the server pings every 30 s. A socket too slow for
 //!   the event rate gets `{"type": "lagged", "missed": n}` and continues.
 //! - `GET /api/widgets/{widgetId}/ws?key=<widget key>&visitorId=<id>` — the visitor page's
 //!   socket (widget key and Origin checked like the other runtime endpoints). It pushes
-//!   operator and automation replies to that visitor (`{"type": "message", "data"}`) and
+//!   operator, automation and assistant replies to that visitor (`{"type": "message",
+//!   "data"}`; an assistant's answer written by a model streams first as `{"type":
+//!   "assistant.delta", "streamId", "text"}` pieces, and its stored message carries the same
+//!   `streamId`) and
 //!   direct-navigate commands (`{"type": "navigate", ...}`) at once instead of with the next
 //!   heartbeat.
 //! - Typing, both ways: the page sends `{"type": "typing", "typing": true|false}` and

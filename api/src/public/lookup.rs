@@ -1,7 +1,9 @@
 //! Order and ticket lookups for the assistant: the tenant's integration is asked only when
 //! the visitor's message asks about an order or a ticket and the visitor has given, in this
 //! conversation, the number and the email or postcode on it ([`ringside_knowledge::lookup`]);
-//! otherwise the assistant asks for what is missing and nothing is sent. The request goes
+//! otherwise the assistant asks for what is missing and nothing is sent. The visitor and
+//! conversation ids (the page's own, its only secret) must be at least
+//! [`MIN_SESSION_CHARS`] long: a guessable one would let anyone reuse what was said in it. The request goes
 //! through the outbound policy, carries the integration's auth header and, with a signing
 //! secret, `X-Ringside-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 //! "<t>.<METHOD> <path?query>\n<body>">`. Only the mapped fields of the answer are told, and
@@ -22,6 +24,11 @@ use serde_json::Value;
 use crate::assistant::{Assistant, Turn};
 use crate::ApiError;
 
+/// Shortest visitor and conversation ids a lookup is made for. The page's own id is what
+/// ties a conversation to a visitor: a short one ("session-1") could be guessed, and whoever
+/// used it would see what was said in it. The widget's ids are 26 characters of which 24 are
+/// random hex.
+pub const MIN_SESSION_CHARS: usize = 20;
 /// How long a lookup may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer read.
@@ -94,6 +101,31 @@ pub(crate) async fn lookup(
     let Some(kind) = asked else {
         return Ok(None);
     };
+    if turn.visitor.chars().count() < MIN_SESSION_CHARS
+        || turn.conversation.chars().count() < MIN_SESSION_CHARS
+    {
+        let log = Lookup {
+            id: String::new(),
+            widget_id: w.id.clone(),
+            visitor_id: turn.visitor.to_owned(),
+            conversation_id: turn.conversation.to_owned(),
+            integration_id: None,
+            kind: kind.as_str().into(),
+            reference: None,
+            outcome: "weak_session".into(),
+            http_status: None,
+            created_at: 0,
+        };
+        a.store.log_lookup(&w.tenant_id, &log).await?;
+        return Ok(Some(LookupReply {
+            text: format!(
+                "For your privacy I can only look up your {} in the chat on our website. Please \
+                 ask there, or ask for a person from our team.",
+                noun(kind)
+            ),
+            found: false,
+        }));
+    }
     let Some((integration, pattern)) = integrations
         .iter()
         .find(|(i, _)| LookupKind::parse(&i.kind) == Some(kind))

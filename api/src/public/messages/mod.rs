@@ -114,6 +114,20 @@ pub(crate) fn public_routes() -> DocRouter {
                 .returns::<ChatStored>(),
         )
         .preflight("/api/widgets/{widget_id}/chat", config_preflight)
+        .post(
+            "/api/widgets/{widget_id}/voice/start",
+            voice::voice_start,
+            Spec::new(
+                T,
+                Auth::WidgetKey,
+                "Start a voice call (live-chat shape): the conversation, whether someone can \
+                 take it now, the widget socket to start it on, and the public number",
+            )
+            .body(Body::Json("sessionId, assistantId?, visitorId?"))
+            .takes::<voice::VoiceStartBody>()
+            .returns::<voice::VoiceStarted>(),
+        )
+        .preflight("/api/widgets/{widget_id}/voice/start", config_preflight)
         .get(
             "/api/widgets/{widget_id}/messages",
             history,
@@ -290,6 +304,7 @@ mod callbacks;
 mod chat;
 mod laysanx;
 pub(crate) mod operator;
+mod voice;
 
 use chat::{chat, history, ChatBody, ChatStored, VisitorChat};
 use laysanx::{ask, lead, AskAnswer, LeadStored};
@@ -650,6 +665,37 @@ pub(crate) async fn assistant_answers_chat(
     ))
 }
 
+/// A visitor who came from a campaign (`utm_campaign` on a page it viewed) took a step —
+/// `chat` (its first message in a conversation), `lead` or `callback`: `campaign:progress`
+/// for the dashboards holding `analytics:read`, with the campaign's tags, so a campaign
+/// report can move as it happens. Nothing when the visitor came from no campaign.
+async fn campaign_progress(
+    st: &MessagesState,
+    w: &Widget,
+    visitor: &str,
+    step: &'static str,
+    conversation: &str,
+) {
+    let Ok(v) = st.presence.visitor(&w.tenant_id, &w.id, visitor).await else {
+        return;
+    };
+    let Some(campaign) = v.utm_campaign.clone().filter(|c| !c.is_empty()) else {
+        return;
+    };
+    st.bus.publish(&w.tenant_id, || {
+        Event::new(
+            "campaign:progress",
+            Audience::Tenant("analytics:read"),
+            Some(&w.id),
+            Some(visitor),
+            json!({"widgetId": w.id, "campaign": campaign, "source": v.utm_source,
+                   "medium": v.utm_medium, "step": step, "visitorId": visitor,
+                   "conversationId": conversation}),
+            st.presence.now_ms(),
+        )
+    });
+}
+
 /// Stores a message and queues `chat.message.created`.
 pub(crate) async fn store_message(
     st: &MessagesState,
@@ -724,6 +770,9 @@ pub(crate) async fn store_message_full(
             now,
         )
     });
+    if !existed && m.sender == "visitor" {
+        campaign_progress(st, w, &m.visitor_id, "chat", &m.conversation_id).await;
+    }
     st.bus.publish(&w.tenant_id, || {
         Event::new(
             "message:new",
@@ -792,6 +841,10 @@ async fn store_callback(
     };
     let mut data = serde_json::to_value(callback_json(st, &c)).unwrap_or_default();
     data["contactId"] = contact.map_or(Value::Null, Value::String);
+    if let Some(v) = &c.visitor_id {
+        let step = if c.kind == "lead" { "lead" } else { "callback" };
+        campaign_progress(st, w, v, step, v).await;
+    }
     // Contact details given: the visitor's conversation is qualified.
     st.bus.publish(&w.tenant_id, || {
         Event::new(
