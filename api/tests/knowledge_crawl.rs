@@ -82,6 +82,7 @@ fn site_pages(base: &str) -> HashMap<String, (String, Vec<u8>)> {
         "/logo.png",
         "/moved.html",
         "/missing.html",
+        "/slow.html",
     ]
     .iter()
     .map(|u| format!("<url><loc>{base}{u}</loc></url>"))
@@ -92,6 +93,10 @@ fn site_pages(base: &str) -> HashMap<String, (String, Vec<u8>)> {
 
 async fn serve(State(pages): State<Pages>, Path(path): Path<String>) -> Response {
     let path = format!("/{path}");
+    if path == "/slow.html" {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return (StatusCode::OK, "<p>late</p>").into_response();
+    }
     if path == "/moved.html" {
         return (
             StatusCode::FOUND,
@@ -142,7 +147,7 @@ fn ctx(store: &Store, allow_private: bool) -> Ctx {
         fetch_policy: FetchPolicy { allow_private },
         crawler: Arc::new(Crawler::new(CrawlConfig {
             max_page_bytes: 64 * 1024,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
             ..CrawlConfig::default()
         })),
         ..common::state(store)
@@ -248,7 +253,7 @@ async fn a_crawled_site_answers_twenty_questions_from_the_right_pages() {
             .expect("the source was waiting");
         assert_eq!(crawled.status, "ready", "[{n}] {crawled:?}");
         assert_eq!(crawled.pages, 8, "[{n}] {crawled:?}");
-        assert_eq!(crawled.reason.as_deref(), Some("6 pages skipped"));
+        assert_eq!(crawled.reason.as_deref(), Some("7 pages skipped"));
         assert!(
             run_once(&c.state).await.unwrap().is_none(),
             "nothing else waits"
@@ -299,6 +304,7 @@ async fn a_crawled_site_answers_twenty_questions_from_the_right_pages() {
             skipped("/missing.html"),
             Some(("skipped", Some("http_404")))
         );
+        assert_eq!(skipped("/slow.html"), Some(("skipped", Some("timeout"))));
         assert_eq!(skipped("/gift-cards.pdf"), Some(("indexed", None)));
         assert_eq!(skipped("/pt/envios.html"), Some(("indexed", None)));
 
