@@ -7,35 +7,20 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{assert_error, backends, uniq, Harness, Resp};
+use common::{assert_error, backends, multipart, uniq, Harness, Part, Resp};
 use ringside_api::AppState;
 use ringside_storage::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-struct Ctx {
-    app: axum::Router,
-    state: AppState,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.state.store
-    }
-}
+type Ctx = common::StateApp;
 
 fn ctx(store: &Store) -> Ctx {
     ctx_with(common::state(store))
 }
 
 fn ctx_with(state: AppState) -> Ctx {
-    Ctx {
-        app: ringside_api::router(state.clone()),
-        state,
-    }
+    Ctx::new(state)
 }
 
 const RW: &[&str] = &["widgets:read", "widgets:write"];
@@ -109,32 +94,6 @@ impl Ctx {
             .unwrap();
         Resp::read(self.app.clone().oneshot(req).await.unwrap()).await
     }
-}
-
-/// (part name, (file name, content type) for a file, data)
-type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
-
-fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
-    let boundary = "KbB0undary7";
-    let mut body = Vec::new();
-    for (name, file, data) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        match file {
-            Some((filename, ct)) => body.extend_from_slice(
-                format!(
-                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
-                )
-                .as_bytes(),
-            ),
-            None => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-            ),
-        }
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 const SHIPPING: &str = "Shipping\n\nOrders leave our workshop in Porto every weekday. We ship to \

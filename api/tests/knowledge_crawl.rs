@@ -128,19 +128,7 @@ async fn start_site() -> (String, Pages) {
     (base, pages)
 }
 
-struct Ctx {
-    app: axum::Router,
-    state: AppState,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.state.store
-    }
-}
+type Ctx = common::StateApp;
 
 fn ctx(store: &Store, allow_private: bool) -> Ctx {
     let state = AppState {
@@ -152,10 +140,7 @@ fn ctx(store: &Store, allow_private: bool) -> Ctx {
         })),
         ..common::state(store)
     };
-    Ctx {
-        app: ringside_api::router(state.clone()),
-        state,
-    }
+    Ctx::new(state)
 }
 
 /// (question, the page path its answer is on)

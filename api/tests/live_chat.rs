@@ -5,23 +5,9 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{assert_error, backends, uniq, Harness};
-use ringside_api::AppState;
-use ringside_storage::Store;
 use serde_json::json;
 
-struct Ctx {
-    app: axum::Router,
-    state: AppState,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.state.store
-    }
-}
+type Ctx = common::StateApp;
 
 const ORIGIN: (&str, &str) = ("origin", "https://shop.example");
 
@@ -29,11 +15,7 @@ const ORIGIN: (&str, &str) = ("origin", "https://shop.example");
 async fn voice_start_and_campaign_progress() {
     for b in backends("ringside-livechat").await {
         let n = b.name;
-        let state = common::state(&b.store);
-        let c = Ctx {
-            app: ringside_api::router(state.clone()),
-            state,
-        };
+        let c = Ctx::new(common::state(&b.store));
         let email = format!("{}@lc.example", uniq("lc"));
         let token = c
             .token(&email, &["widgets:read", "widgets:write", "analytics:read"])

@@ -108,29 +108,14 @@ async fn apis() -> (String, Seen) {
     (base, seen)
 }
 
-struct Ctx {
-    app: axum::Router,
-    state: AppState,
-}
-
-impl Harness for Ctx {
-    fn app(&self) -> &axum::Router {
-        &self.app
-    }
-    fn store(&self) -> &Store {
-        &self.state.store
-    }
-}
+type Ctx = common::StateApp;
 
 fn ctx(store: &Store, allow_private: bool) -> Ctx {
     let state = AppState {
         fetch_policy: FetchPolicy { allow_private },
         ..common::state(store)
     };
-    Ctx {
-        app: ringside_api::router(state.clone()),
-        state,
-    }
+    Ctx::new(state)
 }
 
 const SCOPES: &[&str] = &["widgets:read", "widgets:write", "messages:read"];

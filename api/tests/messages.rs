@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use common::{assert_error, uniq, Backend, Harness, Resp, PUBLIC_URL};
+use common::{assert_error, multipart, uniq, Backend, Harness, Resp, PUBLIC_URL};
 use http_body_util::BodyExt;
 use ringside_api::{router, AppState};
 use ringside_storage::Store;
@@ -165,32 +165,6 @@ const ALL: &[&str] = &[
     "messages:write",
 ];
 const ORIGIN: (&str, &str) = ("origin", "https://example.com");
-
-/// One multipart part: field name, optional (filename, content type), data.
-type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
-
-fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
-    let boundary = "XyZb0undary42";
-    let mut body = Vec::new();
-    for (name, file, data) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        match file {
-            Some((filename, ct)) => body.extend_from_slice(
-                format!(
-                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
-                )
-                .as_bytes(),
-            ),
-            None => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-            ),
-        }
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
 
 #[tokio::test]
 async fn visitor_chat_and_operator_messages() {

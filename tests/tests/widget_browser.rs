@@ -181,6 +181,61 @@ async fn widget_script_chats_and_navigates_in_chromium() {
     drop(browser);
 }
 
+/// A widget allowing pages on localhost (any port) and its install snippet: (id, tag).
+async fn widget_with_snippet(server: &Server, token: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let w: Value = http
+        .post(format!("{}/api/v1/widgets", server.http))
+        .bearer_auth(token)
+        .json(&json!({"name": "Shop", "allowedDomains": ["localhost"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = w["id"].as_str().unwrap().to_owned();
+    let snippet: Value = http
+        .get(format!(
+            "{}/api/v1/widgets/{widget}/install-snippet",
+            server.http
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (widget, snippet["snippet"].as_str().unwrap().to_owned())
+}
+
+/// The site's home page with the widget's bubble up and its socket open.
+async fn open_widget(browser: &Browser, port: u16) -> ringside_e2e::browser::Page {
+    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
+    page.viewport(1000, 800, false).await;
+    page.eval_until(
+        "(() => { const h = document.getElementById('ringside-widget');
+           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
+             && window.Ringside.connected === true; })()",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    page
+}
+
+/// Opens the chat and sends `text` from it.
+async fn ask_in_widget(page: &mut ringside_e2e::browser::Page, text: &str) {
+    page.eval(&format!(
+        "(() => {{ const r = document.getElementById('ringside-widget').shadowRoot;
+           if (!r.querySelector('.rs-open')) r.querySelector('.rs-bubble').click();
+           r.querySelector('.rs-form input').value = {};
+           r.querySelector('.rs-form').requestSubmit(); }})()",
+        json!(text)
+    ))
+    .await;
+}
+
 /// A site whose home page carries `snippet` and whose `/shipping` page is what the widget's
 /// knowledge is crawled from; returns the port.
 async fn shop_site(snippet: String) -> u16 {
@@ -223,27 +278,7 @@ async fn the_widget_shows_the_assistants_answer_with_its_source() {
     );
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}{path}", server.http);
-    let w: Value = http
-        .post(api("/api/v1/widgets"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Shop", "allowedDomains": ["localhost"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let widget = w["id"].as_str().unwrap().to_owned();
-    let snippet: Value = http
-        .get(api(&format!("/api/v1/widgets/{widget}/install-snippet")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tag = snippet["snippet"].as_str().unwrap().to_owned();
+    let (widget, tag) = widget_with_snippet(&server, &token).await;
     let port = shop_site(tag).await;
     let page_url = format!("http://localhost:{port}/shipping");
     let src: Value = http
@@ -277,22 +312,8 @@ async fn the_widget_shows_the_assistants_answer_with_its_source() {
     .await;
 
     let browser = Browser::launch(&[]).await;
-    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
-    page.viewport(1000, 800, false).await;
-    page.eval_until(
-        "(() => { const h = document.getElementById('ringside-widget');
-           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
-             && window.Ringside.connected === true; })()",
-        |v| v == &Value::Bool(true),
-    )
-    .await;
-    page.eval(
-        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
-           r.querySelector('.rs-bubble').click();
-           r.querySelector('.rs-form input').value = 'How long does delivery to Spain take?';
-           r.querySelector('.rs-form').requestSubmit(); })()",
-    )
-    .await;
+    let mut page = open_widget(&browser, port).await;
+    ask_in_widget(&mut page, "How long does delivery to Spain take?").await;
     let answer = page
         .eval_until(
             "(() => { const a = document.getElementById('ringside-widget').shadowRoot
@@ -323,12 +344,7 @@ async fn the_widget_shows_the_assistants_answer_with_its_source() {
             .await,
         1
     );
-    page.eval(
-        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
-           r.querySelector('.rs-form input').value = 'What is your refund policy?';
-           r.querySelector('.rs-form').requestSubmit(); })()",
-    )
-    .await;
+    ask_in_widget(&mut page, "What is your refund policy?").await;
     let second = page
         .eval_until(
             "(() => { const l = document.getElementById('ringside-widget').shadowRoot
@@ -401,17 +417,7 @@ async fn the_widget_shows_a_models_answer_as_it_streams() {
     );
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}{path}", server.http);
-    let w: Value = http
-        .post(api("/api/v1/widgets"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Shop", "allowedDomains": ["localhost"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let widget = w["id"].as_str().unwrap().to_owned();
+    let (widget, tag) = widget_with_snippet(&server, &token).await;
     let r = http
         .post(api(&format!("/api/v1/widgets/{widget}/knowledge/sources")))
         .bearer_auth(&token)
@@ -430,34 +436,11 @@ async fn the_widget_shows_a_models_answer_as_it_streams() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let snippet: Value = http
-        .get(api(&format!("/api/v1/widgets/{widget}/install-snippet")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let port = site(snippet["snippet"].as_str().unwrap().to_owned()).await;
+    let port = site(tag).await;
 
     let browser = Browser::launch(&[]).await;
-    let mut page = browser.open(&format!("http://localhost:{port}/")).await;
-    page.viewport(1000, 800, false).await;
-    page.eval_until(
-        "(() => { const h = document.getElementById('ringside-widget');
-           return !!(h && h.shadowRoot && h.shadowRoot.querySelector('.rs-bubble'))
-             && window.Ringside.connected === true; })()",
-        |v| v == &Value::Bool(true),
-    )
-    .await;
-    page.eval(
-        "(() => { const r = document.getElementById('ringside-widget').shadowRoot;
-           r.querySelector('.rs-bubble').click();
-           r.querySelector('.rs-form input').value = 'How long does delivery to Spain take?';
-           r.querySelector('.rs-form').requestSubmit(); })()",
-    )
-    .await;
+    let mut page = open_widget(&browser, port).await;
+    ask_in_widget(&mut page, "How long does delivery to Spain take?").await;
     // Part of the answer is on the page while the rest is still coming.
     let partial = page
         .eval_until(

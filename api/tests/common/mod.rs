@@ -53,6 +53,63 @@ impl Harness for App {
     }
 }
 
+/// The router of a state with the state kept (tests that run its workers, read its bus or
+/// build another router on the same storage).
+#[allow(dead_code)]
+pub struct StateApp {
+    pub app: axum::Router,
+    pub state: AppState,
+}
+
+#[allow(dead_code)]
+impl StateApp {
+    /// The router of `state`.
+    pub fn new(state: AppState) -> StateApp {
+        StateApp {
+            app: ringside_api::router(state.clone()),
+            state,
+        }
+    }
+}
+
+impl Harness for StateApp {
+    fn app(&self) -> &axum::Router {
+        &self.app
+    }
+    fn store(&self) -> &Store {
+        &self.state.store
+    }
+}
+
+/// One multipart part: (name, (file name, content type) for a file, data).
+#[allow(dead_code)]
+pub type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+/// A `multipart/form-data` body of `parts`: (content type, body).
+#[allow(dead_code)]
+pub fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+    let boundary = "XyZb0undary42";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some((filename, ct)) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// One storage backend under test.
 pub struct Backend {
     pub name: &'static str,
