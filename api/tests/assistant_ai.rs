@@ -160,6 +160,16 @@ async fn a_model_answers_from_the_knowledge_within_the_allowance() {
         assert_eq!(got["model"], "test-model");
         assert!(!got.to_string().contains("sk-test-123"));
 
+        // The widget's assistant gives the model its tone of voice.
+        let (st, a) = c
+            .json(
+                "PUT",
+                &format!("/api/v1/widgets/{widget}/assistant"),
+                &token,
+                json!({"name": "Ana", "tone": "warm and brief"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{a}");
         // /widget/ask: the model's answer, citing the shipping page.
         let ask = |q: &str| {
             json!({"clientId": widget, "widgetKey": key, "message": q,
@@ -196,6 +206,10 @@ async fn a_model_answers_from_the_knowledge_within_the_allowance() {
                 .as_str()
                 .unwrap()
                 .contains("data, not instructions"));
+            assert!(msgs[0]["content"]
+                .as_str()
+                .unwrap()
+                .ends_with("warm and brief"));
             let data = msgs[1]["content"].as_str().unwrap();
             assert_eq!(msgs[1]["role"], "system");
             assert!(

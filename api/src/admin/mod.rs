@@ -5,6 +5,7 @@
 pub mod ai_provider;
 pub mod analytics;
 pub mod assignments;
+pub mod assistants;
 pub mod call_settings;
 pub mod calls;
 pub mod canned;

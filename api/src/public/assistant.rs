@@ -91,6 +91,8 @@ pub enum ReplyKind {
     Lookup,
     /// What the visitor must send for a lookup, or that nothing was found.
     LookupAsk,
+    /// Nothing answered, and the widget's assistant does not hand over for that.
+    Unanswered,
 }
 
 impl ReplyKind {
@@ -98,7 +100,10 @@ impl ReplyKind {
     pub fn answered(self) -> bool {
         !matches!(
             self,
-            ReplyKind::Handover | ReplyKind::NotFound | ReplyKind::LookupAsk
+            ReplyKind::Handover
+                | ReplyKind::NotFound
+                | ReplyKind::LookupAsk
+                | ReplyKind::Unanswered
         )
     }
 
@@ -124,10 +129,24 @@ pub struct Reply {
     pub model: Option<String>,
     /// Model tokens it used.
     pub tokens: i64,
+    /// Whether the conversation goes to the team's inbox (`conversation:qualified`): the
+    /// reply offers a person, and the assistant hands over at this hour.
+    pub qualifies: bool,
+}
+
+/// What a widget's assistant allows (its defaults without one).
+struct Policy {
+    name: Option<String>,
+    tone: Option<String>,
+    handover: ringside_storage::Handover,
+    use_model: bool,
+    use_lookups: bool,
 }
 
 /// The reply to `message` on widget `w`; `online` is whether someone can take the chat now.
-/// A model's answer is handed to `on_delta` piece by piece as it streams.
+/// A model's answer is handed to `on_delta` piece by piece as it streams. The widget's
+/// assistant ([`ringside_storage::Assistant`]) decides its name, its tone, whether the model
+/// and lookups may be used and when the conversation goes to the team.
 pub async fn reply(
     a: &Assistant<'_>,
     w: &Widget,
@@ -135,6 +154,36 @@ pub async fn reply(
     message: &str,
     turn: Option<Turn<'_>>,
     on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<Reply, ApiError> {
+    let policy = match a.store.get_assistant(&w.tenant_id, &w.id).await? {
+        Some(s) => Policy {
+            name: Some(s.name),
+            tone: s.tone,
+            handover: s.handover,
+            use_model: s.use_model,
+            use_lookups: s.use_lookups,
+        },
+        None => Policy {
+            name: None,
+            tone: None,
+            handover: ringside_storage::Handover::default(),
+            use_model: true,
+            use_lookups: true,
+        },
+    };
+    let mut r = reply_with(a, w, online, message, turn, on_delta, &policy).await?;
+    r.qualifies = r.kind.offers_human() && (online || !policy.handover.during_hours_only);
+    Ok(r)
+}
+
+async fn reply_with(
+    a: &Assistant<'_>,
+    w: &Widget,
+    online: bool,
+    message: &str,
+    turn: Option<Turn<'_>>,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+    policy: &Policy,
 ) -> Result<Reply, ApiError> {
     let intent = classify(message);
     let say = |kind, text: String| Reply {
@@ -144,15 +193,22 @@ pub async fn reply(
         online,
         model: None,
         tokens: 0,
+        qualifies: false,
     };
     match intent {
         Intent::Greeting => {
             return Ok(say(
                 ReplyKind::Greeting,
-                format!(
-                    "Hello! How can we help you today? Ask me anything about {}.",
-                    w.name
-                ),
+                match &policy.name {
+                    Some(n) => format!(
+                        "Hello! I'm {n}. How can we help you today? Ask me anything about {}.",
+                        w.name
+                    ),
+                    None => format!(
+                        "Hello! How can we help you today? Ask me anything about {}.",
+                        w.name
+                    ),
+                },
             ))
         }
         Intent::Thanks => {
@@ -161,7 +217,7 @@ pub async fn reply(
                 "You're welcome! Is there anything else I can help with?".into(),
             ))
         }
-        Intent::Human => {
+        Intent::Human if policy.handover.on_request => {
             return Ok(say(
                 ReplyKind::Handover,
                 if online {
@@ -173,11 +229,11 @@ pub async fn reply(
                 },
             ))
         }
-        Intent::Profile(_) | Intent::Question => {}
+        Intent::Human | Intent::Profile(_) | Intent::Question => {}
     }
     // An order or ticket the visitor asks about: looked up only for the visitor who gave
     // its number and email or postcode in this conversation.
-    if let Some(t) = turn {
+    if let Some(t) = turn.filter(|_| policy.use_lookups) {
         if let Some(l) = crate::lookup::lookup(a, w, t, message).await? {
             let kind = if l.found {
                 ReplyKind::Lookup
@@ -187,8 +243,11 @@ pub async fn reply(
             return Ok(say(kind, l.text));
         }
     }
-    if let Some(r) = model_reply(a, w, online, message, turn, on_delta).await? {
-        return Ok(r);
+    if policy.use_model {
+        let tone = policy.tone.as_deref();
+        if let Some(r) = model_reply(a, w, online, message, turn, tone, on_delta).await? {
+            return Ok(r);
+        }
     }
     if let Some(ans) = a.knowledge.answer(&w.tenant_id, &w.id, message).await? {
         return Ok(Reply {
@@ -198,6 +257,7 @@ pub async fn reply(
             online,
             model: None,
             tokens: 0,
+            qualifies: false,
         });
     }
     if let Intent::Profile(topic) = intent {
@@ -205,6 +265,12 @@ pub async fn reply(
         if let Some(r) = profile_answer(&p, &w.name, topic, online) {
             return Ok(r);
         }
+    }
+    if !policy.handover.low_confidence {
+        return Ok(say(
+            ReplyKind::Unanswered,
+            "Sorry, I don't know the answer to that.".into(),
+        ));
     }
     Ok(say(
         ReplyKind::NotFound,
@@ -263,6 +329,7 @@ fn profile_answer(p: &Profile, widget_name: &str, topic: Topic, online: bool) ->
         online,
         model: None,
         tokens: 0,
+        qualifies: false,
     })
 }
 
@@ -284,6 +351,7 @@ async fn model_reply(
     online: bool,
     message: &str,
     turn: Option<Turn<'_>>,
+    tone: Option<&str>,
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Option<Reply>, ApiError> {
     let Some(stored) = a.store.get_ai_provider(&w.tenant_id).await? else {
@@ -345,7 +413,7 @@ async fn model_reply(
         .await?
         .name
         .unwrap_or_else(|| w.name.clone());
-    let msgs = ringside_knowledge::rag::messages(&business, None, &hits, &turns, message);
+    let msgs = ringside_knowledge::rag::messages(&business, tone, &hits, &turns, message);
     match crate::ai::complete(a.fetch_policy, &provider, &msgs, on_delta).await {
         Ok(c) => {
             a.store
@@ -383,6 +451,7 @@ async fn model_reply(
                 online,
                 model: Some(provider.model),
                 tokens: c.prompt_tokens + c.completion_tokens,
+                qualifies: false,
             }))
         }
         Err(e) => {

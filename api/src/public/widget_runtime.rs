@@ -386,6 +386,8 @@ pub struct WidgetConfig {
     id: String,
     /// Its name.
     name: String,
+    /// Its assistant (live-chat shape), null when it has none or it is off.
+    assistant_id: Option<String>,
     /// Its looks.
     widget: WidgetLooks,
     /// Its branding.
@@ -558,11 +560,20 @@ async fn config(
         .await
         .map(|c| c.video)
         .unwrap_or(false);
+    let assistant_id = st
+        .store
+        .get_assistant(&w.tenant_id, &w.id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|a| a.enabled)
+        .map(|a| a.id);
     let body = ConfigAnswer {
         success: true,
         config: WidgetConfig {
             id: w.id.clone(),
             name: w.name.clone(),
+            assistant_id,
             widget: WidgetLooks {
                 primary_color: w.primary_color.clone(),
                 position: w.position.clone(),

@@ -61,6 +61,7 @@ mod accounts;
 mod ai;
 mod analytics;
 mod assignments;
+mod assistants;
 mod attachments;
 mod bindings;
 mod call_settings;
@@ -103,6 +104,7 @@ pub use analytics::{
     MAX_RECENT_VISITORS,
 };
 pub use assignments::{AssignTo, Assignment};
+pub use assistants::{Assistant, Handover};
 pub use attachments::{Attachment, NewAttachment, MAX_LIST_ATTACHMENTS};
 pub use bindings::Binding;
 pub use call_settings::{is_e164, CallSettings, MAX_PSTN_NUMBERS, RING_TIMEOUT_RANGE};

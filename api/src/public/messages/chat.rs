@@ -22,6 +22,9 @@ pub struct ChatBody {
     /// The visitor (default: the session).
     #[serde(default)]
     visitor_id: Option<String>,
+    /// The widget's assistant (`config.assistantId`); another id is refused (400).
+    #[serde(default)]
+    assistant_id: Option<String>,
 }
 
 /// A stored chat message, with the assistant's answer when it gave one.
@@ -167,6 +170,18 @@ pub(super) async fn chat(
     };
     let result = async {
         let b: ChatBody = read_json(body).await?;
+        if let Some(asked) = b.assistant_id.as_deref().filter(|s| !s.is_empty()) {
+            let mine = st
+                .store
+                .get_assistant(&w.tenant_id, &w.id)
+                .await?
+                .filter(|a| a.enabled);
+            if mine.is_none_or(|a| a.id != asked) {
+                return Err(ApiError::InvalidBody(
+                    "assistantId: no such assistant on this widget".into(),
+                ));
+            }
+        }
         let new = chat_fields(b.session_id, b.visitor_id, b.conversation_id, b.message)?;
         let question = new.body.clone();
         let m = store_message(&st, &w, new).await?;

@@ -600,7 +600,7 @@ pub(crate) async fn assistant_turn(
         streamed.then_some(stream_id.as_str()),
     )
     .await?;
-    if reply.kind.offers_human() {
+    if reply.qualifies {
         let reason = if reply.kind == ReplyKind::Handover {
             "handover"
         } else {
@@ -643,6 +643,15 @@ pub(crate) async fn assistant_answers_chat(
             .await?
             .iter()
             .any(|i| i.enabled)
+    {
+        return Ok(None);
+    }
+    // An assistant switched off leaves the chat to the team.
+    if st
+        .store
+        .get_assistant(&w.tenant_id, &w.id)
+        .await?
+        .is_some_and(|a| !a.enabled)
     {
         return Ok(None);
     }

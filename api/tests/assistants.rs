@@ -1,0 +1,284 @@
+//! A widget's assistant (the live-chat shape's `assistantId`), on SQLite and PostgreSQL: set,
+//! shown in the widget config, checked on the chat, its name in the greeting, its handover
+//! rules (on request, on low confidence, during opening hours only), switched off; and the
+//! refusals of its endpoints.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{assert_error, backends, uniq, Harness};
+use serde_json::{json, Value};
+
+type Ctx = common::StateApp;
+
+const ORIGIN: (&str, &str) = ("origin", "https://shop.example");
+
+/// The widget's public config.
+async fn config(c: &Ctx, widget: &str, key: &str) -> Value {
+    let url = format!("/api/widgets/{widget}/config?key={key}");
+    c.send("GET", &url, &[ORIGIN], None).await.body
+}
+
+#[tokio::test]
+async fn the_widgets_assistant_answers_by_its_rules() {
+    for b in backends("ringside-asst").await {
+        let n = b.name;
+        let c = Ctx::new(common::state(&b.store));
+        let email = format!("{}@as.example", uniq("as"));
+        let token = c.token(&email, &["widgets:read", "widgets:write"]).await;
+        let tenant = b.store.ensure_user(&email).await.unwrap().tenant_id;
+        let (_, w) = c
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &token,
+                json!({"name": "Casa Azul", "allowedDomains": ["shop.example"]}),
+            )
+            .await;
+        let (widget, key) = (
+            w["id"].as_str().unwrap().to_owned(),
+            w["publicKey"].as_str().unwrap().to_owned(),
+        );
+        let path = format!("/api/v1/widgets/{widget}/assistant");
+        let (st, _) = c.call("GET", &path, Some(&token), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "none yet");
+        let (st, _) = c
+            .json("POST", &format!("/api/v1/widgets/{widget}/knowledge/sources"), &token,
+                  json!({"type": "text", "title": "Shipping", "text": "Delivery to Spain takes three working days."}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, a) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "tone": "warm and brief"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{n}] {a}");
+        let id = a["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("asst_"), "{a}");
+        assert_eq!(
+            a["handover"],
+            json!({"onRequest": true, "lowConfidence": true, "duringHoursOnly": false})
+        );
+        let (_, again) = c.json("PUT", &path, &token, json!({"name": "Ana"})).await;
+        assert_eq!(again["id"], id.as_str(), "the id stays");
+
+        // The widget config names it; the chat takes it and refuses another.
+        assert_eq!(
+            config(&c, &widget, &key).await["config"]["assistantId"],
+            id.as_str()
+        );
+        let chat = format!("/api/widgets/{widget}/chat?key={key}");
+        let say = |session: &str, text: &str, assistant: &str| {
+            json!({"sessionId": session, "message": text, "assistantId": assistant}).to_string()
+        };
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("as-visitor-1", "hi", "asst-other")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_error(&r.body, "invalid_body");
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("as-visitor-1", "hi", &id)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Hello! I'm Ana."),
+            "{}",
+            r.body
+        );
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say(
+                    "as-visitor-1",
+                    "How long does delivery to Spain take?",
+                    &id,
+                )),
+            )
+            .await;
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("three working days"),
+            "{}",
+            r.body
+        );
+
+        // No handover on request, none on low confidence: it just says it does not know, and
+        // the inbox is not alerted.
+        let (st, _) = c
+            .json("PUT", &path, &token, json!({"name": "Ana", "handover": {"onRequest": false, "lowConfidence": false, "duringHoursOnly": false}}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let mut events = c.state.bus.subscribe(&tenant);
+        for q in ["Can I talk to a human?", "What is your refund policy?"] {
+            let r = c
+                .send("POST", &chat, &[ORIGIN], Some(&say("as-visitor-2", q, &id)))
+                .await;
+            assert_eq!(
+                r.body["message"], "Sorry, I don't know the answer to that.",
+                "[{n}] {q}: {}",
+                r.body
+            );
+            assert_eq!(r.body["reply"]["humanOffered"], false);
+        }
+        let qualified = |events: &mut tokio::sync::broadcast::Receiver<
+            std::sync::Arc<ringside_api::realtime::Event>,
+        >| {
+            let mut n = 0;
+            while let Ok(e) = events.try_recv() {
+                if e.kind == "conversation:qualified" {
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert_eq!(qualified(&mut events), 0);
+        // Hand over only during opening hours: nobody is at the console, so the visitor is
+        // offered a message or callback and the inbox is not alerted.
+        let (st, _) = c
+            .json("PUT", &path, &token, json!({"name": "Ana", "handover": {"onRequest": true, "lowConfidence": true, "duringHoursOnly": true}}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("as-visitor-3", "Can I talk to a human?", &id)),
+            )
+            .await;
+        assert_eq!(r.body["reply"]["humanOffered"], true, "{}", r.body);
+        assert!(r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("isn't available right now"));
+        assert_eq!(qualified(&mut events), 0);
+        // Any hour: the same request goes to the inbox.
+        let (st, _) = c.json("PUT", &path, &token, json!({"name": "Ana"})).await;
+        assert_eq!(st, StatusCode::OK);
+        let _ = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("as-visitor-4", "Can I talk to a human?", &id)),
+            )
+            .await;
+        assert_eq!(qualified(&mut events), 1);
+
+        // Switched off: the chat is the team's alone, and the config names no assistant.
+        let (st, _) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "enabled": false}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            config(&c, &widget, &key).await["config"]["assistantId"],
+            Value::Null
+        );
+        let r = c
+            .send("POST", &chat, &[ORIGIN], Some(&json!({"sessionId": "as-visitor-5", "message": "How long does delivery to Spain take?"}).to_string()))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.get("reply").is_none(), "{}", r.body);
+        let (st, _) = c.call("DELETE", &path, Some(&token), None).await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let (st, _) = c.call("DELETE", &path, Some(&token), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        // Back to the defaults: answers again.
+        let r = c
+            .send("POST", &chat, &[ORIGIN], Some(&json!({"sessionId": "as-visitor-6", "message": "How long does delivery to Spain take?"}).to_string()))
+            .await;
+        assert!(r.body["reply"]["answered"] == true, "{}", r.body);
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn refusals_of_the_assistant_endpoints() {
+    for b in backends("ringside-asst-ref").await {
+        let c = Ctx::new(common::state(&b.store));
+        let email = format!("{}@as.example", uniq("asr"));
+        let token = c.token(&email, &["widgets:read", "widgets:write"]).await;
+        let reader = c.token(&email, &["widgets:read"]).await;
+        let (_, w) = c
+            .json("POST", "/api/v1/widgets", &token, json!({"name": "W"}))
+            .await;
+        let path = format!("/api/v1/widgets/{}/assistant", w["id"].as_str().unwrap());
+        for m in ["GET", "PUT", "DELETE"] {
+            let (st, body) = c.call(m, &path, None, Some("{}")).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{m}");
+            assert_error(&body, "unauthorized");
+        }
+        let (st, _) = c.json("PUT", &path, &reader, json!({"name": "A"})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (st, _) = c
+            .json(
+                "PUT",
+                "/api/v1/widgets/nope/assistant",
+                &token,
+                json!({"name": "A"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let other = c
+            .token(
+                &format!("{}@as.example", uniq("aso")),
+                &["widgets:read", "widgets:write"],
+            )
+            .await;
+        let (st, _) = c.json("PUT", &path, &other, json!({"name": "A"})).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "another tenant's widget");
+        for (body, field) in [
+            (json!({"name": ""}), "name"),
+            (json!({"name": "x".repeat(61)}), "name"),
+            (json!({"name": "A", "tone": "t".repeat(201)}), "tone"),
+        ] {
+            let (st, r) = c.json("PUT", &path, &token, body).await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+            assert!(
+                r["error"]["message"].as_str().unwrap().starts_with(field),
+                "{r}"
+            );
+        }
+        let (st, _) = c
+            .json("PUT", &path, &token, json!({"name": "A", "extra": 1}))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let mut limited = false;
+        for _ in 0..40 {
+            let (st, r) = c.json("PUT", &path, &token, json!({"name": "A"})).await;
+            if st == StatusCode::TOO_MANY_REQUESTS {
+                assert_error(&r, "rate_limited");
+                limited = true;
+                break;
+            }
+            assert_eq!(st, StatusCode::OK, "{r}");
+        }
+        assert!(limited);
+        b.finish().await;
+    }
+}
