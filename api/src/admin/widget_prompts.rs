@@ -266,7 +266,7 @@ async fn fetch(url: &str, policy: crate::outbound::FetchPolicy) -> Result<Vec<u8
             concat!("Ringside/", env!("CARGO_PKG_VERSION")),
         )
         .map_err(|_| ApiError::Internal)?;
-    let mut resp = client
+    let resp = client
         .get(u)
         .send()
         .await
@@ -274,24 +274,14 @@ async fn fetch(url: &str, policy: crate::outbound::FetchPolicy) -> Result<Vec<u8
     if !resp.status().is_success() {
         return Err(bad("the URL did not answer 200"));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_UPLOAD_BYTES as u64)
-    {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_UPLOAD_BYTES as u64,
-        });
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|_| bad("the download failed"))? {
-        if out.len() + chunk.len() > MAX_UPLOAD_BYTES {
-            return Err(ApiError::PayloadTooLarge {
+    crate::outbound::read_limited(resp, MAX_UPLOAD_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::outbound::BodyError::TooLarge(_) => ApiError::PayloadTooLarge {
                 limit: MAX_UPLOAD_BYTES as u64,
-            });
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+            },
+            crate::outbound::BodyError::Broken => bad("the download failed"),
+        })
 }
 
 async fn audio(

@@ -101,6 +101,31 @@ impl FetchPolicy {
     }
 }
 
+/// Why [`read_limited`] gave no whole body.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Longer than the limit: what was read up to it.
+    TooLarge(Vec<u8>),
+    /// Cut off or timed out.
+    Broken,
+}
+
+/// A response's body, at most `max` bytes.
+pub async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge(Vec::new()));
+    }
+    let mut out = Vec::new();
+    while let Some(c) = resp.chunk().await.map_err(|_| BodyError::Broken)? {
+        if out.len() + c.len() > max {
+            out.extend_from_slice(&c[..max - out.len()]);
+            return Err(BodyError::TooLarge(out));
+        }
+        out.extend_from_slice(&c);
+    }
+    Ok(out)
+}
+
 async fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refusal> {
     let addrs: Vec<SocketAddr> =
         tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, port)))

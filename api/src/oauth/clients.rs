@@ -183,7 +183,7 @@ async fn fetch_document(st: &AppState, url: &str) -> Result<Document, String> {
         .fetch_policy
         .client(Duration::from_secs(5), "Ringside OAuth")
         .map_err(|_| refuse("cannot be fetched"))?;
-    let mut resp = client
+    let resp = client
         .get(url)
         .header("accept", "application/json")
         .send()
@@ -192,13 +192,12 @@ async fn fetch_document(st: &AppState, url: &str) -> Result<Document, String> {
     if !resp.status().is_success() {
         return Err(refuse(&format!("answered HTTP {}", resp.status().as_u16())));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|_| refuse("broke off"))? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_DOCUMENT {
-            return Err(refuse("is larger than 64 KiB"));
-        }
-    }
+    let body = crate::outbound::read_limited(resp, MAX_DOCUMENT)
+        .await
+        .map_err(|e| match e {
+            crate::outbound::BodyError::TooLarge(_) => refuse("is larger than 64 KiB"),
+            crate::outbound::BodyError::Broken => refuse("broke off"),
+        })?;
     let v: Value = serde_json::from_slice(&body).map_err(|_| refuse("is not JSON"))?;
     parse_document(&v, url).map_err(refuse)
 }

@@ -78,25 +78,14 @@ impl Provider {
         match self.kind.as_str() {
             "azure" => format!(
                 "{base}/openai/deployments/{}/chat/completions?api-version={}",
-                url_segment(&self.model),
-                url_segment(self.api_version.as_deref().unwrap_or("2024-10-21"))
+                ringside_knowledge::text::percent_encode(&self.model),
+                ringside_knowledge::text::percent_encode(
+                    self.api_version.as_deref().unwrap_or("2024-10-21")
+                )
             ),
             _ => format!("{base}/chat/completions"),
         }
     }
-}
-
-/// `s` percent-encoded for a path segment or query value (unreserved characters kept).
-fn url_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A rough token count (four characters a token) for providers that report none.
@@ -203,13 +192,12 @@ pub async fn complete(
                 }
             }
         } else {
-            let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|_| AiError::Unreachable)? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_BODY {
-                    return Err(AiError::Malformed);
-                }
-            }
+            let body = crate::outbound::read_limited(resp, MAX_BODY)
+                .await
+                .map_err(|e| match e {
+                    crate::outbound::BodyError::TooLarge(_) => AiError::Malformed,
+                    crate::outbound::BodyError::Broken => AiError::Unreachable,
+                })?;
             let v: Value = serde_json::from_slice(&body).map_err(|_| AiError::Malformed)?;
             text = v["choices"][0]["message"]["content"]
                 .as_str()

@@ -45,10 +45,33 @@ fn noun(kind: LookupKind) -> &'static str {
     }
 }
 
+fn title(kind: LookupKind) -> &'static str {
+    match kind {
+        LookupKind::Order => "Order",
+        LookupKind::Ticket => "Ticket",
+    }
+}
+
 /// The assistant's request for identifiers starts so (one per kind): a visitor's next
 /// message answering it continues the lookup.
 fn ask_prefix(kind: LookupKind) -> String {
     format!("To look up your {}", noun(kind))
+}
+
+/// A log entry of a lookup in `turn`'s conversation, `missing` until it gets further.
+fn new_log(w: &Widget, turn: Turn<'_>, kind: LookupKind) -> Lookup {
+    Lookup {
+        id: String::new(),
+        widget_id: w.id.clone(),
+        visitor_id: turn.visitor.to_owned(),
+        conversation_id: turn.conversation.to_owned(),
+        integration_id: None,
+        kind: kind.as_str().into(),
+        reference: None,
+        outcome: "missing".into(),
+        http_status: None,
+        created_at: 0,
+    }
 }
 
 /// What the lookup step gives the assistant.
@@ -104,18 +127,8 @@ pub(crate) async fn lookup(
     if turn.visitor.chars().count() < MIN_SESSION_CHARS
         || turn.conversation.chars().count() < MIN_SESSION_CHARS
     {
-        let log = Lookup {
-            id: String::new(),
-            widget_id: w.id.clone(),
-            visitor_id: turn.visitor.to_owned(),
-            conversation_id: turn.conversation.to_owned(),
-            integration_id: None,
-            kind: kind.as_str().into(),
-            reference: None,
-            outcome: "weak_session".into(),
-            http_status: None,
-            created_at: 0,
-        };
+        let mut log = new_log(w, turn, kind);
+        log.outcome = "weak_session".into();
         a.store.log_lookup(&w.tenant_id, &log).await?;
         return Ok(Some(LookupReply {
             text: format!(
@@ -140,18 +153,8 @@ pub(crate) async fn lookup(
         .map(|m| m.body.as_str())
         .collect();
     let g = gather(&said, pattern, verifier);
-    let mut log = Lookup {
-        id: String::new(),
-        widget_id: w.id.clone(),
-        visitor_id: turn.visitor.to_owned(),
-        conversation_id: turn.conversation.to_owned(),
-        integration_id: None,
-        kind: kind.as_str().into(),
-        reference: g.reference.as_deref().map(masked),
-        outcome: "missing".into(),
-        http_status: None,
-        created_at: 0,
-    };
+    let mut log = new_log(w, turn, kind);
+    log.reference = g.reference.as_deref().map(masked);
     let (reference, value) = match (&g.reference, &g.verifier) {
         (Some(r), Some(v)) => (r.clone(), v.clone()),
         (r, v) => {
@@ -221,14 +224,8 @@ pub(crate) async fn lookup(
                     }
                 } else {
                     log.outcome = "found".into();
-                    let cap = |s: &str| {
-                        let mut c = s.chars();
-                        c.next()
-                            .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                            .unwrap_or_default()
-                    };
                     LookupReply {
-                        text: format!("{} {reference}: {}.", cap(noun(kind)), told.join("; ")),
+                        text: format!("{} {reference}: {}.", title(kind), told.join("; ")),
                         found: true,
                     }
                 }
@@ -308,7 +305,7 @@ async fn call(
         let sig = hex::encode(mac.finalize().into_bytes());
         req = req.header("x-ringside-signature", format!("t={t},v1={sig}"));
     }
-    let mut resp = req.send().await.map_err(|e| {
+    let resp = req.send().await.map_err(|e| {
         if e.is_timeout() {
             "timeout"
         } else {
@@ -316,12 +313,11 @@ async fn call(
         }
     })?;
     let status = resp.status().as_u16();
-    let mut out = Vec::new();
-    while let Some(c) = resp.chunk().await.map_err(|_| "body")? {
-        out.extend_from_slice(&c);
-        if out.len() > MAX_BODY {
-            return Err("answer too large");
-        }
-    }
+    let out = crate::outbound::read_limited(resp, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::outbound::BodyError::TooLarge(_) => "answer too large",
+            crate::outbound::BodyError::Broken => "body",
+        })?;
     Ok((status, out))
 }

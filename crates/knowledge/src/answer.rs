@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::index::{analyser, tokens, KnowledgeIndex, Result, Scope};
+use crate::index::{tokens, KnowledgeIndex, Result, Scope};
 use crate::text::{sentences, trim_to};
 use crate::Lang;
 use crate::{Hit, PassageKind};
@@ -229,15 +229,14 @@ impl KnowledgeIndex {
         let mut judged = Vec::with_capacity(hits.len());
         let top_score = hits[0].score.max(f32::EPSILON);
         for h in &hits {
+            let mut a = self.analyser_for(h.lang);
             let t = terms.entry(h.lang).or_insert_with(|| {
-                let mut a = analyser(h.lang);
                 let mut words = tokens(&mut a, &content_words(question, h.lang));
                 let mut seen = HashSet::new();
                 words.retain(|w| seen.insert(w.clone()));
                 let weights = weights(&self.weights(h.lang, &words));
                 Terms { words, weights }
             });
-            let mut a = analyser(h.lang);
             let found: HashSet<String> = tokens(&mut a, &h.title)
                 .into_iter()
                 .chain(tokens(&mut a, &h.body))
@@ -257,7 +256,7 @@ impl KnowledgeIndex {
         };
         let hit = &hits[best];
         let t = &terms[&hit.lang];
-        let mut a = analyser(hit.lang);
+        let mut a = self.analyser_for(hit.lang);
         let text = match hit.kind {
             PassageKind::Qa => trim_to(&hit.body, QA_ANSWER_CHARS),
             PassageKind::Text => best_window(t, &mut a, &hit.body),
@@ -278,13 +277,15 @@ impl KnowledgeIndex {
                 continue;
             }
             let t = &terms[&h.lang];
-            let mut a = analyser(h.lang);
+            let mut a = self.analyser_for(h.lang);
             let snippet = match h.kind {
                 PassageKind::Qa => trim_to(&h.body, SNIPPET_CHARS),
                 PassageKind::Text => {
                     let best_sentence = sentences(&h.body)
                         .into_iter()
-                        .max_by(|x, y| t.weight_in(&mut a, x).total_cmp(&t.weight_in(&mut a, y)))
+                        .map(|s| (t.weight_in(&mut a, s), s))
+                        .max_by(|x, y| x.0.total_cmp(&y.0))
+                        .map(|(_, s)| s)
                         .unwrap_or_default();
                     trim_to(best_sentence, SNIPPET_CHARS)
                 }

@@ -191,6 +191,9 @@ struct Writer {
 /// The knowledge index.
 pub struct KnowledgeIndex {
     reader: IndexReader,
+    /// Each language's analyser, built once (stop-word sets, stemmers), cloned per use.
+    analysers: Vec<TextAnalyzer>,
+    plain: TextAnalyzer,
     writer: Mutex<Writer>,
     f: Fields,
 }
@@ -243,10 +246,14 @@ impl KnowledgeIndex {
     }
 
     fn with_index(index: Index, f: Fields) -> Result<Self> {
+        let analysers: Vec<TextAnalyzer> = Lang::ALL.iter().map(|l| analyser(*l)).collect();
         for l in Lang::ALL {
-            index.tokenizers().register(&analyser_name(l), analyser(l));
+            index
+                .tokenizers()
+                .register(&analyser_name(l), analysers[l.index()].clone());
         }
-        index.tokenizers().register("rs_plain", plain_analyser());
+        let plain = plain_analyser();
+        index.tokenizers().register("rs_plain", plain.clone());
         let versions = payload(&index)
             .filter(|p| p.layout == LAYOUT)
             .map(|p| p.versions)
@@ -258,10 +265,17 @@ impl KnowledgeIndex {
             .try_into()?;
         let me = KnowledgeIndex {
             reader,
+            analysers,
+            plain,
             writer: Mutex::new(Writer { writer, versions }),
             f,
         };
         Ok(me)
+    }
+
+    /// `l`'s analyser (as the index uses it).
+    pub fn analyser_for(&self, l: Lang) -> TextAnalyzer {
+        self.analysers[l.index()].clone()
     }
 
     /// Which sources are indexed, at which version.
@@ -422,7 +436,7 @@ impl KnowledgeIndex {
         let mut seen = HashSet::new();
         for l in Lang::ALL {
             let (title_f, body_f) = f.analysed[l.index()];
-            let mut a = analyser(l);
+            let mut a = self.analyser_for(l);
             for t in tokens(&mut a, &crate::answer::content_words(question, l)) {
                 if !seen.insert((l, t.clone())) {
                     continue;
@@ -446,7 +460,7 @@ impl KnowledgeIndex {
             return None;
         }
         // Word pairs of the question found together: a phrase boost.
-        let words = tokens(&mut plain_analyser(), question);
+        let words = tokens(&mut self.plain.clone(), question);
         for pair in words.windows(2) {
             if pair.iter().all(|w| crate::answer::is_stop_word(w)) {
                 continue;

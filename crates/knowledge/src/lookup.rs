@@ -12,6 +12,8 @@
 //! Otherwise the assistant asks for what is missing and nothing is sent.
 
 pub use regex::Regex;
+
+use crate::text::percent_encode;
 use regex::RegexBuilder;
 
 /// What is looked up.
@@ -248,20 +250,12 @@ pub fn gather(visitor_messages: &[&str], pattern: &Regex, verifier: Verifier) ->
 /// `template` with `{reference}`, `{email}`, `{postcode}` replaced by the percent-encoded
 /// values (unknown placeholders stay as written; a value never adds a path, query or host).
 pub fn fill_template(template: &str, reference: &str, verifier: Verifier, value: &str) -> String {
-    let enc = |s: &str| -> String {
-        let mut out = String::with_capacity(s.len());
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    };
     template
-        .replace("{reference}", &enc(reference))
-        .replace(&format!("{{{}}}", verifier.as_str()), &enc(value))
+        .replace("{reference}", &percent_encode(reference))
+        .replace(
+            &format!("{{{}}}", verifier.as_str()),
+            &percent_encode(value),
+        )
 }
 
 /// The reference shown in logs: its last four characters.

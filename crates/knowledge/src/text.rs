@@ -117,6 +117,20 @@ fn abbreviation_before(text: &str, dot: usize) -> bool {
     ABBREVIATIONS.contains(&lower.as_str())
 }
 
+/// `s` percent-encoded for a URL path segment or query value: unreserved characters
+/// (RFC 3986: letters, digits, `-._~`) kept, every other byte as `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `s` cut to at most `max` characters at a word boundary, with `…` when cut.
 pub fn trim_to(s: &str, max: usize) -> String {
     let s = s.trim();

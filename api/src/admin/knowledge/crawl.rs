@@ -27,7 +27,7 @@ use ringside_storage::{KnowledgePage, KnowledgeSource, NewPassage};
 use sha2::Digest;
 
 use super::{doc_kind, document_text, on_allowed_domain, service, DocKind};
-use crate::outbound::Refusal;
+use crate::outbound::{read_limited, BodyError, Refusal};
 use crate::{ApiError, AppState};
 
 /// The crawler's product token (robots.txt groups) and User-Agent.
@@ -406,10 +406,10 @@ impl Crawl<'_> {
             return Robots::disallow_all();
         }
         match read_limited(resp, ringside_knowledge::robots::MAX_ROBOTS_BYTES).await {
-            Ok(body) | Err(Limited::TooLarge(body)) => {
+            Ok(body) | Err(BodyError::TooLarge(body)) => {
                 Robots::parse(&String::from_utf8_lossy(&body), ROBOTS_TOKEN)
             }
-            Err(Limited::Failed) => Robots::disallow_all(),
+            Err(BodyError::Broken) => Robots::disallow_all(),
         }
     }
 
@@ -480,20 +480,14 @@ impl Crawl<'_> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if resp
-                .content_length()
-                .is_some_and(|n| n as usize > self.config.max_page_bytes)
-            {
-                return Err("too_large".into());
-            }
             let room = self
                 .config
                 .max_page_bytes
                 .min(self.config.max_total_bytes.saturating_sub(self.total_bytes));
             let body = match read_limited(resp, room).await {
                 Ok(b) => b,
-                Err(Limited::TooLarge(_)) => return Err("too_large".into()),
-                Err(Limited::Failed) => return Err("timeout".into()),
+                Err(BodyError::TooLarge(_)) => return Err("too_large".into()),
+                Err(BodyError::Broken) => return Err("timeout".into()),
             };
             self.total_bytes += body.len();
             return Ok(Fetched {
@@ -503,31 +497,6 @@ impl Crawl<'_> {
             });
         }
         Err("too_many_redirects".into())
-    }
-}
-
-enum Limited {
-    /// Over the limit: what was read up to it.
-    TooLarge(Vec<u8>),
-    /// The body could not be read (cut, timed out).
-    Failed,
-}
-
-/// The body, at most `max` bytes.
-async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Limited> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > max {
-                    out.extend_from_slice(&c[..max - out.len()]);
-                    return Err(Limited::TooLarge(out));
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(_) => return Err(Limited::Failed),
-        }
     }
 }
 
