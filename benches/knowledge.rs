@@ -205,10 +205,7 @@ fn main() {
             format!("How does the {topic} {a} {b} work?")
         })
         .collect();
-    let scope = Scope {
-        tenant_id: "t1",
-        widget_id: "t1-widget",
-    };
+    let scope = Scope::widget("t1", "t1-widget");
     // Warm up the reader's caches as a running server would be.
     for q in questions.iter().take(50) {
         ix.answer(scope, q).expect("answer");
@@ -238,10 +235,7 @@ fn main() {
                 if due > now {
                     std::thread::sleep(due - now);
                 }
-                let scope = Scope {
-                    tenant_id: "t1",
-                    widget_id: "t1-widget",
-                };
+                let scope = Scope::widget("t1", "t1-widget");
                 if ix.answer(scope, &questions[i]).expect("answer").is_some() {
                     answered.fetch_add(1, Ordering::Relaxed);
                 }

@@ -96,7 +96,14 @@
     if (question && !window.confirm(question)) return;
     b.disabled = true;
     var raw = b.getAttribute("data-body");
-    api(b.getAttribute("data-method"), b.getAttribute("data-url"), raw ? JSON.parse(raw) : undefined).then(function () {
+    api(b.getAttribute("data-method"), b.getAttribute("data-url"), raw ? JSON.parse(raw) : undefined).then(function (r) {
+      if (b.hasAttribute("data-report")) {
+        // A test's answer (the AI provider's): said, the page stays.
+        var ok = !!(r && r.ok);
+        say(out, ok ? "It answered in " + r.latencyMs + " ms." : "It did not answer: " + ((r && r.error) || "no reason given"), ok);
+        b.disabled = false;
+        return;
+      }
       after(b.getAttribute("data-then"));
     }).catch(function (e) { say(out, e.message); b.disabled = false; });
   });
@@ -181,6 +188,25 @@
           body.intervals.push({ day: row.getAttribute("data-day"), open: row.querySelector("[data-from]").value,
             close: row.querySelector("[data-to]").value === "00:00" ? "24:00" : row.querySelector("[data-to]").value });
         });
+      }
+      if (kind === "assistant") {
+        // "every" (null) or the ids ticked.
+        body = {
+          name: body.name, tone: body.tone, enabled: body.enabled, useModel: body.useModel,
+          useLookups: body.useLookups,
+          handover: { onRequest: body.onRequest, lowConfidence: body.lowConfidence, duringHoursOnly: body.duringHoursOnly },
+          sourceIds: body.sourceIdsScope === "all" ? null : (body.sourceIds || []),
+          integrationIds: body.integrationIdsScope === "all" ? null : (body.integrationIds || [])
+        };
+      }
+      if (kind === "provider" && body.apiKey === "") delete body.apiKey; // kept as stored
+      if (kind === "integration") {
+        // "path = Label" lines.
+        body.fieldMap = String(body.fieldMap || "").split("\n").map(function (line) {
+          var at = line.indexOf("=");
+          var path = (at < 0 ? line : line.slice(0, at)).trim();
+          return { path: path, label: at < 0 ? path : line.slice(at + 1).trim() };
+        }).filter(function (f) { return f.path; });
       }
       if (form.getAttribute("data-kind") === "widgets") {
         body = { widgetIds: body.scope === "all" ? null : (body.widgetIds || []) };

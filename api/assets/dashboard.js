@@ -2,7 +2,8 @@
 // phone for visitors' calls. Loaded after account.js (forms and buttons) on signed-in pages.
 //
 // - Regions marked data-live="event event ..." are re-read from the server (this page's URL)
-//   when one of those events arrives (data-live-visitor limits it to one visitor's events).
+//   when one of those events arrives (data-live-visitor limits it to one visitor's events);
+//   regions marked data-poll are re-read every 2 seconds while the server keeps the mark.
 // - The console socket (/api/ws/console, the session cookie) makes the user available while
 //   the "Available for calls" box is ticked (remembered in this browser): offered calls ring
 //   (sound, and a notification when allowed), and are answered with audio or video; the call
@@ -45,6 +46,14 @@
     }, 250);
   }
   var D = window.RingsideDashboard = { refresh: function (id) { refresh([id]); }, connected: false, seen: {} };
+
+  // Regions marked data-poll (a crawl under way) are re-read every 2 seconds until the page
+  // comes back without the mark.
+  setInterval(function () {
+    var ids = [];
+    Array.prototype.forEach.call(document.querySelectorAll("[data-poll]"), function (el) { if (el.id) ids.push(el.id); });
+    if (ids.length) refresh(ids);
+  }, 2000);
 
   function regionsFor(ev) {
     var out = [];

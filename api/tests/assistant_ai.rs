@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use common::{assert_error, backends, uniq, Harness};
+use futures_util::StreamExt;
 use ringside_api::outbound::FetchPolicy;
 use ringside_api::AppState;
 use ringside_storage::Store;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 /// What the scripted provider does and saw.
 #[derive(Default)]
 struct Script {
-    /// `stream`, `json` or `fail`.
+    /// `stream`, `json`, `fail` or `stall` (one word, then nothing).
     mode: String,
     /// (authorization header, request body) of each request.
     seen: Vec<(Option<String>, Value)>,
@@ -56,6 +57,19 @@ async fn completions(
     };
     match mode.as_str() {
         "fail" => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        "stall" => {
+            let first = format!(
+                "data: {}\n\n",
+                json!({"choices": [{"delta": {"content": "Delivery "}}]})
+            );
+            let body = futures_util::stream::iter([Ok::<_, std::io::Error>(first)])
+                .chain(futures_util::stream::pending());
+            (
+                [("content-type", "text/event-stream")],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }
         "json" => axum::Json(json!({
             "choices": [{"message": {"role": "assistant", "content": ANSWER.concat()}}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20}
@@ -392,6 +406,129 @@ async fn a_model_answers_from_the_knowledge_within_the_allowance() {
     }
 }
 
+/// A provider that starts its answer and then says nothing more is given up on after the
+/// provider's own timeout: the visitor gets the knowledge base's answer (on the chat, in place
+/// of the words already streamed), the attempt is recorded as a timeout and nothing is counted.
+#[tokio::test]
+async fn a_provider_that_stalls_times_out_into_the_extractive_answer() {
+    let (base, script) = provider().await;
+    for b in backends("ringside-ai-slow").await {
+        let n = b.name;
+        script.lock().unwrap().mode = "stall".into();
+        let c = ctx(&b.store, true);
+        let email = format!("{}@ai.example", uniq("slow"));
+        let token = c.token(&email, SCOPES).await;
+        let tenant = b.store.ensure_user(&email).await.unwrap().tenant_id;
+        let (_, w) = c
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &token,
+                json!({"name": "Slow", "allowedDomains": ["shop.example"]}),
+            )
+            .await;
+        let (widget, key) = (
+            w["id"].as_str().unwrap().to_owned(),
+            w["publicKey"].as_str().unwrap().to_owned(),
+        );
+        let (st, _) = c
+            .json(
+                "POST",
+                &format!("/api/v1/widgets/{widget}/knowledge/sources"),
+                &token,
+                json!({"type": "text", "title": "Shipping", "text": "Delivery to Spain takes three working days."}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        // Absent: the default of 20 seconds.
+        let (st, p) = c
+            .json(
+                "PUT",
+                "/api/v1/account/ai-provider",
+                &token,
+                json!({"baseUrl": base, "model": "slow-model"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{n}] {p}");
+        assert_eq!(p["timeoutSecs"], 20);
+        let (st, p) = c
+            .json(
+                "PUT",
+                "/api/v1/account/ai-provider",
+                &token,
+                json!({"baseUrl": base, "model": "slow-model", "timeoutSecs": 1}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{n}] {p}");
+        assert_eq!(p["timeoutSecs"], 1);
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(
+                    &json!({"clientId": widget, "widgetKey": key, "domain": "shop.example",
+                            "message": "How long does delivery to Spain take?", "sessionId": "slow-visitor-1"})
+                    .to_string(),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["usedAi"], false, "[{n}] {}", r.body);
+        assert!(
+            r.body["answer"]
+                .as_str()
+                .unwrap()
+                .contains("three working days"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.body["sources"][0]["title"], "Shipping");
+        // The chat: the first streamed word is replaced by the stored extractive answer.
+        let mut events = c.state.bus.subscribe(&tenant);
+        let r = c
+            .send(
+                "POST",
+                &format!("/api/widgets/{widget}/chat?key={key}"),
+                &[("origin", "https://shop.example")],
+                Some(&json!({"sessionId": "slow-visitor-2", "message": "How long does delivery to Spain take?"}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("three working days"));
+        let stream_id = r.body["reply"]["streamId"]
+            .as_str()
+            .expect("streamed first");
+        let mut streamed = String::new();
+        let mut stored = None;
+        while let Ok(e) = events.try_recv() {
+            match e.kind {
+                "assistant:delta" => streamed.push_str(e.data["text"].as_str().unwrap()),
+                "message:new" if e.data["sender"] == "assistant" => stored = Some(e.data.clone()),
+                _ => {}
+            }
+        }
+        assert_eq!(streamed, "Delivery ");
+        let stored = stored.expect("the answer is stored");
+        assert_eq!(stored["streamId"], stream_id);
+        assert!(stored["body"]
+            .as_str()
+            .unwrap()
+            .contains("three working days"));
+        // Recorded as timeouts; nothing counted against the allowance.
+        let outcomes = b.store.ai_outcomes_since(&tenant, 0).await.unwrap();
+        assert_eq!(outcomes, vec![("timeout".to_owned(), 2)], "[{n}]");
+        let (_, u) = c
+            .call("GET", "/api/v1/account/usage", Some(&token), None)
+            .await;
+        assert_eq!(u["usage"]["monthlyAiMessages"], 0, "{u}");
+        b.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn refusals_of_the_provider_endpoints() {
     for b in backends("ringside-ai-ref").await {
@@ -448,6 +585,14 @@ async fn refusals_of_the_provider_endpoints() {
             (
                 json!({"baseUrl": "https://api.openai.example/v1", "model": "m", "monthlyTokens": -1}),
                 "monthlyTokens",
+            ),
+            (
+                json!({"baseUrl": "https://api.openai.example/v1", "model": "m", "timeoutSecs": 0}),
+                "timeoutSecs",
+            ),
+            (
+                json!({"baseUrl": "https://api.openai.example/v1", "model": "m", "timeoutSecs": 121}),
+                "timeoutSecs",
             ),
         ] {
             let (st, r) = c.json("PUT", path, &token, body.clone()).await;

@@ -217,6 +217,275 @@ async fn the_widgets_assistant_answers_by_its_rules() {
     }
 }
 
+/// An assistant given some of the widget's sources answers from those only (none: from
+/// nothing, so it says it does not know), and one given no integration never starts a lookup
+/// (the lookup log stays empty) while one given the order integration asks for its numbers.
+#[tokio::test]
+async fn an_assistant_uses_only_the_sources_and_integrations_it_is_given() {
+    for b in backends("ringside-asst-pick").await {
+        let n = b.name;
+        let c = Ctx::new(common::state(&b.store));
+        let email = format!("{}@as.example", uniq("asp"));
+        let token = c
+            .token(&email, &["widgets:read", "widgets:write", "messages:read"])
+            .await;
+        let (_, w) = c
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &token,
+                json!({"name": "Casa Azul", "allowedDomains": ["shop.example"]}),
+            )
+            .await;
+        let (widget, key) = (
+            w["id"].as_str().unwrap().to_owned(),
+            w["publicKey"].as_str().unwrap().to_owned(),
+        );
+        let sources = format!("/api/v1/widgets/{widget}/knowledge/sources");
+        let mut ids = Vec::new();
+        for body in [
+            json!({"type": "text", "title": "Shipping", "text": "Delivery to Spain takes three working days."}),
+            json!({"type": "text", "title": "Returns", "text": "Returns are accepted within thirty days of delivery."}),
+        ] {
+            let (st, s) = c.json("POST", &sources, &token, body).await;
+            assert_eq!(st, StatusCode::CREATED, "{s}");
+            ids.push(s["id"].as_str().unwrap().to_owned());
+        }
+        let (st, order) = c
+            .json(
+                "POST",
+                "/api/v1/integrations",
+                &token,
+                json!({"kind": "order", "name": "Shop orders",
+                       "urlTemplate": "https://orders.shop.example/api/orders/{reference}?email={email}",
+                       "referencePattern": r"ORD-\d{4}", "verifier": "email",
+                       "fieldMap": [{"path": "status", "label": "Status"}]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "[{n}] {order}");
+        let order_id = order["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/widgets/{widget}/assistant");
+        let (st, a) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": [ids[0]], "integrationIds": []}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "[{n}] {a}");
+        assert_eq!(a["sourceIds"], json!([ids[0]]));
+        assert_eq!(a["integrationIds"], json!([]));
+        let (_, got) = c.call("GET", &path, Some(&token), None).await;
+        assert_eq!(got["sourceIds"], json!([ids[0]]));
+
+        let ask = |q: &str| {
+            json!({"clientId": widget, "widgetKey": key, "message": q,
+                   "sessionId": "pick-visitor-0000000001", "domain": "shop.example"})
+            .to_string()
+        };
+        let answer = |r: &common::Resp| r.body["answer"].as_str().unwrap_or_default().to_owned();
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How long does delivery to Spain take?")),
+            )
+            .await;
+        assert!(
+            answer(&r).contains("three working days"),
+            "[{n}] {}",
+            r.body
+        );
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How many days do I have for returns?")),
+            )
+            .await;
+        assert!(
+            answer(&r).starts_with("Sorry, I don't know"),
+            "[{n}] {}",
+            r.body
+        );
+        assert_eq!(r.body["sources"], json!([]));
+        // The chat: an order question with no integration given is not looked up.
+        let chat = format!("/api/widgets/{widget}/chat?key={key}");
+        let say = |text: &str| {
+            json!({"sessionId": "pick-visitor-0000000002", "message": text}).to_string()
+        };
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("Where is my order ORD-1234?")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            !r.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("To look up"),
+            "{}",
+            r.body
+        );
+        let conversation = r.body["conversationId"].as_str().unwrap().to_owned();
+        let lookups = format!("/api/v1/widgets/{widget}/conversations/{conversation}/lookups");
+        let (st, log) = c.call("GET", &lookups, Some(&token), None).await;
+        assert_eq!(st, StatusCode::OK, "{log}");
+        assert_eq!(log["data"], json!([]), "{log}");
+
+        // Given the order integration and the returns page only.
+        let (st, a) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": [ids[1], ids[1]], "integrationIds": [order_id]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{a}");
+        assert_eq!(a["sourceIds"], json!([ids[1]]), "repeats dropped");
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("Where is my order ORD-1234?")),
+            )
+            .await;
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("To look up your order"),
+            "{}",
+            r.body
+        );
+        let (_, log) = c.call("GET", &lookups, Some(&token), None).await;
+        assert_eq!(log["data"].as_array().unwrap().len(), 1, "{log}");
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How long does delivery to Spain take?")),
+            )
+            .await;
+        assert!(answer(&r).starts_with("Sorry, I don't know"), "{}", r.body);
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How many days do I have for returns?")),
+            )
+            .await;
+        assert!(answer(&r).contains("thirty days"), "{}", r.body);
+        // No source at all: it knows nothing from the knowledge base.
+        let (st, _) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": []}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How many days do I have for returns?")),
+            )
+            .await;
+        assert!(answer(&r).starts_with("Sorry, I don't know"), "{}", r.body);
+        // A deleted source simply drops out of the choice.
+        let (st, _) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": [ids[0]]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, _) = c
+            .call(
+                "DELETE",
+                &format!("{sources}/{}", ids[0]),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How long does delivery to Spain take?")),
+            )
+            .await;
+        assert!(answer(&r).starts_with("Sorry, I don't know"), "{}", r.body);
+        // Null again: every source, including ones added later.
+        let (st, _) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": null}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("How many days do I have for returns?")),
+            )
+            .await;
+        assert!(answer(&r).contains("thirty days"), "{}", r.body);
+        // Another widget's source is not this one's to choose.
+        let (_, w2) = c
+            .json("POST", "/api/v1/widgets", &token, json!({"name": "Other"}))
+            .await;
+        let (st, other) = c
+            .json(
+                "POST",
+                &format!(
+                    "/api/v1/widgets/{}/knowledge/sources",
+                    w2["id"].as_str().unwrap()
+                ),
+                &token,
+                json!({"type": "qa", "question": "Open on Sundays?", "answer": "No."}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{other}");
+        let (st, r) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": [other["id"]]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+        assert!(r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("sourceIds"));
+        b.finish().await;
+    }
+}
+
 #[tokio::test]
 async fn refusals_of_the_assistant_endpoints() {
     for b in backends("ringside-asst-ref").await {
@@ -256,6 +525,18 @@ async fn refusals_of_the_assistant_endpoints() {
             (json!({"name": ""}), "name"),
             (json!({"name": "x".repeat(61)}), "name"),
             (json!({"name": "A", "tone": "t".repeat(201)}), "tone"),
+            (
+                json!({"name": "A", "sourceIds": ["ks_not_here"]}),
+                "sourceIds",
+            ),
+            (
+                json!({"name": "A", "integrationIds": ["int_not_here"]}),
+                "integrationIds",
+            ),
+            (
+                json!({"name": "A", "sourceIds": vec!["x"; 501]}),
+                "sourceIds",
+            ),
         ] {
             let (st, r) = c.json("PUT", &path, &token, body).await;
             assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{r}");

@@ -469,3 +469,299 @@ async fn the_widget_shows_a_models_answer_as_it_streams() {
     page.look("widget", "assistant-streamed-answer").await;
     drop(browser);
 }
+
+/// The knowledge base built from the dashboard, as an owner does it in Chromium: a page of
+/// the site added by its address (the crawl's progress shows on its own, the page's crawl
+/// status on the source's page), a question and answer, a Markdown document uploaded; a
+/// question tried on the page is answered with its source; the company profile saved; the
+/// assistant given a name and only the document to answer from (what the API then shows); on
+/// the assistant settings page an AI provider is saved and tested and an order integration
+/// added (its field map read from `path = Label` lines). Every page is screenshotted
+/// (`target/screenshots/knowledge/`, also on a phone) and checked with axe-core.
+#[tokio::test]
+async fn an_owner_builds_the_knowledge_base_from_the_dashboard() {
+    const SHOTS: &str = "knowledge";
+    let mail = ringside_e2e::SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let server = Server::start_with(&[
+        ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+        ("RINGSIDE_SMTP_URL", &smtp),
+        ("RINGSIDE_SMTP_FROM", "Ringside <no-reply@ringside.test>"),
+    ])
+    .await;
+    let email = "owner@kb-dashboard.test";
+    let browser = Browser::launch(&[]).await;
+    let mut p = browser.open(&format!("{}/login", server.http)).await;
+    p.viewport(1280, 900, false).await;
+    ringside_e2e::sign_in_by_form(&mut p, SHOTS, &mail, email, 1, "00-sign-in").await;
+    let token = server.token(email, "widgets:read,widgets:write,messages:read");
+    let (widget, tag) = widget_with_snippet(&server, &token).await;
+    let port = shop_site(tag).await;
+    let page_url = format!("http://localhost:{port}/shipping");
+    let kb = format!("{}/widgets/{widget}/knowledge", server.http);
+
+    // From the widget's page to its knowledge.
+    p.goto(
+        &format!("{}/widgets/{widget}", server.http),
+        &format!("/widgets/{widget}"),
+    )
+    .await;
+    p.click(&format!("a[href='/widgets/{widget}/knowledge']"))
+        .await;
+    p.wait_true(
+        "!!document.getElementById('kb-sources')",
+        "the knowledge page",
+    )
+    .await;
+    p.look(SHOTS, "01-knowledge-empty").await;
+
+    // A page of the site by its address: waiting, then ready, without reloading the page.
+    p.fill("kb-url", &page_url).await;
+    p.click("#kb-url ~ .actions button[type=submit]").await;
+    p.wait_true(
+        "document.querySelector('#kb-sources tbody').textContent.includes('Shipping and delivery') \
+         && document.querySelector('#kb-sources tbody').textContent.includes('ready')",
+        "the page is crawled and its row says so",
+    )
+    .await;
+    // A question and its answer, and a Markdown document.
+    p.fill("kb-q", "Do you deliver on Saturdays?").await;
+    p.fill("kb-a", "Yes: Saturday deliveries cost 5 euros more.")
+        .await;
+    p.click("#kb-a ~ .actions button[type=submit]").await;
+    p.wait_true(
+        "document.querySelector('#kb-sources tbody').textContent.includes('Do you deliver on Saturdays?')",
+        "the Q/A pair is listed",
+    )
+    .await;
+    let attached = p
+        .eval(
+            "(() => { const dt = new DataTransfer(); \
+             dt.items.add(new File(['# Gift wrapping\\n\\nGift wrapping is available for 3 euros on every order.\\n'], \
+             'gifts.md', {type: 'text/markdown'})); \
+             document.getElementById('kb-file').files = dt.files; return document.getElementById('kb-file').files.length; })()",
+        )
+        .await;
+    assert_eq!(attached, json!(1));
+    p.click("form[data-kind=attach] button[type=submit]").await;
+    p.wait_true(
+        "document.querySelector('#kb-sources tbody').textContent.includes('gifts.md') \
+         && document.querySelectorAll('#kb-sources tbody tr').length === 3",
+        "the document is listed",
+    )
+    .await;
+    let rows = p
+        .eval("[...document.querySelectorAll('#kb-sources tbody tr')].map(r => r.children[2].textContent)")
+        .await;
+    assert_eq!(rows, json!(["ready", "ready", "ready"]), "{rows}");
+    p.look(SHOTS, "02-knowledge-sources").await;
+
+    // A question tried on the page: the answer, its source linked, the passages read.
+    p.fill("kb-try", "How long does delivery to Spain take?")
+        .await;
+    p.click("#kb-try ~ button[type=submit]").await;
+    p.wait_true(
+        "!!document.getElementById('kb-answer')",
+        "the answer to the question tried",
+    )
+    .await;
+    let answer = p
+        .eval("document.querySelector('#kb-answer .answer').textContent")
+        .await;
+    assert!(
+        answer
+            .as_str()
+            .unwrap()
+            .contains("Delivery to Spain takes three working days."),
+        "{answer}"
+    );
+    let link = p
+        .eval("(() => { const a = document.querySelector('#kb-answer ul a'); return a ? [a.textContent, a.getAttribute('href')] : null; })()")
+        .await;
+    assert_eq!(link, json!(["Shipping and delivery", page_url]));
+    p.eval("document.getElementById('kb-try-h').scrollIntoView()")
+        .await;
+    p.look(SHOTS, "03-knowledge-try").await;
+
+    // The company profile.
+    p.fill("kb-p-hours", "Monday to Friday, 9:00-18:00").await;
+    p.fill("kb-p-phone", "+351 21 000 0000").await;
+    p.click("#kb-p-web ~ .actions button[type=submit]").await;
+    p.wait_true(
+        "document.getElementById('status').textContent === 'Saved.'",
+        "profile saved",
+    )
+    .await;
+    let (_, profile) = server
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/knowledge/profile"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        profile["hours"], "Monday to Friday, 9:00-18:00",
+        "{profile}"
+    );
+    assert_eq!(profile["phone"], "+351 21 000 0000");
+
+    // The assistant: named, answering from the document only.
+    p.fill("as-name", "Ana").await;
+    p.fill("as-tone", "warm and brief").await;
+    p.eval(
+        "(() => { const f = document.querySelector('fieldset[data-choice=sourceIds]'); \
+         f.querySelector('input[value=chosen]').checked = true; \
+         const box = [...f.querySelectorAll('label')].find(l => l.textContent.includes('gifts.md')); \
+         box.querySelector('input').checked = true; return true; })()",
+    )
+    .await;
+    p.click("form[data-kind=assistant] button[type=submit]")
+        .await;
+    p.wait_true(
+        "document.readyState === 'complete' && document.querySelector('#kb-as-h + p').textContent.startsWith('Ana answers')",
+        "the assistant is saved and the page says so",
+    )
+    .await;
+    let (_, sources) = server
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/knowledge/sources"),
+            &token,
+            None,
+        )
+        .await;
+    let doc_id = sources["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "file")
+        .unwrap_or_else(|| panic!("no document in {sources}"))["id"]
+        .clone();
+    let (_, a) = server
+        .api(
+            "GET",
+            &format!("/api/v1/widgets/{widget}/assistant"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(a["name"], "Ana", "{a}");
+    assert_eq!(a["tone"], "warm and brief");
+    assert_eq!(a["sourceIds"], json!([doc_id]));
+    assert_eq!(a["integrationIds"], Value::Null, "every integration");
+    p.eval("document.getElementById('kb-as-h').scrollIntoView()")
+        .await;
+    p.look(SHOTS, "04-knowledge-assistant").await;
+
+    // The crawled page's source: the page it met.
+    let url_id = sources["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "url")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    p.goto(
+        &format!("{kb}/{url_id}"),
+        &format!("/widgets/{widget}/knowledge/{url_id}"),
+    )
+    .await;
+    let page_row = p
+        .eval("document.querySelector('tbody tr').textContent")
+        .await;
+    assert!(
+        page_row.as_str().unwrap().contains(&page_url)
+            && page_row.as_str().unwrap().contains("indexed"),
+        "{page_row}"
+    );
+    p.look(SHOTS, "05-knowledge-source").await;
+
+    // The assistant settings: a provider saved and tested, an integration added.
+    let provider = slow_provider().await;
+    p.goto(
+        &format!("{}/settings/assistant", server.http),
+        "/settings/assistant",
+    )
+    .await;
+    p.look(SHOTS, "06-assistant-settings-empty").await;
+    p.fill("ai-url", &provider).await;
+    p.fill("ai-model", "local-model").await;
+    p.fill("ai-key", "sk-dashboard-1").await;
+    p.fill("ai-timeout", "5").await;
+    p.click("form[data-kind=provider] button[type=submit]")
+        .await;
+    p.wait_true(
+        "document.readyState === 'complete' && !!document.querySelector('button[data-report]')",
+        "the provider is saved (its test button shows)",
+    )
+    .await;
+    let (_, prov) = server
+        .api("GET", "/api/v1/account/ai-provider", &token, None)
+        .await;
+    assert_eq!(prov["model"], "local-model", "{prov}");
+    assert_eq!(prov["hasApiKey"], true);
+    assert_eq!(prov["timeoutSecs"], 5);
+    assert!(
+        !p.eval("document.documentElement.outerHTML")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("sk-dashboard-1"),
+        "the key is never shown"
+    );
+    p.click("button[data-report]").await;
+    p.wait_true(
+        "document.getElementById('status').textContent.startsWith('It answered in')",
+        "the provider test answers",
+    )
+    .await;
+    p.fill("in-name", "Shop orders").await;
+    p.fill(
+        "in-url",
+        "https://orders.shop.example/api/orders/{reference}?email={email}",
+    )
+    .await;
+    p.fill("in-pattern", r"ORD-\d{4}").await;
+    p.fill("in-match", "customer.email").await;
+    p.fill(
+        "in-map",
+        "status = Status\ndelivery.eta = Expected delivery",
+    )
+    .await;
+    p.click("form[data-kind=integration] button[type=submit]")
+        .await;
+    p.wait_true(
+        "document.readyState === 'complete' && document.querySelector('#int-h ~ .table-wrap tbody').textContent.includes('Shop orders')",
+        "the integration is listed",
+    )
+    .await;
+    let (_, ints) = server
+        .api("GET", "/api/v1/integrations", &token, None)
+        .await;
+    assert_eq!(
+        ints["data"][0]["fieldMap"],
+        json!([{"path": "status", "label": "Status"}, {"path": "delivery.eta", "label": "Expected delivery"}]),
+        "{ints}"
+    );
+    assert_eq!(ints["data"][0]["matchField"], "customer.email");
+    assert_eq!(ints["data"][0]["hasAuthHeader"], false);
+    p.look(SHOTS, "07-assistant-settings").await;
+
+    // On a phone.
+    p.viewport(390, 844, true).await;
+    p.goto(&kb, &format!("/widgets/{widget}/knowledge")).await;
+    p.look(SHOTS, "08-knowledge-phone").await;
+    p.goto(
+        &format!("{}/settings/assistant", server.http),
+        "/settings/assistant",
+    )
+    .await;
+    p.look(SHOTS, "09-assistant-settings-phone").await;
+    p.eval("1").await;
+    let errors = p.take_errors();
+    assert!(errors.is_empty(), "the pages reported errors: {errors:#?}");
+    drop(browser);
+}

@@ -7,7 +7,8 @@
 //!   for OpenAI, Ollama, vLLM, llama.cpp server...; or `azure`), `baseUrl`, `model`,
 //!   `apiVersion?` (Azure), `apiKey?` (absent: the stored one is kept; empty: removed),
 //!   `monthlyMessages?` and `monthlyTokens?` (the tenant's own allowance, 0 = only the
-//!   deployment's limit), `enabled?`. The key is sealed at rest ([`crate::http::sealed`]).
+//!   deployment's limit), `enabled?`, `timeoutSecs?` (1-120, default 20: past it the visitor
+//!   gets the knowledge base's answer). The key is sealed at rest ([`crate::http::sealed`]).
 //! - `DELETE /api/v1/account/ai-provider` (`widgets:write`): 204; answers go back to the
 //!   extractive assistant.
 //! - `POST /api/v1/account/ai-provider/test` (`widgets:write`): asks the model for a one-word
@@ -29,6 +30,11 @@ use crate::{ApiError, AppState};
 
 /// The sealed key's purpose (its associated data).
 pub(crate) const KEY_PURPOSE: &str = "ai-provider-key";
+
+/// Seconds an answer may take when the provider does not say.
+const DEFAULT_TIMEOUT_SECS: i64 = 20;
+/// The longest an answer may be given.
+const MAX_TIMEOUT_SECS: i64 = 120;
 
 pub(crate) fn routes() -> DocRouter {
     const T: &str = "Account";
@@ -87,6 +93,8 @@ pub struct ProviderView {
     monthly_tokens: i64,
     /// Whether answers use it.
     enabled: bool,
+    /// Seconds an answer may take before the assistant answers without it.
+    timeout_secs: i64,
     /// Unix ms.
     updated_at: i64,
 }
@@ -101,6 +109,7 @@ fn view(p: AiProvider) -> ProviderView {
         monthly_messages: p.monthly_messages,
         monthly_tokens: p.monthly_tokens,
         enabled: p.enabled,
+        timeout_secs: p.timeout_secs,
         updated_at: p.updated_at,
     }
 }
@@ -134,6 +143,11 @@ pub struct ProviderBody {
     /// Whether answers use it (default true).
     #[serde(default)]
     enabled: Option<bool>,
+    /// Seconds an answer may take in all (connection, first token, stream), 1-120 (default
+    /// 20); past it the visitor gets the answer from the knowledge base instead.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 120))]
+    timeout_secs: Option<i64>,
 }
 
 fn invalid(field: &'static str, reason: &'static str) -> ApiError {
@@ -196,6 +210,10 @@ async fn put(
     };
     let monthly_messages = allowance(b.monthly_messages, "monthlyMessages")?;
     let monthly_tokens = allowance(b.monthly_tokens, "monthlyTokens")?;
+    let timeout_secs = b.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
+    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout_secs) {
+        return Err(invalid("timeoutSecs", "1-120 seconds"));
+    }
     let existing = st.store.get_ai_provider(&ctx.tenant_id).await?;
     let sealer = Sealer::new(&st.link_secret);
     let api_key_sealed = match b.api_key.as_deref().map(str::trim) {
@@ -216,6 +234,7 @@ async fn put(
         monthly_messages,
         monthly_tokens,
         enabled: b.enabled.unwrap_or(true),
+        timeout_secs,
         updated_at: 0,
     };
     st.store.put_ai_provider(&p).await?;
@@ -301,5 +320,6 @@ pub(crate) fn opened(
         model: p.model,
         api_version: p.api_version,
         api_key,
+        timeout: std::time::Duration::from_secs(p.timeout_secs.clamp(1, MAX_TIMEOUT_SECS) as u64),
     })
 }

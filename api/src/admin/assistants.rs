@@ -6,7 +6,10 @@
 //! - `GET /api/v1/widgets/{id}/assistant` (`widgets:read`): 404 when the widget has none.
 //! - `PUT /api/v1/widgets/{id}/assistant` (`widgets:write`) with `name`, `tone?`,
 //!   `handover?` (`{onRequest, lowConfidence, duringHoursOnly}`), `useModel?`,
-//!   `useLookups?`, `enabled?`: creates or replaces it (its id stays).
+//!   `useLookups?`, `enabled?`, `sourceIds?` (the widget's knowledge sources it answers from;
+//!   absent or null: all of them, including later ones) and `integrationIds?` (the tenant's
+//!   integrations it may look up with; likewise): creates or replaces it (its id stays). An id
+//!   that is not one of the widget's sources or the tenant's integrations is refused (422).
 //! - `DELETE /api/v1/widgets/{id}/assistant` (`widgets:write`): 204, back to the defaults.
 
 use axum::extract::{Path, State};
@@ -34,7 +37,7 @@ pub(crate) fn routes() -> DocRouter {
             put,
             Spec::new(T, w, "Set the widget's assistant")
                 .body(Body::Json(
-                    "name, tone?, handover? {onRequest, lowConfidence, duringHoursOnly}, useModel?, useLookups?, enabled?",
+                    "name, tone?, handover? {onRequest, lowConfidence, duringHoursOnly}, useModel?, useLookups?, enabled?, sourceIds?, integrationIds?",
                 ))
                 .takes::<AssistantBody>()
                 .returns::<Assistant>()
@@ -72,6 +75,41 @@ pub struct AssistantBody {
     /// Does it answer at all (default true).
     #[serde(default)]
     enabled: Option<bool>,
+    /// The widget's knowledge sources it answers from (absent or null: all of them, including
+    /// sources added later; empty: none, so it answers from the company profile only).
+    #[serde(default)]
+    source_ids: Option<Vec<String>>,
+    /// The tenant's integrations it may look up orders and tickets with (absent or null: all).
+    #[serde(default)]
+    integration_ids: Option<Vec<String>>,
+}
+
+/// Most ids a choice may list.
+const MAX_CHOSEN: usize = 500;
+
+/// `ids` without repeats, each one of `known`; the field's 422 otherwise.
+fn chosen(
+    ids: Option<Vec<String>>,
+    known: &[&str],
+    field: &'static str,
+    reason: &'static str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(ids) = ids else {
+        return Ok(None);
+    };
+    if ids.len() > MAX_CHOSEN {
+        return Err(invalid(field, "at most 500 ids"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !known.contains(&id.as_str()) {
+            return Err(invalid(field, reason));
+        }
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(Some(out))
 }
 
 fn invalid(field: &'static str, reason: &'static str) -> ApiError {
@@ -112,6 +150,35 @@ async fn put(
     {
         return Err(invalid("tone", "at most 200 characters"));
     }
+    let source_ids = match b.source_ids {
+        None => None,
+        ids => {
+            let known = st
+                .store
+                .list_knowledge_sources(&ctx.tenant_id, &w.id)
+                .await?;
+            let known: Vec<&str> = known.iter().map(|s| s.id.as_str()).collect();
+            chosen(
+                ids,
+                &known,
+                "sourceIds",
+                "ids of this widget's knowledge sources",
+            )?
+        }
+    };
+    let integration_ids = match b.integration_ids {
+        None => None,
+        ids => {
+            let known = st.store.list_integrations(&ctx.tenant_id).await?;
+            let known: Vec<&str> = known.iter().map(|i| i.id.as_str()).collect();
+            chosen(
+                ids,
+                &known,
+                "integrationIds",
+                "ids of the account's integrations",
+            )?
+        }
+    };
     st.knowledge.take_write(&ctx.tenant_id)?;
     let a = st
         .store
@@ -125,6 +192,8 @@ async fn put(
             use_model: b.use_model.unwrap_or(true),
             use_lookups: b.use_lookups.unwrap_or(true),
             enabled: b.enabled.unwrap_or(true),
+            source_ids,
+            integration_ids,
             created_at: 0,
             updated_at: 0,
         })

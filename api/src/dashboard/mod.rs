@@ -20,6 +20,7 @@ pub(crate) mod calls;
 pub(crate) mod contacts;
 pub(crate) mod home;
 pub(crate) mod inbox;
+pub(crate) mod knowledge;
 pub(crate) mod page;
 pub(crate) mod settings;
 pub(crate) mod widgets;
@@ -97,6 +98,21 @@ pub(crate) fn routes() -> DocRouter {
             "/widgets/{id}",
             widgets::widget,
             page("A widget: appearance, domains, install snippet, call settings, prompts"),
+        )
+        .get(
+            "/widgets/{id}/knowledge",
+            knowledge::knowledge,
+            page("A widget's knowledge sources, a question to try, its company profile and assistant"),
+        )
+        .get(
+            "/widgets/{id}/knowledge/{source_id}",
+            knowledge::source,
+            page("A knowledge source and the pages of its last crawl"),
+        )
+        .get(
+            "/settings/assistant",
+            knowledge::settings,
+            page("The AI provider and the order and ticket integrations"),
         )
         .get(
             "/settings/webhooks",

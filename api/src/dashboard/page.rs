@@ -171,6 +171,11 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
         "Saved answers the team puts in a chat reply",
     ),
     (
+        "/settings/assistant",
+        "Assistant",
+        "The AI provider that writes answers, order and ticket lookups",
+    ),
+    (
         "/settings/webhooks",
         "Webhooks",
         "Signed events to your systems, with their delivery log",

@@ -222,6 +222,20 @@ pub(crate) async fn widget(
             ""
         },
     );
+    let kb = st
+        .store
+        .list_knowledge_sources(&v.auth.tenant_id, &w.id)
+        .await?;
+    let kb_line = if kb.is_empty() {
+        "The assistant has nothing to answer from yet: add your pages, documents and answers."
+            .to_owned()
+    } else {
+        format!(
+            "The assistant answers from {} sources ({} passages).",
+            kb.len(),
+            kb.iter().map(|s| s.passages).sum::<i64>()
+        )
+    };
     let mut prompts = String::new();
     for k in PromptKind::ALL {
         let label = match k {
@@ -254,11 +268,14 @@ pub(crate) async fn widget(
          <p>Paste this before <code>&lt;/body&gt;</code> on every page of your site:</p>\
          <pre class=\"snippet\"><code id=\"snippet\">{snippet_e}</code></pre>\
          <div class=\"actions\"><button type=\"button\" class=\"secondary\" data-copy=\"#snippet\">Copy snippet</button></div></section>\
+         <section class=\"card\" aria-labelledby=\"k-h\"><h2 id=\"k-h\">Knowledge and assistant</h2>\
+         <p>{kb_line} <a href=\"/widgets/{id}/knowledge\">Sources, company profile and assistant</a></p></section>\
          <section class=\"card\" aria-labelledby=\"a-h\"><h2 id=\"a-h\">Appearance and sites</h2>{appearance}</section>\
          <section class=\"card\" aria-labelledby=\"c-h\"><h2 id=\"c-h\">Calls</h2>{calls}</section>\
          <section class=\"card\" aria-labelledby=\"h-h\"><h2 id=\"h-h\">Business hours</h2>{hours_form}</section>\
          <section class=\"card\" aria-labelledby=\"p-h\"><h2 id=\"p-h\">Prompts and music</h2><ul class=\"prompts\">{prompts}</ul></section>",
         name = esc(&w.name),
+        id = esc(&w.id),
         snippet_e = esc(&snippet),
     );
     Ok(v.page(&w.name, "/widgets", &main))

@@ -18,8 +18,6 @@ use serde_json::{json, Value};
 
 use crate::outbound::FetchPolicy;
 
-/// How long an answer may take in all (connection, first token, stream).
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest answer body read.
 const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Tokens a model answer may use.
@@ -38,6 +36,8 @@ pub struct Provider {
     pub api_version: Option<String>,
     /// The API key, opened.
     pub api_key: Option<String>,
+    /// How long an answer may take in all (connection, first token, stream).
+    pub timeout: Duration,
 }
 
 /// A model's answer.
@@ -107,7 +107,7 @@ pub async fn complete(
         .await
         .map_err(|e| AiError::Refused(e.to_string()))?;
     let client = policy
-        .client(ANSWER_TIMEOUT, "Ringside/0.1 (assistant)")
+        .client(p.timeout, "Ringside/0.1 (assistant)")
         .map_err(|_| AiError::Unreachable)?;
     let body = json!({
         "model": p.model,
@@ -225,7 +225,7 @@ pub async fn complete(
             completion_tokens,
         })
     };
-    tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+    tokio::time::timeout(p.timeout, exchange)
         .await
         .unwrap_or(Err(AiError::Timeout))
 }
@@ -242,6 +242,7 @@ mod tests {
             model: "llama3".into(),
             api_version: None,
             api_key: None,
+            timeout: Duration::from_secs(20),
         };
         assert_eq!(p.url(), "http://127.0.0.1:11434/v1/chat/completions");
         p.kind = "azure".into();

@@ -141,6 +141,10 @@ struct Policy {
     handover: ringside_storage::Handover,
     use_model: bool,
     use_lookups: bool,
+    /// The knowledge sources it answers from (`None`: all of the widget's).
+    sources: Option<Vec<String>>,
+    /// The integrations it looks up with (`None`: all of the tenant's).
+    integrations: Option<Vec<String>>,
 }
 
 /// The reply to `message` on widget `w`; `online` is whether someone can take the chat now.
@@ -162,6 +166,8 @@ pub async fn reply(
             handover: s.handover,
             use_model: s.use_model,
             use_lookups: s.use_lookups,
+            sources: s.source_ids,
+            integrations: s.integration_ids,
         },
         None => Policy {
             name: None,
@@ -169,6 +175,8 @@ pub async fn reply(
             handover: ringside_storage::Handover::default(),
             use_model: true,
             use_lookups: true,
+            sources: None,
+            integrations: None,
         },
     };
     let mut r = reply_with(a, w, online, message, turn, on_delta, &policy).await?;
@@ -234,7 +242,9 @@ async fn reply_with(
     // An order or ticket the visitor asks about: looked up only for the visitor who gave
     // its number and email or postcode in this conversation.
     if let Some(t) = turn.filter(|_| policy.use_lookups) {
-        if let Some(l) = crate::lookup::lookup(a, w, t, message).await? {
+        if let Some(l) =
+            crate::lookup::lookup(a, w, t, message, policy.integrations.as_deref()).await?
+        {
             let kind = if l.found {
                 ReplyKind::Lookup
             } else {
@@ -244,12 +254,15 @@ async fn reply_with(
         }
     }
     if policy.use_model {
-        let tone = policy.tone.as_deref();
-        if let Some(r) = model_reply(a, w, online, message, turn, tone, on_delta).await? {
+        if let Some(r) = model_reply(a, w, online, message, turn, policy, on_delta).await? {
             return Ok(r);
         }
     }
-    if let Some(ans) = a.knowledge.answer(&w.tenant_id, &w.id, message).await? {
+    if let Some(ans) = a
+        .knowledge
+        .answer(&w.tenant_id, &w.id, policy.sources.as_deref(), message)
+        .await?
+    {
         return Ok(Reply {
             text: ans.text,
             sources: ans.sources.into_iter().map(SourceView::from).collect(),
@@ -351,9 +364,10 @@ async fn model_reply(
     online: bool,
     message: &str,
     turn: Option<Turn<'_>>,
-    tone: Option<&str>,
+    policy: &Policy,
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Option<Reply>, ApiError> {
+    let (tone, sources) = (policy.tone.as_deref(), policy.sources.as_deref());
     let Some(stored) = a.store.get_ai_provider(&w.tenant_id).await? else {
         return Ok(None);
     };
@@ -388,7 +402,7 @@ async fn model_reply(
     };
     let hits = a
         .knowledge
-        .search(&w.tenant_id, &w.id, message, MODEL_PASSAGES)
+        .search(&w.tenant_id, &w.id, sources, message, MODEL_PASSAGES)
         .await?;
     if hits.is_empty() {
         return Ok(None);
@@ -457,7 +471,18 @@ async fn model_reply(
         Err(e) => {
             tracing::warn!(tenant = %w.tenant_id, error = %e, "AI provider failed: answering without it");
             a.store
-                .record_ai_use(&w.tenant_id, &record("failed", 0, 0))
+                .record_ai_use(
+                    &w.tenant_id,
+                    &record(
+                        if e == crate::ai::AiError::Timeout {
+                            "timeout"
+                        } else {
+                            "failed"
+                        },
+                        0,
+                        0,
+                    ),
+                )
                 .await?;
             Ok(None)
         }

@@ -83,12 +83,14 @@ pub(crate) struct LookupReply {
 }
 
 /// The lookup step: `None` when the message is not about an order or ticket this tenant can
-/// look up (the assistant goes on to its other answers).
+/// look up with the integrations `allowed` (all of them when `None`; the widget's assistant
+/// may choose), so the assistant goes on to its other answers.
 pub(crate) async fn lookup(
     a: &Assistant<'_>,
     w: &Widget,
     turn: Turn<'_>,
     message: &str,
+    allowed: Option<&[String]>,
 ) -> Result<Option<LookupReply>, ApiError> {
     let integrations: Vec<(Integration, Regex)> = a
         .store
@@ -96,6 +98,7 @@ pub(crate) async fn lookup(
         .await?
         .into_iter()
         .filter(|i| i.enabled)
+        .filter(|i| allowed.is_none_or(|ids| ids.contains(&i.id)))
         .filter_map(|i| compile_pattern(&i.reference_pattern).map(|p| (i, p)))
         .collect();
     if integrations.is_empty() {

@@ -390,10 +390,7 @@ mod tests {
         }
     }
 
-    const S: Scope<'static> = Scope {
-        tenant_id: "t",
-        widget_id: "w",
-    };
+    const S: Scope<'static> = Scope::widget("t", "w");
 
     fn shop() -> KnowledgeIndex {
         let ix = KnowledgeIndex::in_ram();
@@ -466,10 +463,7 @@ mod tests {
         assert_eq!(ix.answer(S, "hi").unwrap(), None);
         assert_eq!(ix.answer(S, "").unwrap(), None);
         // Another widget's knowledge is not this one's.
-        let other = Scope {
-            tenant_id: "t",
-            widget_id: "w2",
-        };
+        let other = Scope::widget("t", "w2");
         assert_eq!(
             ix.answer(other, "How long does delivery to Portugal take?")
                 .unwrap(),

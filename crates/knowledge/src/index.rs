@@ -79,6 +79,24 @@ pub struct Scope<'a> {
     pub tenant_id: &'a str,
     /// The widget.
     pub widget_id: &'a str,
+    /// Only these sources of the widget (an assistant's choice); `None`: all of them.
+    pub sources: Option<&'a [String]>,
+}
+
+impl<'a> Scope<'a> {
+    /// All of a widget's passages.
+    pub const fn widget(tenant_id: &'a str, widget_id: &'a str) -> Self {
+        Scope {
+            tenant_id,
+            widget_id,
+            sources: None,
+        }
+    }
+
+    /// Only the passages of `sources` (none when it is empty).
+    pub const fn only(self, sources: Option<&'a [String]>) -> Self {
+        Scope { sources, ..self }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -389,27 +407,41 @@ impl KnowledgeIndex {
 
     /// How many passages a scope holds.
     pub fn count(&self, scope: Scope<'_>) -> Result<usize> {
-        let f = &self.f;
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.tenant, scope.tenant_id),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.widget, scope.widget_id),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
+        let q = BooleanQuery::new(self.scope_clauses(scope));
         Ok(self
             .reader
             .searcher()
             .search(&q, &tantivy::collector::Count)?)
+    }
+
+    /// The clauses that keep a query inside `scope`: its tenant, its widget and, when the
+    /// scope names them, one of its sources.
+    fn scope_clauses(&self, scope: Scope<'_>) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.f;
+        let term = |field, value: &str| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, value),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut clauses = vec![
+            (Occur::Must, term(f.tenant, scope.tenant_id)),
+            (Occur::Must, term(f.widget, scope.widget_id)),
+        ];
+        if let Some(sources) = scope.sources {
+            let any: Vec<(Occur, Box<dyn Query>)> = sources
+                .iter()
+                .map(|s| (Occur::Should, term(f.source, s)))
+                .collect();
+            // No source chosen: nothing matches (an empty Should list would match all).
+            let any: Box<dyn Query> = if any.is_empty() {
+                Box::new(tantivy::query::EmptyQuery)
+            } else {
+                Box::new(BooleanQuery::new(any))
+            };
+            clauses.push((Occur::Must, any));
+        }
+        clauses
     }
 
     /// How rare each of `words` is across the index (BM25's inverse document frequency), as
@@ -471,23 +503,9 @@ impl KnowledgeIndex {
             ]);
             should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), 1.5))));
         }
-        Some(Box::new(BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.tenant, scope.tenant_id),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.widget, scope.widget_id),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-            (Occur::Must, Box::new(BooleanQuery::new(should))),
-        ])))
+        let mut clauses = self.scope_clauses(scope);
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+        Some(Box::new(BooleanQuery::new(clauses)))
     }
 }
 
@@ -543,10 +561,57 @@ mod tests {
         }
     }
 
-    const A: Scope<'static> = Scope {
-        tenant_id: "t1",
-        widget_id: "w1",
-    };
+    const A: Scope<'static> = Scope::widget("t1", "w1");
+
+    #[test]
+    fn a_scope_may_name_the_sources_it_sees() {
+        let ix = KnowledgeIndex::in_ram();
+        put(
+            &ix,
+            &[
+                p(
+                    "eu",
+                    "t1",
+                    "w1",
+                    "Shipping",
+                    "We ship orders to every country in the EU.",
+                ),
+                p(
+                    "us",
+                    "t1",
+                    "w1",
+                    "Shipping to the US",
+                    "We ship orders to the US by air.",
+                ),
+            ],
+        );
+        let both = ix.search(A, "do you ship orders", 5).unwrap();
+        assert_eq!(both.len(), 2);
+        let only = vec!["src-us".to_owned()];
+        let hits = ix
+            .search(A.only(Some(&only)), "do you ship orders", 5)
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].source_id, "src-us");
+        assert_eq!(ix.count(A.only(Some(&only))).unwrap(), 1);
+        // None chosen: nothing, not everything.
+        let none: Vec<String> = Vec::new();
+        assert!(ix
+            .search(A.only(Some(&none)), "do you ship orders", 5)
+            .unwrap()
+            .is_empty());
+        assert_eq!(ix.count(A.only(Some(&none))).unwrap(), 0);
+        // Naming another widget's source does not reach it.
+        let other = vec!["src-x".to_owned()];
+        put(
+            &ix,
+            &[p("x", "t1", "w2", "Shipping", "We ship orders to Mars.")],
+        );
+        assert!(ix
+            .search(A.only(Some(&other)), "ship orders mars", 5)
+            .unwrap()
+            .is_empty());
+    }
 
     #[test]
     fn finds_stemmed_words_and_ranks_titles_and_phrases_higher() {
@@ -631,14 +696,7 @@ mod tests {
             assert_eq!(hits.len(), 1, "{q}");
         }
         let hits = ix
-            .search(
-                Scope {
-                    tenant_id: "t2",
-                    widget_id: "w1",
-                },
-                "tenant:t1 prices",
-                5,
-            )
+            .search(Scope::widget("t2", "w1"), "tenant:t1 prices", 5)
             .unwrap();
         assert!(hits.is_empty());
     }

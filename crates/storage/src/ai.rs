@@ -35,6 +35,8 @@ pub struct AiProvider {
     pub monthly_tokens: i64,
     /// Whether answers use it.
     pub enabled: bool,
+    /// Seconds an answer may take in all before the assistant answers without it.
+    pub timeout_secs: i64,
     /// Unix ms.
     pub updated_at: i64,
 }
@@ -50,6 +52,7 @@ fn from_row(r: &AnyRow) -> Result<AiProvider> {
         monthly_messages: r.try_get("monthly_messages")?,
         monthly_tokens: r.try_get("monthly_tokens")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
+        timeout_secs: r.try_get("timeout_secs")?,
         updated_at: r.try_get("updated_at")?,
     })
 }
@@ -63,8 +66,8 @@ pub struct AiUse {
     pub conversation_id: Option<String>,
     /// The model.
     pub model: String,
-    /// `ok`, `failed` (the extractive answer was given instead) or `refused` (over the
-    /// allowance).
+    /// `ok`, `failed` or `timeout` (the extractive answer was given instead), or `refused`
+    /// (over the allowance).
     pub outcome: String,
     /// Prompt tokens.
     pub prompt_tokens: i64,
@@ -77,7 +80,7 @@ impl Store {
     pub async fn get_ai_provider(&self, tenant_id: &str) -> Result<Option<AiProvider>> {
         let row = sqlx::query(
             "SELECT tenant_id, kind, base_url, model, api_version, api_key_sealed, \
-             monthly_messages, monthly_tokens, enabled, updated_at FROM ai_providers \
+             monthly_messages, monthly_tokens, enabled, timeout_secs, updated_at FROM ai_providers \
              WHERE tenant_id = $1",
         )
         .bind(tenant_id)
@@ -93,14 +96,14 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO ai_providers (tenant_id, kind, base_url, model, api_version, \
-             api_key_sealed, monthly_messages, monthly_tokens, enabled, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             api_key_sealed, monthly_messages, monthly_tokens, enabled, timeout_secs, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (tenant_id) DO UPDATE SET kind = excluded.kind, \
              base_url = excluded.base_url, model = excluded.model, \
              api_version = excluded.api_version, api_key_sealed = excluded.api_key_sealed, \
              monthly_messages = excluded.monthly_messages, \
              monthly_tokens = excluded.monthly_tokens, enabled = excluded.enabled, \
-             updated_at = excluded.updated_at",
+             timeout_secs = excluded.timeout_secs, updated_at = excluded.updated_at",
         )
         .bind(&p.tenant_id)
         .bind(&p.kind)
@@ -111,6 +114,7 @@ impl Store {
         .bind(p.monthly_messages)
         .bind(p.monthly_tokens)
         .bind(i64::from(p.enabled))
+        .bind(p.timeout_secs)
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -150,5 +154,25 @@ impl Store {
         .await
         .map_err(|e| StorageError::from_write(e, "ai use"))?;
         Ok(())
+    }
+
+    /// How many model answers and attempts the tenant had since `since` (Unix ms), by outcome
+    /// (`ok`, `failed`, `timeout`...), most frequent first.
+    pub async fn ai_outcomes_since(
+        &self,
+        tenant_id: &str,
+        since: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM ai_usage WHERE tenant_id = $1 AND created_at >= $2 \
+             GROUP BY outcome ORDER BY n DESC, outcome",
+        )
+        .bind(tenant_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+            .collect()
     }
 }

@@ -55,6 +55,11 @@ pub struct Assistant {
     pub use_lookups: bool,
     /// Whether it answers at all (off: the team answers the chat alone).
     pub enabled: bool,
+    /// The widget's knowledge sources it answers from (`None`: all of them, including ones
+    /// added later).
+    pub source_ids: Option<Vec<String>>,
+    /// The tenant's integrations it may look up with (`None`: all of them).
+    pub integration_ids: Option<Vec<String>>,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -63,7 +68,18 @@ pub struct Assistant {
 
 const COLS: &str = "id, tenant_id, widget_id, name, tone, handover_on_request, \
                     handover_low_confidence, handover_hours_only, use_model, use_lookups, \
-                    enabled, created_at, updated_at";
+                    enabled, source_ids, integration_ids, created_at, updated_at";
+
+/// A list of ids as stored (JSON), `None` as NULL.
+fn ids_text(ids: &Option<Vec<String>>) -> Option<String> {
+    ids.as_ref()
+        .map(|v| serde_json::to_string(v).expect("a list of strings serialises"))
+}
+
+fn ids_of(text: Option<String>) -> Result<Option<Vec<String>>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Invalid("assistant ids")))
+        .transpose()
+}
 
 fn from_row(r: &AnyRow) -> Result<Assistant> {
     let b = |c: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(c)? != 0) };
@@ -81,6 +97,8 @@ fn from_row(r: &AnyRow) -> Result<Assistant> {
         use_model: b("use_model")?,
         use_lookups: b("use_lookups")?,
         enabled: b("enabled")?,
+        source_ids: ids_of(r.try_get("source_ids")?)?,
+        integration_ids: ids_of(r.try_get("integration_ids")?)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -113,12 +131,13 @@ impl Store {
             None => format!("asst_{}", uuid::Uuid::new_v4().simple()),
         };
         sqlx::query(&format!(
-            "INSERT INTO assistants ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+            "INSERT INTO assistants ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (widget_id) DO UPDATE SET name = excluded.name, tone = excluded.tone, \
              handover_on_request = excluded.handover_on_request, \
              handover_low_confidence = excluded.handover_low_confidence, \
              handover_hours_only = excluded.handover_hours_only, use_model = excluded.use_model, \
              use_lookups = excluded.use_lookups, enabled = excluded.enabled, \
+             source_ids = excluded.source_ids, integration_ids = excluded.integration_ids, \
              updated_at = excluded.updated_at"
         ))
         .bind(&id)
@@ -132,6 +151,8 @@ impl Store {
         .bind(i64::from(a.use_model))
         .bind(i64::from(a.use_lookups))
         .bind(i64::from(a.enabled))
+        .bind(ids_text(&a.source_ids))
+        .bind(ids_text(&a.integration_ids))
         .bind(now)
         .bind(now)
         .execute(&self.pool)

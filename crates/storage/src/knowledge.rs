@@ -388,6 +388,16 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a crawled page source's title (from its page).
+    pub async fn set_knowledge_title(&self, id: &str, title: &str) -> Result<()> {
+        sqlx::query("UPDATE knowledge_sources SET title = $1 WHERE id = $2")
+            .bind(title)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Marks a source for a new crawl (`pending`); NotFound for another tenant's.
     pub async fn refresh_knowledge_source(
         &self,

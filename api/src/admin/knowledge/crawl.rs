@@ -175,6 +175,18 @@ pub async fn run_once(st: &AppState) -> Result<Option<KnowledgeSource>, ApiError
         c.page(page, previous.get(page).cloned().flatten()).await?;
     }
     st.store.prune_knowledge_pages(&src.id, started).await?;
+    // A single page's source is called by the page's title.
+    if src.kind == "url" {
+        let title = st
+            .store
+            .list_knowledge_pages(&src.id)
+            .await?
+            .into_iter()
+            .find_map(|p| p.title.filter(|_| p.status != "skipped"));
+        if let Some(t) = title.filter(|t| Some(t) != src.title.as_ref()) {
+            st.store.set_knowledge_title(&src.id, &t).await?;
+        }
+    }
     let result = if c.indexed == 0 {
         let why = c
             .skipped

@@ -684,9 +684,12 @@ async fn search(
     st.knowledge.take_search(&ctx.tenant_id)?;
     let hits = st
         .knowledge
-        .search(&ctx.tenant_id, &w.id, query, limit)
+        .search(&ctx.tenant_id, &w.id, None, query, limit)
         .await?;
-    let answer = st.knowledge.answer(&ctx.tenant_id, &w.id, query).await?;
+    let answer = st
+        .knowledge
+        .answer(&ctx.tenant_id, &w.id, None, query)
+        .await?;
     Ok(Json(SearchResult {
         passages: hits
             .into_iter()

@@ -178,59 +178,42 @@ impl Knowledge {
         Ok(report)
     }
 
-    /// The extractive answer to `question` from a widget's knowledge.
+    /// The extractive answer to `question` from a widget's knowledge (only `sources`, when
+    /// given: an assistant's choice).
     pub async fn answer(
         &self,
         tenant: &str,
         widget: &str,
+        sources: Option<&[String]>,
         question: &str,
     ) -> Result<Option<Answer>, ApiError> {
         let (t, w, q) = (tenant.to_owned(), widget.to_owned(), question.to_owned());
-        self.blocking(move |ix| {
-            ix.answer(
-                Scope {
-                    tenant_id: &t,
-                    widget_id: &w,
-                },
-                &q,
-            )
-        })
-        .await
+        let only = sources.map(<[String]>::to_vec);
+        self.blocking(move |ix| ix.answer(Scope::widget(&t, &w).only(only.as_deref()), &q))
+            .await
     }
 
     /// Whether a widget has any passages.
     pub async fn has_passages(&self, tenant: &str, widget: &str) -> Result<bool, ApiError> {
         let (t, w) = (tenant.to_owned(), widget.to_owned());
-        self.blocking(move |ix| {
-            ix.count(Scope {
-                tenant_id: &t,
-                widget_id: &w,
-            })
-        })
-        .await
-        .map(|n| n > 0)
+        self.blocking(move |ix| ix.count(Scope::widget(&t, &w)))
+            .await
+            .map(|n| n > 0)
     }
 
-    /// The best passages for `query` in a widget's knowledge.
+    /// The best passages for `query` in a widget's knowledge (only `sources`, when given).
     pub async fn search(
         &self,
         tenant: &str,
         widget: &str,
+        sources: Option<&[String]>,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, ApiError> {
         let (t, w, q) = (tenant.to_owned(), widget.to_owned(), query.to_owned());
-        self.blocking(move |ix| {
-            ix.search(
-                Scope {
-                    tenant_id: &t,
-                    widget_id: &w,
-                },
-                &q,
-                limit,
-            )
-        })
-        .await
+        let only = sources.map(<[String]>::to_vec);
+        self.blocking(move |ix| ix.search(Scope::widget(&t, &w).only(only.as_deref()), &q, limit))
+            .await
     }
 }
 
