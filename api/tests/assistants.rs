@@ -453,7 +453,7 @@ async fn an_assistant_uses_only_the_sources_and_integrations_it_is_given() {
             )
             .await;
         assert!(answer(&r).contains("thirty days"), "{}", r.body);
-        // Another widget's source is not this one's to choose.
+        // Another widget's source is shared when chosen: its knowledge answers here too.
         let (_, w2) = c
             .json("POST", "/api/v1/widgets", &token, json!({"name": "Other"}))
             .await;
@@ -465,16 +465,95 @@ async fn an_assistant_uses_only_the_sources_and_integrations_it_is_given() {
                     w2["id"].as_str().unwrap()
                 ),
                 &token,
-                json!({"type": "qa", "question": "Open on Sundays?", "answer": "No."}),
+                json!({"type": "qa", "question": "Are you open on Sundays?", "answer": "No, we rest on Sundays."}),
             )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{other}");
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("Are you open on Sundays?")),
+            )
+            .await;
+        assert!(
+            answer(&r).starts_with("Sorry, I don't know"),
+            "not shared yet: {}",
+            r.body
+        );
+        let (st, a) = c
+            .json(
+                "PUT",
+                &path,
+                &token,
+                json!({"name": "Ana", "sourceIds": [ids[1], other["id"]]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{a}");
+        let r = c
+            .send(
+                "POST",
+                "/widget/ask",
+                &[],
+                Some(&ask("Are you open on Sundays?")),
+            )
+            .await;
+        assert!(
+            answer(&r).contains("we rest on Sundays"),
+            "[{n}] {}",
+            r.body
+        );
+        // The chat answers from shared knowledge alone too.
+        let r = c
+            .send(
+                "POST",
+                &chat,
+                &[ORIGIN],
+                Some(&say("Are you open on Sundays?")),
+            )
+            .await;
+        assert!(
+            r.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("we rest on Sundays"),
+            "{}",
+            r.body
+        );
+        // Another account's source never.
+        let stranger = c
+            .token(
+                &format!("{}@as.example", uniq("asp-other")),
+                &["widgets:read", "widgets:write"],
+            )
+            .await;
+        let (_, sw) = c
+            .json(
+                "POST",
+                "/api/v1/widgets",
+                &stranger,
+                json!({"name": "Theirs"}),
+            )
+            .await;
+        let (st, theirs) = c
+            .json(
+                "POST",
+                &format!(
+                    "/api/v1/widgets/{}/knowledge/sources",
+                    sw["id"].as_str().unwrap()
+                ),
+                &stranger,
+                json!({"type": "qa", "question": "Secret?", "answer": "Their secret."}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{theirs}");
         let (st, r) = c
             .json(
                 "PUT",
                 &path,
                 &token,
-                json!({"name": "Ana", "sourceIds": [other["id"]]}),
+                json!({"name": "Ana", "sourceIds": [theirs["id"]]}),
             )
             .await;
         assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{r}");

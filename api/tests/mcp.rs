@@ -147,6 +147,7 @@ async fn the_guides_curl_calls() {
             "ringside_get_call_recordings",
             "ringside_get_account_usage",
             "ringside_get_install_snippet",
+            "ringside_search_knowledge",
             "ringside_create_webhook",
             "ringside_list_contacts",
             "ringside_get_contact",
@@ -550,6 +551,52 @@ async fn tools_act_within_tenant_and_scope() {
             &schema("ringside_get_install_snippet"),
         );
         assert!(s["snippet"].as_str().unwrap().contains("<script"), "{s}");
+        // The knowledge base, as the assistant reads it.
+        let (st, src) = app
+            .json(
+                "POST",
+                &format!("/api/v1/widgets/{wid}/knowledge/sources"),
+                &auto,
+                json!({"type": "qa", "question": "Do you ship to Lisbon?",
+                       "answer": "Yes: delivery to Lisbon takes two working days."}),
+            )
+            .await;
+        assert_eq!(st, 201, "{src}");
+        let s = ok(
+            &tool(
+                &app,
+                &read,
+                "ringside_search_knowledge",
+                json!({"widgetId": wid, "q": "how long does delivery to Lisbon take"}),
+            )
+            .await,
+            &schema("ringside_search_knowledge"),
+        );
+        assert_eq!(s["passages"][0]["sourceId"], src["id"], "{s}");
+        assert!(s["answer"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("two working days"));
+        let s = ok(
+            &tool(
+                &app,
+                &read,
+                "ringside_search_knowledge",
+                json!({"widgetId": wid, "q": "refund policy"}),
+            )
+            .await,
+            &schema("ringside_search_knowledge"),
+        );
+        assert_eq!(s["answer"], Value::Null, "{s}");
+        let r = tool(
+            &app,
+            &stranger,
+            "ringside_search_knowledge",
+            json!({"widgetId": wid, "q": "Lisbon"}),
+        )
+        .await;
+        assert_eq!(r["isError"], true, "another tenant: {r}");
+        assert!(!r.to_string().contains("two working days"));
         let s = ok(
             &tool(
                 &app,

@@ -6,10 +6,12 @@
 //! - `GET /api/v1/widgets/{id}/assistant` (`widgets:read`): 404 when the widget has none.
 //! - `PUT /api/v1/widgets/{id}/assistant` (`widgets:write`) with `name`, `tone?`,
 //!   `handover?` (`{onRequest, lowConfidence, duringHoursOnly}`), `useModel?`,
-//!   `useLookups?`, `enabled?`, `sourceIds?` (the widget's knowledge sources it answers from;
-//!   absent or null: all of them, including later ones) and `integrationIds?` (the tenant's
-//!   integrations it may look up with; likewise): creates or replaces it (its id stays). An id
-//!   that is not one of the widget's sources or the tenant's integrations is refused (422).
+//!   `useLookups?`, `enabled?`, `sourceIds?` (the knowledge sources it answers from: its
+//!   widget's, or other widgets' of the tenant, which shares a knowledge base between widgets;
+//!   absent or null: all of its widget's, including later ones) and `integrationIds?` (the
+//!   tenant's integrations it may look up with; absent or null: all): creates or replaces it
+//!   (its id stays). An id that is not one of the tenant's sources or integrations is refused
+//!   (422).
 //! - `DELETE /api/v1/widgets/{id}/assistant` (`widgets:write`): 204, back to the defaults.
 
 use axum::extract::{Path, State};
@@ -75,8 +77,9 @@ pub struct AssistantBody {
     /// Does it answer at all (default true).
     #[serde(default)]
     enabled: Option<bool>,
-    /// The widget's knowledge sources it answers from (absent or null: all of them, including
-    /// sources added later; empty: none, so it answers from the company profile only).
+    /// The knowledge sources it answers from: this widget's, and other widgets' of the account
+    /// to share their knowledge (absent or null: all of this widget's, including sources added
+    /// later; empty: none, so it answers from the company profile only).
     #[serde(default)]
     source_ids: Option<Vec<String>>,
     /// The tenant's integrations it may look up orders and tickets with (absent or null: all).
@@ -153,16 +156,13 @@ async fn put(
     let source_ids = match b.source_ids {
         None => None,
         ids => {
-            let known = st
-                .store
-                .list_knowledge_sources(&ctx.tenant_id, &w.id)
-                .await?;
+            let known = st.store.list_knowledge_source_refs(&ctx.tenant_id).await?;
             let known: Vec<&str> = known.iter().map(|s| s.id.as_str()).collect();
             chosen(
                 ids,
                 &known,
                 "sourceIds",
-                "ids of this widget's knowledge sources",
+                "ids of the account's knowledge sources",
             )?
         }
     };

@@ -353,6 +353,7 @@ fn choice(
 /// The widget's assistant form.
 async fn assistant_form(
     st: &AppState,
+    v: &Viewer,
     w: &Widget,
     sources: &[KnowledgeSource],
     integrations: &[Integration],
@@ -368,10 +369,34 @@ async fn assistant_form(
             if on { " checked" } else { "" }
         )
     };
-    let source_items: Vec<(String, String)> = sources
+    // The widget's own sources, then those of the tenant's other widgets the viewer sees
+    // (chosen, they share that knowledge with this widget).
+    let mut source_items: Vec<(String, String)> = sources
         .iter()
         .map(|s| (s.id.clone(), source_title(s)))
         .collect();
+    let others: Vec<_> = st
+        .store
+        .list_knowledge_source_refs(&w.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.widget_id != w.id && v.sees_widget(&r.widget_id))
+        .collect();
+    if !others.is_empty() {
+        let names: std::collections::HashMap<String, String> = st
+            .store
+            .list_widgets(&w.tenant_id)
+            .await?
+            .into_iter()
+            .map(|x| (x.id, x.name))
+            .collect();
+        source_items.extend(others.into_iter().map(|r| {
+            let from = names
+                .get(&r.widget_id)
+                .map_or("another widget", String::as_str);
+            (r.id, format!("{} (from {from})", r.label))
+        }));
+    }
     let integration_items: Vec<(String, String)> = integrations
         .iter()
         .map(|i| (i.id.clone(), format!("{} ({})", i.name, i.kind)))
@@ -426,7 +451,7 @@ async fn assistant_form(
         src = choice(
             "sourceIds",
             "Answers from",
-            "every source, including ones added later",
+            "every source of this widget, including ones added later",
             &source_items,
             a.as_ref().and_then(|a| a.source_ids.as_deref()),
             off
@@ -505,7 +530,7 @@ pub(crate) async fn knowledge(
         add = if can { add_forms(&w) } else { String::new() },
         try_box = try_region(&st, &v, &w, &q).await?,
         profile = profile_form(&st, &w, can).await?,
-        assistant = assistant_form(&st, &w, &sources, &integrations, can).await?,
+        assistant = assistant_form(&st, &v, &w, &sources, &integrations, can).await?,
     );
     Ok(v.page(&format!("{} · Knowledge", w.name), "/widgets", &main))
 }

@@ -395,6 +395,34 @@ fn make() -> Vec<Tool> {
             },
         },
         Tool {
+            name: "ringside_search_knowledge",
+            title: "Search a widget's knowledge base",
+            description: "What the widget's assistant knows about a question: the passages of \
+                          its knowledge base (pages, documents, Q/A pairs) that match q, best \
+                          first (limit, default 5), with the answer the assistant would give \
+                          without a model (whole sentences and their sources), or answer null \
+                          when nothing answers it.",
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+            scope: "widgets:read",
+            input: input(
+                &[
+                    ("widgetId", id(WIDGET)),
+                    ("q", text("The question or words to look for", 1000)),
+                    ("limit", int("Passages, best first", 1, 50)),
+                ],
+                &["widgetId", "q"],
+            ),
+            output: typed::<crate::knowledge::SearchResult>(),
+            run: Run::Rest {
+                method: "GET",
+                path: "/api/v1/widgets/{widgetId}/knowledge/search",
+                query: &["q", "limit"],
+                defaults: &[],
+            },
+        },
+        Tool {
             name: "ringside_create_webhook",
             title: "Create a webhook",
             description: "Have Ringside POST signed events (new visitor, chat message, call \

@@ -15,7 +15,7 @@
 //! is available, otherwise a message or callback request. It never guesses.
 
 use ringside_knowledge::intent::{classify, Intent, Topic};
-use ringside_storage::{AiUse, Store, Widget};
+use ringside_storage::{AiUse, Message, Store, Widget};
 use serde::Serialize;
 
 use crate::knowledge::{profile_of, Knowledge, Profile};
@@ -41,6 +41,9 @@ pub struct Assistant<'a> {
     pub link_secret: &'a [u8; 32],
 }
 
+/// The visitor's latest messages a turn reads (the lookup step and the model share them).
+const RECENT_MESSAGES: i64 = 50;
+
 /// The conversation a message belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct Turn<'a> {
@@ -48,6 +51,26 @@ pub struct Turn<'a> {
     pub visitor: &'a str,
     /// The conversation.
     pub conversation: &'a str,
+    /// The visitor's latest messages, read once for the turn when first needed.
+    pub recent: &'a tokio::sync::OnceCell<Vec<Message>>,
+}
+
+impl<'a> Turn<'a> {
+    /// The visitor's latest messages (all its conversations, oldest first), read from
+    /// storage the first time a step asks.
+    pub(crate) async fn recent(
+        &self,
+        store: &Store,
+        w: &Widget,
+    ) -> Result<&'a [Message], ApiError> {
+        let recent = self
+            .recent
+            .get_or_try_init(|| {
+                store.list_messages(&w.tenant_id, &w.id, Some(self.visitor), RECENT_MESSAGES)
+            })
+            .await?;
+        Ok(recent)
+    }
 }
 
 /// Where an answer came from, as visitors' pages see it.
@@ -409,12 +432,10 @@ async fn model_reply(
     }
     let mut turns = Vec::new();
     if let Some(t) = turn {
-        let recent = a
-            .store
-            .list_messages(&w.tenant_id, &w.id, Some(t.visitor), 50)
-            .await?;
-        let mine: Vec<_> = recent
-            .into_iter()
+        let mine: Vec<_> = t
+            .recent(a.store, w)
+            .await?
+            .iter()
             .filter(|m| m.conversation_id == t.conversation && m.sender != "automation")
             .collect();
         // The last one is the question itself.

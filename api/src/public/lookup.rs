@@ -104,10 +104,7 @@ pub(crate) async fn lookup(
     if integrations.is_empty() {
         return Ok(None);
     }
-    let recent = a
-        .store
-        .list_messages(&w.tenant_id, &w.id, Some(turn.visitor), 50)
-        .await?;
+    let recent = turn.recent(a.store, w).await?;
     let mine: Vec<_> = recent
         .iter()
         .filter(|m| m.conversation_id == turn.conversation)
@@ -116,13 +113,18 @@ pub(crate) async fn lookup(
         .iter()
         .filter_map(|(i, p)| LookupKind::parse(&i.kind).map(|k| (k, p)))
         .collect();
-    // Asked now, or answering the assistant's request for the identifiers.
+    // Asked now, or answering the assistant's request for the identifiers with one of them
+    // (a visitor who moves on to another question is not asked for them again).
     let asked = asks_about(message, &kinds).or_else(|| {
         let last_assistant = mine.iter().rev().find(|m| m.sender == "assistant")?;
-        kinds
-            .iter()
-            .map(|(k, _)| *k)
-            .find(|k| last_assistant.body.starts_with(&ask_prefix(*k)))
+        integrations.iter().find_map(|(i, pattern)| {
+            let k = LookupKind::parse(&i.kind)?;
+            let verifier = Verifier::parse(&i.verifier).unwrap_or(Verifier::Email);
+            let g = gather(&[message], pattern, verifier);
+            (last_assistant.body.starts_with(&ask_prefix(k))
+                && (g.reference.is_some() || g.verifier.is_some()))
+            .then_some(k)
+        })
     });
     let Some(kind) = asked else {
         return Ok(None);

@@ -1016,6 +1016,19 @@ async fn knowledge_pages_for_the_team_and_nobody_else() {
         assert!(t.contains(&format!("data-url=\"{sources}\"")), "add forms");
         assert!(t.contains("2 sources, 2 passages."), "{t}");
         assert!(t.contains("Answers are written by <strong>gpt-4o-mini</strong>"));
+        // Another widget's sources are offered to this widget's assistant, named as such.
+        let w2 = widget(&c, &owner, "Second site").await;
+        let r = c
+            .by(
+                &owner,
+                "POST",
+                &format!("/api/v1/widgets/{w2}/knowledge/sources"),
+                Some(json!({"type": "qa", "question": "Gift cards?", "answer": "Yes, from 10 euros."})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let t = text(&c.as_browser(&owner, "GET", &page, None, false).await);
+        assert!(t.contains("Gift cards? (from Second site)"), "{t}");
         // A question tried on the page.
         let r = c
             .as_browser(

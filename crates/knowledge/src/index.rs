@@ -79,7 +79,8 @@ pub struct Scope<'a> {
     pub tenant_id: &'a str,
     /// The widget.
     pub widget_id: &'a str,
-    /// Only these sources of the widget (an assistant's choice); `None`: all of them.
+    /// Only these sources of the tenant (an assistant's choice: its widget's, or other
+    /// widgets' of the same tenant to share a knowledge base); `None`: all of the widget's.
     pub sources: Option<&'a [String]>,
 }
 
@@ -93,7 +94,8 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// Only the passages of `sources` (none when it is empty).
+    /// Only the passages of `sources`, whichever of the tenant's widgets they belong to
+    /// (none when it is empty).
     pub const fn only(self, sources: Option<&'a [String]>) -> Self {
         Scope { sources, ..self }
     }
@@ -414,8 +416,8 @@ impl KnowledgeIndex {
             .search(&q, &tantivy::collector::Count)?)
     }
 
-    /// The clauses that keep a query inside `scope`: its tenant, its widget and, when the
-    /// scope names them, one of its sources.
+    /// The clauses that keep a query inside `scope`: its tenant, and its widget or, when the
+    /// scope names sources, one of them.
     fn scope_clauses(&self, scope: Scope<'_>) -> Vec<(Occur, Box<dyn Query>)> {
         let f = &self.f;
         let term = |field, value: &str| -> Box<dyn Query> {
@@ -424,10 +426,7 @@ impl KnowledgeIndex {
                 IndexRecordOption::Basic,
             ))
         };
-        let mut clauses = vec![
-            (Occur::Must, term(f.tenant, scope.tenant_id)),
-            (Occur::Must, term(f.widget, scope.widget_id)),
-        ];
+        let mut clauses = vec![(Occur::Must, term(f.tenant, scope.tenant_id))];
         if let Some(sources) = scope.sources {
             let any: Vec<(Occur, Box<dyn Query>)> = sources
                 .iter()
@@ -440,6 +439,8 @@ impl KnowledgeIndex {
                 Box::new(BooleanQuery::new(any))
             };
             clauses.push((Occur::Must, any));
+        } else {
+            clauses.push((Occur::Must, term(f.widget, scope.widget_id)));
         }
         clauses
     }
@@ -601,16 +602,23 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(ix.count(A.only(Some(&none))).unwrap(), 0);
-        // Naming another widget's source does not reach it.
-        let other = vec!["src-x".to_owned()];
+        // Another widget's source of the tenant is shared when named; another tenant's never.
         put(
             &ix,
-            &[p("x", "t1", "w2", "Shipping", "We ship orders to Mars.")],
+            &[
+                p("x", "t1", "w2", "Shipping", "We ship orders to Mars."),
+                p("y", "t2", "w9", "Shipping", "We ship orders to Venus."),
+            ],
         );
         assert!(ix
-            .search(A.only(Some(&other)), "ship orders mars", 5)
+            .search(A, "ship orders mars", 5)
             .unwrap()
-            .is_empty());
+            .iter()
+            .all(|h| h.source_id != "src-x"));
+        let shared = vec!["src-x".to_owned(), "src-y".to_owned()];
+        let hits = ix.search(A.only(Some(&shared)), "ship orders", 5).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].source_id, "src-x");
     }
 
     #[test]

@@ -55,8 +55,8 @@ pub struct Assistant {
     pub use_lookups: bool,
     /// Whether it answers at all (off: the team answers the chat alone).
     pub enabled: bool,
-    /// The widget's knowledge sources it answers from (`None`: all of them, including ones
-    /// added later).
+    /// The knowledge sources it answers from, its widget's or other widgets' of the tenant
+    /// (`None`: all of its widget's, including ones added later).
     pub source_ids: Option<Vec<String>>,
     /// The tenant's integrations it may look up with (`None`: all of them).
     pub integration_ids: Option<Vec<String>>,

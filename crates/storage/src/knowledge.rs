@@ -22,6 +22,19 @@ pub const MAX_LIST_PAGES: i64 = 1_000;
 /// A crawl claimed this long ago without finishing is taken over (its worker died).
 pub const CLAIM_EXPIRY_MS: i64 = 10 * 60 * 1000;
 
+/// A knowledge source in brief: which it is and what to call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnowledgeSourceRef {
+    /// Id.
+    pub id: String,
+    /// Its widget.
+    pub widget_id: String,
+    /// Its kind (`url`, `sitemap`, `text`, `qa`, `file`).
+    pub kind: String,
+    /// Its title, question, file name or address.
+    pub label: String,
+}
+
 /// A knowledge source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -304,6 +317,50 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Every source of a tenant's widgets in brief (no text), by widget then age: what an
+    /// assistant may choose from.
+    pub async fn list_knowledge_source_refs(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<KnowledgeSourceRef>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, widget_id, kind, url, title, question, file_name FROM knowledge_sources \
+             WHERE tenant_id = $1 ORDER BY widget_id, created_at, id \
+             LIMIT {}",
+            MAX_KNOWLEDGE_SOURCES * 20
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let text = |c: &str| -> Result<Option<String>> {
+                    Ok(r.try_get::<Option<String>, _>(c)?.filter(|t| !t.is_empty()))
+                };
+                let (url, title, question, file) = (
+                    text("url")?,
+                    text("title")?,
+                    text("question")?,
+                    text("file_name")?,
+                );
+                let label = match kind.as_str() {
+                    "url" | "sitemap" => title.or(url),
+                    "qa" => question,
+                    "file" => title.or(file),
+                    _ => title,
+                }
+                .unwrap_or_else(|| kind.clone());
+                Ok(KnowledgeSourceRef {
+                    id: r.try_get("id")?,
+                    widget_id: r.try_get("widget_id")?,
+                    kind,
+                    label,
+                })
+            })
+            .collect()
     }
 
     /// One source; NotFound for another tenant's or widget's.

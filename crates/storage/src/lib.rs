@@ -127,8 +127,9 @@ pub use integrations::{
 };
 pub use invites::{Invite, NewInvite, INVITE_PREFIX};
 pub use knowledge::{
-    KnowledgePage, KnowledgePassage, KnowledgeSource, NewKnowledgeSource, NewPassage,
-    SourceVersion, CLAIM_EXPIRY_MS, KNOWLEDGE_KINDS, KNOWLEDGE_STATUSES, MAX_KNOWLEDGE_SOURCES,
+    KnowledgePage, KnowledgePassage, KnowledgeSource, KnowledgeSourceRef, NewKnowledgeSource,
+    NewPassage, SourceVersion, CLAIM_EXPIRY_MS, KNOWLEDGE_KINDS, KNOWLEDGE_STATUSES,
+    MAX_KNOWLEDGE_SOURCES,
 };
 pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,

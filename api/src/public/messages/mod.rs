@@ -556,6 +556,7 @@ pub(crate) async fn assistant_turn(
             )
         });
     };
+    let recent = tokio::sync::OnceCell::new();
     let reply = {
         let mut on_delta = |d: &str| {
             pending.push_str(d);
@@ -574,6 +575,7 @@ pub(crate) async fn assistant_turn(
             Some(crate::assistant::Turn {
                 visitor,
                 conversation,
+                recent: &recent,
             }),
             &mut on_delta,
         )
@@ -622,16 +624,28 @@ pub(crate) async fn assistant_turn(
     Ok(Some((m, reply, streamed.then_some(stream_id))))
 }
 
-/// Whether the assistant answers a visitor's chat message: the widget has knowledge (or a
-/// company profile, or the tenant an order or ticket integration) and nobody from the team has written in this conversation yet (a person
-/// took over). `Some(last assistant words there)` when it does.
+/// Whether the assistant answers a visitor's chat message: it is not switched off, the widget
+/// has knowledge (its own, or sources its assistant shares from other widgets), a company
+/// profile, or the tenant an order or ticket integration, and nobody from the team has written
+/// in this conversation yet (a person took over). `Some(last assistant words there)` when it
+/// does.
 pub(crate) async fn assistant_answers_chat(
     st: &MessagesState,
     w: &Widget,
     visitor: &str,
     conversation: &str,
 ) -> Result<Option<Option<String>>, ApiError> {
-    if !st.knowledge.has_passages(&w.tenant_id, &w.id).await?
+    let assistant = st.store.get_assistant(&w.tenant_id, &w.id).await?;
+    // An assistant switched off leaves the chat to the team.
+    if assistant.as_ref().is_some_and(|a| !a.enabled) {
+        return Ok(None);
+    }
+    let shares = assistant
+        .as_ref()
+        .and_then(|a| a.source_ids.as_ref())
+        .is_some_and(|ids| !ids.is_empty());
+    if !shares
+        && !st.knowledge.has_passages(&w.tenant_id, &w.id).await?
         && st
             .store
             .get_knowledge_profile(&w.tenant_id, &w.id)
@@ -643,15 +657,6 @@ pub(crate) async fn assistant_answers_chat(
             .await?
             .iter()
             .any(|i| i.enabled)
-    {
-        return Ok(None);
-    }
-    // An assistant switched off leaves the chat to the team.
-    if st
-        .store
-        .get_assistant(&w.tenant_id, &w.id)
-        .await?
-        .is_some_and(|a| !a.enabled)
     {
         return Ok(None);
     }
