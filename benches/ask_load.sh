@@ -22,11 +22,13 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 HTTP_PORT=$(port)
 SIP_PORT=$(port)
 export RINGSIDE_DATA_DIR=$DATA RINGSIDE_HTTP_ADDR=127.0.0.1:$HTTP_PORT RINGSIDE_SIP_ADDR=127.0.0.1:$SIP_PORT \
-  RINGSIDE_RTP_PORTS=46100-46199 RINGSIDE_LOG=warn \
+  RINGSIDE_RTP_PORTS=46100-46199 RINGSIDE_LOG=${RINGSIDE_LOG:-warn} \
   RINGSIDE_RATE_LIMIT_CHAT_PER_IP_RATE=0 RINGSIDE_RATE_LIMIT_PER_WIDGET_RATE=0
 $BIN serve 2>"$DATA/server.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
+# RS_SERVER_LOG=path keeps the server's log (with RINGSIDE_LOG=warn,sqlx=debug: every statement
+# and its time).
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; [ -n "${RS_SERVER_LOG:-}" ] && cp "$DATA/server.log" "$RS_SERVER_LOG"; rm -rf "$DATA"' EXIT
 export RS_BASE=http://127.0.0.1:$HTTP_PORT
 for _ in $(seq 100); do curl -sf "$RS_BASE/healthz" >/dev/null && break; sleep 0.1; done
 export RS_TOKEN=$($BIN token create --email bench@ask.example --scopes widgets:read,widgets:write)

@@ -183,6 +183,11 @@ const COLS: &str = "id, tenant_id, widget_id, kind, url, title, question, answer
                     file_name, lang, status, reason, passages, pages, bytes, version, \
                     created_at, updated_at, indexed_at";
 
+/// [`COLS`] without a text source's text (lists never show it).
+const LIST_COLS: &str = "id, tenant_id, widget_id, kind, url, title, question, answer, \
+                         CAST(NULL AS TEXT) AS body, file_name, lang, status, reason, passages, \
+                         pages, bytes, version, created_at, updated_at, indexed_at";
+
 fn from_row(r: &AnyRow) -> Result<KnowledgeSource> {
     Ok(KnowledgeSource {
         id: r.try_get("id")?,
@@ -301,7 +306,7 @@ impl Store {
         Ok(s)
     }
 
-    /// A widget's sources, oldest first.
+    /// A widget's sources, oldest first (without a text source's text: `body` is `None`).
     pub async fn list_knowledge_sources(
         &self,
         tenant_id: &str,
@@ -309,7 +314,7 @@ impl Store {
     ) -> Result<Vec<KnowledgeSource>> {
         self.get_widget(tenant_id, widget_id).await?;
         let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM knowledge_sources WHERE tenant_id = $1 AND widget_id = $2 \
+            "SELECT {LIST_COLS} FROM knowledge_sources WHERE tenant_id = $1 AND widget_id = $2 \
              ORDER BY created_at, id LIMIT {MAX_KNOWLEDGE_SOURCES}"
         ))
         .bind(tenant_id)
