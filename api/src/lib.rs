@@ -66,9 +66,9 @@ pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    ai_provider, analytics, assignments, assistants, call_settings, calls, canned, contacts,
-    conversations, integrations, knowledge, prompts, recordings, sip_admin, usage, visitors,
-    webhook_dispatch, webhooks, widget_prompts, widgets,
+    ai_provider, alerts, analytics, assignments, assistants, call_settings, calls, canned,
+    contacts, conversations, integrations, knowledge, prompts, recordings, sip_admin, usage,
+    visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
@@ -241,7 +241,8 @@ pub fn router(state: AppState) -> Router {
         .merge(knowledge::routes())
         .merge(ai_provider::routes())
         .merge(integrations::routes())
-        .merge(assistants::routes());
+        .merge(assistants::routes())
+        .merge(alerts::routes());
     let (v1, v1_ops) = v1.into_parts();
     // The MCP tools run through the `/api/v1` handlers, as the caller (see `auth::Delegated`).
     let tools_api = openapi::remount("/api/v1", v1.clone())

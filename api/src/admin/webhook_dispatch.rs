@@ -17,8 +17,7 @@
 //! loopback, private or otherwise non-public address is never connected to; its delivery fails
 //! at once with `refused: …`.
 //!
-//! Only `http://` receivers can be reached in this build: the workspace's reqwest has no TLS
-//! backend, so an `https://` delivery fails (and is retried, then marked failed).
+//! `https://` receivers are reached with rustls (reqwest's `rustls-tls`, the webpki roots).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

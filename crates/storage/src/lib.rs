@@ -59,6 +59,7 @@
 
 mod accounts;
 mod ai;
+mod alerts;
 mod analytics;
 mod assignments;
 mod assistants;
@@ -99,6 +100,7 @@ pub use accounts::{
     CODE_DIGITS, MAX_CODE_ATTEMPTS, MAX_WRONG_PER_DAY, SESSION_PREFIX,
 };
 pub use ai::{AiProvider, AiUse, AI_PROVIDER_KINDS};
+pub use alerts::{AlertRule, QuietHours, ALERT_CHANNELS, MAX_ALERT_RULES};
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
     MAX_RECENT_VISITORS,

@@ -1,0 +1,247 @@
+//! Alert rules (issue 19): which events (webhook event names), on which widgets, reach a user
+//! on which channel. A rule belongs to the user who made it; its channel's settings are JSON
+//! checked by the API, its secret sealed by the API.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::{Result, StorageError};
+use crate::util::json_list;
+use crate::{now_ms, Store};
+
+/// Channel types.
+pub const ALERT_CHANNELS: &[&str] = &["ntfy", "webpush", "email"];
+/// Most rules a user keeps.
+pub const MAX_ALERT_RULES: i64 = 50;
+
+/// When a rule stays quiet: from `from` to `to` (`HH:MM`, crossing midnight when `to` is
+/// earlier) in `time_zone`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuietHours {
+    /// Start, `HH:MM`.
+    #[schemars(example = &"22:00")]
+    pub from: String,
+    /// End, `HH:MM`.
+    #[schemars(example = &"07:00")]
+    pub to: String,
+    /// IANA time zone.
+    #[schemars(example = &"Europe/Lisbon")]
+    pub time_zone: String,
+}
+
+/// An alert rule as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    /// `alr_...`.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The user it belongs to.
+    pub user_id: String,
+    /// A name for people.
+    pub name: String,
+    /// Webhook event names it alerts on.
+    pub events: Vec<String>,
+    /// The widgets it covers (`None`: every widget its user sees).
+    pub widget_ids: Option<Vec<String>>,
+    /// `ntfy`, `webpush` or `email`.
+    pub channel_type: String,
+    /// The channel's settings (JSON object; secrets not in it).
+    pub channel: serde_json::Value,
+    /// The channel's secret, sealed.
+    pub secret_sealed: Option<String>,
+    /// Quiet hours.
+    pub quiet: Option<QuietHours>,
+    /// Alerts of one event type within this many seconds of the first are grouped.
+    pub group_secs: i64,
+    /// Whether it alerts.
+    pub enabled: bool,
+    /// Whether its last delivery gave up.
+    pub failing: bool,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+const COLS: &str = "id, tenant_id, user_id, name, events, widget_ids, channel_type, channel, \
+                    secret_sealed, quiet, group_secs, enabled, failing, created_at, updated_at";
+
+fn from_row(r: &AnyRow) -> Result<AlertRule> {
+    let widget_ids: Option<String> = r.try_get("widget_ids")?;
+    let channel: String = r.try_get("channel")?;
+    let quiet: Option<String> = r.try_get("quiet")?;
+    Ok(AlertRule {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        user_id: r.try_get("user_id")?,
+        name: r.try_get("name")?,
+        events: json_list(r, "events")?,
+        widget_ids: widget_ids
+            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("widget_ids")))
+            .transpose()?,
+        channel_type: r.try_get("channel_type")?,
+        channel: serde_json::from_str(&channel).map_err(|_| StorageError::Corrupt("channel"))?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        quiet: quiet
+            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("quiet")))
+            .transpose()?,
+        group_secs: r.try_get("group_secs")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        failing: r.try_get::<i64, _>("failing")? != 0,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("JSON of plain data")
+}
+
+impl Store {
+    /// Stores a new rule (its id and times set here); Invalid when its user has
+    /// [`MAX_ALERT_RULES`] already or the channel type is unknown.
+    pub async fn create_alert_rule(&self, rule: &AlertRule) -> Result<AlertRule> {
+        if !ALERT_CHANNELS.contains(&rule.channel_type.as_str()) {
+            return Err(StorageError::Invalid("channel"));
+        }
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM alert_rules WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(&rule.tenant_id)
+        .bind(&rule.user_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        if n >= MAX_ALERT_RULES {
+            return Err(StorageError::Invalid("alertRules"));
+        }
+        let now = now_ms();
+        let stored = AlertRule {
+            id: format!("alr_{}", uuid::Uuid::new_v4().simple()),
+            created_at: now,
+            updated_at: now,
+            failing: false,
+            ..rule.clone()
+        };
+        sqlx::query(&format!(
+            "INSERT INTO alert_rules ({COLS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(&stored.id)
+        .bind(&stored.tenant_id)
+        .bind(&stored.user_id)
+        .bind(&stored.name)
+        .bind(to_json(&stored.events))
+        .bind(stored.widget_ids.as_ref().map(to_json))
+        .bind(&stored.channel_type)
+        .bind(stored.channel.to_string())
+        .bind(&stored.secret_sealed)
+        .bind(stored.quiet.as_ref().map(to_json))
+        .bind(stored.group_secs)
+        .bind(i64::from(stored.enabled))
+        .bind(0_i64)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StorageError::from_write(e, "alert rule"))?;
+        Ok(stored)
+    }
+
+    /// A user's rules, oldest first.
+    pub async fn list_alert_rules(&self, tenant_id: &str, user_id: &str) -> Result<Vec<AlertRule>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND user_id = $2 \
+             ORDER BY created_at, id LIMIT {MAX_ALERT_RULES}"
+        ))
+        .bind(tenant_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Every enabled rule of a tenant (what an event is matched against).
+    pub async fn enabled_alert_rules(&self, tenant_id: &str) -> Result<Vec<AlertRule>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1 \
+             ORDER BY created_at, id"
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// One of a user's rules; NotFound for another user's or tenant's.
+    pub async fn get_alert_rule(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        id: &str,
+    ) -> Result<AlertRule> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND user_id = $2 AND id = $3"
+        ))
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StorageError::NotFound)?;
+        from_row(&row)
+    }
+
+    /// Replaces a rule's settings (not its owner, id or creation time); NotFound for another
+    /// user's or tenant's.
+    pub async fn update_alert_rule(&self, rule: &AlertRule) -> Result<AlertRule> {
+        if !ALERT_CHANNELS.contains(&rule.channel_type.as_str()) {
+            return Err(StorageError::Invalid("channel"));
+        }
+        let done = sqlx::query(
+            "UPDATE alert_rules SET name = $1, events = $2, widget_ids = $3, channel_type = $4, \
+             channel = $5, secret_sealed = $6, quiet = $7, group_secs = $8, enabled = $9, \
+             updated_at = $10 WHERE tenant_id = $11 AND user_id = $12 AND id = $13",
+        )
+        .bind(&rule.name)
+        .bind(to_json(&rule.events))
+        .bind(rule.widget_ids.as_ref().map(to_json))
+        .bind(&rule.channel_type)
+        .bind(rule.channel.to_string())
+        .bind(&rule.secret_sealed)
+        .bind(rule.quiet.as_ref().map(to_json))
+        .bind(rule.group_secs)
+        .bind(i64::from(rule.enabled))
+        .bind(now_ms())
+        .bind(&rule.tenant_id)
+        .bind(&rule.user_id)
+        .bind(&rule.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StorageError::from_write(e, "alert rule"))?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound);
+        }
+        self.get_alert_rule(&rule.tenant_id, &rule.user_id, &rule.id)
+            .await
+    }
+
+    /// Deletes one of a user's rules; NotFound for another user's or tenant's.
+    pub async fn delete_alert_rule(&self, tenant_id: &str, user_id: &str, id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "DELETE FROM alert_rules WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound);
+        }
+        Ok(())
+    }
+}
