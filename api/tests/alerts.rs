@@ -156,6 +156,60 @@ async fn a_users_alert_rules_and_their_refusals() {
             .await;
         assert_eq!(r["channel"]["hasSecret"], true, "{r}");
 
+        // An event the rule covers queues an alert, listed in the rule's log (the ntfy rule is
+        // off now: the email rule has no sender yet, so neither queues; switched back on and
+        // covering every widget, the ntfy rule does).
+        let (st, _) = c
+            .json("PATCH", &path, &token, json!({"enabled": true}))
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        b.store
+            .enqueue_webhook_event(
+                &tenant.tenant_id,
+                "call.requested",
+                None,
+                &json!({"callId": "call-1", "widgetId": widget}),
+            )
+            .await
+            .unwrap();
+        let (st, log) = c
+            .call("GET", &format!("{path}/deliveries"), Some(&reader), None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{log}");
+        assert_eq!(log["data"].as_array().unwrap().len(), 1, "[{n}] {log}");
+        assert_eq!(log["data"][0]["eventType"], "call.requested");
+        assert_eq!(log["data"][0]["eventCount"], 1);
+        assert_eq!(log["data"][0]["status"], "pending");
+        assert!(log["data"][0].get("payload").is_none());
+        let (st, _) = c
+            .call(
+                "GET",
+                &format!("{path}/deliveries?limit=0"),
+                Some(&reader),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        b.store
+            .enqueue_webhook_event(
+                &tenant.tenant_id,
+                "callback.submitted",
+                Some(&widget),
+                &json!({"callbackId": "cb-1"}),
+            )
+            .await
+            .unwrap();
+        let (st, log) = c
+            .call(
+                "GET",
+                &format!("/api/v1/alert-rules/{mail_id}/deliveries"),
+                Some(&reader),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(log["data"], json!([]), "email alerts are not queued yet");
+
         // Refusals.
         for (m, p) in [
             ("GET", "/api/v1/alert-rules".to_owned()),
@@ -185,6 +239,10 @@ async fn a_users_alert_rules_and_their_refusals() {
         let (_, ow) = c
             .json("POST", "/api/v1/widgets", &other, json!({"name": "Theirs"}))
             .await;
+        let (st, _) = c
+            .call("GET", &format!("{path}/deliveries"), Some(&other), None)
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "another tenant's log");
         for (m, body) in [
             ("GET", None),
             ("PATCH", Some(json!({"name": "mine"}))),

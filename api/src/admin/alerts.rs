@@ -7,7 +7,9 @@
 //!   "keys": {"p256dh", "auth"}}}` or `{"type": "email", "address"}`), `quietHours?`
 //!   (`{from, to, timeZone}`), `groupSecs?` (0-3600, default 60: alerts of one event after the
 //!   first within that time are grouped into one), `enabled?` → 201.
-//! - `GET /api/v1/alert-rules`: the caller's rules; `GET|PATCH|DELETE .../{id}`.
+//! - `GET /api/v1/alert-rules`: the caller's rules; `GET|PATCH|DELETE .../{id}`;
+//!   `GET .../{id}/deliveries?limit=`: its alerts, newest first (`pending` until sent; a
+//!   grouped one counts the events it tells of).
 //!
 //! A rule belongs to the user who made it: another user's is 404, even for an owner. A widget
 //! named must be one the user sees (an agent given some widgets names only those). The ntfy
@@ -15,11 +17,13 @@
 //! subscription's endpoint is shown by its origin only (it is a capability URL). Addresses on
 //! loopback or private networks need `RINGSIDE_ALLOW_PRIVATE_FETCH=true`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine;
-use ringside_storage::{AlertRule, AuthContext, QuietHours, MAX_ALERT_RULES, WEBHOOK_EVENTS};
+use ringside_storage::{
+    AlertDelivery, AlertRule, AuthContext, QuietHours, MAX_ALERT_RULES, WEBHOOK_EVENTS,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -72,6 +76,13 @@ pub(crate) fn routes() -> DocRouter {
                 .body(Body::Json("fields to change"))
                 .takes::<RulePatch>()
                 .returns::<AlertRuleView>(),
+        )
+        .get(
+            "/alert-rules/{id}/deliveries",
+            deliveries,
+            Spec::new(T, r, "The rule's alerts, newest first")
+                .query(&[("limit", "1-500 (default 50)")])
+                .returns::<DataList<AlertDelivery>>(),
         )
         .delete(
             "/alert-rules/{id}",
@@ -633,4 +644,28 @@ async fn remove(
         .delete_alert_rule(&ctx.tenant_id, &ctx.user_id, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?limit=`.
+#[derive(Debug, Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn deliveries(
+    Scoped(ctx, _): Scoped<WebhooksRead>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<DataList<AlertDelivery>>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(invalid("limit", "1-500"));
+    }
+    let list = st
+        .store
+        .list_alert_deliveries(&ctx.tenant_id, &ctx.user_id, &id, limit)
+        .await?;
+    Ok(Json(list.into()))
 }

@@ -100,7 +100,10 @@ pub use accounts::{
     CODE_DIGITS, MAX_CODE_ATTEMPTS, MAX_WRONG_PER_DAY, SESSION_PREFIX,
 };
 pub use ai::{AiProvider, AiUse, AI_PROVIDER_KINDS};
-pub use alerts::{AlertRule, QuietHours, ALERT_CHANNELS, MAX_ALERT_RULES};
+pub use alerts::{
+    AlertDelivery, AlertRule, QuietHours, ALERT_CHANNELS, GROUPED_EVENTS_KEPT, MAX_ALERT_RULES,
+    QUEUED_ALERT_CHANNELS,
+};
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
     MAX_RECENT_VISITORS,

@@ -462,6 +462,8 @@ impl Store {
             insert_delivery(&mut tx, &d).await?;
             out.push(d);
         }
+        // The users' alert rules, in the same transaction.
+        crate::alerts::queue_alerts(&mut tx, tenant_id, event_type, widget_id, data, now).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -12,6 +12,8 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 
 #[path = "storage/accounts.rs"]
 mod accounts;
+#[path = "storage/alerts.rs"]
+mod alerts;
 #[path = "storage/calls.rs"]
 mod calls;
 #[path = "storage/contacts.rs"]
