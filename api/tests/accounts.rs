@@ -222,6 +222,8 @@ mod chat_tools;
 mod dashboard;
 #[path = "accounts/isolation.rs"]
 mod isolation;
+#[path = "accounts/knowledge_pages.rs"]
+mod knowledge_pages;
 #[path = "accounts/oauth.rs"]
 mod oauth;
 #[path = "accounts/oauth_tokens.rs"]

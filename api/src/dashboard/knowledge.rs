@@ -41,21 +41,9 @@ async fn widget_of(st: &AppState, v: &Viewer, id: &str) -> Result<Option<Widget>
     }
 }
 
-/// What a source is, for people: its title, question or file name, or its address.
-fn source_title(s: &KnowledgeSource) -> String {
-    let title = s.title.as_deref().filter(|t| !t.is_empty());
-    match s.kind.as_str() {
-        "url" | "sitemap" => title.or(s.url.as_deref()).unwrap_or_default(),
-        "qa" => s.question.as_deref().unwrap_or_default(),
-        "file" => title.or(s.file_name.as_deref()).unwrap_or("Document"),
-        _ => title.unwrap_or("Text"),
-    }
-    .to_owned()
-}
-
-/// [`source_title`] as HTML, with a crawled source's address under its title.
+/// [`KnowledgeSource::label`] as HTML, with a crawled source's address under its title.
 fn source_name(s: &KnowledgeSource) -> String {
-    let title = esc(&source_title(s));
+    let title = esc(&s.label());
     match (s.kind.as_str(), s.url.as_deref()) {
         ("url" | "sitemap", Some(u)) if s.title.as_deref().is_some_and(|t| !t.is_empty()) => {
             format!(
@@ -114,7 +102,7 @@ fn sources_region(w: &Widget, sources: &[KnowledgeSource], can: bool) -> String 
         .map(|s| {
             let id = esc(&s.id);
             let name = source_name(s);
-            let plain_name = esc(&source_title(s));
+            let plain_name = esc(&s.label());
             let mut actions = String::new();
             if crawled(&s.kind) {
                 actions.push_str(&format!(
@@ -371,10 +359,8 @@ async fn assistant_form(
     };
     // The widget's own sources, then those of the tenant's other widgets the viewer sees
     // (chosen, they share that knowledge with this widget).
-    let mut source_items: Vec<(String, String)> = sources
-        .iter()
-        .map(|s| (s.id.clone(), source_title(s)))
-        .collect();
+    let mut source_items: Vec<(String, String)> =
+        sources.iter().map(|s| (s.id.clone(), s.label())).collect();
     let others: Vec<_> = st
         .store
         .list_knowledge_source_refs(&w.tenant_id)
@@ -603,7 +589,7 @@ pub(crate) async fn source(
             "Not fetched yet.",
         ),
     );
-    Ok(v.page(&source_title(&s), "/widgets", &main))
+    Ok(v.page(&s.label(), "/widgets", &main))
 }
 
 /// `GET /settings/assistant`: the AI provider and the integrations.

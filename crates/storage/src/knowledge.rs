@@ -22,6 +22,38 @@ pub const MAX_LIST_PAGES: i64 = 1_000;
 /// A crawl claimed this long ago without finishing is taken over (its worker died).
 pub const CLAIM_EXPIRY_MS: i64 = 10 * 60 * 1000;
 
+/// What to call a source of `kind` for people: its title, question or file name, or its
+/// address.
+fn source_label(
+    kind: &str,
+    url: Option<&str>,
+    title: Option<&str>,
+    question: Option<&str>,
+    file_name: Option<&str>,
+) -> String {
+    let title = title.filter(|t| !t.is_empty());
+    match kind {
+        "url" | "sitemap" => title.or(url).unwrap_or_default(),
+        "qa" => question.unwrap_or_default(),
+        "file" => title.or(file_name).unwrap_or("Document"),
+        _ => title.unwrap_or("Text"),
+    }
+    .to_owned()
+}
+
+impl KnowledgeSource {
+    /// What to call it for people: its title, question or file name, or its address.
+    pub fn label(&self) -> String {
+        source_label(
+            &self.kind,
+            self.url.as_deref(),
+            self.title.as_deref(),
+            self.question.as_deref(),
+            self.file_name.as_deref(),
+        )
+    }
+}
+
 /// A knowledge source in brief: which it is and what to call it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnowledgeSourceRef {
@@ -342,22 +374,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get("kind")?;
-                let text = |c: &str| -> Result<Option<String>> {
-                    Ok(r.try_get::<Option<String>, _>(c)?.filter(|t| !t.is_empty()))
-                };
-                let (url, title, question, file) = (
-                    text("url")?,
-                    text("title")?,
-                    text("question")?,
-                    text("file_name")?,
+                let text = |c: &str| r.try_get::<Option<String>, _>(c);
+                let label = source_label(
+                    &kind,
+                    text("url")?.as_deref(),
+                    text("title")?.as_deref(),
+                    text("question")?.as_deref(),
+                    text("file_name")?.as_deref(),
                 );
-                let label = match kind.as_str() {
-                    "url" | "sitemap" => title.or(url),
-                    "qa" => question,
-                    "file" => title.or(file),
-                    _ => title,
-                }
-                .unwrap_or_else(|| kind.clone());
                 Ok(KnowledgeSourceRef {
                     id: r.try_get("id")?,
                     widget_id: r.try_get("widget_id")?,
