@@ -164,18 +164,6 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
-    /// Every enabled rule of a tenant (what an event is matched against).
-    pub async fn enabled_alert_rules(&self, tenant_id: &str) -> Result<Vec<AlertRule>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1 \
-             ORDER BY created_at, id"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(from_row).collect()
-    }
-
     /// One of a user's rules; NotFound for another user's or tenant's.
     pub async fn get_alert_rule(
         &self,
