@@ -66,9 +66,9 @@ pub mod testing;
 
 // The rooms' modules by their short names (`crate::auth`, `ringside_api::webhook_dispatch`).
 pub use admin::{
-    ai_provider, alerts, analytics, assignments, assistants, call_settings, calls, canned,
-    contacts, conversations, integrations, knowledge, prompts, recordings, sip_admin, usage,
-    visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
+    ai_provider, alert_dispatch, alerts, analytics, assignments, assistants, call_settings, calls,
+    canned, contacts, conversations, integrations, knowledge, prompts, recordings, sip_admin,
+    usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};

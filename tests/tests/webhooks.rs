@@ -1,6 +1,7 @@
 //! Webhooks end to end: events queued in a running `ringside serve` whose receiver is failing
 //! stay in the outbox when the server is killed (SIGKILL), and the restarted server delivers
-//! every one of them, signed, with its original delivery id.
+//! every one of them, signed, with its original delivery id. Also a SIP call's lifecycle to a
+//! webhook, and its ringing to a user's ntfy alert rule.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -321,4 +322,66 @@ fn signed(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
         now,
         300,
     )
+}
+
+/// A user's ntfy alert rule, with no webhook on the account, gets a real SIP call's ringing
+/// (urgent, the call's page, the Answer action) from the running server's alert sender.
+#[tokio::test]
+async fn sip_call_alerts_an_ntfy_topic_without_any_webhook() {
+    use ringside_e2e::{UacFlow, UasFlow};
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let app = {
+        let got = got.clone();
+        axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    got.lock().unwrap().push(v);
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let srv = Server::start_with(&[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")]).await;
+    let calls_token = srv.with_phones().await;
+    let token = srv.token("owner@example.com", "webhooks:write");
+    let (st, rule) = srv
+        .api(
+            "POST",
+            "/api/v1/alert-rules",
+            &token,
+            Some(json!({"name": "Ringing", "events": ["call.requested"],
+                        "channel": {"type": "ntfy", "url": url, "topic": "front-desk"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{rule}");
+    // (The call writer reads who wants a tenant's call events at its first call event.)
+    let (uas, mut uas_child) = srv.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = srv.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nserver: {}", srv.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "callee: {}",
+        uas.messages()
+    );
+    let call = srv.ended_call(&calls_token).await;
+    eventually("the ringing alert", || {
+        let n = got.lock().unwrap().len();
+        async move { n >= 1 }
+    })
+    .await;
+    let m = got.lock().unwrap()[0].clone();
+    let page = format!("{}/calls/{}", srv.http, call["id"].as_str().unwrap());
+    assert_eq!(m["topic"], "front-desk");
+    assert_eq!(m["title"], "Incoming call", "{m}");
+    assert_eq!(m["priority"], 5);
+    assert_eq!(m["click"], page.as_str());
+    assert_eq!(m["actions"][0]["label"], "Answer");
+    assert_eq!(m["actions"][0]["url"], page.as_str());
 }

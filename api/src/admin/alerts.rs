@@ -5,11 +5,16 @@
 //!   widget the user sees), `channel` (`{"type": "ntfy", "url"?, "topic", "token"?,
 //!   "username"?, "password"?, "priority"?}`, `{"type": "webpush", "subscription": {"endpoint",
 //!   "keys": {"p256dh", "auth"}}}` or `{"type": "email", "address"}`), `quietHours?`
-//!   (`{from, to, timeZone}`), `groupSecs?` (0-3600, default 60: alerts of one event after the
-//!   first within that time are grouped into one), `enabled?` → 201.
+//!   (`{from, to, timeZone}`), `visitorFilter?` (`{pageContains?, campaign?}`: which visitors
+//!   `visitor.connected` alerts on), `groupSecs?` (0-3600, default 60: alerts of one event
+//!   after the first within that time are grouped into one), `enabled?` → 201.
 //! - `GET /api/v1/alert-rules`: the caller's rules; `GET|PATCH|DELETE .../{id}`;
-//!   `GET .../{id}/deliveries?limit=`: its alerts, newest first (`pending` until sent; a
-//!   grouped one counts the events it tells of).
+//!   `POST .../{id}/test` → 202: a test alert sent through the channel now;
+//!   `GET .../{id}/deliveries?limit=`: its alerts, newest first (`pending` until sent, then
+//!   `delivered`, `failed` or `suppressed`; a grouped one counts the events it tells of).
+//!   [`crate::alert_dispatch`] sends them.
+//!
+//! Chat alerts tell of visitors' messages (not of the team's or the assistant's answers).
 //!
 //! A rule belongs to the user who made it: another user's is 404, even for an owner. A widget
 //! named must be one the user sees (an agent given some widgets names only those). The ntfy
@@ -22,7 +27,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine;
 use ringside_storage::{
-    AlertDelivery, AlertRule, AuthContext, QuietHours, MAX_ALERT_RULES, WEBHOOK_EVENTS,
+    AlertDelivery, AlertRule, AuthContext, QuietHours, VisitorFilter, MAX_ALERT_RULES,
+    QUEUED_ALERT_CHANNELS, WEBHOOK_EVENTS,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -76,6 +82,13 @@ pub(crate) fn routes() -> DocRouter {
                 .body(Body::Json("fields to change"))
                 .takes::<RulePatch>()
                 .returns::<AlertRuleView>(),
+        )
+        .post(
+            "/alert-rules/{id}/test",
+            test,
+            Spec::new(T, w, "Send a test alert through the rule's channel now")
+                .ok(202, "The test alert, queued (its outcome shows in the rule's deliveries)")
+                .returns::<AlertDelivery>(),
         )
         .get(
             "/alert-rules/{id}/deliveries",
@@ -170,6 +183,10 @@ pub struct RuleBody {
     /// When it stays quiet.
     #[serde(default)]
     quiet_hours: Option<QuietHours>,
+    /// Which visitors `visitor.connected` alerts on: a page address containing
+    /// `pageContains`, a `campaign` (utm_campaign); absent or null: every visitor.
+    #[serde(default)]
+    visitor_filter: Option<VisitorFilter>,
     /// Alerts of one event after the first within this many seconds are grouped (0-3600,
     /// default 60).
     #[serde(default)]
@@ -199,6 +216,9 @@ pub struct RulePatch {
     /// Quiet hours (null: none).
     #[serde(default, deserialize_with = "double_option")]
     quiet_hours: Option<Option<QuietHours>>,
+    /// Which visitors (null: every visitor).
+    #[serde(default, deserialize_with = "double_option")]
+    visitor_filter: Option<Option<VisitorFilter>>,
     /// 0-3600.
     #[serde(default)]
     group_secs: Option<i64>,
@@ -249,6 +269,8 @@ pub struct AlertRuleView {
     channel: ChannelView,
     /// When it stays quiet.
     quiet_hours: Option<QuietHours>,
+    /// Which visitors `visitor.connected` alerts on.
+    visitor_filter: Option<VisitorFilter>,
     /// Grouping window, seconds.
     group_secs: i64,
     /// Whether it alerts.
@@ -307,6 +329,7 @@ fn view(r: AlertRule) -> AlertRuleView {
         widget_ids: r.widget_ids,
         channel,
         quiet_hours: r.quiet,
+        visitor_filter: r.visitor_filter,
         group_secs: r.group_secs,
         enabled: r.enabled,
         failing: r.failing,
@@ -393,6 +416,27 @@ fn quiet_of(q: Option<QuietHours>) -> Result<Option<QuietHours>, ApiError> {
         )
     })?;
     Ok(Some(q))
+}
+
+fn filter_of(f: Option<VisitorFilter>) -> Result<Option<VisitorFilter>, ApiError> {
+    let Some(f) = f else {
+        return Ok(None);
+    };
+    let clean = |v: Option<String>| -> Result<Option<String>, ApiError> {
+        match v.map(|s| s.trim().to_owned()) {
+            Some(s) if s.chars().count() > 200 || s.chars().any(char::is_control) => Err(invalid(
+                "visitorFilter",
+                "pageContains and campaign: at most 200 characters",
+            )),
+            Some(s) if s.is_empty() => Ok(None),
+            other => Ok(other),
+        }
+    };
+    let f = VisitorFilter {
+        page_contains: clean(f.page_contains)?,
+        campaign: clean(f.campaign)?,
+    };
+    Ok((f != VisitorFilter::default()).then_some(f))
 }
 
 fn group_of(g: Option<i64>) -> Result<i64, ApiError> {
@@ -557,6 +601,7 @@ async fn create(
     let widget_ids = widgets_of(&st, &ctx, b.widget_ids).await?;
     let (channel_type, channel, secret) = channel_of(&st, b.channel)?;
     let quiet = quiet_of(b.quiet_hours)?;
+    let visitor_filter = filter_of(b.visitor_filter)?;
     let group_secs = group_of(b.group_secs)?;
     let mine = st
         .store
@@ -580,6 +625,7 @@ async fn create(
             SecretChange::Keep | SecretChange::Remove => None,
         },
         quiet,
+        visitor_filter,
         group_secs,
         enabled: b.enabled.unwrap_or(true),
         failing: false,
@@ -625,6 +671,9 @@ async fn patch(
     if let Some(q) = p.quiet_hours {
         r.quiet = quiet_of(q)?;
     }
+    if let Some(f) = p.visitor_filter {
+        r.visitor_filter = filter_of(f)?;
+    }
     if let Some(g) = p.group_secs {
         r.group_secs = group_of(Some(g))?;
     }
@@ -644,6 +693,30 @@ async fn remove(
         .delete_alert_rule(&ctx.tenant_id, &ctx.user_id, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test(
+    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<AlertDelivery>), ApiError> {
+    let r = st
+        .store
+        .get_alert_rule(&ctx.tenant_id, &ctx.user_id, &id)
+        .await?;
+    if !QUEUED_ALERT_CHANNELS.contains(&r.channel_type.as_str()) {
+        return Err(invalid(
+            "channel.type",
+            "alerts on this channel are not sent yet (ntfy is)",
+        ));
+    }
+    let data = json!({"ruleId": r.id, "ruleName": r.name,
+                      "message": format!("Alerts of the rule “{}” reach you here.", r.name)});
+    let d = st
+        .store
+        .queue_test_alert(&ctx.tenant_id, &ctx.user_id, &id, &data)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(d)))
 }
 
 /// `?limit=`.

@@ -3,6 +3,7 @@
 //! analytics, usage, the inbox's conversations, the widgets' knowledge bases, assignments of chats and calls to the team, and signed webhooks with their delivery task.
 
 pub mod ai_provider;
+pub mod alert_dispatch;
 pub mod alerts;
 pub mod analytics;
 pub mod assignments;

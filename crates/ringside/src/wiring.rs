@@ -663,6 +663,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         presence.clone(),
         [http_conns.clone(), sip_conns],
     )?;
+    // Alerts (ntfy): the same outbox durability as webhooks, their own sender.
+    let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
+        store.clone(),
+        ringside_api::alert_dispatch::AlertConfig::new(
+            &state.public_url,
+            state.link_secret,
+            s.http.fetch_policy(),
+        ),
+    )
+    .context("building the alert HTTP client")?
+    .spawn();
     let listener = tokio::net::TcpListener::bind(s.http.addr)
         .await
         .with_context(|| format!("binding HTTP on {}", s.http.addr))?;
@@ -716,6 +727,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     drain_calls(&sip, s.sip.shutdown_grace).await;
     http.abort();
     webhooks.abort();
+    alerts.abort();
     knowledge.abort();
     presence_flusher.abort();
     if let Err(e) = presence.flush().await {

@@ -234,6 +234,13 @@ impl Store {
         self.user_widgets(user_id).await
     }
 
+    /// The widgets a user may see now (as [`Store::widgets_of`] for their current role);
+    /// NotFound for a user that is gone.
+    pub async fn visible_widgets(&self, user_id: &str) -> Result<Option<Vec<String>>> {
+        let user = self.get_user(user_id).await?;
+        self.widgets_of(user_id, user.role).await
+    }
+
     /// Stores a new sign-in code for `email`, good until `now + ttl_ms`, retires the email's
     /// earlier codes, and returns the code to mail (it is not stored). An invalid email is
     /// [`StorageError::Invalid`].

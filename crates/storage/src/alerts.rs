@@ -31,6 +31,35 @@ pub struct QuietHours {
     pub time_zone: String,
 }
 
+/// Which visitors a rule alerts on (for `visitor.connected`; other events are not filtered).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VisitorFilter {
+    /// Only visitors whose page address contains this (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"/pricing")]
+    pub page_contains: Option<String>,
+    /// Only visitors from this campaign (`utm_campaign`, case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"spring-sale")]
+    pub campaign: Option<String>,
+}
+
+impl VisitorFilter {
+    /// Whether a `visitor.connected` event's data passes.
+    pub fn passes(&self, data: &serde_json::Value) -> bool {
+        let field = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        self.page_contains.as_ref().is_none_or(|p| {
+            field("currentUrl")
+                .to_lowercase()
+                .contains(&p.to_lowercase())
+        }) && self
+            .campaign
+            .as_ref()
+            .is_none_or(|c| field("utmCampaign").eq_ignore_ascii_case(c))
+    }
+}
+
 /// An alert rule as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRule {
@@ -54,6 +83,8 @@ pub struct AlertRule {
     pub secret_sealed: Option<String>,
     /// Quiet hours.
     pub quiet: Option<QuietHours>,
+    /// Which visitors `visitor.connected` alerts on (`None`: all).
+    pub visitor_filter: Option<VisitorFilter>,
     /// Alerts of one event type within this many seconds of the first are grouped.
     pub group_secs: i64,
     /// Whether it alerts.
@@ -67,12 +98,14 @@ pub struct AlertRule {
 }
 
 const COLS: &str = "id, tenant_id, user_id, name, events, widget_ids, channel_type, channel, \
-                    secret_sealed, quiet, group_secs, enabled, failing, created_at, updated_at";
+                    secret_sealed, quiet, group_secs, enabled, failing, created_at, updated_at, \
+                    visitor_filter";
 
 fn from_row(r: &AnyRow) -> Result<AlertRule> {
     let widget_ids: Option<String> = r.try_get("widget_ids")?;
     let channel: String = r.try_get("channel")?;
     let quiet: Option<String> = r.try_get("quiet")?;
+    let filter: Option<String> = r.try_get("visitor_filter")?;
     Ok(AlertRule {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,
@@ -87,6 +120,9 @@ fn from_row(r: &AnyRow) -> Result<AlertRule> {
         secret_sealed: r.try_get("secret_sealed")?,
         quiet: quiet
             .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("quiet")))
+            .transpose()?,
+        visitor_filter: filter
+            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("visitor_filter")))
             .transpose()?,
         group_secs: r.try_get("group_secs")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
@@ -128,7 +164,7 @@ impl Store {
         };
         sqlx::query(&format!(
             "INSERT INTO alert_rules ({COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&stored.id)
         .bind(&stored.tenant_id)
@@ -145,6 +181,7 @@ impl Store {
         .bind(0_i64)
         .bind(now)
         .bind(now)
+        .bind(stored.visitor_filter.as_ref().map(to_json))
         .execute(&self.pool)
         .await
         .map_err(|e| StorageError::from_write(e, "alert rule"))?;
@@ -192,7 +229,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE alert_rules SET name = $1, events = $2, widget_ids = $3, channel_type = $4, \
              channel = $5, secret_sealed = $6, quiet = $7, group_secs = $8, enabled = $9, \
-             updated_at = $10 WHERE tenant_id = $11 AND user_id = $12 AND id = $13",
+             updated_at = $10, visitor_filter = $11 WHERE tenant_id = $12 AND user_id = $13 \
+             AND id = $14",
         )
         .bind(&rule.name)
         .bind(to_json(&rule.events))
@@ -204,6 +242,7 @@ impl Store {
         .bind(rule.group_secs)
         .bind(i64::from(rule.enabled))
         .bind(now_ms())
+        .bind(rule.visitor_filter.as_ref().map(to_json))
         .bind(&rule.tenant_id)
         .bind(&rule.user_id)
         .bind(&rule.id)
@@ -318,13 +357,27 @@ impl AlertDelivery {
 
 /// Whether `rule` alerts on `event_type` of widget `widget` (`None`: an event of no widget,
 /// which only rules covering every widget get).
-fn rule_covers(rule: &AlertRule, event_type: &str, widget: Option<&str>) -> bool {
+/// A visitor's own message is what a chat alert tells of (not operators' or the assistant's
+/// answers); a visitor filter applies to `visitor.connected`.
+fn rule_covers(
+    rule: &AlertRule,
+    event_type: &str,
+    widget: Option<&str>,
+    data: &serde_json::Value,
+) -> bool {
     rule.enabled
         && QUEUED_ALERT_CHANNELS.contains(&rule.channel_type.as_str())
         && rule.events.iter().any(|e| e == event_type)
         && match &rule.widget_ids {
             None => true,
             Some(ids) => widget.is_some_and(|w| ids.iter().any(|x| x == w)),
+        }
+        && match event_type {
+            "chat.message.created" => {
+                data.get("sender").and_then(|s| s.as_str()) == Some("visitor")
+            }
+            "visitor.connected" => rule.visitor_filter.as_ref().is_none_or(|f| f.passes(data)),
+            _ => true,
         }
 }
 
@@ -350,7 +403,7 @@ pub(crate) async fn queue_alerts(
     let mut queued = 0;
     for row in &rows {
         let rule = from_row(row)?;
-        if !rule_covers(&rule, event_type, widget) {
+        if !rule_covers(&rule, event_type, widget, data) {
             continue;
         }
         let event =
@@ -440,3 +493,284 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 }
+
+/// An alert claimed for sending, with its rule as it is now.
+#[derive(Debug, Clone)]
+pub struct DueAlert {
+    /// The alert.
+    pub delivery: AlertDelivery,
+    /// Its rule (its channel, secret, user, quiet hours).
+    pub rule: AlertRule,
+}
+
+/// What became of one attempt at an alert ([`Store::record_alert_outcomes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertOutcome {
+    /// The channel took it; clears its rule's `failing`.
+    Delivered {
+        /// The alert.
+        id: String,
+        /// Its rule.
+        rule_id: String,
+        /// The channel's status code.
+        status_code: Option<i64>,
+    },
+    /// Failed; tried again at `at` (unix ms).
+    Retry {
+        /// The alert.
+        id: String,
+        /// Next attempt.
+        at: i64,
+        /// The channel's status code.
+        status_code: Option<i64>,
+        /// What went wrong.
+        error: String,
+    },
+    /// Given up: `failed` (the rule becomes `failing`) or `suppressed` (quiet hours, a widget
+    /// the user no longer sees, a disabled rule: not an error, nothing sent).
+    Ended {
+        /// The alert.
+        id: String,
+        /// Its rule.
+        rule_id: String,
+        /// Whether it failed (else it was suppressed).
+        failed: bool,
+        /// The channel's status code.
+        status_code: Option<i64>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `$first, $first+1, ...` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Claims up to `limit` alerts due at `now`, oldest due first, hiding them from other
+    /// claims for `lease_ms` (an attempt that dies with its process is retried when the lease
+    /// ends). One statement claims them all, and a row another claimer took meanwhile is
+    /// skipped (its `next_attempt_at` no longer matches), so two senders never send the same
+    /// attempt. The due ids are picked once (a materialized CTE: as a plain `IN (SELECT ...
+    /// LIMIT n)` PostgreSQL may run the subquery more than once and claim more than `n`).
+    pub async fn claim_due_alerts(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueAlert>> {
+        let lock = match self.backend {
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "WITH due AS MATERIALIZED (SELECT id FROM alert_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at, id LIMIT $3{lock}) \
+             UPDATE alert_deliveries SET next_attempt_at = $1 \
+             WHERE status = 'pending' AND next_attempt_at <= $2 AND id IN (SELECT id FROM due) \
+             RETURNING {DELIVERY_COLS}"
+        ))
+        .bind(now.saturating_add(lease_ms))
+        .bind(now)
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut claimed = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+        let mut rule_ids: Vec<&str> = claimed.iter().map(|d| d.rule_id.as_str()).collect();
+        rule_ids.sort_unstable();
+        rule_ids.dedup();
+        let sql = format!(
+            "SELECT {COLS} FROM alert_rules WHERE id IN ({})",
+            placeholders(1, rule_ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &rule_ids {
+            q = q.bind(*id);
+        }
+        let rules = q
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|delivery| {
+                // A rule deleted meanwhile took its alerts with it (cascade).
+                let rule = rules.iter().find(|r| r.id == delivery.rule_id)?.clone();
+                Some(DueAlert { delivery, rule })
+            })
+            .collect())
+    }
+
+    /// Records what became of attempts, all in one transaction; a rule's `failing` follows
+    /// its latest outcome (set when an alert failed for good, cleared by a delivery).
+    pub async fn record_alert_outcomes(&self, outcomes: &[AlertOutcome]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for o in outcomes {
+            match o {
+                AlertOutcome::Delivered {
+                    id,
+                    rule_id,
+                    status_code,
+                } => {
+                    sqlx::query(
+                        "UPDATE alert_deliveries SET status = 'delivered', \
+                         attempts = attempts + 1, last_status_code = $1, last_error = NULL, \
+                         delivered_at = $2 WHERE id = $3",
+                    )
+                    .bind(*status_code)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE alert_rules SET failing = 0 WHERE id = $1 AND failing = 1")
+                        .bind(rule_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                AlertOutcome::Retry {
+                    id,
+                    at,
+                    status_code,
+                    error,
+                } => {
+                    sqlx::query(
+                        "UPDATE alert_deliveries SET attempts = attempts + 1, \
+                         next_attempt_at = $1, last_status_code = $2, last_error = $3 \
+                         WHERE id = $4 AND status = 'pending'",
+                    )
+                    .bind(*at)
+                    .bind(*status_code)
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                AlertOutcome::Ended {
+                    id,
+                    rule_id,
+                    failed,
+                    status_code,
+                    reason,
+                } => {
+                    let (status, tried) = if *failed {
+                        ("failed", 1_i64)
+                    } else {
+                        ("suppressed", 0)
+                    };
+                    sqlx::query(
+                        "UPDATE alert_deliveries SET status = $1, attempts = attempts + $2, \
+                         last_status_code = $3, last_error = $4 WHERE id = $5",
+                    )
+                    .bind(status)
+                    .bind(tried)
+                    .bind(*status_code)
+                    .bind(reason)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if *failed {
+                        sqlx::query("UPDATE alert_rules SET failing = 1 WHERE id = $1")
+                            .bind(rule_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues a test alert for one of a user's rules, due now whatever its events, widgets and
+    /// grouping (event type `alert.test`, which no rule subscribes to); NotFound for another
+    /// user's or tenant's rule.
+    pub async fn queue_test_alert(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        rule_id: &str,
+        data: &serde_json::Value,
+    ) -> Result<AlertDelivery> {
+        let rule = self.get_alert_rule(tenant_id, user_id, rule_id).await?;
+        let now = now_ms();
+        let event =
+            serde_json::json!({"type": TEST_ALERT, "widgetId": null, "at": now, "data": data});
+        let d = AlertDelivery {
+            id: crate::new_id(),
+            rule_id: rule.id,
+            tenant_id: tenant_id.to_owned(),
+            event_type: TEST_ALERT.to_owned(),
+            widget_id: None,
+            payload: serde_json::json!({"count": 1, "events": [event]}).to_string(),
+            event_count: 1,
+            status: "pending".into(),
+            attempts: 0,
+            due_at: now,
+            next_attempt_at: now,
+            last_status_code: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        };
+        sqlx::query(&format!(
+            "INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES \
+             ($1, $2, $3, $4, NULL, $5, 1, 'pending', 0, $6, $6, NULL, NULL, $6, NULL)"
+        ))
+        .bind(&d.id)
+        .bind(&d.rule_id)
+        .bind(tenant_id)
+        .bind(TEST_ALERT)
+        .bind(&d.payload)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StorageError::from_write(e, "alert delivery"))?;
+        self.alert_signal().notify_one();
+        Ok(d)
+    }
+
+    /// The event names the tenant's enabled rules alert on (the call writer queues call events
+    /// only when a webhook or a rule wants them).
+    pub async fn alerted_events(&self, tenant_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT events, channel_type FROM alert_rules WHERE tenant_id = $1 AND enabled = 1",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<String> = Vec::new();
+        for r in &rows {
+            let channel: String = r.try_get("channel_type")?;
+            if !QUEUED_ALERT_CHANNELS.contains(&channel.as_str()) {
+                continue;
+            }
+            for e in json_list(r, "events")? {
+                if !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The event type of a test alert.
+pub const TEST_ALERT: &str = "alert.test";

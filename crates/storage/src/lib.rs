@@ -101,8 +101,8 @@ pub use accounts::{
 };
 pub use ai::{AiProvider, AiUse, AI_PROVIDER_KINDS};
 pub use alerts::{
-    AlertDelivery, AlertRule, QuietHours, ALERT_CHANNELS, GROUPED_EVENTS_KEPT, MAX_ALERT_RULES,
-    QUEUED_ALERT_CHANNELS,
+    AlertDelivery, AlertOutcome, AlertRule, DueAlert, QuietHours, VisitorFilter, ALERT_CHANNELS,
+    GROUPED_EVENTS_KEPT, MAX_ALERT_RULES, QUEUED_ALERT_CHANNELS, TEST_ALERT,
 };
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
@@ -212,6 +212,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Signalled when alerts due now were queued ([`Store::alert_signal`]).
+    alerts_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -233,7 +235,11 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            alerts_queued: Default::default(),
+        };
         store.migrate().await?;
         tracing::debug!(?backend, "storage connected and migrated");
         Ok(store)
@@ -244,6 +250,13 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Notified whenever alerts were queued by this process (clones of the store share it):
+    /// the alert sender waits on it rather than polling, so the first alert of a burst leaves
+    /// at once.
+    pub fn alert_signal(&self) -> &tokio::sync::Notify {
+        &self.alerts_queued
     }
 
     /// Which database this store talks to.
@@ -260,6 +273,17 @@ impl Store {
     /// Closes every pooled connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A transaction that reads and then writes: on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting out other writers with the busy timeout), since a deferred
+    /// transaction that read before another connection committed cannot write at all
+    /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out).
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// The underlying pool, for diagnostics and tests. Prefer the typed

@@ -442,7 +442,8 @@ impl Store {
             .collect();
         let payload = data.to_string();
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        // The alert rules are read, and their last alerts, before writing.
+        let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(targets.len());
         for w in targets {
             let d = WebhookDelivery {
@@ -463,8 +464,13 @@ impl Store {
             out.push(d);
         }
         // The users' alert rules, in the same transaction.
-        crate::alerts::queue_alerts(&mut tx, tenant_id, event_type, widget_id, data, now).await?;
+        let alerts =
+            crate::alerts::queue_alerts(&mut tx, tenant_id, event_type, widget_id, data, now)
+                .await?;
         tx.commit().await?;
+        if alerts > 0 {
+            self.alert_signal().notify_one();
+        }
         Ok(out)
     }
 

@@ -170,15 +170,20 @@ impl Subscriptions {
             .get(tenant)
             .is_some_and(|(at, _)| at.elapsed() < Self::TTL);
         if !fresh {
-            let kinds = match store.list_webhooks(tenant).await {
-                Ok(list) => list
+            // Webhooks' and users' alert rules' call events.
+            let kinds = match (
+                store.list_webhooks(tenant).await,
+                store.alerted_events(tenant).await,
+            ) {
+                (Ok(list), Ok(alerted)) => list
                     .into_iter()
                     .filter(|w| w.enabled)
                     .flat_map(|w| w.events)
+                    .chain(alerted)
                     .filter(|e| e.starts_with("call."))
                     .collect(),
-                Err(e) => {
-                    warn!(error = %e, "reading webhooks for call events");
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(error = %e, "reading webhooks and alert rules for call events");
                     return false;
                 }
             };

@@ -28,6 +28,7 @@ fn rule(
         channel: json!({"url": "https://ntfy.sh", "topic": "t"}),
         secret_sealed: None,
         quiet: None,
+        visitor_filter: None,
         group_secs: 60,
         enabled: true,
         failing: false,
@@ -153,7 +154,12 @@ async fn events_queue_alerts_grouped_per_rule() {
         // No grouping window: each event its own alert, each due at once.
         for i in 0..3 {
             store
-                .enqueue_webhook_event(&t, "chat.message.created", Some(&w2), &json!({"n": i}))
+                .enqueue_webhook_event(
+                    &t,
+                    "chat.message.created",
+                    Some(&w2),
+                    &json!({"n": i, "sender": "visitor"}),
+                )
                 .await
                 .unwrap();
         }
@@ -178,6 +184,172 @@ async fn events_queue_alerts_grouped_per_rule() {
             store.list_alert_deliveries(&t, &uid, &calls.id, 10).await,
             Err(StorageError::NotFound)
         ));
+    })
+    .await;
+}
+
+/// The sender's side: one claim takes what is due (oldest first) and hides it for the lease,
+/// a second claim meanwhile gets nothing; outcomes are recorded together (delivered, retried
+/// later, failed: the rule failing; suppressed: not failing), a delivery clears `failing`; a
+/// test alert is due at once; the call writer learns which events rules want.
+#[tokio::test]
+async fn alerts_are_claimed_once_and_their_outcomes_recorded() {
+    use ringside_storage::AlertOutcome;
+    each_backend("alerts-claim", |ctx| async move {
+        let store = ctx.store().await;
+        let u = store.ensure_user("claim@example.com").await.unwrap();
+        let (t, uid) = (u.tenant_id.clone(), u.id.clone());
+        let mut r = rule(&t, &uid, "all", &["usage.updated", "call.missed"], None);
+        r.group_secs = 0;
+        let r = store.create_alert_rule(&r).await.unwrap();
+        let mut mail = rule(&t, &uid, "mail", &["call.answered"], None);
+        mail.channel_type = "email".into();
+        store.create_alert_rule(&mail).await.unwrap();
+        let mut wanted = store.alerted_events(&t).await.unwrap();
+        wanted.sort();
+        assert_eq!(
+            wanted,
+            ["call.missed", "usage.updated"],
+            "email rules queue nothing yet"
+        );
+        for i in 0..4 {
+            store
+                .enqueue_webhook_event(&t, "usage.updated", None, &json!({"n": i}))
+                .await
+                .unwrap();
+        }
+        let now = now_ms();
+        let due = store.claim_due_alerts(now, 30_000, 3).await.unwrap();
+        assert_eq!(due.len(), 3);
+        assert!(due
+            .iter()
+            .all(|d| d.rule.id == r.id && d.rule.name == "all"));
+        let first: serde_json::Value = serde_json::from_str(&due[0].delivery.payload).unwrap();
+        assert_eq!(first["events"][0]["data"]["n"], 0, "oldest first");
+        let rest = store.claim_due_alerts(now, 30_000, 10).await.unwrap();
+        assert_eq!(rest.len(), 1, "the claimed three are hidden");
+        assert!(store
+            .claim_due_alerts(now, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // After the lease, an unrecorded attempt is due again.
+        let again = store
+            .claim_due_alerts(now + 30_001, 30_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 4);
+
+        let id = |i: usize| due[i].delivery.id.clone();
+        store
+            .record_alert_outcomes(&[
+                AlertOutcome::Delivered {
+                    id: id(0),
+                    rule_id: r.id.clone(),
+                    status_code: Some(200),
+                },
+                AlertOutcome::Retry {
+                    id: id(1),
+                    at: now + 5_000,
+                    status_code: Some(503),
+                    error: "busy".into(),
+                },
+                AlertOutcome::Ended {
+                    id: id(2),
+                    rule_id: r.id.clone(),
+                    failed: false,
+                    status_code: None,
+                    reason: "quiet hours".into(),
+                },
+            ])
+            .await
+            .unwrap();
+        assert!(!store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing);
+        store
+            .record_alert_outcomes(&[AlertOutcome::Ended {
+                id: rest[0].delivery.id.clone(),
+                rule_id: r.id.clone(),
+                failed: true,
+                status_code: Some(500),
+                reason: "gave up".into(),
+            }])
+            .await
+            .unwrap();
+        assert!(store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing);
+        let log = store
+            .list_alert_deliveries(&t, &uid, &r.id, 10)
+            .await
+            .unwrap();
+        let by_id = |i: &str| log.iter().find(|d| d.id == i).unwrap().clone();
+        let d = by_id(&id(0));
+        assert_eq!(
+            (d.status.as_str(), d.attempts, d.last_status_code),
+            ("delivered", 1, Some(200))
+        );
+        assert!(d.delivered_at.is_some());
+        let d = by_id(&id(1));
+        assert_eq!(
+            (d.status.as_str(), d.attempts, d.next_attempt_at),
+            ("pending", 1, now + 5_000)
+        );
+        assert_eq!(d.last_error.as_deref(), Some("busy"));
+        let d = by_id(&id(2));
+        assert_eq!((d.status.as_str(), d.attempts), ("suppressed", 0));
+        let d = by_id(&rest[0].delivery.id);
+        assert_eq!((d.status.as_str(), d.attempts), ("failed", 1));
+        // The retry is due at its time, not before.
+        assert!(store
+            .claim_due_alerts(now + 4_999, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let retry = store
+            .claim_due_alerts(now + 5_000, 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].delivery.id, id(1));
+        assert_eq!(retry[0].delivery.attempts, 1);
+        store
+            .record_alert_outcomes(&[AlertOutcome::Delivered {
+                id: id(1),
+                rule_id: r.id.clone(),
+                status_code: Some(200),
+            }])
+            .await
+            .unwrap();
+        assert!(
+            !store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing,
+            "cleared"
+        );
+
+        // A test alert: due now whatever the rule's events; another user's rule NotFound.
+        let test = store
+            .queue_test_alert(&t, &uid, &r.id, &json!({"message": "hi"}))
+            .await
+            .unwrap();
+        assert_eq!(test.event_type, ringside_storage::TEST_ALERT);
+        let due = store.claim_due_alerts(now_ms(), 1_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].delivery.id, test.id);
+        let other = store.ensure_user("claim-other@example.com").await.unwrap();
+        assert!(matches!(
+            store
+                .queue_test_alert(&other.tenant_id, &other.id, &r.id, &json!({}))
+                .await,
+            Err(StorageError::NotFound)
+        ));
+        // A deleted rule's alerts go with it.
+        store
+            .enqueue_webhook_event(&t, "call.missed", None, &json!({}))
+            .await
+            .unwrap();
+        store.delete_alert_rule(&t, &uid, &r.id).await.unwrap();
+        assert!(store
+            .claim_due_alerts(now_ms() + 60_000, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }

@@ -1,0 +1,812 @@
+//! The alert sender (issue 19): a tokio task that sends the alert outbox's due messages to
+//! their rules' channels (ntfy for now).
+//!
+//! It waits on [`Store::alert_signal`] (raised when an event queued alerts due now) and
+//! otherwise polls, so the first alert of a burst leaves within milliseconds while grouped
+//! ones leave when their window closes. A claim takes every due alert at once (one
+//! statement) and each is sent on its own task, at most [`AlertConfig::in_flight`] at a time,
+//! so a slow or dead ntfy server delays only its own alerts; outcomes are written in batches
+//! by a second task.
+//!
+//! Before sending, an alert is checked against its rule as it is now: a disabled rule, quiet
+//! hours in the rule's time zone, or events of widgets the rule's user no longer sees (a
+//! demoted agent, a deleted user) make it `suppressed` — nothing of such a widget is sent.
+//!
+//! ntfy: the JSON publish form (`POST <server>` with `{"topic", "title", "message",
+//! "priority", "tags", "click", "actions"}`), `Authorization: Bearer <token>` or Basic. A
+//! ringing call is priority 5 (urgent) with actions "Answer" (the call's dashboard page, its
+//! Answer button one tap away) and "Open chat"; the click URL opens the dashboard on that
+//! call or visitor. A grouped alert names how many events it stands for and lists the first
+//! ten. Any answer but 2xx, a timeout or a refused connection is retried with exponential
+//! backoff (and `Retry-After`), then the alert is `failed` and its rule `failing` until a
+//! later alert gets through. Servers on loopback or private addresses are refused unless
+//! `RINGSIDE_ALLOW_PRIVATE_FETCH=true`, as for webhooks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use ringside_storage::{
+    now_ms, AlertDelivery, AlertOutcome, AlertRule, DueAlert, QuietHours, StorageError, Store,
+    TEST_ALERT,
+};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::alerts::SECRET_PURPOSE;
+use crate::http::sealed::Sealer;
+use crate::webhook_dispatch::{parse_retry_after, DispatchConfig};
+
+/// Tuning of the [`AlertDispatcher`].
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// Polling, claiming, retries, timeouts and the outbound policy (as for webhooks; alerts
+    /// default to fewer, quicker retries: a late alert is worth less than a late webhook).
+    pub dispatch: DispatchConfig,
+    /// Most requests in flight at once.
+    pub in_flight: usize,
+    /// The dashboard's base URL (click and action links).
+    pub public_url: String,
+    /// The server's link secret (channel secrets are sealed with it).
+    pub link_secret: [u8; 32],
+}
+
+impl AlertConfig {
+    /// Production defaults: 5 attempts 5 s apart and doubling (about 75 s in all), requests of
+    /// at most 10 s, up to 128 in flight, claims of up to 256.
+    pub fn new(
+        public_url: &str,
+        link_secret: [u8; 32],
+        policy: crate::outbound::FetchPolicy,
+    ) -> AlertConfig {
+        AlertConfig {
+            dispatch: DispatchConfig {
+                poll_interval: Duration::from_secs(1),
+                batch: 256,
+                lease: Duration::from_secs(30),
+                base_backoff: Duration::from_secs(5),
+                max_backoff: Duration::from_secs(300),
+                max_retry_after: Duration::from_secs(600),
+                max_attempts: 5,
+                request_timeout: Duration::from_secs(10),
+                policy,
+            },
+            in_flight: 128,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            link_secret,
+        }
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Sends the alert outbox; see the module docs.
+#[derive(Clone)]
+pub struct AlertDispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    client: reqwest::Client,
+    config: AlertConfig,
+    sealer: Sealer,
+    slots: Arc<Semaphore>,
+}
+
+/// An alert ready to go: where, how, what.
+struct Ready {
+    delivery: AlertDelivery,
+    url: String,
+    auth: Option<String>,
+    body: String,
+}
+
+/// One alert after its checks: sent, or ended without sending.
+enum Prepared {
+    Send(Box<Ready>),
+    Done(AlertOutcome),
+}
+
+impl AlertDispatcher {
+    /// A sender on `store`; fails only if the HTTP client cannot be built.
+    pub fn new(store: Store, config: AlertConfig) -> Result<AlertDispatcher, reqwest::Error> {
+        let client = config.dispatch.policy.client(
+            config.dispatch.request_timeout,
+            concat!("Ringside-Alerts/", env!("CARGO_PKG_VERSION")),
+        )?;
+        Ok(AlertDispatcher {
+            inner: Arc::new(Inner {
+                sealer: Sealer::new(&config.link_secret),
+                slots: Arc::new(Semaphore::new(config.in_flight.max(1))),
+                store,
+                client,
+                config,
+            }),
+        })
+    }
+
+    /// Runs until aborted: claims, sends, records.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(self.inner.store.clone(), rx));
+        tokio::spawn(async move {
+            let _recorder = AbortOnDrop(recorder);
+            loop {
+                let full = match self.run_once(&tx).await {
+                    Ok(full) => full,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "alert sender: claiming failed");
+                        false
+                    }
+                };
+                if !full {
+                    tokio::select! {
+                        () = self.inner.store.alert_signal().notified() => {}
+                        () = tokio::time::sleep(self.inner.config.dispatch.poll_interval) => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// Claims what is due (as many as there are free request slots, at least one slot
+    /// awaited) and starts sending it; whether the claim was full (more may be due).
+    async fn run_once(
+        &self,
+        tx: &mpsc::UnboundedSender<AlertOutcome>,
+    ) -> Result<bool, StorageError> {
+        let inner = &self.inner;
+        let first = inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StorageError::Invalid("alert sender closed"))?;
+        let room = (inner.slots.available_permits() + 1).min(inner.config.dispatch.batch as usize);
+        let due = inner
+            .store
+            .claim_due_alerts(now_ms(), ms(inner.config.dispatch.lease), room as i64)
+            .await?;
+        let full = due.len() >= room;
+        let mut first = Some(first);
+        let mut cache = Lookups::default();
+        for d in due {
+            match self.prepare(d, &mut cache).await {
+                Prepared::Done(o) => {
+                    let _ = tx.send(o);
+                }
+                Prepared::Send(ready) => {
+                    let permit = match first.take() {
+                        Some(p) => p,
+                        None => inner
+                            .slots
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|_| StorageError::Invalid("alert sender closed"))?,
+                    };
+                    let me = self.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let outcome = me.send(*ready).await;
+                        drop(permit);
+                        let _ = tx.send(outcome);
+                    });
+                }
+            }
+        }
+        Ok(full)
+    }
+
+    /// Checks an alert against its rule as it is now and builds its message.
+    async fn prepare(&self, d: DueAlert, cache: &mut Lookups) -> Prepared {
+        let DueAlert { delivery, rule } = d;
+        let end = |failed: bool, reason: &str| {
+            Prepared::Done(AlertOutcome::Ended {
+                id: delivery.id.clone(),
+                rule_id: rule.id.clone(),
+                failed,
+                status_code: None,
+                reason: reason.to_owned(),
+            })
+        };
+        let test = delivery.event_type == TEST_ALERT;
+        if !rule.enabled && !test {
+            return end(false, "the rule is off");
+        }
+        if rule.channel_type != "ntfy" {
+            return end(true, "alerts on this channel are not sent yet");
+        }
+        if !test && rule.quiet.as_ref().is_some_and(|q| quiet_now(q, now_ms())) {
+            return end(false, "quiet hours");
+        }
+        let payload: Value = match serde_json::from_str(&delivery.payload) {
+            Ok(v) => v,
+            Err(_) => return end(true, "corrupt payload"),
+        };
+        // Only what the rule's user may see now.
+        let sees = match cache.sees(&self.inner.store, &rule.user_id).await {
+            Ok(s) => s,
+            Err(StorageError::NotFound) => return end(false, "the rule's user is gone"),
+            Err(e) => {
+                tracing::warn!(error = %e, "alert sender: reading a user's widgets");
+                return Prepared::Done(AlertOutcome::Retry {
+                    id: delivery.id.clone(),
+                    at: now_ms().saturating_add(ms(self.inner.config.dispatch.base_backoff)),
+                    status_code: None,
+                    error: "could not read the user's widgets".into(),
+                });
+            }
+        };
+        let all: Vec<Value> = payload["events"].as_array().cloned().unwrap_or_default();
+        let kept: Vec<Value> = all
+            .iter()
+            .filter(|e| test || visible(sees.as_deref(), e["widgetId"].as_str()))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return end(false, "of a widget the rule's user does not see");
+        }
+        let count = payload["count"]
+            .as_i64()
+            .unwrap_or(1)
+            .saturating_sub((all.len() - kept.len()) as i64)
+            .max(kept.len() as i64);
+        let mut names = HashMap::new();
+        for e in &kept {
+            if let Some(w) = e["widgetId"].as_str() {
+                if let Some(n) = cache.widget(&self.inner.store, &rule.tenant_id, w).await {
+                    names.insert(w.to_owned(), n);
+                }
+            }
+        }
+        let base = &self.inner.config.public_url;
+        let body = ntfy_message(&rule, &delivery.event_type, &kept, count, &names, base);
+        let auth = match &rule.secret_sealed {
+            None => None,
+            Some(sealed) => match self
+                .inner
+                .sealer
+                .open(&rule.tenant_id, SECRET_PURPOSE, sealed)
+            {
+                Ok(secret) => authorization(&secret),
+                Err(_) => return end(true, "the stored access token cannot be read"),
+            },
+        };
+        let url = rule.channel["url"]
+            .as_str()
+            .unwrap_or(crate::alerts::NTFY_DEFAULT)
+            .to_owned();
+        Prepared::Send(Box::new(Ready {
+            delivery,
+            url,
+            auth,
+            body: body.to_string(),
+        }))
+    }
+
+    /// One attempt, and what it came to.
+    async fn send(&self, r: Ready) -> AlertOutcome {
+        use crate::outbound::Refusal;
+        let cfg = &self.inner.config.dispatch;
+        let d = &r.delivery;
+        let failed = |status_code: Option<u16>, error: String, retry_after: Option<Duration>| {
+            let attempts = d.attempts + 1;
+            let status_code = status_code.map(i64::from);
+            if attempts >= cfg.max_attempts {
+                tracing::info!(alert = %d.id, rule = %d.rule_id, attempts, %error, "alert failed for good");
+                return AlertOutcome::Ended {
+                    id: d.id.clone(),
+                    rule_id: d.rule_id.clone(),
+                    failed: true,
+                    status_code,
+                    reason: error,
+                };
+            }
+            let mut delay = cfg.backoff(attempts);
+            if let Some(ra) = retry_after {
+                delay = delay.max(ra.min(cfg.max_retry_after));
+            }
+            AlertOutcome::Retry {
+                id: d.id.clone(),
+                at: now_ms().saturating_add(ms(delay)),
+                status_code,
+                error,
+            }
+        };
+        match cfg.policy.check(&r.url).await {
+            Ok(_) => {}
+            Err(Refusal::NoAddress) => {
+                return failed(None, "the ntfy server's host does not resolve".into(), None)
+            }
+            Err(e) => {
+                return AlertOutcome::Ended {
+                    id: d.id.clone(),
+                    rule_id: d.rule_id.clone(),
+                    failed: true,
+                    status_code: None,
+                    reason: format!("refused: {e}"),
+                }
+            }
+        }
+        let mut req = self
+            .inner
+            .client
+            .post(&r.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Ringside-Alert", &d.id)
+            .body(r.body);
+        if let Some(a) = &r.auth {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => AlertOutcome::Delivered {
+                id: d.id.clone(),
+                rule_id: d.rule_id.clone(),
+                status_code: Some(i64::from(resp.status().as_u16())),
+            },
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                failed(
+                    Some(status),
+                    format!("the ntfy server answered HTTP {status}"),
+                    retry_after,
+                )
+            }
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "the request failed"
+                };
+                failed(None, what.into(), None)
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped (the recorder goes with the sender).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes outcomes as they come, all that are waiting in one transaction.
+async fn record(store: Store, mut rx: mpsc::UnboundedReceiver<AlertOutcome>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        for attempt in 0..3 {
+            match store.record_alert_outcomes(&batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    // Unrecorded attempts are claimed again when their lease ends (at least
+                    // once).
+                    tracing::warn!(error = %e, n = batch.len(), attempt, "recording alert outcomes");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Per-claim lookups: who sees which widgets, widget names.
+#[derive(Default)]
+struct Lookups {
+    users: HashMap<String, Option<Vec<String>>>,
+    widgets: HashMap<String, Option<String>>,
+}
+
+impl Lookups {
+    async fn sees(
+        &mut self,
+        store: &Store,
+        user: &str,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        if let Some(s) = self.users.get(user) {
+            return Ok(s.clone());
+        }
+        let s = store.visible_widgets(user).await?;
+        self.users.insert(user.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    async fn widget(&mut self, store: &Store, tenant: &str, id: &str) -> Option<String> {
+        if let Some(n) = self.widgets.get(id) {
+            return n.clone();
+        }
+        let n = store.get_widget(tenant, id).await.ok().map(|w| w.name);
+        self.widgets.insert(id.to_owned(), n.clone());
+        n
+    }
+}
+
+/// Whether a user who sees `sees` (`None`: every widget) may see an event of `widget`
+/// (`None`: the account's, such as usage: only for users who see every widget).
+fn visible(sees: Option<&[String]>, widget: Option<&str>) -> bool {
+    match (sees, widget) {
+        (None, _) => true,
+        (Some(list), Some(w)) => list.iter().any(|x| x == w),
+        (Some(_), None) => false,
+    }
+}
+
+/// Whether `now` (unix ms) falls in the quiet hours (from inclusive, to exclusive, crossing
+/// midnight when `to` is earlier). An unreadable setting is never quiet.
+pub fn quiet_now(q: &QuietHours, now: i64) -> bool {
+    let mins = |t: &str| -> Option<u32> {
+        let (h, m) = t.split_once(':')?;
+        Some(h.parse::<u32>().ok()? * 60 + m.parse::<u32>().ok()?)
+    };
+    let (Some(from), Some(to)) = (mins(&q.from), mins(&q.to)) else {
+        return false;
+    };
+    let Ok(tz) = jiff::tz::TimeZone::get(&q.time_zone) else {
+        return false;
+    };
+    let Ok(t) = jiff::Timestamp::from_millisecond(now) else {
+        return false;
+    };
+    let here = t.to_zoned(tz);
+    let m =
+        u32::try_from(here.hour()).unwrap_or(0) * 60 + u32::try_from(here.minute()).unwrap_or(0);
+    if from < to {
+        from <= m && m < to
+    } else {
+        m >= from || m < to
+    }
+}
+
+/// The `Authorization` value of a sealed secret (`bearer:<token>` or `basic:<user>:<pass>`).
+fn authorization(secret: &str) -> Option<String> {
+    if let Some(t) = secret.strip_prefix("bearer:") {
+        return Some(format!("Bearer {t}"));
+    }
+    secret.strip_prefix("basic:").map(|up| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(up)
+        )
+    })
+}
+
+/// At most `n` characters of `s` on one line, with `…` when cut.
+fn excerpt(s: &str, n: usize) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= n {
+        return one;
+    }
+    let mut out: String = one.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn text<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// What an event is, for people: (title of one, title of many, urgency, tags).
+fn kind_of(event_type: &str) -> (&'static str, &'static str, u8, &'static str) {
+    match event_type {
+        "call.requested" | "call.delivery_started" => {
+            ("Incoming call", "incoming calls", 5, "telephone_receiver")
+        }
+        "call.missed" => ("Missed call", "missed calls", 4, "telephone_receiver,x"),
+        "call.unavailable" => (
+            "Call while unavailable",
+            "calls while unavailable",
+            4,
+            "telephone_receiver,zzz",
+        ),
+        "call.delivery_failed" => (
+            "A call could not reach a phone",
+            "calls that could not reach a phone",
+            4,
+            "telephone_receiver,warning",
+        ),
+        "call.answered" => (
+            "Call answered",
+            "calls answered",
+            2,
+            "telephone_receiver,white_check_mark",
+        ),
+        "call.ended" => ("Call ended", "calls ended", 2, "telephone_receiver"),
+        "call.assigned" => ("Call assigned", "calls assigned", 3, "telephone_receiver"),
+        "chat.message.created" => ("New chat message", "new chat messages", 4, "speech_balloon"),
+        "visitor.connected" => ("Visitor on your site", "visitors on your site", 3, "eyes"),
+        "callback.submitted" => ("Callback request", "callback requests", 4, "memo"),
+        "conversation.assigned" => (
+            "Conversation assigned",
+            "conversations assigned",
+            3,
+            "speech_balloon",
+        ),
+        "conversation.state_changed" => (
+            "Conversation changed",
+            "conversations changed",
+            2,
+            "speech_balloon",
+        ),
+        "usage.updated" => ("Usage", "usage updates", 3, "chart_with_upwards_trend"),
+        TEST_ALERT => ("Ringside test alert", "test alerts", 3, "white_check_mark"),
+        _ => ("Ringside", "events", 3, "bell"),
+    }
+}
+
+/// The dashboard page of one event (`None`: the home page).
+fn page_of(event_type: &str, data: &Value, widget: Option<&str>, base: &str) -> String {
+    if let Some(u) = text(data, "dashboardUrl").filter(|u| u.starts_with(base)) {
+        return u.to_owned();
+    }
+    if event_type.starts_with("call.") {
+        if let Some(id) = text(data, "callId") {
+            return crate::http::urls::call_page(base, id);
+        }
+    }
+    if let (Some(w), Some(v)) = (widget, text(data, "visitorId")) {
+        return crate::http::urls::chat_page(base, w, v);
+    }
+    format!("{base}/")
+}
+
+/// One line about one event.
+fn line_of(event_type: &str, data: &Value) -> String {
+    let who = text(data, "name")
+        .or_else(|| text(data, "email"))
+        .or_else(|| text(data, "phone"));
+    let line = match event_type {
+        t if t.starts_with("call.") => match (text(data, "visitorId"), text(data, "from")) {
+            (Some(_), _) => "A visitor on your site".to_owned(),
+            (None, Some(from)) => from.to_owned(),
+            (None, None) => "A caller".to_owned(),
+        },
+        "chat.message.created" => format!("“{}”", text(data, "body").unwrap_or("")),
+        "visitor.connected" => {
+            let page = text(data, "pageTitle")
+                .or_else(|| text(data, "currentUrl"))
+                .unwrap_or("a page");
+            match text(data, "utmCampaign") {
+                Some(c) => format!("On {page} (campaign {c})"),
+                None => format!("On {page}"),
+            }
+        }
+        "callback.submitted" => {
+            let kind = text(data, "kind").unwrap_or("callback");
+            let from = who.unwrap_or("A visitor");
+            match text(data, "message") {
+                Some(m) => format!("{from} ({kind}): {m}"),
+                None => format!("{from} ({kind})"),
+            }
+        }
+        TEST_ALERT => text(data, "message")
+            .unwrap_or("Alerts of this rule reach this topic.")
+            .to_owned(),
+        _ => text(data, "callId")
+            .or_else(|| text(data, "visitorId"))
+            .unwrap_or("")
+            .to_owned(),
+    };
+    excerpt(&line, 200)
+}
+
+/// The ntfy JSON publish body of an alert standing for `count` events, `events` those of them
+/// it carries (the first ten at most), `names` the widgets' names.
+pub fn ntfy_message(
+    rule: &AlertRule,
+    event_type: &str,
+    events: &[Value],
+    count: i64,
+    names: &HashMap<String, String>,
+    base: &str,
+) -> Value {
+    let (one, many, urgency, tags) = kind_of(event_type);
+    let priority = rule.channel["priority"]
+        .as_u64()
+        .and_then(|p| u8::try_from(p).ok())
+        .filter(|p| (1..=5).contains(p))
+        .unwrap_or(urgency);
+    let tags: Vec<&str> = tags.split(',').collect();
+    let topic = rule.channel["topic"].as_str().unwrap_or_default();
+    let widget_of = |e: &Value| e["widgetId"].as_str().map(str::to_owned);
+    let name_of = |e: &Value| widget_of(e).and_then(|w| names.get(&w).cloned());
+    if count <= 1 {
+        let e = events.first().cloned().unwrap_or(Value::Null);
+        let data = &e["data"];
+        let widget = widget_of(&e);
+        let title = match name_of(&e) {
+            Some(n) => format!("{one} · {}", excerpt(&n, 60)),
+            None => one.to_owned(),
+        };
+        let click = page_of(event_type, data, widget.as_deref(), base);
+        let mut actions = Vec::new();
+        if matches!(event_type, "call.requested" | "call.delivery_started") {
+            actions.push(json!({"action": "view", "label": "Answer", "url": click, "clear": true}));
+        }
+        if let (Some(w), Some(v)) = (widget.as_deref(), text(data, "visitorId")) {
+            actions.push(json!({"action": "view", "label": "Open chat",
+                                "url": crate::http::urls::chat_page(base, w, v), "clear": true}));
+        }
+        return json!({
+            "topic": topic,
+            "title": title,
+            "message": line_of(event_type, data),
+            "priority": priority,
+            "tags": tags,
+            "click": click,
+            "actions": actions,
+        });
+    }
+    let list_page = match event_type {
+        t if t.starts_with("call.") => format!("{base}/calls"),
+        "chat.message.created" | "callback.submitted" | "conversation.assigned" => {
+            format!("{base}/inbox")
+        }
+        _ => format!("{base}/"),
+    };
+    let mut lines: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let l = line_of(event_type, &e["data"]);
+            match name_of(e) {
+                Some(n) => format!("• {l} · {}", excerpt(&n, 40)),
+                None => format!("• {l}"),
+            }
+        })
+        .collect();
+    let more = count - events.len() as i64;
+    if more > 0 {
+        lines.push(format!("and {more} more"));
+    }
+    json!({
+        "topic": topic,
+        "title": format!("{count} {many}"),
+        "message": lines.join("\n"),
+        "priority": priority,
+        "tags": tags,
+        "click": list_page,
+        "actions": [{"action": "view", "label": "Open dashboard", "url": list_page, "clear": true}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(priority: Option<u8>) -> AlertRule {
+        AlertRule {
+            id: "alr_1".into(),
+            tenant_id: "t".into(),
+            user_id: "u".into(),
+            name: "Phone".into(),
+            events: vec!["call.requested".into()],
+            widget_ids: None,
+            channel_type: "ntfy".into(),
+            channel: json!({"url": "https://ntfy.sh", "topic": "desk", "priority": priority}),
+            secret_sealed: None,
+            quiet: None,
+            visitor_filter: None,
+            group_secs: 60,
+            enabled: true,
+            failing: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_ringing_call_is_urgent_with_answer_and_chat_actions() {
+        let ev = json!({"type": "call.requested", "widgetId": "w1", "at": 1,
+                        "data": {"callId": "c1", "visitorId": "v1", "widgetId": "w1",
+                                 "dashboardUrl": "https://calls.example/calls/c1"}});
+        let names = HashMap::from([("w1".to_owned(), "Shop".to_owned())]);
+        let m = ntfy_message(
+            &rule(None),
+            "call.requested",
+            &[ev],
+            1,
+            &names,
+            "https://calls.example",
+        );
+        assert_eq!(m["topic"], "desk");
+        assert_eq!(m["priority"], 5);
+        assert_eq!(m["title"], "Incoming call · Shop");
+        assert_eq!(m["click"], "https://calls.example/calls/c1");
+        assert_eq!(m["actions"][0]["label"], "Answer");
+        assert_eq!(m["actions"][0]["url"], "https://calls.example/calls/c1");
+        assert_eq!(m["actions"][1]["label"], "Open chat");
+        assert_eq!(m["actions"][1]["url"], "https://calls.example/inbox/w1/v1");
+        assert_eq!(m["tags"], json!(["telephone_receiver"]));
+        // The rule's own priority wins.
+        let m = ntfy_message(
+            &rule(Some(2)),
+            "call.requested",
+            &[json!({})],
+            1,
+            &names,
+            "https://x",
+        );
+        assert_eq!(m["priority"], 2);
+    }
+
+    #[test]
+    fn a_burst_is_one_message_counting_all() {
+        let evs: Vec<Value> = (0..10)
+            .map(|i| json!({"type": "visitor.connected", "widgetId": "w1", "at": i,
+                            "data": {"visitorId": format!("v{i}"), "pageTitle": format!("Page {i}")}}))
+            .collect();
+        let m = ntfy_message(
+            &rule(None),
+            "visitor.connected",
+            &evs,
+            14,
+            &HashMap::new(),
+            "https://x",
+        );
+        assert_eq!(m["title"], "14 visitors on your site");
+        let msg = m["message"].as_str().unwrap();
+        assert!(msg.starts_with("• On Page 0\n• On Page 1"), "{msg}");
+        assert!(msg.ends_with("and 4 more"), "{msg}");
+        assert_eq!(m["click"], "https://x/");
+        assert_eq!(m["priority"], 3);
+    }
+
+    #[test]
+    fn dashboard_links_from_elsewhere_are_not_followed() {
+        let data = json!({"dashboardUrl": "https://evil.example/x", "callId": "c9"});
+        assert_eq!(
+            page_of("call.missed", &data, None, "https://calls.example"),
+            "https://calls.example/calls/c9"
+        );
+    }
+
+    #[test]
+    fn quiet_hours_cross_midnight_in_their_zone() {
+        let q = |from: &str, to: &str, tz: &str| QuietHours {
+            from: from.into(),
+            to: to.into(),
+            time_zone: tz.into(),
+        };
+        // 2026-01-15 23:30 UTC = 23:30 in Lisbon (winter), 00:30 in Berlin.
+        let t = 1_768_519_800_000;
+        assert!(quiet_now(&q("22:00", "07:00", "Europe/Lisbon"), t));
+        assert!(quiet_now(&q("00:00", "01:00", "Europe/Berlin"), t));
+        assert!(!quiet_now(&q("00:00", "01:00", "Europe/Lisbon"), t));
+        assert!(!quiet_now(&q("09:00", "17:00", "UTC"), t));
+        assert!(!quiet_now(&q("22:00", "07:00", "Not/AZone"), t));
+    }
+
+    #[test]
+    fn secrets_become_authorization_headers() {
+        assert_eq!(authorization("bearer:tk_1").as_deref(), Some("Bearer tk_1"));
+        assert_eq!(
+            authorization("basic:ana:p:w").as_deref(),
+            Some("Basic YW5hOnA6dw==")
+        );
+        assert_eq!(authorization("other"), None);
+    }
+
+    #[test]
+    fn visibility_of_account_events_needs_every_widget() {
+        let some = vec!["w1".to_owned()];
+        assert!(visible(None, None));
+        assert!(visible(Some(&some), Some("w1")));
+        assert!(!visible(Some(&some), Some("w2")));
+        assert!(!visible(Some(&some), None));
+    }
+}
