@@ -90,7 +90,8 @@ async fn setup(store: &Store, url: &str, events: impl Fn(usize) -> String) -> St
                 secret_sealed: None,
                 quiet: None,
                 visitor_filter: None,
-                group_secs: 0,
+                // The default window: each rule's first alert leaves at once.
+                group_secs: 60,
                 enabled: true,
                 failing: false,
                 created_at: 0,
@@ -137,6 +138,25 @@ async fn wait_all(got: &Arrivals) {
     }
 }
 
+/// Waits until the sender has recorded every alert sent so far as delivered (so that stopping
+/// it does not cut a write short).
+async fn settled(store: &Store, total: i64) {
+    use sqlx::Row;
+    for _ in 0..2400 {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM alert_deliveries WHERE status = 'delivered'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+                .get("n");
+        if n >= total {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("alerts never all recorded as delivered");
+}
+
 /// (p50, p99, max) in ms.
 fn report(name: &str, lat: &mut [f64]) -> f64 {
     lat.sort_by(f64::total_cmp);
@@ -159,6 +179,7 @@ async fn fan_out(store: &Store) -> f64 {
         .unwrap();
     let queued = t0.elapsed();
     wait_all(&got).await;
+    settled(store, RULES as i64).await;
     task.abort();
     println!(
         "alert_fanout_queue_ms: {:.1}",
@@ -229,6 +250,7 @@ async fn burst(store: &Store) -> f64 {
         w.await.unwrap();
     }
     wait_all(&got).await;
+    settled(store, 2 * RULES as i64).await;
     task.abort();
     let sent: std::collections::HashMap<String, Instant> =
         sent.lock().unwrap().iter().cloned().collect();

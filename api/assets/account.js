@@ -199,6 +199,17 @@
           integrationIds: body.integrationIdsScope === "all" ? null : (body.integrationIds || [])
         };
       }
+      if (kind === "alert") {
+        // A new ntfy alert: the channel, quiet hours and visitor filter nested; blanks left out.
+        body = {
+          name: body.name, events: body.events || [], groupSecs: body.groupSecs,
+          widgetIds: body.scope === "some" ? (body.widgetIds || []) : null,
+          channel: { type: "ntfy", url: body.url || undefined, topic: body.topic,
+            token: body.token || undefined, priority: body.priority ? Number(body.priority) : undefined },
+          quietHours: body.quietFrom && body.quietTo ? { from: body.quietFrom, to: body.quietTo, timeZone: body.timeZone || "UTC" } : null,
+          visitorFilter: body.pageContains || body.campaign ? { pageContains: body.pageContains || undefined, campaign: body.campaign || undefined } : null
+        };
+      }
       if (kind === "provider" && body.apiKey === "") delete body.apiKey; // kept as stored
       if (kind === "integration") {
         // "path = Label" lines.
@@ -246,6 +257,11 @@
         after(then);
       }).catch(function (e) { say(out, e.message); busy(form, false); });
     })();
+  });
+
+  // Time zone fields start as this browser's zone.
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-local-tz]"), function (i) {
+    try { if (!i.value) i.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { i.value = "UTC"; }
   });
 
   // Scope checkboxes only matter for a custom token.

@@ -216,6 +216,8 @@ async fn backends() -> Vec<Backend> {
     common::backends("ringside-accounts").await
 }
 
+#[path = "accounts/alert_pages.rs"]
+mod alert_pages;
 #[path = "accounts/chat_tools.rs"]
 mod chat_tools;
 #[path = "accounts/dashboard.rs"]

@@ -699,7 +699,7 @@ async fn servers_on_the_own_network_are_refused_by_default() {
         "{entries:?}"
     );
     assert!(ntfy.got.lock().unwrap().is_empty(), "never contacted");
-    // Email rules are not sent yet: their test is refused rather than queued.
+    // An email rule with no SMTP server configured: its test alert fails saying so.
     let (st, m) = lab_ctx
         .json(
             "POST",
@@ -709,14 +709,171 @@ async fn servers_on_the_own_network_are_refused_by_default() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
+    let mail_rule = m["id"].as_str().unwrap().to_owned();
     let (st, e) = lab_ctx
         .call(
             "POST",
-            &format!("/api/v1/alert-rules/{}/test", m["id"].as_str().unwrap()),
+            &format!("/api/v1/alert-rules/{mail_rule}/test"),
             Some(&token),
             None,
         )
         .await;
-    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(st, StatusCode::ACCEPTED, "{e}");
+    let mut entries = Vec::new();
+    for _ in 0..500 {
+        entries = log(&lab_ctx, &token, &mail_rule).await;
+        if entries.first().is_some_and(|e| e["status"] != "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(entries[0]["status"], "failed", "{entries:?}");
+    assert_eq!(
+        entries[0]["lastError"],
+        "no SMTP server is configured (RINGSIDE_SMTP_URL)"
+    );
     b.finish().await;
+}
+
+/// A mailer that keeps what it is given (the SMTP path itself is tested end to end against a
+/// real SMTP server in `tests/tests/webhooks.rs`); fails while `down`.
+#[derive(Default)]
+struct Outbox {
+    sent: Mutex<Vec<ringside_api::accounts::mail::Mail>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl ringside_api::accounts::mail::Mailer for Outbox {
+    fn send<'a>(
+        &'a self,
+        mail: &'a ringside_api::accounts::mail::Mail,
+    ) -> ringside_api::accounts::mail::MailFuture<'a> {
+        Box::pin(async move {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ringside_api::accounts::mail::MailError::Send(
+                    "connection refused".into(),
+                ));
+            }
+            self.sent.lock().unwrap().push(mail.clone());
+            Ok(())
+        })
+    }
+    fn delivers(&self) -> bool {
+        true
+    }
+}
+
+/// Email alerts: a missed call's summary (caller, time, the call's page) and a callback's
+/// (what the visitor left), with the way to the rule's settings; an SMTP failure is retried
+/// and then the rule is failing.
+#[tokio::test]
+async fn email_alerts_summarise_missed_calls_and_callbacks() {
+    for b in backends("ringside-alert-mail").await {
+        let n = b.name;
+        let store = b.store.clone();
+        let c = Ctx::new(ringside_api::AppState {
+            fetch_policy: lab(),
+            ..common::state(&store)
+        });
+        let outbox = Arc::new(Outbox::default());
+        let mut config = AlertConfig::new(common::PUBLIC_URL, [7; 32], lab());
+        config.dispatch.poll_interval = Duration::from_millis(20);
+        config.dispatch.base_backoff = Duration::from_millis(10);
+        config.dispatch.max_attempts = 2;
+        config.mailer = Some(outbox.clone());
+        let _sender = Running(AlertDispatcher::new(store.clone(), config).unwrap().spawn());
+        let email = format!("{}@alerts.example", uniq("ml"));
+        let token = c.token(&email, RW).await;
+        let tenant = store.ensure_user(&email).await.unwrap().tenant_id;
+        let (_, w) = c
+            .json("POST", "/api/v1/widgets", &token, json!({"name": "Shop"}))
+            .await;
+        let shop = w["id"].as_str().unwrap().to_owned();
+        let id = rule(
+            &c,
+            &token,
+            json!({"name": "Missed and callbacks", "events": ["call.missed", "callback.submitted"],
+                   "groupSecs": 0, "channel": {"type": "email", "address": "Desk@Shop.example"}}),
+        )
+        .await;
+        store
+            .enqueue_webhook_event(
+                &tenant,
+                "call.missed",
+                None,
+                &json!({"callId": "call-9", "widgetId": shop, "from": "+351 210 000 000",
+                        "startedAt": 1_765_029_900_000_i64, "status": "missed"}),
+            )
+            .await
+            .unwrap();
+        store
+            .enqueue_webhook_event(
+                &tenant,
+                "callback.submitted",
+                Some(&shop),
+                &json!({"widgetId": shop, "visitorId": "v7", "kind": "callback", "name": "Rui Costa",
+                        "phone": "+351 910 000 000", "message": "After 6pm, please"}),
+            )
+            .await
+            .unwrap();
+        eventually("two mails", || outbox.sent.lock().unwrap().len() == 2).await;
+        let sent = outbox.sent.lock().unwrap().clone();
+        let missed = sent.iter().find(|m| m.subject.contains("Missed")).unwrap();
+        assert_eq!(missed.to, "desk@shop.example", "[{n}]");
+        assert_eq!(missed.subject, "Ringside: Missed call · Shop");
+        let page = format!("{}/calls/call-9", common::PUBLIC_URL);
+        for want in [
+            "+351 210 000 000",
+            "From: +351 210 000 000",
+            "Started: 2025-12-06 14:05 UTC",
+            &format!("Open in Ringside: {page}"),
+            &format!("{}/settings/alerts", common::PUBLIC_URL),
+            "Missed and callbacks",
+        ] {
+            assert!(missed.text.contains(want), "{want:?} in {}", missed.text);
+        }
+        let cb = sent
+            .iter()
+            .find(|m| m.subject.contains("Callback"))
+            .unwrap();
+        assert_eq!(cb.subject, "Ringside: Callback request · Shop");
+        for want in [
+            "Name: Rui Costa",
+            "Phone: +351 910 000 000",
+            "Message: After 6pm, please",
+            &format!("Open in Ringside: {}/inbox/{shop}/v7", common::PUBLIC_URL),
+        ] {
+            assert!(cb.text.contains(want), "{want:?} in {}", cb.text);
+        }
+        // The SMTP server down: retried, then failed and the rule failing.
+        outbox.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        c.call(
+            "POST",
+            &format!("/api/v1/alert-rules/{id}/test"),
+            Some(&token),
+            None,
+        )
+        .await;
+        let mut entries = Vec::new();
+        for _ in 0..500 {
+            entries = log(&c, &token, &id).await;
+            if entries[0]["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(entries[0]["status"], "failed", "[{n}] {entries:?}");
+        assert_eq!(entries[0]["attempts"], 2);
+        assert_eq!(entries[0]["lastError"], "smtp: connection refused");
+        let (_, r) = c
+            .call(
+                "GET",
+                &format!("/api/v1/alert-rules/{id}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(r["failing"], true);
+        b.finish().await;
+    }
 }

@@ -659,3 +659,132 @@ async fn an_owner_runs_chats_and_calls_from_the_dashboard() {
     let _ = std::fs::remove_file(tone);
     let _ = std::fs::remove_file(op_tone);
 }
+
+/// An agent (who answers calls but manages nothing) sets an alert on their phone from
+/// `/settings/alerts`: the form's ntfy topic and quiet hours (the time zone filled in as the
+/// browser's), a test alert sent with the button reaches a loopback ntfy server, and the page
+/// then shows it delivered. Screenshotted on a desktop and a phone, checked with axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sets_an_alert_on_their_phone() {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = {
+        let got = got.clone();
+        axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    got.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap_or_default());
+                    "{}"
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ntfy = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mail = SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let s = Server::start_with(&[
+        ("RINGSIDE_SMTP_URL", &smtp),
+        ("RINGSIDE_SMTP_FROM", "Ringside <no-reply@ringside.test>"),
+        ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+    ])
+    .await;
+    // The owner's team has an agent (invited and accepted), who signs in.
+    let owner = s.token("boss@desk.test", "widgets:write");
+    let (st, _) = s
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &owner,
+            Some(json!({"name": "Front desk"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let store =
+        ringside_storage::Store::connect(&format!("sqlite://{}/ringside.db", s.data_dir.display()))
+            .await
+            .unwrap();
+    let boss = store.ensure_user("boss@desk.test").await.unwrap();
+    let now = ringside_storage::now_ms();
+    let (invite, secret) = store
+        .create_invite(ringside_storage::NewInvite {
+            tenant_id: &boss.tenant_id,
+            invited_by: &boss.id,
+            email: "agent@desk.test",
+            role: ringside_storage::Role::Agent,
+            now,
+            ttl_ms: 3_600_000,
+        })
+        .await
+        .unwrap();
+    let agent = store
+        .accept_invite(&secret, &invite.email, now)
+        .await
+        .unwrap();
+    assert_eq!(agent.role, ringside_storage::Role::Agent);
+    store.close().await;
+    let browser = ringside_e2e::browser::Browser::launch(&[]).await;
+    let mut p = browser.open(&format!("{}/login", s.http)).await;
+    p.viewport(1280, 900, false).await;
+    sign_in_by_form(&mut p, "alerts", &mail, "agent@desk.test", 1, "00-sign-in").await;
+    p.goto(&format!("{}/settings/alerts", s.http), "/settings/alerts")
+        .await;
+    p.wait_true(
+        "!!document.getElementById('al-tz') && document.getElementById('al-tz').value.length > 0",
+        "the time zone filled in",
+    )
+    .await;
+    p.look("alerts", "01-empty").await;
+    p.fill("al-name", "My phone").await;
+    p.fill("al-url", &ntfy).await;
+    p.fill("al-topic", "desk-agent-7f3k").await;
+    p.fill("al-from", "22:00").await;
+    p.fill("al-to", "07:00").await;
+    p.fill("al-tz", "UTC").await;
+    p.click("form[data-kind=alert] button[type=submit]").await;
+    p.wait_true(
+        "[...document.querySelectorAll('td')].some(td => td.textContent.includes('desk-agent-7f3k'))",
+        "the new alert listed",
+    )
+    .await;
+    p.wait_true(
+        "document.body.textContent.includes('quiet 22:00–07:00 (UTC)')",
+        "quiet hours shown",
+    )
+    .await;
+    p.click("button[aria-label='Send test alert of My phone']")
+        .await;
+    ringside_e2e::eventually("the test alert at the ntfy server", || {
+        let n = got.lock().unwrap().len();
+        async move { n >= 1 }
+    })
+    .await;
+    let m = got.lock().unwrap()[0].clone();
+    assert_eq!(m["topic"], "desk-agent-7f3k");
+    assert_eq!(m["title"], "Ringside test alert");
+    // The page shows it delivered (re-read until the sender has recorded it).
+    p.eval_until(
+        "(async () => { const r = await fetch('/settings/alerts'); const t = await r.text(); \
+          return t.includes('badge on\">delivered'); })()",
+        |v| v == &json!(true),
+    )
+    .await;
+    p.goto(&format!("{}/settings/alerts", s.http), "/settings/alerts")
+        .await;
+    p.wait_true(
+        "document.body.textContent.includes('delivered')",
+        "the log shows the test delivered",
+    )
+    .await;
+    p.look("alerts", "02-delivered").await;
+    p.viewport(390, 844, true).await;
+    p.look("alerts", "03-phone").await;
+    let errors = p.take_errors();
+    assert!(errors.is_empty(), "the page reported errors: {errors:#?}");
+}

@@ -324,10 +324,12 @@ fn signed(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     )
 }
 
-/// A user's ntfy alert rule, with no webhook on the account, gets a real SIP call's ringing
-/// (urgent, the call's page, the Answer action) from the running server's alert sender.
+/// A user's alert rules, with no webhook on the account, get a real SIP call from the running
+/// server's alert sender: its ringing on an ntfy topic (urgent, the call's page, the Answer
+/// action) and, by email through a real SMTP server (aiosmtpd), with the headers a mail needs
+/// and a link to the call's page that the server answers.
 #[tokio::test]
-async fn sip_call_alerts_an_ntfy_topic_without_any_webhook() {
+async fn sip_call_alerts_ntfy_and_email_without_any_webhook() {
     use ringside_e2e::{UacFlow, UasFlow};
     let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let app = {
@@ -348,9 +350,28 @@ async fn sip_call_alerts_an_ntfy_topic_without_any_webhook() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let srv = Server::start_with(&[("RINGSIDE_ALLOW_PRIVATE_FETCH", "true")]).await;
+    let mail = ringside_e2e::SmtpSink::start().await;
+    let smtp = format!("smtp+plain://127.0.0.1:{}", mail.port);
+    let srv = Server::start_with(&[
+        ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true"),
+        ("RINGSIDE_SMTP_URL", &smtp),
+        ("RINGSIDE_SMTP_FROM", "Ringside <alerts@ringside.test>"),
+    ])
+    .await;
     let calls_token = srv.with_phones().await;
     let token = srv.token("owner@example.com", "webhooks:write");
+    let (st, rule) = srv
+        .api(
+            "POST",
+            "/api/v1/alert-rules",
+            &token,
+            Some(
+                json!({"name": "Calls by mail", "events": ["call.requested"],
+                        "channel": {"type": "email", "address": "desk@example.com"}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 201, "{rule}");
     let (st, rule) = srv
         .api(
             "POST",
@@ -384,4 +405,35 @@ async fn sip_call_alerts_an_ntfy_topic_without_any_webhook() {
     assert_eq!(m["click"], page.as_str());
     assert_eq!(m["actions"][0]["label"], "Answer");
     assert_eq!(m["actions"][0]["url"], page.as_str());
+
+    let got = mail.nth("desk@example.com", "Incoming call", 1).await;
+    assert_eq!(
+        got.header("Subject").as_deref(),
+        Some("Ringside: Incoming call")
+    );
+    assert!(got
+        .header("From")
+        .is_some_and(|f| f.contains("alerts@ringside.test")));
+    assert!(got.header("Date").is_some() && got.header("Message-ID").is_some());
+    assert!(
+        got.body.contains(&format!("Open in Ringside: {page}")),
+        "{}",
+        got.body
+    );
+    assert!(got.body.contains(&format!("{}/settings/alerts", srv.http)));
+    // The link leads to the server's call page (the sign-in page for a browser without a
+    // session: not a 404).
+    let link = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&page)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        link.status().is_success() || link.status().is_redirection(),
+        "{}",
+        link.status()
+    );
 }

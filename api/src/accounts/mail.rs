@@ -384,9 +384,17 @@ impl Mailer for SmtpMailer {
                 .to
                 .parse()
                 .map_err(|e| MailError::Send(format!("recipient: {e}")))?;
+            // A Message-ID of the sender's domain (lettre adds the Date; relays do not all
+            // add a Message-ID, and mail without one looks like spam).
+            let id = format!(
+                "<{}@{}>",
+                hex::encode(rand::random::<[u8; 16]>()),
+                self.from.email.domain()
+            );
             let msg = Message::builder()
                 .from(self.from.clone())
                 .to(to)
+                .message_id(Some(id))
                 .subject(mail.subject.clone())
                 .header(lettre::message::header::ContentType::TEXT_PLAIN)
                 .body(mail.text.clone())
@@ -464,6 +472,11 @@ impl MailOutbox {
             sending: Arc::new(Semaphore::new(MAX_SENDING)),
             stats: Default::default(),
         }
+    }
+
+    /// The mailer it sends through (alert emails go through the same one).
+    pub fn mailer(&self) -> Arc<dyn Mailer> {
+        self.mailer.clone()
     }
 
     /// Whether mail really leaves the server.

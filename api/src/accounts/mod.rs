@@ -297,8 +297,9 @@ pub fn session_context(auth: &SessionAuth) -> AuthContext {
 /// For a caller given only some widgets (an agent): what of `/api/v1` they may reach. A
 /// widget's own routes (`/widgets/{id}/…`) for their widgets (another's answers 404, as if it
 /// did not exist), the widget list (filtered), and what concerns only themself or the account
-/// as a whole (sign-in, sessions, tokens, the team list, usage), and the inbox (filtered to
-/// their widgets by its handler). Everything else spans every
+/// as a whole (sign-in, sessions, tokens, the team list, usage), their own alert rules (a rule
+/// names only widgets its user sees, and its alerts never tell of another: checked by the
+/// handlers and again when sent), and the inbox (filtered to their widgets by its handler). Everything else spans every
 /// widget (calls, contacts, recordings, analytics across widgets) and is refused (403): fail
 /// closed, so a route added later is not an open door.
 pub fn within_widgets(ctx: &AuthContext, path: &str) -> Result<(), ApiError> {
@@ -314,6 +315,7 @@ pub fn within_widgets(ctx: &AuthContext, path: &str) -> Result<(), ApiError> {
         | ["auth", ..]
         | ["tokens", ..]
         | ["users"]
+        | ["alert-rules", ..]
         | ["account", "usage"] => Ok(()),
         ["widgets", id, ..] => {
             if allowed.iter().any(|w| w == id) {

@@ -1,5 +1,6 @@
 //! The alert sender (issue 19): a tokio task that sends the alert outbox's due messages to
-//! their rules' channels (ntfy for now).
+//! their rules' channels: ntfy, and email through the accounts' SMTP mailer (Web Push comes
+//! next).
 //!
 //! It waits on [`Store::alert_signal`] (raised when an event queued alerts due now) and
 //! otherwise polls, so the first alert of a burst leaves within milliseconds while grouped
@@ -21,6 +22,11 @@
 //! backoff (and `Retry-After`), then the alert is `failed` and its rule `failing` until a
 //! later alert gets through. Servers on loopback or private addresses are refused unless
 //! `RINGSIDE_ALLOW_PRIVATE_FETCH=true`, as for webhooks.
+//!
+//! Email: the same title as the subject, the message, each event's details (a missed call's
+//! caller and time, what a callback left, a visitor's page), the links (click URL, actions)
+//! and the way to the rule's settings ([`email_message`]). No SMTP server configured: the
+//! alert fails with that reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,12 +40,13 @@ use ringside_storage::{
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::accounts::mail::{Mail, Mailer};
 use crate::alerts::SECRET_PURPOSE;
 use crate::http::sealed::Sealer;
 use crate::webhook_dispatch::{parse_retry_after, DispatchConfig};
 
 /// Tuning of the [`AlertDispatcher`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AlertConfig {
     /// Polling, claiming, retries, timeouts and the outbound policy (as for webhooks; alerts
     /// default to fewer, quicker retries: a late alert is worth less than a late webhook).
@@ -50,6 +57,9 @@ pub struct AlertConfig {
     pub public_url: String,
     /// The server's link secret (channel secrets are sealed with it).
     pub link_secret: [u8; 32],
+    /// Where email alerts go (the accounts' SMTP mailer); `None` or one that does not deliver
+    /// (no `RINGSIDE_SMTP_URL`): email alerts fail with that reason.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl AlertConfig {
@@ -75,6 +85,7 @@ impl AlertConfig {
             in_flight: 128,
             public_url: public_url.trim_end_matches('/').to_owned(),
             link_secret,
+            mailer: None,
         }
     }
 }
@@ -100,9 +111,20 @@ struct Inner {
 /// An alert ready to go: where, how, what.
 struct Ready {
     delivery: AlertDelivery,
-    url: String,
-    auth: Option<String>,
-    body: String,
+    target: Target,
+}
+
+/// A channel's message.
+enum Target {
+    /// An ntfy JSON publish to `url`.
+    Ntfy {
+        url: String,
+        auth: Option<String>,
+        body: String,
+        verdict: Verdict,
+    },
+    /// A mail.
+    Email(Mail),
 }
 
 /// One alert after its checks: sent, or ended without sending.
@@ -153,26 +175,46 @@ impl AlertDispatcher {
         })
     }
 
-    /// Claims what is due (as many as there are free request slots, at least one slot
-    /// awaited) and starts sending it; whether the claim was full (more may be due).
+    /// Claims what is due, as many as there are free request slots, and starts sending it;
+    /// whether the claim was full (more may be due). While requests are in flight it waits a
+    /// moment for a quarter of the slots to be free, so a busy sender claims in batches rather
+    /// than one alert per finished request.
     async fn run_once(
         &self,
         tx: &mpsc::UnboundedSender<AlertOutcome>,
     ) -> Result<bool, StorageError> {
         let inner = &self.inner;
-        let first = inner
+        let closed = |_| StorageError::Invalid("alert sender closed");
+        let batch = usize::try_from(inner.config.dispatch.batch)
+            .unwrap_or(1)
+            .max(1);
+        let quarter = u32::try_from((inner.config.in_flight / 4).clamp(1, batch)).unwrap_or(1);
+        let mut permits = match tokio::time::timeout(
+            Duration::from_millis(5),
+            inner.slots.clone().acquire_many_owned(quarter),
+        )
+        .await
+        {
+            Ok(p) => p.map_err(closed)?,
+            Err(_) => inner.slots.clone().acquire_owned().await.map_err(closed)?,
+        };
+        let more = inner
+            .slots
+            .available_permits()
+            .min(batch.saturating_sub(permits.num_permits()));
+        if let Ok(extra) = inner
             .slots
             .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StorageError::Invalid("alert sender closed"))?;
-        let room = (inner.slots.available_permits() + 1).min(inner.config.dispatch.batch as usize);
+            .try_acquire_many_owned(u32::try_from(more).unwrap_or(0))
+        {
+            permits.merge(extra);
+        }
+        let room = permits.num_permits();
         let due = inner
             .store
             .claim_due_alerts(now_ms(), ms(inner.config.dispatch.lease), room as i64)
             .await?;
         let full = due.len() >= room;
-        let mut first = Some(first);
         let mut cache = Lookups::default();
         for d in due {
             match self.prepare(d, &mut cache).await {
@@ -180,14 +222,11 @@ impl AlertDispatcher {
                     let _ = tx.send(o);
                 }
                 Prepared::Send(ready) => {
-                    let permit = match first.take() {
-                        Some(p) => p,
-                        None => inner
-                            .slots
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .map_err(|_| StorageError::Invalid("alert sender closed"))?,
+                    let Some(permit) = permits.split(1) else {
+                        // Cannot happen (one slot per claimed alert); sent without one.
+                        let outcome = self.send(*ready).await;
+                        let _ = tx.send(outcome);
+                        continue;
                     };
                     let me = self.clone();
                     let tx = tx.clone();
@@ -199,6 +238,8 @@ impl AlertDispatcher {
                 }
             }
         }
+        // Unused slots go back.
+        drop(permits);
         Ok(full)
     }
 
@@ -218,7 +259,7 @@ impl AlertDispatcher {
         if !rule.enabled && !test {
             return end(false, "the rule is off");
         }
-        if rule.channel_type != "ntfy" {
+        if !matches!(rule.channel_type.as_str(), "ntfy" | "email") {
             return end(true, "alerts on this channel are not sent yet");
         }
         if !test && rule.quiet.as_ref().is_some_and(|q| quiet_now(q, now_ms())) {
@@ -266,6 +307,14 @@ impl AlertDispatcher {
         }
         let base = &self.inner.config.public_url;
         let body = ntfy_message(&rule, &delivery.event_type, &kept, count, &names, base);
+        if rule.channel_type == "email" {
+            let to = rule.channel["address"].as_str().unwrap_or_default();
+            let mail = email_message(&rule, &delivery.event_type, &kept, &body, to, base);
+            return Prepared::Send(Box::new(Ready {
+                delivery,
+                target: Target::Email(mail),
+            }));
+        }
         let auth = match &rule.secret_sealed {
             None => None,
             Some(sealed) => match self
@@ -281,17 +330,22 @@ impl AlertDispatcher {
             .as_str()
             .unwrap_or(crate::alerts::NTFY_DEFAULT)
             .to_owned();
+        let verdict = cache
+            .verdict(&self.inner.config.dispatch.policy, &url)
+            .await;
         Prepared::Send(Box::new(Ready {
             delivery,
-            url,
-            auth,
-            body: body.to_string(),
+            target: Target::Ntfy {
+                url,
+                auth,
+                body: body.to_string(),
+                verdict,
+            },
         }))
     }
 
     /// One attempt, and what it came to.
     async fn send(&self, r: Ready) -> AlertOutcome {
-        use crate::outbound::Refusal;
         let cfg = &self.inner.config.dispatch;
         let d = &r.delivery;
         let failed = |status_code: Option<u16>, error: String, retry_after: Option<Duration>| {
@@ -318,29 +372,58 @@ impl AlertDispatcher {
                 error,
             }
         };
-        match cfg.policy.check(&r.url).await {
-            Ok(_) => {}
-            Err(Refusal::NoAddress) => {
+        let (url, auth, body, policy_verdict) = match r.target {
+            Target::Ntfy {
+                url,
+                auth,
+                body,
+                verdict,
+            } => (url, auth, body, verdict),
+            Target::Email(mail) => {
+                let Some(mailer) = self.inner.config.mailer.as_ref().filter(|m| m.delivers())
+                else {
+                    return AlertOutcome::Ended {
+                        id: d.id.clone(),
+                        rule_id: d.rule_id.clone(),
+                        failed: true,
+                        status_code: None,
+                        reason: "no SMTP server is configured (RINGSIDE_SMTP_URL)".into(),
+                    };
+                };
+                return match mailer.send(&mail).await {
+                    Ok(()) => AlertOutcome::Delivered {
+                        id: d.id.clone(),
+                        rule_id: d.rule_id.clone(),
+                        status_code: None,
+                    },
+                    Err(e) => failed(None, e.to_string(), None),
+                };
+            }
+        };
+        // The outbound policy: checked once per server and claim (see `prepare`).
+        match policy_verdict {
+            Verdict::Allowed => {}
+            Verdict::NoAddress => {
                 return failed(None, "the ntfy server's host does not resolve".into(), None)
             }
-            Err(e) => {
+            Verdict::Refused(why) => {
                 return AlertOutcome::Ended {
                     id: d.id.clone(),
                     rule_id: d.rule_id.clone(),
                     failed: true,
                     status_code: None,
-                    reason: format!("refused: {e}"),
+                    reason: format!("refused: {why}"),
                 }
             }
         }
         let mut req = self
             .inner
             .client
-            .post(&r.url)
+            .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("X-Ringside-Alert", &d.id)
-            .body(r.body);
-        if let Some(a) = &r.auth {
+            .body(body);
+        if let Some(a) = &auth {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
         match req.send().await {
@@ -404,14 +487,37 @@ async fn record(store: Store, mut rx: mpsc::UnboundedReceiver<AlertOutcome>) {
     }
 }
 
-/// Per-claim lookups: who sees which widgets, widget names.
+/// What the outbound policy says of a server.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Allowed,
+    NoAddress,
+    Refused(String),
+}
+
+/// Per-claim lookups: who sees which widgets, widget names, the policy's verdict on each
+/// server (one resolution per server and claim, not one per alert).
 #[derive(Default)]
 struct Lookups {
     users: HashMap<String, Option<Vec<String>>>,
     widgets: HashMap<String, Option<String>>,
+    servers: HashMap<String, Verdict>,
 }
 
 impl Lookups {
+    async fn verdict(&mut self, policy: &crate::outbound::FetchPolicy, url: &str) -> Verdict {
+        if let Some(v) = self.servers.get(url) {
+            return v.clone();
+        }
+        let v = match policy.check(url).await {
+            Ok(_) => Verdict::Allowed,
+            Err(crate::outbound::Refusal::NoAddress) => Verdict::NoAddress,
+            Err(e) => Verdict::Refused(e.to_string()),
+        };
+        self.servers.insert(url.to_owned(), v.clone());
+        v
+    }
+
     async fn sees(
         &mut self,
         store: &Store,
@@ -682,6 +788,99 @@ pub fn ntfy_message(
         "click": list_page,
         "actions": [{"action": "view", "label": "Open dashboard", "url": list_page, "clear": true}],
     })
+}
+
+/// When, for people: `2026-12-06 14:05 UTC`.
+fn at_utc(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The details an email has room for, per event: who called and when, what a callback
+/// left, a visitor's page.
+fn details(event_type: &str, data: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |label: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+            out.push(format!("{label}: {}", excerpt(&v, 300)));
+        }
+    };
+    let s = |k: &str| text(data, k).map(str::to_owned);
+    match event_type {
+        t if t.starts_with("call.") => {
+            add("From", s("from"));
+            add("To", s("to"));
+            add("Started", data["startedAt"].as_i64().map(at_utc));
+            add("Status", s("status"));
+            add("Reason", s("endReason"));
+        }
+        "callback.submitted" => {
+            add("Kind", s("kind"));
+            add("Name", s("name"));
+            add("Phone", s("phone"));
+            add("Email", s("email"));
+            add("Message", s("message"));
+            add(
+                "Voice note",
+                data["voiceNote"]["url"].as_str().map(str::to_owned),
+            );
+        }
+        "visitor.connected" => {
+            add("Page", s("currentUrl"));
+            add("Referrer", s("referrer"));
+            add("Campaign", s("utmCampaign"));
+        }
+        "chat.message.created" => add("Message", s("body")),
+        _ => {}
+    }
+    out
+}
+
+/// The mail of an alert: the ntfy message's title as the subject, its text, each event's
+/// details, the links of its click URL and actions, and how to change the rule.
+pub fn email_message(
+    rule: &AlertRule,
+    event_type: &str,
+    events: &[Value],
+    msg: &Value,
+    to: &str,
+    base: &str,
+) -> Mail {
+    let title = msg["title"].as_str().unwrap_or("Ringside");
+    let mut text = String::new();
+    text.push_str(msg["message"].as_str().unwrap_or(""));
+    text.push('\n');
+    if events.len() == 1 {
+        let d = details(event_type, &events[0]["data"]);
+        if !d.is_empty() {
+            text.push('\n');
+            for line in d {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    }
+    text.push('\n');
+    if let Some(click) = msg["click"].as_str() {
+        text.push_str(&format!("Open in Ringside: {click}\n"));
+    }
+    for a in msg["actions"].as_array().into_iter().flatten() {
+        if let (Some(l), Some(u)) = (a["label"].as_str(), a["url"].as_str()) {
+            if Some(u) != msg["click"].as_str() || l != "Answer" {
+                text.push_str(&format!("{l}: {u}\n"));
+            }
+        }
+    }
+    text.push_str(&format!(
+        "\n-- \nYou get this because of your alert \u{201c}{}\u{201d}. Change it or turn it off: {base}/settings/alerts\n",
+        rule.name
+    ));
+    Mail {
+        to: to.to_owned(),
+        subject: format!("Ringside: {title}"),
+        text,
+    }
 }
 
 #[cfg(test)]

@@ -16,13 +16,15 @@
 //!
 //! Chat alerts tell of visitors' messages (not of the team's or the assistant's answers).
 //!
-//! A rule belongs to the user who made it: another user's is 404, even for an owner. A widget
+//! A rule belongs to the user who made it: another user's is 404, even for an owner. Tokens
+//! need the scopes; a signed-in dashboard user of any role (agents too) manages their own
+//! rules ([`Mine`]). A widget
 //! named must be one the user sees (an agent given some widgets names only those). The ntfy
 //! access token or password is sealed at rest and never shown (`hasSecret`); the push
 //! subscription's endpoint is shown by its origin only (it is a capability URL). Addresses on
 //! loopback or private networks need `RINGSIDE_ALLOW_PRIVATE_FETCH=true`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine;
@@ -33,7 +35,7 @@ use ringside_storage::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Scoped, WebhooksRead, WebhooksWrite};
+use crate::auth::{Scope, WebhooksRead, WebhooksWrite};
 use crate::extract::{double_option, ApiJson};
 use crate::http::sealed::Sealer;
 use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
@@ -104,6 +106,27 @@ pub(crate) fn routes() -> DocRouter {
                 .ok(204, "Deleted")
                 .content(""),
         )
+}
+
+/// The caller of these endpoints: a token (personal or OAuth) needs the scope; a signed-in
+/// dashboard user of any role may manage their own rules, since a rule is its user's and only
+/// ever covers widgets they see (agents hold no `webhooks:*` scope, yet they are the people who
+/// answer calls).
+pub struct Mine<S: Scope>(AuthContext, std::marker::PhantomData<S>);
+
+impl<S: Scope> FromRequestParts<AppState> for Mine<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let auth = crate::auth::Auth::from_request_parts(parts, state).await?;
+        if !matches!(auth.0.credential, ringside_storage::Credential::Session(_)) {
+            auth.require(S::NAME)?;
+        }
+        Ok(Mine(auth.0, std::marker::PhantomData))
+    }
 }
 
 /// A channel to set.
@@ -569,7 +592,7 @@ enum SecretChange {
 }
 
 async fn list(
-    Scoped(ctx, _): Scoped<WebhooksRead>,
+    Mine(ctx, _): Mine<WebhooksRead>,
     State(st): State<AppState>,
 ) -> Result<Json<DataList<AlertRuleView>>, ApiError> {
     let rules = st
@@ -580,7 +603,7 @@ async fn list(
 }
 
 async fn get_one(
-    Scoped(ctx, _): Scoped<WebhooksRead>,
+    Mine(ctx, _): Mine<WebhooksRead>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AlertRuleView>, ApiError> {
@@ -592,7 +615,7 @@ async fn get_one(
 }
 
 async fn create(
-    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    Mine(ctx, _): Mine<WebhooksWrite>,
     State(st): State<AppState>,
     ApiJson(b): ApiJson<RuleBody>,
 ) -> Result<(StatusCode, Json<AlertRuleView>), ApiError> {
@@ -637,7 +660,7 @@ async fn create(
 }
 
 async fn patch(
-    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    Mine(ctx, _): Mine<WebhooksWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiJson(p): ApiJson<RulePatch>,
@@ -685,7 +708,7 @@ async fn patch(
 }
 
 async fn remove(
-    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    Mine(ctx, _): Mine<WebhooksWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -696,7 +719,7 @@ async fn remove(
 }
 
 async fn test(
-    Scoped(ctx, _): Scoped<WebhooksWrite>,
+    Mine(ctx, _): Mine<WebhooksWrite>,
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<AlertDelivery>), ApiError> {
@@ -707,7 +730,7 @@ async fn test(
     if !QUEUED_ALERT_CHANNELS.contains(&r.channel_type.as_str()) {
         return Err(invalid(
             "channel.type",
-            "alerts on this channel are not sent yet (ntfy is)",
+            "alerts on this channel are not sent yet (ntfy and email are)",
         ));
     }
     let data = json!({"ruleId": r.id, "ruleName": r.name,
@@ -727,7 +750,7 @@ struct LogQuery {
 }
 
 async fn deliveries(
-    Scoped(ctx, _): Scoped<WebhooksRead>,
+    Mine(ctx, _): Mine<WebhooksRead>,
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::openapi::{Auth, DocRouter, Spec};
 
+pub(crate) mod alerts;
 pub(crate) mod analytics;
 pub(crate) mod calls;
 pub(crate) mod contacts;
@@ -113,6 +114,11 @@ pub(crate) fn routes() -> DocRouter {
             "/settings/assistant",
             knowledge::settings,
             page("The AI provider and the order and ticket integrations"),
+        )
+        .get(
+            "/settings/alerts",
+            alerts::alerts,
+            page("Your alerts (ntfy) with their latest outcomes, and a form for a new one"),
         )
         .get(
             "/settings/webhooks",

@@ -176,6 +176,11 @@ pub(crate) const SETTINGS: &[(&str, &str, &str)] = &[
         "The AI provider that writes answers, order and ticket lookups",
     ),
     (
+        "/settings/alerts",
+        "Alerts",
+        "Your own alerts of calls, chats and visitors on your phone (ntfy), with quiet hours",
+    ),
+    (
         "/settings/webhooks",
         "Webhooks",
         "Signed events to your systems, with their delivery log",

@@ -663,14 +663,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         presence.clone(),
         [http_conns.clone(), sip_conns],
     )?;
-    // Alerts (ntfy): the same outbox durability as webhooks, their own sender.
+    // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
     let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
         store.clone(),
-        ringside_api::alert_dispatch::AlertConfig::new(
-            &state.public_url,
-            state.link_secret,
-            s.http.fetch_policy(),
-        ),
+        ringside_api::alert_dispatch::AlertConfig {
+            mailer: Some(state.accounts.outbox.mailer()),
+            ..ringside_api::alert_dispatch::AlertConfig::new(
+                &state.public_url,
+                state.link_secret,
+                s.http.fetch_policy(),
+            )
+        },
     )
     .context("building the alert HTTP client")?
     .spawn();

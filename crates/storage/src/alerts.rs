@@ -275,7 +275,7 @@ impl Store {
 
 /// Channel types whose alerts are queued (the others' rules are kept, and queue nothing until
 /// their sender exists).
-pub const QUEUED_ALERT_CHANNELS: &[&str] = &["ntfy"];
+pub const QUEUED_ALERT_CHANNELS: &[&str] = &["ntfy", "email"];
 /// Events a grouped alert keeps (its `count` says how many there were).
 pub const GROUPED_EVENTS_KEPT: usize = 10;
 
@@ -381,45 +381,107 @@ fn rule_covers(
         }
 }
 
-/// Queues the alerts an event causes, in the transaction that queues its webhook deliveries:
-/// for each rule covering it, the first event of a burst gets a message due now; events after
-/// it within the rule's grouping window join one message due when the window closes (one per
-/// window while the burst goes on). Returns how many events were queued or joined.
+/// The enabled rules of a tenant that may cover `event_type` of `widget`: their `events` JSON
+/// names it and their `widget_ids` are null (every widget) or name the widget — string
+/// matches in SQL, so a tenant's thousand rules are not all read for every event; checked
+/// exactly by [`covering_rules`].
+pub(crate) async fn candidate_rules(
+    pool: &sqlx::AnyPool,
+    tenant_id: &str,
+    event_type: &str,
+    widget: Option<&str>,
+) -> Result<Vec<AlertRule>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1 \
+         AND events LIKE $2 AND (widget_ids IS NULL OR widget_ids LIKE $3)"
+    ))
+    .bind(tenant_id)
+    .bind(format!("%{}%", like_json_string(event_type)))
+    .bind(widget.map_or_else(String::new, |w| format!("%{}%", like_json_string(w))))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// `s` as a JSON string inside a LIKE pattern: `%` and `_` in it match any character
+/// there, which only widens the match (the caller checks exactly).
+fn like_json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// The rules of `rules` that alert on this event.
+pub(crate) fn covering_rules(
+    rules: Vec<AlertRule>,
+    event_type: &str,
+    widget: Option<&str>,
+    data: &serde_json::Value,
+) -> Vec<AlertRule> {
+    rules
+        .into_iter()
+        .filter(|r| rule_covers(r, event_type, widget, data))
+        .collect()
+}
+
+/// Rows per multi-row INSERT (15 values each, well under both databases' parameter limits).
+const INSERT_CHUNK: usize = 50;
+
+/// Queues the alerts an event causes for `rules` (those covering it, read before the
+/// transaction), in the transaction that queues its webhook deliveries: for each rule, the
+/// first event of a burst gets a message due now; events after it within the rule's grouping
+/// window join one message due when the window closes (one per window while the burst goes
+/// on). The rules' recent alerts are read in one query and the new ones written in a few
+/// multi-row inserts, so an event covered by a thousand rules costs a handful of statements.
+/// Returns how many events were queued or joined.
 pub(crate) async fn queue_alerts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     event_type: &str,
-    widget_id: Option<&str>,
+    widget: Option<&str>,
+    rules: &[AlertRule],
     data: &serde_json::Value,
     now: i64,
 ) -> Result<usize> {
-    let widget = widget_id.or_else(|| data.get("widgetId").and_then(|v| v.as_str()));
-    let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1"
-    ))
-    .bind(tenant_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut queued = 0;
-    for row in &rows {
-        let rule = from_row(row)?;
-        if !rule_covers(&rule, event_type, widget, data) {
-            continue;
+    if rules.is_empty() {
+        return Ok(0);
+    }
+    let event =
+        serde_json::json!({"type": event_type, "widgetId": widget, "at": now, "data": data});
+    // The latest alert of each grouping rule: only those of the last two windows can matter
+    // (a grouped alert is due at most one window after it was made).
+    let grouping: Vec<&AlertRule> = rules.iter().filter(|r| r.group_secs > 0).collect();
+    let mut last: std::collections::HashMap<String, AlertDelivery> = Default::default();
+    for chunk in grouping.chunks(500) {
+        let since = now.saturating_sub(
+            chunk
+                .iter()
+                .map(|r| r.group_secs.saturating_mul(2000))
+                .max()
+                .unwrap_or(0),
+        );
+        let sql = format!(
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE event_type = $1 \
+             AND created_at >= $2 AND rule_id IN ({})",
+            placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(event_type).bind(since);
+        for r in chunk {
+            q = q.bind(&r.id);
         }
-        let event =
-            serde_json::json!({"type": event_type, "widgetId": widget, "at": now, "data": data});
+        for row in q.fetch_all(&mut **tx).await? {
+            let d = delivery_from_row(&row)?;
+            let newer = last
+                .get(&d.rule_id)
+                .is_none_or(|l| (d.created_at, &d.id) > (l.created_at, &l.id));
+            if newer {
+                last.insert(d.rule_id.clone(), d);
+            }
+        }
+    }
+    let mut queued = 0;
+    let mut inserts: Vec<(&AlertRule, i64)> = Vec::new();
+    for rule in rules {
         let window = rule.group_secs.saturating_mul(1000);
-        let last = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE rule_id = $1 AND event_type = $2 \
-             ORDER BY created_at DESC, id DESC LIMIT 1"
-        ))
-        .bind(&rule.id)
-        .bind(event_type)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| delivery_from_row(&r))
-        .transpose()?;
-        let due = match &last {
+        let due = match last.get(&rule.id) {
             Some(l) if window > 0 && l.collecting(now) => {
                 let mut p: serde_json::Value = serde_json::from_str(&l.payload)
                     .map_err(|_| StorageError::Corrupt("payload"))?;
@@ -449,23 +511,46 @@ pub(crate) async fn queue_alerts(
             }
             _ => now,
         };
-        let payload = serde_json::json!({"count": 1, "events": [event]});
-        sqlx::query(&format!(
-            "INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, 1, 'pending', 0, $7, $7, NULL, NULL, $8, NULL)"
-        ))
-        .bind(crate::new_id())
-        .bind(&rule.id)
-        .bind(tenant_id)
-        .bind(event_type)
-        .bind(widget)
-        .bind(payload.to_string())
-        .bind(due)
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| StorageError::from_write(e, "alert delivery"))?;
-        queued += 1;
+        inserts.push((rule, due));
+    }
+    let payload = serde_json::json!({"count": 1, "events": [event]}).to_string();
+    for chunk in inserts.chunks(INSERT_CHUNK) {
+        let mut sql = format!("INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES ");
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 1, 'pending', 0, ${}, ${}, NULL, NULL, ${}, NULL)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 7,
+                n + 8
+            ));
+            n += 8;
+        }
+        let mut q = sqlx::query(&sql);
+        for (rule, due) in chunk {
+            q = q
+                .bind(crate::new_id())
+                .bind(&rule.id)
+                .bind(tenant_id)
+                .bind(event_type)
+                .bind(widget)
+                .bind(&payload)
+                .bind(*due)
+                .bind(now);
+        }
+        q.execute(&mut **tx)
+            .await
+            .map_err(|e| StorageError::from_write(e, "alert delivery"))?;
+        queued += chunk.len();
     }
     Ok(queued)
 }
@@ -567,6 +652,7 @@ impl Store {
             crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             crate::Backend::Sqlite => "",
         };
+        let _turn = self.write_turn().await;
         let rows = sqlx::query(&format!(
             "WITH due AS MATERIALIZED (SELECT id FROM alert_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $2 \
@@ -622,7 +708,8 @@ impl Store {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut w = self.begin_write().await?;
+        let tx = &mut w.tx;
         for o in outcomes {
             match o {
                 AlertOutcome::Delivered {
@@ -638,11 +725,11 @@ impl Store {
                     .bind(*status_code)
                     .bind(now)
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                     sqlx::query("UPDATE alert_rules SET failing = 0 WHERE id = $1 AND failing = 1")
                         .bind(rule_id)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                 }
                 AlertOutcome::Retry {
@@ -660,7 +747,7 @@ impl Store {
                     .bind(*status_code)
                     .bind(error)
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 }
                 AlertOutcome::Ended {
@@ -684,18 +771,18 @@ impl Store {
                     .bind(*status_code)
                     .bind(reason)
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                     if *failed {
                         sqlx::query("UPDATE alert_rules SET failing = 1 WHERE id = $1")
                             .bind(rule_id)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
             }
         }
-        tx.commit().await?;
+        w.tx.commit().await?;
         Ok(())
     }
 

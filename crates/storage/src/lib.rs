@@ -214,6 +214,17 @@ pub struct Store {
     backend: Backend,
     /// Signalled when alerts due now were queued ([`Store::alert_signal`]).
     alerts_queued: std::sync::Arc<tokio::sync::Notify>,
+    /// SQLite: this process's writers of [`Store::begin_write`] take turns here, in order,
+    /// instead of in SQLite's busy handler (which sleeps up to 100 ms between tries, so a
+    /// burst of writers waits seconds).
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction of [`Store::begin_write`]: the transaction, and on SQLite this
+/// process's turn to write, held until it is dropped.
+pub(crate) struct WriteTx {
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -239,6 +250,7 @@ impl Store {
             pool,
             backend,
             alerts_queued: Default::default(),
+            write_gate: Default::default(),
         };
         store.migrate().await?;
         tracing::debug!(?backend, "storage connected and migrated");
@@ -279,11 +291,22 @@ impl Store {
     /// (`BEGIN IMMEDIATE`, waiting out other writers with the busy timeout), since a deferred
     /// transaction that read before another connection committed cannot write at all
     /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out).
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let turn = self.write_turn().await;
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// On SQLite, this process's turn to write (FIFO among the writers that ask for it);
+    /// nothing to wait for on PostgreSQL.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// The underlying pool, for diagnostics and tests. Prefer the typed

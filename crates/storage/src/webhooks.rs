@@ -441,9 +441,17 @@ impl Store {
             })
             .collect();
         let payload = data.to_string();
+        let widget = widget_id.or_else(|| data.get("widgetId").and_then(|v| v.as_str()));
+        let rules = crate::alerts::covering_rules(
+            crate::alerts::candidate_rules(&self.pool, tenant_id, event_type, widget).await?,
+            event_type,
+            widget,
+            data,
+        );
         let now = now_ms();
-        // The alert rules are read, and their last alerts, before writing.
-        let mut tx = self.begin_write().await?;
+        // The rules' last alerts are read before writing: a write transaction from the start.
+        let mut w = self.begin_write().await?;
+        let tx = &mut w.tx;
         let mut out = Vec::with_capacity(targets.len());
         for w in targets {
             let d = WebhookDelivery {
@@ -460,14 +468,14 @@ impl Store {
                 created_at: now,
                 delivered_at: None,
             };
-            insert_delivery(&mut tx, &d).await?;
+            insert_delivery(tx, &d).await?;
             out.push(d);
         }
         // The users' alert rules, in the same transaction.
         let alerts =
-            crate::alerts::queue_alerts(&mut tx, tenant_id, event_type, widget_id, data, now)
+            crate::alerts::queue_alerts(tx, tenant_id, event_type, widget, &rules, data, now)
                 .await?;
-        tx.commit().await?;
+        w.tx.commit().await?;
         if alerts > 0 {
             self.alert_signal().notify_one();
         }

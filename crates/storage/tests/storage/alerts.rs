@@ -202,15 +202,15 @@ async fn alerts_are_claimed_once_and_their_outcomes_recorded() {
         let mut r = rule(&t, &uid, "all", &["usage.updated", "call.missed"], None);
         r.group_secs = 0;
         let r = store.create_alert_rule(&r).await.unwrap();
-        let mut mail = rule(&t, &uid, "mail", &["call.answered"], None);
-        mail.channel_type = "email".into();
-        store.create_alert_rule(&mail).await.unwrap();
+        let mut push = rule(&t, &uid, "push", &["call.answered"], None);
+        push.channel_type = "webpush".into();
+        store.create_alert_rule(&push).await.unwrap();
         let mut wanted = store.alerted_events(&t).await.unwrap();
         wanted.sort();
         assert_eq!(
             wanted,
             ["call.missed", "usage.updated"],
-            "email rules queue nothing yet"
+            "Web Push rules queue nothing yet"
         );
         for i in 0..4 {
             store
