@@ -38,6 +38,8 @@ pub struct Page {
     /// Console errors, uncaught exceptions and error log entries (failed loads, CSP
     /// refusals) the page reported since the last [`Page::take_errors`].
     errors: Vec<String>,
+    /// `ServiceWorker.*` events read so far ([`Page::take_events`]).
+    events: Vec<Value>,
 }
 
 impl Browser {
@@ -107,6 +109,7 @@ impl Browser {
             ws,
             next_id: AtomicU64::new(1),
             errors: Vec::new(),
+            events: Vec::new(),
         };
         // Report console errors, exceptions and error log entries from here on.
         page.call("Runtime.enable", json!({})).await;
@@ -126,6 +129,19 @@ impl Drop for Browser {
 impl Page {
     /// Sends one CDP command and waits for its result (events in between are skipped).
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("CDP {method} failed: {e}"),
+        }
+    }
+
+    /// The `ServiceWorker.*` events read since the last call.
+    pub fn take_events(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// [`Page::call`], the error returned instead of failing the test.
+    pub async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let msg = json!({"id": id, "method": method, "params": params});
         self.ws
@@ -141,11 +157,17 @@ impl Page {
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(t.as_str()).expect("CDP JSON");
                 self.note_error(&v);
+                if v["method"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("ServiceWorker."))
+                {
+                    self.events.push(v.clone());
+                }
                 if v["id"] == id {
                     if let Some(e) = v.get("error") {
-                        panic!("CDP {method} failed: {e}");
+                        return Err(e.clone());
                     }
-                    return v["result"].clone();
+                    return Ok(v["result"].clone());
                 }
             }
         }

@@ -55,6 +55,12 @@ if ! python3 -c 'import dnslib' 2>/dev/null; then
   python3 -m pip install --quiet --root-user-action=ignore 'dnslib==0.9.26' 2>/dev/null ||
     python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'dnslib==0.9.26'
 fi
+# http_ece: an independent RFC 8291 implementation; the loopback push service of the Web Push
+# test (tests/push_service.py) decrypts Ringside's alerts with it.
+if ! python3 -c 'import http_ece' 2>/dev/null; then
+  python3 -m pip install --quiet --root-user-action=ignore 'http-ece==1.2.1' 2>/dev/null ||
+    python3 -m pip install --quiet --root-user-action=ignore --break-system-packages 'http-ece==1.2.1'
+fi
 # axe-core: the accessibility checker the account pages are held to (tests/browser.rs).
 if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
   command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }

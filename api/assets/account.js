@@ -39,7 +39,25 @@
   function busy(form, on) {
     Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = on; });
   }
-  window.RingsideAccount = { api: api, say: say };
+  // base64url to bytes (a VAPID public key for pushManager.subscribe).
+  function b64u(s) {
+    var p = String(s).replace(/-/g, "+").replace(/_/g, "/");
+    while (p.length % 4) p += "=";
+    var raw = atob(p), a = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) a[i] = raw.charCodeAt(i);
+    return a;
+  }
+
+  // This browser's push subscription for the server's key (the service worker registered
+  // at the root, so it shows alerts for every page).
+  function subscribePush(key) {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+      return Promise.reject(new Error("this browser has no Web Push (or the page is not on HTTPS)"));
+    }
+    return navigator.serviceWorker.register("/sw.js").then(function () { return navigator.serviceWorker.ready; })
+      .then(function (reg) { return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64u(key) }); });
+  }
+  window.RingsideAccount = { api: api, say: say, subscribePush: subscribePush };
 
   // After a change: re-read a region of this page ("#id"), go to a page, or reload.
   function after(then) {
@@ -161,6 +179,20 @@
       ev.preventDefault();
       var body = formBody(form);
       var kind = form.getAttribute("data-kind");
+      if (kind === "push") {
+        // Alerts in this browser: the service worker, a push subscription with the server's
+        // VAPID key, then a rule whose channel is that subscription.
+        busy(form, true);
+        subscribePush(form.getAttribute("data-key")).then(function (sub) {
+          var j = sub.toJSON();
+          return api("POST", form.getAttribute("data-url"), {
+            name: body.name, events: body.events || [],
+            channel: { type: "webpush", subscription: { endpoint: j.endpoint, keys: j.keys } }
+          });
+        }).then(function () { after(form.getAttribute("data-then")); })
+          .catch(function (e) { say(out, "Alerts in this browser could not be set up: " + e.message); busy(form, false); });
+        return;
+      }
       if (kind === "attach") {
         busy(form, true);
         fetch(form.getAttribute("data-url"), {

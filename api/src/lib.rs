@@ -68,7 +68,7 @@ pub mod testing;
 pub use admin::{
     ai_provider, alert_dispatch, alerts, analytics, assignments, assistants, call_settings, calls,
     canned, contacts, conversations, integrations, knowledge, prompts, recordings, sip_admin,
-    usage, visitors, webhook_dispatch, webhooks, widget_prompts, widgets,
+    usage, visitors, webhook_dispatch, webhooks, webpush, widget_prompts, widgets,
 };
 pub use http::{auth, conn_limits, error, extract, health, openapi, outbound, rate_limit};
 pub use live::{browser_calls, console, presence, realtime};
@@ -137,6 +137,9 @@ pub struct AppState {
     /// Key of the signed conversation links ([`handoff`]); keep it across restarts so links
     /// stay valid.
     pub link_secret: [u8; 32],
+    /// The server's VAPID key (Web Push alerts, RFC 8292): browsers subscribe with its public
+    /// half; keep it across restarts so their subscriptions stay valid.
+    pub vapid: Arc<webpush::VapidKey>,
     /// Per-tenant usage limits ([`usage`]); the default is unlimited.
     pub usage_limits: UsageLimits,
     /// Realtime events for the dashboard and widget sockets ([`realtime`]).

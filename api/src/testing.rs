@@ -63,6 +63,7 @@ pub fn state(store: &Store, public_url: &str) -> AppState {
         public_url: public_url.into(),
         rate_limits: Default::default(),
         link_secret: rand::random(),
+        vapid: std::sync::Arc::new(crate::webpush::VapidKey::generate()),
         usage_limits: Default::default(),
         bus: Default::default(),
         widget_cache: Default::default(),

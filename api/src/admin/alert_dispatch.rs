@@ -1,6 +1,7 @@
 //! The alert sender (issue 19): a tokio task that sends the alert outbox's due messages to
-//! their rules' channels: ntfy, and email through the accounts' SMTP mailer (Web Push comes
-//! next).
+//! their rules' channels: ntfy, email through the accounts' SMTP mailer, and Web Push to a
+//! browser's push service ([`crate::webpush`]: RFC 8291 encryption, a VAPID header; 404 or
+//! 410 from the push service means the subscription is gone: failed at once).
 //!
 //! It waits on [`Store::alert_signal`] (raised when an event queued alerts due now) and
 //! otherwise polls, so the first alert of a burst leaves within milliseconds while grouped
@@ -60,6 +61,8 @@ pub struct AlertConfig {
     /// Where email alerts go (the accounts' SMTP mailer); `None` or one that does not deliver
     /// (no `RINGSIDE_SMTP_URL`): email alerts fail with that reason.
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The server's VAPID key (Web Push); `None`: push alerts fail saying so.
+    pub vapid: Option<Arc<crate::webpush::VapidKey>>,
 }
 
 impl AlertConfig {
@@ -86,6 +89,7 @@ impl AlertConfig {
             public_url: public_url.trim_end_matches('/').to_owned(),
             link_secret,
             mailer: None,
+            vapid: None,
         }
     }
 }
@@ -125,6 +129,14 @@ enum Target {
     },
     /// A mail.
     Email(Mail),
+    /// A Web Push message (RFC 8030) to a browser's push service.
+    Push {
+        endpoint: String,
+        authorization: String,
+        urgency: &'static str,
+        body: Vec<u8>,
+        verdict: Verdict,
+    },
 }
 
 /// One alert after its checks: sent, or ended without sending.
@@ -259,7 +271,7 @@ impl AlertDispatcher {
         if !rule.enabled && !test {
             return end(false, "the rule is off");
         }
-        if !matches!(rule.channel_type.as_str(), "ntfy" | "email") {
+        if !matches!(rule.channel_type.as_str(), "ntfy" | "email" | "webpush") {
             return end(true, "alerts on this channel are not sent yet");
         }
         if !test && rule.quiet.as_ref().is_some_and(|q| quiet_now(q, now_ms())) {
@@ -315,6 +327,9 @@ impl AlertDispatcher {
                 target: Target::Email(mail),
             }));
         }
+        if rule.channel_type == "webpush" {
+            return self.prepare_push(delivery, &rule, &body, cache).await;
+        }
         let auth = match &rule.secret_sealed {
             None => None,
             Some(sealed) => match self
@@ -339,6 +354,77 @@ impl AlertDispatcher {
                 url,
                 auth,
                 body: body.to_string(),
+                verdict,
+            },
+        }))
+    }
+
+    /// A Web Push message of an alert whose ntfy form is `msg`: `{"title", "body", "url",
+    /// "tag", "urgent", "actions"}` encrypted for the rule's subscription, with the VAPID
+    /// header for its push service.
+    async fn prepare_push(
+        &self,
+        delivery: AlertDelivery,
+        rule: &AlertRule,
+        msg: &Value,
+        cache: &mut Lookups,
+    ) -> Prepared {
+        let end = |reason: &str| {
+            Prepared::Done(AlertOutcome::Ended {
+                id: delivery.id.clone(),
+                rule_id: rule.id.clone(),
+                failed: true,
+                status_code: None,
+                reason: reason.to_owned(),
+            })
+        };
+        let Some(vapid) = &self.inner.config.vapid else {
+            return end("Web Push is not set up on this server (no VAPID key)");
+        };
+        let c = &rule.channel;
+        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+        let (Some(p256dh), Some(auth)) = (
+            crate::webpush::b64(s("p256dh")),
+            crate::webpush::b64(s("auth")),
+        ) else {
+            return end("the browser's subscription keys are not usable");
+        };
+        let endpoint = s("endpoint").to_owned();
+        let urgent = msg["priority"].as_u64().unwrap_or(3) >= 5;
+        let mut payload = json!({
+            "title": msg["title"], "body": msg["message"], "url": msg["click"],
+            "tag": format!("ringside-{}", delivery.id), "urgent": urgent,
+            "actions": msg["actions"],
+        });
+        let mut text = payload.to_string();
+        if text.len() > crate::webpush::MAX_PLAINTEXT {
+            payload["body"] = json!(excerpt(msg["message"].as_str().unwrap_or(""), 300));
+            payload["actions"] = json!([]);
+            text = payload.to_string();
+        }
+        let body = match crate::webpush::encrypt(text.as_bytes(), &p256dh, &auth) {
+            Ok(b) => b,
+            Err(e) => return end(&e.to_string()),
+        };
+        let subject = if self.inner.config.public_url.starts_with("https://") {
+            self.inner.config.public_url.clone()
+        } else {
+            "mailto:postmaster@localhost".to_owned()
+        };
+        let now_s = now_ms() / 1000;
+        let Some(authorization) = vapid.authorization(&endpoint, &subject, now_s) else {
+            return end("the subscription's endpoint is not a URL");
+        };
+        let verdict = cache
+            .verdict(&self.inner.config.dispatch.policy, &endpoint)
+            .await;
+        Prepared::Send(Box::new(Ready {
+            delivery,
+            target: Target::Push {
+                endpoint,
+                authorization,
+                urgency: if urgent { "high" } else { "normal" },
+                body,
                 verdict,
             },
         }))
@@ -373,6 +459,81 @@ impl AlertDispatcher {
             }
         };
         let (url, auth, body, policy_verdict) = match r.target {
+            Target::Push {
+                endpoint,
+                authorization,
+                urgency,
+                body,
+                verdict,
+            } => {
+                match verdict {
+                    Verdict::Allowed => {}
+                    Verdict::NoAddress => {
+                        return failed(
+                            None,
+                            "the push service's host does not resolve".into(),
+                            None,
+                        )
+                    }
+                    Verdict::Refused(why) => {
+                        return AlertOutcome::Ended {
+                            id: d.id.clone(),
+                            rule_id: d.rule_id.clone(),
+                            failed: true,
+                            status_code: None,
+                            reason: format!("refused: {why}"),
+                        }
+                    }
+                }
+                // RFC 8030: the encrypted message, how long the push service may keep it
+                // (a ringing call is stale in a minute), how urgent it is.
+                let ttl = if urgency == "high" { "60" } else { "3600" };
+                let resp = self
+                    .inner
+                    .client
+                    .post(&endpoint)
+                    .header(reqwest::header::AUTHORIZATION, authorization)
+                    .header(reqwest::header::CONTENT_ENCODING, "aes128gcm")
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .header("TTL", ttl)
+                    .header("Urgency", urgency)
+                    .body(body)
+                    .send()
+                    .await;
+                return match resp {
+                    Ok(r) if r.status().is_success() => AlertOutcome::Delivered {
+                        id: d.id.clone(),
+                        rule_id: d.rule_id.clone(),
+                        status_code: Some(i64::from(r.status().as_u16())),
+                    },
+                    // The browser unsubscribed or the subscription expired: no retry helps.
+                    Ok(r) if matches!(r.status().as_u16(), 404 | 410) => AlertOutcome::Ended {
+                        id: d.id.clone(),
+                        rule_id: d.rule_id.clone(),
+                        failed: true,
+                        status_code: Some(i64::from(r.status().as_u16())),
+                        reason: "the browser's subscription has expired: allow alerts in that browser again".into(),
+                    },
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let retry_after = r
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                        failed(
+                            Some(status),
+                            format!("the push service answered HTTP {status}"),
+                            retry_after,
+                        )
+                    }
+                    Err(e) => failed(
+                        None,
+                        if e.is_timeout() { "timed out" } else { "could not connect" }.into(),
+                        None,
+                    ),
+                };
+            }
             Target::Ntfy {
                 url,
                 auth,

@@ -22,5 +22,6 @@ pub mod usage;
 pub mod visitors;
 pub mod webhook_dispatch;
 pub mod webhooks;
+pub mod webpush;
 pub mod widget_prompts;
 pub mod widgets;

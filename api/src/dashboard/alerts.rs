@@ -75,7 +75,13 @@ fn channel_cell(r: &AlertRule) -> String {
             }
         ),
         "email" => format!("Email to {}", esc(s("address"))),
-        other => format!("{} <span class=\"hint\">(not sent yet)</span>", esc(other)),
+        "webpush" => format!(
+            "Browser notifications<br><span class=\"hint\">through {}</span>",
+            esc(&reqwest::Url::parse(s("endpoint"))
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default())
+        ),
+        other => esc(other),
     }
 }
 
@@ -124,7 +130,7 @@ fn rule_actions(r: &AlertRule) -> String {
     } else {
         ("Turn on", "{&quot;enabled&quot;:true}")
     };
-    let test = if r.channel_type == "ntfy" {
+    let test = if ringside_storage::QUEUED_ALERT_CHANNELS.contains(&r.channel_type.as_str()) {
         format!(
             "<button type=\"button\" class=\"secondary\" data-method=\"POST\" \
              data-url=\"/api/v1/alert-rules/{id}/test\" data-then=\"{NAV}\" \
@@ -143,9 +149,9 @@ fn rule_actions(r: &AlertRule) -> String {
     )
 }
 
-/// The form of a new ntfy alert.
-fn new_form(widgets: &[Widget]) -> String {
-    let events: String = EVENTS
+/// One checkbox per event (the calls and chats ticked).
+fn event_boxes() -> String {
+    EVENTS
         .iter()
         .map(|(e, l)| {
             format!(
@@ -157,7 +163,28 @@ fn new_form(widgets: &[Widget]) -> String {
                 }
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The form that turns on alerts in this browser (Web Push with the server's key).
+fn push_form(key: &str) -> String {
+    format!(
+        "<section class=\"card\" aria-labelledby=\"push-h\"><h2 id=\"push-h\">Alerts in this browser</h2>\
+         <p class=\"hint\">Notifications on this computer or phone, even with the dashboard closed. \
+         The browser asks you to allow them.</p>\
+         <form data-url=\"/api/v1/alert-rules\" data-kind=\"push\" data-key=\"{key}\" data-then=\"{NAV}\">\
+         <label for=\"pu-name\">Name</label>\
+         <input id=\"pu-name\" name=\"name\" type=\"text\" maxlength=\"120\" required value=\"This browser\">\
+         <fieldset><legend>Tell me when</legend>{events}</fieldset>\
+         <div class=\"actions\"><button type=\"submit\">Allow alerts in this browser</button></div></form></section>",
+        key = esc(key),
+        events = event_boxes()
+    )
+}
+
+/// The form of a new ntfy alert.
+fn new_form(widgets: &[Widget]) -> String {
+    let events = event_boxes();
     let widget_part = if widgets.len() > 1 {
         let boxes: String = widgets
             .iter()
@@ -285,7 +312,8 @@ pub(crate) async fn alerts(State(st): State<AppState>, v: Viewer) -> Result<Resp
         "<p>Alerts tell you of calls, chats and visitors wherever you are, from your own rules: \
          they are yours alone, and never tell of a widget you do not see. A server that fails \
          is retried for about a minute, then the alert is marked failed and the rule \
-         <em>failing</em> until an alert gets through.</p>{list}{log}{form}",
+         <em>failing</em> until an alert gets through.</p>{list}{log}{push}{form}",
+        push = push_form(&st.vapid.public_b64()),
         form = new_form(&widgets)
     );
     Ok(v.page("Alerts", NAV, &main))

@@ -140,6 +140,23 @@ pub(crate) fn routes() -> DocRouter {
             script,
             Spec::new(T, Auth::Public, "The dashboard's script").content("text/javascript"),
         )
+        .get(
+            "/sw.js",
+            service_worker,
+            Spec::new(
+                T,
+                Auth::Public,
+                "The dashboard's service worker: Web Push alerts shown with the dashboard closed",
+            )
+            .content("text/javascript"),
+        )
+}
+
+/// The service worker lives at the root so its scope is the whole dashboard.
+const SW: &str = include_str!("../../assets/sw.js");
+
+async fn service_worker() -> Response {
+    page::asset(SW, "text/javascript; charset=utf-8")
 }
 
 async fn script() -> Response {

@@ -36,6 +36,14 @@ async fn agents_keep_their_own_alerts_in_the_dashboard() {
         let html = text(&page);
         assert!(html.contains("No alert yet"), "{html}");
         assert!(html.contains("data-kind=\"alert\""));
+        // The browser form carries the server's VAPID public key (65 bytes, base64url).
+        let key = html
+            .split("data-kind=\"push\" data-key=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default();
+        assert_eq!(key.len(), 87, "{html}");
+        assert!(key.starts_with('B'));
         assert!(!html.contains(&shop), "a widget the agent does not see");
 
         // A rule made through the session (as the page's form does), on their widget.

@@ -549,6 +549,7 @@ fn build_api(
         presence,
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.http.rate_limits)),
         link_secret: load_secret(s, "link-secret")?,
+        vapid: Arc::new(load_vapid(s)?),
         usage_limits: s.http.usage_limits,
         bus: calls.bus,
         widget_cache: Default::default(),
@@ -564,6 +565,30 @@ fn build_api(
         ),
         crawler: Default::default(),
     })
+}
+
+/// The server's VAPID key for Web Push (`<data>/vapid-key`, PKCS#8 in hex), made on first
+/// start. Browsers' subscriptions are tied to it: a new key means subscribing again.
+fn load_vapid(s: &Settings) -> anyhow::Result<ringside_api::webpush::VapidKey> {
+    let path = s.data_dir.join("vapid-key");
+    if let Ok(hexed) = std::fs::read_to_string(&path) {
+        if let Some(k) = hex::decode(hexed.trim())
+            .ok()
+            .and_then(|der| ringside_api::webpush::VapidKey::from_pkcs8(&der))
+        {
+            return Ok(k);
+        }
+        warn!("{} is not a VAPID key: making a new one", path.display());
+    }
+    let key = ringside_api::webpush::VapidKey::generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).context("writing vapid-key")?;
+    std::io::Write::write_all(&mut f, hex::encode(key.pkcs8()).as_bytes())
+        .context("writing vapid-key")?;
+    Ok(key)
 }
 
 /// Where sign-in codes and invitations go: the SMTP server, or the log.
@@ -668,6 +693,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         store.clone(),
         ringside_api::alert_dispatch::AlertConfig {
             mailer: Some(state.accounts.outbox.mailer()),
+            vapid: Some(state.vapid.clone()),
             ..ringside_api::alert_dispatch::AlertConfig::new(
                 &state.public_url,
                 state.link_secret,

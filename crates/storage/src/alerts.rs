@@ -275,7 +275,7 @@ impl Store {
 
 /// Channel types whose alerts are queued (the others' rules are kept, and queue nothing until
 /// their sender exists).
-pub const QUEUED_ALERT_CHANNELS: &[&str] = &["ntfy", "email"];
+pub const QUEUED_ALERT_CHANNELS: &[&str] = &["ntfy", "email", "webpush"];
 /// Events a grouped alert keeps (its `count` says how many there were).
 pub const GROUPED_EVENTS_KEPT: usize = 10;
 

@@ -68,7 +68,7 @@ async fn events_queue_alerts_grouped_per_rule() {
         let push = store
             .create_alert_rule(&AlertRule {
                 channel_type: "webpush".into(),
-                ..rule(&t, &uid, "push", &["call.requested"], None)
+                ..rule(&t, &uid, "push", &["call.answered"], None)
             })
             .await
             .unwrap();
@@ -132,7 +132,7 @@ async fn events_queue_alerts_grouped_per_rule() {
         assert_eq!(kept.len(), GROUPED_EVENTS_KEPT);
         assert_eq!(kept[0]["data"]["callId"], "c1");
         assert_eq!(kept[0]["type"], "call.requested");
-        // Another widget's call, a disabled rule, a channel not sent yet: nothing.
+        // Another widget's call, a disabled rule, a rule of other events: nothing.
         store
             .enqueue_webhook_event(&t, "call.requested", Some(&w2), &json!({"callId": "x"}))
             .await
@@ -204,13 +204,14 @@ async fn alerts_are_claimed_once_and_their_outcomes_recorded() {
         let r = store.create_alert_rule(&r).await.unwrap();
         let mut push = rule(&t, &uid, "push", &["call.answered"], None);
         push.channel_type = "webpush".into();
+        push.enabled = false;
         store.create_alert_rule(&push).await.unwrap();
         let mut wanted = store.alerted_events(&t).await.unwrap();
         wanted.sort();
         assert_eq!(
             wanted,
             ["call.missed", "usage.updated"],
-            "Web Push rules queue nothing yet"
+            "a disabled rule's events are not wanted"
         );
         for i in 0..4 {
             store
