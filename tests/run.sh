@@ -29,6 +29,13 @@ command -v openssl >/dev/null || need+=(openssl)
 dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need+=(kamailio-tls-modules)
 # linphonec (liblinphone): the second softphone of tests/tests/linphone.rs (TLS, SRTP, transfers).
 command -v linphonec >/dev/null || need+=(linphone-cli)
+# The WordPress plugin (integrations/wordpress): php -l and tests/wordpress_check.py, then a
+# real WordPress (Debian's package, PHP's built-in server, the local MariaDB) in
+# tests/tests/wordpress.rs.
+command -v php >/dev/null || need+=(php-cli)
+[ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
+php -m 2>/dev/null | grep -qx mysqli || need+=(php-mysql)
+command -v mariadb >/dev/null || need+=(mariadb-client)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
