@@ -239,6 +239,7 @@
       picker.value = "";
     });
     var cbLink = el("button", { "class": "rs-cb", type: "button" }, "Prefer a call back? Leave your number");
+    var mailLink = el("button", { "class": "rs-cb rs-mail", type: "button" }, "Email me this chat");
     var callBtn = el("button", { "class": "rs-call", type: "button" }, "\u260E Call us");
     var videoBtn = el("button", { "class": "rs-call", type: "button" }, "Video call");
     var callStatus = el("span", { "class": "rs-call-status", "aria-live": "polite" });
@@ -246,7 +247,7 @@
     if (cfg.calls && cfg.calls.video) head.appendChild(videoBtn);
     head.appendChild(callStatus);
     form.appendChild(input); form.appendChild(send); form.appendChild(attach); form.appendChild(picker);
-    panel.appendChild(head); panel.appendChild(list); panel.appendChild(typing); panel.appendChild(cbLink); panel.appendChild(form);
+    panel.appendChild(head); panel.appendChild(list); panel.appendChild(typing); panel.appendChild(cbLink); panel.appendChild(mailLink); panel.appendChild(form);
     wrap.appendChild(bubble); wrap.appendChild(panel);
     root.appendChild(style); root.appendChild(wrap);
     document.body.appendChild(host);
@@ -360,6 +361,19 @@
             else return r.json().then(function (j) { addMessage("system", (j.error && j.error.message) || "Not sent."); });
           }).catch(function () { addMessage("system", "Not sent."); });
       }, true);
+      panel.insertBefore(s, form);
+      var first = s.querySelector("input"); if (first) first.focus();
+    });
+    // A copy of the chat by email.
+    mailLink.addEventListener("click", function () {
+      if (ui.transcript) { ui.transcript.remove(); ui.transcript = null; return; }
+      var s = ui.transcript = sheet("We will email you a copy of this chat.", [
+        { name: "email", label: "Email", type: "email", required: true }], "Send", function (data, _v, box) {
+        post("/api/widgets/" + encodeURIComponent(widgetId) + "/transcript", { visitorId: visitorId, email: data.email || "" }).then(function (r) {
+          if (r.__status < 300) { box.remove(); ui.transcript = null; addMessage("system", "A copy of this chat is on its way to " + data.email + "."); }
+          else addMessage("system", (r.error && r.error.message) || "Not sent.");
+        }).catch(function () { addMessage("system", "Not sent."); });
+      }, false);
       panel.insertBefore(s, form);
       var first = s.querySelector("input"); if (first) first.focus();
     });

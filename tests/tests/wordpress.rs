@@ -5,7 +5,10 @@
 //! Chromium; the administrator runs the setup with the code Ringside mails (to a loopback SMTP
 //! server), which creates the site's widget; the public page carries the snippet and its widget
 //! chats; the wp-admin operator panel shows the live visitor and answers the chat, and the
-//! visitor's page shows the answer. The token the setup stored never reaches a browser.
+//! visitor's page shows the answer. The token the setup stored never reaches a browser. An
+//! editor uses the panel but is refused the setup; after a disconnect (the snippet leaves the
+//! page) a Ringside agent's account is refused as the site's account (its token may not manage
+//! widgets).
 
 mod calls_common;
 
@@ -372,6 +375,38 @@ async fn a_wordpress_site_runs_ringside() {
     )
     .await;
     a.screenshot(SHOTS, "05-panel").await;
+    // The visitor asks for a copy of the chat by email: it arrives, both sides in it.
+    v.eval(&in_widget(
+        "root.querySelector('.rs-mail').click(); return true;",
+    ))
+    .await;
+    v.wait_true(
+        &in_widget("return !!root.querySelector('.rs-sheet input[name=email]');"),
+        "the transcript form",
+    )
+    .await;
+    v.eval(&in_widget(
+        "const s = root.querySelector('.rs-sheet input[name=email]').closest('form'); \
+         s.elements.email.value = 'visitor@porto.test'; \
+         s.querySelector('button[type=submit]').click(); return true;",
+    ))
+    .await;
+    v.wait_true(
+        &in_widget("return root.querySelector('.rs-list').innerText.includes('on its way to visitor@porto.test');"),
+        "the widget says the copy is on its way",
+    )
+    .await;
+    let copy = mail.nth("visitor@porto.test", "Your chat with", 1).await;
+    assert_eq!(
+        copy.header("Subject").as_deref(),
+        Some("Your chat with Shop")
+    );
+    assert!(
+        copy.body.contains("You: Do you ship to Porto?")
+            && copy.body.contains(": Yes, in two days."),
+        "{}",
+        copy.body
+    );
     let panel_html = a.eval("document.documentElement.outerHTML").await;
     let panel_html = panel_html.as_str().unwrap();
     assert!(
@@ -410,6 +445,117 @@ async fn a_wordpress_site_runs_ringside() {
         .await
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
+    // An editor uses the panel but cannot reach the setup.
+    let made = Command::new("php")
+        .arg("-r")
+        .arg(format!(
+            "$_SERVER['HTTP_HOST'] = '{host}'; require '{dir}/wp-load.php'; \
+             $id = wp_insert_user(array('user_login' => 'editor', 'user_pass' => 'Ed1tor-pass-2026', \
+             'user_email' => 'editor@shop.test', 'role' => 'editor')); echo is_wp_error($id) ? 'error' : 'ok';",
+            host = wp.url.trim_start_matches("http://"),
+            dir = wp.dir.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&made.stdout).ends_with("ok"),
+        "{made:?}"
+    );
+    let editor_browser = ringside_e2e::browser::Browser::launch(&[]).await;
+    let mut e = editor_browser
+        .open(&format!("{}/wp-login.php", wp.url))
+        .await;
+    e.wait_true(
+        "!!document.getElementById('user_login')",
+        "the WordPress login",
+    )
+    .await;
+    e.fill("user_login", "editor").await;
+    e.fill("user_pass", "Ed1tor-pass-2026").await;
+    e.click("#wp-submit").await;
+    e.wait_true(
+        "location.pathname.startsWith('/wp-admin')",
+        "the editor signed in",
+    )
+    .await;
+    e.goto(
+        &format!("{}/wp-admin/admin.php?page=ringside", wp.url),
+        "/wp-admin/admin.php",
+    )
+    .await;
+    e.wait_true(
+        "document.querySelector('#ringside-visitors .ringside-list button') !== null",
+        "the editor's panel shows the live visitor",
+    )
+    .await;
+    e.goto(
+        &format!("{}/wp-admin/admin.php?page=ringside-setup", wp.url),
+        "/wp-admin/admin.php",
+    )
+    .await;
+    e.wait_true(
+        "document.body.innerText.includes('not allowed') && !document.getElementById('ringside-server')",
+        "the setup refused to an editor",
+    )
+    .await;
+    e.screenshot(SHOTS, "06-editor-refused").await;
+
+    // A Ringside agent's account cannot set the site up: its token may not manage widgets.
+    let store = ringside_storage::Store::connect(&format!(
+        "sqlite://{}/ringside.db",
+        srv.data_dir.display()
+    ))
+    .await
+    .unwrap();
+    let owner_user = store.ensure_user("owner@shop.test").await.unwrap();
+    let now = ringside_storage::now_ms();
+    let (invite, secret) = store
+        .create_invite(ringside_storage::NewInvite {
+            tenant_id: &owner_user.tenant_id,
+            invited_by: &owner_user.id,
+            email: "agent@shop.test",
+            role: ringside_storage::Role::Agent,
+            now,
+            ttl_ms: 3_600_000,
+        })
+        .await
+        .unwrap();
+    store
+        .accept_invite(&secret, &invite.email, now)
+        .await
+        .unwrap();
+    store.close().await;
+    a.click("input.delete[type=submit]").await;
+    a.wait_true(
+        "document.body.innerText.includes('Disconnected.') && !document.getElementById('ringside-widget-id')",
+        "disconnected",
+    )
+    .await;
+    let gone = v.eval("location.reload(); true").await;
+    assert_eq!(gone, json!(true));
+    v.wait_true(
+        "document.readyState === 'complete' && !document.querySelector('script[data-widget-id]')",
+        "the snippet gone from the public page",
+    )
+    .await;
+    a.fill("ringside-server", &srv.http).await;
+    a.fill("ringside-email", "agent@shop.test").await;
+    a.click("#ringside-email-form [type=submit]").await;
+    a.wait_true(
+        "!!document.getElementById('ringside-code')",
+        "the agent's code form",
+    )
+    .await;
+    let code = mail.code("agent@shop.test", 1).await;
+    a.fill("ringside-code", &code).await;
+    a.click("#ringside-code-form [type=submit]").await;
+    a.wait_true(
+        "!!document.querySelector('.notice-error') && !document.getElementById('ringside-widget-id')",
+        "the agent's setup refused",
+    )
+    .await;
+    a.screenshot(SHOTS, "07-agent-refused").await;
+
     let log = wp.debug_log();
     assert!(
         !log.contains("PHP Fatal") && !log.contains("plugins/ringside"),

@@ -191,7 +191,12 @@ pub struct RateLimits {
     track_ip: TokenBuckets<IpAddr>,
     chat_ip: TokenBuckets<IpAddr>,
     widget: TokenBuckets<String>,
+    /// Chat transcripts mailed, per widget and visitor ([`TRANSCRIPTS_PER_VISITOR`]).
+    pub(crate) transcripts: TokenBuckets<String>,
 }
+
+/// Chat transcripts a visitor may have mailed: three in a row, then one an hour.
+pub const TRANSCRIPTS_PER_VISITOR: Limit = Limit::new(1.0 / 3600.0, 3);
 
 impl RateLimits {
     /// Empty buckets with the given limits.
@@ -200,6 +205,7 @@ impl RateLimits {
             track_ip: TokenBuckets::new(c.track_per_ip, c.max_keys),
             chat_ip: TokenBuckets::new(c.chat_per_ip, c.max_keys),
             widget: TokenBuckets::new(c.per_widget, c.max_keys),
+            transcripts: TokenBuckets::new(TRANSCRIPTS_PER_VISITOR, c.max_keys),
         }
     }
 }

@@ -164,7 +164,14 @@ final class Ringside_Setup {
 		// The session is not needed any more, whatever happens next.
 		Ringside_Api::request( 'DELETE', '/api/v1/auth/session', null, $session, $server );
 		if ( is_wp_error( $made ) || empty( $made['body']['token'] ) ) {
-			self::back( 'error', is_wp_error( $made ) ? $made->get_error_message() : __( 'No token was made.', 'ringside' ) );
+			self::back(
+				'error',
+				sprintf(
+					/* translators: %s: the Ringside server's reason. */
+					__( 'Ringside refused to connect this site with that account: %s', 'ringside' ),
+					is_wp_error( $made ) ? $made->get_error_message() : __( 'no token was made', 'ringside' )
+				)
+			);
 		}
 		update_option( Ringside_Options::SERVER, $server );
 		update_option( Ringside_Options::ACCOUNT, $pending['email'] );

@@ -70,6 +70,8 @@ pub struct MessagesState {
     pub(crate) knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
     pub(crate) fetch_policy: crate::outbound::FetchPolicy,
     pub(crate) link_secret: [u8; 32],
+    pub(crate) accounts: std::sync::Arc<crate::accounts::Accounts>,
+    pub(crate) rate_limits: std::sync::Arc<crate::RateLimits>,
 }
 
 impl axum::extract::FromRef<AppState> for MessagesState {
@@ -86,6 +88,8 @@ impl axum::extract::FromRef<AppState> for MessagesState {
             knowledge: st.knowledge.clone(),
             fetch_policy: st.fetch_policy,
             link_secret: st.link_secret,
+            accounts: st.accounts.clone(),
+            rate_limits: st.rate_limits.clone(),
         }
     }
 }
@@ -114,6 +118,21 @@ pub(crate) fn public_routes() -> DocRouter {
                 .returns::<ChatStored>(),
         )
         .preflight("/api/widgets/{widget_id}/chat", config_preflight)
+        .post(
+            "/api/widgets/{widget_id}/transcript",
+            transcript::send_transcript,
+            Spec::new(
+                T,
+                Auth::WidgetKey,
+                "Mail the visitor a copy of their chat so far (three a visitor, then one an hour)",
+            )
+            .body(Body::Json("visitorId, email"))
+            .takes::<transcript::TranscriptBody>()
+            .ok(202, "Queued for mailing")
+            .returns::<transcript::TranscriptQueued>()
+            .also(&[(503, "No mail server is configured, or its queue is full")]),
+        )
+        .preflight("/api/widgets/{widget_id}/transcript", config_preflight)
         .post(
             "/api/widgets/{widget_id}/voice/start",
             voice::voice_start,
@@ -304,6 +323,7 @@ mod callbacks;
 mod chat;
 mod laysanx;
 pub(crate) mod operator;
+mod transcript;
 mod voice;
 
 use chat::{chat, history, ChatBody, ChatStored, VisitorChat};
