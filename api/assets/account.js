@@ -242,6 +242,16 @@
           visitorFilter: body.pageContains || body.campaign ? { pageContains: body.pageContains || undefined, campaign: body.campaign || undefined } : null
         };
       }
+      if (kind === "email-alert") {
+        // A new email alert: each alert, or one summary a day at a time in a zone.
+        var digest = body.often === "digest";
+        body = {
+          name: body.name, events: body.events || [],
+          channel: digest
+            ? { type: "email", address: body.address, digest: true, digestAt: body.digestAt || "08:00", timeZone: body.timeZone || "UTC" }
+            : { type: "email", address: body.address }
+        };
+      }
       if (kind === "provider" && body.apiKey === "") delete body.apiKey; // kept as stored
       if (kind === "integration") {
         // "path = Label" lines.

@@ -63,6 +63,8 @@ pub struct AlertConfig {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// The server's VAPID key (Web Push); `None`: push alerts fail saying so.
     pub vapid: Option<Arc<crate::webpush::VapidKey>>,
+    /// How often daily summaries are looked at (each is sent once a day, at its time).
+    pub digest_interval: Duration,
 }
 
 impl AlertConfig {
@@ -90,6 +92,7 @@ impl AlertConfig {
             link_secret,
             mailer: None,
             vapid: None,
+            digest_interval: Duration::from_secs(60),
         }
     }
 }
@@ -167,8 +170,20 @@ impl AlertDispatcher {
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         let (tx, rx) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record(self.inner.store.clone(), rx));
+        let digests = {
+            let me = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(me.inner.config.digest_interval).await;
+                    if let Err(e) = me.run_digests(now_ms()).await {
+                        tracing::warn!(error = %e, "alert sender: daily summaries");
+                    }
+                }
+            })
+        };
         tokio::spawn(async move {
             let _recorder = AbortOnDrop(recorder);
+            let _digests = AbortOnDrop(digests);
             loop {
                 let full = match self.run_once(&tx).await {
                     Ok(full) => full,
@@ -253,6 +268,60 @@ impl AlertDispatcher {
         // Unused slots go back.
         drop(permits);
         Ok(full)
+    }
+
+    /// Sends the daily summaries due at `now` (unix ms): for each email rule with `digest`,
+    /// once a day at its `digestAt` in its `timeZone`, the alerts it kept since the last one
+    /// (only of widgets its user sees now); a failed mail is tried again 15 minutes later.
+    /// Returns how many were sent or tried.
+    pub async fn run_digests(&self, now: i64) -> Result<usize, StorageError> {
+        let store = &self.inner.store;
+        let mut tried = 0;
+        for rule in store.digest_rules().await? {
+            let tz = rule.channel["timeZone"].as_str().unwrap_or("UTC");
+            let at = rule.channel["digestAt"].as_str().unwrap_or("08:00");
+            let Some(due) = digest_instant(now, tz, at) else {
+                continue;
+            };
+            if let Some(last) = store.last_digest(&rule.id).await? {
+                let done = last.created_at >= due
+                    && (last.status == "delivered" || now - last.created_at < 15 * 60_000);
+                if done {
+                    continue;
+                }
+            }
+            let alerts = store.digest_alerts(&rule.id, 500).await?;
+            if alerts.is_empty() {
+                continue;
+            }
+            let sees = match store.visible_widgets(&rule.user_id).await {
+                Ok(s) => s,
+                Err(StorageError::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut events = Vec::new();
+            for a in &alerts {
+                let p: Value = serde_json::from_str(&a.payload).unwrap_or(Value::Null);
+                for e in p["events"].as_array().into_iter().flatten() {
+                    if visible(sees.as_deref(), e["widgetId"].as_str()) {
+                        events.push(e.clone());
+                    }
+                }
+            }
+            let ids: Vec<String> = alerts.iter().map(|a| a.id.clone()).collect();
+            let to = rule.channel["address"].as_str().unwrap_or_default();
+            let mail = digest_message(&rule, &events, to, &self.inner.config.public_url, tz);
+            let error = match self.inner.config.mailer.as_ref().filter(|m| m.delivers()) {
+                None => Some("no SMTP server is configured (RINGSIDE_SMTP_URL)".to_owned()),
+                Some(_) if events.is_empty() => None,
+                Some(m) => m.send(&mail).await.err().map(|e| e.to_string()),
+            };
+            store
+                .record_digest(&rule, &ids, error.as_deref(), now)
+                .await?;
+            tried += 1;
+        }
+        Ok(tried)
     }
 
     /// Checks an alert against its rule as it is now and builds its message.
@@ -951,6 +1020,82 @@ pub fn ntfy_message(
     })
 }
 
+/// Today's summary instant (unix ms) in `tz` at `at` (`HH:MM`), when it is not later than
+/// `now`; `None` before it (or for an unreadable setting).
+pub fn digest_instant(now: i64, tz: &str, at: &str) -> Option<i64> {
+    let (h, m) = at.split_once(':')?;
+    let time = jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()?;
+    let tz = jiff::tz::TimeZone::get(tz).ok()?;
+    let today = jiff::Timestamp::from_millisecond(now)
+        .ok()?
+        .to_zoned(tz.clone())
+        .date();
+    let instant = today
+        .to_datetime(time)
+        .to_zoned(tz)
+        .ok()?
+        .timestamp()
+        .as_millisecond();
+    (instant <= now).then_some(instant)
+}
+
+/// The daily summary: how many of each kind, the latest thirty with their time, links.
+pub fn digest_message(rule: &AlertRule, events: &[Value], to: &str, base: &str, tz: &str) -> Mail {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for e in events {
+        let t = e["type"].as_str().unwrap_or("").to_owned();
+        match counts.iter_mut().find(|(k, _)| *k == t) {
+            Some(c) => c.1 += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut text = match events.len() {
+        1 => "Since your last summary: 1 alert.\n\n".to_owned(),
+        n => format!("Since your last summary: {n} alerts.\n\n"),
+    };
+    for (t, n) in &counts {
+        let (one, many, _, _) = kind_of(t);
+        if *n == 1 {
+            text.push_str(&format!("1 × {one}\n"));
+        } else {
+            text.push_str(&format!("{n} {many}\n"));
+        }
+    }
+    if !events.is_empty() {
+        text.push_str("\nLatest:\n");
+    }
+    for e in events.iter().rev().take(30) {
+        let at = e["at"]
+            .as_i64()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| {
+                t.to_zoned(zone.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let t = e["type"].as_str().unwrap_or("");
+        text.push_str(&format!(
+            "• {at} · {} · {}\n",
+            kind_of(t).0,
+            line_of(t, &e["data"])
+        ));
+    }
+    text.push_str(&format!(
+        "\nOpen Ringside: {base}/\n\n-- \nYour daily summary of the alert \u{201c}{}\u{201d}. Change it or turn it off: {base}/settings/alerts\n",
+        rule.name
+    ));
+    Mail {
+        to: to.to_owned(),
+        subject: match events.len() {
+            1 => "Ringside: your daily summary (1 alert)".to_owned(),
+            n => format!("Ringside: your daily summary ({n} alerts)"),
+        },
+        text,
+    }
+}
+
 /// When, for people: `2026-12-06 14:05 UTC`.
 fn at_utc(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -1149,6 +1294,18 @@ mod tests {
         assert!(!quiet_now(&q("00:00", "01:00", "Europe/Lisbon"), t));
         assert!(!quiet_now(&q("09:00", "17:00", "UTC"), t));
         assert!(!quiet_now(&q("22:00", "07:00", "Not/AZone"), t));
+    }
+
+    #[test]
+    fn summaries_are_due_at_their_local_time() {
+        // 2026-07-15 07:00 UTC = 08:00 in Lisbon (summer time).
+        let t = 1_784_098_800_000;
+        assert_eq!(digest_instant(t, "Europe/Lisbon", "08:00"), Some(t));
+        assert_eq!(digest_instant(t - 1, "Europe/Lisbon", "08:00"), None);
+        assert_eq!(digest_instant(t, "UTC", "07:00"), Some(t));
+        assert_eq!(digest_instant(t, "UTC", "07:01"), None);
+        assert_eq!(digest_instant(t, "Not/AZone", "07:00"), None);
+        assert_eq!(digest_instant(t, "UTC", "7"), None);
     }
 
     #[test]

@@ -166,6 +166,17 @@ pub enum ChannelBody {
         /// Where alerts are mailed.
         #[schemars(example = &"ana@example.com")]
         address: String,
+        /// One summary a day instead of a mail per alert (default false).
+        #[serde(default)]
+        digest: Option<bool>,
+        /// When the daily summary leaves, `HH:MM` (default `08:00`).
+        #[serde(default, rename = "digestAt")]
+        #[schemars(example = &"08:00")]
+        digest_at: Option<String>,
+        /// The summary's time zone (default UTC).
+        #[serde(default, rename = "timeZone")]
+        #[schemars(example = &"Europe/Lisbon")]
+        time_zone: Option<String>,
     },
 }
 
@@ -274,6 +285,15 @@ pub struct ChannelView {
     /// email: the address.
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
+    /// email: one summary a day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<bool>,
+    /// email: when the summary leaves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest_at: Option<String>,
+    /// email: the summary's time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_zone: Option<String>,
 }
 
 /// An alert rule as the API shows it.
@@ -321,6 +341,9 @@ fn view(r: AlertRule) -> AlertRuleView {
             has_secret: Some(r.secret_sealed.is_some()),
             push_service: None,
             address: None,
+            digest: None,
+            digest_at: None,
+            time_zone: None,
         },
         "webpush" => ChannelView {
             r#type: r.channel_type.clone(),
@@ -334,6 +357,9 @@ fn view(r: AlertRule) -> AlertRuleView {
                     .map(|u| u.origin().ascii_serialization())
             }),
             address: None,
+            digest: None,
+            digest_at: None,
+            time_zone: None,
         },
         _ => ChannelView {
             r#type: r.channel_type.clone(),
@@ -343,6 +369,9 @@ fn view(r: AlertRule) -> AlertRuleView {
             has_secret: None,
             push_service: None,
             address: s("address"),
+            digest: c.get("digest").and_then(|v| v.as_bool()),
+            digest_at: s("digestAt"),
+            time_zone: s("timeZone"),
         },
     };
     AlertRuleView {
@@ -417,19 +446,21 @@ async fn widgets_of(
     Ok(Some(out))
 }
 
+/// `HH:MM`, 00:00 to 23:59.
+fn hh_mm(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 5
+        && b[2] == b':'
+        && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
+        && t[3..].parse::<u8>().is_ok_and(|m| m < 60)
+        && b[..2].iter().chain(&b[3..]).all(u8::is_ascii_digit)
+}
+
 fn quiet_of(q: Option<QuietHours>) -> Result<Option<QuietHours>, ApiError> {
     let Some(q) = q else {
         return Ok(None);
     };
-    let hhmm = |t: &str| {
-        let b = t.as_bytes();
-        b.len() == 5
-            && b[2] == b':'
-            && t[..2].parse::<u8>().is_ok_and(|h| h < 24)
-            && t[3..].parse::<u8>().is_ok_and(|m| m < 60)
-            && b[..2].iter().chain(&b[3..]).all(u8::is_ascii_digit)
-    };
-    if !hhmm(&q.from) || !hhmm(&q.to) || q.from == q.to {
+    if !hh_mm(&q.from) || !hh_mm(&q.to) || q.from == q.to {
         return Err(invalid("quietHours", "from and to as HH:MM, not equal"));
     }
     crate::availability::zone(&q.time_zone).map_err(|_| {
@@ -572,14 +603,32 @@ fn channel_of(
                 SecretChange::Remove,
             ))
         }
-        ChannelBody::Email { address } => {
+        ChannelBody::Email {
+            address,
+            digest,
+            digest_at,
+            time_zone,
+        } => {
             let address = ringside_storage::normalize_email(&address)
                 .map_err(|_| invalid("channel.address", "an email address"))?;
-            Ok((
-                "email".into(),
-                json!({"address": address}),
-                SecretChange::Remove,
-            ))
+            let digest = digest.unwrap_or(false);
+            let at = digest_at.unwrap_or_else(|| "08:00".to_owned());
+            if !hh_mm(&at) {
+                return Err(invalid("channel.digestAt", "HH:MM"));
+            }
+            let zone = time_zone.unwrap_or_else(|| "UTC".to_owned());
+            crate::availability::zone(&zone).map_err(|_| {
+                invalid(
+                    "channel.timeZone",
+                    "a zone of the zone database (e.g. Europe/Lisbon)",
+                )
+            })?;
+            let channel = if digest {
+                json!({"address": address, "digest": true, "digestAt": at, "timeZone": zone})
+            } else {
+                json!({"address": address})
+            };
+            Ok(("email".into(), channel, SecretChange::Remove))
         }
     }
 }

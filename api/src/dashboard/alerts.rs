@@ -74,6 +74,12 @@ fn channel_cell(r: &AlertRule) -> String {
                 ""
             }
         ),
+        "email" if r.channel["digest"].as_bool() == Some(true) => format!(
+            "Email to {}<br><span class=\"hint\">a daily summary at {} ({})</span>",
+            esc(s("address")),
+            esc(s("digestAt")),
+            esc(s("timeZone"))
+        ),
         "email" => format!("Email to {}", esc(s("address"))),
         "webpush" => format!(
             "Browser notifications<br><span class=\"hint\">through {}</span>",
@@ -178,6 +184,28 @@ fn push_form(key: &str) -> String {
          <fieldset><legend>Tell me when</legend>{events}</fieldset>\
          <div class=\"actions\"><button type=\"submit\">Allow alerts in this browser</button></div></form></section>",
         key = esc(key),
+        events = event_boxes()
+    )
+}
+
+/// The form of a new email alert (each alert, or one summary a day).
+fn email_form(address: &str) -> String {
+    format!(
+        "<section class=\"card\" aria-labelledby=\"mail-h\"><h2 id=\"mail-h\">New alert by email</h2>\
+         <form data-url=\"/api/v1/alert-rules\" data-kind=\"email-alert\" data-then=\"{NAV}\">\
+         <label for=\"em-name\">Name</label>\
+         <input id=\"em-name\" name=\"name\" type=\"text\" maxlength=\"120\" required value=\"My email\">\
+         <label for=\"em-address\">Email address</label>\
+         <input id=\"em-address\" name=\"address\" type=\"email\" maxlength=\"254\" required value=\"{address}\">\
+         <fieldset><legend>Tell me when</legend>{events}</fieldset>\
+         <fieldset><legend>How often</legend>\
+         <label><input type=\"radio\" name=\"often\" value=\"each\" checked> A mail for each alert</label>\
+         <label><input type=\"radio\" name=\"often\" value=\"digest\"> One summary a day</label>\
+         <label for=\"em-at\">Summary at</label><input id=\"em-at\" name=\"digestAt\" type=\"time\" value=\"08:00\">\
+         <label for=\"em-tz\">Time zone</label>\
+         <input id=\"em-tz\" name=\"timeZone\" type=\"text\" maxlength=\"64\" data-local-tz placeholder=\"Europe/Lisbon\"></fieldset>\
+         <div class=\"actions\"><button type=\"submit\">Create email alert</button></div></form></section>",
+        address = esc(address),
         events = event_boxes()
     )
 }
@@ -312,9 +340,10 @@ pub(crate) async fn alerts(State(st): State<AppState>, v: Viewer) -> Result<Resp
         "<p>Alerts tell you of calls, chats and visitors wherever you are, from your own rules: \
          they are yours alone, and never tell of a widget you do not see. A server that fails \
          is retried for about a minute, then the alert is marked failed and the rule \
-         <em>failing</em> until an alert gets through.</p>{list}{log}{push}{form}",
+         <em>failing</em> until an alert gets through.</p>{list}{log}{push}{form}{mail}",
         push = push_form(&st.vapid.public_b64()),
-        form = new_form(&widgets)
+        form = new_form(&widgets),
+        mail = email_form(&v.user.email)
     );
     Ok(v.page("Alerts", NAV, &main))
 }

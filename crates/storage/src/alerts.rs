@@ -422,6 +422,16 @@ pub(crate) fn covering_rules(
         .collect()
 }
 
+/// The status of an alert kept for its rule's daily summary.
+pub const DIGEST: &str = "digest";
+/// The event type of a daily summary's own row.
+pub const DIGEST_ALERT: &str = "alert.digest";
+
+/// Whether a rule mails one summary a day instead of each alert.
+pub fn is_digest(rule: &AlertRule) -> bool {
+    rule.channel_type == "email" && rule.channel["digest"].as_bool() == Some(true)
+}
+
 /// Rows per multi-row INSERT (15 values each, well under both databases' parameter limits).
 const INSERT_CHUNK: usize = 50;
 
@@ -480,6 +490,11 @@ pub(crate) async fn queue_alerts(
     let mut queued = 0;
     let mut inserts: Vec<(&AlertRule, i64)> = Vec::new();
     for rule in rules {
+        if is_digest(rule) {
+            // Kept for the rule's daily summary, never sent one by one.
+            inserts.push((rule, now));
+            continue;
+        }
         let window = rule.group_secs.saturating_mul(1000);
         let due = match last.get(&rule.id) {
             Some(l) if window > 0 && l.collecting(now) => {
@@ -522,7 +537,7 @@ pub(crate) async fn queue_alerts(
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 1, 'pending', 0, ${}, ${}, NULL, NULL, ${}, NULL)",
+                "(${}, ${}, ${}, ${}, ${}, ${}, 1, ${}, 0, ${}, ${}, NULL, NULL, ${}, NULL)",
                 n + 1,
                 n + 2,
                 n + 3,
@@ -530,10 +545,11 @@ pub(crate) async fn queue_alerts(
                 n + 5,
                 n + 6,
                 n + 7,
-                n + 7,
-                n + 8
+                n + 8,
+                n + 8,
+                n + 9
             ));
-            n += 8;
+            n += 9;
         }
         let mut q = sqlx::query(&sql);
         for (rule, due) in chunk {
@@ -544,6 +560,7 @@ pub(crate) async fn queue_alerts(
                 .bind(event_type)
                 .bind(widget)
                 .bind(&payload)
+                .bind(if is_digest(rule) { DIGEST } else { "pending" })
                 .bind(*due)
                 .bind(now);
         }
@@ -861,3 +878,107 @@ impl Store {
 
 /// The event type of a test alert.
 pub const TEST_ALERT: &str = "alert.test";
+
+impl Store {
+    /// Enabled rules that mail a daily summary.
+    pub async fn digest_rules(&self) -> Result<Vec<AlertRule>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLS} FROM alert_rules WHERE enabled = 1 AND channel_type = 'email' \
+             AND channel LIKE '%\"digest\":true%'"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(is_digest)
+            .collect())
+    }
+
+    /// A rule's latest summary row (delivered or failed), if any.
+    pub async fn last_digest(&self, rule_id: &str) -> Result<Option<AlertDelivery>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE rule_id = $1 AND event_type = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(rule_id)
+        .bind(DIGEST_ALERT)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| delivery_from_row(&r)).transpose()
+    }
+
+    /// The alerts a rule keeps for its summary, oldest first (at most `limit`).
+    pub async fn digest_alerts(&self, rule_id: &str, limit: i64) -> Result<Vec<AlertDelivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE rule_id = $1 AND status = $2 \
+             ORDER BY created_at, id LIMIT $3"
+        ))
+        .bind(rule_id)
+        .bind(DIGEST)
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// Records a summary made at `now` (unix ms): its own row (`alert.digest`, the number of
+    /// alerts it told of, delivered or failed with `error`), and when delivered the alerts it
+    /// told of as delivered. A failure leaves them kept for the next try; the rule's `failing`
+    /// follows.
+    pub async fn record_digest(
+        &self,
+        rule: &AlertRule,
+        alert_ids: &[String],
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let tx = &mut w.tx;
+        let status = if error.is_some() {
+            "failed"
+        } else {
+            "delivered"
+        };
+        sqlx::query(&format!(
+            "INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES \
+             ($1, $2, $3, $4, NULL, $5, $6, $7, 1, $8, $8, NULL, $9, $8, $10)"
+        ))
+        .bind(crate::new_id())
+        .bind(&rule.id)
+        .bind(&rule.tenant_id)
+        .bind(DIGEST_ALERT)
+        .bind(serde_json::json!({"count": alert_ids.len()}).to_string())
+        .bind(i64::try_from(alert_ids.len()).unwrap_or(i64::MAX))
+        .bind(status)
+        .bind(now)
+        .bind(error)
+        .bind(error.is_none().then_some(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StorageError::from_write(e, "alert delivery"))?;
+        if error.is_none() {
+            for chunk in alert_ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, \
+                     delivered_at = $1 WHERE status = '{DIGEST}' AND id IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(now);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut **tx).await?;
+            }
+        }
+        sqlx::query("UPDATE alert_rules SET failing = $1 WHERE id = $2")
+            .bind(i64::from(error.is_some()))
+            .bind(&rule.id)
+            .execute(&mut **tx)
+            .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+}

@@ -101,8 +101,9 @@ pub use accounts::{
 };
 pub use ai::{AiProvider, AiUse, AI_PROVIDER_KINDS};
 pub use alerts::{
-    AlertDelivery, AlertOutcome, AlertRule, DueAlert, QuietHours, VisitorFilter, ALERT_CHANNELS,
-    GROUPED_EVENTS_KEPT, MAX_ALERT_RULES, QUEUED_ALERT_CHANNELS, TEST_ALERT,
+    is_digest, AlertDelivery, AlertOutcome, AlertRule, DueAlert, QuietHours, VisitorFilter,
+    ALERT_CHANNELS, DIGEST, DIGEST_ALERT, GROUPED_EVENTS_KEPT, MAX_ALERT_RULES,
+    QUEUED_ALERT_CHANNELS, TEST_ALERT,
 };
 pub use analytics::{
     CampaignAlias, Engagement, PageEvent, CAMPAIGN_TAG_KEYS, MAX_CAMPAIGN_ALIASES, MAX_PAGE_EVENTS,
