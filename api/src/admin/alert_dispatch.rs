@@ -531,6 +531,23 @@ impl AlertDispatcher {
                 error,
             }
         };
+        // The outbound policy's verdict on the server (checked once per server and claim in
+        // `prepare`): what ends the attempt before any connection, if anything.
+        let gate = |verdict: Verdict, server: &str| match verdict {
+            Verdict::Allowed => None,
+            Verdict::NoAddress => Some(failed(
+                None,
+                format!("the {server}'s host does not resolve"),
+                None,
+            )),
+            Verdict::Refused(why) => Some(AlertOutcome::Ended {
+                id: d.id.clone(),
+                rule_id: d.rule_id.clone(),
+                failed: true,
+                status_code: None,
+                reason: format!("refused: {why}"),
+            }),
+        };
         let (url, auth, body, policy_verdict) = match r.target {
             Target::Push {
                 endpoint,
@@ -539,24 +556,8 @@ impl AlertDispatcher {
                 body,
                 verdict,
             } => {
-                match verdict {
-                    Verdict::Allowed => {}
-                    Verdict::NoAddress => {
-                        return failed(
-                            None,
-                            "the push service's host does not resolve".into(),
-                            None,
-                        )
-                    }
-                    Verdict::Refused(why) => {
-                        return AlertOutcome::Ended {
-                            id: d.id.clone(),
-                            rule_id: d.rule_id.clone(),
-                            failed: true,
-                            status_code: None,
-                            reason: format!("refused: {why}"),
-                        }
-                    }
+                if let Some(stop) = gate(verdict, "push service") {
+                    return stop;
                 }
                 // RFC 8030: the encrypted message, how long the push service may keep it
                 // (a ringing call is stale in a minute), how urgent it is.
@@ -634,21 +635,8 @@ impl AlertDispatcher {
                 };
             }
         };
-        // The outbound policy: checked once per server and claim (see `prepare`).
-        match policy_verdict {
-            Verdict::Allowed => {}
-            Verdict::NoAddress => {
-                return failed(None, "the ntfy server's host does not resolve".into(), None)
-            }
-            Verdict::Refused(why) => {
-                return AlertOutcome::Ended {
-                    id: d.id.clone(),
-                    rule_id: d.rule_id.clone(),
-                    failed: true,
-                    status_code: None,
-                    reason: format!("refused: {why}"),
-                }
-            }
+        if let Some(stop) = gate(policy_verdict, "ntfy server") {
+            return stop;
         }
         let mut req = self
             .inner
