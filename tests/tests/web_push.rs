@@ -2,12 +2,16 @@
 //! loopback push service (`tests/push_service.py`), which checks the VAPID JWT with the key
 //! Ringside names, decrypts the message with `http_ece` (an independent RFC 8291
 //! implementation) and hands back what a browser would get; an expired subscription (410) ends
-//! the alert failed. In headless Chromium, the dashboard's alerts page registers the service
-//! worker at the root and subscribes with the server's VAPID key (accepted by the browser: a
-//! subscription, or a push-service failure, never a key refusal), and the service worker,
-//! given the decrypted message as a push, shows its notification.
+//! the alert failed. In headless Chromium, the dashboard's alerts page ("Allow alerts in this
+//! browser") registers the service worker at the root and subscribes with the server's VAPID
+//! key: the browser registers with its push service (loopback stand-ins for Chromium's GCM
+//! check-in and registration, [`Gcm`]) naming that key, gets its subscription (endpoint and
+//! its own P-256 and auth keys), and the page saves it as the user's rule. The service
+//! worker, given the decrypted message as a push, shows its notification.
 
+use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringside_e2e::{sign_in_by_form, Server, SmtpSink};
@@ -50,6 +54,74 @@ impl PushService {
             .unwrap()
             .expect("a line");
         serde_json::from_str(&line).unwrap()
+    }
+}
+
+/// Loopback stand-ins for the push service registration of Chromium (GCM): the check-in that
+/// gives the browser its device id and secret (an `AndroidCheckinResponse`: `stats_ok`,
+/// `android_id`, `security_token`), and the registration that gives a Web Push subscription
+/// its token (`token=...`), recording what the browser asked for (its `sender` is the
+/// application server's VAPID key). Chromium is pointed at them with `--gcm-checkin-url` and
+/// `--gcm-registration-url`; deliveries would need its MCS connection, refused here.
+struct Gcm {
+    url: String,
+    registrations: Arc<Mutex<Vec<HashMap<String, String>>>>,
+}
+
+impl Gcm {
+    async fn start() -> Gcm {
+        let registrations: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+        let seen = registrations.clone();
+        let app = axum::Router::new()
+            .route(
+                "/checkin",
+                axum::routing::post(|| async {
+                    // stats_ok (1: true), android_id (7: fixed64), security_token (8: fixed64).
+                    let mut body = vec![0x08, 0x01, 0x39];
+                    body.extend_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+                    body.push(0x41);
+                    body.extend_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+                    ([("content-type", "application/x-protobuf")], body)
+                }),
+            )
+            .route(
+                "/register",
+                axum::routing::post(move |form: String| {
+                    let seen = seen.clone();
+                    async move {
+                        let fields: HashMap<String, String> =
+                            reqwest::Url::parse(&format!("http://form/?{form}"))
+                                .map(|u| u.query_pairs().into_owned().collect())
+                                .unwrap_or_default();
+                        let mut all = seen.lock().unwrap();
+                        all.push(fields);
+                        format!("token=ringside-test-token-{}", all.len())
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Gcm { url, registrations }
+    }
+
+    /// Chromium's switches for these stand-ins (its MCS connection refused: nothing needs it).
+    fn flags(&self) -> Vec<String> {
+        vec![
+            format!("--gcm-checkin-url={}/checkin", self.url),
+            format!("--gcm-registration-url={}/register", self.url),
+            "--gcm-mcs-endpoint=https://127.0.0.1:1".into(),
+        ]
+    }
+
+    /// The Web Push registration the browser made (not the account mapper's).
+    fn web_push(&self) -> Option<HashMap<String, String>> {
+        self.registrations
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.get("X-subtype").is_some_and(|s| s.starts_with("wp:")))
+            .cloned()
     }
 }
 
@@ -176,7 +248,10 @@ async fn web_push_alerts_reach_a_browser() {
     assert_eq!(r["failing"], true);
 
     // The browser: the alerts page, its service worker and the server's key.
-    let browser = ringside_e2e::browser::Browser::launch(&[]).await;
+    let gcm = Gcm::start().await;
+    let flags = gcm.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let browser = ringside_e2e::browser::Browser::launch(&flags).await;
     let mut p = browser.open(&format!("{}/login", srv.http)).await;
     p.viewport(1280, 900, false).await;
     sign_in_by_form(&mut p, "push", &mail, "owner@push.test", 1, "00-sign-in").await;
@@ -185,7 +260,8 @@ async fn web_push_alerts_reach_a_browser() {
     let key = p
         .eval("document.querySelector('form[data-kind=push]').getAttribute('data-key')")
         .await;
-    assert_eq!(key.as_str().map(str::len), Some(87), "a 65-byte key: {key}");
+    let key = key.as_str().expect("the page's key").to_owned();
+    assert_eq!(key.len(), 87, "a 65-byte key: {key}");
     p.look("push", "01-alerts-page").await;
     p.call("ServiceWorker.enable", json!({})).await;
     // Notifications allowed, as the person would when the browser asks.
@@ -194,7 +270,7 @@ async fn web_push_alerts_reach_a_browser() {
         json!({"origin": srv.http, "permissions": ["notifications"]}),
     )
     .await;
-    // The browser checks the key: a malformed one is refused as such...
+    // The browser checks the key: a malformed one is refused as such.
     let bad = p
         .eval(
             "RingsideAccount.subscribePush('AAAA').then(() => 'subscribed', e => e.name + ': ' + e.message)",
@@ -205,22 +281,86 @@ async fn web_push_alerts_reach_a_browser() {
             .is_some_and(|e| e.starts_with("InvalidAccessError")),
         "{bad}"
     );
-    // ...and the server's is not: the browser goes on to its push service (which headless
-    // Chromium cannot reach here: the subscription waits, or fails, or succeeds where one is
-    // reachable).
-    let tried = p
-        .eval(&format!(
-            "Promise.race([RingsideAccount.subscribePush({key}).then(s => ({{ok: true, endpoint: s.endpoint}}), \
-             e => ({{ok: false, name: e.name, message: e.message}})), \
-             new Promise(r => setTimeout(() => r({{ok: false, name: 'Pending', \
-             message: 'still waiting for the push service after 5 s'}}), 5000))])"
-        ))
+    // "Allow alerts in this browser": the browser registers with its push service for the
+    // server's key, and the page saves the subscription as this user's rule.
+    let rules_before = srv.api("GET", "/api/v1/alert-rules", &token, None).await.1["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    p.eval(
+        "document.querySelector('form[data-kind=push] input[name=events][value=\"call.requested\"]').checked = true; true",
+    )
+    .await;
+    p.click("form[data-kind=push] button[type=submit]").await;
+    let subscription = p
+        .eval_until(
+            "navigator.serviceWorker.getRegistration().then(r => r ? r.pushManager.getSubscription() : null)\
+             .then(s => s && s.toJSON())",
+            |v| v.is_object(),
+        )
         .await;
-    eprintln!("subscribe in headless Chromium: {tried}");
-    assert!(
-        tried["ok"] == true || tried["name"] != "InvalidAccessError",
-        "the browser refused the VAPID key: {tried}"
+    assert!(subscription.is_object(), "the browser subscribed");
+    let endpoint = subscription["endpoint"].as_str().unwrap().to_owned();
+    let registered = gcm.web_push().expect("the browser registered for Web Push");
+    assert_eq!(
+        registered.get("sender"),
+        Some(&key),
+        "the browser gave its push service the server's VAPID key: {registered:?}"
     );
+    assert_eq!(
+        registered
+            .get("X-subtype")
+            .map(|s| s.starts_with(&format!("wp:{}/", srv.http))),
+        Some(true),
+        "{registered:?}"
+    );
+    assert!(
+        endpoint
+            .rsplit('/')
+            .next()
+            .is_some_and(|t| t.starts_with("ringside-test-token-")),
+        "the subscription's endpoint carries the push service's token: {endpoint}"
+    );
+    let (p256dh, auth) = (
+        subscription["keys"]["p256dh"].as_str().unwrap().to_owned(),
+        subscription["keys"]["auth"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!((p256dh.len(), auth.len()), (87, 22), "{subscription}");
+    // Saved as the user's rule: the browser's endpoint and keys.
+    let mut saved = None;
+    for _ in 0..100 {
+        let (_, list) = srv.api("GET", "/api/v1/alert-rules", &token, None).await;
+        let rules = list["data"].as_array().cloned().unwrap_or_default();
+        if rules.len() > rules_before {
+            saved = rules
+                .into_iter()
+                .find(|r| r["channel"]["pushService"] == srv_origin(&json!(endpoint)));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let saved = saved.expect("the page saved the browser's subscription as a rule");
+    assert!(
+        saved["events"]
+            .as_array()
+            .is_some_and(|e| e.contains(&json!("call.requested"))),
+        "{saved}"
+    );
+    let store = ringside_storage::Store::connect(&format!(
+        "sqlite://{}/ringside.db",
+        srv.data_dir.display()
+    ))
+    .await
+    .unwrap();
+    let owner = store.ensure_user("owner@push.test").await.unwrap();
+    let stored = store
+        .get_alert_rule(&owner.tenant_id, &owner.id, saved["id"].as_str().unwrap())
+        .await;
+    store.close().await;
+    let stored = stored.expect("the rule in the database");
+    assert_eq!(stored.channel["endpoint"], endpoint.as_str());
+    assert_eq!(stored.channel["p256dh"], p256dh.as_str());
+    assert_eq!(stored.channel["auth"], auth.as_str());
+    p.look("push", "02-alerts-allowed").await;
     let scope = p
         .eval("navigator.serviceWorker.getRegistration().then(r => r && r.scope)")
         .await;
