@@ -36,6 +36,8 @@ command -v php >/dev/null || need+=(php-cli)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
 php -m 2>/dev/null | grep -qx mysqli || need+=(php-mysql)
 command -v mariadb >/dev/null || need+=(mariadb-client)
+# xgettext: tests/wordpress_check.py checks the plugin's translation template is complete.
+command -v xgettext >/dev/null || need+=(gettext)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then

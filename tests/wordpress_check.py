@@ -160,7 +160,66 @@ def check_file(path):
             find(path, line_of(raw, m.start()), f"{m.group(1)}() without the ringside text domain")
 
 
+POT = ROOT / "languages" / "ringside.pot"
+KEYWORDS = ["-k", "-k__", "-k_e", "-kesc_html__", "-kesc_attr__", "-kesc_html_e", "-kesc_attr_e",
+            "-k_x:1,2c", "-k_n:1,2"]
+
+
+def make_pot(out):
+    """The translation template from the plugin's PHP and JavaScript (GNU xgettext)."""
+    php = sorted(str(f.relative_to(ROOT)) for f in ROOT.rglob("*.php"))
+    js = sorted(str(f.relative_to(ROOT)) for f in (ROOT / "assets").glob("*.js"))
+    pathlib.Path(out).write_text(
+        '# Ringside for WordPress: translation template (python3 tests/wordpress_check.py '
+        '--write-pot).\nmsgid ""\nmsgstr ""\n"Project-Id-Version: Ringside\\n"\n'
+        '"MIME-Version: 1.0\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n'
+        '"Content-Transfer-Encoding: 8bit\\n"\n"X-Domain: ringside\\n"\n')
+    common = ["--from-code=UTF-8", "--add-comments=translators:", "--join-existing",
+              "--omit-header", *KEYWORDS, "-o", str(out)]
+    subprocess.run(["xgettext", "-L", "PHP", *common, *php], cwd=ROOT, check=True)
+    subprocess.run(["xgettext", "-L", "JavaScript", *common, *js], cwd=ROOT, check=True)
+
+
+def msgids(text):
+    """The template's message ids (with their contexts and plurals), the header left out."""
+    ids, entry, in_id = set(), [], False
+    for line in text.splitlines() + [""]:
+        if line.strip() == "":
+            key = "".join(entry)
+            if key and key != '|""':
+                ids.add(key)
+            entry, in_id = [], False
+        elif line.startswith(("msgctxt ", "msgid ", "msgid_plural ")):
+            entry.append("|" + line.split(" ", 1)[1])
+            in_id = True
+        elif line.startswith("msgstr"):
+            in_id = False
+        elif line.startswith('"') and in_id:
+            entry.append(line)
+    return ids
+
+
+def check_pot():
+    """The shipped template lists exactly the strings the code translates."""
+    import tempfile
+    if subprocess.run(["sh", "-c", "command -v xgettext"], capture_output=True).returncode:
+        find(POT, 0, "xgettext (GNU gettext) is not installed: the template cannot be checked")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        fresh = pathlib.Path(d) / "fresh.pot"
+        make_pot(fresh)
+        want, have = msgids(fresh.read_text()), msgids(POT.read_text())
+    for m in sorted(want - have):
+        find(POT, 0, f"missing {m[:70]} (python3 tests/wordpress_check.py --write-pot)")
+    for m in sorted(have - want):
+        find(POT, 0, f"no longer used: {m[:70]}")
+
+
 def main():
+    if sys.argv[1:] == ["--write-pot"]:
+        make_pot(POT)
+        print(f"wrote {POT}")
+        return 0
     files = sorted(ROOT.rglob("*.php"))
     if not (ROOT / "ringside.php").exists():
         find(ROOT, 0, "no main plugin file ringside.php")
@@ -173,6 +232,7 @@ def main():
     js = (ROOT / "assets" / "panel.js").read_text()
     if re.search(r"\.innerHTML\s*=|insertAdjacentHTML|document\.write", js):
         find(ROOT / "assets" / "panel.js", 0, "the panel script writes HTML")
+    check_pot()
     for line in findings:
         print(line)
     print(f"wordpress_php_files: {len(files)}")

@@ -100,7 +100,9 @@
       var body = { email: emailInput.value, code: document.getElementById("code").value.trim() };
       if (invite) body.invite = invite;
       api("POST", "/api/v1/auth/session", body).then(function () {
-        location.assign("/");
+        // Back to the page that sent here (a path on this server only), else the dashboard.
+        var next = new URLSearchParams(location.search).get("next");
+        location.assign(next && /^\/(?![\/\\])[^\\]*$/.test(next) ? next : "/");
       }).catch(function (e) { say(status, e.message); busy(codeForm, false); });
     });
   }

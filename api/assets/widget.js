@@ -477,12 +477,12 @@
   }
 
   // ---------------------------------------------------------------- widget socket
-  var backoff = 1000, dropped = false;
+  var backoff = 1000, dropped = false, leaving = false, opening = null;
   function connect() {
-    if (!window.WebSocket) return;
+    if (!window.WebSocket || leaving) return;
     var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q + "&visitorId=" + encodeURIComponent(visitorId);
     var ws;
-    try { ws = new WebSocket(url); } catch (e) { return; }
+    try { ws = opening = new WebSocket(url); } catch (e) { return; }
     ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; if (dropped) loadHistory(); };
     ws.onmessage = function (e) {
       var m; try { m = JSON.parse(e.data); } catch (x) { return; }
@@ -505,9 +505,21 @@
       sock = null;
       // The server hangs up a call whose socket closes.
       endCall("failed");
+      if (opening === ws) opening = null;
+      if (leaving) return;
       setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 60000);
     };
   }
+  // A page left for another closes its socket: kept in the back-forward cache it would stay
+  // open, frozen, and take the operator's commands (direct-navigate) without running them.
+  // Shown again from that cache, it connects again.
+  window.addEventListener("pagehide", function () {
+    leaving = true;
+    if (opening) opening.close();
+  });
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted && leaving) { leaving = false; backoff = 1000; connect(); }
+  });
 
   var typingTimer = null;
   function showTyping(on) {

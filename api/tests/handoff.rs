@@ -241,7 +241,14 @@ async fn conversation_links_open_for_24_hours() {
         assert_eq!(r.status, StatusCode::OK, "[{name}] {}", r.body);
         assert_eq!(r.body["canReply"], false);
         let html = c.send("GET", &view_only, &[], None).await;
-        assert!(!String::from_utf8_lossy(&html.raw).contains("id=\"reply\""));
+        let page = String::from_utf8_lossy(&html.raw);
+        assert!(!page.contains("id=\"reply\""));
+        // Signing in from the link comes back to it (then the dashboard's page of the visitor).
+        let back = url::form_urlencoded::byte_serialize(view_only.as_bytes()).collect::<String>();
+        assert!(
+            page.contains(&format!("href=\"/login?next={back}\"")),
+            "[{name}] {page}"
+        );
         let (st, e) = c
             .call(
                 "POST",

@@ -8,14 +8,19 @@
 //! visitor's page shows the answer. The token the setup stored never reaches a browser. An
 //! editor uses the panel but is refused the setup; after a disconnect (the snippet leaves the
 //! page) a Ringside agent's account is refused as the site's account (its token may not manage
-//! widgets).
+//! widgets). The panel's other work (callbacks with voice notes, notes, lead status, sending a
+//! visitor to a page, analytics, answering a call in the dashboard, call history) and the
+//! plugin's deactivation and deletion are in `wordpress/panel.rs`.
 
 mod calls_common;
+#[path = "wordpress/panel.rs"]
+mod panel;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use calls_common::*;
+use ringside_e2e::browser::{Browser, Page};
 use ringside_e2e::{Server, SmtpSink};
 use serde_json::json;
 
@@ -171,9 +176,45 @@ impl WordPress {
         WordPress { php, dir, db, url }
     }
 
+    /// Runs `code` in this site's WordPress (wp-load.php, as a request to its host would);
+    /// returns what it printed.
+    fn php(&self, code: &str) -> String {
+        let out = Command::new("php")
+            .arg("-r")
+            .arg(format!(
+                "$_SERVER['HTTP_HOST'] = '{host}'; require '{dir}/wp-load.php'; {code}",
+                host = self.url.trim_start_matches("http://"),
+                dir = self.dir.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "php: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn debug_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("wp-content/debug.log")).unwrap_or_default()
     }
+}
+
+/// A page of `browser` signed in to the site's wp-admin as `user`.
+async fn wp_login(browser: &Browser, wp: &WordPress, user: &str, password: &str) -> Page {
+    let mut p = browser.open(&format!("{}/wp-login.php", wp.url)).await;
+    p.viewport(1280, 900, false).await;
+    p.wait_true(
+        "!!document.getElementById('user_login')",
+        "the WordPress login",
+    )
+    .await;
+    p.fill("user_login", user).await;
+    p.fill("user_pass", password).await;
+    p.click("#wp-submit").await;
+    p.wait_true(
+        "location.pathname.startsWith('/wp-admin')",
+        "signed in to wp-admin",
+    )
+    .await;
+    p
 }
 
 fn rand_u32() -> u32 {
@@ -220,21 +261,7 @@ async fn a_wordpress_site_runs_ringside() {
     let browser = chromium(&tone).await;
 
     // The administrator signs in to wp-admin and activates the plugin.
-    let mut a = browser.open(&format!("{}/wp-login.php", wp.url)).await;
-    a.viewport(1280, 900, false).await;
-    a.wait_true(
-        "!!document.getElementById('user_login')",
-        "the WordPress login",
-    )
-    .await;
-    a.fill("user_login", "admin").await;
-    a.fill("user_pass", "Adm1n-pass-2026").await;
-    a.click("#wp-submit").await;
-    a.wait_true(
-        "location.pathname.startsWith('/wp-admin')",
-        "signed in to wp-admin",
-    )
-    .await;
+    let mut a = wp_login(&browser, &wp, "admin", "Adm1n-pass-2026").await;
     a.goto(
         &format!("{}/wp-admin/plugins.php", wp.url),
         "/wp-admin/plugins.php",
@@ -446,38 +473,13 @@ async fn a_wordpress_site_runs_ringside() {
         .unwrap();
     assert_eq!(refused.status().as_u16(), 401);
     // An editor uses the panel but cannot reach the setup.
-    let made = Command::new("php")
-        .arg("-r")
-        .arg(format!(
-            "$_SERVER['HTTP_HOST'] = '{host}'; require '{dir}/wp-load.php'; \
-             $id = wp_insert_user(array('user_login' => 'editor', 'user_pass' => 'Ed1tor-pass-2026', \
-             'user_email' => 'editor@shop.test', 'role' => 'editor')); echo is_wp_error($id) ? 'error' : 'ok';",
-            host = wp.url.trim_start_matches("http://"),
-            dir = wp.dir.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&made.stdout).ends_with("ok"),
-        "{made:?}"
+    let made = wp.php(
+        "$id = wp_insert_user(array('user_login' => 'editor', 'user_pass' => 'Ed1tor-pass-2026', \
+         'user_email' => 'editor@shop.test', 'role' => 'editor')); echo is_wp_error($id) ? 'error' : 'ok';",
     );
+    assert!(made.ends_with("ok"), "{made}");
     let editor_browser = ringside_e2e::browser::Browser::launch(&[]).await;
-    let mut e = editor_browser
-        .open(&format!("{}/wp-login.php", wp.url))
-        .await;
-    e.wait_true(
-        "!!document.getElementById('user_login')",
-        "the WordPress login",
-    )
-    .await;
-    e.fill("user_login", "editor").await;
-    e.fill("user_pass", "Ed1tor-pass-2026").await;
-    e.click("#wp-submit").await;
-    e.wait_true(
-        "location.pathname.startsWith('/wp-admin')",
-        "the editor signed in",
-    )
-    .await;
+    let mut e = wp_login(&editor_browser, &wp, "editor", "Ed1tor-pass-2026").await;
     e.goto(
         &format!("{}/wp-admin/admin.php?page=ringside", wp.url),
         "/wp-admin/admin.php",

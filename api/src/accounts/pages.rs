@@ -121,7 +121,11 @@ async fn sign_page(
     // so another person on this browser can accept it).
     let invited = uri.query().is_some_and(|q| q.contains("invite="));
     if !invited && signed_in(st, headers).await?.is_some() {
-        return Ok(Redirect::to("/").into_response());
+        let next = uri
+            .query()
+            .and_then(next_path)
+            .unwrap_or_else(|| "/".into());
+        return Ok(Redirect::to(&next).into_response());
     }
     let other = if title == "Sign in" {
         "New here? <a href=\"/signup\">Sign up</a> the same way: we mail you a code, no password."
@@ -143,6 +147,20 @@ async fn sign_page(
          <p>{other}</p>"
     );
     Ok(html(StatusCode::OK, layout(title, None, true, "", &main)))
+}
+
+/// The page to go to after signing in: `next` in the query when it is a path on this server
+/// (`/inbox/...`), never another site (`//evil.test`, `/\\evil.test`, `https://...`).
+pub(crate) fn next_path(query: &str) -> Option<String> {
+    let next = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "next")?
+        .1
+        .into_owned();
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    safe.then_some(next)
 }
 
 fn scope_list(scopes: &[&str]) -> String {
@@ -668,5 +686,26 @@ mod tests {
         );
         assert!(t.contains("<td data-label=\"B\"><b>2</b></td>"), "{t}");
         assert!(table("", &["A"], &[], "no <row>").contains("no &lt;row&gt;"));
+    }
+
+    #[test]
+    fn sign_in_goes_back_only_to_a_page_of_this_server() {
+        let next = |q: &str| next_path(q);
+        assert_eq!(
+            next("next=%2Fconsole%2Fconversation%3Fwidget%3Dw%26sig%3Dx").as_deref(),
+            Some("/console/conversation?widget=w&sig=x")
+        );
+        assert_eq!(next("invite=x&next=/inbox").as_deref(), Some("/inbox"));
+        for refused in [
+            "",
+            "next=",
+            "next=https%3A%2F%2Fevil.test%2F",
+            "next=%2F%2Fevil.test",
+            "next=%2F%5Cevil.test",
+            "next=inbox",
+            "next=%2Fa%0Ab",
+        ] {
+            assert_eq!(next(refused), None, "{refused}");
+        }
     }
 }

@@ -79,7 +79,7 @@ pub(crate) fn routes() -> DocRouter {
 }
 
 /// A waiting call is shown for at most this long (older rows are left by a crash).
-const WAITING_MAX_MS: i64 = 15 * 60 * 1000;
+pub(crate) const WAITING_MAX_MS: i64 = 15 * 60 * 1000;
 
 /// Query of `GET /api/v1/calls`.
 #[derive(Debug, Deserialize)]

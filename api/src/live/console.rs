@@ -6,7 +6,8 @@
 //! (default: all the tenant's widgets). From then on the operator is *available*: visitors'
 //! calls of those widgets, and PBX calls waiting in their queues (`visitorId` empty), are
 //! offered to it (`{"type": "call.offered", "callId", "widgetId", "visitorId", "from"}`, and `{"type": "call.offer.stopped", "callId", "reason"}` when taken
-//! or gone), in parallel with the widget's SIP extensions and PSTN numbers. The operator
+//! or gone), in parallel with the widget's SIP extensions and PSTN numbers; calls already
+//! waiting when the console joins are offered right after `auth:ok`. The operator
 //! answers with `{"type": "call.accept", "callId", "sdp": "<offer>"}` (then `call.answer`,
 //! `call.answered`, `call.ended` as on the widget socket), `call.candidate`, `call.hold` /
 //! `call.resume` and `call.hangup`.
@@ -111,6 +112,43 @@ pub(crate) async fn console_ws(
         .on_upgrade(move |socket| console_session(st, socket, cookie))
 }
 
+/// `call.offered` frames of the calls waiting for an answer on `widgets` (all the tenant's
+/// when empty), oldest first.
+async fn waiting_offers(st: &LiveState, tenant_id: &str, widgets: &[String]) -> Vec<Value> {
+    let ids: Vec<String> = if widgets.is_empty() {
+        match st.store.list_widgets(tenant_id).await {
+            Ok(all) => all.into_iter().map(|w| w.id).collect(),
+            Err(_) => return Vec::new(),
+        }
+    } else {
+        widgets.to_vec()
+    };
+    let filter = ringside_storage::WidgetCallFilter {
+        waiting: true,
+        since_ms: st.presence.now_ms() - crate::admin::calls::WAITING_MAX_MS,
+        ..Default::default()
+    };
+    let mut calls = Vec::new();
+    for w in &ids {
+        if let Ok(found) = st.store.list_widget_calls(tenant_id, w, filter, 100).await {
+            calls.extend(found);
+        }
+    }
+    calls.sort_by_key(|c| c.started_at);
+    calls
+        .into_iter()
+        .map(|c| {
+            json!({
+                "type": "call.offered",
+                "callId": c.id,
+                "widgetId": c.widget_id,
+                "visitorId": c.visitor_id.unwrap_or_default(),
+                "from": c.from_uri,
+            })
+        })
+        .collect()
+}
+
 async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<String>) {
     let first = tokio::time::timeout(st.bus.auth_timeout(), socket.recv()).await;
     let v: Value = match first {
@@ -153,11 +191,21 @@ async fn console_session(st: LiveState, mut socket: WebSocket, cookie: Option<St
     let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
     let ok = json!({"type": "auth:ok", "userId": ctx.user_id, "iceServers": ice});
     let mut call: Option<crate::browser_calls::BrowserCallHandle> = None;
-    if socket
+    let mut open = socket
         .send(Message::Text(ok.to_string().into()))
         .await
-        .is_ok()
-    {
+        .is_ok();
+    // Calls already ringing when this console joined (a page opened, or reloaded, while a
+    // visitor waits): offered now as they were to the consoles that were there.
+    for offer in waiting_offers(&st, &ctx.tenant_id, &widgets).await {
+        if open {
+            open = socket
+                .send(Message::Text(offer.to_string().into()))
+                .await
+                .is_ok();
+        }
+    }
+    if open {
         let mut recheck = crate::realtime::recheck_timer();
         loop {
             tokio::select! {

@@ -414,6 +414,7 @@ async fn send_commands(
     visitor: &str,
 ) -> bool {
     for c in st.presence.take_commands(widget, visitor) {
+        tracing::debug!(widget, visitor, kind = %c.kind, "widget socket: a command to the page");
         let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
         v["type"] = json!(c.kind);
         if socket
@@ -435,6 +436,7 @@ async fn widget_session(
     mut socket: WebSocket,
 ) {
     let mut rx = st.bus.subscribe(&tenant);
+    tracing::debug!(widget, visitor, "widget socket: open");
     let ice = st.calls.as_ref().map_or(json!([]), |c| c.ice_servers());
     let channel = st.channels.open(&tenant, &widget, &visitor);
     let _release = ChannelGuard(&st.channels, &widget, &visitor);
@@ -545,6 +547,7 @@ async fn widget_session(
             }
         }
     }
+    tracing::debug!(widget, visitor, "widget socket: closed");
     // The page went away: so does its call.
     if let Some(c) = call {
         c.control.hangup();

@@ -451,6 +451,7 @@ async fn verify_link(
 async fn console_view(
     State(app): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let st = HandoffState::from_ref(&app);
@@ -554,6 +555,17 @@ async fn console_view(
             ));
         }
         html.push_str("</ol>");
+        // Voice and video are answered in the dashboard: signing in comes back to this link,
+        // which then opens the dashboard's page of this visitor (with its ringing calls).
+        let back = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/console/conversation");
+        html.push_str(&format!(
+            "<p><a id=\"sign-in\" href=\"/login?next={}\">Sign in to Ringside</a> to answer \
+             this visitor's calls with voice or video.</p>",
+            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+        ));
         for c in &callbacks {
             html.push_str(&format!(
                 "<p>{} from {} {} {}: {}</p>",

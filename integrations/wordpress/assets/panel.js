@@ -147,13 +147,17 @@
 		navForm.appendChild( go );
 		navForm.addEventListener( 'submit', function ( ev ) {
 			ev.preventDefault();
-			call( '/visitors/' + encodeURIComponent( visitorId ) + '/navigate', 'POST', { url: navUrl.value } ).then( function () {
-				say( __( 'Sent: the visitor’s page follows within seconds.', 'ringside' ) );
-			} ).catch( function ( e ) { say( e.message ); } );
+			navigate( visitorId, navUrl.value );
 		} );
 		b.appendChild( navForm );
 		loadNotes( visitorId, notes );
 		return messages();
+	}
+
+	function navigate( visitorId, url ) {
+		return call( '/visitors/' + encodeURIComponent( visitorId ) + '/navigate', 'POST', { url: url } ).then( function () {
+			say( __( 'Sent: the visitor’s page follows within seconds.', 'ringside' ) );
+		} ).catch( function ( e ) { say( e.message ); } );
 	}
 
 	function loadNotes( visitorId, ul ) {
@@ -204,6 +208,7 @@
 				var li = el( 'li' );
 				var name = [ c.firstName, c.lastName ].filter( Boolean ).join( ' ' ) || c.email || c.phone || c.id;
 				li.appendChild( el( 'strong', name ) );
+				li.appendChild( el( 'span', ' ' + [ c.email, c.phone ].filter( Boolean ).join( ' · ' ) + ' ', 'description' ) );
 				var sel = el( 'select' );
 				sel.setAttribute( 'aria-label', __( 'Status of', 'ringside' ) + ' ' + name );
 				STATUSES.forEach( function ( s ) {
@@ -231,10 +236,17 @@
 		} );
 	}
 
+	// The site's pages as visitors saw them; each can be the page the open chat's visitor is
+	// sent to.
 	function pages() {
 		return call( '/pages' ).then( function ( r ) {
 			fill( 'pages', list( r ), function ( p ) {
-				return el( 'li', ( p.title || p.path ) + ' · ' + p.views );
+				var li = el( 'li', ( p.title || p.path ) + ' · ' + p.views + ' ' );
+				li.appendChild( button( __( 'Send the visitor here', 'ringside' ), function () {
+					if ( ! current ) { say( __( 'Open a visitor’s chat first.', 'ringside' ) ); return; }
+					navigate( current, p.path );
+				} ) );
+				return li;
 			}, __( 'No page seen yet.', 'ringside' ) );
 		} );
 	}
