@@ -35,6 +35,13 @@ const CATCH_OPEN_JS: &str = "window.__opened = null; window.open = function () {
     Object.defineProperty(w, 'location', {set(u) { window.__opened = String(u); }}); \
     return w; }; true";
 
+/// A screenshot of `p` as its person sees it: its tab in front (a tab behind others has no
+/// size to capture).
+async fn shot(p: &mut Page, name: &str) {
+    p.call("Page.bringToFront", json!({})).await;
+    p.screenshot(SHOTS, name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
     let mail = SmtpSink::start().await;
@@ -141,7 +148,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the voice note recorded",
     )
     .await;
-    v.screenshot(SHOTS, "10-callback-form").await;
+    shot(&mut v, "10-callback-form").await;
     v.eval(&in_widget(
         "root.querySelector('.rs-sheet button[type=submit]').click(); return true;",
     ))
@@ -324,7 +331,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the widget runs there",
     )
     .await;
-    a.screenshot(SHOTS, "11-panel-work").await;
+    shot(&mut a, "11-panel-work").await;
 
     // A call: the owner is signed in to Ringside in this browser; the visitor calls; the
     // panel shows the waiting call and its answer link opens the owner's dashboard on that
@@ -351,7 +358,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the waiting call in the panel",
     )
     .await;
-    a.screenshot(SHOTS, "13-call-waiting").await;
+    shot(&mut a, "13-call-waiting").await;
     a.click("#ringside-calls button.button-primary").await;
     let link = a
         .eval_until("window.__opened", |x| x.is_string())
@@ -370,7 +377,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the dashboard rings on the visitor's page",
     )
     .await;
-    o.screenshot(SHOTS, "14-dashboard-rings").await;
+    shot(&mut o, "14-dashboard-rings").await;
     o.click("#ringing button[data-answer]").await;
     o.wait_true("RingsideConsole.state === 'on call'", "answered")
         .await;
@@ -407,7 +414,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the call in the panel's history",
     )
     .await;
-    a.screenshot(SHOTS, "15-history").await;
+    shot(&mut a, "15-history").await;
 
     // Someone not signed in to Ringside opens the same kind of link: the conversation, and
     // signing in from it comes back to the visitor's page in the dashboard.
@@ -426,7 +433,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         n.eval("location.href + ' ' + document.body.innerText")
             .await
     );
-    n.screenshot(SHOTS, "16-link-signed-out").await;
+    shot(&mut n, "16-link-signed-out").await;
     n.click("#sign-in").await;
     n.wait_true(
         "location.pathname === '/login' && document.readyState === 'complete' && \
@@ -449,7 +456,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "back at the visitor, in the dashboard",
     )
     .await;
-    n.screenshot(SHOTS, "17-link-signed-in").await;
+    shot(&mut n, "17-link-signed-in").await;
 
     // Deactivated: the snippet leaves the site. Deleted: nothing of the plugin is left.
     a.goto(
@@ -492,7 +499,7 @@ async fn the_panel_does_an_operators_work_and_uninstall_cleans_up() {
         "the plugin deleted",
     )
     .await;
-    a.screenshot(SHOTS, "18-deleted").await;
+    shot(&mut a, "18-deleted").await;
     assert!(
         !wp.dir.join("wp-content/plugins/ringside").exists(),
         "the plugin's files are gone"
