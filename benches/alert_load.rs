@@ -161,6 +161,14 @@ async fn settled(store: &Store, total: i64) {
 fn report(name: &str, lat: &mut [f64]) -> f64 {
     lat.sort_by(f64::total_cmp);
     let (p50, p99, max) = (pct(lat, 0.5), pct(lat, 0.99), lat[lat.len() - 1]);
+    // Where the time goes: the first request out, and the spread after it.
+    println!(
+        "# alert_{name}: first {:.1} ms, p10 {:.1}, p25 {:.1}, p75 {:.1}",
+        lat[0],
+        pct(lat, 0.1),
+        pct(lat, 0.25),
+        pct(lat, 0.75)
+    );
     println!("alert_{name}_p50_ms: {p50:.1}");
     println!("alert_{name}_p99_ms: {p99:.1}");
     println!("alert_{name}_max_ms: {max:.1}");

@@ -401,14 +401,30 @@ impl Page {
     }
 
     /// Evaluates `expr` in the page (awaiting a promise) and returns its value; `Null` when
-    /// it threw.
+    /// it threw, or when the page went on to another document meanwhile (a form's submit or a
+    /// redirect: the evaluation had no page to finish in; `eval_until` then tries again).
     pub async fn eval(&mut self, expr: &str) -> Value {
-        let r = self
-            .call(
+        let r = match self
+            .try_call(
                 "Runtime.evaluate",
                 json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
             )
-            .await;
+            .await
+        {
+            Ok(r) => r,
+            Err(e)
+                if [
+                    "navigated or closed",
+                    "context was destroyed",
+                    "Cannot find context",
+                ]
+                .iter()
+                .any(|m| e["message"].as_str().unwrap_or("").contains(m)) =>
+            {
+                return Value::Null;
+            }
+            Err(e) => panic!("CDP Runtime.evaluate failed: {e}"),
+        };
         if r.get("exceptionDetails").is_some() {
             return Value::Null;
         }

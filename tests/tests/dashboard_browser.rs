@@ -758,8 +758,21 @@ async fn an_agent_sets_an_alert_on_their_phone() {
         "quiet hours shown",
     )
     .await;
-    p.click("button[aria-label='Send test alert of My phone']")
-        .await;
+    // Clicked again if nothing came (a click landing on the table the page was just
+    // replacing with its refreshed copy reaches no handler).
+    for _ in 0..3 {
+        p.click("button[aria-label='Send test alert of My phone']")
+            .await;
+        for _ in 0..80 {
+            if !got.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        if !got.lock().unwrap().is_empty() {
+            break;
+        }
+    }
     ringside_e2e::eventually("the test alert at the ntfy server", || {
         let n = got.lock().unwrap().len();
         async move { n >= 1 }

@@ -435,6 +435,9 @@ pub fn is_digest(rule: &AlertRule) -> bool {
 /// Rows per multi-row INSERT (15 values each, well under both databases' parameter limits).
 const INSERT_CHUNK: usize = 50;
 
+/// Ids per statement when outcomes are recorded (SQLite allows 32,766 parameters).
+const OUTCOME_CHUNK: usize = 500;
+
 /// Queues the alerts an event causes for `rules` (those covering it, read before the
 /// transaction), in the transaction that queues its webhook deliveries: for each rule, the
 /// first event of a burst gets a message due now; events after it within the rule's grouping
@@ -725,8 +728,10 @@ impl Store {
             return Ok(());
         }
         let now = now_ms();
-        let mut w = self.begin_write().await?;
-        let tx = &mut w.tx;
+        // Deliveries (nearly all outcomes) in a few statements: by status code, chunks of ids.
+        let mut delivered: std::collections::BTreeMap<Option<i64>, Vec<&str>> = Default::default();
+        // Each rule's latest outcome that decides `failing`: true = failed for good.
+        let mut latest: std::collections::HashMap<&str, bool> = Default::default();
         for o in outcomes {
             match o {
                 AlertOutcome::Delivered {
@@ -734,21 +739,39 @@ impl Store {
                     rule_id,
                     status_code,
                 } => {
-                    sqlx::query(
-                        "UPDATE alert_deliveries SET status = 'delivered', \
-                         attempts = attempts + 1, last_status_code = $1, last_error = NULL, \
-                         delivered_at = $2 WHERE id = $3",
-                    )
-                    .bind(*status_code)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                    sqlx::query("UPDATE alert_rules SET failing = 0 WHERE id = $1 AND failing = 1")
-                        .bind(rule_id)
-                        .execute(&mut **tx)
-                        .await?;
+                    delivered.entry(*status_code).or_default().push(id);
+                    latest.insert(rule_id, false);
                 }
+                AlertOutcome::Ended {
+                    rule_id,
+                    failed: true,
+                    ..
+                } => {
+                    latest.insert(rule_id, true);
+                }
+                _ => {}
+            }
+        }
+        let mut w = self.begin_write().await?;
+        let tx = &mut w.tx;
+        for (status_code, ids) in &delivered {
+            for chunk in ids.chunks(OUTCOME_CHUNK) {
+                let sql = format!(
+                    "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, \
+                     last_status_code = $1, last_error = NULL, delivered_at = $2 \
+                     WHERE id IN ({})",
+                    placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(*status_code).bind(now);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut **tx).await?;
+            }
+        }
+        for o in outcomes {
+            match o {
+                AlertOutcome::Delivered { .. } => {}
                 AlertOutcome::Retry {
                     id,
                     at,
@@ -769,10 +792,10 @@ impl Store {
                 }
                 AlertOutcome::Ended {
                     id,
-                    rule_id,
                     failed,
                     status_code,
                     reason,
+                    ..
                 } => {
                     let (status, tried) = if *failed {
                         ("failed", 1_i64)
@@ -790,13 +813,26 @@ impl Store {
                     .bind(id)
                     .execute(&mut **tx)
                     .await?;
-                    if *failed {
-                        sqlx::query("UPDATE alert_rules SET failing = 1 WHERE id = $1")
-                            .bind(rule_id)
-                            .execute(&mut **tx)
-                            .await?;
-                    }
                 }
+            }
+        }
+        // `failing` follows each rule's latest outcome in this batch.
+        for failing in [false, true] {
+            let rules: Vec<&str> = latest
+                .iter()
+                .filter(|(_, f)| **f == failing)
+                .map(|(r, _)| *r)
+                .collect();
+            for chunk in rules.chunks(OUTCOME_CHUNK) {
+                let sql = format!(
+                    "UPDATE alert_rules SET failing = $1 WHERE failing <> $1 AND id IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(i64::from(failing));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut **tx).await?;
             }
         }
         w.tx.commit().await?;

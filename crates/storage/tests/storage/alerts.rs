@@ -323,6 +323,54 @@ async fn alerts_are_claimed_once_and_their_outcomes_recorded() {
             !store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing,
             "cleared"
         );
+        // One batch records many deliveries at once (by status code); `failing` follows each
+        // rule's latest outcome in the batch.
+        for i in 10..13 {
+            store
+                .enqueue_webhook_event(&t, "usage.updated", None, &json!({"n": i}))
+                .await
+                .unwrap();
+        }
+        let more = store.claim_due_alerts(now_ms(), 30_000, 10).await.unwrap();
+        assert_eq!(more.len(), 3);
+        let delivered = |i: usize, code: i64| AlertOutcome::Delivered {
+            id: more[i].delivery.id.clone(),
+            rule_id: r.id.clone(),
+            status_code: Some(code),
+        };
+        let gave_up = |i: usize| AlertOutcome::Ended {
+            id: more[i].delivery.id.clone(),
+            rule_id: r.id.clone(),
+            failed: true,
+            status_code: Some(500),
+            reason: "gave up".into(),
+        };
+        store
+            .record_alert_outcomes(&[delivered(0, 200), gave_up(1)])
+            .await
+            .unwrap();
+        assert!(
+            store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing,
+            "failed after the delivery in the same batch"
+        );
+        store
+            .record_alert_outcomes(&[gave_up(1), delivered(2, 202)])
+            .await
+            .unwrap();
+        assert!(
+            !store.get_alert_rule(&t, &uid, &r.id).await.unwrap().failing,
+            "delivered after the failure in the same batch"
+        );
+        let log = store
+            .list_alert_deliveries(&t, &uid, &r.id, 20)
+            .await
+            .unwrap();
+        let code = |i: usize| {
+            let d = log.iter().find(|d| d.id == more[i].delivery.id).unwrap();
+            (d.status.clone(), d.last_status_code)
+        };
+        assert_eq!(code(0), ("delivered".to_owned(), Some(200)));
+        assert_eq!(code(2), ("delivered".to_owned(), Some(202)));
 
         // A test alert: due now whatever the rule's events; another user's rule NotFound.
         let test = store
