@@ -276,15 +276,7 @@ pub(super) async fn visitor_upload(
     Query(q): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(req.headers(), &q),
-        req.headers(),
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, req.headers()).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -410,15 +402,7 @@ pub(super) async fn visitor_download(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&headers, &q),
-        &headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

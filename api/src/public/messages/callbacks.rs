@@ -122,15 +122,7 @@ pub(super) async fn submit_callback(
     req: Request,
 ) -> Response {
     let headers = req.headers().clone();
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&headers, &q),
-        &headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -156,15 +156,7 @@ pub(super) async fn chat(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&parts.headers, &q),
-        &parts.headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &parts.headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -232,15 +224,7 @@ pub(super) async fn history(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&headers, &q),
-        &headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

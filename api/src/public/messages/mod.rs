@@ -776,6 +776,18 @@ async fn public_widget(
     Ok((w, allow))
 }
 
+/// [`public_widget`] for a request from the widget's page: the key as a bearer token or
+/// `?key=`, the page's domain as `?domain=`.
+async fn page_widget(
+    st: &MessagesState,
+    id: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(std::sync::Arc<Widget>, Option<HeaderValue>), Response> {
+    let domain = q.get("domain").map(String::as_str);
+    public_widget(st, id, bearer_or_query(headers, q), headers, domain).await
+}
+
 fn respond(r: Result<Response, ApiError>, allow: Option<HeaderValue>) -> Response {
     with_cors(r.unwrap_or_else(IntoResponse::into_response), allow)
 }

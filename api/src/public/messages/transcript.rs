@@ -60,15 +60,7 @@ pub(super) async fn send_transcript(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&headers, &q),
-        &headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -48,15 +48,7 @@ pub(super) async fn voice_start(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let (w, allow) = match public_widget(
-        &st,
-        &widget_id,
-        bearer_or_query(&parts.headers, &q),
-        &parts.headers,
-        q.get("domain").map(String::as_str),
-    )
-    .await
-    {
+    let (w, allow) = match page_widget(&st, &widget_id, &q, &parts.headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
