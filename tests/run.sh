@@ -36,6 +36,7 @@ command -v php >/dev/null || need+=(php-cli)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
 php -m 2>/dev/null | grep -qx mysqli || need+=(php-mysql)
 command -v mariadb >/dev/null || need+=(mariadb-client)
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 # xgettext: tests/wordpress_check.py checks the plugin's translation template is complete.
 command -v xgettext >/dev/null || need+=(gettext)
 # libFuzzer (fuzz/run.sh) is C++.
@@ -96,6 +97,11 @@ if [ ! -x target/openapi-py/bin/openapi-python-client ]; then
   python3 -m venv target/openapi-py 2>/dev/null ||
     { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv target/openapi-py; }
   target/openapi-py/bin/pip install --quiet 'openapi-python-client==0.29.1'
+fi
+# MariaDB for the WordPress tests (root over its socket, as Debian sets it up).
+if ! mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+  service mariadb start >/dev/null 2>&1 || service mysql start >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
 fi
 # PostgreSQL for the storage suite.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
