@@ -306,12 +306,16 @@ impl Page {
         if self.eval("window.innerWidth").await.as_u64().unwrap_or(0) == 0 {
             self.viewport(1280, 900, false).await;
         }
-        let r = self
-            .call(
-                "Page.captureScreenshot",
-                json!({"format": "png", "captureBeyondViewport": true}),
-            )
-            .await;
+        let shot = json!({"format": "png", "captureBeyondViewport": true});
+        let r = match self.try_call("Page.captureScreenshot", shot.clone()).await {
+            Ok(r) => r,
+            // A tab behind others may have no size to capture: in front, as its person would
+            // look at it, and once more.
+            Err(_) => {
+                self.call("Page.bringToFront", json!({})).await;
+                self.call("Page.captureScreenshot", shot).await
+            }
+        };
         let png = base64::engine::general_purpose::STANDARD
             .decode(r["data"].as_str().expect("screenshot data"))
             .expect("base64 PNG");
