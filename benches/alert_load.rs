@@ -8,6 +8,9 @@
 //! - burst: 1,000 events queued back to back by 8 writers, each covered by one of 1,000
 //!   rules.
 //!
+//! Then, for reference, the floor under the fan-out: the same 1,000 requests from a bare HTTP
+//! client to the same server (`alert_http_floor_*`).
+//!
 //! The sender is the production one ([`AlertDispatcher`] with [`AlertConfig::new`]'s
 //! defaults, the lab fetch policy for loopback). The server records when each topic's request
 //! arrives; latency is that minus the instant the event was handed to the store.
@@ -202,6 +205,36 @@ async fn fan_out(store: &Store) -> f64 {
     report("fanout", &mut lat)
 }
 
+/// The floor under the fan-out: the same 1,000 ntfy requests (the same JSON shape, 128 in
+/// flight like the sender) fired at once by a bare HTTP client of the same library, with no
+/// database, claims or checks; latency from the moment they are started to their arrival.
+async fn http_floor() {
+    let (got, url) = ntfy().await;
+    let client = reqwest::Client::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(128));
+    let t0 = Instant::now();
+    for i in 0..RULES {
+        let body = json!({"topic": format!("r{i}"), "title": "Call waiting", "message": "A visitor is calling", "priority": 5, "tags": ["telephone_receiver"], "click": "https://calls.example/console"}).to_string();
+        let (client, url, permit) = (
+            client.clone(),
+            url.clone(),
+            slots.clone().acquire_owned().await.unwrap(),
+        );
+        tokio::spawn(async move {
+            let _ = client.post(&url).body(body).send().await;
+            drop(permit);
+        });
+    }
+    wait_all(&got).await;
+    let mut lat: Vec<f64> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| at.duration_since(t0).as_secs_f64() * 1000.0)
+        .collect();
+    report("http_floor", &mut lat);
+}
+
 async fn burst(store: &Store) -> f64 {
     let (got, url) = ntfy().await;
     // Each event is covered by one rule: rule i covers widget i only.
@@ -298,6 +331,8 @@ fn main() {
             worst = worst.max(fan_out(&store).await);
             worst = worst.max(burst(&store).await);
         }
+        // Last of the shapes, so the headline stays the last line.
+        http_floor().await;
         println!("alert_p99_ms: {worst:.1}");
     });
 }

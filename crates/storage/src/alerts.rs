@@ -273,18 +273,58 @@ impl Store {
     }
 }
 
+/// What queueing an event needs of a rule: whether it covers the event, its grouping window,
+/// whether it keeps its alerts for a daily summary. Read for every event (a thousand rules
+/// may cover one), so only these columns, and the channel only of email rules.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleMatch {
+    pub(crate) id: String,
+    events: Vec<String>,
+    widget_ids: Option<Vec<String>>,
+    visitor_filter: Option<VisitorFilter>,
+    channel_type: String,
+    pub(crate) group_secs: i64,
+    /// An email rule with `digest`: see [`is_digest`].
+    pub(crate) digest: bool,
+}
+
+const MATCH_COLS: &str = "id, events, widget_ids, visitor_filter, channel_type, group_secs, \
+                          CASE WHEN channel_type = 'email' THEN channel END AS email_channel";
+
+fn match_from_row(r: &AnyRow) -> Result<RuleMatch> {
+    let json = |col: &'static str| -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = r.try_get(col)?;
+        text.map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt(col)))
+            .transpose()
+    };
+    let widget_ids: Option<String> = r.try_get("widget_ids")?;
+    let filter: Option<String> = r.try_get("visitor_filter")?;
+    Ok(RuleMatch {
+        id: r.try_get("id")?,
+        events: json_list(r, "events")?,
+        widget_ids: widget_ids
+            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("widget_ids")))
+            .transpose()?,
+        visitor_filter: filter
+            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("visitor_filter")))
+            .transpose()?,
+        channel_type: r.try_get("channel_type")?,
+        group_secs: r.try_get("group_secs")?,
+        digest: json("email_channel")?.is_some_and(|c| c["digest"].as_bool() == Some(true)),
+    })
+}
+
 /// Whether `rule` alerts on `event_type` of widget `widget` (`None`: an event of no widget,
 /// which only rules covering every widget get).
 /// A visitor's own message is what a chat alert tells of (not operators' or the assistant's
 /// answers); a visitor filter applies to `visitor.connected`.
 fn rule_covers(
-    rule: &AlertRule,
+    rule: &RuleMatch,
     event_type: &str,
     widget: Option<&str>,
     data: &serde_json::Value,
 ) -> bool {
-    rule.enabled
-        && QUEUED_ALERT_CHANNELS.contains(&rule.channel_type.as_str())
+    QUEUED_ALERT_CHANNELS.contains(&rule.channel_type.as_str())
         && rule.events.iter().any(|e| e == event_type)
         && match &rule.widget_ids {
             None => true,
@@ -308,9 +348,9 @@ pub(crate) async fn candidate_rules(
     tenant_id: &str,
     event_type: &str,
     widget: Option<&str>,
-) -> Result<Vec<AlertRule>> {
+) -> Result<Vec<RuleMatch>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1 \
+        "SELECT {MATCH_COLS} FROM alert_rules WHERE tenant_id = $1 AND enabled = 1 \
          AND events LIKE $2 AND (widget_ids IS NULL OR widget_ids LIKE $3)"
     ))
     .bind(tenant_id)
@@ -318,7 +358,7 @@ pub(crate) async fn candidate_rules(
     .bind(widget.map_or_else(String::new, |w| format!("%{}%", like_json_string(w))))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter().map(match_from_row).collect()
 }
 
 /// `s` as a JSON string inside a LIKE pattern: `%` and `_` in it match any character
@@ -329,11 +369,11 @@ fn like_json_string(s: &str) -> String {
 
 /// The rules of `rules` that alert on this event.
 pub(crate) fn covering_rules(
-    rules: Vec<AlertRule>,
+    rules: Vec<RuleMatch>,
     event_type: &str,
     widget: Option<&str>,
     data: &serde_json::Value,
-) -> Vec<AlertRule> {
+) -> Vec<RuleMatch> {
     rules
         .into_iter()
         .filter(|r| rule_covers(r, event_type, widget, data))
@@ -342,8 +382,8 @@ pub(crate) fn covering_rules(
 
 mod outbox;
 
-pub(crate) use outbox::queue_alerts;
 pub use outbox::{
     is_digest, AlertDelivery, AlertOutcome, DueAlert, DIGEST, DIGEST_ALERT, GROUPED_EVENTS_KEPT,
     QUEUED_ALERT_CHANNELS, TEST_ALERT,
 };
+pub(crate) use outbox::{queue_alerts, QueuedEvent};

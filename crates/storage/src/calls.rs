@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::error::{Result, StorageError};
 use crate::util::{values_list, AnyQuery};
-use crate::{Backend, Store};
+use crate::Store;
 
 /// Most records [`Store::list_calls`] returns at once.
 pub const MAX_LIST_CALLS: u32 = 1000;
@@ -350,11 +350,6 @@ fn legs_of<'a>(calls: &[&'a CallRecord]) -> Vec<(&'a CallLeg, &'a str)> {
 }
 
 impl Store {
-    /// Whether multi-row statements should use `?` placeholders (SQLite).
-    fn anonymous_params(&self) -> bool {
-        self.backend == Backend::Sqlite
-    }
-
     /// Inserts a call and its legs in one transaction. Conflict when the call
     /// or a leg id exists (nothing is written); NotFound for an unknown tenant.
     pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::values_list;
-use crate::{new_id, now_ms, Backend, Store};
+use crate::{new_id, now_ms, Store};
 
 /// Source kinds.
 pub const KNOWLEDGE_KINDS: &[&str] = &["url", "sitemap", "text", "qa", "file"];
@@ -582,7 +582,7 @@ impl Store {
             .bind(source_id)
             .execute(&mut *tx)
             .await?;
-        let anonymous = self.backend == Backend::Sqlite;
+        let anonymous = self.anonymous_params();
         const NCOLS: usize = 8;
         for (n, chunk) in passages.chunks(100).enumerate() {
             let sql = format!(

@@ -277,6 +277,12 @@ impl Store {
         self.backend
     }
 
+    /// Whether statements with many parameters should use `?` placeholders (SQLite: see
+    /// `util::values_list`).
+    pub(crate) fn anonymous_params(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     /// Checks that the database answers (for `/healthz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -101,6 +101,38 @@ pub(crate) fn values_list(rows: usize, cols: usize, anonymous: bool) -> String {
     s
 }
 
+/// The placeholders of one statement, handed out in the order they appear in its text: plain
+/// `?` when `anonymous` (SQLite, for the reason given at [`values_list`]; every placeholder of
+/// the statement must then come from here), else `$1`, `$2`, ...
+pub(crate) struct Placeholders {
+    anonymous: bool,
+    n: usize,
+}
+
+impl Placeholders {
+    pub(crate) fn new(anonymous: bool) -> Self {
+        Placeholders { anonymous, n: 0 }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        self.n += 1;
+        if self.anonymous {
+            "?".to_owned()
+        } else {
+            format!("${}", self.n)
+        }
+    }
+
+    /// The next `count`, comma-separated (for `IN (...)`).
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count)
+            .map(|_| self.next())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Builder for `UPDATE ... SET a = $1, b = $2` with only the patched columns.
 #[derive(Debug, Default)]
 pub(crate) struct SetList {
@@ -305,6 +337,16 @@ mod tests {
         assert_eq!(values_list(2, 2, false), "($1, $2), ($3, $4)");
         assert_eq!(values_list(1, 1, false), "($1)");
         assert_eq!(values_list(2, 2, true), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn placeholders_follow_the_statement() {
+        let mut p = Placeholders::new(false);
+        assert_eq!(p.next(), "$1");
+        assert_eq!(p.list(3), "$2, $3, $4");
+        let mut p = Placeholders::new(true);
+        assert_eq!(p.next(), "?");
+        assert_eq!(p.list(2), "?, ?");
     }
 
     #[test]

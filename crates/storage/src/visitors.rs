@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::error::{Result, StorageError};
 use crate::util::{values_list, AnyQuery};
-use crate::{Backend, Store};
+use crate::Store;
 
 /// Most visitors [`Store::list_live_visitors`] returns.
 pub const MAX_LIST_VISITORS: u32 = 1000;
@@ -261,7 +261,7 @@ impl Store {
                 "visitor widget_id, visitor_id and tenant_id are required",
             ));
         }
-        let anonymous = self.backend == Backend::Sqlite;
+        let anonymous = self.anonymous_params();
         let mut tx = self.pool.begin().await?;
         for chunk in visitors.chunks(VISITOR_CHUNK) {
             let sql = format!(

@@ -450,6 +450,7 @@ impl Store {
         );
         let now = now_ms();
         // The rules' last alerts are read before writing: a write transaction from the start.
+        let anonymous = self.anonymous_params();
         let mut w = self.begin_write().await?;
         let tx = &mut w.tx;
         let mut out = Vec::with_capacity(targets.len());
@@ -472,9 +473,19 @@ impl Store {
             out.push(d);
         }
         // The users' alert rules, in the same transaction.
-        let alerts =
-            crate::alerts::queue_alerts(tx, tenant_id, event_type, widget, &rules, data, now)
-                .await?;
+        let alerts = crate::alerts::queue_alerts(
+            tx,
+            anonymous,
+            &crate::alerts::QueuedEvent {
+                tenant_id,
+                event_type,
+                widget,
+                data,
+                now,
+            },
+            &rules,
+        )
+        .await?;
         w.tx.commit().await?;
         if alerts > 0 {
             self.alert_signal().notify_one();

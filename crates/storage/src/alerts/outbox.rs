@@ -2,6 +2,7 @@
 //! their outcomes, test alerts and the daily summaries' bookkeeping.
 
 use super::*;
+use crate::util::Placeholders;
 
 /// Channel types whose alerts are queued (the others' rules are kept, and queue nothing until
 /// their sender exists).
@@ -95,8 +96,9 @@ pub fn is_digest(rule: &AlertRule) -> bool {
     rule.channel_type == "email" && rule.channel["digest"].as_bool() == Some(true)
 }
 
-/// Rows per multi-row INSERT (15 values each, well under both databases' parameter limits).
-const INSERT_CHUNK: usize = 50;
+/// Rows per multi-row INSERT (10 parameters each: 5,000 a statement, under SQLite's 32,766 and
+/// PostgreSQL's 65,535).
+const INSERT_CHUNK: usize = 500;
 
 /// Ids per statement when outcomes are recorded (SQLite allows 32,766 parameters).
 const OUTCOME_CHUNK: usize = 500;
@@ -110,21 +112,25 @@ const OUTCOME_CHUNK: usize = 500;
 /// Returns how many events were queued or joined.
 pub(crate) async fn queue_alerts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    event_type: &str,
-    widget: Option<&str>,
-    rules: &[AlertRule],
-    data: &serde_json::Value,
-    now: i64,
+    anonymous: bool,
+    ev: &QueuedEvent<'_>,
+    rules: &[RuleMatch],
 ) -> Result<usize> {
     if rules.is_empty() {
         return Ok(0);
     }
+    let QueuedEvent {
+        tenant_id,
+        event_type,
+        widget,
+        data,
+        now,
+    } = *ev;
     let event =
         serde_json::json!({"type": event_type, "widgetId": widget, "at": now, "data": data});
     // The latest alert of each grouping rule: only those of the last two windows can matter
     // (a grouped alert is due at most one window after it was made).
-    let grouping: Vec<&AlertRule> = rules.iter().filter(|r| r.group_secs > 0).collect();
+    let grouping: Vec<&RuleMatch> = rules.iter().filter(|r| r.group_secs > 0).collect();
     let mut last: std::collections::HashMap<String, AlertDelivery> = Default::default();
     for chunk in grouping.chunks(500) {
         let since = now.saturating_sub(
@@ -134,10 +140,13 @@ pub(crate) async fn queue_alerts(
                 .max()
                 .unwrap_or(0),
         );
+        let mut p = Placeholders::new(anonymous);
         let sql = format!(
-            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE event_type = $1 \
-             AND created_at >= $2 AND rule_id IN ({})",
-            placeholders(3, chunk.len())
+            "SELECT {DELIVERY_COLS} FROM alert_deliveries WHERE event_type = {} \
+             AND created_at >= {} AND rule_id IN ({})",
+            p.next(),
+            p.next(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(event_type).bind(since);
         for r in chunk {
@@ -154,9 +163,9 @@ pub(crate) async fn queue_alerts(
         }
     }
     let mut queued = 0;
-    let mut inserts: Vec<(&AlertRule, i64)> = Vec::new();
+    let mut inserts: Vec<(&RuleMatch, i64)> = Vec::new();
     for rule in rules {
-        if is_digest(rule) {
+        if rule.digest {
             // Kept for the rule's daily summary, never sent one by one.
             inserts.push((rule, now));
             continue;
@@ -196,26 +205,20 @@ pub(crate) async fn queue_alerts(
     }
     let payload = serde_json::json!({"count": 1, "events": [event]}).to_string();
     for chunk in inserts.chunks(INSERT_CHUNK) {
+        let mut p = Placeholders::new(anonymous);
         let mut sql = format!("INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES ");
-        let mut n = 0;
-        for (i, _) in chunk.iter().enumerate() {
+        for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
+            // id, rule, tenant, event, widget, payload, 1, status, 0, due, next attempt,
+            // NULL, NULL, created, NULL.
+            let [id, rule, tenant, event, widget, payload, status, due, next, created] =
+                std::array::from_fn(|_| p.next());
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 1, ${}, 0, ${}, ${}, NULL, NULL, ${}, NULL)",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 8,
-                n + 9
+                "({id}, {rule}, {tenant}, {event}, {widget}, {payload}, 1, {status}, 0, {due}, \
+                 {next}, NULL, NULL, {created}, NULL)"
             ));
-            n += 9;
         }
         let mut q = sqlx::query(&sql);
         for (rule, due) in chunk {
@@ -226,7 +229,8 @@ pub(crate) async fn queue_alerts(
                 .bind(event_type)
                 .bind(widget)
                 .bind(&payload)
-                .bind(if is_digest(rule) { DIGEST } else { "pending" })
+                .bind(if rule.digest { DIGEST } else { "pending" })
+                .bind(*due)
                 .bind(*due)
                 .bind(now);
         }
@@ -310,12 +314,14 @@ pub enum AlertOutcome {
     },
 }
 
-/// `$first, $first+1, ...` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What [`queue_alerts`] queues alerts for: an event of a tenant, at `now`.
+#[derive(Clone, Copy)]
+pub(crate) struct QueuedEvent<'a> {
+    pub(crate) tenant_id: &'a str,
+    pub(crate) event_type: &'a str,
+    pub(crate) widget: Option<&'a str>,
+    pub(crate) data: &'a serde_json::Value,
+    pub(crate) now: i64,
 }
 
 impl Store {
@@ -362,7 +368,7 @@ impl Store {
         rule_ids.dedup();
         let sql = format!(
             "SELECT {COLS} FROM alert_rules WHERE id IN ({})",
-            placeholders(1, rule_ids.len())
+            Placeholders::new(self.anonymous_params()).list(rule_ids.len())
         );
         let mut q = sqlx::query(&sql);
         for id in &rule_ids {
@@ -419,11 +425,14 @@ impl Store {
         let tx = &mut w.tx;
         for (status_code, ids) in &delivered {
             for chunk in ids.chunks(OUTCOME_CHUNK) {
+                let mut p = Placeholders::new(self.anonymous_params());
                 let sql = format!(
                     "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, \
-                     last_status_code = $1, last_error = NULL, delivered_at = $2 \
+                     last_status_code = {}, last_error = NULL, delivered_at = {} \
                      WHERE id IN ({})",
-                    placeholders(3, chunk.len())
+                    p.next(),
+                    p.next(),
+                    p.list(chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(*status_code).bind(now);
                 for id in chunk {
@@ -487,11 +496,16 @@ impl Store {
                 .map(|(r, _)| *r)
                 .collect();
             for chunk in rules.chunks(OUTCOME_CHUNK) {
+                let mut p = Placeholders::new(self.anonymous_params());
                 let sql = format!(
-                    "UPDATE alert_rules SET failing = $1 WHERE failing <> $1 AND id IN ({})",
-                    placeholders(2, chunk.len())
+                    "UPDATE alert_rules SET failing = {} WHERE failing <> {} AND id IN ({})",
+                    p.next(),
+                    p.next(),
+                    p.list(chunk.len())
                 );
-                let mut q = sqlx::query(&sql).bind(i64::from(failing));
+                let mut q = sqlx::query(&sql)
+                    .bind(i64::from(failing))
+                    .bind(i64::from(failing));
                 for id in chunk {
                     q = q.bind(*id);
                 }
@@ -660,10 +674,12 @@ impl Store {
         .map_err(|e| StorageError::from_write(e, "alert delivery"))?;
         if error.is_none() {
             for chunk in alert_ids.chunks(500) {
+                let mut p = Placeholders::new(self.anonymous_params());
                 let sql = format!(
                     "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, \
-                     delivered_at = $1 WHERE status = '{DIGEST}' AND id IN ({})",
-                    placeholders(2, chunk.len())
+                     delivered_at = {} WHERE status = '{DIGEST}' AND id IN ({})",
+                    p.next(),
+                    p.list(chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(now);
                 for id in chunk {
