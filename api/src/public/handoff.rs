@@ -529,68 +529,10 @@ async fn console_view(
         })
         .into_response()
     } else {
-        let mut html = String::new();
-        html.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>Ringside: ");
-        html.push_str(&html_escape(&w.name));
-        html.push_str(
-            "</title><meta name=\"viewport\" content=\"width=device-width\"></head><body>",
-        );
-        html.push_str(&format!(
-            "<h1>{}</h1><p>Visitor <code>{}</code> ({}), on <a href=\"{}\" rel=\"noreferrer\">{}</a>; {} visit(s); {} {}</p>",
-            html_escape(&w.name),
-            html_escape(&v.visitor_id),
-            if live { "live now" } else { "not on the site" },
-            html_escape(v.current_url.as_deref().unwrap_or("")),
-            html_escape(v.page_title.as_deref().or(v.current_url.as_deref()).unwrap_or("-")),
-            v.visit_count,
-            html_escape(v.browser.as_deref().unwrap_or("")),
-            html_escape(v.os.as_deref().unwrap_or("")),
-        ));
-        html.push_str("<h2>Conversation</h2><ol id=\"messages\">");
-        for m in &messages {
-            html.push_str(&format!(
-                "<li><b>{}</b>: {}</li>",
-                html_escape(&m.sender),
-                html_escape(&m.body)
-            ));
-        }
-        html.push_str("</ol>");
-        // Voice and video are answered in the dashboard: signing in comes back to this link,
-        // which then opens the dashboard's page of this visitor (with its ringing calls).
-        let back = uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/console/conversation");
-        html.push_str(&format!(
-            "<p><a id=\"sign-in\" href=\"/login?next={}\">Sign in to Ringside</a> to answer \
-             this visitor's calls with voice or video.</p>",
-            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-        ));
-        for c in &callbacks {
-            html.push_str(&format!(
-                "<p>{} from {} {} {}: {}</p>",
-                html_escape(&c.kind),
-                html_escape(c.name.as_deref().unwrap_or("")),
-                html_escape(c.email.as_deref().unwrap_or("")),
-                html_escape(c.phone.as_deref().unwrap_or("")),
-                html_escape(c.message.as_deref().unwrap_or("")),
-            ));
-        }
-        if !can_reply {
-            html.push_str(
-                "<p>This link shows the conversation only: answering needs a link made by \
-                 someone who may send messages.</p></body></html>",
-            );
-        } else {
-            html.push_str(
-            "<form id=\"reply\"><input name=\"body\" size=\"60\" required> <button>Send</button></form>\
-             <script>document.getElementById('reply').onsubmit=async e=>{e.preventDefault();\
-             const b=e.target.body.value;const r=await fetch('/console/conversation/messages'+location.search,\
-             {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({body:b})});\
-             if(r.ok)location.reload();else alert((await r.json()).error.message)};</script></body></html>",
-        );
-        }
-        Html(html).into_response()
+        Html(link_page(
+            &w.name, &v, live, can_reply, &messages, &callbacks, &uri,
+        ))
+        .into_response()
     };
     let h = resp.headers_mut();
     // The link is a credential: never cached, never leaked through Referer.
@@ -601,6 +543,104 @@ async fn console_view(
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     resp
+}
+
+/// The link's page as a person sees it, in the dashboard's styles: the visitor, the chat, a
+/// reply box when the link may reply, the visitor's callback requests, and signing in for
+/// voice and video (which comes back to this link, then the dashboard's page of the visitor).
+fn link_page(
+    widget: &str,
+    v: &ringside_storage::Visitor,
+    live: bool,
+    can_reply: bool,
+    messages: &[ringside_storage::Message],
+    callbacks: &[ringside_storage::Callback],
+    uri: &axum::http::Uri,
+) -> String {
+    let e = html_escape;
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{name} · Ringside</title><link rel=\"icon\" href=\"data:,\">\
+         <link rel=\"stylesheet\" href=\"/assets/account.css\"></head><body>\
+         <main id=\"main\" class=\"narrow\"><h1>{name}</h1>\
+         <section class=\"card\" aria-labelledby=\"visitor-h\"><h2 id=\"visitor-h\">Visitor</h2>\
+         <dl class=\"facts\"><dt>Visitor</dt><dd><code>{id}</code> <span class=\"badge {state}\">{live}</span></dd>\
+         <dt>Page</dt><dd><a href=\"{url}\" rel=\"noreferrer\">{title}</a></dd>\
+         <dt>Visits</dt><dd>{visits}</dd><dt>Browser</dt><dd>{browser} {os}</dd></dl></section>\
+         <section class=\"card\" aria-labelledby=\"chat-h\"><h2 id=\"chat-h\">Conversation</h2>\
+         <ol id=\"messages\" class=\"chat\" aria-label=\"Messages\">",
+        name = e(widget),
+        id = e(&v.visitor_id),
+        state = if live { "on" } else { "off" },
+        live = if live { "live now" } else { "not on the site" },
+        url = e(v.current_url.as_deref().unwrap_or("")),
+        title = e(v.page_title.as_deref().or(v.current_url.as_deref()).unwrap_or("-")),
+        visits = v.visit_count,
+        browser = e(v.browser.as_deref().unwrap_or("")),
+        os = e(v.os.as_deref().unwrap_or("")),
+    );
+    for m in messages {
+        let side = if m.sender == "visitor" { "them" } else { "us" };
+        html.push_str(&format!(
+            "<li class=\"msg {side}\"><span class=\"meta\">{}</span><p>{}</p></li>",
+            e(&m.sender),
+            e(&m.body)
+        ));
+    }
+    html.push_str("</ol>");
+    if messages.is_empty() {
+        html.push_str("<p class=\"hint\">No messages in this conversation yet.</p>");
+    }
+    if can_reply {
+        html.push_str(
+            "<form id=\"reply\" class=\"inline\"><label for=\"reply-body\">Reply</label> \
+             <input id=\"reply-body\" name=\"body\" type=\"text\" required maxlength=\"4000\"> \
+             <button>Send</button></form>",
+        );
+    } else {
+        html.push_str(
+            "<p class=\"hint\">This link shows the conversation only: answering needs a link \
+             made by someone who may send messages.</p>",
+        );
+    }
+    html.push_str("</section>");
+    if !callbacks.is_empty() {
+        html.push_str(
+            "<section class=\"card\" aria-labelledby=\"cb-h\"><h2 id=\"cb-h\">Callback \
+             requests and messages</h2><ul class=\"plain\">",
+        );
+        for c in callbacks {
+            html.push_str(&format!(
+                "<li><span class=\"meta\">{}</span> {} {} {}<br>{}</li>",
+                e(&c.kind),
+                e(c.name.as_deref().unwrap_or("")),
+                e(c.email.as_deref().unwrap_or("")),
+                e(c.phone.as_deref().unwrap_or("")),
+                e(c.message.as_deref().unwrap_or("")),
+            ));
+        }
+        html.push_str("</ul></section>");
+    }
+    let back = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/console/conversation");
+    html.push_str(&format!(
+        "<p><a id=\"sign-in\" href=\"/login?next={}\">Sign in to Ringside</a> to answer this \
+         visitor's calls with voice or video.</p></main>",
+        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+    ));
+    if can_reply {
+        html.push_str(
+            "<script>document.getElementById('reply').onsubmit=async e=>{e.preventDefault();\
+             const b=e.target.body.value;const r=await fetch('/console/conversation/messages'+location.search,\
+             {method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({body:b})});\
+             if(r.ok)location.reload();else alert((await r.json()).error.message)};</script>",
+        );
+    }
+    html.push_str("</body></html>");
+    html
 }
 
 /// A reply to the visitor.
