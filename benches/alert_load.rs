@@ -160,6 +160,15 @@ async fn settled(store: &Store, total: i64) {
     panic!("alerts never all recorded as delivered");
 }
 
+/// Each arrival's latency from `t0`, in ms.
+fn since(got: &Arrivals, t0: Instant) -> Vec<f64> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| at.duration_since(t0).as_secs_f64() * 1000.0)
+        .collect()
+}
+
 /// (p50, p99, max) in ms.
 fn report(name: &str, lat: &mut [f64]) -> f64 {
     lat.sort_by(f64::total_cmp);
@@ -196,12 +205,7 @@ async fn fan_out(store: &Store) -> f64 {
         "alert_fanout_queue_ms: {:.1}",
         queued.as_secs_f64() * 1000.0
     );
-    let mut lat: Vec<f64> = got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, at)| at.duration_since(t0).as_secs_f64() * 1000.0)
-        .collect();
+    let mut lat = since(&got, t0);
     report("fanout", &mut lat)
 }
 
@@ -226,12 +230,7 @@ async fn http_floor() {
         });
     }
     wait_all(&got).await;
-    let mut lat: Vec<f64> = got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, at)| at.duration_since(t0).as_secs_f64() * 1000.0)
-        .collect();
+    let mut lat = since(&got, t0);
     report("http_floor", &mut lat);
 }
 

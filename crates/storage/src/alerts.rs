@@ -101,29 +101,26 @@ const COLS: &str = "id, tenant_id, user_id, name, events, widget_ids, channel_ty
                     secret_sealed, quiet, group_secs, enabled, failing, created_at, updated_at, \
                     visitor_filter";
 
+/// A nullable JSON column, parsed.
+fn json_col<T: serde::de::DeserializeOwned>(r: &AnyRow, col: &'static str) -> Result<Option<T>> {
+    let text: Option<String> = r.try_get(col)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt(col)))
+        .transpose()
+}
+
 fn from_row(r: &AnyRow) -> Result<AlertRule> {
-    let widget_ids: Option<String> = r.try_get("widget_ids")?;
-    let channel: String = r.try_get("channel")?;
-    let quiet: Option<String> = r.try_get("quiet")?;
-    let filter: Option<String> = r.try_get("visitor_filter")?;
     Ok(AlertRule {
         id: r.try_get("id")?,
         tenant_id: r.try_get("tenant_id")?,
         user_id: r.try_get("user_id")?,
         name: r.try_get("name")?,
         events: json_list(r, "events")?,
-        widget_ids: widget_ids
-            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("widget_ids")))
-            .transpose()?,
+        widget_ids: json_col(r, "widget_ids")?,
         channel_type: r.try_get("channel_type")?,
-        channel: serde_json::from_str(&channel).map_err(|_| StorageError::Corrupt("channel"))?,
+        channel: json_col(r, "channel")?.ok_or(StorageError::Corrupt("channel"))?,
         secret_sealed: r.try_get("secret_sealed")?,
-        quiet: quiet
-            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("quiet")))
-            .transpose()?,
-        visitor_filter: filter
-            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("visitor_filter")))
-            .transpose()?,
+        quiet: json_col(r, "quiet")?,
+        visitor_filter: json_col(r, "visitor_filter")?,
         group_secs: r.try_get("group_secs")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         failing: r.try_get::<i64, _>("failing")? != 0,
@@ -292,25 +289,15 @@ const MATCH_COLS: &str = "id, events, widget_ids, visitor_filter, channel_type, 
                           CASE WHEN channel_type = 'email' THEN channel END AS email_channel";
 
 fn match_from_row(r: &AnyRow) -> Result<RuleMatch> {
-    let json = |col: &'static str| -> Result<Option<serde_json::Value>> {
-        let text: Option<String> = r.try_get(col)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt(col)))
-            .transpose()
-    };
-    let widget_ids: Option<String> = r.try_get("widget_ids")?;
-    let filter: Option<String> = r.try_get("visitor_filter")?;
+    let email: Option<serde_json::Value> = json_col(r, "email_channel")?;
     Ok(RuleMatch {
         id: r.try_get("id")?,
         events: json_list(r, "events")?,
-        widget_ids: widget_ids
-            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("widget_ids")))
-            .transpose()?,
-        visitor_filter: filter
-            .map(|t| serde_json::from_str(&t).map_err(|_| StorageError::Corrupt("visitor_filter")))
-            .transpose()?,
+        widget_ids: json_col(r, "widget_ids")?,
+        visitor_filter: json_col(r, "visitor_filter")?,
         channel_type: r.try_get("channel_type")?,
         group_secs: r.try_get("group_secs")?,
-        digest: json("email_channel")?.is_some_and(|c| c["digest"].as_bool() == Some(true)),
+        digest: email.is_some_and(|c| c["digest"].as_bool() == Some(true)),
     })
 }
 
