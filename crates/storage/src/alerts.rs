@@ -290,14 +290,15 @@ const MATCH_COLS: &str = "id, events, widget_ids, visitor_filter, channel_type, 
 
 fn match_from_row(r: &AnyRow) -> Result<RuleMatch> {
     let email: Option<serde_json::Value> = json_col(r, "email_channel")?;
+    let channel_type: String = r.try_get("channel_type")?;
     Ok(RuleMatch {
         id: r.try_get("id")?,
         events: json_list(r, "events")?,
         widget_ids: json_col(r, "widget_ids")?,
         visitor_filter: json_col(r, "visitor_filter")?,
-        channel_type: r.try_get("channel_type")?,
+        digest: email.is_some_and(|c| outbox::keeps_digest(&channel_type, &c)),
+        channel_type,
         group_secs: r.try_get("group_secs")?,
-        digest: email.is_some_and(|c| c["digest"].as_bool() == Some(true)),
     })
 }
 

@@ -450,7 +450,6 @@ impl Store {
         );
         let now = now_ms();
         // The rules' last alerts are read before writing: a write transaction from the start.
-        let anonymous = self.anonymous_params();
         let mut w = self.begin_write().await?;
         let tx = &mut w.tx;
         let mut out = Vec::with_capacity(targets.len());
@@ -475,7 +474,7 @@ impl Store {
         // The users' alert rules, in the same transaction.
         let alerts = crate::alerts::queue_alerts(
             tx,
-            anonymous,
+            self.anonymous_params(),
             &crate::alerts::QueuedEvent {
                 tenant_id,
                 event_type,

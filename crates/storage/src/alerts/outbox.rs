@@ -93,7 +93,12 @@ pub const DIGEST_ALERT: &str = "alert.digest";
 
 /// Whether a rule mails one summary a day instead of each alert.
 pub fn is_digest(rule: &AlertRule) -> bool {
-    rule.channel_type == "email" && rule.channel["digest"].as_bool() == Some(true)
+    keeps_digest(&rule.channel_type, &rule.channel)
+}
+
+/// Whether a rule of this channel mails one summary a day (an email channel with `digest`).
+pub(crate) fn keeps_digest(channel_type: &str, channel: &serde_json::Value) -> bool {
+    channel_type == "email" && channel["digest"].as_bool() == Some(true)
 }
 
 /// Rows per multi-row INSERT (10 parameters each: 5,000 a statement, under SQLite's 32,766 and
