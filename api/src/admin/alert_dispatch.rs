@@ -690,10 +690,27 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Writes outcomes as they come, all that are waiting in one transaction.
+/// How long the recorder gathers outcomes after the first before writing them.
+const RECORD_GATHER: Duration = Duration::from_millis(20);
+/// The most outcomes written in one transaction.
+const RECORD_BATCH: usize = 512;
+
+/// Writes outcomes in batches: from the first that comes, it gathers for [`RECORD_GATHER`]
+/// (or up to [`RECORD_BATCH`]) and writes them in one transaction. Outcomes are not urgent
+/// (an attempt stays leased until then), while the claims of a busy sender share SQLite's one
+/// write turn with these writes: fewer, larger ones leave it to the claims.
 async fn record(store: Store, mut rx: mpsc::UnboundedReceiver<AlertOutcome>) {
     let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, 512).await > 0 {
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let until = tokio::time::Instant::now() + RECORD_GATHER;
+        while batch.len() < RECORD_BATCH {
+            let room = RECORD_BATCH - batch.len();
+            match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
+                Ok(n) if n > 0 => {}
+                // Closed, or the moment is over.
+                _ => break,
+            }
+        }
         for attempt in 0..3 {
             match store.record_alert_outcomes(&batch).await {
                 Ok(()) => break,

@@ -358,6 +358,9 @@ async fn connect_sqlite(url: &str) -> Result<AnyPool> {
 
     let options = AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(30))
+        // A SQLite connection is a file handle in this process: nothing to ping before each
+        // use (the ping is a round trip through the connection's worker thread per statement).
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())

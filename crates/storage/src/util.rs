@@ -133,6 +133,22 @@ impl Placeholders {
     }
 }
 
+/// The length an `IN (...)` list of `n` values is padded to (the next power of two), so lists
+/// of any length make a few statements, each prepared once per connection and then found in
+/// its statement cache, rather than one prepared anew for each length.
+pub(crate) fn padded_len(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// `values` padded to [`padded_len`] by repeating the last (harmless in `IN (...)`).
+pub(crate) fn padded<T: Copy>(values: &[T]) -> Vec<T> {
+    let mut v = values.to_vec();
+    if let Some(&last) = values.last() {
+        v.resize(padded_len(values.len()), last);
+    }
+    v
+}
+
 /// Builder for `UPDATE ... SET a = $1, b = $2` with only the patched columns.
 #[derive(Debug, Default)]
 pub(crate) struct SetList {
@@ -347,6 +363,17 @@ mod tests {
         let mut p = Placeholders::new(true);
         assert_eq!(p.next(), "?");
         assert_eq!(p.list(2), "?, ?");
+    }
+
+    #[test]
+    fn in_lists_are_padded_to_a_few_lengths() {
+        assert_eq!(padded_len(0), 1);
+        assert_eq!(padded_len(1), 1);
+        assert_eq!(padded_len(3), 4);
+        assert_eq!(padded_len(128), 128);
+        assert_eq!(padded_len(129), 256);
+        assert_eq!(padded(&["a", "b", "c"]), vec!["a", "b", "c", "c"]);
+        assert!(padded::<&str>(&[]).is_empty());
     }
 
     #[test]

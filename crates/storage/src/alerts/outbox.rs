@@ -2,7 +2,7 @@
 //! their outcomes, test alerts and the daily summaries' bookkeeping.
 
 use super::*;
-use crate::util::Placeholders;
+use crate::util::{padded, Placeholders};
 
 /// Channel types whose alerts are queued (the others' rules are kept, and queue nothing until
 /// their sender exists).
@@ -106,7 +106,7 @@ pub(crate) fn keeps_digest(channel_type: &str, channel: &serde_json::Value) -> b
 const INSERT_CHUNK: usize = 500;
 
 /// Ids per statement when outcomes are recorded (SQLite allows 32,766 parameters).
-const OUTCOME_CHUNK: usize = 500;
+const OUTCOME_CHUNK: usize = 512;
 
 /// Queues the alerts an event causes for `rules` (those covering it, read before the
 /// transaction), in the transaction that queues its webhook deliveries: for each rule, the
@@ -209,35 +209,38 @@ pub(crate) async fn queue_alerts(
         inserts.push((rule, due));
     }
     let payload = serde_json::json!({"count": 1, "events": [event]}).to_string();
+    // What every new alert of this event shares (tenant, event, widget, payload, time) is bound
+    // once per statement; each row binds only its id, rule, status and due time.
     for chunk in inserts.chunks(INSERT_CHUNK) {
         let mut p = Placeholders::new(anonymous);
-        let mut sql = format!("INSERT INTO alert_deliveries ({DELIVERY_COLS}) VALUES ");
+        let [tenant_p, event_p, widget_p, payload_p, created_p] = std::array::from_fn(|_| p.next());
+        let mut sql = format!(
+            "INSERT INTO alert_deliveries ({DELIVERY_COLS}) \
+             SELECT v.column1, v.column2, c.t, c.e, c.w, c.p, 1, v.column3, 0, v.column4, \
+             v.column4, NULL, NULL, c.n, NULL \
+             FROM (SELECT {tenant_p} AS t, {event_p} AS e, {widget_p} AS w, {payload_p} AS p, \
+             {created_p} AS n) AS c, (VALUES "
+        );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
-            // id, rule, tenant, event, widget, payload, 1, status, 0, due, next attempt,
-            // NULL, NULL, created, NULL.
-            let [id, rule, tenant, event, widget, payload, status, due, next, created] =
-                std::array::from_fn(|_| p.next());
-            sql.push_str(&format!(
-                "({id}, {rule}, {tenant}, {event}, {widget}, {payload}, 1, {status}, 0, {due}, \
-                 {next}, NULL, NULL, {created}, NULL)"
-            ));
+            let [id, rule, status, due] = std::array::from_fn(|_| p.next());
+            sql.push_str(&format!("({id}, {rule}, {status}, {due})"));
         }
-        let mut q = sqlx::query(&sql);
+        sql.push_str(") AS v");
+        let mut q = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(event_type)
+            .bind(widget)
+            .bind(&payload)
+            .bind(now);
         for (rule, due) in chunk {
             q = q
                 .bind(crate::new_id())
                 .bind(&rule.id)
-                .bind(tenant_id)
-                .bind(event_type)
-                .bind(widget)
-                .bind(&payload)
                 .bind(if rule.digest { DIGEST } else { "pending" })
-                .bind(*due)
-                .bind(*due)
-                .bind(now);
+                .bind(*due);
         }
         q.execute(&mut **tx)
             .await
@@ -342,17 +345,22 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DueAlert>> {
-        let lock = match self.backend {
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            crate::Backend::Sqlite => "",
+        // On SQLite the update finds the picked rows by id: its planner would otherwise walk
+        // the due index (every due row, with the `next_attempt_at` being changed) and test
+        // each against the list; the unary `+` (a no-op) keeps those columns off the index.
+        // PostgreSQL has no `+` for text, and locks what it picks.
+        let (lock, plus) = match self.backend {
+            crate::Backend::Postgres => (" FOR UPDATE SKIP LOCKED", ""),
+            crate::Backend::Sqlite => ("", "+"),
         };
         let _turn = self.write_turn().await;
         let rows = sqlx::query(&format!(
             "WITH due AS MATERIALIZED (SELECT id FROM alert_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $2 \
-             ORDER BY next_attempt_at, id LIMIT $3{lock}) \
+             ORDER BY next_attempt_at LIMIT $3{lock}) \
              UPDATE alert_deliveries SET next_attempt_at = $1 \
-             WHERE status = 'pending' AND next_attempt_at <= $2 AND id IN (SELECT id FROM due) \
+             WHERE {plus}status = 'pending' AND {plus}next_attempt_at <= $2 \
+             AND id IN (SELECT id FROM due) \
              RETURNING {DELIVERY_COLS}"
         ))
         .bind(now.saturating_add(lease_ms))
@@ -371,6 +379,7 @@ impl Store {
         let mut rule_ids: Vec<&str> = claimed.iter().map(|d| d.rule_id.as_str()).collect();
         rule_ids.sort_unstable();
         rule_ids.dedup();
+        let rule_ids = padded(&rule_ids);
         let sql = format!(
             "SELECT {COLS} FROM alert_rules WHERE id IN ({})",
             Placeholders::new(self.anonymous_params()).list(rule_ids.len())
@@ -430,6 +439,7 @@ impl Store {
         let tx = &mut w.tx;
         for (status_code, ids) in &delivered {
             for chunk in ids.chunks(OUTCOME_CHUNK) {
+                let chunk = padded(chunk);
                 let mut p = Placeholders::new(self.anonymous_params());
                 let sql = format!(
                     "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, \
@@ -440,7 +450,7 @@ impl Store {
                     p.list(chunk.len())
                 );
                 let mut q = sqlx::query(&sql).bind(*status_code).bind(now);
-                for id in chunk {
+                for id in &chunk {
                     q = q.bind(*id);
                 }
                 q.execute(&mut **tx).await?;
@@ -501,6 +511,7 @@ impl Store {
                 .map(|(r, _)| *r)
                 .collect();
             for chunk in rules.chunks(OUTCOME_CHUNK) {
+                let chunk = padded(chunk);
                 let mut p = Placeholders::new(self.anonymous_params());
                 let sql = format!(
                     "UPDATE alert_rules SET failing = {} WHERE failing <> {} AND id IN ({})",
@@ -511,7 +522,7 @@ impl Store {
                 let mut q = sqlx::query(&sql)
                     .bind(i64::from(failing))
                     .bind(i64::from(failing));
-                for id in chunk {
+                for id in &chunk {
                     q = q.bind(*id);
                 }
                 q.execute(&mut **tx).await?;
