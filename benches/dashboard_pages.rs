@@ -170,6 +170,7 @@ fn main() {
                 widget_id: Some(widgets[i % widgets.len()].clone()),
                 visitor_id: Some(visitor),
                 answered_by: Some(user.id.clone()),
+                node_id: None,
                 legs: vec![
                     leg(0, "caller", "127.0.0.1:40000"),
                     leg(1, "callee", "browser"),

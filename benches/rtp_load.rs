@@ -706,7 +706,7 @@ fn main() {
                 seq[k] = sq.wrapping_add(1);
                 let res = if o.transcode {
                     // Leg A (even k) PCMU, leg B Opus (RTP clock 48 kHz: 960 per 20 ms).
-                    let (frames, pt, step) = if k % 2 == 0 {
+                    let (frames, pt, step) = if k.is_multiple_of(2) {
                         (&frames_a, PT_A, 160)
                     } else {
                         (&frames_b, PT_B, 960)

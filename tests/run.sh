@@ -39,6 +39,8 @@ command -v mariadb >/dev/null || need+=(mariadb-client)
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 # xgettext: tests/wordpress_check.py checks the plugin's translation template is complete.
 command -v xgettext >/dev/null || need+=(gettext)
+# NATS: the bus between the nodes of tests/tests/cluster.rs (started below when not running).
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || need+=(nats-server)
 # libFuzzer (fuzz/run.sh) is C++.
 command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
@@ -129,6 +131,14 @@ if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 else
   echo "error: PostgreSQL is not reachable on 127.0.0.1:5432; the storage suite needs it" >&2
   exit 1
+fi
+
+# NATS with JetStream on 127.0.0.1:4222, as the machines run it; started here when it is not.
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  nats=$(command -v nats-server || echo /usr/sbin/nats-server)
+  (setsid "$nats" -a 127.0.0.1 -p 4222 -js -sd "${TMPDIR:-/tmp}/ringside-nats" \
+    >"${TMPDIR:-/tmp}/ringside-nats.log" 2>&1 </dev/null &)
+  for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.5; done
 fi
 
 # rustfmt and clippy are rustup components a minimal toolchain lacks.

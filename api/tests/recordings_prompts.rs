@@ -109,6 +109,7 @@ impl Ctx {
                 widget_id: None,
                 visitor_id: None,
                 answered_by: None,
+                node_id: None,
                 legs: Vec::new(),
             })
             .await

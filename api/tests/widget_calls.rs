@@ -26,6 +26,7 @@ fn browser_call(tenant: &str, widget: &str, visitor: &str, status: &str, at: i64
         widget_id: Some(widget.into()),
         visitor_id: Some(visitor.into()),
         answered_by: (status == "ended").then(|| "extension:1002".into()),
+        node_id: None,
         legs: vec![CallLeg {
             id: new_id(),
             call_id: id,

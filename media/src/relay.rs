@@ -746,7 +746,7 @@ impl Call {
                     continue;
                 };
                 received = true;
-                if idx % 2 == 0 {
+                if idx.is_multiple_of(2) {
                     match self.media.handle_rtp(now, side, src, buf, len) {
                         Ok(Forward::InPlace { side: out, to, len }) => {
                             let s = &self.socks[sock_index(out, Channel::Rtp)];

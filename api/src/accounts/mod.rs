@@ -255,7 +255,9 @@ impl Accounts {
 
     /// Whether this code request is one that should also purge expired codes (one in 256).
     fn purge_due(&self) -> bool {
-        self.code_requests.fetch_add(1, Ordering::Relaxed) % 256 == 0
+        self.code_requests
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(256)
     }
 }
 

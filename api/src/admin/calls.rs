@@ -104,6 +104,10 @@ pub struct CallView {
     widget_id: Option<String>,
     visitor_id: Option<String>,
     answered_by: Option<String>,
+    /// The cluster node that held the call (`RINGSIDE_NODE_ID`; absent on calls older than
+    /// node ids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
     duration_ms: Option<i64>,
     legs: Vec<LegView>,
     /// Only on `GET /api/v1/calls/{id}`.
@@ -210,6 +214,7 @@ impl From<CallRecord> for CallView {
             widget_id: c.widget_id,
             visitor_id: c.visitor_id,
             answered_by: c.answered_by,
+            node: c.node_id,
             duration_ms: match (c.answered_at, c.ended_at) {
                 (Some(a), Some(e)) if e >= a => Some(e - a),
                 _ => None,

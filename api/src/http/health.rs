@@ -48,17 +48,22 @@ pub struct Health {
     /// `ok`, or `storage_unavailable` (with 503).
     #[schemars(extend("enum" = ["ok", "storage_unavailable"]))]
     pub status: &'static str,
+    /// The node that answered (`RINGSIDE_NODE_ID`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 async fn healthz(State(st): State<HealthState>) -> impl IntoResponse {
+    let node = st.store.node_id().map(str::to_owned);
     match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(Health { status: "ok" })),
+        Ok(()) => (StatusCode::OK, axum::Json(Health { status: "ok", node })),
         Err(e) => {
             tracing::warn!(error = %e, "health check: storage unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(Health {
                     status: "storage_unavailable",
+                    node,
                 }),
             )
         }

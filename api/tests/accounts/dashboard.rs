@@ -455,6 +455,7 @@ async fn dashboard_pages_for_the_team_and_nobody_else() {
                 widget_id: Some(w.clone()),
                 visitor_id: Some("visitor-0042".into()),
                 answered_by: None,
+                node_id: None,
                 legs: vec![CallLeg {
                     id: new_id(),
                     call_id: call_id.clone(),

@@ -528,6 +528,7 @@ async fn chats_and_calls_are_assigned_and_notes_show_their_author() {
                 widget_id: None,
                 visitor_id: None,
                 answered_by: None,
+                node_id: None,
                 legs: Vec::new(),
             })
             .await

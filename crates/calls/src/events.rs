@@ -159,6 +159,7 @@ mod tests {
             widget_id: None,
             visitor_id: None,
             answered_by: None,
+            node_id: None,
             legs,
         }
     }

@@ -6,6 +6,12 @@
 //! Delivery is best effort and bounded: each tenant has a broadcast channel of
 //! [`TENANT_CHANNEL`] events, a subscriber too slow for the rate learns how many it missed
 //! and goes on, and nothing is kept for a tenant nobody listens to.
+//!
+//! In a cluster the bus has a [`Remote`] (the NATS link, set once at start): every event
+//! published here also goes to the other nodes, and the tenants this node has subscribers
+//! for are announced to it, so that events published on other nodes for those tenants come
+//! back through [`Bus::deliver_remote`]. [`encode_remote`] and [`decode_remote`] are the
+//! wire form of an event between nodes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +48,8 @@ pub struct Event {
     pub visitor_id: Option<String>,
     /// The payload.
     pub data: Value,
+    /// When it happened, Unix milliseconds.
+    pub at_ms: i64,
     /// `{"type", "data", "at"}` as UTF-8 JSON, serialized once for all subscribers.
     frame: Bytes,
 }
@@ -63,6 +71,7 @@ impl Event {
             widget_id: widget_id.map(str::to_owned),
             visitor_id: visitor_id.map(str::to_owned),
             data,
+            at_ms,
             frame: Bytes::from(frame),
         }
     }
@@ -73,11 +82,22 @@ impl Event {
     }
 }
 
+/// The other nodes of a cluster, as the bus sees them (the NATS link). Both methods are
+/// called with the bus's lock held, in order: they must only hand their work on, never
+/// block.
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// An event published on this node, for the other nodes.
+    fn publish(&self, tenant_id: &str, event: &Arc<Event>);
+    /// This node now has subscribers of the tenant (`true`), or has none any more.
+    fn interest(&self, tenant_id: &str, listening: bool);
+}
+
 /// Publishes tenants' events to the subscribers of each tenant.
 #[derive(Debug)]
 pub struct Bus {
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
     auth_timeout: Duration,
+    remote: std::sync::OnceLock<Arc<dyn Remote>>,
 }
 
 impl Default for Bus {
@@ -93,7 +113,24 @@ impl Bus {
         Bus {
             tenants: Mutex::new(HashMap::new()),
             auth_timeout,
+            remote: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Joins this bus to the other nodes of a cluster (once; later calls are ignored). The
+    /// tenants already subscribed to are announced to it.
+    pub fn set_remote(&self, remote: Arc<dyn Remote>) {
+        let t = self.lock();
+        if self.remote.set(remote.clone()).is_ok() {
+            for tenant in t.keys() {
+                remote.interest(tenant, true);
+            }
+        }
+    }
+
+    /// Whether the bus is joined to other nodes.
+    pub fn clustered(&self) -> bool {
+        self.remote.get().is_some()
     }
 
     /// How long a socket may take to authenticate before it is closed.
@@ -105,23 +142,56 @@ impl Bus {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends the event `make` builds to the tenant's subscribers. Without a subscriber
-    /// nothing is built: publishing is nearly free on the paths that do it (tracking, chat,
-    /// every call) when no dashboard listens.
+    /// Sends the event `make` builds to the tenant's subscribers, and in a cluster to the
+    /// other nodes. Without a subscriber (and alone) nothing is built: publishing is nearly
+    /// free on the paths that do it (tracking, chat, every call) when no dashboard listens.
     pub fn publish(&self, tenant_id: &str, make: impl FnOnce() -> Event) {
+        let remote = self.remote.get();
+        let tx = {
+            let mut t = self.lock();
+            match t.get(tenant_id) {
+                Some(tx) if tx.receiver_count() > 0 => Some(tx.clone()),
+                Some(_) => {
+                    // Every receiver is gone.
+                    t.remove(tenant_id);
+                    if let Some(r) = remote {
+                        r.interest(tenant_id, false);
+                    }
+                    None
+                }
+                None => None,
+            }
+        };
+        if tx.is_none() && remote.is_none() {
+            return;
+        }
+        let ev = Arc::new(make());
+        if let Some(r) = remote {
+            r.publish(tenant_id, &ev);
+        }
+        if let Some(tx) = tx {
+            let _ = tx.send(ev);
+        }
+    }
+
+    /// Delivers an event another node published to this node's subscribers of the tenant
+    /// (never back to the other nodes).
+    pub fn deliver_remote(&self, tenant_id: &str, event: Event) {
         let tx = {
             let mut t = self.lock();
             match t.get(tenant_id) {
                 Some(tx) if tx.receiver_count() > 0 => tx.clone(),
                 Some(_) => {
-                    // Every receiver is gone.
                     t.remove(tenant_id);
+                    if let Some(r) = self.remote.get() {
+                        r.interest(tenant_id, false);
+                    }
                     return;
                 }
                 None => return,
             }
         };
-        let _ = tx.send(Arc::new(make()));
+        let _ = tx.send(Arc::new(event));
     }
 
     /// A receiver of the tenant's events from now on.
@@ -132,6 +202,9 @@ impl Bus {
             None => {
                 let (tx, rx) = broadcast::channel(TENANT_CHANNEL);
                 t.insert(tenant_id.to_owned(), tx);
+                if let Some(r) = self.remote.get() {
+                    r.interest(tenant_id, true);
+                }
                 rx
             }
         }
@@ -151,6 +224,85 @@ impl Bus {
             .map(broadcast::Sender::receiver_count)
             .sum()
     }
+}
+
+/// Longest event kind or scope accepted from another node.
+const MAX_REMOTE_NAME: usize = 64;
+/// Most distinct kinds and scopes learnt from other nodes (they are few and fixed: a peer
+/// sending more is broken, and is refused rather than growing this process).
+const MAX_REMOTE_NAMES: usize = 1024;
+
+/// `name` as a `&'static str`: the kinds and scopes of events from other nodes are the
+/// same few names this node's own code uses, kept once for the process.
+fn intern(name: &str) -> Option<&'static str> {
+    static NAMES: Mutex<Option<std::collections::HashSet<&'static str>>> = Mutex::new(None);
+    if name.is_empty()
+        || name.len() > MAX_REMOTE_NAME
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-'))
+    {
+        return None;
+    }
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    let names = names.get_or_insert_with(Default::default);
+    if let Some(n) = names.get(name) {
+        return Some(n);
+    }
+    if names.len() >= MAX_REMOTE_NAMES {
+        return None;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(n);
+    Some(n)
+}
+
+/// An event as it travels to other nodes: UTF-8 JSON `{"k": kind, "a": audience, "w":
+/// widget, "v": visitor, "d": data, "at": ms}`, the audience being `tenant:<scope>`,
+/// `visitor` or `console`.
+pub fn encode_remote(e: &Event) -> Vec<u8> {
+    let audience = match e.audience {
+        Audience::Tenant(scope) => format!("tenant:{scope}"),
+        Audience::Visitor => "visitor".to_owned(),
+        Audience::Console => "console".to_owned(),
+    };
+    serde_json::to_vec(&json!({
+        "k": e.kind, "a": audience, "w": e.widget_id, "v": e.visitor_id, "d": e.data,
+        "at": e.at_ms,
+    }))
+    .unwrap_or_default()
+}
+
+/// An event another node sent ([`encode_remote`]); what is wrong with it otherwise.
+pub fn decode_remote(bytes: &[u8]) -> Result<Event, &'static str> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        k: String,
+        a: String,
+        w: Option<String>,
+        v: Option<String>,
+        d: Value,
+        at: i64,
+    }
+    let w: Wire = serde_json::from_slice(bytes).map_err(|_| "not an event")?;
+    let kind = intern(&w.k).ok_or("bad kind")?;
+    let audience = match w.a.as_str() {
+        "visitor" => Audience::Visitor,
+        "console" => Audience::Console,
+        a => Audience::Tenant(
+            a.strip_prefix("tenant:")
+                .and_then(intern)
+                .ok_or("bad audience")?,
+        ),
+    };
+    Ok(Event::new(
+        kind,
+        audience,
+        w.w.as_deref(),
+        w.v.as_deref(),
+        w.d,
+        w.at,
+    ))
 }
 
 /// The dashboard event for a call webhook event type (`call.answered` → `call:answered`).
@@ -232,6 +384,94 @@ mod tests {
         }
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Lagged(10))));
         assert_eq!(rx.try_recv().unwrap().kind, "visitor:page");
+    }
+
+    /// What a remote saw, in order.
+    #[derive(Debug, Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl Remote for Seen {
+        fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
+            let mut s = self.0.lock().unwrap();
+            s.push(format!("publish {tenant_id} {}", event.kind));
+        }
+        fn interest(&self, tenant_id: &str, listening: bool) {
+            let mut s = self.0.lock().unwrap();
+            s.push(format!("interest {tenant_id} {listening}"));
+        }
+    }
+
+    #[test]
+    fn in_a_cluster_every_event_goes_out_and_interest_follows_subscribers() {
+        let bus = Bus::default();
+        let early = bus.subscribe("t0");
+        let seen = Arc::new(Seen::default());
+        bus.set_remote(seen.clone());
+        assert!(bus.clustered());
+        // Built and sent out even though nobody here listens: another node may.
+        bus.publish("t1", || ev("message:new"));
+        let mut rx = bus.subscribe("t1");
+        let rx2 = bus.subscribe("t1");
+        bus.publish("t1", || ev("call:answered"));
+        assert_eq!(rx.try_recv().unwrap().kind, "call:answered");
+        // From another node: to the subscribers here, not back out.
+        let remote = decode_remote(&encode_remote(&ev("visitor:page"))).unwrap();
+        bus.deliver_remote("t1", remote);
+        let got = rx.try_recv().unwrap();
+        assert_eq!(
+            (got.kind, got.audience, got.widget_id.as_deref(), got.at_ms),
+            (
+                "visitor:page",
+                Audience::Tenant("calls:read"),
+                Some("w1"),
+                7
+            )
+        );
+        let frame: Value = serde_json::from_slice(got.frame()).unwrap();
+        assert_eq!(
+            frame,
+            json!({"type": "visitor:page", "data": {"n": 1}, "at": 7})
+        );
+        // The last subscriber gone: the next event (either way) withdraws the interest.
+        drop((rx, rx2, early));
+        bus.deliver_remote("t1", ev("visitor:page"));
+        bus.publish("t0", || ev("call:ended"));
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                "interest t0 true",
+                "publish t1 message:new",
+                "interest t1 true",
+                "publish t1 call:answered",
+                "interest t1 false",
+                "interest t0 false",
+                "publish t0 call:ended",
+            ]
+        );
+    }
+
+    #[test]
+    fn events_from_other_nodes_are_checked() {
+        for (bad, why) in [
+            (&b"nope"[..], "not an event"),
+            (br#"{"k":"","a":"visitor","d":1,"at":1}"#, "bad kind"),
+            (br#"{"k":"a b","a":"visitor","d":1,"at":1}"#, "bad kind"),
+            (
+                br#"{"k":"x:y","a":"everyone","d":1,"at":1}"#,
+                "bad audience",
+            ),
+            (br#"{"k":"x:y","a":"tenant:","d":1,"at":1}"#, "bad audience"),
+        ] {
+            assert_eq!(decode_remote(bad).unwrap_err(), why);
+        }
+        let e = decode_remote(br#"{"k":"call:ended","a":"console","d":{},"at":3}"#).unwrap();
+        assert_eq!(
+            (e.kind, e.audience, e.visitor_id),
+            ("call:ended", Audience::Console, None)
+        );
+        // The same name twice is one string.
+        let again = decode_remote(br#"{"k":"call:ended","a":"visitor","d":{},"at":3}"#).unwrap();
+        assert!(std::ptr::eq(e.kind, again.kind));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
 //! create` issues personal access tokens; `ringside user create` makes a user on a server
-//! without mail.
+//! without mail; `ringside nodes` lists the nodes of a cluster.
 
+mod cluster;
 mod config;
 mod memory;
+mod nats;
 mod sip_ws;
 mod wiring;
 
@@ -37,6 +39,9 @@ enum Cmd {
         #[command(subcommand)]
         command: UserCmd,
     },
+    /// List the nodes sharing this database (a cluster), one JSON line each: id, addresses,
+    /// version, start, last heartbeat and whether it is alive.
+    Nodes,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +195,16 @@ fn main() -> anyhow::Result<()> {
                         "revokedAt": t.revoked_at,
                     })
                 );
+            }
+            Ok(())
+        }),
+        Cmd::Nodes => rt.block_on(async {
+            let store = wiring::open_store(&settings).await?;
+            let now = ringside_storage::now_ms();
+            for n in store.list_nodes().await.context("listing nodes")? {
+                let mut line = serde_json::to_value(&n)?;
+                line["alive"] = n.alive(now).into();
+                println!("{line}");
             }
             Ok(())
         }),

@@ -19,6 +19,7 @@ use ringside_media::MediaEngine;
 use ringside_storage::{Extension, Store, Trunk};
 use tracing::{info, warn};
 
+use crate::cluster::Membership;
 use crate::config::Settings;
 
 /// Open (and migrate) the configured database, creating the data directory for SQLite.
@@ -311,11 +312,14 @@ fn build_limits(s: &Settings) -> Limits {
     l
 }
 
-/// Storage opened and migrated, with what a previous run left behind put right: call records
-/// it could not end are closed, recordings a crash interrupted are repaired.
-async fn build_storage(s: &Settings) -> anyhow::Result<Store> {
-    let store = open_store(s).await?;
-    info!(backend = ?store.backend(), "storage ready");
+/// Storage opened and migrated, this node joined to the cluster's `nodes` table, and what a
+/// previous run of this node left behind put right: call records it could not end are
+/// closed, recordings a crash interrupted are repaired.
+async fn build_storage(s: &Settings) -> anyhow::Result<(Store, Membership)> {
+    let store = open_store(s).await?.with_node_id(&s.cluster.node_id);
+    info!(backend = ?store.backend(), node = %s.cluster.node_id, "storage ready");
+    // After any previous run of this node stopped heartbeating: its calls are closed below.
+    let membership = Membership::join(&store, s).await?;
     // Calls a previous run could not end (killed, crashed) would stay `answered` forever.
     match store
         .close_open_calls(
@@ -335,7 +339,7 @@ async fn build_storage(s: &Settings) -> anyhow::Result<Store> {
     if repaired > 0 {
         info!(repaired, "recordings interrupted by a crash were repaired");
     }
-    Ok(store)
+    Ok((store, membership))
 }
 
 /// The directory the SIP core starts with: every extension, trunk and queue number stored.
@@ -648,7 +652,8 @@ async fn drain_calls(sip: &SipServer, grace: Duration) {
 pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let limits = build_limits(&s);
     let (http_conns, sip_conns): (Arc<ConnTable>, Arc<ConnTable>) = Default::default();
-    let store = build_storage(&s).await?;
+    let (store, membership) = build_storage(&s).await?;
+    let heartbeat = membership.spawn_heartbeat();
     // Webhook deliveries: the outbox is in the database, so whatever was pending when the
     // last process stopped is sent now, with its original delivery ids.
     let webhooks = ringside_api::webhook_dispatch::Dispatcher::new(
@@ -680,7 +685,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         },
     ));
     let presence_flusher = presence.spawn_flusher();
-    let state = build_api(
+    // In a cluster, the bus reaches the other nodes over NATS.
+    let nats = match &s.cluster.nats_url {
+        None => None,
+        Some(url) => Some(crate::nats::NatsLink::start(url, &s.cluster.node_id, &calls.bus).await?),
+    };
+    let mut state = build_api(
         &s,
         &store,
         media,
@@ -688,6 +698,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         presence.clone(),
         [http_conns.clone(), sip_conns],
     )?;
+    if let Some(link) = nats {
+        state.metrics.push(link);
+    }
     // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
     let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
         store.clone(),
@@ -770,6 +783,8 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     {
         warn!("storage writer did not finish within 10 s");
     }
+    heartbeat.abort();
+    membership.leave().await;
     store.close().await;
     info!("bye");
     Ok(())

@@ -73,6 +73,10 @@ pub struct CallRecord {
     /// Who answered, e.g. `extension:1002`, `pstn:+15551234567`.
     #[serde(default)]
     pub answered_by: Option<String>,
+    /// The node that held the call (`RINGSIDE_NODE_ID`). Written by the store from its own
+    /// node id ([`Store::with_node_id`]) when the record names none; kept by later writes.
+    #[serde(default)]
+    pub node_id: Option<String>,
     /// The call's legs, ordered by `idx` when read back.
     pub legs: Vec<CallLeg>,
 }
@@ -127,8 +131,8 @@ pub struct LegStats {
 
 const CALL_COLS: &str = "id, tenant_id, kind, from_uri, to_uri, status, started_at, \
                          answered_at, ended_at, end_reason, hangup_side, widget_id, visitor_id, \
-                         answered_by";
-const CALL_NCOLS: usize = 14;
+                         answered_by, node_id";
+const CALL_NCOLS: usize = 15;
 const LEG_COLS: &str = "id, call_id, idx, role, sip_call_id, local_tag, remote_tag, peer, \
                         started_at, answered_at, ended_at, final_status, rx_packets, rx_lost, jitter_us, rtt_us, \
                         tx_packets";
@@ -140,7 +144,8 @@ const CALL_UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,
      started_at = excluded.started_at, answered_at = excluded.answered_at, \
      ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
      hangup_side = excluded.hangup_side, widget_id = excluded.widget_id, \
-     visitor_id = excluded.visitor_id, answered_by = excluded.answered_by \
+     visitor_id = excluded.visitor_id, answered_by = excluded.answered_by, \
+     node_id = COALESCE(calls.node_id, excluded.node_id) \
      WHERE calls.tenant_id = excluded.tenant_id";
 
 /// Upsert tail for legs; never moves a leg to another call.
@@ -182,6 +187,7 @@ fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
         widget_id: row.try_get("widget_id")?,
         visitor_id: row.try_get("visitor_id")?,
         answered_by: row.try_get("answered_by")?,
+        node_id: row.try_get("node_id")?,
         legs: Vec::new(),
     })
 }
@@ -213,7 +219,7 @@ fn leg_from_row(row: &AnyRow) -> Result<CallLeg> {
     })
 }
 
-/// Binds the 11 call columns (without copying strings).
+/// Binds the call columns but the node id (without copying strings).
 fn bind_call<'q>(q: AnyQuery<'q>, c: &'q CallRecord) -> AnyQuery<'q> {
     q.bind(c.id.as_str())
         .bind(c.tenant_id.as_str())
@@ -293,7 +299,7 @@ async fn write_calls(
     conn: &mut AnyConnection,
     calls: &[&CallRecord],
     upsert: bool,
-    anonymous: bool,
+    (anonymous, node): (bool, Option<&str>),
 ) -> Result<()> {
     for chunk in calls.chunks(CALL_CHUNK) {
         let mut sql = format!(
@@ -306,7 +312,7 @@ async fn write_calls(
         let persistent = chunk.len() == CALL_CHUNK || chunk.len() == 1;
         let mut q = sqlx::query(&sql).persistent(persistent);
         for c in chunk {
-            q = bind_call(q, c);
+            q = bind_call(q, c).bind(c.node_id.as_deref().or(node));
         }
         q.execute(&mut *conn)
             .await
@@ -350,6 +356,11 @@ fn legs_of<'a>(calls: &[&'a CallRecord]) -> Vec<(&'a CallLeg, &'a str)> {
 }
 
 impl Store {
+    /// How [`write_calls`] writes: its placeholders, and the node id calls without one get.
+    fn call_params(&self) -> (bool, Option<&str>) {
+        (self.anonymous_params(), self.node_id())
+    }
+
     /// Inserts a call and its legs in one transaction. Conflict when the call
     /// or a leg id exists (nothing is written); NotFound for an unknown tenant.
     pub async fn insert_call(&self, call: &CallRecord) -> Result<()> {
@@ -367,7 +378,7 @@ impl Store {
         let refs: Vec<&CallRecord> = calls.iter().collect();
         let legs = legs_of(&refs);
         let mut tx = self.pool.begin().await?;
-        write_calls(&mut tx, &refs, false, self.anonymous_params()).await?;
+        write_calls(&mut tx, &refs, false, self.call_params()).await?;
         write_legs(&mut tx, &legs, false, self.anonymous_params()).await?;
         tx.commit().await?;
         Ok(())
@@ -408,31 +419,38 @@ impl Store {
         let refs = last_per_key(calls.iter(), |c| c.id.as_str());
         let legs = last_per_key(legs_of(&refs).into_iter(), |(l, _)| l.id.as_str());
         let mut tx = self.pool.begin().await?;
-        write_calls(&mut tx, &refs, true, self.anonymous_params()).await?;
+        write_calls(&mut tx, &refs, true, self.call_params()).await?;
         write_legs(&mut tx, &legs, true, self.anonymous_params()).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Closes every call record left open (no `ended_at`) by a server that stopped without
+    /// Closes the call records this node left open (no `ended_at`) when it stopped without
     /// ending its calls (killed, crashed, power lost): answered calls become `ended`, the
     /// others `missed`, with end reason `reason` (`server_restart`), hangup side `system` and
     /// `now` as end time; their open legs end at `now` too. Returns how many calls were
-    /// closed. Run once at start, before any call is taken (single node: every open call is
-    /// this server's).
+    /// closed. Run once at start, before any call is taken. Only this node's calls
+    /// ([`Store::with_node_id`]) and those of no node (stored before nodes were recorded) are
+    /// closed: in a cluster, the other nodes' open calls are live.
     pub async fn close_open_calls(&self, reason: EndReason, now: i64) -> Result<u64> {
+        let node = self.node_id();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN              (SELECT id FROM calls WHERE ended_at IS NULL)",
+            "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN \
+             (SELECT id FROM calls WHERE ended_at IS NULL AND (node_id IS NULL OR node_id = $2))",
         )
         .bind(now)
+        .bind(node)
         .execute(&mut *tx)
         .await?;
         let res = sqlx::query(
-            "UPDATE calls SET status = CASE WHEN answered_at IS NULL THEN 'missed' ELSE 'ended' END,              ended_at = $1, end_reason = $2, hangup_side = 'system' WHERE ended_at IS NULL",
+            "UPDATE calls SET status = CASE WHEN answered_at IS NULL THEN 'missed' ELSE 'ended' END, \
+             ended_at = $1, end_reason = $2, hangup_side = 'system' \
+             WHERE ended_at IS NULL AND (node_id IS NULL OR node_id = $3)",
         )
         .bind(now)
         .bind(reason.as_str())
+        .bind(node)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

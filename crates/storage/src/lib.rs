@@ -18,6 +18,8 @@
 //!   tenant: a method given another tenant's id answers
 //!   [`StorageError::NotFound`].
 //! * **Registrations** ([`Binding`]), persisted so a restart keeps them.
+//! * **Nodes** ([`NodeInfo`]): the `ringside serve` processes sharing the database, each
+//!   heartbeating its row ([`Store::join_node`], [`Store::heartbeat_node`]).
 //! * **Call records** ([`CallRecord`], [`CallLeg`]), with batch writes for
 //!   the B2BUA.
 //! * **Call recordings** ([`Recording`]): metadata of the WAV files kept
@@ -77,6 +79,7 @@ mod integrations;
 mod invites;
 mod knowledge;
 mod messages;
+mod nodes;
 mod oauth;
 mod recordings;
 pub mod testing;
@@ -141,6 +144,7 @@ pub use messages::{
     Callback, Message, NewCallback, NewMessage, Note, VoiceNote, MAX_LIST_MESSAGES,
     MAX_MESSAGE_CHARS, MAX_NOTE_CHARS, MESSAGE_SENDERS, NOTE_VISIBILITIES,
 };
+pub use nodes::{Join, NodeInfo, NODE_DEAD_AFTER_MS};
 pub use oauth::{
     ClientKind, Exchange, IssuedTokens, NewOAuthClient, NewOAuthCode, OAuthClient, OAuthCode,
     OAuthGrant, Revocation, TokenLifetimes, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX,
@@ -219,6 +223,9 @@ pub struct Store {
     /// instead of in SQLite's busy handler (which sleeps up to 100 ms between tries, so a
     /// burst of writers waits seconds).
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// This process's node id ([`Store::with_node_id`]): written on the call records it
+    /// stores, and the calls [`Store::close_open_calls`] closes.
+    node_id: Option<std::sync::Arc<str>>,
 }
 
 /// A write transaction of [`Store::begin_write`]: the transaction, and on SQLite this
@@ -252,6 +259,7 @@ impl Store {
             backend,
             alerts_queued: Default::default(),
             write_gate: Default::default(),
+            node_id: None,
         };
         store.migrate().await?;
         tracing::debug!(?backend, "storage connected and migrated");
@@ -270,6 +278,18 @@ impl Store {
     /// at once.
     pub fn alert_signal(&self) -> &tokio::sync::Notify {
         &self.alerts_queued
+    }
+
+    /// This store as used by node `id` (`RINGSIDE_NODE_ID`): call records it writes name the
+    /// node, and [`Store::close_open_calls`] closes only that node's calls.
+    pub fn with_node_id(mut self, id: &str) -> Store {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// The node id of [`Store::with_node_id`].
+    pub fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
     }
 
     /// Which database this store talks to.

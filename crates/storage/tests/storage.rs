@@ -22,6 +22,8 @@ mod contacts;
 mod conversations;
 #[path = "storage/messages.rs"]
 mod messages;
+#[path = "storage/nodes.rs"]
+mod nodes;
 #[path = "storage/recordings.rs"]
 mod recordings;
 #[path = "storage/sip.rs"]

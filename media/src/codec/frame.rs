@@ -396,7 +396,9 @@ impl FrameDecoder {
             },
             DecInner::G722(g) => {
                 let ratio = self.pcm_rate as usize / 8000;
-                if samples == 0 || samples % ratio != 0 || samples / ratio > G722_MAX_PAYLOAD_BYTES
+                if samples == 0
+                    || !samples.is_multiple_of(ratio)
+                    || samples / ratio > G722_MAX_PAYLOAD_BYTES
                 {
                     return Err(CodecError::ConcealLength {
                         samples,
@@ -417,7 +419,9 @@ impl FrameDecoder {
             }
             DecInner::G711(g) => {
                 let ratio = self.pcm_rate as usize / 8000;
-                if samples == 0 || samples % ratio != 0 || samples / ratio > G711_MAX_PAYLOAD_BYTES
+                if samples == 0
+                    || !samples.is_multiple_of(ratio)
+                    || samples / ratio > G711_MAX_PAYLOAD_BYTES
                 {
                     return Err(CodecError::ConcealLength {
                         samples,

@@ -318,7 +318,7 @@ impl G722Encoder {
     /// the octets written. An odd-length input is rejected with
     /// [`CodecError::FrameLength`] (expected: the length rounded down to even).
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
-        if pcm.len() % 2 != 0 {
+        if !pcm.len().is_multiple_of(2) {
             return Err(CodecError::FrameLength {
                 expected: pcm.len() - 1,
                 got: pcm.len(),

@@ -256,7 +256,7 @@ impl OpusDecoder {
     /// Checks that `samples` is a concealment length libopus accepts and fits `out`.
     fn check_conceal(&self, samples: usize, out: &[i16]) -> Result<(), CodecError> {
         let step = self.rate as usize / 400;
-        if samples == 0 || samples % step != 0 || samples > self.max_frame_samples() {
+        if samples == 0 || !samples.is_multiple_of(step) || samples > self.max_frame_samples() {
             return Err(CodecError::ConcealLength {
                 samples,
                 rate: self.rate,

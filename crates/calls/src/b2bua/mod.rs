@@ -692,6 +692,7 @@ fn ringing_record(
         widget_id: None,
         visitor_id: None,
         answered_by: None,
+        node_id: None,
         legs: vec![ringside_storage::CallLeg {
             id: ringside_storage::new_id(),
             call_id: String::new(),

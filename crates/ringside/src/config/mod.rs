@@ -46,6 +46,8 @@
 //! | mail for sign-in codes and invitations: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (implicit TLS), `smtp+plain://` (no TLS, a local sink); unset: codes go to the log with a warning | `smtp_url` | `RINGSIDE_SMTP_URL` | none |
 //! | the mail's From address | `smtp_from` | `RINGSIDE_SMTP_FROM` | `Ringside <no-reply@<public_url host>>` |
 //! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
+//! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the host name |
+//! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, SocketAddr};
@@ -125,6 +127,8 @@ pub struct RawConfig {
     webhook_request_timeout_secs: Option<u64>,
     webhook_base_backoff_secs: Option<u64>,
     webhook_max_backoff_secs: Option<u64>,
+    node_id: Option<String>,
+    nats_url: Option<String>,
     log: Option<String>,
 }
 
@@ -180,6 +184,8 @@ impl RawConfig {
             "RINGSIDE_SIP_DIGEST_ALGORITHMS",
         );
         set(&mut raw.log, "RINGSIDE_LOG");
+        set(&mut raw.node_id, "RINGSIDE_NODE_ID");
+        set(&mut raw.nats_url, "RINGSIDE_NATS_URL");
         set(&mut raw.ringback, "RINGSIDE_RINGBACK");
         set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
         set(&mut raw.webrtc_addr, "RINGSIDE_WEBRTC_ADDR");
@@ -663,10 +669,34 @@ impl RawConfig {
                 "webhook_base_backoff_secs must be at least 1 and at most webhook_max_backoff_secs"
             );
         }
+        let node_id = match self.node_id.as_deref().map(str::trim) {
+            Some(id) => id.to_owned(),
+            None => host_name(),
+        };
+        if !valid_node_id(&node_id) {
+            bail!(
+                "node_id must be 1-64 letters, digits, '.', '_' or '-' (got {node_id:?}); \
+                 set RINGSIDE_NODE_ID"
+            );
+        }
+        let nats_url = match self.nats_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) if u.starts_with("nats://") || u.starts_with("tls://") => {
+                url::Url::parse(u)
+                    .ok()
+                    .filter(|p| p.host_str().is_some_and(|h| !h.is_empty()))
+                    .with_context(|| {
+                        format!("nats_url {u:?} is not a URL such as nats://127.0.0.1:4222")
+                    })?;
+                Some(u.to_owned())
+            }
+            Some(u) => bail!("nats_url must be a nats:// or tls:// URL (got {u:?})"),
+        };
         Ok(Settings {
             data_dir,
             database_url,
             log: self.log.unwrap_or_else(|| "info".into()),
+            cluster: ClusterSettings { node_id, nats_url },
             http: HttpSettings {
                 addr: http_addr,
                 conns: ConnSettings {
@@ -724,6 +754,26 @@ impl RawConfig {
             webhooks,
         })
     }
+}
+
+/// This host's name (`RINGSIDE_NODE_ID`'s default), or `ringside` when it has none that
+/// makes a node id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| valid_node_id(h))
+        .unwrap_or_else(|| "ringside".to_owned())
+}
+
+/// A node id: 1-64 ASCII letters, digits, `.`, `_` or `-` (it goes into NATS subjects and
+/// logs as it is, dots escaped).
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn parse_addr(s: &str, what: &str) -> anyhow::Result<SocketAddr> {

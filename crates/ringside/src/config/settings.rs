@@ -15,6 +15,8 @@ pub struct Settings {
     pub database_url: String,
     /// tracing filter.
     pub log: String,
+    /// This node, and how it reaches the others.
+    pub cluster: ClusterSettings,
     /// The HTTP control plane.
     pub http: HttpSettings,
     /// SIP: listener, registrar, digest, transactions, call routing.
@@ -25,6 +27,31 @@ pub struct Settings {
     pub webrtc: WebRtcSettings,
     /// Webhook delivery.
     pub webhooks: WebhookSettings,
+}
+
+/// This node in a cluster.
+#[derive(Clone)]
+pub struct ClusterSettings {
+    /// `RINGSIDE_NODE_ID`: on call records, in `/healthz` and the nodes table.
+    pub node_id: String,
+    /// `RINGSIDE_NATS_URL`: the NATS server carrying the bus between nodes; `None`: one node.
+    pub nats_url: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold credentials.
+        let nats = self.nats_url.as_deref().map(|u| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(4222))))
+                .unwrap_or_default()
+        });
+        f.debug_struct("ClusterSettings")
+            .field("node_id", &self.node_id)
+            .field("nats", &nats)
+            .finish()
+    }
 }
 
 /// The HTTP control plane.

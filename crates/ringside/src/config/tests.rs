@@ -505,3 +505,50 @@ fn sip_over_websocket_has_a_path_allowed_origins_and_https_needs_its_certificate
     }
     assert!(RawConfig::load(None, env(&[("RINGSIDE_HTTP_TLS", "maybe")])).is_err());
 }
+
+#[test]
+fn the_node_id_defaults_to_the_host_name_and_nats_is_off_unless_named() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    if valid_node_id(host) {
+        assert_eq!(s.cluster.node_id, host);
+    } else {
+        assert_eq!(s.cluster.node_id, "ringside");
+    }
+    assert!(s.cluster.nats_url.is_none(), "single node by default");
+
+    let s = RawConfig::load(
+        None,
+        env(&[
+            ("RINGSIDE_NODE_ID", "node-b.eu_1"),
+            ("RINGSIDE_NATS_URL", "nats://bus:s3cret@127.0.0.1:4222"),
+        ]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(s.cluster.node_id, "node-b.eu_1");
+    assert_eq!(
+        s.cluster.nats_url.as_deref(),
+        Some("nats://bus:s3cret@127.0.0.1:4222")
+    );
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(debug.contains("127.0.0.1:4222"), "{debug}");
+
+    for (key, bad) in [
+        ("RINGSIDE_NODE_ID", "node a"),
+        ("RINGSIDE_NODE_ID", "node*"),
+        ("RINGSIDE_NODE_ID", &"n".repeat(65)),
+        ("RINGSIDE_NATS_URL", "http://127.0.0.1:4222"),
+        ("RINGSIDE_NATS_URL", "nats://"),
+    ] {
+        let e = RawConfig::load(None, env(&[(key, bad)]))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        let what = key.trim_start_matches("RINGSIDE_").to_ascii_lowercase();
+        assert!(format!("{e:#}").contains(&what), "{key}={bad}: {e:#}");
+    }
+}

@@ -21,6 +21,7 @@ fn call(tenant_id: &str, started_at: i64, legs: usize) -> CallRecord {
         widget_id: None,
         visitor_id: None,
         answered_by: None,
+        node_id: None,
         legs: (0..legs)
             .map(|i| CallLeg {
                 id: new_id(),

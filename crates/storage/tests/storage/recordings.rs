@@ -24,6 +24,7 @@ async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
             widget_id: None,
             visitor_id: None,
             answered_by: None,
+            node_id: None,
             legs: Vec::new(),
         })
         .await

@@ -1,0 +1,132 @@
+//! This node's membership of the cluster: its row in the shared database's `nodes` table,
+//! written at start, heartbeated every [`HEARTBEAT`] and marked stopped on a clean stop. A
+//! single node (SQLite) keeps its row too, so `/healthz` and call records name it the same
+//! way.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use ringside_storage::{now_ms, Join, NodeInfo, Store, NODE_DEAD_AFTER_MS};
+use tracing::{error, info, warn};
+
+use crate::config::Settings;
+
+/// How often the node's row is heartbeated (a node is dead after
+/// [`NODE_DEAD_AFTER_MS`] without one).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// This node's row: its id and this process's instance.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    /// `RINGSIDE_NODE_ID`.
+    pub id: String,
+    /// Random per process.
+    pub instance: String,
+    store: Store,
+}
+
+impl Membership {
+    /// Writes this node's row. On PostgreSQL (shared by a cluster), when another live
+    /// process holds the id (its previous run, killed a moment ago, or a second node wrongly
+    /// given the same id), waits until that one's heartbeat lapses; if it goes on
+    /// heartbeating, fails with an explanation. On SQLite (one node, one file) the row is
+    /// taken at once: a restart after a crash does not wait.
+    pub async fn join(store: &Store, s: &Settings) -> anyhow::Result<Membership> {
+        let instance = ringside_storage::new_id();
+        let started = now_ms();
+        let mut info = NodeInfo {
+            id: s.cluster.node_id.clone(),
+            instance: instance.clone(),
+            http_addr: s.http.addr.to_string(),
+            sip_addr: s.sip.addr.to_string(),
+            webrtc_addr: s.webrtc.addr.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: started,
+            last_seen: started,
+            stopped_at: None,
+        };
+        let deadline = started + NODE_DEAD_AFTER_MS + 2_000;
+        let mut told = false;
+        loop {
+            info.last_seen = now_ms();
+            let take_over = store.backend() == ringside_storage::Backend::Sqlite;
+            match store.join_node(&info, take_over).await? {
+                Join::Joined => break,
+                Join::InUse { last_seen } if info.last_seen < deadline => {
+                    if !told {
+                        told = true;
+                        warn!(
+                            node = %info.id,
+                            last_heartbeat_ms_ago = info.last_seen - last_seen,
+                            "another process holds this node id; waiting for its heartbeat to lapse"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Join::InUse { last_seen } => bail!(
+                    "node id {:?} is in use by a live node (last heartbeat {} ms ago): give \
+                     each node its own RINGSIDE_NODE_ID",
+                    info.id,
+                    info.last_seen - last_seen
+                ),
+            }
+        }
+        info!(node = %info.id, "joined the cluster");
+        Ok(Membership {
+            id: info.id,
+            instance,
+            store: store.clone(),
+        })
+    }
+
+    /// Heartbeats the row every [`HEARTBEAT`] until aborted. A database that does not
+    /// answer is logged and retried; a row another instance took over is logged as the
+    /// error it is (two processes under one node id).
+    pub fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                match me
+                    .store
+                    .heartbeat_node(&me.id, &me.instance, now_ms())
+                    .await
+                {
+                    Ok(true) => {
+                        if std::mem::take(&mut failing) {
+                            info!(node = %me.id, "node heartbeat written again");
+                        }
+                    }
+                    Ok(false) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            error!(
+                                node = %me.id,
+                                "another process took this node id over; give each node its \
+                                 own RINGSIDE_NODE_ID"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            warn!(node = %me.id, error = %e, "node heartbeat failed; retrying");
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Marks the row stopped (a clean stop: the other nodes see it gone at once).
+    pub async fn leave(&self) {
+        if let Err(e) = self
+            .store
+            .leave_node(&self.id, &self.instance, now_ms())
+            .await
+        {
+            warn!(node = %self.id, error = %e, "could not mark this node stopped");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+-- Cluster membership (issue 20): every `ringside serve` process writes its row at start and
+-- heartbeats it; a node is alive while its heartbeat is recent. `instance` is random per
+-- process, so a second live process under the same node id is told apart from a restart.
+CREATE TABLE nodes (
+    id          TEXT PRIMARY KEY,
+    instance    TEXT NOT NULL,
+    http_addr   TEXT NOT NULL,
+    sip_addr    TEXT NOT NULL,
+    webrtc_addr TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    last_seen   BIGINT NOT NULL,
+    stopped_at  BIGINT
+);
+
+-- The node that held each call (NULL for calls stored before this migration).
+ALTER TABLE calls ADD COLUMN node_id TEXT;

@@ -1,0 +1,170 @@
+//! Cluster membership and the node of each call record.
+
+use super::*;
+use ringside_storage::{CallRecord, Join, NodeInfo, NODE_DEAD_AFTER_MS};
+
+fn node(id: &str, instance: &str, at: i64) -> NodeInfo {
+    NodeInfo {
+        id: id.to_owned(),
+        instance: instance.to_owned(),
+        http_addr: "127.0.0.2:8080".to_owned(),
+        sip_addr: "127.0.0.2:5060".to_owned(),
+        webrtc_addr: "127.0.0.2:7882".to_owned(),
+        version: "0.1.0".to_owned(),
+        started_at: at,
+        last_seen: at,
+        stopped_at: None,
+    }
+}
+
+#[tokio::test]
+async fn nodes_join_heartbeat_and_leave_and_a_live_id_is_not_taken_twice() {
+    each_backend("nodes_join", |ctx| async move {
+        let a = ctx.store().await;
+        let b = ctx.store().await;
+        let t0 = now_ms();
+        assert_eq!(
+            a.join_node(&node("n1", "i1", t0), false).await.unwrap(),
+            Join::Joined
+        );
+        assert_eq!(
+            b.join_node(&node("n2", "j1", t0), false).await.unwrap(),
+            Join::Joined
+        );
+
+        // A second process under a live node id is refused, and the row stays the first's.
+        assert_eq!(
+            b.join_node(&node("n1", "i2", t0 + 1_000), false)
+                .await
+                .unwrap(),
+            Join::InUse { last_seen: t0 }
+        );
+        assert!(a.heartbeat_node("n1", "i1", t0 + 2_000).await.unwrap());
+        let nodes = b.list_nodes().await.unwrap();
+        assert_eq!(
+            nodes.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["n1", "n2"]
+        );
+        assert_eq!(nodes[0].instance, "i1");
+        assert_eq!(nodes[0].last_seen, t0 + 2_000);
+        assert!(nodes[0].alive(t0 + 2_000 + NODE_DEAD_AFTER_MS - 1));
+        assert!(!nodes[0].alive(t0 + 2_000 + NODE_DEAD_AFTER_MS));
+
+        // Once its heartbeat lapsed (killed), a new instance takes the id over; the old one
+        // learns it from its next heartbeat.
+        let later = t0 + 2_000 + NODE_DEAD_AFTER_MS;
+        assert_eq!(
+            b.join_node(&node("n1", "i2", later), false).await.unwrap(),
+            Join::Joined
+        );
+        assert!(!a.heartbeat_node("n1", "i1", later + 1).await.unwrap());
+        assert!(b.heartbeat_node("n1", "i2", later + 1).await.unwrap());
+
+        // Taking over a live id (a single node's restart on SQLite) is allowed when asked.
+        assert_eq!(
+            a.join_node(&node("n1", "i3", later + 1), true)
+                .await
+                .unwrap(),
+            Join::Joined
+        );
+        assert!(!b.heartbeat_node("n1", "i2", later + 2).await.unwrap());
+
+        // A clean stop is dead at once, and the id free at once.
+        b.leave_node("n2", "j1", later + 2).await.unwrap();
+        let n2 = b.list_nodes().await.unwrap().remove(1);
+        assert_eq!(n2.stopped_at, Some(later + 2));
+        assert!(!n2.alive(later + 2));
+        assert!(!b.heartbeat_node("n2", "j1", later + 3).await.unwrap());
+        assert_eq!(
+            b.join_node(&node("n2", "j2", later + 3), false)
+                .await
+                .unwrap(),
+            Join::Joined
+        );
+        let n2 = b.list_nodes().await.unwrap().remove(1);
+        assert_eq!((n2.instance.as_str(), n2.stopped_at), ("j2", None));
+        assert!(n2.alive(later + 3));
+    })
+    .await;
+}
+
+fn open_call(tenant_id: &str, at: i64) -> CallRecord {
+    let id = new_id();
+    CallRecord {
+        id: id.clone(),
+        tenant_id: tenant_id.to_owned(),
+        kind: "sip".parse().unwrap(),
+        from_uri: "sip:alice@example.com".to_owned(),
+        to_uri: "sip:bob@example.com".to_owned(),
+        status: "ringing".parse().unwrap(),
+        started_at: at,
+        answered_at: None,
+        ended_at: None,
+        end_reason: None,
+        hangup_side: None,
+        widget_id: None,
+        visitor_id: None,
+        answered_by: None,
+        node_id: None,
+        legs: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn calls_name_their_node_and_a_restarting_node_closes_only_its_own() {
+    each_backend("nodes_calls", |ctx| async move {
+        let a = ctx.store().await.with_node_id("node-a");
+        let b = ctx.store().await.with_node_id("node-b");
+        let plain = ctx.store().await;
+        let t = a.ensure_user("nodes@example.com").await.unwrap().tenant_id;
+        let at = now_ms();
+        let on_a = open_call(&t, at);
+        let on_b = open_call(&t, at);
+        let legacy = open_call(&t, at);
+        a.insert_calls_batch(std::slice::from_ref(&on_a))
+            .await
+            .unwrap();
+        b.update_calls_batch(std::slice::from_ref(&on_b))
+            .await
+            .unwrap();
+        plain.insert_call(&legacy).await.unwrap();
+        let node_of = |id: &str| {
+            let (store, t, id) = (plain.clone(), t.clone(), id.to_owned());
+            async move { store.get_call(&t, &id).await.unwrap().node_id }
+        };
+        assert_eq!(node_of(&on_a.id).await.as_deref(), Some("node-a"));
+        assert_eq!(node_of(&on_b.id).await.as_deref(), Some("node-b"));
+        assert_eq!(node_of(&legacy.id).await, None);
+
+        // A later write, from any node, keeps the node that first stored the call.
+        let mut answered = on_a.clone();
+        answered.status = "answered".parse().unwrap();
+        answered.answered_at = Some(at + 5);
+        b.update_calls_batch(std::slice::from_ref(&answered))
+            .await
+            .unwrap();
+        assert_eq!(node_of(&on_a.id).await.as_deref(), Some("node-a"));
+        let listed = plain.list_calls(&t, 10).await.unwrap();
+        assert_eq!(listed.len(), 3);
+        assert!(listed
+            .iter()
+            .any(|c| c.node_id.as_deref() == Some("node-b")));
+
+        // Node a restarts: its open call and the one of no node are closed, node b's is live.
+        assert_eq!(
+            a.close_open_calls(ringside_domain::EndReason::ServerRestart, at + 10)
+                .await
+                .unwrap(),
+            2
+        );
+        let c = plain.get_call(&t, &on_a.id).await.unwrap();
+        assert_eq!((c.status.as_str(), c.ended_at), ("ended", Some(at + 10)));
+        assert_eq!(
+            plain.get_call(&t, &legacy.id).await.unwrap().ended_at,
+            Some(at + 10)
+        );
+        let c = plain.get_call(&t, &on_b.id).await.unwrap();
+        assert_eq!((c.status.as_str(), c.ended_at), ("ringing", None));
+    })
+    .await;
+}

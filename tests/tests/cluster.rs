@@ -1,0 +1,249 @@
+//! Multi-node Ringside (issue 20): nodes sharing one PostgreSQL database, each known by its
+//! node id — membership and heartbeats, the node on every call record, a node id refused
+//! while another live process holds it, and a killed node seen dead and rejoining.
+
+use ringside_e2e::{eventually, free_port, ringside_bin, Server, UacFlow, UasFlow};
+
+/// `ringside nodes` against `srv`'s database: (id, alive, instance) of each node.
+fn nodes(srv: &Server) -> Vec<(String, bool, String)> {
+    let out = srv.cli(&["nodes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["alive"].as_bool().unwrap(),
+                v["instance"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn healthz(srv: &Server) -> serde_json::Value {
+    ringside_e2e::http_client()
+        .get(format!("{}/healthz", srv.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn nodes_on_one_database_know_each_other_and_name_their_calls() {
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let a = Server::start_with(&[db, ("RINGSIDE_NODE_ID", "node-a")]).await;
+    let b_env = [db, ("RINGSIDE_NODE_ID", "node-b")];
+    let mut b = Server::start_with(&b_env).await;
+    assert_eq!(healthz(&a).await["node"], "node-a");
+    assert_eq!(healthz(&b).await["node"], "node-b");
+    let listed = nodes(&a);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|(id, alive, _)| (id.as_str(), *alive))
+            .collect::<Vec<_>>(),
+        [("node-a", true), ("node-b", true)]
+    );
+
+    // A call through node b is node b's, as node a's API shows it (one database).
+    let token = b.with_phones().await;
+    let (uas, mut uas_child) = b.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = b.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nserver: {}", b.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "{}",
+        uas.messages()
+    );
+    let call = a.ended_call(&token).await;
+    assert_eq!(call["node"], "node-b", "{call}");
+    assert_eq!(call["status"], "ended", "{call}");
+
+    // A second live process under node b's id is refused, saying why; node b is untouched.
+    let mut env = b_env.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec();
+    let dir = std::env::temp_dir().join(format!("ringside-e2e-dup-{}", free_port()));
+    for (k, v) in [
+        ("RINGSIDE_DATA_DIR", dir.display().to_string()),
+        ("RINGSIDE_HTTP_ADDR", format!("127.0.0.1:{}", free_port())),
+        ("RINGSIDE_SIP_ADDR", format!("127.0.0.1:{}", free_port())),
+        ("RINGSIDE_WEBRTC_ADDR", format!("127.0.0.1:{}", free_port())),
+        ("RINGSIDE_RTP_PORTS", "39000-39099".to_owned()),
+    ] {
+        env.push((k.to_owned(), v));
+    }
+    let dup = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(ringside_bin())
+            .arg("serve")
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&dup.stderr);
+    assert!(!dup.status.success(), "{err}");
+    assert!(err.contains("in use by a live node"), "{err}");
+    assert_eq!(healthz(&b).await["node"], "node-b");
+
+    // Node b killed: the others see it dead once its heartbeat lapses (5 s).
+    let before = nodes(&a)[1].2.clone();
+    b.kill();
+    eventually("node b is seen dead", || async { !nodes(&a)[1].1 }).await;
+    assert!(nodes(&a)[0].1, "node a lives on");
+    assert_eq!(healthz(&a).await["status"], "ok");
+
+    // It restarts under its id and rejoins as a new instance.
+    let b = Server::start_with(&b_env).await;
+    let after = nodes(&a);
+    assert!(after[1].1, "{after:?}");
+    assert_ne!(after[1].2, before, "a new instance");
+    assert_eq!(healthz(&b).await["node"], "node-b");
+
+    // A clean stop is seen at once.
+    let mut b = b;
+    assert!(b.terminate().success());
+    assert!(!nodes(&a)[1].1);
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}
+
+const ORIGIN: &str = "https://example.com";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws(srv: &Server, path: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{}{path}", srv.http.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("origin", ORIGIN.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+/// The next text frame of `ws` whose type is `kind` (others are skipped), bounded.
+async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame"))
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+async fn nats_up() -> bool {
+    tokio::net::TcpStream::connect("127.0.0.1:4222")
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_back() {
+    use futures_util::SinkExt;
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    assert!(
+        nats_up().await,
+        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
+    );
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "bus-a")]).await;
+    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "bus-b")]).await;
+    let token = a.token(
+        "bus@example.com",
+        "messages:read,messages:write,analytics:read,widgets:write",
+    );
+    let (st, w) = a
+        .api(
+            "POST",
+            "/api/v1/widgets",
+            &token,
+            Some(serde_json::json!({"name": "Site", "allowedDomains": ["example.com"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{w}");
+    let (widget, key) = (w["id"].as_str().unwrap(), w["publicKey"].as_str().unwrap());
+
+    // A dashboard on node a.
+    let mut dash = ws(&a, "/api/ws/tenant").await;
+    dash.send(tokio_tungstenite::tungstenite::Message::Text(
+        serde_json::json!({"type": "auth", "token": token})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    next_of(&mut dash, "auth:ok").await;
+    // The visitor's page socket on node b.
+    let visitor = "visitor-cluster-1";
+    let mut page = ws(
+        &b,
+        &format!("/api/widgets/{widget}/ws?key={key}&visitorId={visitor}"),
+    )
+    .await;
+    next_of(&mut page, "ready").await;
+
+    // The visitor writes through node b; node a's dashboard sees it.
+    let http = ringside_e2e::http_client();
+    let r = http
+        .post(format!("{}/api/widgets/{widget}/chat?key={key}", b.http))
+        .header("origin", ORIGIN)
+        .json(&serde_json::json!({"sessionId": visitor, "message": "Hello from node b"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let m = next_of(&mut dash, "message:new").await;
+    assert_eq!(m["data"]["body"], "Hello from node b", "{m}");
+    assert_eq!(m["data"]["sender"], "visitor", "{m}");
+
+    // The operator answers through node a; the visitor's page on node b gets it.
+    let (st, body) = a
+        .api(
+            "POST",
+            &format!("/api/v1/widgets/{widget}/messages"),
+            &token,
+            Some(serde_json::json!({"visitorId": visitor, "body": "Hi, node a here"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let m = next_of(&mut page, "message").await;
+    assert_eq!(m["data"]["body"], "Hi, node a here", "{m}");
+
+    // Both nodes count what crossed.
+    assert!(b.metric("ringside_cluster_events_sent_total", "").await >= 1.0);
+    assert!(a.metric("ringside_cluster_events_received_total", "").await >= 1.0);
+    assert_eq!(a.metric("ringside_cluster_nats_connected", "").await, 1.0);
+    assert_eq!(
+        a.metric("ringside_cluster_events_malformed_total", "")
+            .await,
+        0.0
+    );
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}
