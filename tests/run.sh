@@ -4,6 +4,8 @@
 # PostgreSQL, router, and end-to-end against sipp and baresip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the time goes (the whole run must stay under 45 minutes): a line per phase.
+phase() { echo "== phase $1 done at ${SECONDS} s"; }
 
 need=()
 command -v sipp >/dev/null || need+=(sip-tester)
@@ -145,14 +147,19 @@ fi
 for c in rustfmt clippy; do
   cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1 || rustup component add "$c"
 done
+phase install
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+phase clippy
 cargo build -p ringside
+phase build
 cargo test --workspace --no-fail-fast -- --test-threads="${RINGSIDE_TEST_THREADS:-4}"
+phase test
 
 # The soak, short (the 10-minute form: `bash benches/soak.sh`): calls with media, chat and
 # tracking, then nothing may have grown once the load stopped.
 SOAK_SECS="${RINGSIDE_SOAK_SECS:-60}" WARM_SECS=20 BIN=target/debug/ringside bash benches/soak.sh
+phase soak
 
 # Every fuzz target, bounded (FUZZ_SECS each; the long campaign is `FUZZ_SECS=600 bash fuzz/run.sh`).
 FUZZ_SECS="${RINGSIDE_FUZZ_SECS:-10}" bash fuzz/run.sh
