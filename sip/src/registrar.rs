@@ -61,6 +61,10 @@ pub enum BindingChange {
         account_id: String,
         /// Contact URI.
         contact: String,
+        /// Set when the binding lapsed (at this unix ms) rather than being removed by a
+        /// REGISTER: a stored copy the phone has refreshed since through another node (its
+        /// expiry later than this) is kept.
+        lapsed_at: Option<i64>,
     },
 }
 
@@ -149,6 +153,7 @@ impl Registrar {
                     changes.push_back(BindingChange::Remove {
                         account_id: b.account_id.clone(),
                         contact: b.contact.clone(),
+                        lapsed_at: Some(now_ms),
                     });
                 }
                 live
@@ -196,6 +201,7 @@ impl Registrar {
                 self.changes.push_back(BindingChange::Remove {
                     account_id: b.account_id,
                     contact: b.contact,
+                    lapsed_at: None,
                 });
             }
             return self.ok(req, account, now_ms);
@@ -228,6 +234,7 @@ impl Registrar {
                     self.changes.push_back(BindingChange::Remove {
                         account_id: b.account_id,
                         contact: b.contact,
+                        lapsed_at: None,
                     });
                 }
                 continue;
@@ -254,6 +261,7 @@ impl Registrar {
                             self.changes.push_back(BindingChange::Remove {
                                 account_id: old.account_id,
                                 contact: old.contact,
+                                lapsed_at: None,
                             });
                         }
                     }

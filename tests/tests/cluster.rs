@@ -1,6 +1,9 @@
 //! Multi-node Ringside (issue 20): nodes sharing one PostgreSQL database, each known by its
 //! node id — membership and heartbeats, the node on every call record, a node id refused
-//! while another live process holds it, and a killed node seen dead and rejoining.
+//! while another live process holds it, and a killed node seen dead and rejoining; and nodes
+//! joined by NATS — a chat on one node on a dashboard of another, the reply back to the
+//! visitor's page, live visitors listed on every node, and a command to a visitor's page
+//! routed to the node holding it.
 
 use ringside_e2e::{eventually, free_port, ringside_bin, Server, UacFlow, UasFlow};
 
@@ -234,6 +237,45 @@ async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_b
     assert_eq!(st, 201, "{body}");
     let m = next_of(&mut page, "message").await;
     assert_eq!(m["data"]["body"], "Hi, node a here", "{m}");
+
+    // The visitor's page reports to node b; node a lists them live (presence merged through
+    // the shared database) and sends them somewhere: the command is routed to node b, which
+    // holds their page, and their socket there gets it.
+    let r = http
+        .post(format!("{}/api/widgets/{widget}/track", b.http))
+        .bearer_auth(key)
+        .header("origin", ORIGIN)
+        .json(
+            &serde_json::json!({"visitorId": visitor, "event": "page_view",
+                                   "url": "https://example.com/docs"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let live_path = format!("/api/v1/widgets/{widget}/live-visitors");
+    eventually("node a lists node b's visitor live", || async {
+        let (st, body) = a.api("GET", &live_path, &token, None).await;
+        st == 200
+            && body["visitors"].as_array().is_some_and(|v| {
+                v.iter().any(|v| {
+                    v["visitorId"] == visitor && v["currentUrl"] == "https://example.com/docs"
+                })
+            })
+    })
+    .await;
+    let (st, body) = a
+        .api(
+            "POST",
+            &format!("/api/v1/widgets/{widget}/visitors/{visitor}/direct-navigate"),
+            &token,
+            Some(serde_json::json!({"url": "https://example.com/pricing"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{body}");
+    let m = next_of(&mut page, "navigate").await;
+    assert_eq!(m["url"], "https://example.com/pricing", "{m}");
+    assert_eq!(m["id"], body["command"]["id"], "{m}");
 
     // Both nodes count what crossed.
     assert!(b.metric("ringside_cluster_events_sent_total", "").await >= 1.0);

@@ -287,12 +287,21 @@ impl AlertDispatcher {
             let Some(due) = digest_instant(now, tz, at) else {
                 continue;
             };
-            if let Some(last) = store.last_digest(&rule.id).await? {
-                let done = last.created_at >= due
-                    && (last.status == "delivered" || now - last.created_at < 15 * 60_000);
-                if done {
-                    continue;
-                }
+            let done = |last: Option<ringside_storage::AlertDelivery>| {
+                last.is_some_and(|last| {
+                    last.created_at >= due
+                        && (last.status == "delivered" || now - last.created_at < 15 * 60_000)
+                })
+            };
+            if done(store.last_digest(&rule.id).await?) {
+                continue;
+            }
+            // One node sends it; the others, whose timers fell together, find it claimed, or
+            // (after the lease) made.
+            if !store.claim_digest(&rule.id, now, DIGEST_LEASE_MS).await?
+                || done(store.last_digest(&rule.id).await?)
+            {
+                continue;
             }
             let alerts = store.digest_alerts(&rule.id, 500).await?;
             if alerts.is_empty() {
@@ -691,6 +700,9 @@ impl Drop for AbortOnDrop {
 }
 
 /// How long the recorder gathers outcomes after the first before writing them.
+/// How long one node holds a rule's daily summary while it makes and mails it (longer than
+/// any SMTP exchange; shorter than the 15 minutes before a failed one is tried again).
+const DIGEST_LEASE_MS: i64 = 5 * 60_000;
 const RECORD_GATHER: Duration = Duration::from_millis(20);
 /// The most outcomes written in one transaction.
 const RECORD_BATCH: usize = 512;

@@ -1,8 +1,10 @@
 //! Live state and sockets: the dashboard and widget WebSockets on the event bus
 //! ([`realtime`]), live visitors ([`presence`]), the operators' browser console
-//! ([`console`]), and browser-call signalling over the widget socket ([`browser_calls`]).
+//! ([`console`]), browser-call signalling over the widget socket ([`browser_calls`]), and
+//! commands for visitors' pages routed to the node holding them ([`commands`]).
 
 pub mod browser_calls;
+pub mod commands;
 pub mod console;
 pub mod presence;
 pub mod realtime;

@@ -156,7 +156,9 @@ pub const MAX_COMMAND_VISITORS: usize = 100_000;
 
 /// A command for a visitor's page (e.g. go to another page), delivered with the next answer
 /// to its tracking calls (heartbeats come every few seconds) until it expires.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitorCommand {
     /// Command id (uuid).
@@ -688,6 +690,16 @@ impl Presence {
         }
         q.push(cmd);
         true
+    }
+
+    /// Whether this process saw the visitor within the live timeout (their page's requests
+    /// come here): commands for them are queued here rather than sent to another node.
+    pub fn holds(&self, widget_id: &str, visitor_id: &str) -> bool {
+        let since = self.clock.now_ms() - self.config.live_timeout_ms;
+        self.lock()
+            .visitors
+            .get(&(widget_id.to_owned(), visitor_id.to_owned()))
+            .is_some_and(|v| v.last_seen_at >= since)
     }
 
     /// Takes the visitor's unexpired waiting commands, oldest first.

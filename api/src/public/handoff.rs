@@ -25,7 +25,7 @@ use axum::Json;
 use hmac::{Hmac, Mac};
 use ringside_storage::{new_id, NewMessage, Widget};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::Sha256;
 
 use crate::auth::{MessagesRead, MessagesWrite, Scoped};
@@ -281,22 +281,20 @@ async fn direct_navigate(
         created_at: now,
         expires_at: now + COMMAND_TTL_MS,
     };
-    if !st.presence.queue_command(&w.id, &v.visitor_id, cmd.clone()) {
+    // Queued where the visitor's page is held: here, or on the node that last saw them.
+    let queued = crate::live::commands::deliver(
+        (&st.store, &st.bus, &st.presence),
+        &w.tenant_id,
+        &w.id,
+        &v.visitor_id,
+        cmd.clone(),
+    )
+    .await?;
+    if !queued {
         return Err(ApiError::TooManyRequests {
             retry_after_secs: 60,
         });
     }
-    // A widget socket open for the visitor takes it at once.
-    st.bus.publish(&w.tenant_id, || {
-        crate::realtime::Event::new(
-            "visitor:command",
-            crate::realtime::Audience::Visitor,
-            Some(&w.id),
-            Some(&v.visitor_id),
-            Value::Null,
-            now,
-        )
-    });
     let live = v.last_seen_at >= now - st.presence.config().live_timeout_ms;
     Ok((
         StatusCode::ACCEPTED,

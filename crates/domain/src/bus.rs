@@ -86,11 +86,19 @@ impl Event {
 /// called with the bus's lock held, in order: they must only hand their work on, never
 /// block.
 pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// This node's id.
+    fn node_id(&self) -> &str;
     /// An event published on this node, for the other nodes.
     fn publish(&self, tenant_id: &str, event: &Arc<Event>);
     /// This node now has subscribers of the tenant (`true`), or has none any more.
     fn interest(&self, tenant_id: &str, listening: bool);
+    /// An event for node `node_id` alone: a command for what that node holds (a visitor's
+    /// page, a call), which it takes from [`Bus::node_inbox`].
+    fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>);
 }
+
+/// Commands other nodes addressed to this one, buffered for the task handling them.
+pub const NODE_INBOX: usize = 1024;
 
 /// Publishes tenants' events to the subscribers of each tenant.
 #[derive(Debug)]
@@ -98,6 +106,8 @@ pub struct Bus {
     tenants: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
     auth_timeout: Duration,
     remote: std::sync::OnceLock<Arc<dyn Remote>>,
+    /// Events other nodes addressed to this one: `(tenant, event)`.
+    inbox: broadcast::Sender<(String, Arc<Event>)>,
 }
 
 impl Default for Bus {
@@ -114,7 +124,36 @@ impl Bus {
             tenants: Mutex::new(HashMap::new()),
             auth_timeout,
             remote: std::sync::OnceLock::new(),
+            inbox: broadcast::channel(NODE_INBOX).0,
         }
+    }
+
+    /// This node's id, in a cluster.
+    pub fn node_id(&self) -> Option<&str> {
+        self.remote.get().map(|r| r.node_id())
+    }
+
+    /// Sends the event to node `node_id` alone. False when there is no such other node to
+    /// send to (this bus is alone, or `node_id` is this node): the caller acts here instead.
+    pub fn send_to_node(&self, node_id: &str, tenant_id: &str, event: Event) -> bool {
+        match self.remote.get() {
+            Some(r) if r.node_id() != node_id => {
+                r.send_to_node(node_id, tenant_id, &Arc::new(event));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Events other nodes addressed to this node ([`Bus::send_to_node`]), as `(tenant,
+    /// event)`, from now on.
+    pub fn node_inbox(&self) -> broadcast::Receiver<(String, Arc<Event>)> {
+        self.inbox.subscribe()
+    }
+
+    /// Hands an event another node addressed to this one to [`Bus::node_inbox`].
+    pub fn deliver_to_node(&self, tenant_id: &str, event: Event) {
+        let _ = self.inbox.send((tenant_id.to_owned(), Arc::new(event)));
     }
 
     /// Joins this bus to the other nodes of a cluster (once; later calls are ignored). The
@@ -391,6 +430,13 @@ mod tests {
     struct Seen(Mutex<Vec<String>>);
 
     impl Remote for Seen {
+        fn node_id(&self) -> &str {
+            "me"
+        }
+        fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>) {
+            let mut s = self.0.lock().unwrap();
+            s.push(format!("to {node_id} {tenant_id} {}", event.kind));
+        }
         fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
             let mut s = self.0.lock().unwrap();
             s.push(format!("publish {tenant_id} {}", event.kind));
@@ -447,6 +493,34 @@ mod tests {
                 "interest t0 false",
                 "publish t0 call:ended",
             ]
+        );
+    }
+
+    #[test]
+    fn commands_go_to_one_other_node_and_come_in_through_the_inbox() {
+        let bus = Bus::default();
+        assert_eq!(bus.node_id(), None);
+        assert!(
+            !bus.send_to_node("n2", "t1", ev("visitor:command")),
+            "alone"
+        );
+        let seen = Arc::new(Seen::default());
+        bus.set_remote(seen.clone());
+        assert_eq!(bus.node_id(), Some("me"));
+        assert!(
+            !bus.send_to_node("me", "t1", ev("visitor:command")),
+            "this node"
+        );
+        assert!(bus.send_to_node("n2", "t1", ev("visitor:command")));
+        assert_eq!(*seen.0.lock().unwrap(), ["to n2 t1 visitor:command"]);
+        let mut inbox = bus.node_inbox();
+        bus.deliver_to_node("t1", ev("visitor:command"));
+        let (tenant, e) = inbox.try_recv().unwrap();
+        assert_eq!((tenant.as_str(), e.kind), ("t1", "visitor:command"));
+        assert_eq!(
+            bus.subscribers(),
+            0,
+            "the inbox is not a tenant's subscriber"
         );
     }
 

@@ -14,6 +14,12 @@ use crate::config::Settings;
 /// How often the node's row is heartbeated (a node is dead after
 /// [`NODE_DEAD_AFTER_MS`] without one).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Every this many heartbeats, the calls left open by gone nodes are closed.
+const SWEEP_EVERY: u32 = 10;
+/// A node silent this long (ms) is gone for good as far as its calls go: far longer than it
+/// takes to be seen dead, so that a node cut off from the database for a moment (a
+/// PostgreSQL restart) keeps its calls.
+const GONE_AFTER_MS: i64 = 60_000;
 
 /// This node's row: its id and this process's instance.
 #[derive(Debug, Clone)]
@@ -88,8 +94,13 @@ impl Membership {
             let mut tick = tokio::time::interval(HEARTBEAT);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
+            let mut beats = 0u32;
             loop {
                 tick.tick().await;
+                beats = beats.wrapping_add(1);
+                if beats.is_multiple_of(SWEEP_EVERY) {
+                    me.sweep_gone_nodes().await;
+                }
                 match me
                     .store
                     .heartbeat_node(&me.id, &me.instance, now_ms())
@@ -117,6 +128,28 @@ impl Membership {
                 }
             }
         })
+    }
+
+    /// Closes the call records of nodes gone for good (stopped, or silent for
+    /// [`GONE_AFTER_MS`]): a node that never starts again would leave them `answered`.
+    async fn sweep_gone_nodes(&self) {
+        let now = now_ms();
+        match self
+            .store
+            .close_calls_of_gone_nodes(
+                ringside_domain::EndReason::ServerRestart,
+                now,
+                now - GONE_AFTER_MS,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => warn!(
+                calls = n,
+                "closed call records left open by nodes that are gone"
+            ),
+            Err(e) => warn!(error = %e, "could not close the calls of gone nodes"),
+        }
     }
 
     /// Marks the row stopped (a clean stop: the other nodes see it gone at once).

@@ -2,8 +2,10 @@
 //! driver behind [`ringside_domain::bus::Remote`]. Every event published on this node goes to
 //! `ringside.t.<tenant>.ev`; this node subscribes to the subjects of the tenants it has
 //! subscribers for (the bus tells it, [`Remote::interest`]), so the NATS server sends each
-//! node only what it can deliver. The wire form is the bus's ([`encode_remote`]); headers
-//! name the origin node and when it sent the event, for the cross-node delay metric.
+//! node only what it can deliver. Commands for what one node holds (a visitor's page) go to
+//! that node's own subject, `ringside.node.<node id>.cmd` (dots in the id written `~`). The
+//! wire form is the bus's ([`encode_remote`]); headers name the origin node, when it sent
+//! the event (for the cross-node delay metric) and, on commands, the tenant.
 //!
 //! Core NATS is at most once, like the bus itself (a socket that is not connected misses
 //! what happens meanwhile); what must not be lost (webhooks, alerts, call records) goes
@@ -27,6 +29,8 @@ const OUT_QUEUE: usize = 16_384;
 const NODE_HEADER: &str = "Ringside-Node";
 /// When the origin sent it, Unix microseconds.
 const SENT_HEADER: &str = "Ringside-Sent-Us";
+/// The tenant of a command sent to one node.
+const TENANT_HEADER: &str = "Ringside-Tenant";
 /// Upper bounds (µs) of the cross-node delay histogram.
 const DELAY_BUCKETS_US: [u64; 9] = [
     500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
@@ -40,6 +44,12 @@ pub fn tenant_subject(tenant_id: &str) -> Option<String> {
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"*.>".contains(&b));
     ok.then(|| format!("ringside.t.{tenant_id}.ev"))
+}
+
+/// The subject of the commands for node `node_id` (a valid node id: letters, digits, `.`,
+/// `_`, `-`; dots would split the token, so they are written `~`, which ids never hold).
+pub fn node_subject(node_id: &str) -> String {
+    format!("ringside.node.{}.cmd", node_id.replace('.', "~"))
 }
 
 fn now_us() -> u64 {
@@ -74,11 +84,15 @@ impl Stats {
     }
 }
 
+/// An event on its way out: its subject, the tenant header of a command, the event.
+type Outgoing = (String, Option<String>, Arc<Event>);
+
 /// This node's link to the others: what the bus hands it, and the tasks moving it.
 #[derive(Debug)]
 pub struct NatsLink {
     client: async_nats::Client,
-    out: mpsc::Sender<(String, Arc<Event>)>,
+    node_id: String,
+    out: mpsc::Sender<Outgoing>,
     interest: mpsc::UnboundedSender<(String, bool)>,
     stats: Arc<Stats>,
 }
@@ -120,8 +134,18 @@ impl NatsLink {
             interest_rx,
             stats.clone(),
         ));
+        let commands = client
+            .subscribe(node_subject(node_id))
+            .await
+            .context("subscribing to this node's commands on NATS")?;
+        tokio::spawn(receive_commands(
+            commands,
+            Arc::downgrade(bus),
+            stats.clone(),
+        ));
         let link = Arc::new(NatsLink {
             client,
+            node_id: node_id.to_owned(),
             out,
             interest,
             stats,
@@ -131,15 +155,34 @@ impl NatsLink {
     }
 }
 
-impl Remote for NatsLink {
-    fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
-        if self
-            .out
-            .try_send((tenant_id.to_owned(), event.clone()))
-            .is_err()
-        {
+impl NatsLink {
+    fn enqueue(&self, out: Outgoing) {
+        if self.out.try_send(out).is_err() {
             self.stats.dropped.fetch_add(1, Relaxed);
         }
+    }
+}
+
+impl Remote for NatsLink {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
+        match tenant_subject(tenant_id) {
+            Some(subject) => self.enqueue((subject, None, event.clone())),
+            None => {
+                self.stats.malformed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>) {
+        self.enqueue((
+            node_subject(node_id),
+            Some(tenant_id.to_owned()),
+            event.clone(),
+        ));
     }
 
     fn interest(&self, tenant_id: &str, listening: bool) {
@@ -151,17 +194,16 @@ impl Remote for NatsLink {
 async fn send(
     client: async_nats::Client,
     node_id: String,
-    mut rx: mpsc::Receiver<(String, Arc<Event>)>,
+    mut rx: mpsc::Receiver<Outgoing>,
     stats: Arc<Stats>,
 ) {
-    while let Some((tenant, event)) = rx.recv().await {
-        let Some(subject) = tenant_subject(&tenant) else {
-            stats.malformed.fetch_add(1, Relaxed);
-            continue;
-        };
+    while let Some((subject, tenant, event)) = rx.recv().await {
         let mut headers = HeaderMap::new();
         headers.insert(NODE_HEADER, node_id.as_str());
         headers.insert(SENT_HEADER, now_us().to_string().as_str());
+        if let Some(t) = tenant {
+            headers.insert(TENANT_HEADER, t.as_str());
+        }
         match client
             .publish_with_headers(subject, headers, encode_remote(&event).into())
             .await
@@ -227,6 +269,29 @@ async fn receive(
             Err(why) => {
                 if stats.malformed.fetch_add(1, Relaxed) == 0 {
                     warn!(why, "an event from another node was malformed; dropped");
+                }
+            }
+        }
+    }
+}
+
+/// Hands the commands other nodes sent to this one to the bus's node inbox.
+async fn receive_commands(mut sub: async_nats::Subscriber, bus: Weak<Bus>, stats: Arc<Stats>) {
+    while let Some(msg) = sub.next().await {
+        let Some(bus) = bus.upgrade() else { return };
+        let tenant = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(TENANT_HEADER))
+            .map(|v| v.as_str().to_owned());
+        match (tenant, decode_remote(&msg.payload)) {
+            (Some(tenant), Ok(event)) => {
+                stats.received.fetch_add(1, Relaxed);
+                bus.deliver_to_node(&tenant, event);
+            }
+            _ => {
+                if stats.malformed.fetch_add(1, Relaxed) == 0 {
+                    warn!("a command from another node was malformed; dropped");
                 }
             }
         }
@@ -313,6 +378,13 @@ impl ringside_api::MetricsSource for NatsLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_subjects_keep_dotted_ids_in_one_token() {
+        assert_eq!(node_subject("node-b"), "ringside.node.node-b.cmd");
+        assert_eq!(node_subject("eu.node_1"), "ringside.node.eu~node_1.cmd");
+        assert_ne!(node_subject("a.b"), node_subject("a_b"));
+    }
 
     #[test]
     fn tenant_subjects_are_one_token() {

@@ -701,6 +701,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     if let Some(link) = nats {
         state.metrics.push(link);
     }
+    // Commands other nodes route here (a visitor's page held by this node).
+    let node_inbox =
+        ringside_api::live::commands::spawn_node_inbox(state.bus.clone(), presence.clone());
     // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
     let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
         store.clone(),
@@ -772,6 +775,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     alerts.abort();
     knowledge.abort();
     presence_flusher.abort();
+    node_inbox.abort();
     if let Err(e) = presence.flush().await {
         warn!(error = %e, "last presence flush failed");
     }

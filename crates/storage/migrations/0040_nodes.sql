@@ -15,3 +15,15 @@ CREATE TABLE nodes (
 
 -- The node that held each call (NULL for calls stored before this migration).
 ALTER TABLE calls ADD COLUMN node_id TEXT;
+
+-- The node whose presence last wrote each visitor (the one holding their page's requests and
+-- socket): commands for the visitor (direct-navigate) are routed there.
+ALTER TABLE visitors ADD COLUMN node_id TEXT;
+
+-- The node whose disk holds each recording's file (recordings are kept under a node's data
+-- directory): only that node repairs it after a crash and deletes it when it expires.
+ALTER TABLE recordings ADD COLUMN node_id TEXT;
+
+-- A rule's daily summary is claimed by one node until this time (unix ms), so that two nodes
+-- whose timers fall together do not both mail it.
+ALTER TABLE alert_rules ADD COLUMN digest_claimed_until BIGINT;

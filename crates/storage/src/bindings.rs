@@ -95,6 +95,27 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
+    /// Removes one binding that lapsed at `at` (unix ms), unless the stored copy expires
+    /// later (the phone refreshed it since, through another node sharing this database);
+    /// returns whether it was removed.
+    pub async fn remove_lapsed_binding(
+        &self,
+        extension_id: &str,
+        contact_uri: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let res = sqlx::query(
+            "DELETE FROM bindings WHERE extension_id = $1 AND contact_uri = $2 \
+             AND expires_at <= $3",
+        )
+        .bind(extension_id)
+        .bind(contact_uri)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
     /// Removes every binding of an extension (REGISTER with `Contact: *`);
     /// returns how many were removed.
     pub async fn remove_bindings(&self, extension_id: &str) -> Result<u64> {

@@ -457,6 +457,40 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Closes the call records left open by nodes that are gone: stopped, or silent (no
+    /// heartbeat) since before `silent_since` (unix ms). As [`Store::close_open_calls`] does
+    /// for a node's own calls at its start, for a node that may never start again. Returns
+    /// how many calls were closed. Any node may run it, any number of times.
+    pub async fn close_calls_of_gone_nodes(
+        &self,
+        reason: EndReason,
+        now: i64,
+        silent_since: i64,
+    ) -> Result<u64> {
+        const GONE: &str = "SELECT id FROM nodes WHERE stopped_at IS NOT NULL OR last_seen < $2";
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN \
+             (SELECT id FROM calls WHERE ended_at IS NULL AND node_id IN ({GONE}))"
+        ))
+        .bind(now)
+        .bind(silent_since)
+        .execute(&mut *tx)
+        .await?;
+        let res = sqlx::query(&format!(
+            "UPDATE calls SET status = CASE WHEN answered_at IS NULL THEN 'missed' ELSE 'ended' END, \
+             ended_at = $1, end_reason = $3, hangup_side = 'system' \
+             WHERE ended_at IS NULL AND node_id IN ({GONE})"
+        ))
+        .bind(now)
+        .bind(silent_since)
+        .bind(reason.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected())
+    }
+
     /// One call of the tenant with its legs (ordered by `idx`); NotFound if
     /// missing or another tenant's.
     pub async fn get_call(&self, tenant_id: &str, id: &str) -> Result<CallRecord> {

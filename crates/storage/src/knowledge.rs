@@ -549,6 +549,24 @@ impl Store {
         Ok(None)
     }
 
+    /// Renews the crawl claim a worker took at `claimed_at` (unix ms; the source's
+    /// `updated_at` as [`Store::claim_knowledge_source`] returned it, or the last renewal's
+    /// `now`) to `now`, so that a long crawl is not taken over while it runs. False when the
+    /// claim is not that worker's any more (it expired and another worker took the source, or
+    /// the source was deleted or edited): the worker stops.
+    pub async fn renew_knowledge_claim(&self, id: &str, claimed_at: i64, now: i64) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE knowledge_sources SET claimed_at = $1 \
+             WHERE id = $2 AND status = 'indexing' AND claimed_at = $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(claimed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
     /// Replaces a source's passages, marks it `ready` (with `reason`, e.g. what a crawl
     /// skipped) and raises its version; returns the new version. NotFound when the source
     /// is gone (deleted while it was crawled): nothing is written then.

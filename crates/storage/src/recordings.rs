@@ -175,8 +175,8 @@ impl Store {
         let now = now_ms();
         let res = sqlx::query(
             "INSERT INTO recordings (id, tenant_id, call_id, path, format, sample_rate, \
-             channels, duration_ms, bytes, status, started_at, created_at) \
-             SELECT $1, tenant_id, id, $2, $3, $4, $5, 0, 0, $6, $7, $8 \
+             channels, duration_ms, bytes, status, started_at, created_at, node_id) \
+             SELECT $1, tenant_id, id, $2, $3, $4, $5, 0, 0, $6, $7, $8, $11 \
              FROM calls WHERE id = $9 AND tenant_id = $10",
         )
         .bind(new.id.as_str())
@@ -189,6 +189,7 @@ impl Store {
         .bind(now)
         .bind(new.call_id.as_str())
         .bind(tenant_id)
+        .bind(self.node_id())
         .execute(&self.pool)
         .await
         .map_err(|e| StorageError::from_write(e, "recording id or path"))?;
@@ -331,13 +332,17 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
-    /// Every recording still in status `recording`, of all tenants, oldest
-    /// first: at start, these were interrupted and need repair.
+    /// Every recording of this node ([`Store::with_node_id`]; and of no node) still in
+    /// status `recording`, of all tenants, oldest first: at start, these were interrupted
+    /// and need repair. Other nodes' recordings in progress are theirs, and live.
     pub async fn list_recordings_in_progress(&self) -> Result<Vec<Recording>> {
-        let sql =
-            format!("SELECT {COLS} FROM recordings WHERE status = $1 ORDER BY started_at, id");
+        let sql = format!(
+            "SELECT {COLS} FROM recordings WHERE status = $1 \
+             AND (node_id IS NULL OR node_id = $2) ORDER BY started_at, id"
+        );
         let rows = sqlx::query(&sql)
             .bind(RecordingStatus::Recording.as_str())
+            .bind(self.node_id())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(from_row).collect()
@@ -346,7 +351,8 @@ impl Store {
     /// Recordings of all tenants that ended strictly before `before_ms`
     /// (unix ms), oldest end first, at most `limit` (capped at
     /// [`MAX_LIST_RECORDINGS`]): candidates for retention cleanup. Recordings
-    /// still in progress are never listed.
+    /// still in progress are never listed, nor those of other nodes (their files are on
+    /// those nodes' disks).
     pub async fn list_expired_recordings(
         &self,
         before_ms: i64,
@@ -358,12 +364,14 @@ impl Store {
         }
         let sql = format!(
             "SELECT {COLS} FROM recordings WHERE ended_at IS NOT NULL AND ended_at < $1 \
-             AND status <> $2 ORDER BY ended_at, id LIMIT $3"
+             AND status <> $2 AND (node_id IS NULL OR node_id = $4) \
+             ORDER BY ended_at, id LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(before_ms)
             .bind(RecordingStatus::Recording.as_str())
             .bind(i64::from(limit))
+            .bind(self.node_id())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(from_row).collect()

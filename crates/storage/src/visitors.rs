@@ -141,8 +141,9 @@ const VISITOR_UPSERT: &str = " ON CONFLICT (widget_id, visitor_id) DO UPDATE SET
     device = excluded.device, is_bot = excluded.is_bot, utm_source = excluded.utm_source, \
     utm_medium = excluded.utm_medium, utm_campaign = excluded.utm_campaign, \
     utm_term = excluded.utm_term, utm_content = excluded.utm_content, gclid = excluded.gclid, \
-    fbclid = excluded.fbclid, metadata = excluded.metadata \
-    WHERE visitors.tenant_id = excluded.tenant_id";
+    fbclid = excluded.fbclid, metadata = excluded.metadata, node_id = excluded.node_id \
+    WHERE visitors.tenant_id = excluded.tenant_id \
+    AND excluded.last_seen_at >= visitors.last_seen_at";
 
 const EVENT_COLS: &str = "id, tenant_id, widget_id, visitor_id, type, url, at, data";
 const EVENT_NCOLS: usize = 8;
@@ -230,13 +231,35 @@ impl Store {
     /// Writes a batch of visitor snapshots (upserted by widget and visitor id)
     /// and activity events (inserted) in ONE transaction of multi-row
     /// statements. All or nothing. A snapshot never moves a visitor row to
-    /// another tenant.
+    /// another tenant, and never overwrites a newer one (`last_seen_at`: in a cluster
+    /// another node may have written the visitor since).
     pub async fn write_visitor_batch(
         &self,
         visitors: &[Visitor],
         events: &[VisitorEvent],
     ) -> Result<()> {
         self.write_activity(visitors, events, &[]).await
+    }
+
+    /// The node whose presence last wrote the visitor ([`Store::with_node_id`]), and when it
+    /// last saw them (unix ms); `None` when the visitor is unknown (or not the tenant's).
+    pub async fn visitor_node(
+        &self,
+        tenant_id: &str,
+        widget_id: &str,
+        visitor_id: &str,
+    ) -> Result<Option<(Option<String>, i64)>> {
+        let row = sqlx::query(
+            "SELECT node_id, last_seen_at FROM visitors \
+             WHERE widget_id = $1 AND visitor_id = $2 AND tenant_id = $3",
+        )
+        .bind(widget_id)
+        .bind(visitor_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("node_id")?, r.try_get("last_seen_at")?)))
+            .transpose()
     }
 
     /// [`write_visitor_batch`](Self::write_visitor_batch), adding in the same transaction the
@@ -265,13 +288,13 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for chunk in visitors.chunks(VISITOR_CHUNK) {
             let sql = format!(
-                "INSERT INTO visitors ({VISITOR_COLS}) VALUES {}{VISITOR_UPSERT}",
-                values_list(chunk.len(), VISITOR_NCOLS, anonymous)
+                "INSERT INTO visitors ({VISITOR_COLS}, node_id) VALUES {}{VISITOR_UPSERT}",
+                values_list(chunk.len(), VISITOR_NCOLS + 1, anonymous)
             );
             let mut q =
                 sqlx::query(&sql).persistent(chunk.len() == VISITOR_CHUNK || chunk.len() == 1);
             for v in chunk {
-                q = bind_visitor(q, v);
+                q = bind_visitor(q, v).bind(self.node_id());
             }
             q.execute(&mut *tx)
                 .await

@@ -53,6 +53,9 @@ pub struct CrawlConfig {
     pub max_delay: Duration,
 }
 
+/// How often a crawl renews its claim (well within `CLAIM_EXPIRY_MS`, 10 minutes).
+const CLAIM_RENEW_EVERY: Duration = Duration::from_secs(60);
+
 impl Default for CrawlConfig {
     fn default() -> Self {
         CrawlConfig {
@@ -88,13 +91,20 @@ impl Crawler {
     }
 
     /// The worker: crawls waiting sources one at a time, forever; looks every 30 seconds (for
-    /// other nodes' sources and expired claims) or when woken.
+    /// other nodes' sources and expired claims) or when woken. In a cluster, each idle round
+    /// also brings this node's search index in step with what the other nodes crawled,
+    /// uploaded or deleted (the index is kept per node).
     pub async fn run(st: AppState) {
         loop {
             match run_once(&st).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "knowledge crawl failed"),
+            }
+            if st.bus.clustered() {
+                if let Err(e) = st.knowledge.sync(&st.store).await {
+                    tracing::warn!(error = %e, "knowledge index sync with the other nodes failed");
+                }
             }
             let _ = tokio::time::timeout(Duration::from_secs(30), st.crawler.bell.notified()).await;
         }
@@ -161,7 +171,22 @@ pub async fn run_once(st: &AppState) -> Result<Option<KnowledgeSource>, ApiError
         .into_iter()
         .map(|p| (p.url, p.content_hash))
         .collect();
+    // The claim is renewed as the crawl goes (a long one outlives the claim's expiry); a
+    // claim lost to another worker stops this one.
+    let mut claim = (src.updated_at, std::time::Instant::now());
     for (n, page) in pages.iter().enumerate() {
+        if claim.1.elapsed() >= CLAIM_RENEW_EVERY {
+            let now = ringside_storage::now_ms();
+            if !st
+                .store
+                .renew_knowledge_claim(&src.id, claim.0, now)
+                .await?
+            {
+                tracing::warn!(source = %src.id, "knowledge crawl taken over by another worker; stopped");
+                return Ok(None);
+            }
+            claim = (now, std::time::Instant::now());
+        }
         if n >= c.config.max_pages {
             c.record(page, "skipped", Some("page_limit"), None, 0, None)
                 .await?;

@@ -88,9 +88,14 @@ pub(super) async fn storage_writer(
                 CoreOutput::Binding(BindingChange::Remove {
                     account_id,
                     contact,
+                    lapsed_at,
                 }) => {
                     flush(&store, &mut inserts, &mut updates, &metrics).await;
-                    if let Err(e) = store.remove_binding(&account_id, &contact).await {
+                    let removed = match lapsed_at {
+                        None => store.remove_binding(&account_id, &contact).await,
+                        Some(at) => store.remove_lapsed_binding(&account_id, &contact, at).await,
+                    };
+                    if let Err(e) = removed {
                         warn!(error = %e, "removing registration");
                     }
                 }

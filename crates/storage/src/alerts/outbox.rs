@@ -626,6 +626,22 @@ impl Store {
             .collect())
     }
 
+    /// Claims the sending of rule `rule_id`'s summary at `now` (unix ms) for `lease_ms`: true
+    /// for one caller until the lease ends, whichever node asks (the nodes of a cluster run
+    /// the same timer).
+    pub async fn claim_digest(&self, rule_id: &str, now: i64, lease_ms: i64) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE alert_rules SET digest_claimed_until = $1 WHERE id = $2 \
+             AND (digest_claimed_until IS NULL OR digest_claimed_until <= $3)",
+        )
+        .bind(now + lease_ms)
+        .bind(rule_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
     /// A rule's latest summary row (delivered or failed), if any.
     pub async fn last_digest(&self, rule_id: &str) -> Result<Option<AlertDelivery>> {
         let row = sqlx::query(&format!(

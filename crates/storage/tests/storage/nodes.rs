@@ -165,6 +165,208 @@ async fn calls_name_their_node_and_a_restarting_node_closes_only_its_own() {
         );
         let c = plain.get_call(&t, &on_b.id).await.unwrap();
         assert_eq!((c.status.as_str(), c.ended_at), ("ringing", None));
+
+        // Node b goes silent and never comes back: a live node closes its open calls, and
+        // only those (node a's new call is live).
+        let on_a2 = open_call(&t, at + 20);
+        a.insert_call(&on_a2).await.unwrap();
+        assert_eq!(
+            a.join_node(&node("node-a", "ia", at + 100), false)
+                .await
+                .unwrap(),
+            Join::Joined
+        );
+        assert_eq!(
+            b.join_node(&node("node-b", "ib", at), false).await.unwrap(),
+            Join::Joined
+        );
+        let reason = ringside_domain::EndReason::ServerRestart;
+        assert_eq!(
+            a.close_calls_of_gone_nodes(reason, at + 200, at - 1)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            a.close_calls_of_gone_nodes(reason, at + 200, at + 50)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            a.close_calls_of_gone_nodes(reason, at + 201, at + 50)
+                .await
+                .unwrap(),
+            0
+        );
+        let c = plain.get_call(&t, &on_b.id).await.unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.ended_at, c.end_reason),
+            ("missed", Some(at + 200), Some(reason))
+        );
+        assert_eq!(plain.get_call(&t, &on_a2.id).await.unwrap().ended_at, None);
+        // A clean stop counts as gone too.
+        let on_a3 = open_call(&t, at + 30);
+        a.insert_call(&on_a3).await.unwrap();
+        a.leave_node("node-a", "ia", at + 300).await.unwrap();
+        assert_eq!(
+            b.close_calls_of_gone_nodes(reason, at + 400, at + 50)
+                .await
+                .unwrap(),
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_visitor_belongs_to_the_node_that_wrote_them_last() {
+    each_backend("nodes_visitors", |ctx| async move {
+        let a = ctx.store().await.with_node_id("node-a");
+        let b = ctx.store().await.with_node_id("node-b");
+        let t = a
+            .ensure_user("visitors@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let other = a.ensure_user("other@example.com").await.unwrap().tenant_id;
+        let w = a
+            .create_widget(
+                &t,
+                ringside_storage::NewWidget {
+                    name: "Site".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let v = |at| ringside_storage::Visitor {
+            widget_id: w.id.clone(),
+            visitor_id: "visitor-n1".into(),
+            tenant_id: t.clone(),
+            first_seen_at: at,
+            last_seen_at: at,
+            visit_count: 1,
+            current_session_started_at: at,
+            metadata: "{}".into(),
+            ..Default::default()
+        };
+        assert_eq!(a.visitor_node(&t, &w.id, "visitor-n1").await.unwrap(), None);
+        a.write_visitor_batch(&[v(1_000)], &[]).await.unwrap();
+        assert_eq!(
+            b.visitor_node(&t, &w.id, "visitor-n1").await.unwrap(),
+            Some((Some("node-a".into()), 1_000))
+        );
+        b.write_visitor_batch(&[v(2_000)], &[]).await.unwrap();
+        assert_eq!(
+            a.visitor_node(&t, &w.id, "visitor-n1").await.unwrap(),
+            Some((Some("node-b".into()), 2_000))
+        );
+        // Another tenant learns nothing.
+        assert_eq!(
+            a.visitor_node(&other, &w.id, "visitor-n1").await.unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_node_repairs_and_expires_only_the_recordings_on_its_disk() {
+    use super::recordings::{call, new_rec};
+    each_backend("nodes_recordings", |ctx| async move {
+        let a = ctx.store().await.with_node_id("node-a");
+        let b = ctx.store().await.with_node_id("node-b");
+        let t = a
+            .ensure_user("rec-nodes@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let at = now_ms() - 10 * 86_400_000;
+        let on_a = a
+            .insert_recording(&t, &new_rec(&call(&a, &t, at).await, at))
+            .await
+            .unwrap();
+        let on_b = b
+            .insert_recording(&t, &new_rec(&call(&b, &t, at).await, at))
+            .await
+            .unwrap();
+        let ids =
+            |v: Vec<ringside_storage::Recording>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        // Node a restarting repairs its own recording, not node b's (still being written).
+        assert_eq!(
+            ids(a.list_recordings_in_progress().await.unwrap()),
+            vec![on_a.id.clone()]
+        );
+        assert_eq!(
+            ids(b.list_recordings_in_progress().await.unwrap()),
+            vec![on_b.id.clone()]
+        );
+        for (s, r) in [(&a, &on_a), (&b, &on_b)] {
+            s.finish_recording(&t, &r.id, 1_000, 44, at + 1_000)
+                .await
+                .unwrap();
+        }
+        let before = now_ms();
+        assert_eq!(
+            ids(a.list_expired_recordings(before, 10).await.unwrap()),
+            vec![on_a.id.clone()]
+        );
+        assert_eq!(
+            ids(b.list_expired_recordings(before, 10).await.unwrap()),
+            [on_b.id]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_long_crawl_renews_its_claim_and_a_lost_claim_is_told() {
+    each_backend("nodes_crawl_claim", |ctx| async move {
+        let a = ctx.store().await.with_node_id("node-a");
+        let b = ctx.store().await.with_node_id("node-b");
+        let t = a
+            .ensure_user("crawl-nodes@example.com")
+            .await
+            .unwrap()
+            .tenant_id;
+        let w = a
+            .create_widget(
+                &t,
+                ringside_storage::NewWidget {
+                    name: "Site".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let new = ringside_storage::NewKnowledgeSource {
+            kind: "url".into(),
+            url: Some("https://example.com/".into()),
+            ..Default::default()
+        };
+        a.create_knowledge_source(&t, &w.id, new, "pending")
+            .await
+            .unwrap();
+        let src = a.claim_knowledge_source().await.unwrap().unwrap();
+        assert!(
+            b.claim_knowledge_source().await.unwrap().is_none(),
+            "claimed once"
+        );
+        let renewed = src.updated_at + 1;
+        assert!(a
+            .renew_knowledge_claim(&src.id, src.updated_at, renewed)
+            .await
+            .unwrap());
+        // A stale claim (another worker's, or this one's before its last renewal) is refused.
+        assert!(!b
+            .renew_knowledge_claim(&src.id, src.updated_at, renewed + 1)
+            .await
+            .unwrap());
+        assert!(a
+            .renew_knowledge_claim(&src.id, renewed, renewed + 2)
+            .await
+            .unwrap());
     })
     .await;
 }

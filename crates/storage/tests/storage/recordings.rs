@@ -6,7 +6,7 @@ use ringside_storage::{
 
 use super::each_backend;
 
-async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
+pub(crate) async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
     let id = new_id();
     store
         .insert_call(&CallRecord {
@@ -32,7 +32,7 @@ async fn call(store: &Store, tenant_id: &str, started_at: i64) -> String {
     id
 }
 
-fn new_rec(call_id: &str, started_at: i64) -> NewRecording {
+pub(crate) fn new_rec(call_id: &str, started_at: i64) -> NewRecording {
     let id = new_id();
     NewRecording {
         path: format!("recordings/{id}.wav"),

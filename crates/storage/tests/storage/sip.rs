@@ -379,6 +379,18 @@ async fn bindings_upsert_expire_purge_and_survive_reconnect() {
         assert_eq!(store.purge_expired_bindings(now + 30_000).await.unwrap(), 1);
         assert_eq!(reopened.live_bindings(now).await.unwrap(), vec![b1.clone()]);
 
+        // A copy that lapsed on one node, refreshed since through another, is kept; the
+        // lapsed one is removed.
+        assert!(!store
+            .remove_lapsed_binding(&e1.id, &b1.contact_uri, now + 60_000)
+            .await
+            .unwrap());
+        assert_eq!(reopened.live_bindings(now).await.unwrap(), vec![b1.clone()]);
+        assert!(store
+            .remove_lapsed_binding(&e1.id, &b1.contact_uri, now + 120_000)
+            .await
+            .unwrap());
+        store.upsert_binding(&b1).await.unwrap();
         assert!(store.remove_binding(&e1.id, &b1.contact_uri).await.unwrap());
         assert!(!store.remove_binding(&e1.id, &b1.contact_uri).await.unwrap());
         store.upsert_binding(&b1).await.unwrap();
