@@ -277,6 +277,33 @@ async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_b
     assert_eq!(m["url"], "https://example.com/pricing", "{m}");
     assert_eq!(m["id"], body["command"]["id"], "{m}");
 
+    // The nodes share their secrets: a conversation link signed by node a opens on node b.
+    let (st, link) = a
+        .api(
+            "POST",
+            &format!("/api/v1/widgets/{widget}/visitors/{visitor}/conversation-link"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 201, "{link}");
+    let url = link["url"].as_str().unwrap().replacen(&a.http, &b.http, 1);
+    assert!(url.starts_with(&b.http), "{url}");
+    let r = http
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let view: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        view["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["body"] == "Hi, node a here")),
+        "{view}"
+    );
+
     // Both nodes count what crossed.
     assert!(b.metric("ringside_cluster_events_sent_total", "").await >= 1.0);
     assert!(a.metric("ringside_cluster_events_received_total", "").await >= 1.0);

@@ -312,7 +312,19 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, d: DueDelivery) -> Result<(), StorageError> {
+        let written = self.attempt_and_record(&d).await?;
+        if !written {
+            // Its lease ran out and another worker (another node) claimed it meanwhile: that
+            // worker's attempt is the one that counts.
+            tracing::info!(delivery = %d.delivery.id, "webhook outcome not recorded: the delivery was claimed again meanwhile");
+        }
+        Ok(())
+    }
+
+    /// Makes the attempt and records its outcome; false when the claim was lost meanwhile.
+    async fn attempt_and_record(&self, d: &DueDelivery) -> Result<bool, StorageError> {
         let id = d.delivery.id.clone();
+        let attempt = d.delivery.attempts;
         let Some(body) = delivery_body(
             &d.delivery.id,
             &d.delivery.event_type,
@@ -321,14 +333,20 @@ impl Dispatcher {
         ) else {
             return self
                 .store
-                .give_up_webhook_delivery(&id, DeliveryStatus::Failed, None, "corrupt payload")
+                .give_up_webhook_delivery(
+                    &id,
+                    attempt,
+                    DeliveryStatus::Failed,
+                    None,
+                    "corrupt payload",
+                )
                 .await;
         };
-        match self.attempt(&d, body).await {
+        match self.attempt(d, body).await {
             Attempt::Delivered(code) => {
                 tracing::debug!(delivery = %id, code, "webhook delivered");
                 self.store
-                    .mark_webhook_delivered(&id, i64::from(code))
+                    .mark_webhook_delivered(&id, attempt, i64::from(code))
                     .await
             }
             Attempt::Gone => {
@@ -339,6 +357,7 @@ impl Dispatcher {
                 self.store
                     .give_up_webhook_delivery(
                         &id,
+                        attempt,
                         DeliveryStatus::Abandoned,
                         Some(410),
                         "receiver answered HTTP 410",
@@ -350,6 +369,7 @@ impl Dispatcher {
                 self.store
                     .give_up_webhook_delivery(
                         &id,
+                        attempt,
                         DeliveryStatus::Failed,
                         None,
                         &format!("refused: {why}"),
@@ -367,7 +387,13 @@ impl Dispatcher {
                     tracing::info!(delivery = %id, attempts, %error, "webhook delivery failed for good");
                     return self
                         .store
-                        .give_up_webhook_delivery(&id, DeliveryStatus::Failed, code, &error)
+                        .give_up_webhook_delivery(
+                            &id,
+                            attempt,
+                            DeliveryStatus::Failed,
+                            code,
+                            &error,
+                        )
                         .await;
                 }
                 let mut delay = self.config.backoff(attempts);
@@ -376,7 +402,13 @@ impl Dispatcher {
                 }
                 tracing::debug!(delivery = %id, attempts, %error, ?delay, "webhook delivery retried later");
                 self.store
-                    .retry_webhook_delivery(&id, now_ms().saturating_add(ms(delay)), code, &error)
+                    .retry_webhook_delivery(
+                        &id,
+                        attempt,
+                        now_ms().saturating_add(ms(delay)),
+                        code,
+                        &error,
+                    )
                     .await
             }
         }

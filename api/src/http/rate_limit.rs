@@ -11,6 +11,14 @@
 //! [`RateLimits`] holds the buckets of the public runtime and [`limit_page`] / [`limit_chat`]
 //! apply them as route layers: over the limit answers 429 `rate_limited` with `Retry-After`
 //! (whole seconds, at least 1) and, for an origin the widget allows, its CORS headers.
+//!
+//! In a cluster each node keeps its own buckets. A widget's limit is shared out: each of `n`
+//! live nodes allows `1/n` of its rate and burst ([`RateLimits::set_cluster_nodes`]), so with
+//! a balancer spreading the widget's visitors the cluster allows about the configured limit
+//! (within one node's share when the spread is uneven). Per-IP limits are each node's own: a
+//! visitor's requests stay on one node behind the HTTP edge (stickiness by visitor), so a
+//! client gets the configured limit; one that spreads its requests over `n` nodes gets up to
+//! `n` times it.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -106,6 +114,8 @@ pub struct TokenBuckets<K> {
     limit: Limit,
     max_keys: usize,
     table: Mutex<Table<K>>,
+    /// The limit is divided by this (the live nodes sharing it; 1 alone).
+    share: std::sync::atomic::AtomicU32,
 }
 
 impl<K: Hash + Eq> TokenBuckets<K> {
@@ -118,7 +128,14 @@ impl<K: Hash + Eq> TokenBuckets<K> {
                 buckets: HashMap::new(),
                 last_sweep: None,
             }),
+            share: std::sync::atomic::AtomicU32::new(1),
         }
+    }
+
+    /// Allows this process `1/nodes` of the limit's rate and burst (the burst at least 1).
+    pub fn share_among(&self, nodes: u32) {
+        self.share
+            .store(nodes.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes a token for `key` at `now`: `Err(retry_after)` when the bucket is empty. Allocates
@@ -132,8 +149,9 @@ impl<K: Hash + Eq> TokenBuckets<K> {
         if self.limit.rate.is_nan() || self.limit.rate <= 0.0 {
             return Ok(());
         }
-        let rate = self.limit.rate;
-        let burst = f64::from(self.limit.burst.max(1));
+        let share = f64::from(self.share.load(std::sync::atomic::Ordering::Relaxed).max(1));
+        let rate = self.limit.rate / share;
+        let burst = (f64::from(self.limit.burst) / share).ceil().max(1.0);
         let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = t.buckets.get_mut(key) {
             let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
@@ -207,6 +225,13 @@ impl RateLimits {
             widget: TokenBuckets::new(c.per_widget, c.max_keys),
             transcripts: TokenBuckets::new(TRANSCRIPTS_PER_VISITOR, c.max_keys),
         }
+    }
+}
+
+impl RateLimits {
+    /// `nodes` live nodes share each widget's limit (see the module docs).
+    pub fn set_cluster_nodes(&self, nodes: u32) {
+        self.widget.share_among(nodes);
     }
 }
 
@@ -347,6 +372,40 @@ mod tests {
             assert_eq!(b.check("a", t3), Ok(()));
         }
         assert!(b.check("a", t3).is_err());
+    }
+
+    #[test]
+    fn a_limit_shared_by_nodes_gives_each_its_part() {
+        let b = TokenBuckets::<String>::new(Limit::new(8.0, 10), 10);
+        b.share_among(4);
+        let t0 = Instant::now();
+        // 10 / 4, rounded up: 3 at once, then 2 a second.
+        for _ in 0..3 {
+            assert_eq!(b.check("w", t0), Ok(()));
+        }
+        assert_eq!(b.check("w", t0), Err(Duration::from_millis(500)));
+        assert_eq!(b.check("w", t0 + Duration::from_millis(500)), Ok(()));
+        // Alone again: the whole limit.
+        b.share_among(0);
+        let t1 = t0 + Duration::from_secs(60);
+        for _ in 0..10 {
+            assert_eq!(b.check("w", t1), Ok(()));
+        }
+        assert!(b.check("w", t1).is_err());
+        // Per-IP buckets are each node's own.
+        let limits = RateLimits::new(RateLimitConfig {
+            per_widget: Limit::new(8.0, 10),
+            ..RateLimitConfig::default()
+        });
+        limits.set_cluster_nodes(5);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..10 {
+            assert_eq!(limits.chat_ip.check(&ip, t0), Ok(()));
+        }
+        for _ in 0..2 {
+            assert_eq!(limits.widget.check("w", t0), Ok(()));
+        }
+        assert!(limits.widget.check("w", t0).is_err());
     }
 
     #[test]

@@ -163,3 +163,35 @@ impl Membership {
         }
     }
 }
+
+/// How often the live nodes are counted for the shared limits.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
+
+/// Counts the live nodes every [`COUNT_EVERY`] and shares each widget's rate limit among
+/// them (`ringside_api::RateLimits::set_cluster_nodes`), until aborted.
+pub fn spawn_limit_sharing(
+    store: Store,
+    limits: std::sync::Arc<ringside_api::RateLimits>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(COUNT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = 1;
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            match store.list_nodes().await {
+                Ok(nodes) => {
+                    let alive = nodes.iter().filter(|n| n.alive(now)).count().max(1);
+                    let alive = u32::try_from(alive).unwrap_or(u32::MAX);
+                    if alive != last {
+                        info!(nodes = alive, "live nodes share each widget's rate limit");
+                        last = alive;
+                    }
+                    limits.set_cluster_nodes(alive);
+                }
+                Err(e) => warn!(error = %e, "counting the live nodes failed"),
+            }
+        }
+    })
+}

@@ -31,28 +31,152 @@ pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
         .with_context(|| "opening the database".to_string())
 }
 
+/// The server's secrets. One node alone keeps them as files in its data directory, made on
+/// first start. The nodes of a cluster share one root: `RINGSIDE_SECRET_KEY`, given to every
+/// node and never stored (the database alone then reveals nothing the link secret protects:
+/// tenants' sealed credentials); without it, one made by the first node and kept in the
+/// database. The root is the link secret, the SIP nonce secret is derived from it, and the
+/// VAPID key is kept in the database sealed with it, made by the first node that needs it.
+struct Secrets {
+    /// Signs SIP digest nonces (in a cluster a phone may answer a challenge to another node).
+    sip: [u8; 32],
+    /// Signs conversation links and sessions' CSRF tokens, and seals tenants' credentials.
+    link: [u8; 32],
+    /// Web Push's VAPID key.
+    vapid: ringside_api::webpush::VapidKey,
+}
+
+impl Secrets {
+    async fn load(s: &Settings, store: &Store) -> anyhow::Result<Secrets> {
+        let root = match (s.cluster.secret_key, &s.cluster.nats_url) {
+            (Some(key), _) => key,
+            // A cluster formed with no other step: the root is made by the first node (its
+            // link secret, when it has one, so what that signed and sealed stays valid) and
+            // kept in the database for the others.
+            (None, Some(_)) => {
+                warn!(
+                    "a cluster without RINGSIDE_SECRET_KEY: its secret root is kept in the \
+                     database, so a copy of the database reveals tenants' sealed credentials; \
+                     give every node the same RINGSIDE_SECRET_KEY to keep it out"
+                );
+                let local = std::fs::read_to_string(s.data_dir.join("link-secret"))
+                    .ok()
+                    .filter(|h| secret_key(h).is_some());
+                let stored = store
+                    .shared_secret("root", || {
+                        local.unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()))
+                    })
+                    .await
+                    .context("reading the cluster's secret root")?;
+                secret_key(&stored).context("the stored secret root is not 32 bytes of hex")?
+            }
+            (None, None) => {
+                return Ok(Secrets {
+                    sip: load_secret(s, "sip-secret")?,
+                    link: load_secret(s, "link-secret")?,
+                    vapid: load_vapid(s)?,
+                })
+            }
+        };
+        use sha2::Digest;
+        let sip: [u8; 32] = sha2::Sha256::new()
+            .chain_update(b"ringside sip nonce secret\0")
+            .chain_update(root)
+            .finalize()
+            .into();
+        Ok(Secrets {
+            sip,
+            link: root,
+            vapid: shared_vapid(s, store, &root).await?,
+        })
+    }
+}
+
+/// The cluster's VAPID key: the database's, sealed with the root secret. The first node to
+/// need it stores its data directory's `vapid-key` when it has one (a single server moving to
+/// a cluster keeps its browsers' subscriptions), or a new one. A stored key the root does not
+/// open (the root was changed) is replaced: browsers subscribe again.
+async fn shared_vapid(
+    s: &Settings,
+    store: &Store,
+    root: &[u8; 32],
+) -> anyhow::Result<ringside_api::webpush::VapidKey> {
+    use ringside_api::webpush::VapidKey;
+    const NAME: &str = "vapid-key";
+    let sealer = ringside_api::http::sealed::Sealer::new(root);
+    let parse = |hexed: &str| {
+        hex::decode(hexed.trim())
+            .ok()
+            .and_then(|d| VapidKey::from_pkcs8(&d))
+    };
+    let sealed_new = || {
+        let key = std::fs::read_to_string(s.data_dir.join(NAME))
+            .ok()
+            .and_then(|h| parse(&h))
+            .unwrap_or_else(VapidKey::generate);
+        sealer.seal("", NAME, &hex::encode(key.pkcs8()))
+    };
+    let stored = store
+        .shared_secret(NAME, sealed_new)
+        .await
+        .context("reading the cluster's VAPID key")?;
+    if let Some(key) = sealer.open("", NAME, &stored).ok().and_then(|h| parse(&h)) {
+        return Ok(key);
+    }
+    warn!("the stored VAPID key was sealed with another RINGSIDE_SECRET_KEY: making a new one (browsers subscribe again)");
+    let key = VapidKey::generate();
+    store
+        .rotate_secret(NAME, &sealer.seal("", NAME, &hex::encode(key.pkcs8())))
+        .await
+        .context("storing the cluster's new VAPID key")?;
+    Ok(key)
+}
+
+/// 32 bytes written in hex (64 digits), surrounding blanks ignored.
+fn secret_key(hexed: &str) -> Option<[u8; 32]> {
+    <[u8; 32]>::try_from(hex::decode(hexed.trim()).ok()?.as_slice()).ok()
+}
+
 /// A 32-byte secret kept in the data dir as `name` (hex, mode 0600), made on first use, so
 /// what it signs (SIP nonces, conversation links) survives a restart.
 fn load_secret(s: &Settings, name: &str) -> anyhow::Result<[u8; 32]> {
     let path = s.data_dir.join(name);
-    if let Ok(hexed) = std::fs::read_to_string(&path) {
-        if let Ok(v) = hex::decode(hexed.trim()) {
-            if let Ok(a) = <[u8; 32]>::try_from(v.as_slice()) {
-                return Ok(a);
-            }
-        }
+    if let Some(a) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|h| secret_key(&h))
+    {
+        return Ok(a);
     }
     let secret: [u8; 32] = rand::random();
+    write_private(&path, &hex::encode(secret)).with_context(|| format!("writing {name}"))?;
+    Ok(secret)
+}
+
+/// The server's VAPID key for Web Push (`<data>/vapid-key`, PKCS#8 in hex), made on first
+/// start. Browsers' subscriptions are tied to it: a new key means subscribing again.
+fn load_vapid(s: &Settings) -> anyhow::Result<ringside_api::webpush::VapidKey> {
+    let path = s.data_dir.join("vapid-key");
+    if let Ok(hexed) = std::fs::read_to_string(&path) {
+        if let Some(k) = hex::decode(hexed.trim())
+            .ok()
+            .and_then(|der| ringside_api::webpush::VapidKey::from_pkcs8(&der))
+        {
+            return Ok(k);
+        }
+        warn!("{} is not a VAPID key: making a new one", path.display());
+    }
+    let key = ringside_api::webpush::VapidKey::generate();
+    write_private(&path, &hex::encode(key.pkcs8())).context("writing vapid-key")?;
+    Ok(key)
+}
+
+/// Writes `text` to `path`, readable by this user only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(&path)
-        .with_context(|| format!("writing {name}"))?;
-    std::io::Write::write_all(&mut f, hex::encode(secret).as_bytes())
-        .with_context(|| format!("writing {name}"))?;
-    Ok(secret)
+    std::io::Write::write_all(&mut opts.open(path)?, text.as_bytes())
 }
 
 /// The API's directory writes, sent to the SIP core (which owns the directory) as commands.
@@ -439,6 +563,7 @@ struct Calls {
 async fn build_calls(
     s: &Settings,
     store: &Store,
+    secrets: &Secrets,
     media: &Media,
     sip_conns: (ConnLimits, Arc<ConnTable>),
 ) -> anyhow::Result<Calls> {
@@ -455,7 +580,7 @@ async fn build_calls(
     }
     let metrics = Arc::new(SipMetrics::default());
     let mut core = SipCore::new(
-        s.sip.core_config(load_secret(s, "sip-secret")?, &s.media),
+        s.sip.core_config(secrets.sip, &s.media),
         build_directory(store).await?,
         Box::new(anchored),
         metrics.clone(),
@@ -524,6 +649,7 @@ async fn build_calls(
 fn build_api(
     s: &Settings,
     store: &Store,
+    secrets: Secrets,
     media: Media,
     calls: Calls,
     presence: Arc<ringside_api::Presence>,
@@ -552,8 +678,8 @@ fn build_api(
         request_timeout: s.http.request_timeout,
         presence,
         rate_limits: Arc::new(ringside_api::RateLimits::new(s.http.rate_limits)),
-        link_secret: load_secret(s, "link-secret")?,
-        vapid: Arc::new(load_vapid(s)?),
+        link_secret: secrets.link,
+        vapid: Arc::new(secrets.vapid),
         usage_limits: s.http.usage_limits,
         bus: calls.bus,
         widget_cache: Default::default(),
@@ -569,30 +695,6 @@ fn build_api(
         ),
         crawler: Default::default(),
     })
-}
-
-/// The server's VAPID key for Web Push (`<data>/vapid-key`, PKCS#8 in hex), made on first
-/// start. Browsers' subscriptions are tied to it: a new key means subscribing again.
-fn load_vapid(s: &Settings) -> anyhow::Result<ringside_api::webpush::VapidKey> {
-    let path = s.data_dir.join("vapid-key");
-    if let Ok(hexed) = std::fs::read_to_string(&path) {
-        if let Some(k) = hex::decode(hexed.trim())
-            .ok()
-            .and_then(|der| ringside_api::webpush::VapidKey::from_pkcs8(&der))
-        {
-            return Ok(k);
-        }
-        warn!("{} is not a VAPID key: making a new one", path.display());
-    }
-    let key = ringside_api::webpush::VapidKey::generate();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&path).context("writing vapid-key")?;
-    std::io::Write::write_all(&mut f, hex::encode(key.pkcs8()).as_bytes())
-        .context("writing vapid-key")?;
-    Ok(key)
 }
 
 /// Where sign-in codes and invitations go: the SMTP server, or the log.
@@ -663,7 +765,15 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     .context("building the webhook HTTP client")?
     .spawn();
     let media = build_media(&s, &store)?;
-    let calls = build_calls(&s, &store, &media, (limits.sip, sip_conns.clone())).await?;
+    let secrets = Secrets::load(&s, &store).await?;
+    let calls = build_calls(
+        &s,
+        &store,
+        &secrets,
+        &media,
+        (limits.sip, sip_conns.clone()),
+    )
+    .await?;
     let sip = calls.sip.clone();
     let sip_ws = s.sip.ws_path.clone().map(|path| {
         let state = crate::sip_ws::SipWs {
@@ -693,6 +803,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let mut state = build_api(
         &s,
         &store,
+        secrets,
         media,
         calls,
         presence.clone(),
@@ -701,6 +812,12 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     if let Some(link) = nats {
         state.metrics.push(link);
     }
+    // A cluster's nodes share each widget's rate limit.
+    let limit_sharing = s
+        .cluster
+        .nats_url
+        .is_some()
+        .then(|| crate::cluster::spawn_limit_sharing(store.clone(), state.rate_limits.clone()));
     // Commands other nodes route here (a visitor's page held by this node).
     let node_inbox =
         ringside_api::live::commands::spawn_node_inbox(state.bus.clone(), presence.clone());
@@ -776,6 +893,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     knowledge.abort();
     presence_flusher.abort();
     node_inbox.abort();
+    if let Some(t) = limit_sharing {
+        t.abort();
+    }
     if let Err(e) = presence.flush().await {
         warn!(error = %e, "last presence flush failed");
     }

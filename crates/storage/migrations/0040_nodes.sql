@@ -27,3 +27,13 @@ ALTER TABLE recordings ADD COLUMN node_id TEXT;
 -- A rule's daily summary is claimed by one node until this time (unix ms), so that two nodes
 -- whose timers fall together do not both mail it.
 ALTER TABLE alert_rules ADD COLUMN digest_claimed_until BIGINT;
+
+-- Secrets every node must share (the SIP digest nonce secret, the link secret, the VAPID
+-- key): made by the first node that needs one (from its data directory's file when it has
+-- one, so a single node keeps its own), read by the others. Hex or PKCS#8 hex text.
+CREATE TABLE shared_secrets (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    rotated_at BIGINT
+);

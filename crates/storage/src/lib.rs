@@ -82,6 +82,7 @@ mod messages;
 mod nodes;
 mod oauth;
 mod recordings;
+mod secrets;
 pub mod testing;
 mod tokens;
 mod trunks;

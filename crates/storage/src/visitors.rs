@@ -285,6 +285,15 @@ impl Store {
             ));
         }
         let anonymous = self.anonymous_params();
+        // Rows are locked in one order (widget, visitor; widget, day) by every writer, so that
+        // two nodes flushing the same visitors at once wait for each other rather than
+        // deadlock (PostgreSQL).
+        let mut visitors: Vec<&Visitor> = visitors.iter().collect();
+        visitors.sort_unstable_by(|a, b| {
+            (&a.widget_id, &a.visitor_id).cmp(&(&b.widget_id, &b.visitor_id))
+        });
+        let mut visits: Vec<&VisitDay> = visits.iter().filter(|d| d.visits > 0).collect();
+        visits.sort_unstable_by(|a, b| (&a.widget_id, a.day).cmp(&(&b.widget_id, b.day)));
         let mut tx = self.pool.begin().await?;
         for chunk in visitors.chunks(VISITOR_CHUNK) {
             let sql = format!(
@@ -322,7 +331,7 @@ impl Store {
                 .await
                 .map_err(|e| StorageError::from_write(e, "visitor event id"))?;
         }
-        for d in visits.iter().filter(|d| d.visits > 0) {
+        for d in visits {
             sqlx::query(
                 "INSERT INTO visit_days (widget_id, day, visits) VALUES ($1, $2, $3) \
                  ON CONFLICT (widget_id, day) DO UPDATE SET visits = visit_days.visits + excluded.visits",

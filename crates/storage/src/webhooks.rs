@@ -572,65 +572,83 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a successful attempt: delivered, with the receiver's status.
-    pub async fn mark_webhook_delivered(&self, id: &str, status_code: i64) -> Result<()> {
+    /// Records a successful attempt: delivered, with the receiver's status. `attempt` is the
+    /// delivery's `attempts` as claimed: the outcome of an attempt whose claim another
+    /// worker took over meanwhile (its lease ran out; that worker's attempt counts) is not
+    /// written. Returns whether it was.
+    pub async fn mark_webhook_delivered(
+        &self,
+        id: &str,
+        attempt: i64,
+        status_code: i64,
+    ) -> Result<bool> {
         let now = now_ms();
-        sqlx::query(
+        let res = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
-             last_status_code = $1, last_error = NULL, delivered_at = $2 WHERE id = $3",
+             last_status_code = $1, last_error = NULL, delivered_at = $2 \
+             WHERE id = $3 AND status = 'pending' AND attempts = $4",
         )
         .bind(status_code)
         .bind(now)
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(res.rows_affected() > 0)
     }
 
-    /// Records a failed attempt to be retried at `next_attempt_at`.
+    /// Records a failed attempt to be retried at `next_attempt_at` (`attempt`: as for
+    /// [`Store::mark_webhook_delivered`]).
     pub async fn retry_webhook_delivery(
         &self,
         id: &str,
+        attempt: i64,
         next_attempt_at: i64,
         status_code: Option<i64>,
         error: &str,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<bool> {
+        let res = sqlx::query(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
-             last_status_code = $2, last_error = $3 WHERE id = $4 AND status = 'pending'",
+             last_status_code = $2, last_error = $3 \
+             WHERE id = $4 AND status = 'pending' AND attempts = $5",
         )
         .bind(next_attempt_at)
         .bind(status_code)
         .bind(truncate(error))
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(res.rows_affected() > 0)
     }
 
     /// Records a last failed attempt: the delivery ends as `status`
-    /// ([`DeliveryStatus::Failed`] or [`DeliveryStatus::Abandoned`]).
+    /// ([`DeliveryStatus::Failed`] or [`DeliveryStatus::Abandoned`]); `attempt`: as for
+    /// [`Store::mark_webhook_delivered`].
     pub async fn give_up_webhook_delivery(
         &self,
         id: &str,
+        attempt: i64,
         status: DeliveryStatus,
         status_code: Option<i64>,
         error: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if !matches!(status, DeliveryStatus::Failed | DeliveryStatus::Abandoned) {
             return Err(StorageError::Invalid("status"));
         }
-        sqlx::query(
+        let res = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-             last_status_code = $2, last_error = $3 WHERE id = $4 AND status = 'pending'",
+             last_status_code = $2, last_error = $3 \
+             WHERE id = $4 AND status = 'pending' AND attempts = $5",
         )
         .bind(status.as_str())
         .bind(status_code)
         .bind(truncate(error))
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(res.rows_affected() > 0)
     }
 
     /// One delivery of the tenant; NotFound if missing or another tenant's.

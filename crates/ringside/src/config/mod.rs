@@ -48,6 +48,7 @@
 //! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
 //! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the host name |
 //! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
+//! | the cluster's secret root, 64 hex digits, the same on every node (the link secret; the SIP nonce secret and the sealed VAPID key follow from it); or a file holding it; unset in a cluster: made by the first node and kept in the database | `secret_key`, `secret_key_file` | `RINGSIDE_SECRET_KEY`, `RINGSIDE_SECRET_KEY_FILE` | none (one node: files in the data directory) |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, SocketAddr};
@@ -129,6 +130,8 @@ pub struct RawConfig {
     webhook_max_backoff_secs: Option<u64>,
     node_id: Option<String>,
     nats_url: Option<String>,
+    secret_key: Option<String>,
+    secret_key_file: Option<PathBuf>,
     log: Option<String>,
 }
 
@@ -186,6 +189,10 @@ impl RawConfig {
         set(&mut raw.log, "RINGSIDE_LOG");
         set(&mut raw.node_id, "RINGSIDE_NODE_ID");
         set(&mut raw.nats_url, "RINGSIDE_NATS_URL");
+        set(&mut raw.secret_key, "RINGSIDE_SECRET_KEY");
+        if let Some(v) = env("RINGSIDE_SECRET_KEY_FILE").filter(|v| !v.trim().is_empty()) {
+            raw.secret_key_file = Some(PathBuf::from(v.trim()));
+        }
         set(&mut raw.ringback, "RINGSIDE_RINGBACK");
         set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
         set(&mut raw.webrtc_addr, "RINGSIDE_WEBRTC_ADDR");
@@ -692,11 +699,36 @@ impl RawConfig {
             }
             Some(u) => bail!("nats_url must be a nats:// or tls:// URL (got {u:?})"),
         };
+        let secret_text = match (self.secret_key, &self.secret_key_file) {
+            (Some(_), Some(_)) => bail!("secret_key and secret_key_file: give one of them"),
+            (Some(k), None) => Some(k),
+            (None, Some(p)) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("secret_key_file: reading {}", p.display()))?,
+            ),
+            (None, None) => None,
+        };
+        let secret_key = match secret_text {
+            None => None,
+            Some(t) => Some(
+                hex::decode(t.trim())
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+                    .context(
+                        "secret_key must be 64 hex digits (32 random bytes, e.g. from \
+                         `openssl rand -hex 32`)",
+                    )?,
+            ),
+        };
         Ok(Settings {
             data_dir,
             database_url,
             log: self.log.unwrap_or_else(|| "info".into()),
-            cluster: ClusterSettings { node_id, nats_url },
+            cluster: ClusterSettings {
+                node_id,
+                nats_url,
+                secret_key,
+            },
             http: HttpSettings {
                 addr: http_addr,
                 conns: ConnSettings {

@@ -36,6 +36,8 @@ pub struct ClusterSettings {
     pub node_id: String,
     /// `RINGSIDE_NATS_URL`: the NATS server carrying the bus between nodes; `None`: one node.
     pub nats_url: Option<String>,
+    /// `RINGSIDE_SECRET_KEY`: the cluster's secret root, the same on every node.
+    pub secret_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for ClusterSettings {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for ClusterSettings {
         f.debug_struct("ClusterSettings")
             .field("node_id", &self.node_id)
             .field("nats", &nats)
+            .field("secret_key", &self.secret_key.map(|_| "(set)"))
             .finish()
     }
 }

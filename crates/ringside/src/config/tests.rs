@@ -552,3 +552,51 @@ fn the_node_id_defaults_to_the_host_name_and_nats_is_off_unless_named() {
         assert!(format!("{e:#}").contains(&what), "{key}={bad}: {e:#}");
     }
 }
+
+#[test]
+fn the_cluster_secret_root_is_64_hex_digits_from_the_environment_or_a_file() {
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert!(s.cluster.secret_key.is_none());
+    let hexed = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let s = RawConfig::load(None, env(&[("RINGSIDE_SECRET_KEY", hexed)]))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(
+        s.cluster.secret_key.map(hex::encode).as_deref(),
+        Some(hexed)
+    );
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains(hexed) && !debug.contains("[0, 17"),
+        "{debug}"
+    );
+    let file = std::env::temp_dir().join(format!("ringside-secret-{}", std::process::id()));
+    std::fs::write(&file, format!("{hexed}\n")).unwrap();
+    let path = file.display().to_string();
+    let s = RawConfig::load(None, env(&[("RINGSIDE_SECRET_KEY_FILE", &path)]))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(
+        s.cluster.secret_key.map(hex::encode).as_deref(),
+        Some(hexed)
+    );
+    let zz = "zz".repeat(32);
+    for bad in [
+        vec![("RINGSIDE_SECRET_KEY", "abcd")],
+        vec![("RINGSIDE_SECRET_KEY", zz.as_str())],
+        vec![
+            ("RINGSIDE_SECRET_KEY", hexed),
+            ("RINGSIDE_SECRET_KEY_FILE", path.as_str()),
+        ],
+        vec![("RINGSIDE_SECRET_KEY_FILE", "/nonexistent/ringside-secret")],
+    ] {
+        let e = RawConfig::load(None, env(&bad))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("secret_key"), "{bad:?}: {e:#}");
+    }
+    let _ = std::fs::remove_file(file);
+}

@@ -370,3 +370,41 @@ async fn a_long_crawl_renews_its_claim_and_a_lost_claim_is_told() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn shared_secrets_are_made_once_for_every_node_and_rotate() {
+    each_backend("nodes_secrets", |ctx| async move {
+        let a = ctx.store().await.with_node_id("node-a");
+        let b = ctx.store().await.with_node_id("node-b");
+        // Two nodes starting together: one value wins, both get it.
+        let (x, y) = tokio::join!(
+            a.shared_secret("link-secret", || "aaaa".into()),
+            b.shared_secret("link-secret", || "bbbb".into())
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x, y);
+        assert!(x == "aaaa" || x == "bbbb", "{x}");
+        // Later callers get it and make nothing.
+        let again = b
+            .shared_secret("link-secret", || panic!("not made twice"))
+            .await
+            .unwrap();
+        assert_eq!(again, x);
+        a.rotate_secret("link-secret", "cccc").await.unwrap();
+        assert_eq!(
+            b.shared_secret("link-secret", || "dddd".into())
+                .await
+                .unwrap(),
+            "cccc"
+        );
+        // Rotating a secret never made makes it.
+        b.rotate_secret("vapid-key", "eeee").await.unwrap();
+        assert_eq!(
+            a.shared_secret("vapid-key", || "ffff".into())
+                .await
+                .unwrap(),
+            "eeee"
+        );
+    })
+    .await;
+}

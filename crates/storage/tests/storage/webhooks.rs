@@ -261,24 +261,37 @@ async fn outbox_fan_out_claim_retry_and_give_up() {
             .unwrap();
         assert_eq!(limited.len(), 2);
 
-        // Outcomes.
-        store.mark_webhook_delivered(&d1[0].id, 200).await.unwrap();
-        store
-            .retry_webhook_delivery(&d1[1].id, now + 5_000, Some(500), "HTTP 500")
-            .await
-            .unwrap();
-        store
-            .give_up_webhook_delivery(&d2[0].id, DeliveryStatus::Abandoned, Some(410), "gone")
-            .await
-            .unwrap();
-        store
-            .give_up_webhook_delivery(&d3[0].id, DeliveryStatus::Failed, None, "timeout")
-            .await
-            .unwrap();
+        // Outcomes (each for the attempt claimed: none made yet).
         assert!(store
-            .give_up_webhook_delivery(&d3[0].id, DeliveryStatus::Pending, None, "x")
+            .mark_webhook_delivered(&d1[0].id, 0, 200)
+            .await
+            .unwrap());
+        assert!(store
+            .retry_webhook_delivery(&d1[1].id, 0, now + 5_000, Some(500), "HTTP 500")
+            .await
+            .unwrap());
+        assert!(store
+            .give_up_webhook_delivery(&d2[0].id, 0, DeliveryStatus::Abandoned, Some(410), "gone")
+            .await
+            .unwrap());
+        assert!(store
+            .give_up_webhook_delivery(&d3[0].id, 0, DeliveryStatus::Failed, None, "timeout")
+            .await
+            .unwrap());
+        assert!(store
+            .give_up_webhook_delivery(&d3[0].id, 1, DeliveryStatus::Pending, None, "x")
             .await
             .is_err());
+        // A late outcome of an attempt already recorded (a worker whose lease ran out while
+        // another took the delivery over) changes nothing.
+        assert!(!store
+            .mark_webhook_delivered(&d1[0].id, 0, 202)
+            .await
+            .unwrap());
+        assert!(!store
+            .retry_webhook_delivery(&d1[1].id, 0, now + 9_000, None, "late")
+            .await
+            .unwrap());
         let got = store.get_webhook_delivery(&t, &d1[0].id).await.unwrap();
         assert_eq!(got.status, DeliveryStatus::Delivered);
         assert_eq!((got.attempts, got.last_status_code), (1, Some(200)));
