@@ -117,6 +117,36 @@ impl Registrar {
             .push(b);
     }
 
+    /// Applies a registration change another node made (and stored): a refresh replaces this
+    /// node's copy of the same contact unless that one lapses later; a removal removes it (a
+    /// lapse only when this copy has lapsed too). Nothing is queued for storage.
+    pub fn apply_replica(&mut self, change: BindingChange) {
+        match change {
+            BindingChange::Upsert(b) => {
+                let list = self.bindings.entry(b.account_id.clone()).or_default();
+                match list.iter_mut().find(|x| x.contact == b.contact) {
+                    Some(x) if x.expires_at > b.expires_at => {}
+                    Some(x) => *x = b,
+                    None => list.push(b),
+                }
+            }
+            BindingChange::Remove {
+                account_id,
+                contact,
+                lapsed_at,
+            } => {
+                if let Some(list) = self.bindings.get_mut(&account_id) {
+                    list.retain(|x| {
+                        x.contact != contact || lapsed_at.is_some_and(|t| x.expires_at > t)
+                    });
+                    if list.is_empty() {
+                        self.bindings.remove(&account_id);
+                    }
+                }
+            }
+        }
+    }
+
     /// Live bindings of an account.
     pub fn lookup(&self, account_id: &str, now_ms: i64) -> impl Iterator<Item = &Binding> {
         self.bindings
@@ -326,6 +356,44 @@ fn httpdate_now(now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn binding(contact: &str, expires_at: i64) -> Binding {
+        Binding {
+            account_id: "ext1".into(),
+            contact: contact.into(),
+            source: "192.0.2.1:5060".parse().unwrap(),
+            transport: TransportKind::Udp,
+            expires_at,
+            call_id: "c1".into(),
+            cseq: 1,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn another_nodes_registrations_are_copied_without_being_stored_again() {
+        let mut r = Registrar::new(RegistrarConfig::default());
+        r.apply_replica(BindingChange::Upsert(binding("sip:a@x", 10_000)));
+        r.apply_replica(BindingChange::Upsert(binding("sip:b@x", 20_000)));
+        assert_eq!(r.lookup("ext1", 0).count(), 2);
+        // An older copy does not replace a newer one; a newer one does.
+        r.apply_replica(BindingChange::Upsert(binding("sip:a@x", 5_000)));
+        assert_eq!(r.lookup("ext1", 9_000).count(), 2);
+        r.apply_replica(BindingChange::Upsert(binding("sip:a@x", 30_000)));
+        assert_eq!(r.lookup("ext1", 25_000).count(), 1);
+        // A lapse elsewhere keeps a copy refreshed since; an unregister removes it.
+        let remove = |contact: &str, lapsed_at| BindingChange::Remove {
+            account_id: "ext1".into(),
+            contact: contact.into(),
+            lapsed_at,
+        };
+        r.apply_replica(remove("sip:a@x", Some(10_000)));
+        assert_eq!(r.lookup("ext1", 0).count(), 2);
+        r.apply_replica(remove("sip:a@x", None));
+        r.apply_replica(remove("sip:b@x", Some(20_000)));
+        assert!(r.is_empty());
+        assert!(r.poll_change().is_none(), "nothing to store");
+    }
 
     #[test]
     fn date_header_is_rfc1123() {

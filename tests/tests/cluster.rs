@@ -316,3 +316,47 @@ async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_b
     drop((a, b));
     schema.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_phone_registered_through_one_node_is_called_through_another() {
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    assert!(
+        nats_up().await,
+        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
+    );
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "sip-a")]).await;
+    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "sip-b")]).await;
+    // Extensions made through node a's API reach node b's directory.
+    let token = a.with_phones().await;
+    eventually("node b's directory has both extensions", || async {
+        b.metric("ringside_sip_extensions", "").await == 2.0
+    })
+    .await;
+    // 1002 registers through node b; node a learns it.
+    let (uas, mut uas_child) = b.callee(UasFlow::Answer, &[]).await;
+    eventually("node a holds 1002's registration", || async {
+        a.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    // 1001 calls through node a, which reaches the phone registered through node b.
+    let (ok, log) = a.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nnode a: {}", a.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "{}",
+        uas.messages()
+    );
+    let call = b.ended_call(&token).await;
+    assert_eq!(
+        (call["node"].as_str(), call["status"].as_str()),
+        (Some("sip-a"), Some("ended")),
+        "{call}"
+    );
+    assert_eq!(call["answeredBy"], "extension:1002", "{call}");
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}

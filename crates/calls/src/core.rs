@@ -161,6 +161,12 @@ impl SipCore {
         self.update_gauges();
     }
 
+    /// Applies a registration change another node of the cluster made (and stored).
+    pub fn apply_replica_binding(&mut self, change: ringside_sip::registrar::BindingChange) {
+        self.registrar.apply_replica(change);
+        self.update_gauges();
+    }
+
     /// Next thing for the driver to do.
     pub fn poll_output(&mut self) -> Option<CoreOutput> {
         self.tu.out.pop_front()

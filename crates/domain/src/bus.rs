@@ -95,6 +95,9 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     /// An event for node `node_id` alone: a command for what that node holds (a visitor's
     /// page, a call), which it takes from [`Bus::node_inbox`].
     fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>);
+    /// An event for every other node's [`Bus::node_inbox`] (state each node keeps a copy
+    /// of, such as the SIP registrations).
+    fn broadcast(&self, event: &Arc<Event>);
 }
 
 /// Commands other nodes addressed to this one, buffered for the task handling them.
@@ -145,8 +148,19 @@ impl Bus {
         }
     }
 
-    /// Events other nodes addressed to this node ([`Bus::send_to_node`]), as `(tenant,
-    /// event)`, from now on.
+    /// Sends the event to every other node's inbox (tenant `""`); false when alone.
+    pub fn broadcast_nodes(&self, event: Event) -> bool {
+        match self.remote.get() {
+            Some(r) => {
+                r.broadcast(&Arc::new(event));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Events other nodes addressed to this node ([`Bus::send_to_node`],
+    /// [`Bus::broadcast_nodes`]), as `(tenant, event)`, from now on.
     pub fn node_inbox(&self) -> broadcast::Receiver<(String, Arc<Event>)> {
         self.inbox.subscribe()
     }
@@ -437,6 +451,10 @@ mod tests {
             let mut s = self.0.lock().unwrap();
             s.push(format!("to {node_id} {tenant_id} {}", event.kind));
         }
+        fn broadcast(&self, event: &Arc<Event>) {
+            let mut s = self.0.lock().unwrap();
+            s.push(format!("to all {}", event.kind));
+        }
         fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
             let mut s = self.0.lock().unwrap();
             s.push(format!("publish {tenant_id} {}", event.kind));
@@ -512,7 +530,11 @@ mod tests {
             "this node"
         );
         assert!(bus.send_to_node("n2", "t1", ev("visitor:command")));
-        assert_eq!(*seen.0.lock().unwrap(), ["to n2 t1 visitor:command"]);
+        assert!(bus.broadcast_nodes(ev("sip:binding")));
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            ["to n2 t1 visitor:command", "to all sip:binding"]
+        );
         let mut inbox = bus.node_inbox();
         bus.deliver_to_node("t1", ev("visitor:command"));
         let (tenant, e) = inbox.try_recv().unwrap();

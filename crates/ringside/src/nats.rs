@@ -52,6 +52,9 @@ pub fn node_subject(node_id: &str) -> String {
     format!("ringside.node.{}.cmd", node_id.replace('.', "~"))
 }
 
+/// The subject every node listens to (state each node keeps a copy of).
+const ALL_NODES: &str = "ringside.nodes.all";
+
 fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -143,6 +146,15 @@ impl NatsLink {
             Arc::downgrade(bus),
             stats.clone(),
         ));
+        let everyone = client
+            .subscribe(ALL_NODES)
+            .await
+            .context("subscribing to the nodes' broadcasts on NATS")?;
+        tokio::spawn(receive_commands(
+            everyone,
+            Arc::downgrade(bus),
+            stats.clone(),
+        ));
         let link = Arc::new(NatsLink {
             client,
             node_id: node_id.to_owned(),
@@ -175,6 +187,10 @@ impl Remote for NatsLink {
                 self.stats.malformed.fetch_add(1, Relaxed);
             }
         }
+    }
+
+    fn broadcast(&self, event: &Arc<Event>) {
+        self.enqueue((ALL_NODES.to_owned(), None, event.clone()));
     }
 
     fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>) {
@@ -275,7 +291,8 @@ async fn receive(
     }
 }
 
-/// Hands the commands other nodes sent to this one to the bus's node inbox.
+/// Hands the commands other nodes sent to this one (or to all) to the bus's node inbox; a
+/// broadcast has no tenant (`""`).
 async fn receive_commands(mut sub: async_nats::Subscriber, bus: Weak<Bus>, stats: Arc<Stats>) {
     while let Some(msg) = sub.next().await {
         let Some(bus) = bus.upgrade() else { return };
@@ -283,15 +300,15 @@ async fn receive_commands(mut sub: async_nats::Subscriber, bus: Weak<Bus>, stats
             .headers
             .as_ref()
             .and_then(|h| h.get(TENANT_HEADER))
-            .map(|v| v.as_str().to_owned());
-        match (tenant, decode_remote(&msg.payload)) {
-            (Some(tenant), Ok(event)) => {
+            .map_or_else(String::new, |v| v.as_str().to_owned());
+        match decode_remote(&msg.payload) {
+            Ok(event) => {
                 stats.received.fetch_add(1, Relaxed);
                 bus.deliver_to_node(&tenant, event);
             }
-            _ => {
+            Err(why) => {
                 if stats.malformed.fetch_add(1, Relaxed) == 0 {
-                    warn!("a command from another node was malformed; dropped");
+                    warn!(why, "a command from another node was malformed; dropped");
                 }
             }
         }

@@ -180,10 +180,12 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 }
 
 /// The API's directory writes, sent to the SIP core (which owns the directory) as commands.
-struct DirAdapter(SipServer);
+/// In a cluster the change goes to the other nodes too.
+struct DirAdapter(SipServer, Arc<ringside_domain::Bus>);
 
 impl DirAdapter {
     fn send(&self, change: DirectoryChange) {
+        ringside_calls::driver::replica::directory_changed(&self.1, &change);
         self.0.change_directory(change);
     }
 }
@@ -658,7 +660,7 @@ fn build_api(
     let [http_conns, sip_conns] = conns;
     Ok(AppState {
         store: store.clone(),
-        directory: Arc::new(DirAdapter(calls.sip.clone())),
+        directory: Arc::new(DirAdapter(calls.sip.clone(), calls.bus.clone())),
         metrics: vec![Arc::new(Metrics {
             sip: calls.metrics,
             media: media.engine,
@@ -800,6 +802,10 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         None => None,
         Some(url) => Some(crate::nats::NatsLink::start(url, &s.cluster.node_id, &calls.bus).await?),
     };
+    // The other nodes' SIP registrations, copied into this node's registrar.
+    let replica = nats.as_ref().map(|_| {
+        ringside_calls::driver::replica::spawn(&calls.bus, calls.sip.clone(), store.clone())
+    });
     let mut state = build_api(
         &s,
         &store,
@@ -893,6 +899,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     knowledge.abort();
     presence_flusher.abort();
     node_inbox.abort();
+    if let Some(t) = replica {
+        t.abort();
+    }
     if let Some(t) = limit_sharing {
         t.abort();
     }

@@ -77,6 +77,7 @@ impl CoreTask {
                 }
                 c = cmd_rx.recv() => match c {
                     Some(Command::Drain) => core.start_draining(),
+                    Some(Command::ReplicaBinding(c)) => core.apply_replica_binding(c),
                     Some(Command::EndAll) => {
                         let t = clock.now();
                         core.handle_timeout(t.at, t.unix_ms);

@@ -23,6 +23,7 @@
 //! ```
 
 mod core_task;
+pub mod replica;
 pub mod resolve;
 pub mod tls;
 mod transport;
@@ -88,6 +89,8 @@ pub enum Command {
     BrowserRtt(u64, std::time::Duration),
     /// A visitor declines the call (record id) ringing its browser.
     BrowserDecline(String, ringside_domain::channels::Channel),
+    /// A registration change another node of the cluster made (and stored).
+    ReplicaBinding(ringside_sip::registrar::BindingChange),
 }
 
 /// Handle to the running SIP server.

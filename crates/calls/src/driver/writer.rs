@@ -84,6 +84,13 @@ pub(super) async fn storage_writer(
                     if let Err(e) = store.upsert_binding(&sb).await {
                         warn!(error = %e, "persisting registration");
                     }
+                    // The other nodes keep a copy, to reach the phone too: over UDP, from any
+                    // address (a TCP, TLS or WebSocket phone is reached on its connection to
+                    // this node alone).
+                    if sb.transport == "udp" {
+                        let data = serde_json::json!({"op": "upsert", "binding": sb});
+                        super::replica::send(&bus, data, sb.updated_at);
+                    }
                 }
                 CoreOutput::Binding(BindingChange::Remove {
                     account_id,
@@ -98,6 +105,9 @@ pub(super) async fn storage_writer(
                     if let Err(e) = removed {
                         warn!(error = %e, "removing registration");
                     }
+                    let data = serde_json::json!({"op": "remove", "extensionId": account_id,
+                                                  "contactUri": contact, "lapsedAt": lapsed_at});
+                    super::replica::send(&bus, data, clock.now().unix_ms);
                 }
                 CoreOutput::InsertCall(c) => {
                     events.extend(tracker.observe(&c).into_iter().map(Publish::Event));

@@ -1,0 +1,221 @@
+//! The SIP state each node of a cluster keeps a copy of.
+//!
+//! - Registrations: each node's registrar keeps a copy of the UDP registrations the other
+//!   nodes took, so that a call on any node reaches a phone that registered through another.
+//!   The node that took a REGISTER stores it and broadcasts the change ([`send`], over the
+//!   bus to every other node); the others apply it without storing it again ([`spawn`]).
+//! - The directory (extensions, trunks, queue numbers): a change made through one node's API
+//!   is broadcast by id ([`directory_changed`]); the others read it back from the database
+//!   (no credential travels on the bus) and apply it.
+//!
+//! A node starting loads every live registration and the whole directory from the
+//! database, so a change it missed while it was down is not lost.
+
+use std::sync::Arc;
+
+use ringside_domain::bus::{Audience, Bus, Event};
+use ringside_sip::registrar::BindingChange;
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, warn};
+
+use super::{Command, SipServer};
+
+/// The kind of a registration change on the bus.
+const BINDING_EVENT: &str = "sip:binding";
+/// The kind of a directory change on the bus.
+const DIRECTORY_EVENT: &str = "sip:directory";
+/// The scope nobody's dashboard holds: the event only travels between nodes.
+const NODES_ONLY: &str = "nodes";
+
+/// Broadcasts a registration change (`{"op": "upsert", "binding"}` or `{"op": "remove",
+/// "extensionId", "contactUri", "lapsedAt"}`) to the other nodes; nothing when alone.
+pub(super) fn send(bus: &Bus, data: Value, at_ms: i64) {
+    let event = Event::new(
+        BINDING_EVENT,
+        Audience::Tenant(NODES_ONLY),
+        None,
+        None,
+        data,
+        at_ms,
+    );
+    bus.broadcast_nodes(event);
+}
+
+/// Broadcasts a directory change made through this node's API to the other nodes, by id.
+pub fn directory_changed(bus: &Bus, change: &crate::directory::DirectoryChange) {
+    use crate::directory::DirectoryChange as D;
+    let data = match change {
+        D::ExtensionUpserted(e) => {
+            serde_json::json!({"op": "extension", "tenantId": e.tenant_id, "id": e.id})
+        }
+        D::ExtensionRemoved(id) => serde_json::json!({"op": "extensionRemoved", "id": id}),
+        D::TrunkUpserted(t) => {
+            serde_json::json!({"op": "trunk", "tenantId": t.tenant_id, "id": t.id})
+        }
+        D::TrunkRemoved(id) => serde_json::json!({"op": "trunkRemoved", "id": id}),
+        D::QueueNumber {
+            tenant_id,
+            widget_id,
+            number,
+        } => serde_json::json!({"op": "queueNumber", "tenantId": tenant_id,
+                                "widgetId": widget_id, "number": number}),
+        // Each node resolves trunks' host names itself.
+        D::TrunkResolved { .. } => return,
+    };
+    let event = Event::new(
+        DIRECTORY_EVENT,
+        Audience::Tenant(NODES_ONLY),
+        None,
+        None,
+        data,
+        0,
+    );
+    bus.broadcast_nodes(event);
+}
+
+/// The directory change another node's [`directory_changed`] event names, read back from
+/// `store`; `None` when it is malformed or what it names is gone.
+async fn directory_change_of(
+    store: &ringside_storage::Store,
+    data: &Value,
+) -> Option<crate::directory::DirectoryChange> {
+    use crate::directory::DirectoryChange as D;
+    let s = |k: &str| data[k].as_str().map(str::to_owned);
+    Some(match data["op"].as_str()? {
+        "extension" => {
+            D::ExtensionUpserted(store.get_extension(&s("tenantId")?, &s("id")?).await.ok()?)
+        }
+        "extensionRemoved" => D::ExtensionRemoved(s("id")?),
+        "trunk" => D::TrunkUpserted(store.get_trunk(&s("tenantId")?, &s("id")?).await.ok()?),
+        "trunkRemoved" => D::TrunkRemoved(s("id")?),
+        "queueNumber" => D::QueueNumber {
+            tenant_id: s("tenantId")?,
+            widget_id: s("widgetId")?,
+            number: s("number"),
+        },
+        _ => return None,
+    })
+}
+
+/// The change a [`send`] event carries; `None` for anything else.
+fn change_of(event: &Event) -> Option<BindingChange> {
+    if event.kind != BINDING_EVENT {
+        return None;
+    }
+    match event.data["op"].as_str()? {
+        "upsert" => {
+            let b: ringside_storage::Binding =
+                serde_json::from_value(event.data["binding"].clone()).ok()?;
+            super::binding_from_store(b).map(BindingChange::Upsert)
+        }
+        "remove" => Some(BindingChange::Remove {
+            account_id: event.data["extensionId"].as_str()?.to_owned(),
+            contact: event.data["contactUri"].as_str()?.to_owned(),
+            lapsed_at: event.data["lapsedAt"].as_i64(),
+        }),
+        _ => None,
+    }
+}
+
+/// Applies the other nodes' registration and directory changes to this node's SIP core,
+/// until aborted.
+pub fn spawn(
+    bus: &Arc<Bus>,
+    sip: SipServer,
+    store: ringside_storage::Store,
+) -> tokio::task::JoinHandle<()> {
+    let mut inbox = bus.node_inbox();
+    tokio::spawn(async move {
+        loop {
+            let event = match inbox.recv().await {
+                Ok((_, e)) => e,
+                Err(RecvError::Lagged(n)) => {
+                    warn!(missed = n, "SIP changes from other nodes were missed");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            match event.kind {
+                BINDING_EVENT => match change_of(&event) {
+                    Some(c) => {
+                        debug!("a registration change from another node");
+                        if sip.cmd.send(Command::ReplicaBinding(c)).is_err() {
+                            return;
+                        }
+                    }
+                    None => warn!("a registration change from another node was malformed; dropped"),
+                },
+                DIRECTORY_EVENT => match directory_change_of(&store, &event.data).await {
+                    Some(c) => {
+                        debug!("a directory change from another node");
+                        sip.change_directory(c);
+                    }
+                    None => debug!("a directory change from another node names nothing now"),
+                },
+                _ => {}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_survive_the_trip() {
+        let sb = ringside_storage::Binding {
+            extension_id: "ext1".into(),
+            contact_uri: "sip:1002@192.0.2.7:5062".into(),
+            source_addr: "192.0.2.7:5062".into(),
+            transport: "udp".into(),
+            expires_at: 9_000,
+            call_id: "reg-1".into(),
+            cseq: 3,
+            user_agent: Some("sipp".into()),
+            updated_at: 1_000,
+        };
+        let trip = |data: Value| {
+            let e = Event::new(
+                BINDING_EVENT,
+                Audience::Tenant(NODES_ONLY),
+                None,
+                None,
+                data,
+                1,
+            );
+            let wire = ringside_domain::bus::encode_remote(&e);
+            change_of(&ringside_domain::bus::decode_remote(&wire).unwrap())
+        };
+        match trip(serde_json::json!({"op": "upsert", "binding": sb})) {
+            Some(BindingChange::Upsert(b)) => {
+                assert_eq!(
+                    (
+                        b.account_id.as_str(),
+                        b.contact.as_str(),
+                        b.source.to_string()
+                    ),
+                    (
+                        "ext1",
+                        "sip:1002@192.0.2.7:5062",
+                        "192.0.2.7:5062".to_owned()
+                    )
+                );
+                assert_eq!(
+                    (b.expires_at, b.cseq, b.call_id.as_str()),
+                    (9_000, 3, "reg-1")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let removed = trip(serde_json::json!({"op": "remove", "extensionId": "ext1",
+                                              "contactUri": "sip:x@y", "lapsedAt": 5}));
+        assert!(matches!(
+            removed,
+            Some(BindingChange::Remove { ref account_id, lapsed_at: Some(5), .. }) if account_id == "ext1"
+        ));
+        assert!(trip(serde_json::json!({"op": "other"})).is_none());
+        assert!(trip(serde_json::json!({"op": "upsert", "binding": {"nope": 1}})).is_none());
+    }
+}
