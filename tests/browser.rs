@@ -307,13 +307,21 @@ impl Page {
             self.viewport(1280, 900, false).await;
         }
         let shot = json!({"format": "png", "captureBeyondViewport": true});
-        let r = match self.try_call("Page.captureScreenshot", shot.clone()).await {
-            Ok(r) => r,
-            // A tab behind others may have no size to capture: in front, as its person would
-            // look at it, and once more.
-            Err(_) => {
-                self.call("Page.bringToFront", json!({})).await;
-                self.call("Page.captureScreenshot", shot).await
+        let mut tries = 0;
+        let r = loop {
+            match self.try_call("Page.captureScreenshot", shot.clone()).await {
+                Ok(r) => break r,
+                // A tab behind others, or not laid out yet, may have no size to capture
+                // ("Cannot take screenshot with 0 width"): in front, as its person would look
+                // at it, with a laptop's screen, and again after a moment.
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("screenshot {name}: {e}; trying again");
+                    self.call("Page.bringToFront", json!({})).await;
+                    self.viewport(1280, 900, false).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => panic!("CDP Page.captureScreenshot failed: {e}"),
             }
         };
         let png = base64::engine::general_purpose::STANDARD

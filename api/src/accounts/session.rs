@@ -118,7 +118,13 @@ struct Cached {
 #[derive(Debug, Default)]
 pub struct SessionCache {
     map: Mutex<(HashMap<[u8; 32], Cached>, u64)>,
+    /// In a cluster: what is forgotten here is forgotten on the other nodes too.
+    cluster: std::sync::OnceLock<std::sync::Arc<crate::realtime::Bus>>,
 }
+
+/// The bus event telling the other nodes to forget sessions (`{"sessionId"}` or
+/// `{"userId"}`).
+pub const FORGET_EVENT: &str = "accounts:forget";
 
 /// The cache key of a secret.
 pub fn cache_key(secret: &str) -> [u8; 32] {
@@ -159,18 +165,52 @@ impl SessionCache {
         map.insert(key, Cached { auth, checked: now });
     }
 
-    /// Forgets one session.
-    pub fn forget_session(&self, session_id: &str) {
-        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        guard.1 += 1;
-        guard.0.retain(|_, c| c.auth.session_id != session_id);
+    /// Joins the cache to the other nodes of a cluster: each forgetting is sent to them
+    /// ([`FORGET_EVENT`]), which apply it with [`SessionCache::forget_from_peer`].
+    pub fn set_cluster(&self, bus: std::sync::Arc<crate::realtime::Bus>) {
+        let _ = self.cluster.set(bus);
     }
 
-    /// Forgets every session of a user (signed out everywhere, role changed, removed).
+    /// Forgets one session, here and on the other nodes.
+    pub fn forget_session(&self, session_id: &str) {
+        self.forget(|c| c.auth.session_id != session_id);
+        self.tell_peers(serde_json::json!({"sessionId": session_id}));
+    }
+
+    /// Forgets every session of a user (signed out everywhere, role changed, removed), here
+    /// and on the other nodes.
     pub fn forget_user(&self, user_id: &str) {
+        self.forget(|c| c.auth.user_id != user_id);
+        self.tell_peers(serde_json::json!({"userId": user_id}));
+    }
+
+    /// Applies another node's [`FORGET_EVENT`] here (and nowhere else).
+    pub fn forget_from_peer(&self, data: &serde_json::Value) {
+        if let Some(id) = data["sessionId"].as_str() {
+            self.forget(|c| c.auth.session_id != id);
+        } else if let Some(id) = data["userId"].as_str() {
+            self.forget(|c| c.auth.user_id != id);
+        }
+    }
+
+    fn forget(&self, keep: impl FnMut(&Cached) -> bool) {
+        let mut keep = keep;
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
         guard.1 += 1;
-        guard.0.retain(|_, c| c.auth.user_id != user_id);
+        guard.0.retain(|_, c| keep(c));
+    }
+
+    fn tell_peers(&self, data: serde_json::Value) {
+        if let Some(bus) = self.cluster.get() {
+            bus.broadcast_nodes(crate::realtime::Event::new(
+                FORGET_EVENT,
+                crate::realtime::Audience::Tenant("nodes"),
+                None,
+                None,
+                data,
+                0,
+            ));
+        }
     }
 
     /// How many sessions are cached.
@@ -254,5 +294,56 @@ mod tests {
         assert!(c.get(&k1, t0).is_none());
         c.forget_session("s2");
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn in_a_cluster_what_one_node_forgets_every_node_forgets() {
+        #[derive(Debug, Default)]
+        struct Peers(Mutex<Vec<serde_json::Value>>);
+        impl ringside_domain::bus::Remote for Peers {
+            fn node_id(&self) -> &str {
+                "a"
+            }
+            fn publish(&self, _: &str, _: &std::sync::Arc<crate::realtime::Event>) {}
+            fn interest(&self, _: &str, _: bool) {}
+            fn send_to_node(&self, _: &str, _: &str, _: &std::sync::Arc<crate::realtime::Event>) {}
+            fn broadcast(&self, e: &std::sync::Arc<crate::realtime::Event>) {
+                assert_eq!(e.kind, FORGET_EVENT);
+                self.0.lock().unwrap().push(e.data.clone());
+            }
+        }
+        let bus = std::sync::Arc::new(crate::realtime::Bus::default());
+        let peers = std::sync::Arc::new(Peers::default());
+        bus.set_remote(peers.clone());
+        let here = SessionCache::default();
+        here.set_cluster(bus);
+        here.forget_session("s1");
+        here.forget_user("u2");
+        let sent = peers.0.lock().unwrap().clone();
+        assert_eq!(
+            sent,
+            [
+                serde_json::json!({"sessionId": "s1"}),
+                serde_json::json!({"userId": "u2"})
+            ]
+        );
+        // The other node applies them (and sends nothing on).
+        let there = SessionCache::default();
+        let t0 = Instant::now();
+        let auth = |s: &str, u: &str| SessionAuth {
+            session_id: s.into(),
+            user_id: u.into(),
+            tenant_id: "t".into(),
+            role: Role::Agent,
+            widgets: None,
+        };
+        there.put(cache_key("a"), auth("s1", "u1"), t0, there.epoch());
+        there.put(cache_key("b"), auth("s3", "u2"), t0, there.epoch());
+        there.put(cache_key("c"), auth("s4", "u4"), t0, there.epoch());
+        for d in &sent {
+            there.forget_from_peer(d);
+        }
+        assert_eq!(there.len(), 1);
+        assert!(there.get(&cache_key("c"), t0).is_some());
     }
 }

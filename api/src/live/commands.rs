@@ -5,8 +5,6 @@
 //! ([`Bus::send_to_node`]) and [`spawn_node_inbox`] on that node queues it and wakes the
 //! visitor's socket. Alone, or when the visitor's requests come here, it is queued here.
 
-use std::sync::Arc;
-
 use ringside_storage::Store;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
@@ -82,8 +80,14 @@ fn queue_here(
 }
 
 /// Takes the commands other nodes send this one ([`Bus::node_inbox`]) for as long as the
-/// process runs: a visitor's command is queued here and their socket woken.
-pub fn spawn_node_inbox(bus: Arc<Bus>, presence: Arc<Presence>) -> tokio::task::JoinHandle<()> {
+/// process runs: a visitor's command is queued here and their socket woken; sessions
+/// forgotten on another node (sign-out, role change, removal) are forgotten here. Joins the
+/// session cache to the other nodes.
+pub fn spawn_node_inbox(st: &crate::AppState) -> tokio::task::JoinHandle<()> {
+    let (bus, presence, accounts) = (st.bus.clone(), st.presence.clone(), st.accounts.clone());
+    if bus.clustered() {
+        accounts.sessions.set_cluster(bus.clone());
+    }
     let mut inbox = bus.node_inbox();
     tokio::spawn(async move {
         loop {
@@ -98,6 +102,10 @@ pub fn spawn_node_inbox(bus: Arc<Bus>, presence: Arc<Presence>) -> tokio::task::
                 }
                 Err(RecvError::Closed) => return,
             };
+            if event.kind == crate::accounts::session::FORGET_EVENT {
+                accounts.sessions.forget_from_peer(&event.data);
+                continue;
+            }
             let (Some(widget), Some(visitor)) = (&event.widget_id, &event.visitor_id) else {
                 continue;
             };

@@ -101,7 +101,7 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
 }
 
 /// Commands other nodes addressed to this one, buffered for the task handling them.
-pub const NODE_INBOX: usize = 1024;
+pub const NODE_INBOX: usize = 16_384;
 
 /// Publishes tenants' events to the subscribers of each tenant.
 #[derive(Debug)]

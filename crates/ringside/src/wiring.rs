@@ -825,8 +825,7 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .is_some()
         .then(|| crate::cluster::spawn_limit_sharing(store.clone(), state.rate_limits.clone()));
     // Commands other nodes route here (a visitor's page held by this node).
-    let node_inbox =
-        ringside_api::live::commands::spawn_node_inbox(state.bus.clone(), presence.clone());
+    let node_inbox = ringside_api::live::commands::spawn_node_inbox(&state);
     // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
     let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
         store.clone(),
