@@ -105,19 +105,30 @@ impl NatsLink {
     /// is not reachable yet is retried in the background (the node serves meanwhile, alone).
     pub async fn start(url: &str, node_id: &str, bus: &Arc<Bus>) -> anyhow::Result<Arc<Self>> {
         let stats = Arc::new(Stats::default());
+        let trouble = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let client = async_nats::ConnectOptions::new()
             .name(format!("ringside-{node_id}"))
             .no_echo()
             .retry_on_initial_connect()
-            .event_callback(move |e| async move {
-                match e {
-                    async_nats::Event::Connected => {
-                        info!("NATS connected: the bus reaches the other nodes");
+            .event_callback(move |e| {
+                let trouble = trouble.clone();
+                async move {
+                    match e {
+                        async_nats::Event::Connected => {
+                            trouble.store(false, Relaxed);
+                            info!("NATS connected: the bus reaches the other nodes");
+                        }
+                        async_nats::Event::Disconnected => {
+                            warn!("NATS disconnected: events stay on this node until it is back");
+                        }
+                        // Told once until connected again (the client retries on its own).
+                        async_nats::Event::ClientError(e) => {
+                            if !trouble.swap(true, Relaxed) {
+                                warn!(error = %e, "NATS unreachable; retrying");
+                            }
+                        }
+                        other => warn!(event = %other, "NATS"),
                     }
-                    async_nats::Event::Disconnected => {
-                        warn!("NATS disconnected: events stay on this node until it is back");
-                    }
-                    other => warn!(event = %other, "NATS"),
                 }
             })
             .connect(url)
