@@ -83,7 +83,10 @@ impl AlertConfig {
             dispatch: DispatchConfig {
                 poll_interval: Duration::from_secs(1),
                 batch: 256,
-                lease: Duration::from_secs(30),
+                // Longer than the slowest attempt: an email may take the SMTP connect and
+                // send timeouts twice (15 s each, a second connection after a broken one), so
+                // another node never takes over an attempt still under way.
+                lease: Duration::from_secs(90),
                 base_backoff: Duration::from_secs(5),
                 max_backoff: Duration::from_secs(300),
                 max_retry_after: Duration::from_secs(600),
