@@ -162,4 +162,4 @@ SOAK_SECS="${RINGSIDE_SOAK_SECS:-60}" WARM_SECS=20 BIN=target/debug/ringside bas
 phase soak
 
 # Every fuzz target, bounded (FUZZ_SECS each; the long campaign is `FUZZ_SECS=600 bash fuzz/run.sh`).
-FUZZ_SECS="${RINGSIDE_FUZZ_SECS:-10}" bash fuzz/run.sh
+FUZZ_SECS="${RINGSIDE_FUZZ_SECS:-6}" bash fuzz/run.sh
