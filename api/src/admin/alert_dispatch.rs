@@ -702,10 +702,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// How long the recorder gathers outcomes after the first before writing them.
 /// How long one node holds a rule's daily summary while it makes and mails it (longer than
 /// any SMTP exchange; shorter than the 15 minutes before a failed one is tried again).
 const DIGEST_LEASE_MS: i64 = 5 * 60_000;
+/// How long the recorder gathers outcomes after the first before writing them.
 const RECORD_GATHER: Duration = Duration::from_millis(20);
 /// The most outcomes written in one transaction.
 const RECORD_BATCH: usize = 512;

@@ -324,7 +324,7 @@ impl Dispatcher {
     /// Makes the attempt and records its outcome; false when the claim was lost meanwhile.
     async fn attempt_and_record(&self, d: &DueDelivery) -> Result<bool, StorageError> {
         let id = d.delivery.id.clone();
-        let attempt = d.delivery.attempts;
+        let lease = d.lease;
         let Some(body) = delivery_body(
             &d.delivery.id,
             &d.delivery.event_type,
@@ -335,7 +335,7 @@ impl Dispatcher {
                 .store
                 .give_up_webhook_delivery(
                     &id,
-                    attempt,
+                    lease,
                     DeliveryStatus::Failed,
                     None,
                     "corrupt payload",
@@ -346,7 +346,7 @@ impl Dispatcher {
             Attempt::Delivered(code) => {
                 tracing::debug!(delivery = %id, code, "webhook delivered");
                 self.store
-                    .mark_webhook_delivered(&id, attempt, i64::from(code))
+                    .mark_webhook_delivered(&id, lease, i64::from(code))
                     .await
             }
             Attempt::Gone => {
@@ -357,7 +357,7 @@ impl Dispatcher {
                 self.store
                     .give_up_webhook_delivery(
                         &id,
-                        attempt,
+                        lease,
                         DeliveryStatus::Abandoned,
                         Some(410),
                         "receiver answered HTTP 410",
@@ -369,7 +369,7 @@ impl Dispatcher {
                 self.store
                     .give_up_webhook_delivery(
                         &id,
-                        attempt,
+                        lease,
                         DeliveryStatus::Failed,
                         None,
                         &format!("refused: {why}"),
@@ -387,13 +387,7 @@ impl Dispatcher {
                     tracing::info!(delivery = %id, attempts, %error, "webhook delivery failed for good");
                     return self
                         .store
-                        .give_up_webhook_delivery(
-                            &id,
-                            attempt,
-                            DeliveryStatus::Failed,
-                            code,
-                            &error,
-                        )
+                        .give_up_webhook_delivery(&id, lease, DeliveryStatus::Failed, code, &error)
                         .await;
                 }
                 let mut delay = self.config.backoff(attempts);
@@ -404,7 +398,7 @@ impl Dispatcher {
                 self.store
                     .retry_webhook_delivery(
                         &id,
-                        attempt,
+                        lease,
                         now_ms().saturating_add(ms(delay)),
                         code,
                         &error,

@@ -27,9 +27,13 @@ pub(crate) async fn deliver(
     cmd: VisitorCommand,
 ) -> Result<bool, ApiError> {
     if bus.node_id().is_some() && !presence.holds(widget_id, visitor_id) {
+        // Only while the visitor is live there: a command for a visitor whose node has
+        // stopped (or who left) waits here for their next request, as on a single node.
+        let live_since = cmd.created_at - presence.config().live_timeout_ms;
         let owner = store
             .visitor_node(tenant_id, widget_id, visitor_id)
             .await?
+            .filter(|(_, seen)| *seen >= live_since)
             .and_then(|(node, _)| node);
         if let Some(node) = owner {
             let at = cmd.created_at;

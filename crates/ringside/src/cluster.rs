@@ -95,17 +95,29 @@ impl Membership {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut failing = false;
             let mut beats = 0u32;
+            // Since when this node's heartbeats have been written without a break: only a node
+            // in touch with the database for longer than a node takes to be gone judges others
+            // gone (after a database outage every node looks silent).
+            let mut steady_since: Option<std::time::Instant> = None;
             loop {
                 tick.tick().await;
                 beats = beats.wrapping_add(1);
-                if beats.is_multiple_of(SWEEP_EVERY) {
+                let steady = steady_since.is_some_and(|t| {
+                    t.elapsed() >= Duration::from_millis(GONE_AFTER_MS.unsigned_abs())
+                });
+                if steady && beats.is_multiple_of(SWEEP_EVERY) {
                     me.sweep_gone_nodes().await;
                 }
-                match me
+                let beat = me
                     .store
                     .heartbeat_node(&me.id, &me.instance, now_ms())
-                    .await
-                {
+                    .await;
+                if !matches!(beat, Ok(true)) {
+                    steady_since = None;
+                } else if steady_since.is_none() {
+                    steady_since = Some(std::time::Instant::now());
+                }
+                match beat {
                     Ok(true) => {
                         if std::mem::take(&mut failing) {
                             info!(node = %me.id, "node heartbeat written again");

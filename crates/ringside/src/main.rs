@@ -42,6 +42,18 @@ enum Cmd {
     /// List the nodes sharing this database (a cluster), one JSON line each: id, addresses,
     /// version, start, last heartbeat and whether it is alive.
     Nodes,
+    /// The cluster's shared secrets.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCmd {
+    /// Forget the cluster's VAPID key (after RINGSIDE_SECRET_KEY was changed on every node):
+    /// the next node to start makes a new one, and browsers subscribe to alerts again.
+    ResetVapidKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +207,19 @@ fn main() -> anyhow::Result<()> {
                         "revokedAt": t.revoked_at,
                     })
                 );
+            }
+            Ok(())
+        }),
+        Cmd::Secret {
+            command: SecretCmd::ResetVapidKey,
+        } => rt.block_on(async {
+            let store = wiring::open_store(&settings).await?;
+            if store.forget_secret("vapid-key").await? {
+                eprintln!(
+                    "the cluster's VAPID key is forgotten: the next node to start makes a new one"
+                );
+            } else {
+                eprintln!("the database holds no cluster VAPID key");
             }
             Ok(())
         }),

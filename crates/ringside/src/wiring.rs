@@ -120,16 +120,18 @@ async fn shared_vapid(
         .shared_secret(NAME, sealed_new)
         .await
         .context("reading the cluster's VAPID key")?;
-    if let Some(key) = sealer.open("", NAME, &stored).ok().and_then(|h| parse(&h)) {
-        return Ok(key);
-    }
-    warn!("the stored VAPID key was sealed with another RINGSIDE_SECRET_KEY: making a new one (browsers subscribe again)");
-    let key = VapidKey::generate();
-    store
-        .rotate_secret(NAME, &sealer.seal("", NAME, &hex::encode(key.pkcs8())))
-        .await
-        .context("storing the cluster's new VAPID key")?;
-    Ok(key)
+    // A key this root does not open was sealed under another one: this node's
+    // RINGSIDE_SECRET_KEY differs from the others' (replacing the key would break every other
+    // node's push), or the root was changed on purpose on every node.
+    sealer
+        .open("", NAME, &stored)
+        .ok()
+        .and_then(|h| parse(&h))
+        .context(
+            "the cluster's VAPID key was sealed with another RINGSIDE_SECRET_KEY: give every \
+             node the same one; if it was changed on purpose on all of them, run `ringside \
+             secret reset-vapid-key` once (browsers then subscribe to alerts again)",
+        )
 }
 
 /// 32 bytes written in hex (64 digits), surrounding blanks ignored.
@@ -443,6 +445,10 @@ fn build_limits(s: &Settings) -> Limits {
 /// closed, recordings a crash interrupted are repaired.
 async fn build_storage(s: &Settings) -> anyhow::Result<(Store, Membership)> {
     let store = open_store(s).await?.with_node_id(&s.cluster.node_id);
+    if s.cluster.persist_node_id {
+        std::fs::write(s.data_dir.join("node-id"), &s.cluster.node_id)
+            .context("keeping the node id in the data directory")?;
+    }
     info!(backend = ?store.backend(), node = %s.cluster.node_id, "storage ready");
     // After any previous run of this node stopped heartbeating: its calls are closed below.
     let membership = Membership::join(&store, s).await?;

@@ -458,23 +458,29 @@ impl Store {
     }
 
     /// Closes the call records left open by nodes that are gone: stopped, or silent (no
-    /// heartbeat) since before `silent_since` (unix ms). As [`Store::close_open_calls`] does
-    /// for a node's own calls at its start, for a node that may never start again. Returns
-    /// how many calls were closed. Any node may run it, any number of times.
+    /// heartbeat) since before `silent_since` (unix ms), this store's own node never (it is
+    /// running this). As [`Store::close_open_calls`] does for a node's own calls at its
+    /// start, for a node that may never start again. Returns how many calls were closed. Any
+    /// node may run it, any number of times.
     pub async fn close_calls_of_gone_nodes(
         &self,
         reason: EndReason,
         now: i64,
         silent_since: i64,
     ) -> Result<u64> {
-        const GONE: &str = "SELECT id FROM nodes WHERE stopped_at IS NOT NULL OR last_seen < $2";
+        const GONE: &str = "SELECT id FROM nodes WHERE (stopped_at IS NOT NULL OR last_seen < $2) \
+             AND id <> $4";
+        let me = self.node_id().unwrap_or("");
         let mut tx = self.pool.begin().await?;
+        // The same nodes, their id placeholder numbered for this statement.
+        let gone_here = GONE.replace("$4", "$3");
         sqlx::query(&format!(
             "UPDATE call_legs SET ended_at = $1 WHERE ended_at IS NULL AND call_id IN \
-             (SELECT id FROM calls WHERE ended_at IS NULL AND node_id IN ({GONE}))"
+             (SELECT id FROM calls WHERE ended_at IS NULL AND node_id IN ({gone_here}))"
         ))
         .bind(now)
         .bind(silent_since)
+        .bind(me)
         .execute(&mut *tx)
         .await?;
         let res = sqlx::query(&format!(
@@ -485,6 +491,7 @@ impl Store {
         .bind(now)
         .bind(silent_since)
         .bind(reason.as_str())
+        .bind(me)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

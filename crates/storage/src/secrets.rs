@@ -48,6 +48,16 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets the secret `name` (the next node to need it makes a new one); whether there
+    /// was one.
+    pub async fn forget_secret(&self, name: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM shared_secrets WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
     async fn read_secret(&self, name: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM shared_secrets WHERE name = $1")

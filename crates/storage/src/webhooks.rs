@@ -170,6 +170,10 @@ pub struct DueDelivery {
     pub url: String,
     /// The webhook's secret.
     pub secret: String,
+    /// The claim: the `next_attempt_at` it set (until when the attempt is this worker's).
+    /// The attempt's outcome is recorded only while it is still this (see
+    /// [`Store::mark_webhook_delivered`]).
+    pub lease: i64,
 }
 
 const WEBHOOK_COLS: &str = "id, tenant_id, name, url, events, widget_ids, secret, enabled, \
@@ -566,43 +570,44 @@ impl Store {
                     delivery,
                     url: row.try_get("w_url")?,
                     secret: row.try_get("w_secret")?,
+                    lease: now.saturating_add(lease_ms),
                 });
             }
         }
         Ok(out)
     }
 
-    /// Records a successful attempt: delivered, with the receiver's status. `attempt` is the
-    /// delivery's `attempts` as claimed: the outcome of an attempt whose claim another
-    /// worker took over meanwhile (its lease ran out; that worker's attempt counts) is not
-    /// written. Returns whether it was.
+    /// Records a successful attempt: delivered, with the receiver's status. `lease` is the
+    /// claim's ([`DueDelivery::lease`]): the outcome of an attempt whose claim another worker
+    /// took over meanwhile (its lease ran out; that worker's attempt is the one that counts)
+    /// is not written. Returns whether it was.
     pub async fn mark_webhook_delivered(
         &self,
         id: &str,
-        attempt: i64,
+        lease: i64,
         status_code: i64,
     ) -> Result<bool> {
         let now = now_ms();
         let res = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, \
              last_status_code = $1, last_error = NULL, delivered_at = $2 \
-             WHERE id = $3 AND status = 'pending' AND attempts = $4",
+             WHERE id = $3 AND status = 'pending' AND next_attempt_at = $4",
         )
         .bind(status_code)
         .bind(now)
         .bind(id)
-        .bind(attempt)
+        .bind(lease)
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() > 0)
     }
 
-    /// Records a failed attempt to be retried at `next_attempt_at` (`attempt`: as for
+    /// Records a failed attempt to be retried at `next_attempt_at` (`lease`: as for
     /// [`Store::mark_webhook_delivered`]).
     pub async fn retry_webhook_delivery(
         &self,
         id: &str,
-        attempt: i64,
+        lease: i64,
         next_attempt_at: i64,
         status_code: Option<i64>,
         error: &str,
@@ -610,25 +615,25 @@ impl Store {
         let res = sqlx::query(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
              last_status_code = $2, last_error = $3 \
-             WHERE id = $4 AND status = 'pending' AND attempts = $5",
+             WHERE id = $4 AND status = 'pending' AND next_attempt_at = $5",
         )
         .bind(next_attempt_at)
         .bind(status_code)
         .bind(truncate(error))
         .bind(id)
-        .bind(attempt)
+        .bind(lease)
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() > 0)
     }
 
     /// Records a last failed attempt: the delivery ends as `status`
-    /// ([`DeliveryStatus::Failed`] or [`DeliveryStatus::Abandoned`]); `attempt`: as for
+    /// ([`DeliveryStatus::Failed`] or [`DeliveryStatus::Abandoned`]); `lease`: as for
     /// [`Store::mark_webhook_delivered`].
     pub async fn give_up_webhook_delivery(
         &self,
         id: &str,
-        attempt: i64,
+        lease: i64,
         status: DeliveryStatus,
         status_code: Option<i64>,
         error: &str,
@@ -639,13 +644,13 @@ impl Store {
         let res = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
              last_status_code = $2, last_error = $3 \
-             WHERE id = $4 AND status = 'pending' AND attempts = $5",
+             WHERE id = $4 AND status = 'pending' AND next_attempt_at = $5",
         )
         .bind(status.as_str())
         .bind(status_code)
         .bind(truncate(error))
         .bind(id)
-        .bind(attempt)
+        .bind(lease)
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() > 0)

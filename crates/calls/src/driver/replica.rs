@@ -75,26 +75,37 @@ pub fn directory_changed(bus: &Bus, change: &crate::directory::DirectoryChange) 
 }
 
 /// The directory change another node's [`directory_changed`] event names, read back from
-/// `store`; `None` when it is malformed or what it names is gone.
+/// `store`: `Ok(None)` when it is malformed or what it names is gone; an error when the
+/// database could not tell.
 async fn directory_change_of(
     store: &ringside_storage::Store,
     data: &Value,
-) -> Option<crate::directory::DirectoryChange> {
+) -> Result<Option<crate::directory::DirectoryChange>, ringside_storage::StorageError> {
     use crate::directory::DirectoryChange as D;
+    use ringside_storage::StorageError::NotFound;
     let s = |k: &str| data[k].as_str().map(str::to_owned);
-    Some(match data["op"].as_str()? {
-        "extension" => {
-            D::ExtensionUpserted(store.get_extension(&s("tenantId")?, &s("id")?).await.ok()?)
-        }
-        "extensionRemoved" => D::ExtensionRemoved(s("id")?),
-        "trunk" => D::TrunkUpserted(store.get_trunk(&s("tenantId")?, &s("id")?).await.ok()?),
-        "trunkRemoved" => D::TrunkRemoved(s("id")?),
-        "queueNumber" => D::QueueNumber {
-            tenant_id: s("tenantId")?,
-            widget_id: s("widgetId")?,
-            number: s("number"),
+    let (Some(op), id, tenant) = (data["op"].as_str(), s("id"), s("tenantId")) else {
+        return Ok(None);
+    };
+    Ok(match (op, id, tenant) {
+        ("extension", Some(id), Some(t)) => match store.get_extension(&t, &id).await {
+            Ok(e) => Some(D::ExtensionUpserted(e)),
+            Err(NotFound) => None,
+            Err(e) => return Err(e),
         },
-        _ => return None,
+        ("extensionRemoved", Some(id), _) => Some(D::ExtensionRemoved(id)),
+        ("trunk", Some(id), Some(t)) => match store.get_trunk(&t, &id).await {
+            Ok(tr) => Some(D::TrunkUpserted(tr)),
+            Err(NotFound) => None,
+            Err(e) => return Err(e),
+        },
+        ("trunkRemoved", Some(id), _) => Some(D::TrunkRemoved(id)),
+        ("queueNumber", _, Some(t)) => s("widgetId").map(|w| D::QueueNumber {
+            tenant_id: t,
+            widget_id: w,
+            number: s("number"),
+        }),
+        _ => None,
     })
 }
 
@@ -147,11 +158,16 @@ pub fn spawn(
                     None => warn!("a registration change from another node was malformed; dropped"),
                 },
                 DIRECTORY_EVENT => match directory_change_of(&store, &event.data).await {
-                    Some(c) => {
+                    Ok(Some(c)) => {
                         debug!("a directory change from another node");
                         sip.change_directory(c);
                     }
-                    None => debug!("a directory change from another node names nothing now"),
+                    Ok(None) => debug!("a directory change from another node names nothing now"),
+                    // This node's directory stays as it was until that entry changes again or
+                    // the node restarts.
+                    Err(e) => {
+                        warn!(error = %e, "a directory change from another node could not be read")
+                    }
                 },
                 _ => {}
             }

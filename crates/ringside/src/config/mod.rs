@@ -46,7 +46,7 @@
 //! | mail for sign-in codes and invitations: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (implicit TLS), `smtp+plain://` (no TLS, a local sink); unset: codes go to the log with a warning | `smtp_url` | `RINGSIDE_SMTP_URL` | none |
 //! | the mail's From address | `smtp_from` | `RINGSIDE_SMTP_FROM` | `Ringside <no-reply@<public_url host>>` |
 //! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
-//! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the host name |
+//! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the one this data directory was first started with (`<data_dir>/node-id`), the host name the first time |
 //! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
 //! | the cluster's secret root, 64 hex digits, the same on every node (the link secret; the SIP nonce secret and the sealed VAPID key follow from it); or a file holding it; unset in a cluster: made by the first node and kept in the database | `secret_key`, `secret_key_file` | `RINGSIDE_SECRET_KEY`, `RINGSIDE_SECRET_KEY_FILE` | none (one node: files in the data directory) |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -676,9 +676,19 @@ impl RawConfig {
                 "webhook_base_backoff_secs must be at least 1 and at most webhook_max_backoff_secs"
             );
         }
-        let node_id = match self.node_id.as_deref().map(str::trim) {
-            Some(id) => id.to_owned(),
-            None => host_name(),
+        // Unset: the id this data directory was first started with (`<data>/node-id`, kept
+        // at start), so that a container recreated under a new host name is the same node
+        // (its recordings, its calls); the host name the first time.
+        let (node_id, persist_node_id) = match self.node_id.as_deref().map(str::trim) {
+            Some(id) => (id.to_owned(), false),
+            None => match std::fs::read_to_string(data_dir.join("node-id"))
+                .ok()
+                .map(|id| id.trim().to_owned())
+                .filter(|id| valid_node_id(id))
+            {
+                Some(id) => (id, false),
+                None => (host_name(), true),
+            },
         };
         if !valid_node_id(&node_id) {
             bail!(
@@ -726,6 +736,7 @@ impl RawConfig {
             log: self.log.unwrap_or_else(|| "info".into()),
             cluster: ClusterSettings {
                 node_id,
+                persist_node_id,
                 nats_url,
                 secret_key,
             },

@@ -34,6 +34,8 @@ pub struct Settings {
 pub struct ClusterSettings {
     /// `RINGSIDE_NODE_ID`: on call records, in `/healthz` and the nodes table.
     pub node_id: String,
+    /// The id is the host name, defaulted: kept as `<data>/node-id` at start.
+    pub persist_node_id: bool,
     /// `RINGSIDE_NATS_URL`: the NATS server carrying the bus between nodes; `None`: one node.
     pub nats_url: Option<String>,
     /// `RINGSIDE_SECRET_KEY`: the cluster's secret root, the same on every node.

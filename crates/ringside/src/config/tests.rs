@@ -517,6 +517,36 @@ fn the_node_id_defaults_to_the_host_name_and_nats_is_off_unless_named() {
         assert_eq!(s.cluster.node_id, "ringside");
     }
     assert!(s.cluster.nats_url.is_none(), "single node by default");
+    assert!(
+        s.cluster.persist_node_id,
+        "kept in the data directory at start"
+    );
+    // A data directory first started elsewhere (a container recreated under a new host
+    // name) keeps its node id.
+    let dir = std::env::temp_dir().join(format!("ringside-node-id-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("node-id"), "first-host\n").unwrap();
+    let data = dir.display().to_string();
+    let s = RawConfig::load(None, env(&[("RINGSIDE_DATA_DIR", &data)]))
+        .unwrap()
+        .validate()
+        .unwrap();
+    assert_eq!(
+        (s.cluster.node_id.as_str(), s.cluster.persist_node_id),
+        ("first-host", false)
+    );
+    let s = RawConfig::load(
+        None,
+        env(&[("RINGSIDE_DATA_DIR", &data), ("RINGSIDE_NODE_ID", "given")]),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    assert_eq!(
+        (s.cluster.node_id.as_str(), s.cluster.persist_node_id),
+        ("given", false)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 
     let s = RawConfig::load(
         None,

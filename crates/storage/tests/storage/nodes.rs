@@ -205,6 +205,13 @@ async fn calls_name_their_node_and_a_restarting_node_closes_only_its_own() {
             ("missed", Some(at + 200), Some(reason))
         );
         assert_eq!(plain.get_call(&t, &on_a2.id).await.unwrap().ended_at, None);
+        // A node never judges itself gone (its own heartbeat may just be late).
+        assert_eq!(
+            a.close_calls_of_gone_nodes(reason, at + 250, at + 10_000)
+                .await
+                .unwrap(),
+            0
+        );
         // A clean stop counts as gone too.
         let on_a3 = open_call(&t, at + 30);
         a.insert_call(&on_a3).await.unwrap();
@@ -404,6 +411,15 @@ async fn shared_secrets_are_made_once_for_every_node_and_rotate() {
                 .await
                 .unwrap(),
             "eeee"
+        );
+        // A forgotten one is made again.
+        assert!(a.forget_secret("vapid-key").await.unwrap());
+        assert!(!a.forget_secret("vapid-key").await.unwrap());
+        assert_eq!(
+            b.shared_secret("vapid-key", || "gggg".into())
+                .await
+                .unwrap(),
+            "gggg"
         );
     })
     .await;

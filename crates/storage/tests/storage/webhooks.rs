@@ -261,35 +261,69 @@ async fn outbox_fan_out_claim_retry_and_give_up() {
             .unwrap();
         assert_eq!(limited.len(), 2);
 
-        // Outcomes (each for the attempt claimed: none made yet).
-        assert!(store
-            .mark_webhook_delivered(&d1[0].id, 0, 200)
+        // Outcomes, each under its claim's lease (the latest claim of each delivery).
+        let lease_of = |id: &str| {
+            limited
+                .iter()
+                .chain(claimed.iter())
+                .find(|c| c.delivery.id == id)
+                .unwrap()
+                .lease
+        };
+        let first_claim = |id: &str| claimed.iter().find(|c| c.delivery.id == id).unwrap().lease;
+        // The first claim of a delivery claimed again after its lease ran out (its worker
+        // stalled): that worker's outcome is not recorded; the second claim's is.
+        let taken_over = &limited[0].delivery.id;
+        assert_ne!(first_claim(taken_over), lease_of(taken_over));
+        assert!(!store
+            .mark_webhook_delivered(taken_over, first_claim(taken_over), 200)
             .await
             .unwrap());
         assert!(store
-            .retry_webhook_delivery(&d1[1].id, 0, now + 5_000, Some(500), "HTTP 500")
+            .mark_webhook_delivered(&d1[0].id, lease_of(&d1[0].id), 200)
             .await
             .unwrap());
         assert!(store
-            .give_up_webhook_delivery(&d2[0].id, 0, DeliveryStatus::Abandoned, Some(410), "gone")
+            .retry_webhook_delivery(
+                &d1[1].id,
+                lease_of(&d1[1].id),
+                now + 5_000,
+                Some(500),
+                "HTTP 500"
+            )
             .await
             .unwrap());
         assert!(store
-            .give_up_webhook_delivery(&d3[0].id, 0, DeliveryStatus::Failed, None, "timeout")
+            .give_up_webhook_delivery(
+                &d2[0].id,
+                lease_of(&d2[0].id),
+                DeliveryStatus::Abandoned,
+                Some(410),
+                "gone"
+            )
+            .await
+            .unwrap());
+        assert!(store
+            .give_up_webhook_delivery(
+                &d3[0].id,
+                lease_of(&d3[0].id),
+                DeliveryStatus::Failed,
+                None,
+                "timeout"
+            )
             .await
             .unwrap());
         assert!(store
             .give_up_webhook_delivery(&d3[0].id, 1, DeliveryStatus::Pending, None, "x")
             .await
             .is_err());
-        // A late outcome of an attempt already recorded (a worker whose lease ran out while
-        // another took the delivery over) changes nothing.
+        // A late outcome of an attempt already recorded changes nothing.
         assert!(!store
-            .mark_webhook_delivered(&d1[0].id, 0, 202)
+            .mark_webhook_delivered(&d1[0].id, lease_of(&d1[0].id), 202)
             .await
             .unwrap());
         assert!(!store
-            .retry_webhook_delivery(&d1[1].id, 0, now + 9_000, None, "late")
+            .retry_webhook_delivery(&d1[1].id, lease_of(&d1[1].id), now + 9_000, None, "late")
             .await
             .unwrap());
         let got = store.get_webhook_delivery(&t, &d1[0].id).await.unwrap();
