@@ -157,26 +157,30 @@ async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
     }
 }
 
-async fn nats_up() -> bool {
-    tokio::net::TcpStream::connect("127.0.0.1:4222")
-        .await
-        .is_ok()
+/// Two nodes, `<prefix>-a` and `<prefix>-b`, on a fresh PostgreSQL schema and the local
+/// NATS; `None` when PostgreSQL is not configured.
+async fn two_nodes(prefix: &str) -> Option<(ringside_storage::testing::PgSchema, Server, Server)> {
+    let schema = ringside_e2e::postgres_schema().await?;
+    assert!(
+        tokio::net::TcpStream::connect("127.0.0.1:4222")
+            .await
+            .is_ok(),
+        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
+    );
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let (id_a, id_b) = (format!("{prefix}-a"), format!("{prefix}-b"));
+    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", &id_a)]).await;
+    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", &id_b)]).await;
+    Some((schema, a, b))
 }
 
 #[tokio::test]
 async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_back() {
     use futures_util::SinkExt;
-    let Some(schema) = ringside_e2e::postgres_schema().await else {
+    let Some((schema, a, b)) = two_nodes("bus").await else {
         return;
     };
-    assert!(
-        nats_up().await,
-        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
-    );
-    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
-    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
-    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "bus-a")]).await;
-    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "bus-b")]).await;
     let token = a.token(
         "bus@example.com",
         "messages:read,messages:write,analytics:read,widgets:write",
@@ -319,17 +323,9 @@ async fn a_chat_on_one_node_reaches_a_dashboard_on_another_and_the_reply_comes_b
 
 #[tokio::test]
 async fn a_phone_registered_through_one_node_is_called_through_another() {
-    let Some(schema) = ringside_e2e::postgres_schema().await else {
+    let Some((schema, a, b)) = two_nodes("sip").await else {
         return;
     };
-    assert!(
-        nats_up().await,
-        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
-    );
-    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
-    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
-    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "sip-a")]).await;
-    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "sip-b")]).await;
     // Extensions made through node a's API reach node b's directory.
     let token = a.with_phones().await;
     eventually("node b's directory has both extensions", || async {

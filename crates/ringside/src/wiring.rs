@@ -135,7 +135,7 @@ async fn shared_vapid(
 }
 
 /// 32 bytes written in hex (64 digits), surrounding blanks ignored.
-fn secret_key(hexed: &str) -> Option<[u8; 32]> {
+pub(crate) fn secret_key(hexed: &str) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(hex::decode(hexed.trim()).ok()?.as_slice()).ok()
 }
 

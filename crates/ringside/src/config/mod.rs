@@ -720,15 +720,10 @@ impl RawConfig {
         };
         let secret_key = match secret_text {
             None => None,
-            Some(t) => Some(
-                hex::decode(t.trim())
-                    .ok()
-                    .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-                    .context(
-                        "secret_key must be 64 hex digits (32 random bytes, e.g. from \
+            Some(t) => Some(crate::wiring::secret_key(&t).context(
+                "secret_key must be 64 hex digits (32 random bytes, e.g. from \
                          `openssl rand -hex 32`)",
-                    )?,
-            ),
+            )?),
         };
         Ok(Settings {
             data_dir,
