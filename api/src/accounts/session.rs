@@ -202,14 +202,16 @@ impl SessionCache {
 
     fn tell_peers(&self, data: serde_json::Value) {
         if let Some(bus) = self.cluster.get() {
-            bus.broadcast_nodes(crate::realtime::Event::new(
-                FORGET_EVENT,
-                crate::realtime::Audience::Tenant("nodes"),
-                None,
-                None,
-                data,
-                0,
-            ));
+            bus.broadcast_nodes(|| {
+                crate::realtime::Event::new(
+                    FORGET_EVENT,
+                    crate::realtime::Audience::Tenant("nodes"),
+                    None,
+                    None,
+                    data,
+                    0,
+                )
+            });
         }
     }
 

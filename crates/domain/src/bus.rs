@@ -148,11 +148,12 @@ impl Bus {
         }
     }
 
-    /// Sends the event to every other node's inbox (tenant `""`); false when alone.
-    pub fn broadcast_nodes(&self, event: Event) -> bool {
+    /// Sends the event `make` builds to every other node's inbox (tenant `""`); false, and
+    /// nothing built, when alone.
+    pub fn broadcast_nodes(&self, make: impl FnOnce() -> Event) -> bool {
         match self.remote.get() {
             Some(r) => {
-                r.broadcast(&Arc::new(event));
+                r.broadcast(&Arc::new(make()));
                 true
             }
             None => false,
@@ -530,7 +531,7 @@ mod tests {
             "this node"
         );
         assert!(bus.send_to_node("n2", "t1", ev("visitor:command")));
-        assert!(bus.broadcast_nodes(ev("sip:binding")));
+        assert!(bus.broadcast_nodes(|| ev("sip:binding")));
         assert_eq!(
             *seen.0.lock().unwrap(),
             ["to n2 t1 visitor:command", "to all sip:binding"]

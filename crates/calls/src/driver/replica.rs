@@ -29,23 +29,30 @@ const DIRECTORY_EVENT: &str = "sip:directory";
 const NODES_ONLY: &str = "nodes";
 
 /// Broadcasts a registration change (`{"op": "upsert", "binding"}` or `{"op": "remove",
-/// "extensionId", "contactUri", "lapsedAt"}`) to the other nodes; nothing when alone.
-pub(super) fn send(bus: &Bus, data: Value, at_ms: i64) {
-    let event = Event::new(
-        BINDING_EVENT,
-        Audience::Tenant(NODES_ONLY),
-        None,
-        None,
-        data,
-        at_ms,
-    );
-    bus.broadcast_nodes(event);
+/// "extensionId", "contactUri", "lapsedAt"}`, made by `data`) to the other nodes; nothing,
+/// not even `data`, when alone.
+pub(super) fn send(bus: &Bus, data: impl FnOnce() -> Value, at_ms: i64) {
+    broadcast(bus, BINDING_EVENT, data, at_ms);
+}
+
+/// An event of `kind` for the other nodes' inboxes alone.
+fn broadcast(bus: &Bus, kind: &'static str, data: impl FnOnce() -> Value, at_ms: i64) {
+    bus.broadcast_nodes(|| {
+        Event::new(
+            kind,
+            Audience::Tenant(NODES_ONLY),
+            None,
+            None,
+            data(),
+            at_ms,
+        )
+    });
 }
 
 /// Broadcasts a directory change made through this node's API to the other nodes, by id.
 pub fn directory_changed(bus: &Bus, change: &crate::directory::DirectoryChange) {
     use crate::directory::DirectoryChange as D;
-    let data = match change {
+    let data = move || match change {
         D::ExtensionUpserted(e) => {
             serde_json::json!({"op": "extension", "tenantId": e.tenant_id, "id": e.id})
         }
@@ -60,18 +67,12 @@ pub fn directory_changed(bus: &Bus, change: &crate::directory::DirectoryChange) 
             number,
         } => serde_json::json!({"op": "queueNumber", "tenantId": tenant_id,
                                 "widgetId": widget_id, "number": number}),
-        // Each node resolves trunks' host names itself.
-        D::TrunkResolved { .. } => return,
+        // Each node resolves trunks' host names itself (never sent: see below).
+        D::TrunkResolved { .. } => Value::Null,
     };
-    let event = Event::new(
-        DIRECTORY_EVENT,
-        Audience::Tenant(NODES_ONLY),
-        None,
-        None,
-        data,
-        0,
-    );
-    bus.broadcast_nodes(event);
+    if !matches!(change, D::TrunkResolved { .. }) {
+        broadcast(bus, DIRECTORY_EVENT, data, 0);
+    }
 }
 
 /// The directory change another node's [`directory_changed`] event names, read back from

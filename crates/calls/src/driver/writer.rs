@@ -88,7 +88,7 @@ pub(super) async fn storage_writer(
                     // address (a TCP, TLS or WebSocket phone is reached on its connection to
                     // this node alone).
                     if sb.transport == "udp" {
-                        let data = serde_json::json!({"op": "upsert", "binding": sb});
+                        let data = || serde_json::json!({"op": "upsert", "binding": sb});
                         super::replica::send(&bus, data, sb.updated_at);
                     }
                 }
@@ -105,8 +105,10 @@ pub(super) async fn storage_writer(
                     if let Err(e) = removed {
                         warn!(error = %e, "removing registration");
                     }
-                    let data = serde_json::json!({"op": "remove", "extensionId": account_id,
-                                                  "contactUri": contact, "lapsedAt": lapsed_at});
+                    let data = || {
+                        serde_json::json!({"op": "remove", "extensionId": account_id,
+                                           "contactUri": contact, "lapsedAt": lapsed_at})
+                    };
                     super::replica::send(&bus, data, clock.now().unix_ms);
                 }
                 CoreOutput::InsertCall(c) => {
