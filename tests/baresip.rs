@@ -26,6 +26,8 @@ pub enum Link {
     Udp,
     /// SIP over TCP to the server's SIP address.
     Tcp,
+    /// SIP over UDP to `addr`, a proxy in front of the server (a cluster's edge).
+    Via(std::net::SocketAddr),
     /// SIP over TLS to `addr`, trusting the CA certificate in `ca` (a PEM file).
     Tls {
         addr: std::net::SocketAddr,
@@ -92,6 +94,7 @@ impl Baresip {
         let (registrar, cafile) = match link {
             Link::Udp => (format!("{};transport=udp", srv.sip), String::new()),
             Link::Tcp => (format!("{};transport=tcp", srv.sip), String::new()),
+            Link::Via(addr) => (format!("{addr};transport=udp"), String::new()),
             Link::Tls { addr, ca } => (
                 format!("{addr};transport=tls"),
                 format!("sip_cafile\t\t{}\n", ca.display()),

@@ -7,6 +7,7 @@
 pub mod baresip;
 pub mod browser;
 pub mod firefox;
+pub mod kamailio;
 pub mod mail;
 pub mod media;
 pub mod tls;
@@ -583,6 +584,7 @@ pub fn uac_in_dialog(method: &str, cseq: u32, direction: Option<&str>) -> String
     <![CDATA[
       {method} [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
       From: "Caller" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]
       To: <sip:[service]@[remote_ip]>[peer_tag_param]
       Call-ID: [call_id]
@@ -603,6 +605,7 @@ pub fn uac_ack(cseq: u32) -> String {
     <![CDATA[
       ACK [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
       From: "Caller" <sip:{{{{FROM}}}}@[remote_ip]>;tag=[pid]uac[call_number]
       To: <sip:[service]@[remote_ip]>[peer_tag_param]
       Call-ID: [call_id]
@@ -682,7 +685,7 @@ impl Scenario {
     pub fn uas(user: &str, flow: UasFlow) -> Scenario {
         let ok = |dir: &str| {
             format!(
-                "  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Contact: <sip:{{{{USER}}}}@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a={dir}\n\n    ]]>\n  </send>\n"
+                "  <send retrans=\"500\">\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:];tag=[pid]uas[call_number]\n      [last_Call-ID:]\n      [last_CSeq:]\n      [last_Record-Route:]\n      Contact: <sip:{{{{USER}}}}@[local_ip]:[local_port];transport=[transport]>\n      Content-Type: application/sdp\n      Content-Length: [len]\n\n      v=0\n      o=callee 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n      c=IN IP[media_ip_type] [media_ip]\n      t=0 0\n      m=audio [media_port] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a={dir}\n\n    ]]>\n  </send>\n"
             )
         };
         let ok_plain = "  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n    ]]>\n  </send>\n";

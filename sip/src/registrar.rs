@@ -37,6 +37,9 @@ pub struct Binding {
     pub cseq: u32,
     /// The phone's User-Agent.
     pub user_agent: Option<String>,
+    /// The REGISTER's Path (RFC 3327), top first: the proxies requests for this phone go back
+    /// through, sent as the Route of each request (the first is where `source` points).
+    pub path: Vec<String>,
 }
 
 impl Binding {
@@ -218,6 +221,11 @@ impl Registrar {
         let header_expires =
             hdr::header_value(&req.headers, "Expires").and_then(|v| v.trim().parse::<u32>().ok());
         let user_agent = hdr::header_value(&req.headers, "User-Agent").map(str::to_string);
+        let path: Vec<String> = hdr::all_values(&req.headers, "Path")
+            .iter()
+            .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
+            .filter(|v| !v.is_empty())
+            .collect();
         let contacts: Vec<String> = hdr::all_values(&req.headers, "Contact")
             .iter()
             .flat_map(|v| hdr::split_list(v).into_iter().map(str::to_string))
@@ -278,6 +286,7 @@ impl Registrar {
                 call_id: call_id.clone(),
                 cseq,
                 user_agent: user_agent.clone(),
+                path: path.clone(),
             };
             match existing {
                 Some(i) => list[i] = b.clone(),
@@ -308,6 +317,16 @@ impl Registrar {
 
     fn ok(&self, req: &Request, account: &Account, now_ms: i64) -> Response {
         let mut resp = make_response(req, 200.into(), Some(&crate::message::new_tag()));
+        // RFC 3327 §5.3: the Path stored is returned to a phone that supports it (to one
+        // that does not, the proxies' Path is kept all the same, as most registrars do).
+        if hdr::values(&req.headers, "Supported")
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("path"))
+        {
+            for p in hdr::all_values(&req.headers, "Path") {
+                resp.headers.push(Header::Other("Path".into(), p));
+            }
+        }
         for b in self.lookup(&account.id, now_ms) {
             let secs = ((b.expires_at - now_ms) / 1000).max(0);
             resp.headers
@@ -367,6 +386,7 @@ mod tests {
             call_id: "c1".into(),
             cseq: 1,
             user_agent: None,
+            path: Vec::new(),
         }
     }
 

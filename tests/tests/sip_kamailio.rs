@@ -7,33 +7,13 @@
 //!   Kamailio, which verifies nothing of ours but presents a certificate Ringside verifies,
 //!   and reaches the carrier (sipp over UDP) behind it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use ringside_e2e::kamailio::Kamailio;
 use ringside_e2e::tls::{tls_server, Pki};
 use ringside_e2e::{dialling, even_port, free_port, Scenario, Sipp, UacFlow, UasFlow};
 use serde_json::json;
-
-/// A Kamailio process and its children (its own process group); killed on drop.
-struct Kamailio {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Kamailio {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // The main process and the workers it forked.
-        ringside_e2e::signal_group(self.child.id(), libc::SIGKILL);
-        let _ = self.child.wait();
-    }
-}
 
 /// Kamailio on 127.0.0.3 (`udp` and `tls` ports) presenting `pair`, trusting `ca` for the
 /// connections it opens to Ringside's `ringside_tls` port, relaying Ringside's calls to
@@ -46,11 +26,6 @@ async fn kamailio(
     pair: &(String, String),
     ca: &Path,
 ) -> Kamailio {
-    let bin = Path::new("/usr/sbin/kamailio");
-    assert!(
-        bin.exists(),
-        "kamailio is not installed (apt-get install kamailio kamailio-tls-modules)"
-    );
     let (cert, key) = (dir.join("kamailio-cert.pem"), dir.join("kamailio-key.pem"));
     std::fs::write(&cert, &pair.0).unwrap();
     std::fs::write(&key, &pair.1).unwrap();
@@ -70,22 +45,7 @@ async fn kamailio(
         .replace("{{RINGSIDE_TLS_PORT}}", &ringside_tls.to_string());
     let cfg_path = dir.join("kamailio.cfg");
     std::fs::write(&cfg_path, cfg).unwrap();
-    let log = dir.join("kamailio.log");
-    use std::os::unix::process::CommandExt;
-    let child = Command::new(bin)
-        .process_group(0)
-        // Foreground, log to stderr, run dir and working dir of its own.
-        .args(["-DD", "-E", "-f"])
-        .arg(&cfg_path)
-        .arg("-Y")
-        .arg(dir)
-        .arg("-w")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn kamailio");
-    let k = Kamailio { child, log };
+    let k = Kamailio::start(&cfg_path, dir, &[]);
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.3", tls))
             .await

@@ -40,6 +40,20 @@ use ringside_sip::auth::has_credentials;
 /// short enough that the used-nonce table stays small (about 30 s × the authentication rate).
 pub const NONCE_LIFETIME_SECS: u64 = 30;
 
+/// The header a trusted SIP edge proxy names the request's real sender in (`ip:port`, then
+/// parameters such as `;proto=udp`); ignored from anyone else.
+pub const PEER_HEADER: &str = "X-Ringside-Peer";
+
+/// The address an edge proxy's [`PEER_HEADER`] names.
+fn named_peer(v: &str) -> Option<IpAddr> {
+    let addr = v.split(';').next()?.trim();
+    addr.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| addr.trim_matches(['[', ']']).parse::<IpAddr>())
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
 /// Methods we implement, for Allow headers.
 pub const ALLOW: &str =
     "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY, REGISTER";
@@ -223,12 +237,50 @@ impl SipCore {
         }
     }
 
+    /// Who sent `req`, as far as trunk matching and digest throttling go: the sender, or,
+    /// from a trusted edge proxy, the one its [`PEER_HEADER`] names (the proxy itself
+    /// without one). `None` when edge proxies are set and the sender, over UDP, TCP or TLS,
+    /// is none of them (a WebSocket comes through the HTTP edge instead).
+    fn origin_of(&self, req: &Request, from: Peer) -> Option<IpAddr> {
+        use ringside_sip::transaction::TransportKind;
+        let proxies = &self.tu.cfg.trusted_proxies;
+        let ip = from.addr.ip();
+        if proxies.is_empty() || matches!(from.transport, TransportKind::Ws | TransportKind::Wss) {
+            return Some(ip);
+        }
+        if !proxies.iter().any(|p| p.contains(ip)) {
+            return None;
+        }
+        Some(
+            hdr::header_value(&req.headers, PEER_HEADER)
+                .and_then(named_peer)
+                .unwrap_or(ip),
+        )
+    }
+
     fn on_request(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
         let has_to_tag = hdr::tag(&req.headers, "To").is_some();
+        let origin = match self.origin_of(&req, from) {
+            Some(ip) => ip,
+            // In a dialog: it must match one of ours (481 otherwise), whoever sends it (a
+            // carrier trunk's BYE comes straight to this node, not through the edge).
+            None if has_to_tag => from.addr.ip(),
+            None => {
+                self.tu
+                    .metrics
+                    .untrusted_source
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(peer = %from.addr, method = %req.method, "SIP request not through a trusted edge proxy: 403");
+                let mut r = make_response(&req, 403.into(), Some(&new_tag()));
+                r.status_code = rsip::StatusCode::Other(403, "Use The Edge Proxy".into());
+                self.tu.respond(now, id, r);
+                return;
+            }
+        };
         match req.method {
-            Method::Register => self.on_register(now, id, req, from),
-            Method::Invite if !has_to_tag => self.on_new_invite(now, id, req, from),
-            Method::Refer if has_to_tag => self.on_refer(now, id, req, from),
+            Method::Register => self.on_register(now, id, req, from, origin),
+            Method::Invite if !has_to_tag => self.on_new_invite(now, id, req, from, origin),
+            Method::Refer if has_to_tag => self.on_refer(now, id, req, origin),
             // The end of a subscription Ringside never made, or a peer's NOTIFY on a dialog:
             // acknowledged, nothing to do.
             Method::Notify if has_to_tag => {
@@ -265,13 +317,13 @@ impl SipCore {
 
     /// A REFER on a call (blind transfer, see `b2bua::transfer`): only the answered leg B of
     /// an extension may transfer, and only where that extension could dial itself.
-    fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request, from: Peer) {
+    fn on_refer(&mut self, now: Instant, stx: ServerTxId, req: Request, origin: IpAddr) {
         let asked = {
             let d = self.dir.clone();
             let trusted = |tenant: &str, ip: IpAddr| {
                 d.trunks_for_source(ip).any(|t| t.trunk.tenant_id == tenant)
             };
-            self.b2bua.transfer_request(&req, from.addr.ip(), &trusted)
+            self.b2bua.transfer_request(&req, origin, &trusted)
         };
         let (key, tenant, number, from_caller, by_trunk) = match asked {
             Ok(crate::b2bua::ReferAsk::Blind {
@@ -357,7 +409,14 @@ impl SipCore {
 
     /// A new INVITE: refused while draining or looping, admitted (a trusted trunk, or digest
     /// credentials), routed (see [`crate::routing`]); the B2BUA takes the call from there.
-    fn on_new_invite(&mut self, now: Instant, stx: ServerTxId, req: Request, from: Peer) {
+    fn on_new_invite(
+        &mut self,
+        now: Instant,
+        stx: ServerTxId,
+        req: Request,
+        from: Peer,
+        origin: IpAddr,
+    ) {
         let tag = new_tag();
         let reply = |core: &mut SipCore, code: u16| {
             let r = make_response(&req, code.into(), Some(&tag));
@@ -395,12 +454,7 @@ impl SipCore {
         let d = self.dir.clone();
         let dest = hdr::uri_user(&req.uri.to_string()).map(str::to_string);
         let credentials = has_credentials(&req, true, self.guard.realm());
-        let trusted = match admit(
-            &self.lookup(&d),
-            from.addr.ip(),
-            dest.as_deref(),
-            credentials,
-        ) {
+        let trusted = match admit(&self.lookup(&d), origin, dest.as_deref(), credentials) {
             Admission::Trusted(t) => Some((
                 t.trunk.tenant_id.clone(),
                 (
@@ -417,7 +471,7 @@ impl SipCore {
         };
         let (tenant_id, kind, (srtp, session_secs), account) = match trusted {
             Some((tenant, srtp, secs)) => (tenant, CallerKind::Trunk, (srtp, secs), None),
-            None => match self.guard.check(&req, true, secs, from.addr.ip(), &*d) {
+            None => match self.guard.check(&req, true, secs, origin, &*d) {
                 DigestOutcome::Authenticated(acct) => {
                     let (kind, (srtp, secs), account) = match d.extension_by_id(&acct.id) {
                         Some(e) => (
@@ -440,9 +494,7 @@ impl SipCore {
                     (acct.tenant_id, kind, (srtp, secs), account)
                 }
                 DigestOutcome::Challenge { stale } => {
-                    let r = self
-                        .guard
-                        .challenge(&req, true, stale, secs, from.addr.ip(), &*d);
+                    let r = self.guard.challenge(&req, true, stale, secs, origin, &*d);
                     drop(d);
                     self.tu.respond(now, stx, r);
                     return;
@@ -655,16 +707,20 @@ impl SipCore {
         self.drain(now);
     }
 
-    fn on_register(&mut self, now: Instant, id: ServerTxId, req: Request, from: Peer) {
+    fn on_register(
+        &mut self,
+        now: Instant,
+        id: ServerTxId,
+        req: Request,
+        from: Peer,
+        origin: IpAddr,
+    ) {
         let secs = (self.tu.now_ms / 1000) as u64;
-        let outcome = self
-            .guard
-            .check(&req, false, secs, from.addr.ip(), &*self.dir);
+        let outcome = self.guard.check(&req, false, secs, origin, &*self.dir);
         let resp = match outcome {
-            DigestOutcome::Challenge { stale } => {
-                self.guard
-                    .challenge(&req, false, stale, secs, from.addr.ip(), &*self.dir)
-            }
+            DigestOutcome::Challenge { stale } => self
+                .guard
+                .challenge(&req, false, stale, secs, origin, &*self.dir),
             DigestOutcome::Forbidden | DigestOutcome::Throttled => {
                 self.tu
                     .metrics

@@ -52,6 +52,8 @@ pub struct SipMetrics {
     pub retransmissions: AtomicU64,
     /// Authentication failures (403 for bad credentials).
     pub auth_failures: AtomicU64,
+    /// New requests refused (403) for not coming through a trusted SIP edge proxy.
+    pub untrusted_source: AtomicU64,
     /// DTMF digits received in SIP INFO (application/dtmf-relay).
     pub dtmf_info: AtomicU64,
     /// Offers that crossed on a dialog, answered 491 (RFC 3261 14.2).
@@ -98,6 +100,7 @@ impl Default for SipMetrics {
             calls_total: AtomicU64::new(0),
             retransmissions: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
+            untrusted_source: AtomicU64::new(0),
             dtmf_info: AtomicU64::new(0),
             glare: AtomicU64::new(0),
             stray_dropped: AtomicU64::new(0),
@@ -215,6 +218,12 @@ impl SipMetrics {
                 "Requests refused for wrong credentials.",
                 "counter",
                 g(&self.auth_failures),
+            ),
+            (
+                "ringside_sip_untrusted_source_total",
+                "New requests refused for not coming through a trusted SIP edge proxy.",
+                "counter",
+                g(&self.untrusted_source),
             ),
             (
                 "ringside_sip_info_dtmf_digits_total",

@@ -98,6 +98,9 @@ pub struct Contact {
     pub uri: String,
     /// Where the REGISTER came from: requests go there.
     pub peer: ringside_sip::transaction::Peer,
+    /// The registration's Path (RFC 3327): the Route of the INVITE, through the edge proxy
+    /// the phone registered through.
+    pub route: Vec<String>,
     /// The extension's username (leg B's To).
     pub user: String,
     /// The extension's SRTP policy.
@@ -154,6 +157,7 @@ impl<'a> Lookup<'a> {
             Contact {
                 uri: b.contact.clone(),
                 peer,
+                route: b.path.clone(),
                 user: user.clone(),
                 srtp,
                 srtp_passthrough: srtp_passthrough && !ws,
@@ -400,6 +404,7 @@ mod tests {
             call_id: format!("reg-{port}"),
             cseq: 1,
             user_agent: None,
+            path: Vec::new(),
         }
     }
 

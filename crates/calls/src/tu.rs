@@ -40,6 +40,10 @@ pub struct CoreConfig {
     pub ringback: bool,
     /// Registrar settings.
     pub registrar: RegistrarConfig,
+    /// The SIP edge proxies (`RINGSIDE_SIP_TRUSTED_PROXIES`): when any, new requests over
+    /// UDP, TCP and TLS are taken from them alone (403 otherwise), and the address their
+    /// `X-Ringside-Peer` names stands for the caller's (trunk matching, digest throttling).
+    pub trusted_proxies: Vec<ringside_domain::net::TrustedNet>,
     /// Transaction timers.
     pub tx: TxConfig,
 }

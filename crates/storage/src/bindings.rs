@@ -33,10 +33,13 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// Last refresh, unix ms.
     pub updated_at: i64,
+    /// The REGISTER's Path (RFC 3327), top first: empty when the phone is reached directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 const BINDING_COLS: &str = "extension_id, contact_uri, source_addr, transport, expires_at, \
-                            call_id, cseq, user_agent, updated_at";
+                            call_id, cseq, user_agent, updated_at, path";
 
 fn binding_from_row(row: &AnyRow) -> Result<Binding> {
     Ok(Binding {
@@ -49,6 +52,10 @@ fn binding_from_row(row: &AnyRow) -> Result<Binding> {
         cseq: row.try_get("cseq")?,
         user_agent: row.try_get("user_agent")?,
         updated_at: row.try_get("updated_at")?,
+        path: row
+            .try_get::<Option<String>, _>("path")?
+            .map(|p| p.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -62,12 +69,12 @@ impl Store {
             ));
         }
         let sql = format!(
-            "INSERT INTO bindings ({BINDING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO bindings ({BINDING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (extension_id, contact_uri) DO UPDATE SET \
              source_addr = excluded.source_addr, transport = excluded.transport, \
              expires_at = excluded.expires_at, call_id = excluded.call_id, \
              cseq = excluded.cseq, user_agent = excluded.user_agent, \
-             updated_at = excluded.updated_at"
+             updated_at = excluded.updated_at, path = excluded.path"
         );
         sqlx::query(&sql)
             .bind(&binding.extension_id)
@@ -79,6 +86,10 @@ impl Store {
             .bind(binding.cseq)
             .bind(&binding.user_agent)
             .bind(binding.updated_at)
+            .bind(
+                // A header value holds no line break: one URI per line.
+                (!binding.path.is_empty()).then(|| binding.path.join("\n")),
+            )
             .execute(&self.pool)
             .await
             .map_err(|e| StorageError::from_write(e, "binding"))?;

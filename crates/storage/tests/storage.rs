@@ -131,6 +131,7 @@ fn binding(extension_id: &str, contact: &str, expires_at: i64) -> Binding {
         cseq: 1,
         user_agent: Some("TestPhone/1.0".to_owned()),
         updated_at: now_ms(),
+        path: Vec::new(),
     }
 }
 

@@ -169,10 +169,16 @@ pub(crate) struct SipCaller {
 
 impl SipCaller {
     /// A response to the caller's INVITE with our tag; responses that establish the dialog
-    /// (101–299) carry our Contact.
+    /// (101–299) carry our Contact and the INVITE's Record-Route (RFC 3261 §12.1.1: the
+    /// caller's route set, through the proxies that asked to stay on the path).
     fn response(&self, code: u16, local: &LocalAddr) -> rsip::Response {
         let mut out = make_response(&self.invite, code.into(), Some(&self.dialog.local_tag));
         if (101..300).contains(&code) {
+            for rr in self.invite.headers.iter() {
+                if let Header::RecordRoute(_) = rr {
+                    out.headers.push(rr.clone());
+                }
+            }
             out.headers.push(Header::Contact(headers::Contact::new(
                 local.contact(self.dialog.peer.transport),
             )));
@@ -573,6 +579,8 @@ pub(crate) enum Target {
     Contact {
         uri: String,
         peer: Peer,
+        /// The registration's Path: the INVITE's Route (RFC 3327).
+        route: Vec<String>,
         user: String,
         srtp: SrtpPolicy,
         srtp_passthrough: bool,
@@ -612,6 +620,7 @@ impl From<crate::routing::Contact> for Target {
         Target::Contact {
             uri: c.uri,
             peer: c.peer,
+            route: c.route,
             user: c.user,
             srtp: c.srtp,
             srtp_passthrough: c.srtp_passthrough,

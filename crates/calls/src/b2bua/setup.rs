@@ -407,11 +407,13 @@ impl B2bua {
         let mut forks = Vec::new();
         for target in targets {
             let trusted = matches!(target, Target::Trunk { .. });
+            let mut preloaded = Vec::new();
             let (uri, peer, to_user, (trunk_auth, alternates), label, (accept, srtp, secs)) =
                 match target {
                     Target::Contact {
                         uri,
                         peer,
+                        route,
                         user,
                         srtp,
                         session_secs,
@@ -419,6 +421,7 @@ impl B2bua {
                     } => {
                         let label = format!("extension:{user}");
                         let how = (false, srtp, session_secs);
+                        preloaded = route;
                         (uri, peer, user, (None, Vec::new()), label, how)
                     }
                     Target::Trunk {
@@ -447,6 +450,9 @@ impl B2bua {
                 uri,
                 peer,
             );
+            // A phone registered through an edge proxy is reached through it: the Path
+            // is the INVITE's route set until the answer's Record-Route replaces it.
+            dialog.route_set = preloaded;
             let Some(mut invite) = dialog.request(
                 &tu.cfg.local,
                 Method::Invite,

@@ -321,5 +321,6 @@ fn binding_from_store(b: ringside_storage::Binding) -> Option<Binding> {
         call_id: b.call_id,
         cseq: u32::try_from(b.cseq).unwrap_or(0),
         user_agent: b.user_agent,
+        path: b.path,
     })
 }

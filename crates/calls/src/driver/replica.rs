@@ -192,6 +192,7 @@ mod tests {
             cseq: 3,
             user_agent: Some("sipp".into()),
             updated_at: 1_000,
+            path: vec!["<sip:127.0.0.1:5070;lr;received=sip:192.0.2.7:5062>".into()],
         };
         let trip = |data: Value| {
             let e = Event::new(

@@ -80,14 +80,15 @@ pub(super) async fn storage_writer(
                         cseq: i64::from(b.cseq),
                         user_agent: b.user_agent,
                         updated_at: clock.now().unix_ms,
+                        path: b.path,
                     };
                     if let Err(e) = store.upsert_binding(&sb).await {
                         warn!(error = %e, "persisting registration");
                     }
                     // The other nodes keep a copy, to reach the phone too: over UDP, from any
-                    // address (a TCP, TLS or WebSocket phone is reached on its connection to
-                    // this node alone).
-                    if sb.transport == "udp" {
+                    // address, or through the edge proxy of its Path (a TCP, TLS or
+                    // WebSocket phone is reached on its connection to this node alone).
+                    if sb.transport == "udp" || !sb.path.is_empty() {
                         let data = || serde_json::json!({"op": "upsert", "binding": sb});
                         super::replica::send(&bus, data, sb.updated_at);
                     }

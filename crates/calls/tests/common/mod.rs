@@ -95,6 +95,7 @@ pub fn loopback_config(
         record_calls: false,
         ringback: false,
         registrar: RegistrarConfig::default(),
+        trusted_proxies: Vec::new(),
         tx: TxConfig::default(),
     }
 }
@@ -180,6 +181,26 @@ impl Sim {
 
     pub fn with_trunk_credentials(ring_timeout: Duration, user: &str, pw: &str) -> Sim {
         Self::build(ring_timeout, Some((user, pw)))
+    }
+
+    /// A core behind SIP edge proxies `proxies` (`RINGSIDE_SIP_TRUSTED_PROXIES`).
+    pub fn behind_edge(ring_timeout: Duration, proxies: &[&str]) -> Sim {
+        let mut sim = Self::build(ring_timeout, None);
+        let mut cfg = loopback_config(5060, ring_timeout, vec![Algorithm::Sha256, Algorithm::Md5]);
+        cfg.trusted_proxies = proxies
+            .iter()
+            .map(|p| ringside_domain::net::TrustedNet::stored(p).unwrap())
+            .collect();
+        let dir = Directory::load(
+            vec![
+                ext("e1", "1001", "pw-1001-secret", "t1"),
+                ext("e2", "1002", "pw-1002-secret", "t1"),
+                ext("e3", "2001", "pw-2001-secret", "t2"),
+            ],
+            vec![trunk("t1", "10.9.9.9/32", 5099, None)],
+        );
+        sim.core = SipCore::new(cfg, dir, Box::new(sim.media.clone()), sim.metrics.clone());
+        sim
     }
 
     fn build(ring_timeout: Duration, creds: Option<(&str, &str)>) -> Sim {

@@ -49,6 +49,7 @@
 //! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the one this data directory was first started with (`<data_dir>/node-id`), the host name the first time |
 //! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
 //! | the cluster's secret root, 64 hex digits, the same on every node (the link secret; the SIP nonce secret and the sealed VAPID key follow from it); or a file holding it; unset in a cluster: made by the first node and kept in the database | `secret_key`, `secret_key_file` | `RINGSIDE_SECRET_KEY`, `RINGSIDE_SECRET_KEY_FILE` | none (one node: files in the data directory) |
+//! | the SIP edge proxies (comma-separated CIDRs or addresses, e.g. the Kamailio in front of a cluster): when set, new SIP requests over UDP, TCP and TLS are taken only from them (others get 403), and the caller's address for trunk matching and digest throttling is the `X-Ringside-Peer` they add | `sip_trusted_proxies` | `RINGSIDE_SIP_TRUSTED_PROXIES` | none (SIP from anywhere) |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, SocketAddr};
@@ -69,6 +70,7 @@ pub struct RawConfig {
     sip_tls_addr: Option<String>,
     sip_ws_path: Option<String>,
     sip_ws_origins: Option<String>,
+    sip_trusted_proxies: Option<String>,
     http_tls: Option<bool>,
     dns_servers: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -162,6 +164,7 @@ impl RawConfig {
         set(&mut raw.sip_tls_addr, "RINGSIDE_SIP_TLS_ADDR");
         set(&mut raw.sip_ws_path, "RINGSIDE_SIP_WS_PATH");
         set(&mut raw.sip_ws_origins, "RINGSIDE_SIP_WS_ORIGINS");
+        set(&mut raw.sip_trusted_proxies, "RINGSIDE_SIP_TRUSTED_PROXIES");
         if let Some(v) = env("RINGSIDE_HTTP_TLS").filter(|v| !v.is_empty()) {
             raw.http_tls = Some(match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
@@ -403,6 +406,21 @@ impl RawConfig {
                         "sip_ws_origins entries must be origins such as https://phone.example.com (got {o:?})"
                     ))
                 }
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let trusted_proxies = self
+            .sip_trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                ringside_domain::net::TrustedNet::stored(p).map_err(|_| {
+                    anyhow::anyhow!(
+                        "sip_trusted_proxies entries must be IP addresses or CIDRs such as 10.0.0.5 or 10.0.0.0/24 (got {p:?})"
+                    )
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let tls = match (self.sip_tls_addr.as_deref(), self.tls_cert, self.tls_key) {
@@ -757,6 +775,7 @@ impl RawConfig {
                 tls,
                 ws_path,
                 ws_origins,
+                trusted_proxies,
                 dns,
                 public_ip,
                 public_ip_other,

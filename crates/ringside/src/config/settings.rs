@@ -132,6 +132,9 @@ pub struct SipSettings {
     /// Origins allowed to open the SIP WebSocket besides Ringside's own (lowercase, no
     /// trailing slash).
     pub ws_origins: Vec<String>,
+    /// The SIP edge proxies: when any, new requests over UDP, TCP and TLS come from them
+    /// alone, and their `X-Ringside-Peer` names the caller.
+    pub trusted_proxies: Vec<ringside_domain::net::TrustedNet>,
     /// DNS servers for trunks' host names; empty: the system's.
     pub dns: Vec<SocketAddr>,
     /// Address advertised in SDP, Via and Contact.
@@ -179,6 +182,7 @@ impl SipSettings {
             record_calls: media.record_calls,
             ringback: media.ringback.is_some(),
             registrar: ringside_sip::registrar::RegistrarConfig::default(),
+            trusted_proxies: self.trusted_proxies.clone(),
             tx: ringside_sip::transaction::Config {
                 dual_stack: self.dual_stack(),
                 ..self.timers

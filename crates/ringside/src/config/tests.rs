@@ -630,3 +630,24 @@ fn the_cluster_secret_root_is_64_hex_digits_from_the_environment_or_a_file() {
     }
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn sip_trusted_proxies_are_addresses_or_cidrs() {
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    assert!(load(&[]).unwrap().sip.trusted_proxies.is_empty());
+    let s = load(&[(
+        "RINGSIDE_SIP_TRUSTED_PROXIES",
+        "10.0.0.5, 10.1.0.0/24,2001:db8::1",
+    )])
+    .unwrap();
+    let written: Vec<String> = s
+        .sip
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(written, ["10.0.0.5/32", "10.1.0.0/24", "2001:db8::1/128"]);
+    assert!(s.sip.trusted_proxies[1].contains("10.1.0.77".parse().unwrap()));
+    let e = load(&[("RINGSIDE_SIP_TRUSTED_PROXIES", "10.0.0.5,edge.example.com")]).unwrap_err();
+    assert!(e.to_string().contains("sip_trusted_proxies"), "{e}");
+}

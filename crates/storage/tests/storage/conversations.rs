@@ -498,6 +498,7 @@ async fn submissions_hours_and_live_phones() {
                 cseq: 1,
                 user_agent: None,
                 updated_at: now,
+                path: Vec::new(),
             })
             .await
             .unwrap();

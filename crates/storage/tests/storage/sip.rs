@@ -347,7 +347,12 @@ async fn bindings_upsert_expire_purge_and_survive_reconnect() {
         b1.expires_at = now + 120_000;
         b1.user_agent = None;
         store.upsert_binding(&b1).await.unwrap();
-        let b2 = binding(&e1.id, "sip:2001@10.0.0.2:5060", now + 30_000);
+        // A registration through an edge proxy keeps its Path, in order.
+        let mut b2 = binding(&e1.id, "sip:2001@10.0.0.2:5060", now + 30_000);
+        b2.path = vec![
+            "<sip:10.9.0.1:5060;lr;received=sip:198.51.100.7:5062>".into(),
+            "<sip:10.9.0.2;lr>".into(),
+        ];
         let b3 = binding(&e2.id, "sip:2002@10.0.0.3:5060", now - 1);
         store.upsert_binding(&b2).await.unwrap();
         store.upsert_binding(&b3).await.unwrap();

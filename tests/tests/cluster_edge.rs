@@ -1,0 +1,337 @@
+//! A three-node cluster behind its SIP edge (issue 20): Ringside nodes on 127.0.0.2-4 sharing
+//! one PostgreSQL database and NATS, taking SIP only from the edge
+//! (`RINGSIDE_SIP_TRUSTED_PROXIES`), and Kamailio running `deploy/kamailio/kamailio.cfg` as
+//! shipped on 127.0.0.10, its probes deciding which nodes get calls; phones on 127.0.0.1.
+//!
+//! - Phones (sipp) register through the edge, which adds a Path; each node learns the
+//!   registration, and calls between the phones land on every node in turn, the callee
+//!   reached back through the edge along the Path.
+//! - A PBX's call reaches an extension through the edge: the node trusts the PBX by the
+//!   address the edge names in `X-Ringside-Peer`, not by the edge's own.
+//! - SIP sent to a node straight, not through the edge, is refused (403) and counted.
+//! - Two baresip phones registered through the edge talk: each hears the other's tone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringside_e2e::baresip::{assert_heard, Baresip, Link, Options, CALLEE_TONE_HZ, TONE_HZ};
+use ringside_e2e::kamailio::{edge, Kamailio};
+use ringside_e2e::{
+    even_port, eventually, free_port, Scenario, Server, Sipp, UacFlow, UasFlow, PW1, PW2,
+};
+
+/// The edge's address.
+const EDGE_IP: &str = "127.0.0.10";
+
+/// Three nodes on 127.0.0.2, .3 and .4 (ids `<prefix>-a`, `-b`, `-c`) on one fresh
+/// PostgreSQL schema and the local NATS, trusting SIP from [`EDGE_IP`] (the edge) alone.
+async fn three_nodes(prefix: &str) -> Option<(ringside_storage::testing::PgSchema, Vec<Server>)> {
+    let schema = ringside_e2e::postgres_schema().await?;
+    assert!(
+        tokio::net::TcpStream::connect("127.0.0.1:4222")
+            .await
+            .is_ok(),
+        "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
+    );
+    let mut nodes = Vec::new();
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        let ip = format!("127.0.0.{}", i + 2);
+        let id = format!("{prefix}-{name}");
+        let sip = format!("{ip}:{}", free_port());
+        let webrtc = format!("{ip}:{}", free_port());
+        nodes.push(
+            Server::start_with(&[
+                ("RINGSIDE_DATABASE_URL", schema.url.as_str()),
+                ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222"),
+                ("RINGSIDE_NODE_ID", &id),
+                ("RINGSIDE_SIP_ADDR", &sip),
+                ("RINGSIDE_WEBRTC_ADDR", &webrtc),
+                ("RINGSIDE_SIP_TRUSTED_PROXIES", EDGE_IP),
+            ])
+            .await,
+        );
+    }
+    Some((schema, nodes))
+}
+
+/// The sum of `name` over every node.
+async fn total(nodes: &[Server], name: &str, labels: &str) -> f64 {
+    let mut sum = 0.0;
+    for n in nodes {
+        sum += n.metric(name, labels).await;
+    }
+    sum
+}
+
+/// One SIP request sent over UDP from 127.0.0.1 straight to `to`; its final response's
+/// status line.
+async fn straight_to(to: SocketAddr, method: &str) -> String {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = sock.local_addr().unwrap();
+    let msg = format!(
+        "{method} sip:1002@{to} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-straight-{port};rport\r\n\
+         From: <sip:1001@{to}>;tag=st{port}\r\n\
+         To: <sip:1002@{to}>\r\n\
+         Call-ID: straight-{port}@test\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:1001@{local}>\r\n\
+         Max-Forwards: 70\r\n\
+         X-Ringside-Peer: 127.0.0.5:5060;proto=udp\r\n\
+         Content-Length: 0\r\n\r\n",
+        port = local.port(),
+    );
+    sock.send_to(msg.as_bytes(), to).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+            .await
+            .expect("a final response from the node")
+            .unwrap();
+        let line = String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !line.starts_with("SIP/2.0 1") {
+            return line;
+        }
+    }
+}
+
+/// 1002 (sipp) on `port`, answering every call the edge at `edge` brings with RTP echo,
+/// until killed.
+fn answering_phone(edge: SocketAddr, port: u16) -> Sipp {
+    Sipp::new(&Scenario::uas("1002", UasFlow::Answer), edge).args(&[
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-mp",
+        &even_port().to_string(),
+        "-rtp_echo",
+        "-m",
+        "1000",
+    ])
+}
+
+fn logs(edge: &Kamailio, nodes: &[Server]) -> String {
+    let mut s = format!("\nedge: {}", edge.log_text());
+    for n in nodes {
+        s.push_str(&format!("\nnode {}: {}", n.sip, n.log_text()));
+    }
+    s
+}
+
+#[tokio::test]
+async fn phones_behind_the_edge_reach_each_other_on_every_node() {
+    let Some((schema, nodes)) = three_nodes("edge").await else {
+        return;
+    };
+    let dir = nodes[0].data_dir.join("edge");
+    // The edge on an address of its own: the phones are on 127.0.0.1.
+    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
+    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+    // Round-robin: consecutive requests go to the next node, so calls land on each.
+    let kam = edge(&dir, edge_addr, &sips, true, &[]).await;
+    let token = nodes[0].with_phones().await;
+    // baresip 1.0 answers MD5 challenges alone.
+    for ext in ["1001", "1002"] {
+        nodes[0]
+            .patch_extension(
+                &token,
+                ext,
+                serde_json::json!({"digestAlgorithms": ["MD5"]}),
+            )
+            .await;
+    }
+    eventually("every node knows both extensions", || async {
+        total(&nodes, "ringside_sip_extensions", "").await == 6.0
+    })
+    .await;
+
+    // Straight to a node, not through the edge: refused, whatever X-Ringside-Peer says.
+    for method in ["INVITE", "REGISTER", "OPTIONS"] {
+        let line = straight_to(nodes[1].sip, method).await;
+        assert!(line.starts_with("SIP/2.0 403"), "{method}: {line}");
+    }
+    assert_eq!(
+        nodes[1]
+            .metric("ringside_sip_untrusted_source_total", "")
+            .await,
+        3.0
+    );
+
+    // 1002 registers through the edge; every node learns the registration and its Path.
+    let phone = free_port();
+    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
+        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
+        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
+        .run()
+        .await;
+    assert!(
+        ok,
+        "1002 registers through the edge: {log}{}",
+        logs(&kam, &nodes)
+    );
+    eventually("every node holds 1002's registration", || async {
+        total(&nodes, "ringside_sip_registrations", "").await == 3.0
+    })
+    .await;
+
+    // Six calls from 1001 to 1002, one at a time, through the edge. (1002 runs until killed:
+    // the edge's NAT keep-alives, OPTIONS sipp cannot answer, count as calls of its own.)
+    let calls = 6;
+    let callee = answering_phone(edge_addr, phone);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = Sipp::new(
+        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
+        edge_addr,
+    )
+    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+    .args(&["-mp", &even_port().to_string()])
+    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+    .args(&["-m", &calls.to_string(), "-l", "1"]);
+    let (ok, log) = caller.run().await;
+    assert!(ok, "1001's calls: {log}{}", logs(&kam, &nodes));
+    eventually("1002 answered every call and its hang-up", || async {
+        callee.messages().matches("\nBYE sip:").count() == calls
+    })
+    .await;
+    callee_child.kill().await.unwrap();
+    // The callee was reached through the edge (Record-Route), never straight from a node,
+    // and the edge keeps its NAT binding open with OPTIONS.
+    let callee_log = callee.messages();
+    assert!(
+        callee_log.contains(&format!("Record-Route: <sip:{edge_addr};lr>")),
+        "{callee_log}"
+    );
+    assert_eq!(
+        callee_log.matches("\nINVITE sip:").count(),
+        calls,
+        "{callee_log}"
+    );
+    assert!(
+        callee_log.contains(&format!("OPTIONS sip:127.0.0.1:{phone} SIP/2.0")),
+        "the edge's keep-alive reached the phone: {callee_log}"
+    );
+    let mut held_by = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..100 {
+        let (st, body) = nodes[2]
+            .api("GET", "/api/v1/calls?limit=20", &token, None)
+            .await;
+        assert_eq!(st, 200, "{body}");
+        let list = body.as_array().unwrap();
+        if list.len() == calls && list.iter().all(|c| c["endedAt"].is_i64()) {
+            for c in list {
+                assert_eq!(c["answeredBy"], "extension:1002", "{c}");
+                *held_by
+                    .entry(c["node"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        held_by.keys().collect::<Vec<_>>(),
+        ["edge-a", "edge-b", "edge-c"],
+        "the calls landed on every node: {held_by:?}{}",
+        logs(&kam, &nodes)
+    );
+
+    // A PBX on 127.0.0.5, a trunk trusting that address: its call through the edge is the
+    // trunk's (no credentials asked), by the address the edge names.
+    let (st, body) = nodes[0]
+        .api(
+            "POST",
+            "/api/v1/sip/trunks",
+            &token,
+            Some(serde_json::json!({"name": "pbx behind the edge", "inboundCidrs": ["127.0.0.5/32"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    eventually("every node knows the trunk", || async {
+        total(&nodes, "ringside_sip_trunks", "").await == 3.0
+    })
+    .await;
+    let callee = answering_phone(edge_addr, phone);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pbx = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::AnswerAndHangUp),
+        edge_addr,
+    )
+    .args(&["-i", "127.0.0.5", "-p", &free_port().to_string()])
+    .args(&["-mp", &even_port().to_string(), "-s", "1002"]);
+    let (ok, log) = pbx.run().await;
+    assert!(ok, "pbx: {log}{}", logs(&kam, &nodes));
+    eventually("1002 answered the PBX's call and its hang-up", || async {
+        callee.messages().contains("\nBYE sip:")
+    })
+    .await;
+    callee_child.kill().await.unwrap();
+    // The same PBX call from 127.0.0.6, an address no trunk trusts, is challenged.
+    let stranger = Sipp::new(
+        &Scenario::uac("pbx", false, UacFlow::Refused(407)),
+        edge_addr,
+    )
+    .args(&["-i", "127.0.0.6", "-p", &free_port().to_string()])
+    .args(&["-mp", &even_port().to_string(), "-s", "1002"]);
+    let (ok, log) = stranger.run().await;
+    assert!(ok, "an untrusted caller is challenged: {log}");
+
+    // Two baresip phones through the edge: the caller's tone reaches the callee and back.
+    let link = Link::Via(edge_addr);
+    let callee = Baresip::start_with(
+        &nodes[0],
+        "1002",
+        PW2,
+        &link,
+        Options {
+            tone_hz: CALLEE_TONE_HZ,
+            ..Options::default()
+        },
+    );
+    eventually("baresip 1002 registered", || async {
+        callee.log_text().contains("SIP/2.0 200 OK")
+    })
+    .await;
+    let forwarded = total(&nodes, "ringside_rtp_forwarded_packets_total", "").await;
+    let mut caller = Baresip::start_with(
+        &nodes[0],
+        "1001",
+        PW1,
+        &link,
+        Options {
+            dial: Some(format!("sip:1002@{edge_addr}")),
+            ..Options::default()
+        },
+    );
+    eventually("the call is answered", || async {
+        total(&nodes, "ringside_calls_active", "").await == 1.0
+            && caller.log_text().contains("Call established")
+    })
+    .await;
+    eventually("audio relayed both ways", || async {
+        total(&nodes, "ringside_rtp_forwarded_packets_total", "").await >= forwarded + 300.0
+    })
+    .await;
+    caller.stop().await;
+    eventually("the call ended", || async {
+        total(&nodes, "ringside_calls_active", "").await == 0.0
+    })
+    .await;
+    let ctx = || {
+        format!(
+            "\ncaller: {}\ncallee: {}",
+            caller.log_text(),
+            callee.log_text()
+        )
+    };
+    assert_heard(&callee, TONE_HZ, "1002", &ctx);
+    assert_heard(&caller, CALLEE_TONE_HZ, "1001", &ctx);
+    drop((callee, caller, kam, nodes));
+    schema.drop_schema().await.unwrap();
+}
