@@ -24,8 +24,15 @@ use ringside_e2e::{
 const EDGE_IP: &str = "127.0.0.10";
 
 /// Three nodes on 127.0.0.2, .3 and .4 (ids `<prefix>-a`, `-b`, `-c`) on one fresh
-/// PostgreSQL schema and the local NATS, trusting SIP from [`EDGE_IP`] (the edge) alone.
-async fn three_nodes(prefix: &str) -> Option<(ringside_storage::testing::PgSchema, Vec<Server>)> {
+/// PostgreSQL schema and the local NATS, trusting SIP from [`EDGE_IP`] (the edge) alone;
+/// with each node's environment, to restart it as it was.
+async fn three_nodes(
+    prefix: &str,
+) -> Option<(
+    ringside_storage::testing::PgSchema,
+    Vec<Server>,
+    Vec<Vec<(String, String)>>,
+)> {
     let schema = ringside_e2e::postgres_schema().await?;
     assert!(
         tokio::net::TcpStream::connect("127.0.0.1:4222")
@@ -33,26 +40,32 @@ async fn three_nodes(prefix: &str) -> Option<(ringside_storage::testing::PgSchem
             .is_ok(),
         "NATS must listen on 127.0.0.1:4222 (the test command starts it)"
     );
-    let mut nodes = Vec::new();
+    let (mut nodes, mut envs) = (Vec::new(), Vec::new());
     for (i, name) in ["a", "b", "c"].iter().enumerate() {
         let ip = format!("127.0.0.{}", i + 2);
-        let id = format!("{prefix}-{name}");
-        let sip = format!("{ip}:{}", free_port());
-        let webrtc = format!("{ip}:{}", free_port());
-        nodes.push(
-            Server::start_with(&[
-                ("RINGSIDE_DATABASE_URL", schema.url.as_str()),
-                ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222"),
-                ("RINGSIDE_NODE_ID", &id),
-                ("RINGSIDE_SIP_ADDR", &sip),
-                ("RINGSIDE_WEBRTC_ADDR", &webrtc),
-                ("RINGSIDE_SIP_TRUSTED_PROXIES", EDGE_IP),
-            ])
-            .await,
-        );
+        let env: Vec<(String, String)> = [
+            ("RINGSIDE_DATABASE_URL", schema.url.clone()),
+            ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222".into()),
+            ("RINGSIDE_NODE_ID", format!("{prefix}-{name}")),
+            ("RINGSIDE_SIP_ADDR", format!("{ip}:{}", free_port())),
+            ("RINGSIDE_WEBRTC_ADDR", format!("{ip}:{}", free_port())),
+            ("RINGSIDE_SIP_TRUSTED_PROXIES", EDGE_IP.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        nodes.push(Server::start_with(&pairs(&env)).await);
+        envs.push(env);
     }
-    Some((schema, nodes))
+    Some((schema, nodes, envs))
 }
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The tests of this file each run a cluster: one at a time.
+static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The sum of `name` over every node.
 async fn total(nodes: &[Server], name: &str, labels: &str) -> f64 {
@@ -125,7 +138,8 @@ fn logs(edge: &Kamailio, nodes: &[Server]) -> String {
 
 #[tokio::test]
 async fn phones_behind_the_edge_reach_each_other_on_every_node() {
-    let Some((schema, nodes)) = three_nodes("edge").await else {
+    let _one = ONE_CLUSTER.lock().await;
+    let Some((schema, nodes, _)) = three_nodes("edge").await else {
         return;
     };
     let dir = nodes[0].data_dir.join("edge");
@@ -333,5 +347,181 @@ async fn phones_behind_the_edge_reach_each_other_on_every_node() {
     assert_heard(&callee, TONE_HZ, "1002", &ctx);
     assert_heard(&caller, CALLEE_TONE_HZ, "1001", &ctx);
     drop((callee, caller, kam, nodes));
+    schema.drop_schema().await.unwrap();
+}
+
+/// The Call-IDs sipp names in its error log (the calls it gave up on).
+fn failed_call_ids(sipp: &Sipp) -> std::collections::BTreeSet<String> {
+    let text = sipp.messages();
+    let mut ids = std::collections::BTreeSet::new();
+    for part in text.split("Call-Id '").skip(1) {
+        if let Some(id) = part.split('\'').next() {
+            ids.insert(id.to_owned());
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_node_killed_under_load_takes_no_call_of_the_others_down_and_rejoins() {
+    let _one = ONE_CLUSTER.lock().await;
+    let Some((schema, mut nodes, envs)) = three_nodes("kill").await else {
+        return;
+    };
+    let dir = nodes[0].data_dir.join("edge");
+    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
+    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+    // The edge as shipped (calls spread by a hash of their Call-ID), without its flood
+    // limits: every sipp phone here is 127.0.0.1.
+    let kam = edge(&dir, edge_addr, &sips, false, &["NO_ANTIFLOOD"]).await;
+    let token = nodes[0].with_phones().await;
+    eventually("every node knows both extensions", || async {
+        total(&nodes, "ringside_sip_extensions", "").await == 6.0
+    })
+    .await;
+    let phone = free_port();
+    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
+        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
+        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
+        .run()
+        .await;
+    assert!(ok, "1002 registers through the edge: {log}");
+    eventually("every node holds 1002's registration", || async {
+        total(&nodes, "ringside_sip_registrations", "").await == 3.0
+    })
+    .await;
+
+    // 1001 calls 1002 at 5 calls/s for ten seconds (each call talks 2.5 s); node c is
+    // killed (SIGKILL) three seconds in.
+    let calls = 50;
+    let callee = answering_phone(edge_addr, phone);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = Sipp::new(
+        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
+        edge_addr,
+    )
+    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+    .args(&["-mp", &even_port().to_string()])
+    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+    .args(&["-r", "5", "-m", &calls.to_string(), "-l", "40"])
+    .args(&["-timeout", "90s"]);
+    let mut caller_child = caller.spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held_by_c = nodes[2].metric("ringside_calls_active", "").await;
+    let c_dir = nodes[2].data_dir.clone();
+    nodes[2].kill();
+    let killed = std::time::Instant::now();
+    // The edge's probes take the node out of the set.
+    let mut detected = None;
+    for _ in 0..200 {
+        if kam.log_text().contains("Ringside node DOWN") {
+            detected = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detected = detected
+        .unwrap_or_else(|| panic!("the edge never took the dead node out: {}", kam.log_text()));
+    println!(
+        "dead node out of the edge's set after: {:.2} s",
+        detected.as_secs_f64()
+    );
+
+    let _ = tokio::time::timeout(Duration::from_secs(120), caller_child.wait())
+        .await
+        .expect("the caller finishes");
+    let failed = failed_call_ids(&caller);
+    let survivors = &nodes[..2];
+
+    // Every call of the other two nodes went through; only calls node c held failed.
+    let (st, list) = survivors[0]
+        .api("GET", "/api/v1/calls?limit=200", &token, None)
+        .await;
+    assert_eq!(st, 200, "{list}");
+    let list = list.as_array().unwrap().clone();
+    let node_of = |sip_call_id: &str| {
+        list.iter().find_map(|c| {
+            c["legs"]
+                .as_array()?
+                .iter()
+                .any(|l| l["role"] == "caller" && l["sipCallId"] == sip_call_id)
+                .then(|| c["node"].as_str().unwrap_or_default().to_owned())
+        })
+    };
+    for id in &failed {
+        let node = node_of(id);
+        assert!(
+            node.as_deref().is_none_or(|n| n == "kill-c"),
+            "call {id} failed on {node:?}, not the killed node{}",
+            logs(&kam, survivors)
+        );
+    }
+    eventually("the other nodes' calls have all ended", || {
+        let (srv, token) = (&survivors[0], &token);
+        async move {
+            let (_, l) = srv.api("GET", "/api/v1/calls?limit=200", token, None).await;
+            l.as_array().is_some_and(|l| {
+                l.iter()
+                    .filter(|c| c["node"] != "kill-c")
+                    .all(|c| c["endedAt"].is_i64())
+            })
+        }
+    })
+    .await;
+    let (_, list) = survivors[0]
+        .api("GET", "/api/v1/calls?limit=200", &token, None)
+        .await;
+    let list = list.as_array().unwrap().clone();
+    let node_of = |sip_call_id: &str| {
+        list.iter().find_map(|c| {
+            c["legs"]
+                .as_array()?
+                .iter()
+                .any(|l| l["role"] == "caller" && l["sipCallId"] == sip_call_id)
+                .then(|| c["node"].as_str().unwrap_or_default().to_owned())
+        })
+    };
+    let on_others: Vec<_> = list.iter().filter(|c| c["node"] != "kill-c").collect();
+    assert!(
+        on_others
+            .iter()
+            .all(|c| c["status"] == "ended" && c["answeredBy"] == "extension:1002"),
+        "{on_others:#?}"
+    );
+    // Calls failed at most as many as node c held, plus the one or two it took in the
+    // instant before its death; every other call was answered and ended.
+    assert!(
+        failed.len() as f64 <= held_by_c + 2.0,
+        "{} calls failed, node c held {held_by_c}: {failed:?}",
+        failed.len()
+    );
+    // Every call is accounted for: on record with a live node, or with node c (done
+    // before the kill, or failed with it), or failed before node c could store it.
+    let on_c = list.iter().filter(|c| c["node"] == "kill-c").count();
+    let unrecorded = failed.iter().filter(|id| node_of(id).is_none()).count();
+    assert_eq!(on_others.len() + on_c + unrecorded, calls, "{failed:?}");
+    callee_child.kill().await.unwrap();
+    println!(
+        "calls: {calls}, failed with the killed node: {}, held by it at the kill: {held_by_c}",
+        failed.len()
+    );
+
+    // Node c restarts under its id and address; the edge's probes take it back.
+    let ups = kam.log_text().matches("Ringside node UP").count();
+    nodes[2] = Server::start_in(c_dir, &pairs(&envs[2])).await;
+    eventually("the edge takes node c back", || async {
+        kam.log_text().matches("Ringside node UP").count() > ups
+    })
+    .await;
+    let out = nodes[0].cli(&["nodes"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("\"kill-c\"") && l.contains("\"alive\":true")),
+        "{listed}"
+    );
+    drop((kam, nodes));
     schema.drop_schema().await.unwrap();
 }
