@@ -7,6 +7,7 @@
 pub mod baresip;
 pub mod browser;
 pub mod firefox;
+pub mod haproxy;
 pub mod kamailio;
 pub mod mail;
 pub mod media;
@@ -484,6 +485,15 @@ impl Server {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.child.id(), libc::SIGTERM);
         self.child.wait().unwrap()
+    }
+
+    /// The value of environment variable `key` it was started with.
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The server's process id.

@@ -29,6 +29,8 @@ command -v openssl >/dev/null || need+=(openssl)
 # Kamailio with its TLS module: the SIP-over-TLS peer of tests/tests/sip_kamailio.rs.
 [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need+=(kamailio-tls-modules)
+# HAProxy: the HTTP edge of the cluster tests (tests/tests/cluster_edge.rs, deploy/haproxy).
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # linphonec (liblinphone): the second softphone of tests/tests/linphone.rs (TLS, SRTP, transfers).
 command -v linphonec >/dev/null || need+=(linphone-cli)
 # The WordPress plugin (integrations/wordpress): php -l and tests/wordpress_check.py, then a

@@ -41,7 +41,9 @@
   var visitorId = store("localStorage", "ringside_vid_" + widgetId, function () { return randomId("v_"); });
   var sessionId = store("sessionStorage", "ringside_sid_" + widgetId, function () { return randomId("s_"); });
   var metadata = null;
-  var q = "?key=" + encodeURIComponent(widgetKey);
+  // Every request names the visitor in its query too: an HTTP edge in front of several
+  // Ringside nodes keeps one visitor's socket and requests on one node by it.
+  var q = "?key=" + encodeURIComponent(widgetKey) + "&visitorId=" + encodeURIComponent(visitorId);
 
   // A JSON POST without a CORS preflight (text/plain; Ringside reads the body as JSON).
   function post(path, body, keepalive) {
@@ -151,7 +153,7 @@
   function senderClass(sender) { return sender === "visitor" ? "visitor" : sender === "assistant" ? "assistant" : "operator"; }
   // The visitor's chat so far (after a reload, or what arrived while the socket was down).
   function loadHistory() {
-    return fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/messages" + q + "&visitorId=" + encodeURIComponent(visitorId), { mode: "cors", credentials: "omit" })
+    return fetch(base + "/api/widgets/" + encodeURIComponent(widgetId) + "/messages" + q, { mode: "cors", credentials: "omit" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (j) {
         (j && j.messages || []).forEach(function (m) { addMessage(senderClass(m.sender), m.body, m.id, m.attachment); });
@@ -480,7 +482,7 @@
   var backoff = 1000, dropped = false, leaving = false, opening = null;
   function connect() {
     if (!window.WebSocket || leaving) return;
-    var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q + "&visitorId=" + encodeURIComponent(visitorId);
+    var url = base.replace(/^http/, "ws") + "/api/widgets/" + encodeURIComponent(widgetId) + "/ws" + q;
     var ws;
     try { ws = opening = new WebSocket(url); } catch (e) { return; }
     ws.onopen = function () { backoff = 1000; sock = ws; window.Ringside.connected = true; if (dropped) loadHistory(); };

@@ -28,6 +28,7 @@ const EDGE_IP: &str = "127.0.0.10";
 /// with each node's environment, to restart it as it was.
 async fn three_nodes(
     prefix: &str,
+    extra: &[(&str, &str)],
 ) -> Option<(
     ringside_storage::testing::PgSchema,
     Vec<Server>,
@@ -53,6 +54,7 @@ async fn three_nodes(
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
         nodes.push(Server::start_with(&pairs(&env)).await);
         envs.push(env);
@@ -139,7 +141,7 @@ fn logs(edge: &Kamailio, nodes: &[Server]) -> String {
 #[tokio::test]
 async fn phones_behind_the_edge_reach_each_other_on_every_node() {
     let _one = ONE_CLUSTER.lock().await;
-    let Some((schema, nodes, _)) = three_nodes("edge").await else {
+    let Some((schema, nodes, _)) = three_nodes("edge", &[]).await else {
         return;
     };
     let dir = nodes[0].data_dir.join("edge");
@@ -365,7 +367,7 @@ fn failed_call_ids(sipp: &Sipp) -> std::collections::BTreeSet<String> {
 #[tokio::test]
 async fn a_node_killed_under_load_takes_no_call_of_the_others_down_and_rejoins() {
     let _one = ONE_CLUSTER.lock().await;
-    let Some((schema, mut nodes, envs)) = three_nodes("kill").await else {
+    let Some((schema, mut nodes, envs)) = three_nodes("kill", &[]).await else {
         return;
     };
     let dir = nodes[0].data_dir.join("edge");
@@ -523,5 +525,221 @@ async fn a_node_killed_under_load_takes_no_call_of_the_others_down_and_rejoins()
         "{listed}"
     );
     drop((kam, nodes));
+    schema.drop_schema().await.unwrap();
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const ORIGIN: &str = "https://example.com";
+
+/// A WebSocket to `base` (an `http://` URL) at `path`, from [`ORIGIN`].
+async fn ws_at(base: &str, path: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{}{path}", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("origin", ORIGIN.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+/// The next text frame of `ws` whose type is `kind` (others are skipped), bounded.
+async fn next_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame"))
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+/// The node that answers `GET /healthz` through `edge` (with `query`).
+async fn answering_node(edge: &str, query: &str) -> Option<String> {
+    let r = ringside_e2e::http_client()
+        .get(format!("{edge}/healthz{query}"))
+        .send()
+        .await
+        .ok()?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    v["node"].as_str().map(str::to_owned)
+}
+
+/// The dashboard's socket through `edge`, signed in with `token`.
+async fn dashboard(edge: &str, token: &str) -> Ws {
+    use futures_util::SinkExt;
+    let mut dash = ws_at(edge, "/api/ws/tenant").await;
+    dash.send(tokio_tungstenite::tungstenite::Message::Text(
+        serde_json::json!({"type": "auth", "token": token})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    next_of(&mut dash, "auth:ok").await;
+    dash
+}
+
+/// The visitor writes `text` through `edge`, naming themselves in the query as the widget
+/// does.
+async fn visitor_says(edge: &str, widget: &str, key: &str, visitor: &str, text: &str) {
+    let r = ringside_e2e::http_client()
+        .post(format!(
+            "{edge}/api/widgets/{widget}/chat?key={key}&visitorId={visitor}"
+        ))
+        .header("origin", ORIGIN)
+        .json(&serde_json::json!({"sessionId": visitor, "visitorId": visitor, "message": text}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// The operator answers `visitor` through `edge`.
+async fn operator_says(edge: &str, token: &str, widget: &str, visitor: &str, text: &str) {
+    let r = ringside_e2e::http_client()
+        .post(format!("{edge}/api/v1/widgets/{widget}/messages"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"visitorId": visitor, "body": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn visitors_and_dashboards_behind_haproxy_survive_the_loss_of_a_node() {
+    let _one = ONE_CLUSTER.lock().await;
+    let Some((schema, mut nodes, _)) =
+        three_nodes("http", &[("RINGSIDE_TRUST_FORWARDED_FOR", "true")]).await
+    else {
+        return;
+    };
+    let https: Vec<SocketAddr> = nodes
+        .iter()
+        .map(|n| n.http.trim_start_matches("http://").parse().unwrap())
+        .collect();
+    let bind: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
+    let haproxy = ringside_e2e::haproxy::http_edge(
+        &nodes[0].data_dir.join("haproxy"),
+        bind,
+        &[https[0], https[1], https[2]],
+    )
+    .await;
+    let edge = haproxy.url.clone();
+    let token = nodes[0].token(
+        "edge@example.com",
+        "messages:read,messages:write,analytics:read,widgets:write",
+    );
+    let r = ringside_e2e::http_client()
+        .post(format!("{edge}/api/v1/widgets"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Site", "allowedDomains": ["example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let w: serde_json::Value = r.json().await.unwrap();
+    let (widget, key) = (
+        w["id"].as_str().unwrap().to_owned(),
+        w["publicKey"].as_str().unwrap().to_owned(),
+    );
+
+    // Requests without a visitor are spread over the nodes.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        seen.insert(answering_node(&edge, "").await.unwrap());
+    }
+    assert!(seen.len() >= 2, "one node took every request: {seen:?}");
+    // A visitor's requests all reach one node.
+    let visitor = "visitor-behind-haproxy";
+    let q = format!("?visitorId={visitor}");
+    let holder = answering_node(&edge, &q).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(answering_node(&edge, &q).await.unwrap(), holder);
+    }
+
+    // The visitor's page socket and a dashboard, both through the edge; the chat and the
+    // reply cross whichever nodes hold them.
+    let page_path = format!("/api/widgets/{widget}/ws?key={key}&visitorId={visitor}");
+    let mut page = ws_at(&edge, &page_path).await;
+    next_of(&mut page, "ready").await;
+    let mut dash = dashboard(&edge, &token).await;
+    visitor_says(&edge, &widget, &key, visitor, "Hello through the edge").await;
+    let m = next_of(&mut dash, "message:new").await;
+    assert_eq!(m["data"]["body"], "Hello through the edge", "{m}");
+    operator_says(&edge, &token, &widget, visitor, "Hi, welcome").await;
+    let m = next_of(&mut page, "message").await;
+    assert_eq!(m["data"]["body"], "Hi, welcome", "{m}");
+
+    // The node holding the visitor dies (SIGKILL): the edge's checks take it out, the
+    // visitor's requests go to another node, and the page's socket reconnects there.
+    let dead = nodes
+        .iter()
+        .position(|n| n.env_value("RINGSIDE_NODE_ID") == Some(holder.as_str()))
+        .unwrap();
+    nodes[dead].kill();
+    let killed = std::time::Instant::now();
+    let mut moved = None;
+    for _ in 0..200 {
+        match answering_node(&edge, &q).await {
+            Some(n) if n != holder => {
+                moved = Some((n, killed.elapsed()));
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let (new_holder, after) =
+        moved.unwrap_or_else(|| panic!("the visitor never moved: {}", haproxy.log_text()));
+    println!(
+        "visitor moved from {holder} to {new_holder} after: {:.2} s",
+        after.as_secs_f64()
+    );
+    let mut page = ws_at(&edge, &page_path).await;
+    next_of(&mut page, "ready").await;
+    let mut dash = dashboard(&edge, &token).await;
+    visitor_says(&edge, &widget, &key, visitor, "Still there?").await;
+    let m = next_of(&mut dash, "message:new").await;
+    assert_eq!(m["data"]["body"], "Still there?", "{m}");
+    operator_says(&edge, &token, &widget, visitor, "Yes, still here").await;
+    let m = next_of(&mut page, "message").await;
+    assert_eq!(m["data"]["body"], "Yes, still here", "{m}");
+    // Nothing said before the loss was lost: the history holds all four messages.
+    let r = ringside_e2e::http_client()
+        .get(format!(
+            "{edge}/api/widgets/{widget}/messages?key={key}&visitorId={visitor}"
+        ))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let history = r.text().await.unwrap();
+    for said in [
+        "Hello through the edge",
+        "Hi, welcome",
+        "Still there?",
+        "Yes, still here",
+    ] {
+        assert!(history.contains(said), "{said}: {history}");
+    }
+    // The edge's own health: up while any node is.
+    let r = ringside_e2e::http_client()
+        .get(format!("{edge}/edge/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop((haproxy, nodes));
     schema.drop_schema().await.unwrap();
 }
