@@ -51,6 +51,13 @@ async fn nodes_on_one_database_know_each_other_and_name_their_calls() {
     let mut b = Server::start_with(&b_env).await;
     assert_eq!(healthz(&a).await["node"], "node-a");
     assert_eq!(healthz(&b).await["node"], "node-b");
+    // `ringside health` (a container's health check) asks the node's own listener.
+    let out = a.cli(&["health"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"node-a\""),
+        "{out:?}"
+    );
     let listed = nodes(&a);
     assert_eq!(
         listed
@@ -104,6 +111,8 @@ async fn nodes_on_one_database_know_each_other_and_name_their_calls() {
     // Node b killed: the others see it dead once its heartbeat lapses (5 s).
     let before = nodes(&a)[1].2.clone();
     b.kill();
+    let out = b.cli(&["health"]);
+    assert!(!out.status.success(), "a dead node is unhealthy: {out:?}");
     eventually("node b is seen dead", || async { !nodes(&a)[1].1 }).await;
     assert!(nodes(&a)[0].1, "node a lives on");
     assert_eq!(healthz(&a).await["status"], "ok");

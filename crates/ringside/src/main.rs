@@ -1,6 +1,7 @@
 //! The `ringside` binary: `ringside serve` runs everything in one process; `ringside token
 //! create` issues personal access tokens; `ringside user create` makes a user on a server
-//! without mail; `ringside nodes` lists the nodes of a cluster.
+//! without mail; `ringside nodes` lists the nodes of a cluster; `ringside health` checks this
+//! node's `/healthz`.
 
 mod cluster;
 mod config;
@@ -42,6 +43,9 @@ enum Cmd {
     /// List the nodes sharing this database (a cluster), one JSON line each: id, addresses,
     /// version, start, last heartbeat and whether it is alive.
     Nodes,
+    /// Ask this node's HTTP listener for `/healthz` (a container's health check): exits 0
+    /// when it answers 200, 1 otherwise.
+    Health,
     /// The cluster's shared secrets.
     Secret {
         #[command(subcommand)]
@@ -220,6 +224,41 @@ fn main() -> anyhow::Result<()> {
                 );
             } else {
                 eprintln!("the database holds no cluster VAPID key");
+            }
+            Ok(())
+        }),
+        Cmd::Health => rt.block_on(async {
+            let addr = settings.http.addr;
+            // A listener on every address is asked on the loopback of its family.
+            let ip = if addr.ip().is_unspecified() {
+                ringside_domain::net::loopback_of(addr.ip())
+            } else {
+                addr.ip()
+            };
+            let scheme = if settings.http.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let url = format!(
+                "{scheme}://{}/healthz",
+                std::net::SocketAddr::new(ip, addr.port())
+            );
+            // The certificate names the public host, not this address: a local check.
+            let client = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?;
+            let r = client
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            println!("{body}");
+            if !status.is_success() {
+                bail!("{url} answered {status}");
             }
             Ok(())
         }),
