@@ -3,7 +3,7 @@
 //! while another live process holds it, and a killed node seen dead and rejoining; and nodes
 //! joined by NATS — a chat on one node on a dashboard of another, the reply back to the
 //! visitor's page, live visitors listed on every node, and a command to a visitor's page
-//! routed to the node holding it.
+//! routed to the node holding it; and a dead node's webhook deliveries taken over.
 
 use ringside_e2e::{eventually, free_port, ringside_bin, Server, UacFlow, UasFlow};
 
@@ -362,6 +362,133 @@ async fn a_phone_registered_through_one_node_is_called_through_another() {
         "{call}"
     );
     assert_eq!(call["answeredBy"], "extension:1002", "{call}");
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}
+
+/// A node killed (SIGKILL) in the middle of webhook attempts: another node takes the
+/// deliveries over once their claims lapse (30 s), and each is delivered once, with its
+/// original id.
+#[tokio::test]
+async fn a_dead_nodes_webhook_deliveries_are_taken_over() {
+    use axum::http::{HeaderMap, StatusCode};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    // The receiver: the first attempt of each delivery never gets an answer (the node
+    // sending it dies meanwhile); later ones get 200.
+    let seen: Arc<Mutex<BTreeMap<String, Vec<&'static str>>>> = Arc::default();
+    let app = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let id = headers
+                        .get("x-ringside-delivery")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let first = {
+                        let mut s = seen.lock().unwrap();
+                        let e = s.entry(id.clone()).or_default();
+                        e.push(if e.is_empty() { "held" } else { "200" });
+                        e.len() == 1
+                    };
+                    if first {
+                        tokio::time::sleep(std::time::Duration::from_secs(300)).await;
+                    }
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let private = ("RINGSIDE_ALLOW_PRIVATE_FETCH", "true");
+    // Node a alone first: it claims every delivery.
+    let mut a = Server::start_with(&[db, nats, private, ("RINGSIDE_NODE_ID", "hooks-a")]).await;
+    let token = a.token("hooks@example.com", "webhooks:read,webhooks:write");
+    let (st, hook) = a
+        .api(
+            "POST",
+            "/api/v1/webhooks",
+            &token,
+            Some(serde_json::json!({"name": "cluster", "url": url, "events": ["call.missed"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{hook}");
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (st, t) = a
+            .api(
+                "POST",
+                &format!("/api/v1/webhooks/{hook_id}/test"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(st, 202, "{t}");
+        ids.push(t["deliveryId"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    eventually("node a is attempting every delivery", || {
+        let n = seen.lock().unwrap().len();
+        async move { n == 3 }
+    })
+    .await;
+
+    // Node b joins; node a dies mid-attempt.
+    let b = Server::start_with(&[db, nats, private, ("RINGSIDE_NODE_ID", "hooks-b")]).await;
+    a.kill();
+    // Node b delivers each once the dead node's claims lapse (30 s lease).
+    let mut done = false;
+    for _ in 0..90 {
+        let s = seen.lock().unwrap().clone();
+        if s.len() == 3 && s.values().all(|v| v.contains(&"200")) {
+            done = true;
+            break;
+        }
+        drop(s);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let s = seen.lock().unwrap().clone();
+    assert!(done, "not taken over: {s:?}\nnode b: {}", b.log_text());
+    assert_eq!(
+        s.keys().cloned().collect::<Vec<_>>(),
+        ids,
+        "the original ids"
+    );
+    for (id, v) in &s {
+        assert_eq!(
+            v,
+            &["held", "200"],
+            "{id}: attempted by a, delivered once by b"
+        );
+    }
+    let (st, log) = b
+        .api(
+            "GET",
+            &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{log}");
+    for e in log.as_array().unwrap() {
+        assert_eq!(e["status"], "delivered", "{e}");
+        // The attempt the dead node never finished has no outcome on record.
+        assert_eq!(e["attempts"], 1, "{e}");
+        assert_eq!(e["lastStatusCode"], 200, "{e}");
+    }
     drop((a, b));
     schema.drop_schema().await.unwrap();
 }
