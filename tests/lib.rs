@@ -11,6 +11,7 @@ pub mod haproxy;
 pub mod kamailio;
 pub mod mail;
 pub mod media;
+pub mod postgres;
 pub mod tls;
 
 pub use mail::{sign_in_by_form, Received, SmtpSink};

@@ -10,6 +10,11 @@
 //!   address the edge names in `X-Ringside-Peer`, not by the edge's own.
 //! - SIP sent to a node straight, not through the edge, is refused (403) and counted.
 //! - Two baresip phones registered through the edge talk: each hears the other's tone.
+//! - A node killed (SIGKILL) under a sipp load: only its calls fail, the edge takes it out,
+//!   and it rejoins when restarted.
+//! - PostgreSQL restarted under load: every call completes and is on record.
+//! - Behind HAProxy (`deploy/haproxy/haproxy.cfg`): a visitor's chat and the operator's reply
+//!   through the edge, across nodes, before and after the visitor's node dies.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -742,4 +747,108 @@ async fn visitors_and_dashboards_behind_haproxy_survive_the_loss_of_a_node() {
     assert_eq!(r.status(), 200);
     drop((haproxy, nodes));
     schema.drop_schema().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_restarted_under_load_the_nodes_reconnect_and_lose_no_call() {
+    let _one = ONE_CLUSTER.lock().await;
+    // A PostgreSQL of this test's own, to stop and start.
+    let pg = ringside_e2e::postgres::PrivatePg::start();
+    let url = pg.url();
+    let Some((schema, nodes, _)) =
+        three_nodes("pgr", &[("RINGSIDE_DATABASE_URL", url.as_str())]).await
+    else {
+        return;
+    };
+    let dir = nodes[0].data_dir.join("edge");
+    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
+    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+    let kam = edge(&dir, edge_addr, &sips, false, &["NO_ANTIFLOOD"]).await;
+    let token = nodes[0].with_phones().await;
+    eventually("every node knows both extensions", || async {
+        total(&nodes, "ringside_sip_extensions", "").await == 6.0
+    })
+    .await;
+    let phone = free_port();
+    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
+        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
+        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
+        .run()
+        .await;
+    assert!(ok, "1002 registers through the edge: {log}");
+    eventually("every node holds 1002's registration", || async {
+        total(&nodes, "ringside_sip_registrations", "").await == 3.0
+    })
+    .await;
+
+    // 60 calls at 5 calls/s through the edge; the database stops (every connection cut)
+    // three seconds in and comes back two seconds later.
+    let calls = 60;
+    let callee = answering_phone(edge_addr, phone);
+    let mut callee_child = callee.spawn();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let caller = Sipp::new(
+        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
+        edge_addr,
+    )
+    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+    .args(&["-mp", &even_port().to_string()])
+    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+    .args(&["-r", "5", "-m", &calls.to_string(), "-l", "40"])
+    .args(&["-timeout", "90s"]);
+    let mut caller_child = caller.spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.down();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.up();
+    let ok = tokio::time::timeout(Duration::from_secs(120), caller_child.wait())
+        .await
+        .expect("the caller finishes")
+        .unwrap()
+        .success();
+    assert!(
+        ok,
+        "every call completed: {}{}",
+        caller.messages(),
+        logs(&kam, &nodes)
+    );
+    callee_child.kill().await.unwrap();
+
+    // Every call is on record and ended, whichever node held it; nothing lost.
+    eventually("every call recorded and ended", || {
+        let (srv, token) = (&nodes[1], &token);
+        async move {
+            let (st, l) = srv.api("GET", "/api/v1/calls?limit=200", token, None).await;
+            st == 200
+                && l.as_array()
+                    .is_some_and(|l| l.len() == calls && l.iter().all(|c| c["endedAt"].is_i64()))
+        }
+    })
+    .await;
+    let (_, list) = nodes[2]
+        .api("GET", "/api/v1/calls?limit=200", &token, None)
+        .await;
+    let list = list.as_array().unwrap();
+    assert!(
+        list.iter()
+            .all(|c| c["status"] == "ended" && c["endReason"] == "hangup"),
+        "{list:#?}"
+    );
+    let held: std::collections::BTreeSet<&str> =
+        list.iter().filter_map(|c| c["node"].as_str()).collect();
+    assert!(held.len() >= 2, "the calls were spread: {held:?}");
+    assert_eq!(
+        total(&nodes, "ringside_call_record_write_failures_total", "").await,
+        0.0
+    );
+    // Every node is back in the cluster (heartbeats written again).
+    eventually("every node alive again", || async {
+        let out = nodes[0].cli(&["nodes"]);
+        let listed = String::from_utf8_lossy(&out.stdout).to_string();
+        listed.matches("\"alive\":true").count() == 3
+    })
+    .await;
+    drop((kam, nodes));
+    schema.drop_schema().await.unwrap();
+    drop(pg);
 }
