@@ -123,7 +123,8 @@ pub struct AppState {
     pub metrics: Vec<Arc<dyn MetricsSource>>,
     /// The digest realm extension credentials are hashed with.
     pub sip_realm: String,
-    /// The data directory: stored recording paths are relative to it.
+    /// The tenants' files directory (`RINGSIDE_FILES_DIR`, by default the data directory):
+    /// stored paths of recordings, attachments and voice notes are relative to it.
     pub data_dir: PathBuf,
     /// Tenants' uploaded prompts and hold music.
     pub prompts: Arc<dyn PromptStore>,

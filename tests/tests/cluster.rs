@@ -492,3 +492,67 @@ async fn a_dead_nodes_webhook_deliveries_are_taken_over() {
     drop((a, b));
     schema.drop_schema().await.unwrap();
 }
+
+fn pairs<'a>(e: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    e.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Nodes sharing a files directory (`RINGSIDE_FILES_DIR`, a shared mount in production): a
+/// call recorded by one node is listed and downloaded through another.
+#[tokio::test]
+async fn a_recording_made_on_one_node_is_served_by_another() {
+    use ringside_e2e::media::{download, recordings_of, wav_channels};
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    let files = std::env::temp_dir().join(format!("ringside-e2e-files-{}", free_port()));
+    let files_s = files.display().to_string();
+    let env = |id: &'static str| {
+        [
+            ("RINGSIDE_DATABASE_URL", schema.url.clone()),
+            ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222".into()),
+            ("RINGSIDE_NODE_ID", id.into()),
+            ("RINGSIDE_FILES_DIR", files_s.clone()),
+            ("RINGSIDE_RECORD_CALLS", "true".into()),
+        ]
+    };
+    let (ea, eb) = (env("files-a"), env("files-b"));
+    let a = Server::start_with(&pairs(&ea)).await;
+    let b = Server::start_with(&pairs(&eb)).await;
+    let token = a.with_phones().await;
+    let (uas, mut uas_child) = a.callee(UasFlow::Answer, &[]).await;
+    let (ok, log) = a.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nnode a: {}", a.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "{}",
+        uas.messages()
+    );
+    let call = b.ended_call(&token).await;
+    assert_eq!(call["node"], "files-a", "{call}");
+    let id = call["id"].as_str().unwrap();
+    let mut list = serde_json::Value::Null;
+    for _ in 0..100 {
+        list = recordings_of(&b, &token, id).await;
+        if list[0]["status"] == "complete" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(list[0]["status"], "complete", "{list}");
+    // Node b serves node a's file from the shared directory.
+    let wav = download(&b, &token, list[0]["downloadUrl"].as_str().unwrap()).await;
+    let (rate, left, right) = wav_channels(&wav);
+    assert_eq!(rate, 8000);
+    assert!(
+        left.len() > 8000 && left.len() == right.len(),
+        "{}",
+        left.len()
+    );
+    // It is in the shared directory, not in either node's data directory.
+    assert!(files.join("recordings").is_dir());
+    assert!(!a.data_dir.join("recordings").exists());
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&files);
+    schema.drop_schema().await.unwrap();
+}

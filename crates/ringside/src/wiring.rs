@@ -26,6 +26,8 @@ use crate::config::Settings;
 pub async fn open_store(s: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating data dir {}", s.data_dir.display()))?;
+    std::fs::create_dir_all(&s.files_dir)
+        .with_context(|| format!("creating files dir {}", s.files_dir.display()))?;
     Store::connect(&s.database_url)
         .await
         .with_context(|| "opening the database".to_string())
@@ -467,7 +469,7 @@ async fn build_storage(s: &Settings) -> anyhow::Result<(Store, Membership)> {
         ),
         Err(e) => warn!(error = %e, "could not close call records left open"),
     }
-    let repaired = recording::repair_interrupted(&s.data_dir, &store).await;
+    let repaired = recording::repair_interrupted(&s.files_dir, &store).await;
     if repaired > 0 {
         info!(repaired, "recordings interrupted by a crash were repaired");
     }
@@ -509,7 +511,7 @@ fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
     };
     // Tenants' uploads (`<data_dir>/prompts/<tenant>/<file>`) over the deployment's defaults.
     let prompts = Arc::new(AssetRegistry::new(
-        s.data_dir.join("prompts"),
+        s.files_dir.join("prompts"),
         Arc::new(assets),
     ));
     {
@@ -523,7 +525,7 @@ fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
     }
     // Widgets' own uploads (`<data_dir>/prompts-widgets/<widget>/<file>`) over their tenant's.
     let widget_prompts = Arc::new(AssetRegistry::new(
-        s.data_dir.join("prompts-widgets"),
+        s.files_dir.join("prompts-widgets"),
         prompts.defaults().clone(),
     ));
     {
@@ -532,7 +534,7 @@ fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
     }
     if s.media.recording_retention_days > 0 {
         let (dir, st, days) = (
-            s.data_dir.clone(),
+            s.files_dir.clone(),
             store.clone(),
             s.media.recording_retention_days,
         );
@@ -551,7 +553,7 @@ fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
         engine,
         prompts,
         widget_prompts,
-        recorder: Recorder::spawn(s.data_dir.clone(), store.clone()),
+        recorder: Recorder::spawn(s.files_dir.clone(), store.clone()),
     })
 }
 
@@ -677,7 +679,7 @@ fn build_api(
             sip_conns,
         })],
         sip_realm: s.sip.realm.clone(),
-        data_dir: s.data_dir.clone(),
+        data_dir: s.files_dir.clone(),
         prompts: media.prompts,
         widget_prompts: media.widget_prompts,
         fetch_policy: s.http.fetch_policy(),

@@ -4,6 +4,7 @@
 //! | setting | TOML key | environment | default |
 //! |---|---|---|---|
 //! | data directory | `data_dir` | `RINGSIDE_DATA_DIR` | `./data` |
+//! | tenants' files: call recordings, chat attachments, voice notes, uploaded prompts (a directory every node of a cluster mounts, e.g. NFS, so any node serves any of them) | `files_dir` | `RINGSIDE_FILES_DIR` | the data directory |
 //! | HTTP listen address | `http_addr` | `RINGSIDE_HTTP_ADDR` | `127.0.0.1:8080` |
 //! | SIP listen address (UDP+TCP) | `sip_addr` | `RINGSIDE_SIP_ADDR` | `0.0.0.0:5060` |
 //! | SIP over TLS listen address (unset: no TLS listener) | `sip_tls_addr` | `RINGSIDE_SIP_TLS_ADDR` | none |
@@ -65,6 +66,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     data_dir: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
     http_addr: Option<String>,
     sip_addr: Option<String>,
     sip_tls_addr: Option<String>,
@@ -158,6 +160,9 @@ impl RawConfig {
         };
         if let Some(v) = env("RINGSIDE_DATA_DIR").filter(|v| !v.is_empty()) {
             raw.data_dir = Some(v.into());
+        }
+        if let Some(v) = env("RINGSIDE_FILES_DIR").filter(|v| !v.is_empty()) {
+            raw.files_dir = Some(v.into());
         }
         set(&mut raw.http_addr, "RINGSIDE_HTTP_ADDR");
         set(&mut raw.sip_addr, "RINGSIDE_SIP_ADDR");
@@ -744,6 +749,7 @@ impl RawConfig {
             )?),
         };
         Ok(Settings {
+            files_dir: self.files_dir.unwrap_or_else(|| data_dir.clone()),
             data_dir,
             database_url,
             log: self.log.unwrap_or_else(|| "info".into()),

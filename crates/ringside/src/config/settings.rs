@@ -9,8 +9,11 @@ use std::time::Duration;
 /// crate's configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where SQLite, secrets, prompts and recordings live.
+    /// Where SQLite, the node's id, its secrets files and search index live.
     pub data_dir: PathBuf,
+    /// Where tenants' files live (recordings, attachments, voice notes, uploaded prompts):
+    /// the data directory, or one every node of a cluster mounts.
+    pub files_dir: PathBuf,
     /// sqlx database URL.
     pub database_url: String,
     /// tracing filter.

@@ -651,3 +651,17 @@ fn sip_trusted_proxies_are_addresses_or_cidrs() {
     let e = load(&[("RINGSIDE_SIP_TRUSTED_PROXIES", "10.0.0.5,edge.example.com")]).unwrap_err();
     assert!(e.to_string().contains("sip_trusted_proxies"), "{e}");
 }
+
+#[test]
+fn tenants_files_live_in_the_data_directory_unless_told() {
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    let s = load(&[("RINGSIDE_DATA_DIR", "/var/lib/ringside")]).unwrap();
+    assert_eq!(s.files_dir, PathBuf::from("/var/lib/ringside"));
+    let s = load(&[
+        ("RINGSIDE_DATA_DIR", "/var/lib/ringside"),
+        ("RINGSIDE_FILES_DIR", "/mnt/shared/ringside"),
+    ])
+    .unwrap();
+    assert_eq!(s.files_dir, PathBuf::from("/mnt/shared/ringside"));
+    assert_eq!(s.data_dir, PathBuf::from("/var/lib/ringside"));
+}
