@@ -292,3 +292,109 @@ async fn a_console_operator_picks_up_a_pbx_call_waiting_in_the_widget_queue() {
     nothing_left(&srv, free).await;
     let _ = std::fs::remove_file(op_tone);
 }
+
+/// Two nodes (one PostgreSQL, NATS): the visitor's call is held by node a, the operator's
+/// console page is served by node b. Node a rings node b's console, the answer goes to node a
+/// (whose WebRTC address the operator's browser then reaches straight), and each hears the
+/// other.
+#[tokio::test]
+async fn a_console_on_another_node_answers_a_visitors_call() {
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let a = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "console-a")]).await;
+    let b = Server::start_with(&[db, nats, ("RINGSIDE_NODE_ID", "console-b")]).await;
+    let free = a.metric("ringside_rtp_port_pairs_free", "").await;
+    let token = a.token(
+        "owner@example.com",
+        "widgets:read,widgets:write,calls:read,calls:write",
+    );
+    // The widget's site loads its script from node a: the visitor's socket and call are
+    // node a's.
+    let (widget, port) = widget_site(&a, &token).await;
+    let op_tone = tone_file_of(400.0);
+    let op_browser = chromium(&op_tone).await;
+    let mut console = console_for(&b, &op_browser, &token, &widget).await;
+    let tone = tone_file();
+    let browser = chromium(&tone).await;
+    let mut page = open_widget(&browser, port).await;
+    page.eval(CALL_JS).await;
+    let offered = console
+        .eval_until(
+            "Object.keys(RingsideConsole.offers)[0] || null",
+            Value::is_string,
+        )
+        .await;
+    console
+        .eval(&format!(
+            "RingsideConsole.answer({offered}, {{audio: {{echoCancellation: false, noiseSuppression: false, autoGainControl: false}}}}).then(() => 1)"
+        ))
+        .await;
+    let state = console
+        .eval_until("RingsideConsole.state", |v| {
+            v == "on call" || v == "available"
+        })
+        .await;
+    assert_eq!(
+        state,
+        "on call",
+        "error {:?}\nnode a: {}\nnode b: {}",
+        console.eval("JSON.stringify(RingsideConsole.error)").await,
+        a.log_text(),
+        b.log_text()
+    );
+    let state = page
+        .eval_until("window.Ringside.callState", |v| {
+            v == "answered" || v == "ended"
+        })
+        .await;
+    assert_eq!(state, "answered");
+    console
+        .eval_until("RingsideConsole.media", |v| v == "connected")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = hear(&mut page, REMOTE_TONE_JS, 400.0).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 400.0).abs() < 15.0,
+        "the visitor hears {heard}"
+    );
+    let at_console = REMOTE_TONE_JS.replace(
+        "window.Ringside.remoteStream",
+        "RingsideConsole.remoteStream",
+    );
+    let heard = hear(&mut console, &at_console, 1000.0).await;
+    assert!(
+        (heard["freq"].as_f64().unwrap_or(0.0) - 1000.0).abs() < 15.0,
+        "the operator hears {heard}"
+    );
+    // Node a held the call and its media: node b has no WebRTC session of its own.
+    assert_eq!(a.metric("ringside_webrtc_sessions", "").await, 2.0);
+    assert_eq!(b.metric("ringside_webrtc_sessions", "").await, 0.0);
+    // The operator hangs up through node b: the visitor's call on node a ends.
+    console.eval("RingsideConsole.hangup()").await;
+    let reason = page
+        .eval_until(
+            "window.Ringside.callState === 'ended' && window.Ringside.callEndReason",
+            Value::is_string,
+        )
+        .await;
+    assert_eq!(reason, "hangup");
+    let call = b.ended_call(&token).await;
+    assert_eq!(call["node"], "console-a", "{call}");
+    assert!(
+        call["answeredBy"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("console:"),
+        "{call}"
+    );
+    assert_eq!(call["hangupSide"], "callee", "{call}");
+    nothing_left(&a, free).await;
+    drop((console, page, op_browser, browser));
+    let _ = std::fs::remove_file(tone);
+    let _ = std::fs::remove_file(op_tone);
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}

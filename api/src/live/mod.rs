@@ -4,6 +4,7 @@
 //! commands for visitors' pages routed to the node holding them ([`commands`]).
 
 pub mod browser_calls;
+pub mod cluster_calls;
 pub mod commands;
 pub mod console;
 pub mod presence;

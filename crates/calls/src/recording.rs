@@ -68,7 +68,20 @@ impl Recorder {
             while let Some(op) = rx.recv().await {
                 let r = match &op {
                     RecOp::Start { tenant, new } => {
-                        store.insert_recording(tenant, new).await.map(|_| ())
+                        // The call's own record may not be stored yet (the core's writer
+                        // stores records in batches, later under load): wait for it, up to
+                        // 10 s, rather than lose the recording's row.
+                        let mut tries = 0;
+                        loop {
+                            match store.insert_recording(tenant, new).await {
+                                Err(ringside_storage::StorageError::NotFound) if tries < 40 => {
+                                    tries += 1;
+                                    tokio::time::sleep(std::time::Duration::from_millis(250))
+                                        .await;
+                                }
+                                r => break r.map(|_| ()),
+                            }
+                        }
                     }
                     RecOp::Finish {
                         tenant,

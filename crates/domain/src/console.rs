@@ -39,15 +39,78 @@ impl AgentStatus {
     }
 }
 
-/// Operators available in the console, and dashboards open, per tenant.
+/// A seat held on another node of the cluster, as that node last told.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedSeat {
+    /// Its tenant.
+    pub tenant: String,
+    /// Its user.
+    pub user: String,
+    /// The widgets it takes (empty: all).
+    pub widgets: Vec<String>,
+    /// Whether it takes calls (a console) or only watches (a dashboard).
+    pub takes_calls: bool,
+}
+
+/// Operators available in the console, and dashboards open, per tenant: this node's own
+/// seats, and the other nodes' of a cluster as they last told (until that lapses).
 #[derive(Debug, Default)]
 pub struct ConsoleOperators {
     /// tenant → one entry per socket.
     inner: Mutex<HashMap<String, Vec<Seat>>>,
     next: AtomicU64,
+    /// node → (its seats, unix ms when the copy lapses).
+    remote: Mutex<HashMap<String, (Vec<SharedSeat>, i64)>>,
+    /// Woken when this node's seats change (for the cluster to tell the others).
+    changed: tokio::sync::Notify,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl ConsoleOperators {
+    /// This node's seats, to tell the other nodes.
+    pub fn local_seats(&self) -> Vec<SharedSeat> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.iter()
+            .flat_map(|(t, seats)| {
+                seats.iter().map(|s| SharedSeat {
+                    tenant: t.clone(),
+                    user: s.user.clone(),
+                    widgets: s.widgets.clone(),
+                    takes_calls: s.takes_calls,
+                })
+            })
+            .collect()
+    }
+
+    /// Node `node`'s seats as it just told, kept until `until_ms` unless told again.
+    pub fn set_remote(&self, node: &str, seats: Vec<SharedSeat>, until_ms: i64) {
+        self.remote
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node.to_owned(), (seats, until_ms));
+    }
+
+    /// Waits until this node's seats change.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Whether a live remote seat of `tenant_id` satisfies `f`.
+    fn remote_any(&self, tenant_id: &str, f: impl Fn(&SharedSeat) -> bool) -> bool {
+        let now = now_ms();
+        let mut g = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|_, (_, until)| *until > now);
+        g.values()
+            .flat_map(|(seats, _)| seats)
+            .any(|s| s.tenant == tenant_id && f(s))
+    }
+
     fn add(&self, tenant_id: &str, seat: Seat) -> u64 {
         let id = seat.id;
         self.inner
@@ -56,6 +119,7 @@ impl ConsoleOperators {
             .entry(tenant_id.to_owned())
             .or_default()
             .push(seat);
+        self.changed.notify_one();
         id
     }
 
@@ -97,11 +161,14 @@ impl ConsoleOperators {
                 g.remove(tenant_id);
             }
         }
+        drop(g);
+        self.changed.notify_one();
     }
 
-    /// Whether some operator takes calls of `widget_id`.
+    /// Whether some operator, on this node or another, takes calls of `widget_id`.
     pub fn available(&self, tenant_id: &str, widget_id: &str) -> bool {
-        self.inner
+        let here = self
+            .inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(tenant_id)
@@ -110,7 +177,10 @@ impl ConsoleOperators {
                     s.takes_calls
                         && (s.widgets.is_empty() || s.widgets.iter().any(|x| x == widget_id))
                 })
-            })
+            });
+        here || self.remote_any(tenant_id, |s| {
+            s.takes_calls && (s.widgets.is_empty() || s.widgets.iter().any(|x| x == widget_id))
+        })
     }
 
     /// The presence of `user_id`.
@@ -124,6 +194,13 @@ impl ConsoleOperators {
                 return AgentStatus::Online;
             }
             status = AgentStatus::Away;
+        }
+        drop(g);
+        if self.remote_any(tenant_id, |s| s.user == user_id && s.takes_calls) {
+            return AgentStatus::Online;
+        }
+        if status == AgentStatus::Offline && self.remote_any(tenant_id, |s| s.user == user_id) {
+            return AgentStatus::Away;
         }
         status
     }
@@ -147,6 +224,37 @@ mod tests {
         assert!(!c.available("t", "w2"));
         c.leave("t", a);
         assert!(!c.available("t", "w1"));
+    }
+
+    #[test]
+    fn another_nodes_seats_count_until_they_lapse() {
+        let c = ConsoleOperators::default();
+        let seat = |user: &str, takes_calls| SharedSeat {
+            tenant: "t".into(),
+            user: user.into(),
+            widgets: vec!["w1".into()],
+            takes_calls,
+        };
+        c.set_remote(
+            "b",
+            vec![seat("u1", true), seat("u2", false)],
+            now_ms() + 60_000,
+        );
+        assert!(c.available("t", "w1"));
+        assert!(!c.available("t", "w2"));
+        assert_eq!(c.status("t", "u1"), AgentStatus::Online);
+        assert_eq!(c.status("t", "u2"), AgentStatus::Away);
+        assert!(
+            c.local_seats().is_empty(),
+            "only this node's seats are told"
+        );
+        let mine = c.join("t", "u3", vec![]);
+        assert_eq!(c.local_seats().len(), 1);
+        c.leave("t", mine);
+        // Told again with nothing, or not told in time: gone.
+        c.set_remote("b", vec![seat("u1", true)], now_ms() - 1);
+        assert!(!c.available("t", "w1"));
+        assert_eq!(c.status("t", "u1"), AgentStatus::Offline);
     }
 
     #[test]

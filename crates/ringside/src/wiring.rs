@@ -832,6 +832,24 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .nats_url
         .is_some()
         .then(|| crate::cluster::spawn_limit_sharing(store.clone(), state.rate_limits.clone()));
+    // Consoles across the cluster: every node's console seats known to all (a call rings
+    // the operators of every node), and an operator answering a call another node holds.
+    let mut console_tasks = Vec::new();
+    if state.bus.clustered() {
+        console_tasks.push(ringside_api::live::cluster_calls::spawn_seats(
+            state.bus.clone(),
+            state.console.clone(),
+        ));
+        if let Some(local) = state.calls.clone() {
+            let (calls, task) = ringside_api::live::cluster_calls::ClusterCalls::new(
+                local,
+                state.bus.clone(),
+                store.clone(),
+            );
+            state.calls = Some(calls);
+            console_tasks.push(task);
+        }
+    }
     // Commands other nodes route here (a visitor's page held by this node).
     let node_inbox = ringside_api::live::commands::spawn_node_inbox(&state);
     // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
@@ -906,6 +924,9 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     knowledge.abort();
     presence_flusher.abort();
     node_inbox.abort();
+    for t in console_tasks {
+        t.abort();
+    }
     if let Some(t) = replica {
         t.abort();
     }
