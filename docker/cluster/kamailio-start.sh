@@ -11,7 +11,7 @@ for n in $RINGSIDE_NODES; do
   i=$((i + 1))
   echo "1 sip:$n;transport=udp 9 0 duid=node-$i" >> "$list"
 done
-exec kamailio -DD -E -f /etc/kamailio/ringside-edge.cfg \
+exec kamailio -DD -E -m "${SHM_MB:-256}" -f /etc/kamailio/ringside-edge.cfg \
   -A "EDGE_IP=$EDGE_IP" -A "EDGE_PORT=${EDGE_PORT:-5060}" \
   -A "DS_LIST_FILE=\"$list\"" -A "CTL_SOCKET=\"unix:/tmp/ringside-edge-ctl.sock\"" \
   -Y /tmp -w /tmp
