@@ -498,7 +498,8 @@ fn pairs<'a>(e: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
 }
 
 /// Nodes sharing a files directory (`RINGSIDE_FILES_DIR`, a shared mount in production): a
-/// call recorded by one node is listed and downloaded through another.
+/// call recorded by one node is listed and downloaded through another; hold music uploaded
+/// (and removed) through one is played by the other.
 #[tokio::test]
 async fn a_recording_made_on_one_node_is_served_by_another() {
     use ringside_e2e::media::{download, recordings_of, wav_channels};
@@ -552,6 +553,52 @@ async fn a_recording_made_on_one_node_is_served_by_another() {
     // It is in the shared directory, not in either node's data directory.
     assert!(files.join("recordings").is_dir());
     assert!(!a.data_dir.join("recordings").exists());
+
+    // Hold music uploaded through node a is node b's too, at once; and so is its removal.
+    let prompts = a.token("owner@example.com", "widgets:read,widgets:write");
+    let wav_path = files.join("hold.wav");
+    ringside_e2e::baresip::write_tone_wav(&wav_path, 600, 2);
+    let wav = std::fs::read(&wav_path).unwrap();
+    let http = ringside_e2e::http_client();
+    let audio_at_b = || async {
+        http.get(format!("{}/api/v1/media/prompts/holdMusic/audio", b.http))
+            .bearer_auth(&prompts)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    };
+    // Node b has the default in memory first.
+    let default = audio_at_b().await;
+    assert_ne!(default, wav);
+    let r = http
+        .put(format!("{}/api/v1/media/prompts/holdMusic", a.http))
+        .bearer_auth(&prompts)
+        .header("content-type", "audio/wav")
+        .body(wav.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    eventually(
+        "node b plays the hold music uploaded through node a",
+        || async { audio_at_b().await == wav },
+    )
+    .await;
+    let r = http
+        .delete(format!("{}/api/v1/media/prompts/holdMusic", a.http))
+        .bearer_auth(&prompts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    eventually("node b is back to the default", || async {
+        audio_at_b().await == default
+    })
+    .await;
     drop((a, b));
     let _ = std::fs::remove_dir_all(&files);
     schema.drop_schema().await.unwrap();

@@ -5,6 +5,7 @@
 
 pub mod browser_calls;
 pub mod cluster_calls;
+pub mod cluster_prompts;
 pub mod commands;
 pub mod console;
 pub mod presence;

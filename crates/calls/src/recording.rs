@@ -76,8 +76,7 @@ impl Recorder {
                             match store.insert_recording(tenant, new).await {
                                 Err(ringside_storage::StorageError::NotFound) if tries < 40 => {
                                     tries += 1;
-                                    tokio::time::sleep(std::time::Duration::from_millis(250))
-                                        .await;
+                                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                                 }
                                 r => break r.map(|_| ()),
                             }

@@ -111,4 +111,9 @@ pub trait PromptStore: Send + Sync {
         tenant_id: &str,
         kind: PromptKind,
     ) -> Result<Cow<'static, [u8]>, PromptStoreError>;
+    /// Reads `tenant_id`'s uploads again from storage (another node of a cluster changed
+    /// them in the shared files directory). Nothing by default.
+    fn reload(&self, tenant_id: &str) {
+        let _ = tenant_id;
+    }
 }

@@ -832,9 +832,29 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
         .nats_url
         .is_some()
         .then(|| crate::cluster::spawn_limit_sharing(store.clone(), state.rate_limits.clone()));
+    let mut console_tasks = Vec::new();
+    // Uploaded prompts across the cluster: a change through one node is read again by the
+    // others (from the shared files directory).
+    if state.bus.clustered() {
+        let (tenants, widgets) = (state.prompts.clone(), state.widget_prompts.clone());
+        console_tasks.push(ringside_api::live::cluster_prompts::spawn_reloads(
+            &state.bus,
+            tenants.clone(),
+            widgets.clone(),
+        ));
+        state.prompts = Arc::new(ringside_api::live::cluster_prompts::SharedPrompts::new(
+            tenants,
+            state.bus.clone(),
+            "tenant",
+        ));
+        state.widget_prompts = Arc::new(ringside_api::live::cluster_prompts::SharedPrompts::new(
+            widgets,
+            state.bus.clone(),
+            "widget",
+        ));
+    }
     // Consoles across the cluster: every node's console seats known to all (a call rings
     // the operators of every node), and an operator answering a call another node holds.
-    let mut console_tasks = Vec::new();
     if state.bus.clustered() {
         console_tasks.push(ringside_api::live::cluster_calls::spawn_seats(
             state.bus.clone(),

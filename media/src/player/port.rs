@@ -81,6 +81,10 @@ impl PromptStore for AssetRegistry {
     ) -> Result<Cow<'static, [u8]>, PromptStoreError> {
         Ok(self.effective_wav(tenant_id, kind.into()))
     }
+
+    fn reload(&self, tenant_id: &str) {
+        AssetRegistry::reload(self, tenant_id)
+    }
 }
 
 #[cfg(test)]

@@ -246,6 +246,30 @@ impl AssetRegistry {
         Ok(info)
     }
 
+    /// Reads `tenant_id`'s uploads again from its directory into the assets its calls play
+    /// (in place): another node of a cluster sharing the directory changed them. A file that
+    /// cannot be loaded leaves the default in force.
+    pub fn reload(&self, tenant_id: &str) {
+        if !is_valid_tenant_id(tenant_id) {
+            return;
+        }
+        let assets = self.for_tenant(tenant_id);
+        let dir = self.tenant_dir(tenant_id);
+        for kind in AssetKind::ALL {
+            let path = dir.join(kind.file_name());
+            match read_limited(&path, self.limits.max_bytes) {
+                Ok(Some(bytes)) => {
+                    if let Err(e) = assets.set_override(kind, &bytes) {
+                        warn!(path = %path.display(), error = %e, "uploaded prompt ignored");
+                        assets.clear_override(kind);
+                    }
+                }
+                Ok(None) => assets.clear_override(kind),
+                Err(e) => warn!(path = %path.display(), error = %e, "uploaded prompt ignored"),
+            }
+        }
+    }
+
     /// Removes `tenant_id`'s upload for `kind`, going back to the default. `Ok(false)` if the
     /// tenant had none (or the id is invalid).
     pub fn clear(&self, tenant_id: &str, kind: AssetKind) -> Result<bool, RegistryError> {
