@@ -603,3 +603,120 @@ async fn a_recording_made_on_one_node_is_served_by_another() {
     let _ = std::fs::remove_dir_all(&files);
     schema.drop_schema().await.unwrap();
 }
+
+/// A node that missed the broadcasts (its NATS unreachable) catches the directory and the
+/// registrations up from the database, every `RINGSIDE_CLUSTER_RESYNC_SECS`.
+#[tokio::test]
+async fn a_node_that_missed_the_broadcasts_catches_up_from_the_database() {
+    let Some(schema) = ringside_e2e::postgres_schema().await else {
+        return;
+    };
+    let db = ("RINGSIDE_DATABASE_URL", schema.url.as_str());
+    let a = Server::start_with(&[
+        db,
+        ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222"),
+        ("RINGSIDE_NODE_ID", "resync-a"),
+    ])
+    .await;
+    // Node b's NATS is nowhere: nothing node a broadcasts reaches it.
+    let dead_nats = format!("nats://127.0.0.1:{}", free_port());
+    let b = Server::start_with(&[
+        db,
+        ("RINGSIDE_NATS_URL", dead_nats.as_str()),
+        ("RINGSIDE_NODE_ID", "resync-b"),
+        ("RINGSIDE_CLUSTER_RESYNC_SECS", "1"),
+    ])
+    .await;
+    let token = a.with_phones().await;
+    eventually("node b reads both extensions back", || async {
+        b.metric("ringside_sip_extensions", "").await == 2.0
+    })
+    .await;
+    // 1002 registers through node a; node b reads the registration back and reaches it.
+    let (uas, mut uas_child) = a.callee(UasFlow::Answer, &[]).await;
+    eventually("node b reads 1002's registration back", || async {
+        b.metric("ringside_sip_registrations", "").await == 1.0
+    })
+    .await;
+    let (ok, log) = b.caller(UacFlow::AnswerAndHangUp, &[]).run().await;
+    assert!(ok, "caller: {log}\nnode b: {}", b.log_text());
+    assert!(
+        uas_child.wait().await.unwrap().success(),
+        "{}",
+        uas.messages()
+    );
+    // An extension removed through node a is gone from node b too.
+    let (st, list) = a.api("GET", "/api/v1/sip/extensions", &token, None).await;
+    assert_eq!(st, 200, "{list}");
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["username"] == "1001")
+        .and_then(|e| e["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let (st, body) = a
+        .api(
+            "DELETE",
+            &format!("/api/v1/sip/extensions/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 204, "{body}");
+    eventually("node b forgets 1001", || async {
+        b.metric("ringside_sip_extensions", "").await == 1.0
+    })
+    .await;
+    drop((a, b));
+    schema.drop_schema().await.unwrap();
+}
+
+/// Two clusters (two databases) on one NATS server, even with a node id in common: each
+/// hears its own nodes alone.
+#[tokio::test]
+async fn two_clusters_on_one_nats_server_never_hear_each_other() {
+    let (Some(one), Some(two)) = (
+        ringside_e2e::postgres_schema().await,
+        ringside_e2e::postgres_schema().await,
+    ) else {
+        return;
+    };
+    let nats = ("RINGSIDE_NATS_URL", "nats://127.0.0.1:4222");
+    let a = Server::start_with(&[
+        ("RINGSIDE_DATABASE_URL", one.url.as_str()),
+        nats,
+        ("RINGSIDE_NODE_ID", "iso-a"),
+    ])
+    .await;
+    let b = Server::start_with(&[
+        ("RINGSIDE_DATABASE_URL", one.url.as_str()),
+        nats,
+        ("RINGSIDE_NODE_ID", "iso-b"),
+    ])
+    .await;
+    let x = Server::start_with(&[
+        ("RINGSIDE_DATABASE_URL", two.url.as_str()),
+        nats,
+        ("RINGSIDE_NODE_ID", "iso-a"),
+    ])
+    .await;
+    a.with_phones().await;
+    let (_uas, _uas_child) = a.callee(UasFlow::Answer, &[]).await;
+    eventually(
+        "node b of the same cluster holds 1002's registration",
+        || async { b.metric("ringside_sip_registrations", "").await == 1.0 },
+    )
+    .await;
+    assert_eq!(x.metric("ringside_sip_registrations", "").await, 0.0);
+    assert_eq!(x.metric("ringside_sip_extensions", "").await, 0.0);
+    assert_eq!(
+        x.metric("ringside_cluster_events_received_total", "").await,
+        0.0,
+        "the other cluster heard nothing"
+    );
+    drop((a, b, x));
+    one.drop_schema().await.unwrap();
+    two.drop_schema().await.unwrap();
+}

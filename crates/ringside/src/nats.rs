@@ -1,9 +1,12 @@
 //! The event bus between the nodes of a cluster, over NATS (`RINGSIDE_NATS_URL`): the thin
-//! driver behind [`ringside_domain::bus::Remote`]. Every event published on this node goes to
-//! `ringside.t.<tenant>.ev`; this node subscribes to the subjects of the tenants it has
+//! driver behind [`ringside_domain::bus::Remote`]. Every subject starts with
+//! `ringside.<cluster>.`, a token derived from the cluster's secret root, so two clusters
+//! sharing one NATS server never hear each other. Every event published on this node goes to
+//! `…t.<tenant>.ev`; this node subscribes to the subjects of the tenants it has
 //! subscribers for (the bus tells it, [`Remote::interest`]), so the NATS server sends each
 //! node only what it can deliver. Commands for what one node holds (a visitor's page) go to
-//! that node's own subject, `ringside.node.<node id>.cmd` (dots in the id written `~`). The
+//! that node's own subject, `…node.<node id>.cmd` (dots in the id written `~`), state every
+//! node keeps a copy of to `…nodes.all`. The
 //! wire form is the bus's ([`encode_remote`]); headers name the origin node, when it sent
 //! the event (for the cross-node delay metric) and, on commands, the tenant.
 //!
@@ -36,24 +39,53 @@ const DELAY_BUCKETS_US: [u64; 9] = [
     500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
 ];
 
-/// The subject of a tenant's events; `None` for an id that cannot be one subject token.
-pub fn tenant_subject(tenant_id: &str) -> Option<String> {
-    let ok = !tenant_id.is_empty()
-        && tenant_id.len() <= 128
-        && !tenant_id
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"*.>".contains(&b));
-    ok.then(|| format!("ringside.t.{tenant_id}.ev"))
+/// The subjects of one cluster: each starts with `ringside.<cluster>.`.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    prefix: String,
 }
 
-/// The subject of the commands for node `node_id` (a valid node id: letters, digits, `.`,
-/// `_`, `-`; dots would split the token, so they are written `~`, which ids never hold).
-pub fn node_subject(node_id: &str) -> String {
-    format!("ringside.node.{}.cmd", node_id.replace('.', "~"))
+impl Subjects {
+    /// The subjects of the cluster named `cluster` (one subject token: letters and digits).
+    pub fn new(cluster: &str) -> Subjects {
+        Subjects {
+            prefix: format!("ringside.{cluster}"),
+        }
+    }
+
+    /// The subject of a tenant's events; `None` for an id that cannot be one subject token.
+    pub fn tenant(&self, tenant_id: &str) -> Option<String> {
+        let ok = !tenant_id.is_empty()
+            && tenant_id.len() <= 128
+            && !tenant_id
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"*.>".contains(&b));
+        ok.then(|| format!("{}.t.{tenant_id}.ev", self.prefix))
+    }
+
+    /// The subject of the commands for node `node_id` (a valid node id: letters, digits,
+    /// `.`, `_`, `-`; dots would split the token, so they are written `~`, which ids never
+    /// hold).
+    pub fn node(&self, node_id: &str) -> String {
+        format!("{}.node.{}.cmd", self.prefix, node_id.replace('.', "~"))
+    }
+
+    /// The subject every node listens to (state each node keeps a copy of).
+    pub fn all_nodes(&self) -> String {
+        format!("{}.nodes.all", self.prefix)
+    }
 }
 
-/// The subject every node listens to (state each node keeps a copy of).
-const ALL_NODES: &str = "ringside.nodes.all";
+/// The cluster token of the nodes whose secret root is `root`: the same on every node of a
+/// cluster, different between clusters, and telling nothing of the root.
+pub fn cluster_token(root: &[u8; 32]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::new()
+        .chain_update(b"ringside nats subjects\0")
+        .chain_update(root)
+        .finalize();
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn now_us() -> u64 {
     std::time::SystemTime::now()
@@ -98,12 +130,19 @@ pub struct NatsLink {
     out: mpsc::Sender<Outgoing>,
     interest: mpsc::UnboundedSender<(String, bool)>,
     stats: Arc<Stats>,
+    subjects: Subjects,
 }
 
 impl NatsLink {
-    /// Connects to `url` as node `node_id` and joins `bus` to the other nodes. A server that
-    /// is not reachable yet is retried in the background (the node serves meanwhile, alone).
-    pub async fn start(url: &str, node_id: &str, bus: &Arc<Bus>) -> anyhow::Result<Arc<Self>> {
+    /// Connects to `url` as node `node_id` of the cluster `subjects` name and joins `bus` to
+    /// the other nodes. A server that is not reachable yet is retried in the background (the
+    /// node serves meanwhile, alone).
+    pub async fn start(
+        url: &str,
+        node_id: &str,
+        subjects: Subjects,
+        bus: &Arc<Bus>,
+    ) -> anyhow::Result<Arc<Self>> {
         let stats = Arc::new(Stats::default());
         let trouble = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let client = async_nats::ConnectOptions::new()
@@ -144,12 +183,13 @@ impl NatsLink {
         ));
         tokio::spawn(subscriptions(
             client.clone(),
+            subjects.clone(),
             Arc::downgrade(bus),
             interest_rx,
             stats.clone(),
         ));
         let commands = client
-            .subscribe(node_subject(node_id))
+            .subscribe(subjects.node(node_id))
             .await
             .context("subscribing to this node's commands on NATS")?;
         tokio::spawn(receive_commands(
@@ -158,7 +198,7 @@ impl NatsLink {
             stats.clone(),
         ));
         let everyone = client
-            .subscribe(ALL_NODES)
+            .subscribe(subjects.all_nodes())
             .await
             .context("subscribing to the nodes' broadcasts on NATS")?;
         tokio::spawn(receive_commands(
@@ -172,6 +212,7 @@ impl NatsLink {
             out,
             interest,
             stats,
+            subjects,
         });
         bus.set_remote(link.clone());
         Ok(link)
@@ -192,7 +233,7 @@ impl Remote for NatsLink {
     }
 
     fn publish(&self, tenant_id: &str, event: &Arc<Event>) {
-        match tenant_subject(tenant_id) {
+        match self.subjects.tenant(tenant_id) {
             Some(subject) => self.enqueue((subject, None, event.clone())),
             None => {
                 self.stats.malformed.fetch_add(1, Relaxed);
@@ -201,12 +242,12 @@ impl Remote for NatsLink {
     }
 
     fn broadcast(&self, event: &Arc<Event>) {
-        self.enqueue((ALL_NODES.to_owned(), None, event.clone()));
+        self.enqueue((self.subjects.all_nodes(), None, event.clone()));
     }
 
     fn send_to_node(&self, node_id: &str, tenant_id: &str, event: &Arc<Event>) {
         self.enqueue((
-            node_subject(node_id),
+            self.subjects.node(node_id),
             Some(tenant_id.to_owned()),
             event.clone(),
         ));
@@ -244,6 +285,7 @@ async fn send(
 /// Keeps one subscription per tenant this node has subscribers for.
 async fn subscriptions(
     client: async_nats::Client,
+    subjects: Subjects,
     bus: Weak<Bus>,
     mut rx: mpsc::UnboundedReceiver<(String, bool)>,
     stats: Arc<Stats>,
@@ -255,7 +297,7 @@ async fn subscriptions(
                 h.abort();
             }
         } else if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(tenant) {
-            let Some(subject) = tenant_subject(slot.key()) else {
+            let Some(subject) = subjects.tenant(slot.key()) else {
                 continue;
             };
             match client.subscribe(subject).await {
@@ -409,19 +451,32 @@ mod tests {
 
     #[test]
     fn node_subjects_keep_dotted_ids_in_one_token() {
-        assert_eq!(node_subject("node-b"), "ringside.node.node-b.cmd");
-        assert_eq!(node_subject("eu.node_1"), "ringside.node.eu~node_1.cmd");
-        assert_ne!(node_subject("a.b"), node_subject("a_b"));
+        let s = Subjects::new("c1");
+        assert_eq!(s.node("node-b"), "ringside.c1.node.node-b.cmd");
+        assert_eq!(s.node("eu.node_1"), "ringside.c1.node.eu~node_1.cmd");
+        assert_ne!(s.node("a.b"), s.node("a_b"));
+        assert_eq!(s.all_nodes(), "ringside.c1.nodes.all");
     }
 
     #[test]
     fn tenant_subjects_are_one_token() {
+        let s = Subjects::new("c1");
         assert_eq!(
-            tenant_subject("0193a3c4-1b2c-7d3e-8f90-123456789abc").as_deref(),
-            Some("ringside.t.0193a3c4-1b2c-7d3e-8f90-123456789abc.ev")
+            s.tenant("0193a3c4-1b2c-7d3e-8f90-123456789abc").as_deref(),
+            Some("ringside.c1.t.0193a3c4-1b2c-7d3e-8f90-123456789abc.ev")
         );
         for bad in ["", "a.b", "a*", ">", "a b", "a\tb"] {
-            assert_eq!(tenant_subject(bad), None, "{bad:?}");
+            assert_eq!(s.tenant(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn clusters_with_other_roots_have_other_subjects() {
+        let (a, b) = (cluster_token(&[1; 32]), cluster_token(&[2; 32]));
+        assert_eq!(a, cluster_token(&[1; 32]), "the same on every node");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(Subjects::new(&a).all_nodes(), Subjects::new(&b).all_nodes());
     }
 }

@@ -808,11 +808,21 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     // In a cluster, the bus reaches the other nodes over NATS.
     let nats = match &s.cluster.nats_url {
         None => None,
-        Some(url) => Some(crate::nats::NatsLink::start(url, &s.cluster.node_id, &calls.bus).await?),
+        Some(url) => {
+            // The cluster's own subjects: nodes sharing this database (and so its secret
+            // root) hear each other, and no other cluster on the same NATS server.
+            let subjects = crate::nats::Subjects::new(&crate::nats::cluster_token(&secrets.link));
+            Some(crate::nats::NatsLink::start(url, &s.cluster.node_id, subjects, &calls.bus).await?)
+        }
     };
     // The other nodes' SIP registrations, copied into this node's registrar.
     let replica = nats.as_ref().map(|_| {
-        ringside_calls::driver::replica::spawn(&calls.bus, calls.sip.clone(), store.clone())
+        ringside_calls::driver::replica::spawn(
+            &calls.bus,
+            calls.sip.clone(),
+            store.clone(),
+            s.cluster.resync,
+        )
     });
     let mut state = build_api(
         &s,

@@ -9,7 +9,9 @@
 //!   (no credential travels on the bus) and apply it.
 //!
 //! A node starting loads every live registration and the whole directory from the
-//! database, so a change it missed while it was down is not lost.
+//! database, so a change it missed while it was down is not lost; and every `resync_every`
+//! (`RINGSIDE_CLUSTER_RESYNC_SECS`) it reads them back again ([`resync`]), so a change whose
+//! broadcast it missed (NATS down for a while, a message dropped) is caught within that time.
 
 use std::sync::Arc;
 
@@ -20,6 +22,80 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 
 use super::{Command, SipServer};
+
+/// The directory entries a node has applied, by id, with the `updated_at` it applied.
+#[derive(Default)]
+struct Applied {
+    extensions: std::collections::HashMap<String, i64>,
+    trunks: std::collections::HashMap<String, i64>,
+}
+
+/// Reads every live registration and the directory back from `store` into `sip`: the
+/// registrations over UDP or with a Path as other nodes' copies (a later expiry wins, so
+/// nothing newer is undone), and the extensions and trunks changed or gone since `applied`.
+async fn resync(
+    store: &ringside_storage::Store,
+    sip: &SipServer,
+    applied: &mut Applied,
+    first: bool,
+) -> Result<(), ringside_storage::StorageError> {
+    use crate::directory::DirectoryChange as D;
+    let now = ringside_storage::now_ms();
+    for b in store.live_bindings(now).await? {
+        if b.transport != "udp" && b.path.is_empty() {
+            continue;
+        }
+        if let Some(b) = super::binding_from_store(b) {
+            if sip
+                .cmd
+                .send(Command::ReplicaBinding(BindingChange::Upsert(b)))
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+    let (exts, trunks) = (store.all_extensions().await?, store.all_trunks().await?);
+    let mut changes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in exts {
+        seen.insert(e.id.clone());
+        if applied.extensions.insert(e.id.clone(), e.updated_at) != Some(e.updated_at) && !first {
+            changes.push(D::ExtensionUpserted(e));
+        }
+    }
+    applied.extensions.retain(|id, _| {
+        let keep = seen.contains(id);
+        if !keep {
+            changes.push(D::ExtensionRemoved(id.clone()));
+        }
+        keep
+    });
+    seen.clear();
+    for t in trunks {
+        seen.insert(t.id.clone());
+        if applied.trunks.insert(t.id.clone(), t.updated_at) != Some(t.updated_at) && !first {
+            changes.push(D::TrunkUpserted(t));
+        }
+    }
+    applied.trunks.retain(|id, _| {
+        let keep = seen.contains(id);
+        if !keep {
+            changes.push(D::TrunkRemoved(id.clone()));
+        }
+        keep
+    });
+    if !changes.is_empty() {
+        debug!(
+            changes = changes.len(),
+            "directory entries caught up from the database"
+        );
+    }
+    for c in changes {
+        sip.change_directory(c);
+    }
+    Ok(())
+}
 
 /// The kind of a registration change on the bus.
 const BINDING_EVENT: &str = "sip:binding";
@@ -130,23 +206,40 @@ fn change_of(event: &Event) -> Option<BindingChange> {
     }
 }
 
-/// Applies the other nodes' registration and directory changes to this node's SIP core,
-/// until aborted.
+/// Applies the other nodes' registration and directory changes to this node's SIP core, and
+/// reads them back from the database every `resync_every`; until aborted.
 pub fn spawn(
     bus: &Arc<Bus>,
     sip: SipServer,
     store: ringside_storage::Store,
+    resync_every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     let mut inbox = bus.node_inbox();
     tokio::spawn(async move {
+        // What this node's directory holds: as loaded at its start (a change since then is
+        // applied by the first resync that sees it).
+        let mut applied = Applied::default();
+        if let Err(e) = resync(&store, &sip, &mut applied, true).await {
+            warn!(error = %e, "reading the directory back from the database");
+        }
+        let mut every = tokio::time::interval(resync_every);
+        every.reset();
         loop {
-            let event = match inbox.recv().await {
-                Ok((_, e)) => e,
-                Err(RecvError::Lagged(n)) => {
-                    warn!(missed = n, "SIP changes from other nodes were missed");
+            let event = tokio::select! {
+                _ = every.tick() => {
+                    if let Err(e) = resync(&store, &sip, &mut applied, false).await {
+                        warn!(error = %e, "reading registrations and the directory back from the database");
+                    }
                     continue;
                 }
-                Err(RecvError::Closed) => return,
+                m = inbox.recv() => match m {
+                    Ok((_, e)) => e,
+                    Err(RecvError::Lagged(n)) => {
+                        warn!(missed = n, "SIP changes from other nodes were missed");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
             };
             match event.kind {
                 BINDING_EVENT => match change_of(&event) {

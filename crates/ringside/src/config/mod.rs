@@ -51,6 +51,7 @@
 //! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
 //! | the cluster's secret root, 64 hex digits, the same on every node (the link secret; the SIP nonce secret and the sealed VAPID key follow from it); or a file holding it; unset in a cluster: made by the first node and kept in the database | `secret_key`, `secret_key_file` | `RINGSIDE_SECRET_KEY`, `RINGSIDE_SECRET_KEY_FILE` | none (one node: files in the data directory) |
 //! | the SIP edge proxies (comma-separated CIDRs or addresses, e.g. the Kamailio in front of a cluster): when set, new SIP requests over UDP, TCP and TLS are taken only from them (others get 403), and the caller's address for trunk matching and digest throttling is the `X-Ringside-Peer` they add | `sip_trusted_proxies` | `RINGSIDE_SIP_TRUSTED_PROXIES` | none (SIP from anywhere) |
+//! | in a cluster, how often each node reads registrations and the directory back from the database (catching a change whose broadcast it missed), seconds, 1-3600 | `cluster_resync_secs` | `RINGSIDE_CLUSTER_RESYNC_SECS` | `60` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
 
 use std::net::{IpAddr, SocketAddr};
@@ -136,6 +137,7 @@ pub struct RawConfig {
     nats_url: Option<String>,
     secret_key: Option<String>,
     secret_key_file: Option<PathBuf>,
+    cluster_resync_secs: Option<u64>,
     log: Option<String>,
 }
 
@@ -333,6 +335,7 @@ impl RawConfig {
                 "RINGSIDE_LIMIT_MONTHLY_AI_TOKENS",
             ),
             (&mut raw.sip_timer_t1_ms, "RINGSIDE_SIP_TIMER_T1_MS"),
+            (&mut raw.cluster_resync_secs, "RINGSIDE_CLUSTER_RESYNC_SECS"),
             (&mut raw.sip_timer_t2_ms, "RINGSIDE_SIP_TIMER_T2_MS"),
             (&mut raw.sip_timer_t4_ms, "RINGSIDE_SIP_TIMER_T4_MS"),
             (
@@ -758,6 +761,7 @@ impl RawConfig {
                 persist_node_id,
                 nats_url,
                 secret_key,
+                resync: Duration::from_secs(self.cluster_resync_secs.unwrap_or(60).clamp(1, 3600)),
             },
             http: HttpSettings {
                 addr: http_addr,

@@ -43,6 +43,9 @@ pub struct ClusterSettings {
     pub nats_url: Option<String>,
     /// `RINGSIDE_SECRET_KEY`: the cluster's secret root, the same on every node.
     pub secret_key: Option<[u8; 32]>,
+    /// `RINGSIDE_CLUSTER_RESYNC_SECS`: how often registrations and the directory are read
+    /// back from the database (a change whose broadcast this node missed).
+    pub resync: std::time::Duration,
 }
 
 impl std::fmt::Debug for ClusterSettings {
