@@ -119,6 +119,52 @@ async fn straight_to(to: SocketAddr, method: &str) -> String {
     }
 }
 
+/// Kamailio as shipped in front of `nodes` (round-robin or the shipped hash, `defines`
+/// added), extensions 1001 and 1002 known to every node, and 1002 registered through the
+/// edge from a fresh port (every node holding the registration): the edge, its address, a
+/// token (sip and calls scopes) and 1002's port.
+async fn behind_edge(
+    nodes: &[Server],
+    round_robin: bool,
+    defines: &[&str],
+) -> (Kamailio, SocketAddr, String, u16) {
+    let dir = nodes[0].data_dir.join("edge");
+    // The edge on an address of its own: the phones are on 127.0.0.1.
+    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
+    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
+    let kam = edge(&dir, edge_addr, &sips, round_robin, defines).await;
+    let token = nodes[0].with_phones().await;
+    eventually("every node knows both extensions", || async {
+        total(nodes, "ringside_sip_extensions", "").await == 6.0
+    })
+    .await;
+    let phone = free_port();
+    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
+        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
+        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
+        .run()
+        .await;
+    assert!(
+        ok,
+        "1002 registers through the edge: {log}{}",
+        logs(&kam, nodes)
+    );
+    eventually("every node holds 1002's registration", || async {
+        total(nodes, "ringside_sip_registrations", "").await == 3.0
+    })
+    .await;
+    (kam, edge_addr, token, phone)
+}
+
+/// 1001 (sipp, authenticating) calling 1002 through the edge at `edge`, with `args`.
+fn calling_1002(edge: SocketAddr, args: &[&str]) -> Sipp {
+    Sipp::new(&Scenario::uac("1001", true, UacFlow::AnswerAndHangUp), edge)
+        .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(&["-mp", &even_port().to_string()])
+        .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
+        .args(args)
+}
+
 /// 1002 (sipp) on `port`, answering every call the edge at `edge` brings with RTP echo,
 /// until killed.
 fn answering_phone(edge: SocketAddr, port: u16) -> Sipp {
@@ -149,13 +195,9 @@ async fn phones_behind_the_edge_reach_each_other_on_every_node() {
     let Some((schema, nodes, _)) = three_nodes("edge", &[]).await else {
         return;
     };
-    let dir = nodes[0].data_dir.join("edge");
-    // The edge on an address of its own: the phones are on 127.0.0.1.
-    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
-    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
-    // Round-robin: consecutive requests go to the next node, so calls land on each.
-    let kam = edge(&dir, edge_addr, &sips, true, &[]).await;
-    let token = nodes[0].with_phones().await;
+    // Round-robin: consecutive requests go to the next node, so calls land on each. 1002
+    // registers through the edge; every node learns the registration and its Path.
+    let (kam, edge_addr, token, phone) = behind_edge(&nodes, true, &[]).await;
     // baresip 1.0 answers MD5 challenges alone.
     for ext in ["1001", "1002"] {
         nodes[0]
@@ -166,11 +208,6 @@ async fn phones_behind_the_edge_reach_each_other_on_every_node() {
             )
             .await;
     }
-    eventually("every node knows both extensions", || async {
-        total(&nodes, "ringside_sip_extensions", "").await == 6.0
-    })
-    .await;
-
     // Straight to a node, not through the edge: refused, whatever X-Ringside-Peer says.
     for method in ["INVITE", "REGISTER", "OPTIONS"] {
         let line = straight_to(nodes[1].sip, method).await;
@@ -183,37 +220,13 @@ async fn phones_behind_the_edge_reach_each_other_on_every_node() {
         3.0
     );
 
-    // 1002 registers through the edge; every node learns the registration and its Path.
-    let phone = free_port();
-    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
-        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
-        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
-        .run()
-        .await;
-    assert!(
-        ok,
-        "1002 registers through the edge: {log}{}",
-        logs(&kam, &nodes)
-    );
-    eventually("every node holds 1002's registration", || async {
-        total(&nodes, "ringside_sip_registrations", "").await == 3.0
-    })
-    .await;
-
     // Six calls from 1001 to 1002, one at a time, through the edge. (1002 runs until killed:
     // the edge's NAT keep-alives, OPTIONS sipp cannot answer, count as calls of its own.)
     let calls = 6;
     let callee = answering_phone(edge_addr, phone);
     let mut callee_child = callee.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
-        edge_addr,
-    )
-    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
-    .args(&["-mp", &even_port().to_string()])
-    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
-    .args(&["-m", &calls.to_string(), "-l", "1"]);
+    let caller = calling_1002(edge_addr, &["-m", &calls.to_string(), "-l", "1"]);
     let (ok, log) = caller.run().await;
     assert!(ok, "1001's calls: {log}{}", logs(&kam, &nodes));
     eventually("1002 answered every call and its hang-up", || async {
@@ -375,28 +388,9 @@ async fn a_node_killed_under_load_takes_no_call_of_the_others_down_and_rejoins()
     let Some((schema, mut nodes, envs)) = three_nodes("kill", &[]).await else {
         return;
     };
-    let dir = nodes[0].data_dir.join("edge");
-    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
-    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
     // The edge as shipped (calls spread by a hash of their Call-ID), without its flood
     // limits: every sipp phone here is 127.0.0.1.
-    let kam = edge(&dir, edge_addr, &sips, false, &["NO_ANTIFLOOD"]).await;
-    let token = nodes[0].with_phones().await;
-    eventually("every node knows both extensions", || async {
-        total(&nodes, "ringside_sip_extensions", "").await == 6.0
-    })
-    .await;
-    let phone = free_port();
-    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
-        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
-        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
-        .run()
-        .await;
-    assert!(ok, "1002 registers through the edge: {log}");
-    eventually("every node holds 1002's registration", || async {
-        total(&nodes, "ringside_sip_registrations", "").await == 3.0
-    })
-    .await;
+    let (kam, edge_addr, token, phone) = behind_edge(&nodes, false, &["NO_ANTIFLOOD"]).await;
 
     // 1001 calls 1002 at 5 calls/s for ten seconds (each call talks 2.5 s); node c is
     // killed (SIGKILL) three seconds in.
@@ -404,15 +398,19 @@ async fn a_node_killed_under_load_takes_no_call_of_the_others_down_and_rejoins()
     let callee = answering_phone(edge_addr, phone);
     let mut callee_child = callee.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
+    let caller = calling_1002(
         edge_addr,
-    )
-    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
-    .args(&["-mp", &even_port().to_string()])
-    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
-    .args(&["-r", "5", "-m", &calls.to_string(), "-l", "40"])
-    .args(&["-timeout", "90s"]);
+        &[
+            "-r",
+            "5",
+            "-m",
+            &calls.to_string(),
+            "-l",
+            "40",
+            "-timeout",
+            "90s",
+        ],
+    );
     let mut caller_child = caller.spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let held_by_c = nodes[2].metric("ringside_calls_active", "").await;
@@ -760,26 +758,7 @@ async fn postgres_restarted_under_load_the_nodes_reconnect_and_lose_no_call() {
     else {
         return;
     };
-    let dir = nodes[0].data_dir.join("edge");
-    let edge_addr: SocketAddr = format!("{EDGE_IP}:{}", free_port()).parse().unwrap();
-    let sips: Vec<SocketAddr> = nodes.iter().map(|n| n.sip).collect();
-    let kam = edge(&dir, edge_addr, &sips, false, &["NO_ANTIFLOOD"]).await;
-    let token = nodes[0].with_phones().await;
-    eventually("every node knows both extensions", || async {
-        total(&nodes, "ringside_sip_extensions", "").await == 6.0
-    })
-    .await;
-    let phone = free_port();
-    let (ok, log) = Sipp::new(&Scenario::register(600, 200), edge_addr)
-        .args(&["-i", "127.0.0.1", "-p", &phone.to_string()])
-        .args(&["-s", "1002", "-au", "1002", "-ap", PW2])
-        .run()
-        .await;
-    assert!(ok, "1002 registers through the edge: {log}");
-    eventually("every node holds 1002's registration", || async {
-        total(&nodes, "ringside_sip_registrations", "").await == 3.0
-    })
-    .await;
+    let (kam, edge_addr, token, phone) = behind_edge(&nodes, false, &["NO_ANTIFLOOD"]).await;
 
     // 60 calls at 5 calls/s through the edge; the database stops (every connection cut)
     // three seconds in and comes back two seconds later.
@@ -787,15 +766,19 @@ async fn postgres_restarted_under_load_the_nodes_reconnect_and_lose_no_call() {
     let callee = answering_phone(edge_addr, phone);
     let mut callee_child = callee.spawn();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let caller = Sipp::new(
-        &Scenario::uac("1001", true, UacFlow::AnswerAndHangUp),
+    let caller = calling_1002(
         edge_addr,
-    )
-    .args(&["-i", "127.0.0.1", "-p", &free_port().to_string()])
-    .args(&["-mp", &even_port().to_string()])
-    .args(&["-s", "1002", "-au", "1001", "-ap", PW1])
-    .args(&["-r", "5", "-m", &calls.to_string(), "-l", "40"])
-    .args(&["-timeout", "90s"]);
+        &[
+            "-r",
+            "5",
+            "-m",
+            &calls.to_string(),
+            "-l",
+            "40",
+            "-timeout",
+            "90s",
+        ],
+    );
     let mut caller_child = caller.spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
     pg.down();

@@ -7,6 +7,7 @@ mod cluster;
 mod config;
 mod memory;
 mod nats;
+mod secrets;
 mod sip_ws;
 mod wiring;
 

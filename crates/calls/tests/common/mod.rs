@@ -185,25 +185,14 @@ impl Sim {
 
     /// A core behind SIP edge proxies `proxies` (`RINGSIDE_SIP_TRUSTED_PROXIES`).
     pub fn behind_edge(ring_timeout: Duration, proxies: &[&str]) -> Sim {
-        let mut sim = Self::build(ring_timeout, None);
-        let mut cfg = loopback_config(5060, ring_timeout, vec![Algorithm::Sha256, Algorithm::Md5]);
-        cfg.trusted_proxies = proxies
-            .iter()
-            .map(|p| ringside_domain::net::TrustedNet::stored(p).unwrap())
-            .collect();
-        let dir = Directory::load(
-            vec![
-                ext("e1", "1001", "pw-1001-secret", "t1"),
-                ext("e2", "1002", "pw-1002-secret", "t1"),
-                ext("e3", "2001", "pw-2001-secret", "t2"),
-            ],
-            vec![trunk("t1", "10.9.9.9/32", 5099, None)],
-        );
-        sim.core = SipCore::new(cfg, dir, Box::new(sim.media.clone()), sim.metrics.clone());
-        sim
+        Self::build_with(ring_timeout, None, proxies)
     }
 
     fn build(ring_timeout: Duration, creds: Option<(&str, &str)>) -> Sim {
+        Self::build_with(ring_timeout, creds, &[])
+    }
+
+    fn build_with(ring_timeout: Duration, creds: Option<(&str, &str)>, proxies: &[&str]) -> Sim {
         let dir = Directory::load(
             vec![
                 ext("e1", "1001", "pw-1001-secret", "t1"),
@@ -215,12 +204,12 @@ impl Sim {
         let metrics = Arc::new(SipMetrics::default());
         // No sockets: the bridges only log what the core asks of them.
         let media = FakeMedia::new(42000..=42099);
-        let core = SipCore::new(
-            loopback_config(5060, ring_timeout, vec![Algorithm::Sha256, Algorithm::Md5]),
-            dir,
-            Box::new(media.clone()),
-            metrics.clone(),
-        );
+        let mut cfg = loopback_config(5060, ring_timeout, vec![Algorithm::Sha256, Algorithm::Md5]);
+        cfg.trusted_proxies = proxies
+            .iter()
+            .map(|p| ringside_domain::net::TrustedNet::stored(p).unwrap())
+            .collect();
+        let core = SipCore::new(cfg, dir, Box::new(media.clone()), metrics.clone());
         Sim {
             metrics,
             core,

@@ -746,7 +746,7 @@ impl RawConfig {
         };
         let secret_key = match secret_text {
             None => None,
-            Some(t) => Some(crate::wiring::secret_key(&t).context(
+            Some(t) => Some(crate::secrets::secret_key(&t).context(
                 "secret_key must be 64 hex digits (32 random bytes, e.g. from \
                          `openssl rand -hex 32`)",
             )?),
