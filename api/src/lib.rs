@@ -137,7 +137,7 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Key of the signed conversation links ([`handoff`]); keep it across restarts so links
     /// stay valid.
-    pub link_secret: [u8; 32],
+    pub link_secret: http::sealed::LinkSecret,
     /// The server's VAPID key (Web Push alerts, RFC 8292): browsers subscribe with its public
     /// half; keep it across restarts so their subscriptions stay valid.
     pub vapid: Arc<webpush::VapidKey>,

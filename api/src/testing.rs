@@ -62,7 +62,7 @@ pub fn state(store: &Store, public_url: &str) -> AppState {
         console: Default::default(),
         public_url: public_url.into(),
         rate_limits: Default::default(),
-        link_secret: rand::random(),
+        link_secret: rand::random::<[u8; 32]>().into(),
         vapid: std::sync::Arc::new(crate::webpush::VapidKey::generate()),
         usage_limits: Default::default(),
         bus: Default::default(),

@@ -222,7 +222,7 @@ async fn alerts_reach_an_ntfy_server() {
         let store = b.store.clone();
         let c = Ctx::new(ringside_api::AppState {
             fetch_policy: lab(),
-            link_secret: [7; 32],
+            link_secret: [7; 32].into(),
             ..common::state(&store)
         });
         let (ntfy, url) = Ntfy::start().await;

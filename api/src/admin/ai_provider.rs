@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Scoped, WidgetsRead, WidgetsWrite};
 use crate::extract::ApiJson;
-use crate::http::sealed::Sealer;
 use crate::openapi::{Auth, Body, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
@@ -215,7 +214,7 @@ async fn put(
         return Err(invalid("timeoutSecs", "1-120 seconds"));
     }
     let existing = st.store.get_ai_provider(&ctx.tenant_id).await?;
-    let sealer = Sealer::new(&st.link_secret);
+    let sealer = st.link_secret.sealer();
     let api_key_sealed = match b.api_key.as_deref().map(str::trim) {
         None => existing.and_then(|e| e.api_key_sealed),
         Some("") => None,
@@ -307,11 +306,11 @@ async fn test(
 
 /// The stored provider with its key opened.
 pub(crate) fn opened(
-    link_secret: &[u8; 32],
+    link_secret: &crate::http::sealed::LinkSecret,
     p: AiProvider,
 ) -> Result<crate::ai::Provider, crate::http::sealed::Unsealable> {
     let api_key = match &p.api_key_sealed {
-        Some(s) => Some(Sealer::new(link_secret).open(&p.tenant_id, KEY_PURPOSE, s)?),
+        Some(s) => Some(link_secret.sealer().open(&p.tenant_id, KEY_PURPOSE, s)?),
         None => None,
     };
     Ok(crate::ai::Provider {

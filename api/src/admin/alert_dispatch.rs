@@ -61,7 +61,7 @@ pub struct AlertConfig {
     /// The dashboard's base URL (click and action links).
     pub public_url: String,
     /// The server's link secret (channel secrets are sealed with it).
-    pub link_secret: [u8; 32],
+    pub link_secret: crate::http::sealed::LinkSecret,
     /// Where email alerts go (the accounts' SMTP mailer); `None` or one that does not deliver
     /// (no `RINGSIDE_SMTP_URL`): email alerts fail with that reason.
     pub mailer: Option<Arc<dyn Mailer>>,
@@ -76,7 +76,7 @@ impl AlertConfig {
     /// at most 10 s, up to 128 in flight, claims of up to 256.
     pub fn new(
         public_url: &str,
-        link_secret: [u8; 32],
+        link_secret: impl Into<crate::http::sealed::LinkSecret>,
         policy: crate::outbound::FetchPolicy,
     ) -> AlertConfig {
         AlertConfig {
@@ -96,7 +96,7 @@ impl AlertConfig {
             },
             in_flight: 128,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            link_secret,
+            link_secret: link_secret.into(),
             mailer: None,
             vapid: None,
             digest_interval: Duration::from_secs(60),
@@ -164,7 +164,7 @@ impl AlertDispatcher {
         )?;
         Ok(AlertDispatcher {
             inner: Arc::new(Inner {
-                sealer: Sealer::new(&config.link_secret),
+                sealer: config.link_secret.sealer(),
                 slots: Arc::new(Semaphore::new(config.in_flight.max(1))),
                 store,
                 client,

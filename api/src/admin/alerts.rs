@@ -37,7 +37,6 @@ use serde_json::json;
 
 use crate::auth::{Scope, WebhooksRead, WebhooksWrite};
 use crate::extract::{double_option, ApiJson};
-use crate::http::sealed::Sealer;
 use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
 use crate::{ApiError, AppState};
 
@@ -682,7 +681,7 @@ async fn create(
     if mine.len() as i64 >= MAX_ALERT_RULES {
         return Err(invalid("alertRules", "at most 50 rules a user"));
     }
-    let sealer = Sealer::new(&st.link_secret);
+    let sealer = st.link_secret.sealer();
     let rule = AlertRule {
         id: String::new(),
         tenant_id: ctx.tenant_id.clone(),
@@ -731,9 +730,11 @@ async fn patch(
         let (channel_type, channel, secret) = channel_of(&st, c)?;
         let same_type = channel_type == r.channel_type;
         r.secret_sealed = match secret {
-            SecretChange::Set(s) => {
-                Some(Sealer::new(&st.link_secret).seal(&ctx.tenant_id, SECRET_PURPOSE, &s))
-            }
+            SecretChange::Set(s) => Some(st.link_secret.sealer().seal(
+                &ctx.tenant_id,
+                SECRET_PURPOSE,
+                &s,
+            )),
             SecretChange::Keep if same_type => r.secret_sealed.take(),
             SecretChange::Keep | SecretChange::Remove => None,
         };

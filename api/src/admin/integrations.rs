@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{MessagesRead, Scoped, WidgetsRead, WidgetsWrite};
 use crate::extract::ApiJson;
-use crate::http::sealed::Sealer;
 use crate::lookup::{AUTH_PURPOSE, HMAC_PURPOSE};
 use crate::openapi::{Auth, Body, DataList, DocRouter, Spec};
 use crate::{ApiError, AppState};
@@ -293,7 +292,7 @@ fn checked(
             ));
         }
     }
-    let sealer = Sealer::new(&st.link_secret);
+    let sealer = st.link_secret.sealer();
     let seal =
         |v: Option<String>, keep: Option<&String>, purpose: &str, field: &'static str| match v
             .as_deref()

@@ -182,7 +182,11 @@ impl FromRequestParts<AppState> for SignedIn {
                 .headers
                 .get(session::CSRF_HEADER)
                 .and_then(|v| v.to_str().ok());
-            if !session::csrf_ok(&state.link_secret, &auth.session_id, presented) {
+            if !state
+                .link_secret
+                .keys()
+                .any(|k| session::csrf_ok(k, &auth.session_id, presented))
+            {
                 return Err(ApiError::CsrfFailed);
             }
         }

@@ -364,11 +364,12 @@ impl Mcp {
         let session = match headers.get("mcp-session-id") {
             None => None,
             Some(v) => {
-                match v
-                    .to_str()
-                    .ok()
-                    .and_then(|s| session_version(&self.st.link_secret, s, credential_id(&who)))
-                {
+                match v.to_str().ok().and_then(|s| {
+                    self.st
+                        .link_secret
+                        .keys()
+                        .find_map(|k| session_version(k, s, credential_id(&who)))
+                }) {
                     Some(version) => Some(version),
                     None => {
                         return json_response(

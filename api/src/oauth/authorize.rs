@@ -519,7 +519,11 @@ pub(crate) async fn submit(
         ));
     };
     let sealed = one(&form, "req").unwrap_or("");
-    let Some(r) = open(&st.link_secret, sealed, now_ms()) else {
+    let Some(r) = st
+        .link_secret
+        .keys()
+        .find_map(|k| open(k, sealed, now_ms()))
+    else {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,
             "This connection request was changed, or it is older than 15 minutes.",
@@ -607,7 +611,11 @@ pub(crate) async fn submit(
                     Some("Your sign-in has ended. Sign in again to connect the app."),
                 ));
             };
-            if !csrf_ok(&st.link_secret, &auth.session_id, one(&form, "csrf")) {
+            if !st
+                .link_secret
+                .keys()
+                .any(|k| csrf_ok(k, &auth.session_id, one(&form, "csrf")))
+            {
                 return Ok(error_page(
                     StatusCode::FORBIDDEN,
                     "The consent form did not come from your signed-in session.",

@@ -38,7 +38,7 @@ pub struct Assistant<'a> {
     /// What a provider URL may reach.
     pub fetch_policy: crate::outbound::FetchPolicy,
     /// The key sealed secrets are opened with.
-    pub link_secret: &'a [u8; 32],
+    pub link_secret: &'a crate::http::sealed::LinkSecret,
 }
 
 /// The visitor's latest messages a turn reads (the lookup step and the model share them).

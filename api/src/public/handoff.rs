@@ -42,7 +42,7 @@ pub struct HandoffState {
     bus: std::sync::Arc<crate::realtime::Bus>,
     presence: std::sync::Arc<crate::Presence>,
     public_url: String,
-    link_secret: [u8; 32],
+    link_secret: crate::http::sealed::LinkSecret,
 }
 
 impl axum::extract::FromRef<AppState> for HandoffState {
@@ -362,7 +362,7 @@ async fn conversation_link(
     let exp = st.presence.now_ms() / 1000 + ttl;
     // A token that may not send messages makes a link that only shows the conversation.
     let reply = auth.scopes.iter().any(|s| s == "messages:write");
-    let sig = link_signature(&st.link_secret, &w.id, &v.visitor_id, exp, reply);
+    let sig = link_signature(&*st.link_secret, &w.id, &v.visitor_id, exp, reply);
     let url = format!(
         "{}/console/conversation?widget={}&visitor={}&exp={exp}&reply={}&sig={sig}",
         st.public_url.trim_end_matches('/'),
@@ -414,14 +414,16 @@ async fn verify_link(
         ));
     };
     let exp_n: i64 = exp.parse().unwrap_or(i64::MIN);
-    let want = link_signature(&st.link_secret, widget, visitor, exp_n, reply);
     let ok = exp_n != i64::MIN
-        && sig.len() == want.len()
-        && sig
-            .bytes()
-            .zip(want.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+        && st.link_secret.keys().any(|k| {
+            let want = link_signature(k, widget, visitor, exp_n, reply);
+            sig.len() == want.len()
+                && sig
+                    .bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
     if !ok {
         return Err(link_error(
             StatusCode::FORBIDDEN,

@@ -286,7 +286,7 @@ async fn call(
         client.get(parsed.clone())
     };
     req = req.header("accept", "application/json");
-    let sealer = crate::http::sealed::Sealer::new(a.link_secret);
+    let sealer = a.link_secret.sealer();
     if let (Some(name), Some(sealed)) = (&i.auth_header_name, &i.auth_header_sealed) {
         let v = sealer
             .open(&w.tenant_id, AUTH_PURPOSE, sealed)

@@ -59,6 +59,12 @@ enum SecretCmd {
     /// Forget the cluster's VAPID key (after RINGSIDE_SECRET_KEY was changed on every node):
     /// the next node to start makes a new one, and browsers subscribe to alerts again.
     ResetVapidKey,
+    /// After the secret root was changed (RINGSIDE_SECRET_KEY the new one and
+    /// RINGSIDE_SECRET_KEY_PREVIOUS the old one, on every node): seal every stored secret
+    /// (tenants' AI keys, integration credentials, alert channel secrets, the VAPID key) again
+    /// with the new root, so the old one can be dropped. Prints the counts as one JSON line;
+    /// safe to run again, and while the nodes run.
+    Reseal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +231,30 @@ fn main() -> anyhow::Result<()> {
                 );
             } else {
                 eprintln!("the database holds no cluster VAPID key");
+            }
+            Ok(())
+        }),
+        Cmd::Secret {
+            command: SecretCmd::Reseal,
+        } => rt.block_on(async {
+            let (Some(current), Some(previous)) = (
+                settings.cluster.secret_key,
+                settings.cluster.secret_key_previous,
+            ) else {
+                anyhow::bail!(
+                    "give the new root as RINGSIDE_SECRET_KEY and the old one as \
+                     RINGSIDE_SECRET_KEY_PREVIOUS (as the nodes run with them)"
+                );
+            };
+            let store = wiring::open_store(&settings).await?;
+            let secret = ringside_api::http::sealed::LinkSecret::new(current, Some(previous));
+            let r = ringside_api::http::sealed::reseal_stored(&store, &secret).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            if r.unsealable > 0 {
+                eprintln!(
+                    "{} stored secrets open with neither root: their owners enter them again",
+                    r.unsealable
+                );
             }
             Ok(())
         }),

@@ -76,13 +76,13 @@ impl Subjects {
     }
 }
 
-/// The cluster token of the nodes whose secret root is `root`: the same on every node of a
-/// cluster, different between clusters, and telling nothing of the root.
-pub fn cluster_token(root: &[u8; 32]) -> String {
+/// The cluster token of the nodes whose cluster id (kept in their shared database) is `id`:
+/// the same on every node of a cluster, different between clusters, and short.
+pub fn cluster_token(id: &str) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::new()
         .chain_update(b"ringside nats subjects\0")
-        .chain_update(root)
+        .chain_update(id.as_bytes())
         .finalize();
     d[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -471,9 +471,9 @@ mod tests {
     }
 
     #[test]
-    fn clusters_with_other_roots_have_other_subjects() {
-        let (a, b) = (cluster_token(&[1; 32]), cluster_token(&[2; 32]));
-        assert_eq!(a, cluster_token(&[1; 32]), "the same on every node");
+    fn clusters_with_other_ids_have_other_subjects() {
+        let (a, b) = (cluster_token("0123"), cluster_token("4567"));
+        assert_eq!(a, cluster_token("0123"), "the same on every node");
         assert_ne!(a, b);
         assert_eq!(a.len(), 16);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));

@@ -16,8 +16,12 @@ use crate::config::Settings;
 pub(crate) struct Secrets {
     /// Signs SIP digest nonces (in a cluster a phone may answer a challenge to another node).
     pub(crate) sip: [u8; 32],
-    /// Signs conversation links and sessions' CSRF tokens, and seals tenants' credentials.
-    pub(crate) link: [u8; 32],
+    /// Signs conversation links and sessions' CSRF tokens, and seals tenants' credentials
+    /// (with the previous root, while one is rotated away from).
+    pub(crate) link: ringside_api::http::sealed::LinkSecret,
+    /// In a cluster, its id: random, made by the first node and kept in the database, so it
+    /// survives a change of the secret root. The NATS subjects are named from it.
+    pub(crate) cluster_id: Option<String>,
     /// Web Push's VAPID key.
     pub(crate) vapid: ringside_api::webpush::VapidKey,
 }
@@ -49,8 +53,9 @@ impl Secrets {
             (None, None) => {
                 return Ok(Secrets {
                     sip: load_secret(s, "sip-secret")?,
-                    link: load_secret(s, "link-secret")?,
+                    link: load_secret(s, "link-secret")?.into(),
                     vapid: load_vapid(s)?,
+                    cluster_id: None,
                 })
             }
         };
@@ -60,10 +65,21 @@ impl Secrets {
             .chain_update(root)
             .finalize()
             .into();
+        let link = ringside_api::http::sealed::LinkSecret::new(root, s.cluster.secret_key_previous);
+        let cluster_id = match &s.cluster.nats_url {
+            None => None,
+            Some(_) => Some(
+                store
+                    .shared_secret("cluster-id", || hex::encode(rand::random::<[u8; 16]>()))
+                    .await
+                    .context("reading the cluster's id")?,
+            ),
+        };
         Ok(Secrets {
             sip,
-            link: root,
-            vapid: shared_vapid(s, store, &root).await?,
+            vapid: shared_vapid(s, store, &link).await?,
+            link,
+            cluster_id,
         })
     }
 }
@@ -75,11 +91,11 @@ impl Secrets {
 async fn shared_vapid(
     s: &Settings,
     store: &Store,
-    root: &[u8; 32],
+    root: &ringside_api::http::sealed::LinkSecret,
 ) -> anyhow::Result<ringside_api::webpush::VapidKey> {
     use ringside_api::webpush::VapidKey;
-    const NAME: &str = "vapid-key";
-    let sealer = ringside_api::http::sealed::Sealer::new(root);
+    const NAME: &str = ringside_api::http::sealed::VAPID_KEY_NAME;
+    let sealer = root.sealer();
     let parse = |hexed: &str| {
         hex::decode(hexed.trim())
             .ok()
@@ -105,7 +121,8 @@ async fn shared_vapid(
         .and_then(|h| parse(&h))
         .context(
             "the cluster's VAPID key was sealed with another RINGSIDE_SECRET_KEY: give every \
-             node the same one; if it was changed on purpose on all of them, run `ringside \
+             node the same one; to change it, give the old one as RINGSIDE_SECRET_KEY_PREVIOUS \
+             until `ringside secret reseal` has run; if the old one is lost, run `ringside \
              secret reset-vapid-key` once (browsers then subscribe to alerts again)",
         )
 }

@@ -660,9 +660,10 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     let nats = match &s.cluster.nats_url {
         None => None,
         Some(url) => {
-            // The cluster's own subjects: nodes sharing this database (and so its secret
-            // root) hear each other, and no other cluster on the same NATS server.
-            let subjects = crate::nats::Subjects::new(&crate::nats::cluster_token(&secrets.link));
+            // The cluster's own subjects: nodes sharing this database (and so its id) hear
+            // each other, and no other cluster on the same NATS server.
+            let id = secrets.cluster_id.as_deref().unwrap_or_default();
+            let subjects = crate::nats::Subjects::new(&crate::nats::cluster_token(id));
             Some(crate::nats::NatsLink::start(url, &s.cluster.node_id, subjects, &calls.bus).await?)
         }
     };
@@ -734,18 +735,17 @@ pub async fn serve(s: Settings) -> anyhow::Result<()> {
     // Commands other nodes route here (a visitor's page held by this node).
     let node_inbox = ringside_api::live::commands::spawn_node_inbox(&state);
     // Alerts (ntfy, email): the same outbox durability as webhooks, their own sender.
-    let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(
-        store.clone(),
-        ringside_api::alert_dispatch::AlertConfig {
-            mailer: Some(state.accounts.outbox.mailer()),
-            vapid: Some(state.vapid.clone()),
-            ..ringside_api::alert_dispatch::AlertConfig::new(
-                &state.public_url,
-                state.link_secret,
-                s.http.fetch_policy(),
-            )
-        },
-    )
+    let alerts = ringside_api::alert_dispatch::AlertDispatcher::new(store.clone(), {
+        let mut c = ringside_api::alert_dispatch::AlertConfig::new(
+            &state.public_url,
+            state.link_secret,
+            s.http.fetch_policy(),
+        );
+        c.mailer = Some(state.accounts.outbox.mailer());
+        c.vapid = Some(state.vapid.clone());
+        c.dispatch.lease = s.alert_lease;
+        c
+    })
     .context("building the alert HTTP client")?
     .spawn();
     let listener = tokio::net::TcpListener::bind(s.http.addr)

@@ -153,6 +153,7 @@ pub use oauth::{
 pub use recordings::{
     NewRecording, Recording, RecordingStatus, MAX_LIST_RECORDINGS, RECORDING_FORMAT_WAV,
 };
+pub use secrets::{SealedColumn, SealedValue};
 pub use tokens::{AuthContext, Credential, TokenInfo, TOKEN_PREFIX};
 pub use trunks::{NewTrunk, Trunk, TrunkPatch};
 pub use usage::{UsageCounts, USAGE_METRICS};

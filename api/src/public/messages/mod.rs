@@ -69,7 +69,7 @@ pub struct MessagesState {
     pub(crate) console: std::sync::Arc<crate::console::ConsoleOperators>,
     pub(crate) knowledge: std::sync::Arc<crate::knowledge::Knowledge>,
     pub(crate) fetch_policy: crate::outbound::FetchPolicy,
-    pub(crate) link_secret: [u8; 32],
+    pub(crate) link_secret: crate::http::sealed::LinkSecret,
     pub(crate) accounts: std::sync::Arc<crate::accounts::Accounts>,
     pub(crate) rate_limits: std::sync::Arc<crate::RateLimits>,
 }

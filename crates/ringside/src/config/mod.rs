@@ -44,12 +44,14 @@
 //! | SIP transaction timers T1, T2, T4 (ms) | `sip_timer_t1_ms`, `sip_timer_t2_ms`, `sip_timer_t4_ms` | `RINGSIDE_SIP_TIMER_T1_MS`, `..._T2_MS`, `..._T4_MS` | `500`, `4000`, `5000` |
 //! | overload: queued SIP messages above which new requests get 503, and its Retry-After (s) | `sip_overload_queue_depth`, `sip_overload_retry_after_secs` | `RINGSIDE_SIP_OVERLOAD_QUEUE_DEPTH`, `RINGSIDE_SIP_OVERLOAD_RETRY_AFTER_SECS` | `16384`, `5` |
 //! | webhook delivery: attempts, request timeout, first and longest retry delay (s) | `webhook_max_attempts`, `webhook_request_timeout_secs`, `webhook_base_backoff_secs`, `webhook_max_backoff_secs` | `RINGSIDE_WEBHOOK_MAX_ATTEMPTS`, `..._REQUEST_TIMEOUT_SECS`, `..._BASE_BACKOFF_SECS`, `..._MAX_BACKOFF_SECS` | `8`, `10`, `10`, `3600` |
+//! | how long a node's claim on an alert attempt lasts before another node may take it over (s, 15-3600): longer than the slowest attempt (an email through a slow SMTP server) | `alert_lease_secs` | `RINGSIDE_ALERT_LEASE_SECS` | `90` |
 //! | mail for sign-in codes and invitations: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (implicit TLS), `smtp+plain://` (no TLS, a local sink); unset: codes go to the log with a warning | `smtp_url` | `RINGSIDE_SMTP_URL` | none |
 //! | the mail's From address | `smtp_from` | `RINGSIDE_SMTP_FROM` | `Ringside <no-reply@<public_url host>>` |
 //! | PEM file of extra CA certificates trusted for the SMTP server's certificate | `smtp_ca_file` | `RINGSIDE_SMTP_CA_FILE` | none (public roots only) |
 //! | this node's id in a cluster (letters, digits, `.`, `_`, `-`; at most 64): on its call records, in `/healthz`, unique per node | `node_id` | `RINGSIDE_NODE_ID` | the one this data directory was first started with (`<data_dir>/node-id`), the host name the first time |
 //! | NATS server carrying events and commands between the nodes of a cluster (`nats://host:port`); unset: one node, in-process bus | `nats_url` | `RINGSIDE_NATS_URL` | none |
 //! | the cluster's secret root, 64 hex digits, the same on every node (the link secret; the SIP nonce secret and the sealed VAPID key follow from it); or a file holding it; unset in a cluster: made by the first node and kept in the database | `secret_key`, `secret_key_file` | `RINGSIDE_SECRET_KEY`, `RINGSIDE_SECRET_KEY_FILE` | none (one node: files in the data directory) |
+//! | the previous secret root while it is rotated: still accepted for what it signed (conversation links, CSRF tokens, sign-in requests) and opens what it sealed, never used for anything new; `ringside secret reseal` seals the stored secrets again with the new root | `secret_key_previous`, `secret_key_previous_file` | `RINGSIDE_SECRET_KEY_PREVIOUS`, `RINGSIDE_SECRET_KEY_PREVIOUS_FILE` | none |
 //! | the SIP edge proxies (comma-separated CIDRs or addresses, e.g. the Kamailio in front of a cluster): when set, new SIP requests over UDP, TCP and TLS are taken only from them (others get 403), and the caller's address for trunk matching and digest throttling is the `X-Ringside-Peer` they add | `sip_trusted_proxies` | `RINGSIDE_SIP_TRUSTED_PROXIES` | none (SIP from anywhere) |
 //! | in a cluster, how often each node reads registrations and the directory back from the database (catching a change whose broadcast it missed), seconds, 1-3600 | `cluster_resync_secs` | `RINGSIDE_CLUSTER_RESYNC_SECS` | `60` |
 //! | log filter | `log` | `RINGSIDE_LOG` | `info` |
@@ -137,6 +139,9 @@ pub struct RawConfig {
     nats_url: Option<String>,
     secret_key: Option<String>,
     secret_key_file: Option<PathBuf>,
+    secret_key_previous: Option<String>,
+    secret_key_previous_file: Option<PathBuf>,
+    alert_lease_secs: Option<u64>,
     cluster_resync_secs: Option<u64>,
     log: Option<String>,
 }
@@ -202,6 +207,10 @@ impl RawConfig {
         set(&mut raw.secret_key, "RINGSIDE_SECRET_KEY");
         if let Some(v) = env("RINGSIDE_SECRET_KEY_FILE").filter(|v| !v.trim().is_empty()) {
             raw.secret_key_file = Some(PathBuf::from(v.trim()));
+        }
+        set(&mut raw.secret_key_previous, "RINGSIDE_SECRET_KEY_PREVIOUS");
+        if let Some(v) = env("RINGSIDE_SECRET_KEY_PREVIOUS_FILE").filter(|v| !v.trim().is_empty()) {
+            raw.secret_key_previous_file = Some(PathBuf::from(v.trim()));
         }
         set(&mut raw.ringback, "RINGSIDE_RINGBACK");
         set(&mut raw.public_url, "RINGSIDE_PUBLIC_URL");
@@ -336,6 +345,7 @@ impl RawConfig {
             ),
             (&mut raw.sip_timer_t1_ms, "RINGSIDE_SIP_TIMER_T1_MS"),
             (&mut raw.cluster_resync_secs, "RINGSIDE_CLUSTER_RESYNC_SECS"),
+            (&mut raw.alert_lease_secs, "RINGSIDE_ALERT_LEASE_SECS"),
             (&mut raw.sip_timer_t2_ms, "RINGSIDE_SIP_TIMER_T2_MS"),
             (&mut raw.sip_timer_t4_ms, "RINGSIDE_SIP_TIMER_T4_MS"),
             (
@@ -735,21 +745,26 @@ impl RawConfig {
             }
             Some(u) => bail!("nats_url must be a nats:// or tls:// URL (got {u:?})"),
         };
-        let secret_text = match (self.secret_key, &self.secret_key_file) {
-            (Some(_), Some(_)) => bail!("secret_key and secret_key_file: give one of them"),
-            (Some(k), None) => Some(k),
-            (None, Some(p)) => Some(
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("secret_key_file: reading {}", p.display()))?,
-            ),
-            (None, None) => None,
-        };
-        let secret_key = match secret_text {
-            None => None,
-            Some(t) => Some(crate::secrets::secret_key(&t).context(
-                "secret_key must be 64 hex digits (32 random bytes, e.g. from \
-                         `openssl rand -hex 32`)",
-            )?),
+        let secret_key = secret_root(
+            self.secret_key,
+            self.secret_key_file.as_deref(),
+            "secret_key",
+        )?;
+        let secret_key_previous = secret_root(
+            self.secret_key_previous,
+            self.secret_key_previous_file.as_deref(),
+            "secret_key_previous",
+        )?;
+        if secret_key_previous.is_some() && secret_key.is_none() {
+            bail!(
+                "secret_key_previous is the root being rotated away from: give the new one as \
+                 secret_key (or secret_key_file) too"
+            );
+        }
+        let alert_lease = match self.alert_lease_secs {
+            None => Duration::from_secs(90),
+            Some(n @ 15..=3600) => Duration::from_secs(n),
+            Some(_) => bail!("alert_lease_secs must be 15-3600"),
         };
         Ok(Settings {
             files_dir: self.files_dir.unwrap_or_else(|| data_dir.clone()),
@@ -761,6 +776,7 @@ impl RawConfig {
                 persist_node_id,
                 nats_url,
                 secret_key,
+                secret_key_previous,
                 resync: Duration::from_secs(self.cluster_resync_secs.unwrap_or(60).clamp(1, 3600)),
             },
             http: HttpSettings {
@@ -819,6 +835,7 @@ impl RawConfig {
                 turn_credentials,
             },
             webhooks,
+            alert_lease,
         })
     }
 }
@@ -886,3 +903,25 @@ mod settings;
 mod tests;
 
 pub use settings::*;
+
+/// A secret root given as text (`key`) or in a file (`file`): 64 hex digits.
+fn secret_root(
+    key: Option<String>,
+    file: Option<&Path>,
+    name: &str,
+) -> anyhow::Result<Option<[u8; 32]>> {
+    let text = match (key, file) {
+        (Some(_), Some(_)) => bail!("{name} and {name}_file: give one of them"),
+        (Some(k), None) => k,
+        (None, Some(p)) => std::fs::read_to_string(p)
+            .with_context(|| format!("{name}_file: reading {}", p.display()))?,
+        (None, None) => return Ok(None),
+    };
+    crate::secrets::secret_key(&text)
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "{name} must be 64 hex digits (32 random bytes, e.g. from `openssl rand -hex 32`)"
+            )
+        })
+}

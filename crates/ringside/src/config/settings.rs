@@ -30,6 +30,8 @@ pub struct Settings {
     pub webrtc: WebRtcSettings,
     /// Webhook delivery.
     pub webhooks: WebhookSettings,
+    /// `RINGSIDE_ALERT_LEASE_SECS`: how long a claim on an alert attempt lasts.
+    pub alert_lease: std::time::Duration,
 }
 
 /// This node in a cluster.
@@ -43,6 +45,9 @@ pub struct ClusterSettings {
     pub nats_url: Option<String>,
     /// `RINGSIDE_SECRET_KEY`: the cluster's secret root, the same on every node.
     pub secret_key: Option<[u8; 32]>,
+    /// `RINGSIDE_SECRET_KEY_PREVIOUS`: the root being rotated away from (accepted, never used
+    /// for anything new).
+    pub secret_key_previous: Option<[u8; 32]>,
     /// `RINGSIDE_CLUSTER_RESYNC_SECS`: how often registrations and the directory are read
     /// back from the database (a change whose broadcast this node missed).
     pub resync: std::time::Duration,
@@ -61,6 +66,10 @@ impl std::fmt::Debug for ClusterSettings {
             .field("node_id", &self.node_id)
             .field("nats", &nats)
             .field("secret_key", &self.secret_key.map(|_| "(set)"))
+            .field(
+                "secret_key_previous",
+                &self.secret_key_previous.map(|_| "(set)"),
+            )
             .finish()
     }
 }

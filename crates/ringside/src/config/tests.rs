@@ -632,6 +632,74 @@ fn the_cluster_secret_root_is_64_hex_digits_from_the_environment_or_a_file() {
 }
 
 #[test]
+fn the_previous_secret_root_needs_a_current_one_and_is_kept_out_of_logs() {
+    let (new, old) = ("22".repeat(32), "11".repeat(32));
+    let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
+    let s = load(&[
+        ("RINGSIDE_SECRET_KEY", &new),
+        ("RINGSIDE_SECRET_KEY_PREVIOUS", &old),
+    ])
+    .unwrap();
+    assert_eq!(s.cluster.secret_key_previous, Some([0x11; 32]));
+    assert!(!format!("{s:?}").contains("[17, 17"), "kept out of Debug");
+    let file = std::env::temp_dir().join(format!("ringside-previous-{}", std::process::id()));
+    std::fs::write(&file, &old).unwrap();
+    let path = file.display().to_string();
+    let s = load(&[
+        ("RINGSIDE_SECRET_KEY", &new),
+        ("RINGSIDE_SECRET_KEY_PREVIOUS_FILE", &path),
+    ])
+    .unwrap();
+    assert_eq!(s.cluster.secret_key_previous, Some([0x11; 32]));
+    for (bad, says) in [
+        (
+            vec![("RINGSIDE_SECRET_KEY_PREVIOUS", old.as_str())],
+            "give the new one",
+        ),
+        (
+            vec![
+                ("RINGSIDE_SECRET_KEY", new.as_str()),
+                ("RINGSIDE_SECRET_KEY_PREVIOUS", "abcd"),
+            ],
+            "secret_key_previous must be 64 hex digits",
+        ),
+        (
+            vec![
+                ("RINGSIDE_SECRET_KEY", new.as_str()),
+                ("RINGSIDE_SECRET_KEY_PREVIOUS", old.as_str()),
+                ("RINGSIDE_SECRET_KEY_PREVIOUS_FILE", path.as_str()),
+            ],
+            "give one of them",
+        ),
+    ] {
+        let e = load(&bad).unwrap_err();
+        assert!(format!("{e:#}").contains(says), "{bad:?}: {e:#}");
+    }
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn the_alert_lease_is_15_to_3600_seconds() {
+    let load = |v: &str| {
+        RawConfig::load(None, env(&[("RINGSIDE_ALERT_LEASE_SECS", v)]))
+            .unwrap()
+            .validate()
+    };
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.alert_lease, Duration::from_secs(90));
+    assert_eq!(load("15").unwrap().alert_lease, Duration::from_secs(15));
+    assert_eq!(load("3600").unwrap().alert_lease, Duration::from_secs(3600));
+    for bad in ["14", "3601", "0"] {
+        let e = load(bad).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("alert_lease_secs"),
+            "{bad}: {e:#}"
+        );
+    }
+    assert!(RawConfig::load(None, env(&[("RINGSIDE_ALERT_LEASE_SECS", "soon")])).is_err());
+}
+
+#[test]
 fn sip_trusted_proxies_are_addresses_or_cidrs() {
     let load = |pairs: &[(&str, &str)]| RawConfig::load(None, env(pairs)).unwrap().validate();
     assert!(load(&[]).unwrap().sip.trusted_proxies.is_empty());

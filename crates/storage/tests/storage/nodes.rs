@@ -424,3 +424,147 @@ async fn shared_secrets_are_made_once_for_every_node_and_rotate() {
     })
     .await;
 }
+
+/// What `ringside secret reseal` goes through: every sealed value, each with its tenant, and a
+/// value replaced only while it is still the one read (a new secret entered meanwhile wins).
+#[tokio::test]
+async fn sealed_values_are_listed_and_replaced_only_while_unchanged() {
+    use ringside_storage::{AiProvider, AlertRule, Integration, SealedColumn};
+    each_backend("nodes_sealed", |ctx| async move {
+        let store = ctx.store().await;
+        let u = store.ensure_user("sealed@example.com").await.unwrap();
+        let t = u.tenant_id.clone();
+        store
+            .put_ai_provider(&AiProvider {
+                tenant_id: t.clone(),
+                kind: "openai".into(),
+                base_url: "http://127.0.0.1:9/v1".into(),
+                model: "m".into(),
+                api_version: None,
+                api_key_sealed: Some("v1:ai".into()),
+                monthly_messages: 0,
+                monthly_tokens: 0,
+                enabled: true,
+                timeout_secs: 10,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        let integration = store
+            .save_integration(&Integration {
+                id: String::new(),
+                tenant_id: t.clone(),
+                kind: "order".into(),
+                name: "orders".into(),
+                method: "GET".into(),
+                url_template: "http://127.0.0.1:9/o/{reference}".into(),
+                reference_pattern: "^[0-9]+$".into(),
+                verifier: "email".into(),
+                match_field: None,
+                field_map: vec![],
+                auth_header_name: Some("Authorization".into()),
+                auth_header_sealed: Some("v1:auth".into()),
+                hmac_secret_sealed: None,
+                enabled: true,
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        let rule = store
+            .create_alert_rule(&AlertRule {
+                id: String::new(),
+                tenant_id: t.clone(),
+                user_id: u.id.clone(),
+                name: "r".into(),
+                events: vec!["call.requested".into()],
+                widget_ids: None,
+                channel_type: "ntfy".into(),
+                channel: serde_json::json!({"url": "https://ntfy.sh", "topic": "t"}),
+                secret_sealed: Some("v1:alert".into()),
+                quiet: None,
+                visitor_filter: None,
+                group_secs: 60,
+                enabled: true,
+                failing: false,
+                created_at: 0,
+                updated_at: 0,
+            })
+            .await
+            .unwrap();
+        store
+            .shared_secret("vapid-key", || "v1:vapid".into())
+            .await
+            .unwrap();
+        // Unsealed shared values are not listed.
+        store
+            .shared_secret("cluster-id", || "abcd".into())
+            .await
+            .unwrap();
+
+        let mut all = Vec::new();
+        for c in SealedColumn::ALL {
+            all.extend(store.sealed_values(c).await.unwrap());
+        }
+        let seen: Vec<_> = all
+            .iter()
+            .map(|v| {
+                (
+                    v.column,
+                    v.key.as_str(),
+                    v.tenant_id.as_str(),
+                    v.sealed.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (SealedColumn::AiProviderKey, t.as_str(), t.as_str(), "v1:ai"),
+                (
+                    SealedColumn::IntegrationAuthHeader,
+                    integration.id.as_str(),
+                    t.as_str(),
+                    "v1:auth"
+                ),
+                (
+                    SealedColumn::AlertChannelSecret,
+                    rule.id.as_str(),
+                    t.as_str(),
+                    "v1:alert"
+                ),
+                (SealedColumn::VapidKey, "vapid-key", "", "v1:vapid"),
+            ]
+        );
+        for v in &all {
+            assert!(store
+                .replace_sealed(v, &format!("{}-new", v.sealed))
+                .await
+                .unwrap());
+            // Read before the change: no longer the stored value, so left alone.
+            assert!(!store.replace_sealed(v, "v1:stale").await.unwrap());
+        }
+        let ai = store.get_ai_provider(&t).await.unwrap().unwrap();
+        assert_eq!(ai.api_key_sealed.as_deref(), Some("v1:ai-new"));
+        let i = store.get_integration(&t, &integration.id).await.unwrap();
+        assert_eq!(i.auth_header_sealed.as_deref(), Some("v1:auth-new"));
+        assert_eq!(i.hmac_secret_sealed, None, "an empty column stays empty");
+        let r = store.get_alert_rule(&t, &u.id, &rule.id).await.unwrap();
+        assert_eq!(r.secret_sealed.as_deref(), Some("v1:alert-new"));
+        assert_eq!(
+            store
+                .shared_secret("vapid-key", || unreachable!())
+                .await
+                .unwrap(),
+            "v1:vapid-new"
+        );
+        assert_eq!(
+            store
+                .shared_secret("cluster-id", || unreachable!())
+                .await
+                .unwrap(),
+            "abcd"
+        );
+    })
+    .await;
+}
