@@ -18,6 +18,7 @@ pub mod bridge;
 pub mod codec;
 pub mod dtls;
 pub mod dtmf;
+pub mod fastpath;
 pub mod jitter;
 pub mod latch;
 pub mod player;

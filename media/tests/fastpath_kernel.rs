@@ -1,0 +1,266 @@
+//! The kernel fast path on the running kernel: the verifier accepts the program, and packets
+//! over the loopback are forwarded rewritten (addresses, ports, SSRC, sequence and timestamp
+//! offsets, payload type) or left to the userspace socket, counted by reason.
+//!
+//! Needs a build with the program (clang and libbpf-dev) and root (CAP_BPF, CAP_NET_ADMIN),
+//! as the test command has; elsewhere these tests say why they did not run.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+use ringside_media::fastpath::{FastPath, LegRule, PuntReason};
+
+/// The effective user is root (`Uid:` of /proc/self/status: real, effective, ...).
+fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The fast path on the loopback, or `None` (said why) where this build or host cannot. The
+/// test command sets `RINGSIDE_REQUIRE_FASTPATH=1`: there, not running is a failure.
+fn fast_path() -> Option<FastPath> {
+    let skip = |why: &str| {
+        assert!(
+            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
+            "RINGSIDE_REQUIRE_FASTPATH is set, yet {why}"
+        );
+        eprintln!("skipped: {why}");
+        None
+    };
+    if !ringside_media::fastpath::BUILT {
+        return skip("this build has no fast path program (no clang or libbpf-dev)");
+    }
+    if !root() {
+        return skip("loading eBPF programs needs root (CAP_BPF, CAP_NET_ADMIN)");
+    }
+    match FastPath::start(Ipv4Addr::LOCALHOST.into()) {
+        Ok(f) => Some(f),
+        Err(e) => panic!("root on this kernel, yet the fast path did not start: {e}"),
+    }
+}
+
+fn udp() -> (UdpSocket, SocketAddrV4) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let std::net::SocketAddr::V4(a) = s.local_addr().unwrap() else {
+        unreachable!()
+    };
+    (s, a)
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+struct Header {
+    pt: u8,
+    marker: bool,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+}
+
+fn header(p: &[u8]) -> Header {
+    Header {
+        pt: p[1] & 0x7f,
+        marker: p[1] & 0x80 != 0,
+        seq: u16::from_be_bytes([p[2], p[3]]),
+        ts: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+        ssrc: u32::from_be_bytes([p[8], p[9], p[10], p[11]]),
+    }
+}
+
+fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddrV4) {
+    let mut b = [0u8; 1500];
+    let (n, from) = s.recv_from(&mut b).expect("a packet arrives");
+    let std::net::SocketAddr::V4(from) = from else {
+        unreachable!()
+    };
+    (b[..n].to_vec(), from)
+}
+
+#[test]
+fn the_verifier_accepts_the_program_on_this_kernel() {
+    let Some(f) = fast_path() else { return };
+    assert!(f.interfaces().iter().any(|i| i == "lo"), "{f:?}");
+    assert_eq!(f.rules(), 0);
+    assert_eq!(f.totals().forwarded, 0);
+}
+
+#[test]
+fn established_rtp_is_forwarded_rewritten_and_the_rest_goes_to_userspace() {
+    let Some(f) = fast_path() else { return };
+    // Peer A, peer B, and the relay's sockets for leg A (where A sends) and leg B.
+    let (a, a_addr) = udp();
+    let (b, b_addr) = udp();
+    let (relay_a, relay_a_addr) = udp();
+    let (_relay_b, relay_b_addr) = udp();
+    let rule = LegRule {
+        local: Ipv4Addr::LOCALHOST,
+        peer: a_addr,
+        in_pt: 0,
+        out_pt: 8,
+        in_ssrc: 0x1111_1111,
+        out_src: relay_b_addr,
+        out_dst: b_addr,
+        out_ssrc: 0x2222_2222,
+        seq_offset: 1000,
+        ts_offset: 0xffff_ff00,
+        clock_rate: 8000,
+        max_seq: 65530,
+        jitter: 2.0,
+        local_peer: true,
+    };
+    f.install(relay_a_addr.port(), &rule).unwrap();
+    assert_eq!(f.rules(), 1);
+    let payload = [0x55u8; 160];
+    // Across the sequence number's wrap; the timestamp offset wraps too.
+    for (i, seq) in (65531u16..=65535).chain(0..5).enumerate() {
+        let marker = if i == 0 { 0x80 } else { 0 };
+        a.send_to(
+            &rtp(marker, seq, 160 * i as u32, 0x1111_1111, &payload),
+            relay_a_addr,
+        )
+        .unwrap();
+        let (p, from) = recv(&b);
+        assert_eq!(from, relay_b_addr, "sent on from leg B's relay port");
+        let h = header(&p);
+        assert_eq!(h.seq, seq.wrapping_add(1000));
+        assert_eq!(h.ts, (160 * i as u32).wrapping_add(0xffff_ff00));
+        assert_eq!(h.ssrc, 0x2222_2222);
+        assert_eq!(h.pt, 8);
+        assert_eq!(h.marker, i == 0, "the marker bit is kept");
+        assert_eq!(&p[12..], &payload, "the payload untouched");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let c = f.read(relay_a_addr.port()).unwrap();
+    assert_eq!(c.packets, 10);
+    assert_eq!(c.octets, 1600);
+    assert_eq!(c.max_seq, 4);
+    assert_eq!(c.wraps, 1);
+    assert_eq!(
+        c.last_out,
+        (
+            4u16.wrapping_add(1000),
+            (160 * 9u32).wrapping_add(0xffff_ff00)
+        )
+    );
+    assert!(c.last_arrival_ns > 0);
+    assert!(c.jitter >= 0.0);
+
+    // What the program does not forward reaches the relay's own socket, counted.
+    let before = f.totals();
+    let (stranger, stranger_addr) = udp();
+    stranger
+        .send_to(&rtp(0, 6, 1600, 0x1111_1111, &payload), relay_a_addr)
+        .unwrap();
+    assert_eq!(recv(&relay_a).1, stranger_addr);
+    // A telephone event, another source, a restarted sequence, not RTP.
+    a.send_to(
+        &rtp(101, 6, 1600, 0x1111_1111, &[1, 0, 0, 160]),
+        relay_a_addr,
+    )
+    .unwrap();
+    assert_eq!(header(&recv(&relay_a).0).pt, 101);
+    a.send_to(&rtp(0, 7, 1760, 0x3333_3333, &payload), relay_a_addr)
+        .unwrap();
+    assert_eq!(header(&recv(&relay_a).0).ssrc, 0x3333_3333);
+    a.send_to(&rtp(0, 30_000, 1760, 0x1111_1111, &payload), relay_a_addr)
+        .unwrap();
+    assert_eq!(header(&recv(&relay_a).0).seq, 30_000);
+    a.send_to(b"not rtp at all", relay_a_addr).unwrap();
+    assert_eq!(recv(&relay_a).0, b"not rtp at all");
+    let after = f.totals();
+    for (reason, n) in [
+        (PuntReason::Source, 1),
+        (PuntReason::PayloadType, 1),
+        (PuntReason::Ssrc, 1),
+        (PuntReason::Jump, 1),
+        (PuntReason::NotRtp, 1),
+    ] {
+        assert_eq!(
+            after.punted(reason) - before.punted(reason),
+            n,
+            "{reason:?}"
+        );
+    }
+    assert_eq!(after.forwarded - before.forwarded, 0);
+    // The punted packets were not counted as the leg's.
+    assert_eq!(f.read(relay_a_addr.port()).unwrap().packets, 10);
+
+    // An RTCP port: everything to userspace, counted.
+    let (relay_rtcp, relay_rtcp_addr) = udp();
+    f.punt_all(relay_rtcp_addr.port()).unwrap();
+    a.send_to(b"\x81\xc9\x00\x01rtcp", relay_rtcp_addr).unwrap();
+    assert_eq!(recv(&relay_rtcp).1, a_addr);
+    assert_eq!(
+        f.totals().punted(PuntReason::Rtcp) - before.punted(PuntReason::Rtcp),
+        1
+    );
+
+    // Removed: the leg's packets reach the relay's socket again; the last counters come back.
+    let last = f.remove(relay_a_addr.port()).unwrap();
+    assert_eq!(last.packets, 10);
+    a.send_to(&rtp(0, 5, 1600, 0x1111_1111, &payload), relay_a_addr)
+        .unwrap();
+    assert_eq!(recv(&relay_a).1, a_addr);
+    assert!(f.remove(relay_a_addr.port()).is_none());
+    f.remove(relay_rtcp_addr.port()).unwrap();
+    assert_eq!(f.rules(), 0, "nothing left behind");
+}
+
+#[test]
+fn a_rule_matches_only_its_relay_address() {
+    let Some(f) = fast_path() else { return };
+    let (a, a_addr) = udp();
+    let (b, b_addr) = udp();
+    // The relay listens on 127.0.0.1; the same port on 127.0.0.2 is someone else's.
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let port = other.local_addr().unwrap().port();
+    let (_relay_b, relay_b_addr) = udp();
+    f.install(
+        port,
+        &LegRule {
+            local: Ipv4Addr::LOCALHOST,
+            peer: a_addr,
+            in_pt: 0,
+            out_pt: 0,
+            in_ssrc: 7,
+            out_src: relay_b_addr,
+            out_dst: b_addr,
+            out_ssrc: 8,
+            seq_offset: 0,
+            ts_offset: 0,
+            clock_rate: 8000,
+            max_seq: 0,
+            jitter: 0.0,
+            local_peer: true,
+        },
+    )
+    .unwrap();
+    a.send_to(&rtp(0, 1, 160, 7, &[0; 160]), ("127.0.0.2", port))
+        .unwrap();
+    assert_eq!(
+        recv(&other).1,
+        a_addr,
+        "not taken from another address's socket"
+    );
+    b.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(b.recv_from(&mut [0u8; 1500]).is_err());
+    f.remove(port);
+}
