@@ -195,7 +195,7 @@ int ringside_relay(struct __sk_buff *skb)
 		fib.sport = leg->out_sport;
 		fib.dport = leg->out_dport;
 		fib.tot_len = bpf_ntohs(ip->tot_len);
-		fib.ipv4_src = leg->out_saddr;
+		fib.ipv4_src = leg->out_saddr ? leg->out_saddr : ip->daddr;
 		fib.ipv4_dst = leg->out_daddr;
 		fib.ifindex = skb->ingress_ifindex;
 		long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
@@ -238,7 +238,10 @@ int ringside_relay(struct __sk_buff *skb)
 		leg->last_transit = transit;
 		leg->have_transit = 1;
 	}
-	__u32 out_saddr = leg->out_saddr, out_daddr = leg->out_daddr;
+	// No source address given (the relay listens on every address): the one this packet
+	// came to.
+	__u32 out_saddr = leg->out_saddr ? leg->out_saddr : old_daddr;
+	__u32 out_daddr = leg->out_daddr;
 	__u16 out_sport = leg->out_sport, out_dport = leg->out_dport;
 	__u32 out_ssrc = bpf_htonl(leg->out_ssrc);
 	__u8 out_pt = leg->out_pt;

@@ -58,6 +58,17 @@ impl Latch {
         self.latched.or(self.announced)
     }
 
+    /// The source the leg is latched to.
+    pub fn latched(&self) -> Option<SocketAddr> {
+        self.latched
+    }
+
+    /// Whether a packet from `src` would be accepted (it is the latched source, or nothing is
+    /// latched yet).
+    pub fn accepts(&self, src: SocketAddr) -> bool {
+        self.latched.is_none_or(|l| l == src)
+    }
+
     /// Whether a packet has latched this leg.
     pub fn is_latched(&self) -> bool {
         self.latched.is_some()

@@ -18,7 +18,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,6 +35,7 @@ use crate::bridge::{
 };
 use crate::codec::opus::EncoderOptions;
 use crate::dtls::DtlsSetup;
+use crate::fastpath::{FastPath, LegCounters, LegRule};
 use crate::player::Source;
 use crate::ports::PortAllocator;
 use crate::srtp::SrtpKeys;
@@ -81,6 +82,12 @@ pub struct RelayStats {
     pub dtls_handshakes: AtomicU64,
     /// SRTP packets sent on as they came (SRTP passthrough: keys passed end to end).
     pub srtp_passthrough: AtomicU64,
+    /// Calls whose media the kernel fast path forwards now.
+    pub offloaded: AtomicU64,
+    /// Times a call's media was handed to the kernel.
+    pub offloads: AtomicU64,
+    /// Times a call's media was taken back from the kernel (hold, a new source, DTMF...).
+    pub reclaims: AtomicU64,
 }
 
 /// Creates relays on ports from the configured range.
@@ -92,6 +99,7 @@ pub struct MediaEngine {
     encoder_options: EncoderOptions,
     workers: usize,
     pool: Arc<WorkerPool>,
+    fast: Option<Arc<FastPath>>,
 }
 
 /// The media worker threads of an engine (and its clones), started on the first relay.
@@ -194,7 +202,20 @@ impl MediaEngine {
             encoder_options: EncoderOptions::default(),
             workers: thread::available_parallelism().map_or(2, |n| n.get().min(4)),
             pool: Arc::new(WorkerPool::default()),
+            fast: None,
         }
+    }
+
+    /// Hands calls' established passthrough media to the kernel fast path. Takes effect if
+    /// set before the first relay is created.
+    pub fn with_fast_path(mut self, fast: Arc<FastPath>) -> Self {
+        self.fast = Some(fast);
+        self
+    }
+
+    /// The kernel fast path, when the engine uses one.
+    pub fn fast_path(&self) -> Option<&Arc<FastPath>> {
+        self.fast.as_ref()
     }
 
     /// Options for the encoders of transcoded calls and players (Opus complexity, FEC).
@@ -271,6 +292,10 @@ impl MediaEngine {
             armed: None,
             snapshot_due: None,
             v6: self.bind_ip.is_ipv6(),
+            ip: self.bind_ip,
+            offload: None,
+            offload_check: Instant::now(),
+            sync_due: None,
         });
         self.stats.active.fetch_add(1, Ordering::Relaxed);
         if let Err(c) = worker.send(Command::NewCall(call)) {
@@ -296,7 +321,12 @@ impl MediaEngine {
         let mut started = self.pool.started.lock().unwrap_or_else(|e| e.into_inner());
         if started.is_empty() {
             for i in 0..self.workers {
-                started.push(start_worker(i, self.ports.clone(), self.stats.clone())?);
+                started.push(start_worker(
+                    i,
+                    self.ports.clone(),
+                    self.stats.clone(),
+                    self.fast.clone(),
+                )?);
             }
         }
         let n = self.pool.next.fetch_add(1, Ordering::Relaxed);
@@ -416,6 +446,16 @@ const RECV_BUF: usize = 1500;
 /// Datagrams one `recvmmsg` takes from a socket. A leg sends 50 packets/s, so more than a few
 /// queue only after a stall; the batch mostly saves the read that finds the queue empty.
 const RECV_BATCH: usize = 8;
+/// How often a call in userspace is looked at for the kernel fast path.
+const OFFLOAD_CHECK: Duration = Duration::from_millis(250);
+/// How long a call taken back from the kernel stays in userspace at least (a DTMF digit's
+/// packets, a re-INVITE settling).
+const OFFLOAD_HOLD: Duration = Duration::from_secs(2);
+/// How long after a call's rules went in its packets may still reach userspace, queued on
+/// the socket before them.
+const STRAGGLERS: Duration = Duration::from_millis(200);
+/// How often an offloaded call's counters are read from the kernel (quality, RTCP reports).
+const OFFLOAD_SYNC: Duration = Duration::from_secs(1);
 /// Receive errors other than would-block (ICMP port unreachable reported on the socket) tolerated
 /// in one drain of a socket; every new datagram brings a new readiness event.
 const MAX_RECV_ERRORS: usize = 16;
@@ -424,6 +464,7 @@ fn start_worker(
     i: usize,
     ports: Arc<PortAllocator>,
     stats: Arc<RelayStats>,
+    fast: Option<Arc<FastPath>>,
 ) -> Result<Arc<WorkerHandle>, MediaError> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKER)?;
@@ -433,6 +474,7 @@ fn start_worker(
         commands: rx,
         ports,
         stats,
+        fast,
         calls: Vec::new(),
         free: Vec::new(),
         freed: Vec::new(),
@@ -484,6 +526,39 @@ struct Call {
     snapshot_due: Option<Instant>,
     /// The sockets are IPv6 (an IPv4 peer of a dual-stack socket is sent to IPv4-mapped).
     v6: bool,
+    /// The address the sockets are bound to.
+    ip: IpAddr,
+    /// The media is in the kernel fast path.
+    offload: Option<Offloaded>,
+    /// Not handed to the kernel before this (checked at most every [`OFFLOAD_CHECK`]; held
+    /// back for [`OFFLOAD_HOLD`] after being taken back).
+    offload_check: Instant,
+    /// When the kernel's counters are next read into the call.
+    sync_due: Option<Instant>,
+}
+
+/// A call's media in the kernel fast path.
+struct Offloaded {
+    /// The counters of legs A and B last read.
+    read: [LegCounters; 2],
+    /// What the kernel forwards from legs A and B: (SSRC, payload type).
+    forwards: [(u32, u8); 2],
+    /// When the rules went in.
+    since: Instant,
+}
+
+impl Offloaded {
+    /// Whether `packet`, which reached userspace from `side`'s peer, is one the kernel forwards
+    /// that came before its rules did (queued on the socket meanwhile): handled here, with no
+    /// reason to take the call back.
+    fn is_straggler(&self, now: Instant, side: Side, packet: &[u8]) -> bool {
+        let (ssrc, pt) = self.forwards[side_index(side)];
+        now < self.since + STRAGGLERS
+            && packet.len() >= 12
+            && packet[0] & 0xc0 == 0x80
+            && packet[1] & 0x7f == pt
+            && u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]) == ssrc
+    }
 }
 
 /// A media worker thread: polls the sockets of its calls and runs their timers.
@@ -492,6 +567,7 @@ struct Worker {
     commands: std_mpsc::Receiver<Command>,
     ports: Arc<PortAllocator>,
     stats: Arc<RelayStats>,
+    fast: Option<Arc<FastPath>>,
     calls: Vec<Option<Box<Call>>>,
     /// Slots free for new calls.
     free: Vec<usize>,
@@ -550,7 +626,9 @@ impl Worker {
                 Ok(Command::NewCall(call)) => self.insert(call),
                 Ok(Command::Control(id, c)) => {
                     if let Some(&slot) = self.ids.get(&id) {
-                        self.with_call(slot, |call, stats, _| {
+                        // Whatever changes, the call is looked at again in userspace first.
+                        self.with_call(now, slot, |call, stats, _, fast| {
+                            call.reclaim(now, fast, stats);
                             call.control(now, c, stats);
                             call.after_input(stats);
                         });
@@ -591,13 +669,26 @@ impl Worker {
         self.rearm(slot);
     }
 
-    /// Runs `f` on the call in `slot`; a panic closes that call only.
-    fn with_call(&mut self, slot: usize, f: impl FnOnce(&mut Call, &RelayStats, &mut RecvBatch)) {
+    /// Runs `f` on the call in `slot`, then hands its media to the kernel when it can; a
+    /// panic closes that call only.
+    fn with_call(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        f: impl FnOnce(&mut Call, &RelayStats, &mut RecvBatch, Option<&FastPath>),
+    ) {
         let Some(Some(call)) = self.calls.get_mut(slot) else {
             return;
         };
-        let (stats, buf) = (&*self.stats, &mut self.batch);
-        if catch_unwind(AssertUnwindSafe(|| f(call, stats, buf))).is_err() {
+        let (stats, buf, fast) = (&*self.stats, &mut self.batch, self.fast.as_deref());
+        if catch_unwind(AssertUnwindSafe(|| {
+            f(call, stats, buf, fast);
+            if let Some(fast) = fast {
+                call.try_offload(now, fast, stats);
+            }
+        }))
+        .is_err()
+        {
             tracing::error!(slot, "media worker: a call's media panicked; call closed");
             self.close(slot);
         } else {
@@ -606,7 +697,9 @@ impl Worker {
     }
 
     fn readable(&mut self, now: Instant, slot: usize, sock: usize) {
-        self.with_call(slot, |call, stats, buf| call.drain(now, sock, buf, stats));
+        self.with_call(now, slot, |call, stats, buf, fast| {
+            call.drain(now, sock, buf, stats, fast)
+        });
     }
 
     /// Queues the call's next deadline in the timer heap if it changed.
@@ -614,7 +707,10 @@ impl Worker {
         let Some(Some(call)) = self.calls.get_mut(slot) else {
             return;
         };
-        let deadline = earliest(call.media.poll_timeout(), call.snapshot_due);
+        let deadline = earliest(
+            earliest(call.media.poll_timeout(), call.snapshot_due),
+            call.sync_due,
+        );
         if deadline != call.armed {
             call.armed = deadline;
             if let Some(at) = deadline {
@@ -639,7 +735,9 @@ impl Worker {
                 Some(Some(c)) if c.id == id && c.armed == Some(at) => c.armed = None,
                 _ => continue,
             }
-            self.with_call(slot, |call, stats, _| call.timeout(now, stats));
+            self.with_call(now, slot, |call, stats, _, fast| {
+                call.timeout(now, stats, fast)
+            });
         }
         self.due = due;
     }
@@ -652,7 +750,10 @@ impl Worker {
         };
         self.ids.remove(&call.id);
         let stats = &*self.stats;
+        let fast = self.fast.as_deref();
         if catch_unwind(AssertUnwindSafe(|| {
+            // The kernel's rules go first (nothing left behind) with their last counts.
+            call.reclaim(Instant::now(), fast, stats);
             call.media.close();
             call.snapshot();
         }))
@@ -684,6 +785,22 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+/// When the kernel forwarded `c`'s last packet, on the `Instant` clock (both are monotonic).
+fn arrival(now: Instant, c: &LegCounters) -> Instant {
+    if c.last_arrival_ns == 0 {
+        return now;
+    }
+    let ago = crate::fastpath::monotonic_ns().saturating_sub(c.last_arrival_ns);
+    now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
 }
 
 fn sock_index(side: Side, channel: Channel) -> usize {
@@ -722,7 +839,14 @@ fn send(sock: &UdpSocket, data: &[u8], to: SocketAddr, v6: bool, stats: &RelaySt
 impl Call {
     /// Reads socket `idx` until it would block, passing each datagram through the media.
     /// One `recvmmsg` normally does: a batch shorter than the capacity means the queue is empty.
-    fn drain(&mut self, now: Instant, idx: usize, batch: &mut RecvBatch, stats: &RelayStats) {
+    fn drain(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        batch: &mut RecvBatch,
+        stats: &RelayStats,
+        fast: Option<&FastPath>,
+    ) {
         let side = if idx < 2 { Side::A } else { Side::B };
         let mut errors = 0;
         let mut received = false;
@@ -746,6 +870,17 @@ impl Call {
                     continue;
                 };
                 received = true;
+                // The kernel passed on a packet of an offloaded leg that is not a stranger's
+                // (a telephone event, a new source, a jump): the call comes back here first.
+                if idx.is_multiple_of(2)
+                    && self
+                        .offload
+                        .as_ref()
+                        .is_some_and(|o| !o.is_straggler(now, side, &buf[..len]))
+                    && self.media.accepts(side, src)
+                {
+                    self.reclaim(now, fast, stats);
+                }
                 if idx.is_multiple_of(2) {
                     match self.media.handle_rtp(now, side, src, buf, len) {
                         Ok(Forward::InPlace { side: out, to, len }) => {
@@ -771,13 +906,122 @@ impl Call {
         }
     }
 
-    fn timeout(&mut self, now: Instant, stats: &RelayStats) {
+    fn timeout(&mut self, now: Instant, stats: &RelayStats, fast: Option<&FastPath>) {
+        if self.sync_due.is_some_and(|d| now >= d) {
+            self.sync(now, fast);
+        }
         if self.snapshot_due.is_some_and(|d| now >= d) {
             self.snapshot_due = None;
             self.snapshot();
         }
         self.media.handle_timeout(now);
         self.after_input(stats);
+    }
+
+    /// Hands the call's media to the kernel when it is a steady passthrough (checked at most
+    /// every [`OFFLOAD_CHECK`]).
+    fn try_offload(&mut self, now: Instant, fast: &FastPath, stats: &RelayStats) {
+        if self.offload.is_some() || now < self.offload_check {
+            return;
+        }
+        self.offload_check = now + OFFLOAD_CHECK;
+        let Some(plan) = self.media.offload() else {
+            return;
+        };
+        let local = match self.ip {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => return,
+        };
+        let v4 = |a: SocketAddr| match a.ip().to_canonical() {
+            IpAddr::V4(ip) => Some(SocketAddrV4::new(ip, a.port())),
+            IpAddr::V6(_) => None,
+        };
+        let mut rules = Vec::with_capacity(2);
+        for o in &plan {
+            let (i, out) = (side_index(o.from), 1 - side_index(o.from));
+            let (Some(peer), Some(to)) = (v4(o.peer), v4(o.to)) else {
+                return;
+            };
+            rules.push((
+                self.ports[i],
+                LegRule {
+                    local,
+                    peer,
+                    in_pt: o.in_pt,
+                    out_pt: o.out_pt,
+                    in_ssrc: o.in_ssrc,
+                    out_src: SocketAddrV4::new(local, self.ports[out]),
+                    out_dst: to,
+                    out_ssrc: o.out_ssrc,
+                    seq_offset: o.seq_offset,
+                    ts_offset: o.ts_offset,
+                    clock_rate: o.clock_rate,
+                    max_seq: o.max_seq,
+                    jitter: o.jitter,
+                    local_peer: fast.is_local(*to.ip()),
+                },
+            ));
+        }
+        let installed = rules
+            .iter()
+            .try_for_each(|(port, rule)| fast.install(*port, rule))
+            .and_then(|()| {
+                self.ports
+                    .iter()
+                    .try_for_each(|p| fast.punt_all(p.wrapping_add(1)))
+            });
+        self.offload = Some(Offloaded {
+            read: [0, 1].map(|i| LegCounters {
+                max_seq: plan[i].max_seq,
+                ..LegCounters::default()
+            }),
+            forwards: [0, 1].map(|i| (plan[i].in_ssrc, plan[i].in_pt)),
+            since: now,
+        });
+        if let Err(e) = installed {
+            tracing::warn!(error = %e, "the kernel fast path refused a call's rules; it stays in userspace");
+            self.reclaim(now, Some(fast), stats);
+            self.offload_check = now + OFFLOAD_HOLD * 5;
+            return;
+        }
+        self.sync_due = Some(now + OFFLOAD_SYNC);
+        stats.offloaded.fetch_add(1, Ordering::Relaxed);
+        stats.offloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the call's media back from the kernel, with what it counted.
+    fn reclaim(&mut self, now: Instant, fast: Option<&FastPath>, stats: &RelayStats) {
+        let (Some(o), Some(fast)) = (self.offload.take(), fast) else {
+            return;
+        };
+        for (i, side) in [(0, Side::A), (1, Side::B)] {
+            if let Some(c) = fast.remove(self.ports[i]) {
+                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
+            }
+            fast.remove(self.ports[i].wrapping_add(1));
+        }
+        if self.sync_due.take().is_some() {
+            stats.offloaded.fetch_sub(1, Ordering::Relaxed);
+            stats.reclaims.fetch_add(1, Ordering::Relaxed);
+        }
+        self.offload_check = now + OFFLOAD_HOLD;
+        self.snapshot();
+    }
+
+    /// Reads what the kernel counted into the call (its statistics and RTCP reports).
+    fn sync(&mut self, now: Instant, fast: Option<&FastPath>) {
+        let (Some(o), Some(fast)) = (self.offload.as_mut(), fast) else {
+            self.sync_due = None;
+            return;
+        };
+        for (i, side) in [(0, Side::A), (1, Side::B)] {
+            if let Some(c) = fast.read(self.ports[i]) {
+                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
+                o.read[i] = c;
+            }
+        }
+        self.sync_due = Some(now + OFFLOAD_SYNC);
+        self.snapshot();
     }
 
     fn snapshot(&self) {

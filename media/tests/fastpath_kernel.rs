@@ -264,3 +264,161 @@ fn a_rule_matches_only_its_relay_address() {
     assert!(b.recv_from(&mut [0u8; 1500]).is_err());
     f.remove(port);
 }
+
+/// A relayed call through the media engine with the fast path: once both legs are steady it
+/// moves into the kernel (the userspace relay stops seeing its packets), its statistics keep
+/// counting, and it comes back on a telephone event and on hold music, with one continuous
+/// stream towards each peer throughout; the relay's end leaves no rule behind.
+#[test]
+fn a_relayed_call_moves_into_the_kernel_and_back() {
+    use ringside_media::bridge::LegCodec;
+    use ringside_media::codec::CodecKind;
+    use ringside_media::player::{Cadence, ToneGenerator};
+    use ringside_media::relay::{MediaEngine, Side};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    let Some(fast) = fast_path() else { return };
+    let fast = Arc::new(fast);
+    let engine = MediaEngine::new(Ipv4Addr::LOCALHOST.into(), 42600..=42699)
+        .with_fast_path(fast.clone())
+        .with_workers(1);
+    let stats = || {
+        let s = engine.stats();
+        (
+            s.offloaded.load(Ordering::Relaxed),
+            s.reclaims.load(Ordering::Relaxed),
+            s.forwarded.load(Ordering::Relaxed),
+        )
+    };
+    let relay = engine.create_relay().unwrap();
+    let codec = LegCodec::new(CodecKind::Pcmu, 0).with_telephone_event(101, 8000);
+    relay.set_codec(Side::A, codec);
+    relay.set_codec(Side::B, codec);
+    let (a, a_addr) = udp();
+    let (b, b_addr) = udp();
+    relay.announce(Side::A, a_addr.into());
+    relay.announce(Side::B, b_addr.into());
+    let to_a = SocketAddrV4::new(Ipv4Addr::LOCALHOST, relay.port(Side::A));
+    let to_b = SocketAddrV4::new(Ipv4Addr::LOCALHOST, relay.port(Side::B));
+
+    // One 20 ms step: a packet each way, and what each peer got.
+    let sent = std::cell::Cell::new(0u32);
+    let mut last_at_b: Option<u16> = None;
+    let mut step = |pt_from_a: u8, check: bool| -> (Header, Vec<u8>) {
+        let n = sent.get();
+        let seq = 7000u16.wrapping_add(n as u16);
+        let payload: &[u8] = if pt_from_a == 101 {
+            &[1, 0, 0, 160]
+        } else {
+            &[0x55; 160]
+        };
+        a.send_to(&rtp(pt_from_a, seq, 160 * n, 0xa1a1, payload), to_a)
+            .unwrap();
+        b.send_to(&rtp(0, seq, 160 * n, 0xb2b2, &[0x66; 160]), to_b)
+            .unwrap();
+        sent.set(n + 1);
+        let (at_b, from) = recv(&b);
+        assert_eq!(from, to_b, "from the relay's B port");
+        let (at_a, _) = recv(&a);
+        assert_eq!(header(&at_a).ssrc, header(&at_a).ssrc);
+        let h = header(&at_b);
+        if check {
+            if let Some(prev) = last_at_b {
+                assert_eq!(h.seq, prev.wrapping_add(1), "one continuous stream at B");
+            }
+        }
+        last_at_b = Some(h.seq);
+        std::thread::sleep(Duration::from_millis(20));
+        (h, at_b[12..].to_vec())
+    };
+
+    // Steady: handed to the kernel after 25 packets each way (looked at every 250 ms).
+    for _ in 0..100 {
+        step(0, true);
+        if stats().0 == 1 {
+            break;
+        }
+    }
+    assert_eq!(stats().0, 1, "offloaded");
+    assert!(sent.get() > 25, "not before the legs were steady");
+    assert_eq!(fast.rules(), 4, "RTP and RTCP of both legs");
+    let in_userspace = stats().2;
+    for _ in 0..60 {
+        step(0, true);
+    }
+    assert_eq!(
+        stats().2,
+        in_userspace,
+        "the kernel forwards; the userspace relay sees none"
+    );
+    assert!(fast.totals().forwarded >= 120);
+    // The call's statistics count what the kernel forwarded (read every second).
+    let mut q = relay.quality();
+    for _ in 0..150 {
+        step(0, true);
+        q = relay.quality();
+        if q[0].packets_received + 2 >= u64::from(sent.get()) {
+            break;
+        }
+    }
+    assert!(
+        q[0].packets_received + 2 >= u64::from(sent.get()),
+        "{q:?} after {}",
+        sent.get()
+    );
+    assert_eq!(q[0].packets_lost, 0, "{q:?}");
+    assert!(q[1].packets_sent + 2 >= u64::from(sent.get()), "{q:?}");
+
+    // A telephone event: back to userspace, which forwards it in the same stream.
+    let (h, _) = step(101, true);
+    assert_eq!(h.pt, 101);
+    assert_eq!(stats().0, 0, "taken back");
+    assert_eq!(stats().1, 1);
+    assert_eq!(fast.rules(), 0);
+    // Steady again (after a 2 s hold-off): back in the kernel.
+    for _ in 0..200 {
+        step(0, true);
+        if stats().0 == 1 {
+            break;
+        }
+    }
+    assert_eq!(stats().0, 1, "offloaded again");
+
+    // Hold music towards B: taken back; B hears the player, not A.
+    relay.play(
+        Side::B,
+        Box::new(ToneGenerator::new(
+            &Cadence::continuous(&[440.0], -12.0),
+            8000,
+        )),
+    );
+    let mut tone = false;
+    for _ in 0..20 {
+        let (_, payload) = step(0, false);
+        if payload != [0x55; 160] {
+            tone = true;
+            break;
+        }
+    }
+    assert!(tone, "hold music reaches B");
+    assert_eq!(stats().0, 0, "on hold: in userspace");
+    assert_eq!(fast.rules(), 0);
+    relay.stop_play(Side::B);
+    for _ in 0..200 {
+        step(0, false);
+        if stats().0 == 1 {
+            break;
+        }
+    }
+    assert_eq!(stats().0, 1, "resumed: offloaded again");
+    drop(relay);
+    for _ in 0..100 {
+        if fast.rules() == 0 && engine.stats().active.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fast.rules(), 0, "nothing left behind");
+    assert_eq!(stats().0, 0);
+}

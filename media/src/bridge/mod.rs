@@ -48,10 +48,12 @@ use crate::MediaError;
 use crate::Side;
 
 mod dtls;
+mod offload;
 mod pcm;
 mod reports;
 
 pub use dtls::LegDtls;
+pub use offload::{Offload, OFFLOAD_AFTER_PACKETS};
 
 pub use reports::LegQuality;
 

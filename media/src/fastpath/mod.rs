@@ -33,7 +33,8 @@ pub struct LegRule {
     pub out_pt: u8,
     /// The SSRC forwarded (the peer's current source); another goes to userspace.
     pub in_ssrc: u32,
-    /// The other leg's relay address: the packets' new source.
+    /// The other leg's relay address: the packets' new source (an unspecified address: the one
+    /// the packet came to).
     pub out_src: SocketAddrV4,
     /// The other leg's peer: the packets' new destination.
     pub out_dst: SocketAddrV4,
@@ -172,6 +173,9 @@ pub struct FastPath {
     #[cfg(ringside_bpf)]
     inner: kernel::Kernel,
     interfaces: Vec<String>,
+    /// This host's IPv4 addresses when the program was attached: a peer there is reached up
+    /// the stack rather than through the FIB.
+    local: Vec<Ipv4Addr>,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -189,24 +193,32 @@ impl FastPath {
         let IpAddr::V4(ip) = media_ip else {
             return Err(Unavailable::Ipv6);
         };
-        let interfaces = interfaces_for(ip, &host_interfaces());
+        let host = host_interfaces();
+        let interfaces = interfaces_for(ip, &host);
         if interfaces.is_empty() {
             return Err(Unavailable::NoInterface(ip));
         }
-        Self::start_on(interfaces)
+        let local = host.into_iter().flat_map(|i| i.addrs).collect();
+        Self::start_on(interfaces, local)
     }
 
     #[cfg(ringside_bpf)]
-    fn start_on(interfaces: Vec<String>) -> Result<FastPath, Unavailable> {
+    fn start_on(interfaces: Vec<String>, local: Vec<Ipv4Addr>) -> Result<FastPath, Unavailable> {
         Ok(FastPath {
             inner: kernel::Kernel::load(&interfaces)?,
             interfaces,
+            local,
         })
     }
 
     #[cfg(not(ringside_bpf))]
-    fn start_on(_interfaces: Vec<String>) -> Result<FastPath, Unavailable> {
+    fn start_on(_: Vec<String>, _: Vec<Ipv4Addr>) -> Result<FastPath, Unavailable> {
         Err(Unavailable::NotBuilt)
+    }
+
+    /// Whether `ip` is this host's (a peer there is delivered up the stack).
+    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+        ip.is_loopback() || self.local.contains(&ip)
     }
 
     /// The interfaces the program is attached to.
@@ -274,6 +286,18 @@ impl FastPath {
         #[cfg(not(ringside_bpf))]
         Totals::default()
     }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock of [`LegCounters::last_arrival_ns`].
+#[allow(unsafe_code)]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A host interface: its name and IPv4 addresses.

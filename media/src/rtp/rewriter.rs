@@ -73,6 +73,21 @@ impl Rewriter {
         self.out_ssrc
     }
 
+    /// The offsets packets of source `ssrc` get, when it is the current source: (sequence
+    /// offset, timestamp offset, highest incoming sequence number so far).
+    pub fn mapping(&self, ssrc: u32) -> Option<(u16, u32, u16)> {
+        (self.source == Some(ssrc)).then_some((self.seq_offset, self.ts_offset, self.in_max_seq))
+    }
+
+    /// Packets of the current source were rewritten elsewhere with this mapping (the kernel
+    /// fast path): the highest incoming sequence number is now `in_max_seq`, the last packet
+    /// out was `last_out` (sequence, timestamp), sent at `at`.
+    pub fn advance(&mut self, in_max_seq: u16, last_out: (u16, u32), at: Instant) {
+        self.in_max_seq = in_max_seq;
+        self.last_out = last_out;
+        self.last_arrival = Some(at);
+    }
+
     /// Emits SSRC `out_ssrc` from now on (sequence and timestamp go on).
     pub fn set_out_ssrc(&mut self, out_ssrc: u32) {
         self.out_ssrc = out_ssrc;

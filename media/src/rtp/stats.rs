@@ -184,6 +184,35 @@ impl ReceiverStats {
         u32::try_from(self.jitter_q4 >> 4).unwrap_or(u32::MAX)
     }
 
+    /// The jitter estimate in timestamp units, unrounded.
+    pub fn jitter_exact(&self) -> f64 {
+        self.jitter_q4 as f64 / 16.0
+    }
+
+    /// The highest sequence number received (its low 16 bits).
+    pub fn max_seq(&self) -> u16 {
+        self.max_seq
+    }
+
+    /// Whether the source is past its probation (A.1): its packets are counted.
+    pub fn is_valid(&self) -> bool {
+        self.started && self.probation == 0
+    }
+
+    /// Takes in what the kernel fast path counted for this source: `packets` more received,
+    /// the highest sequence number now `max_seq` after `wraps` more wraps, and its jitter
+    /// estimate. The next packet seen here starts a new transit reference (the kernel's arrival
+    /// clock is not this one).
+    pub fn absorb(&mut self, packets: u64, max_seq: u16, wraps: u32, jitter: f64) {
+        self.received = self
+            .received
+            .wrapping_add(u32::try_from(packets).unwrap_or(u32::MAX));
+        self.cycles = self.cycles.wrapping_add(wraps.wrapping_mul(RTP_SEQ_MOD));
+        self.max_seq = max_seq;
+        self.jitter_q4 = (jitter * 16.0).max(0.0) as u64;
+        self.transit = None;
+    }
+
     /// Builds the report block for the next SR/RR and starts a new reporting interval.
     pub fn report_block(&mut self, now: Instant) -> ReportBlock {
         let expected = self.expected();
