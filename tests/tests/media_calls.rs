@@ -9,9 +9,12 @@ use std::time::Duration;
 use ringside_e2e::media::{
     assert_tone, callee, callee_with, download, read_port, recordings_of, wav_channels, Endpoint,
 };
-use ringside_e2e::{free_port, uac_ack, uac_in_dialog, Scenario, Server, Sipp, UacFlow, PW1};
+use ringside_e2e::{
+    eventually, free_port, uac_ack, uac_in_dialog, Scenario, Server, Sipp, UacFlow, PW1,
+};
 use ringside_media::codec::analysis::{dominant_frequency, rms_dbfs};
 use ringside_media::codec::frame::CodecKind;
+use ringside_media::rtp::packet::RtpPacket;
 
 /// A caller (1001, PCMU only, media at `media_port`) that writes Ringside's media port into
 /// `a_port.txt`, talks for `talk_ms`, then hangs up.
@@ -591,4 +594,197 @@ async fn sip_info_dtmf_is_recognised_and_forwarded() {
         .filter_map(|l| l.split("digit=").nth(1)?.split_whitespace().next())
         .collect();
     assert_eq!(digits, vec!["7", "#"], "{log}");
+}
+
+/// Both sides talk through Ringside with the kernel fast path `mode` (`auto`: on, as the test
+/// command runs as root; `off`): the caller holds (re-INVITE sendonly) and resumes.
+/// - Each side hears the other (the callee Ringside's hold music while held), over one stream
+///   per side with no duplicate and no gap in its sequence numbers.
+/// - The call record counts every packet each side sent, whether the kernel or userspace
+///   forwarded it.
+/// - A stranger's packets to the caller's media port are dropped and counted.
+/// - With the fast path, the call is in the kernel before the hold, back in userspace for the
+///   hold music, in the kernel again after the resume, and no rule is left once it ends.
+async fn relayed_call_with_the_fast_path(mode: &str) {
+    let srv = Server::start_with(&[("RINGSIDE_MEDIA_FASTPATH", mode)]).await;
+    let fast = srv.metric("ringside_media_fastpath_enabled", "").await == 1.0;
+    if mode == "off" {
+        assert!(!fast);
+    } else if std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_some() {
+        assert!(
+            fast,
+            "the fast path is on in the test command: {}",
+            srv.log_text()
+        );
+    }
+    let token = srv.with_phones().await;
+    let (a, a_port) = Endpoint::bind().await;
+    let (b, b_port) = Endpoint::bind().await;
+    let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"], 0).await;
+    let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
+    let middle = format!(
+        "  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"2500\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"3500\"/>\n",
+        sdp_port(uac_in_dialog("INVITE", 3, Some("sendonly"))),
+        uac_ack(3),
+        sdp_port(uac_in_dialog("INVITE", 4, Some("sendrecv"))),
+        uac_ack(4),
+    );
+    let caller = caller_with(&srv, a_port, &middle, false);
+    let mut child = caller.spawn();
+    let a_to = SocketAddr::from(([127, 0, 0, 1], read_port(caller.dir(), "a_port.txt").await));
+    let b_to = SocketAddr::from((
+        [127, 0, 0, 1],
+        read_port(callee.0.dir(), "b_port.txt").await,
+    ));
+    // 8 s each way, within the 9 s of the call.
+    let frames = 400;
+    let ta = a.talk(a_to, CodecKind::Pcmu, 0, 1000.0, frames);
+    let tb = b.talk(b_to, CodecKind::Pcmu, 0, 600.0, frames);
+    // Before the hold: steady, so in the kernel. A stranger sends to the caller's port.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    if fast {
+        assert_eq!(srv.metric("ringside_media_fastpath_calls", "").await, 1.0);
+        assert_eq!(srv.metric("ringside_media_fastpath_rules", "").await, 4.0);
+    }
+    let foreign = srv.metric("ringside_rtp_dropped_foreign_total", "").await;
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for k in 0..5u16 {
+        let mut p = vec![0x80, 0, 0, k as u8, 0, 0, 0, 0, 0x12, 0x34, 0, 0];
+        p.extend_from_slice(&[0xff; 160]);
+        stranger.send_to(&p, a_to).await.unwrap();
+    }
+    eventually("the stranger's packets dropped and counted", || async {
+        srv.metric("ringside_rtp_dropped_foreign_total", "").await >= foreign + 5.0
+    })
+    .await;
+    if fast {
+        assert!(
+            srv.metric(
+                "ringside_media_fastpath_punted_total",
+                "{reason=\"source\"}"
+            )
+            .await
+                >= 5.0
+        );
+        assert_eq!(
+            srv.metric("ringside_media_fastpath_calls", "").await,
+            1.0,
+            "a stranger does not take the call out of the kernel"
+        );
+    }
+    ta.await.unwrap();
+    tb.await.unwrap();
+    assert!(
+        child.wait().await.unwrap().success(),
+        "caller: {}\nserver: {}",
+        caller.messages(),
+        srv.log_text()
+    );
+    assert!(
+        callee.1.wait().await.unwrap().success(),
+        "callee: {}",
+        callee.0.messages()
+    );
+
+    // What the callee heard, 100 ms at a time: the caller's tone (T), the hold music (M).
+    let pcm = b.decoded(CodecKind::Pcmu, 0);
+    let seq: String = pcm
+        .chunks(800)
+        .filter(|c| c.len() == 800)
+        .map(|c| {
+            if rms_dbfs(c) < -45.0 {
+                '.'
+            } else if (dominant_frequency(c, 8000) - 1000.0).abs() < 30.0 {
+                'T'
+            } else {
+                'M'
+            }
+        })
+        .collect();
+    let first_m = seq
+        .find('M')
+        .unwrap_or_else(|| panic!("no hold music: {seq}"));
+    let last_m = seq.rfind('M').unwrap();
+    assert!(
+        seq[..first_m].contains(&"T".repeat(20)),
+        "before the hold: {seq}"
+    );
+    assert!(last_m - first_m >= 15, "the hold music: {seq}");
+    assert!(
+        seq[last_m..].contains(&"T".repeat(20)),
+        "after the resume: {seq}"
+    );
+    assert_tone(
+        &a.decoded(CodecKind::Pcmu, 0),
+        600.0,
+        "the caller hears the callee",
+    );
+    // One stream each: within each SSRC, every sequence number once and none missing.
+    for (who, e) in [("callee", &b), ("caller", &a)] {
+        let packets = e.received.lock().unwrap().clone();
+        let mut gaps = 0;
+        let mut seen = std::collections::HashSet::new();
+        for w in packets.windows(2) {
+            let (p, q) = (
+                RtpPacket::parse(&w[0]).unwrap(),
+                RtpPacket::parse(&w[1]).unwrap(),
+            );
+            assert!(seen.insert((q.ssrc(), q.sequence())), "{who}: a duplicate");
+            if p.ssrc() == q.ssrc() && q.sequence() != p.sequence().wrapping_add(1) {
+                gaps += 1;
+            }
+        }
+        assert_eq!(gaps, 0, "{who}: a gap in its stream");
+    }
+
+    // The record counts every packet each side sent (the first ones until the source is
+    // validated, RFC 3550 A.1, are not).
+    let call = srv.ended_call(&token).await;
+    let legs = call["legs"].as_array().unwrap();
+    for (i, leg) in legs.iter().enumerate().take(2) {
+        let rx = leg["quality"]["packetsReceived"].as_i64().unwrap_or(0);
+        assert!(
+            (frames as i64 - 2..=frames as i64).contains(&rx),
+            "leg {i} received {rx} of {frames}: {call}"
+        );
+        assert_eq!(leg["quality"]["packetsLost"], 0, "{call}");
+    }
+    if fast {
+        assert!(
+            srv.metric("ringside_media_fastpath_offloads_total", "")
+                .await
+                >= 2.0
+        );
+        assert!(
+            srv.metric("ringside_media_fastpath_reclaims_total", "")
+                .await
+                >= 1.0
+        );
+        assert!(
+            srv.metric("ringside_media_fastpath_packets_total", "")
+                .await
+                >= 300.0
+        );
+        eventually("no rule left once the call ended", || async {
+            srv.metric("ringside_media_fastpath_rules", "").await == 0.0
+                && srv.metric("ringside_media_fastpath_calls", "").await == 0.0
+        })
+        .await;
+    } else {
+        assert_eq!(
+            srv.metric("ringside_media_fastpath_packets_total", "")
+                .await,
+            0.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_call_goes_through_the_kernel_fast_path_and_back_for_hold() {
+    relayed_call_with_the_fast_path("auto").await;
+}
+
+#[tokio::test]
+async fn the_same_call_without_the_fast_path() {
+    relayed_call_with_the_fast_path("off").await;
 }

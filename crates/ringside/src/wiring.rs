@@ -96,12 +96,49 @@ impl MetricsSource for Metrics {
             self.sip.directory_extensions.load(Relaxed),
             self.sip.directory_trunks.load(Relaxed),
         );
+        let fast = self.media.fast_path().map(|f| f.totals());
         for (name, help, kind, v) in [
             (
                 "ringside_rtp_forwarded_packets_total",
-                "RTP/RTCP packets relayed between legs.",
+                "RTP/RTCP packets relayed between legs (in userspace or by the kernel fast path).",
                 "counter",
-                st.forwarded.load(Relaxed),
+                st.forwarded.load(Relaxed) + fast.map_or(0, |t| t.forwarded),
+            ),
+            (
+                "ringside_media_fastpath_enabled",
+                "1 when the kernel fast path (eBPF) forwards steady passthrough calls.",
+                "gauge",
+                u64::from(fast.is_some()),
+            ),
+            (
+                "ringside_media_fastpath_calls",
+                "Calls whose media the kernel fast path forwards now.",
+                "gauge",
+                st.offloaded.load(Relaxed),
+            ),
+            (
+                "ringside_media_fastpath_offloads_total",
+                "Times a call's media was handed to the kernel fast path.",
+                "counter",
+                st.offloads.load(Relaxed),
+            ),
+            (
+                "ringside_media_fastpath_reclaims_total",
+                "Times a call's media was taken back from the kernel (hold, re-INVITE, DTMF, a new source).",
+                "counter",
+                st.reclaims.load(Relaxed),
+            ),
+            (
+                "ringside_media_fastpath_packets_total",
+                "RTP packets forwarded by the kernel fast path.",
+                "counter",
+                fast.map_or(0, |t| t.forwarded),
+            ),
+            (
+                "ringside_media_fastpath_rules",
+                "Rules in the fast path's map (RTP and RTCP ports of offloaded calls).",
+                "gauge",
+                self.media.fast_path().map_or(0, |f| f.rules() as u64),
             ),
             (
                 "ringside_rtp_dropped_foreign_total",
@@ -257,6 +294,19 @@ impl MetricsSource for Metrics {
         ] {
             ringside_calls::metrics::write_metric(out, name, help, kind, v);
         }
+        if let Some(t) = fast {
+            out.push_str(
+                "# HELP ringside_media_fastpath_punted_total Packets to an offloaded call's ports the kernel left to userspace, by reason.\n\
+                 # TYPE ringside_media_fastpath_punted_total counter\n",
+            );
+            for r in ringside_media::fastpath::PuntReason::ALL {
+                out.push_str(&format!(
+                    "ringside_media_fastpath_punted_total{{reason=\"{}\"}} {}\n",
+                    r.as_str(),
+                    t.punted(r)
+                ));
+            }
+        }
     }
 }
 
@@ -353,8 +403,27 @@ struct Media {
 }
 
 fn build_media(s: &Settings, store: &Store) -> anyhow::Result<Media> {
-    let engine = MediaEngine::new(s.sip.addr.ip(), s.media.rtp_ports.clone())
+    let mut engine = MediaEngine::new(s.sip.addr.ip(), s.media.rtp_ports.clone())
         .with_encoder_options(s.media.encoder_options());
+    // The kernel fast path: one log line says whether relayed calls use it.
+    use crate::config::FastPathMode;
+    match s.media.fastpath {
+        FastPathMode::Off => info!("media fast path: off (RINGSIDE_MEDIA_FASTPATH=off)"),
+        mode => match ringside_media::fastpath::FastPath::start(s.sip.addr.ip()) {
+            Ok(f) => {
+                info!(
+                    "media fast path: on (eBPF at the TC ingress of {}): steady passthrough \
+                     calls are forwarded in the kernel",
+                    f.interfaces().join(", ")
+                );
+                engine = engine.with_fast_path(Arc::new(f));
+            }
+            Err(e) if mode == FastPathMode::On => {
+                anyhow::bail!("RINGSIDE_MEDIA_FASTPATH=on, but the fast path cannot start: {e}")
+            }
+            Err(e) => info!("media fast path: off ({e}); calls are relayed in userspace"),
+        },
+    }
     let assets = match &s.media.assets_dir {
         Some(d) => Assets::with_override_dir(d)
             .with_context(|| format!("loading prompt overrides from {}", d.display()))?,

@@ -26,6 +26,7 @@
 //! | SIP over TCP connections, in all / per IP | `sip_tcp_max_connections`, `sip_tcp_max_connections_per_ip` | `RINGSIDE_SIP_TCP_MAX_CONNECTIONS`, `RINGSIDE_SIP_TCP_MAX_CONNECTIONS_PER_IP` | an eighth of the descriptor limit (at most 4096) / `256` |
 //! | SIP over TCP: time to send a message, idle time after one (s) | `sip_tcp_message_timeout_secs`, `sip_tcp_idle_timeout_secs` | `RINGSIDE_SIP_TCP_MESSAGE_TIMEOUT_SECS`, `RINGSIDE_SIP_TCP_IDLE_TIMEOUT_SECS` | `10`, `3900` |
 //! | record every answered call | `record_calls` | `RINGSIDE_RECORD_CALLS` (`true`/`false`) | `false` |
+//! | the kernel fast path for relayed calls (eBPF): `auto` (on where the build, kernel and privileges allow it), `on` (refuse to start without it), `off` | `media_fastpath` | `RINGSIDE_MEDIA_FASTPATH` | `auto` |
 //! | delete recordings older than (days; 0 keeps all) | `recording_retention_days` | `RINGSIDE_RECORDING_RETENTION_DAYS` | `0` |
 //! | directory of WAV files overriding the default prompts (`hold_music.wav`, `unavailable.wav`, `accept_prompt.wav`) | `assets_dir` | `RINGSIDE_ASSETS_DIR` | none |
 //! | ringback: `off` relays the callee's 180 (the caller's phone rings locally); `us`, `eu` or `uk` answers 183 and plays Ringside's ringback | `ringback` | `RINGSIDE_RINGBACK` | `off` |
@@ -97,6 +98,7 @@ pub struct RawConfig {
     sip_tcp_message_timeout_secs: Option<u64>,
     sip_tcp_idle_timeout_secs: Option<u64>,
     record_calls: Option<bool>,
+    media_fastpath: Option<String>,
     recording_retention_days: Option<u64>,
     assets_dir: Option<PathBuf>,
     opus_complexity: Option<u64>,
@@ -245,6 +247,7 @@ impl RawConfig {
                 });
             }
         }
+        set(&mut raw.media_fastpath, "RINGSIDE_MEDIA_FASTPATH");
         if let Some(v) = env("RINGSIDE_RECORD_CALLS").filter(|v| !v.is_empty()) {
             raw.record_calls = Some(match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => true,
@@ -827,6 +830,12 @@ impl RawConfig {
                 ringback,
                 assets_dir: self.assets_dir,
                 record_calls: self.record_calls.unwrap_or(false),
+                fastpath: match self.media_fastpath.as_deref().map(str::trim) {
+                    None | Some("") | Some("auto") => FastPathMode::Auto,
+                    Some("on") => FastPathMode::On,
+                    Some("off") => FastPathMode::Off,
+                    Some(v) => bail!("media_fastpath must be auto, on or off (got {v:?})"),
+                },
                 recording_retention_days,
             },
             webrtc: WebRtcSettings {

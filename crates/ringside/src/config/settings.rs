@@ -241,6 +241,19 @@ pub struct MediaSettings {
     pub record_calls: bool,
     /// Recordings are deleted this many days after they end (0: never).
     pub recording_retention_days: u32,
+    /// `RINGSIDE_MEDIA_FASTPATH`: the kernel fast path for relayed calls.
+    pub fastpath: FastPathMode,
+}
+
+/// Whether relayed calls' media goes through the kernel fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastPathMode {
+    /// Where the build, the kernel and the process's privileges allow it.
+    Auto,
+    /// Always: the server does not start without it.
+    On,
+    /// Never: every call in userspace.
+    Off,
 }
 
 impl MediaSettings {

@@ -679,6 +679,22 @@ fn the_previous_secret_root_needs_a_current_one_and_is_kept_out_of_logs() {
 }
 
 #[test]
+fn the_media_fast_path_is_auto_on_or_off() {
+    let load = |v: &str| {
+        RawConfig::load(None, env(&[("RINGSIDE_MEDIA_FASTPATH", v)]))
+            .unwrap()
+            .validate()
+    };
+    let s = RawConfig::load(None, env(&[])).unwrap().validate().unwrap();
+    assert_eq!(s.media.fastpath, FastPathMode::Auto);
+    assert_eq!(load("on").unwrap().media.fastpath, FastPathMode::On);
+    assert_eq!(load("off").unwrap().media.fastpath, FastPathMode::Off);
+    assert_eq!(load(" auto ").unwrap().media.fastpath, FastPathMode::Auto);
+    let e = load("yes").unwrap_err();
+    assert!(format!("{e:#}").contains("auto, on or off"), "{e:#}");
+}
+
+#[test]
 fn the_alert_lease_is_15_to_3600_seconds() {
     let load = |v: &str| {
         RawConfig::load(None, env(&[("RINGSIDE_ALERT_LEASE_SECS", v)]))
