@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# RTP relay load benchmark: Ringside's relay (ringside-media MediaEngine, run by the relay_server
-# bench binary) versus rtpengine (userspace forwarding, --table=-1), both driven by the rtp_load
-# generator: N two-leg calls, each leg its own UDP socket sending 50 pps of 172-byte PCMU RTP,
-# i.e. 100 forwarded packets/s per call. For each N the relay's CPU (utime+stime over the measured
-# window, /proc/PID/stat) is divided by the packets it delivered in the window.
+# RTP relay load benchmark: three relays side by side, each driven by the rtp_load generator with
+# N two-leg calls (each leg its own UDP socket sending 50 pps of 172-byte PCMU RTP, i.e. 100
+# forwarded packets/s per call):
+#   - ringside+fastpath: Ringside's relay (relay_server) with the kernel fast path: the calls
+#     are plain passthroughs, handed to the eBPF program within the warm-up;
+#   - ringside: the same relay, userspace only;
+#   - rtpengine: userspace forwarding (--table=-1).
+# plus a baseline with no relay (each leg sends straight to the other).
 #
-#   bash benches/relay_load.sh                        # N = 200 500 1000 2000, 3 s warm-up, 10 s each
+# CPU accounting. On loopback the sender's system call runs the receiving side's network stack
+# (and the fast path's program, in softirq) on its own CPU, so a relay process' CPU leaves out
+# much of what relaying costs. Each run reads the whole host's busy time (/proc/stat: user,
+# system, irq, softirq... of every CPU) over the measured window; the cost of relaying a packet
+# is (host busy with the relay - host busy of the no-relay baseline at the same N) / packets
+# delivered in the window. The relay process' own CPU per packet is printed too (us/pkt).
+#
+#   bash benches/relay_load.sh                   # N = 500 1000 2000, 3 s warm-up, 10 s each
 #   CALLS="100 200" DURATION=5 bash benches/relay_load.sh
-#   WORKERS=2 (media worker threads for ours, --num-threads for rtpengine)   AT=1000 (ratio at this N)
+#   WORKERS=2 (media worker threads for ours, --num-threads for rtpengine)   AT=1000 (ratio at N)
 #
-# The generator runs on the same machine and competes with the relay for the CPUs.
-# Last lines: `relay_max_calls_zero_loss: N`, then `relay_cost_ratio_vs_rtpengine: X`
-# (ours CPU/packet ÷ rtpengine CPU/packet at the largest N both held -- zero loss and >= 97% of
-# the offered rate achieved -- or at $AT).
+# Needs root for the fast path (CAP_BPF, CAP_NET_ADMIN) and a build with its program (clang,
+# libbpf-dev); rtpengine from Debian's package.
+# Last lines: `relay_max_calls_zero_loss_fastpath: N`, then
+# `relay_fastpath_cost_ratio_vs_rtpengine: X` (host CPU per forwarded packet, fast path /
+# rtpengine, at the largest N both held -- zero loss and >= 97% of the offered rate -- or $AT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CALLS=${CALLS:-"200 500 1000 2000"}
+CALLS=${CALLS:-"500 1000 2000"}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 WORKERS=${WORKERS:-2}
@@ -40,16 +51,14 @@ echo "# $(date -u +%F' '%T) UTC, $(nproc) CPUs, load: $(uptime | sed 's/.*load a
 echo "# warm-up ${WARMUP}s, window ${DURATION}s, ${WORKERS} relay threads; generator on the same machine"
 
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+gen() { $GEN --calls "$1" --warmup "$WARMUP" --duration "$DURATION" --clk-tck "$CLK" "${@:2}" \
+  2>>"$WORK/gen.log" | grep '^RESULT'; tail -1 "$WORK/gen.log" >&2; }
 
 declare -A RES
 for n in $CALLS; do
-  # Ours: rtp_load spawns relay_server and drives it over stdin/stdout.
-  line=$($GEN --mode ours --calls "$n" --warmup "$WARMUP" --duration "$DURATION" \
-    --workers "$WORKERS" --relay-bin target/release/relay_server --clk-tck "$CLK" \
-    2>>"$WORK/gen.log" | grep '^RESULT')
-  RES[ours_$n]=$line
-  tail -1 "$WORK/gen.log" >&2
-
+  RES[direct_$n]=$(gen "$n" --mode direct)
+  RES[fast_$n]=$(gen "$n" --mode ours --fastpath --workers "$WORKERS" --relay-bin target/release/relay_server)
+  RES[ours_$n]=$(gen "$n" --mode ours --workers "$WORKERS" --relay-bin target/release/relay_server)
   # rtpengine, a fresh daemon per step (clean RSS baseline).
   "$RTPENGINE" --config-file=none --table=-1 --foreground --log-stderr --log-level=3 \
     --interface=127.0.0.1 --listen-ng=127.0.0.1:$NG_PORT --port-min=10000 --port-max=19999 \
@@ -60,10 +69,7 @@ for n in $CALLS; do
     sleep 0.1
   done
   sleep 0.5
-  line=$($GEN --mode rtpengine --calls "$n" --warmup "$WARMUP" --duration "$DURATION" \
-    --ng 127.0.0.1:$NG_PORT --pid "$RTPE_PID" --clk-tck "$CLK" 2>>"$WORK/gen.log" | grep '^RESULT')
-  RES[rtpe_$n]=$line
-  tail -1 "$WORK/gen.log" >&2
+  RES[rtpe_$n]=$(gen "$n" --mode rtpengine --ng 127.0.0.1:$NG_PORT --pid "$RTPE_PID")
   kill "$RTPE_PID" && wait "$RTPE_PID" 2>/dev/null || true
   RTPE_PID=
 done
@@ -75,31 +81,41 @@ held() {
   [ "$(get lost "$l")" = 0 ] &&
     python3 -c "import sys; sys.exit(0 if $(get achieved_pps "$l") >= 0.97 * $(get offered_pps "$l") else 1)"
 }
-printf '\n%-9s %5s %8s %8s %6s %6s %6s %8s %8s %8s %5s %8s\n' relay calls offered achieved \
-  "CPU%" "us/pkt" lost "p50 us" "p99 us" "p99.9us" "gen%" "RSS/call"
+# Host CPU per delivered packet above the no-relay baseline, microseconds.
+host_us() {
+  python3 -c "print(round(max(0, $(get host_busy_us "$1") - $(get host_busy_us "$2")) / max(1, $(get received "$1")), 3))"
+}
+printf '\n%-17s %5s %8s %8s %8s %6s %6s %8s %8s %6s %8s %s\n' relay calls offered achieved \
+  "host us" "us/pkt" lost "p50 us" "p99 us" "gen%" "RSS/call" ""
+best_fast=0
 best_both=
-best_ours=0
 for n in $CALLS; do
-  for who in ours rtpe; do
+  for who in fast ours rtpe; do
     l=${RES[${who}_$n]}
-    printf '%-9s %5s %8s %8s %6s %6s %6s %8s %8s %8s %5s %5s KB %s\n' \
-      "$([ $who = ours ] && echo ringside || echo rtpengine)" "$n" "$(get offered_pps "$l")" \
-      "$(get achieved_pps "$l")" "$(get relay_cpu_pct "$l")" "$(get cpu_us_per_pkt "$l")" \
-      "$(get lost "$l")" "$(get p50_us "$l")" "$(get p99_us "$l")" "$(get p999_us "$l")" \
-      "$(get gen_cpu_pct "$l")" "$(get rss_per_call_kb "$l")" "$(held "$l" && echo held || echo NOT-held)"
+    name=$(case $who in fast) echo ringside+fastpath ;; ours) echo ringside ;; *) echo rtpengine ;; esac)
+    printf '%-17s %5s %8s %8s %8s %6s %6s %8s %8s %6s %5s KB %s\n' "$name" "$n" \
+      "$(get offered_pps "$l")" "$(get achieved_pps "$l")" "$(host_us "$l" "${RES[direct_$n]}")" \
+      "$(get cpu_us_per_pkt "$l")" "$(get lost "$l")" "$(get p50_us "$l")" "$(get p99_us "$l")" \
+      "$(get gen_cpu_pct "$l")" "$(get rss_per_call_kb "$l")" \
+      "$(held "$l" && echo held || echo NOT-held)$([ $who = fast ] && echo " offloaded=$(get offloaded "$l")")"
   done
-  if held "${RES[ours_$n]}"; then
-    best_ours=$n
+  printf '%-17s %5s %8s %8s %8s\n' "(no relay)" "$n" "$(get offered_pps "${RES[direct_$n]}")" \
+    "$(get achieved_pps "${RES[direct_$n]}")" "host busy $(get host_busy_us "${RES[direct_$n]}") us"
+  if held "${RES[fast_$n]}" && [ "$(get offloaded "${RES[fast_$n]}")" = "$n" ]; then
+    best_fast=$n
     if held "${RES[rtpe_$n]}"; then best_both=$n; fi
   fi
 done
 ref=${AT:-$best_both}
 if [ -z "$ref" ]; then ref=$(awk '{print $1}' <<<"$CALLS"); fi
-o=$(get cpu_us_per_pkt "${RES[ours_$ref]}")
-r=$(get cpu_us_per_pkt "${RES[rtpe_$ref]}")
+f=$(host_us "${RES[fast_$ref]}" "${RES[direct_$ref]}")
+u=$(host_us "${RES[ours_$ref]}" "${RES[direct_$ref]}")
+r=$(host_us "${RES[rtpe_$ref]}" "${RES[direct_$ref]}")
 echo
+echo "host CPU per forwarded packet above the no-relay baseline at N=$ref:" \
+  "ringside+fastpath $f us, ringside $u us, rtpengine $r us"
 echo "memory per call at N=$ref (RSS delta / N): ringside $(get rss_per_call_kb "${RES[ours_$ref]}") KB," \
   "rtpengine $(get rss_per_call_kb "${RES[rtpe_$ref]}") KB"
-echo "ratio taken at N=$ref: ringside $o us/pkt, rtpengine $r us/pkt"
-echo "relay_max_calls_zero_loss: $best_ours"
-echo "relay_cost_ratio_vs_rtpengine: $(python3 -c "print(round($o/$r, 2))")"
+echo "relay_userspace_cost_ratio_vs_rtpengine: $(python3 -c "print(round($u/max($r, 0.001), 2))")"
+echo "relay_max_calls_zero_loss_fastpath: $best_fast"
+echo "relay_fastpath_cost_ratio_vs_rtpengine: $(python3 -c "print(round($f/max($r, 0.001), 3))")"

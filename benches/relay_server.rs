@@ -18,12 +18,14 @@
 //! sync                       -> ok
 //! stats                      -> stats <forwarded> <dropped_foreign> <dropped_no_destination>
 //!                                     <active> <rss_kb> <transcoding> <generated>
-//!                                     <dropped_send_full>
+//!                                     <dropped_send_full> <offloaded> <kernel_forwarded>
+//!                               (forwarded counts the kernel fast path's packets too)
 //! quit | EOF                 -> exit
 //! ```
 //!
 //! Options: `--workers N` (media worker threads, default 2), `--bind IP` (default 127.0.0.1),
-//! `--ports LO-HI` (default 20000-31999).
+//! `--ports LO-HI` (default 20000-31999), `--fastpath` (the kernel fast path: steady
+//! passthrough calls forwarded by the eBPF program; exits if it cannot start).
 
 use std::io::{BufRead, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -57,7 +59,13 @@ fn main() {
     let mut ports = (20000u16, 31999u16);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
+    let mut fastpath = false;
     while i < args.len() {
+        if args[i] == "--fastpath" {
+            fastpath = true;
+            i += 1;
+            continue;
+        }
         let val = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--workers" => workers = val.parse().expect("--workers N"),
@@ -71,7 +79,19 @@ fn main() {
         i += 2;
     }
     // The relays run on the engine's own media worker threads; no async runtime is needed.
-    let engine = MediaEngine::new(bind, ports.0..=ports.1).with_workers(workers);
+    let mut engine = MediaEngine::new(bind, ports.0..=ports.1).with_workers(workers);
+    if fastpath {
+        match ringside_media::fastpath::FastPath::start(bind) {
+            Ok(f) => {
+                eprintln!("relay_server: fast path on ({})", f.interfaces().join(", "));
+                engine = engine.with_fast_path(std::sync::Arc::new(f));
+            }
+            Err(e) => {
+                eprintln!("relay_server: --fastpath, but it cannot start: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let mut relays = Vec::new();
     let mut codecs: Option<(LegCodec, LegCodec)> = None;
     let stdin = std::io::stdin();
@@ -119,17 +139,20 @@ fn main() {
             ["sync"] => writeln!(out, "ok").expect("stdout"),
             ["stats"] => {
                 let s = engine.stats();
+                let kernel = engine.fast_path().map_or(0, |f| f.totals().forwarded);
                 writeln!(
                     out,
-                    "stats {} {} {} {} {} {} {} {}",
-                    s.forwarded.load(Ordering::Relaxed),
+                    "stats {} {} {} {} {} {} {} {} {} {}",
+                    s.forwarded.load(Ordering::Relaxed) + kernel,
                     s.dropped_foreign.load(Ordering::Relaxed),
                     s.dropped_no_destination.load(Ordering::Relaxed),
                     s.active.load(Ordering::Relaxed),
                     rss_kb(),
                     s.transcoding.load(Ordering::Relaxed),
                     s.generated.load(Ordering::Relaxed),
-                    s.dropped_send_full.load(Ordering::Relaxed)
+                    s.dropped_send_full.load(Ordering::Relaxed),
+                    s.offloaded.load(Ordering::Relaxed),
+                    kernel
                 )
                 .expect("stdout");
             }

@@ -9,6 +9,11 @@
 //!
 //! Targets:
 //! - `--mode ours --relay-bin PATH`: spawns `relay_server` and drives it over stdin/stdout;
+//!   with `--fastpath` the relays use the kernel fast path (both legs PCMU, so the calls are
+//!   plain passthroughs the engine hands to the kernel once steady, within the warm-up);
+//! - `--mode direct`: no relay, each leg sends straight to the other: the baseline whose host
+//!   CPU (`host_busy_us`) the script subtracts to get what relaying costs, kernel work
+//!   included;
 //! - `--mode rtpengine --ng IP:PORT --pid PID`: allocates calls in a running rtpengine with ng
 //!   `offer`/`answer` and sends to the ports from its rewritten SDPs.
 //!
@@ -70,6 +75,7 @@ struct Opts {
     pid: u32,
     clk_tck: u64,
     transcode: bool,
+    fastpath: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -84,12 +90,18 @@ fn parse_opts() -> Opts {
         pid: 0,
         clk_tck: 100,
         transcode: false,
+        fastpath: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         if args[i] == "--transcode" {
             o.transcode = true;
+            i += 1;
+            continue;
+        }
+        if args[i] == "--fastpath" {
+            o.fastpath = true;
             i += 1;
             continue;
         }
@@ -192,9 +204,10 @@ struct RelayServer {
 }
 
 impl RelayServer {
-    fn spawn(bin: &str, workers: usize) -> Self {
+    fn spawn(bin: &str, workers: usize, fastpath: bool) -> Self {
         let mut child = Command::new(bin)
             .args(["--workers", &workers.to_string()])
+            .args(fastpath.then_some("--fastpath"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -523,7 +536,7 @@ fn main() {
     let setup_start = Instant::now();
     let udp_err_start = udp_errors();
     if o.mode == "ours" {
-        let mut srv = RelayServer::spawn(&o.relay_bin, o.workers);
+        let mut srv = RelayServer::spawn(&o.relay_bin, o.workers, o.fastpath);
         relay_pid = srv.child.id().to_string();
         srv.send("rss");
         srv.stdin.flush().expect("flush");
@@ -535,6 +548,9 @@ fn main() {
             .unwrap_or(0);
         if o.transcode {
             srv.send(&format!("codecs pcmu {PT_A} opus {PT_B}"));
+        } else if o.fastpath {
+            // Plain passthrough with known codecs: what the engine hands to the kernel.
+            srv.send("codecs pcmu 0 pcmu 0");
         }
         srv.send(&format!("create {n}"));
         srv.stdin.flush().expect("flush");
@@ -561,6 +577,13 @@ fn main() {
         let ok = srv.line();
         assert_eq!(ok, "ok");
         server = Some(srv);
+    } else if o.mode == "direct" {
+        relay_pid = "0".into();
+        rss_base = 0;
+        for c in 0..n {
+            dest.push(local[2 * c + 1]);
+            dest.push(local[2 * c]);
+        }
     } else {
         relay_pid = o.pid.to_string();
         rss_base = rss_kb(&relay_pid);
@@ -939,9 +962,15 @@ fn main() {
          offered_pps={} achieved_pps={:.0} seq_gaps={seq_gaps} undelivered={undelivered} \
          delivered_pct={delivered_pct:.3} relay_cpu_pct_per_call={:.3} udp_inerrors={} \
          udp_rcvbuf_errors={} relay_in_received={} relay_in_lost={} host_busy_pct={:.1} \
-         relay_thread_max_pct={:.1}",
+         relay_thread_max_pct={:.1} host_busy_us={} offloaded={}",
         o.mode,
-        if o.transcode { "+transcode" } else { "" },
+        if o.transcode {
+            "+transcode"
+        } else if o.fastpath {
+            "+fastpath"
+        } else {
+            ""
+        },
         100.0 * lost as f64 / sent_win.max(1) as f64,
         summary["p50"],
         summary["p99"],
@@ -962,5 +991,7 @@ fn main() {
             * (host_end.0 - host_start.0) as f64
             / (host_end.1 - host_start.1).max(1) as f64,
         relay_thread_max_us as f64 / 1e4 / o.duration,
+        (host_end.0 - host_start.0) * 1_000_000 / o.clk_tck,
+        stats_end.get(8).copied().unwrap_or(0),
     );
 }

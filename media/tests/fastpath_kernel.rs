@@ -422,3 +422,75 @@ fn a_relayed_call_moves_into_the_kernel_and_back() {
     assert_eq!(fast.rules(), 0, "nothing left behind");
     assert_eq!(stats().0, 0);
 }
+
+/// A bounded load: 200 calls, both legs talking, most of them handed to the kernel; every
+/// packet sent arrives once, and when the relays end no rule is left in the map.
+#[test]
+fn a_load_of_calls_leaves_no_rule_behind() {
+    use ringside_media::bridge::LegCodec;
+    use ringside_media::codec::CodecKind;
+    use ringside_media::relay::{MediaEngine, Side};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    let Some(fast) = fast_path() else { return };
+    let fast = Arc::new(fast);
+    let engine = MediaEngine::new(Ipv4Addr::LOCALHOST.into(), 43000..=43999)
+        .with_fast_path(fast.clone())
+        .with_workers(2);
+    let calls = 200;
+    let mut relays = Vec::new();
+    let mut legs = Vec::new(); // (socket, where it sends)
+    for _ in 0..calls {
+        let r = engine.create_relay().unwrap();
+        let codec = LegCodec::new(CodecKind::Pcmu, 0);
+        r.set_codec(Side::A, codec);
+        r.set_codec(Side::B, codec);
+        for side in [Side::A, Side::B] {
+            let (s, addr) = udp();
+            s.set_nonblocking(true).unwrap();
+            r.announce(side, addr.into());
+            legs.push((s, SocketAddrV4::new(Ipv4Addr::LOCALHOST, r.port(side))));
+        }
+        relays.push(r);
+    }
+    let mut buf = [0u8; 1500];
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut drain = |legs: &[(UdpSocket, SocketAddrV4)], received: &mut u64| {
+        for (s, _) in legs {
+            while s.recv_from(&mut buf).is_ok() {
+                *received += 1;
+            }
+        }
+    };
+    // 2 s of 20 ms packets from every leg.
+    for k in 0..100u16 {
+        for (i, (s, to)) in legs.iter().enumerate() {
+            s.send_to(&rtp(0, k, 160 * u32::from(k), i as u32, &[0x55; 160]), to)
+                .unwrap();
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        drain(&legs, &mut received);
+    }
+    let offloaded = engine.stats().offloaded.load(Ordering::Relaxed);
+    assert!(offloaded >= calls / 2, "{offloaded} of {calls} calls in the kernel");
+    assert!(fast.totals().forwarded > 0);
+    for _ in 0..100 {
+        drain(&legs, &mut received);
+        if received == sent {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(received, sent, "every packet arrived once");
+    drop(relays);
+    for _ in 0..200 {
+        if fast.rules() == 0 && engine.stats().active.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fast.rules(), 0, "nothing left behind");
+    assert_eq!(engine.stats().offloaded.load(Ordering::Relaxed), 0);
+}
