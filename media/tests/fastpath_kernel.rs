@@ -474,7 +474,10 @@ fn a_load_of_calls_leaves_no_rule_behind() {
         drain(&legs, &mut received);
     }
     let offloaded = engine.stats().offloaded.load(Ordering::Relaxed);
-    assert!(offloaded >= calls / 2, "{offloaded} of {calls} calls in the kernel");
+    assert!(
+        offloaded >= calls / 2,
+        "{offloaded} of {calls} calls in the kernel"
+    );
     assert!(fast.totals().forwarded > 0);
     for _ in 0..100 {
         drain(&legs, &mut received);
