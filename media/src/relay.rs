@@ -794,6 +794,17 @@ fn side_index(side: Side) -> usize {
     }
 }
 
+/// The address this host sends from towards `to` (the route's source): a connected UDP socket's
+/// local address; no packet is sent.
+fn route_source(to: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    s.connect(to).ok()?;
+    match s.local_addr().ok()?.ip() {
+        IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+        _ => None,
+    }
+}
+
 /// When the kernel forwarded `c`'s last packet, on the `Instant` clock (both are monotonic).
 fn arrival(now: Instant, c: &LegCounters) -> Instant {
     if c.last_arrival_ns == 0 {
@@ -950,7 +961,16 @@ impl Call {
                     in_pt: o.in_pt,
                     out_pt: o.out_pt,
                     in_ssrc: o.in_ssrc,
-                    out_src: SocketAddrV4::new(local, self.ports[out]),
+                    out_src: SocketAddrV4::new(
+                        if local.is_unspecified() {
+                            // Bound to every address: packets leave from the address the
+                            // route towards the other peer takes, as from the socket.
+                            route_source(to).unwrap_or(local)
+                        } else {
+                            local
+                        },
+                        self.ports[out],
+                    ),
                     out_dst: to,
                     out_ssrc: o.out_ssrc,
                     seq_offset: o.seq_offset,
@@ -1179,6 +1199,12 @@ mod tests {
         let (p, _) = recv(&callee).await;
         assert_eq!(&p[12..], b"after");
         assert_eq!(engine.stats().dropped_malformed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_relay_on_every_address_sends_from_the_routes_source() {
+        let lo = SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 7), 9);
+        assert_eq!(route_source(lo), Some(std::net::Ipv4Addr::LOCALHOST));
     }
 
     #[tokio::test]
