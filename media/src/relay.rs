@@ -18,7 +18,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,12 +35,15 @@ use crate::bridge::{
 };
 use crate::codec::opus::EncoderOptions;
 use crate::dtls::DtlsSetup;
-use crate::fastpath::{FastPath, LegCounters, LegRule};
+use crate::fastpath::FastPath;
 use crate::player::Source;
 use crate::ports::PortAllocator;
 use crate::srtp::SrtpKeys;
 use crate::udp::RecvBatch;
+
+mod offload;
 use crate::MediaError;
+use offload::Offloaded;
 
 /// One side of a two-leg bridge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -446,16 +449,6 @@ const RECV_BUF: usize = 1500;
 /// Datagrams one `recvmmsg` takes from a socket. A leg sends 50 packets/s, so more than a few
 /// queue only after a stall; the batch mostly saves the read that finds the queue empty.
 const RECV_BATCH: usize = 8;
-/// How often a call in userspace is looked at for the kernel fast path.
-const OFFLOAD_CHECK: Duration = Duration::from_millis(250);
-/// How long a call taken back from the kernel stays in userspace at least (a DTMF digit's
-/// packets, a re-INVITE settling).
-const OFFLOAD_HOLD: Duration = Duration::from_secs(2);
-/// How long after a call's rules went in its packets may still reach userspace, queued on
-/// the socket before them.
-const STRAGGLERS: Duration = Duration::from_millis(200);
-/// How often an offloaded call's counters are read from the kernel (quality, RTCP reports).
-const OFFLOAD_SYNC: Duration = Duration::from_secs(1);
 /// Receive errors other than would-block (ICMP port unreachable reported on the socket) tolerated
 /// in one drain of a socket; every new datagram brings a new readiness event.
 const MAX_RECV_ERRORS: usize = 16;
@@ -530,35 +523,11 @@ struct Call {
     ip: IpAddr,
     /// The media is in the kernel fast path.
     offload: Option<Offloaded>,
-    /// Not handed to the kernel before this (checked at most every [`OFFLOAD_CHECK`]; held
-    /// back for [`OFFLOAD_HOLD`] after being taken back).
+    /// Not handed to the kernel before this (checked at most every [`offload::OFFLOAD_CHECK`]; held
+    /// back for [`offload::OFFLOAD_HOLD`] after being taken back).
     offload_check: Instant,
     /// When the kernel's counters are next read into the call.
     sync_due: Option<Instant>,
-}
-
-/// A call's media in the kernel fast path.
-struct Offloaded {
-    /// The counters of legs A and B last read.
-    read: [LegCounters; 2],
-    /// What the kernel forwards from legs A and B: (SSRC, payload type).
-    forwards: [(u32, u8); 2],
-    /// When the rules went in.
-    since: Instant,
-}
-
-impl Offloaded {
-    /// Whether `packet`, which reached userspace from `side`'s peer, is one the kernel forwards
-    /// that came before its rules did (queued on the socket meanwhile): handled here, with no
-    /// reason to take the call back.
-    fn is_straggler(&self, now: Instant, side: Side, packet: &[u8]) -> bool {
-        let (ssrc, pt) = self.forwards[side_index(side)];
-        now < self.since + STRAGGLERS
-            && packet.len() >= 12
-            && packet[0] & 0xc0 == 0x80
-            && packet[1] & 0x7f == pt
-            && u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]) == ssrc
-    }
 }
 
 /// A media worker thread: polls the sockets of its calls and runs their timers.
@@ -794,26 +763,6 @@ fn side_index(side: Side) -> usize {
     }
 }
 
-/// The address this host sends from towards `to` (the route's source): a connected UDP socket's
-/// local address; no packet is sent.
-fn route_source(to: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
-    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    s.connect(to).ok()?;
-    match s.local_addr().ok()?.ip() {
-        IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
-        _ => None,
-    }
-}
-
-/// When the kernel forwarded `c`'s last packet, on the `Instant` clock (both are monotonic).
-fn arrival(now: Instant, c: &LegCounters) -> Instant {
-    if c.last_arrival_ns == 0 {
-        return now;
-    }
-    let ago = crate::fastpath::monotonic_ns().saturating_sub(c.last_arrival_ns);
-    now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
-}
-
 fn sock_index(side: Side, channel: Channel) -> usize {
     let base = if side == Side::A { 0 } else { 2 };
     base + usize::from(channel == Channel::Rtcp)
@@ -929,121 +878,6 @@ impl Call {
         self.after_input(stats);
     }
 
-    /// Hands the call's media to the kernel when it is a steady passthrough (checked at most
-    /// every [`OFFLOAD_CHECK`]).
-    fn try_offload(&mut self, now: Instant, fast: &FastPath, stats: &RelayStats) {
-        if self.offload.is_some() || now < self.offload_check {
-            return;
-        }
-        self.offload_check = now + OFFLOAD_CHECK;
-        let Some(plan) = self.media.offload() else {
-            return;
-        };
-        let local = match self.ip {
-            IpAddr::V4(ip) => ip,
-            IpAddr::V6(_) => return,
-        };
-        let v4 = |a: SocketAddr| match a.ip().to_canonical() {
-            IpAddr::V4(ip) => Some(SocketAddrV4::new(ip, a.port())),
-            IpAddr::V6(_) => None,
-        };
-        let mut rules = Vec::with_capacity(2);
-        for o in &plan {
-            let (i, out) = (side_index(o.from), 1 - side_index(o.from));
-            let (Some(peer), Some(to)) = (v4(o.peer), v4(o.to)) else {
-                return;
-            };
-            rules.push((
-                self.ports[i],
-                LegRule {
-                    local,
-                    peer,
-                    in_pt: o.in_pt,
-                    out_pt: o.out_pt,
-                    in_ssrc: o.in_ssrc,
-                    out_src: SocketAddrV4::new(
-                        if local.is_unspecified() {
-                            // Bound to every address: packets leave from the address the
-                            // route towards the other peer takes, as from the socket.
-                            route_source(to).unwrap_or(local)
-                        } else {
-                            local
-                        },
-                        self.ports[out],
-                    ),
-                    out_dst: to,
-                    out_ssrc: o.out_ssrc,
-                    seq_offset: o.seq_offset,
-                    ts_offset: o.ts_offset,
-                    clock_rate: o.clock_rate,
-                    max_seq: o.max_seq,
-                    jitter: o.jitter,
-                    local_peer: fast.is_local(*to.ip()),
-                },
-            ));
-        }
-        let installed = rules
-            .iter()
-            .try_for_each(|(port, rule)| fast.install(*port, rule))
-            .and_then(|()| {
-                self.ports
-                    .iter()
-                    .try_for_each(|p| fast.punt_all(p.wrapping_add(1)))
-            });
-        self.offload = Some(Offloaded {
-            read: [0, 1].map(|i| LegCounters {
-                max_seq: plan[i].max_seq,
-                ..LegCounters::default()
-            }),
-            forwards: [0, 1].map(|i| (plan[i].in_ssrc, plan[i].in_pt)),
-            since: now,
-        });
-        if let Err(e) = installed {
-            tracing::warn!(error = %e, "the kernel fast path refused a call's rules; it stays in userspace");
-            self.reclaim(now, Some(fast), stats);
-            self.offload_check = now + OFFLOAD_HOLD * 5;
-            return;
-        }
-        self.sync_due = Some(now + OFFLOAD_SYNC);
-        stats.offloaded.fetch_add(1, Ordering::Relaxed);
-        stats.offloads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Takes the call's media back from the kernel, with what it counted.
-    fn reclaim(&mut self, now: Instant, fast: Option<&FastPath>, stats: &RelayStats) {
-        let (Some(o), Some(fast)) = (self.offload.take(), fast) else {
-            return;
-        };
-        for (i, side) in [(0, Side::A), (1, Side::B)] {
-            if let Some(c) = fast.remove(self.ports[i]) {
-                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
-            }
-            fast.remove(self.ports[i].wrapping_add(1));
-        }
-        if self.sync_due.take().is_some() {
-            stats.offloaded.fetch_sub(1, Ordering::Relaxed);
-            stats.reclaims.fetch_add(1, Ordering::Relaxed);
-        }
-        self.offload_check = now + OFFLOAD_HOLD;
-        self.snapshot();
-    }
-
-    /// Reads what the kernel counted into the call (its statistics and RTCP reports).
-    fn sync(&mut self, now: Instant, fast: Option<&FastPath>) {
-        let (Some(o), Some(fast)) = (self.offload.as_mut(), fast) else {
-            self.sync_due = None;
-            return;
-        };
-        for (i, side) in [(0, Side::A), (1, Side::B)] {
-            if let Some(c) = fast.read(self.ports[i]) {
-                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
-                o.read[i] = c;
-            }
-        }
-        self.sync_due = Some(now + OFFLOAD_SYNC);
-        self.snapshot();
-    }
-
     fn snapshot(&self) {
         let q = [self.media.quality(Side::A), self.media.quality(Side::B)];
         *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = q;
@@ -1130,135 +964,4 @@ impl Call {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-    use tokio::net::UdpSocket;
-
-    async fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
-        let mut b = [0u8; 1500];
-        let (n, a) = tokio::time::timeout(Duration::from_secs(5), s.recv_from(&mut b))
-            .await
-            .expect("packet arrives")
-            .unwrap();
-        (b[..n].to_vec(), a)
-    }
-
-    /// A PCMU RTP packet whose payload is `tag`.
-    fn rtp(seq: u16, tag: &[u8]) -> Vec<u8> {
-        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 160, 0, 0, 0, 1];
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(tag);
-        p
-    }
-
-    #[tokio::test]
-    async fn relays_both_ways_and_latches() {
-        let engine = MediaEngine::new("127.0.0.1".parse().unwrap(), 41000..=41099);
-        let relay = engine.create_relay().unwrap();
-        let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let callee = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        relay.announce(Side::B, callee.local_addr().unwrap());
-        // Leg A's announced address is wrong (NAT): latching fixes it.
-        relay.announce(Side::A, "127.0.0.1:9".parse().unwrap());
-        let a_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::A)).into();
-        let b_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::B)).into();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        caller
-            .send_to(&rtp(1, b"from-caller"), a_addr)
-            .await
-            .unwrap();
-        let (p, from) = recv(&callee).await;
-        assert_eq!(&p[12..], b"from-caller");
-        assert_eq!(from, b_addr, "media leaves from Ringside's B port");
-        callee
-            .send_to(&rtp(7, b"from-callee"), b_addr)
-            .await
-            .unwrap();
-        let (p, from) = recv(&caller).await;
-        assert_eq!(&p[12..], b"from-callee");
-        assert_eq!(from, a_addr);
-        // A stranger hitting leg A's port is dropped and counted.
-        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        stranger.send_to(&rtp(2, b"spoof"), a_addr).await.unwrap();
-        caller.send_to(&rtp(2, b"again"), a_addr).await.unwrap();
-        let (p, _) = recv(&callee).await;
-        assert_eq!(&p[12..], b"again");
-        assert_eq!(engine.stats().dropped_foreign.load(Ordering::Relaxed), 1);
-        // The relay counts a packet after sending it: the callee may be faster.
-        for _ in 0..100 {
-            if engine.stats().forwarded.load(Ordering::Relaxed) == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(engine.stats().forwarded.load(Ordering::Relaxed), 3);
-        // Garbage is not RTP: dropped and counted as malformed.
-        caller.send_to(b"junk", a_addr).await.unwrap();
-        caller.send_to(&rtp(3, b"after"), a_addr).await.unwrap();
-        let (p, _) = recv(&callee).await;
-        assert_eq!(&p[12..], b"after");
-        assert_eq!(engine.stats().dropped_malformed.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn a_relay_on_every_address_sends_from_the_routes_source() {
-        let lo = SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 7), 9);
-        assert_eq!(route_source(lo), Some(std::net::Ipv4Addr::LOCALHOST));
-    }
-
-    #[tokio::test]
-    async fn dropping_relay_frees_ports() {
-        let engine = MediaEngine::new("127.0.0.1".parse().unwrap(), 41200..=41207);
-        assert_eq!(engine.ports_available(), 4);
-        let r = engine.create_relay().unwrap();
-        assert_eq!(engine.ports_available(), 2);
-        let _r2 = engine.create_relay().unwrap();
-        assert!(matches!(
-            engine.create_relay(),
-            Err(MediaError::PortsExhausted)
-        ));
-        drop(r);
-        for _ in 0..100 {
-            if engine.ports_available() == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(engine.ports_available(), 2);
-        assert_eq!(engine.stats().active.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn works_without_a_tokio_runtime() {
-        let engine = MediaEngine::new("127.0.0.1".parse().unwrap(), 41300..=41399).with_workers(3);
-        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        callee
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        // More relays than workers: every worker carries some.
-        let relays: Vec<Relay> = (0..5).map(|_| engine.create_relay().unwrap()).collect();
-        assert_eq!(engine.stats().active.load(Ordering::Relaxed), 5);
-        for (i, relay) in relays.iter().enumerate() {
-            relay.announce(Side::B, callee.local_addr().unwrap());
-            let a_addr: SocketAddr = ([127, 0, 0, 1], relay.port(Side::A)).into();
-            caller
-                .send_to(&rtp(i as u16, b"no-runtime"), a_addr)
-                .unwrap();
-            let mut b = [0u8; 1500];
-            let (n, from) = callee.recv_from(&mut b).unwrap();
-            assert_eq!(&b[12..n], b"no-runtime");
-            assert_eq!(from.port(), relay.port(Side::B));
-        }
-        drop(relays);
-        for _ in 0..100 {
-            if engine.stats().active.load(Ordering::Relaxed) == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(engine.stats().active.load(Ordering::Relaxed), 0);
-        assert_eq!(engine.ports_available(), 50);
-    }
-}
+mod tests;

@@ -430,6 +430,37 @@ async fn rfc4733_digits_from_sipp_are_detected_once_each() {
     assert_eq!(digits, vec!["1", "5", "9"], "{log}");
 }
 
+/// The caller's part of a call put on hold: `talk_ms`, a re-INVITE sendonly (hold), `held_ms`,
+/// a re-INVITE sendrecv (resume) offering media at `a_port`, `after_ms`.
+fn hold_and_resume(a_port: u16, talk_ms: u32, held_ms: u32, after_ms: u32) -> String {
+    let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
+    let answered = "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n";
+    format!(
+        "  <pause milliseconds=\"{talk_ms}\"/>\n{}{answered}{}  <pause milliseconds=\"{held_ms}\"/>\n{}{answered}{}  <pause milliseconds=\"{after_ms}\"/>\n",
+        sdp_port(uac_in_dialog("INVITE", 3, Some("sendonly"))),
+        uac_ack(3),
+        sdp_port(uac_in_dialog("INVITE", 4, Some("sendrecv"))),
+        uac_ack(4),
+    )
+}
+
+/// What a side heard, 100 ms at a time: `.` silence, `T` the tone at `freq`, `M` anything else
+/// audible (hold music).
+fn heard(pcm: &[i16], freq: f64) -> String {
+    pcm.chunks(800)
+        .filter(|c| c.len() == 800)
+        .map(|c| {
+            if rms_dbfs(c) < -45.0 {
+                '.'
+            } else if (dominant_frequency(c, 8000) - freq).abs() < 30.0 {
+                'T'
+            } else {
+                'M'
+            }
+        })
+        .collect()
+}
+
 /// Caller puts the call on hold (re-INVITE sendonly): the callee hears Ringside's hold music
 /// instead of the caller, and the caller again after the resume (re-INVITE sendrecv).
 #[tokio::test]
@@ -439,14 +470,7 @@ async fn hold_plays_hold_music_to_the_other_side() {
     let (a, a_port) = Endpoint::bind().await;
     let (b, b_port) = Endpoint::bind().await;
     let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"], 0).await;
-    let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
-    let middle = format!(
-        "  <pause milliseconds=\"1500\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"2000\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"1500\"/>\n",
-        sdp_port(uac_in_dialog("INVITE", 3, Some("sendonly"))),
-        uac_ack(3),
-        sdp_port(uac_in_dialog("INVITE", 4, Some("sendrecv"))),
-        uac_ack(4),
-    );
+    let middle = hold_and_resume(a_port, 1500, 2000, 1500);
     let caller = caller_with(&srv, a_port, &middle, false);
     let mut child = caller.spawn();
     let a_to = SocketAddr::from(([127, 0, 0, 1], read_port(caller.dir(), "a_port.txt").await));
@@ -467,20 +491,7 @@ async fn hold_plays_hold_music_to_the_other_side() {
     // Classify what the callee heard, 100 ms at a time: the caller's tone or something else
     // audible (the hold music).
     let pcm = b.decoded(CodecKind::Pcmu, 0);
-    let kinds: Vec<char> = pcm
-        .chunks(800)
-        .filter(|c| c.len() == 800)
-        .map(|c| {
-            if rms_dbfs(c) < -45.0 {
-                '.'
-            } else if (dominant_frequency(c, 8000) - 1000.0).abs() < 30.0 {
-                'T'
-            } else {
-                'M'
-            }
-        })
-        .collect();
-    let seq: String = kinds.iter().collect();
+    let seq = heard(&pcm, 1000.0);
     let first_m = seq
         .find('M')
         .unwrap_or_else(|| panic!("no hold music heard: {seq}"));
@@ -621,14 +632,7 @@ async fn relayed_call_with_the_fast_path(mode: &str) {
     let (a, a_port) = Endpoint::bind().await;
     let (b, b_port) = Endpoint::bind().await;
     let mut callee = callee_with(&srv, CodecKind::Pcmu, b_port, &["recvonly", "sendrecv"], 0).await;
-    let sdp_port = |x: String| x.replace("m=audio [media_port]", &format!("m=audio {a_port}"));
-    let middle = format!(
-        "  <pause milliseconds=\"3000\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"2500\"/>\n{}  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\"/>\n{}  <pause milliseconds=\"3500\"/>\n",
-        sdp_port(uac_in_dialog("INVITE", 3, Some("sendonly"))),
-        uac_ack(3),
-        sdp_port(uac_in_dialog("INVITE", 4, Some("sendrecv"))),
-        uac_ack(4),
-    );
+    let middle = hold_and_resume(a_port, 3000, 2500, 3500);
     let caller = caller_with(&srv, a_port, &middle, false);
     let mut child = caller.spawn();
     let a_to = SocketAddr::from(([127, 0, 0, 1], read_port(caller.dir(), "a_port.txt").await));
@@ -688,19 +692,7 @@ async fn relayed_call_with_the_fast_path(mode: &str) {
 
     // What the callee heard, 100 ms at a time: the caller's tone (T), the hold music (M).
     let pcm = b.decoded(CodecKind::Pcmu, 0);
-    let seq: String = pcm
-        .chunks(800)
-        .filter(|c| c.len() == 800)
-        .map(|c| {
-            if rms_dbfs(c) < -45.0 {
-                '.'
-            } else if (dominant_frequency(c, 8000) - 1000.0).abs() < 30.0 {
-                'T'
-            } else {
-                'M'
-            }
-        })
-        .collect();
+    let seq = heard(&pcm, 1000.0);
     let first_m = seq
         .find('M')
         .unwrap_or_else(|| panic!("no hold music: {seq}"));

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::each_backend;
 
-fn rule(
+/// A rule of `user` on an ntfy topic (no secret), enabled.
+pub(super) fn rule(
     tenant: &str,
     user: &str,
     name: &str,

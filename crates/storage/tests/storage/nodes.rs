@@ -473,22 +473,8 @@ async fn sealed_values_are_listed_and_replaced_only_while_unchanged() {
             .unwrap();
         let rule = store
             .create_alert_rule(&AlertRule {
-                id: String::new(),
-                tenant_id: t.clone(),
-                user_id: u.id.clone(),
-                name: "r".into(),
-                events: vec!["call.requested".into()],
-                widget_ids: None,
-                channel_type: "ntfy".into(),
-                channel: serde_json::json!({"url": "https://ntfy.sh", "topic": "t"}),
                 secret_sealed: Some("v1:alert".into()),
-                quiet: None,
-                visitor_filter: None,
-                group_secs: 60,
-                enabled: true,
-                failing: false,
-                created_at: 0,
-                updated_at: 0,
+                ..super::alerts::rule(&t, &u.id, "r", &["call.requested"], None)
             })
             .await
             .unwrap();

@@ -1,0 +1,194 @@
+//! The driver's side of the kernel fast path ([`crate::fastpath`]): a call's media handed to
+//! the kernel when [`crate::bridge::CallMedia::offload`] says it may be, its counters read back
+//! into the call every second, and the call taken back when it needs userspace.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{side_index, Call, RelayStats};
+use crate::fastpath::{FastPath, LegCounters, LegRule};
+use crate::Side;
+
+/// How often a call in userspace is looked at for the kernel fast path.
+pub(super) const OFFLOAD_CHECK: Duration = Duration::from_millis(250);
+/// How long a call taken back from the kernel stays in userspace at least (a DTMF digit's
+/// packets, a re-INVITE settling).
+pub(super) const OFFLOAD_HOLD: Duration = Duration::from_secs(2);
+/// How long after a call's rules went in its packets may still reach userspace, queued on
+/// the socket before them.
+const STRAGGLERS: Duration = Duration::from_millis(200);
+/// How often an offloaded call's counters are read from the kernel (quality, RTCP reports).
+const OFFLOAD_SYNC: Duration = Duration::from_secs(1);
+
+/// A call's media in the kernel fast path.
+pub(super) struct Offloaded {
+    /// The counters of legs A and B last read.
+    read: [LegCounters; 2],
+    /// What the kernel forwards from legs A and B: (SSRC, payload type).
+    forwards: [(u32, u8); 2],
+    /// When the rules went in.
+    since: Instant,
+}
+
+impl Offloaded {
+    /// Whether `packet`, which reached userspace from `side`'s peer, is one the kernel forwards
+    /// that came before its rules did (queued on the socket meanwhile): handled here, with no
+    /// reason to take the call back.
+    pub(super) fn is_straggler(&self, now: Instant, side: Side, packet: &[u8]) -> bool {
+        let (ssrc, pt) = self.forwards[side_index(side)];
+        now < self.since + STRAGGLERS
+            && packet.len() >= 12
+            && packet[0] & 0xc0 == 0x80
+            && packet[1] & 0x7f == pt
+            && u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]) == ssrc
+    }
+}
+
+impl Call {
+    /// Hands the call's media to the kernel when it is a steady passthrough (checked at most
+    /// every [`OFFLOAD_CHECK`]).
+    pub(super) fn try_offload(&mut self, now: Instant, fast: &FastPath, stats: &RelayStats) {
+        if self.offload.is_some() || now < self.offload_check {
+            return;
+        }
+        self.offload_check = now + OFFLOAD_CHECK;
+        let Some(plan) = self.media.offload() else {
+            return;
+        };
+        let local = match self.ip {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => return,
+        };
+        let v4 = |a: SocketAddr| match a.ip().to_canonical() {
+            IpAddr::V4(ip) => Some(SocketAddrV4::new(ip, a.port())),
+            IpAddr::V6(_) => None,
+        };
+        let mut rules = Vec::with_capacity(2);
+        for o in &plan {
+            let (i, out) = (side_index(o.from), 1 - side_index(o.from));
+            let (Some(peer), Some(to)) = (v4(o.peer), v4(o.to)) else {
+                return;
+            };
+            rules.push((
+                self.ports[i],
+                LegRule {
+                    local,
+                    peer,
+                    in_pt: o.in_pt,
+                    out_pt: o.out_pt,
+                    in_ssrc: o.in_ssrc,
+                    out_src: SocketAddrV4::new(
+                        if local.is_unspecified() {
+                            // Bound to every address: packets leave from the address the
+                            // route towards the other peer takes, as from the socket.
+                            route_source(to).unwrap_or(local)
+                        } else {
+                            local
+                        },
+                        self.ports[out],
+                    ),
+                    out_dst: to,
+                    out_ssrc: o.out_ssrc,
+                    seq_offset: o.seq_offset,
+                    ts_offset: o.ts_offset,
+                    clock_rate: o.clock_rate,
+                    max_seq: o.max_seq,
+                    jitter: o.jitter,
+                    local_peer: fast.is_local(*to.ip()),
+                },
+            ));
+        }
+        let installed = rules
+            .iter()
+            .try_for_each(|(port, rule)| fast.install(*port, rule))
+            .and_then(|()| {
+                self.ports
+                    .iter()
+                    .try_for_each(|p| fast.punt_all(p.wrapping_add(1)))
+            });
+        self.offload = Some(Offloaded {
+            read: [0, 1].map(|i| LegCounters {
+                max_seq: plan[i].max_seq,
+                ..LegCounters::default()
+            }),
+            forwards: [0, 1].map(|i| (plan[i].in_ssrc, plan[i].in_pt)),
+            since: now,
+        });
+        if let Err(e) = installed {
+            tracing::warn!(error = %e, "the kernel fast path refused a call's rules; it stays in userspace");
+            self.reclaim(now, Some(fast), stats);
+            self.offload_check = now + OFFLOAD_HOLD * 5;
+            return;
+        }
+        self.sync_due = Some(now + OFFLOAD_SYNC);
+        stats.offloaded.fetch_add(1, Ordering::Relaxed);
+        stats.offloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the call's media back from the kernel, with what it counted.
+    pub(super) fn reclaim(&mut self, now: Instant, fast: Option<&FastPath>, stats: &RelayStats) {
+        let (Some(o), Some(fast)) = (self.offload.take(), fast) else {
+            return;
+        };
+        for (i, side) in [(0, Side::A), (1, Side::B)] {
+            if let Some(c) = fast.remove(self.ports[i]) {
+                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
+            }
+            fast.remove(self.ports[i].wrapping_add(1));
+        }
+        if self.sync_due.take().is_some() {
+            stats.offloaded.fetch_sub(1, Ordering::Relaxed);
+            stats.reclaims.fetch_add(1, Ordering::Relaxed);
+        }
+        self.offload_check = now + OFFLOAD_HOLD;
+        self.snapshot();
+    }
+
+    /// Reads what the kernel counted into the call (its statistics and RTCP reports).
+    pub(super) fn sync(&mut self, now: Instant, fast: Option<&FastPath>) {
+        let (Some(o), Some(fast)) = (self.offload.as_mut(), fast) else {
+            self.sync_due = None;
+            return;
+        };
+        for (i, side) in [(0, Side::A), (1, Side::B)] {
+            if let Some(c) = fast.read(self.ports[i]) {
+                self.media.absorb(side, &o.read[i], &c, arrival(now, &c));
+                o.read[i] = c;
+            }
+        }
+        self.sync_due = Some(now + OFFLOAD_SYNC);
+        self.snapshot();
+    }
+}
+
+/// The address this host sends from towards `to` (the route's source): a connected UDP socket's
+/// local address; no packet is sent.
+fn route_source(to: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    s.connect(to).ok()?;
+    match s.local_addr().ok()?.ip() {
+        IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+        _ => None,
+    }
+}
+
+/// When the kernel forwarded `c`'s last packet, on the `Instant` clock (both are monotonic).
+fn arrival(now: Instant, c: &LegCounters) -> Instant {
+    if c.last_arrival_ns == 0 {
+        return now;
+    }
+    let ago = crate::fastpath::monotonic_ns().saturating_sub(c.last_arrival_ns);
+    now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_on_every_address_sends_from_the_routes_source() {
+        let lo = SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 7), 9);
+        assert_eq!(route_source(lo), Some(std::net::Ipv4Addr::LOCALHOST));
+    }
+}
