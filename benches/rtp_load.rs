@@ -4,8 +4,10 @@
 //! latching sees one source per leg, as with real phones) sending 50 packets/s of 172-byte PCMU
 //! RTP (12-byte header + 160-byte payload) to its relay port and receiving the other leg's
 //! packets. The payload carries call, leg, sequence and a send timestamp, so the receiver measures
-//! loss and the one-way latency added by the relay. One thread, mio (epoll) over all sockets;
-//! sends are paced on a global schedule spread evenly over each 20 ms and issued in ~1 ms batches.
+//! loss and the one-way latency added by the relay. `--threads T` (default 1) splits the calls over
+//! T threads, each with mio (epoll) over its own sockets; each thread paces its sends on a
+//! schedule spread evenly over each 20 ms (the threads interleaved) and issues them in ~1 ms
+//! batches.
 //!
 //! Targets:
 //! - `--mode ours --relay-bin PATH`: spawns `relay_server` and drives it over stdin/stdout;
@@ -71,6 +73,7 @@ struct Opts {
     duration: f64,
     relay_bin: String,
     workers: usize,
+    threads: usize,
     ng: SocketAddr,
     pid: u32,
     clk_tck: u64,
@@ -86,6 +89,7 @@ fn parse_opts() -> Opts {
         duration: 10.0,
         relay_bin: "target/release/relay_server".into(),
         workers: 2,
+        threads: 1,
         ng: "127.0.0.1:22222".parse().expect("addr"),
         pid: 0,
         clk_tck: 100,
@@ -113,6 +117,7 @@ fn parse_opts() -> Opts {
             "--duration" => o.duration = v.parse().expect("--duration S"),
             "--relay-bin" => o.relay_bin = v,
             "--workers" => o.workers = v.parse().expect("--workers N"),
+            "--threads" => o.threads = v.parse().expect("--threads N"),
             "--ng" => o.ng = v.parse().expect("--ng IP:PORT"),
             "--pid" => o.pid = v.parse().expect("--pid PID"),
             "--clk-tck" => o.clk_tck = v.parse().expect("--clk-tck N"),
@@ -473,7 +478,25 @@ struct Hist {
     n: u64,
 }
 
+impl Default for Hist {
+    fn default() -> Self {
+        Hist {
+            buckets: vec![0; HIST_BUCKETS],
+            over: Vec::new(),
+            n: 0,
+        }
+    }
+}
+
 impl Hist {
+    fn merge(&mut self, o: Hist) {
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets) {
+            *a += b;
+        }
+        self.over.extend(o.over);
+        self.n += o.n;
+    }
+
     fn add(&mut self, us: u64) {
         self.n += 1;
         if (us as usize) < HIST_BUCKETS {
@@ -501,13 +524,322 @@ impl Hist {
     }
 }
 
+/// The run's clock: nanoseconds since `t0` of the measured window's edges and of the end.
+struct Clock {
+    t0: Instant,
+    win_start: u64,
+    win_end: u64,
+    stop_recv: u64,
+}
+
+/// What the legs send.
+struct Media<'a> {
+    transcode: bool,
+    frames_a: &'a [Vec<u8>],
+    frames_b: &'a [Vec<u8>],
+}
+
+/// What is read at an edge of the measured window.
+struct Edge {
+    relay_us: u64,
+    gen_us: u64,
+    host: (u64, u64),
+    threads: HashMap<String, u64>,
+    stats: Vec<u64>,
+    rss_kb: u64,
+}
+
+impl Edge {
+    fn read(
+        relay_pid: &str,
+        gen_pid: &str,
+        clk_tck: u64,
+        server: Option<&mut RelayServer>,
+    ) -> Self {
+        Edge {
+            relay_us: cpu_us(relay_pid, clk_tck),
+            gen_us: cpu_us(gen_pid, clk_tck),
+            host: host_cpu(),
+            threads: thread_cpu_us(relay_pid, clk_tck),
+            stats: server.map(RelayServer::stats).unwrap_or_default(),
+            rss_kb: rss_kb(relay_pid),
+        }
+    }
+}
+
+/// One generator thread's calls: its legs' sockets (a call's two legs side by side: local legs
+/// 2i and 2i+1) and their global leg numbers (which the payload carries).
+#[derive(Default)]
+struct Shard {
+    socks: Vec<UdpSocket>,
+    legs: Vec<usize>,
+}
+
+/// What one generator thread counted.
+#[derive(Default)]
+struct Outcome {
+    sent_win: u64,
+    sent_total: u64,
+    send_err: u64,
+    /// Send slots dropped because the thread lagged more than MAX_LAG_NS.
+    skipped: u64,
+    /// Sends issued more than 2 ms after their slot: the generator lagged.
+    late_sends: u64,
+    max_lag_ns: u64,
+    recv_win: u64,
+    recv_total: u64,
+    recv_bad: u64,
+    wrong_pt: u64,
+    /// `--transcode`: sequence gaps in the window, and what the other leg sent but never came.
+    seq_gaps: u64,
+    undelivered: u64,
+    calls_with_loss: usize,
+    /// `--transcode`: packets received over the whole run.
+    delivered: u64,
+    hist: Hist,
+}
+
+impl Outcome {
+    fn merge(&mut self, o: Outcome) {
+        self.sent_win += o.sent_win;
+        self.sent_total += o.sent_total;
+        self.send_err += o.send_err;
+        self.skipped += o.skipped;
+        self.late_sends += o.late_sends;
+        self.max_lag_ns = self.max_lag_ns.max(o.max_lag_ns);
+        self.recv_win += o.recv_win;
+        self.recv_total += o.recv_total;
+        self.recv_bad += o.recv_bad;
+        self.wrong_pt += o.wrong_pt;
+        self.seq_gaps += o.seq_gaps;
+        self.undelivered += o.undelivered;
+        self.calls_with_loss += o.calls_with_loss;
+        self.delivered += o.delivered;
+        self.hist.merge(o.hist);
+    }
+}
+
+impl Shard {
+    /// Sends this thread's legs' packets on a schedule spread evenly over each 20 ms (offset by
+    /// the thread's share of one send interval, so threads interleave) and receives what comes
+    /// back, until the end of the drain after the window.
+    fn run(mut self, thread: usize, threads: usize, clock: &Clock, media: &Media<'_>) -> Outcome {
+        let legs = self.socks.len();
+        let mut out = Outcome::default();
+        let mut poll = Poll::new().expect("poll");
+        for (k, sock) in self.socks.iter_mut().enumerate() {
+            poll.registry()
+                .register(sock, Token(k), Interest::READABLE)
+                .expect("register");
+        }
+        let mut events = Events::with_capacity(4096);
+        let (win_start, win_end) = (clock.win_start, clock.win_end);
+        let interval = PTIME_NS as f64 / legs.max(1) as f64; // between two sends of this thread
+        let phase = interval * thread as f64 / threads as f64;
+        let slot_of = |i: u64| (phase + i as f64 * interval) as u64;
+        let mut next_send: u64 = 0; // this thread's send counter
+        let mut seq = vec![0u32; legs];
+        let ssrc: Vec<u32> = self.legs.iter().map(|&g| 0x1000_0000 + g as u32).collect();
+        let mut pkt = [0xffu8; PKT_LEN];
+        let mut rbuf = [0u8; 2048];
+        let mut tpkt = [0u8; 12 + MAX_ENCODED_FRAME_BYTES];
+        // --transcode: per leg, the send times of its packets (for the latency estimate) and
+        // what it received.
+        let per_leg = if media.transcode { legs } else { 0 };
+        let mut send_times: Vec<Vec<u64>> = vec![Vec::new(); per_leg];
+        let mut tracks: Vec<SeqTrack> = vec![SeqTrack::default(); per_leg];
+        let mut sent_win_leg = vec![0u64; legs];
+        let mut recv_win_leg = vec![0u64; legs];
+        let elapsed = || clock.t0.elapsed().as_nanos() as u64;
+
+        loop {
+            let now = elapsed();
+            if now >= clock.stop_recv {
+                break;
+            }
+            // Send everything due.
+            let mut burst = 0;
+            if now < win_end {
+                loop {
+                    let slot = slot_of(next_send);
+                    if slot > now || slot >= win_end || burst == MAX_BURST {
+                        break;
+                    }
+                    if now - slot > MAX_LAG_NS {
+                        // The generator did not get the CPU in time: skip the missed slots
+                        // rather than bursting them out (the achieved rate then falls below the
+                        // offered one, and the step does not count as held).
+                        let resume = ((now as f64 - phase) / interval).ceil() as u64;
+                        out.skipped += resume - next_send;
+                        next_send = resume;
+                        continue;
+                    }
+                    burst += 1;
+                    let k = (next_send % legs as u64) as usize;
+                    next_send += 1;
+                    let lag = now - slot;
+                    out.max_lag_ns = out.max_lag_ns.max(lag);
+                    if lag > 2_000_000 {
+                        out.late_sends += 1;
+                    }
+                    let send_ns = elapsed();
+                    let sq = seq[k];
+                    seq[k] = sq.wrapping_add(1);
+                    let res = if media.transcode {
+                        // Leg A (even k) PCMU, leg B Opus (RTP clock 48 kHz: 960 per 20 ms).
+                        let (frames, pt, step) = if k.is_multiple_of(2) {
+                            (media.frames_a, PT_A, 160)
+                        } else {
+                            (media.frames_b, PT_B, 960)
+                        };
+                        let call = self.legs[k] / 2;
+                        let payload = &frames[(sq as usize + call * 37) % frames.len()];
+                        tpkt[0] = 0x80;
+                        tpkt[1] = pt;
+                        tpkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
+                        tpkt[4..8].copy_from_slice(&sq.wrapping_mul(step).to_be_bytes());
+                        tpkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
+                        tpkt[12..12 + payload.len()].copy_from_slice(payload);
+                        self.socks[k].send(&tpkt[..12 + payload.len()])
+                    } else {
+                        pkt[0] = 0x80;
+                        pkt[1] = 0; // PCMU
+                        pkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
+                        pkt[4..8].copy_from_slice(&sq.wrapping_mul(160).to_be_bytes());
+                        pkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
+                        pkt[12..16].copy_from_slice(&MAGIC.to_be_bytes());
+                        pkt[16..20].copy_from_slice(&(self.legs[k] as u32).to_be_bytes());
+                        pkt[20..24].copy_from_slice(&sq.to_be_bytes());
+                        pkt[24..32].copy_from_slice(&send_ns.to_be_bytes());
+                        self.socks[k].send(&pkt)
+                    };
+                    match res {
+                        Ok(_) => {
+                            if media.transcode {
+                                send_times[k].push(send_ns);
+                            }
+                            out.sent_total += 1;
+                            if send_ns >= win_start && send_ns < win_end {
+                                out.sent_win += 1;
+                                sent_win_leg[k] += 1;
+                            }
+                        }
+                        Err(_) => out.send_err += 1,
+                    }
+                }
+            }
+            // Wait for packets until the next send is due (mio rounds up to whole milliseconds).
+            let now = elapsed();
+            let wait = if burst == MAX_BURST {
+                0
+            } else if now < win_end {
+                slot_of(next_send).saturating_sub(now).min(1_000_000)
+            } else {
+                10_000_000
+            };
+            poll.poll(&mut events, Some(Duration::from_nanos(wait)))
+                .expect("poll");
+            for ev in events.iter() {
+                let k = ev.token().0;
+                loop {
+                    match self.socks[k].recv(&mut rbuf) {
+                        Ok(len) => {
+                            let rnow = elapsed();
+                            out.recv_total += 1;
+                            let p = &rbuf[..len];
+                            if media.transcode {
+                                // Leg A gets PCMU, leg B Opus; anything else is not the relay's
+                                // transcoded RTP.
+                                let want = if k % 2 == 0 { PT_A } else { PT_B };
+                                if len < 12 || p[0] >> 6 != 2 || p[1] & 0x7f != want {
+                                    out.wrong_pt += 1;
+                                    if out.wrong_pt <= 3 {
+                                        eprintln!(
+                                            "unexpected packet on leg {}: {len} bytes, first {:02x?}",
+                                            self.legs[k],
+                                            &p[..len.min(16)]
+                                        );
+                                    }
+                                    continue;
+                                }
+                                let seq = u16::from_be_bytes([p[2], p[3]]);
+                                let t = &mut tracks[k];
+                                // Pair with the j-th packet the other leg sent (latency estimate).
+                                let j = t.total as usize;
+                                t.add(seq, rnow >= win_start);
+                                if let Some(&sent_at) = send_times[k ^ 1].get(j) {
+                                    if sent_at >= win_start && sent_at < win_end {
+                                        out.recv_win += 1;
+                                        recv_win_leg[k ^ 1] += 1;
+                                        out.hist.add(rnow.saturating_sub(sent_at) / 1000);
+                                    }
+                                }
+                                continue;
+                            }
+                            let from_leg = if len == PKT_LEN && p[12..16] == MAGIC.to_be_bytes() {
+                                u32::from_be_bytes(p[16..20].try_into().expect("4 bytes")) as usize
+                            } else {
+                                usize::MAX
+                            };
+                            if from_leg ^ 1 != self.legs[k] {
+                                // Not our RTP, or delivered to the wrong leg.
+                                out.recv_bad += 1;
+                                if out.recv_bad <= 3 {
+                                    eprintln!(
+                                        "unexpected packet on leg {}: {len} bytes, first {:02x?}",
+                                        self.legs[k],
+                                        &p[..len.min(32)]
+                                    );
+                                }
+                                continue;
+                            }
+                            let send_ns =
+                                u64::from_be_bytes(p[24..32].try_into().expect("8 bytes"));
+                            if send_ns >= win_start && send_ns < win_end {
+                                out.recv_win += 1;
+                                recv_win_leg[k ^ 1] += 1;
+                                out.hist.add(rnow.saturating_sub(send_ns) / 1000);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+
+        // --transcode: loss from sequence gaps in the window plus whatever was never delivered
+        // (sent over the whole run by the other leg, not received by this one).
+        if media.transcode {
+            out.seq_gaps = tracks.iter().map(SeqTrack::gaps).sum();
+            out.undelivered = (0..legs)
+                .map(|k| (send_times[k ^ 1].len() as u64).saturating_sub(tracks[k].total))
+                .sum();
+            out.delivered = tracks.iter().map(|t| t.total).sum();
+        }
+        out.calls_with_loss = (0..legs / 2)
+            .filter(|&c| {
+                (0..2).any(|s| {
+                    let k = 2 * c + s;
+                    if media.transcode {
+                        tracks[k].gaps() > 0 || tracks[k].total < send_times[k ^ 1].len() as u64
+                    } else {
+                        recv_win_leg[k] < sent_win_leg[k]
+                    }
+                })
+            })
+            .count();
+        out
+    }
+}
+
 fn main() {
     let o = parse_opts();
     let n = o.calls;
     let legs = 2 * n;
 
     // Leg sockets: leg 2c is call c's A side, 2c+1 its B side.
-    let mut socks: Vec<UdpSocket> = (0..legs)
+    let socks: Vec<UdpSocket> = (0..legs)
         .map(|_| UdpSocket::bind("127.0.0.1:0".parse().expect("addr")).expect("bind leg socket"))
         .collect();
     let local: Vec<SocketAddr> = socks
@@ -619,233 +951,80 @@ fn main() {
         sock.connect(*d).expect("connect leg socket");
     }
 
-    let mut poll = Poll::new().expect("poll");
-    for (k, sock) in socks.iter_mut().enumerate() {
-        poll.registry()
-            .register(sock, Token(k), Interest::READABLE)
-            .expect("register");
+    // The calls are split over `--threads` generator threads (call c to thread c % T), each
+    // with its own sockets, poll and pacing; the main thread reads the window's edges (CPU, RSS,
+    // the relay's counters).
+    let threads = o.threads.clamp(1, n.max(1));
+    let mut shards: Vec<Shard> = (0..threads).map(|_| Shard::default()).collect();
+    for (k, sock) in socks.into_iter().enumerate() {
+        let sh = &mut shards[(k / 2) % threads];
+        sh.socks.push(sock);
+        sh.legs.push(k);
     }
-    let mut events = Events::with_capacity(4096);
-
     let t0 = Instant::now();
     let ns = |d: f64| (d * 1e9) as u64;
-    let win_start = ns(o.warmup);
-    let win_end = ns(o.warmup + o.duration);
-    let stop_recv = win_end + 1_000_000_000;
-    let interval = PTIME_NS as f64 / legs as f64; // between two sends, all legs together
-    let mut next_send: u64 = 0; // global send counter
-    let mut seq = vec![0u32; legs];
-    let ssrc: Vec<u32> = (0..legs as u32).map(|k| 0x1000_0000 + k).collect();
-    let mut pkt = [0xffu8; PKT_LEN];
-    let mut rbuf = [0u8; 2048];
-    let mut tpkt = [0u8; 12 + MAX_ENCODED_FRAME_BYTES];
-    // --transcode: per leg, the send times of its packets (for the latency estimate) and what it
-    // received.
-    let mut send_times: Vec<Vec<u64>> = vec![Vec::new(); if o.transcode { legs } else { 0 }];
-    let mut tracks: Vec<SeqTrack> = vec![SeqTrack::default(); if o.transcode { legs } else { 0 }];
-    let mut wrong_pt = 0u64;
-
-    let mut sent_win = 0u64;
-    let mut sent_total = 0u64;
-    let mut send_err = 0u64;
-    let mut skipped = 0u64; // send slots dropped because the generator lagged > MAX_LAG_NS
-    let mut late_sends = 0u64; // sends issued > 2 ms after their slot: the generator lagged
-    let mut max_lag_ns = 0u64;
-    let mut recv_win = 0u64;
-    let mut recv_total = 0u64;
-    let mut recv_bad = 0u64;
-    let mut sent_win_leg = vec![0u64; legs];
-    let mut recv_win_leg = vec![0u64; legs];
-    let mut hist = Hist {
-        buckets: vec![0; HIST_BUCKETS],
-        over: Vec::new(),
-        n: 0,
+    let clock = Clock {
+        t0,
+        win_start: ns(o.warmup),
+        win_end: ns(o.warmup + o.duration),
+        stop_recv: ns(o.warmup + o.duration) + 1_000_000_000,
+    };
+    let media = Media {
+        transcode: o.transcode,
+        frames_a: &frames_a,
+        frames_b: &frames_b,
     };
     let gen_pid = std::process::id().to_string();
-    let mut threads_start = HashMap::new();
-    let mut threads_end = HashMap::new();
-    let mut host_start = (0u64, 0u64);
-    let mut host_end = (0u64, 0u64);
-    let mut cpu_start = (0u64, 0u64);
-    let mut cpu_end = (0u64, 0u64);
-    let mut stats_start = Vec::new();
-    let mut stats_end = Vec::new();
-    let mut rss_window = 0u64;
-    let mut in_window = false;
-    let mut window_done = false;
-
-    loop {
-        let now = t0.elapsed().as_nanos() as u64;
-        if !in_window && !window_done && now >= win_start {
-            in_window = true;
-            cpu_start = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
-            host_start = host_cpu();
-            threads_start = thread_cpu_us(&relay_pid, o.clk_tck);
-            if let Some(srv) = server.as_mut() {
-                stats_start = srv.stats();
-            }
-        }
-        if in_window && now >= win_end {
-            in_window = false;
-            window_done = true;
-            cpu_end = (cpu_us(&relay_pid, o.clk_tck), cpu_us(&gen_pid, o.clk_tck));
-            host_end = host_cpu();
-            threads_end = thread_cpu_us(&relay_pid, o.clk_tck);
-            rss_window = rss_kb(&relay_pid);
-            if let Some(srv) = server.as_mut() {
-                stats_end = srv.stats();
-            }
-        }
-        if now >= stop_recv {
-            break;
-        }
-        // Send everything due.
-        let mut burst = 0;
-        if now < win_end {
-            loop {
-                let slot = (next_send as f64 * interval) as u64;
-                if slot > now || slot >= win_end || burst == MAX_BURST {
-                    break;
-                }
-                if now - slot > MAX_LAG_NS {
-                    // The generator did not get the CPU in time: skip the missed slots rather
-                    // than bursting them out (the achieved rate then falls below the offered one,
-                    // and the step does not count as held).
-                    let resume = (now as f64 / interval).ceil() as u64;
-                    skipped += resume - next_send;
-                    next_send = resume;
-                    continue;
-                }
-                burst += 1;
-                let k = (next_send % legs as u64) as usize;
-                next_send += 1;
-                let lag = now - slot;
-                max_lag_ns = max_lag_ns.max(lag);
-                if lag > 2_000_000 {
-                    late_sends += 1;
-                }
-                let send_ns = t0.elapsed().as_nanos() as u64;
-                let sq = seq[k];
-                seq[k] = sq.wrapping_add(1);
-                let res = if o.transcode {
-                    // Leg A (even k) PCMU, leg B Opus (RTP clock 48 kHz: 960 per 20 ms).
-                    let (frames, pt, step) = if k.is_multiple_of(2) {
-                        (&frames_a, PT_A, 160)
-                    } else {
-                        (&frames_b, PT_B, 960)
-                    };
-                    let payload = &frames[(sq as usize + (k / 2) * 37) % frames.len()];
-                    tpkt[0] = 0x80;
-                    tpkt[1] = pt;
-                    tpkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
-                    tpkt[4..8].copy_from_slice(&sq.wrapping_mul(step).to_be_bytes());
-                    tpkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
-                    tpkt[12..12 + payload.len()].copy_from_slice(payload);
-                    socks[k].send(&tpkt[..12 + payload.len()])
-                } else {
-                    pkt[0] = 0x80;
-                    pkt[1] = 0; // PCMU
-                    pkt[2..4].copy_from_slice(&(sq as u16).to_be_bytes());
-                    pkt[4..8].copy_from_slice(&sq.wrapping_mul(160).to_be_bytes());
-                    pkt[8..12].copy_from_slice(&ssrc[k].to_be_bytes());
-                    pkt[12..16].copy_from_slice(&MAGIC.to_be_bytes());
-                    pkt[16..20].copy_from_slice(&(k as u32).to_be_bytes());
-                    pkt[20..24].copy_from_slice(&sq.to_be_bytes());
-                    pkt[24..32].copy_from_slice(&send_ns.to_be_bytes());
-                    socks[k].send(&pkt)
-                };
-                match res {
-                    Ok(_) => {
-                        if o.transcode {
-                            send_times[k].push(send_ns);
-                        }
-                        sent_total += 1;
-                        if send_ns >= win_start && send_ns < win_end {
-                            sent_win += 1;
-                            sent_win_leg[k] += 1;
-                        }
-                    }
-                    Err(_) => send_err += 1,
-                }
-            }
-        }
-        // Wait for packets until the next send is due (mio rounds up to whole milliseconds).
-        let now = t0.elapsed().as_nanos() as u64;
-        let next_slot = (next_send as f64 * interval) as u64;
-        let wait = if burst == MAX_BURST {
-            0
-        } else if now < win_end {
-            next_slot.saturating_sub(now).min(1_000_000)
-        } else {
-            10_000_000
-        };
-        poll.poll(&mut events, Some(Duration::from_nanos(wait)))
-            .expect("poll");
-        for ev in events.iter() {
-            let k = ev.token().0;
-            loop {
-                match socks[k].recv(&mut rbuf) {
-                    Ok(len) => {
-                        let rnow = t0.elapsed().as_nanos() as u64;
-                        recv_total += 1;
-                        let p = &rbuf[..len];
-                        if o.transcode {
-                            // Leg A gets PCMU, leg B Opus; anything else is not the relay's
-                            // transcoded RTP.
-                            let want = if k % 2 == 0 { PT_A } else { PT_B };
-                            if len < 12 || p[0] >> 6 != 2 || p[1] & 0x7f != want {
-                                wrong_pt += 1;
-                                if wrong_pt <= 3 {
-                                    eprintln!(
-                                        "unexpected packet on leg {k}: {len} bytes, first {:02x?}",
-                                        &p[..len.min(16)]
-                                    );
-                                }
-                                continue;
-                            }
-                            let seq = u16::from_be_bytes([p[2], p[3]]);
-                            let t = &mut tracks[k];
-                            // Pair with the j-th packet the other leg sent (latency estimate).
-                            let j = t.total as usize;
-                            t.add(seq, rnow >= win_start);
-                            if let Some(&sent_at) = send_times[k ^ 1].get(j) {
-                                if sent_at >= win_start && sent_at < win_end {
-                                    recv_win += 1;
-                                    recv_win_leg[k ^ 1] += 1;
-                                    hist.add(rnow.saturating_sub(sent_at) / 1000);
-                                }
-                            }
-                            continue;
-                        }
-                        let from_leg = if len == PKT_LEN && p[12..16] == MAGIC.to_be_bytes() {
-                            u32::from_be_bytes(p[16..20].try_into().expect("4 bytes")) as usize
-                        } else {
-                            usize::MAX
-                        };
-                        if from_leg ^ 1 != k {
-                            // Not our RTP, or delivered to the wrong leg.
-                            recv_bad += 1;
-                            if recv_bad <= 3 {
-                                eprintln!(
-                                    "unexpected packet on leg {k}: {len} bytes, first {:02x?}",
-                                    &p[..len.min(32)]
-                                );
-                            }
-                            continue;
-                        }
-                        let send_ns = u64::from_be_bytes(p[24..32].try_into().expect("8 bytes"));
-                        if send_ns >= win_start && send_ns < win_end {
-                            recv_win += 1;
-                            recv_win_leg[from_leg] += 1;
-                            hist.add(rnow.saturating_sub(send_ns) / 1000);
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => break,
-                }
-            }
-        }
+    let until = |at: u64| {
+        let d = Duration::from_nanos(at).saturating_sub(t0.elapsed());
+        std::thread::sleep(d);
+    };
+    let (outcomes, edges) = std::thread::scope(|s| {
+        let handles: Vec<_> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(t, sh)| {
+                let (clock, media) = (&clock, &media);
+                s.spawn(move || sh.run(t, threads, clock, media))
+            })
+            .collect();
+        until(clock.win_start);
+        let start = Edge::read(&relay_pid, &gen_pid, o.clk_tck, server.as_mut());
+        until(clock.win_end);
+        let end = Edge::read(&relay_pid, &gen_pid, o.clk_tck, server.as_mut());
+        let outcomes: Vec<Outcome> = handles
+            .into_iter()
+            .map(|h| h.join().expect("generator thread"))
+            .collect();
+        (outcomes, (start, end))
+    });
+    let (start, end) = edges;
+    let mut total = Outcome::default();
+    for x in outcomes {
+        total.merge(x);
     }
+    let Outcome {
+        sent_win,
+        sent_total,
+        send_err,
+        skipped,
+        late_sends,
+        max_lag_ns,
+        recv_win,
+        recv_total,
+        recv_bad,
+        wrong_pt,
+        seq_gaps,
+        undelivered,
+        calls_with_loss,
+        delivered,
+        mut hist,
+    } = total;
+    let (cpu_start, cpu_end) = ((start.relay_us, start.gen_us), (end.relay_us, end.gen_us));
+    let (host_start, host_end) = (start.host, end.host);
+    let (threads_start, threads_end) = (start.threads, end.threads);
+    let (stats_start, stats_end) = (start.stats, end.stats);
+    let rss_window = end.rss_kb;
 
     let relay_cpu_us = cpu_end.0.saturating_sub(cpu_start.0);
     // The busiest relay thread (a media worker at 100 % is saturated whatever the total says).
@@ -855,33 +1034,9 @@ fn main() {
         .max()
         .unwrap_or(0);
     let gen_cpu_us = cpu_end.1.saturating_sub(cpu_start.1);
-    // --transcode: loss from sequence gaps in the window plus whatever was never delivered
-    // (sent over the whole run by the other leg, not received by this one).
-    let (seq_gaps, undelivered) = if o.transcode {
-        let gaps: u64 = tracks.iter().map(SeqTrack::gaps).sum();
-        let und: u64 = (0..legs)
-            .map(|k| (send_times[k ^ 1].len() as u64).saturating_sub(tracks[k].total))
-            .sum();
-        (gaps, und)
-    } else {
-        (0, 0)
-    };
     let lost = sent_win.saturating_sub(recv_win);
-    let calls_with_loss = (0..n)
-        .filter(|&c| {
-            if o.transcode {
-                (0..2).any(|s| {
-                    let k = 2 * c + s;
-                    tracks[k].gaps() > 0 || tracks[k].total < send_times[k ^ 1].len() as u64
-                })
-            } else {
-                recv_win_leg[2 * c] < sent_win_leg[2 * c]
-                    || recv_win_leg[2 * c + 1] < sent_win_leg[2 * c + 1]
-            }
-        })
-        .count();
     let delivered_pct = if o.transcode {
-        100.0 * tracks.iter().map(|t| t.total).sum::<u64>() as f64 / sent_total.max(1) as f64
+        100.0 * delivered as f64 / sent_total.max(1) as f64
     } else {
         100.0 * recv_win as f64 / sent_win.max(1) as f64
     };

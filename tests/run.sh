@@ -52,6 +52,9 @@ command -v c++ >/dev/null || need+=(g++)
 command -v clang >/dev/null || need+=(clang)
 dpkg -s libbpf-dev >/dev/null 2>&1 || need+=(libbpf-dev)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+# ethtool: the fast path's network-namespace test turns the peers' checksum offload off, so the
+# receiving stacks verify the checksums the program rewrote (media/tests/fastpath_netns.rs).
+command -v ethtool >/dev/null || [ -x /usr/sbin/ethtool ] || need+=(ethtool)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -7,7 +7,7 @@
 // its sequence numbers) is rewritten as the userspace relay would send it on: source and
 // destination address and port, SSRC, sequence number and timestamp offsets and the other leg's
 // payload type; its checksums are fixed and it goes on to the peer of the other leg, up the
-// stack when that peer is on this host, out of the interface the FIB names otherwise. The
+// stack when that peer is on this host, out of the route's interface otherwise. The
 // entry counts it (packets, payload octets, the RFC 3550 sequence and jitter inputs).
 //
 // Anything else goes on unchanged (TC_ACT_UNSPEC: the next program attached, if any, then the
@@ -28,11 +28,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-
-// The leg's peer is on this host: deliver up the stack instead of through the FIB.
+// The leg's peer is on this host: deliver up the stack instead of out of an interface.
 #define LEG_LOCAL_PEER 1
 // Count and punt everything (an RTCP port, a port being taken back).
 #define LEG_PUNT_ALL 2
@@ -50,7 +46,7 @@ enum {
 	C_PUNT_JUMP,     // a sequence jump (a restarted source)
 	C_PUNT_NOT_RTP,  // not RTP version 2, or too short
 	C_PUNT_IP,       // IP options or a fragment
-	C_PUNT_ROUTE,    // no route or neighbour towards the other leg's peer
+	C_PUNT_ROUTE,    // no route towards the other leg's peer (none known at install)
 	C_PUNT_ALL,      // an entry that punts everything (RTCP ports)
 	C_MAX,
 };
@@ -78,7 +74,7 @@ struct leg {
 	__u16 seq_offset;
 	__u16 _pad0;
 	__u32 clock_rate; // Hz, for jitter
-	__u32 _pad1;
+	__u32 out_ifindex; // the interface towards a peer elsewhere (0: unknown, punted)
 	// Counters, under `lock`.
 	struct bpf_spin_lock lock;
 	__u32 max_seq; // highest sequence number seen (low 16 bits) ...
@@ -186,22 +182,13 @@ int ringside_relay(struct __sk_buff *skb)
 	__u32 old_ts = rtp->ts;
 	__u16 old_b01 = *(__u16 *)rtp;
 
-	// Where it goes: this host, or a neighbour the FIB names.
-	struct bpf_fib_lookup fib = {};
-	int to_ifindex = 0;
+	// Where it goes: up the stack to a peer on this host, or out of the interface of the
+	// route towards the peer (found by userspace when the rule went in).
+	__u32 to_ifindex = 0;
 	if (!(leg->flags & LEG_LOCAL_PEER)) {
-		fib.family = AF_INET;
-		fib.l4_protocol = IPPROTO_UDP;
-		fib.sport = leg->out_sport;
-		fib.dport = leg->out_dport;
-		fib.tot_len = bpf_ntohs(ip->tot_len);
-		fib.ipv4_src = leg->out_saddr ? leg->out_saddr : ip->daddr;
-		fib.ipv4_dst = leg->out_daddr;
-		fib.ifindex = skb->ingress_ifindex;
-		long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		to_ifindex = leg->out_ifindex;
+		if (!to_ifindex)
 			return count(C_PUNT_ROUTE);
-		to_ifindex = fib.ifindex;
 	}
 
 	// The sequence and jitter inputs (RFC 3550 A.1, A.8); a jump goes to userspace.
@@ -290,9 +277,10 @@ int ringside_relay(struct __sk_buff *skb)
 	count(C_FORWARDED);
 	if (!to_ifindex)
 		return TC_ACT_OK;
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	return bpf_redirect(to_ifindex, 0);
+	// The kernel routes it out of that interface and fills in the link-layer addresses of the
+	// next hop (resolving the neighbour if need be), as for a packet this host sends: no IP
+	// forwarding needed (bpf_fib_lookup would need it on the ingress interface).
+	return bpf_redirect_neigh(to_ifindex, NULL, 0, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -121,6 +121,7 @@ fn established_rtp_is_forwarded_rewritten_and_the_rest_goes_to_userspace() {
         max_seq: 65530,
         jitter: 2.0,
         local_peer: true,
+        out_ifindex: 0,
     };
     f.install(relay_a_addr.port(), &rule).unwrap();
     assert_eq!(f.rules(), 1);
@@ -249,6 +250,7 @@ fn a_rule_matches_only_its_relay_address() {
             max_seq: 0,
             jitter: 0.0,
             local_peer: true,
+            out_ifindex: 0,
         },
     )
     .unwrap();

@@ -49,7 +49,7 @@ struct Leg {
     seq_offset: u16,
     _pad0: u16,
     clock_rate: u32,
-    _pad1: u32,
+    out_ifindex: u32,
     lock: u32,
     max_seq: u32,
     cycles: u32,
@@ -96,6 +96,7 @@ impl Leg {
             ts_offset: r.ts_offset,
             seq_offset: r.seq_offset,
             clock_rate: r.clock_rate.max(1),
+            out_ifindex: r.out_ifindex,
             max_seq: u32::from(r.max_seq),
             jitter_q4: (r.jitter * 16.0).clamp(0.0, f64::from(u32::MAX)) as u32,
             ..Leg::default()

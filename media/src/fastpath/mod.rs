@@ -15,6 +15,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
 #[cfg(ringside_bpf)]
 mod kernel;
+mod route;
+
+pub use route::{route_to, Route};
 
 /// Whether this build has the program (clang and libbpf's headers were there).
 pub const BUILT: bool = cfg!(ringside_bpf);
@@ -52,6 +55,9 @@ pub struct LegRule {
     pub jitter: f64,
     /// The other leg's peer is on this host: delivered up the stack, not routed out.
     pub local_peer: bool,
+    /// The interface the route towards the other leg's peer leaves by ([`route_to`]); 0:
+    /// unknown, and a packet for a peer elsewhere goes to userspace.
+    pub out_ifindex: u32,
 }
 
 /// What the kernel counted for one leg since its rule was installed.
@@ -90,7 +96,7 @@ pub enum PuntReason {
     NotRtp,
     /// IP options or a fragment.
     Ip,
-    /// No route or neighbour towards the other leg's peer.
+    /// No route towards the other leg's peer was known when the rule went in.
     Route,
     /// A port that punts everything (a call's RTCP).
     Rtcp,
@@ -174,7 +180,7 @@ pub struct FastPath {
     inner: kernel::Kernel,
     interfaces: Vec<String>,
     /// This host's IPv4 addresses when the program was attached: a peer there is reached up
-    /// the stack rather than through the FIB.
+    /// the stack rather than sent out of an interface.
     local: Vec<Ipv4Addr>,
 }
 

@@ -70,6 +70,15 @@ impl Call {
             let (Some(peer), Some(to)) = (v4(o.peer), v4(o.to)) else {
                 return;
             };
+            // The way out towards the other peer, as this host would send from the relay's
+            // socket: its interface, and (for a relay on every address) the route's source.
+            let from = (!local.is_unspecified()).then_some(local);
+            let route = crate::fastpath::route_to(*to.ip(), from).ok();
+            let local_peer = route.is_some_and(|r| r.local) || fast.is_local(*to.ip());
+            if !local_peer && route.is_none() {
+                // No way out known: the kernel would hand every packet back.
+                return;
+            }
             rules.push((
                 self.ports[i],
                 LegRule {
@@ -79,13 +88,7 @@ impl Call {
                     out_pt: o.out_pt,
                     in_ssrc: o.in_ssrc,
                     out_src: SocketAddrV4::new(
-                        if local.is_unspecified() {
-                            // Bound to every address: packets leave from the address the
-                            // route towards the other peer takes, as from the socket.
-                            route_source(to).unwrap_or(local)
-                        } else {
-                            local
-                        },
+                        from.or(route.and_then(|r| r.src)).unwrap_or(local),
                         self.ports[out],
                     ),
                     out_dst: to,
@@ -95,7 +98,8 @@ impl Call {
                     clock_rate: o.clock_rate,
                     max_seq: o.max_seq,
                     jitter: o.jitter,
-                    local_peer: fast.is_local(*to.ip()),
+                    local_peer,
+                    out_ifindex: route.map_or(0, |r| r.ifindex),
                 },
             ));
         }
@@ -162,17 +166,6 @@ impl Call {
     }
 }
 
-/// The address this host sends from towards `to` (the route's source): a connected UDP socket's
-/// local address; no packet is sent.
-fn route_source(to: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
-    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    s.connect(to).ok()?;
-    match s.local_addr().ok()?.ip() {
-        IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
-        _ => None,
-    }
-}
-
 /// When the kernel forwarded `c`'s last packet, on the `Instant` clock (both are monotonic).
 fn arrival(now: Instant, c: &LegCounters) -> Instant {
     if c.last_arrival_ns == 0 {
@@ -180,15 +173,4 @@ fn arrival(now: Instant, c: &LegCounters) -> Instant {
     }
     let ago = crate::fastpath::monotonic_ns().saturating_sub(c.last_arrival_ns);
     now.checked_sub(Duration::from_nanos(ago)).unwrap_or(now)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_relay_on_every_address_sends_from_the_routes_source() {
-        let lo = SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 7), 9);
-        assert_eq!(route_source(lo), Some(std::net::Ipv4Addr::LOCALHOST));
-    }
 }

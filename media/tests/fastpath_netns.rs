@@ -1,0 +1,369 @@
+//! The kernel fast path between two networks, as on a host with a NIC: each peer is in its own
+//! network namespace behind a veth pair (10.231.1.0/24 and 10.231.2.0/24), and the relay,
+//! in this namespace, listens on every address. A relayed call between them goes into the
+//! kernel, where the program rewrites each packet and sends it out of the other network's
+//! interface, from this host's address on that network, on a host that does not forward IP.
+//!
+//! Checksum offload is off on every veth end, so nothing is left for a device to fill in:
+//! the peers' stacks verify the checksums the program rewrote (a wrong one is dropped and
+//! counted in `UdpInCsumErrors`), and a capture in each namespace checks them too.
+//!
+//! Needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN), `ip` and `ethtool`, and a build with
+//! the program, as the test command has; elsewhere it says why it did not run.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringside_media::bridge::LegCodec;
+use ringside_media::codec::CodecKind;
+use ringside_media::fastpath::{FastPath, PuntReason};
+use ringside_media::relay::{MediaEngine, Side};
+
+/// The effective user is root (`Uid:` of /proc/self/status: real, effective, ...).
+fn root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn run(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn must(args: &[&str]) {
+    assert!(run(args), "{args:?} failed");
+}
+
+/// The two peers' networks: a namespace each, joined to this one by a veth pair. Removed when
+/// dropped (and before being made, should an earlier run have died half-way).
+struct Networks;
+
+/// (namespace, this side's veth, network number).
+const NETS: [(&str, &str, u8); 2] = [("rsfp-a", "rsfpa", 1), ("rsfp-b", "rsfpb", 2)];
+
+impl Networks {
+    fn up() -> Networks {
+        Self::down();
+        for (ns, host_if, net) in NETS {
+            let host_addr = format!("10.231.{net}.1/24");
+            let peer_addr = format!("10.231.{net}.2/24");
+            must(&["ip", "netns", "add", ns]);
+            must(&[
+                "ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ]);
+            must(&["ip", "addr", "add", &host_addr, "dev", host_if]);
+            must(&["ip", "link", "set", host_if, "up"]);
+            must(&["ip", "-n", ns, "addr", "add", &peer_addr, "dev", "eth0"]);
+            must(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+            must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            // Every checksum computed and verified in software.
+            must(&["ethtool", "-K", host_if, "rx", "off", "tx", "off"]);
+            must(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "rx", "off", "tx", "off",
+            ]);
+        }
+        Networks
+    }
+
+    fn down() {
+        for (ns, host_if, _) in NETS {
+            run(&["ip", "link", "del", host_if]);
+            run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        Self::down();
+    }
+}
+
+/// Runs `f` on a thread in network namespace `ns`; what it makes there (sockets) stays there.
+#[allow(unsafe_code)]
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("namespace");
+            // SAFETY: setns(2) with a namespace file descriptor we hold open; it moves this
+            // thread only, which ends when `f` returns.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("namespace thread")
+    })
+}
+
+/// A UDP socket on `ip` in namespace `ns`.
+fn peer(ns: &str, ip: Ipv4Addr) -> (UdpSocket, SocketAddrV4) {
+    in_netns(ns, || {
+        let s = UdpSocket::bind((ip, 0)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let std::net::SocketAddr::V4(a) = s.local_addr().unwrap() else {
+            unreachable!()
+        };
+        (s, a)
+    })
+}
+
+/// A capture of the IPv4 packets namespace `ns` receives (an AF_PACKET socket, from the IP
+/// header on).
+fn capture(ns: &str) -> socket2::Socket {
+    in_netns(ns, || {
+        let proto = (libc::ETH_P_IP as u16).to_be();
+        let s = socket2::Socket::new(
+            socket2::Domain::from(libc::AF_PACKET),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::from(i32::from(proto))),
+        )
+        .expect("AF_PACKET socket");
+        s.set_nonblocking(true).unwrap();
+        s
+    })
+}
+
+/// `Udp: InCsumErrors` of namespace `ns`.
+fn udp_checksum_errors(ns: &str) -> u64 {
+    in_netns(ns, || {
+        let s = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
+        let mut rows = s.lines().filter(|l| l.starts_with("Udp:"));
+        let (names, values) = (rows.next().unwrap(), rows.next().unwrap());
+        let i = names
+            .split_whitespace()
+            .position(|n| n == "InCsumErrors")
+            .unwrap();
+        values.split_whitespace().nth(i).unwrap().parse().unwrap()
+    })
+}
+
+/// The one's-complement sum of `bytes` (RFC 1071), folded, not inverted.
+fn ones_sum(bytes: &[u8], mut sum: u32) -> u16 {
+    for c in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// A captured UDP packet to `port`: (source, its RTP sequence number), after checking its IP
+/// header checksum and its UDP checksum (with the pseudo-header).
+fn checked(p: &[u8], port: u16) -> Option<(SocketAddrV4, u16)> {
+    if p.len() < 20 + 8 + 12 || p[0] != 0x45 || p[9] != 17 {
+        return None;
+    }
+    let (ip, udp) = p.split_at(20);
+    let dport = u16::from_be_bytes([udp[2], udp[3]]);
+    if dport != port {
+        return None;
+    }
+    assert_eq!(ones_sum(ip, 0), 0xffff, "IP header checksum of {p:02x?}");
+    let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    assert_eq!(len, udp.len(), "UDP length");
+    assert_ne!(u16::from_be_bytes([udp[6], udp[7]]), 0, "a UDP checksum");
+    let mut pseudo = Vec::with_capacity(12);
+    pseudo.extend_from_slice(&ip[12..20]);
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&(len as u16).to_be_bytes());
+    let sum = u32::from(ones_sum(&pseudo, 0));
+    assert_eq!(ones_sum(udp, sum), 0xffff, "UDP checksum of {p:02x?}");
+    let from = SocketAddrV4::new(
+        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        u16::from_be_bytes([udp[0], udp[1]]),
+    );
+    Some((from, u16::from_be_bytes([udp[10], udp[11]])))
+}
+
+/// Every packet captured so far to `port`, checked.
+fn captured(cap: &socket2::Socket, port: u16) -> Vec<(SocketAddrV4, u16)> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    let mut cap = cap;
+    while let Ok(n) = cap.read(&mut buf) {
+        out.extend(checked(&buf[..n], port));
+    }
+    out
+}
+
+fn rtp(seq: u16, ssrc: u32, payload: u8) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[payload; 160]);
+    p
+}
+
+fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddrV4) {
+    let mut b = [0u8; 1500];
+    let (n, from) = s.recv_from(&mut b).expect("a packet arrives");
+    let std::net::SocketAddr::V4(from) = from else {
+        unreachable!()
+    };
+    (b[..n].to_vec(), from)
+}
+
+#[test]
+fn a_call_between_two_networks_is_forwarded_in_the_kernel_with_valid_checksums() {
+    let skip = |why: &str| {
+        assert!(
+            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
+            "RINGSIDE_REQUIRE_FASTPATH is set, yet {why}"
+        );
+        eprintln!("skipped: {why}");
+    };
+    if !ringside_media::fastpath::BUILT {
+        return skip("this build has no fast path program (no clang or libbpf-dev)");
+    }
+    if !root() {
+        return skip("network namespaces and eBPF programs need root");
+    }
+    if !run(&["ethtool", "--version"]) {
+        return skip("ethtool is not installed");
+    }
+    let _nets = Networks::up();
+    // The host does not route: the program sends out of the other network's interface itself.
+    let forwarding = |dev: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{dev}/forwarding"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(forwarding("rsfpa"), "0");
+    assert_eq!(forwarding("rsfpb"), "0");
+
+    let fast = Arc::new(FastPath::start(Ipv4Addr::UNSPECIFIED.into()).expect("the fast path"));
+    for i in ["rsfpa", "rsfpb", "lo"] {
+        assert!(fast.interfaces().iter().any(|x| x == i), "{fast:?}");
+    }
+    let engine = MediaEngine::new(Ipv4Addr::UNSPECIFIED.into(), 44100..=44199)
+        .with_fast_path(fast.clone())
+        .with_workers(1);
+    let relay = engine.create_relay().unwrap();
+    let codec = LegCodec::new(CodecKind::Pcmu, 0);
+    relay.set_codec(Side::A, codec);
+    relay.set_codec(Side::B, codec);
+    let (a, a_addr) = peer("rsfp-a", Ipv4Addr::new(10, 231, 1, 2));
+    let (b, b_addr) = peer("rsfp-b", Ipv4Addr::new(10, 231, 2, 2));
+    relay.announce(Side::A, a_addr.into());
+    relay.announce(Side::B, b_addr.into());
+    // Each peer sends to this host's address on its own network.
+    let to_a = SocketAddrV4::new(Ipv4Addr::new(10, 231, 1, 1), relay.port(Side::A));
+    let to_b = SocketAddrV4::new(Ipv4Addr::new(10, 231, 2, 1), relay.port(Side::B));
+    let (cap_a, cap_b) = (capture("rsfp-a"), capture("rsfp-b"));
+    let errors_before = (udp_checksum_errors("rsfp-a"), udp_checksum_errors("rsfp-b"));
+    let no_route_before = fast.totals().punted(PuntReason::Route);
+
+    // One 20 ms step: a packet each way; each arrives from the relay's port on the receiver's
+    // network, in one continuous stream.
+    let mut n = 0u16;
+    let mut last = [None::<u16>; 2];
+    let mut step = || {
+        a.send_to(&rtp(n, 0xa1, 0x55), to_a).unwrap();
+        b.send_to(&rtp(n, 0xb2, 0x66), to_b).unwrap();
+        n += 1;
+        for (i, (s, from, payload)) in [(&b, to_b, 0x55u8), (&a, to_a, 0x66)]
+            .into_iter()
+            .enumerate()
+        {
+            let (p, got_from) = recv(s);
+            assert_eq!(got_from, from, "sent from the relay's port on this network");
+            assert_eq!(&p[12..], &[payload; 160]);
+            let seq = u16::from_be_bytes([p[2], p[3]]);
+            if let Some(prev) = last[i] {
+                assert_eq!(seq, u16::wrapping_add(prev, 1), "one continuous stream");
+            }
+            last[i] = Some(seq);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for _ in 0..100 {
+        step();
+        if engine.stats().offloaded.load(Ordering::Relaxed) == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        engine.stats().offloaded.load(Ordering::Relaxed),
+        1,
+        "the call went into the kernel"
+    );
+    // What userspace handled so far (and the packets queued before the rules went in).
+    for _ in 0..15 {
+        step();
+    }
+    captured(&cap_a, a_addr.port());
+    captured(&cap_b, b_addr.port());
+    let (userspace, kernel) = (
+        engine.stats().forwarded.load(Ordering::Relaxed),
+        fast.totals().forwarded,
+    );
+    for _ in 0..50 {
+        step();
+    }
+    assert_eq!(
+        engine.stats().forwarded.load(Ordering::Relaxed),
+        userspace,
+        "the userspace relay saw none of them"
+    );
+    assert_eq!(
+        fast.totals().forwarded - kernel,
+        100,
+        "the kernel forwarded them all"
+    );
+    assert_eq!(
+        fast.totals().punted(PuntReason::Route),
+        no_route_before,
+        "every packet had a way out"
+    );
+    // What each peer's network received: checksums valid, from the relay's port there.
+    let at_b = captured(&cap_b, b_addr.port());
+    let at_a = captured(&cap_a, a_addr.port());
+    assert_eq!(at_b.len(), 50, "{at_b:?}");
+    assert_eq!(at_a.len(), 50, "{at_a:?}");
+    assert!(at_b.iter().all(|(from, _)| *from == to_b));
+    assert!(at_a.iter().all(|(from, _)| *from == to_a));
+    assert_eq!(
+        (udp_checksum_errors("rsfp-a"), udp_checksum_errors("rsfp-b")),
+        errors_before,
+        "no checksum error at either peer"
+    );
+    // The call record's counters hold what the kernel forwarded.
+    let mut q = relay.quality();
+    for _ in 0..30 {
+        q = relay.quality();
+        if q[0].packets_received >= u64::from(n) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(q[0].packets_received, u64::from(n), "{q:?}");
+    assert_eq!(q[1].packets_received, u64::from(n), "{q:?}");
+    assert_eq!(q[0].packets_lost, 0, "{q:?}");
+
+    drop(relay);
+    for _ in 0..100 {
+        if fast.rules() == 0 && engine.stats().active.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fast.rules(), 0, "nothing left behind");
+}
