@@ -13,6 +13,8 @@
 //! - `--mode ours --relay-bin PATH`: spawns `relay_server` and drives it over stdin/stdout;
 //!   with `--fastpath` the relays use the kernel fast path (both legs PCMU, so the calls are
 //!   plain passthroughs the engine hands to the kernel once steady, within the warm-up);
+//!   with `--netns NS:IP:RELAY_IP,NS:IP:RELAY_IP` legs A and B are in two network namespaces
+//!   behind veth pairs and the relay listens on every address (`benches/relay_netns_load.sh`);
 //! - `--mode direct`: no relay, each leg sends straight to the other: the baseline whose host
 //!   CPU (`host_busy_us`) the script subtracts to get what relaying costs, kernel work
 //!   included;
@@ -40,7 +42,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -79,6 +81,7 @@ struct Opts {
     clk_tck: u64,
     transcode: bool,
     fastpath: bool,
+    netns: Option<[LegNet; 2]>,
 }
 
 fn parse_opts() -> Opts {
@@ -95,6 +98,7 @@ fn parse_opts() -> Opts {
         clk_tck: 100,
         transcode: false,
         fastpath: false,
+        netns: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -121,6 +125,10 @@ fn parse_opts() -> Opts {
             "--ng" => o.ng = v.parse().expect("--ng IP:PORT"),
             "--pid" => o.pid = v.parse().expect("--pid PID"),
             "--clk-tck" => o.clk_tck = v.parse().expect("--clk-tck N"),
+            "--netns" => {
+                let (a, b) = v.split_once(',').expect("--netns A,B");
+                o.netns = Some([LegNet::parse(a), LegNet::parse(b)]);
+            }
             other => panic!("unknown option {other}"),
         }
         i += 2;
@@ -202,6 +210,64 @@ fn rss_kb(pid: &str) -> u64 {
 
 // ---------- ours: relay_server over pipes ----------
 
+/// `--netns NS:IP:RELAY_IP,NS:IP:RELAY_IP` (mode ours): legs A and B each in their own network
+/// namespace, bound to IP there, sending to the relay at RELAY_IP (its address on that
+/// network); the relay, in this namespace, listens on every address. Packets then cross veth
+/// pairs as through a NIC, and the fast path sends them out of the other network's interface.
+struct LegNet {
+    ns: String,
+    ip: Ipv4Addr,
+    relay: Ipv4Addr,
+}
+
+impl LegNet {
+    fn parse(v: &str) -> LegNet {
+        let mut it = v.split(':');
+        let mut next = || it.next().expect("--netns NS:IP:RELAY_IP,NS:IP:RELAY_IP");
+        LegNet {
+            ns: next().to_string(),
+            ip: next().parse().expect("--netns: IP"),
+            relay: next().parse().expect("--netns: RELAY_IP"),
+        }
+    }
+}
+
+/// Runs `f` on a thread in network namespace `ns` (a name under /run/netns); the sockets it
+/// makes stay in that namespace.
+#[allow(unsafe_code)]
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsRawFd;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("--netns: namespace");
+            // SAFETY: setns(2) with a namespace file descriptor held open; it moves this thread
+            // only, which ends when `f` returns.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("namespace thread")
+    })
+}
+
+/// `count` leg sockets bound to `ip`, in namespace `ns` when given.
+fn leg_sockets(count: usize, ip: Ipv4Addr, ns: Option<&str>) -> Vec<UdpSocket> {
+    let make = || {
+        (0..count)
+            .map(|_| {
+                let s = StdUdpSocket::bind((ip, 0)).expect("bind leg socket");
+                s.set_nonblocking(true).expect("nonblocking");
+                UdpSocket::from_std(s)
+            })
+            .collect()
+    };
+    match ns {
+        Some(ns) => in_netns(ns, make),
+        None => make(),
+    }
+}
+
 struct RelayServer {
     child: Child,
     stdin: ChildStdin,
@@ -209,10 +275,16 @@ struct RelayServer {
 }
 
 impl RelayServer {
-    fn spawn(bin: &str, workers: usize, fastpath: bool) -> Self {
+    fn spawn(bin: &str, workers: usize, fastpath: bool, every_address: bool) -> Self {
         let mut child = Command::new(bin)
             .args(["--workers", &workers.to_string()])
             .args(fastpath.then_some("--fastpath"))
+            .args(
+                every_address
+                    .then_some(["--bind", "0.0.0.0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -839,9 +911,18 @@ fn main() {
     let legs = 2 * n;
 
     // Leg sockets: leg 2c is call c's A side, 2c+1 its B side.
-    let socks: Vec<UdpSocket> = (0..legs)
-        .map(|_| UdpSocket::bind("127.0.0.1:0".parse().expect("addr")).expect("bind leg socket"))
-        .collect();
+    let socks: Vec<UdpSocket> = match &o.netns {
+        None => leg_sockets(legs, Ipv4Addr::LOCALHOST, None),
+        Some([a, b]) => {
+            assert_eq!(o.mode, "ours", "--netns needs --mode ours");
+            let mut a = leg_sockets(n, a.ip, Some(&a.ns)).into_iter();
+            let mut b = leg_sockets(n, b.ip, Some(&b.ns)).into_iter();
+            (0..n)
+                .flat_map(|_| [a.next(), b.next()])
+                .map(|s| s.expect("a socket per leg"))
+                .collect()
+        }
+    };
     let local: Vec<SocketAddr> = socks
         .iter()
         .map(|s| s.local_addr().expect("addr"))
@@ -868,7 +949,7 @@ fn main() {
     let setup_start = Instant::now();
     let udp_err_start = udp_errors();
     if o.mode == "ours" {
-        let mut srv = RelayServer::spawn(&o.relay_bin, o.workers, o.fastpath);
+        let mut srv = RelayServer::spawn(&o.relay_bin, o.workers, o.fastpath, o.netns.is_some());
         relay_pid = srv.child.id().to_string();
         srv.send("rss");
         srv.stdin.flush().expect("flush");
@@ -892,8 +973,12 @@ fn main() {
                 .split_whitespace()
                 .map(|p| p.parse::<u16>().expect("port"));
             let (a, b) = (it.next().expect("a port"), it.next().expect("b port"));
-            dest.push(SocketAddr::from(([127, 0, 0, 1], a)));
-            dest.push(SocketAddr::from(([127, 0, 0, 1], b)));
+            let (to_a, to_b) = match &o.netns {
+                Some([na, nb]) => (na.relay, nb.relay),
+                None => (Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST),
+            };
+            dest.push(SocketAddr::from((to_a, a)));
+            dest.push(SocketAddr::from((to_b, b)));
         }
         let ok = srv.line();
         assert!(ok.starts_with("ok"), "relay_server: {ok}");
