@@ -107,13 +107,13 @@ fn established_rtp_is_forwarded_rewritten_and_the_rest_goes_to_userspace() {
     let (relay_a, relay_a_addr) = udp();
     let (_relay_b, relay_b_addr) = udp();
     let rule = LegRule {
-        local: Ipv4Addr::LOCALHOST,
-        peer: a_addr,
+        local: Ipv4Addr::LOCALHOST.into(),
+        peer: a_addr.into(),
         in_pt: 0,
         out_pt: 8,
         in_ssrc: 0x1111_1111,
-        out_src: relay_b_addr,
-        out_dst: b_addr,
+        out_src: relay_b_addr.into(),
+        out_dst: b_addr.into(),
         out_ssrc: 0x2222_2222,
         seq_offset: 1000,
         ts_offset: 0xffff_ff00,
@@ -236,13 +236,13 @@ fn a_rule_matches_only_its_relay_address() {
     f.install(
         port,
         &LegRule {
-            local: Ipv4Addr::LOCALHOST,
-            peer: a_addr,
+            local: Ipv4Addr::LOCALHOST.into(),
+            peer: a_addr.into(),
             in_pt: 0,
             out_pt: 0,
             in_ssrc: 7,
-            out_src: relay_b_addr,
-            out_dst: b_addr,
+            out_src: relay_b_addr.into(),
+            out_dst: b_addr.into(),
             out_ssrc: 8,
             seq_offset: 0,
             ts_offset: 0,
@@ -265,6 +265,124 @@ fn a_rule_matches_only_its_relay_address() {
         .unwrap();
     assert!(b.recv_from(&mut [0u8; 1500]).is_err());
     f.remove(port);
+}
+
+/// IPv6 over the loopback: the same rewrite (addresses, ports, SSRC, sequence, timestamp,
+/// payload type), and a stranger's packet left to the relay's socket.
+#[test]
+fn ipv6_rtp_is_forwarded_rewritten() {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+    let Some(f) = fast_path() else { return };
+    let udp6 = || -> Option<(UdpSocket, SocketAddrV6)> {
+        let s = UdpSocket::bind("[::1]:0").ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let std::net::SocketAddr::V6(a) = s.local_addr().unwrap() else {
+            unreachable!()
+        };
+        Some((s, a))
+    };
+    let Some((a, a_addr)) = udp6() else {
+        assert!(
+            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
+            "this host has no IPv6 loopback"
+        );
+        return eprintln!("skipped: no IPv6 loopback");
+    };
+    let (b, b_addr) = udp6().unwrap();
+    let (relay_a, relay_a_addr) = udp6().unwrap();
+    let (_relay_b, relay_b_addr) = udp6().unwrap();
+    f.install(
+        relay_a_addr.port(),
+        &LegRule {
+            local: Ipv6Addr::LOCALHOST.into(),
+            peer: a_addr.into(),
+            in_pt: 0,
+            out_pt: 8,
+            in_ssrc: 0x6666,
+            out_src: relay_b_addr.into(),
+            out_dst: b_addr.into(),
+            out_ssrc: 0x7777,
+            seq_offset: 10,
+            ts_offset: 1000,
+            clock_rate: 8000,
+            max_seq: 0,
+            jitter: 0.0,
+            local_peer: true,
+            out_ifindex: 0,
+        },
+    )
+    .unwrap();
+    let before = f.totals();
+    let payload = [0x42u8; 160];
+    for seq in 1..=5u16 {
+        a.send_to(
+            &rtp(0, seq, 160 * u32::from(seq), 0x6666, &payload),
+            relay_a_addr,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = b.recv_from(&mut buf).expect("a packet arrives");
+        assert_eq!(
+            from,
+            std::net::SocketAddr::V6(relay_b_addr),
+            "sent on from leg B's relay port"
+        );
+        let h = header(&buf[..n]);
+        assert_eq!(
+            (h.seq, h.ts, h.ssrc, h.pt),
+            (seq + 10, 160 * u32::from(seq) + 1000, 0x7777, 8)
+        );
+        assert_eq!(&buf[12..n], &payload);
+    }
+    assert_eq!(f.totals().forwarded - before.forwarded, 5);
+    let c = f.read(relay_a_addr.port()).unwrap();
+    assert_eq!((c.packets, c.octets, c.max_seq), (5, 800, 5));
+    // A stranger: the relay's own socket, counted.
+    let (stranger, stranger_addr) = udp6().unwrap();
+    stranger
+        .send_to(&rtp(0, 6, 960, 0x6666, &payload), relay_a_addr)
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let (_, from) = relay_a.recv_from(&mut buf).expect("to userspace");
+    assert_eq!(from, std::net::SocketAddr::V6(stranger_addr));
+    assert_eq!(
+        f.totals().punted(PuntReason::Source) - before.punted(PuntReason::Source),
+        1
+    );
+    // A rule of one family does not take the other's packets to its port.
+    let v4 = UdpSocket::bind(("127.0.0.1", relay_a_addr.port()));
+    if let Ok(v4) = v4 {
+        v4.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let (a4, _) = udp();
+        a4.send_to(&rtp(0, 7, 1120, 0x6666, &payload), v4.local_addr().unwrap())
+            .unwrap();
+        assert!(
+            v4.recv_from(&mut buf).is_ok(),
+            "an IPv4 packet to the same port"
+        );
+    }
+    f.remove(relay_a_addr.port()).unwrap();
+    assert_eq!(f.rules(), 0);
+    // Mixed families are refused.
+    let mixed = LegRule {
+        local: Ipv6Addr::LOCALHOST.into(),
+        peer: a_addr.into(),
+        in_pt: 0,
+        out_pt: 0,
+        in_ssrc: 1,
+        out_src: relay_b_addr.into(),
+        out_dst: "127.0.0.1:9".parse().unwrap(),
+        out_ssrc: 2,
+        seq_offset: 0,
+        ts_offset: 0,
+        clock_rate: 8000,
+        max_seq: 0,
+        jitter: 0.0,
+        local_peer: true,
+        out_ifindex: 0,
+    };
+    assert!(f.install(relay_a_addr.port(), &mixed).is_err());
+    assert_eq!(f.rules(), 0);
 }
 
 /// A relayed call through the media engine with the fast path: once both legs are steady it

@@ -1,8 +1,9 @@
 //! The kernel fast path between two networks, as on a host with a NIC: each peer is in its own
-//! network namespace behind a veth pair (10.231.1.0/24 and 10.231.2.0/24), and the relay,
-//! in this namespace, listens on every address. A relayed call between them goes into the
-//! kernel, where the program rewrites each packet and sends it out of the other network's
-//! interface, from this host's address on that network, on a host that does not forward IP.
+//! network namespace behind a veth pair (10.231.1.0/24 and fd00:231:1::/64, 10.231.2.0/24 and
+//! fd00:231:2::/64), and the relay, in this namespace, listens on every address. A relayed call
+//! between them, over IPv4 and then over IPv6, goes into the kernel, where the program rewrites
+//! each packet and sends it out of the other network's interface, from this host's address on
+//! that network, on a host that does not forward IP.
 //!
 //! Receive checksum offload is off on every veth end, so the peers' stacks verify the checksums
 //! the program rewrote (a wrong one is dropped and counted in `UdpInCsumErrors`), and a capture
@@ -12,7 +13,7 @@
 //! Needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN), `ip` and `ethtool`, and a build with
 //! the program, as the test command has; elsewhere it says why it did not run.
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -61,6 +62,8 @@ impl Networks {
         for (ns, host_if, net) in NETS {
             let host_addr = format!("10.231.{net}.1/24");
             let peer_addr = format!("10.231.{net}.2/24");
+            let host_addr6 = format!("fd00:231:{net}::1/64");
+            let peer_addr6 = format!("fd00:231:{net}::2/64");
             must(&["ip", "netns", "add", ns]);
             must(&[
                 "ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns,
@@ -68,6 +71,19 @@ impl Networks {
             must(&["ip", "addr", "add", &host_addr, "dev", host_if]);
             must(&["ip", "link", "set", host_if, "up"]);
             must(&["ip", "-n", ns, "addr", "add", &peer_addr, "dev", "eth0"]);
+            // No duplicate address detection: the addresses are usable at once.
+            must(&["ip", "addr", "add", &host_addr6, "dev", host_if, "nodad"]);
+            must(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &peer_addr6,
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
             must(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
             must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
             // Every checksum verified in software, and completed in software on the way out.
@@ -111,22 +127,20 @@ fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
 }
 
 /// A UDP socket on `ip` in namespace `ns`.
-fn peer(ns: &str, ip: Ipv4Addr) -> (UdpSocket, SocketAddrV4) {
+fn peer(ns: &str, ip: IpAddr) -> (UdpSocket, SocketAddr) {
     in_netns(ns, || {
         let s = UdpSocket::bind((ip, 0)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let std::net::SocketAddr::V4(a) = s.local_addr().unwrap() else {
-            unreachable!()
-        };
+        let a = s.local_addr().unwrap();
         (s, a)
     })
 }
 
-/// A capture of the IPv4 packets namespace `ns` receives (an AF_PACKET socket, from the IP
-/// header on).
-fn capture(ns: &str) -> socket2::Socket {
+/// A capture of the IPv4 or IPv6 packets namespace `ns` receives (an AF_PACKET socket, from
+/// the IP header on).
+fn capture(ns: &str, v6: bool) -> socket2::Socket {
     in_netns(ns, || {
-        let proto = (libc::ETH_P_IP as u16).to_be();
+        let proto = (if v6 { libc::ETH_P_IPV6 } else { libc::ETH_P_IP } as u16).to_be();
         let s = socket2::Socket::new(
             socket2::Domain::from(libc::AF_PACKET),
             socket2::Type::DGRAM,
@@ -138,7 +152,7 @@ fn capture(ns: &str) -> socket2::Socket {
     })
 }
 
-/// `Udp: InCsumErrors` of namespace `ns`.
+/// UDP checksum errors in namespace `ns`: `Udp: InCsumErrors` plus `Udp6InCsumErrors`.
 fn udp_checksum_errors(ns: &str) -> u64 {
     in_netns(ns, || {
         let s = std::fs::read_to_string("/proc/thread-self/net/snmp").unwrap();
@@ -148,7 +162,13 @@ fn udp_checksum_errors(ns: &str) -> u64 {
             .split_whitespace()
             .position(|n| n == "InCsumErrors")
             .unwrap();
-        values.split_whitespace().nth(i).unwrap().parse().unwrap()
+        let v4: u64 = values.split_whitespace().nth(i).unwrap().parse().unwrap();
+        let s6 = std::fs::read_to_string("/proc/thread-self/net/snmp6").unwrap();
+        let v6: u64 = s6
+            .lines()
+            .find_map(|l| l.strip_prefix("Udp6InCsumErrors"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        v4 + v6
     })
 }
 
@@ -163,36 +183,46 @@ fn ones_sum(bytes: &[u8], mut sum: u32) -> u16 {
     sum as u16
 }
 
-/// A captured UDP packet to `port`: (source, its RTP sequence number), after checking its IP
-/// header checksum and its UDP checksum (with the pseudo-header).
-fn checked(p: &[u8], port: u16) -> Option<(SocketAddrV4, u16)> {
-    if p.len() < 20 + 8 + 12 || p[0] != 0x45 || p[9] != 17 {
-        return None;
-    }
-    let (ip, udp) = p.split_at(20);
-    let dport = u16::from_be_bytes([udp[2], udp[3]]);
-    if dport != port {
-        return None;
-    }
-    assert_eq!(ones_sum(ip, 0), 0xffff, "IP header checksum of {p:02x?}");
+/// A captured UDP packet to `port` (IPv4 or IPv6): (source, its RTP sequence number), after
+/// checking its IPv4 header checksum and its UDP checksum (with the pseudo-header).
+fn checked(p: &[u8], port: u16) -> Option<(SocketAddr, u16)> {
+    let (udp, src, pseudo) = match p.first()? >> 4 {
+        4 if p.len() >= 20 + 8 + 12 && p[0] == 0x45 && p[9] == 17 => {
+            let (ip, udp) = p.split_at(20);
+            if u16::from_be_bytes([udp[2], udp[3]]) != port {
+                return None;
+            }
+            assert_eq!(ones_sum(ip, 0), 0xffff, "IP header checksum of {p:02x?}");
+            let mut pseudo = ip[12..20].to_vec();
+            pseudo.extend_from_slice(&[0, 17]);
+            pseudo.extend_from_slice(&(udp.len() as u16).to_be_bytes());
+            let src: [u8; 4] = ip[12..16].try_into().unwrap();
+            (udp, IpAddr::from(src), pseudo)
+        }
+        6 if p.len() >= 40 + 8 + 12 && p[6] == 17 => {
+            let (ip, udp) = p.split_at(40);
+            if u16::from_be_bytes([udp[2], udp[3]]) != port {
+                return None;
+            }
+            let mut pseudo = ip[8..40].to_vec();
+            pseudo.extend_from_slice(&(udp.len() as u32).to_be_bytes());
+            pseudo.extend_from_slice(&[0, 0, 0, 17]);
+            let src: [u8; 16] = ip[8..24].try_into().unwrap();
+            (udp, IpAddr::from(src), pseudo)
+        }
+        _ => return None,
+    };
     let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
     assert_eq!(len, udp.len(), "UDP length");
     assert_ne!(u16::from_be_bytes([udp[6], udp[7]]), 0, "a UDP checksum");
-    let mut pseudo = Vec::with_capacity(12);
-    pseudo.extend_from_slice(&ip[12..20]);
-    pseudo.extend_from_slice(&[0, 17]);
-    pseudo.extend_from_slice(&(len as u16).to_be_bytes());
     let sum = u32::from(ones_sum(&pseudo, 0));
     assert_eq!(ones_sum(udp, sum), 0xffff, "UDP checksum of {p:02x?}");
-    let from = SocketAddrV4::new(
-        Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
-        u16::from_be_bytes([udp[0], udp[1]]),
-    );
+    let from = SocketAddr::new(src, u16::from_be_bytes([udp[0], udp[1]]));
     Some((from, u16::from_be_bytes([udp[10], udp[11]])))
 }
 
 /// Every packet captured so far to `port`, checked.
-fn captured(cap: &socket2::Socket, port: u16) -> Vec<(SocketAddrV4, u16)> {
+fn captured(cap: &socket2::Socket, port: u16) -> Vec<(SocketAddr, u16)> {
     use std::io::Read;
     let mut out = Vec::new();
     let mut buf = [0u8; 2048];
@@ -212,12 +242,9 @@ fn rtp(seq: u16, ssrc: u32, payload: u8) -> Vec<u8> {
     p
 }
 
-fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddrV4) {
+fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut b = [0u8; 1500];
     let (n, from) = s.recv_from(&mut b).expect("a packet arrives");
-    let std::net::SocketAddr::V4(from) = from else {
-        unreachable!()
-    };
     (b[..n].to_vec(), from)
 }
 
@@ -254,21 +281,42 @@ fn a_call_between_two_networks_is_forwarded_in_the_kernel_with_valid_checksums()
     for i in ["rsfpa", "rsfpb", "lo"] {
         assert!(fast.interfaces().iter().any(|x| x == i), "{fast:?}");
     }
-    let engine = MediaEngine::new(Ipv4Addr::UNSPECIFIED.into(), 44100..=44199)
+    for v6 in [false, true] {
+        eprintln!("a call over IPv{}", if v6 { 6 } else { 4 });
+        call_between_networks(&fast, v6);
+    }
+}
+
+/// A call between peers A (network 1) and B (network 2) over IPv4 or IPv6, through a relay on
+/// every address of that family.
+fn call_between_networks(fast: &Arc<FastPath>, v6: bool) {
+    let (any, ports): (IpAddr, _) = if v6 {
+        (Ipv6Addr::UNSPECIFIED.into(), 44200..=44299)
+    } else {
+        (Ipv4Addr::UNSPECIFIED.into(), 44100..=44199)
+    };
+    let addr = |net: u8, host: u8| -> IpAddr {
+        if v6 {
+            Ipv6Addr::new(0xfd00, 0x231, u16::from(net), 0, 0, 0, 0, u16::from(host)).into()
+        } else {
+            Ipv4Addr::new(10, 231, net, host).into()
+        }
+    };
+    let engine = MediaEngine::new(any, ports)
         .with_fast_path(fast.clone())
         .with_workers(1);
     let relay = engine.create_relay().unwrap();
     let codec = LegCodec::new(CodecKind::Pcmu, 0);
     relay.set_codec(Side::A, codec);
     relay.set_codec(Side::B, codec);
-    let (a, a_addr) = peer("rsfp-a", Ipv4Addr::new(10, 231, 1, 2));
-    let (b, b_addr) = peer("rsfp-b", Ipv4Addr::new(10, 231, 2, 2));
-    relay.announce(Side::A, a_addr.into());
-    relay.announce(Side::B, b_addr.into());
+    let (a, a_addr) = peer("rsfp-a", addr(1, 2));
+    let (b, b_addr) = peer("rsfp-b", addr(2, 2));
+    relay.announce(Side::A, a_addr);
+    relay.announce(Side::B, b_addr);
     // Each peer sends to this host's address on its own network.
-    let to_a = SocketAddrV4::new(Ipv4Addr::new(10, 231, 1, 1), relay.port(Side::A));
-    let to_b = SocketAddrV4::new(Ipv4Addr::new(10, 231, 2, 1), relay.port(Side::B));
-    let (cap_a, cap_b) = (capture("rsfp-a"), capture("rsfp-b"));
+    let to_a = SocketAddr::new(addr(1, 1), relay.port(Side::A));
+    let to_b = SocketAddr::new(addr(2, 1), relay.port(Side::B));
+    let (cap_a, cap_b) = (capture("rsfp-a", v6), capture("rsfp-b", v6));
     let errors_before = (udp_checksum_errors("rsfp-a"), udp_checksum_errors("rsfp-b"));
     let no_route_before = fast.totals().punted(PuntReason::Route);
 

@@ -2,7 +2,7 @@
 //! by clang, since Rust eBPF programs need a nightly toolchain), attaching it (TCX links on
 //! kernels from 6.6, a clsact qdisc before), and its maps.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Mutex;
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
@@ -14,9 +14,10 @@ use super::{LegCounters, LegRule, Totals, Unavailable};
 /// The program object, built by build.rs.
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relay.bpf.o"));
 
-/// `LEG_LOCAL_PEER` and `LEG_PUNT_ALL` in the program.
+/// `LEG_LOCAL_PEER`, `LEG_PUNT_ALL` and `LEG_V6` in the program.
 const LOCAL_PEER: u32 = 1;
 const PUNT_ALL: u32 = 2;
+const V6: u32 = 4;
 /// `BPF_F_LOCK`: read a value with its spin lock held.
 const F_LOCK: u64 = 4;
 /// Counter slots: forwarded, then the punt reasons.
@@ -50,6 +51,10 @@ struct Leg {
     _pad0: u16,
     clock_rate: u32,
     out_ifindex: u32,
+    local6: [u32; 4],
+    peer6: [u32; 4],
+    out_saddr6: [u32; 4],
+    out_daddr6: [u32; 4],
     lock: u32,
     max_seq: u32,
     cycles: u32,
@@ -64,7 +69,7 @@ struct Leg {
     reordered: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<Leg>() == 112);
+const _: () = assert!(std::mem::size_of::<Leg>() == 176);
 
 // SAFETY: both are plain `repr(C)` integers with no padding the kernel would read as data
 // (explicit padding fields) and any bit pattern is valid.
@@ -78,18 +83,41 @@ fn net(a: Ipv4Addr) -> u32 {
     u32::from(a).to_be()
 }
 
+/// An IPv6 address as the program's `__u32[4]`, network order in memory.
+fn net6(a: Ipv6Addr) -> [u32; 4] {
+    let o = a.octets();
+    [0, 1, 2, 3].map(|i| u32::from_ne_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]))
+}
+
+/// The IPv4 field of an address (0 for IPv6 or unspecified).
+fn v4(a: IpAddr) -> u32 {
+    match a.to_canonical() {
+        IpAddr::V4(a) => net(a),
+        IpAddr::V6(_) => 0,
+    }
+}
+
+/// The IPv6 field of an address (all zero for IPv4 or unspecified).
+fn v6(a: IpAddr) -> [u32; 4] {
+    match a {
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_none() => net6(a),
+        _ => [0; 4],
+    }
+}
+
 impl Leg {
     fn from_rule(r: &LegRule) -> Leg {
+        let family = if v6(r.peer.ip()) != [0; 4] { V6 } else { 0 };
         Leg {
-            local_addr: net(r.local),
-            peer_addr: net(*r.peer.ip()),
+            local_addr: v4(r.local),
+            peer_addr: v4(r.peer.ip()),
             peer_port: r.peer.port().to_be(),
             in_pt: r.in_pt & 0x7f,
             out_pt: r.out_pt & 0x7f,
             in_ssrc: r.in_ssrc,
-            flags: if r.local_peer { LOCAL_PEER } else { 0 },
-            out_saddr: net(*r.out_src.ip()),
-            out_daddr: net(*r.out_dst.ip()),
+            flags: family | if r.local_peer { LOCAL_PEER } else { 0 },
+            out_saddr: v4(r.out_src.ip()),
+            out_daddr: v4(r.out_dst.ip()),
             out_sport: r.out_src.port().to_be(),
             out_dport: r.out_dst.port().to_be(),
             out_ssrc: r.out_ssrc,
@@ -97,6 +125,10 @@ impl Leg {
             seq_offset: r.seq_offset,
             clock_rate: r.clock_rate.max(1),
             out_ifindex: r.out_ifindex,
+            local6: v6(r.local),
+            peer6: v6(r.peer.ip()),
+            out_saddr6: v6(r.out_src.ip()),
+            out_daddr6: v6(r.out_dst.ip()),
             max_seq: u32::from(r.max_seq),
             jitter_q4: (r.jitter * 16.0).clamp(0.0, f64::from(u32::MAX)) as u32,
             ..Leg::default()

@@ -11,7 +11,7 @@
 //! the process's capabilities (CAP_BPF, CAP_NET_ADMIN) allow it. Otherwise [`FastPath::start`]
 //! says why not, and every call stays in userspace.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 #[cfg(ringside_bpf)]
 mod kernel;
@@ -24,12 +24,15 @@ pub const BUILT: bool = cfg!(ringside_bpf);
 
 /// How one leg's packets are forwarded in the kernel: the packets addressed to the leg's relay
 /// port from its latched peer, with its SSRC and payload type, rewritten for the other leg.
+///
+/// All its addresses are of one family, IPv4 or IPv6 (an unspecified `local` or `out_src` of
+/// either family stands for "any"): the kernel does not translate between them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LegRule {
     /// The relay's address the packets are sent to (`UNSPECIFIED`: any of this host's).
-    pub local: Ipv4Addr,
+    pub local: IpAddr,
     /// The latched peer: the only source forwarded.
-    pub peer: SocketAddrV4,
+    pub peer: SocketAddr,
     /// The payload type forwarded (the leg's codec); any other goes to userspace.
     pub in_pt: u8,
     /// The payload type it becomes (the other leg's codec number).
@@ -38,9 +41,9 @@ pub struct LegRule {
     pub in_ssrc: u32,
     /// The other leg's relay address: the packets' new source (an unspecified address: the one
     /// the packet came to).
-    pub out_src: SocketAddrV4,
+    pub out_src: SocketAddr,
     /// The other leg's peer: the packets' new destination.
-    pub out_dst: SocketAddrV4,
+    pub out_dst: SocketAddr,
     /// The SSRC of the stream the other leg receives.
     pub out_ssrc: u32,
     /// Added to the sequence number.
@@ -159,12 +162,9 @@ pub enum Unavailable {
     /// Turned off by the operator.
     #[error("disabled by RINGSIDE_MEDIA_FASTPATH=off")]
     Disabled,
-    /// The relay listens on IPv6, which the program does not forward.
-    #[error("the media address is IPv6; the program forwards IPv4 only")]
-    Ipv6,
     /// No network interface holds the media address.
     #[error("no network interface holds the media address {0}")]
-    NoInterface(Ipv4Addr),
+    NoInterface(IpAddr),
     /// The kernel refused the program or its maps (no CAP_BPF, an old kernel, the verifier).
     #[error("the kernel refused the program: {0}")]
     Load(String),
@@ -179,9 +179,9 @@ pub struct FastPath {
     #[cfg(ringside_bpf)]
     inner: kernel::Kernel,
     interfaces: Vec<String>,
-    /// This host's IPv4 addresses when the program was attached: a peer there is reached up
+    /// This host's addresses when the program was attached: a peer there is reached up
     /// the stack rather than sent out of an interface.
-    local: Vec<Ipv4Addr>,
+    local: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -196,20 +196,17 @@ impl FastPath {
     /// Loads the program and attaches it at the ingress of the interfaces that receive media
     /// for `media_ip` ([`interfaces_for`]).
     pub fn start(media_ip: IpAddr) -> Result<FastPath, Unavailable> {
-        let IpAddr::V4(ip) = media_ip else {
-            return Err(Unavailable::Ipv6);
-        };
         let host = host_interfaces();
-        let interfaces = interfaces_for(ip, &host);
+        let interfaces = interfaces_for(media_ip, &host);
         if interfaces.is_empty() {
-            return Err(Unavailable::NoInterface(ip));
+            return Err(Unavailable::NoInterface(media_ip));
         }
         let local = host.into_iter().flat_map(|i| i.addrs).collect();
         Self::start_on(interfaces, local)
     }
 
     #[cfg(ringside_bpf)]
-    fn start_on(interfaces: Vec<String>, local: Vec<Ipv4Addr>) -> Result<FastPath, Unavailable> {
+    fn start_on(interfaces: Vec<String>, local: Vec<IpAddr>) -> Result<FastPath, Unavailable> {
         Ok(FastPath {
             inner: kernel::Kernel::load(&interfaces)?,
             interfaces,
@@ -218,12 +215,13 @@ impl FastPath {
     }
 
     #[cfg(not(ringside_bpf))]
-    fn start_on(_: Vec<String>, _: Vec<Ipv4Addr>) -> Result<FastPath, Unavailable> {
+    fn start_on(_: Vec<String>, _: Vec<IpAddr>) -> Result<FastPath, Unavailable> {
         Err(Unavailable::NotBuilt)
     }
 
     /// Whether `ip` is this host's (a peer there is delivered up the stack).
-    pub fn is_local(&self, ip: Ipv4Addr) -> bool {
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         ip.is_loopback() || self.local.contains(&ip)
     }
 
@@ -235,6 +233,15 @@ impl FastPath {
     /// Forwards in the kernel the packets to relay port `port` that `rule` matches (replacing
     /// a rule there).
     pub fn install(&self, port: u16, rule: &LegRule) -> std::io::Result<()> {
+        let v6 = |a: IpAddr| a.to_canonical().is_ipv6();
+        let family = v6(rule.peer.ip());
+        let fits = |a: IpAddr| v6(a) == family || a.is_unspecified();
+        if v6(rule.out_dst.ip()) != family || !fits(rule.local) || !fits(rule.out_src.ip()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a fast path rule's addresses are of one family",
+            ));
+        }
         #[cfg(ringside_bpf)]
         return self.inner.install(port, rule);
         #[cfg(not(ringside_bpf))]
@@ -306,28 +313,28 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// A host interface: its name and IPv4 addresses.
+/// A host interface: its name and addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInterface {
     /// The name (`lo`, `eth0`).
     pub name: String,
-    /// Its IPv4 addresses.
-    pub addrs: Vec<Ipv4Addr>,
+    /// Its IPv4 and IPv6 addresses.
+    pub addrs: Vec<IpAddr>,
     /// It is up.
     pub up: bool,
 }
 
 /// Where media for `ip` arrives: the interfaces holding it (every one that is up, for the
-/// unspecified address), and always the loopback, which carries what this host's own
-/// processes send to any of its addresses.
-pub fn interfaces_for(ip: Ipv4Addr, host: &[HostInterface]) -> Vec<String> {
+/// unspecified address of either family), and always the loopback, which carries what this
+/// host's own processes send to any of its addresses.
+pub fn interfaces_for(ip: IpAddr, host: &[HostInterface]) -> Vec<String> {
     let mut out: Vec<String> = host
         .iter()
         .filter(|i| i.up)
         .filter(|i| {
             ip.is_unspecified()
                 || i.addrs.contains(&ip)
-                || (ip.is_loopback() && i.addrs.iter().any(Ipv4Addr::is_loopback))
+                || (ip.is_loopback() && i.addrs.iter().any(IpAddr::is_loopback))
         })
         .map(|i| i.name.clone())
         .collect();
@@ -336,7 +343,7 @@ pub fn interfaces_for(ip: Ipv4Addr, host: &[HostInterface]) -> Vec<String> {
     }
     if let Some(lo) = host
         .iter()
-        .find(|i| i.up && i.addrs.iter().any(Ipv4Addr::is_loopback))
+        .find(|i| i.up && i.addrs.iter().any(IpAddr::is_loopback))
     {
         if !out.contains(&lo.name) {
             out.push(lo.name.clone());
@@ -367,12 +374,24 @@ pub fn host_interfaces() -> Vec<HostInterface> {
                 .to_string_lossy()
                 .into_owned();
             let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
-            let addr = (!ifa.ifa_addr.is_null()
-                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET)
-                .then(|| {
+            let family = if ifa.ifa_addr.is_null() {
+                0
+            } else {
+                i32::from((*ifa.ifa_addr).sa_family)
+            };
+            let addr = match family {
+                libc::AF_INET => {
                     let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))
-                });
+                    Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        sin.sin_addr.s_addr,
+                    ))))
+                }
+                libc::AF_INET6 => {
+                    let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+                }
+                _ => None,
+            };
             let entry = match out.iter_mut().position(|i| i.name == name) {
                 Some(i) => &mut out[i],
                 None => {
@@ -403,8 +422,8 @@ mod tests {
             up,
         };
         vec![
-            i("lo", &["127.0.0.1"], true),
-            i("eth0", &["10.0.0.5"], true),
+            i("lo", &["127.0.0.1", "::1"], true),
+            i("eth0", &["10.0.0.5", "fd00::5"], true),
             i("eth1", &["192.168.1.2", "192.168.1.3"], true),
             i("eth2", &["172.16.0.1"], false),
         ]
@@ -413,7 +432,7 @@ mod tests {
     #[test]
     fn media_arrives_on_the_interfaces_holding_its_address_and_the_loopback() {
         let h = host();
-        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(interfaces_for(ip("10.0.0.5"), &h), ["eth0", "lo"]);
         assert_eq!(interfaces_for(ip("192.168.1.3"), &h), ["eth1", "lo"]);
         assert_eq!(interfaces_for(ip("127.0.0.1"), &h), ["lo"]);
@@ -424,6 +443,11 @@ mod tests {
             "an interface that is down"
         );
         assert!(interfaces_for(ip("10.9.9.9"), &h).is_empty());
+        // IPv6 alike.
+        assert_eq!(interfaces_for(ip("fd00::5"), &h), ["eth0", "lo"]);
+        assert_eq!(interfaces_for(ip("::1"), &h), ["lo"]);
+        assert_eq!(interfaces_for(ip("::"), &h), ["lo", "eth0", "eth1"]);
+        assert!(interfaces_for(ip("fd00::9"), &h).is_empty());
     }
 
     #[test]
@@ -431,7 +455,7 @@ mod tests {
         let h = host_interfaces();
         assert!(
             h.iter()
-                .any(|i| i.up && i.addrs.contains(&Ipv4Addr::LOCALHOST)),
+                .any(|i| i.up && i.addrs.contains(&Ipv4Addr::LOCALHOST.into())),
             "{h:?}"
         );
     }

@@ -6,7 +6,7 @@
 //! kernel resolves the next hop and its link-layer address, so the host needs no IP forwarding.
 
 use std::io::{Error, ErrorKind, Read};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub struct Route {
     /// The interface they leave by.
     pub ifindex: u32,
     /// The source address the route gives them (none named: the caller's own).
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
     /// The destination is this host's (delivered up the stack, not sent out).
     pub local: bool,
 }
@@ -35,7 +35,7 @@ const RTN_LOCAL: u8 = 2;
 const HEADERS: usize = 28;
 
 /// The kernel's route towards `dst`, for packets from `src` when given.
-pub fn route_to(dst: Ipv4Addr, src: Option<Ipv4Addr>) -> std::io::Result<Route> {
+pub fn route_to(dst: IpAddr, src: Option<IpAddr>) -> std::io::Result<Route> {
     static SEQ: AtomicU32 = AtomicU32::new(1);
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let sock = socket2::Socket::new(
@@ -55,9 +55,19 @@ pub fn route_to(dst: Ipv4Addr, src: Option<Ipv4Addr>) -> std::io::Result<Route> 
     }
 }
 
-/// An RTM_GETROUTE request for `dst` (and `src`).
-fn request(dst: Ipv4Addr, src: Option<Ipv4Addr>, seq: u32) -> Vec<u8> {
-    let len = HEADERS + 8 + if src.is_some() { 8 } else { 0 };
+/// An RTM_GETROUTE request for `dst` (and `src`, of the same family).
+fn request(dst: IpAddr, src: Option<IpAddr>, seq: u32) -> Vec<u8> {
+    let (family, bits) = match dst {
+        IpAddr::V4(_) => (libc::AF_INET as u8, 32u8),
+        IpAddr::V6(_) => (libc::AF_INET6 as u8, 128u8),
+    };
+    let octets = |a: IpAddr| match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    let src = src.filter(|s| s.is_ipv6() == dst.is_ipv6());
+    let alen = 4 + usize::from(bits / 8);
+    let len = HEADERS + alen * (1 + usize::from(src.is_some()));
     let mut m = Vec::with_capacity(len);
     m.extend_from_slice(&(len as u32).to_ne_bytes());
     m.extend_from_slice(&RTM_GETROUTE.to_ne_bytes());
@@ -66,9 +76,9 @@ fn request(dst: Ipv4Addr, src: Option<Ipv4Addr>, seq: u32) -> Vec<u8> {
     m.extend_from_slice(&0u32.to_ne_bytes()); // to the kernel
                                               // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
     m.extend_from_slice(&[
-        libc::AF_INET as u8,
-        32,
-        if src.is_some() { 32 } else { 0 },
+        family,
+        bits,
+        if src.is_some() { bits } else { 0 },
         0,
         0,
         0,
@@ -76,10 +86,10 @@ fn request(dst: Ipv4Addr, src: Option<Ipv4Addr>, seq: u32) -> Vec<u8> {
         0,
     ]);
     m.extend_from_slice(&0u32.to_ne_bytes());
-    let mut attr = |kind: u16, ip: Ipv4Addr| {
-        m.extend_from_slice(&8u16.to_ne_bytes());
+    let mut attr = |kind: u16, ip: IpAddr| {
+        m.extend_from_slice(&(alen as u16).to_ne_bytes());
         m.extend_from_slice(&kind.to_ne_bytes());
-        m.extend_from_slice(&ip.octets());
+        m.extend_from_slice(&octets(ip));
     };
     attr(RTA_DST, dst);
     if let Some(src) = src {
@@ -134,7 +144,12 @@ fn parse(reply: &[u8], seq: u32) -> std::io::Result<Option<Route>> {
         match (u16_at(reply, i + 2), value.len()) {
             (RTA_OIF, 4) => route.ifindex = u32_at(value, 0),
             (RTA_PREFSRC, 4) => {
-                route.src = Some(Ipv4Addr::new(value[0], value[1], value[2], value[3]))
+                route.src = Some(Ipv4Addr::new(value[0], value[1], value[2], value[3]).into())
+            }
+            (RTA_PREFSRC, 16) => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(value);
+                route.src = Some(Ipv6Addr::from(o).into());
             }
             _ => {}
         }
@@ -153,8 +168,8 @@ mod tests {
     #[test]
     fn a_request_names_the_destination_and_the_source() {
         let m = request(
-            Ipv4Addr::new(10, 1, 2, 3),
-            Some(Ipv4Addr::new(10, 9, 9, 9)),
+            Ipv4Addr::new(10, 1, 2, 3).into(),
+            Some(Ipv4Addr::new(10, 9, 9, 9).into()),
             7,
         );
         assert_eq!(m.len(), 44);
@@ -164,7 +179,17 @@ mod tests {
         assert_eq!(&m[16..19], &[libc::AF_INET as u8, 32, 32]);
         assert_eq!(&m[28..36], &[8, 0, 1, 0, 10, 1, 2, 3][..]);
         assert_eq!(&m[36..44], &[8, 0, 2, 0, 10, 9, 9, 9][..]);
-        assert_eq!(request(Ipv4Addr::LOCALHOST, None, 1).len(), 36);
+        assert_eq!(request(Ipv4Addr::LOCALHOST.into(), None, 1).len(), 36);
+        // IPv6: 16-byte addresses; a source of the other family is left out.
+        let m = request(
+            Ipv6Addr::LOCALHOST.into(),
+            Some(Ipv4Addr::LOCALHOST.into()),
+            2,
+        );
+        assert_eq!(m.len(), 48);
+        assert_eq!(&m[16..19], &[libc::AF_INET6 as u8, 128, 0]);
+        assert_eq!(&m[28..32], &[20, 0, 1, 0][..]);
+        assert_eq!(m[47], 1);
     }
 
     fn reply(kind: u8, attrs: &[(u16, &[u8])], seq: u32) -> Vec<u8> {
@@ -203,7 +228,7 @@ mod tests {
             parse(&r, 5).unwrap(),
             Some(Route {
                 ifindex: 3,
-                src: Some(Ipv4Addr::new(10, 1, 2, 1)),
+                src: Some(Ipv4Addr::new(10, 1, 2, 1).into()),
                 local: false
             })
         );
@@ -232,9 +257,9 @@ mod tests {
 
     #[test]
     fn the_kernel_routes_the_loopback_here() {
-        let r = route_to(Ipv4Addr::new(127, 0, 0, 7), None).unwrap();
+        let r = route_to(Ipv4Addr::new(127, 0, 0, 7).into(), None).unwrap();
         assert!(r.local, "{r:?}");
-        assert_eq!(r.src, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(r.src, Some(Ipv4Addr::LOCALHOST.into()));
         // The loopback's index, as the kernel numbers it.
         let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
             .unwrap()
@@ -242,5 +267,10 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(r.ifindex, lo);
+        // ::1, where the host has IPv6.
+        if let Ok(r) = route_to(Ipv6Addr::LOCALHOST.into(), None) {
+            assert!(r.local, "{r:?}");
+            assert_eq!(r.ifindex, lo);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! the kernel when [`crate::bridge::CallMedia::offload`] says it may be, its counters read back
 //! into the call every second, and the call taken back when it needs userspace.
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -56,25 +56,31 @@ impl Call {
         let Some(plan) = self.media.offload() else {
             return;
         };
-        let local = match self.ip {
-            IpAddr::V4(ip) => ip,
-            IpAddr::V6(_) => return,
-        };
-        let v4 = |a: SocketAddr| match a.ip().to_canonical() {
-            IpAddr::V4(ip) => Some(SocketAddrV4::new(ip, a.port())),
-            IpAddr::V6(_) => None,
-        };
+        // Addresses as they are on the wire: an IPv4 peer of a socket on every address reads
+        // as IPv4-mapped IPv6.
+        let wire = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
         let mut rules = Vec::with_capacity(2);
         for o in &plan {
             let (i, out) = (side_index(o.from), 1 - side_index(o.from));
-            let (Some(peer), Some(to)) = (v4(o.peer), v4(o.to)) else {
+            let (peer, to) = (wire(o.peer), wire(o.to));
+            if peer.is_ipv6() != to.is_ipv6() {
+                // From one family to the other: the kernel does not translate.
                 return;
+            }
+            // The relay's address in the packets' family (a socket on every address takes
+            // both families).
+            let local = match (self.ip, peer) {
+                (ip, SocketAddr::V4(_)) if ip.is_unspecified() => Ipv4Addr::UNSPECIFIED.into(),
+                (ip, SocketAddr::V6(_)) if ip.is_unspecified() => Ipv6Addr::UNSPECIFIED.into(),
+                (ip @ IpAddr::V4(_), SocketAddr::V4(_))
+                | (ip @ IpAddr::V6(_), SocketAddr::V6(_)) => ip,
+                _ => return,
             };
             // The way out towards the other peer, as this host would send from the relay's
             // socket: its interface, and (for a relay on every address) the route's source.
             let from = (!local.is_unspecified()).then_some(local);
-            let route = crate::fastpath::route_to(*to.ip(), from).ok();
-            let local_peer = route.is_some_and(|r| r.local) || fast.is_local(*to.ip());
+            let route = crate::fastpath::route_to(to.ip(), from).ok();
+            let local_peer = route.is_some_and(|r| r.local) || fast.is_local(to.ip());
             if !local_peer && route.is_none() {
                 // No way out known: the kernel would hand every packet back.
                 return;
@@ -87,7 +93,7 @@ impl Call {
                     in_pt: o.in_pt,
                     out_pt: o.out_pt,
                     in_ssrc: o.in_ssrc,
-                    out_src: SocketAddrV4::new(
+                    out_src: SocketAddr::new(
                         from.or(route.and_then(|r| r.src)).unwrap_or(local),
                         self.ports[out],
                     ),
