@@ -13,8 +13,8 @@
 // Anything else goes on unchanged (TC_ACT_UNSPEC: the next program attached, if any, then the
 // stack) to the userspace relay, counted by reason when
 // it was addressed to a relay port: another source, another SSRC, another payload type (a
-// telephone event, comfort noise), a sequence jump, not RTP, IP options, fragments or IPv6
-// extension headers, no route.
+// telephone event, comfort noise), a sequence jump, not RTP, IPv4 options or fragments, no
+// route. IPv6 packets with extension headers are not matched at all (nor counted).
 // The userspace relay then handles it as if there were no fast path, and takes the call back
 // when it must.
 //
@@ -403,8 +403,19 @@ static __always_inline int relay6(struct __sk_buff *skb, struct ipv6hdr *ip6, vo
 		__builtin_memcpy(new, leg->out_saddr6, 16);
 	__builtin_memcpy(new + 4, leg->out_daddr6, 16);
 	struct old_fields of = read_old(udp, rtp);
+	// The header word holding the hop limit (payload length, next header, hop limit).
+	__u32 old_word, new_word;
+	__builtin_memcpy(&old_word, (void *)ip6 + 4, 4);
+	new_word = old_word;
+	((__u8 *)&new_word)[3] = 64;
 	__s64 diff = bpf_csum_diff(old, sizeof(old), new, sizeof(new), 0);
 	bpf_l4_csum_replace(skb, UDP6_OFF + 6, 0, diff, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0);
+	// A packet whose checksum the device computed over it (CHECKSUM_COMPLETE): the helper
+	// also took `diff` off skb->csum, as IPv4 needs (its header checksum moves the other way);
+	// in IPv6 the new addresses and the UDP checksum's change cancel out, so it goes back, with
+	// the hop limit's change. bpf_csum_update acts on CHECKSUM_COMPLETE only. (Kernels from
+	// 6.16 have BPF_F_IPV6 for the first part; older ones refuse that flag.)
+	bpf_csum_update(skb, bpf_csum_diff(&old_word, 4, &new_word, 4, diff));
 	csum_udp_rtp(skb, UDP6_OFF + 6, &of, leg, &o);
 
 	void *data = (void *)(long)skb->data;

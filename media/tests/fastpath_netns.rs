@@ -285,6 +285,47 @@ fn a_call_between_two_networks_is_forwarded_in_the_kernel_with_valid_checksums()
         eprintln!("a call over IPv{}", if v6 { 6 } else { 4 });
         call_between_networks(&fast, v6);
     }
+    a_peer_here_and_one_elsewhere_stay_in_userspace(&fast);
+}
+
+/// A call between a peer on another network and one on this host (the loopback): delivered up
+/// the stack of the other network's interface, the remote peer's packets would carry this
+/// host's own (or a loopback) address, which the stack drops as a martian; so the call stays
+/// in userspace, and its media flows both ways.
+fn a_peer_here_and_one_elsewhere_stay_in_userspace(fast: &Arc<FastPath>) {
+    let engine = MediaEngine::new(Ipv4Addr::UNSPECIFIED.into(), 44300..=44399)
+        .with_fast_path(fast.clone())
+        .with_workers(1);
+    let relay = engine.create_relay().unwrap();
+    let codec = LegCodec::new(CodecKind::Pcmu, 0);
+    relay.set_codec(Side::A, codec);
+    relay.set_codec(Side::B, codec);
+    let (a, a_addr) = peer("rsfp-a", Ipv4Addr::new(10, 231, 1, 2).into());
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    relay.announce(Side::A, a_addr);
+    relay.announce(Side::B, b.local_addr().unwrap());
+    let to_a = SocketAddr::new(Ipv4Addr::new(10, 231, 1, 1).into(), relay.port(Side::A));
+    let to_b = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), relay.port(Side::B));
+    let kernel = fast.totals().forwarded;
+    // 3 s: steady long enough to have been offloaded many times over.
+    for n in 0..150u16 {
+        a.send_to(&rtp(n, 0xa1, 0x55), to_a).unwrap();
+        b.send_to(&rtp(n, 0xb2, 0x66), to_b).unwrap();
+        let (p, from) = recv(&b);
+        assert_eq!((from, &p[12..]), (to_b, &[0x55u8; 160][..]));
+        let (p, from) = recv(&a);
+        assert_eq!((from, &p[12..]), (to_a, &[0x66u8; 160][..]));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(engine.stats().offloaded.load(Ordering::Relaxed), 0);
+    assert_eq!(engine.stats().offloads.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        fast.totals().forwarded,
+        kernel,
+        "nothing through the kernel"
+    );
+    assert_eq!(engine.stats().forwarded.load(Ordering::Relaxed), 300);
 }
 
 /// A call between peers A (network 1) and B (network 2) over IPv4 or IPv6, through a relay on

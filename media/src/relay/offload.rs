@@ -67,6 +67,13 @@ impl Call {
                 // From one family to the other: the kernel does not translate.
                 return;
             }
+            if [peer, to].iter().any(|a| match a.ip() {
+                IpAddr::V6(ip) => ip.is_unicast_link_local(),
+                IpAddr::V4(_) => false,
+            }) {
+                // A link-local peer: its scope (which link) is not part of the rule.
+                return;
+            }
             // The relay's address in the packets' family (a socket on every address takes
             // both families).
             let local = match (self.ip, peer) {
@@ -108,6 +115,12 @@ impl Call {
                     out_ifindex: route.map_or(0, |r| r.ifindex),
                 },
             ));
+        }
+        if rules[0].1.local_peer != rules[1].1.local_peer {
+            // One peer on this host and the other elsewhere: a packet from the remote one would
+            // come up the stack of a real interface from this host's own address (or to a
+            // loopback one), which the stack drops as a martian. Such calls stay in userspace.
+            return;
         }
         let installed = rules
             .iter()
