@@ -66,21 +66,11 @@ trap cleanup EXIT
 echo "# $(date -u +%F' '%T) UTC, $(nproc) CPUs, load: $(uptime | sed 's/.*load average: //')"
 echo "# warm-up ${WARMUP}s, window ${DURATION}s, ${WORKERS} relay threads; generator on the same machine, ${GEN_THREADS} threads"
 
-get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# get, prog_stats, held.
+. benches/relay_common.sh
 gen() { $GEN --calls "$1" --threads "$GEN_THREADS" --warmup "$WARMUP" --duration "$DURATION" --clk-tck "$CLK" "${@:2}" \
   2>>"$WORK/gen.log" | grep '^RESULT'; tail -1 "$WORK/gen.log" >&2; }
 
-# "run_time_ns run_cnt" of the loaded fast path program (0 0 without bpftool or the program).
-prog_stats() {
-  "$BPFTOOL" -j prog show name ringside_relay 2>/dev/null | python3 -c '
-import json, sys
-try:
-    p = json.load(sys.stdin)
-except ValueError:
-    p = []
-p = p if isinstance(p, list) else [p]
-print(sum(x.get("run_time_ns", 0) for x in p), sum(x.get("run_cnt", 0) for x in p))'
-}
 
 declare -A RES BPF_NS
 for n in $CALLS; do
@@ -112,13 +102,6 @@ print(int(b[0]) - int(a[0]), int(b[1]) - int(a[1]))" 2>/dev/null || echo "0 0")
   RTPE_PID=
 done
 
-# A step is "held" when no packet sent in the window was lost and the generator achieved at least
-# 97% of the offered rate (on a saturated machine it cannot, and the relay is not really loaded).
-held() {
-  local l=$1
-  [ "$(get lost "$l")" = 0 ] &&
-    python3 -c "import sys; sys.exit(0 if $(get achieved_pps "$l") >= 0.97 * $(get offered_pps "$l") else 1)"
-}
 # Host CPU per delivered packet above the no-relay baseline, microseconds.
 host_us() {
   python3 -c "print(round(max(0, $(get host_busy_us "$1") - $(get host_busy_us "$2")) / max(1, $(get received "$1")), 3))"

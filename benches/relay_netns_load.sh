@@ -67,25 +67,11 @@ echo "# $(date -u +%F' '%T) UTC, $(nproc) CPUs, load: $(uptime | sed 's/.*load a
 echo "# warm-up ${WARMUP}s, window ${DURATION}s, ${WORKERS} relay threads, ${GEN_THREADS} generator threads;" \
   "legs in namespaces behind veth pairs, relay on 0.0.0.0; ip_forward=$(sysctl -n net.ipv4.ip_forward)"
 
-get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# get, prog_stats, held.
+. benches/relay_common.sh
 gen() { $GEN --calls "$1" --threads "$GEN_THREADS" --warmup "$WARMUP" --duration "$DURATION" --clk-tck "$CLK" \
   --netns "$NETNS" --mode ours --workers "$WORKERS" --relay-bin target/release/relay_server "${@:2}" \
   2>>"$WORK/gen.log" | grep '^RESULT'; tail -1 "$WORK/gen.log" >&2; }
-prog_stats() {
-  "$BPFTOOL" -j prog show name ringside_relay 2>/dev/null | python3 -c '
-import json, sys
-try:
-    p = json.load(sys.stdin)
-except ValueError:
-    p = []
-p = p if isinstance(p, list) else [p]
-print(sum(x.get("run_time_ns", 0) for x in p), sum(x.get("run_cnt", 0) for x in p))'
-}
-held() {
-  local l=$1
-  [ "$(get lost "$l")" = 0 ] &&
-    python3 -c "import sys; sys.exit(0 if $(get achieved_pps "$l") >= 0.97 * $(get offered_pps "$l") else 1)"
-}
 
 printf '\n%-17s %5s %8s %8s %6s %6s %8s %8s %10s %s\n' relay calls offered achieved us/pkt lost \
   "p50 us" "p99 us" "prog ns" ""

@@ -281,6 +281,20 @@ static __always_inline int routed(struct leg *leg)
 	return (leg->flags & LEG_LOCAL_PEER) || leg->out_ifindex;
 }
 
+// The checks after the source's, then the accounting: 0 when the packet is forwarded (`o`
+// says what its RTP header becomes), else the punt counter's index.
+static __always_inline int admit(struct leg *leg, struct rtp_fixed *rtp, void *data_end,
+				 __u16 udp_len, struct out *o)
+{
+	int punt = check_rtp(leg, rtp, data_end, udp_len);
+	if (punt)
+		return punt;
+	if (!routed(leg))
+		return C_PUNT_ROUTE;
+	*o = account(leg, rtp, udp_len);
+	return o->jump ? C_PUNT_JUMP : 0;
+}
+
 static __always_inline int relay4(struct __sk_buff *skb, struct iphdr *ip, void *data_end)
 {
 	if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_UDP)
@@ -303,15 +317,10 @@ static __always_inline int relay4(struct __sk_buff *skb, struct iphdr *ip, void 
 	if (ip->saddr != leg->peer_addr || udp->source != leg->peer_port)
 		return count(C_PUNT_SOURCE);
 	struct rtp_fixed *rtp = (void *)(udp + 1);
-	__u16 udp_len = bpf_ntohs(udp->len);
-	int punt = check_rtp(leg, rtp, data_end, udp_len);
+	struct out o = {};
+	int punt = admit(leg, rtp, data_end, bpf_ntohs(udp->len), &o);
 	if (punt)
 		return count(punt);
-	if (!routed(leg))
-		return count(C_PUNT_ROUTE);
-	struct out o = account(leg, rtp, udp_len);
-	if (o.jump)
-		return count(C_PUNT_JUMP);
 
 	// No source address given (the relay listens on every address): the one this packet
 	// came to.
@@ -382,15 +391,10 @@ static __always_inline int relay6(struct __sk_buff *skb, struct ipv6hdr *ip6, vo
 	if (!same6(saddr, leg->peer6) || udp->source != leg->peer_port)
 		return count(C_PUNT_SOURCE);
 	struct rtp_fixed *rtp = (void *)(udp + 1);
-	__u16 udp_len = bpf_ntohs(udp->len);
-	int punt = check_rtp(leg, rtp, data_end, udp_len);
+	struct out o = {};
+	int punt = admit(leg, rtp, data_end, bpf_ntohs(udp->len), &o);
 	if (punt)
 		return count(punt);
-	if (!routed(leg))
-		return count(C_PUNT_ROUTE);
-	struct out o = account(leg, rtp, udp_len);
-	if (o.jump)
-		return count(C_PUNT_JUMP);
 
 	// The new addresses (no source given: the one this packet came to), and the checksum's
 	// pseudo-header part for them in one difference. IPv6 has no header checksum.

@@ -10,34 +10,14 @@ use std::time::Duration;
 
 use ringside_media::fastpath::{FastPath, LegRule, PuntReason};
 
-/// The effective user is root (`Uid:` of /proc/self/status: real, effective, ...).
-fn root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
+mod fastpath_common;
 
 /// The fast path on the loopback, or `None` (said why) where this build or host cannot. The
 /// test command sets `RINGSIDE_REQUIRE_FASTPATH=1`: there, not running is a failure.
 fn fast_path() -> Option<FastPath> {
-    let skip = |why: &str| {
-        assert!(
-            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
-            "RINGSIDE_REQUIRE_FASTPATH is set, yet {why}"
-        );
-        eprintln!("skipped: {why}");
-        None
-    };
-    if !ringside_media::fastpath::BUILT {
-        return skip("this build has no fast path program (no clang or libbpf-dev)");
-    }
-    if !root() {
-        return skip("loading eBPF programs needs root (CAP_BPF, CAP_NET_ADMIN)");
+    if let Some(why) = fastpath_common::unavailable() {
+        fastpath_common::skip(why);
+        return None;
     }
     match FastPath::start(Ipv4Addr::LOCALHOST.into()) {
         Ok(f) => Some(f),
@@ -282,36 +262,29 @@ fn ipv6_rtp_is_forwarded_rewritten() {
         Some((s, a))
     };
     let Some((a, a_addr)) = udp6() else {
-        assert!(
-            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
-            "this host has no IPv6 loopback"
-        );
-        return eprintln!("skipped: no IPv6 loopback");
+        return fastpath_common::skip("this host has no IPv6 loopback");
     };
     let (b, b_addr) = udp6().unwrap();
     let (relay_a, relay_a_addr) = udp6().unwrap();
     let (_relay_b, relay_b_addr) = udp6().unwrap();
-    f.install(
-        relay_a_addr.port(),
-        &LegRule {
-            local: Ipv6Addr::LOCALHOST.into(),
-            peer: a_addr.into(),
-            in_pt: 0,
-            out_pt: 8,
-            in_ssrc: 0x6666,
-            out_src: relay_b_addr.into(),
-            out_dst: b_addr.into(),
-            out_ssrc: 0x7777,
-            seq_offset: 10,
-            ts_offset: 1000,
-            clock_rate: 8000,
-            max_seq: 0,
-            jitter: 0.0,
-            local_peer: true,
-            out_ifindex: 0,
-        },
-    )
-    .unwrap();
+    let rule = LegRule {
+        local: Ipv6Addr::LOCALHOST.into(),
+        peer: a_addr.into(),
+        in_pt: 0,
+        out_pt: 8,
+        in_ssrc: 0x6666,
+        out_src: relay_b_addr.into(),
+        out_dst: b_addr.into(),
+        out_ssrc: 0x7777,
+        seq_offset: 10,
+        ts_offset: 1000,
+        clock_rate: 8000,
+        max_seq: 0,
+        jitter: 0.0,
+        local_peer: true,
+        out_ifindex: 0,
+    };
+    f.install(relay_a_addr.port(), &rule).unwrap();
     let before = f.totals();
     let payload = [0x42u8; 160];
     for seq in 1..=5u16 {
@@ -365,21 +338,8 @@ fn ipv6_rtp_is_forwarded_rewritten() {
     assert_eq!(f.rules(), 0);
     // Mixed families are refused.
     let mixed = LegRule {
-        local: Ipv6Addr::LOCALHOST.into(),
-        peer: a_addr.into(),
-        in_pt: 0,
-        out_pt: 0,
-        in_ssrc: 1,
-        out_src: relay_b_addr.into(),
         out_dst: "127.0.0.1:9".parse().unwrap(),
-        out_ssrc: 2,
-        seq_offset: 0,
-        ts_offset: 0,
-        clock_rate: 8000,
-        max_seq: 0,
-        jitter: 0.0,
-        local_peer: true,
-        out_ifindex: 0,
+        ..rule
     };
     assert!(f.install(relay_a_addr.port(), &mixed).is_err());
     assert_eq!(f.rules(), 0);

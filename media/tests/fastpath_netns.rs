@@ -23,19 +23,9 @@ use std::time::Duration;
 use ringside_media::bridge::LegCodec;
 use ringside_media::codec::CodecKind;
 use ringside_media::fastpath::{FastPath, PuntReason};
-use ringside_media::relay::{MediaEngine, Side};
+use ringside_media::relay::{MediaEngine, Relay, Side};
 
-/// The effective user is root (`Uid:` of /proc/self/status: real, effective, ...).
-fn root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|u| u.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
+mod fastpath_common;
 
 fn run(args: &[&str]) -> bool {
     Command::new(args[0])
@@ -250,18 +240,9 @@ fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
 
 #[test]
 fn a_call_between_two_networks_is_forwarded_in_the_kernel_with_valid_checksums() {
-    let skip = |why: &str| {
-        assert!(
-            std::env::var_os("RINGSIDE_REQUIRE_FASTPATH").is_none(),
-            "RINGSIDE_REQUIRE_FASTPATH is set, yet {why}"
-        );
-        eprintln!("skipped: {why}");
-    };
-    if !ringside_media::fastpath::BUILT {
-        return skip("this build has no fast path program (no clang or libbpf-dev)");
-    }
-    if !root() {
-        return skip("network namespaces and eBPF programs need root");
+    use fastpath_common::skip;
+    if let Some(why) = fastpath_common::unavailable() {
+        return skip(why);
     }
     if !run(&["ethtool", "--version"]) {
         return skip("ethtool is not installed");
@@ -288,18 +269,29 @@ fn a_call_between_two_networks_is_forwarded_in_the_kernel_with_valid_checksums()
     a_peer_here_and_one_elsewhere_stay_in_userspace(&fast);
 }
 
-/// A call between a peer on another network and one on this host (the loopback): delivered up
-/// the stack of the other network's interface, the remote peer's packets would carry this
-/// host's own (or a loopback) address, which the stack drops as a martian; so the call stays
-/// in userspace, and its media flows both ways.
-fn a_peer_here_and_one_elsewhere_stay_in_userspace(fast: &Arc<FastPath>) {
-    let engine = MediaEngine::new(Ipv4Addr::UNSPECIFIED.into(), 44300..=44399)
+/// A media engine with the fast path on `any` (every address of a family), and one relay
+/// whose legs both speak PCMU: a plain passthrough once steady.
+fn pcmu_relay(
+    fast: &Arc<FastPath>,
+    any: IpAddr,
+    ports: std::ops::RangeInclusive<u16>,
+) -> (MediaEngine, Relay) {
+    let engine = MediaEngine::new(any, ports)
         .with_fast_path(fast.clone())
         .with_workers(1);
     let relay = engine.create_relay().unwrap();
     let codec = LegCodec::new(CodecKind::Pcmu, 0);
     relay.set_codec(Side::A, codec);
     relay.set_codec(Side::B, codec);
+    (engine, relay)
+}
+
+/// A call between a peer on another network and one on this host (the loopback): delivered up
+/// the stack of the other network's interface, the remote peer's packets would carry this
+/// host's own (or a loopback) address, which the stack drops as a martian; so the call stays
+/// in userspace, and its media flows both ways.
+fn a_peer_here_and_one_elsewhere_stay_in_userspace(fast: &Arc<FastPath>) {
+    let (engine, relay) = pcmu_relay(fast, Ipv4Addr::UNSPECIFIED.into(), 44300..=44399);
     let (a, a_addr) = peer("rsfp-a", Ipv4Addr::new(10, 231, 1, 2).into());
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     b.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -343,13 +335,7 @@ fn call_between_networks(fast: &Arc<FastPath>, v6: bool) {
             Ipv4Addr::new(10, 231, net, host).into()
         }
     };
-    let engine = MediaEngine::new(any, ports)
-        .with_fast_path(fast.clone())
-        .with_workers(1);
-    let relay = engine.create_relay().unwrap();
-    let codec = LegCodec::new(CodecKind::Pcmu, 0);
-    relay.set_codec(Side::A, codec);
-    relay.set_codec(Side::B, codec);
+    let (engine, relay) = pcmu_relay(fast, any, ports);
     let (a, a_addr) = peer("rsfp-a", addr(1, 2));
     let (b, b_addr) = peer("rsfp-b", addr(2, 2));
     relay.announce(Side::A, a_addr);

@@ -179,9 +179,6 @@ pub struct FastPath {
     #[cfg(ringside_bpf)]
     inner: kernel::Kernel,
     interfaces: Vec<String>,
-    /// This host's addresses when the program was attached: a peer there is reached up
-    /// the stack rather than sent out of an interface.
-    local: Vec<IpAddr>,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -201,28 +198,20 @@ impl FastPath {
         if interfaces.is_empty() {
             return Err(Unavailable::NoInterface(media_ip));
         }
-        let local = host.into_iter().flat_map(|i| i.addrs).collect();
-        Self::start_on(interfaces, local)
+        Self::start_on(interfaces)
     }
 
     #[cfg(ringside_bpf)]
-    fn start_on(interfaces: Vec<String>, local: Vec<IpAddr>) -> Result<FastPath, Unavailable> {
+    fn start_on(interfaces: Vec<String>) -> Result<FastPath, Unavailable> {
         Ok(FastPath {
             inner: kernel::Kernel::load(&interfaces)?,
             interfaces,
-            local,
         })
     }
 
     #[cfg(not(ringside_bpf))]
-    fn start_on(_: Vec<String>, _: Vec<IpAddr>) -> Result<FastPath, Unavailable> {
+    fn start_on(_: Vec<String>) -> Result<FastPath, Unavailable> {
         Err(Unavailable::NotBuilt)
-    }
-
-    /// Whether `ip` is this host's (a peer there is delivered up the stack).
-    pub fn is_local(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        ip.is_loopback() || self.local.contains(&ip)
     }
 
     /// The interfaces the program is attached to.

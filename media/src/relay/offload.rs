@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{side_index, Call, RelayStats};
+use crate::bridge::Offload;
 use crate::fastpath::{FastPath, LegCounters, LegRule};
 use crate::Side;
 
@@ -15,6 +16,8 @@ pub(super) const OFFLOAD_CHECK: Duration = Duration::from_millis(250);
 /// How long a call taken back from the kernel stays in userspace at least (a DTMF digit's
 /// packets, a re-INVITE settling).
 pub(super) const OFFLOAD_HOLD: Duration = Duration::from_secs(2);
+/// How long a call the kernel cannot take (or refused) waits before it is looked at again.
+const OFFLOAD_DECLINED: Duration = Duration::from_secs(10);
 /// How long after a call's rules went in its packets may still reach userspace, queued on
 /// the socket before them.
 const STRAGGLERS: Duration = Duration::from_millis(200);
@@ -56,23 +59,58 @@ impl Call {
         let Some(plan) = self.media.offload() else {
             return;
         };
+        let Some(rules) = self.rules(&plan) else {
+            // Not in a form the kernel forwards (see `rules`); that lasts as long as the peers.
+            self.offload_check = now + OFFLOAD_DECLINED;
+            return;
+        };
+        let installed = rules
+            .iter()
+            .try_for_each(|(port, rule)| fast.install(*port, rule))
+            .and_then(|()| {
+                self.ports
+                    .iter()
+                    .try_for_each(|p| fast.punt_all(p.wrapping_add(1)))
+            });
+        self.offload = Some(Offloaded {
+            read: [0, 1].map(|i| LegCounters {
+                max_seq: plan[i].max_seq,
+                ..LegCounters::default()
+            }),
+            forwards: [0, 1].map(|i| (plan[i].in_ssrc, plan[i].in_pt)),
+            since: now,
+        });
+        if let Err(e) = installed {
+            tracing::warn!(error = %e, "the kernel fast path refused a call's rules; it stays in userspace");
+            self.reclaim(now, Some(fast), stats);
+            self.offload_check = now + OFFLOAD_DECLINED;
+            return;
+        }
+        self.sync_due = Some(now + OFFLOAD_SYNC);
+        stats.offloaded.fetch_add(1, Ordering::Relaxed);
+        stats.offloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The kernel rules of a steady passthrough call, one per direction: none when the call is
+    /// not in a form the kernel forwards (from one address family to the other, a link-local
+    /// peer, no route, or one peer on this host and the other elsewhere).
+    fn rules(&self, plan: &[Offload; 2]) -> Option<[(u16, LegRule); 2]> {
         // Addresses as they are on the wire: an IPv4 peer of a socket on every address reads
         // as IPv4-mapped IPv6.
         let wire = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
-        let mut rules = Vec::with_capacity(2);
-        for o in &plan {
+        let rule = |o: &Offload| {
             let (i, out) = (side_index(o.from), 1 - side_index(o.from));
             let (peer, to) = (wire(o.peer), wire(o.to));
             if peer.is_ipv6() != to.is_ipv6() {
                 // From one family to the other: the kernel does not translate.
-                return;
+                return None;
             }
             if [peer, to].iter().any(|a| match a.ip() {
                 IpAddr::V6(ip) => ip.is_unicast_link_local(),
                 IpAddr::V4(_) => false,
             }) {
                 // A link-local peer: its scope (which link) is not part of the rule.
-                return;
+                return None;
             }
             // The relay's address in the packets' family (a socket on every address takes
             // both families).
@@ -81,18 +119,18 @@ impl Call {
                 (ip, SocketAddr::V6(_)) if ip.is_unspecified() => Ipv6Addr::UNSPECIFIED.into(),
                 (ip @ IpAddr::V4(_), SocketAddr::V4(_))
                 | (ip @ IpAddr::V6(_), SocketAddr::V6(_)) => ip,
-                _ => return,
+                _ => return None,
             };
             // The way out towards the other peer, as this host would send from the relay's
             // socket: its interface, and (for a relay on every address) the route's source.
             let from = (!local.is_unspecified()).then_some(local);
             let route = crate::fastpath::route_to(to.ip(), from).ok();
-            let local_peer = route.is_some_and(|r| r.local) || fast.is_local(to.ip());
+            let local_peer = route.is_some_and(|r| r.local);
             if !local_peer && route.is_none() {
                 // No way out known: the kernel would hand every packet back.
-                return;
+                return None;
             }
-            rules.push((
+            Some((
                 self.ports[i],
                 LegRule {
                     local,
@@ -114,39 +152,16 @@ impl Call {
                     local_peer,
                     out_ifindex: route.map_or(0, |r| r.ifindex),
                 },
-            ));
-        }
+            ))
+        };
+        let rules = [rule(&plan[0])?, rule(&plan[1])?];
         if rules[0].1.local_peer != rules[1].1.local_peer {
             // One peer on this host and the other elsewhere: a packet from the remote one would
             // come up the stack of a real interface from this host's own address (or to a
             // loopback one), which the stack drops as a martian. Such calls stay in userspace.
-            return;
+            return None;
         }
-        let installed = rules
-            .iter()
-            .try_for_each(|(port, rule)| fast.install(*port, rule))
-            .and_then(|()| {
-                self.ports
-                    .iter()
-                    .try_for_each(|p| fast.punt_all(p.wrapping_add(1)))
-            });
-        self.offload = Some(Offloaded {
-            read: [0, 1].map(|i| LegCounters {
-                max_seq: plan[i].max_seq,
-                ..LegCounters::default()
-            }),
-            forwards: [0, 1].map(|i| (plan[i].in_ssrc, plan[i].in_pt)),
-            since: now,
-        });
-        if let Err(e) = installed {
-            tracing::warn!(error = %e, "the kernel fast path refused a call's rules; it stays in userspace");
-            self.reclaim(now, Some(fast), stats);
-            self.offload_check = now + OFFLOAD_HOLD * 5;
-            return;
-        }
-        self.sync_due = Some(now + OFFLOAD_SYNC);
-        stats.offloaded.fetch_add(1, Ordering::Relaxed);
-        stats.offloads.fetch_add(1, Ordering::Relaxed);
+        Some(rules)
     }
 
     /// Takes the call's media back from the kernel, with what it counted.
